@@ -1,0 +1,26 @@
+// Runs the compiled test files with node's test runner: every dist/**/*.test.js, or the
+// files whose path contains one of the arguments.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+
+function find(dir) {
+  if (!fs.existsSync(dir)) return [];
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const p = path.join(dir, e.name);
+    return e.isDirectory() ? find(p) : e.name.endsWith('.test.js') ? [p] : [];
+  });
+}
+
+const filters = process.argv.slice(2);
+const files = [...find('dist/src'), ...find('dist/test')]
+  .filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)))
+  .sort();
+if (files.length === 0) {
+  console.error('No test files found; run the build first.');
+  process.exit(1);
+}
+const result = spawnSync(process.execPath, ['--test', '--test-concurrency=3', ...files], {
+  stdio: 'inherit',
+});
+process.exit(result.status ?? 1);

@@ -1,0 +1,53 @@
+// Builds a Fastify server the way every Stratus API wants it: request ids, structured logs
+// per request, and request metrics.
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { newRequestId } from '../context.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics/index.js';
+
+export interface HttpServerOptions {
+  /** Label of this API in logs and metrics: 'ec2', 'status', ... */
+  api: string;
+  logger: Logger;
+  metrics: Metrics;
+  /** Largest accepted request body, in bytes. */
+  bodyLimit?: number;
+}
+
+export function createHttpServer(options: HttpServerOptions): FastifyInstance {
+  const app = Fastify({
+    loggerInstance: options.logger.child({ api: options.api }) as FastifyBaseLogger,
+    genReqId: () => newRequestId(),
+    requestIdLogLabel: 'requestId',
+    disableRequestLogging: true,
+    bodyLimit: options.bodyLimit ?? 1024 * 1024,
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    const seconds = reply.elapsedTime / 1000;
+    options.metrics.httpRequests.inc({
+      api: options.api,
+      method: request.method,
+      status: String(reply.statusCode),
+    });
+    options.metrics.httpDuration.observe({ api: options.api }, seconds);
+    request.log.info(
+      {
+        method: request.method,
+        url: request.url.split('?')[0],
+        status: reply.statusCode,
+        ms: reply.elapsedTime,
+      },
+      'request',
+    );
+  });
+  return app;
+}
+
+/** Starts listening; resolves with the URL it really listens on (port 0 becomes the real port). */
+export async function listen(app: FastifyInstance, host: string, port: number): Promise<string> {
+  await app.listen({ host, port });
+  const addr = app.server.address();
+  const realPort = addr && typeof addr === 'object' ? addr.port : port;
+  const shownHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
+  return `http://${shownHost}:${realPort}`;
+}

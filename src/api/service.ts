@@ -1,0 +1,98 @@
+// The api service: the HTTP front ends of this process, and the catalog entries that say
+// where they listen.
+import type { FastifyInstance } from 'fastify';
+import type { Config } from '../config/index.js';
+import { EndpointRepo, now, type Db } from '../db/index.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics/index.js';
+import type { Service } from '../service/index.js';
+import { createEc2Server } from './ec2/ec2-server.js';
+import { listen } from './http.js';
+import { createStatusServer } from './status/status-server.js';
+
+export interface ApiServiceOptions {
+  config: Config;
+  db: Db;
+  logger: Logger;
+  metrics: Metrics;
+  localServices: readonly { host: string; binary: string }[];
+}
+
+/** The URLs the APIs really listen on, known once the service started. */
+export interface ApiUrls {
+  ec2: string;
+  status: string;
+  identity: string;
+}
+
+export class ApiService {
+  readonly #opts: ApiServiceOptions;
+  readonly #servers: FastifyInstance[] = [];
+  #urls: ApiUrls | undefined;
+
+  constructor(options: ApiServiceOptions) {
+    this.#opts = options;
+  }
+
+  get urls(): ApiUrls {
+    if (!this.#urls) throw new Error('The api service has not started.');
+    return this.#urls;
+  }
+
+  service(): Service {
+    return {
+      binary: 'api',
+      topics: [],
+      start: () => this.#start(),
+      stop: () => this.#stop(),
+    };
+  }
+
+  async #start(): Promise<void> {
+    const { config, db, logger, metrics } = this.#opts;
+    const ec2 = createEc2Server({ logger, metrics });
+    const status = createStatusServer({
+      db,
+      logger,
+      metrics,
+      downAfterMs: config.service.downAfterSeconds * 1000,
+      localServices: this.#opts.localServices,
+    });
+    try {
+      const ec2Url = await listen(ec2, config.api.ec2Listen.host, config.api.ec2Listen.port);
+      this.#servers.push(ec2);
+      const statusUrl = await listen(
+        status,
+        config.api.statusListen.host,
+        config.api.statusListen.port,
+      );
+      this.#servers.push(status);
+      const { host, port } = config.api.identityListen;
+      this.#urls = {
+        ec2: `${ec2Url}/`,
+        status: statusUrl,
+        identity: `http://${host.includes(':') ? `[${host}]` : host}:${port}/v3`,
+      };
+    } catch (err) {
+      await this.#stop();
+      throw err;
+    }
+    const endpoints = new EndpointRepo(db);
+    for (const [serviceType, url] of [
+      ['ec2', this.#urls.ec2],
+      ['identity', this.#urls.identity],
+    ] as const) {
+      await endpoints.put({
+        serviceType,
+        interface: 'public',
+        region: config.region,
+        url,
+        updatedAt: now(),
+      });
+    }
+  }
+
+  async #stop(): Promise<void> {
+    while (this.#servers.length > 0) await (this.#servers.pop() as FastifyInstance).close();
+  }
+}

@@ -1,0 +1,104 @@
+// Config loading: precedence, defaults and the messages for bad values.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { StratusError } from '../errors.js';
+import { loadConfig } from './config.js';
+
+function tomlFile(text: string): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stratus-config-'));
+  const file = path.join(dir, 'stratus.toml');
+  fs.writeFileSync(file, text);
+  return file;
+}
+
+describe('config', () => {
+  it('fills every option with a default and derives paths from the state dir', () => {
+    const c = loadConfig({ flags: { 'state-dir': '/tmp/x' }, env: {} });
+    assert.equal(c.stateDir, '/tmp/x');
+    assert.equal(c.database, 'sqlite:/tmp/x/stratus.sqlite');
+    assert.equal(c.log.file, '/tmp/x/stratus.log');
+    assert.equal(c.transport, 'in-process');
+    assert.equal(c.virt.driver, 'fake');
+    assert.deepEqual(c.api.ec2Listen, { host: '127.0.0.1', port: 8773 });
+    assert.ok(Object.isFrozen(c) && Object.isFrozen(c.api.ec2Listen));
+  });
+
+  it('takes the file, then the environment, then flags, the later winning', () => {
+    const file = tomlFile(
+      'region = "from-file"\n[service]\nheartbeatSeconds = 3\ndownAfterSeconds = 30\n',
+    );
+    const env = { STRATUS_SERVICE_HEARTBEAT_SECONDS: '4', STRATUS_REGION: 'from-env' };
+    const c = loadConfig({ file, env, flags: { region: 'from-flag' } });
+    assert.equal(c.region, 'from-flag');
+    assert.equal(c.service.heartbeatSeconds, 4);
+    assert.equal(c.service.downAfterSeconds, 30);
+  });
+
+  it('parses listen addresses including IPv6 and port 0', () => {
+    const c = loadConfig({
+      env: {},
+      flags: { 'ec2-listen': '[::1]:0', 'status-listen': '0.0.0.0:9000' },
+    });
+    assert.deepEqual(c.api.ec2Listen, { host: '::1', port: 0 });
+    assert.deepEqual(c.api.statusListen, { host: '0.0.0.0', port: 9000 });
+  });
+
+  const bad: [string, Record<string, string>, RegExp][] = [
+    [
+      'a heartbeat that is not a number',
+      { 'service-heartbeat-seconds': 'soon' },
+      /service-heartbeat-seconds.*'soon' is not a number/,
+    ],
+    ['a negative busy timeout', { 'db-busy-timeout-ms': '-1' }, /below the minimum 0/],
+    ['a fractional integer', { 'bus-call-timeout-ms': '1.5' }, /not a whole number/],
+    ['an unknown virt driver', { virt: 'xen' }, /'xen' is not one of fake, qemu/],
+    [
+      'a listen address without a port',
+      { 'ec2-listen': 'localhost' },
+      /'localhost' is not HOST:PORT/,
+    ],
+    ['a port above 65535', { 'ec2-listen': '127.0.0.1:70000' }, /port 70000 is above 65535/],
+    [
+      'an unknown transport',
+      { transport: 'carrier-pigeon' },
+      /neither 'in-process' nor an amqp:\/\/ URL/,
+    ],
+    [
+      'an unknown database',
+      { database: 'mysql://x' },
+      /neither sqlite:PATH nor a postgres:\/\/ URL/,
+    ],
+    ['an unknown flag', { 'no-such-flag': '1' }, /Unknown option --no-such-flag/],
+  ];
+  for (const [what, flags, message] of bad) {
+    it(`refuses ${what} with a clear message`, () => {
+      assert.throws(
+        () => loadConfig({ env: {}, flags }),
+        (err: unknown) =>
+          err instanceof StratusError && err.kind === 'invalid' && message.test(err.message),
+      );
+    });
+  }
+
+  it('names the environment variable that holds a bad value', () => {
+    assert.throws(
+      () => loadConfig({ env: { STRATUS_LOG_LEVEL: 'loud' }, flags: {} }),
+      /environment STRATUS_LOG_LEVEL/,
+    );
+  });
+
+  it('refuses a config file with an unknown key or bad TOML', () => {
+    assert.throws(
+      () => loadConfig({ env: {}, file: tomlFile('[service]\nheartbeat = 3\n') }),
+      /unknown option 'service.heartbeat'/,
+    );
+    assert.throws(() => loadConfig({ env: {}, file: tomlFile('region = \n') }), /not valid TOML/);
+    assert.throws(
+      () => loadConfig({ env: {}, file: '/nonexistent/stratus.toml' }),
+      /Cannot read the config file/,
+    );
+  });
+});

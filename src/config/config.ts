@@ -1,0 +1,243 @@
+// Loads the typed configuration: defaults < config file < environment < command-line flags,
+// each value validated against OPTIONS with a message naming where the bad value came from.
+import fs from 'node:fs';
+import { parse as parseToml } from 'smol-toml';
+import { StratusError } from '../errors.js';
+import { OPTIONS, type OptionSpec } from './options.js';
+
+export interface Listen {
+  host: string;
+  port: number;
+}
+
+export interface Config {
+  stateDir: string;
+  database: string;
+  db: { busyTimeoutMs: number };
+  transport: string;
+  bus: { callTimeoutMs: number };
+  host: string;
+  region: string;
+  virt: { driver: 'fake' | 'qemu' };
+  api: { ec2Listen: Listen; computeListen: Listen; identityListen: Listen; statusListen: Listen };
+  service: { heartbeatSeconds: number; downAfterSeconds: number };
+  log: { level: string; file: string | null };
+}
+
+export interface ConfigSources {
+  /** Values from command-line flags, keyed by flag name (`state-dir`). */
+  flags?: Readonly<Record<string, string | undefined>>;
+  /** The environment to read `STRATUS_*` variables from. */
+  env?: Readonly<Record<string, string | undefined>>;
+  /** A TOML config file; `--config` or `STRATUS_CONFIG` otherwise. */
+  file?: string;
+}
+
+export function envName(spec: OptionSpec): string {
+  return `STRATUS_${spec.flag.toUpperCase().replace(/-/g, '_')}`;
+}
+
+function configError(where: string, spec: OptionSpec, message: string): StratusError {
+  return new StratusError('invalid', `Invalid value for ${spec.flag} (${where}): ${message}`, {
+    resource: 'config',
+    id: spec.key,
+  });
+}
+
+function parseValue(spec: OptionSpec, raw: unknown, where: string): unknown {
+  const text = typeof raw === 'string' ? raw.trim() : raw;
+  switch (spec.type) {
+    case 'string': {
+      if (typeof text !== 'string' || text === '')
+        throw configError(where, spec, 'expected a non-empty string.');
+      return text;
+    }
+    case 'integer':
+    case 'number': {
+      const n =
+        typeof text === 'number'
+          ? text
+          : typeof text === 'string' && text !== ''
+            ? Number(text)
+            : NaN;
+      if (!Number.isFinite(n)) throw configError(where, spec, `'${String(raw)}' is not a number.`);
+      if (spec.type === 'integer' && !Number.isInteger(n))
+        throw configError(where, spec, `'${String(raw)}' is not a whole number.`);
+      if (spec.min !== undefined && n < spec.min)
+        throw configError(where, spec, `${n} is below the minimum ${spec.min}.`);
+      if (spec.max !== undefined && n > spec.max)
+        throw configError(where, spec, `${n} is above the maximum ${spec.max}.`);
+      return n;
+    }
+    case 'boolean': {
+      if (typeof text === 'boolean') return text;
+      if (text === 'true' || text === '1' || text === 'yes') return true;
+      if (text === 'false' || text === '0' || text === 'no') return false;
+      throw configError(where, spec, `'${String(raw)}' is not true or false.`);
+    }
+    case 'enum': {
+      if (typeof text !== 'string' || !spec.choices?.includes(text))
+        throw configError(
+          where,
+          spec,
+          `'${String(raw)}' is not one of ${spec.choices?.join(', ')}.`,
+        );
+      return text;
+    }
+    case 'listen':
+      return parseListen(spec, text, where);
+  }
+}
+
+function parseListen(spec: OptionSpec, raw: unknown, where: string): Listen {
+  if (typeof raw !== 'string') throw configError(where, spec, 'expected HOST:PORT.');
+  const m = /^(?:\[([^\]]+)\]|([^:\s]+)):(\d{1,5})$/.exec(raw);
+  if (!m) throw configError(where, spec, `'${raw}' is not HOST:PORT.`);
+  const port = Number(m[3]);
+  if (port > 65535) throw configError(where, spec, `port ${port} is above 65535.`);
+  return { host: (m[1] ?? m[2]) as string, port };
+}
+
+/** Flattens a parsed TOML document into dotted keys: { service: { a: 1 } } -> { 'service.a': 1 }. */
+function flatten(obj: Record<string, unknown>, prefix = ''): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(obj)) {
+    const key = prefix ? `${prefix}.${k}` : k;
+    if (v && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Date)) {
+      Object.assign(out, flatten(v as Record<string, unknown>, key));
+    } else {
+      out[key] = v;
+    }
+  }
+  return out;
+}
+
+function readConfigFile(file: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new StratusError(
+      'invalid',
+      `Cannot read the config file '${file}': ${(err as Error).message}`,
+      {
+        resource: 'config',
+        id: file,
+        cause: err,
+      },
+    );
+  }
+  let doc: Record<string, unknown>;
+  try {
+    doc = parseToml(text) as Record<string, unknown>;
+  } catch (err) {
+    throw new StratusError(
+      'invalid',
+      `The config file '${file}' is not valid TOML: ${(err as Error).message}`,
+      {
+        resource: 'config',
+        id: file,
+        cause: err,
+      },
+    );
+  }
+  const values = flatten(doc);
+  const known = new Set(OPTIONS.map((o) => o.key));
+  for (const key of Object.keys(values)) {
+    if (!known.has(key)) {
+      throw new StratusError(
+        'invalid',
+        `The config file '${file}' has an unknown option '${key}'.`,
+        {
+          resource: 'config',
+          id: key,
+        },
+      );
+    }
+  }
+  return values;
+}
+
+/** Resolves every option from its sources, validates it and returns the frozen config. */
+export function loadConfig(sources: ConfigSources = {}): Config {
+  const flags = sources.flags ?? {};
+  const env = sources.env ?? {};
+  const knownFlags = new Set(OPTIONS.map((o) => o.flag));
+  for (const flag of Object.keys(flags)) {
+    if (flags[flag] !== undefined && !knownFlags.has(flag) && flag !== 'config') {
+      throw new StratusError('invalid', `Unknown option --${flag}.`, {
+        resource: 'config',
+        id: flag,
+      });
+    }
+  }
+  const file = sources.file ?? flags.config ?? env.STRATUS_CONFIG;
+  const fileValues = file ? readConfigFile(file) : {};
+
+  const resolved: Record<string, unknown> = {};
+  for (const spec of OPTIONS) {
+    const fromFlag = flags[spec.flag];
+    const fromEnv = env[envName(spec)];
+    let value: unknown;
+    if (fromFlag !== undefined) value = parseValue(spec, fromFlag, `flag --${spec.flag}`);
+    else if (fromEnv !== undefined && fromEnv !== '')
+      value = parseValue(spec, fromEnv, `environment ${envName(spec)}`);
+    else if (spec.key in fileValues)
+      value = parseValue(spec, fileValues[spec.key], `config file key ${spec.key}`);
+    else {
+      const fallback = typeof spec.default === 'function' ? spec.default(resolved) : spec.default;
+      value = spec.type === 'listen' ? parseValue(spec, fallback, 'default') : fallback;
+    }
+    resolved[spec.key] = value;
+  }
+  return toConfig(resolved);
+}
+
+function toConfig(r: Record<string, unknown>): Config {
+  const get = <T>(key: string): T => r[key] as T;
+  const logFile = get<string>('log.file');
+  const config: Config = {
+    stateDir: get('stateDir'),
+    database: get('database'),
+    db: { busyTimeoutMs: get('db.busyTimeoutMs') },
+    transport: get('transport'),
+    bus: { callTimeoutMs: get('bus.callTimeoutMs') },
+    host: get('host'),
+    region: get('region'),
+    virt: { driver: get('virt.driver') },
+    api: {
+      ec2Listen: get('api.ec2Listen'),
+      computeListen: get('api.computeListen'),
+      identityListen: get('api.identityListen'),
+      statusListen: get('api.statusListen'),
+    },
+    service: {
+      heartbeatSeconds: get('service.heartbeatSeconds'),
+      downAfterSeconds: get('service.downAfterSeconds'),
+    },
+    log: { level: get('log.level'), file: logFile === '-' ? null : logFile },
+  };
+  if (!/^(in-process|amqps?:\/\/.+)$/.test(config.transport)) {
+    throw new StratusError(
+      'invalid',
+      `Invalid value for transport: '${config.transport}' is neither 'in-process' nor an amqp:// URL.`,
+      { resource: 'config', id: 'transport' },
+    );
+  }
+  if (!/^(sqlite:.+|postgres(ql)?:\/\/.+)$/.test(config.database)) {
+    throw new StratusError(
+      'invalid',
+      `Invalid value for database: '${config.database}' is neither sqlite:PATH nor a postgres:// URL.`,
+      { resource: 'config', id: 'database' },
+    );
+  }
+  return deepFreeze(config);
+}
+
+function deepFreeze<T>(obj: T): T {
+  if (obj && typeof obj === 'object') {
+    for (const v of Object.values(obj)) deepFreeze(v);
+    Object.freeze(obj);
+  }
+  return obj;
+}

@@ -1,0 +1,40 @@
+// The request context: who asks, for which project, under which request id. It travels
+// with every bus message and every log line of a request.
+import { randomUUID } from 'node:crypto';
+
+export type Role = 'admin' | 'member';
+
+export interface RequestContext {
+  /** `req-` followed by a UUID; set at the API edge or by the service that starts the work. */
+  readonly requestId: string;
+  readonly userId: string | null;
+  readonly projectId: string | null;
+  readonly roles: readonly Role[];
+}
+
+export function newRequestId(): string {
+  return `req-${randomUUID()}`;
+}
+
+/** The context of work a service starts on its own (periodic tasks, start-up). */
+export function systemContext(requestId: string = newRequestId()): RequestContext {
+  return Object.freeze({ requestId, userId: null, projectId: null, roles: ['admin'] as const });
+}
+
+export function userContext(args: {
+  userId: string;
+  projectId: string;
+  roles: readonly Role[];
+  requestId?: string;
+}): RequestContext {
+  return Object.freeze({
+    requestId: args.requestId ?? newRequestId(),
+    userId: args.userId,
+    projectId: args.projectId,
+    roles: Object.freeze([...args.roles]),
+  });
+}
+
+export function isAdmin(ctx: RequestContext): boolean {
+  return ctx.roles.includes('admin');
+}

@@ -1,0 +1,75 @@
+// The service registry: one row per (host, binary), with its heartbeat.
+import { randomUUID } from 'node:crypto';
+import { notFound } from '../../errors.js';
+import type { Db, ServiceRow } from '../schema.js';
+
+export class ServiceRepo {
+  constructor(private readonly db: Db) {}
+
+  /**
+   * Records that `binary` runs on `host` and beats now. Creates the row on first start and
+   * keeps `disabled` as an operator left it on later starts.
+   */
+  async register(host: string, binary: string, topic: string, at: number): Promise<ServiceRow> {
+    await this.db
+      .insertInto('services')
+      .values({
+        id: randomUUID(),
+        host,
+        binary,
+        topic,
+        disabled: 0,
+        disabledReason: null,
+        reportCount: 0,
+        heartbeatAt: at,
+        createdAt: at,
+      })
+      .onConflict((oc) => oc.columns(['host', 'binary']).doUpdateSet({ topic, heartbeatAt: at }))
+      .execute();
+    return this.get(host, binary);
+  }
+
+  /** Records a heartbeat. */
+  async beat(id: string, at: number): Promise<void> {
+    await this.db
+      .updateTable('services')
+      .set((eb) => ({ heartbeatAt: at, reportCount: eb('reportCount', '+', 1) }))
+      .where('id', '=', id)
+      .execute();
+  }
+
+  async get(host: string, binary: string): Promise<ServiceRow> {
+    const row = await this.db
+      .selectFrom('services')
+      .selectAll()
+      .where('host', '=', host)
+      .where('binary', '=', binary)
+      .executeTakeFirst();
+    if (!row) throw notFound('service', `${binary}@${host}`);
+    return row;
+  }
+
+  async list(filter: { binary?: string; host?: string } = {}): Promise<ServiceRow[]> {
+    let q = this.db.selectFrom('services').selectAll();
+    if (filter.binary) q = q.where('binary', '=', filter.binary);
+    if (filter.host) q = q.where('host', '=', filter.host);
+    return q.orderBy('binary').orderBy('host').execute();
+  }
+
+  /** Sets or clears the operator's disabled flag. */
+  async setDisabled(
+    host: string,
+    binary: string,
+    disabled: boolean,
+    reason: string | null,
+  ): Promise<ServiceRow> {
+    const r = await this.db
+      .updateTable('services')
+      .set({ disabled: disabled ? 1 : 0, disabledReason: disabled ? reason : null })
+      .where('host', '=', host)
+      .where('binary', '=', binary)
+      .executeTakeFirst();
+    if (Number(r.numUpdatedRows) === 0) throw notFound('service', `${binary}@${host}`);
+    return this.get(host, binary);
+  }
+}

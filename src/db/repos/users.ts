@@ -1,0 +1,56 @@
+// Users: people and tools that call the APIs.
+import { alreadyExists, notFound } from '../../errors.js';
+import { isUniqueViolation } from '../constraint.js';
+import type { Db, UserRow } from '../schema.js';
+
+export class UserRepo {
+  constructor(private readonly db: Db) {}
+
+  /** Inserts a user; `already_exists` if the name is taken. */
+  async create(row: UserRow): Promise<UserRow> {
+    try {
+      await this.db.insertInto('users').values(row).execute();
+    } catch (err) {
+      if (isUniqueViolation(err)) throw alreadyExists('user', row.name);
+      throw err;
+    }
+    return row;
+  }
+
+  /** Finds a user by id or by name; undefined when there is none. */
+  async find(idOrName: string): Promise<UserRow | undefined> {
+    return this.db
+      .selectFrom('users')
+      .selectAll()
+      .where((eb) => eb.or([eb('id', '=', idOrName), eb('name', '=', idOrName)]))
+      .orderBy('createdAt')
+      .executeTakeFirst();
+  }
+
+  async get(idOrName: string): Promise<UserRow> {
+    const row = await this.find(idOrName);
+    if (!row) throw notFound('user', idOrName);
+    return row;
+  }
+
+  async list(): Promise<UserRow[]> {
+    return this.db.selectFrom('users').selectAll().orderBy('name').execute();
+  }
+
+  async count(): Promise<number> {
+    const r = await this.db
+      .selectFrom('users')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .executeTakeFirstOrThrow();
+    return Number(r.n);
+  }
+
+  async setPasswordHash(id: string, passwordHash: string | null): Promise<void> {
+    const r = await this.db
+      .updateTable('users')
+      .set({ passwordHash })
+      .where('id', '=', id)
+      .executeTakeFirst();
+    if (Number(r.numUpdatedRows) === 0) throw notFound('user', id);
+  }
+}

@@ -1,0 +1,218 @@
+// Identity: users, projects, roles and EC2 credentials, and the checks built on them.
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { Role } from '../context.js';
+import {
+  Ec2CredentialRepo,
+  now,
+  ProjectRepo,
+  RoleAssignmentRepo,
+  UserRepo,
+  type Db,
+  type Ec2CredentialRow,
+  type ProjectRow,
+  type RoleAssignmentRow,
+  type UserRow,
+} from '../db/index.js';
+import { invalid, notFound, StratusError } from '../errors.js';
+import { hashPassword, verifyPassword } from './password.js';
+
+export const ROLES: readonly Role[] = ['admin', 'member'];
+
+const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$/;
+
+function checkName(resource: string, name: string): void {
+  if (!NAME_PATTERN.test(name)) {
+    throw invalid(
+      `The ${resource} name '${name}' is not valid: use 1-64 letters, digits, '_', '.', '@' or '-', starting with a letter or digit.`,
+      { resource, id: name },
+    );
+  }
+}
+
+export function checkRole(role: string): Role {
+  if (!(ROLES as readonly string[]).includes(role)) {
+    throw invalid(`The role '${role}' does not exist; roles are ${ROLES.join(' and ')}.`, {
+      resource: 'role',
+      id: role,
+    });
+  }
+  return role as Role;
+}
+
+/** Ids as the Identity API shows them: 32 lowercase hex digits. */
+function newId(): string {
+  return randomUUID().replace(/-/g, '');
+}
+
+/** Access keys look like AWS's: 20 upper-case letters and digits. */
+function newAccessKey(): string {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let out = 'SK';
+  for (const b of randomBytes(18)) out += alphabet[b % 32];
+  return out;
+}
+
+function newSecretKey(): string {
+  return randomBytes(30).toString('base64').replace(/\+/g, 'A').replace(/\//g, 'B');
+}
+
+/** Who an EC2 access key speaks for. */
+export interface Ec2Principal {
+  credential: Ec2CredentialRow;
+  user: UserRow;
+  project: ProjectRow;
+  roles: Role[];
+}
+
+export class IdentityService {
+  readonly #users: UserRepo;
+  readonly #projects: ProjectRepo;
+  readonly #roles: RoleAssignmentRepo;
+  readonly #credentials: Ec2CredentialRepo;
+
+  constructor(private readonly db: Db) {
+    this.#users = new UserRepo(db);
+    this.#projects = new ProjectRepo(db);
+    this.#roles = new RoleAssignmentRepo(db);
+    this.#credentials = new Ec2CredentialRepo(db);
+  }
+
+  async createProject(args: { name: string; description?: string }): Promise<ProjectRow> {
+    checkName('project', args.name);
+    return this.#projects.create({
+      id: newId(),
+      name: args.name,
+      description: args.description ?? '',
+      enabled: 1,
+      createdAt: now(),
+    });
+  }
+
+  async createUser(args: { name: string; password?: string }): Promise<UserRow> {
+    checkName('user', args.name);
+    if (args.password !== undefined && args.password.length < 8) {
+      throw invalid('A password must have at least 8 characters.', {
+        resource: 'user',
+        id: args.name,
+      });
+    }
+    return this.#users.create({
+      id: newId(),
+      name: args.name,
+      passwordHash: args.password === undefined ? null : await hashPassword(args.password),
+      enabled: 1,
+      createdAt: now(),
+    });
+  }
+
+  async setPassword(user: string, password: string): Promise<void> {
+    if (password.length < 8) throw invalid('A password must have at least 8 characters.');
+    const row = await this.#users.get(user);
+    await this.#users.setPasswordHash(row.id, await hashPassword(password));
+  }
+
+  /** Grants `role` to a user in a project (both by id or name); idempotent. */
+  async grantRole(user: string, project: string, role: string): Promise<RoleAssignmentRow> {
+    const r = checkRole(role);
+    const [u, p] = await Promise.all([this.#users.get(user), this.#projects.get(project)]);
+    const at = now();
+    await this.#roles.grant(u.id, p.id, r, at);
+    return { userId: u.id, projectId: p.id, role: r, createdAt: at };
+  }
+
+  async revokeRole(user: string, project: string, role: string): Promise<void> {
+    const r = checkRole(role);
+    const [u, p] = await Promise.all([this.#users.get(user), this.#projects.get(project)]);
+    if (!(await this.#roles.revoke(u.id, p.id, r))) {
+      throw notFound(
+        'role assignment',
+        `${r}:${u.name}@${p.name}`,
+        `The user '${u.name}' does not hold the role '${r}' in project '${p.name}'.`,
+      );
+    }
+  }
+
+  /**
+   * Makes a new EC2 access key and secret for a user in a project. The user must hold a role
+   * in that project, or the key would authenticate to nothing.
+   */
+  async createEc2Credential(user: string, project: string): Promise<Ec2CredentialRow> {
+    const [u, p] = await Promise.all([this.#users.get(user), this.#projects.get(project)]);
+    const roles = await this.#roles.rolesOf(u.id, p.id);
+    if (roles.length === 0) {
+      throw new StratusError(
+        'conflict',
+        `The user '${u.name}' has no role in project '${p.name}'; grant one before creating credentials.`,
+        { resource: 'credential', id: `${u.name}@${p.name}` },
+      );
+    }
+    return this.#credentials.create({
+      accessKey: newAccessKey(),
+      secretKey: newSecretKey(),
+      userId: u.id,
+      projectId: p.id,
+      createdAt: now(),
+    });
+  }
+
+  async deleteEc2Credential(accessKey: string): Promise<void> {
+    if (!(await this.#credentials.delete(accessKey))) throw notFound('credential', accessKey);
+  }
+
+  /** The principal an access key speaks for; undefined for unknown keys or disabled owners. */
+  async findEc2Principal(accessKey: string): Promise<Ec2Principal | undefined> {
+    const credential = await this.#credentials.find(accessKey);
+    if (!credential) return undefined;
+    const [user, project, roles] = await Promise.all([
+      this.#users.find(credential.userId),
+      this.#projects.find(credential.projectId),
+      this.#roles.rolesOf(credential.userId, credential.projectId),
+    ]);
+    if (!user || !project || !user.enabled || !project.enabled || roles.length === 0)
+      return undefined;
+    return { credential, user, project, roles };
+  }
+
+  /** The user if the password is right; undefined otherwise (no hint which part was wrong). */
+  async checkPassword(user: string, password: string): Promise<UserRow | undefined> {
+    const row = await this.#users.find(user);
+    if (!row || !row.enabled || !row.passwordHash) return undefined;
+    return (await verifyPassword(password, row.passwordHash)) ? row : undefined;
+  }
+
+  getUser(idOrName: string): Promise<UserRow> {
+    return this.#users.get(idOrName);
+  }
+  findUser(idOrName: string): Promise<UserRow | undefined> {
+    return this.#users.find(idOrName);
+  }
+  getProject(idOrName: string): Promise<ProjectRow> {
+    return this.#projects.get(idOrName);
+  }
+  findProject(idOrName: string): Promise<ProjectRow | undefined> {
+    return this.#projects.find(idOrName);
+  }
+  listUsers(): Promise<UserRow[]> {
+    return this.#users.list();
+  }
+  listProjects(): Promise<ProjectRow[]> {
+    return this.#projects.list();
+  }
+  rolesOf(userId: string, projectId: string): Promise<Role[]> {
+    return this.#roles.rolesOf(userId, projectId);
+  }
+  async listRoleAssignments(
+    filter: { user?: string; project?: string } = {},
+  ): Promise<RoleAssignmentRow[]> {
+    const userId = filter.user ? (await this.#users.get(filter.user)).id : undefined;
+    const projectId = filter.project ? (await this.#projects.get(filter.project)).id : undefined;
+    return this.#roles.list({ userId, projectId });
+  }
+  async listEc2Credentials(
+    filter: { user?: string; project?: string } = {},
+  ): Promise<Ec2CredentialRow[]> {
+    const userId = filter.user ? (await this.#users.get(filter.user)).id : undefined;
+    const projectId = filter.project ? (await this.#projects.get(filter.project)).id : undefined;
+    return this.#credentials.list({ userId, projectId });
+  }
+}

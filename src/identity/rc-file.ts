@@ -1,0 +1,42 @@
+// Renders the rc file: shell `export` lines for EC2 clients and OpenStack clients at once.
+
+export interface RcFileValues {
+  ec2Url: string;
+  accessKey: string;
+  secretKey: string;
+  region: string;
+  identityUrl: string;
+  username: string;
+  password: string | null;
+  projectName: string;
+}
+
+function quote(value: string): string {
+  return `'${value.replace(/'/g, `'\\''`)}'`;
+}
+
+export function renderRcFile(v: RcFileValues): string {
+  const lines: [string, string][] = [
+    ['EC2_URL', v.ec2Url],
+    ['EC2_ACCESS_KEY', v.accessKey],
+    ['EC2_SECRET_KEY', v.secretKey],
+    ['AWS_ACCESS_KEY_ID', v.accessKey],
+    ['AWS_SECRET_ACCESS_KEY', v.secretKey],
+    ['AWS_DEFAULT_REGION', v.region],
+    ['AWS_ENDPOINT_URL_EC2', v.ec2Url],
+    ['OS_AUTH_URL', v.identityUrl],
+    ['OS_IDENTITY_API_VERSION', '3'],
+    ['OS_USERNAME', v.username],
+    ...(v.password === null ? [] : ([['OS_PASSWORD', v.password]] as [string, string][])),
+    ['OS_PROJECT_NAME', v.projectName],
+    ['OS_USER_DOMAIN_NAME', 'Default'],
+    ['OS_PROJECT_DOMAIN_NAME', 'Default'],
+    ['OS_REGION_NAME', v.region],
+  ];
+  return [
+    '# Stratus credentials: source this file (". stratusrc") before using the AWS CLI or openstack.',
+    `# User '${v.username}' in project '${v.projectName}'.`,
+    ...lines.map(([k, val]) => `export ${k}=${quote(val)}`),
+    '',
+  ].join('\n');
+}

@@ -1,0 +1,281 @@
+// The stratus binary: argv -> config -> services. The one place that knows concrete classes
+// (transports, drivers, databases) and wires them together.
+import fs from 'node:fs';
+import path from 'node:path';
+import { Command, CommanderError } from 'commander';
+import { ApiService, type ApiUrls } from './api/service.js';
+import { AmqpBus, InProcessBus, type Bus } from './bus/index.js';
+import { addConfigOptions, configFrom } from './cli/config-options.js';
+import { manageCommand } from './cli/manage.js';
+import { ComputeManager } from './compute/index.js';
+import type { Config } from './config/index.js';
+import { openDatabase, type Database } from './db/index.js';
+import { StratusError } from './errors.js';
+import {
+  ensureAdmin,
+  IdentityService,
+  renderRcFile,
+  type AdminIdentity,
+} from './identity/index.js';
+import { createLogger, type Logger } from './log.js';
+import { Metrics } from './metrics/index.js';
+import { NetworkManager } from './network/index.js';
+import { SchedulerManager } from './scheduler/index.js';
+import { ServiceRunner, type Binary, type Service } from './service/index.js';
+import { FakeDriver, type VirtDriver } from './virt/index.js';
+import { VERSION } from './version.js';
+
+export const ALL_SERVICES: readonly Binary[] = ['network', 'scheduler', 'compute', 'api'];
+
+/** A running set of services in this process. */
+export interface Cloud {
+  readonly config: Config;
+  readonly database: Database;
+  readonly bus: Bus;
+  readonly logger: Logger;
+  /** Set when this process runs the api service. */
+  readonly urls: ApiUrls | undefined;
+  /** Set when this process ran the all-in-one bootstrap. */
+  readonly admin: AdminIdentity | undefined;
+  readonly rcFile: string | undefined;
+  stop(): Promise<void>;
+}
+
+export async function createBus(config: Config, logger: Logger): Promise<Bus> {
+  if (config.transport === 'in-process') {
+    return new InProcessBus({
+      logger: logger.child({ bus: 'in-process' }),
+      callTimeoutMs: config.bus.callTimeoutMs,
+    });
+  }
+  return AmqpBus.connect({
+    url: config.transport,
+    logger: logger.child({ bus: 'amqp' }),
+    callTimeoutMs: config.bus.callTimeoutMs,
+  });
+}
+
+function createDriver(config: Config): VirtDriver {
+  switch (config.virt.driver) {
+    case 'fake':
+      return new FakeDriver();
+    case 'qemu':
+      throw new StratusError(
+        'invalid',
+        "The 'qemu' virt driver is not available in this version yet; use --virt fake.",
+        {
+          resource: 'config',
+          id: 'virt.driver',
+        },
+      );
+  }
+}
+
+/**
+ * Starts the named services in this process. With `bootstrap`, also makes sure the admin
+ * identity exists and writes `<state-dir>/stratusrc` with the real API addresses.
+ */
+export async function startCloud(
+  config: Config,
+  services: readonly Binary[],
+  options: { bootstrap?: boolean; logger?: Logger } = {},
+): Promise<Cloud> {
+  fs.mkdirSync(config.stateDir, { recursive: true, mode: 0o700 });
+  const logger =
+    options.logger ?? createLogger({ level: config.log.level, file: config.log.file ?? undefined });
+  const undo: (() => Promise<void>)[] = [];
+  const rollback = async () => {
+    while (undo.length > 0) await (undo.pop() as () => Promise<void>)().catch(() => undefined);
+  };
+  try {
+    const database = await openDatabase(config.database, {
+      busyTimeoutMs: config.db.busyTimeoutMs,
+    });
+    undo.push(() => database.close());
+    const bus = await createBus(config, logger);
+    undo.push(() => bus.close());
+    const metrics = new Metrics();
+    const runner = new ServiceRunner({
+      db: database.db,
+      bus,
+      logger,
+      host: config.host,
+      heartbeatMs: config.service.heartbeatSeconds * 1000,
+    });
+    undo.push(() => runner.stop());
+
+    const downAfterMs = config.service.downAfterSeconds * 1000;
+    let api: ApiService | undefined;
+    const built: Service[] = [];
+    for (const binary of ALL_SERVICES.filter((b) => services.includes(b))) {
+      switch (binary) {
+        case 'network':
+          built.push(new NetworkManager({ host: config.host }).service());
+          break;
+        case 'scheduler':
+          built.push(
+            new SchedulerManager({ db: database.db, host: config.host, downAfterMs }).service(),
+          );
+          break;
+        case 'compute':
+          built.push(
+            new ComputeManager({
+              host: config.host,
+              driver: createDriver(config),
+              logger: logger.child({ service: 'compute' }),
+            }).service(),
+          );
+          break;
+        case 'api':
+          api = new ApiService({
+            config,
+            db: database.db,
+            logger,
+            metrics,
+            localServices: services.map((b) => ({ host: config.host, binary: b })),
+          });
+          built.push(api.service());
+          break;
+      }
+    }
+    for (const service of built) await runner.start(service);
+
+    let admin: AdminIdentity | undefined;
+    let rcFile: string | undefined;
+    if (options.bootstrap) {
+      admin = await ensureAdmin(new IdentityService(database.db), config.stateDir);
+      if (api) {
+        rcFile = path.join(config.stateDir, 'stratusrc');
+        const text = renderRcFile({
+          ec2Url: api.urls.ec2,
+          identityUrl: api.urls.identity,
+          accessKey: admin.credential.accessKey,
+          secretKey: admin.credential.secretKey,
+          region: config.region,
+          username: admin.user.name,
+          password: admin.password,
+          projectName: admin.project.name,
+        });
+        fs.writeFileSync(`${rcFile}.tmp`, text, { mode: 0o600 });
+        fs.renameSync(`${rcFile}.tmp`, rcFile);
+      }
+    }
+    logger.info({ services, version: VERSION }, 'stratus started');
+    let stopped = false;
+    return {
+      config,
+      database,
+      bus,
+      logger,
+      urls: api?.urls,
+      admin,
+      rcFile,
+      async stop() {
+        if (stopped) return;
+        stopped = true;
+        logger.info('stratus stopping');
+        await rollback();
+        logger.flush();
+      },
+    };
+  } catch (err) {
+    await rollback();
+    throw err;
+  }
+}
+
+function describeStart(cloud: Cloud, services: readonly Binary[]): string {
+  const c = cloud.config;
+  const lines = [
+    `Stratus ${VERSION} is running ${services.length === ALL_SERVICES.length ? 'all-in-one' : services.join(', ')} on host '${c.host}'.`,
+    `  virt driver:  ${c.virt.driver}`,
+    `  database:     ${c.database}`,
+    `  bus:          ${c.transport.replace(/\/\/[^@/]*@/, '//***@')}`,
+    `  logs:         ${c.log.file ?? 'standard error'}`,
+  ];
+  if (cloud.urls) {
+    lines.push(
+      `  EC2 API:      ${cloud.urls.ec2}`,
+      `  health:       ${cloud.urls.status}/healthz`,
+      `  metrics:      ${cloud.urls.status}/metrics`,
+    );
+  }
+  if (cloud.rcFile && cloud.admin) {
+    lines.push(
+      '',
+      `Credentials of user '${cloud.admin.user.name}' in project '${cloud.admin.project.name}' are in ${cloud.rcFile}:`,
+      `  . ${cloud.rcFile}`,
+      '  aws ec2 describe-regions',
+      `More users: stratus manage --state-dir ${c.stateDir} user create NAME --project PROJECT`,
+    );
+  }
+  lines.push('', 'Press Ctrl-C to stop.');
+  return lines.join('\n');
+}
+
+async function runUntilSignal(
+  config: Config,
+  services: readonly Binary[],
+  bootstrap: boolean,
+): Promise<void> {
+  const cloud = await startCloud(config, services, { bootstrap });
+  process.stdout.write(`${describeStart(cloud, services)}\n`);
+  await new Promise<void>((resolve) => {
+    const onSignal = (signal: NodeJS.Signals) => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      process.stdout.write(`\nReceived ${signal}; stopping.\n`);
+      cloud.stop().then(resolve, (err) => {
+        process.stderr.write(`stratus: error while stopping: ${(err as Error).message}\n`);
+        resolve();
+      });
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+}
+
+export function buildProgram(): Command {
+  const program = new Command('stratus')
+    .description('Stratus: an IaaS compute cloud with EC2 and OpenStack APIs.')
+    .version(VERSION)
+    .showHelpAfterError()
+    .exitOverride();
+
+  const allInOne = addConfigOptions(
+    program
+      .command('all-in-one', { isDefault: true })
+      .description('Run every service in one process (SQLite, in-process bus by default).'),
+  );
+  allInOne.action(() => runUntilSignal(configFrom(allInOne), ALL_SERVICES, true));
+
+  for (const binary of ALL_SERVICES) {
+    const cmd = addConfigOptions(
+      program.command(binary).description(`Run only the ${binary} service (distributed mode).`),
+    );
+    cmd.action(() => runUntilSignal(configFrom(cmd), [binary], binary === 'api'));
+  }
+  program.addCommand(manageCommand());
+  return program;
+}
+
+/** Runs the command line; resolves with the process exit code. */
+export async function main(argv: readonly string[]): Promise<number> {
+  const program = buildProgram();
+  const exitOverride = (cmd: Command) => {
+    cmd.exitOverride();
+    cmd.commands.forEach(exitOverride);
+  };
+  exitOverride(program);
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode;
+    if (err instanceof StratusError && err.kind !== 'internal') {
+      process.stderr.write(`stratus: ${err.message}\n`);
+      return err.kind === 'invalid' || err.kind === 'missing' ? 2 : 1;
+    }
+    throw err;
+  }
+}

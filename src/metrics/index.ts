@@ -1,0 +1,2 @@
+// Public surface of metrics.
+export { Metrics } from './metrics.js';

@@ -1,0 +1,35 @@
+// The scheduler's bus protocol and the typed client others use to reach it.
+import type { Bus } from '../bus/index.js';
+import type { RequestContext } from '../context.js';
+import type { ServiceStatus } from '../service/index.js';
+
+export const SCHEDULER_TOPIC = 'scheduler';
+
+export interface SelectDestinationsArgs {
+  /** How many instances need a host; the answer has one host per instance. */
+  count: number;
+  vcpus: number;
+  memoryMb: number;
+  diskGb: number;
+}
+
+export type SchedulerProtocol = {
+  status: { args: Record<string, never>; result: ServiceStatus };
+  selectDestinations: { args: SelectDestinationsArgs; result: { hosts: string[] } };
+};
+
+export class SchedulerClient {
+  constructor(private readonly bus: Bus) {}
+
+  status(ctx: RequestContext): Promise<ServiceStatus> {
+    return this.bus.call(ctx, SCHEDULER_TOPIC, 'status', {});
+  }
+
+  /** Call: picks a host for each instance; `unavailable` when no compute host can take them. */
+  selectDestinations(
+    ctx: RequestContext,
+    args: SelectDestinationsArgs,
+  ): Promise<{ hosts: string[] }> {
+    return this.bus.call(ctx, SCHEDULER_TOPIC, 'selectDestinations', args);
+  }
+}

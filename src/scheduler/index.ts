@@ -1,0 +1,8 @@
+// Public surface of the scheduler.
+export {
+  SchedulerClient,
+  SCHEDULER_TOPIC,
+  type SchedulerProtocol,
+  type SelectDestinationsArgs,
+} from './client.js';
+export { SchedulerManager, type SchedulerOptions } from './manager.js';

@@ -1,0 +1,4 @@
+// Public surface of the service framework.
+export { ServiceRunner, type ServiceRunnerOptions } from './service-runner.js';
+export { serviceState, type ServiceState } from './liveness.js';
+export type { Service, Binary, PeriodicTask, ServiceStatus } from './service.js';

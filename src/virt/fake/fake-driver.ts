@@ -1,0 +1,125 @@
+// The fake virt driver: VMs in memory, with configurable delays and failures. A first-class
+// driver for fast tests and scale benchmarks.
+import { StratusError } from '../../errors.js';
+import type {
+  DriverCapabilities,
+  GuestInfo,
+  GuestSpec,
+  HostCapacity,
+  PowerState,
+  VirtDriver,
+} from '../driver.js';
+
+export interface FakeDriverOptions {
+  capacity?: HostCapacity;
+  /** Milliseconds each spawn takes. */
+  spawnDelayMs?: number;
+  /** Milliseconds each power operation takes. */
+  powerDelayMs?: number;
+  /** Spawns of images whose id is in this set fail, as a broken guest would. */
+  failImageIds?: ReadonlySet<string>;
+}
+
+interface FakeVm {
+  spec: GuestSpec;
+  state: PowerState;
+  console: string;
+}
+
+const sleep = (ms: number) => (ms > 0 ? new Promise((r) => setTimeout(r, ms)) : Promise.resolve());
+
+export class FakeDriver implements VirtDriver {
+  readonly name = 'fake';
+  readonly capabilities: DriverCapabilities = {
+    realGuests: false,
+    accelerator: 'none',
+    survivesRestart: false,
+  };
+  readonly #vms = new Map<string, FakeVm>();
+  readonly #opts: FakeDriverOptions;
+
+  constructor(options: FakeDriverOptions = {}) {
+    this.#opts = options;
+  }
+
+  async init(): Promise<string[]> {
+    return [];
+  }
+
+  async spawn(spec: GuestSpec): Promise<void> {
+    await sleep(this.#opts.spawnDelayMs ?? 0);
+    if (this.#opts.failImageIds?.has(spec.imageId)) {
+      throw new StratusError(
+        'internal',
+        `The fake driver was told to fail spawning image '${spec.imageId}'.`,
+        {
+          resource: 'instance',
+          id: spec.instanceId,
+        },
+      );
+    }
+    this.#vms.set(spec.instanceId, {
+      spec,
+      state: 'running',
+      console: `Stratus fake guest ${spec.name}\nbooted ${spec.instanceId}\n`,
+    });
+  }
+
+  async destroy(instanceId: string): Promise<void> {
+    this.#vms.delete(instanceId);
+  }
+
+  async reboot(instanceId: string, hard: boolean): Promise<void> {
+    const vm = this.#get(instanceId);
+    await sleep(this.#opts.powerDelayMs ?? 0);
+    vm.state = 'running';
+    vm.console += hard ? 'hard reset\n' : 'reboot\n';
+  }
+
+  async powerOff(instanceId: string): Promise<void> {
+    const vm = this.#get(instanceId);
+    await sleep(this.#opts.powerDelayMs ?? 0);
+    vm.state = 'shutdown';
+    vm.console += 'power off\n';
+  }
+
+  async powerOn(instanceId: string): Promise<void> {
+    const vm = this.#get(instanceId);
+    await sleep(this.#opts.powerDelayMs ?? 0);
+    vm.state = 'running';
+    vm.console += 'power on\n';
+  }
+
+  async getState(instanceId: string): Promise<PowerState> {
+    return this.#vms.get(instanceId)?.state ?? 'nostate';
+  }
+
+  async consoleOutput(instanceId: string, maxBytes: number): Promise<string> {
+    const text = this.#vms.get(instanceId)?.console ?? '';
+    const buf = Buffer.from(text);
+    return buf.length <= maxBytes ? text : buf.subarray(buf.length - maxBytes).toString();
+  }
+
+  async list(): Promise<GuestInfo[]> {
+    return [...this.#vms.entries()].map(([instanceId, vm]) => ({
+      instanceId,
+      powerState: vm.state,
+    }));
+  }
+
+  async capacity(): Promise<HostCapacity> {
+    return this.#opts.capacity ?? { vcpus: 1024, memoryMb: 4 * 1024 * 1024, diskGb: 100_000 };
+  }
+
+  async close(): Promise<void> {}
+
+  #get(instanceId: string): FakeVm {
+    const vm = this.#vms.get(instanceId);
+    if (!vm)
+      throw new StratusError('not_found', `The fake driver has no VM '${instanceId}'.`, {
+        resource: 'instance',
+        id: instanceId,
+      });
+    return vm;
+  }
+}

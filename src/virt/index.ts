@@ -1,0 +1,10 @@
+// Public surface of the virt layer.
+export type {
+  VirtDriver,
+  GuestSpec,
+  GuestInfo,
+  HostCapacity,
+  PowerState,
+  DriverCapabilities,
+} from './driver.js';
+export { FakeDriver, type FakeDriverOptions } from './fake/fake-driver.js';
