@@ -19,7 +19,7 @@ import {
 } from './identity/index.js';
 import { createLogger, type Logger } from './log.js';
 import { Metrics } from './metrics/index.js';
-import { NetworkManager } from './network/index.js';
+import { NetworkClient, NetworkManager } from './network/index.js';
 import { SchedulerManager } from './scheduler/index.js';
 import { ServiceRunner, type Binary, type Service } from './service/index.js';
 import { FakeDriver, type VirtDriver } from './virt/index.js';
@@ -110,19 +110,35 @@ export async function startCloud(
     for (const binary of ALL_SERVICES.filter((b) => services.includes(b))) {
       switch (binary) {
         case 'network':
-          built.push(new NetworkManager({ host: config.host }).service());
+          built.push(
+            new NetworkManager({
+              db: database.db,
+              host: config.host,
+              logger: logger.child({ service: 'network' }),
+              ...config.network,
+            }).service(),
+          );
           break;
         case 'scheduler':
           built.push(
-            new SchedulerManager({ db: database.db, host: config.host, downAfterMs }).service(),
+            new SchedulerManager({
+              db: database.db,
+              host: config.host,
+              downAfterMs,
+              ratios: config.scheduler,
+              availabilityZone: config.compute.availabilityZone,
+            }).service(),
           );
           break;
         case 'compute':
           built.push(
             new ComputeManager({
+              db: database.db,
               host: config.host,
               driver: createDriver(config),
+              network: new NetworkClient(bus),
               logger: logger.child({ service: 'compute' }),
+              powerSyncMs: config.compute.powerSyncSeconds * 1000,
             }).service(),
           );
           break;
@@ -130,6 +146,7 @@ export async function startCloud(
           api = new ApiService({
             config,
             db: database.db,
+            bus,
             logger,
             metrics,
             localServices: services.map((b) => ({ host: config.host, binary: b })),

@@ -1,4 +1,5 @@
 // The all-in-one cloud as an operator runs it: the real binary, a fresh state dir, signals.
+import { DescribeRegionsCommand, EC2Client } from '@aws-sdk/client-ec2';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -57,10 +58,23 @@ describe('stratus all-in-one', () => {
     assert.notEqual(ec2Port, 0, 'port 0 became the real port');
     assert.match(cloud.output(), new RegExp(`EC2 API: +http://127\\.0\\.0\\.1:${ec2Port}/`));
     assert.equal(firstRc.OS_AUTH_URL, 'http://127.0.0.1:15000/v3');
-    // The EC2 endpoint answers in EC2's own error format.
+    // The rc file's credentials work with the real AWS SDK; unsigned requests are refused in
+    // EC2's own error format.
+    const ec2 = new EC2Client({
+      endpoint: firstRc.EC2_URL,
+      region: firstRc.AWS_DEFAULT_REGION,
+      credentials: {
+        accessKeyId: firstRc.AWS_ACCESS_KEY_ID as string,
+        secretAccessKey: firstRc.AWS_SECRET_ACCESS_KEY as string,
+      },
+      maxAttempts: 1,
+    });
+    const regions = await ec2.send(new DescribeRegionsCommand({}));
+    ec2.destroy();
+    assert.equal(regions.Regions?.[0]?.RegionName, firstRc.AWS_DEFAULT_REGION);
     const res = await fetch(`${firstRc.EC2_URL}?Action=NoSuchAction`);
-    assert.equal(res.status, 400);
-    assert.match(await res.text(), /<Code>InvalidAction<\/Code>.*<RequestID>req-/s);
+    assert.equal(res.status, 401);
+    assert.match(await res.text(), /<Code>AuthFailure<\/Code>.*<RequestID>req-/s);
   });
 
   it('reports itself healthy with every service up, and serves Prometheus metrics', async () => {
@@ -78,7 +92,7 @@ describe('stratus all-in-one', () => {
       'scheduler:up',
     ]);
     const metrics = await (await fetch(`${status}/metrics`)).text();
-    assert.match(metrics, /stratus_http_requests_total\{api="ec2",method="GET",status="400"\} 1/);
+    assert.match(metrics, /stratus_http_requests_total\{api="ec2",method="GET",status="401"\} 1/);
     assert.match(metrics, /stratus_process_resident_memory_bytes/);
   });
 

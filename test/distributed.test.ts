@@ -58,7 +58,8 @@ describe('distributed services over RabbitMQ and PostgreSQL', () => {
   it('the scheduler picks among the compute hosts that registered, over the bus', async () => {
     const client = new SchedulerClient(clouds[0]!.bus);
     const { hosts } = await client.selectDestinations(systemContext(), {
-      count: 4,
+      instanceIds: ['a', 'b', 'c', 'd'],
+      availabilityZone: null,
       vcpus: 1,
       memoryMb: 128,
       diskGb: 1,
@@ -100,7 +101,8 @@ describe('distributed services over RabbitMQ and PostgreSQL', () => {
     const { hosts } = await new SchedulerClient(clouds[0]!.bus).selectDestinations(
       systemContext(),
       {
-        count: 3,
+        instanceIds: ['a', 'b', 'c'],
+        availabilityZone: null,
         vcpus: 1,
         memoryMb: 128,
         diskGb: 1,

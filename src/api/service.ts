@@ -1,11 +1,14 @@
 // The api service: the HTTP front ends of this process, and the catalog entries that say
 // where they listen.
 import type { FastifyInstance } from 'fastify';
+import type { Bus } from '../bus/index.js';
 import type { Config } from '../config/index.js';
 import { EndpointRepo, now, type Db } from '../db/index.js';
+import { IdentityService } from '../identity/index.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/index.js';
 import type { Service } from '../service/index.js';
+import { ec2Actions } from './ec2/actions/index.js';
 import { createEc2Server } from './ec2/ec2-server.js';
 import { listen } from './http.js';
 import { createStatusServer } from './status/status-server.js';
@@ -13,6 +16,7 @@ import { createStatusServer } from './status/status-server.js';
 export interface ApiServiceOptions {
   config: Config;
   db: Db;
+  bus: Bus;
   logger: Logger;
   metrics: Metrics;
   localServices: readonly { host: string; binary: string }[];
@@ -49,8 +53,15 @@ export class ApiService {
   }
 
   async #start(): Promise<void> {
-    const { config, db, logger, metrics } = this.#opts;
-    const ec2 = createEc2Server({ logger, metrics });
+    const { config, db, bus, logger, metrics } = this.#opts;
+    const identity = new IdentityService(db);
+    const ec2 = createEc2Server({
+      logger,
+      metrics,
+      region: config.region,
+      actions: ec2Actions({ db, bus, config, logger: logger.child({ api: 'ec2' }) }),
+      findPrincipal: (accessKey) => identity.findEc2Principal(accessKey),
+    });
     const status = createStatusServer({
       db,
       logger,

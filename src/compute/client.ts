@@ -12,9 +12,22 @@ export interface HostDescription {
   instances: number;
 }
 
+export interface InstanceRef {
+  instanceId: string;
+}
+
 export type ComputeProtocol = {
   status: { args: Record<string, never>; result: ServiceStatus };
   describeHost: { args: Record<string, never>; result: HostDescription };
+  buildInstance: { args: InstanceRef; result: null };
+  terminateInstance: { args: InstanceRef; result: null };
+  rebootInstance: { args: InstanceRef & { hard: boolean }; result: null };
+  stopInstance: { args: InstanceRef & { force: boolean }; result: null };
+  startInstance: { args: InstanceRef; result: null };
+  consoleOutput: {
+    args: InstanceRef & { maxBytes: number };
+    result: { output: string; at: number };
+  };
 };
 
 export class ComputeClient {
@@ -27,5 +40,59 @@ export class ComputeClient {
   /** Call: the host's driver, capabilities, capacity and how many VMs it runs. */
   describeHost(ctx: RequestContext, host: string): Promise<HostDescription> {
     return this.bus.call(ctx, hostTopic('compute', host), 'describeHost', {});
+  }
+
+  /** Cast: builds and boots an instance already placed on `host`. */
+  buildInstance(ctx: RequestContext, host: string, instanceId: string): Promise<void> {
+    return this.#cast(ctx, host, 'buildInstance', { instanceId });
+  }
+
+  /** Cast: destroys the VM and gives back its addresses; the record ends terminated. */
+  terminateInstance(ctx: RequestContext, host: string, instanceId: string): Promise<void> {
+    return this.#cast(ctx, host, 'terminateInstance', { instanceId });
+  }
+
+  rebootInstance(
+    ctx: RequestContext,
+    host: string,
+    instanceId: string,
+    hard: boolean,
+  ): Promise<void> {
+    return this.#cast(ctx, host, 'rebootInstance', { instanceId, hard });
+  }
+
+  stopInstance(
+    ctx: RequestContext,
+    host: string,
+    instanceId: string,
+    force: boolean,
+  ): Promise<void> {
+    return this.#cast(ctx, host, 'stopInstance', { instanceId, force });
+  }
+
+  startInstance(ctx: RequestContext, host: string, instanceId: string): Promise<void> {
+    return this.#cast(ctx, host, 'startInstance', { instanceId });
+  }
+
+  /** Call: the latest console output of the VM, at most `maxBytes` from its end. */
+  consoleOutput(
+    ctx: RequestContext,
+    host: string,
+    instanceId: string,
+    maxBytes: number,
+  ): Promise<{ output: string; at: number }> {
+    return this.bus.call(ctx, hostTopic('compute', host), 'consoleOutput', {
+      instanceId,
+      maxBytes,
+    });
+  }
+
+  #cast<M extends keyof ComputeProtocol>(
+    ctx: RequestContext,
+    host: string,
+    method: M,
+    args: ComputeProtocol[M]['args'],
+  ): Promise<void> {
+    return this.bus.cast(ctx, hostTopic('compute', host), method, args);
   }
 }

@@ -1,3 +1,10 @@
 // Public surface of compute.
 export { ComputeClient, type ComputeProtocol, type HostDescription } from './client.js';
 export { ComputeManager, type ComputeOptions } from './manager.js';
+export {
+  InstanceOperations,
+  type RunRequest,
+  type Reservation,
+  type StateChange,
+} from './operations.js';
+export { effectiveLimits, QUOTA_RESOURCES } from './quota.js';

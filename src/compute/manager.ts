@@ -1,24 +1,36 @@
-// The compute manager: runs on each host and owns the VMs there through a virt driver.
+// The compute manager: runs on each host and owns the VMs there through a virt driver. Work on
+// one instance is serialised by a per-instance lock; every state change is written to the
+// database and recorded as an instance action.
 import { dispatch, hostTopic, type ProtocolHandlers } from '../bus/index.js';
-import { now } from '../db/index.js';
+import type { RequestContext } from '../context.js';
+import { ComputeNodeRepo, InstanceRepo, now, type Db, type InstanceRow } from '../db/index.js';
+import { asStratusError, notFound } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { NetworkClient } from '../network/index.js';
 import type { Service } from '../service/index.js';
 import type { VirtDriver } from '../virt/index.js';
 import { VERSION } from '../version.js';
-import type { ComputeProtocol, HostDescription } from './client.js';
+import type { ComputeProtocol, HostDescription, InstanceRef } from './client.js';
 
 export interface ComputeOptions {
+  db: Db;
   host: string;
   driver: VirtDriver;
+  network: NetworkClient;
   logger: Logger;
+  /** How often the VMs' power states are compared with the database. */
+  powerSyncMs: number;
 }
 
 export class ComputeManager implements ProtocolHandlers<ComputeProtocol> {
   readonly #opts: ComputeOptions;
+  readonly #instances: InstanceRepo;
   readonly #startedAt = now();
+  readonly #locks = new Map<string, Promise<unknown>>();
 
   constructor(options: ComputeOptions) {
     this.#opts = options;
+    this.#instances = new InstanceRepo(options.db);
   }
 
   service(): Service {
@@ -31,12 +43,27 @@ export class ComputeManager implements ProtocolHandlers<ComputeProtocol> {
           handler: dispatch<ComputeProtocol>(topic, {
             status: () => this.status(),
             describeHost: () => this.describeHost(),
+            buildInstance: (a, c) => this.buildInstance(a, c),
+            terminateInstance: (a, c) => this.terminateInstance(a, c),
+            rebootInstance: (a, c) => this.rebootInstance(a, c),
+            stopInstance: (a, c) => this.stopInstance(a, c),
+            startInstance: (a, c) => this.startInstance(a, c),
+            consoleOutput: (a) => this.consoleOutput(a),
           }),
           fanout: true,
         },
       ],
+      periodicTasks: [
+        { name: 'report-capacity', intervalMs: 60_000, run: () => this.#reportCapacity() },
+        {
+          name: 'power-sync',
+          intervalMs: this.#opts.powerSyncMs,
+          run: (c) => this.syncPowerStates(c),
+        },
+      ],
       start: async () => {
         const adopted = await this.#opts.driver.init();
+        await this.#reportCapacity();
         this.#opts.logger.info(
           { driver: this.#opts.driver.name, adopted: adopted.length },
           'virt driver ready',
@@ -66,5 +93,262 @@ export class ComputeManager implements ProtocolHandlers<ComputeProtocol> {
       capacity,
       instances: guests.length,
     };
+  }
+
+  buildInstance({ instanceId }: InstanceRef, ctx: RequestContext): Promise<null> {
+    return this.#locked(instanceId, async () => {
+      const inst = await this.#mine(instanceId);
+      if (!inst || inst.vmState !== 'building' || inst.taskState === 'deleting') return null;
+      await this.#action(inst, 'spawn', ctx, async () => {
+        await this.#instances.update(instanceId, { taskState: 'spawning' });
+        try {
+          const net = await this.#opts.network.allocateForInstance(
+            ctx,
+            instanceId,
+            this.#opts.host,
+          );
+          await this.#instances.update(instanceId, {
+            privateIp: net.address,
+            macAddress: net.macAddress,
+          });
+          await this.#opts.driver.spawn({
+            instanceId,
+            name: inst.id,
+            vcpus: inst.vcpus,
+            memoryMb: inst.memoryMb,
+            diskGb: inst.diskGb,
+            imageId: inst.imageId,
+            kernelId: inst.kernelId,
+            ramdiskId: inst.ramdiskId,
+            userData: inst.userData,
+            network: { ...net },
+          });
+        } catch (err) {
+          await this.#opts.driver.destroy(instanceId).catch(() => undefined);
+          await this.#opts.network
+            .deallocateForInstance(ctx, instanceId, this.#opts.host)
+            .catch(() => undefined);
+          const at = now();
+          await this.#instances.update(instanceId, {
+            vmState: 'error',
+            taskState: null,
+            powerState: 'nostate',
+            terminatedAt: at,
+            stateReason: `Server.InternalError: ${asStratusError(err).message}`,
+          });
+          throw err;
+        }
+        // Terminated while it was being built: the terminate left the VM to us.
+        const ok = await this.#instances.transition(
+          instanceId,
+          { vmStates: ['building'], taskStates: ['spawning'] },
+          { vmState: 'active', taskState: null, powerState: 'running', launchedAt: now() },
+        );
+        if (!ok) await this.#destroy(instanceId, ctx);
+      });
+      return null;
+    });
+  }
+
+  terminateInstance({ instanceId }: InstanceRef, ctx: RequestContext): Promise<null> {
+    return this.#locked(instanceId, async () => {
+      const inst = await this.#mine(instanceId);
+      if (!inst || inst.vmState === 'deleted') return null;
+      await this.#action(inst, 'terminate', ctx, () => this.#destroy(instanceId, ctx));
+      return null;
+    });
+  }
+
+  rebootInstance(
+    { instanceId, hard }: InstanceRef & { hard: boolean },
+    ctx: RequestContext,
+  ): Promise<null> {
+    return this.#locked(instanceId, async () => {
+      const inst = await this.#mine(instanceId);
+      if (!inst || inst.vmState !== 'active') return null;
+      await this.#action(inst, hard ? 'reboot-hard' : 'reboot', ctx, async () => {
+        try {
+          await this.#opts.driver.reboot(instanceId, hard);
+        } finally {
+          await this.#instances.transition(
+            instanceId,
+            { taskStates: ['rebooting'] },
+            { taskState: null },
+          );
+        }
+      });
+      return null;
+    });
+  }
+
+  stopInstance(
+    { instanceId }: InstanceRef & { force: boolean },
+    ctx: RequestContext,
+  ): Promise<null> {
+    return this.#locked(instanceId, async () => {
+      const inst = await this.#mine(instanceId);
+      if (!inst || inst.vmState !== 'active') return null;
+      await this.#action(inst, 'stop', ctx, async () => {
+        try {
+          await this.#opts.driver.powerOff(instanceId);
+        } catch (err) {
+          await this.#instances.transition(
+            instanceId,
+            { taskStates: ['powering-off'] },
+            { taskState: null },
+          );
+          throw err;
+        }
+        await this.#instances.transition(
+          instanceId,
+          { vmStates: ['active'] },
+          {
+            vmState: 'stopped',
+            taskState: null,
+            powerState: 'shutdown',
+            stateReason: 'Client.UserInitiatedShutdown',
+          },
+        );
+      });
+      return null;
+    });
+  }
+
+  startInstance({ instanceId }: InstanceRef, ctx: RequestContext): Promise<null> {
+    return this.#locked(instanceId, async () => {
+      const inst = await this.#mine(instanceId);
+      if (!inst || inst.vmState !== 'stopped') return null;
+      await this.#action(inst, 'start', ctx, async () => {
+        try {
+          await this.#opts.driver.powerOn(instanceId);
+        } catch (err) {
+          await this.#instances.transition(
+            instanceId,
+            { taskStates: ['powering-on'] },
+            { taskState: null },
+          );
+          throw err;
+        }
+        await this.#instances.transition(
+          instanceId,
+          { vmStates: ['stopped'] },
+          { vmState: 'active', taskState: null, powerState: 'running', stateReason: null },
+        );
+      });
+      return null;
+    });
+  }
+
+  async consoleOutput({
+    instanceId,
+    maxBytes,
+  }: InstanceRef & { maxBytes: number }): Promise<{ output: string; at: number }> {
+    const inst = await this.#mine(instanceId);
+    if (!inst) throw notFound('instance', instanceId);
+    return { output: await this.#opts.driver.consoleOutput(instanceId, maxBytes), at: now() };
+  }
+
+  /**
+   * Brings the database and the hypervisor into agreement: a VM that stopped on its own shows
+   * as stopped; a VM whose record is terminated is removed.
+   */
+  async syncPowerStates(ctx: RequestContext): Promise<void> {
+    const guests = new Map(
+      (await this.#opts.driver.list()).map((g) => [g.instanceId, g.powerState]),
+    );
+    const records = await this.#instances.list({ host: this.#opts.host });
+    for (const inst of records) {
+      const power = guests.get(inst.id) ?? 'nostate';
+      guests.delete(inst.id);
+      if (inst.taskState !== null) continue; // work in progress owns the state
+      if (inst.vmState === 'active' && power !== 'running' && power !== 'paused') {
+        await this.#locked(inst.id, async () => {
+          const changed = await this.#instances.transition(
+            inst.id,
+            { vmStates: ['active'], taskStates: [null] },
+            {
+              vmState: 'stopped',
+              powerState: power,
+              stateReason: 'Client.InstanceInitiatedShutdown',
+            },
+          );
+          if (changed)
+            this.#opts.logger.warn({ instanceId: inst.id, power }, 'VM stopped on its own');
+        });
+      } else if ((inst.vmState === 'deleted' || inst.vmState === 'error') && power !== 'nostate') {
+        await this.#locked(inst.id, () => this.#opts.driver.destroy(inst.id));
+      }
+    }
+    // VMs the database does not know on this host at all.
+    for (const [instanceId] of guests) {
+      this.#opts.logger.warn({ instanceId }, 'VM without a record on this host; leaving it alone');
+    }
+    void ctx;
+  }
+
+  async #destroy(instanceId: string, ctx: RequestContext): Promise<void> {
+    await this.#opts.driver.destroy(instanceId);
+    await this.#opts.network.deallocateForInstance(ctx, instanceId, this.#opts.host);
+    await this.#instances.update(instanceId, {
+      vmState: 'deleted',
+      taskState: null,
+      powerState: 'nostate',
+      terminatedAt: now(),
+    });
+  }
+
+  async #reportCapacity(): Promise<void> {
+    const c = await this.#opts.driver.capacity();
+    await new ComputeNodeRepo(this.#opts.db).report({
+      host: this.#opts.host,
+      ...c,
+      updatedAt: now(),
+    });
+  }
+
+  /** The instance if it is placed on this host. */
+  async #mine(instanceId: string): Promise<InstanceRow | undefined> {
+    const [inst] = await this.#instances.list({ ids: [instanceId] });
+    return inst && inst.host === this.#opts.host ? inst : undefined;
+  }
+
+  /** Runs `fn` as a recorded instance action. */
+  async #action(
+    inst: InstanceRow,
+    action: string,
+    ctx: RequestContext,
+    fn: () => Promise<void>,
+  ): Promise<void> {
+    const id = await this.#instances.startAction({
+      instanceId: inst.id,
+      action,
+      requestId: ctx.requestId,
+      userId: ctx.userId,
+      projectId: ctx.projectId,
+      startedAt: now(),
+    });
+    try {
+      await fn();
+      await this.#instances.finishAction(id, 'success');
+    } catch (err) {
+      const e = asStratusError(err);
+      this.#opts.logger.error(
+        { err, instanceId: inst.id, action, requestId: ctx.requestId },
+        'instance action failed',
+      );
+      await this.#instances.finishAction(id, 'error', e.message);
+    }
+  }
+
+  /** Runs `fn` when no other work on the same instance is in progress. */
+  #locked<T>(instanceId: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.#locks.get(instanceId) ?? Promise.resolve();
+    const run = prev.then(fn, fn);
+    const tail = run.catch(() => undefined);
+    this.#locks.set(instanceId, tail);
+    void tail.then(() => {
+      if (this.#locks.get(instanceId) === tail) this.#locks.delete(instanceId);
+    });
+    return run;
   }
 }

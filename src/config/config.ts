@@ -3,6 +3,7 @@
 import fs from 'node:fs';
 import { parse as parseToml } from 'smol-toml';
 import { StratusError } from '../errors.js';
+import { parseCidr } from '../util/ipv4.js';
 import { OPTIONS, type OptionSpec } from './options.js';
 
 export interface Listen {
@@ -21,7 +22,25 @@ export interface Config {
   virt: { driver: 'fake' | 'qemu' };
   api: { ec2Listen: Listen; computeListen: Listen; identityListen: Listen; statusListen: Listen };
   service: { heartbeatSeconds: number; downAfterSeconds: number };
+  compute: { availabilityZone: string; terminatedVisibleSeconds: number; powerSyncSeconds: number };
+  scheduler: {
+    cpuAllocationRatio: number;
+    ramAllocationRatio: number;
+    diskAllocationRatio: number;
+  };
+  network: { fixedRange: string; floatingRange: string; leaseSeconds: number };
+  quota: QuotaLimits;
   log: { level: string; file: string | null };
+}
+
+export interface QuotaLimits {
+  instances: number;
+  cores: number;
+  ramMb: number;
+  addresses: number;
+  securityGroups: number;
+  securityGroupRules: number;
+  keypairs: number;
 }
 
 export interface ConfigSources {
@@ -215,6 +234,30 @@ function toConfig(r: Record<string, unknown>): Config {
       heartbeatSeconds: get('service.heartbeatSeconds'),
       downAfterSeconds: get('service.downAfterSeconds'),
     },
+    compute: {
+      availabilityZone: get('compute.availabilityZone'),
+      terminatedVisibleSeconds: get('compute.terminatedVisibleSeconds'),
+      powerSyncSeconds: get('compute.powerSyncSeconds'),
+    },
+    scheduler: {
+      cpuAllocationRatio: get('scheduler.cpuAllocationRatio'),
+      ramAllocationRatio: get('scheduler.ramAllocationRatio'),
+      diskAllocationRatio: get('scheduler.diskAllocationRatio'),
+    },
+    network: {
+      fixedRange: get('network.fixedRange'),
+      floatingRange: get('network.floatingRange'),
+      leaseSeconds: get('network.leaseSeconds'),
+    },
+    quota: {
+      instances: get('quota.instances'),
+      cores: get('quota.cores'),
+      ramMb: get('quota.ramMb'),
+      addresses: get('quota.addresses'),
+      securityGroups: get('quota.securityGroups'),
+      securityGroupRules: get('quota.securityGroupRules'),
+      keypairs: get('quota.keypairs'),
+    },
     log: { level: get('log.level'), file: logFile === '-' ? null : logFile },
   };
   if (!/^(in-process|amqps?:\/\/.+)$/.test(config.transport)) {
@@ -223,6 +266,18 @@ function toConfig(r: Record<string, unknown>): Config {
       `Invalid value for transport: '${config.transport}' is neither 'in-process' nor an amqp:// URL.`,
       { resource: 'config', id: 'transport' },
     );
+  }
+  for (const [key, value] of [
+    ['network.fixedRange', config.network.fixedRange],
+    ['network.floatingRange', config.network.floatingRange],
+  ] as const) {
+    if (!parseCidr(value, 16)) {
+      throw new StratusError(
+        'invalid',
+        `Invalid value for ${key}: '${value}' is not an IPv4 network A.B.C.D/N with N from 16 to 30.`,
+        { resource: 'config', id: key },
+      );
+    }
   }
   if (!/^(sqlite:.+|postgres(ql)?:\/\/.+)$/.test(config.database)) {
     throw new StratusError(

@@ -15,3 +15,18 @@ export { RoleAssignmentRepo } from './repos/role-assignments.js';
 export { Ec2CredentialRepo } from './repos/ec2-credentials.js';
 export { ServiceRepo } from './repos/services.js';
 export { EndpointRepo } from './repos/endpoints.js';
+export { idStartsWith } from './prefix.js';
+export { FlavorRepo } from './repos/flavors.js';
+export { QuotaRepo } from './repos/quotas.js';
+export {
+  InstanceRepo,
+  LIVE_VM_STATES,
+  type InstanceListFilter,
+  type Usage,
+} from './repos/instances.js';
+export { ImageRepo, type ImageListFilter } from './repos/images.js';
+export { SecurityGroupRepo, DEFAULT_GROUP } from './repos/security-groups.js';
+export { KeypairRepo } from './repos/keypairs.js';
+export { TagRepo } from './repos/tags.js';
+export { NetworkRepo } from './repos/networks.js';
+export { ComputeNodeRepo } from './repos/compute-nodes.js';

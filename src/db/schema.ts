@@ -56,7 +56,204 @@ export interface EndpointsTable {
   updatedAt: number;
 }
 
+export interface FlavorsTable {
+  id: string;
+  name: string;
+  vcpus: number;
+  memoryMb: number;
+  diskGb: number;
+  isPublic: number;
+  createdAt: number;
+}
+
+export type ImageKind = 'machine' | 'kernel' | 'ramdisk';
+export type ImageStatus = 'queued' | 'saving' | 'active' | 'killed' | 'deleted';
+
+export interface ImagesTable {
+  id: string;
+  name: string;
+  description: string;
+  kind: ImageKind;
+  /** Null for images that belong to the cloud (imported by an operator). */
+  ownerProjectId: string | null;
+  isPublic: number;
+  status: ImageStatus;
+  diskFormat: string | null;
+  sizeBytes: number | null;
+  checksum: string | null;
+  /** Where the image store keeps the bits. */
+  location: string | null;
+  architecture: string;
+  kernelId: string | null;
+  ramdiskId: string | null;
+  createdAt: number;
+  updatedAt: number;
+  deletedAt: number | null;
+}
+
+export interface KeypairsTable {
+  id: string;
+  projectId: string;
+  userId: string;
+  name: string;
+  keyType: 'rsa' | 'ed25519';
+  fingerprint: string;
+  publicKey: string;
+  createdAt: number;
+}
+
+export interface SecurityGroupsTable {
+  id: string;
+  projectId: string;
+  name: string;
+  description: string;
+  createdAt: number;
+}
+
+export interface SecurityGroupRulesTable {
+  id: string;
+  groupId: string;
+  direction: 'ingress' | 'egress';
+  /** 'tcp', 'udp', 'icmp' or '-1' for all. */
+  protocol: string;
+  fromPort: number | null;
+  toPort: number | null;
+  cidr: string | null;
+  sourceGroupId: string | null;
+  createdAt: number;
+}
+
+/** What the VM is meant to be (Nova's vm_state). */
+export type VmState = 'building' | 'active' | 'stopped' | 'deleted' | 'error';
+/** What is being done to it right now, if anything (Nova's task_state). */
+export type TaskState =
+  'scheduling' | 'spawning' | 'rebooting' | 'powering-off' | 'powering-on' | 'deleting';
+
+export interface InstancesTable {
+  id: string;
+  reservationId: string;
+  projectId: string;
+  userId: string;
+  imageId: string;
+  kernelId: string | null;
+  ramdiskId: string | null;
+  flavorId: string;
+  vcpus: number;
+  memoryMb: number;
+  diskGb: number;
+  keyName: string | null;
+  keyData: string | null;
+  /** Base64, as the API received it. */
+  userData: string | null;
+  host: string | null;
+  availabilityZone: string;
+  vmState: VmState;
+  taskState: TaskState | null;
+  powerState: string;
+  launchIndex: number;
+  clientToken: string | null;
+  privateIp: string | null;
+  macAddress: string | null;
+  /** Why the instance is in its state, when something went wrong or a user stopped it. */
+  stateReason: string | null;
+  createdAt: number;
+  updatedAt: number;
+  launchedAt: number | null;
+  terminatedAt: number | null;
+}
+
+export interface InstanceSecurityGroupsTable {
+  instanceId: string;
+  groupId: string;
+}
+
+export interface TagsTable {
+  resourceId: string;
+  resourceType: string;
+  projectId: string;
+  key: string;
+  value: string;
+}
+
+export interface InstanceActionsTable {
+  id: string;
+  instanceId: string;
+  action: string;
+  requestId: string;
+  userId: string | null;
+  projectId: string | null;
+  startedAt: number;
+  finishedAt: number | null;
+  result: 'success' | 'error' | null;
+  message: string | null;
+}
+
+export interface NetworksTable {
+  id: string;
+  name: string;
+  cidr: string;
+  gateway: string;
+  dhcpStart: string;
+  dhcpEnd: string;
+  dns: string;
+  createdAt: number;
+}
+
+export interface FixedIpsTable {
+  networkId: string;
+  address: string;
+  /** Order of the address in the range, so allocation takes the lowest free one. */
+  seq: number;
+  instanceId: string | null;
+  macAddress: string | null;
+  allocatedAt: number | null;
+  releasedAt: number | null;
+  leasedAt: number | null;
+  /** Not handed out again before this time (the old lease may still be live). */
+  reusableAt: number;
+}
+
+export interface FloatingIpsTable {
+  id: string;
+  address: string;
+  pool: string;
+  seq: number;
+  projectId: string | null;
+  instanceId: string | null;
+  associationId: string | null;
+  allocatedAt: number | null;
+  associatedAt: number | null;
+}
+
+export interface QuotasTable {
+  projectId: string;
+  resource: string;
+  hardLimit: number;
+}
+
+export interface ComputeNodesTable {
+  host: string;
+  vcpus: number;
+  memoryMb: number;
+  diskGb: number;
+  updatedAt: number;
+}
+
 export interface Schema {
+  flavors: FlavorsTable;
+  images: ImagesTable;
+  keypairs: KeypairsTable;
+  securityGroups: SecurityGroupsTable;
+  securityGroupRules: SecurityGroupRulesTable;
+  instances: InstancesTable;
+  instanceSecurityGroups: InstanceSecurityGroupsTable;
+  tags: TagsTable;
+  instanceActions: InstanceActionsTable;
+  networks: NetworksTable;
+  fixedIps: FixedIpsTable;
+  floatingIps: FloatingIpsTable;
+  quotas: QuotasTable;
+  computeNodes: ComputeNodesTable;
   projects: ProjectsTable;
   users: UsersTable;
   roleAssignments: RoleAssignmentsTable;
@@ -72,4 +269,16 @@ export type RoleAssignmentRow = Selectable<RoleAssignmentsTable>;
 export type Ec2CredentialRow = Selectable<Ec2CredentialsTable>;
 export type ServiceRow = Selectable<ServicesTable>;
 export type EndpointRow = Selectable<EndpointsTable>;
+export type FlavorRow = Selectable<FlavorsTable>;
+export type ImageRow = Selectable<ImagesTable>;
+export type KeypairRow = Selectable<KeypairsTable>;
+export type SecurityGroupRow = Selectable<SecurityGroupsTable>;
+export type SecurityGroupRuleRow = Selectable<SecurityGroupRulesTable>;
+export type InstanceRow = Selectable<InstancesTable>;
+export type TagRow = Selectable<TagsTable>;
+export type InstanceActionRow = Selectable<InstanceActionsTable>;
+export type NetworkRow = Selectable<NetworksTable>;
+export type FixedIpRow = Selectable<FixedIpsTable>;
+export type FloatingIpRow = Selectable<FloatingIpsTable>;
+export type ComputeNodeRow = Selectable<ComputeNodesTable>;
 export type { Generated };

@@ -1,3 +1,3 @@
 // Public surface of network.
-export { NetworkClient, NETWORK_TOPIC, type NetworkProtocol } from './client.js';
-export { NetworkManager } from './manager.js';
+export { NetworkClient, NETWORK_TOPIC, type NetworkProtocol, type GuestNetwork } from './client.js';
+export { NetworkManager, DEFAULT_NETWORK, DEFAULT_FLOATING_POOL } from './manager.js';

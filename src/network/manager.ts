@@ -1,14 +1,40 @@
-// The network manager: IP address management and rule sets (grows with the network issue).
+// The network manager: IP address management. It owns the networks and the floating pool,
+// hands fixed addresses to instances and takes them back, resting each returned address for a
+// DHCP lease time plus a margin before it is handed out again.
+import { randomBytes } from 'node:crypto';
 import { dispatch, type ProtocolHandlers } from '../bus/index.js';
-import { now } from '../db/index.js';
+import { NetworkRepo, now, type Db, type NetworkRow } from '../db/index.js';
+import { StratusError } from '../errors.js';
+import type { Logger } from '../log.js';
 import type { Service } from '../service/index.js';
+import { parseCidr } from '../util/ipv4.js';
 import { VERSION } from '../version.js';
-import { NETWORK_TOPIC, type NetworkProtocol } from './client.js';
+import { NETWORK_TOPIC, type GuestNetwork, type NetworkProtocol } from './client.js';
+
+export const DEFAULT_NETWORK = 'default';
+export const DEFAULT_FLOATING_POOL = 'public';
+/** Extra rest for a returned address beyond the lease time, for clocks and late renewals. */
+const LEASE_MARGIN_MS = 30_000;
+
+export interface NetworkOptions {
+  db: Db;
+  host: string;
+  logger: Logger;
+  fixedRange: string;
+  floatingRange: string;
+  leaseSeconds: number;
+}
 
 export class NetworkManager implements ProtocolHandlers<NetworkProtocol> {
   readonly #startedAt = now();
+  readonly #opts: NetworkOptions;
+  readonly #networks: NetworkRepo;
+  #default: NetworkRow | undefined;
 
-  constructor(private readonly options: { host: string }) {}
+  constructor(options: NetworkOptions) {
+    this.#opts = options;
+    this.#networks = new NetworkRepo(options.db);
+  }
 
   service(): Service {
     return {
@@ -16,19 +42,82 @@ export class NetworkManager implements ProtocolHandlers<NetworkProtocol> {
       topics: [
         {
           topic: NETWORK_TOPIC,
-          handler: dispatch<NetworkProtocol>(NETWORK_TOPIC, { status: () => this.status() }),
+          handler: dispatch<NetworkProtocol>(NETWORK_TOPIC, {
+            status: () => this.status(),
+            allocateForInstance: (a) => this.allocateForInstance(a),
+            deallocateForInstance: (a) => this.deallocateForInstance(a),
+          }),
         },
       ],
+      start: async () => {
+        await this.#ensureNetworks();
+      },
     };
   }
 
   async status(): Promise<NetworkProtocol['status']['result']> {
     return {
       binary: 'network',
-      host: this.options.host,
+      host: this.#opts.host,
       startedAt: this.#startedAt,
       version: VERSION,
-      details: {},
+      details: { defaultNetwork: this.#opts.fixedRange, floatingRange: this.#opts.floatingRange },
     };
+  }
+
+  async allocateForInstance(args: { instanceId: string; host: string }): Promise<GuestNetwork> {
+    const network = this.#default ?? (await this.#ensureNetworks());
+    const mac = `fa:16:3e:${randomBytes(3).toString('hex').match(/../g)?.join(':')}`;
+    const ip = await this.#networks.allocateFixedIp(network.id, args.instanceId, mac, now());
+    if (!ip) {
+      throw new StratusError(
+        'unavailable',
+        `The network '${network.name}' has no free address left.`,
+        {
+          resource: 'network',
+          id: network.name,
+          reason: 'no_address',
+        },
+      );
+    }
+    return {
+      networkId: network.id,
+      networkName: network.name,
+      address: ip.address,
+      macAddress: ip.macAddress ?? mac,
+      cidr: network.cidr,
+      gateway: network.gateway,
+      dns: network.dns,
+    };
+  }
+
+  async deallocateForInstance(args: { instanceId: string; host: string | null }): Promise<null> {
+    const at = now();
+    const released = await this.#networks.releaseFixedIps(
+      args.instanceId,
+      at,
+      at + this.#opts.leaseSeconds * 1000 + LEASE_MARGIN_MS,
+    );
+    await this.#opts.db
+      .updateTable('floatingIps')
+      .set({ instanceId: null, associationId: null, associatedAt: null })
+      .where('instanceId', '=', args.instanceId)
+      .execute();
+    if (released.length > 0)
+      this.#opts.logger.debug(
+        { instanceId: args.instanceId, released },
+        'fixed addresses released',
+      );
+    return null;
+  }
+
+  async #ensureNetworks(): Promise<NetworkRow> {
+    const fixed = parseCidr(this.#opts.fixedRange, 16);
+    const floating = parseCidr(this.#opts.floatingRange, 16);
+    if (!fixed || !floating)
+      throw new StratusError('invalid', 'The configured network ranges are not valid CIDRs.');
+    this.#default = await this.#networks.ensure(DEFAULT_NETWORK, fixed, this.#opts.fixedRange);
+    await this.#networks.ensureFloatingPool(DEFAULT_FLOATING_POOL, floating);
+    return this.#default;
   }
 }

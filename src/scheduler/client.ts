@@ -6,8 +6,9 @@ import type { ServiceStatus } from '../service/index.js';
 export const SCHEDULER_TOPIC = 'scheduler';
 
 export interface SelectDestinationsArgs {
-  /** How many instances need a host; the answer has one host per instance. */
-  count: number;
+  /** The instances that need a host; the scheduler records each one's host as it picks. */
+  instanceIds: string[];
+  availabilityZone: string | null;
   vcpus: number;
   memoryMb: number;
   diskGb: number;

@@ -1,42 +1,144 @@
-// The EC2 Query API endpoint. Actions are added by the EC2 issue; until then every request
-// is answered with EC2's own error for an action the service does not offer.
-import type { FastifyInstance } from 'fastify';
+// The EC2 Query API endpoint: GET or form POST on '/' and '/services/Cloud/', authenticated
+// with Signature V4 or V2, dispatched by `Action` to the action tables it was given, answered
+// in EC2's XML. Every failure, including bad input, is an EC2 error document with a 4xx
+// status; 5xx only for our own faults.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { userContext, type RequestContext } from '../../context.js';
+import { asStratusError, StratusError } from '../../errors.js';
+import type { Ec2Principal } from '../../identity/index.js';
 import type { Logger } from '../../log.js';
 import type { Metrics } from '../../metrics/index.js';
 import { createHttpServer } from '../http.js';
+import type { Ec2ActionTable } from './action.js';
+import { authenticateEc2Request } from './auth.js';
+import { toEc2Error } from './errors.js';
+import { Params } from './params.js';
+import { renderError, renderResponse } from './xml.js';
 
-function escapeXml(s: string): string {
-  return s.replace(
-    /[<>&'"]/g,
-    (c) =>
-      `&${({ '<': 'lt', '>': 'gt', '&': 'amp', "'": 'apos', '"': 'quot' } as const)[c as '<']};`,
-  );
+export interface Ec2ServerOptions {
+  logger: Logger;
+  metrics: Metrics;
+  region: string;
+  actions: Ec2ActionTable;
+  /** Who an access key speaks for; undefined for unknown or disabled keys. */
+  findPrincipal: (accessKey: string) => Promise<Ec2Principal | undefined>;
 }
 
-export function createEc2Server(options: { logger: Logger; metrics: Metrics }): FastifyInstance {
+/** API versions clients send; EC2 accepts any dated version and so do we. */
+const VERSION = /^\d{4}-\d{2}-\d{2}$/;
+/** How long a looked-up access key is trusted before it is looked up again. */
+const PRINCIPAL_TTL_MS = 5_000;
+
+export function createEc2Server(options: Ec2ServerOptions): FastifyInstance {
   const app = createHttpServer({ api: 'ec2', logger: options.logger, metrics: options.metrics });
+  // Keep the raw body: signatures are computed over it.
   app.addContentTypeParser(
     'application/x-www-form-urlencoded',
     { parseAs: 'string' },
-    (_req, body, done) => done(null, Object.fromEntries(new URLSearchParams(body as string))),
+    (_req, body, done) => done(null, body),
   );
-  const handler = async (
-    request: import('fastify').FastifyRequest,
-    reply: import('fastify').FastifyReply,
-  ) => {
-    const params = {
-      ...(request.query as Record<string, string>),
-      ...((request.body as Record<string, string> | undefined) ?? {}),
-    };
-    const action = params.Action ?? '';
-    reply.code(400).type('text/xml;charset=UTF-8');
-    return `<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>InvalidAction</Code><Message>${escapeXml(
-      `The action '${action}' is not valid for this web service.`,
-    )}</Message></Error></Errors><RequestID>${escapeXml(String(request.id))}</RequestID></Response>`;
+  app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => done(null, body));
+
+  const principals = new Map<string, { at: number; principal: Ec2Principal | undefined }>();
+  const findPrincipal = async (accessKey: string): Promise<Ec2Principal | undefined> => {
+    const cached = principals.get(accessKey);
+    if (cached && Date.now() - cached.at < PRINCIPAL_TTL_MS) return cached.principal;
+    const principal = await options.findPrincipal(accessKey);
+    if (principals.size > 10_000) principals.clear();
+    principals.set(accessKey, { at: Date.now(), principal });
+    return principal;
   };
+
+  const handle = async (request: FastifyRequest, reply: FastifyReply): Promise<string> => {
+    const requestId = String(request.id);
+    reply.type('text/xml;charset=UTF-8');
+    let action = '';
+    try {
+      const [path, query = ''] = request.url.split(/\?(.*)/s) as [string, string?];
+      const body = typeof request.body === 'string' ? request.body : '';
+      const params: Record<string, string> = {};
+      for (const [k, v] of new URLSearchParams(query)) params[k] = v;
+      if (request.method === 'POST') for (const [k, v] of new URLSearchParams(body)) params[k] = v;
+      action = params['Action'] ?? '';
+
+      const auth = await authenticateEc2Request(
+        { method: request.method, path, query, headers: request.headers, body, params },
+        async (key) => (await findPrincipal(key))?.credential.secretKey,
+        { now: new Date() },
+      );
+      const principal = await findPrincipal(auth.accessKey);
+      if (!principal) throw new StratusError('unauthenticated', 'The access key is not valid.');
+      const context: RequestContext = userContext({
+        userId: principal.user.id,
+        projectId: principal.project.id,
+        roles: principal.roles,
+        requestId,
+      });
+
+      if (!action)
+        throw new StratusError('missing', 'The request must contain the parameter Action.');
+      const fn = Object.prototype.hasOwnProperty.call(options.actions, action)
+        ? options.actions[action]
+        : undefined;
+      if (!fn) {
+        reply.code(400);
+        return renderError(
+          'InvalidAction',
+          `The action ${action} is not valid for this web service.`,
+          requestId,
+        );
+      }
+      const version = params['Version'];
+      if (version === undefined)
+        throw new StratusError('missing', 'The request must contain the parameter Version.');
+      if (!VERSION.test(version)) {
+        reply.code(400);
+        return renderError(
+          'InvalidParameterValue',
+          `The API version '${version}' is not valid.`,
+          requestId,
+        );
+      }
+      const result = await fn({
+        action,
+        requestId,
+        params: new Params(params),
+        context,
+        region: options.region,
+      });
+      return renderResponse(action, requestId, result);
+    } catch (err) {
+      const error = asStratusError(err);
+      const e = toEc2Error(error);
+      if (e.status >= 500) request.log.error({ err, action }, 'EC2 request failed');
+      else request.log.info({ action, code: e.code }, 'EC2 request refused');
+      reply.code(e.status);
+      return renderError(e.code, e.message, requestId);
+    }
+  };
+
+  app.setNotFoundHandler((request, reply) => {
+    reply.code(404).type('text/xml;charset=UTF-8');
+    return renderError(
+      'InvalidAction',
+      `There is no EC2 endpoint at ${request.url.split('?')[0]}.`,
+      String(request.id),
+    );
+  });
+  app.setErrorHandler((err: { statusCode?: number; message: string }, request, reply) => {
+    // Fastify's own refusals (body too large, bad content type) in EC2's format.
+    const status = err.statusCode && err.statusCode < 500 ? err.statusCode : 500;
+    if (status >= 500) request.log.error({ err }, 'EC2 request failed');
+    reply.code(status).type('text/xml;charset=UTF-8');
+    return renderError(
+      status === 413 ? 'RequestEntityTooLarge' : 'InvalidRequest',
+      err.message,
+      String(request.id),
+    );
+  });
   for (const url of ['/', '/services/Cloud', '/services/Cloud/']) {
-    app.get(url, handler);
-    app.post(url, handler);
+    app.get(url, handle);
+    app.post(url, handle);
   }
   return app;
 }

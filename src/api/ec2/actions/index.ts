@@ -1,0 +1,24 @@
+// Every EC2 action this endpoint offers, from one table per action group.
+import type { Ec2ActionTable } from '../action.js';
+import { addressActions } from './addresses.js';
+import type { Ec2Deps } from './deps.js';
+import { imageActions } from './images.js';
+import { instanceActions } from './instances.js';
+import { keypairActions } from './keypairs.js';
+import { regionActions } from './regions.js';
+import { securityGroupActions } from './security-groups.js';
+import { tagActions } from './tags.js';
+
+export type { Ec2Deps } from './deps.js';
+
+export function ec2Actions(deps: Ec2Deps): Ec2ActionTable {
+  return {
+    ...regionActions(deps),
+    ...keypairActions(deps),
+    ...imageActions(deps),
+    ...instanceActions(deps),
+    ...securityGroupActions(deps),
+    ...addressActions(deps),
+    ...tagActions(deps),
+  };
+}

@@ -1,0 +1,506 @@
+// Instance actions: RunInstances, DescribeInstances, DescribeInstanceStatus, Terminate/Stop/
+// Start/RebootInstances, GetConsoleOutput, DescribeInstanceTypes, DescribeInstanceAttribute.
+import { InstanceOperations, ComputeClient, type StateChange } from '../../../compute/index.js';
+import type { RequestContext } from '../../../context.js';
+import {
+  ImageRepo,
+  NetworkRepo,
+  SecurityGroupRepo,
+  TagRepo,
+  type InstanceRow,
+  type TaskState,
+  type VmState,
+} from '../../../db/index.js';
+import { invalid, StratusError } from '../../../errors.js';
+import { SchedulerClient } from '../../../scheduler/index.js';
+import type { Ec2ActionTable } from '../action.js';
+import { applyFilters } from '../filters.js';
+import { ec2Id, parseEc2Id } from '../ids.js';
+import { missingParameter, type Params } from '../params.js';
+import { ec2Time, type XmlObject } from '../xml.js';
+import type { Ec2Deps } from './deps.js';
+
+export interface Ec2State {
+  code: number;
+  name: 'pending' | 'running' | 'shutting-down' | 'terminated' | 'stopping' | 'stopped';
+}
+
+/** EC2's view of the internal vm_state + task_state. */
+export function ec2State(vmState: VmState, taskState: TaskState | null): Ec2State {
+  if (vmState === 'deleted' || vmState === 'error') return { code: 48, name: 'terminated' };
+  if (taskState === 'deleting') return { code: 32, name: 'shutting-down' };
+  if (vmState === 'building') return { code: 0, name: 'pending' };
+  if (vmState === 'stopped')
+    return taskState === 'powering-on'
+      ? { code: 0, name: 'pending' }
+      : { code: 80, name: 'stopped' };
+  return taskState === 'powering-off'
+    ? { code: 64, name: 'stopping' }
+    : { code: 16, name: 'running' };
+}
+
+const IMAGE_PREFIX = { machine: 'ami', kernel: 'aki', ramdisk: 'ari' } as const;
+const MAX_PAGE = 1000;
+
+export function instanceEc2Id(id: string): string {
+  return ec2Id('i', id);
+}
+
+/** Everything DescribeInstances shows beyond the instance row, fetched in a few batch queries. */
+interface Extras {
+  groups: Map<string, { groupId: string; groupName: string }[]>;
+  tags: Map<string, { key: string; value: string }[]>;
+  publicIps: Map<string, string>;
+  imageKinds: Map<string, keyof typeof IMAGE_PREFIX>;
+}
+
+export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
+  const ops = new InstanceOperations({
+    db: deps.db,
+    scheduler: new SchedulerClient(deps.bus),
+    compute: new ComputeClient(deps.bus),
+    logger: deps.logger,
+    availabilityZone: deps.config.compute.availabilityZone,
+    terminatedVisibleMs: deps.config.compute.terminatedVisibleSeconds * 1000,
+    quota: deps.config.quota,
+  });
+  const images = new ImageRepo(deps.db);
+
+  const instanceRefs = (params: Params, name: string) =>
+    params
+      .list(name)
+      .map((shown) => ({ ref: parseEc2Id(shown, ['i'], 'instance').uuidPrefix, shown }));
+
+  const requiredInstances = async (ctx: RequestContext, params: Params): Promise<InstanceRow[]> => {
+    const refs = instanceRefs(params, 'InstanceId');
+    if (refs.length === 0) throw missingParameter('InstanceId');
+    return ops.resolve(ctx, refs);
+  };
+
+  const extras = async (rows: readonly InstanceRow[]): Promise<Extras> => {
+    const ids = rows.map((r) => r.id);
+    const [groupLinks, tagRows, publicIps] = await Promise.all([
+      ops.securityGroupsOf(ids),
+      new TagRepo(deps.db).of(ids),
+      new NetworkRepo(deps.db).floatingByInstance(ids),
+    ]);
+    const groupIds = [...new Set([...groupLinks.values()].flat())];
+    const groupRows = new Map(
+      (await new SecurityGroupRepo(deps.db).byIds(groupIds)).map((g) => [g.id, g]),
+    );
+    const groups = new Map<string, { groupId: string; groupName: string }[]>();
+    for (const [instanceId, gids] of groupLinks) {
+      groups.set(
+        instanceId,
+        gids.flatMap((g) => {
+          const row = groupRows.get(g);
+          return row ? [{ groupId: ec2Id('sg', row.id), groupName: row.name }] : [];
+        }),
+      );
+    }
+    const tags = new Map(
+      [...tagRows].map(([id, list]) => [id, list.map((t) => ({ key: t.key, value: t.value }))]),
+    );
+    const imageIds = [
+      ...new Set(
+        rows.flatMap((r) => [r.imageId, r.kernelId, r.ramdiskId]).filter((x): x is string => !!x),
+      ),
+    ];
+    const imageKinds = new Map<string, keyof typeof IMAGE_PREFIX>();
+    for (const id of imageIds) {
+      const img = await images.find(id);
+      if (img) imageKinds.set(id, img.kind);
+    }
+    return { groups, tags, publicIps, imageKinds };
+  };
+
+  const imageEc2Id = (x: Extras, id: string | null): string | undefined =>
+    id ? ec2Id(IMAGE_PREFIX[x.imageKinds.get(id) ?? 'machine'], id) : undefined;
+
+  const view = (inst: InstanceRow, x: Extras): XmlObject => {
+    const state = ec2State(inst.vmState, inst.taskState);
+    const publicIp = x.publicIps.get(inst.id);
+    const reason = inst.stateReason ? parseReason(inst.stateReason) : undefined;
+    return {
+      instanceId: instanceEc2Id(inst.id),
+      imageId: imageEc2Id(x, inst.imageId),
+      instanceState: { code: state.code, name: state.name },
+      privateDnsName: inst.privateIp
+        ? `ip-${inst.privateIp.replace(/\./g, '-')}.${deps.config.region.toLowerCase()}.compute.internal`
+        : '',
+      dnsName: '',
+      reason: reason?.message ?? '',
+      keyName: inst.keyName,
+      amiLaunchIndex: inst.launchIndex,
+      productCodes: [],
+      instanceType: flavorName(inst, flavorNames),
+      launchTime: ec2Time(inst.launchedAt ?? inst.createdAt),
+      placement: { availabilityZone: inst.availabilityZone, groupName: '', tenancy: 'default' },
+      kernelId: imageEc2Id(x, inst.kernelId),
+      ramdiskId: imageEc2Id(x, inst.ramdiskId),
+      monitoring: { state: 'disabled' },
+      privateIpAddress: inst.privateIp,
+      ipAddress: publicIp,
+      groupSet: x.groups.get(inst.id) ?? [],
+      stateReason: reason ? { code: reason.code, message: reason.message } : undefined,
+      architecture: 'x86_64',
+      rootDeviceType: 'instance-store',
+      blockDeviceMapping: [],
+      virtualizationType: 'hvm',
+      clientToken: inst.clientToken ?? '',
+      tagSet: x.tags.get(inst.id) ?? [],
+      hypervisor: 'xen',
+    };
+  };
+
+  let flavorNames = new Map<string, string>();
+  const loadFlavors = async () => {
+    if (flavorNames.size === 0)
+      flavorNames = new Map((await ops.flavors()).map((f) => [f.id, f.name]));
+  };
+
+  const reservations = (rows: readonly InstanceRow[], x: Extras): XmlObject[] => {
+    const byReservation = new Map<string, InstanceRow[]>();
+    for (const r of rows)
+      byReservation.set(r.reservationId, [...(byReservation.get(r.reservationId) ?? []), r]);
+    return [...byReservation.values()].map((list) => {
+      const first = list[0] as InstanceRow;
+      return {
+        reservationId: ec2Id('r', first.reservationId),
+        ownerId: first.projectId,
+        groupSet: [],
+        instancesSet: list.map((inst) => view(inst, x)),
+      };
+    });
+  };
+
+  const filterGetters = (x: Extras) => ({
+    'instance-id': (i: InstanceRow) => instanceEc2Id(i.id),
+    'instance-state-name': (i: InstanceRow) => ec2State(i.vmState, i.taskState).name,
+    'instance-state-code': (i: InstanceRow) => ec2State(i.vmState, i.taskState).code,
+    'instance-type': (i: InstanceRow) => flavorName(i, flavorNames),
+    'image-id': (i: InstanceRow) => imageEc2Id(x, i.imageId),
+    'key-name': (i: InstanceRow) => i.keyName,
+    'private-ip-address': (i: InstanceRow) => i.privateIp,
+    'ip-address': (i: InstanceRow) => x.publicIps.get(i.id),
+    'reservation-id': (i: InstanceRow) => ec2Id('r', i.reservationId),
+    'availability-zone': (i: InstanceRow) => i.availabilityZone,
+    'launch-index': (i: InstanceRow) => i.launchIndex,
+    'owner-id': (i: InstanceRow) => i.projectId,
+    'client-token': (i: InstanceRow) => i.clientToken,
+    'group-id': (i: InstanceRow) => (x.groups.get(i.id) ?? []).map((g) => g.groupId),
+    'group-name': (i: InstanceRow) => (x.groups.get(i.id) ?? []).map((g) => g.groupName),
+    'instance.group-id': (i: InstanceRow) => (x.groups.get(i.id) ?? []).map((g) => g.groupId),
+    'instance.group-name': (i: InstanceRow) => (x.groups.get(i.id) ?? []).map((g) => g.groupName),
+    'kernel-id': (i: InstanceRow) => imageEc2Id(x, i.kernelId),
+    'ramdisk-id': (i: InstanceRow) => imageEc2Id(x, i.ramdiskId),
+    architecture: () => 'x86_64',
+    'root-device-type': () => 'instance-store',
+    'virtualization-type': () => 'hvm',
+  });
+  const tagSource = (x: Extras) => ({ tags: (i: InstanceRow) => x.tags.get(i.id) ?? [] });
+
+  const stateChanges = (changes: readonly StateChange[]) =>
+    changes.map((c) => {
+      const before = ec2State(c.before.vmState, c.before.taskState);
+      const after = ec2State(c.after.vmState, c.after.taskState);
+      return {
+        instanceId: instanceEc2Id(c.id),
+        currentState: { code: after.code, name: after.name },
+        previousState: { code: before.code, name: before.name },
+      };
+    });
+
+  return {
+    RunInstances: async ({ params, context }) => {
+      await loadFlavors();
+      const imageId = params.requireString('ImageId', { max: 64 });
+      const image = parseEc2Id(imageId, ['ami'], 'image');
+      const minCount = params.int('MinCount', { min: 1, max: 1000 });
+      const maxCount = params.int('MaxCount', { min: 1, max: 1000 });
+      if (minCount === undefined) throw missingParameter('MinCount');
+      if (maxCount === undefined) throw missingParameter('MaxCount');
+      if (maxCount < minCount) {
+        throw invalid(`MaxCount (${maxCount}) must not be less than MinCount (${minCount}).`, {
+          resource: 'parameter',
+          id: 'MaxCount',
+        });
+      }
+      const tags = params
+        .tagSpecifications()
+        .filter((s) => {
+          if (!['instance', 'volume', 'network-interface'].includes(s.resourceType)) {
+            throw invalid(
+              `'${s.resourceType}' is not a valid taggable resource type for this operation.`,
+              {
+                resource: 'parameter',
+                id: 'TagSpecification.ResourceType',
+              },
+            );
+          }
+          return s.resourceType === 'instance';
+        })
+        .flatMap((s) => s.tags);
+      checkTags(tags);
+      const kernelId = params.string('KernelId', { max: 64 });
+      const ramdiskId = params.string('RamdiskId', { max: 64 });
+      const reservation = await ops.run(context, {
+        imageRef: image.uuidPrefix,
+        flavorName: params.string('InstanceType', { max: 64 }) ?? 'm1.small',
+        minCount,
+        maxCount,
+        keyName: params.string('KeyName', { max: 255 }),
+        securityGroupNames: params.list('SecurityGroup'),
+        securityGroupRefs: params
+          .list('SecurityGroupId')
+          .map((g) => parseEc2Id(g, ['sg'], 'security_group').uuidPrefix),
+        userData: params.string('UserData', { max: 100_000 }),
+        availabilityZone: params.string('Placement.AvailabilityZone', { max: 255 }) || undefined,
+        clientToken: params.string('ClientToken', { max: 64 }),
+        kernelRef: kernelId ? parseEc2Id(kernelId, ['aki'], 'image').uuidPrefix : undefined,
+        ramdiskRef: ramdiskId ? parseEc2Id(ramdiskId, ['ari'], 'image').uuidPrefix : undefined,
+        tags,
+      });
+      const x = await extras(reservation.instances);
+      return {
+        reservationId: ec2Id('r', reservation.reservationId),
+        ownerId: reservation.projectId,
+        groupSet: [],
+        instancesSet: reservation.instances.map((inst) => view(inst, x)),
+      };
+    },
+
+    DescribeInstances: async ({ params, context }) => {
+      await loadFlavors();
+      const refs = instanceRefs(params, 'InstanceId');
+      const maxResults = params.int('MaxResults', { min: 5, max: MAX_PAGE });
+      if (maxResults !== undefined && refs.length > 0) {
+        throw new StratusError(
+          'invalid',
+          'The parameter instancesSet cannot be used with the parameter maxResults.',
+          {
+            resource: 'parameter',
+            reason: 'combination',
+          },
+        );
+      }
+      const offset = parseNextToken(params.string('NextToken', { max: 1024 }));
+      const rows = refs.length > 0 ? await ops.resolve(context, refs) : await ops.list(context);
+      const x = await extras(rows);
+      const matched = applyFilters(rows, params.filters(), filterGetters(x), tagSource(x));
+      const page =
+        maxResults === undefined
+          ? matched.slice(offset)
+          : matched.slice(offset, offset + maxResults);
+      const next =
+        maxResults !== undefined && offset + maxResults < matched.length
+          ? offset + maxResults
+          : undefined;
+      return {
+        reservationSet: reservations(page, x),
+        nextToken:
+          next === undefined
+            ? undefined
+            : Buffer.from(JSON.stringify({ o: next })).toString('base64url'),
+      };
+    },
+
+    DescribeInstanceStatus: async ({ params, context }) => {
+      const refs = instanceRefs(params, 'InstanceId');
+      const includeAll = params.bool('IncludeAllInstances') ?? false;
+      const rows = refs.length > 0 ? await ops.resolve(context, refs) : await ops.list(context);
+      const x = await extras(rows);
+      const statusOf = (i: InstanceRow) =>
+        ec2State(i.vmState, i.taskState).name === 'running' ? 'ok' : 'not-applicable';
+      let list = rows.filter(
+        (i) => includeAll || ec2State(i.vmState, i.taskState).name === 'running',
+      );
+      list = applyFilters(list, params.filters(), {
+        'availability-zone': (i) => i.availabilityZone,
+        'instance-state-name': (i) => ec2State(i.vmState, i.taskState).name,
+        'instance-state-code': (i) => ec2State(i.vmState, i.taskState).code,
+        'instance-status.status': statusOf,
+        'system-status.status': statusOf,
+      });
+      void x;
+      return {
+        instanceStatusSet: list.map((i) => {
+          const state = ec2State(i.vmState, i.taskState);
+          const status = statusOf(i);
+          const details = [
+            { name: 'reachability', status: status === 'ok' ? 'passed' : 'initializing' },
+          ];
+          return {
+            instanceId: instanceEc2Id(i.id),
+            availabilityZone: i.availabilityZone,
+            instanceState: { code: state.code, name: state.name },
+            systemStatus: { status, details: status === 'ok' ? details : [] },
+            instanceStatus: { status, details: status === 'ok' ? details : [] },
+            eventsSet: [],
+          };
+        }),
+      };
+    },
+
+    TerminateInstances: async ({ params, context }) => ({
+      instancesSet: stateChanges(
+        await ops.terminate(context, await requiredInstances(context, params)),
+      ),
+    }),
+
+    StopInstances: async ({ params, context }) => {
+      const force = params.bool('Force') ?? false;
+      return {
+        instancesSet: stateChanges(
+          await ops.stop(context, await requiredInstances(context, params), force),
+        ),
+      };
+    },
+
+    StartInstances: async ({ params, context }) => ({
+      instancesSet: stateChanges(
+        await ops.start(context, await requiredInstances(context, params)),
+      ),
+    }),
+
+    RebootInstances: async ({ params, context }) => {
+      await ops.reboot(context, await requiredInstances(context, params));
+      return { return: true };
+    },
+
+    GetConsoleOutput: async ({ params, context }) => {
+      const shown = params.requireString('InstanceId', { max: 64 });
+      const [inst] = await ops.resolve(context, [
+        { ref: parseEc2Id(shown, ['i'], 'instance').uuidPrefix, shown },
+      ]);
+      const { output, at } = await ops.consoleOutput(context, inst as InstanceRow);
+      return {
+        instanceId: shown,
+        timestamp: ec2Time(at),
+        output: Buffer.from(output).toString('base64'),
+      };
+    },
+
+    DescribeInstanceTypes: async ({ params }) => {
+      const flavors = await ops.flavors();
+      const wanted = params.list('InstanceType');
+      for (const name of wanted) {
+        if (!flavors.some((f) => f.name === name)) {
+          throw invalid(`The following supplied instance types do not exist: [${name}]`, {
+            resource: 'parameter',
+            id: 'InstanceType',
+          });
+        }
+      }
+      let list = wanted.length > 0 ? flavors.filter((f) => wanted.includes(f.name)) : flavors;
+      list = applyFilters(list, params.filters(), {
+        'instance-type': (f) => f.name,
+        'vcpu-info.default-vcpus': (f) => f.vcpus,
+        'memory-info.size-in-mib': (f) => f.memoryMb,
+        'current-generation': () => true,
+      });
+      return {
+        instanceTypeSet: list.map((f) => ({
+          instanceType: f.name,
+          currentGeneration: true,
+          freeTierEligible: f.name === 'm1.tiny',
+          supportedUsageClasses: ['on-demand'],
+          supportedRootDeviceTypes: ['instance-store'],
+          supportedVirtualizationTypes: ['hvm'],
+          bareMetal: false,
+          hypervisor: 'xen',
+          processorInfo: { supportedArchitectures: ['x86_64'] },
+          vCpuInfo: { defaultVCpus: f.vcpus, defaultCores: f.vcpus, defaultThreadsPerCore: 1 },
+          memoryInfo: { sizeInMiB: f.memoryMb },
+          instanceStorageSupported: true,
+          instanceStorageInfo: {
+            totalSizeInGB: f.diskGb,
+            disks: [{ sizeInGB: f.diskGb, count: 1, type: 'ssd' }],
+          },
+        })),
+      };
+    },
+
+    DescribeInstanceAttribute: async ({ params, context }) => {
+      await loadFlavors();
+      const shown = params.requireString('InstanceId', { max: 64 });
+      const attribute = params.requireString('Attribute', { max: 64 });
+      const value = (v: string | boolean | undefined) => (v === undefined ? {} : { value: v });
+      const attributes: Record<string, (i: InstanceRow, x: Extras) => XmlObject> = {
+        instanceType: (i, _x) => ({ instanceType: value(flavorName(i, flavorNames)) }),
+        kernel: (i, x) => ({ kernel: value(imageEc2Id(x, i.kernelId)) }),
+        ramdisk: (i, x) => ({ ramdisk: value(imageEc2Id(x, i.ramdiskId)) }),
+        userData: (i, _x) => ({ userData: value(i.userData ?? undefined) }),
+        disableApiTermination: (_i, _x) => ({ disableApiTermination: value(false) }),
+        instanceInitiatedShutdownBehavior: (_i, _x) => ({
+          instanceInitiatedShutdownBehavior: value('stop'),
+        }),
+        rootDeviceName: (_i, _x) => ({ rootDeviceName: value('/dev/vda') }),
+        blockDeviceMapping: (_i, _x) => ({ blockDeviceMapping: [] }),
+        groupSet: (i, x) => ({
+          groupSet: (x.groups.get(i.id) ?? []).map((g) => ({ groupId: g.groupId })),
+        }),
+        sourceDestCheck: (_i, _x) => ({ sourceDestCheck: value(true) }),
+        ebsOptimized: (_i, _x) => ({ ebsOptimized: value(false) }),
+        enaSupport: (_i, _x) => ({ enaSupport: value(false) }),
+      };
+      const get = Object.prototype.hasOwnProperty.call(attributes, attribute)
+        ? attributes[attribute]
+        : undefined;
+      if (!get) {
+        throw invalid(
+          `Value (${attribute}) for parameter attribute is invalid. Unknown attribute.`,
+          {
+            resource: 'parameter',
+            id: 'Attribute',
+          },
+        );
+      }
+      const [inst] = await ops.resolve(context, [
+        { ref: parseEc2Id(shown, ['i'], 'instance').uuidPrefix, shown },
+      ]);
+      const i = inst as InstanceRow;
+      return { instanceId: shown, ...get(i, await extras([i])) };
+    },
+  };
+}
+
+function flavorName(inst: InstanceRow, names: Map<string, string>): string {
+  return names.get(inst.flavorId) ?? inst.flavorId;
+}
+
+/** Stored reasons look like 'Code: message' or just 'Code'. */
+function parseReason(text: string): { code: string; message: string } {
+  const m = /^([A-Za-z.]+)(?::\s*(.*))?$/s.exec(text);
+  return m
+    ? { code: m[1] as string, message: m[2] ? `${m[1]}: ${m[2]}` : (m[1] as string) }
+    : { code: 'Server.InternalError', message: text };
+}
+
+function parseNextToken(token: string | undefined): number {
+  if (token === undefined || token === '') return 0;
+  try {
+    const o = (JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as { o?: unknown }).o;
+    if (typeof o === 'number' && Number.isInteger(o) && o >= 0) return o;
+  } catch {
+    // fall through to the error below
+  }
+  throw invalid(`The token '${token.slice(0, 64)}' is not valid.`, {
+    resource: 'parameter',
+    id: 'NextToken',
+  });
+}
+
+/** EC2's rules for tags given with a request. */
+export function checkTags(tags: readonly { key: string; value: string }[]): void {
+  if (tags.length > 50)
+    throw invalid('A resource can have at most 50 tags.', { resource: 'parameter', id: 'Tag' });
+  for (const t of tags) {
+    if (t.key.toLowerCase().startsWith('aws:')) {
+      throw invalid(`Tag keys starting with 'aws:' are reserved for internal use: ${t.key}`, {
+        resource: 'parameter',
+        id: 'Tag.Key',
+      });
+    }
+  }
+}

@@ -1,0 +1,65 @@
+// DescribeRegions and DescribeAvailabilityZones: one region (this endpoint's), one zone.
+import { StratusError } from '../../../errors.js';
+import type { Ec2ActionTable } from '../action.js';
+import { applyFilters } from '../filters.js';
+import type { Ec2Deps } from './deps.js';
+
+export function regionActions(deps: Ec2Deps): Ec2ActionTable {
+  const { config } = deps;
+  return {
+    DescribeRegions: async ({ params }) => {
+      const names = params.list('RegionName');
+      const endpoint = `${config.api.ec2Listen.host}:${config.api.ec2Listen.port}`;
+      let regions = [
+        { regionName: config.region, regionEndpoint: endpoint, optInStatus: 'opt-in-not-required' },
+      ];
+      for (const name of names) {
+        if (!regions.some((r) => r.regionName === name)) {
+          throw new StratusError('invalid', `Invalid region: ${name}`, {
+            resource: 'region',
+            id: name,
+          });
+        }
+      }
+      if (names.length > 0) regions = regions.filter((r) => names.includes(r.regionName));
+      regions = applyFilters(regions, params.filters(), {
+        'region-name': (r) => r.regionName,
+        endpoint: (r) => r.regionEndpoint,
+        'opt-in-status': (r) => r.optInStatus,
+      });
+      return { regionInfo: regions };
+    },
+    DescribeAvailabilityZones: async ({ params, region }) => {
+      const names = params.list('ZoneName');
+      const zone = config.compute.availabilityZone;
+      for (const name of names) {
+        if (name !== zone) {
+          throw new StratusError('invalid', `The zone '${name}' does not exist.`, {
+            resource: 'zone',
+            id: name,
+          });
+        }
+      }
+      const zones = applyFilters(
+        [
+          {
+            zoneName: zone,
+            zoneState: 'available',
+            regionName: region,
+            zoneId: `${region.toLowerCase()}-az1`,
+            zoneType: 'availability-zone',
+          },
+        ],
+        params.filters(),
+        {
+          'zone-name': (z) => z.zoneName,
+          state: (z) => z.zoneState,
+          'region-name': (z) => z.regionName,
+          'zone-id': (z) => z.zoneId,
+          'zone-type': (z) => z.zoneType,
+        },
+      );
+      return { availabilityZoneInfo: zones.map((z) => ({ ...z, messageSet: [] })) };
+    },
+  };
+}

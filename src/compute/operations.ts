@@ -1,0 +1,494 @@
+// What the API edges call to work with instances: checks, quota and the database record here,
+// the placement from the scheduler, then a cast to the compute host. Edges never reach the
+// compute or scheduler managers any other way.
+import { randomUUID } from 'node:crypto';
+import type { QuotaLimits } from '../config/index.js';
+import { isAdmin, type RequestContext } from '../context.js';
+import {
+  DEFAULT_GROUP,
+  FlavorRepo,
+  ImageRepo,
+  InstanceRepo,
+  KeypairRepo,
+  QuotaRepo,
+  SecurityGroupRepo,
+  TagRepo,
+  type Db,
+  type FlavorRow,
+  type ImageRow,
+  type InstanceRow,
+  type TaskState,
+  type VmState,
+} from '../db/index.js';
+import { invalid, notFound, StratusError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { SchedulerClient } from '../scheduler/index.js';
+import type { ComputeClient } from './client.js';
+import { effectiveLimits } from './quota.js';
+
+export interface RunRequest {
+  /** The image's id, or the leading characters of it. */
+  imageRef: string;
+  flavorName: string;
+  minCount: number;
+  maxCount: number;
+  keyName?: string | undefined;
+  /** Security groups by id (or leading characters of it) and by name; `default` if neither. */
+  securityGroupRefs?: readonly string[];
+  securityGroupNames?: readonly string[];
+  /** Base64 user data. */
+  userData?: string | undefined;
+  availabilityZone?: string | undefined;
+  clientToken?: string | undefined;
+  kernelRef?: string | undefined;
+  ramdiskRef?: string | undefined;
+  tags?: readonly { key: string; value: string }[];
+}
+
+export interface Reservation {
+  reservationId: string;
+  projectId: string;
+  instances: InstanceRow[];
+}
+
+export interface InstanceOperationsOptions {
+  db: Db;
+  scheduler: SchedulerClient;
+  compute: ComputeClient;
+  logger: Logger;
+  availabilityZone: string;
+  terminatedVisibleMs: number;
+  quota: QuotaLimits;
+}
+
+/** Largest user data EC2 accepts: 16 KiB before base64. */
+const MAX_USER_DATA_BYTES = 16 * 1024;
+
+export class InstanceOperations {
+  readonly #opts: InstanceOperationsOptions;
+  readonly #instances: InstanceRepo;
+  readonly #images: ImageRepo;
+  readonly #flavors: FlavorRepo;
+
+  constructor(options: InstanceOperationsOptions) {
+    this.#opts = options;
+    this.#instances = new InstanceRepo(options.db);
+    this.#images = new ImageRepo(options.db);
+    this.#flavors = new FlavorRepo(options.db);
+  }
+
+  /**
+   * Launches between minCount and maxCount instances (as many as quota allows). Either the
+   * instances are recorded, placed and handed to their hosts, or nothing is left behind.
+   */
+  async run(ctx: RequestContext, req: RunRequest): Promise<Reservation> {
+    const projectId = requireProject(ctx);
+    if (req.minCount < 1 || req.maxCount < req.minCount) {
+      throw invalid('MinCount must be at least 1 and no more than MaxCount.', {
+        resource: 'parameter',
+        id: 'MinCount',
+      });
+    }
+    if (req.clientToken) {
+      const earlier = await this.#instances.findByClientToken(projectId, req.clientToken);
+      if (earlier.length > 0) return reservationOf(earlier);
+    }
+    const flavor = await this.#flavors.getByName(req.flavorName);
+    const image = await this.#visibleImage(ctx, req.imageRef, 'machine');
+    if (image.status !== 'active') {
+      throw invalid(`The image '${image.id}' is not available (it is ${image.status}).`, {
+        resource: 'image',
+        id: image.id,
+        reason: 'image_state',
+      });
+    }
+    const kernel = req.kernelRef
+      ? await this.#visibleImage(ctx, req.kernelRef, 'kernel')
+      : undefined;
+    const ramdisk = req.ramdiskRef
+      ? await this.#visibleImage(ctx, req.ramdiskRef, 'ramdisk')
+      : undefined;
+    if (req.userData !== undefined) checkUserData(req.userData);
+    if (req.availabilityZone && req.availabilityZone !== this.#opts.availabilityZone) {
+      throw notFound(
+        'zone',
+        req.availabilityZone,
+        `The availability zone '${req.availabilityZone}' does not exist.`,
+      );
+    }
+    let keyData: string | null = null;
+    if (req.keyName !== undefined) {
+      const key = await new KeypairRepo(this.#opts.db).findByName(projectId, req.keyName);
+      if (!key)
+        throw notFound('keypair', req.keyName, `The key pair '${req.keyName}' does not exist.`);
+      keyData = key.publicKey;
+    }
+    const groupIds = await this.#securityGroups(projectId, req);
+
+    const reservationId = randomUUID();
+    const at = Date.now();
+    const rows = await this.#opts.db.transaction().execute(async (trx) => {
+      // Take the project's row lock first: launches of one project are counted one at a time
+      // (PostgreSQL); SQLite's BEGIN IMMEDIATE already serialises writers.
+      await trx
+        .updateTable('projects')
+        .set({ id: projectId })
+        .where('id', '=', projectId)
+        .execute();
+      const repo = new InstanceRepo(trx);
+      if (req.clientToken) {
+        const earlier = await repo.findByClientToken(projectId, req.clientToken);
+        if (earlier.length > 0) return earlier;
+      }
+      const count = await this.#countWithinQuota(
+        trx,
+        projectId,
+        flavor,
+        req.minCount,
+        req.maxCount,
+      );
+      const instances: InstanceRow[] = [];
+      for (let i = 0; i < count; i++) {
+        instances.push({
+          id: randomUUID(),
+          reservationId,
+          projectId,
+          userId: ctx.userId ?? '',
+          imageId: image.id,
+          kernelId: kernel?.id ?? image.kernelId,
+          ramdiskId: ramdisk?.id ?? image.ramdiskId,
+          flavorId: flavor.id,
+          vcpus: flavor.vcpus,
+          memoryMb: flavor.memoryMb,
+          diskGb: flavor.diskGb,
+          keyName: req.keyName ?? null,
+          keyData,
+          userData: req.userData ?? null,
+          host: null,
+          availabilityZone: this.#opts.availabilityZone,
+          vmState: 'building',
+          taskState: 'scheduling',
+          powerState: 'nostate',
+          launchIndex: i,
+          clientToken: req.clientToken ?? null,
+          privateIp: null,
+          macAddress: null,
+          stateReason: null,
+          createdAt: at,
+          updatedAt: at,
+          launchedAt: null,
+          terminatedAt: null,
+        });
+      }
+      await repo.insert(
+        instances,
+        instances.flatMap((inst) => groupIds.map((groupId) => ({ instanceId: inst.id, groupId }))),
+      );
+      if (req.tags && req.tags.length > 0) {
+        await new TagRepo(trx).put(
+          instances.flatMap((inst) =>
+            (req.tags ?? []).map((t) => ({
+              resourceId: inst.id,
+              resourceType: 'instance',
+              projectId,
+              key: t.key,
+              value: t.value,
+            })),
+          ),
+        );
+      }
+      for (const inst of instances) {
+        await repo.startAction({
+          instanceId: inst.id,
+          action: 'create',
+          requestId: ctx.requestId,
+          userId: ctx.userId,
+          projectId,
+          startedAt: at,
+        });
+      }
+      return instances;
+    });
+    if (rows[0]?.reservationId !== reservationId) return reservationOf(rows); // idempotent replay
+
+    let hosts: string[];
+    try {
+      ({ hosts } = await this.#opts.scheduler.selectDestinations(ctx, {
+        instanceIds: rows.map((r) => r.id),
+        availabilityZone: req.availabilityZone ?? null,
+        vcpus: flavor.vcpus,
+        memoryMb: flavor.memoryMb,
+        diskGb: flavor.diskGb,
+      }));
+    } catch (err) {
+      await this.#instances.deleteMany(rows.map((r) => r.id));
+      throw err;
+    }
+    const placed: InstanceRow[] = [];
+    for (const [i, inst] of rows.entries()) {
+      const host = hosts[i] as string;
+      await this.#instances.update(inst.id, { host, taskState: null });
+      await this.#opts.compute.buildInstance(ctx, host, inst.id);
+      placed.push({ ...inst, host, taskState: null });
+    }
+    return { reservationId, projectId, instances: placed };
+  }
+
+  /** Instances the caller may see: its project's, or every project's for admins. */
+  async list(
+    ctx: RequestContext,
+    filter: { idPrefixes?: readonly string[]; allProjects?: boolean } = {},
+  ): Promise<InstanceRow[]> {
+    const projectId =
+      isAdmin(ctx) && filter.allProjects !== false ? undefined : requireProject(ctx);
+    return this.#instances.list({
+      projectId,
+      idPrefixes: filter.idPrefixes,
+      terminatedSince: Date.now() - this.#opts.terminatedVisibleMs,
+    });
+  }
+
+  /** Resolves instance ids (or leading characters of them); `not_found` names the first missing one. */
+  async resolve(
+    ctx: RequestContext,
+    refs: readonly { ref: string; shown: string }[],
+  ): Promise<InstanceRow[]> {
+    if (refs.length === 0) return [];
+    const rows = await this.list(ctx, { idPrefixes: refs.map((r) => r.ref) });
+    const out: InstanceRow[] = [];
+    for (const r of refs) {
+      const row = rows.find((x) => x.id.startsWith(r.ref));
+      if (!row) throw notFound('instance', r.shown, `The instance ID '${r.shown}' does not exist`);
+      out.push(row);
+    }
+    return out;
+  }
+
+  securityGroupsOf(instanceIds: readonly string[]): Promise<Map<string, string[]>> {
+    return this.#instances.securityGroupsOf(instanceIds);
+  }
+
+  /** Starts termination; returns each instance's state before and after the request. */
+  async terminate(ctx: RequestContext, instances: readonly InstanceRow[]): Promise<StateChange[]> {
+    const out: StateChange[] = [];
+    for (const inst of instances) {
+      const before = { vmState: inst.vmState, taskState: inst.taskState };
+      if (inst.vmState === 'deleted' || inst.vmState === 'error') {
+        out.push({ id: inst.id, before, after: before });
+        continue;
+      }
+      const changed = await this.#instances.transition(
+        inst.id,
+        { vmStates: ['building', 'active', 'stopped'] },
+        { taskState: 'deleting' },
+      );
+      if (changed && inst.host) await this.#opts.compute.terminateInstance(ctx, inst.host, inst.id);
+      else if (changed) {
+        await this.#instances.update(inst.id, {
+          vmState: 'deleted',
+          taskState: null,
+          terminatedAt: Date.now(),
+        });
+      }
+      out.push({ id: inst.id, before, after: { vmState: inst.vmState, taskState: 'deleting' } });
+    }
+    return out;
+  }
+
+  async reboot(ctx: RequestContext, instances: readonly InstanceRow[]): Promise<void> {
+    for (const inst of instances) {
+      if (inst.vmState !== 'active') throw incorrectState(inst, 'rebooted');
+    }
+    for (const inst of instances) {
+      const ok = await this.#instances.transition(
+        inst.id,
+        { vmStates: ['active'], taskStates: [null] },
+        { taskState: 'rebooting' },
+      );
+      if (ok && inst.host) await this.#opts.compute.rebootInstance(ctx, inst.host, inst.id, false);
+    }
+  }
+
+  async stop(
+    ctx: RequestContext,
+    instances: readonly InstanceRow[],
+    force: boolean,
+  ): Promise<StateChange[]> {
+    for (const inst of instances) {
+      if (!['active', 'stopped'].includes(inst.vmState) || inst.taskState === 'deleting')
+        throw incorrectState(inst, 'stopped');
+    }
+    return this.#power(ctx, instances, 'active', 'powering-off', (host, id) =>
+      this.#opts.compute.stopInstance(ctx, host, id, force),
+    );
+  }
+
+  async start(ctx: RequestContext, instances: readonly InstanceRow[]): Promise<StateChange[]> {
+    for (const inst of instances) {
+      if (
+        !['active', 'stopped'].includes(inst.vmState) ||
+        inst.taskState === 'deleting' ||
+        inst.taskState === 'powering-off'
+      ) {
+        throw incorrectState(inst, 'started');
+      }
+    }
+    return this.#power(ctx, instances, 'stopped', 'powering-on', (host, id) =>
+      this.#opts.compute.startInstance(ctx, host, id),
+    );
+  }
+
+  async consoleOutput(
+    ctx: RequestContext,
+    inst: InstanceRow,
+    maxBytes = 64 * 1024,
+  ): Promise<{ output: string; at: number }> {
+    if (
+      !inst.host ||
+      inst.vmState === 'deleted' ||
+      inst.vmState === 'error' ||
+      inst.vmState === 'building'
+    ) {
+      return { output: '', at: Date.now() };
+    }
+    return this.#opts.compute.consoleOutput(ctx, inst.host, inst.id, maxBytes);
+  }
+
+  flavors(): Promise<FlavorRow[]> {
+    return this.#flavors.list();
+  }
+
+  async #power(
+    ctx: RequestContext,
+    instances: readonly InstanceRow[],
+    from: VmState,
+    task: TaskState,
+    send: (host: string, id: string) => Promise<void>,
+  ): Promise<StateChange[]> {
+    const out: StateChange[] = [];
+    for (const inst of instances) {
+      const before = { vmState: inst.vmState, taskState: inst.taskState };
+      const ok = await this.#instances.transition(
+        inst.id,
+        { vmStates: [from], taskStates: [null] },
+        { taskState: task },
+      );
+      if (ok && inst.host) await send(inst.host, inst.id);
+      out.push({
+        id: inst.id,
+        before,
+        after: ok ? { vmState: inst.vmState, taskState: task } : before,
+      });
+    }
+    void ctx;
+    return out;
+  }
+
+  async #visibleImage(ctx: RequestContext, ref: string, kind: ImageRow['kind']): Promise<ImageRow> {
+    const rows = await this.#images.list({
+      idPrefixes: [ref],
+      visibleTo: isAdmin(ctx) ? undefined : requireProject(ctx),
+    });
+    const image = rows.find((r) => r.kind === kind) ?? rows[0];
+    if (!image || image.kind !== kind) throw notFound('image', ref);
+    return image;
+  }
+
+  async #securityGroups(projectId: string, req: RunRequest): Promise<string[]> {
+    const repo = new SecurityGroupRepo(this.#opts.db);
+    const refs = req.securityGroupRefs ?? [];
+    const names = req.securityGroupNames ?? [];
+    if (refs.length === 0 && names.length === 0) return [(await repo.ensureDefault(projectId)).id];
+    if (names.includes(DEFAULT_GROUP)) await repo.ensureDefault(projectId);
+    const ids: string[] = [];
+    if (refs.length > 0) {
+      const rows = await repo.list({ projectId, idPrefixes: refs });
+      for (const ref of refs) {
+        const row = rows.find((r) => r.id.startsWith(ref));
+        if (!row) throw notFound('security_group', ref);
+        ids.push(row.id);
+      }
+    }
+    if (names.length > 0) {
+      const rows = await repo.list({ projectId, names });
+      for (const name of names) {
+        const row = rows.find((r) => r.name === name);
+        if (!row)
+          throw notFound('security_group', name, `The security group '${name}' does not exist.`);
+        ids.push(row.id);
+      }
+    }
+    return [...new Set(ids)];
+  }
+
+  async #countWithinQuota(
+    db: Db,
+    projectId: string,
+    flavor: FlavorRow,
+    min: number,
+    max: number,
+  ): Promise<number> {
+    const limits = effectiveLimits(this.#opts.quota, await new QuotaRepo(db).overrides(projectId));
+    const used = await new InstanceRepo(db).usage(projectId);
+    const room = Math.min(
+      limits.instances - used.instances,
+      Math.floor((limits.cores - used.cores) / Math.max(1, flavor.vcpus)),
+      Math.floor((limits.ramMb - used.ramMb) / Math.max(1, flavor.memoryMb)),
+    );
+    if (room >= min) return Math.min(room, max);
+    const which =
+      limits.instances - used.instances < min
+        ? 'instances'
+        : limits.cores - used.cores < min * flavor.vcpus
+          ? 'cores'
+          : 'ram';
+    const text = {
+      instances: `launching ${min} more would exceed the project's limit of ${limits.instances} instances (${used.instances} in use)`,
+      cores: `launching ${min} more would exceed the project's limit of ${limits.cores} vCPUs (${used.cores} in use)`,
+      ram: `launching ${min} more would exceed the project's limit of ${limits.ramMb} MiB of memory (${used.ramMb} MiB in use)`,
+    }[which];
+    throw new StratusError('over_quota', `Your quota does not allow this: ${text}.`, {
+      resource: which,
+      reason: which,
+    });
+  }
+}
+
+export interface StateChange {
+  id: string;
+  before: { vmState: VmState; taskState: TaskState | null };
+  after: { vmState: VmState; taskState: TaskState | null };
+}
+
+function reservationOf(rows: InstanceRow[]): Reservation {
+  const first = rows[0] as InstanceRow;
+  return { reservationId: first.reservationId, projectId: first.projectId, instances: rows };
+}
+
+function requireProject(ctx: RequestContext): string {
+  if (!ctx.projectId) throw new StratusError('forbidden', 'This request needs a project.');
+  return ctx.projectId;
+}
+
+function incorrectState(inst: InstanceRow, verb: string): StratusError {
+  return new StratusError(
+    'conflict',
+    `The instance is ${inst.vmState}${inst.taskState ? ` (${inst.taskState})` : ''} and cannot be ${verb} now.`,
+    { resource: 'instance', id: inst.id, reason: 'instance_state' },
+  );
+}
+
+function checkUserData(userData: string): void {
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(userData) || userData.length % 4 === 1) {
+    throw invalid('The user data is not valid base64.', {
+      resource: 'instance',
+      reason: 'user_data',
+    });
+  }
+  if (Buffer.from(userData, 'base64').length > MAX_USER_DATA_BYTES) {
+    throw invalid(`The user data is larger than ${MAX_USER_DATA_BYTES} bytes.`, {
+      resource: 'instance',
+      reason: 'user_data',
+    });
+  }
+}

@@ -1,0 +1,55 @@
+// The image registry: machine, kernel and ramdisk images, the cloud's own and projects'.
+import { notFound } from '../../errors.js';
+import { idStartsWith } from '../prefix.js';
+import type { Db, ImageKind, ImageRow, ImagesTable } from '../schema.js';
+
+export interface ImageListFilter {
+  /** Images this project may use: its own, and public ones. Every image when absent. */
+  visibleTo?: string;
+  idPrefixes?: readonly string[];
+  kind?: ImageKind;
+  includeDeleted?: boolean;
+}
+
+export class ImageRepo {
+  constructor(private readonly db: Db) {}
+
+  async insert(row: ImageRow): Promise<ImageRow> {
+    await this.db.insertInto('images').values(row).execute();
+    return row;
+  }
+
+  async find(id: string): Promise<ImageRow | undefined> {
+    return this.db.selectFrom('images').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  async get(id: string): Promise<ImageRow> {
+    const row = await this.find(id);
+    if (!row || row.deletedAt !== null) throw notFound('image', id);
+    return row;
+  }
+
+  async list(filter: ImageListFilter = {}): Promise<ImageRow[]> {
+    let q = this.db.selectFrom('images').selectAll();
+    if (!filter.includeDeleted) q = q.where('deletedAt', 'is', null);
+    if (filter.visibleTo !== undefined) {
+      const project = filter.visibleTo;
+      q = q.where((eb) => eb.or([eb('isPublic', '=', 1), eb('ownerProjectId', '=', project)]));
+    }
+    if (filter.idPrefixes) {
+      const prefixes = filter.idPrefixes;
+      if (prefixes.length === 0) return [];
+      q = q.where((eb) => idStartsWith(eb, 'id', prefixes));
+    }
+    if (filter.kind) q = q.where('kind', '=', filter.kind);
+    return q.orderBy('createdAt').orderBy('id').execute();
+  }
+
+  async update(id: string, set: Partial<ImagesTable>): Promise<void> {
+    await this.db
+      .updateTable('images')
+      .set({ ...set, updatedAt: Date.now() })
+      .where('id', '=', id)
+      .execute();
+  }
+}

@@ -1,0 +1,220 @@
+// Instances and what hangs off them: their security groups and their action records.
+import { sql } from 'kysely';
+import { randomUUID } from 'node:crypto';
+import { notFound } from '../../errors.js';
+import { idStartsWith } from '../prefix.js';
+import type {
+  Db,
+  InstanceActionRow,
+  InstanceRow,
+  InstancesTable,
+  TaskState,
+  VmState,
+} from '../schema.js';
+
+/** States whose instances hold resources and count against quota. */
+export const LIVE_VM_STATES: readonly VmState[] = ['building', 'active', 'stopped'];
+
+export interface InstanceListFilter {
+  /** Only this project's instances; every project's when absent (admin). */
+  projectId?: string;
+  /** Instances whose id starts with one of these. */
+  idPrefixes?: readonly string[];
+  ids?: readonly string[];
+  reservationId?: string;
+  host?: string;
+  vmStates?: readonly VmState[];
+  /** Leave out instances terminated before this time. */
+  terminatedSince?: number;
+}
+
+export interface Usage {
+  instances: number;
+  cores: number;
+  ramMb: number;
+}
+
+export class InstanceRepo {
+  constructor(private readonly db: Db) {}
+
+  async insert(
+    rows: InstanceRow[],
+    securityGroups: { instanceId: string; groupId: string }[],
+  ): Promise<void> {
+    if (rows.length === 0) return;
+    await this.db.insertInto('instances').values(rows).execute();
+    if (securityGroups.length > 0) {
+      await this.db.insertInto('instanceSecurityGroups').values(securityGroups).execute();
+    }
+  }
+
+  async get(id: string): Promise<InstanceRow> {
+    const row = await this.db
+      .selectFrom('instances')
+      .selectAll()
+      .where('id', '=', id)
+      .executeTakeFirst();
+    if (!row) throw notFound('instance', id);
+    return row;
+  }
+
+  async list(filter: InstanceListFilter = {}): Promise<InstanceRow[]> {
+    let q = this.db.selectFrom('instances').selectAll();
+    if (filter.projectId !== undefined) q = q.where('projectId', '=', filter.projectId);
+    if (filter.idPrefixes) {
+      const prefixes = filter.idPrefixes;
+      if (prefixes.length === 0) return [];
+      q = q.where((eb) => idStartsWith(eb, 'id', prefixes));
+    }
+    if (filter.ids) {
+      if (filter.ids.length === 0) return [];
+      q = q.where('id', 'in', filter.ids);
+    }
+    if (filter.reservationId !== undefined) q = q.where('reservationId', '=', filter.reservationId);
+    if (filter.host !== undefined) q = q.where('host', '=', filter.host);
+    if (filter.vmStates) q = q.where('vmState', 'in', filter.vmStates);
+    if (filter.terminatedSince !== undefined) {
+      const since = filter.terminatedSince;
+      q = q.where((eb) => eb.or([eb('terminatedAt', 'is', null), eb('terminatedAt', '>=', since)]));
+    }
+    return q.orderBy('createdAt').orderBy('launchIndex').orderBy('id').execute();
+  }
+
+  async findByClientToken(projectId: string, clientToken: string): Promise<InstanceRow[]> {
+    return this.db
+      .selectFrom('instances')
+      .selectAll()
+      .where('projectId', '=', projectId)
+      .where('clientToken', '=', clientToken)
+      .orderBy('launchIndex')
+      .execute();
+  }
+
+  /** What a project's live instances hold. */
+  async usage(projectId: string): Promise<Usage> {
+    const row = await this.db
+      .selectFrom('instances')
+      .select((eb) => [
+        eb.fn.countAll<number>().as('instances'),
+        eb.fn.coalesce(eb.fn.sum<number>('vcpus'), sql<number>`0`).as('cores'),
+        eb.fn.coalesce(eb.fn.sum<number>('memoryMb'), sql<number>`0`).as('ramMb'),
+      ])
+      .where('projectId', '=', projectId)
+      .where('vmState', 'in', LIVE_VM_STATES)
+      .executeTakeFirstOrThrow();
+    return { instances: Number(row.instances), cores: Number(row.cores), ramMb: Number(row.ramMb) };
+  }
+
+  /** What the live instances placed on each host hold. */
+  async hostUsage(): Promise<Map<string, { vcpus: number; memoryMb: number; diskGb: number }>> {
+    const rows = await this.db
+      .selectFrom('instances')
+      .select((eb) => [
+        'host',
+        eb.fn.sum<number>('vcpus').as('vcpus'),
+        eb.fn.sum<number>('memoryMb').as('memoryMb'),
+        eb.fn.sum<number>('diskGb').as('diskGb'),
+      ])
+      .where('host', 'is not', null)
+      .where('vmState', 'in', LIVE_VM_STATES)
+      .groupBy('host')
+      .execute();
+    return new Map(
+      rows.map((r) => [
+        r.host as string,
+        { vcpus: Number(r.vcpus), memoryMb: Number(r.memoryMb), diskGb: Number(r.diskGb) },
+      ]),
+    );
+  }
+
+  /**
+   * Changes an instance only if it is still in one of the expected states; returns whether it
+   * did. This compare-and-set is how concurrent requests on one instance are kept apart.
+   */
+  async transition(
+    id: string,
+    expect: { vmStates?: readonly VmState[]; taskStates?: readonly (TaskState | null)[] },
+    set: Partial<InstancesTable>,
+  ): Promise<boolean> {
+    let q = this.db
+      .updateTable('instances')
+      .set({ ...set, updatedAt: set.updatedAt ?? Date.now() })
+      .where('id', '=', id);
+    if (expect.vmStates) q = q.where('vmState', 'in', expect.vmStates);
+    if (expect.taskStates) {
+      const tasks = expect.taskStates;
+      const named = tasks.filter((t): t is TaskState => t !== null);
+      q = q.where((eb) =>
+        eb.or([
+          ...(tasks.includes(null) ? [eb('taskState', 'is', null)] : []),
+          ...(named.length > 0 ? [eb('taskState', 'in', named)] : []),
+        ]),
+      );
+    }
+    const r = await q.executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  }
+
+  async update(id: string, set: Partial<InstancesTable>): Promise<void> {
+    await this.db
+      .updateTable('instances')
+      .set({ ...set, updatedAt: set.updatedAt ?? Date.now() })
+      .where('id', '=', id)
+      .execute();
+  }
+
+  /** Removes instances that never got going (their launch was refused after the insert). */
+  async deleteMany(ids: readonly string[]): Promise<void> {
+    if (ids.length === 0) return;
+    await this.db.deleteFrom('instanceSecurityGroups').where('instanceId', 'in', ids).execute();
+    await this.db.deleteFrom('instanceActions').where('instanceId', 'in', ids).execute();
+    await this.db.deleteFrom('instances').where('id', 'in', ids).execute();
+  }
+
+  async securityGroupsOf(instanceIds: readonly string[]): Promise<Map<string, string[]>> {
+    const out = new Map<string, string[]>();
+    if (instanceIds.length === 0) return out;
+    for (let i = 0; i < instanceIds.length; i += 500) {
+      const rows = await this.db
+        .selectFrom('instanceSecurityGroups')
+        .select(['instanceId', 'groupId'])
+        .where('instanceId', 'in', instanceIds.slice(i, i + 500))
+        .execute();
+      for (const r of rows) out.set(r.instanceId, [...(out.get(r.instanceId) ?? []), r.groupId]);
+    }
+    return out;
+  }
+
+  /** Records the start of an action on an instance; returns its id for `finishAction`. */
+  async startAction(
+    row: Omit<InstanceActionRow, 'id' | 'finishedAt' | 'result' | 'message'>,
+  ): Promise<string> {
+    const id = randomUUID();
+    await this.db
+      .insertInto('instanceActions')
+      .values({ ...row, id, finishedAt: null, result: null, message: null })
+      .execute();
+    return id;
+  }
+
+  async finishAction(
+    id: string,
+    result: 'success' | 'error',
+    message: string | null = null,
+  ): Promise<void> {
+    await this.db
+      .updateTable('instanceActions')
+      .set({ finishedAt: Date.now(), result, message })
+      .where('id', '=', id)
+      .execute();
+  }
+
+  async actions(instanceId: string): Promise<InstanceActionRow[]> {
+    return this.db
+      .selectFrom('instanceActions')
+      .selectAll()
+      .where('instanceId', '=', instanceId)
+      .orderBy('startedAt')
+      .execute();
+  }
+}

@@ -1,0 +1,175 @@
+// Networks with their fixed addresses, and the floating address pool. Handing out an address
+// is one conditional UPDATE, so no two instances ever hold the same one, whatever the
+// concurrency; an address given back rests until `reusableAt` before it is handed out again.
+import { randomUUID } from 'node:crypto';
+import { formatIpv4, type Cidr } from '../../util/ipv4.js';
+import type { Db, FixedIpRow, NetworkRow } from '../schema.js';
+
+export class NetworkRepo {
+  constructor(private readonly db: Db) {}
+
+  async findByName(name: string): Promise<NetworkRow | undefined> {
+    return this.db.selectFrom('networks').selectAll().where('name', '=', name).executeTakeFirst();
+  }
+
+  async list(): Promise<NetworkRow[]> {
+    return this.db.selectFrom('networks').selectAll().orderBy('createdAt').execute();
+  }
+
+  /**
+   * Creates a network and one fixed-address row per address of its DHCP range (gateway and
+   * broadcast excluded). Safe when several processes do it at once: the name decides.
+   */
+  async ensure(name: string, cidr: Cidr, cidrText: string, dns = ''): Promise<NetworkRow> {
+    const existing = await this.findByName(name);
+    if (existing) return existing;
+    const gateway = cidr.base + 1;
+    const first = cidr.base + 2;
+    const last = cidr.base + cidr.size - 2;
+    const row: NetworkRow = {
+      id: randomUUID(),
+      name,
+      cidr: cidrText,
+      gateway: formatIpv4(gateway),
+      dhcpStart: formatIpv4(first),
+      dhcpEnd: formatIpv4(last),
+      dns,
+      createdAt: Date.now(),
+    };
+    await this.db.transaction().execute(async (trx) => {
+      const r = await trx
+        .insertInto('networks')
+        .values(row)
+        .onConflict((oc) => oc.column('name').doNothing())
+        .executeTakeFirst();
+      if (Number(r.numInsertedOrUpdatedRows ?? 0) === 0) return;
+      const rows: FixedIpRow[] = [];
+      for (let ip = first; ip <= last; ip++) {
+        rows.push({
+          networkId: row.id,
+          address: formatIpv4(ip),
+          seq: ip - first,
+          instanceId: null,
+          macAddress: null,
+          allocatedAt: null,
+          releasedAt: null,
+          leasedAt: null,
+          reusableAt: 0,
+        });
+      }
+      for (let i = 0; i < rows.length; i += 500) {
+        await trx
+          .insertInto('fixedIps')
+          .values(rows.slice(i, i + 500))
+          .execute();
+      }
+    });
+    return (await this.findByName(name)) as NetworkRow;
+  }
+
+  /** Gives the lowest free, rested address of the network to the instance; undefined if none. */
+  async allocateFixedIp(
+    networkId: string,
+    instanceId: string,
+    macAddress: string,
+    at: number,
+  ): Promise<FixedIpRow | undefined> {
+    const existing = await this.db
+      .selectFrom('fixedIps')
+      .selectAll()
+      .where('networkId', '=', networkId)
+      .where('instanceId', '=', instanceId)
+      .executeTakeFirst();
+    if (existing) return existing;
+    // Another allocator may take the same candidate between our read and write; the UPDATE's
+    // `instanceId IS NULL` makes that a miss, and we look again.
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const candidate = await this.db
+        .selectFrom('fixedIps')
+        .select('address')
+        .where('networkId', '=', networkId)
+        .where('instanceId', 'is', null)
+        .where('reusableAt', '<=', at)
+        .orderBy('seq')
+        .limit(1)
+        .executeTakeFirst();
+      if (!candidate) return undefined;
+      const r = await this.db
+        .updateTable('fixedIps')
+        .set({ instanceId, macAddress, allocatedAt: at, releasedAt: null, leasedAt: null })
+        .where('networkId', '=', networkId)
+        .where('address', '=', candidate.address)
+        .where('instanceId', 'is', null)
+        .executeTakeFirst();
+      if (Number(r.numUpdatedRows) === 1) {
+        return (await this.db
+          .selectFrom('fixedIps')
+          .selectAll()
+          .where('networkId', '=', networkId)
+          .where('address', '=', candidate.address)
+          .executeTakeFirst()) as FixedIpRow;
+      }
+    }
+    return undefined;
+  }
+
+  /** Takes back the instance's addresses; they rest until `reusableAt`. */
+  async releaseFixedIps(instanceId: string, at: number, reusableAt: number): Promise<string[]> {
+    const rows = await this.db
+      .selectFrom('fixedIps')
+      .select('address')
+      .where('instanceId', '=', instanceId)
+      .execute();
+    await this.db
+      .updateTable('fixedIps')
+      .set({ instanceId: null, releasedAt: at, reusableAt })
+      .where('instanceId', '=', instanceId)
+      .execute();
+    return rows.map((r) => r.address);
+  }
+
+  /** The Elastic IP each of these instances has, if any. */
+  async floatingByInstance(instanceIds: readonly string[]): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    for (let i = 0; i < instanceIds.length; i += 500) {
+      const rows = await this.db
+        .selectFrom('floatingIps')
+        .select(['instanceId', 'address'])
+        .where('instanceId', 'in', instanceIds.slice(i, i + 500))
+        .execute();
+      for (const r of rows) out.set(r.instanceId as string, r.address);
+    }
+    return out;
+  }
+
+  /** Adds the addresses of a floating pool that are not there yet. */
+  async ensureFloatingPool(pool: string, cidr: Cidr): Promise<void> {
+    const count = await this.db
+      .selectFrom('floatingIps')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('pool', '=', pool)
+      .executeTakeFirstOrThrow();
+    if (Number(count.n) > 0) return;
+    const rows = [];
+    for (let ip = cidr.base + 2; ip < cidr.base + cidr.size - 1; ip++) {
+      rows.push({
+        id: randomUUID(),
+        address: formatIpv4(ip),
+        pool,
+        seq: ip - cidr.base,
+        projectId: null,
+        instanceId: null,
+        associationId: null,
+        allocatedAt: null,
+        associatedAt: null,
+      });
+    }
+    for (let i = 0; i < rows.length; i += 500) {
+      await this.db
+        .insertInto('floatingIps')
+        .values(rows.slice(i, i + 500))
+        .onConflict((oc) => oc.column('address').doNothing())
+        .execute();
+    }
+  }
+}
