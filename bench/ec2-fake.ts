@@ -39,7 +39,7 @@ async function main(): Promise<void> {
       'log-level': 'warn',
       'quota-instances': '100000',
       'quota-cores': '1000000',
-      'quota-ram-mb': '100000000',
+      'quota-ram-mb': '10000000',
       'terminated-visible-seconds': '0',
     },
   });

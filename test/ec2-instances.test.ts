@@ -21,6 +21,7 @@ import {
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { InstanceRepo } from '../src/db/index.js';
+import { postgresBackend } from '../src/db/testing.js';
 import { startTestCloud, waitUntil, type TestCloud } from './support/ec2.js';
 
 async function instance(client: EC2Client, id: string): Promise<Instance | undefined> {
@@ -344,5 +345,61 @@ describe('EC2 instances', () => {
     await tenant.client.send(
       new TerminateInstancesCommand({ InstanceIds: all.map((i) => i.InstanceId as string) }),
     );
+  });
+});
+
+describe('EC2 instances after termination', () => {
+  let t: TestCloud;
+  before(async () => {
+    t = await startTestCloud({ 'terminated-visible-seconds': '1' });
+  });
+  after(() => t.stop());
+
+  it('stay visible as terminated for a while, then vanish from listings', async () => {
+    const image = await t.addImage();
+    const ImageId = `ami-${image.id.replace(/-/g, '').slice(0, 17)}`;
+    const r = await t.admin.send(new RunInstancesCommand({ ImageId, MinCount: 1, MaxCount: 1 }));
+    const id = r.Instances?.[0]?.InstanceId as string;
+    await waitState(t.admin, id, 'running');
+    await t.admin.send(new TerminateInstancesCommand({ InstanceIds: [id] }));
+    await waitState(t.admin, id, 'terminated');
+    await waitUntil(
+      async () => {
+        const all = await t.admin.send(new DescribeInstancesCommand({}));
+        return (all.Reservations ?? []).length === 0;
+      },
+      5_000,
+      'the terminated instance to leave the listing',
+    );
+  });
+});
+
+describe('EC2 instances on PostgreSQL and RabbitMQ', () => {
+  let t: TestCloud;
+  let db: { url: string; remove(): Promise<void> };
+  before(async () => {
+    db = await postgresBackend.create();
+    t = await startTestCloud({
+      database: db.url,
+      transport: process.env.STRATUS_TEST_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672',
+      host: `ec2-${Date.now().toString(36)}`,
+    });
+  });
+  after(async () => {
+    await t.stop();
+    await db.remove();
+  });
+
+  it('launches, runs and terminates instances with every step over the AMQP bus', async () => {
+    const image = await t.addImage();
+    const ImageId = `ami-${image.id.replace(/-/g, '').slice(0, 17)}`;
+    const r = await t.admin.send(new RunInstancesCommand({ ImageId, MinCount: 3, MaxCount: 3 }));
+    const ids = (r.Instances ?? []).map((i) => i.InstanceId as string);
+    for (const id of ids) await waitState(t.admin, id, 'running');
+    const described = await t.admin.send(new DescribeInstancesCommand({ InstanceIds: ids }));
+    const ips = described.Reservations?.flatMap((x) => x.Instances ?? []).map((i) => i.PrivateIpAddress);
+    assert.equal(new Set(ips).size, 3);
+    await t.admin.send(new TerminateInstancesCommand({ InstanceIds: ids }));
+    for (const id of ids) await waitState(t.admin, id, 'terminated');
   });
 });

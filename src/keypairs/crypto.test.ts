@@ -163,7 +163,7 @@ function readStringsPadded(data: Buffer): Buffer[] {
   return out;
 }
 
-function assertBadKey(material: string | Buffer, what: string): void {
+function assertBadKey(material: string | Buffer, what: string, message: RegExp): void {
   assert.throws(
     () => parsePublicKey(material),
     (err: unknown) => {
@@ -172,6 +172,7 @@ function assertBadKey(material: string | Buffer, what: string): void {
       assert.equal(err.reason, 'InvalidKey.Format', what);
       assert.equal(err.resource, 'keypair', what);
       assert.match(err.message, /^[A-Z].*\.$/, `${what}: a sentence`);
+      assert.match(err.message, message, what);
       return true;
     },
     what,
@@ -390,66 +391,98 @@ describe('parsePublicKey', () => {
       sshString('ssh:'),
     ]);
 
-    const cases: [string, string | Buffer][] = [
-      ['empty text', ''],
-      ['only whitespace', ' \n\t\n'],
-      ['empty bytes', Buffer.alloc(0)],
-      ['a word', 'garbage'],
-      ['words', 'this is not a key!'],
-      ['binary noise', Buffer.from([0xff, 0xfe, 0x00, 0x01, 0x80])],
-      ['DER noise', Buffer.from([0x30, 0x03, 0x02, 0x01, 0x00])],
-      ['base64 of nothing useful', 'AAAAAAAA'],
-      ['a key type alone', 'ssh-rsa'],
-      ['a key type and a stub', 'ssh-rsa AAAA'],
-      ['not base64', 'ssh-rsa AAAAB3Nza!C1yc2E'],
-      ['truncated key data', `ssh-rsa ${rsaBase64.slice(0, 200)}`],
+    // Each case names the part of the message that shows it was refused for the right reason.
+    const privateKey = /private key; import only the public key/;
+    const notRsaOrEd25519 = /Only RSA and ED25519 keys can be imported/;
+    const rsaSize = /RSA keys must be 1024 to 4096 bits long/;
+    const moreThanOne = /more than one key/;
+    const unreadable =
+      /is not (valid|a valid|an SSH public key|a public key|in a format)|is malformed/;
+    const cases: [string, string | Buffer, RegExp][] = [
+      ['empty text', '', /empty/],
+      ['only whitespace', ' \n\t\n', /empty/],
+      ['empty bytes', Buffer.alloc(0), /empty/],
+      ['a word', 'garbage', unreadable],
+      ['words', 'this is not a key!', unreadable],
+      ['binary noise', Buffer.from([0xff, 0xfe, 0x00, 0x01, 0x80]), unreadable],
+      ['DER noise', Buffer.from([0x30, 0x03, 0x02, 0x01, 0x00]), unreadable],
+      ['base64 of nothing useful', 'AAAAAAAA', unreadable],
+      ['a key type alone', 'ssh-rsa', unreadable],
+      ['a key type and a stub', 'ssh-rsa AAAA', unreadable],
+      ['not base64', 'ssh-rsa AAAAB3Nza!C1yc2E', unreadable],
+      ['truncated key data', `ssh-rsa ${rsaBase64.slice(0, 200)}`, unreadable],
       [
         'key data with trailing bytes',
         `ssh-rsa ${Buffer.concat([rsaBlob(rsa), Buffer.from([0, 0, 0, 1, 9])]).toString('base64')}`,
+        unreadable,
       ],
-      ['a type that does not match the data', `ssh-ed25519 ${rsaBase64}`],
-      ['authorized_keys options', `no-pty ${rsaLine}`],
-      ['an ED25519 key of 31 bytes', line(shortEd)],
-      ['RSA private key PEM', rsaPrivate.export({ type: 'pkcs1', format: 'pem' }).toString()],
-      ['PKCS#8 private key PEM', rsaPrivate.export({ type: 'pkcs8', format: 'pem' }).toString()],
-      ['OpenSSH private key', created.privateKey],
-      ['PKCS#8 private key DER', rsaPrivate.export({ type: 'pkcs8', format: 'der' })],
-      ['PKCS#1 private key DER', rsaPrivate.export({ type: 'pkcs1', format: 'der' })],
+      ['a type that does not match the data', `ssh-ed25519 ${rsaBase64}`, /does not match/],
+      ['authorized_keys options', `no-pty ${rsaLine}`, unreadable],
+      ['an ED25519 key of 31 bytes', line(shortEd), /wrong length/],
+      [
+        'RSA private key PEM',
+        rsaPrivate.export({ type: 'pkcs1', format: 'pem' }).toString(),
+        privateKey,
+      ],
+      [
+        'PKCS#8 private key PEM',
+        rsaPrivate.export({ type: 'pkcs8', format: 'pem' }).toString(),
+        privateKey,
+      ],
+      ['OpenSSH private key', created.privateKey, privateKey],
+      ['PKCS#8 private key DER', rsaPrivate.export({ type: 'pkcs8', format: 'der' }), privateKey],
+      ['PKCS#1 private key DER', rsaPrivate.export({ type: 'pkcs1', format: 'der' }), privateKey],
       [
         'PKCS#8 private key base64 DER',
         rsaPrivate.export({ type: 'pkcs8', format: 'der' }).toString('base64'),
+        privateKey,
       ],
       [
         'PuTTY private key',
         'PuTTY-User-Key-File-2: ssh-rsa\nEncryption: none\nComment: x\nPublic-Lines: 1\nAAAA\n',
+        privateKey,
       ],
-      ['DSA OpenSSH line', line(dssBlob)],
-      ['DSA base64 DER', dsa.export({ type: 'spki', format: 'der' }).toString('base64')],
-      ['ECDSA OpenSSH line', line(ecBlob)],
-      ['ECDSA base64 DER', ec.export({ type: 'spki', format: 'der' }).toString('base64')],
-      ['an OpenSSH certificate', line(cert)],
-      ['a security key', line(securityKey)],
-      ['RSA of 1023 bits', line(fakeRsaBlob(1023))],
+      ['DSA OpenSSH line', line(dssBlob), /not DSA keys/],
+      [
+        'DSA base64 DER',
+        dsa.export({ type: 'spki', format: 'der' }).toString('base64'),
+        /not DSA keys/,
+      ],
+      ['ECDSA OpenSSH line', line(ecBlob), /not ECDSA keys/],
+      [
+        'ECDSA base64 DER',
+        ec.export({ type: 'spki', format: 'der' }).toString('base64'),
+        /not ECDSA keys/,
+      ],
+      ['an OpenSSH certificate', line(cert), notRsaOrEd25519],
+      ['a security key', line(securityKey), notRsaOrEd25519],
+      ['RSA of 1023 bits', line(fakeRsaBlob(1023)), rsaSize],
       [
         'RSA of 512 bits',
         line(rsaBlob(generateKeyPairSync('rsa', { modulusLength: 512 }).publicKey)),
+        rsaSize,
       ],
-      ['RSA of 4097 bits', line(fakeRsaBlob(4097))],
-      ['RSA of 8192 bits', line(fakeRsaBlob(8192))],
-      ['two OpenSSH lines', `${rsaLine}\n${line(ed25519Blob(ed))}\n`],
-      ['two RFC 4716 files', rfc4716(rsaBlob(rsa)) + rfc4716(ed25519Blob(ed))],
-      ['two DER keys, base64', Buffer.concat([rsaSpki, edSpki]).toString('base64')],
-      ['two DER keys, raw', Buffer.concat([rsaSpki, edSpki])],
+      ['RSA of 4097 bits', line(fakeRsaBlob(4097)), rsaSize],
+      ['RSA of 8192 bits', line(fakeRsaBlob(8192)), rsaSize],
+      ['two OpenSSH lines', `${rsaLine}\n${line(ed25519Blob(ed))}\n`, moreThanOne],
+      ['two RFC 4716 files', rfc4716(rsaBlob(rsa)) + rfc4716(ed25519Blob(ed)), moreThanOne],
+      ['two DER keys, base64', Buffer.concat([rsaSpki, edSpki]).toString('base64'), moreThanOne],
+      ['two DER keys, raw', Buffer.concat([rsaSpki, edSpki]), moreThanOne],
       [
         'RFC 4716 without its END line',
         rfc4716(rsaBlob(rsa)).replace('---- END SSH2 PUBLIC KEY ----', ''),
+        /no END line/,
       ],
-      ['a valid key padded past 16 KiB', rsaLine + ' '.repeat(16 * 1024)],
-      ['16 KiB and one byte', Buffer.alloc(16 * 1024 + 1, 0x41)],
-      ['not text or bytes', undefined as unknown as string],
-      ['a number', 42 as unknown as string],
+      [
+        'a valid key padded past 16 KiB',
+        rsaLine + ' '.repeat(16 * 1024),
+        /larger than 16384 bytes/,
+      ],
+      ['16 KiB and one byte', Buffer.alloc(16 * 1024 + 1, 0x41), /larger than 16384 bytes/],
+      ['not text or bytes', undefined as unknown as string, /text or bytes/],
+      ['a number', 42 as unknown as string, /text or bytes/],
     ];
-    for (const [what, material] of cases) assertBadKey(material, what);
+    for (const [what, material, message] of cases) assertBadKey(material, what, message);
   });
 
   it('accepts 16 KiB of material exactly', () => {

@@ -63,7 +63,7 @@ export function generateKeyPair(
   }
   const comment = options.comment ?? '';
   // The public key is stored and handed to instances as one authorized_keys line.
-  if (/[\x00-\x1f\x7f]/.test(comment)) {
+  if ([...comment].some((c) => c < ' ' || c === '\x7f')) {
     throw invalid('A key comment must be a single line of printable text.', {
       resource: 'keypair',
     });
@@ -316,5 +316,5 @@ function moreThanOneKey(): StratusError {
 }
 
 function unsupportedType(name: string): StratusError {
-  return badKey(`Only RSA and ED25519 keys can be imported; this is a ${name} key.`);
+  return badKey(`Only RSA and ED25519 keys can be imported, not ${name} keys.`);
 }

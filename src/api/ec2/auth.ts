@@ -1,21 +1,22 @@
 // Authentication of EC2 Query requests: Signature Version 4 (Authorization header or presigned
-// query) and Signature Version 2 (HmacSHA256 / HmacSHA1). The signature is recomputed from the
-// request exactly as received and compared in constant time. Every failure is a StratusError
-// of kind 'unauthenticated'; the edge answers it with EC2's AuthFailure.
+// query string) and Signature Version 2 (HmacSHA256 / HmacSHA1 in the parameters). The
+// signature is recomputed from the request exactly as it was received and compared in constant
+// time. Every refusal is a StratusError of kind 'unauthenticated' (reason 'AuthFailure', or
+// 'RequestExpired' for time problems); the edge answers it with EC2's error of that name.
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { StratusError } from '../../errors.js';
 
 export interface SignedRequest {
   method: string;
-  /** URL path as received, still percent-encoded. */
+  /** URL path as received, still percent-encoded, e.g. '/' or '/services/Cloud/'. */
   path: string;
-  /** Raw query string without the '?'. */
+  /** Raw query string without the '?', as received ('' if none). */
   query: string;
-  /** Header names in lower case. */
+  /** Header names in lower case, as node's http module gives them. */
   headers: Record<string, string | string[] | undefined>;
-  /** Raw request body ('' for GET). */
+  /** Raw request body as received (form-encoded for POST; '' for GET). */
   body: string;
-  /** All parameters, decoded, from the query string and the form body. */
+  /** All parameters, decoded, from the query string and the form body merged. */
   params: Record<string, string>;
 }
 
@@ -31,64 +32,485 @@ export interface Authenticated {
   region?: string;
 }
 
-const DEFAULT_SKEW_MS = 15 * 60 * 1000;
-const MAX_PRESIGN_SECONDS = 7 * 24 * 3600;
+type SecretLookup = (accessKey: string) => Promise<string | undefined>;
 
-function fail(message: string, reason = 'AuthFailure'): never {
-  throw new StratusError('unauthenticated', message, { reason });
+const DEFAULT_SKEW_MS = 15 * 60 * 1000;
+/** The longest validity a presigned request may claim: one week. */
+const MAX_PRESIGN_SECONDS = 7 * 24 * 3600;
+const V4_ALGORITHM = 'AWS4-HMAC-SHA256';
+const UNSIGNED_PAYLOAD = 'UNSIGNED-PAYLOAD';
+const SIGNED_HEADERS = /^[a-z0-9!#$%&'*+.^_`|~-]+(;[a-z0-9!#$%&'*+.^_`|~-]+)*$/;
+const HEX_SIGNATURE = /^[0-9a-f]{64}$/;
+/** Query parameters that make a request a presigned SigV4 one. */
+const PRESIGN_MARKERS = ['X-Amz-Algorithm', 'X-Amz-Credential', 'X-Amz-Signature'];
+
+/** What a check needs besides the request itself. */
+interface Context {
+  req: SignedRequest;
+  lookupSecret: SecretLookup;
+  now: number;
+  skewMs: number;
+}
+
+export async function authenticateEc2Request(
+  req: SignedRequest,
+  lookupSecret: SecretLookup,
+  options: AuthOptions,
+): Promise<Authenticated> {
+  const ctx: Context = {
+    req,
+    lookupSecret,
+    now: options.now.getTime(),
+    skewMs: options.skewMs ?? DEFAULT_SKEW_MS,
+  };
+  const query = parseQuery(req.query);
+  const authorization = header(req, 'authorization');
+  if (authorization !== undefined) return sigV4Header(ctx, authorization, query);
+  if (query.some(([name]) => PRESIGN_MARKERS.includes(name))) return sigV4Presigned(ctx, query);
+  const p = req.params;
+  if (has(p, 'Signature') || has(p, 'AWSAccessKeyId') || has(p, 'SignatureVersion')) {
+    return sigV2(ctx);
+  }
+  return fail(
+    'The request is not signed: it has neither an Authorization header, nor X-Amz-Signature, nor Signature.',
+  );
+}
+
+// ---- Signature Version 4 ------------------------------------------------------------------
+
+interface Scope {
+  accessKey: string;
+  date: string;
+  region: string;
+  service: string;
+}
+
+/** One SigV4 request, whichever form it came in, ready to be verified. */
+interface V4Request {
+  scope: Scope;
+  /** The request time in the basic ISO 8601 form of the string to sign (20260101T000000Z). */
+  amzDate: string;
+  signedHeaders: string;
+  signature: string;
+  canonicalQuery: string;
+  /** Payload hashes the signer may have used; more than one only for presigned requests. */
+  payloadHashes: string[];
+}
+
+async function sigV4Header(
+  ctx: Context,
+  authorization: string,
+  query: Pair[],
+): Promise<Authenticated> {
+  const fields = parseAuthorization(authorization);
+  const scope = parseScope(fields.credential);
+  const amzHeader = header(ctx.req, 'x-amz-date');
+  const dateHeader = header(ctx.req, 'date');
+  let when: number | undefined;
+  if (amzHeader !== undefined) when = parseAmzDate(amzHeader);
+  else if (dateHeader !== undefined) when = parseHttpDate(dateHeader);
+  else fail('The request has neither an X-Amz-Date nor a Date header.');
+  if (when === undefined) fail('The request date header is not a valid date.');
+  const amzDate = toAmzDate(when);
+  checkScopeDate(scope, amzDate);
+  if (Math.abs(ctx.now - when) > ctx.skewMs) {
+    expired(
+      `The request was signed at ${iso(when)}, too far from the server time ${iso(ctx.now)}.`,
+    );
+  }
+
+  const bodyHash = sha256Hex(ctx.req.body);
+  const claimed = header(ctx.req, 'x-amz-content-sha256');
+  if (claimed === UNSIGNED_PAYLOAD) {
+    fail('An unsigned payload is only accepted on presigned requests.');
+  }
+  if (claimed !== undefined && claimed.toLowerCase() !== bodyHash) {
+    fail('The request body does not match its x-amz-content-sha256 header.');
+  }
+  return verifyV4(ctx, {
+    scope,
+    amzDate,
+    signedHeaders: fields.signedHeaders,
+    signature: fields.signature,
+    canonicalQuery: canonicalQuery(query),
+    payloadHashes: [claimed ?? bodyHash],
+  });
+}
+
+async function sigV4Presigned(ctx: Context, query: Pair[]): Promise<Authenticated> {
+  const algorithm = single(query, 'X-Amz-Algorithm');
+  const credential = single(query, 'X-Amz-Credential');
+  const date = single(query, 'X-Amz-Date');
+  const expires = single(query, 'X-Amz-Expires');
+  const signedHeaders = single(query, 'X-Amz-SignedHeaders');
+  const signature = single(query, 'X-Amz-Signature');
+  if (algorithm === undefined || signature === undefined) {
+    fail('A presigned request must carry X-Amz-Algorithm and X-Amz-Signature.');
+  }
+  if (algorithm !== V4_ALGORITHM) {
+    fail(`The signing algorithm '${shown(algorithm)}' is not supported; use ${V4_ALGORITHM}.`);
+  }
+  if (credential === undefined || date === undefined || signedHeaders === undefined) {
+    fail('A presigned request must carry X-Amz-Credential, X-Amz-Date and X-Amz-SignedHeaders.');
+  }
+  if (expires === undefined) fail('A presigned request must carry X-Amz-Expires.');
+  if (!HEX_SIGNATURE.test(signature)) fail('X-Amz-Signature is not a SHA-256 signature.');
+  if (!SIGNED_HEADERS.test(signedHeaders)) fail('X-Amz-SignedHeaders is malformed.');
+  const scope = parseScope(credential);
+  const when = parseAmzDate(date);
+  if (when === undefined) fail('X-Amz-Date is not a date in the form YYYYMMDDThhmmssZ.');
+  checkScopeDate(scope, date);
+  const seconds = /^\d{1,7}$/.test(expires) ? Number(expires) : NaN;
+  if (!(seconds >= 1 && seconds <= MAX_PRESIGN_SECONDS)) {
+    fail(`X-Amz-Expires must be a whole number of seconds from 1 to ${MAX_PRESIGN_SECONDS}.`);
+  }
+  if (ctx.now > when + seconds * 1000) {
+    expired(`The presigned request expired at ${iso(when + seconds * 1000)}.`);
+  }
+  if (when - ctx.now > ctx.skewMs) {
+    expired(`The presigned request is dated ${iso(when)}, later than the server time allows.`);
+  }
+
+  // A presigner may have left the body out of the signature (UNSIGNED-PAYLOAD). Parameters in
+  // an unsigned body would then be unauthenticated, so that is accepted only without a body.
+  const bodyHash = sha256Hex(ctx.req.body);
+  const claimed = header(ctx.req, 'x-amz-content-sha256') ?? contentHashParam(query);
+  let payloadHashes: string[];
+  if (claimed === UNSIGNED_PAYLOAD || (claimed === undefined && ctx.req.body === '')) {
+    if (ctx.req.body !== '') fail('An unsigned payload is only accepted without a body.');
+    payloadHashes = claimed === undefined ? [bodyHash, UNSIGNED_PAYLOAD] : [claimed];
+  } else {
+    if (claimed !== undefined && claimed.toLowerCase() !== bodyHash) {
+      fail('The request body does not match its declared SHA-256 hash.');
+    }
+    payloadHashes = [claimed ?? bodyHash];
+  }
+  return verifyV4(ctx, {
+    scope,
+    amzDate: date,
+    signedHeaders,
+    signature,
+    canonicalQuery: canonicalQuery(query.filter(([name]) => name !== 'X-Amz-Signature')),
+    payloadHashes,
+  });
+}
+
+async function verifyV4(ctx: Context, v4: V4Request): Promise<Authenticated> {
+  const names = v4.signedHeaders.split(';');
+  if (!names.includes('host')) fail('The Host header must be among the signed headers.');
+  const canonicalHeaders = names.map((name) => {
+    const value = header(ctx.req, name);
+    if (value === undefined) fail(`The signed header '${shown(name)}' is not in the request.`);
+    return `${name}:${value.trim().replace(/\s+/g, ' ')}\n`;
+  });
+  const secret = await ctx.lookupSecret(v4.scope.accessKey);
+  if (secret === undefined) unknownKey();
+
+  const { date, region, service } = v4.scope;
+  const scopeText = `${date}/${region}/${service}/aws4_request`;
+  const kDate = hmacSha256(`AWS4${secret}`, date);
+  const signingKey = hmacSha256(hmacSha256(hmacSha256(kDate, region), service), 'aws4_request');
+  const base = [
+    ctx.req.method,
+    canonicalUri(ctx.req.path),
+    v4.canonicalQuery,
+    canonicalHeaders.join(''),
+    v4.signedHeaders,
+  ].join('\n');
+  let matched = false;
+  for (const payloadHash of v4.payloadHashes) {
+    const canonicalRequest = `${base}\n${payloadHash}`;
+    const stringToSign = [V4_ALGORITHM, v4.amzDate, scopeText, sha256Hex(canonicalRequest)];
+    const expected = hmacSha256(signingKey, stringToSign.join('\n')).toString('hex');
+    // Every candidate is computed and compared, so timing does not tell which one matched.
+    if (sameText(expected, v4.signature)) matched = true;
+  }
+  if (!matched) mismatch();
+  return { accessKey: v4.scope.accessKey, signatureVersion: 4, region };
+}
+
+/** Splits `AWS4-HMAC-SHA256 Credential=..., SignedHeaders=..., Signature=...`. */
+function parseAuthorization(authorization: string): {
+  credential: string;
+  signedHeaders: string;
+  signature: string;
+} {
+  const m = /^AWS4-HMAC-SHA256 +(\S.*)$/s.exec(authorization.trim());
+  if (!m) {
+    fail(`The Authorization header is malformed: it must start with '${V4_ALGORITHM} '.`);
+  }
+  const fields = new Map<string, string>();
+  for (const part of (m[1] as string).split(',')) {
+    const i = part.indexOf('=');
+    const name = part.slice(0, i).trim();
+    if (i < 1 || fields.has(name)) fail('The Authorization header is malformed.');
+    fields.set(name, part.slice(i + 1).trim());
+  }
+  const credential = fields.get('Credential');
+  const signedHeaders = fields.get('SignedHeaders');
+  const signature = fields.get('Signature');
+  if (!credential || !signedHeaders || !signature) {
+    fail(
+      'The Authorization header is malformed: it needs Credential, SignedHeaders and Signature.',
+    );
+  }
+  if (!SIGNED_HEADERS.test(signedHeaders)) {
+    fail('The Authorization header is malformed: SignedHeaders is not a list of header names.');
+  }
+  if (!HEX_SIGNATURE.test(signature)) {
+    fail('The Authorization header is malformed: Signature is not a SHA-256 signature.');
+  }
+  return { credential, signedHeaders, signature };
+}
+
+/** `AKID/20260101/region/ec2/aws4_request` */
+function parseScope(credential: string): Scope {
+  const parts = credential.split('/');
+  const [accessKey, date, region, service, terminator] = parts;
+  if (
+    parts.length !== 5 ||
+    !accessKey ||
+    !date ||
+    !/^\d{8}$/.test(date) ||
+    !region ||
+    !service ||
+    terminator !== 'aws4_request'
+  ) {
+    fail(
+      `The credential '${shown(credential)}' is malformed; expected KEY/YYYYMMDD/region/ec2/aws4_request.`,
+    );
+  }
+  if (service !== 'ec2') {
+    fail(`The credential is scoped to the service '${shown(service)}'; this endpoint is 'ec2'.`);
+  }
+  return { accessKey, date, region, service };
+}
+
+function checkScopeDate(scope: Scope, amzDate: string): void {
+  if (amzDate.slice(0, 8) !== scope.date) {
+    fail(
+      `The credential is scoped to ${scope.date}, but the request is dated ${amzDate.slice(0, 8)}.`,
+    );
+  }
+}
+
+/**
+ * The canonical URI for every service but S3: dot segments and empty segments removed, then
+ * each segment encoded once more. The path arrives encoded once, so this is the double encoding
+ * the signer applied.
+ */
+function canonicalUri(path: string): string {
+  const segments: string[] = [];
+  for (const segment of path.split('/')) {
+    if (segment === '' || segment === '.') continue;
+    if (segment === '..') segments.pop();
+    else segments.push(segment);
+  }
+  const trailing = segments.length > 0 && path.endsWith('/') ? '/' : '';
+  return `/${segments.map(uriEncode).join('/')}${trailing}`;
+}
+
+/** Encoded pairs sorted by name, then by value for a name given more than once. */
+function canonicalQuery(pairs: readonly Pair[]): string {
+  return pairs
+    .map(([name, value]): Pair => [uriEncode(name), uriEncode(value)])
+    .sort(([a, x], [b, y]) => compareBytes(a, b) || compareBytes(x, y))
+    .map(([name, value]) => `${name}=${value}`)
+    .join('&');
+}
+
+/** 20260101T000000Z -> milliseconds since the epoch. */
+function parseAmzDate(text: string): number | undefined {
+  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(text);
+  if (!m) return undefined;
+  const [, y, mo, d, h, mi, s] = m.map(Number) as number[];
+  const time = Date.UTC(y!, mo! - 1, d!, h!, mi!, s!);
+  // Date.UTC rolls 20260230 over into March; a date that does not round-trip is invalid.
+  return toAmzDate(time) === text ? time : undefined;
+}
+
+function parseHttpDate(text: string): number | undefined {
+  const time = Date.parse(text);
+  return Number.isNaN(time) ? undefined : time;
+}
+
+function toAmzDate(time: number): string {
+  return new Date(time).toISOString().replace(/[-:]|\.\d{3}/g, '');
+}
+
+// ---- Signature Version 2 ------------------------------------------------------------------
+
+async function sigV2(ctx: Context): Promise<Authenticated> {
+  const p = ctx.req.params;
+  const accessKey = get(p, 'AWSAccessKeyId');
+  const signature = get(p, 'Signature');
+  if (!accessKey || !signature) {
+    fail('A request signed with Signature Version 2 must carry AWSAccessKeyId and Signature.');
+  }
+  const version = get(p, 'SignatureVersion');
+  if (version !== '2') {
+    fail(`Signature version '${shown(version ?? '')}' is not supported; use version 2 or 4.`);
+  }
+  const method = get(p, 'SignatureMethod');
+  const algorithm = method === 'HmacSHA256' ? 'sha256' : method === 'HmacSHA1' ? 'sha1' : null;
+  if (!algorithm) {
+    fail(`Signature method '${shown(method ?? '')}' is not supported; use HmacSHA256 or HmacSHA1.`);
+  }
+  checkV2Time(ctx, get(p, 'Timestamp'), get(p, 'Expires'));
+  const host = header(ctx.req, 'host');
+  if (!host) fail('The request has no Host header to verify the signature against.');
+
+  const secret = await ctx.lookupSecret(accessKey);
+  if (secret === undefined) unknownKey();
+  const pairs = Object.entries(p).filter(([name]) => name !== 'Signature');
+  // Sorted by the byte order of the parameter name, then encoded.
+  pairs.sort(([a], [b]) => compareBytes(a, b));
+  const stringToSign = [
+    ctx.req.method,
+    host.toLowerCase(),
+    ctx.req.path || '/',
+    pairs.map(([name, value]) => `${uriEncode(name)}=${uriEncode(value)}`).join('&'),
+  ].join('\n');
+  const expected = createHmac(algorithm, secret).update(stringToSign, 'utf8').digest('base64');
+  if (!sameText(expected, signature)) mismatch();
+  return { accessKey, signatureVersion: 2 };
+}
+
+/** A V2 request carries either the time it was signed (Timestamp) or a deadline (Expires). */
+function checkV2Time(ctx: Context, timestamp?: string, expires?: string): void {
+  if (timestamp === undefined && expires === undefined) {
+    fail('A request signed with Signature Version 2 must carry Timestamp or Expires.');
+  }
+  if (timestamp !== undefined) {
+    const when = parseIsoDate(timestamp);
+    if (when === undefined) fail(`The Timestamp '${shown(timestamp)}' is not an ISO 8601 date.`);
+    if (Math.abs(ctx.now - when) > ctx.skewMs) {
+      expired(
+        `The request was signed at ${iso(when)}, too far from the server time ${iso(ctx.now)}.`,
+      );
+    }
+  }
+  if (expires !== undefined) {
+    const until = parseIsoDate(expires);
+    if (until === undefined) fail(`The Expires '${shown(expires)}' is not an ISO 8601 date.`);
+    if (ctx.now > until) expired(`The request expired at ${iso(until)}.`);
+  }
+}
+
+/** ISO 8601 date and time; one without a zone is UTC, as every signer means it. */
+function parseIsoDate(text: string): number | undefined {
+  const m = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?$/.exec(text);
+  if (!m) return undefined;
+  const time = Date.parse(m[3] === undefined ? `${text}Z` : text);
+  return Number.isNaN(time) ? undefined : time;
+}
+
+// ---- Shared -------------------------------------------------------------------------------
+
+type Pair = [name: string, value: string];
+
+function fail(message: string): never {
+  throw new StratusError('unauthenticated', message, { reason: 'AuthFailure' });
+}
+
+function expired(message: string): never {
+  throw new StratusError('unauthenticated', message, { reason: 'RequestExpired' });
+}
+
+function unknownKey(): never {
+  fail('The access key in the request is not one this cloud knows; check your credentials.');
+}
+
+function mismatch(): never {
+  fail(
+    'The request signature does not match the signature computed with your secret key; check the key and how the request is signed.',
+  );
+}
+
+function has(record: Record<string, unknown>, name: string): boolean {
+  return Object.hasOwn(record, name);
+}
+
+/** An own string property: names from the request must not reach Object.prototype. */
+function get(record: Record<string, string>, name: string): string | undefined {
+  const value: unknown = has(record, name) ? record[name] : undefined;
+  return typeof value === 'string' ? value : undefined;
 }
 
 function header(req: SignedRequest, name: string): string | undefined {
-  const v = req.headers[name];
-  return Array.isArray(v) ? v.join(',') : v;
+  const value: unknown = has(req.headers, name) ? req.headers[name] : undefined;
+  if (typeof value === 'string') return value;
+  if (Array.isArray(value) && value.every((v) => typeof v === 'string')) return value.join(',');
+  return undefined;
 }
 
-/** RFC 3986 encoding as both signature versions use it. */
-function uriEncode(text: string, keepSlash = false): string {
-  let out = '';
-  for (const byte of Buffer.from(text, 'utf8')) {
-    const c = String.fromCharCode(byte);
-    if (/[A-Za-z0-9\-_.~]/.test(c) || (keepSlash && c === '/')) out += c;
-    else out += `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
-  }
-  return out;
+/** Decoded query pairs in their received order; '+' is a space, as in form encoding. */
+function parseQuery(query: string): Pair[] {
+  return query
+    .split('&')
+    .filter((part) => part !== '')
+    .map((part) => {
+      const i = part.indexOf('=');
+      return i < 0 ? [decode(part), ''] : [decode(part.slice(0, i)), decode(part.slice(i + 1))];
+    });
 }
 
-/** Decodes a query component; '+' is a space in form encoding. Malformed escapes fail auth. */
 function decode(text: string): string {
   try {
     return decodeURIComponent(text.replace(/\+/g, ' '));
   } catch {
-    return fail('The request has a malformed percent-encoding.');
+    return fail('The query string has a malformed percent-encoding.');
   }
 }
 
-function queryPairs(query: string): [string, string][] {
-  if (!query) return [];
-  return query
-    .split('&')
-    .filter((p) => p !== '')
-    .map((p) => {
-      const i = p.indexOf('=');
-      return i < 0 ? [decode(p), ''] : [decode(p.slice(0, i)), decode(p.slice(i + 1))];
-    });
+/**
+ * A presigner hoists an x-amz-content-sha256 header into the query under the name it had,
+ * in whatever case, so that one parameter is looked up without regard to case.
+ */
+function contentHashParam(query: readonly Pair[]): string | undefined {
+  const values = query.filter(([name]) => name.toLowerCase() === 'x-amz-content-sha256');
+  if (values.length > 1) fail('The parameter X-Amz-Content-Sha256 appears more than once.');
+  return values[0]?.[1];
 }
 
-function canonicalQuery(pairs: readonly [string, string][]): string {
-  return pairs
-    .map(([k, v]) => [uriEncode(k), uriEncode(v)] as const)
-    .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0))
-    .map(([k, v]) => `${k}=${v}`)
-    .join('&');
+/** The value of a presigning parameter, which must appear at most once. */
+function single(pairs: readonly Pair[], name: string): string | undefined {
+  const values = pairs.filter(([n]) => n === name);
+  if (values.length > 1) fail(`The parameter ${name} appears more than once.`);
+  return values[0]?.[1];
 }
 
-function safeEqual(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
+/** RFC 3986 percent-encoding of UTF-8: only A-Z a-z 0-9 - _ . ~ are left as they are. */
+function uriEncode(text: string): string {
+  let out = '';
+  for (const byte of Buffer.from(text, 'utf8')) {
+    const unreserved =
+      (byte >= 0x41 && byte <= 0x5a) ||
+      (byte >= 0x61 && byte <= 0x7a) ||
+      (byte >= 0x30 && byte <= 0x39) ||
+      byte === 0x2d ||
+      byte === 0x5f ||
+      byte === 0x2e ||
+      byte === 0x7e;
+    out += unreserved
+      ? String.fromCharCode(byte)
+      : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  return out;
 }
 
-function hmac(key: Buffer | string, data: string): Buffer {
+function compareBytes(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+}
+
+/** Constant-time comparison; only the (public) length can end it early. */
+function sameText(expected: string, given: string): boolean {
+  const a = Buffer.from(expected, 'utf8');
+  const b = Buffer.from(given, 'utf8');
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+function hmacSha256(key: Buffer | string, data: string): Buffer {
   return createHmac('sha256', key).update(data, 'utf8').digest();
 }
 
@@ -96,252 +518,11 @@ function sha256Hex(data: string): string {
   return createHash('sha256').update(data, 'utf8').digest('hex');
 }
 
-/** 20260101T000000Z -> Date */
-function parseAmzDate(text: string): Date | undefined {
-  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(text);
-  if (!m) return undefined;
-  const d = new Date(Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!));
-  return Number.isNaN(d.getTime()) ? undefined : d;
+/** Request text quoted in a message, cut short so a huge value cannot bloat the answer. */
+function shown(text: string): string {
+  return text.length > 64 ? `${text.slice(0, 64)}...` : text;
 }
 
-/** The SigV4 canonical URI for services other than S3: each segment normalised and encoded twice. */
-function canonicalUri(path: string): string {
-  const segments: string[] = [];
-  for (const raw of path.split('/')) {
-    let seg: string;
-    try {
-      seg = decodeURIComponent(raw);
-    } catch {
-      return fail('The request path has a malformed percent-encoding.');
-    }
-    if (seg === '.' || seg === '') continue;
-    if (seg === '..') segments.pop();
-    else segments.push(seg);
-  }
-  const normalised = `/${segments.join('/')}${path.endsWith('/') && segments.length > 0 ? '/' : ''}`;
-  return uriEncode(uriEncode(normalised, true), true);
-}
-
-export async function authenticateEc2Request(
-  req: SignedRequest,
-  lookupSecret: (accessKey: string) => Promise<string | undefined>,
-  options: AuthOptions,
-): Promise<Authenticated> {
-  const skew = options.skewMs ?? DEFAULT_SKEW_MS;
-  const authorization = header(req, 'authorization');
-  if (authorization !== undefined)
-    return sigV4Header(req, authorization, lookupSecret, options.now, skew);
-  if (req.params['X-Amz-Algorithm'] !== undefined)
-    return sigV4Query(req, lookupSecret, options.now);
-  if (req.params['Signature'] !== undefined || req.params['AWSAccessKeyId'] !== undefined) {
-    return sigV2(req, lookupSecret, options.now, skew);
-  }
-  return fail(
-    'The request is not signed: it has neither an Authorization header nor a Signature parameter.',
-  );
-}
-
-interface V4Parts {
-  accessKey: string;
-  date: string;
-  region: string;
-  service: string;
-  signedHeaders: string[];
-  signature: string;
-}
-
-function parseCredential(credential: string): Omit<V4Parts, 'signedHeaders' | 'signature'> {
-  const parts = credential.split('/');
-  if (parts.length !== 5 || parts[4] !== 'aws4_request' || !/^\d{8}$/.test(parts[1] ?? '')) {
-    return fail(`The credential scope '${credential}' is malformed.`);
-  }
-  const [accessKey, date, region, service] = parts as [string, string, string, string];
-  if (service !== 'ec2') fail(`The credential scope names service '${service}', not 'ec2'.`);
-  return { accessKey, date, region, service };
-}
-
-async function verifyV4(
-  req: SignedRequest,
-  parts: V4Parts,
-  amzDate: string,
-  canonicalQueryString: string,
-  payloadHash: string,
-  lookupSecret: (accessKey: string) => Promise<string | undefined>,
-): Promise<Authenticated> {
-  if (!amzDate.startsWith(parts.date))
-    fail('The request date does not match the date of its credential scope.');
-  const lines: string[] = [];
-  for (const name of parts.signedHeaders) {
-    const value = header(req, name);
-    if (value === undefined) fail(`The signed header '${name}' is missing from the request.`);
-    lines.push(`${name}:${value.trim().replace(/\s+/g, ' ')}\n`);
-  }
-  if (!parts.signedHeaders.includes('host')) fail('The Host header must be signed.');
-  const canonicalRequest = [
-    req.method,
-    canonicalUri(req.path),
-    canonicalQueryString,
-    lines.join(''),
-    parts.signedHeaders.join(';'),
-    payloadHash,
-  ].join('\n');
-  const scope = `${parts.date}/${parts.region}/${parts.service}/aws4_request`;
-  const stringToSign = ['AWS4-HMAC-SHA256', amzDate, scope, sha256Hex(canonicalRequest)].join('\n');
-  const secret = await lookupSecret(parts.accessKey);
-  if (secret === undefined) fail('The access key in the request is not known to this cloud.');
-  const kDate = hmac(`AWS4${secret}`, parts.date);
-  const kSigning = hmac(hmac(hmac(kDate, parts.region), parts.service), 'aws4_request');
-  const expected = hmac(kSigning, stringToSign).toString('hex');
-  if (!safeEqual(expected, parts.signature.toLowerCase())) {
-    fail(
-      'The request signature does not match the one computed with your secret key; check the key and the signing method.',
-    );
-  }
-  return { accessKey: parts.accessKey, signatureVersion: 4, region: parts.region };
-}
-
-async function sigV4Header(
-  req: SignedRequest,
-  authorization: string,
-  lookupSecret: (accessKey: string) => Promise<string | undefined>,
-  now: Date,
-  skew: number,
-): Promise<Authenticated> {
-  const m = /^AWS4-HMAC-SHA256\s+(.*)$/s.exec(authorization.trim());
-  if (!m) fail('The Authorization header is not AWS4-HMAC-SHA256.');
-  const fields = new Map<string, string>();
-  for (const part of (m[1] as string).split(',')) {
-    const i = part.indexOf('=');
-    if (i > 0) fields.set(part.slice(0, i).trim(), part.slice(i + 1).trim());
-  }
-  const credential = fields.get('Credential');
-  const signed = fields.get('SignedHeaders');
-  const signature = fields.get('Signature');
-  if (!credential || !signed || !signature || !/^[0-9a-fA-F]{64}$/.test(signature)) {
-    fail('The Authorization header must carry Credential, SignedHeaders and Signature.');
-  }
-  const amzDate = header(req, 'x-amz-date') ?? '';
-  const when =
-    parseAmzDate(amzDate) ??
-    (header(req, 'date') ? new Date(header(req, 'date') as string) : undefined);
-  if (!when || Number.isNaN(when.getTime())) fail('The request has no valid X-Amz-Date header.');
-  if (Math.abs(now.getTime() - when.getTime()) > skew) {
-    fail(
-      `The request time ${when.toISOString()} is too far from the server time ${now.toISOString()}.`,
-      'RequestExpired',
-    );
-  }
-  const parts: V4Parts = {
-    ...parseCredential(credential),
-    signedHeaders: signed.toLowerCase().split(';'),
-    signature,
-  };
-  const payloadHash = header(req, 'x-amz-content-sha256') ?? sha256Hex(req.body);
-  if (payloadHash === 'UNSIGNED-PAYLOAD')
-    fail('An unsigned payload is not accepted for this request.');
-  const stamp = parseAmzDate(amzDate) ? amzDate : toAmzDate(when);
-  return verifyV4(
-    req,
-    parts,
-    stamp,
-    canonicalQuery(queryPairs(req.query)),
-    payloadHash,
-    lookupSecret,
-  );
-}
-
-async function sigV4Query(
-  req: SignedRequest,
-  lookupSecret: (accessKey: string) => Promise<string | undefined>,
-  now: Date,
-): Promise<Authenticated> {
-  const p = req.params;
-  if (p['X-Amz-Algorithm'] !== 'AWS4-HMAC-SHA256')
-    fail('X-Amz-Algorithm must be AWS4-HMAC-SHA256.');
-  const credential = p['X-Amz-Credential'];
-  const amzDate = p['X-Amz-Date'] ?? '';
-  const signed = p['X-Amz-SignedHeaders'];
-  const signature = p['X-Amz-Signature'];
-  const expires = Number(p['X-Amz-Expires'] ?? '');
-  if (!credential || !signed || !signature || !/^[0-9a-fA-F]{64}$/.test(signature)) {
-    fail(
-      'A presigned request must carry X-Amz-Credential, X-Amz-SignedHeaders and X-Amz-Signature.',
-    );
-  }
-  const when = parseAmzDate(amzDate);
-  if (!when) fail('The presigned request has no valid X-Amz-Date.');
-  if (!Number.isInteger(expires) || expires < 1 || expires > MAX_PRESIGN_SECONDS) {
-    fail('X-Amz-Expires must be a whole number of seconds from 1 to 604800.');
-  }
-  if (now.getTime() > when.getTime() + expires * 1000)
-    fail('The presigned request has expired.', 'RequestExpired');
-  if (when.getTime() - now.getTime() > DEFAULT_SKEW_MS)
-    fail('The presigned request is dated in the future.', 'RequestExpired');
-  const parts: V4Parts = {
-    ...parseCredential(credential),
-    signedHeaders: signed.toLowerCase().split(';'),
-    signature,
-  };
-  const pairs = queryPairs(req.query).filter(([k]) => k !== 'X-Amz-Signature');
-  const payloadHash = header(req, 'x-amz-content-sha256') ?? 'UNSIGNED-PAYLOAD';
-  return verifyV4(req, parts, amzDate, canonicalQuery(pairs), payloadHash, lookupSecret);
-}
-
-function toAmzDate(d: Date): string {
-  return d
-    .toISOString()
-    .replace(/[-:]/g, '')
-    .replace(/\.\d{3}/, '');
-}
-
-async function sigV2(
-  req: SignedRequest,
-  lookupSecret: (accessKey: string) => Promise<string | undefined>,
-  now: Date,
-  skew: number,
-): Promise<Authenticated> {
-  const p = req.params;
-  const accessKey = p['AWSAccessKeyId'];
-  const signature = p['Signature'];
-  if (!accessKey || !signature)
-    fail('A Signature Version 2 request must carry AWSAccessKeyId and Signature.');
-  if (p['SignatureVersion'] !== '2')
-    fail(`Signature version '${p['SignatureVersion'] ?? ''}' is not supported; use 2 or 4.`);
-  const method = p['SignatureMethod'];
-  const algorithm = method === 'HmacSHA256' ? 'sha256' : method === 'HmacSHA1' ? 'sha1' : undefined;
-  if (!algorithm)
-    fail(`Signature method '${method ?? ''}' is not supported; use HmacSHA256 or HmacSHA1.`);
-  if (p['Timestamp'] !== undefined) {
-    const when = new Date(p['Timestamp']);
-    if (Number.isNaN(when.getTime())) fail('The Timestamp parameter is not a valid time.');
-    if (Math.abs(now.getTime() - when.getTime()) > skew) {
-      fail(
-        `The request time ${when.toISOString()} is too far from the server time ${now.toISOString()}.`,
-        'RequestExpired',
-      );
-    }
-  } else if (p['Expires'] !== undefined) {
-    const until = new Date(p['Expires']);
-    if (Number.isNaN(until.getTime())) fail('The Expires parameter is not a valid time.');
-    if (now.getTime() > until.getTime()) fail('The request has expired.', 'RequestExpired');
-  } else {
-    fail('A Signature Version 2 request must carry Timestamp or Expires.');
-  }
-  const host = (header(req, 'host') ?? '').toLowerCase();
-  const pairs: [string, string][] = Object.entries(p).filter(([k]) => k !== 'Signature');
-  const stringToSign = [
-    req.method.toUpperCase(),
-    host,
-    req.path || '/',
-    canonicalQuery(pairs),
-  ].join('\n');
-  const secret = await lookupSecret(accessKey);
-  if (secret === undefined) fail('The access key in the request is not known to this cloud.');
-  const expected = createHmac(algorithm, secret).update(stringToSign, 'utf8').digest('base64');
-  if (!safeEqual(expected, signature)) {
-    fail(
-      'The request signature does not match the one computed with your secret key; check the key and the signing method.',
-    );
-  }
-  return { accessKey, signatureVersion: 2 };
+function iso(time: number): string {
+  return new Date(time).toISOString();
 }
