@@ -397,7 +397,9 @@ describe('EC2 instances on PostgreSQL and RabbitMQ', () => {
     const ids = (r.Instances ?? []).map((i) => i.InstanceId as string);
     for (const id of ids) await waitState(t.admin, id, 'running');
     const described = await t.admin.send(new DescribeInstancesCommand({ InstanceIds: ids }));
-    const ips = described.Reservations?.flatMap((x) => x.Instances ?? []).map((i) => i.PrivateIpAddress);
+    const ips = described.Reservations?.flatMap((x) => x.Instances ?? []).map(
+      (i) => i.PrivateIpAddress,
+    );
     assert.equal(new Set(ips).size, 3);
     await t.admin.send(new TerminateInstancesCommand({ InstanceIds: ids }));
     for (const id of ids) await waitState(t.admin, id, 'terminated');
