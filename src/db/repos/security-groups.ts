@@ -2,6 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { idStartsWith } from '../prefix.js';
 import type { Db, SecurityGroupRow, SecurityGroupRuleRow } from '../schema.js';
+import { LIVE_VM_STATES } from './instances.js';
 
 export const DEFAULT_GROUP = 'default';
 
@@ -65,5 +66,122 @@ export class SecurityGroupRepo {
       .where('groupId', 'in', groupIds)
       .orderBy('createdAt')
       .execute();
+  }
+
+  async insert(row: SecurityGroupRow): Promise<void> {
+    await this.db.insertInto('securityGroups').values(row).execute();
+  }
+
+  async countByProject(projectId: string): Promise<number> {
+    const row = await this.db
+      .selectFrom('securityGroups')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('projectId', '=', projectId)
+      .executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+
+  /**
+   * Removes a group with its rules, its tags and its links to instances that are gone. Callers
+   * check first that no live instance and no other group's rule still needs it.
+   */
+  async delete(id: string): Promise<void> {
+    await this.db.deleteFrom('securityGroupRules').where('groupId', '=', id).execute();
+    await this.db.deleteFrom('securityGroupRules').where('sourceGroupId', '=', id).execute();
+    await this.db.deleteFrom('instanceSecurityGroups').where('groupId', '=', id).execute();
+    await this.db.deleteFrom('tags').where('resourceId', '=', id).execute();
+    await this.db.deleteFrom('securityGroups').where('id', '=', id).execute();
+  }
+
+  async insertRules(rows: readonly SecurityGroupRuleRow[]): Promise<void> {
+    if (rows.length === 0) return;
+    await this.db
+      .insertInto('securityGroupRules')
+      .values([...rows])
+      .execute();
+  }
+
+  async deleteRules(ids: readonly string[]): Promise<void> {
+    if (ids.length === 0) return;
+    await this.db.deleteFrom('securityGroupRules').where('id', 'in', ids).execute();
+  }
+
+  /** Rules whose id starts with one of these. */
+  async rulesByIdPrefixes(prefixes: readonly string[]): Promise<SecurityGroupRuleRow[]> {
+    if (prefixes.length === 0) return [];
+    return this.db
+      .selectFrom('securityGroupRules')
+      .selectAll()
+      .where((eb) => idStartsWith(eb, 'id', prefixes))
+      .orderBy('createdAt')
+      .execute();
+  }
+
+  async countRules(groupId: string): Promise<number> {
+    const row = await this.db
+      .selectFrom('securityGroupRules')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('groupId', '=', groupId)
+      .executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+
+  /** Live (building, active or stopped) instances that are members of the group. */
+  async liveInstancesUsing(groupId: string): Promise<string[]> {
+    const rows = await this.db
+      .selectFrom('instanceSecurityGroups')
+      .innerJoin('instances', 'instances.id', 'instanceSecurityGroups.instanceId')
+      .select('instances.id as id')
+      .where('instanceSecurityGroups.groupId', '=', groupId)
+      .where('instances.vmState', 'in', LIVE_VM_STATES)
+      .orderBy('instances.id')
+      .execute();
+    return rows.map((r) => r.id);
+  }
+
+  /** Other groups with a rule that names this group as its source. */
+  async referencedBy(groupId: string): Promise<string[]> {
+    const rows = await this.db
+      .selectFrom('securityGroupRules')
+      .select('groupId')
+      .distinct()
+      .where('sourceGroupId', '=', groupId)
+      .where('groupId', '!=', groupId)
+      .orderBy('groupId')
+      .execute();
+    return rows.map((r) => r.groupId);
+  }
+
+  /** The groups of each of these instances. */
+  async groupsOfInstances(instanceIds: readonly string[]): Promise<Map<string, string[]>> {
+    const out = new Map<string, string[]>();
+    for (let i = 0; i < instanceIds.length; i += 500) {
+      const rows = await this.db
+        .selectFrom('instanceSecurityGroups')
+        .selectAll()
+        .where('instanceId', 'in', instanceIds.slice(i, i + 500))
+        .orderBy('groupId')
+        .execute();
+      for (const r of rows) out.set(r.instanceId, [...(out.get(r.instanceId) ?? []), r.groupId]);
+    }
+    return out;
+  }
+
+  /** The private addresses of the live instances in each of these groups. */
+  async liveMemberAddresses(groupIds: readonly string[]): Promise<Map<string, string[]>> {
+    const out = new Map<string, string[]>();
+    if (groupIds.length === 0) return out;
+    const rows = await this.db
+      .selectFrom('instanceSecurityGroups')
+      .innerJoin('instances', 'instances.id', 'instanceSecurityGroups.instanceId')
+      .select(['instanceSecurityGroups.groupId as groupId', 'instances.privateIp as privateIp'])
+      .where('instanceSecurityGroups.groupId', 'in', groupIds)
+      .where('instances.vmState', 'in', LIVE_VM_STATES)
+      .where('instances.privateIp', 'is not', null)
+      .orderBy('instances.privateIp')
+      .execute();
+    for (const r of rows)
+      out.set(r.groupId, [...(out.get(r.groupId) ?? []), r.privateIp as string]);
+    return out;
   }
 }

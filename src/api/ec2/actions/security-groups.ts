@@ -1,8 +1,339 @@
-// PLACEHOLDER: being written now; returns no actions yet.
+// Security group actions: CreateSecurityGroup, DeleteSecurityGroup, DescribeSecurityGroups,
+// AuthorizeSecurityGroupIngress, RevokeSecurityGroupIngress. Rules arrive either as
+// `IpPermissions.N` structures or in the older flat form (IpProtocol, FromPort, ToPort, CidrIp,
+// SourceSecurityGroupName); both become the same permissions for the domain service.
+import { TagRepo, type SecurityGroupRow, type SecurityGroupRuleRow } from '../../../db/index.js';
+import { invalid, notFound, StratusError } from '../../../errors.js';
+import {
+  SecurityGroupService,
+  type GroupRef,
+  type PermissionSpec,
+  type SourceGroupRef,
+} from '../../../network/index.js';
 import type { Ec2ActionTable } from '../action.js';
+import { applyFilters } from '../filters.js';
+import { ec2Id, parseEc2Id } from '../ids.js';
+import { invalidValue, missingParameter, type Params } from '../params.js';
+import type { XmlObject } from '../xml.js';
+import { checkTags } from './instances.js';
 import type { Ec2Deps } from './deps.js';
 
+const ALL_IPV4 = '0.0.0.0/0';
+
+/** What the older flat form grants when it names only a source group: all TCP, UDP and ICMP. */
+const WHOLE_GROUP: readonly { protocol: string; fromPort: number; toPort: number }[] = [
+  { protocol: 'icmp', fromPort: -1, toPort: -1 },
+  { protocol: 'tcp', fromPort: 0, toPort: 65535 },
+  { protocol: 'udp', fromPort: 0, toPort: 65535 },
+];
+
 export function securityGroupActions(deps: Ec2Deps): Ec2ActionTable {
-  void deps;
-  return {};
+  const groups = new SecurityGroupService({
+    db: deps.db,
+    quota: deps.config.quota,
+    logger: deps.logger,
+  });
+  const tagRepo = new TagRepo(deps.db);
+
+  const sgId = (id: string) => ec2Id('sg', id);
+
+  const groupRef = (params: Params): GroupRef => {
+    const id = params.string('GroupId', { max: 64 });
+    if (id !== undefined && id !== '') {
+      return { idPrefix: parseEc2Id(id, ['sg'], 'security_group').uuidPrefix, shown: id };
+    }
+    const name = params.string('GroupName', { max: 255 });
+    if (name !== undefined && name !== '') return { name };
+    throw missingParameter('GroupId');
+  };
+
+  const sourceGroupRef = (g: Params): SourceGroupRef => {
+    const ownerId = g.string('UserId', { max: 64 });
+    const id = g.string('GroupId', { max: 64 });
+    if (id !== undefined && id !== '') {
+      return {
+        idPrefix: parseEc2Id(id, ['sg'], 'security_group').uuidPrefix,
+        shown: id,
+        ownerId,
+      };
+    }
+    const name = g.string('GroupName', { max: 255 });
+    if (name !== undefined && name !== '') return { name, ownerId };
+    throw missingParameter('IpPermissions.N.Groups.M.GroupId');
+  };
+
+  const permissions = (params: Params): PermissionSpec[] => {
+    const out: PermissionSpec[] = params.structs('IpPermissions').map((p) => {
+      for (const unsupported of ['Ipv6Ranges', 'PrefixListIds']) {
+        if (p.has(unsupported)) {
+          throw invalidValue(
+            `IpPermissions.${unsupported}`,
+            unsupported,
+            'Only IPv4 ranges and security groups can be sources of rules here.',
+          );
+        }
+      }
+      return {
+        protocol: p.requireString('IpProtocol', { max: 16 }),
+        fromPort: p.int('FromPort'),
+        toPort: p.int('ToPort'),
+        cidrs: p.structs('IpRanges').map((r) => r.requireString('CidrIp', { max: 64 })),
+        sourceGroups: p.structs('Groups').map(sourceGroupRef),
+      };
+    });
+    const protocol = params.string('IpProtocol', { max: 16 });
+    const cidr = params.string('CidrIp', { max: 64 });
+    const sourceName = params.string('SourceSecurityGroupName', { max: 255 });
+    const ownerId = params.string('SourceSecurityGroupOwnerId', { max: 64 });
+    const sourceGroups: SourceGroupRef[] = sourceName ? [{ name: sourceName, ownerId }] : [];
+    if (protocol !== undefined) {
+      out.push({
+        protocol,
+        fromPort: params.int('FromPort'),
+        toPort: params.int('ToPort'),
+        cidrs: cidr !== undefined ? [cidr] : sourceName ? [] : [ALL_IPV4],
+        sourceGroups,
+      });
+    } else if (sourceName) {
+      for (const p of WHOLE_GROUP) out.push({ ...p, cidrs: cidr ? [cidr] : [], sourceGroups });
+    } else if (cidr !== undefined) {
+      throw missingParameter('IpProtocol');
+    }
+    return out;
+  };
+
+  const tagSpecs = (params: Params) => {
+    const list = params
+      .tagSpecifications()
+      .filter((s) => {
+        if (s.resourceType !== 'security-group')
+          throw invalidValue(
+            'TagSpecification.ResourceType',
+            s.resourceType,
+            "It must be 'security-group'.",
+          );
+        return true;
+      })
+      .flatMap((s) => s.tags);
+    checkTags(list);
+    return list;
+  };
+
+  const ruleView = (
+    group: SecurityGroupRow,
+    r: SecurityGroupRuleRow,
+    sources: Map<string, SecurityGroupRow>,
+  ): XmlObject => {
+    const source = r.sourceGroupId ? sources.get(r.sourceGroupId) : undefined;
+    return {
+      securityGroupRuleId: ec2Id('sgr', r.id),
+      groupId: sgId(group.id),
+      groupOwnerId: group.projectId,
+      isEgress: r.direction === 'egress',
+      ipProtocol: r.protocol,
+      fromPort: r.fromPort,
+      toPort: r.toPort,
+      cidrIpv4: r.cidr,
+      referencedGroupInfo: r.sourceGroupId
+        ? { groupId: sgId(r.sourceGroupId), userId: source?.projectId ?? group.projectId }
+        : undefined,
+      tagSet: [],
+    };
+  };
+
+  const sourcesOf = async (rules: readonly SecurityGroupRuleRow[]) => {
+    const ids = [...new Set(rules.flatMap((r) => (r.sourceGroupId ? [r.sourceGroupId] : [])))];
+    return new Map((await groups.byIds(ids)).map((g) => [g.id, g]));
+  };
+
+  /** EC2's view of a group's rules: one permission per protocol and port range. */
+  const ipPermissions = (
+    rules: readonly SecurityGroupRuleRow[],
+    sources: Map<string, SecurityGroupRow>,
+  ): XmlObject[] => {
+    const byRange = new Map<
+      string,
+      { rule: SecurityGroupRuleRow; groups: XmlObject[]; ipRanges: XmlObject[] }
+    >();
+    for (const r of rules) {
+      if (r.direction !== 'ingress') continue;
+      const key = `${r.protocol}|${r.fromPort ?? ''}|${r.toPort ?? ''}`;
+      const entry = byRange.get(key) ?? { rule: r, groups: [], ipRanges: [] };
+      byRange.set(key, entry);
+      if (r.cidr !== null) entry.ipRanges.push({ cidrIp: r.cidr });
+      if (r.sourceGroupId !== null) {
+        const source = sources.get(r.sourceGroupId);
+        entry.groups.push({
+          userId: source?.projectId,
+          groupId: sgId(r.sourceGroupId),
+          groupName: source?.name,
+        });
+      }
+    }
+    return [...byRange.values()].map(({ rule, groups: g, ipRanges }) => ({
+      ipProtocol: rule.protocol,
+      fromPort: rule.fromPort,
+      toPort: rule.toPort,
+      groups: g,
+      ipRanges,
+      ipv6Ranges: [],
+      prefixListIds: [],
+    }));
+  };
+
+  const ALLOW_ALL_EGRESS: XmlObject[] = [
+    {
+      ipProtocol: '-1',
+      groups: [],
+      ipRanges: [{ cidrIp: ALL_IPV4 }],
+      ipv6Ranges: [],
+      prefixListIds: [],
+    },
+  ];
+
+  return {
+    CreateSecurityGroup: async ({ params, context }) => {
+      const name = params.requireString('GroupName', { max: 255 });
+      const description = params.requireString('GroupDescription', { max: 255 });
+      const tags = tagSpecs(params);
+      const group = await groups.create(context, { name, description, tags });
+      return {
+        return: true,
+        groupId: sgId(group.id),
+        tagSet: tags.map((t) => ({ key: t.key, value: t.value })),
+      };
+    },
+
+    DeleteSecurityGroup: async ({ params, context }) => {
+      const group = await groups.delete(context, groupRef(params));
+      return { return: true, groupId: sgId(group.id) };
+    },
+
+    DescribeSecurityGroups: async ({ params, context }) => {
+      const names = params.list('GroupName');
+      const shownIds = params.list('GroupId');
+      const idPrefixes = shownIds.map((id) => parseEc2Id(id, ['sg'], 'security_group').uuidPrefix);
+      const filters = params.filters();
+      const maxResults = params.int('MaxResults', { min: 5, max: 1000 });
+      if (maxResults !== undefined && shownIds.length > 0) {
+        throw new StratusError(
+          'invalid',
+          'The parameter groupIds cannot be used with the parameter maxResults.',
+          { resource: 'parameter', reason: 'combination' },
+        );
+      }
+      const offset = pageOffset(params.string('NextToken', { max: 1024 }));
+      const rows = await groups.list(context, { names, idPrefixes });
+      for (const name of names) {
+        if (!rows.some((r) => r.name === name))
+          throw notFound('security_group', name, `The security group '${name}' does not exist.`);
+      }
+      for (const [i, id] of shownIds.entries()) {
+        if (!rows.some((r) => r.id.startsWith(idPrefixes[i] as string)))
+          throw notFound('security_group', id, `The security group '${id}' does not exist.`);
+      }
+      const rules = await groups.rules(rows.map((r) => r.id));
+      const sources = await sourcesOf(rules);
+      const rulesOf = new Map<string, SecurityGroupRuleRow[]>();
+      for (const r of rules) {
+        if (r.direction === 'ingress')
+          rulesOf.set(r.groupId, [...(rulesOf.get(r.groupId) ?? []), r]);
+      }
+      const tagMap = await tagRepo.of(rows.map((r) => r.id));
+      const tagList = (g: SecurityGroupRow) =>
+        (tagMap.get(g.id) ?? []).map((t) => ({ key: t.key, value: t.value }));
+      const ruleValues = <T>(g: SecurityGroupRow, get: (r: SecurityGroupRuleRow) => T) =>
+        (rulesOf.get(g.id) ?? []).map(get);
+      const matched = applyFilters(
+        rows,
+        filters,
+        {
+          'group-name': (g) => g.name,
+          'group-id': (g) => sgId(g.id),
+          description: (g) => g.description,
+          'owner-id': (g) => g.projectId,
+          'ip-permission.protocol': (g) => ruleValues(g, (r) => r.protocol),
+          'ip-permission.from-port': (g) => ruleValues(g, (r) => r.fromPort),
+          'ip-permission.to-port': (g) => ruleValues(g, (r) => r.toPort),
+          'ip-permission.cidr': (g) => ruleValues(g, (r) => r.cidr),
+          'ip-permission.group-id': (g) =>
+            ruleValues(g, (r) => (r.sourceGroupId ? sgId(r.sourceGroupId) : null)),
+          'ip-permission.group-name': (g) =>
+            ruleValues(g, (r) => (r.sourceGroupId ? sources.get(r.sourceGroupId)?.name : null)),
+          'ip-permission.user-id': (g) =>
+            ruleValues(g, (r) =>
+              r.sourceGroupId ? sources.get(r.sourceGroupId)?.projectId : null,
+            ),
+          'egress.ip-permission.protocol': () => '-1',
+          'egress.ip-permission.cidr': () => ALL_IPV4,
+        },
+        { tags: tagList },
+      );
+      const end = maxResults === undefined ? matched.length : offset + maxResults;
+      return {
+        nextToken:
+          end < matched.length
+            ? Buffer.from(JSON.stringify({ o: end })).toString('base64url')
+            : undefined,
+        securityGroupInfo: matched.slice(offset, end).map((g) => ({
+          ownerId: g.projectId,
+          groupId: sgId(g.id),
+          groupName: g.name,
+          groupDescription: g.description,
+          ipPermissions: ipPermissions(rulesOf.get(g.id) ?? [], sources),
+          ipPermissionsEgress: ALLOW_ALL_EGRESS,
+          tagSet: tagList(g),
+        })),
+      };
+    },
+
+    AuthorizeSecurityGroupIngress: async ({ params, context }) => {
+      const ref = groupRef(params);
+      const { group, rules } = await groups.authorizeIngress(context, ref, permissions(params));
+      const sources = await sourcesOf(rules);
+      return {
+        return: true,
+        securityGroupRuleSet: rules.map((r) => ruleView(group, r, sources)),
+      };
+    },
+
+    RevokeSecurityGroupIngress: async ({ params, context }) => {
+      const ref = groupRef(params);
+      const ruleRefs = params.list('SecurityGroupRuleId').map((shown) => ({
+        idPrefix: parseEc2Id(shown, ['sgr'], 'security_group_rule').uuidPrefix,
+        shown,
+      }));
+      const { group, rules } = await groups.revokeIngress(context, ref, {
+        permissions: permissions(params),
+        ruleRefs,
+      });
+      return {
+        return: true,
+        revokedSecurityGroupRuleSet: rules.map((r) => ({
+          securityGroupRuleId: ec2Id('sgr', r.id),
+          groupId: sgId(group.id),
+          isEgress: r.direction === 'egress',
+          ipProtocol: r.protocol,
+          fromPort: r.fromPort,
+          toPort: r.toPort,
+          cidrIpv4: r.cidr,
+          referencedSecurityGroupId: r.sourceGroupId ? sgId(r.sourceGroupId) : undefined,
+        })),
+      };
+    },
+  };
+}
+
+function pageOffset(token: string | undefined): number {
+  if (token === undefined || token === '') return 0;
+  try {
+    const o = (JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as { o?: unknown }).o;
+    if (typeof o === 'number' && Number.isInteger(o) && o >= 0) return o;
+  } catch {
+    // refused below
+  }
+  throw invalid(`The token '${token.slice(0, 64)}' is not valid.`, {
+    resource: 'parameter',
+    id: 'NextToken',
+  });
 }

@@ -1,0 +1,598 @@
+// Security groups: named sets of ingress rules a project's instances are launched into. This
+// service is the one place where groups and rules change; after each change it tells the data
+// plane which groups changed through `onRulesChanged`, and `rulesForInstances` gives the data
+// plane the whole rule set it has to enforce for a set of instances.
+import { randomUUID } from 'node:crypto';
+import type { QuotaLimits } from '../config/index.js';
+import { isAdmin, type RequestContext } from '../context.js';
+import { effectiveLimits } from '../compute/quota.js';
+import {
+  DEFAULT_GROUP,
+  isUniqueViolation,
+  QuotaRepo,
+  SecurityGroupRepo,
+  TagRepo,
+  type Db,
+  type SecurityGroupRow,
+  type SecurityGroupRuleRow,
+} from '../db/index.js';
+import { alreadyExists, invalid, notFound, StratusError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { formatIpv4, parseRuleCidr } from '../util/ipv4.js';
+
+export type RuleProtocol = 'tcp' | 'udp' | 'icmp' | '-1';
+
+/** A group of the caller's project, by the leading characters of its id or by its name. */
+export type GroupRef = { idPrefix: string; shown?: string } | { name: string };
+
+/** A source group of a rule: a group ref, optionally with the project it is expected in. */
+export type SourceGroupRef = GroupRef & { ownerId?: string | undefined };
+
+/**
+ * One permission as a client states it: a protocol, a port range (ICMP type and code for
+ * ICMP) and the sources it allows, each becoming one rule.
+ */
+export interface PermissionSpec {
+  /** 'tcp', 'udp', 'icmp', '-1' (all), their protocol numbers, or 'all'. */
+  protocol: string;
+  fromPort?: number | undefined;
+  toPort?: number | undefined;
+  cidrs?: readonly string[];
+  sourceGroups?: readonly SourceGroupRef[];
+}
+
+/** A rule as the data plane enforces it: what it allows, from which addresses. */
+export interface EffectiveRule {
+  ruleId: string;
+  groupId: string;
+  protocol: RuleProtocol;
+  /** First port (TCP/UDP) or ICMP type (-1 for all); null for all protocols. */
+  fromPort: number | null;
+  /** Last port (TCP/UDP) or ICMP code (-1 for all); null for all protocols. */
+  toPort: number | null;
+  cidr: string | null;
+  sourceGroupId: string | null;
+  /** The CIDR blocks traffic may come from: the rule's CIDR, or one /32 per source member. */
+  sources: string[];
+}
+
+export interface InstanceRuleSet {
+  instanceId: string;
+  groupIds: string[];
+  ingress: EffectiveRule[];
+}
+
+export interface SecurityGroupServiceOptions {
+  db: Db;
+  quota: QuotaLimits;
+  logger?: Logger;
+  onRulesChanged?: (groupIds: readonly string[]) => void | Promise<void>;
+}
+
+/** What EC2 allows in group names and descriptions. */
+const GROUP_TEXT = /^[a-zA-Z0-9 ._\-:/()#,@[\]+=&;{}!$*]{1,255}$/;
+const MAX_PORT = 65535;
+
+export class SecurityGroupService {
+  readonly #opts: SecurityGroupServiceOptions;
+
+  constructor(options: SecurityGroupServiceOptions) {
+    this.#opts = options;
+  }
+
+  /**
+   * The groups the caller may see (every project's for admins), optionally only these ids or
+   * names (names are looked up in the caller's own project). The caller's `default` group is
+   * created on first use, so a new project already has it.
+   */
+  async list(
+    ctx: RequestContext,
+    filter: { idPrefixes?: readonly string[]; names?: readonly string[] } = {},
+  ): Promise<SecurityGroupRow[]> {
+    const repo = new SecurityGroupRepo(this.#opts.db);
+    if (ctx.projectId) await repo.ensureDefault(ctx.projectId);
+    const names = filter.names && filter.names.length > 0 ? filter.names : undefined;
+    const idPrefixes =
+      filter.idPrefixes && filter.idPrefixes.length > 0 ? filter.idPrefixes : undefined;
+    const projectId = !isAdmin(ctx) || names ? project(ctx) : undefined;
+    return repo.list({
+      ...(projectId !== undefined ? { projectId } : {}),
+      ...(idPrefixes ? { idPrefixes } : {}),
+      ...(names ? { names } : {}),
+    });
+  }
+
+  async create(
+    ctx: RequestContext,
+    args: { name: string; description: string; tags?: readonly { key: string; value: string }[] },
+  ): Promise<SecurityGroupRow> {
+    const projectId = project(ctx);
+    checkText('GroupName', args.name);
+    checkText('GroupDescription', args.description);
+    if (args.name === DEFAULT_GROUP) {
+      throw invalid(`The security group name '${DEFAULT_GROUP}' is reserved.`, {
+        resource: 'security_group',
+        id: args.name,
+        reason: 'reserved',
+      });
+    }
+    if (args.name.toLowerCase().startsWith('sg-')) {
+      throw invalid("Group names may not be in the format 'sg-*'.", {
+        resource: 'parameter',
+        id: 'GroupName',
+      });
+    }
+    const row: SecurityGroupRow = {
+      id: randomUUID(),
+      projectId,
+      name: args.name,
+      description: args.description,
+      createdAt: Date.now(),
+    };
+    try {
+      await this.#opts.db.transaction().execute(async (trx) => {
+        await lockProject(trx, projectId);
+        const repo = new SecurityGroupRepo(trx);
+        await repo.ensureDefault(projectId);
+        if (await repo.findByName(projectId, args.name)) throw duplicateGroup(args.name);
+        const limit = (await this.#limits(trx, projectId)).securityGroups;
+        if ((await repo.countByProject(projectId)) >= limit) {
+          throw new StratusError(
+            'over_quota',
+            `Your quota allows at most ${limit} security groups (the default group included).`,
+            { resource: 'security_groups', reason: 'security_groups' },
+          );
+        }
+        await repo.insert(row);
+        const tags = args.tags ?? [];
+        if (tags.length > 0) {
+          await new TagRepo(trx).put(
+            tags.map((t) => ({
+              resourceId: row.id,
+              resourceType: 'security-group',
+              projectId,
+              key: t.key,
+              value: t.value,
+            })),
+          );
+        }
+      });
+    } catch (err) {
+      if (isUniqueViolation(err)) throw duplicateGroup(args.name);
+      throw err;
+    }
+    return row;
+  }
+
+  /**
+   * Deletes one of the caller's groups. The `default` group stays; a group that a live instance
+   * is in, or that another group's rule allows traffic from, is still needed.
+   */
+  async delete(ctx: RequestContext, ref: GroupRef): Promise<SecurityGroupRow> {
+    const projectId = project(ctx);
+    const group = await this.#opts.db.transaction().execute(async (trx) => {
+      await lockProject(trx, projectId);
+      const repo = new SecurityGroupRepo(trx);
+      const group = await resolveOwn(repo, projectId, ref);
+      if (group.name === DEFAULT_GROUP) {
+        throw new StratusError(
+          'conflict',
+          `The '${DEFAULT_GROUP}' security group cannot be deleted; its rules can be changed.`,
+          { resource: 'security_group', id: refText(ref), reason: 'cannot_delete' },
+        );
+      }
+      const instances = await repo.liveInstancesUsing(group.id);
+      if (instances.length > 0) {
+        throw new StratusError(
+          'conflict',
+          `The security group '${refText(ref)}' is in use by ${instances.length} instance(s).`,
+          { resource: 'security_group', id: refText(ref), reason: 'in_use' },
+        );
+      }
+      const groups = await repo.referencedBy(group.id);
+      if (groups.length > 0) {
+        throw new StratusError(
+          'conflict',
+          `The security group '${refText(ref)}' is referenced by the rules of ${groups.length} other group(s).`,
+          { resource: 'security_group', id: refText(ref), reason: 'in_use' },
+        );
+      }
+      await repo.delete(group.id);
+      return group;
+    });
+    await this.#changed([group.id]);
+    return group;
+  }
+
+  /**
+   * Adds ingress rules to one of the caller's groups: all of them or none. A rule the group
+   * already has, or one given twice, is refused, as is going over the rules quota.
+   */
+  async authorizeIngress(
+    ctx: RequestContext,
+    ref: GroupRef,
+    permissions: readonly PermissionSpec[],
+  ): Promise<{ group: SecurityGroupRow; rules: SecurityGroupRuleRow[] }> {
+    const projectId = project(ctx);
+    const candidates = permissions.flatMap(expandSpec);
+    if (candidates.length === 0) throw noPermissions();
+    const result = await this.#opts.db.transaction().execute(async (trx) => {
+      await lockProject(trx, projectId);
+      const repo = new SecurityGroupRepo(trx);
+      const group = await resolveOwn(repo, projectId, ref);
+      const wanted = await resolveSources(repo, projectId, candidates);
+      const existing = new Set((await repo.rules([group.id])).map(ruleKey));
+      const seen = new Set<string>();
+      for (const rule of wanted) {
+        const key = ruleKey(rule);
+        if (existing.has(key) || seen.has(key)) {
+          throw new StratusError(
+            'already_exists',
+            `The rule ${describeRule(rule)} already exists in the security group.`,
+            { resource: 'security_group_rule', id: refText(ref) },
+          );
+        }
+        seen.add(key);
+      }
+      const limit = (await this.#limits(trx, projectId)).securityGroupRules;
+      if (existing.size + wanted.length > limit) {
+        throw new StratusError(
+          'over_quota',
+          `Your quota allows at most ${limit} rules per security group (it has ${existing.size}).`,
+          { resource: 'security_group_rules', reason: 'security_group_rules' },
+        );
+      }
+      const at = Date.now();
+      const rows: SecurityGroupRuleRow[] = wanted.map((rule, i) => ({
+        id: randomUUID(),
+        groupId: group.id,
+        direction: 'ingress',
+        protocol: rule.protocol,
+        fromPort: rule.fromPort,
+        toPort: rule.toPort,
+        cidr: rule.cidr,
+        sourceGroupId: rule.sourceGroupId,
+        createdAt: at + i,
+      }));
+      await repo.insertRules(rows);
+      return { group, rules: rows };
+    });
+    await this.#changed([result.group.id]);
+    return result;
+  }
+
+  /**
+   * Removes ingress rules from one of the caller's groups, given as permissions or by rule id:
+   * all of them or none; a rule the group does not have is refused.
+   */
+  async revokeIngress(
+    ctx: RequestContext,
+    ref: GroupRef,
+    what: {
+      permissions?: readonly PermissionSpec[];
+      /** Rules by the leading characters of their id, with the id as the caller showed it. */
+      ruleRefs?: readonly { idPrefix: string; shown?: string }[];
+    },
+  ): Promise<{ group: SecurityGroupRow; rules: SecurityGroupRuleRow[] }> {
+    const projectId = project(ctx);
+    const candidates = (what.permissions ?? []).flatMap(expandSpec);
+    const ruleRefs = what.ruleRefs ?? [];
+    if (candidates.length === 0 && ruleRefs.length === 0) throw noPermissions();
+    const result = await this.#opts.db.transaction().execute(async (trx) => {
+      const repo = new SecurityGroupRepo(trx);
+      const group = await resolveOwn(repo, projectId, ref);
+      const existing = (await repo.rules([group.id])).filter((r) => r.direction === 'ingress');
+      const byKey = new Map(existing.map((r) => [ruleKey(r), r]));
+      const doomed = new Map<string, SecurityGroupRuleRow>();
+      const missing = (text: string) =>
+        new StratusError(
+          'not_found',
+          `The rule ${text} does not exist in the security group '${refText(ref)}'.`,
+          { resource: 'security_group_rule', id: text },
+        );
+      for (const { idPrefix, shown } of ruleRefs) {
+        const row = existing.find((r) => r.id.startsWith(idPrefix));
+        if (!row) throw missing(shown ?? idPrefix);
+        doomed.set(row.id, row);
+      }
+      if (candidates.length > 0) {
+        for (const rule of await resolveSources(repo, projectId, candidates)) {
+          const row = byKey.get(ruleKey(rule));
+          if (!row) throw missing(describeRule(rule));
+          doomed.set(row.id, row);
+        }
+      }
+      await repo.deleteRules([...doomed.keys()]);
+      return { group, rules: [...doomed.values()] };
+    });
+    await this.#changed([result.group.id]);
+    return result;
+  }
+
+  /** The rules of these groups, oldest first. */
+  async rules(groupIds: readonly string[]): Promise<SecurityGroupRuleRow[]> {
+    return new SecurityGroupRepo(this.#opts.db).rules(groupIds);
+  }
+
+  /** Groups by id, whichever project they are in (to name the sources of rules). */
+  async byIds(ids: readonly string[]): Promise<SecurityGroupRow[]> {
+    return new SecurityGroupRepo(this.#opts.db).byIds(ids);
+  }
+
+  /**
+   * Everything the data plane enforces for these instances: their groups and the ingress rules
+   * of those groups, with group sources turned into the addresses of the groups' live members.
+   */
+  async rulesForInstances(instanceIds: readonly string[]): Promise<InstanceRuleSet[]> {
+    const repo = new SecurityGroupRepo(this.#opts.db);
+    const groupsOf = await repo.groupsOfInstances(instanceIds);
+    const groupIds = [...new Set([...groupsOf.values()].flat())];
+    const rules = (await repo.rules(groupIds)).filter((r) => r.direction === 'ingress');
+    const sourceIds = [
+      ...new Set(rules.map((r) => r.sourceGroupId).filter((g): g is string => g !== null)),
+    ];
+    const members = await repo.liveMemberAddresses(sourceIds);
+    const effective = rules.map((r): EffectiveRule => ({
+      ruleId: r.id,
+      groupId: r.groupId,
+      protocol: r.protocol as RuleProtocol,
+      fromPort: r.fromPort,
+      toPort: r.toPort,
+      cidr: r.cidr,
+      sourceGroupId: r.sourceGroupId,
+      sources:
+        r.cidr !== null
+          ? [r.cidr]
+          : (members.get(r.sourceGroupId ?? '') ?? []).map((ip) => `${ip}/32`),
+    }));
+    return instanceIds.map((instanceId) => {
+      const ids = groupsOf.get(instanceId) ?? [];
+      return {
+        instanceId,
+        groupIds: ids,
+        ingress: effective.filter((r) => ids.includes(r.groupId)),
+      };
+    });
+  }
+
+  async #limits(db: Db, projectId: string): Promise<QuotaLimits> {
+    return effectiveLimits(this.#opts.quota, await new QuotaRepo(db).overrides(projectId));
+  }
+
+  async #changed(groupIds: readonly string[]): Promise<void> {
+    const notify = this.#opts.onRulesChanged;
+    if (!notify) return;
+    try {
+      await notify(groupIds);
+    } catch (err) {
+      this.#opts.logger?.warn({ err, groupIds }, 'telling the data plane of changed rules failed');
+    }
+  }
+}
+
+/** A rule before it is stored: protocol and ports checked, one source, source group resolved. */
+interface CandidateRule {
+  protocol: RuleProtocol;
+  fromPort: number | null;
+  toPort: number | null;
+  cidr: string | null;
+  sourceGroup: SourceGroupRef | null;
+}
+
+interface ResolvedRule {
+  protocol: RuleProtocol;
+  fromPort: number | null;
+  toPort: number | null;
+  cidr: string | null;
+  sourceGroupId: string | null;
+  /** The source as the caller named it, for messages. */
+  sourceText: string;
+}
+
+function expandSpec(spec: PermissionSpec): CandidateRule[] {
+  const protocol = parseProtocol(spec.protocol);
+  const [fromPort, toPort] = checkPorts(protocol, spec.fromPort, spec.toPort);
+  const cidrs = (spec.cidrs ?? []).map(checkCidr);
+  const groups = spec.sourceGroups ?? [];
+  if (cidrs.length === 0 && groups.length === 0) {
+    throw new StratusError(
+      'missing',
+      'A permission needs at least one source: an IP range (CidrIp) or a security group.',
+      { resource: 'parameter', id: 'IpRanges' },
+    );
+  }
+  return [
+    ...cidrs.map((cidr) => ({ protocol, fromPort, toPort, cidr, sourceGroup: null })),
+    ...groups.map((g) => ({ protocol, fromPort, toPort, cidr: null, sourceGroup: g })),
+  ];
+}
+
+function parseProtocol(text: string): RuleProtocol {
+  const p = text.trim().toLowerCase();
+  if (p === 'tcp' || p === '6') return 'tcp';
+  if (p === 'udp' || p === '17') return 'udp';
+  if (p === 'icmp' || p === '1') return 'icmp';
+  if (p === '-1' || p === 'all') return '-1';
+  throw invalid(`Invalid value '${text.slice(0, 64)}' for IP protocol. Unknown protocol.`, {
+    resource: 'parameter',
+    id: 'IpProtocol',
+  });
+}
+
+function checkPorts(
+  protocol: RuleProtocol,
+  from: number | undefined,
+  to: number | undefined,
+): [number | null, number | null] {
+  if (protocol === '-1') return [null, null];
+  if (protocol === 'icmp') {
+    const type = from ?? -1;
+    const code = to ?? -1;
+    for (const [name, v] of [
+      ['FromPort', type],
+      ['ToPort', code],
+    ] as const) {
+      if (!Number.isInteger(v) || v < -1 || v > 255) {
+        throw invalid(`Invalid value '${v}' for ICMP ${name === 'FromPort' ? 'type' : 'code'}.`, {
+          resource: 'parameter',
+          id: name,
+        });
+      }
+    }
+    if (type === -1 && code !== -1) {
+      throw invalid(
+        `Invalid ICMP code ${code}: with type -1 (all ICMP types) the code must be -1.`,
+        { resource: 'parameter', id: 'ToPort' },
+      );
+    }
+    return [type, code];
+  }
+  if (from === undefined || to === undefined) {
+    throw invalid(`Both FromPort and ToPort are needed for ${protocol.toUpperCase()} rules.`, {
+      resource: 'parameter',
+      id: from === undefined ? 'FromPort' : 'ToPort',
+    });
+  }
+  for (const [name, v] of [
+    ['FromPort', from],
+    ['ToPort', to],
+  ] as const) {
+    if (!Number.isInteger(v) || v < 0 || v > MAX_PORT) {
+      throw invalid(`Invalid value '${v}' for ${name}: ports are 0 to ${MAX_PORT}.`, {
+        resource: 'parameter',
+        id: name,
+      });
+    }
+  }
+  if (from > to) {
+    throw invalid(`Invalid port range ${from}-${to}: FromPort must not be above ToPort.`, {
+      resource: 'parameter',
+      id: 'FromPort',
+    });
+  }
+  return [from, to];
+}
+
+function checkCidr(text: string): string {
+  const cidr = parseRuleCidr(text.trim());
+  if (!cidr) {
+    throw invalid(
+      `Invalid CIDR '${text.slice(0, 64)}': it must be an IPv4 block A.B.C.D/N (N 0 to 32) with no host bits set.`,
+      { resource: 'parameter', id: 'CidrIp' },
+    );
+  }
+  return `${formatIpv4(cidr.base)}/${cidr.prefix}`;
+}
+
+/** Looks up each rule's source group in the caller's project. */
+async function resolveSources(
+  repo: SecurityGroupRepo,
+  projectId: string,
+  candidates: readonly CandidateRule[],
+): Promise<ResolvedRule[]> {
+  const out: ResolvedRule[] = [];
+  const cache = new Map<string, SecurityGroupRow>();
+  for (const c of candidates) {
+    let sourceGroupId: string | null = null;
+    if (c.sourceGroup) {
+      const ref = c.sourceGroup;
+      if (ref.ownerId !== undefined && ref.ownerId !== '' && ref.ownerId !== projectId) {
+        throw notFound(
+          'security_group',
+          refText(ref),
+          `The source security group '${refText(ref)}' does not exist in this project.`,
+        );
+      }
+      const key = 'name' in ref ? `n:${ref.name}` : `i:${ref.idPrefix}`;
+      const source = cache.get(key) ?? (await resolveOwn(repo, projectId, ref));
+      cache.set(key, source);
+      sourceGroupId = source.id;
+    }
+    out.push({
+      protocol: c.protocol,
+      fromPort: c.fromPort,
+      toPort: c.toPort,
+      cidr: c.cidr,
+      sourceGroupId,
+      sourceText: c.sourceGroup ? `group ${refText(c.sourceGroup)}` : (c.cidr ?? ''),
+    });
+  }
+  return out;
+}
+
+async function resolveOwn(
+  repo: SecurityGroupRepo,
+  projectId: string,
+  ref: GroupRef,
+): Promise<SecurityGroupRow> {
+  if ('name' in ref) {
+    const row =
+      ref.name === DEFAULT_GROUP
+        ? await repo.ensureDefault(projectId)
+        : await repo.findByName(projectId, ref.name);
+    if (!row)
+      throw notFound(
+        'security_group',
+        ref.name,
+        `The security group '${ref.name}' does not exist.`,
+      );
+    return row;
+  }
+  const [row] = await repo.list({ projectId, idPrefixes: [ref.idPrefix] });
+  if (!row) {
+    const shown = ref.shown ?? ref.idPrefix;
+    throw notFound('security_group', shown, `The security group '${shown}' does not exist.`);
+  }
+  return row;
+}
+
+function ruleKey(r: {
+  protocol: string;
+  fromPort: number | null;
+  toPort: number | null;
+  cidr: string | null;
+  sourceGroupId: string | null;
+}): string {
+  return [r.protocol, r.fromPort ?? '', r.toPort ?? '', r.cidr ?? '', r.sourceGroupId ?? ''].join(
+    '|',
+  );
+}
+
+function describeRule(r: ResolvedRule): string {
+  const proto = r.protocol === '-1' ? 'all' : r.protocol;
+  const ports = r.fromPort === null ? '' : ` ${r.fromPort}-${r.toPort}`;
+  return `'${proto}${ports} from ${r.sourceText}'`;
+}
+
+function refText(ref: GroupRef): string {
+  return 'name' in ref ? ref.name : (ref.shown ?? ref.idPrefix);
+}
+
+function checkText(param: string, value: string): void {
+  if (!GROUP_TEXT.test(value)) {
+    throw invalid(
+      `Invalid ${param}: it must be 1 to 255 characters of a-z, A-Z, 0-9, spaces and ._-:/()#,@[]+=&;{}!$*.`,
+      { resource: 'parameter', id: param },
+    );
+  }
+}
+
+function duplicateGroup(name: string): StratusError {
+  return alreadyExists('security_group', name, `The security group '${name}' already exists.`);
+}
+
+function noPermissions(): StratusError {
+  return new StratusError('missing', 'The request must contain the parameter IpPermissions.', {
+    resource: 'parameter',
+    id: 'IpPermissions',
+  });
+}
+
+async function lockProject(db: Db, projectId: string): Promise<void> {
+  await db.updateTable('projects').set({ id: projectId }).where('id', '=', projectId).execute();
+}
+
+function project(ctx: RequestContext): string {
+  if (!ctx.projectId) throw new StratusError('forbidden', 'This request needs a project.');
+  return ctx.projectId;
+}
