@@ -222,7 +222,7 @@ function describeStart(cloud: Cloud, services: readonly Binary[]): string {
       '',
       `Credentials of user '${cloud.admin.user.name}' in project '${cloud.admin.project.name}' are in ${cloud.rcFile}:`,
       `  . ${cloud.rcFile}`,
-      '  aws ec2 describe-regions',
+      '  aws ec2 describe-regions --endpoint-url "$EC2_URL"',
       `More users: stratus manage --state-dir ${c.stateDir} user create NAME --project PROJECT`,
     );
   }
