@@ -498,3 +498,43 @@ for (const backend of [sqliteBackend, postgresBackend]) {
     });
   });
 }
+
+describe('EC2 Elastic IPs from a small pool', () => {
+  let t: TestCloud;
+  before(async () => {
+    // A /29 holds five floating addresses (network, gateway and broadcast left out).
+    t = await startTestCloud({ 'floating-range': '203.0.113.0/29', 'quota-addresses': '10' });
+  });
+  after(() => t.stop());
+
+  it('gives out each address once when the pool runs dry under parallel requests', async () => {
+    const projects = await Promise.all(Array.from({ length: 8 }, () => t.newProject()));
+    const results = await Promise.allSettled(
+      projects.map((p) => p.client.send(new AllocateAddressCommand({ Domain: 'vpc' }))),
+    );
+    const got = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value.PublicIp] : []));
+    assert.equal(got.length, 5);
+    assert.equal(new Set(got).size, 5);
+    for (const ip of got) assert.match(ip ?? '', /^203\.0\.113\.[2-6]$/);
+    const refused = results.flatMap((r) =>
+      r.status === 'rejected'
+        ? [
+            [
+              (r.reason as { name: string }).name,
+              (r.reason as { $metadata: { httpStatusCode: number } }).$metadata.httpStatusCode,
+            ],
+          ]
+        : [],
+    );
+    assert.deepEqual(
+      refused,
+      Array.from({ length: 3 }, () => ['InsufficientAddressCapacity', 503]),
+    );
+    // A released address can be allocated again.
+    const owner = projects[results.findIndex((r) => r.status === 'fulfilled')];
+    await owner?.client.send(new ReleaseAddressCommand({ PublicIp: got[0] }));
+    const again = await projects[7]?.client.send(new AllocateAddressCommand({}));
+    assert.equal(again?.PublicIp, got[0]);
+    assert.equal(again?.Domain, 'vpc');
+  });
+});

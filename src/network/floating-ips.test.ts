@@ -177,6 +177,59 @@ for (const backend of TEST_BACKENDS) {
       assert.deepEqual(take(), [], 'releasing an unassociated address maps nothing');
     });
 
+    it('announces parallel changes so that replaying them ends where the database is', async () => {
+      take();
+      const [one, two] = [await instanceOn('compute-a'), await instanceOn('compute-b')];
+      const addrs = await Promise.all(
+        [1, 2, 3].map(() => manager.allocateFloatingIp({ domain: 'standard' }, ctx)),
+      );
+      // Every address onto both instances at once, in no particular order.
+      await Promise.all(
+        addrs.flatMap((a) =>
+          [one, two].map((vm) =>
+            manager.associateFloatingIp(
+              {
+                ref: ref(a),
+                instance: { idPrefix: vm.id, shown: vm.id },
+                allowReassociation: true,
+                fixedAddress: null,
+              },
+              ctx,
+            ),
+          ),
+        ),
+      );
+      // A data plane applying the announcements in order.
+      const applied = new Map<string, string>();
+      for (const c of take()) {
+        if (c.kind === 'mapped') {
+          assert.ok(!applied.has(c.address), `${c.address} is unmapped before it is mapped again`);
+          assert.ok(
+            ![...applied.values()].includes(c.instanceId),
+            'an instance has one address at a time',
+          );
+          applied.set(c.address, c.instanceId);
+        } else {
+          assert.equal(applied.get(c.address), c.instanceId);
+          applied.delete(c.address);
+        }
+      }
+      const inDb = [
+        ...(await manager.floatingIps.mappingsOnHost('compute-a')),
+        ...(await manager.floatingIps.mappingsOnHost('compute-b')),
+      ].filter((m) => addrs.some((a) => a.address === m.address));
+      assert.ok(
+        inDb.length >= 1 && inDb.length <= 2,
+        'each instance ends with one address or none',
+      );
+      assert.equal(new Set(inDb.map((m) => m.instanceId)).size, inDb.length);
+      assert.deepEqual(new Map(inDb.map((m) => [m.address, m.instanceId])), applied);
+      for (const vm of [one, two])
+        await manager.deallocateForInstance({ instanceId: vm.id, host: vm.host });
+      for (const a of addrs) await manager.releaseFloatingIp({ ref: ref(a) }, ctx);
+      take();
+    });
+
     it('undoes an association the data plane could not apply', async () => {
       take();
       const vm = await instanceOn('compute-a');

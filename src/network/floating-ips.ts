@@ -43,9 +43,12 @@ export interface FloatingIpMapping {
 
 /**
  * What the data plane hears: `mapped` after the database says traffic for `address` is now to
- * reach `fixedAddress` on `host`, `unmapped` after it says it no longer is. Announcements for
- * one address come in the order the changes were made. Applying one must be idempotent (a
- * mapping may be announced again, an unmapping may name a mapping that was never applied).
+ * reach `fixedAddress` on `host`, `unmapped` after it says it no longer is. A network service
+ * process announces one project's changes one at a time, in the order they were made (an
+ * address moving between instances is unmapped from the old one before it is mapped onto the
+ * new one). Applying one must be idempotent (a mapping may be announced again, an unmapping may
+ * name a mapping that was never applied). With several network service processes, changes of
+ * one project made by different processes are not ordered against each other.
  *
  * A failed `mapped` undoes the association (the address is left unassociated) and the request
  * fails; a failed `unmapped` is logged and the change stands, so the data plane has to converge
@@ -67,6 +70,7 @@ export interface FloatingIpServiceOptions {
 export class FloatingIpService {
   readonly #opts: FloatingIpServiceOptions;
   readonly #repo: FloatingIpRepo;
+  readonly #turns = new Map<string, Promise<unknown>>();
 
   constructor(options: FloatingIpServiceOptions) {
     this.#opts = options;
@@ -110,9 +114,9 @@ export class FloatingIpService {
       const row = await repo.take(this.#opts.pool, projectId, domain, Date.now());
       if (!row) {
         throw new StratusError(
-          'over_quota',
+          'unavailable',
           `The address pool '${this.#opts.pool}' has no free address left.`,
-          { resource: 'addresses', reason: 'addresses' },
+          { resource: 'floating_ip', id: this.#opts.pool, reason: 'no_address' },
         );
       }
       return row;
@@ -153,73 +157,75 @@ export class FloatingIpService {
         { resource: 'address', id: address.address, reason: 'already_associated' },
       );
     }
-    const associationId = randomUUID();
-    const changes: FloatingIpChange[] = [];
-    const at = Date.now();
-    await this.#opts.db.transaction().execute(async (trx) => {
-      await lockProject(trx, address.projectId as string);
-      // Hold the instance's row while we work, and only while it is still live and not being
-      // terminated: a terminate that set 'deleting' first makes this a refusal, one that comes
-      // later waits for us and then takes the address back with the fixed one.
-      const live = await trx
-        .updateTable('instances')
-        .set({ id: inst.id })
-        .where('id', '=', inst.id)
-        .where('vmState', 'in', ['active', 'stopped'])
-        .where((eb) => eb.or([eb('taskState', 'is', null), eb('taskState', '!=', 'deleting')]))
-        .where('privateIp', '=', inst.privateIp as string)
-        .executeTakeFirst();
-      if (Number(live.numUpdatedRows) !== 1) throw incorrectState(inst);
-      const repo = new FloatingIpRepo(trx);
-      const current = await repo.get(address.id);
-      if (!current || current.allocationId !== address.allocationId) throw gone(args.ref);
-      if (current.associationId && current.instanceId !== inst.id && !allowed) {
+    return this.#serial(address.projectId as string, async () => {
+      const associationId = randomUUID();
+      const changes: FloatingIpChange[] = [];
+      const at = Date.now();
+      await this.#opts.db.transaction().execute(async (trx) => {
+        await lockProject(trx, address.projectId as string);
+        // Hold the instance's row while we work, and only while it is still live and not being
+        // terminated: a terminate that set 'deleting' first makes this a refusal, one that comes
+        // later waits for us and then takes the address back with the fixed one.
+        const live = await trx
+          .updateTable('instances')
+          .set({ id: inst.id })
+          .where('id', '=', inst.id)
+          .where('vmState', 'in', ['active', 'stopped'])
+          .where((eb) => eb.or([eb('taskState', 'is', null), eb('taskState', '!=', 'deleting')]))
+          .where('privateIp', '=', inst.privateIp as string)
+          .executeTakeFirst();
+        if (Number(live.numUpdatedRows) !== 1) throw incorrectState(inst);
+        const repo = new FloatingIpRepo(trx);
+        const current = await repo.get(address.id);
+        if (!current || current.allocationId !== address.allocationId) throw gone(args.ref);
+        if (current.associationId && current.instanceId !== inst.id && !allowed) {
+          throw new StratusError(
+            'conflict',
+            `The address '${address.address}' is already associated with an instance.`,
+            { resource: 'address', id: address.address, reason: 'already_associated' },
+          );
+        }
+        for (const other of await repo.list({ instanceIds: [inst.id] })) {
+          if (other.id === current.id || !other.associationId) continue;
+          if (!(await repo.disassociate(other.id, other.associationId))) throw busy(other.address);
+          changes.push(unmapped(other, inst.host));
+        }
+        if (current.associationId && current.instanceId && current.instanceId !== inst.id) {
+          changes.push(unmapped(current, await hostOf(trx, current.instanceId)));
+        }
+        const ok = await repo.associate(current, {
+          instanceId: inst.id,
+          fixedAddress: inst.privateIp as string,
+          associationId,
+          at,
+        });
+        if (!ok) throw busy(current.address);
+        changes.push({
+          kind: 'mapped',
+          address: current.address,
+          fixedAddress: inst.privateIp as string,
+          instanceId: inst.id,
+          host: inst.host,
+        });
+      });
+      const row = (await this.#repo.get(address.id)) as FloatingIpRow;
+      try {
+        await this.#announce(changes);
+      } catch (err) {
+        // The data plane could not map it: take the association back, so what the database
+        // says is what the data plane does.
+        if (await this.#repo.disassociate(row.id, associationId)) {
+          const mapped = changes[changes.length - 1] as FloatingIpChange;
+          await this.#announce([{ ...mapped, kind: 'unmapped' }]).catch(() => undefined);
+        }
         throw new StratusError(
-          'conflict',
-          `The address '${address.address}' is already associated with an instance.`,
-          { resource: 'address', id: address.address, reason: 'already_associated' },
+          'unavailable',
+          `The address '${row.address}' could not be mapped onto the instance: ${asStratusError(err).message}`,
+          { resource: 'address', id: row.address, cause: err },
         );
       }
-      for (const other of await repo.list({ instanceIds: [inst.id] })) {
-        if (other.id === current.id || !other.associationId) continue;
-        if (!(await repo.disassociate(other.id, other.associationId))) throw busy(other.address);
-        changes.push(unmapped(other, inst.host));
-      }
-      if (current.associationId && current.instanceId && current.instanceId !== inst.id) {
-        changes.push(unmapped(current, await hostOf(trx, current.instanceId)));
-      }
-      const ok = await repo.associate(current, {
-        instanceId: inst.id,
-        fixedAddress: inst.privateIp as string,
-        associationId,
-        at,
-      });
-      if (!ok) throw busy(current.address);
-      changes.push({
-        kind: 'mapped',
-        address: current.address,
-        fixedAddress: inst.privateIp as string,
-        instanceId: inst.id,
-        host: inst.host,
-      });
+      return row;
     });
-    const row = (await this.#repo.get(address.id)) as FloatingIpRow;
-    try {
-      await this.#announce(changes);
-    } catch (err) {
-      // The data plane could not map it: take the association back, so what the database
-      // says is what the data plane does.
-      if (await this.#repo.disassociate(row.id, associationId)) {
-        const mapped = changes[changes.length - 1] as FloatingIpChange;
-        await this.#announce([{ ...mapped, kind: 'unmapped' }]).catch(() => undefined);
-      }
-      throw new StratusError(
-        'unavailable',
-        `The address '${row.address}' could not be mapped onto the instance: ${asStratusError(err).message}`,
-        { resource: 'address', id: row.address, cause: err },
-      );
-    }
-    return row;
   }
 
   /**
@@ -230,22 +236,31 @@ export class FloatingIpService {
     let row: FloatingIpRow;
     if ('address' in ref) {
       row = await this.#find(ctx, { address: ref.address });
-      if (!row.associationId) return row;
     } else {
       const rows = await this.#repo.list({
         associationPrefixes: [ref.associationPrefix],
         projectId: isAdmin(ctx) ? undefined : project(ctx),
       });
       const found = rows[0];
-      if (!found) {
-        throw notFound(
-          'association',
-          ref.shown,
-          `The association ID '${ref.shown}' does not exist.`,
-        );
-      }
+      if (!found) throw noAssociation(ref.shown);
       row = found;
     }
+    return this.#serial(row.projectId as string, async () => {
+      const current = await this.#repo.get(row.id);
+      if (!current || current.allocationId !== row.allocationId) {
+        throw 'address' in ref ? gone(ref) : noAssociation(ref.shown);
+      }
+      if ('address' in ref) {
+        if (!current.associationId) return current;
+      } else if (current.associationId !== row.associationId) {
+        throw noAssociation(ref.shown);
+      }
+      return this.#disassociateRow(current);
+    });
+  }
+
+  /** Ends the row's current association and announces it; the caller holds the project's turn. */
+  async #disassociateRow(row: FloatingIpRow): Promise<FloatingIpRow> {
     const host = row.instanceId ? await hostOf(this.#opts.db, row.instanceId) : null;
     if (!(await this.#repo.disassociate(row.id, row.associationId as string))) {
       throw busy(row.address);
@@ -259,23 +274,26 @@ export class FloatingIpService {
    * first; a 'vpc' address that is still associated is refused.
    */
   async release(ctx: RequestContext, ref: FloatingIpRef): Promise<void> {
-    let row = await this.#find(ctx, ref);
-    if (row.associationId) {
-      if (row.domain !== 'standard') {
-        throw new StratusError(
-          'conflict',
-          `The address '${row.address}' is associated with an instance; disassociate it first.`,
-          { resource: 'address', id: row.address, reason: 'address_in_use' },
-        );
+    const found = await this.#find(ctx, ref);
+    await this.#serial(found.projectId as string, async () => {
+      let row = await this.#repo.get(found.id);
+      if (!row || row.allocationId !== found.allocationId) throw gone(ref);
+      if (row.associationId) {
+        if (row.domain !== 'standard') {
+          throw new StratusError(
+            'conflict',
+            `The address '${row.address}' is associated with an instance; disassociate it first.`,
+            { resource: 'address', id: row.address, reason: 'address_in_use' },
+          );
+        }
+        row = await this.#disassociateRow(row);
       }
-      row = await this.disassociate(ctx, { address: row.address });
-    }
-    const allocationId = row.allocationId as string;
-    await this.#opts.db.transaction().execute(async (trx) => {
-      if (!(await new FloatingIpRepo(trx).release(row.id, allocationId))) {
-        throw busy(row.address);
-      }
-      await new TagRepo(trx).deleteResource(allocationId);
+      const { id, address } = row;
+      const allocationId = row.allocationId as string;
+      await this.#opts.db.transaction().execute(async (trx) => {
+        if (!(await new FloatingIpRepo(trx).release(id, allocationId))) throw busy(address);
+        await new TagRepo(trx).deleteResource(allocationId);
+      });
     });
   }
 
@@ -284,18 +302,35 @@ export class FloatingIpService {
    * allocated to their project. Nothing happens for an instance without one.
    */
   async disassociateInstance(instanceId: string, host: string | null): Promise<void> {
-    const changes: FloatingIpChange[] = [];
-    for (const row of await this.#repo.list({ instanceIds: [instanceId] })) {
-      if (row.associationId && (await this.#repo.disassociate(row.id, row.associationId))) {
-        changes.push(unmapped(row, host));
-      }
+    for (const found of await this.#repo.list({ instanceIds: [instanceId] })) {
+      await this.#serial(found.projectId as string, async () => {
+        const row = await this.#repo.get(found.id);
+        if (row?.instanceId !== instanceId || !row.associationId) return;
+        if (await this.#repo.disassociate(row.id, row.associationId)) {
+          await this.#announceQuietly([unmapped(row, host)]);
+        }
+      });
     }
-    await this.#announceQuietly(changes);
   }
 
   /** Every mapping the data plane of this host should have applied right now. */
   async mappingsOnHost(host: string): Promise<FloatingIpMapping[]> {
     return this.#repo.mappingsOnHost(host);
+  }
+
+  /**
+   * Runs `fn` when no other floating-address change of the project is in progress in this
+   * process, so the data plane hears one project's changes one at a time, in order.
+   */
+  #serial<T>(projectId: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.#turns.get(projectId) ?? Promise.resolve();
+    const run = prev.then(fn, fn);
+    const tail = run.catch(() => undefined);
+    this.#turns.set(projectId, tail);
+    void tail.then(() => {
+      if (this.#turns.get(projectId) === tail) this.#turns.delete(projectId);
+    });
+    return run;
   }
 
   async #announce(changes: readonly FloatingIpChange[]): Promise<void> {
@@ -391,6 +426,10 @@ function gone(ref: FloatingIpRef): StratusError {
   return 'address' in ref
     ? notFound('address', ref.address, `The address '${ref.address}' does not exist.`)
     : notFound('allocation', ref.shown, `The allocation ID '${ref.shown}' does not exist.`);
+}
+
+function noAssociation(shown: string): StratusError {
+  return notFound('association', shown, `The association ID '${shown}' does not exist.`);
 }
 
 function busy(address: string): StratusError {

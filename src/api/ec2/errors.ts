@@ -60,6 +60,7 @@ const SPECIAL: Record<string, [string, number]> = {
   'over_quota:security_group_rules': ['RulesPerSecurityGroupLimitExceeded', 400],
   'over_quota:keypairs': ['ResourceLimitExceeded', 400],
   'unavailable:no_valid_host': ['InsufficientInstanceCapacity', 503],
+  'unavailable:no_address:floating_ip': ['InsufficientAddressCapacity', 503],
   'unauthenticated:RequestExpired': ['RequestExpired', 400],
 };
 
