@@ -24,8 +24,12 @@ export interface FloatingIpMappingRow {
   host: string | null;
 }
 
-/** How many times a taken-under-our-feet free address is looked for again. */
-const TAKE_ATTEMPTS = 64;
+/**
+ * A bound on looking again for a free address that another allocator took first. Each miss
+ * means someone else got one, so the pool's size bounds the misses; this only guards against
+ * addresses being taken and released again without end.
+ */
+const TAKE_ATTEMPTS = 100_000;
 
 export class FloatingIpRepo {
   constructor(private readonly db: Db) {}
