@@ -107,7 +107,7 @@ export class FloatingIpService {
       if (used >= limit) {
         throw new StratusError(
           'over_quota',
-          `Your quota allows at most ${limit} Elastic IP addresses (${used} allocated).`,
+          `Your quota allows at most ${limit} floating addresses (${used} allocated).`,
           { resource: 'addresses', reason: 'addresses' },
         );
       }
@@ -174,7 +174,7 @@ export class FloatingIpService {
           .where((eb) => eb.or([eb('taskState', 'is', null), eb('taskState', '!=', 'deleting')]))
           .where('privateIp', '=', inst.privateIp as string)
           .executeTakeFirst();
-        if (Number(live.numUpdatedRows) !== 1) throw incorrectState(inst);
+        if (Number(live.numUpdatedRows) !== 1) throw incorrectState(inst, args.instance.shown);
         const repo = new FloatingIpRepo(trx);
         const current = await repo.get(address.id);
         if (!current || current.allocationId !== address.allocationId) throw gone(args.ref);

@@ -1,4 +1,4 @@
-// Elastic IPs: each allocation of a floating address gets its own id and domain, and an
+// Floating IPs: each allocation of a floating address gets its own id and domain, and an
 // association remembers the fixed address the floating one is mapped onto.
 import type { Kysely } from 'kysely';
 

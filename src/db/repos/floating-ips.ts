@@ -1,4 +1,4 @@
-// Floating (Elastic) IPs: allocation from the pool to a project, association with an
+// Floating IPs: allocation from the pool to a project, association with an
 // instance's fixed address, and release. Every change is a compare-and-set on the row, so
 // concurrent requests never hand out one address twice or lose an association.
 import { randomUUID } from 'node:crypto';
