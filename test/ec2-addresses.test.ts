@@ -18,11 +18,16 @@ import {
   type Instance,
 } from '@aws-sdk/client-ec2';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
 import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
 import { QuotaRepo } from '../src/db/index.js';
 import { postgresBackend, sqliteBackend } from '../src/db/testing.js';
 import { rawEc2, startTestCloud, waitUntil, type TestCloud } from './support/ec2.js';
 import { disconnected, expectError, failure } from './support/expect.js';
+
+const run = promisify(execFile);
 
 async function instance(client: EC2Client, id: string): Promise<Instance | undefined> {
   const r = await client.send(new DescribeInstancesCommand({ InstanceIds: [id] }));
@@ -380,6 +385,50 @@ for (const backend of [sqliteBackend, postgresBackend]) {
       await expectError(() => allocate(p.client), 'AddressLimitExceeded');
       await p.client.send(new ReleaseAddressCommand({ PublicIp: mine[0]?.PublicIp }));
       await allocate(p.client);
+    });
+
+    it('works from the AWS CLI', { skip: !fs.existsSync('/usr/bin/aws') }, async () => {
+      const p = await t.newProject();
+      const inst = await launch(p.client);
+      const env = {
+        PATH: process.env.PATH ?? '/usr/bin:/bin',
+        HOME: process.env.HOME ?? '/tmp',
+        AWS_ACCESS_KEY_ID: p.credentials.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: p.credentials.secretAccessKey,
+        AWS_DEFAULT_REGION: t.region,
+        AWS_CONFIG_FILE: '/dev/null',
+        AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
+        AWS_EC2_METADATA_DISABLED: 'true',
+      };
+      const aws = async (...args: string[]) => {
+        const out = await run(
+          '/usr/bin/aws',
+          ['--endpoint-url', t.endpoint, '--output', 'json', 'ec2', ...args],
+          { env, timeout: 60_000 },
+        );
+        return out.stdout.trim() ? (JSON.parse(out.stdout) as Record<string, unknown>) : {};
+      };
+      const allocated = (await aws('allocate-address', '--domain', 'vpc')) as {
+        PublicIp: string;
+        AllocationId: string;
+      };
+      assert.match(allocated.AllocationId, /^eipalloc-[0-9a-f]{17}$/);
+      const assoc = (await aws(
+        'associate-address',
+        '--allocation-id',
+        allocated.AllocationId,
+        '--instance-id',
+        inst.InstanceId,
+      )) as { AssociationId: string };
+      assert.match(assoc.AssociationId, /^eipassoc-[0-9a-f]{17}$/);
+      const described = (await aws('describe-addresses', '--public-ips', allocated.PublicIp)) as {
+        Addresses: Address[];
+      };
+      assert.equal(described.Addresses[0]?.InstanceId, inst.InstanceId);
+      assert.equal(described.Addresses[0]?.AssociationId, assoc.AssociationId);
+      await aws('disassociate-address', '--association-id', assoc.AssociationId);
+      await aws('release-address', '--allocation-id', allocated.AllocationId);
+      assert.deepEqual(await addresses(p.client), []);
     });
 
     it('refuses bad input with EC2 error XML and a 4xx, and changes nothing', async () => {
