@@ -117,6 +117,7 @@ export async function startCloud(
               host: config.host,
               logger: logger.child({ service: 'network' }),
               ...config.network,
+              quota: config.quota,
             }).service(),
           );
           break;

@@ -47,6 +47,9 @@ const SPECIAL: Record<string, [string, number]> = {
   'conflict:in_use': ['DependencyViolation', 400],
   'conflict:cannot_delete': ['CannotDelete', 400],
   'conflict:already_associated': ['Resource.AlreadyAssociated', 400],
+  'conflict:address_in_use': ['InvalidIPAddress.InUse', 400],
+  'invalid:malformed:resource': ['InvalidID', 400],
+  'over_quota:tags': ['TagLimitExceeded', 400],
   'conflict:instance_state': ['IncorrectInstanceState', 400],
   'conflict:idempotent_mismatch': ['IdempotentParameterMismatch', 400],
   'over_quota:instances': ['InstanceLimitExceeded', 400],
@@ -57,6 +60,7 @@ const SPECIAL: Record<string, [string, number]> = {
   'over_quota:security_group_rules': ['RulesPerSecurityGroupLimitExceeded', 400],
   'over_quota:keypairs': ['ResourceLimitExceeded', 400],
   'unavailable:no_valid_host': ['InsufficientInstanceCapacity', 503],
+  'unavailable:no_address:floating_ip': ['InsufficientAddressCapacity', 503],
   'unauthenticated:RequestExpired': ['RequestExpired', 400],
 };
 
