@@ -64,7 +64,7 @@ export class QemuImg {
     const check = await this.#run(['check', '--output=json', '-f', format, file]);
     if (!CHECK_OK.has(check.code)) {
       throw invalid(
-        `The file ${file} is a damaged or incomplete ${format} image (qemu-img check: ${reason(check)}).`,
+        `The file ${file} is a damaged or incomplete ${format} image (it may be cut short): ${checkFindings(check)}.`,
         { resource: 'image_file', id: file },
       );
     }
@@ -106,6 +106,23 @@ export class QemuImg {
       );
     });
   }
+}
+
+/** What `qemu-img check` found, briefly: the counts and its first complaint. */
+function checkFindings(run: Run): string {
+  let counts = '';
+  try {
+    const r = JSON.parse(run.stdout) as Record<string, unknown>;
+    const n = Number(r['corruptions'] ?? 0) + Number(r['check-errors'] ?? 0);
+    if (n > 0) counts = `qemu-img check found ${n} error${n === 1 ? '' : 's'}`;
+  } catch {
+    // no JSON: qemu-img could not even start the check
+  }
+  const first = reason({ ...run, stdout: '' })
+    .split('; ')[0]
+    ?.replace(/^ERROR:?\s*/, '')
+    .replace(/:\s*offset .*$/, '');
+  return [counts, first].filter((x) => x).join(', first: ') || `exit code ${run.code}`;
 }
 
 /** qemu-img's own complaint, on one line. */
