@@ -292,7 +292,10 @@ export class ImageStore {
     if (/^[0-9a-f]{8}[0-9a-f-]*$/.test(ref))
       rows = await this.#images.list({ ...filter, idPrefixes: [ref] });
     if (rows.length === 0) rows = await this.#images.list({ ...filter, name: ref });
-    if (rows.length === 0) throw notFound('image', ref, `The image '${ref}' does not exist.`);
+    if (rows.length === 0) {
+      const what = options.kind ? `${options.kind} image` : 'image';
+      throw notFound('image', ref, `The ${what} '${ref}' does not exist.`);
+    }
     if (rows.length > 1) {
       throw invalid(
         `More than one image matches '${ref}': ${rows.map((r) => r.id).join(', ')}; give an id.`,
