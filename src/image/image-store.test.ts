@@ -285,6 +285,22 @@ for (const backend of TEST_BACKENDS) {
         assert.deepEqual(await store.list({ name: 'raced' }), []);
       });
 
+      it('lets only one of several concurrent imports of one name in a project win', async () => {
+        const results = await Promise.allSettled(
+          [1, 2, 3, 4].map(() =>
+            store.import({ name: 'contended', file: files.raw, ownerProjectId: projectId }),
+          ),
+        );
+        assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1);
+        for (const r of results) {
+          if (r.status === 'rejected') isError('already_exists')(r.reason);
+        }
+        const [row] = await rowsNamed('contended');
+        assert.equal((await rowsNamed('contended')).length, 1);
+        assert.ok(storedFiles().includes(row?.id as string));
+        assert.ok(!storedFiles().some((f) => f.endsWith('.part')));
+      });
+
       it('refuses to register over an image that is gone or not active', async () => {
         const gone = await store.import({ name: 'gone', file: files.raw });
         await store.delete(gone.id);

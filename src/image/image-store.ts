@@ -139,7 +139,12 @@ export class ImageStore {
       updatedAt: at,
       deletedAt: null,
     };
-    await this.#images.insert(row);
+    await this.#db.transaction().execute(async (trx) => {
+      await lockOwner(trx, row.ownerProjectId);
+      if (await new ImageRepo(trx).findByName(row.ownerProjectId, row.name))
+        throw duplicateName(row.name);
+      await new ImageRepo(trx).insert(row);
+    });
     const final = path.join(this.directory, row.id);
     const part = `${final}.part`;
     try {
@@ -211,6 +216,7 @@ export class ImageStore {
     };
     await this.#db.transaction().execute(async (trx) => {
       const images = new ImageRepo(trx);
+      await lockOwner(trx, row.ownerProjectId);
       await images.lockLocation(location);
       // The source may have been deleted while we checked; under the lock this is final.
       const still = await images.find(source.id);
@@ -410,6 +416,21 @@ export class ImageStore {
       ramdiskId,
     };
   }
+}
+
+/**
+ * Serialises inserts of one owner's images, so two of the same name cannot both pass the
+ * name check (PostgreSQL: a row lock on the project; SQLite's transactions are serial anyway).
+ * The cloud's own images have no row to lock; on PostgreSQL two operators importing the same
+ * name at the same moment may both succeed.
+ */
+async function lockOwner(db: Db, ownerProjectId: string | null): Promise<void> {
+  if (ownerProjectId === null) return;
+  await db
+    .updateTable('projects')
+    .set({ id: ownerProjectId })
+    .where('id', '=', ownerProjectId)
+    .execute();
 }
 
 /** Whether `text` holds a control character (C0 or DEL). */

@@ -141,9 +141,12 @@ export function imageActions(deps: Ec2Deps): Ec2ActionTable {
       const wanted = shownIds.map((id) => ({ id, ...parseImageEc2Id(id) }));
       const owners = params.list('Owner');
       const executableBy = params.list('ExecutableBy');
-      for (const o of [...owners, ...executableBy]) {
-        if (o.length === 0 || o.length > 64)
-          throw invalidValue('Owner', o, 'It must be self, system or a project id.');
+      for (const [name, values, help] of [
+        ['Owner', owners, 'It must be self, system or a project id.'],
+        ['ExecutableBy', executableBy, 'It must be self, all or a project id.'],
+      ] as const) {
+        for (const v of values)
+          if (v.length === 0 || v.length > 64) throw invalidValue(name, v, help);
       }
       params.bool('IncludeDeprecated');
       params.bool('IncludeDisabled');
@@ -243,7 +246,12 @@ export function imageActions(deps: Ec2Deps): Ec2ActionTable {
         );
       }
       for (const p of UNSUPPORTED) {
-        if (params.has(p)) throw invalidValue(p, '...', 'Stratus does not support it.');
+        if (params.has(p)) {
+          throw invalid(
+            `The parameter ${p} is not supported: a Stratus image is one local disk file.`,
+            { resource: 'parameter', id: p },
+          );
+        }
       }
       const virtualization = params.enumOf('VirtualizationType', ['hvm', 'paravirtual'] as const);
       if (virtualization === 'paravirtual') {
