@@ -12,13 +12,7 @@ import { invalid, notFound, StratusError } from '../../../errors.js';
 import { ImageService, ImageStore } from '../../../image/index.js';
 import type { Ec2ActionTable } from '../action.js';
 import { applyFilters } from '../filters.js';
-import {
-  IMAGE_ID_PREFIX,
-  imageEc2Id,
-  parseEc2Id,
-  parseImageEc2Id,
-  type ImageIdKind,
-} from '../ids.js';
+import { imageEc2Id, parseEc2Id, parseImageEc2Id } from '../ids.js';
 import { invalidValue, missingParameter } from '../params.js';
 import { ec2Time, type XmlObject } from '../xml.js';
 import { checkTags } from './instances.js';
@@ -94,18 +88,8 @@ export function imageActions(deps: Ec2Deps): Ec2ActionTable {
   };
 
   /** One image the caller can see, by its EC2 id; kind and prefix must both match. */
-  const imageById = async (ctx: RequestContext, shown: string, kinds?: readonly ImageIdKind[]) => {
+  const imageById = async (ctx: RequestContext, shown: string) => {
     const { kind, uuidPrefix } = parseImageEc2Id(shown);
-    if (kinds && !kinds.includes(kind)) {
-      throw invalid(
-        `Invalid id: "${shown}" (expecting "${kinds.map((k) => IMAGE_ID_PREFIX[k]).join('-" or "')}-...")`,
-        {
-          resource: 'image',
-          id: shown,
-          reason: 'malformed',
-        },
-      );
-    }
     try {
       return await images.find(ctx, uuidPrefix, kind);
     } catch (err) {
