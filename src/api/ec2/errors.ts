@@ -33,6 +33,8 @@ const SPECIAL: Record<string, [string, number]> = {
   'not_found:tag': ['InvalidParameterValue', 400],
   'not_found:zone': ['InvalidParameterValue', 400],
   'invalid:malformed:image': ['InvalidAMIID.Malformed', 400],
+  'invalid:name:image': ['InvalidAMIName.Malformed', 400],
+  'already_exists:image': ['InvalidAMIName.Duplicate', 400],
   'invalid:malformed:security_group': ['InvalidGroupId.Malformed', 400],
   'invalid:reserved:security_group': ['InvalidGroup.Reserved', 400],
   'invalid:malformed:security_group_rule': ['InvalidSecurityGroupRuleId.Malformed', 400],
