@@ -29,4 +29,5 @@ export { SecurityGroupRepo, DEFAULT_GROUP } from './repos/security-groups.js';
 export { KeypairRepo } from './repos/keypairs.js';
 export { TagRepo } from './repos/tags.js';
 export { NetworkRepo } from './repos/networks.js';
+export { FixedIpLeaseRepo } from './repos/fixed-ip-leases.js';
 export { ComputeNodeRepo } from './repos/compute-nodes.js';

@@ -2,6 +2,7 @@
 import type { Bus } from '../bus/index.js';
 import type { RequestContext } from '../context.js';
 import type { ServiceStatus } from '../service/index.js';
+import type { KnownLease, LeaseEvent } from './dataplane/index.js';
 
 export const NETWORK_TOPIC = 'network';
 
@@ -20,6 +21,8 @@ export type NetworkProtocol = {
   status: { args: Record<string, never>; result: ServiceStatus };
   allocateForInstance: { args: { instanceId: string; host: string }; result: GuestNetwork };
   deallocateForInstance: { args: { instanceId: string; host: string | null }; result: null };
+  recordLeaseEvent: { args: { host: string; event: LeaseEvent }; result: null };
+  knownLeases: { args: { host: string }; result: KnownLease[] };
 };
 
 export class NetworkClient {
@@ -45,5 +48,18 @@ export class NetworkClient {
     host: string | null,
   ): Promise<void> {
     await this.bus.call(ctx, NETWORK_TOPIC, 'deallocateForInstance', { instanceId, host });
+  }
+
+  /**
+   * Call: records a dnsmasq lease event from a host's data plane (add, old, del). The agent
+   * waits for it, so dnsmasq's script queue never runs ahead of the bookkeeping.
+   */
+  async recordLeaseEvent(ctx: RequestContext, host: string, event: LeaseEvent): Promise<void> {
+    await this.bus.call(ctx, NETWORK_TOPIC, 'recordLeaseEvent', { host, event });
+  }
+
+  /** Call: the live leases of the host's network, for a (re)starting dnsmasq. */
+  knownLeases(ctx: RequestContext, host: string): Promise<KnownLease[]> {
+    return this.bus.call(ctx, NETWORK_TOPIC, 'knownLeases', { host });
   }
 }

@@ -10,11 +10,11 @@ import type { Service } from '../service/index.js';
 import { parseCidr } from '../util/ipv4.js';
 import { VERSION } from '../version.js';
 import { NETWORK_TOPIC, type GuestNetwork, type NetworkProtocol } from './client.js';
+import type { KnownLease, LeaseEvent } from './dataplane/index.js';
+import { LEASE_MARGIN_MS, LeaseBook } from './leases.js';
 
 export const DEFAULT_NETWORK = 'default';
 export const DEFAULT_FLOATING_POOL = 'public';
-/** Extra rest for a returned address beyond the lease time, for clocks and late renewals. */
-const LEASE_MARGIN_MS = 30_000;
 
 export interface NetworkOptions {
   db: Db;
@@ -30,6 +30,7 @@ export class NetworkManager implements ProtocolHandlers<NetworkProtocol> {
   readonly #opts: NetworkOptions;
   readonly #networks: NetworkRepo;
   #default: NetworkRow | undefined;
+  #leases: LeaseBook | undefined;
 
   constructor(options: NetworkOptions) {
     this.#opts = options;
@@ -46,6 +47,8 @@ export class NetworkManager implements ProtocolHandlers<NetworkProtocol> {
             status: () => this.status(),
             allocateForInstance: (a) => this.allocateForInstance(a),
             deallocateForInstance: (a) => this.deallocateForInstance(a),
+            recordLeaseEvent: (a) => this.recordLeaseEvent(a),
+            knownLeases: (a) => this.knownLeases(a),
           }),
         },
       ],
@@ -98,6 +101,8 @@ export class NetworkManager implements ProtocolHandlers<NetworkProtocol> {
       at,
       at + this.#opts.leaseSeconds * 1000 + LEASE_MARGIN_MS,
     );
+    // dnsmasq may have reported the lease gone before the instance gave the address back.
+    await (await this.#leaseBook()).settleReleased(released, at);
     await this.#opts.db
       .updateTable('floatingIps')
       .set({ instanceId: null, associationId: null, associatedAt: null })
@@ -109,6 +114,29 @@ export class NetworkManager implements ProtocolHandlers<NetworkProtocol> {
         'fixed addresses released',
       );
     return null;
+  }
+
+  /** Records a lease event from a host's dnsmasq (all hosts serve the default network). */
+  async recordLeaseEvent(args: { host: string; event: LeaseEvent }): Promise<null> {
+    await (await this.#leaseBook()).record(args.event);
+    return null;
+  }
+
+  async knownLeases(_args: { host: string }): Promise<KnownLease[]> {
+    return (await this.#leaseBook()).knownLeases();
+  }
+
+  async #leaseBook(): Promise<LeaseBook> {
+    if (!this.#leases) {
+      const network = this.#default ?? (await this.#ensureNetworks());
+      this.#leases = new LeaseBook({
+        db: this.#opts.db,
+        networkId: network.id,
+        leaseSeconds: this.#opts.leaseSeconds,
+        logger: this.#opts.logger,
+      });
+    }
+    return this.#leases;
   }
 
   async #ensureNetworks(): Promise<NetworkRow> {

@@ -54,6 +54,7 @@ export class NetworkRepo {
           allocatedAt: null,
           releasedAt: null,
           leasedAt: null,
+          leaseExpiresAt: null,
           reusableAt: 0,
         });
       }
@@ -96,7 +97,14 @@ export class NetworkRepo {
       if (!candidate) return undefined;
       const r = await this.db
         .updateTable('fixedIps')
-        .set({ instanceId, macAddress, allocatedAt: at, releasedAt: null, leasedAt: null })
+        .set({
+          instanceId,
+          macAddress,
+          allocatedAt: at,
+          releasedAt: null,
+          leasedAt: null,
+          leaseExpiresAt: null,
+        })
         .where('networkId', '=', networkId)
         .where('address', '=', candidate.address)
         .where('instanceId', 'is', null)
