@@ -170,3 +170,70 @@ export async function rootLinks(): Promise<string[]> {
     .filter((n) => n !== '')
     .sort();
 }
+
+/**
+ * Joins a "client machine" namespace to a host namespace by a veth pair made from inside the
+ * namespaces: `uplink` in the host with `hostAddress`, `eth0` in the client with
+ * `clientAddress` (both /24) and a default route via the host.
+ */
+export async function joinClient(
+  host: Namespace,
+  client: Namespace,
+  uplink: string,
+  hostAddress: string,
+  clientAddress: string,
+): Promise<void> {
+  await host.ip([
+    'link',
+    'add',
+    uplink,
+    'type',
+    'veth',
+    'peer',
+    'name',
+    'eth0',
+    'netns',
+    client.name,
+  ]);
+  await host.ip(['addr', 'add', `${hostAddress}/24`, 'dev', uplink]);
+  await host.ip(['link', 'set', uplink, 'up']);
+  await client.ip(['addr', 'add', `${clientAddress}/24`, 'dev', 'eth0']);
+  await client.ip(['link', 'set', 'eth0', 'up']);
+  await client.ip(['route', 'add', 'default', 'via', hostAddress]);
+}
+
+/**
+ * Opens a TCP connection from inside `from` to `address:port` and reads what the listener
+ * says; undefined when the connection is refused or dropped (no answer within `seconds`).
+ */
+export async function tcpProbe(
+  from: Namespace,
+  address: string,
+  port: number,
+  seconds = 1,
+): Promise<string | undefined> {
+  try {
+    const { stdout } = await from.exec(
+      'timeout',
+      [String(seconds + 1), BUSYBOX as string, 'nc', '-w', String(seconds), address, String(port)],
+      { input: '' },
+    );
+    return stdout.trim() === '' ? undefined : stdout.trim();
+  } catch {
+    return undefined;
+  }
+}
+
+/** Starts `busybox nc` listening on `port` in the guest, answering every connection with `reply`. */
+export function listen(guest: FakeGuest, port: number, reply: string): void {
+  guest.spawn(BUSYBOX as string, [
+    'nc',
+    '-ll',
+    '-p',
+    String(port),
+    '-e',
+    BUSYBOX as string,
+    'echo',
+    reply,
+  ]);
+}
