@@ -237,3 +237,34 @@ export function listen(guest: FakeGuest, port: number, reply: string): void {
     reply,
   ]);
 }
+
+/** GETs `url` from inside `from` with busybox wget; the body, or undefined on any failure. */
+export async function httpGet(
+  from: Namespace,
+  url: string,
+  headers: readonly string[] = [],
+): Promise<string | undefined> {
+  const args = ['5', BUSYBOX as string, 'wget', '-q', '-O', '-'];
+  for (const h of headers) args.push('--header', h);
+  try {
+    return (await from.exec('timeout', [...args, url])).stdout;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Like `httpGet` for a request expected to fail: what wget printed about the failure. */
+export async function httpError(
+  from: Namespace,
+  url: string,
+  headers: readonly string[] = [],
+): Promise<string> {
+  const args = ['5', BUSYBOX as string, 'wget', '-q', '-O', '-'];
+  for (const h of headers) args.push('--header', h);
+  try {
+    await from.exec('timeout', [...args, url]);
+    return '';
+  } catch (err) {
+    return err instanceof Error ? err.message : String(err);
+  }
+}
