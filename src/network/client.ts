@@ -2,7 +2,8 @@
 import type { Bus } from '../bus/index.js';
 import type { RequestContext } from '../context.js';
 import type { ServiceStatus } from '../service/index.js';
-import type { KnownLease, LeaseEvent } from './dataplane/index.js';
+import type { GuestNetworkSpec, KnownLease, LeaseEvent } from './dataplane/index.js';
+import type { InstanceRuleSet } from './security-groups.js';
 
 export const NETWORK_TOPIC = 'network';
 
@@ -23,6 +24,8 @@ export type NetworkProtocol = {
   deallocateForInstance: { args: { instanceId: string; host: string | null }; result: null };
   recordLeaseEvent: { args: { host: string; event: LeaseEvent }; result: null };
   knownLeases: { args: { host: string }; result: KnownLease[] };
+  hostNetwork: { args: { host: string }; result: GuestNetworkSpec & { networkId: string } };
+  rulesForInstances: { args: { instanceIds: string[] }; result: InstanceRuleSet[] };
 };
 
 export class NetworkClient {
@@ -61,5 +64,23 @@ export class NetworkClient {
   /** Call: the live leases of the host's network, for a (re)starting dnsmasq. */
   knownLeases(ctx: RequestContext, host: string): Promise<KnownLease[]> {
     return this.bus.call(ctx, NETWORK_TOPIC, 'knownLeases', { host });
+  }
+
+  /** Call: the network a host's data plane serves (CIDR, gateway, DHCP range, DNS). */
+  hostNetwork(
+    ctx: RequestContext,
+    host: string,
+  ): Promise<GuestNetworkSpec & { networkId: string }> {
+    return this.bus.call(ctx, NETWORK_TOPIC, 'hostNetwork', { host });
+  }
+
+  /** Call: the security-group rule sets a host's data plane enforces for these instances. */
+  rulesForInstances(
+    ctx: RequestContext,
+    instanceIds: readonly string[],
+  ): Promise<InstanceRuleSet[]> {
+    return this.bus.call(ctx, NETWORK_TOPIC, 'rulesForInstances', {
+      instanceIds: [...instanceIds],
+    });
   }
 }

@@ -2,3 +2,15 @@
 export { NetworkClient, NETWORK_TOPIC, type NetworkProtocol, type GuestNetwork } from './client.js';
 export { NetworkManager, DEFAULT_NETWORK, DEFAULT_FLOATING_POOL } from './manager.js';
 export * from './security-groups.js';
+export {
+  NetworkAgent,
+  NetworkAgentClient,
+  networkHostTopic,
+  NETWORK_AGENT_FANOUT,
+  type NetworkAgentOptions,
+  type NetworkAgentProtocol,
+  type NetworkServicePort,
+  type PlugArgs,
+  type PluggedPort,
+} from './agent.js';
+export { LeaseBook, LEASE_MARGIN_MS } from './leases.js';

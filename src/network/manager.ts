@@ -12,6 +12,7 @@ import { VERSION } from '../version.js';
 import { NETWORK_TOPIC, type GuestNetwork, type NetworkProtocol } from './client.js';
 import type { KnownLease, LeaseEvent } from './dataplane/index.js';
 import { LEASE_MARGIN_MS, LeaseBook } from './leases.js';
+import { SecurityGroupService } from './security-groups.js';
 
 export const DEFAULT_NETWORK = 'default';
 export const DEFAULT_FLOATING_POOL = 'public';
@@ -49,6 +50,8 @@ export class NetworkManager implements ProtocolHandlers<NetworkProtocol> {
             deallocateForInstance: (a) => this.deallocateForInstance(a),
             recordLeaseEvent: (a) => this.recordLeaseEvent(a),
             knownLeases: (a) => this.knownLeases(a),
+            hostNetwork: (a) => this.hostNetwork(a),
+            rulesForInstances: (a) => this.rulesForInstances(a),
           }),
         },
       ],
@@ -124,6 +127,37 @@ export class NetworkManager implements ProtocolHandlers<NetworkProtocol> {
 
   async knownLeases(_args: { host: string }): Promise<KnownLease[]> {
     return (await this.#leaseBook()).knownLeases();
+  }
+
+  /** Every host serves the default network for now. */
+  async hostNetwork(_args: { host: string }): Promise<NetworkProtocol['hostNetwork']['result']> {
+    const n = this.#default ?? (await this.#ensureNetworks());
+    return {
+      networkId: n.id,
+      cidr: n.cidr,
+      gateway: n.gateway,
+      dhcpStart: n.dhcpStart,
+      dhcpEnd: n.dhcpEnd,
+      dns: n.dns,
+    };
+  }
+
+  async rulesForInstances(args: {
+    instanceIds: string[];
+  }): Promise<NetworkProtocol['rulesForInstances']['result']> {
+    // Computing rule sets reads no quota; the service only needs it to create rules.
+    const quota = {
+      instances: 0,
+      cores: 0,
+      ramMb: 0,
+      addresses: 0,
+      securityGroups: 0,
+      securityGroupRules: 0,
+      keypairs: 0,
+    };
+    return new SecurityGroupService({ db: this.#opts.db, quota }).rulesForInstances(
+      args.instanceIds,
+    );
   }
 
   async #leaseBook(): Promise<LeaseBook> {
