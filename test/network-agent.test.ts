@@ -74,7 +74,7 @@ describe('the host network agent in a cloud', { skip }, () => {
     for (const topic of agent.topics()) {
       subs.push(await t.cloud.bus.serve(topic.topic, topic.handler, { fanout: !!topic.fanout }));
     }
-    cleanup.add(() => agent.stop());
+    cleanup.add(() => agent.teardown());
     await agent.start();
     agents = new NetworkAgentClient(t.cloud.bus);
     client = await new FakeGuest(cleanup, uniqueName('st-c')).create();

@@ -116,7 +116,13 @@ export class NetworkAgent implements ProtocolHandlers<NetworkAgentProtocol> {
     return this.dataPlane.start();
   }
 
+  /** Stops following the data plane; running guests keep their network (see `detach`). */
   stop(): Promise<void> {
+    return this.dataPlane.detach();
+  }
+
+  /** Removes the host's data plane altogether (the host leaves the cloud). */
+  teardown(): Promise<void> {
     return this.dataPlane.teardown();
   }
 

@@ -41,10 +41,13 @@ export async function addGuestPort(
   mac: string,
   spec: GuestPortSpec,
 ): Promise<void> {
-  if (await linkExists(ns, ifname)) await ns.ip(['link', 'del', ifname]);
+  const exists = await linkExists(ns, ifname);
   if (spec.kind === 'tap') {
-    await ns.ip(['tuntap', 'add', 'dev', ifname, 'mode', 'tap']);
+    // A tap that exists may be held open by the guest's VM (plugged again after a restart of
+    // the agent): keep it, or the VM loses its network.
+    if (!exists) await ns.ip(['tuntap', 'add', 'dev', ifname, 'mode', 'tap']);
   } else {
+    if (exists) await ns.ip(['link', 'del', ifname]);
     await ns.ip([
       'link',
       'add',

@@ -145,6 +145,12 @@ export class Dnsmasq {
     await this.reload();
   }
 
+  /** Sets the entries dnsmasq starts with (adopting a running host); no reload. */
+  preload(entries: readonly HostEntry[]): void {
+    for (const e of entries)
+      this.#hosts.set(e.mac.toLowerCase(), { ...e, mac: e.mac.toLowerCase() });
+  }
+
   hosts(): HostEntry[] {
     return [...this.#hosts.values()];
   }

@@ -3,6 +3,7 @@
 // touches the machine's own interfaces, routes or firewall: every command runs in the
 // namespace (`ip -n`, `ip netns exec`).
 import fs from 'node:fs';
+import path from 'node:path';
 import { StratusError } from '../../errors.js';
 import { parseCidr, parseIpv4 } from '../../util/ipv4.js';
 import type { EffectiveRule } from '../security-groups.js';
@@ -69,6 +70,15 @@ export interface GuestSpec {
   rules?: readonly EffectiveRule[];
 }
 
+interface SavedGuest {
+  instanceId: string;
+  mac: string;
+  fixedIp: string;
+  hostname: string;
+  port: { kind: 'tap' } | { kind: 'veth'; peerNamespace: string; peerName: string };
+  rules: EffectiveRule[];
+}
+
 interface Guest {
   spec: GuestSpec;
   ifname: string;
@@ -86,6 +96,7 @@ export class HostDataPlane {
   /** floating IP -> fixed IP */
   readonly #floating = new Map<string, string>();
   #lock: Promise<unknown> = Promise.resolve();
+  readonly #statePath: string;
 
   constructor(options: HostDataPlaneOptions) {
     this.#o = options;
@@ -100,6 +111,7 @@ export class HostDataPlane {
     const start = parseIpv4(options.network.dhcpStart) ?? cidr.base + 2;
     const end = parseIpv4(options.network.dhcpEnd) ?? cidr.base + cidr.size - 2;
     fs.mkdirSync(options.stateDir, { recursive: true });
+    this.#statePath = path.join(options.stateDir, 'dataplane.json');
     this.#spool = new LeaseSpool(
       options.stateDir,
       options.leases,
@@ -142,13 +154,17 @@ export class HostDataPlane {
   }
 
   /**
-   * Builds everything: the namespace (adopted when it exists), forwarding, the bridge with the
-   * gateway address, the nftables table, the lease socket, dnsmasq and the metadata proxy.
-   * Undoes what it made when a step fails.
+   * Builds everything: the namespace, forwarding, the bridge with the gateway address, the
+   * nftables table, the lease spool, dnsmasq and the metadata proxy. When the namespace is
+   * there already (the agent restarted), the guests and floating IPs it had are adopted from
+   * the state file, so running guests keep their firewall, DHCP and NAT. Undoes what it made
+   * when a step fails.
    */
   start(): Promise<void> {
     return this.#serial(async () => {
       const created = !this.ns.exists();
+      if (created) fs.rmSync(this.#statePath, { force: true });
+      else this.#load();
       try {
         await this.ns.create();
         await this.ns.sysctl('net.ipv4.ip_forward', '1');
@@ -156,6 +172,21 @@ export class HostDataPlane {
         await this.ns.sysctl('net.bridge.bridge-nf-call-iptables', '1');
         await ensureBridge(this.ns, this.#o.bridge, this.#o.network.gateway, this.#prefix);
         await applyNft(this.ns, this.#render());
+        for (const g of this.#guests.values()) {
+          if ((g.spec.port ?? { kind: 'tap' }).kind === 'tap') {
+            await addGuestPort(this.ns, this.#o.bridge, g.ifname, g.spec.mac, { kind: 'tap' });
+          }
+        }
+        for (const floating of this.#floating.keys()) {
+          await this.ns.ip(['addr', 'replace', `${floating}/32`, 'dev', this.#o.uplink ?? 'lo']);
+        }
+        this.#dnsmasq.preload(
+          [...this.#guests.values()].map((g) => ({
+            mac: g.spec.mac,
+            hostname: dhcpHostname(g.spec.hostname),
+            ip: g.spec.fixedIp,
+          })),
+        );
         await this.#spool.start();
         await this.#dnsmasq.start();
         await this.#metadata?.start();
@@ -167,6 +198,15 @@ export class HostDataPlane {
     });
   }
 
+  /**
+   * Lets go of the data plane without changing it, as when the agent's process stops while
+   * the host's guests keep running: dnsmasq, the proxy and every rule stay; lease events
+   * wait in the spool for the next `start`, which adopts it all.
+   */
+  detach(): Promise<void> {
+    return this.#serial(() => this.#spool.stop());
+  }
+
   /** Removes the namespace with every process, link and rule in it. Safe to call twice. */
   teardown(): Promise<void> {
     return this.#serial(async () => {
@@ -174,6 +214,7 @@ export class HostDataPlane {
       await this.#dnsmasq.stop().catch(() => undefined);
       await this.ns.destroy();
       await this.#spool.stop();
+      fs.rmSync(this.#statePath, { force: true });
       this.#guests.clear();
       this.#floating.clear();
     });
@@ -209,6 +250,7 @@ export class HostDataPlane {
         setGuestCommands(firewall, !old || old.firewall.fixedIp !== spec.fixedIp),
       );
       this.#guests.set(spec.instanceId, { spec, ifname, firewall });
+      this.#save();
       try {
         await addGuestPort(this.ns, this.#o.bridge, ifname, spec.mac, spec.port ?? { kind: 'tap' });
         await this.#dnsmasq.setHost({
@@ -254,6 +296,7 @@ export class HostDataPlane {
       if (!g) return;
       g.firewall = { ...g.firewall, rules };
       await applyNft(this.ns, setGuestCommands(g.firewall, false));
+      this.#save();
     });
   }
 
@@ -271,6 +314,7 @@ export class HostDataPlane {
       await this.ns.ip(['addr', 'replace', `${floating}/32`, 'dev', this.#o.uplink ?? 'lo']);
       await applyNft(this.ns, associateCommands(floating, fixed));
       this.#floating.set(floating, fixed);
+      this.#save();
     });
   }
 
@@ -298,6 +342,7 @@ export class HostDataPlane {
     if (releaseLease) await this.#dnsmasq.release(g.spec.fixedIp, g.spec.mac);
     await applyNft(this.ns, removeGuestCommands(g.firewall));
     this.#guests.delete(instanceId);
+    this.#save();
   }
 
   async #disassociate(floating: string): Promise<void> {
@@ -308,6 +353,52 @@ export class HostDataPlane {
       .ip(['addr', 'del', `${floating}/32`, 'dev', this.#o.uplink ?? 'lo'])
       .catch(() => undefined);
     this.#floating.delete(floating);
+    this.#save();
+  }
+
+  /** Writes what is plugged and associated, for adoption after a restart. */
+  #save(): void {
+    const guests = [...this.#guests.values()].map((g) => {
+      const port = g.spec.port ?? { kind: 'tap' as const };
+      return {
+        ...g.spec,
+        port:
+          port.kind === 'tap'
+            ? port
+            : { kind: 'veth', peerNamespace: port.peerNamespace.name, peerName: port.peerName },
+        rules: g.firewall.rules,
+      };
+    });
+    const text = JSON.stringify({ guests, floating: [...this.#floating] });
+    fs.writeFileSync(`${this.#statePath}.tmp`, text, { mode: 0o600 });
+    fs.renameSync(`${this.#statePath}.tmp`, this.#statePath);
+  }
+
+  #load(): void {
+    let state: { guests: SavedGuest[]; floating: [string, string][] };
+    try {
+      state = JSON.parse(fs.readFileSync(this.#statePath, 'utf8')) as typeof state;
+    } catch {
+      return;
+    }
+    for (const saved of state.guests) {
+      const port: GuestPortSpec =
+        saved.port.kind === 'tap'
+          ? { kind: 'tap' }
+          : {
+              kind: 'veth',
+              peerNamespace: new Namespace(saved.port.peerNamespace),
+              peerName: saved.port.peerName,
+            };
+      const spec: GuestSpec = { ...saved, port };
+      const ifname = HostDataPlane.portName(spec.instanceId);
+      this.#guests.set(spec.instanceId, {
+        spec,
+        ifname,
+        firewall: { chain: `g-${ifname}`, fixedIp: spec.fixedIp, rules: saved.rules },
+      });
+    }
+    for (const [f, x] of state.floating) this.#floating.set(f, x);
   }
 
   #render(): string {

@@ -88,10 +88,13 @@ export function renderTable(
     '  chain forward {',
     '    type filter hook forward priority filter; policy accept;',
     '    ip daddr vmap @guests',
+    // An address of the guest network that is not a plugged guest gets nothing (fail closed).
+    `    ip daddr ${cidr} drop`,
     '  }',
     '  chain output {',
     '    type filter hook output priority filter; policy accept;',
     '    ip daddr vmap @guests',
+    `    oifname ${br} ip daddr ${cidr} drop`,
     '  }',
     '}',
   );
