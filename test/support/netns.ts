@@ -7,16 +7,14 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Namespace } from '../../src/network/dataplane/index.js';
+import { Namespace, dataPlaneUnavailable } from '../../src/network/dataplane/index.js';
 
 export const BUSYBOX = ['/usr/bin/busybox', '/bin/busybox'].find((p) => fs.existsSync(p));
 
 /** Why the namespace tests cannot run here, or undefined when they can. */
 export function dataPlaneSkipReason(): string | undefined {
-  if (process.getuid?.() !== 0) return 'needs root to create network namespaces';
-  for (const tool of ['/usr/sbin/dnsmasq', '/usr/bin/dhcp_release', '/usr/sbin/nft']) {
-    if (!fs.existsSync(tool)) return `${tool} is not installed (scripts/setup installs it)`;
-  }
+  const reason = dataPlaneUnavailable();
+  if (reason) return reason;
   if (!BUSYBOX) return 'busybox-static is not installed (scripts/setup installs it)';
   return undefined;
 }

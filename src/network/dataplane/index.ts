@@ -26,3 +26,4 @@ export {
   type KnownLease,
   type LeaseEventHandlers,
 } from './lease-events.js';
+export { dataPlaneUnavailable, DATA_PLANE_TOOLS } from './capabilities.js';
