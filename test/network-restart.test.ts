@@ -132,3 +132,49 @@ describe('restarting the network agent', { skip }, () => {
     await dp.ns.exec('/usr/bin/busybox', ['ping', '-c', '1', '-W', '2', '10.82.0.1']);
   });
 });
+
+describe('dnsmasq dying', { skip }, () => {
+  const cleanup = new Cleanup();
+  after(() => cleanup.run());
+
+  it('is started again by the next change, and guests get their addresses', async () => {
+    const dir = tempDir();
+    cleanup.add(async () => fs.rmSync(dir, { recursive: true, force: true }));
+    const dp = new HostDataPlane({
+      namespace: uniqueName(),
+      bridge: 'br100',
+      network: {
+        cidr: '10.83.0.0/24',
+        gateway: '10.83.0.1',
+        dhcpStart: '10.83.0.2',
+        dhcpEnd: '10.83.0.254',
+        dns: '',
+      },
+      leaseSeconds: 120,
+      stateDir: dir,
+      leases: { onEvent: async () => undefined, knownLeases: async () => [] },
+    });
+    cleanup.add(() => dp.teardown());
+    await dp.start();
+    const pid = Number(fs.readFileSync(`${dir}/dnsmasq.pid`, 'utf8'));
+    process.kill(pid, 'SIGKILL');
+    await waitFor('dnsmasq to be gone', () => {
+      try {
+        process.kill(pid, 0);
+        return false;
+      } catch {
+        return true;
+      }
+    });
+    const guest = await new FakeGuest(cleanup).create();
+    await dp.plugGuest({
+      instanceId: randomUUID(),
+      mac: 'fa:16:3e:50:00:01',
+      fixedIp: '10.83.0.8',
+      hostname: 'phoenix',
+      port: guest.port,
+    });
+    assert.notEqual(Number(fs.readFileSync(`${dir}/dnsmasq.pid`, 'utf8')), pid);
+    assert.equal(await guest.dhcp(), '10.83.0.8');
+  });
+});

@@ -156,8 +156,9 @@ export class Dnsmasq {
   }
 
   /**
-   * Rewrites the hosts file and has dnsmasq read it. Calls made while one reload waits to run
-   * share it; one that starts later writes whatever the entries are by then.
+   * Rewrites the hosts file and has dnsmasq read it (starting dnsmasq again if it is not
+   * running). Calls made while one reload waits to run share it; one that starts later writes
+   * whatever the entries are by then.
    */
   reload(): Promise<void> {
     if (this.#queued) return this.#queued;
@@ -167,7 +168,8 @@ export class Dnsmasq {
         this.#queued = undefined;
         this.#writeHosts();
         const pid = this.pid();
-        if (pid === undefined) throw new StratusError('unavailable', 'dnsmasq is not running.');
+        // dnsmasq died (killed, crashed): start it again, which reads the current file.
+        if (pid === undefined) return this.start();
         const want = this.#reads + 1;
         process.kill(pid, 'SIGHUP');
         await this.#waitForRead(want);
