@@ -245,6 +245,9 @@ export class HostDataPlane {
       if (old && old.firewall.fixedIp !== spec.fixedIp) {
         await applyNft(this.ns, removeGuestCommands(old.firewall));
       }
+      if (old && old.spec.mac.toLowerCase() !== spec.mac.toLowerCase()) {
+        await this.#dnsmasq.removeHost(old.spec.mac);
+      }
       await applyNft(
         this.ns,
         setGuestCommands(firewall, !old || old.firewall.fixedIp !== spec.fixedIp),
@@ -308,11 +311,13 @@ export class HostDataPlane {
    */
   associate(floating: string, fixed: string): Promise<void> {
     return this.#serial(async () => {
+      // Rendering checks both addresses before anything changes.
+      const script = associateCommands(floating, fixed);
       if (this.#floating.get(floating) === fixed) return;
       if (this.#floating.has(floating)) await this.#disassociate(floating);
-      for (const [f, x] of this.#floating) if (x === fixed) await this.#disassociate(f);
+      for (const [f, x] of [...this.#floating]) if (x === fixed) await this.#disassociate(f);
       await this.ns.ip(['addr', 'replace', `${floating}/32`, 'dev', this.#o.uplink ?? 'lo']);
-      await applyNft(this.ns, associateCommands(floating, fixed));
+      await applyNft(this.ns, script);
       this.#floating.set(floating, fixed);
       this.#save();
     });
