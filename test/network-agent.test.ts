@@ -138,7 +138,7 @@ describe('the host network agent in a cloud', { skip }, () => {
       1000,
     );
     const authorizeMs = Date.now() - t0;
-    assert.equal(await tcpProbe(client.ns, ip, 22), 'ssh-here', 'accepted after authorize');
+    assert.equal(await tcpProbe(client.ns, ip, 22, 3), 'ssh-here', 'accepted after authorize');
 
     t0 = Date.now();
     await t.admin.send(

@@ -101,7 +101,7 @@ describe('floating IPs', { skip }, () => {
     assert.equal(await tcpProbe(client.ns, FLOATING, 22), undefined);
     assert.equal(await tcpProbe(client.ns, web.ip, 22), undefined, 'no route to fixed IPs');
     // Without a floating IP the guest still goes out, masqueraded behind the uplink address.
-    assert.equal(await tcpProbe(webGuest.ns, CLIENT, 9000), UPLINK_ADDRESS);
+    assert.equal(await tcpProbe(webGuest.ns, CLIENT, 9000, 3), UPLINK_ADDRESS);
   });
 
   it('reaches the guest from outside, from the host and from other guests once associated', async () => {
@@ -112,14 +112,14 @@ describe('floating IPs', { skip }, () => {
     // The client asked for this address before it existed, so its ARP entry for it is marked
     // failed and its first SYN may go unanswered: give it the time of a TCP retransmission.
     assert.equal(await tcpProbe(client.ns, FLOATING, 22, 4), 'ssh-here', 'from the client machine');
-    assert.equal(await tcpProbe(dp.ns, FLOATING, 22), 'ssh-here', 'from the host namespace');
-    assert.equal(await tcpProbe(otherGuest.ns, FLOATING, 22), 'ssh-here', 'from another guest');
+    assert.equal(await tcpProbe(dp.ns, FLOATING, 22, 3), 'ssh-here', 'from the host namespace');
+    assert.equal(await tcpProbe(otherGuest.ns, FLOATING, 22, 3), 'ssh-here', 'from another guest');
     assert.equal(
-      await tcpProbe(webGuest.ns, CLIENT, 9000),
+      await tcpProbe(webGuest.ns, CLIENT, 9000, 3),
       FLOATING,
       'the guest leaves as its FIP',
     );
-    assert.equal(await tcpProbe(otherGuest.ns, CLIENT, 9000), UPLINK_ADDRESS);
+    assert.equal(await tcpProbe(otherGuest.ns, CLIENT, 9000, 3), UPLINK_ADDRESS);
     assert.deepEqual([...dp.associations()], [[FLOATING, web.ip]]);
   });
 
@@ -127,14 +127,14 @@ describe('floating IPs', { skip }, () => {
     await dp.setSecurityRules(web.id, []);
     assert.equal(await tcpProbe(client.ns, FLOATING, 22), undefined);
     await dp.setSecurityRules(web.id, allowAll);
-    assert.equal(await tcpProbe(client.ns, FLOATING, 22), 'ssh-here');
+    assert.equal(await tcpProbe(client.ns, FLOATING, 22, 3), 'ssh-here');
   });
 
   it('removes everything on disassociate', async () => {
     await dp.disassociate(FLOATING);
     assert.equal(await tcpProbe(client.ns, FLOATING, 22), undefined);
     assert.equal(await tcpProbe(dp.ns, FLOATING, 22), undefined);
-    assert.equal(await tcpProbe(webGuest.ns, CLIENT, 9000), UPLINK_ADDRESS);
+    assert.equal(await tcpProbe(webGuest.ns, CLIENT, 9000, 3), UPLINK_ADDRESS);
     const addrs = (await dp.ns.ip(['-4', '-o', 'addr', 'show'])).stdout;
     assert.doesNotMatch(addrs, new RegExp(FLOATING.replace(/\./g, '\\.')));
     assert.deepEqual([...dp.associations()], []);
@@ -143,7 +143,7 @@ describe('floating IPs', { skip }, () => {
 
   it('moves with its guest: unplugging the guest drops its floating IP', async () => {
     await dp.associate(FLOATING, web.ip);
-    assert.equal(await tcpProbe(client.ns, FLOATING, 22), 'ssh-here');
+    assert.equal(await tcpProbe(client.ns, FLOATING, 22, 3), 'ssh-here');
     await dp.unplugGuest(web.id);
     assert.deepEqual([...dp.associations()], []);
     assert.equal(await tcpProbe(client.ns, FLOATING, 22), undefined);

@@ -72,7 +72,7 @@ describe('restarting the network agent', { skip }, () => {
     listen(guest, 22, 'ssh-here');
     listen(guest, 23, 'telnet-here');
     await waitFor('the listener', () => tcpProbe(guest.ns, '127.0.0.1', 22));
-    assert.equal(await tcpProbe(client.ns, '172.24.9.50', 22), 'ssh-here');
+    assert.equal(await tcpProbe(client.ns, '172.24.9.50', 22, 3), 'ssh-here');
 
     await first.detach();
     const second = new HostDataPlane(options);
@@ -80,7 +80,7 @@ describe('restarting the network agent', { skip }, () => {
     await second.start();
     assert.deepEqual(second.guests(), [id]);
     assert.deepEqual([...second.associations()], [['172.24.9.50', '10.81.0.7']]);
-    assert.equal(await tcpProbe(client.ns, '172.24.9.50', 22), 'ssh-here', 'still reachable');
+    assert.equal(await tcpProbe(client.ns, '172.24.9.50', 22, 3), 'ssh-here', 'still reachable');
     assert.equal(await tcpProbe(client.ns, '172.24.9.50', 23), undefined, 'still filtered');
     assert.equal(await guest.dhcp(), '10.81.0.7', 'the restarted dnsmasq still knows the guest');
 

@@ -106,7 +106,7 @@ describe('security groups on running guests', { skip }, () => {
 
   it('opens a port to a CIDR on authorize, at once, and closes it on revoke', async () => {
     await apply(web.id, [rule('tcp', 22, 22, ['172.31.9.0/24'])]);
-    assert.equal(await tcpProbe(client.ns, web.ip, 22), 'ssh-here');
+    assert.equal(await tcpProbe(client.ns, web.ip, 22, 3), 'ssh-here');
     assert.equal(await tcpProbe(client.ns, web.ip, 8080), undefined, 'only the port allowed');
     assert.equal(await tcpProbe(appGuest.ns, web.ip, 22), undefined, 'only the CIDR allowed');
     await apply(web.id, []);
@@ -115,13 +115,17 @@ describe('security groups on running guests', { skip }, () => {
 
   it('allows port ranges, all protocols, and group-to-group sources by member address', async () => {
     await apply(web.id, [rule('tcp', 8000, 8100, ['0.0.0.0/0'])]);
-    assert.equal(await tcpProbe(client.ns, web.ip, 8080), 'http-here');
-    assert.equal(await tcpProbe(dp.ns, web.ip, 8080), 'http-here', 'from the host namespace too');
+    assert.equal(await tcpProbe(client.ns, web.ip, 8080, 3), 'http-here');
+    assert.equal(
+      await tcpProbe(dp.ns, web.ip, 8080, 3),
+      'http-here',
+      'from the host namespace too',
+    );
     assert.equal(await tcpProbe(client.ns, web.ip, 22), undefined);
 
     // A rule naming the app group as source: its members' fixed IPs, one /32 each.
     await apply(web.id, [rule('tcp', 22, 22, [`${app.ip}/32`])]);
-    assert.equal(await tcpProbe(appGuest.ns, web.ip, 22), 'ssh-here');
+    assert.equal(await tcpProbe(appGuest.ns, web.ip, 22, 3), 'ssh-here');
     assert.equal(await tcpProbe(client.ns, web.ip, 22), undefined);
 
     // Overlapping rules are fine: all protocols from the client network plus a narrower one.
@@ -129,15 +133,15 @@ describe('security groups on running guests', { skip }, () => {
       rule('-1', null, null, ['172.31.9.0/24']),
       rule('tcp', 22, 22, ['172.31.9.2/32']),
     ]);
-    assert.equal(await tcpProbe(client.ns, web.ip, 22), 'ssh-here');
-    assert.equal(await tcpProbe(client.ns, web.ip, 8080), 'http-here');
+    assert.equal(await tcpProbe(client.ns, web.ip, 22, 3), 'ssh-here');
+    assert.equal(await tcpProbe(client.ns, web.ip, 8080, 3), 'http-here');
     await apply(web.id, [rule('tcp', 22, 22, ['172.31.9.2/32'])]);
     assert.equal(
       await tcpProbe(client.ns, web.ip, 8080),
       undefined,
       'revoking one keeps the other',
     );
-    assert.equal(await tcpProbe(client.ns, web.ip, 22), 'ssh-here');
+    assert.equal(await tcpProbe(client.ns, web.ip, 22, 3), 'ssh-here');
   });
 
   it('changes rules well within a second', () => {

@@ -210,9 +210,9 @@ export class HostDataPlane {
   /** Removes the namespace with every process, link and rule in it. Safe to call twice. */
   teardown(): Promise<void> {
     return this.#serial(async () => {
-      await this.#metadata?.stop().catch(() => undefined);
-      await this.#dnsmasq.stop().catch(() => undefined);
-      await this.ns.destroy();
+      // Everything goes with the namespace, so dnsmasq (which takes about a second to exit on
+      // SIGTERM) and the proxy get only a short grace before SIGKILL.
+      await this.ns.destroy(200);
       await this.#spool.stop();
       fs.rmSync(this.#statePath, { force: true });
       this.#guests.clear();

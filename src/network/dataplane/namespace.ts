@@ -61,6 +61,7 @@ export class Namespace {
   async destroy(graceMs = 1000): Promise<void> {
     if (!this.exists()) return;
     let pids = await this.pids();
+    const signalled = new Set(pids);
     for (const pid of pids) signal(pid, 'SIGTERM');
     const deadline = Date.now() + graceMs;
     while (pids.length > 0 && Date.now() < deadline) {
@@ -68,7 +69,10 @@ export class Namespace {
       pids = (await this.pids()).filter(alive);
     }
     for (const pid of pids) signal(pid, 'SIGKILL');
-    for (let i = 0; i < 40 && (await this.pids()).filter(alive).length > 0; i++) await sleep(25);
+    // A dying process leaves the namespace's list before it is gone: wait for the pids
+    // themselves (bounded, in case nobody reaps them).
+    for (const pid of await this.pids()) signalled.add(pid);
+    for (let i = 0; i < 80 && [...signalled].some(alive); i++) await sleep(25);
     if (!(await tryRun('ip', ['netns', 'delete', this.name])) && this.exists()) {
       await run('ip', ['netns', 'delete', this.name]);
     }

@@ -39,6 +39,9 @@ export function run(
         resolve({ stdout: `${stdout}`, stderr: `${stderr}` });
       },
     );
+    // A command that exits before reading its input (nft refusing a script, a probe that
+    // failed at once) closes the pipe: that is its exit status's business, not a crash.
+    child.stdin?.on('error', () => undefined);
     if (opts.input !== undefined) child.stdin?.end(opts.input);
   });
 }
