@@ -7,6 +7,7 @@ import { IdentityService, renderRcFile, ROLES } from '../identity/index.js';
 import { serviceState } from '../service/index.js';
 import { addConfigOptions, configFrom } from './config-options.js';
 import { addImageCommands } from './manage-image.js';
+import { addNetworkCommands } from './manage-network.js';
 import { isoTime, printRecord, printRows, type Format } from './output.js';
 
 type Action = (ctx: {
@@ -39,7 +40,7 @@ function leaf(parent: Command, name: string, description: string): Command {
 
 export function manageCommand(): Command {
   const manage = new Command('manage').description(
-    'Operator commands: users, projects, roles, credentials, services, images.',
+    'Operator commands: users, projects, roles, credentials, services, images, networks.',
   );
   addConfigOptions(manage);
   manage.addOption(
@@ -309,5 +310,6 @@ export function manageCommand(): Command {
       );
     }),
   );
+  addNetworkCommands(manage, leaf, withDatabase);
   return manage;
 }

@@ -34,4 +34,5 @@ export {
   type FloatingIpFilter,
   type FloatingIpMappingRow,
 } from './repos/floating-ips.js';
+export { FixedIpLeaseRepo } from './repos/fixed-ip-leases.js';
 export { ComputeNodeRepo } from './repos/compute-nodes.js';

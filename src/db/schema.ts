@@ -209,6 +209,8 @@ export interface FixedIpsTable {
   allocatedAt: number | null;
   releasedAt: number | null;
   leasedAt: number | null;
+  /** When the DHCP lease ends (or ended, after dnsmasq's `del`), as dnsmasq last reported it. */
+  leaseExpiresAt: number | null;
   /** Not handed out again before this time (the old lease may still be live). */
   reusableAt: number;
 }

@@ -4,6 +4,8 @@ import type { RequestContext } from '../context.js';
 import type { FloatingIpDomain, FloatingIpRow } from '../db/index.js';
 import type { ServiceStatus } from '../service/index.js';
 import type { AssociationRef, FloatingIpRef, InstanceRef } from './floating-ips.js';
+import type { GuestNetworkSpec, KnownLease, LeaseEvent } from './dataplane/index.js';
+import type { InstanceRuleSet } from './security-groups.js';
 
 export const NETWORK_TOPIC = 'network';
 
@@ -34,6 +36,10 @@ export type NetworkProtocol = {
   };
   disassociateFloatingIp: { args: { ref: AssociationRef }; result: FloatingIpRow };
   releaseFloatingIp: { args: { ref: FloatingIpRef }; result: null };
+  recordLeaseEvent: { args: { host: string; event: LeaseEvent }; result: null };
+  knownLeases: { args: { host: string }; result: KnownLease[] };
+  hostNetwork: { args: { host: string }; result: GuestNetworkSpec & { networkId: string } };
+  rulesForInstances: { args: { instanceIds: string[] }; result: InstanceRuleSet[] };
 };
 
 export class NetworkClient {
@@ -92,5 +98,35 @@ export class NetworkClient {
   /** Call: gives a floating address back to the pool (refused for an associated 'vpc' one). */
   async releaseFloatingIp(ctx: RequestContext, ref: FloatingIpRef): Promise<void> {
     await this.bus.call(ctx, NETWORK_TOPIC, 'releaseFloatingIp', { ref });
+  }
+  /**
+   * Call: records a dnsmasq lease event from a host's data plane (add, old, del). The agent
+   * waits for it, so dnsmasq's script queue never runs ahead of the bookkeeping.
+   */
+  async recordLeaseEvent(ctx: RequestContext, host: string, event: LeaseEvent): Promise<void> {
+    await this.bus.call(ctx, NETWORK_TOPIC, 'recordLeaseEvent', { host, event });
+  }
+
+  /** Call: the live leases of the host's network, for a (re)starting dnsmasq. */
+  knownLeases(ctx: RequestContext, host: string): Promise<KnownLease[]> {
+    return this.bus.call(ctx, NETWORK_TOPIC, 'knownLeases', { host });
+  }
+
+  /** Call: the network a host's data plane serves (CIDR, gateway, DHCP range, DNS). */
+  hostNetwork(
+    ctx: RequestContext,
+    host: string,
+  ): Promise<GuestNetworkSpec & { networkId: string }> {
+    return this.bus.call(ctx, NETWORK_TOPIC, 'hostNetwork', { host });
+  }
+
+  /** Call: the security-group rule sets a host's data plane enforces for these instances. */
+  rulesForInstances(
+    ctx: RequestContext,
+    instanceIds: readonly string[],
+  ): Promise<InstanceRuleSet[]> {
+    return this.bus.call(ctx, NETWORK_TOPIC, 'rulesForInstances', {
+      instanceIds: [...instanceIds],
+    });
   }
 }

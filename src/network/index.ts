@@ -11,3 +11,15 @@ export {
   type AssociationRef,
   type InstanceRef,
 } from './floating-ips.js';
+export {
+  NetworkAgent,
+  NetworkAgentClient,
+  networkHostTopic,
+  NETWORK_AGENT_FANOUT,
+  type NetworkAgentOptions,
+  type NetworkAgentProtocol,
+  type NetworkServicePort,
+  type PlugArgs,
+  type PluggedPort,
+} from './agent.js';
+export { LeaseBook, LEASE_MARGIN_MS } from './leases.js';

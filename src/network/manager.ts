@@ -15,11 +15,12 @@ import { NETWORK_TOPIC, type GuestNetwork, type NetworkProtocol } from './client
 import { FloatingIpService, type FloatingIpHook } from './floating-ips.js';
 
 type Args<M extends keyof NetworkProtocol> = NetworkProtocol[M]['args'];
+import type { KnownLease, LeaseEvent } from './dataplane/index.js';
+import { LEASE_MARGIN_MS, LeaseBook } from './leases.js';
+import { SecurityGroupService } from './security-groups.js';
 
 export const DEFAULT_NETWORK = 'default';
 export const DEFAULT_FLOATING_POOL = 'public';
-/** Extra rest for a returned address beyond the lease time, for clocks and late renewals. */
-const LEASE_MARGIN_MS = 30_000;
 
 export interface NetworkOptions {
   db: Db;
@@ -39,6 +40,7 @@ export class NetworkManager implements ProtocolHandlers<NetworkProtocol> {
   readonly #networks: NetworkRepo;
   readonly #floating: FloatingIpService;
   #default: NetworkRow | undefined;
+  #leases: LeaseBook | undefined;
 
   constructor(options: NetworkOptions) {
     this.#opts = options;
@@ -66,6 +68,10 @@ export class NetworkManager implements ProtocolHandlers<NetworkProtocol> {
             associateFloatingIp: (a, c) => this.associateFloatingIp(a, c),
             disassociateFloatingIp: (a, c) => this.disassociateFloatingIp(a, c),
             releaseFloatingIp: (a, c) => this.releaseFloatingIp(a, c),
+            recordLeaseEvent: (a) => this.recordLeaseEvent(a),
+            knownLeases: (a) => this.knownLeases(a),
+            hostNetwork: (a) => this.hostNetwork(a),
+            rulesForInstances: (a) => this.rulesForInstances(a),
           }),
         },
       ],
@@ -118,6 +124,8 @@ export class NetworkManager implements ProtocolHandlers<NetworkProtocol> {
       at,
       at + this.#opts.leaseSeconds * 1000 + LEASE_MARGIN_MS,
     );
+    // dnsmasq may have reported the lease gone before the instance gave the address back.
+    await (await this.#leaseBook()).settleReleased(released, at);
     await this.#floating.disassociateInstance(args.instanceId, args.host);
     if (released.length > 0)
       this.#opts.logger.debug(
@@ -148,6 +156,51 @@ export class NetworkManager implements ProtocolHandlers<NetworkProtocol> {
   /** The floating-address service, for the data plane's resync (`mappingsOnHost`). */
   get floatingIps(): FloatingIpService {
     return this.#floating;
+  }
+
+  /** Records a lease event from a host's dnsmasq (all hosts serve the default network). */
+  async recordLeaseEvent(args: { host: string; event: LeaseEvent }): Promise<null> {
+    await (await this.#leaseBook()).record(args.event);
+    return null;
+  }
+
+  async knownLeases(_args: { host: string }): Promise<KnownLease[]> {
+    return (await this.#leaseBook()).knownLeases();
+  }
+
+  /** Every host serves the default network for now. */
+  async hostNetwork(_args: { host: string }): Promise<NetworkProtocol['hostNetwork']['result']> {
+    const n = this.#default ?? (await this.#ensureNetworks());
+    return {
+      networkId: n.id,
+      cidr: n.cidr,
+      gateway: n.gateway,
+      dhcpStart: n.dhcpStart,
+      dhcpEnd: n.dhcpEnd,
+      dns: n.dns,
+    };
+  }
+
+  async rulesForInstances(args: {
+    instanceIds: string[];
+  }): Promise<NetworkProtocol['rulesForInstances']['result']> {
+    return new SecurityGroupService({
+      db: this.#opts.db,
+      quota: this.#opts.quota,
+    }).rulesForInstances(args.instanceIds);
+  }
+
+  async #leaseBook(): Promise<LeaseBook> {
+    if (!this.#leases) {
+      const network = this.#default ?? (await this.#ensureNetworks());
+      this.#leases = new LeaseBook({
+        db: this.#opts.db,
+        networkId: network.id,
+        leaseSeconds: this.#opts.leaseSeconds,
+        logger: this.#opts.logger,
+      });
+    }
+    return this.#leases;
   }
 
   async #ensureNetworks(): Promise<NetworkRow> {

@@ -2,7 +2,9 @@
 // is one conditional UPDATE, so no two instances ever hold the same one, whatever the
 // concurrency; an address given back rests until `reusableAt` before it is handed out again.
 import { randomUUID } from 'node:crypto';
+import { alreadyExists } from '../../errors.js';
 import { formatIpv4, type Cidr } from '../../util/ipv4.js';
+import { isUniqueViolation } from '../constraint.js';
 import type { Db, FixedIpRow, NetworkRow } from '../schema.js';
 
 export class NetworkRepo {
@@ -54,6 +56,7 @@ export class NetworkRepo {
           allocatedAt: null,
           releasedAt: null,
           leasedAt: null,
+          leaseExpiresAt: null,
           reusableAt: 0,
         });
       }
@@ -65,6 +68,76 @@ export class NetworkRepo {
       }
     });
     return (await this.findByName(name)) as NetworkRow;
+  }
+
+  /**
+   * Creates a network with the given gateway and DHCP range, and one fixed-address row per
+   * address of the range, in one transaction. A network of the same name already there is
+   * an `already_exists` error.
+   */
+  async create(spec: {
+    name: string;
+    cidr: string;
+    gateway: string;
+    dhcpStart: number;
+    dhcpEnd: number;
+    dns: string;
+  }): Promise<NetworkRow> {
+    const row: NetworkRow = {
+      id: randomUUID(),
+      name: spec.name,
+      cidr: spec.cidr,
+      gateway: spec.gateway,
+      dhcpStart: formatIpv4(spec.dhcpStart),
+      dhcpEnd: formatIpv4(spec.dhcpEnd),
+      dns: spec.dns,
+      createdAt: Date.now(),
+    };
+    try {
+      await this.db.transaction().execute(async (trx) => {
+        await trx.insertInto('networks').values(row).execute();
+        for (let ip = spec.dhcpStart; ip <= spec.dhcpEnd; ip += 500) {
+          const rows: FixedIpRow[] = [];
+          for (let a = ip; a <= Math.min(spec.dhcpEnd, ip + 499); a++) {
+            rows.push({
+              networkId: row.id,
+              address: formatIpv4(a),
+              seq: a - spec.dhcpStart,
+              instanceId: null,
+              macAddress: null,
+              allocatedAt: null,
+              releasedAt: null,
+              leasedAt: null,
+              leaseExpiresAt: null,
+              reusableAt: 0,
+            });
+          }
+          await trx.insertInto('fixedIps').values(rows).execute();
+        }
+      });
+    } catch (err) {
+      if (isUniqueViolation(err)) {
+        throw alreadyExists('network', spec.name, `The network '${spec.name}' already exists.`);
+      }
+      throw err;
+    }
+    return row;
+  }
+
+  /** Per network: how many fixed addresses it has and how many are held by instances. */
+  async addressCounts(): Promise<Map<string, { total: number; held: number }>> {
+    const rows = await this.db
+      .selectFrom('fixedIps')
+      .select((eb) => [
+        'networkId',
+        eb.fn.countAll<number>().as('total'),
+        eb.fn.count<number>('instanceId').as('held'),
+      ])
+      .groupBy('networkId')
+      .execute();
+    return new Map(
+      rows.map((r) => [r.networkId, { total: Number(r.total), held: Number(r.held) }]),
+    );
   }
 
   /** Gives the lowest free, rested address of the network to the instance; undefined if none. */
@@ -96,7 +169,14 @@ export class NetworkRepo {
       if (!candidate) return undefined;
       const r = await this.db
         .updateTable('fixedIps')
-        .set({ instanceId, macAddress, allocatedAt: at, releasedAt: null, leasedAt: null })
+        .set({
+          instanceId,
+          macAddress,
+          allocatedAt: at,
+          releasedAt: null,
+          leasedAt: null,
+          leaseExpiresAt: null,
+        })
         .where('networkId', '=', networkId)
         .where('address', '=', candidate.address)
         .where('instanceId', 'is', null)

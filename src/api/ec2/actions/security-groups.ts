@@ -2,9 +2,11 @@
 // AuthorizeSecurityGroupIngress, RevokeSecurityGroupIngress. Rules arrive either as
 // `IpPermissions.N` structures or in the older flat form (IpProtocol, FromPort, ToPort, CidrIp,
 // SourceSecurityGroupName); both become the same permissions for the domain service.
+import { systemContext } from '../../../context.js';
 import { TagRepo, type SecurityGroupRow, type SecurityGroupRuleRow } from '../../../db/index.js';
 import { invalid, notFound, StratusError } from '../../../errors.js';
 import {
+  NetworkAgentClient,
   SecurityGroupService,
   type GroupRef,
   type PermissionSpec,
@@ -28,10 +30,13 @@ const WHOLE_GROUP: readonly { protocol: string; fromPort: number; toPort: number
 ];
 
 export function securityGroupActions(deps: Ec2Deps): Ec2ActionTable {
+  const agents = new NetworkAgentClient(deps.bus);
   const groups = new SecurityGroupService({
     db: deps.db,
     quota: deps.config.quota,
     logger: deps.logger,
+    // Running guests get the change on every host within a second (issue 5).
+    onRulesChanged: (ids) => agents.securityGroupsChanged(systemContext(), ids),
   });
   const tagRepo = new TagRepo(deps.db);
 

@@ -1,0 +1,106 @@
+// DHCP lease state of fixed IPs, as the network service records it from dnsmasq's events.
+// Each change is one conditional UPDATE keyed on the address and the MAC that holds the
+// lease, so a late event about an address's previous holder never touches its new one.
+import type { Db, FixedIpRow } from '../schema.js';
+
+export class FixedIpLeaseRepo {
+  constructor(private readonly db: Db) {}
+
+  /**
+   * Records a lease granted or renewed for `mac` on `address`, ending at `expiresAt`. If the
+   * address was already given back (its guest still renews it), it stays out of circulation
+   * until `restUntil`. Returns false when no such address is held by that MAC.
+   */
+  async leased(
+    networkId: string,
+    address: string,
+    mac: string,
+    at: number,
+    expiresAt: number,
+    restUntil: number,
+    renewal: boolean,
+  ): Promise<boolean> {
+    const r = await this.db
+      .updateTable('fixedIps')
+      .set((eb) => ({
+        leasedAt: renewal ? eb.fn.coalesce('leasedAt', eb.val(at)) : at,
+        leaseExpiresAt: expiresAt,
+      }))
+      .where('networkId', '=', networkId)
+      .where('address', '=', address)
+      .where('macAddress', '=', mac)
+      .executeTakeFirst();
+    await this.db
+      .updateTable('fixedIps')
+      .set({ reusableAt: restUntil })
+      .where('networkId', '=', networkId)
+      .where('address', '=', address)
+      .where('macAddress', '=', mac)
+      .where('instanceId', 'is', null)
+      .where('reusableAt', '<', restUntil)
+      .execute();
+    return Number(r.numUpdatedRows) > 0;
+  }
+
+  /**
+   * Records that the lease of `mac` on `address` is gone. An address already given back is
+   * free from `at` on. Returns false when no such address is held by that MAC.
+   */
+  async ended(networkId: string, address: string, mac: string, at: number): Promise<boolean> {
+    const r = await this.db
+      .updateTable('fixedIps')
+      .set({ leaseExpiresAt: at })
+      .where('networkId', '=', networkId)
+      .where('address', '=', address)
+      .where('macAddress', '=', mac)
+      .executeTakeFirst();
+    await this.db
+      .updateTable('fixedIps')
+      .set({ reusableAt: at })
+      .where('networkId', '=', networkId)
+      .where('address', '=', address)
+      .where('macAddress', '=', mac)
+      .where('instanceId', 'is', null)
+      .where('reusableAt', '>', at)
+      .execute();
+    return Number(r.numUpdatedRows) > 0;
+  }
+
+  /**
+   * Of addresses just given back, frees at once those whose lease is known to have ended; the
+   * others (lease live, or never reported) keep the rest they were given.
+   */
+  async settleReleased(networkId: string, addresses: readonly string[], at: number): Promise<void> {
+    if (addresses.length === 0) return;
+    await this.db
+      .updateTable('fixedIps')
+      .set({ reusableAt: at })
+      .where('networkId', '=', networkId)
+      .where('address', 'in', addresses)
+      .where('instanceId', 'is', null)
+      .where('leaseExpiresAt', 'is not', null)
+      .where('leaseExpiresAt', '<=', at)
+      .execute();
+  }
+
+  /** Addresses of the network whose lease was live at `at` (for a restarting dnsmasq). */
+  async live(networkId: string, at: number): Promise<FixedIpRow[]> {
+    return this.db
+      .selectFrom('fixedIps')
+      .selectAll()
+      .where('networkId', '=', networkId)
+      .where('macAddress', 'is not', null)
+      .where('leaseExpiresAt', '>', at)
+      .orderBy('seq')
+      .execute();
+  }
+
+  async byAddress(networkId: string, address: string): Promise<FixedIpRow | undefined> {
+    return this.db
+      .selectFrom('fixedIps')
+      .selectAll()
+      .where('networkId', '=', networkId)
+      .where('address', '=', address)
+      .executeTakeFirst();
+  }
+}

@@ -1,0 +1,224 @@
+// The host network agent: runs on each compute host and owns that host's data plane (see
+// dataplane/). The compute host plugs and unplugs its guests through it; the network service
+// reaches it over the bus to move floating IPs (`network.<host>`) and to say which security
+// groups changed (a fanout on `network-agent`). Lease events go the other way, to the
+// network service, which alone writes the database.
+import { dispatch, type Bus, type ProtocolHandlers } from '../bus/index.js';
+import { systemContext, type RequestContext } from '../context.js';
+import type { Logger } from '../log.js';
+import type { Service } from '../service/index.js';
+import {
+  HostDataPlane,
+  type GuestNetworkSpec,
+  type GuestPortSpec,
+  type KnownLease,
+  type LeaseEvent,
+} from './dataplane/index.js';
+import type { InstanceRuleSet, EffectiveRule } from './security-groups.js';
+
+/** The topic of one host's agent (calls). */
+export const networkHostTopic = (host: string): string => `network.${host}`;
+/** The topic every agent serves for fanouts. */
+export const NETWORK_AGENT_FANOUT = 'network-agent';
+
+/** Where a plugged guest's port is, for the virt driver. */
+export interface PluggedPort {
+  namespace: string;
+  bridge: string;
+  /** The tap (`-netdev tap,ifname=...` inside `namespace`). */
+  ifname: string;
+}
+
+export interface PlugArgs {
+  instanceId: string;
+  mac: string;
+  fixedIp: string;
+  hostname: string;
+}
+
+export type NetworkAgentProtocol = {
+  plugInstance: { args: PlugArgs; result: PluggedPort };
+  unplugInstance: { args: { instanceId: string }; result: null };
+  securityGroupsChanged: { args: { groupIds: string[] }; result: null };
+  associateFloatingIp: { args: { floating: string; fixed: string }; result: null };
+  disassociateFloatingIp: { args: { floating: string }; result: null };
+};
+
+/** What the agent needs from the network service (the NetworkClient, or a fake in tests). */
+export interface NetworkServicePort {
+  recordLeaseEvent(ctx: RequestContext, host: string, event: LeaseEvent): Promise<void>;
+  knownLeases(ctx: RequestContext, host: string): Promise<KnownLease[]>;
+  /** The security-group rule sets of these instances (SecurityGroupService.rulesForInstances). */
+  rulesForInstances(
+    ctx: RequestContext,
+    instanceIds: readonly string[],
+  ): Promise<InstanceRuleSet[]>;
+}
+
+export interface NetworkAgentOptions {
+  host: string;
+  network: GuestNetworkSpec;
+  service: NetworkServicePort;
+  /** The namespace to own; `stratus-<host>` unless told. */
+  namespace?: string;
+  /** `br100` unless told. */
+  bridge?: string;
+  uplink?: string;
+  leaseSeconds: number;
+  stateDir: string;
+  metadataSocket?: string;
+  logger?: Logger;
+  /** Ports other than taps, for tests whose guests are namespaces. */
+  portFor?: (args: PlugArgs) => GuestPortSpec;
+}
+
+export class NetworkAgent implements ProtocolHandlers<NetworkAgentProtocol> {
+  readonly dataPlane: HostDataPlane;
+  readonly #o: NetworkAgentOptions;
+  /** The rules in force per plugged instance, to skip rewriting unchanged chains. */
+  readonly #applied = new Map<string, string>();
+
+  constructor(options: NetworkAgentOptions) {
+    this.#o = options;
+    const ctx = () => systemContext();
+    this.dataPlane = new HostDataPlane({
+      namespace: options.namespace ?? `stratus-${options.host}`.slice(0, 64),
+      bridge: options.bridge ?? 'br100',
+      network: options.network,
+      leaseSeconds: options.leaseSeconds,
+      stateDir: options.stateDir,
+      uplink: options.uplink,
+      metadataSocket: options.metadataSocket,
+      leases: {
+        onEvent: (event) => options.service.recordLeaseEvent(ctx(), options.host, event),
+        knownLeases: () => options.service.knownLeases(ctx(), options.host),
+      },
+      onError: (err) => options.logger?.warn({ err }, 'recording a DHCP lease event failed'),
+    });
+  }
+
+  /** Bus topics for the compute host's service: its own calls, and the agents' fanout. */
+  topics(): Service['topics'] {
+    const handler = dispatch<NetworkAgentProtocol>(networkHostTopic(this.#o.host), {
+      plugInstance: (a) => this.plugInstance(a),
+      unplugInstance: (a) => this.unplugInstance(a),
+      securityGroupsChanged: (a) => this.securityGroupsChanged(a),
+      associateFloatingIp: (a) => this.associateFloatingIp(a),
+      disassociateFloatingIp: (a) => this.disassociateFloatingIp(a),
+    });
+    return [
+      { topic: networkHostTopic(this.#o.host), handler },
+      { topic: NETWORK_AGENT_FANOUT, handler, fanout: true },
+    ];
+  }
+
+  start(): Promise<void> {
+    return this.dataPlane.start();
+  }
+
+  /** Stops following the data plane; running guests keep their network (see `detach`). */
+  stop(): Promise<void> {
+    return this.dataPlane.detach();
+  }
+
+  /** Removes the host's data plane altogether (the host leaves the cloud). */
+  teardown(): Promise<void> {
+    return this.dataPlane.teardown();
+  }
+
+  /**
+   * Plugs an instance in with its security groups in force from the first packet; resolves
+   * when dnsmasq will answer its DHCP. Other guests' group-to-group rules learn its address.
+   */
+  async plugInstance(args: PlugArgs): Promise<PluggedPort> {
+    const [set] = await this.#o.service.rulesForInstances(systemContext(), [args.instanceId]);
+    const rules = set?.ingress ?? [];
+    const { ifname } = await this.dataPlane.plugGuest({
+      ...args,
+      rules,
+      ...(this.#o.portFor ? { port: this.#o.portFor(args) } : {}),
+    });
+    this.#applied.set(args.instanceId, key(rules));
+    await this.#refresh();
+    return { namespace: this.dataPlane.namespace, bridge: this.dataPlane.bridge, ifname };
+  }
+
+  /** Unplugs an instance (its VM is gone): dnsmasq drops its lease. No-op when not plugged. */
+  async unplugInstance(args: { instanceId: string }): Promise<null> {
+    await this.dataPlane.unplugGuest(args.instanceId, { releaseLease: true });
+    this.#applied.delete(args.instanceId);
+    await this.#refresh();
+    return null;
+  }
+
+  /** Re-reads the rule sets of the plugged instances and rewrites the chains that changed. */
+  async securityGroupsChanged(_args: { groupIds: string[] }): Promise<null> {
+    await this.#refresh();
+    return null;
+  }
+
+  async associateFloatingIp(args: { floating: string; fixed: string }): Promise<null> {
+    await this.dataPlane.associate(args.floating, args.fixed);
+    return null;
+  }
+
+  async disassociateFloatingIp(args: { floating: string }): Promise<null> {
+    await this.dataPlane.disassociate(args.floating);
+    return null;
+  }
+
+  async #refresh(): Promise<void> {
+    const ids = this.dataPlane.guests();
+    if (ids.length === 0) return;
+    const sets = await this.#o.service.rulesForInstances(systemContext(), ids);
+    for (const set of sets) {
+      const k = key(set.ingress);
+      if (this.#applied.get(set.instanceId) === k) continue;
+      await this.dataPlane.setSecurityRules(set.instanceId, set.ingress);
+      this.#applied.set(set.instanceId, k);
+    }
+  }
+}
+
+function key(rules: readonly EffectiveRule[]): string {
+  return JSON.stringify(
+    rules.map((r) => [r.protocol, r.fromPort, r.toPort, [...r.sources].sort()]).sort(),
+  );
+}
+
+/** What the network service (or anyone) calls on the agents. */
+export class NetworkAgentClient {
+  constructor(private readonly bus: Bus) {}
+
+  /** Call: plugs an instance into `host`'s data plane. */
+  plugInstance(ctx: RequestContext, host: string, args: PlugArgs): Promise<PluggedPort> {
+    return this.bus.call(ctx, networkHostTopic(host), 'plugInstance', args);
+  }
+
+  /** Call: unplugs an instance from `host`'s data plane; succeeds when it is not plugged. */
+  async unplugInstance(ctx: RequestContext, host: string, instanceId: string): Promise<void> {
+    await this.bus.call(ctx, networkHostTopic(host), 'unplugInstance', { instanceId });
+  }
+
+  /** Fanout: every agent re-reads its guests' rule sets (after authorize/revoke). */
+  securityGroupsChanged(ctx: RequestContext, groupIds: readonly string[]): Promise<void> {
+    return this.bus.fanout(ctx, NETWORK_AGENT_FANOUT, 'securityGroupsChanged', {
+      groupIds: [...groupIds],
+    });
+  }
+
+  /** Call: makes `fixed` on `host` reachable at `floating`. */
+  async associateFloatingIp(
+    ctx: RequestContext,
+    host: string,
+    floating: string,
+    fixed: string,
+  ): Promise<void> {
+    await this.bus.call(ctx, networkHostTopic(host), 'associateFloatingIp', { floating, fixed });
+  }
+
+  /** Call: removes `floating`'s NAT from `host`; succeeds when it is not associated there. */
+  async disassociateFloatingIp(ctx: RequestContext, host: string, floating: string): Promise<void> {
+    await this.bus.call(ctx, networkHostTopic(host), 'disassociateFloatingIp', { floating });
+  }
+}

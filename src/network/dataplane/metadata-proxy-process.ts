@@ -1,0 +1,82 @@
+// Starts and stops the metadata proxy (metadata-proxy.js) inside a host namespace.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { StratusError } from '../../errors.js';
+import type { Namespace } from './namespace.js';
+
+const PROXY_PATH = fileURLToPath(new URL('./metadata-proxy.js', import.meta.url));
+
+export interface MetadataProxyOptions {
+  ns: Namespace;
+  address: string;
+  port: number;
+  upstreamSocket: string;
+  stateDir: string;
+}
+
+export class MetadataProxy {
+  readonly #o: MetadataProxyOptions;
+  readonly #pidPath: string;
+
+  constructor(options: MetadataProxyOptions) {
+    this.#o = options;
+    this.#pidPath = path.join(options.stateDir, 'metadata-proxy.pid');
+  }
+
+  get port(): number {
+    return this.#o.port;
+  }
+
+  pid(): number | undefined {
+    try {
+      const pid = Number(fs.readFileSync(this.#pidPath, 'utf8').trim());
+      process.kill(pid, 0);
+      return pid;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Starts the proxy (restarting one that runs) and waits until it listens. */
+  async start(): Promise<void> {
+    await this.stop();
+    fs.rmSync(this.#pidPath, { force: true });
+    const log = fs.openSync(path.join(this.#o.stateDir, 'metadata-proxy.log'), 'a');
+    const child = spawn(
+      'ip',
+      [
+        'netns',
+        'exec',
+        this.#o.ns.name,
+        process.execPath,
+        PROXY_PATH,
+        this.#o.address,
+        String(this.#o.port),
+        this.#o.upstreamSocket,
+        this.#pidPath,
+      ],
+      { detached: true, stdio: ['ignore', log, log] },
+    );
+    child.unref();
+    fs.closeSync(log);
+    for (let i = 0; i < 400; i++) {
+      if (this.pid() !== undefined) return;
+      if (child.exitCode !== null) break;
+      await sleep(10);
+    }
+    throw new StratusError(
+      'unavailable',
+      `The metadata proxy in namespace ${this.#o.ns.name} did not start; see ${this.#o.stateDir}/metadata-proxy.log.`,
+    );
+  }
+
+  async stop(): Promise<void> {
+    const pid = this.pid();
+    if (pid === undefined) return;
+    process.kill(pid, 'SIGTERM');
+    for (let i = 0; i < 100 && this.pid() !== undefined; i++) await sleep(10);
+  }
+}
