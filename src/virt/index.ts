@@ -8,3 +8,4 @@ export type {
   DriverCapabilities,
 } from './driver.js';
 export { FakeDriver, type FakeDriverOptions } from './fake/fake-driver.js';
+export { QemuDriver, type QemuDriverOptions } from './qemu/index.js';
