@@ -3,6 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Command, CommanderError } from 'commander';
+import { ec2MetadataFiles } from './api/metadata/index.js';
 import { ApiService, type ApiUrls } from './api/service.js';
 import { AmqpBus, InProcessBus, type Bus } from './bus/index.js';
 import { addConfigOptions, configFrom } from './cli/config-options.js';
@@ -22,7 +23,7 @@ import { Metrics } from './metrics/index.js';
 import { NetworkClient, NetworkManager } from './network/index.js';
 import { SchedulerManager } from './scheduler/index.js';
 import { ServiceRunner, type Binary, type Service } from './service/index.js';
-import { FakeDriver, type VirtDriver } from './virt/index.js';
+import { FakeDriver, QemuDriver, type VirtDriver } from './virt/index.js';
 import { VERSION } from './version.js';
 
 export const ALL_SERVICES: readonly Binary[] = ['network', 'scheduler', 'compute', 'api'];
@@ -55,19 +56,18 @@ export async function createBus(config: Config, logger: Logger): Promise<Bus> {
   });
 }
 
-function createDriver(config: Config): VirtDriver {
+function createDriver(config: Config, logger: Logger): VirtDriver {
   switch (config.virt.driver) {
     case 'fake':
       return new FakeDriver();
     case 'qemu':
-      throw new StratusError(
-        'invalid',
-        "The 'qemu' virt driver is not available in this version yet; use --virt fake.",
-        {
-          resource: 'config',
-          id: 'virt.driver',
-        },
-      );
+      return new QemuDriver({
+        stateDir: path.join(config.stateDir, 'qemu'),
+        accelerator: config.qemu.accelerator,
+        powerOffTimeoutMs: config.qemu.powerOffTimeoutSeconds * 1000,
+        rebootTimeoutMs: config.qemu.rebootTimeoutSeconds * 1000,
+        logger,
+      });
   }
 }
 
@@ -135,7 +135,12 @@ export async function startCloud(
             new ComputeManager({
               db: database.db,
               host: config.host,
-              driver: createDriver(config),
+              driver: createDriver(config, logger.child({ service: 'compute', driver: 'qemu' })),
+              metadataFor: (inst) =>
+                ec2MetadataFiles(inst, {
+                  region: config.region,
+                  availabilityZone: config.compute.availabilityZone,
+                }),
               network: new NetworkClient(bus),
               logger: logger.child({ service: 'compute' }),
               powerSyncMs: config.compute.powerSyncSeconds * 1000,

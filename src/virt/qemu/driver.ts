@@ -183,6 +183,17 @@ export class QemuDriver implements VirtDriver {
         { resource: 'image', id: spec.imageId },
       );
     }
+    for (const [what, id, file] of [
+      ['kernel', spec.kernelId, spec.kernel],
+      ['ramdisk', spec.ramdiskId, spec.ramdisk],
+    ] as const) {
+      if (id && !file) {
+        throw new StratusError('invalid', `The ${what} image '${id}' has no stored file to boot.`, {
+          resource: 'image',
+          id,
+        });
+      }
+    }
     const attachment = spec.network?.attachment ?? { kind: 'user' };
     // The metadata command QEMU runs is split on white space.
     if (/\s/.test(this.#opts.stateDir)) {
