@@ -8,8 +8,10 @@ import {
   DescribeInstancesCommand,
   GetConsoleOutputCommand,
   ImportKeyPairCommand,
+  RebootInstancesCommand,
   RunInstancesCommand,
   StartInstancesCommand,
+  StopInstancesCommand,
   TerminateInstancesCommand,
   type _InstanceType,
   type EC2Client,
@@ -213,6 +215,45 @@ describe('EC2 on the qemu driver with the real guest image', { skip }, () => {
         (await consoleText(instanceId)).includes('hello from user data') ? true : undefined,
       30_000,
       'user data output',
+    );
+  });
+
+  it('RebootInstances reboots the guest itself, which comes back', async () => {
+    const banners = count(await consoleText(instanceId), BANNER);
+    await client.send(new RebootInstancesCommand({ InstanceIds: [instanceId] }));
+    await eventually(
+      async () => (count(await consoleText(instanceId), BANNER) > banners ? true : undefined),
+      90_000,
+      'a banner after the reboot',
+      500,
+    );
+    assert.match(await consoleText(instanceId), /rebooting \(ctrl-alt-del\)/);
+    assert.equal((await describe1(instanceId))?.State?.Name, 'running');
+    assert.match(
+      await sshUntil(await sshPort(instanceId), keyFile, 'echo rebooted', 120_000),
+      /rebooted/,
+    );
+  });
+
+  it('StopInstances powers the guest off; StartInstances boots it again', async () => {
+    const pid = Number(fs.readFileSync(path.join(vmDir(instanceId) as string, 'pid'), 'utf8'));
+    await client.send(new StopInstancesCommand({ InstanceIds: [instanceId] }));
+    const stopped = await waitState(instanceId, 'stopped');
+    assert.equal(stopped.StateReason?.Code, 'Client.UserInitiatedShutdown');
+    assert.equal(alive(pid), false);
+    assert.match(await consoleText(instanceId), /powering off \(ACPI power button\)/);
+    const banners = count(await consoleText(instanceId), BANNER);
+    await client.send(new StartInstancesCommand({ InstanceIds: [instanceId] }));
+    await waitState(instanceId, 'running');
+    await eventually(
+      async () => (count(await consoleText(instanceId), BANNER) > banners ? true : undefined),
+      90_000,
+      'a banner after the start',
+      500,
+    );
+    assert.match(
+      await sshUntil(await sshPort(instanceId), keyFile, 'echo started', 120_000),
+      /started/,
     );
   });
 

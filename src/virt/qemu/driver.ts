@@ -248,6 +248,7 @@ export class QemuDriver implements VirtDriver {
       return this.#info(rec, 'running');
     } catch (err) {
       await this.destroy(spec.instanceId).catch(() => undefined);
+      if (err instanceof StratusError) throw err;
       throw new StratusError(
         'internal',
         `QEMU could not start instance ${spec.instanceId}: ${(err as Error).message}`,
