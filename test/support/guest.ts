@@ -2,6 +2,7 @@
 // when QEMU or the image is missing, key pairs, ssh over the user-mode forward, and waiting.
 import { execFile, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 
 export const GUEST_DIR = process.env.STRATUS_GUEST_CACHE || '/var/cache/stratus/guest';
@@ -74,6 +75,32 @@ export function sshOnce(
   });
 }
 
+/**
+ * Resolves once a TCP connection to the forward gets an SSH identification string. User-mode
+ * networking accepts connections before the guest listens; an ssh started then hangs until the
+ * guest appears, so short probes first make the wait as short as the boot.
+ */
+export async function waitSshServer(port: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const sock = net.connect(port, '127.0.0.1');
+      const done = (v: boolean) => {
+        clearTimeout(timer);
+        sock.destroy();
+        resolve(v);
+      };
+      const timer = setTimeout(() => done(false), 1000);
+      sock.once('data', (d) => done(d.toString('latin1').startsWith('SSH-')));
+      sock.once('error', () => done(false));
+      sock.once('close', () => done(false));
+    });
+    if (ok) return;
+    await sleep(50);
+  }
+  throw new Error(`No SSH server answered on 127.0.0.1:${port} within ${timeoutMs} ms.`);
+}
+
 /** Retries ssh until `command` succeeds; rejects with the last error after `timeoutMs`. */
 export async function sshUntil(
   port: number,
@@ -82,6 +109,7 @@ export async function sshUntil(
   timeoutMs: number,
 ): Promise<string> {
   const deadline = Date.now() + timeoutMs;
+  await waitSshServer(port, timeoutMs);
   let last = { ok: false, stdout: '', stderr: '' };
   while (Date.now() < deadline) {
     last = await sshOnce(port, keyFile, command);
