@@ -8,6 +8,7 @@ import { ApiService, type ApiUrls } from './api/service.js';
 import { AmqpBus, InProcessBus, type Bus } from './bus/index.js';
 import { addConfigOptions, configFrom } from './cli/config-options.js';
 import { manageCommand } from './cli/manage.js';
+import { smokeCommand } from './cli/smoke.js';
 import { ComputeManager } from './compute/index.js';
 import type { Config } from './config/index.js';
 import { openDatabase, type Database } from './db/index.js';
@@ -116,6 +117,7 @@ export async function startCloud(
               host: config.host,
               logger: logger.child({ service: 'network' }),
               ...config.network,
+              quota: config.quota,
             }).service(),
           );
           break;
@@ -227,7 +229,7 @@ function describeStart(cloud: Cloud, services: readonly Binary[]): string {
       '',
       `Credentials of user '${cloud.admin.user.name}' in project '${cloud.admin.project.name}' are in ${cloud.rcFile}:`,
       `  . ${cloud.rcFile}`,
-      '  aws ec2 describe-regions',
+      '  aws ec2 describe-regions --endpoint-url "$EC2_URL"',
       `More users: stratus manage --state-dir ${c.stateDir} user create NAME --project PROJECT`,
     );
   }
@@ -257,7 +259,8 @@ async function runUntilSignal(
   });
 }
 
-export function buildProgram(): Command {
+/** The command line; commands that end with a failure report their exit code through `exit`. */
+export function buildProgram(exit: (code: number) => void = () => {}): Command {
   const program = new Command('stratus')
     .description('Stratus: an IaaS compute cloud with EC2 and OpenStack APIs.')
     .version(VERSION)
@@ -278,12 +281,16 @@ export function buildProgram(): Command {
     cmd.action(() => runUntilSignal(configFrom(cmd), [binary], binary === 'api'));
   }
   program.addCommand(manageCommand());
+  program.addCommand(smokeCommand(exit));
   return program;
 }
 
 /** Runs the command line; resolves with the process exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
-  const program = buildProgram();
+  let code = 0;
+  const program = buildProgram((c) => {
+    code = c;
+  });
   const exitOverride = (cmd: Command) => {
     cmd.exitOverride();
     cmd.commands.forEach(exitOverride);
@@ -291,7 +298,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   exitOverride(program);
   try {
     await program.parseAsync([...argv], { from: 'user' });
-    return 0;
+    return code;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode;
     if (err instanceof StratusError && err.kind !== 'internal') {

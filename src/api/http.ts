@@ -1,6 +1,6 @@
 // Builds a Fastify server the way every Stratus API wants it: request ids, structured logs
 // per request, and request metrics.
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { newRequestId } from '../context.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/index.js';
@@ -18,8 +18,11 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
   const app = Fastify({
     loggerInstance: options.logger.child({ api: options.api }) as FastifyBaseLogger,
     genReqId: () => newRequestId(),
-    requestIdLogLabel: 'requestId',
-    disableRequestLogging: true,
+    // Stratus logs each request once, in the onResponse hook below, with its request id.
+    logController: new LogController({
+      requestIdLogLabel: 'requestId',
+      disableRequestLogging: true,
+    }),
     bodyLimit: options.bodyLimit ?? 1024 * 1024,
   });
   app.addHook('onResponse', async (request, reply) => {

@@ -6,6 +6,7 @@ import { EndpointRepo, now, openDatabase, ServiceRepo, type Database } from '../
 import { IdentityService, renderRcFile, ROLES } from '../identity/index.js';
 import { serviceState } from '../service/index.js';
 import { addConfigOptions, configFrom } from './config-options.js';
+import { addImageCommands } from './manage-image.js';
 import { isoTime, printRecord, printRows, type Format } from './output.js';
 
 type Action = (ctx: {
@@ -38,7 +39,7 @@ function leaf(parent: Command, name: string, description: string): Command {
 
 export function manageCommand(): Command {
   const manage = new Command('manage').description(
-    'Operator commands: users, projects, roles, credentials, services.',
+    'Operator commands: users, projects, roles, credentials, services, images.',
   );
   addConfigOptions(manage);
   manage.addOption(
@@ -267,6 +268,8 @@ export function manageCommand(): Command {
       }),
     );
   }
+
+  addImageCommands(manage, { leaf, withDatabase });
 
   const rc = leaf(
     manage,

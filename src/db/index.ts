@@ -27,6 +27,11 @@ export {
 export { ImageRepo, type ImageListFilter } from './repos/images.js';
 export { SecurityGroupRepo, DEFAULT_GROUP } from './repos/security-groups.js';
 export { KeypairRepo } from './repos/keypairs.js';
-export { TagRepo } from './repos/tags.js';
+export { TagRepo, type TagListFilter } from './repos/tags.js';
 export { NetworkRepo } from './repos/networks.js';
+export {
+  FloatingIpRepo,
+  type FloatingIpFilter,
+  type FloatingIpMappingRow,
+} from './repos/floating-ips.js';
 export { ComputeNodeRepo } from './repos/compute-nodes.js';

@@ -223,7 +223,15 @@ export interface FloatingIpsTable {
   associationId: string | null;
   allocatedAt: number | null;
   associatedAt: number | null;
+  /** A new id for every allocation to a project; null while the address is in the pool. */
+  allocationId: string | null;
+  /** 'standard' or 'vpc' while allocated. */
+  domain: FloatingIpDomain | null;
+  /** The fixed address the floating one maps onto while associated. */
+  fixedAddress: string | null;
 }
+
+export type FloatingIpDomain = 'standard' | 'vpc';
 
 export interface QuotasTable {
   projectId: string;

@@ -36,6 +36,7 @@ export function renderRcFile(v: RcFileValues): string {
   return [
     '# Stratus credentials: source this file (". stratusrc") before using the AWS CLI or openstack.',
     `# User '${v.username}' in project '${v.projectName}'.`,
+    '# AWS CLI 2.13 and newer read AWS_ENDPOINT_URL_EC2; older ones need --endpoint-url "$EC2_URL".',
     ...lines.map(([k, val]) => `export ${k}=${quote(val)}`),
     '',
   ].join('\n');

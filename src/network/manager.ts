@@ -2,6 +2,8 @@
 // hands fixed addresses to instances and takes them back, resting each returned address for a
 // DHCP lease time plus a margin before it is handed out again.
 import { randomBytes } from 'node:crypto';
+import type { QuotaLimits } from '../config/index.js';
+import type { RequestContext } from '../context.js';
 import { dispatch, type ProtocolHandlers } from '../bus/index.js';
 import { NetworkRepo, now, type Db, type NetworkRow } from '../db/index.js';
 import { StratusError } from '../errors.js';
@@ -10,6 +12,9 @@ import type { Service } from '../service/index.js';
 import { parseCidr } from '../util/ipv4.js';
 import { VERSION } from '../version.js';
 import { NETWORK_TOPIC, type GuestNetwork, type NetworkProtocol } from './client.js';
+import { FloatingIpService, type FloatingIpHook } from './floating-ips.js';
+
+type Args<M extends keyof NetworkProtocol> = NetworkProtocol[M]['args'];
 
 export const DEFAULT_NETWORK = 'default';
 export const DEFAULT_FLOATING_POOL = 'public';
@@ -23,17 +28,28 @@ export interface NetworkOptions {
   fixedRange: string;
   floatingRange: string;
   leaseSeconds: number;
+  quota: QuotaLimits;
+  /** Where floating-address mappings are announced to the data plane (see FloatingIpHook). */
+  onFloatingIpChange?: FloatingIpHook | undefined;
 }
 
 export class NetworkManager implements ProtocolHandlers<NetworkProtocol> {
   readonly #startedAt = now();
   readonly #opts: NetworkOptions;
   readonly #networks: NetworkRepo;
+  readonly #floating: FloatingIpService;
   #default: NetworkRow | undefined;
 
   constructor(options: NetworkOptions) {
     this.#opts = options;
     this.#networks = new NetworkRepo(options.db);
+    this.#floating = new FloatingIpService({
+      db: options.db,
+      pool: DEFAULT_FLOATING_POOL,
+      quota: options.quota,
+      logger: options.logger,
+      onChange: options.onFloatingIpChange,
+    });
   }
 
   service(): Service {
@@ -46,6 +62,10 @@ export class NetworkManager implements ProtocolHandlers<NetworkProtocol> {
             status: () => this.status(),
             allocateForInstance: (a) => this.allocateForInstance(a),
             deallocateForInstance: (a) => this.deallocateForInstance(a),
+            allocateFloatingIp: (a, c) => this.allocateFloatingIp(a, c),
+            associateFloatingIp: (a, c) => this.associateFloatingIp(a, c),
+            disassociateFloatingIp: (a, c) => this.disassociateFloatingIp(a, c),
+            releaseFloatingIp: (a, c) => this.releaseFloatingIp(a, c),
           }),
         },
       ],
@@ -98,17 +118,36 @@ export class NetworkManager implements ProtocolHandlers<NetworkProtocol> {
       at,
       at + this.#opts.leaseSeconds * 1000 + LEASE_MARGIN_MS,
     );
-    await this.#opts.db
-      .updateTable('floatingIps')
-      .set({ instanceId: null, associationId: null, associatedAt: null })
-      .where('instanceId', '=', args.instanceId)
-      .execute();
+    await this.#floating.disassociateInstance(args.instanceId, args.host);
     if (released.length > 0)
       this.#opts.logger.debug(
         { instanceId: args.instanceId, released },
         'fixed addresses released',
       );
     return null;
+  }
+
+  // Floating IPs: the work is FloatingIpService's (src/network/floating-ips.ts).
+  allocateFloatingIp(a: Args<'allocateFloatingIp'>, ctx: RequestContext) {
+    return this.#floating.allocate(ctx, a.domain);
+  }
+
+  associateFloatingIp(a: Args<'associateFloatingIp'>, ctx: RequestContext) {
+    return this.#floating.associate(ctx, a);
+  }
+
+  disassociateFloatingIp(a: Args<'disassociateFloatingIp'>, ctx: RequestContext) {
+    return this.#floating.disassociate(ctx, a.ref);
+  }
+
+  async releaseFloatingIp(a: Args<'releaseFloatingIp'>, ctx: RequestContext): Promise<null> {
+    await this.#floating.release(ctx, a.ref);
+    return null;
+  }
+
+  /** The floating-address service, for the data plane's resync (`mappingsOnHost`). */
+  get floatingIps(): FloatingIpService {
+    return this.#floating;
   }
 
   async #ensureNetworks(): Promise<NetworkRow> {

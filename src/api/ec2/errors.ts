@@ -33,6 +33,8 @@ const SPECIAL: Record<string, [string, number]> = {
   'not_found:tag': ['InvalidParameterValue', 400],
   'not_found:zone': ['InvalidParameterValue', 400],
   'invalid:malformed:image': ['InvalidAMIID.Malformed', 400],
+  'invalid:name:image': ['InvalidAMIName.Malformed', 400],
+  'already_exists:image': ['InvalidAMIName.Duplicate', 400],
   'invalid:malformed:security_group': ['InvalidGroupId.Malformed', 400],
   'invalid:reserved:security_group': ['InvalidGroup.Reserved', 400],
   'invalid:malformed:security_group_rule': ['InvalidSecurityGroupRuleId.Malformed', 400],
@@ -47,6 +49,9 @@ const SPECIAL: Record<string, [string, number]> = {
   'conflict:in_use': ['DependencyViolation', 400],
   'conflict:cannot_delete': ['CannotDelete', 400],
   'conflict:already_associated': ['Resource.AlreadyAssociated', 400],
+  'conflict:address_in_use': ['InvalidIPAddress.InUse', 400],
+  'invalid:malformed:resource': ['InvalidID', 400],
+  'over_quota:tags': ['TagLimitExceeded', 400],
   'conflict:instance_state': ['IncorrectInstanceState', 400],
   'conflict:idempotent_mismatch': ['IdempotentParameterMismatch', 400],
   'over_quota:instances': ['InstanceLimitExceeded', 400],
@@ -57,6 +62,7 @@ const SPECIAL: Record<string, [string, number]> = {
   'over_quota:security_group_rules': ['RulesPerSecurityGroupLimitExceeded', 400],
   'over_quota:keypairs': ['ResourceLimitExceeded', 400],
   'unavailable:no_valid_host': ['InsufficientInstanceCapacity', 503],
+  'unavailable:no_address:floating_ip': ['InsufficientAddressCapacity', 503],
   'unauthenticated:RequestExpired': ['RequestExpired', 400],
 };
 

@@ -37,3 +37,25 @@ export function parseEc2Id(
   }
   return { prefix, uuidPrefix: uuidPrefix(hex) };
 }
+
+/** The EC2 id prefix of each image kind: AMI, AKI, ARI. */
+export const IMAGE_ID_PREFIX = { machine: 'ami', kernel: 'aki', ramdisk: 'ari' } as const;
+
+export type ImageIdKind = keyof typeof IMAGE_ID_PREFIX;
+
+/** The EC2 id of an image: 'ami-', 'aki-' or 'ari-' by kind, then the UUID's first 17 digits. */
+export function imageEc2Id(kind: ImageIdKind, uuid: string): string {
+  return ec2Id(IMAGE_ID_PREFIX[kind], uuid);
+}
+
+/**
+ * Parses an image's EC2 id into its kind and the UUID prefix behind it; refuses malformed ones
+ * with `InvalidAMIID.Malformed`.
+ */
+export function parseImageEc2Id(text: string): { kind: ImageIdKind; uuidPrefix: string } {
+  const { prefix, uuidPrefix } = parseEc2Id(text, ['ami', 'aki', 'ari'], 'image');
+  const kind = (Object.keys(IMAGE_ID_PREFIX) as ImageIdKind[]).find(
+    (k) => IMAGE_ID_PREFIX[k] === prefix,
+  ) as ImageIdKind;
+  return { kind, uuidPrefix };
+}

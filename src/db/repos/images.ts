@@ -8,6 +8,8 @@ export interface ImageListFilter {
   visibleTo?: string;
   idPrefixes?: readonly string[];
   kind?: ImageKind;
+  /** Only images with exactly this name. */
+  name?: string;
   includeDeleted?: boolean;
 }
 
@@ -42,6 +44,7 @@ export class ImageRepo {
       q = q.where((eb) => idStartsWith(eb, 'id', prefixes));
     }
     if (filter.kind) q = q.where('kind', '=', filter.kind);
+    if (filter.name !== undefined) q = q.where('name', '=', filter.name);
     return q.orderBy('createdAt').orderBy('id').execute();
   }
 
@@ -50,6 +53,54 @@ export class ImageRepo {
       .updateTable('images')
       .set({ ...set, updatedAt: Date.now() })
       .where('id', '=', id)
+      .execute();
+  }
+
+  /** The live image of this owner (null: the cloud) with this name, if any. */
+  async findByName(ownerProjectId: string | null, name: string): Promise<ImageRow | undefined> {
+    let q = this.db
+      .selectFrom('images')
+      .selectAll()
+      .where('deletedAt', 'is', null)
+      .where('name', '=', name);
+    q =
+      ownerProjectId === null
+        ? q.where('ownerProjectId', 'is', null)
+        : q.where('ownerProjectId', '=', ownerProjectId);
+    return q.executeTakeFirst();
+  }
+
+  /**
+   * Locks, until the end of the current transaction, every image row whose file is `location`
+   * (on PostgreSQL a row lock; SQLite's transactions hold the whole database already), so
+   * deciding whether a shared file is still used cannot race with another writer.
+   */
+  async lockLocation(location: string): Promise<void> {
+    await this.db
+      .updateTable('images')
+      .set({ location })
+      .where('location', '=', location)
+      .execute();
+  }
+
+  /** How many live images use the file at `location`. */
+  async countLiveAt(location: string): Promise<number> {
+    const r = await this.db
+      .selectFrom('images')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('location', '=', location)
+      .where('deletedAt', 'is', null)
+      .executeTakeFirstOrThrow();
+    return Number(r.n);
+  }
+
+  /** Live machine images that boot with this kernel or ramdisk. */
+  async linkedTo(id: string): Promise<ImageRow[]> {
+    return this.db
+      .selectFrom('images')
+      .selectAll()
+      .where('deletedAt', 'is', null)
+      .where((eb) => eb.or([eb('kernelId', '=', id), eb('ramdiskId', '=', id)]))
       .execute();
   }
 }

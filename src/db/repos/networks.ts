@@ -162,6 +162,9 @@ export class NetworkRepo {
         associationId: null,
         allocatedAt: null,
         associatedAt: null,
+        allocationId: null,
+        domain: null,
+        fixedAddress: null,
       });
     }
     for (let i = 0; i < rows.length; i += 500) {

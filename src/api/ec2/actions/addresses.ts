@@ -1,8 +1,200 @@
-// PLACEHOLDER: being written now; returns no actions yet.
+// Elastic IP actions: AllocateAddress, AssociateAddress, DisassociateAddress, ReleaseAddress,
+// DescribeAddresses. Changes go to the network service over the bus (it owns the floating
+// pool and tells the data plane); descriptions are read here.
+import { TagRepo, type FloatingIpRow } from '../../../db/index.js';
+import { invalid, notFound, StratusError } from '../../../errors.js';
+import {
+  FloatingIpService,
+  NetworkClient,
+  DEFAULT_FLOATING_POOL,
+  type AssociationRef,
+  type FloatingIpRef,
+} from '../../../network/index.js';
+import { parseIpv4 } from '../../../util/ipv4.js';
 import type { Ec2ActionTable } from '../action.js';
+import { applyFilters } from '../filters.js';
+import { ec2Id, parseEc2Id } from '../ids.js';
+import { missingParameter, type Params } from '../params.js';
+import type { XmlObject } from '../xml.js';
 import type { Ec2Deps } from './deps.js';
 
+export function allocationEc2Id(allocationId: string): string {
+  return ec2Id('eipalloc', allocationId);
+}
+
+export function associationEc2Id(associationId: string): string {
+  return ec2Id('eipassoc', associationId);
+}
+
+/** A public IPv4 address as a client wrote it; malformed ones are refused. */
+function publicIp(text: string): string {
+  if (parseIpv4(text) === undefined) {
+    throw invalid(`The address '${text.slice(0, 64)}' is not a valid IPv4 address.`, {
+      resource: 'address',
+      id: text,
+      reason: 'malformed',
+    });
+  }
+  return text;
+}
+
+function allocationRef(shown: string): FloatingIpRef {
+  return { allocationPrefix: parseEc2Id(shown, ['eipalloc'], 'allocation').uuidPrefix, shown };
+}
+
+/** Exactly one of PublicIp and `idName` (AllocationId or AssociationId). */
+function oneOf(params: Params, idName: string): { ip: string } | { id: string } {
+  const ip = params.string('PublicIp', { max: 64 });
+  const id = params.string(idName, { max: 64 });
+  if (ip && id) {
+    throw new StratusError(
+      'invalid',
+      `The parameters PublicIp and ${idName} cannot be used together.`,
+      { resource: 'parameter', reason: 'combination' },
+    );
+  }
+  if (ip) return { ip: publicIp(ip) };
+  if (id) return { id };
+  throw missingParameter(`PublicIp or ${idName}`);
+}
+
 export function addressActions(deps: Ec2Deps): Ec2ActionTable {
-  void deps;
-  return {};
+  const network = new NetworkClient(deps.bus);
+  // Reads only: every change goes through the network service.
+  const reader = new FloatingIpService({
+    db: deps.db,
+    pool: DEFAULT_FLOATING_POOL,
+    quota: deps.config.quota,
+    logger: deps.logger,
+  });
+  const tagRepo = new TagRepo(deps.db);
+
+  const view = (row: FloatingIpRow, tags: { key: string; value: string }[] = []): XmlObject => ({
+    publicIp: row.address,
+    allocationId: row.allocationId ? allocationEc2Id(row.allocationId) : undefined,
+    domain: row.domain ?? 'vpc',
+    instanceId: row.instanceId ? ec2Id('i', row.instanceId) : undefined,
+    associationId: row.associationId ? associationEc2Id(row.associationId) : undefined,
+    privateIpAddress: row.fixedAddress ?? undefined,
+    tagSet: tags,
+    publicIpv4Pool: row.pool,
+    networkBorderGroup: deps.config.region,
+  });
+
+  return {
+    AllocateAddress: async ({ params, context }) => {
+      const domain = params.enumOf('Domain', ['vpc', 'standard'] as const) ?? 'vpc';
+      const pool = params.string('PublicIpv4Pool', { max: 64 });
+      if (pool !== undefined && pool !== '' && pool !== DEFAULT_FLOATING_POOL) {
+        throw invalid(`The address pool '${pool}' does not exist.`, {
+          resource: 'parameter',
+          id: 'PublicIpv4Pool',
+        });
+      }
+      if (params.has('Address')) {
+        throw invalid('Allocating a specific address is not supported; leave out Address.', {
+          resource: 'parameter',
+          id: 'Address',
+        });
+      }
+      const row = await network.allocateFloatingIp(context, domain);
+      return {
+        publicIp: row.address,
+        domain: row.domain,
+        allocationId: allocationEc2Id(row.allocationId as string),
+        publicIpv4Pool: row.pool,
+        networkBorderGroup: deps.config.region,
+      };
+    },
+
+    AssociateAddress: async ({ params, context }) => {
+      if (params.has('NetworkInterfaceId')) {
+        throw invalid('Network interfaces are not supported; give InstanceId.', {
+          resource: 'parameter',
+          id: 'NetworkInterfaceId',
+        });
+      }
+      const which = oneOf(params, 'AllocationId');
+      const ref: FloatingIpRef = 'ip' in which ? { address: which.ip } : allocationRef(which.id);
+      const shown = params.requireString('InstanceId', { max: 64 });
+      const instance = { idPrefix: parseEc2Id(shown, ['i'], 'instance').uuidPrefix, shown };
+      const privateIp = params.string('PrivateIpAddress', { max: 64 });
+      const allow = params.bool('AllowReassociation');
+      const row = await network.associateFloatingIp(context, ref, instance, {
+        allowReassociation: allow ?? null,
+        fixedAddress: privateIp ?? null,
+      });
+      return { return: true, associationId: associationEc2Id(row.associationId as string) };
+    },
+
+    DisassociateAddress: async ({ params, context }) => {
+      const which = oneOf(params, 'AssociationId');
+      const ref: AssociationRef =
+        'ip' in which
+          ? { address: which.ip }
+          : {
+              associationPrefix: parseEc2Id(which.id, ['eipassoc'], 'association').uuidPrefix,
+              shown: which.id,
+            };
+      await network.disassociateFloatingIp(context, ref);
+      return { return: true };
+    },
+
+    ReleaseAddress: async ({ params, context }) => {
+      const which = oneOf(params, 'AllocationId');
+      await network.releaseFloatingIp(
+        context,
+        'ip' in which ? { address: which.ip } : allocationRef(which.id),
+      );
+      return { return: true };
+    },
+
+    DescribeAddresses: async ({ params, context }) => {
+      const ips = params.list('PublicIp').map(publicIp);
+      const shownIds = params.list('AllocationId');
+      const prefixes = shownIds.map((id) => parseEc2Id(id, ['eipalloc'], 'allocation').uuidPrefix);
+      const filters = params.filters();
+      let rows = await reader.list(context);
+      for (const ip of ips) {
+        if (!rows.some((r) => r.address === ip))
+          throw notFound('address', ip, `The address '${ip}' does not exist.`);
+      }
+      for (const [i, id] of shownIds.entries()) {
+        const prefix = prefixes[i] as string;
+        if (!rows.some((r) => r.allocationId?.startsWith(prefix)))
+          throw notFound('allocation', id, `The allocation ID '${id}' does not exist.`);
+      }
+      if (ips.length > 0 || prefixes.length > 0) {
+        rows = rows.filter(
+          (r) =>
+            ips.includes(r.address) ||
+            prefixes.some((p) => r.allocationId !== null && r.allocationId.startsWith(p)),
+        );
+      }
+      const tagMap = await tagRepo.of(
+        rows.flatMap((r) => (r.allocationId ? [r.allocationId] : [])),
+      );
+      const tagList = (r: FloatingIpRow) =>
+        (r.allocationId ? (tagMap.get(r.allocationId) ?? []) : []).map((t) => ({
+          key: t.key,
+          value: t.value,
+        }));
+      const matched = applyFilters(
+        rows,
+        filters,
+        {
+          'public-ip': (r) => r.address,
+          'allocation-id': (r) => (r.allocationId ? allocationEc2Id(r.allocationId) : null),
+          'association-id': (r) => (r.associationId ? associationEc2Id(r.associationId) : null),
+          'instance-id': (r) => (r.instanceId ? ec2Id('i', r.instanceId) : null),
+          domain: (r) => r.domain,
+          'private-ip-address': (r) => r.fixedAddress,
+          'public-ipv4-pool': (r) => r.pool,
+          'network-border-group': () => deps.config.region,
+        },
+        { tags: tagList },
+      );
+      return { addressesSet: matched.map((r) => view(r, tagList(r))) };
+    },
+  };
 }

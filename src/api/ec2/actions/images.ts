@@ -1,8 +1,412 @@
-// PLACEHOLDER: being written now; returns no actions yet.
+// Image actions: DescribeImages, RegisterImage, DeregisterImage, DescribeImageAttribute.
+//
+// Owners: a project's images show its project id as owner; the cloud's own images (imported
+// by an operator) show the owner 'system' (also their owner alias). RegisterImage has no S3
+// manifest to read: its ImageLocation names an image the caller can already see, either by id
+// (ami-/aki-/ari-...) or by the `imageLocation` DescribeImages shows (`<owner-id>/<name>`), and
+// the new image is a private image of the caller's project over the same stored file, with
+// its own name, description, architecture and kernel/ramdisk.
+import type { RequestContext } from '../../../context.js';
+import { TagRepo, type ImageRow, type ImageStatus } from '../../../db/index.js';
+import { invalid, notFound, StratusError } from '../../../errors.js';
+import { ImageService, ImageStore } from '../../../image/index.js';
 import type { Ec2ActionTable } from '../action.js';
+import { applyFilters } from '../filters.js';
+import { imageEc2Id, parseEc2Id, parseImageEc2Id } from '../ids.js';
+import { invalidValue, missingParameter } from '../params.js';
+import { ec2Time, type XmlObject } from '../xml.js';
+import { checkTags } from './instances.js';
 import type { Ec2Deps } from './deps.js';
 
+/** The owner id and alias of the cloud's own images. */
+export const SYSTEM_OWNER = 'system';
+
+/** Owner aliases EC2 clients send; ours is 'system', the others name owners this cloud lacks. */
+const OWNER_ALIASES = new Set([SYSTEM_OWNER, 'amazon', 'aws-marketplace', 'aws-backup-vault']);
+
+const ROOT_DEVICE = '/dev/vda';
+
+/** EC2's image state for each internal status. */
+const STATE: Record<ImageStatus, string> = {
+  queued: 'pending',
+  saving: 'pending',
+  active: 'available',
+  killed: 'failed',
+  deleted: 'deregistered',
+};
+
+const ATTRIBUTES = [
+  'description',
+  'kernel',
+  'ramdisk',
+  'launchPermission',
+  'productCodes',
+  'blockDeviceMapping',
+  'sriovNetSupport',
+  'bootMode',
+  'tpmSupport',
+  'uefiData',
+  'lastLaunchedTime',
+  'imdsSupport',
+  'deregistrationProtection',
+] as const;
+
+/** EC2's rule for AMI names (RegisterImage, CreateImage). */
+const EC2_NAME = /^[A-Za-z0-9()[\] ./\-'@_]{3,128}$/;
+
+/** RegisterImage parameters for features this cloud does not have: refused, not ignored. */
+const UNSUPPORTED = [
+  'BlockDeviceMapping',
+  'BillingProduct',
+  'UefiData',
+  'TpmSupport',
+  'ImdsSupport',
+];
+
+const MAX_PAGE = 1000;
+
+function ownerId(row: ImageRow): string {
+  return row.ownerProjectId ?? SYSTEM_OWNER;
+}
+
+function shownId(row: ImageRow): string {
+  return imageEc2Id(row.kind, row.id);
+}
+
 export function imageActions(deps: Ec2Deps): Ec2ActionTable {
-  void deps;
-  return {};
+  const store = new ImageStore({ db: deps.db, stateDir: deps.config.stateDir });
+  const images = new ImageService(store);
+  const tagRepo = new TagRepo(deps.db);
+
+  /** The caller's project's tags on these images (tags are kept per project). */
+  const tagsOf = async (ctx: RequestContext, rows: readonly ImageRow[]) => {
+    const map = await tagRepo.of(rows.map((r) => r.id));
+    return (row: ImageRow) =>
+      (map.get(row.id) ?? [])
+        .filter((t) => t.projectId === ctx.projectId)
+        .map((t) => ({ key: t.key, value: t.value }));
+  };
+
+  /** One image the caller can see, by its EC2 id; kind and prefix must both match. */
+  const imageById = async (ctx: RequestContext, shown: string) => {
+    const { kind, uuidPrefix } = parseImageEc2Id(shown);
+    try {
+      return await images.find(ctx, uuidPrefix, kind);
+    } catch (err) {
+      if (err instanceof StratusError && err.kind === 'not_found') throw imageNotFound(shown);
+      throw err;
+    }
+  };
+
+  /** RegisterImage's ImageLocation: an image id, or `<owner-id>/<name>`. */
+  const imageAt = async (ctx: RequestContext, location: string): Promise<ImageRow> => {
+    if (/^a[mkr]i-/.test(location)) return imageById(ctx, location);
+    const slash = location.indexOf('/');
+    if (slash <= 0 || slash === location.length - 1) {
+      throw invalidValue(
+        'ImageLocation',
+        location,
+        'It must be an image id (ami-..., aki-..., ari-...) or <owner-id>/<image-name> as DescribeImages shows it.',
+      );
+    }
+    const owner = location.slice(0, slash);
+    const name = location.slice(slash + 1);
+    const wanted = owner === 'self' ? ctx.projectId : owner === SYSTEM_OWNER ? null : owner;
+    const found = (await images.list(ctx)).filter(
+      (r) => r.name === name && r.ownerProjectId === wanted,
+    );
+    if (!found[0]) throw notFound('image', location, `No image you can use is at '${location}'.`);
+    return found[0];
+  };
+
+  return {
+    DescribeImages: async ({ params, context }) => {
+      const shownIds = params.list('ImageId');
+      const wanted = shownIds.map((id) => ({ id, ...parseImageEc2Id(id) }));
+      const owners = params.list('Owner');
+      const executableBy = params.list('ExecutableBy');
+      for (const [name, values, help] of [
+        ['Owner', owners, 'It must be self, system or a project id.'],
+        ['ExecutableBy', executableBy, 'It must be self, all or a project id.'],
+      ] as const) {
+        for (const v of values)
+          if (v.length === 0 || v.length > 64) throw invalidValue(name, v, help);
+      }
+      params.bool('IncludeDeprecated');
+      params.bool('IncludeDisabled');
+      const maxResults = params.int('MaxResults', { min: 1, max: MAX_PAGE });
+      if (maxResults !== undefined && shownIds.length > 0) {
+        throw new StratusError(
+          'invalid',
+          'The parameter imageIds cannot be used with the parameter maxResults.',
+          { resource: 'parameter', reason: 'combination' },
+        );
+      }
+      const offset = pageOffset(params.string('NextToken', { max: 1024 }));
+      const filters = params.filters();
+
+      let rows = await images.list(context, {
+        idPrefixes: wanted.length > 0 ? wanted.map((w) => w.uuidPrefix) : undefined,
+      });
+      if (wanted.length > 0) {
+        rows = rows.filter((r) =>
+          wanted.some((w) => w.kind === r.kind && r.id.startsWith(w.uuidPrefix)),
+        );
+        const missing = wanted.filter(
+          (w) => !rows.some((r) => r.kind === w.kind && r.id.startsWith(w.uuidPrefix)),
+        );
+        if (missing.length > 0) throw imageNotFound(...missing.map((m) => m.id));
+      }
+      if (owners.length > 0) {
+        rows = rows.filter((r) =>
+          owners.some((o) =>
+            o === 'self'
+              ? r.ownerProjectId !== null && r.ownerProjectId === context.projectId
+              : o === SYSTEM_OWNER
+                ? r.ownerProjectId === null
+                : !OWNER_ALIASES.has(o) && r.ownerProjectId === o,
+          ),
+        );
+      }
+      if (executableBy.length > 0) {
+        rows = rows.filter((r) =>
+          executableBy.some((e) => {
+            if (r.isPublic === 1) return true;
+            if (e === 'all') return false;
+            const project = e === 'self' ? context.projectId : e;
+            return r.ownerProjectId !== null && r.ownerProjectId === project;
+          }),
+        );
+      }
+      const tagList = await tagsOf(context, rows);
+      const matched = applyFilters(
+        rows,
+        filters,
+        {
+          'image-id': shownId,
+          name: (r) => r.name,
+          description: (r) => r.description,
+          state: (r) => STATE[r.status],
+          'image-type': (r) => r.kind,
+          'is-public': (r) => r.isPublic === 1,
+          'owner-id': ownerId,
+          'owner-alias': (r) => (r.ownerProjectId === null ? SYSTEM_OWNER : null),
+          architecture: (r) => r.architecture,
+          'kernel-id': (r) => (r.kernelId ? imageEc2Id('kernel', r.kernelId) : null),
+          'ramdisk-id': (r) => (r.ramdiskId ? imageEc2Id('ramdisk', r.ramdiskId) : null),
+          'manifest-location': (r) => `${ownerId(r)}/${r.name}`,
+          'creation-date': (r) => ec2Time(r.createdAt),
+          'root-device-type': () => 'instance-store',
+          'root-device-name': () => ROOT_DEVICE,
+          'virtualization-type': () => 'hvm',
+          hypervisor: () => 'xen',
+          'platform-details': () => 'Linux/UNIX',
+          'product-code': () => null,
+          platform: () => null,
+        },
+        { tags: tagList },
+      );
+      const page =
+        maxResults === undefined
+          ? matched.slice(offset)
+          : matched.slice(offset, offset + maxResults);
+      const next = offset + page.length;
+      return {
+        imagesSet: page.map((r) => view(r, tagList(r))),
+        nextToken:
+          maxResults !== undefined && next < matched.length
+            ? Buffer.from(JSON.stringify({ o: next })).toString('base64url')
+            : undefined,
+      };
+    },
+
+    RegisterImage: async ({ params, context }) => {
+      const name = params.string('Name', { max: 4096 });
+      if (name === undefined || name === '') throw missingParameter('Name');
+      if (!EC2_NAME.test(name)) {
+        throw invalid(
+          `The image name '${name.slice(0, 140)}' is not valid: it must be 3 to 128 letters, digits, spaces or ( ) [ ] . / - ' @ _ characters.`,
+          { resource: 'image', id: name, reason: 'name' },
+        );
+      }
+      for (const p of UNSUPPORTED) {
+        if (params.has(p)) {
+          throw invalid(
+            `The parameter ${p} is not supported: a Stratus image is one local disk file.`,
+            { resource: 'parameter', id: p },
+          );
+        }
+      }
+      const virtualization = params.enumOf('VirtualizationType', ['hvm', 'paravirtual'] as const);
+      if (virtualization === 'paravirtual') {
+        throw invalidValue('VirtualizationType', virtualization, 'Stratus boots images as hvm.');
+      }
+      if (
+        params.enumOf('BootMode', ['legacy-bios', 'uefi', 'uefi-preferred'] as const) === 'uefi'
+      ) {
+        throw invalidValue('BootMode', 'uefi', 'Stratus boots images with a BIOS.');
+      }
+      params.string('RootDeviceName', {
+        max: 32,
+        pattern: /^\/dev\/[a-z0-9]+$/,
+        patternHelp: 'It must be a device name such as /dev/vda.',
+      });
+      params.enumOf('SriovNetSupport', ['simple'] as const);
+      params.bool('EnaSupport');
+      const description = params.string('Description', { max: 255 });
+      const architecture = params.enumOf('Architecture', [
+        'i386',
+        'x86_64',
+        'arm64',
+        'x86_64_mac',
+        'arm64_mac',
+      ] as const);
+      if (architecture?.endsWith('_mac')) {
+        throw invalidValue('Architecture', architecture, 'Stratus has no Mac hosts.');
+      }
+      const link = async (param: 'KernelId' | 'RamdiskId', prefix: 'aki' | 'ari') => {
+        const shown = params.string(param, { max: 64 });
+        if (shown === undefined) return undefined;
+        parseEc2Id(shown, [prefix], 'image');
+        return (await imageById(context, shown)).id;
+      };
+      const kernelId = await link('KernelId', 'aki');
+      const ramdiskId = await link('RamdiskId', 'ari');
+      const tags = params
+        .tagSpecifications()
+        .filter((s) => {
+          if (s.resourceType !== 'image')
+            throw invalidValue(
+              'TagSpecification.ResourceType',
+              s.resourceType,
+              "It must be 'image'.",
+            );
+          return true;
+        })
+        .flatMap((s) => s.tags);
+      checkTags(tags);
+      const location = params.string('ImageLocation', { max: 1024 });
+      if (location === undefined || location === '') throw missingParameter('ImageLocation');
+      const source = await imageAt(context, location);
+      if (source.kind !== 'machine' && (kernelId || ramdiskId)) {
+        throw new StratusError(
+          'invalid',
+          `A ${source.kind} image cannot have a kernel or a ramdisk; only machine images can.`,
+          { resource: 'parameter', reason: 'combination' },
+        );
+      }
+      const row = await images.register(context, {
+        sourceId: source.id,
+        name,
+        description,
+        architecture,
+        kernelId,
+        ramdiskId,
+        tags,
+      });
+      return { imageId: shownId(row) };
+    },
+
+    DeregisterImage: async ({ params, context }) => {
+      const shown = params.requireString('ImageId', { max: 64 });
+      params.bool('DeleteAssociatedSnapshots');
+      const row = await imageById(context, shown);
+      await images.delete(context, row.id);
+      return { return: true };
+    },
+
+    DescribeImageAttribute: async ({ params, context }) => {
+      const shown = params.requireString('ImageId', { max: 64 });
+      const attribute = params.enumOf('Attribute', ATTRIBUTES);
+      if (attribute === undefined) throw missingParameter('Attribute');
+      const row = await imageById(context, shown);
+      const value = (v: string | undefined) => (v ? { value: v } : {});
+      const body: XmlObject = { imageId: shownId(row) };
+      switch (attribute) {
+        case 'description':
+          body.description = value(row.description);
+          break;
+        case 'kernel':
+          body.kernel = value(row.kernelId ? imageEc2Id('kernel', row.kernelId) : undefined);
+          break;
+        case 'ramdisk':
+          body.ramdisk = value(row.ramdiskId ? imageEc2Id('ramdisk', row.ramdiskId) : undefined);
+          break;
+        case 'launchPermission':
+          body.launchPermission = row.isPublic === 1 ? [{ group: 'all' }] : [];
+          break;
+        case 'productCodes':
+          body.productCodes = [];
+          break;
+        case 'blockDeviceMapping':
+          body.blockDeviceMapping = [];
+          break;
+        case 'bootMode':
+          body.bootMode = value('legacy-bios');
+          break;
+        case 'deregistrationProtection':
+          body.deregistrationProtection = value('disabled');
+          break;
+        default:
+          // sriovNetSupport, tpmSupport, uefiData, lastLaunchedTime, imdsSupport: not set.
+          body[attribute] = {};
+      }
+      return body;
+    },
+  };
+}
+
+function view(r: ImageRow, tags: { key: string; value: string }[]): XmlObject {
+  const owner = ownerId(r);
+  return {
+    imageId: shownId(r),
+    imageLocation: `${owner}/${r.name}`,
+    imageState: STATE[r.status],
+    imageOwnerId: owner,
+    creationDate: ec2Time(r.createdAt),
+    isPublic: r.isPublic === 1,
+    productCodes: [],
+    architecture: r.architecture,
+    imageType: r.kind,
+    kernelId: r.kernelId ? imageEc2Id('kernel', r.kernelId) : undefined,
+    ramdiskId: r.ramdiskId ? imageEc2Id('ramdisk', r.ramdiskId) : undefined,
+    imageOwnerAlias: r.ownerProjectId === null ? SYSTEM_OWNER : undefined,
+    name: r.name,
+    description: r.description || undefined,
+    rootDeviceType: 'instance-store',
+    rootDeviceName: ROOT_DEVICE,
+    blockDeviceMapping: [],
+    virtualizationType: 'hvm',
+    tagSet: tags,
+    hypervisor: 'xen',
+    platformDetails: 'Linux/UNIX',
+    usageOperation: 'RunInstances',
+    stateReason:
+      r.status === 'killed'
+        ? { code: 'Server.InternalError', message: 'The image file could not be stored.' }
+        : undefined,
+  };
+}
+
+/** EC2's not-found error for image ids, naming all of them. */
+function imageNotFound(...ids: string[]): StratusError {
+  const message =
+    ids.length === 1
+      ? `The image id '[${ids[0]}]' does not exist`
+      : `The image ids '[${ids.join(', ')}]' do not exist`;
+  return notFound('image', ids.join(','), message);
+}
+
+function pageOffset(token: string | undefined): number {
+  if (token === undefined || token === '') return 0;
+  try {
+    const o = (JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as { o?: unknown }).o;
+    if (typeof o === 'number' && Number.isInteger(o) && o >= 0) return o;
+  } catch {
+    // refused below
+  }
+  throw invalid(`The token '${token.slice(0, 64)}' is not valid.`, {
+    resource: 'parameter',
+    id: 'NextToken',
+  });
 }

@@ -128,7 +128,10 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
       privateDnsName: inst.privateIp
         ? `ip-${inst.privateIp.replace(/\./g, '-')}.${deps.config.region.toLowerCase()}.compute.internal`
         : '',
-      dnsName: '',
+      // Public names follow the private ones' pattern; Stratus runs no DNS server for either.
+      dnsName: publicIp
+        ? `ec2-${publicIp.replace(/\./g, '-')}.${deps.config.region.toLowerCase()}.compute.external`
+        : '',
       reason: reason?.message ?? '',
       keyName: inst.keyName,
       amiLaunchIndex: inst.launchIndex,

@@ -1,0 +1,466 @@
+// The image store: image files under `<state-dir>/images/<uuid>` and their records in the
+// `images` table. It imports files (checked with qemu-img, copied with a SHA-256), registers
+// further records over a stored file, finds an image's file and deletes images. It applies no
+// tenancy: trusted callers (the operator's CLI, virt drivers, start-up) use it directly, and
+// API edges go through ImageService, which does.
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import {
+  ImageRepo,
+  ProjectRepo,
+  TagRepo,
+  type Db,
+  type ImageKind,
+  type ImageListFilter,
+  type ImageRow,
+} from '../db/index.js';
+import { alreadyExists, invalid, notFound, StratusError } from '../errors.js';
+import { copyFile, type CopyProgress } from './copy-file.js';
+import { QemuImg, type ImageFileInfo } from './qemu-img.js';
+
+export const IMAGE_KINDS: readonly ImageKind[] = ['machine', 'kernel', 'ramdisk'];
+export const ARCHITECTURES = ['x86_64', 'i386', 'arm64'] as const;
+/** Disk formats a machine image may have; kernels and ramdisks are always raw files. */
+export const MACHINE_FORMATS = ['raw', 'qcow2', 'vmdk', 'vdi', 'vpc', 'vhdx'] as const;
+
+export interface ImageStoreOptions {
+  db: Db;
+  /** The cloud's state directory; image files live in `<stateDir>/images`. */
+  stateDir: string;
+  /** How to run qemu-img; the one on PATH by default. */
+  qemuImg?: QemuImg;
+}
+
+/** What a new image is, for `import` and `register`. */
+export interface NewImage {
+  /** 1 to 255 characters, unique among the owner's live images. */
+  name: string;
+  description?: string;
+  /** 'x86_64' when absent. */
+  architecture?: string;
+  /** Owning project id; null or absent: the cloud's own image. */
+  ownerProjectId?: string | null;
+  /** Whether every project may see and launch it; default: public for the cloud's images. */
+  isPublic?: boolean;
+  /** For machine images: the kernel and ramdisk image ids it boots with. */
+  kernelId?: string | null;
+  ramdiskId?: string | null;
+}
+
+export interface ImportRequest extends NewImage {
+  /** The file to import; it is copied, never moved. */
+  file: string;
+  /** 'machine' when absent. */
+  kind?: ImageKind;
+  /** Called once qemu-img has accepted the file, before the copy starts. */
+  onChecked?: (info: ImageFileInfo & { sizeBytes: number }) => void;
+  /** Called as the copy progresses; throwing stops the import (the image becomes killed). */
+  onProgress?: (progress: CopyProgress) => void;
+}
+
+export interface RegisterRequest extends NewImage {
+  /** The image whose stored file the new image shares (its kind is the new image's kind). */
+  sourceId: string;
+  /** Tags to put on the new image, kept for `ownerProjectId`. */
+  tags?: readonly { key: string; value: string }[];
+}
+
+/** Where an active image's bits are. */
+export interface ImageFile {
+  path: string;
+  format: string;
+  sizeBytes: number;
+  /** Lower-case hex SHA-256 of the file. */
+  sha256: string;
+}
+
+const MAX_DESCRIPTION = 255;
+
+export class ImageStore {
+  /** The directory the image files live in. */
+  readonly directory: string;
+  readonly #db: Db;
+  readonly #images: ImageRepo;
+  readonly #qemuImg: QemuImg;
+
+  constructor(options: ImageStoreOptions) {
+    this.#db = options.db;
+    this.#images = new ImageRepo(options.db);
+    this.directory = path.join(options.stateDir, 'images');
+    this.#qemuImg = options.qemuImg ?? new QemuImg();
+  }
+
+  /**
+   * Imports `file` as a new image. The file is checked before anything is created: a missing,
+   * unreadable, empty, truncated or corrupt file (per `qemu-img info` and `qemu-img check`),
+   * a format the kind does not allow, or an image with a backing file is refused with an
+   * `invalid` error and leaves no record and no file. Then the record goes queued -> saving ->
+   * active while the file is copied to `<dir>/<id>` with its SHA-256; if the copy fails, the
+   * partial file is removed and the record is left `killed` (delete removes it).
+   */
+  async import(req: ImportRequest): Promise<ImageRow> {
+    const kind = req.kind ?? 'machine';
+    if (!IMAGE_KINDS.includes(kind)) {
+      throw invalid(`The image kind '${String(kind)}' is not one of ${IMAGE_KINDS.join(', ')}.`, {
+        resource: 'parameter',
+        id: 'kind',
+      });
+    }
+    const base = await this.#checkNew(req, kind);
+    const sizeBytes = await checkSourceFile(req.file);
+    const info = await this.#qemuImg.probe(req.file);
+    if (info.backingFile !== null) {
+      throw invalid(
+        `The file ${req.file} is a ${info.format} image over the backing file ${info.backingFile}; import a self-contained image (qemu-img convert makes one).`,
+        { resource: 'image_file', id: req.file },
+      );
+    }
+    const formats: readonly string[] = kind === 'machine' ? MACHINE_FORMATS : ['raw'];
+    if (!formats.includes(info.format)) {
+      throw invalid(
+        `The file ${req.file} is a ${info.format} image; a ${kind} image must be ${formats.join(', ')}.`,
+        { resource: 'image_file', id: req.file },
+      );
+    }
+    req.onChecked?.({ ...info, sizeBytes });
+
+    const at = Date.now();
+    const row: ImageRow = {
+      ...base,
+      id: randomUUID(),
+      kind,
+      status: 'queued',
+      diskFormat: info.format,
+      sizeBytes,
+      checksum: null,
+      location: null,
+      createdAt: at,
+      updatedAt: at,
+      deletedAt: null,
+    };
+    await this.#db.transaction().execute(async (trx) => {
+      await lockOwner(trx, row.ownerProjectId);
+      if (await new ImageRepo(trx).findByName(row.ownerProjectId, row.name))
+        throw duplicateName(row.name);
+      await new ImageRepo(trx).insert(row);
+    });
+    const final = path.join(this.directory, row.id);
+    const part = `${final}.part`;
+    try {
+      await this.#images.update(row.id, { status: 'saving' });
+      await fs.promises.mkdir(this.directory, { recursive: true, mode: 0o700 });
+      const copied = await copyFile(req.file, part, sizeBytes, req.onProgress);
+      if (copied.bytes !== sizeBytes) {
+        throw new Error(
+          `the file changed while it was copied (${copied.bytes} bytes read, ${sizeBytes} expected)`,
+        );
+      }
+      await fs.promises.rename(part, final);
+      await this.#images.update(row.id, {
+        status: 'active',
+        checksum: copied.sha256,
+        location: final,
+      });
+    } catch (err) {
+      await fs.promises.rm(part, { force: true });
+      await fs.promises.rm(final, { force: true });
+      await this.#images.update(row.id, { status: 'killed', location: null }).catch(() => {});
+      const why = err instanceof Error ? err.message : String(err);
+      throw new StratusError(
+        'unavailable',
+        `Importing ${req.file} as image '${req.name}' failed: ${why}. The image ${row.id} is marked killed.`,
+        { resource: 'image', id: row.id, cause: err },
+      );
+    }
+    return this.#images.get(row.id);
+  }
+
+  /**
+   * Registers a new image over the stored file of the active image `sourceId`: same bits and
+   * kind, its own name, owner, visibility and kernel/ramdisk links (the source's when not
+   * given). The file is kept until the last image using it is deleted.
+   */
+  async register(req: RegisterRequest): Promise<ImageRow> {
+    const source = await this.#images.get(req.sourceId);
+    if (source.status !== 'active' || !source.location) {
+      throw invalid(`The image '${source.id}' is not available (it is ${source.status}).`, {
+        resource: 'image',
+        id: source.id,
+        reason: 'image_state',
+      });
+    }
+    const base = await this.#checkNew(
+      {
+        ...req,
+        architecture: req.architecture ?? source.architecture,
+        kernelId: req.kernelId === undefined ? source.kernelId : req.kernelId,
+        ramdiskId: req.ramdiskId === undefined ? source.ramdiskId : req.ramdiskId,
+      },
+      source.kind,
+    );
+    const location = source.location;
+    const at = Date.now();
+    const row: ImageRow = {
+      ...base,
+      id: randomUUID(),
+      kind: source.kind,
+      status: 'active',
+      diskFormat: source.diskFormat,
+      sizeBytes: source.sizeBytes,
+      checksum: source.checksum,
+      location,
+      createdAt: at,
+      updatedAt: at,
+      deletedAt: null,
+    };
+    await this.#db.transaction().execute(async (trx) => {
+      const images = new ImageRepo(trx);
+      await lockOwner(trx, row.ownerProjectId);
+      await images.lockLocation(location);
+      // The source may have been deleted while we checked; under the lock this is final.
+      const still = await images.find(source.id);
+      if (!still || still.deletedAt !== null) throw notFound('image', source.id);
+      if (await images.findByName(row.ownerProjectId, row.name)) throw duplicateName(row.name);
+      await images.insert(row);
+      const tags = req.tags ?? [];
+      if (tags.length > 0 && row.ownerProjectId !== null) {
+        const projectId = row.ownerProjectId;
+        await new TagRepo(trx).put(
+          tags.map((t) => ({
+            resourceId: row.id,
+            resourceType: 'image',
+            projectId,
+            key: t.key,
+            value: t.value,
+          })),
+        );
+      }
+    });
+    return row;
+  }
+
+  /**
+   * Deletes an image: its record is marked deleted (it disappears from listings; instances
+   * that used it still name it) and its file is removed once no other live image shares it.
+   * A kernel or ramdisk that a live machine image boots with is refused (`conflict`). Missing
+   * or already deleted: `not_found`. A driver that needs the bits for an instance's lifetime
+   * keeps its own copy; the store's file is gone after this.
+   */
+  async delete(id: string): Promise<void> {
+    const unused = await this.#db.transaction().execute(async (trx) => {
+      const images = new ImageRepo(trx);
+      const first = await images.get(id);
+      if (first.location) await images.lockLocation(first.location);
+      const row = await images.get(id);
+      if (row.kind !== 'machine') {
+        const users = await images.linkedTo(row.id);
+        if (users.length > 0) {
+          throw new StratusError(
+            'conflict',
+            `The ${row.kind} image '${row.id}' is used by the machine image '${(users[0] as ImageRow).name}' (${users.length} in all); delete those first.`,
+            { resource: 'image', id: row.id, reason: 'in_use' },
+          );
+        }
+      }
+      const at = Date.now();
+      await images.update(row.id, { status: 'deleted', deletedAt: at });
+      if (!row.location) return null;
+      return (await images.countLiveAt(row.location)) === 0 ? row.location : null;
+    });
+    // Only ever remove files of our own directory, whatever a record says.
+    if (unused && path.dirname(unused) === this.directory) {
+      await fs.promises.rm(unused, { force: true });
+    }
+  }
+
+  /** A live image by id; `not_found` when it is missing or deleted. */
+  get(id: string): Promise<ImageRow> {
+    return this.#images.get(id);
+  }
+
+  /** Live images (see ImageListFilter), oldest first. */
+  list(filter: ImageListFilter = {}): Promise<ImageRow[]> {
+    return this.#images.list(filter);
+  }
+
+  /**
+   * Finds one live image by full id, leading id characters (8 or more hex digits) or name.
+   * `visibleTo` limits the search to what that project may use. No match: `not_found`; more
+   * than one: `invalid`, naming the matches.
+   */
+  async resolve(
+    ref: string,
+    options: { kind?: ImageKind; visibleTo?: string } = {},
+  ): Promise<ImageRow> {
+    const filter = { kind: options.kind, visibleTo: options.visibleTo };
+    let rows: ImageRow[] = [];
+    if (/^[0-9a-f]{8}[0-9a-f-]*$/.test(ref))
+      rows = await this.#images.list({ ...filter, idPrefixes: [ref] });
+    if (rows.length === 0) rows = await this.#images.list({ ...filter, name: ref });
+    if (rows.length === 0) {
+      const what = options.kind ? `${options.kind} image` : 'image';
+      throw notFound('image', ref, `The ${what} '${ref}' does not exist.`);
+    }
+    if (rows.length > 1) {
+      throw invalid(
+        `More than one image matches '${ref}': ${rows.map((r) => r.id).join(', ')}; give an id.`,
+        { resource: 'image', id: ref },
+      );
+    }
+    return rows[0] as ImageRow;
+  }
+
+  /**
+   * The stored file of an active image, for drivers that boot it. Missing or deleted:
+   * `not_found`; not active (still importing, killed): `invalid` with reason 'image_state'.
+   */
+  async fileOf(id: string): Promise<ImageFile> {
+    const row = await this.#images.get(id);
+    if (row.status !== 'active' || !row.location || !row.checksum) {
+      throw invalid(`The image '${row.id}' is not available (it is ${row.status}).`, {
+        resource: 'image',
+        id: row.id,
+        reason: 'image_state',
+      });
+    }
+    return {
+      path: row.location,
+      format: row.diskFormat ?? 'raw',
+      sizeBytes: row.sizeBytes ?? 0,
+      sha256: row.checksum,
+    };
+  }
+
+  /** Checks what a new image says about itself and returns the fields of its record. */
+  async #checkNew(
+    req: NewImage,
+    kind: ImageKind,
+  ): Promise<
+    Pick<
+      ImageRow,
+      | 'name'
+      | 'description'
+      | 'architecture'
+      | 'ownerProjectId'
+      | 'isPublic'
+      | 'kernelId'
+      | 'ramdiskId'
+    >
+  > {
+    if (req.name.length < 1 || req.name.length > 255 || hasControl(req.name)) {
+      throw invalid(
+        `The image name '${req.name}' is not valid: it must be 1 to 255 characters without control characters.`,
+        { resource: 'image', id: req.name, reason: 'name' },
+      );
+    }
+    const description = req.description ?? '';
+    if (description.length > MAX_DESCRIPTION || hasControl(description.replace(/[\t\n]/g, ' '))) {
+      throw invalid(
+        `An image description must be at most ${MAX_DESCRIPTION} characters without control characters.`,
+        { resource: 'parameter', id: 'description' },
+      );
+    }
+    const architecture = req.architecture ?? 'x86_64';
+    if (!(ARCHITECTURES as readonly string[]).includes(architecture)) {
+      throw invalid(
+        `The architecture '${architecture}' is not one of ${ARCHITECTURES.join(', ')}.`,
+        { resource: 'parameter', id: 'architecture' },
+      );
+    }
+    const owner = req.ownerProjectId ?? null;
+    if (owner !== null && !(await new ProjectRepo(this.#db).find(owner))) {
+      throw notFound('project', owner, `The project '${owner}' does not exist.`);
+    }
+    const isPublic = req.isPublic ?? owner === null;
+    if (kind !== 'machine' && (req.kernelId || req.ramdiskId)) {
+      throw invalid(`Only a machine image can have a kernel or a ramdisk, not a ${kind} image.`, {
+        resource: 'image',
+        reason: 'combination',
+      });
+    }
+    const link = async (id: string | null | undefined, want: 'kernel' | 'ramdisk') => {
+      if (!id) return null;
+      const found = await this.#images.find(id);
+      if (!found || found.deletedAt !== null || found.kind !== want) {
+        throw notFound('image', id, `The ${want} image '${id}' does not exist.`);
+      }
+      if (found.status !== 'active') {
+        throw invalid(`The ${want} image '${id}' is not available (it is ${found.status}).`, {
+          resource: 'image',
+          id,
+          reason: 'image_state',
+        });
+      }
+      // Whoever may use the new image must be able to use what it boots with.
+      const usable = found.isPublic === 1 || (!isPublic && found.ownerProjectId === owner);
+      if (!usable) {
+        throw notFound(
+          'image',
+          id,
+          `The ${want} image '${id}' is not available to every user of this image.`,
+        );
+      }
+      return found.id;
+    };
+    const kernelId = await link(req.kernelId, 'kernel');
+    const ramdiskId = await link(req.ramdiskId, 'ramdisk');
+    if (await this.#images.findByName(owner, req.name)) throw duplicateName(req.name);
+    return {
+      name: req.name,
+      description,
+      architecture,
+      ownerProjectId: owner,
+      isPublic: isPublic ? 1 : 0,
+      kernelId,
+      ramdiskId,
+    };
+  }
+}
+
+/**
+ * Serialises inserts of one owner's images, so two of the same name cannot both pass the
+ * name check (PostgreSQL: a row lock on the project; SQLite's transactions are serial anyway).
+ * The cloud's own images have no row to lock; on PostgreSQL two operators importing the same
+ * name at the same moment may both succeed.
+ */
+async function lockOwner(db: Db, ownerProjectId: string | null): Promise<void> {
+  if (ownerProjectId === null) return;
+  await db
+    .updateTable('projects')
+    .set({ id: ownerProjectId })
+    .where('id', '=', ownerProjectId)
+    .execute();
+}
+
+/** Whether `text` holds a control character (C0 or DEL). */
+function hasControl(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x20 || c === 0x7f) return true;
+  }
+  return false;
+}
+
+function duplicateName(name: string): StratusError {
+  return alreadyExists('image', name, `An image named '${name}' already exists for this owner.`);
+}
+
+/** The size of a file that can be imported; refuses what is not a non-empty, readable file. */
+async function checkSourceFile(file: string): Promise<number> {
+  let stat: fs.Stats;
+  try {
+    stat = await fs.promises.stat(file);
+    await fs.promises.access(file, fs.constants.R_OK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why =
+      code === 'ENOENT' ? 'does not exist' : code === 'EACCES' ? 'is not readable' : String(code);
+    throw invalid(`The file ${file} ${why}.`, { resource: 'image_file', id: file, cause: err });
+  }
+  if (!stat.isFile())
+    throw invalid(`${file} is not a regular file.`, { resource: 'image_file', id: file });
+  if (stat.size === 0)
+    throw invalid(`The file ${file} is empty.`, { resource: 'image_file', id: file });
+  return stat.size;
+}

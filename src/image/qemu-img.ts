@@ -1,0 +1,136 @@
+// What `qemu-img` says about a disk image file: its format and virtual size, and whether its
+// metadata is consistent (`qemu-img check`), so a cut-short or corrupt file is refused before
+// it is stored.
+import { execFile } from 'node:child_process';
+import { invalid, StratusError } from '../errors.js';
+
+/** What a probed image file is. */
+export interface ImageFileInfo {
+  /** qemu-img's format name: 'raw', 'qcow2', 'vmdk', ... */
+  format: string;
+  /** The size of the disk the guest sees, in bytes. */
+  virtualSizeBytes: number;
+}
+
+export interface QemuImgOptions {
+  /** The qemu-img binary; 'qemu-img' from PATH when absent. */
+  binary?: string;
+  /** How long one qemu-img run may take before it is stopped, in milliseconds. */
+  timeoutMs?: number;
+}
+
+/** Exit codes of `qemu-img check`: 3 is leaked clusters (harmless), 63 "no check for this format". */
+const CHECK_OK = new Set([0, 3, 63]);
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export class QemuImg {
+  readonly #binary: string;
+  readonly #timeoutMs: number;
+
+  constructor(options: QemuImgOptions = {}) {
+    this.#binary = options.binary ?? 'qemu-img';
+    this.#timeoutMs = options.timeoutMs ?? 120_000;
+  }
+
+  /**
+   * Probes `file`: its format (detected by qemu-img), virtual size and consistency. Throws an
+   * `invalid` error naming the file when qemu-img cannot open it or finds it corrupt, and an
+   * `unavailable` error when qemu-img itself cannot be run.
+   */
+  async probe(file: string): Promise<ImageFileInfo & { backingFile: string | null }> {
+    const info = await this.#run(['info', '--output=json', file]);
+    if (info.code !== 0) {
+      throw invalid(`The file ${file} is not a readable disk image: ${reason(info)}`, {
+        resource: 'image_file',
+        id: file,
+      });
+    }
+    let parsed: Record<string, unknown>;
+    try {
+      parsed = JSON.parse(info.stdout) as Record<string, unknown>;
+    } catch (err) {
+      throw new StratusError('internal', `qemu-img info printed no JSON for ${file}.`, {
+        cause: err,
+      });
+    }
+    const format = typeof parsed['format'] === 'string' ? parsed['format'] : '';
+    const virtualSizeBytes = Number(parsed['virtual-size'] ?? 0);
+    const backing = parsed['backing-filename'] ?? parsed['full-backing-filename'];
+    const check = await this.#run(['check', '--output=json', '-f', format, file]);
+    if (!CHECK_OK.has(check.code)) {
+      throw invalid(
+        `The file ${file} is a damaged or incomplete ${format} image (it may be cut short): ${checkFindings(check)}.`,
+        { resource: 'image_file', id: file },
+      );
+    }
+    return {
+      format,
+      virtualSizeBytes,
+      backingFile: typeof backing === 'string' ? backing : null,
+    };
+  }
+
+  #run(args: readonly string[]): Promise<Run> {
+    return new Promise((resolve, reject) => {
+      execFile(
+        this.#binary,
+        [...args],
+        {
+          timeout: this.#timeoutMs,
+          maxBuffer: 4 * 1024 * 1024,
+          env: { ...process.env, LC_ALL: 'C' },
+        },
+        (err, stdout, stderr) => {
+          const e = err as (NodeJS.ErrnoException & { code?: unknown; killed?: boolean }) | null;
+          if (e && typeof e.code === 'string') {
+            reject(
+              new StratusError(
+                'unavailable',
+                `Cannot run ${this.#binary} (${e.code}); install qemu-utils.`,
+                { resource: 'qemu-img', cause: e },
+              ),
+            );
+            return;
+          }
+          if (e?.killed) {
+            resolve({ code: -1, stdout, stderr: `timed out after ${this.#timeoutMs} ms` });
+            return;
+          }
+          resolve({ code: e ? Number(e.code ?? 1) : 0, stdout, stderr });
+        },
+      );
+    });
+  }
+}
+
+/** What `qemu-img check` found, briefly: the counts and its first complaint. */
+function checkFindings(run: Run): string {
+  let counts = '';
+  try {
+    const r = JSON.parse(run.stdout) as Record<string, unknown>;
+    const n = Number(r['corruptions'] ?? 0) + Number(r['check-errors'] ?? 0);
+    if (n > 0) counts = `qemu-img check found ${n} error${n === 1 ? '' : 's'}`;
+  } catch {
+    // no JSON: qemu-img could not even start the check
+  }
+  const first = reason({ ...run, stdout: '' })
+    .split('; ')[0]
+    ?.replace(/^ERROR:?\s*/, '')
+    .replace(/:\s*offset .*$/, '');
+  return [counts, first].filter((x) => x).join(', first: ') || `exit code ${run.code}`;
+}
+
+/** qemu-img's own complaint, on one line. */
+function reason(run: Run): string {
+  const text = `${run.stderr}\n${run.stdout}`
+    .split('\n')
+    .map((l) => l.replace(/^qemu-img:\s*/, '').trim())
+    .filter((l) => l && !l.startsWith('{') && !l.startsWith('}') && !l.startsWith('"'));
+  const shown = text.slice(0, 3).join('; ');
+  return shown || `exit code ${run.code}`;
+}
