@@ -18,7 +18,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../src/config/index.js';
-import { ImageRepo, type ImageKind } from '../src/db/index.js';
+import { ImageRepo } from '../src/db/index.js';
 import { silentLogger } from '../src/log.js';
 import { startCloud } from '../src/main.js';
 import { QemuDriver, type GuestSpec } from '../src/virt/index.js';
@@ -26,6 +26,7 @@ import { qemuArgs } from '../src/virt/qemu/cmdline.js';
 import { RESPONDER_SCRIPT, writeMetadataTree } from '../src/virt/qemu/metadata-files.js';
 import {
   GUEST,
+  GUEST_DIR,
   guestSkipReason,
   makeKey,
   QEMU,
@@ -252,6 +253,7 @@ async function ec2Boots(stateDir: string, keyFile: string, publicKey: string): P
       'ec2-listen': '127.0.0.1:0',
       'status-listen': '127.0.0.1:0',
       'log-level': 'warn',
+      'guest-image-dir': GUEST_DIR,
     },
   });
   const cloud = await startCloud(config, ['network', 'scheduler', 'compute', 'api'], {
@@ -270,31 +272,9 @@ async function ec2Boots(stateDir: string, keyFile: string, publicKey: string): P
     maxAttempts: 1,
   });
   try {
-    const images = new ImageRepo(cloud.database.db);
-    const at = Date.now();
-    const add = (kind: ImageKind, file: string, fmt: string, k?: string, r?: string) =>
-      images.insert({
-        id: randomUUID(),
-        name: `stratus-guest-${kind}`,
-        description: '',
-        kind,
-        ownerProjectId: null,
-        isPublic: 1,
-        status: 'active',
-        diskFormat: fmt,
-        sizeBytes: fs.statSync(file).size,
-        checksum: null,
-        location: file,
-        architecture: 'x86_64',
-        kernelId: k ?? null,
-        ramdiskId: r ?? null,
-        createdAt: at,
-        updatedAt: at,
-        deletedAt: null,
-      });
-    const aki = await add('kernel', GUEST.kernel, 'aki');
-    const ari = await add('ramdisk', GUEST.ramdisk, 'ari');
-    const ami = await add('machine', GUEST.disk, 'qcow2', aki.id, ari.id);
+    // The first start imported the guest image (aki, ari and ami).
+    const ami = await new ImageRepo(cloud.database.db).findByName(null, 'stratus-guest');
+    if (!ami) throw new Error(`the cloud did not import the guest image from ${GUEST_DIR}`);
     await client.send(
       new ImportKeyPairCommand({ KeyName: 'bench', PublicKeyMaterial: Buffer.from(publicKey) }),
     );

@@ -1,10 +1,11 @@
-// The whole cloud on the QEMU driver, driven through the real AWS SDK: the guest image is
-// registered as kernel (aki), ramdisk (ari) and machine image (ami); RunInstances boots it,
+// The whole cloud on the QEMU driver, driven through the real AWS SDK: the first start imports
+// the guest image as kernel (aki), ramdisk (ari) and machine image (ami); RunInstances boots it,
 // GetConsoleOutput shows its banner, ssh gets in with the imported key pair, a restart of the
 // services re-adopts the running VM, a VM killed behind Stratus's back shows as stopped, and
 // terminating leaves no process or file behind. Then five instances at once. Skipped when QEMU
 // or the guest image is missing.
 import {
+  DescribeImagesCommand,
   DescribeInstancesCommand,
   GetConsoleOutputCommand,
   ImportKeyPairCommand,
@@ -18,13 +19,11 @@ import {
   type Instance,
 } from '@aws-sdk/client-ec2';
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { loadConfig } from '../src/config/index.js';
-import { ImageRepo, type ImageKind } from '../src/db/index.js';
 import { silentLogger } from '../src/log.js';
 import { startCloud, type Cloud } from '../src/main.js';
 import { ec2Client } from './support/ec2.js';
@@ -32,7 +31,7 @@ import {
   BANNER,
   count,
   eventually,
-  GUEST,
+  GUEST_DIR,
   guestSkipReason,
   makeKey,
   sshUntil,
@@ -62,6 +61,7 @@ describe('EC2 on the qemu driver with the real guest image', { skip }, () => {
         'power-sync-seconds': '1',
         'qemu-power-off-timeout-seconds': '20',
         'qemu-reboot-timeout-seconds': '20',
+        'guest-image-dir': GUEST_DIR,
       },
     });
     cloud = await startCloud(config, ['network', 'scheduler', 'compute', 'api'], {
@@ -129,38 +129,16 @@ describe('EC2 on the qemu driver with the real guest image', { skip }, () => {
     stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sq-ec2-'));
     ({ keyFile, publicKey } = makeKey(stateDir, 'ec2-qemu-test'));
     await start();
-    // The image store is not this test's subject: register the built files directly.
-    const images = new ImageRepo(cloud.database.db);
-    const at = Date.now();
-    const add = async (
-      kind: ImageKind,
-      file: string,
-      diskFormat: string,
-      links: { kernelId?: string; ramdiskId?: string } = {},
-    ) =>
-      images.insert({
-        id: randomUUID(),
-        name: `stratus-guest-${kind}`,
-        description: 'Stratus guest image',
-        kind,
-        ownerProjectId: null,
-        isPublic: 1,
-        status: 'active',
-        diskFormat,
-        sizeBytes: fs.statSync(file).size,
-        checksum: null,
-        location: file,
-        architecture: 'x86_64',
-        kernelId: links.kernelId ?? null,
-        ramdiskId: links.ramdiskId ?? null,
-        createdAt: at,
-        updatedAt: at,
-        deletedAt: null,
-      });
-    const aki = await add('kernel', GUEST.kernel, 'aki');
-    const ari = await add('ramdisk', GUEST.ramdisk, 'ari');
-    const ami = await add('machine', GUEST.disk, 'qcow2', { kernelId: aki.id, ramdiskId: ari.id });
-    amiId = `ami-${ec2Hex(ami.id)}`;
+    // The first start imported the guest image as aki, ari and ami.
+    assert.match(cloud.guestImage ?? '', /^ami-[0-9a-f]{17} \(stratus-guest, imported from /);
+    const images = await client.send(
+      new DescribeImagesCommand({ Filters: [{ Name: 'name', Values: ['stratus-guest'] }] }),
+    );
+    const ami = images.Images?.[0];
+    assert.ok(
+      ami?.ImageId && ami.KernelId?.startsWith('aki-') && ami.RamdiskId?.startsWith('ari-'),
+    );
+    amiId = ami.ImageId;
     await client.send(
       new ImportKeyPairCommand({ KeyName: 'test', PublicKeyMaterial: Buffer.from(publicKey) }),
     );
@@ -262,6 +240,7 @@ describe('EC2 on the qemu driver with the real guest image', { skip }, () => {
     await cloud.stop();
     assert.ok(alive(pid), 'the VM outlives the compute service');
     await start();
+    assert.equal(cloud.guestImage, undefined, 'the guest image is imported only once');
     assert.equal((await describe1(instanceId))?.State?.Name, 'running');
     // A power sync or two later it is still running, on the same qemu.
     await new Promise((r) => setTimeout(r, 2500));

@@ -25,6 +25,7 @@ export interface Config {
     powerOffTimeoutSeconds: number;
     rebootTimeoutSeconds: number;
   };
+  guest: { imageDir: string };
   api: { ec2Listen: Listen; computeListen: Listen; identityListen: Listen; statusListen: Listen };
   service: { heartbeatSeconds: number; downAfterSeconds: number };
   compute: { availabilityZone: string; terminatedVisibleSeconds: number; powerSyncSeconds: number };
@@ -234,6 +235,7 @@ function toConfig(r: Record<string, unknown>): Config {
       powerOffTimeoutSeconds: get('qemu.powerOffTimeoutSeconds'),
       rebootTimeoutSeconds: get('qemu.rebootTimeoutSeconds'),
     },
+    guest: { imageDir: get('guest.imageDir') },
     api: {
       ec2Listen: get('api.ec2Listen'),
       computeListen: get('api.computeListen'),

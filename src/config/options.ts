@@ -116,6 +116,13 @@ export const OPTIONS: readonly OptionSpec[] = [
     max: 3600,
   },
   {
+    key: 'guest.imageDir',
+    flag: 'guest-image-dir',
+    type: 'string',
+    help: "Where guest/build.sh put the guest image; with --virt qemu the all-in-one's first start imports it.",
+    default: '/var/cache/stratus/guest',
+  },
+  {
     key: 'api.ec2Listen',
     flag: 'ec2-listen',
     type: 'listen',
