@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { driverSuite } from '../src/virt/driver.suite.js';
 import type { GuestSpec } from '../src/virt/index.js';
 import { QemuDriver } from '../src/virt/index.js';
 import {
@@ -247,3 +248,23 @@ describe('qemu driver with the real guest image', { skip }, () => {
     assert.deepEqual(await driver.list(), []);
   });
 });
+
+// The shared driver semantics, on a VM of its own; a short power-off timeout, since the guest
+// is still booting (and deaf to the power button) when the suite presses it.
+driverSuite(
+  'qemu',
+  async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sqs-'));
+    const keyDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sqs-key-'));
+    const { publicKey } = makeKey(keyDir, 'suite');
+    return {
+      driver: new QemuDriver({ stateDir: dir, powerOffTimeoutMs: 3000 }),
+      spec: (instanceId) => spec(instanceId, publicKey, 'suite'),
+      cleanup: async () => {
+        fs.rmSync(dir, { recursive: true, force: true });
+        fs.rmSync(keyDir, { recursive: true, force: true });
+      },
+    };
+  },
+  skip,
+);
