@@ -193,22 +193,34 @@ async function main(): Promise<void> {
       `${os.cpus().length} cores, guest 1 vCPU / 128 MiB, ${RUNS} runs each; median (runs)`,
   );
   try {
-    // Warm the base image cache and the page cache first.
+    // Warm the base image caches and the page cache first; then the three paths take turns,
+    // so that load from elsewhere on the host falls on all of them alike.
+    const ec2 = await ec2Cloud(path.join(dir, 'cloud'), keyFile, publicKey);
     await driverBoot(driver, keyFile, publicKey);
-
+    await ec2.boot();
     const bare: Boot[] = [];
-    for (let i = 0; i < RUNS; i++)
-      bare.push(await bareBoot(dir, keyFile, publicKey, await freePort()));
-    report('bare qemu (same flags, started by hand)', bare);
-
     const viaDriver: Boot[] = [];
-    for (let i = 0; i < RUNS; i++) viaDriver.push(await driverBoot(driver, keyFile, publicKey));
+    const viaEc2: Boot[] = [];
+    try {
+      for (let i = 0; i < RUNS; i++) {
+        bare.push(await bareBoot(dir, keyFile, publicKey, await freePort()));
+        viaDriver.push(await driverBoot(driver, keyFile, publicKey));
+        viaEc2.push(await ec2.boot());
+      }
+    } finally {
+      await ec2.stop();
+    }
+    report('bare qemu (same flags, started by hand)', bare);
     report('QemuDriver.spawn', viaDriver);
-
-    const viaEc2 = await ec2Boots(path.join(dir, 'cloud'), keyFile, publicKey);
     report('EC2 RunInstances (whole cloud in this process, API polled every 100 ms)', viaEc2);
     const overhead = median(viaEc2.map((b) => b.ssh)) - median(bare.map((b) => b.ssh));
-    console.log(`Stratus adds ${s(overhead)} to the bare boot to ssh (EC2 path)`);
+    console.log(`Stratus adds ${s(overhead)} to the bare boot to ssh (EC2 path, medians)`);
+    console.log(
+      `load average at the end: ${os
+        .loadavg()
+        .map((l) => l.toFixed(1))
+        .join(' ')}`,
+    );
 
     // One idle guest: memory and CPU.
     const spec = guestSpec(publicKey);
@@ -244,7 +256,12 @@ async function main(): Promise<void> {
   }
 }
 
-async function ec2Boots(stateDir: string, keyFile: string, publicKey: string): Promise<Boot[]> {
+/** A whole cloud on the qemu driver in this process, and a way to time one RunInstances. */
+async function ec2Cloud(
+  stateDir: string,
+  keyFile: string,
+  publicKey: string,
+): Promise<{ boot(): Promise<Boot>; stop(): Promise<void> }> {
   const config = loadConfig({
     env: {},
     flags: {
@@ -278,8 +295,7 @@ async function ec2Boots(stateDir: string, keyFile: string, publicKey: string): P
     await client.send(
       new ImportKeyPairCommand({ KeyName: 'bench', PublicKeyMaterial: Buffer.from(publicKey) }),
     );
-    const boots: Boot[] = [];
-    for (let i = 0; i < RUNS + 1; i++) {
+    const boot = async (): Promise<Boot> => {
       const t0 = Date.now();
       const r = await client.send(
         new RunInstancesCommand({
@@ -317,13 +333,19 @@ async function ec2Boots(stateDir: string, keyFile: string, publicKey: string): P
         const d = await client.send(new DescribeInstancesCommand({ InstanceIds: [id] }));
         return d.Reservations?.[0]?.Instances?.[0]?.State?.Name === 'terminated';
       });
-      // The first launch warms this cloud's base image cache; it is not counted.
-      if (i > 0) boots.push({ running, banner, ssh });
-    }
-    return boots;
-  } finally {
+      return { running, banner, ssh };
+    };
+    return {
+      boot,
+      stop: async () => {
+        client.destroy();
+        await cloud.stop();
+      },
+    };
+  } catch (err) {
     client.destroy();
     await cloud.stop();
+    throw err;
   }
 }
 

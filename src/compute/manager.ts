@@ -136,7 +136,7 @@ export class ComputeManager implements ProtocolHandlers<ComputeProtocol> {
             ramdiskId: inst.ramdiskId,
             userData: inst.userData,
             ...files,
-            // TODO(#4): the data plane's tap attachment, once the network service hands one out.
+            // TODO(#5): the data plane's tap attachment, once the network service hands one out.
             network: { ...net, attachment: { kind: 'user' } },
             metadata: this.#opts.metadataFor?.(withNet) ?? {},
           });
