@@ -257,7 +257,10 @@ describe('guest image (QEMU, TCG, direct kernel boot)', { skip }, () => {
   it('prints its banner on the serial console within 60 s', async () => {
     const m = await waitConsole(/=== Stratus guest (\S+) ===/, 60, 'banner');
     assert.match(m[1] ?? '', /^\d+\.\d+/);
-    assert.match(consoleText(), /stratus-guest \S+ \(kernel \S+/);
+    // The version line follows the banner (it may not be written yet when the banner is).
+    const v = await waitConsole(/^stratus-guest (\S+) \(kernel (\S+)/m, 60, 'version');
+    assert.equal(v[1], m[1]);
+    assert.match(v[2] ?? '', /-amd64,?$/);
   });
 
   it('takes an address over DHCP and prints its network settings', async () => {
