@@ -3,12 +3,14 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Command, CommanderError } from 'commander';
+import { ec2Id } from './api/ec2/index.js';
+import { ec2MetadataFiles } from './api/metadata/index.js';
 import { ApiService, type ApiUrls } from './api/service.js';
 import { AmqpBus, InProcessBus, type Bus } from './bus/index.js';
 import { addConfigOptions, configFrom } from './cli/config-options.js';
 import { manageCommand } from './cli/manage.js';
 import { smokeCommand } from './cli/smoke.js';
-import { ComputeManager } from './compute/index.js';
+import { ComputeManager, ensureGuestImage, guestImageFiles } from './compute/index.js';
 import type { Config } from './config/index.js';
 import { openDatabase, type Database } from './db/index.js';
 import { StratusError } from './errors.js';
@@ -23,7 +25,7 @@ import { Metrics } from './metrics/index.js';
 import { NetworkClient, NetworkManager } from './network/index.js';
 import { SchedulerManager } from './scheduler/index.js';
 import { ServiceRunner, type Binary, type Service } from './service/index.js';
-import { FakeDriver, type VirtDriver } from './virt/index.js';
+import { FakeDriver, QemuDriver, type VirtDriver } from './virt/index.js';
 import { VERSION } from './version.js';
 
 export const ALL_SERVICES: readonly Binary[] = ['network', 'scheduler', 'compute', 'api'];
@@ -39,6 +41,8 @@ export interface Cloud {
   /** Set when this process ran the all-in-one bootstrap. */
   readonly admin: AdminIdentity | undefined;
   readonly rcFile: string | undefined;
+  /** The guest image this start imported (all-in-one with --virt qemu, first start). */
+  readonly guestImage: string | undefined;
   stop(): Promise<void>;
 }
 
@@ -56,19 +60,18 @@ export async function createBus(config: Config, logger: Logger): Promise<Bus> {
   });
 }
 
-function createDriver(config: Config): VirtDriver {
+function createDriver(config: Config, logger: Logger): VirtDriver {
   switch (config.virt.driver) {
     case 'fake':
       return new FakeDriver();
     case 'qemu':
-      throw new StratusError(
-        'invalid',
-        "The 'qemu' virt driver is not available in this version yet; use --virt fake.",
-        {
-          resource: 'config',
-          id: 'virt.driver',
-        },
-      );
+      return new QemuDriver({
+        stateDir: path.join(config.stateDir, 'qemu'),
+        accelerator: config.qemu.accelerator,
+        powerOffTimeoutMs: config.qemu.powerOffTimeoutSeconds * 1000,
+        rebootTimeoutMs: config.qemu.rebootTimeoutSeconds * 1000,
+        logger,
+      });
   }
 }
 
@@ -137,7 +140,12 @@ export async function startCloud(
             new ComputeManager({
               db: database.db,
               host: config.host,
-              driver: createDriver(config),
+              driver: createDriver(config, logger.child({ service: 'compute', driver: 'qemu' })),
+              metadataFor: (inst) =>
+                ec2MetadataFiles(inst, {
+                  region: config.region,
+                  availabilityZone: config.compute.availabilityZone,
+                }),
               network: new NetworkClient(bus),
               logger: logger.child({ service: 'compute' }),
               powerSyncMs: config.compute.powerSyncSeconds * 1000,
@@ -161,8 +169,22 @@ export async function startCloud(
 
     let admin: AdminIdentity | undefined;
     let rcFile: string | undefined;
+    let guestImage: string | undefined;
     if (options.bootstrap) {
       admin = await ensureAdmin(new IdentityService(database.db), config.stateDir);
+      const files =
+        config.virt.driver === 'qemu' ? guestImageFiles(config.guest.imageDir) : undefined;
+      if (files) {
+        try {
+          const image = await ensureGuestImage(database.db, config.stateDir, files);
+          if (image) {
+            guestImage = `${ec2Id('ami', image.id)} (${image.name}, imported from ${config.guest.imageDir})`;
+            logger.info({ imageId: image.id, dir: config.guest.imageDir }, 'guest image imported');
+          }
+        } catch (err) {
+          logger.warn({ err, dir: config.guest.imageDir }, 'could not import the guest image');
+        }
+      }
       if (api) {
         rcFile = path.join(config.stateDir, 'stratusrc');
         const text = renderRcFile({
@@ -189,6 +211,7 @@ export async function startCloud(
       urls: api?.urls,
       admin,
       rcFile,
+      guestImage,
       async stop() {
         if (stopped) return;
         stopped = true;
@@ -212,6 +235,7 @@ function describeStart(cloud: Cloud, services: readonly Binary[]): string {
     `  bus:          ${c.transport.replace(/\/\/[^@/]*@/, '//***@')}`,
     `  logs:         ${c.log.file ?? 'standard error'}`,
   ];
+  if (cloud.guestImage) lines.push(`  guest image:  ${cloud.guestImage}`);
   if (cloud.urls) {
     lines.push(
       `  EC2 API:      ${cloud.urls.ec2}`,

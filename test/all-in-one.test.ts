@@ -179,10 +179,11 @@ describe('stratus all-in-one', () => {
       '--state-dir',
       stateDir,
       '--virt',
-      'qemu',
+      'xen',
       ...listenFlags,
     ]);
     assert.notEqual(q.code, 0);
+    assert.match(q.stderr, /'xen' is invalid/);
     assert.match(q.stderr, /qemu/);
   });
 });

@@ -136,7 +136,10 @@ describe(
       ]) {
         assert.match(r.stdout, new RegExp(`\\[smoke-1\\] ${step} +\\d+\\.\\d\\d s  ok`), step);
       }
-      assert.match(r.stdout, /\[smoke-1\] ssh +\d+\.\d\d s {2}FAILED ssh root@10\.\S+ not accepted/);
+      assert.match(
+        r.stdout,
+        /\[smoke-1\] ssh +\d+\.\d\d s {2}FAILED ssh root@10\.\S+ not accepted/,
+      );
       assert.match(r.stdout, /---- console output of i-[0-9a-f]{17} ----\nStratus fake guest/);
       assert.doesNotMatch(r.stdout, /left behind/);
       assert.match(r.stdout, /\n0 passed, 1 failed\n$/);

@@ -8,3 +8,4 @@ export {
   type StateChange,
 } from './operations.js';
 export { effectiveLimits, QUOTA_RESOURCES } from './quota.js';
+export { ensureGuestImage, guestImageFiles, GUEST_IMAGE_NAME } from './guest-image.js';

@@ -3,12 +3,19 @@
 // database and recorded as an instance action.
 import { dispatch, hostTopic, type ProtocolHandlers } from '../bus/index.js';
 import type { RequestContext } from '../context.js';
-import { ComputeNodeRepo, InstanceRepo, now, type Db, type InstanceRow } from '../db/index.js';
-import { asStratusError, notFound } from '../errors.js';
+import {
+  ComputeNodeRepo,
+  ImageRepo,
+  InstanceRepo,
+  now,
+  type Db,
+  type InstanceRow,
+} from '../db/index.js';
+import { asStratusError, notFound, StratusError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { NetworkClient } from '../network/index.js';
 import type { Service } from '../service/index.js';
-import type { VirtDriver } from '../virt/index.js';
+import type { GuestDisk, GuestFile, VirtDriver } from '../virt/index.js';
 import { VERSION } from '../version.js';
 import type { ComputeProtocol, HostDescription, InstanceRef } from './client.js';
 
@@ -20,6 +27,11 @@ export interface ComputeOptions {
   logger: Logger;
   /** How often the VMs' power states are compared with the database. */
   powerSyncMs: number;
+  /**
+   * The metadata a guest may fetch (request path -> body), handed to drivers that serve it
+   * themselves (user-mode networking). None when absent.
+   */
+  metadataFor?: (instance: InstanceRow) => Record<string, string>;
 }
 
 export class ComputeManager implements ProtocolHandlers<ComputeProtocol> {
@@ -111,7 +123,9 @@ export class ComputeManager implements ProtocolHandlers<ComputeProtocol> {
             privateIp: net.address,
             macAddress: net.macAddress,
           });
-          await this.#opts.driver.spawn({
+          const files = await this.#bootFiles(inst);
+          const withNet = { ...inst, privateIp: net.address, macAddress: net.macAddress };
+          const guest = await this.#opts.driver.spawn({
             instanceId,
             name: inst.id,
             vcpus: inst.vcpus,
@@ -121,8 +135,14 @@ export class ComputeManager implements ProtocolHandlers<ComputeProtocol> {
             kernelId: inst.kernelId,
             ramdiskId: inst.ramdiskId,
             userData: inst.userData,
-            network: { ...net },
+            ...files,
+            // TODO(#5): the data plane's tap attachment, once the network service hands one out.
+            network: { ...net, attachment: { kind: 'user' } },
+            metadata: this.#opts.metadataFor?.(withNet) ?? {},
           });
+          if (guest.ssh) {
+            this.#opts.logger.info({ instanceId, ssh: guest.ssh }, 'guest ssh forwarded');
+          }
         } catch (err) {
           await this.#opts.driver.destroy(instanceId).catch(() => undefined);
           await this.#opts.network
@@ -297,6 +317,32 @@ export class ComputeManager implements ProtocolHandlers<ComputeProtocol> {
     });
   }
 
+  /**
+   * The stored files of the instance's machine image, kernel and ramdisk, those that have one;
+   * the driver decides whether what it got is enough to boot.
+   */
+  async #bootFiles(
+    inst: InstanceRow,
+  ): Promise<{ image?: GuestDisk; kernel?: GuestFile; ramdisk?: GuestFile }> {
+    const images = new ImageRepo(this.#opts.db);
+    const fileOf = async (id: string | null) => {
+      const row = id ? await images.find(id) : undefined;
+      return row?.location ? { path: localPath(row.location, row.id), row } : undefined;
+    };
+    const [machine, kernel, ramdisk] = await Promise.all([
+      fileOf(inst.imageId),
+      fileOf(inst.kernelId),
+      fileOf(inst.ramdiskId),
+    ]);
+    return {
+      ...(machine
+        ? { image: { path: machine.path, format: machine.row.diskFormat ?? 'qcow2' } }
+        : {}),
+      ...(kernel ? { kernel: { path: kernel.path } } : {}),
+      ...(ramdisk ? { ramdisk: { path: ramdisk.path } } : {}),
+    };
+  }
+
   async #reportCapacity(): Promise<void> {
     const c = await this.#opts.driver.capacity();
     await new ComputeNodeRepo(this.#opts.db).report({
@@ -351,4 +397,15 @@ export class ComputeManager implements ProtocolHandlers<ComputeProtocol> {
     });
     return run;
   }
+}
+
+/** An image location as a path on this host: an absolute path or a file: URL. */
+function localPath(location: string, imageId: string): string {
+  if (location.startsWith('file:')) return new URL(location).pathname;
+  if (location.startsWith('/')) return location;
+  throw new StratusError(
+    'invalid',
+    `The image '${imageId}' is stored at '${location}', which is not a file on this host.`,
+    { resource: 'image', id: imageId },
+  );
 }

@@ -20,6 +20,12 @@ export interface Config {
   host: string;
   region: string;
   virt: { driver: 'fake' | 'qemu' };
+  qemu: {
+    accelerator: 'auto' | 'kvm' | 'tcg';
+    powerOffTimeoutSeconds: number;
+    rebootTimeoutSeconds: number;
+  };
+  guest: { imageDir: string };
   api: { ec2Listen: Listen; computeListen: Listen; identityListen: Listen; statusListen: Listen };
   service: { heartbeatSeconds: number; downAfterSeconds: number };
   compute: { availabilityZone: string; terminatedVisibleSeconds: number; powerSyncSeconds: number };
@@ -224,6 +230,12 @@ function toConfig(r: Record<string, unknown>): Config {
     host: get('host'),
     region: get('region'),
     virt: { driver: get('virt.driver') },
+    qemu: {
+      accelerator: get('qemu.accelerator'),
+      powerOffTimeoutSeconds: get('qemu.powerOffTimeoutSeconds'),
+      rebootTimeoutSeconds: get('qemu.rebootTimeoutSeconds'),
+    },
+    guest: { imageDir: get('guest.imageDir') },
     api: {
       ec2Listen: get('api.ec2Listen'),
       computeListen: get('api.computeListen'),

@@ -18,6 +18,35 @@ export interface DriverCapabilities {
   survivesRestart: boolean;
 }
 
+/** A file the VM boots from, as the image store keeps it (the driver caches its own copy). */
+export interface GuestFile {
+  /** Absolute path on this host. */
+  path: string;
+}
+
+/** The machine image's disk: the base of the instance's copy-on-write overlay. */
+export interface GuestDisk extends GuestFile {
+  /** 'qcow2' or 'raw'; anything else is probed. */
+  format: string;
+}
+
+/**
+ * How the VM's network card reaches the network. `user`: QEMU's own user-mode network (a
+ * private 169.254.169.0/24 per VM, ssh forwarded from a loopback port, the metadata the spec
+ * carries served at 169.254.169.254) — the fallback until the data plane provides taps.
+ * `tap`: an existing tap device, in a network namespace when `netns` is set.
+ */
+export type NicAttachment = { kind: 'user' } | { kind: 'tap'; ifname: string; netns?: string };
+
+/** Network settings given by the network service. */
+export interface GuestNetworkSpec {
+  macAddress: string;
+  /** The fixed address the network service gave the instance. */
+  address?: string;
+  /** User-mode networking when absent. */
+  attachment?: NicAttachment;
+}
+
 export interface GuestSpec {
   /** The instance's uuid; the driver's handle for the VM. */
   instanceId: string;
@@ -29,13 +58,31 @@ export interface GuestSpec {
   kernelId?: string | null;
   ramdiskId?: string | null;
   userData?: string | null;
-  /** Network settings given by the network service, opaque to the compute manager. */
-  network?: Record<string, unknown>;
+  /** The machine image's file; absent for kernel-only images (the guest lives in the ramdisk). */
+  image?: GuestDisk;
+  /** Direct kernel boot: the kernel (aki) and initial ramdisk (ari) files. */
+  kernel?: GuestFile;
+  ramdisk?: GuestFile;
+  network?: GuestNetworkSpec;
+  /**
+   * What the guest may fetch from http://169.254.169.254 (request path -> body, e.g.
+   * '/latest/meta-data/instance-id'), for drivers that provide the network themselves (user
+   * mode). With a real data plane the metadata service answers instead.
+   */
+  metadata?: Readonly<Record<string, string>>;
+}
+
+/** Where a VM's SSH server is reachable from this host (user-mode networking forwards it). */
+export interface SshEndpoint {
+  host: string;
+  port: number;
 }
 
 export interface GuestInfo {
   instanceId: string;
   powerState: PowerState;
+  /** Set when the driver forwards the guest's port 22 (user-mode networking). */
+  ssh?: SshEndpoint;
 }
 
 export interface VirtDriver {
@@ -43,13 +90,18 @@ export interface VirtDriver {
   readonly capabilities: DriverCapabilities;
   /** Prepares the driver; returns the instance ids of VMs it found running (adopted). */
   init(): Promise<string[]>;
-  /** Creates and boots a VM. Rejects if it could not be started; nothing is left behind then. */
-  spawn(spec: GuestSpec): Promise<void>;
+  /**
+   * Creates and boots a VM; resolves with what it became (with its ssh forward, if any).
+   * Rejects if it could not be started; nothing is left behind then.
+   */
+  spawn(spec: GuestSpec): Promise<GuestInfo>;
   /** Removes the VM and everything it kept on disk. Succeeds when the VM is already gone. */
   destroy(instanceId: string): Promise<void>;
   /** Soft reboot (guest's own), or hard reset when `hard`. */
   reboot(instanceId: string, hard: boolean): Promise<void>;
+  /** Asks the guest to power off (ACPI), and ends the VM after a timeout. No-op when off. */
   powerOff(instanceId: string): Promise<void>;
+  /** Boots a powered-off VM again from the same disk. No-op when running. */
   powerOn(instanceId: string): Promise<void>;
   /** The VM's power state; 'nostate' when the driver has no such VM. */
   getState(instanceId: string): Promise<PowerState>;

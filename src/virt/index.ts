@@ -6,5 +6,11 @@ export type {
   HostCapacity,
   PowerState,
   DriverCapabilities,
+  GuestDisk,
+  GuestFile,
+  GuestNetworkSpec,
+  NicAttachment,
+  SshEndpoint,
 } from './driver.js';
 export { FakeDriver, type FakeDriverOptions } from './fake/fake-driver.js';
+export { QemuDriver, type QemuDriverOptions } from './qemu/index.js';

@@ -46,7 +46,7 @@ export class FakeDriver implements VirtDriver {
     return [];
   }
 
-  async spawn(spec: GuestSpec): Promise<void> {
+  async spawn(spec: GuestSpec): Promise<GuestInfo> {
     await sleep(this.#opts.spawnDelayMs ?? 0);
     if (this.#opts.failImageIds?.has(spec.imageId)) {
       throw new StratusError(
@@ -63,6 +63,7 @@ export class FakeDriver implements VirtDriver {
       state: 'running',
       console: `Stratus fake guest ${spec.name}\nbooted ${spec.instanceId}\n`,
     });
+    return { instanceId: spec.instanceId, powerState: 'running' };
   }
 
   async destroy(instanceId: string): Promise<void> {

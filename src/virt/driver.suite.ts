@@ -1,0 +1,94 @@
+// The virt driver conformance suite: the semantics every driver promises (driver.ts), run
+// against each implementation (fake in its own test, qemu with the real guest image).
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import type { GuestSpec, VirtDriver } from './driver.js';
+
+export interface DriverUnderTest {
+  driver: VirtDriver;
+  /** A spec the driver can boot, for the given instance id. */
+  spec(instanceId: string): GuestSpec;
+  /** Removes what the harness made (state dirs, ...). */
+  cleanup?(): Promise<void>;
+}
+
+const isError = (kind: string) => (err: unknown) => (err as { kind?: string }).kind === kind;
+
+/** Registers the suite; `skip` (a reason) skips it where the driver cannot run. */
+export function driverSuite(
+  name: string,
+  make: () => Promise<DriverUnderTest>,
+  skip: string | false = false,
+): void {
+  describe(`virt driver conformance: ${name}`, { skip }, () => {
+    let t: DriverUnderTest;
+    const id = randomUUID();
+
+    before(async () => {
+      t = await make();
+      await t.driver.init();
+    });
+    after(async () => {
+      for (const g of await t.driver.list()) await t.driver.destroy(g.instanceId);
+      await t.driver.close();
+      await t.cleanup?.();
+    });
+
+    it('knows nothing of an instance it never spawned', async () => {
+      const unknown = randomUUID();
+      assert.equal(await t.driver.getState(unknown), 'nostate');
+      assert.equal(await t.driver.consoleOutput(unknown, 1024), '');
+      await t.driver.destroy(unknown);
+      await assert.rejects(t.driver.powerOff(unknown), isError('not_found'));
+      await assert.rejects(t.driver.reboot(unknown, true), isError('not_found'));
+    });
+
+    it('spawns a VM that runs and is listed', async () => {
+      const info = await t.driver.spawn(t.spec(id));
+      assert.equal(info.instanceId, id);
+      assert.equal(info.powerState, 'running');
+      assert.equal(await t.driver.getState(id), 'running');
+      const listed = (await t.driver.list()).find((g) => g.instanceId === id);
+      assert.equal(listed?.powerState, 'running');
+    });
+
+    it('keeps console output within the asked size', async () => {
+      const all = await t.driver.consoleOutput(id, 1 << 20);
+      assert.ok(all.length > 0);
+      const tail = await t.driver.consoleOutput(id, 10);
+      assert.ok(Buffer.byteLength(tail) <= 10);
+      assert.ok(all.endsWith(tail));
+    });
+
+    it('powers off and on; each is a no-op when already done', async () => {
+      await t.driver.powerOff(id);
+      assert.equal(await t.driver.getState(id), 'shutdown');
+      await t.driver.powerOff(id);
+      await t.driver.powerOn(id);
+      assert.equal(await t.driver.getState(id), 'running');
+      await t.driver.powerOn(id);
+      assert.equal(await t.driver.getState(id), 'running');
+    });
+
+    it('stays running through a hard reboot', async () => {
+      await t.driver.reboot(id, true);
+      assert.equal(await t.driver.getState(id), 'running');
+    });
+
+    it('destroys the VM, and destroying again succeeds', async () => {
+      await t.driver.destroy(id);
+      assert.equal(await t.driver.getState(id), 'nostate');
+      assert.equal(
+        (await t.driver.list()).some((g) => g.instanceId === id),
+        false,
+      );
+      await t.driver.destroy(id);
+    });
+
+    it('reports a capacity', async () => {
+      const c = await t.driver.capacity();
+      assert.ok(c.vcpus > 0 && c.memoryMb > 0 && c.diskGb >= 0);
+    });
+  });
+}

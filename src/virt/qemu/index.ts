@@ -1,0 +1,3 @@
+// Public surface of the QEMU driver.
+export { QemuDriver, type QemuDriverOptions, type DriverLogger } from './driver.js';
+export { chooseAccelerator, type AcceleratorMode, type AcceleratorChoice } from './accel.js';

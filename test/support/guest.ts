@@ -1,0 +1,143 @@
+// What the tests that boot real guests share: where the built guest image is, why they skip
+// when QEMU or the image is missing, key pairs, ssh over the user-mode forward, and waiting.
+import { execFile, execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+
+export const GUEST_DIR = process.env.STRATUS_GUEST_CACHE || '/var/cache/stratus/guest';
+export const GUEST = {
+  kernel: path.join(GUEST_DIR, 'vmlinux'),
+  ramdisk: path.join(GUEST_DIR, 'initrd.img'),
+  disk: path.join(GUEST_DIR, 'disk.qcow2'),
+};
+export const QEMU = '/usr/bin/qemu-system-x86_64';
+export const SSH = '/usr/bin/ssh';
+export const SSH_KEYGEN = '/usr/bin/ssh-keygen';
+export const BANNER = /=== Stratus guest \d+\.\d+ ===/g;
+
+/** Why the real-guest tests cannot run here, or false when they can. */
+export function guestSkipReason(): string | false {
+  for (const [tool, pkg] of [
+    [QEMU, 'qemu-system-x86'],
+    ['/usr/bin/qemu-img', 'qemu-utils'],
+    [SSH, 'openssh-client'],
+    [SSH_KEYGEN, 'openssh-client'],
+  ] as const) {
+    if (!fs.existsSync(tool)) return `${tool} is not installed (apt-get install ${pkg})`;
+  }
+  for (const f of Object.values(GUEST)) {
+    if (!fs.existsSync(f)) return `the guest image is not built: no ${f} (run guest/build.sh)`;
+  }
+  return false;
+}
+
+/** Makes an ed25519 key pair in `dir`; returns the private key's path and the public key. */
+export function makeKey(dir: string, comment: string): { keyFile: string; publicKey: string } {
+  const keyFile = path.join(dir, 'id_ed25519');
+  execFileSync(SSH_KEYGEN, ['-q', '-t', 'ed25519', '-N', '', '-C', comment, '-f', keyFile]);
+  return { keyFile, publicKey: fs.readFileSync(`${keyFile}.pub`, 'utf8').trim() };
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Runs `command` on the guest over ssh once; never throws. */
+export function sshOnce(
+  port: number,
+  keyFile: string,
+  command: string,
+  timeoutMs = 20_000,
+): Promise<{ ok: boolean; stdout: string; stderr: string }> {
+  const args = [
+    '-i',
+    keyFile,
+    '-o',
+    'StrictHostKeyChecking=no',
+    '-o',
+    'UserKnownHostsFile=/dev/null',
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    'IdentitiesOnly=yes',
+    '-o',
+    'ConnectTimeout=5',
+    '-o',
+    'LogLevel=ERROR',
+    '-p',
+    String(port),
+    'root@127.0.0.1',
+    command,
+  ];
+  return new Promise((resolve) => {
+    execFile(SSH, args, { timeout: timeoutMs }, (err, stdout, stderr) =>
+      resolve({ ok: !err, stdout: String(stdout), stderr: String(stderr) }),
+    );
+  });
+}
+
+/**
+ * Resolves once a TCP connection to the forward gets an SSH identification string. User-mode
+ * networking accepts connections before the guest listens; an ssh started then hangs until the
+ * guest appears, so short probes first make the wait as short as the boot.
+ */
+export async function waitSshServer(port: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const sock = net.connect(port, '127.0.0.1');
+      const done = (v: boolean) => {
+        clearTimeout(timer);
+        sock.destroy();
+        resolve(v);
+      };
+      const timer = setTimeout(() => done(false), 1000);
+      sock.once('data', (d) => done(d.toString('latin1').startsWith('SSH-')));
+      sock.once('error', () => done(false));
+      sock.once('close', () => done(false));
+    });
+    if (ok) return;
+    await sleep(50);
+  }
+  throw new Error(`No SSH server answered on 127.0.0.1:${port} within ${timeoutMs} ms.`);
+}
+
+/** Retries ssh until `command` succeeds; rejects with the last error after `timeoutMs`. */
+export async function sshUntil(
+  port: number,
+  keyFile: string,
+  command: string,
+  timeoutMs: number,
+): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  await waitSshServer(port, timeoutMs);
+  let last = { ok: false, stdout: '', stderr: '' };
+  while (Date.now() < deadline) {
+    last = await sshOnce(port, keyFile, command);
+    if (last.ok) return last.stdout;
+    await sleep(200);
+  }
+  throw new Error(
+    `ssh to 127.0.0.1:${port} did not succeed within ${timeoutMs} ms: ${last.stderr}`,
+  );
+}
+
+/** Polls `probe` until it returns something other than undefined. */
+export async function eventually<T>(
+  probe: () => Promise<T | undefined>,
+  timeoutMs: number,
+  what: string,
+  intervalMs = 100,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline)
+      throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}.`);
+    await sleep(intervalMs);
+  }
+}
+
+export function count(text: string, re: RegExp): number {
+  return text.match(new RegExp(re.source, 'g'))?.length ?? 0;
+}
