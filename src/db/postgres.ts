@@ -15,5 +15,8 @@ export function postgresDialect(url: string): Dialect {
           : pg.types.getTypeParser(oid, format ?? 'text')) as typeof pg.types.getTypeParser,
     },
   });
+  // An idle connection the server ends (a restart, a terminated backend) must not take the
+  // process down: the pool drops it and the next query opens a new one.
+  pool.on('error', () => undefined);
   return new PostgresDialect({ pool });
 }
