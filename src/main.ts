@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { ec2Id } from './api/ec2/index.js';
-import { ec2MetadataFiles } from './api/metadata/index.js';
+import { ec2MetadataFiles, MetadataServer, MetadataService } from './api/metadata/index.js';
 import { ApiService, type ApiUrls } from './api/service.js';
 import { AmqpBus, InProcessBus, type Bus } from './bus/index.js';
 import { addConfigOptions, configFrom } from './cli/config-options.js';
@@ -22,7 +22,15 @@ import {
 } from './identity/index.js';
 import { createLogger, type Logger } from './log.js';
 import { Metrics } from './metrics/index.js';
-import { NetworkClient, NetworkManager } from './network/index.js';
+import { systemContext } from './context.js';
+import {
+  dataPlaneUnavailable,
+  NetworkAgent,
+  NetworkAgentClient,
+  NetworkClient,
+  NetworkManager,
+  type FloatingIpHook,
+} from './network/index.js';
 import { SchedulerManager } from './scheduler/index.js';
 import { ServiceRunner, type Binary, type Service } from './service/index.js';
 import { FakeDriver, QemuDriver, type VirtDriver } from './virt/index.js';
@@ -41,6 +49,8 @@ export interface Cloud {
   /** Set when this process ran the all-in-one bootstrap. */
   readonly admin: AdminIdentity | undefined;
   readonly rcFile: string | undefined;
+  /** Where guests of this host get their network. */
+  readonly dataPlane: DataPlaneChoice;
   /** The guest image this start imported (all-in-one with --virt qemu, first start). */
   readonly guestImage: string | undefined;
   stop(): Promise<void>;
@@ -58,6 +68,46 @@ export async function createBus(config: Config, logger: Logger): Promise<Bus> {
     logger: logger.child({ bus: 'amqp' }),
     callTimeoutMs: config.bus.callTimeoutMs,
   });
+}
+
+/** Where this host's guests get their network: a namespace data plane, or QEMU's user mode. */
+export interface DataPlaneChoice {
+  mode: 'namespace' | 'user';
+  /** Why the data plane is not used (user mode), for the start-up message. */
+  why?: string;
+}
+
+export function chooseDataPlane(config: Config): DataPlaneChoice {
+  if (config.virt.driver !== 'qemu') return { mode: 'user', why: 'the fake driver has no guests' };
+  const unavailable = dataPlaneUnavailable();
+  if (config.dataPlane.mode === 'user')
+    return { mode: 'user', why: 'asked for (--data-plane user)' };
+  if (unavailable === undefined) return { mode: 'namespace' };
+  if (config.dataPlane.mode === 'namespace') {
+    throw new StratusError('invalid', `--data-plane namespace cannot run here: ${unavailable}`, {
+      resource: 'config',
+      id: 'dataPlane.mode',
+    });
+  }
+  return { mode: 'user', why: unavailable };
+}
+
+/** Floating IPs become NAT rules on the data plane of the instance's host. */
+function floatingIpHook(bus: Bus): FloatingIpHook {
+  const agents = new NetworkAgentClient(bus);
+  return async (change) => {
+    if (!change.host) return;
+    if (change.kind === 'mapped') {
+      await agents.associateFloatingIp(
+        systemContext(),
+        change.host,
+        change.address,
+        change.fixedAddress,
+      );
+    } else {
+      await agents.disassociateFloatingIp(systemContext(), change.host, change.address);
+    }
+  };
 }
 
 function createDriver(config: Config, logger: Logger): VirtDriver {
@@ -109,49 +159,73 @@ export async function startCloud(
     undo.push(() => runner.stop());
 
     const downAfterMs = config.service.downAfterSeconds * 1000;
+    const dataPlane = chooseDataPlane(config);
     let api: ApiService | undefined;
-    const built: Service[] = [];
+    // Each service starts before the next is built: a compute host asks the network service
+    // (over the bus) which network its data plane serves.
     for (const binary of ALL_SERVICES.filter((b) => services.includes(b))) {
+      let service: Service;
       switch (binary) {
         case 'network':
-          built.push(
-            new NetworkManager({
-              db: database.db,
-              host: config.host,
-              logger: logger.child({ service: 'network' }),
-              ...config.network,
-              quota: config.quota,
-            }).service(),
-          );
+          service = new NetworkManager({
+            db: database.db,
+            host: config.host,
+            logger: logger.child({ service: 'network' }),
+            ...config.network,
+            quota: config.quota,
+            onFloatingIpChange: dataPlane.mode === 'namespace' ? floatingIpHook(bus) : undefined,
+          }).service();
           break;
         case 'scheduler':
-          built.push(
-            new SchedulerManager({
-              db: database.db,
-              host: config.host,
-              downAfterMs,
-              ratios: config.scheduler,
-              availabilityZone: config.compute.availabilityZone,
-            }).service(),
-          );
+          service = new SchedulerManager({
+            db: database.db,
+            host: config.host,
+            downAfterMs,
+            ratios: config.scheduler,
+            availabilityZone: config.compute.availabilityZone,
+          }).service();
           break;
-        case 'compute':
-          built.push(
-            new ComputeManager({
-              db: database.db,
+        case 'compute': {
+          const network = new NetworkClient(bus);
+          let agent: NetworkAgent | undefined;
+          if (dataPlane.mode === 'namespace') {
+            // Runtime state of the namespace lives as long as the namespace does (until a
+            // reboot), where dnsmasq can read it after dropping its privileges.
+            const dir = path.join('/run/stratus', config.dataPlane.namespace);
+            const metadataSocket = path.join(dir, 'metadata.sock');
+            const metadata = new MetadataServer(
+              new MetadataService(database.db),
+              logger.child({ service: 'metadata' }),
+            );
+            await metadata.listen(metadataSocket);
+            undo.push(() => metadata.close());
+            agent = new NetworkAgent({
               host: config.host,
-              driver: createDriver(config, logger.child({ service: 'compute', driver: 'qemu' })),
-              metadataFor: (inst) =>
-                ec2MetadataFiles(inst, {
-                  region: config.region,
-                  availabilityZone: config.compute.availabilityZone,
-                }),
-              network: new NetworkClient(bus),
-              logger: logger.child({ service: 'compute' }),
-              powerSyncMs: config.compute.powerSyncSeconds * 1000,
-            }).service(),
-          );
+              network: await network.hostNetwork(systemContext(), config.host),
+              service: network,
+              namespace: config.dataPlane.namespace,
+              leaseSeconds: config.network.leaseSeconds,
+              stateDir: dir,
+              metadataSocket,
+              logger: logger.child({ service: 'network-agent' }),
+            });
+          }
+          service = new ComputeManager({
+            db: database.db,
+            host: config.host,
+            driver: createDriver(config, logger.child({ service: 'compute', driver: 'qemu' })),
+            metadataFor: (inst) =>
+              ec2MetadataFiles(inst, {
+                region: config.region,
+                availabilityZone: config.compute.availabilityZone,
+              }),
+            network,
+            agent,
+            logger: logger.child({ service: 'compute' }),
+            powerSyncMs: config.compute.powerSyncSeconds * 1000,
+          }).service();
           break;
+        }
         case 'api':
           api = new ApiService({
             config,
@@ -161,11 +235,11 @@ export async function startCloud(
             metrics,
             localServices: services.map((b) => ({ host: config.host, binary: b })),
           });
-          built.push(api.service());
+          service = api.service();
           break;
       }
+      await runner.start(service);
     }
-    for (const service of built) await runner.start(service);
 
     let admin: AdminIdentity | undefined;
     let rcFile: string | undefined;
@@ -196,6 +270,9 @@ export async function startCloud(
           username: admin.user.name,
           password: admin.password,
           projectName: admin.project.name,
+          ...(dataPlane.mode === 'namespace' && services.includes('compute')
+            ? { guestNetns: config.dataPlane.namespace }
+            : {}),
         });
         fs.writeFileSync(`${rcFile}.tmp`, text, { mode: 0o600 });
         fs.renameSync(`${rcFile}.tmp`, rcFile);
@@ -212,6 +289,7 @@ export async function startCloud(
       admin,
       rcFile,
       guestImage,
+      dataPlane,
       async stop() {
         if (stopped) return;
         stopped = true;
@@ -236,6 +314,13 @@ function describeStart(cloud: Cloud, services: readonly Binary[]): string {
     `  logs:         ${c.log.file ?? 'standard error'}`,
   ];
   if (cloud.guestImage) lines.push(`  guest image:  ${cloud.guestImage}`);
+  if (c.virt.driver === 'qemu' && services.includes('compute')) {
+    lines.push(
+      cloud.dataPlane.mode === 'namespace'
+        ? `  guest network: bridge in namespace ${c.dataPlane.namespace} (reach guests with: ip netns exec ${c.dataPlane.namespace} ssh root@PRIVATE-IP)`
+        : `  guest network: QEMU user mode, because ${cloud.dataPlane.why}; each guest's ssh port on 127.0.0.1 is in its console output`,
+    );
+  }
   if (cloud.urls) {
     lines.push(
       `  EC2 API:      ${cloud.urls.ec2}`,

@@ -45,7 +45,10 @@ interface EndpointFlags {
  * Where and as whom to test: flags, then an rc file (`--rc`), then the environment; with
  * none of these, the rc file the all-in-one wrote on this machine.
  */
-export function resolveEndpoint(flags: EndpointFlags, env: NodeJS.ProcessEnv): Ec2Endpoint {
+export function resolveEndpoint(
+  flags: EndpointFlags,
+  env: NodeJS.ProcessEnv,
+): Ec2Endpoint & { guestNetns?: string } {
   let rc: Record<string, string> = {};
   const fromEnv = env.AWS_ACCESS_KEY_ID || env.EC2_ACCESS_KEY;
   const rcPath =
@@ -101,11 +104,14 @@ export function resolveEndpoint(flags: EndpointFlags, env: NodeJS.ProcessEnv): E
   } catch {
     throw invalid(`The EC2 endpoint '${url}' is not a URL.`);
   }
+  // The namespace from which this machine reaches guests, when the cloud runs here.
+  const guestNetns = pick(rc.STRATUS_GUEST_NETNS, env.STRATUS_GUEST_NETNS);
   return {
     url: url as string,
     region,
     accessKeyId: accessKeyId as string,
     secretAccessKey: secretAccessKey as string,
+    ...(guestNetns ? { guestNetns } : {}),
   };
 }
 
@@ -132,7 +138,7 @@ export function smokeCommand(exit: (code: number) => void): Command {
     .option('--ssh-command <command>', 'Command to run in the guest.', 'uname -a')
     .option(
       '--netns <names>',
-      'Run ssh from inside these network namespaces (comma-separated; scenario k uses the k-th).',
+      'Run ssh from inside these network namespaces (comma-separated; scenario k uses the k-th; default STRATUS_GUEST_NETNS).',
     )
     .addOption(
       new Option('--boot-timeout <seconds>', 'How long an instance may take to be running.')
@@ -162,8 +168,10 @@ export function smokeCommand(exit: (code: number) => void): Command {
       sshTimeout: number;
       junit?: string;
     };
+    const { guestNetns, ...endpoint } = resolveEndpoint(o, process.env);
+    const netns = o.netns ?? guestNetns;
     const summary = await runSmoke({
-      endpoint: resolveEndpoint(o, process.env),
+      endpoint,
       scenario: {
         ...(o.image ? { image: o.image } : {}),
         instanceType: o.instanceType,
@@ -177,8 +185,8 @@ export function smokeCommand(exit: (code: number) => void): Command {
       },
       parallel: o.parallel,
       iterations: o.iterations,
-      netns: o.netns
-        ? o.netns
+      netns: netns
+        ? netns
             .split(',')
             .map((n) => n.trim())
             .filter(Boolean)

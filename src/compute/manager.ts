@@ -13,9 +13,9 @@ import {
 } from '../db/index.js';
 import { asStratusError, notFound, StratusError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { NetworkClient } from '../network/index.js';
+import type { GuestNetwork, NetworkAgent, NetworkClient } from '../network/index.js';
 import type { Service } from '../service/index.js';
-import type { GuestDisk, GuestFile, VirtDriver } from '../virt/index.js';
+import type { GuestDisk, GuestFile, NicAttachment, VirtDriver } from '../virt/index.js';
 import { VERSION } from '../version.js';
 import type { ComputeProtocol, HostDescription, InstanceRef } from './client.js';
 
@@ -32,6 +32,11 @@ export interface ComputeOptions {
    * themselves (user-mode networking). None when absent.
    */
   metadataFor?: (instance: InstanceRow) => Record<string, string>;
+  /**
+   * The host's data plane (bridge, DHCP, firewall in a namespace): guests get a tap on it.
+   * Without one, guests use the driver's own (user-mode) network.
+   */
+  agent?: NetworkAgent | undefined;
 }
 
 export class ComputeManager implements ProtocolHandlers<ComputeProtocol> {
@@ -64,6 +69,7 @@ export class ComputeManager implements ProtocolHandlers<ComputeProtocol> {
           }),
           fanout: true,
         },
+        ...(this.#opts.agent?.topics() ?? []),
       ],
       periodicTasks: [
         { name: 'report-capacity', intervalMs: 60_000, run: () => this.#reportCapacity() },
@@ -74,6 +80,8 @@ export class ComputeManager implements ProtocolHandlers<ComputeProtocol> {
         },
       ],
       start: async () => {
+        // The data plane first: adopted VMs keep their taps, which it adopts too.
+        await this.#opts.agent?.start();
         const adopted = await this.#opts.driver.init();
         await this.#reportCapacity();
         this.#opts.logger.info(
@@ -81,7 +89,10 @@ export class ComputeManager implements ProtocolHandlers<ComputeProtocol> {
           'virt driver ready',
         );
       },
-      stop: () => this.#opts.driver.close(),
+      stop: async () => {
+        await this.#opts.driver.close();
+        await this.#opts.agent?.stop();
+      },
     };
   }
 
@@ -125,6 +136,7 @@ export class ComputeManager implements ProtocolHandlers<ComputeProtocol> {
           });
           const files = await this.#bootFiles(inst);
           const withNet = { ...inst, privateIp: net.address, macAddress: net.macAddress };
+          const attachment = await this.#plug(instanceId, net);
           const guest = await this.#opts.driver.spawn({
             instanceId,
             name: inst.id,
@@ -136,15 +148,16 @@ export class ComputeManager implements ProtocolHandlers<ComputeProtocol> {
             ramdiskId: inst.ramdiskId,
             userData: inst.userData,
             ...files,
-            // TODO(#5): the data plane's tap attachment, once the network service hands one out.
-            network: { ...net, attachment: { kind: 'user' } },
-            metadata: this.#opts.metadataFor?.(withNet) ?? {},
+            network: { ...net, attachment },
+            // On the data plane the metadata service answers; in user mode the driver does.
+            metadata: attachment.kind === 'user' ? (this.#opts.metadataFor?.(withNet) ?? {}) : {},
           });
           if (guest.ssh) {
             this.#opts.logger.info({ instanceId, ssh: guest.ssh }, 'guest ssh forwarded');
           }
         } catch (err) {
           await this.#opts.driver.destroy(instanceId).catch(() => undefined);
+          await this.#opts.agent?.unplugInstance({ instanceId }).catch(() => undefined);
           await this.#opts.network
             .deallocateForInstance(ctx, instanceId, this.#opts.host)
             .catch(() => undefined);
@@ -296,7 +309,10 @@ export class ComputeManager implements ProtocolHandlers<ComputeProtocol> {
             this.#opts.logger.warn({ instanceId: inst.id, power }, 'VM stopped on its own');
         });
       } else if ((inst.vmState === 'deleted' || inst.vmState === 'error') && power !== 'nostate') {
-        await this.#locked(inst.id, () => this.#opts.driver.destroy(inst.id));
+        await this.#locked(inst.id, async () => {
+          await this.#opts.driver.destroy(inst.id);
+          await this.#opts.agent?.unplugInstance({ instanceId: inst.id });
+        });
       }
     }
     // VMs the database does not know on this host at all.
@@ -308,6 +324,8 @@ export class ComputeManager implements ProtocolHandlers<ComputeProtocol> {
 
   async #destroy(instanceId: string, ctx: RequestContext): Promise<void> {
     await this.#opts.driver.destroy(instanceId);
+    // Unplugging releases the DHCP lease, so the address is free again at once.
+    await this.#opts.agent?.unplugInstance({ instanceId });
     await this.#opts.network.deallocateForInstance(ctx, instanceId, this.#opts.host);
     await this.#instances.update(instanceId, {
       vmState: 'deleted',
@@ -315,6 +333,19 @@ export class ComputeManager implements ProtocolHandlers<ComputeProtocol> {
       powerState: 'nostate',
       terminatedAt: now(),
     });
+  }
+
+  /** The guest's network card: a tap on the host's data plane, or the driver's own network. */
+  async #plug(instanceId: string, net: GuestNetwork): Promise<NicAttachment> {
+    const agent = this.#opts.agent;
+    if (!agent) return { kind: 'user' };
+    const port = await agent.plugInstance({
+      instanceId,
+      mac: net.macAddress,
+      fixedIp: net.address,
+      hostname: `ip-${net.address.replace(/\./g, '-')}`,
+    });
+    return { kind: 'tap', ifname: port.ifname, netns: port.namespace };
   }
 
   /**

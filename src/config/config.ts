@@ -35,6 +35,7 @@ export interface Config {
     diskAllocationRatio: number;
   };
   network: { fixedRange: string; floatingRange: string; leaseSeconds: number };
+  dataPlane: { mode: 'auto' | 'namespace' | 'user'; namespace: string };
   quota: QuotaLimits;
   log: { level: string; file: string | null };
 }
@@ -260,6 +261,10 @@ function toConfig(r: Record<string, unknown>): Config {
       fixedRange: get('network.fixedRange'),
       floatingRange: get('network.floatingRange'),
       leaseSeconds: get('network.leaseSeconds'),
+    },
+    dataPlane: {
+      mode: get('dataPlane.mode'),
+      namespace: get('dataPlane.namespace') || `stratus-${get('host')}`.slice(0, 48),
     },
     quota: {
       instances: get('quota.instances'),

@@ -235,6 +235,24 @@ export const OPTIONS: readonly OptionSpec[] = [
     default: '172.24.4.0/24',
   },
   {
+    key: 'dataPlane.mode',
+    flag: 'data-plane',
+    type: 'enum',
+    choices: ['auto', 'namespace', 'user'],
+    help:
+      "How qemu guests reach the network: 'namespace' (bridge, dnsmasq and nftables in a " +
+      "namespace Stratus owns; needs root), 'user' (QEMU user mode, ssh forwarded on " +
+      "loopback), or 'auto' (namespace where it can run, user otherwise).",
+    default: 'auto',
+  },
+  {
+    key: 'dataPlane.namespace',
+    flag: 'data-plane-namespace',
+    type: 'string',
+    help: "Network namespace of this host's data plane ('' means stratus-<host>).",
+    default: '',
+  },
+  {
     key: 'network.leaseSeconds',
     flag: 'dhcp-lease-seconds',
     type: 'integer',

@@ -9,6 +9,8 @@ export interface RcFileValues {
   username: string;
   password: string | null;
   projectName: string;
+  /** The network namespace from which this machine reaches guests (a namespace data plane). */
+  guestNetns?: string;
 }
 
 function quote(value: string): string {
@@ -32,6 +34,7 @@ export function renderRcFile(v: RcFileValues): string {
     ['OS_USER_DOMAIN_NAME', 'Default'],
     ['OS_PROJECT_DOMAIN_NAME', 'Default'],
     ['OS_REGION_NAME', v.region],
+    ...(v.guestNetns ? ([['STRATUS_GUEST_NETNS', v.guestNetns]] as [string, string][]) : []),
   ];
   return [
     '# Stratus credentials: source this file (". stratusrc") before using the AWS CLI or openstack.',
