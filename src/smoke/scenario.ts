@@ -340,10 +340,11 @@ export class Scenario {
     const released: string[] = [];
     while (this.#made.addresses.length > 0) {
       const a = this.#made.addresses[0] as Made['addresses'][number];
-      if (a.associationId) {
+      // Terminating an instance disassociates its address; before that, it is ours to undo.
+      if (a.associationId && !this.#made.terminated) {
         await this.#ec2.send(new DisassociateAddressCommand({ AssociationId: a.associationId }));
-        delete a.associationId;
       }
+      delete a.associationId;
       await this.#ec2.send(new ReleaseAddressCommand({ AllocationId: a.allocationId }));
       this.#made.addresses.shift();
       released.push(a.publicIp);
