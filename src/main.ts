@@ -24,6 +24,7 @@ import { createLogger, type Logger } from './log.js';
 import { Metrics } from './metrics/index.js';
 import { systemContext } from './context.js';
 import {
+  dataPlaneRuntimeDir,
   dataPlaneUnavailable,
   NetworkAgent,
   NetworkAgentClient,
@@ -189,9 +190,7 @@ export async function startCloud(
           const network = new NetworkClient(bus);
           let agent: NetworkAgent | undefined;
           if (dataPlane.mode === 'namespace') {
-            // Runtime state of the namespace lives as long as the namespace does (until a
-            // reboot), where dnsmasq can read it after dropping its privileges.
-            const dir = path.join('/run/stratus', config.dataPlane.namespace);
+            const dir = dataPlaneRuntimeDir(config.dataPlane.namespace);
             const metadataSocket = path.join(dir, 'metadata.sock');
             const metadata = new MetadataServer(
               new MetadataService(database.db),

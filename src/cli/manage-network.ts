@@ -2,9 +2,12 @@
 // range, DNS servers). Creating one writes its fixed addresses; overlapping an existing
 // network is refused.
 import type { Command } from 'commander';
+import fs from 'node:fs';
+import type { Config } from '../config/index.js';
 import type { Database } from '../db/index.js';
 import { NetworkRepo } from '../db/index.js';
 import { StratusError } from '../errors.js';
+import { dataPlaneRuntimeDir, Namespace } from '../network/index.js';
 import { checkNetworkSpec } from '../network/network-spec.js';
 import { parseCidr, parseIpv4 } from '../util/ipv4.js';
 import { isoTime, printRecord, printRows, type Format } from './output.js';
@@ -12,7 +15,7 @@ import { isoTime, printRecord, printRows, type Format } from './output.js';
 type Leaf = (parent: Command, name: string, description: string) => Command;
 type WithDatabase = (
   cmd: Command,
-  action: (ctx: { database: Database; format: Format }) => Promise<void>,
+  action: (ctx: { config: Config; database: Database; format: Format }) => Promise<void>,
 ) => (...args: unknown[]) => Promise<void>;
 
 export function addNetworkCommands(manage: Command, leaf: Leaf, withDatabase: WithDatabase): void {
@@ -91,6 +94,20 @@ export function addNetworkCommands(manage: Command, leaf: Leaf, withDatabase: Wi
         'in_use',
         'created',
       ]);
+    }),
+  );
+
+  const teardown = leaf(
+    network,
+    'teardown',
+    "Remove this host's data plane (namespace, bridge, dnsmasq, firewall); stop its compute service first.",
+  );
+  teardown.action(
+    withDatabase(teardown, async ({ config }) => {
+      const name = config.dataPlane.namespace;
+      await new Namespace(name).destroy(200);
+      fs.rmSync(dataPlaneRuntimeDir(name), { recursive: true, force: true });
+      process.stdout.write(`Removed the data plane in namespace ${name}.\n`);
     }),
   );
 }

@@ -23,4 +23,4 @@ export {
   type PluggedPort,
 } from './agent.js';
 export { LeaseBook, LEASE_MARGIN_MS } from './leases.js';
-export { dataPlaneUnavailable } from './dataplane/index.js';
+export { dataPlaneUnavailable, dataPlaneRuntimeDir, Namespace } from './dataplane/index.js';

@@ -261,6 +261,9 @@ export class HostDataPlane {
           hostname: dhcpHostname(spec.hostname),
           ip: spec.fixedIp,
         });
+        // A guest that held this address before may have left its MAC in the namespace's
+        // neighbour table; traffic to the new guest would go to it until that entry expires.
+        await this.ns.ip(['neigh', 'flush', 'to', spec.fixedIp, 'dev', this.#o.bridge]);
       } catch (err) {
         await this.#unplug(spec.instanceId, false).catch(() => undefined);
         throw err;

@@ -27,3 +27,12 @@ export {
   type LeaseEventHandlers,
 } from './lease-events.js';
 export { dataPlaneUnavailable, DATA_PLANE_TOOLS } from './capabilities.js';
+
+/**
+ * Where a namespace data plane keeps its runtime state (hosts file, lease spool, adoption
+ * record, metadata socket): it lives as long as the namespace does, until a reboot, and
+ * dnsmasq can read it after dropping its privileges.
+ */
+export function dataPlaneRuntimeDir(namespace: string): string {
+  return `/run/stratus/${namespace}`;
+}
