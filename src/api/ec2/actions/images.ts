@@ -17,6 +17,7 @@ import { invalidValue, missingParameter } from '../params.js';
 import { ec2Time, type XmlObject } from '../xml.js';
 import { checkTags } from './instances.js';
 import type { Ec2Deps } from './deps.js';
+import { pageOffset, pageToken } from '../paging.js';
 
 /** The owner id and alias of the cloud's own images. */
 export const SYSTEM_OWNER = 'system';
@@ -213,10 +214,7 @@ export function imageActions(deps: Ec2Deps): Ec2ActionTable {
       const next = offset + page.length;
       return {
         imagesSet: page.map((r) => view(r, tagList(r))),
-        nextToken:
-          maxResults !== undefined && next < matched.length
-            ? Buffer.from(JSON.stringify({ o: next })).toString('base64url')
-            : undefined,
+        nextToken: maxResults !== undefined && next < matched.length ? pageToken(next) : undefined,
       };
     },
 
@@ -395,18 +393,4 @@ function imageNotFound(...ids: string[]): StratusError {
       ? `The image id '[${ids[0]}]' does not exist`
       : `The image ids '[${ids.join(', ')}]' do not exist`;
   return notFound('image', ids.join(','), message);
-}
-
-function pageOffset(token: string | undefined): number {
-  if (token === undefined || token === '') return 0;
-  try {
-    const o = (JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as { o?: unknown }).o;
-    if (typeof o === 'number' && Number.isInteger(o) && o >= 0) return o;
-  } catch {
-    // refused below
-  }
-  throw invalid(`The token '${token.slice(0, 64)}' is not valid.`, {
-    resource: 'parameter',
-    id: 'NextToken',
-  });
 }

@@ -19,6 +19,7 @@ import { ec2Id, parseEc2Id } from '../ids.js';
 import { missingParameter, type Params } from '../params.js';
 import { ec2Time, type XmlObject } from '../xml.js';
 import type { Ec2Deps } from './deps.js';
+import { pageOffset, pageToken } from '../paging.js';
 
 export interface Ec2State {
   code: number;
@@ -287,7 +288,7 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
           },
         );
       }
-      const offset = parseNextToken(params.string('NextToken', { max: 1024 }));
+      const offset = pageOffset(params.string('NextToken', { max: 1024 }));
       const rows = refs.length > 0 ? await ops.resolve(context, refs) : await ops.list(context);
       const x = await extras(rows);
       const matched = applyFilters(rows, params.filters(), filterGetters(x), tagSource(x));
@@ -301,10 +302,7 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
           : undefined;
       return {
         reservationSet: reservations(page, x),
-        nextToken:
-          next === undefined
-            ? undefined
-            : Buffer.from(JSON.stringify({ o: next })).toString('base64url'),
+        nextToken: next === undefined ? undefined : pageToken(next),
       };
     },
 
@@ -478,20 +476,6 @@ function parseReason(text: string): { code: string; message: string } {
   return m
     ? { code: m[1] as string, message: m[2] ? `${m[1]}: ${m[2]}` : (m[1] as string) }
     : { code: 'Server.InternalError', message: text };
-}
-
-function parseNextToken(token: string | undefined): number {
-  if (token === undefined || token === '') return 0;
-  try {
-    const o = (JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as { o?: unknown }).o;
-    if (typeof o === 'number' && Number.isInteger(o) && o >= 0) return o;
-  } catch {
-    // fall through to the error below
-  }
-  throw invalid(`The token '${token.slice(0, 64)}' is not valid.`, {
-    resource: 'parameter',
-    id: 'NextToken',
-  });
 }
 
 /** EC2's rules for tags given with a request. */

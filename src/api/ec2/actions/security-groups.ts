@@ -4,7 +4,7 @@
 // SourceSecurityGroupName); both become the same permissions for the domain service.
 import { systemContext } from '../../../context.js';
 import { TagRepo, type SecurityGroupRow, type SecurityGroupRuleRow } from '../../../db/index.js';
-import { invalid, notFound, StratusError } from '../../../errors.js';
+import { notFound, StratusError } from '../../../errors.js';
 import {
   NetworkAgentClient,
   SecurityGroupService,
@@ -19,6 +19,7 @@ import { invalidValue, missingParameter, type Params } from '../params.js';
 import type { XmlObject } from '../xml.js';
 import { checkTags } from './instances.js';
 import type { Ec2Deps } from './deps.js';
+import { pageOffset, pageToken } from '../paging.js';
 
 const ALL_IPV4 = '0.0.0.0/0';
 
@@ -276,10 +277,7 @@ export function securityGroupActions(deps: Ec2Deps): Ec2ActionTable {
       );
       const end = maxResults === undefined ? matched.length : offset + maxResults;
       return {
-        nextToken:
-          end < matched.length
-            ? Buffer.from(JSON.stringify({ o: end })).toString('base64url')
-            : undefined,
+        nextToken: end < matched.length ? pageToken(end) : undefined,
         securityGroupInfo: matched.slice(offset, end).map((g) => ({
           ownerId: g.projectId,
           groupId: sgId(g.id),
@@ -327,18 +325,4 @@ export function securityGroupActions(deps: Ec2Deps): Ec2ActionTable {
       };
     },
   };
-}
-
-function pageOffset(token: string | undefined): number {
-  if (token === undefined || token === '') return 0;
-  try {
-    const o = (JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as { o?: unknown }).o;
-    if (typeof o === 'number' && Number.isInteger(o) && o >= 0) return o;
-  } catch {
-    // refused below
-  }
-  throw invalid(`The token '${token.slice(0, 64)}' is not valid.`, {
-    resource: 'parameter',
-    id: 'NextToken',
-  });
 }

@@ -19,6 +19,7 @@ import { applyFilters } from '../filters.js';
 import { ec2Id, parseEc2Id } from '../ids.js';
 import { missingParameter, type Params } from '../params.js';
 import type { Ec2Deps } from './deps.js';
+import { pageOffset, pageToken } from '../paging.js';
 
 /** The most tags one resource may carry (EC2's limit). */
 export const MAX_TAGS_PER_RESOURCE = 50;
@@ -237,10 +238,7 @@ export function tagActions(deps: Ec2Deps): Ec2ActionTable {
           key: r.key,
           value: r.value,
         })),
-        nextToken:
-          end < matched.length
-            ? Buffer.from(JSON.stringify({ o: end })).toString('base64url')
-            : undefined,
+        nextToken: end < matched.length ? pageToken(end) : undefined,
       };
     },
   };
@@ -294,18 +292,4 @@ function chunks<T>(items: readonly T[]): T[][] {
   const out: T[][] = [];
   for (let i = 0; i < items.length; i += BATCH) out.push(items.slice(i, i + BATCH));
   return out;
-}
-
-function pageOffset(token: string | undefined): number {
-  if (token === undefined || token === '') return 0;
-  try {
-    const o = (JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as { o?: unknown }).o;
-    if (typeof o === 'number' && Number.isInteger(o) && o >= 0) return o;
-  } catch {
-    // refused below
-  }
-  throw invalid(`The token '${token.slice(0, 64)}' is not valid.`, {
-    resource: 'parameter',
-    id: 'NextToken',
-  });
 }
