@@ -20,17 +20,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import pg from 'pg';
 import type { ImageRow } from '../src/db/index.js';
-import { POSTGRES_ADMIN_URL, postgresBackend, sqliteBackend } from '../src/db/testing.js';
+import { postgresBackend, sqliteBackend } from '../src/db/testing.js';
 import { ImageStore } from '../src/image/index.js';
-import {
-  rawEc2,
-  startTestCloud,
-  waitUntil,
-  type Credentials,
-  type TestCloud,
-} from './support/ec2.js';
+import { rawEc2, startTestCloud, type Credentials, type TestCloud } from './support/ec2.js';
+import { disconnected } from './support/expect.js';
 
 const AWS = '/usr/bin/aws';
 const HAVE_QEMU_IMG = (() => {
@@ -46,28 +40,6 @@ interface Project {
   client: EC2Client;
   credentials: Credentials;
   projectId: string;
-}
-
-/** Waits until the stopped cloud's connections to a test database are closed. */
-async function disconnected(url: string): Promise<void> {
-  const name = new URL(url).pathname.slice(1);
-  const admin = new pg.Client({ connectionString: POSTGRES_ADMIN_URL });
-  await admin.connect();
-  try {
-    await waitUntil(
-      async () => {
-        const r = await admin.query<{ n: string }>(
-          'select count(*) as n from pg_stat_activity where datname = $1',
-          [name],
-        );
-        return Number(r.rows[0]?.n) === 0;
-      },
-      10_000,
-      'the connections to the test database to close',
-    );
-  } finally {
-    await admin.end();
-  }
 }
 
 async function failure(send: () => Promise<unknown>): Promise<{ code: string; status: number }> {

@@ -18,10 +18,9 @@ import {
 } from '@aws-sdk/client-ec2';
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import pg from 'pg';
 import { userContext } from '../src/context.js';
 import { InstanceRepo } from '../src/db/index.js';
-import { POSTGRES_ADMIN_URL, postgresBackend, sqliteBackend } from '../src/db/testing.js';
+import { postgresBackend, sqliteBackend } from '../src/db/testing.js';
 import { SecurityGroupService } from '../src/network/index.js';
 import {
   rawEc2,
@@ -30,31 +29,7 @@ import {
   type Credentials,
   type TestCloud,
 } from './support/ec2.js';
-
-/**
- * Waits until the stopped cloud's connections to a test database are really closed (a pool's
- * end() returns before its sockets are), so dropping the database cannot cut one off.
- */
-async function disconnected(url: string): Promise<void> {
-  const name = new URL(url).pathname.slice(1);
-  const admin = new pg.Client({ connectionString: POSTGRES_ADMIN_URL });
-  await admin.connect();
-  try {
-    await waitUntil(
-      async () => {
-        const r = await admin.query<{ n: string }>(
-          'select count(*) as n from pg_stat_activity where datname = $1',
-          [name],
-        );
-        return Number(r.rows[0]?.n) === 0;
-      },
-      10_000,
-      'the connections to the test database to close',
-    );
-  } finally {
-    await admin.end();
-  }
-}
+import { disconnected } from './support/expect.js';
 
 interface Project {
   client: EC2Client;
