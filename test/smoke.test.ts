@@ -15,7 +15,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parseRcFile, resolveEndpoint } from '../src/cli/smoke.js';
 import { renderRcFile } from '../src/identity/index.js';
-import { stratus } from './support/cli.js';
+import { startStratus, stratus } from './support/cli.js';
 import { startTestCloud, type TestCloud } from './support/ec2.js';
 
 const canNetns = process.getuid?.() === 0 && fs.existsSync('/usr/bin/ssh');
@@ -109,6 +109,36 @@ describe(
       fs.rmSync(dir, { recursive: true, force: true });
     });
 
+    it('cleans up what it made when interrupted with Ctrl-C while waiting for ssh', async () => {
+      const smoke = startStratus([
+        'smoke',
+        '--rc',
+        rcFile,
+        '--netns',
+        netns,
+        '--ssh-timeout',
+        '300',
+      ]);
+      await smoke.waitFor(/\[smoke-1\] find-address +\d+\.\d\d s {2}ok/, 30_000);
+      const code = await smoke.stop('SIGINT');
+      const out = smoke.output();
+      assert.equal(code, 1, out);
+      assert.match(out, /Received SIGINT: cleaning up/);
+      assert.match(out, /\[smoke-1\] ssh +\d+\.\d\d s {2}FAILED interrupted/);
+      assert.doesNotMatch(out, /left behind/);
+      assert.match(out, /\n0 passed, 1 failed \(interrupted\)\n$/);
+      const keys = await tc.admin.send(new DescribeKeyPairsCommand({}));
+      assert.deepEqual(
+        (keys.KeyPairs ?? []).filter((k) => k.KeyName?.startsWith('stratus-smoke-')),
+        [],
+      );
+      const groups = await tc.admin.send(new DescribeSecurityGroupsCommand({}));
+      assert.deepEqual(
+        (groups.SecurityGroups ?? []).filter((g) => g.GroupName?.startsWith('stratus-smoke-')),
+        [],
+      );
+    });
+
     it('fails, shows the console, cleans up everything and writes JUnit', async () => {
       const junit = path.join(dir, 'smoke.xml');
       const r = await stratus([
@@ -162,8 +192,9 @@ describe(
       const states = (instances.Reservations ?? []).flatMap((res) =>
         (res.Instances ?? []).map((i) => i.State?.Name),
       );
-      assert.equal(states.length, 2);
-      assert.deepEqual(states, ['terminated', 'terminated']);
+      // Its two, and the one of the interrupted scenario: all terminated.
+      assert.equal(states.length, 3);
+      assert.deepEqual(states, ['terminated', 'terminated', 'terminated']);
     });
   },
 );
