@@ -267,6 +267,8 @@ async function ec2Cloud(
     flags: {
       'state-dir': stateDir,
       virt: 'qemu',
+      // QEMU's user-mode network: ssh forwarded on loopback, measured as the bare boot is.
+      'data-plane': 'user',
       'ec2-listen': '127.0.0.1:0',
       'status-listen': '127.0.0.1:0',
       'log-level': 'warn',

@@ -55,6 +55,8 @@ describe('EC2 on the qemu driver with the real guest image', { skip }, () => {
       flags: {
         'state-dir': stateDir,
         virt: 'qemu',
+        // QEMU's user-mode network: ssh forwarded on loopback, measured as the bare boot is.
+        'data-plane': 'user',
         'ec2-listen': '127.0.0.1:0',
         'status-listen': '127.0.0.1:0',
         'log-level': 'warn',
