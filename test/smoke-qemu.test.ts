@@ -285,3 +285,52 @@ describe('stratus smoke against the all-in-one with real guests', { skip }, () =
     assert.deepEqual(fs.readdirSync(path.join(dir, 'qemu', 'instances')), [], 'no VM files left');
   });
 });
+
+describe(
+  'stratus smoke against a cloud whose guests are on QEMU user-mode networking',
+  {
+    skip: guestSkipReason() || false,
+  },
+  () => {
+    let dir: string;
+    let cloud: RunningStratus;
+
+    before(async () => {
+      dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stratus-smoke-user-'));
+      cloud = startStratus([
+        'all-in-one',
+        '--state-dir',
+        dir,
+        '--virt',
+        'qemu',
+        '--data-plane',
+        'user',
+        '--ec2-listen',
+        '127.0.0.1:0',
+        '--status-listen',
+        '127.0.0.1:0',
+      ]);
+      await cloud.waitFor(/Press Ctrl-C to stop/, 60_000);
+    });
+
+    after(async () => {
+      await cloud?.stop('SIGTERM');
+      fs.rmSync(dir, { recursive: true, force: true });
+    });
+
+    it('reaches the guest at the loopback port its console names, and passes', async () => {
+      assert.match(cloud.output(), /guest network: QEMU user mode, because asked for/);
+      const rc = readRcFile(path.join(dir, 'stratusrc'));
+      assert.equal(rc.STRATUS_GUEST_NETNS, undefined);
+      const env = { PATH: process.env.PATH, HOME: process.env.HOME, ...rc };
+      const bin = path.join(SCRIPTS, '../bin/stratus.js');
+      const r = await run(process.execPath, [bin, 'smoke', '--instance-type', 'm1.nano'], env);
+      process.stdout.write(
+        `# smoke on user-mode networking\n${summary(r.out).replace(/^/gm, '# ')}\n`,
+      );
+      assert.equal(r.code, 0, r.out);
+      assert.match(r.out, /\[smoke-1\] find-address +\d+\.\d\d s {2}ok {2}127\.0\.0\.1:\d+\n/);
+      assert.match(r.out, /\n1 passed, 0 failed\n$/);
+    });
+  },
+);

@@ -73,6 +73,13 @@ interface Made {
 
 const GUEST_IMAGE_NAME = 'stratus-guest';
 
+/** Where an instance's ssh server is reached. */
+interface SshAddress {
+  instanceId: string;
+  host: string;
+  port?: number;
+}
+
 export class Scenario {
   readonly #ec2: EC2Client;
   readonly #opts: ScenarioOptions;
@@ -155,15 +162,18 @@ export class Scenario {
         return { detail: 'tcp/22 from 0.0.0.0/0' };
       });
       const targets = await this.#step('find-address', async () => {
-        const list = this.#opts.floatingIp
+        const list: SshAddress[] = this.#opts.floatingIp
           ? await this.#associateFloatingIps(running)
-          : running.map((i) => ({ instanceId: i.InstanceId as string, host: privateIp(i) }));
-        return { value: list, detail: list.map((t) => t.host).join(' ') };
+          : await Promise.all(running.map((i) => this.#privateTarget(i)));
+        return {
+          value: list,
+          detail: list.map((t) => (t.port ? `${t.host}:${t.port}` : t.host)).join(' '),
+        };
       });
       await this.#step('ssh', async () => {
         const outputs = await Promise.all(
           targets.map((t) =>
-            sshRun(this.#sshTarget(t.host), this.#opts.sshCommand, {
+            sshRun(this.#sshTarget(t.host, t.port), this.#opts.sshCommand, {
               timeoutMs: this.#opts.sshTimeoutMs,
               pollMs: this.#opts.pollMs,
               aborted: () => this.#aborted,
@@ -305,9 +315,27 @@ export class Scenario {
     return out;
   }
 
-  #sshTarget(host: string): SshTarget {
+  /**
+   * Where to ssh to an instance without an Elastic IP: its private address, or, for a guest on
+   * QEMU's user-mode network (a host without the namespace data plane, ssh run from this
+   * machine), the loopback port its console says ssh is forwarded from.
+   */
+  async #privateTarget(i: Instance): Promise<SshAddress> {
+    const instanceId = i.InstanceId as string;
+    if (!this.#opts.netns) {
+      const c = await this.#ec2.send(new GetConsoleOutputCommand({ InstanceId: instanceId }));
+      const text = c.Output ? Buffer.from(c.Output, 'base64').toString('utf8') : '';
+      const forwards = [...text.matchAll(/ssh to the guest is forwarded from 127\.0\.0\.1:(\d+)/g)];
+      const last = forwards.at(-1);
+      if (last) return { instanceId, host: '127.0.0.1', port: Number(last[1]) };
+    }
+    return { instanceId, host: privateIp(i) };
+  }
+
+  #sshTarget(host: string, port?: number): SshTarget {
     return {
       host,
+      ...(port ? { port } : {}),
       user: this.#opts.sshUser,
       privateKey: this.#key,
       ...(this.#opts.netns ? { netns: this.#opts.netns } : {}),
