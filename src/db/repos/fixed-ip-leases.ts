@@ -20,22 +20,14 @@ export class FixedIpLeaseRepo {
     restUntil: number,
     renewal: boolean,
   ): Promise<boolean> {
-    const r = await this.db
-      .updateTable('fixedIps')
+    const r = await this.#held(networkId, address, mac)
       .set((eb) => ({
         leasedAt: renewal ? eb.fn.coalesce('leasedAt', eb.val(at)) : at,
         leaseExpiresAt: expiresAt,
       }))
-      .where('networkId', '=', networkId)
-      .where('address', '=', address)
-      .where('macAddress', '=', mac)
       .executeTakeFirst();
-    await this.db
-      .updateTable('fixedIps')
+    await this.#held(networkId, address, mac)
       .set({ reusableAt: restUntil })
-      .where('networkId', '=', networkId)
-      .where('address', '=', address)
-      .where('macAddress', '=', mac)
       .where('instanceId', 'is', null)
       .where('reusableAt', '<', restUntil)
       .execute();
@@ -47,23 +39,24 @@ export class FixedIpLeaseRepo {
    * free from `at` on. Returns false when no such address is held by that MAC.
    */
   async ended(networkId: string, address: string, mac: string, at: number): Promise<boolean> {
-    const r = await this.db
-      .updateTable('fixedIps')
+    const r = await this.#held(networkId, address, mac)
       .set({ leaseExpiresAt: at })
-      .where('networkId', '=', networkId)
-      .where('address', '=', address)
-      .where('macAddress', '=', mac)
       .executeTakeFirst();
-    await this.db
-      .updateTable('fixedIps')
+    await this.#held(networkId, address, mac)
       .set({ reusableAt: at })
-      .where('networkId', '=', networkId)
-      .where('address', '=', address)
-      .where('macAddress', '=', mac)
       .where('instanceId', 'is', null)
       .where('reusableAt', '>', at)
       .execute();
     return Number(r.numUpdatedRows) > 0;
+  }
+
+  /** An UPDATE of `address`'s row while `mac` holds it (a later holder's row is never touched). */
+  #held(networkId: string, address: string, mac: string) {
+    return this.db
+      .updateTable('fixedIps')
+      .where('networkId', '=', networkId)
+      .where('address', '=', address)
+      .where('macAddress', '=', mac);
   }
 
   /**
