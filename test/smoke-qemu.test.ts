@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { dataPlaneUnavailable } from '../src/network/index.js';
 import { readRcFile, startStratus, stratus, type RunningStratus } from './support/cli.js';
@@ -32,11 +32,14 @@ function run(
 }
 
 /** Seconds each scenario took, from the `[name] PASSED in N s` lines. */
-function summary(out: string): string {
-  return out
-    .split('\n')
-    .filter((l) => /PASSED|FAILED|passed, \d+ failed/.test(l))
-    .join('\n');
+function summary(out: string): string[] {
+  return out.split('\n').filter((l) => /PASSED|FAILED|passed, \d+ failed/.test(l));
+}
+
+/** Shows figures in the test report, under a title. */
+function show(t: TestContext, title: string, lines: string[]): void {
+  t.diagnostic(title);
+  for (const l of lines) t.diagnostic(`  ${l}`);
 }
 
 describe('stratus smoke against the all-in-one with real guests', { skip }, () => {
@@ -95,20 +98,20 @@ describe('stratus smoke against the all-in-one with real guests', { skip }, () =
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  it('1. passes once with nothing but the rc file', async () => {
+  it('1. passes once with nothing but the rc file', async (t) => {
     assert.equal(rc.STRATUS_GUEST_NETNS, netns);
     const r = await run(
       process.execPath,
       [path.join(SCRIPTS, '../bin/stratus.js'), 'smoke', '--instance-type', 'm1.nano'],
       userEnv,
     );
-    process.stdout.write(`# smoke x1\n${summary(r.out).replace(/^/gm, '# ')}\n`);
+    show(t, 'smoke x1', summary(r.out));
     assert.equal(r.code, 0, r.out);
     assert.match(r.out, /\[smoke-1\] ssh +\d+\.\d\d s {2}ok {2}Linux ip-10-20-/);
     assert.match(r.out, /\n1 passed, 0 failed\n$/);
   });
 
-  it('2. passes three at once, two instances each, at Elastic IPs from three client namespaces', async () => {
+  it('2. passes three at once, two instances each, at Elastic IPs from three client namespaces', async (t) => {
     const r = await run(
       process.execPath,
       [
@@ -126,9 +129,7 @@ describe('stratus smoke against the all-in-one with real guests', { skip }, () =
       ],
       userEnv,
     );
-    process.stdout.write(
-      `# smoke --parallel 3 --instances 2 --floating-ip\n${summary(r.out).replace(/^/gm, '# ')}\n`,
-    );
+    show(t, 'smoke --parallel 3 --instances 2 --floating-ip', summary(r.out));
     assert.equal(r.code, 0, r.out);
     // Each scenario reached its two guests at floating addresses, from its own namespace.
     for (const s of ['smoke-1', 'smoke-2', 'smoke-3']) {
@@ -142,7 +143,7 @@ describe('stratus smoke against the all-in-one with real guests', { skip }, () =
     assert.match(r.out, /\n3 passed, 0 failed\n$/);
   });
 
-  it('3. passes twenty times in a row', async () => {
+  it('3. passes twenty times in a row', async (t) => {
     const junit = path.join(dir, 'smoke-20.xml');
     const r = await run(
       process.execPath,
@@ -158,7 +159,7 @@ describe('stratus smoke against the all-in-one with real guests', { skip }, () =
       ],
       userEnv,
     );
-    process.stdout.write(`# smoke --iterations 20\n${summary(r.out).replace(/^/gm, '# ')}\n`);
+    show(t, 'smoke --iterations 20', summary(r.out));
     assert.equal(r.code, 0, r.out);
     assert.match(r.out, /\n20 passed, 0 failed\n$/);
     assert.match(
@@ -167,18 +168,16 @@ describe('stratus smoke against the all-in-one with real guests', { skip }, () =
     );
   });
 
-  it('4. passes through the AWS CLI', async () => {
+  it('4. passes through the AWS CLI', async (t) => {
     const r = await run(
       path.join(SCRIPTS, 'smoke-awscli'),
       ['--instance-type', 'm1.nano'],
       userEnv,
     );
-    process.stdout.write(
-      `# smoke-awscli\n${r.out
-        .split('\n')
-        .filter((l) => l.startsWith('[awscli]'))
-        .join('\n')
-        .replace(/^/gm, '# ')}\n`,
+    show(
+      t,
+      'smoke-awscli',
+      r.out.split('\n').filter((l) => l.startsWith('[awscli]')),
     );
     assert.equal(r.code, 0, r.out);
     assert.match(r.out, /\[awscli\] ssh +\d+\.\d\d s {2}ok {2}Linux ip-10-20-/);
@@ -318,16 +317,14 @@ describe(
       fs.rmSync(dir, { recursive: true, force: true });
     });
 
-    it('reaches the guest at the loopback port its console names, and passes', async () => {
+    it('reaches the guest at the loopback port its console names, and passes', async (t) => {
       assert.match(cloud.output(), /guest network: QEMU user mode, because asked for/);
       const rc = readRcFile(path.join(dir, 'stratusrc'));
       assert.equal(rc.STRATUS_GUEST_NETNS, undefined);
       const env = { PATH: process.env.PATH, HOME: process.env.HOME, ...rc };
       const bin = path.join(SCRIPTS, '../bin/stratus.js');
       const r = await run(process.execPath, [bin, 'smoke', '--instance-type', 'm1.nano'], env);
-      process.stdout.write(
-        `# smoke on user-mode networking\n${summary(r.out).replace(/^/gm, '# ')}\n`,
-      );
+      show(t, 'smoke on user-mode networking', summary(r.out));
       assert.equal(r.code, 0, r.out);
       assert.match(r.out, /\[smoke-1\] find-address +\d+\.\d\d s {2}ok {2}127\.0\.0\.1:\d+\n/);
       assert.match(r.out, /\n1 passed, 0 failed\n$/);

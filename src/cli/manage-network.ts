@@ -2,12 +2,11 @@
 // range, DNS servers). Creating one writes its fixed addresses; overlapping an existing
 // network is refused.
 import type { Command } from 'commander';
-import fs from 'node:fs';
 import type { Config } from '../config/index.js';
 import type { Database } from '../db/index.js';
 import { NetworkRepo } from '../db/index.js';
 import { StratusError } from '../errors.js';
-import { dataPlaneRuntimeDir, Namespace } from '../network/index.js';
+import { removeDataPlane } from '../network/index.js';
 import { checkNetworkSpec } from '../network/network-spec.js';
 import { parseCidr, parseIpv4 } from '../util/ipv4.js';
 import { isoTime, printRecord, printRows, type Format } from './output.js';
@@ -105,8 +104,7 @@ export function addNetworkCommands(manage: Command, leaf: Leaf, withDatabase: Wi
   teardown.action(
     withDatabase(teardown, async ({ config }) => {
       const name = config.dataPlane.namespace;
-      await new Namespace(name).destroy(200);
-      fs.rmSync(dataPlaneRuntimeDir(name), { recursive: true, force: true });
+      await removeDataPlane(name);
       process.stdout.write(`Removed the data plane in namespace ${name}.\n`);
     }),
   );

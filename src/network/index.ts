@@ -23,4 +23,9 @@ export {
   type PluggedPort,
 } from './agent.js';
 export { LeaseBook, LEASE_MARGIN_MS } from './leases.js';
-export { dataPlaneUnavailable, dataPlaneRuntimeDir, Namespace } from './dataplane/index.js';
+export {
+  dataPlaneUnavailable,
+  dataPlaneRuntimeDir,
+  removeDataPlane,
+  Namespace,
+} from './dataplane/index.js';

@@ -9,6 +9,9 @@
 //   unplugGuest(instanceId, {releaseLease})  the reverse; dhcp_release so dnsmasq reports `del`
 //   setSecurityRules(instanceId, rules)      replace a guest's ingress rules atomically
 //   associate(floating, fixed) / disassociate(floating)
+import fs from 'node:fs';
+import { Namespace } from './namespace.js';
+
 export {
   HostDataPlane,
   type HostDataPlaneOptions,
@@ -35,4 +38,15 @@ export { dataPlaneUnavailable, DATA_PLANE_TOOLS } from './capabilities.js';
  */
 export function dataPlaneRuntimeDir(namespace: string): string {
   return `/run/stratus/${namespace}`;
+}
+
+/**
+ * Removes a host's data plane left behind by a stopped compute service: the namespace with
+ * everything in it (bridge, taps, dnsmasq, the nftables table) and its runtime directory.
+ * Idempotent. The namespace outlives the process by design, so that guests keep their network
+ * across a restart; this is how an operator (or a test) takes it away.
+ */
+export async function removeDataPlane(namespace: string): Promise<void> {
+  await new Namespace(namespace).destroy(200);
+  fs.rmSync(dataPlaneRuntimeDir(namespace), { recursive: true, force: true });
 }

@@ -1,0 +1,260 @@
+// Security groups on a real guest: the cloud on the qemu driver and the namespace data plane,
+// driven with the AWS SDK. The guest's SSH, at its private IP from the data plane's namespace
+// and at its Elastic IP from a client namespace (another "machine"), is refused while its
+// group has no rule, accepted within a second of AuthorizeSecurityGroupIngress, and refused
+// again within a second of RevokeSecurityGroupIngress; OpenSSH's client proves each state.
+// All traffic stays inside namespaces made here.
+import {
+  AllocateAddressCommand,
+  AssociateAddressCommand,
+  AuthorizeSecurityGroupIngressCommand,
+  CreateSecurityGroupCommand,
+  DescribeInstancesCommand,
+  GetConsoleOutputCommand,
+  ImportKeyPairCommand,
+  RevokeSecurityGroupIngressCommand,
+  RunInstancesCommand,
+  TerminateInstancesCommand,
+  type _InstanceType,
+  type IpPermission,
+} from '@aws-sdk/client-ec2';
+import assert from 'node:assert/strict';
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { ImageRepo } from '../src/db/index.js';
+import { dataPlaneUnavailable, removeDataPlane } from '../src/network/index.js';
+import { SSH_BINARY } from '../src/smoke/ssh.js';
+import { startTestCloud, waitUntil, type TestCloud } from './support/ec2.js';
+import { GUEST_DIR, guestSkipReason, makeKey } from './support/guest.js';
+
+const SCRIPTS = fileURLToPath(new URL('../../scripts/', import.meta.url));
+const skip = guestSkipReason() || dataPlaneUnavailable() || false;
+const READY = /=== Stratus guest ready/;
+const SSH_PORT: IpPermission = {
+  IpProtocol: 'tcp',
+  FromPort: 22,
+  ToPort: 22,
+  IpRanges: [{ CidrIp: '0.0.0.0/0' }],
+};
+
+interface Vantage {
+  label: string;
+  netns: string;
+  address: string;
+}
+
+/** Runs `file args` inside `netns`; resolves with the exit code and output, never rejects. */
+function inNetns(
+  netns: string,
+  file: string,
+  args: string[],
+  timeoutMs: number,
+): Promise<{ code: number; out: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      'ip',
+      ['netns', 'exec', netns, file, ...args],
+      { timeout: timeoutMs, killSignal: 'SIGKILL' },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === 'number' ? err.code : 255) : 0;
+        resolve({ code, out: `${stdout}${stderr}` });
+      },
+    );
+  });
+}
+
+/**
+ * Whether a TCP connection to port 22 is answered with an SSH banner within 300 ms: the
+ * guest's firewall drops what it does not allow, so a refused connection is one not answered.
+ */
+async function sshPortAnswers(v: Vantage): Promise<boolean> {
+  const script = `exec 3<>/dev/tcp/${v.address}/22 && head -c 7 <&3`;
+  const r = await inNetns(v.netns, 'timeout', ['0.3', 'bash', '-c', script], 2_000);
+  return r.code === 0 && r.out.startsWith('SSH-2.0');
+}
+
+/**
+ * Milliseconds from `t0` until `probe` answers `want`, probing every 50 ms for 10 s at most. An
+ * answer is in force when the first probe that got it ended; a refusal, when it started.
+ */
+async function msUntil(t0: number, probe: () => Promise<boolean>, want: boolean): Promise<number> {
+  for (;;) {
+    const started = Date.now();
+    if ((await probe()) === want) return (want ? Date.now() : started) - t0;
+    if (Date.now() - t0 > 10_000) throw new Error(`still ${!want} after 10 s`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('security groups on a real guest over its SSH', { skip }, () => {
+  const tag = randomBytes(3).toString('hex');
+  const hostNetns = `st-sgq-${tag}`;
+  const clientNetns = `st-sgq-${tag}-c`;
+  let cloud: TestCloud;
+  let dir: string;
+  let keyFile: string;
+  let instanceId: string;
+  let vantages: Vantage[];
+
+  /** OpenSSH's client's arguments: the key pair, no prompts, no known-hosts file. */
+  const sshArgs = (v: Vantage, connectTimeout: number, command: string) => [
+    '-i',
+    keyFile,
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    'IdentitiesOnly=yes',
+    '-o',
+    'StrictHostKeyChecking=no',
+    '-o',
+    'UserKnownHostsFile=/dev/null',
+    '-o',
+    'LogLevel=ERROR',
+    '-o',
+    `ConnectTimeout=${connectTimeout}`,
+    `root@${v.address}`,
+    command,
+  ];
+  /** `uname -n` over ssh, once: its output, or why it failed. */
+  const ssh = (v: Vantage, connectTimeout: number) =>
+    inNetns(v.netns, SSH_BINARY, sshArgs(v, connectTimeout, 'uname -n'), 60_000);
+
+  before(async () => {
+    cloud = await startTestCloud({
+      virt: 'qemu',
+      'data-plane': 'namespace',
+      'data-plane-namespace': hostNetns,
+      'guest-image-dir': GUEST_DIR,
+    });
+    dir = fs.mkdtempSync(path.join(cloud.cloud.config.stateDir, 'keys-'));
+    const key = makeKey(dir, 'sg-test');
+    keyFile = key.keyFile;
+    await cloud.admin.send(
+      new ImportKeyPairCommand({ KeyName: 'sg', PublicKeyMaterial: Buffer.from(key.publicKey) }),
+    );
+    await cloud.admin.send(
+      new CreateSecurityGroupCommand({ GroupName: 'locked', Description: 'no ingress rule yet' }),
+    );
+    const ami = await new ImageRepo(cloud.cloud.database.db).findByName(null, 'stratus-guest');
+    assert.ok(ami, `the cloud did not import the guest image from ${GUEST_DIR}`);
+    const run = await cloud.admin.send(
+      new RunInstancesCommand({
+        ImageId: `ami-${ami.id.replace(/-/g, '').slice(0, 17)}`,
+        InstanceType: 'm1.nano' as _InstanceType,
+        MinCount: 1,
+        MaxCount: 1,
+        KeyName: 'sg',
+        SecurityGroups: ['locked'],
+      }),
+    );
+    instanceId = run.Instances?.[0]?.InstanceId as string;
+    // Its ssh server listens once the console says it is ready.
+    await waitUntil(
+      async () => {
+        const o = await cloud.admin.send(new GetConsoleOutputCommand({ InstanceId: instanceId }));
+        return READY.test(Buffer.from(o.Output ?? '', 'base64').toString());
+      },
+      180_000,
+      'the guest to be ready',
+    );
+    const address = await cloud.admin.send(new AllocateAddressCommand({}));
+    await cloud.admin.send(
+      new AssociateAddressCommand({ InstanceId: instanceId, AllocationId: address.AllocationId }),
+    );
+    const d = await cloud.admin.send(new DescribeInstancesCommand({ InstanceIds: [instanceId] }));
+    const instance = d.Reservations?.[0]?.Instances?.[0];
+    assert.equal(instance?.PublicIpAddress, address.PublicIp);
+    execFileSync(path.join(SCRIPTS, 'client-netns'), ['add', clientNetns, hostNetns]);
+    vantages = [
+      {
+        label: 'private IP, from the host',
+        netns: hostNetns,
+        address: instance?.PrivateIpAddress ?? '',
+      },
+      { label: 'Elastic IP, from a client', netns: clientNetns, address: address.PublicIp ?? '' },
+    ];
+  });
+
+  after(async () => {
+    if (instanceId) {
+      await cloud.admin.send(new TerminateInstancesCommand({ InstanceIds: [instanceId] }));
+      await waitUntil(
+        async () => {
+          const d = await cloud.admin.send(
+            new DescribeInstancesCommand({ InstanceIds: [instanceId] }),
+          );
+          return d.Reservations?.[0]?.Instances?.[0]?.State?.Name === 'terminated';
+        },
+        60_000,
+        'the instance to terminate',
+      );
+    }
+    execFileSync(path.join(SCRIPTS, 'client-netns'), ['del', clientNetns, hostNetns], {
+      stdio: 'ignore',
+    });
+    await cloud?.stop();
+    await removeDataPlane(hostNetns);
+  });
+
+  it('refuses SSH while the group has no rule', async () => {
+    for (const v of vantages) {
+      assert.equal(await sshPortAnswers(v), false, v.label);
+      const r = await ssh(v, 2);
+      assert.equal(r.code, 255, `${v.label}: ${r.out}`);
+      assert.match(r.out, /timed out/, v.label);
+    }
+  });
+
+  it('accepts SSH within a second of AuthorizeSecurityGroupIngress', async (t) => {
+    await cloud.admin.send(
+      new AuthorizeSecurityGroupIngressCommand({ GroupName: 'locked', IpPermissions: [SSH_PORT] }),
+    );
+    const t0 = Date.now();
+    const ms = await Promise.all(vantages.map((v) => msUntil(t0, () => sshPortAnswers(v), true)));
+    vantages.forEach((v, i) => {
+      t.diagnostic(`authorized: ${v.label} answers after ${ms[i]} ms`);
+      assert.ok((ms[i] as number) < 1000, `${v.label}: ${ms[i]} ms`);
+    });
+    for (const v of vantages) {
+      const r = await ssh(v, 10);
+      assert.equal(r.code, 0, `${v.label}: ${r.out}`);
+      assert.match(r.out, /^ip-10-/, v.label);
+    }
+  });
+
+  it('refuses SSH again within a second of RevokeSecurityGroupIngress, keeping open sessions', async (t) => {
+    // A session opened before the revoke is an established connection: it goes on.
+    const v0 = vantages[0] as Vantage;
+    const session = spawn('ip', [
+      'netns',
+      'exec',
+      v0.netns,
+      SSH_BINARY,
+      ...sshArgs(v0, 10, 'echo in; sleep 3; echo still here'),
+    ]);
+    let sessionOut = '';
+    session.stdout.on('data', (b: Buffer) => (sessionOut += b.toString()));
+    const sessionEnd = new Promise<number | null>((r) => session.once('exit', r));
+    await waitUntil(async () => sessionOut.includes('in\n'), 20_000, 'the ssh session to open');
+    await cloud.admin.send(
+      new RevokeSecurityGroupIngressCommand({ GroupName: 'locked', IpPermissions: [SSH_PORT] }),
+    );
+    const t0 = Date.now();
+    const ms = await Promise.all(vantages.map((v) => msUntil(t0, () => sshPortAnswers(v), false)));
+    vantages.forEach((v, i) => {
+      t.diagnostic(`revoked: ${v.label} refused after ${ms[i]} ms`);
+      assert.ok((ms[i] as number) < 1000, `${v.label}: ${ms[i]} ms`);
+    });
+    for (const v of vantages) {
+      const r = await ssh(v, 2);
+      assert.equal(r.code, 255, `${v.label}: ${r.out}`);
+      assert.match(r.out, /timed out/, v.label);
+    }
+    assert.equal(await sessionEnd, 0);
+    assert.equal(sessionOut, 'in\nstill here\n');
+  });
+});
