@@ -1,9 +1,12 @@
 // Benchmark of real guests on the QEMU driver (TCG here, KVM where the host has it): a bare
 // qemu boot of the guest image for comparison, the same guest through the driver and through
-// the whole cloud's RunInstances, each timed to running / banner on the console / ssh runs a
-// command; the memory and CPU one idle guest costs; five parallel boots.
+// the whole cloud's RunInstances on QEMU's user-mode network, each timed to running / banner
+// on the console / ssh runs a command; RunInstances on the namespace data plane (DHCP, the
+// metadata service, the security group), ssh at the private IP, with KVM and with TCG where
+// the host has KVM; the memory and CPU one idle guest costs; five parallel boots.
 //   npm run bench:qemu          (or: node dist/bench/qemu.js [--runs N])
 import {
+  AuthorizeSecurityGroupIngressCommand,
   DescribeInstancesCommand,
   EC2Client,
   GetConsoleOutputCommand,
@@ -21,6 +24,8 @@ import { loadConfig } from '../src/config/index.js';
 import { ImageRepo } from '../src/db/index.js';
 import { silentLogger } from '../src/log.js';
 import { startCloud } from '../src/main.js';
+import { dataPlaneUnavailable, removeDataPlane } from '../src/network/index.js';
+import { sshRun } from '../src/smoke/ssh.js';
 import { QemuDriver, type GuestSpec } from '../src/virt/index.js';
 import { qemuArgs } from '../src/virt/qemu/cmdline.js';
 import { RESPONDER_SCRIPT, writeMetadataTree } from '../src/virt/qemu/metadata-files.js';
@@ -31,6 +36,7 @@ import {
   makeKey,
   QEMU,
   sleep,
+  sshAnswersIn,
   sshOnce,
   waitSshServer,
 } from '../test/support/guest.js';
@@ -98,7 +104,13 @@ function metadata(publicKey: string, name: string): Record<string, string> {
 }
 
 /** qemu started by hand with the driver's own flags (not detached), for the baseline. */
-async function bareBoot(dir: string, key: string, publicKey: string, port: number): Promise<Boot> {
+async function bareBoot(
+  accelerator: 'kvm' | 'tcg',
+  dir: string,
+  key: string,
+  publicKey: string,
+  port: number,
+): Promise<Boot> {
   const vm = path.join(dir, `bare-${randomUUID().slice(0, 8)}`);
   fs.mkdirSync(vm);
   writeMetadataTree(path.join(vm, 'md'), metadata(publicKey, 'bare'));
@@ -106,7 +118,7 @@ async function bareBoot(dir: string, key: string, publicKey: string, port: numbe
   const consoleLog = path.join(vm, 'console.log');
   const args = qemuArgs({
     name: 'bench-bare',
-    accelerator: 'tcg',
+    accelerator,
     memoryMb: 128,
     vcpus: 1,
     kernel: GUEST.kernel,
@@ -179,6 +191,8 @@ async function driverBoot(driver: QemuDriver, key: string, publicKey: string): P
 }
 
 async function main(): Promise<void> {
+  // Stratus supports Node.js 20; the AWS SDK's notice about its own future needs is noise here.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const why = guestSkipReason();
   if (why) {
     console.log(`bench:qemu skipped: ${why}`);
@@ -192,35 +206,55 @@ async function main(): Promise<void> {
     `Stratus QEMU benchmark: ${driver.capabilities.accelerator} (${driver.acceleration.reason}), ` +
       `${os.cpus().length} cores, guest 1 vCPU / 128 MiB, ${RUNS} runs each; median (runs)`,
   );
+  // RunInstances on the namespace data plane: with each accelerator the host has.
+  const planeSkip = dataPlaneUnavailable();
+  const accelerators: ('kvm' | 'tcg')[] =
+    driver.capabilities.accelerator === 'kvm' ? ['kvm', 'tcg'] : ['tcg'];
+  const clouds: Ec2Path[] = [];
   try {
-    // Warm the base image caches and the page cache first; then the three paths take turns,
-    // so that load from elsewhere on the host falls on all of them alike.
-    const ec2 = await ec2Cloud(path.join(dir, 'cloud'), keyFile, publicKey);
+    // Warm the base image caches and the page cache first; then the paths take turns, so that
+    // load from elsewhere on the host falls on all of them alike.
+    const accel = driver.acceleration.accelerator;
+    clouds.push(
+      await ec2Cloud(path.join(dir, 'cloud-user'), keyFile, publicKey, { accelerator: accel }),
+    );
+    if (!planeSkip) {
+      for (const a of accelerators) {
+        clouds.push(
+          await ec2Cloud(path.join(dir, `cloud-ns-${a}`), keyFile, publicKey, {
+            accelerator: a,
+            namespace: `st-bench-${randomUUID().slice(0, 6)}-${a}`,
+          }),
+        );
+      }
+    }
     await driverBoot(driver, keyFile, publicKey);
-    await ec2.boot();
+    for (const c of clouds) await c.boot();
     const bare: Boot[] = [];
     const viaDriver: Boot[] = [];
-    const viaEc2: Boot[] = [];
-    try {
-      for (let i = 0; i < RUNS; i++) {
-        bare.push(await bareBoot(dir, keyFile, publicKey, await freePort()));
-        viaDriver.push(await driverBoot(driver, keyFile, publicKey));
-        viaEc2.push(await ec2.boot());
-      }
-    } finally {
-      await ec2.stop();
+    const viaEc2 = clouds.map(() => [] as Boot[]);
+    for (let i = 0; i < RUNS; i++) {
+      bare.push(await bareBoot(accel, dir, keyFile, publicKey, await freePort()));
+      viaDriver.push(await driverBoot(driver, keyFile, publicKey));
+      for (const [j, c] of clouds.entries()) viaEc2[j]?.push(await c.boot());
     }
-    report('bare qemu (same flags, started by hand)', bare);
+    report(`bare qemu (${accel}, same flags, started by hand)`, bare);
     report('QemuDriver.spawn', viaDriver);
-    report('EC2 RunInstances (whole cloud in this process, API polled every 100 ms)', viaEc2);
-    const overhead = median(viaEc2.map((b) => b.ssh)) - median(bare.map((b) => b.ssh));
-    console.log(`Stratus adds ${s(overhead)} to the bare boot to ssh (EC2 path, medians)`);
+    for (const [j, c] of clouds.entries()) report(c.label, viaEc2[j] ?? []);
+    const overhead = median((viaEc2[0] ?? []).map((b) => b.ssh)) - median(bare.map((b) => b.ssh));
+    console.log(
+      `Stratus adds ${s(overhead)} to the bare boot to ssh (EC2 path, user mode, medians)`,
+    );
+    if (planeSkip) console.log(`RunInstances on the namespace data plane: skipped, ${planeSkip}`);
+    else if (accelerators.length === 1)
+      console.log(`RunInstances with KVM: not measured, ${driver.acceleration.reason}`);
     console.log(
       `load average at the end: ${os
         .loadavg()
         .map((l) => l.toFixed(1))
         .join(' ')}`,
     );
+    for (const c of clouds.splice(0)) await c.stop();
 
     // One idle guest: memory and CPU.
     const spec = guestSpec(publicKey);
@@ -251,30 +285,61 @@ async function main(): Promise<void> {
     );
     await Promise.all(specs.map((sp) => driver.destroy(sp.instanceId)));
   } finally {
+    for (const c of clouds) await c.stop();
     for (const g of await driver.list()) await driver.destroy(g.instanceId);
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }
 
-/** A whole cloud on the qemu driver in this process, and a way to time one RunInstances. */
+interface Ec2Path {
+  label: string;
+  boot(): Promise<Boot>;
+  stop(): Promise<void>;
+}
+
+/** The guest's ssh server answers inside `netns`, then a command runs. */
+const sshWorksIn = (netns: string, address: string, privateKey: string) => {
+  let answered = false;
+  return async () => {
+    answered ||= await sshAnswersIn(netns, address);
+    if (!answered) return false;
+    const target = { host: address, user: 'root', privateKey, netns };
+    await sshRun(target, 'true', { timeoutMs: 30_000, pollMs: 50 });
+    return true;
+  };
+};
+
+/**
+ * A whole cloud on the qemu driver in this process, and a way to time one RunInstances: on
+ * QEMU's user-mode network (ssh forwarded on loopback, measured as the bare boot is), or with a
+ * `namespace` on the data plane (ssh from that namespace at the guest's private IP).
+ */
 async function ec2Cloud(
   stateDir: string,
   keyFile: string,
   publicKey: string,
-): Promise<{ boot(): Promise<Boot>; stop(): Promise<void> }> {
+  plane: { accelerator: 'kvm' | 'tcg'; namespace?: string },
+): Promise<Ec2Path> {
+  const netns = plane.namespace;
   const config = loadConfig({
     env: {},
     flags: {
       'state-dir': stateDir,
       virt: 'qemu',
-      // QEMU's user-mode network: ssh forwarded on loopback, measured as the bare boot is.
-      'data-plane': 'user',
+      'qemu-accelerator': plane.accelerator,
+      ...(netns
+        ? { 'data-plane': 'namespace', 'data-plane-namespace': netns }
+        : { 'data-plane': 'user' }),
       'ec2-listen': '127.0.0.1:0',
       'status-listen': '127.0.0.1:0',
       'log-level': 'warn',
       'guest-image-dir': GUEST_DIR,
     },
   });
+  const label = netns
+    ? `EC2 RunInstances, namespace data plane, ssh at the private IP (${plane.accelerator})`
+    : `EC2 RunInstances, QEMU user-mode network (${plane.accelerator})`;
+  const privateKey = fs.readFileSync(keyFile, 'utf8');
   const cloud = await startCloud(config, ['network', 'scheduler', 'compute', 'api'], {
     bootstrap: true,
     logger: silentLogger(),
@@ -290,6 +355,12 @@ async function ec2Cloud(
     },
     maxAttempts: 1,
   });
+  const stop = async () => {
+    client.destroy();
+    await cloud.stop();
+    // The data plane outlives the cloud by design (guests keep their network): remove it.
+    if (netns) await removeDataPlane(netns);
+  };
   try {
     // The first start imported the guest image (aki, ari and ami).
     const ami = await new ImageRepo(cloud.database.db).findByName(null, 'stratus-guest');
@@ -297,6 +368,17 @@ async function ec2Cloud(
     await client.send(
       new ImportKeyPairCommand({ KeyName: 'bench', PublicKeyMaterial: Buffer.from(publicKey) }),
     );
+    // On the data plane the default group lets nothing in until it is told to.
+    if (netns) {
+      await client.send(
+        new AuthorizeSecurityGroupIngressCommand({
+          GroupName: 'default',
+          IpPermissions: [
+            { IpProtocol: 'tcp', FromPort: 22, ToPort: 22, IpRanges: [{ CidrIp: '0.0.0.0/0' }] },
+          ],
+        }),
+      );
+    }
     const boot = async (): Promise<Boot> => {
       const t0 = Date.now();
       const r = await client.send(
@@ -328,8 +410,15 @@ async function ec2Cloud(
         },
         100,
       );
-      const port = Number(/forwarded from 127\.0\.0\.1:(\d+)/.exec(text)?.[1]);
-      const ssh = await until(t0, sshWorks(port, keyFile), 50);
+      let ssh: number;
+      if (netns) {
+        const d = await client.send(new DescribeInstancesCommand({ InstanceIds: [id] }));
+        const ip = d.Reservations?.[0]?.Instances?.[0]?.PrivateIpAddress ?? '';
+        ssh = await until(t0, sshWorksIn(netns, ip, privateKey), 50);
+      } else {
+        const port = Number(/forwarded from 127\.0\.0\.1:(\d+)/.exec(text)?.[1]);
+        ssh = await until(t0, sshWorks(port, keyFile), 50);
+      }
       await client.send(new TerminateInstancesCommand({ InstanceIds: [id] }));
       await until(Date.now(), async () => {
         const d = await client.send(new DescribeInstancesCommand({ InstanceIds: [id] }));
@@ -337,16 +426,9 @@ async function ec2Cloud(
       });
       return { running, banner, ssh };
     };
-    return {
-      boot,
-      stop: async () => {
-        client.destroy();
-        await cloud.stop();
-      },
-    };
+    return { label, boot, stop };
   } catch (err) {
-    client.destroy();
-    await cloud.stop();
+    await stop();
     throw err;
   }
 }

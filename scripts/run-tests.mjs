@@ -20,7 +20,10 @@ if (files.length === 0) {
   console.error('No test files found; run the build first.');
   process.exit(1);
 }
+// Stratus supports Node.js 20; the AWS SDK's notice about its own future needs is noise here.
+const env = { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...process.env };
 const result = spawnSync(process.execPath, ['--test', '--test-concurrency=3', ...files], {
   stdio: 'inherit',
+  env,
 });
 process.exit(result.status ?? 1);

@@ -29,7 +29,7 @@ import { ImageRepo } from '../src/db/index.js';
 import { dataPlaneUnavailable, removeDataPlane } from '../src/network/index.js';
 import { SSH_BINARY } from '../src/smoke/ssh.js';
 import { startTestCloud, waitUntil, type TestCloud } from './support/ec2.js';
-import { GUEST_DIR, guestSkipReason, makeKey } from './support/guest.js';
+import { GUEST_DIR, guestSkipReason, makeKey, sshAnswersIn } from './support/guest.js';
 
 const SCRIPTS = fileURLToPath(new URL('../../scripts/', import.meta.url));
 const skip = guestSkipReason() || dataPlaneUnavailable() || false;
@@ -65,16 +65,6 @@ function inNetns(
       },
     );
   });
-}
-
-/**
- * Whether a TCP connection to port 22 is answered with an SSH banner within 300 ms: the
- * guest's firewall drops what it does not allow, so a refused connection is one not answered.
- */
-async function sshPortAnswers(v: Vantage): Promise<boolean> {
-  const script = `exec 3<>/dev/tcp/${v.address}/22 && head -c 7 <&3`;
-  const r = await inNetns(v.netns, 'timeout', ['0.3', 'bash', '-c', script], 2_000);
-  return r.code === 0 && r.out.startsWith('SSH-2.0');
 }
 
 /**
@@ -202,7 +192,7 @@ describe('security groups on a real guest over its SSH', { skip }, () => {
 
   it('refuses SSH while the group has no rule', async () => {
     for (const v of vantages) {
-      assert.equal(await sshPortAnswers(v), false, v.label);
+      assert.equal(await sshAnswersIn(v.netns, v.address), false, v.label);
       const r = await ssh(v, 2);
       assert.equal(r.code, 255, `${v.label}: ${r.out}`);
       assert.match(r.out, /timed out/, v.label);
@@ -214,7 +204,9 @@ describe('security groups on a real guest over its SSH', { skip }, () => {
       new AuthorizeSecurityGroupIngressCommand({ GroupName: 'locked', IpPermissions: [SSH_PORT] }),
     );
     const t0 = Date.now();
-    const ms = await Promise.all(vantages.map((v) => msUntil(t0, () => sshPortAnswers(v), true)));
+    const ms = await Promise.all(
+      vantages.map((v) => msUntil(t0, () => sshAnswersIn(v.netns, v.address), true)),
+    );
     vantages.forEach((v, i) => {
       t.diagnostic(`authorized: ${v.label} answers after ${ms[i]} ms`);
       assert.ok((ms[i] as number) < 1000, `${v.label}: ${ms[i]} ms`);
@@ -244,7 +236,9 @@ describe('security groups on a real guest over its SSH', { skip }, () => {
       new RevokeSecurityGroupIngressCommand({ GroupName: 'locked', IpPermissions: [SSH_PORT] }),
     );
     const t0 = Date.now();
-    const ms = await Promise.all(vantages.map((v) => msUntil(t0, () => sshPortAnswers(v), false)));
+    const ms = await Promise.all(
+      vantages.map((v) => msUntil(t0, () => sshAnswersIn(v.netns, v.address), false)),
+    );
     vantages.forEach((v, i) => {
       t.diagnostic(`revoked: ${v.label} refused after ${ms[i]} ms`);
       assert.ok((ms[i] as number) < 1000, `${v.label}: ${ms[i]} ms`);

@@ -101,6 +101,21 @@ export async function waitSshServer(port: number, timeoutMs: number): Promise<vo
   throw new Error(`No SSH server answered on 127.0.0.1:${port} within ${timeoutMs} ms.`);
 }
 
+/**
+ * Whether a TCP connection from inside `netns` to `address`:22 is answered with an SSH
+ * identification string within `seconds`. A guest's firewall drops what it does not allow, so
+ * a connection refused by a security group is one that is not answered.
+ */
+export function sshAnswersIn(netns: string, address: string, seconds = 0.3): Promise<boolean> {
+  const script = `exec 3<>/dev/tcp/${address}/22 && head -c 7 <&3`;
+  const args = ['netns', 'exec', netns, 'timeout', String(seconds), 'bash', '-c', script];
+  return new Promise((resolve) => {
+    execFile('ip', args, { timeout: seconds * 1000 + 2000 }, (err, stdout) =>
+      resolve(!err && String(stdout).startsWith('SSH-2.0')),
+    );
+  });
+}
+
 /** Retries ssh until `command` succeeds; rejects with the last error after `timeoutMs`. */
 export async function sshUntil(
   port: number,
