@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { ec2Id } from './api/ec2/index.js';
-import { ec2MetadataFiles, MetadataServer, MetadataService } from './api/metadata/index.js';
+import { metadataFiles, MetadataServer, MetadataService } from './api/metadata/index.js';
 import { ApiService, type ApiUrls } from './api/service.js';
 import { AmqpBus, InProcessBus, type Bus } from './bus/index.js';
 import { addConfigOptions, configFrom } from './cli/config-options.js';
@@ -188,12 +188,13 @@ export async function startCloud(
           break;
         case 'compute': {
           const network = new NetworkClient(bus);
+          const metadataService = new MetadataService(database.db, config.region);
           let agent: NetworkAgent | undefined;
           if (dataPlane.mode === 'namespace') {
             const dir = dataPlaneRuntimeDir(config.dataPlane.namespace);
             const metadataSocket = path.join(dir, 'metadata.sock');
             const metadata = new MetadataServer(
-              new MetadataService(database.db),
+              metadataService,
               logger.child({ service: 'metadata' }),
             );
             await metadata.listen(metadataSocket);
@@ -213,11 +214,7 @@ export async function startCloud(
             db: database.db,
             host: config.host,
             driver: createDriver(config, logger.child({ service: 'compute', driver: 'qemu' })),
-            metadataFor: (inst) =>
-              ec2MetadataFiles(inst, {
-                region: config.region,
-                availabilityZone: config.compute.availabilityZone,
-              }),
+            metadataFor: async (inst) => metadataFiles(await metadataService.forInstance(inst)),
             network,
             agent,
             logger: logger.child({ service: 'compute' }),

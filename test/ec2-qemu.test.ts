@@ -187,9 +187,17 @@ describe('EC2 on the qemu driver with the real guest image', { skip }, () => {
     );
   });
 
-  it('lets ssh in with the key pair; the guest knows its EC2 id and ran the user data', async () => {
-    const out = await sshUntil(await sshPort(instanceId), keyFile, 'hostname', 120_000);
-    assert.equal(out.trim(), instanceId);
+  it('lets ssh in with the key pair; the guest knows its EC2 id and name and ran the user data', async () => {
+    const md = 'http://169.254.169.254/latest/meta-data';
+    const out = await sshUntil(
+      await sshPort(instanceId),
+      keyFile,
+      `hostname; wget -qO- ${md}/instance-id; echo; wget -qO- ${md}/local-hostname`,
+      120_000,
+    );
+    const name = (await describe1(instanceId))?.PrivateDnsName ?? '';
+    assert.match(name, /^ip-10-20-\d+-\d+\./);
+    assert.deepEqual(out.trim().split('\n'), [name.split('.')[0], instanceId, name]);
     await eventually(
       async () =>
         (await consoleText(instanceId)).includes('hello from user data') ? true : undefined,
@@ -293,11 +301,12 @@ describe('EC2 on the qemu driver with the real guest image', { skip }, () => {
     assert.equal(ids.length, 5);
     try {
       await Promise.all(ids.map((id) => waitState(id, 'running', 120_000)));
-      const names = await Promise.all(
-        ids.map(async (id) => sshUntil(await sshPort(id), keyFile, 'hostname', 180_000)),
+      const md = 'http://169.254.169.254/latest/meta-data/instance-id';
+      const seen = await Promise.all(
+        ids.map(async (id) => sshUntil(await sshPort(id), keyFile, `wget -qO- ${md}`, 180_000)),
       );
       assert.deepEqual(
-        names.map((n) => n.trim()),
+        seen.map((n) => n.trim()),
         ids,
       );
     } finally {

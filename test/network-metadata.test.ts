@@ -74,7 +74,9 @@ describe('the metadata service inside the host namespace', { skip }, () => {
     const dir = tempDir();
     cleanup.add(async () => fs.rmSync(dir, { recursive: true, force: true }));
     const socket = path.join(dir, 'metadata.sock');
-    const server = new MetadataServer(new MetadataService(t.cloud.database.db));
+    const server = new MetadataServer(
+      new MetadataService(t.cloud.database.db, t.cloud.config.region),
+    );
     await server.listen(socket);
     cleanup.add(() => server.close());
     dp = new HostDataPlane({
@@ -120,10 +122,7 @@ describe('the metadata service inside the host namespace', { skip }, () => {
     assert.equal(await get('/latest/meta-data/instance-id'), instance.InstanceId);
     assert.equal(await get('/latest/meta-data/ami-id'), imageId);
     assert.equal(await get('/latest/meta-data/local-ipv4'), instance.PrivateIpAddress);
-    assert.equal(
-      await get('/latest/meta-data/hostname'),
-      `ip-${instance.PrivateIpAddress?.replace(/\./g, '-')}`,
-    );
+    assert.equal(await get('/latest/meta-data/hostname'), instance.PrivateDnsName);
     assert.equal(
       await get('/latest/meta-data/placement/availability-zone'),
       instance.Placement?.AvailabilityZone,

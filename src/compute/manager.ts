@@ -31,7 +31,7 @@ export interface ComputeOptions {
    * The metadata a guest may fetch (request path -> body), handed to drivers that serve it
    * themselves (user-mode networking). None when absent.
    */
-  metadataFor?: (instance: InstanceRow) => Record<string, string>;
+  metadataFor?: (instance: InstanceRow) => Promise<Record<string, string>>;
   /**
    * The host's data plane (bridge, DHCP, firewall in a namespace): guests get a tap on it.
    * Without one, guests use the driver's own (user-mode) network.
@@ -150,7 +150,8 @@ export class ComputeManager implements ProtocolHandlers<ComputeProtocol> {
             ...files,
             network: { ...net, attachment },
             // On the data plane the metadata service answers; in user mode the driver does.
-            metadata: attachment.kind === 'user' ? (this.#opts.metadataFor?.(withNet) ?? {}) : {},
+            metadata:
+              attachment.kind === 'user' ? ((await this.#opts.metadataFor?.(withNet)) ?? {}) : {},
           });
           if (guest.ssh) {
             this.#opts.logger.info({ instanceId, ssh: guest.ssh }, 'guest ssh forwarded');

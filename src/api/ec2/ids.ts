@@ -10,6 +10,16 @@ export function ec2Id(prefix: string, uuid: string): string {
   return `${prefix}-${uuid.replace(/-/g, '').slice(0, 17)}`;
 }
 
+/** An instance's private DNS name, EC2's pattern: `ip-10-20-0-5.<region>.compute.internal`. */
+export function privateDnsName(address: string, region: string): string {
+  return `ip-${address.replace(/\./g, '-')}.${region.toLowerCase()}.compute.internal`;
+}
+
+/** A public address's name, after the private ones' pattern (no DNS server answers for it). */
+export function publicDnsName(address: string, region: string): string {
+  return `ec2-${address.replace(/\./g, '-')}.${region.toLowerCase()}.compute.external`;
+}
+
 /** The leading characters every UUID behind this EC2 id starts with: 'xxxxxxxx-xxxx-xxxx-x'. */
 export function uuidPrefix(hex: string): string {
   if (hex.length <= 8) return hex;

@@ -1,18 +1,21 @@
-// What the metadata service knows about the instance behind a fixed IP: read from the
-// database when a guest asks, so it is always current (a newly associated floating IP, a
-// changed group). Only a live instance holding the address is known; anything else is not.
+// What the metadata service knows about an instance, read from the database when a guest asks
+// (or, in QEMU user mode, when it is spawned), so it is current: a newly associated floating
+// IP, a changed group. By fixed IP, only a live instance holding the address is known.
 import { LIVE_VM_STATES, SecurityGroupRepo, type Db, type InstanceRow } from '../../db/index.js';
-import { ec2Id } from '../ec2/ids.js';
+import { ec2Id, privateDnsName } from '../ec2/ids.js';
 
 export interface InstanceMetadata {
   instance: InstanceRow;
   /** EC2 views of the ids. */
   instanceId: string;
   imageId: string;
+  kernelId: string | null;
+  ramdiskId: string | null;
   reservationId: string;
+  /** The private DNS name, as DescribeInstances shows it. */
   hostname: string;
   instanceType: string;
-  localIpv4: string;
+  localIpv4: string | null;
   mac: string | null;
   publicIpv4: string | null;
   securityGroups: string[];
@@ -23,7 +26,10 @@ export interface InstanceMetadata {
 }
 
 export class MetadataService {
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    private readonly region: string,
+  ) {}
 
   /** The metadata of the live instance holding fixed IP `address`, or undefined. */
   async byFixedIp(address: string): Promise<InstanceMetadata | undefined> {
@@ -36,7 +42,14 @@ export class MetadataService {
       .execute();
     // The same address on two networks is ambiguous: answer neither rather than the wrong one.
     if (holders.length !== 1) return undefined;
-    const inst = holders[0] as InstanceRow;
+    return this.forInstance(holders[0] as InstanceRow, address);
+  }
+
+  /** The metadata of `inst`, as its guest sees it at `localIpv4` (default: its private IP). */
+  async forInstance(
+    inst: InstanceRow,
+    localIpv4: string | null = inst.privateIp,
+  ): Promise<InstanceMetadata> {
     const floating = await this.db
       .selectFrom('floatingIps')
       .select('address')
@@ -53,14 +66,19 @@ export class MetadataService {
       .select('name')
       .where('id', '=', inst.flavorId)
       .executeTakeFirst();
+    const instanceId = ec2Id('i', inst.id);
     return {
       instance: inst,
-      instanceId: ec2Id('i', inst.id),
+      instanceId,
       imageId: ec2Id('ami', inst.imageId),
+      kernelId: inst.kernelId ? ec2Id('aki', inst.kernelId) : null,
+      ramdiskId: inst.ramdiskId ? ec2Id('ari', inst.ramdiskId) : null,
       reservationId: ec2Id('r', inst.reservationId),
-      hostname: `ip-${address.replace(/\./g, '-')}`,
+      hostname: localIpv4
+        ? privateDnsName(localIpv4, this.region)
+        : `${instanceId}.${this.region.toLowerCase()}.compute.internal`,
       instanceType: flavor?.name ?? inst.flavorId,
-      localIpv4: address,
+      localIpv4,
       mac: inst.macAddress,
       publicIpv4: floating?.address ?? null,
       securityGroups: groups.map((g) => g.name).sort(),

@@ -15,7 +15,7 @@ import { invalid, StratusError } from '../../../errors.js';
 import { SchedulerClient } from '../../../scheduler/index.js';
 import type { Ec2ActionTable } from '../action.js';
 import { applyFilters } from '../filters.js';
-import { ec2Id, parseEc2Id } from '../ids.js';
+import { ec2Id, parseEc2Id, privateDnsName, publicDnsName } from '../ids.js';
 import { missingParameter, type Params } from '../params.js';
 import { ec2Time, type XmlObject } from '../xml.js';
 import type { Ec2Deps } from './deps.js';
@@ -126,13 +126,8 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
       instanceId: instanceEc2Id(inst.id),
       imageId: imageEc2Id(x, inst.imageId),
       instanceState: { code: state.code, name: state.name },
-      privateDnsName: inst.privateIp
-        ? `ip-${inst.privateIp.replace(/\./g, '-')}.${deps.config.region.toLowerCase()}.compute.internal`
-        : '',
-      // Public names follow the private ones' pattern; Stratus runs no DNS server for either.
-      dnsName: publicIp
-        ? `ec2-${publicIp.replace(/\./g, '-')}.${deps.config.region.toLowerCase()}.compute.external`
-        : '',
+      privateDnsName: inst.privateIp ? privateDnsName(inst.privateIp, deps.config.region) : '',
+      dnsName: publicIp ? publicDnsName(publicIp, deps.config.region) : '',
       reason: reason?.message ?? '',
       keyName: inst.keyName,
       amiLaunchIndex: inst.launchIndex,
