@@ -14,6 +14,7 @@ import { ComputeManager, ensureGuestImage, guestImageFiles } from './compute/ind
 import type { Config } from './config/index.js';
 import { openDatabase, type Database } from './db/index.js';
 import { StratusError } from './errors.js';
+import { ImageStore } from './image/index.js';
 import {
   ensureAdmin,
   IdentityService,
@@ -212,6 +213,7 @@ export async function startCloud(
           }
           service = new ComputeManager({
             db: database.db,
+            images: new ImageStore({ db: database.db, stateDir: config.stateDir }),
             host: config.host,
             driver: createDriver(config, logger.child({ service: 'compute', driver: 'qemu' })),
             metadataFor: async (inst) => metadataFiles(await metadataService.forInstance(inst)),

@@ -3,15 +3,9 @@
 // database and recorded as an instance action.
 import { dispatch, hostTopic, type ProtocolHandlers } from '../bus/index.js';
 import type { RequestContext } from '../context.js';
-import {
-  ComputeNodeRepo,
-  ImageRepo,
-  InstanceRepo,
-  now,
-  type Db,
-  type InstanceRow,
-} from '../db/index.js';
-import { asStratusError, notFound, StratusError } from '../errors.js';
+import { ComputeNodeRepo, InstanceRepo, now, type Db, type InstanceRow } from '../db/index.js';
+import { asStratusError, notFound } from '../errors.js';
+import type { ImageStore } from '../image/index.js';
 import type { Logger } from '../log.js';
 import type { GuestNetwork, NetworkAgent, NetworkClient } from '../network/index.js';
 import type { Service } from '../service/index.js';
@@ -21,6 +15,8 @@ import type { ComputeProtocol, HostDescription, InstanceRef } from './client.js'
 
 export interface ComputeOptions {
   db: Db;
+  /** Where the files guests boot from are kept. */
+  images: Pick<ImageStore, 'fileOf'>;
   host: string;
   driver: VirtDriver;
   network: NetworkClient;
@@ -350,26 +346,22 @@ export class ComputeManager implements ProtocolHandlers<ComputeProtocol> {
   }
 
   /**
-   * The stored files of the instance's machine image, kernel and ramdisk, those that have one;
-   * the driver decides whether what it got is enough to boot.
+   * The stored files of the instance's machine image, kernel and ramdisk, from the image
+   * store, for a driver that boots real guests; an image that is not available fails the
+   * spawn with the store's reason.
    */
   async #bootFiles(
     inst: InstanceRow,
   ): Promise<{ image?: GuestDisk; kernel?: GuestFile; ramdisk?: GuestFile }> {
-    const images = new ImageRepo(this.#opts.db);
-    const fileOf = async (id: string | null) => {
-      const row = id ? await images.find(id) : undefined;
-      return row?.location ? { path: localPath(row.location, row.id), row } : undefined;
-    };
+    if (!this.#opts.driver.capabilities.realGuests) return {};
+    const store = this.#opts.images;
     const [machine, kernel, ramdisk] = await Promise.all([
-      fileOf(inst.imageId),
-      fileOf(inst.kernelId),
-      fileOf(inst.ramdiskId),
+      store.fileOf(inst.imageId),
+      inst.kernelId ? store.fileOf(inst.kernelId) : undefined,
+      inst.ramdiskId ? store.fileOf(inst.ramdiskId) : undefined,
     ]);
     return {
-      ...(machine
-        ? { image: { path: machine.path, format: machine.row.diskFormat ?? 'qcow2' } }
-        : {}),
+      image: { path: machine.path, format: machine.format },
       ...(kernel ? { kernel: { path: kernel.path } } : {}),
       ...(ramdisk ? { ramdisk: { path: ramdisk.path } } : {}),
     };
@@ -429,15 +421,4 @@ export class ComputeManager implements ProtocolHandlers<ComputeProtocol> {
     });
     return run;
   }
-}
-
-/** An image location as a path on this host: an absolute path or a file: URL. */
-function localPath(location: string, imageId: string): string {
-  if (location.startsWith('file:')) return new URL(location).pathname;
-  if (location.startsWith('/')) return location;
-  throw new StratusError(
-    'invalid',
-    `The image '${imageId}' is stored at '${location}', which is not a file on this host.`,
-    { resource: 'image', id: imageId },
-  );
 }
