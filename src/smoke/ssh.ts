@@ -68,12 +68,17 @@ export async function sshRun(target: SshTarget, command: string, wait: SshWait):
   }
 }
 
-function runSsh(
-  target: SshTarget,
+/**
+ * The command line that runs `command` on the target with OpenSSH's client: the key file
+ * only, no prompts, no known-hosts file (a new guest's host key is new), inside the target's
+ * namespace when it has one.
+ */
+export function sshCommandLine(
+  target: Omit<SshTarget, 'privateKey'>,
   keyFile: string,
   command: string,
-  timeoutMs: number,
-): Promise<{ code: number; stdout: string; stderr: string }> {
+  connectTimeoutSeconds = 5,
+): [file: string, args: string[]] {
   const sshArgs = [
     '-i',
     keyFile,
@@ -90,13 +95,22 @@ function runSsh(
     '-o',
     'LogLevel=ERROR',
     '-o',
-    'ConnectTimeout=5',
+    `ConnectTimeout=${connectTimeoutSeconds}`,
     `${target.user}@${target.host}`,
     command,
   ];
-  const [file, args] = target.netns
+  return target.netns
     ? ['ip', ['netns', 'exec', target.netns, SSH_BINARY, ...sshArgs]]
     : [SSH_BINARY, sshArgs];
+}
+
+function runSsh(
+  target: SshTarget,
+  keyFile: string,
+  command: string,
+  timeoutMs: number,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const [file, args] = sshCommandLine(target, keyFile, command);
   return new Promise((resolve) => {
     execFile(file, args, { timeout: timeoutMs, killSignal: 'SIGKILL' }, (err, stdout, stderr) => {
       const code = err ? (typeof err.code === 'number' ? err.code : 255) : 0;

@@ -4,6 +4,7 @@ import { execFile, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { SSH_BINARY, sshCommandLine } from '../../src/smoke/ssh.js';
 
 export const GUEST_DIR = process.env.STRATUS_GUEST_CACHE || '/var/cache/stratus/guest';
 export const GUEST = {
@@ -12,7 +13,7 @@ export const GUEST = {
   disk: path.join(GUEST_DIR, 'disk.qcow2'),
 };
 export const QEMU = '/usr/bin/qemu-system-x86_64';
-export const SSH = '/usr/bin/ssh';
+export const SSH = SSH_BINARY;
 export const SSH_KEYGEN = '/usr/bin/ssh-keygen';
 export const BANNER = /=== Stratus guest \d+\.\d+ ===/g;
 
@@ -48,28 +49,9 @@ export function sshOnce(
   command: string,
   timeoutMs = 20_000,
 ): Promise<{ ok: boolean; stdout: string; stderr: string }> {
-  const args = [
-    '-i',
-    keyFile,
-    '-o',
-    'StrictHostKeyChecking=no',
-    '-o',
-    'UserKnownHostsFile=/dev/null',
-    '-o',
-    'BatchMode=yes',
-    '-o',
-    'IdentitiesOnly=yes',
-    '-o',
-    'ConnectTimeout=5',
-    '-o',
-    'LogLevel=ERROR',
-    '-p',
-    String(port),
-    'root@127.0.0.1',
-    command,
-  ];
+  const [file, args] = sshCommandLine({ host: '127.0.0.1', port, user: 'root' }, keyFile, command);
   return new Promise((resolve) => {
-    execFile(SSH, args, { timeout: timeoutMs }, (err, stdout, stderr) =>
+    execFile(file, args, { timeout: timeoutMs }, (err, stdout, stderr) =>
       resolve({ ok: !err, stdout: String(stdout), stderr: String(stderr) }),
     );
   });
