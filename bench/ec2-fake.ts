@@ -38,6 +38,7 @@ async function main(): Promise<void> {
       'state-dir': stateDir,
       'ec2-listen': '127.0.0.1:0',
       'status-listen': '127.0.0.1:0',
+      'identity-listen': '127.0.0.1:0',
       'log-level': 'warn',
       'quota-instances': '100000',
       'quota-cores': '1000000',

@@ -322,6 +322,7 @@ function describeStart(cloud: Cloud, services: readonly Binary[]): string {
   if (cloud.urls) {
     lines.push(
       `  EC2 API:      ${cloud.urls.ec2}`,
+      `  Identity API: ${cloud.urls.identity} (OpenStack Identity v3: tokens and the catalog)`,
       `  health:       ${cloud.urls.status}/healthz`,
       `  metrics:      ${cloud.urls.status}/metrics`,
     );
@@ -332,6 +333,7 @@ function describeStart(cloud: Cloud, services: readonly Binary[]): string {
       `Credentials of user '${cloud.admin.user.name}' in project '${cloud.admin.project.name}' are in ${cloud.rcFile}:`,
       `  . ${cloud.rcFile}`,
       '  aws ec2 describe-regions --endpoint-url "$EC2_URL"',
+      '  openstack token issue',
       `More users: stratus manage --state-dir ${c.stateDir} user create NAME --project PROJECT`,
     );
   }

@@ -13,7 +13,7 @@ const listenFlags = [
   '--status-listen',
   '127.0.0.1:0',
   '--identity-listen',
-  '127.0.0.1:15000',
+  '127.0.0.1:0',
 ];
 
 describe('stratus all-in-one', () => {
@@ -57,7 +57,37 @@ describe('stratus all-in-one', () => {
     const ec2Port = Number(new URL(firstRc.EC2_URL as string).port);
     assert.notEqual(ec2Port, 0, 'port 0 became the real port');
     assert.match(cloud.output(), new RegExp(`EC2 API: +http://127\\.0\\.0\\.1:${ec2Port}/`));
-    assert.equal(firstRc.OS_AUTH_URL, 'http://127.0.0.1:15000/v3');
+    // The rc file's OpenStack credentials log in at its OS_AUTH_URL.
+    const authUrl = firstRc.OS_AUTH_URL as string;
+    assert.match(authUrl, /^http:\/\/127\.0\.0\.1:[1-9]\d*\/v3$/);
+    const version = (await (await fetch(authUrl)).json()) as { version: { id: string } };
+    assert.match(version.version.id, /^v3\./);
+    const login = await fetch(`${authUrl}/auth/tokens`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        auth: {
+          identity: {
+            methods: ['password'],
+            password: {
+              user: {
+                name: firstRc.OS_USERNAME,
+                domain: { name: firstRc.OS_USER_DOMAIN_NAME },
+                password: firstRc.OS_PASSWORD,
+              },
+            },
+          },
+          scope: {
+            project: {
+              name: firstRc.OS_PROJECT_NAME,
+              domain: { name: firstRc.OS_PROJECT_DOMAIN_NAME },
+            },
+          },
+        },
+      }),
+    });
+    assert.equal(login.status, 201);
+    assert.ok(login.headers.get('x-subject-token'));
     // The rc file's credentials work with the real AWS SDK; unsigned requests are refused in
     // EC2's own error format.
     const ec2 = new EC2Client({

@@ -68,6 +68,8 @@ describe('stratus smoke against the all-in-one with real guests', { skip }, () =
       '127.0.0.1:0',
       '--status-listen',
       '127.0.0.1:0',
+      '--identity-listen',
+      '127.0.0.1:0',
       '--quota-instances',
       '20',
       '--quota-addresses',
@@ -307,6 +309,8 @@ describe(
         '--ec2-listen',
         '127.0.0.1:0',
         '--status-listen',
+        '127.0.0.1:0',
+        '--identity-listen',
         '127.0.0.1:0',
       ]);
       await cloud.waitFor(/Press Ctrl-C to stop/, 60_000);

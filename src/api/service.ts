@@ -3,13 +3,15 @@
 import type { FastifyInstance } from 'fastify';
 import type { Bus } from '../bus/index.js';
 import type { Config } from '../config/index.js';
-import { EndpointRepo, now, type Db } from '../db/index.js';
-import { IdentityService } from '../identity/index.js';
+import { EndpointRepo, now, type Db, type EndpointRow } from '../db/index.js';
+import { IdentityService, TokenService } from '../identity/index.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/index.js';
 import type { Service } from '../service/index.js';
 import { ec2Actions } from './ec2/actions/index.js';
 import { createEc2Server } from './ec2/ec2-server.js';
+import { createIdentityServer } from './identity/identity-server.js';
+import type { CatalogEntry } from './identity/views.js';
 import { listen } from './http.js';
 import { createStatusServer } from './status/status-server.js';
 
@@ -62,6 +64,18 @@ export class ApiService {
       actions: ec2Actions({ db, bus, config, logger: logger.child({ api: 'ec2' }) }),
       findPrincipal: (accessKey) => identity.findEc2Principal(accessKey),
     });
+    const endpoints = new EndpointRepo(db);
+    const keystone = createIdentityServer({
+      logger,
+      metrics,
+      tokens: new TokenService(db, { lifetimeMs: config.identity.tokenLifetimeSeconds * 1000 }),
+      catalog: async () => catalogOf(await endpoints.list()),
+      users: { list: () => identity.listUsers() },
+      projects: {
+        list: () => identity.listProjects(),
+        ofUser: (userId) => identity.projectsOfUser(userId),
+      },
+    });
     const status = createStatusServer({
       db,
       logger,
@@ -78,17 +92,17 @@ export class ApiService {
         config.api.statusListen.port,
       );
       this.#servers.push(status);
-      const { host, port } = config.api.identityListen;
-      this.#urls = {
-        ec2: `${ec2Url}/`,
-        status: statusUrl,
-        identity: `http://${host.includes(':') ? `[${host}]` : host}:${port}/v3`,
-      };
+      const identityUrl = await listen(
+        keystone,
+        config.api.identityListen.host,
+        config.api.identityListen.port,
+      );
+      this.#servers.push(keystone);
+      this.#urls = { ec2: `${ec2Url}/`, status: statusUrl, identity: `${identityUrl}/v3` };
     } catch (err) {
       await this.#stop();
       throw err;
     }
-    const endpoints = new EndpointRepo(db);
     for (const [serviceType, url] of [
       ['ec2', this.#urls.ec2],
       ['identity', this.#urls.identity],
@@ -106,4 +120,15 @@ export class ApiService {
   async #stop(): Promise<void> {
     while (this.#servers.length > 0) await (this.#servers.pop() as FastifyInstance).close();
   }
+}
+
+/** The endpoint rows as the catalog groups them: one entry per service type. */
+function catalogOf(rows: readonly EndpointRow[]): CatalogEntry[] {
+  const byType = new Map<string, CatalogEntry>();
+  for (const r of rows) {
+    const entry = byType.get(r.serviceType) ?? { type: r.serviceType, endpoints: [] };
+    entry.endpoints.push({ interface: r.interface, region: r.region, url: r.url });
+    byType.set(r.serviceType, entry);
+  }
+  return [...byType.values()];
 }

@@ -27,6 +27,7 @@ export interface Config {
   };
   guest: { imageDir: string };
   api: { ec2Listen: Listen; computeListen: Listen; identityListen: Listen; statusListen: Listen };
+  identity: { tokenLifetimeSeconds: number };
   service: { heartbeatSeconds: number; downAfterSeconds: number };
   compute: { availabilityZone: string; terminatedVisibleSeconds: number; powerSyncSeconds: number };
   scheduler: {
@@ -243,6 +244,7 @@ function toConfig(r: Record<string, unknown>): Config {
       identityListen: get('api.identityListen'),
       statusListen: get('api.statusListen'),
     },
+    identity: { tokenLifetimeSeconds: get('identity.tokenLifetimeSeconds') },
     service: {
       heartbeatSeconds: get('service.heartbeatSeconds'),
       downAfterSeconds: get('service.downAfterSeconds'),

@@ -151,6 +151,15 @@ export const OPTIONS: readonly OptionSpec[] = [
     default: '127.0.0.1:8780',
   },
   {
+    key: 'identity.tokenLifetimeSeconds',
+    flag: 'token-lifetime-seconds',
+    type: 'integer',
+    help: 'How long an Identity API token lives, in seconds.',
+    default: 3600,
+    min: 60,
+    max: 7 * 24 * 3600,
+  },
+  {
     key: 'service.heartbeatSeconds',
     flag: 'service-heartbeat-seconds',
     type: 'number',

@@ -15,6 +15,7 @@ export { RoleAssignmentRepo } from './repos/role-assignments.js';
 export { Ec2CredentialRepo } from './repos/ec2-credentials.js';
 export { ServiceRepo } from './repos/services.js';
 export { EndpointRepo } from './repos/endpoints.js';
+export { TokenRepo } from './repos/tokens.js';
 export { idStartsWith } from './prefix.js';
 export { FlavorRepo } from './repos/flavors.js';
 export { QuotaRepo } from './repos/quotas.js';

@@ -56,6 +56,19 @@ export interface EndpointsTable {
   updatedAt: number;
 }
 
+export interface TokensTable {
+  /** SHA-256 (hex) of the token; the token itself is never stored. */
+  idHash: string;
+  userId: string;
+  /** The project the token is scoped to; null for an unscoped token. */
+  projectId: string | null;
+  /** The authentication methods, comma-separated: 'password', 'password,token'. */
+  methods: string;
+  auditId: string;
+  issuedAt: number;
+  expiresAt: number;
+}
+
 export interface FlavorsTable {
   id: string;
   name: string;
@@ -270,6 +283,7 @@ export interface Schema {
   ec2Credentials: Ec2CredentialsTable;
   services: ServicesTable;
   endpoints: EndpointsTable;
+  tokens: TokensTable;
 }
 
 export type Db = Kysely<Schema>;
@@ -279,6 +293,7 @@ export type RoleAssignmentRow = Selectable<RoleAssignmentsTable>;
 export type Ec2CredentialRow = Selectable<Ec2CredentialsTable>;
 export type ServiceRow = Selectable<ServicesTable>;
 export type EndpointRow = Selectable<EndpointsTable>;
+export type TokenRow = Selectable<TokensTable>;
 export type FlavorRow = Selectable<FlavorsTable>;
 export type ImageRow = Selectable<ImagesTable>;
 export type KeypairRow = Selectable<KeypairsTable>;

@@ -198,6 +198,11 @@ export class IdentityService {
   listProjects(): Promise<ProjectRow[]> {
     return this.#projects.list();
   }
+  /** The enabled projects the user holds a role in. */
+  async projectsOfUser(userId: string): Promise<ProjectRow[]> {
+    const ids = new Set((await this.#roles.list({ userId })).map((a) => a.projectId));
+    return (await this.#projects.list()).filter((p) => ids.has(p.id) && p.enabled === 1);
+  }
   rolesOf(userId: string, projectId: string): Promise<Role[]> {
     return this.#roles.rolesOf(userId, projectId);
   }

@@ -3,3 +3,4 @@ export { IdentityService, ROLES, checkRole, type Ec2Principal } from './identity
 export { hashPassword, verifyPassword, generatePassword } from './password.js';
 export { renderRcFile, type RcFileValues } from './rc-file.js';
 export { ensureAdmin, type AdminIdentity } from './bootstrap.js';
+export { TokenService, type TokenCredential, type TokenInfo, type ProjectScope } from './tokens.js';

@@ -4,10 +4,12 @@ import * as m0001 from './0001-identity-and-services.js';
 import * as m0002 from './0002-compute.js';
 import * as m0004 from './0004-addresses.js';
 import * as m0005 from './0005-network.js';
+import * as m0006 from './0006-tokens.js';
 
 export const MIGRATIONS: Record<string, Migration> = {
   '0001-identity-and-services': m0001,
   '0002-compute': m0002,
   '0004-addresses': m0004,
   '0005-network': m0005,
+  '0006-tokens': m0006,
 };
