@@ -323,6 +323,7 @@ function describeStart(cloud: Cloud, services: readonly Binary[]): string {
     lines.push(
       `  EC2 API:      ${cloud.urls.ec2}`,
       `  Identity API: ${cloud.urls.identity} (OpenStack Identity v3: tokens and the catalog)`,
+      `  Image API:    ${cloud.urls.image} (OpenStack Image v2: list, create, upload, download, delete)`,
       `  health:       ${cloud.urls.status}/healthz`,
       `  metrics:      ${cloud.urls.status}/metrics`,
     );

@@ -1,16 +1,18 @@
-// The api service: the HTTP front ends of this process, and the catalog entries that say
+// The api service: the HTTP front ends of this process (EC2, Identity, Image, status), and the catalog entries that say
 // where they listen.
 import type { FastifyInstance } from 'fastify';
 import type { Bus } from '../bus/index.js';
 import type { Config } from '../config/index.js';
 import { EndpointRepo, now, type Db, type EndpointRow } from '../db/index.js';
 import { IdentityService, TokenService } from '../identity/index.js';
+import { ImageService, ImageStore } from '../image/index.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/index.js';
 import type { Service } from '../service/index.js';
 import { ec2Actions } from './ec2/actions/index.js';
 import { createEc2Server } from './ec2/ec2-server.js';
 import { createIdentityServer } from './identity/identity-server.js';
+import { createImageServer } from './image/image-server.js';
 import type { CatalogEntry } from './identity/views.js';
 import { listen } from './http.js';
 import { createStatusServer } from './status/status-server.js';
@@ -29,6 +31,8 @@ export interface ApiUrls {
   ec2: string;
   status: string;
   identity: string;
+  /** The Image API's endpoint (no version in it, as Glance's catalog entry has none). */
+  image: string;
 }
 
 export class ApiService {
@@ -65,16 +69,26 @@ export class ApiService {
       findPrincipal: (accessKey) => identity.findEc2Principal(accessKey),
     });
     const endpoints = new EndpointRepo(db);
+    // One token service for every OpenStack API of this process.
+    const tokens = new TokenService(db, {
+      lifetimeMs: config.identity.tokenLifetimeSeconds * 1000,
+    });
     const keystone = createIdentityServer({
       logger,
       metrics,
-      tokens: new TokenService(db, { lifetimeMs: config.identity.tokenLifetimeSeconds * 1000 }),
+      tokens,
       catalog: async () => catalogOf(await endpoints.list()),
       users: { list: () => identity.listUsers() },
       projects: {
         list: () => identity.listProjects(),
         ofUser: (userId) => identity.projectsOfUser(userId),
       },
+    });
+    const glance = createImageServer({
+      logger,
+      metrics,
+      tokens,
+      images: new ImageService(new ImageStore({ db, stateDir: config.stateDir })),
     });
     const status = createStatusServer({
       db,
@@ -98,7 +112,18 @@ export class ApiService {
         config.api.identityListen.port,
       );
       this.#servers.push(keystone);
-      this.#urls = { ec2: `${ec2Url}/`, status: statusUrl, identity: `${identityUrl}/v3` };
+      const imageUrl = await listen(
+        glance,
+        config.api.imageListen.host,
+        config.api.imageListen.port,
+      );
+      this.#servers.push(glance);
+      this.#urls = {
+        ec2: `${ec2Url}/`,
+        status: statusUrl,
+        identity: `${identityUrl}/v3`,
+        image: imageUrl,
+      };
     } catch (err) {
       await this.#stop();
       throw err;
@@ -106,6 +131,7 @@ export class ApiService {
     for (const [serviceType, url] of [
       ['ec2', this.#urls.ec2],
       ['identity', this.#urls.identity],
+      ['image', this.#urls.image],
     ] as const) {
       await endpoints.put({
         serviceType,

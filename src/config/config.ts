@@ -26,7 +26,13 @@ export interface Config {
     rebootTimeoutSeconds: number;
   };
   guest: { imageDir: string };
-  api: { ec2Listen: Listen; computeListen: Listen; identityListen: Listen; statusListen: Listen };
+  api: {
+    ec2Listen: Listen;
+    computeListen: Listen;
+    identityListen: Listen;
+    imageListen: Listen;
+    statusListen: Listen;
+  };
   identity: { tokenLifetimeSeconds: number };
   service: { heartbeatSeconds: number; downAfterSeconds: number };
   compute: { availabilityZone: string; terminatedVisibleSeconds: number; powerSyncSeconds: number };
@@ -242,6 +248,7 @@ function toConfig(r: Record<string, unknown>): Config {
       ec2Listen: get('api.ec2Listen'),
       computeListen: get('api.computeListen'),
       identityListen: get('api.identityListen'),
+      imageListen: get('api.imageListen'),
       statusListen: get('api.statusListen'),
     },
     identity: { tokenLifetimeSeconds: get('identity.tokenLifetimeSeconds') },

@@ -144,6 +144,13 @@ export const OPTIONS: readonly OptionSpec[] = [
     default: '127.0.0.1:5000',
   },
   {
+    key: 'api.imageListen',
+    flag: 'image-listen',
+    type: 'listen',
+    help: 'HOST:PORT the OpenStack Image API (v2) listens on.',
+    default: '127.0.0.1:9292',
+  },
+  {
     key: 'api.statusListen',
     flag: 'status-listen',
     type: 'listen',

@@ -1,7 +1,8 @@
-// A streamed file copy that computes the SHA-256 of what it copies and reports progress.
+// Streamed writes of image files that compute the SHA-256 of what they write and report
+// progress: a copy of a local file, or data arriving on a stream (an upload).
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
-import { Transform } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 
 /** How far a copy has come. */
@@ -21,20 +22,47 @@ export interface CopyResult {
  * flushes it to disk. `onProgress` is called after each chunk; if it throws, the copy stops
  * with that error. On any failure `to` may be left partly written: the caller removes it.
  */
-export async function copyFile(
+export function copyFile(
   from: string,
   to: string,
   totalBytes: number,
   onProgress?: (p: CopyProgress) => void,
 ): Promise<CopyResult> {
+  return writeStream(fs.createReadStream(from, { highWaterMark: 1024 * 1024 }), to, {
+    totalBytes,
+    onProgress,
+  });
+}
+
+/**
+ * Writes everything `source` yields to `to` (created exclusively, mode 0600) and flushes it
+ * to disk. Stops with an error when the source fails (a client that went away), when more
+ * than `maxBytes` arrive, or when `onProgress` throws. On any failure `to` may be left partly
+ * written: the caller removes it.
+ */
+export async function writeStream(
+  source: Readable,
+  to: string,
+  options: {
+    /** The expected size, for progress reports. */
+    totalBytes?: number;
+    maxBytes?: number;
+    onProgress?: (p: CopyProgress) => void;
+  } = {},
+): Promise<CopyResult> {
   const hash = createHash('sha256');
   let copiedBytes = 0;
+  const totalBytes = options.totalBytes ?? 0;
   const tap = new Transform({
     transform(chunk: Buffer, _enc, done) {
       hash.update(chunk);
       copiedBytes += chunk.length;
+      if (options.maxBytes !== undefined && copiedBytes > options.maxBytes) {
+        done(new Error(`more than ${options.maxBytes} bytes arrived`));
+        return;
+      }
       try {
-        onProgress?.({ copiedBytes, totalBytes });
+        options.onProgress?.({ copiedBytes, totalBytes });
       } catch (err) {
         done(err as Error);
         return;
@@ -43,7 +71,7 @@ export async function copyFile(
     },
   });
   const out = fs.createWriteStream(to, { flags: 'wx', mode: 0o600 });
-  await pipeline(fs.createReadStream(from, { highWaterMark: 1024 * 1024 }), tap, out);
+  await pipeline(source, tap, out);
   const fd = await fs.promises.open(to, 'r');
   try {
     await fd.sync();

@@ -2,9 +2,27 @@
 // sees every image; a project registers images of its own and deletes only those (an admin any).
 // API edges call this; it does the tenancy checks and leaves the work to ImageStore.
 import { isAdmin, type RequestContext } from '../context.js';
-import type { ImageKind, ImageRow } from '../db/index.js';
+import type { Readable } from 'node:stream';
+import type { ImageKind, ImageRow, ImageStatus } from '../db/index.js';
 import { notFound, StratusError } from '../errors.js';
-import type { ImageStore, NewImage } from './image-store.js';
+import type {
+  CreateRequest,
+  ImageFile,
+  ImageStore,
+  NewImage,
+  UploadOptions,
+} from './image-store.js';
+
+/** What a listing may be narrowed to, besides what the caller may see. */
+export interface ImageQuery {
+  idPrefixes?: readonly string[];
+  name?: string;
+  status?: ImageStatus;
+  /** The owning project's id. */
+  ownerProjectId?: string;
+  /** Only public (true) or only non-public (false) images. */
+  isPublic?: boolean;
+}
 
 export class ImageService {
   constructor(private readonly store: ImageStore) {}
@@ -13,8 +31,63 @@ export class ImageService {
    * The live images the caller may see (every one for admins), optionally only those whose id
    * starts with one of `idPrefixes`, oldest first.
    */
-  list(ctx: RequestContext, filter: { idPrefixes?: readonly string[] } = {}): Promise<ImageRow[]> {
-    return this.store.list({ visibleTo: visibleTo(ctx), idPrefixes: filter.idPrefixes });
+  list(ctx: RequestContext, filter: ImageQuery = {}): Promise<ImageRow[]> {
+    return this.store.list({ ...filter, visibleTo: visibleTo(ctx) });
+  }
+
+  /** One image the caller may see, by its full id; `not_found` otherwise. */
+  async get(ctx: RequestContext, id: string): Promise<ImageRow> {
+    const row = await this.store.get(id);
+    if (!isAdmin(ctx) && row.isPublic !== 1 && row.ownerProjectId !== requireProject(ctx)) {
+      throw notFound('image', id);
+    }
+    return row;
+  }
+
+  /**
+   * Creates a queued image of the caller's project, private unless `isPublic`, which only an
+   * admin may ask for (`forbidden` otherwise). Any kernel or ramdisk it names must be visible
+   * to the caller. The data follows with `upload`.
+   */
+  async create(ctx: RequestContext, req: Omit<CreateRequest, 'ownerProjectId'>): Promise<ImageRow> {
+    const projectId = requireProject(ctx);
+    if (req.isPublic && !isAdmin(ctx)) {
+      throw new StratusError('forbidden', 'Only an admin may create a public image.', {
+        resource: 'image',
+        reason: 'visibility',
+      });
+    }
+    if (req.kernelId) await this.find(ctx, req.kernelId, 'kernel');
+    if (req.ramdiskId) await this.find(ctx, req.ramdiskId, 'ramdisk');
+    return this.store.create({
+      ...req,
+      ownerProjectId: projectId,
+      isPublic: req.isPublic ?? false,
+    });
+  }
+
+  /** Uploads the data of a queued image the caller may modify (see ImageStore.upload). */
+  async upload(
+    ctx: RequestContext,
+    id: string,
+    data: Readable,
+    options: UploadOptions = {},
+  ): Promise<ImageRow> {
+    const image = await this.get(ctx, id);
+    if (!this.mayModify(ctx, image)) {
+      throw new StratusError(
+        'forbidden',
+        `The image '${image.name}' does not belong to your project; you cannot upload its data.`,
+        { resource: 'image', id },
+      );
+    }
+    return this.store.upload(image.id, data, options);
+  }
+
+  /** The stored file of an active image the caller may see (see ImageStore.fileOf). */
+  async fileOf(ctx: RequestContext, id: string): Promise<ImageFile> {
+    const image = await this.get(ctx, id);
+    return this.store.fileOf(image.id);
   }
 
   /**

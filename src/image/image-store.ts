@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import type { Readable } from 'node:stream';
 import {
   ImageRepo,
   ProjectRepo,
@@ -16,7 +17,7 @@ import {
   type ImageRow,
 } from '../db/index.js';
 import { alreadyExists, invalid, notFound, StratusError } from '../errors.js';
-import { copyFile, type CopyProgress } from './copy-file.js';
+import { copyFile, writeStream, type CopyProgress, type CopyResult } from './copy-file.js';
 import { QemuImg, type ImageFileInfo } from './qemu-img.js';
 
 export const IMAGE_KINDS: readonly ImageKind[] = ['machine', 'kernel', 'ramdisk'];
@@ -59,6 +60,18 @@ export interface ImportRequest extends NewImage {
   onProgress?: (progress: CopyProgress) => void;
 }
 
+export interface CreateRequest extends NewImage {
+  /** 'machine' when absent. */
+  kind?: ImageKind;
+  /** The qemu-img format the data must have: one of MACHINE_FORMATS; kernels and ramdisks 'raw'. */
+  diskFormat: string;
+}
+
+export interface UploadOptions {
+  /** Largest accepted upload, in bytes; unlimited when absent. */
+  maxBytes?: number;
+}
+
 export interface RegisterRequest extends NewImage {
   /** The image whose stored file the new image shares (its kind is the new image's kind). */
   sourceId: string;
@@ -76,6 +89,12 @@ export interface ImageFile {
 }
 
 const MAX_DESCRIPTION = 255;
+
+/** The fields of a new record that `#checkNew` decides. */
+type NewImageFields = Pick<
+  ImageRow,
+  'name' | 'description' | 'architecture' | 'ownerProjectId' | 'isPublic' | 'kernelId' | 'ramdiskId'
+>;
 
 export class ImageStore {
   /** The directory the image files live in. */
@@ -125,13 +144,113 @@ export class ImageStore {
     }
     req.onChecked?.({ ...info, sizeBytes });
 
+    const row = await this.#insertQueued(base, kind, info.format, sizeBytes);
+    if (!(await this.#images.transition(row.id, 'queued', 'saving'))) {
+      throw notFound('image', row.id);
+    }
+    return this.#storeBits(row, `Importing ${req.file} as image '${req.name}'`, async (part) => {
+      const copied = await copyFile(req.file, part, sizeBytes, req.onProgress);
+      if (copied.bytes !== sizeBytes) {
+        throw new Error(
+          `the file changed while it was copied (${copied.bytes} bytes read, ${sizeBytes} expected)`,
+        );
+      }
+      return copied;
+    });
+  }
+
+  /**
+   * Creates a `queued` image without data (the first step of the Image API's create, then
+   * upload): what it is and the disk format its data must have are checked now, the data by
+   * `upload`. Same refusals as `import` for the name, owner, visibility and links.
+   */
+  async create(req: CreateRequest): Promise<ImageRow> {
+    const kind = req.kind ?? 'machine';
+    if (!IMAGE_KINDS.includes(kind)) {
+      throw invalid(`The image kind '${String(kind)}' is not one of ${IMAGE_KINDS.join(', ')}.`, {
+        resource: 'parameter',
+        id: 'kind',
+      });
+    }
+    const formats: readonly string[] = kind === 'machine' ? MACHINE_FORMATS : ['raw'];
+    if (!formats.includes(req.diskFormat)) {
+      throw invalid(
+        `The disk format '${req.diskFormat}' is not allowed for a ${kind} image; use ${formats.join(', ')}.`,
+        { resource: 'parameter', id: 'disk_format' },
+      );
+    }
+    const base = await this.#checkNew(req, kind);
+    return this.#insertQueued(base, kind, req.diskFormat, null);
+  }
+
+  /**
+   * Takes the data of a `queued` image from `data` (an upload), streamed to a temporary file
+   * with its SHA-256, then checked as `import` checks a file: not empty, accepted by
+   * `qemu-img info` and `qemu-img check`, in the image's disk format, without a backing file.
+   * Only then does the image become `active`. An image that is not queued (being uploaded,
+   * active, killed) is refused with `conflict` before anything is read. Data that fails the
+   * checks, is cut short (the stream fails) or exceeds `maxBytes` leaves no file and the
+   * image `killed`: an `invalid` error for bad data, `unavailable` for a failed transfer.
+   */
+  async upload(id: string, data: Readable, options: UploadOptions = {}): Promise<ImageRow> {
+    const row = await this.#images.get(id);
+    if (!(await this.#images.transition(row.id, 'queued', 'saving'))) {
+      const now = await this.#images.get(id);
+      throw new StratusError(
+        'conflict',
+        `The image '${row.id}' is ${now.status}; data can only be uploaded to a queued image.`,
+        { resource: 'image', id: row.id, reason: 'image_state' },
+      );
+    }
+    const what = `Uploading data to image '${row.name}' (${row.id})`;
+    return this.#storeBits(row, what, async (part) => {
+      let copied: CopyResult;
+      try {
+        copied = await writeStream(data, part, { maxBytes: options.maxBytes });
+      } catch (err) {
+        if (options.maxBytes !== undefined && /more than \d+ bytes/.test(String(err))) {
+          throw invalid(`The upload is larger than the limit of ${options.maxBytes} bytes.`, {
+            resource: 'image_file',
+            reason: 'too_large',
+            cause: err,
+          });
+        }
+        throw err;
+      }
+      if (copied.bytes === 0) {
+        throw invalid('The uploaded data is empty.', { resource: 'image_file' });
+      }
+      const info = await this.#qemuImg.probe(part, { label: 'The uploaded data' });
+      if (info.backingFile !== null) {
+        throw invalid(
+          'The uploaded data is an image over a backing file; upload a self-contained image (qemu-img convert makes one).',
+          { resource: 'image_file' },
+        );
+      }
+      if (info.format !== row.diskFormat) {
+        throw invalid(
+          `The uploaded data is a ${info.format} image, but the image's disk format is ${row.diskFormat ?? 'not set'}.`,
+          { resource: 'image_file', reason: 'disk_format' },
+        );
+      }
+      return copied;
+    });
+  }
+
+  /** Inserts a new queued record, checking the owner's names under a lock. */
+  async #insertQueued(
+    base: NewImageFields,
+    kind: ImageKind,
+    diskFormat: string,
+    sizeBytes: number | null,
+  ): Promise<ImageRow> {
     const at = Date.now();
     const row: ImageRow = {
       ...base,
       id: randomUUID(),
       kind,
       status: 'queued',
-      diskFormat: info.format,
+      diskFormat,
       sizeBytes,
       checksum: null,
       location: null,
@@ -145,31 +264,52 @@ export class ImageStore {
         throw duplicateName(row.name);
       await new ImageRepo(trx).insert(row);
     });
+    return row;
+  }
+
+  /**
+   * Writes a `saving` image's data with `write` to `<dir>/<id>.part`, then renames it into
+   * place and marks the image active with its size and SHA-256. Any failure removes the
+   * partial file and leaves the image `killed`; an `invalid` error (bad data) is rethrown as
+   * such, anything else becomes `unavailable`, both saying the image is killed.
+   */
+  async #storeBits(
+    row: ImageRow,
+    what: string,
+    write: (part: string) => Promise<CopyResult>,
+  ): Promise<ImageRow> {
     const final = path.join(this.directory, row.id);
     const part = `${final}.part`;
     try {
-      await this.#images.update(row.id, { status: 'saving' });
       await fs.promises.mkdir(this.directory, { recursive: true, mode: 0o700 });
-      const copied = await copyFile(req.file, part, sizeBytes, req.onProgress);
-      if (copied.bytes !== sizeBytes) {
-        throw new Error(
-          `the file changed while it was copied (${copied.bytes} bytes read, ${sizeBytes} expected)`,
-        );
-      }
+      const copied = await write(part);
       await fs.promises.rename(part, final);
-      await this.#images.update(row.id, {
-        status: 'active',
+      const done = await this.#images.transition(row.id, 'saving', 'active', {
+        sizeBytes: copied.bytes,
         checksum: copied.sha256,
         location: final,
       });
+      // Deleted while its data arrived: the file must not outlive the record.
+      if (!done) throw notFound('image', row.id, `The image ${row.id} was deleted meanwhile.`);
     } catch (err) {
       await fs.promises.rm(part, { force: true });
       await fs.promises.rm(final, { force: true });
-      await this.#images.update(row.id, { status: 'killed', location: null }).catch(() => {});
+      await this.#images
+        .transition(row.id, 'saving', 'killed', { location: null })
+        .catch(() => false);
       const why = err instanceof Error ? err.message : String(err);
+      if (err instanceof StratusError && err.kind === 'not_found') throw err;
+      if (err instanceof StratusError && err.kind === 'invalid') {
+        throw new StratusError('invalid', `${err.message} The image ${row.id} is marked killed.`, {
+          resource: err.resource,
+          id: err.id,
+          reason: err.reason,
+          cause: err,
+        });
+      }
       throw new StratusError(
         'unavailable',
-        `Importing ${req.file} as image '${req.name}' failed: ${why}. The image ${row.id} is marked killed.`,
+        `${what} failed: ${why}. The image ${row.id} is marked killed.`,
         { resource: 'image', id: row.id, cause: err },
       );
     }
@@ -333,21 +473,7 @@ export class ImageStore {
   }
 
   /** Checks what a new image says about itself and returns the fields of its record. */
-  async #checkNew(
-    req: NewImage,
-    kind: ImageKind,
-  ): Promise<
-    Pick<
-      ImageRow,
-      | 'name'
-      | 'description'
-      | 'architecture'
-      | 'ownerProjectId'
-      | 'isPublic'
-      | 'kernelId'
-      | 'ramdiskId'
-    >
-  > {
+  async #checkNew(req: NewImage, kind: ImageKind): Promise<NewImageFields> {
     if (req.name.length < 1 || req.name.length > 255 || hasControl(req.name)) {
       throw invalid(
         `The image name '${req.name}' is not valid: it must be 1 to 255 characters without control characters.`,

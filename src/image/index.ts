@@ -1,5 +1,6 @@
-// Public surface of the image store: import a file as an image, register more images over a
-// stored file, find an image and its file, delete images. `ImageStore` is for trusted callers
+// Public surface of the image store: import a file as an image (or create a queued image and
+// upload its data), register more images over a stored file, find an image and its file,
+// delete images. `ImageStore` is for trusted callers
 // (the operator's CLI, virt drivers, start-up); API edges use `ImageService`, which applies
 // tenancy (a project sees public images and its own; an admin sees all).
 export {
@@ -10,9 +11,11 @@ export {
   type ImageStoreOptions,
   type NewImage,
   type ImportRequest,
+  type CreateRequest,
+  type UploadOptions,
   type RegisterRequest,
   type ImageFile,
 } from './image-store.js';
-export { ImageService } from './image-service.js';
+export { ImageService, type ImageQuery } from './image-service.js';
 export { QemuImg, type QemuImgOptions, type ImageFileInfo } from './qemu-img.js';
 export type { CopyProgress } from './copy-file.js';

@@ -39,15 +39,22 @@ export class QemuImg {
 
   /**
    * Probes `file`: its format (detected by qemu-img), virtual size and consistency. Throws an
-   * `invalid` error naming the file when qemu-img cannot open it or finds it corrupt, and an
+   * `invalid` error naming the file (or `label`, e.g. "The uploaded data", which then replaces
+   * the path in qemu-img's words) when qemu-img cannot open it or finds it corrupt, and an
    * `unavailable` error when qemu-img itself cannot be run.
    */
-  async probe(file: string): Promise<ImageFileInfo & { backingFile: string | null }> {
+  async probe(
+    file: string,
+    options: { label?: string } = {},
+  ): Promise<ImageFileInfo & { backingFile: string | null }> {
+    // An upload's messages name the data, not the server's own path for it.
+    const what = options.label ?? `The file ${file}`;
+    const hide = (text: string) => (options.label ? text.split(file).join('the data') : text);
     const info = await this.#run(['info', '--output=json', file]);
     if (info.code !== 0) {
-      throw invalid(`The file ${file} is not a readable disk image: ${reason(info)}`, {
+      throw invalid(`${what} is not a readable disk image: ${hide(reason(info))}`, {
         resource: 'image_file',
-        id: file,
+        id: options.label ? undefined : file,
       });
     }
     let parsed: Record<string, unknown>;
@@ -64,8 +71,8 @@ export class QemuImg {
     const check = await this.#run(['check', '--output=json', '-f', format, file]);
     if (!CHECK_OK.has(check.code)) {
       throw invalid(
-        `The file ${file} is a damaged or incomplete ${format} image (it may be cut short): ${checkFindings(check)}.`,
-        { resource: 'image_file', id: file },
+        `${what} is a damaged or incomplete ${format} image (it may be cut short): ${hide(checkFindings(check))}.`,
+        { resource: 'image_file', id: options.label ? undefined : file },
       );
     }
     return {

@@ -1,7 +1,7 @@
 // The image registry: machine, kernel and ramdisk images, the cloud's own and projects'.
 import { notFound } from '../../errors.js';
 import { idStartsWith } from '../prefix.js';
-import type { Db, ImageKind, ImageRow, ImagesTable } from '../schema.js';
+import type { Db, ImageKind, ImageRow, ImageStatus, ImagesTable } from '../schema.js';
 
 export interface ImageListFilter {
   /** Images this project may use: its own, and public ones. Every image when absent. */
@@ -10,6 +10,11 @@ export interface ImageListFilter {
   kind?: ImageKind;
   /** Only images with exactly this name. */
   name?: string;
+  status?: ImageStatus;
+  /** Only this project's images; null: only the cloud's own (no owner). */
+  ownerProjectId?: string | null;
+  /** Only public (true) or only non-public (false) images. */
+  isPublic?: boolean;
   includeDeleted?: boolean;
 }
 
@@ -45,6 +50,11 @@ export class ImageRepo {
     }
     if (filter.kind) q = q.where('kind', '=', filter.kind);
     if (filter.name !== undefined) q = q.where('name', '=', filter.name);
+    if (filter.status !== undefined) q = q.where('status', '=', filter.status);
+    if (filter.ownerProjectId === null) q = q.where('ownerProjectId', 'is', null);
+    else if (filter.ownerProjectId !== undefined)
+      q = q.where('ownerProjectId', '=', filter.ownerProjectId);
+    if (filter.isPublic !== undefined) q = q.where('isPublic', '=', filter.isPublic ? 1 : 0);
     return q.orderBy('createdAt').orderBy('id').execute();
   }
 
@@ -54,6 +64,27 @@ export class ImageRepo {
       .set({ ...set, updatedAt: Date.now() })
       .where('id', '=', id)
       .execute();
+  }
+
+  /**
+   * Moves a live image from status `from` to `to` (and sets `set`) in one statement; false
+   * (and no change) when it is not in `from` any more or was deleted, so of two racing
+   * callers exactly one wins.
+   */
+  async transition(
+    id: string,
+    from: ImageStatus,
+    to: ImageStatus,
+    set: Partial<Omit<ImagesTable, 'status'>> = {},
+  ): Promise<boolean> {
+    const r = await this.db
+      .updateTable('images')
+      .set({ ...set, status: to, updatedAt: Date.now() })
+      .where('id', '=', id)
+      .where('status', '=', from)
+      .where('deletedAt', 'is', null)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1;
   }
 
   /** The live image of this owner (null: the cloud) with this name, if any. */

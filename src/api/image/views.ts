@@ -1,0 +1,69 @@
+// What the Image API shows: the version documents and images, in the shapes Glance's clients
+// read. Paths in `self`, `file`, `schema` and `next` are relative to the endpoint, as Glance's are.
+import type { ImageRow, ImageStatus } from '../../db/index.js';
+import { glanceFormat } from './formats.js';
+
+/** The API version this edge implements (a subset of it; see the README). */
+const CURRENT = 'v2.7';
+
+export function versionsView(base: string) {
+  return {
+    versions: [
+      { id: CURRENT, status: 'CURRENT', links: [{ rel: 'self', href: `${base}/v2/` }] },
+      { id: 'v2.0', status: 'SUPPORTED', links: [{ rel: 'self', href: `${base}/v2/` }] },
+    ],
+  };
+}
+
+/** Glance's time format: ISO 8601 to the second. */
+const time = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+
+const STATUSES: Readonly<Record<ImageStatus, string>> = {
+  queued: 'queued',
+  saving: 'saving',
+  active: 'active',
+  killed: 'killed',
+  deleted: 'deleted',
+};
+
+export function imageView(row: ImageRow) {
+  const hasData = row.status === 'active' && row.checksum !== null;
+  return {
+    id: row.id,
+    name: row.name,
+    status: STATUSES[row.status],
+    visibility: row.isPublic === 1 ? 'public' : 'private',
+    protected: false,
+    os_hidden: false,
+    tags: [] as string[],
+    ...glanceFormat(row),
+    size: hasData ? row.sizeBytes : null,
+    virtual_size: null,
+    // Glance's `checksum` is an MD5, which this cloud does not compute; the SHA-256 it keeps
+    // is the multihash (os_hash_algo / os_hash_value, Image API 2.7).
+    checksum: null,
+    os_hash_algo: hasData ? 'sha256' : null,
+    os_hash_value: hasData ? row.checksum : null,
+    min_disk: 0,
+    min_ram: 0,
+    owner: row.ownerProjectId,
+    architecture: row.architecture,
+    ...(row.description ? { description: row.description } : {}),
+    ...(row.kernelId ? { kernel_id: row.kernelId } : {}),
+    ...(row.ramdiskId ? { ramdisk_id: row.ramdiskId } : {}),
+    created_at: time(row.createdAt),
+    updated_at: time(row.updatedAt),
+    self: `/v2/images/${row.id}`,
+    file: `/v2/images/${row.id}/file`,
+    schema: '/v2/schemas/image',
+  };
+}
+
+export function imageListView(rows: readonly ImageRow[], next: string | null) {
+  return {
+    images: rows.map(imageView),
+    first: '/v2/images',
+    schema: '/v2/schemas/images',
+    ...(next ? { next } : {}),
+  };
+}
