@@ -65,7 +65,7 @@ export function createImageServer(options: ImageServerOptions): FastifyInstance 
   app.get('/v2/images', async (request) => {
     const ctx = await caller(request);
     const q = parseListImages((request.query ?? {}) as Record<string, unknown>);
-    const none = q.status === null || q.isPublic === null;
+    const none = q.status === null || q.isPublic === null || q.hidden === true;
     const rows = none
       ? []
       : await images.list(ctx, {

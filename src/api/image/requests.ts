@@ -129,6 +129,8 @@ export interface ListImagesQuery {
   owner?: string;
   /** Undefined: every visibility; null: a visibility this cloud never has (shared, community). */
   isPublic?: boolean | null;
+  /** Only hidden images, of which this cloud has none. */
+  hidden?: true;
   limit: number;
   marker?: string;
   sortKey: 'created_at' | 'updated_at' | 'name' | 'status' | 'size' | 'id';
@@ -161,6 +163,7 @@ export function parseListImages(query: Record<string, unknown>): ListImagesQuery
     'marker',
     'sort_key',
     'sort_dir',
+    'os_hidden',
   ];
   const unknown = Object.keys(query).filter((k) => !known.includes(k));
   if (unknown.length > 0) {
@@ -195,6 +198,15 @@ export function parseListImages(query: Record<string, unknown>): ListImagesQuery
     }
     if (visibility !== 'all')
       out.isPublic = visibility === 'public' ? true : visibility === 'private' ? false : null;
+  }
+  // This cloud hides no images: asking for hidden ones (openstacksdk does, to find an image
+  // by name) finds none.
+  const hidden = one('os_hidden');
+  if (hidden !== undefined) {
+    if (!['true', 'false'].includes(hidden.toLowerCase())) {
+      throw bad(`The os_hidden '${hidden}' is not true or false.`, 'os_hidden');
+    }
+    if (hidden.toLowerCase() === 'true') out.hidden = true;
   }
   const limit = one('limit');
   if (limit !== undefined) {
