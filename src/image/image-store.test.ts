@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import type { Database } from '../db/index.js';
 import { openTestDatabase, TEST_BACKENDS } from '../db/testing.js';
@@ -336,6 +337,111 @@ for (const backend of TEST_BACKENDS) {
           "another project's private image is not found",
         );
         await store.delete(mine.id);
+      });
+
+      it('creates a queued image and takes its uploaded data: active with the SHA-256, once', async () => {
+        const queued = await store.create({
+          name: 'uploaded',
+          diskFormat: 'qcow2',
+          ownerProjectId: projectId,
+          isPublic: false,
+        });
+        assert.equal(queued.status, 'queued');
+        assert.equal(queued.location, null);
+        await assert.rejects(store.fileOf(queued.id), isError('invalid', /queued/));
+        const row = await store.upload(queued.id, fs.createReadStream(files.qcow2));
+        assert.equal(row.status, 'active');
+        assert.equal(row.sizeBytes, fs.statSync(files.qcow2).size);
+        assert.equal(row.checksum, sha256(files.qcow2));
+        assert.equal(sha256(row.location as string), row.checksum);
+        await assert.rejects(
+          store.upload(queued.id, fs.createReadStream(files.qcow2)),
+          isError('conflict', /is active; data can only be uploaded to a queued image/),
+        );
+        await store.delete(row.id);
+      });
+
+      it('refuses a create in a format its kind does not allow, and leaves nothing', async () => {
+        await assert.rejects(
+          store.create({ name: 'k', kind: 'kernel', diskFormat: 'qcow2' }),
+          isError('invalid', /not allowed for a kernel image/),
+        );
+        await assert.rejects(
+          store.create({ name: 'k', diskFormat: 'iso' }),
+          isError('invalid', /not allowed for a machine image/),
+        );
+        assert.deepEqual(await rowsNamed('k'), []);
+      });
+
+      const badUploads: [string, () => fs.ReadStream, string, RegExp][] = [
+        [
+          'truncated data',
+          () => fs.createReadStream(files.truncated),
+          'qcow2',
+          /damaged or incomplete/,
+        ],
+        [
+          'data of another format',
+          () => fs.createReadStream(files.qcow2),
+          'raw',
+          /is a qcow2 image, but the image's disk format is raw/,
+        ],
+        [
+          'an image over a backing file',
+          () => fs.createReadStream(files.backed),
+          'qcow2',
+          /backing file/,
+        ],
+        ['empty data', () => fs.createReadStream(files.empty), 'raw', /empty/],
+      ];
+      for (const [what, data, diskFormat, message] of badUploads) {
+        it(`refuses an upload of ${what}: the image is killed, no file is left`, async () => {
+          const before = storedFiles();
+          const queued = await store.create({ name: `bad-${what}`, diskFormat });
+          await assert.rejects(store.upload(queued.id, data()), isError('invalid', message));
+          const row = await store.get(queued.id);
+          assert.equal(row.status, 'killed');
+          assert.equal(row.location, null);
+          assert.doesNotMatch(String(row.checksum), /[0-9a-f]{64}/);
+          assert.deepEqual(storedFiles(), before);
+          await store.delete(queued.id);
+        });
+      }
+
+      it('kills an upload whose stream fails, and one over the size limit', async () => {
+        const before = storedFiles();
+        const queued = await store.create({ name: 'broken-stream', diskFormat: 'raw' });
+        const failing = new Readable({
+          read() {
+            this.push(Buffer.alloc(64 * 1024, 1));
+            this.destroy(new Error('the client went away'));
+          },
+        });
+        await assert.rejects(
+          store.upload(queued.id, failing),
+          isError('unavailable', /the client went away\. The image .* is marked killed/),
+        );
+        assert.equal((await store.get(queued.id)).status, 'killed');
+        const big = await store.create({ name: 'too-big', diskFormat: 'raw' });
+        await assert.rejects(
+          store.upload(big.id, fs.createReadStream(files.raw), { maxBytes: 1024 }),
+          isError('invalid', /larger than the limit of 1024 bytes/),
+        );
+        assert.equal((await store.get(big.id)).status, 'killed');
+        assert.deepEqual(storedFiles(), before);
+      });
+
+      it('lets only one of two concurrent uploads to one image run', async () => {
+        const queued = await store.create({ name: 'raced', diskFormat: 'raw' });
+        const results = await Promise.allSettled([
+          store.upload(queued.id, fs.createReadStream(files.raw)),
+          store.upload(queued.id, fs.createReadStream(files.raw)),
+        ]);
+        assert.deepEqual(results.map((r) => r.status).sort(), ['fulfilled', 'rejected']);
+        const lost = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+        assert.ok(isError('conflict')(lost.reason));
+        assert.equal((await store.get(queued.id)).checksum, sha256(files.raw));
+        await store.delete(queued.id);
       });
     },
   );
