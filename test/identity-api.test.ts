@@ -140,7 +140,7 @@ for (const backend of [sqliteBackend, postgresBackend]) {
         body.expires_at,
       );
       const catalog = body.catalog ?? [];
-      assert.deepEqual(catalog.map((s) => s.type).sort(), ['ec2', 'identity']);
+      assert.deepEqual(catalog.map((s) => s.type).sort(), ['ec2', 'identity', 'image']);
       const ident = catalog.find((s) => s.type === 'identity')?.endpoints[0];
       assert.equal(ident?.url, `${url}/v3`);
       assert.equal(ident?.interface, 'public');

@@ -422,6 +422,18 @@ for (const backend of [sqliteBackend, postgresBackend]) {
           }),
           415,
         );
+        assertImageError(
+          await call('POST', '/v2/images', {
+            token: tokens.alice,
+            body: {
+              name: 'x',
+              disk_format: 'raw',
+              container_format: 'bare',
+              description: 'y'.repeat(2 * 1024 * 1024),
+            },
+          }),
+          413,
+        );
         const mine = await call('GET', '/v2/images?name=x', { token: tokens.alice });
         assert.deepEqual(mine.body.images, []);
         await create('alice', { name: 'twice', disk_format: 'raw', container_format: 'bare' });
