@@ -46,7 +46,10 @@ for (const backend of TEST_BACKENDS) {
       let dir: string;
       let store: ImageStore;
       let projectId: string;
-      let files: Record<'qcow2' | 'raw' | 'truncated' | 'empty' | 'backed', string>;
+      let files: Record<
+        'qcow2' | 'raw' | 'truncated' | 'empty' | 'backed' | 'dataFile' | 'flatVmdk',
+        string
+      >;
 
       before(async () => {
         database = await openTestDatabase(backend);
@@ -69,12 +72,34 @@ for (const backend of TEST_BACKENDS) {
         fs.writeFileSync(at('disk.raw'), Buffer.alloc(3 * 1024 * 1024 + 17, 7));
         fs.writeFileSync(at('cut.qcow2'), fs.readFileSync(at('good.qcow2')).subarray(0, 1000));
         fs.writeFileSync(at('empty.img'), '');
+        execFileSync('qemu-img', [
+          'create',
+          '-q',
+          '-f',
+          'qcow2',
+          '-o',
+          `data_file=${at('outside.raw')}`,
+          at('data-file.qcow2'),
+          '1M',
+        ]);
+        execFileSync('qemu-img', [
+          'create',
+          '-q',
+          '-f',
+          'vmdk',
+          '-o',
+          'subformat=monolithicFlat',
+          at('flat.vmdk'),
+          '1M',
+        ]);
         files = {
           qcow2: at('good.qcow2'),
           raw: at('disk.raw'),
           truncated: at('cut.qcow2'),
           empty: at('empty.img'),
           backed: at('backed.qcow2'),
+          dataFile: at('data-file.qcow2'),
+          flatVmdk: at('flat.vmdk'),
         };
       });
       after(async () => {
@@ -139,6 +164,8 @@ for (const backend of TEST_BACKENDS) {
         ['a missing file', () => path.join(dir, 'nope.qcow2'), /does not exist/],
         ['a directory', () => dir, /not a regular file/],
         ['a qcow2 file over a backing file', () => files.backed, /backing file/],
+        ['a qcow2 file with an external data file', () => files.dataFile, /external data file/],
+        ['a vmdk whose data is in another file', () => files.flatVmdk, /monolithicFlat/],
       ];
       for (const [what, file, message] of refused) {
         it(`refuses ${what} and leaves no record and no file`, async () => {
@@ -393,6 +420,12 @@ for (const backend of TEST_BACKENDS) {
           /backing file/,
         ],
         ['empty data', () => fs.createReadStream(files.empty), 'raw', /empty/],
+        [
+          'a qcow2 image with an external data file',
+          () => fs.createReadStream(files.dataFile),
+          'qcow2',
+          /uploaded data is a qcow2 image with an external data file/,
+        ],
       ];
       for (const [what, data, diskFormat, message] of badUploads) {
         it(`refuses an upload of ${what}: the image is killed, no file is left`, async () => {

@@ -68,6 +68,9 @@ export class QemuImg {
     const format = typeof parsed['format'] === 'string' ? parsed['format'] : '';
     const virtualSizeBytes = Number(parsed['virtual-size'] ?? 0);
     const backing = parsed['backing-filename'] ?? parsed['full-backing-filename'];
+    // An image over a backing file is refused by the callers, before `check` would open it.
+    if (typeof backing === 'string') return { format, virtualSizeBytes, backingFile: backing };
+    refuseExternalData(what, parsed);
     const check = await this.#run(['check', '--output=json', '-f', format, file]);
     if (!CHECK_OK.has(check.code)) {
       throw invalid(
@@ -112,6 +115,32 @@ export class QemuImg {
         },
       );
     });
+  }
+}
+
+/**
+ * Refuses images that keep their data in other files, which a guest booting them would read:
+ * a qcow2 with an external data file, a vmdk whose extents are separate files.
+ */
+function refuseExternalData(what: string, info: Record<string, unknown>): void {
+  const specific = info['format-specific'] as { type?: string; data?: Record<string, unknown> };
+  const data = specific?.data ?? {};
+  if (specific?.type === 'qcow2' && typeof data['data-file'] === 'string') {
+    throw invalid(
+      `${what} is a qcow2 image with an external data file; import a self-contained image (qemu-img convert makes one).`,
+      { resource: 'image_file', reason: 'external_data' },
+    );
+  }
+  const createType = data['create-type'];
+  if (
+    specific?.type === 'vmdk' &&
+    createType !== 'monolithicSparse' &&
+    createType !== 'streamOptimized'
+  ) {
+    throw invalid(
+      `${what} is a vmdk image of type ${String(createType)}, which keeps its data in other files; only monolithicSparse and streamOptimized vmdk images are accepted.`,
+      { resource: 'image_file', reason: 'external_data' },
+    );
   }
 }
 
