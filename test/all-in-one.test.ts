@@ -90,6 +90,16 @@ describe('stratus all-in-one', () => {
     });
     assert.equal(login.status, 201);
     assert.ok(login.headers.get('x-subject-token'));
+    // The banner names the Image API, which takes that token.
+    const imageUrl = (cloud.output().match(/Image API: +(http:\/\/127\.0\.0\.1:[1-9]\d*) /) ??
+      [])[1];
+    assert.ok(imageUrl, 'the banner names the Image API');
+    assert.equal((await fetch(`${imageUrl}/`)).status, 300);
+    const imageList = await fetch(`${imageUrl}/v2/images`, {
+      headers: { 'x-auth-token': login.headers.get('x-subject-token') as string },
+    });
+    assert.equal(imageList.status, 200);
+    assert.ok(Array.isArray(((await imageList.json()) as { images: unknown[] }).images));
     // The rc file's credentials work with the real AWS SDK; unsigned requests are refused in
     // EC2's own error format.
     const ec2 = new EC2Client({

@@ -8,7 +8,7 @@ import type { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { RequestContext } from '../../context.js';
 import type { ImageRow } from '../../db/index.js';
-import { invalid } from '../../errors.js';
+import { invalid, notFound } from '../../errors.js';
 import type { TokenService } from '../../identity/index.js';
 import type { ImageService } from '../../image/index.js';
 import type { Logger } from '../../log.js';
@@ -139,7 +139,11 @@ export function createImageServer(options: ImageServerOptions): FastifyInstance 
     const file = await images.fileOf(ctx, row.id);
     // Opened before answering, so a delete that removes the file meanwhile cannot cut the
     // download short.
-    const fd = await fs.promises.open(file.path, 'r');
+    const fd = await fs.promises.open(file.path, 'r').catch((err: NodeJS.ErrnoException) => {
+      // Deleted between the lookup and the open.
+      if (err.code === 'ENOENT') throw notFound('image', row.id);
+      throw err;
+    });
     return reply
       .code(200)
       .type('application/octet-stream')
