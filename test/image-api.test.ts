@@ -638,6 +638,31 @@ for (const backend of [sqliteBackend, postgresBackend]) {
           404,
           /not part of the Image API/,
         );
+        // Odd ids and query values are client errors on every database, never a 500.
+        for (const p of ['/v2/images/%00', '/v2/images/%00/file', `/v2/images/${'a'.repeat(80)}`]) {
+          assertImageError(await call('GET', p, { token: tokens.alice }), 404);
+        }
+        assertImageError(
+          await call('GET', `/v2/images/${'a'.repeat(5000)}`, { token: tokens.alice }),
+          414,
+          /too long/,
+        );
+        assertImageError(await call('GET', '/v2/images/%E0%A4%A', { token: tokens.alice }), 400);
+        for (const q of ['name=%00', 'owner=%00', 'marker=%01']) {
+          assertImageError(
+            await call('GET', `/v2/images?${q}`, { token: tokens.alice }),
+            400,
+            /control characters/,
+          );
+        }
+        assertImageError(
+          await call('POST', '/v2/images', {
+            token: tokens.alice,
+            body: { name: 'k', disk_format: 'raw', container_format: 'bare', kernel_id: 'x\u0000' },
+          }),
+          400,
+          /'kernel_id' must be an image id/,
+        );
         assertImageError(
           await call('PATCH', '/v2/images/x', { token: tokens.alice, body: [] }),
           404,

@@ -1,6 +1,13 @@
 // Builds a Fastify server the way every Stratus API wants it: request ids, structured logs
 // per request, and request metrics.
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, {
+  LogController,
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from 'fastify';
 import { newRequestId } from '../context.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/index.js';
@@ -12,6 +19,12 @@ export interface HttpServerOptions {
   metrics: Metrics;
   /** Largest accepted request body, in bytes. */
   bodyLimit?: number;
+  /**
+   * Answers the refusals Fastify makes before any route or error handler runs (a malformed
+   * URL, a path parameter over the length limit) in the API's own format; Fastify's JSON
+   * otherwise.
+   */
+  frameworkErrors?: (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => void;
 }
 
 export function createHttpServer(options: HttpServerOptions): FastifyInstance {
@@ -24,6 +37,7 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
       disableRequestLogging: true,
     }),
     bodyLimit: options.bodyLimit ?? 1024 * 1024,
+    ...(options.frameworkErrors ? { frameworkErrors: options.frameworkErrors } : {}),
   });
   app.addHook('onResponse', async (request, reply) => {
     const seconds = reply.elapsedTime / 1000;

@@ -17,6 +17,7 @@ const TITLES: Readonly<Record<number, string>> = {
   409: 'Conflict',
   411: 'Length Required',
   413: 'Request Entity Too Large',
+  414: 'URI Too Long',
   415: 'Unsupported Media Type',
   500: 'Internal Server Error',
   503: 'Service Unavailable',

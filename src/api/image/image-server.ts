@@ -16,7 +16,12 @@ import type { Metrics } from '../../metrics/index.js';
 import { createHttpServer } from '../http.js';
 import { contextFromToken } from '../openstack/token-auth.js';
 import { imageApiError, toImageApiError, type ImageApiError } from './errors.js';
-import { parseCreateImage, parseListImages, type ListImagesQuery } from './requests.js';
+import {
+  imageIdParam,
+  parseCreateImage,
+  parseListImages,
+  type ListImagesQuery,
+} from './requests.js';
 import { imageListView, imageView, versionsView } from './views.js';
 
 export interface ImageServerOptions {
@@ -34,7 +39,19 @@ const TIB = 1024 ** 4;
 type IdParams = { Params: { id: string } };
 
 export function createImageServer(options: ImageServerOptions): FastifyInstance {
-  const app = createHttpServer({ api: 'image', logger: options.logger, metrics: options.metrics });
+  const app = createHttpServer({
+    api: 'image',
+    logger: options.logger,
+    metrics: options.metrics,
+    frameworkErrors: (error, _request, reply) => {
+      const code = error.statusCode && error.statusCode < 500 ? error.statusCode : 400;
+      const message =
+        error.code === 'FST_ERR_MAX_PARAM_LENGTH'
+          ? 'A part of the request path is too long to be an image id.'
+          : 'The request URL is malformed.';
+      void send(reply, imageApiError(code, message));
+    },
+  });
   const { tokens, images } = options;
   const maxBytes = options.maxUploadBytes ?? TIB;
 
@@ -47,8 +64,6 @@ export function createImageServer(options: ImageServerOptions): FastifyInstance 
     reply.header('x-openstack-request-id', String(request.id));
   });
 
-  const send = (reply: FastifyReply, e: ImageApiError) =>
-    reply.code(e.code).type(JSON_TYPE).send({ error: e });
   const base = (request: FastifyRequest) =>
     `${request.protocol}://${request.headers.host ?? request.hostname}`;
   const caller = (request: FastifyRequest): Promise<RequestContext> =>
@@ -94,7 +109,7 @@ export function createImageServer(options: ImageServerOptions): FastifyInstance 
 
   app.get<IdParams>('/v2/images/:id', async (request) => {
     const ctx = await caller(request);
-    return imageView(await images.get(ctx, request.params.id));
+    return imageView(await images.get(ctx, imageIdParam(request.params.id)));
   });
 
   app.post('/v2/images', async (request, reply) => {
@@ -127,13 +142,13 @@ export function createImageServer(options: ImageServerOptions): FastifyInstance 
       );
     }
     const data = (isStream(request.body) ? request.body : request.raw) as Readable;
-    await images.upload(ctx, request.params.id, data, { maxBytes });
+    await images.upload(ctx, imageIdParam(request.params.id), data, { maxBytes });
     reply.code(204).send();
   });
 
   app.get<IdParams>('/v2/images/:id/file', async (request, reply) => {
     const ctx = await caller(request);
-    const row = await images.get(ctx, request.params.id);
+    const row = await images.get(ctx, imageIdParam(request.params.id));
     // Glance answers an image without data with 204.
     if (row.status !== 'active') return reply.code(204).send();
     const file = await images.fileOf(ctx, row.id);
@@ -153,7 +168,7 @@ export function createImageServer(options: ImageServerOptions): FastifyInstance 
 
   app.delete<IdParams>('/v2/images/:id', async (request, reply) => {
     const ctx = await caller(request);
-    await images.delete(ctx, request.params.id);
+    await images.delete(ctx, imageIdParam(request.params.id));
     reply.code(204).send();
   });
 
@@ -173,6 +188,10 @@ export function createImageServer(options: ImageServerOptions): FastifyInstance 
     return send(reply, e);
   });
   return app;
+}
+
+function send(reply: FastifyReply, e: ImageApiError): FastifyReply {
+  return reply.code(e.code).type(JSON_TYPE).send({ error: e });
 }
 
 function isStream(body: unknown): boolean {

@@ -1,7 +1,7 @@
 // The Image API's requests, checked: the body of POST /v2/images and the query of
 // GET /v2/images. Anything malformed or unsupported is refused with a message naming it.
 import type { ImageStatus } from '../../db/index.js';
-import { invalid, StratusError } from '../../errors.js';
+import { invalid, notFound, StratusError } from '../../errors.js';
 import { storeFormat } from './formats.js';
 
 /** A checked create request, in the store's terms. */
@@ -32,6 +32,14 @@ const READ_ONLY = [
   'locations',
   'direct_url',
 ];
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** An image id from the path: anything but a UUID names no image (404), as in Glance. */
+export function imageIdParam(raw: string): string {
+  if (!UUID.test(raw)) throw notFound('image', raw.slice(0, 64).replace(/[^\x20-\x7e]/g, '?'));
+  return raw.toLowerCase();
+}
 
 const bad = (message: string, id?: string) =>
   invalid(message, { resource: 'parameter', ...(id ? { id } : {}) });
@@ -109,6 +117,11 @@ export function parseCreateImage(body: unknown): CreateImageRequest {
       unknown[0],
     );
   }
+  const link = (key: 'kernel_id' | 'ramdisk_id') => {
+    const v = str(key, false);
+    if (v !== undefined && !UUID.test(v)) throw bad(`'${key}' must be an image id.`, key);
+    return v?.toLowerCase();
+  };
   return {
     name,
     kind,
@@ -116,8 +129,8 @@ export function parseCreateImage(body: unknown): CreateImageRequest {
     isPublic: visibility === 'public',
     architecture: str('architecture', false),
     description: str('description', false),
-    kernelId: str('kernel_id', false),
-    ramdiskId: str('ramdisk_id', false),
+    kernelId: link('kernel_id'),
+    ramdiskId: link('ramdisk_id'),
   };
 }
 
@@ -176,6 +189,9 @@ export function parseListImages(query: Record<string, unknown>): ListImagesQuery
     const v = query[key];
     if (v === undefined) return undefined;
     if (typeof v !== 'string') throw bad(`The query parameter '${key}' may be given once.`, key);
+    if ([...v].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f)) {
+      throw bad(`The query parameter '${key}' must not hold control characters.`, key);
+    }
     return v;
   };
   const out: ListImagesQuery = { limit: DEFAULT_LIMIT, sortKey: 'created_at', sortDir: 'desc' };
