@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { invalid } from '../errors.js';
 
 /** How far a copy has come. */
 export interface CopyProgress {
@@ -37,7 +38,7 @@ export function copyFile(
 /**
  * Writes everything `source` yields to `to` (created exclusively, mode 0600) and flushes it
  * to disk. Stops with an error when the source fails (a client that went away), when more
- * than `maxBytes` arrive, or when `onProgress` throws. On any failure `to` may be left partly
+ * than `maxBytes` arrive (an `invalid` error, reason 'too_large'), or when `onProgress` throws. On any failure `to` may be left partly
  * written: the caller removes it.
  */
 export async function writeStream(
@@ -58,7 +59,12 @@ export async function writeStream(
       hash.update(chunk);
       copiedBytes += chunk.length;
       if (options.maxBytes !== undefined && copiedBytes > options.maxBytes) {
-        done(new Error(`more than ${options.maxBytes} bytes arrived`));
+        done(
+          invalid(`The data is larger than the limit of ${options.maxBytes} bytes.`, {
+            resource: 'image_file',
+            reason: 'too_large',
+          }),
+        );
         return;
       }
       try {

@@ -204,19 +204,7 @@ export class ImageStore {
     }
     const what = `Uploading data to image '${row.name}' (${row.id})`;
     return this.#storeBits(row, what, async (part) => {
-      let copied: CopyResult;
-      try {
-        copied = await writeStream(data, part, { maxBytes: options.maxBytes });
-      } catch (err) {
-        if (options.maxBytes !== undefined && /more than \d+ bytes/.test(String(err))) {
-          throw invalid(`The upload is larger than the limit of ${options.maxBytes} bytes.`, {
-            resource: 'image_file',
-            reason: 'too_large',
-            cause: err,
-          });
-        }
-        throw err;
-      }
+      const copied = await writeStream(data, part, { maxBytes: options.maxBytes });
       if (copied.bytes === 0) {
         throw invalid('The uploaded data is empty.', { resource: 'image_file' });
       }
