@@ -256,6 +256,7 @@ for (const backend of [sqliteBackend, postgresBackend]) {
         assert.equal(got.status, 200);
         assert.equal(got.headers.get('content-type'), 'application/octet-stream');
         assert.equal(got.headers.get('content-md5'), null);
+        assert.match(got.headers.get('x-openstack-request-id') ?? '', /^req-/);
         assert.ok(got.bytes.equals(bytes));
 
         assertImageError(await upload('alice', created.id, files.qcow2), 409, /is active/);

@@ -146,7 +146,8 @@ export function createImageServer(options: ImageServerOptions): FastifyInstance 
     reply.code(204).send();
   });
 
-  app.get<IdParams>('/v2/images/:id/file', async (request, reply) => {
+  // No automatic HEAD here: Fastify's would read the whole file to discard it.
+  app.get<IdParams>('/v2/images/:id/file', { exposeHeadRoute: false }, async (request, reply) => {
     const ctx = await caller(request);
     const row = await images.get(ctx, imageIdParam(request.params.id));
     // Glance answers an image without data with 204.
