@@ -13,7 +13,7 @@ import type { Database } from '../db/index.js';
 import { openTestDatabase, TEST_BACKENDS } from '../db/testing.js';
 import { StratusError } from '../errors.js';
 import { IdentityService } from '../identity/index.js';
-import { ImageStore } from './index.js';
+import { ImageStore, QemuImg } from './index.js';
 
 const HAVE_QEMU_IMG = (() => {
   try {
@@ -462,6 +462,16 @@ for (const backend of TEST_BACKENDS) {
         );
         assert.equal((await store.get(big.id)).status, 'killed');
         assert.deepEqual(storedFiles(), before);
+      });
+
+      it('says qemu-img cannot be run, with or without the prlimit caps', async () => {
+        for (const prlimit of [undefined, null]) {
+          await assert.rejects(
+            new QemuImg({ binary: '/nonexistent/qemu-img', prlimit }).probe(files.qcow2),
+            isError('unavailable', /Cannot run \/nonexistent\/qemu-img.*install qemu-utils/),
+          );
+        }
+        assert.equal((await new QemuImg().probe(files.qcow2)).format, 'qcow2');
       });
 
       it('lets only one of two concurrent uploads to one image run', async () => {

@@ -2,6 +2,7 @@
 // metadata is consistent (`qemu-img check`), so a cut-short or corrupt file is refused before
 // it is stored.
 import { execFile } from 'node:child_process';
+import fs from 'node:fs';
 import { invalid, StratusError } from '../errors.js';
 
 /** What a probed image file is. */
@@ -17,7 +18,16 @@ export interface QemuImgOptions {
   binary?: string;
   /** How long one qemu-img run may take before it is stopped, in milliseconds. */
   timeoutMs?: number;
+  /**
+   * The prlimit binary that caps `qemu-img info` at 1 GiB of address space and 30 s of CPU,
+   * as Glance does, since a crafted image can make it use far more (CVE-2015-5162);
+   * `/usr/bin/prlimit` when it exists. Null: no caps.
+   */
+  prlimit?: string | null;
 }
+
+/** Glance's caps for `qemu-img info` on data from users. */
+const INFO_LIMITS = ['--as=1073741824', '--cpu=30'];
 
 /** Exit codes of `qemu-img check`: 3 is leaked clusters (harmless), 63 "no check for this format". */
 const CHECK_OK = new Set([0, 3, 63]);
@@ -31,10 +41,17 @@ interface Run {
 export class QemuImg {
   readonly #binary: string;
   readonly #timeoutMs: number;
+  readonly #prlimit: string | null;
 
   constructor(options: QemuImgOptions = {}) {
     this.#binary = options.binary ?? 'qemu-img';
     this.#timeoutMs = options.timeoutMs ?? 120_000;
+    this.#prlimit =
+      options.prlimit !== undefined
+        ? options.prlimit
+        : fs.existsSync('/usr/bin/prlimit')
+          ? '/usr/bin/prlimit'
+          : null;
   }
 
   /**
@@ -50,7 +67,7 @@ export class QemuImg {
     // An upload's messages name the data, not the server's own path for it.
     const what = options.label ?? `The file ${file}`;
     const hide = (text: string) => (options.label ? text.split(file).join('the data') : text);
-    const info = await this.#run(['info', '--output=json', file]);
+    const info = await this.#run(['info', '--output=json', file], { limited: true });
     if (info.code !== 0) {
       throw invalid(`${what} is not a readable disk image: ${hide(reason(info))}`, {
         resource: 'image_file',
@@ -85,11 +102,15 @@ export class QemuImg {
     };
   }
 
-  #run(args: readonly string[]): Promise<Run> {
+  #run(args: readonly string[], options: { limited?: boolean } = {}): Promise<Run> {
+    const prlimit = options.limited ? this.#prlimit : null;
+    const [command, argv] = prlimit
+      ? [prlimit, [...INFO_LIMITS, this.#binary, ...args]]
+      : [this.#binary, [...args]];
     return new Promise((resolve, reject) => {
       execFile(
-        this.#binary,
-        [...args],
+        command,
+        argv,
         {
           timeout: this.#timeoutMs,
           maxBuffer: 4 * 1024 * 1024,
@@ -104,6 +125,17 @@ export class QemuImg {
                 `Cannot run ${this.#binary} (${e.code}); install qemu-utils.`,
                 { resource: 'qemu-img', cause: e },
               ),
+            );
+            return;
+          }
+          // prlimit itself ran but could not start qemu-img.
+          const notStarted =
+            prlimit !== null && Number(e?.code) === 127 && /failed to execute/.test(stderr);
+          if (notStarted) {
+            reject(
+              new StratusError('unavailable', `Cannot run ${this.#binary}; install qemu-utils.`, {
+                resource: 'qemu-img',
+              }),
             );
             return;
           }
