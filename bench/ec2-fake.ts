@@ -39,6 +39,7 @@ async function main(): Promise<void> {
       'ec2-listen': '127.0.0.1:0',
       'status-listen': '127.0.0.1:0',
       'identity-listen': '127.0.0.1:0',
+      'compute-listen': '127.0.0.1:0',
       'log-level': 'warn',
       'quota-instances': '100000',
       'quota-cores': '1000000',

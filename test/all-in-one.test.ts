@@ -14,6 +14,8 @@ const listenFlags = [
   '127.0.0.1:0',
   '--identity-listen',
   '127.0.0.1:0',
+  '--compute-listen',
+  '127.0.0.1:0',
 ];
 
 describe('stratus all-in-one', () => {

@@ -70,6 +70,8 @@ describe('stratus smoke against the all-in-one with real guests', { skip }, () =
       '127.0.0.1:0',
       '--identity-listen',
       '127.0.0.1:0',
+      '--compute-listen',
+      '127.0.0.1:0',
       '--quota-instances',
       '20',
       '--quota-addresses',
@@ -311,6 +313,8 @@ describe(
         '--status-listen',
         '127.0.0.1:0',
         '--identity-listen',
+        '127.0.0.1:0',
+        '--compute-listen',
         '127.0.0.1:0',
       ]);
       await cloud.waitFor(/Press Ctrl-C to stop/, 60_000);

@@ -9,6 +9,7 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/index.js';
 import type { Service } from '../service/index.js';
 import { ec2Actions } from './ec2/actions/index.js';
+import { createComputeServer } from './compute/compute-server.js';
 import { createEc2Server } from './ec2/ec2-server.js';
 import { createIdentityServer } from './identity/identity-server.js';
 import type { CatalogEntry } from './identity/views.js';
@@ -29,6 +30,8 @@ export interface ApiUrls {
   ec2: string;
   status: string;
   identity: string;
+  /** The Compute API's catalog URL, `<listen-url>/v2.1`. */
+  compute: string;
 }
 
 export class ApiService {
@@ -65,10 +68,14 @@ export class ApiService {
       findPrincipal: (accessKey) => identity.findEc2Principal(accessKey),
     });
     const endpoints = new EndpointRepo(db);
+    // One token service for every API that takes X-Auth-Token.
+    const tokens = new TokenService(db, {
+      lifetimeMs: config.identity.tokenLifetimeSeconds * 1000,
+    });
     const keystone = createIdentityServer({
       logger,
       metrics,
-      tokens: new TokenService(db, { lifetimeMs: config.identity.tokenLifetimeSeconds * 1000 }),
+      tokens,
       catalog: async () => catalogOf(await endpoints.list()),
       users: { list: () => identity.listUsers() },
       projects: {
@@ -76,6 +83,7 @@ export class ApiService {
         ofUser: (userId) => identity.projectsOfUser(userId),
       },
     });
+    const nova = createComputeServer({ logger, metrics, tokens, db, bus, config });
     const status = createStatusServer({
       db,
       logger,
@@ -98,7 +106,18 @@ export class ApiService {
         config.api.identityListen.port,
       );
       this.#servers.push(keystone);
-      this.#urls = { ec2: `${ec2Url}/`, status: statusUrl, identity: `${identityUrl}/v3` };
+      const computeUrl = await listen(
+        nova,
+        config.api.computeListen.host,
+        config.api.computeListen.port,
+      );
+      this.#servers.push(nova);
+      this.#urls = {
+        ec2: `${ec2Url}/`,
+        status: statusUrl,
+        identity: `${identityUrl}/v3`,
+        compute: `${computeUrl}/v2.1`,
+      };
     } catch (err) {
       await this.#stop();
       throw err;
@@ -106,6 +125,7 @@ export class ApiService {
     for (const [serviceType, url] of [
       ['ec2', this.#urls.ec2],
       ['identity', this.#urls.identity],
+      ['compute', this.#urls.compute],
     ] as const) {
       await endpoints.put({
         serviceType,
