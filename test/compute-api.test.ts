@@ -3,10 +3,12 @@
 // server life cycle (create, list with filters and paging, show, stop, start, reboot, console
 // output, delete) with states and addresses, limits, and every refusal as a Compute fault
 // with a 4xx that leaves nothing behind. Then python-openstackclient, as users run it.
+import { AllocateAddressCommand, AssociateAddressCommand } from '@aws-sdk/client-ec2';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import { after, before, describe, it } from 'node:test';
+import { ec2Id } from '../src/api/ec2/ids.js';
 import { EndpointRepo, InstanceRepo, KeypairRepo, QuotaRepo } from '../src/db/index.js';
 import { postgresBackend, sqliteBackend } from '../src/db/testing.js';
 import { IdentityService } from '../src/identity/index.js';
@@ -350,6 +352,14 @@ for (const backend of [sqliteBackend, postgresBackend]) {
         'db-1',
         'db-2',
       ]);
+      // Only the common part of regular expressions counts, so none takes long.
+      const nested = await call('GET', `/v2.1/servers?name=${encodeURIComponent('(d+)+$')}`);
+      assert.deepEqual(nested.body.servers, []);
+      assertFault(
+        await call('GET', `/v2.1/servers?name=${encodeURIComponent('a*b*c*d*e*')}`),
+        400,
+        'badRequest',
+      );
       const off = await call('GET', '/v2.1/servers/detail?status=SHUTOFF');
       assert.deepEqual(
         (off.body.servers as ServerBody[]).map((s) => [s.name, s.status]),
@@ -374,6 +384,20 @@ for (const backend of [sqliteBackend, postgresBackend]) {
         'badRequest',
         /marker/,
       );
+
+      // An Elastic IP given to the instance through the EC2 API shows as its floating address.
+      const eip = await t.admin.send(new AllocateAddressCommand({ Domain: 'vpc' }));
+      await t.admin.send(
+        new AssociateAddressCommand({
+          AllocationId: eip.AllocationId,
+          InstanceId: ec2Id('i', ids[2] as string),
+        }),
+      );
+      const withFloating = Object.values((await show(ids[2] as string)).addresses).flat();
+      assert.deepEqual(withFloating.map((a) => [a.addr, a['OS-EXT-IPS:type']]).slice(1), [
+        [eip.PublicIp, 'floating'],
+      ]);
+      assert.equal(withFloating[0]?.['OS-EXT-IPS:type'], 'fixed');
       for (const id of ids) await call('DELETE', `/v2.1/servers/${id}`);
     });
 

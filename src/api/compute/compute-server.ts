@@ -486,14 +486,31 @@ function lastSegment(ref: string): string {
   return ref.includes('/') ? (ref.replace(/\/+$/, '').split('/').pop() ?? ref) : ref;
 }
 
-/** The `name` filter is a regular expression searched in the name, as the Compute API does. */
+/**
+ * The `name` filter is a regular expression searched in the name, as the Compute API does.
+ * Only its common part is honoured (`^`, `$`, `.` and up to four `*`; every other character
+ * is literal), so no pattern can make the search take long.
+ */
 function nameMatcher(pattern: string): (name: string) => boolean {
-  try {
-    const re = new RegExp(pattern);
-    return (name) => re.test(name);
-  } catch {
-    return (name) => name.includes(pattern);
+  const source = [...pattern]
+    .map((c) => ('^$.*'.includes(c) ? c : c.replace(/[\\[\](){}+?|/-]/g, '\\$&')))
+    .join('')
+    .replace(/\*+/g, '*')
+    .replace(/^([\^$]*)\*/, '$1');
+  if (pattern.length > 255 || (source.match(/\*/g) ?? []).length > 4) {
+    throw invalid('The name filter may be at most 255 characters with at most four *.', {
+      resource: 'name',
+    });
   }
+  let re: RegExp;
+  try {
+    re = new RegExp(source, 's');
+  } catch {
+    throw invalid(`The name filter '${pattern}' is not a regular expression this API takes.`, {
+      resource: 'name',
+    });
+  }
+  return (name) => re.test(name);
 }
 
 /** The last `n` lines of a console log (all of it if `n` is undefined). */
