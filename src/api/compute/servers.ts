@@ -84,22 +84,6 @@ export function serverRoutes({ app, db, ops, caller, base }: RouteDeps): void {
     let rows = (await ops.list(ctx, { allProjects: allTenants })).filter(
       (r) => r.vmState !== 'deleted',
     );
-    // Newest first, as the Compute API lists them.
-    rows.reverse();
-    const extras = await extrasOf(rows);
-    if (q.status !== undefined) {
-      const wanted = q.status.toUpperCase();
-      rows = rows.filter((r) => serverStatus(r.vmState, r.taskState) === wanted);
-    }
-    if (q.name !== undefined) {
-      const match = nameMatcher(q.name);
-      rows = rows.filter((r) => match(extras.get(r.id)?.name ?? ''));
-    }
-    if (q.marker !== undefined) {
-      const at = rows.findIndex((r) => r.id === q.marker);
-      if (at < 0) throw invalid(`marker [${q.marker}] not found`, { resource: 'marker' });
-      rows = rows.slice(at + 1);
-    }
     const limit = q.limit === undefined ? MAX_LIMIT : Number(q.limit);
     if (!Number.isInteger(limit) || limit < 0) {
       throw invalid(
@@ -107,7 +91,27 @@ export function serverRoutes({ app, db, ops, caller, base }: RouteDeps): void {
         { resource: 'limit' },
       );
     }
+    // Newest first, as the Compute API lists them.
+    rows.reverse();
+    if (q.status !== undefined) {
+      const wanted = q.status.toUpperCase();
+      rows = rows.filter((r) => serverStatus(r.vmState, r.taskState) === wanted);
+    }
+    if (q.name !== undefined) {
+      const match = nameMatcher(q.name);
+      const names = await tags.of(rows.map((r) => r.id));
+      rows = rows.filter((r) =>
+        match((names.get(r.id) ?? []).find((t) => t.key === NAME_TAG)?.value ?? ''),
+      );
+    }
+    if (q.marker !== undefined) {
+      const at = rows.findIndex((r) => r.id === q.marker);
+      if (at < 0) throw invalid(`marker [${q.marker}] not found`, { resource: 'marker' });
+      rows = rows.slice(at + 1);
+    }
     const page = rows.slice(0, Math.min(limit, MAX_LIMIT));
+    // Only the page's servers need their names, groups and addresses.
+    const extras = await extrasOf(page);
     const b = base(request);
     const out: Record<string, unknown> = {
       servers: page.map((r) => {
