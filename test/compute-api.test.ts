@@ -288,6 +288,21 @@ for (const backend of [sqliteBackend, postgresBackend]) {
       const row = (await new InstanceRepo(t.cloud.database.db).list({ ids: [id] }))[0];
       assert.equal(addrs[0]?.addr, row?.privateIp);
 
+      // Renamed, it shows the new name (the EC2 API's Name tag too).
+      const renamed = await call('PUT', `/v2.1/servers/${id}`, {
+        token: alice,
+        body: { server: { name: 'web-one' } },
+      });
+      assert.equal((renamed.body.server as ServerBody).name, 'web-one');
+      assertFault(
+        await call('PUT', `/v2.1/servers/${id}`, {
+          token: alice,
+          body: { server: { flavorRef: '2' } },
+        }),
+        400,
+        'badRequest',
+      );
+
       // Other projects do not see it; admins do.
       assertFault(await call('GET', `/v2.1/servers/${id}`, { token: bob }), 404, 'itemNotFound');
       assertFault(await call('DELETE', `/v2.1/servers/${id}`, { token: bob }), 404, 'itemNotFound');
@@ -454,7 +469,7 @@ for (const backend of [sqliteBackend, postgresBackend]) {
         'itemNotFound',
       );
       assertFault(await call('GET', '/v2.1/os-hypervisors'), 404, 'itemNotFound');
-      assertFault(await call('PUT', '/v2.1/servers'), 404, 'itemNotFound');
+      assertFault(await call('PATCH', '/v2.1/servers'), 404, 'itemNotFound');
     });
 
     it('refuses a launch over quota with 403 and shows the limits and usage', async () => {

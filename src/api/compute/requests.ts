@@ -169,6 +169,22 @@ export function parseCreateServer(body: unknown): CreateServer {
   };
 }
 
+/** A server update: only the name can change here. */
+export function parseUpdateServer(body: unknown): { name: string | undefined } {
+  const top = object(body, 'the request body');
+  onlyKeys(top, ['server'], 'the request body');
+  if (top.server === undefined) throw bad("Invalid input: 'server' is a required property.");
+  const s = object(top.server, 'server');
+  onlyKeys(s, ['name'], 'server');
+  const name = string(s, 'name', { min: 1 });
+  if (name !== undefined && (name.trim() !== name || name === '')) {
+    throw bad(
+      'Invalid input for field/attribute name. It must not be empty or start or end with spaces.',
+    );
+  }
+  return { name };
+}
+
 export function parseServerAction(body: unknown): ServerAction {
   const o = object(body, 'the request body');
   const keys = Object.keys(o);

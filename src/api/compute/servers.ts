@@ -6,7 +6,7 @@ import { NetworkRepo, SecurityGroupRepo, TagRepo, type InstanceRow } from '../..
 import { invalid, notFound, StratusError } from '../../errors.js';
 import type { InstanceOperations } from '../../compute/index.js';
 import { findFlavor } from './flavors.js';
-import { parseCreateServer } from './requests.js';
+import { parseCreateServer, parseUpdateServer } from './requests.js';
 import { queryOf, type RouteDeps } from './routes.js';
 import {
   resourceLinks,
@@ -189,6 +189,34 @@ export function serverRoutes({ app, db, ops, caller, base }: RouteDeps): void {
         ),
       },
     };
+  });
+
+  app.put<{ Params: { id: string } }>('/v2.1/servers/:id', async (request) => {
+    const ctx = await caller(request);
+    const { name } = parseUpdateServer(request.body);
+    const row = await findServer(ops, ctx, request.params.id);
+    if (name !== undefined) {
+      // The name is the instance's Name tag; an instance without one may already hold the
+      // 50 tags a resource may have.
+      const held = (await tags.of([row.id])).get(row.id) ?? [];
+      if (!held.some((t) => t.key === NAME_TAG) && held.length >= 50) {
+        throw invalid('The server already has 50 tags; remove one to give it a name.', {
+          resource: 'instance',
+          id: row.id,
+        });
+      }
+      await tags.put([
+        {
+          resourceId: row.id,
+          resourceType: 'instance',
+          projectId: row.projectId,
+          key: NAME_TAG,
+          value: name,
+        },
+      ]);
+    }
+    const x = (await extrasOf([row])).get(row.id) as ServerExtras;
+    return { server: serverView(base(request), row, x, isAdmin(ctx)) };
   });
 
   app.delete<{ Params: { id: string } }>('/v2.1/servers/:id', async (request, reply) => {
