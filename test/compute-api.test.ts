@@ -494,6 +494,15 @@ for (const backend of [sqliteBackend, postgresBackend]) {
       assert.equal(used.totalRAMUsed, 256);
       assert.equal(used.totalCoresUsed, 2);
 
+      // Admins list every project's servers only when they ask to; members never do.
+      const ids = async (path: string, token?: string) =>
+        ((await call('GET', path, { token })).body.servers as { name: string }[]).map(
+          (x) => x.name,
+        );
+      assert.deepEqual(await ids('/v2.1/servers?name=^q1'), []);
+      assert.deepEqual(await ids('/v2.1/servers?name=^q1&all_tenants=1'), ['q1', 'q1']);
+      assert.deepEqual(await ids('/v2.1/servers?all_tenants=1', bob), []);
+
       const before = await instanceCount();
       assertFault(await create({ name: 'q2' }, alice), 403, 'overLimit', /quota/i);
       assert.equal(await instanceCount(), before, 'a refused launch leaves nothing behind');
