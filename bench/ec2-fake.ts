@@ -40,6 +40,7 @@ async function main(): Promise<void> {
       'status-listen': '127.0.0.1:0',
       'identity-listen': '127.0.0.1:0',
       'image-listen': '127.0.0.1:0',
+      'compute-listen': '127.0.0.1:0',
       'log-level': 'warn',
       'quota-instances': '100000',
       'quota-cores': '1000000',

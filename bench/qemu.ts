@@ -334,6 +334,7 @@ async function ec2Cloud(
       'status-listen': '127.0.0.1:0',
       'identity-listen': '127.0.0.1:0',
       'image-listen': '127.0.0.1:0',
+      'compute-listen': '127.0.0.1:0',
       'log-level': 'warn',
       'guest-image-dir': GUEST_DIR,
     },

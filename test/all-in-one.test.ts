@@ -16,6 +16,8 @@ const listenFlags = [
   '127.0.0.1:0',
   '--image-listen',
   '127.0.0.1:0',
+  '--compute-listen',
+  '127.0.0.1:0',
 ];
 
 describe('stratus all-in-one', () => {
@@ -100,6 +102,19 @@ describe('stratus all-in-one', () => {
     });
     assert.equal(imageList.status, 200);
     assert.ok(Array.isArray(((await imageList.json()) as { images: unknown[] }).images));
+    // The catalog leads to the Compute API, which the banner names too, and the token works there.
+    const catalog = (
+      (await login.json()) as {
+        token: { catalog: { type: string; endpoints: { url: string }[] }[] };
+      }
+    ).token.catalog;
+    const computeUrl = catalog.find((c) => c.type === 'compute')?.endpoints[0]?.url as string;
+    assert.match(computeUrl, /^http:\/\/127\.0\.0\.1:[1-9]\d*\/v2\.1$/);
+    assert.ok(cloud.output().includes(`Compute API:  ${computeUrl} `), cloud.output());
+    const flavors = await fetch(`${computeUrl}/flavors`, {
+      headers: { 'x-auth-token': login.headers.get('x-subject-token') as string },
+    });
+    assert.equal(flavors.status, 200);
     // The rc file's credentials work with the real AWS SDK; unsigned requests are refused in
     // EC2's own error format.
     const ec2 = new EC2Client({

@@ -61,6 +61,7 @@ describe('EC2 on the qemu driver with the real guest image', { skip }, () => {
         'status-listen': '127.0.0.1:0',
         'identity-listen': '127.0.0.1:0',
         'image-listen': '127.0.0.1:0',
+        'compute-listen': '127.0.0.1:0',
         'log-level': 'warn',
         'power-sync-seconds': '1',
         'qemu-power-off-timeout-seconds': '20',

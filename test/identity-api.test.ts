@@ -140,7 +140,11 @@ for (const backend of [sqliteBackend, postgresBackend]) {
         body.expires_at,
       );
       const catalog = body.catalog ?? [];
-      assert.deepEqual(catalog.map((s) => s.type).sort(), ['ec2', 'identity', 'image']);
+      assert.deepEqual(catalog.map((s) => s.type).sort(), ['compute', 'ec2', 'identity', 'image']);
+      assert.equal(
+        catalog.find((s) => s.type === 'compute')?.endpoints[0]?.url,
+        t.cloud.urls?.compute,
+      );
       const ident = catalog.find((s) => s.type === 'identity')?.endpoints[0];
       assert.equal(ident?.url, `${url}/v3`);
       assert.equal(ident?.interface, 'public');

@@ -72,6 +72,8 @@ describe('stratus smoke against the all-in-one with real guests', { skip }, () =
       '127.0.0.1:0',
       '--image-listen',
       '127.0.0.1:0',
+      '--compute-listen',
+      '127.0.0.1:0',
       '--quota-instances',
       '20',
       '--quota-addresses',
@@ -315,6 +317,8 @@ describe(
         '--identity-listen',
         '127.0.0.1:0',
         '--image-listen',
+        '127.0.0.1:0',
+        '--compute-listen',
         '127.0.0.1:0',
       ]);
       await cloud.waitFor(/Press Ctrl-C to stop/, 60_000);

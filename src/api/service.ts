@@ -10,6 +10,7 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/index.js';
 import type { Service } from '../service/index.js';
 import { ec2Actions } from './ec2/actions/index.js';
+import { createComputeServer } from './compute/compute-server.js';
 import { createEc2Server } from './ec2/ec2-server.js';
 import { createIdentityServer } from './identity/identity-server.js';
 import { createImageServer } from './image/image-server.js';
@@ -31,8 +32,10 @@ export interface ApiUrls {
   ec2: string;
   status: string;
   identity: string;
-  /** The Image API's endpoint (no version in it, as Glance's catalog entry has none). */
+  /** The Image API's endpoint (no version in it: clients discover /v2 from it). */
   image: string;
+  /** The Compute API's catalog URL, `<listen-url>/v2.1`. */
+  compute: string;
 }
 
 export class ApiService {
@@ -73,7 +76,7 @@ export class ApiService {
     const tokens = new TokenService(db, {
       lifetimeMs: config.identity.tokenLifetimeSeconds * 1000,
     });
-    const keystone = createIdentityServer({
+    const identityApi = createIdentityServer({
       logger,
       metrics,
       tokens,
@@ -84,12 +87,13 @@ export class ApiService {
         ofUser: (userId) => identity.projectsOfUser(userId),
       },
     });
-    const glance = createImageServer({
+    const imageApi = createImageServer({
       logger,
       metrics,
       tokens,
       images: new ImageService(new ImageStore({ db, stateDir: config.stateDir })),
     });
+    const computeApi = createComputeServer({ logger, metrics, tokens, db, bus, config });
     const status = createStatusServer({
       db,
       logger,
@@ -107,22 +111,29 @@ export class ApiService {
       );
       this.#servers.push(status);
       const identityUrl = await listen(
-        keystone,
+        identityApi,
         config.api.identityListen.host,
         config.api.identityListen.port,
       );
-      this.#servers.push(keystone);
+      this.#servers.push(identityApi);
       const imageUrl = await listen(
-        glance,
+        imageApi,
         config.api.imageListen.host,
         config.api.imageListen.port,
       );
-      this.#servers.push(glance);
+      this.#servers.push(imageApi);
+      const computeUrl = await listen(
+        computeApi,
+        config.api.computeListen.host,
+        config.api.computeListen.port,
+      );
+      this.#servers.push(computeApi);
       this.#urls = {
         ec2: `${ec2Url}/`,
         status: statusUrl,
         identity: `${identityUrl}/v3`,
         image: imageUrl,
+        compute: `${computeUrl}/v2.1`,
       };
     } catch (err) {
       await this.#stop();
@@ -132,6 +143,7 @@ export class ApiService {
       ['ec2', this.#urls.ec2],
       ['identity', this.#urls.identity],
       ['image', this.#urls.image],
+      ['compute', this.#urls.compute],
     ] as const) {
       await endpoints.put({
         serviceType,

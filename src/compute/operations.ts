@@ -273,8 +273,18 @@ export class InstanceOperations {
     const out: StateChange[] = [];
     for (const inst of instances) {
       const before = { vmState: inst.vmState, taskState: inst.taskState };
-      if (inst.vmState === 'deleted' || inst.vmState === 'error') {
+      if (inst.vmState === 'deleted') {
         out.push({ id: inst.id, before, after: before });
+        continue;
+      }
+      if (inst.vmState === 'error') {
+        // A failed build already gave back its VM and address: only the record is retired.
+        await this.#instances.transition(
+          inst.id,
+          { vmStates: ['error'] },
+          { vmState: 'deleted', taskState: null },
+        );
+        out.push({ id: inst.id, before, after: { vmState: 'deleted', taskState: null } });
         continue;
       }
       const changed = await this.#instances.transition(
@@ -295,7 +305,12 @@ export class InstanceOperations {
     return out;
   }
 
-  async reboot(ctx: RequestContext, instances: readonly InstanceRow[]): Promise<void> {
+  /** Reboots active instances: soft (the guest's own restart) unless `hard` (a reset). */
+  async reboot(
+    ctx: RequestContext,
+    instances: readonly InstanceRow[],
+    hard = false,
+  ): Promise<void> {
     for (const inst of instances) {
       if (inst.vmState !== 'active') throw incorrectState(inst, 'rebooted');
     }
@@ -305,7 +320,7 @@ export class InstanceOperations {
         { vmStates: ['active'], taskStates: [null] },
         { taskState: 'rebooting' },
       );
-      if (ok && inst.host) await this.#opts.compute.rebootInstance(ctx, inst.host, inst.id, false);
+      if (ok && inst.host) await this.#opts.compute.rebootInstance(ctx, inst.host, inst.id, hard);
     }
   }
 

@@ -1,5 +1,6 @@
-// Quota limits: the configured defaults, overridden per project.
+// Quota limits: the configured defaults, overridden per project, and what a project uses.
 import type { QuotaLimits } from '../config/index.js';
+import { InstanceRepo, QuotaRepo, type Db } from '../db/index.js';
 
 export const QUOTA_RESOURCES = [
   'instances',
@@ -21,4 +22,44 @@ export function effectiveLimits(
     if (v !== undefined) out[r] = v;
   }
   return out;
+}
+
+export type QuotaUsage = Record<(typeof QUOTA_RESOURCES)[number], number>;
+
+/** A project's limits and what it holds of each resource now. */
+export async function projectQuota(
+  db: Db,
+  defaults: QuotaLimits,
+  projectId: string,
+): Promise<{ limits: QuotaLimits; used: QuotaUsage }> {
+  const limits = effectiveLimits(defaults, await new QuotaRepo(db).overrides(projectId));
+  const count = async (table: 'keypairs' | 'securityGroups' | 'floatingIps') =>
+    Number(
+      (
+        await db
+          .selectFrom(table)
+          .select((eb) => eb.fn.countAll<number>().as('n'))
+          .where('projectId', '=', projectId)
+          .executeTakeFirstOrThrow()
+      ).n,
+    );
+  const instances = await new InstanceRepo(db).usage(projectId);
+  const groupIds = db.selectFrom('securityGroups').select('id').where('projectId', '=', projectId);
+  const rules = await db
+    .selectFrom('securityGroupRules')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('groupId', 'in', groupIds)
+    .executeTakeFirstOrThrow();
+  return {
+    limits,
+    used: {
+      instances: instances.instances,
+      cores: instances.cores,
+      ramMb: instances.ramMb,
+      addresses: await count('floatingIps'),
+      securityGroups: await count('securityGroups'),
+      securityGroupRules: Number(rules.n),
+      keypairs: await count('keypairs'),
+    },
+  };
 }

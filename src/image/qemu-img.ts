@@ -20,13 +20,13 @@ export interface QemuImgOptions {
   timeoutMs?: number;
   /**
    * The prlimit binary that caps `qemu-img info` at 1 GiB of address space and 30 s of CPU,
-   * as Glance does, since a crafted image can make it use far more (CVE-2015-5162);
+   * since a crafted image can make it use far more (CVE-2015-5162);
    * `/usr/bin/prlimit` when it exists. Null: no caps.
    */
   prlimit?: string | null;
 }
 
-/** Glance's caps for `qemu-img info` on data from users. */
+/** Caps for `qemu-img info` on data from users. */
 const INFO_LIMITS = ['--as=1073741824', '--cpu=30'];
 
 /** Exit codes of `qemu-img check`: 3 is leaked clusters (harmless), 63 "no check for this format". */

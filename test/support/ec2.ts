@@ -54,6 +54,7 @@ export async function startTestCloud(flags: Record<string, string> = {}): Promis
       'status-listen': '127.0.0.1:0',
       'identity-listen': '127.0.0.1:0',
       'image-listen': '127.0.0.1:0',
+      'compute-listen': '127.0.0.1:0',
       'log-level': 'warn',
       'power-sync-seconds': '0.5',
       ...flags,

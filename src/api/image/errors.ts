@@ -23,7 +23,7 @@ const TITLES: Readonly<Record<number, string>> = {
   503: 'Service Unavailable',
 };
 
-/** Domain error kind -> HTTP status. Glance answers an exceeded quota with 413. */
+/** Domain error kind -> HTTP status. The Image API answers an exceeded quota with 413. */
 export const IMAGE_API_STATUS: Readonly<Record<ErrorKind, number>> = {
   invalid: 400,
   missing: 400,

@@ -1,10 +1,10 @@
-// Glance's formats to the store's kinds and qemu-img formats and back, and the error table.
+// The Image API's formats to the store's kinds and qemu-img formats and back, and the error table.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { ImageRow } from '../../db/index.js';
 import { ERROR_KINDS, StratusError } from '../../errors.js';
 import { IMAGE_API_STATUS, toImageApiError } from './errors.js';
-import { glanceFormat, storeFormat } from './formats.js';
+import { apiFormat, storeFormat } from './formats.js';
 
 describe('Image API formats', () => {
   it('maps disk and container formats to kinds and qemu-img formats', () => {
@@ -31,17 +31,17 @@ describe('Image API formats', () => {
     }
   });
 
-  it('shows stored images in Glance formats', () => {
+  it('shows stored images in the Image API formats', () => {
     const row = (kind: ImageRow['kind'], diskFormat: string) => ({ kind, diskFormat }) as ImageRow;
-    assert.deepEqual(glanceFormat(row('machine', 'vpc')), {
+    assert.deepEqual(apiFormat(row('machine', 'vpc')), {
       disk_format: 'vhd',
       container_format: 'bare',
     });
-    assert.deepEqual(glanceFormat(row('kernel', 'raw')), {
+    assert.deepEqual(apiFormat(row('kernel', 'raw')), {
       disk_format: 'aki',
       container_format: 'aki',
     });
-    assert.deepEqual(glanceFormat(row('ramdisk', 'raw')), {
+    assert.deepEqual(apiFormat(row('ramdisk', 'raw')), {
       disk_format: 'ari',
       container_format: 'ari',
     });

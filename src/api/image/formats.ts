@@ -1,15 +1,15 @@
-// Glance's disk and container formats and the image store's kinds and qemu-img formats: what
+// The Image API's disk and container formats and the image store's kinds and qemu-img formats: what
 // an image is created as, and how a stored image is shown.
 import type { ImageKind, ImageRow } from '../../db/index.js';
 import { invalid } from '../../errors.js';
 
-/** Disk formats this cloud accepts; Glance's iso and ploop are not among them. */
+/** Disk formats this cloud accepts; the API's iso and ploop are not among them. */
 export const DISK_FORMATS = ['raw', 'qcow2', 'vmdk', 'vdi', 'vhd', 'vhdx', 'ami', 'aki', 'ari'];
 /** Container formats this cloud accepts: no container (bare) or the EC2 kinds. */
 export const CONTAINER_FORMATS = ['bare', 'ami', 'aki', 'ari'];
 
 /**
- * The store's kind and qemu-img format for Glance's formats: `aki` and `ari` (as both the
+ * The store's kind and qemu-img format for the API's formats: `aki` and `ari` (as both the
  * disk and the container format) are kernels and ramdisks, raw files; everything else is a
  * machine image, `ami` being raw and `vhd` qemu-img's `vpc`.
  */
@@ -54,7 +54,7 @@ export function storeFormat(
 }
 
 /** How a stored image's formats are shown. */
-export function glanceFormat(row: ImageRow): { disk_format: string; container_format: string } {
+export function apiFormat(row: ImageRow): { disk_format: string; container_format: string } {
   if (row.kind === 'kernel') return { disk_format: 'aki', container_format: 'aki' };
   if (row.kind === 'ramdisk') return { disk_format: 'ari', container_format: 'ari' };
   const disk = row.diskFormat === 'vpc' ? 'vhd' : (row.diskFormat ?? 'raw');

@@ -29,7 +29,7 @@ export interface ImageServerOptions {
   metrics: Metrics;
   tokens: TokenService;
   images: ImageService;
-  /** Largest accepted upload in bytes (Glance's image_size_cap, 1 TiB by default). */
+  /** Largest accepted upload in bytes (1 TiB, the Image API's usual cap). */
   maxUploadBytes?: number;
 }
 
@@ -150,7 +150,7 @@ export function createImageServer(options: ImageServerOptions): FastifyInstance 
   app.get<IdParams>('/v2/images/:id/file', { exposeHeadRoute: false }, async (request, reply) => {
     const ctx = await caller(request);
     const row = await images.get(ctx, imageIdParam(request.params.id));
-    // Glance answers an image without data with 204.
+    // The Image API answers an image without data with 204.
     if (row.status !== 'active') return reply.code(204).send();
     const file = await images.fileOf(ctx, row.id);
     // Opened before answering, so a delete that removes the file meanwhile cannot cut the

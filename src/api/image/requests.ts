@@ -16,7 +16,7 @@ export interface CreateImageRequest {
   ramdiskId?: string;
 }
 
-/** Attributes the server sets; Glance refuses them in a create with 403. */
+/** Attributes the server sets; the Image API refuses them in a create with 403. */
 const READ_ONLY = [
   'status',
   'size',
@@ -35,7 +35,7 @@ const READ_ONLY = [
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-/** An image id from the path: anything but a UUID names no image (404), as in Glance. */
+/** An image id from the path: anything but a UUID names no image (404), as the Image API answers. */
 export function imageIdParam(raw: string): string {
   if (!UUID.test(raw)) throw notFound('image', raw.slice(0, 64).replace(/[^\x20-\x7e]/g, '?'));
   return raw.toLowerCase();

@@ -1,7 +1,7 @@
-// What the Image API shows: the version documents and images, in the shapes Glance's clients
-// read. Paths in `self`, `file`, `schema` and `next` are relative to the endpoint, as Glance's are.
+// What the Image API shows: the version documents and images, in the shapes the OpenStack Image API's clients
+// read. Paths in `self`, `file`, `schema` and `next` are relative to the endpoint, as the reference API's are.
 import type { ImageRow, ImageStatus } from '../../db/index.js';
-import { glanceFormat } from './formats.js';
+import { apiFormat } from './formats.js';
 
 /** The API version this edge implements (a subset of it; see the README). */
 const CURRENT = 'v2.7';
@@ -15,7 +15,7 @@ export function versionsView(base: string) {
   };
 }
 
-/** Glance's time format: ISO 8601 to the second. */
+/** The Image API's time format: ISO 8601 to the second. */
 const time = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 
 const STATUSES: Readonly<Record<ImageStatus, string>> = {
@@ -36,10 +36,10 @@ export function imageView(row: ImageRow) {
     protected: false,
     os_hidden: false,
     tags: [] as string[],
-    ...glanceFormat(row),
+    ...apiFormat(row),
     size: hasData ? row.sizeBytes : null,
     virtual_size: null,
-    // Glance's `checksum` is an MD5, which this cloud does not compute; the SHA-256 it keeps
+    // The Image API's `checksum` is an MD5, which this cloud does not compute; the SHA-256 it keeps
     // is the multihash (os_hash_algo / os_hash_value, Image API 2.7).
     checksum: null,
     os_hash_algo: hasData ? 'sha256' : null,

@@ -208,6 +208,30 @@ export class NetworkRepo {
     return rows.map((r) => r.address);
   }
 
+  /** The fixed address each of these instances holds, with its network's name and MAC. */
+  async fixedByInstance(
+    instanceIds: readonly string[],
+  ): Promise<Map<string, { network: string; address: string; mac: string | null }>> {
+    const out = new Map<string, { network: string; address: string; mac: string | null }>();
+    for (let i = 0; i < instanceIds.length; i += 500) {
+      const rows = await this.db
+        .selectFrom('fixedIps')
+        .innerJoin('networks', 'networks.id', 'fixedIps.networkId')
+        .select([
+          'fixedIps.instanceId as instanceId',
+          'fixedIps.address as address',
+          'fixedIps.macAddress as mac',
+          'networks.name as network',
+        ])
+        .where('fixedIps.instanceId', 'in', instanceIds.slice(i, i + 500))
+        .execute();
+      for (const r of rows) {
+        out.set(r.instanceId as string, { network: r.network, address: r.address, mac: r.mac });
+      }
+    }
+    return out;
+  }
+
   /** The Elastic IP each of these instances has, if any. */
   async floatingByInstance(instanceIds: readonly string[]): Promise<Map<string, string>> {
     const out = new Map<string, string>();

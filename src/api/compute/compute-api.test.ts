@@ -1,0 +1,100 @@
+// The Compute API's pure parts: status from vm_state + task_state, microversion headers,
+// request bodies, and a fault for every domain error kind.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ERROR_KINDS, StratusError } from '../../errors.js';
+import { FAULT_TABLE, fromStratusError } from './errors.js';
+import { requestedVersion, UnsupportedVersion } from './microversion.js';
+import { parseCreateServer, parseServerAction } from './requests.js';
+import { serverStatus } from './views.js';
+
+describe('Compute API pieces', () => {
+  it('maps vm_state and task_state to the server status', () => {
+    assert.equal(serverStatus('building', 'scheduling'), 'BUILD');
+    assert.equal(serverStatus('building', 'spawning'), 'BUILD');
+    assert.equal(serverStatus('active', null), 'ACTIVE');
+    assert.equal(serverStatus('active', 'powering-off'), 'ACTIVE');
+    assert.equal(serverStatus('active', 'deleting'), 'ACTIVE');
+    assert.equal(serverStatus('active', 'rebooting'), 'REBOOT');
+    assert.equal(serverStatus('stopped', null), 'SHUTOFF');
+    assert.equal(serverStatus('stopped', 'powering-on'), 'SHUTOFF');
+    assert.equal(serverStatus('error', null), 'ERROR');
+    assert.equal(serverStatus('deleted', null), 'DELETED');
+  });
+
+  it('reads the microversion from either header and refuses what it does not implement', () => {
+    assert.deepEqual(requestedVersion({}), { major: 2, minor: 1 });
+    assert.deepEqual(requestedVersion({ 'openstack-api-version': 'compute 2.2' }), {
+      major: 2,
+      minor: 2,
+    });
+    assert.deepEqual(requestedVersion({ 'openstack-api-version': 'image 2.9, compute 2.1' }), {
+      major: 2,
+      minor: 1,
+    });
+    assert.deepEqual(requestedVersion({ 'x-openstack-nova-api-version': 'latest' }), {
+      major: 2,
+      minor: 2,
+    });
+    assert.throws(
+      () => requestedVersion({ 'x-openstack-nova-api-version': '2.3' }),
+      UnsupportedVersion,
+    );
+    assert.throws(
+      () => requestedVersion({ 'x-openstack-nova-api-version': '2.0' }),
+      UnsupportedVersion,
+    );
+    assert.throws(
+      () => requestedVersion({ 'x-openstack-nova-api-version': '2' }),
+      (e: unknown) => e instanceof StratusError && e.kind === 'invalid',
+    );
+  });
+
+  it('has a fault for every domain error kind, and hides internal details', () => {
+    for (const kind of ERROR_KINDS) {
+      assert.ok(FAULT_TABLE[kind], kind);
+      const f = fromStratusError(new StratusError(kind, `secret ${kind}`));
+      assert.equal(f.status >= 400, true);
+    }
+    const internal = fromStratusError(new StratusError('internal', 'db password is x'));
+    assert.deepEqual(Object.keys(internal.body), ['computeFault']);
+    assert.doesNotMatch(JSON.stringify(internal.body), /password/);
+    assert.deepEqual(fromStratusError(new StratusError('unauthenticated', 'no')).body, {
+      error: { code: 401, title: 'Unauthorized', message: 'no' },
+    });
+  });
+
+  it('checks server create bodies and actions', () => {
+    const ok = parseCreateServer({
+      server: { name: 'a', imageRef: 'i', flavorRef: 1, min_count: '2', networks: 'none' },
+    });
+    assert.equal(ok.flavorRef, '1');
+    assert.equal(ok.minCount, 2);
+    assert.equal(ok.maxCount, 2);
+    for (const bad of [
+      null,
+      [],
+      { server: 'x' },
+      { server: { name: ' a', imageRef: 'i', flavorRef: 'f' } },
+      { server: { name: 'a', imageRef: 'i' } },
+      { server: { name: 'a', imageRef: 'i', flavorRef: 'f', metadata: { k: 'v' } } },
+      { server: { name: 'a', imageRef: 'i', flavorRef: 'f', block_device_mapping_v2: [] } },
+    ]) {
+      assert.throws(
+        () => parseCreateServer(bad),
+        (e: unknown) => e instanceof StratusError && e.kind === 'invalid',
+        JSON.stringify(bad),
+      );
+    }
+    assert.deepEqual(parseServerAction({ reboot: { type: 'hard' } }), {
+      kind: 'reboot',
+      hard: true,
+    });
+    assert.deepEqual(parseServerAction({ 'os-getConsoleOutput': { length: '-1' } }), {
+      kind: 'os-getConsoleOutput',
+      length: undefined,
+    });
+    assert.throws(() => parseServerAction({ 'os-stop': null, 'os-start': null }), StratusError);
+    assert.throws(() => parseServerAction({ 'os-stop': 'now' }), StratusError);
+  });
+});

@@ -1,0 +1,140 @@
+// The OpenStack Compute API v2.1 (microversions 2.1 and 2.2): version discovery, flavors,
+// servers (create, list, show, delete, stop/start/reboot, console output), key pairs and
+// limits, over the same domain services as the EC2 API. The caller is known by its
+// X-Auth-Token. Every failure is a Compute fault (`{"badRequest": {"code", "message"}}`) with
+// a 4xx status; 5xx only for our own faults.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Bus } from '../../bus/index.js';
+import { ComputeClient, InstanceOperations } from '../../compute/index.js';
+import type { Config } from '../../config/index.js';
+import type { Db } from '../../db/index.js';
+import { asStratusError, invalid, StratusError } from '../../errors.js';
+import type { TokenService } from '../../identity/index.js';
+import { KeypairService } from '../../keypairs/index.js';
+import type { Logger } from '../../log.js';
+import type { Metrics } from '../../metrics/index.js';
+import { SchedulerClient } from '../../scheduler/index.js';
+import { createHttpServer } from '../http.js';
+import { contextFromToken } from '../openstack/token-auth.js';
+import { computeFault, fromStratusError, type ComputeFault } from './errors.js';
+import { flavorRoutes } from './flavors.js';
+import { keypairRoutes } from './keypairs.js';
+import { limitRoutes } from './limits.js';
+import {
+  MIN_VERSION,
+  requestedVersion,
+  UnsupportedVersion,
+  versionText,
+  type Microversion,
+} from './microversion.js';
+import type { RouteDeps } from './routes.js';
+import { serverActionRoutes } from './server-actions.js';
+import { serverRoutes } from './servers.js';
+import { versionView } from './views.js';
+
+export interface ComputeServerOptions {
+  logger: Logger;
+  metrics: Metrics;
+  tokens: TokenService;
+  db: Db;
+  bus: Bus;
+  config: Config;
+}
+
+const JSON_TYPE = 'application/json';
+declare module 'fastify' {
+  interface FastifyRequest {
+    microversion: Microversion;
+  }
+}
+
+export function createComputeServer(options: ComputeServerOptions): FastifyInstance {
+  const { db, bus, config, tokens } = options;
+  const app = createHttpServer({
+    api: 'compute',
+    logger: options.logger,
+    metrics: options.metrics,
+  });
+  const ops = new InstanceOperations({
+    db,
+    scheduler: new SchedulerClient(bus),
+    compute: new ComputeClient(bus),
+    logger: options.logger.child({ api: 'compute' }),
+    availabilityZone: config.compute.availabilityZone,
+    terminatedVisibleMs: config.compute.terminatedVisibleSeconds * 1000,
+    quota: config.quota,
+  });
+  const keypairs = new KeypairService({ db, quota: config.quota });
+
+  /** The URL this request reached the API at, for links: `http://host:port`. */
+  const base = (request: FastifyRequest) =>
+    `${request.protocol}://${request.headers.host ?? request.hostname}`;
+  const caller = (request: FastifyRequest) => contextFromToken(tokens, request);
+  const send = (reply: FastifyReply, f: ComputeFault) =>
+    reply.code(f.status).type(JSON_TYPE).send(f.body);
+
+  // A body that is empty is no body (clients send Content-Type on bodiless requests too);
+  // malformed JSON is the caller's fault.
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser(JSON_TYPE, { parseAs: 'string' }, (_request, text, done) => {
+    const s = String(text);
+    if (s.trim() === '') return done(null, undefined);
+    try {
+      done(null, JSON.parse(s));
+    } catch {
+      done(invalid('The request body is not valid JSON.', { resource: 'request' }));
+    }
+  });
+
+  app.decorateRequest('microversion', null as unknown as Microversion);
+  app.addHook('onRequest', async (request, reply) => {
+    request.microversion = MIN_VERSION;
+    try {
+      request.microversion = requestedVersion(request.headers);
+    } finally {
+      const v = versionText(request.microversion);
+      reply.header('openstack-api-version', `compute ${v}`);
+      reply.header('x-openstack-nova-api-version', v);
+      reply.header('vary', 'OpenStack-API-Version, X-OpenStack-Nova-API-Version');
+    }
+  });
+
+  app.get('/', async (request) => ({ versions: [versionView(base(request))] }));
+  for (const url of ['/v2.1', '/v2.1/']) {
+    app.get(url, async (request) => ({ version: versionView(base(request)) }));
+  }
+
+  const deps: RouteDeps = { app, db, config, ops, keypairs, caller, base };
+  flavorRoutes(deps);
+  serverRoutes(deps);
+  serverActionRoutes(deps);
+  keypairRoutes(deps);
+  limitRoutes(deps);
+
+  app.setNotFoundHandler((request, reply) =>
+    send(
+      reply,
+      computeFault(
+        404,
+        `${request.method} ${request.url.split('?')[0]} is not part of the Compute API.`,
+      ),
+    ),
+  );
+  app.setErrorHandler((err: unknown, request, reply) => {
+    // Fastify's own refusals (body too large, bad content type) have a 4xx statusCode; ours
+    // are StratusErrors; a microversion out of range is 406; anything else is our fault.
+    const status = (err as { statusCode?: number }).statusCode;
+    const f =
+      err instanceof UnsupportedVersion
+        ? computeFault(406, err.message)
+        : status === 415
+          ? computeFault(415, 'The request body must be JSON (Content-Type: application/json).')
+          : !(err instanceof StratusError) && status && status >= 400 && status < 500
+            ? computeFault(status, (err as Error).message)
+            : fromStratusError(asStratusError(err));
+    if (f.status >= 500) request.log.error({ err }, 'Compute request failed');
+    else request.log.info({ status: f.status, body: f.body }, 'Compute request refused');
+    return send(reply, f);
+  });
+  return app;
+}

@@ -1,0 +1,47 @@
+// Server actions: os-stop, os-start, reboot (SOFT or HARD) and os-getConsoleOutput. Each
+// checks the server's state the way the Compute API does (stopping a stopped server is 409).
+import { StratusError } from '../../errors.js';
+import { parseServerAction } from './requests.js';
+import type { RouteDeps } from './routes.js';
+import { findServer } from './servers.js';
+
+export function serverActionRoutes({ app, ops, caller }: RouteDeps): void {
+  app.post<{ Params: { id: string } }>('/v2.1/servers/:id/action', async (request, reply) => {
+    const ctx = await caller(request);
+    const action = parseServerAction(request.body);
+    const row = await findServer(ops, ctx, request.params.id);
+    const refuse = (what: string) =>
+      new StratusError(
+        'conflict',
+        `Cannot '${what}' instance ${row.id} while it is in vm_state ${row.vmState}${row.taskState ? ` and task_state ${row.taskState}` : ''}.`,
+        { resource: 'instance', id: row.id, reason: 'instance_state' },
+      );
+    switch (action.kind) {
+      case 'os-stop':
+        if (row.vmState !== 'active' || row.taskState !== null) throw refuse('stop');
+        await ops.stop(ctx, [row], false);
+        return reply.code(202).send();
+      case 'os-start':
+        if (row.vmState !== 'stopped' || row.taskState !== null) throw refuse('start');
+        await ops.start(ctx, [row]);
+        return reply.code(202).send();
+      case 'reboot':
+        if (row.vmState !== 'active' || row.taskState !== null) throw refuse('reboot');
+        await ops.reboot(ctx, [row], action.hard);
+        return reply.code(202).send();
+      case 'os-getConsoleOutput': {
+        const { output } = await ops.consoleOutput(ctx, row);
+        return { output: lastLines(output, action.length) };
+      }
+    }
+  });
+}
+
+/** The last `n` lines of a console log (all of it if `n` is undefined). */
+function lastLines(text: string, n: number | undefined): string {
+  if (n === undefined) return text;
+  if (n === 0) return '';
+  const lines = text.split('\n');
+  const trailing = lines[lines.length - 1] === '' ? 1 : 0;
+  return lines.slice(Math.max(0, lines.length - trailing - n)).join('\n');
+}

@@ -1,0 +1,260 @@
+// Servers: create, list and detail (filters, paging), show and delete. A server is an
+// instance: its id the instance's UUID, its name the instance's `Name` tag.
+import type { FastifyRequest } from 'fastify';
+import { isAdmin, type RequestContext } from '../../context.js';
+import { NetworkRepo, SecurityGroupRepo, TagRepo, type InstanceRow } from '../../db/index.js';
+import { invalid, notFound, StratusError } from '../../errors.js';
+import type { InstanceOperations } from '../../compute/index.js';
+import { findFlavor } from './flavors.js';
+import { parseCreateServer, parseUpdateServer } from './requests.js';
+import { queryOf, type RouteDeps } from './routes.js';
+import {
+  resourceLinks,
+  serverStatus,
+  serverSummary,
+  serverView,
+  type ServerExtras,
+} from './views.js';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** The tag that holds a server's name (EC2 shows the same tag as the instance's Name). */
+const NAME_TAG = 'Name';
+/** Largest page a listing returns, whatever `limit` asks. */
+const MAX_LIMIT = 1000;
+
+/** The caller's server with this id; a deleted one is gone (404), as the Compute API shows. */
+export async function findServer(
+  ops: InstanceOperations,
+  ctx: RequestContext,
+  id: string,
+): Promise<InstanceRow> {
+  const row = UUID.test(id)
+    ? (await ops.list(ctx, { idPrefixes: [id.toLowerCase()] })).find(
+        (r) => r.id === id.toLowerCase() && r.vmState !== 'deleted',
+      )
+    : undefined;
+  if (!row) throw notFound('instance', id, `Instance ${id} could not be found.`);
+  return row;
+}
+
+export function serverRoutes({ app, db, ops, caller, base }: RouteDeps): void {
+  const tags = new TagRepo(db);
+  const networks = new NetworkRepo(db);
+  const groups = new SecurityGroupRepo(db);
+  const flavorByRef = (ref: string) => findFlavor(ops, ref);
+  const extrasOf = async (rows: readonly InstanceRow[]): Promise<Map<string, ServerExtras>> => {
+    const ids = rows.map((r) => r.id);
+    const [tagRows, groupLinks, fixed, floating] = await Promise.all([
+      tags.of(ids),
+      ops.securityGroupsOf(ids),
+      networks.fixedByInstance(ids),
+      networks.floatingByInstance(ids),
+    ]);
+    const groupNames = new Map(
+      (await groups.byIds([...new Set([...groupLinks.values()].flat())])).map((g) => [
+        g.id,
+        g.name,
+      ]),
+    );
+    return new Map(
+      rows.map((r) => [
+        r.id,
+        {
+          name: (tagRows.get(r.id) ?? []).find((t) => t.key === NAME_TAG)?.value ?? '',
+          securityGroups: (groupLinks.get(r.id) ?? []).flatMap((g) => groupNames.get(g) ?? []),
+          // A stopped or deleted server's address may have gone back to the pool.
+          fixed:
+            fixed.get(r.id) ??
+            (r.privateIp
+              ? { network: 'private', address: r.privateIp, mac: r.macAddress }
+              : undefined),
+          floating: floating.get(r.id),
+        },
+      ]),
+    );
+  };
+
+  const listServers = async (request: FastifyRequest, detail: boolean) => {
+    const ctx = await caller(request);
+    const q = queryOf(request);
+    const allTenants =
+      isAdmin(ctx) &&
+      q.all_tenants !== undefined &&
+      !['0', 'false', 'False'].includes(q.all_tenants);
+    let rows = (await ops.list(ctx, { allProjects: allTenants })).filter(
+      (r) => r.vmState !== 'deleted',
+    );
+    const limit = q.limit === undefined ? MAX_LIMIT : Number(q.limit);
+    if (!Number.isInteger(limit) || limit < 0) {
+      throw invalid(
+        `Invalid input for query parameter limit. Value: ${q.limit}. It must be a non-negative integer.`,
+        { resource: 'limit' },
+      );
+    }
+    // Newest first, as the Compute API lists them.
+    rows.reverse();
+    if (q.status !== undefined) {
+      const wanted = q.status.toUpperCase();
+      rows = rows.filter((r) => serverStatus(r.vmState, r.taskState) === wanted);
+    }
+    if (q.name !== undefined) {
+      const match = nameMatcher(q.name);
+      const names = await tags.of(rows.map((r) => r.id));
+      rows = rows.filter((r) =>
+        match((names.get(r.id) ?? []).find((t) => t.key === NAME_TAG)?.value ?? ''),
+      );
+    }
+    if (q.marker !== undefined) {
+      const at = rows.findIndex((r) => r.id === q.marker);
+      if (at < 0) throw invalid(`marker [${q.marker}] not found`, { resource: 'marker' });
+      rows = rows.slice(at + 1);
+    }
+    const page = rows.slice(0, Math.min(limit, MAX_LIMIT));
+    // Only the page's servers need their names, groups and addresses.
+    const extras = await extrasOf(page);
+    const b = base(request);
+    const out: Record<string, unknown> = {
+      servers: page.map((r) => {
+        const x = extras.get(r.id) as ServerExtras;
+        return detail ? serverView(b, r, x, isAdmin(ctx)) : serverSummary(b, r, x.name);
+      }),
+    };
+    if (page.length > 0 && rows.length > page.length) {
+      const next = new URLSearchParams({ ...q, marker: (page[page.length - 1] as InstanceRow).id });
+      out.servers_links = [
+        { rel: 'next', href: `${b}/v2.1/servers${detail ? '/detail' : ''}?${next}` },
+      ];
+    }
+    return out;
+  };
+  app.get('/v2.1/servers', (request) => listServers(request, false));
+  app.get('/v2.1/servers/detail', (request) => listServers(request, true));
+
+  app.get<{ Params: { id: string } }>('/v2.1/servers/:id', async (request) => {
+    const ctx = await caller(request);
+    const row = await findServer(ops, ctx, request.params.id);
+    const x = (await extrasOf([row])).get(row.id) as ServerExtras;
+    return { server: serverView(base(request), row, x, isAdmin(ctx)) };
+  });
+
+  app.post('/v2.1/servers', async (request, reply) => {
+    const ctx = await caller(request);
+    const req = parseCreateServer(request.body);
+    const flavorRef = lastSegment(req.flavorRef);
+    const flavor = await flavorByRef(flavorRef);
+    if (!flavor)
+      throw invalid(`Flavor ${flavorRef} could not be found.`, {
+        resource: 'flavor',
+        id: flavorRef,
+      });
+    const imageRef = lastSegment(req.imageRef);
+    if (!UUID.test(imageRef))
+      throw invalid(`Invalid imageRef provided: ${imageRef}.`, { resource: 'image', id: imageRef });
+    let reservation;
+    try {
+      reservation = await ops.run(ctx, {
+        imageRef: imageRef.toLowerCase(),
+        flavorName: flavor.name,
+        minCount: req.minCount,
+        maxCount: req.maxCount,
+        keyName: req.keyName,
+        securityGroupNames: req.securityGroups,
+        userData: req.userData,
+        availabilityZone: req.availabilityZone,
+        tags: [{ key: NAME_TAG, value: req.name }],
+      });
+    } catch (err) {
+      // What the body names and does not exist (image, key pair, security group, zone) makes
+      // the request a bad one: 400, as the Compute API answers, not 404.
+      if (err instanceof StratusError && err.kind === 'not_found') {
+        throw invalid(err.message, { resource: err.resource, id: err.id, cause: err });
+      }
+      throw err;
+    }
+    const first = reservation.instances[0] as InstanceRow;
+    const b = base(request);
+    reply.code(202).header('location', `${b}/v2.1/servers/${first.id}`);
+    if (
+      (request.body as { server: Record<string, unknown> }).server.return_reservation_id === true
+    ) {
+      return { reservation_id: `r-${reservation.reservationId.slice(0, 8)}` };
+    }
+    return {
+      server: {
+        id: first.id,
+        links: resourceLinks(b, first.projectId, `servers/${first.id}`),
+        'OS-DCF:diskConfig': 'MANUAL',
+        security_groups: (req.securityGroups.length > 0 ? req.securityGroups : ['default']).map(
+          (name) => ({ name }),
+        ),
+      },
+    };
+  });
+
+  app.put<{ Params: { id: string } }>('/v2.1/servers/:id', async (request) => {
+    const ctx = await caller(request);
+    const { name } = parseUpdateServer(request.body);
+    const row = await findServer(ops, ctx, request.params.id);
+    if (name !== undefined) {
+      // The name is the instance's Name tag; an instance without one may already hold the
+      // 50 tags a resource may have.
+      const held = (await tags.of([row.id])).get(row.id) ?? [];
+      if (!held.some((t) => t.key === NAME_TAG) && held.length >= 50) {
+        throw invalid('The server already has 50 tags; remove one to give it a name.', {
+          resource: 'instance',
+          id: row.id,
+        });
+      }
+      await tags.put([
+        {
+          resourceId: row.id,
+          resourceType: 'instance',
+          projectId: row.projectId,
+          key: NAME_TAG,
+          value: name,
+        },
+      ]);
+    }
+    const x = (await extrasOf([row])).get(row.id) as ServerExtras;
+    return { server: serverView(base(request), row, x, isAdmin(ctx)) };
+  });
+
+  app.delete<{ Params: { id: string } }>('/v2.1/servers/:id', async (request, reply) => {
+    const ctx = await caller(request);
+    const row = await findServer(ops, ctx, request.params.id);
+    await ops.terminate(ctx, [row]);
+    reply.code(204).send();
+  });
+}
+
+/** A reference may be a bare id or a link to the resource: take the last path segment. */
+function lastSegment(ref: string): string {
+  return ref.includes('/') ? (ref.replace(/\/+$/, '').split('/').pop() ?? ref) : ref;
+}
+
+/**
+ * The `name` filter is a regular expression searched in the name, as the Compute API does.
+ * Only its common part is honoured (`^`, `$`, `.` and up to four `*`; every other character
+ * is literal), so no pattern can make the search take long.
+ */
+function nameMatcher(pattern: string): (name: string) => boolean {
+  const source = [...pattern]
+    .map((c) => ('^$.*'.includes(c) ? c : c.replace(/[\\[\](){}+?|/-]/g, '\\$&')))
+    .join('')
+    .replace(/\*+/g, '*')
+    .replace(/^([\^$]*)\*/, '$1');
+  if (pattern.length > 255 || (source.match(/\*/g) ?? []).length > 4) {
+    throw invalid('The name filter may be at most 255 characters with at most four *.', {
+      resource: 'name',
+    });
+  }
+  let re: RegExp;
+  try {
+    re = new RegExp(source, 's');
+  } catch {
+    throw invalid(`The name filter '${pattern}' is not a regular expression this API takes.`, {
+      resource: 'name',
+    });
+  }
+  return (name) => re.test(name);
+}

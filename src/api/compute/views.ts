@@ -1,0 +1,208 @@
+// What the Compute API shows: version documents, flavors, servers, key pairs and limits, in
+// the shapes OpenStack's clients read. Servers are the domain's instances; their status is
+// the view of vm_state + task_state the Compute API defines.
+import { createHash } from 'node:crypto';
+import type { FlavorRow, InstanceRow, KeypairRow, TaskState, VmState } from '../../db/index.js';
+import {
+  MAX_VERSION,
+  MIN_VERSION,
+  versionText,
+  atLeast,
+  type Microversion,
+} from './microversion.js';
+
+export type ServerStatus = 'BUILD' | 'ACTIVE' | 'SHUTOFF' | 'REBOOT' | 'ERROR' | 'DELETED';
+
+export const SERVER_STATUSES: readonly ServerStatus[] = [
+  'BUILD',
+  'ACTIVE',
+  'SHUTOFF',
+  'REBOOT',
+  'ERROR',
+  'DELETED',
+];
+
+/**
+ * The Compute API's status of an instance. As in that API, a task in progress shows only for
+ * reboots; an instance being stopped is still ACTIVE (task_state says powering-off) and one
+ * being deleted keeps its status until it is gone.
+ */
+export function serverStatus(vmState: VmState, taskState: TaskState | null): ServerStatus {
+  switch (vmState) {
+    case 'building':
+      return 'BUILD';
+    case 'stopped':
+      return 'SHUTOFF';
+    case 'error':
+      return 'ERROR';
+    case 'deleted':
+      return 'DELETED';
+    case 'active':
+      return taskState === 'rebooting' ? 'REBOOT' : 'ACTIVE';
+  }
+}
+
+/** The Compute API's numeric power states. */
+const POWER_STATES: Readonly<Record<string, number>> = {
+  nostate: 0,
+  running: 1,
+  paused: 3,
+  shutdown: 4,
+  crashed: 6,
+};
+
+/** The Compute API's time format: ISO 8601 to the second, in UTC. */
+export const apiTime = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+/** The format of the OS-SRV-USG launch and termination times: microseconds, no zone. */
+const usageTime = (ms: number | null) =>
+  ms === null ? null : new Date(ms).toISOString().replace(/Z$/, '000');
+
+/** `self` and `bookmark` links of a resource under the API. */
+export function resourceLinks(base: string, projectId: string | null, path: string) {
+  void projectId;
+  return [
+    { rel: 'self', href: `${base}/v2.1/${path}` },
+    { rel: 'bookmark', href: `${base}/${path}` },
+  ];
+}
+
+export function versionView(base: string) {
+  return {
+    id: 'v2.1',
+    status: 'CURRENT',
+    version: versionText(MAX_VERSION),
+    min_version: versionText(MIN_VERSION),
+    updated: '2013-07-23T11:33:21Z',
+    links: [{ rel: 'self', href: `${base}/v2.1/` }],
+    'media-types': [
+      { base: 'application/json', type: 'application/vnd.openstack.compute+json;version=2.1' },
+    ],
+  };
+}
+
+export function flavorSummary(base: string, f: FlavorRow) {
+  return { id: f.id, name: f.name, links: resourceLinks(base, null, `flavors/${f.id}`) };
+}
+
+export function flavorView(base: string, f: FlavorRow) {
+  return {
+    ...flavorSummary(base, f),
+    ram: f.memoryMb,
+    vcpus: f.vcpus,
+    disk: f.diskGb,
+    'OS-FLV-EXT-DATA:ephemeral': 0,
+    'OS-FLV-DISABLED:disabled': false,
+    swap: '',
+    rxtx_factor: 1.0,
+    'os-flavor-access:is_public': f.isPublic === 1,
+  };
+}
+
+/** What a server's view shows beyond its instance row. */
+export interface ServerExtras {
+  name: string;
+  securityGroups: string[];
+  /** The fixed address's network and MAC, if it has one. */
+  fixed: { network: string; address: string; mac: string | null } | undefined;
+  floating: string | undefined;
+}
+
+export function serverSummary(base: string, inst: InstanceRow, name: string) {
+  return { id: inst.id, name, links: resourceLinks(base, inst.projectId, `servers/${inst.id}`) };
+}
+
+export function serverView(base: string, inst: InstanceRow, x: ServerExtras, admin: boolean) {
+  const addresses: Record<string, unknown[]> = {};
+  if (x.fixed) {
+    const mac = x.fixed.mac ?? inst.macAddress;
+    const entry = (addr: string, type: 'fixed' | 'floating') => ({
+      version: 4,
+      addr,
+      'OS-EXT-IPS:type': type,
+      'OS-EXT-IPS-MAC:mac_addr': mac,
+    });
+    addresses[x.fixed.network] = [
+      entry(x.fixed.address, 'fixed'),
+      ...(x.floating ? [entry(x.floating, 'floating')] : []),
+    ];
+  }
+  return {
+    ...serverSummary(base, inst, x.name),
+    status: serverStatus(inst.vmState, inst.taskState),
+    tenant_id: inst.projectId,
+    user_id: inst.userId,
+    metadata: {},
+    // An opaque id of the host, the same for one project's servers on one host.
+    hostId: inst.host
+      ? createHash('sha224').update(`${inst.projectId}${inst.host}`).digest('hex')
+      : '',
+    image: {
+      id: inst.imageId,
+      links: [{ rel: 'bookmark', href: `${base}/images/${inst.imageId}` }],
+    },
+    flavor: {
+      id: inst.flavorId,
+      links: resourceLinks(base, null, `flavors/${inst.flavorId}`).slice(1),
+    },
+    created: apiTime(inst.createdAt),
+    updated: apiTime(inst.updatedAt),
+    addresses,
+    accessIPv4: '',
+    accessIPv6: '',
+    'OS-DCF:diskConfig': 'MANUAL',
+    progress: 0,
+    'OS-EXT-AZ:availability_zone': inst.availabilityZone,
+    config_drive: '',
+    key_name: inst.keyName,
+    'OS-SRV-USG:launched_at': usageTime(inst.launchedAt),
+    'OS-SRV-USG:terminated_at': usageTime(inst.terminatedAt),
+    security_groups: x.securityGroups.map((name) => ({ name })),
+    'OS-EXT-STS:task_state': inst.taskState,
+    'OS-EXT-STS:vm_state': inst.vmState,
+    'OS-EXT-STS:power_state': POWER_STATES[inst.powerState] ?? 0,
+    'os-extended-volumes:volumes_attached': [],
+    ...(inst.vmState === 'error' && inst.stateReason
+      ? {
+          fault: {
+            code: 500,
+            message: faultMessage(inst.stateReason),
+            created: apiTime(inst.updatedAt),
+          },
+        }
+      : {}),
+    ...(admin
+      ? {
+          'OS-EXT-SRV-ATTR:host': inst.host,
+          'OS-EXT-SRV-ATTR:hypervisor_hostname': inst.host,
+          'OS-EXT-SRV-ATTR:instance_name': `instance-${inst.id.slice(0, 8)}`,
+        }
+      : {}),
+  };
+}
+
+/** The stored state reason is `Code: message`; the fault shows the message. */
+function faultMessage(reason: string): string {
+  return /^[A-Za-z.]+:\s*(.+)$/s.exec(reason)?.[1] ?? reason;
+}
+
+export function keypairView(k: KeypairRow, v: Microversion, privateKey?: string) {
+  return {
+    name: k.name,
+    public_key: k.publicKey,
+    fingerprint: k.fingerprint,
+    user_id: k.userId,
+    ...(atLeast(v, 2) ? { type: 'ssh' } : {}),
+    ...(privateKey !== undefined ? { private_key: privateKey } : {}),
+  };
+}
+
+export function keypairDetail(k: KeypairRow, v: Microversion) {
+  return {
+    ...keypairView(k, v),
+    id: k.id,
+    created_at: usageTime(k.createdAt),
+    updated_at: null,
+    deleted: false,
+    deleted_at: null,
+  };
+}

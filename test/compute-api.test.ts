@@ -1,0 +1,674 @@
+// The OpenStack Compute API v2.1 on SQLite and PostgreSQL, driven with fetch and a token from
+// the Identity API: version documents and microversion headers, flavors, key pairs, the
+// server life cycle (create, list with filters and paging, show, stop, start, reboot, console
+// output, delete) with states and addresses, limits, and every refusal as a Compute fault
+// with a 4xx that leaves nothing behind. Then python-openstackclient, as users run it.
+import { AllocateAddressCommand, AssociateAddressCommand } from '@aws-sdk/client-ec2';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import { ec2Id } from '../src/api/ec2/ids.js';
+import { EndpointRepo, InstanceRepo, KeypairRepo, QuotaRepo } from '../src/db/index.js';
+import { postgresBackend, sqliteBackend } from '../src/db/testing.js';
+import { IdentityService } from '../src/identity/index.js';
+import { disconnected } from './support/expect.js';
+import { startTestCloud, waitUntil, type TestCloud } from './support/ec2.js';
+
+const OPENSTACK = '/usr/bin/openstack';
+const PASSWORD = 'correct horse battery';
+
+interface Answer {
+  status: number;
+  headers: Headers;
+  body: Record<string, unknown>;
+}
+
+interface ServerBody {
+  id: string;
+  name: string;
+  status: string;
+  tenant_id: string;
+  key_name: string | null;
+  image: { id: string };
+  flavor: { id: string };
+  addresses: Record<string, { addr: string; version: number; 'OS-EXT-IPS:type': string }[]>;
+  security_groups: { name: string }[];
+  'OS-EXT-STS:vm_state': string;
+  'OS-EXT-STS:task_state': string | null;
+}
+
+/** Asserts a Compute fault: `{"<name>": {"code": status, "message": ...}}`. */
+function assertFault(a: Answer, status: number, name: string, message?: RegExp): void {
+  assert.equal(a.status, status, JSON.stringify(a.body));
+  const f = a.body[name] as { code: number; message: string } | undefined;
+  assert.ok(f, `expected a '${name}' fault, got ${JSON.stringify(a.body)}`);
+  assert.equal(f.code, status);
+  assert.ok(f.message.length > 0);
+  assert.doesNotMatch(f.message, /\n\s+at /, 'no stack traces');
+  if (message) assert.match(f.message, message);
+}
+
+async function login(identityUrl: string, user: string, project: string): Promise<string> {
+  const r = await fetch(`${identityUrl}/auth/tokens`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      auth: {
+        identity: {
+          methods: ['password'],
+          password: { user: { name: user, domain: { id: 'default' }, password: PASSWORD } },
+        },
+        scope: { project: { name: project, domain: { id: 'default' } } },
+      },
+    }),
+  });
+  assert.equal(r.status, 201, await r.text());
+  return r.headers.get('x-subject-token') as string;
+}
+
+for (const backend of [sqliteBackend, postgresBackend]) {
+  describe(`Compute API v2.1 on ${backend.name}`, () => {
+    let t: TestCloud;
+    let database: { url: string; remove(): Promise<void> };
+    let url: string;
+    let admin: string;
+    let alice: string;
+    let bob: string;
+    let aliceProject: string;
+    let imageId: string;
+
+    const call = async (
+      method: string,
+      path: string,
+      options: {
+        token?: string | null;
+        body?: unknown;
+        raw?: string;
+        headers?: Record<string, string>;
+      } = {},
+    ): Promise<Answer> => {
+      const headers: Record<string, string> = { ...options.headers };
+      const token = options.token === undefined ? admin : options.token;
+      if (token) headers['x-auth-token'] = token;
+      if (options.body !== undefined || options.raw !== undefined) {
+        headers['content-type'] ??= 'application/json';
+      }
+      const r = await fetch(`${url}${path}`, {
+        method,
+        headers,
+        body:
+          options.raw ?? (options.body === undefined ? undefined : JSON.stringify(options.body)),
+      });
+      const text = await r.text();
+      return { status: r.status, headers: r.headers, body: text ? JSON.parse(text) : {} };
+    };
+    const create = (server: Record<string, unknown>, token?: string) =>
+      call('POST', '/v2.1/servers', {
+        token,
+        body: { server: { name: 'vm', imageRef: imageId, flavorRef: 'm1.nano', ...server } },
+      });
+    const show = async (id: string, token?: string) =>
+      (await call('GET', `/v2.1/servers/${id}`, { token })).body.server as ServerBody;
+    const waitStatus = (id: string, status: string, token?: string) =>
+      waitUntil(
+        async () => {
+          const s = await show(id, token);
+          return s?.status === status && s['OS-EXT-STS:task_state'] === null && s;
+        },
+        10_000,
+        `server ${id} ${status}`,
+      );
+    /** Alice's instance records, whatever their state. */
+    const instanceCount = async () =>
+      (await new InstanceRepo(t.cloud.database.db).list({ projectId: aliceProject })).length;
+
+    before(async () => {
+      database = await backend.create();
+      t = await startTestCloud({ database: database.url, 'quota-instances': '4' });
+      url = (t.cloud.urls?.compute as string).replace(/\/v2\.1$/, '');
+      const identity = new IdentityService(t.cloud.database.db);
+      await identity.setPassword('admin', PASSWORD);
+      await identity.createUser({ name: 'alice', password: PASSWORD });
+      aliceProject = (await identity.createProject({ name: 'alice-project' })).id;
+      await identity.grantRole('alice', 'alice-project', 'member');
+      await identity.createUser({ name: 'bob', password: PASSWORD });
+      await identity.createProject({ name: 'bob-project' });
+      await identity.grantRole('bob', 'bob-project', 'member');
+      const identityUrl = t.cloud.urls?.identity as string;
+      admin = await login(identityUrl, 'admin', 'admin');
+      alice = await login(identityUrl, 'alice', 'alice-project');
+      bob = await login(identityUrl, 'bob', 'bob-project');
+      imageId = (await t.addImage({ name: 'cirros' })).id;
+    });
+    after(async () => {
+      await t.stop();
+      if (backend.name === 'postgres') await disconnected(database.url);
+      await database.remove();
+    });
+
+    it('lists itself in the catalog and answers the version documents', async () => {
+      const endpoint = await new EndpointRepo(t.cloud.database.db).publicUrl('compute', t.region);
+      assert.equal(endpoint, `${url}/v2.1`);
+      const root = await call('GET', '/', { token: null });
+      assert.equal(root.status, 200);
+      const versions = root.body.versions as { id: string; min_version: string; version: string }[];
+      assert.deepEqual(
+        versions.map((v) => [v.id, v.min_version, v.version]),
+        [['v2.1', '2.1', '2.2']],
+      );
+      const v21 = await call('GET', '/v2.1', { token: null });
+      assert.equal((v21.body.version as { status: string }).status, 'CURRENT');
+    });
+
+    it('answers the microversion headers and refuses versions it does not implement', async () => {
+      const plain = await call('GET', '/v2.1/flavors');
+      assert.equal(plain.headers.get('openstack-api-version'), 'compute 2.1');
+      const asked = await call('GET', '/v2.1/flavors', {
+        headers: { 'openstack-api-version': 'compute 2.2' },
+      });
+      assert.equal(asked.status, 200);
+      assert.equal(asked.headers.get('openstack-api-version'), 'compute 2.2');
+      assert.equal(asked.headers.get('x-openstack-nova-api-version'), '2.2');
+      const latest = await call('GET', '/v2.1/flavors', {
+        headers: { 'x-openstack-nova-api-version': 'latest' },
+      });
+      assert.equal(latest.headers.get('x-openstack-nova-api-version'), '2.2');
+      const tooNew = await call('GET', '/v2.1/flavors', {
+        headers: { 'openstack-api-version': 'compute 2.79' },
+      });
+      assertFault(tooNew, 406, 'computeFault', /Version 2\.79 is not supported.*maximum is 2\.2/);
+      const garbage = await call('GET', '/v2.1/flavors', {
+        headers: { 'x-openstack-nova-api-version': 'two' },
+      });
+      assertFault(garbage, 400, 'badRequest', /invalid format/);
+    });
+
+    it('refuses requests without a valid token with 401', async () => {
+      for (const token of [null, 'not-a-token']) {
+        const a = await call('GET', '/v2.1/servers', { token });
+        assert.equal(a.status, 401);
+        assert.equal((a.body.error as { code: number }).code, 401);
+      }
+      const post = await call('POST', '/v2.1/servers', { token: null, body: { server: {} } });
+      assert.equal(post.status, 401);
+    });
+
+    it('lists and shows flavors by id and by name', async () => {
+      const list = await call('GET', '/v2.1/flavors');
+      const names = (list.body.flavors as { name: string }[]).map((f) => f.name);
+      assert.ok(names.includes('m1.nano') && names.includes('m1.small'), names.join());
+      const detail = await call('GET', '/v2.1/flavors/detail', { token: alice });
+      const nano = (detail.body.flavors as { id: string; name: string; ram: number }[]).find(
+        (f) => f.name === 'm1.nano',
+      );
+      assert.equal(nano?.ram, 128);
+      const byId = await call('GET', `/v2.1/flavors/${nano?.id}`);
+      assert.equal((byId.body.flavor as { name: string }).name, 'm1.nano');
+      const byName = await call('GET', '/v2.1/flavors/m1.nano');
+      assert.equal((byName.body.flavor as { id: string }).id, nano?.id);
+      assertFault(await call('GET', '/v2.1/flavors/m9.huge'), 404, 'itemNotFound', /m9\.huge/);
+    });
+
+    it('creates, imports, shows and deletes key pairs, and refuses duplicates and bad names', async () => {
+      const made = await call('POST', '/v2.1/os-keypairs', {
+        token: alice,
+        body: { keypair: { name: 'k1' } },
+      });
+      assert.equal(made.status, 200);
+      const k1 = made.body.keypair as { private_key: string; public_key: string; name: string };
+      assert.match(k1.private_key, /BEGIN (RSA|OPENSSH) PRIVATE KEY/);
+      assert.match(k1.public_key, /^ssh-rsa /);
+
+      const imported = await call('POST', '/v2.1/os-keypairs', {
+        token: alice,
+        headers: { 'openstack-api-version': 'compute 2.2' },
+        body: { keypair: { name: 'k2', public_key: k1.public_key, type: 'ssh' } },
+      });
+      assert.equal(imported.status, 201);
+      const k2 = imported.body.keypair as Record<string, unknown>;
+      assert.equal(k2.type, 'ssh');
+      assert.equal(k2.private_key, undefined);
+
+      const dup = await call('POST', '/v2.1/os-keypairs', {
+        token: alice,
+        body: { keypair: { name: 'k1' } },
+      });
+      assertFault(dup, 409, 'conflictingRequest', /k1/);
+      const badName = await call('POST', '/v2.1/os-keypairs', {
+        token: alice,
+        body: { keypair: { name: 'bad/name' } },
+      });
+      assertFault(badName, 400, 'badRequest');
+      const badKey = await call('POST', '/v2.1/os-keypairs', {
+        token: alice,
+        body: { keypair: { name: 'k3', public_key: 'ssh-rsa not-a-key' } },
+      });
+      assertFault(badKey, 400, 'badRequest');
+
+      const list = await call('GET', '/v2.1/os-keypairs', { token: alice });
+      assert.deepEqual(
+        (list.body.keypairs as { keypair: { name: string } }[]).map((k) => k.keypair.name),
+        ['k1', 'k2'],
+      );
+      // Another project does not see them.
+      assertFault(await call('GET', '/v2.1/os-keypairs/k1', { token: bob }), 404, 'itemNotFound');
+      assert.deepEqual((await call('GET', '/v2.1/os-keypairs', { token: bob })).body.keypairs, []);
+      const one = await call('GET', '/v2.1/os-keypairs/k2', { token: alice });
+      // The imported key is stored without its comment.
+      const stored = (one.body.keypair as { public_key: string }).public_key;
+      assert.equal(stored, k1.public_key.split(' ').slice(0, 2).join(' '));
+      assert.equal((await call('DELETE', '/v2.1/os-keypairs/k2', { token: alice })).status, 202);
+      assertFault(
+        await call('DELETE', '/v2.1/os-keypairs/k2', { token: alice }),
+        404,
+        'itemNotFound',
+      );
+      const rows = await new KeypairRepo(t.cloud.database.db).findByName(aliceProject, 'k3');
+      assert.equal(rows, undefined, 'a refused import leaves no key pair');
+    });
+
+    it('runs a server through its life cycle: BUILD, ACTIVE, SHUTOFF, ACTIVE, reboot, console, deleted', async () => {
+      const made = await create({ name: 'web-1', key_name: 'k1', networks: 'auto' }, alice);
+      assert.equal(made.status, 202, JSON.stringify(made.body));
+      const id = (made.body.server as { id: string }).id;
+      assert.equal(made.headers.get('location'), `${url}/v2.1/servers/${id}`);
+
+      const active = await waitStatus(id, 'ACTIVE', alice);
+      assert.equal(active.name, 'web-1');
+      assert.equal(active.tenant_id, aliceProject);
+      assert.equal(active.key_name, 'k1');
+      assert.equal(active.image.id, imageId);
+      assert.equal(active['OS-EXT-STS:vm_state'], 'active');
+      assert.deepEqual(active.security_groups, [{ name: 'default' }]);
+      const addrs = Object.values(active.addresses).flat();
+      assert.equal(addrs.length, 1, JSON.stringify(active.addresses));
+      assert.equal(addrs[0]?.['OS-EXT-IPS:type'], 'fixed');
+      assert.match(addrs[0]?.addr ?? '', /^\d+\.\d+\.\d+\.\d+$/);
+      const row = (await new InstanceRepo(t.cloud.database.db).list({ ids: [id] }))[0];
+      assert.equal(addrs[0]?.addr, row?.privateIp);
+
+      // Renamed, it shows the new name (the EC2 API's Name tag too).
+      const renamed = await call('PUT', `/v2.1/servers/${id}`, {
+        token: alice,
+        body: { server: { name: 'web-one' } },
+      });
+      assert.equal((renamed.body.server as ServerBody).name, 'web-one');
+      assertFault(
+        await call('PUT', `/v2.1/servers/${id}`, {
+          token: alice,
+          body: { server: { flavorRef: '2' } },
+        }),
+        400,
+        'badRequest',
+      );
+
+      // Other projects do not see it; admins do.
+      assertFault(await call('GET', `/v2.1/servers/${id}`, { token: bob }), 404, 'itemNotFound');
+      assertFault(await call('DELETE', `/v2.1/servers/${id}`, { token: bob }), 404, 'itemNotFound');
+      assert.equal((await show(id)).tenant_id, aliceProject);
+
+      const act = (action: unknown) =>
+        call('POST', `/v2.1/servers/${id}/action`, { token: alice, body: action });
+      assert.equal((await act({ 'os-stop': null })).status, 202);
+      await waitStatus(id, 'SHUTOFF', alice);
+      assertFault(await act({ 'os-stop': null }), 409, 'conflictingRequest', /vm_state stopped/);
+      assertFault(await act({ reboot: { type: 'SOFT' } }), 409, 'conflictingRequest');
+      assert.equal((await act({ 'os-start': null })).status, 202);
+      await waitStatus(id, 'ACTIVE', alice);
+      assert.equal((await act({ reboot: { type: 'HARD' } })).status, 202);
+      await waitStatus(id, 'ACTIVE', alice);
+      assert.equal((await act({ reboot: { type: 'SOFT' } })).status, 202);
+      await waitStatus(id, 'ACTIVE', alice);
+      assertFault(await act({ reboot: { type: 'GENTLE' } }), 400, 'badRequest');
+      assertFault(await act({ 'os-migrate': null }), 400, 'badRequest', /no such action/);
+
+      const console = await act({ 'os-getConsoleOutput': { length: null } });
+      assert.equal(console.status, 200);
+      const output = console.body.output as string;
+      assert.match(output, new RegExp(id));
+      const tail = await act({ 'os-getConsoleOutput': { length: 1 } });
+      assert.equal((tail.body.output as string).trim().split('\n').length, 1);
+
+      const deleted = await call('DELETE', `/v2.1/servers/${id}`, { token: alice });
+      assert.equal(deleted.status, 204);
+      await waitUntil(
+        async () => (await call('GET', `/v2.1/servers/${id}`, { token: alice })).status === 404,
+        10_000,
+        'the server to be gone',
+      );
+      const list = await call('GET', '/v2.1/servers', { token: alice });
+      assert.deepEqual(list.body.servers, []);
+      assertFault(
+        await call('DELETE', `/v2.1/servers/${id}`, { token: alice }),
+        404,
+        'itemNotFound',
+      );
+    });
+
+    it('lists servers newest first, filtered by name and status, a page at a time', async () => {
+      const ids: string[] = [];
+      for (const name of ['db-1', 'db-2', 'app-1']) {
+        const made = await create({ name });
+        assert.equal(made.status, 202, JSON.stringify(made.body));
+        ids.push((made.body.server as { id: string }).id);
+        await waitStatus(ids[ids.length - 1] as string, 'ACTIVE');
+      }
+      await call('POST', `/v2.1/servers/${ids[0]}/action`, { body: { 'os-stop': null } });
+      await waitStatus(ids[0] as string, 'SHUTOFF');
+
+      const all = await call('GET', '/v2.1/servers');
+      assert.deepEqual(
+        (all.body.servers as { id: string }[]).map((s) => s.id),
+        [...ids].reverse(),
+      );
+      const named = await call('GET', '/v2.1/servers/detail?name=^db-');
+      assert.deepEqual((named.body.servers as ServerBody[]).map((s) => s.name).sort(), [
+        'db-1',
+        'db-2',
+      ]);
+      // Only the common part of regular expressions counts, so none takes long.
+      const nested = await call('GET', `/v2.1/servers?name=${encodeURIComponent('(d+)+$')}`);
+      assert.deepEqual(nested.body.servers, []);
+      assertFault(
+        await call('GET', `/v2.1/servers?name=${encodeURIComponent('a*b*c*d*e*')}`),
+        400,
+        'badRequest',
+      );
+      const off = await call('GET', '/v2.1/servers/detail?status=SHUTOFF');
+      assert.deepEqual(
+        (off.body.servers as ServerBody[]).map((s) => [s.name, s.status]),
+        [['db-1', 'SHUTOFF']],
+      );
+      const first = await call('GET', '/v2.1/servers?limit=2');
+      assert.equal((first.body.servers as unknown[]).length, 2);
+      const next = (first.body.servers_links as { rel: string; href: string }[])[0];
+      assert.equal(next?.rel, 'next');
+      const second = await call(
+        'GET',
+        new URL(next?.href as string).pathname + new URL(next?.href as string).search,
+      );
+      assert.deepEqual(
+        (second.body.servers as { id: string }[]).map((s) => s.id),
+        [ids[0]],
+      );
+      assert.equal(second.body.servers_links, undefined);
+      assertFault(
+        await call('GET', '/v2.1/servers?marker=00000000-0000-0000-0000-000000000000'),
+        400,
+        'badRequest',
+        /marker/,
+      );
+
+      // An Elastic IP given to the instance through the EC2 API shows as its floating address.
+      const eip = await t.admin.send(new AllocateAddressCommand({ Domain: 'vpc' }));
+      await t.admin.send(
+        new AssociateAddressCommand({
+          AllocationId: eip.AllocationId,
+          InstanceId: ec2Id('i', ids[2] as string),
+        }),
+      );
+      const withFloating = Object.values((await show(ids[2] as string)).addresses).flat();
+      assert.deepEqual(withFloating.map((a) => [a.addr, a['OS-EXT-IPS:type']]).slice(1), [
+        [eip.PublicIp, 'floating'],
+      ]);
+      assert.equal(withFloating[0]?.['OS-EXT-IPS:type'], 'fixed');
+      for (const id of ids) await call('DELETE', `/v2.1/servers/${id}`);
+    });
+
+    it('refuses bad requests with a 400 and creates nothing', async () => {
+      const before = await instanceCount();
+      const cases: [Record<string, unknown>, RegExp][] = [
+        [{ flavorRef: 'm9.huge' }, /Flavor m9\.huge could not be found/],
+        [{ imageRef: '11111111-2222-3333-4444-555555555555' }, /image/],
+        [{ imageRef: 'cirros' }, /imageRef/],
+        [{ key_name: 'nope' }, /nope/],
+        [{ security_groups: [{ name: 'nope' }] }, /nope/],
+        [{ name: '' }, /name/],
+        [{ min_count: 0 }, /min_count/],
+        [{ min_count: 3, max_count: 2 }, /min_count/],
+        [{ user_data: 'not base64!' }, /base64/],
+        [{ networks: [{ uuid: 'x' }] }, /networks/],
+        [{ flavour: 'm1.nano' }, /additional properties.*flavour/],
+      ];
+      for (const [server, message] of cases) {
+        assertFault(await create(server, alice), 400, 'badRequest', message);
+      }
+      const noName = await call('POST', '/v2.1/servers', {
+        token: alice,
+        body: { server: { imageRef: imageId, flavorRef: 'm1.nano' } },
+      });
+      assertFault(noName, 400, 'badRequest', /name/);
+      const malformed = await call('POST', '/v2.1/servers', { token: alice, raw: '{"server": ' });
+      assertFault(malformed, 400, 'badRequest', /JSON/);
+      const notJson = await call('POST', '/v2.1/servers', {
+        token: alice,
+        raw: 'name=x',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      });
+      assertFault(notJson, 415, 'badMediaType');
+      const tooBig = await call('POST', '/v2.1/servers', {
+        token: alice,
+        raw: JSON.stringify({ server: { name: 'x'.repeat(2 * 1024 * 1024) } }),
+      });
+      assertFault(tooBig, 413, 'overLimit');
+      assert.equal(await instanceCount(), before, 'nothing was created');
+
+      assertFault(await call('GET', '/v2.1/servers/not-a-uuid'), 404, 'itemNotFound');
+      assertFault(
+        await call('GET', '/v2.1/servers/11111111-2222-3333-4444-555555555555'),
+        404,
+        'itemNotFound',
+        /could not be found/,
+      );
+      assertFault(
+        await call('POST', '/v2.1/servers/11111111-2222-3333-4444-555555555555/action', {
+          body: { 'os-stop': null },
+        }),
+        404,
+        'itemNotFound',
+      );
+      assertFault(await call('GET', '/v2.1/os-hypervisors'), 404, 'itemNotFound');
+      assertFault(await call('PATCH', '/v2.1/servers'), 404, 'itemNotFound');
+    });
+
+    it('refuses a launch over quota with 403 and shows the limits and usage', async () => {
+      const db = t.cloud.database.db;
+      await new QuotaRepo(db).set(aliceProject, 'instances', 2);
+      const limits = async () =>
+        (
+          (await call('GET', '/v2.1/limits', { token: alice })).body.limits as {
+            absolute: Record<string, number>;
+          }
+        ).absolute;
+      const first = await limits();
+      assert.equal(first.maxTotalInstances, 2);
+      assert.equal(first.totalInstancesUsed, 0);
+      assert.equal(first.maxTotalKeypairs, 100);
+      assert.equal(first.totalRAMUsed, 0);
+
+      const made = await create({ name: 'q1', min_count: 1, max_count: 2 }, alice);
+      assert.equal(made.status, 202, JSON.stringify(made.body));
+      const used = await limits();
+      assert.equal(used.totalInstancesUsed, 2, 'max_count launched as many as quota allows');
+      assert.equal(used.totalRAMUsed, 256);
+      assert.equal(used.totalCoresUsed, 2);
+
+      // Admins list every project's servers only when they ask to; members never do.
+      const ids = async (path: string, token?: string) =>
+        ((await call('GET', path, { token })).body.servers as { name: string }[]).map(
+          (x) => x.name,
+        );
+      assert.deepEqual(await ids('/v2.1/servers?name=^q1'), []);
+      assert.deepEqual(await ids('/v2.1/servers?name=^q1&all_tenants=1'), ['q1', 'q1']);
+      assert.deepEqual(await ids('/v2.1/servers?all_tenants=1', bob), []);
+
+      const before = await instanceCount();
+      assertFault(await create({ name: 'q2' }, alice), 403, 'overLimit', /quota/i);
+      assert.equal(await instanceCount(), before, 'a refused launch leaves nothing behind');
+
+      const mine = (await call('GET', '/v2.1/servers', { token: alice })).body.servers as {
+        id: string;
+      }[];
+      assert.equal(mine.length, 2);
+      for (const s of mine) await call('DELETE', `/v2.1/servers/${s.id}`, { token: alice });
+    });
+  });
+}
+
+/** Runs openstackclient with an OS_* environment; never rejects. */
+function openstack(
+  env: NodeJS.ProcessEnv,
+  args: string[],
+): Promise<{ code: number; out: string; err: string }> {
+  return new Promise((resolve) => {
+    execFile(OPENSTACK, args, { env, timeout: 60_000 }, (err, stdout, stderr) => {
+      resolve({
+        code: err ? (typeof err.code === 'number' ? err.code : 1) : 0,
+        out: String(stdout),
+        err: String(stderr),
+      });
+    });
+  });
+}
+
+describe(
+  'python-openstackclient against the Compute API',
+  {
+    skip: fs.existsSync(OPENSTACK)
+      ? false
+      : 'python3-openstackclient is not installed (scripts/test installs it)',
+  },
+  () => {
+    let t: TestCloud;
+    let env: NodeJS.ProcessEnv;
+    let imageId: string;
+    let computeUrl: string;
+    let token: string;
+    /** The client looks images up through the Image API, even by id, for most server commands. */
+    let hasImageApi: boolean;
+
+    const ok = async (args: string[]) => {
+      const r = await openstack(env, args);
+      assert.equal(r.code, 0, `openstack ${args.join(' ')}: ${r.err}`);
+      return r.out;
+    };
+    const serverStatus = async (id: string) => {
+      const r = await fetch(`${computeUrl}/servers/${id}`, { headers: { 'x-auth-token': token } });
+      if (r.status === 404) return 'gone';
+      return ((await r.json()) as { server: { status: string } }).server.status;
+    };
+
+    before(async () => {
+      t = await startTestCloud();
+      const identity = new IdentityService(t.cloud.database.db);
+      await identity.setPassword('admin', PASSWORD);
+      imageId = (await t.addImage({ name: 'cirros' })).id;
+      computeUrl = t.cloud.urls?.compute as string;
+      env = {
+        PATH: process.env.PATH,
+        HOME: process.env.HOME,
+        OS_AUTH_URL: t.cloud.urls?.identity,
+        OS_IDENTITY_API_VERSION: '3',
+        OS_USERNAME: 'admin',
+        OS_PASSWORD: PASSWORD,
+        OS_PROJECT_NAME: 'admin',
+        OS_USER_DOMAIN_NAME: 'Default',
+        OS_PROJECT_DOMAIN_NAME: 'Default',
+        OS_REGION_NAME: t.region,
+      };
+      token = await login(t.cloud.urls?.identity as string, 'admin', 'admin');
+      hasImageApi =
+        (await new EndpointRepo(t.cloud.database.db).publicUrl('image', t.region)) !== undefined;
+    });
+    after(() => t?.stop());
+
+    it('lists flavors and creates, lists and deletes key pairs', async () => {
+      const flavors = JSON.parse(await ok(['flavor', 'list', '-f', 'json'])) as {
+        Name: string;
+        RAM: number;
+      }[];
+      assert.equal(flavors.find((f) => f.Name === 'm1.nano')?.RAM, 128);
+      const privateKey = await ok(['keypair', 'create', 'k']);
+      assert.match(privateKey, /BEGIN (RSA|OPENSSH) PRIVATE KEY/);
+      const keys = JSON.parse(await ok(['keypair', 'list', '-f', 'json'])) as { Name: string }[];
+      assert.deepEqual(
+        keys.map((k) => k.Name),
+        ['k'],
+      );
+      const dup = await openstack(env, ['keypair', 'create', 'k']);
+      assert.notEqual(dup.code, 0);
+      assert.match(dup.err, /409.*The key pair 'k' already exists/);
+    });
+
+    it('reboots, shows the console log of and deletes a server', async () => {
+      // Created over HTTP: `server create` looks the image up through the Image API.
+      const r = await fetch(`${computeUrl}/servers`, {
+        method: 'POST',
+        headers: { 'x-auth-token': token, 'content-type': 'application/json' },
+        body: JSON.stringify({
+          server: { name: 'vm1', imageRef: imageId, flavorRef: 'm1.nano', key_name: 'k' },
+        }),
+      });
+      assert.equal(r.status, 202);
+      const id = ((await r.json()) as { server: { id: string } }).server.id;
+      await waitUntil(async () => (await serverStatus(id)) === 'ACTIVE', 10_000, 'ACTIVE');
+
+      await ok(['server', 'reboot', '--hard', '--wait', 'vm1']);
+      assert.equal(await serverStatus(id), 'ACTIVE');
+      const log = await ok(['console', 'log', 'show', 'vm1']);
+      assert.match(log, new RegExp(`booted ${id}`));
+      await ok(['server', 'delete', '--wait', 'vm1']);
+      assert.equal(await serverStatus(id), 'gone');
+      const missing = await openstack(env, ['console', 'log', 'show', 'vm1']);
+      assert.notEqual(missing.code, 0);
+      assert.match(missing.err, /No Server found for vm1/);
+    });
+
+    it('creates, lists, shows, stops and starts a server by image id', async (tc) => {
+      if (!hasImageApi) {
+        tc.skip('the client needs the Image API in the catalog for these commands');
+        return;
+      }
+      const created = JSON.parse(
+        await ok([
+          'server',
+          'create',
+          '--flavor',
+          'm1.nano',
+          '--image',
+          imageId,
+          '--key-name',
+          'k',
+          '--wait',
+          '-f',
+          'json',
+          'vm2',
+        ]),
+      ) as { id: string; status: string; key_name: string };
+      assert.equal(created.status, 'ACTIVE');
+      assert.equal(created.key_name, 'k');
+      const listed = JSON.parse(await ok(['server', 'list', '-f', 'json'])) as {
+        ID: string;
+        Status: string;
+      }[];
+      assert.deepEqual(
+        listed.map((s) => [s.ID, s.Status]),
+        [[created.id, 'ACTIVE']],
+      );
+      await ok(['server', 'stop', 'vm2']);
+      await waitUntil(
+        async () => (await serverStatus(created.id)) === 'SHUTOFF',
+        10_000,
+        'SHUTOFF',
+      );
+      const shown = JSON.parse(await ok(['server', 'show', 'vm2', '-f', 'json'])) as {
+        status: string;
+      };
+      assert.equal(shown.status, 'SHUTOFF');
+      await ok(['server', 'start', 'vm2']);
+      await waitUntil(async () => (await serverStatus(created.id)) === 'ACTIVE', 10_000, 'ACTIVE');
+      await ok(['server', 'delete', '--wait', 'vm2']);
+    });
+  },
+);
