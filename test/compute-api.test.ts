@@ -5,8 +5,6 @@
 // with a 4xx that leaves nothing behind. Then python-openstackclient, as users run it.
 import { AllocateAddressCommand, AssociateAddressCommand } from '@aws-sdk/client-ec2';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import fs from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { ec2Id } from '../src/api/ec2/ids.js';
 import { EndpointRepo, InstanceRepo, KeypairRepo, QuotaRepo } from '../src/db/index.js';
@@ -14,9 +12,7 @@ import { postgresBackend, sqliteBackend } from '../src/db/testing.js';
 import { IdentityService } from '../src/identity/index.js';
 import { disconnected } from './support/expect.js';
 import { startTestCloud, waitUntil, type TestCloud } from './support/ec2.js';
-
-const OPENSTACK = '/usr/bin/openstack';
-const PASSWORD = 'correct horse battery';
+import { adminEnv, login, openstack, OPENSTACK_SKIP, PASSWORD } from './support/openstack.js';
 
 interface Answer {
   status: number;
@@ -47,24 +43,6 @@ function assertFault(a: Answer, status: number, name: string, message?: RegExp):
   assert.ok(f.message.length > 0);
   assert.doesNotMatch(f.message, /\n\s+at /, 'no stack traces');
   if (message) assert.match(f.message, message);
-}
-
-async function login(identityUrl: string, user: string, project: string): Promise<string> {
-  const r = await fetch(`${identityUrl}/auth/tokens`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      auth: {
-        identity: {
-          methods: ['password'],
-          password: { user: { name: user, domain: { id: 'default' }, password: PASSWORD } },
-        },
-        scope: { project: { name: project, domain: { id: 'default' } } },
-      },
-    }),
-  });
-  assert.equal(r.status, 201, await r.text());
-  return r.headers.get('x-subject-token') as string;
 }
 
 for (const backend of [sqliteBackend, postgresBackend]) {
@@ -516,28 +494,10 @@ for (const backend of [sqliteBackend, postgresBackend]) {
   });
 }
 
-/** Runs openstackclient with an OS_* environment; never rejects. */
-function openstack(
-  env: NodeJS.ProcessEnv,
-  args: string[],
-): Promise<{ code: number; out: string; err: string }> {
-  return new Promise((resolve) => {
-    execFile(OPENSTACK, args, { env, timeout: 60_000 }, (err, stdout, stderr) => {
-      resolve({
-        code: err ? (typeof err.code === 'number' ? err.code : 1) : 0,
-        out: String(stdout),
-        err: String(stderr),
-      });
-    });
-  });
-}
-
 describe(
   'python-openstackclient against the Compute API',
   {
-    skip: fs.existsSync(OPENSTACK)
-      ? false
-      : 'python3-openstackclient is not installed (scripts/test installs it)',
+    skip: OPENSTACK_SKIP,
   },
   () => {
     let t: TestCloud;
@@ -565,18 +525,7 @@ describe(
       await identity.setPassword('admin', PASSWORD);
       imageId = (await t.addImage({ name: 'cirros' })).id;
       computeUrl = t.cloud.urls?.compute as string;
-      env = {
-        PATH: process.env.PATH,
-        HOME: process.env.HOME,
-        OS_AUTH_URL: t.cloud.urls?.identity,
-        OS_IDENTITY_API_VERSION: '3',
-        OS_USERNAME: 'admin',
-        OS_PASSWORD: PASSWORD,
-        OS_PROJECT_NAME: 'admin',
-        OS_USER_DOMAIN_NAME: 'Default',
-        OS_PROJECT_DOMAIN_NAME: 'Default',
-        OS_REGION_NAME: t.region,
-      };
+      env = adminEnv(t);
       token = await login(t.cloud.urls?.identity as string, 'admin', 'admin');
       hasImageApi =
         (await new EndpointRepo(t.cloud.database.db).publicUrl('image', t.region)) !== undefined;

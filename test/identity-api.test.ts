@@ -3,16 +3,12 @@
 // expiry, projects and users as an admin and as a member sees them, and every bad request
 // answered in Identity's error JSON with a 4xx. Then python-openstackclient, as users run it.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import fs from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { postgresBackend, sqliteBackend } from '../src/db/testing.js';
 import { IdentityService, TokenService } from '../src/identity/index.js';
 import { disconnected } from './support/expect.js';
 import { startTestCloud, type TestCloud } from './support/ec2.js';
-
-const OPENSTACK = '/usr/bin/openstack';
-const PASSWORD = 'correct horse battery';
+import { adminEnv, openstack, OPENSTACK_SKIP, PASSWORD } from './support/openstack.js';
 
 /** A token as the API shows it. */
 interface TokenBody {
@@ -411,28 +407,10 @@ for (const backend of [sqliteBackend, postgresBackend]) {
   });
 }
 
-/** Runs openstackclient with an OS_* environment; never rejects. */
-function openstack(
-  env: NodeJS.ProcessEnv,
-  args: string[],
-): Promise<{ code: number; out: string; err: string }> {
-  return new Promise((resolve) => {
-    execFile(OPENSTACK, args, { env, timeout: 60_000 }, (err, stdout, stderr) => {
-      resolve({
-        code: err ? (typeof err.code === 'number' ? err.code : 1) : 0,
-        out: String(stdout),
-        err: String(stderr),
-      });
-    });
-  });
-}
-
 describe(
   'python-openstackclient against the Identity API',
   {
-    skip: fs.existsSync(OPENSTACK)
-      ? false
-      : 'python3-openstackclient is not installed (scripts/test installs it)',
+    skip: OPENSTACK_SKIP,
   },
   () => {
     let t: TestCloud;
@@ -445,18 +423,7 @@ describe(
       await identity.createUser({ name: 'carol', password: PASSWORD });
       await identity.createProject({ name: 'carol-project' });
       await identity.grantRole('carol', 'carol-project', 'member');
-      env = {
-        PATH: process.env.PATH,
-        HOME: process.env.HOME,
-        OS_AUTH_URL: t.cloud.urls?.identity,
-        OS_IDENTITY_API_VERSION: '3',
-        OS_USERNAME: 'admin',
-        OS_PASSWORD: PASSWORD,
-        OS_PROJECT_NAME: 'admin',
-        OS_USER_DOMAIN_NAME: 'Default',
-        OS_PROJECT_DOMAIN_NAME: 'Default',
-        OS_REGION_NAME: t.region,
-      };
+      env = adminEnv(t);
     });
     after(() => t?.stop());
 

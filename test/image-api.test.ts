@@ -4,7 +4,7 @@
 // tenancy (private images, who may create public ones), filters and paging, and every bad
 // request answered with the API's error JSON and a 4xx. Then python-openstackclient.
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -15,9 +15,7 @@ import { postgresBackend, sqliteBackend } from '../src/db/testing.js';
 import { IdentityService } from '../src/identity/index.js';
 import { disconnected } from './support/expect.js';
 import { startTestCloud, waitUntil, type TestCloud } from './support/ec2.js';
-
-const OPENSTACK = '/usr/bin/openstack';
-const PASSWORD = 'correct horse battery';
+import { adminEnv, login, openstack, OPENSTACK_SKIP, PASSWORD } from './support/openstack.js';
 
 const HAVE_QEMU_IMG = (() => {
   try {
@@ -156,26 +154,9 @@ for (const backend of [sqliteBackend, postgresBackend]) {
           projects[name] = (await identity.createProject({ name: `${name}-project` })).id;
           await identity.grantRole(name, `${name}-project`, 'member');
         }
-        const login = async (user: string, project: string) => {
-          const r = await fetch(`${t.cloud.urls?.identity}/auth/tokens`, {
-            method: 'POST',
-            headers: { 'content-type': 'application/json' },
-            body: JSON.stringify({
-              auth: {
-                identity: {
-                  methods: ['password'],
-                  password: { user: { name: user, domain: { id: 'default' }, password: PASSWORD } },
-                },
-                scope: { project: { name: project, domain: { id: 'default' } } },
-              },
-            }),
-          });
-          assert.equal(r.status, 201);
-          return r.headers.get('x-subject-token') as string;
-        };
-        tokens.admin = await login('admin', 'admin');
-        tokens.alice = await login('alice', 'alice-project');
-        tokens.bob = await login('bob', 'bob-project');
+        tokens.admin = await login(t.cloud.urls?.identity as string, 'admin', 'admin');
+        tokens.alice = await login(t.cloud.urls?.identity as string, 'alice', 'alice-project');
+        tokens.bob = await login(t.cloud.urls?.identity as string, 'bob', 'bob-project');
       });
       after(async () => {
         await t.stop();
@@ -673,30 +654,10 @@ for (const backend of [sqliteBackend, postgresBackend]) {
   );
 }
 
-/** Runs openstackclient with an OS_* environment; never rejects. */
-function openstack(
-  env: NodeJS.ProcessEnv,
-  args: string[],
-): Promise<{ code: number; out: string; err: string }> {
-  return new Promise((resolve) => {
-    execFile(OPENSTACK, args, { env, timeout: 60_000 }, (err, stdout, stderr) => {
-      resolve({
-        code: err ? (typeof err.code === 'number' ? err.code : 1) : 0,
-        out: String(stdout),
-        err: String(stderr),
-      });
-    });
-  });
-}
-
 describe(
   'python-openstackclient against the Image API',
   {
-    skip: !fs.existsSync(OPENSTACK)
-      ? 'python3-openstackclient is not installed (scripts/test installs it)'
-      : HAVE_QEMU_IMG
-        ? false
-        : 'qemu-img is not installed',
+    skip: OPENSTACK_SKIP ? OPENSTACK_SKIP : HAVE_QEMU_IMG ? false : 'qemu-img is not installed',
   },
   () => {
     let t: TestCloud;
@@ -713,18 +674,7 @@ describe(
       await identity.createUser({ name: 'carol', password: PASSWORD });
       await identity.createProject({ name: 'carol-project' });
       await identity.grantRole('carol', 'carol-project', 'member');
-      env = {
-        PATH: process.env.PATH,
-        HOME: dir,
-        OS_AUTH_URL: t.cloud.urls?.identity,
-        OS_IDENTITY_API_VERSION: '3',
-        OS_USERNAME: 'admin',
-        OS_PASSWORD: PASSWORD,
-        OS_PROJECT_NAME: 'admin',
-        OS_USER_DOMAIN_NAME: 'Default',
-        OS_PROJECT_DOMAIN_NAME: 'Default',
-        OS_REGION_NAME: t.region,
-      };
+      env = adminEnv(t, dir);
     });
     after(async () => {
       await t?.stop();
