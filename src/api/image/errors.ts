@@ -1,27 +1,9 @@
 // Image API errors: `{"error": {"code": 404, "title": "Not Found", "message": "..."}}`, the
 // status from the domain error's kind (one table), plus Fastify's own refusals.
 import { asStratusError, StratusError, type ErrorKind } from '../../errors.js';
+import { errorJson, INTERNAL_MESSAGE, type ErrorJson } from '../openstack/error-json.js';
 
-export interface ImageApiError {
-  code: number;
-  title: string;
-  message: string;
-}
-
-const TITLES: Readonly<Record<number, string>> = {
-  400: 'Bad Request',
-  401: 'Unauthorized',
-  403: 'Forbidden',
-  404: 'Not Found',
-  405: 'Method Not Allowed',
-  409: 'Conflict',
-  411: 'Length Required',
-  413: 'Request Entity Too Large',
-  414: 'URI Too Long',
-  415: 'Unsupported Media Type',
-  500: 'Internal Server Error',
-  503: 'Service Unavailable',
-};
+export type ImageApiError = ErrorJson;
 
 /** Domain error kind -> HTTP status. The Image API answers an exceeded quota with 413. */
 export const IMAGE_API_STATUS: Readonly<Record<ErrorKind, number>> = {
@@ -37,9 +19,7 @@ export const IMAGE_API_STATUS: Readonly<Record<ErrorKind, number>> = {
   internal: 500,
 };
 
-export function imageApiError(code: number, message: string): ImageApiError {
-  return { code, title: TITLES[code] ?? 'Error', message };
-}
+export const imageApiError = errorJson;
 
 /**
  * Whatever a handler threw, as the Image API shows it: a StratusError by its kind; Fastify's
@@ -58,9 +38,6 @@ export function toImageApiError(err: unknown): ImageApiError {
     return imageApiError(status, (err as Error).message);
   }
   const e = asStratusError(err);
-  const message =
-    e.kind === 'internal'
-      ? 'An unexpected error prevented the server from fulfilling your request.'
-      : e.message;
+  const message = e.kind === 'internal' ? INTERNAL_MESSAGE : e.message;
   return imageApiError(IMAGE_API_STATUS[e.kind], message);
 }
