@@ -108,7 +108,8 @@ export class TokenService {
       }
     }
     const methods = [...new Set(credentials.map((c) => c.method))];
-    const token = randomBytes(32).toString('base64url');
+    // A letter first: a token that began with '-' would read as an option on command lines.
+    const token = `st${randomBytes(32).toString('base64url')}`;
     const auditId = randomBytes(16).toString('base64url').slice(0, 22);
     await this.#tokens.insert({
       idHash: hashOf(token),
