@@ -2,7 +2,7 @@
 // where they listen.
 import type { FastifyInstance } from 'fastify';
 import type { Bus } from '../bus/index.js';
-import type { Config } from '../config/index.js';
+import type { Config, Listen } from '../config/index.js';
 import { EndpointRepo, now, type Db, type EndpointRow } from '../db/index.js';
 import { IdentityService, TokenService } from '../identity/index.js';
 import { ImageService, ImageStore } from '../image/index.js';
@@ -101,39 +101,19 @@ export class ApiService {
       downAfterMs: config.service.downAfterSeconds * 1000,
       localServices: this.#opts.localServices,
     });
+    const start = async (app: FastifyInstance, at: Listen): Promise<string> => {
+      const url = await listen(app, at.host, at.port);
+      this.#servers.push(app);
+      return url;
+    };
     try {
-      const ec2Url = await listen(ec2, config.api.ec2Listen.host, config.api.ec2Listen.port);
-      this.#servers.push(ec2);
-      const statusUrl = await listen(
-        status,
-        config.api.statusListen.host,
-        config.api.statusListen.port,
-      );
-      this.#servers.push(status);
-      const identityUrl = await listen(
-        identityApi,
-        config.api.identityListen.host,
-        config.api.identityListen.port,
-      );
-      this.#servers.push(identityApi);
-      const imageUrl = await listen(
-        imageApi,
-        config.api.imageListen.host,
-        config.api.imageListen.port,
-      );
-      this.#servers.push(imageApi);
-      const computeUrl = await listen(
-        computeApi,
-        config.api.computeListen.host,
-        config.api.computeListen.port,
-      );
-      this.#servers.push(computeApi);
+      const { api } = config;
       this.#urls = {
-        ec2: `${ec2Url}/`,
-        status: statusUrl,
-        identity: `${identityUrl}/v3`,
-        image: imageUrl,
-        compute: `${computeUrl}/v2.1`,
+        ec2: `${await start(ec2, api.ec2Listen)}/`,
+        status: await start(status, api.statusListen),
+        identity: `${await start(identityApi, api.identityListen)}/v3`,
+        image: await start(imageApi, api.imageListen),
+        compute: `${await start(computeApi, api.computeListen)}/v2.1`,
       };
     } catch (err) {
       await this.#stop();
