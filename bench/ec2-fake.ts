@@ -17,6 +17,7 @@ import { loadConfig } from '../src/config/index.js';
 import { ImageRepo } from '../src/db/index.js';
 import { silentLogger } from '../src/log.js';
 import { startCloud } from '../src/main.js';
+import { FREE_PORTS } from '../test/support/ports.js';
 
 const LAUNCHES = Number(process.argv[process.argv.indexOf('--launches') + 1]) || 1000;
 
@@ -36,11 +37,7 @@ async function main(): Promise<void> {
     env: {},
     flags: {
       'state-dir': stateDir,
-      'ec2-listen': '127.0.0.1:0',
-      'status-listen': '127.0.0.1:0',
-      'identity-listen': '127.0.0.1:0',
-      'image-listen': '127.0.0.1:0',
-      'compute-listen': '127.0.0.1:0',
+      ...FREE_PORTS,
       'log-level': 'warn',
       'quota-instances': '100000',
       'quota-cores': '1000000',

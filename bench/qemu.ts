@@ -40,6 +40,7 @@ import {
   sshOnce,
   waitSshServer,
 } from '../test/support/guest.js';
+import { FREE_PORTS } from '../test/support/ports.js';
 
 const RUNS = Number(process.argv[process.argv.indexOf('--runs') + 1]) || 3;
 const BANNER = /=== Stratus guest \d+\.\d+ ===/;
@@ -330,11 +331,7 @@ async function ec2Cloud(
       ...(netns
         ? { 'data-plane': 'namespace', 'data-plane-namespace': netns }
         : { 'data-plane': 'user' }),
-      'ec2-listen': '127.0.0.1:0',
-      'status-listen': '127.0.0.1:0',
-      'identity-listen': '127.0.0.1:0',
-      'image-listen': '127.0.0.1:0',
-      'compute-listen': '127.0.0.1:0',
+      ...FREE_PORTS,
       'log-level': 'warn',
       'guest-image-dir': GUEST_DIR,
     },

@@ -6,19 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { readRcFile, startStratus, stratus, type RunningStratus } from './support/cli.js';
-
-const listenFlags = [
-  '--ec2-listen',
-  '127.0.0.1:0',
-  '--status-listen',
-  '127.0.0.1:0',
-  '--identity-listen',
-  '127.0.0.1:0',
-  '--image-listen',
-  '127.0.0.1:0',
-  '--compute-listen',
-  '127.0.0.1:0',
-];
+import { FREE_PORT_ARGS } from './support/ports.js';
 
 describe('stratus all-in-one', () => {
   let stateDir: string;
@@ -35,7 +23,14 @@ describe('stratus all-in-one', () => {
 
   it('writes a working rc file with the real API addresses within seconds on a fresh state dir', async () => {
     const started = Date.now();
-    cloud = startStratus(['all-in-one', '--state-dir', stateDir, '--virt', 'fake', ...listenFlags]);
+    cloud = startStratus([
+      'all-in-one',
+      '--state-dir',
+      stateDir,
+      '--virt',
+      'fake',
+      ...FREE_PORT_ARGS,
+    ]);
     await cloud.waitFor(/Press Ctrl-C to stop/);
     const rcFile = path.join(stateDir, 'stratusrc');
     assert.ok(fs.existsSync(rcFile), 'the rc file exists');
@@ -195,7 +190,14 @@ describe('stratus all-in-one', () => {
     assert.equal(created.code, 0, created.stderr);
     assert.equal(await cloud?.stop('SIGTERM'), 0);
 
-    cloud = startStratus(['all-in-one', '--state-dir', stateDir, '--virt', 'fake', ...listenFlags]);
+    cloud = startStratus([
+      'all-in-one',
+      '--state-dir',
+      stateDir,
+      '--virt',
+      'fake',
+      ...FREE_PORT_ARGS,
+    ]);
     await cloud.waitFor(/Press Ctrl-C to stop/);
     const rc = readRcFile(path.join(stateDir, 'stratusrc'));
     assert.equal(rc.AWS_ACCESS_KEY_ID, firstRc.AWS_ACCESS_KEY_ID);
@@ -237,7 +239,7 @@ describe('stratus all-in-one', () => {
       stateDir,
       '--virt',
       'xen',
-      ...listenFlags,
+      ...FREE_PORT_ARGS,
     ]);
     assert.notEqual(q.code, 0);
     assert.match(q.stderr, /'xen' is invalid/);

@@ -36,6 +36,7 @@ import {
   makeKey,
   sshUntil,
 } from './support/guest.js';
+import { FREE_PORTS } from './support/ports.js';
 
 const skip = guestSkipReason();
 const ec2Hex = (uuid: string) => uuid.replace(/-/g, '').slice(0, 17);
@@ -57,11 +58,7 @@ describe('EC2 on the qemu driver with the real guest image', { skip }, () => {
         virt: 'qemu',
         // QEMU's user-mode network: ssh forwarded on loopback, measured as the bare boot is.
         'data-plane': 'user',
-        'ec2-listen': '127.0.0.1:0',
-        'status-listen': '127.0.0.1:0',
-        'identity-listen': '127.0.0.1:0',
-        'image-listen': '127.0.0.1:0',
-        'compute-listen': '127.0.0.1:0',
+        ...FREE_PORTS,
         'log-level': 'warn',
         'power-sync-seconds': '1',
         'qemu-power-off-timeout-seconds': '20',

@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { dataPlaneUnavailable } from '../src/network/index.js';
 import { readRcFile, startStratus, stratus, type RunningStratus } from './support/cli.js';
 import { GUEST, guestSkipReason } from './support/guest.js';
+import { FREE_PORT_ARGS } from './support/ports.js';
 
 const SCRIPTS = fileURLToPath(new URL('../../scripts/', import.meta.url));
 const skip = guestSkipReason() || dataPlaneUnavailable() || false;
@@ -64,16 +65,7 @@ describe('stratus smoke against the all-in-one with real guests', { skip }, () =
       'namespace',
       '--data-plane-namespace',
       netns,
-      '--ec2-listen',
-      '127.0.0.1:0',
-      '--status-listen',
-      '127.0.0.1:0',
-      '--identity-listen',
-      '127.0.0.1:0',
-      '--image-listen',
-      '127.0.0.1:0',
-      '--compute-listen',
-      '127.0.0.1:0',
+      ...FREE_PORT_ARGS,
       '--quota-instances',
       '20',
       '--quota-addresses',
@@ -310,16 +302,7 @@ describe(
         'qemu',
         '--data-plane',
         'user',
-        '--ec2-listen',
-        '127.0.0.1:0',
-        '--status-listen',
-        '127.0.0.1:0',
-        '--identity-listen',
-        '127.0.0.1:0',
-        '--image-listen',
-        '127.0.0.1:0',
-        '--compute-listen',
-        '127.0.0.1:0',
+        ...FREE_PORT_ARGS,
       ]);
       await cloud.waitFor(/Press Ctrl-C to stop/, 60_000);
     });

@@ -10,6 +10,7 @@ import { ImageRepo, type ImageKind, type ImageRow } from '../../src/db/index.js'
 import { IdentityService } from '../../src/identity/index.js';
 import { silentLogger } from '../../src/log.js';
 import { startCloud, type Cloud } from '../../src/main.js';
+import { FREE_PORTS } from './ports.js';
 
 export interface Credentials {
   accessKeyId: string;
@@ -50,11 +51,7 @@ export async function startTestCloud(flags: Record<string, string> = {}): Promis
     env: {},
     flags: {
       'state-dir': stateDir,
-      'ec2-listen': '127.0.0.1:0',
-      'status-listen': '127.0.0.1:0',
-      'identity-listen': '127.0.0.1:0',
-      'image-listen': '127.0.0.1:0',
-      'compute-listen': '127.0.0.1:0',
+      ...FREE_PORTS,
       'log-level': 'warn',
       'power-sync-seconds': '0.5',
       ...flags,
