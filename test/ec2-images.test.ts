@@ -25,16 +25,9 @@ import { postgresBackend, sqliteBackend } from '../src/db/testing.js';
 import { ImageStore } from '../src/image/index.js';
 import { rawEc2, startTestCloud, type Credentials, type TestCloud } from './support/ec2.js';
 import { disconnected } from './support/expect.js';
+import { HAVE_QEMU_IMG } from './support/tools.js';
 
 const AWS = '/usr/bin/aws';
-const HAVE_QEMU_IMG = (() => {
-  try {
-    execFileSync('qemu-img', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
 
 interface Project {
   client: EC2Client;

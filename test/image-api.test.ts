@@ -16,15 +16,7 @@ import { IdentityService } from '../src/identity/index.js';
 import { disconnected } from './support/expect.js';
 import { startTestCloud, waitUntil, type TestCloud } from './support/ec2.js';
 import { adminEnv, login, openstack, OPENSTACK_SKIP, PASSWORD } from './support/openstack.js';
-
-const HAVE_QEMU_IMG = (() => {
-  try {
-    execFileSync('qemu-img', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
+import { HAVE_QEMU_IMG } from './support/tools.js';
 
 interface Answer {
   status: number;

@@ -9,15 +9,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { openDatabase, type ImageRow } from '../src/db/index.js';
 import { stratus } from './support/cli.js';
-
-const HAVE_QEMU_IMG = (() => {
-  try {
-    execFileSync('qemu-img', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
+import { HAVE_QEMU_IMG } from './support/tools.js';
 
 interface Printed {
   id: string;
