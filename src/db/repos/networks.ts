@@ -45,27 +45,7 @@ export class NetworkRepo {
         .onConflict((oc) => oc.column('name').doNothing())
         .executeTakeFirst();
       if (Number(r.numInsertedOrUpdatedRows ?? 0) === 0) return;
-      const rows: FixedIpRow[] = [];
-      for (let ip = first; ip <= last; ip++) {
-        rows.push({
-          networkId: row.id,
-          address: formatIpv4(ip),
-          seq: ip - first,
-          instanceId: null,
-          macAddress: null,
-          allocatedAt: null,
-          releasedAt: null,
-          leasedAt: null,
-          leaseExpiresAt: null,
-          reusableAt: 0,
-        });
-      }
-      for (let i = 0; i < rows.length; i += 500) {
-        await trx
-          .insertInto('fixedIps')
-          .values(rows.slice(i, i + 500))
-          .execute();
-      }
+      await insertAddresses(trx, row.id, first, last);
     });
     return (await this.findByName(name)) as NetworkRow;
   }
@@ -96,24 +76,7 @@ export class NetworkRepo {
     try {
       await this.db.transaction().execute(async (trx) => {
         await trx.insertInto('networks').values(row).execute();
-        for (let ip = spec.dhcpStart; ip <= spec.dhcpEnd; ip += 500) {
-          const rows: FixedIpRow[] = [];
-          for (let a = ip; a <= Math.min(spec.dhcpEnd, ip + 499); a++) {
-            rows.push({
-              networkId: row.id,
-              address: formatIpv4(a),
-              seq: a - spec.dhcpStart,
-              instanceId: null,
-              macAddress: null,
-              allocatedAt: null,
-              releasedAt: null,
-              leasedAt: null,
-              leaseExpiresAt: null,
-              reusableAt: 0,
-            });
-          }
-          await trx.insertInto('fixedIps').values(rows).execute();
-        }
+        await insertAddresses(trx, row.id, spec.dhcpStart, spec.dhcpEnd);
       });
     } catch (err) {
       if (isUniqueViolation(err)) {
@@ -278,5 +241,27 @@ export class NetworkRepo {
         .onConflict((oc) => oc.column('address').doNothing())
         .execute();
     }
+  }
+}
+
+/** One free fixed-address row per address from `first` to `last`, in batches of 500. */
+async function insertAddresses(db: Db, networkId: string, first: number, last: number) {
+  for (let start = first; start <= last; start += 500) {
+    const rows: FixedIpRow[] = [];
+    for (let ip = start; ip <= Math.min(last, start + 499); ip++) {
+      rows.push({
+        networkId,
+        address: formatIpv4(ip),
+        seq: ip - first,
+        instanceId: null,
+        macAddress: null,
+        allocatedAt: null,
+        releasedAt: null,
+        leasedAt: null,
+        leaseExpiresAt: null,
+        reusableAt: 0,
+      });
+    }
+    await db.insertInto('fixedIps').values(rows).execute();
   }
 }
