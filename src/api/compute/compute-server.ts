@@ -8,7 +8,7 @@ import type { Bus } from '../../bus/index.js';
 import { ComputeClient, InstanceOperations } from '../../compute/index.js';
 import type { Config } from '../../config/index.js';
 import type { Db } from '../../db/index.js';
-import { asStratusError, invalid, StratusError } from '../../errors.js';
+import { asStratusError, invalid } from '../../errors.js';
 import type { TokenService } from '../../identity/index.js';
 import { KeypairService } from '../../keypairs/index.js';
 import type { Logger } from '../../log.js';
@@ -16,6 +16,7 @@ import type { Metrics } from '../../metrics/index.js';
 import { SchedulerClient } from '../../scheduler/index.js';
 import { createHttpServer } from '../http.js';
 import { contextFromToken } from '../openstack/token-auth.js';
+import { frameworkRefusal } from '../openstack/error-json.js';
 import { computeFault, fromStratusError, type ComputeFault } from './errors.js';
 import { flavorRoutes } from './flavors.js';
 import { keypairRoutes } from './keypairs.js';
@@ -123,14 +124,14 @@ export function createComputeServer(options: ComputeServerOptions): FastifyInsta
   app.setErrorHandler((err: unknown, request, reply) => {
     // Fastify's own refusals (body too large, bad content type) have a 4xx statusCode; ours
     // are StratusErrors; a microversion out of range is 406; anything else is our fault.
-    const status = (err as { statusCode?: number }).statusCode;
+    const refusal = frameworkRefusal(err);
     const f =
       err instanceof UnsupportedVersion
         ? computeFault(406, err.message)
-        : status === 415
+        : refusal?.status === 415
           ? computeFault(415, 'The request body must be JSON (Content-Type: application/json).')
-          : !(err instanceof StratusError) && status && status >= 400 && status < 500
-            ? computeFault(status, (err as Error).message)
+          : refusal
+            ? computeFault(refusal.status, refusal.message)
             : fromStratusError(asStratusError(err));
     if (f.status >= 500) request.log.error({ err }, 'Compute request failed');
     else request.log.info({ status: f.status, body: f.body }, 'Compute request refused');

@@ -1,7 +1,7 @@
 // Identity API errors: `{"error": {"code": 401, "title": "Unauthorized", "message": "..."}}`,
 // the status from the domain error's kind.
-import type { ErrorKind, StratusError } from '../../errors.js';
-import { errorJson, INTERNAL_MESSAGE, type ErrorJson } from '../openstack/error-json.js';
+import type { ErrorKind } from '../../errors.js';
+import { errorJson, toErrorJson, type ErrorJson } from '../openstack/error-json.js';
 
 export type IdentityError = ErrorJson;
 
@@ -20,9 +20,11 @@ const STATUS: Readonly<Record<ErrorKind, number>> = {
 
 export const identityError = errorJson;
 
-export function fromStratusError(e: StratusError): IdentityError {
-  const code = STATUS[e.kind];
-  // Our own faults say so without internals; the log has the details.
-  const message = e.kind === 'internal' ? INTERNAL_MESSAGE : e.message;
-  return identityError(code, message);
+/** Whatever a handler threw, as the Identity API shows it. */
+export function toIdentityError(err: unknown): IdentityError {
+  return toErrorJson(
+    err,
+    STATUS,
+    'The request body must be JSON (Content-Type: application/json).',
+  );
 }

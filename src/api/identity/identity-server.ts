@@ -4,14 +4,14 @@
 // One domain exists, 'default' ("Default"). Every failure is Identity's error JSON
 // (`{"error": {"code", "title", "message"}}`) with a 4xx status; 5xx only for our own faults.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { asStratusError, StratusError } from '../../errors.js';
+import { StratusError } from '../../errors.js';
 import type { ProjectRow, UserRow } from '../../db/index.js';
 import type { TokenInfo, TokenService } from '../../identity/index.js';
 import type { Logger } from '../../log.js';
 import type { Metrics } from '../../metrics/index.js';
 import { createHttpServer } from '../http.js';
 import { parseTokenRequest } from './auth-request.js';
-import { fromStratusError, identityError, type IdentityError } from './errors.js';
+import { identityError, toIdentityError, type IdentityError } from './errors.js';
 import {
   catalogView,
   DOMAIN,
@@ -208,15 +208,7 @@ export function createIdentityServer(options: IdentityServerOptions): FastifyIns
     ),
   );
   app.setErrorHandler((err: unknown, request, reply) => {
-    // Fastify's own refusals (malformed JSON, body too large, bad content type) have a 4xx
-    // statusCode; ours are StratusErrors; anything else is our fault.
-    const status = (err as { statusCode?: number }).statusCode;
-    const e =
-      status === 415
-        ? identityError(415, 'The request body must be JSON (Content-Type: application/json).')
-        : !(err instanceof StratusError) && status && status < 500
-          ? identityError(status, (err as Error).message)
-          : fromStratusError(asStratusError(err));
+    const e = toIdentityError(err);
     if (e.code >= 500) request.log.error({ err }, 'Identity request failed');
     else request.log.info({ code: e.code, message: e.message }, 'Identity request refused');
     if (e.code === 401) reply.header('www-authenticate', `Keystone uri="${base(request)}/v3"`);

@@ -1,7 +1,7 @@
 // Image API errors: `{"error": {"code": 404, "title": "Not Found", "message": "..."}}`, the
 // status from the domain error's kind (one table), plus Fastify's own refusals.
-import { asStratusError, StratusError, type ErrorKind } from '../../errors.js';
-import { errorJson, INTERNAL_MESSAGE, type ErrorJson } from '../openstack/error-json.js';
+import type { ErrorKind } from '../../errors.js';
+import { errorJson, toErrorJson, type ErrorJson } from '../openstack/error-json.js';
 
 export type ImageApiError = ErrorJson;
 
@@ -27,17 +27,9 @@ export const imageApiError = errorJson;
  * status; anything else is our fault, a 500 without internals (the log has the details).
  */
 export function toImageApiError(err: unknown): ImageApiError {
-  const status = (err as { statusCode?: number }).statusCode;
-  if (!(err instanceof StratusError) && status !== undefined && status >= 400 && status < 500) {
-    if (status === 415) {
-      return imageApiError(
-        415,
-        'Unsupported Content-Type: send JSON (application/json) to the image routes and image data as application/octet-stream.',
-      );
-    }
-    return imageApiError(status, (err as Error).message);
-  }
-  const e = asStratusError(err);
-  const message = e.kind === 'internal' ? INTERNAL_MESSAGE : e.message;
-  return imageApiError(IMAGE_API_STATUS[e.kind], message);
+  return toErrorJson(
+    err,
+    IMAGE_API_STATUS,
+    'Unsupported Content-Type: send JSON (application/json) to the image routes and image data as application/octet-stream.',
+  );
 }

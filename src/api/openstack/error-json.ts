@@ -1,5 +1,7 @@
 // The error body the Identity and Image APIs share: `{"error": {"code": 404, "title": "Not
 // Found", "message": "..."}}`. Each API keeps its own table from domain error kind to status.
+// Also what every OpenStack API asks of a thrown error: is it one of Fastify's own refusals?
+import { asStratusError, StratusError, type ErrorKind } from '../../errors.js';
 
 export interface ErrorJson {
   code: number;
@@ -28,4 +30,33 @@ export const INTERNAL_MESSAGE =
 
 export function errorJson(code: number, message: string): ErrorJson {
   return { code, title: TITLES[code] ?? 'Error', message };
+}
+
+/**
+ * Fastify's own refusal (malformed JSON, body too large, unsupported content type, a bad URL):
+ * its 4xx status and message. Undefined for our errors and for anything that is our fault.
+ */
+export function frameworkRefusal(err: unknown): { status: number; message: string } | undefined {
+  if (err instanceof StratusError) return undefined;
+  const status = (err as { statusCode?: number }).statusCode;
+  if (status === undefined || status < 400 || status >= 500) return undefined;
+  return { status, message: (err as Error).message };
+}
+
+/**
+ * Whatever a handler threw, as the shared error body: a domain error by `statusOf` its kind;
+ * Fastify's refusals with their status (`unsupportedMedia` says what a 415 should have sent);
+ * anything else is our fault, a 500 without internals.
+ */
+export function toErrorJson(
+  err: unknown,
+  statusOf: Readonly<Record<ErrorKind, number>>,
+  unsupportedMedia: string,
+): ErrorJson {
+  const refusal = frameworkRefusal(err);
+  if (refusal) {
+    return errorJson(refusal.status, refusal.status === 415 ? unsupportedMedia : refusal.message);
+  }
+  const e = asStratusError(err);
+  return errorJson(statusOf[e.kind], e.kind === 'internal' ? INTERNAL_MESSAGE : e.message);
 }
