@@ -5,7 +5,6 @@
 import assert from 'node:assert/strict';
 import { loadConfig } from '../src/config/index.js';
 import { randomBytes, randomUUID } from 'node:crypto';
-import fs from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { FixedIpLeaseRepo, openDatabase, type Database } from '../src/db/index.js';
 import { sqliteBackend } from '../src/db/testing.js';
@@ -18,11 +17,10 @@ import {
 import { NetworkManager } from '../src/network/index.js';
 import {
   Cleanup,
-  FakeGuest,
   dataPlaneSkipReason,
+  FakeGuest,
   rootLinks,
-  tempDir,
-  uniqueName,
+  startDataPlane,
   waitFor,
 } from './support/netns.js';
 
@@ -45,27 +43,10 @@ describe('a host data plane in its own namespace', { skip }, () => {
   it('serves DHCP to a plugged guest, reports the lease, and leaves nothing behind', async () => {
     const linksBefore = await rootLinks();
     const events: LeaseEvent[] = [];
-    const dir = tempDir();
-    cleanup.add(async () => fs.rmSync(dir, { recursive: true, force: true }));
-    const dp = new HostDataPlane({
-      namespace: uniqueName(),
-      bridge: 'br100',
-      network: {
-        cidr: '10.77.0.0/24',
-        gateway: '10.77.0.1',
-        dhcpStart: '10.77.0.2',
-        dhcpEnd: '10.77.0.254',
-        dns: '',
-      },
+    const dp = await startDataPlane(cleanup, '10.77.0.0/24', {
       leaseSeconds: LEASE_SECONDS,
-      stateDir: dir,
-      leases: {
-        onEvent: async (e) => void events.push(e),
-        knownLeases: async () => [],
-      },
+      leases: { onEvent: async (e) => void events.push(e), knownLeases: async () => [] },
     });
-    cleanup.add(() => dp.teardown());
-    await dp.start();
     assert.ok(dp.ns.exists());
     const addr = (await dp.ns.ip(['-4', '-o', 'addr', 'show', 'dev', 'br100'])).stdout;
     assert.match(addr, /inet 10\.77\.0\.1\/24/);
@@ -127,27 +108,13 @@ describe('fixed IPs and their DHCP leases', { skip }, () => {
       quota: loadConfig({ env: {}, flags: {} }).quota,
       leaseSeconds: LEASE_SECONDS,
     });
-    const dir = tempDir();
-    cleanup.add(async () => fs.rmSync(dir, { recursive: true, force: true }));
-    dp = new HostDataPlane({
-      namespace: uniqueName(),
-      bridge: 'br100',
-      network: {
-        cidr: '10.78.0.0/27',
-        gateway: '10.78.0.1',
-        dhcpStart: '10.78.0.2',
-        dhcpEnd: '10.78.0.30',
-        dns: '',
-      },
+    dp = await startDataPlane(cleanup, '10.78.0.0/27', {
       leaseSeconds: LEASE_SECONDS,
-      stateDir: dir,
       leases: {
         onEvent: async (event) => void (await network.recordLeaseEvent({ host: 'host-a', event })),
         knownLeases: () => network.knownLeases({ host: 'host-a' }),
       },
     });
-    cleanup.add(() => dp.teardown());
-    await dp.start();
     const first = await network.allocateForInstance({ instanceId: randomUUID(), host: 'host-a' });
     networkId = first.networkId;
   });

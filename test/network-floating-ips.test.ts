@@ -4,17 +4,16 @@
 // gone after disassociate.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import fs from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { HostDataPlane } from '../src/network/dataplane/index.js';
 import {
   Cleanup,
-  FakeGuest,
   dataPlaneSkipReason,
+  FakeGuest,
   joinClient,
   listen,
+  startDataPlane,
   tcpProbe,
-  tempDir,
   uniqueName,
   waitFor,
 } from './support/netns.js';
@@ -47,25 +46,7 @@ describe('floating IPs', { skip }, () => {
 
   before(async () => {
     if (skip) return;
-    const dir = tempDir();
-    cleanup.add(async () => fs.rmSync(dir, { recursive: true, force: true }));
-    dp = new HostDataPlane({
-      namespace: uniqueName(),
-      bridge: 'br100',
-      network: {
-        cidr: '10.80.0.0/24',
-        gateway: '10.80.0.1',
-        dhcpStart: '10.80.0.2',
-        dhcpEnd: '10.80.0.254',
-        dns: '',
-      },
-      leaseSeconds: 120,
-      stateDir: dir,
-      uplink: 'ext0',
-      leases: { onEvent: async () => undefined, knownLeases: async () => [] },
-    });
-    cleanup.add(() => dp.teardown());
-    await dp.start();
+    dp = await startDataPlane(cleanup, '10.80.0.0/24', { uplink: 'ext0' });
     client = await new FakeGuest(cleanup, uniqueName('st-c')).create();
     await joinClient(dp.ns, client.ns, 'ext0', UPLINK_ADDRESS, CLIENT);
     // The client only knows the outward link: it has no route to the guest network.

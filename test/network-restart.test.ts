@@ -7,10 +7,11 @@ import { after, describe, it } from 'node:test';
 import { HostDataPlane, type HostDataPlaneOptions } from '../src/network/dataplane/index.js';
 import {
   Cleanup,
-  FakeGuest,
   dataPlaneSkipReason,
+  FakeGuest,
   joinClient,
   listen,
+  startDataPlane,
   tcpProbe,
   tempDir,
   uniqueName,
@@ -90,24 +91,7 @@ describe('restarting the network agent', { skip }, () => {
   });
 
   it('fails closed: guest-network addresses nobody plugged are unreachable', async () => {
-    const dir = tempDir();
-    cleanup.add(async () => fs.rmSync(dir, { recursive: true, force: true }));
-    const dp = new HostDataPlane({
-      namespace: uniqueName(),
-      bridge: 'br100',
-      network: {
-        cidr: '10.82.0.0/24',
-        gateway: '10.82.0.1',
-        dhcpStart: '10.82.0.2',
-        dhcpEnd: '10.82.0.254',
-        dns: '',
-      },
-      leaseSeconds: 120,
-      stateDir: dir,
-      leases: { onEvent: async () => undefined, knownLeases: async () => [] },
-    });
-    cleanup.add(() => dp.teardown());
-    await dp.start();
+    const dp = await startDataPlane(cleanup, '10.82.0.0/24');
     // A namespace on the bridge that Stratus did not plug, with an address it made up.
     const rogue = await new FakeGuest(cleanup).create();
     await dp.ns.ip([
@@ -139,23 +123,7 @@ describe('dnsmasq dying', { skip }, () => {
 
   it('is started again by the next change, and guests get their addresses', async () => {
     const dir = tempDir();
-    cleanup.add(async () => fs.rmSync(dir, { recursive: true, force: true }));
-    const dp = new HostDataPlane({
-      namespace: uniqueName(),
-      bridge: 'br100',
-      network: {
-        cidr: '10.83.0.0/24',
-        gateway: '10.83.0.1',
-        dhcpStart: '10.83.0.2',
-        dhcpEnd: '10.83.0.254',
-        dns: '',
-      },
-      leaseSeconds: 120,
-      stateDir: dir,
-      leases: { onEvent: async () => undefined, knownLeases: async () => [] },
-    });
-    cleanup.add(() => dp.teardown());
-    await dp.start();
+    const dp = await startDataPlane(cleanup, '10.83.0.0/24', { stateDir: dir });
     const pid = Number(fs.readFileSync(`${dir}/dnsmasq.pid`, 'utf8'));
     process.kill(pid, 'SIGKILL');
     await waitFor('dnsmasq to be gone', () => {

@@ -2,18 +2,17 @@
 // with real TCP from a client namespace, from the host namespace and from another guest.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import fs from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { HostDataPlane } from '../src/network/dataplane/index.js';
 import type { EffectiveRule } from '../src/network/index.js';
 import {
   Cleanup,
-  FakeGuest,
   dataPlaneSkipReason,
+  FakeGuest,
   joinClient,
   listen,
+  startDataPlane,
   tcpProbe,
-  tempDir,
   uniqueName,
   waitFor,
 } from './support/netns.js';
@@ -56,24 +55,7 @@ describe('security groups on running guests', { skip }, () => {
 
   before(async () => {
     if (skip) return;
-    const dir = tempDir();
-    cleanup.add(async () => fs.rmSync(dir, { recursive: true, force: true }));
-    dp = new HostDataPlane({
-      namespace: uniqueName(),
-      bridge: 'br100',
-      network: {
-        cidr: '10.79.0.0/24',
-        gateway: '10.79.0.1',
-        dhcpStart: '10.79.0.2',
-        dhcpEnd: '10.79.0.254',
-        dns: '',
-      },
-      leaseSeconds: 120,
-      stateDir: dir,
-      leases: { onEvent: async () => undefined, knownLeases: async () => [] },
-    });
-    cleanup.add(() => dp.teardown());
-    await dp.start();
+    dp = await startDataPlane(cleanup, '10.79.0.0/24');
     client = await new FakeGuest(cleanup, uniqueName('st-c')).create();
     await joinClient(dp.ns, client.ns, 'ext0', '172.31.9.1', '172.31.9.2');
     webGuest = await new FakeGuest(cleanup).create();

@@ -7,7 +7,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Namespace, dataPlaneUnavailable } from '../../src/network/dataplane/index.js';
+import {
+  HostDataPlane,
+  Namespace,
+  dataPlaneUnavailable,
+  type HostDataPlaneOptions,
+} from '../../src/network/dataplane/index.js';
+import { formatIpv4, parseCidr } from '../../src/util/ipv4.js';
 
 export const BUSYBOX = ['/usr/bin/busybox', '/bin/busybox'].find((p) => fs.existsSync(p));
 
@@ -26,6 +32,40 @@ export function uniqueName(prefix = 'st-t'): string {
 
 export function tempDir(): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), 'stratus-np-'));
+}
+
+/**
+ * A test's data plane on `cidr` (gateway .1, DHCP from .2 to the last address), in a new
+ * namespace with bridge br100 and a state directory of its own, leases going nowhere unless
+ * `options` say otherwise; started, and removed by `cleanup` whatever happens.
+ */
+export async function startDataPlane(
+  cleanup: Cleanup,
+  cidr: string,
+  options: Partial<HostDataPlaneOptions> = {},
+): Promise<HostDataPlane> {
+  const c = parseCidr(cidr);
+  if (!c) throw new Error(`not a CIDR: ${cidr}`);
+  const stateDir = options.stateDir ?? tempDir();
+  cleanup.add(async () => fs.rmSync(stateDir, { recursive: true, force: true }));
+  const dp = new HostDataPlane({
+    namespace: uniqueName(),
+    bridge: 'br100',
+    network: {
+      cidr,
+      gateway: formatIpv4(c.base + 1),
+      dhcpStart: formatIpv4(c.base + 2),
+      dhcpEnd: formatIpv4(c.base + c.size - 2),
+      dns: '',
+    },
+    leaseSeconds: 120,
+    leases: { onEvent: async () => undefined, knownLeases: async () => [] },
+    ...options,
+    stateDir,
+  });
+  cleanup.add(() => dp.teardown());
+  await dp.start();
+  return dp;
 }
 
 /** Namespaces and processes a test made, removed by `cleanup` whatever happened. */
