@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Command, CommanderError } from 'commander';
-import { ec2Id } from './api/ec2/index.js';
+import { ec2Id } from './ids/index.js';
 import { metadataFiles, MetadataServer, MetadataService } from './api/metadata/index.js';
 import { ApiService, type ApiUrls } from './api/service.js';
 import { AmqpBus, InProcessBus, type Bus } from './bus/index.js';

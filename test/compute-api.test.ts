@@ -6,7 +6,7 @@
 import { AllocateAddressCommand, AssociateAddressCommand } from '@aws-sdk/client-ec2';
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { ec2Id } from '../src/api/ec2/ids.js';
+import { ec2Id } from '../src/ids/index.js';
 import { EndpointRepo, InstanceRepo, KeypairRepo, QuotaRepo } from '../src/db/index.js';
 import { postgresBackend, sqliteBackend } from '../src/db/testing.js';
 import { IdentityService } from '../src/identity/index.js';

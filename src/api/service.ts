@@ -10,7 +10,7 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/index.js';
 import type { Service } from '../service/index.js';
 import { ec2Actions } from './ec2/actions/index.js';
-import { createComputeServer } from './compute/compute-server.js';
+import { createComputeServer } from './openstack-compute/compute-server.js';
 import { createEc2Server } from './ec2/ec2-server.js';
 import { createIdentityServer } from './identity/identity-server.js';
 import { createImageServer } from './image/image-server.js';

@@ -1,7 +1,7 @@
 // `stratus manage image ...`: import image files into the image store, list and delete images.
 // Images are shown with their id and the EC2 id users launch them by (ami-/aki-/ari-).
 import { Command, Option } from 'commander';
-import { imageEc2Id, parseImageEc2Id } from '../api/ec2/index.js';
+import { imageEc2Id, parseImageEc2Id } from '../ids/index.js';
 import type { Config } from '../config/index.js';
 import type { Database, ImageKind, ImageRow } from '../db/index.js';
 import { invalid } from '../errors.js';

@@ -8,7 +8,7 @@ import { NetworkRepo } from '../db/index.js';
 import { StratusError } from '../errors.js';
 import { removeDataPlane } from '../network/index.js';
 import { checkNetworkSpec } from '../network/network-spec.js';
-import { parseCidr, parseIpv4 } from '../util/ipv4.js';
+import { addressRange, parseCidr, parseIpv4 } from '../network/index.js';
 import { isoTime, printRecord, printRows, type Format } from './output.js';
 
 type Leaf = (parent: Command, name: string, description: string) => Command;
@@ -48,14 +48,17 @@ export function addNetworkCommands(manage: Command, leaf: Leaf, withDatabase: Wi
           );
         }
       }
-      const row = await repo.create({
-        name: spec.name,
-        cidr: spec.cidrText,
-        gateway: spec.gateway,
-        dhcpStart: parseIpv4(spec.dhcpStart) as number,
-        dhcpEnd: parseIpv4(spec.dhcpEnd) as number,
-        dns: spec.dns,
-      });
+      const row = await repo.create(
+        {
+          name: spec.name,
+          cidr: spec.cidrText,
+          gateway: spec.gateway,
+          dhcpStart: spec.dhcpStart,
+          dhcpEnd: spec.dhcpEnd,
+          dns: spec.dns,
+        },
+        addressRange(parseIpv4(spec.dhcpStart) as number, parseIpv4(spec.dhcpEnd) as number),
+      );
       printRecord(format, {
         id: row.id,
         name: row.name,

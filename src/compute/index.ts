@@ -7,5 +7,4 @@ export {
   type Reservation,
   type StateChange,
 } from './operations.js';
-export { effectiveLimits, projectQuota, QUOTA_RESOURCES, type QuotaUsage } from './quota.js';
 export { ensureGuestImage, guestImageFiles, GUEST_IMAGE_NAME } from './guest-image.js';

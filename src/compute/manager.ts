@@ -164,7 +164,8 @@ export class ComputeManager implements ProtocolHandlers<ComputeProtocol> {
             taskState: null,
             powerState: 'nostate',
             terminatedAt: at,
-            stateReason: `Server.InternalError: ${asStratusError(err).message}`,
+            stateReason: 'build_failed',
+            stateMessage: asStratusError(err).message,
           });
           throw err;
         }
@@ -236,7 +237,7 @@ export class ComputeManager implements ProtocolHandlers<ComputeProtocol> {
             vmState: 'stopped',
             taskState: null,
             powerState: 'shutdown',
-            stateReason: 'Client.UserInitiatedShutdown',
+            stateReason: 'user_stopped',
           },
         );
       });
@@ -262,7 +263,13 @@ export class ComputeManager implements ProtocolHandlers<ComputeProtocol> {
         await this.#instances.transition(
           instanceId,
           { vmStates: ['stopped'] },
-          { vmState: 'active', taskState: null, powerState: 'running', stateReason: null },
+          {
+            vmState: 'active',
+            taskState: null,
+            powerState: 'running',
+            stateReason: null,
+            stateMessage: null,
+          },
         );
       });
       return null;
@@ -299,7 +306,7 @@ export class ComputeManager implements ProtocolHandlers<ComputeProtocol> {
             {
               vmState: 'stopped',
               powerState: power,
-              stateReason: 'Client.InstanceInitiatedShutdown',
+              stateReason: 'guest_shutdown',
             },
           );
           if (changed)

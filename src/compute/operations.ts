@@ -2,7 +2,6 @@
 // the placement from the scheduler, then a cast to the compute host. Edges never reach the
 // compute or scheduler managers any other way.
 import { randomUUID } from 'node:crypto';
-import type { QuotaLimits } from '../config/index.js';
 import { isAdmin, type RequestContext } from '../context.js';
 import {
   DEFAULT_GROUP,
@@ -24,7 +23,7 @@ import { invalid, notFound, StratusError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { SchedulerClient } from '../scheduler/index.js';
 import type { ComputeClient } from './client.js';
-import { effectiveLimits } from './quota.js';
+import { effectiveLimits, type QuotaLimits } from '../quota/index.js';
 
 export interface RunRequest {
   /** The image's id, or the leading characters of it. */
@@ -174,6 +173,7 @@ export class InstanceOperations {
           privateIp: null,
           macAddress: null,
           stateReason: null,
+          stateMessage: null,
           createdAt: at,
           updatedAt: at,
           launchedAt: null,

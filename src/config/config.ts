@@ -3,7 +3,8 @@
 import fs from 'node:fs';
 import { parse as parseToml } from 'smol-toml';
 import { StratusError } from '../errors.js';
-import { parseCidr } from '../util/ipv4.js';
+import { parseCidr } from '../network/ipv4.js';
+import type { QuotaLimits } from '../quota/index.js';
 import { OPTIONS, type OptionSpec } from './options.js';
 
 export interface Listen {
@@ -45,16 +46,6 @@ export interface Config {
   dataPlane: { mode: 'auto' | 'namespace' | 'user'; namespace: string };
   quota: QuotaLimits;
   log: { level: string; file: string | null };
-}
-
-export interface QuotaLimits {
-  instances: number;
-  cores: number;
-  ramMb: number;
-  addresses: number;
-  securityGroups: number;
-  securityGroupRules: number;
-  keypairs: number;
 }
 
 export interface ConfigSources {

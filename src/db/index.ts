@@ -8,7 +8,7 @@ export {
   type OpenOptions,
 } from './database.js';
 export * from './schema.js';
-export { isUniqueViolation, isForeignKeyViolation } from './constraint.js';
+export { isUniqueViolation } from './constraint.js';
 export { ProjectRepo } from './repos/projects.js';
 export { UserRepo } from './repos/users.js';
 export { RoleAssignmentRepo } from './repos/role-assignments.js';

@@ -142,6 +142,14 @@ export type VmState = 'building' | 'active' | 'stopped' | 'deleted' | 'error';
 export type TaskState =
   'scheduling' | 'spawning' | 'rebooting' | 'powering-off' | 'powering-on' | 'deleting';
 
+/**
+ * Why an instance is in its state, as the domain knows it; each API edge words it itself.
+ * `build_failed`: the host could not build it (stateMessage says why); `user_stopped`: a user
+ * stopped it; `guest_shutdown`: the guest powered itself off.
+ */
+export const STATE_REASONS = ['build_failed', 'user_stopped', 'guest_shutdown'] as const;
+export type StateReason = (typeof STATE_REASONS)[number];
+
 export interface InstancesTable {
   id: string;
   reservationId: string;
@@ -168,7 +176,9 @@ export interface InstancesTable {
   privateIp: string | null;
   macAddress: string | null;
   /** Why the instance is in its state, when something went wrong or a user stopped it. */
-  stateReason: string | null;
+  stateReason: StateReason | null;
+  /** What went wrong, in words, with `build_failed`. */
+  stateMessage: string | null;
   createdAt: number;
   updatedAt: number;
   launchedAt: number | null;

@@ -1,9 +1,8 @@
 // Key pairs: the public halves users launch instances with. CreateKeyPair's private key is
 // returned once and never stored.
 import { randomUUID } from 'node:crypto';
-import type { QuotaLimits } from '../config/index.js';
 import { isAdmin, type RequestContext } from '../context.js';
-import { effectiveLimits } from '../compute/quota.js';
+import { effectiveLimits, type QuotaLimits } from '../quota/index.js';
 import {
   idStartsWith,
   isUniqueViolation,

@@ -82,6 +82,7 @@ for (const backend of TEST_BACKENDS) {
         privateIp: null,
         macAddress: null,
         stateReason: null,
+        stateMessage: null,
         createdAt: at,
         updatedAt: at,
         launchedAt: at,

@@ -4,8 +4,7 @@
 // mapping onto one, it announces the change through `onChange`, the one seam where the data
 // plane (DNAT/SNAT on the instance's host) plugs in.
 import { randomUUID } from 'node:crypto';
-import type { QuotaLimits } from '../config/index.js';
-import { effectiveLimits } from '../compute/quota.js';
+import { effectiveLimits, type QuotaLimits } from '../quota/index.js';
 import { isAdmin, type RequestContext } from '../context.js';
 import {
   FloatingIpRepo,

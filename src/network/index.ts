@@ -2,6 +2,7 @@
 export { NetworkClient, NETWORK_TOPIC, type NetworkProtocol, type GuestNetwork } from './client.js';
 export { NetworkManager, DEFAULT_NETWORK, DEFAULT_FLOATING_POOL } from './manager.js';
 export * from './security-groups.js';
+export * from './ipv4.js';
 export {
   FloatingIpService,
   type FloatingIpChange,

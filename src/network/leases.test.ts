@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { FixedIpLeaseRepo, NetworkRepo, type Database } from '../db/index.js';
 import { openTestDatabase, TEST_BACKENDS } from '../db/testing.js';
-import { parseCidr } from '../util/ipv4.js';
+import { addressRange, parseIpv4 } from './ipv4.js';
 import { LeaseBook } from './leases.js';
 
 const LEASE_S = 120;
@@ -23,7 +23,17 @@ for (const backend of TEST_BACKENDS) {
       database = await openTestDatabase(backend);
       networks = new NetworkRepo(database.db);
       repo = new FixedIpLeaseRepo(database.db);
-      const net = await networks.ensure('n', parseCidr('10.5.0.0/29')!, '10.5.0.0/29');
+      const net = await networks.ensure(
+        {
+          name: 'n',
+          cidr: '10.5.0.0/29',
+          gateway: '10.5.0.1',
+          dhcpStart: '10.5.0.2',
+          dhcpEnd: '10.5.0.6',
+          dns: '',
+        },
+        addressRange(parseIpv4('10.5.0.2')!, parseIpv4('10.5.0.6')!),
+      );
       networkId = net.id;
       book = new LeaseBook({
         db: database.db,

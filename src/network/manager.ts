@@ -1,15 +1,15 @@
 // The network manager: IP address management. It owns the networks and the floating pool,
 // hands fixed addresses to instances and takes them back, resting each returned address for a
 // DHCP lease time plus a margin before it is handed out again.
+import type { QuotaLimits } from '../quota/index.js';
 import { randomBytes } from 'node:crypto';
-import type { QuotaLimits } from '../config/index.js';
 import type { RequestContext } from '../context.js';
 import { dispatch, type ProtocolHandlers } from '../bus/index.js';
 import { NetworkRepo, now, type Db, type NetworkRow } from '../db/index.js';
 import { StratusError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Service } from '../service/index.js';
-import { parseCidr } from '../util/ipv4.js';
+import { addressRange, formatIpv4, hostRange, parseCidr } from './ipv4.js';
 import { VERSION } from '../version.js';
 import { NETWORK_TOPIC, type GuestNetwork, type NetworkProtocol } from './client.js';
 import { FloatingIpService, type FloatingIpHook } from './floating-ips.js';
@@ -208,8 +208,23 @@ export class NetworkManager implements ProtocolHandlers<NetworkProtocol> {
     const floating = parseCidr(this.#opts.floatingRange, 16);
     if (!fixed || !floating)
       throw new StratusError('invalid', 'The configured network ranges are not valid CIDRs.');
-    this.#default = await this.#networks.ensure(DEFAULT_NETWORK, fixed, this.#opts.fixedRange);
-    await this.#networks.ensureFloatingPool(DEFAULT_FLOATING_POOL, floating);
+    const range = hostRange(fixed);
+    this.#default = await this.#networks.ensure(
+      {
+        name: DEFAULT_NETWORK,
+        cidr: this.#opts.fixedRange,
+        gateway: formatIpv4(range.gateway),
+        dhcpStart: formatIpv4(range.first),
+        dhcpEnd: formatIpv4(range.last),
+        dns: '',
+      },
+      addressRange(range.first, range.last),
+    );
+    const pool = hostRange(floating);
+    await this.#networks.ensureFloatingPool(
+      DEFAULT_FLOATING_POOL,
+      addressRange(pool.first, pool.last).map((address, i) => ({ address, seq: i + 2 })),
+    );
     return this.#default;
   }
 }

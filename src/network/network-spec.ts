@@ -1,7 +1,7 @@
 // Checking a network an operator asks for: a CIDR, a gateway inside it, a DHCP range inside
 // it that leaves out the network, broadcast and gateway addresses, and DNS servers.
 import { invalid } from '../errors.js';
-import { cidrContains, formatIpv4, parseCidr, parseIpv4, type Cidr } from '../util/ipv4.js';
+import { cidrContains, formatIpv4, parseCidr, parseIpv4, type Cidr } from './ipv4.js';
 
 export interface NetworkSpecInput {
   name: string;

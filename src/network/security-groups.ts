@@ -3,9 +3,8 @@
 // plane which groups changed through `onRulesChanged`, and `rulesForInstances` gives the data
 // plane the whole rule set it has to enforce for a set of instances.
 import { randomUUID } from 'node:crypto';
-import type { QuotaLimits } from '../config/index.js';
 import { isAdmin, type RequestContext } from '../context.js';
-import { effectiveLimits } from '../compute/quota.js';
+import { effectiveLimits, type QuotaLimits } from '../quota/index.js';
 import {
   DEFAULT_GROUP,
   isUniqueViolation,
@@ -18,7 +17,7 @@ import {
 } from '../db/index.js';
 import { alreadyExists, invalid, notFound, StratusError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { formatIpv4, parseRuleCidr } from '../util/ipv4.js';
+import { formatIpv4, parseRuleCidr } from './ipv4.js';
 
 export type RuleProtocol = 'tcp' | 'udp' | 'icmp' | '-1';
 

@@ -13,7 +13,7 @@ import {
   dataPlaneUnavailable,
   type HostDataPlaneOptions,
 } from '../../src/network/dataplane/index.js';
-import { formatIpv4, parseCidr } from '../../src/util/ipv4.js';
+import { formatIpv4, parseCidr } from '../../src/network/index.js';
 
 export const BUSYBOX = ['/usr/bin/busybox', '/bin/busybox'].find((p) => fs.existsSync(p));
 

@@ -2,7 +2,7 @@
 // (or, in QEMU user mode, when it is spawned), so it is current: a newly associated floating
 // IP, a changed group. By fixed IP, only a live instance holding the address is known.
 import { LIVE_VM_STATES, SecurityGroupRepo, type Db, type InstanceRow } from '../../db/index.js';
-import { ec2Id, privateDnsName } from '../ec2/ids.js';
+import { ec2Id, privateDnsName } from '../../ids/index.js';
 
 export interface InstanceMetadata {
   instance: InstanceRow;

@@ -3,7 +3,6 @@
 // concurrency; an address given back rests until `reusableAt` before it is handed out again.
 import { randomUUID } from 'node:crypto';
 import { alreadyExists } from '../../errors.js';
-import { formatIpv4, type Cidr } from '../../util/ipv4.js';
 import { isUniqueViolation } from '../constraint.js';
 import type { Db, FixedIpRow, NetworkRow } from '../schema.js';
 
@@ -19,25 +18,13 @@ export class NetworkRepo {
   }
 
   /**
-   * Creates a network and one fixed-address row per address of its DHCP range (gateway and
-   * broadcast excluded). Safe when several processes do it at once: the name decides.
+   * Creates a network and one fixed-address row per address of its DHCP range (`addresses`,
+   * in order). Safe when several processes do it at once: the name decides.
    */
-  async ensure(name: string, cidr: Cidr, cidrText: string, dns = ''): Promise<NetworkRow> {
-    const existing = await this.findByName(name);
+  async ensure(spec: NetworkSpecRow, addresses: readonly string[]): Promise<NetworkRow> {
+    const existing = await this.findByName(spec.name);
     if (existing) return existing;
-    const gateway = cidr.base + 1;
-    const first = cidr.base + 2;
-    const last = cidr.base + cidr.size - 2;
-    const row: NetworkRow = {
-      id: randomUUID(),
-      name,
-      cidr: cidrText,
-      gateway: formatIpv4(gateway),
-      dhcpStart: formatIpv4(first),
-      dhcpEnd: formatIpv4(last),
-      dns,
-      createdAt: Date.now(),
-    };
+    const row: NetworkRow = { id: randomUUID(), ...spec, createdAt: Date.now() };
     await this.db.transaction().execute(async (trx) => {
       const r = await trx
         .insertInto('networks')
@@ -45,38 +32,22 @@ export class NetworkRepo {
         .onConflict((oc) => oc.column('name').doNothing())
         .executeTakeFirst();
       if (Number(r.numInsertedOrUpdatedRows ?? 0) === 0) return;
-      await insertAddresses(trx, row.id, first, last);
+      await insertAddresses(trx, row.id, addresses);
     });
-    return (await this.findByName(name)) as NetworkRow;
+    return (await this.findByName(spec.name)) as NetworkRow;
   }
 
   /**
-   * Creates a network with the given gateway and DHCP range, and one fixed-address row per
-   * address of the range, in one transaction. A network of the same name already there is
-   * an `already_exists` error.
+   * Creates a network with its gateway and DHCP range, and one fixed-address row per address
+   * of the range (`addresses`, in order), in one transaction. A network of the same name
+   * already there is an `already_exists` error.
    */
-  async create(spec: {
-    name: string;
-    cidr: string;
-    gateway: string;
-    dhcpStart: number;
-    dhcpEnd: number;
-    dns: string;
-  }): Promise<NetworkRow> {
-    const row: NetworkRow = {
-      id: randomUUID(),
-      name: spec.name,
-      cidr: spec.cidr,
-      gateway: spec.gateway,
-      dhcpStart: formatIpv4(spec.dhcpStart),
-      dhcpEnd: formatIpv4(spec.dhcpEnd),
-      dns: spec.dns,
-      createdAt: Date.now(),
-    };
+  async create(spec: NetworkSpecRow, addresses: readonly string[]): Promise<NetworkRow> {
+    const row: NetworkRow = { id: randomUUID(), ...spec, createdAt: Date.now() };
     try {
       await this.db.transaction().execute(async (trx) => {
         await trx.insertInto('networks').values(row).execute();
-        await insertAddresses(trx, row.id, spec.dhcpStart, spec.dhcpEnd);
+        await insertAddresses(trx, row.id, addresses);
       });
     } catch (err) {
       if (isUniqueViolation(err)) {
@@ -209,31 +180,31 @@ export class NetworkRepo {
     return out;
   }
 
-  /** Adds the addresses of a floating pool that are not there yet. */
-  async ensureFloatingPool(pool: string, cidr: Cidr): Promise<void> {
+  /** Adds a floating pool's addresses (`seq` orders them) unless the pool has some already. */
+  async ensureFloatingPool(
+    pool: string,
+    addresses: readonly { address: string; seq: number }[],
+  ): Promise<void> {
     const count = await this.db
       .selectFrom('floatingIps')
       .select((eb) => eb.fn.countAll<number>().as('n'))
       .where('pool', '=', pool)
       .executeTakeFirstOrThrow();
     if (Number(count.n) > 0) return;
-    const rows = [];
-    for (let ip = cidr.base + 2; ip < cidr.base + cidr.size - 1; ip++) {
-      rows.push({
-        id: randomUUID(),
-        address: formatIpv4(ip),
-        pool,
-        seq: ip - cidr.base,
-        projectId: null,
-        instanceId: null,
-        associationId: null,
-        allocatedAt: null,
-        associatedAt: null,
-        allocationId: null,
-        domain: null,
-        fixedAddress: null,
-      });
-    }
+    const rows = addresses.map(({ address, seq }) => ({
+      id: randomUUID(),
+      address,
+      pool,
+      seq,
+      projectId: null,
+      instanceId: null,
+      associationId: null,
+      allocatedAt: null,
+      associatedAt: null,
+      allocationId: null,
+      domain: null,
+      fixedAddress: null,
+    }));
     for (let i = 0; i < rows.length; i += 500) {
       await this.db
         .insertInto('floatingIps')
@@ -244,24 +215,24 @@ export class NetworkRepo {
   }
 }
 
-/** One free fixed-address row per address from `first` to `last`, in batches of 500. */
-async function insertAddresses(db: Db, networkId: string, first: number, last: number) {
-  for (let start = first; start <= last; start += 500) {
-    const rows: FixedIpRow[] = [];
-    for (let ip = start; ip <= Math.min(last, start + 499); ip++) {
-      rows.push({
-        networkId,
-        address: formatIpv4(ip),
-        seq: ip - first,
-        instanceId: null,
-        macAddress: null,
-        allocatedAt: null,
-        releasedAt: null,
-        leasedAt: null,
-        leaseExpiresAt: null,
-        reusableAt: 0,
-      });
-    }
+/** One free fixed-address row per address, `seq` their order, in batches of 500. */
+async function insertAddresses(db: Db, networkId: string, addresses: readonly string[]) {
+  for (let start = 0; start < addresses.length; start += 500) {
+    const rows: FixedIpRow[] = addresses.slice(start, start + 500).map((address, i) => ({
+      networkId,
+      address,
+      seq: start + i,
+      instanceId: null,
+      macAddress: null,
+      allocatedAt: null,
+      releasedAt: null,
+      leasedAt: null,
+      leaseExpiresAt: null,
+      reusableAt: 0,
+    }));
     await db.insertInto('fixedIps').values(rows).execute();
   }
 }
+
+/** What a new network row holds besides its id and creation time. */
+export type NetworkSpecRow = Omit<NetworkRow, 'id' | 'createdAt'>;

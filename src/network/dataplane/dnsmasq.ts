@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { StratusError } from '../../errors.js';
-import { formatIpv4 } from '../../util/ipv4.js';
+import { formatIpv4 } from '../ipv4.js';
 import type { Namespace } from './namespace.js';
 
 export interface DnsmasqOptions {

@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { StratusError } from '../../errors.js';
-import { parseCidr, parseIpv4 } from '../../util/ipv4.js';
+import { parseCidr, parseIpv4 } from '../ipv4.js';
 import type { EffectiveRule } from '../security-groups.js';
 import { addGuestPort, ensureBridge, IFNAME, removeLink, type GuestPortSpec } from './bridge.js';
 import { Dnsmasq, dhcpHostname } from './dnsmasq.js';

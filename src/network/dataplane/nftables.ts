@@ -16,7 +16,7 @@
 // overlapping intervals in such sets (0.0.0.0/0 and 10.0.0.0/8 on the same port), and
 // deleting one of two overlapping elements can remove the other.
 import { StratusError } from '../../errors.js';
-import { formatIpv4, parseIpv4, parseRuleCidr } from '../../util/ipv4.js';
+import { formatIpv4, parseIpv4, parseRuleCidr } from '../ipv4.js';
 import type { EffectiveRule } from '../security-groups.js';
 import type { Namespace } from './namespace.js';
 
@@ -169,10 +169,6 @@ export function disassociateCommands(floating: string, fixed: string): string {
 /** Applies an nft script inside the namespace as one transaction. */
 export async function applyNft(ns: Namespace, script: string): Promise<void> {
   await ns.exec('nft', ['-f', '-'], { input: script });
-}
-
-export async function deleteTable(ns: Namespace): Promise<void> {
-  await applyNft(ns, `add table inet ${TABLE}\ndelete table inet ${TABLE}\n`);
 }
 
 function elements(items: readonly string[]): string {

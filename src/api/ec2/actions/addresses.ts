@@ -10,10 +10,10 @@ import {
   type AssociationRef,
   type FloatingIpRef,
 } from '../../../network/index.js';
-import { parseIpv4 } from '../../../util/ipv4.js';
+import { parseIpv4 } from '../../../network/index.js';
 import type { Ec2ActionTable } from '../action.js';
 import { applyFilters } from '../filters.js';
-import { ec2Id, parseEc2Id } from '../ids.js';
+import { ec2Id, parseEc2Id } from '../../../ids/index.js';
 import { missingParameter, type Params } from '../params.js';
 import type { XmlObject } from '../xml.js';
 import type { Ec2Deps } from './deps.js';

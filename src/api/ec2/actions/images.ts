@@ -12,7 +12,7 @@ import { invalid, notFound, StratusError } from '../../../errors.js';
 import { ImageService, ImageStore } from '../../../image/index.js';
 import type { Ec2ActionTable } from '../action.js';
 import { applyFilters } from '../filters.js';
-import { imageEc2Id, parseEc2Id, parseImageEc2Id } from '../ids.js';
+import { imageEc2Id, parseEc2Id, parseImageEc2Id } from '../../../ids/index.js';
 import { invalidValue, missingParameter } from '../params.js';
 import { ec2Time, type XmlObject } from '../xml.js';
 import { checkTags } from './instances.js';

@@ -15,7 +15,7 @@ import { invalid, StratusError } from '../../../errors.js';
 import { SchedulerClient } from '../../../scheduler/index.js';
 import type { Ec2ActionTable } from '../action.js';
 import { applyFilters } from '../filters.js';
-import { ec2Id, parseEc2Id, privateDnsName, publicDnsName } from '../ids.js';
+import { ec2Id, parseEc2Id, privateDnsName, publicDnsName } from '../../../ids/index.js';
 import { missingParameter, type Params } from '../params.js';
 import { ec2Time, type XmlObject } from '../xml.js';
 import type { Ec2Deps } from './deps.js';
@@ -121,7 +121,7 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
   const view = (inst: InstanceRow, x: Extras): XmlObject => {
     const state = ec2State(inst.vmState, inst.taskState);
     const publicIp = x.publicIps.get(inst.id);
-    const reason = inst.stateReason ? parseReason(inst.stateReason) : undefined;
+    const reason = ec2StateReason(inst);
     return {
       instanceId: instanceEc2Id(inst.id),
       imageId: imageEc2Id(x, inst.imageId),
@@ -465,12 +465,27 @@ function flavorName(inst: InstanceRow, names: Map<string, string>): string {
   return names.get(inst.flavorId) ?? inst.flavorId;
 }
 
-/** Stored reasons look like 'Code: message' or just 'Code'. */
-function parseReason(text: string): { code: string; message: string } {
-  const m = /^([A-Za-z.]+)(?::\s*(.*))?$/s.exec(text);
-  return m
-    ? { code: m[1] as string, message: m[2] ? `${m[1]}: ${m[2]}` : (m[1] as string) }
-    : { code: 'Server.InternalError', message: text };
+/** EC2's state reason (code and message) for the domain's. */
+function ec2StateReason(inst: InstanceRow): { code: string; message: string } | undefined {
+  switch (inst.stateReason) {
+    case null:
+      return undefined;
+    case 'build_failed':
+      return {
+        code: 'Server.InternalError',
+        message: `Server.InternalError: ${inst.stateMessage ?? 'Internal error on launch'}`,
+      };
+    case 'user_stopped':
+      return {
+        code: 'Client.UserInitiatedShutdown',
+        message: 'Client.UserInitiatedShutdown: User initiated shutdown',
+      };
+    case 'guest_shutdown':
+      return {
+        code: 'Client.InstanceInitiatedShutdown',
+        message: 'Client.InstanceInitiatedShutdown: Instance initiated shutdown',
+      };
+  }
 }
 
 /** EC2's rules for tags given with a request. */

@@ -4,7 +4,7 @@ import { notFound } from '../../../errors.js';
 import { KeypairService } from '../../../keypairs/index.js';
 import type { Ec2ActionTable } from '../action.js';
 import { applyFilters } from '../filters.js';
-import { ec2Id, parseEc2Id } from '../ids.js';
+import { ec2Id, parseEc2Id } from '../../../ids/index.js';
 import { invalidValue, missingParameter, type Params } from '../params.js';
 import { ec2Time } from '../xml.js';
 import { checkTags } from './instances.js';

@@ -14,7 +14,7 @@ import {
 } from '../../../network/index.js';
 import type { Ec2ActionTable } from '../action.js';
 import { applyFilters } from '../filters.js';
-import { ec2Id, parseEc2Id } from '../ids.js';
+import { ec2Id, parseEc2Id } from '../../../ids/index.js';
 import { invalidValue, missingParameter, type Params } from '../params.js';
 import type { XmlObject } from '../xml.js';
 import { checkTags } from './instances.js';

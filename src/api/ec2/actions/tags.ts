@@ -16,7 +16,7 @@ import { invalid, notFound, StratusError } from '../../../errors.js';
 import { KeypairService } from '../../../keypairs/index.js';
 import type { Ec2ActionTable } from '../action.js';
 import { applyFilters } from '../filters.js';
-import { ec2Id, parseEc2Id } from '../ids.js';
+import { ec2Id, parseEc2Id } from '../../../ids/index.js';
 import { missingParameter, type Params } from '../params.js';
 import type { Ec2Deps } from './deps.js';
 import { pageOffset, pageToken } from '../paging.js';

@@ -51,3 +51,15 @@ export function parseRuleCidr(text: string): Cidr | undefined {
 export function cidrContains(cidr: Cidr, ip: number): boolean {
   return ip >= cidr.base && ip < cidr.base + cidr.size;
 }
+
+/** The dotted addresses from `first` to `last`, both included. */
+export function addressRange(first: number, last: number): string[] {
+  const out: string[] = [];
+  for (let ip = first; ip <= last; ip++) out.push(formatIpv4(ip));
+  return out;
+}
+
+/** The usable addresses of a block: all but the network, the gateway (`.1`) and broadcast. */
+export function hostRange(cidr: Cidr): { gateway: number; first: number; last: number } {
+  return { gateway: cidr.base + 1, first: cidr.base + 2, last: cidr.base + cidr.size - 2 };
+}

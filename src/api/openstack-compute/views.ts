@@ -13,15 +13,6 @@ import {
 
 export type ServerStatus = 'BUILD' | 'ACTIVE' | 'SHUTOFF' | 'REBOOT' | 'ERROR' | 'DELETED';
 
-export const SERVER_STATUSES: readonly ServerStatus[] = [
-  'BUILD',
-  'ACTIVE',
-  'SHUTOFF',
-  'REBOOT',
-  'ERROR',
-  'DELETED',
-];
-
 /**
  * The Compute API's status of an instance. As in that API, a task in progress shows only for
  * reboots; an instance being stopped is still ACTIVE (task_state says powering-off) and one
@@ -161,11 +152,11 @@ export function serverView(base: string, inst: InstanceRow, x: ServerExtras, adm
     'OS-EXT-STS:vm_state': inst.vmState,
     'OS-EXT-STS:power_state': POWER_STATES[inst.powerState] ?? 0,
     'os-extended-volumes:volumes_attached': [],
-    ...(inst.vmState === 'error' && inst.stateReason
+    ...(inst.vmState === 'error' && inst.stateReason === 'build_failed'
       ? {
           fault: {
             code: 500,
-            message: faultMessage(inst.stateReason),
+            message: inst.stateMessage ?? 'The server could not be built.',
             created: apiTime(inst.updatedAt),
           },
         }
@@ -178,11 +169,6 @@ export function serverView(base: string, inst: InstanceRow, x: ServerExtras, adm
         }
       : {}),
   };
-}
-
-/** The stored state reason is `Code: message`; the fault shows the message. */
-function faultMessage(reason: string): string {
-  return /^[A-Za-z.]+:\s*(.+)$/s.exec(reason)?.[1] ?? reason;
 }
 
 export function keypairView(k: KeypairRow, v: Microversion, privateKey?: string) {

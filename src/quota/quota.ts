@@ -1,6 +1,16 @@
 // Quota limits: the configured defaults, overridden per project, and what a project uses.
-import type { QuotaLimits } from '../config/index.js';
 import { InstanceRepo, QuotaRepo, type Db } from '../db/index.js';
+
+/** The most a project may hold of each resource. */
+export interface QuotaLimits {
+  instances: number;
+  cores: number;
+  ramMb: number;
+  addresses: number;
+  securityGroups: number;
+  securityGroupRules: number;
+  keypairs: number;
+}
 
 export const QUOTA_RESOURCES = [
   'instances',

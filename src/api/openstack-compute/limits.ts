@@ -1,5 +1,5 @@
 // Limits: the project's quotas and what it uses of them.
-import { projectQuota } from '../../compute/index.js';
+import { projectQuota } from '../../quota/index.js';
 import type { RouteDeps } from './routes.js';
 
 export function limitRoutes({ app, db, config, caller }: RouteDeps): void {

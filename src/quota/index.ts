@@ -1,0 +1,8 @@
+// Public surface of quota: per-project limits (configured defaults and overrides) and usage.
+export {
+  effectiveLimits,
+  projectQuota,
+  QUOTA_RESOURCES,
+  type QuotaLimits,
+  type QuotaUsage,
+} from './quota.js';
