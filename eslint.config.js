@@ -16,6 +16,33 @@ export default tseslint.config(
     },
   },
   {
+    // The API edges parse, authorize, call a domain service and render: they never reach the
+    // database. Row types may be imported as types.
+    files: ['src/api/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            {
+              name: 'kysely',
+              message: 'API edges do not query the database; call a domain service.',
+              allowTypeImports: true,
+            },
+          ],
+          patterns: [
+            {
+              group: ['**/db', '**/db/*', '**/db/repos/*'],
+              message:
+                'API edges do not use repositories or the Db; call a domain service (see src/api/services.ts).',
+              allowTypeImports: true,
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ['**/*.js', '**/*.mjs'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly' } },
   },

@@ -6,35 +6,50 @@ import { Command, CommanderError } from 'commander';
 import { ec2Id } from './ids/index.js';
 import { metadataFiles, MetadataServer, MetadataService } from './api/metadata/index.js';
 import { ApiService, type ApiUrls } from './api/service.js';
+import type { ApiServices } from './api/services.js';
 import { AmqpBus, InProcessBus, type Bus } from './bus/index.js';
 import { addConfigOptions, configFrom } from './cli/config-options.js';
 import { manageCommand } from './cli/manage.js';
 import { smokeCommand } from './cli/smoke.js';
-import { ComputeManager, ensureGuestImage, guestImageFiles } from './compute/index.js';
-import type { Config } from './config/index.js';
-import { openDatabase, type Database } from './db/index.js';
-import { StratusError } from './errors.js';
-import { ImageStore } from './image/index.js';
 import {
+  ComputeClient,
+  ComputeManager,
+  ensureGuestImage,
+  guestImageFiles,
+  InstanceMetadataReader,
+  InstanceOperations,
+} from './compute/index.js';
+import type { Config } from './config/index.js';
+import { openDatabase, type Database, type Db } from './db/index.js';
+import { StratusError } from './errors.js';
+import { ImageService, ImageStore } from './image/index.js';
+import {
+  Catalog,
   ensureAdmin,
   IdentityService,
   renderRcFile,
+  TokenService,
   type AdminIdentity,
 } from './identity/index.js';
+import { KeypairService } from './keypairs/index.js';
 import { createLogger, type Logger } from './log.js';
 import { Metrics } from './metrics/index.js';
 import { systemContext } from './context.js';
 import {
+  AddressReader,
   dataPlaneRuntimeDir,
   dataPlaneUnavailable,
   NetworkAgent,
   NetworkAgentClient,
   NetworkClient,
   NetworkManager,
+  SecurityGroupReader,
   type FloatingIpHook,
 } from './network/index.js';
-import { SchedulerManager } from './scheduler/index.js';
-import { ServiceRunner, type Binary, type Service } from './service/index.js';
+import { QuotaReader } from './quota/index.js';
+import { SchedulerClient, SchedulerManager } from './scheduler/index.js';
+import { ServiceHealth, ServiceRunner, type Binary, type Service } from './service/index.js';
+import { TagService } from './tags/index.js';
 import { FakeDriver, QemuDriver, type VirtDriver } from './virt/index.js';
 import { VERSION } from './version.js';
 
@@ -112,6 +127,42 @@ function floatingIpHook(bus: Bus): FloatingIpHook {
   };
 }
 
+/** The domain services the API edges call, each built once for this process. */
+function apiServices(
+  db: Db,
+  bus: Bus,
+  config: Config,
+  images: ImageStore,
+  logger: Logger,
+): ApiServices {
+  const network = new NetworkClient(bus);
+  return {
+    identity: new IdentityService(db),
+    tokens: new TokenService(db, { lifetimeMs: config.identity.tokenLifetimeSeconds * 1000 }),
+    catalog: new Catalog(db),
+    instances: new InstanceOperations({
+      db,
+      scheduler: new SchedulerClient(bus),
+      compute: new ComputeClient(bus),
+      logger: logger.child({ service: 'api' }),
+      availabilityZone: config.compute.availabilityZone,
+      terminatedVisibleMs: config.compute.terminatedVisibleSeconds * 1000,
+      quota: config.quota,
+    }),
+    keypairs: new KeypairService({ db, quota: config.quota }),
+    images: new ImageService(images),
+    network,
+    securityGroups: new SecurityGroupReader({ db, network }),
+    addresses: new AddressReader(db),
+    tags: new TagService({
+      db,
+      terminatedVisibleMs: config.compute.terminatedVisibleSeconds * 1000,
+    }),
+    quota: new QuotaReader(db, config.quota),
+    health: new ServiceHealth(db, config.service.downAfterSeconds * 1000),
+  };
+}
+
 function createDriver(config: Config, logger: Logger): VirtDriver {
   switch (config.virt.driver) {
     case 'fake':
@@ -162,6 +213,7 @@ export async function startCloud(
 
     const downAfterMs = config.service.downAfterSeconds * 1000;
     const dataPlane = chooseDataPlane(config);
+    const images = new ImageStore({ db: database.db, stateDir: config.stateDir });
     let api: ApiService | undefined;
     // Each service starts before the next is built: a compute host asks the network service
     // (over the bus) which network its data plane serves.
@@ -176,6 +228,9 @@ export async function startCloud(
             ...config.network,
             quota: config.quota,
             onFloatingIpChange: dataPlane.mode === 'namespace' ? floatingIpHook(bus) : undefined,
+            // Running guests get a rule change on every host within a second (issue 5).
+            onSecurityGroupsChanged: (ids) =>
+              new NetworkAgentClient(bus).securityGroupsChanged(systemContext(), ids),
           }).service();
           break;
         case 'scheduler':
@@ -189,7 +244,10 @@ export async function startCloud(
           break;
         case 'compute': {
           const network = new NetworkClient(bus);
-          const metadataService = new MetadataService(database.db, config.region);
+          const metadataService = new MetadataService(
+            new InstanceMetadataReader(database.db),
+            config.region,
+          );
           let agent: NetworkAgent | undefined;
           if (dataPlane.mode === 'namespace') {
             const dir = dataPlaneRuntimeDir(config.dataPlane.namespace);
@@ -213,7 +271,7 @@ export async function startCloud(
           }
           service = new ComputeManager({
             db: database.db,
-            images: new ImageStore({ db: database.db, stateDir: config.stateDir }),
+            images,
             host: config.host,
             driver: createDriver(config, logger.child({ service: 'compute', driver: 'qemu' })),
             metadataFor: async (inst) => metadataFiles(await metadataService.forInstance(inst)),
@@ -227,8 +285,7 @@ export async function startCloud(
         case 'api':
           api = new ApiService({
             config,
-            db: database.db,
-            bus,
+            services: apiServices(database.db, bus, config, images, logger),
             logger,
             metrics,
             localServices: services.map((b) => ({ host: config.host, binary: b })),

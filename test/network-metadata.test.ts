@@ -14,6 +14,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { MetadataServer, MetadataService } from '../src/api/metadata/index.js';
+import { InstanceMetadataReader } from '../src/compute/index.js';
 import { InstanceRepo, NetworkRepo } from '../src/db/index.js';
 import { HostDataPlane } from '../src/network/dataplane/index.js';
 import { startTestCloud, waitUntil, type TestCloud } from './support/ec2.js';
@@ -75,7 +76,7 @@ describe('the metadata service inside the host namespace', { skip }, () => {
     cleanup.add(async () => fs.rmSync(dir, { recursive: true, force: true }));
     const socket = path.join(dir, 'metadata.sock');
     const server = new MetadataServer(
-      new MetadataService(t.cloud.database.db, t.cloud.config.region),
+      new MetadataService(new InstanceMetadataReader(t.cloud.database.db), t.cloud.config.region),
     );
     await server.listen(socket);
     cleanup.add(() => server.close());

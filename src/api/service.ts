@@ -1,11 +1,7 @@
-// The api service: the HTTP front ends of this process (EC2, Identity, Image, status), and the catalog entries that say
-// where they listen.
+// The api service: the HTTP front ends of this process (EC2, Identity, Image, Compute, status)
+// over the domain services main built, and the catalog entries that say where they listen.
 import type { FastifyInstance } from 'fastify';
-import type { Bus } from '../bus/index.js';
 import type { Config, Listen } from '../config/index.js';
-import { EndpointRepo, now, type Db, type EndpointRow } from '../db/index.js';
-import { IdentityService, TokenService } from '../identity/index.js';
-import { ImageService, ImageStore } from '../image/index.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/index.js';
 import type { Service } from '../service/index.js';
@@ -14,14 +10,13 @@ import { createComputeServer } from './openstack-compute/compute-server.js';
 import { createEc2Server } from './ec2/ec2-server.js';
 import { createIdentityServer } from './identity/identity-server.js';
 import { createImageServer } from './image/image-server.js';
-import type { CatalogEntry } from './identity/views.js';
 import { listen } from './http.js';
+import type { ApiServices } from './services.js';
 import { createStatusServer } from './status/status-server.js';
 
 export interface ApiServiceOptions {
   config: Config;
-  db: Db;
-  bus: Bus;
+  services: ApiServices;
   logger: Logger;
   metrics: Metrics;
   localServices: readonly { host: string; binary: string }[];
@@ -62,43 +57,32 @@ export class ApiService {
   }
 
   async #start(): Promise<void> {
-    const { config, db, bus, logger, metrics } = this.#opts;
-    const identity = new IdentityService(db);
+    const { config, services, logger, metrics } = this.#opts;
+    const { identity, tokens, catalog } = services;
     const ec2 = createEc2Server({
       logger,
       metrics,
       region: config.region,
-      actions: ec2Actions({ db, bus, config, logger: logger.child({ api: 'ec2' }) }),
+      actions: ec2Actions({ ...services, config }),
       findPrincipal: (accessKey) => identity.findEc2Principal(accessKey),
-    });
-    const endpoints = new EndpointRepo(db);
-    // One token service for every OpenStack API of this process.
-    const tokens = new TokenService(db, {
-      lifetimeMs: config.identity.tokenLifetimeSeconds * 1000,
     });
     const identityApi = createIdentityServer({
       logger,
       metrics,
       tokens,
-      catalog: async () => catalogOf(await endpoints.list()),
+      catalog: () => catalog.entries(),
       users: { list: () => identity.listUsers() },
       projects: {
         list: () => identity.listProjects(),
         ofUser: (userId) => identity.projectsOfUser(userId),
       },
     });
-    const imageApi = createImageServer({
-      logger,
-      metrics,
-      tokens,
-      images: new ImageService(new ImageStore({ db, stateDir: config.stateDir })),
-    });
-    const computeApi = createComputeServer({ logger, metrics, tokens, db, bus, config });
+    const imageApi = createImageServer({ logger, metrics, tokens, images: services.images });
+    const computeApi = createComputeServer({ logger, metrics, services });
     const status = createStatusServer({
-      db,
+      health: services.health,
       logger,
       metrics,
-      downAfterMs: config.service.downAfterSeconds * 1000,
       localServices: this.#opts.localServices,
     });
     const start = async (app: FastifyInstance, at: Listen): Promise<string> => {
@@ -125,28 +109,11 @@ export class ApiService {
       ['image', this.#urls.image],
       ['compute', this.#urls.compute],
     ] as const) {
-      await endpoints.put({
-        serviceType,
-        interface: 'public',
-        region: config.region,
-        url,
-        updatedAt: now(),
-      });
+      await catalog.publish(serviceType, config.region, url);
     }
   }
 
   async #stop(): Promise<void> {
     while (this.#servers.length > 0) await (this.#servers.pop() as FastifyInstance).close();
   }
-}
-
-/** The endpoint rows as the catalog groups them: one entry per service type. */
-function catalogOf(rows: readonly EndpointRow[]): CatalogEntry[] {
-  const byType = new Map<string, CatalogEntry>();
-  for (const r of rows) {
-    const entry = byType.get(r.serviceType) ?? { type: r.serviceType, endpoints: [] };
-    entry.endpoints.push({ interface: r.interface, region: r.region, url: r.url });
-    byType.set(r.serviceType, entry);
-  }
-  return [...byType.values()];
 }

@@ -7,4 +7,5 @@ export {
   type Reservation,
   type StateChange,
 } from './operations.js';
+export { InstanceMetadataReader, type InstanceFacts } from './instance-metadata.js';
 export { ensureGuestImage, guestImageFiles, GUEST_IMAGE_NAME } from './guest-image.js';

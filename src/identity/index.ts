@@ -4,3 +4,4 @@ export { hashPassword, verifyPassword, generatePassword } from './password.js';
 export { renderRcFile, type RcFileValues } from './rc-file.js';
 export { ensureAdmin, type AdminIdentity } from './bootstrap.js';
 export { TokenService, type TokenCredential, type TokenInfo, type ProjectScope } from './tokens.js';
+export { Catalog, type CatalogEntry } from './catalog.js';

@@ -35,6 +35,17 @@ export class ImageService {
     return this.store.list({ ...filter, visibleTo: visibleTo(ctx) });
   }
 
+  /**
+   * The kind of each of these images, by full id, deleted ones included: for showing the
+   * images an instance the caller can see was launched from. Unknown ids are left out.
+   */
+  async kindsOf(ids: readonly string[]): Promise<Map<string, ImageKind>> {
+    const wanted = [...new Set(ids)];
+    if (wanted.length === 0) return new Map();
+    const rows = await this.store.list({ idPrefixes: wanted, includeDeleted: true });
+    return new Map(rows.filter((r) => wanted.includes(r.id)).map((r) => [r.id, r.kind]));
+  }
+
   /** One image the caller may see, by its full id; `not_found` otherwise. */
   async get(ctx: RequestContext, id: string): Promise<ImageRow> {
     const row = await this.store.get(id);

@@ -1,11 +1,16 @@
 // The network service's bus protocol and its typed client.
 import type { Bus } from '../bus/index.js';
 import type { RequestContext } from '../context.js';
-import type { FloatingIpDomain, FloatingIpRow } from '../db/index.js';
+import type {
+  FloatingIpDomain,
+  FloatingIpRow,
+  SecurityGroupRow,
+  SecurityGroupRuleRow,
+} from '../db/index.js';
 import type { ServiceStatus } from '../service/index.js';
 import type { AssociationRef, FloatingIpRef, InstanceRef } from './floating-ips.js';
 import type { GuestNetworkSpec, KnownLease, LeaseEvent } from './dataplane/index.js';
-import type { InstanceRuleSet } from './security-groups.js';
+import type { GroupRef, InstanceRuleSet, PermissionSpec, RuleRef } from './security-groups.js';
 
 export const NETWORK_TOPIC = 'network';
 
@@ -40,7 +45,27 @@ export type NetworkProtocol = {
   knownLeases: { args: { host: string }; result: KnownLease[] };
   hostNetwork: { args: { host: string }; result: GuestNetworkSpec & { networkId: string } };
   rulesForInstances: { args: { instanceIds: string[] }; result: InstanceRuleSet[] };
+  ensureDefaultSecurityGroup: { args: Record<string, never>; result: SecurityGroupRow };
+  createSecurityGroup: {
+    args: { name: string; description: string; tags: { key: string; value: string }[] };
+    result: SecurityGroupRow;
+  };
+  deleteSecurityGroup: { args: { ref: GroupRef }; result: SecurityGroupRow };
+  authorizeSecurityGroupIngress: {
+    args: { ref: GroupRef; permissions: PermissionSpec[] };
+    result: RuleChange;
+  };
+  revokeSecurityGroupIngress: {
+    args: { ref: GroupRef; permissions: PermissionSpec[]; ruleRefs: RuleRef[] };
+    result: RuleChange;
+  };
 };
+
+/** A group and the rules a request added to it or removed from it. */
+export interface RuleChange {
+  group: SecurityGroupRow;
+  rules: SecurityGroupRuleRow[];
+}
 
 export class NetworkClient {
   constructor(private readonly bus: Bus) {}
@@ -127,6 +152,62 @@ export class NetworkClient {
   ): Promise<InstanceRuleSet[]> {
     return this.bus.call(ctx, NETWORK_TOPIC, 'rulesForInstances', {
       instanceIds: [...instanceIds],
+    });
+  }
+
+  /** Call: the caller's project's `default` group, created if it has none yet. */
+  ensureDefaultSecurityGroup(ctx: RequestContext): Promise<SecurityGroupRow> {
+    return this.bus.call(ctx, NETWORK_TOPIC, 'ensureDefaultSecurityGroup', {});
+  }
+
+  /**
+   * Call: creates a security group (no rules) in the caller's project, with these tags, within
+   * its quota; `already_exists` for a name the project uses (see SecurityGroupService.create).
+   */
+  createSecurityGroup(
+    ctx: RequestContext,
+    args: { name: string; description: string; tags?: readonly { key: string; value: string }[] },
+  ): Promise<SecurityGroupRow> {
+    return this.bus.call(ctx, NETWORK_TOPIC, 'createSecurityGroup', {
+      name: args.name,
+      description: args.description,
+      tags: [...(args.tags ?? [])],
+    });
+  }
+
+  /** Call: deletes one of the caller's groups unless it is `default` or still in use. */
+  deleteSecurityGroup(ctx: RequestContext, ref: GroupRef): Promise<SecurityGroupRow> {
+    return this.bus.call(ctx, NETWORK_TOPIC, 'deleteSecurityGroup', { ref });
+  }
+
+  /**
+   * Call: adds ingress rules to one of the caller's groups, all or none. Every host's data
+   * plane has the change when this returns (the network service fans it out).
+   */
+  authorizeSecurityGroupIngress(
+    ctx: RequestContext,
+    ref: GroupRef,
+    permissions: readonly PermissionSpec[],
+  ): Promise<RuleChange> {
+    return this.bus.call(ctx, NETWORK_TOPIC, 'authorizeSecurityGroupIngress', {
+      ref,
+      permissions: [...permissions],
+    });
+  }
+
+  /**
+   * Call: removes ingress rules (as permissions or by rule id) from one of the caller's groups,
+   * all or none; a rule the group does not have is `not_found`. Fanned out as authorize is.
+   */
+  revokeSecurityGroupIngress(
+    ctx: RequestContext,
+    ref: GroupRef,
+    what: { permissions?: readonly PermissionSpec[]; ruleRefs?: readonly RuleRef[] },
+  ): Promise<RuleChange> {
+    return this.bus.call(ctx, NETWORK_TOPIC, 'revokeSecurityGroupIngress', {
+      ref,
+      permissions: [...(what.permissions ?? [])],
+      ruleRefs: [...(what.ruleRefs ?? [])],
     });
   }
 }

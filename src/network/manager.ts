@@ -1,6 +1,7 @@
-// The network manager: IP address management. It owns the networks and the floating pool,
-// hands fixed addresses to instances and takes them back, resting each returned address for a
-// DHCP lease time plus a margin before it is handed out again.
+// The network manager: IP address management and security groups. It owns the networks, the
+// floating pool and the security groups with their rules; hands fixed addresses to instances
+// and takes them back, resting each returned address for a DHCP lease time plus a margin
+// before it is handed out again; and tells every host's data plane when rules change.
 import type { QuotaLimits } from '../quota/index.js';
 import { randomBytes } from 'node:crypto';
 import type { RequestContext } from '../context.js';
@@ -32,6 +33,11 @@ export interface NetworkOptions {
   quota: QuotaLimits;
   /** Where floating-address mappings are announced to the data plane (see FloatingIpHook). */
   onFloatingIpChange?: FloatingIpHook | undefined;
+  /**
+   * Where changed security groups are announced to every host's data plane (a fanout to the
+   * network agents); awaited before the change's call returns, a failure is logged.
+   */
+  onSecurityGroupsChanged?: ((groupIds: readonly string[]) => Promise<void>) | undefined;
 }
 
 export class NetworkManager implements ProtocolHandlers<NetworkProtocol> {
@@ -39,6 +45,7 @@ export class NetworkManager implements ProtocolHandlers<NetworkProtocol> {
   readonly #opts: NetworkOptions;
   readonly #networks: NetworkRepo;
   readonly #floating: FloatingIpService;
+  readonly #groups: SecurityGroupService;
   #default: NetworkRow | undefined;
   #leases: LeaseBook | undefined;
 
@@ -51,6 +58,12 @@ export class NetworkManager implements ProtocolHandlers<NetworkProtocol> {
       quota: options.quota,
       logger: options.logger,
       onChange: options.onFloatingIpChange,
+    });
+    this.#groups = new SecurityGroupService({
+      db: options.db,
+      quota: options.quota,
+      logger: options.logger,
+      onRulesChanged: options.onSecurityGroupsChanged,
     });
   }
 
@@ -72,6 +85,11 @@ export class NetworkManager implements ProtocolHandlers<NetworkProtocol> {
             knownLeases: (a) => this.knownLeases(a),
             hostNetwork: (a) => this.hostNetwork(a),
             rulesForInstances: (a) => this.rulesForInstances(a),
+            ensureDefaultSecurityGroup: (a, c) => this.ensureDefaultSecurityGroup(a, c),
+            createSecurityGroup: (a, c) => this.createSecurityGroup(a, c),
+            deleteSecurityGroup: (a, c) => this.deleteSecurityGroup(a, c),
+            authorizeSecurityGroupIngress: (a, c) => this.authorizeSecurityGroupIngress(a, c),
+            revokeSecurityGroupIngress: (a, c) => this.revokeSecurityGroupIngress(a, c),
           }),
         },
       ],
@@ -153,6 +171,30 @@ export class NetworkManager implements ProtocolHandlers<NetworkProtocol> {
     return null;
   }
 
+  // Security groups: the work is SecurityGroupService's (src/network/security-groups.ts).
+  ensureDefaultSecurityGroup(_a: Args<'ensureDefaultSecurityGroup'>, ctx: RequestContext) {
+    return this.#groups.ensureDefault(ctx);
+  }
+
+  createSecurityGroup(a: Args<'createSecurityGroup'>, ctx: RequestContext) {
+    return this.#groups.create(ctx, a);
+  }
+
+  deleteSecurityGroup(a: Args<'deleteSecurityGroup'>, ctx: RequestContext) {
+    return this.#groups.delete(ctx, a.ref);
+  }
+
+  authorizeSecurityGroupIngress(a: Args<'authorizeSecurityGroupIngress'>, ctx: RequestContext) {
+    return this.#groups.authorizeIngress(ctx, a.ref, a.permissions);
+  }
+
+  revokeSecurityGroupIngress(a: Args<'revokeSecurityGroupIngress'>, ctx: RequestContext) {
+    return this.#groups.revokeIngress(ctx, a.ref, {
+      permissions: a.permissions,
+      ruleRefs: a.ruleRefs,
+    });
+  }
+
   /** The floating-address service, for the data plane's resync (`mappingsOnHost`). */
   get floatingIps(): FloatingIpService {
     return this.#floating;
@@ -184,10 +226,7 @@ export class NetworkManager implements ProtocolHandlers<NetworkProtocol> {
   async rulesForInstances(args: {
     instanceIds: string[];
   }): Promise<NetworkProtocol['rulesForInstances']['result']> {
-    return new SecurityGroupService({
-      db: this.#opts.db,
-      quota: this.#opts.quota,
-    }).rulesForInstances(args.instanceIds);
+    return this.#groups.rulesForInstances(args.instanceIds);
   }
 
   async #leaseBook(): Promise<LeaseBook> {

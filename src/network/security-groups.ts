@@ -1,9 +1,11 @@
 // Security groups: named sets of ingress rules a project's instances are launched into. This
-// service is the one place where groups and rules change; after each change it tells the data
-// plane which groups changed through `onRulesChanged`, and `rulesForInstances` gives the data
-// plane the whole rule set it has to enforce for a set of instances.
+// service runs in the network service (reached over the bus through NetworkClient) and is the
+// one place where groups and rules change; after each change it tells the data plane which
+// groups changed through `onRulesChanged`, and `rulesForInstances` gives the data plane the
+// whole rule set it has to enforce for a set of instances. Reads for the API edges are
+// SecurityGroupReader's.
 import { randomUUID } from 'node:crypto';
-import { isAdmin, type RequestContext } from '../context.js';
+import type { RequestContext } from '../context.js';
 import { effectiveLimits, type QuotaLimits } from '../quota/index.js';
 import {
   DEFAULT_GROUP,
@@ -23,6 +25,12 @@ export type RuleProtocol = 'tcp' | 'udp' | 'icmp' | '-1';
 
 /** A group of the caller's project, by the leading characters of its id or by its name. */
 export type GroupRef = { idPrefix: string; shown?: string } | { name: string };
+
+/** A rule by the leading characters of its id, with the id as the caller showed it. */
+export interface RuleRef {
+  idPrefix: string;
+  shown?: string | undefined;
+}
 
 /** A source group of a rule: a group ref, optionally with the project it is expected in. */
 export type SourceGroupRef = GroupRef & { ownerId?: string | undefined };
@@ -79,26 +87,9 @@ export class SecurityGroupService {
     this.#opts = options;
   }
 
-  /**
-   * The groups the caller may see (every project's for admins), optionally only these ids or
-   * names (names are looked up in the caller's own project). The caller's `default` group is
-   * created on first use, so a new project already has it.
-   */
-  async list(
-    ctx: RequestContext,
-    filter: { idPrefixes?: readonly string[]; names?: readonly string[] } = {},
-  ): Promise<SecurityGroupRow[]> {
-    const repo = new SecurityGroupRepo(this.#opts.db);
-    if (ctx.projectId) await repo.ensureDefault(ctx.projectId);
-    const names = filter.names && filter.names.length > 0 ? filter.names : undefined;
-    const idPrefixes =
-      filter.idPrefixes && filter.idPrefixes.length > 0 ? filter.idPrefixes : undefined;
-    const projectId = !isAdmin(ctx) || names ? project(ctx) : undefined;
-    return repo.list({
-      ...(projectId !== undefined ? { projectId } : {}),
-      ...(idPrefixes ? { idPrefixes } : {}),
-      ...(names ? { names } : {}),
-    });
+  /** The caller's project's `default` group, created on first use (concurrent uses agree). */
+  async ensureDefault(ctx: RequestContext): Promise<SecurityGroupRow> {
+    return new SecurityGroupRepo(this.#opts.db).ensureDefault(project(ctx));
   }
 
   async create(
@@ -269,8 +260,7 @@ export class SecurityGroupService {
     ref: GroupRef,
     what: {
       permissions?: readonly PermissionSpec[];
-      /** Rules by the leading characters of their id, with the id as the caller showed it. */
-      ruleRefs?: readonly { idPrefix: string; shown?: string }[];
+      ruleRefs?: readonly RuleRef[];
     },
   ): Promise<{ group: SecurityGroupRow; rules: SecurityGroupRuleRow[] }> {
     const projectId = project(ctx);
@@ -306,16 +296,6 @@ export class SecurityGroupService {
     });
     await this.#changed([result.group.id]);
     return result;
-  }
-
-  /** The rules of these groups, oldest first. */
-  async rules(groupIds: readonly string[]): Promise<SecurityGroupRuleRow[]> {
-    return new SecurityGroupRepo(this.#opts.db).rules(groupIds);
-  }
-
-  /** Groups by id, whichever project they are in (to name the sources of rules). */
-  async byIds(ids: readonly string[]): Promise<SecurityGroupRow[]> {
-    return new SecurityGroupRepo(this.#opts.db).byIds(ids);
   }
 
   /**

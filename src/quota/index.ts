@@ -1,7 +1,7 @@
 // Public surface of quota: per-project limits (configured defaults and overrides) and usage.
 export {
   effectiveLimits,
-  projectQuota,
+  QuotaReader,
   QUOTA_RESOURCES,
   type QuotaLimits,
   type QuotaUsage,

@@ -36,8 +36,21 @@ export function effectiveLimits(
 
 export type QuotaUsage = Record<(typeof QUOTA_RESOURCES)[number], number>;
 
+/** Quota as the API edges read it: a project's limits and what it uses. */
+export class QuotaReader {
+  constructor(
+    private readonly db: Db,
+    private readonly defaults: QuotaLimits,
+  ) {}
+
+  /** The project's limits and what it holds of each resource now. */
+  ofProject(projectId: string): Promise<{ limits: QuotaLimits; used: QuotaUsage }> {
+    return projectQuota(this.db, this.defaults, projectId);
+  }
+}
+
 /** A project's limits and what it holds of each resource now. */
-export async function projectQuota(
+async function projectQuota(
   db: Db,
   defaults: QuotaLimits,
   projectId: string,

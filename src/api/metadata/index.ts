@@ -1,4 +1,8 @@
 // Public surface of the metadata service edge.
-export { MetadataService, type InstanceMetadata } from './metadata-service.js';
+export {
+  MetadataService,
+  type InstanceMetadata,
+  type InstanceFactsSource,
+} from './metadata-service.js';
 export { MetadataServer } from './metadata-server.js';
 export { answer, metadataFiles } from './metadata-tree.js';

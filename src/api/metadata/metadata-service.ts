@@ -1,7 +1,7 @@
-// What the metadata service knows about an instance, read from the database when a guest asks
-// (or, in QEMU user mode, when it is spawned), so it is current: a newly associated floating
-// IP, a changed group. By fixed IP, only a live instance holding the address is known.
-import { LIVE_VM_STATES, SecurityGroupRepo, type Db, type InstanceRow } from '../../db/index.js';
+// The metadata of an instance as its guest reads it: the domain's facts about the instance
+// (InstanceMetadataReader) with EC2's ids and DNS names.
+import type { InstanceFacts } from '../../compute/index.js';
+import type { InstanceRow } from '../../db/index.js';
 import { ec2Id, privateDnsName } from '../../ids/index.js';
 
 export interface InstanceMetadata {
@@ -25,47 +25,32 @@ export interface InstanceMetadata {
   userData: Buffer | null;
 }
 
+/** Where the facts come from (the domain's InstanceMetadataReader). */
+export interface InstanceFactsSource {
+  byFixedIp(address: string): Promise<InstanceFacts | undefined>;
+  forInstance(inst: InstanceRow, localIpv4?: string | null): Promise<InstanceFacts>;
+}
+
 export class MetadataService {
   constructor(
-    private readonly db: Db,
+    private readonly facts: InstanceFactsSource,
     private readonly region: string,
   ) {}
 
   /** The metadata of the live instance holding fixed IP `address`, or undefined. */
   async byFixedIp(address: string): Promise<InstanceMetadata | undefined> {
-    const holders = await this.db
-      .selectFrom('fixedIps')
-      .innerJoin('instances', 'instances.id', 'fixedIps.instanceId')
-      .selectAll('instances')
-      .where('fixedIps.address', '=', address)
-      .where('instances.vmState', 'in', [...LIVE_VM_STATES])
-      .execute();
-    // The same address on two networks is ambiguous: answer neither rather than the wrong one.
-    if (holders.length !== 1) return undefined;
-    return this.forInstance(holders[0] as InstanceRow, address);
+    const facts = await this.facts.byFixedIp(address);
+    return facts && this.#view(facts);
   }
 
   /** The metadata of `inst`, as its guest sees it at `localIpv4` (default: its private IP). */
-  async forInstance(
-    inst: InstanceRow,
-    localIpv4: string | null = inst.privateIp,
-  ): Promise<InstanceMetadata> {
-    const floating = await this.db
-      .selectFrom('floatingIps')
-      .select('address')
-      .where('instanceId', '=', inst.id)
-      .executeTakeFirst();
-    const groupIds = await this.db
-      .selectFrom('instanceSecurityGroups')
-      .select('groupId')
-      .where('instanceId', '=', inst.id)
-      .execute();
-    const groups = await new SecurityGroupRepo(this.db).byIds(groupIds.map((g) => g.groupId));
-    const flavor = await this.db
-      .selectFrom('flavors')
-      .select('name')
-      .where('id', '=', inst.flavorId)
-      .executeTakeFirst();
+  async forInstance(inst: InstanceRow, localIpv4?: string | null): Promise<InstanceMetadata> {
+    return this.#view(await this.facts.forInstance(inst, localIpv4));
+  }
+
+  #view(facts: InstanceFacts): InstanceMetadata {
+    const inst = facts.instance;
+    const { localIpv4 } = facts;
     const instanceId = ec2Id('i', inst.id);
     return {
       instance: inst,
@@ -77,11 +62,11 @@ export class MetadataService {
       hostname: localIpv4
         ? privateDnsName(localIpv4, this.region)
         : `${instanceId}.${this.region.toLowerCase()}.compute.internal`,
-      instanceType: flavor?.name ?? inst.flavorId,
+      instanceType: facts.flavorName,
       localIpv4,
       mac: inst.macAddress,
-      publicIpv4: floating?.address ?? null,
-      securityGroups: groups.map((g) => g.name).sort(),
+      publicIpv4: facts.publicIpv4,
+      securityGroups: facts.securityGroups,
       key:
         inst.keyName && inst.keyData ? { name: inst.keyName, openssh: inst.keyData.trim() } : null,
       userData: inst.userData ? Buffer.from(inst.userData, 'base64') : null,

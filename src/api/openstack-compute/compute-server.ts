@@ -4,17 +4,11 @@
 // X-Auth-Token. Every failure is a Compute fault (`{"badRequest": {"code", "message"}}`) with
 // a 4xx status; 5xx only for our own faults.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Bus } from '../../bus/index.js';
-import { ComputeClient, InstanceOperations } from '../../compute/index.js';
-import type { Config } from '../../config/index.js';
-import type { Db } from '../../db/index.js';
 import { asStratusError, invalid } from '../../errors.js';
-import type { TokenService } from '../../identity/index.js';
-import { KeypairService } from '../../keypairs/index.js';
 import type { Logger } from '../../log.js';
 import type { Metrics } from '../../metrics/index.js';
-import { SchedulerClient } from '../../scheduler/index.js';
 import { createHttpServer } from '../http.js';
+import type { ApiServices } from '../services.js';
 import { contextFromToken } from '../openstack/token-auth.js';
 import { frameworkRefusal } from '../openstack/error-json.js';
 import { computeFault, fromStratusError, type ComputeFault } from './errors.js';
@@ -36,10 +30,7 @@ import { versionView } from './views.js';
 export interface ComputeServerOptions {
   logger: Logger;
   metrics: Metrics;
-  tokens: TokenService;
-  db: Db;
-  bus: Bus;
-  config: Config;
+  services: ApiServices;
 }
 
 const JSON_TYPE = 'application/json';
@@ -50,22 +41,13 @@ declare module 'fastify' {
 }
 
 export function createComputeServer(options: ComputeServerOptions): FastifyInstance {
-  const { db, bus, config, tokens } = options;
+  const { services } = options;
+  const { tokens } = services;
   const app = createHttpServer({
     api: 'compute',
     logger: options.logger,
     metrics: options.metrics,
   });
-  const ops = new InstanceOperations({
-    db,
-    scheduler: new SchedulerClient(bus),
-    compute: new ComputeClient(bus),
-    logger: options.logger.child({ api: 'compute' }),
-    availabilityZone: config.compute.availabilityZone,
-    terminatedVisibleMs: config.compute.terminatedVisibleSeconds * 1000,
-    quota: config.quota,
-  });
-  const keypairs = new KeypairService({ db, quota: config.quota });
 
   /** The URL this request reached the API at, for links: `http://host:port`. */
   const base = (request: FastifyRequest) =>
@@ -105,7 +87,7 @@ export function createComputeServer(options: ComputeServerOptions): FastifyInsta
     app.get(url, async (request) => ({ version: versionView(base(request)) }));
   }
 
-  const deps: RouteDeps = { app, db, config, ops, keypairs, caller, base };
+  const deps: RouteDeps = { app, services, caller, base };
   flavorRoutes(deps);
   serverRoutes(deps);
   serverActionRoutes(deps);

@@ -16,7 +16,8 @@ export async function findFlavor(
   return all.find((f) => f.id === ref) ?? all.find((f) => f.name === ref);
 }
 
-export function flavorRoutes({ app, ops, caller, base }: RouteDeps): void {
+export function flavorRoutes({ app, services, caller, base }: RouteDeps): void {
+  const ops = services.instances;
   const flavorByRef = (ref: string) => findFlavor(ops, ref);
   const flavorsShown = async (request: FastifyRequest, ctx: RequestContext) => {
     const q = queryOf(request);

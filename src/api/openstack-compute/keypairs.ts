@@ -7,7 +7,8 @@ import { parseCreateKeypair } from './requests.js';
 import type { RouteDeps } from './routes.js';
 import { keypairDetail, keypairView } from './views.js';
 
-export function keypairRoutes({ app, keypairs, caller }: RouteDeps): void {
+export function keypairRoutes({ app, services, caller }: RouteDeps): void {
+  const { keypairs } = services;
   app.get('/v2.1/os-keypairs', async (request) => {
     const ctx = await caller(request);
     // An admin lists its own project's key pairs here, as users do.

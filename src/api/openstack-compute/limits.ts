@@ -1,11 +1,10 @@
 // Limits: the project's quotas and what it uses of them.
-import { projectQuota } from '../../quota/index.js';
 import type { RouteDeps } from './routes.js';
 
-export function limitRoutes({ app, db, config, caller }: RouteDeps): void {
+export function limitRoutes({ app, services, caller }: RouteDeps): void {
   app.get('/v2.1/limits', async (request) => {
     const ctx = await caller(request);
-    const { limits, used } = await projectQuota(db, config.quota, ctx.projectId as string);
+    const { limits, used } = await services.quota.ofProject(ctx.projectId as string);
     return {
       limits: {
         rate: [],

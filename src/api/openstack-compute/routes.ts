@@ -1,18 +1,12 @@
 // What every group of Compute API routes is built from: the server, the domain services, and
 // how to know the caller and the URL it used.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { InstanceOperations } from '../../compute/index.js';
-import type { Config } from '../../config/index.js';
 import type { RequestContext } from '../../context.js';
-import type { Db } from '../../db/index.js';
-import type { KeypairService } from '../../keypairs/index.js';
+import type { ApiServices } from '../services.js';
 
 export interface RouteDeps {
   app: FastifyInstance;
-  db: Db;
-  config: Config;
-  ops: InstanceOperations;
-  keypairs: KeypairService;
+  services: ApiServices;
   /** The caller's context from its X-Auth-Token; `unauthenticated` without a valid one. */
   caller: (request: FastifyRequest) => Promise<RequestContext>;
   /** The URL this request reached the API at, for links: `http://host:port`. */

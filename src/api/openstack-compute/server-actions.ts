@@ -5,7 +5,8 @@ import { parseServerAction } from './requests.js';
 import type { RouteDeps } from './routes.js';
 import { findServer } from './servers.js';
 
-export function serverActionRoutes({ app, ops, caller }: RouteDeps): void {
+export function serverActionRoutes({ app, services, caller }: RouteDeps): void {
+  const ops = services.instances;
   app.post<{ Params: { id: string } }>('/v2.1/servers/:id/action', async (request, reply) => {
     const ctx = await caller(request);
     const action = parseServerAction(request.body);

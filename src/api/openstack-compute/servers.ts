@@ -2,9 +2,10 @@
 // instance: its id the instance's UUID, its name the instance's `Name` tag.
 import type { FastifyRequest } from 'fastify';
 import { isAdmin, type RequestContext } from '../../context.js';
-import { NetworkRepo, SecurityGroupRepo, TagRepo, type InstanceRow } from '../../db/index.js';
+import type { InstanceRow } from '../../db/index.js';
 import { invalid, notFound, StratusError } from '../../errors.js';
 import type { InstanceOperations } from '../../compute/index.js';
+import { MAX_TAGS_PER_RESOURCE } from '../../tags/index.js';
 import { findFlavor } from './flavors.js';
 import { parseCreateServer, parseUpdateServer } from './requests.js';
 import { queryOf, type RouteDeps } from './routes.js';
@@ -37,18 +38,16 @@ export async function findServer(
   return row;
 }
 
-export function serverRoutes({ app, db, ops, caller, base }: RouteDeps): void {
-  const tags = new TagRepo(db);
-  const networks = new NetworkRepo(db);
-  const groups = new SecurityGroupRepo(db);
+export function serverRoutes({ app, services, caller, base }: RouteDeps): void {
+  const { instances: ops, tags, addresses, securityGroups: groups } = services;
   const flavorByRef = (ref: string) => findFlavor(ops, ref);
   const extrasOf = async (rows: readonly InstanceRow[]): Promise<Map<string, ServerExtras>> => {
     const ids = rows.map((r) => r.id);
     const [tagRows, groupLinks, fixed, floating] = await Promise.all([
       tags.of(ids),
       ops.securityGroupsOf(ids),
-      networks.fixedByInstance(ids),
-      networks.floatingByInstance(ids),
+      addresses.fixedByInstance(ids),
+      addresses.floatingByInstance(ids),
     ]);
     const groupNames = new Map(
       (await groups.byIds([...new Set([...groupLinks.values()].flat())])).map((g) => [
@@ -182,7 +181,7 @@ export function serverRoutes({ app, db, ops, caller, base }: RouteDeps): void {
     return {
       server: {
         id: first.id,
-        links: resourceLinks(b, first.projectId, `servers/${first.id}`),
+        links: resourceLinks(b, `servers/${first.id}`),
         'OS-DCF:diskConfig': 'MANUAL',
         security_groups: (req.securityGroups.length > 0 ? req.securityGroups : ['default']).map(
           (name) => ({ name }),
@@ -197,23 +196,21 @@ export function serverRoutes({ app, db, ops, caller, base }: RouteDeps): void {
     const row = await findServer(ops, ctx, request.params.id);
     if (name !== undefined) {
       // The name is the instance's Name tag; an instance without one may already hold the
-      // 50 tags a resource may have.
-      const held = (await tags.of([row.id])).get(row.id) ?? [];
-      if (!held.some((t) => t.key === NAME_TAG) && held.length >= 50) {
-        throw invalid('The server already has 50 tags; remove one to give it a name.', {
-          resource: 'instance',
-          id: row.id,
-        });
+      // most tags a resource may have, which makes the request a bad one here (400).
+      try {
+        await tags.put(
+          [{ type: 'instance', id: row.id, projectId: row.projectId, shown: row.id }],
+          [{ key: NAME_TAG, value: name }],
+        );
+      } catch (err) {
+        if (err instanceof StratusError && err.kind === 'over_quota') {
+          throw invalid(
+            `The server already has ${MAX_TAGS_PER_RESOURCE} tags; remove one to give it a name.`,
+            { resource: 'instance', id: row.id, cause: err },
+          );
+        }
+        throw err;
       }
-      await tags.put([
-        {
-          resourceId: row.id,
-          resourceType: 'instance',
-          projectId: row.projectId,
-          key: NAME_TAG,
-          value: name,
-        },
-      ]);
     }
     const x = (await extrasOf([row])).get(row.id) as ServerExtras;
     return { server: serverView(base(request), row, x, isAdmin(ctx)) };

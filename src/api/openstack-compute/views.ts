@@ -49,8 +49,7 @@ const usageTime = (ms: number | null) =>
   ms === null ? null : new Date(ms).toISOString().replace(/Z$/, '000');
 
 /** `self` and `bookmark` links of a resource under the API. */
-export function resourceLinks(base: string, projectId: string | null, path: string) {
-  void projectId;
+export function resourceLinks(base: string, path: string) {
   return [
     { rel: 'self', href: `${base}/v2.1/${path}` },
     { rel: 'bookmark', href: `${base}/${path}` },
@@ -72,7 +71,7 @@ export function versionView(base: string) {
 }
 
 export function flavorSummary(base: string, f: FlavorRow) {
-  return { id: f.id, name: f.name, links: resourceLinks(base, null, `flavors/${f.id}`) };
+  return { id: f.id, name: f.name, links: resourceLinks(base, `flavors/${f.id}`) };
 }
 
 export function flavorView(base: string, f: FlavorRow) {
@@ -99,7 +98,7 @@ export interface ServerExtras {
 }
 
 export function serverSummary(base: string, inst: InstanceRow, name: string) {
-  return { id: inst.id, name, links: resourceLinks(base, inst.projectId, `servers/${inst.id}`) };
+  return { id: inst.id, name, links: resourceLinks(base, `servers/${inst.id}`) };
 }
 
 export function serverView(base: string, inst: InstanceRow, x: ServerExtras, admin: boolean) {
@@ -133,7 +132,7 @@ export function serverView(base: string, inst: InstanceRow, x: ServerExtras, adm
     },
     flavor: {
       id: inst.flavorId,
-      links: resourceLinks(base, null, `flavors/${inst.flavorId}`).slice(1),
+      links: resourceLinks(base, `flavors/${inst.flavorId}`).slice(1),
     },
     created: apiTime(inst.createdAt),
     updated: apiTime(inst.updatedAt),

@@ -1,44 +1,25 @@
 // The status endpoints of a Stratus process: /healthz (JSON, 200 when healthy, 503 when not)
 // and /metrics (Prometheus text format).
 import type { FastifyInstance } from 'fastify';
-import { sql } from 'kysely';
-import { now, ServiceRepo, type Db } from '../../db/index.js';
 import type { Logger } from '../../log.js';
 import type { Metrics } from '../../metrics/index.js';
-import { serviceState } from '../../service/index.js';
+import type { ServiceHealth } from '../../service/index.js';
 import { VERSION } from '../../version.js';
 import { createHttpServer } from '../http.js';
 
 export interface StatusServerOptions {
-  db: Db;
+  health: ServiceHealth;
   logger: Logger;
   metrics: Metrics;
-  downAfterMs: number;
   /** The services this process runs; health is bad if any of them is down. */
   localServices: readonly { host: string; binary: string }[];
 }
 
 export function createStatusServer(options: StatusServerOptions): FastifyInstance {
   const app = createHttpServer({ api: 'status', logger: options.logger, metrics: options.metrics });
-  const services = new ServiceRepo(options.db);
 
   app.get('/healthz', async (_request, reply) => {
-    let database = 'ok';
-    let rows: Awaited<ReturnType<ServiceRepo['list']>> = [];
-    try {
-      await sql`select 1`.execute(options.db);
-      rows = await services.list();
-    } catch (err) {
-      database = `error: ${(err as Error).message}`;
-    }
-    const at = now();
-    const listed = rows.map((r) => ({
-      host: r.host,
-      binary: r.binary,
-      state: serviceState(r, at, options.downAfterMs),
-      disabled: r.disabled === 1,
-      lastHeartbeatAgoMs: at - r.heartbeatAt,
-    }));
+    const { database, services: listed } = await options.health.report();
     const localDown = options.localServices.filter(
       (l) => !listed.some((s) => s.host === l.host && s.binary === l.binary && s.state === 'up'),
     );

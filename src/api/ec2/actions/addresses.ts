@@ -1,16 +1,14 @@
 // Elastic IP actions: AllocateAddress, AssociateAddress, DisassociateAddress, ReleaseAddress,
 // DescribeAddresses. Changes go to the network service over the bus (it owns the floating
 // pool and tells the data plane); descriptions are read here.
-import { TagRepo, type FloatingIpRow } from '../../../db/index.js';
+import type { FloatingIpRow } from '../../../db/index.js';
 import { invalid, notFound, StratusError } from '../../../errors.js';
 import {
-  FloatingIpService,
-  NetworkClient,
   DEFAULT_FLOATING_POOL,
+  parseIpv4,
   type AssociationRef,
   type FloatingIpRef,
 } from '../../../network/index.js';
-import { parseIpv4 } from '../../../network/index.js';
 import type { Ec2ActionTable } from '../action.js';
 import { applyFilters } from '../filters.js';
 import { ec2Id, parseEc2Id } from '../../../ids/index.js';
@@ -59,15 +57,8 @@ function oneOf(params: Params, idName: string): { ip: string } | { id: string } 
 }
 
 export function addressActions(deps: Ec2Deps): Ec2ActionTable {
-  const network = new NetworkClient(deps.bus);
-  // Reads only: every change goes through the network service.
-  const reader = new FloatingIpService({
-    db: deps.db,
-    pool: DEFAULT_FLOATING_POOL,
-    quota: deps.config.quota,
-    logger: deps.logger,
-  });
-  const tagRepo = new TagRepo(deps.db);
+  // Reads here; every change goes through the network service.
+  const { network, addresses, tags } = deps;
 
   const view = (row: FloatingIpRow, tags: { key: string; value: string }[] = []): XmlObject => ({
     publicIp: row.address,
@@ -154,7 +145,7 @@ export function addressActions(deps: Ec2Deps): Ec2ActionTable {
       const shownIds = params.list('AllocationId');
       const prefixes = shownIds.map((id) => parseEc2Id(id, ['eipalloc'], 'allocation').uuidPrefix);
       const filters = params.filters();
-      let rows = await reader.list(context);
+      let rows = await addresses.floatingIps(context);
       for (const ip of ips) {
         if (!rows.some((r) => r.address === ip))
           throw notFound('address', ip, `The address '${ip}' does not exist.`);
@@ -171,9 +162,7 @@ export function addressActions(deps: Ec2Deps): Ec2ActionTable {
             prefixes.some((p) => r.allocationId !== null && r.allocationId.startsWith(p)),
         );
       }
-      const tagMap = await tagRepo.of(
-        rows.flatMap((r) => (r.allocationId ? [r.allocationId] : [])),
-      );
+      const tagMap = await tags.of(rows.flatMap((r) => (r.allocationId ? [r.allocationId] : [])));
       const tagList = (r: FloatingIpRow) =>
         (r.allocationId ? (tagMap.get(r.allocationId) ?? []) : []).map((t) => ({
           key: t.key,

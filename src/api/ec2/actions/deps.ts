@@ -1,12 +1,5 @@
-// What every action group may build its services from.
-import type { Bus } from '../../../bus/index.js';
+// What every action group is built from: the domain services main built, and the configuration.
 import type { Config } from '../../../config/index.js';
-import type { Db } from '../../../db/index.js';
-import type { Logger } from '../../../log.js';
+import type { ApiServices } from '../../services.js';
 
-export interface Ec2Deps {
-  db: Db;
-  bus: Bus;
-  config: Config;
-  logger: Logger;
-}
+export type Ec2Deps = ApiServices & { config: Config };

@@ -7,9 +7,8 @@
 // the new image is a private image of the caller's project over the same stored file, with
 // its own name, description, architecture and kernel/ramdisk.
 import type { RequestContext } from '../../../context.js';
-import { TagRepo, type ImageRow, type ImageStatus } from '../../../db/index.js';
+import type { ImageRow, ImageStatus } from '../../../db/index.js';
 import { invalid, notFound, StratusError } from '../../../errors.js';
-import { ImageService, ImageStore } from '../../../image/index.js';
 import type { Ec2ActionTable } from '../action.js';
 import { applyFilters } from '../filters.js';
 import { imageEc2Id, parseEc2Id, parseImageEc2Id } from '../../../ids/index.js';
@@ -74,14 +73,10 @@ function shownId(row: ImageRow): string {
   return imageEc2Id(row.kind, row.id);
 }
 
-export function imageActions(deps: Ec2Deps): Ec2ActionTable {
-  const store = new ImageStore({ db: deps.db, stateDir: deps.config.stateDir });
-  const images = new ImageService(store);
-  const tagRepo = new TagRepo(deps.db);
-
+export function imageActions({ images, tags }: Ec2Deps): Ec2ActionTable {
   /** The caller's project's tags on these images (tags are kept per project). */
   const tagsOf = async (ctx: RequestContext, rows: readonly ImageRow[]) => {
-    const map = await tagRepo.of(rows.map((r) => r.id));
+    const map = await tags.of(rows.map((r) => r.id));
     return (row: ImageRow) =>
       (map.get(row.id) ?? [])
         .filter((t) => t.projectId === ctx.projectId)

@@ -1,18 +1,9 @@
 // Instance actions: RunInstances, DescribeInstances, DescribeInstanceStatus, Terminate/Stop/
 // Start/RebootInstances, GetConsoleOutput, DescribeInstanceTypes, DescribeInstanceAttribute.
-import { InstanceOperations, ComputeClient, type StateChange } from '../../../compute/index.js';
+import type { StateChange } from '../../../compute/index.js';
 import type { RequestContext } from '../../../context.js';
-import {
-  ImageRepo,
-  NetworkRepo,
-  SecurityGroupRepo,
-  TagRepo,
-  type InstanceRow,
-  type TaskState,
-  type VmState,
-} from '../../../db/index.js';
+import type { InstanceRow, TaskState, VmState } from '../../../db/index.js';
 import { invalid, StratusError } from '../../../errors.js';
-import { SchedulerClient } from '../../../scheduler/index.js';
 import type { Ec2ActionTable } from '../action.js';
 import { applyFilters } from '../filters.js';
 import { ec2Id, parseEc2Id, privateDnsName, publicDnsName } from '../../../ids/index.js';
@@ -56,16 +47,7 @@ interface Extras {
 }
 
 export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
-  const ops = new InstanceOperations({
-    db: deps.db,
-    scheduler: new SchedulerClient(deps.bus),
-    compute: new ComputeClient(deps.bus),
-    logger: deps.logger,
-    availabilityZone: deps.config.compute.availabilityZone,
-    terminatedVisibleMs: deps.config.compute.terminatedVisibleSeconds * 1000,
-    quota: deps.config.quota,
-  });
-  const images = new ImageRepo(deps.db);
+  const { instances: ops, images, addresses, securityGroups } = deps;
 
   const instanceRefs = (params: Params, name: string) =>
     params
@@ -82,13 +64,11 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
     const ids = rows.map((r) => r.id);
     const [groupLinks, tagRows, publicIps] = await Promise.all([
       ops.securityGroupsOf(ids),
-      new TagRepo(deps.db).of(ids),
-      new NetworkRepo(deps.db).floatingByInstance(ids),
+      deps.tags.of(ids),
+      addresses.floatingByInstance(ids),
     ]);
     const groupIds = [...new Set([...groupLinks.values()].flat())];
-    const groupRows = new Map(
-      (await new SecurityGroupRepo(deps.db).byIds(groupIds)).map((g) => [g.id, g]),
-    );
+    const groupRows = new Map((await securityGroups.byIds(groupIds)).map((g) => [g.id, g]));
     const groups = new Map<string, { groupId: string; groupName: string }[]>();
     for (const [instanceId, gids] of groupLinks) {
       groups.set(
@@ -102,16 +82,9 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
     const tags = new Map(
       [...tagRows].map(([id, list]) => [id, list.map((t) => ({ key: t.key, value: t.value }))]),
     );
-    const imageIds = [
-      ...new Set(
-        rows.flatMap((r) => [r.imageId, r.kernelId, r.ramdiskId]).filter((x): x is string => !!x),
-      ),
-    ];
-    const imageKinds = new Map<string, keyof typeof IMAGE_PREFIX>();
-    for (const id of imageIds) {
-      const img = await images.find(id);
-      if (img) imageKinds.set(id, img.kind);
-    }
+    const imageKinds = await images.kindsOf(
+      rows.flatMap((r) => [r.imageId, r.kernelId, r.ramdiskId]).filter((x): x is string => !!x),
+    );
     return { groups, tags, publicIps, imageKinds };
   };
 
@@ -305,7 +278,6 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
       const refs = instanceRefs(params, 'InstanceId');
       const includeAll = params.bool('IncludeAllInstances') ?? false;
       const rows = refs.length > 0 ? await ops.resolve(context, refs) : await ops.list(context);
-      const x = await extras(rows);
       const statusOf = (i: InstanceRow) =>
         ec2State(i.vmState, i.taskState).name === 'running' ? 'ok' : 'not-applicable';
       let list = rows.filter(
@@ -318,7 +290,6 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
         'instance-status.status': statusOf,
         'system-status.status': statusOf,
       });
-      void x;
       return {
         instanceStatusSet: list.map((i) => {
           const state = ec2State(i.vmState, i.taskState);

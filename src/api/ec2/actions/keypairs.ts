@@ -1,7 +1,6 @@
 // Key pair actions: CreateKeyPair, ImportKeyPair, DescribeKeyPairs, DeleteKeyPair.
-import { TagRepo, type KeypairRow } from '../../../db/index.js';
+import type { KeypairRow } from '../../../db/index.js';
 import { notFound } from '../../../errors.js';
-import { KeypairService } from '../../../keypairs/index.js';
 import type { Ec2ActionTable } from '../action.js';
 import { applyFilters } from '../filters.js';
 import { ec2Id, parseEc2Id } from '../../../ids/index.js';
@@ -13,10 +12,7 @@ import type { Ec2Deps } from './deps.js';
 /** Largest public key file ImportKeyPair takes. */
 const MAX_MATERIAL = 16 * 1024;
 
-export function keypairActions(deps: Ec2Deps): Ec2ActionTable {
-  const keypairs = new KeypairService({ db: deps.db, quota: deps.config.quota });
-  const tags = new TagRepo(deps.db);
-
+export function keypairActions({ keypairs, tags }: Ec2Deps): Ec2ActionTable {
   const tagsFor = (params: Params) => {
     const list = params
       .tagSpecifications()

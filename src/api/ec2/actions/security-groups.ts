@@ -2,16 +2,9 @@
 // AuthorizeSecurityGroupIngress, RevokeSecurityGroupIngress. Rules arrive either as
 // `IpPermissions.N` structures or in the older flat form (IpProtocol, FromPort, ToPort, CidrIp,
 // SourceSecurityGroupName); both become the same permissions for the domain service.
-import { systemContext } from '../../../context.js';
-import { TagRepo, type SecurityGroupRow, type SecurityGroupRuleRow } from '../../../db/index.js';
+import type { SecurityGroupRow, SecurityGroupRuleRow } from '../../../db/index.js';
 import { notFound, StratusError } from '../../../errors.js';
-import {
-  NetworkAgentClient,
-  SecurityGroupService,
-  type GroupRef,
-  type PermissionSpec,
-  type SourceGroupRef,
-} from '../../../network/index.js';
+import type { GroupRef, PermissionSpec, SourceGroupRef } from '../../../network/index.js';
 import type { Ec2ActionTable } from '../action.js';
 import { applyFilters } from '../filters.js';
 import { ec2Id, parseEc2Id } from '../../../ids/index.js';
@@ -31,15 +24,8 @@ const WHOLE_GROUP: readonly { protocol: string; fromPort: number; toPort: number
 ];
 
 export function securityGroupActions(deps: Ec2Deps): Ec2ActionTable {
-  const agents = new NetworkAgentClient(deps.bus);
-  const groups = new SecurityGroupService({
-    db: deps.db,
-    quota: deps.config.quota,
-    logger: deps.logger,
-    // Running guests get the change on every host within a second (issue 5).
-    onRulesChanged: (ids) => agents.securityGroupsChanged(systemContext(), ids),
-  });
-  const tagRepo = new TagRepo(deps.db);
+  // Reads here; every change goes to the network service, which tells every host's data plane.
+  const { network, securityGroups: groups, tags: tagService } = deps;
 
   const sgId = (id: string) => ec2Id('sg', id);
 
@@ -202,7 +188,7 @@ export function securityGroupActions(deps: Ec2Deps): Ec2ActionTable {
       const name = params.requireString('GroupName', { max: 255 });
       const description = params.requireString('GroupDescription', { max: 255 });
       const tags = tagSpecs(params);
-      const group = await groups.create(context, { name, description, tags });
+      const group = await network.createSecurityGroup(context, { name, description, tags });
       return {
         return: true,
         groupId: sgId(group.id),
@@ -211,7 +197,7 @@ export function securityGroupActions(deps: Ec2Deps): Ec2ActionTable {
     },
 
     DeleteSecurityGroup: async ({ params, context }) => {
-      const group = await groups.delete(context, groupRef(params));
+      const group = await network.deleteSecurityGroup(context, groupRef(params));
       return { return: true, groupId: sgId(group.id) };
     },
 
@@ -245,7 +231,7 @@ export function securityGroupActions(deps: Ec2Deps): Ec2ActionTable {
         if (r.direction === 'ingress')
           rulesOf.set(r.groupId, [...(rulesOf.get(r.groupId) ?? []), r]);
       }
-      const tagMap = await tagRepo.of(rows.map((r) => r.id));
+      const tagMap = await tagService.of(rows.map((r) => r.id));
       const tagList = (g: SecurityGroupRow) =>
         (tagMap.get(g.id) ?? []).map((t) => ({ key: t.key, value: t.value }));
       const ruleValues = <T>(g: SecurityGroupRow, get: (r: SecurityGroupRuleRow) => T) =>
@@ -292,7 +278,11 @@ export function securityGroupActions(deps: Ec2Deps): Ec2ActionTable {
 
     AuthorizeSecurityGroupIngress: async ({ params, context }) => {
       const ref = groupRef(params);
-      const { group, rules } = await groups.authorizeIngress(context, ref, permissions(params));
+      const { group, rules } = await network.authorizeSecurityGroupIngress(
+        context,
+        ref,
+        permissions(params),
+      );
       const sources = await sourcesOf(rules);
       return {
         return: true,
@@ -306,7 +296,7 @@ export function securityGroupActions(deps: Ec2Deps): Ec2ActionTable {
         idPrefix: parseEc2Id(shown, ['sgr'], 'security_group_rule').uuidPrefix,
         shown,
       }));
-      const { group, rules } = await groups.revokeIngress(context, ref, {
+      const { group, rules } = await network.revokeSecurityGroupIngress(context, ref, {
         permissions: permissions(params),
         ruleRefs,
       });

@@ -1,0 +1,36 @@
+// What the API edges need: the domain services, built once by main (src/main.ts) and handed to
+// the api service, which passes them on to each edge. An edge parses a request, authorizes it,
+// calls one of these and renders the result; it never reaches the database itself.
+import type { InstanceOperations } from '../compute/index.js';
+import type { Catalog, IdentityService, TokenService } from '../identity/index.js';
+import type { ImageService } from '../image/index.js';
+import type { KeypairService } from '../keypairs/index.js';
+import type { AddressReader, NetworkClient, SecurityGroupReader } from '../network/index.js';
+import type { QuotaReader } from '../quota/index.js';
+import type { ServiceHealth } from '../service/index.js';
+import type { TagService } from '../tags/index.js';
+
+export interface ApiServices {
+  /** Users, projects, roles and EC2 credentials. */
+  identity: IdentityService;
+  /** The OpenStack APIs' tokens, one service for all of them. */
+  tokens: TokenService;
+  /** Where the cloud's APIs listen, as tokens carry it. */
+  catalog: Catalog;
+  /** Instances: launch, list, power, terminate, console; flavors. */
+  instances: InstanceOperations;
+  keypairs: KeypairService;
+  /** Images with tenancy applied. */
+  images: ImageService;
+  /** Every change to addresses and security groups: the network service, over the bus. */
+  network: NetworkClient;
+  /** Security groups and rules, read here. */
+  securityGroups: SecurityGroupReader;
+  /** Floating and fixed addresses, read here. */
+  addresses: AddressReader;
+  tags: TagService;
+  /** Projects' limits and usage. */
+  quota: QuotaReader;
+  /** The services' heartbeats and the database, for the status endpoint. */
+  health: ServiceHealth;
+}
