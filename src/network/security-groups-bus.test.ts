@@ -1,0 +1,265 @@
+// Security groups through the network service's client, over the bus (JSON on the wire), on
+// every database: changes come back as rows, refusals keep their kind, resource and reason, and
+// every change reaches every host's agent through the network service's fanout.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { InProcessBus, type Subscription } from '../bus/index.js';
+import { systemContext, userContext, type RequestContext } from '../context.js';
+import type { Database } from '../db/index.js';
+import { openTestDatabase, TEST_BACKENDS } from '../db/testing.js';
+import { StratusError } from '../errors.js';
+import { IdentityService } from '../identity/index.js';
+import { silentLogger } from '../log.js';
+import { NETWORK_AGENT_FANOUT, NetworkAgentClient } from './agent.js';
+import { NetworkClient } from './client.js';
+import { NetworkManager } from './manager.js';
+import { SecurityGroupReader } from './security-group-reader.js';
+
+const QUOTA = {
+  instances: 10,
+  cores: 20,
+  ramMb: 51_200,
+  addresses: 3,
+  securityGroups: 3,
+  securityGroupRules: 4,
+  keypairs: 100,
+};
+
+/** A check for `assert.rejects`: a StratusError of this kind (and resource, reason). */
+function stratusError(
+  kind: string,
+  more: { resource?: string; reason?: string } = {},
+): (err: unknown) => boolean {
+  return (err) => {
+    assert.ok(err instanceof StratusError, `expected a StratusError, got ${String(err)}`);
+    assert.equal(err.kind, kind, err.message);
+    for (const [k, v] of Object.entries(more)) assert.equal(err[k as keyof typeof more], v);
+    return true;
+  };
+}
+
+for (const backend of TEST_BACKENDS) {
+  describe(`security groups over the bus on ${backend.name}`, () => {
+    let database: Database;
+    let bus: InProcessBus;
+    let network: NetworkClient;
+    let identity: IdentityService;
+    const subscriptions: Subscription[] = [];
+    /** What each of two hosts' agents heard, in order. */
+    const heard: Record<'host-a' | 'host-b', string[][]> = { 'host-a': [], 'host-b': [] };
+
+    before(async () => {
+      database = await openTestDatabase(backend);
+      bus = new InProcessBus({ logger: silentLogger(), callTimeoutMs: 5_000 });
+      const agents = new NetworkAgentClient(bus);
+      const service = new NetworkManager({
+        db: database.db,
+        host: 'net-1',
+        logger: silentLogger(),
+        fixedRange: '10.31.0.0/24',
+        floatingRange: '198.51.100.16/28',
+        leaseSeconds: 60,
+        quota: QUOTA,
+        onSecurityGroupsChanged: (ids) => agents.securityGroupsChanged(systemContext(), ids),
+      }).service();
+      await service.start?.();
+      for (const t of service.topics) subscriptions.push(await bus.serve(t.topic, t.handler));
+      for (const host of ['host-a', 'host-b'] as const) {
+        subscriptions.push(
+          await bus.serve(
+            NETWORK_AGENT_FANOUT,
+            async (method, args) => {
+              assert.equal(method, 'securityGroupsChanged');
+              heard[host].push((args as { groupIds: string[] }).groupIds);
+              return null;
+            },
+            { fanout: true },
+          ),
+        );
+      }
+      network = new NetworkClient(bus);
+      identity = new IdentityService(database.db);
+    });
+    after(async () => {
+      for (const s of subscriptions) await s.close();
+      await bus.close();
+      await database.close();
+    });
+
+    const newProject = async (): Promise<RequestContext> => {
+      const p = await identity.createProject({ name: `p-${Math.random().toString(36).slice(2)}` });
+      return userContext({ userId: 'u-1', projectId: p.id, roles: ['member'] });
+    };
+    /**
+     * What both agents heard since the last look, once each has heard `count` announcements (a
+     * fanout is delivered after the call that caused it returns, so this polls, up to 5 s).
+     */
+    const take = async (count: number) => {
+      const deadline = Date.now() + 5_000;
+      while (heard['host-a'].length < count || heard['host-b'].length < count) {
+        if (Date.now() > deadline) break;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      return { a: heard['host-a'].splice(0), b: heard['host-b'].splice(0) };
+    };
+
+    it('creates and deletes a group, with its tags, and refuses what EC2 refuses', async () => {
+      const ctx = await newProject();
+      const web = await network.createSecurityGroup(ctx, {
+        name: 'web',
+        description: 'web servers',
+        tags: [{ key: 'tier', value: 'front' }],
+      });
+      assert.equal(web.name, 'web');
+      assert.equal(web.projectId, ctx.projectId);
+      const tag = await database.db
+        .selectFrom('tags')
+        .select(['key', 'value', 'resourceType'])
+        .where('resourceId', '=', web.id)
+        .execute();
+      assert.deepEqual(tag, [{ key: 'tier', value: 'front', resourceType: 'security-group' }]);
+      await assert.rejects(
+        network.createSecurityGroup(ctx, { name: 'web', description: 'again' }),
+        stratusError('already_exists', { resource: 'security_group' }),
+      );
+      await assert.rejects(
+        network.createSecurityGroup(ctx, { name: 'default', description: 'mine' }),
+        stratusError('invalid', { resource: 'security_group', reason: 'reserved' }),
+      );
+      await assert.rejects(
+        network.createSecurityGroup(ctx, { name: 'bad\u0001name', description: 'x' }),
+        stratusError('invalid', { resource: 'parameter' }),
+      );
+      await assert.rejects(
+        network.deleteSecurityGroup(ctx, { name: 'default' }),
+        stratusError('conflict', { resource: 'security_group', reason: 'cannot_delete' }),
+      );
+      const gone = await network.deleteSecurityGroup(ctx, { idPrefix: web.id.slice(0, 8) });
+      assert.equal(gone.id, web.id);
+      // Creating a group changes no rules anywhere; deleting one is announced.
+      assert.deepEqual(await take(1), { a: [[web.id]], b: [[web.id]] });
+      await assert.rejects(
+        network.deleteSecurityGroup(ctx, { name: 'web' }),
+        stratusError('not_found', { resource: 'security_group' }),
+      );
+    });
+
+    it('holds a project to its group quota (the default group counts)', async () => {
+      const ctx = await newProject();
+      await network.createSecurityGroup(ctx, { name: 'one', description: 'x' });
+      await network.createSecurityGroup(ctx, { name: 'two', description: 'x' });
+      await assert.rejects(
+        network.createSecurityGroup(ctx, { name: 'three', description: 'x' }),
+        stratusError('over_quota', { reason: 'security_groups' }),
+      );
+    });
+
+    it('authorizes and revokes rules, and every host hears of each change', async () => {
+      const ctx = await newProject();
+      const web = await network.createSecurityGroup(ctx, { name: 'web', description: 'x' });
+      const added = await network.authorizeSecurityGroupIngress(ctx, { name: 'web' }, [
+        { protocol: 'tcp', fromPort: 22, toPort: 22, cidrs: ['10.0.0.0/8'] },
+        { protocol: 'icmp', sourceGroups: [{ name: 'default' }] },
+      ]);
+      assert.equal(added.group.id, web.id);
+      assert.deepEqual(
+        added.rules.map((r) => [
+          r.protocol,
+          r.fromPort,
+          r.toPort,
+          r.cidr,
+          r.sourceGroupId !== null,
+        ]),
+        [
+          ['tcp', 22, 22, '10.0.0.0/8', false],
+          ['icmp', -1, -1, null, true],
+        ],
+      );
+      assert.deepEqual(await take(1), { a: [[web.id]], b: [[web.id]] });
+
+      await assert.rejects(
+        network.authorizeSecurityGroupIngress(ctx, { name: 'web' }, [
+          { protocol: 'tcp', fromPort: 22, toPort: 22, cidrs: ['10.0.0.0/8'] },
+        ]),
+        stratusError('already_exists', { resource: 'security_group_rule' }),
+      );
+      await assert.rejects(
+        network.authorizeSecurityGroupIngress(ctx, { name: 'web' }, [
+          { protocol: 'tcp', fromPort: 80, toPort: 80, cidrs: ['10.0.0.1/8'] },
+        ]),
+        stratusError('invalid', { resource: 'parameter' }),
+      );
+      await assert.rejects(
+        network.authorizeSecurityGroupIngress(ctx, { name: 'web' }, [
+          { protocol: 'udp', fromPort: 1, toPort: 1, cidrs: ['0.0.0.0/0', '10.1.0.0/16'] },
+          { protocol: 'udp', fromPort: 2, toPort: 2, cidrs: ['0.0.0.0/0'] },
+        ]),
+        stratusError('over_quota', { reason: 'security_group_rules' }),
+      );
+      await assert.rejects(
+        network.authorizeSecurityGroupIngress(ctx, { name: 'nope' }, [
+          { protocol: 'tcp', fromPort: 1, toPort: 1, cidrs: ['0.0.0.0/0'] },
+        ]),
+        stratusError('not_found', { resource: 'security_group' }),
+      );
+
+      const tcp = added.rules[0]!;
+      const removed = await network.revokeSecurityGroupIngress(
+        ctx,
+        { idPrefix: web.id.slice(0, 8) },
+        { ruleRefs: [{ idPrefix: tcp.id.slice(0, 8), shown: 'sgr-shown' }] },
+      );
+      assert.deepEqual(
+        removed.rules.map((r) => r.id),
+        [tcp.id],
+      );
+      // Only the revocation: none of the refused changes above was announced.
+      assert.deepEqual(await take(1), { a: [[web.id]], b: [[web.id]] });
+      await assert.rejects(
+        network.revokeSecurityGroupIngress(
+          ctx,
+          { name: 'web' },
+          { ruleRefs: [{ idPrefix: tcp.id.slice(0, 8), shown: 'sgr-shown' }] },
+        ),
+        stratusError('not_found', { resource: 'security_group_rule' }),
+      );
+      await assert.rejects(
+        network.revokeSecurityGroupIngress(ctx, { name: 'web' }, {}),
+        stratusError('missing', { resource: 'parameter' }),
+      );
+      // Another project cannot reach the group.
+      const other = await newProject();
+      await assert.rejects(
+        network.revokeSecurityGroupIngress(
+          other,
+          { idPrefix: web.id.slice(0, 8) },
+          { permissions: [{ protocol: 'icmp', sourceGroups: [{ name: 'default' }] }] },
+        ),
+        stratusError('not_found', { resource: 'security_group' }),
+      );
+    });
+
+    it('gives a new project its default group on the first read, through the service', async () => {
+      const ctx = await newProject();
+      let asked = 0;
+      const reader = new SecurityGroupReader({
+        db: database.db,
+        network: {
+          ensureDefaultSecurityGroup: (c) => {
+            asked += 1;
+            return network.ensureDefaultSecurityGroup(c);
+          },
+        },
+      });
+      assert.deepEqual(
+        (await reader.list(ctx)).map((g) => g.name),
+        ['default'],
+      );
+      assert.deepEqual(
+        (await reader.list(ctx)).map((g) => g.name),
+        ['default'],
+      );
+      assert.equal(asked, 1, 'only the first read asks the network service');
+    });
+  });
+}
