@@ -132,12 +132,12 @@ function apiServices(
   db: Db,
   bus: Bus,
   config: Config,
-  images: ImageStore,
+  shared: { identity: IdentityService; images: ImageStore },
   logger: Logger,
 ): ApiServices {
   const network = new NetworkClient(bus);
   return {
-    identity: new IdentityService(db),
+    identity: shared.identity,
     tokens: new TokenService(db, { lifetimeMs: config.identity.tokenLifetimeSeconds * 1000 }),
     catalog: new Catalog(db),
     instances: new InstanceOperations({
@@ -150,7 +150,7 @@ function apiServices(
       quota: config.quota,
     }),
     keypairs: new KeypairService({ db, quota: config.quota }),
-    images: new ImageService(images),
+    images: new ImageService(shared.images),
     network,
     securityGroups: new SecurityGroupReader({ db, network }),
     addresses: new AddressReader(db),
@@ -213,7 +213,9 @@ export async function startCloud(
 
     const downAfterMs = config.service.downAfterSeconds * 1000;
     const dataPlane = chooseDataPlane(config);
+    // Built once, used by the services below that need them.
     const images = new ImageStore({ db: database.db, stateDir: config.stateDir });
+    const identity = new IdentityService(database.db);
     let api: ApiService | undefined;
     // Each service starts before the next is built: a compute host asks the network service
     // (over the bus) which network its data plane serves.
@@ -285,7 +287,7 @@ export async function startCloud(
         case 'api':
           api = new ApiService({
             config,
-            services: apiServices(database.db, bus, config, images, logger),
+            services: apiServices(database.db, bus, config, { identity, images }, logger),
             logger,
             metrics,
             localServices: services.map((b) => ({ host: config.host, binary: b })),
@@ -300,7 +302,7 @@ export async function startCloud(
     let rcFile: string | undefined;
     let guestImage: string | undefined;
     if (options.bootstrap) {
-      admin = await ensureAdmin(new IdentityService(database.db), config.stateDir);
+      admin = await ensureAdmin(identity, config.stateDir);
       const files =
         config.virt.driver === 'qemu' ? guestImageFiles(config.guest.imageDir) : undefined;
       if (files) {

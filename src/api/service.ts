@@ -16,6 +16,7 @@ import { createStatusServer } from './status/status-server.js';
 
 export interface ApiServiceOptions {
   config: Config;
+  /** The domain services every edge calls, built by main. */
   services: ApiServices;
   logger: Logger;
   metrics: Metrics;
