@@ -2,17 +2,12 @@
 // the shapes OpenStack's clients read.
 import { createHash } from 'node:crypto';
 import type { ProjectRow, UserRow } from '../../db/index.js';
-import type { TokenInfo } from '../../identity/index.js';
+import type { CatalogEntry, TokenInfo } from '../../identity/index.js';
+
+export type { CatalogEntry };
 
 /** The one domain. */
 export const DOMAIN = { id: 'default', name: 'Default' } as const;
-
-/** One service's endpoints, as the catalog lists them. */
-export interface CatalogEntry {
-  /** 'identity', 'ec2', 'compute', ... */
-  type: string;
-  endpoints: { interface: string; region: string; url: string }[];
-}
 
 /** Service names clients show next to the types. */
 const SERVICE_NAMES: Readonly<Record<string, string>> = {
