@@ -144,6 +144,7 @@ function apiServices(
       db,
       scheduler: new SchedulerClient(bus),
       compute: new ComputeClient(bus),
+      network,
       logger: logger.child({ service: 'api' }),
       availabilityZone: config.compute.availabilityZone,
       terminatedVisibleMs: config.compute.terminatedVisibleSeconds * 1000,

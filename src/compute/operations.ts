@@ -21,6 +21,7 @@ import {
 } from '../db/index.js';
 import { invalid, notFound, StratusError } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { NetworkClient } from '../network/index.js';
 import type { SchedulerClient } from '../scheduler/index.js';
 import type { ComputeClient } from './client.js';
 import { effectiveLimits, type QuotaLimits } from '../quota/index.js';
@@ -54,6 +55,8 @@ export interface InstanceOperationsOptions {
   db: Db;
   scheduler: SchedulerClient;
   compute: ComputeClient;
+  /** The network service, which owns security groups: it makes a project's `default` group. */
+  network: Pick<NetworkClient, 'ensureDefaultSecurityGroup'>;
   logger: Logger;
   availabilityZone: string;
   terminatedVisibleMs: number;
@@ -122,7 +125,7 @@ export class InstanceOperations {
         throw notFound('keypair', req.keyName, `The key pair '${req.keyName}' does not exist.`);
       keyData = key.publicKey;
     }
-    const groupIds = await this.#securityGroups(projectId, req);
+    const groupIds = await this.#securityGroups(ctx, projectId, req);
 
     const reservationId = randomUUID();
     const at = Date.now();
@@ -409,12 +412,20 @@ export class InstanceOperations {
     return image;
   }
 
-  async #securityGroups(projectId: string, req: RunRequest): Promise<string[]> {
+  async #securityGroups(
+    ctx: RequestContext,
+    projectId: string,
+    req: RunRequest,
+  ): Promise<string[]> {
     const repo = new SecurityGroupRepo(this.#opts.db);
     const refs = req.securityGroupRefs ?? [];
     const names = req.securityGroupNames ?? [];
-    if (refs.length === 0 && names.length === 0) return [(await repo.ensureDefault(projectId)).id];
-    if (names.includes(DEFAULT_GROUP)) await repo.ensureDefault(projectId);
+    // The network service makes the project's `default` group the first time it is needed.
+    const ensureDefault = async () =>
+      (await repo.findByName(projectId, DEFAULT_GROUP)) ??
+      (await this.#opts.network.ensureDefaultSecurityGroup(ctx));
+    if (refs.length === 0 && names.length === 0) return [(await ensureDefault()).id];
+    if (names.includes(DEFAULT_GROUP)) await ensureDefault();
     const ids: string[] = [];
     if (refs.length > 0) {
       const rows = await repo.list({ projectId, idPrefixes: refs });
