@@ -10,7 +10,8 @@ import { ComputeClient } from '../src/compute/index.js';
 import { loadConfig } from '../src/config/index.js';
 import { systemContext } from '../src/context.js';
 import { ServiceRepo } from '../src/db/index.js';
-import { postgresBackend } from '../src/db/testing.js';
+import { AMQP_URL, needs } from './support/capabilities.js';
+import { postgresBackend } from './support/databases.js';
 import { StratusError } from '../src/errors.js';
 import { silentLogger } from '../src/log.js';
 import { startCloud, type Cloud } from '../src/main.js';
@@ -18,9 +19,9 @@ import { NetworkClient } from '../src/network/index.js';
 import { SchedulerClient } from '../src/scheduler/index.js';
 import { serviceState } from '../src/service/index.js';
 
-const AMQP_URL = process.env.STRATUS_TEST_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
+const NEEDS = needs('postgres', 'rabbitmq');
 
-describe('distributed services over RabbitMQ and PostgreSQL', () => {
+describe('distributed services over RabbitMQ and PostgreSQL', NEEDS, () => {
   let db: { url: string; remove(): Promise<void> };
   let stateDir: string;
   const clouds: Cloud[] = [];

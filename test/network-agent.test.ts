@@ -16,11 +16,11 @@ import type { Subscription } from '../src/bus/index.js';
 import { systemContext } from '../src/context.js';
 import { FixedIpLeaseRepo, InstanceRepo, type InstanceRow } from '../src/db/index.js';
 import { NetworkAgent, NetworkAgentClient, NetworkClient } from '../src/network/index.js';
+import { needs } from './support/capabilities.js';
 import { startTestCloud, waitUntil, type TestCloud } from './support/ec2.js';
 import {
   Cleanup,
   FakeGuest,
-  dataPlaneSkipReason,
   joinClient,
   listen,
   tcpProbe,
@@ -29,7 +29,6 @@ import {
   waitFor,
 } from './support/netns.js';
 
-const skip = dataPlaneSkipReason() ?? false;
 const HOST = 'np-host';
 const PERMISSION = {
   IpProtocol: 'tcp',
@@ -38,7 +37,7 @@ const PERMISSION = {
   IpRanges: [{ CidrIp: '172.31.7.0/24' }],
 };
 
-describe('the host network agent in a cloud', { skip }, () => {
+describe('the host network agent in a cloud', needs('netns', 'busybox'), () => {
   const cleanup = new Cleanup();
   let t: TestCloud;
   let agent: NetworkAgent;
@@ -50,7 +49,6 @@ describe('the host network agent in a cloud', { skip }, () => {
   let imageId: string;
 
   before(async () => {
-    if (skip) return;
     t = await startTestCloud();
     cleanup.add(() => t.stop());
     const image = await t.addImage({ name: 'agent-image' });

@@ -6,9 +6,9 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { HostDataPlane } from '../src/network/dataplane/index.js';
+import { needs } from './support/capabilities.js';
 import {
   Cleanup,
-  dataPlaneSkipReason,
   FakeGuest,
   joinClient,
   listen,
@@ -18,12 +18,11 @@ import {
   waitFor,
 } from './support/netns.js';
 
-const skip = dataPlaneSkipReason() ?? false;
 const FLOATING = '172.24.4.10';
 const CLIENT = '172.24.4.2';
 const UPLINK_ADDRESS = '172.24.4.1';
 
-describe('floating IPs', { skip }, () => {
+describe('floating IPs', needs('netns', 'busybox'), () => {
   const cleanup = new Cleanup();
   let dp: HostDataPlane;
   let client: FakeGuest;
@@ -45,7 +44,6 @@ describe('floating IPs', { skip }, () => {
   ];
 
   before(async () => {
-    if (skip) return;
     dp = await startDataPlane(cleanup, '10.80.0.0/24', { uplink: 'ext0' });
     client = await new FakeGuest(cleanup, uniqueName('st-c')).create();
     await joinClient(dp.ns, client.ns, 'ext0', UPLINK_ADDRESS, CLIENT);

@@ -26,13 +26,14 @@ import path from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { ImageRepo } from '../src/db/index.js';
-import { dataPlaneUnavailable, removeDataPlane } from '../src/network/index.js';
+import { removeDataPlane } from '../src/network/index.js';
 import { sshCommandLine } from '../src/smoke/ssh.js';
+import { needs } from './support/capabilities.js';
 import { startTestCloud, waitUntil, type TestCloud } from './support/ec2.js';
-import { GUEST_DIR, guestSkipReason, makeKey, sshAnswersIn } from './support/guest.js';
+import { GUEST_DIR, makeKey, sshAnswersIn } from './support/guest.js';
 
+const NEEDS = needs('qemu', 'qemu-img', 'ssh', 'guest-image', 'netns');
 const SCRIPTS = fileURLToPath(new URL('../../scripts/', import.meta.url));
-const skip = guestSkipReason() || dataPlaneUnavailable() || false;
 const READY = /=== Stratus guest ready/;
 const SSH_PORT: IpPermission = {
   IpProtocol: 'tcp',
@@ -95,7 +96,7 @@ async function msUntil(t0: number, probe: () => Promise<boolean>, want: boolean)
   });
 }
 
-describe('security groups on a real guest over its SSH', { skip }, () => {
+describe('security groups on a real guest over its SSH', NEEDS, () => {
   const tag = randomBytes(3).toString('hex');
   const hostNetns = `st-sgq-${tag}`;
   const clientNetns = `st-sgq-${tag}-c`;

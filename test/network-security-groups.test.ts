@@ -5,9 +5,9 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { HostDataPlane } from '../src/network/dataplane/index.js';
 import type { EffectiveRule } from '../src/network/index.js';
+import { needs } from './support/capabilities.js';
 import {
   Cleanup,
-  dataPlaneSkipReason,
   FakeGuest,
   joinClient,
   listen,
@@ -16,8 +16,6 @@ import {
   uniqueName,
   waitFor,
 } from './support/netns.js';
-
-const skip = dataPlaneSkipReason() ?? false;
 
 function rule(
   protocol: EffectiveRule['protocol'],
@@ -37,7 +35,7 @@ function rule(
   };
 }
 
-describe('security groups on running guests', { skip }, () => {
+describe('security groups on running guests', needs('netns', 'busybox'), () => {
   const cleanup = new Cleanup();
   let dp: HostDataPlane;
   let client: FakeGuest;
@@ -54,7 +52,6 @@ describe('security groups on running guests', { skip }, () => {
   }
 
   before(async () => {
-    if (skip) return;
     dp = await startDataPlane(cleanup, '10.79.0.0/24');
     client = await new FakeGuest(cleanup, uniqueName('st-c')).create();
     await joinClient(dp.ns, client.ns, 'ext0', '172.31.9.1', '172.31.9.2');

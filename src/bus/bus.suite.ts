@@ -20,6 +20,8 @@ export interface BusPair {
 
 export interface BusFixture {
   name: string;
+  /** Why the transport cannot run here (a skip reason), or false. */
+  skip?: string | false;
   pair(options: { callTimeoutMs: number }): Promise<BusPair>;
 }
 
@@ -57,7 +59,7 @@ async function withPair(
 }
 
 export function busSuite(fixture: BusFixture): void {
-  describe(`bus: ${fixture.name}`, () => {
+  describe(`bus: ${fixture.name}`, { skip: fixture.skip ?? false }, () => {
     it('call returns the result, with arguments and context carried as JSON', () =>
       withPair(fixture, async ({ client, server }) => {
         const t = topic();

@@ -4,11 +4,12 @@ import { after, before, describe, it } from 'node:test';
 import { StratusError } from '../errors.js';
 import { migrate } from './database.js';
 import { EndpointRepo, ProjectRepo, ServiceRepo } from './index.js';
-import { openTestDatabase, TEST_BACKENDS } from './testing.js';
+import { openTestDatabase, TEST_BACKENDS } from '../../test/support/databases.js';
+import { needs } from '../../test/support/capabilities.js';
 import type { Database } from './database.js';
 
 for (const backend of TEST_BACKENDS) {
-  describe(`repositories on ${backend.name}`, () => {
+  describe(`repositories on ${backend.name}`, needs(...backend.needs), () => {
     let database: Database;
     before(async () => {
       database = await openTestDatabase(backend);

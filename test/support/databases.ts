@@ -1,23 +1,25 @@
 // Test support: fresh, isolated databases on every back end, so one suite runs on all of them.
-// SQLite gets a file in a temp dir; PostgreSQL a new database dropped afterwards.
+// SQLite gets a file in a temp dir; PostgreSQL a new database dropped afterwards, on the server
+// the `postgres` capability names.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { openDatabase, type Database, type DialectName } from './database.js';
+import { openDatabase, type Database, type DialectName } from '../../src/db/index.js';
+import { POSTGRES_ADMIN_URL, type Capability } from './capabilities.js';
 
 export interface TestBackend {
   name: DialectName;
+  /** What the machine must have for this back end: `needs(...backend.needs)`. */
+  needs: readonly Capability[];
   /** Makes an empty database; returns its URL and a function that removes it. */
   create(): Promise<{ url: string; remove(): Promise<void> }>;
 }
 
-export const POSTGRES_ADMIN_URL =
-  process.env.STRATUS_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-
 export const sqliteBackend: TestBackend = {
   name: 'sqlite',
+  needs: [],
   async create() {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stratus-db-'));
     return {
@@ -29,6 +31,7 @@ export const sqliteBackend: TestBackend = {
 
 export const postgresBackend: TestBackend = {
   name: 'postgres',
+  needs: ['postgres'],
   async create() {
     const name = `stratus_test_${randomBytes(6).toString('hex')}`;
     const admin = new pg.Client({ connectionString: POSTGRES_ADMIN_URL });
