@@ -84,10 +84,7 @@ describe('floating IPs', needs('netns', 'busybox'), () => {
   });
 
   it('reaches the guest from outside, from the host and from other guests once associated', async () => {
-    const t = process.hrtime.bigint();
     await dp.associate(FLOATING, web.ip);
-    const ms = Number(process.hrtime.bigint() - t) / 1e6;
-    console.log(`floating IP associate: ${ms.toFixed(1)} ms`);
     // The client asked for this address before it existed, so its ARP entry for it is marked
     // failed and its first SYN may go unanswered: give it the time of a TCP retransmission.
     assert.equal(await tcpProbe(client.ns, FLOATING, 22, 4), 'ssh-here', 'from the client machine');

@@ -43,12 +43,9 @@ describe('security groups on running guests', needs('netns', 'busybox'), () => {
   const app = { id: randomUUID(), mac: 'fa:16:3e:10:00:02', ip: '10.79.0.11' };
   let webGuest: FakeGuest;
   let appGuest: FakeGuest;
-  const timings: number[] = [];
 
   async function apply(instanceId: string, rules: EffectiveRule[]): Promise<void> {
-    const t = process.hrtime.bigint();
     await dp.setSecurityRules(instanceId, rules);
-    timings.push(Number(process.hrtime.bigint() - t) / 1e6);
   }
 
   before(async () => {
@@ -121,16 +118,5 @@ describe('security groups on running guests', needs('netns', 'busybox'), () => {
       'revoking one keeps the other',
     );
     assert.equal(await tcpProbe(client.ns, web.ip, 22, 3), 'ssh-here');
-  });
-
-  it('changes rules well within a second', () => {
-    const sorted = [...timings].sort((a, b) => a - b);
-    const worst = sorted[sorted.length - 1] ?? 0;
-    const median = sorted[Math.floor(sorted.length / 2)] ?? 0;
-    console.log(
-      `security-group apply: ${sorted.length} changes, median ${median.toFixed(1)} ms, worst ${worst.toFixed(1)} ms`,
-    );
-    assert.ok(timings.length >= 5);
-    assert.ok(worst < 1000, `worst apply took ${worst} ms`);
   });
 });
