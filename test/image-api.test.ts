@@ -304,26 +304,28 @@ for (const backend of [sqliteBackend, postgresBackend]) {
           container_format: 'bare',
         });
         const { hostname, port } = new URL(url);
-        await new Promise<void>((resolve) => {
-          const req = http.request({
-            host: hostname,
-            port,
-            method: 'PUT',
-            path: `/v2/images/${image.id}/file`,
-            headers: {
-              'x-auth-token': tokens.alice,
-              'content-type': 'application/octet-stream',
-              'content-length': String(4 * 1024 * 1024),
-            },
-          });
-          req.on('error', () => resolve());
-          req.write(Buffer.alloc(512 * 1024, 1), () => {
-            setTimeout(() => {
-              req.destroy();
-              resolve();
-            }, 200);
-          });
+        const req = http.request({
+          host: hostname,
+          port,
+          method: 'PUT',
+          path: `/v2/images/${image.id}/file`,
+          headers: {
+            'x-auth-token': tokens.alice,
+            'content-type': 'application/octet-stream',
+            'content-length': String(4 * 1024 * 1024),
+          },
         });
+        const closed = new Promise<void>((resolve) => req.once('close', () => resolve()));
+        req.on('error', () => undefined);
+        req.write(Buffer.alloc(512 * 1024, 1));
+        // Cut it off once the server is taking it in, not after a guessed pause.
+        await waitUntil(
+          async () => (await show('alice', image.id)).status === 'saving',
+          10_000,
+          'the upload to start',
+        );
+        req.destroy();
+        await closed;
         await waitUntil(
           async () => (await show('alice', image.id)).status === 'killed',
           10_000,
