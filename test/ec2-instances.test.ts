@@ -369,7 +369,7 @@ describe('EC2 instances after termination', () => {
         const all = await t.admin.send(new DescribeInstancesCommand({}));
         return (all.Reservations ?? []).length === 0;
       },
-      5_000,
+      30_000,
       'the terminated instance to leave the listing',
     );
   });
