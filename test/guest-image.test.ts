@@ -246,13 +246,19 @@ describe('guest image (QEMU, TCG, direct kernel boot)', NEEDS, () => {
     const m = await waitConsole(/=== Stratus guest (\S+) ===/, 60, 'banner');
     assert.match(m[1] ?? '', /^\d+\.\d+/);
     // The version line follows the banner (it may not be written yet when the banner is).
-    const v = await waitConsole(/^stratus-guest (\S+) \(kernel (\S+)/m, 60, 'version');
+    // Each pattern ends with the character after its last field: the console may be read while
+    // the guest is half-way through writing a line.
+    const v = await waitConsole(/^stratus-guest (\S+) \(kernel (\S+)\s/m, 60, 'version');
     assert.equal(v[1], m[1]);
     assert.match(v[2] ?? '', /-amd64,?$/);
   });
 
   it('takes an address over DHCP and prints its network settings', async () => {
-    const m = await waitConsole(/^net: eth0 ip=(\S+)\/(\d+) gateway=(\S+) mac=(\S+)/m, 90, 'dhcp');
+    const m = await waitConsole(
+      /^net: eth0 ip=(\S+)\/(\d+) gateway=(\S+) mac=(\S+)\s/m,
+      90,
+      'dhcp',
+    );
     assert.match(m[1] ?? '', /^169\.254\.169\.\d+$/);
     assert.equal(m[2], '24');
     assert.equal(m[4], MAC);
