@@ -50,6 +50,7 @@ import { needs } from ${JSON.stringify(CAPABILITIES)};
 describe('a suite', () => {
   it('runs anywhere', () => {});
   it('uses the AWS CLI', needs('awscli'), () => {});
+  it('uses QEMU and the AWS CLI', needs('qemu', 'awscli'), () => {});
 });
 `,
     );
@@ -71,13 +72,15 @@ describe('a suite', () => {
       r.out,
       /uses the AWS CLI .*# needs awscli: STRATUS_WITHOUT names it\. To get it: apt-get install awscli/,
     );
-    assert.match(r.out, /pass 1\n.*fail 0\n.*\n.*skipped 1/);
+    assert.match(r.out, /uses QEMU and the AWS CLI .*# needs awscli: STRATUS_WITHOUT names it/);
+    assert.match(r.out, /pass 1\n.*fail 0\n.*\n.*skipped 2/);
   });
 
-  it('runs it where the capability is present', async () => {
+  it('runs it where the capability is present, and skips for the first one missing', async () => {
     const r = await run(nodeTest(), { STRATUS_WITHOUT: 'qemu' });
     assert.equal(r.code, 0, r.out);
-    assert.match(r.out, /pass 2\n.*fail 0\n.*\n.*skipped 0/);
+    assert.match(r.out, /uses QEMU and the AWS CLI .*# needs qemu: STRATUS_WITHOUT names it/);
+    assert.match(r.out, /pass 2\n.*fail 0\n.*\n.*skipped 1/);
   });
 
   it('fails instead when STRATUS_REQUIRE requires the missing capability', async () => {
@@ -88,7 +91,20 @@ describe('a suite', () => {
       r.out,
       /awscli \(Debian's AWS CLI \(\/usr\/bin\/aws\)\) is required by STRATUS_REQUIRE but missing: .* To get it: apt-get install awscli/,
     );
-    assert.match(r.out, /uses the AWS CLI .*# needs awscli, which is required and missing/);
+    assert.match(
+      r.out,
+      /uses the AWS CLI .*# needs awscli: required by STRATUS_REQUIRE and missing/,
+    );
+  });
+
+  it('fails for a required capability even when another missing one is not required', async () => {
+    const r = await run(nodeTest(), { STRATUS_WITHOUT: 'qemu,awscli', STRATUS_REQUIRE: 'awscli' });
+    assert.equal(r.code, 1, r.out);
+    assert.match(
+      r.out,
+      /uses QEMU and the AWS CLI .*# needs awscli: required by STRATUS_REQUIRE and missing/,
+    );
+    assert.equal(r.out.match(/✖ requires awscli/g)?.length, 4, 'two tests, each failing');
   });
 
   it('refuses a capability name it does not know', async () => {
@@ -109,15 +125,12 @@ describe('a suite', () => {
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l) as unknown);
+    const reason =
+      'needs awscli: STRATUS_WITHOUT names it. To get it: apt-get install awscli ' +
+      '(scripts/test-services installs it).';
     assert.deepEqual(records, [
-      {
-        file,
-        name: 'a suite > uses the AWS CLI',
-        kind: 'skip',
-        reason:
-          'needs awscli: STRATUS_WITHOUT names it. To get it: apt-get install awscli ' +
-          '(scripts/test-services installs it).',
-      },
+      { file, name: 'a suite > uses the AWS CLI', kind: 'skip', reason },
+      { file, name: 'a suite > uses QEMU and the AWS CLI', kind: 'skip', reason },
     ]);
   });
 });

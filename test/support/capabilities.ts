@@ -169,21 +169,14 @@ export function whyMissing(capability: Capability): string | undefined {
   return probed.get(capability);
 }
 
-/** What a capability is and how to get it, for messages and the summary. */
-export function describeCapability(capability: Capability): { what: string; remedy: string } {
-  const { what, remedy } = CHECKS[capability];
-  return { what, remedy };
-}
-
-/** The first of `capabilities` that is missing, with why; undefined when all are present. */
-export function firstMissing(
+/** Each of `capabilities` that is missing here, with why, in the order given. */
+export function missingOf(
   ...capabilities: Capability[]
-): { capability: Capability; reason: string } | undefined {
-  for (const capability of capabilities) {
+): { capability: Capability; reason: string }[] {
+  return capabilities.flatMap((capability) => {
     const reason = whyMissing(capability);
-    if (reason !== undefined) return { capability, reason };
-  }
-  return undefined;
+    return reason === undefined ? [] : [{ capability, reason }];
+  });
 }
 
 /**
@@ -191,7 +184,7 @@ export function firstMissing(
  * for benchmarks and scripts, which report it themselves. Tests use `needs`.
  */
 export function unavailable(...capabilities: Capability[]): string | undefined {
-  const gap = firstMissing(...capabilities);
+  const [gap] = missingOf(...capabilities);
   return (
     gap && `needs ${gap.capability}: ${gap.reason} To get it: ${CHECKS[gap.capability].remedy}.`
   );
@@ -199,28 +192,31 @@ export function unavailable(...capabilities: Capability[]): string | undefined {
 
 /**
  * Test options for a suite or test that needs `capabilities`: `{ skip: false }` when all are
- * here; otherwise `{ skip: 'needs CAPABILITY: why. To get it: how.' }`. When STRATUS_REQUIRE
- * names the missing capability, it also registers, beside the suite or test, a test named
- * `requires CAPABILITY` that fails with that message, so the run fails instead of passing with
- * less tested. Call it where the suite or test is declared:
+ * here; otherwise `{ skip: 'needs CAPABILITY: why. To get it: how.' }` for the first missing
+ * one. For each missing one that STRATUS_REQUIRE names, it also registers, beside the suite or
+ * test, a test named `requires CAPABILITY` that fails saying what is missing and how to get it,
+ * so the run fails instead of passing with less tested. Call it where the suite or test is
+ * declared:
  *   describe('...', needs('netns', 'busybox'), () => { ... });
  *   it('...', { ...needs('awscli'), timeout: 60_000 }, async () => { ... });
  */
 export function needs(...capabilities: Capability[]): { skip: string | false } {
-  const gap = firstMissing(...capabilities);
-  if (!gap) return { skip: false };
-  const { capability, reason } = gap;
-  const remedy = CHECKS[capability].remedy;
-  if (!REQUIRED.has(capability)) {
-    return { skip: `needs ${capability}: ${reason} To get it: ${remedy}.` };
+  const missing = missingOf(...capabilities);
+  const first = missing[0];
+  if (!first) return { skip: false };
+  const required = missing.filter((m) => REQUIRED.has(m.capability));
+  if (required.length === 0) {
+    const remedy = CHECKS[first.capability].remedy;
+    return { skip: `needs ${first.capability}: ${first.reason} To get it: ${remedy}.` };
   }
-  const message =
-    `${capability} (${CHECKS[capability].what}) is required by STRATUS_REQUIRE but missing: ` +
-    `${reason} To get it: ${remedy}.`;
-  test(`requires ${capability}`, () => {
-    throw new Error(message);
-  });
-  return {
-    skip: `needs ${capability}, which is required and missing (see "requires ${capability}")`,
-  };
+  for (const { capability, reason } of required) {
+    const message =
+      `${capability} (${CHECKS[capability].what}) is required by STRATUS_REQUIRE but missing: ` +
+      `${reason} To get it: ${CHECKS[capability].remedy}.`;
+    test(`requires ${capability}`, () => {
+      throw new Error(message);
+    });
+  }
+  const names = required.map((m) => m.capability).join(', ');
+  return { skip: `needs ${names}: required by STRATUS_REQUIRE and missing (see "requires")` };
 }
