@@ -1,4 +1,5 @@
-// EC2 API benchmark on the fake virt driver: RunInstances -> running latency, launching 1,000
+// EC2 API benchmark on the fake virt driver: how long the all-in-one binary takes from start to
+// a written rc file on a fresh state dir, RunInstances -> running latency, launching 1,000
 // instances, and DescribeInstances latency with 0, 100 and 1,000 instances. Runs a whole
 // all-in-one cloud (SQLite, in-process bus) in this process and drives it with the AWS SDK.
 //   npm run bench            (or: node dist/bench/ec2-fake.js [--launches N])
@@ -17,7 +18,8 @@ import { loadConfig } from '../src/config/index.js';
 import { ImageRepo } from '../src/db/index.js';
 import { silentLogger } from '../src/log.js';
 import { startCloud } from '../src/main.js';
-import { FREE_PORTS } from '../test/support/ports.js';
+import { startStratus } from '../test/support/cli.js';
+import { FREE_PORT_ARGS, FREE_PORTS } from '../test/support/ports.js';
 
 const LAUNCHES = Number(process.argv[process.argv.indexOf('--launches') + 1]) || 1000;
 
@@ -27,6 +29,32 @@ function percentile(sorted: number[], p: number): number {
 function summary(ms: number[]): string {
   const s = [...ms].sort((a, b) => a - b);
   return `p50 ${percentile(s, 50).toFixed(1)} ms, p95 ${percentile(s, 95).toFixed(1)} ms (n=${s.length})`;
+}
+
+/** Seconds from starting `stratus all-in-one` on a fresh state dir to its rc file, `runs` times. */
+async function allInOneStart(runs: number): Promise<number[]> {
+  const seconds: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'stratus-bench-aio-'));
+    const t0 = performance.now();
+    const aio = startStratus([
+      'all-in-one',
+      '--state-dir',
+      stateDir,
+      '--virt',
+      'fake',
+      ...FREE_PORT_ARGS,
+    ]);
+    try {
+      await aio.waitFor(/Press Ctrl-C to stop/, 120_000);
+      if (!fs.existsSync(path.join(stateDir, 'stratusrc'))) throw new Error('no rc file written');
+      seconds.push((performance.now() - t0) / 1000);
+    } finally {
+      await aio.stop('SIGTERM');
+      fs.rmSync(stateDir, { recursive: true, force: true });
+    }
+  }
+  return seconds;
 }
 
 async function main(): Promise<void> {
@@ -109,6 +137,11 @@ async function main(): Promise<void> {
   console.log(
     `Stratus EC2 benchmark, fake driver, ${os.cpus().length} cores, node ${process.version}`,
   );
+  const starts = (await allInOneStart(3)).sort((a, b) => a - b);
+  console.log(
+    `stratus all-in-one, fresh state dir -> rc file written: median ${starts[1]?.toFixed(2)} s ` +
+      `(${starts.map((s) => s.toFixed(2)).join(', ')})`,
+  );
   await describeLatency('0 instances');
 
   // 1. RunInstances -> running, one at a time.
@@ -161,7 +194,9 @@ async function main(): Promise<void> {
 
   // 3. DescribeInstances with 1,000 and 100 instances.
   await describeLatency(`${LAUNCHES} instances`);
-  await ec2.send(new TerminateInstancesCommand({ InstanceIds: ids.slice(100) }));
+  if (ids.length > 100) {
+    await ec2.send(new TerminateInstancesCommand({ InstanceIds: ids.slice(100) }));
+  }
   while ((await describeAll()).count > 100) await new Promise((res) => setTimeout(res, 50));
   await describeLatency('100 instances');
 

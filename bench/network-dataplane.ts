@@ -5,13 +5,8 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import { HostDataPlane } from '../src/network/dataplane/index.js';
-import {
-  Cleanup,
-  FakeGuest,
-  dataPlaneSkipReason,
-  tempDir,
-  uniqueName,
-} from '../test/support/netns.js';
+import { unavailable } from '../test/support/capabilities.js';
+import { Cleanup, FakeGuest, tempDir, uniqueName } from '../test/support/netns.js';
 
 const GUESTS = Number(process.argv[process.argv.indexOf('--guests') + 1]) || 20;
 
@@ -29,7 +24,7 @@ async function timed<T>(into: number[], fn: () => Promise<T>): Promise<T> {
 }
 
 async function main(): Promise<void> {
-  const skip = dataPlaneSkipReason();
+  const skip = unavailable('netns', 'busybox');
   if (skip) {
     console.log(`network data-plane bench skipped: ${skip}`);
     return;

@@ -24,7 +24,7 @@ import { loadConfig } from '../src/config/index.js';
 import { ImageRepo } from '../src/db/index.js';
 import { silentLogger } from '../src/log.js';
 import { startCloud } from '../src/main.js';
-import { dataPlaneUnavailable, removeDataPlane } from '../src/network/index.js';
+import { removeDataPlane } from '../src/network/index.js';
 import { sshRun } from '../src/smoke/ssh.js';
 import { QemuDriver, type GuestSpec } from '../src/virt/index.js';
 import { qemuArgs } from '../src/virt/qemu/cmdline.js';
@@ -32,7 +32,6 @@ import { RESPONDER_SCRIPT, writeMetadataTree } from '../src/virt/qemu/metadata-f
 import {
   GUEST,
   GUEST_DIR,
-  guestSkipReason,
   makeKey,
   QEMU,
   sleep,
@@ -40,6 +39,7 @@ import {
   sshOnce,
   waitSshServer,
 } from '../test/support/guest.js';
+import { unavailable } from '../test/support/capabilities.js';
 import { FREE_PORTS } from '../test/support/ports.js';
 
 const RUNS = Number(process.argv[process.argv.indexOf('--runs') + 1]) || 3;
@@ -194,7 +194,7 @@ async function driverBoot(driver: QemuDriver, key: string, publicKey: string): P
 async function main(): Promise<void> {
   // Stratus supports Node.js 20; the AWS SDK's notice about its own future needs is noise here.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-  const why = guestSkipReason();
+  const why = unavailable('qemu', 'qemu-img', 'ssh', 'guest-image');
   if (why) {
     console.log(`bench:qemu skipped: ${why}`);
     return;
@@ -208,7 +208,7 @@ async function main(): Promise<void> {
       `${os.cpus().length} cores, guest 1 vCPU / 128 MiB, ${RUNS} runs each; median (runs)`,
   );
   // RunInstances on the namespace data plane: with each accelerator the host has.
-  const planeSkip = dataPlaneUnavailable();
+  const planeSkip = unavailable('netns');
   const accelerators: ('kvm' | 'tcg')[] =
     driver.capabilities.accelerator === 'kvm' ? ['kvm', 'tcg'] : ['tcg'];
   const clouds: Ec2Path[] = [];

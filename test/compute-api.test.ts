@@ -8,11 +8,12 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ec2Id } from '../src/ids/index.js';
 import { EndpointRepo, InstanceRepo, KeypairRepo, QuotaRepo } from '../src/db/index.js';
-import { postgresBackend, sqliteBackend } from '../src/db/testing.js';
 import { IdentityService } from '../src/identity/index.js';
+import { needs } from './support/capabilities.js';
+import { postgresBackend, sqliteBackend } from './support/databases.js';
 import { disconnected } from './support/expect.js';
 import { startTestCloud, waitUntil, type TestCloud } from './support/ec2.js';
-import { adminEnv, login, openstack, OPENSTACK_SKIP, PASSWORD } from './support/openstack.js';
+import { adminEnv, login, openstack, PASSWORD } from './support/openstack.js';
 
 interface Answer {
   status: number;
@@ -46,7 +47,7 @@ function assertFault(a: Answer, status: number, name: string, message?: RegExp):
 }
 
 for (const backend of [sqliteBackend, postgresBackend]) {
-  describe(`Compute API v2.1 on ${backend.name}`, () => {
+  describe(`Compute API v2.1 on ${backend.name}`, needs(...backend.needs), () => {
     let t: TestCloud;
     let database: { url: string; remove(): Promise<void> };
     let url: string;
@@ -496,9 +497,8 @@ for (const backend of [sqliteBackend, postgresBackend]) {
 
 describe(
   'python-openstackclient against the Compute API',
-  {
-    skip: OPENSTACK_SKIP,
-  },
+  // The client users drive servers with.
+  needs('openstackclient'),
   () => {
     let t: TestCloud;
     let env: NodeJS.ProcessEnv;

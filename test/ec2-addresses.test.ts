@@ -19,11 +19,11 @@ import {
 } from '@aws-sdk/client-ec2';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import fs from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { QuotaRepo } from '../src/db/index.js';
-import { postgresBackend, sqliteBackend } from '../src/db/testing.js';
+import { postgresBackend, sqliteBackend } from './support/databases.js';
+import { needs } from './support/capabilities.js';
 import { rawEc2, startTestCloud, waitUntil, type TestCloud } from './support/ec2.js';
 import { disconnected, expectError, failure } from './support/expect.js';
 
@@ -64,7 +64,7 @@ async function allocate(client: EC2Client, domain: 'vpc' | 'standard' = 'vpc') {
 }
 
 for (const backend of [sqliteBackend, postgresBackend]) {
-  describe(`EC2 Elastic IPs on ${backend.name}`, () => {
+  describe(`EC2 Elastic IPs on ${backend.name}`, needs(...backend.needs), () => {
     let t: TestCloud;
     let imageId: string;
     let database: { url: string; remove(): Promise<void> };
@@ -387,7 +387,7 @@ for (const backend of [sqliteBackend, postgresBackend]) {
       await allocate(p.client);
     });
 
-    it('works from the AWS CLI', { skip: !fs.existsSync('/usr/bin/aws') }, async () => {
+    it('works from the AWS CLI', needs('awscli'), async () => {
       const p = await t.newProject();
       const inst = await launch(p.client);
       const env = {

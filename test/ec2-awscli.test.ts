@@ -7,13 +7,15 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { needs } from './support/capabilities.js';
 import { startTestCloud, type TestCloud } from './support/ec2.js';
 
 const AWS = '/usr/bin/aws';
 
 describe(
   'the smoke path through the AWS CLI',
-  { skip: fs.existsSync(AWS) ? false : `${AWS} is not installed` },
+  // Debian's AWS CLI, as users run it.
+  needs('awscli'),
   () => {
     let t: TestCloud;
     let home: string;

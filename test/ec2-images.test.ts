@@ -21,11 +21,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { ImageRow } from '../src/db/index.js';
-import { postgresBackend, sqliteBackend } from '../src/db/testing.js';
 import { ImageStore } from '../src/image/index.js';
+import { needs } from './support/capabilities.js';
+import { postgresBackend, sqliteBackend } from './support/databases.js';
 import { rawEc2, startTestCloud, type Credentials, type TestCloud } from './support/ec2.js';
 import { disconnected } from './support/expect.js';
-import { HAVE_QEMU_IMG } from './support/tools.js';
 
 const AWS = '/usr/bin/aws';
 
@@ -56,7 +56,8 @@ const names = (images: Image[]) => images.map((i) => i.Name).sort();
 for (const backend of [sqliteBackend, postgresBackend]) {
   describe(
     `EC2 images on ${backend.name}`,
-    { skip: HAVE_QEMU_IMG ? false : 'qemu-img is not installed' },
+    // qemu-img checks every file the image store imports.
+    needs('qemu-img', ...backend.needs),
     () => {
       let t: TestCloud;
       let database: { url: string; remove(): Promise<void> };
@@ -658,7 +659,7 @@ for (const backend of [sqliteBackend, postgresBackend]) {
 
       it(
         'works through the AWS CLI: describe, register, attribute, deregister',
-        { skip: fs.existsSync(AWS) ? false : `${AWS} is not installed` },
+        needs('awscli'),
         async () => {
           const home = fs.mkdtempSync(path.join(os.tmpdir(), 'stratus-awscli-'));
           const aws = (...args: string[]) =>

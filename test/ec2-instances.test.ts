@@ -21,7 +21,8 @@ import {
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { InstanceRepo } from '../src/db/index.js';
-import { postgresBackend } from '../src/db/testing.js';
+import { AMQP_URL, needs } from './support/capabilities.js';
+import { postgresBackend } from './support/databases.js';
 import { startTestCloud, waitUntil, type TestCloud } from './support/ec2.js';
 
 async function instance(client: EC2Client, id: string): Promise<Instance | undefined> {
@@ -368,20 +369,20 @@ describe('EC2 instances after termination', () => {
         const all = await t.admin.send(new DescribeInstancesCommand({}));
         return (all.Reservations ?? []).length === 0;
       },
-      5_000,
+      30_000,
       'the terminated instance to leave the listing',
     );
   });
 });
 
-describe('EC2 instances on PostgreSQL and RabbitMQ', () => {
+describe('EC2 instances on PostgreSQL and RabbitMQ', needs('postgres', 'rabbitmq'), () => {
   let t: TestCloud;
   let db: { url: string; remove(): Promise<void> };
   before(async () => {
     db = await postgresBackend.create();
     t = await startTestCloud({
       database: db.url,
-      transport: process.env.STRATUS_TEST_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672',
+      transport: AMQP_URL,
       host: `ec2-${Date.now().toString(36)}`,
     });
   });

@@ -13,9 +13,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { needs } from './support/capabilities.js';
 import { rawEc2, startTestCloud, type TestCloud } from './support/ec2.js';
-
-const hasSshKeygen = fs.existsSync('/usr/bin/ssh-keygen');
 
 describe('EC2 key pairs', () => {
   let t: TestCloud;
@@ -30,20 +29,25 @@ describe('EC2 key pairs', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  it('creates an RSA key pair whose fingerprint is the SHA-1 of its PKCS#8 form', async () => {
-    const r = await t.admin.send(new CreateKeyPairCommand({ KeyName: 'rsa-key' }));
-    assert.match(r.KeyMaterial ?? '', /^-----BEGIN RSA PRIVATE KEY-----/);
-    assert.match(r.KeyPairId ?? '', /^key-[0-9a-f]{17}$/);
-    const der = createPrivateKey(r.KeyMaterial as string).export({ type: 'pkcs8', format: 'der' });
-    const sha1 = createHash('sha1').update(der).digest('hex').match(/../g)?.join(':');
-    assert.equal(r.KeyFingerprint, sha1);
-    const d = await t.admin.send(
-      new DescribeKeyPairsCommand({ KeyNames: ['rsa-key'], IncludePublicKey: true }),
-    );
-    assert.equal(d.KeyPairs?.[0]?.KeyFingerprint, sha1);
-    assert.equal(d.KeyPairs?.[0]?.KeyType, 'rsa');
-    assert.match(d.KeyPairs?.[0]?.PublicKey ?? '', /^ssh-rsa AAAA/);
-    if (hasSshKeygen) {
+  it(
+    'creates an RSA key pair whose fingerprint is the SHA-1 of its PKCS#8 form',
+    needs('ssh'),
+    async () => {
+      const r = await t.admin.send(new CreateKeyPairCommand({ KeyName: 'rsa-key' }));
+      assert.match(r.KeyMaterial ?? '', /^-----BEGIN RSA PRIVATE KEY-----/);
+      assert.match(r.KeyPairId ?? '', /^key-[0-9a-f]{17}$/);
+      const der = createPrivateKey(r.KeyMaterial as string).export({
+        type: 'pkcs8',
+        format: 'der',
+      });
+      const sha1 = createHash('sha1').update(der).digest('hex').match(/../g)?.join(':');
+      assert.equal(r.KeyFingerprint, sha1);
+      const d = await t.admin.send(
+        new DescribeKeyPairsCommand({ KeyNames: ['rsa-key'], IncludePublicKey: true }),
+      );
+      assert.equal(d.KeyPairs?.[0]?.KeyFingerprint, sha1);
+      assert.equal(d.KeyPairs?.[0]?.KeyType, 'rsa');
+      assert.match(d.KeyPairs?.[0]?.PublicKey ?? '', /^ssh-rsa AAAA/);
       const file = path.join(dir, 'rsa');
       fs.writeFileSync(file, r.KeyMaterial as string, { mode: 0o600 });
       const pub = execFileSync('/usr/bin/ssh-keygen', ['-y', '-f', file]).toString().trim();
@@ -51,33 +55,31 @@ describe('EC2 key pairs', () => {
         pub.split(' ').slice(0, 2).join(' '),
         (d.KeyPairs?.[0]?.PublicKey ?? '').split(' ').slice(0, 2).join(' '),
       );
-    }
-  });
+    },
+  );
 
-  it('creates an ED25519 key pair usable by OpenSSH', async () => {
+  it('creates an ED25519 key pair usable by OpenSSH', needs('ssh'), async () => {
     const r = await t.admin.send(
       new CreateKeyPairCommand({ KeyName: 'ed-key', KeyType: 'ed25519' }),
     );
     assert.match(r.KeyMaterial ?? '', /^-----BEGIN OPENSSH PRIVATE KEY-----/);
-    if (hasSshKeygen) {
-      const file = path.join(dir, 'ed');
-      fs.writeFileSync(file, r.KeyMaterial as string, { mode: 0o600 });
-      const listed = execFileSync('/usr/bin/ssh-keygen', ['-l', '-f', file]).toString();
-      const sha256 = /SHA256:(\S+)/.exec(listed)?.[1] as string;
-      assert.ok(
-        (r.KeyFingerprint ?? '').replace(/=+$/, '').endsWith(sha256.replace(/=+$/, '')),
-        `${r.KeyFingerprint} vs ${sha256}`,
-      );
-    }
+    const file = path.join(dir, 'ed');
+    fs.writeFileSync(file, r.KeyMaterial as string, { mode: 0o600 });
+    const listed = execFileSync('/usr/bin/ssh-keygen', ['-l', '-f', file]).toString();
+    const sha256 = /SHA256:(\S+)/.exec(listed)?.[1] as string;
+    assert.ok(
+      (r.KeyFingerprint ?? '').replace(/=+$/, '').endsWith(sha256.replace(/=+$/, '')),
+      `${r.KeyFingerprint} vs ${sha256}`,
+    );
   });
 
-  it('imports a public key and shows the MD5 fingerprint of its DER form', async () => {
-    const file = path.join(dir, 'imported');
-    let line: string;
-    let der: Buffer;
-    if (hasSshKeygen) {
+  it(
+    'imports a public key and shows the MD5 fingerprint of its DER form',
+    needs('ssh'),
+    async () => {
+      const file = path.join(dir, 'imported');
       execFileSync('/usr/bin/ssh-keygen', ['-q', '-t', 'rsa', '-b', '2048', '-N', '', '-f', file]);
-      line = fs.readFileSync(`${file}.pub`, 'utf8');
+      const line = fs.readFileSync(`${file}.pub`, 'utf8');
       const pem = execFileSync('/usr/bin/ssh-keygen', [
         '-e',
         '-m',
@@ -85,27 +87,25 @@ describe('EC2 key pairs', () => {
         '-f',
         `${file}.pub`,
       ]).toString();
-      der = createPublicKey(pem).export({ type: 'spki', format: 'der' });
-    } else {
-      return;
-    }
-    const r = await t.admin.send(
-      new ImportKeyPairCommand({ KeyName: 'imported', PublicKeyMaterial: Buffer.from(line) }),
-    );
-    assert.equal(
-      r.KeyFingerprint,
-      createHash('md5').update(der).digest('hex').match(/../g)?.join(':'),
-    );
-    const d = await t.admin.send(
-      new DescribeKeyPairsCommand({
-        Filters: [{ Name: 'fingerprint', Values: [r.KeyFingerprint as string] }],
-      }),
-    );
-    assert.deepEqual(
-      d.KeyPairs?.map((k) => k.KeyName),
-      ['imported'],
-    );
-  });
+      const der = createPublicKey(pem).export({ type: 'spki', format: 'der' });
+      const r = await t.admin.send(
+        new ImportKeyPairCommand({ KeyName: 'imported', PublicKeyMaterial: Buffer.from(line) }),
+      );
+      assert.equal(
+        r.KeyFingerprint,
+        createHash('md5').update(der).digest('hex').match(/../g)?.join(':'),
+      );
+      const d = await t.admin.send(
+        new DescribeKeyPairsCommand({
+          Filters: [{ Name: 'fingerprint', Values: [r.KeyFingerprint as string] }],
+        }),
+      );
+      assert.deepEqual(
+        d.KeyPairs?.map((k) => k.KeyName),
+        ['imported'],
+      );
+    },
+  );
 
   it('refuses a duplicate name, a bad key and more keys than the quota', async () => {
     await assert.rejects(t.admin.send(new CreateKeyPairCommand({ KeyName: 'rsa-key' })), {

@@ -26,22 +26,15 @@ import { after, before, describe, it } from 'node:test';
 import { loadConfig } from '../src/config/index.js';
 import { silentLogger } from '../src/log.js';
 import { startCloud, type Cloud } from '../src/main.js';
+import { needs } from './support/capabilities.js';
 import { ec2Client } from './support/ec2.js';
-import {
-  BANNER,
-  count,
-  eventually,
-  GUEST_DIR,
-  guestSkipReason,
-  makeKey,
-  sshUntil,
-} from './support/guest.js';
+import { BANNER, count, eventually, GUEST_DIR, makeKey, sshUntil } from './support/guest.js';
 import { FREE_PORTS } from './support/ports.js';
 
-const skip = guestSkipReason();
+const NEEDS = needs('qemu', 'qemu-img', 'ssh', 'guest-image');
 const ec2Hex = (uuid: string) => uuid.replace(/-/g, '').slice(0, 17);
 
-describe('EC2 on the qemu driver with the real guest image', { skip }, () => {
+describe('EC2 on the qemu driver with the real guest image', NEEDS, () => {
   let stateDir: string;
   let cloud: Cloud;
   let client: EC2Client;

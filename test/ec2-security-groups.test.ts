@@ -20,7 +20,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { userContext } from '../src/context.js';
 import { InstanceRepo } from '../src/db/index.js';
-import { postgresBackend, sqliteBackend } from '../src/db/testing.js';
+import { postgresBackend, sqliteBackend } from './support/databases.js';
+import { needs } from './support/capabilities.js';
 import { SecurityGroupService } from '../src/network/index.js';
 import {
   rawEc2,
@@ -83,7 +84,7 @@ async function create(client: EC2Client, name: string, description = `${name} gr
 }
 
 for (const backend of [sqliteBackend, postgresBackend]) {
-  describe(`EC2 security groups on ${backend.name}`, () => {
+  describe(`EC2 security groups on ${backend.name}`, needs(...backend.needs), () => {
     let t: TestCloud;
     let imageId: string;
     let database: { url: string; remove(): Promise<void> };

@@ -24,11 +24,11 @@ import {
   type TagDescription,
 } from '@aws-sdk/client-ec2';
 import { execFile } from 'node:child_process';
-import fs from 'node:fs';
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { postgresBackend, sqliteBackend } from '../src/db/testing.js';
+import { postgresBackend, sqliteBackend } from './support/databases.js';
+import { needs } from './support/capabilities.js';
 import { rawEc2, startTestCloud, type TestCloud } from './support/ec2.js';
 import { disconnected, expectError } from './support/expect.js';
 
@@ -55,7 +55,7 @@ async function tagsOf(client: EC2Client, resourceId: string): Promise<string[]> 
 const pairs = (tags: Tag[] | undefined) => (tags ?? []).map((t) => `${t.Key}=${t.Value}`).sort();
 
 for (const backend of [sqliteBackend, postgresBackend]) {
-  describe(`EC2 tags on ${backend.name}`, () => {
+  describe(`EC2 tags on ${backend.name}`, needs(...backend.needs), () => {
     let t: TestCloud;
     let publicImage: string;
     let database: { url: string; remove(): Promise<void> };
@@ -427,7 +427,7 @@ for (const backend of [sqliteBackend, postgresBackend]) {
       assert.deepEqual(eip.Addresses?.[0]?.Tags, []);
     });
 
-    it('works from the AWS CLI', { skip: !fs.existsSync('/usr/bin/aws') }, async () => {
+    it('works from the AWS CLI', needs('awscli'), async () => {
       const w = await world();
       const env = {
         PATH: process.env.PATH ?? '/usr/bin:/bin',

@@ -2,7 +2,7 @@
 // user-mode network: the guest must print its banner and DHCP settings, install the SSH key it
 // fetches from a metadata responder (served through guestfwd), run its user-data script, let
 // ssh in with that key, and power off on an ACPI power-button press. Traffic stays on loopback
-// and inside QEMU's user-mode network. Skipped when QEMU or the built image is missing.
+// and inside QEMU's user-mode network. Needs the capabilities qemu, ssh and guest-image.
 import assert from 'node:assert/strict';
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -11,6 +11,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { needs } from './support/capabilities.js';
 
 const QEMU = '/usr/bin/qemu-system-x86_64';
 const SSH = '/usr/bin/ssh';
@@ -18,19 +19,6 @@ const SSH_KEYGEN = '/usr/bin/ssh-keygen';
 const SSH_KEYSCAN = '/usr/bin/ssh-keyscan';
 const IMAGE_DIR = process.env.STRATUS_GUEST_CACHE || '/var/cache/stratus/guest';
 const MAC = '52:54:00:5a:00:01';
-
-function skipReason(): string | false {
-  if (!fs.existsSync(QEMU)) return `${QEMU} is not installed (apt-get install qemu-system-x86)`;
-  for (const tool of [SSH, SSH_KEYGEN, SSH_KEYSCAN]) {
-    if (!fs.existsSync(tool)) return `${tool} is not installed (apt-get install openssh-client)`;
-  }
-  for (const f of ['vmlinux', 'initrd.img']) {
-    if (!fs.existsSync(path.join(IMAGE_DIR, f))) {
-      return `the guest image is not built in ${IMAGE_DIR} (run guest/build.sh)`;
-    }
-  }
-  return false;
-}
 
 // The metadata responder: QEMU starts it for each guest connection to 169.254.169.254:80 with
 // the connection on stdin and stdout. It answers one HTTP request from data.json and logs the
@@ -126,9 +114,9 @@ function qmp(socketPath: string, commands: string[]): Promise<unknown[]> {
   });
 }
 
-const skip = skipReason();
+const NEEDS = needs('qemu', 'ssh', 'guest-image');
 
-describe('guest image (QEMU, TCG, direct kernel boot)', { skip }, () => {
+describe('guest image (QEMU, TCG, direct kernel boot)', NEEDS, () => {
   let dir: string;
   let qemu: ChildProcess | undefined;
   let exited: Promise<number | null>;
@@ -258,13 +246,19 @@ describe('guest image (QEMU, TCG, direct kernel boot)', { skip }, () => {
     const m = await waitConsole(/=== Stratus guest (\S+) ===/, 60, 'banner');
     assert.match(m[1] ?? '', /^\d+\.\d+/);
     // The version line follows the banner (it may not be written yet when the banner is).
-    const v = await waitConsole(/^stratus-guest (\S+) \(kernel (\S+)/m, 60, 'version');
+    // Each pattern ends with the character after its last field: the console may be read while
+    // the guest is half-way through writing a line.
+    const v = await waitConsole(/^stratus-guest (\S+) \(kernel (\S+)\s/m, 60, 'version');
     assert.equal(v[1], m[1]);
     assert.match(v[2] ?? '', /-amd64,?$/);
   });
 
   it('takes an address over DHCP and prints its network settings', async () => {
-    const m = await waitConsole(/^net: eth0 ip=(\S+)\/(\d+) gateway=(\S+) mac=(\S+)/m, 90, 'dhcp');
+    const m = await waitConsole(
+      /^net: eth0 ip=(\S+)\/(\d+) gateway=(\S+) mac=(\S+)\s/m,
+      90,
+      'dhcp',
+    );
     assert.match(m[1] ?? '', /^169\.254\.169\.\d+$/);
     assert.equal(m[2], '24');
     assert.equal(m[4], MAC);

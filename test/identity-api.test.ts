@@ -4,11 +4,12 @@
 // answered in Identity's error JSON with a 4xx. Then python-openstackclient, as users run it.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { postgresBackend, sqliteBackend } from '../src/db/testing.js';
 import { IdentityService, TokenService } from '../src/identity/index.js';
+import { needs } from './support/capabilities.js';
+import { postgresBackend, sqliteBackend } from './support/databases.js';
 import { disconnected } from './support/expect.js';
 import { startTestCloud, type TestCloud } from './support/ec2.js';
-import { adminEnv, openstack, OPENSTACK_SKIP, PASSWORD } from './support/openstack.js';
+import { adminEnv, openstack, PASSWORD } from './support/openstack.js';
 
 /** A token as the API shows it. */
 interface TokenBody {
@@ -49,7 +50,7 @@ function passwordAuth(user: string, password: string, project?: string | null) {
 }
 
 for (const backend of [sqliteBackend, postgresBackend]) {
-  describe(`Identity API v3 on ${backend.name}`, () => {
+  describe(`Identity API v3 on ${backend.name}`, needs(...backend.needs), () => {
     let t: TestCloud;
     let database: { url: string; remove(): Promise<void> };
     let url: string;
@@ -414,9 +415,8 @@ for (const backend of [sqliteBackend, postgresBackend]) {
 
 describe(
   'python-openstackclient against the Identity API',
-  {
-    skip: OPENSTACK_SKIP,
-  },
+  // The client users log in with.
+  needs('openstackclient'),
   () => {
     let t: TestCloud;
     let env: NodeJS.ProcessEnv;

@@ -8,8 +8,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { openDatabase, type ImageRow } from '../src/db/index.js';
+import { needs } from './support/capabilities.js';
 import { stratus } from './support/cli.js';
-import { HAVE_QEMU_IMG } from './support/tools.js';
 
 interface Printed {
   id: string;
@@ -29,7 +29,8 @@ interface Printed {
 
 describe(
   'stratus manage image',
-  { skip: HAVE_QEMU_IMG ? false : 'qemu-img is not installed' },
+  // qemu-img checks every file the command imports.
+  needs('qemu-img'),
   () => {
     let stateDir: string;
     let dir: string;

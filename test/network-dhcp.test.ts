@@ -7,7 +7,8 @@ import { loadConfig } from '../src/config/index.js';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { FixedIpLeaseRepo, openDatabase, type Database } from '../src/db/index.js';
-import { sqliteBackend } from '../src/db/testing.js';
+import { needs } from './support/capabilities.js';
+import { sqliteBackend } from './support/databases.js';
 import { silentLogger } from '../src/log.js';
 import {
   HostDataPlane,
@@ -15,16 +16,8 @@ import {
   type LeaseEvent,
 } from '../src/network/dataplane/index.js';
 import { NetworkManager } from '../src/network/index.js';
-import {
-  Cleanup,
-  dataPlaneSkipReason,
-  FakeGuest,
-  rootLinks,
-  startDataPlane,
-  waitFor,
-} from './support/netns.js';
+import { Cleanup, FakeGuest, rootLinks, startDataPlane, waitFor } from './support/netns.js';
 
-const skip = dataPlaneSkipReason() ?? false;
 const LEASE_SECONDS = 120;
 
 function mac(): string {
@@ -36,7 +29,7 @@ function refusals(log: string): string[] {
   return log.split('\n').filter((l) => REFUSAL_PATTERNS.some((p) => p.test(l)));
 }
 
-describe('a host data plane in its own namespace', { skip }, () => {
+describe('a host data plane in its own namespace', needs('netns', 'busybox'), () => {
   const cleanup = new Cleanup();
   after(() => cleanup.run());
 
@@ -83,7 +76,7 @@ describe('a host data plane in its own namespace', { skip }, () => {
   });
 });
 
-describe('fixed IPs and their DHCP leases', { skip }, () => {
+describe('fixed IPs and their DHCP leases', needs('netns', 'busybox'), () => {
   const cleanup = new Cleanup();
   let database: Database;
   let network: NetworkManager;
@@ -91,7 +84,6 @@ describe('fixed IPs and their DHCP leases', { skip }, () => {
   let networkId: string;
 
   before(async () => {
-    if (skip) return;
     const { url, remove } = await sqliteBackend.create();
     database = await openDatabase(url);
     cleanup.add(async () => {

@@ -17,21 +17,13 @@ import { MetadataServer, MetadataService } from '../src/api/metadata/index.js';
 import { InstanceMetadataReader } from '../src/compute/index.js';
 import { InstanceRepo, NetworkRepo } from '../src/db/index.js';
 import { HostDataPlane } from '../src/network/dataplane/index.js';
+import { needs } from './support/capabilities.js';
 import { startTestCloud, waitUntil, type TestCloud } from './support/ec2.js';
-import {
-  Cleanup,
-  FakeGuest,
-  dataPlaneSkipReason,
-  httpError,
-  httpGet,
-  tempDir,
-  uniqueName,
-} from './support/netns.js';
+import { Cleanup, FakeGuest, httpError, httpGet, tempDir, uniqueName } from './support/netns.js';
 
-const skip = dataPlaneSkipReason() ?? false;
 const MD = 'http://169.254.169.254';
 
-describe('the metadata service inside the host namespace', { skip }, () => {
+describe('the metadata service inside the host namespace', needs('netns', 'busybox'), () => {
   const cleanup = new Cleanup();
   let t: TestCloud;
   let dp: HostDataPlane;
@@ -42,7 +34,6 @@ describe('the metadata service inside the host namespace', { skip }, () => {
   let imageId: string;
 
   before(async () => {
-    if (skip) return;
     t = await startTestCloud();
     cleanup.add(() => t.stop());
     const image = await t.addImage({ name: 'md-image' });

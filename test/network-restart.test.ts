@@ -5,9 +5,9 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import { after, describe, it } from 'node:test';
 import { HostDataPlane, type HostDataPlaneOptions } from '../src/network/dataplane/index.js';
+import { needs } from './support/capabilities.js';
 import {
   Cleanup,
-  dataPlaneSkipReason,
   FakeGuest,
   joinClient,
   listen,
@@ -18,9 +18,7 @@ import {
   waitFor,
 } from './support/netns.js';
 
-const skip = dataPlaneSkipReason() ?? false;
-
-describe('restarting the network agent', { skip }, () => {
+describe('restarting the network agent', needs('netns', 'busybox'), () => {
   const cleanup = new Cleanup();
   after(() => cleanup.run());
 
@@ -117,7 +115,7 @@ describe('restarting the network agent', { skip }, () => {
   });
 });
 
-describe('dnsmasq dying', { skip }, () => {
+describe('dnsmasq dying', needs('netns', 'busybox'), () => {
   const cleanup = new Cleanup();
   after(() => cleanup.run());
 

@@ -5,9 +5,9 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { HostDataPlane } from '../src/network/dataplane/index.js';
 import type { EffectiveRule } from '../src/network/index.js';
+import { needs } from './support/capabilities.js';
 import {
   Cleanup,
-  dataPlaneSkipReason,
   FakeGuest,
   joinClient,
   listen,
@@ -16,8 +16,6 @@ import {
   uniqueName,
   waitFor,
 } from './support/netns.js';
-
-const skip = dataPlaneSkipReason() ?? false;
 
 function rule(
   protocol: EffectiveRule['protocol'],
@@ -37,7 +35,7 @@ function rule(
   };
 }
 
-describe('security groups on running guests', { skip }, () => {
+describe('security groups on running guests', needs('netns', 'busybox'), () => {
   const cleanup = new Cleanup();
   let dp: HostDataPlane;
   let client: FakeGuest;
@@ -45,16 +43,12 @@ describe('security groups on running guests', { skip }, () => {
   const app = { id: randomUUID(), mac: 'fa:16:3e:10:00:02', ip: '10.79.0.11' };
   let webGuest: FakeGuest;
   let appGuest: FakeGuest;
-  const timings: number[] = [];
 
   async function apply(instanceId: string, rules: EffectiveRule[]): Promise<void> {
-    const t = process.hrtime.bigint();
     await dp.setSecurityRules(instanceId, rules);
-    timings.push(Number(process.hrtime.bigint() - t) / 1e6);
   }
 
   before(async () => {
-    if (skip) return;
     dp = await startDataPlane(cleanup, '10.79.0.0/24');
     client = await new FakeGuest(cleanup, uniqueName('st-c')).create();
     await joinClient(dp.ns, client.ns, 'ext0', '172.31.9.1', '172.31.9.2');
@@ -124,16 +118,5 @@ describe('security groups on running guests', { skip }, () => {
       'revoking one keeps the other',
     );
     assert.equal(await tcpProbe(client.ns, web.ip, 22, 3), 'ssh-here');
-  });
-
-  it('changes rules well within a second', () => {
-    const sorted = [...timings].sort((a, b) => a - b);
-    const worst = sorted[sorted.length - 1] ?? 0;
-    const median = sorted[Math.floor(sorted.length / 2)] ?? 0;
-    console.log(
-      `security-group apply: ${sorted.length} changes, median ${median.toFixed(1)} ms, worst ${worst.toFixed(1)} ms`,
-    );
-    assert.ok(timings.length >= 5);
-    assert.ok(worst < 1000, `worst apply took ${worst} ms`);
   });
 });

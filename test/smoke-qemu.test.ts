@@ -11,13 +11,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { dataPlaneUnavailable } from '../src/network/index.js';
+import { needs } from './support/capabilities.js';
 import { readRcFile, startStratus, stratus, type RunningStratus } from './support/cli.js';
-import { GUEST, guestSkipReason } from './support/guest.js';
+import { GUEST } from './support/guest.js';
 import { FREE_PORT_ARGS } from './support/ports.js';
 
+const NEEDS = needs('qemu', 'qemu-img', 'ssh', 'guest-image', 'netns', 'awscli');
 const SCRIPTS = fileURLToPath(new URL('../../scripts/', import.meta.url));
-const skip = guestSkipReason() || dataPlaneUnavailable() || false;
 
 function run(
   file: string,
@@ -43,7 +43,7 @@ function show(t: TestContext, title: string, lines: string[]): void {
   for (const l of lines) t.diagnostic(`  ${l}`);
 }
 
-describe('stratus smoke against the all-in-one with real guests', { skip }, () => {
+describe('stratus smoke against the all-in-one with real guests', NEEDS, () => {
   const tag = randomBytes(3).toString('hex');
   const netns = `st-smk-${tag}`;
   const clients = [1, 2, 3].map((i) => `st-smk-${tag}-c${i}`);
@@ -285,9 +285,7 @@ describe('stratus smoke against the all-in-one with real guests', { skip }, () =
 
 describe(
   'stratus smoke against a cloud whose guests are on QEMU user-mode networking',
-  {
-    skip: guestSkipReason() || false,
-  },
+  needs('qemu', 'qemu-img', 'ssh', 'guest-image'),
   () => {
     let dir: string;
     let cloud: RunningStratus;

@@ -15,10 +15,9 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parseRcFile, resolveEndpoint } from '../src/cli/smoke.js';
 import { renderRcFile } from '../src/identity/index.js';
+import { needs } from './support/capabilities.js';
 import { startStratus, stratus } from './support/cli.js';
 import { startTestCloud, type TestCloud } from './support/ec2.js';
-
-const canNetns = process.getuid?.() === 0 && fs.existsSync('/usr/bin/ssh');
 
 describe('stratus smoke: input', () => {
   it('reads endpoint and credentials from an rc file, flags first', () => {
@@ -76,7 +75,8 @@ describe('stratus smoke: input', () => {
 
 describe(
   'stratus smoke: a guest that cannot be reached',
-  { skip: !canNetns && 'needs root and /usr/bin/ssh' },
+  // ssh runs in a namespace of its own, which only root can make.
+  needs('root', 'ssh'),
   () => {
     let tc: TestCloud;
     let rcFile: string;

@@ -13,17 +13,10 @@ import { after, before, describe, it } from 'node:test';
 import { driverSuite } from '../src/virt/driver.suite.js';
 import type { GuestSpec } from '../src/virt/index.js';
 import { QemuDriver } from '../src/virt/index.js';
-import {
-  BANNER,
-  count,
-  eventually,
-  GUEST,
-  guestSkipReason,
-  makeKey,
-  sshUntil,
-} from './support/guest.js';
+import { needs } from './support/capabilities.js';
+import { BANNER, count, eventually, GUEST, makeKey, sshUntil } from './support/guest.js';
 
-const skip = guestSkipReason();
+const { skip } = needs('qemu', 'qemu-img', 'ssh', 'guest-image');
 
 function spec(id: string, publicKey: string, token: string): GuestSpec {
   return {

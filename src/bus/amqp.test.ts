@@ -3,23 +3,24 @@
 import amqp from 'amqplib';
 import { randomBytes } from 'node:crypto';
 import { after } from 'node:test';
+import { AMQP_URL, needs } from '../../test/support/capabilities.js';
 import { silentLogger } from '../log.js';
 import { AmqpBus } from './amqp.js';
 import type { Bus } from './bus.js';
 import { busSuite } from './bus.suite.js';
 
-const URL = process.env.STRATUS_TEST_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 const prefixes: string[] = [];
 const queues = new Set<string>();
 
 busSuite({
   name: 'amqp',
+  ...needs('rabbitmq'),
   async pair({ callTimeoutMs }) {
     const exchange = `stratus-test-${randomBytes(4).toString('hex')}`;
     prefixes.push(exchange);
     const open = async () =>
       recording(
-        await AmqpBus.connect({ url: URL, logger: silentLogger(), callTimeoutMs, exchange }),
+        await AmqpBus.connect({ url: AMQP_URL, logger: silentLogger(), callTimeoutMs, exchange }),
         exchange,
       );
     const [client, server, server2] = await Promise.all([open(), open(), open()]);
@@ -35,7 +36,9 @@ busSuite({
 });
 
 after(async () => {
-  const connection = await amqp.connect(URL);
+  // Nothing to remove when the suite did not run (no RabbitMQ here).
+  if (prefixes.length === 0) return;
+  const connection = await amqp.connect(AMQP_URL);
   try {
     const channel = await connection.createChannel();
     for (const queue of queues) await channel.deleteQueue(queue);

@@ -20,6 +20,8 @@ export interface BusPair {
 
 export interface BusFixture {
   name: string;
+  /** Why the transport cannot run here (a skip reason), or false. */
+  skip?: string | false;
   pair(options: { callTimeoutMs: number }): Promise<BusPair>;
 }
 
@@ -57,7 +59,7 @@ async function withPair(
 }
 
 export function busSuite(fixture: BusFixture): void {
-  describe(`bus: ${fixture.name}`, () => {
+  describe(`bus: ${fixture.name}`, { skip: fixture.skip ?? false }, () => {
     it('call returns the result, with arguments and context carried as JSON', () =>
       withPair(fixture, async ({ client, server }) => {
         const t = topic();
@@ -133,22 +135,31 @@ export function busSuite(fixture: BusFixture): void {
         }
       }));
 
-    it('a call nobody serves fails as unavailable, naming the topic, within its timeout', () =>
-      withPair(fixture, async ({ client }) => {
-        const t = topic();
-        const started = Date.now();
-        await assert.rejects(
-          client.call(ctx, t, 'hello', {}, { timeoutMs: 300 }),
-          (err: unknown) => {
-            assert.ok(err instanceof StratusError);
-            assert.equal(err.kind, 'unavailable');
-            assert.match(err.message, new RegExp(t));
-            assert.match(err.message, /hello/);
-            return true;
+    // The bus's own timeout is a minute, the call's 300 ms: a transport may fail at once (AMQP
+    // sees the message unroutable) or when the call's timeout ends, never wait for the bus's
+    // (the test's own timeout catches that). No wall-clock bound: timings are bench figures.
+    it(
+      'a call nobody serves fails as unavailable, naming the topic, within its own timeout',
+      { timeout: 30_000 },
+      () =>
+        withPair(
+          fixture,
+          async ({ client }) => {
+            const t = topic();
+            await assert.rejects(
+              client.call(ctx, t, 'hello', {}, { timeoutMs: 300 }),
+              (err: unknown) => {
+                assert.ok(err instanceof StratusError);
+                assert.equal(err.kind, 'unavailable');
+                assert.match(err.message, new RegExp(t));
+                assert.match(err.message, /'hello'/);
+                return true;
+              },
+            );
           },
-        );
-        assert.ok(Date.now() - started < 2000, 'did not wait far past the timeout');
-      }));
+          60_000,
+        ),
+    );
 
     it('a slow handler makes the call time out; its late reply is dropped', () =>
       withPair(fixture, async ({ client, server }) => {

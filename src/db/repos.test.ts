@@ -4,11 +4,15 @@ import { after, before, describe, it } from 'node:test';
 import { StratusError } from '../errors.js';
 import { migrate } from './database.js';
 import { EndpointRepo, ProjectRepo, ServiceRepo } from './index.js';
-import { openTestDatabase, TEST_BACKENDS } from './testing.js';
+import { MIGRATIONS } from './migrations/index.js';
+import { openTestDatabase, schemaSnapshot, TEST_BACKENDS } from '../../test/support/databases.js';
+import { needs } from '../../test/support/capabilities.js';
 import type { Database } from './database.js';
 
+const MIGRATION_NAMES = Object.keys(MIGRATIONS).sort();
+
 for (const backend of TEST_BACKENDS) {
-  describe(`repositories on ${backend.name}`, () => {
+  describe(`repositories on ${backend.name}`, needs(...backend.needs), () => {
     let database: Database;
     before(async () => {
       database = await openTestDatabase(backend);
@@ -18,8 +22,17 @@ for (const backend of TEST_BACKENDS) {
     });
 
     it('running the migrations again changes nothing', async () => {
+      const before = await schemaSnapshot(database);
+      assert.deepEqual(
+        before.migrations.map((m) => m.split(' ')[0]),
+        MIGRATION_NAMES,
+        'every migration ran once, in order',
+      );
+      assert.ok(Object.keys(before.tables).includes('instances'), 'the tables exist');
+      assert.ok(Object.keys(before.indexes).length > 0, 'the indexes exist');
       await migrate(database.db);
       await migrate(database.db);
+      assert.deepEqual(await schemaSnapshot(database), before);
     });
 
     it('refuses a second project with the same name as already_exists', async () => {

@@ -5,7 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Database } from '../db/index.js';
-import { openTestDatabase, TEST_BACKENDS } from '../db/testing.js';
+import { openTestDatabase, TEST_BACKENDS } from '../../test/support/databases.js';
+import { needs } from '../../test/support/capabilities.js';
 import { StratusError } from '../errors.js';
 import { ensureAdmin } from './bootstrap.js';
 import { IdentityService } from './identity-service.js';
@@ -13,7 +14,7 @@ import { IdentityService } from './identity-service.js';
 const isKind = (kind: string) => (err: unknown) => err instanceof StratusError && err.kind === kind;
 
 for (const backend of TEST_BACKENDS) {
-  describe(`identity on ${backend.name}`, () => {
+  describe(`identity on ${backend.name}`, needs(...backend.needs), () => {
     let database: Database;
     let identity: IdentityService;
     before(async () => {

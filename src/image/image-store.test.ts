@@ -10,19 +10,11 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import type { Database } from '../db/index.js';
-import { openTestDatabase, TEST_BACKENDS } from '../db/testing.js';
+import { needs } from '../../test/support/capabilities.js';
+import { openTestDatabase, TEST_BACKENDS } from '../../test/support/databases.js';
 import { StratusError } from '../errors.js';
 import { IdentityService } from '../identity/index.js';
 import { ImageStore, QemuImg } from './index.js';
-
-const HAVE_QEMU_IMG = (() => {
-  try {
-    execFileSync('qemu-img', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
 
 function isError(kind: StratusError['kind'], pattern?: RegExp) {
   return (err: unknown) => {
@@ -40,7 +32,8 @@ function sha256(file: string): string {
 for (const backend of TEST_BACKENDS) {
   describe(
     `the image store on ${backend.name}`,
-    { skip: HAVE_QEMU_IMG ? false : 'qemu-img is not installed' },
+    // qemu-img checks every file the store imports.
+    needs('qemu-img', ...backend.needs),
     () => {
       let database: Database;
       let dir: string;

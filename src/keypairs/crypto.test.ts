@@ -1,6 +1,6 @@
 // Key pair cryptography, checked without trusting the code under test: the SSH wire formats
 // are read and written here by hand, fingerprints are recomputed with node:crypto, and where
-// ssh-keygen and openssl are installed they cross-check the results.
+// ssh-keygen and openssl are installed they cross-check the results (capabilities ssh, openssl).
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import {
@@ -16,13 +16,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
+import { needs } from '../../test/support/capabilities.js';
 import { StratusError } from '../errors.js';
 import { generateKeyPair, parsePublicKey, type ParsedPublicKey } from './crypto.js';
 
 const SSH_KEYGEN = '/usr/bin/ssh-keygen';
 const OPENSSL = '/usr/bin/openssl';
-const hasSshKeygen = fs.existsSync(SSH_KEYGEN);
-const hasOpenssl = fs.existsSync(OPENSSL);
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'stratus-keypairs-'));
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -257,32 +256,34 @@ describe('generateKeyPair', () => {
     }
   });
 
-  it('agrees with openssl on the RSA fingerprint', (t) => {
-    if (!hasOpenssl) return t.skip(`${OPENSSL} is not installed`);
+  it('agrees with openssl on the RSA fingerprint', needs('openssl'), () => {
     const pair = generateKeyPair('rsa');
     const pkcs8 = run(OPENSSL, ['pkcs8', '-topk8', '-nocrypt', '-outform', 'DER'], pair.privateKey);
     const sha1 = run(OPENSSL, ['sha1', '-c'], pkcs8).toString();
     assert.equal(sha1.trim().split(/\s+/).pop(), pair.fingerprint);
   });
 
-  it('agrees with ssh-keygen on both private keys and the ED25519 fingerprint', (t) => {
-    if (!hasSshKeygen) return t.skip(`${SSH_KEYGEN} is not installed`);
-    for (const keyType of ['rsa', 'ed25519'] as const) {
-      const pair = generateKeyPair(keyType, { comment: 'checked' });
-      const file = writeSecret(`created-${keyType}`, pair.privateKey);
-      const derived = run(SSH_KEYGEN, ['-y', '-f', file]).toString().trim();
-      // ssh-keygen repeats the comment only when the private key file holds one (OpenSSH format).
-      assert.equal(
-        derived.split(' ').slice(0, 2).join(' '),
-        pair.publicKey.split(' ').slice(0, 2).join(' '),
-        keyType,
-      );
-      if (keyType === 'ed25519') {
-        const listed = run(SSH_KEYGEN, ['-l', '-f', file]).toString().trim();
-        assert.equal(listed, `256 ${asSshKeygenShows(pair.fingerprint)} checked (ED25519)`);
+  it(
+    'agrees with ssh-keygen on both private keys and the ED25519 fingerprint',
+    needs('ssh'),
+    () => {
+      for (const keyType of ['rsa', 'ed25519'] as const) {
+        const pair = generateKeyPair(keyType, { comment: 'checked' });
+        const file = writeSecret(`created-${keyType}`, pair.privateKey);
+        const derived = run(SSH_KEYGEN, ['-y', '-f', file]).toString().trim();
+        // ssh-keygen repeats the comment only when the private key file holds one (OpenSSH format).
+        assert.equal(
+          derived.split(' ').slice(0, 2).join(' '),
+          pair.publicKey.split(' ').slice(0, 2).join(' '),
+          keyType,
+        );
+        if (keyType === 'ed25519') {
+          const listed = run(SSH_KEYGEN, ['-l', '-f', file]).toString().trim();
+          assert.equal(listed, `256 ${asSshKeygenShows(pair.fingerprint)} checked (ED25519)`);
+        }
       }
-    }
-  });
+    },
+  );
 });
 
 describe('parsePublicKey', () => {
@@ -490,8 +491,7 @@ describe('parsePublicKey', () => {
     assert.deepEqual(parsePublicKey(material.padEnd(16 * 1024, ' ')), edExpected);
   });
 
-  it('agrees with ssh-keygen on keys it made', (t) => {
-    if (!hasSshKeygen) return t.skip(`${SSH_KEYGEN} is not installed`);
+  it('agrees with ssh-keygen on keys it made', needs('ssh'), () => {
     for (const [keyType, args] of [
       ['rsa', ['-t', 'rsa', '-b', '3072']],
       ['ed25519', ['-t', 'ed25519']],

@@ -5,7 +5,8 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { userContext, type RequestContext } from '../context.js';
 import { InstanceRepo, type Database, type InstanceRow } from '../db/index.js';
-import { openTestDatabase, TEST_BACKENDS } from '../db/testing.js';
+import { openTestDatabase, TEST_BACKENDS } from '../../test/support/databases.js';
+import { needs } from '../../test/support/capabilities.js';
 import { IdentityService } from '../identity/index.js';
 import { silentLogger } from '../log.js';
 import type { FloatingIpChange } from './floating-ips.js';
@@ -22,7 +23,7 @@ const QUOTA = {
 };
 
 for (const backend of TEST_BACKENDS) {
-  describe(`floating-IP data-plane hook on ${backend.name}`, () => {
+  describe(`floating-IP data-plane hook on ${backend.name}`, needs(...backend.needs), () => {
     let database: Database;
     let manager: NetworkManager;
     let ctx: RequestContext;

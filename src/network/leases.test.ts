@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { FixedIpLeaseRepo, NetworkRepo, type Database } from '../db/index.js';
-import { openTestDatabase, TEST_BACKENDS } from '../db/testing.js';
+import { openTestDatabase, TEST_BACKENDS } from '../../test/support/databases.js';
+import { needs } from '../../test/support/capabilities.js';
 import { addressRange, parseIpv4 } from './ipv4.js';
 import { LeaseBook } from './leases.js';
 
@@ -11,7 +12,7 @@ const LEASE_S = 120;
 const MARGIN = 30_000;
 
 for (const backend of TEST_BACKENDS) {
-  describe(`lease bookkeeping on ${backend.name}`, () => {
+  describe(`lease bookkeeping on ${backend.name}`, needs(...backend.needs), () => {
     let database: Database;
     let networks: NetworkRepo;
     let repo: FixedIpLeaseRepo;

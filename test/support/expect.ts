@@ -2,7 +2,7 @@
 // PostgreSQL connections to close before its test database is dropped.
 import assert from 'node:assert/strict';
 import pg from 'pg';
-import { POSTGRES_ADMIN_URL } from '../../src/db/testing.js';
+import { POSTGRES_ADMIN_URL } from './capabilities.js';
 import { waitUntil } from './ec2.js';
 
 /** Runs `send` and returns the EC2 error it fails with (code and HTTP status). */

@@ -1,5 +1,5 @@
-// What the tests that boot real guests share: where the built guest image is, why they skip
-// when QEMU or the image is missing, key pairs, ssh over the user-mode forward, and waiting.
+// What the tests that boot real guests share: where the built guest image is, key pairs, ssh
+// over the user-mode forward, and waiting. What they need from the machine: capabilities.ts.
 import { execFile, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -16,22 +16,6 @@ export const QEMU = '/usr/bin/qemu-system-x86_64';
 export const SSH = SSH_BINARY;
 export const SSH_KEYGEN = '/usr/bin/ssh-keygen';
 export const BANNER = /=== Stratus guest \d+\.\d+ ===/g;
-
-/** Why the real-guest tests cannot run here, or false when they can. */
-export function guestSkipReason(): string | false {
-  for (const [tool, pkg] of [
-    [QEMU, 'qemu-system-x86'],
-    ['/usr/bin/qemu-img', 'qemu-utils'],
-    [SSH, 'openssh-client'],
-    [SSH_KEYGEN, 'openssh-client'],
-  ] as const) {
-    if (!fs.existsSync(tool)) return `${tool} is not installed (apt-get install ${pkg})`;
-  }
-  for (const f of Object.values(GUEST)) {
-    if (!fs.existsSync(f)) return `the guest image is not built: no ${f} (run guest/build.sh)`;
-  }
-  return false;
-}
 
 /** Makes an ed25519 key pair in `dir`; returns the private key's path and the public key. */
 export function makeKey(dir: string, comment: string): { keyFile: string; publicKey: string } {

@@ -10,20 +10,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import {
   HostDataPlane,
   Namespace,
-  dataPlaneUnavailable,
   type HostDataPlaneOptions,
 } from '../../src/network/dataplane/index.js';
 import { formatIpv4, parseCidr } from '../../src/network/index.js';
 
 export const BUSYBOX = ['/usr/bin/busybox', '/bin/busybox'].find((p) => fs.existsSync(p));
-
-/** Why the namespace tests cannot run here, or undefined when they can. */
-export function dataPlaneSkipReason(): string | undefined {
-  const reason = dataPlaneUnavailable();
-  if (reason) return reason;
-  if (!BUSYBOX) return 'busybox-static is not installed (scripts/setup installs it)';
-  return undefined;
-}
 
 /** A namespace name no other test or run uses: `st-t` and 8 hex digits. */
 export function uniqueName(prefix = 'st-t'): string {

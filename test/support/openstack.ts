@@ -2,15 +2,10 @@
 // Identity API, and python-openstackclient run with an OS_* environment, as users run it.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import fs from 'node:fs';
 import type { TestCloud } from './ec2.js';
 
 export const PASSWORD = 'correct horse battery';
 export const OPENSTACK = '/usr/bin/openstack';
-/** Why the openstackclient tests cannot run here, or false when they can. */
-export const OPENSTACK_SKIP: string | false = fs.existsSync(OPENSTACK)
-  ? false
-  : 'python3-openstackclient is not installed (scripts/test installs it)';
 
 /** A project-scoped token for `user` (password PASSWORD) in `project`. */
 export async function login(identityUrl: string, user: string, project: string): Promise<string> {
