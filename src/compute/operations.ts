@@ -348,10 +348,15 @@ export class InstanceOperations {
       );
       if (changed && inst.host) await this.#opts.compute.terminateInstance(ctx, inst.host, inst.id);
       else if (changed) {
-        await this.#instances.update(inst.id, {
-          vmState: 'deleted',
-          taskState: null,
-          terminatedAt: Date.now(),
+        // Not handed to a host yet: a claim the scheduler took for it goes with it (and once it
+        // is no longer building, the scheduler claims nothing more for it).
+        await this.#opts.db.transaction().execute(async (trx) => {
+          await new InstanceRepo(trx).update(inst.id, {
+            vmState: 'deleted',
+            taskState: null,
+            terminatedAt: Date.now(),
+          });
+          await new CapacityClaimRepo(trx).release([inst.id]);
         });
       }
       out.push({ id: inst.id, before, after: { vmState: inst.vmState, taskState: 'deleting' } });
