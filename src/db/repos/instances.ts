@@ -141,7 +141,10 @@ export class InstanceRepo {
       .execute();
   }
 
-  /** Removes instances that never got going (their launch was refused after the insert). */
+  /**
+   * Removes instances that never got going (their launch was refused or undone after the
+   * insert); their capacity claims go with them (the foreign key cascades).
+   */
   async deleteMany(ids: readonly string[]): Promise<void> {
     if (ids.length === 0) return;
     await this.db.deleteFrom('instanceSecurityGroups').where('instanceId', 'in', ids).execute();
