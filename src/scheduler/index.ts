@@ -7,4 +7,4 @@ export {
 } from './client.js';
 export { SchedulerManager, type SchedulerOptions } from './manager.js';
 export { type AllocationRatios } from './allocation.js';
-export { WEIGHER_CHOICES, type WeigherChoice } from './weighers/index.js';
+export { type WeigherChoice } from './weighers/index.js';

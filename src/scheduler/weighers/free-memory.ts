@@ -7,8 +7,6 @@ import type { HostWeigher } from '../host-state.js';
 /** `spread`: new instances go where most memory is free. `pack`: where least is. */
 export type WeigherChoice = 'spread' | 'pack';
 
-export const WEIGHER_CHOICES: readonly WeigherChoice[] = ['spread', 'pack'];
-
 export function freeMemoryWeigher(ramAllocationRatio: number, choice: WeigherChoice): HostWeigher {
   const sign = choice === 'spread' ? 1 : -1;
   return {

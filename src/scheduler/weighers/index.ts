@@ -1,2 +1,2 @@
 // The scheduler's host weighers.
-export { freeMemoryWeigher, WEIGHER_CHOICES, type WeigherChoice } from './free-memory.js';
+export { freeMemoryWeigher, type WeigherChoice } from './free-memory.js';
