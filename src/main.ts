@@ -186,7 +186,12 @@ function createDriver(config: Config, logger: Logger): VirtDriver {
 export async function startCloud(
   config: Config,
   services: readonly Binary[],
-  options: { bootstrap?: boolean; logger?: Logger } = {},
+  options: {
+    bootstrap?: boolean;
+    logger?: Logger;
+    /** The compute service's virt driver; made from the config when absent. */
+    driver?: VirtDriver;
+  } = {},
 ): Promise<Cloud> {
   fs.mkdirSync(config.stateDir, { recursive: true, mode: 0o700 });
   const logger =
@@ -242,7 +247,7 @@ export async function startCloud(
             host: config.host,
             downAfterMs,
             ratios: config.scheduler,
-            availabilityZone: config.compute.availabilityZone,
+            weigher: config.scheduler.weigher,
           }).service();
           break;
         case 'compute': {
@@ -272,17 +277,23 @@ export async function startCloud(
               logger: logger.child({ service: 'network-agent' }),
             });
           }
-          service = new ComputeManager({
+          const compute = new ComputeManager({
             db: database.db,
             images,
             host: config.host,
-            driver: createDriver(config, logger.child({ service: 'compute', driver: 'qemu' })),
+            availabilityZone: config.compute.availabilityZone,
+            driver:
+              options.driver ??
+              createDriver(config, logger.child({ service: 'compute', driver: 'qemu' })),
             metadataFor: async (inst) => metadataFiles(await metadataService.forInstance(inst)),
             network,
-            agent,
+            guestPort: agent,
             logger: logger.child({ service: 'compute' }),
             powerSyncMs: config.compute.powerSyncSeconds * 1000,
           }).service();
+          // The agent runs with the compute host: its data plane before the VMs, its topics
+          // beside the host's.
+          service = agent ? agent.hostService(compute) : compute;
           break;
         }
         case 'api':

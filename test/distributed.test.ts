@@ -19,6 +19,7 @@ import { startCloud, type Cloud } from '../src/main.js';
 import { NetworkClient } from '../src/network/index.js';
 import { SchedulerClient } from '../src/scheduler/index.js';
 import { serviceState } from '../src/service/index.js';
+import { insertBuildingInstances } from './support/instances.js';
 
 const NEEDS = needs('postgres', 'rabbitmq');
 
@@ -60,8 +61,9 @@ describe('distributed services over RabbitMQ and PostgreSQL', NEEDS, () => {
   it('the scheduler picks among the compute hosts that registered, over the bus', async () => {
     const client = new SchedulerClient(clouds[0]!.bus);
     const { hosts } = await client.selectDestinations(systemContext(), {
-      instanceIds: ['a', 'b', 'c', 'd'],
+      instanceIds: await insertBuildingInstances(clouds[0]!.database.db, 4),
       availabilityZone: null,
+      architecture: null,
       vcpus: 1,
       memoryMb: 128,
       diskGb: 1,
@@ -113,8 +115,9 @@ describe('distributed services over RabbitMQ and PostgreSQL', NEEDS, () => {
     const { hosts } = await new SchedulerClient(clouds[0]!.bus).selectDestinations(
       systemContext(),
       {
-        instanceIds: ['a', 'b', 'c'],
+        instanceIds: await insertBuildingInstances(clouds[0]!.database.db, 3),
         availabilityZone: null,
+        architecture: null,
         vcpus: 1,
         memoryMb: 128,
         diskGb: 1,

@@ -158,6 +158,18 @@ describe('EC2 instances', () => {
       return /reboot/.test(Buffer.from(c.Output ?? '', 'base64').toString());
     });
 
+    // Force pulls the plug: the driver powers off without asking the guest.
+    const console = async () =>
+      Buffer.from(
+        (await t.admin.send(new GetConsoleOutputCommand({ InstanceId: id }))).Output ?? '',
+        'base64',
+      ).toString();
+    assert.match(await console(), /power off\n/);
+    assert.doesNotMatch(await console(), /power off \(forced\)/);
+    await t.admin.send(new StopInstancesCommand({ InstanceIds: [id], Force: true }));
+    await waitState(t.admin, id, 'stopped');
+    assert.match(await console(), /power off \(forced\)/);
+
     const term = await t.admin.send(new TerminateInstancesCommand({ InstanceIds: [id] }));
     assert.equal(term.TerminatingInstances?.[0]?.CurrentState?.Name, 'shutting-down');
     const gone = await waitState(t.admin, id, 'terminated');

@@ -1,7 +1,8 @@
-// The host network agent in a cloud: the EC2 API launches an instance (fake driver), the
-// agent plugs it into its namespace over the bus, the guest takes its fixed IP by DHCP and the
-// lease reaches the network service; AuthorizeSecurityGroupIngress and Revoke reach the
-// running guest through the agents' fanout.
+// The host network agent in a cloud: the EC2 API launches an instance on a compute host
+// (fake driver) wired to its agent as main.ts wires it, the compute manager plugs the guest
+// into the namespace in-process, the guest takes its fixed IP by DHCP and the lease reaches
+// the network service; AuthorizeSecurityGroupIngress and Revoke reach the running guest
+// through the agents' fanout; terminating unplugs it in-process.
 import {
   AuthorizeSecurityGroupIngressCommand,
   DescribeInstancesCommand,
@@ -12,10 +13,14 @@ import {
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import type { Subscription } from '../src/bus/index.js';
+import { ComputeManager } from '../src/compute/index.js';
 import { systemContext } from '../src/context.js';
 import { FixedIpLeaseRepo, InstanceRepo, type InstanceRow } from '../src/db/index.js';
-import { NetworkAgent, NetworkAgentClient, NetworkClient } from '../src/network/index.js';
+import { ImageStore } from '../src/image/index.js';
+import { silentLogger } from '../src/log.js';
+import { NetworkAgent, NetworkClient } from '../src/network/index.js';
+import { ServiceRunner } from '../src/service/index.js';
+import { FakeDriver } from '../src/virt/index.js';
 import { needs } from './support/capabilities.js';
 import { startTestCloud, waitUntil, type TestCloud } from './support/ec2.js';
 import {
@@ -41,15 +46,14 @@ describe('the host network agent in a cloud', needs('netns', 'busybox'), () => {
   const cleanup = new Cleanup();
   let t: TestCloud;
   let agent: NetworkAgent;
-  let agents: NetworkAgentClient;
   let client: FakeGuest;
-  const guests = new Map<string, FakeGuest>();
   let row: InstanceRow;
   let guest: FakeGuest;
   let imageId: string;
 
   before(async () => {
-    t = await startTestCloud();
+    // The cloud without its own compute host: HOST below is the only one.
+    t = await startTestCloud({}, { services: ['network', 'scheduler', 'api'] });
     cleanup.add(() => t.stop());
     const image = await t.addImage({ name: 'agent-image' });
     imageId = `ami-${image.id.replace(/-/g, '').slice(0, 17)}`;
@@ -63,24 +67,39 @@ describe('the host network agent in a cloud', needs('netns', 'busybox'), () => {
       namespace: uniqueName(),
       leaseSeconds: 120,
       stateDir: dir,
-      portFor: (a) => (guests.get(a.instanceId) as FakeGuest).port,
+      // The one instance this test launches is played by a namespace, not a VM.
+      portFor: () => guest.port,
     });
-    const subs: Subscription[] = [];
-    cleanup.add(async () => {
-      for (const s of subs) await s.close();
+    guest = await new FakeGuest(cleanup).create();
+    const db = t.cloud.database.db;
+    const compute = new ComputeManager({
+      db,
+      images: new ImageStore({ db, stateDir: dir }),
+      host: HOST,
+      availabilityZone: t.cloud.config.compute.availabilityZone,
+      driver: new FakeDriver(),
+      network,
+      guestPort: agent,
+      logger: silentLogger(),
+      powerSyncMs: 60_000,
     });
-    for (const topic of agent.topics()) {
-      subs.push(await t.cloud.bus.serve(topic.topic, topic.handler, { fanout: !!topic.fanout }));
-    }
+    const runner = new ServiceRunner({
+      db,
+      bus: t.cloud.bus,
+      logger: silentLogger(),
+      host: HOST,
+      heartbeatMs: 1000,
+    });
     cleanup.add(() => agent.teardown());
-    await agent.start();
-    agents = new NetworkAgentClient(t.cloud.bus);
+    cleanup.add(() => runner.stop());
+    // As main.ts runs a compute host with a data plane.
+    await runner.start(agent.hostService(compute.service()));
     client = await new FakeGuest(cleanup, uniqueName('st-c')).create();
     await joinClient(agent.dataPlane.ns, client.ns, 'ext0', '172.31.7.1', '172.31.7.2');
   });
   after(() => cleanup.run());
 
-  it('plugs a launched instance, whose guest gets its fixed IP and whose lease is recorded', async () => {
+  it('plugs a launched instance in-process; its guest gets its fixed IP and the lease is recorded', async () => {
     const run = await t.admin.send(
       new RunInstancesCommand({ ImageId: imageId, MinCount: 1, MaxCount: 1 }),
     );
@@ -95,16 +114,8 @@ describe('the host network agent in a cloud', needs('netns', 'busybox'), () => {
     );
     const rows = await new InstanceRepo(t.cloud.database.db).list({});
     row = rows.find((r) => r.privateIp !== null) as InstanceRow;
-    guest = await new FakeGuest(cleanup).create();
-    guests.set(row.id, guest);
-    const port = await agents.plugInstance(systemContext(), HOST, {
-      instanceId: row.id,
-      mac: row.macAddress as string,
-      fixedIp: row.privateIp as string,
-      hostname: 'agent-guest',
-    });
-    assert.equal(port.namespace, agent.dataPlane.namespace);
-    assert.equal(port.bridge, 'br100');
+    assert.equal(row.host, HOST);
+    assert.deepEqual(agent.dataPlane.guests(), [row.id], 'the compute host plugged it');
     assert.equal(await guest.dhcp(), row.privateIp);
     const [net] = await t.cloud.database.db.selectFrom('networks').select('id').execute();
     const leases = new FixedIpLeaseRepo(t.cloud.database.db);
@@ -141,17 +152,15 @@ describe('the host network agent in a cloud', needs('netns', 'busybox'), () => {
     assert.equal(await tcpProbe(client.ns, ip, 22), undefined, 'refused after revoke');
   });
 
-  it('unplugs a terminated instance; dnsmasq drops the lease and the address is free again', async () => {
+  it('unplugs a terminated instance in-process; dnsmasq drops the lease and the address is free again', async () => {
     const id = `i-${row.id.replace(/-/g, '').slice(0, 17)}`;
     await t.admin.send(new TerminateInstancesCommand({ InstanceIds: [id] }));
-    await guest.destroy();
-    await agents.unplugInstance(systemContext(), HOST, row.id);
+    await waitFor('the guest to be unplugged', async () => agent.dataPlane.guests().length === 0);
     const [net] = await t.cloud.database.db.selectFrom('networks').select('id').execute();
     const leases = new FixedIpLeaseRepo(t.cloud.database.db);
     await waitFor('the address to be free', async () => {
       const r = await leases.byAddress(net?.id as string, row.privateIp as string);
       return r !== undefined && r.instanceId === null && r.reusableAt <= Date.now();
     });
-    assert.deepEqual(agent.dataPlane.guests(), []);
   });
 });

@@ -154,7 +154,7 @@ describe('qemu driver with the real guest image', { skip }, () => {
 
   it('stops through the ACPI power button and starts again', async () => {
     const pid = vmPid(stateDir, id);
-    await driver.powerOff(id);
+    await driver.powerOff(id, false);
     assert.equal(await driver.getState(id), 'shutdown');
     assert.equal(alive(pid), false, 'qemu has exited');
     assert.match(await console(), /powering off \(ACPI power button\)/);

@@ -61,6 +61,7 @@ export class ComputeClient {
     return this.#cast(ctx, host, 'rebootInstance', { instanceId, hard });
   }
 
+  /** Cast: powers the VM off; the guest is asked first (ACPI) unless `force`. */
   stopInstance(
     ctx: RequestContext,
     host: string,

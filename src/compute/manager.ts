@@ -1,13 +1,22 @@
 // The compute manager: runs on each host and owns the VMs there through a virt driver. Work on
 // one instance is serialised by a per-instance lock; every state change is written to the
-// database and recorded as an instance action.
+// database and recorded as an instance action. An instance that ends (deleted, or its build
+// failed) gives back its capacity claim in the same transaction.
 import { dispatch, hostTopic, type ProtocolHandlers } from '../bus/index.js';
 import type { RequestContext } from '../context.js';
-import { ComputeNodeRepo, InstanceRepo, now, type Db, type InstanceRow } from '../db/index.js';
+import {
+  CapacityClaimRepo,
+  ComputeNodeRepo,
+  InstanceRepo,
+  now,
+  type Db,
+  type InstancesTable,
+  type InstanceRow,
+} from '../db/index.js';
 import { asStratusError, notFound } from '../errors.js';
 import type { ImageStore } from '../image/index.js';
 import type { Logger } from '../log.js';
-import type { GuestNetwork, NetworkAgent, NetworkClient } from '../network/index.js';
+import type { GuestNetwork, GuestNetworkPort, NetworkClient } from '../network/index.js';
 import type { Service } from '../service/index.js';
 import type { GuestDisk, GuestFile, NicAttachment, VirtDriver } from '../virt/index.js';
 import { VERSION } from '../version.js';
@@ -18,6 +27,8 @@ export interface ComputeOptions {
   /** Where the files guests boot from are kept. */
   images: Pick<ImageStore, 'fileOf'>;
   host: string;
+  /** The availability zone this host serves, reported with its capacity. */
+  availabilityZone: string;
   driver: VirtDriver;
   network: NetworkClient;
   logger: Logger;
@@ -29,10 +40,11 @@ export interface ComputeOptions {
    */
   metadataFor?: (instance: InstanceRow) => Promise<Record<string, string>>;
   /**
-   * The host's data plane (bridge, DHCP, firewall in a namespace): guests get a tap on it.
-   * Without one, guests use the driver's own (user-mode) network.
+   * How guests are plugged into the host's data plane (bridge, DHCP, firewall in a
+   * namespace): each gets a tap on it. Without one, guests use the driver's own (user-mode)
+   * network. The network agent implements it; `main.ts` wires it in.
    */
-  agent?: NetworkAgent | undefined;
+  guestPort?: GuestNetworkPort | undefined;
 }
 
 export class ComputeManager implements ProtocolHandlers<ComputeProtocol> {
@@ -65,19 +77,16 @@ export class ComputeManager implements ProtocolHandlers<ComputeProtocol> {
           }),
           fanout: true,
         },
-        ...(this.#opts.agent?.topics() ?? []),
       ],
       periodicTasks: [
         { name: 'report-capacity', intervalMs: 60_000, run: () => this.#reportCapacity() },
         {
           name: 'power-sync',
           intervalMs: this.#opts.powerSyncMs,
-          run: (c) => this.syncPowerStates(c),
+          run: () => this.syncPowerStates(),
         },
       ],
       start: async () => {
-        // The data plane first: adopted VMs keep their taps, which it adopts too.
-        await this.#opts.agent?.start();
         const adopted = await this.#opts.driver.init();
         await this.#reportCapacity();
         this.#opts.logger.info(
@@ -87,7 +96,6 @@ export class ComputeManager implements ProtocolHandlers<ComputeProtocol> {
       },
       stop: async () => {
         await this.#opts.driver.close();
-        await this.#opts.agent?.stop();
       },
     };
   }
@@ -154,16 +162,15 @@ export class ComputeManager implements ProtocolHandlers<ComputeProtocol> {
           }
         } catch (err) {
           await this.#opts.driver.destroy(instanceId).catch(() => undefined);
-          await this.#opts.agent?.unplugInstance({ instanceId }).catch(() => undefined);
+          await this.#opts.guestPort?.unplugInstance({ instanceId }).catch(() => undefined);
           await this.#opts.network
             .deallocateForInstance(ctx, instanceId, this.#opts.host)
             .catch(() => undefined);
-          const at = now();
-          await this.#instances.update(instanceId, {
+          await this.#end(instanceId, {
             vmState: 'error',
             taskState: null,
             powerState: 'nostate',
-            terminatedAt: at,
+            terminatedAt: now(),
             stateReason: 'build_failed',
             stateMessage: asStratusError(err).message,
           });
@@ -212,8 +219,9 @@ export class ComputeManager implements ProtocolHandlers<ComputeProtocol> {
     });
   }
 
+  /** Powers the VM off: the guest is asked (ACPI) unless `force`, which ends it at once. */
   stopInstance(
-    { instanceId }: InstanceRef & { force: boolean },
+    { instanceId, force }: InstanceRef & { force: boolean },
     ctx: RequestContext,
   ): Promise<null> {
     return this.#locked(instanceId, async () => {
@@ -221,7 +229,7 @@ export class ComputeManager implements ProtocolHandlers<ComputeProtocol> {
       if (!inst || inst.vmState !== 'active') return null;
       await this.#action(inst, 'stop', ctx, async () => {
         try {
-          await this.#opts.driver.powerOff(instanceId);
+          await this.#opts.driver.powerOff(instanceId, force);
         } catch (err) {
           await this.#instances.transition(
             instanceId,
@@ -289,7 +297,7 @@ export class ComputeManager implements ProtocolHandlers<ComputeProtocol> {
    * Brings the database and the hypervisor into agreement: a VM that stopped on its own shows
    * as stopped; a VM whose record is terminated is removed.
    */
-  async syncPowerStates(ctx: RequestContext): Promise<void> {
+  async syncPowerStates(): Promise<void> {
     const guests = new Map(
       (await this.#opts.driver.list()).map((g) => [g.instanceId, g.powerState]),
     );
@@ -315,7 +323,7 @@ export class ComputeManager implements ProtocolHandlers<ComputeProtocol> {
       } else if ((inst.vmState === 'deleted' || inst.vmState === 'error') && power !== 'nostate') {
         await this.#locked(inst.id, async () => {
           await this.#opts.driver.destroy(inst.id);
-          await this.#opts.agent?.unplugInstance({ instanceId: inst.id });
+          await this.#opts.guestPort?.unplugInstance({ instanceId: inst.id });
         });
       }
     }
@@ -323,15 +331,14 @@ export class ComputeManager implements ProtocolHandlers<ComputeProtocol> {
     for (const [instanceId] of guests) {
       this.#opts.logger.warn({ instanceId }, 'VM without a record on this host; leaving it alone');
     }
-    void ctx;
   }
 
   async #destroy(instanceId: string, ctx: RequestContext): Promise<void> {
     await this.#opts.driver.destroy(instanceId);
     // Unplugging releases the DHCP lease, so the address is free again at once.
-    await this.#opts.agent?.unplugInstance({ instanceId });
+    await this.#opts.guestPort?.unplugInstance({ instanceId });
     await this.#opts.network.deallocateForInstance(ctx, instanceId, this.#opts.host);
-    await this.#instances.update(instanceId, {
+    await this.#end(instanceId, {
       vmState: 'deleted',
       taskState: null,
       powerState: 'nostate',
@@ -339,11 +346,19 @@ export class ComputeManager implements ProtocolHandlers<ComputeProtocol> {
     });
   }
 
+  /** Records that an instance ended (deleted or failed) and gives back its capacity claim. */
+  async #end(instanceId: string, set: Partial<InstancesTable>): Promise<void> {
+    await this.#opts.db.transaction().execute(async (trx) => {
+      await new InstanceRepo(trx).update(instanceId, set);
+      await new CapacityClaimRepo(trx).release([instanceId]);
+    });
+  }
+
   /** The guest's network card: a tap on the host's data plane, or the driver's own network. */
   async #plug(instanceId: string, net: GuestNetwork): Promise<NicAttachment> {
-    const agent = this.#opts.agent;
-    if (!agent) return { kind: 'user' };
-    const port = await agent.plugInstance({
+    const guestPort = this.#opts.guestPort;
+    if (!guestPort) return { kind: 'user' };
+    const port = await guestPort.plugInstance({
       instanceId,
       mac: net.macAddress,
       fixedIp: net.address,
@@ -379,6 +394,8 @@ export class ComputeManager implements ProtocolHandlers<ComputeProtocol> {
     await new ComputeNodeRepo(this.#opts.db).report({
       host: this.#opts.host,
       ...c,
+      availabilityZone: this.#opts.availabilityZone,
+      architecture: this.#opts.driver.capabilities.architecture,
       updatedAt: now(),
     });
   }

@@ -1,9 +1,10 @@
 // What the API edges call to work with instances: checks, quota and the database record here,
-// the placement from the scheduler, then a cast to the compute host. Edges never reach the
-// compute or scheduler managers any other way.
+// the placement from the scheduler (which claims the capacity), the host recorded here, then a
+// cast to the compute host. Edges never reach the compute or scheduler managers any other way.
 import { randomUUID } from 'node:crypto';
 import { isAdmin, type RequestContext } from '../context.js';
 import {
+  CapacityClaimRepo,
   DEFAULT_GROUP,
   FlavorRepo,
   ImageRepo,
@@ -19,7 +20,7 @@ import {
   type TaskState,
   type VmState,
 } from '../db/index.js';
-import { invalid, notFound, StratusError } from '../errors.js';
+import { asStratusError, invalid, notFound, StratusError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { NetworkClient } from '../network/index.js';
 import type { SchedulerClient } from '../scheduler/index.js';
@@ -219,22 +220,75 @@ export class InstanceOperations {
       ({ hosts } = await this.#opts.scheduler.selectDestinations(ctx, {
         instanceIds: rows.map((r) => r.id),
         availabilityZone: req.availabilityZone ?? null,
+        architecture: image.architecture,
         vcpus: flavor.vcpus,
         memoryMb: flavor.memoryMb,
         diskGb: flavor.diskGb,
       }));
     } catch (err) {
+      // Nothing was handed to a host: the records go, and with them any claims the scheduler
+      // took (a scheduler that answers after the call timed out finds no instance to claim for).
       await this.#instances.deleteMany(rows.map((r) => r.id));
       throw err;
     }
-    const placed: InstanceRow[] = [];
+    const cast: InstanceRow[] = [];
     for (const [i, inst] of rows.entries()) {
       const host = hosts[i] as string;
-      await this.#instances.update(inst.id, { host, taskState: null });
-      await this.#opts.compute.buildInstance(ctx, host, inst.id);
-      placed.push({ ...inst, host, taskState: null });
+      try {
+        // The host is recorded here, once, by the instance's owner; the scheduler only claimed.
+        await this.#instances.update(inst.id, { host, taskState: null });
+        await this.#opts.compute.buildInstance(ctx, host, inst.id);
+      } catch (err) {
+        return this.#undoLaunch(reservationId, projectId, cast, rows.slice(i), err);
+      }
+      cast.push({ ...inst, host, taskState: null });
     }
-    return { reservationId, projectId, instances: placed };
+    return { reservationId, projectId, instances: cast };
+  }
+
+  /**
+   * The undo of a launch whose hand-over to the hosts failed part way: no instance may stay
+   * `building` with nobody building it. When none reached its host, the launch is undone
+   * whole (records and claims) and the error stands. Otherwise those already handed over go
+   * on; the rest end in `error` with their claims given back, and the reservation shows both.
+   */
+  async #undoLaunch(
+    reservationId: string,
+    projectId: string,
+    cast: readonly InstanceRow[],
+    notCast: readonly InstanceRow[],
+    err: unknown,
+  ): Promise<Reservation> {
+    const ids = notCast.map((r) => r.id);
+    this.#opts.logger.error(
+      { err, reservationId, instanceIds: ids },
+      'handing instances to their hosts failed',
+    );
+    if (cast.length === 0) {
+      await this.#instances.deleteMany(ids);
+      throw err;
+    }
+    const at = Date.now();
+    const failed = {
+      host: null,
+      vmState: 'error' as const,
+      taskState: null,
+      powerState: 'nostate',
+      terminatedAt: at,
+      stateReason: 'build_failed' as const,
+      stateMessage: `It could not be handed to its host: ${asStratusError(err).message}`,
+      updatedAt: at,
+    };
+    await this.#opts.db.transaction().execute(async (trx) => {
+      const repo = new InstanceRepo(trx);
+      for (const id of ids) await repo.update(id, failed);
+      await new CapacityClaimRepo(trx).release(ids);
+    });
+    return {
+      reservationId,
+      projectId,
+      instances: [...cast, ...notCast.map((r) => ({ ...r, ...failed }))],
+    };
   }
 
   /** Instances the caller may see: its project's, or every project's for admins. */
@@ -297,10 +351,15 @@ export class InstanceOperations {
       );
       if (changed && inst.host) await this.#opts.compute.terminateInstance(ctx, inst.host, inst.id);
       else if (changed) {
-        await this.#instances.update(inst.id, {
-          vmState: 'deleted',
-          taskState: null,
-          terminatedAt: Date.now(),
+        // Not handed to a host yet: a claim the scheduler took for it goes with it (and once it
+        // is no longer building, the scheduler claims nothing more for it).
+        await this.#opts.db.transaction().execute(async (trx) => {
+          await new InstanceRepo(trx).update(inst.id, {
+            vmState: 'deleted',
+            taskState: null,
+            terminatedAt: Date.now(),
+          });
+          await new CapacityClaimRepo(trx).release([inst.id]);
         });
       }
       out.push({ id: inst.id, before, after: { vmState: inst.vmState, taskState: 'deleting' } });
@@ -327,6 +386,10 @@ export class InstanceOperations {
     }
   }
 
+  /**
+   * Stops active instances: each guest is asked to power off (ACPI) and ended after a grace
+   * time, or at once with `force`.
+   */
   async stop(
     ctx: RequestContext,
     instances: readonly InstanceRow[],
@@ -336,7 +399,7 @@ export class InstanceOperations {
       if (!['active', 'stopped'].includes(inst.vmState) || inst.taskState === 'deleting')
         throw incorrectState(inst, 'stopped');
     }
-    return this.#power(ctx, instances, 'active', 'powering-off', (host, id) =>
+    return this.#power(instances, 'active', 'powering-off', (host, id) =>
       this.#opts.compute.stopInstance(ctx, host, id, force),
     );
   }
@@ -351,7 +414,7 @@ export class InstanceOperations {
         throw incorrectState(inst, 'started');
       }
     }
-    return this.#power(ctx, instances, 'stopped', 'powering-on', (host, id) =>
+    return this.#power(instances, 'stopped', 'powering-on', (host, id) =>
       this.#opts.compute.startInstance(ctx, host, id),
     );
   }
@@ -377,7 +440,6 @@ export class InstanceOperations {
   }
 
   async #power(
-    ctx: RequestContext,
     instances: readonly InstanceRow[],
     from: VmState,
     task: TaskState,
@@ -398,7 +460,6 @@ export class InstanceOperations {
         after: ok ? { vmState: inst.vmState, taskState: task } : before,
       });
     }
-    void ctx;
     return out;
   }
 

@@ -41,6 +41,7 @@ export interface Config {
     cpuAllocationRatio: number;
     ramAllocationRatio: number;
     diskAllocationRatio: number;
+    weigher: 'spread' | 'pack';
   };
   network: { fixedRange: string; floatingRange: string; leaseSeconds: number };
   dataPlane: { mode: 'auto' | 'namespace' | 'user'; namespace: string };
@@ -256,6 +257,7 @@ function toConfig(r: Record<string, unknown>): Config {
       cpuAllocationRatio: get('scheduler.cpuAllocationRatio'),
       ramAllocationRatio: get('scheduler.ramAllocationRatio'),
       diskAllocationRatio: get('scheduler.diskAllocationRatio'),
+      weigher: get('scheduler.weigher'),
     },
     network: {
       fixedRange: get('network.fixedRange'),

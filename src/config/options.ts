@@ -237,6 +237,14 @@ export const OPTIONS: readonly OptionSpec[] = [
     max: 100,
   },
   {
+    key: 'scheduler.weigher',
+    flag: 'scheduler-weigher',
+    type: 'enum',
+    choices: ['spread', 'pack'],
+    help: "Where new instances go among the hosts that can take them: 'spread' (most free memory first) or 'pack' (least free memory first).",
+    default: 'spread',
+  },
+  {
     key: 'network.fixedRange',
     flag: 'fixed-range',
     type: 'string',

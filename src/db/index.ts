@@ -37,3 +37,9 @@ export {
 } from './repos/floating-ips.js';
 export { FixedIpLeaseRepo } from './repos/fixed-ip-leases.js';
 export { ComputeNodeRepo } from './repos/compute-nodes.js';
+export {
+  CapacityClaimRepo,
+  type ClaimOutcome,
+  type ClaimRequest,
+  type Resources,
+} from './repos/capacity-claims.js';

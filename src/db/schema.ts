@@ -269,7 +269,24 @@ export interface ComputeNodesTable {
   vcpus: number;
   memoryMb: number;
   diskGb: number;
+  /** The availability zone the host serves ('' until it reports one). */
+  availabilityZone: string;
+  /** The guest architecture the host runs (an image architecture: 'x86_64', 'arm64'). */
+  architecture: string;
   updatedAt: number;
+}
+
+/**
+ * What a placed instance holds on its host, taken by the scheduler and given back when the
+ * instance is retired or its build fails. A host's usage is the sum of its claims.
+ */
+export interface CapacityClaimsTable {
+  instanceId: string;
+  host: string;
+  vcpus: number;
+  memoryMb: number;
+  diskGb: number;
+  createdAt: number;
 }
 
 export interface Schema {
@@ -287,6 +304,7 @@ export interface Schema {
   floatingIps: FloatingIpsTable;
   quotas: QuotasTable;
   computeNodes: ComputeNodesTable;
+  capacityClaims: CapacityClaimsTable;
   projects: ProjectsTable;
   users: UsersTable;
   roleAssignments: RoleAssignmentsTable;
@@ -316,4 +334,5 @@ export type NetworkRow = Selectable<NetworksTable>;
 export type FixedIpRow = Selectable<FixedIpsTable>;
 export type FloatingIpRow = Selectable<FloatingIpsTable>;
 export type ComputeNodeRow = Selectable<ComputeNodesTable>;
+export type CapacityClaimRow = Selectable<CapacityClaimsTable>;
 export type { Generated };

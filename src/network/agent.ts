@@ -1,8 +1,9 @@
 // The host network agent: runs on each compute host and owns that host's data plane (see
-// dataplane/). The compute host plugs and unplugs its guests through it; the network service
-// reaches it over the bus to move floating IPs (`network.<host>`) and to say which security
-// groups changed (a fanout on `network-agent`). Lease events go the other way, to the
-// network service, which alone writes the database.
+// dataplane/). The compute manager plugs and unplugs its guests through it in-process (its
+// `GuestNetworkPort`); the network service reaches it over the bus to move floating IPs
+// (`network.<host>`) and to say which security groups changed (a fanout on
+// `network-agent`). Lease events go the other way, to the network service, which alone
+// writes the database.
 import { dispatch, type Bus, type ProtocolHandlers } from '../bus/index.js';
 import { systemContext, type RequestContext } from '../context.js';
 import type { Logger } from '../log.js';
@@ -14,6 +15,7 @@ import {
   type KnownLease,
   type LeaseEvent,
 } from './dataplane/index.js';
+import type { GuestNetworkPort, PlugArgs, PluggedPort } from './guest-port.js';
 import type { InstanceRuleSet, EffectiveRule } from './security-groups.js';
 
 /** The topic of one host's agent (calls). */
@@ -21,24 +23,7 @@ export const networkHostTopic = (host: string): string => `network.${host}`;
 /** The topic every agent serves for fanouts. */
 export const NETWORK_AGENT_FANOUT = 'network-agent';
 
-/** Where a plugged guest's port is, for the virt driver. */
-export interface PluggedPort {
-  namespace: string;
-  bridge: string;
-  /** The tap (`-netdev tap,ifname=...` inside `namespace`). */
-  ifname: string;
-}
-
-export interface PlugArgs {
-  instanceId: string;
-  mac: string;
-  fixedIp: string;
-  hostname: string;
-}
-
 export type NetworkAgentProtocol = {
-  plugInstance: { args: PlugArgs; result: PluggedPort };
-  unplugInstance: { args: { instanceId: string }; result: null };
   securityGroupsChanged: { args: { groupIds: string[] }; result: null };
   associateFloatingIp: { args: { floating: string; fixed: string }; result: null };
   disassociateFloatingIp: { args: { floating: string }; result: null };
@@ -68,11 +53,14 @@ export interface NetworkAgentOptions {
   stateDir: string;
   metadataSocket?: string;
   logger?: Logger;
-  /** Ports other than taps, for tests whose guests are namespaces. */
+  /**
+   * TEST-ONLY: the port to give a guest instead of a tap (a veth into a namespace that stands
+   * in for a VM, in tests without QEMU). Production never sets it.
+   */
   portFor?: (args: PlugArgs) => GuestPortSpec;
 }
 
-export class NetworkAgent implements ProtocolHandlers<NetworkAgentProtocol> {
+export class NetworkAgent implements ProtocolHandlers<NetworkAgentProtocol>, GuestNetworkPort {
   readonly dataPlane: HostDataPlane;
   readonly #o: NetworkAgentOptions;
   /** The rules in force per plugged instance, to skip rewriting unchanged chains. */
@@ -97,11 +85,32 @@ export class NetworkAgent implements ProtocolHandlers<NetworkAgentProtocol> {
     });
   }
 
+  /**
+   * The compute host's service with this agent joined to it: the agent's topics are served
+   * with the host's, and its data plane starts first (VMs adopted at start-up keep their
+   * taps, which it adopts too) and lets go last.
+   */
+  hostService(compute: Service): Service {
+    return {
+      ...compute,
+      topics: [...compute.topics, ...this.topics()],
+      start: async () => {
+        await this.start();
+        await compute.start?.();
+      },
+      stop: async () => {
+        try {
+          await compute.stop?.();
+        } finally {
+          await this.stop();
+        }
+      },
+    };
+  }
+
   /** Bus topics for the compute host's service: its own calls, and the agents' fanout. */
   topics(): Service['topics'] {
     const handler = dispatch<NetworkAgentProtocol>(networkHostTopic(this.#o.host), {
-      plugInstance: (a) => this.plugInstance(a),
-      unplugInstance: (a) => this.unplugInstance(a),
       securityGroupsChanged: (a) => this.securityGroupsChanged(a),
       associateFloatingIp: (a) => this.associateFloatingIp(a),
       disassociateFloatingIp: (a) => this.disassociateFloatingIp(a),
@@ -129,6 +138,7 @@ export class NetworkAgent implements ProtocolHandlers<NetworkAgentProtocol> {
   /**
    * Plugs an instance in with its security groups in force from the first packet; resolves
    * when dnsmasq will answer its DHCP. Other guests' group-to-group rules learn its address.
+   * Called in-process by the compute manager on the same host.
    */
   async plugInstance(args: PlugArgs): Promise<PluggedPort> {
     const [set] = await this.#o.service.rulesForInstances(systemContext(), [args.instanceId]);
@@ -144,11 +154,10 @@ export class NetworkAgent implements ProtocolHandlers<NetworkAgentProtocol> {
   }
 
   /** Unplugs an instance (its VM is gone): dnsmasq drops its lease. No-op when not plugged. */
-  async unplugInstance(args: { instanceId: string }): Promise<null> {
+  async unplugInstance(args: { instanceId: string }): Promise<void> {
     await this.dataPlane.unplugGuest(args.instanceId, { releaseLease: true });
     this.#applied.delete(args.instanceId);
     await this.#refresh();
-    return null;
   }
 
   /** Re-reads the rule sets of the plugged instances and rewrites the chains that changed. */
@@ -189,16 +198,6 @@ function key(rules: readonly EffectiveRule[]): string {
 /** What the network service (or anyone) calls on the agents. */
 export class NetworkAgentClient {
   constructor(private readonly bus: Bus) {}
-
-  /** Call: plugs an instance into `host`'s data plane. */
-  plugInstance(ctx: RequestContext, host: string, args: PlugArgs): Promise<PluggedPort> {
-    return this.bus.call(ctx, networkHostTopic(host), 'plugInstance', args);
-  }
-
-  /** Call: unplugs an instance from `host`'s data plane; succeeds when it is not plugged. */
-  async unplugInstance(ctx: RequestContext, host: string, instanceId: string): Promise<void> {
-    await this.bus.call(ctx, networkHostTopic(host), 'unplugInstance', { instanceId });
-  }
 
   /** Fanout: every agent re-reads its guests' rule sets (after authorize/revoke). */
   securityGroupsChanged(ctx: RequestContext, groupIds: readonly string[]): Promise<void> {

@@ -28,9 +28,8 @@ export {
   type NetworkAgentOptions,
   type NetworkAgentProtocol,
   type NetworkServicePort,
-  type PlugArgs,
-  type PluggedPort,
 } from './agent.js';
+export { type GuestNetworkPort, type PlugArgs, type PluggedPort } from './guest-port.js';
 export { LeaseBook, LEASE_MARGIN_MS } from './leases.js';
 export {
   dataPlaneUnavailable,

@@ -6,7 +6,8 @@ import { after, before, describe, it } from 'node:test';
 import { InProcessBus, type Subscription } from '../bus/index.js';
 import { systemContext, userContext, type RequestContext } from '../context.js';
 import type { Database } from '../db/index.js';
-import { openTestDatabase, TEST_BACKENDS } from '../db/testing.js';
+import { openTestDatabase, TEST_BACKENDS } from '../../test/support/databases.js';
+import { needs } from '../../test/support/capabilities.js';
 import { StratusError } from '../errors.js';
 import { IdentityService } from '../identity/index.js';
 import { silentLogger } from '../log.js';
@@ -39,7 +40,7 @@ function stratusError(
 }
 
 for (const backend of TEST_BACKENDS) {
-  describe(`security groups over the bus on ${backend.name}`, () => {
+  describe(`security groups over the bus on ${backend.name}`, needs(...backend.needs), () => {
     let database: Database;
     let bus: InProcessBus;
     let network: NetworkClient;

@@ -6,9 +6,15 @@ import type { ServiceStatus } from '../service/index.js';
 export const SCHEDULER_TOPIC = 'scheduler';
 
 export interface SelectDestinationsArgs {
-  /** The instances that need a host; the scheduler records each one's host as it picks. */
+  /**
+   * The instances that need a host (each still `building`); the scheduler claims each one's
+   * resources on the host it picks, and the caller records the host.
+   */
   instanceIds: string[];
+  /** Only hosts in this zone; any when null. */
   availabilityZone: string | null;
+  /** The image's architecture; any host when null. */
+  architecture: string | null;
   vcpus: number;
   memoryMb: number;
   diskGb: number;
@@ -26,7 +32,10 @@ export class SchedulerClient {
     return this.bus.call(ctx, SCHEDULER_TOPIC, 'status', {});
   }
 
-  /** Call: picks a host for each instance; `unavailable` when no compute host can take them. */
+  /**
+   * Call: picks a host for each instance (in order) and claims its resources there; all or
+   * nothing. `unavailable` (reason `no_valid_host`) when no compute host can take them.
+   */
   selectDestinations(
     ctx: RequestContext,
     args: SelectDestinationsArgs,

@@ -6,3 +6,5 @@ export {
   type SelectDestinationsArgs,
 } from './client.js';
 export { SchedulerManager, type SchedulerOptions } from './manager.js';
+export { type AllocationRatios } from './allocation.js';
+export { type WeigherChoice } from './weighers/index.js';

@@ -1,48 +1,55 @@
-// The scheduler manager: answers "which host" for new instances. Filters keep the compute
-// hosts that are up, enabled, in the asked zone and have room under the allocation ratios;
-// the weigher prefers the host with the most free memory. Picks are made one at a time and
-// recorded on the instance before the next, so concurrent launches never overfill a host.
+// The scheduler manager: answers "which host" for new instances and claims their capacity
+// there. The filters keep the compute hosts that can take an instance (up and enabled, zone,
+// image architecture, room under the allocation ratios), the weigher orders them (spread or
+// pack), and each pick is a capacity claim taken atomically in the database, so any number of
+// schedulers may run side by side without overfilling a host. It never writes instances: the
+// operations that asked record the host.
 import { dispatch, type ProtocolHandlers } from '../bus/index.js';
-import { ComputeNodeRepo, InstanceRepo, now, ServiceRepo, type Db } from '../db/index.js';
+import {
+  CapacityClaimRepo,
+  ComputeNodeRepo,
+  now,
+  ServiceRepo,
+  type Db,
+  type Resources,
+} from '../db/index.js';
 import { StratusError } from '../errors.js';
-import { serviceState, type Service } from '../service/index.js';
+import type { Service } from '../service/index.js';
 import { VERSION } from '../version.js';
+import { hostLimits, type AllocationRatios } from './allocation.js';
 import { SCHEDULER_TOPIC, type SchedulerProtocol, type SelectDestinationsArgs } from './client.js';
-
-export interface AllocationRatios {
-  cpuAllocationRatio: number;
-  ramAllocationRatio: number;
-  diskAllocationRatio: number;
-}
+import { schedulerFilters } from './filters/index.js';
+import type { HostFilter, HostState, HostWeigher, RequestSpec } from './host-state.js';
+import { rankHosts } from './host-ranking.js';
+import { freeMemoryWeigher, type WeigherChoice } from './weighers/index.js';
 
 export interface SchedulerOptions {
   db: Db;
   host: string;
   downAfterMs: number;
   ratios: AllocationRatios;
-  /** The zone of every compute host (one zone per cloud for now). */
-  availabilityZone: string;
+  /** Where new instances go among the hosts that can take them: spread or pack. */
+  weigher: WeigherChoice;
 }
 
-interface Candidate {
-  host: string;
-  free: { vcpus: number; memoryMb: number; diskGb: number };
-}
+const NOTHING: Resources = { vcpus: 0, memoryMb: 0, diskGb: 0 };
 
 export class SchedulerManager implements ProtocolHandlers<SchedulerProtocol> {
   readonly #opts: SchedulerOptions;
   readonly #services: ServiceRepo;
   readonly #nodes: ComputeNodeRepo;
-  readonly #instances: InstanceRepo;
+  readonly #claims: CapacityClaimRepo;
+  readonly #filters: readonly HostFilter[];
+  readonly #weigher: HostWeigher;
   readonly #startedAt = now();
-  /** Decisions are made one request at a time: each sees the placements before it. */
-  #queue: Promise<unknown> = Promise.resolve();
 
   constructor(options: SchedulerOptions) {
     this.#opts = options;
     this.#services = new ServiceRepo(options.db);
     this.#nodes = new ComputeNodeRepo(options.db);
-    this.#instances = new InstanceRepo(options.db);
+    this.#claims = new CapacityClaimRepo(options.db);
+    this.#filters = schedulerFilters(options);
+    this.#weigher = freeMemoryWeigher(options.ratios.ramAllocationRatio, options.weigher);
   }
 
   service(): Service {
@@ -66,82 +73,106 @@ export class SchedulerManager implements ProtocolHandlers<SchedulerProtocol> {
       host: this.#opts.host,
       startedAt: this.#startedAt,
       version: VERSION,
-      details: { ...this.#opts.ratios },
+      details: { ...this.#opts.ratios, weigher: this.#opts.weigher },
     };
   }
 
-  selectDestinations(args: SelectDestinationsArgs): Promise<{ hosts: string[] }> {
-    const run = this.#queue.then(() => this.#select(args));
-    this.#queue = run.catch(() => undefined);
-    return run;
-  }
-
-  async #select(args: SelectDestinationsArgs): Promise<{ hosts: string[] }> {
-    if (args.availabilityZone && args.availabilityZone !== this.#opts.availabilityZone) {
-      throw new StratusError(
-        'unavailable',
-        `No compute host is in availability zone '${args.availabilityZone}'.`,
-        {
-          resource: 'zone',
-          id: args.availabilityZone,
-          reason: 'no_valid_host',
-        },
-      );
-    }
-    const candidates = await this.#candidates();
+  /**
+   * Picks a host for each instance and claims its resources there; all or nothing: when one
+   * cannot be placed, the claims taken for the others are given back.
+   */
+  async selectDestinations(args: SelectDestinationsArgs): Promise<{ hosts: string[] }> {
+    const spec: RequestSpec = {
+      vcpus: args.vcpus,
+      memoryMb: args.memoryMb,
+      diskGb: args.diskGb,
+      availabilityZone: args.availabilityZone,
+      architecture: args.architecture,
+    };
+    const claimed: string[] = [];
     const hosts: string[] = [];
-    for (const instanceId of args.instanceIds) {
-      const fits = candidates.filter(
-        (c) =>
-          c.free.vcpus >= args.vcpus &&
-          c.free.memoryMb >= args.memoryMb &&
-          c.free.diskGb >= args.diskGb,
-      );
-      fits.sort((a, b) => b.free.memoryMb - a.free.memoryMb || a.host.localeCompare(b.host));
-      const pick = fits[0];
-      if (!pick) {
-        throw new StratusError(
-          'unavailable',
-          candidates.length === 0
-            ? 'No compute host is up and enabled to take new instances.'
-            : `No compute host has room for ${args.vcpus} vCPU, ${args.memoryMb} MiB memory and ${args.diskGb} GiB disk.`,
-          { resource: 'host', reason: 'no_valid_host' },
-        );
+    try {
+      let states = await this.#hostStates();
+      for (const instanceId of args.instanceIds) {
+        // Hosts whose claim was refused for this instance: another scheduler filled them since
+        // they were read.
+        const full = new Set<string>();
+        for (;;) {
+          const result = rankHosts(
+            states.filter((h) => !full.has(h.host)),
+            spec,
+            this.#filters,
+            this.#weigher,
+            now(),
+          );
+          if ('refusal' in result) {
+            throw new StratusError('unavailable', result.refusal, {
+              resource: 'host',
+              reason: 'no_valid_host',
+            });
+          }
+          const pick = result.ranked[0] as HostState;
+          const outcome = await this.#claims.claim(
+            {
+              instanceId,
+              host: pick.host,
+              vcpus: spec.vcpus,
+              memoryMb: spec.memoryMb,
+              diskGb: spec.diskGb,
+            },
+            (node) =>
+              hostLimits(
+                { vcpus: node.vcpus, memoryMb: Number(node.memoryMb), diskGb: Number(node.diskGb) },
+                this.#opts.ratios,
+              ),
+          );
+          if (outcome === 'claimed') {
+            claimed.push(instanceId);
+            hosts.push(pick.host);
+            pick.used = {
+              vcpus: pick.used.vcpus + spec.vcpus,
+              memoryMb: pick.used.memoryMb + spec.memoryMb,
+              diskGb: pick.used.diskGb + spec.diskGb,
+            };
+            break;
+          }
+          if (outcome === 'not_building') {
+            throw new StratusError(
+              'conflict',
+              `The instance '${instanceId}' is no longer waiting for a host.`,
+              { resource: 'instance', id: instanceId, reason: 'instance_state' },
+            );
+          }
+          full.add(pick.host);
+          states = await this.#hostStates();
+        }
       }
-      pick.free.vcpus -= args.vcpus;
-      pick.free.memoryMb -= args.memoryMb;
-      pick.free.diskGb -= args.diskGb;
-      await this.#instances.update(instanceId, { host: pick.host });
-      hosts.push(pick.host);
+    } catch (err) {
+      await this.#claims.release(claimed);
+      throw err;
     }
     return { hosts };
   }
 
-  async #candidates(): Promise<Candidate[]> {
-    const at = now();
+  /** Every compute host as the database knows it, with its usage from the claims. */
+  async #hostStates(): Promise<HostState[]> {
     const [services, nodes, used] = await Promise.all([
       this.#services.list({ binary: 'compute' }),
       this.#nodes.list(),
-      this.#instances.hostUsage(),
+      this.#claims.usageByHost(),
     ]);
-    const up = new Set(
-      services
-        .filter((s) => !s.disabled && serviceState(s, at, this.#opts.downAfterMs) === 'up')
-        .map((s) => s.host),
-    );
-    const { cpuAllocationRatio, ramAllocationRatio, diskAllocationRatio } = this.#opts.ratios;
-    return nodes
-      .filter((n) => up.has(n.host))
-      .map((n) => {
-        const u = used.get(n.host) ?? { vcpus: 0, memoryMb: 0, diskGb: 0 };
-        return {
-          host: n.host,
-          free: {
-            vcpus: Math.floor(n.vcpus * cpuAllocationRatio) - u.vcpus,
-            memoryMb: Math.floor(Number(n.memoryMb) * ramAllocationRatio) - u.memoryMb,
-            diskGb: Math.floor(Number(n.diskGb) * diskAllocationRatio) - u.diskGb,
-          },
-        };
-      });
+    const service = new Map(services.map((s) => [s.host, s]));
+    return nodes.map((n) => {
+      const s = service.get(n.host);
+      return {
+        host: n.host,
+        availabilityZone: n.availabilityZone,
+        architecture: n.architecture,
+        enabled: s !== undefined && !s.disabled,
+        heartbeatAt: s?.heartbeatAt ?? 0,
+        capacity: { vcpus: n.vcpus, memoryMb: Number(n.memoryMb), diskGb: Number(n.diskGb) },
+        used: used.get(n.host) ?? NOTHING,
+      };
+    });
   }
 }

@@ -12,7 +12,8 @@ import {
   type ImageKind,
   type InstanceRow,
 } from '../db/index.js';
-import { openTestDatabase, TEST_BACKENDS } from '../db/testing.js';
+import { openTestDatabase, TEST_BACKENDS } from '../../test/support/databases.js';
+import { needs } from '../../test/support/capabilities.js';
 import { StratusError } from '../errors.js';
 import { IdentityService } from '../identity/index.js';
 import { MAX_TAGS_PER_RESOURCE, TagService, type TaggableRef } from './tag-service.js';
@@ -36,7 +37,7 @@ const keys = (n: number, prefix = 'k') =>
   Array.from({ length: n }, (_, i) => ({ key: `${prefix}${i}`, value: `v${i}` }));
 
 for (const backend of TEST_BACKENDS) {
-  describe(`tag service on ${backend.name}`, () => {
+  describe(`tag service on ${backend.name}`, needs(...backend.needs), () => {
     let database: Database;
     let tags: TagService;
     let alice: RequestContext;

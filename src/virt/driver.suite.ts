@@ -40,7 +40,7 @@ export function driverSuite(
       assert.equal(await t.driver.getState(unknown), 'nostate');
       assert.equal(await t.driver.consoleOutput(unknown, 1024), '');
       await t.driver.destroy(unknown);
-      await assert.rejects(t.driver.powerOff(unknown), isError('not_found'));
+      await assert.rejects(t.driver.powerOff(unknown, false), isError('not_found'));
       await assert.rejects(t.driver.reboot(unknown, true), isError('not_found'));
     });
 
@@ -62,11 +62,19 @@ export function driverSuite(
     });
 
     it('powers off and on; each is a no-op when already done', async () => {
-      await t.driver.powerOff(id);
+      await t.driver.powerOff(id, false);
       assert.equal(await t.driver.getState(id), 'shutdown');
-      await t.driver.powerOff(id);
+      await t.driver.powerOff(id, false);
       await t.driver.powerOn(id);
       assert.equal(await t.driver.getState(id), 'running');
+      await t.driver.powerOn(id);
+      assert.equal(await t.driver.getState(id), 'running');
+    });
+
+    it('powers off at once when forced, and on again', async () => {
+      await t.driver.powerOff(id, true);
+      assert.equal(await t.driver.getState(id), 'shutdown');
+      await t.driver.powerOff(id, true);
       await t.driver.powerOn(id);
       assert.equal(await t.driver.getState(id), 'running');
     });
@@ -86,9 +94,10 @@ export function driverSuite(
       await t.driver.destroy(id);
     });
 
-    it('reports a capacity', async () => {
+    it('reports a capacity and the architecture of its guests', async () => {
       const c = await t.driver.capacity();
       assert.ok(c.vcpus > 0 && c.memoryMb > 0 && c.diskGb >= 0);
+      assert.match(t.driver.capabilities.architecture, /^(x86_64|i386|arm64)$/);
     });
   });
 }

@@ -16,6 +16,8 @@ export interface DriverCapabilities {
   accelerator: 'kvm' | 'tcg' | 'none';
   /** VMs keep running when the compute service stops, and are adopted when it starts. */
   survivesRestart: boolean;
+  /** The guest architecture the driver runs, as images name it ('x86_64', 'arm64'). */
+  architecture: string;
 }
 
 /** A file the VM boots from, as the image store keeps it (the driver caches its own copy). */
@@ -99,8 +101,11 @@ export interface VirtDriver {
   destroy(instanceId: string): Promise<void>;
   /** Soft reboot (guest's own), or hard reset when `hard`. */
   reboot(instanceId: string, hard: boolean): Promise<void>;
-  /** Asks the guest to power off (ACPI), and ends the VM after a timeout. No-op when off. */
-  powerOff(instanceId: string): Promise<void>;
+  /**
+   * Asks the guest to power off (ACPI) and ends the VM after a timeout; with `force`, ends it
+   * at once without asking (a pulled plug). No-op when off.
+   */
+  powerOff(instanceId: string, force: boolean): Promise<void>;
   /** Boots a powered-off VM again from the same disk. No-op when running. */
   powerOn(instanceId: string): Promise<void>;
   /** The VM's power state; 'nostate' when the driver has no such VM. */

@@ -10,6 +10,8 @@ import { ImageRepo, type ImageKind, type ImageRow } from '../../src/db/index.js'
 import { IdentityService } from '../../src/identity/index.js';
 import { silentLogger } from '../../src/log.js';
 import { startCloud, type Cloud } from '../../src/main.js';
+import type { Binary } from '../../src/service/index.js';
+import type { VirtDriver } from '../../src/virt/index.js';
 import { FREE_PORTS } from './ports.js';
 
 export interface Credentials {
@@ -44,8 +46,15 @@ export function ec2Client(endpoint: string, region: string, credentials: Credent
   return new EC2Client({ endpoint, region, credentials, maxAttempts: 1 });
 }
 
-/** Starts a test cloud; `flags` are extra config flags (e.g. quotas). */
-export async function startTestCloud(flags: Record<string, string> = {}): Promise<TestCloud> {
+/**
+ * Starts a test cloud; `flags` are extra config flags (e.g. quotas). `services` leaves some
+ * out (a test that runs its own compute host); `driver` is the compute service's virt driver
+ * (a fake told to fail or wait).
+ */
+export async function startTestCloud(
+  flags: Record<string, string> = {},
+  options: { services?: readonly Binary[]; driver?: VirtDriver } = {},
+): Promise<TestCloud> {
   const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'stratus-ec2-'));
   const config = loadConfig({
     env: {},
@@ -57,10 +66,15 @@ export async function startTestCloud(flags: Record<string, string> = {}): Promis
       ...flags,
     },
   });
-  const cloud = await startCloud(config, ['network', 'scheduler', 'compute', 'api'], {
-    bootstrap: true,
-    logger: silentLogger(),
-  });
+  const cloud = await startCloud(
+    config,
+    options.services ?? ['network', 'scheduler', 'compute', 'api'],
+    {
+      bootstrap: true,
+      logger: silentLogger(),
+      ...(options.driver ? { driver: options.driver } : {}),
+    },
+  );
   const endpoint = cloud.urls?.ec2 as string;
   const admin = cloud.admin;
   if (!admin) throw new Error('the test cloud has no admin');

@@ -4,6 +4,7 @@ import type { ComputeNodeRow, Db } from '../schema.js';
 export class ComputeNodeRepo {
   constructor(private readonly db: Db) {}
 
+  /** Records (or replaces) what a host offers; each compute host calls it for itself. */
   async report(row: ComputeNodeRow): Promise<void> {
     await this.db
       .insertInto('computeNodes')
@@ -13,6 +14,8 @@ export class ComputeNodeRepo {
           vcpus: row.vcpus,
           memoryMb: row.memoryMb,
           diskGb: row.diskGb,
+          availabilityZone: row.availabilityZone,
+          architecture: row.architecture,
           updatedAt: row.updatedAt,
         }),
       )

@@ -105,28 +105,6 @@ export class InstanceRepo {
     return { instances: Number(row.instances), cores: Number(row.cores), ramMb: Number(row.ramMb) };
   }
 
-  /** What the live instances placed on each host hold. */
-  async hostUsage(): Promise<Map<string, { vcpus: number; memoryMb: number; diskGb: number }>> {
-    const rows = await this.db
-      .selectFrom('instances')
-      .select((eb) => [
-        'host',
-        eb.fn.sum<number>('vcpus').as('vcpus'),
-        eb.fn.sum<number>('memoryMb').as('memoryMb'),
-        eb.fn.sum<number>('diskGb').as('diskGb'),
-      ])
-      .where('host', 'is not', null)
-      .where('vmState', 'in', LIVE_VM_STATES)
-      .groupBy('host')
-      .execute();
-    return new Map(
-      rows.map((r) => [
-        r.host as string,
-        { vcpus: Number(r.vcpus), memoryMb: Number(r.memoryMb), diskGb: Number(r.diskGb) },
-      ]),
-    );
-  }
-
   /**
    * Changes an instance only if it is still in one of the expected states; returns whether it
    * did. This compare-and-set is how concurrent requests on one instance are kept apart.
@@ -163,7 +141,10 @@ export class InstanceRepo {
       .execute();
   }
 
-  /** Removes instances that never got going (their launch was refused after the insert). */
+  /**
+   * Removes instances that never got going (their launch was refused or undone after the
+   * insert); their capacity claims go with them (the foreign key cascades).
+   */
   async deleteMany(ids: readonly string[]): Promise<void> {
     if (ids.length === 0) return;
     await this.db.deleteFrom('instanceSecurityGroups').where('instanceId', 'in', ids).execute();

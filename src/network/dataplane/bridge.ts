@@ -1,6 +1,6 @@
 // The guest bridge of a host namespace and the ports on it: a tap per VM (the QEMU driver
-// opens it by name) or, for namespace "guests" in tests, a veth pair whose far end sits in
-// another namespace Stratus created.
+// opens it by name) or, TEST-ONLY, for namespace "guests" in tests, a veth pair whose far end
+// sits in another namespace the test created.
 import type { Namespace } from './namespace.js';
 import { tryRun } from './run.js';
 
@@ -28,8 +28,10 @@ export type GuestPortSpec =
   /** A tap device left for a VM to open (`-netdev tap,ifname=NAME`). */
   | { kind: 'tap' }
   /**
-   * A veth pair: one end on the bridge, the other moved into `peerNamespace` as `peerName`
-   * with the guest's MAC. Used where a namespace stands in for a VM.
+   * TEST-ONLY: a veth pair, one end on the bridge, the other moved into `peerNamespace` as
+   * `peerName` with the guest's MAC, where a namespace stands in for a VM in tests without
+   * QEMU. Production plugs only taps; it is a test seam kept here because the data plane
+   * saves and adopts ports of either kind.
    */
   | { kind: 'veth'; peerNamespace: Namespace; peerName: string };
 

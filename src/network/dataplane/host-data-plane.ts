@@ -64,7 +64,10 @@ export interface GuestSpec {
   mac: string;
   fixedIp: string;
   hostname: string;
-  /** The port to create: a tap for a VM (the default) or a veth into a namespace. */
+  /**
+   * The port to create: a tap for a VM (the default, and all production uses). The veth
+   * into a namespace is TEST-ONLY (see `GuestPortSpec`).
+   */
   port?: GuestPortSpec;
   /** Security-group rules to enforce from the first packet; none (deny inbound) when absent. */
   rules?: readonly EffectiveRule[];
@@ -75,6 +78,7 @@ interface SavedGuest {
   mac: string;
   fixedIp: string;
   hostname: string;
+  /** `veth` only in tests (see `GuestPortSpec`). */
   port: { kind: 'tap' } | { kind: 'veth'; peerNamespace: string; peerName: string };
   rules: EffectiveRule[];
 }

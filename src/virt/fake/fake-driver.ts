@@ -18,6 +18,8 @@ export interface FakeDriverOptions {
   powerDelayMs?: number;
   /** Spawns of images whose id is in this set fail, as a broken guest would. */
   failImageIds?: ReadonlySet<string>;
+  /** The guest architecture it reports; 'x86_64' unless told. */
+  architecture?: string;
 }
 
 interface FakeVm {
@@ -30,16 +32,18 @@ const sleep = (ms: number) => (ms > 0 ? new Promise((r) => setTimeout(r, ms)) : 
 
 export class FakeDriver implements VirtDriver {
   readonly name = 'fake';
-  readonly capabilities: DriverCapabilities = {
-    realGuests: false,
-    accelerator: 'none',
-    survivesRestart: false,
-  };
+  readonly capabilities: DriverCapabilities;
   readonly #vms = new Map<string, FakeVm>();
   readonly #opts: FakeDriverOptions;
 
   constructor(options: FakeDriverOptions = {}) {
     this.#opts = options;
+    this.capabilities = {
+      realGuests: false,
+      accelerator: 'none',
+      survivesRestart: false,
+      architecture: options.architecture ?? 'x86_64',
+    };
   }
 
   async init(): Promise<string[]> {
@@ -77,11 +81,13 @@ export class FakeDriver implements VirtDriver {
     vm.console += hard ? 'hard reset\n' : 'reboot\n';
   }
 
-  async powerOff(instanceId: string): Promise<void> {
+  async powerOff(instanceId: string, force: boolean): Promise<void> {
     const vm = this.#get(instanceId);
-    await sleep(this.#opts.powerDelayMs ?? 0);
+    if (vm.state === 'shutdown') return;
+    // A forced power off does not wait for the guest.
+    if (!force) await sleep(this.#opts.powerDelayMs ?? 0);
     vm.state = 'shutdown';
-    vm.console += 'power off\n';
+    vm.console += force ? 'power off (forced)\n' : 'power off\n';
   }
 
   async powerOn(instanceId: string): Promise<void> {

@@ -129,6 +129,8 @@ export class QemuDriver implements VirtDriver {
       realGuests: true,
       accelerator: this.acceleration.accelerator,
       survivesRestart: true,
+      // The driver runs qemu-system-x86_64.
+      architecture: 'x86_64',
     };
     this.#instancesDir = path.join(this.#opts.stateDir, 'instances');
     this.#cache = new BaseImageCache(
@@ -312,18 +314,20 @@ export class QemuDriver implements VirtDriver {
     await this.#launch(rec);
   }
 
-  async powerOff(instanceId: string): Promise<void> {
+  async powerOff(instanceId: string, force: boolean): Promise<void> {
     this.#record(instanceId);
     const pid = this.#livePid(instanceId);
     if (pid === undefined) return;
     const socket = this.#file(instanceId, 'qmp');
-    try {
-      await qmpExecute(socket, 'system_powerdown');
-    } catch {
-      // QMP gone: the process is ended below.
+    if (!force) {
+      try {
+        await qmpExecute(socket, 'system_powerdown');
+      } catch {
+        // QMP gone: the process is ended below.
+      }
+      if (await waitGone(pid, socket, this.#opts.powerOffTimeoutMs)) return;
+      this.#log.warn({ instanceId }, 'guest did not power off in time; ending it');
     }
-    if (await waitGone(pid, socket, this.#opts.powerOffTimeoutMs)) return;
-    this.#log.warn({ instanceId }, 'guest did not power off in time; ending it');
     try {
       await qmpExecute(socket, 'quit');
     } catch {

@@ -1,0 +1,162 @@
+// The compute manager on a host with a data plane, through its GuestNetworkPort: it plugs each
+// guest in-process before the spawn and unplugs it when the VM goes (terminated, or a build
+// that failed), and gives back the capacity claim with the record. The port here is a fake
+// that records what was plugged, standing in for the network agent (test/network-agent.test.ts
+// runs the real one, where namespaces can be made).
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { startTestCloud, waitUntil, type TestCloud } from '../../test/support/ec2.js';
+import { userContext, type RequestContext } from '../context.js';
+import { CapacityClaimRepo, InstanceRepo } from '../db/index.js';
+import { ImageStore } from '../image/index.js';
+import { silentLogger } from '../log.js';
+import { NetworkClient, type GuestNetworkPort, type PlugArgs } from '../network/index.js';
+import { SchedulerClient } from '../scheduler/index.js';
+import { ServiceRunner } from '../service/index.js';
+import { FakeDriver } from '../virt/index.js';
+import { ComputeClient } from './client.js';
+import { ComputeManager } from './manager.js';
+import { InstanceOperations } from './operations.js';
+
+const HOST = 'port-host';
+
+/** A data plane that only remembers what is plugged. */
+class RecordingPort implements GuestNetworkPort {
+  readonly plugged = new Map<string, PlugArgs>();
+  readonly unplugged: string[] = [];
+
+  async plugInstance(args: PlugArgs) {
+    this.plugged.set(args.instanceId, args);
+    return { namespace: 'ns-test', bridge: 'br100', ifname: `tap-${args.instanceId.slice(0, 8)}` };
+  }
+
+  async unplugInstance(args: { instanceId: string }) {
+    this.plugged.delete(args.instanceId);
+    this.unplugged.push(args.instanceId);
+  }
+}
+
+describe('the compute manager and its guest network port', () => {
+  let t: TestCloud;
+  let ops: InstanceOperations;
+  let ctx: RequestContext;
+  const port = new RecordingPort();
+  const failing = new Set<string>();
+  const driver = new FakeDriver({ failImageIds: failing });
+  let runner: ServiceRunner;
+  let good: string;
+  let bad: string;
+
+  before(async () => {
+    // No compute host of the cloud's own: HOST is the only one.
+    t = await startTestCloud({}, { services: ['network', 'scheduler', 'api'] });
+    const db = t.cloud.database.db;
+    const compute = new ComputeManager({
+      db,
+      images: new ImageStore({ db, stateDir: t.cloud.config.stateDir }),
+      host: HOST,
+      availabilityZone: t.cloud.config.compute.availabilityZone,
+      driver,
+      network: new NetworkClient(t.cloud.bus),
+      guestPort: port,
+      logger: silentLogger(),
+      powerSyncMs: 60_000,
+    });
+    runner = new ServiceRunner({
+      db,
+      bus: t.cloud.bus,
+      logger: silentLogger(),
+      host: HOST,
+      heartbeatMs: 1000,
+    });
+    await runner.start(compute.service());
+    ops = new InstanceOperations({
+      db,
+      scheduler: new SchedulerClient(t.cloud.bus),
+      compute: new ComputeClient(t.cloud.bus),
+      network: new NetworkClient(t.cloud.bus),
+      logger: silentLogger(),
+      availabilityZone: t.cloud.config.compute.availabilityZone,
+      terminatedVisibleMs: 60_000,
+      quota: t.cloud.config.quota,
+    });
+    const admin = t.cloud.admin;
+    if (!admin) throw new Error('no admin');
+    ctx = userContext({ userId: admin.user.id, projectId: admin.project.id, roles: ['admin'] });
+    good = (await t.addImage({ name: 'good' })).id;
+    bad = (await t.addImage({ name: 'bad' })).id;
+    failing.add(bad);
+  });
+  after(async () => {
+    await runner.stop();
+    await t.stop();
+  });
+
+  const settled = (id: string, state: string) =>
+    waitUntil(
+      async () => {
+        const r = await new InstanceRepo(t.cloud.database.db).get(id);
+        return r.vmState === state && r.taskState === null ? r : undefined;
+      },
+      10_000,
+      `${id} to be ${state}`,
+    );
+
+  it('plugs a guest with its address and MAC before the spawn; terminating unplugs it and frees its claim', async () => {
+    const r = await ops.run(ctx, {
+      imageRef: good,
+      flavorName: 'm1.tiny',
+      minCount: 1,
+      maxCount: 1,
+    });
+    const id = r.instances[0]?.id as string;
+    const row = await settled(id, 'active');
+    assert.equal(row.host, HOST);
+    assert.deepEqual(port.plugged.get(id), {
+      instanceId: id,
+      mac: row.macAddress,
+      fixedIp: row.privateIp,
+      hostname: `ip-${(row.privateIp as string).replace(/\./g, '-')}`,
+    });
+    const claims = new CapacityClaimRepo(t.cloud.database.db);
+    assert.equal((await claims.ofInstances([id]))[0]?.host, HOST);
+
+    await ops.terminate(ctx, [row]);
+    await settled(id, 'deleted');
+    assert.equal(port.plugged.has(id), false);
+    assert.ok(port.unplugged.includes(id));
+    assert.deepEqual(await claims.ofInstances([id]), []);
+  });
+
+  it('stops with the force asked for: a forced stop skips the guest', async () => {
+    const r = await ops.run(ctx, {
+      imageRef: good,
+      flavorName: 'm1.tiny',
+      minCount: 1,
+      maxCount: 1,
+    });
+    const id = r.instances[0]?.id as string;
+    await ops.stop(ctx, [await settled(id, 'active')], true);
+    await settled(id, 'stopped');
+    assert.match(await driver.consoleOutput(id, 4096), /power off \(forced\)/);
+    await ops.start(ctx, [await settled(id, 'stopped')]);
+    await ops.stop(ctx, [await settled(id, 'active')], false);
+    await settled(id, 'stopped');
+    assert.match(await driver.consoleOutput(id, 4096), /power off\n$/);
+  });
+
+  it('unplugs a guest whose spawn failed, and its claim goes with the failure', async () => {
+    const r = await ops.run(ctx, {
+      imageRef: bad,
+      flavorName: 'm1.tiny',
+      minCount: 1,
+      maxCount: 1,
+    });
+    const id = r.instances[0]?.id as string;
+    const row = await settled(id, 'error');
+    assert.equal(row.stateReason, 'build_failed');
+    assert.equal(port.plugged.has(id), false);
+    assert.ok(port.unplugged.includes(id), 'plugged, then unplugged');
+    assert.deepEqual(await new CapacityClaimRepo(t.cloud.database.db).ofInstances([id]), []);
+  });
+});

@@ -1,0 +1,129 @@
+// Capacity claims: what each placed instance holds on its host. The scheduler takes them, one
+// atomic transaction per instance, so any number of scheduler processes can place instances
+// without overfilling a host; whoever retires an instance gives its claim back.
+import { sql } from 'kysely';
+import type { ComputeNodeRow, Db } from '../schema.js';
+
+/** An amount of vCPUs, memory (MiB) and disk (GiB). */
+export interface Resources {
+  vcpus: number;
+  memoryMb: number;
+  diskGb: number;
+}
+
+export interface ClaimRequest extends Resources {
+  instanceId: string;
+  host: string;
+}
+
+/**
+ * `claimed`: the instance now holds the resources on the host. `no_room`: the host's claims
+ * leave too little. `unknown_host`: no compute node by that name. `not_building`: the instance
+ * is gone or no longer being built (its launch was undone), so nothing is claimed for it.
+ */
+export type ClaimOutcome = 'claimed' | 'no_room' | 'unknown_host' | 'not_building';
+
+export class CapacityClaimRepo {
+  constructor(private readonly db: Db) {}
+
+  /**
+   * Claims `req` on its host if the host's claims plus `req` stay within `limits(node)` (what
+   * the host may hold in all: its capacity times the allocation ratios). One transaction that
+   * first locks the host's compute-node row, so concurrent claims on one host are decided one
+   * at a time on PostgreSQL (SQLite's BEGIN IMMEDIATE serialises every writer). An instance
+   * claims on one host at a time: a claim it held elsewhere is replaced.
+   */
+  async claim(
+    req: ClaimRequest,
+    limits: (node: ComputeNodeRow) => Resources,
+  ): Promise<ClaimOutcome> {
+    return this.db.transaction().execute(async (trx) => {
+      const locked = await trx
+        .updateTable('computeNodes')
+        .set({ host: req.host })
+        .where('host', '=', req.host)
+        .executeTakeFirst();
+      if (Number(locked.numUpdatedRows) === 0) return 'unknown_host';
+      // Locks the instance's row too: an undo that removes it waits for this claim, and then
+      // takes it away with the row (the foreign key cascades).
+      const building = await trx
+        .updateTable('instances')
+        .set({ vmState: 'building' })
+        .where('id', '=', req.instanceId)
+        .where('vmState', '=', 'building')
+        .executeTakeFirst();
+      if (Number(building.numUpdatedRows) === 0) return 'not_building';
+      const node = await trx
+        .selectFrom('computeNodes')
+        .selectAll()
+        .where('host', '=', req.host)
+        .executeTakeFirstOrThrow();
+      await trx.deleteFrom('capacityClaims').where('instanceId', '=', req.instanceId).execute();
+      const used = (await usage(trx, req.host)).get(req.host) ?? NONE;
+      const limit = limits(node);
+      if (
+        used.vcpus + req.vcpus > limit.vcpus ||
+        used.memoryMb + req.memoryMb > limit.memoryMb ||
+        used.diskGb + req.diskGb > limit.diskGb
+      ) {
+        return 'no_room';
+      }
+      await trx
+        .insertInto('capacityClaims')
+        .values({
+          instanceId: req.instanceId,
+          host: req.host,
+          vcpus: req.vcpus,
+          memoryMb: req.memoryMb,
+          diskGb: req.diskGb,
+          createdAt: Date.now(),
+        })
+        .execute();
+      return 'claimed';
+    });
+  }
+
+  /** Gives back the claims of these instances; instances without one are left alone. */
+  async release(instanceIds: readonly string[]): Promise<void> {
+    if (instanceIds.length === 0) return;
+    await this.db.deleteFrom('capacityClaims').where('instanceId', 'in', instanceIds).execute();
+  }
+
+  /** What the claims on each host add up to; hosts without claims are absent. */
+  usageByHost(): Promise<Map<string, Resources>> {
+    return usage(this.db);
+  }
+
+  /** The claims of these instances (for operators and tests). */
+  async ofInstances(instanceIds: readonly string[]): Promise<ClaimRequest[]> {
+    if (instanceIds.length === 0) return [];
+    return this.db
+      .selectFrom('capacityClaims')
+      .select(['instanceId', 'host', 'vcpus', 'memoryMb', 'diskGb'])
+      .where('instanceId', 'in', instanceIds)
+      .orderBy('instanceId')
+      .execute();
+  }
+}
+
+const NONE: Resources = { vcpus: 0, memoryMb: 0, diskGb: 0 };
+
+async function usage(db: Db, host?: string): Promise<Map<string, Resources>> {
+  let q = db
+    .selectFrom('capacityClaims')
+    .select((eb) => [
+      'host',
+      eb.fn.coalesce(eb.fn.sum<number>('vcpus'), sql<number>`0`).as('vcpus'),
+      eb.fn.coalesce(eb.fn.sum<number>('memoryMb'), sql<number>`0`).as('memoryMb'),
+      eb.fn.coalesce(eb.fn.sum<number>('diskGb'), sql<number>`0`).as('diskGb'),
+    ])
+    .groupBy('host');
+  if (host !== undefined) q = q.where('host', '=', host);
+  const rows = await q.execute();
+  return new Map(
+    rows.map((r) => [
+      r.host,
+      { vcpus: Number(r.vcpus), memoryMb: Number(r.memoryMb), diskGb: Number(r.diskGb) },
+    ]),
+  );
+}

@@ -1,0 +1,2 @@
+// The scheduler's host weighers.
+export { freeMemoryWeigher, type WeigherChoice } from './free-memory.js';
