@@ -12,7 +12,7 @@ import {
   type ImageKind,
   type TagRow,
 } from '../../../db/index.js';
-import { invalid, notFound, StratusError } from '../../../errors.js';
+import { invalid, notFound, StratusError, type ErrorResource } from '../../../errors.js';
 import { KeypairService } from '../../../keypairs/index.js';
 import type { Ec2ActionTable } from '../action.js';
 import { applyFilters } from '../filters.js';
@@ -27,17 +27,23 @@ const MAX_PAGE = 1000;
 const BATCH = 200;
 
 type ResourceType = 'instance' | 'image' | 'security-group' | 'key-pair' | 'elastic-ip';
+/** The domain resources behind the taggable types, for their NotFound errors. */
+type TaggedResource = Extract<
+  ErrorResource,
+  'instance' | 'image' | 'security_group' | 'keypair' | 'allocation'
+>;
 
 /** EC2 id prefixes of taggable resources, with the resource name their NotFound codes use. */
-const PREFIXES: Record<string, { type: ResourceType; resource: string; kind?: ImageKind }> = {
-  i: { type: 'instance', resource: 'instance' },
-  ami: { type: 'image', resource: 'image', kind: 'machine' },
-  aki: { type: 'image', resource: 'image', kind: 'kernel' },
-  ari: { type: 'image', resource: 'image', kind: 'ramdisk' },
-  sg: { type: 'security-group', resource: 'security_group' },
-  key: { type: 'key-pair', resource: 'keypair' },
-  eipalloc: { type: 'elastic-ip', resource: 'allocation' },
-};
+const PREFIXES: Record<string, { type: ResourceType; resource: TaggedResource; kind?: ImageKind }> =
+  {
+    i: { type: 'instance', resource: 'instance' },
+    ami: { type: 'image', resource: 'image', kind: 'machine' },
+    aki: { type: 'image', resource: 'image', kind: 'kernel' },
+    ari: { type: 'image', resource: 'image', kind: 'ramdisk' },
+    sg: { type: 'security-group', resource: 'security_group' },
+    key: { type: 'key-pair', resource: 'keypair' },
+    eipalloc: { type: 'elastic-ip', resource: 'allocation' },
+  };
 const IMAGE_PREFIX: Record<ImageKind, string> = { machine: 'ami', kernel: 'aki', ramdisk: 'ari' };
 
 /** A taggable resource the caller may tag: its domain id and the project it belongs to. */
@@ -273,19 +279,15 @@ function tooMany(shown: string): StratusError {
   );
 }
 
-function missingResource(resource: string, shown: string): StratusError {
-  const what: Record<string, string> = {
+function missingResource(resource: TaggedResource, shown: string): StratusError {
+  const what: Record<TaggedResource, string> = {
     instance: 'instance ID',
     image: 'image ID',
     security_group: 'security group',
     keypair: 'key pair ID',
     allocation: 'allocation ID',
   };
-  return notFound(
-    resource,
-    shown,
-    `The ${what[resource] ?? 'resource'} '${shown}' does not exist.`,
-  );
+  return notFound(resource, shown, `The ${what[resource]} '${shown}' does not exist.`);
 }
 
 function chunks<T>(items: readonly T[]): T[][] {
