@@ -7,4 +7,13 @@ export {
   type Reservation,
   type StateChange,
 } from './operations.js';
+export {
+  instanceHealth,
+  type CheckResult,
+  type HealthCheck,
+  type HealthFacts,
+  type HealthLimits,
+  type HealthStatus,
+  type InstanceHealth,
+} from './instance-status.js';
 export { ensureGuestImage, guestImageFiles, GUEST_IMAGE_NAME } from './guest-image.js';

@@ -1,7 +1,13 @@
 // What the metadata service knows about an instance, read from the database when a guest asks
 // (or, in QEMU user mode, when it is spawned), so it is current: a newly associated floating
 // IP, a changed group. By fixed IP, only a live instance holding the address is known.
-import { LIVE_VM_STATES, SecurityGroupRepo, type Db, type InstanceRow } from '../../db/index.js';
+import {
+  InstanceRepo,
+  LIVE_VM_STATES,
+  SecurityGroupRepo,
+  type Db,
+  type InstanceRow,
+} from '../../db/index.js';
 import { ec2Id, privateDnsName } from '../../ids/index.js';
 
 export interface InstanceMetadata {
@@ -43,6 +49,15 @@ export class MetadataService {
     // The same address on two networks is ambiguous: answer neither rather than the wrong one.
     if (holders.length !== 1) return undefined;
     return this.forInstance(holders[0] as InstanceRow, address);
+  }
+
+  /**
+   * Notes that the guest of `inst` asked for its metadata: the first request is kept, as a
+   * sign the guest is up on the network (DescribeInstanceStatus's reachability check).
+   */
+  async recordFetch(inst: InstanceRow, at = Date.now()): Promise<void> {
+    if (inst.metadataFetchedAt !== null) return;
+    await new InstanceRepo(this.db).recordMetadataFetch(inst.id, at);
   }
 
   /** The metadata of `inst`, as its guest sees it at `localIpv4` (default: its private IP). */

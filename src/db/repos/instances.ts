@@ -163,6 +163,20 @@ export class InstanceRepo {
       .execute();
   }
 
+  /**
+   * Records the guest's first metadata request; later ones change nothing. Called by the
+   * metadata service; false when the first was recorded already (or there is no instance).
+   */
+  async recordMetadataFetch(id: string, at: number): Promise<boolean> {
+    const r = await this.db
+      .updateTable('instances')
+      .set({ metadataFetchedAt: at })
+      .where('id', '=', id)
+      .where('metadataFetchedAt', 'is', null)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  }
+
   /** Removes instances that never got going (their launch was refused after the insert). */
   async deleteMany(ids: readonly string[]): Promise<void> {
     if (ids.length === 0) return;
