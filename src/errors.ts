@@ -16,22 +16,126 @@ export const ERROR_KINDS = [
 
 export type ErrorKind = (typeof ERROR_KINDS)[number];
 
+/**
+ * What an error can be about: the domain's things, plus the parts of a request or of the
+ * cloud itself that can be at fault. A closed set, so an edge's table that names a resource
+ * is checked by the compiler, and a new resource must be added here (and mapped) first.
+ */
+export const ERROR_RESOURCES = [
+  // the domain's things
+  'instance',
+  'image',
+  'image_file',
+  'flavor',
+  'keypair',
+  'security_group',
+  'security_group_rule',
+  'address',
+  'allocation',
+  'association',
+  'floating_ip',
+  'network',
+  'zone',
+  'region',
+  'host',
+  'user',
+  'project',
+  'domain',
+  'role',
+  'role_assignment',
+  'credential',
+  'token',
+  'service',
+  // quotas, named as the limits are
+  'instances',
+  'cores',
+  'ram',
+  'addresses',
+  'keypairs',
+  'security_groups',
+  'security_group_rules',
+  'tags',
+  // a request and its parts
+  'request',
+  'parameter',
+  'name',
+  'limit',
+  'marker',
+  'microversion',
+  'resource',
+  'identity',
+  // the cloud's own machinery
+  'config',
+  'database',
+  'message',
+  'method',
+  'topic',
+  'transport',
+  'namespace',
+  'qemu-img',
+] as const;
+
+export type ErrorResource = (typeof ERROR_RESOURCES)[number];
+
+/** A finer reason inside a kind, for edges that distinguish them. A closed set, like resources. */
+export const ERROR_REASONS = [
+  // invalid
+  'malformed',
+  'name',
+  'combination',
+  'reserved',
+  'key_format',
+  'key_type',
+  'user_data',
+  'image_state',
+  'disk_format',
+  'external_data',
+  'too_large',
+  'visibility',
+  'envelope_version',
+  // conflict
+  'in_use',
+  'cannot_delete',
+  'already_associated',
+  'address_in_use',
+  'instance_state',
+  // over_quota: which limit
+  'instances',
+  'cores',
+  'ram',
+  'addresses',
+  'keypairs',
+  'security_groups',
+  'security_group_rules',
+  'tags',
+  // unavailable
+  'no_valid_host',
+  'no_address',
+  'no_route',
+  'timeout',
+  // unauthenticated
+  'signature',
+  'expired',
+] as const;
+
+export type ErrorReason = (typeof ERROR_REASONS)[number];
+
 export interface StratusErrorOptions {
   /** What kind of thing the error is about: 'instance', 'keypair', 'user', ... */
-  resource?: string;
+  resource?: ErrorResource | undefined;
   /** The id or name of that thing, as the caller gave it. */
-  id?: string;
+  id?: string | undefined;
   /** A finer reason inside a kind, for edges that distinguish them (e.g. which quota). */
-  reason?: string;
+  reason?: ErrorReason | undefined;
   cause?: unknown;
 }
 
 /** The one error type of the domain. Messages are full sentences users can read. */
 export class StratusError extends Error {
   readonly kind: ErrorKind;
-  readonly resource: string | undefined;
+  readonly resource: ErrorResource | undefined;
   readonly id: string | undefined;
-  readonly reason: string | undefined;
+  readonly reason: ErrorReason | undefined;
 
   constructor(kind: ErrorKind, message: string, options: StratusErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -53,14 +157,12 @@ export class StratusError extends Error {
     };
   }
 
+  /** Values from a peer that this version does not know are dropped (the kind: internal). */
   static fromWire(wire: WireError): StratusError {
-    const kind = (ERROR_KINDS as readonly string[]).includes(wire.kind)
-      ? (wire.kind as ErrorKind)
-      : 'internal';
-    return new StratusError(kind, wire.message, {
-      resource: wire.resource,
+    return new StratusError(oneOf(ERROR_KINDS, wire.kind) ?? 'internal', wire.message, {
+      resource: oneOf(ERROR_RESOURCES, wire.resource),
       id: wire.id,
-      reason: wire.reason,
+      reason: oneOf(ERROR_REASONS, wire.reason),
     });
   }
 }
@@ -73,14 +175,18 @@ export interface WireError {
   reason?: string | undefined;
 }
 
-export function notFound(resource: string, id: string, message?: string): StratusError {
+function oneOf<T extends string>(set: readonly T[], value: string | undefined): T | undefined {
+  return (set as readonly string[]).includes(value ?? '') ? (value as T) : undefined;
+}
+
+export function notFound(resource: ErrorResource, id: string, message?: string): StratusError {
   return new StratusError('not_found', message ?? `The ${resource} '${id}' does not exist.`, {
     resource,
     id,
   });
 }
 
-export function alreadyExists(resource: string, id: string, message?: string): StratusError {
+export function alreadyExists(resource: ErrorResource, id: string, message?: string): StratusError {
   return new StratusError('already_exists', message ?? `The ${resource} '${id}' already exists.`, {
     resource,
     id,

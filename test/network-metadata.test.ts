@@ -5,6 +5,7 @@
 import {
   CreateKeyPairCommand,
   DescribeInstancesCommand,
+  DescribeInstanceStatusCommand,
   RunInstancesCommand,
   type Instance,
 } from '@aws-sdk/client-ec2';
@@ -138,6 +139,18 @@ describe('the metadata service inside the host namespace', needs('netns', 'busyb
     assert.equal(md.uuid, row?.id);
     assert.deepEqual(md.public_keys, { 'md-key': publicKey });
     assert.equal(md.availability_zone, instance.Placement?.AvailabilityZone);
+  });
+
+  it("counts the guest's metadata request as reachability in DescribeInstanceStatus", async () => {
+    const r = await t.admin.send(
+      new DescribeInstanceStatusCommand({ InstanceIds: [instance.InstanceId as string] }),
+    );
+    const s = r.InstanceStatuses?.[0];
+    assert.equal(s?.SystemStatus?.Status, 'ok');
+    assert.equal(s?.InstanceStatus?.Status, 'ok');
+    assert.deepEqual(s?.InstanceStatus?.Details, [{ Name: 'reachability', Status: 'passed' }]);
+    const [row] = await new InstanceRepo(t.cloud.database.db).list({});
+    assert.ok(row?.metadataFetchedAt, 'the first metadata request is recorded');
   });
 
   it('serves nothing to an address it does not know, even with a forged header', async () => {

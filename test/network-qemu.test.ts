@@ -10,6 +10,7 @@ import {
   AuthorizeSecurityGroupIngressCommand,
   CreateSecurityGroupCommand,
   DescribeInstancesCommand,
+  DescribeInstanceStatusCommand,
   GetConsoleOutputCommand,
   ImportKeyPairCommand,
   RevokeSecurityGroupIngressCommand,
@@ -214,6 +215,23 @@ describe('security groups on a real guest over its SSH', NEEDS, () => {
     });
     await cloud?.stop();
     await removeDataPlane(hostNetns);
+  });
+
+  it('reports the guest reachable in DescribeInstanceStatus once it took its DHCP lease', async () => {
+    // The lease event reaches the database through the network service; poll for it.
+    const s = await waitUntil(
+      async () => {
+        const r = await cloud.admin.send(
+          new DescribeInstanceStatusCommand({ InstanceIds: [instanceId] }),
+        );
+        const found = r.InstanceStatuses?.[0];
+        return found?.InstanceStatus?.Status === 'ok' ? found : undefined;
+      },
+      30_000,
+      'the instance status to be ok',
+    );
+    assert.equal(s.SystemStatus?.Status, 'ok');
+    assert.deepEqual(s.InstanceStatus?.Details, [{ Name: 'reachability', Status: 'passed' }]);
   });
 
   it('refuses SSH while the group has no rule', async () => {

@@ -8,4 +8,13 @@ export {
   type StateChange,
 } from './operations.js';
 export { InstanceMetadataReader, type InstanceFacts } from './instance-metadata.js';
+export {
+  instanceHealth,
+  type CheckResult,
+  type HealthCheck,
+  type HealthFacts,
+  type HealthLimits,
+  type HealthStatus,
+  type InstanceHealth,
+} from './instance-status.js';
 export { ensureGuestImage, guestImageFiles, GUEST_IMAGE_NAME } from './guest-image.js';

@@ -2,7 +2,13 @@
 // a guest asks (or, in QEMU user mode, when it is spawned), so it is current: a newly associated
 // floating address, a changed group. By fixed IP, only a live instance holding the address is
 // known. Reads only; the metadata edge (src/api/metadata) renders it for the guest.
-import { LIVE_VM_STATES, SecurityGroupRepo, type Db, type InstanceRow } from '../db/index.js';
+import {
+  InstanceRepo,
+  LIVE_VM_STATES,
+  SecurityGroupRepo,
+  type Db,
+  type InstanceRow,
+} from '../db/index.js';
 
 export interface InstanceFacts {
   instance: InstanceRow;
@@ -34,6 +40,12 @@ export class InstanceMetadataReader {
   }
 
   /** The facts of `inst`, as its guest sees them at `localIpv4` (default: its private IP). */
+  /** Records the guest's first metadata request (later ones change nothing). */
+  async recordFetch(inst: InstanceRow, at: number): Promise<void> {
+    if (inst.metadataFetchedAt !== null) return;
+    await new InstanceRepo(this.db).recordMetadataFetch(inst.id, at);
+  }
+
   async forInstance(
     inst: InstanceRow,
     localIpv4: string | null = inst.privateIp,

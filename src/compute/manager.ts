@@ -176,11 +176,19 @@ export class ComputeManager implements ProtocolHandlers<ComputeProtocol> {
           });
           throw err;
         }
+        // A real guest on the data plane shows itself there (DHCP lease, metadata requests).
+        const observed = this.#opts.driver.capabilities.realGuests && this.#opts.guestPort ? 1 : 0;
         // Terminated while it was being built: the terminate left the VM to us.
         const ok = await this.#instances.transition(
           instanceId,
           { vmStates: ['building'], taskStates: ['spawning'] },
-          { vmState: 'active', taskState: null, powerState: 'running', launchedAt: now() },
+          {
+            vmState: 'active',
+            taskState: null,
+            powerState: 'running',
+            launchedAt: now(),
+            networkObserved: observed,
+          },
         );
         if (!ok) await this.#destroy(instanceId, ctx);
       });

@@ -10,8 +10,10 @@ import {
   ImageRepo,
   InstanceRepo,
   KeypairRepo,
+  NetworkRepo,
   QuotaRepo,
   SecurityGroupRepo,
+  ServiceRepo,
   TagRepo,
   type Db,
   type FlavorRow,
@@ -24,7 +26,9 @@ import { asStratusError, invalid, notFound, StratusError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { NetworkClient } from '../network/index.js';
 import type { SchedulerClient } from '../scheduler/index.js';
+import { serviceState } from '../service/index.js';
 import type { ComputeClient } from './client.js';
+import { instanceHealth, type HealthLimits, type InstanceHealth } from './instance-status.js';
 import { effectiveLimits, type QuotaLimits } from '../quota/index.js';
 
 export interface RunRequest {
@@ -182,6 +186,8 @@ export class InstanceOperations {
           updatedAt: at,
           launchedAt: null,
           terminatedAt: null,
+          metadataFetchedAt: null,
+          networkObserved: 0,
         });
       }
       await repo.insert(
@@ -433,6 +439,37 @@ export class InstanceOperations {
       return { output: '', at: Date.now() };
     }
     return this.#opts.compute.consoleOutput(ctx, inst.host, inst.id, maxBytes);
+  }
+
+  /**
+   * The health of each of these instances, by id, at `at`: whether its host's compute service
+   * is alive (`downAfterMs` since its last heartbeat), the power state that host last saw,
+   * and whether the guest took its DHCP lease or asked for metadata (see instance-status.ts).
+   */
+  async health(
+    instances: readonly InstanceRow[],
+    limits: HealthLimits & { downAfterMs: number },
+    at = Date.now(),
+  ): Promise<Map<string, InstanceHealth>> {
+    const [services, leases] = await Promise.all([
+      new ServiceRepo(this.#opts.db).list({ binary: 'compute' }),
+      new NetworkRepo(this.#opts.db).leasedAtByInstance(instances.map((i) => i.id)),
+    ]);
+    const hosts = new Map(services.map((s) => [s.host, serviceState(s, at, limits.downAfterMs)]));
+    return new Map(
+      instances.map((inst) => [
+        inst.id,
+        instanceHealth(
+          {
+            instance: inst,
+            host: inst.host ? hosts.get(inst.host) : undefined,
+            leasedAt: leases.get(inst.id) ?? null,
+          },
+          limits,
+          at,
+        ),
+      ]),
+    );
   }
 
   flavors(): Promise<FlavorRow[]> {

@@ -36,7 +36,12 @@ export interface Config {
   };
   identity: { tokenLifetimeSeconds: number };
   service: { heartbeatSeconds: number; downAfterSeconds: number };
-  compute: { availabilityZone: string; terminatedVisibleSeconds: number; powerSyncSeconds: number };
+  compute: {
+    availabilityZone: string;
+    terminatedVisibleSeconds: number;
+    powerSyncSeconds: number;
+    guestNetworkDeadlineSeconds: number;
+  };
   scheduler: {
     cpuAllocationRatio: number;
     ramAllocationRatio: number;
@@ -252,6 +257,7 @@ function toConfig(r: Record<string, unknown>): Config {
       availabilityZone: get('compute.availabilityZone'),
       terminatedVisibleSeconds: get('compute.terminatedVisibleSeconds'),
       powerSyncSeconds: get('compute.powerSyncSeconds'),
+      guestNetworkDeadlineSeconds: get('compute.guestNetworkDeadlineSeconds'),
     },
     scheduler: {
       cpuAllocationRatio: get('scheduler.cpuAllocationRatio'),

@@ -210,6 +210,15 @@ export const OPTIONS: readonly OptionSpec[] = [
     max: 3600,
   },
   {
+    key: 'compute.guestNetworkDeadlineSeconds',
+    flag: 'guest-network-deadline-seconds',
+    type: 'number',
+    help: 'A real guest on the data plane that has neither taken its DHCP lease nor asked for metadata this many seconds after launch is reported impaired (DescribeInstanceStatus).',
+    default: 300,
+    min: 1,
+    max: 86_400,
+  },
+  {
     key: 'scheduler.cpuAllocationRatio',
     flag: 'cpu-allocation-ratio',
     type: 'number',

@@ -1,10 +1,11 @@
 // Opens the database named by a URL (sqlite:PATH or postgres://...) and brings its schema
-// up to date.
+// up to date. An unreachable database raises `unavailable` errors (see outage.ts).
 import fs from 'node:fs';
 import path from 'node:path';
 import { CamelCasePlugin, Kysely, Migrator, type MigrationProvider } from 'kysely';
 import { StratusError } from '../errors.js';
 import { MIGRATIONS } from './migrations/index.js';
+import { withOutageErrors } from './outage.js';
 import { postgresDialect } from './postgres.js';
 import type { Db } from './schema.js';
 import { StratusSqliteDialect } from './sqlite.js';
@@ -30,12 +31,15 @@ export async function openDatabase(url: string, options: OpenOptions = {}): Prom
     const file = url.slice('sqlite:'.length);
     if (file !== ':memory:') fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
     db = new Kysely({
-      dialect: new StratusSqliteDialect(file, options.busyTimeoutMs ?? 10_000),
+      dialect: withOutageErrors(new StratusSqliteDialect(file, options.busyTimeoutMs ?? 10_000)),
       plugins: [new CamelCasePlugin()],
     });
     dialect = 'sqlite';
   } else if (/^postgres(ql)?:\/\//.test(url)) {
-    db = new Kysely({ dialect: postgresDialect(url), plugins: [new CamelCasePlugin()] });
+    db = new Kysely({
+      dialect: withOutageErrors(postgresDialect(url)),
+      plugins: [new CamelCasePlugin()],
+    });
     dialect = 'postgres';
   } else {
     throw new StratusError('invalid', `Unsupported database URL '${url}'.`, {

@@ -18,5 +18,8 @@ export function postgresDialect(url: string): Dialect {
   // An idle connection the server ends (a restart, a terminated backend) must not take the
   // process down: the pool drops it and the next query opens a new one.
   pool.on('error', () => undefined);
+  // Likewise a connection in use when the server goes away: its query fails (an outage, see
+  // outage.ts), and the client's own 'error' event must not be an uncaught exception.
+  pool.on('connect', (client) => client.on('error', () => undefined));
   return new PostgresDialect({ pool });
 }

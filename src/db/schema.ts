@@ -183,6 +183,13 @@ export interface InstancesTable {
   updatedAt: number;
   launchedAt: number | null;
   terminatedAt: number | null;
+  /** When the guest first asked the metadata service for anything; null until it does. */
+  metadataFetchedAt: number | null;
+  /**
+   * 1 when the cloud sees the guest on the network (a real guest on the host's data plane:
+   * its DHCP lease and metadata requests are recorded), so its reachability can be judged.
+   */
+  networkObserved: number;
 }
 
 export interface InstanceSecurityGroupsTable {

@@ -13,14 +13,14 @@ import {
   type RoleAssignmentRow,
   type UserRow,
 } from '../db/index.js';
-import { invalid, notFound, StratusError } from '../errors.js';
+import { invalid, notFound, StratusError, type ErrorResource } from '../errors.js';
 import { hashPassword, verifyPassword } from './password.js';
 
 export const ROLES: readonly Role[] = ['admin', 'member'];
 
 const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$/;
 
-function checkName(resource: string, name: string): void {
+function checkName(resource: ErrorResource, name: string): void {
   if (!NAME_PATTERN.test(name)) {
     throw invalid(
       `The ${resource} name '${name}' is not valid: use 1-64 letters, digits, '_', '.', '@' or '-', starting with a letter or digit.`,
@@ -125,7 +125,7 @@ export class IdentityService {
     const [u, p] = await Promise.all([this.#users.get(user), this.#projects.get(project)]);
     if (!(await this.#roles.revoke(u.id, p.id, r))) {
       throw notFound(
-        'role assignment',
+        'role_assignment',
         `${r}:${u.name}@${p.name}`,
         `The user '${u.name}' does not hold the role '${r}' in project '${p.name}'.`,
       );

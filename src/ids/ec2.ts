@@ -1,7 +1,7 @@
 // EC2 ids are a view of the domain's UUIDs: the prefix of the resource kind and the first 17
 // hex digits of the UUID ('i-0123456789abcdef0'). Looking one up is a range scan on the
 // UUID's leading characters, so the domain never stores a wire-format id.
-import { invalid } from '../errors.js';
+import { invalid, type ErrorResource } from '../errors.js';
 
 /** 17 hex digits, or the 8 of older ids. */
 const HEX = /^[0-9a-f]{8}(?:[0-9a-f]{9})?$/;
@@ -33,7 +33,7 @@ export function uuidPrefix(hex: string): string {
 export function parseEc2Id(
   text: string,
   prefixes: readonly string[],
-  resource: string,
+  resource: ErrorResource,
 ): { prefix: string; uuidPrefix: string } {
   const dash = text.indexOf('-');
   const prefix = dash > 0 ? text.slice(0, dash) : '';

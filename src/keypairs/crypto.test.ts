@@ -168,7 +168,7 @@ function assertBadKey(material: string | Buffer, what: string, message: RegExp):
     (err: unknown) => {
       assert.ok(err instanceof StratusError, `${what}: a StratusError, not ${String(err)}`);
       assert.equal(err.kind, 'invalid', what);
-      assert.equal(err.reason, 'InvalidKey.Format', what);
+      assert.equal(err.reason, 'key_format', what);
       assert.equal(err.resource, 'keypair', what);
       assert.match(err.message, /^[A-Z].*\.$/, `${what}: a sentence`);
       assert.match(err.message, message, what);

@@ -105,7 +105,7 @@ function generateEd25519(comment: string): GeneratedKeyPair {
 /**
  * Reads public key material as ImportKeyPair accepts it: an OpenSSH public key line, an SSH2
  * (RFC 4716) public key file, or DER (SubjectPublicKeyInfo or PKCS#1) as raw bytes, base64
- * or PEM. Anything else throws invalid() with reason 'InvalidKey.Format'.
+ * or PEM. Anything else throws invalid() with reason 'key_format'.
  */
 export function parsePublicKey(material: string | Buffer): ParsedPublicKey {
   try {
@@ -304,7 +304,7 @@ function succeeds(f: () => unknown): boolean {
 }
 
 function badKey(message: string, cause?: unknown): StratusError {
-  return invalid(message, { resource: 'keypair', reason: 'InvalidKey.Format', cause });
+  return invalid(message, { resource: 'keypair', reason: 'key_format', cause });
 }
 
 function privateKeyGiven(): StratusError {

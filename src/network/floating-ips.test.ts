@@ -88,6 +88,8 @@ for (const backend of TEST_BACKENDS) {
         updatedAt: at,
         launchedAt: at,
         terminatedAt: null,
+        metadataFetchedAt: null,
+        networkObserved: 0,
       };
       await new InstanceRepo(database.db).insert([row], []);
       const net = await manager.allocateForInstance({ instanceId: id, host });

@@ -84,6 +84,8 @@ for (const backend of TEST_BACKENDS) {
         macAddress: null,
         stateReason: null,
         stateMessage: null,
+        metadataFetchedAt: null,
+        networkObserved: 0,
         createdAt: at,
         updatedAt: at,
         launchedAt: at,

@@ -15,7 +15,7 @@ import {
   type ImageKind,
   type TagRow,
 } from '../db/index.js';
-import { notFound, StratusError } from '../errors.js';
+import { notFound, StratusError, type ErrorResource } from '../errors.js';
 
 /** The most tags one resource may carry (EC2's limit). */
 export const MAX_TAGS_PER_RESOURCE = 50;
@@ -58,7 +58,7 @@ export interface TagServiceOptions {
 }
 
 /** The domain resource names of each type, as not-found errors carry them. */
-const RESOURCE: Record<TaggableType, { resource: string; what: string }> = {
+const RESOURCE: Record<TaggableType, { resource: ErrorResource; what: string }> = {
   instance: { resource: 'instance', what: 'instance ID' },
   image: { resource: 'image', what: 'image ID' },
   'security-group': { resource: 'security_group', what: 'security group' },

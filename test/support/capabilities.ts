@@ -12,6 +12,8 @@ import { GUEST, GUEST_DIR } from './guest.js';
 /** The PostgreSQL server the database tests make their databases on. */
 export const POSTGRES_ADMIN_URL =
   process.env.STRATUS_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+/** Where PostgreSQL 15's server programs are (Debian's postgresql-15). */
+export const POSTGRES_BIN = '/usr/lib/postgresql/15/bin';
 /** The RabbitMQ server the bus tests use. */
 export const AMQP_URL = process.env.STRATUS_TEST_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 
@@ -117,6 +119,11 @@ const CHECKS = {
     remedy:
       'scripts/test-services installs and starts PostgreSQL on 127.0.0.1:5432 with trust auth, ' +
       'or set STRATUS_TEST_POSTGRES_URL',
+  },
+  'postgres-server': {
+    what: "PostgreSQL 15's server programs, to run a private server a test may stop",
+    probe: () => missingFile(`${POSTGRES_BIN}/pg_ctl`),
+    remedy: 'apt-get install postgresql-15',
   },
   rabbitmq: {
     what: `RabbitMQ at ${new URL(AMQP_URL).host} (STRATUS_TEST_AMQP_URL)`,

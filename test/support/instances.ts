@@ -37,6 +37,8 @@ export async function insertBuildingInstances(
     macAddress: null,
     stateReason: null,
     stateMessage: null,
+    metadataFetchedAt: null,
+    networkObserved: 0,
     createdAt: at,
     updatedAt: at,
     launchedAt: null,

@@ -10,6 +10,7 @@ import { Readable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { StratusError } from '../../errors.js';
 import { authenticateEc2Request, type AuthOptions, type SignedRequest } from './auth.js';
+import { toEc2Error } from './errors.js';
 
 const ACCESS_KEY = 'AKIASTRATUSTEST00001';
 const SECRET = 'stratus/Secret+Key~0123456789abcdefghijkl';
@@ -228,13 +229,13 @@ function auth(req: SignedRequest, options: Partial<AuthOptions> = {}) {
 
 async function assertRefused(
   attempt: Promise<unknown>,
-  reason: 'AuthFailure' | 'RequestExpired',
+  code: 'AuthFailure' | 'RequestExpired',
   message?: RegExp,
 ): Promise<void> {
   await assert.rejects(attempt, (err: unknown) => {
     assert.ok(err instanceof StratusError, `expected a StratusError, got ${String(err)}`);
     assert.equal(err.kind, 'unauthenticated');
-    assert.equal(err.reason, reason, err.message);
+    assert.equal(toEc2Error(err).code, code, err.message);
     assert.match(err.message, /^[A-Z].*\.$/s, 'the message is a sentence');
     if (message) assert.match(err.message, message);
     return true;

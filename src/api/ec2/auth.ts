@@ -1,8 +1,9 @@
 // Authentication of EC2 Query requests: Signature Version 4 (Authorization header or presigned
 // query string) and Signature Version 2 (HmacSHA256 / HmacSHA1 in the parameters). The
 // signature is recomputed from the request exactly as it was received and compared in constant
-// time. Every refusal is a StratusError of kind 'unauthenticated' (reason 'AuthFailure', or
-// 'RequestExpired' for time problems); the edge answers it with EC2's error of that name.
+// time. Every refusal is a StratusError of kind 'unauthenticated' (reason 'signature', or
+// 'expired' for time problems); errors.ts answers them with EC2's AuthFailure and
+// RequestExpired.
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { StratusError } from '../../errors.js';
 
@@ -410,11 +411,11 @@ function parseIsoDate(text: string): number | undefined {
 type Pair = [name: string, value: string];
 
 function fail(message: string): never {
-  throw new StratusError('unauthenticated', message, { reason: 'AuthFailure' });
+  throw new StratusError('unauthenticated', message, { reason: 'signature' });
 }
 
 function expired(message: string): never {
-  throw new StratusError('unauthenticated', message, { reason: 'RequestExpired' });
+  throw new StratusError('unauthenticated', message, { reason: 'expired' });
 }
 
 function unknownKey(): never {

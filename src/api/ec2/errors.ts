@@ -1,5 +1,8 @@
-// Maps domain errors to EC2 error codes and HTTP statuses, from one table.
-import type { StratusError } from '../../errors.js';
+// Maps domain errors to EC2 error codes and HTTP statuses, from one table keyed by the
+// domain's closed sets (kind, resource, reason): a key the domain does not have fails to
+// compile. errors.test.ts checks that every error the code raises maps to a real EC2 code
+// and that every entry here is used by one.
+import type { ErrorKind, ErrorReason, ErrorResource, StratusError } from '../../errors.js';
 
 export interface Ec2Error {
   code: string;
@@ -7,102 +10,150 @@ export interface Ec2Error {
   message: string;
 }
 
-/** The EC2 name of each domain resource, as used in `<Name>ID.NotFound` style codes. */
-const ID_CODE: Record<string, string> = {
-  instance: 'InvalidInstanceID',
-  image: 'InvalidAMIID',
-  keypair: 'InvalidKeyPair',
-  security_group: 'InvalidGroup',
-  address: 'InvalidAddress',
-  allocation: 'InvalidAllocationID',
-  association: 'InvalidAssociationID',
-  reservation: 'InvalidReservationID',
-  zone: 'InvalidZone',
-  region: 'InvalidRegion',
-  flavor: 'InvalidInstanceType',
+/** An EC2 error code and the HTTP status it goes with. */
+type Code = readonly [code: string, status: number];
+
+/** The codes of one kind, most specific first. */
+interface KindCodes {
+  /** A reason of one resource. */
+  pairs?: Partial<Record<ErrorResource, Partial<Record<ErrorReason, Code>>>>;
+  /** A reason, whatever the resource. */
+  reasons?: Partial<Record<ErrorReason, Code>>;
+  /** A resource, whatever the reason. */
+  resources?: Partial<Record<ErrorResource, Code>>;
+  /** Anything else of the kind. */
+  otherwise: Code;
+}
+
+const TABLE: Readonly<Record<ErrorKind, KindCodes>> = {
+  not_found: {
+    resources: {
+      instance: ['InvalidInstanceID.NotFound', 400],
+      image: ['InvalidAMIID.NotFound', 400],
+      keypair: ['InvalidKeyPair.NotFound', 400],
+      security_group: ['InvalidGroup.NotFound', 400],
+      security_group_rule: ['InvalidPermission.NotFound', 400],
+      address: ['InvalidAddress.NotFound', 400],
+      allocation: ['InvalidAllocationID.NotFound', 400],
+      association: ['InvalidAssociationID.NotFound', 400],
+    },
+    // An unknown zone, flavor or tag: EC2 calls the value invalid.
+    otherwise: ['InvalidParameterValue', 400],
+  },
+  already_exists: {
+    resources: {
+      keypair: ['InvalidKeyPair.Duplicate', 400],
+      security_group: ['InvalidGroup.Duplicate', 400],
+      security_group_rule: ['InvalidPermission.Duplicate', 400],
+      image: ['InvalidAMIName.Duplicate', 400],
+    },
+    otherwise: ['InvalidParameterValue', 400],
+  },
+  invalid: {
+    pairs: {
+      instance: { malformed: ['InvalidInstanceID.Malformed', 400] },
+      image: {
+        malformed: ['InvalidAMIID.Malformed', 400],
+        name: ['InvalidAMIName.Malformed', 400],
+      },
+      keypair: { malformed: ['InvalidKeyPair.Malformed', 400] },
+      security_group: {
+        malformed: ['InvalidGroupId.Malformed', 400],
+        reserved: ['InvalidGroup.Reserved', 400],
+      },
+      security_group_rule: { malformed: ['InvalidSecurityGroupRuleId.Malformed', 400] },
+      address: { malformed: ['InvalidAddress.Malformed', 400] },
+      allocation: { malformed: ['InvalidAllocationID.Malformed', 400] },
+      association: { malformed: ['InvalidAssociationID.Malformed', 400] },
+      resource: { malformed: ['InvalidID', 400] },
+    },
+    reasons: {
+      combination: ['InvalidParameterCombination', 400],
+      key_format: ['InvalidKey.Format', 400],
+      key_type: ['InvalidKeyPair.Format', 400],
+      user_data: ['InvalidUserData.Malformed', 400],
+      image_state: ['InvalidAMIID.Unavailable', 400],
+    },
+    otherwise: ['InvalidParameterValue', 400],
+  },
+  missing: { otherwise: ['MissingParameter', 400] },
+  conflict: {
+    reasons: {
+      in_use: ['DependencyViolation', 400],
+      cannot_delete: ['CannotDelete', 400],
+      already_associated: ['Resource.AlreadyAssociated', 400],
+      address_in_use: ['InvalidIPAddress.InUse', 400],
+      instance_state: ['IncorrectInstanceState', 400],
+    },
+    otherwise: ['IncorrectState', 400],
+  },
+  over_quota: {
+    reasons: {
+      instances: ['InstanceLimitExceeded', 400],
+      cores: ['VcpuLimitExceeded', 400],
+      ram: ['InstanceLimitExceeded', 400],
+      addresses: ['AddressLimitExceeded', 400],
+      security_groups: ['SecurityGroupLimitExceeded', 400],
+      security_group_rules: ['RulesPerSecurityGroupLimitExceeded', 400],
+      tags: ['TagLimitExceeded', 400],
+    },
+    otherwise: ['ResourceLimitExceeded', 400],
+  },
+  forbidden: { otherwise: ['UnauthorizedOperation', 403] },
+  unauthenticated: {
+    reasons: { expired: ['RequestExpired', 400] },
+    otherwise: ['AuthFailure', 401],
+  },
+  unavailable: {
+    pairs: { floating_ip: { no_address: ['InsufficientAddressCapacity', 503] } },
+    reasons: { no_valid_host: ['InsufficientInstanceCapacity', 503] },
+    otherwise: ['Unavailable', 503],
+  },
+  internal: { otherwise: ['InternalError', 500] },
 };
 
-/** Codes for (kind, resource or reason) pairs that do not follow the `<Name>.<Suffix>` rule. */
-const SPECIAL: Record<string, [string, number]> = {
-  'not_found:keypair': ['InvalidKeyPair.NotFound', 400],
-  'already_exists:keypair': ['InvalidKeyPair.Duplicate', 400],
-  'already_exists:security_group': ['InvalidGroup.Duplicate', 400],
-  'already_exists:security_group_rule': ['InvalidPermission.Duplicate', 400],
-  'not_found:security_group_rule': ['InvalidPermission.NotFound', 400],
-  'not_found:flavor': ['InvalidParameterValue', 400],
-  'not_found:tag': ['InvalidParameterValue', 400],
-  'not_found:zone': ['InvalidParameterValue', 400],
-  'invalid:malformed:image': ['InvalidAMIID.Malformed', 400],
-  'invalid:name:image': ['InvalidAMIName.Malformed', 400],
-  'already_exists:image': ['InvalidAMIName.Duplicate', 400],
-  'invalid:malformed:security_group': ['InvalidGroupId.Malformed', 400],
-  'invalid:reserved:security_group': ['InvalidGroup.Reserved', 400],
-  'invalid:malformed:security_group_rule': ['InvalidSecurityGroupRuleId.Malformed', 400],
-  'invalid:malformed:allocation': ['InvalidAllocationID.Malformed', 400],
-  'invalid:malformed:association': ['InvalidAssociationID.Malformed', 400],
-  'invalid:malformed:address': ['InvalidAddress.Malformed', 400],
-  'invalid:combination': ['InvalidParameterCombination', 400],
-  'invalid:InvalidKey.Format': ['InvalidKey.Format', 400],
-  'invalid:key_type': ['InvalidKeyPair.Format', 400],
-  'invalid:user_data': ['InvalidUserData.Malformed', 400],
-  'invalid:image_state': ['InvalidAMIID.Unavailable', 400],
-  'conflict:in_use': ['DependencyViolation', 400],
-  'conflict:cannot_delete': ['CannotDelete', 400],
-  'conflict:already_associated': ['Resource.AlreadyAssociated', 400],
-  'conflict:address_in_use': ['InvalidIPAddress.InUse', 400],
-  'invalid:malformed:resource': ['InvalidID', 400],
-  'over_quota:tags': ['TagLimitExceeded', 400],
-  'conflict:instance_state': ['IncorrectInstanceState', 400],
-  'conflict:idempotent_mismatch': ['IdempotentParameterMismatch', 400],
-  'over_quota:instances': ['InstanceLimitExceeded', 400],
-  'over_quota:cores': ['VcpuLimitExceeded', 400],
-  'over_quota:ram': ['InstanceLimitExceeded', 400],
-  'over_quota:addresses': ['AddressLimitExceeded', 400],
-  'over_quota:security_groups': ['SecurityGroupLimitExceeded', 400],
-  'over_quota:security_group_rules': ['RulesPerSecurityGroupLimitExceeded', 400],
-  'over_quota:keypairs': ['ResourceLimitExceeded', 400],
-  'unavailable:no_valid_host': ['InsufficientInstanceCapacity', 503],
-  'unavailable:no_address:floating_ip': ['InsufficientAddressCapacity', 503],
-  'unauthenticated:RequestExpired': ['RequestExpired', 400],
-};
+/** Which entry of the table an error takes, for the test that finds unused entries. */
+export interface Ec2CodeRule {
+  code: string;
+  status: number;
+  /** `kind.pairs.resource.reason`, `kind.reasons.reason`, `kind.resources.resource` or `kind.otherwise`. */
+  entry: string;
+}
+
+export function ec2CodeRule(
+  kind: ErrorKind,
+  resource: ErrorResource | undefined,
+  reason: ErrorReason | undefined,
+): Ec2CodeRule {
+  const codes = TABLE[kind];
+  const found: [Code | undefined, string][] = [
+    [
+      resource && reason ? codes.pairs?.[resource]?.[reason] : undefined,
+      `pairs.${resource}.${reason}`,
+    ],
+    [reason ? codes.reasons?.[reason] : undefined, `reasons.${reason}`],
+    [resource ? codes.resources?.[resource] : undefined, `resources.${resource}`],
+    [codes.otherwise, 'otherwise'],
+  ];
+  const [code, entry] = found.find(([c]) => c !== undefined) as [Code, string];
+  return { code: code[0], status: code[1], entry: `${kind}.${entry}` };
+}
+
+/** Every entry of the table, as `ec2CodeRule` names them. */
+export function ec2CodeEntries(): string[] {
+  return Object.entries(TABLE).flatMap(([kind, codes]: [string, KindCodes]) => [
+    ...Object.entries(codes.pairs ?? {}).flatMap(([resource, reasons]) =>
+      Object.keys(reasons ?? {}).map((reason) => `${kind}.pairs.${resource}.${reason}`),
+    ),
+    ...Object.keys(codes.reasons ?? {}).map((reason) => `${kind}.reasons.${reason}`),
+    ...Object.keys(codes.resources ?? {}).map((resource) => `${kind}.resources.${resource}`),
+    `${kind}.otherwise`,
+  ]);
+}
 
 export function toEc2Error(err: StratusError): Ec2Error {
-  const special =
-    SPECIAL[`${err.kind}:${err.reason ?? ''}:${err.resource ?? ''}`] ??
-    SPECIAL[`${err.kind}:${err.reason ?? ''}`] ??
-    SPECIAL[`${err.kind}:${err.resource ?? ''}`];
-  if (special) return { code: special[0], status: special[1], message: err.message };
-  const name = err.resource ? ID_CODE[err.resource] : undefined;
-  switch (err.kind) {
-    case 'not_found':
-      return {
-        code: name ? `${name}.NotFound` : 'InvalidParameterValue',
-        status: 400,
-        message: err.message,
-      };
-    case 'already_exists':
-      return {
-        code: name ? `${name}.Duplicate` : 'InvalidParameterValue',
-        status: 400,
-        message: err.message,
-      };
-    case 'invalid':
-      if (err.reason === 'malformed' && name)
-        return { code: `${name}.Malformed`, status: 400, message: err.message };
-      return { code: 'InvalidParameterValue', status: 400, message: err.message };
-    case 'missing':
-      return { code: 'MissingParameter', status: 400, message: err.message };
-    case 'conflict':
-      return { code: 'IncorrectState', status: 400, message: err.message };
-    case 'over_quota':
-      return { code: 'ResourceLimitExceeded', status: 400, message: err.message };
-    case 'forbidden':
-      return { code: 'UnauthorizedOperation', status: 403, message: err.message };
-    case 'unauthenticated':
-      return { code: 'AuthFailure', status: 401, message: err.message };
-    case 'unavailable':
-      return { code: 'Unavailable', status: 503, message: err.message };
-    case 'internal':
-      return { code: 'InternalError', status: 500, message: 'An internal error has occurred.' };
-  }
+  const { code, status } = ec2CodeRule(err.kind, err.resource, err.reason);
+  // Our own faults say nothing of their internals; the log has them.
+  const message = err.kind === 'internal' ? 'An internal error has occurred.' : err.message;
+  return { code, status, message };
 }

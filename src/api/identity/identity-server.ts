@@ -2,7 +2,8 @@
 // discovery, password (and token) authentication for project-scoped or unscoped tokens with
 // the service catalog, token validation and revocation, and the projects a token may use.
 // One domain exists, 'default' ("Default"). Every failure is Identity's error JSON
-// (`{"error": {"code", "title", "message"}}`) with a 4xx status; 5xx only for our own faults.
+// (`{"error": {"code", "title", "message"}}`) with a 4xx status; 5xx only for our own faults
+// and for outages (an unreachable database is 503, never a 401 or 404).
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { StratusError } from '../../errors.js';
 import type { ProjectRow, UserRow } from '../../db/index.js';
@@ -93,9 +94,12 @@ export function createIdentityServer(options: IdentityServerOptions): FastifyIns
     let info: TokenInfo;
     try {
       info = await tokens.validate(token);
-    } catch {
+    } catch (err) {
+      // Only a dead token is "not found"; an outage stays what it is (a 503).
+      if (!(err instanceof StratusError) || err.kind !== 'unauthenticated') throw err;
       throw new StratusError('not_found', 'The token in X-Subject-Token is not valid.', {
         resource: 'token',
+        cause: err,
       });
     }
     if (info.user.id !== me.user.id && !isAdmin(me)) throw forbidden("check another user's token");

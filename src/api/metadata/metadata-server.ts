@@ -40,6 +40,7 @@ export class MetadataServer {
       this.logger?.info({ caller, url: req.url }, 'metadata request from an unknown address');
       return NOT_FOUND;
     }
+    await this.service.recordFetch(md.instance);
     return answer(req.method ?? 'GET', req.url ?? '/', md);
   }
 

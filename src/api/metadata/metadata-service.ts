@@ -29,6 +29,7 @@ export interface InstanceMetadata {
 export interface InstanceFactsSource {
   byFixedIp(address: string): Promise<InstanceFacts | undefined>;
   forInstance(inst: InstanceRow, localIpv4?: string | null): Promise<InstanceFacts>;
+  recordFetch(inst: InstanceRow, at: number): Promise<void>;
 }
 
 export class MetadataService {
@@ -41,6 +42,14 @@ export class MetadataService {
   async byFixedIp(address: string): Promise<InstanceMetadata | undefined> {
     const facts = await this.facts.byFixedIp(address);
     return facts && this.#view(facts);
+  }
+
+  /**
+   * Notes that the guest of `inst` asked for its metadata: the first request is kept, as a
+   * sign the guest is up on the network (DescribeInstanceStatus's reachability check).
+   */
+  async recordFetch(inst: InstanceRow, at = Date.now()): Promise<void> {
+    await this.facts.recordFetch(inst, at);
   }
 
   /** The metadata of `inst`, as its guest sees it at `localIpv4` (default: its private IP). */

@@ -142,6 +142,20 @@ export class InstanceRepo {
   }
 
   /**
+   * Records the guest's first metadata request; later ones change nothing. Called by the
+   * metadata service; false when the first was recorded already (or there is no instance).
+   */
+  async recordMetadataFetch(id: string, at: number): Promise<boolean> {
+    const r = await this.db
+      .updateTable('instances')
+      .set({ metadataFetchedAt: at })
+      .where('id', '=', id)
+      .where('metadataFetchedAt', 'is', null)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  }
+
+  /**
    * Removes instances that never got going (their launch was refused or undone after the
    * insert); their capacity claims go with them (the foreign key cascades).
    */

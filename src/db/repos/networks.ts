@@ -166,6 +166,24 @@ export class NetworkRepo {
     return out;
   }
 
+  /**
+   * When the guest of each of these instances took the DHCP lease on its fixed IP (dnsmasq's
+   * `add`, recorded by the network service); instances whose guest has not are left out.
+   */
+  async leasedAtByInstance(instanceIds: readonly string[]): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    for (let i = 0; i < instanceIds.length; i += 500) {
+      const rows = await this.db
+        .selectFrom('fixedIps')
+        .select(['instanceId', 'leasedAt'])
+        .where('instanceId', 'in', instanceIds.slice(i, i + 500))
+        .where('leasedAt', 'is not', null)
+        .execute();
+      for (const r of rows) out.set(r.instanceId as string, r.leasedAt as number);
+    }
+    return out;
+  }
+
   /** The Elastic IP each of these instances has, if any. */
   async floatingByInstance(instanceIds: readonly string[]): Promise<Map<string, string>> {
     const out = new Map<string, string>();

@@ -1,6 +1,12 @@
 // Instance actions: RunInstances, DescribeInstances, DescribeInstanceStatus, Terminate/Stop/
 // Start/RebootInstances, GetConsoleOutput, DescribeInstanceTypes, DescribeInstanceAttribute.
-import type { StateChange } from '../../../compute/index.js';
+import type {
+  CheckResult,
+  HealthCheck,
+  HealthStatus,
+  InstanceHealth,
+  StateChange,
+} from '../../../compute/index.js';
 import type { RequestContext } from '../../../context.js';
 import type { InstanceRow, TaskState, VmState } from '../../../db/index.js';
 import { invalid, StratusError } from '../../../errors.js';
@@ -29,6 +35,30 @@ export function ec2State(vmState: VmState, taskState: TaskState | null): Ec2Stat
   return taskState === 'powering-off'
     ? { code: 64, name: 'stopping' }
     : { code: 16, name: 'running' };
+}
+
+/** DescribeInstanceStatus's words for the domain's health statuses and check results. */
+const EC2_HEALTH: Readonly<Record<HealthStatus, string>> = {
+  ok: 'ok',
+  impaired: 'impaired',
+  initializing: 'initializing',
+  unknown: 'insufficient-data',
+  not_applicable: 'not-applicable',
+};
+const EC2_CHECK: Readonly<Record<CheckResult, string>> = {
+  passed: 'passed',
+  failed: 'failed',
+  initializing: 'initializing',
+  unknown: 'insufficient-data',
+};
+const ec2Check = (r: CheckResult | undefined) => (r ? EC2_CHECK[r] : undefined);
+
+/** An `InstanceStatusSummary`: the status, and the reachability check behind it. */
+function ec2Summary(check: HealthCheck): XmlObject {
+  const details = check.reachability
+    ? [{ name: 'reachability', status: EC2_CHECK[check.reachability] }]
+    : [];
+  return { status: EC2_HEALTH[check.status], details };
 }
 
 const IMAGE_PREFIX = { machine: 'ami', kernel: 'aki', ramdisk: 'ari' } as const;
@@ -278,31 +308,39 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
       const refs = instanceRefs(params, 'InstanceId');
       const includeAll = params.bool('IncludeAllInstances') ?? false;
       const rows = refs.length > 0 ? await ops.resolve(context, refs) : await ops.list(context);
-      const statusOf = (i: InstanceRow) =>
-        ec2State(i.vmState, i.taskState).name === 'running' ? 'ok' : 'not-applicable';
-      let list = rows.filter(
+      // Only running instances unless IncludeAllInstances, named or not (as EC2 does).
+      const shown = rows.filter(
         (i) => includeAll || ec2State(i.vmState, i.taskState).name === 'running',
       );
-      list = applyFilters(list, params.filters(), {
+      const health = await ops.health(shown, {
+        downAfterMs: deps.config.service.downAfterSeconds * 1000,
+        guestNetworkDeadlineMs: deps.config.compute.guestNetworkDeadlineSeconds * 1000,
+      });
+      const of = (i: InstanceRow) => health.get(i.id) as InstanceHealth;
+      const list = applyFilters(shown, params.filters(), {
         'availability-zone': (i) => i.availabilityZone,
         'instance-state-name': (i) => ec2State(i.vmState, i.taskState).name,
         'instance-state-code': (i) => ec2State(i.vmState, i.taskState).code,
-        'instance-status.status': statusOf,
-        'system-status.status': statusOf,
+        'instance-status.status': (i) => EC2_HEALTH[of(i).instance.status],
+        'instance-status.reachability': (i) => ec2Check(of(i).instance.reachability),
+        'system-status.status': (i) => EC2_HEALTH[of(i).system.status],
+        'system-status.reachability': (i) => ec2Check(of(i).system.reachability),
+        // No scheduled events here: these filters match nothing.
+        'event.code': () => undefined,
+        'event.description': () => undefined,
+        'event.instance-event-id': () => undefined,
+        'event.not-after': () => undefined,
+        'event.not-before': () => undefined,
       });
       return {
         instanceStatusSet: list.map((i) => {
           const state = ec2State(i.vmState, i.taskState);
-          const status = statusOf(i);
-          const details = [
-            { name: 'reachability', status: status === 'ok' ? 'passed' : 'initializing' },
-          ];
           return {
             instanceId: instanceEc2Id(i.id),
             availabilityZone: i.availabilityZone,
             instanceState: { code: state.code, name: state.name },
-            systemStatus: { status, details: status === 'ok' ? details : [] },
-            instanceStatus: { status, details: status === 'ok' ? details : [] },
+            systemStatus: ec2Summary(of(i).system),
+            instanceStatus: ec2Summary(of(i).instance),
             eventsSet: [],
           };
         }),
