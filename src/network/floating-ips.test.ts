@@ -1,11 +1,11 @@
 // The floating-IP data-plane hook, on every database: which mappings are announced, in which
 // order, what a failing data plane does to an association, and the per-host resync list.
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { userContext, type RequestContext } from '../context.js';
 import { InstanceRepo, type Database, type InstanceRow } from '../db/index.js';
 import { openTestDatabase, TEST_BACKENDS } from '../../test/support/databases.js';
+import { instanceRow } from '../../test/support/instances.js';
 import { needs } from '../../test/support/capabilities.js';
 import { IdentityService } from '../identity/index.js';
 import { silentLogger } from '../log.js';
@@ -56,41 +56,8 @@ for (const backend of TEST_BACKENDS) {
 
     /** An active instance on `host` with a fixed address from the network manager. */
     const instanceOn = async (host: string): Promise<InstanceRow> => {
-      const id = randomUUID();
-      const at = Date.now();
-      const row: InstanceRow = {
-        id,
-        reservationId: randomUUID(),
-        projectId: ctx.projectId as string,
-        userId: 'u-1',
-        imageId: randomUUID(),
-        kernelId: null,
-        ramdiskId: null,
-        flavorId: '1',
-        vcpus: 1,
-        memoryMb: 128,
-        diskGb: 1,
-        keyName: null,
-        keyData: null,
-        userData: null,
-        host,
-        availabilityZone: 'nova',
-        vmState: 'active',
-        taskState: null,
-        powerState: 'running',
-        launchIndex: 0,
-        clientToken: null,
-        privateIp: null,
-        macAddress: null,
-        stateReason: null,
-        stateMessage: null,
-        createdAt: at,
-        updatedAt: at,
-        launchedAt: at,
-        terminatedAt: null,
-        metadataFetchedAt: null,
-        networkObserved: 0,
-      };
+      const row = instanceRow({ projectId: ctx.projectId as string, userId: 'u-1', host });
+      const id = row.id;
       await new InstanceRepo(database.db).insert([row], []);
       const net = await manager.allocateForInstance({ instanceId: id, host });
       await new InstanceRepo(database.db).update(id, { privateIp: net.address });

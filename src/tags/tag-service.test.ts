@@ -13,6 +13,7 @@ import {
   type InstanceRow,
 } from '../db/index.js';
 import { openTestDatabase, TEST_BACKENDS } from '../../test/support/databases.js';
+import { instanceRow } from '../../test/support/instances.js';
 import { needs } from '../../test/support/capabilities.js';
 import { StratusError } from '../errors.js';
 import { IdentityService } from '../identity/index.js';
@@ -57,40 +58,11 @@ for (const backend of TEST_BACKENDS) {
     after(() => database.close());
 
     const instanceOf = async (ctx: RequestContext): Promise<InstanceRow> => {
-      const at = Date.now();
-      const row: InstanceRow = {
-        id: randomUUID(),
-        reservationId: randomUUID(),
+      const row = instanceRow({
         projectId: ctx.projectId as string,
         userId: ctx.userId as string,
-        imageId: randomUUID(),
-        kernelId: null,
-        ramdiskId: null,
-        flavorId: '1',
-        vcpus: 1,
-        memoryMb: 128,
-        diskGb: 1,
-        keyName: null,
-        keyData: null,
-        userData: null,
         host: 'compute-1',
-        availabilityZone: 'nova',
-        vmState: 'active',
-        taskState: null,
-        powerState: 'running',
-        launchIndex: 0,
-        clientToken: null,
-        privateIp: null,
-        macAddress: null,
-        stateReason: null,
-        stateMessage: null,
-        metadataFetchedAt: null,
-        networkObserved: 0,
-        createdAt: at,
-        updatedAt: at,
-        launchedAt: at,
-        terminatedAt: null,
-      };
+      });
       await new InstanceRepo(database.db).insert([row], []);
       return row;
     };

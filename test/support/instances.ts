@@ -3,35 +3,33 @@
 import { randomUUID } from 'node:crypto';
 import { InstanceRepo, type Db, type InstanceRow } from '../../src/db/index.js';
 
-/** Inserts `count` instances waiting for a host (1 vCPU, 128 MiB, 1 GiB unless told); returns their ids. */
-export async function insertBuildingInstances(
-  db: Db,
-  count: number,
-  size: Partial<Pick<InstanceRow, 'vcpus' | 'memoryMb' | 'diskGb' | 'projectId'>> = {},
-): Promise<string[]> {
+/**
+ * An instance record with every column set: an active 1 vCPU, 128 MiB, 1 GiB instance on no
+ * host unless `fields` say otherwise.
+ */
+export function instanceRow(fields: Partial<InstanceRow> = {}): InstanceRow {
   const at = Date.now();
-  const reservationId = randomUUID();
-  const rows: InstanceRow[] = Array.from({ length: count }, (_, i) => ({
+  return {
     id: randomUUID(),
-    reservationId,
-    projectId: size.projectId ?? 'test-project',
+    reservationId: randomUUID(),
+    projectId: 'test-project',
     userId: 'test-user',
     imageId: 'test-image',
     kernelId: null,
     ramdiskId: null,
     flavorId: 'test-flavor',
-    vcpus: size.vcpus ?? 1,
-    memoryMb: size.memoryMb ?? 128,
-    diskGb: size.diskGb ?? 1,
+    vcpus: 1,
+    memoryMb: 128,
+    diskGb: 1,
     keyName: null,
     keyData: null,
     userData: null,
     host: null,
     availabilityZone: 'test-zone',
-    vmState: 'building',
-    taskState: 'scheduling',
-    powerState: 'nostate',
-    launchIndex: i,
+    vmState: 'active',
+    taskState: null,
+    powerState: 'running',
+    launchIndex: 0,
     clientToken: null,
     privateIp: null,
     macAddress: null,
@@ -41,9 +39,30 @@ export async function insertBuildingInstances(
     networkObserved: 0,
     createdAt: at,
     updatedAt: at,
-    launchedAt: null,
+    launchedAt: at,
     terminatedAt: null,
-  }));
+    ...fields,
+  };
+}
+
+/** Inserts `count` instances waiting for a host (1 vCPU, 128 MiB, 1 GiB unless told); returns their ids. */
+export async function insertBuildingInstances(
+  db: Db,
+  count: number,
+  size: Partial<Pick<InstanceRow, 'vcpus' | 'memoryMb' | 'diskGb' | 'projectId'>> = {},
+): Promise<string[]> {
+  const reservationId = randomUUID();
+  const rows = Array.from({ length: count }, (_, i) =>
+    instanceRow({
+      reservationId,
+      ...size,
+      vmState: 'building',
+      taskState: 'scheduling',
+      powerState: 'nostate',
+      launchIndex: i,
+      launchedAt: null,
+    }),
+  );
   await new InstanceRepo(db).insert(rows, []);
   return rows.map((r) => r.id);
 }
