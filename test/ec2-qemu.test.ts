@@ -23,7 +23,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { ComputeClient } from '../src/compute/index.js';
 import { loadConfig } from '../src/config/index.js';
+import { systemContext } from '../src/context.js';
 import { silentLogger } from '../src/log.js';
 import { startCloud, type Cloud } from '../src/main.js';
 import { needs } from './support/capabilities.js';
@@ -86,6 +88,23 @@ describe('EC2 on the qemu driver with the real guest image', NEEDS, () => {
       ms,
       `${id} to be ${state}`,
       200,
+    );
+  }
+
+  /** Waits until the compute host has finished `n` power-state syncs that started after `since`. */
+  async function powerSyncsSince(since: number, n: number): Promise<void> {
+    const compute = new ComputeClient(cloud.bus);
+    const seen = new Set<number>();
+    await eventually(
+      async () => {
+        const { details } = await compute.status(systemContext(), cloud.config.host);
+        const at = details.lastPowerSyncAt;
+        if (typeof at === 'number' && at > since) seen.add(at);
+        return seen.size >= n + 1 ? true : undefined;
+      },
+      30_000,
+      `${n} power syncs`,
+      100,
     );
   }
 
@@ -245,8 +264,8 @@ describe('EC2 on the qemu driver with the real guest image', NEEDS, () => {
     await start();
     assert.equal(cloud.guestImage, undefined, 'the guest image is imported only once');
     assert.equal((await describe1(instanceId))?.State?.Name, 'running');
-    // A power sync or two later it is still running, on the same qemu.
-    await new Promise((r) => setTimeout(r, 2500));
+    // Two power syncs later it is still running, on the same qemu.
+    await powerSyncsSince(Date.now(), 2);
     assert.equal((await describe1(instanceId))?.State?.Name, 'running');
     assert.ok(alive(pid));
     assert.match(

@@ -50,6 +50,8 @@ export interface ComputeOptions {
 export class ComputeManager implements ProtocolHandlers<ComputeProtocol> {
   readonly #opts: ComputeOptions;
   readonly #instances: InstanceRepo;
+  /** When the last power-state sync finished (the service's status shows it). */
+  #lastPowerSyncAt: number | null = null;
   readonly #startedAt = now();
   readonly #locks = new Map<string, Promise<unknown>>();
 
@@ -106,7 +108,11 @@ export class ComputeManager implements ProtocolHandlers<ComputeProtocol> {
       host: this.#opts.host,
       startedAt: this.#startedAt,
       version: VERSION,
-      details: { driver: this.#opts.driver.name, ...this.#opts.driver.capabilities },
+      details: {
+        driver: this.#opts.driver.name,
+        ...this.#opts.driver.capabilities,
+        lastPowerSyncAt: this.#lastPowerSyncAt,
+      },
     };
   }
 
@@ -339,6 +345,7 @@ export class ComputeManager implements ProtocolHandlers<ComputeProtocol> {
     for (const [instanceId] of guests) {
       this.#opts.logger.warn({ instanceId }, 'VM without a record on this host; leaving it alone');
     }
+    this.#lastPowerSyncAt = now();
   }
 
   async #destroy(instanceId: string, ctx: RequestContext): Promise<void> {
