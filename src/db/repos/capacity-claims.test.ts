@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Kysely, Migrator, type MigrationProvider } from 'kysely';
-import { insertBuildingInstances } from '../../../test/support/instances.js';
+import { insertBuildingInstances, instanceRow } from '../../../test/support/instances.js';
 import { openDatabase, type Database } from '../database.js';
 import { CapacityClaimRepo, ComputeNodeRepo, InstanceRepo } from '../index.js';
 import { MIGRATIONS } from '../migrations/index.js';
@@ -34,15 +34,25 @@ for (const backend of TEST_BACKENDS) {
         .insertInto('compute_nodes')
         .values({ host: 'old', vcpus: 8, memory_mb: 8192, disk_gb: 80, updated_at: 1 })
         .execute();
-      const [placed, stopped, gone] = await insertBuildingInstances(database.db, 3, {
-        vcpus: 2,
-        memoryMb: 2048,
-        diskGb: 20,
+      // Rows as the schema was then: without the columns later migrations add.
+      const old = (['active', 'stopped', 'deleted'] as const).map((vmState) => {
+        const {
+          metadataFetchedAt: _m,
+          networkObserved: _n,
+          ...row
+        } = instanceRow({
+          vcpus: 2,
+          memoryMb: 2048,
+          diskGb: 20,
+          host: 'old',
+          vmState,
+        });
+        return row;
       });
-      const instances = new InstanceRepo(database.db);
-      await instances.update(placed as string, { host: 'old', vmState: 'active' });
-      await instances.update(stopped as string, { host: 'old', vmState: 'stopped' });
-      await instances.update(gone as string, { host: 'old', vmState: 'deleted' });
+      await (database.db as unknown as Kysely<Record<string, Record<string, unknown>>>)
+        .insertInto('instances')
+        .values(old)
+        .execute();
       const latest = await migrator.migrateToLatest();
       assert.equal(latest.error, undefined);
     });
