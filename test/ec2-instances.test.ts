@@ -62,6 +62,8 @@ describe('EC2 instances', () => {
       regions.Regions?.map((r) => r.RegionName),
       [t.region],
     );
+    // The address the client reached (the listen flag asked for port 0).
+    assert.equal(regions.Regions?.[0]?.Endpoint, new URL(t.cloud.urls?.ec2 ?? '').host);
     const zones = await t.admin.send(new DescribeAvailabilityZonesCommand({}));
     assert.equal(zones.AvailabilityZones?.length, 1);
     assert.equal(zones.AvailabilityZones?.[0]?.State, 'available');

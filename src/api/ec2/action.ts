@@ -11,6 +11,8 @@ export interface Ec2Request {
   context: RequestContext;
   /** The region this endpoint serves. */
   region: string;
+  /** Where the request reached this endpoint: its Host header (`host:port`). */
+  endpoint: string;
 }
 
 export type Ec2Action = (request: Ec2Request) => Promise<XmlObject>;

@@ -105,6 +105,7 @@ export function createEc2Server(options: Ec2ServerOptions): FastifyInstance {
         params: new Params(params),
         context,
         region: options.region,
+        endpoint: request.headers.host ?? request.hostname,
       });
       return renderResponse(action, requestId, result);
     } catch (err) {

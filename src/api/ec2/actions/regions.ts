@@ -7,9 +7,8 @@ import type { Ec2Deps } from './deps.js';
 export function regionActions(deps: Ec2Deps): Ec2ActionTable {
   const { config } = deps;
   return {
-    DescribeRegions: async ({ params }) => {
+    DescribeRegions: async ({ params, endpoint }) => {
       const names = params.list('RegionName');
-      const endpoint = `${config.api.ec2Listen.host}:${config.api.ec2Listen.port}`;
       let regions = [
         { regionName: config.region, regionEndpoint: endpoint, optInStatus: 'opt-in-not-required' },
       ];
