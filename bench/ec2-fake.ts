@@ -10,15 +10,14 @@ import {
   TerminateInstancesCommand,
   type _InstanceType,
 } from '@aws-sdk/client-ec2';
-import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../src/config/index.js';
-import { ImageRepo } from '../src/db/index.js';
 import { silentLogger } from '../src/log.js';
 import { startCloud } from '../src/main.js';
 import { startStratus } from '../test/support/cli.js';
+import { insertImage } from '../test/support/images.js';
 import { FREE_PORT_ARGS, FREE_PORTS } from '../test/support/ports.js';
 
 const LAUNCHES = Number(process.argv[process.argv.indexOf('--launches') + 1]) || 1000;
@@ -88,26 +87,7 @@ async function main(): Promise<void> {
     },
     maxAttempts: 1,
   });
-  const at = Date.now();
-  const image = await new ImageRepo(cloud.database.db).insert({
-    id: randomUUID(),
-    name: 'bench',
-    description: '',
-    kind: 'machine',
-    ownerProjectId: null,
-    isPublic: 1,
-    status: 'active',
-    diskFormat: 'raw',
-    sizeBytes: 0,
-    checksum: null,
-    location: null,
-    architecture: 'x86_64',
-    kernelId: null,
-    ramdiskId: null,
-    createdAt: at,
-    updatedAt: at,
-    deletedAt: null,
-  });
+  const image = await insertImage(cloud.database.db, { name: 'bench', sizeBytes: 0 });
   const ImageId = `ami-${image.id.replace(/-/g, '').slice(0, 17)}`;
   const InstanceType = 'm1.nano' as _InstanceType;
   const state = async (id: string) =>

@@ -11,14 +11,14 @@ import {
   type InstanceStatus,
 } from '@aws-sdk/client-ec2';
 import assert from 'node:assert/strict';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { loadConfig } from '../src/config/index.js';
-import { ImageRepo } from '../src/db/index.js';
 import { needs } from './support/capabilities.js';
+import { insertImage } from './support/images.js';
 import { postgresBackend } from './support/databases.js';
 import { silentLogger } from '../src/log.js';
 import { startCloud, type Cloud } from '../src/main.js';
@@ -76,26 +76,7 @@ describe('DescribeInstanceStatus', needs('postgres', 'rabbitmq'), () => {
       accessKeyId: admin.credential.accessKey,
       secretAccessKey: admin.credential.secretKey,
     });
-    const at = Date.now();
-    const image = await new ImageRepo(control.database.db).insert({
-      id: randomUUID(),
-      name: 'status-image',
-      description: '',
-      kind: 'machine',
-      ownerProjectId: null,
-      isPublic: 1,
-      status: 'active',
-      diskFormat: 'raw',
-      sizeBytes: 1024,
-      checksum: null,
-      location: null,
-      architecture: 'x86_64',
-      kernelId: null,
-      ramdiskId: null,
-      createdAt: at,
-      updatedAt: at,
-      deletedAt: null,
-    });
+    const image = await insertImage(control.database.db, { name: 'status-image' });
     const run = await ec2.send(
       new RunInstancesCommand({
         ImageId: `ami-${image.id.replace(/-/g, '').slice(0, 17)}`,

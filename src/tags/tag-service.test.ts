@@ -5,7 +5,6 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { userContext, type RequestContext } from '../context.js';
 import {
-  ImageRepo,
   InstanceRepo,
   SecurityGroupRepo,
   type Database,
@@ -13,6 +12,7 @@ import {
   type InstanceRow,
 } from '../db/index.js';
 import { openTestDatabase, TEST_BACKENDS } from '../../test/support/databases.js';
+import { insertImage } from '../../test/support/images.js';
 import { instanceRow } from '../../test/support/instances.js';
 import { needs } from '../../test/support/capabilities.js';
 import { StratusError } from '../errors.js';
@@ -68,25 +68,11 @@ for (const backend of TEST_BACKENDS) {
     };
 
     const imageOf = async (ownerProjectId: string | null, kind: ImageKind) => {
-      const at = Date.now();
-      return new ImageRepo(database.db).insert({
-        id: randomUUID(),
-        name: `img-${randomUUID().slice(0, 8)}`,
-        description: '',
+      return insertImage(database.db, {
         kind,
         ownerProjectId,
         isPublic: ownerProjectId === null ? 1 : 0,
-        status: 'active',
-        diskFormat: 'raw',
         sizeBytes: 1,
-        checksum: null,
-        location: null,
-        architecture: 'x86_64',
-        kernelId: null,
-        ramdiskId: null,
-        createdAt: at,
-        updatedAt: at,
-        deletedAt: null,
       });
     };
 

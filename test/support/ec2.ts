@@ -6,12 +6,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../../src/config/index.js';
-import { ImageRepo, type ImageKind, type ImageRow } from '../../src/db/index.js';
+import type { ImageKind, ImageRow } from '../../src/db/index.js';
 import { IdentityService } from '../../src/identity/index.js';
 import { silentLogger } from '../../src/log.js';
 import { startCloud, type Cloud } from '../../src/main.js';
 import type { Binary } from '../../src/service/index.js';
 import type { VirtDriver } from '../../src/virt/index.js';
+import { insertImage } from './images.js';
 import { FREE_PORTS } from './ports.js';
 
 export interface Credentials {
@@ -105,24 +106,12 @@ export async function startTestCloud(
     },
     async addImage(options = {}) {
       const at = Date.now();
-      return new ImageRepo(cloud.database.db).insert({
-        id: randomUUID(),
+      return insertImage(cloud.database.db, {
         name: options.name ?? `image-${at}`,
-        description: '',
         kind: options.kind ?? 'machine',
         ownerProjectId: options.ownerProjectId ?? null,
         isPublic: (options.isPublic ?? !options.ownerProjectId) ? 1 : 0,
         status: options.status ?? 'active',
-        diskFormat: 'raw',
-        sizeBytes: 1024,
-        checksum: null,
-        location: null,
-        architecture: 'x86_64',
-        kernelId: null,
-        ramdiskId: null,
-        createdAt: at,
-        updatedAt: at,
-        deletedAt: null,
       });
     },
     async stop() {
