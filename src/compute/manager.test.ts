@@ -102,14 +102,14 @@ describe('the compute manager and its guest network port', () => {
       `${id} to be ${state}`,
     );
 
+  /** Launches one m1.tiny instance of `imageRef`; returns its id. */
+  const launchOne = async (imageRef: string): Promise<string> => {
+    const r = await ops.run(ctx, { imageRef, flavorName: 'm1.tiny', minCount: 1, maxCount: 1 });
+    return r.instances[0]?.id as string;
+  };
+
   it('plugs a guest with its address and MAC before the spawn; terminating unplugs it and frees its claim', async () => {
-    const r = await ops.run(ctx, {
-      imageRef: good,
-      flavorName: 'm1.tiny',
-      minCount: 1,
-      maxCount: 1,
-    });
-    const id = r.instances[0]?.id as string;
+    const id = await launchOne(good);
     const row = await settled(id, 'active');
     assert.equal(row.host, HOST);
     assert.deepEqual(port.plugged.get(id), {
@@ -129,13 +129,7 @@ describe('the compute manager and its guest network port', () => {
   });
 
   it('stops with the force asked for: a forced stop skips the guest', async () => {
-    const r = await ops.run(ctx, {
-      imageRef: good,
-      flavorName: 'm1.tiny',
-      minCount: 1,
-      maxCount: 1,
-    });
-    const id = r.instances[0]?.id as string;
+    const id = await launchOne(good);
     await ops.stop(ctx, [await settled(id, 'active')], true);
     await settled(id, 'stopped');
     assert.match(await driver.consoleOutput(id, 4096), /power off \(forced\)/);
@@ -146,13 +140,7 @@ describe('the compute manager and its guest network port', () => {
   });
 
   it('unplugs a guest whose spawn failed, and its claim goes with the failure', async () => {
-    const r = await ops.run(ctx, {
-      imageRef: bad,
-      flavorName: 'm1.tiny',
-      minCount: 1,
-      maxCount: 1,
-    });
-    const id = r.instances[0]?.id as string;
+    const id = await launchOne(bad);
     const row = await settled(id, 'error');
     assert.equal(row.stateReason, 'build_failed');
     assert.equal(port.plugged.has(id), false);

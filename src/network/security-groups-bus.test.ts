@@ -7,8 +7,8 @@ import { InProcessBus, type Subscription } from '../bus/index.js';
 import { systemContext, userContext, type RequestContext } from '../context.js';
 import type { Database } from '../db/index.js';
 import { openTestDatabase, TEST_BACKENDS } from '../../test/support/databases.js';
+import { stratusError } from '../../test/support/expect.js';
 import { needs } from '../../test/support/capabilities.js';
-import { StratusError } from '../errors.js';
 import { IdentityService } from '../identity/index.js';
 import { silentLogger } from '../log.js';
 import { NETWORK_AGENT_FANOUT, NetworkAgentClient } from './agent.js';
@@ -25,19 +25,6 @@ const QUOTA = {
   securityGroupRules: 4,
   keypairs: 100,
 };
-
-/** A check for `assert.rejects`: a StratusError of this kind (and resource, reason). */
-function stratusError(
-  kind: string,
-  more: { resource?: string; reason?: string } = {},
-): (err: unknown) => boolean {
-  return (err) => {
-    assert.ok(err instanceof StratusError, `expected a StratusError, got ${String(err)}`);
-    assert.equal(err.kind, kind, err.message);
-    for (const [k, v] of Object.entries(more)) assert.equal(err[k as keyof typeof more], v);
-    return true;
-  };
-}
 
 for (const backend of TEST_BACKENDS) {
   describe(`security groups over the bus on ${backend.name}`, needs(...backend.needs), () => {

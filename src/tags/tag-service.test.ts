@@ -12,27 +12,14 @@ import {
   type InstanceRow,
 } from '../db/index.js';
 import { openTestDatabase, TEST_BACKENDS } from '../../test/support/databases.js';
+import { stratusError } from '../../test/support/expect.js';
 import { insertImage } from '../../test/support/images.js';
 import { instanceRow } from '../../test/support/instances.js';
 import { needs } from '../../test/support/capabilities.js';
-import { StratusError } from '../errors.js';
 import { IdentityService } from '../identity/index.js';
 import { MAX_TAGS_PER_RESOURCE, TagService, type TaggableRef } from './tag-service.js';
 
 const VISIBLE_MS = 60_000;
-
-/** A check for `assert.rejects`: a StratusError of this kind (and resource, reason, id). */
-function stratusError(
-  kind: string,
-  more: { resource?: string; reason?: string; id?: string } = {},
-): (err: unknown) => boolean {
-  return (err) => {
-    assert.ok(err instanceof StratusError, `expected a StratusError, got ${String(err)}`);
-    assert.equal(err.kind, kind, err.message);
-    for (const [k, v] of Object.entries(more)) assert.equal(err[k as keyof typeof more], v);
-    return true;
-  };
-}
 
 const keys = (n: number, prefix = 'k') =>
   Array.from({ length: n }, (_, i) => ({ key: `${prefix}${i}`, value: `v${i}` }));

@@ -1,9 +1,23 @@
-// Test support: EC2 errors as the SDK reports them, and waiting for a stopped cloud's
+// Test support: domain errors as services throw them, EC2 errors as the SDK reports them, and waiting for a stopped cloud's
 // PostgreSQL connections to close before its test database is dropped.
 import assert from 'node:assert/strict';
 import pg from 'pg';
+import { StratusError } from '../../src/errors.js';
 import { POSTGRES_ADMIN_URL } from './capabilities.js';
 import { waitUntil } from './ec2.js';
+
+/** A check for `assert.rejects`: a StratusError of this kind (and resource, reason, id). */
+export function stratusError(
+  kind: string,
+  more: { resource?: string; reason?: string; id?: string } = {},
+): (err: unknown) => boolean {
+  return (err) => {
+    assert.ok(err instanceof StratusError, `expected a StratusError, got ${String(err)}`);
+    assert.equal(err.kind, kind, err.message);
+    for (const [k, v] of Object.entries(more)) assert.equal(err[k as keyof typeof more], v);
+    return true;
+  };
+}
 
 /** Runs `send` and returns the EC2 error it fails with (code and HTTP status). */
 export async function failure(
