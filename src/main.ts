@@ -9,6 +9,7 @@ import { ApiService, type ApiUrls } from './api/service.js';
 import type { ApiServices } from './api/services.js';
 import { AmqpBus, InProcessBus, type Bus } from './bus/index.js';
 import { addConfigOptions, configFrom } from './cli/config-options.js';
+import { labCommand } from './cli/lab.js';
 import { manageCommand } from './cli/manage.js';
 import { smokeCommand } from './cli/smoke.js';
 import {
@@ -459,6 +460,7 @@ export function buildProgram(exit: (code: number) => void = () => {}): Command {
   }
   program.addCommand(manageCommand());
   program.addCommand(smokeCommand(exit));
+  program.addCommand(labCommand());
   return program;
 }
 

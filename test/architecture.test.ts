@@ -13,6 +13,8 @@ const SRC = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../sr
 const LAYERS: readonly (readonly string[])[] = [
   ['main'],
   ['cli', 'smoke'],
+  // A cloud of several hosts on one machine, run as processes (stratus lab).
+  ['lab'],
   ['api'],
   // Read by main and the edges, which hand services plain options.
   ['config'],
