@@ -25,6 +25,15 @@ function wholeNumber(value: string): number {
   return n;
 }
 
+/** `KEY=VALUE` of --set, gathered into one record; numbers stay numbers. */
+function setting(value: string, previous: Record<string, string | number> = {}) {
+  const m = /^([A-Za-z][A-Za-z0-9.]*)=(.*)$/.exec(value);
+  if (!m)
+    throw new InvalidArgumentError('must be KEY=VALUE, KEY a config file key (quota.instances)');
+  const v = m[2] as string;
+  return { ...previous, [m[1] as string]: /^-?\d+(\.\d+)?$/.test(v) ? Number(v) : v };
+}
+
 function seconds(value: string): number {
   const n = Number(value);
   if (!Number.isFinite(n) || n <= 0)
@@ -75,7 +84,12 @@ export function labCommand(): Command {
     )
     .option('--heartbeat-seconds <s>', 'service.heartbeatSeconds of every service.', seconds)
     .option('--down-after-seconds <s>', 'service.downAfterSeconds of every service.', seconds)
-    .option('--log-level <level>', 'log.level of every service.');
+    .option('--log-level <level>', 'log.level of every service.')
+    .option(
+      '--set <key=value>',
+      'A config file key for every service, e.g. --set quota.instances=1000 (repeatable).',
+      setting,
+    );
   up.action(async () => {
     const o = up.opts() as {
       dir: string;
@@ -90,8 +104,9 @@ export function labCommand(): Command {
       heartbeatSeconds?: number;
       downAfterSeconds?: number;
       logLevel?: string;
+      set?: Record<string, string | number>;
     };
-    await labUp(o, print);
+    await labUp({ ...o, settings: o.set }, print);
   });
 
   const status = dirOption(

@@ -3,6 +3,7 @@
 // config file it runs from. Pure: the same options and ports give the same plan.
 import path from 'node:path';
 import { stringify } from 'smol-toml';
+import { OPTIONS } from '../config/index.js';
 import { invalid } from '../errors.js';
 import type { Binary } from '../service/index.js';
 
@@ -28,6 +29,8 @@ export interface LabOptions {
   heartbeatSeconds?: number | undefined;
   downAfterSeconds?: number | undefined;
   logLevel?: string | undefined;
+  /** More config keys for every process (`quota.instances` = 1000), as an operator's file would set them. */
+  settings?: Readonly<Record<string, string | number>> | undefined;
 }
 
 export interface LabHost {
@@ -125,6 +128,15 @@ export function checkLabOptions(o: LabOptions): void {
       { resource: 'config', id: 'name' },
     );
   }
+  const known = new Set(OPTIONS.map((spec) => spec.key));
+  for (const key of Object.keys(o.settings ?? {})) {
+    if (!known.has(key)) {
+      throw invalid(`--set ${key}: the config file has no option '${key}'.`, {
+        resource: 'config',
+        id: key,
+      });
+    }
+  }
   for (const [flag, url, scheme] of [
     ['postgres', o.postgres, /^postgres(ql)?:$/],
     ['rabbitmq', o.rabbitmq, /^amqps?:$/],
@@ -182,6 +194,7 @@ export function planLab(options: LabOptions, ports: readonly number[]): LabPlan 
       : {}),
     ...(options.logLevel !== undefined ? { 'log.level': options.logLevel } : {}),
     ...(qemu ? { 'network.floatingRange': FLOATING_RANGE } : {}),
+    ...options.settings,
   };
   const processes: LabProcess[] = [];
   const add = (
