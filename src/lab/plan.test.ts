@@ -88,13 +88,16 @@ describe('lab plan', () => {
     assert.deepEqual(plan.segments, { flat: 'stratus-lab-flat', public: 'stratus-lab-pub' });
     const node3 = plan.processes.find((p) => p.name === 'lab-node3');
     const doc = parse(renderConfig(node3 as never)) as { dataPlane: Record<string, string> };
-    assert.deepEqual({ ...doc.dataPlane }, {
-      namespace: 'stratus-lab-node3',
-      mode: 'namespace',
-      flatInterface: 'flat0',
-      publicInterface: 'pub0',
-      publicAddress: '172.24.4.13/24',
-    });
+    assert.deepEqual(
+      { ...doc.dataPlane },
+      {
+        namespace: 'stratus-lab-node3',
+        mode: 'namespace',
+        flatInterface: 'flat0',
+        publicInterface: 'pub0',
+        publicAddress: '172.24.4.13/24',
+      },
+    );
     const network = plan.processes.find((p) => p.name === 'network');
     assert.equal(network?.settings['network.floatingRange'], '172.24.4.128/25');
   });
