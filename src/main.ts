@@ -249,6 +249,7 @@ export async function startCloud(
             downAfterMs,
             ratios: config.scheduler,
             weigher: config.scheduler.weigher,
+            logger: logger.child({ service: 'scheduler' }),
           }).service();
           break;
         case 'compute': {

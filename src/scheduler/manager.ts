@@ -14,6 +14,7 @@ import {
   type Resources,
 } from '../db/index.js';
 import { StratusError } from '../errors.js';
+import type { Logger } from '../log.js';
 import type { Service } from '../service/index.js';
 import { VERSION } from '../version.js';
 import { hostLimits, type AllocationRatios } from './allocation.js';
@@ -30,6 +31,8 @@ export interface SchedulerOptions {
   ratios: AllocationRatios;
   /** Where new instances go among the hosts that can take them: spread or pack. */
   weigher: WeigherChoice;
+  /** Each decision is logged with its duration (`decisionMs`), placed or refused. */
+  logger?: Logger;
 }
 
 const NOTHING: Resources = { vcpus: 0, memoryMb: 0, diskGb: 0 };
@@ -82,6 +85,33 @@ export class SchedulerManager implements ProtocolHandlers<SchedulerProtocol> {
    * cannot be placed, the claims taken for the others are given back.
    */
   async selectDestinations(args: SelectDestinationsArgs): Promise<{ hosts: string[] }> {
+    const started = performance.now();
+    const decisionMs = () => Math.round((performance.now() - started) * 1000) / 1000;
+    try {
+      const result = await this.#select(args);
+      this.#opts.logger?.info(
+        {
+          instances: args.instanceIds.length,
+          hosts: [...new Set(result.hosts)],
+          decisionMs: decisionMs(),
+        },
+        'destinations selected',
+      );
+      return result;
+    } catch (err) {
+      this.#opts.logger?.info(
+        {
+          instances: args.instanceIds.length,
+          decisionMs: decisionMs(),
+          err: (err as Error).message,
+        },
+        'no destinations',
+      );
+      throw err;
+    }
+  }
+
+  async #select(args: SelectDestinationsArgs): Promise<{ hosts: string[] }> {
     const spec: RequestSpec = {
       vcpus: args.vcpus,
       memoryMb: args.memoryMb,

@@ -28,7 +28,10 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-export async function startPrivatePostgres(): Promise<PrivatePostgres> {
+/** `settings` are server settings (`max_connections: '400'`), given as `-c NAME=VALUE`. */
+export async function startPrivatePostgres(
+  settings: Readonly<Record<string, string>> = {},
+): Promise<PrivatePostgres> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stratus-pg-'));
   const data = path.join(dir, 'data');
   const port = await freePort();
@@ -48,7 +51,10 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
       data,
       '-w',
       '-o',
-      `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1`,
+      [
+        `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1`,
+        ...Object.entries(settings).map(([k, v]) => `-c ${k}=${v}`),
+      ].join(' '),
       '-l',
       path.join(dir, 'log'),
       'start',
