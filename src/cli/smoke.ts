@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { loadConfig } from '../config/index.js';
 import { invalid } from '../errors.js';
-import { runSmoke, type Ec2Endpoint } from '../smoke/index.js';
+import type { Ec2Endpoint } from '../smoke/index.js';
 
 function positiveInt(value: string): number {
   const n = Number(value);
@@ -170,6 +170,9 @@ export function smokeCommand(exit: (code: number) => void): Command {
     };
     const { guestNetns, ...endpoint } = resolveEndpoint(o, process.env);
     const netns = o.netns ?? guestNetns;
+    // Loaded when the command runs: the AWS SDK it brings would otherwise cost every service
+    // process (a compute host, an api) tens of MiB it never uses.
+    const { runSmoke } = await import('../smoke/index.js');
     const summary = await runSmoke({
       endpoint,
       scenario: {
