@@ -312,10 +312,13 @@ export class ComputeManager implements ProtocolHandlers<ComputeProtocol> {
    * as stopped; a VM whose record is terminated is removed.
    */
   async syncPowerStates(): Promise<void> {
+    // The records first, then the hypervisor: an instance whose build ends between the two
+    // reads is then seen building (skipped) or with its VM, never active without one, which
+    // would mark a VM that just started as stopped (found by bench/multi-host-scale.ts).
+    const records = await this.#instances.list({ host: this.#opts.host });
     const guests = new Map(
       (await this.#opts.driver.list()).map((g) => [g.instanceId, g.powerState]),
     );
-    const records = await this.#instances.list({ host: this.#opts.host });
     for (const inst of records) {
       const power = guests.get(inst.id) ?? 'nostate';
       guests.delete(inst.id);
