@@ -146,6 +146,16 @@ async function liveCount(database: Database, since: number, state?: string): Pro
   return Number((await q.executeTakeFirstOrThrow()).n);
 }
 
+async function states(database: Database, since: number): Promise<Record<string, number>> {
+  const rows = await database.db
+    .selectFrom('instances')
+    .select(['vmState', (eb) => eb.fn.countAll<number>().as('n')])
+    .where('createdAt', '>=', since)
+    .groupBy('vmState')
+    .execute();
+  return Object.fromEntries(rows.map((r) => [r.vmState, Number(r.n)]));
+}
+
 function rabbit(vhost: string): { connections: number; queues: number; messages: number } {
   const lines = (args: string[]) =>
     execFileSync('rabbitmqctl', ['-q', ...args])
@@ -262,14 +272,19 @@ async function main(): Promise<void> {
       );
       const accepted = (performance.now() - start) / 1000;
       const total = ids.flat().length;
-      while ((await liveCount(database, since, 'active')) < total) {
-        if ((await liveCount(database, since, 'error')) > 0) break;
+      // Until none of the batch is still building: running, or whatever else it ended as.
+      let active = 0;
+      while ((active = await liveCount(database, since, 'active')) < total) {
+        if ((await liveCount(database, since, 'building')) === 0) break;
         await sleep(50);
       }
       const running = (performance.now() - start) / 1000;
-      const rate = total / running;
-      const line = `batch ${b + 1}: ${total} launched (accepted in ${accepted.toFixed(1)} s), all running in ${running.toFixed(1)} s: ${rate.toFixed(1)} instances/s`;
-      console.log(line);
+      const rate = active / running;
+      const others =
+        active < total ? ` (NOT RUNNING: ${JSON.stringify(await states(database, since))})` : '';
+      console.log(
+        `batch ${b + 1}: ${total} launched (accepted in ${accepted.toFixed(1)} s), ${active} running after ${running.toFixed(1)} s: ${rate.toFixed(1)} instances/s${others}`,
+      );
       rates.push(rate.toFixed(1));
       peak = rabbit(state.plan.vhost);
       const dStart = performance.now();
