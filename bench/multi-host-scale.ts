@@ -156,6 +156,18 @@ async function states(database: Database, since: number): Promise<Record<string,
   return Object.fromEntries(rows.map((r) => [r.vmState, Number(r.n)]));
 }
 
+/** The messages of the batch's instances that ended in error, with their counts. */
+async function why(database: Database, since: number): Promise<string> {
+  const rows = await database.db
+    .selectFrom('instances')
+    .select(['stateMessage', (eb) => eb.fn.countAll<number>().as('n')])
+    .where('createdAt', '>=', since)
+    .where('vmState', '=', 'error')
+    .groupBy('stateMessage')
+    .execute();
+  return rows.map((r) => `${Number(r.n)} x ${r.stateMessage}`).join('; ');
+}
+
 function rabbit(vhost: string): { connections: number; queues: number; messages: number } {
   const lines = (args: string[]) =>
     execFileSync('rabbitmqctl', ['-q', ...args])
@@ -281,7 +293,9 @@ async function main(): Promise<void> {
       const running = (performance.now() - start) / 1000;
       const rate = active / running;
       const others =
-        active < total ? ` (NOT RUNNING: ${JSON.stringify(await states(database, since))})` : '';
+        active < total
+          ? ` (NOT RUNNING: ${JSON.stringify(await states(database, since))}; ${await why(database, since)})`
+          : '';
       console.log(
         `batch ${b + 1}: ${total} launched (accepted in ${accepted.toFixed(1)} s), ${active} running after ${running.toFixed(1)} s: ${rate.toFixed(1)} instances/s${others}`,
       );
