@@ -195,6 +195,22 @@ async function main(): Promise<void> {
   const name = `scale${randomBytes(3).toString('hex')}`;
   let database: Database | undefined;
   const clients: EC2Client[] = [];
+  let cleaning: Promise<void> | undefined;
+  const cleanUp = () =>
+    (cleaning ??= (async () => {
+      for (const c of clients) c.destroy();
+      await database?.close().catch(() => undefined);
+      await runStratus(['lab', 'down', '--dir', dir]);
+      fs.rmSync(path.dirname(dir), { recursive: true, force: true });
+      postgres.remove();
+    })());
+  // Interrupted, it still takes its lab and its PostgreSQL server away.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      console.log(`${signal}: taking the lab down.`);
+      void cleanUp().finally(() => process.exit(130));
+    });
+  }
   try {
     const t0 = performance.now();
     const code = await runStratus([
@@ -362,11 +378,7 @@ async function main(): Promise<void> {
       `errors: ${errors.size === 0 ? 'none' : [...errors].map(([k, n]) => `${k} x${n}`).join(', ')}`,
     );
   } finally {
-    for (const c of clients) c.destroy();
-    await database?.close();
-    await runStratus(['lab', 'down', '--dir', dir]);
-    fs.rmSync(path.dirname(dir), { recursive: true, force: true });
-    postgres.remove();
+    await cleanUp();
   }
 }
 

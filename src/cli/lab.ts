@@ -106,7 +106,17 @@ export function labCommand(): Command {
       logLevel?: string;
       set?: Record<string, string | number>;
     };
-    await labUp({ ...o, settings: o.set }, print);
+    // Interrupted, up stops where it is and takes away what it made.
+    const abort = new AbortController();
+    const onSignal = (signal: NodeJS.Signals) => abort.abort(new Error(`interrupted by ${signal}`));
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    try {
+      await labUp({ ...o, settings: o.set }, print, abort.signal);
+    } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
   });
 
   const status = dirOption(

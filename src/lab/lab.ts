@@ -76,7 +76,11 @@ function checkDir(dir: string): void {
 }
 
 /** Starts a lab; prints what it does and, at the end, how to use it. */
-export async function labUp(options: LabOptions, print: Print): Promise<LabState> {
+export async function labUp(
+  options: LabOptions,
+  print: Print,
+  signal?: AbortSignal,
+): Promise<LabState> {
   checkLabOptions(options);
   const dir = path.resolve(options.dir);
   checkDir(dir);
@@ -123,6 +127,7 @@ export async function labUp(options: LabOptions, print: Print): Promise<LabState
     await createDatabase(options.postgres, plan.database);
     state.made.vhost = true;
     writeState(state);
+    signal?.throwIfAborted();
     await createVhost(plan.vhost, options.rabbitmq);
     print(`Database ${plan.database} and RabbitMQ vhost ${plan.vhost} created.`);
     // Migrated once here, before the services start.
@@ -137,7 +142,8 @@ export async function labUp(options: LabOptions, print: Print): Promise<LabState
     for (const p of plan.processes) {
       fs.writeFileSync(p.configFile, renderConfig(p), { mode: 0o600 });
     }
-    await startAll(plan, database, print);
+    signal?.throwIfAborted();
+    await startAll(plan, database, print, signal);
     const rc = path.join(plan.controllerDir, 'stratusrc');
     fs.copyFileSync(rc, path.join(dir, 'stratusrc'));
     state.ready = true;
@@ -163,12 +169,14 @@ async function waitUp(
   processes: readonly LabProcess[],
   since: number,
   timeoutMs: number,
+  signal: AbortSignal | undefined,
 ): Promise<void> {
   const services = new ServiceRepo(database.db);
   const downAfterMs = (plan.options.downAfterSeconds ?? DEFAULT_DOWN_AFTER_S) * 1000;
   const deadline = Date.now() + timeoutMs;
   let waiting = [...processes];
   while (waiting.length > 0) {
+    signal?.throwIfAborted();
     for (const p of waiting) {
       if (livePid(p) === undefined) {
         throw new StratusError(
@@ -228,12 +236,17 @@ async function healthy(statusUrl: string): Promise<boolean> {
  * ask it for their network), the schedulers, the first api (it writes the admin identity and
  * the rc file), the other apis, then every compute host at once.
  */
-async function startAll(plan: LabPlan, database: Database, print: Print): Promise<void> {
+async function startAll(
+  plan: LabPlan,
+  database: Database,
+  print: Print,
+  signal: AbortSignal | undefined,
+): Promise<void> {
   const since = now();
   const group = async (label: string, procs: readonly LabProcess[], timeoutMs: number) => {
     if (procs.length === 0) return;
     for (const p of procs) startProcess(p);
-    await waitUp(plan, database, procs, since, timeoutMs);
+    await waitUp(plan, database, procs, since, timeoutMs, signal);
     print(`${label} up.`);
   };
   const of = (binary: string) => plan.processes.filter((p) => p.binary === binary);
