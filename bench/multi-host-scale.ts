@@ -72,6 +72,60 @@ function spread(values: readonly number[]): string {
   return `min ${s[0]?.toFixed(0)}, median ${percentile(s, 50).toFixed(0)}, max ${s[s.length - 1]?.toFixed(0)} MiB (n=${s.length})`;
 }
 
+/**
+ * CPU seconds (user + system) a process has used so far, with those of its children that
+ * ended (PostgreSQL's backends of closed connections); 0 when it is gone.
+ */
+function cpuSeconds(pid: number): number {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return [11, 12, 13, 14].reduce((n, i) => n + Number(fields[i]), 0) / 100;
+  } catch {
+    return 0;
+  }
+}
+
+/** Every process as pid, parent pid and command line. */
+function allProcesses(): { pid: number; ppid: number; cmdline: string }[] {
+  return fs.readdirSync('/proc').flatMap((d) => {
+    if (!/^\d+$/.test(d)) return [];
+    try {
+      const stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      const cmdline = fs.readFileSync(`/proc/${d}/cmdline`, 'utf8').replace(/\0/g, ' ');
+      return [{ pid: Number(d), ppid, cmdline }];
+    } catch {
+      return [];
+    }
+  });
+}
+
+/** The pids of each role whose CPU time is reported: lab processes, the PostgreSQL server, RabbitMQ. */
+function roles(state: LabState, postgresPort: string): Map<string, number[]> {
+  const out = new Map<string, number[]>();
+  for (const p of state.plan.processes) {
+    const pid = Number(fs.readFileSync(p.pidFile, 'utf8'));
+    out.set(p.binary, [...(out.get(p.binary) ?? []), pid]);
+  }
+  const procs = allProcesses();
+  const postmaster = procs.find((p) => p.cmdline.includes(` -p ${postgresPort} `));
+  if (postmaster) {
+    out.set("postgresql (the lab's own server)", [
+      postmaster.pid,
+      ...procs.filter((p) => p.ppid === postmaster.pid).map((p) => p.pid),
+    ]);
+  }
+  const beam = procs.filter((p) => /beam\.smp/.test(p.cmdline) && p.cmdline.includes('rabbit'));
+  if (beam.length > 0)
+    out.set(
+      'rabbitmq (the whole broker)',
+      beam.map((p) => p.pid),
+    );
+  out.set(`this benchmark (${CLIENTS} EC2 clients)`, [process.pid]);
+  return out;
+}
+
 /** The worst fill of any host (claims and live instances vs capacity x ratio), sampled. */
 class CapacityWatch {
   samples = 0;
@@ -264,6 +318,14 @@ async function main(): Promise<void> {
     }
     const watch = new CapacityWatch(database);
     watch.start();
+    const postgresPort = new URL(postgres.url).port;
+    const cpuBefore = new Map(
+      [...roles(state, postgresPort)].map(([role, pids]) => [
+        role,
+        pids.reduce((n, pid) => n + cpuSeconds(pid), 0),
+      ]),
+    );
+    const runStart = performance.now();
     const errors = new Map<string, number>();
     const failed = (err: unknown) => {
       const key = (err as Error).name ?? 'Error';
@@ -337,6 +399,16 @@ async function main(): Promise<void> {
     }
     await watch.stop();
     await watch.sample();
+    const wall = (performance.now() - runStart) / 1000;
+    // Postgres backends come and go with connections: the ones gone took their time along.
+    const cpu = [...roles(state, postgresPort)].map(
+      ([role, pids]) =>
+        [
+          role,
+          pids.reduce((n, pid) => n + cpuSeconds(pid), 0) - (cpuBefore.get(role) ?? 0),
+          pids.length,
+        ] as const,
+    );
 
     console.log('');
     console.log(`boot rate (instances/s reaching running), batch by batch: ${rates.join(', ')}`);
@@ -374,6 +446,12 @@ async function main(): Promise<void> {
           ? 'no host ever held more than its capacity'
           : `OVER CAPACITY ${watch.violations.length} times: ${watch.violations.slice(0, 5).join(', ')}`),
     );
+    console.log(
+      `CPU seconds used during the ${wall.toFixed(0)} s of launches and deletes (${os.cpus().length} cores, so ${(wall * os.cpus().length).toFixed(0)} available):`,
+    );
+    for (const [role, seconds, n] of cpu) {
+      console.log(`  ${role} (${n} process${n === 1 ? '' : 'es'}): ${seconds.toFixed(1)} s`);
+    }
     console.log(
       `errors: ${errors.size === 0 ? 'none' : [...errors].map(([k, n]) => `${k} x${n}`).join(', ')}`,
     );
