@@ -4,10 +4,15 @@ import { PostgresDialect, type Dialect } from 'kysely';
 
 const INT8_OID = 20;
 
-export function postgresDialect(url: string): Dialect {
+/**
+ * `connectTimeoutMs`: how long opening one connection (TCP and the server's handshake) may
+ * take before it fails, so a server that does not answer is an outage, not a hang.
+ */
+export function postgresDialect(url: string, connectTimeoutMs: number): Dialect {
   const pool = new pg.Pool({
     connectionString: url,
     max: 10,
+    connectionTimeoutMillis: connectTimeoutMs,
     types: {
       getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
         oid === INT8_OID

@@ -3,14 +3,34 @@ import { randomUUID } from 'node:crypto';
 import { notFound } from '../../errors.js';
 import type { Db, ServiceRow } from '../schema.js';
 
+/** Which process runs a service: see `ServicesTable`. */
+export interface ServiceOwner {
+  machine: string;
+  pid: number;
+  bootId: string;
+}
+
 export class ServiceRepo {
   constructor(private readonly db: Db) {}
 
   /**
    * Records that `binary` runs on `host` and beats now. Creates the row on first start and
-   * keeps `disabled` as an operator left it on later starts.
+   * keeps `disabled` as an operator left it on later starts. With `owner`, also records which
+   * process runs it; with `previousBootId` too, the row changes only if the process that ran
+   * it before is still the one recorded (compare-and-set: of two processes taking over one
+   * row at once, one wins), and the returned row says who won.
    */
-  async register(host: string, binary: string, topic: string, at: number): Promise<ServiceRow> {
+  async register(
+    host: string,
+    binary: string,
+    topic: string,
+    at: number,
+    owner?: ServiceOwner,
+    previousBootId?: string | null,
+  ): Promise<ServiceRow> {
+    const ownerColumns = owner
+      ? { machine: owner.machine, pid: owner.pid, bootId: owner.bootId }
+      : {};
     await this.db
       .insertInto('services')
       .values({
@@ -23,10 +43,29 @@ export class ServiceRepo {
         reportCount: 0,
         heartbeatAt: at,
         createdAt: at,
+        ...ownerColumns,
       })
-      .onConflict((oc) => oc.columns(['host', 'binary']).doUpdateSet({ topic, heartbeatAt: at }))
+      .onConflict((oc) => {
+        const update = oc
+          .columns(['host', 'binary'])
+          .doUpdateSet({ topic, heartbeatAt: at, ...ownerColumns });
+        if (previousBootId === undefined) return update;
+        return previousBootId === null
+          ? update.where('services.bootId', 'is', null)
+          : update.where('services.bootId', '=', previousBootId);
+      })
       .execute();
     return this.get(host, binary);
+  }
+
+  /** The row of `binary` on `host`, or undefined when it never registered. */
+  async find(host: string, binary: string): Promise<ServiceRow | undefined> {
+    return this.db
+      .selectFrom('services')
+      .selectAll()
+      .where('host', '=', host)
+      .where('binary', '=', binary)
+      .executeTakeFirst();
   }
 
   /** Records a heartbeat. */
