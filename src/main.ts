@@ -47,7 +47,7 @@ import {
   type FloatingIpHook,
 } from './network/index.js';
 import { QuotaReader } from './quota/index.js';
-import { SchedulerClient, SchedulerManager } from './scheduler/index.js';
+import { HostInventory, SchedulerClient, SchedulerManager } from './scheduler/index.js';
 import { ServiceHealth, ServiceRunner, type Binary, type Service } from './service/index.js';
 import { TagService } from './tags/index.js';
 import { FakeDriver, QemuDriver, type VirtDriver } from './virt/index.js';
@@ -161,6 +161,11 @@ function apiServices(
     }),
     quota: new QuotaReader(db, config.quota),
     health: new ServiceHealth(db, config.service.downAfterSeconds * 1000),
+    hosts: new HostInventory({
+      db,
+      downAfterMs: config.service.downAfterSeconds * 1000,
+      ratios: config.scheduler,
+    }),
   };
 }
 
