@@ -40,6 +40,8 @@ const common = (db: string): Record<string, string> => ({
   'service-down-after-seconds': '1',
   'bus-call-timeout-ms': '5000',
   'cpu-allocation-ratio': '2',
+  'quota-instances': '50',
+  'quota-cores': '50',
 });
 
 interface HostJson {
@@ -59,6 +61,9 @@ describe('operating several compute hosts', needs('postgres', 'rabbitmq'), () =>
   let t: TestCloud;
   let stateDir: string;
   let imageId: string;
+  let imageUuid: string;
+  /** An admin's token at the Identity API, for the Compute API. */
+  let token: string;
   const computes = new Map<string, Cloud>();
   /** Each host's driver, kept across a restart as its running VMs are. */
   const drivers = new Map<string, FakeDriver>();
@@ -91,14 +96,14 @@ describe('operating several compute hosts', needs('postgres', 'rabbitmq'), () =>
     const rows = JSON.parse(r.stdout) as HostJson[];
     return new Map(rows.filter((h) => h.host.endsWith(suffix)).map((h) => [h.host, h]));
   };
-  const launch = async (count: number, zone: string) => {
+  const launch = async (count: number, zone?: string) => {
     const r = await t.admin.send(
       new RunInstancesCommand({
         ImageId: imageId,
         InstanceType: 'm1.tiny' as _InstanceType,
         MinCount: count,
         MaxCount: count,
-        Placement: { AvailabilityZone: zone },
+        ...(zone ? { Placement: { AvailabilityZone: zone } } : {}),
       }),
     );
     const prefixes = (r.Instances ?? []).map(
@@ -129,7 +134,8 @@ describe('operating several compute hosts', needs('postgres', 'rabbitmq'), () =>
       { ...common(db.url), host: name('control') },
       { services: ['network', 'scheduler', 'api'] },
     );
-    imageId = imageEc2Id('machine', (await t.addImage()).id);
+    imageUuid = (await t.addImage()).id;
+    imageId = imageEc2Id('machine', imageUuid);
     await startCompute('a1', `za-${suffix}`);
     await startCompute('b1', `zb-${suffix}`);
     await startCompute('b2', `zb-${suffix}`);
@@ -150,7 +156,18 @@ describe('operating several compute hosts', needs('postgres', 'rabbitmq'), () =>
     const compute = t.cloud.urls?.compute as string;
     await manage('user', 'create', 'ops', '--password', PASSWORD, '--project', 'admin');
     await manage('role', 'add', '--user', 'ops', '--project', 'admin', '--role', 'admin');
-    const token = await login(identity, 'ops', 'admin');
+    await manage('user', 'create', 'dev', '--password', PASSWORD, '--project', 'admin');
+    token = await login(identity, 'ops', 'admin');
+    const member = await login(identity, 'dev', 'admin');
+    const forbidden = await fetch(`${compute}/os-availability-zone/detail`, {
+      headers: { 'x-auth-token': member },
+    });
+    assert.equal(forbidden.status, 403);
+    assert.ok(((await forbidden.json()) as { forbidden?: unknown }).forbidden);
+    const plain = await fetch(`${compute}/os-availability-zone`, {
+      headers: { 'x-auth-token': member },
+    });
+    assert.equal(plain.status, 200, 'every user may list the zones');
     const list = (await (
       await fetch(`${compute}/os-availability-zone`, { headers: { 'x-auth-token': token } })
     ).json()) as {
@@ -183,6 +200,42 @@ describe('operating several compute hosts', needs('postgres', 'rabbitmq'), () =>
     assert.deepEqual([...new Set(rows.map((r) => r.host))].sort(), [name('b1'), name('b2')]);
     const rowsA = await launch(1, `za-${suffix}`);
     assert.equal(rowsA[0]?.host, name('a1'));
+    assert.equal(rowsA[0]?.availabilityZone, `za-${suffix}`);
+
+    // The Compute API's availability_zone goes the same way.
+    const compute = t.cloud.urls?.compute as string;
+    const headers = { 'x-auth-token': token, 'content-type': 'application/json' };
+    const flavors = (await (await fetch(`${compute}/flavors`, { headers })).json()) as {
+      flavors: { id: string; name: string }[];
+    };
+    const tiny = flavors.flavors.find((f) => f.name === 'm1.tiny')?.id as string;
+    const created = await fetch(`${compute}/servers`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({
+        server: {
+          name: 'in-za',
+          imageRef: imageUuid,
+          flavorRef: tiny,
+          availability_zone: `za-${suffix}`,
+        },
+      }),
+    });
+    assert.equal(created.status, 202, await created.clone().text());
+    const { server } = (await created.json()) as { server: { id: string } };
+    const shown = await waitUntil(
+      async () => {
+        const r = (await (await fetch(`${compute}/servers/${server.id}`, { headers })).json()) as {
+          server: { status: string; 'OS-EXT-AZ:availability_zone': string };
+        };
+        return r.server.status === 'ACTIVE' && r.server;
+      },
+      15_000,
+      'the server to be ACTIVE',
+    );
+    assert.equal(shown['OS-EXT-AZ:availability_zone'], `za-${suffix}`);
+    const row = await new InstanceRepo(t.cloud.database.db).get(server.id);
+    assert.equal(row.host, name('a1'));
   });
 
   it('shows each host with its state, zone, capacity under the ratios, usage and instances', async () => {
@@ -197,13 +250,13 @@ describe('operating several compute hosts', needs('postgres', 'rabbitmq'), () =>
     const onB = b1.instances + (hosts.get(name('b2'))?.instances ?? 0);
     assert.equal(onB, 4);
     assert.equal(b1.used.vcpus, b1.instances, 'm1.tiny holds one vCPU');
-    assert.equal(hosts.get(name('a1'))?.instances, 1);
+    assert.equal(hosts.get(name('a1'))?.instances, 2);
 
     const table = await manage('host', 'list');
     assert.match(table.stdout, /^host +zone +state +status +vcpus +ram_mb +disk_gb +instances/m);
     assert.match(
       table.stdout,
-      new RegExp(`^${name('a1')} +za-${suffix} +up +enabled +1/\\d+ \\(\\d+\\) `, 'm'),
+      new RegExp(`^${name('a1')} +za-${suffix} +up +enabled +2/\\d+ \\(\\d+\\) `, 'm'),
     );
   });
 
@@ -243,6 +296,10 @@ describe('operating several compute hosts', needs('postgres', 'rabbitmq'), () =>
     );
     assert.equal(refused.code, 'InsufficientInstanceCapacity', refused.message);
     assert.equal(refused.status, 503);
+
+    // Launches that name no zone go on, to the hosts that are up and enabled only.
+    const rows = await launch(3);
+    assert.deepEqual([...new Set(rows.map((r) => r.host))], [name('a1')]);
 
     const show = await manage('host', 'show', name('b1'));
     assert.equal(show.code, 0, show.stderr);
