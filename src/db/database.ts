@@ -53,7 +53,7 @@ export async function openDatabase(url: string, options: OpenOptions = {}): Prom
   }
   const database: Database = { db, dialect, close: () => db.destroy() };
   try {
-    await reachable(db, url);
+    await reachable(db, url, options.connectTimeoutMs ?? 5000);
     if (options.migrate !== false) await migrate(db);
   } catch (err) {
     await db.destroy();
@@ -72,15 +72,18 @@ export function redactUrl(url: string): string {
  * cannot be reached: the first thing a process does with it, so a wrong URL or a server that
  * is down is told at start, within the connect timeout.
  */
-async function reachable(db: Db, url: string): Promise<void> {
+async function reachable(db: Db, url: string, connectTimeoutMs: number): Promise<void> {
   try {
     await sql`select 1`.execute(db);
   } catch (err) {
     if (!(err instanceof StratusError) || err.kind !== 'unavailable') throw err;
     const cause = err.cause instanceof Error ? err.cause.message : err.message;
+    const why = /timeout/i.test(cause)
+      ? `no answer within ${connectTimeoutMs / 1000} s (${cause})`
+      : cause || 'no answer';
     throw new StratusError(
       'unavailable',
-      `Cannot reach the database at ${redactUrl(url)}: ${cause || 'no answer'}.`,
+      `Cannot reach the database at ${redactUrl(url)}: ${why}.`,
       { resource: 'database', cause: err },
     );
   }
