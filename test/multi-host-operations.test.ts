@@ -341,6 +341,18 @@ describe('operating several compute hosts', needs('postgres', 'rabbitmq'), () =>
       assert.match(l, / active +up$/);
   });
 
+  it('lists every service with the machine and process that run it', async () => {
+    const r = await manage('service', 'list');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^binary +host +state +status +last_heartbeat +runs_on/m);
+    const host = os.hostname().replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    assert.match(
+      r.stdout,
+      new RegExp(`^compute +${name('a1')} +up +enabled +\\S+ +${host}:${process.pid}`, 'm'),
+    );
+    assert.match(r.stdout, new RegExp(`^compute +${name('b2')} +up +disabled .* new disks$`, 'm'));
+  });
+
   it('answers an unknown host with a clear message', async () => {
     const r = await manage('host', 'show', 'no-such-host');
     assert.equal(r.code, 1);

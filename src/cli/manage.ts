@@ -231,6 +231,8 @@ export function manageCommand(): Command {
         status: s.disabled ? 'disabled' : 'enabled',
         disabled_reason: s.disabledReason,
         last_heartbeat: isoTime(s.heartbeatAt),
+        // Which machine and process last ran it (what a duplicate host name is told by).
+        runs_on: s.machine === null ? null : `${s.machine}:${s.pid}`,
       }));
       printRows(format, rows, [
         'binary',
@@ -238,6 +240,7 @@ export function manageCommand(): Command {
         'state',
         'status',
         'last_heartbeat',
+        'runs_on',
         'disabled_reason',
       ]);
     }),
