@@ -37,7 +37,7 @@ const common = (db: string): Record<string, string> => ({
   database: db,
   transport: AMQP_URL,
   'service-heartbeat-seconds': '0.2',
-  'service-down-after-seconds': '1',
+  'service-down-after-seconds': '2',
   'bus-call-timeout-ms': '5000',
   'cpu-allocation-ratio': '2',
   'quota-instances': '50',
@@ -278,7 +278,7 @@ describe('operating several compute hosts', needs('postgres', 'rabbitmq'), () =>
     computes.delete('b1');
     await waitUntil(
       async () => (await hostList()).get(name('b1'))?.state === 'down',
-      5000,
+      10_000,
       'b1 to show as down',
     );
     // b1 is down and b2 disabled: the zone has nothing to offer.
@@ -323,7 +323,7 @@ describe('operating several compute hosts', needs('postgres', 'rabbitmq'), () =>
         const b1 = (await hostList()).get(name('b1'));
         return b1?.state === 'up' && b1;
       },
-      5000,
+      10_000,
       'b1 to be up again',
     );
     assert.ok(h.instances > 0);

@@ -107,5 +107,30 @@ for (const backend of TEST_BACKENDS) {
       await second.stop();
       await bus.close();
     });
+
+    it('stops beating for a host name another process took over', async () => {
+      const bus = new InProcessBus({ logger: silentLogger(), callTimeoutMs: 1000 });
+      const runner = new ServiceRunner({
+        db: database.db,
+        bus,
+        logger: silentLogger(),
+        host: 'frozen',
+        heartbeatMs: 20,
+        downAfterMs: DOWN_AFTER,
+      });
+      await runner.start({ binary: 'compute', topics: [] });
+      const repo = new ServiceRepo(database.db);
+      await database.db
+        .updateTable('services')
+        .set({ machine: 'elsewhere', pid: 7, bootId: 'new-owner', heartbeatAt: 5 })
+        .where('host', '=', 'frozen')
+        .execute();
+      await new Promise((r) => setTimeout(r, 200));
+      const r = await repo.get('frozen', 'compute');
+      assert.equal(r.bootId, 'new-owner');
+      assert.equal(r.heartbeatAt, 5, 'the old process no longer beats for it');
+      await runner.stop();
+      await bus.close();
+    });
   });
 }

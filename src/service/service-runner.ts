@@ -135,7 +135,15 @@ export class ServiceRunner {
         THIS_PROCESS,
         previousBootId,
       );
-      if (exclusive && row.bootId !== THIS_PROCESS.bootId) this.#refuseIfTaken(row);
+      if (exclusive && row.bootId !== THIS_PROCESS.bootId) {
+        // Another start took the row over between our read and our write.
+        this.#refuseIfTaken(row);
+        throw new StratusError(
+          'conflict',
+          `The host name '${host}' was just taken by process ${row.pid} on the machine '${row.machine}'.`,
+          { resource: 'host', id: host },
+        );
+      }
       runningHere.add(key);
       running.serviceId = row.id;
       for (const t of service.topics) {
@@ -143,9 +151,26 @@ export class ServiceRunner {
           await bus.serve(t.topic, t.handler, { fanout: t.fanout ?? false }),
         );
       }
+      let takenOver = false;
       running.timers.push(
         this.#every(this.#opts.heartbeatMs, 'heartbeat', log, async () => {
-          await this.#repo.beat(running.serviceId, now());
+          if (!exclusive) {
+            await this.#repo.beat(running.serviceId, now());
+            return;
+          }
+          // A host name taken over while this process stood still (its heartbeat went stale):
+          // the other process owns it now; this one says so instead of beating for it.
+          if (
+            !(await this.#repo.beat(running.serviceId, now(), THIS_PROCESS.bootId)) &&
+            !takenOver
+          ) {
+            takenOver = true;
+            const row = await this.#repo.find(host, service.binary);
+            log.error(
+              { owner: row && { machine: row.machine, pid: row.pid } },
+              'another process took over this host name; this one no longer beats for it',
+            );
+          }
         }),
       );
       for (const task of service.periodicTasks ?? []) {

@@ -68,13 +68,18 @@ export class ServiceRepo {
       .executeTakeFirst();
   }
 
-  /** Records a heartbeat. */
-  async beat(id: string, at: number): Promise<void> {
-    await this.db
+  /**
+   * Records a heartbeat. With `bootId`, only while that process is the one recorded; returns
+   * whether the row was updated (false: another process took the service over, or it is gone).
+   */
+  async beat(id: string, at: number, bootId?: string): Promise<boolean> {
+    let q = this.db
       .updateTable('services')
       .set((eb) => ({ heartbeatAt: at, reportCount: eb('reportCount', '+', 1) }))
-      .where('id', '=', id)
-      .execute();
+      .where('id', '=', id);
+    if (bootId !== undefined) q = q.where('bootId', '=', bootId);
+    const r = await q.executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
   }
 
   async get(host: string, binary: string): Promise<ServiceRow> {
