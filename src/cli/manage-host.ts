@@ -127,6 +127,10 @@ export function addHostCommands(manage: Command, leaf: Leaf, withDatabase: WithD
         );
       }
       process.stdout.write('\n');
+      if (instances.length === 0) {
+        process.stdout.write('No live instances on this host.\n');
+        return;
+      }
       printRows(format, instances, ['id', 'uuid', 'project_id', 'state', 'host_state']);
     }),
   );
