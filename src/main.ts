@@ -21,7 +21,7 @@ import {
   InstanceOperations,
 } from './compute/index.js';
 import type { Config } from './config/index.js';
-import { openDatabase, type Database, type Db } from './db/index.js';
+import { migrate, openDatabase, redactUrl, type Database, type Db } from './db/index.js';
 import { StratusError } from './errors.js';
 import { ImageService, ImageStore } from './image/index.js';
 import {
@@ -48,7 +48,7 @@ import {
   type FloatingIpHook,
 } from './network/index.js';
 import { QuotaReader } from './quota/index.js';
-import { SchedulerClient, SchedulerManager } from './scheduler/index.js';
+import { HostInventory, SchedulerClient, SchedulerManager } from './scheduler/index.js';
 import { ServiceHealth, ServiceRunner, type Binary, type Service } from './service/index.js';
 import { TagService } from './tags/index.js';
 import { FakeDriver, QemuDriver, type VirtDriver } from './virt/index.js';
@@ -162,6 +162,11 @@ function apiServices(
     }),
     quota: new QuotaReader(db, config.quota),
     health: new ServiceHealth(db, config.service.downAfterSeconds * 1000),
+    hosts: new HostInventory({
+      db,
+      downAfterMs: config.service.downAfterSeconds * 1000,
+      ratios: config.scheduler,
+    }),
   };
 }
 
@@ -202,12 +207,16 @@ export async function startCloud(
     while (undo.length > 0) await (undo.pop() as () => Promise<void>)().catch(() => undefined);
   };
   try {
+    // Both the database and the bus must answer before anything is changed (the schema
+    // included): a start that cannot reach one says which, and leaves both as they were.
     const database = await openDatabase(config.database, {
       busyTimeoutMs: config.db.busyTimeoutMs,
+      migrate: false,
     });
     undo.push(() => database.close());
     const bus = await createBus(config, logger);
     undo.push(() => bus.close());
+    await migrate(database.db);
     const metrics = new Metrics();
     const runner = new ServiceRunner({
       db: database.db,
@@ -215,8 +224,11 @@ export async function startCloud(
       logger,
       host: config.host,
       heartbeatMs: config.service.heartbeatSeconds * 1000,
+      downAfterMs: config.service.downAfterSeconds * 1000,
     });
     undo.push(() => runner.stop());
+    // Before anything of a service is built (a compute host's data plane, its VMs).
+    for (const binary of services) await runner.refuseDuplicate(binary);
 
     const downAfterMs = config.service.downAfterSeconds * 1000;
     const dataPlane = chooseDataPlane(config);
@@ -380,7 +392,7 @@ function describeStart(cloud: Cloud, services: readonly Binary[]): string {
   const lines = [
     `Stratus ${VERSION} is running ${services.length === ALL_SERVICES.length ? 'all-in-one' : services.join(', ')} on host '${c.host}'.`,
     `  virt driver:  ${c.virt.driver}`,
-    `  database:     ${c.database}`,
+    `  database:     ${redactUrl(c.database)}`,
     `  bus:          ${c.transport.replace(/\/\/[^@/]*@/, '//***@')}`,
     `  logs:         ${c.log.file ?? 'standard error'}`,
   ];
@@ -423,8 +435,12 @@ async function runUntilSignal(
 ): Promise<void> {
   const cloud = await startCloud(config, services, { bootstrap });
   process.stdout.write(`${describeStart(cloud, services)}\n`);
+  // The services' timers do not hold the process; with nothing else open (the in-process
+  // bus on SQLite) it would end at once, so this holds it until a signal comes.
+  const hold = setInterval(() => undefined, 1 << 30);
   await new Promise<void>((resolve) => {
     const onSignal = (signal: NodeJS.Signals) => {
+      clearInterval(hold);
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
       process.stdout.write(`\nReceived ${signal}; stopping.\n`);

@@ -89,6 +89,7 @@ describe('the host network agent in a cloud', needs('netns', 'busybox'), () => {
       logger: silentLogger(),
       host: HOST,
       heartbeatMs: 1000,
+      downAfterMs: 10_000,
     });
     cleanup.add(() => agent.teardown());
     cleanup.add(() => runner.stop());

@@ -7,6 +7,7 @@ import type { ImageService } from '../image/index.js';
 import type { KeypairService } from '../keypairs/index.js';
 import type { AddressReader, NetworkClient, SecurityGroupReader } from '../network/index.js';
 import type { QuotaReader } from '../quota/index.js';
+import type { HostInventory } from '../scheduler/index.js';
 import type { ServiceHealth } from '../service/index.js';
 import type { TagService } from '../tags/index.js';
 
@@ -33,4 +34,6 @@ export interface ApiServices {
   quota: QuotaReader;
   /** The services' heartbeats and the database, for the status endpoint. */
   health: ServiceHealth;
+  /** The compute hosts and the availability zones they make up. */
+  hosts: HostInventory;
 }

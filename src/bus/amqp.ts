@@ -37,6 +37,11 @@ export interface AmqpBusOptions {
   url: string;
   logger: Logger;
   callTimeoutMs: number;
+  /**
+   * How long opening the connection (TCP and the AMQP handshake) may take before it fails
+   * (default 5000), so a broker that does not answer is reported at start, not waited for.
+   */
+  connectTimeoutMs?: number;
   /** Prefix of every exchange and queue; lets several clouds (or test runs) share a broker. */
   exchange?: string;
 }
@@ -82,7 +87,7 @@ export class AmqpBus implements Bus {
   #closed = false;
 
   private constructor(options: AmqpBusOptions) {
-    this.#opts = { exchange: 'stratus', ...options };
+    this.#opts = { exchange: 'stratus', connectTimeoutMs: 5000, ...options };
     this.#log = options.logger;
   }
 
@@ -220,7 +225,9 @@ export class AmqpBus implements Bus {
   async #connect(): Promise<Link> {
     let connection: ChannelModel;
     try {
-      connection = await amqp.connect(this.#opts.url);
+      connection = await amqp.connect(this.#opts.url, {
+        timeout: this.#opts.connectTimeoutMs,
+      });
     } catch (err) {
       throw new StratusError(
         'unavailable',

@@ -6,6 +6,8 @@ import { EndpointRepo, now, openDatabase, ServiceRepo, type Database } from '../
 import { IdentityService, renderRcFile, ROLES } from '../identity/index.js';
 import { serviceState } from '../service/index.js';
 import { addConfigOptions, configFrom } from './config-options.js';
+import { StratusError } from '../errors.js';
+import { addHostCommands } from './manage-host.js';
 import { addImageCommands } from './manage-image.js';
 import { addNetworkCommands } from './manage-network.js';
 import { isoTime, printRecord, printRows, type Format } from './output.js';
@@ -40,7 +42,7 @@ function leaf(parent: Command, name: string, description: string): Command {
 
 export function manageCommand(): Command {
   const manage = new Command('manage').description(
-    'Operator commands: users, projects, roles, credentials, services, images, networks.',
+    'Operator commands: users, projects, roles, credentials, services, hosts, images, networks.',
   );
   addConfigOptions(manage);
   manage.addOption(
@@ -229,6 +231,8 @@ export function manageCommand(): Command {
         status: s.disabled ? 'disabled' : 'enabled',
         disabled_reason: s.disabledReason,
         last_heartbeat: isoTime(s.heartbeatAt),
+        // Which machine and process last ran it (what a duplicate host name is told by).
+        runs_on: s.machine === null ? null : `${s.machine}:${s.pid}`,
       }));
       printRows(format, rows, [
         'binary',
@@ -236,6 +240,7 @@ export function manageCommand(): Command {
         'state',
         'status',
         'last_heartbeat',
+        'runs_on',
         'disabled_reason',
       ]);
     }),
@@ -249,14 +254,24 @@ export function manageCommand(): Command {
       name,
       `${name === 'disable' ? 'Disable' : 'Enable'} a service (a disabled compute host takes no new instances).`,
     )
-      .requiredOption('--service-host <host>', 'Host the service runs on.')
-      .requiredOption('--binary <binary>', 'Service binary: compute, scheduler, network, api.');
+      .argument('[host]', 'Host the service runs on (or --service-host).')
+      .option('--service-host <host>', 'Host the service runs on.')
+      .option('--binary <binary>', 'Service binary: compute, scheduler, network, api.', 'compute');
     if (disabled) cmd.option('--reason <text>', 'Why it is disabled.');
     cmd.action(
       withDatabase(cmd, async ({ database, format }) => {
-        const o = cmd.opts() as { serviceHost: string; binary: string; reason?: string };
+        const o = cmd.opts() as { serviceHost?: string; binary: string; reason?: string };
+        const [positional] = cmd.processedArgs as [string | undefined];
+        const host = positional ?? o.serviceHost;
+        if (host === undefined || (positional !== undefined && o.serviceHost !== undefined)) {
+          throw new StratusError(
+            'missing',
+            `Name the host to ${name}: stratus manage service ${name} HOST (or --service-host HOST).`,
+            { resource: 'host' },
+          );
+        }
         const s = await new ServiceRepo(database.db).setDisabled(
-          o.serviceHost,
+          host,
           o.binary,
           disabled,
           o.reason ?? null,
@@ -270,6 +285,7 @@ export function manageCommand(): Command {
     );
   }
 
+  addHostCommands(manage, leaf, withDatabase);
   addImageCommands(manage, { leaf, withDatabase });
 
   const rc = leaf(

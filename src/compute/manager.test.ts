@@ -68,6 +68,7 @@ describe('the compute manager and its guest network port', () => {
       logger: silentLogger(),
       host: HOST,
       heartbeatMs: 1000,
+      downAfterMs: 10_000,
     });
     await runner.start(compute.service());
     ops = new InstanceOperations({

@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { isAdmin, type RequestContext } from '../context.js';
 import {
   CapacityClaimRepo,
+  ComputeNodeRepo,
   DEFAULT_GROUP,
   FlavorRepo,
   ImageRepo,
@@ -116,7 +117,15 @@ export class InstanceOperations {
       ? await this.#visibleImage(ctx, req.ramdiskRef, 'ramdisk')
       : undefined;
     if (req.userData !== undefined) checkUserData(req.userData);
-    if (req.availabilityZone && req.availabilityZone !== this.#opts.availabilityZone) {
+    // A zone exists when a compute host serves it (issue 12: a host's zone is its config).
+    const zoneOf = new Map(
+      (await new ComputeNodeRepo(this.#opts.db).list()).map((n) => [n.host, n.availabilityZone]),
+    );
+    if (
+      req.availabilityZone &&
+      req.availabilityZone !== this.#opts.availabilityZone &&
+      ![...zoneOf.values()].includes(req.availabilityZone)
+    ) {
       throw notFound(
         'zone',
         req.availabilityZone,
@@ -172,7 +181,7 @@ export class InstanceOperations {
           keyData,
           userData: req.userData ?? null,
           host: null,
-          availabilityZone: this.#opts.availabilityZone,
+          availabilityZone: req.availabilityZone || this.#opts.availabilityZone,
           vmState: 'building',
           taskState: 'scheduling',
           powerState: 'nostate',
@@ -242,12 +251,14 @@ export class InstanceOperations {
       const host = hosts[i] as string;
       try {
         // The host is recorded here, once, by the instance's owner; the scheduler only claimed.
-        await this.#instances.update(inst.id, { host, taskState: null });
+        // The instance is in its host's zone (the one asked for, or the one it landed in).
+        const availabilityZone = zoneOf.get(host) || inst.availabilityZone;
+        await this.#instances.update(inst.id, { host, availabilityZone, taskState: null });
         await this.#opts.compute.buildInstance(ctx, host, inst.id);
+        cast.push({ ...inst, host, availabilityZone, taskState: null });
       } catch (err) {
         return this.#undoLaunch(reservationId, projectId, cast, rows.slice(i), err);
       }
-      cast.push({ ...inst, host, taskState: null });
     }
     return { reservationId, projectId, instances: cast };
   }

@@ -2,7 +2,7 @@
 // up to date. An unreachable database raises `unavailable` errors (see outage.ts).
 import fs from 'node:fs';
 import path from 'node:path';
-import { CamelCasePlugin, Kysely, Migrator, type MigrationProvider } from 'kysely';
+import { CamelCasePlugin, Kysely, Migrator, sql, type MigrationProvider } from 'kysely';
 import { StratusError } from '../errors.js';
 import { MIGRATIONS } from './migrations/index.js';
 import { withOutageErrors } from './outage.js';
@@ -20,7 +20,12 @@ export interface Database {
 
 export interface OpenOptions {
   busyTimeoutMs?: number;
-  /** Run pending migrations before returning (default true). */
+  /** How long connecting to a database server may take (PostgreSQL; default 5 s). */
+  connectTimeoutMs?: number;
+  /**
+   * Run pending migrations before returning (default true). Either way, a database that
+   * cannot be reached is refused here, naming it.
+   */
   migrate?: boolean;
 }
 
@@ -37,7 +42,7 @@ export async function openDatabase(url: string, options: OpenOptions = {}): Prom
     dialect = 'sqlite';
   } else if (/^postgres(ql)?:\/\//.test(url)) {
     db = new Kysely({
-      dialect: withOutageErrors(postgresDialect(url)),
+      dialect: withOutageErrors(postgresDialect(url, options.connectTimeoutMs ?? 5000)),
       plugins: [new CamelCasePlugin()],
     });
     dialect = 'postgres';
@@ -47,15 +52,41 @@ export async function openDatabase(url: string, options: OpenOptions = {}): Prom
     });
   }
   const database: Database = { db, dialect, close: () => db.destroy() };
-  if (options.migrate !== false) {
-    try {
-      await migrate(db);
-    } catch (err) {
-      await db.destroy();
-      throw err;
-    }
+  try {
+    await reachable(db, url, options.connectTimeoutMs ?? 5000);
+    if (options.migrate !== false) await migrate(db);
+  } catch (err) {
+    await db.destroy();
+    throw err;
   }
   return database;
+}
+
+/** A URL as messages may show it: without its password. */
+export function redactUrl(url: string): string {
+  return url.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@');
+}
+
+/**
+ * Fails with a message naming the database (its URL without the password) and why, when it
+ * cannot be reached: the first thing a process does with it, so a wrong URL or a server that
+ * is down is told at start, within the connect timeout.
+ */
+async function reachable(db: Db, url: string, connectTimeoutMs: number): Promise<void> {
+  try {
+    await sql`select 1`.execute(db);
+  } catch (err) {
+    if (!(err instanceof StratusError) || err.kind !== 'unavailable') throw err;
+    const cause = err.cause instanceof Error ? err.cause.message : err.message;
+    const why = /timeout/i.test(cause)
+      ? `no answer within ${connectTimeoutMs / 1000} s (${cause})`
+      : cause || 'no answer';
+    throw new StratusError(
+      'unavailable',
+      `Cannot reach the database at ${redactUrl(url)}: ${why}.`,
+      { resource: 'database', cause: err },
+    );
+  }
 }
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

@@ -2,6 +2,7 @@
 export {
   openDatabase,
   migrate,
+  redactUrl,
   now,
   type Database,
   type DialectName,
@@ -13,7 +14,7 @@ export { ProjectRepo } from './repos/projects.js';
 export { UserRepo } from './repos/users.js';
 export { RoleAssignmentRepo } from './repos/role-assignments.js';
 export { Ec2CredentialRepo } from './repos/ec2-credentials.js';
-export { ServiceRepo } from './repos/services.js';
+export { ServiceRepo, type ServiceOwner } from './repos/services.js';
 export { EndpointRepo } from './repos/endpoints.js';
 export { TokenRepo } from './repos/tokens.js';
 export { idStartsWith } from './prefix.js';

@@ -66,5 +66,8 @@ describe('database outages', () => {
       assert.equal(isDatabaseOutage(withCode(code)), false, code);
     }
     assert.equal(isDatabaseOutage(new Error('Connection terminated unexpectedly')), true);
+    // node-postgres when a new connection gets no answer within its connect timeout.
+    assert.equal(isDatabaseOutage(new Error('timeout expired')), true);
+    assert.equal(isDatabaseOutage(new Error('statement timeout expired here')), false);
   });
 });

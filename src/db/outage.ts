@@ -35,9 +35,12 @@ const POSTGRES_OUTAGE = /^(08...|57P0[123]|53300)$/;
 /** SQLite result codes that mean the file cannot be used now, whatever the query. */
 const SQLITE_OUTAGE = /^SQLITE_(BUSY|LOCKED|IOERR|CANTOPEN|FULL|PROTOCOL)(_|$)/;
 
-/** Messages of node-postgres failures that carry no code. */
+/**
+ * Messages of node-postgres failures that carry no code ('timeout expired': a new connection
+ * got no answer within its connect timeout).
+ */
 const POSTGRES_MESSAGES =
-  /Connection terminated|timeout exceeded when trying to connect|not queryable|connection is not open/i;
+  /Connection terminated|timeout exceeded when trying to connect|^timeout expired$|not queryable|connection is not open/i;
 
 /** Whether `err`, thrown by a database driver, means the database cannot be reached. */
 export function isDatabaseOutage(err: unknown): boolean {

@@ -4,10 +4,22 @@ import { PostgresDialect, type Dialect } from 'kysely';
 
 const INT8_OID = 20;
 
-export function postgresDialect(url: string): Dialect {
+/**
+ * `connectTimeoutMs`: how long opening one connection (TCP and the server's handshake) may
+ * take before it fails, so a server that does not answer is an outage, not a hang.
+ */
+export function postgresDialect(url: string, connectTimeoutMs: number): Dialect {
+  // The timeout goes to each new connection, not to the pool: the pool's own would also end a
+  // query that waits its turn for a connection under load, which is no outage.
+  class BoundedClient extends pg.Client {
+    constructor(config?: pg.ClientConfig) {
+      super({ ...config, connectionTimeoutMillis: connectTimeoutMs });
+    }
+  }
   const pool = new pg.Pool({
     connectionString: url,
     max: 10,
+    Client: BoundedClient,
     types: {
       getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
         oid === INT8_OID

@@ -44,6 +44,12 @@ export interface ServicesTable {
   reportCount: number;
   heartbeatAt: number;
   createdAt: number;
+  /** The machine (its host name) whose process last registered the service; null before. */
+  machine: string | null;
+  /** That process's id on `machine`. */
+  pid: number | null;
+  /** A random id that process drew when it started: tells a restart from the same process. */
+  bootId: string | null;
 }
 
 /** Where each API listens, as the API service last registered it (the Identity catalog). */

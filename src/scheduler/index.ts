@@ -8,3 +8,11 @@ export {
 export { SchedulerManager, type SchedulerOptions } from './manager.js';
 export { type AllocationRatios } from './allocation.js';
 export { type WeigherChoice } from './weighers/index.js';
+export {
+  HostInventory,
+  type ComputeHostSummary,
+  type ControlServiceSummary,
+  type HostInventoryOptions,
+  type InstanceOnHost,
+  type ZoneSummary,
+} from './host-inventory.js';

@@ -12,6 +12,7 @@ import type { ApiServices } from '../services.js';
 import { contextFromToken } from '../openstack/token-auth.js';
 import { frameworkRefusal } from '../openstack/error-json.js';
 import { computeFault, fromStratusError, type ComputeFault } from './errors.js';
+import { availabilityZoneRoutes } from './availability-zones.js';
 import { flavorRoutes } from './flavors.js';
 import { keypairRoutes } from './keypairs.js';
 import { limitRoutes } from './limits.js';
@@ -93,6 +94,7 @@ export function createComputeServer(options: ComputeServerOptions): FastifyInsta
   serverActionRoutes(deps);
   keypairRoutes(deps);
   limitRoutes(deps);
+  availabilityZoneRoutes(deps);
 
   app.setNotFoundHandler((request, reply) =>
     send(

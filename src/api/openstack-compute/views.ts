@@ -44,8 +44,11 @@ const POWER_STATES: Readonly<Record<string, number>> = {
 
 /** The Compute API's time format: ISO 8601 to the second, in UTC. */
 export const apiTime = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
-/** The format of the OS-SRV-USG launch and termination times: microseconds, no zone. */
-const usageTime = (ms: number | null) =>
+/**
+ * The format of the OS-SRV-USG launch and termination times and of the services' `updated_at`
+ * in the zone details: microseconds, no zone.
+ */
+export const usageTime = (ms: number | null) =>
   ms === null ? null : new Date(ms).toISOString().replace(/Z$/, '000');
 
 /** `self` and `bookmark` links of a resource under the API. */

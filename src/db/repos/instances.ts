@@ -90,6 +90,18 @@ export class InstanceRepo {
       .execute();
   }
 
+  /** How many live instances each host runs; hosts without any are absent. */
+  async liveCountByHost(): Promise<Map<string, number>> {
+    const rows = await this.db
+      .selectFrom('instances')
+      .select((eb) => ['host', eb.fn.countAll<number>().as('count')])
+      .where('vmState', 'in', LIVE_VM_STATES)
+      .where('host', 'is not', null)
+      .groupBy('host')
+      .execute();
+    return new Map(rows.map((r) => [r.host as string, Number(r.count)]));
+  }
+
   /** What a project's live instances hold. */
   async usage(projectId: string): Promise<Usage> {
     const row = await this.db

@@ -3,14 +3,34 @@ import { randomUUID } from 'node:crypto';
 import { notFound } from '../../errors.js';
 import type { Db, ServiceRow } from '../schema.js';
 
+/** Which process runs a service: see `ServicesTable`. */
+export interface ServiceOwner {
+  machine: string;
+  pid: number;
+  bootId: string;
+}
+
 export class ServiceRepo {
   constructor(private readonly db: Db) {}
 
   /**
    * Records that `binary` runs on `host` and beats now. Creates the row on first start and
-   * keeps `disabled` as an operator left it on later starts.
+   * keeps `disabled` as an operator left it on later starts. With `owner`, also records which
+   * process runs it; with `previousBootId` too, the row changes only if the process that ran
+   * it before is still the one recorded (compare-and-set: of two processes taking over one
+   * row at once, one wins), and the returned row says who won.
    */
-  async register(host: string, binary: string, topic: string, at: number): Promise<ServiceRow> {
+  async register(
+    host: string,
+    binary: string,
+    topic: string,
+    at: number,
+    owner?: ServiceOwner,
+    previousBootId?: string | null,
+  ): Promise<ServiceRow> {
+    const ownerColumns = owner
+      ? { machine: owner.machine, pid: owner.pid, bootId: owner.bootId }
+      : {};
     await this.db
       .insertInto('services')
       .values({
@@ -23,19 +43,43 @@ export class ServiceRepo {
         reportCount: 0,
         heartbeatAt: at,
         createdAt: at,
+        ...ownerColumns,
       })
-      .onConflict((oc) => oc.columns(['host', 'binary']).doUpdateSet({ topic, heartbeatAt: at }))
+      .onConflict((oc) => {
+        const update = oc
+          .columns(['host', 'binary'])
+          .doUpdateSet({ topic, heartbeatAt: at, ...ownerColumns });
+        if (previousBootId === undefined) return update;
+        return previousBootId === null
+          ? update.where('services.bootId', 'is', null)
+          : update.where('services.bootId', '=', previousBootId);
+      })
       .execute();
     return this.get(host, binary);
   }
 
-  /** Records a heartbeat. */
-  async beat(id: string, at: number): Promise<void> {
-    await this.db
+  /** The row of `binary` on `host`, or undefined when it never registered. */
+  async find(host: string, binary: string): Promise<ServiceRow | undefined> {
+    return this.db
+      .selectFrom('services')
+      .selectAll()
+      .where('host', '=', host)
+      .where('binary', '=', binary)
+      .executeTakeFirst();
+  }
+
+  /**
+   * Records a heartbeat. With `bootId`, only while that process is the one recorded; returns
+   * whether the row was updated (false: another process took the service over, or it is gone).
+   */
+  async beat(id: string, at: number, bootId?: string): Promise<boolean> {
+    let q = this.db
       .updateTable('services')
       .set((eb) => ({ heartbeatAt: at, reportCount: eb('reportCount', '+', 1) }))
-      .where('id', '=', id)
-      .execute();
+      .where('id', '=', id);
+    if (bootId !== undefined) q = q.where('bootId', '=', bootId);
+    const r = await q.executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
   }
 
   async get(host: string, binary: string): Promise<ServiceRow> {

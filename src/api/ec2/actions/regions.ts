@@ -1,4 +1,5 @@
-// DescribeRegions and DescribeAvailabilityZones: one region (this endpoint's), one zone.
+// DescribeRegions and DescribeAvailabilityZones: one region (this endpoint's), and the zones
+// of its compute hosts.
 import { StratusError } from '../../../errors.js';
 import type { Ec2ActionTable } from '../action.js';
 import { applyFilters } from '../filters.js';
@@ -28,11 +29,13 @@ export function regionActions(deps: Ec2Deps): Ec2ActionTable {
       });
       return { regionInfo: regions };
     },
+    // The zones the registered compute hosts report: `available` while at least one enabled
+    // host of the zone is up, `unavailable` otherwise (every host disabled or down).
     DescribeAvailabilityZones: async ({ params, region }) => {
       const names = params.list('ZoneName');
-      const zone = config.compute.availabilityZone;
+      const known = await deps.hosts.zones();
       for (const name of names) {
-        if (name !== zone) {
+        if (!known.some((z) => z.name === name)) {
           throw new StratusError('invalid', `The zone '${name}' does not exist.`, {
             resource: 'zone',
             id: name,
@@ -40,15 +43,15 @@ export function regionActions(deps: Ec2Deps): Ec2ActionTable {
         }
       }
       const zones = applyFilters(
-        [
-          {
-            zoneName: zone,
-            zoneState: 'available',
+        known
+          .filter((z) => names.length === 0 || names.includes(z.name))
+          .map((z) => ({
+            zoneName: z.name,
+            zoneState: z.available ? 'available' : 'unavailable',
             regionName: region,
-            zoneId: `${region.toLowerCase()}-az1`,
+            zoneId: `${region.toLowerCase()}-${z.name}`,
             zoneType: 'availability-zone',
-          },
-        ],
+          })),
         params.filters(),
         {
           'zone-name': (z) => z.zoneName,
