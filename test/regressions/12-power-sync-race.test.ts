@@ -72,6 +72,7 @@ describe('regression: the power-state sync and a build that ends during it', () 
       logger: silentLogger(),
       host: HOST,
       heartbeatMs: 1000,
+      downAfterMs: 60_000,
     });
     await runner.start(compute.service());
     ops = new InstanceOperations({
