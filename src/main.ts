@@ -110,7 +110,7 @@ export function chooseDataPlane(config: Config): DataPlaneChoice {
 }
 
 /** Floating IPs become NAT rules on the data plane of the instance's host. */
-function floatingIpHook(bus: Bus): FloatingIpHook {
+export function floatingIpHook(bus: Bus): FloatingIpHook {
   const agents = new NetworkAgentClient(bus);
   return async (change) => {
     if (!change.host) return;
@@ -271,6 +271,9 @@ export async function startCloud(
               network: await network.hostNetwork(systemContext(), config.host),
               service: network,
               namespace: config.dataPlane.namespace,
+              flatInterface: config.dataPlane.flatInterface,
+              publicInterface: config.dataPlane.publicInterface,
+              publicAddress: config.dataPlane.publicAddress,
               leaseSeconds: config.network.leaseSeconds,
               stateDir: dir,
               metadataSocket,
