@@ -26,7 +26,8 @@ import {
 import { IdentityService } from '../src/identity/index.js';
 import { ImageStore } from '../src/image/index.js';
 import { silentLogger } from '../src/log.js';
-import { floatingIpHook } from '../src/main.js';
+import { loadConfig } from '../src/config/index.js';
+import { floatingIpHook, floatingIpsToAgents } from '../src/main.js';
 import { HostDataPlane, Namespace, REFUSAL_PATTERNS } from '../src/network/dataplane/index.js';
 import {
   NetworkAgent,
@@ -593,5 +594,29 @@ describe('several hosts on one flat network', needs('root', 'netns', 'busybox', 
     });
     assert.equal(dp.ns.exists(), false, 'no namespace was made');
     assert.deepEqual(await rootLinks(), before, 'nothing changed in the root namespace');
+  });
+});
+
+describe('who sends floating IPs to the hosts', () => {
+  const config = (flags: Record<string, string>) =>
+    loadConfig({ env: {}, flags: { 'state-dir': '/tmp/stratus-unused', ...flags } });
+
+  it('a controller sends them for qemu hosts, whatever its own machine can run', () => {
+    const user = { mode: 'user' as const, why: 'no root here' };
+    assert.equal(floatingIpsToAgents(config({ virt: 'qemu' }), ['network', 'api'], user), true);
+    assert.equal(floatingIpsToAgents(config({ virt: 'fake' }), ['network'], user), false);
+    assert.equal(
+      floatingIpsToAgents(config({ virt: 'qemu', 'data-plane': 'user' }), ['network'], user),
+      false,
+    );
+  });
+
+  it('beside a compute service, that host’s own data plane decides (the all-in-one)', () => {
+    const all = ['network', 'scheduler', 'compute', 'api'] as const;
+    assert.equal(floatingIpsToAgents(config({ virt: 'qemu' }), all, { mode: 'namespace' }), true);
+    assert.equal(
+      floatingIpsToAgents(config({ virt: 'qemu' }), all, { mode: 'user', why: 'no root' }),
+      false,
+    );
   });
 });
