@@ -44,6 +44,7 @@ import {
   NetworkAgentClient,
   NetworkClient,
   NetworkManager,
+  Namespace,
   parseCidr,
   parseIpv4,
   SecurityGroupReader,
@@ -299,6 +300,13 @@ export async function startCloud(
           let agent: NetworkAgent | undefined;
           if (dataPlane.mode === 'namespace') {
             const dir = dataPlaneRuntimeDir(config.dataPlane.namespace);
+            // A host that fails to start (an interface missing) leaves no runtime directory
+            // behind unless a data plane it belongs to is there.
+            const fresh = !fs.existsSync(dir);
+            undo.push(async () => {
+              if (fresh && !new Namespace(config.dataPlane.namespace).exists())
+                fs.rmSync(dir, { recursive: true, force: true });
+            });
             const metadataSocket = path.join(dir, 'metadata.sock');
             const metadata = new MetadataServer(
               metadataService,
