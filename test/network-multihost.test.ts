@@ -4,18 +4,21 @@
 // The segments are namespaces with a bridge each; every host namespace is joined to them by
 // veths made inside the namespaces (`flat0`, `pub0`), which the data planes find there, as
 // they would a host's NICs. Guests are busybox namespaces; a client namespace on the public
-// segment plays another machine. Shown: each host is the DHCP server and gateway of its own
-// guests only; guests reach each other across hosts by private IP with security groups held
-// on the receiving host; group membership follows launches and terminations on other hosts
-// within a second; floating IPs live on the guest's host, are reachable from the client, from
-// both hosts and from guests on both hosts, and follow the guest to another host; IPAM does
-// not hand out an address another host's dnsmasq still leases; and a data plane whose flat
-// interface is nowhere refuses to start before changing anything.
+// segment plays another machine. Shown: each host is the DHCP server, gateway and metadata
+// service of its own guests only; guests reach each other across hosts by private IP with
+// security groups held on the receiving host; group membership follows launches and
+// terminations on other hosts within a second; floating IPs live on the guest's host, are
+// reachable from the client, from both hosts and from guests on both hosts, and follow the
+// guest to another host; IPAM does not hand out an address another host's dnsmasq still
+// leases; and a data plane whose flat interface is nowhere refuses to start before changing
+// anything.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { InProcessBus } from '../src/bus/index.js';
-import { ComputeClient, ComputeManager } from '../src/compute/index.js';
+import { MetadataServer, MetadataService } from '../src/api/metadata/index.js';
+import { ComputeClient, ComputeManager, InstanceMetadataReader } from '../src/compute/index.js';
 import { systemContext, userContext, type RequestContext } from '../src/context.js';
 import {
   FixedIpLeaseRepo,
@@ -44,6 +47,7 @@ import {
   BUSYBOX,
   Cleanup,
   FakeGuest,
+  httpGet,
   listen,
   rootLinks,
   tcpProbe,
@@ -59,6 +63,8 @@ const CLIENT = '172.29.4.250';
 
 interface Host {
   name: string;
+  /** The region its metadata server names (hosts get different ones, to tell who answered). */
+  region: string;
   publicAddress: string;
   agent: NetworkAgent;
   /** Guest namespaces waiting for an instance, and the instance each one plays. */
@@ -128,8 +134,16 @@ describe('several hosts on one flat network', needs('root', 'netns', 'busybox', 
     }
     const dir = tempDir();
     cleanup.add(async () => fs.rmSync(dir, { recursive: true, force: true }));
+    const region = `mh-region-${index}`;
+    const socket = path.join(dir, 'metadata.sock');
+    const metadata = new MetadataServer(
+      new MetadataService(new InstanceMetadataReader(database.db), region),
+    );
+    await metadata.listen(socket);
+    cleanup.add(() => metadata.close());
     const host: Host = {
       name,
+      region,
       publicAddress: `172.29.4.${200 + index}`,
       agent: undefined as never,
       pool: [],
@@ -146,6 +160,7 @@ describe('several hosts on one flat network', needs('root', 'netns', 'busybox', 
       publicAddress: `${host.publicAddress}/24`,
       leaseSeconds: 120,
       stateDir: dir,
+      metadataSocket: socket,
       portFor: (args) => {
         const guest = host.pool.shift();
         if (!guest) throw new Error(`no guest namespace left on ${name}`);
@@ -313,7 +328,7 @@ describe('several hosts on one flat network', needs('root', 'netns', 'busybox', 
   });
   after(() => cleanup.run());
 
-  it('each host is the DHCP server and the gateway of its own guests only', async () => {
+  it('each host is the DHCP server, gateway and metadata service of its own guests only', async () => {
     const [a, b] = hosts as [Host, Host];
     const { g1, g2 } = running;
     const logA = a.agent.dataPlane.dnsmasqLog.text();
@@ -336,6 +351,16 @@ describe('several hosts on one flat network', needs('root', 'netns', 'busybox', 
       assert.ok(
         neigh.includes(await macOf(h.agent.dataPlane.ns, 'br100')),
         `the guest on ${h.name} resolves the gateway to its own host's bridge: ${neigh}`,
+      );
+    }
+    // Metadata too: each guest's request is answered by its own host's proxy and server.
+    for (const [h, g] of [
+      [a, g1],
+      [b, g2],
+    ] as const) {
+      assert.equal(
+        await httpGet(g.guest.ns, 'http://169.254.169.254/latest/meta-data/hostname'),
+        `ip-${g.ip.replace(/\./g, '-')}.${h.region}.compute.internal`,
       );
     }
     const flat = (
