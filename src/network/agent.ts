@@ -90,7 +90,11 @@ export class NetworkAgent implements ProtocolHandlers<NetworkAgentProtocol>, Gue
         onEvent: (event) => options.service.recordLeaseEvent(ctx(), options.host, event),
         knownLeases: () => options.service.knownLeases(ctx(), options.host),
       },
-      onError: (err) => options.logger?.warn({ err }, 'recording a DHCP lease event failed'),
+      onError: (err) =>
+        options.logger?.warn(
+          { err },
+          'a background data plane task failed (recording a lease event, announcing a floating IP)',
+        ),
     });
   }
 

@@ -87,7 +87,10 @@ export interface HostDataPlaneOptions {
   metadataSocket?: string | undefined;
   /** Port of the metadata proxy on the gateway address; 8775 unless told. */
   metadataPort?: number | undefined;
-  /** Called with errors the data plane cannot return to anyone (a failed lease event). */
+  /**
+   * Called with errors the data plane cannot return to anyone (a failed lease event, a
+   * gratuitous ARP that could not be sent).
+   */
   onError?: (err: unknown) => void;
 }
 
@@ -392,10 +395,9 @@ export class HostDataPlane {
   /**
    * Makes `fixed` reachable at `floating`: the floating address on the public interface
    * (announced there by a gratuitous ARP, so neighbours that knew it on another host follow
-   * at once), the uplink or `lo`, DNAT to the
-   * fixed address (from outside, from the namespace itself and from other guests) and SNAT of
-   * the guest's outgoing traffic. Moving a floating IP to another fixed IP replaces the old
-   * association.
+   * at once), else the uplink or `lo`; DNAT to the fixed address (from outside, from the
+   * namespace itself and from other guests) and SNAT of the guest's outgoing traffic. Moving
+   * a floating IP to another fixed IP replaces the old association.
    */
   associate(floating: string, fixed: string): Promise<void> {
     return this.#serial(async () => {
@@ -469,7 +471,13 @@ export class HostDataPlane {
     if (ifname === undefined) return;
     this.ns
       .exec('arping', ['-U', '-c', '1', '-I', ifname, '-s', floating, floating])
-      .catch((err: unknown) => this.#o.onError?.(err));
+      .catch((err: unknown) =>
+        this.#o.onError?.(
+          new StratusError('internal', `Announcing the floating IP ${floating} failed.`, {
+            cause: err,
+          }),
+        ),
+      );
   }
 
   /** Writes what is plugged and associated, for adoption after a restart. */
