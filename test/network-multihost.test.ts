@@ -521,6 +521,19 @@ describe('several hosts on one flat network', needs('root', 'netns', 'busybox', 
       'g1-web',
       'and host 1 itself',
     );
+    // A guest with a floating IP of its own reaches it from the other host as that address.
+    const own = (await network.allocateFloatingIp(ctx, 'standard')).address;
+    await network.associateFloatingIp(ctx, { address: own }, ref(g2), {
+      allowReassociation: true,
+      fixedAddress: null,
+    });
+    await g1.guest.ns.exec('nft', ['-f', '-'], {
+      input: `table inet probe { chain input { type filter hook input priority 0; policy accept; tcp dport 80 ip saddr ${own} counter; }; }\n`,
+    });
+    assert.equal(await tcpProbe(g2.guest.ns, floating, 80, 3), 'g1-web');
+    const seen = (await g1.guest.ns.exec('nft', ['list', 'table', 'inet', 'probe'])).stdout;
+    assert.ok(Number(/counter packets (\d+)/.exec(seen)?.[1] ?? 0) > 0, `g1 saw ${own}: ${seen}`);
+    await network.disassociateFloatingIp(ctx, { address: own });
     await network.disassociateFloatingIp(ctx, { address: floating });
     assert.equal(await tcpProbe(client.ns, floating, 80), undefined, 'gone after disassociate');
   });
