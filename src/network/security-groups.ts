@@ -341,9 +341,9 @@ export class SecurityGroupService {
    * when no rule depends on its groups.
    */
   async membershipChanged(instanceId: string): Promise<void> {
-    const repo = new SecurityGroupRepo(this.#opts.db);
-    const groups = (await repo.groupsOfInstances([instanceId])).get(instanceId) ?? [];
-    const affected = await repo.groupsWithRulesFrom(groups);
+    const affected = await new SecurityGroupRepo(this.#opts.db).groupsWithRulesFromGroupsOf(
+      instanceId,
+    );
     if (affected.length > 0) await this.#changed(affected);
   }
 

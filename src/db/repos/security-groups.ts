@@ -190,17 +190,21 @@ export class SecurityGroupRepo {
   }
 
   /**
-   * The groups with a rule whose source is one of these groups: the groups whose effective
-   * rules change when a member of these comes or goes.
+   * The groups with a rule whose source is one of the instance's groups: the groups whose
+   * effective rules change when the instance gets or gives back its address (one query).
    */
-  async groupsWithRulesFrom(sourceGroupIds: readonly string[]): Promise<string[]> {
-    if (sourceGroupIds.length === 0) return [];
+  async groupsWithRulesFromGroupsOf(instanceId: string): Promise<string[]> {
     const rows = await this.db
       .selectFrom('securityGroupRules')
-      .select('groupId')
+      .innerJoin(
+        'instanceSecurityGroups',
+        'instanceSecurityGroups.groupId',
+        'securityGroupRules.sourceGroupId',
+      )
+      .select('securityGroupRules.groupId as groupId')
       .distinct()
-      .where('sourceGroupId', 'in', sourceGroupIds)
-      .orderBy('groupId')
+      .where('instanceSecurityGroups.instanceId', '=', instanceId)
+      .orderBy('securityGroupRules.groupId')
       .execute();
     return rows.map((r) => r.groupId);
   }
