@@ -38,12 +38,16 @@ import { Metrics } from './metrics/index.js';
 import { systemContext } from './context.js';
 import {
   AddressReader,
+  cidrContains,
   dataPlaneRuntimeDir,
   dataPlaneUnavailable,
   NetworkAgent,
   NetworkAgentClient,
   NetworkClient,
   NetworkManager,
+  Namespace,
+  parseCidr,
+  parseIpv4,
   SecurityGroupReader,
   type FloatingIpHook,
 } from './network/index.js';
@@ -110,8 +114,24 @@ export function chooseDataPlane(config: Config): DataPlaneChoice {
   return { mode: 'user', why: unavailable };
 }
 
+/**
+ * Whether this process's network service sends floating-IP changes to the compute hosts'
+ * agents. Beside a compute service (the all-in-one), that host's own data plane decides. A
+ * network service without one (a controller) cannot see the compute hosts' choice: it sends
+ * them when guests are real (qemu) and QEMU user mode is not asked for, whether or not the
+ * controller itself could run a data plane.
+ */
+export function floatingIpsToAgents(
+  config: Config,
+  services: readonly Binary[],
+  dataPlane: DataPlaneChoice,
+): boolean {
+  if (services.includes('compute')) return dataPlane.mode === 'namespace';
+  return config.virt.driver === 'qemu' && config.dataPlane.mode !== 'user';
+}
+
 /** Floating IPs become NAT rules on the data plane of the instance's host. */
-function floatingIpHook(bus: Bus): FloatingIpHook {
+export function floatingIpHook(bus: Bus): FloatingIpHook {
   const agents = new NetworkAgentClient(bus);
   return async (change) => {
     if (!change.host) return;
@@ -126,6 +146,25 @@ function floatingIpHook(bus: Bus): FloatingIpHook {
       await agents.disassociateFloatingIp(systemContext(), change.host, change.address);
     }
   };
+}
+
+/**
+ * A host address on the public segment inside the floating range may be handed out as a
+ * floating IP one day, and then two hosts claim it: said once at start-up.
+ */
+function warnFloatingOverlap(config: Config, logger: Logger): void {
+  const address = config.dataPlane.publicAddress?.split('/')[0];
+  const pool = parseCidr(config.network.floatingRange, 16);
+  const ip = address === undefined ? undefined : parseIpv4(address);
+  if (pool && ip !== undefined && cidrContains(pool, ip)) {
+    logger.warn(
+      {
+        publicAddress: config.dataPlane.publicAddress,
+        floatingRange: config.network.floatingRange,
+      },
+      "this host's public address is inside the floating range: keep host addresses out of it (e.g. a floating range that is the upper half of the public segment)",
+    );
+  }
 }
 
 /** The domain services the API edges call, each built once for this process. */
@@ -248,7 +287,9 @@ export async function startCloud(
             logger: logger.child({ service: 'network' }),
             ...config.network,
             quota: config.quota,
-            onFloatingIpChange: dataPlane.mode === 'namespace' ? floatingIpHook(bus) : undefined,
+            onFloatingIpChange: floatingIpsToAgents(config, services, dataPlane)
+              ? floatingIpHook(bus)
+              : undefined,
             // Running guests get a rule change on every host within a second (issue 5).
             onSecurityGroupsChanged: (ids) =>
               new NetworkAgentClient(bus).securityGroupsChanged(systemContext(), ids),
@@ -273,6 +314,13 @@ export async function startCloud(
           let agent: NetworkAgent | undefined;
           if (dataPlane.mode === 'namespace') {
             const dir = dataPlaneRuntimeDir(config.dataPlane.namespace);
+            // A host that fails to start (an interface missing) leaves no runtime directory
+            // behind unless a data plane it belongs to is there.
+            const fresh = !fs.existsSync(dir);
+            undo.push(async () => {
+              if (fresh && !new Namespace(config.dataPlane.namespace).exists())
+                fs.rmSync(dir, { recursive: true, force: true });
+            });
             const metadataSocket = path.join(dir, 'metadata.sock');
             const metadata = new MetadataServer(
               metadataService,
@@ -280,11 +328,15 @@ export async function startCloud(
             );
             await metadata.listen(metadataSocket);
             undo.push(() => metadata.close());
+            warnFloatingOverlap(config, logger);
             agent = new NetworkAgent({
               host: config.host,
               network: await network.hostNetwork(systemContext(), config.host),
               service: network,
               namespace: config.dataPlane.namespace,
+              flatInterface: config.dataPlane.flatInterface,
+              publicInterface: config.dataPlane.publicInterface,
+              publicAddress: config.dataPlane.publicAddress,
               leaseSeconds: config.network.leaseSeconds,
               stateDir: dir,
               metadataSocket,

@@ -101,4 +101,58 @@ describe('config', () => {
       /Cannot read the config file/,
     );
   });
+
+  it('takes the multi-host interfaces, none by default', () => {
+    const none = loadConfig({ flags: { 'state-dir': '/tmp/x' }, env: {} }).dataPlane;
+    assert.equal(none.flatInterface, undefined);
+    assert.equal(none.publicInterface, undefined);
+    assert.equal(none.publicAddress, undefined);
+    const c = loadConfig({
+      flags: {
+        'state-dir': '/tmp/x',
+        'flat-interface': 'eth1',
+        'public-interface': 'eth2',
+        'public-address': '172.24.4.11/24',
+      },
+      env: {},
+    }).dataPlane;
+    assert.deepEqual(
+      [c.flatInterface, c.publicInterface, c.publicAddress],
+      ['eth1', 'eth2', '172.24.4.11/24'],
+    );
+    const file = tomlFile('[dataPlane]\nflatInterface = "bond0"\n');
+    assert.equal(loadConfig({ file, env: {} }).dataPlane.flatInterface, 'bond0');
+  });
+
+  for (const [what, flags, pattern] of [
+    [
+      'a public interface without its address',
+      { 'public-interface': 'eth2' },
+      /needs --public-address/,
+    ],
+    [
+      'an address without the interface',
+      { 'public-address': '172.24.4.11/24' },
+      /needs --public-interface/,
+    ],
+    [
+      'an address without a prefix',
+      { 'public-interface': 'eth2', 'public-address': '172.24.4.11' },
+      /'172\.24\.4\.11' is not an address with its prefix/,
+    ],
+    ['a bad interface name', { 'flat-interface': 'eth 1' }, /'eth 1' is not an interface name/],
+    [
+      'one interface for both segments',
+      { 'flat-interface': 'eth1', 'public-interface': 'eth1', 'public-address': '172.24.4.11/24' },
+      /is also the flat interface/,
+    ],
+  ] as const) {
+    it(`refuses ${what}`, () => {
+      assert.throws(
+        () => loadConfig({ flags: { 'state-dir': '/tmp/x', ...flags }, env: {} }),
+        (err: unknown) =>
+          err instanceof StratusError && err.kind === 'invalid' && pattern.test(err.message),
+      );
+    });
+  }
 });

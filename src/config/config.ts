@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import { parse as parseToml } from 'smol-toml';
 import { StratusError } from '../errors.js';
-import { parseCidr } from '../network/ipv4.js';
+import { parseCidr, parseIpv4 } from '../network/ipv4.js';
 import type { QuotaLimits } from '../quota/index.js';
 import { OPTIONS, type OptionSpec } from './options.js';
 
@@ -49,7 +49,16 @@ export interface Config {
     weigher: 'spread' | 'pack';
   };
   network: { fixedRange: string; floatingRange: string; leaseSeconds: number };
-  dataPlane: { mode: 'auto' | 'namespace' | 'user'; namespace: string };
+  dataPlane: {
+    mode: 'auto' | 'namespace' | 'user';
+    namespace: string;
+    /** The interface joining the guest bridge to the flat segment; none on a lone host. */
+    flatInterface: string | undefined;
+    /** The interface on the public segment floating IPs go on; none: `lo`. */
+    publicInterface: string | undefined;
+    /** This host's address on the public segment, `A.B.C.D/N` (set with publicInterface). */
+    publicAddress: string | undefined;
+  };
   quota: QuotaLimits;
   log: { level: string; file: string | null };
 }
@@ -273,6 +282,9 @@ function toConfig(r: Record<string, unknown>): Config {
     dataPlane: {
       mode: get('dataPlane.mode'),
       namespace: get('dataPlane.namespace') || `stratus-${get('host')}`.slice(0, 48),
+      flatInterface: get<string>('dataPlane.flatInterface') || undefined,
+      publicInterface: get<string>('dataPlane.publicInterface') || undefined,
+      publicAddress: get<string>('dataPlane.publicAddress') || undefined,
     },
     quota: {
       instances: get('quota.instances'),
@@ -304,6 +316,7 @@ function toConfig(r: Record<string, unknown>): Config {
       );
     }
   }
+  checkDataPlaneInterfaces(config.dataPlane);
   if (!/^(sqlite:.+|postgres(ql)?:\/\/.+)$/.test(config.database)) {
     throw new StratusError(
       'invalid',
@@ -312,6 +325,56 @@ function toConfig(r: Record<string, unknown>): Config {
     );
   }
   return deepFreeze(config);
+}
+
+/** Linux interface names: at most 15 characters, no '/' or spaces. */
+const IFNAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/;
+
+function checkDataPlaneInterfaces(d: Config['dataPlane']): void {
+  const fail = (key: string, message: string): never => {
+    throw new StratusError('invalid', message, { resource: 'config', id: key });
+  };
+  for (const [key, value] of [
+    ['dataPlane.flatInterface', d.flatInterface],
+    ['dataPlane.publicInterface', d.publicInterface],
+  ] as const) {
+    if (value !== undefined && !IFNAME.test(value))
+      fail(key, `Invalid value for ${key}: '${value}' is not an interface name.`);
+  }
+  if (d.flatInterface !== undefined && d.flatInterface === d.publicInterface) {
+    fail(
+      'dataPlane.publicInterface',
+      `Invalid value for dataPlane.publicInterface: '${d.publicInterface}' is also the flat interface; the public segment needs an interface of its own.`,
+    );
+  }
+  if (d.publicAddress !== undefined) {
+    const [addr, bits] = d.publicAddress.split('/');
+    const prefix = Number(bits);
+    if (
+      addr === undefined ||
+      parseIpv4(addr) === undefined ||
+      !/^\d{1,2}$/.test(bits ?? '') ||
+      prefix < 8 ||
+      prefix > 30
+    ) {
+      fail(
+        'dataPlane.publicAddress',
+        `Invalid value for dataPlane.publicAddress: '${d.publicAddress}' is not an address with its prefix, A.B.C.D/N with N from 8 to 30.`,
+      );
+    }
+  }
+  if (d.publicInterface !== undefined && d.publicAddress === undefined) {
+    fail(
+      'dataPlane.publicAddress',
+      `--public-interface ${d.publicInterface} needs --public-address: this host's own address on the public segment (e.g. 172.24.4.11/24).`,
+    );
+  }
+  if (d.publicAddress !== undefined && d.publicInterface === undefined) {
+    fail(
+      'dataPlane.publicInterface',
+      `--public-address ${d.publicAddress} needs --public-interface: the interface on the public segment it goes on.`,
+    );
+  }
 }
 
 function deepFreeze<T>(obj: T): T {

@@ -286,6 +286,35 @@ export const OPTIONS: readonly OptionSpec[] = [
     default: '',
   },
   {
+    key: 'dataPlane.flatInterface',
+    flag: 'flat-interface',
+    type: 'string',
+    help:
+      'Interface that carries the flat guest network to the other compute hosts; it is ' +
+      "enslaved to the guest bridge. Looked up in the data plane's namespace, else moved " +
+      "there from the machine's. '' (the default): this host's guests reach only each other.",
+    default: '',
+  },
+  {
+    key: 'dataPlane.publicInterface',
+    flag: 'public-interface',
+    type: 'string',
+    help:
+      'Interface on the public segment where floating IPs live (as /32 addresses); looked ' +
+      "up like --flat-interface. Needs --public-address. '' (the default): floating IPs go on lo.",
+    default: '',
+  },
+  {
+    key: 'dataPlane.publicAddress',
+    flag: 'public-address',
+    type: 'string',
+    help:
+      "This host's own address on the public segment, A.B.C.D/N (e.g. 172.24.4.11/24): " +
+      'guests without a floating IP leave through it, and the host reaches floating IPs on ' +
+      'other hosts from it. Needed with --public-interface.',
+    default: '',
+  },
+  {
     key: 'network.leaseSeconds',
     flag: 'dhcp-lease-seconds',
     type: 'integer',

@@ -49,6 +49,12 @@ export interface NetworkAgentOptions {
   /** `br100` unless told. */
   bridge?: string;
   uplink?: string;
+  /** The interface joining the bridge to the other hosts (`--flat-interface`); none alone. */
+  flatInterface?: string | undefined;
+  /** The interface floating IPs go on (`--public-interface`), with `publicAddress`. */
+  publicInterface?: string | undefined;
+  /** This host's address on the public segment, `A.B.C.D/N` (`--public-address`). */
+  publicAddress?: string | undefined;
   leaseSeconds: number;
   stateDir: string;
   metadataSocket?: string;
@@ -76,12 +82,19 @@ export class NetworkAgent implements ProtocolHandlers<NetworkAgentProtocol>, Gue
       leaseSeconds: options.leaseSeconds,
       stateDir: options.stateDir,
       uplink: options.uplink,
+      flatInterface: options.flatInterface,
+      publicInterface: options.publicInterface,
+      publicAddress: options.publicAddress,
       metadataSocket: options.metadataSocket,
       leases: {
         onEvent: (event) => options.service.recordLeaseEvent(ctx(), options.host, event),
         knownLeases: () => options.service.knownLeases(ctx(), options.host),
       },
-      onError: (err) => options.logger?.warn({ err }, 'recording a DHCP lease event failed'),
+      onError: (err) =>
+        options.logger?.warn(
+          { err },
+          'a background data plane task failed (recording a lease event, announcing a floating IP)',
+        ),
     });
   }
 

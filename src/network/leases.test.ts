@@ -2,9 +2,10 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { FixedIpLeaseRepo, NetworkRepo, type Database } from '../db/index.js';
+import { FixedIpLeaseRepo, InstanceRepo, NetworkRepo, type Database } from '../db/index.js';
 import { openTestDatabase, TEST_BACKENDS } from '../../test/support/databases.js';
 import { needs } from '../../test/support/capabilities.js';
+import { instanceRow } from '../../test/support/instances.js';
 import { addressRange, parseIpv4 } from './ipv4.js';
 import { LeaseBook } from './leases.js';
 
@@ -141,6 +142,33 @@ for (const backend of TEST_BACKENDS) {
         clock + 120_000,
         'the late del of the old MAC changed nothing',
       );
+    });
+
+    it('keeps each host to its own leases: another host can neither end one nor get it back', async () => {
+      clock += 10_000_000;
+      const mac = 'fa:16:3e:00:00:4a';
+      const row = instanceRow({ host: 'host-a', macAddress: mac });
+      await new InstanceRepo(database.db).insert([row], []);
+      const ip = await give(row.id, mac);
+      await book.record(
+        { action: 'add', mac, ip, hostname: null, expiresAt: clock + 120_000 },
+        'host-a',
+      );
+      assert.equal((await repo.byAddress(networkId, ip))?.leaseExpiresAt, clock + 120_000);
+      const known = async (host: string) => (await book.knownLeases(host)).map((l) => l.ip);
+      assert.ok((await known('host-a')).includes(ip));
+      assert.ok(!(await known('host-b')).includes(ip), "host-b's dnsmasq is not handed it");
+
+      // host-b's word about it counts for nothing, before and after it is given back.
+      await book.record({ action: 'del', mac, ip, hostname: null, expiresAt: null }, 'host-b');
+      assert.equal((await repo.byAddress(networkId, ip))?.leaseExpiresAt, clock + 120_000);
+      clock += 1000;
+      await giveBack(row.id);
+      await book.record({ action: 'del', mac, ip, hostname: null, expiresAt: null }, 'host-b');
+      assert.equal((await repo.byAddress(networkId, ip))?.reusableAt, book.restUntil(clock));
+      // host-a's dnsmasq reporting it gone frees it.
+      await book.record({ action: 'del', mac, ip, hostname: null, expiresAt: null }, 'host-a');
+      assert.equal((await repo.byAddress(networkId, ip))?.reusableAt, clock);
     });
   });
 }

@@ -38,13 +38,17 @@ export class LeaseBook {
     return at + this.#o.leaseSeconds * 1000 + this.marginMs;
   }
 
-  /** Records one dnsmasq event. Events about a MAC that no longer holds the address are ignored. */
-  async record(event: LeaseEvent): Promise<void> {
+  /**
+   * Records one dnsmasq event, from `host`'s dnsmasq when given. Events about a MAC that no
+   * longer holds the address, or (with `host`) about an address an instance on another host
+   * holds, are ignored.
+   */
+  async record(event: LeaseEvent, host?: string): Promise<void> {
     const at = this.#clock();
     const { networkId } = this.#o;
     let known: boolean;
     if (event.action === 'del') {
-      known = await this.#repo.ended(networkId, event.ip, event.mac, at);
+      known = await this.#repo.ended(networkId, event.ip, event.mac, at, host);
     } else {
       const expiresAt = event.expiresAt ?? at + this.#o.leaseSeconds * 1000;
       known = await this.#repo.leased(
@@ -55,6 +59,7 @@ export class LeaseBook {
         expiresAt,
         expiresAt + this.marginMs,
         event.action === 'old',
+        host,
       );
     }
     this.#o.logger?.debug({ ...event, known }, 'DHCP lease event');
@@ -68,9 +73,12 @@ export class LeaseBook {
     await this.#repo.settleReleased(this.#o.networkId, addresses, at);
   }
 
-  /** The network's live leases, for dnsmasq's `init`. */
-  async knownLeases(): Promise<KnownLease[]> {
-    const rows = await this.#repo.live(this.#o.networkId, this.#clock());
+  /**
+   * The network's live leases, for dnsmasq's `init`; with `host`, only those of instances on
+   * that host (its dnsmasq must not believe it holds another host's leases).
+   */
+  async knownLeases(host?: string): Promise<KnownLease[]> {
+    const rows = await this.#repo.live(this.#o.networkId, this.#clock(), host);
     return rows.map((r) => ({
       mac: r.macAddress as string,
       ip: r.address,

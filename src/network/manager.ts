@@ -124,6 +124,8 @@ export class NetworkManager implements ProtocolHandlers<NetworkProtocol> {
         },
       );
     }
+    // Group-to-group rules on every host learn the new member's address.
+    await this.#groups.membershipChanged(args.instanceId);
     return {
       networkId: network.id,
       networkName: network.name,
@@ -145,6 +147,8 @@ export class NetworkManager implements ProtocolHandlers<NetworkProtocol> {
     // dnsmasq may have reported the lease gone before the instance gave the address back.
     await (await this.#leaseBook()).settleReleased(released, at);
     await this.#floating.disassociateInstance(args.instanceId, args.host);
+    // ... and forget the address of a member that is gone.
+    if (released.length > 0) await this.#groups.membershipChanged(args.instanceId);
     if (released.length > 0)
       this.#opts.logger.debug(
         { instanceId: args.instanceId, released },
@@ -200,14 +204,18 @@ export class NetworkManager implements ProtocolHandlers<NetworkProtocol> {
     return this.#floating;
   }
 
-  /** Records a lease event from a host's dnsmasq (all hosts serve the default network). */
+  /**
+   * Records a lease event from a host's dnsmasq (all hosts serve the default network); an
+   * event about an address an instance on another host holds is ignored.
+   */
   async recordLeaseEvent(args: { host: string; event: LeaseEvent }): Promise<null> {
-    await (await this.#leaseBook()).record(args.event);
+    await (await this.#leaseBook()).record(args.event, args.host);
     return null;
   }
 
-  async knownLeases(_args: { host: string }): Promise<KnownLease[]> {
-    return (await this.#leaseBook()).knownLeases();
+  /** The live leases of the instances on `host`, for its restarting dnsmasq. */
+  async knownLeases(args: { host: string }): Promise<KnownLease[]> {
+    return (await this.#leaseBook()).knownLeases(args.host);
   }
 
   /** Every host serves the default network for now. */

@@ -5,16 +5,18 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { InProcessBus, type Subscription } from '../bus/index.js';
 import { systemContext, userContext, type RequestContext } from '../context.js';
-import type { Database } from '../db/index.js';
+import { InstanceRepo, type Database } from '../db/index.js';
 import { openTestDatabase, TEST_BACKENDS } from '../../test/support/databases.js';
 import { stratusError } from '../../test/support/expect.js';
 import { needs } from '../../test/support/capabilities.js';
+import { instanceRow } from '../../test/support/instances.js';
 import { IdentityService } from '../identity/index.js';
 import { silentLogger } from '../log.js';
 import { NETWORK_AGENT_FANOUT, NetworkAgentClient } from './agent.js';
 import { NetworkClient } from './client.js';
 import { NetworkManager } from './manager.js';
 import { SecurityGroupReader } from './security-group-reader.js';
+import { SecurityGroupService } from './security-groups.js';
 
 const QUOTA = {
   instances: 10,
@@ -82,8 +84,8 @@ for (const backend of TEST_BACKENDS) {
      * What both agents heard since the last look, once each has heard `count` announcements (a
      * fanout is delivered after the call that caused it returns, so this polls, up to 5 s).
      */
-    const take = async (count: number) => {
-      const deadline = Date.now() + 5_000;
+    const take = async (count: number, waitMs = 5_000) => {
+      const deadline = Date.now() + waitMs;
       while (heard['host-a'].length < count || heard['host-b'].length < count) {
         if (Date.now() > deadline) break;
         await new Promise((r) => setTimeout(r, 10));
@@ -225,6 +227,39 @@ for (const backend of TEST_BACKENDS) {
         ),
         stratusError('not_found', { resource: 'security_group' }),
       );
+    });
+
+    it('tells every host when a member of a source group gets or gives back its address', async () => {
+      const ctx = await newProject();
+      const web = await network.createSecurityGroup(ctx, { name: 'web', description: 'x' });
+      const app = await network.createSecurityGroup(ctx, { name: 'app', description: 'x' });
+      await network.authorizeSecurityGroupIngress(ctx, { name: 'app' }, [
+        { protocol: 'tcp', fromPort: 22, toPort: 22, sourceGroups: [{ name: 'web' }] },
+      ]);
+      assert.deepEqual(await take(1), { a: [[app.id]], b: [[app.id]] });
+      const instances = new InstanceRepo(database.db);
+      const launch = async (groupId: string) => {
+        const row = instanceRow({ projectId: ctx.projectId as string, host: 'host-a' });
+        await instances.insert([row], [{ instanceId: row.id, groupId }]);
+        const net = await network.allocateForInstance(systemContext(), row.id, 'host-a');
+        return { id: row.id, address: net.address };
+      };
+      // A member of web on host-a: app's rules (on any host) admit it from now on.
+      const member = await launch(web.id);
+      assert.deepEqual(await take(1), { a: [[app.id]], b: [[app.id]] });
+      const [set] = await network.rulesForInstances(systemContext(), [member.id]);
+      assert.deepEqual(set?.groupIds, [web.id]);
+      const service = new SecurityGroupService({ db: database.db, quota: QUOTA });
+      const other = (await launch(app.id)).id;
+      const [appSet] = await service.rulesForInstances([other]);
+      assert.deepEqual(appSet?.ingress[0]?.sources, [`${member.address}/32`]);
+      // A member of app, which no rule names as source: nobody is told anything.
+      assert.deepEqual(await take(1, 300), { a: [], b: [] });
+      // The member gives its address back: app's rules forget it, everywhere.
+      await network.deallocateForInstance(systemContext(), member.id, 'host-a');
+      assert.deepEqual(await take(1), { a: [[app.id]], b: [[app.id]] });
+      const [after] = await service.rulesForInstances([other]);
+      assert.deepEqual(after?.ingress[0]?.sources, []);
     });
 
     it('gives a new project its default group on the first read, through the service', async () => {

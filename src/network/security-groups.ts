@@ -334,6 +334,19 @@ export class SecurityGroupService {
     });
   }
 
+  /**
+   * To be called when an instance got or gave back its fixed address (a launch or a terminate
+   * on any host): when a rule names one of its groups as source, every host's agent is told
+   * the groups with such rules changed, so their guests' rules follow. Nothing is announced
+   * when no rule depends on its groups.
+   */
+  async membershipChanged(instanceId: string): Promise<void> {
+    const affected = await new SecurityGroupRepo(this.#opts.db).groupsWithRulesFromGroupsOf(
+      instanceId,
+    );
+    if (affected.length > 0) await this.#changed(affected);
+  }
+
   async #limits(db: Db, projectId: string): Promise<QuotaLimits> {
     return effectiveLimits(this.#opts.quota, await new QuotaRepo(db).overrides(projectId));
   }

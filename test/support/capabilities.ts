@@ -67,6 +67,14 @@ const CHECKS = {
         : 'busybox is not installed.',
     remedy: 'apt-get install busybox-static (scripts/setup installs it)',
   },
+  arping: {
+    what: 'arping (iputils), with which a host announces a floating IP on the public segment',
+    probe: () =>
+      ['/usr/sbin/arping', '/usr/bin/arping'].some((f) => fs.existsSync(f))
+        ? undefined
+        : 'arping is not installed.',
+    remedy: 'apt-get install iputils-arping (scripts/setup installs it)',
+  },
   qemu: {
     what: 'QEMU (qemu-system-x86_64)',
     probe: () => missingFile('/usr/bin/qemu-system-x86_64'),

@@ -1,6 +1,12 @@
 // DHCP lease state of fixed IPs, as the network service records it from dnsmasq's events.
 // Each change is one conditional UPDATE keyed on the address and the MAC that holds the
 // lease, so a late event about an address's previous holder never touches its new one.
+//
+// Several hosts serve one network, each with its own dnsmasq for its own guests. An event a
+// host reports is not taken when the MAC it names is an instance's on another host, and a
+// restarting dnsmasq is not handed the leases of other hosts' instances: a
+// dnsmasq that believed it held another host's lease would refuse that address to its own
+// guest later, and report it gone while the other host's guest still holds it.
 import type { Db, FixedIpRow } from '../schema.js';
 
 export class FixedIpLeaseRepo {
@@ -19,14 +25,15 @@ export class FixedIpLeaseRepo {
     expiresAt: number,
     restUntil: number,
     renewal: boolean,
+    host?: string,
   ): Promise<boolean> {
-    const r = await this.#held(networkId, address, mac)
+    const r = await this.#held(networkId, address, mac, host)
       .set((eb) => ({
         leasedAt: renewal ? eb.fn.coalesce('leasedAt', eb.val(at)) : at,
         leaseExpiresAt: expiresAt,
       }))
       .executeTakeFirst();
-    await this.#held(networkId, address, mac)
+    await this.#held(networkId, address, mac, host)
       .set({ reusableAt: restUntil })
       .where('instanceId', 'is', null)
       .where('reusableAt', '<', restUntil)
@@ -38,11 +45,17 @@ export class FixedIpLeaseRepo {
    * Records that the lease of `mac` on `address` is gone. An address already given back is
    * free from `at` on. Returns false when no such address is held by that MAC.
    */
-  async ended(networkId: string, address: string, mac: string, at: number): Promise<boolean> {
-    const r = await this.#held(networkId, address, mac)
+  async ended(
+    networkId: string,
+    address: string,
+    mac: string,
+    at: number,
+    host?: string,
+  ): Promise<boolean> {
+    const r = await this.#held(networkId, address, mac, host)
       .set({ leaseExpiresAt: at })
       .executeTakeFirst();
-    await this.#held(networkId, address, mac)
+    await this.#held(networkId, address, mac, host)
       .set({ reusableAt: at })
       .where('instanceId', 'is', null)
       .where('reusableAt', '>', at)
@@ -50,13 +63,29 @@ export class FixedIpLeaseRepo {
     return Number(r.numUpdatedRows) > 0;
   }
 
-  /** An UPDATE of `address`'s row while `mac` holds it (a later holder's row is never touched). */
-  #held(networkId: string, address: string, mac: string) {
-    return this.db
+  /**
+   * An UPDATE of `address`'s row while `mac` holds it (a later holder's row is never touched)
+   * and, with `host`, unless the instance with that MAC runs on another host.
+   */
+  #held(networkId: string, address: string, mac: string, host?: string) {
+    const q = this.db
       .updateTable('fixedIps')
       .where('networkId', '=', networkId)
       .where('address', '=', address)
       .where('macAddress', '=', mac);
+    if (host === undefined) return q;
+    // Not when the instance with that MAC runs on another host.
+    return q.where(({ not, exists, selectFrom }) =>
+      not(
+        exists(
+          selectFrom('instances')
+            .select('instances.id')
+            .whereRef('instances.macAddress', '=', 'fixedIps.macAddress')
+            .where('instances.host', 'is not', null)
+            .where('instances.host', '!=', host),
+        ),
+      ),
+    );
   }
 
   /**
@@ -76,16 +105,31 @@ export class FixedIpLeaseRepo {
       .execute();
   }
 
-  /** Addresses of the network whose lease was live at `at` (for a restarting dnsmasq). */
-  async live(networkId: string, at: number): Promise<FixedIpRow[]> {
-    return this.db
+  /**
+   * Addresses of the network whose lease was live at `at` (for a restarting dnsmasq); with
+   * `host`, not those whose MAC is an instance's on another host.
+   */
+  async live(networkId: string, at: number, host?: string): Promise<FixedIpRow[]> {
+    let q = this.db
       .selectFrom('fixedIps')
-      .selectAll()
-      .where('networkId', '=', networkId)
-      .where('macAddress', 'is not', null)
-      .where('leaseExpiresAt', '>', at)
-      .orderBy('seq')
-      .execute();
+      .selectAll('fixedIps')
+      .where('fixedIps.networkId', '=', networkId)
+      .where('fixedIps.macAddress', 'is not', null)
+      .where('fixedIps.leaseExpiresAt', '>', at);
+    if (host !== undefined) {
+      q = q.where(({ not, exists, selectFrom }) =>
+        not(
+          exists(
+            selectFrom('instances')
+              .select('instances.id')
+              .whereRef('instances.macAddress', '=', 'fixedIps.macAddress')
+              .where('instances.host', 'is not', null)
+              .where('instances.host', '!=', host),
+          ),
+        ),
+      );
+    }
+    return q.orderBy('fixedIps.seq').execute();
   }
 
   async byAddress(networkId: string, address: string): Promise<FixedIpRow | undefined> {

@@ -167,21 +167,45 @@ export class SecurityGroupRepo {
     return out;
   }
 
-  /** The private addresses of the live instances in each of these groups. */
+  /**
+   * The fixed addresses held by the live instances in each of these groups, whichever host
+   * they run on. An address counts from the moment the network service hands it out to the
+   * moment the instance gives it back (both announced to every host's agent), not by the
+   * instance record's copy, which is written later and kept after the address is returned.
+   */
   async liveMemberAddresses(groupIds: readonly string[]): Promise<Map<string, string[]>> {
     const out = new Map<string, string[]>();
     if (groupIds.length === 0) return out;
     const rows = await this.db
       .selectFrom('instanceSecurityGroups')
       .innerJoin('instances', 'instances.id', 'instanceSecurityGroups.instanceId')
-      .select(['instanceSecurityGroups.groupId as groupId', 'instances.privateIp as privateIp'])
+      .innerJoin('fixedIps', 'fixedIps.instanceId', 'instanceSecurityGroups.instanceId')
+      .select(['instanceSecurityGroups.groupId as groupId', 'fixedIps.address as address'])
       .where('instanceSecurityGroups.groupId', 'in', groupIds)
       .where('instances.vmState', 'in', LIVE_VM_STATES)
-      .where('instances.privateIp', 'is not', null)
-      .orderBy('instances.privateIp')
+      .orderBy('fixedIps.seq')
       .execute();
-    for (const r of rows)
-      out.set(r.groupId, [...(out.get(r.groupId) ?? []), r.privateIp as string]);
+    for (const r of rows) out.set(r.groupId, [...(out.get(r.groupId) ?? []), r.address]);
     return out;
+  }
+
+  /**
+   * The groups with a rule whose source is one of the instance's groups: the groups whose
+   * effective rules change when the instance gets or gives back its address (one query).
+   */
+  async groupsWithRulesFromGroupsOf(instanceId: string): Promise<string[]> {
+    const rows = await this.db
+      .selectFrom('securityGroupRules')
+      .innerJoin(
+        'instanceSecurityGroups',
+        'instanceSecurityGroups.groupId',
+        'securityGroupRules.sourceGroupId',
+      )
+      .select('securityGroupRules.groupId as groupId')
+      .distinct()
+      .where('instanceSecurityGroups.instanceId', '=', instanceId)
+      .orderBy('securityGroupRules.groupId')
+      .execute();
+    return rows.map((r) => r.groupId);
   }
 }

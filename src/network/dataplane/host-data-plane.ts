@@ -1,7 +1,15 @@
 // One host's data plane: a namespace Stratus owns holding the guest bridge, a port per guest,
 // dnsmasq, the lease-event socket, the metadata proxy and one nftables table. Nothing here
 // touches the machine's own interfaces, routes or firewall: every command runs in the
-// namespace (`ip -n`, `ip netns exec`).
+// namespace (`ip -n`, `ip netns exec`), except moving the interfaces the host hands the data
+// plane (its flat and public interfaces) into the namespace when they are not there yet.
+//
+// Several hosts (multi-host FlatDHCP): each host's bridge is joined to one flat segment by its
+// flat interface and carries the same gateway address; a bridge table on that port keeps ARP
+// for the gateway and DHCP on each host, so every host is the gateway, DHCP server and
+// metadata proxy of its own guests, which reach guests of other hosts over the segment. A
+// guest's floating IP lives on the public interface of the host it runs on, announced by a
+// gratuitous ARP when it is added.
 import fs from 'node:fs';
 import path from 'node:path';
 import { StratusError } from '../../errors.js';
@@ -9,6 +17,12 @@ import { parseCidr, parseIpv4 } from '../ipv4.js';
 import type { EffectiveRule } from '../security-groups.js';
 import { addGuestPort, ensureBridge, IFNAME, removeLink, type GuestPortSpec } from './bridge.js';
 import { Dnsmasq, dhcpHostname } from './dnsmasq.js';
+import {
+  locateInterfaces,
+  moveInterfaces,
+  returnInterfaces,
+  type HostInterface,
+} from './host-interfaces.js';
 import { LeaseSpool, type LeaseEventHandlers } from './lease-events.js';
 import { MetadataProxy } from './metadata-proxy-process.js';
 import { Namespace } from './namespace.js';
@@ -17,6 +31,7 @@ import {
   associateCommands,
   disassociateCommands,
   removeGuestCommands,
+  renderFlatTable,
   renderTable,
   setGuestCommands,
   type GuestFirewall,
@@ -48,6 +63,23 @@ export interface HostDataPlaneOptions {
    */
   uplink?: string | undefined;
   /**
+   * The interface joining the bridge to the flat segment the other hosts' bridges are on
+   * (enslaved to the bridge, with the bridge table on it); none on a lone host. Looked up in
+   * the namespace, else moved there from the root namespace (see host-interfaces.ts).
+   */
+  flatInterface?: string | undefined;
+  /**
+   * The interface on the public segment: floating IPs go on it (instead of `uplink`/`lo`),
+   * announced by a gratuitous ARP. Looked up like `flatInterface`. Needs `publicAddress`.
+   */
+  publicInterface?: string | undefined;
+  /**
+   * This host's address on the public segment, `A.B.C.D/N`, put on `publicInterface`: guests
+   * without a floating IP leave by it as this address, and the namespace reaches floating IPs
+   * of other hosts from it.
+   */
+  publicAddress?: string | undefined;
+  /**
    * The metadata server guests reach at 169.254.169.254: an HTTP server on a unix socket. A
    * proxy inside the namespace forwards each request to it with the guest's fixed IP in the
    * `X-Forwarded-For` header. No metadata DNAT when absent.
@@ -55,7 +87,10 @@ export interface HostDataPlaneOptions {
   metadataSocket?: string | undefined;
   /** Port of the metadata proxy on the gateway address; 8775 unless told. */
   metadataPort?: number | undefined;
-  /** Called with errors the data plane cannot return to anyone (a failed lease event). */
+  /**
+   * Called with errors the data plane cannot return to anyone (a failed lease event, a
+   * gratuitous ARP that could not be sent).
+   */
   onError?: (err: unknown) => void;
 }
 
@@ -101,6 +136,9 @@ export class HostDataPlane {
   readonly #floating = new Map<string, string>();
   #lock: Promise<unknown> = Promise.resolve();
   readonly #statePath: string;
+  /** Where floating addresses go: the public interface, the uplink or `lo`. */
+  readonly #floatingDev: string;
+  readonly #public: { ifname: string; address: string; cidr: string } | undefined;
 
   constructor(options: HostDataPlaneOptions) {
     this.#o = options;
@@ -112,6 +150,31 @@ export class HostDataPlane {
     if (!cidr)
       throw new StratusError('invalid', `The network '${options.network.cidr}' is not a CIDR.`);
     this.#prefix = cidr.prefix;
+    for (const name of [options.flatInterface, options.publicInterface]) {
+      if (name !== undefined && !IFNAME.test(name))
+        throw new StratusError('invalid', `The interface name '${name}' is not valid.`);
+    }
+    if ((options.publicInterface === undefined) !== (options.publicAddress === undefined)) {
+      throw new StratusError(
+        'invalid',
+        'A public interface needs the host address on it (and an address needs the interface).',
+      );
+    }
+    if (options.publicInterface !== undefined && options.publicAddress !== undefined) {
+      const [address = '', bits = ''] = options.publicAddress.split('/');
+      if (parseIpv4(address) === undefined || !/^\d{1,2}$/.test(bits) || Number(bits) > 32) {
+        throw new StratusError(
+          'invalid',
+          `The public address '${options.publicAddress}' is not an address with its prefix (A.B.C.D/N).`,
+        );
+      }
+      this.#public = {
+        ifname: options.publicInterface,
+        address,
+        cidr: `${address}/${Number(bits)}`,
+      };
+    }
+    this.#floatingDev = options.publicInterface ?? options.uplink ?? 'lo';
     const start = parseIpv4(options.network.dhcpStart) ?? cidr.base + 2;
     const end = parseIpv4(options.network.dhcpEnd) ?? cidr.base + cidr.size - 2;
     fs.mkdirSync(options.stateDir, { recursive: true });
@@ -161,14 +224,18 @@ export class HostDataPlane {
    * Builds everything: the namespace, forwarding, the bridge with the gateway address, the
    * nftables table, the lease spool, dnsmasq and the metadata proxy. When the namespace is
    * there already (the agent restarted), the guests and floating IPs it had are adopted from
-   * the state file, so running guests keep their firewall, DHCP and NAT. Undoes what it made
-   * when a step fails.
+   * the state file, so running guests keep their firewall, DHCP and NAT. The flat and public
+   * interfaces are found first: when one is in neither the namespace nor the root namespace,
+   * it refuses, naming it, before anything changed. Undoes what it made when a step fails.
    */
   start(): Promise<void> {
     return this.#serial(async () => {
       const created = !this.ns.exists();
+      const plans = await locateInterfaces(this.ns, !created, this.#interfaces());
+      if (this.#public) requireArping();
       if (created) fs.rmSync(this.#statePath, { force: true });
       else this.#load();
+      let moved: string[] = [];
       try {
         await this.ns.create();
         await this.ns.sysctl('net.ipv4.ip_forward', '1');
@@ -176,13 +243,27 @@ export class HostDataPlane {
         await this.ns.sysctl('net.bridge.bridge-nf-call-iptables', '1');
         await ensureBridge(this.ns, this.#o.bridge, this.#o.network.gateway, this.#prefix);
         await applyNft(this.ns, this.#render());
+        const flat = this.#o.flatInterface;
+        if (flat !== undefined) {
+          // The port's filter is in place before the port joins the bridge.
+          await applyNft(this.ns, renderFlatTable(flat, this.#o.network.gateway));
+        }
+        moved = await moveInterfaces(plans);
+        if (flat !== undefined) {
+          await this.ns.ip(['link', 'set', 'dev', flat, 'master', this.#o.bridge]);
+          await this.ns.ip(['link', 'set', 'dev', flat, 'up']);
+        }
+        if (this.#public) {
+          await this.ns.ip(['addr', 'replace', this.#public.cidr, 'dev', this.#public.ifname]);
+          await this.ns.ip(['link', 'set', 'dev', this.#public.ifname, 'up']);
+        }
         for (const g of this.#guests.values()) {
           if ((g.spec.port ?? { kind: 'tap' }).kind === 'tap') {
             await addGuestPort(this.ns, this.#o.bridge, g.ifname, g.spec.mac, { kind: 'tap' });
           }
         }
         for (const floating of this.#floating.keys()) {
-          await this.ns.ip(['addr', 'replace', `${floating}/32`, 'dev', this.#o.uplink ?? 'lo']);
+          await this.ns.ip(['addr', 'replace', `${floating}/32`, 'dev', this.#floatingDev]);
         }
         this.#dnsmasq.preload(
           [...this.#guests.values()].map((g) => ({
@@ -196,6 +277,7 @@ export class HostDataPlane {
         await this.#metadata?.start();
       } catch (err) {
         await this.#spool.stop().catch(() => undefined);
+        await returnInterfaces(this.ns, moved).catch(() => undefined);
         if (created) await this.ns.destroy().catch(() => undefined);
         throw err;
       }
@@ -311,10 +393,11 @@ export class HostDataPlane {
   }
 
   /**
-   * Makes `fixed` reachable at `floating`: the floating address on the uplink, DNAT to the
-   * fixed address (from outside, from the namespace itself and from other guests) and SNAT of
-   * the guest's outgoing traffic. Moving a floating IP to another fixed IP replaces the old
-   * association.
+   * Makes `fixed` reachable at `floating`: the floating address on the public interface
+   * (announced there by a gratuitous ARP, so neighbours that knew it on another host follow
+   * at once), else the uplink or `lo`; DNAT to the fixed address (from outside, from the
+   * namespace itself and from other guests) and SNAT of the guest's outgoing traffic. Moving
+   * a floating IP to another fixed IP replaces the old association.
    */
   associate(floating: string, fixed: string): Promise<void> {
     return this.#serial(async () => {
@@ -323,10 +406,11 @@ export class HostDataPlane {
       if (this.#floating.get(floating) === fixed) return;
       if (this.#floating.has(floating)) await this.#disassociate(floating);
       for (const [f, x] of [...this.#floating]) if (x === fixed) await this.#disassociate(f);
-      await this.ns.ip(['addr', 'replace', `${floating}/32`, 'dev', this.#o.uplink ?? 'lo']);
+      await this.ns.ip(['addr', 'replace', `${floating}/32`, 'dev', this.#floatingDev]);
       await applyNft(this.ns, script);
       this.#floating.set(floating, fixed);
       this.#save();
+      if (this.#public) this.#announce(floating);
     });
   }
 
@@ -362,10 +446,38 @@ export class HostDataPlane {
     if (fixed === undefined) return;
     await applyNft(this.ns, disassociateCommands(floating, fixed));
     await this.ns
-      .ip(['addr', 'del', `${floating}/32`, 'dev', this.#o.uplink ?? 'lo'])
+      .ip(['addr', 'del', `${floating}/32`, 'dev', this.#floatingDev])
       .catch(() => undefined);
     this.#floating.delete(floating);
     this.#save();
+  }
+
+  /** The interfaces the host handed the data plane, with the options that named them. */
+  #interfaces(): HostInterface[] {
+    const out: HostInterface[] = [];
+    if (this.#o.flatInterface !== undefined)
+      out.push({ name: this.#o.flatInterface, option: '--flat-interface' });
+    if (this.#o.publicInterface !== undefined)
+      out.push({ name: this.#o.publicInterface, option: '--public-interface' });
+    return out;
+  }
+
+  /**
+   * A gratuitous ARP for `floating` on the public segment. Not awaited: arping waits a second
+   * for answers nobody sends, and the announcement is out as soon as it starts.
+   */
+  #announce(floating: string): void {
+    const ifname = this.#public?.ifname;
+    if (ifname === undefined) return;
+    this.ns
+      .exec('arping', ['-U', '-c', '1', '-I', ifname, '-s', floating, floating])
+      .catch((err: unknown) =>
+        this.#o.onError?.(
+          new StratusError('internal', `Announcing the floating IP ${floating} failed.`, {
+            cause: err,
+          }),
+        ),
+      );
   }
 
   /** Writes what is plugged and associated, for adoption after a restart. */
@@ -418,6 +530,10 @@ export class HostDataPlane {
       {
         bridge: this.#o.bridge,
         cidr: this.#o.network.cidr,
+        ...(this.#o.flatInterface !== undefined ? { flat: true } : {}),
+        ...(this.#public
+          ? { public: { ifname: this.#public.ifname, address: this.#public.address } }
+          : {}),
         ...(this.#metadata
           ? { metadata: { address: this.#o.network.gateway, port: this.#metadata.port } }
           : {}),
@@ -432,5 +548,19 @@ export class HostDataPlane {
     const p = this.#lock.catch(() => undefined).then(fn);
     this.#lock = p;
     return p;
+  }
+}
+
+/** arping (iputils-arping) announces floating IPs on the public segment; refuses without it. */
+function requireArping(): void {
+  const found = ['/usr/sbin/arping', '/usr/bin/arping', '/sbin/arping', '/bin/arping'].some((f) =>
+    fs.existsSync(f),
+  );
+  if (!found) {
+    throw new StratusError(
+      'invalid',
+      'A public interface needs arping (Debian package iputils-arping) to announce floating IPs; scripts/setup installs it.',
+      { resource: 'config', id: 'public-interface' },
+    );
   }
 }

@@ -3,7 +3,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { EffectiveRule } from '../security-groups.js';
-import { associateCommands, guestChainRules, renderTable, setGuestCommands } from './nftables.js';
+import {
+  associateCommands,
+  FLAT_MARK,
+  guestChainRules,
+  renderFlatTable,
+  renderTable,
+  setGuestCommands,
+} from './nftables.js';
 
 function rule(
   protocol: EffectiveRule['protocol'],
@@ -77,5 +84,73 @@ describe('the host table', () => {
     assert.match(text, /map fip_snat \{[^}]*elements = \{ 10\.20\.0\.5 : 172\.24\.4\.10 \}/);
     assert.match(text, /ip daddr 169\.254\.169\.254 tcp dport 80 dnat ip to 10\.20\.0\.1:8775/);
     assert.match(text, /oifname "br100" ip saddr 10\.20\.0\.0\/20 ip daddr 10\.20\.0\.0\/20/);
+  });
+
+  it('on a lone host lets nothing leave for an unplugged guest address, and masquerades', () => {
+    const text = renderTable({ bridge: 'br100', cidr: '10.20.0.0/20' }, [], new Map());
+    assert.doesNotMatch(text, /meta mark/);
+    assert.doesNotMatch(text, /snat ip to \d/);
+    assert.match(text, /ip daddr vmap @guests\n {4}ip daddr 10\.20\.0\.0\/20 drop/);
+  });
+
+  it('on a flat segment lets bridged traffic out by the uplink; guests leave as the public address', () => {
+    const text = renderTable(
+      {
+        bridge: 'br100',
+        cidr: '10.20.0.0/20',
+        flat: true,
+        public: { ifname: 'pub0', address: '172.24.4.11' },
+      },
+      [],
+      new Map(),
+    );
+    // The local guests' chains first, then what leaves by the flat port, then the fail-closed drop.
+    assert.match(
+      text,
+      new RegExp(
+        `ip daddr vmap @guests\n {4}meta mark ${FLAT_MARK} accept\n {4}ip daddr 10\\.20\\.0\\.0/20 drop`,
+      ),
+    );
+    // A floating IP's SNAT comes before the host's address, which comes before masquerading.
+    const snat = text.indexOf('snat ip to ip saddr map @fip_snat');
+    const pub = text.indexOf('oifname "pub0" ip saddr 10.20.0.0/20 snat ip to 172.24.4.11');
+    const masq = text.indexOf('ip saddr 10.20.0.0/20 masquerade');
+    assert.ok(snat > 0 && pub > snat && masq > pub, text);
+    assert.throws(() =>
+      renderTable(
+        { bridge: 'br100', cidr: '10.20.0.0/20', public: { ifname: 'pub0', address: '1.2.3' } },
+        [],
+        new Map(),
+      ),
+    );
+  });
+});
+
+describe('the flat uplink table', () => {
+  it('drops gateway ARP and DHCP on the uplink both ways, and marks what leaves by it', () => {
+    const text = renderFlatTable('flat0', '10.20.0.1');
+    assert.match(text, /^add table bridge stratus_flat\ndelete table bridge stratus_flat\n/);
+    for (const chain of ['input', 'forward', 'output']) {
+      assert.match(
+        text,
+        new RegExp(`chain ${chain} \\{\\n {4}type filter hook ${chain} priority -200;`),
+      );
+    }
+    for (const dir of ['iifname', 'oifname']) {
+      assert.match(text, new RegExp(`${dir} "flat0" arp saddr ip 10\\.20\\.0\\.1 drop`));
+      assert.match(text, new RegExp(`${dir} "flat0" arp daddr ip 10\\.20\\.0\\.1 drop`));
+      assert.match(text, new RegExp(`${dir} "flat0" udp dport \\{ 67, 68 \\} drop`));
+    }
+    assert.match(text, new RegExp(`oifname "flat0" meta mark set ${FLAT_MARK}`));
+    // Input only sees what comes in by the port, output only what goes out by it.
+    const input = text.slice(text.indexOf('chain input'), text.indexOf('chain forward'));
+    const output = text.slice(text.indexOf('chain output'));
+    assert.doesNotMatch(input, /oifname/);
+    assert.doesNotMatch(output, /iifname/);
+  });
+
+  it('refuses a name or address that could change the script', () => {
+    assert.throws(() => renderFlatTable('flat0" drop', '10.20.0.1'));
+    assert.throws(() => renderFlatTable('flat0', '10.20.0.1 drop'));
   });
 });

@@ -11,6 +11,15 @@
 //   at its floating IP) so the reply comes back the way it went.
 // - the metadata DNAT: 169.254.169.254:80 to the metadata proxy on the gateway address.
 //
+// A host on a flat segment shared with other hosts (multi-host FlatDHCP) has a second,
+// `bridge` family table on the flat uplink port (`renderFlatTable`): every host's bridge
+// carries the same gateway address and runs its own dnsmasq, so ARP for or from the gateway
+// and DHCP never cross that port, in either direction. It also marks frames the bridge sends
+// out by that port, so the `inet` forward chain lets traffic to guests of other hosts leave
+// (their own host filters it) where an address of the guest network that is not plugged
+// here is otherwise dropped. With a public interface, guests without a floating IP leaving by
+// it are translated to the host's own public address.
+//
 // Security-group changes rewrite a guest chain (flush and refill in one transaction) rather
 // than adding and deleting elements of a concatenated interval set: the kernel refuses
 // overlapping intervals in such sets (0.0.0.0/0 and 10.0.0.0/8 on the same port), and
@@ -21,6 +30,10 @@ import type { EffectiveRule } from '../security-groups.js';
 import type { Namespace } from './namespace.js';
 
 export const TABLE = 'stratus';
+/** The bridge-family table on the flat uplink port (multi-host). */
+export const FLAT_TABLE = 'stratus_flat';
+/** The packet mark of frames the bridge sends out by the flat uplink port. */
+export const FLAT_MARK = 0x5354;
 export const METADATA_ADDRESS = '169.254.169.254';
 
 export interface TableConfig {
@@ -29,6 +42,10 @@ export interface TableConfig {
   cidr: string;
   /** Where 169.254.169.254:80 is sent: the metadata proxy in the namespace; none when absent. */
   metadata?: { address: string; port: number };
+  /** Set on a host joined to others by a flat uplink: traffic may leave by it (FLAT_MARK). */
+  flat?: boolean;
+  /** The public interface and this host's address on it: where guests without a floating IP go out as. */
+  public?: { ifname: string; address: string };
 }
 
 export interface GuestFirewall {
@@ -83,11 +100,18 @@ export function renderTable(
     '    type nat hook postrouting priority srcnat; policy accept;',
     `    oifname ${br} ip saddr ${cidr} ip daddr ${cidr} ct status dnat masquerade`,
     `    oifname != ${br} snat ip to ip saddr map @fip_snat`,
+    ...(cfg.public
+      ? [
+          `    oifname ${quoteIf(cfg.public.ifname)} ip saddr ${cidr} snat ip to ${checkIp(cfg.public.address)}`,
+        ]
+      : []),
     `    oifname != ${br} ip saddr ${cidr} masquerade`,
     '  }',
     '  chain forward {',
     '    type filter hook forward priority filter; policy accept;',
     '    ip daddr vmap @guests',
+    // Bridged out by the flat uplink to a guest of another host, which filters it itself.
+    ...(cfg.flat ? [`    meta mark ${FLAT_MARK} accept`] : []),
     // An address of the guest network that is not a plugged guest gets nothing (fail closed).
     `    ip daddr ${cidr} drop`,
     '  }',
@@ -131,6 +155,44 @@ export function guestChainRules(rules: readonly EffectiveRule[]): string[] {
   }
   out.push('drop');
   return out;
+}
+
+/**
+ * The bridge-family table of a host joined to the flat segment by `uplink`: ARP for or from
+ * `gateway` and DHCP (UDP 67 and 68) are dropped on that port both ways, so each host is the
+ * gateway and the DHCP server of its own guests only; frames the bridge sends out by it are
+ * marked FLAT_MARK for the `inet` forward chain. Runs before br_netfilter (priority -200).
+ */
+export function renderFlatTable(uplink: string, gateway: string): string {
+  const up = quoteIf(uplink);
+  const gw = checkIp(gateway);
+  const drops = (dir: 'iifname' | 'oifname') => [
+    `    ${dir} ${up} arp saddr ip ${gw} drop`,
+    `    ${dir} ${up} arp daddr ip ${gw} drop`,
+    `    ${dir} ${up} udp dport { 67, 68 } drop`,
+  ];
+  return (
+    [
+      `add table bridge ${FLAT_TABLE}`,
+      `delete table bridge ${FLAT_TABLE}`,
+      `table bridge ${FLAT_TABLE} {`,
+      '  chain input {',
+      '    type filter hook input priority -200; policy accept;',
+      ...drops('iifname'),
+      '  }',
+      '  chain forward {',
+      '    type filter hook forward priority -200; policy accept;',
+      ...drops('iifname'),
+      ...drops('oifname'),
+      `    oifname ${up} meta mark set ${FLAT_MARK}`,
+      '  }',
+      '  chain output {',
+      '    type filter hook output priority -200; policy accept;',
+      ...drops('oifname'),
+      '  }',
+      '}',
+    ].join('\n') + '\n'
+  );
 }
 
 /** Commands that create or refill a guest chain and point its fixed IP at it. */
