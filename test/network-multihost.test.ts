@@ -186,6 +186,7 @@ describe('several hosts on one flat network', needs('root', 'netns', 'busybox', 
       logger: silentLogger(),
       host: name,
       heartbeatMs: 1000,
+      downAfterMs: 60_000,
     });
     cleanup.add(() => host.agent.teardown());
     cleanup.add(() => runner.stop());
@@ -252,6 +253,7 @@ describe('several hosts on one flat network', needs('root', 'netns', 'busybox', 
       logger: silentLogger(),
       host: 'mh-network',
       heartbeatMs: 1000,
+      downAfterMs: 60_000,
     });
     cleanup.add(() => netRunner.stop());
     await netRunner.start(networkService);
