@@ -64,7 +64,7 @@ export function createEc2Server(options: Ec2ServerOptions): FastifyInstance {
       const auth = await authenticateEc2Request(
         { method: request.method, path, query, headers: request.headers, body, params },
         async (key) => (await findPrincipal(key))?.credential.secretKey,
-        { now: new Date() },
+        { now: new Date(), region: options.region },
       );
       const principal = await findPrincipal(auth.accessKey);
       if (!principal) throw new StratusError('unauthenticated', 'The access key is not valid.');
