@@ -66,6 +66,7 @@ export class ApiService {
       region: config.region,
       actions: ec2Actions({ ...services, config }),
       findPrincipal: (accessKey) => identity.findEc2Principal(accessKey),
+      identityGeneration: () => identity.identityGeneration(),
     });
     const identityApi = createIdentityServer({
       logger,
