@@ -5,6 +5,7 @@
 // alter who an EC2 access key speaks for: credentials added or removed, roles granted or
 // revoked, users and projects enabled, disabled or deleted. The projects row lock
 // (`UPDATE projects SET id = id`) that launches take does not count: only `enabled` does.
+// `health` is written by health checks, to see that the database takes a write.
 import { sql, SqliteAdapter, type Kysely } from 'kysely';
 
 /** Tables and the changes of theirs that count, as trigger events. */
@@ -27,7 +28,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('name', 'varchar(64)', (c) => c.primaryKey())
     .addColumn('value', 'bigint', (c) => c.notNull().defaultTo(0))
     .execute();
-  await sql`insert into generations (name, value) values ('identity', 0)`.execute(db);
+  await sql`insert into generations (name, value) values ('identity', 0), ('health', 0)`.execute(
+    db,
+  );
   const sqlite = db.getExecutor().adapter instanceof SqliteAdapter;
   if (!sqlite) {
     await sql

@@ -2,7 +2,8 @@
 // with the current one before trusting its cache.
 import type { Db } from '../schema.js';
 
-export type GenerationName = 'identity';
+/** `identity`: bumped by triggers (see the migration); `health`: written by health checks. */
+export type GenerationName = 'identity' | 'health';
 
 export class GenerationRepo {
   constructor(private readonly db: Db) {}
@@ -18,5 +19,14 @@ export class GenerationRepo {
       .where('name', '=', name)
       .executeTakeFirst();
     return Number(row?.value ?? 0);
+  }
+
+  /** Adds one to the counter: a small write that must reach the disk to succeed. */
+  async bump(name: GenerationName): Promise<void> {
+    await this.db
+      .updateTable('generations')
+      .set((eb) => ({ value: eb('value', '+', 1) }))
+      .where('name', '=', name)
+      .execute();
   }
 }
