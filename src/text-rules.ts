@@ -32,6 +32,12 @@ export const IMAGE_DESCRIPTION: TextRule = {
   max: 255,
   lineBreaks: true,
 };
+/** A project's description (`stratus manage project create --description`), shown by Identity. */
+export const PROJECT_DESCRIPTION: TextRule = {
+  what: 'project description',
+  max: 255,
+  lineBreaks: true,
+};
 /** RunInstances' idempotency token. */
 export const CLIENT_TOKEN: TextRule = { what: 'ClientToken', min: 1, max: 64, ascii: true };
 /** A Compute API server name (kept as the `Name` tag, so also within TAG_VALUE). */

@@ -15,6 +15,7 @@ import {
   type UserRow,
 } from '../db/index.js';
 import { invalid, notFound, StratusError, type ErrorResource } from '../errors.js';
+import { checkText, PROJECT_DESCRIPTION } from '../text-rules.js';
 import { hashPassword, verifyPassword } from './password.js';
 
 export const ROLES: readonly Role[] = ['admin', 'member'];
@@ -82,6 +83,7 @@ export class IdentityService {
 
   async createProject(args: { name: string; description?: string }): Promise<ProjectRow> {
     checkName('project', args.name);
+    checkText(args.description ?? '', PROJECT_DESCRIPTION, 'description');
     return this.#projects.create({
       id: newId(),
       name: args.name,
