@@ -200,7 +200,7 @@ function apiServices(
       terminatedVisibleMs: config.compute.terminatedVisibleSeconds * 1000,
     }),
     quota: new QuotaReader(db, config.quota),
-    health: new ServiceHealth(db, config.service.downAfterSeconds * 1000),
+    health: new ServiceHealth(db, config.service.downAfterSeconds * 1000, bus),
     hosts: new HostInventory({
       db,
       downAfterMs: config.service.downAfterSeconds * 1000,

@@ -20,7 +20,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['config'],
   ['compute', 'scheduler', 'network', 'identity', 'image', 'keypairs', 'quota', 'tags'],
   ['virt', 'db', 'bus', 'service', 'metrics'],
-  ['ids', 'context', 'errors', 'log', 'version'],
+  ['ids', 'context', 'errors', 'log', 'version', 'text-rules'],
 ];
 
 type Graph = Map<string, Map<string, string[]>>;

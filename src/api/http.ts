@@ -60,8 +60,22 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
   return app;
 }
 
-/** Starts listening; resolves with the URL it really listens on (port 0 becomes the real port). */
-export async function listen(app: FastifyInstance, host: string, port: number): Promise<string> {
+/**
+ * Starts listening; resolves with the URL it really listens on (port 0 becomes the real port).
+ * A connection on which no data moves either way for `idleTimeoutMs` is closed: a stalled
+ * upload (headers sent, then silence) or a client that stopped reading its answer would
+ * otherwise hold its request, and what the request holds (an image `saving`), for as long as
+ * the client keeps the socket open (issue 13). Fastify turns node's own request timeout off,
+ * so without this nothing ends such a request. The handler sees its request stream fail
+ * ('aborted') and cleans up as for any broken transfer.
+ */
+export async function listen(
+  app: FastifyInstance,
+  host: string,
+  port: number,
+  idleTimeoutMs?: number,
+): Promise<string> {
+  if (idleTimeoutMs !== undefined) app.server.setTimeout(Math.max(1, Math.round(idleTimeoutMs)));
   await app.listen({ host, port });
   const addr = app.server.address();
   const realPort = addr && typeof addr === 'object' ? addr.port : port;

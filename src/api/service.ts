@@ -66,6 +66,7 @@ export class ApiService {
       region: config.region,
       actions: ec2Actions({ ...services, config }),
       findPrincipal: (accessKey) => identity.findEc2Principal(accessKey),
+      identityGeneration: () => identity.identityGeneration(),
     });
     const identityApi = createIdentityServer({
       logger,
@@ -87,7 +88,7 @@ export class ApiService {
       localServices: this.#opts.localServices,
     });
     const start = async (app: FastifyInstance, at: Listen): Promise<string> => {
-      const url = await listen(app, at.host, at.port);
+      const url = await listen(app, at.host, at.port, config.api.idleTimeoutSeconds * 1000);
       this.#servers.push(app);
       return url;
     };

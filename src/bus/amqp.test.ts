@@ -60,5 +60,8 @@ function recording(bus: AmqpBus, exchange: string): Bus {
     fanout: (c, t, m, a) => bus.fanout(c, t, m, a),
     serve: (t, h, o) => (queues.add(`${exchange}.${t}`), bus.serve(t, h, o)),
     close: () => bus.close(),
+    get connected() {
+      return bus.connected;
+    },
   };
 }

@@ -91,6 +91,10 @@ export class AmqpBus implements Bus {
     this.#log = options.logger;
   }
 
+  get connected(): boolean {
+    return !this.#closed && this.#link !== undefined;
+  }
+
   /** Connects to the broker; rejects with 'unavailable' if it cannot be reached. */
   static async connect(options: AmqpBusOptions): Promise<AmqpBus> {
     const bus = new AmqpBus(options);

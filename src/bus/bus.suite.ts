@@ -296,6 +296,13 @@ export function busSuite(fixture: BusFixture): void {
         await assert.rejects(client.call(ctx, t, 'a', {}), /closed/);
       }));
 
+    it('says it is connected until it is closed', () =>
+      withPair(fixture, async ({ client }) => {
+        assert.equal(client.connected, true);
+        await client.close();
+        assert.equal(client.connected, false);
+      }));
+
     it('envelopes of another version or shape are refused', () => {
       assert.throws(
         () => openEnvelope('{"version":2,"topic":"t","method":"m","context":{}}'),

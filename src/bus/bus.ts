@@ -76,6 +76,13 @@ export interface Bus {
 
   /** Stops all servers of this bus and releases the transport. Pending calls reject. */
   close(): Promise<void>;
+
+  /**
+   * Whether the transport can carry messages now: false while an AMQP bus has lost its broker
+   * and reconnects, and after `close`. For health reports; reading it does no I/O. Both
+   * transports report it; a wrapper that leaves it out (a test's) is taken as connected.
+   */
+  readonly connected?: boolean;
 }
 
 /** The topic of the service on one host: `compute.<host>`, `network.<host>`. */

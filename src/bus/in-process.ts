@@ -59,6 +59,10 @@ export class InProcessBus implements Bus {
     this.#callTimeoutMs = options.callTimeoutMs;
   }
 
+  get connected(): boolean {
+    return !this.#closed;
+  }
+
   call<T = unknown>(
     context: RequestContext,
     topic: string,

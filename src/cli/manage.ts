@@ -126,6 +126,25 @@ export function manageCommand(): Command {
     }),
   );
 
+  for (const [name, enabled] of [
+    ['disable', false],
+    ['enable', true],
+  ] as const) {
+    const cmd = leaf(
+      user,
+      name,
+      enabled
+        ? 'Enable a user again.'
+        : 'Disable a user: its EC2 keys, password and tokens stop working at once, in every API process.',
+    ).argument('<user>', 'User id or name.');
+    cmd.action(
+      withDatabase(cmd, async ({ identity, format }) => {
+        const u = await identity.setUserEnabled(cmd.processedArgs[0] as string, enabled);
+        printRecord(format, { id: u.id, name: u.name, enabled: u.enabled === 1 });
+      }),
+    );
+  }
+
   const role = manage.command('role').description('Role assignments.');
   const roleOptions = (cmd: Command) =>
     cmd

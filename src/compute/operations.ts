@@ -31,6 +31,7 @@ import { serviceState } from '../service/index.js';
 import type { ComputeClient } from './client.js';
 import { instanceHealth, type HealthLimits, type InstanceHealth } from './instance-status.js';
 import { effectiveLimits, type QuotaLimits } from '../quota/index.js';
+import { checkTags, checkText, CLIENT_TOKEN } from '../text-rules.js';
 
 export interface RunRequest {
   /** The image's id, or the leading characters of it. */
@@ -97,6 +98,8 @@ export class InstanceOperations {
         id: 'MinCount',
       });
     }
+    if (req.clientToken) checkText(req.clientToken, CLIENT_TOKEN, 'ClientToken');
+    checkTags(req.tags ?? []);
     if (req.clientToken) {
       const earlier = await this.#instances.findByClientToken(projectId, req.clientToken);
       if (earlier.length > 0) return reservationOf(earlier);

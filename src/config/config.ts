@@ -33,6 +33,8 @@ export interface Config {
     identityListen: Listen;
     imageListen: Listen;
     statusListen: Listen;
+    /** Seconds a connection may stay without data moving before it is closed. */
+    idleTimeoutSeconds: number;
   };
   identity: { tokenLifetimeSeconds: number };
   service: { heartbeatSeconds: number; downAfterSeconds: number };
@@ -256,6 +258,7 @@ function toConfig(r: Record<string, unknown>): Config {
       identityListen: get('api.identityListen'),
       imageListen: get('api.imageListen'),
       statusListen: get('api.statusListen'),
+      idleTimeoutSeconds: get('api.idleTimeoutSeconds'),
     },
     identity: { tokenLifetimeSeconds: get('identity.tokenLifetimeSeconds') },
     service: {

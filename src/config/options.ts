@@ -158,6 +158,15 @@ export const OPTIONS: readonly OptionSpec[] = [
     default: '127.0.0.1:8780',
   },
   {
+    key: 'api.idleTimeoutSeconds',
+    flag: 'api-idle-timeout-seconds',
+    type: 'number',
+    help: 'How long an API connection may go without any data moving in either direction (a stalled upload, a client that stopped reading) before it is closed, in seconds.',
+    default: 60,
+    min: 0.1,
+    max: 86_400,
+  },
+  {
     key: 'identity.tokenLifetimeSeconds',
     flag: 'token-lifetime-seconds',
     type: 'integer',

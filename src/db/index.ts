@@ -14,6 +14,7 @@ export { ProjectRepo } from './repos/projects.js';
 export { UserRepo } from './repos/users.js';
 export { RoleAssignmentRepo } from './repos/role-assignments.js';
 export { Ec2CredentialRepo } from './repos/ec2-credentials.js';
+export { GenerationRepo, type GenerationName } from './repos/generations.js';
 export { ServiceRepo, type ServiceOwner } from './repos/services.js';
 export { EndpointRepo } from './repos/endpoints.js';
 export { TokenRepo } from './repos/tokens.js';

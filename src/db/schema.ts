@@ -10,6 +10,12 @@ export interface ProjectsTable {
   createdAt: number;
 }
 
+/** Change counters bumped by triggers (migration 0012): `identity` for who keys speak for. */
+export interface GenerationsTable {
+  name: string;
+  value: number;
+}
+
 export interface UsersTable {
   id: string;
   name: string;
@@ -325,6 +331,7 @@ export interface Schema {
   services: ServicesTable;
   endpoints: EndpointsTable;
   tokens: TokensTable;
+  generations: GenerationsTable;
 }
 
 export type Db = Kysely<Schema>;

@@ -22,6 +22,22 @@ class ImmediateSqliteDriver extends SqliteDriver {
   override async beginTransaction(connection: DatabaseConnection): Promise<void> {
     await connection.executeQuery(CompiledQuery.raw('begin immediate'));
   }
+
+  /**
+   * SQLite ends a transaction by itself when a statement or the COMMIT fails with a full disk,
+   * an I/O error or a lack of memory. Kysely then rolls back on its way out, finds no
+   * transaction, and its "cannot rollback - no transaction is active" would replace the real
+   * error (issue 13: the log showed that instead of the I/O error). Nothing is left to undo
+   * then, so that one refusal is not an error.
+   */
+  override async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
+    try {
+      await super.rollbackTransaction(connection);
+    } catch (err) {
+      if (/no transaction is active/i.test((err as Error).message)) return;
+      throw err;
+    }
+  }
 }
 
 /** SQLite runs DDL inside transactions, so migrations can take the write lock as a whole. */

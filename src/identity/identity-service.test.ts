@@ -58,6 +58,10 @@ for (const backend of TEST_BACKENDS) {
       );
       await assert.rejects(identity.createUser({ name: 'alice' }), isKind('already_exists'));
       await assert.rejects(identity.grantRole('nobody', 'demo', 'member'), isKind('not_found'));
+      await assert.rejects(
+        identity.createProject({ name: 'ctl', description: 'team\u0000' }),
+        /control characters/,
+      );
     });
 
     it('refuses credentials for a user without a role in the project', async () => {

@@ -3,6 +3,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { Role } from '../context.js';
 import {
   Ec2CredentialRepo,
+  GenerationRepo,
   now,
   ProjectRepo,
   RoleAssignmentRepo,
@@ -14,6 +15,7 @@ import {
   type UserRow,
 } from '../db/index.js';
 import { invalid, notFound, StratusError, type ErrorResource } from '../errors.js';
+import { checkText, PROJECT_DESCRIPTION } from '../text-rules.js';
 import { hashPassword, verifyPassword } from './password.js';
 
 export const ROLES: readonly Role[] = ['admin', 'member'];
@@ -69,16 +71,19 @@ export class IdentityService {
   readonly #projects: ProjectRepo;
   readonly #roles: RoleAssignmentRepo;
   readonly #credentials: Ec2CredentialRepo;
+  readonly #generations: GenerationRepo;
 
   constructor(private readonly db: Db) {
     this.#users = new UserRepo(db);
     this.#projects = new ProjectRepo(db);
     this.#roles = new RoleAssignmentRepo(db);
     this.#credentials = new Ec2CredentialRepo(db);
+    this.#generations = new GenerationRepo(db);
   }
 
   async createProject(args: { name: string; description?: string }): Promise<ProjectRow> {
     checkName('project', args.name);
+    checkText(args.description ?? '', PROJECT_DESCRIPTION, 'description');
     return this.#projects.create({
       id: newId(),
       name: args.name,
@@ -109,6 +114,16 @@ export class IdentityService {
     if (password.length < 8) throw invalid('A password must have at least 8 characters.');
     const row = await this.#users.get(user);
     await this.#users.setPasswordHash(row.id, await hashPassword(password));
+  }
+
+  /**
+   * Disables or enables a user (by id or name). A disabled user's EC2 keys, password and
+   * tokens stop working at once, in every process (see `identityGeneration`).
+   */
+  async setUserEnabled(user: string, enabled: boolean): Promise<UserRow> {
+    const row = await this.#users.get(user);
+    await this.#users.setEnabled(row.id, enabled ? 1 : 0);
+    return { ...row, enabled: enabled ? 1 : 0 };
   }
 
   /** Grants `role` to a user in a project (both by id or name); idempotent. */
@@ -157,6 +172,16 @@ export class IdentityService {
 
   async deleteEc2Credential(accessKey: string): Promise<void> {
     if (!(await this.#credentials.delete(accessKey))) throw notFound('credential', accessKey);
+  }
+
+  /**
+   * A counter that grows with every change that can alter what `findEc2Principal` answers
+   * (credentials, roles, users and projects enabled, disabled or deleted), whoever made it:
+   * database triggers bump it (migration 0012). A cache of principals stays valid while it
+   * does not change.
+   */
+  identityGeneration(): Promise<number> {
+    return this.#generations.get('identity');
   }
 
   /** The principal an access key speaks for; undefined for unknown keys or disabled owners. */

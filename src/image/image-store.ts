@@ -17,6 +17,7 @@ import {
   type ImageRow,
 } from '../db/index.js';
 import { alreadyExists, invalid, notFound, StratusError } from '../errors.js';
+import { checkTags, checkText, IMAGE_DESCRIPTION, IMAGE_NAME, textProblem } from '../text-rules.js';
 import { copyFile, writeStream, type CopyProgress, type CopyResult } from './copy-file.js';
 import { QemuImg, type ImageFileInfo } from './qemu-img.js';
 
@@ -87,8 +88,6 @@ export interface ImageFile {
   /** Lower-case hex SHA-256 of the file. */
   sha256: string;
 }
-
-const MAX_DESCRIPTION = 255;
 
 /** The fields of a new record that `#checkNew` decides. */
 type NewImageFields = Pick<
@@ -310,6 +309,9 @@ export class ImageStore {
    * given). The file is kept until the last image using it is deleted.
    */
   async register(req: RegisterRequest): Promise<ImageRow> {
+    // What the request says is checked before what it names, as the other requests are.
+    checkNewText(req);
+    checkTags(req.tags ?? []);
     const source = await this.#images.get(req.sourceId);
     if (source.status !== 'active' || !source.location) {
       throw invalid(`The image '${source.id}' is not available (it is ${source.status}).`, {
@@ -462,19 +464,7 @@ export class ImageStore {
 
   /** Checks what a new image says about itself and returns the fields of its record. */
   async #checkNew(req: NewImage, kind: ImageKind): Promise<NewImageFields> {
-    if (req.name.length < 1 || req.name.length > 255 || hasControl(req.name)) {
-      throw invalid(
-        `The image name '${req.name}' is not valid: it must be 1 to 255 characters without control characters.`,
-        { resource: 'image', id: req.name, reason: 'name' },
-      );
-    }
-    const description = req.description ?? '';
-    if (description.length > MAX_DESCRIPTION || hasControl(description.replace(/[\t\n]/g, ' '))) {
-      throw invalid(
-        `An image description must be at most ${MAX_DESCRIPTION} characters without control characters.`,
-        { resource: 'parameter', id: 'description' },
-      );
-    }
+    const description = checkNewText(req);
     const architecture = req.architecture ?? 'x86_64';
     if (!(ARCHITECTURES as readonly string[]).includes(architecture)) {
       throw invalid(
@@ -547,13 +537,13 @@ async function lockOwner(db: Db, ownerProjectId: string | null): Promise<void> {
     .execute();
 }
 
-/** Whether `text` holds a control character (C0 or DEL). */
-function hasControl(text: string): boolean {
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c < 0x20 || c === 0x7f) return true;
+/** The rules of text-rules.ts for a new image's name and description; returns the description. */
+function checkNewText(req: NewImage): string {
+  const nameProblem = textProblem(req.name, IMAGE_NAME);
+  if (nameProblem !== undefined) {
+    throw invalid(nameProblem, { resource: 'image', id: req.name, reason: 'name' });
   }
-  return false;
+  return checkText(req.description ?? '', IMAGE_DESCRIPTION, 'description');
 }
 
 function duplicateName(name: string): StratusError {

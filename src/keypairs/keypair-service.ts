@@ -12,6 +12,7 @@ import {
   type KeypairRow,
 } from '../db/index.js';
 import { alreadyExists, invalid, StratusError } from '../errors.js';
+import { checkTags } from '../text-rules.js';
 import { generateKeyPair, parsePublicKey, type KeyType } from './crypto.js';
 
 export interface KeypairServiceOptions {
@@ -101,6 +102,7 @@ export class KeypairService {
     publicKey: string,
     tags: readonly { key: string; value: string }[] = [],
   ): Promise<KeypairRow> {
+    checkTags(tags);
     const projectId = project(ctx);
     const row: KeypairRow = {
       id: randomUUID(),

@@ -19,6 +19,7 @@ import {
 } from '../db/index.js';
 import { alreadyExists, invalid, notFound, StratusError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { checkTags } from '../text-rules.js';
 import { formatIpv4, parseRuleCidr } from './ipv4.js';
 
 export type RuleProtocol = 'tcp' | 'udp' | 'icmp' | '-1';
@@ -99,6 +100,7 @@ export class SecurityGroupService {
     const projectId = project(ctx);
     checkText('GroupName', args.name);
     checkText('GroupDescription', args.description);
+    checkTags(args.tags ?? []);
     if (args.name === DEFAULT_GROUP) {
       throw invalid(`The security group name '${DEFAULT_GROUP}' is reserved.`, {
         resource: 'security_group',

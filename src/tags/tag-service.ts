@@ -16,6 +16,7 @@ import {
   type TagRow,
 } from '../db/index.js';
 import { notFound, StratusError, type ErrorResource } from '../errors.js';
+import { checkTags } from '../text-rules.js';
 
 /** The most tags one resource may carry (EC2's limit). */
 export const MAX_TAGS_PER_RESOURCE = 50;
@@ -109,6 +110,7 @@ export class TagService {
   ): Promise<TaggedResource[]> {
     const wanted = [...new Map(tags.map((t) => [t.key, t.value])).entries()];
     if (wanted.length > MAX_TAGS_PER_RESOURCE) throw tooMany(refs[0]?.shown ?? 'resource');
+    checkTags(tags);
     const resources = await this.resolve(ctx, refs);
     await this.#put(resources, wanted);
     return resources;
@@ -119,6 +121,7 @@ export class TagService {
    * names a server by its `Name` tag), under the same limit as `create`.
    */
   async put(resources: readonly TaggedResource[], tags: readonly Tag[]): Promise<void> {
+    checkTags(tags);
     await this.#put(resources, [...new Map(tags.map((t) => [t.key, t.value])).entries()]);
   }
 

@@ -36,9 +36,17 @@ export interface RunningStratus {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** Starts a long-running `stratus ARGS` (e.g. all-in-one). */
-export function startStratus(args: readonly string[], env: NodeJS.ProcessEnv = {}): RunningStratus {
-  const child = spawn(process.execPath, [STRATUS_BIN, ...args], {
+/**
+ * Starts a long-running `stratus ARGS` (e.g. all-in-one). `wrapper` is a command line that
+ * runs it (e.g. `unshare -m ...`), given node, the binary and ARGS as its last arguments.
+ */
+export function startStratus(
+  args: readonly string[],
+  env: NodeJS.ProcessEnv = {},
+  options: { wrapper?: readonly string[] } = {},
+): RunningStratus {
+  const [command, ...rest] = [...(options.wrapper ?? []), process.execPath, STRATUS_BIN, ...args];
+  const child = spawn(command as string, rest, {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -224,7 +224,7 @@ function withParams(req: SignedRequest, change: Record<string, string>): SignedR
 // ---- Assertions ----------------------------------------------------------------------------
 
 function auth(req: SignedRequest, options: Partial<AuthOptions> = {}) {
-  return authenticateEc2Request(req, lookupSecret, { now: NOW, ...options });
+  return authenticateEc2Request(req, lookupSecret, { now: NOW, region: REGION, ...options });
 }
 
 async function assertRefused(
@@ -261,9 +261,9 @@ describe('Signature Version 4', () => {
     assert.equal((await auth(req)).accessKey, ACCESS_KEY);
   });
 
-  it('accepts any region named in the credential scope and returns it', async () => {
+  it('accepts the region the endpoint serves, whatever it is called, and returns it', async () => {
     const req = await v4Post(undefined, { region: 'eu-north-7' });
-    assert.equal((await auth(req)).region, 'eu-north-7');
+    assert.equal((await auth(req, { region: 'eu-north-7' })).region, 'eu-north-7');
   });
 
   it('accepts a GET with awkward values in the query and a /services/Cloud/ path', async () => {
@@ -593,6 +593,18 @@ describe('refusals', () => {
         /expired/,
       ],
       [
+        'v2: Expires in 2099',
+        async () => signV2(AWKWARD, { time: { Expires: '2099-01-01T00:00:00Z' } }),
+        'RequestExpired',
+        /days after the server time/,
+      ],
+      [
+        'v2: Expires a week and a day away',
+        async () => signV2(AWKWARD, { time: { Expires: minutes(8 * 24 * 60).toISOString() } }),
+        'RequestExpired',
+        /7 days/,
+      ],
+      [
         'v2: Timestamp not a date',
         async () => signV2(AWKWARD, { time: { Timestamp: 'yesterday' } }),
         'AuthFailure',
@@ -652,6 +664,18 @@ describe('refusals', () => {
         },
         'AuthFailure',
         /20260315/,
+      ],
+      [
+        'v4: signed for another region (us-west-2)',
+        () => v4Post(undefined, { region: 'us-west-2' }),
+        'AuthFailure',
+        /scoped to a valid region, not 'us-west-2'/,
+      ],
+      [
+        'v4 presigned: signed for another region (us-west-2)',
+        () => v4Presigned(undefined, { region: 'us-west-2' }),
+        'AuthFailure',
+        /not 'us-west-2'/,
       ],
       [
         'v4: service s3 in the scope',

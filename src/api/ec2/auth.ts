@@ -23,6 +23,8 @@ export interface SignedRequest {
 
 export interface AuthOptions {
   now: Date;
+  /** The region this endpoint serves: a SigV4 credential scope must name it. */
+  region: string;
   /** Allowed clock skew, both directions; default 15 minutes. */
   skewMs?: number;
 }
@@ -36,7 +38,7 @@ export interface Authenticated {
 type SecretLookup = (accessKey: string) => Promise<string | undefined>;
 
 const DEFAULT_SKEW_MS = 15 * 60 * 1000;
-/** The longest validity a presigned request may claim: one week. */
+/** The longest validity a presigned request (SigV4 X-Amz-Expires, SigV2 Expires) may claim: one week. */
 const MAX_PRESIGN_SECONDS = 7 * 24 * 3600;
 const V4_ALGORITHM = 'AWS4-HMAC-SHA256';
 const UNSIGNED_PAYLOAD = 'UNSIGNED-PAYLOAD';
@@ -51,6 +53,7 @@ interface Context {
   lookupSecret: SecretLookup;
   now: number;
   skewMs: number;
+  region: string;
 }
 
 export async function authenticateEc2Request(
@@ -63,6 +66,7 @@ export async function authenticateEc2Request(
     lookupSecret,
     now: options.now.getTime(),
     skewMs: options.skewMs ?? DEFAULT_SKEW_MS,
+    region: options.region,
   };
   const query = parseQuery(req.query);
   const authorization = header(req, 'authorization');
@@ -104,7 +108,7 @@ async function sigV4Header(
   query: Pair[],
 ): Promise<Authenticated> {
   const fields = parseAuthorization(authorization);
-  const scope = parseScope(fields.credential);
+  const scope = parseScope(ctx, fields.credential);
   const amzHeader = header(ctx.req, 'x-amz-date');
   const dateHeader = header(ctx.req, 'date');
   let when: number | undefined;
@@ -157,7 +161,7 @@ async function sigV4Presigned(ctx: Context, query: Pair[]): Promise<Authenticate
   if (expires === undefined) fail('A presigned request must carry X-Amz-Expires.');
   if (!HEX_SIGNATURE.test(signature)) fail('X-Amz-Signature is not a SHA-256 signature.');
   if (!SIGNED_HEADERS.test(signedHeaders)) fail('X-Amz-SignedHeaders is malformed.');
-  const scope = parseScope(credential);
+  const scope = parseScope(ctx, credential);
   const when = parseAmzDate(date);
   if (when === undefined) fail('X-Amz-Date is not a date in the form YYYYMMDDThhmmssZ.');
   checkScopeDate(scope, date);
@@ -264,8 +268,13 @@ function parseAuthorization(authorization: string): {
   return { credential, signedHeaders, signature };
 }
 
-/** `AKID/20260101/region/ec2/aws4_request` */
-function parseScope(credential: string): Scope {
+/**
+ * `AKID/20260101/region/ec2/aws4_request`. A signature binds the request to one region and one
+ * service; one made for another region is refused even though it verifies, as AWS refuses it
+ * ("Credential should be scoped to a valid region"), so a request cannot be replayed across
+ * clouds that share keys.
+ */
+function parseScope(ctx: Context, credential: string): Scope {
   const parts = credential.split('/');
   const [accessKey, date, region, service, terminator] = parts;
   if (
@@ -283,6 +292,11 @@ function parseScope(credential: string): Scope {
   }
   if (service !== 'ec2') {
     fail(`The credential is scoped to the service '${shown(service)}'; this endpoint is 'ec2'.`);
+  }
+  if (region !== ctx.region) {
+    fail(
+      `Credential should be scoped to a valid region, not '${shown(region)}': this endpoint serves '${ctx.region}'.`,
+    );
   }
   return { accessKey, date, region, service };
 }
@@ -395,6 +409,14 @@ function checkV2Time(ctx: Context, timestamp?: string, expires?: string): void {
     const until = parseIsoDate(expires);
     if (until === undefined) fail(`The Expires '${shown(expires)}' is not an ISO 8601 date.`);
     if (ctx.now > until) expired(`The request expired at ${iso(until)}.`);
+    // A deadline decades away would make a leaked signed URL good for decades: bound it as
+    // presigned SigV4 bounds X-Amz-Expires. EC2 answers a request dated too far ahead with
+    // RequestExpired, so this does too.
+    if (until - ctx.now > MAX_PRESIGN_SECONDS * 1000 + ctx.skewMs) {
+      expired(
+        `The request's Expires ${iso(until)} is more than ${MAX_PRESIGN_SECONDS / 86400} days after the server time ${iso(ctx.now)}.`,
+      );
+    }
   }
 }
 

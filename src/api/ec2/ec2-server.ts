@@ -22,11 +22,16 @@ export interface Ec2ServerOptions {
   actions: Ec2ActionTable;
   /** Who an access key speaks for; undefined for unknown or disabled keys. */
   findPrincipal: (accessKey: string) => Promise<Ec2Principal | undefined>;
+  /**
+   * A counter that changes whenever what `findPrincipal` answers may have changed
+   * (`IdentityService.identityGeneration`); cached principals are dropped when it moves.
+   */
+  identityGeneration: () => Promise<number>;
 }
 
 /** API versions clients send; EC2 accepts any dated version and so do we. */
 const VERSION = /^\d{4}-\d{2}-\d{2}$/;
-/** How long a looked-up access key is trusted before it is looked up again. */
+/** How long a looked-up access key is kept (while nothing in identity changed). */
 const PRINCIPAL_TTL_MS = 5_000;
 
 export function createEc2Server(options: Ec2ServerOptions): FastifyInstance {
@@ -39,13 +44,33 @@ export function createEc2Server(options: Ec2ServerOptions): FastifyInstance {
   );
   app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => done(null, body));
 
+  // Looked-up access keys, valid while the identity generation they were read at is current.
+  // Disabling a user or deleting a credential must take effect at once on every API process
+  // (issue 13), and such changes come from anywhere: `stratus manage` works on the database
+  // directly with no bus, and an operator may use SQL. So instead of a fanout, which would
+  // reach only processes that changed identity through the bus, each request reads one
+  // counter that database triggers bump with every such change (one primary-key read, where
+  // a lookup is four queries), and a change seen empties the cache.
   const principals = new Map<string, { at: number; principal: Ec2Principal | undefined }>();
-  const findPrincipal = async (accessKey: string): Promise<Ec2Principal | undefined> => {
-    const cached = principals.get(accessKey);
+  let cachedGeneration: number | undefined;
+  const findPrincipal = async (
+    accessKey: string,
+    generation: number,
+  ): Promise<Ec2Principal | undefined> => {
+    if (cachedGeneration === undefined || generation > cachedGeneration) {
+      principals.clear();
+      cachedGeneration = generation;
+    }
+    // A request that read an older counter than another already did neither reads nor fills.
+    const current = generation === cachedGeneration;
+    const cached = current ? principals.get(accessKey) : undefined;
     if (cached && Date.now() - cached.at < PRINCIPAL_TTL_MS) return cached.principal;
     const principal = await options.findPrincipal(accessKey);
     if (principals.size > 10_000) principals.clear();
-    principals.set(accessKey, { at: Date.now(), principal });
+    // Kept only if no change was seen while it was looked up.
+    if (current && generation === cachedGeneration) {
+      principals.set(accessKey, { at: Date.now(), principal });
+    }
     return principal;
   };
 
@@ -61,12 +86,13 @@ export function createEc2Server(options: Ec2ServerOptions): FastifyInstance {
       if (request.method === 'POST') for (const [k, v] of new URLSearchParams(body)) params[k] = v;
       action = params['Action'] ?? '';
 
+      const generation = await options.identityGeneration();
       const auth = await authenticateEc2Request(
         { method: request.method, path, query, headers: request.headers, body, params },
-        async (key) => (await findPrincipal(key))?.credential.secretKey,
-        { now: new Date() },
+        async (key) => (await findPrincipal(key, generation))?.credential.secretKey,
+        { now: new Date(), region: options.region },
       );
-      const principal = await findPrincipal(auth.accessKey);
+      const principal = await findPrincipal(auth.accessKey, generation);
       if (!principal) throw new StratusError('unauthenticated', 'The access key is not valid.');
       const context: RequestContext = userContext({
         userId: principal.user.id,

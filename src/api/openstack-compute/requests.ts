@@ -2,6 +2,7 @@
 // pair create may carry. Anything else is a 400 badRequest naming what is wrong; fields this
 // cloud cannot honour are refused, not ignored.
 import { invalid } from '../../errors.js';
+import { SERVER_NAME, textProblem } from '../../text-rules.js';
 
 export interface CreateServer {
   name: string;
@@ -106,12 +107,7 @@ export function parseCreateServer(body: unknown): CreateServer {
   if (top.server === undefined) throw bad("Invalid input: 'server' is a required property.");
   const s = object(top.server, 'server');
   onlyKeys(s, SERVER_KEYS, 'server');
-  const name = string(s, 'name', { required: true, min: 1 }) as string;
-  if (name.trim() !== name || name.trim() === '') {
-    throw bad(
-      'Invalid input for field/attribute name. It must not be empty or start or end with spaces.',
-    );
-  }
+  const name = serverName(string(s, 'name', { required: true, min: 1 }) as string);
   const imageRef = string(s, 'imageRef', { required: true, min: 1 }) as string;
   const flavorRef = String(
     typeof s.flavorRef === 'number'
@@ -177,12 +173,14 @@ export function parseUpdateServer(body: unknown): { name: string | undefined } {
   const s = object(top.server, 'server');
   onlyKeys(s, ['name'], 'server');
   const name = string(s, 'name', { min: 1 });
-  if (name !== undefined && (name.trim() !== name || name === '')) {
-    throw bad(
-      'Invalid input for field/attribute name. It must not be empty or start or end with spaces.',
-    );
-  }
-  return { name };
+  return { name: name === undefined ? undefined : serverName(name) };
+}
+
+/** The Compute API's rules for a server name (text-rules.ts), in its own words. */
+function serverName(name: string): string {
+  const problem = textProblem(name, SERVER_NAME);
+  if (problem !== undefined) throw bad(`Invalid input for field/attribute name. ${problem}`);
+  return name;
 }
 
 export function parseServerAction(body: unknown): ServerAction {

@@ -18,16 +18,18 @@ export interface StatusServerOptions {
 export function createStatusServer(options: StatusServerOptions): FastifyInstance {
   const app = createHttpServer({ api: 'status', logger: options.logger, metrics: options.metrics });
 
-  app.get('/healthz', async (_request, reply) => {
-    const { database, services: listed } = await options.health.report();
+  app.get('/healthz', async (request, reply) => {
+    const { database, bus, services: listed } = await options.health.report();
     const localDown = options.localServices.filter(
       (l) => !listed.some((s) => s.host === l.host && s.binary === l.binary && s.state === 'up'),
     );
-    const healthy = database === 'ok' && localDown.length === 0;
+    const healthy = database === 'ok' && bus === 'ok' && localDown.length === 0;
+    if (!healthy) request.log.warn({ database, bus, localDown }, 'unhealthy');
     return reply.code(healthy ? 200 : 503).send({
       status: healthy ? 'ok' : 'unhealthy',
       version: VERSION,
       database,
+      bus,
       services: listed,
     });
   });

@@ -45,6 +45,11 @@ export class UserRepo {
     return Number(r.n);
   }
 
+  /** Enables (1) or disables (0) a user; a disabled user's keys and password stop working. */
+  async setEnabled(id: string, enabled: 0 | 1): Promise<void> {
+    await this.db.updateTable('users').set({ enabled }).where('id', '=', id).execute();
+  }
+
   async setPasswordHash(id: string, passwordHash: string | null): Promise<void> {
     const r = await this.db
       .updateTable('users')

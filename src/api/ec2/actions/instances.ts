@@ -10,6 +10,7 @@ import type {
 import type { RequestContext } from '../../../context.js';
 import type { InstanceRow, TaskState, VmState } from '../../../db/index.js';
 import { invalid, StratusError } from '../../../errors.js';
+import { checkTags as checkTagText } from '../../../text-rules.js';
 import type { Ec2ActionTable } from '../action.js';
 import { applyFilters } from '../filters.js';
 import { ec2Id, parseEc2Id, privateDnsName, publicDnsName } from '../../../ids/index.js';
@@ -497,16 +498,9 @@ function ec2StateReason(inst: InstanceRow): { code: string; message: string } | 
   }
 }
 
-/** EC2's rules for tags given with a request. */
+/** EC2's rules for tags given with a request (characters and lengths: text-rules.ts). */
 export function checkTags(tags: readonly { key: string; value: string }[]): void {
   if (tags.length > 50)
     throw invalid('A resource can have at most 50 tags.', { resource: 'parameter', id: 'Tag' });
-  for (const t of tags) {
-    if (t.key.toLowerCase().startsWith('aws:')) {
-      throw invalid(`Tag keys starting with 'aws:' are reserved for internal use: ${t.key}`, {
-        resource: 'parameter',
-        id: 'Tag.Key',
-      });
-    }
-  }
+  checkTagText(tags);
 }

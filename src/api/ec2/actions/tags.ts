@@ -3,6 +3,7 @@
 // reach only their own project's resources (admins every project's).
 import type { ImageKind } from '../../../db/index.js';
 import { invalid } from '../../../errors.js';
+import { checkTags } from '../../../text-rules.js';
 import type { TagEntry, TaggableRef, TaggableType } from '../../../tags/index.js';
 import type { Ec2ActionTable } from '../action.js';
 import { applyFilters } from '../filters.js';
@@ -68,7 +69,7 @@ export function tagActions({ tags }: Ec2Deps): Ec2ActionTable {
       const ids = resourceIds(params);
       const given = params.tags('Tag');
       if (given.length === 0) throw missingParameter('Tag');
-      checkKeys(given.map((t) => t.key));
+      checkTags(given);
       await tags.create(context, ids.map(taggableRef), given);
       return { return: true };
     },
