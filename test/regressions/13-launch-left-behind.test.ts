@@ -20,7 +20,11 @@ function assertSettled(r: RoundResult): void {
 }
 
 function describeRound(r: RoundResult): string {
-  return `killed ${r.kind} ${r.killedAfterMs} ms into ${r.launches} launches + ${r.terminates} terminates; all ${r.instances} settled ${r.settledMs} ms after it was back`;
+  const outcome =
+    r.settledMs === null
+      ? `${r.stuck.length} of ${r.instances} instances never settled`
+      : `all ${r.instances} instances settled ${r.settledMs} ms after it was back`;
+  return `killed ${r.kind} ${r.killedAfterMs} ms into ${r.launches} launches + ${r.terminates} terminates; ${outcome}`;
 }
 
 describe('no launch left behind (issue 13)', () => {
