@@ -29,6 +29,9 @@ export interface LaunchReconcilerOptions {
   deadlineMs: number;
 }
 
+/** How many unplaced launches one pass takes over at a time. */
+const PARALLEL = 8;
+
 /** What one pass did with each instance it took over. */
 export type UnplacedOutcome = 'handed-over' | 'failed' | 'retired' | 'waiting';
 
@@ -55,21 +58,26 @@ export class LaunchReconciler {
       host: null,
       updatedBefore: now() - this.#opts.deadlineMs,
     });
-    for (const inst of stale) {
-      if (inst.vmState !== 'building') continue;
-      if (options.ids && !options.ids.includes(inst.id)) continue;
-      const took = await this.#instances.transition(
-        inst.id,
-        { vmStates: ['building'], taskStates: [inst.taskState], updatedAt: inst.updatedAt },
-        {},
-      );
-      if (!took) continue;
-      this.#opts.logger.warn(
-        { instanceId: inst.id, taskState: inst.taskState },
-        'taking over a launch that was never handed to a host',
-      );
-      out.set(inst.id, await this.#resume(ctx, inst));
-    }
+    const todo = stale.filter(
+      (inst) => inst.vmState === 'building' && (!options.ids || options.ids.includes(inst.id)),
+    );
+    // A few at a time: a burst cut short leaves many, each a scheduler call and a cast.
+    const next = async (): Promise<void> => {
+      for (let inst = todo.shift(); inst; inst = todo.shift()) {
+        const took = await this.#instances.transition(
+          inst.id,
+          { vmStates: ['building'], taskStates: [inst.taskState], updatedAt: inst.updatedAt },
+          {},
+        );
+        if (!took) continue;
+        this.#opts.logger.warn(
+          { instanceId: inst.id, taskState: inst.taskState },
+          'taking over a launch that was never handed to a host',
+        );
+        out.set(inst.id, await this.#resume(ctx, inst));
+      }
+    };
+    await Promise.all(Array.from({ length: PARALLEL }, next));
     return out;
   }
 

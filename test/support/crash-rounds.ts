@@ -49,6 +49,8 @@ export interface RoundResult {
   instances: number;
   /** From the restarted process being up until everything settled; null if it never did. */
   settledMs: number | null;
+  /** From the restarted process being up until the clients had their answers (and retries). */
+  clientsMs: number;
   /** Instances not settled within the bound, as `id: vmState/taskState`. */
   stuck: string[];
   /** Claims, addresses or VMs that do not match the instances. */
@@ -275,6 +277,7 @@ class CrashCloudImpl implements CrashCloud {
     const retry = this.#ec2();
     await Promise.allSettled(tokens.filter((t) => !answered.has(t)).map((t) => launch(retry, t)));
     retry.destroy();
+    const clientsMs = Date.now() - upAt;
     let check = await this.#check();
     while (
       (check.stuck.length > 0 || check.problems.length > 0) &&
@@ -290,6 +293,7 @@ class CrashCloudImpl implements CrashCloud {
       launches,
       terminates: victims.length,
       settledMs: settled ? Date.now() - upAt : null,
+      clientsMs,
       ...check,
     };
   }
