@@ -35,7 +35,7 @@ function report(kind: ProcessKind, results: readonly RoundResult[]): string {
     `stuck ${stuck}`,
     `inconsistent ${problems}`,
     `settled after restart: p50 ${p50} ms, max ${max} ms`,
-    `clients answered after restart: max ${Math.max(...results.map((r) => r.clientsMs))} ms`,
+    `ClientToken retries settled: max ${Math.max(...results.map((r) => r.retriedMs))} ms`,
     settled.length < results.length
       ? `(${results.length - settled.length} rounds never settled)`
       : '',

@@ -166,13 +166,19 @@ function apiServices(
   };
 }
 
+/** Where the fake driver of `host` keeps its VMs. */
+export function fakeDriverStateFile(stateDir: string, host: string): string {
+  return path.join(stateDir, 'fake', `${encodeURIComponent(host)}.json`);
+}
+
 function createDriver(config: Config, logger: Logger): VirtDriver {
   switch (config.virt.driver) {
     case 'fake':
-      // Its VMs are kept in the state dir, so they outlive the process as QEMU's do.
+      // Its VMs are kept in the state dir, one file per host, so they outlive the process as
+      // QEMU's do.
       return new FakeDriver({
         spawnDelayMs: config.virt.fakeSpawnDelayMs,
-        stateFile: path.join(config.stateDir, 'fake-vms.json'),
+        stateFile: fakeDriverStateFile(config.stateDir, config.host),
       });
     case 'qemu':
       return new QemuDriver({

@@ -382,17 +382,21 @@ export class ComputeManager implements ProtocolHandlers<ComputeProtocol> {
       if (inst.taskState !== null) continue; // work in progress owns the state
       if (inst.vmState === 'active' && power !== 'running' && power !== 'paused') {
         await this.#locked(inst.id, async () => {
+          // The VMs were listed before the records were read: a build that finished in
+          // between shows active without a VM in the list. Ask again under the lock.
+          const now = await this.#opts.driver.getState(inst.id);
+          if (now === 'running' || now === 'paused') return;
           const changed = await this.#instances.transition(
             inst.id,
             { vmStates: ['active'], taskStates: [null] },
             {
               vmState: 'stopped',
-              powerState: power,
+              powerState: now,
               stateReason: 'guest_shutdown',
             },
           );
           if (changed)
-            this.#opts.logger.warn({ instanceId: inst.id, power }, 'VM stopped on its own');
+            this.#opts.logger.warn({ instanceId: inst.id, power: now }, 'VM stopped on its own');
         });
       } else if ((inst.vmState === 'deleted' || inst.vmState === 'error') && power !== 'nostate') {
         await this.#locked(inst.id, async () => {

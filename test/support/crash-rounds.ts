@@ -16,6 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { openDatabase, type Database, type ImageRow } from '../../src/db/index.js';
 import { ec2Id } from '../../src/ids/index.js';
+import { fakeDriverStateFile } from '../../src/main.js';
 import { AMQP_URL } from './capabilities.js';
 import { readRcFile, startStratus, type RunningStratus } from './cli.js';
 import { postgresBackend } from './databases.js';
@@ -47,10 +48,13 @@ export interface RoundResult {
   terminates: number;
   /** Instances in the database after the round. */
   instances: number;
-  /** From the restarted process being up until everything settled; null if it never did. */
+  /**
+   * From the restarted process being up until everything in flight settled (the burst's own
+   * requests answered included); null if it, or the retries after it, never did.
+   */
   settledMs: number | null;
-  /** From the restarted process being up until the clients had their answers (and retries). */
-  clientsMs: number;
+  /** From the ClientToken retries of the launches that got no answer until all settled again. */
+  retriedMs: number;
   /** Instances not settled within the bound, as `id: vmState/taskState`. */
   stuck: string[];
   /** Claims, addresses or VMs that do not match the instances. */
@@ -107,6 +111,7 @@ export async function startAllInOneCrashCloud(): Promise<CrashCloud> {
   const args = [...commonArgs(stateDir), '--host', 'crash-aio'];
   return CrashCloudImpl.start({
     stateDir,
+    computeHost: 'crash-aio',
     database: `sqlite:${path.join(stateDir, 'stratus.sqlite')}`,
     processes: new Map([['all-in-one', ['all-in-one', ...args]]]),
     cleanup: async () => fs.rmSync(stateDir, { recursive: true, force: true }),
@@ -135,6 +140,7 @@ export async function startDistributedCrashCloud(): Promise<CrashCloud> {
   const computeHost = `node-${suffix}`;
   return CrashCloudImpl.start({
     stateDir,
+    computeHost,
     database: db.url,
     processes: new Map<ProcessKind, string[]>([
       ['network', ['network', ...base, ...control]],
@@ -165,6 +171,8 @@ async function removeAmqpTopology(exchange: string, topics: readonly string[]): 
 
 interface CloudSpec {
   stateDir: string;
+  /** The one compute host, whose fake driver's VMs are checked. */
+  computeHost: string;
   database: string;
   processes: Map<ProcessKind, string[]>;
   cleanup(): Promise<void>;
@@ -233,11 +241,15 @@ class CrashCloudImpl implements CrashCloud {
   ): Promise<RoundResult> {
     const round = ++this.#rounds;
     const launches = options.launches ?? 20;
+    // Terminates of what earlier rounds left running, at most as many as the launches, so
+    // every round is about the same size.
     const victims = (
       await this.db.db
         .selectFrom('instances')
         .select('id')
         .where('vmState', '=', 'active')
+        .orderBy('createdAt')
+        .limit(launches)
         .execute()
     ).map((r) => r.id);
     const ec2 = this.#ec2();
@@ -272,34 +284,45 @@ class CrashCloudImpl implements CrashCloud {
     const upAt = Date.now();
     await Promise.allSettled(burst);
     ec2.destroy();
+    const first = await this.#settle(upAt);
+    const settledMs = first.settled ? Date.now() - upAt : null;
     // A client that got no answer retries with the same ClientToken; it must get an instance
-    // that makes progress.
+    // that makes progress (or a new launch, when the first was never recorded).
+    const retryAt = Date.now();
     const retry = this.#ec2();
     await Promise.allSettled(tokens.filter((t) => !answered.has(t)).map((t) => launch(retry, t)));
     retry.destroy();
-    const clientsMs = Date.now() - upAt;
-    let check = await this.#check();
-    while (
-      (check.stuck.length > 0 || check.problems.length > 0) &&
-      Date.now() - upAt < SETTLE_BOUND_MS
-    ) {
-      await sleep(50);
-      check = await this.#check();
-    }
-    const settled = check.stuck.length === 0 && check.problems.length === 0;
+    const check = await this.#settle(retryAt);
     return {
       kind,
       killedAfterMs,
       launches,
       terminates: victims.length,
-      settledMs: settled ? Date.now() - upAt : null,
-      clientsMs,
-      ...check,
+      settledMs: check.settled ? settledMs : null,
+      retriedMs: Date.now() - retryAt,
+      instances: check.instances,
+      stuck: check.stuck,
+      problems: check.problems,
     };
   }
 
+  /** Polls until everything is settled and consistent, or SETTLE_BOUND_MS after `from`. */
+  async #settle(
+    from: number,
+  ): Promise<Awaited<ReturnType<CrashCloudImpl['check']>> & { settled: boolean }> {
+    let check = await this.check();
+    while (
+      (check.stuck.length > 0 || check.problems.length > 0) &&
+      Date.now() - from < SETTLE_BOUND_MS
+    ) {
+      await sleep(50);
+      check = await this.check();
+    }
+    return { ...check, settled: check.stuck.length === 0 && check.problems.length === 0 };
+  }
+
   /** What is not settled or not consistent now. */
-  async #check(): Promise<{ instances: number; stuck: string[]; problems: string[] }> {
+  async check(): Promise<{ instances: number; stuck: string[]; problems: string[] }> {
     const db = this.db.db;
     const rows = await db
       .selectFrom('instances')
@@ -340,7 +363,7 @@ class CrashCloudImpl implements CrashCloud {
     for (const id of active.keys()) {
       if (!held.has(id)) problems.push(`active ${id} holds no fixed IP`);
     }
-    const vmsFile = path.join(this.#spec.stateDir, 'fake-vms.json');
+    const vmsFile = fakeDriverStateFile(this.#spec.stateDir, this.#spec.computeHost);
     const vms = fs.existsSync(vmsFile)
       ? (JSON.parse(fs.readFileSync(vmsFile, 'utf8')) as Record<string, { state: string }>)
       : {};
