@@ -89,6 +89,7 @@ export async function createBus(config: Config, logger: Logger): Promise<Bus> {
     url: config.transport,
     logger: logger.child({ bus: 'amqp' }),
     callTimeoutMs: config.bus.callTimeoutMs,
+    exchange: config.bus.exchange,
   });
 }
 
@@ -188,6 +189,7 @@ function apiServices(
       logger: logger.child({ service: 'api' }),
       availabilityZone: config.compute.availabilityZone,
       terminatedVisibleMs: config.compute.terminatedVisibleSeconds * 1000,
+      inFlightDeadlineMs: config.compute.inFlightDeadlineSeconds * 1000,
       quota: config.quota,
     }),
     keypairs: new KeypairService({ db, quota: config.quota }),
@@ -209,10 +211,20 @@ function apiServices(
   };
 }
 
+/** Where the fake driver of `host` keeps its VMs. */
+export function fakeDriverStateFile(stateDir: string, host: string): string {
+  return path.join(stateDir, 'fake', `${encodeURIComponent(host)}.json`);
+}
+
 function createDriver(config: Config, logger: Logger): VirtDriver {
   switch (config.virt.driver) {
     case 'fake':
-      return new FakeDriver();
+      // Its VMs are kept in the state dir, one file per host, so they outlive the process as
+      // QEMU's do.
+      return new FakeDriver({
+        spawnDelayMs: config.virt.fakeSpawnDelayMs,
+        stateFile: fakeDriverStateFile(config.stateDir, config.host),
+      });
     case 'qemu':
       return new QemuDriver({
         stateDir: path.join(config.stateDir, 'qemu'),
@@ -356,6 +368,8 @@ export async function startCloud(
             guestPort: agent,
             logger: logger.child({ service: 'compute' }),
             powerSyncMs: config.compute.powerSyncSeconds * 1000,
+            reconcileIntervalMs: config.compute.reconcileIntervalSeconds * 1000,
+            inFlightDeadlineMs: config.compute.inFlightDeadlineSeconds * 1000,
           }).service();
           // The agent runs with the compute host: its data plane before the VMs, its topics
           // beside the host's.

@@ -1,5 +1,6 @@
 // The api service: the HTTP front ends of this process (EC2, Identity, Image, Compute, status)
-// over the domain services main built, and the catalog entries that say where they listen.
+// over the domain services main built, and the catalog entries that say where they listen;
+// it also takes over launches that an api process recorded but never handed to a host.
 import type { FastifyInstance } from 'fastify';
 import type { Config, Listen } from '../config/index.js';
 import type { Logger } from '../log.js';
@@ -49,9 +50,21 @@ export class ApiService {
   }
 
   service(): Service {
+    const { config, services } = this.#opts;
     return {
       binary: 'api',
       topics: [],
+      periodicTasks: [
+        {
+          // Launches this side recorded but never handed to a host (issue 13): the api
+          // process that made them died. Any api process may take them over.
+          name: 'reconcile-unplaced',
+          intervalMs: config.compute.reconcileIntervalSeconds * 1000,
+          run: async (ctx) => {
+            await services.instances.reconcileUnplaced(ctx);
+          },
+        },
+      ],
       start: () => this.#start(),
       stop: () => this.#stop(),
     };

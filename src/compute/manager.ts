@@ -1,7 +1,10 @@
 // The compute manager: runs on each host and owns the VMs there through a virt driver. Work on
 // one instance is serialised by a per-instance lock; every state change is written to the
 // database and recorded as an instance action. An instance that ends (deleted, or its build
-// failed) gives back its capacity claim in the same transaction.
+// failed) gives back its capacity claim in the same transaction. Every handler may run again
+// for the same instance (a bus message delivered twice, work resumed after a crash): each step
+// checks the state it starts from. In-flight work nobody finishes is resumed by the host's
+// reconciler (host-reconciler.ts).
 import { dispatch, hostTopic, type ProtocolHandlers } from '../bus/index.js';
 import type { RequestContext } from '../context.js';
 import {
@@ -21,6 +24,7 @@ import type { Service } from '../service/index.js';
 import type { GuestDisk, GuestFile, NicAttachment, VirtDriver } from '../virt/index.js';
 import { VERSION } from '../version.js';
 import type { ComputeProtocol, HostDescription, InstanceRef } from './client.js';
+import { HostReconciler } from './host-reconciler.js';
 
 export interface ComputeOptions {
   db: Db;
@@ -34,6 +38,14 @@ export interface ComputeOptions {
   logger: Logger;
   /** How often the VMs' power states are compared with the database. */
   powerSyncMs: number;
+  /** How often in-flight work on this host is checked for work nobody does (default 10 s). */
+  reconcileIntervalMs?: number;
+  /**
+   * An instance of this host in flight (building, deleting, changing power) that has not
+   * changed for this long, and that this process is not working on, is taken over (default
+   * 60 s). At start every in-flight instance of the host is taken over at once.
+   */
+  inFlightDeadlineMs?: number;
   /**
    * The metadata a guest may fetch (request path -> body), handed to drivers that serve it
    * themselves (user-mode networking). None when absent.
@@ -54,10 +66,32 @@ export class ComputeManager implements ProtocolHandlers<ComputeProtocol> {
   #lastPowerSyncAt: number | null = null;
   readonly #startedAt = now();
   readonly #locks = new Map<string, Promise<unknown>>();
+  readonly #reconciler: HostReconciler;
+  /** The take-over of the host's in-flight work at start, awaited before the driver closes. */
+  #resuming: Promise<unknown> = Promise.resolve();
 
   constructor(options: ComputeOptions) {
     this.#opts = options;
     this.#instances = new InstanceRepo(options.db);
+    this.#reconciler = new HostReconciler({
+      db: options.db,
+      host: options.host,
+      logger: options.logger,
+      deadlineMs: options.inFlightDeadlineMs ?? 60_000,
+      busy: (id) => this.#locks.has(id),
+      build: (instanceId, ctx) => this.buildInstance({ instanceId }, ctx),
+      terminate: (instanceId, ctx) => this.terminateInstance({ instanceId }, ctx),
+      releaseAddresses: (instanceId, ctx) =>
+        this.#locked(instanceId, async () => {
+          await this.#opts.guestPort?.unplugInstance({ instanceId });
+          await this.#opts.network.deallocateForInstance(ctx, instanceId, this.#opts.host);
+        }),
+    });
+  }
+
+  /** One pass of the host's reconciler (see host-reconciler.ts); `all` at start. */
+  reconcile(options: { all?: boolean } = {}): Promise<Map<string, string>> {
+    return this.#reconciler.run(options);
   }
 
   service(): Service {
@@ -87,6 +121,13 @@ export class ComputeManager implements ProtocolHandlers<ComputeProtocol> {
           intervalMs: this.#opts.powerSyncMs,
           run: () => this.syncPowerStates(),
         },
+        {
+          name: 'reconcile-in-flight',
+          intervalMs: this.#opts.reconcileIntervalMs ?? 10_000,
+          run: async () => {
+            await this.reconcile();
+          },
+        },
       ],
       start: async () => {
         const adopted = await this.#opts.driver.init();
@@ -95,8 +136,14 @@ export class ComputeManager implements ProtocolHandlers<ComputeProtocol> {
           { driver: this.#opts.driver.name, adopted: adopted.length },
           'virt driver ready',
         );
+        // Nothing of this host is being worked on yet: whatever is in flight was left by a
+        // process that died. Resumed in the background, so the host serves meanwhile.
+        this.#resuming = this.reconcile({ all: true }).catch((err: unknown) =>
+          this.#opts.logger.error({ err }, 'resuming in-flight work at start failed'),
+        );
       },
       stop: async () => {
+        await this.#resuming;
         await this.#opts.driver.close();
       },
     };
@@ -132,8 +179,14 @@ export class ComputeManager implements ProtocolHandlers<ComputeProtocol> {
     return this.#locked(instanceId, async () => {
       const inst = await this.#mine(instanceId);
       if (!inst || inst.vmState !== 'building' || inst.taskState === 'deleting') return null;
+      // Compare-and-set, so a terminate that came in since the read is not overwritten.
+      const mine = await this.#instances.transition(
+        instanceId,
+        { vmStates: ['building'], taskStates: [null, 'scheduling', 'spawning'] },
+        { taskState: 'spawning' },
+      );
+      if (!mine) return null;
       await this.#action(inst, 'spawn', ctx, async () => {
-        await this.#instances.update(instanceId, { taskState: 'spawning' });
         try {
           const net = await this.#opts.network.allocateForInstance(
             ctx,
@@ -144,27 +197,10 @@ export class ComputeManager implements ProtocolHandlers<ComputeProtocol> {
             privateIp: net.address,
             macAddress: net.macAddress,
           });
-          const files = await this.#bootFiles(inst);
-          const withNet = { ...inst, privateIp: net.address, macAddress: net.macAddress };
-          const attachment = await this.#plug(instanceId, net);
-          const guest = await this.#opts.driver.spawn({
-            instanceId,
-            name: inst.id,
-            vcpus: inst.vcpus,
-            memoryMb: inst.memoryMb,
-            diskGb: inst.diskGb,
-            imageId: inst.imageId,
-            kernelId: inst.kernelId,
-            ramdiskId: inst.ramdiskId,
-            userData: inst.userData,
-            ...files,
-            network: { ...net, attachment },
-            // On the data plane the metadata service answers; in user mode the driver does.
-            metadata:
-              attachment.kind === 'user' ? ((await this.#opts.metadataFor?.(withNet)) ?? {}) : {},
-          });
-          if (guest.ssh) {
-            this.#opts.logger.info({ instanceId, ssh: guest.ssh }, 'guest ssh forwarded');
+          // A build resumed after a crash may find its VM made already (the driver adopted
+          // it at start; it was plugged before it was spawned): it is kept, not made twice.
+          if ((await this.#opts.driver.getState(instanceId)) === 'nostate') {
+            await this.#spawn({ ...inst, privateIp: net.address, macAddress: net.macAddress }, net);
           }
         } catch (err) {
           await this.#opts.driver.destroy(instanceId).catch(() => undefined);
@@ -200,6 +236,30 @@ export class ComputeManager implements ProtocolHandlers<ComputeProtocol> {
       });
       return null;
     });
+  }
+
+  /** Plugs the guest in and has the driver make its VM. */
+  async #spawn(inst: InstanceRow, net: GuestNetwork): Promise<void> {
+    const files = await this.#bootFiles(inst);
+    const attachment = await this.#plug(inst.id, net);
+    const guest = await this.#opts.driver.spawn({
+      instanceId: inst.id,
+      name: inst.id,
+      vcpus: inst.vcpus,
+      memoryMb: inst.memoryMb,
+      diskGb: inst.diskGb,
+      imageId: inst.imageId,
+      kernelId: inst.kernelId,
+      ramdiskId: inst.ramdiskId,
+      userData: inst.userData,
+      ...files,
+      network: { ...net, attachment },
+      // On the data plane the metadata service answers; in user mode the driver does.
+      metadata: attachment.kind === 'user' ? ((await this.#opts.metadataFor?.(inst)) ?? {}) : {},
+    });
+    if (guest.ssh) {
+      this.#opts.logger.info({ instanceId: inst.id, ssh: guest.ssh }, 'guest ssh forwarded');
+    }
   }
 
   terminateInstance({ instanceId }: InstanceRef, ctx: RequestContext): Promise<null> {
@@ -325,17 +385,21 @@ export class ComputeManager implements ProtocolHandlers<ComputeProtocol> {
       if (inst.taskState !== null) continue; // work in progress owns the state
       if (inst.vmState === 'active' && power !== 'running' && power !== 'paused') {
         await this.#locked(inst.id, async () => {
+          // Ask the driver again under the instance's lock: the VM may have come or gone
+          // since the list, and only a VM that is really not running is recorded stopped.
+          const now = await this.#opts.driver.getState(inst.id);
+          if (now === 'running' || now === 'paused') return;
           const changed = await this.#instances.transition(
             inst.id,
             { vmStates: ['active'], taskStates: [null] },
             {
               vmState: 'stopped',
-              powerState: power,
+              powerState: now,
               stateReason: 'guest_shutdown',
             },
           );
           if (changed)
-            this.#opts.logger.warn({ instanceId: inst.id, power }, 'VM stopped on its own');
+            this.#opts.logger.warn({ instanceId: inst.id, power: now }, 'VM stopped on its own');
         });
       } else if ((inst.vmState === 'deleted' || inst.vmState === 'error') && power !== 'nostate') {
         await this.#locked(inst.id, async () => {

@@ -30,6 +30,7 @@ import type { SchedulerClient } from '../scheduler/index.js';
 import { serviceState } from '../service/index.js';
 import type { ComputeClient } from './client.js';
 import { instanceHealth, type HealthLimits, type InstanceHealth } from './instance-status.js';
+import { LaunchReconciler, type UnplacedOutcome } from './launch-reconciler.js';
 import { effectiveLimits, type QuotaLimits } from '../quota/index.js';
 import { checkTags, checkText, CLIENT_TOKEN } from '../text-rules.js';
 
@@ -67,6 +68,11 @@ export interface InstanceOperationsOptions {
   logger: Logger;
   availabilityZone: string;
   terminatedVisibleMs: number;
+  /**
+   * A launch never handed to a host this long after its last change is placed again (see
+   * launch-reconciler.ts); default 60 s. Must exceed the bus call timeout.
+   */
+  inFlightDeadlineMs?: number;
   quota: QuotaLimits;
 }
 
@@ -78,12 +84,32 @@ export class InstanceOperations {
   readonly #instances: InstanceRepo;
   readonly #images: ImageRepo;
   readonly #flavors: FlavorRepo;
+  readonly #unplaced: LaunchReconciler;
 
   constructor(options: InstanceOperationsOptions) {
     this.#opts = options;
     this.#instances = new InstanceRepo(options.db);
     this.#images = new ImageRepo(options.db);
     this.#flavors = new FlavorRepo(options.db);
+    this.#unplaced = new LaunchReconciler({
+      db: options.db,
+      scheduler: options.scheduler,
+      compute: options.compute,
+      logger: options.logger,
+      deadlineMs: options.inFlightDeadlineMs ?? 60_000,
+    });
+  }
+
+  /**
+   * Places again (or fails) launches that were never handed to a host and have not changed
+   * within the in-flight deadline: their api process died. The api service runs it
+   * periodically; a ClientToken replay runs it for its own instances.
+   */
+  reconcileUnplaced(
+    ctx: RequestContext,
+    ids?: readonly string[],
+  ): Promise<Map<string, UnplacedOutcome>> {
+    return this.#unplaced.run(ctx, ids ? { ids } : {});
   }
 
   /**
@@ -102,7 +128,7 @@ export class InstanceOperations {
     checkTags(req.tags ?? []);
     if (req.clientToken) {
       const earlier = await this.#instances.findByClientToken(projectId, req.clientToken);
-      if (earlier.length > 0) return reservationOf(earlier);
+      if (earlier.length > 0) return this.#replay(ctx, projectId, req.clientToken, earlier);
     }
     const flavor = await this.#flavors.getByName(req.flavorName);
     const image = await this.#visibleImage(ctx, req.imageRef, 'machine');
@@ -264,6 +290,27 @@ export class InstanceOperations {
       }
     }
     return { reservationId, projectId, instances: cast };
+  }
+
+  /**
+   * A ClientToken replay answers with the first launch. A launch of it that was left unplaced
+   * past the deadline (its api process died) is taken over first, so the retry finds it
+   * making progress instead of stuck.
+   */
+  async #replay(
+    ctx: RequestContext,
+    projectId: string,
+    clientToken: string,
+    earlier: InstanceRow[],
+  ): Promise<Reservation> {
+    const unplaced = earlier.filter((r) => r.vmState === 'building' && r.host === null);
+    if (unplaced.length === 0) return reservationOf(earlier);
+    const resumed = await this.reconcileUnplaced(
+      ctx,
+      unplaced.map((r) => r.id),
+    );
+    if (resumed.size === 0) return reservationOf(earlier);
+    return reservationOf(await this.#instances.findByClientToken(projectId, clientToken));
   }
 
   /**

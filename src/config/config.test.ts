@@ -72,6 +72,11 @@ describe('config', () => {
       /neither sqlite:PATH nor a postgres:\/\/ URL/,
     ],
     ['an unknown flag', { 'no-such-flag': '1' }, /Unknown option --no-such-flag/],
+    [
+      'an in-flight deadline within the bus call timeout (a live launch would be taken over)',
+      { 'in-flight-deadline-seconds': '2', 'bus-call-timeout-ms': '2000' },
+      /inFlightDeadlineSeconds: 2 s must exceed the bus call timeout \(2000 ms\)/,
+    ],
   ];
   for (const [what, flags, message] of bad) {
     it(`refuses ${what} with a clear message`, () => {

@@ -17,10 +17,10 @@ export interface Config {
   database: string;
   db: { busyTimeoutMs: number };
   transport: string;
-  bus: { callTimeoutMs: number };
+  bus: { callTimeoutMs: number; exchange: string };
   host: string;
   region: string;
-  virt: { driver: 'fake' | 'qemu' };
+  virt: { driver: 'fake' | 'qemu'; fakeSpawnDelayMs: number };
   qemu: {
     accelerator: 'auto' | 'kvm' | 'tcg';
     powerOffTimeoutSeconds: number;
@@ -42,6 +42,8 @@ export interface Config {
     availabilityZone: string;
     terminatedVisibleSeconds: number;
     powerSyncSeconds: number;
+    reconcileIntervalSeconds: number;
+    inFlightDeadlineSeconds: number;
     guestNetworkDeadlineSeconds: number;
   };
   scheduler: {
@@ -242,10 +244,10 @@ function toConfig(r: Record<string, unknown>): Config {
     database: get('database'),
     db: { busyTimeoutMs: get('db.busyTimeoutMs') },
     transport: get('transport'),
-    bus: { callTimeoutMs: get('bus.callTimeoutMs') },
+    bus: { callTimeoutMs: get('bus.callTimeoutMs'), exchange: get('bus.exchange') },
     host: get('host'),
     region: get('region'),
-    virt: { driver: get('virt.driver') },
+    virt: { driver: get('virt.driver'), fakeSpawnDelayMs: get('virt.fakeSpawnDelayMs') },
     qemu: {
       accelerator: get('qemu.accelerator'),
       powerOffTimeoutSeconds: get('qemu.powerOffTimeoutSeconds'),
@@ -269,6 +271,8 @@ function toConfig(r: Record<string, unknown>): Config {
       availabilityZone: get('compute.availabilityZone'),
       terminatedVisibleSeconds: get('compute.terminatedVisibleSeconds'),
       powerSyncSeconds: get('compute.powerSyncSeconds'),
+      reconcileIntervalSeconds: get('compute.reconcileIntervalSeconds'),
+      inFlightDeadlineSeconds: get('compute.inFlightDeadlineSeconds'),
       guestNetworkDeadlineSeconds: get('compute.guestNetworkDeadlineSeconds'),
     },
     scheduler: {
@@ -320,6 +324,15 @@ function toConfig(r: Record<string, unknown>): Config {
     }
   }
   checkDataPlaneInterfaces(config.dataPlane);
+  // A launch whose api process is alive may wait this long for the scheduler; taking it over
+  // sooner would place it twice.
+  if (config.compute.inFlightDeadlineSeconds * 1000 <= config.bus.callTimeoutMs) {
+    throw new StratusError(
+      'invalid',
+      `Invalid value for compute.inFlightDeadlineSeconds: ${config.compute.inFlightDeadlineSeconds} s must exceed the bus call timeout (${config.bus.callTimeoutMs} ms).`,
+      { resource: 'config', id: 'compute.inFlightDeadlineSeconds' },
+    );
+  }
   if (!/^(sqlite:.+|postgres(ql)?:\/\/.+)$/.test(config.database)) {
     throw new StratusError(
       'invalid',

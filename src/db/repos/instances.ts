@@ -123,13 +123,19 @@ export class InstanceRepo {
    */
   async transition(
     id: string,
-    expect: { vmStates?: readonly VmState[]; taskStates?: readonly (TaskState | null)[] },
+    expect: {
+      vmStates?: readonly VmState[];
+      taskStates?: readonly (TaskState | null)[];
+      /** Last changed at exactly this time: nobody else changed it since it was read. */
+      updatedAt?: number;
+    },
     set: Partial<InstancesTable>,
   ): Promise<boolean> {
     let q = this.db
       .updateTable('instances')
       .set({ ...set, updatedAt: set.updatedAt ?? Date.now() })
       .where('id', '=', id);
+    if (expect.updatedAt !== undefined) q = q.where('updatedAt', '=', expect.updatedAt);
     if (expect.vmStates) q = q.where('vmState', 'in', expect.vmStates);
     if (expect.taskStates) {
       const tasks = expect.taskStates;
@@ -143,6 +149,38 @@ export class InstanceRepo {
     }
     const r = await q.executeTakeFirst();
     return Number(r.numUpdatedRows) > 0;
+  }
+
+  /**
+   * Instances with work in flight (being built, or a task such as deleting or powering off under
+   * way) on `host` (null: not placed yet), last changed before `updatedBefore` (any time when
+   * absent). The reconcilers read these to find work nobody is doing any more.
+   */
+  async inFlight(filter: { host: string | null; updatedBefore?: number }): Promise<InstanceRow[]> {
+    let q = this.db
+      .selectFrom('instances')
+      .selectAll()
+      .where('vmState', 'in', LIVE_VM_STATES)
+      .where((eb) => eb.or([eb('vmState', '=', 'building'), eb('taskState', 'is not', null)]));
+    q = filter.host === null ? q.where('host', 'is', null) : q.where('host', '=', filter.host);
+    if (filter.updatedBefore !== undefined) q = q.where('updatedAt', '<', filter.updatedBefore);
+    return q.orderBy('updatedAt').orderBy('id').execute();
+  }
+
+  /**
+   * Ids of instances on `host` that ended (error or deleted) but still hold a fixed address: a
+   * release that failed or was cut short by a crash, which the host's reconciler finishes.
+   */
+  async endedHoldingAddresses(host: string): Promise<string[]> {
+    const rows = await this.db
+      .selectFrom('instances')
+      .innerJoin('fixedIps', 'fixedIps.instanceId', 'instances.id')
+      .select('instances.id')
+      .distinct()
+      .where('instances.host', '=', host)
+      .where('instances.vmState', 'in', ['error', 'deleted'])
+      .execute();
+    return rows.map((r) => r.id);
   }
 
   async update(id: string, set: Partial<InstancesTable>): Promise<void> {

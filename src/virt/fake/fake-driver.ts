@@ -1,5 +1,8 @@
 // The fake virt driver: VMs in memory, with configurable delays and failures. A first-class
-// driver for fast tests and scale benchmarks.
+// driver for fast tests and scale benchmarks. Given a state file, its VMs outlive the process
+// (as QEMU's do) and the next start adopts them.
+import fs from 'node:fs';
+import path from 'node:path';
 import { StratusError } from '../../errors.js';
 import type {
   DriverCapabilities,
@@ -20,10 +23,14 @@ export interface FakeDriverOptions {
   failImageIds?: ReadonlySet<string>;
   /** The guest architecture it reports; 'x86_64' unless told. */
   architecture?: string;
+  /**
+   * Where the VMs are written after every change, so a restarted driver adopts them (a process
+   * killed mid-spawn leaves no VM, as a QEMU that never started would). In memory only when absent.
+   */
+  stateFile?: string;
 }
 
 interface FakeVm {
-  spec: GuestSpec;
   state: PowerState;
   console: string;
 }
@@ -41,13 +48,26 @@ export class FakeDriver implements VirtDriver {
     this.capabilities = {
       realGuests: false,
       accelerator: 'none',
-      survivesRestart: false,
+      survivesRestart: options.stateFile !== undefined,
       architecture: options.architecture ?? 'x86_64',
     };
   }
 
   async init(): Promise<string[]> {
-    return [];
+    const file = this.#opts.stateFile;
+    if (!file || !fs.existsSync(file)) return [];
+    const saved = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, FakeVm>;
+    for (const [id, vm] of Object.entries(saved)) this.#vms.set(id, vm);
+    return Object.keys(saved);
+  }
+
+  /** Writes the VMs to the state file (whole, renamed into place), if there is one. */
+  #save(): void {
+    const file = this.#opts.stateFile;
+    if (!file) return;
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(`${file}.tmp`, JSON.stringify(Object.fromEntries(this.#vms)));
+    fs.renameSync(`${file}.tmp`, file);
   }
 
   async spawn(spec: GuestSpec): Promise<GuestInfo> {
@@ -63,15 +83,15 @@ export class FakeDriver implements VirtDriver {
       );
     }
     this.#vms.set(spec.instanceId, {
-      spec,
       state: 'running',
       console: `Stratus fake guest ${spec.name}\nbooted ${spec.instanceId}\n`,
     });
+    this.#save();
     return { instanceId: spec.instanceId, powerState: 'running' };
   }
 
   async destroy(instanceId: string): Promise<void> {
-    this.#vms.delete(instanceId);
+    if (this.#vms.delete(instanceId)) this.#save();
   }
 
   async reboot(instanceId: string, hard: boolean): Promise<void> {
@@ -79,6 +99,7 @@ export class FakeDriver implements VirtDriver {
     await sleep(this.#opts.powerDelayMs ?? 0);
     vm.state = 'running';
     vm.console += hard ? 'hard reset\n' : 'reboot\n';
+    this.#save();
   }
 
   async powerOff(instanceId: string, force: boolean): Promise<void> {
@@ -88,6 +109,7 @@ export class FakeDriver implements VirtDriver {
     if (!force) await sleep(this.#opts.powerDelayMs ?? 0);
     vm.state = 'shutdown';
     vm.console += force ? 'power off (forced)\n' : 'power off\n';
+    this.#save();
   }
 
   async powerOn(instanceId: string): Promise<void> {
@@ -95,6 +117,7 @@ export class FakeDriver implements VirtDriver {
     await sleep(this.#opts.powerDelayMs ?? 0);
     vm.state = 'running';
     vm.console += 'power on\n';
+    this.#save();
   }
 
   async getState(instanceId: string): Promise<PowerState> {
