@@ -8,6 +8,7 @@ import * as m0006 from './0006-tokens.js';
 import * as m0007 from './0007-state-reasons.js';
 import * as m0008 from './0008-capacity-claims.js';
 import * as m0009 from './0009-instance-reachability.js';
+import * as m0010 from './0010-listing-indexes.js';
 
 export const MIGRATIONS: Record<string, Migration> = {
   '0001-identity-and-services': m0001,
@@ -18,4 +19,5 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0007-state-reasons': m0007,
   '0008-capacity-claims': m0008,
   '0009-instance-reachability': m0009,
+  '0010-listing-indexes': m0010,
 };

@@ -8,15 +8,16 @@ import type {
   StateChange,
 } from '../../../compute/index.js';
 import type { RequestContext } from '../../../context.js';
-import type { InstanceRow, TaskState, VmState } from '../../../db/index.js';
+import type { InstanceKey, InstanceRow, TaskState, VmState } from '../../../db/index.js';
 import { invalid, StratusError } from '../../../errors.js';
 import type { Ec2ActionTable } from '../action.js';
 import { applyFilters } from '../filters.js';
+import { instanceConditions } from './instance-query.js';
 import { ec2Id, parseEc2Id, privateDnsName, publicDnsName } from '../../../ids/index.js';
 import { missingParameter, type Params } from '../params.js';
 import { ec2Time, type XmlObject } from '../xml.js';
 import type { Ec2Deps } from './deps.js';
-import { pageOffset, pageToken } from '../paging.js';
+import { keyToken, tokenKey } from '../paging.js';
 
 export interface Ec2State {
   code: number;
@@ -59,6 +60,23 @@ function ec2Summary(check: HealthCheck): XmlObject {
     ? [{ name: 'reachability', status: EC2_CHECK[check.reachability] }]
     : [];
   return { status: EC2_HEALTH[check.status], details };
+}
+
+/** Extras of no instance: for checking filter names before anything is read. */
+const NO_EXTRAS: Extras = {
+  groups: new Map(),
+  tags: new Map(),
+  publicIps: new Map(),
+  imageKinds: new Map(),
+};
+
+/** Listing order (creation time, launch index, id): below 0 when `a` comes before `b`. */
+function compareKeys(a: InstanceKey, b: InstanceKey): number {
+  return (
+    a.createdAt - b.createdAt ||
+    a.launchIndex - b.launchIndex ||
+    (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
+  );
 }
 
 const IMAGE_PREFIX = { machine: 'ami', kernel: 'aki', ramdisk: 'ari' } as const;
@@ -286,21 +304,42 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
           },
         );
       }
-      const offset = pageOffset(params.string('NextToken', { max: 1024 }));
-      const rows = refs.length > 0 ? await ops.resolve(context, refs) : await ops.list(context);
-      const x = await extras(rows);
-      const matched = applyFilters(rows, params.filters(), filterGetters(x), tagSource(x));
-      const page =
-        maxResults === undefined
-          ? matched.slice(offset)
-          : matched.slice(offset, offset + maxResults);
-      const next =
-        maxResults !== undefined && offset + maxResults < matched.length
-          ? offset + maxResults
-          : undefined;
+      const after = tokenKey(params.string('NextToken', { max: 1024 }));
+      const filters = params.filters();
+      // An unknown filter is refused before anything is read.
+      applyFilters([], filters, filterGetters(NO_EXTRAS), tagSource(NO_EXTRAS));
+      const check =
+        filters.length === 0
+          ? undefined
+          : async (rows: InstanceRow[]) => {
+              const x = await extras(rows);
+              return applyFilters(rows, filters, filterGetters(x), tagSource(x));
+            };
+      let page: InstanceRow[];
+      let more = false;
+      if (refs.length > 0) {
+        const rows = await ops.resolve(context, refs);
+        page = check ? await check(rows) : rows;
+        if (after) page = page.filter((r) => compareKeys(r, after) > 0);
+      } else {
+        // The query selects, orders and pages (oldest first, as EC2 lists them); the filters
+        // are checked again on what it returns (see instance-query.ts).
+        ({ rows: page, more } = await ops.page(
+          context,
+          {
+            ...instanceConditions(filters, flavorNames, ec2State),
+            order: 'oldest',
+            after,
+            limit: maxResults,
+          },
+          check,
+        ));
+      }
+      const last = page[page.length - 1];
+      const x = await extras(page);
       return {
         reservationSet: reservations(page, x),
-        nextToken: next === undefined ? undefined : pageToken(next),
+        nextToken: more && last ? keyToken(last) : undefined,
       };
     },
 
