@@ -103,6 +103,11 @@ function stateMatch(eb: Eb<'instances'>, s: StateMatch): Expression<SqlBool> {
 /** One page of instances; see InstanceRepo.page. */
 export async function instancePage(db: Db, query: InstancePageQuery): Promise<InstanceRow[]> {
   if (query.limit !== undefined && query.limit <= 0) return [];
+  return instancePageQuery(db, query).execute();
+}
+
+/** The query behind `instancePage`, to run or to EXPLAIN. */
+export function instancePageQuery(db: Db, query: InstancePageQuery) {
   let q = db.selectFrom('instances').selectAll('instances');
   if (query.projectId !== undefined) q = q.where('instances.projectId', '=', query.projectId);
   if (query.terminatedSince !== undefined) {
@@ -134,19 +139,18 @@ export async function instancePage(db: Db, query: InstancePageQuery): Promise<In
     );
   }
   for (const t of query.tags ?? []) {
-    q = q.where((eb) =>
-      eb.exists(
-        eb
-          .selectFrom('tags')
-          .select(sql`1`.as('one'))
-          .whereRef('tags.resourceId', '=', 'instances.id')
-          .where((tb) =>
-            tb.and([
-              ...(t.key ? [textMatch(tb, 'tags.key', t.key)] : []),
-              ...(t.value ? [textMatch(tb, 'tags.value', t.value)] : []),
-            ]),
-          ),
-      ),
+    // As `id in (...)`, not `exists`, so the planner may start from the tags (key, value)
+    // index when the tag is rare, or probe tags per instance when it is common.
+    q = q.where('instances.id', 'in', (eb) =>
+      eb
+        .selectFrom('tags')
+        .select('tags.resourceId')
+        .where((tb) =>
+          tb.and([
+            ...(t.key ? [textMatch(tb, 'tags.key', t.key)] : []),
+            ...(t.value ? [textMatch(tb, 'tags.value', t.value)] : []),
+          ]),
+        ),
     );
   }
   if (query.floatingAddress) {
@@ -178,5 +182,5 @@ export async function instancePage(db: Db, query: InstancePageQuery): Promise<In
     .orderBy('instances.launchIndex', dir)
     .orderBy('instances.id', dir);
   if (query.limit !== undefined) q = q.limit(query.limit);
-  return q.execute();
+  return q;
 }
