@@ -70,6 +70,16 @@ const NO_EXTRAS: Extras = {
   imageKinds: new Map(),
 };
 
+function mergeExtras(a: Extras, b: Extras): Extras {
+  if (a === NO_EXTRAS) return b;
+  return {
+    groups: new Map([...a.groups, ...b.groups]),
+    tags: new Map([...a.tags, ...b.tags]),
+    publicIps: new Map([...a.publicIps, ...b.publicIps]),
+    imageKinds: new Map([...a.imageKinds, ...b.imageKinds]),
+  };
+}
+
 /** Listing order (creation time, launch index, id): below 0 when `a` comes before `b`. */
 function compareKeys(a: InstanceKey, b: InstanceKey): number {
   return (
@@ -308,11 +318,14 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
       const filters = params.filters();
       // An unknown filter is refused before anything is read.
       applyFilters([], filters, filterGetters(NO_EXTRAS), tagSource(NO_EXTRAS));
+      // What the filter check fetched about rows serves their view too.
+      let checked: Extras = NO_EXTRAS;
       const check =
         filters.length === 0
           ? undefined
           : async (rows: InstanceRow[]) => {
               const x = await extras(rows);
+              checked = mergeExtras(checked, x);
               return applyFilters(rows, filters, filterGetters(x), tagSource(x));
             };
       let page: InstanceRow[];
@@ -336,7 +349,7 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
         ));
       }
       const last = page[page.length - 1];
-      const x = await extras(page);
+      const x = check ? checked : await extras(page);
       return {
         reservationSet: reservations(page, x),
         nextToken: more && last ? keyToken(last) : undefined,
