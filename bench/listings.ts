@@ -37,20 +37,30 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number;
 }
 
+/**
+ * Times `call` `runs` times after one warm-up: wall-clock p50 and p99, and the p50 of the CPU
+ * time this process spent (the API server and the client; SQLite runs in it too, PostgreSQL
+ * does not), which other load on the machine disturbs less than wall-clock time.
+ */
 async function measure(label: string, runs: number, call: () => Promise<number>): Promise<void> {
   let count = await call();
   const ms: number[] = [];
+  const cpu: number[] = [];
   for (let i = 0; i < runs; i++) {
+    const c0 = process.cpuUsage();
     const t0 = performance.now();
     count = await call();
     ms.push(performance.now() - t0);
+    const c = process.cpuUsage(c0);
+    cpu.push((c.user + c.system) / 1000);
   }
   ms.sort((a, b) => a - b);
+  cpu.sort((a, b) => a - b);
+  const f = (x: number) => x.toFixed(1).padStart(7);
   console.log(
-    `  ${label.padEnd(58)} ${String(count).padStart(5)} listed  ` +
-      `p50 ${percentile(ms, 50).toFixed(1).padStart(7)} ms  p99 ${percentile(ms, 99)
-        .toFixed(1)
-        .padStart(7)} ms  (n=${runs})`,
+    `  ${label.padEnd(46)} ${String(count).padStart(5)} listed  ` +
+      `p50 ${f(percentile(ms, 50))} ms  p99 ${f(percentile(ms, 99))} ms  ` +
+      `cpu p50 ${f(percentile(cpu, 50))} ms  (n=${runs})`,
   );
 }
 
@@ -224,7 +234,10 @@ async function main(): Promise<void> {
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   console.log(
     `Stratus listing benchmark, ${os.cpus().length} cores, node ${process.version}, ` +
-      `default visibility window of terminated instances`,
+      `default visibility window of terminated instances, load average ${os
+        .loadavg()
+        .map((l) => l.toFixed(1))
+        .join(' ')}`,
   );
   for (const backend of BACKENDS) {
     const missing = backend === 'postgres' ? unavailable('postgres') : undefined;
@@ -233,6 +246,12 @@ async function main(): Promise<void> {
       continue;
     }
     await benchOne(backend);
+    console.log(
+      `  (load average now ${os
+        .loadavg()
+        .map((l) => l.toFixed(1))
+        .join(' ')})`,
+    );
   }
 }
 
