@@ -7,12 +7,20 @@ import { AllocateAddressCommand, AssociateAddressCommand } from '@aws-sdk/client
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ec2Id } from '../src/ids/index.js';
-import { EndpointRepo, InstanceRepo, KeypairRepo, QuotaRepo } from '../src/db/index.js';
+import {
+  EndpointRepo,
+  InstanceRepo,
+  KeypairRepo,
+  QuotaRepo,
+  TagRepo,
+  type InstanceRow,
+} from '../src/db/index.js';
 import { IdentityService } from '../src/identity/index.js';
 import { needs } from './support/capabilities.js';
 import { postgresBackend, sqliteBackend } from './support/databases.js';
 import { disconnected } from './support/expect.js';
 import { startTestCloud, waitUntil, type TestCloud } from './support/ec2.js';
+import { instanceRow } from './support/instances.js';
 import { adminEnv, login, openstack, PASSWORD } from './support/openstack.js';
 
 interface Answer {
@@ -393,6 +401,99 @@ for (const backend of [sqliteBackend, postgresBackend]) {
       ]);
       assert.equal(withFloating[0]?.['OS-EXT-IPS:type'], 'fixed');
       for (const id of ids) await call('DELETE', `/v2.1/servers/${id}`);
+    });
+
+    it('pages servers across live and deleted ones, with filters, inside the visibility window', async () => {
+      const identity = new IdentityService(t.cloud.database.db);
+      await identity.createUser({ name: 'carol', password: PASSWORD });
+      const project = await identity.createProject({ name: 'carol-project' });
+      await identity.grantRole('carol', 'carol-project', 'member');
+      const carol = await login(t.cloud.urls?.identity as string, 'carol', 'carol-project');
+      const now = Date.now();
+      const hour = 3600_000;
+      const states: [Partial<InstanceRow>, string | undefined][] = [
+        [{ vmState: 'active' }, 'ACTIVE'],
+        [{ vmState: 'deleted', terminatedAt: now - 60_000 }, undefined],
+        [{ vmState: 'stopped' }, 'SHUTOFF'],
+        [{ vmState: 'error', terminatedAt: now - 2 * hour }, undefined], // before the window
+        [{ vmState: 'active', taskState: 'rebooting' }, 'REBOOT'],
+        [{ vmState: 'error', terminatedAt: now - 1000 }, 'ERROR'],
+        [{ vmState: 'building', taskState: 'spawning' }, 'BUILD'],
+      ];
+      const rows = Array.from({ length: 35 }, (_, i) =>
+        instanceRow({
+          projectId: project.id,
+          imageId,
+          createdAt: now - 3 * hour + i * 1000,
+          ...states[i % states.length]?.[0],
+        }),
+      );
+      const names = rows.map((_, i) => (i % 3 === 0 ? `web-${i}` : `db-${i}`));
+      const db = t.cloud.database.db;
+      await new InstanceRepo(db).insert(rows, []);
+      await new TagRepo(db).put(
+        rows.map((r, i) => ({
+          resourceId: r.id,
+          resourceType: 'instance',
+          projectId: r.projectId,
+          key: 'Name',
+          value: names[i] as string,
+        })),
+      );
+      /** The listing made in code: newest first, the deleted and the long-gone left out. */
+      const expected = (keep: (status: string, name: string) => boolean) =>
+        rows
+          .map((r, i) => ({ id: r.id, status: states[i % states.length]?.[1], name: names[i] }))
+          .filter((x) => x.status !== undefined && keep(x.status, x.name as string))
+          .reverse()
+          .map((x) => x.id);
+      /** Every page, following the `next` links. */
+      const allPages = async (query: string) => {
+        const seen: string[] = [];
+        let path: string | undefined = `/v2.1/servers/detail?${query}`;
+        while (path) {
+          const page = await call('GET', path, { token: carol });
+          assert.equal(page.status, 200, JSON.stringify(page.body));
+          seen.push(...(page.body.servers as ServerBody[]).map((x) => x.id));
+          const next = (page.body.servers_links as { href: string }[] | undefined)?.[0]?.href;
+          path = next ? new URL(next).pathname + new URL(next).search : undefined;
+        }
+        return seen;
+      };
+      const cases: [string, (status: string, name: string) => boolean][] = [
+        ['limit=4', () => true],
+        ['limit=3&status=active', (status) => status === 'ACTIVE'],
+        ['limit=2&status=ERROR', (status) => status === 'ERROR'],
+        ['limit=3&name=%5Eweb-1', (_s, name) => /^web-1/.test(name)],
+        ['limit=3&name=db-.*2%24', (_s, name) => /db-.*2$/.test(name)],
+        ['limit=3&name=B-1', () => false],
+      ];
+      for (const [query, keep] of cases) {
+        assert.deepEqual(await allPages(query), expected(keep), query);
+      }
+      const all = expected(() => true);
+      assert.equal(all.length, 25);
+      // A marker must be a server the listing shows: a deleted one, or one the filter leaves out, is not.
+      for (const [query, marker] of [
+        ['', rows[1]?.id],
+        ['&status=SHUTOFF', all[0]],
+      ]) {
+        assertFault(
+          await call('GET', `/v2.1/servers?marker=${marker}${query}`, { token: carol }),
+          400,
+          'badRequest',
+          /marker/,
+        );
+      }
+      const afterMarker = await call('GET', `/v2.1/servers?limit=1000&marker=${all[20]}`, {
+        token: carol,
+      });
+      assert.deepEqual(
+        (afterMarker.body.servers as { id: string }[]).map((x) => x.id),
+        all.slice(21),
+      );
+      assert.equal(afterMarker.body.servers_links, undefined);
+      await new InstanceRepo(db).deleteMany(rows.map((r) => r.id));
     });
 
     it('refuses bad requests with a 400 and creates nothing', async () => {

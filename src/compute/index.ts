@@ -7,6 +7,7 @@ export {
   type Reservation,
   type StateChange,
 } from './operations.js';
+export { statesWhere } from './instance-states.js';
 export { InstanceMetadataReader, type InstanceFacts } from './instance-metadata.js';
 export {
   instanceHealth,

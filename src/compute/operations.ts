@@ -19,6 +19,7 @@ import {
   type Db,
   type FlavorRow,
   type ImageRow,
+  type InstancePageQuery,
   type InstanceRow,
   type TaskState,
   type VmState,
@@ -370,6 +371,45 @@ export class InstanceOperations {
       idPrefixes: filter.idPrefixes,
       terminatedSince: Date.now() - this.#opts.terminatedVisibleMs,
     });
+  }
+
+  /**
+   * One page of the instances the caller may see (its project's, or every project's for admins
+   * unless `allProjects` is false), in the query's order after `query.after`, at most
+   * `query.limit` of them (all when absent); `more` tells whether another matching row follows.
+   * The query does visibility, filters and paging. `keep`, when given, checks fetched rows
+   * again in code (for filters SQL can only narrow): pages stay full and correct because
+   * further rows are fetched, after the last one fetched, until the page is full or none are left.
+   */
+  async page(
+    ctx: RequestContext,
+    query: Omit<InstancePageQuery, 'projectId' | 'terminatedSince'> & { allProjects?: boolean },
+    keep?: (rows: InstanceRow[]) => Promise<InstanceRow[]>,
+  ): Promise<{ rows: InstanceRow[]; more: boolean }> {
+    const { allProjects, limit, ...rest } = query;
+    const projectId = isAdmin(ctx) && allProjects !== false ? undefined : requireProject(ctx);
+    const base = {
+      ...rest,
+      projectId,
+      terminatedSince: Date.now() - this.#opts.terminatedVisibleMs,
+    };
+    const want = limit === undefined ? Infinity : limit + 1;
+    if (limit !== undefined && limit <= 0) return { rows: [], more: false };
+    let batch = limit === undefined ? undefined : limit + 1;
+    let after = query.after;
+    const out: InstanceRow[] = [];
+    for (;;) {
+      const rows = await this.#instances.page({ ...base, after, limit: batch });
+      out.push(...(keep ? await keep(rows) : rows));
+      const last = rows[rows.length - 1];
+      if (out.length >= want || batch === undefined || rows.length < batch || !last) break;
+      after = { createdAt: last.createdAt, launchIndex: last.launchIndex, id: last.id };
+      // Rows the code check refuses make the next fetch larger, so a sparse match takes few trips.
+      batch = Math.min(batch * 2, 2000);
+    }
+    return limit === undefined
+      ? { rows: out, more: false }
+      : { rows: out.slice(0, limit), more: out.length > limit };
   }
 
   /** Resolves instance ids (or leading characters of them); `not_found` names the first missing one. */

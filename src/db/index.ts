@@ -27,6 +27,14 @@ export {
   type InstanceListFilter,
   type Usage,
 } from './repos/instances.js';
+export {
+  instanceKey,
+  type InstanceKey,
+  type InstancePageQuery,
+  type InstanceTextColumn,
+  type StateMatch,
+  type TextMatch,
+} from './repos/instance-pages.js';
 export { ImageRepo, type ImageListFilter } from './repos/images.js';
 export { SecurityGroupRepo, DEFAULT_GROUP } from './repos/security-groups.js';
 export { KeypairRepo } from './repos/keypairs.js';

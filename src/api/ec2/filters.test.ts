@@ -4,7 +4,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { StratusError } from '../../errors.js';
-import { applyFilters, type FilterGetter, type TagSource } from './filters.js';
+import {
+  applyFilters,
+  hasWildcard,
+  likePattern,
+  matcher,
+  type FilterGetter,
+  type TagSource,
+} from './filters.js';
 
 interface Box {
   id: string;
@@ -139,5 +146,33 @@ describe('applyFilters', () => {
       () => ids([{ name: 'tag:Name', values: ['web-1'] }], false),
       (err: unknown) => err instanceof StratusError && err.kind === 'invalid',
     );
+  });
+});
+
+describe('filter values as SQL LIKE patterns', () => {
+  it('turns the wildcards into LIKE ones and escapes what LIKE would read as wildcards', () => {
+    assert.equal(likePattern('web-*'), 'web-%');
+    assert.equal(likePattern('10.0.0.?'), '10.0.0._');
+    assert.equal(likePattern('50%_off*'), '50\\%\\_off%');
+    assert.equal(likePattern('a\\b*'), 'a\\\\b%');
+    assert.ok(hasWildcard('a?') && hasWildcard('*') && !hasWildcard('a%_b'));
+  });
+
+  it('selects through LIKE exactly what the filter value matches, up to case', () => {
+    const values = ['web-1', 'web-12', 'db-1', 'w%b', 'w_b', 'wxb', 'a\\b', 'WEB-1', ''];
+    for (const pattern of ['web-*', 'w?b', 'w%b', '*1', '*', 'a\\b', '?']) {
+      const like = likePattern(pattern);
+      let source = '';
+      for (let i = 0; i < like.length; i++) {
+        const c = like[i] as string;
+        if (c === '\\') source += (like[++i] ?? '').replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+        else
+          source += c === '%' ? '.*' : c === '_' ? '.' : c.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+      }
+      const likeAccepts = new RegExp(`^${source}$`, 's');
+      for (const v of values) {
+        assert.equal(likeAccepts.test(v), matcher(pattern)(v), `${pattern} on '${v}'`);
+      }
+    }
   });
 });

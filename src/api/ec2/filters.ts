@@ -12,7 +12,21 @@ export interface TagSource<T> {
   tags(item: T): readonly { key: string; value: string }[];
 }
 
-function matcher(pattern: string): (v: string) => boolean {
+/** Whether a filter value holds a wildcard. */
+export function hasWildcard(pattern: string): boolean {
+  return /[*?]/.test(pattern);
+}
+
+/** A filter value as a SQL LIKE pattern (`\` escaping); LIKE ignores ASCII case on SQLite. */
+export function likePattern(pattern: string): string {
+  return pattern
+    .replace(/[\\%_]/g, '\\$&')
+    .replace(/\*/g, '%')
+    .replace(/\?/g, '_');
+}
+
+/** Whether a value matches a filter value, wildcards and all. */
+export function matcher(pattern: string): (v: string) => boolean {
   if (!/[*?]/.test(pattern)) return (v) => v === pattern;
   const re = new RegExp(
     `^${pattern

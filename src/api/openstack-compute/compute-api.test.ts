@@ -1,11 +1,12 @@
 // The Compute API's pure parts: status from vm_state + task_state, microversion headers,
-// request bodies, and a fault for every domain error kind.
+// request bodies, a fault for every domain error kind, and the name filter's SQL narrowing.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ERROR_KINDS, StratusError } from '../../errors.js';
 import { FAULT_TABLE, fromStratusError } from './errors.js';
 import { requestedVersion, UnsupportedVersion } from './microversion.js';
 import { parseCreateServer, parseServerAction } from './requests.js';
+import { nameFilter } from './servers.js';
 import { serverStatus } from './views.js';
 
 describe('Compute API pieces', () => {
@@ -96,5 +97,50 @@ describe('Compute API pieces', () => {
     });
     assert.throws(() => parseServerAction({ 'os-stop': null, 'os-start': null }), StratusError);
     assert.throws(() => parseServerAction({ 'os-stop': 'now' }), StratusError);
+  });
+});
+
+/** What SQL `LIKE pattern ESCAPE '\'` accepts, case and all (as PostgreSQL compares). */
+function likeAccepts(pattern: string, text: string): boolean {
+  let source = '';
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i] as string;
+    if (c === '\\') source += (pattern[++i] ?? '').replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
+    else if (c === '%') source += '.*';
+    else if (c === '_') source += '.';
+    else source += c.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
+  }
+  return new RegExp(`^${source}$`, 's').test(text);
+}
+
+describe('the name filter of server listings', () => {
+  it('narrows the query with a LIKE that every matching name passes', () => {
+    const names = [
+      'db-1',
+      'db-12',
+      'web-db-2',
+      'app',
+      'a%b_c',
+      'ab',
+      'abbbc',
+      'xdb-y2',
+      '',
+      'DB-1',
+    ];
+    const patterns = ['^db-', 'db-.*2$', 'db', 'a*b', 'ab*c', '^a.c', '%b_', '.*', '^*db', 'b-1$'];
+    for (const pattern of patterns) {
+      const f = nameFilter(pattern);
+      for (const name of names) {
+        if (f.test(name) && f.like !== undefined) {
+          assert.ok(likeAccepts(f.like, name), `${pattern} -> ${f.like} passes '${name}'`);
+        }
+      }
+    }
+    assert.equal(nameFilter('^db-').like, 'db-%');
+    assert.equal(nameFilter('db-.*2$').like, '%db-%');
+    assert.equal(nameFilter('ab*c').like, '%a%');
+    assert.equal(nameFilter('%b_').like, '%\\%b\\_%');
+    assert.equal(nameFilter('.*').like, undefined);
+    assert.equal(nameFilter('a*').like, undefined);
   });
 });

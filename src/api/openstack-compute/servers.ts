@@ -2,9 +2,9 @@
 // instance: its id the instance's UUID, its name the instance's `Name` tag.
 import type { FastifyRequest } from 'fastify';
 import { isAdmin, type RequestContext } from '../../context.js';
-import type { InstanceRow } from '../../db/index.js';
+import type { InstancePageQuery, InstanceRow, StateMatch } from '../../db/index.js';
 import { invalid, notFound, StratusError } from '../../errors.js';
-import type { InstanceOperations } from '../../compute/index.js';
+import { statesWhere, type InstanceOperations } from '../../compute/index.js';
 import { MAX_TAGS_PER_RESOURCE } from '../../tags/index.js';
 import { findFlavor } from './flavors.js';
 import { parseCreateServer, parseUpdateServer } from './requests.js';
@@ -80,9 +80,6 @@ export function serverRoutes({ app, services, caller, base }: RouteDeps): void {
       isAdmin(ctx) &&
       q.all_tenants !== undefined &&
       !['0', 'false', 'False'].includes(q.all_tenants);
-    let rows = (await ops.list(ctx, { allProjects: allTenants })).filter(
-      (r) => r.vmState !== 'deleted',
-    );
     const limit = q.limit === undefined ? MAX_LIMIT : Number(q.limit);
     if (!Number.isInteger(limit) || limit < 0) {
       throw invalid(
@@ -90,25 +87,47 @@ export function serverRoutes({ app, services, caller, base }: RouteDeps): void {
         { resource: 'limit' },
       );
     }
-    // Newest first, as the Compute API lists them.
-    rows.reverse();
-    if (q.status !== undefined) {
-      const wanted = q.status.toUpperCase();
-      rows = rows.filter((r) => serverStatus(r.vmState, r.taskState) === wanted);
-    }
-    if (q.name !== undefined) {
-      const match = nameMatcher(q.name);
-      const names = await tags.of(rows.map((r) => r.id));
-      rows = rows.filter((r) =>
-        match((names.get(r.id) ?? []).find((t) => t.key === NAME_TAG)?.value ?? ''),
-      );
-    }
+    const wanted = q.status?.toUpperCase();
+    const name = q.name === undefined ? undefined : nameFilter(q.name);
+    // The query keeps what it can (visibility, status, tenancy, a LIKE that every matching name
+    // passes) and pages newest first, as the Compute API lists them; the name's expression
+    // itself is checked here, on the rows the query returns.
+    const query: Omit<InstancePageQuery, 'projectId' | 'terminatedSince'> & {
+      allProjects: boolean;
+    } = {
+      allProjects: allTenants,
+      excludeVmStates: ['deleted'],
+      order: 'newest',
+      ...(wanted === undefined ? {} : { states: statesShownAs(wanted) }),
+      ...(name?.like === undefined
+        ? {}
+        : { tags: [{ key: { equals: [NAME_TAG] }, value: { like: [name.like] } }] }),
+    };
+    const keep = async (rows: InstanceRow[]): Promise<InstanceRow[]> => {
+      let kept = rows;
+      if (wanted !== undefined) {
+        kept = kept.filter((r) => serverStatus(r.vmState, r.taskState) === wanted);
+      }
+      if (name !== undefined) {
+        const names = await tags.of(kept.map((r) => r.id));
+        kept = kept.filter((r) =>
+          name.test((names.get(r.id) ?? []).find((t) => t.key === NAME_TAG)?.value ?? ''),
+        );
+      }
+      return kept;
+    };
+    let after: InstancePageQuery['after'];
     if (q.marker !== undefined) {
-      const at = rows.findIndex((r) => r.id === q.marker);
-      if (at < 0) throw invalid(`marker [${q.marker}] not found`, { resource: 'marker' });
-      rows = rows.slice(at + 1);
+      // The marker must be a server this listing shows.
+      const [marker] = (await ops.page(ctx, { ...query, ids: [q.marker], limit: 1 }, keep)).rows;
+      if (!marker) throw invalid(`marker [${q.marker}] not found`, { resource: 'marker' });
+      after = { createdAt: marker.createdAt, launchIndex: marker.launchIndex, id: marker.id };
     }
-    const page = rows.slice(0, Math.min(limit, MAX_LIMIT));
+    const { rows: page, more } = await ops.page(
+      ctx,
+      { ...query, after, limit: Math.min(limit, MAX_LIMIT) },
+      wanted === undefined && name === undefined ? undefined : keep,
+    );
     // Only the page's servers need their names, groups and addresses.
     const extras = await extrasOf(page);
     const b = base(request);
@@ -118,7 +137,7 @@ export function serverRoutes({ app, services, caller, base }: RouteDeps): void {
         return detail ? serverView(b, r, x, isAdmin(ctx)) : serverSummary(b, r, x.name);
       }),
     };
-    if (page.length > 0 && rows.length > page.length) {
+    if (page.length > 0 && more) {
       const next = new URLSearchParams({ ...q, marker: (page[page.length - 1] as InstanceRow).id });
       out.servers_links = [
         { rel: 'next', href: `${b}/v2.1/servers${detail ? '/detail' : ''}?${next}` },
@@ -232,9 +251,10 @@ function lastSegment(ref: string): string {
 /**
  * The `name` filter is a regular expression searched in the name, as the Compute API does.
  * Only its common part is honoured (`^`, `$`, `.` and up to four `*`; every other character
- * is literal), so no pattern can make the search take long.
+ * is literal), so no pattern can make the search take long. `like` is a SQL pattern every
+ * name that matches passes (absent when the expression needs no particular characters).
  */
-function nameMatcher(pattern: string): (name: string) => boolean {
+export function nameFilter(pattern: string): { test: (name: string) => boolean; like?: string } {
   const source = [...pattern]
     .map((c) => ('^$.*'.includes(c) ? c : c.replace(/[\\[\](){}+?|/-]/g, '\\$&')))
     .join('')
@@ -253,5 +273,36 @@ function nameMatcher(pattern: string): (name: string) => boolean {
       resource: 'name',
     });
   }
-  return (name) => re.test(name);
+  return { test: (name) => re.test(name), like: requiredLike(pattern) };
+}
+
+/**
+ * A LIKE pattern every name matching `pattern` (as `nameFilter` reads it) passes: the longest
+ * run of characters the name must hold in a row (literal ones not made optional by a `*`),
+ * anchored at the start when the expression starts with `^` and the run follows it.
+ */
+function requiredLike(pattern: string): string | undefined {
+  const chars = [...pattern];
+  let best = { start: -1, text: '' };
+  let run = { start: -1, text: '' };
+  for (let i = 0; i <= chars.length; i++) {
+    const c = chars[i];
+    const required = c !== undefined && !'^$.*'.includes(c) && chars[i + 1] !== '*';
+    if (required) {
+      if (run.start < 0) run = { start: i, text: '' };
+      run.text += c;
+      continue;
+    }
+    if (run.text.length > best.text.length) best = run;
+    run = { start: -1, text: '' };
+  }
+  if (best.text === '') return undefined;
+  const escaped = best.text.replace(/[\\%_]/g, '\\$&');
+  const anchored = best.start === 1 && chars[0] === '^';
+  return `${anchored ? '' : '%'}${escaped}%`;
+}
+
+/** The instance states the Compute API shows as `status` (none for an unknown status). */
+function statesShownAs(status: string): StateMatch[] {
+  return statesWhere((vm, task) => serverStatus(vm, task) === status);
 }

@@ -8,6 +8,7 @@ import * as m0006 from './0006-tokens.js';
 import * as m0007 from './0007-state-reasons.js';
 import * as m0008 from './0008-capacity-claims.js';
 import * as m0009 from './0009-instance-reachability.js';
+import * as m0010 from './0010-listing-indexes.js';
 import * as m0011 from './0011-service-owner.js';
 import * as m0012 from './0012-generations.js';
 
@@ -20,6 +21,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0007-state-reasons': m0007,
   '0008-capacity-claims': m0008,
   '0009-instance-reachability': m0009,
+  '0010-listing-indexes': m0010,
   '0011-service-owner': m0011,
   '0012-generations': m0012,
 };

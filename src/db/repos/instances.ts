@@ -3,6 +3,7 @@ import { sql } from 'kysely';
 import { randomUUID } from 'node:crypto';
 import { notFound } from '../../errors.js';
 import { idStartsWith } from '../prefix.js';
+import { instancePage, type InstancePageQuery } from './instance-pages.js';
 import type {
   Db,
   InstanceActionRow,
@@ -78,6 +79,15 @@ export class InstanceRepo {
       q = q.where((eb) => eb.or([eb('terminatedAt', 'is', null), eb('terminatedAt', '>=', since)]));
     }
     return q.orderBy('createdAt').orderBy('launchIndex').orderBy('id').execute();
+  }
+
+  /**
+   * One page of a listing, with visibility, filters, order and paging done by the query: rows
+   * after `query.after` in the query's order, at most `query.limit` of them. Used by the API
+   * listings; `list` is for callers that want every match.
+   */
+  page(query: InstancePageQuery): Promise<InstanceRow[]> {
+    return instancePage(this.db, query);
   }
 
   async findByClientToken(projectId: string, clientToken: string): Promise<InstanceRow[]> {

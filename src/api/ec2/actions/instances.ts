@@ -8,16 +8,17 @@ import type {
   StateChange,
 } from '../../../compute/index.js';
 import type { RequestContext } from '../../../context.js';
-import type { InstanceRow, TaskState, VmState } from '../../../db/index.js';
+import type { InstanceKey, InstanceRow, TaskState, VmState } from '../../../db/index.js';
 import { invalid, StratusError } from '../../../errors.js';
 import { checkTags as checkTagText } from '../../../text-rules.js';
 import type { Ec2ActionTable } from '../action.js';
 import { applyFilters } from '../filters.js';
+import { instanceConditions } from './instance-query.js';
 import { ec2Id, parseEc2Id, privateDnsName, publicDnsName } from '../../../ids/index.js';
 import { missingParameter, type Params } from '../params.js';
 import { ec2Time, type XmlObject } from '../xml.js';
 import type { Ec2Deps } from './deps.js';
-import { pageOffset, pageToken } from '../paging.js';
+import { keyToken, tokenKey } from '../paging.js';
 
 export interface Ec2State {
   code: number;
@@ -60,6 +61,33 @@ function ec2Summary(check: HealthCheck): XmlObject {
     ? [{ name: 'reachability', status: EC2_CHECK[check.reachability] }]
     : [];
   return { status: EC2_HEALTH[check.status], details };
+}
+
+/** Extras of no instance: for checking filter names before anything is read. */
+const NO_EXTRAS: Extras = {
+  groups: new Map(),
+  tags: new Map(),
+  publicIps: new Map(),
+  imageKinds: new Map(),
+};
+
+function mergeExtras(a: Extras, b: Extras): Extras {
+  if (a === NO_EXTRAS) return b;
+  return {
+    groups: new Map([...a.groups, ...b.groups]),
+    tags: new Map([...a.tags, ...b.tags]),
+    publicIps: new Map([...a.publicIps, ...b.publicIps]),
+    imageKinds: new Map([...a.imageKinds, ...b.imageKinds]),
+  };
+}
+
+/** Listing order (creation time, launch index, id): below 0 when `a` comes before `b`. */
+function compareKeys(a: InstanceKey, b: InstanceKey): number {
+  return (
+    a.createdAt - b.createdAt ||
+    a.launchIndex - b.launchIndex ||
+    (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
+  );
 }
 
 const IMAGE_PREFIX = { machine: 'ami', kernel: 'aki', ramdisk: 'ari' } as const;
@@ -287,21 +315,45 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
           },
         );
       }
-      const offset = pageOffset(params.string('NextToken', { max: 1024 }));
-      const rows = refs.length > 0 ? await ops.resolve(context, refs) : await ops.list(context);
-      const x = await extras(rows);
-      const matched = applyFilters(rows, params.filters(), filterGetters(x), tagSource(x));
-      const page =
-        maxResults === undefined
-          ? matched.slice(offset)
-          : matched.slice(offset, offset + maxResults);
-      const next =
-        maxResults !== undefined && offset + maxResults < matched.length
-          ? offset + maxResults
-          : undefined;
+      const after = tokenKey(params.string('NextToken', { max: 1024 }));
+      const filters = params.filters();
+      // An unknown filter is refused before anything is read.
+      applyFilters([], filters, filterGetters(NO_EXTRAS), tagSource(NO_EXTRAS));
+      // What the filter check fetched about rows serves their view too.
+      let checked: Extras = NO_EXTRAS;
+      const check =
+        filters.length === 0
+          ? undefined
+          : async (rows: InstanceRow[]) => {
+              const x = await extras(rows);
+              checked = mergeExtras(checked, x);
+              return applyFilters(rows, filters, filterGetters(x), tagSource(x));
+            };
+      let page: InstanceRow[];
+      let more = false;
+      if (refs.length > 0) {
+        const rows = await ops.resolve(context, refs);
+        page = check ? await check(rows) : rows;
+        if (after) page = page.filter((r) => compareKeys(r, after) > 0);
+      } else {
+        // The query selects, orders and pages (oldest first, as EC2 lists them); the filters
+        // are checked again on what it returns (see instance-query.ts).
+        ({ rows: page, more } = await ops.page(
+          context,
+          {
+            ...instanceConditions(filters, flavorNames, ec2State),
+            order: 'oldest',
+            after,
+            limit: maxResults,
+          },
+          check,
+        ));
+      }
+      const last = page[page.length - 1];
+      const x = check ? checked : await extras(page);
       return {
         reservationSet: reservations(page, x),
-        nextToken: next === undefined ? undefined : pageToken(next),
+        nextToken: more && last ? keyToken(last) : undefined,
       };
     },
 
