@@ -39,6 +39,8 @@ import { eventually, makeKey, SSH_KEYGEN } from './support/guest.js';
 const NEEDS = needs(
   'root',
   'netns',
+  // Each host's public interface announces floating IPs with it.
+  'arping',
   'qemu',
   'qemu-img',
   'guest-image',
