@@ -284,7 +284,11 @@ export async function startCloud(
     const downAfterMs = config.service.downAfterSeconds * 1000;
     const dataPlane = chooseDataPlane(config);
     // Built once, used by the services below that need them.
-    const images = new ImageStore({ db: database.db, stateDir: config.stateDir });
+    const images = new ImageStore({
+      db: database.db,
+      stateDir: config.stateDir,
+      directory: config.image.directory,
+    });
     const identity = new IdentityService(database.db);
     let api: ApiService | undefined;
     // Each service starts before the next is built: a compute host asks the network service
@@ -399,7 +403,7 @@ export async function startCloud(
         config.virt.driver === 'qemu' ? guestImageFiles(config.guest.imageDir) : undefined;
       if (files) {
         try {
-          const image = await ensureGuestImage(database.db, config.stateDir, files);
+          const image = await ensureGuestImage(database.db, images, files);
           if (image) {
             guestImage = `${ec2Id('ami', image.id)} (${image.name}, imported from ${config.guest.imageDir})`;
             logger.info({ imageId: image.id, dir: config.guest.imageDir }, 'guest image imported');

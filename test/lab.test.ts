@@ -240,6 +240,27 @@ describe('stratus lab refusals', () => {
     assert.equal(fs.existsSync(dir), false);
   });
 
+  it(
+    "refuses a qemu lab whose --dir is too long for the VMs' control sockets, changing nothing",
+    needs('postgres', 'rabbitmq', 'root', 'netns'),
+    async () => {
+      const dir = path.join(
+        os.tmpdir(),
+        `stratus-lab-${'long'.repeat(12)}-${randomBytes(4).toString('hex')}`,
+      );
+      const name = `labl${randomBytes(4).toString('hex')}`;
+      const r = await stratus(['lab', 'up', '--virt', 'qemu', '--dir', dir, '--name', name]);
+      assert.notEqual(r.code, 0);
+      assert.match(
+        r.stderr,
+        /does not suit a qemu lab: The qemu state dir .*lab-node\d+\/qemu is too long for the VMs' control sockets \(\d+ of at most 107 bytes\)/,
+      );
+      assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+      assert.equal(fs.existsSync(dir), false);
+      assert.doesNotMatch(execFileSync('ip', ['netns', 'list']).toString(), new RegExp(name));
+    },
+  );
+
   it('refuses a directory that holds something other than a lab', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stratus-lab-busy-'));
     fs.writeFileSync(path.join(dir, 'keep'), 'mine');

@@ -66,7 +66,11 @@ export function addImageCommands(manage: Command, { leaf, withDatabase }: Manage
           { resource: 'parameter', id: 'private' },
         );
       }
-      const store = new ImageStore({ db: database.db, stateDir: config.stateDir });
+      const store = new ImageStore({
+        db: database.db,
+        stateDir: config.stateDir,
+        directory: config.image.directory,
+      });
       const project = o.project ? await identity.getProject(o.project) : undefined;
       const link = async (ref: string | undefined, kind: 'kernel' | 'ramdisk') => {
         if (ref === undefined) return undefined;
@@ -108,7 +112,11 @@ export function addImageCommands(manage: Command, { leaf, withDatabase }: Manage
   list.action(
     withDatabase(list, async ({ config, database, identity, format }) => {
       const o = list.opts() as { project?: string };
-      const store = new ImageStore({ db: database.db, stateDir: config.stateDir });
+      const store = new ImageStore({
+        db: database.db,
+        stateDir: config.stateDir,
+        directory: config.image.directory,
+      });
       const only = o.project ? await identity.getProject(o.project) : undefined;
       const names = new Map((await identity.listProjects()).map((p) => [p.id, p.name]));
       const rows = (await store.list())
@@ -137,7 +145,11 @@ export function addImageCommands(manage: Command, { leaf, withDatabase }: Manage
   del.action(
     withDatabase(del, async ({ config, database }) => {
       const ref = del.processedArgs[0] as string;
-      const store = new ImageStore({ db: database.db, stateDir: config.stateDir });
+      const store = new ImageStore({
+        db: database.db,
+        stateDir: config.stateDir,
+        directory: config.image.directory,
+      });
       let row: ImageRow;
       if (/^a[mkr]i-/.test(ref)) {
         const parsed = parseImageEc2Id(ref);

@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ImageRepo, type Db, type ImageRow } from '../db/index.js';
-import { ImageStore } from '../image/index.js';
+import type { ImageStore } from '../image/index.js';
 
 export const GUEST_IMAGE_NAME = 'stratus-guest';
 
@@ -31,12 +31,11 @@ export function guestImageFiles(dir: string): GuestImageFiles | undefined {
  */
 export async function ensureGuestImage(
   db: Db,
-  stateDir: string,
+  store: ImageStore,
   files: GuestImageFiles,
 ): Promise<ImageRow | undefined> {
   const images = new ImageRepo(db);
   if (await images.findByName(null, GUEST_IMAGE_NAME)) return undefined;
-  const store = new ImageStore({ db, stateDir });
   const version = (() => {
     try {
       return fs.readFileSync(path.join(path.dirname(files.kernel), 'VERSION'), 'utf8').trim();

@@ -26,6 +26,8 @@ export interface Config {
     powerOffTimeoutSeconds: number;
     rebootTimeoutSeconds: number;
   };
+  /** Where image files are stored and read (shared by every host of a cloud). */
+  image: { directory: string };
   guest: { imageDir: string };
   api: {
     ec2Listen: Listen;
@@ -253,6 +255,7 @@ function toConfig(r: Record<string, unknown>): Config {
       powerOffTimeoutSeconds: get('qemu.powerOffTimeoutSeconds'),
       rebootTimeoutSeconds: get('qemu.rebootTimeoutSeconds'),
     },
+    image: { directory: get('image.directory') },
     guest: { imageDir: get('guest.imageDir') },
     api: {
       ec2Listen: get('api.ec2Listen'),

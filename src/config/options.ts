@@ -132,6 +132,13 @@ export const OPTIONS: readonly OptionSpec[] = [
     max: 3600,
   },
   {
+    key: 'image.directory',
+    flag: 'image-dir',
+    type: 'string',
+    help: 'Where the image files live: the api service and `stratus manage image import` store them here, compute hosts read them from here. Point every host at the same shared directory.',
+    default: (r: Readonly<Record<string, unknown>>) => path.join(String(r.stateDir), 'images'),
+  },
+  {
     key: 'guest.imageDir',
     flag: 'guest-image-dir',
     type: 'string',

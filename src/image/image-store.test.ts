@@ -130,6 +130,21 @@ for (const backend of TEST_BACKENDS) {
         });
       });
 
+      it('a host that mounts the image directory elsewhere finds the file there by name', async () => {
+        const row = await store.import({ name: 'shared', file: files.qcow2 });
+        const mount = path.join(dir, 'mounted-images');
+        fs.mkdirSync(mount);
+        fs.copyFileSync(row.location as string, path.join(mount, row.id));
+        const host = new ImageStore({
+          db: database.db,
+          stateDir: path.join(dir, 'host'),
+          directory: mount,
+        });
+        assert.equal(host.directory, mount);
+        assert.equal((await host.fileOf(row.id)).path, path.join(mount, row.id));
+        await store.delete(row.id);
+      });
+
       it('imports a raw file as a private image of a project', async () => {
         const row = await store.import({
           name: 'raw-disk',

@@ -1,8 +1,9 @@
-// The image store: image files under `<state-dir>/images/<uuid>` and their records in the
-// `images` table. It imports files (checked with qemu-img, copied with a SHA-256), registers
-// further records over a stored file, finds an image's file and deletes images. It applies no
-// tenancy: trusted callers (the operator's CLI, virt drivers, start-up) use it directly, and
-// API edges go through ImageService, which does.
+// The image store: image files under `<directory>/<uuid>` (option `image.directory`, by
+// default `<state-dir>/images`) and their records in the `images` table. It imports files
+// (checked with qemu-img, copied with a SHA-256), registers further records over a stored
+// file, finds an image's file and deletes images. It applies no tenancy: trusted callers (the
+// operator's CLI, virt drivers, start-up) use it directly, and API edges go through
+// ImageService, which does.
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -28,8 +29,14 @@ export const MACHINE_FORMATS = ['raw', 'qcow2', 'vmdk', 'vdi', 'vpc', 'vhdx'] as
 
 export interface ImageStoreOptions {
   db: Db;
-  /** The cloud's state directory; image files live in `<stateDir>/images`. */
+  /** The cloud's state directory; image files live in `<stateDir>/images` unless `directory` is given. */
   stateDir: string;
+  /**
+   * The directory image files live in (the `image.directory` option). Every host of a cloud
+   * points at the same shared directory, wherever it is mounted: a file is looked up here by
+   * its name, not at the path the importing host recorded.
+   */
+  directory?: string;
   /** How to run qemu-img; the one on PATH by default. */
   qemuImg?: QemuImg;
 }
@@ -105,7 +112,7 @@ export class ImageStore {
   constructor(options: ImageStoreOptions) {
     this.#db = options.db;
     this.#images = new ImageRepo(options.db);
-    this.directory = path.join(options.stateDir, 'images');
+    this.directory = options.directory ?? path.join(options.stateDir, 'images');
     this.#qemuImg = options.qemuImg ?? new QemuImg();
   }
 
@@ -399,9 +406,7 @@ export class ImageStore {
       return (await images.countLiveAt(row.location)) === 0 ? row.location : null;
     });
     // Only ever remove files of our own directory, whatever a record says.
-    if (unused && path.dirname(unused) === this.directory) {
-      await fs.promises.rm(unused, { force: true });
-    }
+    if (unused) await fs.promises.rm(this.#local(unused), { force: true });
   }
 
   /** A live image by id; `not_found` when it is missing or deleted. */
@@ -455,11 +460,20 @@ export class ImageStore {
       });
     }
     return {
-      path: row.location,
+      path: this.#local(row.location),
       format: row.diskFormat ?? 'raw',
       sizeBytes: row.sizeBytes ?? 0,
       sha256: row.checksum,
     };
+  }
+
+  /**
+   * Where a recorded file is in this host's image directory: files are stored as
+   * `<directory>/<id>`, and a host that mounts the shared directory elsewhere than the
+   * importing host finds them by name.
+   */
+  #local(location: string): string {
+    return path.join(this.directory, path.basename(location));
   }
 
   /** Checks what a new image says about itself and returns the fields of its record. */

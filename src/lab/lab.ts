@@ -11,6 +11,7 @@ import { now, openDatabase, ServiceRepo, type Database, type ServiceRow } from '
 import { StratusError } from '../errors.js';
 import { dataPlaneUnavailable, removeDataPlane, Namespace } from '../network/index.js';
 import { serviceState } from '../service/index.js';
+import { qemuStateDirProblem } from '../virt/index.js';
 import {
   checkPostgres,
   checkRabbitmq,
@@ -98,6 +99,17 @@ export async function labUp(
     { ...options, dir },
     await freePorts(options.apiProcesses * API_PORTS.length),
   );
+  if (options.virt === 'qemu') {
+    for (const host of plan.hosts) {
+      const problem = qemuStateDirProblem(path.join(host.stateDir, 'qemu'));
+      if (problem) {
+        throw new StratusError('invalid', `--dir ${dir} does not suit a qemu lab: ${problem}`, {
+          resource: 'config',
+          id: 'dir',
+        });
+      }
+    }
+  }
   if (await databaseExists(options.postgres, plan.database)) {
     throw conflict(
       `The database ${plan.database} already exists (another lab, or one left behind). Choose another --name, or drop it: psql '${options.postgres}' -c 'DROP DATABASE ${plan.database} WITH (FORCE)'`,

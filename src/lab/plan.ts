@@ -186,6 +186,8 @@ export function planLab(options: LabOptions, ports: readonly number[]): LabPlan 
     database: databaseUrl,
     transport: busUrl,
     'virt.driver': options.virt,
+    // One image directory for every host, as a deployment shares one over NFS.
+    'image.directory': path.join(dir, 'images'),
     ...(options.heartbeatSeconds !== undefined
       ? { 'service.heartbeatSeconds': options.heartbeatSeconds }
       : {}),

@@ -116,6 +116,23 @@ for (const backend of TEST_BACKENDS) {
       );
     });
 
+    it('requests that arrive together are weighed against each other (three at once spread 2/2/2)', async () => {
+      const hosts = [
+        await addHost(8192, { zone }),
+        await addHost(8192, { zone }),
+        await addHost(8192, { zone }),
+      ];
+      const s = scheduler(one);
+      const requests = [await request(2), await request(2), await request(2)];
+      const placed = (await Promise.all(requests.map((r) => s.selectDestinations(r)))).flatMap(
+        (r) => r.hosts,
+      );
+      assert.deepEqual(
+        hosts.map((h) => placed.filter((p) => p === h).length),
+        [2, 2, 2],
+      );
+    });
+
     it('spreads over the freest hosts, or packs onto the fullest that fits', async () => {
       const big = await addHost(8192, { zone });
       const small = await addHost(4096, { zone });

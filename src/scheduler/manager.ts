@@ -45,6 +45,8 @@ export class SchedulerManager implements ProtocolHandlers<SchedulerProtocol> {
   readonly #filters: readonly HostFilter[];
   readonly #weigher: HostWeigher;
   readonly #startedAt = now();
+  /** The decision under way; the next one waits for it. */
+  #queue: Promise<unknown> = Promise.resolve();
 
   constructor(options: SchedulerOptions) {
     this.#opts = options;
@@ -82,9 +84,19 @@ export class SchedulerManager implements ProtocolHandlers<SchedulerProtocol> {
 
   /**
    * Picks a host for each instance and claims its resources there; all or nothing: when one
-   * cannot be placed, the claims taken for the others are given back.
+   * cannot be placed, the claims taken for the others are given back. This process decides
+   * one request at a time, each from the usage the ones before it left: requests that arrive
+   * together (several clients launching at once) are weighed against each other's claims, not
+   * all against the same stale usage, so they spread as one request would. Claims stay atomic
+   * in the database for the schedulers running beside this one.
    */
-  async selectDestinations(args: SelectDestinationsArgs): Promise<{ hosts: string[] }> {
+  selectDestinations(args: SelectDestinationsArgs): Promise<{ hosts: string[] }> {
+    const decided = this.#queue.then(() => this.#decide(args));
+    this.#queue = decided.catch(() => undefined);
+    return decided;
+  }
+
+  async #decide(args: SelectDestinationsArgs): Promise<{ hosts: string[] }> {
     const started = performance.now();
     const decisionMs = () => Math.round((performance.now() - started) * 1000) / 1000;
     try {

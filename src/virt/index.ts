@@ -13,4 +13,4 @@ export type {
   SshEndpoint,
 } from './driver.js';
 export { FakeDriver, type FakeDriverOptions } from './fake/fake-driver.js';
-export { QemuDriver, type QemuDriverOptions } from './qemu/index.js';
+export { QemuDriver, qemuStateDirProblem, type QemuDriverOptions } from './qemu/index.js';

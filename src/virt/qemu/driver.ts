@@ -77,6 +77,21 @@ const FILES = {
 const MAX_SOCKET_PATH = 107;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
+/**
+ * Why VMs cannot run under the qemu state dir `stateDir`, or undefined when they can: each VM's
+ * control socket (`<stateDir>/instances/<uuid>/qmp.sock`) must fit a Unix socket path, and
+ * the metadata command QEMU runs is split on white space.
+ */
+export function qemuStateDirProblem(stateDir: string): string | undefined {
+  const dir = path.resolve(stateDir);
+  if (/\s/.test(dir)) return `The qemu state dir '${dir}' must not contain white space.`;
+  const socket = path.join(dir, 'instances', '00000000-0000-0000-0000-000000000000', FILES.qmp);
+  if (socket.length > MAX_SOCKET_PATH) {
+    return `The qemu state dir ${dir} is too long for the VMs' control sockets (${socket.length} of at most ${MAX_SOCKET_PATH} bytes); use a shorter one.`;
+  }
+  return undefined;
+}
+
 const silent: DriverLogger = { info: () => undefined, warn: () => undefined };
 
 function runFile(
@@ -197,21 +212,8 @@ export class QemuDriver implements VirtDriver {
       }
     }
     const attachment = spec.network?.attachment ?? { kind: 'user' };
-    // The metadata command QEMU runs is split on white space.
-    if (/\s/.test(this.#opts.stateDir)) {
-      throw new StratusError(
-        'invalid',
-        `The qemu state dir '${this.#opts.stateDir}' must not contain white space.`,
-        { resource: 'config', id: 'stateDir' },
-      );
-    }
-    if (this.#file(spec.instanceId, 'qmp').length > MAX_SOCKET_PATH) {
-      throw new StratusError(
-        'invalid',
-        `The qemu state dir ${this.#opts.stateDir} is too long for the VMs' control sockets; use a shorter one.`,
-        { resource: 'config', id: 'stateDir' },
-      );
-    }
+    const problem = qemuStateDirProblem(this.#opts.stateDir);
+    if (problem) throw new StratusError('invalid', problem, { resource: 'config', id: 'stateDir' });
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
     try {
       const [kernel, ramdisk] = await Promise.all([
