@@ -45,6 +45,16 @@ export class SchedulerManager implements ProtocolHandlers<SchedulerProtocol> {
   readonly #filters: readonly HostFilter[];
   readonly #weigher: HostWeigher;
   readonly #startedAt = now();
+  /**
+   * Claims this process is taking now, by host, counted as used by its other decisions until
+   * they are settled: concurrent decisions then spread over the hosts instead of all picking
+   * the same one and queueing on its row lock. The claim in the database stays what decides.
+   */
+  readonly #inFlight = new Map<string, Resources>();
+  /** The read of the hosts not started yet, which every decision asking now shares. */
+  #pendingRead: Promise<HostState[]> | undefined;
+  /** The last read started: the next one starts when it is done. */
+  #lastRead: Promise<unknown> = Promise.resolve();
 
   constructor(options: SchedulerOptions) {
     this.#opts = options;
@@ -129,7 +139,7 @@ export class SchedulerManager implements ProtocolHandlers<SchedulerProtocol> {
         const full = new Set<string>();
         for (;;) {
           const result = rankHosts(
-            states.filter((h) => !full.has(h.host)),
+            states.filter((h) => !full.has(h.host)).map((h) => this.#withInFlight(h)),
             spec,
             this.#filters,
             this.#weigher,
@@ -141,21 +151,32 @@ export class SchedulerManager implements ProtocolHandlers<SchedulerProtocol> {
               reason: 'no_valid_host',
             });
           }
-          const pick = result.ranked[0] as HostState;
-          const outcome = await this.#claims.claim(
-            {
-              instanceId,
-              host: pick.host,
-              vcpus: spec.vcpus,
-              memoryMb: spec.memoryMb,
-              diskGb: spec.diskGb,
-            },
-            (node) =>
-              hostLimits(
-                { vcpus: node.vcpus, memoryMb: Number(node.memoryMb), diskGb: Number(node.diskGb) },
-                this.#opts.ratios,
-              ),
-          );
+          const picked = (result.ranked[0] as HostState).host;
+          const pick = states.find((h) => h.host === picked) as HostState;
+          this.#hold(pick.host, spec, 1);
+          let outcome;
+          try {
+            outcome = await this.#claims.claim(
+              {
+                instanceId,
+                host: pick.host,
+                vcpus: spec.vcpus,
+                memoryMb: spec.memoryMb,
+                diskGb: spec.diskGb,
+              },
+              (node) =>
+                hostLimits(
+                  {
+                    vcpus: node.vcpus,
+                    memoryMb: Number(node.memoryMb),
+                    diskGb: Number(node.diskGb),
+                  },
+                  this.#opts.ratios,
+                ),
+            );
+          } finally {
+            this.#hold(pick.host, spec, -1);
+          }
           if (outcome === 'claimed') {
             claimed.push(instanceId);
             hosts.push(pick.host);
@@ -184,8 +205,44 @@ export class SchedulerManager implements ProtocolHandlers<SchedulerProtocol> {
     return { hosts };
   }
 
+  /** The host with the claims this process is taking on it now counted as used. */
+  #withInFlight(h: HostState): HostState {
+    const held = this.#inFlight.get(h.host);
+    return held ? { ...h, used: plus(h.used, held) } : h;
+  }
+
+  /** Counts (sign 1) or stops counting (-1) a claim being taken on `host`. */
+  #hold(host: string, r: Resources, sign: 1 | -1): void {
+    const held = this.#inFlight.get(host) ?? NOTHING;
+    const next = {
+      vcpus: held.vcpus + sign * r.vcpus,
+      memoryMb: held.memoryMb + sign * r.memoryMb,
+      diskGb: held.diskGb + sign * r.diskGb,
+    };
+    if (next.vcpus === 0 && next.memoryMb === 0 && next.diskGb === 0) this.#inFlight.delete(host);
+    else this.#inFlight.set(host, next);
+  }
+
   /** Every compute host as the database knows it, with its usage from the claims. */
   async #hostStates(): Promise<HostState[]> {
+    // Decisions that come in together share one read, so that many at once cost the database
+    // a few reads instead of three queries each. A decision never uses a read that began
+    // before it asked (it could miss a host disabled just before): it joins the read that
+    // starts when the one under way is done.
+    let pending = this.#pendingRead;
+    if (!pending) {
+      const read: Promise<HostState[]> = this.#lastRead.then(() => {
+        // Decisions that ask from now on wait for the read after this one.
+        if (this.#pendingRead === read) this.#pendingRead = undefined;
+        return this.#readHostStates();
+      });
+      this.#pendingRead = pending = read;
+      this.#lastRead = read.catch(() => undefined);
+    }
+    return (await pending).map(copyState);
+  }
+
+  async #readHostStates(): Promise<HostState[]> {
     const [services, nodes, used] = await Promise.all([
       this.#services.list({ binary: 'compute' }),
       this.#nodes.list(),
@@ -205,4 +262,17 @@ export class SchedulerManager implements ProtocolHandlers<SchedulerProtocol> {
       };
     });
   }
+}
+
+function plus(a: Resources, b: Resources): Resources {
+  return {
+    vcpus: a.vcpus + b.vcpus,
+    memoryMb: a.memoryMb + b.memoryMb,
+    diskGb: a.diskGb + b.diskGb,
+  };
+}
+
+/** A decision's own copy: it counts its picks in `used` as it goes. */
+function copyState(h: HostState): HostState {
+  return { ...h, used: { ...h.used } };
 }

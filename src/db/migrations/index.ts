@@ -10,6 +10,7 @@ import * as m0008 from './0008-capacity-claims.js';
 import * as m0009 from './0009-instance-reachability.js';
 import * as m0011 from './0011-service-owner.js';
 import * as m0012 from './0012-generations.js';
+import * as m0013 from './0013-live-instances-index.js';
 
 export const MIGRATIONS: Record<string, Migration> = {
   '0001-identity-and-services': m0001,
@@ -22,4 +23,5 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0009-instance-reachability': m0009,
   '0011-service-owner': m0011,
   '0012-generations': m0012,
+  '0013-live-instances-index': m0013,
 };

@@ -1,0 +1,200 @@
+// Admission of launches: a project's new instances are counted against its quota and recorded
+// under the project's row lock, so that concurrent launches never go over quota. Launches of
+// one project that arrive while a round of theirs is in the database wait for the next round,
+// and each round admits all the waiting ones in one transaction: one lock, one count, one
+// insert. The lock is then held once per round instead of once per launch, which is what let
+// launches of one project go only one at a time (bench/multi-host-scale.ts).
+import {
+  InstanceRepo,
+  QuotaRepo,
+  TagRepo,
+  type Db,
+  type FlavorRow,
+  type InstanceActionRow,
+  type InstanceRow,
+  type TagRow,
+} from '../db/index.js';
+import { StratusError } from '../errors.js';
+import { effectiveLimits, type QuotaLimits } from '../quota/index.js';
+
+/** What one launch records when it is admitted with `count` instances. */
+export interface LaunchRecords {
+  instances: InstanceRow[];
+  securityGroups: { instanceId: string; groupId: string }[];
+  tags: TagRow[];
+  actions: Omit<InstanceActionRow, 'id' | 'finishedAt' | 'result' | 'message'>[];
+}
+
+export interface LaunchRequest {
+  projectId: string;
+  clientToken: string | null;
+  flavor: FlavorRow;
+  minCount: number;
+  maxCount: number;
+  /** The records of this launch with `count` instances (count is within min and max). */
+  records(count: number): LaunchRecords;
+}
+
+interface Waiting {
+  request: LaunchRequest;
+  resolve(rows: InstanceRow[]): void;
+  reject(err: unknown): void;
+}
+
+interface Usage {
+  instances: number;
+  cores: number;
+  ramMb: number;
+}
+
+export class LaunchAdmission {
+  readonly #db: Db;
+  readonly #quota: QuotaLimits;
+  /** Launches waiting for their project's next round, by project. */
+  readonly #waiting = new Map<string, Waiting[]>();
+  /** Projects with a round in the database now. */
+  readonly #busy = new Set<string>();
+
+  constructor(options: { db: Db; quota: QuotaLimits }) {
+    this.#db = options.db;
+    this.#quota = options.quota;
+  }
+
+  /**
+   * Records the launch's instances, as many as quota allows between its min and max count, or
+   * refuses it with `over_quota`. A launch whose ClientToken is already recorded (in the
+   * database or earlier in the same round) gets those instances back instead, and records
+   * nothing.
+   */
+  admit(request: LaunchRequest): Promise<InstanceRow[]> {
+    return new Promise((resolve, reject) => {
+      const queue = this.#waiting.get(request.projectId) ?? [];
+      queue.push({ request, resolve, reject });
+      this.#waiting.set(request.projectId, queue);
+      if (!this.#busy.has(request.projectId)) void this.#rounds(request.projectId);
+    });
+  }
+
+  /** Runs rounds for the project until nobody of it waits. */
+  async #rounds(projectId: string): Promise<void> {
+    this.#busy.add(projectId);
+    try {
+      for (;;) {
+        const batch = this.#waiting.get(projectId) ?? [];
+        this.#waiting.delete(projectId);
+        if (batch.length === 0) return;
+        try {
+          const outcomes = await this.#round(projectId, batch);
+          for (const [i, w] of batch.entries()) {
+            const outcome = outcomes[i];
+            if (outcome instanceof Error) w.reject(outcome);
+            else w.resolve(outcome as InstanceRow[]);
+          }
+        } catch (err) {
+          if (batch.length === 1) {
+            batch[0]?.reject(err);
+            continue;
+          }
+          // One launch's records may be what the database refused (a security group deleted
+          // meanwhile): each launch of the round is tried again on its own, so only its own
+          // error reaches it.
+          for (const w of batch) {
+            try {
+              const [outcome] = await this.#round(projectId, [w]);
+              if (outcome instanceof Error) w.reject(outcome);
+              else w.resolve(outcome as InstanceRow[]);
+            } catch (e) {
+              w.reject(e);
+            }
+          }
+        }
+      }
+    } finally {
+      this.#busy.delete(projectId);
+    }
+  }
+
+  /** One transaction: the lock, the count, each launch in turn, then every record at once. */
+  #round(projectId: string, batch: readonly Waiting[]): Promise<(InstanceRow[] | Error)[]> {
+    return this.#db.transaction().execute(async (trx) => {
+      // Take the project's row lock first: launches of one project are counted one round at a
+      // time (PostgreSQL); SQLite's BEGIN IMMEDIATE already serialises writers.
+      await trx
+        .updateTable('projects')
+        .set({ id: projectId })
+        .where('id', '=', projectId)
+        .execute();
+      const repo = new InstanceRepo(trx);
+      const limits = effectiveLimits(this.#quota, await new QuotaRepo(trx).overrides(projectId));
+      const used: Usage = { ...(await repo.usage(projectId)) };
+      const byToken = new Map<string, InstanceRow[]>();
+      const recorded: LaunchRecords[] = [];
+      const outcomes: (InstanceRow[] | Error)[] = [];
+      for (const { request } of batch) {
+        const token = request.clientToken;
+        if (token) {
+          const earlier = byToken.get(token) ?? (await repo.findByClientToken(projectId, token));
+          if (earlier.length > 0) {
+            outcomes.push(earlier);
+            continue;
+          }
+        }
+        let count: number;
+        try {
+          count = roomWithinQuota(limits, used, request);
+        } catch (err) {
+          outcomes.push(err as Error);
+          continue;
+        }
+        const records = request.records(count);
+        used.instances += count;
+        used.cores += count * request.flavor.vcpus;
+        used.ramMb += count * request.flavor.memoryMb;
+        if (token) byToken.set(token, records.instances);
+        recorded.push(records);
+        outcomes.push(records.instances);
+      }
+      await repo.insert(
+        recorded.flatMap((r) => r.instances),
+        recorded.flatMap((r) => r.securityGroups),
+      );
+      const tags = recorded.flatMap((r) => r.tags);
+      if (tags.length > 0) await new TagRepo(trx).put(tags);
+      await repo.startActions(recorded.flatMap((r) => r.actions));
+      return outcomes;
+    });
+  }
+}
+
+/**
+ * How many of the launch's instances fit in what quota leaves (at most its max count), or
+ * `over_quota` naming the first limit that leaves fewer than its min count.
+ */
+export function roomWithinQuota(
+  limits: QuotaLimits,
+  used: Usage,
+  request: Pick<LaunchRequest, 'flavor' | 'minCount' | 'maxCount'>,
+): number {
+  const { flavor, minCount: min, maxCount: max } = request;
+  const room = Math.min(
+    limits.instances - used.instances,
+    Math.floor((limits.cores - used.cores) / Math.max(1, flavor.vcpus)),
+    Math.floor((limits.ramMb - used.ramMb) / Math.max(1, flavor.memoryMb)),
+  );
+  if (room >= min) return Math.min(room, max);
+  const which =
+    limits.instances - used.instances < min
+      ? 'instances'
+      : limits.cores - used.cores < min * flavor.vcpus
+        ? 'cores'
+        : 'ram';
+  const text = {
+    instances: `launching ${min} more would exceed the project's limit of ${limits.instances} instances (${used.instances} in use)`,
+    cores: `launching ${min} more would exceed the project's limit of ${limits.cores} vCPUs (${used.cores} in use)`,
+    ram: `launching ${min} more would exceed the project's limit of ${limits.ramMb} MiB of memory (${used.ramMb} MiB in use)`,
+  }[which];
+  throw new StratusError('over_quota', `Your quota does not allow this: ${text}.`, {
+    resource: which,
+    reason: which,
+  });
+}
