@@ -127,12 +127,37 @@ export class InstanceOperations {
     }
     if (req.clientToken) checkText(req.clientToken, CLIENT_TOKEN, 'ClientToken');
     checkTags(req.tags ?? []);
-    if (req.clientToken) {
-      const earlier = await this.#instances.findByClientToken(projectId, req.clientToken);
-      if (earlier.length > 0) return this.#replay(ctx, projectId, req.clientToken, earlier);
+    if (req.userData !== undefined) checkUserData(req.userData);
+    // The lookups start together (each is a round trip to the database, and under load those
+    // add up on every launch); their errors are still reported in this order.
+    const lookups = {
+      earlier: req.clientToken
+        ? this.#instances.findByClientToken(projectId, req.clientToken)
+        : Promise.resolve([]),
+      flavor: this.#flavors.getByName(req.flavorName),
+      image: this.#visibleImage(ctx, req.imageRef, 'machine'),
+      kernel: req.kernelRef ? this.#visibleImage(ctx, req.kernelRef, 'kernel') : undefined,
+      ramdisk: req.ramdiskRef ? this.#visibleImage(ctx, req.ramdiskRef, 'ramdisk') : undefined,
+      // A zone exists when a compute host serves it (issue 12: a host's zone is its config);
+      // only the zone asked for is looked up, not every host's.
+      zoneExists:
+        req.availabilityZone && req.availabilityZone !== this.#opts.availabilityZone
+          ? new ComputeNodeRepo(this.#opts.db).zoneExists(req.availabilityZone)
+          : Promise.resolve(true),
+      key:
+        req.keyName !== undefined
+          ? new KeypairRepo(this.#opts.db).findByName(projectId, req.keyName)
+          : undefined,
+      groupIds: this.#securityGroups(ctx, projectId, req),
+    };
+    // The ones not awaited after an earlier error must not end as unhandled rejections.
+    for (const p of Object.values(lookups)) p?.catch(() => undefined);
+    const earlier = await lookups.earlier;
+    if (req.clientToken && earlier.length > 0) {
+      return this.#replay(ctx, projectId, req.clientToken, earlier);
     }
-    const flavor = await this.#flavors.getByName(req.flavorName);
-    const image = await this.#visibleImage(ctx, req.imageRef, 'machine');
+    const flavor = await lookups.flavor;
+    const image = await lookups.image;
     if (image.status !== 'active') {
       throw invalid(`The image '${image.id}' is not available (it is ${image.status}).`, {
         resource: 'image',
@@ -140,21 +165,9 @@ export class InstanceOperations {
         reason: 'image_state',
       });
     }
-    const kernel = req.kernelRef
-      ? await this.#visibleImage(ctx, req.kernelRef, 'kernel')
-      : undefined;
-    const ramdisk = req.ramdiskRef
-      ? await this.#visibleImage(ctx, req.ramdiskRef, 'ramdisk')
-      : undefined;
-    if (req.userData !== undefined) checkUserData(req.userData);
-    // A zone exists when a compute host serves it (issue 12: a host's zone is its config).
-    // Only the zone asked for is looked up (not every host's), once per launch.
-    const nodes = new ComputeNodeRepo(this.#opts.db);
-    if (
-      req.availabilityZone &&
-      req.availabilityZone !== this.#opts.availabilityZone &&
-      !(await nodes.zoneExists(req.availabilityZone))
-    ) {
+    const kernel = await lookups.kernel;
+    const ramdisk = await lookups.ramdisk;
+    if (req.availabilityZone && !(await lookups.zoneExists)) {
       throw notFound(
         'zone',
         req.availabilityZone,
@@ -163,12 +176,12 @@ export class InstanceOperations {
     }
     let keyData: string | null = null;
     if (req.keyName !== undefined) {
-      const key = await new KeypairRepo(this.#opts.db).findByName(projectId, req.keyName);
+      const key = await lookups.key;
       if (!key)
         throw notFound('keypair', req.keyName, `The key pair '${req.keyName}' does not exist.`);
       keyData = key.publicKey;
     }
-    const groupIds = await this.#securityGroups(ctx, projectId, req);
+    const groupIds = await lookups.groupIds;
 
     const reservationId = randomUUID();
     const at = Date.now();
@@ -243,8 +256,9 @@ export class InstanceOperations {
     if (rows[0]?.reservationId !== reservationId) return reservationOf(rows); // idempotent replay
 
     let hosts: string[];
+    let zones: string[] | undefined;
     try {
-      ({ hosts } = await this.#opts.scheduler.selectDestinations(ctx, {
+      ({ hosts, zones } = await this.#opts.scheduler.selectDestinations(ctx, {
         instanceIds: rows.map((r) => r.id),
         availabilityZone: req.availabilityZone ?? null,
         architecture: image.architecture,
@@ -261,7 +275,9 @@ export class InstanceOperations {
     const cast: InstanceRow[] = [];
     let zoneOf: Map<string, string>;
     try {
-      zoneOf = await nodes.zonesOf(hosts);
+      zoneOf = zones
+        ? new Map(hosts.map((h, i) => [h, zones[i] ?? '']))
+        : await new ComputeNodeRepo(this.#opts.db).zonesOf(hosts);
     } catch (err) {
       return this.#undoLaunch(reservationId, projectId, cast, rows, err);
     }

@@ -18,7 +18,12 @@ import type { Logger } from '../log.js';
 import type { Service } from '../service/index.js';
 import { VERSION } from '../version.js';
 import { hostLimits, type AllocationRatios } from './allocation.js';
-import { SCHEDULER_TOPIC, type SchedulerProtocol, type SelectDestinationsArgs } from './client.js';
+import {
+  SCHEDULER_TOPIC,
+  type Destinations,
+  type SchedulerProtocol,
+  type SelectDestinationsArgs,
+} from './client.js';
 import { schedulerFilters } from './filters/index.js';
 import type { HostFilter, HostState, HostWeigher, RequestSpec } from './host-state.js';
 import { rankHosts } from './host-ranking.js';
@@ -94,7 +99,7 @@ export class SchedulerManager implements ProtocolHandlers<SchedulerProtocol> {
    * Picks a host for each instance and claims its resources there; all or nothing: when one
    * cannot be placed, the claims taken for the others are given back.
    */
-  async selectDestinations(args: SelectDestinationsArgs): Promise<{ hosts: string[] }> {
+  async selectDestinations(args: SelectDestinationsArgs): Promise<Destinations> {
     const started = performance.now();
     const decisionMs = () => Math.round((performance.now() - started) * 1000) / 1000;
     try {
@@ -121,7 +126,7 @@ export class SchedulerManager implements ProtocolHandlers<SchedulerProtocol> {
     }
   }
 
-  async #select(args: SelectDestinationsArgs): Promise<{ hosts: string[] }> {
+  async #select(args: SelectDestinationsArgs): Promise<Destinations> {
     const spec: RequestSpec = {
       vcpus: args.vcpus,
       memoryMb: args.memoryMb,
@@ -131,6 +136,7 @@ export class SchedulerManager implements ProtocolHandlers<SchedulerProtocol> {
     };
     const claimed: string[] = [];
     const hosts: string[] = [];
+    const zones: string[] = [];
     try {
       let states = await this.#hostStates();
       for (const instanceId of args.instanceIds) {
@@ -180,6 +186,7 @@ export class SchedulerManager implements ProtocolHandlers<SchedulerProtocol> {
           if (outcome === 'claimed') {
             claimed.push(instanceId);
             hosts.push(pick.host);
+            zones.push(pick.availabilityZone);
             pick.used = {
               vcpus: pick.used.vcpus + spec.vcpus,
               memoryMb: pick.used.memoryMb + spec.memoryMb,
@@ -202,7 +209,7 @@ export class SchedulerManager implements ProtocolHandlers<SchedulerProtocol> {
       await this.#claims.release(claimed);
       throw err;
     }
-    return { hosts };
+    return { hosts, zones };
   }
 
   /** The host with the claims this process is taking on it now counted as used. */
