@@ -1,9 +1,10 @@
-// Admission of launches: a project's new instances are counted against its quota and recorded
-// under the project's row lock, so that concurrent launches never go over quota. Launches of
-// one project that arrive while a round of theirs is in the database wait for the next round,
-// and each round admits all the waiting ones in one transaction: one lock, one count, one
-// insert. The lock is then held once per round instead of once per launch, which is what let
-// launches of one project go only one at a time (bench/multi-host-scale.ts).
+// Admission of launches: a project's new instances are counted against its quota under the
+// project's row lock, so that concurrent launches never go over quota. Launches of one project
+// that arrive while a round of theirs is in the database wait for the next round, and each
+// round admits all the waiting ones in one transaction. The records are written before the
+// lock is taken, and the lock is held only for the count and the commit: launches of one
+// project, which once went one at a time through the whole transaction under the lock, now
+// overlap in everything but that (bench/multi-host-scale.ts).
 import {
   InstanceRepo,
   QuotaRepo,
@@ -114,28 +115,65 @@ export class LaunchAdmission {
     }
   }
 
-  /** One transaction: the lock, the count, each launch in turn, then every record at once. */
+  /**
+   * One transaction. Every launch's records go in first, as many instances as its max count
+   * (or as the limits could ever allow); then the project's row lock; then the count, which
+   * sees those records and the committed ones of every launch that held the lock before; then
+   * each launch in turn keeps what quota leaves it, and the records it may not keep go. The
+   * lock is held only for the count and the commit, not for the writes.
+   */
   #round(projectId: string, batch: readonly Waiting[]): Promise<(InstanceRow[] | Error)[]> {
     return this.#db.transaction().execute(async (trx) => {
-      // Take the project's row lock first: launches of one project are counted one round at a
-      // time (PostgreSQL); SQLite's BEGIN IMMEDIATE already serialises writers.
+      const repo = new InstanceRepo(trx);
+      const limits = effectiveLimits(this.#quota, await new QuotaRepo(trx).overrides(projectId));
+      const planned = batch.map(({ request }) => {
+        const most = Math.min(
+          request.maxCount,
+          limits.instances,
+          Math.floor(limits.cores / Math.max(1, request.flavor.vcpus)),
+          Math.floor(limits.ramMb / Math.max(1, request.flavor.memoryMb)),
+        );
+        return request.records(Math.max(0, Math.min(most, request.maxCount)));
+      });
+      await repo.insert(
+        planned.flatMap((r) => r.instances),
+        planned.flatMap((r) => r.securityGroups),
+      );
+      const tags = planned.flatMap((r) => r.tags);
+      if (tags.length > 0) await new TagRepo(trx).put(tags);
+      await repo.startActions(planned.flatMap((r) => r.actions));
+
+      // The project's row lock: launches of one project are counted one round at a time
+      // (PostgreSQL); SQLite's BEGIN IMMEDIATE already serialises writers. The count is a
+      // statement of its own after it, so that it sees what the last holder committed.
       await trx
         .updateTable('projects')
         .set({ id: projectId })
         .where('id', '=', projectId)
         .execute();
-      const repo = new InstanceRepo(trx);
-      const limits = effectiveLimits(this.#quota, await new QuotaRepo(trx).overrides(projectId));
-      const used: Usage = { ...(await repo.usage(projectId)) };
+      const ours = new Set(planned.flatMap((r) => r.instances.map((i) => i.id)));
+      const counted = await repo.usage(projectId);
+      const used: Usage = { ...counted };
+      for (const r of planned) {
+        for (const inst of r.instances) {
+          used.instances -= 1;
+          used.cores -= inst.vcpus;
+          used.ramMb -= inst.memoryMb;
+        }
+      }
       const byToken = new Map<string, InstanceRow[]>();
-      const recorded: LaunchRecords[] = [];
+      const dropped: string[] = [];
       const outcomes: (InstanceRow[] | Error)[] = [];
-      for (const { request } of batch) {
+      for (const [i, { request }] of batch.entries()) {
+        const mine = (planned[i] as LaunchRecords).instances;
         const token = request.clientToken;
         if (token) {
-          const earlier = byToken.get(token) ?? (await repo.findByClientToken(projectId, token));
+          const earlier =
+            byToken.get(token) ??
+            (await repo.findByClientToken(projectId, token)).filter((r) => !ours.has(r.id));
           if (earlier.length > 0) {
             outcomes.push(earlier);
+            dropped.push(...mine.map((r) => r.id));
             continue;
           }
         }
@@ -144,23 +182,22 @@ export class LaunchAdmission {
           count = roomWithinQuota(limits, used, request);
         } catch (err) {
           outcomes.push(err as Error);
+          dropped.push(...mine.map((r) => r.id));
           continue;
         }
-        const records = request.records(count);
+        const kept = mine.slice(0, count);
+        dropped.push(...mine.slice(count).map((r) => r.id));
         used.instances += count;
         used.cores += count * request.flavor.vcpus;
         used.ramMb += count * request.flavor.memoryMb;
-        if (token) byToken.set(token, records.instances);
-        recorded.push(records);
-        outcomes.push(records.instances);
+        if (token) byToken.set(token, kept);
+        outcomes.push(kept);
       }
-      await repo.insert(
-        recorded.flatMap((r) => r.instances),
-        recorded.flatMap((r) => r.securityGroups),
-      );
-      const tags = recorded.flatMap((r) => r.tags);
-      if (tags.length > 0) await new TagRepo(trx).put(tags);
-      await repo.startActions(recorded.flatMap((r) => r.actions));
+      for (let i = 0; i < dropped.length; i += 1000) {
+        const ids = dropped.slice(i, i + 1000);
+        await trx.deleteFrom('tags').where('resourceId', 'in', ids).execute();
+        await repo.deleteMany(ids);
+      }
       return outcomes;
     });
   }
