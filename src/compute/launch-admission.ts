@@ -1,7 +1,7 @@
 // Admission of launches: a project's new instances are counted against its quota under the
 // project's row lock, so that concurrent launches never go over quota. Launches of one project
-// that arrive while a round of theirs is in the database wait for the next round, and each
-// round admits all the waiting ones in one transaction. The records are written before the
+// that arrive while a few rounds of theirs are in the database wait for the next round, and
+// each round admits all the waiting ones in one transaction. The records are written before the
 // lock is taken, and the lock is held only for the count and the commit: launches of one
 // project, which once went one at a time through the whole transaction under the lock, now
 // overlap in everything but that (bench/multi-host-scale.ts).
@@ -36,6 +36,13 @@ export interface LaunchRequest {
   records(count: number): LaunchRecords;
 }
 
+/**
+ * Rounds of one project that may be in the database at once from one process. The lock is
+ * held only for the count and the commit, so rounds overlap in their writes; more than a few
+ * would only take more of the process's database connections.
+ */
+const ROUNDS_AT_ONCE = 4;
+
 interface Waiting {
   request: LaunchRequest;
   resolve(rows: InstanceRow[]): void;
@@ -53,8 +60,8 @@ export class LaunchAdmission {
   readonly #quota: QuotaLimits;
   /** Launches waiting for their project's next round, by project. */
   readonly #waiting = new Map<string, Waiting[]>();
-  /** Projects with a round in the database now. */
-  readonly #busy = new Set<string>();
+  /** How many rounds of each project are in the database now (at most ROUNDS_AT_ONCE). */
+  readonly #busy = new Map<string, number>();
 
   constructor(options: { db: Db; quota: QuotaLimits }) {
     this.#db = options.db;
@@ -72,13 +79,15 @@ export class LaunchAdmission {
       const queue = this.#waiting.get(request.projectId) ?? [];
       queue.push({ request, resolve, reject });
       this.#waiting.set(request.projectId, queue);
-      if (!this.#busy.has(request.projectId)) void this.#rounds(request.projectId);
+      if ((this.#busy.get(request.projectId) ?? 0) < ROUNDS_AT_ONCE) {
+        void this.#rounds(request.projectId);
+      }
     });
   }
 
   /** Runs rounds for the project until nobody of it waits. */
   async #rounds(projectId: string): Promise<void> {
-    this.#busy.add(projectId);
+    this.#busy.set(projectId, (this.#busy.get(projectId) ?? 0) + 1);
     try {
       for (;;) {
         const batch = this.#waiting.get(projectId) ?? [];
@@ -111,7 +120,9 @@ export class LaunchAdmission {
         }
       }
     } finally {
-      this.#busy.delete(projectId);
+      const left = (this.#busy.get(projectId) ?? 1) - 1;
+      if (left === 0) this.#busy.delete(projectId);
+      else this.#busy.set(projectId, left);
     }
   }
 
