@@ -15,7 +15,7 @@ import {
   type InstanceRow,
   type TagRow,
 } from '../db/index.js';
-import { StratusError } from '../errors.js';
+import { asStratusError, StratusError } from '../errors.js';
 import { effectiveLimits, type QuotaLimits } from '../quota/index.js';
 
 /** What one launch records when it is admitted with `count` instances. */
@@ -101,8 +101,9 @@ export class LaunchAdmission {
             else w.resolve(outcome as InstanceRow[]);
           }
         } catch (err) {
-          if (batch.length === 1) {
-            batch[0]?.reject(err);
+          // An unreachable database fails every launch of the round alike, at once.
+          if (batch.length === 1 || asStratusError(err).kind === 'unavailable') {
+            for (const w of batch) w.reject(err);
             continue;
           }
           // One launch's records may be what the database refused (a security group deleted
