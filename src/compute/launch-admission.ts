@@ -32,7 +32,10 @@ export interface LaunchRequest {
   flavor: FlavorRow;
   minCount: number;
   maxCount: number;
-  /** The records of this launch with `count` instances (count is within min and max). */
+  /**
+   * The records of this launch with `count` instances (at most its max count; fewer than its
+   * min when quota could never allow it, and then none is kept).
+   */
   records(count: number): LaunchRecords;
 }
 
@@ -106,9 +109,9 @@ export class LaunchAdmission {
             for (const w of batch) w.reject(err);
             continue;
           }
-          // One launch's records may be what the database refused (a security group deleted
-          // meanwhile): each launch of the round is tried again on its own, so only its own
-          // error reaches it.
+          // One launch may be what failed the round (its records could not be made, or the
+          // database refused one of its rows): each launch of the round is tried again on its
+          // own, so that only its own error reaches it.
           for (const w of batch) {
             try {
               const [outcome] = await this.#round(projectId, [w]);
