@@ -3,8 +3,8 @@
 // heartbeat and capacity reports), then 2,000 instances launched and deleted in batches by 50
 // concurrent EC2 clients spread over both API processes. Prints the boot rate of each batch
 // and where its launches spent their time (from their records), the schedulers' decision time
-// (from their logs), memory per process, RabbitMQ connections and
-// queues, and whether any host ever held more than its capacity (sampled all along).
+// (from their logs), memory per process, RabbitMQ connections and queues, and whether any host
+// ever held more than its capacity (sampled all along).
 // The lab runs on a PostgreSQL server of its own (a temp dir, max_connections 1000), so that
 // 100 hosts' connections never crowd the machine's shared server.
 //   npm run bench:scale   (or: node dist/bench/multi-host-scale.js [--hosts N] [--instances N]
