@@ -1,9 +1,10 @@
 // Scale benchmark of a cloud of many hosts: `stratus lab up --virt fake --hosts 100
 // --api-processes 2 --schedulers 2` (every host its own OS process with its own bus connection,
 // heartbeat and capacity reports), then 2,000 instances launched and deleted in batches by 50
-// concurrent EC2 clients spread over both API processes. Prints the boot rate of each batch,
-// the schedulers' decision time (from their logs), memory per process, RabbitMQ connections and
-// queues, and whether any host ever held more than its capacity (sampled all along).
+// concurrent EC2 clients spread over both API processes. Prints the boot rate of each batch
+// and where its launches spent their time (from their records), the schedulers' decision time
+// (from their logs), memory per process, RabbitMQ connections and queues, and whether any host
+// ever held more than its capacity (sampled all along).
 // The lab runs on a PostgreSQL server of its own (a temp dir, max_connections 1000), so that
 // 100 hosts' connections never crowd the machine's shared server.
 //   npm run bench:scale   (or: node dist/bench/multi-host-scale.js [--hosts N] [--instances N]
@@ -210,6 +211,29 @@ async function states(database: Database, since: number): Promise<Record<string,
   return Object.fromEntries(rows.map((r) => [r.vmState, Number(r.n)]));
 }
 
+/**
+ * Where a batch's launches spent their time, from the records they left: from the instance's
+ * record (the api process admitted it) to its host starting the build (scheduling, recording
+ * the host, the cast), and from there to running (network allocation, the driver, the
+ * records). p50 and p99 in milliseconds.
+ */
+async function steps(database: Database, since: number): Promise<string> {
+  const rows = await database.db
+    .selectFrom('instances as i')
+    .innerJoin('instanceActions as a', 'a.instanceId', 'i.id')
+    .select(['i.createdAt', 'i.launchedAt', 'a.startedAt'])
+    .where('i.createdAt', '>=', since)
+    .where('a.action', '=', 'spawn')
+    .where('i.launchedAt', 'is not', null)
+    .execute();
+  const toHost = rows.map((r) => Number(r.startedAt) - Number(r.createdAt)).sort((a, b) => a - b);
+  const build = rows.map((r) => Number(r.launchedAt) - Number(r.startedAt)).sort((a, b) => a - b);
+  const p = (v: number[]) => `p50 ${percentile(v, 50)} ms, p99 ${percentile(v, 99)} ms`;
+  return rows.length === 0
+    ? 'no finished builds'
+    : `recorded -> build started ${p(toHost)}; build ${p(build)}`;
+}
+
 /** The messages of the batch's instances that ended in error, with their counts. */
 async function why(database: Database, since: number): Promise<string> {
   const rows = await database.db
@@ -377,6 +401,7 @@ async function main(): Promise<void> {
       console.log(
         `batch ${b + 1}: ${total} launched (accepted in ${accepted.toFixed(1)} s), ${active} running after ${running.toFixed(1)} s: ${rate.toFixed(1)} instances/s${others}`,
       );
+      console.log(`  steps: ${await steps(database, since)}`);
       rates.push(rate.toFixed(1));
       peak = rabbit(state.plan.vhost);
       const dStart = performance.now();

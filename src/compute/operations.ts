@@ -12,10 +12,8 @@ import {
   InstanceRepo,
   KeypairRepo,
   NetworkRepo,
-  QuotaRepo,
   SecurityGroupRepo,
   ServiceRepo,
-  TagRepo,
   type Db,
   type FlavorRow,
   type ImageRow,
@@ -31,8 +29,9 @@ import type { SchedulerClient } from '../scheduler/index.js';
 import { serviceState } from '../service/index.js';
 import type { ComputeClient } from './client.js';
 import { instanceHealth, type HealthLimits, type InstanceHealth } from './instance-status.js';
+import { LaunchAdmission } from './launch-admission.js';
 import { LaunchReconciler, type UnplacedOutcome } from './launch-reconciler.js';
-import { effectiveLimits, type QuotaLimits } from '../quota/index.js';
+import type { QuotaLimits } from '../quota/index.js';
 import { checkTags, checkText, CLIENT_TOKEN } from '../text-rules.js';
 
 export interface RunRequest {
@@ -86,12 +85,14 @@ export class InstanceOperations {
   readonly #images: ImageRepo;
   readonly #flavors: FlavorRepo;
   readonly #unplaced: LaunchReconciler;
+  readonly #admission: LaunchAdmission;
 
   constructor(options: InstanceOperationsOptions) {
     this.#opts = options;
     this.#instances = new InstanceRepo(options.db);
     this.#images = new ImageRepo(options.db);
     this.#flavors = new FlavorRepo(options.db);
+    this.#admission = new LaunchAdmission({ db: options.db, quota: options.quota });
     this.#unplaced = new LaunchReconciler({
       db: options.db,
       scheduler: options.scheduler,
@@ -127,12 +128,37 @@ export class InstanceOperations {
     }
     if (req.clientToken) checkText(req.clientToken, CLIENT_TOKEN, 'ClientToken');
     checkTags(req.tags ?? []);
-    if (req.clientToken) {
-      const earlier = await this.#instances.findByClientToken(projectId, req.clientToken);
-      if (earlier.length > 0) return this.#replay(ctx, projectId, req.clientToken, earlier);
+    if (req.userData !== undefined) checkUserData(req.userData);
+    // The lookups start together (each is a round trip to the database, and under load those
+    // add up on every launch); their errors are still reported in this order.
+    const lookups = {
+      earlier: req.clientToken
+        ? this.#instances.findByClientToken(projectId, req.clientToken)
+        : Promise.resolve([]),
+      flavor: this.#flavors.getByName(req.flavorName),
+      image: this.#visibleImage(ctx, req.imageRef, 'machine'),
+      kernel: req.kernelRef ? this.#visibleImage(ctx, req.kernelRef, 'kernel') : undefined,
+      ramdisk: req.ramdiskRef ? this.#visibleImage(ctx, req.ramdiskRef, 'ramdisk') : undefined,
+      // A zone exists when a compute host serves it (issue 12: a host's zone is its config);
+      // only the zone asked for is looked up, not every host's.
+      zoneExists:
+        req.availabilityZone && req.availabilityZone !== this.#opts.availabilityZone
+          ? new ComputeNodeRepo(this.#opts.db).zoneExists(req.availabilityZone)
+          : Promise.resolve(true),
+      key:
+        req.keyName !== undefined
+          ? new KeypairRepo(this.#opts.db).findByName(projectId, req.keyName)
+          : undefined,
+      groupIds: this.#securityGroups(ctx, projectId, req),
+    };
+    // The ones not awaited after an earlier error must not end as unhandled rejections.
+    for (const p of Object.values(lookups)) p?.catch(() => undefined);
+    const earlier = await lookups.earlier;
+    if (req.clientToken && earlier.length > 0) {
+      return this.#replay(ctx, projectId, req.clientToken, earlier);
     }
-    const flavor = await this.#flavors.getByName(req.flavorName);
-    const image = await this.#visibleImage(ctx, req.imageRef, 'machine');
+    const flavor = await lookups.flavor;
+    const image = await lookups.image;
     if (image.status !== 'active') {
       throw invalid(`The image '${image.id}' is not available (it is ${image.status}).`, {
         resource: 'image',
@@ -140,22 +166,9 @@ export class InstanceOperations {
         reason: 'image_state',
       });
     }
-    const kernel = req.kernelRef
-      ? await this.#visibleImage(ctx, req.kernelRef, 'kernel')
-      : undefined;
-    const ramdisk = req.ramdiskRef
-      ? await this.#visibleImage(ctx, req.ramdiskRef, 'ramdisk')
-      : undefined;
-    if (req.userData !== undefined) checkUserData(req.userData);
-    // A zone exists when a compute host serves it (issue 12: a host's zone is its config).
-    const zoneOf = new Map(
-      (await new ComputeNodeRepo(this.#opts.db).list()).map((n) => [n.host, n.availabilityZone]),
-    );
-    if (
-      req.availabilityZone &&
-      req.availabilityZone !== this.#opts.availabilityZone &&
-      ![...zoneOf.values()].includes(req.availabilityZone)
-    ) {
+    const kernel = await lookups.kernel;
+    const ramdisk = await lookups.ramdisk;
+    if (req.availabilityZone && !(await lookups.zoneExists)) {
       throw notFound(
         'zone',
         req.availabilityZone,
@@ -164,78 +177,64 @@ export class InstanceOperations {
     }
     let keyData: string | null = null;
     if (req.keyName !== undefined) {
-      const key = await new KeypairRepo(this.#opts.db).findByName(projectId, req.keyName);
+      const key = await lookups.key;
       if (!key)
         throw notFound('keypair', req.keyName, `The key pair '${req.keyName}' does not exist.`);
       keyData = key.publicKey;
     }
-    const groupIds = await this.#securityGroups(ctx, projectId, req);
+    const groupIds = await lookups.groupIds;
 
     const reservationId = randomUUID();
     const at = Date.now();
-    const rows = await this.#opts.db.transaction().execute(async (trx) => {
-      // Take the project's row lock first: launches of one project are counted one at a time
-      // (PostgreSQL); SQLite's BEGIN IMMEDIATE already serialises writers.
-      await trx
-        .updateTable('projects')
-        .set({ id: projectId })
-        .where('id', '=', projectId)
-        .execute();
-      const repo = new InstanceRepo(trx);
-      if (req.clientToken) {
-        const earlier = await repo.findByClientToken(projectId, req.clientToken);
-        if (earlier.length > 0) return earlier;
-      }
-      const count = await this.#countWithinQuota(
-        trx,
-        projectId,
-        flavor,
-        req.minCount,
-        req.maxCount,
-      );
-      const instances: InstanceRow[] = [];
-      for (let i = 0; i < count; i++) {
-        instances.push({
-          id: randomUUID(),
-          reservationId,
-          projectId,
-          userId: ctx.userId ?? '',
-          imageId: image.id,
-          kernelId: kernel?.id ?? image.kernelId,
-          ramdiskId: ramdisk?.id ?? image.ramdiskId,
-          flavorId: flavor.id,
-          vcpus: flavor.vcpus,
-          memoryMb: flavor.memoryMb,
-          diskGb: flavor.diskGb,
-          keyName: req.keyName ?? null,
-          keyData,
-          userData: req.userData ?? null,
-          host: null,
-          availabilityZone: req.availabilityZone || this.#opts.availabilityZone,
-          vmState: 'building',
-          taskState: 'scheduling',
-          powerState: 'nostate',
-          launchIndex: i,
-          clientToken: req.clientToken ?? null,
-          privateIp: null,
-          macAddress: null,
-          stateReason: null,
-          stateMessage: null,
-          createdAt: at,
-          updatedAt: at,
-          launchedAt: null,
-          terminatedAt: null,
-          metadataFetchedAt: null,
-          networkObserved: 0,
-        });
-      }
-      await repo.insert(
-        instances,
-        instances.flatMap((inst) => groupIds.map((groupId) => ({ instanceId: inst.id, groupId }))),
-      );
-      if (req.tags && req.tags.length > 0) {
-        await new TagRepo(trx).put(
-          instances.flatMap((inst) =>
+    const rows = await this.#admission.admit({
+      projectId,
+      clientToken: req.clientToken ?? null,
+      flavor,
+      minCount: req.minCount,
+      maxCount: req.maxCount,
+      records: (count) => {
+        const instances: InstanceRow[] = [];
+        for (let i = 0; i < count; i++) {
+          instances.push({
+            id: randomUUID(),
+            reservationId,
+            projectId,
+            userId: ctx.userId ?? '',
+            imageId: image.id,
+            kernelId: kernel?.id ?? image.kernelId,
+            ramdiskId: ramdisk?.id ?? image.ramdiskId,
+            flavorId: flavor.id,
+            vcpus: flavor.vcpus,
+            memoryMb: flavor.memoryMb,
+            diskGb: flavor.diskGb,
+            keyName: req.keyName ?? null,
+            keyData,
+            userData: req.userData ?? null,
+            host: null,
+            availabilityZone: req.availabilityZone || this.#opts.availabilityZone,
+            vmState: 'building',
+            taskState: 'scheduling',
+            powerState: 'nostate',
+            launchIndex: i,
+            clientToken: req.clientToken ?? null,
+            privateIp: null,
+            macAddress: null,
+            stateReason: null,
+            stateMessage: null,
+            createdAt: at,
+            updatedAt: at,
+            launchedAt: null,
+            terminatedAt: null,
+            metadataFetchedAt: null,
+            networkObserved: 0,
+          });
+        }
+        return {
+          instances,
+          securityGroups: instances.flatMap((inst) =>
+            groupIds.map((groupId) => ({ instanceId: inst.id, groupId })),
+          ),
+          tags: instances.flatMap((inst) =>
             (req.tags ?? []).map((t) => ({
               resourceId: inst.id,
               resourceType: 'instance',
@@ -244,25 +243,23 @@ export class InstanceOperations {
               value: t.value,
             })),
           ),
-        );
-      }
-      for (const inst of instances) {
-        await repo.startAction({
-          instanceId: inst.id,
-          action: 'create',
-          requestId: ctx.requestId,
-          userId: ctx.userId,
-          projectId,
-          startedAt: at,
-        });
-      }
-      return instances;
+          actions: instances.map((inst) => ({
+            instanceId: inst.id,
+            action: 'create',
+            requestId: ctx.requestId,
+            userId: ctx.userId,
+            projectId,
+            startedAt: at,
+          })),
+        };
+      },
     });
     if (rows[0]?.reservationId !== reservationId) return reservationOf(rows); // idempotent replay
 
     let hosts: string[];
+    let zones: string[] | undefined;
     try {
-      ({ hosts } = await this.#opts.scheduler.selectDestinations(ctx, {
+      ({ hosts, zones } = await this.#opts.scheduler.selectDestinations(ctx, {
         instanceIds: rows.map((r) => r.id),
         availabilityZone: req.availabilityZone ?? null,
         architecture: image.architecture,
@@ -277,6 +274,14 @@ export class InstanceOperations {
       throw err;
     }
     const cast: InstanceRow[] = [];
+    let zoneOf: Map<string, string>;
+    try {
+      zoneOf = zones
+        ? new Map(hosts.map((h, i) => [h, zones[i] ?? '']))
+        : await new ComputeNodeRepo(this.#opts.db).zonesOf(hosts);
+    } catch (err) {
+      return this.#undoLaunch(reservationId, projectId, cast, rows, err);
+    }
     for (const [i, inst] of rows.entries()) {
       const host = hosts[i] as string;
       try {
@@ -644,38 +649,6 @@ export class InstanceOperations {
       }
     }
     return [...new Set(ids)];
-  }
-
-  async #countWithinQuota(
-    db: Db,
-    projectId: string,
-    flavor: FlavorRow,
-    min: number,
-    max: number,
-  ): Promise<number> {
-    const limits = effectiveLimits(this.#opts.quota, await new QuotaRepo(db).overrides(projectId));
-    const used = await new InstanceRepo(db).usage(projectId);
-    const room = Math.min(
-      limits.instances - used.instances,
-      Math.floor((limits.cores - used.cores) / Math.max(1, flavor.vcpus)),
-      Math.floor((limits.ramMb - used.ramMb) / Math.max(1, flavor.memoryMb)),
-    );
-    if (room >= min) return Math.min(room, max);
-    const which =
-      limits.instances - used.instances < min
-        ? 'instances'
-        : limits.cores - used.cores < min * flavor.vcpus
-          ? 'cores'
-          : 'ram';
-    const text = {
-      instances: `launching ${min} more would exceed the project's limit of ${limits.instances} instances (${used.instances} in use)`,
-      cores: `launching ${min} more would exceed the project's limit of ${limits.cores} vCPUs (${used.cores} in use)`,
-      ram: `launching ${min} more would exceed the project's limit of ${limits.ramMb} MiB of memory (${used.ramMb} MiB in use)`,
-    }[which];
-    throw new StratusError('over_quota', `Your quota does not allow this: ${text}.`, {
-      resource: which,
-      reason: which,
-    });
   }
 }
 

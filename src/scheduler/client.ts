@@ -20,9 +20,19 @@ export interface SelectDestinationsArgs {
   diskGb: number;
 }
 
+export interface Destinations {
+  /** The host of each instance, in the order asked. */
+  hosts: string[];
+  /**
+   * The availability zone of each of those hosts, as the scheduler read it; absent from a
+   * scheduler of an earlier version, whose callers look the zones up themselves.
+   */
+  zones?: string[];
+}
+
 export type SchedulerProtocol = {
   status: { args: Record<string, never>; result: ServiceStatus };
-  selectDestinations: { args: SelectDestinationsArgs; result: { hosts: string[] } };
+  selectDestinations: { args: SelectDestinationsArgs; result: Destinations };
 };
 
 export class SchedulerClient {
@@ -36,10 +46,7 @@ export class SchedulerClient {
    * Call: picks a host for each instance (in order) and claims its resources there; all or
    * nothing. `unavailable` (reason `no_valid_host`) when no compute host can take them.
    */
-  selectDestinations(
-    ctx: RequestContext,
-    args: SelectDestinationsArgs,
-  ): Promise<{ hosts: string[] }> {
+  selectDestinations(ctx: RequestContext, args: SelectDestinationsArgs): Promise<Destinations> {
     return this.bus.call(ctx, SCHEDULER_TOPIC, 'selectDestinations', args);
   }
 }

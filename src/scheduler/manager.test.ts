@@ -95,8 +95,9 @@ for (const backend of TEST_BACKENDS) {
     it('claims the capacity of each instance on the host it picks, and leaves instances alone', async () => {
       const host = await addHost(8192, { zone });
       const args = await request(2);
-      const { hosts } = await scheduler(one).selectDestinations(args);
+      const { hosts, zones } = await scheduler(one).selectDestinations(args);
       assert.deepEqual(hosts, [host, host]);
+      assert.deepEqual(zones, [zone, zone], 'each host with its zone, so callers need not look');
       const claims = await new CapacityClaimRepo(one.db).ofInstances(args.instanceIds);
       assert.deepEqual(
         claims.map((c) => [c.host, c.vcpus, c.memoryMb, c.diskGb]),
@@ -178,6 +179,22 @@ for (const backend of TEST_BACKENDS) {
         (err) => err instanceof StratusError && err.kind === 'conflict',
       );
       assert.deepEqual(await new CapacityClaimRepo(one.db).ofInstances(args.instanceIds), []);
+    });
+
+    it('spreads decisions taken at once over the hosts, counting the claims still being taken', async () => {
+      // Four equal hosts: eight decisions at once share a read in which all are empty, and
+      // each counts the claims the others are taking, so they go two per host instead of all
+      // to the first by name.
+      const equal = [await addHost(8192, { zone }), await addHost(8192, { zone })];
+      equal.push(await addHost(8192, { zone }), await addHost(8192, { zone }));
+      const s = scheduler(one);
+      const requests = await Promise.all(Array.from({ length: 8 }, () => request(1)));
+      const placed = (await Promise.all(requests.map((args) => s.selectDestinations(args)))).map(
+        (r) => r.hosts[0],
+      );
+      for (const host of equal) {
+        assert.equal(placed.filter((h) => h === host).length, 2, `${host} in ${placed.join(' ')}`);
+      }
     });
 
     it('never overfills a host when two schedulers place 24 instances at once', async () => {

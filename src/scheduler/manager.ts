@@ -18,7 +18,12 @@ import type { Logger } from '../log.js';
 import type { Service } from '../service/index.js';
 import { VERSION } from '../version.js';
 import { hostLimits, type AllocationRatios } from './allocation.js';
-import { SCHEDULER_TOPIC, type SchedulerProtocol, type SelectDestinationsArgs } from './client.js';
+import {
+  SCHEDULER_TOPIC,
+  type Destinations,
+  type SchedulerProtocol,
+  type SelectDestinationsArgs,
+} from './client.js';
 import { schedulerFilters } from './filters/index.js';
 import type { HostFilter, HostState, HostWeigher, RequestSpec } from './host-state.js';
 import { rankHosts } from './host-ranking.js';
@@ -45,8 +50,16 @@ export class SchedulerManager implements ProtocolHandlers<SchedulerProtocol> {
   readonly #filters: readonly HostFilter[];
   readonly #weigher: HostWeigher;
   readonly #startedAt = now();
-  /** The decision under way; the next one waits for it. */
-  #queue: Promise<unknown> = Promise.resolve();
+  /**
+   * Claims this process is taking now, by host, counted as used by its other decisions until
+   * they are settled: concurrent decisions then spread over the hosts instead of all picking
+   * the same one and queueing on its row lock. The claim in the database stays what decides.
+   */
+  readonly #inFlight = new Map<string, Resources>();
+  /** The read of the hosts not started yet, which every decision asking now shares. */
+  #pendingRead: Promise<HostState[]> | undefined;
+  /** The last read started: the next one starts when it is done. */
+  #lastRead: Promise<unknown> = Promise.resolve();
 
   constructor(options: SchedulerOptions) {
     this.#opts = options;
@@ -84,19 +97,12 @@ export class SchedulerManager implements ProtocolHandlers<SchedulerProtocol> {
 
   /**
    * Picks a host for each instance and claims its resources there; all or nothing: when one
-   * cannot be placed, the claims taken for the others are given back. This process decides
-   * one request at a time, each from the usage the ones before it left: requests that arrive
-   * together (several clients launching at once) are weighed against each other's claims, not
-   * all against the same stale usage, so they spread as one request would. Claims stay atomic
-   * in the database for the schedulers running beside this one.
+   * cannot be placed, the claims taken for the others are given back. Requests that arrive
+   * together (several clients launching at once) are weighed with each other's claims in
+   * flight counted as used, not all against the same stale usage, so they spread as one
+   * request would. Claims stay atomic in the database for the schedulers beside this one.
    */
-  selectDestinations(args: SelectDestinationsArgs): Promise<{ hosts: string[] }> {
-    const decided = this.#queue.then(() => this.#decide(args));
-    this.#queue = decided.catch(() => undefined);
-    return decided;
-  }
-
-  async #decide(args: SelectDestinationsArgs): Promise<{ hosts: string[] }> {
+  async selectDestinations(args: SelectDestinationsArgs): Promise<Destinations> {
     const started = performance.now();
     const decisionMs = () => Math.round((performance.now() - started) * 1000) / 1000;
     try {
@@ -123,7 +129,7 @@ export class SchedulerManager implements ProtocolHandlers<SchedulerProtocol> {
     }
   }
 
-  async #select(args: SelectDestinationsArgs): Promise<{ hosts: string[] }> {
+  async #select(args: SelectDestinationsArgs): Promise<Destinations> {
     const spec: RequestSpec = {
       vcpus: args.vcpus,
       memoryMb: args.memoryMb,
@@ -133,6 +139,7 @@ export class SchedulerManager implements ProtocolHandlers<SchedulerProtocol> {
     };
     const claimed: string[] = [];
     const hosts: string[] = [];
+    const zones: string[] = [];
     try {
       let states = await this.#hostStates();
       for (const instanceId of args.instanceIds) {
@@ -141,7 +148,7 @@ export class SchedulerManager implements ProtocolHandlers<SchedulerProtocol> {
         const full = new Set<string>();
         for (;;) {
           const result = rankHosts(
-            states.filter((h) => !full.has(h.host)),
+            states.filter((h) => !full.has(h.host)).map((h) => this.#withInFlight(h)),
             spec,
             this.#filters,
             this.#weigher,
@@ -153,24 +160,36 @@ export class SchedulerManager implements ProtocolHandlers<SchedulerProtocol> {
               reason: 'no_valid_host',
             });
           }
-          const pick = result.ranked[0] as HostState;
-          const outcome = await this.#claims.claim(
-            {
-              instanceId,
-              host: pick.host,
-              vcpus: spec.vcpus,
-              memoryMb: spec.memoryMb,
-              diskGb: spec.diskGb,
-            },
-            (node) =>
-              hostLimits(
-                { vcpus: node.vcpus, memoryMb: Number(node.memoryMb), diskGb: Number(node.diskGb) },
-                this.#opts.ratios,
-              ),
-          );
+          const picked = (result.ranked[0] as HostState).host;
+          const pick = states.find((h) => h.host === picked) as HostState;
+          this.#hold(pick.host, spec, 1);
+          let outcome;
+          try {
+            outcome = await this.#claims.claim(
+              {
+                instanceId,
+                host: pick.host,
+                vcpus: spec.vcpus,
+                memoryMb: spec.memoryMb,
+                diskGb: spec.diskGb,
+              },
+              (node) =>
+                hostLimits(
+                  {
+                    vcpus: node.vcpus,
+                    memoryMb: Number(node.memoryMb),
+                    diskGb: Number(node.diskGb),
+                  },
+                  this.#opts.ratios,
+                ),
+            );
+          } finally {
+            this.#hold(pick.host, spec, -1);
+          }
           if (outcome === 'claimed') {
             claimed.push(instanceId);
             hosts.push(pick.host);
+            zones.push(pick.availabilityZone);
             pick.used = {
               vcpus: pick.used.vcpus + spec.vcpus,
               memoryMb: pick.used.memoryMb + spec.memoryMb,
@@ -193,11 +212,47 @@ export class SchedulerManager implements ProtocolHandlers<SchedulerProtocol> {
       await this.#claims.release(claimed);
       throw err;
     }
-    return { hosts };
+    return { hosts, zones };
+  }
+
+  /** The host with the claims this process is taking on it now counted as used. */
+  #withInFlight(h: HostState): HostState {
+    const held = this.#inFlight.get(h.host);
+    return held ? { ...h, used: plus(h.used, held) } : h;
+  }
+
+  /** Counts (sign 1) or stops counting (-1) a claim being taken on `host`. */
+  #hold(host: string, r: Resources, sign: 1 | -1): void {
+    const held = this.#inFlight.get(host) ?? NOTHING;
+    const next = {
+      vcpus: held.vcpus + sign * r.vcpus,
+      memoryMb: held.memoryMb + sign * r.memoryMb,
+      diskGb: held.diskGb + sign * r.diskGb,
+    };
+    if (next.vcpus === 0 && next.memoryMb === 0 && next.diskGb === 0) this.#inFlight.delete(host);
+    else this.#inFlight.set(host, next);
   }
 
   /** Every compute host as the database knows it, with its usage from the claims. */
   async #hostStates(): Promise<HostState[]> {
+    // Decisions that come in together share one read, so that many at once cost the database
+    // a few reads instead of three queries each. A decision never uses a read that began
+    // before it asked (it could miss a host disabled just before): it joins the read that
+    // starts when the one under way is done.
+    let pending = this.#pendingRead;
+    if (!pending) {
+      const read: Promise<HostState[]> = this.#lastRead.then(() => {
+        // Decisions that ask from now on wait for the read after this one.
+        if (this.#pendingRead === read) this.#pendingRead = undefined;
+        return this.#readHostStates();
+      });
+      this.#pendingRead = pending = read;
+      this.#lastRead = read.catch(() => undefined);
+    }
+    return (await pending).map(copyState);
+  }
+
+  async #readHostStates(): Promise<HostState[]> {
     const [services, nodes, used] = await Promise.all([
       this.#services.list({ binary: 'compute' }),
       this.#nodes.list(),
@@ -217,4 +272,17 @@ export class SchedulerManager implements ProtocolHandlers<SchedulerProtocol> {
       };
     });
   }
+}
+
+function plus(a: Resources, b: Resources): Resources {
+  return {
+    vcpus: a.vcpus + b.vcpus,
+    memoryMb: a.memoryMb + b.memoryMb,
+    diskGb: a.diskGb + b.diskGb,
+  };
+}
+
+/** A decision's own copy: it counts its picks in `used` as it goes. */
+function copyState(h: HostState): HostState {
+  return { ...h, used: { ...h.used } };
 }

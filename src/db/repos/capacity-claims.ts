@@ -38,12 +38,14 @@ export class CapacityClaimRepo {
     limits: (node: ComputeNodeRow) => Resources,
   ): Promise<ClaimOutcome> {
     return this.db.transaction().execute(async (trx) => {
-      const locked = await trx
+      // Four statements between BEGIN and COMMIT: the claim is on every launch's path.
+      const node = await trx
         .updateTable('computeNodes')
         .set({ host: req.host })
         .where('host', '=', req.host)
+        .returningAll()
         .executeTakeFirst();
-      if (Number(locked.numUpdatedRows) === 0) return 'unknown_host';
+      if (!node) return 'unknown_host';
       // Locks the instance's row too: an undo that removes it waits for this claim, and then
       // takes it away with the row (the foreign key cascades).
       const building = await trx
@@ -53,31 +55,28 @@ export class CapacityClaimRepo {
         .where('vmState', '=', 'building')
         .executeTakeFirst();
       if (Number(building.numUpdatedRows) === 0) return 'not_building';
-      const node = await trx
-        .selectFrom('computeNodes')
-        .selectAll()
-        .where('host', '=', req.host)
-        .executeTakeFirstOrThrow();
-      await trx.deleteFrom('capacityClaims').where('instanceId', '=', req.instanceId).execute();
-      const used = (await usage(trx, req.host)).get(req.host) ?? NONE;
+      // A claim the instance held (here or elsewhere) is replaced, so it does not count.
+      const used = (await usage(trx, req.host, req.instanceId)).get(req.host) ?? NONE;
       const limit = limits(node);
       if (
         used.vcpus + req.vcpus > limit.vcpus ||
         used.memoryMb + req.memoryMb > limit.memoryMb ||
         used.diskGb + req.diskGb > limit.diskGb
       ) {
+        await trx.deleteFrom('capacityClaims').where('instanceId', '=', req.instanceId).execute();
         return 'no_room';
       }
+      const claim = {
+        host: req.host,
+        vcpus: req.vcpus,
+        memoryMb: req.memoryMb,
+        diskGb: req.diskGb,
+        createdAt: Date.now(),
+      };
       await trx
         .insertInto('capacityClaims')
-        .values({
-          instanceId: req.instanceId,
-          host: req.host,
-          vcpus: req.vcpus,
-          memoryMb: req.memoryMb,
-          diskGb: req.diskGb,
-          createdAt: Date.now(),
-        })
+        .values({ instanceId: req.instanceId, ...claim })
+        .onConflict((oc) => oc.column('instanceId').doUpdateSet(claim))
         .execute();
       return 'claimed';
     });
@@ -108,7 +107,8 @@ export class CapacityClaimRepo {
 
 const NONE: Resources = { vcpus: 0, memoryMb: 0, diskGb: 0 };
 
-async function usage(db: Db, host?: string): Promise<Map<string, Resources>> {
+/** The claims' sums by host (or of one host), leaving out one instance's claim if told. */
+async function usage(db: Db, host?: string, except?: string): Promise<Map<string, Resources>> {
   let q = db
     .selectFrom('capacityClaims')
     .select((eb) => [
@@ -119,6 +119,7 @@ async function usage(db: Db, host?: string): Promise<Map<string, Resources>> {
     ])
     .groupBy('host');
   if (host !== undefined) q = q.where('host', '=', host);
+  if (except !== undefined) q = q.where('instanceId', '!=', except);
   const rows = await q.execute();
   return new Map(
     rows.map((r) => [

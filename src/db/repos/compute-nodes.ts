@@ -25,4 +25,26 @@ export class ComputeNodeRepo {
   async list(): Promise<ComputeNodeRow[]> {
     return this.db.selectFrom('computeNodes').selectAll().orderBy('host').execute();
   }
+
+  /** Whether any host serves this availability zone. */
+  async zoneExists(zone: string): Promise<boolean> {
+    const row = await this.db
+      .selectFrom('computeNodes')
+      .select('host')
+      .where('availabilityZone', '=', zone)
+      .limit(1)
+      .executeTakeFirst();
+    return row !== undefined;
+  }
+
+  /** The availability zone of each of these hosts, by host; unknown hosts are absent. */
+  async zonesOf(hosts: readonly string[]): Promise<Map<string, string>> {
+    if (hosts.length === 0) return new Map();
+    const rows = await this.db
+      .selectFrom('computeNodes')
+      .select(['host', 'availabilityZone'])
+      .where('host', 'in', [...new Set(hosts)])
+      .execute();
+    return new Map(rows.map((r) => [r.host, r.availabilityZone]));
+  }
 }

@@ -14,6 +14,9 @@ import type {
 } from '../schema.js';
 
 /** States whose instances hold resources and count against quota. */
+/** Rows per INSERT statement: 1,000 rows of the widest table stay under 40,000 parameters. */
+const INSERT_CHUNK = 1000;
+
 export const LIVE_VM_STATES: readonly VmState[] = ['building', 'active', 'stopped'];
 
 export interface InstanceListFilter {
@@ -42,10 +45,18 @@ export class InstanceRepo {
     rows: InstanceRow[],
     securityGroups: { instanceId: string; groupId: string }[],
   ): Promise<void> {
-    if (rows.length === 0) return;
-    await this.db.insertInto('instances').values(rows).execute();
-    if (securityGroups.length > 0) {
-      await this.db.insertInto('instanceSecurityGroups').values(securityGroups).execute();
+    // In chunks, so that one statement stays well under PostgreSQL's 65,535 parameters.
+    for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
+      await this.db
+        .insertInto('instances')
+        .values(rows.slice(i, i + INSERT_CHUNK))
+        .execute();
+    }
+    for (let i = 0; i < securityGroups.length; i += INSERT_CHUNK) {
+      await this.db
+        .insertInto('instanceSecurityGroups')
+        .values(securityGroups.slice(i, i + INSERT_CHUNK))
+        .execute();
     }
   }
 
@@ -250,6 +261,26 @@ export class InstanceRepo {
       .values({ ...row, id, finishedAt: null, result: null, message: null })
       .execute();
     return id;
+  }
+
+  /** Records several started actions in one statement (per chunk); returns their ids. */
+  async startActions(
+    rows: readonly Omit<InstanceActionRow, 'id' | 'finishedAt' | 'result' | 'message'>[],
+  ): Promise<string[]> {
+    const values = rows.map((row) => ({
+      ...row,
+      id: randomUUID(),
+      finishedAt: null,
+      result: null,
+      message: null,
+    }));
+    for (let i = 0; i < values.length; i += INSERT_CHUNK) {
+      await this.db
+        .insertInto('instanceActions')
+        .values(values.slice(i, i + INSERT_CHUNK))
+        .execute();
+    }
+    return values.map((v) => v.id);
   }
 
   async finishAction(
