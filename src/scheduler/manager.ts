@@ -56,8 +56,18 @@ export class SchedulerManager implements ProtocolHandlers<SchedulerProtocol> {
    * the same one and queueing on its row lock. The claim in the database stays what decides.
    */
   readonly #inFlight = new Map<string, Resources>();
+  /**
+   * Claims this process took since a read of the hosts still in use began: the read may not
+   * have seen them, so decisions working from it count them as used. `seq` is the number of
+   * the last read begun when the claim was taken: reads numbered up to it may lack it.
+   */
+  readonly #settled: { host: string; r: Resources; seq: number; decision: object }[] = [];
+  /** Numbers the reads of the hosts as they begin. */
+  #readSeq = 0;
+  /** The read each decision under way works from, by its number, counted. */
+  readonly #readsInUse = new Map<number, number>();
   /** The read of the hosts not started yet, which every decision asking now shares. */
-  #pendingRead: Promise<HostState[]> | undefined;
+  #pendingRead: Promise<{ seq: number; states: HostState[] }> | undefined;
   /** The last read started: the next one starts when it is done. */
   #lastRead: Promise<unknown> = Promise.resolve();
 
@@ -140,15 +150,22 @@ export class SchedulerManager implements ProtocolHandlers<SchedulerProtocol> {
     const claimed: string[] = [];
     const hosts: string[] = [];
     const zones: string[] = [];
+    const decision = {};
+    let read: { seq: number; states: HostState[] } | undefined;
     try {
-      let states = await this.#hostStates();
+      read = await this.#hostStates();
+      let states = read.states;
       for (const instanceId of args.instanceIds) {
         // Hosts whose claim was refused for this instance: another scheduler filled them since
         // they were read.
         const full = new Set<string>();
         for (;;) {
           const result = rankHosts(
-            states.filter((h) => !full.has(h.host)).map((h) => this.#withInFlight(h)),
+            this.#withOthers(
+              states.filter((h) => !full.has(h.host)),
+              (read as { seq: number }).seq,
+              decision,
+            ),
             spec,
             this.#filters,
             this.#weigher,
@@ -187,6 +204,7 @@ export class SchedulerManager implements ProtocolHandlers<SchedulerProtocol> {
             this.#hold(pick.host, spec, -1);
           }
           if (outcome === 'claimed') {
+            this.#settled.push({ host: pick.host, r: spec, seq: this.#readSeq, decision });
             claimed.push(instanceId);
             hosts.push(pick.host);
             zones.push(pick.availabilityZone);
@@ -205,14 +223,58 @@ export class SchedulerManager implements ProtocolHandlers<SchedulerProtocol> {
             );
           }
           full.add(pick.host);
-          states = await this.#hostStates();
+          const before = read;
+          read = await this.#hostStates();
+          this.#release(before);
+          states = read.states;
         }
       }
     } catch (err) {
       await this.#claims.release(claimed);
+      this.#forget(decision);
       throw err;
+    } finally {
+      if (read) this.#release(read);
     }
     return { hosts, zones };
+  }
+
+  /**
+   * The hosts with what other decisions of this process hold or took counted as used: claims
+   * being taken now, and claims taken since the read `seq` began, which it may not show.
+   */
+  #withOthers(states: readonly HostState[], seq: number, decision: object): HostState[] {
+    const extra = new Map<string, Resources>();
+    for (const e of this.#settled) {
+      if (e.seq >= seq && e.decision !== decision) {
+        extra.set(e.host, plus(extra.get(e.host) ?? NOTHING, e.r));
+      }
+    }
+    return states.map((h) => {
+      const more = extra.get(h.host);
+      const withHeld = this.#withInFlight(h);
+      return more ? { ...withHeld, used: plus(withHeld.used, more) } : withHeld;
+    });
+  }
+
+  /** A decision is done with a read; claims no read in use can lack are forgotten. */
+  #release(read: { seq: number }): void {
+    const n = (this.#readsInUse.get(read.seq) ?? 1) - 1;
+    if (n > 0) this.#readsInUse.set(read.seq, n);
+    else this.#readsInUse.delete(read.seq);
+    const oldest = Math.min(...this.#readsInUse.keys());
+    for (let i = this.#settled.length - 1; i >= 0; i--) {
+      if ((this.#settled[i] as { seq: number }).seq < oldest) this.#settled.splice(i, 1);
+    }
+  }
+
+  /** A decision that gave its claims back: they no longer count for the others. */
+  #forget(decision: object): void {
+    for (let i = this.#settled.length - 1; i >= 0; i--) {
+      if ((this.#settled[i] as { decision: object }).decision === decision) {
+        this.#settled.splice(i, 1);
+      }
+    }
   }
 
   /** The host with the claims this process is taking on it now counted as used. */
@@ -234,22 +296,25 @@ export class SchedulerManager implements ProtocolHandlers<SchedulerProtocol> {
   }
 
   /** Every compute host as the database knows it, with its usage from the claims. */
-  async #hostStates(): Promise<HostState[]> {
+  async #hostStates(): Promise<{ seq: number; states: HostState[] }> {
     // Decisions that come in together share one read, so that many at once cost the database
     // a few reads instead of three queries each. A decision never uses a read that began
     // before it asked (it could miss a host disabled just before): it joins the read that
     // starts when the one under way is done.
     let pending = this.#pendingRead;
     if (!pending) {
-      const read: Promise<HostState[]> = this.#lastRead.then(() => {
+      const read: Promise<{ seq: number; states: HostState[] }> = this.#lastRead.then(async () => {
         // Decisions that ask from now on wait for the read after this one.
         if (this.#pendingRead === read) this.#pendingRead = undefined;
-        return this.#readHostStates();
+        const seq = ++this.#readSeq;
+        return { seq, states: await this.#readHostStates() };
       });
       this.#pendingRead = pending = read;
       this.#lastRead = read.catch(() => undefined);
     }
-    return (await pending).map(copyState);
+    const { seq, states } = await pending;
+    this.#readsInUse.set(seq, (this.#readsInUse.get(seq) ?? 0) + 1);
+    return { seq, states: states.map(copyState) };
   }
 
   async #readHostStates(): Promise<HostState[]> {
