@@ -4,17 +4,14 @@
 // host, also when a client retries with the launch's ClientToken.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { ComputeClient, ComputeManager, InstanceOperations } from '../src/compute/index.js';
-import { systemContext, userContext, type RequestContext } from '../src/context.js';
+import { ComputeManager, InstanceOperations } from '../src/compute/index.js';
+import { systemContext, type RequestContext } from '../src/context.js';
 import { CapacityClaimRepo, InstanceRepo, NetworkRepo, type InstanceRow } from '../src/db/index.js';
-import { ImageStore } from '../src/image/index.js';
-import { silentLogger } from '../src/log.js';
 import { NetworkClient } from '../src/network/index.js';
-import { SchedulerClient } from '../src/scheduler/index.js';
-import { ServiceRunner } from '../src/service/index.js';
 import { FakeDriver } from '../src/virt/index.js';
 import { startTestCloud, type TestCloud } from './support/ec2.js';
 import { instanceRow } from './support/instances.js';
+import { startComputeHost, type TestComputeHost } from './support/compute-host.js';
 
 const HOST = 'reconcile-host';
 /** Longer ago than the deadline below. */
@@ -24,7 +21,7 @@ describe('reconciling in-flight work left by a crash (issue 13)', () => {
   let t: TestCloud;
   let compute: ComputeManager;
   let ops: InstanceOperations;
-  let runner: ServiceRunner;
+  let host: TestComputeHost;
   let ctx: RequestContext;
   let imageId: string;
   let repo: InstanceRepo;
@@ -39,45 +36,17 @@ describe('reconciling in-flight work left by a crash (issue 13)', () => {
     );
     const db = t.cloud.database.db;
     repo = new InstanceRepo(db);
-    compute = new ComputeManager({
-      db,
-      images: new ImageStore({ db, stateDir: t.cloud.config.stateDir }),
+    host = await startComputeHost(t, {
       host: HOST,
-      availabilityZone: t.cloud.config.compute.availabilityZone,
       driver,
-      network: new NetworkClient(t.cloud.bus),
-      logger: silentLogger(),
-      powerSyncMs: 3_600_000,
-      reconcileIntervalMs: 3_600_000,
-      inFlightDeadlineMs: 1000,
+      manager: { reconcileIntervalMs: 3_600_000, inFlightDeadlineMs: 1000 },
+      operations: { inFlightDeadlineMs: 1000 },
     });
-    runner = new ServiceRunner({
-      db,
-      bus: t.cloud.bus,
-      logger: silentLogger(),
-      host: HOST,
-      heartbeatMs: 1000,
-      downAfterMs: 60_000,
-    });
-    await runner.start(compute.service());
-    ops = new InstanceOperations({
-      db,
-      scheduler: new SchedulerClient(t.cloud.bus),
-      compute: new ComputeClient(t.cloud.bus),
-      network: new NetworkClient(t.cloud.bus),
-      logger: silentLogger(),
-      availabilityZone: t.cloud.config.compute.availabilityZone,
-      terminatedVisibleMs: 60_000,
-      inFlightDeadlineMs: 1000,
-      quota: t.cloud.config.quota,
-    });
-    const admin = t.cloud.admin;
-    if (!admin) throw new Error('no admin');
-    ctx = userContext({ userId: admin.user.id, projectId: admin.project.id, roles: ['admin'] });
+    ({ compute, ops, ctx } = host);
     imageId = (await t.addImage({ name: 'reconcile' })).id;
   });
   after(async () => {
-    await runner.stop();
+    await host.stop();
     await t.stop();
   });
 

@@ -6,17 +6,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { startTestCloud, waitUntil, type TestCloud } from '../../test/support/ec2.js';
-import { userContext, type RequestContext } from '../context.js';
+import { type RequestContext } from '../context.js';
 import { CapacityClaimRepo, InstanceRepo } from '../db/index.js';
-import { ImageStore } from '../image/index.js';
-import { silentLogger } from '../log.js';
-import { NetworkClient, type GuestNetworkPort, type PlugArgs } from '../network/index.js';
-import { SchedulerClient } from '../scheduler/index.js';
-import { ServiceRunner } from '../service/index.js';
+import { type GuestNetworkPort, type PlugArgs } from '../network/index.js';
 import { FakeDriver } from '../virt/index.js';
-import { ComputeClient } from './client.js';
-import { ComputeManager } from './manager.js';
 import { InstanceOperations } from './operations.js';
+import { startComputeHost, type TestComputeHost } from '../../test/support/compute-host.js';
 
 const HOST = 'port-host';
 
@@ -43,53 +38,26 @@ describe('the compute manager and its guest network port', () => {
   const port = new RecordingPort();
   const failing = new Set<string>();
   const driver = new FakeDriver({ failImageIds: failing });
-  let runner: ServiceRunner;
+  let host: TestComputeHost;
   let good: string;
   let bad: string;
 
   before(async () => {
     // No compute host of the cloud's own: HOST is the only one.
     t = await startTestCloud({}, { services: ['network', 'scheduler', 'api'] });
-    const db = t.cloud.database.db;
-    const compute = new ComputeManager({
-      db,
-      images: new ImageStore({ db, stateDir: t.cloud.config.stateDir }),
+    host = await startComputeHost(t, {
       host: HOST,
-      availabilityZone: t.cloud.config.compute.availabilityZone,
       driver,
-      network: new NetworkClient(t.cloud.bus),
       guestPort: port,
-      logger: silentLogger(),
       powerSyncMs: 60_000,
     });
-    runner = new ServiceRunner({
-      db,
-      bus: t.cloud.bus,
-      logger: silentLogger(),
-      host: HOST,
-      heartbeatMs: 1000,
-      downAfterMs: 10_000,
-    });
-    await runner.start(compute.service());
-    ops = new InstanceOperations({
-      db,
-      scheduler: new SchedulerClient(t.cloud.bus),
-      compute: new ComputeClient(t.cloud.bus),
-      network: new NetworkClient(t.cloud.bus),
-      logger: silentLogger(),
-      availabilityZone: t.cloud.config.compute.availabilityZone,
-      terminatedVisibleMs: 60_000,
-      quota: t.cloud.config.quota,
-    });
-    const admin = t.cloud.admin;
-    if (!admin) throw new Error('no admin');
-    ctx = userContext({ userId: admin.user.id, projectId: admin.project.id, roles: ['admin'] });
+    ({ ops, ctx } = host);
     good = (await t.addImage({ name: 'good' })).id;
     bad = (await t.addImage({ name: 'bad' })).id;
     failing.add(bad);
   });
   after(async () => {
-    await runner.stop();
+    await host.stop();
     await t.stop();
   });
 

@@ -4,16 +4,12 @@
 // stopped (6 of 500 instances under load). It now reads the records first.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { ComputeManager, InstanceOperations, ComputeClient } from '../../src/compute/index.js';
-import { userContext, type RequestContext } from '../../src/context.js';
+import { ComputeManager, InstanceOperations } from '../../src/compute/index.js';
+import { type RequestContext } from '../../src/context.js';
 import { InstanceRepo } from '../../src/db/index.js';
-import { ImageStore } from '../../src/image/index.js';
-import { silentLogger } from '../../src/log.js';
-import { NetworkClient } from '../../src/network/index.js';
-import { SchedulerClient } from '../../src/scheduler/index.js';
-import { ServiceRunner } from '../../src/service/index.js';
 import { FakeDriver, type GuestInfo, type GuestSpec } from '../../src/virt/index.js';
 import { startTestCloud, waitUntil, type TestCloud } from '../support/ec2.js';
+import { startComputeHost, type TestComputeHost } from '../support/compute-host.js';
 
 const HOST = 'sync-race-host';
 
@@ -48,50 +44,19 @@ class HeldDriver extends FakeDriver {
 describe('regression: the power-state sync and a build that ends during it', () => {
   let t: TestCloud;
   let compute: ComputeManager;
-  let runner: ServiceRunner;
+  let host: TestComputeHost;
   let ops: InstanceOperations;
   let ctx: RequestContext;
   const driver = new HeldDriver();
 
   before(async () => {
     t = await startTestCloud({}, { services: ['network', 'scheduler', 'api'] });
-    const db = t.cloud.database.db;
-    compute = new ComputeManager({
-      db,
-      images: new ImageStore({ db, stateDir: t.cloud.config.stateDir }),
-      host: HOST,
-      availabilityZone: t.cloud.config.compute.availabilityZone,
-      driver,
-      network: new NetworkClient(t.cloud.bus),
-      logger: silentLogger(),
-      powerSyncMs: 3_600_000,
-    });
-    runner = new ServiceRunner({
-      db,
-      bus: t.cloud.bus,
-      logger: silentLogger(),
-      host: HOST,
-      heartbeatMs: 1000,
-      downAfterMs: 60_000,
-    });
-    await runner.start(compute.service());
-    ops = new InstanceOperations({
-      db,
-      scheduler: new SchedulerClient(t.cloud.bus),
-      compute: new ComputeClient(t.cloud.bus),
-      network: new NetworkClient(t.cloud.bus),
-      logger: silentLogger(),
-      availabilityZone: t.cloud.config.compute.availabilityZone,
-      terminatedVisibleMs: 60_000,
-      quota: t.cloud.config.quota,
-    });
-    const admin = t.cloud.admin;
-    if (!admin) throw new Error('no admin');
-    ctx = userContext({ userId: admin.user.id, projectId: admin.project.id, roles: ['admin'] });
+    host = await startComputeHost(t, { host: HOST, driver });
+    ({ compute, ops, ctx } = host);
   });
   after(async () => {
     driver.spawns.open();
-    await runner.stop();
+    await host.stop();
     await t.stop();
   });
 
