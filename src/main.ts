@@ -224,6 +224,7 @@ function createDriver(config: Config, logger: Logger): VirtDriver {
       return new FakeDriver({
         spawnDelayMs: config.virt.fakeSpawnDelayMs,
         stateFile: fakeDriverStateFile(config.stateDir, config.host),
+        capacity: { vcpus: config.virt.fakeVcpus, memoryMb: 4 * 1024 * 1024, diskGb: 100_000 },
       });
     case 'qemu':
       return new QemuDriver({

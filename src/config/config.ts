@@ -20,7 +20,7 @@ export interface Config {
   bus: { callTimeoutMs: number; exchange: string };
   host: string;
   region: string;
-  virt: { driver: 'fake' | 'qemu'; fakeSpawnDelayMs: number };
+  virt: { driver: 'fake' | 'qemu'; fakeSpawnDelayMs: number; fakeVcpus: number };
   qemu: {
     accelerator: 'auto' | 'kvm' | 'tcg';
     powerOffTimeoutSeconds: number;
@@ -249,7 +249,11 @@ function toConfig(r: Record<string, unknown>): Config {
     bus: { callTimeoutMs: get('bus.callTimeoutMs'), exchange: get('bus.exchange') },
     host: get('host'),
     region: get('region'),
-    virt: { driver: get('virt.driver'), fakeSpawnDelayMs: get('virt.fakeSpawnDelayMs') },
+    virt: {
+      driver: get('virt.driver'),
+      fakeSpawnDelayMs: get('virt.fakeSpawnDelayMs'),
+      fakeVcpus: get('virt.fakeVcpus'),
+    },
     qemu: {
       accelerator: get('qemu.accelerator'),
       powerOffTimeoutSeconds: get('qemu.powerOffTimeoutSeconds'),

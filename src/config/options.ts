@@ -106,6 +106,15 @@ export const OPTIONS: readonly OptionSpec[] = [
     max: 600_000,
   },
   {
+    key: 'virt.fakeVcpus',
+    flag: 'fake-vcpus',
+    type: 'integer',
+    help: 'Fake driver only: the vCPUs each host reports, so a test can give hosts an exact room.',
+    default: 1024,
+    min: 1,
+    max: 1_000_000,
+  },
+  {
     key: 'qemu.accelerator',
     flag: 'qemu-accelerator',
     type: 'enum',
