@@ -55,7 +55,7 @@ import { QuotaReader } from './quota/index.js';
 import { HostInventory, SchedulerClient, SchedulerManager } from './scheduler/index.js';
 import { ServiceHealth, ServiceRunner, type Binary, type Service } from './service/index.js';
 import { TagService } from './tags/index.js';
-import { FakeDriver, QemuDriver, type VirtDriver } from './virt/index.js';
+import { FAKE_HOST_CAPACITY, FakeDriver, QemuDriver, type VirtDriver } from './virt/index.js';
 import { VERSION } from './version.js';
 
 export const ALL_SERVICES: readonly Binary[] = ['network', 'scheduler', 'compute', 'api'];
@@ -224,7 +224,7 @@ function createDriver(config: Config, logger: Logger): VirtDriver {
       return new FakeDriver({
         spawnDelayMs: config.virt.fakeSpawnDelayMs,
         stateFile: fakeDriverStateFile(config.stateDir, config.host),
-        capacity: { vcpus: config.virt.fakeVcpus, memoryMb: 4 * 1024 * 1024, diskGb: 100_000 },
+        capacity: { ...FAKE_HOST_CAPACITY, vcpus: config.virt.fakeVcpus },
       });
     case 'qemu':
       return new QemuDriver({

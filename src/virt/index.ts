@@ -12,5 +12,5 @@ export type {
   NicAttachment,
   SshEndpoint,
 } from './driver.js';
-export { FakeDriver, type FakeDriverOptions } from './fake/fake-driver.js';
+export { FAKE_HOST_CAPACITY, FakeDriver, type FakeDriverOptions } from './fake/fake-driver.js';
 export { QemuDriver, qemuStateDirProblem, type QemuDriverOptions } from './qemu/index.js';

@@ -37,6 +37,13 @@ interface FakeVm {
 
 const sleep = (ms: number) => (ms > 0 ? new Promise((r) => setTimeout(r, ms)) : Promise.resolve());
 
+/** What a fake host reports unless told otherwise: room that tests rarely fill. */
+export const FAKE_HOST_CAPACITY: HostCapacity = {
+  vcpus: 1024,
+  memoryMb: 4 * 1024 * 1024,
+  diskGb: 100_000,
+};
+
 export class FakeDriver implements VirtDriver {
   readonly name = 'fake';
   readonly capabilities: DriverCapabilities;
@@ -138,7 +145,7 @@ export class FakeDriver implements VirtDriver {
   }
 
   async capacity(): Promise<HostCapacity> {
-    return this.#opts.capacity ?? { vcpus: 1024, memoryMb: 4 * 1024 * 1024, diskGb: 100_000 };
+    return this.#opts.capacity ?? FAKE_HOST_CAPACITY;
   }
 
   async close(): Promise<void> {}
