@@ -9,7 +9,7 @@ import {
   labDown,
   labStatus,
   labUp,
-  type LabVirt,
+  type LabOptions,
 } from '../lab/index.js';
 import { isoTime, printRows, type Format } from './output.js';
 
@@ -91,19 +91,8 @@ export function labCommand(): Command {
       setting,
     );
   up.action(async () => {
-    const o = up.opts() as {
-      dir: string;
-      hosts: number;
-      virt: LabVirt;
-      apiProcesses: number;
-      schedulers: number;
-      zones: number;
-      postgres: string;
-      rabbitmq: string;
-      name: string;
-      heartbeatSeconds?: number;
-      downAfterSeconds?: number;
-      logLevel?: string;
+    // Commander's option names are LabOptions' fields; --set fills `settings`.
+    const o = up.opts() as Omit<LabOptions, 'settings'> & {
       set?: Record<string, string | number>;
     };
     // Interrupted, up stops where it is and takes away what it made.
