@@ -21,10 +21,16 @@ import BetterSqlite3 from 'better-sqlite3';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { stratus } from './support/cli.js';
 import { ec2Client, startTestCloud, type Credentials, type TestCloud } from './support/ec2.js';
-import { failure } from './support/expect.js';
+import { needs } from './support/capabilities.js';
+import { postgresBackend } from './support/databases.js';
+import { disconnected, failure } from './support/expect.js';
+
+const run = promisify(execFile);
 
 const FAST_HEARTBEAT = { 'service-heartbeat-seconds': '0.2', 'service-down-after-seconds': '1' };
 
@@ -206,3 +212,50 @@ describe('stratus manage backup and restore (SQLite)', () => {
     }
   });
 });
+
+// The commands the refusal and the README give for PostgreSQL, checked: pg_dump -Fc while the
+// cloud runs, pg_restore --clean --if-exists with it stopped. postgresql-15 (the server
+// programs) brings pg_dump and pg_restore with it.
+describe(
+  'pg_dump and pg_restore as documented for a PostgreSQL cloud',
+  needs('postgres', 'postgres-server'),
+  () => {
+    let database: { url: string; remove(): Promise<void> };
+    let dir: string;
+    let t: TestCloud | undefined;
+    const clients: EC2Client[] = [];
+    before(async () => {
+      database = await postgresBackend.create();
+      dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stratus-pgdump-'));
+    });
+    after(async () => {
+      for (const c of clients) c.destroy();
+      await t?.stop();
+      await disconnected(database.url);
+      await database.remove();
+      fs.rmSync(dir, { recursive: true, force: true });
+    });
+
+    it('brings back what was there at the dump and nothing after', async () => {
+      t = await startTestCloud({ database: database.url });
+      const p = await t.newProject('pg-backup');
+      await p.client.send(new CreateKeyPairCommand({ KeyName: 'kept-key' }));
+      const file = path.join(dir, 'stratus.dump');
+      await run('pg_dump', ['-Fc', '-f', file, database.url]);
+      await p.client.send(new CreateKeyPairCommand({ KeyName: 'later-key' }));
+      await t.stop();
+      t = undefined;
+      await disconnected(database.url);
+      await run('pg_restore', ['--clean', '--if-exists', '-d', database.url, file]);
+
+      t = await startTestCloud({ database: database.url });
+      const c = ec2Client(t.endpoint, t.region, p.credentials);
+      clients.push(c);
+      const keys = await c.send(new DescribeKeyPairsCommand({}));
+      assert.deepEqual(
+        (keys.KeyPairs ?? []).map((k) => k.KeyName),
+        ['kept-key'],
+      );
+    });
+  },
+);
