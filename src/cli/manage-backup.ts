@@ -69,7 +69,11 @@ export function addBackupCommands(
       );
     }
     const r = await restoreSqlite(config.database, o.file);
-    printRecord(format, { database: r.database, restored_from: o.file });
+    printRecord(format, {
+      database: r.database,
+      restored_from: o.file,
+      migrations_applied: r.migrationsApplied,
+    });
     process.stderr.write(`${IMAGES_NOTE(config.guest.imageDir)}\n`);
   });
 }

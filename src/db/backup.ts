@@ -125,6 +125,8 @@ export function checkStratusDatabase(file: string): string[] {
 export interface RestoreResult {
   database: string;
   migrationsBefore: number;
+  /** Migrations run on it because the backup was older than this version. */
+  migrationsApplied: number;
 }
 
 /**
@@ -160,5 +162,6 @@ export async function restoreSqlite(url: string, from: string): Promise<RestoreR
   }
   const database = await openDatabase(`sqlite:${target}`);
   await database.close();
-  return { database: target, migrationsBefore };
+  const migrationsApplied = checkStratusDatabase(target).length - migrationsBefore;
+  return { database: target, migrationsBefore, migrationsApplied };
 }
