@@ -16,7 +16,7 @@ import { configFrom } from './config-options.js';
 import { printRecord, type Format } from './output.js';
 
 const IMAGES_NOTE = (dir: string) =>
-  `Image files are not in the database: back up the image directory (${dir}) as well.`;
+  `Image files are not in the database: back up the image directory (--image-dir, here ${dir}) as well.`;
 
 export function addBackupCommands(
   manage: Command,
@@ -33,7 +33,7 @@ export function addBackupCommands(
     const o = backup.opts() as { file: string };
     const r = await backupSqlite(config.database, o.file, config.db.busyTimeoutMs);
     printRecord(format, { file: r.file, bytes: r.bytes, migrations: r.migrations });
-    process.stderr.write(`${IMAGES_NOTE(config.guest.imageDir)}\n`);
+    process.stderr.write(`${IMAGES_NOTE(config.image.directory)}\n`);
   });
 
   const restore = leaf(
@@ -74,6 +74,6 @@ export function addBackupCommands(
       restored_from: o.file,
       migrations_applied: r.migrationsApplied,
     });
-    process.stderr.write(`${IMAGES_NOTE(config.guest.imageDir)}\n`);
+    process.stderr.write(`${IMAGES_NOTE(config.image.directory)}\n`);
   });
 }
