@@ -7,6 +7,7 @@ import { IdentityService, renderRcFile, ROLES } from '../identity/index.js';
 import { serviceState } from '../service/index.js';
 import { addConfigOptions, configFrom } from './config-options.js';
 import { StratusError } from '../errors.js';
+import { addBackupCommands } from './manage-backup.js';
 import { addHostCommands } from './manage-host.js';
 import { addImageCommands } from './manage-image.js';
 import { addNetworkCommands } from './manage-network.js';
@@ -42,7 +43,7 @@ function leaf(parent: Command, name: string, description: string): Command {
 
 export function manageCommand(): Command {
   const manage = new Command('manage').description(
-    'Operator commands: users, projects, roles, credentials, services, hosts, images, networks.',
+    'Operator commands: users, projects, roles, credentials, services, hosts, images, networks, backup.',
   );
   addConfigOptions(manage);
   manage.addOption(
@@ -346,5 +347,6 @@ export function manageCommand(): Command {
     }),
   );
   addNetworkCommands(manage, leaf, withDatabase);
+  addBackupCommands(manage, leaf);
   return manage;
 }

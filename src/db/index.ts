@@ -9,6 +9,13 @@ export {
   type OpenOptions,
 } from './database.js';
 export * from './schema.js';
+export {
+  backupSqlite,
+  checkStratusDatabase,
+  restoreSqlite,
+  sqliteFile,
+  POSTGRES_BACKUP_HELP,
+} from './backup.js';
 export { isUniqueViolation } from './constraint.js';
 export { ProjectRepo } from './repos/projects.js';
 export { UserRepo } from './repos/users.js';
