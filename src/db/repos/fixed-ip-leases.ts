@@ -7,7 +7,22 @@
 // restarting dnsmasq is not handed the leases of other hosts' instances: a
 // dnsmasq that believed it held another host's lease would refuse that address to its own
 // guest later, and report it gone while the other host's guest still holds it.
-import type { Db, FixedIpRow } from '../schema.js';
+import type { ExpressionBuilder } from 'kysely';
+import type { Db, FixedIpRow, Schema } from '../schema.js';
+
+/** The row's MAC is not that of an instance placed on a host other than `host`. */
+function notAnotherHostsMac(eb: ExpressionBuilder<Schema, 'fixedIps'>, host: string) {
+  return eb.not(
+    eb.exists(
+      eb
+        .selectFrom('instances')
+        .select('instances.id')
+        .whereRef('instances.macAddress', '=', 'fixedIps.macAddress')
+        .where('instances.host', 'is not', null)
+        .where('instances.host', '!=', host),
+    ),
+  );
+}
 
 export class FixedIpLeaseRepo {
   constructor(private readonly db: Db) {}
@@ -74,18 +89,7 @@ export class FixedIpLeaseRepo {
       .where('address', '=', address)
       .where('macAddress', '=', mac);
     if (host === undefined) return q;
-    // Not when the instance with that MAC runs on another host.
-    return q.where(({ not, exists, selectFrom }) =>
-      not(
-        exists(
-          selectFrom('instances')
-            .select('instances.id')
-            .whereRef('instances.macAddress', '=', 'fixedIps.macAddress')
-            .where('instances.host', 'is not', null)
-            .where('instances.host', '!=', host),
-        ),
-      ),
-    );
+    return q.where((eb) => notAnotherHostsMac(eb, host));
   }
 
   /**
@@ -117,17 +121,7 @@ export class FixedIpLeaseRepo {
       .where('fixedIps.macAddress', 'is not', null)
       .where('fixedIps.leaseExpiresAt', '>', at);
     if (host !== undefined) {
-      q = q.where(({ not, exists, selectFrom }) =>
-        not(
-          exists(
-            selectFrom('instances')
-              .select('instances.id')
-              .whereRef('instances.macAddress', '=', 'fixedIps.macAddress')
-              .where('instances.host', 'is not', null)
-              .where('instances.host', '!=', host),
-          ),
-        ),
-      );
+      q = q.where((eb) => notAnotherHostsMac(eb, host));
     }
     return q.orderBy('fixedIps.seq').execute();
   }
