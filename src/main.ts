@@ -263,6 +263,7 @@ export async function startCloud(
     // included): a start that cannot reach one says which, and leaves both as they were.
     const database = await openDatabase(config.database, {
       busyTimeoutMs: config.db.busyTimeoutMs,
+      maxConnections: config.db.maxConnections,
       migrate: false,
     });
     undo.push(() => database.close());

@@ -15,7 +15,7 @@ export interface Listen {
 export interface Config {
   stateDir: string;
   database: string;
-  db: { busyTimeoutMs: number };
+  db: { busyTimeoutMs: number; maxConnections: number };
   transport: string;
   bus: { callTimeoutMs: number; exchange: string };
   host: string;
@@ -244,7 +244,7 @@ function toConfig(r: Record<string, unknown>): Config {
   const config: Config = {
     stateDir: get('stateDir'),
     database: get('database'),
-    db: { busyTimeoutMs: get('db.busyTimeoutMs') },
+    db: { busyTimeoutMs: get('db.busyTimeoutMs'), maxConnections: get('db.maxConnections') },
     transport: get('transport'),
     bus: { callTimeoutMs: get('bus.callTimeoutMs'), exchange: get('bus.exchange') },
     host: get('host'),

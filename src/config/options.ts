@@ -52,6 +52,15 @@ export const OPTIONS: readonly OptionSpec[] = [
     max: 600_000,
   },
   {
+    key: 'db.maxConnections',
+    flag: 'db-max-connections',
+    type: 'integer',
+    help: 'PostgreSQL only: the most connections this process holds open at once (its pool); more queries wait their turn.',
+    default: 10,
+    min: 1,
+    max: 1000,
+  },
+  {
     key: 'transport',
     flag: 'transport',
     type: 'string',

@@ -20,6 +20,8 @@ export interface Database {
 
 export interface OpenOptions {
   busyTimeoutMs?: number;
+  /** PostgreSQL: the most connections the pool holds open (default 10). */
+  maxConnections?: number;
   /** How long connecting to a database server may take (PostgreSQL; default 5 s). */
   connectTimeoutMs?: number;
   /**
@@ -42,7 +44,9 @@ export async function openDatabase(url: string, options: OpenOptions = {}): Prom
     dialect = 'sqlite';
   } else if (/^postgres(ql)?:\/\//.test(url)) {
     db = new Kysely({
-      dialect: withOutageErrors(postgresDialect(url, options.connectTimeoutMs ?? 5000)),
+      dialect: withOutageErrors(
+        postgresDialect(url, options.connectTimeoutMs ?? 5000, options.maxConnections ?? 10),
+      ),
       plugins: [new CamelCasePlugin()],
     });
     dialect = 'postgres';

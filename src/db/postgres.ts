@@ -7,8 +7,14 @@ const INT8_OID = 20;
 /**
  * `connectTimeoutMs`: how long opening one connection (TCP and the server's handshake) may
  * take before it fails, so a server that does not answer is an outage, not a hang.
+ * `maxConnections`: the pool's size. Every process of a cloud holds its own pool against one
+ * server, so a compute host's is kept small (see docs/multi-host.md).
  */
-export function postgresDialect(url: string, connectTimeoutMs: number): Dialect {
+export function postgresDialect(
+  url: string,
+  connectTimeoutMs: number,
+  maxConnections: number,
+): Dialect {
   // The timeout goes to each new connection, not to the pool: the pool's own would also end a
   // query that waits its turn for a connection under load, which is no outage.
   class BoundedClient extends pg.Client {
@@ -18,7 +24,7 @@ export function postgresDialect(url: string, connectTimeoutMs: number): Dialect 
   }
   const pool = new pg.Pool({
     connectionString: url,
-    max: 10,
+    max: maxConnections,
     Client: BoundedClient,
     types: {
       getTypeParser: ((oid: number, format?: 'text' | 'binary') =>

@@ -217,6 +217,9 @@ export function planLab(options: LabOptions, ports: readonly number[]): LabPlan 
       settings: {
         stateDir,
         host,
+        // Each process holds its own pool against the one server: the API processes, which
+        // serve the clients, keep the default; the others need few (an operator's --set wins).
+        ...(binary === 'api' ? {} : { 'db.maxConnections': binary === 'scheduler' ? 5 : 3 }),
         ...common,
         'log.file': path.join(dir, 'logs', `${name}.log`),
         ...extra,

@@ -134,6 +134,36 @@ for (const backend of TEST_BACKENDS) {
       );
     });
 
+    it('requests that arrive a little apart spread 2/2/2 too, whatever the gap', async () => {
+      // Three clients' requests a few milliseconds apart: a later one may join a read that
+      // began before an earlier one's claims were committed, and must still count them.
+      for (const gapMs of [
+        0, 0.5, 1, 1.5, 2, 3, 4, 5, 6, 8, 10, 13, 0.7, 1.2, 2.5, 3.5, 4.5, 7, 9, 11,
+      ]) {
+        zone = `z-${Math.random().toString(36).slice(2, 8)}`;
+        const hosts = [
+          await addHost(8192, { zone }),
+          await addHost(8192, { zone }),
+          await addHost(8192, { zone }),
+        ];
+        const s = scheduler(one);
+        const requests = [await request(2), await request(2), await request(2)];
+        const placed = (
+          await Promise.all(
+            requests.map(async (r, i) => {
+              await new Promise((resolve) => setTimeout(resolve, i * gapMs));
+              return s.selectDestinations(r);
+            }),
+          )
+        ).flatMap((r) => r.hosts);
+        assert.deepEqual(
+          hosts.map((h) => placed.filter((p) => p === h).length),
+          [2, 2, 2],
+          `${gapMs} ms apart: ${placed.join(' ')}`,
+        );
+      }
+    });
+
     it('spreads over the freest hosts, or packs onto the fullest that fits', async () => {
       const big = await addHost(8192, { zone });
       const small = await addHost(4096, { zone });

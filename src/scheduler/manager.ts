@@ -42,6 +42,28 @@ export interface SchedulerOptions {
 
 const NOTHING: Resources = { vcpus: 0, memoryMb: 0, diskGb: 0 };
 
+/** A claim of this process: being taken, or taken (`settledSeq` set) and perhaps not yet read. */
+interface OwnClaim {
+  host: string;
+  r: Resources;
+  /** The decision that takes it. */
+  decision: object;
+  /** When it began (Date.now()): the claim's row is created no earlier. */
+  startedAt: number;
+  /** The number of the last read begun when the claim was committed. */
+  settledSeq?: number;
+}
+
+/**
+ * One read of the hosts, numbered as reads begin; `seen`: which of this process's recent
+ * claims it shows.
+ */
+interface HostRead {
+  seq: number;
+  states: HostState[];
+  seen: ReadonlySet<string>;
+}
+
 export class SchedulerManager implements ProtocolHandlers<SchedulerProtocol> {
   readonly #opts: SchedulerOptions;
   readonly #services: ServiceRepo;
@@ -51,23 +73,22 @@ export class SchedulerManager implements ProtocolHandlers<SchedulerProtocol> {
   readonly #weigher: HostWeigher;
   readonly #startedAt = now();
   /**
-   * Claims this process is taking now, by host, counted as used by its other decisions until
-   * they are settled: concurrent decisions then spread over the hosts instead of all picking
-   * the same one and queueing on its row lock. The claim in the database stays what decides.
+   * The claims this process is taking or took lately, by instance. Each decision counts the
+   * others' claims as used where its read of the hosts does not show them (still being taken,
+   * or committed after the read), so decisions at once spread over the hosts instead of all
+   * picking the same one and queueing on its row lock. The claim in the database stays what
+   * decides. A claim taken is kept until no read in use can lack it.
    */
-  readonly #inFlight = new Map<string, Resources>();
-  /**
-   * Claims this process took since a read of the hosts still in use began: the read may not
-   * have seen them, so decisions working from it count them as used. `seq` is the number of
-   * the last read begun when the claim was taken: reads numbered up to it may lack it.
-   */
-  readonly #settled: { host: string; r: Resources; seq: number; decision: object }[] = [];
+  readonly #own = new Map<string, OwnClaim>();
   /** Numbers the reads of the hosts as they begin. */
   #readSeq = 0;
-  /** The read each decision under way works from, by its number, counted. */
+  /** The reads begun that decisions still work from, by number: how many decisions each. */
   readonly #readsInUse = new Map<number, number>();
-  /** The read of the hosts not started yet, which every decision asking now shares. */
-  #pendingRead: Promise<{ seq: number; states: HostState[] }> | undefined;
+  /**
+   * The read of the hosts not started yet, which every decision asking now shares, and how
+   * many decisions joined it.
+   */
+  #pendingRead: { joiners: number; read: Promise<HostRead> } | undefined;
   /** The last read started: the next one starts when it is done. */
   #lastRead: Promise<unknown> = Promise.resolve();
 
@@ -151,7 +172,7 @@ export class SchedulerManager implements ProtocolHandlers<SchedulerProtocol> {
     const hosts: string[] = [];
     const zones: string[] = [];
     const decision = {};
-    let read: { seq: number; states: HostState[] } | undefined;
+    let read: HostRead | undefined;
     try {
       read = await this.#hostStates();
       let states = read.states;
@@ -163,7 +184,7 @@ export class SchedulerManager implements ProtocolHandlers<SchedulerProtocol> {
           const result = rankHosts(
             this.#withOthers(
               states.filter((h) => !full.has(h.host)),
-              (read as { seq: number }).seq,
+              read as HostRead,
               decision,
             ),
             spec,
@@ -179,7 +200,8 @@ export class SchedulerManager implements ProtocolHandlers<SchedulerProtocol> {
           }
           const picked = (result.ranked[0] as HostState).host;
           const pick = states.find((h) => h.host === picked) as HostState;
-          this.#hold(pick.host, spec, 1);
+          const own: OwnClaim = { host: pick.host, r: spec, decision, startedAt: Date.now() };
+          this.#own.set(instanceId, own);
           let outcome;
           try {
             outcome = await this.#claims.claim(
@@ -201,10 +223,10 @@ export class SchedulerManager implements ProtocolHandlers<SchedulerProtocol> {
                 ),
             );
           } finally {
-            this.#hold(pick.host, spec, -1);
+            if (outcome === 'claimed') own.settledSeq = this.#readSeq;
+            else this.#own.delete(instanceId);
           }
           if (outcome === 'claimed') {
-            this.#settled.push({ host: pick.host, r: spec, seq: this.#readSeq, decision });
             claimed.push(instanceId);
             hosts.push(pick.host);
             zones.push(pick.availabilityZone);
@@ -240,91 +262,97 @@ export class SchedulerManager implements ProtocolHandlers<SchedulerProtocol> {
   }
 
   /**
-   * The hosts with what other decisions of this process hold or took counted as used: claims
-   * being taken now, and claims taken since the read `seq` began, which it may not show.
+   * The hosts with the claims of this process's other decisions that `read` does not show
+   * counted as used: claims being taken, and claims committed after the read.
    */
-  #withOthers(states: readonly HostState[], seq: number, decision: object): HostState[] {
+  #withOthers(states: readonly HostState[], read: HostRead, decision: object): HostState[] {
     const extra = new Map<string, Resources>();
-    for (const e of this.#settled) {
-      if (e.seq >= seq && e.decision !== decision) {
-        extra.set(e.host, plus(extra.get(e.host) ?? NOTHING, e.r));
+    for (const [instanceId, c] of this.#own) {
+      if (c.decision !== decision && !read.seen.has(instanceId)) {
+        extra.set(c.host, plus(extra.get(c.host) ?? NOTHING, c.r));
       }
     }
     return states.map((h) => {
       const more = extra.get(h.host);
-      const withHeld = this.#withInFlight(h);
-      return more ? { ...withHeld, used: plus(withHeld.used, more) } : withHeld;
+      return more ? { ...h, used: plus(h.used, more) } : h;
     });
   }
 
-  /** A decision is done with a read; claims no read in use can lack are forgotten. */
-  #release(read: { seq: number }): void {
+  /**
+   * A decision is done with a read. A claim taken while the read numbered `settledSeq` was the
+   * last begun is in every read begun after it: once no read in use is that old, it is
+   * forgotten.
+   */
+  #release(read: HostRead): void {
     const n = (this.#readsInUse.get(read.seq) ?? 1) - 1;
     if (n > 0) this.#readsInUse.set(read.seq, n);
     else this.#readsInUse.delete(read.seq);
     const oldest = Math.min(...this.#readsInUse.keys());
-    for (let i = this.#settled.length - 1; i >= 0; i--) {
-      if ((this.#settled[i] as { seq: number }).seq < oldest) this.#settled.splice(i, 1);
+    for (const [instanceId, c] of this.#own) {
+      if (c.settledSeq !== undefined && c.settledSeq < oldest) this.#own.delete(instanceId);
     }
   }
 
   /** A decision that gave its claims back: they no longer count for the others. */
   #forget(decision: object): void {
-    for (let i = this.#settled.length - 1; i >= 0; i--) {
-      if ((this.#settled[i] as { decision: object }).decision === decision) {
-        this.#settled.splice(i, 1);
-      }
+    for (const [instanceId, c] of this.#own) {
+      if (c.decision === decision) this.#own.delete(instanceId);
     }
   }
 
-  /** The host with the claims this process is taking on it now counted as used. */
-  #withInFlight(h: HostState): HostState {
-    const held = this.#inFlight.get(h.host);
-    return held ? { ...h, used: plus(h.used, held) } : h;
-  }
-
-  /** Counts (sign 1) or stops counting (-1) a claim being taken on `host`. */
-  #hold(host: string, r: Resources, sign: 1 | -1): void {
-    const held = this.#inFlight.get(host) ?? NOTHING;
-    const next = {
-      vcpus: held.vcpus + sign * r.vcpus,
-      memoryMb: held.memoryMb + sign * r.memoryMb,
-      diskGb: held.diskGb + sign * r.diskGb,
-    };
-    if (next.vcpus === 0 && next.memoryMb === 0 && next.diskGb === 0) this.#inFlight.delete(host);
-    else this.#inFlight.set(host, next);
-  }
-
   /** Every compute host as the database knows it, with its usage from the claims. */
-  async #hostStates(): Promise<{ seq: number; states: HostState[] }> {
+  async #hostStates(): Promise<HostRead> {
     // Decisions that come in together share one read, so that many at once cost the database
     // a few reads instead of three queries each. A decision never uses a read that began
     // before it asked (it could miss a host disabled just before): it joins the read that
     // starts when the one under way is done.
     let pending = this.#pendingRead;
     if (!pending) {
-      const read: Promise<{ seq: number; states: HostState[] }> = this.#lastRead.then(async () => {
-        // Decisions that ask from now on wait for the read after this one.
-        if (this.#pendingRead === read) this.#pendingRead = undefined;
-        const seq = ++this.#readSeq;
-        return { seq, states: await this.#readHostStates() };
-      });
-      this.#pendingRead = pending = read;
-      this.#lastRead = read.catch(() => undefined);
+      const next: { joiners: number; read: Promise<HostRead> } = {
+        joiners: 0,
+        read: this.#lastRead.then(async () => {
+          // Decisions that ask from now on wait for the read after this one. The read is in
+          // use by its joiners from the moment it begins, so the claims it may lack are kept.
+          if (this.#pendingRead === next) this.#pendingRead = undefined;
+          const seq = ++this.#readSeq;
+          this.#readsInUse.set(seq, next.joiners);
+          try {
+            return { seq, ...(await this.#readHostStates(this.#oldestOwnClaim())) };
+          } catch (err) {
+            this.#readsInUse.delete(seq);
+            throw err;
+          }
+        }),
+      };
+      this.#pendingRead = pending = next;
+      this.#lastRead = next.read.catch(() => undefined);
     }
-    const { seq, states } = await pending;
-    this.#readsInUse.set(seq, (this.#readsInUse.get(seq) ?? 0) + 1);
-    return { seq, states: states.map(copyState) };
+    pending.joiners += 1;
+    const { seq, states, seen } = await pending.read;
+    return { seq, states: states.map(copyState), seen };
   }
 
-  async #readHostStates(): Promise<HostState[]> {
-    const [services, nodes, used] = await Promise.all([
+  /**
+   * A time no later than the start of any claim of this process a read beginning now could
+   * be asked about: those it knows of, and any it begins from now on. A second back, so a
+   * clock step does not hide one.
+   */
+  #oldestOwnClaim(): number {
+    let oldest = Date.now();
+    for (const c of this.#own.values()) oldest = Math.min(oldest, c.startedAt);
+    return oldest - 1000;
+  }
+
+  async #readHostStates(
+    claimsSince: number,
+  ): Promise<{ states: HostState[]; seen: ReadonlySet<string> }> {
+    const [services, nodes, claims] = await Promise.all([
       this.#services.list({ binary: 'compute' }),
       this.#nodes.list(),
-      this.#claims.usageByHost(),
+      this.#claims.usageWithRecent(claimsSince),
     ]);
     const service = new Map(services.map((s) => [s.host, s]));
-    return nodes.map((n) => {
+    const states = nodes.map((n) => {
       const s = service.get(n.host);
       return {
         host: n.host,
@@ -333,9 +361,10 @@ export class SchedulerManager implements ProtocolHandlers<SchedulerProtocol> {
         enabled: s !== undefined && !s.disabled,
         heartbeatAt: s?.heartbeatAt ?? 0,
         capacity: { vcpus: n.vcpus, memoryMb: Number(n.memoryMb), diskGb: Number(n.diskGb) },
-        used: used.get(n.host) ?? NOTHING,
+        used: claims.usage.get(n.host) ?? NOTHING,
       };
     });
+    return { states, seen: claims.recent };
   }
 }
 

@@ -3,7 +3,9 @@
 // in all), and 200 single-instance launches sent at once through both APIs. Capacity is claimed
 // atomically in the database, so exactly 150 run, the other 50 are refused with
 // InsufficientInstanceCapacity (or end in error for that reason), and no host is ever over its
-// capacity, neither while the burst is placed nor after.
+// capacity, neither while the burst is placed nor after. The lab has a PostgreSQL server of its
+// own: the burst fills every process's pool, which the shared server's 100 connections would
+// not hold beside the other test files running at the same time.
 import {
   RunInstancesCommand,
   type EC2Client,
@@ -22,6 +24,7 @@ import { needs } from '../support/capabilities.js';
 import { readRcFile, stratus } from '../support/cli.js';
 import { ec2Client, waitUntil } from '../support/ec2.js';
 import { insertImage } from '../support/images.js';
+import { startPrivatePostgres, type PrivatePostgres } from '../support/private-postgres.js';
 
 const HOSTS = 3;
 /** vCPUs each fake host reports; at allocation ratio 1 that is 50 m1.nano (1 vCPU) each. */
@@ -31,7 +34,7 @@ const LAUNCHES = 200;
 
 describe(
   'capacity under two schedulers and two APIs (issue 13)',
-  needs('postgres', 'rabbitmq', 'root'),
+  needs('postgres-server', 'rabbitmq', 'root'),
   () => {
     const name = `cap${randomBytes(4).toString('hex')}`;
     const dir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'stratus-cap-')), 'lab');
@@ -39,12 +42,16 @@ describe(
     let database: Database;
     const clients: EC2Client[] = [];
     let imageId: string;
+    let postgres: PrivatePostgres | undefined;
 
     const lab = (...args: string[]) => stratus(['lab', ...args, '--dir', dir]);
 
     before(async () => {
+      postgres = await startPrivatePostgres({ max_connections: '200' });
       const r = await lab(
         'up',
+        '--postgres',
+        postgres.url,
         '--hosts',
         String(HOSTS),
         '--virt',
@@ -87,6 +94,7 @@ describe(
       for (const c of clients) c.destroy();
       await database?.close();
       if (fs.existsSync(dir)) await lab('down');
+      postgres?.remove();
       fs.rmSync(path.dirname(dir), { recursive: true, force: true });
     });
 

@@ -103,6 +103,14 @@ for (const backend of TEST_BACKENDS) {
         memoryMb: 2048,
         diskGb: 20,
       });
+      // The same sums, with the claims created since a moment named by instance.
+      const before = await claims.usageWithRecent(0);
+      assert.deepEqual(before.usage, await claims.usageByHost());
+      assert.ok(before.recent.has(ids[0] as string) && before.recent.has(ids[1] as string));
+      assert.equal(before.recent.has(ids[2] as string), false, 'refused: no claim');
+      const none = await claims.usageWithRecent(Date.now() + 60_000);
+      assert.deepEqual(none.usage, before.usage);
+      assert.equal(none.recent.size, 0);
     });
 
     it('claims nothing for an instance that is not building, and a claim goes with its record', async () => {

@@ -93,6 +93,46 @@ export class CapacityClaimRepo {
     return usage(this.db);
   }
 
+  /**
+   * What the claims on each host add up to, and which instances hold a claim created at or
+   * after `since` (milliseconds): one statement, so both come from the same moment. The
+   * scheduler learns from the second which of its recent claims the first includes.
+   */
+  async usageWithRecent(
+    since: number,
+  ): Promise<{ usage: Map<string, Resources>; recent: Set<string> }> {
+    const rows = await this.db
+      .selectFrom('capacityClaims')
+      .select((eb) => [
+        'host',
+        eb.fn.sum<number>('vcpus').as('vcpus'),
+        eb.fn.sum<number>('memoryMb').as('memoryMb'),
+        eb.fn.sum<number>('diskGb').as('diskGb'),
+        sql<string | null>`null`.as('instanceId'),
+      ])
+      .groupBy('host')
+      .unionAll((eb) =>
+        eb
+          .selectFrom('capacityClaims')
+          .select(['host', 'vcpus', 'memoryMb', 'diskGb', 'instanceId'])
+          .where('createdAt', '>=', since),
+      )
+      .execute();
+    const usage = new Map<string, Resources>();
+    const recent = new Set<string>();
+    for (const r of rows) {
+      if (r.instanceId !== null) recent.add(r.instanceId);
+      else {
+        usage.set(r.host, {
+          vcpus: Number(r.vcpus),
+          memoryMb: Number(r.memoryMb),
+          diskGb: Number(r.diskGb),
+        });
+      }
+    }
+    return { usage, recent };
+  }
+
   /** The claims of these instances (for operators and tests). */
   async ofInstances(instanceIds: readonly string[]): Promise<ClaimRequest[]> {
     if (instanceIds.length === 0) return [];
