@@ -11,6 +11,7 @@ import { loadConfig } from '../src/config/index.js';
 import { systemContext } from '../src/context.js';
 import { ServiceRepo } from '../src/db/index.js';
 import { AMQP_URL, needs } from './support/capabilities.js';
+import { removeBusExchange, testBusExchange } from './support/amqp.js';
 import { waitUntil } from './support/ec2.js';
 import { postgresBackend } from './support/databases.js';
 import { StratusError } from '../src/errors.js';
@@ -28,6 +29,7 @@ describe('distributed services over RabbitMQ and PostgreSQL', NEEDS, () => {
   let stateDir: string;
   const clouds: Cloud[] = [];
   const suffix = randomBytes(4).toString('hex');
+  const exchange = testBusExchange('dist');
 
   const config = (host: string) =>
     loadConfig({
@@ -36,9 +38,10 @@ describe('distributed services over RabbitMQ and PostgreSQL', NEEDS, () => {
         'state-dir': stateDir,
         database: db.url,
         transport: AMQP_URL,
+        'bus-exchange': exchange,
         host: `${host}-${suffix}`,
-        'service-heartbeat-seconds': '0.1',
-        'service-down-after-seconds': '0.5',
+        'service-heartbeat-seconds': '0.25',
+        'service-down-after-seconds': '2',
         'bus-call-timeout-ms': '3000',
       },
     });
@@ -54,6 +57,7 @@ describe('distributed services over RabbitMQ and PostgreSQL', NEEDS, () => {
   });
   after(async () => {
     for (const c of clouds.reverse()) await c.stop();
+    await removeBusExchange(exchange, [`node1-${suffix}`, `node2-${suffix}`]);
     await db?.remove();
     fs.rmSync(stateDir, { recursive: true, force: true });
   });
@@ -103,9 +107,9 @@ describe('distributed services over RabbitMQ and PostgreSQL', NEEDS, () => {
     const services = new ServiceRepo(clouds[0]!.database.db);
     const states = async () => {
       const rows = await services.list({ binary: 'compute' });
-      return Object.fromEntries(rows.map((r) => [r.host, serviceState(r, Date.now(), 500)]));
+      return Object.fromEntries(rows.map((r) => [r.host, serviceState(r, Date.now(), 2000)]));
     };
-    // Down once its last heartbeat is older than service-down-after (0.5 s): polled, not slept.
+    // Down once its last heartbeat is older than service-down-after (2 s; short, yet long enough for a heartbeat on a busy machine): polled, not slept.
     await waitUntil(
       async () => (await states())[`node2-${suffix}`] === 'down',
       10_000,

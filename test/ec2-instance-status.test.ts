@@ -17,7 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { loadConfig } from '../src/config/index.js';
-import { needs } from './support/capabilities.js';
+import { AMQP_URL, needs } from './support/capabilities.js';
 import { insertImage } from './support/images.js';
 import { postgresBackend } from './support/databases.js';
 import { silentLogger } from '../src/log.js';
@@ -25,8 +25,7 @@ import { startCloud, type Cloud } from '../src/main.js';
 import { expectError } from './support/expect.js';
 import { ec2Client, waitUntil } from './support/ec2.js';
 import { FREE_PORTS } from './support/ports.js';
-
-const AMQP_URL = process.env.STRATUS_TEST_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
+import { removeBusExchange, testBusExchange } from './support/amqp.js';
 
 /** `Status/reachability` of a summary, as a string that reads well in assertions. */
 const shown = (s: InstanceStatus['SystemStatus']) =>
@@ -41,6 +40,7 @@ describe('DescribeInstanceStatus', needs('postgres', 'rabbitmq'), () => {
   let running: string;
   let stopped: string;
   const suffix = randomBytes(4).toString('hex');
+  const exchange = testBusExchange('status');
 
   const config = (host: string) =>
     loadConfig({
@@ -49,6 +49,7 @@ describe('DescribeInstanceStatus', needs('postgres', 'rabbitmq'), () => {
         'state-dir': path.join(stateDir, host),
         database: db.url,
         transport: AMQP_URL,
+        'bus-exchange': exchange,
         host: `${host}-${suffix}`,
         ...FREE_PORTS,
         'service-heartbeat-seconds': '0.2',
@@ -107,6 +108,7 @@ describe('DescribeInstanceStatus', needs('postgres', 'rabbitmq'), () => {
     ec2?.destroy();
     await node?.stop();
     await control?.stop();
+    await removeBusExchange(exchange, [`node-${suffix}`]);
     await db?.remove();
     fs.rmSync(stateDir, { recursive: true, force: true });
   });

@@ -23,6 +23,7 @@ import { after, before, describe, it } from 'node:test';
 import { FlavorRepo, InstanceRepo, TagRepo, type InstanceRow } from '../src/db/index.js';
 import { ec2Id } from '../src/ids/index.js';
 import { AMQP_URL, needs } from './support/capabilities.js';
+import { removeBusExchange, testBusExchange } from './support/amqp.js';
 import { postgresBackend, TEST_BACKENDS } from './support/databases.js';
 import { startTestCloud, waitUntil, type TestCloud } from './support/ec2.js';
 import { instanceRow } from './support/instances.js';
@@ -396,16 +397,20 @@ describe('EC2 instances after termination', () => {
 describe('EC2 instances on PostgreSQL and RabbitMQ', needs('postgres', 'rabbitmq'), () => {
   let t: TestCloud;
   let db: { url: string; remove(): Promise<void> };
+  const exchange = testBusExchange('ec2');
+  const host = `ec2-${Date.now().toString(36)}`;
   before(async () => {
     db = await postgresBackend.create();
     t = await startTestCloud({
       database: db.url,
       transport: AMQP_URL,
-      host: `ec2-${Date.now().toString(36)}`,
+      'bus-exchange': exchange,
+      host,
     });
   });
   after(async () => {
     await t.stop();
+    await removeBusExchange(exchange, [host]);
     await db.remove();
   });
 

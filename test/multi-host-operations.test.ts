@@ -25,6 +25,7 @@ import { startCloud, type Cloud } from '../src/main.js';
 import { FakeDriver } from '../src/virt/index.js';
 import { AMQP_URL, needs } from './support/capabilities.js';
 import { stratus } from './support/cli.js';
+import { removeBusExchange, testBusExchange } from './support/amqp.js';
 import { postgresBackend } from './support/databases.js';
 import { startTestCloud, waitUntil, type TestCloud } from './support/ec2.js';
 import { failure } from './support/expect.js';
@@ -32,10 +33,12 @@ import { login, PASSWORD } from './support/openstack.js';
 
 const suffix = randomBytes(4).toString('hex');
 const name = (h: string) => `${h}-${suffix}`;
+const exchange = testBusExchange('hosts');
 /** Flags every process of this cloud shares. */
 const common = (db: string): Record<string, string> => ({
   database: db,
   transport: AMQP_URL,
+  'bus-exchange': exchange,
   'service-heartbeat-seconds': '0.2',
   'service-down-after-seconds': '2',
   'bus-call-timeout-ms': '5000',
@@ -143,6 +146,7 @@ describe('operating several compute hosts', needs('postgres', 'rabbitmq'), () =>
   after(async () => {
     for (const c of computes.values()) await c.stop();
     await t?.stop();
+    await removeBusExchange(exchange, [...computes.keys()].map(name));
     await db?.remove();
     fs.rmSync(stateDir, { recursive: true, force: true });
   });

@@ -9,7 +9,6 @@ import {
   TerminateInstancesCommand,
   type _InstanceType,
 } from '@aws-sdk/client-ec2';
-import amqp from 'amqplib';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -17,6 +16,7 @@ import path from 'node:path';
 import { openDatabase, type Database, type ImageRow } from '../../src/db/index.js';
 import { ec2Id } from '../../src/ids/index.js';
 import { fakeDriverStateFile } from '../../src/main.js';
+import { removeBusExchange, testBusExchange } from './amqp.js';
 import { AMQP_URL } from './capabilities.js';
 import { readRcFile, startStratus, type RunningStratus } from './cli.js';
 import { postgresBackend } from './databases.js';
@@ -125,7 +125,7 @@ export async function startAllInOneCrashCloud(): Promise<CrashCloud> {
 export async function startDistributedCrashCloud(): Promise<CrashCloud> {
   const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'stratus-crash-'));
   const suffix = randomBytes(4).toString('hex');
-  const exchange = `stratus-crash-${suffix}`;
+  const exchange = testBusExchange('crash');
   const db = await postgresBackend.create();
   const base = [
     ...commonArgs(stateDir),
@@ -150,23 +150,10 @@ export async function startDistributedCrashCloud(): Promise<CrashCloud> {
     ]),
     cleanup: async () => {
       await db.remove();
-      await removeAmqpTopology(exchange, ['scheduler', 'network', `compute.${computeHost}`]);
+      await removeBusExchange(exchange, [computeHost]);
       fs.rmSync(stateDir, { recursive: true, force: true });
     },
   });
-}
-
-async function removeAmqpTopology(exchange: string, topics: readonly string[]): Promise<void> {
-  const connection = await amqp.connect(AMQP_URL);
-  try {
-    const channel = await connection.createChannel();
-    for (const t of topics) await channel.deleteQueue(`${exchange}.${t}`);
-    await channel.deleteExchange(exchange);
-    await channel.deleteExchange(`${exchange}.fanout`);
-    await channel.close();
-  } finally {
-    await connection.close();
-  }
 }
 
 interface CloudSpec {
