@@ -11,7 +11,10 @@ import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { DescribeRegionsCommand } from '@aws-sdk/client-ec2';
+import { resolveEndpoint } from '../src/cli/smoke.js';
 import { loadConfig } from '../src/config/index.js';
+import { smokeEc2Client } from '../src/smoke/index.js';
 import { silentLogger } from '../src/log.js';
 import { startCloud } from '../src/main.js';
 import { needs } from './support/capabilities.js';
@@ -29,17 +32,19 @@ function openssl(dir: string, args: string[]): void {
 /** A CA (`<name>-ca.pem`) and a certificate for 127.0.0.1 and localhost it signed. */
 function makeCertificates(dir: string, name: string): { ca: string; cert: string; key: string } {
   const f = (s: string) => path.join(dir, `${name}-${s}`);
+  // prettier-ignore
   openssl(dir, [
     'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
     '-keyout', f('ca.key'), '-out', f('ca.pem'), '-days', '2',
     '-subj', `/CN=Stratus test CA ${name}`,
     '-addext', 'basicConstraints=critical,CA:TRUE',
     '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
-  ]); // prettier-ignore
+  ]);
+  // prettier-ignore
   openssl(dir, [
     'req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
     '-keyout', f('server.key'), '-out', f('server.csr'), '-subj', '/CN=localhost',
-  ]); // prettier-ignore
+  ]);
   fs.writeFileSync(
     f('ext.cnf'),
     [
@@ -52,10 +57,11 @@ function makeCertificates(dir: string, name: string): { ca: string; cert: string
       '',
     ].join('\n'),
   );
+  // prettier-ignore
   openssl(dir, [
     'x509', '-req', '-in', f('server.csr'), '-CA', f('ca.pem'), '-CAkey', f('ca.key'),
     '-CAcreateserial', '-out', f('server.pem'), '-days', '2', '-extfile', f('ext.cnf'),
-  ]); // prettier-ignore
+  ]);
   return { ca: f('ca.pem'), cert: f('server.pem'), key: f('server.key') };
 }
 
@@ -258,6 +264,25 @@ describe('HTTPS on every API listener', needs('openssl'), () => {
       assert.match(untrusted.err, /SSL|certificate verify failed/i);
     },
   );
+
+  it('stratus smoke takes the CA from the rc file (AWS_CA_BUNDLE) for the SDK for JavaScript', async () => {
+    const endpoint = resolveEndpoint({ rc: rcFile }, {});
+    assert.equal(endpoint.url, t.endpoint);
+    assert.equal(endpoint.caFile, certs.ca);
+    const trusted = smokeEc2Client(endpoint);
+    const untrusted = smokeEc2Client({ ...endpoint, caFile: undefined });
+    try {
+      const r = await trusted.send(new DescribeRegionsCommand({}));
+      assert.deepEqual(
+        r.Regions?.map((x) => x.RegionName),
+        [t.region],
+      );
+      await assert.rejects(untrusted.send(new DescribeRegionsCommand({})), /certificate/i);
+    } finally {
+      trusted.destroy();
+      untrusted.destroy();
+    }
+  });
 
   it('refuses plain HTTP on a TLS port at once, without hanging', async () => {
     const status = t.cloud.urls?.status as string;
