@@ -92,7 +92,13 @@ export class ApiService {
   async #start(): Promise<void> {
     const { config, services, logger, metrics } = this.#opts;
     const { identity, tokens, catalog } = services;
+    // main reads it before anything starts; read here too if it did not.
+    if (config.api.tls && !this.#tls) {
+      this.#tls = readTls(config.api.tls);
+      this.#tlsSeen = this.#tls.stamp;
+    }
     const tls = this.#tls;
+    if (tls) this.#warnIfExpired(tls);
     const ec2 = createEc2Server({
       logger,
       metrics,
@@ -175,12 +181,22 @@ export class ApiService {
       );
       return;
     }
+    this.#warnIfExpired(material);
     for (const app of this.#servers) replaceCertificate(app, material);
     this.#tls = material;
     this.#tlsSeen = material.stamp;
     this.#opts.logger.info(
       { cert: files.certFile, key: files.keyFile },
       'serving the renewed TLS certificate',
+    );
+  }
+
+  /** Clients refuse an expired certificate: say so in the log, the likely first place looked. */
+  #warnIfExpired(material: TlsMaterial): void {
+    if (material.notAfter.getTime() > Date.now()) return;
+    this.#opts.logger.warn(
+      { cert: this.#opts.config.api.tls?.certFile, notAfter: material.notAfter.toISOString() },
+      'the TLS certificate has expired: clients will refuse it',
     );
   }
 

@@ -13,6 +13,8 @@ export interface TlsMaterial {
   key: Buffer;
   /** When the files were read as they are now (mtime of each), to notice a rotation. */
   stamp: string;
+  /** The end of the certificate's validity. */
+  notAfter: Date;
 }
 
 function invalid(id: string, message: string, cause?: unknown): StratusError {
@@ -100,5 +102,5 @@ export function readTls(files: TlsFiles): TlsMaterial {
     const ca = readFile(files.caFile, 'TLS CA file', 'api.tlsCaFile');
     parseCertificate(ca, files.caFile, 'TLS CA file', 'api.tlsCaFile');
   }
-  return { cert, key, stamp };
+  return { cert, key, stamp, notAfter: new Date(x509.validTo) };
 }
