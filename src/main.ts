@@ -6,6 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { ec2Id } from './ids/index.js';
 import { metadataFiles, MetadataServer, MetadataService } from './api/metadata/index.js';
 import { ApiService, type ApiUrls } from './api/service.js';
+import { readTls } from './api/tls.js';
 import type { ApiServices } from './api/services.js';
 import { AmqpBus, InProcessBus, type Bus } from './bus/index.js';
 import { addConfigOptions, configFrom } from './cli/config-options.js';
@@ -251,6 +252,9 @@ export async function startCloud(
     driver?: VirtDriver;
   } = {},
 ): Promise<Cloud> {
+  // The API listeners' certificate is checked before anything is opened or started: a bad
+  // file is one error naming it (issue 13).
+  const tls = services.includes('api') && config.api.tls ? readTls(config.api.tls) : undefined;
   fs.mkdirSync(config.stateDir, { recursive: true, mode: 0o700 });
   const logger =
     options.logger ?? createLogger({ level: config.log.level, file: config.log.file ?? undefined });
@@ -389,6 +393,7 @@ export async function startCloud(
             logger,
             metrics,
             localServices: services.map((b) => ({ host: config.host, binary: b })),
+            tls,
           });
           service = api.service();
           break;
@@ -425,6 +430,7 @@ export async function startCloud(
           username: admin.user.name,
           password: admin.password,
           projectName: admin.project.name,
+          caFile: config.api.tls?.caFile,
           ...(dataPlane.mode === 'namespace' && services.includes('compute')
             ? { guestNetns: config.dataPlane.namespace }
             : {}),

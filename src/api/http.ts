@@ -8,9 +8,16 @@ import Fastify, {
   type FastifyReply,
   type FastifyRequest,
 } from 'fastify';
+import tls from 'node:tls';
 import { newRequestId } from '../context.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/index.js';
+
+/** A certificate (with its chain) and its private key, PEM. */
+export interface HttpsCertificate {
+  cert: Buffer;
+  key: Buffer;
+}
 
 export interface HttpServerOptions {
   /** Label of this API in logs and metrics: 'ec2', 'status', ... */
@@ -25,10 +32,12 @@ export interface HttpServerOptions {
    * otherwise.
    */
   frameworkErrors?: (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => void;
+  /** Serve HTTPS with this certificate and key; plain HTTP without. */
+  tls?: HttpsCertificate | undefined;
 }
 
 export function createHttpServer(options: HttpServerOptions): FastifyInstance {
-  const app = Fastify({
+  const settings = {
     loggerInstance: options.logger.child({ api: options.api }) as FastifyBaseLogger,
     genReqId: () => newRequestId(),
     // Stratus logs each request once, in the onResponse hook below, with its request id.
@@ -38,7 +47,15 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     }),
     bodyLimit: options.bodyLimit ?? 1024 * 1024,
     ...(options.frameworkErrors ? { frameworkErrors: options.frameworkErrors } : {}),
-  });
+  };
+  // An HTTPS server is Fastify's https flavour; routes and hooks are the same, so the edges
+  // keep one type for both (only `listen` and the TLS reload below look at the server itself).
+  const app = options.tls
+    ? (Fastify({
+        ...settings,
+        https: { cert: options.tls.cert, key: options.tls.key },
+      }) as unknown as FastifyInstance)
+    : Fastify(settings);
   app.addHook('onResponse', async (request, reply) => {
     const seconds = reply.elapsedTime / 1000;
     options.metrics.httpRequests.inc({
@@ -80,5 +97,21 @@ export async function listen(
   const addr = app.server.address();
   const realPort = addr && typeof addr === 'object' ? addr.port : port;
   const shownHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
-  return `http://${shownHost}:${realPort}`;
+  return `${isHttps(app) ? 'https' : 'http'}://${shownHost}:${realPort}`;
+}
+
+/** Whether the server serves HTTPS. */
+export function isHttps(app: FastifyInstance): boolean {
+  return (app.server as unknown) instanceof tls.Server;
+}
+
+/**
+ * Makes new connections use this certificate and key; those open keep theirs. For a
+ * certificate rotated on disk.
+ */
+export function replaceCertificate(app: FastifyInstance, material: HttpsCertificate): void {
+  (app.server as unknown as tls.Server).setSecureContext({
+    cert: material.cert,
+    key: material.key,
+  });
 }

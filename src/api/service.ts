@@ -11,9 +11,10 @@ import { createComputeServer } from './openstack-compute/compute-server.js';
 import { createEc2Server } from './ec2/ec2-server.js';
 import { createIdentityServer } from './identity/identity-server.js';
 import { createImageServer } from './image/image-server.js';
-import { listen } from './http.js';
+import { listen, replaceCertificate } from './http.js';
 import type { ApiServices } from './services.js';
 import { createStatusServer } from './status/status-server.js';
+import { readTls, tlsStamp, type TlsMaterial } from './tls.js';
 
 export interface ApiServiceOptions {
   config: Config;
@@ -22,6 +23,8 @@ export interface ApiServiceOptions {
   logger: Logger;
   metrics: Metrics;
   localServices: readonly { host: string; binary: string }[];
+  /** The listeners' certificate and key, read and checked (readTls) before anything started. */
+  tls?: TlsMaterial | undefined;
 }
 
 /** The URLs the APIs really listen on, known once the service started. */
@@ -39,9 +42,14 @@ export class ApiService {
   readonly #opts: ApiServiceOptions;
   readonly #servers: FastifyInstance[] = [];
   #urls: ApiUrls | undefined;
+  #tls: TlsMaterial | undefined;
+  /** The files' stamp last looked at, served or refused. */
+  #tlsSeen: string | undefined;
 
   constructor(options: ApiServiceOptions) {
     this.#opts = options;
+    this.#tls = options.tls;
+    this.#tlsSeen = options.tls?.stamp;
   }
 
   get urls(): ApiUrls {
@@ -64,6 +72,17 @@ export class ApiService {
             await services.instances.reconcileUnplaced(ctx);
           },
         },
+        ...(config.api.tls
+          ? [
+              {
+                // A certificate renewed on disk (certbot, an internal CA) is served to new
+                // connections without a restart.
+                name: 'reload-tls-certificate',
+                intervalMs: config.api.tlsReloadSeconds * 1000,
+                run: async () => this.#reloadTls(),
+              },
+            ]
+          : []),
       ],
       start: () => this.#start(),
       stop: () => this.#stop(),
@@ -73,9 +92,17 @@ export class ApiService {
   async #start(): Promise<void> {
     const { config, services, logger, metrics } = this.#opts;
     const { identity, tokens, catalog } = services;
+    // main reads it before anything starts; read here too if it did not.
+    if (config.api.tls && !this.#tls) {
+      this.#tls = readTls(config.api.tls);
+      this.#tlsSeen = this.#tls.stamp;
+    }
+    const tls = this.#tls;
+    if (tls) this.#warnIfExpired(tls);
     const ec2 = createEc2Server({
       logger,
       metrics,
+      tls,
       region: config.region,
       actions: ec2Actions({ ...services, config }),
       findPrincipal: (accessKey) => identity.findEc2Principal(accessKey),
@@ -84,6 +111,7 @@ export class ApiService {
     const identityApi = createIdentityServer({
       logger,
       metrics,
+      tls,
       tokens,
       catalog: () => catalog.entries(),
       users: { list: () => identity.listUsers() },
@@ -92,12 +120,19 @@ export class ApiService {
         ofUser: (userId) => identity.projectsOfUser(userId),
       },
     });
-    const imageApi = createImageServer({ logger, metrics, tokens, images: services.images });
-    const computeApi = createComputeServer({ logger, metrics, services });
+    const imageApi = createImageServer({
+      logger,
+      metrics,
+      tls,
+      tokens,
+      images: services.images,
+    });
+    const computeApi = createComputeServer({ logger, metrics, tls, services });
     const status = createStatusServer({
       health: services.health,
       logger,
       metrics,
+      tls,
       localServices: this.#opts.localServices,
     });
     const start = async (app: FastifyInstance, at: Listen): Promise<string> => {
@@ -126,6 +161,43 @@ export class ApiService {
     ] as const) {
       await catalog.publish(serviceType, config.region, url);
     }
+  }
+
+  /** Serves the certificate and key files anew if they changed and check out. */
+  #reloadTls(): void {
+    const files = this.#opts.config.api.tls;
+    if (!files || !this.#tls) return;
+    const stamp = tlsStamp(files);
+    if (stamp === this.#tlsSeen) return;
+    this.#tlsSeen = stamp;
+    let material: TlsMaterial;
+    try {
+      material = readTls(files);
+    } catch (err) {
+      // Often a moment between writing the certificate and its key: the next change retries.
+      this.#opts.logger.warn(
+        { err, cert: files.certFile, key: files.keyFile },
+        'the changed TLS certificate or key is not usable; still serving the previous one',
+      );
+      return;
+    }
+    this.#warnIfExpired(material);
+    for (const app of this.#servers) replaceCertificate(app, material);
+    this.#tls = material;
+    this.#tlsSeen = material.stamp;
+    this.#opts.logger.info(
+      { cert: files.certFile, key: files.keyFile },
+      'serving the renewed TLS certificate',
+    );
+  }
+
+  /** Clients refuse an expired certificate: say so in the log, the likely first place looked. */
+  #warnIfExpired(material: TlsMaterial): void {
+    if (material.notAfter.getTime() > Date.now()) return;
+    this.#opts.logger.warn(
+      { cert: this.#opts.config.api.tls?.certFile, notAfter: material.notAfter.toISOString() },
+      'the TLS certificate has expired: clients will refuse it',
+    );
   }
 
   async #stop(): Promise<void> {

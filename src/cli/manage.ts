@@ -326,8 +326,9 @@ export function manageCommand(): Command {
       const creds = await identity.listEc2Credentials({ user: u.id, project: p.id });
       const c = creds[0] ?? (await identity.createEc2Credential(u.id, p.id));
       const endpoints = new EndpointRepo(database.db);
+      const scheme = config.api.tls ? 'https' : 'http';
       const listenUrl = (l: { host: string; port: number }) =>
-        `http://${l.host.includes(':') ? `[${l.host}]` : l.host}:${l.port}`;
+        `${scheme}://${l.host.includes(':') ? `[${l.host}]` : l.host}:${l.port}`;
       process.stdout.write(
         renderRcFile({
           ec2Url:
@@ -342,6 +343,7 @@ export function manageCommand(): Command {
           username: u.name,
           password: o.password ?? null,
           projectName: p.name,
+          caFile: config.api.tls?.caFile,
         }),
       );
     }),

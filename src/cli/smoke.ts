@@ -39,6 +39,7 @@ interface EndpointFlags {
   secretKey?: string;
   region?: string;
   rc?: string;
+  caBundle?: string;
 }
 
 /**
@@ -106,11 +107,15 @@ export function resolveEndpoint(
   }
   // The namespace from which this machine reaches guests, when the cloud runs here.
   const guestNetns = pick(rc.STRATUS_GUEST_NETNS, env.STRATUS_GUEST_NETNS);
+  // The CA an https endpoint's certificate is trusted with, as the AWS CLI reads it.
+  const caFile = pick(flags.caBundle, rc.AWS_CA_BUNDLE, env.AWS_CA_BUNDLE);
+  if (caFile && !fs.existsSync(caFile)) throw invalid(`The CA bundle ${caFile} does not exist.`);
   return {
     url: url as string,
     region,
     accessKeyId: accessKeyId as string,
     secretAccessKey: secretAccessKey as string,
+    ...(caFile ? { caFile } : {}),
     ...(guestNetns ? { guestNetns } : {}),
   };
 }
@@ -126,6 +131,10 @@ export function smokeCommand(exit: (code: number) => void): Command {
     .option('--secret-key <key>', 'Secret key (env AWS_SECRET_ACCESS_KEY).')
     .option('--region <name>', 'Region (env AWS_DEFAULT_REGION).')
     .option('--rc <file>', 'Read endpoint and credentials from this rc file.')
+    .option(
+      '--ca-bundle <file>',
+      "PEM CA bundle to trust an https endpoint's certificate with (env AWS_CA_BUNDLE).",
+    )
     .option('--image <id-or-name>', 'Image to boot (default: the Stratus guest image).')
     .option('--instance-type <name>', 'Instance type.', 'm1.tiny')
     .addOption(new Option('--parallel <n>', 'Scenarios at once.').argParser(positiveInt).default(1))

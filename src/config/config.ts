@@ -1,6 +1,7 @@
 // Loads the typed configuration: defaults < config file < environment < command-line flags,
 // each value validated against OPTIONS with a message naming where the bad value came from.
 import fs from 'node:fs';
+import path from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { StratusError } from '../errors.js';
 import { parseCidr, parseIpv4 } from '../network/ipv4.js';
@@ -10,6 +11,14 @@ import { OPTIONS, type OptionSpec } from './options.js';
 export interface Listen {
   host: string;
   port: number;
+}
+
+/** Where the API listeners' certificate and key are, as PEM files. */
+export interface TlsFiles {
+  certFile: string;
+  keyFile: string;
+  /** The CA bundle the rc file points clients at, when one is given. */
+  caFile: string | undefined;
 }
 
 export interface Config {
@@ -37,6 +46,10 @@ export interface Config {
     statusListen: Listen;
     /** Seconds a connection may stay without data moving before it is closed. */
     idleTimeoutSeconds: number;
+    /** HTTPS on every API listener (not metadata); plain HTTP when absent. */
+    tls: TlsFiles | undefined;
+    /** How often the certificate and key files are checked for a change, in seconds. */
+    tlsReloadSeconds: number;
   };
   identity: { tokenLifetimeSeconds: number };
   service: { heartbeatSeconds: number; downAfterSeconds: number };
@@ -268,6 +281,8 @@ function toConfig(r: Record<string, unknown>): Config {
       imageListen: get('api.imageListen'),
       statusListen: get('api.statusListen'),
       idleTimeoutSeconds: get('api.idleTimeoutSeconds'),
+      tls: tlsFiles(get('api.tlsCertFile'), get('api.tlsKeyFile'), get('api.tlsCaFile')),
+      tlsReloadSeconds: get('api.tlsReloadSeconds'),
     },
     identity: { tokenLifetimeSeconds: get('identity.tokenLifetimeSeconds') },
     service: {
@@ -348,6 +363,31 @@ function toConfig(r: Record<string, unknown>): Config {
     );
   }
   return deepFreeze(config);
+}
+
+/** Certificate and key come together; a CA bundle only with them. Paths are made absolute. */
+function tlsFiles(cert: string, key: string, ca: string): TlsFiles | undefined {
+  const fail = (id: string, message: string): never => {
+    throw new StratusError('invalid', message, { resource: 'config', id });
+  };
+  if (cert && !key)
+    fail('api.tlsKeyFile', `--tls-cert-file ${cert} needs --tls-key-file: its private key.`);
+  if (key && !cert)
+    fail(
+      'api.tlsCertFile',
+      `--tls-key-file ${key} needs --tls-cert-file: the certificate it signs for.`,
+    );
+  if (ca && !cert)
+    fail(
+      'api.tlsCertFile',
+      `--tls-ca-file ${ca} needs --tls-cert-file and --tls-key-file: without them the APIs serve plain HTTP.`,
+    );
+  if (!cert) return undefined;
+  return {
+    certFile: path.resolve(cert),
+    keyFile: path.resolve(key),
+    caFile: ca ? path.resolve(ca) : undefined,
+  };
 }
 
 /** Linux interface names: at most 15 characters, no '/' or spaces. */

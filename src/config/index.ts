@@ -1,3 +1,10 @@
 // Public surface of the config module.
-export { loadConfig, envName, type Config, type ConfigSources, type Listen } from './config.js';
+export {
+  loadConfig,
+  envName,
+  type Config,
+  type ConfigSources,
+  type Listen,
+  type TlsFiles,
+} from './config.js';
 export { OPTIONS, type OptionSpec } from './options.js';

@@ -9,6 +9,8 @@ export interface RcFileValues {
   username: string;
   password: string | null;
   projectName: string;
+  /** The CA bundle clients trust the APIs' HTTPS certificate with (AWS_CA_BUNDLE, OS_CACERT). */
+  caFile?: string | undefined;
   /** The network namespace from which this machine reaches guests (a namespace data plane). */
   guestNetns?: string;
 }
@@ -34,6 +36,12 @@ export function renderRcFile(v: RcFileValues): string {
     ['OS_USER_DOMAIN_NAME', 'Default'],
     ['OS_PROJECT_DOMAIN_NAME', 'Default'],
     ['OS_REGION_NAME', v.region],
+    ...(v.caFile
+      ? ([
+          ['AWS_CA_BUNDLE', v.caFile],
+          ['OS_CACERT', v.caFile],
+        ] as [string, string][])
+      : []),
     ...(v.guestNetns ? ([['STRATUS_GUEST_NETNS', v.guestNetns]] as [string, string][]) : []),
   ];
   return [

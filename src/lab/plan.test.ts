@@ -114,5 +114,6 @@ describe('lab plan', () => {
     refused({ name: 'Bad-Name' }, /--name/);
     refused({ postgres: 'mysql://x' }, /--postgres/);
     refused({ settings: { 'no.such': 1 } }, /no option 'no\.such'/);
+    refused({ settings: { 'api.tlsCertFile': '/x.pem' } }, /api\.tlsCertFile: a lab serves/);
   });
 });

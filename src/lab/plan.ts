@@ -136,6 +136,13 @@ export function checkLabOptions(o: LabOptions): void {
         id: key,
       });
     }
+    // The lab waits for each api process's /healthz and prints its URLs as plain HTTP.
+    if (key.startsWith('api.tls')) {
+      throw invalid(
+        `--set ${key}: a lab serves its APIs over plain HTTP; HTTPS is for an all-in-one or api service started with --tls-cert-file.`,
+        { resource: 'config', id: key },
+      );
+    }
   }
   for (const [flag, url, scheme] of [
     ['postgres', o.postgres, /^postgres(ql)?:$/],

@@ -121,6 +121,15 @@ const CHECKS = {
     probe: () => missingFile('/usr/bin/openstack'),
     remedy: 'apt-get install python3-openstackclient (scripts/test-services installs it)',
   },
+  boto3: {
+    what: "Debian's boto3 for the system Python (/usr/bin/python3 -c 'import boto3')",
+    probe: () =>
+      spawnSync('/usr/bin/python3', ['-c', 'import boto3'], { stdio: 'ignore', timeout: 20_000 })
+        .status === 0
+        ? undefined
+        : 'the system Python cannot import boto3.',
+    remedy: 'apt-get install python3-boto3 (scripts/setup installs it)',
+  },
   postgres: {
     what: `PostgreSQL at ${new URL(POSTGRES_ADMIN_URL).host} (STRATUS_TEST_POSTGRES_URL)`,
     probe: () => missingServer(POSTGRES_ADMIN_URL, 5432, 'PostgreSQL'),

@@ -8,7 +8,7 @@ import { asStratusError, StratusError } from '../../errors.js';
 import type { Ec2Principal } from '../../identity/index.js';
 import type { Logger } from '../../log.js';
 import type { Metrics } from '../../metrics/index.js';
-import { createHttpServer } from '../http.js';
+import { createHttpServer, type HttpsCertificate } from '../http.js';
 import type { Ec2ActionTable } from './action.js';
 import { authenticateEc2Request } from './auth.js';
 import { toEc2Error } from './errors.js';
@@ -18,6 +18,8 @@ import { renderError, renderResponse } from './xml.js';
 export interface Ec2ServerOptions {
   logger: Logger;
   metrics: Metrics;
+  /** Serve HTTPS with this certificate; plain HTTP without. */
+  tls?: HttpsCertificate | undefined;
   region: string;
   actions: Ec2ActionTable;
   /** Who an access key speaks for; undefined for unknown or disabled keys. */
@@ -35,7 +37,12 @@ const VERSION = /^\d{4}-\d{2}-\d{2}$/;
 const PRINCIPAL_TTL_MS = 5_000;
 
 export function createEc2Server(options: Ec2ServerOptions): FastifyInstance {
-  const app = createHttpServer({ api: 'ec2', logger: options.logger, metrics: options.metrics });
+  const app = createHttpServer({
+    api: 'ec2',
+    logger: options.logger,
+    metrics: options.metrics,
+    tls: options.tls,
+  });
   // Keep the raw body: signatures are computed over it.
   app.addContentTypeParser(
     'application/x-www-form-urlencoded',

@@ -10,7 +10,7 @@ import type { ProjectRow, UserRow } from '../../db/index.js';
 import type { TokenInfo, TokenService } from '../../identity/index.js';
 import type { Logger } from '../../log.js';
 import type { Metrics } from '../../metrics/index.js';
-import { createHttpServer } from '../http.js';
+import { createHttpServer, type HttpsCertificate } from '../http.js';
 import { parseTokenRequest } from './auth-request.js';
 import { identityError, toIdentityError, type IdentityError } from './errors.js';
 import {
@@ -26,6 +26,8 @@ import {
 export interface IdentityServerOptions {
   logger: Logger;
   metrics: Metrics;
+  /** Serve HTTPS with this certificate; plain HTTP without. */
+  tls?: HttpsCertificate | undefined;
   tokens: TokenService;
   /** The service catalog, as tokens carry it. */
   catalog: () => Promise<CatalogEntry[]>;
@@ -45,6 +47,7 @@ export function createIdentityServer(options: IdentityServerOptions): FastifyIns
     api: 'identity',
     logger: options.logger,
     metrics: options.metrics,
+    tls: options.tls,
   });
   const { tokens } = options;
 

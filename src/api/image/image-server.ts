@@ -13,7 +13,7 @@ import type { TokenService } from '../../identity/index.js';
 import type { ImageService } from '../../image/index.js';
 import type { Logger } from '../../log.js';
 import type { Metrics } from '../../metrics/index.js';
-import { createHttpServer } from '../http.js';
+import { createHttpServer, type HttpsCertificate } from '../http.js';
 import { contextFromToken } from '../openstack/token-auth.js';
 import { imageApiError, toImageApiError, type ImageApiError } from './errors.js';
 import {
@@ -27,6 +27,8 @@ import { imageListView, imageView, versionsView } from './views.js';
 export interface ImageServerOptions {
   logger: Logger;
   metrics: Metrics;
+  /** Serve HTTPS with this certificate; plain HTTP without. */
+  tls?: HttpsCertificate | undefined;
   tokens: TokenService;
   images: ImageService;
   /** Largest accepted upload in bytes (1 TiB, the Image API's usual cap). */
@@ -43,6 +45,7 @@ export function createImageServer(options: ImageServerOptions): FastifyInstance 
     api: 'image',
     logger: options.logger,
     metrics: options.metrics,
+    tls: options.tls,
     frameworkErrors: (error, _request, reply) => {
       const code = error.statusCode && error.statusCode < 500 ? error.statusCode : 400;
       const message =

@@ -7,7 +7,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { asStratusError, invalid } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import type { Metrics } from '../../metrics/index.js';
-import { createHttpServer } from '../http.js';
+import { createHttpServer, type HttpsCertificate } from '../http.js';
 import type { ApiServices } from '../services.js';
 import { contextFromToken } from '../openstack/token-auth.js';
 import { frameworkRefusal } from '../openstack/error-json.js';
@@ -31,6 +31,8 @@ import { versionView } from './views.js';
 export interface ComputeServerOptions {
   logger: Logger;
   metrics: Metrics;
+  /** Serve HTTPS with this certificate; plain HTTP without. */
+  tls?: HttpsCertificate | undefined;
   services: ApiServices;
 }
 
@@ -48,6 +50,7 @@ export function createComputeServer(options: ComputeServerOptions): FastifyInsta
     api: 'compute',
     logger: options.logger,
     metrics: options.metrics,
+    tls: options.tls,
   });
 
   /** The URL this request reached the API at, for links: `http://host:port`. */

@@ -5,18 +5,25 @@ import type { Logger } from '../../log.js';
 import type { Metrics } from '../../metrics/index.js';
 import type { ServiceHealth } from '../../service/index.js';
 import { VERSION } from '../../version.js';
-import { createHttpServer } from '../http.js';
+import { createHttpServer, type HttpsCertificate } from '../http.js';
 
 export interface StatusServerOptions {
   health: ServiceHealth;
   logger: Logger;
   metrics: Metrics;
+  /** Serve HTTPS with this certificate; plain HTTP without. */
+  tls?: HttpsCertificate | undefined;
   /** The services this process runs; health is bad if any of them is down. */
   localServices: readonly { host: string; binary: string }[];
 }
 
 export function createStatusServer(options: StatusServerOptions): FastifyInstance {
-  const app = createHttpServer({ api: 'status', logger: options.logger, metrics: options.metrics });
+  const app = createHttpServer({
+    api: 'status',
+    logger: options.logger,
+    metrics: options.metrics,
+    tls: options.tls,
+  });
 
   app.get('/healthz', async (request, reply) => {
     const { database, bus, services: listed } = await options.health.report();
