@@ -29,6 +29,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import http from 'node:http';
+import { MetadataServer, MetadataService } from '../src/api/metadata/index.js';
+import { InstanceMetadataReader } from '../src/compute/index.js';
 import { FakeDriver } from '../src/virt/index.js';
 import { needs } from './support/capabilities.js';
 import { startTestCloud, waitUntil, type TestCloud } from './support/ec2.js';
@@ -273,6 +276,49 @@ describe('EC2 instance attributes', () => {
       ),
       'UnsupportedOperation',
     );
+    await t.admin.send(new TerminateInstancesCommand({ InstanceIds: [id] }));
+  });
+
+  it('GetPasswordData answers what the guest posted to the metadata service, once', async () => {
+    const id = await run();
+    const ip = (await describe1(t.admin, id))?.PrivateIpAddress as string;
+    assert.ok(ip);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stratus-md-'));
+    const socketPath = path.join(dir, 'md.sock');
+    const server = new MetadataServer(
+      new MetadataService(new InstanceMetadataReader(t.cloud.database.db), t.region),
+    );
+    await server.listen(socketPath);
+    const call = (method: string, body?: string) =>
+      new Promise<{ status: number; text: string }>((resolve, reject) => {
+        const req = http.request(
+          {
+            socketPath,
+            method,
+            path: '/openstack/latest/password',
+            headers: { 'x-forwarded-for': ip },
+          },
+          (res) => {
+            let text = '';
+            res.on('data', (c: Buffer) => (text += c.toString()));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+          },
+        );
+        req.on('error', reject);
+        req.end(body);
+      });
+    try {
+      const blob = Buffer.from('encrypted-by-the-guest').toString('base64');
+      assert.equal((await call('POST', blob)).status, 200);
+      assert.equal((await call('POST', 'QUJD')).status, 409);
+      assert.equal((await call('GET')).text, blob);
+      assert.equal((await call('POST', 'not base64!')).status, 400);
+      const p = await t.admin.send(new GetPasswordDataCommand({ InstanceId: id }));
+      assert.equal(p.PasswordData, blob);
+    } finally {
+      await server.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
     await t.admin.send(new TerminateInstancesCommand({ InstanceIds: [id] }));
   });
 
