@@ -32,6 +32,7 @@ import { after, before, describe, it } from 'node:test';
 import http from 'node:http';
 import { MetadataServer, MetadataService } from '../src/api/metadata/index.js';
 import { InstanceMetadataReader } from '../src/compute/index.js';
+import { renderRcFile } from '../src/identity/index.js';
 import { FakeDriver } from '../src/virt/index.js';
 import { needs } from './support/capabilities.js';
 import { startTestCloud, waitUntil, type TestCloud } from './support/ec2.js';
@@ -513,23 +514,27 @@ describe('STS GetCallerIdentity and IAM GetUser', () => {
       });
     }
 
-    it('aws sts get-caller-identity and aws iam get-user', async () => {
-      const sts = await aws(
-        'sts',
-        'get-caller-identity',
-        '--endpoint-url',
-        new URL('/sts/', t.endpoint).toString(),
-      );
+    it('aws sts get-caller-identity and aws iam get-user, at the endpoints the rc file names', async () => {
+      const rc = renderRcFile({
+        ec2Url: t.endpoint,
+        accessKey: user.credentials.accessKeyId,
+        secretKey: user.credentials.secretAccessKey,
+        region: t.region,
+        identityUrl: 'http://127.0.0.1:1/v3',
+        username: 'caller-project-user',
+        password: null,
+        projectName: 'caller-project',
+      });
+      const stsUrl = /^export AWS_ENDPOINT_URL_STS='([^']+)'$/m.exec(rc)?.[1] ?? '';
+      const iamUrl = /^export AWS_ENDPOINT_URL_IAM='([^']+)'$/m.exec(rc)?.[1] ?? '';
+      assert.equal(stsUrl, new URL('/sts/', t.endpoint).toString());
+      assert.equal(iamUrl, new URL('/iam/', t.endpoint).toString());
+      const sts = await aws('sts', 'get-caller-identity', '--endpoint-url', stsUrl);
       assert.equal(sts.code, 0, sts.stderr);
       const who = JSON.parse(sts.stdout) as { Account: string; Arn: string; UserId: string };
       assert.equal(who.Account, user.projectId);
       assert.equal(who.Arn, `arn:aws:iam::${user.projectId}:user/caller-project-user`);
-      const iam = await aws(
-        'iam',
-        'get-user',
-        '--endpoint-url',
-        new URL('/iam/', t.endpoint).toString(),
-      );
+      const iam = await aws('iam', 'get-user', '--endpoint-url', iamUrl);
       assert.equal(iam.code, 0, iam.stderr);
       const u = JSON.parse(iam.stdout) as { User: { UserName: string; Arn: string } };
       assert.equal(u.User.UserName, 'caller-project-user');

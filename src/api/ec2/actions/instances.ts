@@ -415,7 +415,9 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
     TerminateInstances: async ({ params, context }) => {
       const rows = await requiredInstances(context, params);
       return {
-        instancesSet: stateChanges(await ec2Protection(ops.terminate(context, rows))),
+        instancesSet: stateChanges(
+          await ec2Protection('terminated', 'disableApiTermination', ops.terminate(context, rows)),
+        ),
       };
     },
 
@@ -423,7 +425,9 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
       const force = params.bool('Force') ?? false;
       const rows = await requiredInstances(context, params);
       return {
-        instancesSet: stateChanges(await ec2Protection(ops.stop(context, rows, force))),
+        instancesSet: stateChanges(
+          await ec2Protection('stopped', 'disableApiStop', ops.stop(context, rows, force)),
+        ),
       };
     },
 
@@ -538,7 +542,7 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
 
     ModifyInstanceAttribute: async ({ params, context }) => {
       const inst = await oneInstance(context, params);
-      await ec2Protection(ops.modifyAttributes(context, inst, attributeChange(params)));
+      await ops.modifyAttributes(context, inst, attributeChange(params));
       return { return: true };
     },
 
@@ -606,14 +610,19 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
   }
 }
 
-/** EC2's words for a protected instance: its own id, as EC2 names it. */
-async function ec2Protection<T>(work: Promise<T>): Promise<T> {
+/**
+ * EC2's words for a protected instance (TerminateInstances, StopInstances): the instance by its
+ * EC2 id, and the attribute to change.
+ */
+async function ec2Protection<T>(
+  verb: 'terminated' | 'stopped',
+  attribute: 'disableApiTermination' | 'disableApiStop',
+  work: Promise<T>,
+): Promise<T> {
   try {
     return await work;
   } catch (err) {
     if (err instanceof StratusError && err.reason === 'protected' && err.id) {
-      const verb = err.message.includes('stopped') ? 'stopped' : 'terminated';
-      const attribute = verb === 'stopped' ? 'disableApiStop' : 'disableApiTermination';
       throw new StratusError(
         'conflict',
         `The instance '${instanceEc2Id(err.id)}' may not be ${verb}. Modify its '${attribute}' instance attribute and try again.`,
