@@ -505,6 +505,7 @@ describe('STS GetCallerIdentity and IAM GetUser', () => {
               AWS_DEFAULT_REGION: t.region,
               AWS_PAGER: '',
               AWS_EC2_METADATA_DISABLED: 'true',
+              AWS_MAX_ATTEMPTS: '1',
             },
             timeout: 60_000,
           },
@@ -538,6 +539,54 @@ describe('STS GetCallerIdentity and IAM GetUser', () => {
       assert.equal(iam.code, 0, iam.stderr);
       const u = JSON.parse(iam.stdout) as { User: { UserName: string; Arn: string } };
       assert.equal(u.User.UserName, 'caller-project-user');
+    });
+
+    it('aws ec2: termination protection, instance attributes and password data', async () => {
+      const ec2 = async (...args: string[]) => {
+        const r = await aws('ec2', '--endpoint-url', t.endpoint, ...args);
+        return r;
+      };
+      const imageId = `ami-${(await t.addImage({ name: 'cli-attr' })).id.replace(/-/g, '').slice(0, 17)}`;
+      const run = await ec2(
+        'run-instances',
+        '--image-id',
+        imageId,
+        '--instance-type',
+        'm1.tiny',
+        '--disable-api-termination',
+        '--instance-initiated-shutdown-behavior',
+        'terminate',
+      );
+      assert.equal(run.code, 0, run.stderr);
+      const id = (JSON.parse(run.stdout) as { Instances: { InstanceId: string }[] }).Instances[0]
+        ?.InstanceId as string;
+      const refusedTerminate = await ec2('terminate-instances', '--instance-ids', id);
+      assert.notEqual(refusedTerminate.code, 0);
+      assert.match(refusedTerminate.stderr, /OperationNotPermitted.*may not be terminated/);
+      const behaviour = await ec2(
+        'describe-instance-attribute',
+        '--instance-id',
+        id,
+        '--attribute',
+        'instanceInitiatedShutdownBehavior',
+      );
+      assert.equal(
+        (JSON.parse(behaviour.stdout) as { InstanceInitiatedShutdownBehavior: { Value: string } })
+          .InstanceInitiatedShutdownBehavior.Value,
+        'terminate',
+      );
+      const modify = await ec2(
+        'modify-instance-attribute',
+        '--instance-id',
+        id,
+        '--no-disable-api-termination',
+      );
+      assert.equal(modify.code, 0, modify.stderr);
+      const password = await ec2('get-password-data', '--instance-id', id);
+      assert.equal(password.code, 0, password.stderr);
+      assert.equal((JSON.parse(password.stdout) as { PasswordData: string }).PasswordData, '');
+      const terminate = await ec2('terminate-instances', '--instance-ids', id);
+      assert.equal(terminate.code, 0, terminate.stderr);
     });
   });
 });
