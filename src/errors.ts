@@ -93,12 +93,14 @@ export const ERROR_REASONS = [
   'too_large',
   'visibility',
   'envelope_version',
+  'unsupported',
   // conflict
   'in_use',
   'cannot_delete',
   'already_associated',
   'address_in_use',
   'instance_state',
+  'protected',
   // over_quota: which limit
   'instances',
   'cores',

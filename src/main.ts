@@ -192,6 +192,11 @@ function apiServices(
       terminatedVisibleMs: config.compute.terminatedVisibleSeconds * 1000,
       inFlightDeadlineMs: config.compute.inFlightDeadlineSeconds * 1000,
       quota: config.quota,
+      allocationRatios: {
+        cpu: config.scheduler.cpuAllocationRatio,
+        ram: config.scheduler.ramAllocationRatio,
+        disk: config.scheduler.diskAllocationRatio,
+      },
     }),
     keypairs: new KeypairService({ db, quota: config.quota }),
     images: new ImageService(shared.images),

@@ -2,7 +2,8 @@
 // the guest image as kernel (aki), ramdisk (ari) and machine image (ami); RunInstances boots it,
 // GetConsoleOutput shows its banner, ssh gets in with the imported key pair, a restart of the
 // services re-adopts the running VM, a VM killed behind Stratus's back shows as stopped, and
-// terminating leaves no process or file behind. Then five instances at once. Skipped when QEMU
+// terminating leaves no process or file behind; a guest that runs poweroff is stopped, or
+// terminated when its shutdown behaviour says so. Then five instances at once. Skipped when QEMU
 // or the guest image is missing.
 import {
   DescribeImagesCommand,
@@ -297,6 +298,40 @@ describe('EC2 on the qemu driver with the real guest image', NEEDS, () => {
     await waitState(instanceId, 'terminated');
     await eventually(async () => (alive(pid) ? undefined : true), 10_000, 'qemu to end');
     assert.equal(fs.existsSync(dir), false);
+  });
+
+  it('a guest that runs poweroff is stopped, or terminated when its shutdown behaviour says so', async () => {
+    const launch = async (behaviour: 'stop' | 'terminate') => {
+      const r = await client.send(
+        new RunInstancesCommand({
+          ImageId: amiId,
+          InstanceType: 'm1.nano' as _InstanceType,
+          MinCount: 1,
+          MaxCount: 1,
+          KeyName: 'test',
+          InstanceInitiatedShutdownBehavior: behaviour,
+        }),
+      );
+      return r.Instances?.[0]?.InstanceId as string;
+    };
+    const stops = await launch('stop');
+    const ends = await launch('terminate');
+    try {
+      await Promise.all([waitState(stops, 'running'), waitState(ends, 'running')]);
+      // The guest powers itself off (ACPI, as its own `poweroff` does) after ssh has answered.
+      const off = '(sleep 1; poweroff -f) >/dev/null 2>&1 & echo bye';
+      for (const id of [stops, ends]) {
+        assert.match(await sshUntil(await sshPort(id), keyFile, off, 120_000), /bye/);
+      }
+      const stopped = await waitState(stops, 'stopped', 60_000);
+      assert.equal(stopped.StateReason?.Code, 'Client.InstanceInitiatedShutdown');
+      const terminated = await waitState(ends, 'terminated', 60_000);
+      assert.equal(terminated.StateReason?.Code, 'Client.InstanceInitiatedShutdown');
+      assert.equal(vmDir(ends), undefined, 'the terminated guest left nothing behind');
+    } finally {
+      await client.send(new TerminateInstancesCommand({ InstanceIds: [stops, ends] }));
+    }
+    await waitState(stops, 'terminated');
   });
 
   it('runs five instances at once', async () => {

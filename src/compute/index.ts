@@ -3,6 +3,7 @@ export { ComputeClient, type ComputeProtocol, type HostDescription } from './cli
 export { ComputeManager, type ComputeOptions } from './manager.js';
 export {
   InstanceOperations,
+  type AttributeChange,
   type RunRequest,
   type Reservation,
   type StateChange,
@@ -19,3 +20,5 @@ export {
   type InstanceHealth,
 } from './instance-status.js';
 export { ensureGuestImage, guestImageFiles, GUEST_IMAGE_NAME } from './guest-image.js';
+/** What a shutdown from inside a guest may do (an instance's shutdown behaviour). */
+export { SHUTDOWN_BEHAVIORS } from '../db/index.js';

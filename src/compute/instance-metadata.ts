@@ -46,6 +46,11 @@ export class InstanceMetadataReader {
     await new InstanceRepo(this.db).recordMetadataFetch(inst.id, at);
   }
 
+  /** Keeps the password data the guest posted, if it posted none before; whether it was kept. */
+  recordPassword(inst: InstanceRow, data: string, at: number): Promise<boolean> {
+    return new InstanceRepo(this.db).recordPasswordData(inst.id, data, at);
+  }
+
   async forInstance(
     inst: InstanceRow,
     localIpv4: string | null = inst.privateIp,

@@ -6,7 +6,7 @@
 // checks the state it starts from. In-flight work nobody finishes is resumed by the host's
 // reconciler (host-reconciler.ts).
 import { dispatch, hostTopic, type ProtocolHandlers } from '../bus/index.js';
-import type { RequestContext } from '../context.js';
+import { systemContext, type RequestContext } from '../context.js';
 import {
   CapacityClaimRepo,
   ComputeNodeRepo,
@@ -333,7 +333,11 @@ export class ComputeManager implements ProtocolHandlers<ComputeProtocol> {
       if (!inst || inst.vmState !== 'stopped') return null;
       await this.#action(inst, 'start', ctx, async () => {
         try {
-          await this.#opts.driver.powerOn(instanceId);
+          // The instance's size as recorded: a type changed while it was off applies now.
+          await this.#opts.driver.powerOn(instanceId, {
+            vcpus: inst.vcpus,
+            memoryMb: inst.memoryMb,
+          });
         } catch (err) {
           await this.#instances.transition(
             instanceId,
@@ -389,6 +393,25 @@ export class ComputeManager implements ProtocolHandlers<ComputeProtocol> {
           // since the list, and only a VM that is really not running is recorded stopped.
           const now = await this.#opts.driver.getState(inst.id);
           if (now === 'running' || now === 'paused') return;
+          // Its shutdown behaviour 'terminate' (RunInstances' InstanceInitiatedShutdownBehavior):
+          // a guest that powers itself off is terminated, as EC2 does.
+          const current = await this.#mine(inst.id);
+          if (current?.shutdownBehavior === 'terminate') {
+            const ending = await this.#instances.transition(
+              inst.id,
+              { vmStates: ['active'], taskStates: [null] },
+              { taskState: 'deleting', powerState: now, stateReason: 'guest_shutdown' },
+            );
+            if (!ending) return;
+            this.#opts.logger.warn(
+              { instanceId: inst.id, power: now },
+              'VM stopped on its own; terminating it (shutdown behaviour terminate)',
+            );
+            await this.#action(current, 'terminate', systemContext(), () =>
+              this.#destroy(inst.id, systemContext()),
+            );
+            return;
+          }
           const changed = await this.#instances.transition(
             inst.id,
             { vmStates: ['active'], taskStates: [null] },

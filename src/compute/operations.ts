@@ -12,6 +12,7 @@ import {
   InstanceRepo,
   KeypairRepo,
   NetworkRepo,
+  QuotaRepo,
   SecurityGroupRepo,
   ServiceRepo,
   type Db,
@@ -19,6 +20,7 @@ import {
   type ImageRow,
   type InstancePageQuery,
   type InstanceRow,
+  type ShutdownBehavior,
   type TaskState,
   type VmState,
 } from '../db/index.js';
@@ -31,7 +33,7 @@ import type { ComputeClient } from './client.js';
 import { instanceHealth, type HealthLimits, type InstanceHealth } from './instance-status.js';
 import { LaunchAdmission } from './launch-admission.js';
 import { LaunchReconciler, type UnplacedOutcome } from './launch-reconciler.js';
-import type { QuotaLimits } from '../quota/index.js';
+import { effectiveLimits, type QuotaLimits } from '../quota/index.js';
 import { checkTags, checkText, CLIENT_TOKEN } from '../text-rules.js';
 
 export interface RunRequest {
@@ -51,6 +53,12 @@ export interface RunRequest {
   kernelRef?: string | undefined;
   ramdiskRef?: string | undefined;
   tags?: readonly { key: string; value: string }[];
+  /** TerminateInstances refuses the instances while it is set (termination protection). */
+  disableApiTermination?: boolean;
+  /** StopInstances refuses the instances while it is set (stop protection). */
+  disableApiStop?: boolean;
+  /** What a shutdown from inside the guest does; 'stop' unless told. */
+  shutdownBehavior?: ShutdownBehavior | undefined;
 }
 
 export interface Reservation {
@@ -64,7 +72,7 @@ export interface InstanceOperationsOptions {
   scheduler: SchedulerClient;
   compute: ComputeClient;
   /** The network service, which owns security groups: it makes a project's `default` group. */
-  network: Pick<NetworkClient, 'ensureDefaultSecurityGroup'>;
+  network: Pick<NetworkClient, 'ensureDefaultSecurityGroup' | 'setInstanceSecurityGroups'>;
   logger: Logger;
   availabilityZone: string;
   terminatedVisibleMs: number;
@@ -74,6 +82,8 @@ export interface InstanceOperationsOptions {
    */
   inFlightDeadlineMs?: number;
   quota: QuotaLimits;
+  /** The scheduler's allocation ratios, for a change of flavor on a host (1 when absent). */
+  allocationRatios?: { cpu: number; ram: number; disk: number };
 }
 
 /** Largest user data EC2 accepts: 16 KiB before base64. */
@@ -227,6 +237,12 @@ export class InstanceOperations {
             terminatedAt: null,
             metadataFetchedAt: null,
             networkObserved: 0,
+            disableApiTermination: req.disableApiTermination ? 1 : 0,
+            disableApiStop: req.disableApiStop ? 1 : 0,
+            shutdownBehavior: req.shutdownBehavior ?? 'stop',
+            sourceDestCheck: 1,
+            passwordData: null,
+            passwordDataAt: null,
           });
         }
         return {
@@ -439,6 +455,11 @@ export class InstanceOperations {
 
   /** Starts termination; returns each instance's state before and after the request. */
   async terminate(ctx: RequestContext, instances: readonly InstanceRow[]): Promise<StateChange[]> {
+    // Termination protection refuses the whole request, before anything is changed (as EC2).
+    for (const inst of instances) {
+      if (inst.disableApiTermination && inst.vmState !== 'deleted' && inst.vmState !== 'error')
+        throw protectedInstance(inst, 'terminated', 'disableApiTermination');
+    }
     const out: StateChange[] = [];
     for (const inst of instances) {
       const before = { vmState: inst.vmState, taskState: inst.taskState };
@@ -510,6 +531,7 @@ export class InstanceOperations {
     for (const inst of instances) {
       if (!['active', 'stopped'].includes(inst.vmState) || inst.taskState === 'deleting')
         throw incorrectState(inst, 'stopped');
+      if (inst.disableApiStop) throw protectedInstance(inst, 'stopped', 'disableApiStop');
     }
     return this.#power(instances, 'active', 'powering-off', (host, id) =>
       this.#opts.compute.stopInstance(ctx, host, id, force),
@@ -576,6 +598,123 @@ export class InstanceOperations {
         ),
       ]),
     );
+  }
+
+  /**
+   * Changes attributes of one instance (ModifyInstanceAttribute). The flags apply at once;
+   * the user data and the flavor only while the instance is stopped (the next start uses
+   * them); the security groups through the network service, which owns the firewall.
+   */
+  async modifyAttributes(
+    ctx: RequestContext,
+    inst: InstanceRow,
+    change: AttributeChange,
+  ): Promise<void> {
+    const set: Partial<InstanceRow> = {};
+    if (change.disableApiTermination !== undefined)
+      set.disableApiTermination = change.disableApiTermination ? 1 : 0;
+    if (change.disableApiStop !== undefined) set.disableApiStop = change.disableApiStop ? 1 : 0;
+    if (change.shutdownBehavior !== undefined) set.shutdownBehavior = change.shutdownBehavior;
+    if (change.sourceDestCheck !== undefined) set.sourceDestCheck = change.sourceDestCheck ? 1 : 0;
+    const live = ['building', 'active', 'stopped'].includes(inst.vmState);
+    if (!live) throw incorrectState(inst, 'changed');
+    const whenStopped = change.userData !== undefined || change.flavorName !== undefined;
+    if (whenStopped && (inst.vmState !== 'stopped' || inst.taskState !== null)) {
+      throw new StratusError(
+        'conflict',
+        `The instance '${inst.id}' is not in the 'stopped' state.`,
+        {
+          resource: 'instance',
+          id: inst.id,
+          reason: 'instance_state',
+        },
+      );
+    }
+    if (change.userData !== undefined) {
+      if (change.userData !== null) checkUserData(change.userData);
+      set.userData = change.userData;
+    }
+    if (change.flavorName !== undefined) {
+      const flavor = await this.#flavors.getByName(change.flavorName);
+      if (flavor.id !== inst.flavorId) {
+        await this.#resize(inst, flavor);
+        Object.assign(set, {
+          flavorId: flavor.id,
+          vcpus: flavor.vcpus,
+          memoryMb: flavor.memoryMb,
+          diskGb: flavor.diskGb,
+        });
+      }
+    }
+    if (change.securityGroupRefs !== undefined) {
+      if (change.securityGroupRefs.length === 0) {
+        throw invalid('An instance must be in at least one security group.', {
+          resource: 'parameter',
+          id: 'GroupId',
+        });
+      }
+      await this.#opts.network.setInstanceSecurityGroups(ctx, inst.id, change.securityGroupRefs);
+    }
+    if (Object.keys(set).length === 0) return;
+    // Only while it is in the state it was checked in (a start in between would miss the change).
+    const ok = await this.#instances.transition(
+      inst.id,
+      whenStopped
+        ? { vmStates: ['stopped'], taskStates: [null] }
+        : { vmStates: ['building', 'active', 'stopped'] },
+      set,
+    );
+    if (!ok) throw incorrectState(await this.#instances.get(inst.id), 'changed');
+  }
+
+  /** The password data the guest posted to the metadata service, and when (or none yet). */
+  async passwordData(inst: InstanceRow): Promise<{ data: string | null; at: number }> {
+    const row = await this.#instances.get(inst.id);
+    return {
+      data: row.passwordData,
+      at: row.passwordDataAt ?? row.launchedAt ?? row.createdAt,
+    };
+  }
+
+  /**
+   * Checks that a stopped instance's project quota and its host hold a new flavor, and moves
+   * the instance's capacity claim to it.
+   */
+  async #resize(inst: InstanceRow, flavor: FlavorRow): Promise<void> {
+    const [used, overrides] = await Promise.all([
+      this.#instances.usage(inst.projectId),
+      new QuotaRepo(this.#opts.db).overrides(inst.projectId),
+    ]);
+    const limits = effectiveLimits(this.#opts.quota, overrides);
+    const cores = used.cores - inst.vcpus + flavor.vcpus;
+    const ram = used.ramMb - inst.memoryMb + flavor.memoryMb;
+    if (cores > limits.cores || ram > limits.ramMb) {
+      const which = cores > limits.cores ? 'cores' : 'ram';
+      throw new StratusError(
+        'over_quota',
+        which === 'cores'
+          ? `Your quota does not allow this: ${flavor.name} would bring the project to ${cores} vCPUs, over its limit of ${limits.cores}.`
+          : `Your quota does not allow this: ${flavor.name} would bring the project to ${ram} MiB of memory, over its limit of ${limits.ramMb}.`,
+        { resource: which, reason: which },
+      );
+    }
+    if (!inst.host) return;
+    const ratios = this.#opts.allocationRatios ?? { cpu: 1, ram: 1, disk: 1 };
+    const outcome = await new CapacityClaimRepo(this.#opts.db).resize(
+      { instanceId: inst.id, host: inst.host, ...flavor },
+      (node) => ({
+        vcpus: node.vcpus * ratios.cpu,
+        memoryMb: node.memoryMb * ratios.ram,
+        diskGb: node.diskGb * ratios.disk,
+      }),
+    );
+    if (outcome === 'no_room') {
+      throw new StratusError(
+        'unavailable',
+        `The instance's host has no room for the instance type ${flavor.name}.`,
+        { resource: 'instance', id: inst.id, reason: 'no_valid_host' },
+      );
+    }
   }
 
   flavors(): Promise<FlavorRow[]> {
@@ -666,6 +805,28 @@ function reservationOf(rows: InstanceRow[]): Reservation {
 function requireProject(ctx: RequestContext): string {
   if (!ctx.projectId) throw new StratusError('forbidden', 'This request needs a project.');
   return ctx.projectId;
+}
+
+/** What ModifyInstanceAttribute may change; absent fields are left as they are. */
+export interface AttributeChange {
+  disableApiTermination?: boolean;
+  disableApiStop?: boolean;
+  shutdownBehavior?: ShutdownBehavior;
+  sourceDestCheck?: boolean;
+  /** Base64 user data, or null for none (only while stopped). */
+  userData?: string | null;
+  /** A new flavor (only while stopped): the next start gives the VM its vCPUs and memory. */
+  flavorName?: string;
+  /** Security groups by id or leading characters of it, replacing the instance's groups. */
+  securityGroupRefs?: readonly string[];
+}
+
+function protectedInstance(inst: InstanceRow, verb: string, attribute: string): StratusError {
+  return new StratusError(
+    'conflict',
+    `The instance '${inst.id}' may not be ${verb}. Modify its '${attribute}' instance attribute and try again.`,
+    { resource: 'instance', id: inst.id, reason: 'protected' },
+  );
 }
 
 function incorrectState(inst: InstanceRow, verb: string): StratusError {

@@ -202,7 +202,22 @@ export interface InstancesTable {
    * its DHCP lease and metadata requests are recorded), so its reachability can be judged.
    */
   networkObserved: number;
+  /** 1: TerminateInstances refuses it (EC2's termination protection). */
+  disableApiTermination: number;
+  /** 1: StopInstances refuses it (EC2's stop protection). */
+  disableApiStop: number;
+  /** What a shutdown from inside the guest does: the instance is stopped, or terminated. */
+  shutdownBehavior: ShutdownBehavior;
+  /** EC2's source/destination check flag, as set (1 unless a client cleared it). */
+  sourceDestCheck: number;
+  /** The base64 password data the guest posted to the metadata service; null until it does. */
+  passwordData: string | null;
+  /** When the guest posted it. */
+  passwordDataAt: number | null;
 }
+
+export const SHUTDOWN_BEHAVIORS = ['stop', 'terminate'] as const;
+export type ShutdownBehavior = (typeof SHUTDOWN_BEHAVIORS)[number];
 
 export interface InstanceSecurityGroupsTable {
   instanceId: string;

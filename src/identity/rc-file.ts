@@ -28,6 +28,9 @@ export function renderRcFile(v: RcFileValues): string {
     ['AWS_SECRET_ACCESS_KEY', v.secretKey],
     ['AWS_DEFAULT_REGION', v.region],
     ['AWS_ENDPOINT_URL_EC2', v.ec2Url],
+    // STS GetCallerIdentity and IAM GetUser, on the EC2 listener (what tools ask first).
+    ['AWS_ENDPOINT_URL_STS', new URL('/sts/', v.ec2Url).toString()],
+    ['AWS_ENDPOINT_URL_IAM', new URL('/iam/', v.ec2Url).toString()],
     ['OS_AUTH_URL', v.identityUrl],
     ['OS_IDENTITY_API_VERSION', '3'],
     ['OS_USERNAME', v.username],

@@ -46,6 +46,7 @@ export type NetworkProtocol = {
   hostNetwork: { args: { host: string }; result: GuestNetworkSpec & { networkId: string } };
   rulesForInstances: { args: { instanceIds: string[] }; result: InstanceRuleSet[] };
   ensureDefaultSecurityGroup: { args: Record<string, never>; result: SecurityGroupRow };
+  setInstanceSecurityGroups: { args: { instanceId: string; refs: GroupRef[] }; result: string[] };
   createSecurityGroup: {
     args: { name: string; description: string; tags: { key: string; value: string }[] };
     result: SecurityGroupRow;
@@ -90,6 +91,21 @@ export class NetworkClient {
     host: string | null,
   ): Promise<void> {
     await this.bus.call(ctx, NETWORK_TOPIC, 'deallocateForInstance', { instanceId, host });
+  }
+
+  /**
+   * Call: puts an instance in exactly these groups of its project (by id or leading
+   * characters of it); every host's firewall follows. Returns the groups' ids.
+   */
+  setInstanceSecurityGroups(
+    ctx: RequestContext,
+    instanceId: string,
+    groupRefs: readonly string[],
+  ): Promise<string[]> {
+    return this.bus.call(ctx, NETWORK_TOPIC, 'setInstanceSecurityGroups', {
+      instanceId,
+      refs: groupRefs.map((idPrefix) => ({ idPrefix })),
+    });
   }
 
   /** Call: allocates the lowest free floating address to the caller's project, within its quota. */

@@ -86,6 +86,7 @@ export class NetworkManager implements ProtocolHandlers<NetworkProtocol> {
             hostNetwork: (a) => this.hostNetwork(a),
             rulesForInstances: (a) => this.rulesForInstances(a),
             ensureDefaultSecurityGroup: (a, c) => this.ensureDefaultSecurityGroup(a, c),
+            setInstanceSecurityGroups: (a) => this.setInstanceSecurityGroups(a),
             createSecurityGroup: (a, c) => this.createSecurityGroup(a, c),
             deleteSecurityGroup: (a, c) => this.deleteSecurityGroup(a, c),
             authorizeSecurityGroupIngress: (a, c) => this.authorizeSecurityGroupIngress(a, c),
@@ -178,6 +179,10 @@ export class NetworkManager implements ProtocolHandlers<NetworkProtocol> {
   // Security groups: the work is SecurityGroupService's (src/network/security-groups.ts).
   ensureDefaultSecurityGroup(_a: Args<'ensureDefaultSecurityGroup'>, ctx: RequestContext) {
     return this.#groups.ensureDefault(ctx);
+  }
+
+  setInstanceSecurityGroups(a: Args<'setInstanceSecurityGroups'>) {
+    return this.#groups.setInstanceGroups(a.instanceId, a.refs);
   }
 
   createSecurityGroup(a: Args<'createSecurityGroup'>, ctx: RequestContext) {

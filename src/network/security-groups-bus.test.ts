@@ -262,6 +262,40 @@ for (const backend of TEST_BACKENDS) {
       assert.deepEqual(after?.ingress[0]?.sources, []);
     });
 
+    it('puts an instance in other groups of its project, and every host hears of it', async () => {
+      const ctx = await newProject();
+      const web = await network.createSecurityGroup(ctx, { name: 'web', description: 'x' });
+      const db = await network.createSecurityGroup(ctx, { name: 'db', description: 'x' });
+      await network.authorizeSecurityGroupIngress(ctx, { name: 'db' }, [
+        {
+          protocol: 'tcp',
+          fromPort: 5432,
+          toPort: 5432,
+          cidrs: [],
+          sourceGroups: [{ name: 'web' }],
+        },
+      ]);
+      await take(1);
+      const row = instanceRow({ projectId: ctx.projectId as string, host: 'host-a' });
+      await new InstanceRepo(database.db).insert([row], [{ instanceId: row.id, groupId: db.id }]);
+      const ids = await network.setInstanceSecurityGroups(systemContext(), row.id, [
+        web.id.slice(0, 8),
+      ]);
+      assert.deepEqual(ids, [web.id]);
+      const [set] = await network.rulesForInstances(systemContext(), [row.id]);
+      assert.deepEqual(set?.groupIds, [web.id]);
+      // The old group, the new one, and db (whose rule names web as its source).
+      const heardNow = await take(1);
+      assert.deepEqual(new Set(heardNow.a[0]), new Set([db.id, web.id]));
+      assert.deepEqual(heardNow.a, heardNow.b);
+      const other = await newProject();
+      const theirs = await network.createSecurityGroup(other, { name: 'theirs', description: 'x' });
+      await assert.rejects(
+        network.setInstanceSecurityGroups(systemContext(), row.id, [theirs.id]),
+        stratusError('not_found', { resource: 'security_group' }),
+      );
+    });
+
     it('gives a new project its default group on the first read, through the service', async () => {
       const ctx = await newProject();
       let asked = 0;

@@ -337,6 +337,41 @@ export class SecurityGroupService {
   }
 
   /**
+   * Puts a live instance in exactly these groups of its own project (ModifyInstanceAttribute's
+   * groupSet); every host's agent is told, so the instance's own chain and the rules whose
+   * source is one of its old or new groups follow. Returns the groups' ids.
+   */
+  async setInstanceGroups(instanceId: string, refs: readonly GroupRef[]): Promise<string[]> {
+    const { ids, affected } = await this.#opts.db.transaction().execute(async (trx) => {
+      const inst = await trx
+        .selectFrom('instances')
+        .select(['projectId', 'vmState'])
+        .where('id', '=', instanceId)
+        .executeTakeFirst();
+      if (!inst) throw notFound('instance', instanceId);
+      await lockProject(trx, inst.projectId);
+      const repo = new SecurityGroupRepo(trx);
+      const ids: string[] = [];
+      for (const ref of refs) ids.push((await resolveOwn(repo, inst.projectId, ref)).id);
+      const unique = [...new Set(ids)];
+      const before = (await repo.groupsOfInstances([instanceId])).get(instanceId) ?? [];
+      const sourcesBefore = await repo.groupsWithRulesFromGroupsOf(instanceId);
+      await trx.deleteFrom('instanceSecurityGroups').where('instanceId', '=', instanceId).execute();
+      await trx
+        .insertInto('instanceSecurityGroups')
+        .values(unique.map((groupId) => ({ instanceId, groupId })))
+        .execute();
+      const sourcesAfter = await repo.groupsWithRulesFromGroupsOf(instanceId);
+      return {
+        ids: unique,
+        affected: [...new Set([...before, ...unique, ...sourcesBefore, ...sourcesAfter])],
+      };
+    });
+    await this.#changed(affected);
+    return ids;
+  }
+
+  /**
    * To be called when an instance got or gave back its fixed address (a launch or a terminate
    * on any host): when a rule names one of its groups as source, every host's agent is told
    * the groups with such rules changed, so their guests' rules follow. Nothing is announced

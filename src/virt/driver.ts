@@ -3,6 +3,12 @@
 
 export type PowerState = 'running' | 'paused' | 'shutdown' | 'crashed' | 'nostate';
 
+/** The vCPUs and memory (MiB) a VM gets. */
+export interface GuestSize {
+  vcpus: number;
+  memoryMb: number;
+}
+
 export interface HostCapacity {
   vcpus: number;
   memoryMb: number;
@@ -106,8 +112,12 @@ export interface VirtDriver {
    * at once without asking (a pulled plug). No-op when off.
    */
   powerOff(instanceId: string, force: boolean): Promise<void>;
-  /** Boots a powered-off VM again from the same disk. No-op when running. */
-  powerOn(instanceId: string): Promise<void>;
+  /**
+   * Boots a powered-off VM again from the same disk; with `size`, with that many vCPUs and
+   * that much memory from now on (its instance type was changed while it was off). No-op
+   * when running.
+   */
+  powerOn(instanceId: string, size?: GuestSize): Promise<void>;
   /** The VM's power state; 'nostate' when the driver has no such VM. */
   getState(instanceId: string): Promise<PowerState>;
   /** The latest console output, at most `maxBytes` from its end; '' when there is none. */

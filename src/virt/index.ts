@@ -3,6 +3,7 @@ export type {
   VirtDriver,
   GuestSpec,
   GuestInfo,
+  GuestSize,
   HostCapacity,
   PowerState,
   DriverCapabilities,

@@ -27,6 +27,13 @@ export interface AuthOptions {
   region: string;
   /** Allowed clock skew, both directions; default 15 minutes. */
   skewMs?: number;
+  /**
+   * The service a SigV4 credential scope must name: 'ec2' unless told ('sts', 'iam' for the
+   * caller-identity endpoints), so a signature made for one service is refused by another.
+   */
+  service?: string;
+  /** Regions a scope may name besides `region` (IAM is global: clients sign it for us-east-1). */
+  otherRegions?: readonly string[];
 }
 
 export interface Authenticated {
@@ -54,6 +61,8 @@ interface Context {
   now: number;
   skewMs: number;
   region: string;
+  service: string;
+  otherRegions: readonly string[];
 }
 
 export async function authenticateEc2Request(
@@ -67,6 +76,8 @@ export async function authenticateEc2Request(
     now: options.now.getTime(),
     skewMs: options.skewMs ?? DEFAULT_SKEW_MS,
     region: options.region,
+    service: options.service ?? 'ec2',
+    otherRegions: options.otherRegions ?? [],
   };
   const query = parseQuery(req.query);
   const authorization = header(req, 'authorization');
@@ -287,13 +298,15 @@ function parseScope(ctx: Context, credential: string): Scope {
     terminator !== 'aws4_request'
   ) {
     fail(
-      `The credential '${shown(credential)}' is malformed; expected KEY/YYYYMMDD/region/ec2/aws4_request.`,
+      `The credential '${shown(credential)}' is malformed; expected KEY/YYYYMMDD/region/${ctx.service}/aws4_request.`,
     );
   }
-  if (service !== 'ec2') {
-    fail(`The credential is scoped to the service '${shown(service)}'; this endpoint is 'ec2'.`);
+  if (service !== ctx.service) {
+    fail(
+      `The credential is scoped to the service '${shown(service)}'; this endpoint is '${ctx.service}'.`,
+    );
   }
-  if (region !== ctx.region) {
+  if (region !== ctx.region && !ctx.otherRegions.includes(region)) {
     fail(
       `Credential should be scoped to a valid region, not '${shown(region)}': this endpoint serves '${ctx.region}'.`,
     );

@@ -1,6 +1,7 @@
 // The EC2 Query API endpoint: GET or form POST on '/' and '/services/Cloud/', authenticated
 // with Signature V4 or V2, dispatched by `Action` to the action tables it was given, answered
-// in EC2's XML. Every failure, including bad input, is an EC2 error document with a 4xx
+// in EC2's XML; STS GetCallerIdentity and IAM GetUser at /sts/ and /iam/ (caller-identity.ts).
+// Every failure, including bad input, is an EC2 error document with a 4xx
 // status; 5xx only for our own faults.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { userContext, type RequestContext } from '../../context.js';
@@ -11,6 +12,12 @@ import type { Metrics } from '../../metrics/index.js';
 import { createHttpServer, type HttpsCertificate } from '../http.js';
 import type { Ec2ActionTable } from './action.js';
 import { authenticateEc2Request } from './auth.js';
+import {
+  answerIdentity,
+  identityErrorFor,
+  type IdentityAnswer,
+  type IdentityApi,
+} from './caller-identity.js';
 import { toEc2Error } from './errors.js';
 import { Params } from './params.js';
 import { renderError, renderResponse } from './xml.js';
@@ -80,6 +87,54 @@ export function createEc2Server(options: Ec2ServerOptions): FastifyInstance {
     }
     return principal;
   };
+
+  // STS GetCallerIdentity and IAM GetUser (caller-identity.ts): on this listener, at their own
+  // paths, each checking that the signature was made for its own service.
+  const identity =
+    (api: IdentityApi) =>
+    async (request: FastifyRequest, reply: FastifyReply): Promise<string> => {
+      const requestId = String(request.id);
+      reply.type('text/xml;charset=UTF-8');
+      let answer: IdentityAnswer;
+      try {
+        const [path, query = ''] = request.url.split(/\?(.*)/s) as [string, string?];
+        const body = typeof request.body === 'string' ? request.body : '';
+        const params: Record<string, string> = {};
+        for (const [k, v] of new URLSearchParams(query)) params[k] = v;
+        if (request.method === 'POST')
+          for (const [k, v] of new URLSearchParams(body)) params[k] = v;
+        const generation = await options.identityGeneration();
+        const auth = await authenticateEc2Request(
+          { method: request.method, path, query, headers: request.headers, body, params },
+          async (key) => (await findPrincipal(key, generation))?.credential.secretKey,
+          {
+            now: new Date(),
+            region: options.region,
+            service: api,
+            // IAM is global: AWS clients sign it for us-east-1 whatever their region.
+            otherRegions: api === 'iam' ? ['us-east-1'] : [],
+          },
+        );
+        if (auth.signatureVersion !== 4) {
+          throw new StratusError(
+            'unauthenticated',
+            `The ${api} endpoint takes Signature Version 4 only.`,
+            {
+              reason: 'signature',
+            },
+          );
+        }
+        const principal = await findPrincipal(auth.accessKey, generation);
+        if (!principal) throw new StratusError('unauthenticated', 'The access key is not valid.');
+        answer = answerIdentity(api, params, principal, requestId);
+      } catch (err) {
+        const error = asStratusError(err);
+        if (error.kind === 'internal') request.log.error({ err, api }, 'identity request failed');
+        answer = identityErrorFor(api, error, requestId);
+      }
+      reply.code(answer.status);
+      return answer.body;
+    };
 
   const handle = async (request: FastifyRequest, reply: FastifyReply): Promise<string> => {
     const requestId = String(request.id);
@@ -173,6 +228,12 @@ export function createEc2Server(options: Ec2ServerOptions): FastifyInstance {
   for (const url of ['/', '/services/Cloud', '/services/Cloud/']) {
     app.get(url, handle);
     app.post(url, handle);
+  }
+  for (const api of ['sts', 'iam'] as const) {
+    for (const url of [`/${api}`, `/${api}/`]) {
+      app.get(url, identity(api));
+      app.post(url, identity(api));
+    }
   }
   return app;
 }

@@ -52,6 +52,7 @@ const DOCUMENTED = new Set([
   'InvalidPermission.NotFound',
   'InvalidSecurityGroupRuleId.Malformed',
   'MissingParameter',
+  'OperationNotPermitted',
   'RequestExpired',
   'Resource.AlreadyAssociated',
   'ResourceLimitExceeded',
@@ -60,6 +61,7 @@ const DOCUMENTED = new Set([
   'TagLimitExceeded',
   'UnauthorizedOperation',
   'Unavailable',
+  'UnsupportedOperation',
   'VcpuLimitExceeded',
 ]);
 

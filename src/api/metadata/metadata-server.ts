@@ -5,9 +5,15 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
+import type { InstanceRow } from '../../db/index.js';
 import type { Logger } from '../../log.js';
 import type { MetadataService } from './metadata-service.js';
 import { answer, NOT_FOUND, type Answer } from './metadata-tree.js';
+
+/** Where a guest posts its password data (OpenStack's metadata path; any version). */
+const PASSWORD_PATH = /^\/openstack\/(latest|\d{4}-\d{2}-\d{2})\/password\/?$/;
+/** The most password data kept: Nova's four chunks of 255 bytes. */
+const MAX_PASSWORD = 1020;
 
 export class MetadataServer {
   readonly #server: http.Server;
@@ -41,7 +47,34 @@ export class MetadataServer {
       return NOT_FOUND;
     }
     await this.service.recordFetch(md.instance);
+    const p = (req.url ?? '/').split('?')[0]?.replace(/\/{2,}/g, '/') ?? '/';
+    if (PASSWORD_PATH.test(p)) return this.#password(req, md.instance);
     return answer(req.method ?? 'GET', req.url ?? '/', md);
+  }
+
+  /**
+   * The guest's password data: POST keeps it (once; 409 after that, as Nova answers), GET
+   * reads it back. The body is kept as posted, base64 text of at most MAX_PASSWORD bytes.
+   */
+  async #password(req: http.IncomingMessage, inst: InstanceRow): Promise<Answer> {
+    const text = (body: string, status = 200): Answer => ({
+      status,
+      type: 'text/plain',
+      body,
+    });
+    if (req.method === 'GET' || req.method === 'HEAD') return text(inst.passwordData ?? '');
+    if (req.method !== 'POST') return text('Method Not Allowed\n', 405);
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of req as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > MAX_PASSWORD) return text('Request Entity Too Large\n', 413);
+      chunks.push(chunk);
+    }
+    const data = Buffer.concat(chunks).toString('latin1').trim();
+    if (!/^[A-Za-z0-9+/=\r\n]*$/.test(data)) return text('The password data is not base64.\n', 400);
+    if (!(await this.service.recordPassword(inst, data))) return text('Conflict\n', 409);
+    return text('');
   }
 
   /** Listens on a unix socket that only root may use. */

@@ -30,6 +30,7 @@ export interface InstanceFactsSource {
   byFixedIp(address: string): Promise<InstanceFacts | undefined>;
   forInstance(inst: InstanceRow, localIpv4?: string | null): Promise<InstanceFacts>;
   recordFetch(inst: InstanceRow, at: number): Promise<void>;
+  recordPassword(inst: InstanceRow, data: string, at: number): Promise<boolean>;
 }
 
 export class MetadataService {
@@ -50,6 +51,15 @@ export class MetadataService {
    */
   async recordFetch(inst: InstanceRow, at = Date.now()): Promise<void> {
     await this.facts.recordFetch(inst, at);
+  }
+
+  /**
+   * Keeps the password data the guest posts (OpenStack's `/openstack/latest/password`, which
+   * cloudbase-init uses): base64 of the password encrypted with the instance's key pair, as
+   * EC2's GetPasswordData hands it out. Once only; whether it was kept.
+   */
+  recordPassword(inst: InstanceRow, data: string, at = Date.now()): Promise<boolean> {
+    return this.facts.recordPassword(inst, data, at);
   }
 
   /** The metadata of `inst`, as its guest sees it at `localIpv4` (default: its private IP). */

@@ -39,6 +39,12 @@ for (const backend of TEST_BACKENDS) {
         const {
           metadataFetchedAt: _m,
           networkObserved: _n,
+          disableApiTermination: _t,
+          disableApiStop: _s,
+          shutdownBehavior: _b,
+          sourceDestCheck: _c,
+          passwordData: _p,
+          passwordDataAt: _a,
           ...row
         } = instanceRow({
           vcpus: 2,

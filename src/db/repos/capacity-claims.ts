@@ -82,6 +82,48 @@ export class CapacityClaimRepo {
     });
   }
 
+  /**
+   * Changes the resources an instance's claim holds on its host (a new flavor while it is
+   * stopped), if the host's other claims plus the new amount stay within `limits(node)`. An
+   * instance without a claim gets one. The same locking as `claim`.
+   */
+  async resize(
+    req: ClaimRequest,
+    limits: (node: ComputeNodeRow) => Resources,
+  ): Promise<'claimed' | 'no_room' | 'unknown_host'> {
+    return this.db.transaction().execute(async (trx) => {
+      const node = await trx
+        .updateTable('computeNodes')
+        .set({ host: req.host })
+        .where('host', '=', req.host)
+        .returningAll()
+        .executeTakeFirst();
+      if (!node) return 'unknown_host';
+      const used = (await usage(trx, req.host, req.instanceId)).get(req.host) ?? NONE;
+      const limit = limits(node);
+      if (
+        used.vcpus + req.vcpus > limit.vcpus ||
+        used.memoryMb + req.memoryMb > limit.memoryMb ||
+        used.diskGb + req.diskGb > limit.diskGb
+      ) {
+        return 'no_room';
+      }
+      const claim = {
+        host: req.host,
+        vcpus: req.vcpus,
+        memoryMb: req.memoryMb,
+        diskGb: req.diskGb,
+        createdAt: Date.now(),
+      };
+      await trx
+        .insertInto('capacityClaims')
+        .values({ instanceId: req.instanceId, ...claim })
+        .onConflict((oc) => oc.column('instanceId').doUpdateSet(claim))
+        .execute();
+      return 'claimed';
+    });
+  }
+
   /** Gives back the claims of these instances; instances without one are left alone. */
   async release(instanceIds: readonly string[]): Promise<void> {
     if (instanceIds.length === 0) return;

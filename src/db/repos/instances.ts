@@ -227,6 +227,21 @@ export class InstanceRepo {
   }
 
   /**
+   * Keeps the password data a guest posted (base64, encrypted by the guest with its key
+   * pair's public key) if it has none yet; returns whether it was kept. Like Nova's metadata
+   * service, a password is posted once: a second post is refused until the instance is gone.
+   */
+  async recordPasswordData(id: string, data: string, at: number): Promise<boolean> {
+    const r = await this.db
+      .updateTable('instances')
+      .set({ passwordData: data, passwordDataAt: at })
+      .where('id', '=', id)
+      .where('passwordData', 'is', null)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  }
+
+  /**
    * Removes instances that never got going (their launch was refused or undone after the
    * insert); their capacity claims go with them (the foreign key cascades).
    */

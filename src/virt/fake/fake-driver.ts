@@ -7,6 +7,7 @@ import { StratusError } from '../../errors.js';
 import type {
   DriverCapabilities,
   GuestInfo,
+  GuestSize,
   GuestSpec,
   HostCapacity,
   PowerState,
@@ -119,11 +120,22 @@ export class FakeDriver implements VirtDriver {
     this.#save();
   }
 
-  async powerOn(instanceId: string): Promise<void> {
+  async powerOn(instanceId: string, size?: GuestSize): Promise<void> {
     const vm = this.#get(instanceId);
     await sleep(this.#opts.powerDelayMs ?? 0);
     vm.state = 'running';
-    vm.console += 'power on\n';
+    vm.console += size ? `power on (${size.vcpus} vCPUs, ${size.memoryMb} MiB)\n` : 'power on\n';
+    this.#save();
+  }
+
+  /**
+   * What a guest that runs `poweroff` does: the VM goes off by itself, without the cloud
+   * asking. For tests of what the cloud makes of it.
+   */
+  guestPowerOff(instanceId: string): void {
+    const vm = this.#get(instanceId);
+    vm.state = 'shutdown';
+    vm.console += 'reboot: Power down\n';
     this.#save();
   }
 

@@ -10,6 +10,7 @@ import { StratusError } from '../../errors.js';
 import type {
   DriverCapabilities,
   GuestInfo,
+  GuestSize,
   GuestSpec,
   HostCapacity,
   NicAttachment,
@@ -340,9 +341,13 @@ export class QemuDriver implements VirtDriver {
     await waitGone(pid, socket, 5000);
   }
 
-  async powerOn(instanceId: string): Promise<void> {
-    const rec = this.#record(instanceId);
+  async powerOn(instanceId: string, size?: GuestSize): Promise<void> {
+    let rec = this.#record(instanceId);
     if (this.#livePid(instanceId) !== undefined) return;
+    if (size && (size.vcpus !== rec.vcpus || size.memoryMb !== rec.memoryMb)) {
+      rec = { ...rec, vcpus: size.vcpus, memoryMb: size.memoryMb };
+      this.#save(rec);
+    }
     await this.#launch(rec);
   }
 

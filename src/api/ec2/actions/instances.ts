@@ -1,5 +1,6 @@
 // Instance actions: RunInstances, DescribeInstances, DescribeInstanceStatus, Terminate/Stop/
-// Start/RebootInstances, GetConsoleOutput, DescribeInstanceTypes, DescribeInstanceAttribute.
+// Start/RebootInstances, GetConsoleOutput, DescribeInstanceTypes, Describe/Modify/Reset-
+// InstanceAttribute, GetPasswordData, Monitor/UnmonitorInstances.
 import type {
   CheckResult,
   HealthCheck,
@@ -8,7 +9,14 @@ import type {
   StateChange,
 } from '../../../compute/index.js';
 import type { RequestContext } from '../../../context.js';
-import type { InstanceKey, InstanceRow, TaskState, VmState } from '../../../db/index.js';
+import { SHUTDOWN_BEHAVIORS, type AttributeChange } from '../../../compute/index.js';
+import type {
+  InstanceKey,
+  InstanceRow,
+  ShutdownBehavior,
+  TaskState,
+  VmState,
+} from '../../../db/index.js';
 import { invalid, StratusError } from '../../../errors.js';
 import { checkTags as checkTagText } from '../../../text-rules.js';
 import type { Ec2ActionTable } from '../action.js';
@@ -273,6 +281,7 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
         })
         .flatMap((s) => s.tags);
       checkTags(tags);
+      if (params.bool('Monitoring.Enabled')) throw noDetailedMonitoring();
       const kernelId = params.string('KernelId', { max: 64 });
       const ramdiskId = params.string('RamdiskId', { max: 64 });
       const reservation = await ops.run(context, {
@@ -291,6 +300,9 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
         kernelRef: kernelId ? parseEc2Id(kernelId, ['aki'], 'image').uuidPrefix : undefined,
         ramdiskRef: ramdiskId ? parseEc2Id(ramdiskId, ['ari'], 'image').uuidPrefix : undefined,
         tags,
+        disableApiTermination: params.bool('DisableApiTermination') ?? false,
+        disableApiStop: params.bool('DisableApiStop') ?? false,
+        shutdownBehavior: params.enumOf('InstanceInitiatedShutdownBehavior', SHUTDOWN_BEHAVIORS),
       });
       const x = await extras(reservation.instances);
       return {
@@ -400,17 +412,21 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
       };
     },
 
-    TerminateInstances: async ({ params, context }) => ({
-      instancesSet: stateChanges(
-        await ops.terminate(context, await requiredInstances(context, params)),
-      ),
-    }),
+    TerminateInstances: async ({ params, context }) => {
+      const rows = await requiredInstances(context, params);
+      return {
+        instancesSet: stateChanges(
+          await ec2Protection('terminated', 'disableApiTermination', ops.terminate(context, rows)),
+        ),
+      };
+    },
 
     StopInstances: async ({ params, context }) => {
       const force = params.bool('Force') ?? false;
+      const rows = await requiredInstances(context, params);
       return {
         instancesSet: stateChanges(
-          await ops.stop(context, await requiredInstances(context, params), force),
+          await ec2Protection('stopped', 'disableApiStop', ops.stop(context, rows, force)),
         ),
       };
     },
@@ -489,16 +505,19 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
         kernel: (i, x) => ({ kernel: value(imageEc2Id(x, i.kernelId)) }),
         ramdisk: (i, x) => ({ ramdisk: value(imageEc2Id(x, i.ramdiskId)) }),
         userData: (i, _x) => ({ userData: value(i.userData ?? undefined) }),
-        disableApiTermination: (_i, _x) => ({ disableApiTermination: value(false) }),
-        instanceInitiatedShutdownBehavior: (_i, _x) => ({
-          instanceInitiatedShutdownBehavior: value('stop'),
+        disableApiTermination: (i, _x) => ({
+          disableApiTermination: value(i.disableApiTermination === 1),
+        }),
+        disableApiStop: (i, _x) => ({ disableApiStop: value(i.disableApiStop === 1) }),
+        instanceInitiatedShutdownBehavior: (i, _x) => ({
+          instanceInitiatedShutdownBehavior: value(i.shutdownBehavior),
         }),
         rootDeviceName: (_i, _x) => ({ rootDeviceName: value('/dev/vda') }),
         blockDeviceMapping: (_i, _x) => ({ blockDeviceMapping: [] }),
         groupSet: (i, x) => ({
           groupSet: (x.groups.get(i.id) ?? []).map((g) => ({ groupId: g.groupId })),
         }),
-        sourceDestCheck: (_i, _x) => ({ sourceDestCheck: value(true) }),
+        sourceDestCheck: (i, _x) => ({ sourceDestCheck: value(i.sourceDestCheck === 1) }),
         ebsOptimized: (_i, _x) => ({ ebsOptimized: value(false) }),
         enaSupport: (_i, _x) => ({ enaSupport: value(false) }),
       };
@@ -520,7 +539,214 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
       const i = inst as InstanceRow;
       return { instanceId: shown, ...get(i, await extras([i])) };
     },
+
+    ModifyInstanceAttribute: async ({ params, context }) => {
+      const inst = await oneInstance(context, params);
+      await ops.modifyAttributes(context, inst, attributeChange(params));
+      return { return: true };
+    },
+
+    ResetInstanceAttribute: async ({ params, context }) => {
+      const attribute = params.requireString('Attribute', { max: 64 });
+      const inst = await oneInstance(context, params);
+      const resets: Record<string, AttributeChange> = {
+        disableApiTermination: { disableApiTermination: false },
+        disableApiStop: { disableApiStop: false },
+        instanceInitiatedShutdownBehavior: { shutdownBehavior: 'stop' },
+        sourceDestCheck: { sourceDestCheck: true },
+        userData: { userData: null },
+      };
+      const change = Object.prototype.hasOwnProperty.call(resets, attribute)
+        ? resets[attribute]
+        : undefined;
+      if (!change) {
+        if (['kernel', 'ramdisk'].includes(attribute)) {
+          throw invalid(
+            `Resetting the ${attribute} is not supported here: an instance keeps the ${attribute} it was launched with.`,
+            { resource: 'parameter', id: 'Attribute', reason: 'unsupported' },
+          );
+        }
+        throw invalid(
+          `Value (${attribute}) for parameter attribute is invalid. The attribute cannot be reset; the ones that can: ${[...Object.keys(resets)].join(', ')}.`,
+          { resource: 'parameter', id: 'Attribute' },
+        );
+      }
+      await ops.modifyAttributes(context, inst, change);
+      return { return: true };
+    },
+
+    GetPasswordData: async ({ params, context }) => {
+      const shown = params.requireString('InstanceId', { max: 64 });
+      const inst = await oneInstance(context, params);
+      // Linux guests post nothing: EC2 answers an empty PasswordData then, as here.
+      const { data, at } = await ops.passwordData(inst);
+      return { instanceId: shown, timestamp: ec2Time(at), passwordData: data ?? '' };
+    },
+
+    // There is no CloudWatch here: detailed monitoring cannot be turned on, and every instance
+    // shows monitoring 'disabled'. Turning it off is answered, since that is what it is.
+    MonitorInstances: async ({ params, context }) => {
+      await requiredInstances(context, params);
+      throw noDetailedMonitoring();
+    },
+
+    UnmonitorInstances: async ({ params, context }) => {
+      const rows = await requiredInstances(context, params);
+      return {
+        instancesSet: rows.map((r) => ({
+          instanceId: instanceEc2Id(r.id),
+          monitoring: { state: 'disabled' },
+        })),
+      };
+    },
   };
+
+  async function oneInstance(ctx: RequestContext, params: Params): Promise<InstanceRow> {
+    const shown = params.requireString('InstanceId', { max: 64 });
+    const [inst] = await ops.resolve(ctx, [
+      { ref: parseEc2Id(shown, ['i'], 'instance').uuidPrefix, shown },
+    ]);
+    return inst as InstanceRow;
+  }
+}
+
+/**
+ * EC2's words for a protected instance (TerminateInstances, StopInstances): the instance by its
+ * EC2 id, and the attribute to change.
+ */
+async function ec2Protection<T>(
+  verb: 'terminated' | 'stopped',
+  attribute: 'disableApiTermination' | 'disableApiStop',
+  work: Promise<T>,
+): Promise<T> {
+  try {
+    return await work;
+  } catch (err) {
+    if (err instanceof StratusError && err.reason === 'protected' && err.id) {
+      throw new StratusError(
+        'conflict',
+        `The instance '${instanceEc2Id(err.id)}' may not be ${verb}. Modify its '${attribute}' instance attribute and try again.`,
+        { resource: 'instance', id: err.id, reason: 'protected' },
+      );
+    }
+    throw err;
+  }
+}
+
+function noDetailedMonitoring(): StratusError {
+  return invalid(
+    'Detailed monitoring is not offered by this cloud (there is no CloudWatch): monitoring stays disabled.',
+    { resource: 'parameter', id: 'Monitoring', reason: 'unsupported' },
+  );
+}
+
+/**
+ * What one ModifyInstanceAttribute asks: an attribute in its own structure (`DisableApiTermination.Value`,
+ * `GroupId.N`, ...) or, as older clients send it, `Attribute` with `Value`. One per request, as EC2.
+ */
+function attributeChange(params: Params): AttributeChange {
+  const changes: AttributeChange[] = [];
+  const legacy = params.string('Attribute', { max: 64 });
+  const flag = (name: string) => params.bool(name);
+  const boolValue = (name: string): boolean | undefined =>
+    params.has(name) ? (flag(`${name}.Value`) ?? flag(name)) : undefined;
+  const text = (name: string): string | undefined =>
+    params.has(name)
+      ? (params.string(`${name}.Value`, { max: 100_000 }) ?? params.string(name, { max: 100_000 }))
+      : undefined;
+
+  const read: Record<string, (v?: string) => AttributeChange | undefined> = {
+    disableApiTermination: (v) => {
+      const b = v !== undefined ? parseBool('Value', v) : boolValue('DisableApiTermination');
+      return b === undefined ? undefined : { disableApiTermination: b };
+    },
+    disableApiStop: (v) => {
+      const b = v !== undefined ? parseBool('Value', v) : boolValue('DisableApiStop');
+      return b === undefined ? undefined : { disableApiStop: b };
+    },
+    sourceDestCheck: (v) => {
+      const b = v !== undefined ? parseBool('Value', v) : boolValue('SourceDestCheck');
+      return b === undefined ? undefined : { sourceDestCheck: b };
+    },
+    instanceInitiatedShutdownBehavior: (v) => {
+      const b = v ?? text('InstanceInitiatedShutdownBehavior');
+      if (b === undefined) return undefined;
+      if (!(SHUTDOWN_BEHAVIORS as readonly string[]).includes(b)) {
+        throw invalid(
+          `Value (${b}) for parameter instanceInitiatedShutdownBehavior is invalid. It must be stop or terminate.`,
+          { resource: 'parameter', id: 'InstanceInitiatedShutdownBehavior' },
+        );
+      }
+      return { shutdownBehavior: b as ShutdownBehavior };
+    },
+    instanceType: (v) => {
+      const t = v ?? text('InstanceType');
+      return t === undefined ? undefined : { flavorName: t };
+    },
+    userData: (v) => {
+      const d = v ?? text('UserData');
+      return d === undefined ? undefined : { userData: d };
+    },
+    groupSet: () => {
+      const ids = params.list('GroupId');
+      if (ids.length === 0) return undefined;
+      return {
+        securityGroupRefs: ids.map((g) => parseEc2Id(g, ['sg'], 'security_group').uuidPrefix),
+      };
+    },
+  };
+  if (legacy !== undefined) {
+    const fn = Object.prototype.hasOwnProperty.call(read, legacy) ? read[legacy] : undefined;
+    if (!fn || legacy === 'groupSet') {
+      throw unsupportedAttribute(legacy);
+    }
+    const value = params.string('Value', { max: 100_000 });
+    if (value === undefined) throw missingParameter('Value');
+    const c = fn(value);
+    if (c) changes.push(c);
+  }
+  for (const [, fn] of Object.entries(read)) {
+    const c = fn();
+    if (c) changes.push(c);
+  }
+  // Attributes EC2 has that mean nothing here: refused by name, never ignored.
+  for (const name of [
+    'Kernel',
+    'Ramdisk',
+    'BlockDeviceMapping',
+    'EbsOptimized',
+    'EnaSupport',
+    'SriovNetSupport',
+  ]) {
+    if (params.has(name)) throw unsupportedAttribute(name.charAt(0).toLowerCase() + name.slice(1));
+  }
+  if (changes.length === 0) {
+    throw missingParameter('Attribute');
+  }
+  if (changes.length > 1) {
+    throw new StratusError('invalid', 'Only one attribute can be changed per request.', {
+      resource: 'parameter',
+      reason: 'combination',
+    });
+  }
+  return changes[0] as AttributeChange;
+}
+
+function parseBool(name: string, value: string): boolean {
+  const v = value.toLowerCase();
+  if (v === 'true') return true;
+  if (v === 'false') return false;
+  throw invalid(`Value (${value}) for parameter ${name} is invalid. It must be true or false.`, {
+    resource: 'parameter',
+    id: name,
+  });
+}
+
+function unsupportedAttribute(name: string): StratusError {
+  return invalid(
+    `The attribute '${name}' cannot be changed here: this cloud keeps it as the instance was launched.`,
+    { resource: 'parameter', id: 'Attribute', reason: 'unsupported' },
+  );
 }
 
 function flavorName(inst: InstanceRow, names: Map<string, string>): string {
