@@ -80,8 +80,10 @@ function processes(
       const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
       const rssKb = Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0);
       const exe = path.basename(cmdline[0] ?? '?');
-      const name =
-        exe === 'node' || exe.startsWith('node') ? `node ${cmdline.slice(2, 3).join(' ')}` : exe;
+      // node: the script and its first argument (`stratus.js all-in-one`, the metadata proxy).
+      const name = exe.startsWith('node')
+        ? `node ${path.basename(cmdline[1] ?? '')} ${cmdline[2] ?? ''}`.trim()
+        : exe;
       out.push({ pid, name, rssKb });
     } catch {
       // gone meanwhile
@@ -90,15 +92,37 @@ function processes(
   return out.sort((a, b) => a.pid - b.pid);
 }
 
-function memoryReport(label: string, markers: string[], mainPid: number): string[] {
+/** The all-in-one's V8 heap as its own /metrics reports it (no collection forced). */
+async function heapFigures(metricsUrl: string | undefined): Promise<string> {
+  if (!metricsUrl) return '';
+  try {
+    const text = await (await fetch(metricsUrl)).text();
+    const get = (name: string) =>
+      Number(new RegExp(`^stratus_${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN) / 1024;
+    return (
+      `  heapUsed ${MiB(get('nodejs_heap_size_used_bytes'))}  heapTotal ${MiB(get('nodejs_heap_size_total_bytes'))}` +
+      `  external ${MiB(get('nodejs_external_memory_bytes'))} MiB`
+    );
+  } catch (err) {
+    return `  (metrics unavailable: ${String(err)})`;
+  }
+}
+
+async function memoryReport(
+  label: string,
+  markers: string[],
+  mainPid: number,
+  metricsUrl: string | undefined,
+): Promise<string[]> {
   const ps = processes(markers, [mainPid]);
   const qemus = ps.filter((p) => p.name.startsWith('qemu'));
   const lines = [
     `${label}: ${qemus.length} qemu processes (${MiB(qemus.reduce((n, p) => n + p.rssKb, 0))} MiB RSS in all)`,
   ];
   for (const p of ps.filter((x) => !x.name.startsWith('qemu'))) {
+    const heap = p.pid === mainPid ? await heapFigures(metricsUrl) : '';
     lines.push(
-      `  pid ${String(p.pid).padStart(7)}  ${p.name.padEnd(24)} RSS ${MiB(p.rssKb).padStart(7)} MiB`,
+      `  pid ${String(p.pid).padStart(7)}  ${p.name.padEnd(24)} RSS ${MiB(p.rssKb).padStart(7)} MiB${heap}`,
     );
   }
   return lines;
@@ -164,6 +188,7 @@ async function main(): Promise<void> {
     await cloud.waitFor(/Press Ctrl-C to stop/, 120_000);
     const pid = cloud.child.pid as number;
     const markers = [stateDir, `/${netns}/`];
+    const metricsUrl = /metrics:\s+(\S+)/.exec(cloud.output())?.[1];
     const rc = readRcFile(path.join(stateDir, 'stratusrc'));
     for (let i = 1; i <= CLIENTS; i++) {
       const name = `soak${i}`;
@@ -193,7 +218,7 @@ async function main(): Promise<void> {
     const imageId = images?.Images?.[0]?.ImageId;
     if (!imageId) throw new Error('the all-in-one did not import the guest image');
 
-    const start = memoryReport('at start', markers, pid);
+    const start = await memoryReport('at start', markers, pid, metricsUrl);
     for (const l of start) console.log(l);
     const t0 = Date.now();
     const endAt = t0 + MINUTES * 60_000;
@@ -215,7 +240,7 @@ async function main(): Promise<void> {
     );
     // Let terminated guests' qemus exit and the cloud go quiet before the last measure.
     await sleep(5_000);
-    const end = memoryReport('at end', markers, pid);
+    const end = await memoryReport('at end', markers, pid, metricsUrl);
 
     console.log(
       `\n${iterations} iterations in ${((Date.now() - t0) / 60_000).toFixed(1)} min from ${CLIENTS} clients, ${failures.length} failures`,
