@@ -9,7 +9,8 @@
 //                           [--batch B] [--snapshots] [--no-gc] [--node-flags '...'])
 // --no-gc never asks for a collection (the process's memory as it would be unobserved).
 // --snapshots takes a heap snapshot of the child after each deletion and prints, per
-// constructor, what grew from the first cycle's to the last cycle's (count and bytes).
+// constructor, what grew from the first cycle's to the last cycle's (count and bytes). Taking
+// a snapshot costs the child ~150 MiB of native memory it keeps: compare RSS without it.
 import {
   DescribeImagesCommand,
   DescribeInstancesCommand,
@@ -103,6 +104,11 @@ interface Row {
   /** As the process had it, before this bench asked for a full collection. */
   rssBeforeGc: number;
   heapUsedBeforeGc: number;
+  /** Resident anonymous memory (heap, malloc) and resident file pages (code, mapped files). */
+  rssAnon: number;
+  rssFile: number;
+  /** The SQLite database with its WAL, on disk (terminated instances stay listed an hour). */
+  dbBytes: number;
   rss: number;
   heapUsed: number;
   heapTotal: number;
@@ -110,6 +116,24 @@ interface Row {
   arrayBuffers: number;
 }
 const rows: Row[] = [];
+
+let stateDirOfChild = '';
+let childPid = 0;
+
+function residentKinds(): { rssAnon: number; rssFile: number } {
+  const status = fs.readFileSync(`/proc/${childPid}/status`, 'utf8');
+  const kb = (k: string) =>
+    Number(new RegExp(`${k}:\\s+(\\d+) kB`).exec(status)?.[1] ?? NaN) * 1024;
+  return { rssAnon: kb('RssAnon'), rssFile: kb('RssFile') + kb('RssShmem') };
+}
+
+function dbBytes(): number {
+  let n = 0;
+  for (const f of fs.readdirSync(stateDirOfChild)) {
+    if (f.startsWith('stratus.sqlite')) n += fs.statSync(path.join(stateDirOfChild, f)).size;
+  }
+  return n;
+}
 
 async function measure(inspector: Inspector, cycle: string, phase: string): Promise<Row> {
   // Timers and I/O callbacks settle, then two full collections (the second frees what the
@@ -126,7 +150,15 @@ async function measure(inspector: Inspector, cycle: string, phase: string): Prom
   const m = JSON.parse(
     await inspector.evaluate<string>('JSON.stringify(process.memoryUsage())'),
   ) as NodeJS.MemoryUsage;
-  const row = { cycle, phase, rssBeforeGc: asIs.rss, heapUsedBeforeGc: asIs.heapUsed, ...m };
+  const row = {
+    cycle,
+    phase,
+    rssBeforeGc: asIs.rss,
+    heapUsedBeforeGc: asIs.heapUsed,
+    dbBytes: dbBytes(),
+    ...residentKinds(),
+    ...m,
+  };
   rows.push(row);
   console.log(
     `${cycle.padEnd(6)} ${phase.padEnd(20)} rss as is ${MiB(asIs.rss).padStart(6)}, after GC ${MiB(m.rss).padStart(6)}  heapUsed ${MiB(m.heapUsed).padStart(6)}  ` +
@@ -168,6 +200,7 @@ async function heapCensus(
 async function main(): Promise<void> {
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'stratus-bench-memory-'));
+  stateDirOfChild = stateDir;
   console.log(
     `Stratus memory benchmark: stratus all-in-one (fake driver, SQLite, in-process bus) as a ` +
       `child process, node ${process.version}${NODE_FLAGS.length ? ` ${NODE_FLAGS.join(' ')}` : ''}, ` +
@@ -196,6 +229,7 @@ async function main(): Promise<void> {
     ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
+  childPid = child.pid as number;
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr.on('data', (d: Buffer) => (out += d.toString()));
@@ -311,13 +345,13 @@ async function run(ec2: EC2Client, inspector: Inspector): Promise<void> {
 
   console.log('\nphase table (MiB; "as is" before the forced full collection, the rest after it)');
   console.log(
-    'cycle  phase                rss as is  heapUsed as is      rss  heapUsed  heapTotal  external  arrayBuffers',
+    'cycle  phase                rss as is  heapUsed as is      rss  heapUsed  heapTotal  external  arrayBuffers  database  rss anon  rss file',
   );
   for (const r of rows) {
     console.log(
       `${r.cycle.padEnd(6)} ${r.phase.padEnd(20)} ${MiB(r.rssBeforeGc).padStart(9)} ${MiB(r.heapUsedBeforeGc).padStart(15)} ` +
         `${MiB(r.rss).padStart(8)} ${MiB(r.heapUsed).padStart(9)} ` +
-        `${MiB(r.heapTotal).padStart(10)} ${MiB(r.external).padStart(9)} ${MiB(r.arrayBuffers).padStart(13)}`,
+        `${MiB(r.heapTotal).padStart(10)} ${MiB(r.external).padStart(9)} ${MiB(r.arrayBuffers).padStart(13)} ${MiB(r.dbBytes).padStart(9)} ${MiB(r.rssAnon).padStart(9)} ${MiB(r.rssFile).padStart(9)}`,
     );
   }
   const first = deleted[0];
@@ -330,8 +364,15 @@ async function run(ec2: EC2Client, inspector: Inspector): Promise<void> {
         `(${((perCycle / INSTANCES) * 1).toFixed(0)} bytes per instance launched)`,
     );
     console.log(
-      `rss after deletion: idle ${MiB(baseline.rss)}, cycle 1 ${MiB(first.rss)}, cycle ${deleted.length} ${MiB(last.rss)} MiB`,
+      `rss after deletion, after a full collection: idle ${MiB(baseline.rss)}, cycle 1 ${MiB(first.rss)}, ` +
+        `cycle ${deleted.length} ${MiB(last.rss)} MiB; as the process had it: idle ${MiB(baseline.rssBeforeGc)}, ` +
+        `cycle 1 ${MiB(first.rssBeforeGc)}, cycle ${deleted.length} ${MiB(last.rssBeforeGc)} MiB`,
     );
+    const verdict =
+      perCycle > 512 * 1024
+        ? 'heapUsed after deletion grows cycle after cycle (over 512 KiB a cycle): something keeps what deleted instances left (a leak); --snapshots names the constructors'
+        : 'heapUsed after deletion comes back to the same level each cycle: no leak in the JS heap; RSS above it is heap V8 has not collected or given back yet, and native memory the allocator keeps (high water)';
+    console.log(verdict);
   }
   if (censuses.length > 1) {
     const a = censuses[0] as Map<string, { count: number; size: number }>;
