@@ -25,6 +25,10 @@ export interface HttpServerOptions {
    * otherwise.
    */
   frameworkErrors?: (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => void;
+  /** Longest path parameter routed (Fastify's default is 100 characters). */
+  maxParamLength?: number;
+  /** Maps a request's URL to the one routed (an alias of a path prefix), before routing. */
+  rewriteUrl?: (url: string) => string;
 }
 
 export function createHttpServer(options: HttpServerOptions): FastifyInstance {
@@ -37,7 +41,16 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
       disableRequestLogging: true,
     }),
     bodyLimit: options.bodyLimit ?? 1024 * 1024,
+    ...(options.maxParamLength
+      ? { routerOptions: { maxParamLength: options.maxParamLength } }
+      : {}),
     ...(options.frameworkErrors ? { frameworkErrors: options.frameworkErrors } : {}),
+    ...(options.rewriteUrl
+      ? {
+          rewriteUrl: (req: { url?: string }) =>
+            (options.rewriteUrl as (u: string) => string)(req.url ?? '/'),
+        }
+      : {}),
   });
   app.addHook('onResponse', async (request, reply) => {
     const seconds = reply.elapsedTime / 1000;

@@ -3,10 +3,12 @@ export { ComputeClient, type ComputeProtocol, type HostDescription } from './cli
 export { ComputeManager, type ComputeOptions } from './manager.js';
 export {
   InstanceOperations,
+  MAX_METADATA_ITEMS,
   type RunRequest,
   type Reservation,
   type StateChange,
 } from './operations.js';
+export type { MetadataChange } from '../db/index.js';
 export { statesWhere } from './instance-states.js';
 export { InstanceMetadataReader, type InstanceFacts } from './instance-metadata.js';
 export {

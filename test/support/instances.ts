@@ -37,6 +37,8 @@ export function instanceRow(fields: Partial<InstanceRow> = {}): InstanceRow {
     stateMessage: null,
     metadataFetchedAt: null,
     networkObserved: 0,
+    accessIpv4: null,
+    accessIpv6: null,
     createdAt: at,
     updatedAt: at,
     launchedAt: at,

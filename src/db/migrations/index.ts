@@ -12,6 +12,7 @@ import * as m0010 from './0010-listing-indexes.js';
 import * as m0011 from './0011-service-owner.js';
 import * as m0012 from './0012-generations.js';
 import * as m0013 from './0013-live-instances-index.js';
+import * as m0015 from './0015-server-metadata.js';
 
 export const MIGRATIONS: Record<string, Migration> = {
   '0001-identity-and-services': m0001,
@@ -26,4 +27,5 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0011-service-owner': m0011,
   '0012-generations': m0012,
   '0013-live-instances-index': m0013,
+  '0015-server-metadata': m0015,
 };

@@ -39,6 +39,8 @@ for (const backend of TEST_BACKENDS) {
         const {
           metadataFetchedAt: _m,
           networkObserved: _n,
+          accessIpv4: _a4,
+          accessIpv6: _a6,
           ...row
         } = instanceRow({
           vcpus: 2,
