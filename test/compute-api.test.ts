@@ -1068,6 +1068,82 @@ describe(
       assert.match(missing.err, /No Server found for vm1/);
     });
 
+    it('creates servers with properties and together, sets their properties, filters flavors and shows key pairs', async () => {
+      const created = JSON.parse(
+        await ok([
+          'server',
+          'create',
+          '--flavor',
+          'm1.nano',
+          '--image',
+          imageId,
+          '--property',
+          'role=web',
+          '--property',
+          'tier=1',
+          '-f',
+          'json',
+          'props',
+        ]),
+      ) as { id: string; adminPass: string };
+      assert.match(created.adminPass, /^[A-Za-z0-9]{12}$/);
+      await waitUntil(async () => (await serverStatus(created.id)) === 'ACTIVE', 10_000, 'ACTIVE');
+      await ok(['server', 'set', '--property', 'extra=yes', 'props']);
+      await ok(['server', 'unset', '--property', 'tier', 'props']);
+      const shown = JSON.parse(await ok(['server', 'show', 'props', '-f', 'json'])) as {
+        properties: unknown;
+      };
+      const properties = JSON.stringify(shown.properties);
+      assert.match(properties, /role.*web/);
+      assert.match(properties, /extra.*yes/);
+      assert.doesNotMatch(properties, /tier/);
+
+      await ok([
+        'server',
+        'create',
+        '--flavor',
+        'm1.nano',
+        '--image',
+        imageId,
+        '--min',
+        '2',
+        '--max',
+        '2',
+        'multi',
+      ]);
+      const listed = JSON.parse(await ok(['server', 'list', '--name', '^multi', '-f', 'json'])) as {
+        Name: string;
+      }[];
+      assert.deepEqual(listed.map((x) => x.Name).sort(), ['multi-1', 'multi-2']);
+
+      const flavorNames = async (args: string[]) =>
+        (JSON.parse(await ok(['flavor', 'list', ...args, '-f', 'json'])) as { Name: string }[]).map(
+          (f) => f.Name,
+        );
+      assert.deepEqual(await flavorNames(['--min-disk', '40']), [
+        'm1.medium',
+        'm1.large',
+        'm1.xlarge',
+      ]);
+      // A page at a time: the first after the marker (m1.large is flavor 5).
+      assert.deepEqual(await flavorNames(['--min-ram', '8192', '--limit', '1']), ['m1.large']);
+      assert.deepEqual(await flavorNames(['--min-ram', '8192', '--marker', '5']), ['m1.xlarge']);
+      assert.deepEqual(await flavorNames(['--private']), []);
+
+      await ok(['keypair', 'create', 'kp']);
+      const key = JSON.parse(await ok(['keypair', 'show', 'kp', '-f', 'json'])) as Record<
+        string,
+        unknown
+      >;
+      assert.equal(key.name, 'kp');
+      assert.match(String(key.fingerprint), /^([0-9a-f]{2}:)+[0-9a-f]{2}$/);
+      assert.ok(key.user_id);
+      assert.match(await ok(['keypair', 'show', '--public-key', 'kp']), /^ssh-rsa /);
+      await ok(['keypair', 'delete', 'kp']);
+
+      await ok(['server', 'delete', '--wait', 'props', 'multi-1', 'multi-2']);
+    });
+
     // The client looks the image up through the Image API, even by id, for these commands.
     it('creates, lists, shows, stops and starts a server by image id', async () => {
       const created = JSON.parse(
