@@ -55,6 +55,7 @@ export const ERROR_RESOURCES = [
   'security_groups',
   'security_group_rules',
   'tags',
+  'metadata_items',
   // a request and its parts
   'request',
   'parameter',
@@ -110,6 +111,7 @@ export const ERROR_REASONS = [
   'security_groups',
   'security_group_rules',
   'tags',
+  'metadata_items',
   // unavailable
   'no_valid_host',
   'no_address',

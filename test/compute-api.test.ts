@@ -5,6 +5,7 @@
 // with a 4xx that leaves nothing behind. Then python-openstackclient, as users run it.
 import { AllocateAddressCommand, AssociateAddressCommand } from '@aws-sdk/client-ec2';
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { ec2Id } from '../src/ids/index.js';
 import {
@@ -142,7 +143,10 @@ for (const backend of [sqliteBackend, postgresBackend]) {
       const versions = root.body.versions as { id: string; min_version: string; version: string }[];
       assert.deepEqual(
         versions.map((v) => [v.id, v.min_version, v.version]),
-        [['v2.1', '2.1', '2.2']],
+        [
+          ['v2.0', '', ''],
+          ['v2.1', '2.1', '2.2'],
+        ],
       );
       const v21 = await call('GET', '/v2.1', { token: null });
       assert.equal((v21.body.version as { status: string }).status, 'CURRENT');
@@ -552,6 +556,395 @@ for (const backend of [sqliteBackend, postgresBackend]) {
       assertFault(await call('PATCH', '/v2.1/servers'), 404, 'itemNotFound');
     });
 
+    it('names every answer of the OpenStack APIs with x-openstack-request-id and takes empty JSON bodies', async () => {
+      const identityUrl = t.cloud.urls?.identity as string;
+      const imageUrl = t.cloud.urls?.image as string;
+      const seen = new Set<string>();
+      const requestId = (r: { headers: Headers }) => {
+        const id = r.headers.get('x-openstack-request-id') ?? '';
+        assert.match(id, /^req-[0-9a-f-]{36}$/);
+        assert.ok(!seen.has(id), 'a request id per request');
+        seen.add(id);
+      };
+      // Compute: documents, listings, faults (404, 401, 400) and a route that does not exist.
+      requestId(await call('GET', '/', { token: null }));
+      requestId(await call('GET', '/v2.1/flavors'));
+      requestId(await call('GET', '/v2.1/servers/11111111-2222-3333-4444-555555555555'));
+      requestId(await call('GET', '/v2.1/servers', { token: null }));
+      requestId(await call('POST', '/v2.1/servers', { raw: '{' }));
+      requestId(await call('GET', '/v2.1/nothing-here'));
+      // Identity and Image, as fetch sees them.
+      const json = { 'content-type': 'application/json' };
+      const raw = async (u: string, method: string, headers: Record<string, string>) => {
+        const r = await fetch(u, { method, headers, body: method === 'GET' ? undefined : '' });
+        requestId(r);
+        return r;
+      };
+      assert.equal((await raw(`${identityUrl}`, 'GET', {})).status, 200);
+      assert.equal((await raw(`${identityUrl}/auth/tokens`, 'GET', json)).status, 401);
+      assert.equal(
+        (await raw(`${imageUrl}/v2/images`, 'GET', { 'x-auth-token': alice })).status,
+        200,
+      );
+
+      // A DELETE (or GET) with Content-Type: application/json and no body, on every API.
+      const doomed = await login(identityUrl, 'alice', 'alice-project');
+      const revoked = await raw(`${identityUrl}/auth/tokens`, 'DELETE', {
+        ...json,
+        'x-auth-token': admin,
+        'x-subject-token': doomed,
+      });
+      assert.equal(revoked.status, 204);
+      const image = await t.addImage({ name: 'doomed' });
+      const gone = await raw(`${imageUrl}/v2/images/${image.id}`, 'DELETE', {
+        ...json,
+        'x-auth-token': admin,
+      });
+      assert.equal(gone.status, 204, await gone.text());
+      await call('POST', '/v2.1/os-keypairs', { token: alice, body: { keypair: { name: 'kd' } } });
+      const listed = await call('GET', '/v2.1/os-keypairs', { token: alice, headers: json });
+      assert.equal(listed.status, 200);
+      // A GET that says its (empty) body is JSON, as some tools send it.
+      const emptyGet = (u: string, headers: Record<string, string>) =>
+        new Promise<number>((resolve, reject) => {
+          const req = http.request(
+            u,
+            { method: 'GET', headers: { ...json, 'content-length': '0', ...headers } },
+            (res) => {
+              res.resume();
+              resolve(res.statusCode ?? 0);
+            },
+          );
+          req.on('error', reject);
+          req.end();
+        });
+      assert.equal(await emptyGet(`${url}/v2.1/flavors`, { 'x-auth-token': alice }), 200);
+      assert.equal(await emptyGet(`${imageUrl}/v2/images`, { 'x-auth-token': alice }), 200);
+      assert.equal(
+        await emptyGet(`${identityUrl}/auth/tokens`, {
+          'x-auth-token': alice,
+          'x-subject-token': alice,
+        }),
+        200,
+      );
+      const deleted = await call('DELETE', '/v2.1/os-keypairs/kd', { token: alice, raw: '  ' });
+      assert.equal(deleted.status, 202, JSON.stringify(deleted.body));
+      // Malformed JSON is still the caller's fault, in each API's format.
+      assertFault(await call('POST', '/v2.1/os-keypairs', { raw: '{"x"' }), 400, 'badRequest');
+      const badIdentity = await fetch(`${identityUrl}/auth/tokens`, {
+        method: 'POST',
+        headers: json,
+        body: '{"auth"',
+      });
+      assert.equal(badIdentity.status, 400);
+      assert.equal(((await badIdentity.json()) as { error: { code: number } }).error.code, 400);
+    });
+
+    it('lists v2.0 then v2.1 and serves v2.1 under /v2/ too', async () => {
+      const root = await call('GET', '/', { token: null });
+      const [v20, v21] = root.body.versions as {
+        id: string;
+        status: string;
+        links: { href: string }[];
+      }[];
+      assert.equal(v20?.id, 'v2.0');
+      assert.equal(v20?.status, 'SUPPORTED');
+      assert.equal(v20?.links[0]?.href, `${url}/v2/`);
+      assert.equal(v21?.id, 'v2.1');
+      assert.equal(v21?.status, 'CURRENT');
+      const doc = await call('GET', '/v2/', { token: null });
+      assert.equal((doc.body.version as { id: string }).id, 'v2.0');
+      const flavors = await call('GET', '/v2/flavors');
+      assert.equal(flavors.status, 200);
+      assert.ok((flavors.body.flavors as unknown[]).length > 0);
+    });
+
+    it('filters, sorts and pages flavors', async () => {
+      const names = async (query: string, token?: string) => {
+        const a = await call('GET', `/v2.1/flavors${query}`, { token });
+        assert.equal(a.status, 200, JSON.stringify(a.body));
+        return (a.body.flavors as { name: string }[]).map((f) => f.name);
+      };
+      const all = ['m1.nano', 'm1.tiny', 'm1.small', 'm1.medium', 'm1.large', 'm1.xlarge'];
+      assert.deepEqual(await names(''), all, 'by flavor id');
+      assert.deepEqual(await names('?minRam=2048'), all.slice(2));
+      assert.deepEqual(await names('?minDisk=40&minRam=8192'), all.slice(4));
+      assert.deepEqual(await names('/detail?minDisk=100'), ['m1.xlarge']);
+      assert.deepEqual(await names('?sort_key=memory_mb&sort_dir=desc&limit=2'), [
+        'm1.xlarge',
+        'm1.large',
+      ]);
+      assert.deepEqual(await names('?is_public=false'), []);
+      assert.deepEqual(await names('?is_public=none'), all);
+      assert.deepEqual(await names('?is_public=false', alice), all, 'members see public ones');
+      const page = await call('GET', '/v2.1/flavors/detail?limit=4');
+      assert.deepEqual(
+        (page.body.flavors as { name: string }[]).map((f) => f.name),
+        all.slice(0, 4),
+      );
+      const next = (page.body.flavors_links as { rel: string; href: string }[])[0];
+      assert.equal(next?.rel, 'next');
+      assert.match(next?.href ?? '', /\/v2\.1\/flavors\/detail\?limit=4&marker=4$/);
+      assert.deepEqual(await names('?limit=4&marker=4'), all.slice(4));
+      const last = await call('GET', '/v2.1/flavors?limit=4&marker=4');
+      assert.equal(last.body.flavors_links, undefined);
+      for (const [query, message] of [
+        ['?minRam=abc', /Invalid minRam filter \[abc\]/],
+        ['?minDisk=-1', /Invalid minDisk filter/],
+        ['?is_public=maybe', /is_public/],
+        ['?limit=x', /limit/],
+        ['?marker=nope', /marker \[nope\] not found/],
+        ['?sort_key=colour', /sort_key/],
+        ['?sort_dir=up', /sort_dir/],
+      ] as const) {
+        assertFault(await call('GET', `/v2.1/flavors${query}`), 400, 'badRequest', message);
+      }
+    });
+
+    it('shows key pairs in the fields of each microversion', async () => {
+      const v22 = { 'openstack-api-version': 'compute 2.2' };
+      const made = await call('POST', '/v2.1/os-keypairs', {
+        token: alice,
+        body: { keypair: { name: 'kf' } },
+      });
+      assert.deepEqual(Object.keys(made.body.keypair as object).sort(), [
+        'fingerprint',
+        'name',
+        'private_key',
+        'public_key',
+        'user_id',
+      ]);
+      const keysOf = async (path: string, headers?: Record<string, string>) => {
+        const a = await call('GET', path, { token: alice, headers });
+        assert.equal(a.status, 200);
+        return a.body;
+      };
+      const listed = (await keysOf('/v2.1/os-keypairs')).keypairs as { keypair: object }[];
+      assert.deepEqual(Object.keys(listed[0]?.keypair ?? {}).sort(), [
+        'fingerprint',
+        'name',
+        'public_key',
+      ]);
+      const listed22 = (await keysOf('/v2.1/os-keypairs', v22)).keypairs as {
+        keypair: object;
+      }[];
+      assert.deepEqual(Object.keys(listed22[0]?.keypair ?? {}).sort(), [
+        'fingerprint',
+        'name',
+        'public_key',
+        'type',
+      ]);
+      const shown = (await keysOf('/v2.1/os-keypairs/kf')).keypair as Record<string, unknown>;
+      assert.deepEqual(Object.keys(shown).sort(), [
+        'created_at',
+        'deleted',
+        'deleted_at',
+        'fingerprint',
+        'id',
+        'name',
+        'public_key',
+        'updated_at',
+        'user_id',
+      ]);
+      assert.ok(Number.isSafeInteger(shown.id) && (shown.id as number) > 0, 'an integer id');
+      assert.equal(shown.deleted, false);
+      assert.match(shown.created_at as string, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}$/);
+      const shown22 = (await keysOf('/v2.1/os-keypairs/kf', v22)).keypair as Record<
+        string,
+        unknown
+      >;
+      assert.equal(shown22.type, 'ssh');
+      assert.equal(shown22.id, shown.id, 'the same id every time');
+      await call('DELETE', '/v2.1/os-keypairs/kf', { token: alice });
+    });
+
+    it('creates servers with every create field of 2.1-2.2 and names servers created together', async () => {
+      const zones = (await call('GET', '/v2.1/os-availability-zone')).body.availabilityZoneInfo as {
+        zoneName: string;
+      }[];
+      const made = await create({
+        name: 'full',
+        personality: [],
+        config_drive: false,
+        accessIPv4: '192.0.2.10',
+        accessIPv6: '2001:db8::10',
+        metadata: { role: 'web', 'tier:x': '1' },
+        security_groups: [{ name: 'default' }],
+        availability_zone: zones[0]?.zoneName,
+        user_data: Buffer.from('#!/bin/sh\n').toString('base64'),
+        'OS-DCF:diskConfig': 'AUTO',
+        block_device_mapping_v2: [],
+      });
+      assert.equal(made.status, 202, JSON.stringify(made.body));
+      assert.ok(made.headers.get('x-openstack-request-id'));
+      const server = made.body.server as { id: string; adminPass: string };
+      assert.match(server.adminPass, /^[A-Za-z0-9]{12}$/, 'a made-up password');
+      const shown = (await show(server.id)) as ServerBody & Record<string, unknown>;
+      assert.deepEqual(shown.metadata, { role: 'web', 'tier:x': '1' });
+      assert.equal(shown.accessIPv4, '192.0.2.10');
+      assert.equal(shown.accessIPv6, '2001:db8::10');
+      const detail = (await call('GET', '/v2.1/servers/detail?name=^full$')).body.servers as {
+        metadata: Record<string, string>;
+      }[];
+      assert.deepEqual(detail[0]?.metadata, { role: 'web', 'tier:x': '1' });
+
+      const given = await create({ name: 'pw', adminPass: 'my own secret', personality: [] });
+      assert.equal(given.status, 202);
+      const pw = given.body.server as { id: string; adminPass: string };
+      assert.equal(pw.adminPass, 'my own secret');
+      const updated = await call('PUT', `/v2.1/servers/${pw.id}`, {
+        body: { server: { accessIPv4: '198.51.100.1' } },
+      });
+      assert.equal((updated.body.server as { accessIPv4: string }).accessIPv4, '198.51.100.1');
+
+      const reservation = await create({
+        name: 'many',
+        min_count: 2,
+        max_count: 2,
+        return_reservation_id: true,
+      });
+      assert.equal(reservation.status, 202);
+      assert.deepEqual(Object.keys(reservation.body), ['reservation_id']);
+      assert.match(reservation.body.reservation_id as string, /^r-[0-9a-f]{8}$/);
+      const many = (await call('GET', '/v2.1/servers?name=^many')).body.servers as {
+        id: string;
+        name: string;
+      }[];
+      assert.deepEqual(many.map((x) => x.name).sort(), ['many-1', 'many-2']);
+
+      const before = await instanceCount();
+      const cases: [Record<string, unknown>, number, string, RegExp][] = [
+        [{ personality: [{ path: '/etc/x', contents: 'eA==' }] }, 400, 'badRequest', /injection/],
+        [{ config_drive: true }, 400, 'badRequest', /[Cc]onfig drive/],
+        [{ accessIPv4: 'not-an-ip' }, 400, 'badRequest', /accessIPv4/],
+        [{ metadata: { k: 'v'.repeat(256) } }, 400, 'badRequest', /255/],
+        [{ metadata: { k: 1 } }, 400, 'badRequest', /string/],
+        [{ block_device_mapping_v2: [{ boot_index: 0 }] }, 400, 'badRequest', /volumes/],
+        [
+          { metadata: Object.fromEntries(Array.from({ length: 129 }, (_, i) => [`k${i}`, 'v'])) },
+          403,
+          'overLimit',
+          /metadata_items/,
+        ],
+      ];
+      for (const [server, status, name, message] of cases) {
+        assertFault(await create(server, alice), status, name, message);
+      }
+      assert.equal(await instanceCount(), before, 'nothing was created');
+
+      for (const id of [server.id, pw.id, ...many.map((x) => x.id)]) {
+        assert.equal((await call('DELETE', `/v2.1/servers/${id}`)).status, 204);
+      }
+    });
+
+    it('keeps server metadata: list, merge, replace, items, limits and errors', async () => {
+      const made = await create({ name: 'meta', metadata: { a: '1' } }, alice);
+      assert.equal(made.status, 202);
+      const id = (made.body.server as { id: string }).id;
+      await waitStatus(id, 'ACTIVE', alice);
+      const path = `/v2.1/servers/${id}/metadata`;
+      const as = (method: string, p: string, body?: unknown) =>
+        call(method, p, { token: alice, ...(body === undefined ? {} : { body }) });
+
+      assert.deepEqual((await as('GET', path)).body, { metadata: { a: '1' } });
+      const merged = await as('POST', path, { metadata: { b: '2', a: 'one' } });
+      assert.equal(merged.status, 200);
+      assert.deepEqual(merged.body, { metadata: { a: 'one', b: '2' } });
+      const replaced = await as('PUT', path, { metadata: { c: '3' } });
+      assert.deepEqual(replaced.body, { metadata: { c: '3' } });
+      const item = await as('PUT', `${path}/d`, { meta: { d: '4' } });
+      assert.equal(item.status, 200);
+      assert.deepEqual(item.body, { meta: { d: '4' } });
+      assert.deepEqual((await as('GET', `${path}/d`)).body, { meta: { d: '4' } });
+      assert.deepEqual(((await show(id, alice)) as unknown as { metadata: object }).metadata, {
+        c: '3',
+        d: '4',
+      });
+      assert.equal((await as('DELETE', `${path}/c`)).status, 204);
+      assert.deepEqual((await as('GET', path)).body, { metadata: { d: '4' } });
+
+      assertFault(await as('GET', `${path}/c`), 404, 'itemNotFound', /Metadata item was not found/);
+      assertFault(await as('DELETE', `${path}/c`), 404, 'itemNotFound');
+      assertFault(
+        await as('PUT', `${path}/e`, { meta: { f: '1' } }),
+        400,
+        'badRequest',
+        /mismatch/,
+      );
+      assertFault(
+        await as('PUT', `${path}/e`, { meta: { e: '1', f: '2' } }),
+        400,
+        'badRequest',
+        /at most 1/,
+      );
+      assertFault(await as('PUT', path, { meta: { e: '1' } }), 400, 'badRequest', /'meta'/);
+      assertFault(await as('POST', path, { metadata: { e: 'x'.repeat(256) } }), 400, 'badRequest');
+      const longKey = 'k'.repeat(256);
+      assertFault(
+        await as('PUT', `${path}/${longKey}`, { meta: { [longKey]: 'v' } }),
+        400,
+        'badRequest',
+      );
+      const key255 = 'k'.repeat(255);
+      assert.equal((await as('PUT', `${path}/${key255}`, { meta: { [key255]: 'v' } })).status, 200);
+      assert.equal((await as('DELETE', `${path}/${key255}`)).status, 204);
+      // At most 128 items, by merge or by replace: 403 overLimit, and nothing changes.
+      const items = (n: number, prefix: string) =>
+        Object.fromEntries(Array.from({ length: n }, (_, i) => [`${prefix}${i}`, 'v']));
+      assert.equal((await as('PUT', path, { metadata: items(128, 'm') })).status, 200);
+      assertFault(await as('POST', path, { metadata: { extra: 'v' } }), 403, 'overLimit', /128/);
+      assertFault(await as('PUT', `${path}/extra`, { meta: { extra: 'v' } }), 403, 'overLimit');
+      assertFault(await as('PUT', path, { metadata: items(129, 'n') }), 403, 'overLimit');
+      assert.equal(
+        Object.keys((await as('GET', path)).body.metadata as object).length,
+        128,
+        'a refused change changes nothing',
+      );
+      assert.equal((await as('PUT', path, { metadata: { z: '26' } })).status, 200);
+      // Another project's server is not found; a server with a task under way is a conflict.
+      assertFault(await call('GET', path, { token: bob }), 404, 'itemNotFound');
+      assertFault(
+        await call('POST', path, { token: bob, body: { metadata: { x: 'y' } } }),
+        404,
+        'itemNotFound',
+      );
+      const repo = new InstanceRepo(t.cloud.database.db);
+      await repo.update(id, { taskState: 'rebooting' });
+      assertFault(await as('POST', path, { metadata: { x: 'y' } }), 409, 'conflictingRequest');
+      await repo.update(id, { taskState: null });
+      // It is kept with the server, stopped or not.
+      assert.equal(
+        (await as('POST', `/v2.1/servers/${id}/action`, { 'os-stop': null })).status,
+        202,
+      );
+      await waitStatus(id, 'SHUTOFF', alice);
+      assert.equal((await as('POST', path, { metadata: { y: 'stopped' } })).status, 200);
+      assert.deepEqual((await as('GET', path)).body, { metadata: { y: 'stopped', z: '26' } });
+
+      // Its security groups, as the Compute API shows them.
+      const groups = await as('GET', `/v2.1/servers/${id}/os-security-groups`);
+      assert.equal(groups.status, 200);
+      const [group] = groups.body.security_groups as {
+        name: string;
+        tenant_id: string;
+        rules: unknown[];
+      }[];
+      assert.equal(group?.name, 'default');
+      assert.equal(group?.tenant_id, aliceProject);
+      assert.ok(Array.isArray(group?.rules));
+      assertFault(
+        await call('GET', `/v2.1/servers/${id}/os-security-groups`, { token: bob }),
+        404,
+        'itemNotFound',
+      );
+      assert.equal((await as('DELETE', `/v2.1/servers/${id}`)).status, 204);
+      await waitUntil(
+        async () => (await call('GET', path, { token: alice })).status === 404,
+        10_000,
+        'deleted',
+      );
+    });
+
     it('refuses a launch over quota with 403 and shows the limits and usage', async () => {
       const db = t.cloud.database.db;
       await new QuotaRepo(db).set(aliceProject, 'instances', 2);
@@ -580,7 +973,11 @@ for (const backend of [sqliteBackend, postgresBackend]) {
           (x) => x.name,
         );
       assert.deepEqual(await ids('/v2.1/servers?name=^q1'), []);
-      assert.deepEqual(await ids('/v2.1/servers?name=^q1&all_tenants=1'), ['q1', 'q1']);
+      // Servers created together are named as the Compute API names them: name-1 ... name-N.
+      assert.deepEqual((await ids('/v2.1/servers?name=^q1&all_tenants=1')).sort(), [
+        'q1-1',
+        'q1-2',
+      ]);
       assert.deepEqual(await ids('/v2.1/servers?all_tenants=1', bob), []);
 
       const before = await instanceCount();
@@ -669,6 +1066,82 @@ describe(
       const missing = await openstack(env, ['console', 'log', 'show', 'vm1']);
       assert.notEqual(missing.code, 0);
       assert.match(missing.err, /No Server found for vm1/);
+    });
+
+    it('creates servers with properties and together, sets their properties, filters flavors and shows key pairs', async () => {
+      const created = JSON.parse(
+        await ok([
+          'server',
+          'create',
+          '--flavor',
+          'm1.nano',
+          '--image',
+          imageId,
+          '--property',
+          'role=web',
+          '--property',
+          'tier=1',
+          '-f',
+          'json',
+          'props',
+        ]),
+      ) as { id: string; adminPass: string };
+      assert.match(created.adminPass, /^[A-Za-z0-9]{12}$/);
+      await waitUntil(async () => (await serverStatus(created.id)) === 'ACTIVE', 10_000, 'ACTIVE');
+      await ok(['server', 'set', '--property', 'extra=yes', 'props']);
+      await ok(['server', 'unset', '--property', 'tier', 'props']);
+      const shown = JSON.parse(await ok(['server', 'show', 'props', '-f', 'json'])) as {
+        properties: unknown;
+      };
+      const properties = JSON.stringify(shown.properties);
+      assert.match(properties, /role.*web/);
+      assert.match(properties, /extra.*yes/);
+      assert.doesNotMatch(properties, /tier/);
+
+      await ok([
+        'server',
+        'create',
+        '--flavor',
+        'm1.nano',
+        '--image',
+        imageId,
+        '--min',
+        '2',
+        '--max',
+        '2',
+        'multi',
+      ]);
+      const listed = JSON.parse(await ok(['server', 'list', '--name', '^multi', '-f', 'json'])) as {
+        Name: string;
+      }[];
+      assert.deepEqual(listed.map((x) => x.Name).sort(), ['multi-1', 'multi-2']);
+
+      const flavorNames = async (args: string[]) =>
+        (JSON.parse(await ok(['flavor', 'list', ...args, '-f', 'json'])) as { Name: string }[]).map(
+          (f) => f.Name,
+        );
+      assert.deepEqual(await flavorNames(['--min-disk', '40']), [
+        'm1.medium',
+        'm1.large',
+        'm1.xlarge',
+      ]);
+      // A page at a time: the first after the marker (m1.large is flavor 5).
+      assert.deepEqual(await flavorNames(['--min-ram', '8192', '--limit', '1']), ['m1.large']);
+      assert.deepEqual(await flavorNames(['--min-ram', '8192', '--marker', '5']), ['m1.xlarge']);
+      assert.deepEqual(await flavorNames(['--private']), []);
+
+      await ok(['keypair', 'create', 'kp']);
+      const key = JSON.parse(await ok(['keypair', 'show', 'kp', '-f', 'json'])) as Record<
+        string,
+        unknown
+      >;
+      assert.equal(key.name, 'kp');
+      assert.match(String(key.fingerprint), /^([0-9a-f]{2}:)+[0-9a-f]{2}$/);
+      assert.ok(key.user_id);
+      assert.match(await ok(['keypair', 'show', '--public-key', 'kp']), /^ssh-rsa /);
+      await ok(['keypair', 'delete', 'kp']);
+
+      await ok(['server', 'delete', '--wait', 'props', 'multi-1', 'multi-2']);
     });
 
     // The client looks the image up through the Image API, even by id, for these commands.

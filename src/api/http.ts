@@ -34,6 +34,10 @@ export interface HttpServerOptions {
   frameworkErrors?: (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => void;
   /** Serve HTTPS with this certificate and key; plain HTTP without. */
   tls?: HttpsCertificate | undefined;
+  /** Longest path parameter routed (Fastify's default is 100 characters). */
+  maxParamLength?: number;
+  /** Maps a request's URL to the one routed (an alias of a path prefix), before routing. */
+  rewriteUrl?: (url: string) => string;
 }
 
 export function createHttpServer(options: HttpServerOptions): FastifyInstance {
@@ -46,7 +50,16 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
       disableRequestLogging: true,
     }),
     bodyLimit: options.bodyLimit ?? 1024 * 1024,
+    ...(options.maxParamLength
+      ? { routerOptions: { maxParamLength: options.maxParamLength } }
+      : {}),
     ...(options.frameworkErrors ? { frameworkErrors: options.frameworkErrors } : {}),
+    ...(options.rewriteUrl
+      ? {
+          rewriteUrl: (req: { url?: string }) =>
+            (options.rewriteUrl as (u: string) => string)(req.url ?? '/'),
+        }
+      : {}),
   };
   // An HTTPS server is Fastify's https flavour; routes and hooks are the same, so the edges
   // keep one type for both (only `listen` and the TLS reload below look at the server itself).

@@ -4,10 +4,12 @@ export { ComputeManager, type ComputeOptions } from './manager.js';
 export {
   InstanceOperations,
   type AttributeChange,
+  MAX_METADATA_ITEMS,
   type RunRequest,
   type Reservation,
   type StateChange,
 } from './operations.js';
+export type { MetadataChange } from '../db/index.js';
 export { statesWhere } from './instance-states.js';
 export { InstanceMetadataReader, type InstanceFacts } from './instance-metadata.js';
 export {

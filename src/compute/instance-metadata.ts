@@ -6,6 +6,7 @@ import {
   InstanceRepo,
   LIVE_VM_STATES,
   SecurityGroupRepo,
+  ServerMetadataRepo,
   type Db,
   type InstanceRow,
 } from '../db/index.js';
@@ -20,6 +21,8 @@ export interface InstanceFacts {
   securityGroups: string[];
   /** The name of the instance's flavor (its id if the flavor is gone). */
   flavorName: string;
+  /** The instance's server metadata (the Compute API's), for OpenStack's meta_data.json. */
+  serverMetadata?: Record<string, string>;
 }
 
 export class InstanceMetadataReader {
@@ -71,12 +74,14 @@ export class InstanceMetadataReader {
       .select('name')
       .where('id', '=', inst.flavorId)
       .executeTakeFirst();
+    const serverMetadata = (await new ServerMetadataRepo(this.db).of([inst.id])).get(inst.id);
     return {
       instance: inst,
       localIpv4,
       publicIpv4: floating?.address ?? null,
       securityGroups: groups.map((g) => g.name).sort(),
       flavorName: flavor?.name ?? inst.flavorId,
+      serverMetadata: serverMetadata ?? {},
     };
   }
 }

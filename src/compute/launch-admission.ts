@@ -8,11 +8,13 @@
 import {
   InstanceRepo,
   QuotaRepo,
+  ServerMetadataRepo,
   TagRepo,
   type Db,
   type FlavorRow,
   type InstanceActionRow,
   type InstanceRow,
+  type ServerMetadataRow,
   type TagRow,
 } from '../db/index.js';
 import { asStratusError, StratusError } from '../errors.js';
@@ -23,6 +25,8 @@ export interface LaunchRecords {
   instances: InstanceRow[];
   securityGroups: { instanceId: string; groupId: string }[];
   tags: TagRow[];
+  /** The instances' server metadata (the Compute API's), if the launch gives them any. */
+  metadata?: ServerMetadataRow[];
   actions: Omit<InstanceActionRow, 'id' | 'finishedAt' | 'result' | 'message'>[];
 }
 
@@ -156,6 +160,7 @@ export class LaunchAdmission {
       );
       const tags = planned.flatMap((r) => r.tags);
       if (tags.length > 0) await new TagRepo(trx).put(tags);
+      await new ServerMetadataRepo(trx).insert(planned.flatMap((r) => r.metadata ?? []));
       await repo.startActions(planned.flatMap((r) => r.actions));
 
       // The project's row lock: launches of one project are counted one round at a time

@@ -14,6 +14,7 @@ import {
   NetworkRepo,
   QuotaRepo,
   SecurityGroupRepo,
+  ServerMetadataRepo,
   ServiceRepo,
   type Db,
   type FlavorRow,
@@ -21,6 +22,7 @@ import {
   type InstancePageQuery,
   type InstanceRow,
   type ShutdownBehavior,
+  type MetadataChange,
   type TaskState,
   type VmState,
 } from '../db/index.js';
@@ -52,13 +54,24 @@ export interface RunRequest {
   clientToken?: string | undefined;
   kernelRef?: string | undefined;
   ramdiskRef?: string | undefined;
-  tags?: readonly { key: string; value: string }[];
   /** TerminateInstances refuses the instances while it is set (termination protection). */
   disableApiTermination?: boolean;
   /** StopInstances refuses the instances while it is set (stop protection). */
   disableApiStop?: boolean;
   /** What a shutdown from inside the guest does; 'stop' unless told. */
   shutdownBehavior?: ShutdownBehavior | undefined;
+  /**
+   * Tags of every instance; or, as a function, the tags of the instance at `launchIndex` when
+   * `count` launch together (the Compute API names servers created together `name-1` ...).
+   */
+  tags?:
+    | readonly { key: string; value: string }[]
+    | ((launchIndex: number, count: number) => readonly { key: string; value: string }[]);
+  /** Server metadata of every instance (the Compute API's; checked by the caller). */
+  metadata?: Readonly<Record<string, string>>;
+  /** The addresses the user records for reaching the instances (checked by the caller). */
+  accessIpv4?: string | undefined;
+  accessIpv6?: string | undefined;
 }
 
 export interface Reservation {
@@ -88,6 +101,9 @@ export interface InstanceOperationsOptions {
 
 /** Largest user data EC2 accepts: 16 KiB before base64. */
 const MAX_USER_DATA_BYTES = 16 * 1024;
+
+/** The most server metadata items an instance may have (the Compute API's default quota). */
+export const MAX_METADATA_ITEMS = 128;
 
 export class InstanceOperations {
   readonly #opts: InstanceOperationsOptions;
@@ -137,8 +153,20 @@ export class InstanceOperations {
       });
     }
     if (req.clientToken) checkText(req.clientToken, CLIENT_TOKEN, 'ClientToken');
-    checkTags(req.tags ?? []);
+    const fixedTags = typeof req.tags === 'function' ? [] : (req.tags ?? []);
+    const tagsOf = typeof req.tags === 'function' ? req.tags : () => fixedTags;
+    for (const count of new Set([1, req.minCount, req.maxCount])) {
+      for (let i = 0; i < count; i++) checkTags(tagsOf(i, count));
+    }
     if (req.userData !== undefined) checkUserData(req.userData);
+    const metadataItems = Object.keys(req.metadata ?? {}).length;
+    if (metadataItems > MAX_METADATA_ITEMS) {
+      throw new StratusError(
+        'over_quota',
+        `Quota exceeded for metadata_items: at most ${MAX_METADATA_ITEMS} items, and the request has ${metadataItems}.`,
+        { resource: 'metadata_items', reason: 'metadata_items' },
+      );
+    }
     // The lookups start together (each is a round trip to the database, and under load those
     // add up on every launch); their errors are still reported in this order.
     const lookups = {
@@ -243,6 +271,8 @@ export class InstanceOperations {
             sourceDestCheck: 1,
             passwordData: null,
             passwordDataAt: null,
+            accessIpv4: req.accessIpv4 ?? null,
+            accessIpv6: req.accessIpv6 ?? null,
           });
         }
         return {
@@ -250,13 +280,20 @@ export class InstanceOperations {
           securityGroups: instances.flatMap((inst) =>
             groupIds.map((groupId) => ({ instanceId: inst.id, groupId })),
           ),
-          tags: instances.flatMap((inst) =>
-            (req.tags ?? []).map((t) => ({
+          tags: instances.flatMap((inst, i) =>
+            tagsOf(i, count).map((t) => ({
               resourceId: inst.id,
               resourceType: 'instance',
               projectId,
               key: t.key,
               value: t.value,
+            })),
+          ),
+          metadata: instances.flatMap((inst) =>
+            Object.entries(req.metadata ?? {}).map(([key, value]) => ({
+              instanceId: inst.id,
+              key,
+              value,
             })),
           ),
           actions: instances.map((inst) => ({
@@ -451,6 +488,59 @@ export class InstanceOperations {
 
   securityGroupsOf(instanceIds: readonly string[]): Promise<Map<string, string[]>> {
     return this.#instances.securityGroupsOf(instanceIds);
+  }
+
+  /** The server metadata of these instances, by instance id (empty for those without any). */
+  async metadataOf(instanceIds: readonly string[]): Promise<Map<string, Record<string, string>>> {
+    return new ServerMetadataRepo(this.#opts.db).of(instanceIds);
+  }
+
+  /**
+   * Changes an instance's server metadata (the caller has checked the keys and values and that
+   * the caller may see the instance); answers the items after the change. As the Compute API
+   * allows it, only while the instance is active or stopped with nothing under way (`conflict`
+   * otherwise); more than MAX_METADATA_ITEMS is `over_quota`, a key to delete that is not there
+   * `not_found`.
+   */
+  async changeMetadata(
+    _ctx: RequestContext,
+    instance: InstanceRow,
+    change: MetadataChange,
+  ): Promise<Record<string, string>> {
+    const r = await new ServerMetadataRepo(this.#opts.db).change(instance.id, change, {
+      vmStates: ['active', 'stopped'],
+      maxItems: MAX_METADATA_ITEMS,
+    });
+    if (r.ok) return r.items;
+    if (r.reason === 'missing') {
+      throw notFound('instance', instance.id, 'Metadata item was not found.');
+    }
+    if (r.reason === 'limit') {
+      throw new StratusError(
+        'over_quota',
+        `Quota exceeded for metadata_items: at most ${MAX_METADATA_ITEMS} items, and the change leaves ${r.count}.`,
+        { resource: 'metadata_items', reason: 'metadata_items' },
+      );
+    }
+    const now = await this.#instances.get(instance.id);
+    throw new StratusError(
+      'conflict',
+      `Cannot change the metadata of instance ${instance.id} while it is in vm_state ${now.vmState}${now.taskState ? ` (task_state ${now.taskState})` : ''}.`,
+      { resource: 'instance', id: instance.id, reason: 'instance_state' },
+    );
+  }
+
+  /** Records the addresses a user gives for reaching an instance (undefined: unchanged). */
+  async setAccessAddresses(
+    _ctx: RequestContext,
+    instance: InstanceRow,
+    set: { accessIpv4?: string | undefined; accessIpv6?: string | undefined },
+  ): Promise<void> {
+    const change = {
+      ...(set.accessIpv4 !== undefined ? { accessIpv4: set.accessIpv4 } : {}),
+      ...(set.accessIpv6 !== undefined ? { accessIpv6: set.accessIpv6 } : {}),
+    };
+    if (Object.keys(change).length > 0) await this.#instances.update(instance.id, change);
   }
 
   /** Starts termination; returns each instance's state before and after the request. */

@@ -46,6 +46,11 @@ export { ImageRepo, type ImageListFilter } from './repos/images.js';
 export { SecurityGroupRepo, DEFAULT_GROUP } from './repos/security-groups.js';
 export { KeypairRepo } from './repos/keypairs.js';
 export { TagRepo, type TagListFilter } from './repos/tags.js';
+export {
+  ServerMetadataRepo,
+  type MetadataChange,
+  type MetadataChangeResult,
+} from './repos/server-metadata.js';
 export { NetworkRepo } from './repos/networks.js';
 export {
   FloatingIpRepo,

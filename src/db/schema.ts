@@ -214,6 +214,16 @@ export interface InstancesTable {
   passwordData: string | null;
   /** When the guest posted it. */
   passwordDataAt: number | null;
+  /** The addresses a user recorded for reaching the server (the Compute API's accessIPv4/v6). */
+  accessIpv4: string | null;
+  accessIpv6: string | null;
+}
+
+/** A server's metadata item (the Compute API's server metadata). */
+export interface ServerMetadataTable {
+  instanceId: string;
+  key: string;
+  value: string;
 }
 
 export const SHUTDOWN_BEHAVIORS = ['stop', 'terminate'] as const;
@@ -332,6 +342,7 @@ export interface Schema {
   instances: InstancesTable;
   instanceSecurityGroups: InstanceSecurityGroupsTable;
   tags: TagsTable;
+  serverMetadata: ServerMetadataTable;
   instanceActions: InstanceActionsTable;
   networks: NetworksTable;
   fixedIps: FixedIpsTable;
@@ -363,6 +374,7 @@ export type KeypairRow = Selectable<KeypairsTable>;
 export type SecurityGroupRow = Selectable<SecurityGroupsTable>;
 export type SecurityGroupRuleRow = Selectable<SecurityGroupRulesTable>;
 export type InstanceRow = Selectable<InstancesTable>;
+export type ServerMetadataRow = Selectable<ServerMetadataTable>;
 export type TagRow = Selectable<TagsTable>;
 export type InstanceActionRow = Selectable<InstanceActionsTable>;
 export type NetworkRow = Selectable<NetworksTable>;

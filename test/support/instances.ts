@@ -43,6 +43,8 @@ export function instanceRow(fields: Partial<InstanceRow> = {}): InstanceRow {
     sourceDestCheck: 1,
     passwordData: null,
     passwordDataAt: null,
+    accessIpv4: null,
+    accessIpv6: null,
     createdAt: at,
     updatedAt: at,
     launchedAt: at,

@@ -11,6 +11,7 @@ import type { TokenInfo, TokenService } from '../../identity/index.js';
 import type { Logger } from '../../log.js';
 import type { Metrics } from '../../metrics/index.js';
 import { createHttpServer, type HttpsCertificate } from '../http.js';
+import { openstackProtocol } from '../openstack/protocol.js';
 import { parseTokenRequest } from './auth-request.js';
 import { identityError, toIdentityError, type IdentityError } from './errors.js';
 import {
@@ -49,6 +50,7 @@ export function createIdentityServer(options: IdentityServerOptions): FastifyIns
     metrics: options.metrics,
     tls: options.tls,
   });
+  openstackProtocol(app);
   const { tokens } = options;
 
   const send = (reply: FastifyReply, e: IdentityError) =>

@@ -14,6 +14,7 @@ import type { ImageService } from '../../image/index.js';
 import type { Logger } from '../../log.js';
 import type { Metrics } from '../../metrics/index.js';
 import { createHttpServer, type HttpsCertificate } from '../http.js';
+import { openstackProtocol } from '../openstack/protocol.js';
 import { contextFromToken } from '../openstack/token-auth.js';
 import { imageApiError, toImageApiError, type ImageApiError } from './errors.js';
 import {
@@ -63,9 +64,7 @@ export function createImageServer(options: ImageServerOptions): FastifyInstance 
   app.addContentTypeParser('application/octet-stream', (_request, payload, done) =>
     done(null, payload),
   );
-  app.addHook('onSend', async (request, reply) => {
-    reply.header('x-openstack-request-id', String(request.id));
-  });
+  openstackProtocol(app);
 
   const base = (request: FastifyRequest) =>
     `${request.protocol}://${request.headers.host ?? request.hostname}`;

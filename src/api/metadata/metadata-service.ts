@@ -23,6 +23,8 @@ export interface InstanceMetadata {
   key: { name: string; openssh: string } | null;
   /** Decoded user data; null when there is none. */
   userData: Buffer | null;
+  /** The server metadata set through the Compute API (OpenStack's `meta`). */
+  serverMetadata: Record<string, string>;
 }
 
 /** Where the facts come from (the domain's InstanceMetadataReader). */
@@ -89,6 +91,7 @@ export class MetadataService {
       key:
         inst.keyName && inst.keyData ? { name: inst.keyName, openssh: inst.keyData.trim() } : null,
       userData: inst.userData ? Buffer.from(inst.userData, 'base64') : null,
+      serverMetadata: facts.serverMetadata ?? {},
     };
   }
 }

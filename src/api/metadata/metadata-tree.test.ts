@@ -26,6 +26,7 @@ const md: InstanceMetadata = {
   securityGroups: ['default', 'web'],
   key: { name: 'k', openssh: 'ssh-ed25519 AAAA k' },
   userData: Buffer.from('#!/bin/sh\n'),
+  serverMetadata: { role: 'web' },
 };
 
 const body = (p: string, method = 'GET') => String(answer(method, p, md).body);
@@ -47,6 +48,7 @@ describe('metadata answers', () => {
     const j = JSON.parse(body('/openstack/latest/meta_data.json')) as Record<string, unknown>;
     assert.equal(j.uuid, md.instance.id);
     assert.deepEqual(j.public_keys, { k: 'ssh-ed25519 AAAA k' });
+    assert.deepEqual(j.meta, { role: 'web' });
     assert.match(body('/latest/api/token', 'PUT'), /^[0-9a-f]{48}$/);
   });
 

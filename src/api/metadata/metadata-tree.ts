@@ -82,7 +82,7 @@ export function answer(method: string, url: string, md: InstanceMetadata): Answe
           launch_index: md.instance.launchIndex,
           public_keys: md.key ? { [md.key.name]: md.key.openssh } : {},
           keys: md.key ? [{ name: md.key.name, type: 'ssh', data: md.key.openssh }] : [],
-          meta: {},
+          meta: md.serverMetadata,
         }),
       };
   }

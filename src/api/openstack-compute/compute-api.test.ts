@@ -72,14 +72,48 @@ describe('Compute API pieces', () => {
     assert.equal(ok.flavorRef, '1');
     assert.equal(ok.minCount, 2);
     assert.equal(ok.maxCount, 2);
+    assert.equal(ok.returnReservationId, false);
+    const full = parseCreateServer({
+      server: {
+        name: 'a',
+        imageRef: 'i',
+        flavorRef: 'f',
+        personality: [],
+        block_device_mapping_v2: [],
+        config_drive: 'False',
+        adminPass: 'secret',
+        accessIPv4: '192.0.2.7',
+        accessIPv6: '2001:db8::7',
+        metadata: { 'role:x': 'web', 'a b': '' },
+        return_reservation_id: 'True',
+      },
+    });
+    assert.equal(full.adminPass, 'secret');
+    assert.equal(full.accessIpv4, '192.0.2.7');
+    assert.equal(full.accessIpv6, '2001:db8::7');
+    assert.deepEqual(full.metadata, { 'role:x': 'web', 'a b': '' });
+    assert.equal(full.returnReservationId, true);
     for (const bad of [
       null,
       [],
       { server: 'x' },
       { server: { name: ' a', imageRef: 'i', flavorRef: 'f' } },
       { server: { name: 'a', imageRef: 'i' } },
-      { server: { name: 'a', imageRef: 'i', flavorRef: 'f', metadata: { k: 'v' } } },
-      { server: { name: 'a', imageRef: 'i', flavorRef: 'f', block_device_mapping_v2: [] } },
+      { server: { name: 'a', imageRef: 'i', flavorRef: 'f', metadata: { k: 1 } } },
+      { server: { name: 'a', imageRef: 'i', flavorRef: 'f', metadata: { 'k/x': 'v' } } },
+      { server: { name: 'a', imageRef: 'i', flavorRef: 'f', metadata: { k: 'v'.repeat(256) } } },
+      {
+        server: { name: 'a', imageRef: 'i', flavorRef: 'f', metadata: { ['k'.repeat(256)]: 'v' } },
+      },
+      { server: { name: 'a', imageRef: 'i', flavorRef: 'f', block_device_mapping_v2: [{}] } },
+      { server: { name: 'a', imageRef: 'i', flavorRef: 'f', personality: [{ path: '/x' }] } },
+      { server: { name: 'a', imageRef: 'i', flavorRef: 'f', personality: {} } },
+      { server: { name: 'a', imageRef: 'i', flavorRef: 'f', config_drive: true } },
+      { server: { name: 'a', imageRef: 'i', flavorRef: 'f', config_drive: 'maybe' } },
+      { server: { name: 'a', imageRef: 'i', flavorRef: 'f', accessIPv4: '::1' } },
+      { server: { name: 'a', imageRef: 'i', flavorRef: 'f', accessIPv6: '10.0.0.1' } },
+      { server: { name: 'a', imageRef: 'i', flavorRef: 'f', adminPass: 7 } },
+      { server: { name: 'a'.repeat(253), imageRef: 'i', flavorRef: 'f', max_count: 10 } },
     ]) {
       assert.throws(
         () => parseCreateServer(bad),

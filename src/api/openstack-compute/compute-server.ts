@@ -1,16 +1,18 @@
-// The OpenStack Compute API v2.1 (microversions 2.1 and 2.2): version discovery, flavors,
-// servers (create, list, show, delete, stop/start/reboot, console output), key pairs and
-// limits, over the same domain services as the EC2 API. The caller is known by its
+// The OpenStack Compute API v2.1 (microversions 2.1 and 2.2; v2.0 is the same API under
+// /v2/): version discovery, flavors, servers (create, list, show, update, delete,
+// stop/start/reboot, console output, metadata, security groups), key pairs, limits and zones,
+// over the same domain services as the EC2 API. The caller is known by its
 // X-Auth-Token. Every failure is a Compute fault (`{"badRequest": {"code", "message"}}`) with
 // a 4xx status; 5xx only for our own faults.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { asStratusError, invalid } from '../../errors.js';
+import { asStratusError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import type { Metrics } from '../../metrics/index.js';
 import { createHttpServer, type HttpsCertificate } from '../http.js';
 import type { ApiServices } from '../services.js';
 import { contextFromToken } from '../openstack/token-auth.js';
 import { frameworkRefusal } from '../openstack/error-json.js';
+import { openstackProtocol } from '../openstack/protocol.js';
 import { computeFault, fromStratusError, type ComputeFault } from './errors.js';
 import { availabilityZoneRoutes } from './availability-zones.js';
 import { flavorRoutes } from './flavors.js';
@@ -25,8 +27,9 @@ import {
 } from './microversion.js';
 import type { RouteDeps } from './routes.js';
 import { serverActionRoutes } from './server-actions.js';
+import { serverMetadataRoutes } from './server-metadata.js';
 import { serverRoutes } from './servers.js';
-import { versionView } from './views.js';
+import { legacyVersionView, versionView } from './views.js';
 
 export interface ComputeServerOptions {
   logger: Logger;
@@ -51,6 +54,10 @@ export function createComputeServer(options: ComputeServerOptions): FastifyInsta
     logger: options.logger,
     metrics: options.metrics,
     tls: options.tls,
+    // Metadata keys in paths may be 255 characters (more in percent-encoding).
+    maxParamLength: 1024,
+    // The compatibility API v2.0 is v2.1 under another prefix (its version document aside).
+    rewriteUrl: (url) => url.replace(/^\/v2\/(?=[^?#])/, '/v2.1/'),
   });
 
   /** The URL this request reached the API at, for links: `http://host:port`. */
@@ -60,19 +67,8 @@ export function createComputeServer(options: ComputeServerOptions): FastifyInsta
   const send = (reply: FastifyReply, f: ComputeFault) =>
     reply.code(f.status).type(JSON_TYPE).send(f.body);
 
-  // A body that is empty is no body (clients send Content-Type on bodiless requests too);
-  // malformed JSON is the caller's fault.
-  app.removeContentTypeParser('application/json');
-  app.addContentTypeParser(JSON_TYPE, { parseAs: 'string' }, (_request, text, done) => {
-    const s = String(text);
-    if (s.trim() === '') return done(null, undefined);
-    try {
-      done(null, JSON.parse(s));
-    } catch {
-      done(invalid('The request body is not valid JSON.', { resource: 'request' }));
-    }
-  });
-
+  // x-openstack-request-id on every answer; an empty JSON body is no body.
+  openstackProtocol(app);
   app.decorateRequest('microversion', null as unknown as Microversion);
   app.addHook('onRequest', async (request, reply) => {
     request.microversion = MIN_VERSION;
@@ -86,7 +82,13 @@ export function createComputeServer(options: ComputeServerOptions): FastifyInsta
     }
   });
 
-  app.get('/', async (request) => ({ versions: [versionView(base(request))] }));
+  // The version list starts with the compatibility API v2.0, then v2.1, as clients expect.
+  app.get('/', async (request) => ({
+    versions: [legacyVersionView(base(request)), versionView(base(request))],
+  }));
+  for (const url of ['/v2', '/v2/']) {
+    app.get(url, async (request) => ({ version: legacyVersionView(base(request)) }));
+  }
   for (const url of ['/v2.1', '/v2.1/']) {
     app.get(url, async (request) => ({ version: versionView(base(request)) }));
   }
@@ -95,6 +97,7 @@ export function createComputeServer(options: ComputeServerOptions): FastifyInsta
   flavorRoutes(deps);
   serverRoutes(deps);
   serverActionRoutes(deps);
+  serverMetadataRoutes(deps);
   keypairRoutes(deps);
   limitRoutes(deps);
   availabilityZoneRoutes(deps);

@@ -1,11 +1,13 @@
-// Key pairs: list, create (with the private key) or import, show and delete. Microversion
-// 2.2 adds the key type, 201 on create and 204 on delete.
+// Key pairs: list, create (with the private key) or import, show and delete, each in the
+// fields of the microversion asked for: 2.1 lists name, public key and fingerprint, create adds
+// the user, show the id and times; 2.2 adds the key type everywhere, 201 on create and 204
+// on delete.
 import type { RequestContext } from '../../context.js';
 import { notFound } from '../../errors.js';
 import { atLeast } from './microversion.js';
 import { parseCreateKeypair } from './requests.js';
 import type { RouteDeps } from './routes.js';
-import { keypairDetail, keypairView } from './views.js';
+import { keypairDetail, keypairSummary, keypairView } from './views.js';
 
 export function keypairRoutes({ app, services, caller }: RouteDeps): void {
   const { keypairs } = services;
@@ -14,7 +16,7 @@ export function keypairRoutes({ app, services, caller }: RouteDeps): void {
     // An admin lists its own project's key pairs here, as users do.
     const rows = (await keypairs.list(ctx)).filter((k) => k.projectId === ctx.projectId);
     return {
-      keypairs: rows.map((k) => ({ keypair: keypairView(k, request.microversion) })),
+      keypairs: rows.map((k) => ({ keypair: keypairSummary(k, request.microversion) })),
     };
   });
   app.post('/v2.1/os-keypairs', async (request, reply) => {

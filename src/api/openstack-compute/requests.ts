@@ -1,6 +1,7 @@
 // The Compute API's request bodies, checked: what a server create, a server action and a key
 // pair create may carry. Anything else is a 400 badRequest naming what is wrong; fields this
 // cloud cannot honour are refused, not ignored.
+import { isIPv4, isIPv6 } from 'node:net';
 import { invalid } from '../../errors.js';
 import { SERVER_NAME, textProblem } from '../../text-rules.js';
 
@@ -14,6 +15,20 @@ export interface CreateServer {
   securityGroups: string[];
   userData: string | undefined;
   availabilityZone: string | undefined;
+  /** The password given (`adminPass`), if any; the API makes one up otherwise. */
+  adminPass: string | undefined;
+  accessIpv4: string | undefined;
+  accessIpv6: string | undefined;
+  metadata: Record<string, string>;
+  /** Answer `{"reservation_id": ...}` instead of the server. */
+  returnReservationId: boolean;
+}
+
+/** A server update: its name and the addresses recorded for reaching it. */
+export interface UpdateServer {
+  name: string | undefined;
+  accessIpv4: string | undefined;
+  accessIpv6: string | undefined;
 }
 
 export type ServerAction =
@@ -84,10 +99,15 @@ function count(o: Obj, key: string): number | undefined {
   return n;
 }
 
+/** The fields of a server create the Compute API takes at the microversions served (2.1-2.2). */
 const SERVER_KEYS = [
   'name',
   'imageRef',
   'flavorRef',
+  'adminPass',
+  'accessIPv4',
+  'accessIPv6',
+  'personality',
   'min_count',
   'max_count',
   'key_name',
@@ -97,9 +117,100 @@ const SERVER_KEYS = [
   'availability_zone',
   'metadata',
   'config_drive',
+  'block_device_mapping',
+  'block_device_mapping_v2',
   'OS-DCF:diskConfig',
   'return_reservation_id',
 ] as const;
+
+/** The most characters of a server name (the Compute API's limit). */
+const MAX_NAME = 255;
+
+/** A metadata key: 1-255 of letters, digits and `-_:. ` (the Compute API's schema). */
+const METADATA_KEY = /^[a-zA-Z0-9_:. -]{1,255}$/;
+
+/** A boolean as the Compute API's schemas take it: true/false, or their usual spellings. */
+function flag(o: Obj, key: string): boolean | undefined {
+  const v = o[key];
+  if (v === undefined) return undefined;
+  if (typeof v === 'boolean') return v;
+  const word = typeof v === 'string' ? v.trim().toLowerCase() : undefined;
+  if (word !== undefined && ['true', 't', '1', 'on', 'y', 'yes'].includes(word)) return true;
+  if (word !== undefined && ['false', 'f', '0', 'off', 'n', 'no'].includes(word)) return false;
+  throw bad(
+    `Invalid input for field/attribute ${key}. Value: ${JSON.stringify(v)}. It must be a boolean.`,
+  );
+}
+
+/** An address of one family, as `accessIPv4`/`accessIPv6` take it. */
+function address(o: Obj, key: 'accessIPv4' | 'accessIPv6'): string | undefined {
+  const v = o[key];
+  if (v === undefined || v === null) return undefined;
+  const ok = typeof v === 'string' && (key === 'accessIPv4' ? isIPv4(v) : isIPv6(v));
+  if (!ok) {
+    throw bad(
+      `Invalid input for field/attribute ${key}. Value: ${JSON.stringify(v)}. It is not an ${key === 'accessIPv4' ? 'IPv4' : 'IPv6'} address.`,
+    );
+  }
+  return v;
+}
+
+/**
+ * Server metadata as the Compute API's schema takes it: an object of keys of 1-255 letters,
+ * digits and `-_:. ` with string values of at most 255 characters. `size` bounds how many
+ * items (the item endpoint takes exactly one).
+ */
+export function parseMetadata(
+  v: unknown,
+  what: string,
+  size: { min?: number; max?: number } = {},
+): Record<string, string> {
+  const o = object(v, what);
+  const entries = Object.entries(o);
+  if (size.min !== undefined && entries.length < size.min) {
+    throw bad(`Invalid input for field/attribute ${what}. It must have at least ${size.min} item.`);
+  }
+  if (size.max !== undefined && entries.length > size.max) {
+    throw bad(`Invalid input for field/attribute ${what}. It must have at most ${size.max} item.`);
+  }
+  for (const [key, value] of entries) {
+    if (!METADATA_KEY.test(key)) {
+      throw bad(
+        `Invalid input for field/attribute ${what}. The key ${JSON.stringify(key.slice(0, 300))} must be 1 to 255 characters of letters, digits, spaces and - _ : .`,
+      );
+    }
+    if (typeof value !== 'string') {
+      throw bad(
+        `Invalid input for field/attribute ${what}. The value of '${key}' must be a string.`,
+      );
+    }
+    if (value.length > 255) {
+      throw bad(
+        `Invalid input for field/attribute ${what}. The value of '${key}' is longer than 255 characters.`,
+      );
+    }
+  }
+  return o as Record<string, string>;
+}
+
+/** `{"metadata": {...}}`, the body of a server's metadata create (merge) and update (replace). */
+export function parseMetadataBody(body: unknown): Record<string, string> {
+  const top = object(body, 'the request body');
+  onlyKeys(top, ['metadata'], 'the request body');
+  if (top.metadata === undefined) throw bad("Invalid input: 'metadata' is a required property.");
+  return parseMetadata(top.metadata, 'metadata');
+}
+
+/** `{"meta": {"<key>": "<value>"}}`, one item, whose key must be the one the URL names. */
+export function parseMetadataItem(body: unknown, key: string): string {
+  const top = object(body, 'the request body');
+  onlyKeys(top, ['meta'], 'the request body');
+  if (top.meta === undefined) throw bad("Invalid input: 'meta' is a required property.");
+  const meta = parseMetadata(top.meta, 'meta', { min: 1, max: 1 });
+  const value = meta[key];
+  if (value === undefined) throw bad('Request body and URI mismatch');
+  return value;
+}
 
 export function parseCreateServer(body: unknown): CreateServer {
   const top = object(body, 'the request body');
@@ -118,6 +229,12 @@ export function parseCreateServer(body: unknown): CreateServer {
   const maxCount = count(s, 'max_count') ?? minCount;
   if (maxCount < minCount) {
     throw bad(`min_count (${minCount}) must not be larger than max_count (${maxCount}).`);
+  }
+  // Servers created together are named name-1 ... name-N; each name stays within the limit.
+  if (maxCount > 1 && name.length + 1 + String(maxCount).length > MAX_NAME) {
+    throw bad(
+      `Invalid input for field/attribute name. Servers created together are named '<name>-<n>', and that must be at most ${MAX_NAME} characters.`,
+    );
   }
   const securityGroups: string[] = [];
   if (s.security_groups !== undefined) {
@@ -140,10 +257,28 @@ export function parseCreateServer(body: unknown): CreateServer {
       'This cloud has one network for every server: \'networks\' may only be "auto" or "none".',
     );
   }
-  if (s.metadata !== undefined && Object.keys(object(s.metadata, 'metadata')).length > 0) {
-    throw bad('Server metadata is not supported by this cloud.');
+  // File injection went away in the Compute API at 2.57; through 2.56 clients (Apache Libcloud
+  // always) send an empty list, which is nothing to do.
+  if (s.personality !== undefined) {
+    if (!Array.isArray(s.personality)) {
+      throw bad('Invalid input for field/attribute personality. It must be a list.');
+    }
+    if (s.personality.length > 0) {
+      throw bad(
+        'File injection (personality) is not supported by this cloud; pass files to the server in user_data instead.',
+      );
+    }
   }
-  if (s.config_drive !== undefined && s.config_drive !== false && s.config_drive !== '') {
+  for (const key of ['block_device_mapping', 'block_device_mapping_v2']) {
+    const v = s[key];
+    if (v !== undefined && !(Array.isArray(v) && v.length === 0)) {
+      throw bad(
+        `Block device mappings (${key}) are not supported by this cloud: it has no volumes, and a server boots from its image.`,
+      );
+    }
+  }
+  const metadata = s.metadata === undefined ? {} : parseMetadata(s.metadata, 'metadata');
+  if (s.config_drive !== undefined && s.config_drive !== '' && flag(s, 'config_drive')) {
     throw bad('Config drives are not supported by this cloud; guests read the metadata service.');
   }
   const disk = s['OS-DCF:diskConfig'];
@@ -151,6 +286,10 @@ export function parseCreateServer(body: unknown): CreateServer {
     throw bad(
       "Invalid input for field/attribute OS-DCF:diskConfig. It must be 'AUTO' or 'MANUAL'.",
     );
+  }
+  const adminPass = s.adminPass;
+  if (adminPass !== undefined && typeof adminPass !== 'string') {
+    throw bad('Invalid input for field/attribute adminPass. It must be a string.');
   }
   return {
     name,
@@ -162,18 +301,27 @@ export function parseCreateServer(body: unknown): CreateServer {
     securityGroups,
     userData: string(s, 'user_data', { max: 65535 }),
     availabilityZone: string(s, 'availability_zone', { min: 1 }),
+    adminPass,
+    accessIpv4: address(s, 'accessIPv4'),
+    accessIpv6: address(s, 'accessIPv6'),
+    metadata,
+    returnReservationId: flag(s, 'return_reservation_id') ?? false,
   };
 }
 
-/** A server update: only the name can change here. */
-export function parseUpdateServer(body: unknown): { name: string | undefined } {
+/** A server update: its name and the addresses recorded for reaching it. */
+export function parseUpdateServer(body: unknown): UpdateServer {
   const top = object(body, 'the request body');
   onlyKeys(top, ['server'], 'the request body');
   if (top.server === undefined) throw bad("Invalid input: 'server' is a required property.");
   const s = object(top.server, 'server');
-  onlyKeys(s, ['name'], 'server');
+  onlyKeys(s, ['name', 'accessIPv4', 'accessIPv6'], 'server');
   const name = string(s, 'name', { min: 1 });
-  return { name: name === undefined ? undefined : serverName(name) };
+  return {
+    name: name === undefined ? undefined : serverName(name),
+    accessIpv4: address(s, 'accessIPv4'),
+    accessIpv6: address(s, 'accessIPv6'),
+  };
 }
 
 /** The Compute API's rules for a server name (text-rules.ts), in its own words. */

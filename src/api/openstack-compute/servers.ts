@@ -1,5 +1,6 @@
 // Servers: create, list and detail (filters, paging), show and delete. A server is an
 // instance: its id the instance's UUID, its name the instance's `Name` tag.
+import { randomBytes } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import { isAdmin, type RequestContext } from '../../context.js';
 import type { InstancePageQuery, InstanceRow, StateMatch } from '../../db/index.js';
@@ -43,11 +44,12 @@ export function serverRoutes({ app, services, caller, base }: RouteDeps): void {
   const flavorByRef = (ref: string) => findFlavor(ops, ref);
   const extrasOf = async (rows: readonly InstanceRow[]): Promise<Map<string, ServerExtras>> => {
     const ids = rows.map((r) => r.id);
-    const [tagRows, groupLinks, fixed, floating] = await Promise.all([
+    const [tagRows, groupLinks, fixed, floating, metadata] = await Promise.all([
       tags.of(ids),
       ops.securityGroupsOf(ids),
       addresses.fixedByInstance(ids),
       addresses.floatingByInstance(ids),
+      ops.metadataOf(ids),
     ]);
     const groupNames = new Map(
       (await groups.byIds([...new Set([...groupLinks.values()].flat())])).map((g) => [
@@ -68,6 +70,7 @@ export function serverRoutes({ app, services, caller, base }: RouteDeps): void {
               ? { network: 'private', address: r.privateIp, mac: r.macAddress }
               : undefined),
           floating: floating.get(r.id),
+          metadata: metadata.get(r.id) ?? {},
         },
       ]),
     );
@@ -168,6 +171,8 @@ export function serverRoutes({ app, services, caller, base }: RouteDeps): void {
     const imageRef = lastSegment(req.imageRef);
     if (!UUID.test(imageRef))
       throw invalid(`Invalid imageRef provided: ${imageRef}.`, { resource: 'image', id: imageRef });
+    // The password is answered once, here; it is not kept (see the README).
+    const adminPass = req.adminPass ?? newPassword();
     let reservation;
     try {
       reservation = await ops.run(ctx, {
@@ -179,7 +184,13 @@ export function serverRoutes({ app, services, caller, base }: RouteDeps): void {
         securityGroupNames: req.securityGroups,
         userData: req.userData,
         availabilityZone: req.availabilityZone,
-        tags: [{ key: NAME_TAG, value: req.name }],
+        metadata: req.metadata,
+        accessIpv4: req.accessIpv4,
+        accessIpv6: req.accessIpv6,
+        // Servers created together are `name-1` ... `name-N`, as the Compute API names them.
+        tags: (i, count) => [
+          { key: NAME_TAG, value: count > 1 ? `${req.name}-${i + 1}` : req.name },
+        ],
       });
     } catch (err) {
       // What the body names and does not exist (image, key pair, security group, zone) makes
@@ -192,9 +203,7 @@ export function serverRoutes({ app, services, caller, base }: RouteDeps): void {
     const first = reservation.instances[0] as InstanceRow;
     const b = base(request);
     reply.code(202).header('location', `${b}/v2.1/servers/${first.id}`);
-    if (
-      (request.body as { server: Record<string, unknown> }).server.return_reservation_id === true
-    ) {
+    if (req.returnReservationId) {
       return { reservation_id: `r-${reservation.reservationId.slice(0, 8)}` };
     }
     return {
@@ -205,14 +214,19 @@ export function serverRoutes({ app, services, caller, base }: RouteDeps): void {
         security_groups: (req.securityGroups.length > 0 ? req.securityGroups : ['default']).map(
           (name) => ({ name }),
         ),
+        adminPass,
       },
     };
   });
 
   app.put<{ Params: { id: string } }>('/v2.1/servers/:id', async (request) => {
     const ctx = await caller(request);
-    const { name } = parseUpdateServer(request.body);
-    const row = await findServer(ops, ctx, request.params.id);
+    const { name, accessIpv4, accessIpv6 } = parseUpdateServer(request.body);
+    let row = await findServer(ops, ctx, request.params.id);
+    if (accessIpv4 !== undefined || accessIpv6 !== undefined) {
+      await ops.setAccessAddresses(ctx, row, { accessIpv4, accessIpv6 });
+      row = await findServer(ops, ctx, row.id);
+    }
     if (name !== undefined) {
       // The name is the instance's Name tag; an instance without one may already hold the
       // most tags a resource may have, which makes the request a bad one here (400).
@@ -241,6 +255,22 @@ export function serverRoutes({ app, services, caller, base }: RouteDeps): void {
     await ops.terminate(ctx, [row]);
     reply.code(204).send();
   });
+}
+
+/** Letters and digits a made-up password is drawn from (no look-alikes such as 0/O, 1/l). */
+const PASSWORD_CHARS = 'abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789';
+
+/** A new server's password when the request gives none: 12 random characters, as Nova's. */
+function newPassword(length = 12): string {
+  const bytes = randomBytes(length * 2);
+  let out = '';
+  for (const b of bytes) {
+    // Bytes past the last whole multiple of the alphabet would favour its first characters.
+    if (b >= 256 - (256 % PASSWORD_CHARS.length)) continue;
+    out += PASSWORD_CHARS[b % PASSWORD_CHARS.length];
+    if (out.length === length) return out;
+  }
+  return out + newPassword(length - out.length);
 }
 
 /** A reference may be a bare id or a link to the resource: take the last path segment. */

@@ -73,6 +73,24 @@ export function versionView(base: string) {
   };
 }
 
+/**
+ * The compatibility API v2.0 as the version list shows it: no microversions (empty `version`
+ * and `min_version`), SUPPORTED. Its document answers at `/v2/`; its resources are v2.1's.
+ */
+export function legacyVersionView(base: string) {
+  return {
+    id: 'v2.0',
+    status: 'SUPPORTED',
+    version: '',
+    min_version: '',
+    updated: '2011-01-21T11:33:21Z',
+    links: [{ rel: 'self', href: `${base}/v2/` }],
+    'media-types': [
+      { base: 'application/json', type: 'application/vnd.openstack.compute+json;version=2' },
+    ],
+  };
+}
+
 export function flavorSummary(base: string, f: FlavorRow) {
   return { id: f.id, name: f.name, links: resourceLinks(base, `flavors/${f.id}`) };
 }
@@ -98,6 +116,8 @@ export interface ServerExtras {
   /** The fixed address's network and MAC, if it has one. */
   fixed: { network: string; address: string; mac: string | null } | undefined;
   floating: string | undefined;
+  /** The server's metadata items. */
+  metadata: Record<string, string>;
 }
 
 export function serverSummary(base: string, inst: InstanceRow, name: string) {
@@ -124,7 +144,7 @@ export function serverView(base: string, inst: InstanceRow, x: ServerExtras, adm
     status: serverStatus(inst.vmState, inst.taskState),
     tenant_id: inst.projectId,
     user_id: inst.userId,
-    metadata: {},
+    metadata: x.metadata,
     // An opaque id of the host, the same for one project's servers on one host.
     hostId: inst.host
       ? createHash('sha224').update(`${inst.projectId}${inst.host}`).digest('hex')
@@ -140,8 +160,8 @@ export function serverView(base: string, inst: InstanceRow, x: ServerExtras, adm
     created: apiTime(inst.createdAt),
     updated: apiTime(inst.updatedAt),
     addresses,
-    accessIPv4: '',
-    accessIPv6: '',
+    accessIPv4: inst.accessIpv4 ?? '',
+    accessIPv6: inst.accessIpv6 ?? '',
     'OS-DCF:diskConfig': 'MANUAL',
     progress: 0,
     'OS-EXT-AZ:availability_zone': inst.availabilityZone,
@@ -173,21 +193,43 @@ export function serverView(base: string, inst: InstanceRow, x: ServerExtras, adm
   };
 }
 
-export function keypairView(k: KeypairRow, v: Microversion, privateKey?: string) {
+/**
+ * A key pair as the Compute API's listings show it: name, public key and fingerprint, and from
+ * 2.2 on its type (every key pair here is an ssh one).
+ */
+export function keypairSummary(k: KeypairRow, v: Microversion) {
   return {
     name: k.name,
     public_key: k.publicKey,
     fingerprint: k.fingerprint,
-    user_id: k.userId,
     ...(atLeast(v, 2) ? { type: 'ssh' } : {}),
+  };
+}
+
+/** A key pair as its create answers it: the summary and its user (and the new private key). */
+export function keypairView(k: KeypairRow, v: Microversion, privateKey?: string) {
+  return {
+    ...keypairSummary(k, v),
+    user_id: k.userId,
     ...(privateKey !== undefined ? { private_key: privateKey } : {}),
   };
 }
 
+/**
+ * The Compute API's key pair `id` is an integer (a database row number in that API; names
+ * identify key pairs everywhere else). Ours is a UUID: its first 52 bits, as a number, are
+ * the same every time and unique in practice.
+ */
+export function keypairNumber(id: string): number {
+  const hex = id.replace(/-/g, '').slice(0, 13);
+  return /^[0-9a-f]{13}$/i.test(hex) ? Number.parseInt(hex, 16) : 0;
+}
+
+/** A key pair as its show answers it: with its id, user and times. */
 export function keypairDetail(k: KeypairRow, v: Microversion) {
   return {
     ...keypairView(k, v),
-    id: k.id,
+    id: keypairNumber(k.id),
     created_at: usageTime(k.createdAt),
     updated_at: null,
     deleted: false,

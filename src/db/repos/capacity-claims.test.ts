@@ -45,6 +45,8 @@ for (const backend of TEST_BACKENDS) {
           sourceDestCheck: _c,
           passwordData: _p,
           passwordDataAt: _a,
+          accessIpv4: _a4,
+          accessIpv6: _a6,
           ...row
         } = instanceRow({
           vcpus: 2,
