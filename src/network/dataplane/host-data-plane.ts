@@ -315,7 +315,8 @@ export class HostDataPlane {
   }
 
   /**
-   * Plugs a guest in: its firewall chain first (so it is never reachable unfiltered), then its
+   * Plugs a guest in: its firewall chains first (so it is never reachable unfiltered, and what
+   * it sends is filtered from its first frame), then its
    * port on the bridge, then its dnsmasq entry; resolves once dnsmasq will answer its DHCP.
    * Plugging a plugged guest again replaces its port and rules.
    */
@@ -327,6 +328,7 @@ export class HostDataPlane {
         chain: `g-${ifname}`,
         fixedIp: spec.fixedIp,
         rules: spec.rules ?? [],
+        port: { ifname, mac: spec.mac },
       };
       if (old && old.firewall.fixedIp !== spec.fixedIp) {
         await applyNft(this.ns, removeGuestCommands(old.firewall));
@@ -519,7 +521,12 @@ export class HostDataPlane {
       this.#guests.set(spec.instanceId, {
         spec,
         ifname,
-        firewall: { chain: `g-${ifname}`, fixedIp: spec.fixedIp, rules: saved.rules },
+        firewall: {
+          chain: `g-${ifname}`,
+          fixedIp: spec.fixedIp,
+          rules: saved.rules,
+          port: { ifname, mac: spec.mac },
+        },
       });
     }
     for (const [f, x] of state.floating) this.#floating.set(f, x);
