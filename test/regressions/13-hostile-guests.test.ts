@@ -419,14 +419,19 @@ describe('hostile guests (issue 13, point 5)', NEEDS, () => {
     // Positive control: each guest reads its own.
     assert.equal((await onGuest(b, `timeout 6 wget -q -O - ${url}`)).trim(), b.instanceId);
     assert.equal((await onGuest(a, `timeout 6 wget -q -O - ${url}`)).trim(), a.instanceId);
+    // A takes B's IP, announces it (so that the host would send the answers to A), and asks
+    // from it.
     const out = await onGuest(
       a,
       `ip addr add ${b.ip}/32 dev eth0; ip route add 169.254.169.254/32 via ${GW} dev eth0 src ${b.ip}; ` +
+        `arping -U -c 1 -I eth0 -s ${b.ip} ${b.ip} >/dev/null; arping -A -c 1 -I eth0 -s ${b.ip} ${b.ip} >/dev/null; ` +
         `echo "got:$(timeout 6 wget -q -O - ${url})"; ` +
         `ip route del 169.254.169.254/32; ip addr del ${b.ip}/32 dev eth0`,
     );
     assert.equal(out.trim(), 'got:', 'A gets nothing as B');
     assert.ok(observed('metadata') >= 1, 'the request as B did leave A');
     assert.equal((await onGuest(a, `timeout 6 wget -q -O - ${url}`)).trim(), a.instanceId);
+    // B is still B to the host.
+    assert.equal((await onGuest(b, `timeout 6 wget -q -O - ${url}`)).trim(), b.instanceId);
   });
 });
