@@ -1,5 +1,7 @@
 // One host's data plane: a namespace Stratus owns holding the guest bridge, a port per guest,
-// dnsmasq, the lease-event socket, the metadata proxy and one nftables table. Nothing here
+// dnsmasq, the lease-event socket, the metadata proxy and the nftables tables (an `inet` table
+// for security groups, NAT and the host's own input, and a `bridge` table filtering what each
+// guest port may send: anti-spoofing and rogue DHCP; see nftables.ts). Nothing here
 // touches the machine's own interfaces, routes or firewall: every command runs in the
 // namespace (`ip -n`, `ip netns exec`), except moving the interfaces the host hands the data
 // plane (its flat and public interfaces) into the namespace when they are not there yet.
