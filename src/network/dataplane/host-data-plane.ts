@@ -1,5 +1,7 @@
 // One host's data plane: a namespace Stratus owns holding the guest bridge, a port per guest,
-// dnsmasq, the lease-event socket, the metadata proxy and one nftables table. Nothing here
+// dnsmasq, the lease-event socket, the metadata proxy and the nftables tables (an `inet` table
+// for security groups, NAT and the host's own input, and a `bridge` table filtering what each
+// guest port may send: anti-spoofing and rogue DHCP; see nftables.ts). Nothing here
 // touches the machine's own interfaces, routes or firewall: every command runs in the
 // namespace (`ip -n`, `ip netns exec`), except moving the interfaces the host hands the data
 // plane (its flat and public interfaces) into the namespace when they are not there yet.
@@ -315,7 +317,8 @@ export class HostDataPlane {
   }
 
   /**
-   * Plugs a guest in: its firewall chain first (so it is never reachable unfiltered), then its
+   * Plugs a guest in: its firewall chains first (so it is never reachable unfiltered, and what
+   * it sends is filtered from its first frame), then its
    * port on the bridge, then its dnsmasq entry; resolves once dnsmasq will answer its DHCP.
    * Plugging a plugged guest again replaces its port and rules.
    */
@@ -327,6 +330,7 @@ export class HostDataPlane {
         chain: `g-${ifname}`,
         fixedIp: spec.fixedIp,
         rules: spec.rules ?? [],
+        port: { ifname, mac: spec.mac },
       };
       if (old && old.firewall.fixedIp !== spec.fixedIp) {
         await applyNft(this.ns, removeGuestCommands(old.firewall));
@@ -519,7 +523,12 @@ export class HostDataPlane {
       this.#guests.set(spec.instanceId, {
         spec,
         ifname,
-        firewall: { chain: `g-${ifname}`, fixedIp: spec.fixedIp, rules: saved.rules },
+        firewall: {
+          chain: `g-${ifname}`,
+          fixedIp: spec.fixedIp,
+          rules: saved.rules,
+          port: { ifname, mac: spec.mac },
+        },
       });
     }
     for (const [f, x] of state.floating) this.#floating.set(f, x);

@@ -5,7 +5,8 @@
 //   start()                                  build or adopt namespace, bridge, table, dnsmasq, proxy
 //   teardown()                               remove all of it (idempotent)
 //   plugGuest({instanceId, mac, fixedIp, hostname, port?, rules?}) -> {ifname}
-//                                            firewall, then tap/veth on the bridge, then DHCP entry
+//                                            firewall and port filter, then tap/veth on the
+//                                            bridge, then DHCP entry
 //   unplugGuest(instanceId, {releaseLease})  the reverse; dhcp_release so dnsmasq reports `del`
 //   setSecurityRules(instanceId, rules)      replace a guest's ingress rules atomically
 //   associate(floating, fixed) / disassociate(floating)

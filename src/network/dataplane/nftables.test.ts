@@ -7,10 +7,14 @@ import {
   associateCommands,
   FLAT_MARK,
   guestChainRules,
+  portChainRules,
+  removeGuestCommands,
   renderFlatTable,
   renderTable,
   setGuestCommands,
 } from './nftables.js';
+
+const PORT = { ifname: 'tap1', mac: '52:54:00:AB:cd:01' };
 
 function rule(
   protocol: EffectiveRule['protocol'],
@@ -65,7 +69,22 @@ describe('guest chains', () => {
     assert.throws(() => guestChainRules([rule('tcp', 22, 22, ['0.0.0.0/0 accept; flush'])]));
     assert.throws(() => guestChainRules([rule('tcp', 22, 70000, ['0.0.0.0/0'])]));
     assert.throws(() =>
-      setGuestCommands({ chain: 'g-x; flush ruleset', fixedIp: '10.0.0.2', rules: [] }, true),
+      setGuestCommands(
+        { chain: 'g-x; flush ruleset', fixedIp: '10.0.0.2', rules: [], port: PORT },
+        true,
+      ),
+    );
+    assert.throws(() =>
+      setGuestCommands(
+        { chain: 'g-x', fixedIp: '10.0.0.2', rules: [], port: { ...PORT, mac: '52:54:00:ab:cd' } },
+        true,
+      ),
+    );
+    assert.throws(() =>
+      setGuestCommands(
+        { chain: 'g-x', fixedIp: '10.0.0.2', rules: [], port: { ...PORT, ifname: 'tap1" drop' } },
+        true,
+      ),
     );
     assert.throws(() => associateCommands('1.2.3.4 }', '10.0.0.2'));
   });
@@ -75,7 +94,7 @@ describe('the host table', () => {
   it('is replaced whole, with guests, floating IPs and the metadata DNAT', () => {
     const text = renderTable(
       { bridge: 'br100', cidr: '10.20.0.0/20', metadata: { address: '10.20.0.1', port: 8775 } },
-      [{ chain: 'g-tap1', fixedIp: '10.20.0.5', rules: [] }],
+      [{ chain: 'g-tap1', fixedIp: '10.20.0.5', rules: [], port: PORT }],
       new Map([['172.24.4.10', '10.20.0.5']]),
     );
     assert.match(text, /^add table inet stratus\ndelete table inet stratus\n/);
@@ -123,6 +142,95 @@ describe('the host table', () => {
         new Map(),
       ),
     );
+  });
+});
+
+describe('guest ports (anti-spoofing and rogue DHCP)', () => {
+  it('let a port send only as its guest: its MAC, its fixed IP, DHCP as a client, no IPv6', () => {
+    assert.deepEqual(portChainRules('10.20.0.5', '52:54:00:AB:cd:01'), [
+      'ether saddr != 52:54:00:ab:cd:01 drop',
+      'ether type arp arp saddr ether != 52:54:00:ab:cd:01 drop',
+      'ether type arp arp saddr ip != { 10.20.0.5, 0.0.0.0 } drop',
+      'ether type arp accept',
+      'ether type ip udp sport 67 drop',
+      'ether type ip udp dport 68 drop',
+      'ether type ip udp dport 67 @th,288,48 != 0x525400abcd01 drop',
+      'ether type ip ip saddr 10.20.0.5 accept',
+      'ether type ip ip saddr 0.0.0.0 ip daddr 255.255.255.255 udp sport 68 udp dport 67 accept',
+      'drop',
+    ]);
+    assert.throws(() => portChainRules('10.20.0.5 accept', '52:54:00:ab:cd:01'));
+    assert.throws(() => portChainRules('10.20.0.5', '52:54:00:ab:cd:01 accept'));
+  });
+
+  it('are filtered in a bridge table at prerouting, before the bridge learns a MAC', () => {
+    const text = renderTable(
+      { bridge: 'br100', cidr: '10.20.0.0/20' },
+      [
+        { chain: 'g-tap1', fixedIp: '10.20.0.5', rules: [], port: PORT },
+        {
+          chain: 'g-tap2',
+          fixedIp: '10.20.0.6',
+          rules: [],
+          port: { ifname: 'tap2', mac: '52:54:00:00:00:02' },
+        },
+      ],
+      new Map(),
+    );
+    const bridge = text.slice(text.indexOf('add table bridge stratus_ports'));
+    assert.match(bridge, /^add table bridge stratus_ports\ndelete table bridge stratus_ports\n/);
+    assert.match(
+      bridge,
+      /map ports \{ type ifname : verdict; elements = \{ "tap1" : jump g-tap1, "tap2" : jump g-tap2 \}/,
+    );
+    assert.match(
+      bridge,
+      /chain prerouting \{\n {4}type filter hook prerouting priority -300; policy accept;\n {4}iifname vmap @ports\n/,
+    );
+    assert.match(bridge, /chain g-tap2 \{\n {4}ether saddr != 52:54:00:00:00:02 drop\n/);
+    assert.match(bridge, /ether type ip ip saddr 10\.20\.0\.6 accept/);
+  });
+
+  it('get their chain and map element with the guest, and lose them with it', () => {
+    const g = { chain: 'g-tap1', fixedIp: '10.20.0.5', rules: [], port: PORT };
+    const added = setGuestCommands(g, true).split('\n');
+    assert.ok(added.includes('add chain bridge stratus_ports g-tap1'));
+    assert.ok(added.includes('flush chain bridge stratus_ports g-tap1'));
+    assert.ok(
+      added.includes('add rule bridge stratus_ports g-tap1 ether saddr != 52:54:00:ab:cd:01 drop'),
+    );
+    assert.ok(added.includes('add element bridge stratus_ports ports { "tap1" : jump g-tap1 }'));
+    // A refill (new security-group rules) keeps the elements.
+    assert.doesNotMatch(setGuestCommands(g, false), /add element/);
+    const removed = removeGuestCommands(g);
+    assert.match(removed, /delete element bridge stratus_ports ports \{ "tap1" \}/);
+    assert.match(removed, /delete chain bridge stratus_ports g-tap1/);
+  });
+
+  it('reach the namespace itself for DHCP, metadata and ping only', () => {
+    const text = renderTable(
+      { bridge: 'br100', cidr: '10.20.0.0/20', metadata: { address: '10.20.0.1', port: 8775 } },
+      [],
+      new Map(),
+    );
+    const input = text.slice(text.indexOf('chain input'), text.indexOf('chain output {'));
+    assert.equal(
+      input,
+      [
+        'chain input {',
+        '    type filter hook input priority filter; policy accept;',
+        '    iifname "br100" ct state established,related accept',
+        '    iifname "br100" udp dport 67 accept',
+        '    iifname "br100" ip daddr 10.20.0.1 tcp dport 8775 accept',
+        '    iifname "br100" icmp type echo-request accept',
+        '    iifname "br100" drop',
+        '  }',
+        '  ',
+      ].join('\n'),
+    );
+    const bare = renderTable({ bridge: 'br100', cidr: '10.20.0.0/20' }, [], new Map());
+    assert.doesNotMatch(bare, /tcp dport 8775/);
+    assert.match(bare, /iifname "br100" drop/);
   });
 });
 

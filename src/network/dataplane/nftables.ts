@@ -20,6 +20,16 @@
 // here is otherwise dropped. With a public interface, guests without a floating IP leaving by
 // it are translated to the host's own public address.
 //
+// Guests are untrusted (root in their VM): a `bridge` family table, `stratus_ports`, filters
+// every frame a guest port sends before the bridge learns its source MAC or forwards it
+// (prerouting), through a verdict map from the port's name to the guest's own chain
+// (`portChainRules`): its MAC as source, ARP only for its fixed IP, IPv4 only from its fixed IP
+// (or 0.0.0.0 for a DHCP discover/request), DHCP client messages only for its own MAC, no DHCP
+// server traffic, and nothing else (no IPv6, no other EtherType). So a guest cannot spoof
+// another's address, poison ARP caches or the bridge's MAC table, or run a rogue DHCP server.
+// In the `inet` table, the `input` chain lets guests reach the namespace itself (the gateway and
+// any other address of the host namespace) only for DHCP, the metadata proxy and ping.
+//
 // Security-group changes rewrite a guest chain (flush and refill in one transaction) rather
 // than adding and deleting elements of a concatenated interval set: the kernel refuses
 // overlapping intervals in such sets (0.0.0.0/0 and 10.0.0.0/8 on the same port), and
@@ -30,6 +40,8 @@ import type { EffectiveRule } from '../security-groups.js';
 import type { Namespace } from './namespace.js';
 
 export const TABLE = 'stratus';
+/** The bridge-family table filtering what guests send (anti-spoofing, rogue DHCP). */
+export const PORT_TABLE = 'stratus_ports';
 /** The bridge-family table on the flat uplink port (multi-host). */
 export const FLAT_TABLE = 'stratus_flat';
 /** The packet mark of frames the bridge sends out by the flat uplink port. */
@@ -52,6 +64,8 @@ export interface GuestFirewall {
   chain: string;
   fixedIp: string;
   rules: readonly EffectiveRule[];
+  /** The guest's port on the bridge (tap) and its MAC: what the port may send as. */
+  port: { ifname: string; mac: string };
 }
 
 /** The whole table, with the guests and floating IPs given, as one `nft -f` script. */
@@ -77,6 +91,20 @@ export function renderTable(
   const guestElems = guestList.map((g) => `${checkIp(g.fixedIp)} : jump ${g.chain}`);
   const dnatElems = [...floating].map(([fip, fixed]) => `${checkIp(fip)} : ${checkIp(fixed)}`);
   const snatElems = [...floating].map(([fip, fixed]) => `${checkIp(fixed)} : ${checkIp(fip)}`);
+  // Guests reach the namespace itself (the gateway, the namespace's other addresses) for DHCP,
+  // the metadata proxy (where the 169.254.169.254 DNAT sends them) and ping only; replies to
+  // connections the namespace opened come back as established.
+  const fromGuests = [
+    `iifname ${br} ct state established,related accept`,
+    `iifname ${br} udp dport 67 accept`,
+    ...(cfg.metadata
+      ? [
+          `iifname ${br} ip daddr ${checkIp(cfg.metadata.address)} tcp dport ${checkPort(cfg.metadata.port)} accept`,
+        ]
+      : []),
+    `iifname ${br} icmp type echo-request accept`,
+    `iifname ${br} drop`,
+  ];
   lines.push(
     `  map guests { type ipv4_addr : verdict;${elements(guestElems)} }`,
     `  map fip_dnat { type ipv4_addr : ipv4_addr;${elements(dnatElems)} }`,
@@ -115,14 +143,74 @@ export function renderTable(
     // An address of the guest network that is not a plugged guest gets nothing (fail closed).
     `    ip daddr ${cidr} drop`,
     '  }',
+    '  chain input {',
+    '    type filter hook input priority filter; policy accept;',
+    ...fromGuests.map((r) => `    ${r}`),
+    '  }',
     '  chain output {',
     '    type filter hook output priority filter; policy accept;',
     '    ip daddr vmap @guests',
     `    oifname ${br} ip daddr ${cidr} drop`,
     '  }',
     '}',
+    ...renderPortTable(guestList),
   );
   return lines.join('\n') + '\n';
+}
+
+/**
+ * The `bridge` table of the guest ports, replaced whole: a chain per guest port, a verdict map
+ * from port name to chain, and the prerouting hook that jumps there. Prerouting runs before
+ * the bridge learns a frame's source MAC, so a dropped frame does not move another guest's MAC
+ * to the sender's port, and before br_netfilter hands IPv4 to the `inet` table.
+ */
+function renderPortTable(guests: readonly GuestFirewall[]): string[] {
+  const lines = [
+    `add table bridge ${PORT_TABLE}`,
+    `delete table bridge ${PORT_TABLE}`,
+    `table bridge ${PORT_TABLE} {`,
+  ];
+  for (const g of guests) {
+    lines.push(`  chain ${checkChain(g.chain)} {`);
+    for (const r of portChainRules(g.fixedIp, g.port.mac)) lines.push(`    ${r}`);
+    lines.push('  }');
+  }
+  const portElems = guests.map((g) => `${quoteIf(g.port.ifname)} : jump ${g.chain}`);
+  lines.push(
+    `  map ports { type ifname : verdict;${elements(portElems)} }`,
+    '  chain prerouting {',
+    '    type filter hook prerouting priority -300; policy accept;',
+    '    iifname vmap @ports',
+    '  }',
+    '}',
+  );
+  return lines;
+}
+
+/**
+ * What a guest's port may send, in order: frames from its own MAC only; ARP only as itself
+ * (its MAC, its fixed IP, or 0.0.0.0 for an address probe); no DHCP server traffic (UDP source
+ * port 67 or destination port 68); DHCP client messages only for its own MAC (the `chaddr`
+ * field, 28 bytes into the DHCP payload, is what dnsmasq hands leases by); IPv4 from its fixed
+ * IP, or from 0.0.0.0 as a DHCP discover/request; everything else (IPv6, other EtherTypes) is
+ * dropped.
+ */
+export function portChainRules(fixedIp: string, mac: string): string[] {
+  const ip = checkIp(fixedIp);
+  const m = checkMac(mac);
+  return [
+    `ether saddr != ${m} drop`,
+    `ether type arp arp saddr ether != ${m} drop`,
+    `ether type arp arp saddr ip != { ${ip}, 0.0.0.0 } drop`,
+    'ether type arp accept',
+    'ether type ip udp sport 67 drop',
+    'ether type ip udp dport 68 drop',
+    // UDP header (8 bytes) + op, htype, hlen, hops, xid, secs, flags, 4 addresses (28 bytes).
+    `ether type ip udp dport 67 @th,288,48 != 0x${m.replace(/:/g, '')} drop`,
+    `ether type ip ip saddr ${ip} accept`,
+    'ether type ip ip saddr 0.0.0.0 ip daddr 255.255.255.255 udp sport 68 udp dport 67 accept',
+    'drop',
+  ];
 }
 
 /** The rules of one guest chain, in order: the fixed allowances, the group rules, the drop. */
@@ -195,23 +283,46 @@ export function renderFlatTable(uplink: string, gateway: string): string {
   );
 }
 
-/** Commands that create or refill a guest chain and point its fixed IP at it. */
+/**
+ * Commands that create or refill a guest's chains (its security groups in the `inet` table,
+ * its port filter in the `bridge` table) and point its fixed IP and port at them. `isNew`:
+ * the map elements are added too (a new guest, or one whose old elements were removed).
+ */
 export function setGuestCommands(g: GuestFirewall, isNew: boolean): string {
   const chain = checkChain(g.chain);
-  const lines = [`add chain inet ${TABLE} ${chain}`, `flush chain inet ${TABLE} ${chain}`];
+  const port = quoteIf(g.port.ifname);
+  const lines = [
+    `add chain bridge ${PORT_TABLE} ${chain}`,
+    `flush chain bridge ${PORT_TABLE} ${chain}`,
+    `add chain inet ${TABLE} ${chain}`,
+    `flush chain inet ${TABLE} ${chain}`,
+  ];
+  for (const r of portChainRules(g.fixedIp, g.port.mac))
+    lines.push(`add rule bridge ${PORT_TABLE} ${chain} ${r}`);
   for (const r of guestChainRules(g.rules)) lines.push(`add rule inet ${TABLE} ${chain} ${r}`);
-  if (isNew)
-    lines.push(`add element inet ${TABLE} guests { ${checkIp(g.fixedIp)} : jump ${chain} }`);
+  if (isNew) {
+    lines.push(
+      `add element bridge ${PORT_TABLE} ports { ${port} : jump ${chain} }`,
+      `add element inet ${TABLE} guests { ${checkIp(g.fixedIp)} : jump ${chain} }`,
+    );
+  }
   return lines.join('\n') + '\n';
 }
 
-export function removeGuestCommands(g: { chain: string; fixedIp: string }): string {
+export function removeGuestCommands(g: {
+  chain: string;
+  fixedIp: string;
+  port: { ifname: string };
+}): string {
   const chain = checkChain(g.chain);
   return (
     [
       `delete element inet ${TABLE} guests { ${checkIp(g.fixedIp)} }`,
       `flush chain inet ${TABLE} ${chain}`,
       `delete chain inet ${TABLE} ${chain}`,
+      `delete element bridge ${PORT_TABLE} ports { ${quoteIf(g.port.ifname)} }`,
+      `flush chain bridge ${PORT_TABLE} ${chain}`,
+      `delete chain bridge ${PORT_TABLE} ${chain}`,
     ].join('\n') + '\n'
   );
 }
@@ -248,6 +359,11 @@ function checkCidr(text: string): string {
   const c = parseRuleCidr(text);
   if (!c) throw bad(`'${text}' is not an IPv4 CIDR block`);
   return `${formatIpv4(c.base)}/${c.prefix}`;
+}
+
+function checkMac(text: string): string {
+  if (!/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i.test(text)) throw bad(`'${text}' is not a MAC address`);
+  return text.toLowerCase();
 }
 
 function checkPort(n: number): number {
