@@ -3,7 +3,7 @@
 // in EC2's XML. Every failure, including bad input, is an EC2 error document with a 4xx
 // status; 5xx only for our own faults.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { userContext, type RequestContext } from '../../context.js';
+import { newRequestId, userContext, type RequestContext } from '../../context.js';
 import { asStratusError, StratusError } from '../../errors.js';
 import type { Ec2Principal } from '../../identity/index.js';
 import type { Logger } from '../../log.js';
@@ -35,7 +35,15 @@ const VERSION = /^\d{4}-\d{2}-\d{2}$/;
 const PRINCIPAL_TTL_MS = 5_000;
 
 export function createEc2Server(options: Ec2ServerOptions): FastifyInstance {
-  const app = createHttpServer({ api: 'ec2', logger: options.logger, metrics: options.metrics });
+  const app = createHttpServer({
+    api: 'ec2',
+    logger: options.logger,
+    metrics: options.metrics,
+    refusalBody: (_status, message) => ({
+      type: 'text/xml;charset=UTF-8',
+      body: renderError('InvalidRequest', message, newRequestId()),
+    }),
+  });
   // Keep the raw body: signatures are computed over it.
   app.addContentTypeParser(
     'application/x-www-form-urlencoded',

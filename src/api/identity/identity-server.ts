@@ -45,6 +45,10 @@ export function createIdentityServer(options: IdentityServerOptions): FastifyIns
     api: 'identity',
     logger: options.logger,
     metrics: options.metrics,
+    refusalBody: (status, message) => ({
+      type: JSON_TYPE,
+      body: JSON.stringify({ error: identityError(status, message) }),
+    }),
   });
   const { tokens } = options;
 

@@ -48,6 +48,10 @@ export function createComputeServer(options: ComputeServerOptions): FastifyInsta
     api: 'compute',
     logger: options.logger,
     metrics: options.metrics,
+    refusalBody: (status, message) => ({
+      type: JSON_TYPE,
+      body: JSON.stringify(computeFault(status, message).body),
+    }),
   });
 
   /** The URL this request reached the API at, for links: `http://host:port`. */
