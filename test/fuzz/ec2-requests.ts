@@ -30,6 +30,8 @@ export interface Ec2Request {
   params: [string, string][];
   /** Whose credentials sign it. */
   who: 'member' | 'admin';
+  /** The Content-Type of a POST; undefined: none at all. */
+  contentType?: string;
   /** How it is signed: properly, or one of the ways a signature goes wrong. */
   auth: 'good' | 'wrong-secret' | 'unknown-key' | 'stale-date' | 'unsigned';
 }
@@ -575,13 +577,30 @@ export function ec2RequestArbitrary(ids: Ec2Ids): fc.Arbitrary<Ec2Request> {
         [1, fc.constantFrom('wrong-secret', 'unknown-key', 'stale-date', 'unsigned')],
       ),
       omitAction: weighted([30, fc.constant(false)], [1, fc.constant(true)]),
+      contentType: weighted<string | undefined>(
+        [20, fc.constant('application/x-www-form-urlencoded; charset=utf-8')],
+        [
+          1,
+          fc.constantFrom(
+            undefined,
+            'application/x-www-form-urlencoded',
+            'application/x-www-form-urlencoded; charset=latin1',
+            'application/json',
+            'text/xml',
+            'multipart/form-data; boundary=x',
+            'application/octet-stream',
+            '',
+          ),
+        ],
+      ),
     })
-    .map(({ body, version: v, method, path, who, auth, omitAction }) => ({
+    .map(({ body, version: v, method, path, who, auth, omitAction, contentType }) => ({
       action: body.action,
       method,
       path,
       who,
       auth,
+      contentType,
       params: [
         ...(omitAction ? [] : [['Action', body.action] as [string, string]]),
         ...(v === undefined ? [] : [['Version', v] as [string, string]]),

@@ -293,6 +293,8 @@ export function openstackRequestArbitrary(ids: OpenStackIds): fc.Arbitrary<OpenS
           '{"constructor": {"prototype": {"x": 1}}}',
           '1e999',
           '"x"',
+          '['.repeat(400_000) + ']'.repeat(400_000),
+          '{"a":'.repeat(150_000) + '1' + '}'.repeat(150_000),
           '['.repeat(5000) + ']'.repeat(5000),
           '{"a":'.repeat(3000) + '1' + '}'.repeat(3000),
         ),

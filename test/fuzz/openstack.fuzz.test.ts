@@ -21,7 +21,56 @@ import type { OpenStackRequest } from './openstack-requests.js';
 const RUNS = Number(process.env.STRATUS_FUZZ_RUNS ?? 400);
 
 /** Requests the fuzz once found answered badly, kept as fixed examples. */
-const REGRESSIONS: { why: string; request: OpenStackRequest }[] = [];
+const REGRESSIONS: { why: string; request: OpenStackRequest }[] = [
+  ...(
+    [
+      ['compute', '/v2.1/%ff'],
+      ['compute', '/v2.1/os-keypairs/%c0%af'],
+      ['identity', '/v3/users/%ff'],
+      ['image', '/v2/images/%c0%af'],
+    ] as const
+  ).map(([service, path]) => ({
+    why:
+      "A path parameter that does not decode as UTF-8 got Fastify's own JSON " +
+      '({"error": "Bad Request", "code": "FST_ERR_BAD_URL", ...}), not a fault; now a 400 fault.',
+    request: {
+      service,
+      method: 'GET',
+      path,
+      query: [],
+      headers: {},
+      body: undefined,
+      token: 'member',
+    },
+  })),
+  {
+    why: "A server id over the path parameter limit: a 414 fault, not Fastify's JSON.",
+    request: {
+      service: 'compute',
+      method: 'GET',
+      path: `/v2.1/servers/${'%25'.repeat(300)}`,
+      query: [],
+      headers: {},
+      body: undefined,
+      token: 'member',
+    },
+  },
+  ...(['compute', 'image', 'identity'] as const).map((service) => ({
+    why:
+      "A query string past the header size limit got Fastify's JSON 431 " +
+      '({"error": "Request Header Fields Too Large", ...}); now a 431 fault in the API\'s format.',
+    request: {
+      service,
+      method: 'GET',
+      path:
+        service === 'compute' ? '/v2.1/servers' : service === 'image' ? '/v2/images' : '/v3/users',
+      query: [['name', 'é'.repeat(65_536)]] as [string, string][],
+      headers: {},
+      body: undefined,
+      token: 'member',
+    },
+  })),
+];
 
 describe('OpenStack APIs fuzz (issue 13)', () => {
   let cloud: FuzzCloud;
