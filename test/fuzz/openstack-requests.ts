@@ -270,9 +270,54 @@ export function openstackRequestArbitrary(ids: OpenStackIds): fc.Arbitrary<OpenS
     auth: authBody,
   };
 
+  /** Bodies each route takes as they are, so that writes succeed too (and change state). */
+  const validBodies: Record<string, fc.Arbitrary<unknown>> = {
+    server: fc.record({
+      server: fc.record({
+        name: plainName,
+        imageRef: real(ids.images),
+        flavorRef: real(ids.flavors),
+      }),
+    }),
+    'server-update': fc.record({ server: fc.record({ name: plainName }) }),
+    action: fc.constantFrom(
+      { 'os-stop': null },
+      { 'os-start': null },
+      { reboot: { type: 'SOFT' } },
+      { 'os-getConsoleOutput': { length: 10 } },
+    ),
+    keypair: fc.record({ keypair: fc.record({ name: plainName }) }),
+    image: fc.record({
+      name: plainName,
+      disk_format: fc.constantFrom('qcow2', 'raw'),
+      container_format: fc.constant('bare'),
+    }),
+    auth: fc.constant({
+      auth: {
+        identity: {
+          methods: ['password'],
+          password: {
+            user: {
+              name: 'fuzz-user',
+              domain: { id: 'default' },
+              password: 'correct horse battery',
+            },
+          },
+        },
+        scope: { project: { name: 'fuzz', domain: { id: 'default' } } },
+      },
+    }),
+  };
+
   /** A body as text: the route's JSON, any JSON, not JSON at all, or too big. */
   const bodyText = (kind: string | undefined): fc.Arbitrary<string> =>
     weighted<string>(
+      [
+        kind && validBodies[kind] ? 3 : 0,
+        (kind && validBodies[kind] ? validBodies[kind] : JSON_VALUES).map(
+          (v) => JSON.stringify(v) ?? 'null',
+        ),
+      ],
       [
         8,
         (kind && bodies[kind] ? bodies[kind] : JSON_VALUES).map((v) => JSON.stringify(v) ?? 'null'),
