@@ -9,6 +9,8 @@ import Fastify, {
   type FastifyRequest,
 } from 'fastify';
 import tls from 'node:tls';
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import { newRequestId } from '../context.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/index.js';
@@ -38,9 +40,59 @@ export interface HttpServerOptions {
   maxParamLength?: number;
   /** Maps a request's URL to the one routed (an alias of a path prefix), before routing. */
   rewriteUrl?: (url: string) => string;
+  /**
+   * A refusal's body in the API's own format, for the refusals made before any route or
+   * error handler runs: node's (headers too large, a malformed request line) and, unless
+   * `frameworkErrors` is given, Fastify's (a malformed URL, a path parameter over the length
+   * limit). Fastify's JSON otherwise, which clients of the API cannot read as an error.
+   */
+  refusalBody?: (status: number, message: string) => { type: string; body: string };
+}
+
+/**
+ * Answers what node's HTTP parser refuses before any request exists, as Fastify's default
+ * does (431 for headers over the limit, 408 for a request that timed out, 400 otherwise, and
+ * the connection closed), but with a body in the API's own format: a client reads a 431
+ * like any other refusal (issue 13: headers over the limit got Fastify's JSON from the EC2
+ * API, which no EC2 client parses).
+ */
+function clientErrorHandler(
+  body: NonNullable<HttpServerOptions['refusalBody']>,
+): (err: Error & { code?: string }, socket: Socket) => void {
+  return (err, socket) => {
+    if (err.code === 'ECONNRESET' || socket.destroyed) return;
+    const [status, message] =
+      err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'The request was not received in time.']
+        : err.code === 'HPE_HEADER_OVERFLOW'
+          ? [431, 'The request headers (with the URL) are larger than this API accepts.']
+          : [400, 'The request is not valid HTTP.'];
+    if (socket.writable) {
+      const b = body(status, message);
+      socket.write(
+        `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(b.body)}\r\n` +
+          `Content-Type: ${b.type}\r\nConnection: close\r\n\r\n${b.body}`,
+      );
+    }
+    socket.destroy(err);
+  };
 }
 
 export function createHttpServer(options: HttpServerOptions): FastifyInstance {
+  const { refusalBody } = options;
+  const frameworkErrors =
+    options.frameworkErrors ??
+    (refusalBody &&
+      ((error: FastifyError, _request: FastifyRequest, reply: FastifyReply) => {
+        const status = error.statusCode && error.statusCode < 500 ? error.statusCode : 400;
+        const b = refusalBody(
+          status,
+          error.code === 'FST_ERR_MAX_PARAM_LENGTH'
+            ? 'A part of the request path is longer than this API accepts.'
+            : 'The request URL is malformed.',
+        );
+        void reply.code(status).type(b.type).send(b.body);
+      }));
   const settings = {
     loggerInstance: options.logger.child({ api: options.api }) as FastifyBaseLogger,
     genReqId: () => newRequestId(),
@@ -53,7 +105,8 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     ...(options.maxParamLength
       ? { routerOptions: { maxParamLength: options.maxParamLength } }
       : {}),
-    ...(options.frameworkErrors ? { frameworkErrors: options.frameworkErrors } : {}),
+    ...(frameworkErrors ? { frameworkErrors } : {}),
+    ...(refusalBody ? { clientErrorHandler: clientErrorHandler(refusalBody) } : {}),
     ...(options.rewriteUrl
       ? {
           rewriteUrl: (req: { url?: string }) =>

@@ -4,7 +4,7 @@
 // Every failure, including bad input, is an EC2 error document with a 4xx
 // status; 5xx only for our own faults.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { userContext, type RequestContext } from '../../context.js';
+import { newRequestId, userContext, type RequestContext } from '../../context.js';
 import { asStratusError, StratusError } from '../../errors.js';
 import type { Ec2Principal } from '../../identity/index.js';
 import type { Logger } from '../../log.js';
@@ -49,6 +49,10 @@ export function createEc2Server(options: Ec2ServerOptions): FastifyInstance {
     logger: options.logger,
     metrics: options.metrics,
     tls: options.tls,
+    refusalBody: (_status, message) => ({
+      type: 'text/xml;charset=UTF-8',
+      body: renderError('InvalidRequest', message, newRequestId()),
+    }),
   });
   // Keep the raw body: signatures are computed over it.
   app.addContentTypeParser(

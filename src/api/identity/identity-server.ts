@@ -49,6 +49,10 @@ export function createIdentityServer(options: IdentityServerOptions): FastifyIns
     logger: options.logger,
     metrics: options.metrics,
     tls: options.tls,
+    refusalBody: (status, message) => ({
+      type: JSON_TYPE,
+      body: JSON.stringify({ error: identityError(status, message) }),
+    }),
   });
   openstackProtocol(app);
   const { tokens } = options;

@@ -47,6 +47,10 @@ export function createImageServer(options: ImageServerOptions): FastifyInstance 
     logger: options.logger,
     metrics: options.metrics,
     tls: options.tls,
+    refusalBody: (status, message) => ({
+      type: JSON_TYPE,
+      body: JSON.stringify({ error: imageApiError(status, message) }),
+    }),
     frameworkErrors: (error, _request, reply) => {
       const code = error.statusCode && error.statusCode < 500 ? error.statusCode : 400;
       const message =

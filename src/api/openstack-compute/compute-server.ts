@@ -58,6 +58,10 @@ export function createComputeServer(options: ComputeServerOptions): FastifyInsta
     maxParamLength: 1024,
     // The compatibility API v2.0 is v2.1 under another prefix (its version document aside).
     rewriteUrl: (url) => url.replace(/^\/v2\/(?=[^?#])/, '/v2.1/'),
+    refusalBody: (status, message) => ({
+      type: JSON_TYPE,
+      body: JSON.stringify(computeFault(status, message).body),
+    }),
   });
 
   /** The URL this request reached the API at, for links: `http://host:port`. */
