@@ -253,7 +253,7 @@ export class AmqpBus implements Bus {
     this.#failPending(unavailableError('The bus was closed.'));
     const link = this.#link;
     this.#link = undefined;
-    await link?.connection.close().catch(() => undefined);
+    await bounded(link?.connection.close());
   }
 
   get #fanoutExchange(): string {
@@ -459,13 +459,13 @@ export class AmqpBus implements Bus {
       this.#servers.delete(server);
       const channel = server.channel;
       if (channel) {
-        for (const tag of server.consumerTags) await channel.cancel(tag).catch(() => undefined);
+        for (const tag of server.consumerTags) await bounded(channel.cancel(tag));
       }
     }
     if (server.active > 0) await new Promise<void>((resolve) => server.idle.push(resolve));
     const channel = server.channel;
     server.channel = undefined;
-    await channel?.close().catch(() => undefined);
+    await bounded(channel?.close());
   }
 }
 
@@ -504,6 +504,23 @@ function withHeartbeat(url: string, seconds: number): string {
   } catch {
     return url;
   }
+}
+
+/**
+ * Waits for a step of closing (which needs the broker's answer) at most 2 s, ignoring its
+ * failure: a broker that stopped answering must not keep a process from stopping.
+ */
+async function bounded(step: Promise<unknown> | undefined): Promise<void> {
+  if (!step) return;
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    step.catch(() => undefined),
+    new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, 2000);
+      timer.unref();
+    }),
+  ]);
+  clearTimeout(timer);
 }
 
 function redact(url: string): string {

@@ -227,6 +227,8 @@ describe('the AMQP bus across broker restarts (issue 13)', needs('rabbitmq-serve
         return 'pong';
       });
       assert.equal(await client.call(ctx, topic, 'ping', {}), 'pong');
+      const leaving = await open(2000, 1);
+      await leaving.serve(topic, async () => 'pong');
       broker.pause();
       try {
         for (const attempt of [
@@ -241,6 +243,10 @@ describe('the AMQP bus across broker restarts (issue 13)', needs('rabbitmq-serve
           const took = Date.now() - started;
           assert.ok(took < 4000, `failed after ${took} ms, the call timeout being 2000 ms`);
         }
+        // A process stopping now is not held up by the broker's silence.
+        const closing = Date.now();
+        await leaving.close();
+        assert.ok(Date.now() - closing < 8000, `close took ${Date.now() - closing} ms`);
         // Silent for two heartbeats: both buses take the connection as lost.
         await waitFor(() => !client.connected && !server.connected, 20_000, 'heartbeat loss');
       } finally {
