@@ -9,6 +9,13 @@
 // expires with the call, so a late server never does work nobody waits for. Casts are
 // persistent and confirmed by the broker before `cast` resolves. A server acks a message only
 // after its handler is done: work in hand when a process dies is delivered again.
+//
+// Across a broker restart: the exchanges, the topics' queues and the casts they hold are
+// durable, so they outlive it. The connection's loss fails the calls in flight at once
+// ('unavailable'), and the bus reconnects by itself, declaring its exchanges and queues again
+// and consuming again for every server. While the broker is unreachable a call or cast fails
+// at once; a broker that stops answering (hung, or the network dropped without a reset) is
+// found by the AMQP heartbeat, and no call, cast or fanout waits past the call timeout.
 import amqp, {
   type Channel,
   type ChannelModel,
@@ -32,6 +39,9 @@ import { encodeEnvelope, openEnvelope, timeoutError, unavailableError } from './
 
 const REPLY_TO = 'amq.rabbitmq.reply-to';
 
+/** Publishing errors that came from the connection's loss (publishing again may succeed). */
+const lostOnTheWay = new WeakSet<object>();
+
 export interface AmqpBusOptions {
   /** amqp://user:password@host:port/vhost */
   url: string;
@@ -44,6 +54,11 @@ export interface AmqpBusOptions {
   connectTimeoutMs?: number;
   /** Prefix of every exchange and queue; lets several clouds (or test runs) share a broker. */
   exchange?: string;
+  /**
+   * The AMQP heartbeat asked of the broker (default 10 s): a connection silent for two of
+   * these is taken as lost. A `heartbeat` in the URL wins.
+   */
+  heartbeatSeconds?: number;
 }
 
 interface PendingCall {
@@ -87,7 +102,7 @@ export class AmqpBus implements Bus {
   #closed = false;
 
   private constructor(options: AmqpBusOptions) {
-    this.#opts = { exchange: 'stratus', connectTimeoutMs: 5000, ...options };
+    this.#opts = { exchange: 'stratus', connectTimeoutMs: 5000, heartbeatSeconds: 10, ...options };
     this.#log = options.logger;
   }
 
@@ -136,18 +151,7 @@ export class AmqpBus implements Bus {
   }
 
   async cast(context: RequestContext, topic: string, method: string, args: unknown): Promise<void> {
-    const link = await this.#ready();
-    await this.#declareTopic(link, topic);
-    await confirmPublish(
-      link.publish,
-      this.#opts.exchange,
-      topic,
-      encodeEnvelope(context, topic, method, args),
-      {
-        persistent: true,
-        contentType: 'application/json',
-      },
-    );
+    await this.#publish(topic, method, encodeEnvelope(context, topic, method, args), true);
   }
 
   async fanout(
@@ -156,16 +160,72 @@ export class AmqpBus implements Bus {
     method: string,
     args: unknown,
   ): Promise<void> {
-    const link = await this.#ready();
-    await confirmPublish(
-      link.publish,
-      this.#fanoutExchange,
-      topic,
-      encodeEnvelope(context, topic, method, args),
-      {
-        contentType: 'application/json',
-      },
-    );
+    await this.#publish(topic, method, encodeEnvelope(context, topic, method, args), false);
+  }
+
+  /**
+   * Publishes a cast (persistent, to the topic's durable queue) or a fanout, and resolves once
+   * the broker has confirmed it. If the connection is lost before the confirmation, the message
+   * is published once more on a new connection (the broker may then hold it twice: handlers
+   * are safe to run twice). Never waits past the call timeout: a broker that does not confirm
+   * in time makes it fail as 'unavailable'.
+   */
+  async #publish(topic: string, method: string, body: string, cast: boolean): Promise<void> {
+    const timeoutMs = this.#opts.callTimeoutMs;
+    const deadline = Date.now() + timeoutMs;
+    /** One try; an error that came with the connection's loss goes into lostOnTheWay. */
+    const attempt = async (): Promise<void> => {
+      const link = await this.#ready(Math.max(1, deadline - Date.now()));
+      try {
+        if (cast) await this.#declareTopic(link, topic);
+        await confirmPublish(
+          link.publish,
+          cast ? this.#opts.exchange : this.#fanoutExchange,
+          topic,
+          body,
+          cast
+            ? { persistent: true, contentType: 'application/json' }
+            : { contentType: 'application/json' },
+        );
+      } catch (err) {
+        const message = (err as Error)?.message ?? String(err);
+        const error =
+          err instanceof StratusError
+            ? err
+            : unavailableError(`The message broker did not take the message: ${message}`, topic);
+        if (this.#link !== link || /closed/i.test(message)) lostOnTheWay.add(error);
+        throw error;
+      }
+    };
+    const work = (async () => {
+      try {
+        await attempt();
+      } catch (err) {
+        // Lost with its connection (not refused by a live broker): once more, on a new one.
+        if (!lostOnTheWay.has(err as object) || this.#closed || Date.now() >= deadline) throw err;
+        this.#log.info({ topic, method }, 'publishing again after the broker connection was lost');
+        await attempt();
+      }
+    })();
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            unavailableError(
+              `The message broker did not confirm '${method}' on topic '${topic}' within ${timeoutMs} ms.`,
+              topic,
+            ),
+          ),
+        timeoutMs,
+      );
+    });
+    try {
+      await Promise.race([work, timeout]);
+    } finally {
+      clearTimeout(timer);
+      work.catch(() => undefined); // settled later, if the timeout won
+    }
   }
 
   async serve(topic: string, handler: Handler, options: ServeOptions = {}): Promise<Subscription> {
@@ -193,7 +253,7 @@ export class AmqpBus implements Bus {
     this.#failPending(unavailableError('The bus was closed.'));
     const link = this.#link;
     this.#link = undefined;
-    await link?.connection.close().catch(() => undefined);
+    await bounded(link?.connection.close());
   }
 
   get #fanoutExchange(): string {
@@ -229,7 +289,7 @@ export class AmqpBus implements Bus {
   async #connect(): Promise<Link> {
     let connection: ChannelModel;
     try {
-      connection = await amqp.connect(this.#opts.url, {
+      connection = await amqp.connect(withHeartbeat(this.#opts.url, this.#opts.heartbeatSeconds), {
         timeout: this.#opts.connectTimeoutMs,
       });
     } catch (err) {
@@ -279,7 +339,8 @@ export class AmqpBus implements Bus {
 
   async #reconnect(): Promise<void> {
     for (let attempt = 0; !this.#closed && !this.#link; attempt++) {
-      await sleep(Math.min(5000, 100 * 2 ** attempt));
+      // Soon after the broker is back, whatever the outage's length: at most 1 s apart.
+      await sleep(Math.min(1000, 100 * 2 ** attempt));
       if (this.#closed || this.#link) return;
       try {
         await this.#ready();
@@ -398,13 +459,13 @@ export class AmqpBus implements Bus {
       this.#servers.delete(server);
       const channel = server.channel;
       if (channel) {
-        for (const tag of server.consumerTags) await channel.cancel(tag).catch(() => undefined);
+        for (const tag of server.consumerTags) await bounded(channel.cancel(tag));
       }
     }
     if (server.active > 0) await new Promise<void>((resolve) => server.idle.push(resolve));
     const channel = server.channel;
     server.channel = undefined;
-    await channel?.close().catch(() => undefined);
+    await bounded(channel?.close());
   }
 }
 
@@ -416,12 +477,50 @@ function confirmPublish(
   options: amqp.Options.Publish,
 ): Promise<void> {
   return new Promise((resolve, reject) => {
-    channel.publish(exchange, routingKey, Buffer.from(body), options, (err) => {
-      if (err)
-        reject(unavailableError(`The message broker did not accept the message: ${String(err)}`));
-      else resolve();
-    });
+    const fail = (err: unknown): void =>
+      reject(
+        unavailableError(
+          `The message broker did not accept the message: ${(err as Error)?.message ?? String(err)}`,
+          routingKey,
+        ),
+      );
+    try {
+      // The callback's error is a nack (the broker refused it) or 'channel closed'.
+      channel.publish(exchange, routingKey, Buffer.from(body), options, (err) =>
+        err ? fail(err) : resolve(),
+      );
+    } catch (err) {
+      fail(err); // the channel was closed already
+    }
   });
+}
+
+/** `url` with `heartbeat=SECONDS` in its query, unless it has one. */
+function withHeartbeat(url: string, seconds: number): string {
+  try {
+    const u = new URL(url);
+    if (!u.searchParams.has('heartbeat')) u.searchParams.set('heartbeat', String(seconds));
+    return u.toString();
+  } catch {
+    return url;
+  }
+}
+
+/**
+ * Waits for a step of closing (which needs the broker's answer) at most 2 s, ignoring its
+ * failure: a broker that stopped answering must not keep a process from stopping.
+ */
+async function bounded(step: Promise<unknown> | undefined): Promise<void> {
+  if (!step) return;
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    step.catch(() => undefined),
+    new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, 2000);
+      timer.unref();
+    }),
+  ]);
+  clearTimeout(timer);
 }
 
 function redact(url: string): string {

@@ -107,6 +107,12 @@ export class NetworkAgent implements ProtocolHandlers<NetworkAgentProtocol>, Gue
     return {
       ...compute,
       topics: [...compute.topics, ...this.topics()],
+      // A fanout is not persistent: one sent while this host's bus was reconnecting (a broker
+      // restart) never arrives. Re-reading the rule sets now and then makes up for it.
+      periodicTasks: [
+        ...(compute.periodicTasks ?? []),
+        { name: 'security-rules-refresh', intervalMs: 30_000, run: () => this.#refresh() },
+      ],
       start: async () => {
         await this.start();
         await compute.start?.();

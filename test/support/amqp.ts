@@ -14,13 +14,15 @@ export function testBusExchange(label = 'test'): string {
 
 /**
  * Removes the durable queues and exchanges `exchange` declared: the controller's topics and
- * those of the compute hosts named. Fanout queues are exclusive and went with their servers.
+ * those of the compute hosts named, on the broker at `url` (the shared one unless a test runs
+ * its own). Fanout queues are exclusive and went with their servers.
  */
 export async function removeBusExchange(
   exchange: string,
   computeHosts: readonly string[] = [],
+  url: string = AMQP_URL,
 ): Promise<void> {
-  const connection = await amqp.connect(AMQP_URL);
+  const connection = await amqp.connect(url);
   try {
     const channel = await connection.createChannel();
     const topics = [SCHEDULER_TOPIC, NETWORK_TOPIC, ...computeHosts.map((h) => `compute.${h}`)];

@@ -14,6 +14,8 @@ export const POSTGRES_ADMIN_URL =
   process.env.STRATUS_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 /** Where PostgreSQL 15's server programs are (Debian's postgresql-15). */
 export const POSTGRES_BIN = '/usr/lib/postgresql/15/bin';
+/** Where RabbitMQ's own scripts are (Debian's rabbitmq-server, without its su wrapper). */
+export const RABBITMQ_BIN = '/usr/lib/rabbitmq/bin';
 /** The RabbitMQ server the bus tests use. */
 export const AMQP_URL = process.env.STRATUS_TEST_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 
@@ -148,6 +150,15 @@ const CHECKS = {
     remedy:
       'scripts/test-services installs and starts RabbitMQ on 127.0.0.1:5672 (guest/guest), ' +
       'or set STRATUS_TEST_AMQP_URL',
+  },
+  'rabbitmq-server': {
+    what: "RabbitMQ's server programs, to run a private node a test may stop and restart",
+    probe: () =>
+      missingFiles(
+        [`${RABBITMQ_BIN}/rabbitmq-server`, `${RABBITMQ_BIN}/rabbitmqctl`],
+        'RabbitMQ is not installed',
+      ),
+    remedy: 'apt-get install rabbitmq-server (scripts/test-services installs it)',
   },
 } as const satisfies Record<string, CapabilityCheck>;
 

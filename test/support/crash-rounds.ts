@@ -41,8 +41,9 @@ export const SETTLE_BOUND_MS =
   10_000;
 
 export interface RoundResult {
-  kind: ProcessKind;
-  /** When the process was killed, counted from the start of the burst. */
+  /** The process killed, or the fault a `faultRound` caused (its name). */
+  kind: ProcessKind | string;
+  /** When the process was killed (the fault began), counted from the start of the burst. */
   killedAfterMs: number;
   launches: number;
   terminates: number;
@@ -59,6 +60,10 @@ export interface RoundResult {
   stuck: string[];
   /** Claims, addresses or VMs that do not match the instances. */
   problems: string[];
+  /** The instances this round launched, by vm_state once settled. */
+  launched: Record<string, number>;
+  /** Launches refused on their retry too, by EC2 error code and HTTP status. */
+  refused: Record<string, number>;
 }
 
 export interface CrashCloud {
@@ -66,6 +71,16 @@ export interface CrashCloud {
   readonly db: Database;
   round(
     kind: ProcessKind,
+    options?: { launches?: number; maxKillMs?: number },
+  ): Promise<RoundResult>;
+  /**
+   * A round like `round`, but at the random moment `fault` runs instead of a kill (e.g. the
+   * broker's restart), and no Stratus process is restarted. Settling is counted from the
+   * moment `fault` resolves.
+   */
+  faultRound(
+    name: string,
+    fault: () => Promise<void>,
     options?: { launches?: number; maxKillMs?: number },
   ): Promise<RoundResult>;
   stop(): Promise<void>;
@@ -122,7 +137,10 @@ export async function startAllInOneCrashCloud(): Promise<CrashCloud> {
  * Distributed: api, scheduler, network and compute as their own processes on a fresh
  * PostgreSQL database and RabbitMQ, under an exchange prefix of their own (removed after).
  */
-export async function startDistributedCrashCloud(): Promise<CrashCloud> {
+export async function startDistributedCrashCloud(
+  options: { amqpUrl?: string } = {},
+): Promise<CrashCloud> {
+  const amqpUrl = options.amqpUrl ?? AMQP_URL;
   const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'stratus-crash-'));
   const suffix = randomBytes(4).toString('hex');
   const exchange = testBusExchange('crash');
@@ -132,7 +150,7 @@ export async function startDistributedCrashCloud(): Promise<CrashCloud> {
     '--database',
     db.url,
     '--transport',
-    AMQP_URL,
+    amqpUrl,
     '--bus-exchange',
     exchange,
   ];
@@ -150,7 +168,7 @@ export async function startDistributedCrashCloud(): Promise<CrashCloud> {
     ]),
     cleanup: async () => {
       await db.remove();
-      await removeBusExchange(exchange, [computeHost]);
+      await removeBusExchange(exchange, [computeHost], amqpUrl);
       fs.rmSync(stateDir, { recursive: true, force: true });
     },
   });
@@ -222,9 +240,39 @@ class CrashCloudImpl implements CrashCloud {
     });
   }
 
-  async round(
+  round(
     kind: ProcessKind,
     options: { launches?: number; maxKillMs?: number } = {},
+  ): Promise<RoundResult> {
+    return this.#burst(kind, options, async () => {
+      const victim = this.#running.get(kind) as RunningStratus;
+      await victim.stop('SIGKILL');
+      const killedAt = Date.now();
+      await this.#startProcess(kind);
+      return killedAt;
+    });
+  }
+
+  faultRound(
+    name: string,
+    fault: () => Promise<void>,
+    options: { launches?: number; maxKillMs?: number } = {},
+  ): Promise<RoundResult> {
+    return this.#burst(name, options, async () => {
+      const at = Date.now();
+      await fault();
+      return at;
+    });
+  }
+
+  /**
+   * Launches and terminates at once, `interrupt` at a random moment of them (it resolves with
+   * when the fault happened, once the cloud is whole again), then the wait until all settled.
+   */
+  async #burst(
+    kind: string,
+    options: { launches?: number; maxKillMs?: number },
+    interrupt: () => Promise<number>,
   ): Promise<RoundResult> {
     const round = ++this.#rounds;
     const launches = options.launches ?? 20;
@@ -255,6 +303,7 @@ class CrashCloudImpl implements CrashCloud {
         }),
       );
     const started = Date.now();
+    const launchedSince = started - 1;
     const answered = new Set<string>();
     const burst = [
       ...tokens.map((t) => launch(ec2, t).then(() => answered.add(t))),
@@ -264,10 +313,7 @@ class CrashCloudImpl implements CrashCloud {
     ].map((p) => p.catch(() => undefined)); // refused or cut off by the kill: expected
     const killAfter = Math.floor(Math.random() * (options.maxKillMs ?? 1000));
     await sleep(killAfter);
-    const victim = this.#running.get(kind) as RunningStratus;
-    await victim.stop('SIGKILL');
-    const killedAfterMs = Date.now() - started;
-    await this.#startProcess(kind);
+    const killedAfterMs = (await interrupt()) - started;
     const upAt = Date.now();
     await Promise.allSettled(burst);
     ec2.destroy();
@@ -277,9 +323,29 @@ class CrashCloudImpl implements CrashCloud {
     // that makes progress (or a new launch, when the first was never recorded).
     const retryAt = Date.now();
     const retry = this.#ec2();
-    await Promise.allSettled(tokens.filter((t) => !answered.has(t)).map((t) => launch(retry, t)));
+    const refused: Record<string, number> = {};
+    await Promise.all(
+      tokens
+        .filter((t) => !answered.has(t))
+        .map((t) =>
+          launch(retry, t).catch(
+            (err: { name?: string; $metadata?: { httpStatusCode?: number } }) => {
+              const key = `${err.name ?? 'Error'} ${err.$metadata?.httpStatusCode ?? 'no answer'}`;
+              refused[key] = (refused[key] ?? 0) + 1;
+            },
+          ),
+        ),
+    );
     retry.destroy();
     const check = await this.#settle(retryAt);
+    const launched: Record<string, number> = {};
+    for (const row of await this.db.db
+      .selectFrom('instances')
+      .select('vmState')
+      .where('createdAt', '>', launchedSince)
+      .execute()) {
+      launched[row.vmState] = (launched[row.vmState] ?? 0) + 1;
+    }
     return {
       kind,
       killedAfterMs,
@@ -290,6 +356,8 @@ class CrashCloudImpl implements CrashCloud {
       instances: check.instances,
       stuck: check.stuck,
       problems: check.problems,
+      launched,
+      refused,
     };
   }
 

@@ -1,0 +1,179 @@
+// Test support: a RabbitMQ node of the test's own (its own node name, AMQP and distribution
+// ports, data, log and config under a temp dir, its own HOME and so its own Erlang cookie), for
+// fault tests that stop the broker under running services and start it again on the same data,
+// so durable queues and persistent messages survive. The machine's shared node is never
+// touched: the node is started through RabbitMQ's own script, not Debian's wrapper (which
+// switches to the rabbitmq user and its cookie), and every setting the shared node reads from
+// /etc/rabbitmq is given a file of this node's own.
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+
+import { RABBITMQ_BIN as BIN } from './capabilities.js';
+
+export interface PrivateRabbitMq {
+  /** amqp://guest:guest@127.0.0.1:PORT */
+  url: string;
+  /** The Erlang node name (`stratus-test-<hex>@localhost`). */
+  node: string;
+  /** Whether the node is running now (between `start` resolving and `stop`). */
+  readonly running: boolean;
+  /**
+   * Stops the node: `kill` (default) is SIGKILL to its Erlang VM, as a crash or a power cut
+   * leaves it; `graceful` is `rabbitmqctl stop`. Resolves when the process is gone.
+   */
+  stop(how?: 'kill' | 'graceful'): Promise<void>;
+  /**
+   * Freezes the node (SIGSTOP to its Erlang VM): its sockets stay open and accept, but nothing
+   * answers, as with a hung broker or a network that drops packets. `resume` thaws it.
+   */
+  pause(): void;
+  resume(): void;
+  /** Starts it again on the same ports and data; resolves when it accepts connections. */
+  start(): Promise<void>;
+  /** Stops it if running and removes its data. */
+  remove(): Promise<void>;
+}
+
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+function run(cmd: string, args: readonly string[], env: NodeJS.ProcessEnv, ms: number) {
+  return new Promise<string>((resolve, reject) => {
+    execFile(cmd, args, { env, timeout: ms }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`${path.basename(cmd)} ${args.join(' ')}: ${stderr || stdout}`));
+      else resolve(stdout);
+    });
+  });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Starts a private node; resolves once it accepts AMQP connections (~10-15 s here). */
+export async function startPrivateRabbitMq(): Promise<PrivateRabbitMq> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stratus-rmq-'));
+  const node = `stratus-test-${randomBytes(4).toString('hex')}@localhost`;
+  const port = await freePort();
+  let distPort = await freePort();
+  while (distPort === port) distPort = await freePort();
+  const pidFile = path.join(dir, 'pid');
+  // No plugins (so no management listener); guest may log in over loopback (the default);
+  // a low disk limit so a small temp filesystem does not block publishers.
+  fs.writeFileSync(path.join(dir, 'plugins'), '[].\n');
+  fs.writeFileSync(
+    path.join(dir, 'rabbitmq.conf'),
+    ['disk_free_limit.absolute = 20MB', 'log.file.level = warning', ''].join('\n'),
+  );
+  fs.writeFileSync(path.join(dir, 'rabbitmq-env.conf'), '');
+  fs.writeFileSync(path.join(dir, 'advanced.config'), '[].\n');
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    HOME: dir,
+    RABBITMQ_NODENAME: node,
+    RABBITMQ_NODE_IP_ADDRESS: '127.0.0.1',
+    RABBITMQ_NODE_PORT: String(port),
+    RABBITMQ_DIST_PORT: String(distPort),
+    RABBITMQ_MNESIA_BASE: path.join(dir, 'mnesia'),
+    RABBITMQ_LOG_BASE: path.join(dir, 'log'),
+    RABBITMQ_PID_FILE: pidFile,
+    RABBITMQ_ENABLED_PLUGINS_FILE: path.join(dir, 'plugins'),
+    RABBITMQ_CONFIG_FILE: path.join(dir, 'rabbitmq'),
+    RABBITMQ_ADVANCED_CONFIG_FILE: path.join(dir, 'advanced.config'),
+    RABBITMQ_CONF_ENV_FILE: path.join(dir, 'rabbitmq-env.conf'),
+  };
+  let child: ChildProcess | undefined;
+  let exited: Promise<void> = Promise.resolve();
+
+  const beamPid = (): number | undefined => {
+    try {
+      const pid = Number(fs.readFileSync(pidFile, 'utf8').trim());
+      return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+
+  const start = async (): Promise<void> => {
+    if (child) throw new Error('the private RabbitMQ is already running');
+    fs.rmSync(pidFile, { force: true });
+    const out = fs.openSync(path.join(dir, 'server.out'), 'a');
+    child = spawn(path.join(BIN, 'rabbitmq-server'), [], {
+      env,
+      cwd: dir,
+      stdio: ['ignore', out, out],
+    });
+    fs.closeSync(out);
+    const c = child;
+    exited = new Promise((resolve) => c.once('exit', () => resolve()));
+    void exited.then(() => {
+      if (child === c) child = undefined;
+    });
+    try {
+      await run(
+        path.join(BIN, 'rabbitmqctl'),
+        ['-n', node, 'wait', pidFile, '--timeout', '90'],
+        env,
+        120_000,
+      );
+    } catch (err) {
+      const log = fs.readFileSync(path.join(dir, 'server.out'), 'utf8').slice(-2000);
+      await stop('kill');
+      throw new Error(`the private RabbitMQ did not start: ${(err as Error).message}\n${log}`);
+    }
+  };
+
+  const stop = async (how: 'kill' | 'graceful' = 'kill'): Promise<void> => {
+    if (!child) return;
+    if (how === 'graceful') {
+      await run(path.join(BIN, 'rabbitmqctl'), ['-n', node, 'stop', pidFile], env, 60_000).catch(
+        () => undefined,
+      );
+    }
+    const pid = beamPid();
+    if (pid !== undefined) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    // The script that started the VM exits with it; give it a moment, then end it too.
+    const gone = await Promise.race([exited.then(() => true), sleep(10_000).then(() => false)]);
+    if (!gone) child?.kill('SIGKILL');
+    await exited;
+    child = undefined;
+  };
+
+  await start();
+  return {
+    url: `amqp://guest:guest@127.0.0.1:${port}`,
+    node,
+    get running() {
+      return child !== undefined;
+    },
+    stop,
+    start,
+    pause() {
+      const pid = beamPid();
+      if (child && pid !== undefined) process.kill(pid, 'SIGSTOP');
+    },
+    resume() {
+      const pid = beamPid();
+      if (child && pid !== undefined) process.kill(pid, 'SIGCONT');
+    },
+    async remove() {
+      const pid = beamPid();
+      if (child && pid !== undefined) process.kill(pid, 'SIGCONT');
+      await stop('kill');
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
