@@ -52,6 +52,9 @@ export class MetadataProxy {
         'exec',
         this.#o.ns.name,
         process.execPath,
+        // A young generation of 1 MiB: the proxy holds nothing between requests, and with
+        // V8's default it grew to 212 MiB RSS under 100,000 requests (110 MiB with this).
+        '--max-semi-space-size=1',
         PROXY_PATH,
         this.#o.address,
         String(this.#o.port),
