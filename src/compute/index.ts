@@ -10,6 +10,15 @@ export {
   type StateChange,
 } from './operations.js';
 export type { MetadataChange } from '../db/index.js';
+export {
+  applyLaunchTemplate,
+  LaunchTemplateService,
+  type LaunchData,
+  type LaunchTemplateServiceOptions,
+  type LaunchTemplateVersion,
+  type TemplateRef,
+  type VersionRefusal,
+} from './launch-templates.js';
 export { statesWhere } from './instance-states.js';
 export { InstanceMetadataReader, type InstanceFacts } from './instance-metadata.js';
 export {
