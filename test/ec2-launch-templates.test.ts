@@ -543,6 +543,42 @@ describe('EC2 launch templates', () => {
     );
   });
 
+  it("does not count the template's aws: tags against an instance's 50", async () => {
+    const tags = Array.from({ length: 48 }, (_, i) => ({ Key: `k${i}`, Value: 'v' }));
+    await create('many-tags', {
+      ImageId: imageId,
+      InstanceType: type('m1.nano'),
+      TagSpecifications: [{ ResourceType: 'instance', Tags: tags }],
+    });
+    const r = await t.admin.send(
+      new RunInstancesCommand({
+        MinCount: 1,
+        MaxCount: 1,
+        LaunchTemplate: { LaunchTemplateName: 'many-tags' },
+      }),
+    );
+    const id = r.Instances?.[0]?.InstanceId as string;
+    assert.equal(Object.keys(tagsOf(await instanceOf(id))).length, 50);
+    await t.admin.send(
+      new CreateTagsCommand({
+        Resources: [id],
+        Tags: [
+          { Key: 'k48', Value: 'v' },
+          { Key: 'k49', Value: 'v' },
+        ],
+      }),
+    );
+    await expectError(
+      () =>
+        t.admin.send(
+          new CreateTagsCommand({ Resources: [id], Tags: [{ Key: 'k50', Value: 'v' }] }),
+        ),
+      'TagLimitExceeded',
+    );
+    await t.admin.send(new TerminateInstancesCommand({ InstanceIds: [id] }));
+    await t.admin.send(new DeleteLaunchTemplateCommand({ LaunchTemplateName: 'many-tags' }));
+  });
+
   it('tags templates by their lt- id through CreateTags, DescribeTags and DeleteTags', async () => {
     const lt = await t.admin.send(
       new DescribeLaunchTemplatesCommand({ LaunchTemplateNames: ['ghost-image'] }),

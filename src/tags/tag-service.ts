@@ -176,7 +176,11 @@ export class TagService {
       const repo = new TagRepo(trx);
       const current = await repo.of(resources.map((r) => r.id));
       for (const r of resources) {
-        const keys = new Set((current.get(r.id) ?? []).map((t) => t.key));
+        // The cloud's own `aws:` tags (a launch template's, on its instances) do not count, as
+        // on EC2.
+        const keys = new Set(
+          (current.get(r.id) ?? []).map((t) => t.key).filter((k) => !isSystemKey(k)),
+        );
         for (const [key] of wanted) keys.add(key);
         if (keys.size > MAX_TAGS_PER_RESOURCE) throw tooMany(r.shown);
       }
@@ -279,6 +283,11 @@ export class TagService {
     }
     return out;
   }
+}
+
+/** A key under the prefix reserved for the cloud's own tags. */
+function isSystemKey(key: string): boolean {
+  return key.toLowerCase().startsWith('aws:');
 }
 
 function callerProject(ctx: RequestContext): string {

@@ -279,6 +279,8 @@ export function launchTemplateActions(deps: Ec2Deps): Ec2ActionTable {
       return { launchTemplateVersion: versionView(v) };
     },
 
+    // IncludeManagedResources: no template here is managed by a provider's service, so there
+    // is nothing hidden for it to show.
     DescribeLaunchTemplates: async ({ params, context }) => {
       const ids = params.list('LaunchTemplateId').map((shown) => ({
         idPrefix: parseEc2Id(shown, ['lt'], 'launch_template').uuidPrefix,
@@ -293,7 +295,6 @@ export function launchTemplateActions(deps: Ec2Deps): Ec2ActionTable {
         {
           'create-time': (t) => ec2Time(Number(t.createdAt)),
           'launch-template-name': (t) => t.name,
-          'launch-template-id': (t) => ec2Id('lt', t.id),
         },
         { tags: (t) => tagsOf.get(t.id) ?? [] },
       );
@@ -304,6 +305,7 @@ export function launchTemplateActions(deps: Ec2Deps): Ec2ActionTable {
       };
     },
 
+    // ResolveAlias: as for CreateLaunchTemplateVersion, image ids are never aliases here.
     DescribeLaunchTemplateVersions: async ({ params, context }) => {
       const versions = params.list('LaunchTemplateVersion');
       const min = params.string('MinVersion', { max: 64 });
