@@ -86,7 +86,8 @@ export function parseLaunchTemplateData(all: Params): LaunchData {
       );
     }
   }
-  // What these ask for is what every instance here has already: accepted, and kept as absent.
+  // Monitoring and EBS optimisation switched off are what every instance here has: taken (and
+  // not kept, as there is nothing to keep); switched on, they are refused.
   if (p.bool('Monitoring.Enabled')) {
     throw unsupported('LaunchTemplateData.Monitoring.Enabled', 'there is no detailed monitoring.');
   }
