@@ -10,10 +10,9 @@ export {
   type StateChange,
 } from './operations.js';
 export type { MetadataChange } from '../db/index.js';
+export { applyLaunchTemplate, type LaunchData } from './launch-data.js';
 export {
-  applyLaunchTemplate,
   LaunchTemplateService,
-  type LaunchData,
   type LaunchTemplateServiceOptions,
   type LaunchTemplateVersion,
   type TemplateRef,

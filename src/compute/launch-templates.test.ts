@@ -9,7 +9,8 @@ import { openTestDatabase, TEST_BACKENDS } from '../../test/support/databases.js
 import { stratusError } from '../../test/support/expect.js';
 import { userContext } from '../context.js';
 import { LaunchTemplateRepo, ProjectRepo, TagRepo, type Database } from '../db/index.js';
-import { applyLaunchTemplate, LaunchTemplateService } from './launch-templates.js';
+import { applyLaunchTemplate } from './launch-data.js';
+import { LaunchTemplateService } from './launch-templates.js';
 
 const ctx = (projectId: string) => userContext({ userId: 'u1', projectId, roles: ['member'] });
 

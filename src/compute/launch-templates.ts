@@ -14,59 +14,10 @@ import {
   type Db,
   type LaunchTemplateRow,
   type LaunchTemplateVersionRow,
-  type ShutdownBehavior,
 } from '../db/index.js';
 import { invalid, StratusError } from '../errors.js';
 import { checkTags, checkText, type TextRule } from '../text-rules.js';
-import { checkUserData } from './operations.js';
-
-export interface Tag {
-  key: string;
-  value: string;
-}
-
-/**
- * Launch parameters, as a template version keeps them and as a launch gives them: every field
- * is optional, and an absent field leaves the other side's value in place.
- */
-export interface LaunchData {
-  /** The machine image, by the leading characters of its id. */
-  imageRef?: string;
-  kernelRef?: string;
-  ramdiskRef?: string;
-  /** The flavor, by name. */
-  instanceType?: string;
-  keyName?: string;
-  /** Security groups by the leading characters of their ids. */
-  securityGroupRefs?: string[];
-  /** Security groups by name. */
-  securityGroupNames?: string[];
-  /** Base64. */
-  userData?: string;
-  availabilityZone?: string;
-  disableApiTermination?: boolean;
-  disableApiStop?: boolean;
-  shutdownBehavior?: ShutdownBehavior;
-  /** Tags of the resources a launch makes, by resource type ('instance', 'volume', ...). */
-  tagSpecifications?: { resourceType: string; tags: Tag[] }[];
-}
-
-/** The fields of LaunchData, for code that walks them. */
-const FIELDS = [
-  'imageRef',
-  'kernelRef',
-  'ramdiskRef',
-  'instanceType',
-  'keyName',
-  'securityGroupRefs',
-  'securityGroupNames',
-  'userData',
-  'availabilityZone',
-  'disableApiTermination',
-  'disableApiStop',
-  'shutdownBehavior',
-  'tagSpecifications',
-] as const satisfies readonly (keyof LaunchData)[];
+import { applyLaunchTemplate, checkData, type LaunchData, type Tag } from './launch-data.js';
 
 /** A template as a request names it: by the leading characters of its id, or by its name. */
 export type TemplateRef = { idPrefix: string; shown: string } | { name: string };
@@ -99,31 +50,6 @@ const VERSION_DESCRIPTION: TextRule = { what: 'version description', max: 255, l
 /** The launch template actions' idempotency token (longer than RunInstances'). */
 const CLIENT_TOKEN: TextRule = { what: 'ClientToken', min: 1, max: 128, ascii: true };
 
-/**
- * The parameters a launch gets from a template version and its own: each field the launch
- * gives wins; tags are merged per resource type, the launch's value winning for a key both
- * have (as EC2 merges them).
- */
-export function applyLaunchTemplate(template: LaunchData, given: LaunchData): LaunchData {
-  const out: LaunchData = { ...template };
-  for (const f of FIELDS) {
-    if (given[f] !== undefined) (out as Record<string, unknown>)[f] = given[f];
-  }
-  if (template.tagSpecifications && given.tagSpecifications) {
-    const types = new Map<string, Map<string, string>>();
-    for (const spec of [...template.tagSpecifications, ...given.tagSpecifications]) {
-      const tags = types.get(spec.resourceType) ?? new Map<string, string>();
-      for (const t of spec.tags) tags.set(t.key, t.value);
-      types.set(spec.resourceType, tags);
-    }
-    out.tagSpecifications = [...types].map(([resourceType, tags]) => ({
-      resourceType,
-      tags: [...tags].map(([key, value]) => ({ key, value })),
-    }));
-  }
-  return out;
-}
-
 export class LaunchTemplateService {
   readonly #db: Db;
   readonly #maxTemplates: number;
@@ -152,7 +78,7 @@ export class LaunchTemplateService {
     const projectId = project(ctx);
     checkName(args.name);
     checkVersionArgs(args);
-    checkData(args.data, false);
+    checkData(args.data);
     const tags = args.tags ?? [];
     checkTags(tags);
     if (tags.length > 50) {
@@ -267,7 +193,7 @@ export class LaunchTemplateService {
       const source = await this.#version(template, args.sourceVersion, 'SourceVersion');
       data = applyLaunchTemplate(source.data, args.data);
     }
-    checkData(data, false);
+    checkData(data);
     const at = Date.now();
     try {
       const created = await this.#db.transaction().execute(async (trx) => {
@@ -526,19 +452,6 @@ function checkVersionArgs(args: {
   if (args.description !== undefined)
     checkText(args.description, VERSION_DESCRIPTION, 'VersionDescription');
   if (args.clientToken !== undefined) checkText(args.clientToken, CLIENT_TOKEN, 'ClientToken');
-}
-
-/** A version holds something, and what it holds has the form a launch needs. */
-function checkData(data: LaunchData, emptyAllowed: boolean): void {
-  if (!emptyAllowed && FIELDS.every((f) => data[f] === undefined)) {
-    throw new StratusError(
-      'missing',
-      'The request must contain the parameter LaunchTemplateData with at least one launch parameter.',
-      { resource: 'parameter', id: 'LaunchTemplateData' },
-    );
-  }
-  if (data.userData !== undefined) checkUserData(data.userData);
-  for (const spec of data.tagSpecifications ?? []) checkTags(spec.tags);
 }
 
 function templateNotFound(ref: TemplateRef): StratusError {
