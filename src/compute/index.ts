@@ -10,6 +10,14 @@ export {
   type StateChange,
 } from './operations.js';
 export type { MetadataChange } from '../db/index.js';
+export { applyLaunchTemplate, type LaunchData } from './launch-data.js';
+export {
+  LaunchTemplateService,
+  type LaunchTemplateServiceOptions,
+  type LaunchTemplateVersion,
+  type TemplateRef,
+  type VersionRefusal,
+} from './launch-templates.js';
 export { statesWhere } from './instance-states.js';
 export { InstanceMetadataReader, type InstanceFacts } from './instance-metadata.js';
 export {

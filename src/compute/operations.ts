@@ -67,6 +67,11 @@ export interface RunRequest {
   tags?:
     | readonly { key: string; value: string }[]
     | ((launchIndex: number, count: number) => readonly { key: string; value: string }[]);
+  /**
+   * Tags the cloud itself puts on every instance, under the reserved `aws:` prefix (the launch
+   * template an instance came from); users cannot set or remove such keys.
+   */
+  systemTags?: readonly { key: string; value: string }[];
   /** Server metadata of every instance (the Compute API's; checked by the caller). */
   metadata?: Readonly<Record<string, string>>;
   /** The addresses the user records for reaching the instances (checked by the caller). */
@@ -281,7 +286,7 @@ export class InstanceOperations {
             groupIds.map((groupId) => ({ instanceId: inst.id, groupId })),
           ),
           tags: instances.flatMap((inst, i) =>
-            tagsOf(i, count).map((t) => ({
+            [...tagsOf(i, count), ...(req.systemTags ?? [])].map((t) => ({
               resourceId: inst.id,
               resourceType: 'instance',
               projectId,
@@ -927,7 +932,8 @@ function incorrectState(inst: InstanceRow, verb: string): StratusError {
   );
 }
 
-function checkUserData(userData: string): void {
+/** EC2's rules for user data: base64, at most 16 KiB decoded (`invalid`, reason `user_data`). */
+export function checkUserData(userData: string): void {
   if (!/^[A-Za-z0-9+/]*={0,2}$/.test(userData) || userData.length % 4 === 1) {
     throw invalid('The user data is not valid base64.', {
       resource: 'instance',

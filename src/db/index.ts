@@ -45,6 +45,11 @@ export {
 export { ImageRepo, type ImageListFilter } from './repos/images.js';
 export { SecurityGroupRepo, DEFAULT_GROUP } from './repos/security-groups.js';
 export { KeypairRepo } from './repos/keypairs.js';
+export {
+  LaunchTemplateRepo,
+  type LaunchTemplateFilter,
+  type VersionFilter,
+} from './repos/launch-templates.js';
 export { TagRepo, type TagListFilter } from './repos/tags.js';
 export {
   ServerMetadataRepo,

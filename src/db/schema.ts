@@ -333,6 +333,37 @@ export interface CapacityClaimsTable {
   createdAt: number;
 }
 
+/** An EC2 launch template: a project's named set of numbered versions of launch parameters. */
+export interface LaunchTemplatesTable {
+  id: string;
+  projectId: string;
+  /** Unique in its project. */
+  name: string;
+  /** The version a launch uses when it names none. */
+  defaultVersion: number;
+  /** The highest version the template has now. */
+  latestVersion: number;
+  /** The highest version number ever given (numbers are not given twice). */
+  lastVersion: number;
+  /** The user who created it. */
+  createdBy: string;
+  /** The creating request's idempotency token, if it had one. */
+  clientToken: string | null;
+  createdAt: number;
+}
+
+/** One version of a launch template: what a launch from it gets, unless the launch overrides it. */
+export interface LaunchTemplateVersionsTable {
+  templateId: string;
+  version: number;
+  description: string | null;
+  /** The launch parameters, JSON (the compute domain's `LaunchData`). */
+  data: string;
+  createdBy: string;
+  clientToken: string | null;
+  createdAt: number;
+}
+
 export interface Schema {
   flavors: FlavorsTable;
   images: ImagesTable;
@@ -358,6 +389,8 @@ export interface Schema {
   endpoints: EndpointsTable;
   tokens: TokensTable;
   generations: GenerationsTable;
+  launchTemplates: LaunchTemplatesTable;
+  launchTemplateVersions: LaunchTemplateVersionsTable;
 }
 
 export type Db = Kysely<Schema>;
@@ -382,4 +415,6 @@ export type FixedIpRow = Selectable<FixedIpsTable>;
 export type FloatingIpRow = Selectable<FloatingIpsTable>;
 export type ComputeNodeRow = Selectable<ComputeNodesTable>;
 export type CapacityClaimRow = Selectable<CapacityClaimsTable>;
+export type LaunchTemplateRow = Selectable<LaunchTemplatesTable>;
+export type LaunchTemplateVersionRow = Selectable<LaunchTemplateVersionsTable>;
 export type { Generated };

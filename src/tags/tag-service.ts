@@ -1,5 +1,5 @@
-// Tags: key/value pairs on instances, images, security groups, key pairs and floating-address
-// allocations. A tag is kept in the project that owns its resource; a caller reaches only its
+// Tags: key/value pairs on instances, images, security groups, key pairs, floating-address
+// allocations and launch templates. A tag is kept in the project that owns its resource; a caller reaches only its
 // own project's resources (an admin every project's). This service is the one place tags change
 // after their resource was created (owners write the tags given at creation in their own
 // transaction), and it holds the per-resource limit.
@@ -9,6 +9,7 @@ import {
   ImageRepo,
   InstanceRepo,
   KeypairRepo,
+  LaunchTemplateRepo,
   SecurityGroupRepo,
   TagRepo,
   type Db,
@@ -22,7 +23,8 @@ import { checkTags } from '../text-rules.js';
 export const MAX_TAGS_PER_RESOURCE = 50;
 
 /** The kinds of resources that carry tags, as tag rows name them. */
-export type TaggableType = 'instance' | 'image' | 'security-group' | 'key-pair' | 'elastic-ip';
+export type TaggableType =
+  'instance' | 'image' | 'security-group' | 'key-pair' | 'elastic-ip' | 'launch-template';
 
 export interface Tag {
   key: string;
@@ -65,6 +67,7 @@ const RESOURCE: Record<TaggableType, { resource: ErrorResource; what: string }> 
   'security-group': { resource: 'security_group', what: 'security group' },
   'key-pair': { resource: 'keypair', what: 'key pair ID' },
   'elastic-ip': { resource: 'allocation', what: 'allocation ID' },
+  'launch-template': { resource: 'launch_template', what: 'launch template ID' },
 };
 
 /** Ids looked up per query when listing. */
@@ -173,7 +176,11 @@ export class TagService {
       const repo = new TagRepo(trx);
       const current = await repo.of(resources.map((r) => r.id));
       for (const r of resources) {
-        const keys = new Set((current.get(r.id) ?? []).map((t) => t.key));
+        // The cloud's own `aws:` tags (a launch template's, on its instances) do not count, as
+        // on EC2.
+        const keys = new Set(
+          (current.get(r.id) ?? []).map((t) => t.key).filter((k) => !isSystemKey(k)),
+        );
         for (const [key] of wanted) keys.add(key);
         if (keys.size > MAX_TAGS_PER_RESOURCE) throw tooMany(r.shown);
       }
@@ -226,6 +233,13 @@ export class TagService {
         const [row] = await new KeypairRepo(db).list({ projectId, idPrefixes: [ref.idPrefix] });
         return row && { id: row.id, projectId: row.projectId };
       }
+      case 'launch-template': {
+        const [row] = await new LaunchTemplateRepo(db).list({
+          projectId,
+          idPrefixes: [ref.idPrefix],
+        });
+        return row && { id: row.id, projectId: row.projectId };
+      }
       case 'elastic-ip': {
         const [row] = await new FloatingIpRepo(db).list({
           projectId,
@@ -261,12 +275,19 @@ export class TagService {
       for (const r of await new SecurityGroupRepo(db).byIds(chunk)) found(r.id);
     for (const chunk of chunks(ids('key-pair')))
       for (const r of await new KeypairRepo(db).list({ idPrefixes: chunk })) found(r.id);
+    for (const chunk of chunks(ids('launch-template')))
+      for (const r of await new LaunchTemplateRepo(db).list({ idPrefixes: chunk })) found(r.id);
     for (const chunk of chunks(ids('elastic-ip'))) {
       for (const r of await new FloatingIpRepo(db).list({ allocationPrefixes: chunk }))
         if (r.allocationId) found(r.allocationId);
     }
     return out;
   }
+}
+
+/** A key under the prefix reserved for the cloud's own tags. */
+function isSystemKey(key: string): boolean {
+  return key.toLowerCase().startsWith('aws:');
 }
 
 function callerProject(ctx: RequestContext): string {

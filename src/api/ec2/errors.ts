@@ -27,6 +27,9 @@ interface KindCodes {
 
 const TABLE: Readonly<Record<ErrorKind, KindCodes>> = {
   not_found: {
+    pairs: {
+      launch_template: { name: ['InvalidLaunchTemplateName.NotFoundException', 400] },
+    },
     resources: {
       instance: ['InvalidInstanceID.NotFound', 400],
       image: ['InvalidAMIID.NotFound', 400],
@@ -36,6 +39,8 @@ const TABLE: Readonly<Record<ErrorKind, KindCodes>> = {
       address: ['InvalidAddress.NotFound', 400],
       allocation: ['InvalidAllocationID.NotFound', 400],
       association: ['InvalidAssociationID.NotFound', 400],
+      launch_template: ['InvalidLaunchTemplateId.NotFound', 400],
+      launch_template_version: ['InvalidLaunchTemplateId.VersionNotFound', 400],
     },
     // An unknown zone, flavor or tag: EC2 calls the value invalid.
     otherwise: ['InvalidParameterValue', 400],
@@ -46,6 +51,7 @@ const TABLE: Readonly<Record<ErrorKind, KindCodes>> = {
       security_group: ['InvalidGroup.Duplicate', 400],
       security_group_rule: ['InvalidPermission.Duplicate', 400],
       image: ['InvalidAMIName.Duplicate', 400],
+      launch_template: ['InvalidLaunchTemplateName.AlreadyExistsException', 400],
     },
     otherwise: ['InvalidParameterValue', 400],
   },
@@ -57,6 +63,10 @@ const TABLE: Readonly<Record<ErrorKind, KindCodes>> = {
         name: ['InvalidAMIName.Malformed', 400],
       },
       keypair: { malformed: ['InvalidKeyPair.Malformed', 400] },
+      launch_template: {
+        malformed: ['InvalidLaunchTemplateId.Malformed', 400],
+        name: ['InvalidLaunchTemplateName.MalformedException', 400],
+      },
       security_group: {
         malformed: ['InvalidGroupId.Malformed', 400],
         reserved: ['InvalidGroup.Reserved', 400],

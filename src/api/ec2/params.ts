@@ -116,6 +116,19 @@ export class Params {
     return out.sort((a, b) => a[0] - b[0]).map(([, v]) => v);
   }
 
+  /** The parameters under `Name.` as a set of their own (`LaunchTemplateData.ImageId` -> `ImageId`). */
+  sub(name: string): Params {
+    const out: Record<string, string> = {};
+    for (const [key, value] of Object.entries(this.raw))
+      if (key.startsWith(`${name}.`)) out[key.slice(name.length + 1)] = value;
+    return new Params(out, `${this.path}${name}.`);
+  }
+
+  /** The names of the parameters given, for refusing those not known. */
+  names(): string[] {
+    return Object.keys(this.raw);
+  }
+
   /** `Name.N.Field...` as one Params per N, in numeric order. */
   structs(name: string): Params[] {
     const groups = new Map<number, Record<string, string>>();

@@ -9,7 +9,12 @@ import type {
   StateChange,
 } from '../../../compute/index.js';
 import type { RequestContext } from '../../../context.js';
-import { SHUTDOWN_BEHAVIORS, type AttributeChange } from '../../../compute/index.js';
+import {
+  applyLaunchTemplate,
+  SHUTDOWN_BEHAVIORS,
+  type AttributeChange,
+  type LaunchData,
+} from '../../../compute/index.js';
 import type {
   InstanceKey,
   InstanceRow,
@@ -27,6 +32,11 @@ import { missingParameter, type Params } from '../params.js';
 import { ec2Time, type XmlObject } from '../xml.js';
 import type { Ec2Deps } from './deps.js';
 import { keyToken, tokenKey } from '../paging.js';
+import {
+  launchTagSpecifications,
+  launchTemplateOf,
+  launchTemplateTags,
+} from './launch-templates.js';
 
 export interface Ec2State {
   code: number;
@@ -253,8 +263,6 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
   return {
     RunInstances: async ({ params, context }) => {
       await loadFlavors();
-      const imageId = params.requireString('ImageId', { max: 64 });
-      const image = parseEc2Id(imageId, ['ami'], 'image');
       const minCount = params.int('MinCount', { min: 1, max: 1000 });
       const maxCount = params.int('MaxCount', { min: 1, max: 1000 });
       if (minCount === undefined) throw missingParameter('MinCount');
@@ -265,44 +273,35 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
           id: 'MaxCount',
         });
       }
-      const tags = params
-        .tagSpecifications()
-        .filter((s) => {
-          if (!['instance', 'volume', 'network-interface'].includes(s.resourceType)) {
-            throw invalid(
-              `'${s.resourceType}' is not a valid taggable resource type for this operation.`,
-              {
-                resource: 'parameter',
-                id: 'TagSpecification.ResourceType',
-              },
-            );
-          }
-          return s.resourceType === 'instance';
-        })
+      if (params.bool('Monitoring.Enabled')) throw noDetailedMonitoring();
+      // What the request gives wins over its launch template's (LaunchTemplate.*), if it names one.
+      const given = runParameters(params);
+      const template = await launchTemplateOf(deps, context, params);
+      const data = template ? applyLaunchTemplate(template.data, given) : given;
+      if (!data.imageRef) throw missingParameter('ImageId');
+      // Only instances are made here: tags of volumes and network interfaces have nothing to go on.
+      const tags = (data.tagSpecifications ?? [])
+        .filter((s) => s.resourceType === 'instance')
         .flatMap((s) => s.tags);
       checkTags(tags);
-      if (params.bool('Monitoring.Enabled')) throw noDetailedMonitoring();
-      const kernelId = params.string('KernelId', { max: 64 });
-      const ramdiskId = params.string('RamdiskId', { max: 64 });
       const reservation = await ops.run(context, {
-        imageRef: image.uuidPrefix,
-        flavorName: params.string('InstanceType', { max: 64 }) ?? 'm1.small',
+        imageRef: data.imageRef,
+        flavorName: data.instanceType ?? 'm1.small',
         minCount,
         maxCount,
-        keyName: params.string('KeyName', { max: 255 }),
-        securityGroupNames: params.list('SecurityGroup'),
-        securityGroupRefs: params
-          .list('SecurityGroupId')
-          .map((g) => parseEc2Id(g, ['sg'], 'security_group').uuidPrefix),
-        userData: params.string('UserData', { max: 100_000 }),
-        availabilityZone: params.string('Placement.AvailabilityZone', { max: 255 }) || undefined,
+        keyName: data.keyName,
+        securityGroupNames: data.securityGroupNames ?? [],
+        securityGroupRefs: data.securityGroupRefs ?? [],
+        userData: data.userData,
+        availabilityZone: data.availabilityZone,
         clientToken: params.string('ClientToken', { max: 64 }),
-        kernelRef: kernelId ? parseEc2Id(kernelId, ['aki'], 'image').uuidPrefix : undefined,
-        ramdiskRef: ramdiskId ? parseEc2Id(ramdiskId, ['ari'], 'image').uuidPrefix : undefined,
+        kernelRef: data.kernelRef,
+        ramdiskRef: data.ramdiskRef,
         tags,
-        disableApiTermination: params.bool('DisableApiTermination') ?? false,
-        disableApiStop: params.bool('DisableApiStop') ?? false,
-        shutdownBehavior: params.enumOf('InstanceInitiatedShutdownBehavior', SHUTDOWN_BEHAVIORS),
+        systemTags: template ? launchTemplateTags(template) : undefined,
+        disableApiTermination: data.disableApiTermination ?? false,
+        disableApiStop: data.disableApiStop ?? false,
+        shutdownBehavior: data.shutdownBehavior,
       });
       const x = await extras(reservation.instances);
       return {
@@ -608,6 +607,33 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
     ]);
     return inst as InstanceRow;
   }
+}
+
+/** RunInstances' own launch parameters, each absent unless the request gives it. */
+function runParameters(params: Params): LaunchData {
+  const imageId = params.string('ImageId', { max: 64 });
+  const kernelId = params.string('KernelId', { max: 64 });
+  const ramdiskId = params.string('RamdiskId', { max: 64 });
+  const groupNames = params.list('SecurityGroup');
+  const groupRefs = params
+    .list('SecurityGroupId')
+    .map((g) => parseEc2Id(g, ['sg'], 'security_group').uuidPrefix);
+  const data: LaunchData = {
+    imageRef: imageId ? parseEc2Id(imageId, ['ami'], 'image').uuidPrefix : undefined,
+    instanceType: params.string('InstanceType', { max: 64 }),
+    keyName: params.string('KeyName', { max: 255 }),
+    securityGroupNames: groupNames.length > 0 ? groupNames : undefined,
+    securityGroupRefs: groupRefs.length > 0 ? groupRefs : undefined,
+    userData: params.string('UserData', { max: 100_000 }),
+    availabilityZone: params.string('Placement.AvailabilityZone', { max: 255 }) || undefined,
+    kernelRef: kernelId ? parseEc2Id(kernelId, ['aki'], 'image').uuidPrefix : undefined,
+    ramdiskRef: ramdiskId ? parseEc2Id(ramdiskId, ['ari'], 'image').uuidPrefix : undefined,
+    tagSpecifications: launchTagSpecifications(params),
+    disableApiTermination: params.bool('DisableApiTermination'),
+    disableApiStop: params.bool('DisableApiStop'),
+    shutdownBehavior: params.enumOf('InstanceInitiatedShutdownBehavior', SHUTDOWN_BEHAVIORS),
+  };
+  return Object.fromEntries(Object.entries(data).filter(([, v]) => v !== undefined)) as LaunchData;
 }
 
 /**
