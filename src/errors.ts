@@ -95,6 +95,7 @@ export const ERROR_REASONS = [
   'visibility',
   'envelope_version',
   'unsupported',
+  'unrecognized',
   // conflict
   'in_use',
   'cannot_delete',

@@ -61,6 +61,7 @@ const DOCUMENTED = new Set([
   'TagLimitExceeded',
   'UnauthorizedOperation',
   'Unavailable',
+  'UnknownParameter',
   'UnsupportedOperation',
   'VcpuLimitExceeded',
 ]);

@@ -26,7 +26,7 @@ import { ec2Id, parseEc2Id, privateDnsName, publicDnsName } from '../../../ids/i
 import { missingParameter, type Params } from '../params.js';
 import { ec2Time, type XmlObject } from '../xml.js';
 import type { Ec2Deps } from './deps.js';
-import { keyToken, tokenKey } from '../paging.js';
+import { keyToken, pageOffset, pageToken, tokenKey } from '../paging.js';
 
 export interface Ec2State {
   code: number;
@@ -372,6 +372,15 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
     DescribeInstanceStatus: async ({ params, context }) => {
       const refs = instanceRefs(params, 'InstanceId');
       const includeAll = params.bool('IncludeAllInstances') ?? false;
+      const maxResults = params.int('MaxResults', { min: 5, max: MAX_PAGE });
+      if (maxResults !== undefined && refs.length > 0) {
+        throw new StratusError(
+          'invalid',
+          'The parameter instancesSet cannot be used with the parameter maxResults.',
+          { resource: 'parameter', reason: 'combination' },
+        );
+      }
+      const offset = pageOffset(params.string('NextToken', { max: 1024 }));
       const rows = refs.length > 0 ? await ops.resolve(context, refs) : await ops.list(context);
       // Only running instances unless IncludeAllInstances, named or not (as EC2 does).
       const shown = rows.filter(
@@ -397,8 +406,10 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
         'event.not-after': () => undefined,
         'event.not-before': () => undefined,
       });
+      const end = maxResults === undefined ? list.length : offset + maxResults;
       return {
-        instanceStatusSet: list.map((i) => {
+        nextToken: end < list.length ? pageToken(end) : undefined,
+        instanceStatusSet: list.slice(offset, end).map((i) => {
           const state = ec2State(i.vmState, i.taskState);
           return {
             instanceId: instanceEc2Id(i.id),
@@ -422,7 +433,8 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
     },
 
     StopInstances: async ({ params, context }) => {
-      const force = params.bool('Force') ?? false;
+      // Skipping the guest's OS shutdown is what forcing does here: the VM is powered off.
+      const force = (params.bool('Force') ?? false) || (params.bool('SkipOsShutdown') ?? false);
       const rows = await requiredInstances(context, params);
       return {
         instancesSet: stateChanges(
@@ -473,8 +485,12 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
         'memory-info.size-in-mib': (f) => f.memoryMb,
         'current-generation': () => true,
       });
+      const maxResults = params.int('MaxResults', { min: 5, max: 100 });
+      const offset = pageOffset(params.string('NextToken', { max: 1024 }));
+      const end = maxResults === undefined ? list.length : offset + maxResults;
       return {
-        instanceTypeSet: list.map((f) => ({
+        nextToken: end < list.length ? pageToken(end) : undefined,
+        instanceTypeSet: list.slice(offset, end).map((f) => ({
           instanceType: f.name,
           currentGeneration: true,
           freeTierEligible: f.name === 'm1.tiny',
