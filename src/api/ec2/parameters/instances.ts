@@ -12,7 +12,8 @@ import {
 
 const NO_EBS = 'there is no EBS: an instance has one local root disk made from its image.';
 const NO_IPV6 = 'the guest network is IPv4 only.';
-const NO_ENI = 'there are no network interfaces to choose: an instance has one, on the flat network.';
+const NO_ENI =
+  'there are no network interfaces to choose: an instance has one, on the flat network.';
 const NO_TOKEN_REQUIRED = 'the metadata service answers without a session token';
 
 const INSTANCE_IDS: ActionParameters = { 'InstanceId.N': honoured() };

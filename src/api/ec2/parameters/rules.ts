@@ -153,9 +153,9 @@ export function checkParameters(
 /** EC2's words for a parameter it does not know (its message has no full stop). */
 export function unknownParameter(name: string): StratusError {
   const shown = name.length > 128 ? `${name.slice(0, 128)}...` : name;
-  return new StratusError(
-    'invalid',
-    `The parameter ${shown} is not recognized`,
-    { resource: 'parameter', id: name, reason: 'unrecognized' },
-  );
+  return new StratusError('invalid', `The parameter ${shown} is not recognized`, {
+    resource: 'parameter',
+    id: name,
+    reason: 'unrecognized',
+  });
 }
