@@ -224,6 +224,27 @@ describe('EC2 parameters as docs/ec2-parameters.md declares them', () => {
     },
   );
 
+  it('checks STS GetCallerIdentity and IAM GetUser parameters too, in their own format', async () => {
+    for (const [api, params] of [
+      ['sts', { Action: 'GetCallerIdentity', Version: '2011-06-15' }],
+      ['iam', { Action: 'GetUser', Version: '2010-05-08' }],
+    ] as const) {
+      const call = (extra: Record<string, string>) =>
+        rawEc2(
+          t.endpoint,
+          t.region,
+          t.adminCredentials,
+          { ...params, ...extra },
+          { path: `/${api}/`, service: api },
+        );
+      assert.equal((await call({})).status, 200, api);
+      const r = await call({ Bogus: '1' });
+      assert.equal(r.status, 400, api);
+      assert.equal(r.code, 'ValidationError', api);
+      assert.match(r.body, /The parameter Bogus is not recognized/);
+    }
+  });
+
   it('answers DryRun with DryRunOperation and runs nothing, raw and through the SDK', async () => {
     const before = await liveInstances();
     const r = await raw({
