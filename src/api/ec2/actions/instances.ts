@@ -282,6 +282,9 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
         .flatMap((s) => s.tags);
       checkTags(tags);
       if (params.bool('Monitoring.Enabled')) throw noDetailedMonitoring();
+      // What RunInstances lacks (SubnetId, BlockDeviceMapping, MetadataOptions, ...) was refused
+      // before it ran; AdditionalInfo and CreditSpecification are accepted and ignored, as
+      // parameters/instances.ts says why.
       const kernelId = params.string('KernelId', { max: 64 });
       const ramdiskId = params.string('RamdiskId', { max: 64 });
       const reservation = await ops.run(context, {
@@ -423,6 +426,8 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
       };
     },
 
+    // Force and SkipOsShutdown are accepted and ignored (parameters/instances.ts): termination
+    // powers the VM off at once and never waits for the guest's OS.
     TerminateInstances: async ({ params, context }) => {
       const rows = await requiredInstances(context, params);
       return {
@@ -454,6 +459,8 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
       return { return: true };
     },
 
+    // Latest is accepted and ignored (parameters/instances.ts): the answer is always the most
+    // recent output the console log holds.
     GetConsoleOutput: async ({ params, context }) => {
       const shown = params.requireString('InstanceId', { max: 64 });
       const [inst] = await ops.resolve(context, [
