@@ -336,7 +336,7 @@ describe('EC2 parameters as docs/ec2-parameters.md declares them', () => {
     assert.equal(rest.NextToken, undefined);
   });
 
-  it('stops an instance with SkipOsShutdown, tags an address as it is allocated, and finds zones by id', async () => {
+  it('stops an instance with SkipOsShutdown, tags an address as it is allocated, and finds zones by id, launching into one', async () => {
     const [id] = (await launch()) as [string];
     await t.admin.send(new StopInstancesCommand({ InstanceIds: [id], SkipOsShutdown: true }));
     await waitUntil(async () => (await state(id)) === 'stopped', 10_000, `${id} stopped`);
@@ -390,6 +390,16 @@ describe('EC2 parameters as docs/ec2-parameters.md declares them', () => {
     );
     await assert.rejects(
       t.admin.send(new DescribeAvailabilityZonesCommand({ ZoneIds: ['nowhere-1'] })),
+      (err: Error) => err.name === 'InvalidParameterValue',
+    );
+    const [placed] = (await launch({ Placement: { AvailabilityZoneId: zone.ZoneId } })) as [string];
+    const shownZone = await t.admin.send(new DescribeInstancesCommand({ InstanceIds: [placed] }));
+    assert.equal(
+      shownZone.Reservations?.[0]?.Instances?.[0]?.Placement?.AvailabilityZone,
+      zone.ZoneName,
+    );
+    await assert.rejects(
+      launch({ Placement: { AvailabilityZoneId: 'nowhere-1' } }),
       (err: Error) => err.name === 'InvalidParameterValue',
     );
   });

@@ -298,7 +298,7 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
           .list('SecurityGroupId')
           .map((g) => parseEc2Id(g, ['sg'], 'security_group').uuidPrefix),
         userData: params.string('UserData', { max: 100_000 }),
-        availabilityZone: params.string('Placement.AvailabilityZone', { max: 255 }) || undefined,
+        availabilityZone: placementZone(params, deps.config.region),
         clientToken: params.string('ClientToken', { max: 64 }),
         kernelRef: kernelId ? parseEc2Id(kernelId, ['aki'], 'image').uuidPrefix : undefined,
         ramdiskRef: ramdiskId ? parseEc2Id(ramdiskId, ['ari'], 'image').uuidPrefix : undefined,
@@ -753,6 +753,29 @@ function attributeChange(params: Params): AttributeChange {
     });
   }
   return changes[0] as AttributeChange;
+}
+
+/**
+ * The zone RunInstances asks for: `Placement.AvailabilityZone` by name, or
+ * `Placement.AvailabilityZoneId` by the id DescribeAvailabilityZones shows (`<region>-<zone>`).
+ */
+function placementZone(params: Params, region: string): string | undefined {
+  const name = params.string('Placement.AvailabilityZone', { max: 255 }) || undefined;
+  const id = params.string('Placement.AvailabilityZoneId', { max: 255 }) || undefined;
+  if (id === undefined) return name;
+  const prefix = `${region.toLowerCase()}-`;
+  if (!id.startsWith(prefix) || id.length === prefix.length) {
+    throw invalid(`The zone ID '${id}' does not exist.`, { resource: 'zone', id });
+  }
+  const byId = id.slice(prefix.length);
+  if (name !== undefined && name !== byId) {
+    throw new StratusError(
+      'invalid',
+      'Placement.AvailabilityZone and Placement.AvailabilityZoneId name different zones.',
+      { resource: 'parameter', reason: 'combination' },
+    );
+  }
+  return byId;
 }
 
 function parseBool(name: string, value: string): boolean {

@@ -48,10 +48,7 @@ export const instanceParameters: Readonly<Record<string, ActionParameters>> = {
       accepts: ['default'],
       sample: 'dedicated',
     }),
-    'Placement.AvailabilityZoneId': refused(
-      'name the zone with Placement.AvailabilityZone instead.',
-      { sample: 'regionone-nova' },
-    ),
+    'Placement.AvailabilityZoneId': honoured('the zone id DescribeAvailabilityZones shows'),
     'Placement.GroupName': refused('there are no placement groups.', { sample: 'pg1' }),
     'Placement.GroupId': refused('there are no placement groups.', { sample: 'pg-1' }),
     'Placement.PartitionNumber': refused('there are no partition placement groups.', {
