@@ -17,10 +17,11 @@ import {
   type RunInstancesCommandInput,
 } from '@aws-sdk/client-ec2';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { EC2_PARAMETERS, type ParameterRule } from '../src/api/ec2/parameters/index.js';
 import { ImageStore } from '../src/image/index.js';
@@ -29,6 +30,7 @@ import { rawEc2, startTestCloud, waitUntil, type TestCloud } from './support/ec2
 import { documentedParameters } from './support/ec2-model.js';
 
 const VERSION = '2016-11-15';
+const run = promisify(execFile);
 
 /** A concrete parameter name for a declared pattern: indexes 1, a `.*` pattern's first leaf. */
 function concrete(action: string, pattern: string): string {
@@ -402,6 +404,41 @@ describe('EC2 parameters as docs/ec2-parameters.md declares them', () => {
       launch({ Placement: { AvailabilityZoneId: 'nowhere-1' } }),
       (err: Error) => err.name === 'InvalidParameterValue',
     );
+  });
+
+  it('refuses and dry-runs from the AWS CLI', needs('awscli'), async () => {
+    const env = {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      HOME: process.env.HOME ?? '/tmp',
+      AWS_ACCESS_KEY_ID: t.adminCredentials.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: t.adminCredentials.secretAccessKey,
+      AWS_DEFAULT_REGION: t.region,
+      AWS_CONFIG_FILE: '/dev/null',
+      AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
+      AWS_EC2_METADATA_DISABLED: 'true',
+    };
+    const aws = async (...args: string[]): Promise<{ code: number; stderr: string }> => {
+      try {
+        await run('/usr/bin/aws', ['--endpoint-url', t.endpoint, 'ec2', ...args], {
+          env,
+          timeout: 60_000,
+        });
+        return { code: 0, stderr: '' };
+      } catch (err) {
+        const e = err as { code?: number; stderr?: string };
+        return { code: e.code ?? 1, stderr: e.stderr ?? '' };
+      }
+    };
+    const before = await liveInstances();
+    const runArgs = ['run-instances', '--image-id', imageId, '--count', '1'];
+    const subnet = await aws(...runArgs, '--subnet-id', 'subnet-0123456789abcdef0');
+    assert.notEqual(subnet.code, 0);
+    assert.match(subnet.stderr, /UnsupportedOperation/);
+    assert.match(subnet.stderr, /SubnetId/);
+    const dry = await aws(...runArgs, '--dry-run');
+    assert.notEqual(dry.code, 0);
+    assert.match(dry.stderr, /DryRunOperation/);
+    assert.equal(await liveInstances(), before);
   });
 
   /** What an action needs besides the parameter under test, so that only it can be refused. */
