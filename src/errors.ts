@@ -98,6 +98,7 @@ export const ERROR_REASONS = [
   'visibility',
   'envelope_version',
   'unsupported',
+  'unrecognized',
   // conflict
   'in_use',
   'cannot_delete',

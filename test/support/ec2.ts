@@ -153,14 +153,19 @@ export async function rawEc2(
   region: string,
   credentials: Credentials,
   params: Record<string, string>,
-  options: { method?: 'GET' | 'POST'; path?: string } = {},
+  options: { method?: 'GET' | 'POST'; path?: string; service?: 'ec2' | 'sts' | 'iam' } = {},
 ): Promise<RawResponse> {
   const { SignatureV4 } = await import('@smithy/signature-v4');
   const { Sha256 } = await import('@aws-crypto/sha256-js');
   const url = new URL(options.path ?? '/', endpoint);
   const method = options.method ?? 'POST';
   const body = new URLSearchParams(params).toString();
-  const signer = new SignatureV4({ credentials, region, service: 'ec2', sha256: Sha256 });
+  const signer = new SignatureV4({
+    credentials,
+    region: options.service === 'iam' ? 'us-east-1' : region,
+    service: options.service ?? 'ec2',
+    sha256: Sha256,
+  });
   const query: Record<string, string> = method === 'GET' ? { ...params } : {};
   const request = await signer.sign({
     method,

@@ -19,6 +19,7 @@ import {
   type IdentityApi,
 } from './caller-identity.js';
 import { toEc2Error } from './errors.js';
+import { checkParameters, EC2_PARAMETERS, identityParameters } from './parameters/index.js';
 import { Params } from './params.js';
 import { renderError, renderResponse } from './xml.js';
 
@@ -130,6 +131,12 @@ export function createEc2Server(options: Ec2ServerOptions): FastifyInstance {
         }
         const principal = await findPrincipal(auth.accessKey, generation);
         if (!principal) throw new StratusError('unauthenticated', 'The access key is not valid.');
+        const action = params['Action'] ?? '';
+        const actions = identityParameters[api];
+        const declared = Object.prototype.hasOwnProperty.call(actions, action)
+          ? actions[action]
+          : undefined;
+        if (declared) checkParameters(action, declared, params);
         answer = answerIdentity(api, params, principal, requestId);
       } catch (err) {
         const error = asStratusError(err);
@@ -188,6 +195,25 @@ export function createEc2Server(options: Ec2ServerOptions): FastifyInstance {
         return renderError(
           'InvalidParameterValue',
           `The API version '${version}' is not valid.`,
+          requestId,
+        );
+      }
+      // Every parameter is declared honoured, refused or ignored (parameters/): an unknown one
+      // or a refused value is answered before the action runs, so nothing is silently dropped.
+      const declared = Object.prototype.hasOwnProperty.call(EC2_PARAMETERS, action)
+        ? EC2_PARAMETERS[action]
+        : undefined;
+      if (!declared) {
+        throw new StratusError('internal', `The action ${action} declares no parameters.`);
+      }
+      checkParameters(action, declared, params);
+      // DryRun: every member of a project may call every action, so a request that passed the
+      // checks above would have been allowed; EC2 answers that with DryRunOperation.
+      if (new Params(params).bool('DryRun')) {
+        reply.code(412);
+        return renderError(
+          'DryRunOperation',
+          'Request would have succeeded, but DryRun flag is set.',
           requestId,
         );
       }

@@ -67,6 +67,7 @@ const DOCUMENTED = new Set([
   'TagLimitExceeded',
   'UnauthorizedOperation',
   'Unavailable',
+  'UnknownParameter',
   'UnsupportedOperation',
   'VcpuLimitExceeded',
 ]);

@@ -84,6 +84,7 @@ const TABLE: Readonly<Record<ErrorKind, KindCodes>> = {
       user_data: ['InvalidUserData.Malformed', 400],
       image_state: ['InvalidAMIID.Unavailable', 400],
       unsupported: ['UnsupportedOperation', 400],
+      unrecognized: ['UnknownParameter', 400],
     },
     otherwise: ['InvalidParameterValue', 400],
   },

@@ -12,7 +12,8 @@ import {
 import type { Ec2ActionTable } from '../action.js';
 import { applyFilters } from '../filters.js';
 import { ec2Id, parseEc2Id } from '../../../ids/index.js';
-import { missingParameter, type Params } from '../params.js';
+import { invalidValue, missingParameter, type Params } from '../params.js';
+import { checkTags } from './instances.js';
 import type { XmlObject } from '../xml.js';
 import type { Ec2Deps } from './deps.js';
 
@@ -72,6 +73,18 @@ export function addressActions(deps: Ec2Deps): Ec2ActionTable {
     networkBorderGroup: deps.config.region,
   });
 
+  /** NetworkBorderGroup: the region's name is the one there is. */
+  const borderGroup = (params: Params): void => {
+    const group = params.string('NetworkBorderGroup', { max: 64 });
+    if (group !== undefined && group !== '' && group !== deps.config.region) {
+      throw invalidValue(
+        'NetworkBorderGroup',
+        group,
+        `The one network border group here is the region, ${deps.config.region}.`,
+      );
+    }
+  };
+
   return {
     AllocateAddress: async ({ params, context }) => {
       const domain = params.enumOf('Domain', ['vpc', 'standard'] as const) ?? 'vpc';
@@ -88,7 +101,36 @@ export function addressActions(deps: Ec2Deps): Ec2ActionTable {
           id: 'Address',
         });
       }
+      borderGroup(params);
+      const given = params
+        .tagSpecifications()
+        .filter((s) => {
+          if (s.resourceType !== 'elastic-ip')
+            throw invalidValue(
+              'TagSpecification.ResourceType',
+              s.resourceType,
+              "It must be 'elastic-ip'.",
+            );
+          return true;
+        })
+        .flatMap((s) => s.tags);
+      checkTags(given);
       const row = await network.allocateFloatingIp(context, domain);
+      const allocationId = row.allocationId as string;
+      if (given.length > 0) {
+        const shown = allocationEc2Id(allocationId);
+        try {
+          await tags.create(
+            context,
+            [{ type: 'elastic-ip', idPrefix: allocationId, shown }],
+            given,
+          );
+        } catch (err) {
+          // Nothing half-done: an address whose tags could not be put is given back.
+          await network.releaseFloatingIp(context, allocationRef(shown)).catch(() => undefined);
+          throw err;
+        }
+      }
       return {
         publicIp: row.address,
         domain: row.domain,
@@ -132,6 +174,7 @@ export function addressActions(deps: Ec2Deps): Ec2ActionTable {
     },
 
     ReleaseAddress: async ({ params, context }) => {
+      borderGroup(params);
       const which = oneOf(params, 'AllocationId');
       await network.releaseFloatingIp(
         context,

@@ -128,6 +128,7 @@ export function imageActions({ images, tags }: Ec2Deps): Ec2ActionTable {
         for (const v of values)
           if (v.length === 0 || v.length > 64) throw invalidValue(name, v, help);
       }
+      // Checked, then ignored: no image here is deprecated or disabled (parameters/images.ts).
       params.bool('IncludeDeprecated');
       params.bool('IncludeDisabled');
       const maxResults = params.int('MaxResults', { min: 1, max: MAX_PAGE });
@@ -239,11 +240,13 @@ export function imageActions({ images, tags }: Ec2Deps): Ec2ActionTable {
       ) {
         throw invalidValue('BootMode', 'uefi', 'Stratus boots images with a BIOS.');
       }
+      // Checked, then ignored: the image is the one disk, /dev/vda to the guest whatever its name.
       params.string('RootDeviceName', {
         max: 32,
         pattern: /^\/dev\/[a-z0-9]+$/,
         patternHelp: 'It must be a device name such as /dev/vda.',
       });
+      // Refused before the action runs unless empty or false (parameters/images.ts); checked here.
       params.enumOf('SriovNetSupport', ['simple'] as const);
       params.bool('EnaSupport');
       const description = params.string('Description', { max: 255 });
@@ -302,6 +305,7 @@ export function imageActions({ images, tags }: Ec2Deps): Ec2ActionTable {
 
     DeregisterImage: async ({ params, context }) => {
       const shown = params.requireString('ImageId', { max: 64 });
+      // Checked, then ignored: there are no snapshots behind an image here.
       params.bool('DeleteAssociatedSnapshots');
       const row = await imageById(context, shown);
       await images.delete(context, row.id);

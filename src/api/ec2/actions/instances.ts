@@ -31,7 +31,7 @@ import { ec2Id, parseEc2Id, privateDnsName, publicDnsName } from '../../../ids/i
 import { missingParameter, type Params } from '../params.js';
 import { ec2Time, type XmlObject } from '../xml.js';
 import type { Ec2Deps } from './deps.js';
-import { keyToken, tokenKey } from '../paging.js';
+import { keyToken, pageOffset, pageToken, tokenKey } from '../paging.js';
 import {
   launchTagSpecifications,
   launchTemplateOf,
@@ -275,7 +275,7 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
       }
       if (params.bool('Monitoring.Enabled')) throw noDetailedMonitoring();
       // What the request gives wins over its launch template's (LaunchTemplate.*), if it names one.
-      const given = runParameters(params);
+      const given = runParameters(params, deps.config.region);
       const template = await launchTemplateOf(deps, context, params);
       const data = template ? applyLaunchTemplate(template.data, given) : given;
       if (!data.imageRef) throw missingParameter('ImageId');
@@ -371,6 +371,15 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
     DescribeInstanceStatus: async ({ params, context }) => {
       const refs = instanceRefs(params, 'InstanceId');
       const includeAll = params.bool('IncludeAllInstances') ?? false;
+      const maxResults = params.int('MaxResults', { min: 5, max: MAX_PAGE });
+      if (maxResults !== undefined && refs.length > 0) {
+        throw new StratusError(
+          'invalid',
+          'The parameter instancesSet cannot be used with the parameter maxResults.',
+          { resource: 'parameter', reason: 'combination' },
+        );
+      }
+      const offset = pageOffset(params.string('NextToken', { max: 1024 }));
       const rows = refs.length > 0 ? await ops.resolve(context, refs) : await ops.list(context);
       // Only running instances unless IncludeAllInstances, named or not (as EC2 does).
       const shown = rows.filter(
@@ -396,8 +405,10 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
         'event.not-after': () => undefined,
         'event.not-before': () => undefined,
       });
+      const end = maxResults === undefined ? list.length : offset + maxResults;
       return {
-        instanceStatusSet: list.map((i) => {
+        nextToken: end < list.length ? pageToken(end) : undefined,
+        instanceStatusSet: list.slice(offset, end).map((i) => {
           const state = ec2State(i.vmState, i.taskState);
           return {
             instanceId: instanceEc2Id(i.id),
@@ -411,6 +422,8 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
       };
     },
 
+    // Force and SkipOsShutdown are accepted and ignored (parameters/instances.ts): termination
+    // powers the VM off at once and never waits for the guest's OS.
     TerminateInstances: async ({ params, context }) => {
       const rows = await requiredInstances(context, params);
       return {
@@ -421,7 +434,8 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
     },
 
     StopInstances: async ({ params, context }) => {
-      const force = params.bool('Force') ?? false;
+      // Skipping the guest's OS shutdown is what forcing does here: the VM is powered off.
+      const force = (params.bool('Force') ?? false) || (params.bool('SkipOsShutdown') ?? false);
       const rows = await requiredInstances(context, params);
       return {
         instancesSet: stateChanges(
@@ -441,6 +455,8 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
       return { return: true };
     },
 
+    // Latest is accepted and ignored (parameters/instances.ts): the answer is always the most
+    // recent output the console log holds.
     GetConsoleOutput: async ({ params, context }) => {
       const shown = params.requireString('InstanceId', { max: 64 });
       const [inst] = await ops.resolve(context, [
@@ -472,8 +488,12 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
         'memory-info.size-in-mib': (f) => f.memoryMb,
         'current-generation': () => true,
       });
+      const maxResults = params.int('MaxResults', { min: 5, max: 100 });
+      const offset = pageOffset(params.string('NextToken', { max: 1024 }));
+      const end = maxResults === undefined ? list.length : offset + maxResults;
       return {
-        instanceTypeSet: list.map((f) => ({
+        nextToken: end < list.length ? pageToken(end) : undefined,
+        instanceTypeSet: list.slice(offset, end).map((f) => ({
           instanceType: f.name,
           currentGeneration: true,
           freeTierEligible: f.name === 'm1.tiny',
@@ -610,7 +630,7 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
 }
 
 /** RunInstances' own launch parameters, each absent unless the request gives it. */
-function runParameters(params: Params): LaunchData {
+function runParameters(params: Params, region: string): LaunchData {
   const imageId = params.string('ImageId', { max: 64 });
   const kernelId = params.string('KernelId', { max: 64 });
   const ramdiskId = params.string('RamdiskId', { max: 64 });
@@ -625,7 +645,7 @@ function runParameters(params: Params): LaunchData {
     securityGroupNames: groupNames.length > 0 ? groupNames : undefined,
     securityGroupRefs: groupRefs.length > 0 ? groupRefs : undefined,
     userData: params.string('UserData', { max: 100_000 }),
-    availabilityZone: params.string('Placement.AvailabilityZone', { max: 255 }) || undefined,
+    availabilityZone: placementZone(params, region),
     kernelRef: kernelId ? parseEc2Id(kernelId, ['aki'], 'image').uuidPrefix : undefined,
     ramdiskRef: ramdiskId ? parseEc2Id(ramdiskId, ['ari'], 'image').uuidPrefix : undefined,
     tagSpecifications: launchTagSpecifications(params),
@@ -756,6 +776,29 @@ function attributeChange(params: Params): AttributeChange {
     });
   }
   return changes[0] as AttributeChange;
+}
+
+/**
+ * The zone RunInstances asks for: `Placement.AvailabilityZone` by name, or
+ * `Placement.AvailabilityZoneId` by the id DescribeAvailabilityZones shows (`<region>-<zone>`).
+ */
+function placementZone(params: Params, region: string): string | undefined {
+  const name = params.string('Placement.AvailabilityZone', { max: 255 }) || undefined;
+  const id = params.string('Placement.AvailabilityZoneId', { max: 255 }) || undefined;
+  if (id === undefined) return name;
+  const prefix = `${region.toLowerCase()}-`;
+  if (!id.startsWith(prefix) || id.length === prefix.length) {
+    throw invalid(`The zone ID '${id}' does not exist.`, { resource: 'zone', id });
+  }
+  const byId = id.slice(prefix.length);
+  if (name !== undefined && name !== byId) {
+    throw new StratusError(
+      'invalid',
+      'Placement.AvailabilityZone and Placement.AvailabilityZoneId name different zones.',
+      { resource: 'parameter', reason: 'combination' },
+    );
+  }
+  return byId;
 }
 
 function parseBool(name: string, value: string): boolean {

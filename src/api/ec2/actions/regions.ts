@@ -42,14 +42,25 @@ export function regionActions(deps: Ec2Deps): Ec2ActionTable {
           });
         }
       }
+      const zoneId = (name: string) => `${region.toLowerCase()}-${name}`;
+      const ids = params.list('ZoneId');
+      for (const id of ids) {
+        if (!known.some((z) => zoneId(z.name) === id)) {
+          throw new StratusError('invalid', `The zone ID '${id}' does not exist.`, {
+            resource: 'zone',
+            id,
+          });
+        }
+      }
       const zones = applyFilters(
         known
           .filter((z) => names.length === 0 || names.includes(z.name))
+          .filter((z) => ids.length === 0 || ids.includes(zoneId(z.name)))
           .map((z) => ({
             zoneName: z.name,
             zoneState: z.available ? 'available' : 'unavailable',
             regionName: region,
-            zoneId: `${region.toLowerCase()}-${z.name}`,
+            zoneId: zoneId(z.name),
             zoneType: 'availability-zone',
           })),
         params.filters(),

@@ -1,0 +1,34 @@
+// Every EC2 action's declared request parameters (rules.ts), by action, one file per action
+// group as under actions/. A new action adds its entry here; the endpoint answers an action
+// without one with an internal error, and parameters.test.ts names it.
+import { addressParameters } from './addresses.js';
+import { imageParameters } from './images.js';
+import { instanceParameters } from './instances.js';
+import { keypairParameters } from './keypairs.js';
+import { launchTemplateParameters } from './launch-templates.js';
+import { regionParameters } from './regions.js';
+import type { ActionParameters } from './rules.js';
+import { securityGroupParameters } from './security-groups.js';
+import { tagParameters } from './tags.js';
+
+export { identityParameters } from './identity.js';
+export { renderParameterTable } from './render.js';
+export {
+  checkParameters,
+  parameterShape,
+  refuses,
+  ruleFor,
+  type ActionParameters,
+  type ParameterRule,
+} from './rules.js';
+
+export const EC2_PARAMETERS: Readonly<Record<string, ActionParameters>> = {
+  ...regionParameters,
+  ...keypairParameters,
+  ...imageParameters,
+  ...instanceParameters,
+  ...securityGroupParameters,
+  ...addressParameters,
+  ...tagParameters,
+  ...launchTemplateParameters,
+};

@@ -1,0 +1,291 @@
+// The request parameters of the instance actions (actions/instances.ts), each honoured,
+// refused or ignored (rules.ts).
+import {
+  DRY_RUN,
+  FILTERS,
+  honoured,
+  ignored,
+  refused,
+  TAG_SPECIFICATIONS,
+  type ActionParameters,
+} from './rules.js';
+
+const NO_EBS = 'there is no EBS: an instance has one local root disk made from its image.';
+const NO_IPV6 = 'the guest network is IPv4 only.';
+const NO_ENI =
+  'there are no network interfaces to choose: an instance has one, on the flat network.';
+const NO_TOKEN_REQUIRED = 'the metadata service answers without a session token';
+
+const INSTANCE_IDS: ActionParameters = { 'InstanceId.N': honoured() };
+const MANAGED = ignored(
+  'no instance here is managed by another service, so including or leaving them out lists the same',
+  'true',
+);
+
+export const instanceParameters: Readonly<Record<string, ActionParameters>> = {
+  RunInstances: {
+    ...DRY_RUN,
+    ImageId: honoured(),
+    MinCount: honoured(),
+    MaxCount: honoured(),
+    InstanceType: honoured('a flavor name'),
+    KeyName: honoured(),
+    KernelId: honoured(),
+    RamdiskId: honoured(),
+    'SecurityGroup.N': honoured(),
+    'SecurityGroupId.N': honoured(),
+    UserData: honoured(),
+    ClientToken: honoured('idempotent launch'),
+    DisableApiTermination: honoured(),
+    DisableApiStop: honoured(),
+    InstanceInitiatedShutdownBehavior: honoured(),
+    ...TAG_SPECIFICATIONS,
+    'TagSpecification.N.ResourceType': honoured(
+      'instance; volume and network-interface tags are accepted and dropped, as an instance here has neither',
+    ),
+    'Placement.AvailabilityZone': honoured(),
+    'Placement.Tenancy': refused('instances share hosts; only default tenancy exists.', {
+      accepts: ['default'],
+      sample: 'dedicated',
+    }),
+    'Placement.AvailabilityZoneId': honoured('the zone id DescribeAvailabilityZones shows'),
+    'Placement.GroupName': refused('there are no placement groups.', { sample: 'pg1' }),
+    'Placement.GroupId': refused('there are no placement groups.', { sample: 'pg-1' }),
+    'Placement.PartitionNumber': refused('there are no partition placement groups.', {
+      sample: '1',
+    }),
+    'Placement.SpreadDomain': refused('there are no placement groups.', { sample: 'x' }),
+    'Placement.Affinity': refused('there are no dedicated hosts.', { sample: 'host' }),
+    'Placement.HostId': refused('there are no dedicated hosts.', { sample: 'h-1' }),
+    'Placement.HostResourceGroupArn': refused('there are no dedicated hosts.', { sample: 'arn' }),
+    'Monitoring.Enabled': refused('there is no CloudWatch: detailed monitoring stays disabled.', {
+      accepts: ['false'],
+      sample: 'true',
+    }),
+    'Monitoring.MetricCategoryId.N': refused('there is no CloudWatch.', { sample: 'x' }),
+    'BlockDeviceMapping.N.*': refused(NO_EBS, { sample: '/dev/sdb' }),
+    Ipv6AddressCount: refused(NO_IPV6, { accepts: ['0'], sample: '1' }),
+    'Ipv6Address.N.*': refused(NO_IPV6, { sample: '2001:db8::1' }),
+    EnablePrimaryIpv6: refused(NO_IPV6, { accepts: ['false'], sample: 'true' }),
+    SubnetId: refused('there are no subnets: every instance is on the one flat network.', {
+      sample: 'subnet-1',
+    }),
+    PrivateIpAddress: refused(
+      'the network service allocates the private address; choosing one is not offered.',
+      { code: 'InvalidParameterValue', sample: '10.20.0.99' },
+    ),
+    'NetworkInterface.N.*': refused(NO_ENI, { sample: '0' }),
+    'SecondaryInterface.N.*': refused(NO_ENI, { sample: '1' }),
+    'ElasticGpuSpecification.N.*': refused('there are no elastic GPUs.', { sample: 'eg1.medium' }),
+    'ElasticInferenceAccelerator.N.*': refused('there are no inference accelerators.', {
+      sample: 'eia1.medium',
+    }),
+    'LaunchTemplate.*': honoured(
+      'LaunchTemplateId or LaunchTemplateName, and Version; what the request gives itself wins',
+    ),
+    'InstanceMarketOptions.*': refused('there are only on-demand instances.', {
+      sample: 'spot',
+    }),
+    'CreditSpecification.CpuCredits': ignored(
+      'no instance is throttled by CPU credits here, so standard and unlimited behave alike',
+      'unlimited',
+    ),
+    'CpuOptions.CoreCount': refused('an instance has the vCPUs of its instance type.', {
+      sample: '2',
+    }),
+    'CpuOptions.ThreadsPerCore': refused(
+      'an instance has the vCPUs of its instance type, one thread per core.',
+      { accepts: ['1'], sample: '2' },
+    ),
+    'CpuOptions.AmdSevSnp': refused('there is no AMD SEV-SNP.', {
+      accepts: ['disabled'],
+      sample: 'enabled',
+    }),
+    'CpuOptions.NestedVirtualization': refused('nested virtualization is not offered.', {
+      accepts: ['disabled'],
+      sample: 'enabled',
+    }),
+    'CapacityReservationSpecification.CapacityReservationPreference': refused(
+      'there are no capacity reservations.',
+      { accepts: ['none', 'open'], sample: 'capacity-reservations-only' },
+    ),
+    'CapacityReservationSpecification.CapacityReservationTarget.*': refused(
+      'there are no capacity reservations.',
+      { sample: 'cr-1' },
+    ),
+    'HibernationOptions.Configured': refused('instances cannot hibernate.', {
+      accepts: ['false'],
+      sample: 'true',
+    }),
+    'LicenseSpecification.N.*': refused('there is no license manager.', { sample: 'arn' }),
+    'MetadataOptions.HttpTokens': refused(`${NO_TOKEN_REQUIRED}; tokens cannot be required.`, {
+      accepts: ['optional'],
+      sample: 'required',
+    }),
+    'MetadataOptions.HttpEndpoint': refused(
+      'the metadata service answers every instance; it cannot be turned off.',
+      { accepts: ['enabled'], sample: 'disabled' },
+    ),
+    'MetadataOptions.HttpPutResponseHopLimit': refused(
+      `${NO_TOKEN_REQUIRED}, so there is no hop limit to set.`,
+      { sample: '2' },
+    ),
+    'MetadataOptions.HttpProtocolIpv6': refused(NO_IPV6, {
+      accepts: ['disabled'],
+      sample: 'enabled',
+    }),
+    'MetadataOptions.InstanceMetadataTags': refused('instance tags are not in the metadata.', {
+      accepts: ['disabled'],
+      sample: 'enabled',
+    }),
+    'EnclaveOptions.Enabled': refused('there are no Nitro Enclaves.', {
+      accepts: ['false'],
+      sample: 'true',
+    }),
+    'PrivateDnsNameOptions.HostnameType': refused(
+      'private DNS names are made from the IP address (ip-name) only.',
+      { accepts: ['ip-name'], sample: 'resource-name' },
+    ),
+    'PrivateDnsNameOptions.EnableResourceNameDnsARecord': refused(
+      'there is no DNS server for resource names.',
+      { accepts: ['false'], sample: 'true' },
+    ),
+    'PrivateDnsNameOptions.EnableResourceNameDnsAAAARecord': refused(NO_IPV6, {
+      accepts: ['false'],
+      sample: 'true',
+    }),
+    'MaintenanceOptions.AutoRecovery': refused(
+      'an instance is not moved to another host when its host fails.',
+      { accepts: ['disabled'], sample: 'default' },
+    ),
+    'NetworkPerformanceOptions.BandwidthWeighting': refused(
+      'network bandwidth cannot be weighted.',
+      { accepts: ['default'], sample: 'vpc-1' },
+    ),
+    'Operator.Principal': refused('instances are not managed by other services.', {
+      sample: 'x',
+    }),
+    'IamInstanceProfile.*': refused('there are no IAM roles or instance profiles.', {
+      sample: 'arn:aws:iam::1:instance-profile/x',
+    }),
+    EbsOptimized: refused(NO_EBS, { accepts: ['false'], sample: 'true' }),
+    AdditionalInfo: ignored('EC2 reserves it and gives it no meaning'),
+  },
+
+  DescribeInstances: {
+    ...DRY_RUN,
+    ...INSTANCE_IDS,
+    ...FILTERS,
+    MaxResults: honoured(),
+    NextToken: honoured(),
+    IncludeManagedResources: MANAGED,
+  },
+
+  DescribeInstanceStatus: {
+    ...DRY_RUN,
+    ...INSTANCE_IDS,
+    ...FILTERS,
+    IncludeAllInstances: honoured(),
+    MaxResults: honoured(),
+    NextToken: honoured(),
+    IncludeManagedResources: MANAGED,
+  },
+
+  TerminateInstances: {
+    ...DRY_RUN,
+    ...INSTANCE_IDS,
+    Force: ignored(
+      'termination here powers the VM off at once and never waits for its OS, as forcing asks',
+      'true',
+    ),
+    SkipOsShutdown: ignored(
+      'termination here powers the VM off at once and never waits for its OS, as true asks',
+      'true',
+    ),
+  },
+
+  StopInstances: {
+    ...DRY_RUN,
+    ...INSTANCE_IDS,
+    Force: honoured('powers the VM off without asking the guest'),
+    SkipOsShutdown: honoured('as Force'),
+    Hibernate: refused('instances cannot hibernate.', { accepts: ['false'], sample: 'true' }),
+  },
+
+  StartInstances: {
+    ...DRY_RUN,
+    ...INSTANCE_IDS,
+    AdditionalInfo: ignored('EC2 reserves it and gives it no meaning'),
+  },
+
+  RebootInstances: { ...DRY_RUN, ...INSTANCE_IDS },
+
+  GetConsoleOutput: {
+    ...DRY_RUN,
+    InstanceId: honoured(),
+    Latest: ignored(
+      'the answer is always the most recent output the console log holds (its last 64 KiB)',
+      'true',
+    ),
+  },
+
+  DescribeInstanceTypes: {
+    ...DRY_RUN,
+    ...FILTERS,
+    'InstanceType.N': honoured(),
+    MaxResults: honoured(),
+    NextToken: honoured(),
+    IncludeUnsupportedInRegion: ignored(
+      'every instance type is offered in the one region, so none is left out either way',
+      'true',
+    ),
+  },
+
+  DescribeInstanceAttribute: { ...DRY_RUN, InstanceId: honoured(), Attribute: honoured() },
+
+  ModifyInstanceAttribute: {
+    ...DRY_RUN,
+    InstanceId: honoured(),
+    Attribute: honoured('with Value: the older form of the same changes'),
+    Value: honoured(),
+    'DisableApiTermination.Value': honoured(),
+    'DisableApiStop.Value': honoured(),
+    'InstanceInitiatedShutdownBehavior.Value': honoured(),
+    'InstanceType.Value': honoured('while stopped'),
+    'UserData.Value': honoured('while stopped'),
+    'GroupId.N': honoured(),
+    'SourceDestCheck.Value': honoured('kept and shown; the data plane checks no addresses'),
+    'Kernel.Value': refused('an instance keeps the kernel it was launched with.', {
+      sample: 'aki-1',
+    }),
+    'Ramdisk.Value': refused('an instance keeps the ramdisk it was launched with.', {
+      sample: 'ari-1',
+    }),
+    'BlockDeviceMapping.N.*': refused(NO_EBS, { sample: '/dev/sdb' }),
+    'EbsOptimized.Value': refused(NO_EBS, { sample: 'true' }),
+    'EnaSupport.Value': refused('guests have virtio network devices.', { sample: 'true' }),
+    'SriovNetSupport.Value': refused('guests have virtio network devices.', { sample: 'simple' }),
+    'EnclaveOptions.Enabled': refused('there are no Nitro Enclaves.', {
+      accepts: ['false'],
+      sample: 'true',
+    }),
+  },
+
+  ResetInstanceAttribute: { ...DRY_RUN, InstanceId: honoured(), Attribute: honoured() },
+
+  GetPasswordData: { ...DRY_RUN, InstanceId: honoured() },
+
+  MonitorInstances: {
+    ...DRY_RUN,
+    ...INSTANCE_IDS,
+    'MetricCategoryId.N': refused('there is no CloudWatch.', { sample: 'x' }),
+  },
+
+  UnmonitorInstances: {
+    ...DRY_RUN,
+    ...INSTANCE_IDS,
+    'MetricCategoryId.N': ignored(
+      'detailed monitoring is never on here, so every category is already off',
+    ),
+  },
+};

@@ -1,0 +1,92 @@
+// The request parameters of the security group actions (actions/security-groups.ts), each
+// honoured, refused or ignored (rules.ts).
+import {
+  DRY_RUN,
+  FILTERS,
+  honoured,
+  refused,
+  TAG_SPECIFICATIONS,
+  type ActionParameters,
+} from './rules.js';
+
+const NO_VPC = 'there are no VPCs: every group is on the one flat network.';
+const NO_DESCRIPTION = 'rules keep no descriptions.';
+
+/** What AuthorizeSecurityGroupIngress and RevokeSecurityGroupIngress take alike. */
+const PERMISSIONS: ActionParameters = {
+  GroupId: honoured(),
+  GroupName: honoured(),
+  IpProtocol: honoured(),
+  FromPort: honoured(),
+  ToPort: honoured(),
+  CidrIp: honoured(),
+  SourceSecurityGroupName: honoured(),
+  SourceSecurityGroupOwnerId: honoured(),
+  'IpPermissions.N.IpProtocol': honoured(),
+  'IpPermissions.N.FromPort': honoured(),
+  'IpPermissions.N.ToPort': honoured(),
+  'IpPermissions.N.IpRanges.N.CidrIp': honoured(),
+  'IpPermissions.N.IpRanges.N.Description': refused(NO_DESCRIPTION, {
+    code: 'InvalidParameterValue',
+    sample: 'ssh',
+  }),
+  'IpPermissions.N.Groups.N.GroupId': honoured(),
+  'IpPermissions.N.Groups.N.GroupName': honoured(),
+  'IpPermissions.N.Groups.N.UserId': honoured(),
+  'IpPermissions.N.Groups.N.Description': refused(NO_DESCRIPTION, {
+    code: 'InvalidParameterValue',
+    sample: 'web',
+  }),
+  'IpPermissions.N.Groups.N.VpcId': refused(NO_VPC, {
+    code: 'InvalidParameterValue',
+    sample: 'vpc-1',
+  }),
+  'IpPermissions.N.Groups.N.VpcPeeringConnectionId': refused(NO_VPC, {
+    code: 'InvalidParameterValue',
+    sample: 'pcx-1',
+  }),
+  'IpPermissions.N.Groups.N.PeeringStatus': refused(NO_VPC, {
+    code: 'InvalidParameterValue',
+    sample: 'active',
+  }),
+  'IpPermissions.N.Ipv6Ranges.N.*': refused('the guest network is IPv4 only.', {
+    code: 'InvalidParameterValue',
+    sample: '::/0',
+  }),
+  'IpPermissions.N.PrefixListIds.N.*': refused('there are no prefix lists.', {
+    code: 'InvalidParameterValue',
+    sample: 'pl-1',
+  }),
+};
+
+export const securityGroupParameters: Readonly<Record<string, ActionParameters>> = {
+  CreateSecurityGroup: {
+    ...DRY_RUN,
+    ...TAG_SPECIFICATIONS,
+    GroupName: honoured(),
+    GroupDescription: honoured(),
+    VpcId: refused(NO_VPC, { code: 'InvalidParameterValue', sample: 'vpc-1' }),
+  },
+  DeleteSecurityGroup: { ...DRY_RUN, GroupId: honoured(), GroupName: honoured() },
+  DescribeSecurityGroups: {
+    ...DRY_RUN,
+    ...FILTERS,
+    'GroupId.N': honoured(),
+    'GroupName.N': honoured(),
+    MaxResults: honoured(),
+    NextToken: honoured(),
+  },
+  AuthorizeSecurityGroupIngress: {
+    ...DRY_RUN,
+    ...PERMISSIONS,
+    'TagSpecification.N.*': refused('security group rules cannot be tagged here.', {
+      code: 'InvalidParameterValue',
+      sample: 'security-group-rule',
+    }),
+  },
+  RevokeSecurityGroupIngress: {
+    ...DRY_RUN,
+    ...PERMISSIONS,
+    'SecurityGroupRuleId.N': honoured(),
+  },
+};
