@@ -30,6 +30,7 @@ export const ERROR_RESOURCES = [
   'keypair',
   'security_group',
   'security_group_rule',
+  'server_group',
   'address',
   'allocation',
   'association',
@@ -56,6 +57,8 @@ export const ERROR_RESOURCES = [
   'security_group_rules',
   'tags',
   'metadata_items',
+  'server_groups',
+  'server_group_members',
   // a request and its parts
   'request',
   'parameter',
@@ -112,6 +115,8 @@ export const ERROR_REASONS = [
   'security_group_rules',
   'tags',
   'metadata_items',
+  'server_groups',
+  'server_group_members',
   // unavailable
   'no_valid_host',
   'no_address',
