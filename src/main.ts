@@ -20,6 +20,7 @@ import {
   guestImageFiles,
   InstanceMetadataReader,
   InstanceOperations,
+  ServerGroupService,
 } from './compute/index.js';
 import type { Config } from './config/index.js';
 import { migrate, openDatabase, redactUrl, type Database, type Db } from './db/index.js';
@@ -199,6 +200,7 @@ function apiServices(
       },
     }),
     keypairs: new KeypairService({ db, quota: config.quota }),
+    serverGroups: new ServerGroupService({ db, quota: config.quota }),
     images: new ImageService(shared.images),
     network,
     securityGroups: new SecurityGroupReader({ db, network }),

@@ -11,6 +11,13 @@ export {
 } from './operations.js';
 export type { MetadataChange } from '../db/index.js';
 export { statesWhere } from './instance-states.js';
+export {
+  ServerGroupService,
+  type NewServerGroup,
+  type ServerGroupQuery,
+  type ServerGroupServiceOptions,
+} from './server-groups.js';
+export { SERVER_GROUP_POLICIES, type ServerGroupPolicy, type ServerGroupRow } from '../db/index.js';
 export { InstanceMetadataReader, type InstanceFacts } from './instance-metadata.js';
 export {
   instanceHealth,
