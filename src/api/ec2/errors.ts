@@ -36,6 +36,7 @@ const TABLE: Readonly<Record<ErrorKind, KindCodes>> = {
       address: ['InvalidAddress.NotFound', 400],
       allocation: ['InvalidAllocationID.NotFound', 400],
       association: ['InvalidAssociationID.NotFound', 400],
+      server_group: ['InvalidPlacementGroup.Unknown', 400],
     },
     // An unknown zone, flavor or tag: EC2 calls the value invalid.
     otherwise: ['InvalidParameterValue', 400],
@@ -46,6 +47,7 @@ const TABLE: Readonly<Record<ErrorKind, KindCodes>> = {
       security_group: ['InvalidGroup.Duplicate', 400],
       security_group_rule: ['InvalidPermission.Duplicate', 400],
       image: ['InvalidAMIName.Duplicate', 400],
+      server_group: ['InvalidPlacementGroup.Duplicate', 400],
     },
     otherwise: ['InvalidParameterValue', 400],
   },
@@ -79,6 +81,7 @@ const TABLE: Readonly<Record<ErrorKind, KindCodes>> = {
   },
   missing: { otherwise: ['MissingParameter', 400] },
   conflict: {
+    pairs: { server_group: { in_use: ['InvalidPlacementGroup.InUse', 400] } },
     reasons: {
       in_use: ['DependencyViolation', 400],
       cannot_delete: ['CannotDelete', 400],

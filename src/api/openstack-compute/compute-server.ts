@@ -28,6 +28,7 @@ import {
 import type { RouteDeps } from './routes.js';
 import { serverActionRoutes } from './server-actions.js';
 import { serverMetadataRoutes } from './server-metadata.js';
+import { serverGroupRoutes } from './server-groups.js';
 import { serverRoutes } from './servers.js';
 import { legacyVersionView, versionView } from './views.js';
 
@@ -105,6 +106,7 @@ export function createComputeServer(options: ComputeServerOptions): FastifyInsta
   keypairRoutes(deps);
   limitRoutes(deps);
   availabilityZoneRoutes(deps);
+  serverGroupRoutes(deps);
 
   app.setNotFoundHandler((request, reply) =>
     send(

@@ -5,6 +5,7 @@ import type { Ec2Deps } from './deps.js';
 import { imageActions } from './images.js';
 import { instanceActions } from './instances.js';
 import { keypairActions } from './keypairs.js';
+import { placementGroupActions } from './placement-groups.js';
 import { regionActions } from './regions.js';
 import { securityGroupActions } from './security-groups.js';
 import { tagActions } from './tags.js';
@@ -20,5 +21,6 @@ export function ec2Actions(deps: Ec2Deps): Ec2ActionTable {
     ...securityGroupActions(deps),
     ...addressActions(deps),
     ...tagActions(deps),
+    ...placementGroupActions(deps),
   };
 }
