@@ -31,6 +31,13 @@ import { adminEnv, login, openstack, PASSWORD } from './support/openstack.js';
 
 const HOSTS = ['sg-host-a', 'sg-host-b', 'sg-host-c'];
 
+/** The value at `path` in a JSON answer (undefined where the path ends early). */
+function at(body: unknown, ...path: string[]): unknown {
+  let v = body;
+  for (const key of path) v = (v as Record<string, unknown> | undefined)?.[key];
+  return v;
+}
+
 describe('server groups and placement groups across three hosts', () => {
   let t: TestCloud;
   const hosts: TestComputeHost[] = [];
@@ -195,7 +202,7 @@ describe('server groups and placement groups across three hosts', () => {
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     const text = await r.text();
-    return { status: r.status, body: (text ? JSON.parse(text) : {}) as Record<string, any> };
+    return { status: r.status, body: (text ? JSON.parse(text) : {}) as Record<string, unknown> };
   };
 
   it('Compute API: anti-affinity group, servers with the group hint, the one too many ERROR', async () => {
@@ -203,7 +210,11 @@ describe('server groups and placement groups across three hosts', () => {
       server_group: { name: 'apart', policies: ['anti-affinity'] },
     });
     assert.equal(created.status, 200, JSON.stringify(created.body));
-    const group = created.body.server_group;
+    const group = at(created.body, 'server_group') as {
+      id: string;
+      policies: string[];
+      members: string[];
+    };
     assert.deepEqual(group.policies, ['anti-affinity']);
     assert.deepEqual(group.members, []);
     const server = async () => {
@@ -212,7 +223,7 @@ describe('server groups and placement groups across three hosts', () => {
         'os:scheduler_hints': { group: group.id },
       });
       assert.equal(r.status, 202, JSON.stringify(r.body));
-      return r.body.server.id as string;
+      return at(r.body, 'server', 'id') as string;
     };
     const ids = [await server(), await server(), await server()];
     const rows = await waitUntil(async () => {
@@ -221,10 +232,17 @@ describe('server groups and placement groups across three hosts', () => {
     });
     assert.deepEqual(rows.map((r) => r.host).sort(), [...HOSTS].sort());
     const fourth = await server();
-    const shown = (await call('GET', `/servers/${fourth}`)).body.server;
+    const shown = at((await call('GET', `/servers/${fourth}`)).body, 'server') as {
+      status: string;
+      fault: { message: string };
+    };
     assert.equal(shown.status, 'ERROR');
     assert.match(shown.fault.message, /^No valid host was found/);
-    const members = (await call('GET', `/os-server-groups/${group.id}`)).body.server_group.members;
+    const members = at(
+      (await call('GET', `/os-server-groups/${group.id}`)).body,
+      'server_group',
+      'members',
+    ) as string[];
     assert.deepEqual([...members].sort(), [...ids, fourth].sort());
     // The same group is EC2's spread placement group.
     const ec2 = await t.admin.send(new DescribePlacementGroupsCommand({ GroupNames: ['apart'] }));
@@ -234,7 +252,7 @@ describe('server groups and placement groups across three hosts', () => {
       'os:scheduler_hints': { same_host: ids[0] },
     });
     assert.equal(bad.status, 400);
-    assert.match(bad.body.badRequest.message, /same_host/);
+    assert.match(at(bad.body, 'badRequest', 'message') as string, /same_host/);
     const missing = await call('POST', '/servers', {
       server: { name: 'm', imageRef: imageUuid, flavorRef: 'm1.nano' },
       'os:scheduler_hints': { group: '00000000-0000-4000-8000-000000000000' },
@@ -251,15 +269,25 @@ describe('server groups and placement groups across three hosts', () => {
       server_group: { name: 's', policies: ['soft-anti-affinity'] },
     });
     assert.equal(soft.status, 400);
-    const all = (await call('GET', '/os-server-groups')).body.server_groups as { name: string }[];
-    const paged = (await call('GET', '/os-server-groups?limit=1&offset=1')).body.server_groups;
+    const all = at((await call('GET', '/os-server-groups')).body, 'server_groups') as {
+      name: string;
+    }[];
+    const paged = at(
+      (await call('GET', '/os-server-groups?limit=1&offset=1')).body,
+      'server_groups',
+    ) as {
+      name: string;
+    }[];
     assert.deepEqual(
       paged.map((g: { name: string }) => g.name),
       [all[1]?.name],
     );
     const everyone = await call('GET', '/os-server-groups?all_projects=True');
     assert.equal(everyone.status, 200);
-    const limits = (await call('GET', '/limits')).body.limits.absolute;
+    const limits = at((await call('GET', '/limits')).body, 'limits', 'absolute') as Record<
+      string,
+      number
+    >;
     assert.equal(limits.maxServerGroups, 12);
     assert.equal(limits.maxServerGroupMembers, 4);
     assert.equal(limits.totalServerGroupsUsed, all.length);
@@ -269,7 +297,7 @@ describe('server groups and placement groups across three hosts', () => {
         server_group: { name: `q${i}`, policies: ['affinity'] },
       });
       assert.equal(r.status, 200, JSON.stringify(r.body));
-      made.push(r.body.server_group.id);
+      made.push(at(r.body, 'server_group', 'id') as string);
     }
     const over = await call('POST', '/os-server-groups', {
       server_group: { name: 'one-too-many', policies: ['affinity'] },
@@ -362,7 +390,7 @@ describe('server groups and placement groups across three hosts', () => {
       const json = async (...args: string[]) => {
         const r = await aws(...args);
         assert.equal(r.code, 0, `aws ec2 ${args.join(' ')}: ${r.stderr}`);
-        return (r.stdout.trim() ? JSON.parse(r.stdout) : {}) as Record<string, any>;
+        return (r.stdout.trim() ? JSON.parse(r.stdout) : {}) as Record<string, unknown>;
       };
       await json(
         'create-placement-group',
@@ -379,7 +407,9 @@ describe('server groups and placement groups across three hosts', () => {
         'Name=tag:team,Values=blue',
       );
       assert.deepEqual(
-        described.PlacementGroups.map((g: { GroupName: string }) => g.GroupName),
+        (described.PlacementGroups as { GroupName: string }[]).map(
+          (g: { GroupName: string }) => g.GroupName,
+        ),
         ['cli-spread'],
       );
       const ran = await json(
@@ -393,7 +423,7 @@ describe('server groups and placement groups across three hosts', () => {
         '--placement',
         'GroupName=cli-spread',
       );
-      const ids = ran.Instances.map((i: { InstanceId: string }) => i.InstanceId) as string[];
+      const ids = (ran.Instances as { InstanceId: string }[]).map((i) => i.InstanceId);
       const rows = await active(ids);
       assert.equal(new Set(rows.map((r) => r.host)).size, 2);
       const refused = await aws('delete-placement-group', '--group-name', 'cli-spread');

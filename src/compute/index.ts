@@ -17,7 +17,12 @@ export {
   type ServerGroupQuery,
   type ServerGroupServiceOptions,
 } from './server-groups.js';
-export { SERVER_GROUP_POLICIES, type ServerGroupPolicy, type ServerGroupRow } from '../db/index.js';
+export {
+  parseGroupRules,
+  SERVER_GROUP_POLICIES,
+  type ServerGroupPolicy,
+  type ServerGroupRow,
+} from '../db/index.js';
 export { InstanceMetadataReader, type InstanceFacts } from './instance-metadata.js';
 export {
   instanceHealth,

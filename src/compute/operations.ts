@@ -459,7 +459,10 @@ export class InstanceOperations {
       for (const id of ids) await repo.update(id, failed);
       await new CapacityClaimRepo(trx).release(ids);
     });
-    this.#opts.logger.info({ reservationId, instanceIds: ids, err }, 'no valid host: kept in error');
+    this.#opts.logger.info(
+      { reservationId, instanceIds: ids, err },
+      'no valid host: kept in error',
+    );
     return { reservationId, projectId, instances: rows.map((r) => ({ ...r, ...failed })) };
   }
 

@@ -88,7 +88,11 @@ export class ServerGroupService {
       createdAt: Date.now(),
     };
     await this.#opts.db.transaction().execute(async (trx) => {
-      await trx.updateTable('projects').set({ id: projectId }).where('id', '=', projectId).execute();
+      await trx
+        .updateTable('projects')
+        .set({ id: projectId })
+        .where('id', '=', projectId)
+        .execute();
       const repo = new ServerGroupRepo(trx);
       const limit = effectiveLimits(
         this.#opts.quota,

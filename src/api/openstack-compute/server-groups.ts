@@ -5,11 +5,11 @@
 // scheduler keeps each group's policy for the servers created with the `group` hint.
 import { isAdmin } from '../../context.js';
 import {
+  parseGroupRules,
   SERVER_GROUP_POLICIES,
   type ServerGroupPolicy,
   type ServerGroupRow,
 } from '../../compute/index.js';
-import { parseGroupRules } from '../../db/index.js';
 import { invalid, notFound } from '../../errors.js';
 import { atLeast, type Microversion } from './microversion.js';
 import { queryOf, type RouteDeps } from './routes.js';
@@ -189,13 +189,10 @@ export function serverGroupRoutes({ app, services, caller }: RouteDeps): void {
     return { server_group: serverGroupView(row, members, request.microversion) };
   });
 
-  app.delete<{ Params: { id: string } }>(
-    '/v2.1/os-server-groups/:id',
-    async (request, reply) => {
-      const ctx = await caller(request);
-      const row = await find(ctx, request.params.id);
-      await serverGroups.delete(ctx, row.id);
-      reply.code(204).send();
-    },
-  );
+  app.delete<{ Params: { id: string } }>('/v2.1/os-server-groups/:id', async (request, reply) => {
+    const ctx = await caller(request);
+    const row = await find(ctx, request.params.id);
+    await serverGroups.delete(ctx, row.id);
+    reply.code(204).send();
+  });
 }

@@ -30,11 +30,7 @@ export interface GroupClaimRequest extends ClaimRequest {
  * claims of the other members (another scheduler placed one since the hosts were read).
  */
 export type ClaimOutcome =
-  | 'claimed'
-  | 'no_room'
-  | 'unknown_host'
-  | 'not_building'
-  | 'group_conflict';
+  'claimed' | 'no_room' | 'unknown_host' | 'not_building' | 'group_conflict';
 
 export class CapacityClaimRepo {
   constructor(private readonly db: Db) {}

@@ -78,11 +78,7 @@ export function placementGroupActions(deps: Ec2Deps): Ec2ActionTable {
     return list;
   };
 
-  const view = (
-    g: ServerGroupRow,
-    tagList: { key: string; value: string }[],
-    region: string,
-  ) => ({
+  const view = (g: ServerGroupRow, tagList: { key: string; value: string }[], region: string) => ({
     groupName: g.name,
     state: 'available',
     strategy: STRATEGY_OF[g.policy],
