@@ -1,7 +1,7 @@
 // The OpenStack Compute API v2.1 (microversions 2.1 and 2.2; v2.0 is the same API under
 // /v2/): version discovery, flavors, servers (create, list, show, update, delete,
-// stop/start/reboot, console output, metadata, security groups), key pairs, limits and zones,
-// over the same domain services as the EC2 API. The caller is known by its
+// stop/start/reboot, console output, metadata, security groups), key pairs, limits, zones and
+// server groups, over the same domain services as the EC2 API. The caller is known by its
 // X-Auth-Token. Every failure is a Compute fault (`{"badRequest": {"code", "message"}}`) with
 // a 4xx status; 5xx only for our own faults.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
