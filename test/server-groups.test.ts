@@ -12,6 +12,8 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
   CreatePlacementGroupCommand,
+  CreateTagsCommand,
+  DescribeTagsCommand,
   DeletePlacementGroupCommand,
   DescribeInstancesCommand,
   DescribePlacementGroupsCommand,
@@ -190,6 +192,39 @@ describe('server groups and placement groups across three hosts', () => {
       ),
     );
     assert.equal(badFilter.code, 'InvalidParameterValue');
+  });
+
+  it('tags placement groups at creation and with CreateTags, and filters by them', async () => {
+    const made = await t.admin.send(
+      new CreatePlacementGroupCommand({
+        GroupName: 'tagged',
+        Strategy: 'cluster',
+        TagSpecifications: [{ ResourceType: 'placement-group', Tags: [{ Key: 'a', Value: '1' }] }],
+      }),
+    );
+    const id = made.PlacementGroup?.GroupId as string;
+    assert.deepEqual(made.PlacementGroup?.Tags, [{ Key: 'a', Value: '1' }]);
+    await t.admin.send(
+      new CreateTagsCommand({ Resources: [id], Tags: [{ Key: 'b', Value: '2' }] }),
+    );
+    const found = await t.admin.send(
+      new DescribePlacementGroupsCommand({ Filters: [{ Name: 'tag:b', Values: ['2'] }] }),
+    );
+    assert.deepEqual(
+      (found.PlacementGroups ?? []).map((g) => g.GroupId),
+      [id],
+    );
+    const listed = await t.admin.send(
+      new DescribeTagsCommand({ Filters: [{ Name: 'resource-id', Values: [id] }] }),
+    );
+    assert.deepEqual(
+      (listed.Tags ?? []).map((x) => [x.ResourceType, x.Key]),
+      [
+        ['placement-group', 'a'],
+        ['placement-group', 'b'],
+      ],
+    );
+    await t.admin.send(new DeletePlacementGroupCommand({ GroupName: 'tagged' }));
   });
 
   const call = async (method: string, url: string, body?: unknown) => {

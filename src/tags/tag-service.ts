@@ -10,6 +10,7 @@ import {
   InstanceRepo,
   KeypairRepo,
   SecurityGroupRepo,
+  ServerGroupRepo,
   TagRepo,
   type Db,
   type ImageKind,
@@ -22,7 +23,8 @@ import { checkTags } from '../text-rules.js';
 export const MAX_TAGS_PER_RESOURCE = 50;
 
 /** The kinds of resources that carry tags, as tag rows name them. */
-export type TaggableType = 'instance' | 'image' | 'security-group' | 'key-pair' | 'elastic-ip';
+export type TaggableType =
+  'instance' | 'image' | 'security-group' | 'key-pair' | 'elastic-ip' | 'placement-group';
 
 export interface Tag {
   key: string;
@@ -65,6 +67,7 @@ const RESOURCE: Record<TaggableType, { resource: ErrorResource; what: string }> 
   'security-group': { resource: 'security_group', what: 'security group' },
   'key-pair': { resource: 'keypair', what: 'key pair ID' },
   'elastic-ip': { resource: 'allocation', what: 'allocation ID' },
+  'placement-group': { resource: 'server_group', what: 'placement group ID' },
 };
 
 /** Ids looked up per query when listing. */
@@ -235,6 +238,13 @@ export class TagService {
           ? { id: row.allocationId, projectId: row.projectId as string }
           : undefined;
       }
+      case 'placement-group': {
+        const [row] = await new ServerGroupRepo(db).list({
+          projectId,
+          idPrefixes: [ref.idPrefix],
+        });
+        return row && { id: row.id, projectId: row.projectId };
+      }
     }
   }
 
@@ -265,6 +275,8 @@ export class TagService {
       for (const r of await new FloatingIpRepo(db).list({ allocationPrefixes: chunk }))
         if (r.allocationId) found(r.allocationId);
     }
+    for (const chunk of chunks(ids('placement-group')))
+      for (const r of await new ServerGroupRepo(db).list({ idPrefixes: chunk })) found(r.id);
     return out;
   }
 }

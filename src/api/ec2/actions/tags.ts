@@ -1,5 +1,5 @@
 // Tag actions: CreateTags, DeleteTags, DescribeTags, on instances, images, security groups, key
-// pairs and Elastic IP allocations. A resource is tagged in the project that owns it; callers
+// pairs, Elastic IP allocations and placement groups. A resource is tagged in the project that owns it; callers
 // reach only their own project's resources (admins every project's).
 import type { ImageKind } from '../../../db/index.js';
 import { invalid } from '../../../errors.js';
@@ -23,6 +23,7 @@ const PREFIXES: Record<string, { type: TaggableType; imageKind?: ImageKind }> = 
   sg: { type: 'security-group' },
   key: { type: 'key-pair' },
   eipalloc: { type: 'elastic-ip' },
+  pg: { type: 'placement-group' },
 };
 const IMAGE_PREFIX: Record<ImageKind, string> = { machine: 'ami', kernel: 'aki', ramdisk: 'ari' };
 const TYPE_PREFIX: Record<Exclude<TaggableType, 'image'>, string> = {
@@ -30,6 +31,7 @@ const TYPE_PREFIX: Record<Exclude<TaggableType, 'image'>, string> = {
   'security-group': 'sg',
   'key-pair': 'key',
   'elastic-ip': 'eipalloc',
+  'placement-group': 'pg',
 };
 
 /** A resource id as EC2 shows it, with the type and id prefix the tag service resolves. */
