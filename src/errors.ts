@@ -32,6 +32,7 @@ export const ERROR_RESOURCES = [
   'launch_template_version',
   'security_group',
   'security_group_rule',
+  'server_group',
   'address',
   'allocation',
   'association',
@@ -59,6 +60,8 @@ export const ERROR_RESOURCES = [
   'security_group_rules',
   'tags',
   'metadata_items',
+  'server_groups',
+  'server_group_members',
   // a request and its parts
   'request',
   'parameter',
@@ -116,6 +119,8 @@ export const ERROR_REASONS = [
   'security_group_rules',
   'tags',
   'metadata_items',
+  'server_groups',
+  'server_group_members',
   // unavailable
   'no_valid_host',
   'no_address',

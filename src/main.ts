@@ -21,6 +21,7 @@ import {
   InstanceMetadataReader,
   InstanceOperations,
   LaunchTemplateService,
+  ServerGroupService,
 } from './compute/index.js';
 import type { Config } from './config/index.js';
 import { migrate, openDatabase, redactUrl, type Database, type Db } from './db/index.js';
@@ -201,6 +202,7 @@ function apiServices(
     }),
     keypairs: new KeypairService({ db, quota: config.quota }),
     launchTemplates: new LaunchTemplateService({ db }),
+    serverGroups: new ServerGroupService({ db, quota: config.quota }),
     images: new ImageService(shared.images),
     network,
     securityGroups: new SecurityGroupReader({ db, network }),

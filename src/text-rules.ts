@@ -42,6 +42,11 @@ export const PROJECT_DESCRIPTION: TextRule = {
 export const CLIENT_TOKEN: TextRule = { what: 'ClientToken', min: 1, max: 64, ascii: true };
 /** A Compute API server name (kept as the `Name` tag, so also within TAG_VALUE). */
 export const SERVER_NAME: TextRule = { what: 'server name', min: 1, max: 255, trimmed: true };
+/**
+ * A server group's name (the Compute API's 1-255 characters) and an EC2 placement group's
+ * (up to 255 ASCII characters: the EC2 edge adds `ascii`).
+ */
+export const SERVER_GROUP_NAME: TextRule = { what: 'server group name', min: 1, max: 255 };
 
 /**
  * The first character that no rule allows anywhere: C0 controls, DEL, C1 controls, a lone

@@ -1,7 +1,11 @@
 // What the API edges need: the domain services, built once by main (src/main.ts) and handed to
 // the api service, which passes them on to each edge. An edge parses a request, authorizes it,
 // calls one of these and renders the result; it never reaches the database itself.
-import type { InstanceOperations, LaunchTemplateService } from '../compute/index.js';
+import type {
+  InstanceOperations,
+  LaunchTemplateService,
+  ServerGroupService,
+} from '../compute/index.js';
 import type { Catalog, IdentityService, TokenService } from '../identity/index.js';
 import type { ImageService } from '../image/index.js';
 import type { KeypairService } from '../keypairs/index.js';
@@ -23,6 +27,8 @@ export interface ApiServices {
   keypairs: KeypairService;
   /** EC2 launch templates and their versions. */
   launchTemplates: LaunchTemplateService;
+  /** Server groups (EC2 placement groups): create, list, delete. */
+  serverGroups: ServerGroupService;
   /** Images with tenancy applied. */
   images: ImageService;
   /** Every change to addresses and security groups: the network service, over the bus. */

@@ -19,6 +19,18 @@ export {
   type VersionRefusal,
 } from './launch-templates.js';
 export { statesWhere } from './instance-states.js';
+export {
+  ServerGroupService,
+  type NewServerGroup,
+  type ServerGroupQuery,
+  type ServerGroupServiceOptions,
+} from './server-groups.js';
+export {
+  parseGroupRules,
+  SERVER_GROUP_POLICIES,
+  type ServerGroupPolicy,
+  type ServerGroupRow,
+} from '../db/index.js';
 export { InstanceMetadataReader, type InstanceFacts } from './instance-metadata.js';
 export {
   instanceHealth,

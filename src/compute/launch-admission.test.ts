@@ -29,6 +29,8 @@ const DEFAULTS: QuotaLimits = {
   securityGroups: 10,
   securityGroupRules: 100,
   keypairs: 10,
+  serverGroups: 10,
+  serverGroupMembers: 10,
 };
 const FLAVOR: FlavorRow = {
   id: 'f1',

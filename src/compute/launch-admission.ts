@@ -8,6 +8,7 @@
 import {
   InstanceRepo,
   QuotaRepo,
+  ServerGroupRepo,
   ServerMetadataRepo,
   TagRepo,
   type Db,
@@ -17,7 +18,7 @@ import {
   type ServerMetadataRow,
   type TagRow,
 } from '../db/index.js';
-import { asStratusError, StratusError } from '../errors.js';
+import { asStratusError, notFound, StratusError } from '../errors.js';
 import { effectiveLimits, type QuotaLimits } from '../quota/index.js';
 
 /** What one launch records when it is admitted with `count` instances. */
@@ -28,6 +29,11 @@ export interface LaunchRecords {
   /** The instances' server metadata (the Compute API's), if the launch gives them any. */
   metadata?: ServerMetadataRow[];
   actions: Omit<InstanceActionRow, 'id' | 'finishedAt' | 'result' | 'message'>[];
+  /**
+   * The server group (of the launch's project) every instance joins, if any: it must exist
+   * when the launch is admitted, and hold no more than its quota of members with them.
+   */
+  group?: string | undefined;
 }
 
 export interface LaunchRequest {
@@ -205,8 +211,23 @@ export class LaunchAdmission {
           dropped.push(...mine.map((r) => r.id));
           continue;
         }
+        const group = (planned[i] as LaunchRecords).group;
+        if (group !== undefined) {
+          try {
+            count = await joinGroup(trx, projectId, group, limits, count, request.minCount);
+          } catch (err) {
+            outcomes.push(err as Error);
+            dropped.push(...mine.map((r) => r.id));
+            continue;
+          }
+        }
         const kept = mine.slice(0, count);
         dropped.push(...mine.slice(count).map((r) => r.id));
+        if (group !== undefined && count > 0) {
+          await new ServerGroupRepo(trx).addMembers(
+            kept.map((inst) => ({ instanceId: inst.id, groupId: group })),
+          );
+        }
         used.instances += count;
         used.cores += count * request.flavor.vcpus;
         used.ramMb += count * request.flavor.memoryMb;
@@ -221,6 +242,35 @@ export class LaunchAdmission {
       return outcomes;
     });
   }
+}
+
+/**
+ * Under the project's row lock: takes the group's row lock and answers how many of `count`
+ * instances may join it (at least `min`), or refuses: the group is not the project's
+ * (`not_found`), or its members quota leaves fewer than `min` (`over_quota`).
+ */
+async function joinGroup(
+  trx: Db,
+  projectId: string,
+  groupId: string,
+  limits: QuotaLimits,
+  count: number,
+  min: number,
+): Promise<number> {
+  const groups = new ServerGroupRepo(trx);
+  if (!(await groups.hold(groupId, projectId))) {
+    throw notFound('server_group', groupId, `The server group '${groupId}' does not exist.`);
+  }
+  const members = (await groups.members([groupId])).get(groupId)?.length ?? 0;
+  const room = limits.serverGroupMembers - members;
+  if (room < min) {
+    throw new StratusError(
+      'over_quota',
+      `Quota exceeded for server_group_members: the server group '${groupId}' may have at most ${limits.serverGroupMembers} members, and has ${members}.`,
+      { resource: 'server_group_members', reason: 'server_group_members' },
+    );
+  }
+  return Math.min(count, room);
 }
 
 /**

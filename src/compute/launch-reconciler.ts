@@ -8,6 +8,7 @@ import {
   ImageRepo,
   InstanceRepo,
   now,
+  ServerGroupRepo,
   type Db,
   type InstanceRow,
 } from '../db/index.js';
@@ -88,6 +89,7 @@ export class LaunchReconciler {
       return 'retired';
     }
     const image = await new ImageRepo(this.#opts.db).find(inst.imageId);
+    const group = (await new ServerGroupRepo(this.#opts.db).ofInstances([inst.id])).get(inst.id);
     let host: string;
     try {
       const { hosts } = await this.#opts.scheduler.selectDestinations(ctx, {
@@ -97,6 +99,7 @@ export class LaunchReconciler {
         vcpus: inst.vcpus,
         memoryMb: inst.memoryMb,
         diskGb: inst.diskGb,
+        group: group?.id ?? null,
       });
       host = hosts[0] as string;
     } catch (err) {

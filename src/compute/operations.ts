@@ -77,6 +77,16 @@ export interface RunRequest {
   /** The addresses the user records for reaching the instances (checked by the caller). */
   accessIpv4?: string | undefined;
   accessIpv6?: string | undefined;
+  /**
+   * The server group (its id, of the caller's project) the instances join: the scheduler
+   * keeps its policy, counting the other members placed and being placed.
+   */
+  groupId?: string | undefined;
+  /**
+   * When no host can take them: refuse the launch and keep nothing (false, EC2's way), or keep
+   * the instances in error with the reason, "No valid host was found" (true, the Compute API's).
+   */
+  keepOnNoHost?: boolean;
 }
 
 export interface Reservation {
@@ -309,6 +319,7 @@ export class InstanceOperations {
             projectId,
             startedAt: at,
           })),
+          group: req.groupId,
         };
       },
     });
@@ -324,8 +335,13 @@ export class InstanceOperations {
         vcpus: flavor.vcpus,
         memoryMb: flavor.memoryMb,
         diskGb: flavor.diskGb,
+        group: req.groupId ?? null,
       }));
     } catch (err) {
+      const e = asStratusError(err);
+      if (req.keepOnNoHost && e.kind === 'unavailable' && e.reason === 'no_valid_host') {
+        return this.#noValidHost(reservationId, projectId, rows, e);
+      }
       // Nothing was handed to a host: the records go, and with them any claims the scheduler
       // took (a scheduler that answers after the call timed out finds no instance to claim for).
       await this.#instances.deleteMany(rows.map((r) => r.id));
@@ -420,6 +436,39 @@ export class InstanceOperations {
       projectId,
       instances: [...cast, ...notCast.map((r) => ({ ...r, ...failed }))],
     };
+  }
+
+  /**
+   * A launch no host can take, kept (the Compute API's way): its instances end in error with
+   * the scheduler's reason, and give back any claim (the scheduler gave its own back).
+   */
+  async #noValidHost(
+    reservationId: string,
+    projectId: string,
+    rows: readonly InstanceRow[],
+    err: StratusError,
+  ): Promise<Reservation> {
+    const ids = rows.map((r) => r.id);
+    const at = Date.now();
+    const failed = {
+      vmState: 'error' as const,
+      taskState: null,
+      powerState: 'nostate',
+      terminatedAt: at,
+      stateReason: 'build_failed' as const,
+      stateMessage: `No valid host was found. ${err.message}`,
+      updatedAt: at,
+    };
+    await this.#opts.db.transaction().execute(async (trx) => {
+      const repo = new InstanceRepo(trx);
+      for (const id of ids) await repo.update(id, failed);
+      await new CapacityClaimRepo(trx).release(ids);
+    });
+    this.#opts.logger.info(
+      { reservationId, instanceIds: ids, err },
+      'no valid host: kept in error',
+    );
+    return { reservationId, projectId, instances: rows.map((r) => ({ ...r, ...failed })) };
   }
 
   /** Instances the caller may see: its project's, or every project's for admins. */

@@ -323,6 +323,8 @@ function toConfig(r: Record<string, unknown>): Config {
       securityGroups: get('quota.securityGroups'),
       securityGroupRules: get('quota.securityGroupRules'),
       keypairs: get('quota.keypairs'),
+      serverGroups: get('quota.serverGroups'),
+      serverGroupMembers: get('quota.serverGroupMembers'),
     },
     log: { level: get('log.level'), file: logFile === '-' ? null : logFile },
   };

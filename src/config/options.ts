@@ -430,6 +430,8 @@ export const OPTIONS: readonly OptionSpec[] = [
       ['securityGroups', 'Security groups', 10],
       ['securityGroupRules', 'Rules per security group', 100],
       ['keypairs', 'Key pairs', 100],
+      ['serverGroups', 'Server groups (EC2 placement groups)', 10],
+      ['serverGroupMembers', 'Members of each server group', 10],
     ] as const
   ).map(([name, what, value]): OptionSpec => ({
     key: `quota.${name}`,

@@ -68,5 +68,15 @@ export {
   CapacityClaimRepo,
   type ClaimOutcome,
   type ClaimRequest,
+  type GroupClaimRequest,
   type Resources,
 } from './repos/capacity-claims.js';
+export {
+  ServerGroupRepo,
+  formatGroupRules,
+  groupPlacement,
+  parseGroupRules,
+  type GroupPlacement,
+  type ServerGroupFilter,
+  type ServerGroupRules,
+} from './repos/server-groups.js';

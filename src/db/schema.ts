@@ -364,6 +364,36 @@ export interface LaunchTemplateVersionsTable {
   createdAt: number;
 }
 
+/** The placement policy of a server group (the Compute API's words; EC2's cluster and spread). */
+export const SERVER_GROUP_POLICIES = [
+  'affinity',
+  'anti-affinity',
+  'soft-affinity',
+  'soft-anti-affinity',
+] as const;
+export type ServerGroupPolicy = (typeof SERVER_GROUP_POLICIES)[number];
+
+/**
+ * A group of instances placed by one policy: all on one host (affinity), each on its own host
+ * (anti-affinity, at most `max_server_per_host` per host), or as far as possible so (soft-*).
+ */
+export interface ServerGroupsTable {
+  id: string;
+  projectId: string;
+  userId: string;
+  name: string;
+  policy: ServerGroupPolicy;
+  /** JSON object of the policy's rules: `{"max_server_per_host": N}` or `{}`. */
+  rules: string;
+  createdAt: number;
+}
+
+/** An instance's membership of a server group (at most one group per instance). */
+export interface ServerGroupMembersTable {
+  instanceId: string;
+  groupId: string;
+}
+
 export interface Schema {
   flavors: FlavorsTable;
   images: ImagesTable;
@@ -381,6 +411,8 @@ export interface Schema {
   quotas: QuotasTable;
   computeNodes: ComputeNodesTable;
   capacityClaims: CapacityClaimsTable;
+  serverGroups: ServerGroupsTable;
+  serverGroupMembers: ServerGroupMembersTable;
   projects: ProjectsTable;
   users: UsersTable;
   roleAssignments: RoleAssignmentsTable;
@@ -417,4 +449,5 @@ export type ComputeNodeRow = Selectable<ComputeNodesTable>;
 export type CapacityClaimRow = Selectable<CapacityClaimsTable>;
 export type LaunchTemplateRow = Selectable<LaunchTemplatesTable>;
 export type LaunchTemplateVersionRow = Selectable<LaunchTemplateVersionsTable>;
+export type ServerGroupRow = Selectable<ServerGroupsTable>;
 export type { Generated };

@@ -20,6 +20,8 @@ const QUOTA = {
   securityGroups: 10,
   securityGroupRules: 100,
   keypairs: 100,
+  serverGroups: 10,
+  serverGroupMembers: 10,
 };
 
 for (const backend of TEST_BACKENDS) {

@@ -26,6 +26,8 @@ const QUOTA = {
   securityGroups: 3,
   securityGroupRules: 4,
   keypairs: 100,
+  serverGroups: 10,
+  serverGroupMembers: 10,
 };
 
 for (const backend of TEST_BACKENDS) {

@@ -10,6 +10,10 @@ export interface QuotaLimits {
   securityGroups: number;
   securityGroupRules: number;
   keypairs: number;
+  /** Server groups (EC2 placement groups) a project may have. */
+  serverGroups: number;
+  /** Members one server group may have. */
+  serverGroupMembers: number;
 }
 
 export const QUOTA_RESOURCES = [
@@ -20,6 +24,8 @@ export const QUOTA_RESOURCES = [
   'securityGroups',
   'securityGroupRules',
   'keypairs',
+  'serverGroups',
+  'serverGroupMembers',
 ] as const satisfies readonly (keyof QuotaLimits)[];
 
 export function effectiveLimits(
@@ -56,7 +62,7 @@ async function projectQuota(
   projectId: string,
 ): Promise<{ limits: QuotaLimits; used: QuotaUsage }> {
   const limits = effectiveLimits(defaults, await new QuotaRepo(db).overrides(projectId));
-  const count = async (table: 'keypairs' | 'securityGroups' | 'floatingIps') =>
+  const count = async (table: 'keypairs' | 'securityGroups' | 'floatingIps' | 'serverGroups') =>
     Number(
       (
         await db
@@ -83,6 +89,9 @@ async function projectQuota(
       securityGroups: await count('securityGroups'),
       securityGroupRules: Number(rules.n),
       keypairs: await count('keypairs'),
+      serverGroups: await count('serverGroups'),
+      // Members are counted per group: no one figure for the project.
+      serverGroupMembers: 0,
     },
   };
 }

@@ -18,6 +18,11 @@ export interface SelectDestinationsArgs {
   vcpus: number;
   memoryMb: number;
   diskGb: number;
+  /**
+   * The server group the instances are members of (its id): its policy is kept, counting the
+   * other members placed and being placed. Absent from callers of an earlier version.
+   */
+  group?: string | null;
 }
 
 export interface Destinations {

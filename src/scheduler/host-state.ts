@@ -1,6 +1,6 @@
 // What the scheduler knows of each compute host and of what new instances need: the data its
 // filters and weighers are pure functions of.
-import type { Resources } from '../db/index.js';
+import type { Resources, ServerGroupPolicy } from '../db/index.js';
 
 export interface HostState {
   host: string;
@@ -24,6 +24,21 @@ export interface RequestSpec extends Resources {
   availabilityZone: string | null;
   /** The image's architecture; any host when null. */
   architecture: string | null;
+  /** The server group the instances join; none when absent or null. */
+  group?: GroupSpec | null;
+}
+
+/** A server group as the filters and weighers see it while one of its members is placed. */
+export interface GroupSpec {
+  id: string;
+  policy: ServerGroupPolicy;
+  /** The most members on one host (anti-affinity). */
+  maxPerHost: number;
+  /**
+   * How many of the group's other members each host holds: placed, or being placed (their
+   * capacity claim is taken, by this scheduler or another). Hosts without any are absent.
+   */
+  membersOn: ReadonlyMap<string, number>;
 }
 
 /** Keeps the hosts that can take an instance of `spec`. */

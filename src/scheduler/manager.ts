@@ -8,9 +8,12 @@ import { dispatch, type ProtocolHandlers } from '../bus/index.js';
 import {
   CapacityClaimRepo,
   ComputeNodeRepo,
+  groupPlacement,
   now,
+  ServerGroupRepo,
   ServiceRepo,
   type Db,
+  type GroupPlacement,
   type Resources,
 } from '../db/index.js';
 import { StratusError } from '../errors.js';
@@ -27,7 +30,7 @@ import {
 import { schedulerFilters } from './filters/index.js';
 import type { HostFilter, HostState, HostWeigher, RequestSpec } from './host-state.js';
 import { rankHosts } from './host-ranking.js';
-import { freeMemoryWeigher, type WeigherChoice } from './weighers/index.js';
+import { freeMemoryWeigher, serverGroupWeigher, type WeigherChoice } from './weighers/index.js';
 
 export interface SchedulerOptions {
   db: Db;
@@ -50,6 +53,8 @@ interface OwnClaim {
   decision: object;
   /** When it began (Date.now()): the claim's row is created no earlier. */
   startedAt: number;
+  /** The server group the instance is a member of, if any. */
+  group?: string | undefined;
   /** The number of the last read begun when the claim was committed. */
   settledSeq?: number;
 }
@@ -69,8 +74,9 @@ export class SchedulerManager implements ProtocolHandlers<SchedulerProtocol> {
   readonly #services: ServiceRepo;
   readonly #nodes: ComputeNodeRepo;
   readonly #claims: CapacityClaimRepo;
+  readonly #groups: ServerGroupRepo;
   readonly #filters: readonly HostFilter[];
-  readonly #weigher: HostWeigher;
+  readonly #weighers: readonly HostWeigher[];
   readonly #startedAt = now();
   /**
    * The claims this process is taking or took lately, by instance. Each decision counts the
@@ -97,8 +103,13 @@ export class SchedulerManager implements ProtocolHandlers<SchedulerProtocol> {
     this.#services = new ServiceRepo(options.db);
     this.#nodes = new ComputeNodeRepo(options.db);
     this.#claims = new CapacityClaimRepo(options.db);
+    this.#groups = new ServerGroupRepo(options.db);
     this.#filters = schedulerFilters(options);
-    this.#weigher = freeMemoryWeigher(options.ratios.ramAllocationRatio, options.weigher);
+    // A server group's soft policy first; free memory (spread or pack) breaks its ties.
+    this.#weighers = [
+      serverGroupWeigher,
+      freeMemoryWeigher(options.ratios.ramAllocationRatio, options.weigher),
+    ];
   }
 
   service(): Service {
@@ -173,9 +184,13 @@ export class SchedulerManager implements ProtocolHandlers<SchedulerProtocol> {
     const zones: string[] = [];
     const decision = {};
     let read: HostRead | undefined;
+    // The instances' server group (a group deleted meanwhile places them as if none).
+    const groupRow = args.group ? await this.#groups.find(args.group) : undefined;
+    const group = groupRow ? groupPlacement(groupRow) : undefined;
     try {
       read = await this.#hostStates();
       let states = read.states;
+      let memberHosts = group ? await this.#groups.memberHosts(group.id) : new Map();
       for (const instanceId of args.instanceIds) {
         // Hosts whose claim was refused for this instance: another scheduler filled them since
         // they were read.
@@ -187,9 +202,9 @@ export class SchedulerManager implements ProtocolHandlers<SchedulerProtocol> {
               read as HostRead,
               decision,
             ),
-            spec,
+            group ? { ...spec, group: this.#groupSpec(group, memberHosts, instanceId) } : spec,
             this.#filters,
-            this.#weigher,
+            this.#weighers,
             now(),
           );
           if ('refusal' in result) {
@@ -200,7 +215,13 @@ export class SchedulerManager implements ProtocolHandlers<SchedulerProtocol> {
           }
           const picked = (result.ranked[0] as HostState).host;
           const pick = states.find((h) => h.host === picked) as HostState;
-          const own: OwnClaim = { host: pick.host, r: spec, decision, startedAt: Date.now() };
+          const own: OwnClaim = {
+            host: pick.host,
+            r: spec,
+            decision,
+            startedAt: Date.now(),
+            group: group?.id,
+          };
           this.#own.set(instanceId, own);
           let outcome;
           try {
@@ -211,6 +232,7 @@ export class SchedulerManager implements ProtocolHandlers<SchedulerProtocol> {
                 vcpus: spec.vcpus,
                 memoryMb: spec.memoryMb,
                 diskGb: spec.diskGb,
+                group,
               },
               (node) =>
                 hostLimits(
@@ -244,11 +266,14 @@ export class SchedulerManager implements ProtocolHandlers<SchedulerProtocol> {
               { resource: 'instance', id: instanceId, reason: 'instance_state' },
             );
           }
+          // No room, or (group_conflict) another scheduler placed a member of the group since
+          // the hosts were read: read again, without this host.
           full.add(pick.host);
           const before = read;
           read = await this.#hostStates();
           this.#release(before);
           states = read.states;
+          if (group) memberHosts = await this.#groups.memberHosts(group.id);
         }
       }
     } catch (err) {
@@ -259,6 +284,24 @@ export class SchedulerManager implements ProtocolHandlers<SchedulerProtocol> {
       if (read) this.#release(read);
     }
     return { hosts, zones };
+  }
+
+  /**
+   * The group as the filters see it while `instanceId` is placed: how many of its other
+   * members each host holds, from their claims in the database and this process's claims of
+   * the group being taken (each member counted once).
+   */
+  #groupSpec(
+    group: GroupPlacement,
+    memberHosts: ReadonlyMap<string, string>,
+    instanceId: string,
+  ): NonNullable<RequestSpec['group']> {
+    const hostOf = new Map(memberHosts);
+    for (const [id, c] of this.#own) if (c.group === group.id) hostOf.set(id, c.host);
+    hostOf.delete(instanceId);
+    const membersOn = new Map<string, number>();
+    for (const h of hostOf.values()) membersOn.set(h, (membersOn.get(h) ?? 0) + 1);
+    return { ...group, membersOn };
   }
 
   /**

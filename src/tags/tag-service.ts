@@ -11,6 +11,7 @@ import {
   KeypairRepo,
   LaunchTemplateRepo,
   SecurityGroupRepo,
+  ServerGroupRepo,
   TagRepo,
   type Db,
   type ImageKind,
@@ -24,7 +25,13 @@ export const MAX_TAGS_PER_RESOURCE = 50;
 
 /** The kinds of resources that carry tags, as tag rows name them. */
 export type TaggableType =
-  'instance' | 'image' | 'security-group' | 'key-pair' | 'elastic-ip' | 'launch-template';
+  | 'instance'
+  | 'image'
+  | 'security-group'
+  | 'key-pair'
+  | 'elastic-ip'
+  | 'launch-template'
+  | 'placement-group';
 
 export interface Tag {
   key: string;
@@ -68,6 +75,7 @@ const RESOURCE: Record<TaggableType, { resource: ErrorResource; what: string }> 
   'key-pair': { resource: 'keypair', what: 'key pair ID' },
   'elastic-ip': { resource: 'allocation', what: 'allocation ID' },
   'launch-template': { resource: 'launch_template', what: 'launch template ID' },
+  'placement-group': { resource: 'server_group', what: 'placement group ID' },
 };
 
 /** Ids looked up per query when listing. */
@@ -249,6 +257,13 @@ export class TagService {
           ? { id: row.allocationId, projectId: row.projectId as string }
           : undefined;
       }
+      case 'placement-group': {
+        const [row] = await new ServerGroupRepo(db).list({
+          projectId,
+          idPrefixes: [ref.idPrefix],
+        });
+        return row && { id: row.id, projectId: row.projectId };
+      }
     }
   }
 
@@ -281,6 +296,8 @@ export class TagService {
       for (const r of await new FloatingIpRepo(db).list({ allocationPrefixes: chunk }))
         if (r.allocationId) found(r.allocationId);
     }
+    for (const chunk of chunks(ids('placement-group')))
+      for (const r of await new ServerGroupRepo(db).list({ idPrefixes: chunk })) found(r.id);
     return out;
   }
 }

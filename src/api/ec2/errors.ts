@@ -41,6 +41,7 @@ const TABLE: Readonly<Record<ErrorKind, KindCodes>> = {
       association: ['InvalidAssociationID.NotFound', 400],
       launch_template: ['InvalidLaunchTemplateId.NotFound', 400],
       launch_template_version: ['InvalidLaunchTemplateId.VersionNotFound', 400],
+      server_group: ['InvalidPlacementGroup.Unknown', 400],
     },
     // An unknown zone, flavor or tag: EC2 calls the value invalid.
     otherwise: ['InvalidParameterValue', 400],
@@ -52,6 +53,7 @@ const TABLE: Readonly<Record<ErrorKind, KindCodes>> = {
       security_group_rule: ['InvalidPermission.Duplicate', 400],
       image: ['InvalidAMIName.Duplicate', 400],
       launch_template: ['InvalidLaunchTemplateName.AlreadyExistsException', 400],
+      server_group: ['InvalidPlacementGroup.Duplicate', 400],
     },
     otherwise: ['InvalidParameterValue', 400],
   },
@@ -90,6 +92,7 @@ const TABLE: Readonly<Record<ErrorKind, KindCodes>> = {
   },
   missing: { otherwise: ['MissingParameter', 400] },
   conflict: {
+    pairs: { server_group: { in_use: ['InvalidPlacementGroup.InUse', 400] } },
     reasons: {
       in_use: ['DependencyViolation', 400],
       cannot_delete: ['CannotDelete', 400],

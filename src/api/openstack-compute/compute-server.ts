@@ -1,7 +1,7 @@
 // The OpenStack Compute API v2.1 (microversions 2.1 and 2.2; v2.0 is the same API under
 // /v2/): version discovery, flavors, servers (create, list, show, update, delete,
-// stop/start/reboot, console output, metadata, security groups), key pairs, limits and zones,
-// over the same domain services as the EC2 API. The caller is known by its
+// stop/start/reboot, console output, metadata, security groups), key pairs, limits, zones and
+// server groups, over the same domain services as the EC2 API. The caller is known by its
 // X-Auth-Token. Every failure is a Compute fault (`{"badRequest": {"code", "message"}}`) with
 // a 4xx status; 5xx only for our own faults.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -28,6 +28,7 @@ import {
 import type { RouteDeps } from './routes.js';
 import { serverActionRoutes } from './server-actions.js';
 import { serverMetadataRoutes } from './server-metadata.js';
+import { serverGroupRoutes } from './server-groups.js';
 import { serverRoutes } from './servers.js';
 import { legacyVersionView, versionView } from './views.js';
 
@@ -105,6 +106,7 @@ export function createComputeServer(options: ComputeServerOptions): FastifyInsta
   keypairRoutes(deps);
   limitRoutes(deps);
   availabilityZoneRoutes(deps);
+  serverGroupRoutes(deps);
 
   app.setNotFoundHandler((request, reply) =>
     send(

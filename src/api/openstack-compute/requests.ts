@@ -22,6 +22,8 @@ export interface CreateServer {
   metadata: Record<string, string>;
   /** Answer `{"reservation_id": ...}` instead of the server. */
   returnReservationId: boolean;
+  /** The server group the servers join (the `group` scheduler hint), a UUID. */
+  group: string | undefined;
 }
 
 /** A server update: its name and the addresses recorded for reaching it. */
@@ -215,6 +217,7 @@ export function parseMetadataItem(body: unknown, key: string): string {
 export function parseCreateServer(body: unknown): CreateServer {
   const top = object(body, 'the request body');
   onlyKeys(top, ['server', 'os:scheduler_hints', 'OS-SCH-HNT:scheduler_hints'], 'the request body');
+  const group = schedulerHints(top['os:scheduler_hints'] ?? top['OS-SCH-HNT:scheduler_hints']);
   if (top.server === undefined) throw bad("Invalid input: 'server' is a required property.");
   const s = object(top.server, 'server');
   onlyKeys(s, SERVER_KEYS, 'server');
@@ -306,7 +309,34 @@ export function parseCreateServer(body: unknown): CreateServer {
     accessIpv6: address(s, 'accessIPv6'),
     metadata,
     returnReservationId: flag(s, 'return_reservation_id') ?? false,
+    group,
   };
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * The scheduler hints of a server create: `group` (a server group's UUID) is honoured; the
+ * others the Compute API defines (same_host, different_host, query, ...) are refused by name,
+ * since this scheduler does not know them, rather than ignored.
+ */
+function schedulerHints(v: unknown): string | undefined {
+  if (v === undefined) return undefined;
+  const hints = object(v, 'os:scheduler_hints');
+  const unknown = Object.keys(hints).filter((k) => k !== 'group');
+  if (unknown.length > 0) {
+    throw bad(
+      `The scheduler hint${unknown.length === 1 ? '' : 's'} ${unknown.map((k) => `'${k}'`).join(', ')} ${unknown.length === 1 ? 'is' : 'are'} not supported by this cloud; only 'group' is.`,
+    );
+  }
+  const group = hints.group;
+  if (group === undefined) return undefined;
+  if (typeof group !== 'string' || !UUID.test(group)) {
+    throw bad(
+      `Invalid input for field/attribute group. Value: ${JSON.stringify(group)}. It is not a valid UUID.`,
+    );
+  }
+  return group.toLowerCase();
 }
 
 /** A server update: its name and the addresses recorded for reaching it. */

@@ -187,6 +187,10 @@ export function serverRoutes({ app, services, caller, base }: RouteDeps): void {
         metadata: req.metadata,
         accessIpv4: req.accessIpv4,
         accessIpv6: req.accessIpv6,
+        groupId: req.group,
+        // As the Compute API does, servers no host can take are created in ERROR with the
+        // reason as their fault ("No valid host was found"), not refused.
+        keepOnNoHost: true,
         // Servers created together are `name-1` ... `name-N`, as the Compute API names them.
         tags: (i, count) => [
           { key: NAME_TAG, value: count > 1 ? `${req.name}-${i + 1}` : req.name },

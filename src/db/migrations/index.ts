@@ -15,6 +15,7 @@ import * as m0013 from './0013-live-instances-index.js';
 import * as m0014 from './0014-instance-attributes.js';
 import * as m0015 from './0015-server-metadata.js';
 import * as m0016 from './0016-launch-templates.js';
+import * as m0019 from './0019-server-groups.js';
 
 export const MIGRATIONS: Record<string, Migration> = {
   '0001-identity-and-services': m0001,
@@ -32,4 +33,5 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0014-instance-attributes': m0014,
   '0015-server-metadata': m0015,
   '0016-launch-templates': m0016,
+  '0019-server-groups': m0019,
 };

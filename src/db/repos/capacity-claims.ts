@@ -3,6 +3,7 @@
 // without overfilling a host; whoever retires an instance gives its claim back.
 import { sql } from 'kysely';
 import type { ComputeNodeRow, Db } from '../schema.js';
+import { ServerGroupRepo, type GroupPlacement } from './server-groups.js';
 
 /** An amount of vCPUs, memory (MiB) and disk (GiB). */
 export interface Resources {
@@ -16,12 +17,20 @@ export interface ClaimRequest extends Resources {
   host: string;
 }
 
+/** A claim and, for a member of a server group, the group whose policy it must keep. */
+export interface GroupClaimRequest extends ClaimRequest {
+  group?: GroupPlacement | undefined;
+}
+
 /**
  * `claimed`: the instance now holds the resources on the host. `no_room`: the host's claims
  * leave too little. `unknown_host`: no compute node by that name. `not_building`: the instance
  * is gone or no longer being built (its launch was undone), so nothing is claimed for it.
+ * `group_conflict`: the host breaks the instance's server group's hard policy, counting the
+ * claims of the other members (another scheduler placed one since the hosts were read).
  */
-export type ClaimOutcome = 'claimed' | 'no_room' | 'unknown_host' | 'not_building';
+export type ClaimOutcome =
+  'claimed' | 'no_room' | 'unknown_host' | 'not_building' | 'group_conflict';
 
 export class CapacityClaimRepo {
   constructor(private readonly db: Db) {}
@@ -32,9 +41,14 @@ export class CapacityClaimRepo {
    * first locks the host's compute-node row, so concurrent claims on one host are decided one
    * at a time on PostgreSQL (SQLite's BEGIN IMMEDIATE serialises every writer). An instance
    * claims on one host at a time: a claim it held elsewhere is replaced.
+   *
+   * A member of a group with a hard policy (affinity, anti-affinity) also takes the group's
+   * row lock, after the host's and the instance's, and claims only if the other members'
+   * claims allow the host: so two members are never placed against the policy, whichever
+   * schedulers place them and on whichever hosts.
    */
   async claim(
-    req: ClaimRequest,
+    req: GroupClaimRequest,
     limits: (node: ComputeNodeRow) => Resources,
   ): Promise<ClaimOutcome> {
     return this.db.transaction().execute(async (trx) => {
@@ -55,6 +69,9 @@ export class CapacityClaimRepo {
         .where('vmState', '=', 'building')
         .executeTakeFirst();
       if (Number(building.numUpdatedRows) === 0) return 'not_building';
+      if (req.group && !(await keepsGroupPolicy(trx, req.group, req.instanceId, req.host))) {
+        return 'group_conflict';
+      }
       // A claim the instance held (here or elsewhere) is replaced, so it does not count.
       const used = (await usage(trx, req.host, req.instanceId)).get(req.host) ?? NONE;
       const limit = limits(node);
@@ -188,6 +205,24 @@ export class CapacityClaimRepo {
 }
 
 const NONE: Resources = { vcpus: 0, memoryMb: 0, diskGb: 0 };
+
+/**
+ * Under the group's row lock: whether `host` keeps the group's hard policy for `instanceId`,
+ * given the claims of its other members. Soft policies and a group gone always pass.
+ */
+async function keepsGroupPolicy(
+  trx: Db,
+  group: GroupPlacement,
+  instanceId: string,
+  host: string,
+): Promise<boolean> {
+  if (group.policy !== 'affinity' && group.policy !== 'anti-affinity') return true;
+  const groups = new ServerGroupRepo(trx);
+  if (!(await groups.hold(group.id))) return true;
+  const others = [...(await groups.memberHosts(group.id))].filter(([id]) => id !== instanceId);
+  if (group.policy === 'affinity') return others.every(([, h]) => h === host);
+  return others.filter(([, h]) => h === host).length < group.maxPerHost;
+}
 
 /** The claims' sums by host (or of one host), leaving out one instance's claim if told. */
 async function usage(db: Db, host?: string, except?: string): Promise<Map<string, Resources>> {

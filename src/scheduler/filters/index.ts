@@ -7,8 +7,11 @@ import { cpuFilter } from './cpu.js';
 import { diskFilter } from './disk.js';
 import { imageArchitectureFilter } from './image-architecture.js';
 import { ramFilter } from './ram.js';
+import { affinityFilter, antiAffinityFilter } from './server-group.js';
 
 export {
+  affinityFilter,
+  antiAffinityFilter,
   availabilityZoneFilter,
   computeStatusFilter,
   cpuFilter,
@@ -19,7 +22,9 @@ export {
 
 /**
  * Every filter, cheapest and most telling first: a host must be up and enabled, in the zone,
- * of the image's architecture, and have room for the vCPUs, memory and disk.
+ * of the image's architecture, and have room for the vCPUs, memory and disk; last, it must
+ * keep the hard policy of the instance's server group (so a group's refusal is told only when
+ * its policy is what leaves no host).
  */
 export function schedulerFilters(options: {
   downAfterMs: number;
@@ -32,5 +37,7 @@ export function schedulerFilters(options: {
     cpuFilter(options.ratios.cpuAllocationRatio),
     ramFilter(options.ratios.ramAllocationRatio),
     diskFilter(options.ratios.diskAllocationRatio),
+    affinityFilter,
+    antiAffinityFilter,
   ];
 }

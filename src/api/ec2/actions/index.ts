@@ -6,6 +6,7 @@ import { imageActions } from './images.js';
 import { instanceActions } from './instances.js';
 import { keypairActions } from './keypairs.js';
 import { launchTemplateActions } from './launch-templates.js';
+import { placementGroupActions } from './placement-groups.js';
 import { regionActions } from './regions.js';
 import { securityGroupActions } from './security-groups.js';
 import { tagActions } from './tags.js';
@@ -22,5 +23,6 @@ export function ec2Actions(deps: Ec2Deps): Ec2ActionTable {
     ...securityGroupActions(deps),
     ...addressActions(deps),
     ...tagActions(deps),
+    ...placementGroupActions(deps),
   };
 }

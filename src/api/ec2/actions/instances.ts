@@ -37,6 +37,7 @@ import {
   launchTemplateOf,
   launchTemplateTags,
 } from './launch-templates.js';
+import { findPlacementGroup, placementGroupEc2Id } from './placement-groups.js';
 
 export interface Ec2State {
   code: number;
@@ -87,6 +88,7 @@ const NO_EXTRAS: Extras = {
   tags: new Map(),
   publicIps: new Map(),
   imageKinds: new Map(),
+  placement: new Map(),
 };
 
 function mergeExtras(a: Extras, b: Extras): Extras {
@@ -96,6 +98,7 @@ function mergeExtras(a: Extras, b: Extras): Extras {
     tags: new Map([...a.tags, ...b.tags]),
     publicIps: new Map([...a.publicIps, ...b.publicIps]),
     imageKinds: new Map([...a.imageKinds, ...b.imageKinds]),
+    placement: new Map([...a.placement, ...b.placement]),
   };
 }
 
@@ -111,6 +114,12 @@ function compareKeys(a: InstanceKey, b: InstanceKey): number {
 const IMAGE_PREFIX = { machine: 'ami', kernel: 'aki', ramdisk: 'ari' } as const;
 const MAX_PAGE = 1000;
 
+/** An instance's placement group id on the wire, if it is in one. */
+function placementOf(x: Extras, inst: InstanceRow): string | undefined {
+  const g = x.placement.get(inst.id);
+  return g ? placementGroupEc2Id(g.id) : undefined;
+}
+
 export function instanceEc2Id(id: string): string {
   return ec2Id('i', id);
 }
@@ -121,6 +130,8 @@ interface Extras {
   tags: Map<string, { key: string; value: string }[]>;
   publicIps: Map<string, string>;
   imageKinds: Map<string, keyof typeof IMAGE_PREFIX>;
+  /** The placement group (server group) of each instance in one. */
+  placement: Map<string, { id: string; name: string }>;
 }
 
 export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
@@ -139,10 +150,11 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
 
   const extras = async (rows: readonly InstanceRow[]): Promise<Extras> => {
     const ids = rows.map((r) => r.id);
-    const [groupLinks, tagRows, publicIps] = await Promise.all([
+    const [groupLinks, tagRows, publicIps, placement] = await Promise.all([
       ops.securityGroupsOf(ids),
       deps.tags.of(ids),
       addresses.floatingByInstance(ids),
+      deps.serverGroups.ofInstances(ids),
     ]);
     const groupIds = [...new Set([...groupLinks.values()].flat())];
     const groupRows = new Map((await securityGroups.byIds(groupIds)).map((g) => [g.id, g]));
@@ -162,7 +174,7 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
     const imageKinds = await images.kindsOf(
       rows.flatMap((r) => [r.imageId, r.kernelId, r.ramdiskId]).filter((x): x is string => !!x),
     );
-    return { groups, tags, publicIps, imageKinds };
+    return { groups, tags, publicIps, imageKinds, placement };
   };
 
   const imageEc2Id = (x: Extras, id: string | null): string | undefined =>
@@ -184,7 +196,12 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
       productCodes: [],
       instanceType: flavorName(inst, flavorNames),
       launchTime: ec2Time(inst.launchedAt ?? inst.createdAt),
-      placement: { availabilityZone: inst.availabilityZone, groupName: '', tenancy: 'default' },
+      placement: {
+        availabilityZone: inst.availabilityZone,
+        groupName: x.placement.get(inst.id)?.name ?? '',
+        groupId: placementOf(x, inst),
+        tenancy: 'default',
+      },
       kernelId: imageEc2Id(x, inst.kernelId),
       ramdiskId: imageEc2Id(x, inst.ramdiskId),
       monitoring: { state: 'disabled' },
@@ -241,6 +258,7 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
     'group-name': (i: InstanceRow) => (x.groups.get(i.id) ?? []).map((g) => g.groupName),
     'instance.group-id': (i: InstanceRow) => (x.groups.get(i.id) ?? []).map((g) => g.groupId),
     'instance.group-name': (i: InstanceRow) => (x.groups.get(i.id) ?? []).map((g) => g.groupName),
+    'placement-group-name': (i: InstanceRow) => x.placement.get(i.id)?.name,
     'kernel-id': (i: InstanceRow) => imageEc2Id(x, i.kernelId),
     'ramdisk-id': (i: InstanceRow) => imageEc2Id(x, i.ramdiskId),
     architecture: () => 'x86_64',
@@ -284,7 +302,21 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
         .filter((s) => s.resourceType === 'instance')
         .flatMap((s) => s.tags);
       checkTags(tags);
+      const placementName = params.string('Placement.GroupName', { max: 255 }) || undefined;
+      const placementId = params.string('Placement.GroupId', { max: 64 }) || undefined;
+      if (placementName !== undefined && placementId !== undefined) {
+        throw new StratusError(
+          'invalid',
+          'Placement.GroupName and Placement.GroupId cannot be given together.',
+          { resource: 'parameter', reason: 'combination' },
+        );
+      }
+      const placementGroup =
+        placementName !== undefined || placementId !== undefined
+          ? await findPlacementGroup(deps, context, { name: placementName, id: placementId })
+          : undefined;
       const reservation = await ops.run(context, {
+        groupId: placementGroup?.id,
         imageRef: data.imageRef,
         flavorName: data.instanceType ?? 'm1.small',
         minCount,

@@ -1,5 +1,5 @@
 // Tag actions: CreateTags, DeleteTags, DescribeTags, on instances, images, security groups, key
-// pairs, Elastic IP allocations and launch templates. A resource is tagged in the project that owns it; callers
+// pairs, Elastic IP allocations, launch templates and placement groups. A resource is tagged in the project that owns it; callers
 // reach only their own project's resources (admins every project's).
 import type { ImageKind } from '../../../db/index.js';
 import { invalid } from '../../../errors.js';
@@ -24,6 +24,7 @@ const PREFIXES: Record<string, { type: TaggableType; imageKind?: ImageKind }> = 
   key: { type: 'key-pair' },
   eipalloc: { type: 'elastic-ip' },
   lt: { type: 'launch-template' },
+  pg: { type: 'placement-group' },
 };
 const IMAGE_PREFIX: Record<ImageKind, string> = { machine: 'ami', kernel: 'aki', ramdisk: 'ari' };
 const TYPE_PREFIX: Record<Exclude<TaggableType, 'image'>, string> = {
@@ -32,6 +33,7 @@ const TYPE_PREFIX: Record<Exclude<TaggableType, 'image'>, string> = {
   'key-pair': 'key',
   'elastic-ip': 'eipalloc',
   'launch-template': 'lt',
+  'placement-group': 'pg',
 };
 
 /** A resource id as EC2 shows it, with the type and id prefix the tag service resolves. */

@@ -6,6 +6,7 @@ import { imageParameters } from './images.js';
 import { instanceParameters } from './instances.js';
 import { keypairParameters } from './keypairs.js';
 import { launchTemplateParameters } from './launch-templates.js';
+import { placementGroupParameters } from './placement-groups.js';
 import { regionParameters } from './regions.js';
 import type { ActionParameters } from './rules.js';
 import { securityGroupParameters } from './security-groups.js';
@@ -31,4 +32,5 @@ export const EC2_PARAMETERS: Readonly<Record<string, ActionParameters>> = {
   ...addressParameters,
   ...tagParameters,
   ...launchTemplateParameters,
+  ...placementGroupParameters,
 };

@@ -49,12 +49,17 @@ export const instanceParameters: Readonly<Record<string, ActionParameters>> = {
       sample: 'dedicated',
     }),
     'Placement.AvailabilityZoneId': honoured('the zone id DescribeAvailabilityZones shows'),
-    'Placement.GroupName': refused('there are no placement groups.', { sample: 'pg1' }),
-    'Placement.GroupId': refused('there are no placement groups.', { sample: 'pg-1' }),
+    'Placement.GroupName': honoured('a placement group of the project (cluster or spread)'),
+    'Placement.GroupId': honoured('a placement group of the project, by its pg- id'),
     'Placement.PartitionNumber': refused('there are no partition placement groups.', {
       sample: '1',
     }),
-    'Placement.SpreadDomain': refused('there are no placement groups.', { sample: 'x' }),
+    'Placement.SpreadDomain': refused(
+      'spread groups spread over hosts only; there are no spread domains.',
+      {
+        sample: 'x',
+      },
+    ),
     'Placement.Affinity': refused('there are no dedicated hosts.', { sample: 'host' }),
     'Placement.HostId': refused('there are no dedicated hosts.', { sample: 'h-1' }),
     'Placement.HostResourceGroupArn': refused('there are no dedicated hosts.', { sample: 'arn' }),
