@@ -3,7 +3,7 @@
 // found or why it failed, so an operator sees at once which part of the set-up is wrong.
 import { lookup } from 'node:dns/promises';
 import net from 'node:net';
-import { NoSuchObjectError, InvalidCredentialsError, type Client } from 'ldapts';
+import { InvalidCredentialsError, NoSuchObjectError, ResultCodeError, type Client } from 'ldapts';
 import type { LdapConfig } from './ldap-config.js';
 import { describeLdapError, LdapDirectory } from './ldap-directory.js';
 
@@ -48,22 +48,31 @@ export async function checkLdap(config: LdapConfig): Promise<LdapCheckStep[]> {
 
   const directory = new LdapDirectory(config);
   let client: Client | undefined;
+  /** A failure before the directory answered anything: connection or TLS. */
+  const unreached = (err: unknown) => {
+    if ((secure || config.startTls) && isTlsError(err)) {
+      ok('connect', `${host}:${port} accepts connections.`);
+      return fail(
+        'tls',
+        `TLS with ${host}:${port} failed${config.caFile ? ` (CA file ${config.caFile})` : ''}: ${describeLdapError(err)}.`,
+      );
+    }
+    return fail('connect', `Cannot connect to ${host}:${port}: ${describeLdapError(err)}.`);
+  };
   try {
     try {
+      // ldapts connects on the first operation: StartTLS, or else the bind below.
       client = await directory.connect();
-      // ldapts connects lazily: a bind (anonymous or the service's) opens the connection.
+    } catch (err) {
+      return unreached(err);
+    }
+    let bindError: unknown;
+    try {
+      await directory.bindService(client);
       if (!config.bindDn) await client.bind('', '');
     } catch (err) {
-      if (secure || config.startTls) {
-        if (isTlsError(err)) {
-          ok('connect', `${host}:${port} accepts connections.`);
-          return fail(
-            'tls',
-            `TLS with ${host}:${port} failed${config.caFile ? ` (CA file ${config.caFile})` : ''}: ${describeLdapError(err)}.`,
-          );
-        }
-      }
-      return fail('connect', `Cannot connect to ${host}:${port}: ${describeLdapError(err)}.`);
+      if (!(err instanceof ResultCodeError)) return unreached(err);
+      bindError = err;
     }
     ok('connect', `${host}:${port} accepts connections.`);
     if (secure || config.startTls) {
@@ -71,15 +80,14 @@ export async function checkLdap(config: LdapConfig): Promise<LdapCheckStep[]> {
     } else {
       ok('tls', 'Not used (plain ldap:// without StartTLS).');
     }
-
-    try {
-      await directory.bindService(client);
-      ok('bind', config.bindDn ? `Bound as ${config.bindDn}.` : 'Bound anonymously.');
-    } catch (err) {
+    if (bindError !== undefined) {
       const why =
-        err instanceof InvalidCredentialsError ? 'wrong DN or password' : describeLdapError(err);
+        bindError instanceof InvalidCredentialsError
+          ? 'wrong DN or password'
+          : describeLdapError(bindError);
       return fail('bind', `Cannot bind as ${config.bindDn ?? 'anonymous'}: ${why}.`);
     }
+    ok('bind', config.bindDn ? `Bound as ${config.bindDn}.` : 'Bound anonymously.');
 
     const tree = async (
       step: 'users' | 'groups',
