@@ -101,7 +101,15 @@ export class IdentityService {
     });
   }
 
-  async createUser(args: { name: string; password?: string }): Promise<UserRow> {
+  /**
+   * Creates a user, its password under the compliance rules unless `generated` says the cloud
+   * made it itself (the bootstrap admin's, which need not match an operator's regex).
+   */
+  async createUser(args: {
+    name: string;
+    password?: string;
+    generated?: boolean;
+  }): Promise<UserRow> {
     checkName('user', args.name);
     if (args.password !== undefined && args.password.length < 8) {
       throw invalid('A password must have at least 8 characters.', {
@@ -109,7 +117,7 @@ export class IdentityService {
         id: args.name,
       });
     }
-    if (args.password !== undefined)
+    if (args.password !== undefined && !args.generated)
       await this.#compliance.checkNewPassword(undefined, args.password);
     const passwordHash = args.password === undefined ? null : await hashPassword(args.password);
     const row = await this.#users.create({
