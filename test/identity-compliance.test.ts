@@ -41,6 +41,12 @@ const COMPLIANCE: SecurityComplianceOptions = {
   minimumPasswordAge: 1,
 };
 
+/** What the tests read of an answer: a token or an error. */
+interface Answer {
+  token: { user: { password_expires_at: string } };
+  error: { message: string };
+}
+
 function passwordAuth(user: string, password: string) {
   return {
     auth: {
@@ -71,7 +77,7 @@ for (const backend of [sqliteBackend, postgresBackend]) {
         body: JSON.stringify(passwordAuth(user, password)),
       });
       const text = await r.text();
-      return { status: r.status, body: (text ? JSON.parse(text) : {}) as Record<string, any> };
+      return { status: r.status, body: (text ? JSON.parse(text) : {}) as Answer };
     };
 
     before(async () => {

@@ -201,6 +201,30 @@ describe('Users from an LDAP directory', needs('slapd', 'openssl'), () => {
     }
   });
 
+  it('disables a directory user disabled in the directory, EC2 keys and all', async () => {
+    const bobId = publicUserId('ldap', 'bob');
+    const key = await identity.createEc2Credential(bobId, 'audit');
+    const client = ec2Client(t.endpoint, t.region, {
+      accessKeyId: key.accessKey,
+      secretAccessKey: key.secretKey,
+    });
+    try {
+      await client.send(new DescribeInstancesCommand({}));
+      slapd.modify(
+        `dn: uid=bob,${USER_TREE}\nchangetype: modify\nreplace: description\ndescription: FALSE\n`,
+      );
+      const a = await call(passwordAuth('bob', 'bob-in-ldap-12', 'ldap', 'audit'));
+      assert.equal(a.status, 401);
+      assert.equal((await identity.getUser(bobId)).enabled, 0);
+      await assert.rejects(
+        client.send(new DescribeInstancesCommand({})),
+        /AuthFailure|not able to validate/,
+      );
+    } finally {
+      client.destroy();
+    }
+  });
+
   it('reaches the directory over ldaps with the test CA, and refuses another CA', async () => {
     const flags = { ...ldapFlags(slapd), 'ldap-url': slapd.ldapsUrl, 'ldap-start-tls': 'false' };
     const good = new LdapDirectory(ldapConfig(flags));

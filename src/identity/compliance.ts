@@ -50,6 +50,7 @@ export class SecurityCompliance {
 
   /** When the user's password expires; null when it never does. */
   async passwordExpiresAt(userId: string): Promise<number | null> {
+    if (this.options.passwordExpiresDays <= 0) return null;
     return this.#expiresAt((await this.#security.get(userId)).passwordSetAt);
   }
 

@@ -9,6 +9,7 @@ import path from 'node:path';
 
 export const SLAPD = '/usr/sbin/slapd';
 export const LDAPADD = '/usr/bin/ldapadd';
+export const LDAPMODIFY = '/usr/bin/ldapmodify';
 
 export const SUFFIX = 'dc=example,dc=org';
 export const SERVICE_DN = `cn=stratus,${SUFFIX}`;
@@ -34,6 +35,8 @@ export interface PrivateSlapd {
   /** Another CA, which did not. */
   otherCaFile: string;
   pid: number;
+  /** Applies an LDIF change record (ldapmodify, as the directory's admin). */
+  modify(ldif: string): void;
   /** Stops the server (SIGTERM to the pid started, then waits for it to exit). */
   stop(): Promise<void>;
   /** Stops it if running and removes its files. */
@@ -243,6 +246,13 @@ export async function startPrivateSlapd(
     caFile: path.join(dir, 'ca.pem'),
     otherCaFile: path.join(dir, 'other-ca.pem'),
     pid: child.pid as number,
+    modify(ldif: string) {
+      execFileSync(
+        LDAPMODIFY,
+        ['-x', '-H', ldapUrl, '-D', `cn=admin,${SUFFIX}`, '-w', 'admin-secret'],
+        { input: ldif, stdio: ['pipe', 'pipe', 'pipe'] },
+      );
+    },
     stop,
     async remove() {
       await stop();

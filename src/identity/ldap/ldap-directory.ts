@@ -178,14 +178,15 @@ export class LdapDirectory {
 
   /**
    * The user if `password` is theirs: found with the service account, then bound as. An
-   * unknown user and a wrong password both answer undefined; a disabled user too.
+   * unknown user and a wrong password both answer undefined. A disabled user is answered as
+   * found (`enabled` false) without its password being tried: the caller refuses it alike.
    */
   async authenticate(key: UserKey, password: string): Promise<DirectoryUser | undefined> {
     // An empty password would be an anonymous bind, which most directories accept.
     if (password === '') return undefined;
     return this.#session('check a password', async (client) => {
       const user = await this.#findUser(client, key);
-      if (!user || !user.enabled) return undefined;
+      if (!user || !user.enabled) return user;
       try {
         await client.bind(user.dn, password);
       } catch (err) {

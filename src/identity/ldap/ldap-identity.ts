@@ -66,7 +66,8 @@ export class LdapIdentity {
    * Checks a password against the directory. `user` names the user in this domain, or gives
    * the local id of one who logged in before. Returns the user's SQL row, created or brought
    * up to date, with the roles its groups grant written; undefined for an unknown user, a
-   * wrong password or a disabled user alike. An unreachable directory is `unavailable`.
+   * wrong password or a disabled user alike (a disabled one is disabled in SQL too, so its
+   * EC2 keys stop working). An unreachable directory is `unavailable`.
    */
   async authenticate(
     user: { id?: string; name?: string },
@@ -84,6 +85,12 @@ export class LdapIdentity {
     }
     const found = await this.directory.authenticate(key, password);
     if (!found) return undefined;
+    if (!found.enabled) {
+      // Disabled in the directory: its EC2 keys and tokens stop working here too.
+      const known = await this.#users.find(publicUserId(this.config.domain, found.id));
+      if (known?.enabled) await this.#users.setEnabled(known.id, 0);
+      return undefined;
+    }
     const row = await this.ensureUser(found);
     await this.syncGroupRoles(row.id, found);
     return row;
