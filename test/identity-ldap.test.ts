@@ -252,6 +252,20 @@ describe('Users from an LDAP directory', needs('slapd', 'openssl'), () => {
     );
   });
 
+  it('takes away at the next login the roles of a group the user left', async () => {
+    slapd.modify(
+      `dn: cn=ops,${GROUP_TREE}\nchangetype: modify\ndelete: member\nmember: uid=alice,${USER_TREE}\n-\nadd: member\nmember: ${SERVICE_DN}\n`,
+    );
+    const a = await call(passwordAuth('alice', ALICE_PASSWORD, 'ldap', 'ldap-project'));
+    assert.equal(a.status, 401, JSON.stringify(a.body));
+    assert.deepEqual(
+      await identity.listRoleAssignments({ user: publicUserId('ldap', 'alice') }),
+      [],
+    );
+    // Still a user: an unscoped login works.
+    assert.equal((await call(passwordAuth('alice', ALICE_PASSWORD, 'ldap'))).status, 201);
+  });
+
   it('tells with stratus manage identity check what it found and what failed', async () => {
     const args = (flags: Record<string, string>) => [
       'manage',
