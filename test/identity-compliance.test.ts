@@ -2,24 +2,25 @@
 // Identity API: a lockout after failed logins that ends after its duration (or when an
 // operator enables the user again), password expiry, password history, a password regex
 // refused with its description in Keystone's 400 body, the minimum password age; and failed
-// logins logged with the address they came from.
+// logins, at the Identity and EC2 APIs, logged with the address they came from.
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
+import { DescribeRegionsCommand } from '@aws-sdk/client-ec2';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { toIdentityError } from '../src/api/identity/errors.js';
+import { loadConfig } from '../src/config/index.js';
+import { startCloud } from '../src/main.js';
 import { StratusError } from '../src/errors.js';
-import {
-  IdentityService,
-  NO_COMPLIANCE,
-  PasswordLogin,
-  TokenService,
-  type SecurityComplianceOptions,
-} from '../src/identity/index.js';
+import { IdentityService, type SecurityComplianceOptions } from '../src/identity/index.js';
 import { needs } from './support/capabilities.js';
 import { postgresBackend, sqliteBackend } from './support/databases.js';
 import { disconnected } from './support/expect.js';
-import { startTestCloud, type TestCloud } from './support/ec2.js';
+import { ec2Client, startTestCloud, type TestCloud } from './support/ec2.js';
+import { FREE_PORTS } from './support/ports.js';
 
 const DAY_MS = 86_400_000;
 const FLAGS = {
@@ -191,31 +192,45 @@ for (const backend of [sqliteBackend, postgresBackend]) {
       await identity.setPassword('young', 'young-pass-2');
     });
 
-    it('logs failed logins with the address they came from', async () => {
+    it('logs failed logins with the address they came from, at both APIs', async () => {
       const lines: Record<string, unknown>[] = [];
       const sink = new Writable({
         write(chunk, _enc, done) {
-          lines.push(JSON.parse(String(chunk)) as Record<string, unknown>);
+          for (const line of String(chunk).split('\n').filter(Boolean))
+            lines.push(JSON.parse(line) as Record<string, unknown>);
           done();
         },
       });
-      const db = t.cloud.database.db;
-      const tokens = new TokenService(db, {
-        lifetimeMs: 60_000,
-        passwords: new PasswordLogin(db, { compliance: NO_COMPLIANCE, logger: pino(sink) }),
+      const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'stratus-logins-'));
+      const config = loadConfig({
+        env: {},
+        flags: { 'state-dir': stateDir, database: database.url, ...FREE_PORTS, ...FLAGS },
       });
-      await assert.rejects(
-        tokens.issue(
-          [{ method: 'password', user: { name: 'nobody-here' }, password: 'x' }],
-          null,
-          Date.now(),
-          '192.0.2.7',
-        ),
-      );
-      await new Promise((r) => setImmediate(r));
-      const failed = lines.find((l) => l.msg === 'Failed login');
-      assert.equal(failed?.source, '192.0.2.7');
-      assert.equal(failed?.user, 'nobody-here@default');
+      const cloud = await startCloud(config, ['api'], { logger: pino({ level: 'info' }, sink) });
+      const ec2 = ec2Client(cloud.urls?.ec2 as string, config.region, {
+        accessKeyId: 'SKNOSUCHKEY000000000',
+        secretAccessKey: 'no-such-secret',
+      });
+      try {
+        const r = await fetch(`${cloud.urls?.identity}/auth/tokens`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(passwordAuth('nobody-here', 'some-password-1')),
+        });
+        assert.equal(r.status, 401);
+        await assert.rejects(ec2.send(new DescribeRegionsCommand({})));
+      } finally {
+        ec2.destroy();
+        await cloud.stop();
+        fs.rmSync(stateDir, { recursive: true, force: true });
+      }
+      const failed = lines.filter((l) => l.msg === 'Failed login');
+      const identityLine = failed.find((l) => l.user === 'nobody-here@default');
+      assert.equal(identityLine?.source, '127.0.0.1', JSON.stringify(failed));
+      assert.equal(identityLine?.reason, 'unknown user');
+      const ec2Line = failed.find((l) => l.action === 'DescribeRegions');
+      assert.equal(ec2Line?.source, '127.0.0.1', JSON.stringify(failed));
+      assert.equal(ec2Line?.code, 'AuthFailure');
     });
   });
 }
