@@ -236,6 +236,14 @@ describe('Users from an LDAP directory', needs('slapd', 'openssl'), () => {
       (await good.groupsOf(alice!)).map((g) => g.name),
       ['ops'],
     );
+    // A name that several entries share logs nobody in (and is no outage).
+    const ambiguous = new LdapDirectory(
+      ldapConfig({ ...flags, 'ldap-user-name-attribute': 'objectClass' }),
+    );
+    assert.equal(
+      await ambiguous.authenticate({ name: 'inetOrgPerson' }, ALICE_PASSWORD),
+      undefined,
+    );
     const bad = new LdapDirectory(ldapConfig({ ...flags, 'ldap-ca-file': slapd.otherCaFile }));
     await assert.rejects(
       bad.authenticate({ name: 'alice' }, ALICE_PASSWORD),

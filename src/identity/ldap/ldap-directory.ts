@@ -9,6 +9,7 @@ import {
   Client,
   EqualityFilter,
   InvalidCredentialsError,
+  SizeLimitExceededError,
   type Entry,
   type Filter,
 } from 'ldapts';
@@ -160,12 +161,19 @@ export class LdapDirectory {
   async #findUser(client: Client, key: UserKey): Promise<DirectoryUser | undefined> {
     const attribute = 'id' in key ? this.config.userIdAttribute : this.config.userNameAttribute;
     const value = 'id' in key ? key.id : key.name;
-    const { searchEntries } = await client.search(this.config.userTree, {
-      scope: 'sub',
-      filter: this.#userFilter(new EqualityFilter({ attribute, value })),
-      attributes: this.#attributes(),
-      sizeLimit: 2,
-    });
+    let searchEntries: Entry[];
+    try {
+      ({ searchEntries } = await client.search(this.config.userTree, {
+        scope: 'sub',
+        filter: this.#userFilter(new EqualityFilter({ attribute, value })),
+        attributes: this.#attributes(),
+        sizeLimit: 2,
+      }));
+    } catch (err) {
+      // More entries than the limit: ambiguous, like two.
+      if (err instanceof SizeLimitExceededError) return undefined;
+      throw err;
+    }
     // Two entries with one name cannot log in: which one would it be?
     if (searchEntries.length !== 1) return undefined;
     return this.#toUser(searchEntries[0] as Entry);
