@@ -31,6 +31,8 @@ import {
   Catalog,
   ensureAdmin,
   IdentityService,
+  LdapIdentity,
+  PasswordLogin,
   renderRcFile,
   TokenService,
   type AdminIdentity,
@@ -182,7 +184,10 @@ function apiServices(
   const network = new NetworkClient(bus);
   return {
     identity: shared.identity,
-    tokens: new TokenService(db, { lifetimeMs: config.identity.tokenLifetimeSeconds * 1000 }),
+    tokens: new TokenService(db, {
+      lifetimeMs: config.identity.tokenLifetimeSeconds * 1000,
+      passwords: passwordLogin(db, config, logger.child({ service: 'identity' })),
+    }),
     catalog: new Catalog(db),
     instances: new InstanceOperations({
       db,
@@ -224,6 +229,16 @@ function apiServices(
 /** Where the fake driver of `host` keeps its VMs. */
 export function fakeDriverStateFile(stateDir: string, host: string): string {
   return path.join(stateDir, 'fake', `${encodeURIComponent(host)}.json`);
+}
+
+/** Password logins: SQL users under the compliance rules, and the LDAP domain if configured. */
+function passwordLogin(db: Db, config: Config, logger: Logger): PasswordLogin {
+  const ldap = config.identity.ldap;
+  return new PasswordLogin(db, {
+    compliance: config.identity.securityCompliance,
+    directories: ldap ? [new LdapIdentity(db, ldap, logger)] : [],
+    logger,
+  });
 }
 
 function createDriver(config: Config, logger: Logger): VirtDriver {
@@ -304,7 +319,9 @@ export async function startCloud(
       stateDir: config.stateDir,
       directory: config.image.directory,
     });
-    const identity = new IdentityService(database.db);
+    const identity = new IdentityService(database.db, {
+      compliance: config.identity.securityCompliance,
+    });
     let api: ApiService | undefined;
     // Each service starts before the next is built: a compute host asks the network service
     // (over the bus) which network its data plane serves.

@@ -9,6 +9,7 @@ import { addConfigOptions, configFrom } from './config-options.js';
 import { StratusError } from '../errors.js';
 import { addBackupCommands } from './manage-backup.js';
 import { addHostCommands } from './manage-host.js';
+import { addIdentityCommands } from './manage-identity.js';
 import { addImageCommands } from './manage-image.js';
 import { addNetworkCommands } from './manage-network.js';
 import { isoTime, printRecord, printRows, type Format } from './output.js';
@@ -28,7 +29,10 @@ function withDatabase(cmd: Command, action: Action): (...args: unknown[]) => Pro
       busyTimeoutMs: config.db.busyTimeoutMs,
     });
     try {
-      await action({ config, database, identity: new IdentityService(database.db), format });
+      const identity = new IdentityService(database.db, {
+        compliance: config.identity.securityCompliance,
+      });
+      await action({ config, database, identity, format });
     } finally {
       await database.close();
     }
@@ -306,6 +310,7 @@ export function manageCommand(): Command {
   }
 
   addHostCommands(manage, leaf, withDatabase);
+  addIdentityCommands(manage, leaf);
   addImageCommands(manage, { leaf, withDatabase });
 
   const rc = leaf(

@@ -6,6 +6,11 @@ import { parse as parseToml } from 'smol-toml';
 import { StratusError } from '../errors.js';
 import { parseCidr, parseIpv4 } from '../network/ipv4.js';
 import type { QuotaLimits } from '../quota/index.js';
+import {
+  parseGroupRoles,
+  type LdapConfig,
+  type SecurityComplianceOptions,
+} from '../identity/index.js';
 import { OPTIONS, type OptionSpec } from './options.js';
 
 export interface Listen {
@@ -51,7 +56,12 @@ export interface Config {
     /** How often the certificate and key files are checked for a change, in seconds. */
     tlsReloadSeconds: number;
   };
-  identity: { tokenLifetimeSeconds: number };
+  identity: {
+    tokenLifetimeSeconds: number;
+    /** The LDAP identity domain; none when `identity.ldap.url` is empty. */
+    ldap: LdapConfig | undefined;
+    securityCompliance: SecurityComplianceOptions;
+  };
   service: { heartbeatSeconds: number; downAfterSeconds: number };
   compute: {
     availabilityZone: string;
@@ -284,7 +294,11 @@ function toConfig(r: Record<string, unknown>): Config {
       tls: tlsFiles(get('api.tlsCertFile'), get('api.tlsKeyFile'), get('api.tlsCaFile')),
       tlsReloadSeconds: get('api.tlsReloadSeconds'),
     },
-    identity: { tokenLifetimeSeconds: get('identity.tokenLifetimeSeconds') },
+    identity: {
+      tokenLifetimeSeconds: get('identity.tokenLifetimeSeconds'),
+      ldap: ldapConfig(get),
+      securityCompliance: securityCompliance(get),
+    },
     service: {
       heartbeatSeconds: get('service.heartbeatSeconds'),
       downAfterSeconds: get('service.downAfterSeconds'),
@@ -389,6 +403,81 @@ function tlsFiles(cert: string, key: string, ca: string): TlsFiles | undefined {
     certFile: path.resolve(cert),
     keyFile: path.resolve(key),
     caFile: ca ? path.resolve(ca) : undefined,
+  };
+}
+
+/** The `[identity.ldap]` options, checked; undefined when no URL is set. */
+function ldapConfig(get: <T>(key: string) => T): LdapConfig | undefined {
+  const s = (key: string) => get<string>(`identity.ldap.${key}`);
+  const url = s('url');
+  if (!url) return undefined;
+  const fail = (key: string, message: string): never => {
+    throw new StratusError('invalid', `Invalid value for identity.ldap.${key}: ${message}`, {
+      resource: 'config',
+      id: `identity.ldap.${key}`,
+    });
+  };
+  if (!/^ldaps?:\/\/[^/\s]+\/?$/.test(url))
+    fail('url', `'${url}' is not ldap://HOST[:PORT] or ldaps://HOST[:PORT].`);
+  const startTls = get<boolean>('identity.ldap.startTls');
+  if (startTls && url.startsWith('ldaps:'))
+    fail('startTls', 'StartTLS is for ldap:// URLs; an ldaps:// connection is TLS already.');
+  if (!s('userTree')) fail('userTree', 'an LDAP domain needs the base DN of its users.');
+  const domain = s('domain');
+  if (!/^[a-z0-9][a-z0-9_-]{0,63}$/.test(domain) || domain === 'default')
+    fail(
+      'domain',
+      `'${domain}' is not a domain name other than 'default' (lowercase letters, digits, '_', '-').`,
+    );
+  const caFile = s('caFile');
+  return {
+    url,
+    startTls,
+    caFile: caFile ? path.resolve(caFile) : undefined,
+    bindDn: s('bindDn') || undefined,
+    bindPassword: s('bindPassword') || undefined,
+    userTree: s('userTree'),
+    userObjectClass: s('userObjectClass'),
+    userIdAttribute: s('userIdAttribute'),
+    userNameAttribute: s('userNameAttribute'),
+    userMailAttribute: s('userMailAttribute'),
+    userEnabledAttribute: s('userEnabledAttribute') || undefined,
+    userEnabledMask: get<number>('identity.ldap.userEnabledMask'),
+    userEnabledInvert: get<boolean>('identity.ldap.userEnabledInvert'),
+    groupTree: s('groupTree'),
+    groupObjectClass: s('groupObjectClass'),
+    groupIdAttribute: s('groupIdAttribute'),
+    groupNameAttribute: s('groupNameAttribute'),
+    groupMemberAttribute: s('groupMemberAttribute'),
+    domain,
+    groupRoles: parseGroupRoles(s('groupRoles'), 'identity.ldap.groupRoles'),
+    timeoutMs: get<number>('identity.ldap.timeoutSeconds') * 1000,
+  };
+}
+
+/** The `[identity.securityCompliance]` options; a regex that does not compile is refused. */
+function securityCompliance(get: <T>(key: string) => T): SecurityComplianceOptions {
+  const g = <T>(key: string) => get<T>(`identity.securityCompliance.${key}`);
+  const regex = g<string>('passwordRegex') || undefined;
+  if (regex !== undefined) {
+    try {
+      new RegExp(regex);
+    } catch (err) {
+      throw new StratusError(
+        'invalid',
+        `Invalid value for identity.securityCompliance.passwordRegex: ${(err as Error).message}`,
+        { resource: 'config', id: 'identity.securityCompliance.passwordRegex', cause: err },
+      );
+    }
+  }
+  return {
+    lockoutFailureAttempts: g('lockoutFailureAttempts'),
+    lockoutDuration: g('lockoutDuration'),
+    passwordExpiresDays: g('passwordExpiresDays'),
+    uniqueLastPasswordCount: g('uniqueLastPasswordCount'),
+    passwordRegex: regex,
+    passwordRegexDescription: g<string>('passwordRegexDescription') || undefined,
+    minimumPasswordAge: g('minimumPasswordAge'),
   };
 }
 

@@ -21,6 +21,8 @@ export { ProjectRepo } from './repos/projects.js';
 export { UserRepo } from './repos/users.js';
 export { RoleAssignmentRepo } from './repos/role-assignments.js';
 export { Ec2CredentialRepo } from './repos/ec2-credentials.js';
+export { UserSecurityRepo } from './repos/user-security.js';
+export { IdMappingRepo } from './repos/id-mappings.js';
 export { GenerationRepo, type GenerationName } from './repos/generations.js';
 export { ServiceRepo, type ServiceOwner } from './repos/services.js';
 export { EndpointRepo } from './repos/endpoints.js';

@@ -32,6 +32,35 @@ export interface RoleAssignmentsTable {
   createdAt: number;
 }
 
+/** A SQL user's login security state (migration 0021); no row reads as all defaults. */
+export interface UserSecurityTable {
+  userId: string;
+  /** Failed password logins since the last success (or the end of a lockout). */
+  failedAuthCount: number;
+  /** When the last failed login was; the lockout runs from it. */
+  failedAuthAt: number | null;
+  /** When the current password was set; null before any was. */
+  passwordSetAt: number | null;
+}
+
+/** The hashes of a user's passwords, the current one included, newest last. */
+export interface PasswordHistoryTable {
+  userId: string;
+  passwordHash: string;
+  createdAt: number;
+}
+
+/** A user kept in a directory (LDAP): its id there, and the local id everything else uses. */
+export interface IdMappingsTable {
+  publicId: string;
+  /** The directory's domain name (config `identity.ldap.domain`). */
+  domain: string;
+  /** The user's id in the directory (its id attribute). */
+  localId: string;
+  /** The user's name in the directory, as last seen. */
+  name: string;
+}
+
 export interface Ec2CredentialsTable {
   accessKey: string;
   secretKey: string;
@@ -417,6 +446,9 @@ export interface Schema {
   users: UsersTable;
   roleAssignments: RoleAssignmentsTable;
   ec2Credentials: Ec2CredentialsTable;
+  userSecurity: UserSecurityTable;
+  passwordHistory: PasswordHistoryTable;
+  idMappings: IdMappingsTable;
   services: ServicesTable;
   endpoints: EndpointsTable;
   tokens: TokensTable;
@@ -430,6 +462,8 @@ export type ProjectRow = Selectable<ProjectsTable>;
 export type UserRow = Selectable<UsersTable>;
 export type RoleAssignmentRow = Selectable<RoleAssignmentsTable>;
 export type Ec2CredentialRow = Selectable<Ec2CredentialsTable>;
+export type UserSecurityRow = Selectable<UserSecurityTable>;
+export type IdMappingRow = Selectable<IdMappingsTable>;
 export type ServiceRow = Selectable<ServicesTable>;
 export type EndpointRow = Selectable<EndpointsTable>;
 export type TokenRow = Selectable<TokensTable>;

@@ -56,7 +56,7 @@ export async function ensureAdmin(
       password = generatePassword();
       fs.mkdirSync(stateDir, { recursive: true });
       fs.writeFileSync(secretFile, `${password}\n`, { mode: 0o600 });
-      return identity.createUser({ name: ADMIN, password });
+      return identity.createUser({ name: ADMIN, password, generated: true });
     },
   );
   await identity.grantRole(user.id, project.id, 'admin');

@@ -16,7 +16,9 @@ import {
 } from '../db/index.js';
 import { invalid, notFound, StratusError, type ErrorResource } from '../errors.js';
 import { checkText, PROJECT_DESCRIPTION } from '../text-rules.js';
+import { SecurityCompliance } from './compliance.js';
 import { hashPassword, verifyPassword } from './password.js';
+import { NO_COMPLIANCE, type SecurityComplianceOptions } from './security-compliance-options.js';
 
 export const ROLES: readonly Role[] = ['admin', 'member'];
 
@@ -72,8 +74,14 @@ export class IdentityService {
   readonly #roles: RoleAssignmentRepo;
   readonly #credentials: Ec2CredentialRepo;
   readonly #generations: GenerationRepo;
+  readonly #compliance: SecurityCompliance;
 
-  constructor(private readonly db: Db) {
+  /** `compliance`: the password rules new passwords must meet (issue 14); none by default. */
+  constructor(
+    private readonly db: Db,
+    options: { compliance?: SecurityComplianceOptions } = {},
+  ) {
+    this.#compliance = new SecurityCompliance(db, options.compliance ?? NO_COMPLIANCE);
     this.#users = new UserRepo(db);
     this.#projects = new ProjectRepo(db);
     this.#roles = new RoleAssignmentRepo(db);
@@ -93,7 +101,15 @@ export class IdentityService {
     });
   }
 
-  async createUser(args: { name: string; password?: string }): Promise<UserRow> {
+  /**
+   * Creates a user, its password under the compliance rules unless `generated` says the cloud
+   * made it itself (the bootstrap admin's, which need not match an operator's regex).
+   */
+  async createUser(args: {
+    name: string;
+    password?: string;
+    generated?: boolean;
+  }): Promise<UserRow> {
     checkName('user', args.name);
     if (args.password !== undefined && args.password.length < 8) {
       throw invalid('A password must have at least 8 characters.', {
@@ -101,19 +117,35 @@ export class IdentityService {
         id: args.name,
       });
     }
-    return this.#users.create({
+    if (args.password !== undefined && !args.generated)
+      await this.#compliance.checkNewPassword(undefined, args.password);
+    const passwordHash = args.password === undefined ? null : await hashPassword(args.password);
+    const row = await this.#users.create({
       id: newId(),
       name: args.name,
-      passwordHash: args.password === undefined ? null : await hashPassword(args.password),
+      passwordHash,
       enabled: 1,
       createdAt: now(),
     });
+    if (passwordHash) await this.#compliance.recordPassword(row.id, passwordHash, row.createdAt);
+    return row;
   }
 
-  async setPassword(user: string, password: string): Promise<void> {
+  /**
+   * Sets a user's password, under the security compliance rules; `bySelf` when users change
+   * their own (the minimum password age applies to them, not to operators).
+   */
+  async setPassword(
+    user: string,
+    password: string,
+    options: { bySelf?: boolean } = {},
+  ): Promise<void> {
     if (password.length < 8) throw invalid('A password must have at least 8 characters.');
     const row = await this.#users.get(user);
-    await this.#users.setPasswordHash(row.id, await hashPassword(password));
+    await this.#compliance.checkNewPassword(row.id, password, options);
+    const hash = await hashPassword(password);
+    await this.#users.setPasswordHash(row.id, hash);
+    await this.#compliance.recordPassword(row.id, hash);
   }
 
   /**
@@ -123,6 +155,8 @@ export class IdentityService {
   async setUserEnabled(user: string, enabled: boolean): Promise<UserRow> {
     const row = await this.#users.get(user);
     await this.#users.setEnabled(row.id, enabled ? 1 : 0);
+    // Enabling a user again also ends a lockout, as in Keystone.
+    if (enabled) await this.#compliance.unlock(row.id);
     return { ...row, enabled: enabled ? 1 : 0 };
   }
 

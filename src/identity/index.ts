@@ -5,3 +5,16 @@ export { renderRcFile, type RcFileValues } from './rc-file.js';
 export { ensureAdmin, type AdminIdentity } from './bootstrap.js';
 export { TokenService, type TokenCredential, type TokenInfo, type ProjectScope } from './tokens.js';
 export { Catalog, type CatalogEntry } from './catalog.js';
+export { SecurityCompliance, type LoginOutcome } from './compliance.js';
+export { NO_COMPLIANCE, type SecurityComplianceOptions } from './security-compliance-options.js';
+export {
+  PasswordLogin,
+  DEFAULT_DOMAIN,
+  type IdentityDomain,
+  type PasswordUser,
+  type PasswordLoginOptions,
+} from './password-login.js';
+export { parseGroupRoles, type GroupRole, type LdapConfig } from './ldap/ldap-config.js';
+export { LdapDirectory, type DirectoryUser, type DirectoryGroup } from './ldap/ldap-directory.js';
+export { LdapIdentity, publicUserId, shadowName } from './ldap/ldap-identity.js';
+export { checkLdap, type LdapCheckStep } from './ldap/ldap-check.js';

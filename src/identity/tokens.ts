@@ -14,12 +14,11 @@ import {
   type UserRow,
 } from '../db/index.js';
 import { StratusError } from '../errors.js';
-import { verifyPassword } from './password.js';
+import { PasswordLogin, type IdentityDomain, type PasswordUser } from './password-login.js';
 
 /** What a caller presents to get a token; several methods must all hold, for one user. */
 export type TokenCredential =
-  | { method: 'password'; user: { id?: string; name?: string }; password: string }
-  | { method: 'token'; token: string };
+  { method: 'password'; user: PasswordUser; password: string } | { method: 'token'; token: string };
 
 /** The project a token is asked for, by id or name. */
 export interface ProjectScope {
@@ -29,7 +28,12 @@ export interface ProjectScope {
 
 /** What a valid token says. */
 export interface TokenInfo {
+  /** The user; a directory user with its name in the directory. */
   user: UserRow;
+  /** The user's domain; the default one when unset. */
+  domain?: IdentityDomain;
+  /** When the user's password expires (security compliance); null or unset: never. */
+  passwordExpiresAt?: number | null;
   /** Null for an unscoped token. */
   project: ProjectRow | null;
   /** The user's roles in the project; none for an unscoped token. */
@@ -43,6 +47,8 @@ export interface TokenInfo {
 export interface TokenServiceOptions {
   /** How long a new token lives. */
   lifetimeMs: number;
+  /** Checks passwords (SQL users under compliance rules, LDAP domains); SQL only by default. */
+  passwords?: PasswordLogin;
 }
 
 /** Expired tokens are removed at most this often (on issue). */
@@ -60,6 +66,7 @@ export class TokenService {
   readonly #users: UserRepo;
   readonly #projects: ProjectRepo;
   readonly #roles: RoleAssignmentRepo;
+  readonly #passwords: PasswordLogin;
   #prunedAt = 0;
 
   constructor(
@@ -70,24 +77,29 @@ export class TokenService {
     this.#users = new UserRepo(db);
     this.#projects = new ProjectRepo(db);
     this.#roles = new RoleAssignmentRepo(db);
+    this.#passwords = options.passwords ?? new PasswordLogin(db);
   }
 
   /**
    * Checks every credential (all must name the same, enabled user) and issues a token scoped
    * to `scope`, or unscoped when it is null. A token credential passes on its expiry: the new
-   * token lives no longer than the one it came from.
+   * token lives no longer than the one it came from. `source` is the caller's address, which
+   * failed logins are logged with.
    */
   async issue(
     credentials: readonly TokenCredential[],
     scope: ProjectScope | null,
     at = Date.now(),
+    source = 'unknown',
   ): Promise<{ token: string; info: TokenInfo }> {
     if (credentials.length === 0) throw unauthenticated();
     let user: UserRow | undefined;
     let expiresAt = at + this.options.lifetimeMs;
     for (const c of credentials) {
       const who =
-        c.method === 'password' ? await this.#checkPassword(c) : await this.validate(c.token, at);
+        c.method === 'password'
+          ? await this.#passwords.authenticate(c.user, c.password, source, at)
+          : await this.validate(c.token, at);
       const row = 'user' in who ? who.user : who;
       if (user && user.id !== row.id) throw unauthenticated();
       user = row;
@@ -121,7 +133,21 @@ export class TokenService {
       expiresAt,
     });
     await this.#prune(at);
-    return { token, info: { user, project, roles, methods, auditId, issuedAt: at, expiresAt } };
+    const shown = await this.#passwords.present(user);
+    return {
+      token,
+      info: {
+        user: { ...user, name: shown.name },
+        domain: shown.domain,
+        passwordExpiresAt: shown.passwordExpiresAt,
+        project,
+        roles,
+        methods,
+        auditId,
+        issuedAt: at,
+        expiresAt,
+      },
+    };
   }
 
   /**
@@ -139,8 +165,11 @@ export class TokenService {
     if (!user?.enabled || !projectOk) {
       throw unauthenticated('The token is not valid: its user or project lost access.');
     }
+    const shown = await this.#passwords.present(user);
     return {
-      user,
+      user: { ...user, name: shown.name },
+      domain: shown.domain,
+      passwordExpiresAt: shown.passwordExpiresAt,
       project: project ?? null,
       roles,
       methods: row.methods.split(','),
@@ -150,17 +179,14 @@ export class TokenService {
     };
   }
 
+  /** The domains users may log in to: the default one, then any LDAP ones. */
+  domains(): IdentityDomain[] {
+    return this.#passwords.domains();
+  }
+
   /** Ends a token; false when it was not a live one. */
   async revoke(token: string): Promise<boolean> {
     return this.#tokens.delete(hashOf(token));
-  }
-
-  async #checkPassword(c: Extract<TokenCredential, { method: 'password' }>): Promise<UserRow> {
-    const row = await this.#users.find(c.user.id ?? c.user.name ?? '');
-    const named = row && (c.user.id ? row.id === c.user.id : row.name === c.user.name);
-    if (!row || !named || !row.enabled || !row.passwordHash) throw unauthenticated();
-    if (!(await verifyPassword(c.password, row.passwordHash))) throw unauthenticated();
-    return row;
   }
 
   async #prune(at: number): Promise<void> {

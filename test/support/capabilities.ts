@@ -160,6 +160,11 @@ const CHECKS = {
       ),
     remedy: 'apt-get install rabbitmq-server (scripts/test-services installs it)',
   },
+  slapd: {
+    what: "OpenLDAP's server and tools (slapd, ldapadd), to run a private directory",
+    probe: () => missingFiles(['/usr/sbin/slapd', '/usr/bin/ldapadd'], 'OpenLDAP is not installed'),
+    remedy: 'apt-get install slapd ldap-utils (scripts/setup installs them)',
+  },
 } as const satisfies Record<string, CapabilityCheck>;
 
 /** A capability a test may need from the machine. */

@@ -230,6 +230,9 @@ export function createEc2Server(options: Ec2ServerOptions): FastifyInstance {
       const error = asStratusError(err);
       const e = toEc2Error(error);
       if (e.status >= 500) request.log.error({ err, action }, 'EC2 request failed');
+      else if (error.kind === 'unauthenticated')
+        // Failed logins are logged with where they came from (issue 14).
+        request.log.warn({ action, code: e.code, source: request.ip }, 'Failed login');
       else request.log.info({ action, code: e.code }, 'EC2 request refused');
       reply.code(e.status);
       return renderError(e.code, e.message, requestId);

@@ -1,9 +1,10 @@
 // The body of POST /v3/auth/tokens, checked: which methods (password, token), who, and the
 // scope (a project by id, or by name in the default domain; or none). Anything malformed is
-// an `invalid` error naming the field; a domain other than the default one cannot
-// authenticate, since it does not exist.
+// an `invalid` error naming the field; a user may be named in any domain the cloud has (the
+// default one, an LDAP one), projects only in the default one; an unknown domain cannot
+// authenticate.
 import { StratusError } from '../../errors.js';
-import type { ProjectScope, TokenCredential } from '../../identity/index.js';
+import type { IdentityDomain, ProjectScope, TokenCredential } from '../../identity/index.js';
 import { DOMAIN } from './views.js';
 
 export interface TokenRequest {
@@ -29,8 +30,12 @@ function optionalString(o: Json, key: string, field: string): string | undefined
   return v;
 }
 
-/** An `{id}` or `{name, domain}` reference; the domain must be the default one. */
-function reference(o: Json, field: string): { id?: string; name?: string } {
+/** An `{id}` or `{name, domain}` reference; the domain must be one of `domains`. */
+function reference(
+  o: Json,
+  field: string,
+  domains: readonly IdentityDomain[] = [DOMAIN],
+): { id?: string; name?: string; domain?: string } {
   const id = optionalString(o, 'id', field);
   const name = optionalString(o, 'name', field);
   if (!id && !name) throw bad(`${field} must have an id or a name.`);
@@ -40,18 +45,27 @@ function reference(o: Json, field: string): { id?: string; name?: string } {
     const did = optionalString(d, 'id', `${field}.domain`);
     const dname = optionalString(d, 'name', `${field}.domain`);
     if (!did && !dname) throw bad(`${field}.domain must have an id or a name.`);
-    if ((did && did !== DOMAIN.id) || (dname && dname !== DOMAIN.name)) {
+    const domain = domains.find(
+      (d) => (did === undefined || d.id === did) && (dname === undefined || d.name === dname),
+    );
+    if (!domain) {
+      const known = domains.map((d) => `'${d.id}' (${d.name})`).join(', ');
       throw new StratusError(
         'unauthenticated',
-        `Could not find domain: ${did ?? dname}; the only domain is '${DOMAIN.id}' (${DOMAIN.name}).`,
+        `Could not find domain: ${did ?? dname}; the domains are ${known}.`,
         { resource: 'domain' },
       );
     }
+    if (!id && domain.id !== DOMAIN.id) return { name: name as string, domain: domain.id };
   }
   return id ? { id } : { name: name as string };
 }
 
-export function parseTokenRequest(body: unknown): TokenRequest {
+/** `domains`: those users may name (projects are in the default one). */
+export function parseTokenRequest(
+  body: unknown,
+  domains: readonly IdentityDomain[] = [DOMAIN],
+): TokenRequest {
   const auth = object(object(body, 'the request body').auth, 'auth');
   const identity = object(auth.identity, 'auth.identity');
   const methods = identity.methods;
@@ -71,7 +85,7 @@ export function parseTokenRequest(body: unknown): TokenRequest {
       }
       credentials.push({
         method: 'password',
-        user: reference(user, 'auth.identity.password.user'),
+        user: reference(user, 'auth.identity.password.user', domains),
         password,
       });
     } else if (m === 'token') {

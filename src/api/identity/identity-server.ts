@@ -87,8 +87,8 @@ export function createIdentityServer(options: IdentityServerOptions): FastifyIns
   }
 
   app.post('/v3/auth/tokens', async (request, reply) => {
-    const { credentials, scope } = parseTokenRequest(request.body);
-    const { token, info } = await tokens.issue(credentials, scope);
+    const { credentials, scope } = parseTokenRequest(request.body, tokens.domains());
+    const { token, info } = await tokens.issue(credentials, scope, Date.now(), request.ip);
     const withCatalog = info.project !== null && !('nocatalog' in queryOf(request));
     reply.code(201).header('x-subject-token', token);
     return { token: tokenView(info, withCatalog ? await options.catalog() : undefined) };

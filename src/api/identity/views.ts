@@ -57,7 +57,12 @@ export function catalogView(entries: readonly CatalogEntry[]) {
 export function tokenView(t: TokenInfo, catalog?: readonly CatalogEntry[]) {
   return {
     methods: t.methods,
-    user: { id: t.user.id, name: t.user.name, domain: DOMAIN, password_expires_at: null },
+    user: {
+      id: t.user.id,
+      name: t.user.name,
+      domain: t.domain ?? DOMAIN,
+      password_expires_at: t.passwordExpiresAt ? time(t.passwordExpiresAt) : null,
+    },
     audit_ids: [t.auditId],
     issued_at: time(t.issuedAt),
     expires_at: time(t.expiresAt),

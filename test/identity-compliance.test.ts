@@ -1,0 +1,236 @@
+// Security compliance for SQL users (issue 14), on SQLite and PostgreSQL, through the
+// Identity API: a lockout after failed logins that ends after its duration (or when an
+// operator enables the user again), password expiry, password history, a password regex
+// refused with its description in Keystone's 400 body, the minimum password age; and failed
+// logins, at the Identity and EC2 APIs, logged with the address they came from.
+import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
+import { after, before, describe, it } from 'node:test';
+import { pino } from 'pino';
+import { DescribeRegionsCommand } from '@aws-sdk/client-ec2';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { toIdentityError } from '../src/api/identity/errors.js';
+import { loadConfig } from '../src/config/index.js';
+import { startCloud } from '../src/main.js';
+import { StratusError } from '../src/errors.js';
+import { IdentityService, type SecurityComplianceOptions } from '../src/identity/index.js';
+import { needs } from './support/capabilities.js';
+import { postgresBackend, sqliteBackend } from './support/databases.js';
+import { disconnected } from './support/expect.js';
+import { ec2Client, startTestCloud, type TestCloud } from './support/ec2.js';
+import { FREE_PORTS } from './support/ports.js';
+
+const DAY_MS = 86_400_000;
+const FLAGS = {
+  'lockout-failure-attempts': '3',
+  'lockout-duration': '2',
+  'password-expires-days': '90',
+  'unique-last-password-count': '3',
+  'password-regex': '^(?=.*\\d)(?=.*[a-zA-Z]).{10,}$',
+  'password-regex-description': 'Passwords must have at least 10 characters, a letter and a digit',
+  'minimum-password-age': '1',
+};
+const COMPLIANCE: SecurityComplianceOptions = {
+  lockoutFailureAttempts: 3,
+  lockoutDuration: 2,
+  passwordExpiresDays: 90,
+  uniqueLastPasswordCount: 3,
+  passwordRegex: FLAGS['password-regex'],
+  passwordRegexDescription: FLAGS['password-regex-description'],
+  minimumPasswordAge: 1,
+};
+
+/** What the tests read of an answer: a token or an error. */
+interface Answer {
+  token: { user: { password_expires_at: string } };
+  error: { message: string };
+}
+
+function passwordAuth(user: string, password: string) {
+  return {
+    auth: {
+      identity: {
+        methods: ['password'],
+        password: { user: { name: user, domain: { id: 'default' }, password } },
+      },
+    },
+  };
+}
+
+/** The refusal an error becomes at the Identity API. */
+function refusal(err: unknown): { code: number; title: string; message: string } {
+  return toIdentityError(err);
+}
+
+for (const backend of [sqliteBackend, postgresBackend]) {
+  describe(`Security compliance on ${backend.name}`, needs(...backend.needs), () => {
+    let t: TestCloud;
+    let database: { url: string; remove(): Promise<void> };
+    let url: string;
+    let identity: IdentityService;
+
+    const login = async (user: string, password: string) => {
+      const r = await fetch(`${url}/v3/auth/tokens`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(passwordAuth(user, password)),
+      });
+      const text = await r.text();
+      return { status: r.status, body: (text ? JSON.parse(text) : {}) as Answer };
+    };
+
+    before(async () => {
+      database = await backend.create();
+      t = await startTestCloud({ database: database.url, ...FLAGS });
+      url = (t.cloud.urls?.identity as string).replace(/\/v3$/, '');
+      identity = new IdentityService(t.cloud.database.db, { compliance: COMPLIANCE });
+    });
+    after(async () => {
+      await t.stop();
+      if (backend.name === 'postgres') await disconnected(database.url);
+      await database.remove();
+    });
+
+    it('locks a user out after 3 failed logins, and lets it in after the duration', async () => {
+      await identity.createUser({ name: 'locky', password: 'locky-pass-1' });
+      for (let i = 0; i < 2; i++) {
+        const a = await login('locky', 'wrong-pass-1');
+        assert.equal(a.status, 401);
+        assert.equal(a.body.error.message, 'The request you have made requires authentication.');
+      }
+      const third = await login('locky', 'wrong-pass-1');
+      assert.equal(third.status, 401);
+      const id = (await identity.getUser('locky')).id;
+      // Locked: even the right password is refused, with Keystone's message.
+      const locked = await login('locky', 'locky-pass-1');
+      assert.equal(locked.status, 401);
+      assert.equal(locked.body.error.message, `The account is locked for user: ${id}.`);
+      await new Promise((r) => setTimeout(r, 2100));
+      const again = await login('locky', 'locky-pass-1');
+      assert.equal(again.status, 201, JSON.stringify(again.body));
+      // A success clears the count: two more failures do not lock.
+      for (let i = 0; i < 2; i++) assert.equal((await login('locky', 'wrong')).status, 401);
+      assert.equal((await login('locky', 'locky-pass-1')).status, 201);
+    });
+
+    it('ends a lockout when an operator enables the user again', async () => {
+      await identity.createUser({ name: 'unlocky', password: 'unlocky-pass-1' });
+      for (let i = 0; i < 3; i++) await login('unlocky', 'wrong-pass-1');
+      assert.equal((await login('unlocky', 'unlocky-pass-1')).status, 401);
+      await identity.setUserEnabled('unlocky', true);
+      assert.equal((await login('unlocky', 'unlocky-pass-1')).status, 201);
+    });
+
+    it('refuses an expired password, and shows when a password expires', async () => {
+      const user = await identity.createUser({ name: 'olde', password: 'olde-pass-12' });
+      const fresh = await login('olde', 'olde-pass-12');
+      assert.equal(fresh.status, 201);
+      const expires = Date.parse(fresh.body.token.user.password_expires_at);
+      assert.ok(Math.abs(expires - (user.createdAt + 90 * DAY_MS)) < 1000, String(expires));
+      // The password was set 91 days ago.
+      await t.cloud.database.db
+        .updateTable('userSecurity')
+        .set({ passwordSetAt: Date.now() - 91 * DAY_MS })
+        .where('userId', '=', user.id)
+        .execute();
+      const expired = await login('olde', 'olde-pass-12');
+      assert.equal(expired.status, 401);
+      assert.equal(
+        expired.body.error.message,
+        `The password is expired and needs to be changed for user: ${user.id}.`,
+      );
+      // An operator's reset makes it valid again.
+      await identity.setPassword('olde', 'olde-pass-123');
+      assert.equal((await login('olde', 'olde-pass-123')).status, 201);
+    });
+
+    it('refuses a password that does not match the regex, with its description', async () => {
+      let caught: unknown;
+      await identity.createUser({ name: 'weak', password: 'short-one' }).catch((e) => {
+        caught = e;
+      });
+      assert.ok(caught instanceof StratusError);
+      assert.deepEqual(refusal(caught), {
+        code: 400,
+        title: 'Bad Request',
+        message:
+          'The password does not meet the requirements: Passwords must have at least 10 characters, a letter and a digit.',
+      });
+      // Nothing was created.
+      assert.equal(await identity.findUser('weak'), undefined);
+    });
+
+    it('refuses a password used among the last ones, and accepts an older one', async () => {
+      await identity.createUser({ name: 'hist', password: 'history-pass-1' });
+      await identity.setPassword('hist', 'history-pass-2');
+      for (const old of ['history-pass-1', 'history-pass-2']) {
+        await assert.rejects(identity.setPassword('hist', old), (err: unknown) => {
+          const r = refusal(err);
+          assert.equal(r.code, 400);
+          assert.match(r.message, /cannot be identical to a previous password.* is 3\.$/);
+          return true;
+        });
+      }
+      await identity.setPassword('hist', 'history-pass-3');
+      // Three passwords on, the first may come back.
+      await identity.setPassword('hist', 'history-pass-1');
+      assert.equal((await login('hist', 'history-pass-1')).status, 201);
+    });
+
+    it('makes users keep a password a day before changing it themselves', async () => {
+      await identity.createUser({ name: 'young', password: 'young-pass-1' });
+      await assert.rejects(
+        identity.setPassword('young', 'young-pass-2', { bySelf: true }),
+        (err: unknown) => {
+          assert.match(refusal(err).message, /minimum password age.* try again in 1 day\(s\)/);
+          return true;
+        },
+      );
+      // Operators may.
+      await identity.setPassword('young', 'young-pass-2');
+    });
+
+    it('logs failed logins with the address they came from, at both APIs', async () => {
+      const lines: Record<string, unknown>[] = [];
+      const sink = new Writable({
+        write(chunk, _enc, done) {
+          for (const line of String(chunk).split('\n').filter(Boolean))
+            lines.push(JSON.parse(line) as Record<string, unknown>);
+          done();
+        },
+      });
+      const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'stratus-logins-'));
+      const config = loadConfig({
+        env: {},
+        flags: { 'state-dir': stateDir, database: database.url, ...FREE_PORTS, ...FLAGS },
+      });
+      const cloud = await startCloud(config, ['api'], { logger: pino({ level: 'info' }, sink) });
+      const ec2 = ec2Client(cloud.urls?.ec2 as string, config.region, {
+        accessKeyId: 'SKNOSUCHKEY000000000',
+        secretAccessKey: 'no-such-secret',
+      });
+      try {
+        const r = await fetch(`${cloud.urls?.identity}/auth/tokens`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(passwordAuth('nobody-here', 'some-password-1')),
+        });
+        assert.equal(r.status, 401);
+        await assert.rejects(ec2.send(new DescribeRegionsCommand({})));
+      } finally {
+        ec2.destroy();
+        await cloud.stop();
+        fs.rmSync(stateDir, { recursive: true, force: true });
+      }
+      const failed = lines.filter((l) => l.msg === 'Failed login');
+      const identityLine = failed.find((l) => l.user === 'nobody-here@default');
+      assert.equal(identityLine?.source, '127.0.0.1', JSON.stringify(failed));
+      assert.equal(identityLine?.reason, 'unknown user');
+      const ec2Line = failed.find((l) => l.action === 'DescribeRegions');
+      assert.equal(ec2Line?.source, '127.0.0.1', JSON.stringify(failed));
+      assert.equal(ec2Line?.code, 'AuthFailure');
+    });
+  });
+}
