@@ -151,6 +151,85 @@ for (const backend of [sqliteBackend, postgresBackend]) {
       ]);
     });
 
+    it("keeps each rule's description and shows it; refuses one outside EC2's characters", async () => {
+      const p = await project();
+      const web = await create(p.client, 'described');
+      const source = await create(p.client, 'described-source');
+      await p.client.send(
+        new AuthorizeSecurityGroupIngressCommand({
+          GroupId: web,
+          IpPermissions: [
+            {
+              IpProtocol: 'tcp',
+              FromPort: 22,
+              ToPort: 22,
+              IpRanges: [
+                { CidrIp: '10.0.0.0/8', Description: 'ssh from the office (VPN)' },
+                { CidrIp: '192.0.2.0/24' },
+              ],
+              UserIdGroupPairs: [{ GroupId: source, Description: 'bastion hosts' }],
+            },
+          ],
+        }),
+      );
+      const g = await group(p.client, web);
+      const perm = g.IpPermissions?.[0];
+      assert.deepEqual(
+        perm?.IpRanges?.map((r) => [r.CidrIp, r.Description]),
+        [
+          ['10.0.0.0/8', 'ssh from the office (VPN)'],
+          ['192.0.2.0/24', undefined],
+        ],
+      );
+      assert.deepEqual(
+        perm?.UserIdGroupPairs?.map((u) => [u.GroupId, u.Description]),
+        [[source, 'bastion hosts']],
+      );
+      // A rule that differs only in its description is the same rule.
+      await expectError(
+        () =>
+          p.client.send(
+            new AuthorizeSecurityGroupIngressCommand({
+              GroupId: web,
+              IpPermissions: [
+                {
+                  IpProtocol: 'tcp',
+                  FromPort: 22,
+                  ToPort: 22,
+                  IpRanges: [{ CidrIp: '10.0.0.0/8', Description: 'another word' }],
+                },
+              ],
+            }),
+          ),
+        'InvalidPermission.Duplicate',
+      );
+      // EC2 allows a-z, A-Z, 0-9, spaces and ._-:/()#,@[]+=&;{}!$* in a description, up to 255.
+      for (const bad of ['caf\u00e9', 'x'.repeat(256), 'a\u0007b']) {
+        await expectError(
+          () =>
+            p.client.send(
+              new AuthorizeSecurityGroupIngressCommand({
+                GroupId: web,
+                IpPermissions: [
+                  {
+                    IpProtocol: 'udp',
+                    FromPort: 53,
+                    ToPort: 53,
+                    IpRanges: [{ CidrIp: '10.0.0.0/8', Description: bad }],
+                  },
+                ],
+              }),
+            ),
+          'InvalidParameterValue',
+        );
+      }
+      assert.deepEqual(permissions(await group(p.client, web)), [
+        'tcp 22-22 10.0.0.0/8',
+        'tcp 22-22 192.0.2.0/24',
+        `tcp 22-22 ${source}`,
+      ]);
+    });
+
     it('creates, describes (by id, name and filters) and deletes groups', async () => {
       const p = await project();
       const r = await p.client.send(
@@ -1172,7 +1251,7 @@ describe('security group rules for the data plane', () => {
     const web = await service.create(ctx, { name: 'web', description: 'web' });
     const app = await service.create(ctx, { name: 'app', description: 'app' });
     await service.authorizeIngress(ctx, { name: 'web' }, [
-      { protocol: 'tcp', fromPort: 80, toPort: 80, cidrs: ['0.0.0.0/0'] },
+      { protocol: 'tcp', fromPort: 80, toPort: 80, ipRanges: [{ cidr: '0.0.0.0/0' }] },
       { protocol: 'tcp', fromPort: 22, toPort: 22, sourceGroups: [{ name: 'app' }] },
     ]);
     assert.deepEqual(changed, [[web.id]]);
@@ -1220,7 +1299,9 @@ describe('security group rules for the data plane', () => {
       ctx,
       { name: 'web' },
       {
-        permissions: [{ protocol: 'tcp', fromPort: 80, toPort: 80, cidrs: ['0.0.0.0/0'] }],
+        permissions: [
+          { protocol: 'tcp', fromPort: 80, toPort: 80, ipRanges: [{ cidr: '0.0.0.0/0' }] },
+        ],
       },
     );
     assert.deepEqual(changed, [[web.id], [web.id]]);

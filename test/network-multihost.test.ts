@@ -309,10 +309,10 @@ describe('several hosts on one flat network', needs('root', 'netns', 'busybox', 
     app = (await network.createSecurityGroup(ctx, { name: 'app', description: 'app' })).id;
     await network.authorizeSecurityGroupIngress(ctx, { name: 'app' }, [
       { protocol: 'tcp', fromPort: 22, toPort: 22, sourceGroups: [{ name: 'web' }] },
-      { protocol: 'tcp', fromPort: 80, toPort: 80, cidrs: ['0.0.0.0/0'] },
+      { protocol: 'tcp', fromPort: 80, toPort: 80, ipRanges: [{ cidr: '0.0.0.0/0' }] },
     ]);
     await network.authorizeSecurityGroupIngress(ctx, { name: 'web' }, [
-      { protocol: 'tcp', fromPort: 80, toPort: 80, cidrs: ['0.0.0.0/0'] },
+      { protocol: 'tcp', fromPort: 80, toPort: 80, ipRanges: [{ cidr: '0.0.0.0/0' }] },
     ]);
     const [a, b] = hosts as [Host, Host];
     running.g1 = await launchOn(a, [web]);

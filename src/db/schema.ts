@@ -174,6 +174,8 @@ export interface SecurityGroupRulesTable {
   toPort: number | null;
   cidr: string | null;
   sourceGroupId: string | null;
+  /** What the user says the rule is for (EC2's per-range and per-group Description), or null. */
+  description: string | null;
   createdAt: number;
 }
 

@@ -150,7 +150,7 @@ for (const backend of TEST_BACKENDS) {
       const ctx = await newProject();
       const web = await network.createSecurityGroup(ctx, { name: 'web', description: 'x' });
       const added = await network.authorizeSecurityGroupIngress(ctx, { name: 'web' }, [
-        { protocol: 'tcp', fromPort: 22, toPort: 22, cidrs: ['10.0.0.0/8'] },
+        { protocol: 'tcp', fromPort: 22, toPort: 22, ipRanges: [{ cidr: '10.0.0.0/8' }] },
         { protocol: 'icmp', sourceGroups: [{ name: 'default' }] },
       ]);
       assert.equal(added.group.id, web.id);
@@ -171,26 +171,26 @@ for (const backend of TEST_BACKENDS) {
 
       await assert.rejects(
         network.authorizeSecurityGroupIngress(ctx, { name: 'web' }, [
-          { protocol: 'tcp', fromPort: 22, toPort: 22, cidrs: ['10.0.0.0/8'] },
+          { protocol: 'tcp', fromPort: 22, toPort: 22, ipRanges: [{ cidr: '10.0.0.0/8' }] },
         ]),
         stratusError('already_exists', { resource: 'security_group_rule' }),
       );
       await assert.rejects(
         network.authorizeSecurityGroupIngress(ctx, { name: 'web' }, [
-          { protocol: 'tcp', fromPort: 80, toPort: 80, cidrs: ['10.0.0.1/8'] },
+          { protocol: 'tcp', fromPort: 80, toPort: 80, ipRanges: [{ cidr: '10.0.0.1/8' }] },
         ]),
         stratusError('invalid', { resource: 'parameter' }),
       );
       await assert.rejects(
         network.authorizeSecurityGroupIngress(ctx, { name: 'web' }, [
-          { protocol: 'udp', fromPort: 1, toPort: 1, cidrs: ['0.0.0.0/0', '10.1.0.0/16'] },
-          { protocol: 'udp', fromPort: 2, toPort: 2, cidrs: ['0.0.0.0/0'] },
+          { protocol: 'udp', fromPort: 1, toPort: 1, ipRanges: [{ cidr: '0.0.0.0/0' }, { cidr: '10.1.0.0/16' }] },
+          { protocol: 'udp', fromPort: 2, toPort: 2, ipRanges: [{ cidr: '0.0.0.0/0' }] },
         ]),
         stratusError('over_quota', { reason: 'security_group_rules' }),
       );
       await assert.rejects(
         network.authorizeSecurityGroupIngress(ctx, { name: 'nope' }, [
-          { protocol: 'tcp', fromPort: 1, toPort: 1, cidrs: ['0.0.0.0/0'] },
+          { protocol: 'tcp', fromPort: 1, toPort: 1, ipRanges: [{ cidr: '0.0.0.0/0' }] },
         ]),
         stratusError('not_found', { resource: 'security_group' }),
       );
@@ -273,7 +273,7 @@ for (const backend of TEST_BACKENDS) {
           protocol: 'tcp',
           fromPort: 5432,
           toPort: 5432,
-          cidrs: [],
+          ipRanges: [],
           sourceGroups: [{ name: 'web' }],
         },
       ]);

@@ -34,7 +34,17 @@ export interface RuleRef {
 }
 
 /** A source group of a rule: a group ref, optionally with the project it is expected in. */
-export type SourceGroupRef = GroupRef & { ownerId?: string | undefined };
+export type SourceGroupRef = GroupRef & {
+  ownerId?: string | undefined;
+  /** What the rule from this group is for. */
+  description?: string | undefined;
+};
+
+/** An IP range a permission admits, with what the rule from it is for. */
+export interface IpRange {
+  cidr: string;
+  description?: string | undefined;
+}
 
 /**
  * One permission as a client states it: a protocol, a port range (ICMP type and code for
@@ -45,7 +55,7 @@ export interface PermissionSpec {
   protocol: string;
   fromPort?: number | undefined;
   toPort?: number | undefined;
-  cidrs?: readonly string[];
+  ipRanges?: readonly IpRange[];
   sourceGroups?: readonly SourceGroupRef[];
 }
 
@@ -244,6 +254,7 @@ export class SecurityGroupService {
         toPort: rule.toPort,
         cidr: rule.cidr,
         sourceGroupId: rule.sourceGroupId,
+        description: rule.description,
         createdAt: at + i,
       }));
       await repo.insertRules(rows);
@@ -406,6 +417,7 @@ interface CandidateRule {
   toPort: number | null;
   cidr: string | null;
   sourceGroup: SourceGroupRef | null;
+  description: string | null;
 }
 
 interface ResolvedRule {
@@ -414,6 +426,7 @@ interface ResolvedRule {
   toPort: number | null;
   cidr: string | null;
   sourceGroupId: string | null;
+  description: string | null;
   /** The source as the caller named it, for messages. */
   sourceText: string;
 }
@@ -421,9 +434,9 @@ interface ResolvedRule {
 function expandSpec(spec: PermissionSpec): CandidateRule[] {
   const protocol = parseProtocol(spec.protocol);
   const [fromPort, toPort] = checkPorts(protocol, spec.fromPort, spec.toPort);
-  const cidrs = (spec.cidrs ?? []).map(checkCidr);
+  const ranges = spec.ipRanges ?? [];
   const groups = spec.sourceGroups ?? [];
-  if (cidrs.length === 0 && groups.length === 0) {
+  if (ranges.length === 0 && groups.length === 0) {
     throw new StratusError(
       'missing',
       'A permission needs at least one source: an IP range (CidrIp) or a security group.',
@@ -431,8 +444,22 @@ function expandSpec(spec: PermissionSpec): CandidateRule[] {
     );
   }
   return [
-    ...cidrs.map((cidr) => ({ protocol, fromPort, toPort, cidr, sourceGroup: null })),
-    ...groups.map((g) => ({ protocol, fromPort, toPort, cidr: null, sourceGroup: g })),
+    ...ranges.map((r) => ({
+      protocol,
+      fromPort,
+      toPort,
+      cidr: checkCidr(r.cidr),
+      sourceGroup: null,
+      description: ruleDescription(r.description),
+    })),
+    ...groups.map((g) => ({
+      protocol,
+      fromPort,
+      toPort,
+      cidr: null,
+      sourceGroup: g,
+      description: ruleDescription(g.description),
+    })),
   ];
 }
 
@@ -543,6 +570,7 @@ async function resolveSources(
       toPort: c.toPort,
       cidr: c.cidr,
       sourceGroupId,
+      description: c.description,
       sourceText: c.sourceGroup ? `group ${refText(c.sourceGroup)}` : (c.cidr ?? ''),
     });
   }
@@ -604,6 +632,13 @@ function checkText(param: string, value: string): void {
       { resource: 'parameter', id: param },
     );
   }
+}
+
+/** A rule's description: EC2's 0-255 characters of the group text set; empty is none. */
+function ruleDescription(text: string | undefined): string | null {
+  if (text === undefined || text === '') return null;
+  checkText('Description', text);
+  return text;
 }
 
 function duplicateGroup(name: string): StratusError {

@@ -17,6 +17,7 @@ import * as m0015 from './0015-server-metadata.js';
 import * as m0016 from './0016-launch-templates.js';
 import * as m0019 from './0019-server-groups.js';
 import * as m0021 from './0021-identity-security.js';
+import * as m0022 from './0022-rule-descriptions.js';
 
 export const MIGRATIONS: Record<string, Migration> = {
   '0001-identity-and-services': m0001,
@@ -36,4 +37,5 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0016-launch-templates': m0016,
   '0019-server-groups': m0019,
   '0021-identity-security': m0021,
+  '0022-rule-descriptions': m0022,
 };

@@ -41,16 +41,18 @@ export function securityGroupActions(deps: Ec2Deps): Ec2ActionTable {
 
   const sourceGroupRef = (g: Params): SourceGroupRef => {
     const ownerId = g.string('UserId', { max: 64 });
+    const description = g.string('Description', { max: 1024 });
     const id = g.string('GroupId', { max: 64 });
     if (id !== undefined && id !== '') {
       return {
         idPrefix: parseEc2Id(id, ['sg'], 'security_group').uuidPrefix,
         shown: id,
         ownerId,
+        description,
       };
     }
     const name = g.string('GroupName', { max: 255 });
-    if (name !== undefined && name !== '') return { name, ownerId };
+    if (name !== undefined && name !== '') return { name, ownerId, description };
     throw missingParameter('IpPermissions.N.Groups.M.GroupId');
   };
 
@@ -69,7 +71,10 @@ export function securityGroupActions(deps: Ec2Deps): Ec2ActionTable {
         protocol: p.requireString('IpProtocol', { max: 16 }),
         fromPort: p.int('FromPort'),
         toPort: p.int('ToPort'),
-        cidrs: p.structs('IpRanges').map((r) => r.requireString('CidrIp', { max: 64 })),
+        ipRanges: p.structs('IpRanges').map((r) => ({
+          cidr: r.requireString('CidrIp', { max: 64 }),
+          description: r.string('Description', { max: 1024 }),
+        })),
         sourceGroups: p.structs('Groups').map(sourceGroupRef),
       };
     });
@@ -83,11 +88,15 @@ export function securityGroupActions(deps: Ec2Deps): Ec2ActionTable {
         protocol,
         fromPort: params.int('FromPort'),
         toPort: params.int('ToPort'),
-        cidrs: cidr !== undefined ? [cidr] : sourceName ? [] : [ALL_IPV4],
+        ipRanges: (cidr !== undefined ? [cidr] : sourceName ? [] : [ALL_IPV4]).map((c) => ({
+          cidr: c,
+        })),
         sourceGroups,
       });
     } else if (sourceName) {
-      for (const p of WHOLE_GROUP) out.push({ ...p, cidrs: cidr ? [cidr] : [], sourceGroups });
+      for (const p of WHOLE_GROUP) {
+        out.push({ ...p, ipRanges: cidr ? [{ cidr }] : [], sourceGroups });
+      }
     } else if (cidr !== undefined) {
       throw missingParameter('IpProtocol');
     }
@@ -126,6 +135,7 @@ export function securityGroupActions(deps: Ec2Deps): Ec2ActionTable {
       fromPort: r.fromPort,
       toPort: r.toPort,
       cidrIpv4: r.cidr,
+      description: r.description ?? undefined,
       referencedGroupInfo: r.sourceGroupId
         ? { groupId: sgId(r.sourceGroupId), userId: source?.projectId ?? group.projectId }
         : undefined,
@@ -152,13 +162,16 @@ export function securityGroupActions(deps: Ec2Deps): Ec2ActionTable {
       const key = `${r.protocol}|${r.fromPort ?? ''}|${r.toPort ?? ''}`;
       const entry = byRange.get(key) ?? { rule: r, groups: [], ipRanges: [] };
       byRange.set(key, entry);
-      if (r.cidr !== null) entry.ipRanges.push({ cidrIp: r.cidr });
+      if (r.cidr !== null) {
+        entry.ipRanges.push({ cidrIp: r.cidr, description: r.description ?? undefined });
+      }
       if (r.sourceGroupId !== null) {
         const source = sources.get(r.sourceGroupId);
         entry.groups.push({
           userId: source?.projectId,
           groupId: sgId(r.sourceGroupId),
           groupName: source?.name,
+          description: r.description ?? undefined,
         });
       }
     }

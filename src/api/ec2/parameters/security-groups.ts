@@ -10,7 +10,6 @@ import {
 } from './rules.js';
 
 const NO_VPC = 'there are no VPCs: every group is on the one flat network.';
-const NO_DESCRIPTION = 'rules keep no descriptions.';
 
 /** What AuthorizeSecurityGroupIngress and RevokeSecurityGroupIngress take alike. */
 const PERMISSIONS: ActionParameters = {
@@ -26,17 +25,11 @@ const PERMISSIONS: ActionParameters = {
   'IpPermissions.N.FromPort': honoured(),
   'IpPermissions.N.ToPort': honoured(),
   'IpPermissions.N.IpRanges.N.CidrIp': honoured(),
-  'IpPermissions.N.IpRanges.N.Description': refused(NO_DESCRIPTION, {
-    code: 'InvalidParameterValue',
-    sample: 'ssh',
-  }),
+  'IpPermissions.N.IpRanges.N.Description': honoured('kept with the rule and shown'),
   'IpPermissions.N.Groups.N.GroupId': honoured(),
   'IpPermissions.N.Groups.N.GroupName': honoured(),
   'IpPermissions.N.Groups.N.UserId': honoured(),
-  'IpPermissions.N.Groups.N.Description': refused(NO_DESCRIPTION, {
-    code: 'InvalidParameterValue',
-    sample: 'web',
-  }),
+  'IpPermissions.N.Groups.N.Description': honoured('kept with the rule and shown'),
   'IpPermissions.N.Groups.N.VpcId': refused(NO_VPC, {
     code: 'InvalidParameterValue',
     sample: 'vpc-1',
