@@ -26,6 +26,7 @@ export const ERROR_RESOURCES = [
   'instance',
   'image',
   'image_file',
+  'image_member',
   'flavor',
   'keypair',
   'security_group',

@@ -12,6 +12,7 @@ export {
   type NewImage,
   type ImportRequest,
   type CreateRequest,
+  type CopyRequest,
   type UploadOptions,
   type RegisterRequest,
   type ImageFile,
