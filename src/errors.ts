@@ -96,6 +96,7 @@ export const ERROR_REASONS = [
   'visibility',
   'envelope_version',
   'unsupported',
+  'attribute_not_kept',
   // conflict
   'in_use',
   'cannot_delete',

@@ -66,6 +66,24 @@ export class ImageService {
     return row;
   }
 
+  /**
+   * The members of each of these images that the caller may know of: all of them for images
+   * its project owns (every one for admins), its own membership otherwise.
+   */
+  async membersOf(ctx: RequestContext, images: readonly ImageRow[]): Promise<Map<string, ImageMemberRow[]>> {
+    const all = await this.store.membersOf(images.map((r) => r.id));
+    for (const image of images) {
+      const members = all.get(image.id);
+      if (members && !this.mayModify(ctx, image)) {
+        all.set(
+          image.id,
+          members.filter((m) => m.projectId === ctx.projectId),
+        );
+      }
+    }
+    return all;
+  }
+
   /** Which of these images are shared with some project (the Image API shows them `shared`). */
   sharedOf(ids: readonly string[]): Promise<Set<string>> {
     return this.store.sharedOf(ids);

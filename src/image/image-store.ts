@@ -484,6 +484,15 @@ export class ImageStore {
     return new ImageMemberRepo(this.#db).find(imageId, projectId);
   }
 
+  /** The members of each of these images (images without any are left out). */
+  async membersOf(imageIds: readonly string[]): Promise<Map<string, ImageMemberRow[]>> {
+    const out = new Map<string, ImageMemberRow[]>();
+    for (const m of await new ImageMemberRepo(this.#db).listFor(imageIds)) {
+      out.set(m.imageId, [...(out.get(m.imageId) ?? []), m]);
+    }
+    return out;
+  }
+
   /** Which of these images are shared with at least one project. */
   sharedOf(imageIds: readonly string[]): Promise<Set<string>> {
     return new ImageMemberRepo(this.#db).shared(imageIds);

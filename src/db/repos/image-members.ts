@@ -24,6 +24,17 @@ export class ImageMemberRepo {
       .executeTakeFirst();
   }
 
+  /** The members of each of these images. */
+  async listFor(imageIds: readonly string[]): Promise<ImageMemberRow[]> {
+    if (imageIds.length === 0) return [];
+    return this.db
+      .selectFrom('imageMembers')
+      .selectAll()
+      .where('imageId', 'in', [...imageIds])
+      .orderBy('createdAt')
+      .execute();
+  }
+
   /** Which of these images have at least one member. */
   async shared(imageIds: readonly string[]): Promise<Set<string>> {
     if (imageIds.length === 0) return new Set();
