@@ -70,7 +70,10 @@ export class ImageService {
    * The members of each of these images that the caller may know of: all of them for images
    * its project owns (every one for admins), its own membership otherwise.
    */
-  async membersOf(ctx: RequestContext, images: readonly ImageRow[]): Promise<Map<string, ImageMemberRow[]>> {
+  async membersOf(
+    ctx: RequestContext,
+    images: readonly ImageRow[],
+  ): Promise<Map<string, ImageMemberRow[]>> {
     const all = await this.store.membersOf(images.map((r) => r.id));
     for (const image of images) {
       const members = all.get(image.id);

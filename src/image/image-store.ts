@@ -522,7 +522,8 @@ export class ImageStore {
     status: ImageMemberStatus,
   ): Promise<ImageMemberRow> {
     const repo = new ImageMemberRepo(this.#db);
-    if (!(await repo.setStatus(imageId, projectId, status))) throw memberNotFound(imageId, projectId);
+    if (!(await repo.setStatus(imageId, projectId, status)))
+      throw memberNotFound(imageId, projectId);
     return (await repo.find(imageId, projectId)) as ImageMemberRow;
   }
 

@@ -50,6 +50,7 @@ const DOCUMENTED = new Set([
   'InvalidParameterValue',
   'InvalidPermission.Duplicate',
   'InvalidPermission.NotFound',
+  'InvalidRequest',
   'InvalidSecurityGroupRuleId.Malformed',
   'MissingParameter',
   'OperationNotPermitted',

@@ -25,13 +25,7 @@ import {
   parseMemberStatus,
   type ListImagesQuery,
 } from './requests.js';
-import {
-  imageListView,
-  imageView,
-  memberListView,
-  memberView,
-  versionsView,
-} from './views.js';
+import { imageListView, imageView, memberListView, memberView, versionsView } from './views.js';
 
 export interface ImageServerOptions {
   logger: Logger;
@@ -128,7 +122,8 @@ export function createImageServer(options: ImageServerOptions): FastifyInstance 
     return imageListView(page, shared, more && last ? nextLink(request, last.id, q.limit) : null);
   });
 
-  const view = async (row: ImageRow) => imageView(row, (await images.sharedOf([row.id])).has(row.id));
+  const view = async (row: ImageRow) =>
+    imageView(row, (await images.sharedOf([row.id])).has(row.id));
 
   app.get<IdParams>('/v2/images/:id', async (request) => {
     const ctx = await caller(request);

@@ -36,13 +36,24 @@ const ATTRIBUTES = [
  * Attributes EC2 has and this cloud keeps nothing of (no SR-IOV, TPM, UEFI, IMDS settings or
  * launch times per image): EC2 answers InvalidRequest for an attribute the image lacks.
  */
-const NOT_KEPT = new Set(['sriovNetSupport', 'tpmSupport', 'uefiData', 'lastLaunchedTime', 'imdsSupport']);
+const NOT_KEPT = new Set([
+  'sriovNetSupport',
+  'tpmSupport',
+  'uefiData',
+  'lastLaunchedTime',
+  'imdsSupport',
+]);
 
 /** An EC2 account id here: a project id, 32 hex digits. */
 const ACCOUNT_ID = /^[0-9a-f]{32}$/;
 
 /** ModifyImageAttribute parameters for things this cloud does not have: refused by name. */
-const UNSUPPORTED_MODIFY = ['ProductCode', 'ImdsSupport', 'OrganizationArn', 'OrganizationalUnitArn'];
+const UNSUPPORTED_MODIFY = [
+  'ProductCode',
+  'ImdsSupport',
+  'OrganizationArn',
+  'OrganizationalUnitArn',
+];
 
 /** CopyImage parameters for things this cloud does not have. */
 const UNSUPPORTED_COPY = [
@@ -105,9 +116,7 @@ export function imageAttributeActions({ images, tags }: Ec2Deps): Ec2ActionTable
           const members = (await images.membersOf(context, [row])).get(row.id) ?? [];
           body.launchPermission = [
             ...(row.isPublic === 1 ? [{ group: 'all' }] : []),
-            ...members
-              .filter((m) => m.status === 'accepted')
-              .map((m) => ({ userId: m.projectId })),
+            ...members.filter((m) => m.status === 'accepted').map((m) => ({ userId: m.projectId })),
           ];
           break;
         }
@@ -127,7 +136,10 @@ export function imageAttributeActions({ images, tags }: Ec2Deps): Ec2ActionTable
     ModifyImageAttribute: async ({ params, context }) => {
       for (const name of UNSUPPORTED_MODIFY) {
         if (params.has(name) || params.list(name).length > 0 || params.has(`${name}.Value`)) {
-          throw unsupported(name, 'images here have no product codes, organizations or IMDS settings');
+          throw unsupported(
+            name,
+            'images here have no product codes, organizations or IMDS settings',
+          );
         }
       }
       const attribute = params.string('Attribute', { max: 64 });
@@ -135,11 +147,7 @@ export function imageAttributeActions({ images, tags }: Ec2Deps): Ec2ActionTable
         if (['productCodes', 'imdsSupport'].includes(attribute)) {
           throw unsupported(`Attribute=${attribute}`, 'this cloud does not keep it');
         }
-        throw invalidValue(
-          'Attribute',
-          attribute,
-          'It must be description or launchPermission.',
-        );
+        throw invalidValue('Attribute', attribute, 'It must be description or launchPermission.');
       }
       const description =
         params.string('Description.Value', { max: 1024 }) ??
@@ -232,9 +240,17 @@ export function imageAttributeActions({ images, tags }: Ec2Deps): Ec2ActionTable
         })
         .flatMap((s) => s.tags);
       checkTags(newTags);
-      const source = await imageById(images, context, params.requireString('SourceImageId', { max: 64 }));
+      const source = await imageById(
+        images,
+        context,
+        params.requireString('SourceImageId', { max: 64 }),
+      );
       if (source.kind !== 'machine') {
-        throw invalidValue('SourceImageId', shownId(source), 'Only machine images (ami-) can be copied.');
+        throw invalidValue(
+          'SourceImageId',
+          shownId(source),
+          'Only machine images (ami-) can be copied.',
+        );
       }
       // CopyImageTags copies the caller's own tags of the source; the new ones win on a key.
       const copied = copyTags
