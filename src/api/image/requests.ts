@@ -276,13 +276,18 @@ export function parseAddMember(body: unknown): string {
   return member;
 }
 
-/** The body of PUT /v2/images/{id}/members/{member}: `{"status": "accepted"}`. */
+/**
+ * The body of PUT /v2/images/{id}/members/{member}: `{"status": "accepted"}`. openstacksdk
+ * sends the member's ids along; the path names them, so they are accepted and not read.
+ */
 export function parseMemberStatus(body: unknown): 'pending' | 'accepted' | 'rejected' {
   const b = body as Record<string, unknown> | null;
   if (typeof b !== 'object' || b === null || Array.isArray(b)) {
     throw bad('The request body must be a JSON object such as {"status": "accepted"}.');
   }
-  const unknown = Object.keys(b).filter((k) => k !== 'status');
+  const unknown = Object.keys(b).filter(
+    (k) => !['status', 'member', 'member_id', 'image_id'].includes(k),
+  );
   if (unknown.length > 0) throw bad(`Unknown member field '${unknown[0]}'.`, unknown[0]);
   const status = b.status;
   if (status !== 'pending' && status !== 'accepted' && status !== 'rejected') {
