@@ -1,7 +1,8 @@
 // The OpenStack Image API v2, as far as clouds' clients need it: version discovery, images
 // listed (filters, sorting, marker paging) and shown, created queued and given their data by
-// a streamed upload (checked like an operator's import), downloaded and deleted. The caller is
-// the X-Auth-Token's project; a member sees public images and its project's own, an admin all.
+// a streamed upload (checked like an operator's import), downloaded and deleted; members (the
+// projects an image is shared with). The caller is the X-Auth-Token's project; a member sees
+// public images, its project's own and those shared with it, an admin all.
 // Every failure is `{"error": {"code", "title", "message"}}` with a 4xx; 5xx only for our faults.
 import fs from 'node:fs';
 import type { Readable } from 'node:stream';
