@@ -4,7 +4,6 @@
 // in the API's error JSON. Then python-openstackclient: image add project, image member
 // list, image set --accept, and the accepted image in the member's image list.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
