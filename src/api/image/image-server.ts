@@ -99,12 +99,10 @@ export function createImageServer(options: ImageServerOptions): FastifyInstance 
           ownerProjectId: q.owner,
           isPublic: q.isPublic ?? undefined,
         });
+    // Shared: non-public images with members (to a member, those shared with it).
     const shared = await images.sharedOf(listed.map((r) => r.id));
-    // Shared images are those with members, and to a member those shared with it.
-    const sharedWithMe = (r: ImageRow) =>
-      shared.has(r.id) || (r.isPublic !== 1 && r.ownerProjectId !== ctx.projectId);
     const rows =
-      q.shared === undefined ? listed : listed.filter((r) => sharedWithMe(r) === q.shared);
+      q.shared === undefined ? listed : listed.filter((r) => shared.has(r.id) === q.shared);
     const sorted = sortImages(rows, q);
     let start = 0;
     if (q.marker !== undefined) {
