@@ -1,6 +1,7 @@
-// Images as a request sees them: a project sees and uses public images and its own, an admin
-// sees every image; a project registers images of its own and deletes only those (an admin any).
-// API edges call this; it does the tenancy checks and leaves the work to ImageStore.
+// Images as a request sees them: a project sees and uses public images, its own and those
+// shared with it, an admin sees every image; a project registers, copies, shares and changes
+// images of its own and deletes only those (an admin any). API edges call this; it does the
+// tenancy checks and leaves the work to ImageStore.
 import { isAdmin, type RequestContext } from '../context.js';
 import type { Readable } from 'node:stream';
 import type {
