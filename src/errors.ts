@@ -26,6 +26,7 @@ export const ERROR_RESOURCES = [
   'instance',
   'image',
   'image_file',
+  'image_member',
   'flavor',
   'keypair',
   'launch_template',
@@ -102,6 +103,7 @@ export const ERROR_REASONS = [
   'envelope_version',
   'unsupported',
   'unrecognized',
+  'attribute_not_kept',
   // conflict
   'in_use',
   'cannot_delete',

@@ -355,7 +355,7 @@ for (const backend of [sqliteBackend, postgresBackend]) {
             /'name' must be a string/,
           ],
           [
-            { name: 'x', disk_format: 'raw', container_format: 'bare', visibility: 'shared' },
+            { name: 'x', disk_format: 'raw', container_format: 'bare', visibility: 'community' },
             400,
             /not supported/,
           ],

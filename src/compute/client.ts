@@ -28,6 +28,10 @@ export type ComputeProtocol = {
     args: InstanceRef & { maxBytes: number };
     result: { output: string; at: number };
   };
+  consoleScreenshot: {
+    args: InstanceRef & { wakeUp: boolean };
+    result: { jpegBase64: string };
+  };
 };
 
 export class ComputeClient {
@@ -85,6 +89,22 @@ export class ComputeClient {
     return this.bus.call(ctx, hostTopic('compute', host), 'consoleOutput', {
       instanceId,
       maxBytes,
+    });
+  }
+
+  /**
+   * Call: a JPEG picture of the VM's display, in base64 (see VirtDriver.screenshot); a VM that
+   * is not running is a `conflict`.
+   */
+  consoleScreenshot(
+    ctx: RequestContext,
+    host: string,
+    instanceId: string,
+    wakeUp: boolean,
+  ): Promise<{ jpegBase64: string }> {
+    return this.bus.call(ctx, hostTopic('compute', host), 'consoleScreenshot', {
+      instanceId,
+      wakeUp,
     });
   }
 

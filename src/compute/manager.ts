@@ -110,6 +110,7 @@ export class ComputeManager implements ProtocolHandlers<ComputeProtocol> {
             stopInstance: (a, c) => this.stopInstance(a, c),
             startInstance: (a, c) => this.startInstance(a, c),
             consoleOutput: (a) => this.consoleOutput(a),
+            consoleScreenshot: (a) => this.consoleScreenshot(a),
           }),
           fanout: true,
         },
@@ -369,6 +370,16 @@ export class ComputeManager implements ProtocolHandlers<ComputeProtocol> {
     const inst = await this.#mine(instanceId);
     if (!inst) throw notFound('instance', instanceId);
     return { output: await this.#opts.driver.consoleOutput(instanceId, maxBytes), at: now() };
+  }
+
+  async consoleScreenshot({
+    instanceId,
+    wakeUp,
+  }: InstanceRef & { wakeUp: boolean }): Promise<{ jpegBase64: string }> {
+    const inst = await this.#mine(instanceId);
+    if (!inst) throw notFound('instance', instanceId);
+    const jpeg = await this.#opts.driver.screenshot(instanceId, { wakeUp });
+    return { jpegBase64: jpeg.toString('base64') };
   }
 
   /**

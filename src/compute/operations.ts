@@ -714,6 +714,26 @@ export class InstanceOperations {
   }
 
   /**
+   * A JPEG picture of a running instance's display, in base64 (GetConsoleScreenshot). An
+   * instance that is not running (pending, stopping, stopped, terminated) is refused as
+   * `conflict` with reason 'instance_state'.
+   */
+  async consoleScreenshot(
+    ctx: RequestContext,
+    inst: InstanceRow,
+    wakeUp = false,
+  ): Promise<{ jpegBase64: string }> {
+    if (!inst.host || inst.vmState !== 'active' || inst.taskState !== null) {
+      throw new StratusError(
+        'conflict',
+        `The instance '${inst.id}' is not running; only a running instance has a screen to show.`,
+        { resource: 'instance', id: inst.id, reason: 'instance_state' },
+      );
+    }
+    return this.#opts.compute.consoleScreenshot(ctx, inst.host, inst.id, wakeUp);
+  }
+
+  /**
    * The health of each of these instances, by id, at `at`: whether its host's compute service
    * is alive (`downAfterMs` since its last heartbeat), the power state that host last saw,
    * and whether the guest took its DHCP lease or asked for metadata (see instance-status.ts).

@@ -45,6 +45,7 @@ export {
   type TextMatch,
 } from './repos/instance-pages.js';
 export { ImageRepo, type ImageListFilter } from './repos/images.js';
+export { ImageMemberRepo } from './repos/image-members.js';
 export { SecurityGroupRepo, DEFAULT_GROUP } from './repos/security-groups.js';
 export { KeypairRepo } from './repos/keypairs.js';
 export {

@@ -143,6 +143,24 @@ export interface ImagesTable {
   createdAt: number;
   updatedAt: number;
   deletedAt: number | null;
+  /** From this time (ms) on the image counts as deprecated; null: never. */
+  deprecateAt: number | null;
+  /** The ClientToken of the CopyImage that made it, so a retried copy finds it. */
+  clientToken: string | null;
+}
+
+/**
+ * Where a share of an image with a project stands: EC2 launch permissions are accepted at
+ * once, Image API members start pending. The project may use the image once accepted.
+ */
+export type ImageMemberStatus = 'pending' | 'accepted' | 'rejected';
+
+export interface ImageMembersTable {
+  imageId: string;
+  projectId: string;
+  status: ImageMemberStatus;
+  createdAt: number;
+  updatedAt: number;
 }
 
 export interface KeypairsTable {
@@ -428,6 +446,7 @@ export interface ServerGroupMembersTable {
 export interface Schema {
   flavors: FlavorsTable;
   images: ImagesTable;
+  imageMembers: ImageMembersTable;
   keypairs: KeypairsTable;
   securityGroups: SecurityGroupsTable;
   securityGroupRules: SecurityGroupRulesTable;
@@ -471,6 +490,7 @@ export type EndpointRow = Selectable<EndpointsTable>;
 export type TokenRow = Selectable<TokensTable>;
 export type FlavorRow = Selectable<FlavorsTable>;
 export type ImageRow = Selectable<ImagesTable>;
+export type ImageMemberRow = Selectable<ImageMembersTable>;
 export type KeypairRow = Selectable<KeypairsTable>;
 export type SecurityGroupRow = Selectable<SecurityGroupsTable>;
 export type SecurityGroupRuleRow = Selectable<SecurityGroupRulesTable>;

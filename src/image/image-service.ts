@@ -1,11 +1,19 @@
-// Images as a request sees them: a project sees and uses public images and its own, an admin
-// sees every image; a project registers images of its own and deletes only those (an admin any).
-// API edges call this; it does the tenancy checks and leaves the work to ImageStore.
+// Images as a request sees them: a project sees and uses public images, its own and those
+// shared with it, an admin sees every image; a project registers, copies, shares and changes
+// images of its own and deletes only those (an admin any). API edges call this; it does the
+// tenancy checks and leaves the work to ImageStore.
 import { isAdmin, type RequestContext } from '../context.js';
 import type { Readable } from 'node:stream';
-import type { ImageKind, ImageRow, ImageStatus } from '../db/index.js';
-import { notFound, StratusError } from '../errors.js';
 import type {
+  ImageKind,
+  ImageMemberRow,
+  ImageMemberStatus,
+  ImageRow,
+  ImageStatus,
+} from '../db/index.js';
+import { invalid, notFound, StratusError } from '../errors.js';
+import type {
+  CopyRequest,
   CreateRequest,
   ImageFile,
   ImageStore,
@@ -46,13 +54,195 @@ export class ImageService {
     return new Map(rows.filter((r) => wanted.includes(r.id)).map((r) => [r.id, r.kind]));
   }
 
-  /** One image the caller may see, by its full id; `not_found` otherwise. */
+  /**
+   * One image the caller may see, by its full id; `not_found` otherwise. A project an image
+   * is shared with sees it whatever its membership's status (it must, to accept or reject
+   * it), as the Image API's members do.
+   */
   async get(ctx: RequestContext, id: string): Promise<ImageRow> {
     const row = await this.store.get(id);
     if (!isAdmin(ctx) && row.isPublic !== 1 && row.ownerProjectId !== requireProject(ctx)) {
-      throw notFound('image', id);
+      if (!(await this.store.member(row.id, requireProject(ctx)))) throw notFound('image', id);
     }
     return row;
+  }
+
+  /**
+   * The members of each of these images that the caller may know of: all of them for images
+   * its project owns (every one for admins), its own membership otherwise.
+   */
+  async membersOf(
+    ctx: RequestContext,
+    images: readonly ImageRow[],
+  ): Promise<Map<string, ImageMemberRow[]>> {
+    const all = await this.store.membersOf(images.map((r) => r.id));
+    for (const image of images) {
+      const members = all.get(image.id);
+      if (members && !this.mayModify(ctx, image)) {
+        all.set(
+          image.id,
+          members.filter((m) => m.projectId === ctx.projectId),
+        );
+      }
+    }
+    return all;
+  }
+
+  /** Which of these images are shared with some project (the Image API shows them `shared`). */
+  sharedOf(ids: readonly string[]): Promise<Set<string>> {
+    return this.store.sharedOf(ids);
+  }
+
+  /**
+   * The members of an image the caller may see: every member for its owner's project and
+   * admins, only the caller's own membership for a member.
+   */
+  async members(ctx: RequestContext, id: string): Promise<ImageMemberRow[]> {
+    const image = await this.get(ctx, id);
+    const all = await this.store.members(image.id);
+    return this.mayModify(ctx, image) ? all : all.filter((m) => m.projectId === ctx.projectId);
+  }
+
+  /** One membership of an image the caller may see (its owner, admins, or that member). */
+  async member(ctx: RequestContext, id: string, projectId: string): Promise<ImageMemberRow> {
+    const found = (await this.members(ctx, id)).find((m) => m.projectId === projectId);
+    if (!found) throw memberNotFound(id, projectId);
+    return found;
+  }
+
+  /**
+   * Shares an image the caller may modify with another project. `status` is where the share
+   * starts: EC2's launch permissions are `accepted` at once (and accept a pending share),
+   * the Image API's members `pending`, and a second share of the same project there is
+   * `already_exists`. The owner's own project and the cloud's own images are refused.
+   */
+  async share(
+    ctx: RequestContext,
+    id: string,
+    projectId: string,
+    status: ImageMemberStatus,
+    options: { duplicateIsError?: boolean } = {},
+  ): Promise<ImageMemberRow> {
+    const image = await this.#modifiable(ctx, id, 'share');
+    if (image.ownerProjectId === null) {
+      throw new StratusError(
+        'invalid',
+        `The image '${image.name}' belongs to the cloud; make it public instead of sharing it.`,
+        { resource: 'image', id, reason: 'visibility' },
+      );
+    }
+    if (projectId === image.ownerProjectId) {
+      throw invalid(`The image '${image.name}' already belongs to the project '${projectId}'.`, {
+        resource: 'image_member',
+        id: projectId,
+      });
+    }
+    if (options.duplicateIsError && (await this.store.member(image.id, projectId))) {
+      throw new StratusError(
+        'already_exists',
+        `The project '${projectId}' is already a member of the image '${image.id}'.`,
+        { resource: 'image_member', id: projectId },
+      );
+    }
+    return this.store.addMember(image.id, projectId, status, {
+      overwrite: !options.duplicateIsError,
+    });
+  }
+
+  /** Ends a share of an image the caller may modify; `not_found` when there was none. */
+  async unshare(
+    ctx: RequestContext,
+    id: string,
+    projectId: string,
+    options: { missingIsError?: boolean } = {},
+  ): Promise<void> {
+    const image = await this.#modifiable(ctx, id, 'unshare');
+    const removed = await this.store.removeMember(image.id, projectId);
+    if (!removed && options.missingIsError) throw memberNotFound(id, projectId);
+  }
+
+  /**
+   * A member's answer to a share: only the member's own project may give it (`forbidden`
+   * for the owner, as the Image API rules).
+   */
+  async answerShare(
+    ctx: RequestContext,
+    id: string,
+    projectId: string,
+    status: ImageMemberStatus,
+  ): Promise<ImageMemberRow> {
+    const image = await this.get(ctx, id);
+    const mine = (await this.store.member(image.id, projectId)) !== undefined;
+    if (!mine) throw memberNotFound(id, projectId);
+    if (projectId !== ctx.projectId && !isAdmin(ctx)) {
+      throw new StratusError(
+        'forbidden',
+        `Only the project '${projectId}' may accept or reject the share of image '${image.id}'.`,
+        { resource: 'image_member', id: projectId },
+      );
+    }
+    return this.store.setMemberStatus(image.id, projectId, status);
+  }
+
+  /**
+   * Changes an image the caller may modify: its description, whether it is public (only an
+   * admin may make an image public; an owner may make it private again), when it counts as
+   * deprecated. `reset` also ends every share (EC2's ResetImageAttribute launchPermission).
+   */
+  async modify(
+    ctx: RequestContext,
+    id: string,
+    change: {
+      description?: string;
+      isPublic?: boolean;
+      deprecateAt?: number | null;
+      endShares?: boolean;
+    },
+  ): Promise<ImageRow> {
+    const image = await this.#modifiable(ctx, id, 'change');
+    if (change.isPublic === true && image.isPublic !== 1 && !isAdmin(ctx)) {
+      throw new StratusError(
+        'forbidden',
+        `Only an admin may make an image public; the image '${image.name}' stays private.`,
+        { resource: 'image', id: image.id, reason: 'visibility' },
+      );
+    }
+    if (change.endShares) await this.store.clearMembers(image.id);
+    return this.store.update(image.id, change);
+  }
+
+  /**
+   * Copies an image the caller may use into a new private image of the caller's project
+   * (see ImageStore.copy): `pending` until its data is in place.
+   */
+  async copy(
+    ctx: RequestContext,
+    req: Omit<CopyRequest, 'ownerProjectId' | 'sourceId'> & { sourceId: string },
+  ): Promise<ImageRow> {
+    const projectId = requireProject(ctx);
+    const source = await this.get(ctx, req.sourceId);
+    if (
+      !isAdmin(ctx) &&
+      source.isPublic !== 1 &&
+      source.ownerProjectId !== projectId &&
+      (await this.store.member(source.id, projectId))?.status !== 'accepted'
+    ) {
+      throw notFound('image', req.sourceId);
+    }
+    return this.store.copy({ ...req, sourceId: source.id, ownerProjectId: projectId });
+  }
+
+  /** An image the caller may see and modify; `forbidden` for one it may only see. */
+  async #modifiable(ctx: RequestContext, id: string, verb: string): Promise<ImageRow> {
+    const image = await this.get(ctx, id);
+    if (!this.mayModify(ctx, image)) {
+      throw new StratusError(
+        'forbidden',
+        `The image '${image.name}' does not belong to your project; you cannot ${verb} it.`,
+        { resource: 'image', id: image.id },
+      );
+    }
+    return image;
   }
 
   /**
@@ -154,6 +344,14 @@ export class ImageService {
     }
     await this.store.delete(id);
   }
+}
+
+function memberNotFound(imageId: string, projectId: string): StratusError {
+  return notFound(
+    'image_member',
+    projectId,
+    `The project '${projectId}' is not a member of the image '${imageId}'.`,
+  );
 }
 
 function visibleTo(ctx: RequestContext): string | undefined {

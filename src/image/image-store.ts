@@ -9,12 +9,15 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import {
+  ImageMemberRepo,
   ImageRepo,
   ProjectRepo,
   TagRepo,
   type Db,
   type ImageKind,
   type ImageListFilter,
+  type ImageMemberRow,
+  type ImageMemberStatus,
   type ImageRow,
 } from '../db/index.js';
 import { alreadyExists, invalid, notFound, StratusError } from '../errors.js';
@@ -78,6 +81,19 @@ export interface CreateRequest extends NewImage {
 export interface UploadOptions {
   /** Largest accepted upload, in bytes; unlimited when absent. */
   maxBytes?: number;
+}
+
+export interface CopyRequest {
+  /** The active image whose data is copied (kind, architecture, kernel and ramdisk too). */
+  sourceId: string;
+  /** The copy's owner; it is private to that project. */
+  ownerProjectId: string;
+  name: string;
+  description?: string;
+  /** A retried copy with the same token (same owner) answers the image it made first. */
+  clientToken?: string;
+  /** Tags to put on the copy, kept for `ownerProjectId`. */
+  tags?: readonly { key: string; value: string }[];
 }
 
 export interface RegisterRequest extends NewImage {
@@ -237,6 +253,7 @@ export class ImageStore {
     kind: ImageKind,
     diskFormat: string,
     sizeBytes: number | null,
+    clientToken?: string,
   ): Promise<ImageRow> {
     const at = Date.now();
     const row: ImageRow = {
@@ -251,6 +268,8 @@ export class ImageStore {
       createdAt: at,
       updatedAt: at,
       deletedAt: null,
+      deprecateAt: null,
+      clientToken: clientToken ?? null,
     };
     await this.#db.transaction().execute(async (trx) => {
       await lockOwner(trx, row.ownerProjectId);
@@ -350,6 +369,8 @@ export class ImageStore {
       createdAt: at,
       updatedAt: at,
       deletedAt: null,
+      deprecateAt: null,
+      clientToken: null,
     };
     await this.#db.transaction().execute(async (trx) => {
       const images = new ImageRepo(trx);
@@ -375,6 +396,163 @@ export class ImageStore {
       }
     });
     return row;
+  }
+
+  /**
+   * Copies the active image `sourceId` into a new private image of `ownerProjectId`: a new
+   * record (`queued`, then `saving`) over a file of its own at `<dir>/<id>`, a hard link to
+   * the source's file where the file system allows (instant: image files are never changed
+   * in place, and each name is removed on its own), a full copy otherwise. Resolves with the
+   * record as soon as it exists; the data follows in the background and the image becomes
+   * `active`, or `killed` if it could not be stored. A `clientToken` the owner already used
+   * answers that copy again.
+   */
+  async copy(req: CopyRequest): Promise<ImageRow> {
+    checkNewText(req);
+    checkTags(req.tags ?? []);
+    if (req.clientToken) {
+      const earlier = await this.#images.findByClientToken(req.ownerProjectId, req.clientToken);
+      if (earlier) return earlier;
+    }
+    const source = await this.#images.get(req.sourceId);
+    if (source.status !== 'active' || !source.location || !source.checksum) {
+      throw invalid(`The image '${source.id}' is not available (it is ${source.status}).`, {
+        resource: 'image',
+        id: source.id,
+        reason: 'image_state',
+      });
+    }
+    const base = await this.#checkNew(
+      {
+        name: req.name,
+        description: req.description,
+        architecture: source.architecture,
+        ownerProjectId: req.ownerProjectId,
+        isPublic: false,
+        kernelId: source.kernelId,
+        ramdiskId: source.ramdiskId,
+      },
+      source.kind,
+    );
+    const row = await this.#insertQueued(
+      base,
+      source.kind,
+      source.diskFormat ?? 'raw',
+      source.sizeBytes,
+      req.clientToken,
+    );
+    const tags = req.tags ?? [];
+    if (tags.length > 0) {
+      await new TagRepo(this.#db).put(
+        tags.map((t) => ({
+          resourceId: row.id,
+          resourceType: 'image',
+          projectId: req.ownerProjectId,
+          key: t.key,
+          value: t.value,
+        })),
+      );
+    }
+    if (!(await this.#images.transition(row.id, 'queued', 'saving'))) {
+      throw notFound('image', row.id);
+    }
+    const from = this.#local(source.location);
+    const size = source.sizeBytes ?? 0;
+    const checksum = source.checksum;
+    const what = `Copying image '${source.name}' (${source.id}) to '${row.name}'`;
+    // A failure leaves the copy `killed`, which is what its owner sees; nothing awaits it.
+    void this.#storeBits(row, what, async (part) => {
+      try {
+        await fs.promises.link(from, part);
+        return { bytes: size, sha256: checksum };
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code !== 'EXDEV' && code !== 'EPERM' && code !== 'EMLINK') throw err;
+      }
+      return copyFile(from, part, size);
+    }).catch(() => undefined);
+    return this.#images.get(row.id);
+  }
+
+  /** The projects an image is shared with (any status), oldest first. */
+  members(imageId: string): Promise<ImageMemberRow[]> {
+    return new ImageMemberRepo(this.#db).list(imageId);
+  }
+
+  /** One project's membership of an image, if it has one. */
+  member(imageId: string, projectId: string): Promise<ImageMemberRow | undefined> {
+    return new ImageMemberRepo(this.#db).find(imageId, projectId);
+  }
+
+  /** The members of each of these images (images without any are left out). */
+  async membersOf(imageIds: readonly string[]): Promise<Map<string, ImageMemberRow[]>> {
+    const out = new Map<string, ImageMemberRow[]>();
+    for (const m of await new ImageMemberRepo(this.#db).listFor(imageIds)) {
+      out.set(m.imageId, [...(out.get(m.imageId) ?? []), m]);
+    }
+    return out;
+  }
+
+  /** Which of these images are shared with at least one project. */
+  sharedOf(imageIds: readonly string[]): Promise<Set<string>> {
+    return new ImageMemberRepo(this.#db).shared(imageIds);
+  }
+
+  /**
+   * Shares a live image with an existing project (`not_found` otherwise) with `status`; a
+   * project that is a member already keeps its row (with `overwrite`, takes `status`).
+   */
+  async addMember(
+    imageId: string,
+    projectId: string,
+    status: ImageMemberStatus,
+    options: { overwrite?: boolean } = {},
+  ): Promise<ImageMemberRow> {
+    await this.#images.get(imageId);
+    if (!(await new ProjectRepo(this.#db).find(projectId))) {
+      throw notFound('project', projectId, `The project '${projectId}' does not exist.`);
+    }
+    return new ImageMemberRepo(this.#db).add(imageId, projectId, status, options);
+  }
+
+  /** Sets a member's status; `not_found` (resource image_member) when it is not a member. */
+  async setMemberStatus(
+    imageId: string,
+    projectId: string,
+    status: ImageMemberStatus,
+  ): Promise<ImageMemberRow> {
+    const repo = new ImageMemberRepo(this.#db);
+    if (!(await repo.setStatus(imageId, projectId, status)))
+      throw memberNotFound(imageId, projectId);
+    return (await repo.find(imageId, projectId)) as ImageMemberRow;
+  }
+
+  /** Ends a share; false when the project was not a member. */
+  removeMember(imageId: string, projectId: string): Promise<boolean> {
+    return new ImageMemberRepo(this.#db).remove(imageId, projectId);
+  }
+
+  /** Ends every share of the image. */
+  clearMembers(imageId: string): Promise<void> {
+    return new ImageMemberRepo(this.#db).clear(imageId);
+  }
+
+  /**
+   * Changes what a live image says about itself: its description (checked by the text
+   * rules), whether it is public, when it counts as deprecated (null: never).
+   */
+  async update(
+    id: string,
+    change: { description?: string; isPublic?: boolean; deprecateAt?: number | null },
+  ): Promise<ImageRow> {
+    const row = await this.#images.get(id);
+    const set: { description?: string; isPublic?: number; deprecateAt?: number | null } = {};
+    if (change.description !== undefined)
+      set.description = checkText(change.description, IMAGE_DESCRIPTION, 'description');
+    if (change.isPublic !== undefined) set.isPublic = change.isPublic ? 1 : 0;
+    if (change.deprecateAt !== undefined) set.deprecateAt = change.deprecateAt;
+    if (Object.keys(set).length > 0) await this.#images.update(row.id, set);
+    return this.#images.get(row.id);
   }
 
   /**
@@ -552,12 +730,20 @@ async function lockOwner(db: Db, ownerProjectId: string | null): Promise<void> {
 }
 
 /** The rules of text-rules.ts for a new image's name and description; returns the description. */
-function checkNewText(req: NewImage): string {
+function checkNewText(req: Pick<NewImage, 'name' | 'description'>): string {
   const nameProblem = textProblem(req.name, IMAGE_NAME);
   if (nameProblem !== undefined) {
     throw invalid(nameProblem, { resource: 'image', id: req.name, reason: 'name' });
   }
   return checkText(req.description ?? '', IMAGE_DESCRIPTION, 'description');
+}
+
+function memberNotFound(imageId: string, projectId: string): StratusError {
+  return notFound(
+    'image_member',
+    projectId,
+    `The project '${projectId}' is not a member of the image '${imageId}'.`,
+  );
 }
 
 function duplicateName(name: string): StratusError {

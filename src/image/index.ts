@@ -1,8 +1,8 @@
 // Public surface of the image store: import a file as an image (or create a queued image and
-// upload its data), register more images over a stored file, find an image and its file,
-// delete images. `ImageStore` is for trusted callers
+// upload its data), register more images over a stored file, copy an image, share it with
+// projects, find an image and its file, delete images. `ImageStore` is for trusted callers
 // (the operator's CLI, virt drivers, start-up); API edges use `ImageService`, which applies
-// tenancy (a project sees public images and its own; an admin sees all).
+// tenancy (a project sees public images, its own and those shared with it; an admin sees all).
 export {
   ImageStore,
   IMAGE_KINDS,
@@ -12,6 +12,7 @@ export {
   type NewImage,
   type ImportRequest,
   type CreateRequest,
+  type CopyRequest,
   type UploadOptions,
   type RegisterRequest,
   type ImageFile,

@@ -42,6 +42,7 @@ export function driverSuite(
       await t.driver.destroy(unknown);
       await assert.rejects(t.driver.powerOff(unknown, false), isError('not_found'));
       await assert.rejects(t.driver.reboot(unknown, true), isError('not_found'));
+      await assert.rejects(t.driver.screenshot(unknown), isError('not_found'));
     });
 
     it('spawns a VM that runs and is listed', async () => {
@@ -59,6 +60,14 @@ export function driverSuite(
       const tail = await t.driver.consoleOutput(id, 10);
       assert.ok(Buffer.byteLength(tail) <= 10);
       assert.ok(all.endsWith(tail));
+    });
+
+    it('takes a JPEG screenshot of a running VM, and refuses one of a VM that is off', async () => {
+      const jpeg = await t.driver.screenshot(id, { wakeUp: true });
+      assert.deepEqual([...jpeg.subarray(0, 3)], [0xff, 0xd8, 0xff]);
+      await t.driver.powerOff(id, true);
+      await assert.rejects(t.driver.screenshot(id), isError('conflict'));
+      await t.driver.powerOn(id);
     });
 
     it('powers off and on; each is a no-op when already done', async () => {

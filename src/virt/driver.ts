@@ -122,6 +122,12 @@ export interface VirtDriver {
   getState(instanceId: string): Promise<PowerState>;
   /** The latest console output, at most `maxBytes` from its end; '' when there is none. */
   consoleOutput(instanceId: string, maxBytes: number): Promise<string>;
+  /**
+   * A picture of the VM's display now, as JPEG bytes. With `wakeUp`, a key press first (as a
+   * person would to end screen blanking). No such VM: `not_found`; a VM that is not running:
+   * `conflict` with reason 'instance_state'.
+   */
+  screenshot(instanceId: string, options?: { wakeUp?: boolean }): Promise<Buffer>;
   list(): Promise<GuestInfo[]>;
   capacity(): Promise<HostCapacity>;
   /** Releases driver resources; VMs that survive restarts keep running. */

@@ -67,6 +67,8 @@ const ROUTES: Record<Service, [string, string | undefined][]> = {
     ['/v2/images', 'image'],
     ['/v2/images/{image}', 'image'],
     ['/v2/images/{image}/file', 'data'],
+    ['/v2/images/{image}/members', undefined],
+    ['/v2/images/{image}/members/{project}', undefined],
     ['/v2/{junk}', undefined],
   ],
   identity: [

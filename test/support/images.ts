@@ -23,6 +23,8 @@ export function imageRow(fields: Partial<ImageRow> = {}): ImageRow {
     createdAt: at,
     updatedAt: at,
     deletedAt: null,
+    deprecateAt: null,
+    clientToken: null,
     ...fields,
   };
 }

@@ -59,6 +59,7 @@ const DOCUMENTED = new Set([
   'InvalidPlacementGroup.Duplicate',
   'InvalidPlacementGroup.InUse',
   'InvalidPlacementGroup.Unknown',
+  'InvalidRequest',
   'InvalidSecurityGroupRuleId.Malformed',
   'MissingParameter',
   'OperationNotPermitted',

@@ -87,6 +87,8 @@ const TABLE: Readonly<Record<ErrorKind, KindCodes>> = {
       image_state: ['InvalidAMIID.Unavailable', 400],
       unsupported: ['UnsupportedOperation', 400],
       unrecognized: ['UnknownParameter', 400],
+      // An attribute EC2 has and this cloud does not keep (DescribeImageAttribute).
+      attribute_not_kept: ['InvalidRequest', 400],
     },
     otherwise: ['InvalidParameterValue', 400],
   },
@@ -115,7 +117,11 @@ const TABLE: Readonly<Record<ErrorKind, KindCodes>> = {
     },
     otherwise: ['ResourceLimitExceeded', 400],
   },
-  forbidden: { otherwise: ['UnauthorizedOperation', 403] },
+  forbidden: {
+    // The EC2 reference: DescribeImageAttribute blockDeviceMapping answers AuthFailure.
+    pairs: { image: { attribute_not_kept: ['AuthFailure', 401] } },
+    otherwise: ['UnauthorizedOperation', 403],
+  },
   unauthenticated: {
     reasons: { expired: ['RequestExpired', 400] },
     otherwise: ['AuthFailure', 401],

@@ -1,14 +1,15 @@
 // The OpenStack Image API v2, as far as clouds' clients need it: version discovery, images
 // listed (filters, sorting, marker paging) and shown, created queued and given their data by
-// a streamed upload (checked like an operator's import), downloaded and deleted. The caller is
-// the X-Auth-Token's project; a member sees public images and its project's own, an admin all.
+// a streamed upload (checked like an operator's import), downloaded and deleted; members (the
+// projects an image is shared with). The caller is the X-Auth-Token's project; a member sees
+// public images, its project's own and those shared with it, an admin all.
 // Every failure is `{"error": {"code", "title", "message"}}` with a 4xx; 5xx only for our faults.
 import fs from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { RequestContext } from '../../context.js';
 import type { ImageRow } from '../../db/index.js';
-import { invalid, notFound } from '../../errors.js';
+import { invalid, notFound, StratusError } from '../../errors.js';
 import type { TokenService } from '../../identity/index.js';
 import type { ImageService } from '../../image/index.js';
 import type { Logger } from '../../log.js';
@@ -19,11 +20,13 @@ import { contextFromToken } from '../openstack/token-auth.js';
 import { imageApiError, toImageApiError, type ImageApiError } from './errors.js';
 import {
   imageIdParam,
+  parseAddMember,
   parseCreateImage,
   parseListImages,
+  parseMemberStatus,
   type ListImagesQuery,
 } from './requests.js';
-import { imageListView, imageView, versionsView } from './views.js';
+import { imageListView, imageView, memberListView, memberView, versionsView } from './views.js';
 
 export interface ImageServerOptions {
   logger: Logger;
@@ -40,6 +43,7 @@ const JSON_TYPE = 'application/json';
 const TIB = 1024 ** 4;
 
 type IdParams = { Params: { id: string } };
+type MemberParams = { Params: { id: string; member: string } };
 
 export function createImageServer(options: ImageServerOptions): FastifyInstance {
   const app = createHttpServer({
@@ -87,7 +91,7 @@ export function createImageServer(options: ImageServerOptions): FastifyInstance 
     const ctx = await caller(request);
     const q = parseListImages((request.query ?? {}) as Record<string, unknown>);
     const none = q.status === null || q.isPublic === null || q.hidden === true;
-    const rows = none
+    const listed = none
       ? []
       : await images.list(ctx, {
           name: q.name,
@@ -95,6 +99,10 @@ export function createImageServer(options: ImageServerOptions): FastifyInstance 
           ownerProjectId: q.owner,
           isPublic: q.isPublic ?? undefined,
         });
+    // Shared: non-public images with members (to a member, those shared with it).
+    const shared = await images.sharedOf(listed.map((r) => r.id));
+    const rows =
+      q.shared === undefined ? listed : listed.filter((r) => shared.has(r.id) === q.shared);
     const sorted = sortImages(rows, q);
     let start = 0;
     if (q.marker !== undefined) {
@@ -110,12 +118,15 @@ export function createImageServer(options: ImageServerOptions): FastifyInstance 
     const page = sorted.slice(start, start + q.limit);
     const more = start + q.limit < sorted.length;
     const last = page[page.length - 1];
-    return imageListView(page, more && last ? nextLink(request, last.id, q.limit) : null);
+    return imageListView(page, shared, more && last ? nextLink(request, last.id, q.limit) : null);
   });
+
+  const view = async (row: ImageRow) =>
+    imageView(row, (await images.sharedOf([row.id])).has(row.id));
 
   app.get<IdParams>('/v2/images/:id', async (request) => {
     const ctx = await caller(request);
-    return imageView(await images.get(ctx, imageIdParam(request.params.id)));
+    return view(await images.get(ctx, imageIdParam(request.params.id)));
   });
 
   app.post('/v2/images', async (request, reply) => {
@@ -124,6 +135,52 @@ export function createImageServer(options: ImageServerOptions): FastifyInstance 
     const row = await images.create(ctx, req);
     reply.code(201).header('location', `${base(request)}/v2/images/${row.id}`);
     return imageView(row);
+  });
+
+  // Members: the projects an image is shared with. The owner adds and removes them (pending
+  // until the member accepts); each member accepts or rejects its own share. A public image
+  // has none, as the Image API rules.
+  app.get<IdParams>('/v2/images/:id/members', async (request) => {
+    const ctx = await caller(request);
+    return memberListView(await images.members(ctx, imageIdParam(request.params.id)));
+  });
+
+  app.post<IdParams>('/v2/images/:id/members', async (request) => {
+    const ctx = await caller(request);
+    const id = imageIdParam(request.params.id);
+    const member = parseAddMember(request.body);
+    const row = await images.get(ctx, id);
+    if (row.isPublic === 1) {
+      throw new StratusError('forbidden', 'Public images do not have members.', {
+        resource: 'image',
+        id,
+        reason: 'visibility',
+      });
+    }
+    return memberView(await images.share(ctx, id, member, 'pending', { duplicateIsError: true }));
+  });
+
+  app.get<MemberParams>('/v2/images/:id/members/:member', async (request) => {
+    const ctx = await caller(request);
+    return memberView(
+      await images.member(ctx, imageIdParam(request.params.id), request.params.member),
+    );
+  });
+
+  app.put<MemberParams>('/v2/images/:id/members/:member', async (request) => {
+    const ctx = await caller(request);
+    const status = parseMemberStatus(request.body);
+    return memberView(
+      await images.answerShare(ctx, imageIdParam(request.params.id), request.params.member, status),
+    );
+  });
+
+  app.delete<MemberParams>('/v2/images/:id/members/:member', async (request, reply) => {
+    const ctx = await caller(request);
+    await images.unshare(ctx, imageIdParam(request.params.id), request.params.member, {
+      missingIsError: true,
+    });
+    reply.code(204).send();
   });
 
   app.put<IdParams>('/v2/images/:id/file', async (request, reply) => {

@@ -69,13 +69,14 @@ export function parseCreateImage(body: unknown): CreateImageRequest {
   const diskFormat = str('disk_format', true) as string;
   const containerFormat = str('container_format', true) as string;
   const { kind, diskFormat: storeDisk } = storeFormat(diskFormat, containerFormat);
+  // `shared` is a private image that takes members; they are added with /members.
   const visibility = str('visibility', false) ?? 'private';
-  if (visibility !== 'public' && visibility !== 'private') {
-    const known = ['shared', 'community'].includes(visibility);
+  if (visibility !== 'public' && visibility !== 'private' && visibility !== 'shared') {
+    const known = visibility === 'community';
     throw bad(
       known
-        ? `The visibility '${visibility}' is not supported here; use public or private.`
-        : `The visibility '${visibility}' is not one of public, private.`,
+        ? `The visibility '${visibility}' is not supported here; use public, private or shared.`
+        : `The visibility '${visibility}' is not one of public, private, shared.`,
       'visibility',
     );
   }
@@ -140,8 +141,10 @@ export interface ListImagesQuery {
   /** Undefined: every status the caller may see; null: a status this cloud never has. */
   status?: ImageStatus | null;
   owner?: string;
-  /** Undefined: every visibility; null: a visibility this cloud never has (shared, community). */
+  /** Undefined: every visibility; null: a visibility this cloud never has (community). */
   isPublic?: boolean | null;
+  /** For non-public images: only those with members (true, `shared`) or without (false). */
+  shared?: boolean;
   /** Only hidden images, of which this cloud has none. */
   hidden?: true;
   limit: number;
@@ -212,8 +215,11 @@ export function parseListImages(query: Record<string, unknown>): ListImagesQuery
     if (!values.includes(visibility)) {
       throw bad(`The visibility '${visibility}' is not one of ${values.join(', ')}.`, 'visibility');
     }
-    if (visibility !== 'all')
-      out.isPublic = visibility === 'public' ? true : visibility === 'private' ? false : null;
+    if (visibility === 'public') out.isPublic = true;
+    else if (visibility === 'private' || visibility === 'shared') {
+      out.isPublic = false;
+      out.shared = visibility === 'shared';
+    } else if (visibility === 'community') out.isPublic = null;
   }
   // This cloud hides no images: asking for hidden ones (openstacksdk does, to find an image
   // by name) finds none.
@@ -253,4 +259,39 @@ export function parseListImages(query: Record<string, unknown>): ListImagesQuery
 function isPlain(o: object): boolean {
   const proto = Object.getPrototypeOf(o) as unknown;
   return proto === Object.prototype || proto === null;
+}
+
+/** The body of POST /v2/images/{id}/members: `{"member": "<project id>"}`. */
+export function parseAddMember(body: unknown): string {
+  const b = body as Record<string, unknown> | null;
+  if (typeof b !== 'object' || b === null || Array.isArray(b)) {
+    throw bad('The request body must be a JSON object such as {"member": "<project id>"}.');
+  }
+  const unknown = Object.keys(b).filter((k) => k !== 'member');
+  if (unknown.length > 0) throw bad(`Unknown member field '${unknown[0]}'.`, unknown[0]);
+  const member = b.member;
+  if (typeof member !== 'string' || member.length === 0 || member.length > 64) {
+    throw bad("'member' must be the id of a project.", 'member');
+  }
+  return member;
+}
+
+/**
+ * The body of PUT /v2/images/{id}/members/{member}: `{"status": "accepted"}`. openstacksdk
+ * sends the member's ids along; the path names them, so they are accepted and not read.
+ */
+export function parseMemberStatus(body: unknown): 'pending' | 'accepted' | 'rejected' {
+  const b = body as Record<string, unknown> | null;
+  if (typeof b !== 'object' || b === null || Array.isArray(b)) {
+    throw bad('The request body must be a JSON object such as {"status": "accepted"}.');
+  }
+  const unknown = Object.keys(b).filter(
+    (k) => !['status', 'member', 'member_id', 'image_id'].includes(k),
+  );
+  if (unknown.length > 0) throw bad(`Unknown member field '${unknown[0]}'.`, unknown[0]);
+  const status = b.status;
+  if (status !== 'pending' && status !== 'accepted' && status !== 'rejected') {
+    throw bad("'status' must be pending, accepted or rejected.", 'status');
+  }
+  return status;
 }

@@ -1,6 +1,6 @@
 // What the Image API shows: the version documents and images, in the shapes the OpenStack Image API's clients
 // read. Paths in `self`, `file`, `schema` and `next` are relative to the endpoint, as the reference API's are.
-import type { ImageRow, ImageStatus } from '../../db/index.js';
+import type { ImageMemberRow, ImageRow, ImageStatus } from '../../db/index.js';
 import { apiFormat } from './formats.js';
 
 /** The API version this edge implements (a subset of it; see the README). */
@@ -26,13 +26,17 @@ const STATUSES: Readonly<Record<ImageStatus, string>> = {
   deleted: 'deleted',
 };
 
-export function imageView(row: ImageRow) {
+/**
+ * An image; `shared` when it is not public and has members (a private image takes members
+ * and is then shown shared, as the Image API's default visibility allows since 2.5).
+ */
+export function imageView(row: ImageRow, shared = false) {
   const hasData = row.status === 'active' && row.checksum !== null;
   return {
     id: row.id,
     name: row.name,
     status: STATUSES[row.status],
-    visibility: row.isPublic === 1 ? 'public' : 'private',
+    visibility: row.isPublic === 1 ? 'public' : shared ? 'shared' : 'private',
     protected: false,
     os_hidden: false,
     tags: [] as string[],
@@ -59,11 +63,31 @@ export function imageView(row: ImageRow) {
   };
 }
 
-export function imageListView(rows: readonly ImageRow[], next: string | null) {
+export function imageListView(
+  rows: readonly ImageRow[],
+  shared: ReadonlySet<string>,
+  next: string | null,
+) {
   return {
-    images: rows.map(imageView),
+    images: rows.map((r) => imageView(r, shared.has(r.id))),
     first: '/v2/images',
     schema: '/v2/schemas/images',
     ...(next ? { next } : {}),
   };
+}
+
+/** One member of an image, as the Image API shows it. */
+export function memberView(m: ImageMemberRow) {
+  return {
+    image_id: m.imageId,
+    member_id: m.projectId,
+    status: m.status,
+    created_at: time(m.createdAt),
+    updated_at: time(m.updatedAt),
+    schema: '/v2/schemas/member',
+  };
+}
+
+export function memberListView(members: readonly ImageMemberRow[]) {
+  return { members: members.map(memberView), schema: '/v2/schemas/members' };
 }

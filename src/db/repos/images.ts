@@ -4,7 +4,10 @@ import { idStartsWith } from '../prefix.js';
 import type { Db, ImageKind, ImageRow, ImageStatus, ImagesTable } from '../schema.js';
 
 export interface ImageListFilter {
-  /** Images this project may use: its own, and public ones. Every image when absent. */
+  /**
+   * Images this project may use: its own, public ones and those shared with it (accepted).
+   * Every image when absent.
+   */
   visibleTo?: string;
   idPrefixes?: readonly string[];
   kind?: ImageKind;
@@ -41,7 +44,20 @@ export class ImageRepo {
     if (!filter.includeDeleted) q = q.where('deletedAt', 'is', null);
     if (filter.visibleTo !== undefined) {
       const project = filter.visibleTo;
-      q = q.where((eb) => eb.or([eb('isPublic', '=', 1), eb('ownerProjectId', '=', project)]));
+      q = q.where((eb) =>
+        eb.or([
+          eb('isPublic', '=', 1),
+          eb('ownerProjectId', '=', project),
+          eb.exists(
+            eb
+              .selectFrom('imageMembers')
+              .select('imageMembers.imageId')
+              .whereRef('imageMembers.imageId', '=', 'images.id')
+              .where('imageMembers.projectId', '=', project)
+              .where('imageMembers.status', '=', 'accepted'),
+          ),
+        ]),
+      );
     }
     if (filter.idPrefixes) {
       const prefixes = filter.idPrefixes;
@@ -99,6 +115,20 @@ export class ImageRepo {
         ? q.where('ownerProjectId', 'is', null)
         : q.where('ownerProjectId', '=', ownerProjectId);
     return q.executeTakeFirst();
+  }
+
+  /** The live image of this owner that a CopyImage with this ClientToken made, if any. */
+  async findByClientToken(
+    ownerProjectId: string,
+    clientToken: string,
+  ): Promise<ImageRow | undefined> {
+    return this.db
+      .selectFrom('images')
+      .selectAll()
+      .where('deletedAt', 'is', null)
+      .where('ownerProjectId', '=', ownerProjectId)
+      .where('clientToken', '=', clientToken)
+      .executeTakeFirst();
   }
 
   /**

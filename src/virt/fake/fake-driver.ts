@@ -4,6 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { StratusError } from '../../errors.js';
+import { encodeJpeg } from '../jpeg.js';
 import type {
   DriverCapabilities,
   GuestInfo,
@@ -147,6 +148,33 @@ export class FakeDriver implements VirtDriver {
     const text = this.#vms.get(instanceId)?.console ?? '';
     const buf = Buffer.from(text);
     return buf.length <= maxBytes ? text : buf.subarray(buf.length - maxBytes).toString();
+  }
+
+  /** A small picture: a dark screen with a light bar per line of console output (at most 12). */
+  async screenshot(instanceId: string): Promise<Buffer> {
+    const vm = this.#get(instanceId);
+    if (vm.state !== 'running') {
+      throw new StratusError('conflict', `The fake VM '${instanceId}' is not running.`, {
+        resource: 'instance',
+        id: instanceId,
+        reason: 'instance_state',
+      });
+    }
+    const width = 160;
+    const height = 100;
+    const rgb = Buffer.alloc(width * height * 3, 16);
+    const lines = vm.console
+      .split('\n')
+      .filter((l) => l.length > 0)
+      .slice(-12);
+    lines.forEach((line, i) => {
+      const length = Math.min(width - 8, line.length * 3);
+      for (let y = 4 + i * 8; y < 8 + i * 8; y++) {
+        for (let x = 4; x < 4 + length; x++)
+          rgb.fill(200, (y * width + x) * 3, (y * width + x) * 3 + 3);
+      }
+    });
+    return encodeJpeg({ width, height, rgb });
   }
 
   async list(): Promise<GuestInfo[]> {

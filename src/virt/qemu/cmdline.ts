@@ -74,6 +74,10 @@ export function qemuArgs(c: VmCommand): string[] {
     '-no-user-config',
     '-display',
     'none',
+    // A standard VGA card, so the console can be seen (GetConsoleScreenshot's screendump);
+    // 4 MiB of video memory is plenty for a text console.
+    '-device',
+    'VGA,vgamem_mb=4',
     // Entropy at once: without it the guest's SSH host key generation waits for some.
     '-device',
     'virtio-rng-pci',

@@ -22,6 +22,7 @@ import { qemuCommand, type VmCommand } from './cmdline.js';
 import { BaseImageCache } from './disk.js';
 import { RESPONDER_SCRIPT, writeMetadataTree } from './metadata-files.js';
 import { QmpClient, qmpExecute } from './qmp.js';
+import { encodeJpeg, parsePpm } from '../jpeg.js';
 import { isVmProcess, signalVm, waitGone } from './vm-process.js';
 
 export interface QemuDriverOptions {
@@ -72,6 +73,7 @@ const FILES = {
   pid: 'pid',
   metadata: 'metadata',
   responder: 'metadata.sh',
+  screen: 'screen.ppm',
 } as const;
 
 /** Unix socket paths are limited to 107 bytes on Linux. */
@@ -373,6 +375,41 @@ export class QemuDriver implements VirtDriver {
       return buf.toString('utf8');
     } finally {
       await fd.close();
+    }
+  }
+
+  async screenshot(instanceId: string, options: { wakeUp?: boolean } = {}): Promise<Buffer> {
+    this.#record(instanceId);
+    if (this.#livePid(instanceId) === undefined) {
+      throw new StratusError('conflict', `The VM of instance '${instanceId}' is not running.`, {
+        resource: 'instance',
+        id: instanceId,
+        reason: 'instance_state',
+      });
+    }
+    const socket = this.#file(instanceId, 'qmp');
+    const file = this.#file(instanceId, 'screen');
+    const qmp = await QmpClient.connect(socket);
+    try {
+      if (options.wakeUp) {
+        // Shift wakes a blanked console and types nothing.
+        await qmp.execute('send-key', { keys: [{ type: 'qcode', data: 'shift' }] });
+      }
+      // PPM, QEMU's own format: every QEMU writes it (PNG needs a build with libpng).
+      await qmp.execute('screendump', { filename: file });
+    } catch (err) {
+      throw new StratusError(
+        'unavailable',
+        `QEMU could not take a screenshot of instance '${instanceId}': ${(err as Error).message}`,
+        { resource: 'instance', id: instanceId, cause: err },
+      );
+    } finally {
+      qmp.close();
+    }
+    try {
+      return encodeJpeg(parsePpm(await fs.promises.readFile(file)));
+    } finally {
+      await fs.promises.rm(file, { force: true });
     }
   }
 

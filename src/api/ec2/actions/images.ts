@@ -1,4 +1,5 @@
-// Image actions: DescribeImages, RegisterImage, DeregisterImage, DescribeImageAttribute.
+// Image actions: DescribeImages, RegisterImage, DeregisterImage (image-attributes.ts has the
+// attributes, sharing, copying and deprecation).
 //
 // Owners: a project's images show its project id as owner; the cloud's own images (imported
 // by an operator) show the owner 'system' (also their owner alias). RegisterImage has no S3
@@ -8,6 +9,7 @@
 // its own name, description, architecture and kernel/ramdisk.
 import type { RequestContext } from '../../../context.js';
 import type { ImageRow, ImageStatus } from '../../../db/index.js';
+import type { ImageService } from '../../../image/index.js';
 import { invalid, notFound, StratusError } from '../../../errors.js';
 import type { Ec2ActionTable } from '../action.js';
 import { applyFilters } from '../filters.js';
@@ -35,22 +37,6 @@ const STATE: Record<ImageStatus, string> = {
   deleted: 'deregistered',
 };
 
-const ATTRIBUTES = [
-  'description',
-  'kernel',
-  'ramdisk',
-  'launchPermission',
-  'productCodes',
-  'blockDeviceMapping',
-  'sriovNetSupport',
-  'bootMode',
-  'tpmSupport',
-  'uefiData',
-  'lastLaunchedTime',
-  'imdsSupport',
-  'deregistrationProtection',
-] as const;
-
 /** EC2's rule for AMI names (RegisterImage, CreateImage). */
 const EC2_NAME = /^[A-Za-z0-9()[\] ./\-'@_]{3,128}$/;
 
@@ -69,8 +55,28 @@ function ownerId(row: ImageRow): string {
   return row.ownerProjectId ?? SYSTEM_OWNER;
 }
 
-function shownId(row: ImageRow): string {
+export function shownId(row: ImageRow): string {
   return imageEc2Id(row.kind, row.id);
+}
+
+/** One image the caller can see, by its EC2 id; kind and prefix must both match. */
+export async function imageById(
+  images: ImageService,
+  ctx: RequestContext,
+  shown: string,
+): Promise<ImageRow> {
+  const { kind, uuidPrefix } = parseImageEc2Id(shown);
+  try {
+    return await images.find(ctx, uuidPrefix, kind);
+  } catch (err) {
+    if (err instanceof StratusError && err.kind === 'not_found') throw imageNotFound(shown);
+    throw err;
+  }
+}
+
+/** Whether an image counts as deprecated at `at`. */
+function deprecated(row: ImageRow, at: number): boolean {
+  return row.deprecateAt !== null && row.deprecateAt <= at;
 }
 
 export function imageActions({ images, tags }: Ec2Deps): Ec2ActionTable {
@@ -83,20 +89,9 @@ export function imageActions({ images, tags }: Ec2Deps): Ec2ActionTable {
         .map((t) => ({ key: t.key, value: t.value }));
   };
 
-  /** One image the caller can see, by its EC2 id; kind and prefix must both match. */
-  const imageById = async (ctx: RequestContext, shown: string) => {
-    const { kind, uuidPrefix } = parseImageEc2Id(shown);
-    try {
-      return await images.find(ctx, uuidPrefix, kind);
-    } catch (err) {
-      if (err instanceof StratusError && err.kind === 'not_found') throw imageNotFound(shown);
-      throw err;
-    }
-  };
-
   /** RegisterImage's ImageLocation: an image id, or `<owner-id>/<name>`. */
   const imageAt = async (ctx: RequestContext, location: string): Promise<ImageRow> => {
-    if (/^a[mkr]i-/.test(location)) return imageById(ctx, location);
+    if (/^a[mkr]i-/.test(location)) return imageById(images, ctx, location);
     const slash = location.indexOf('/');
     if (slash <= 0 || slash === location.length - 1) {
       throw invalidValue(
@@ -128,8 +123,7 @@ export function imageActions({ images, tags }: Ec2Deps): Ec2ActionTable {
         for (const v of values)
           if (v.length === 0 || v.length > 64) throw invalidValue(name, v, help);
       }
-      // Checked, then ignored: no image here is deprecated or disabled (parameters/images.ts).
-      params.bool('IncludeDeprecated');
+      const includeDeprecated = params.bool('IncludeDeprecated') ?? false;
       params.bool('IncludeDisabled');
       const maxResults = params.int('MaxResults', { min: 1, max: MAX_PAGE });
       if (maxResults !== undefined && shownIds.length > 0) {
@@ -166,13 +160,29 @@ export function imageActions({ images, tags }: Ec2Deps): Ec2ActionTable {
         );
       }
       if (executableBy.length > 0) {
+        // Who may launch an image: everyone when it is public, its owner, and the projects it
+        // is shared with (accepted). The caller learns another project's shares only of its
+        // own images.
+        const members = await images.membersOf(context, rows);
         rows = rows.filter((r) =>
           executableBy.some((e) => {
             if (r.isPublic === 1) return true;
             if (e === 'all') return false;
             const project = e === 'self' ? context.projectId : e;
-            return r.ownerProjectId !== null && r.ownerProjectId === project;
+            if (r.ownerProjectId !== null && r.ownerProjectId === project) return true;
+            return (members.get(r.id) ?? []).some(
+              (m) => m.projectId === project && m.status === 'accepted',
+            );
           }),
+        );
+      }
+      // Deprecated images are left out unless asked for, named by id, or the caller's own.
+      if (!includeDeprecated && wanted.length === 0) {
+        const at = Date.now();
+        rows = rows.filter(
+          (r) =>
+            !deprecated(r, at) ||
+            (r.ownerProjectId !== null && r.ownerProjectId === context.projectId),
         );
       }
       const tagList = await tagsOf(context, rows);
@@ -264,7 +274,7 @@ export function imageActions({ images, tags }: Ec2Deps): Ec2ActionTable {
         const shown = params.string(param, { max: 64 });
         if (shown === undefined) return undefined;
         parseEc2Id(shown, [prefix], 'image');
-        return (await imageById(context, shown)).id;
+        return (await imageById(images, context, shown)).id;
       };
       const kernelId = await link('KernelId', 'aki');
       const ramdiskId = await link('RamdiskId', 'ari');
@@ -307,48 +317,9 @@ export function imageActions({ images, tags }: Ec2Deps): Ec2ActionTable {
       const shown = params.requireString('ImageId', { max: 64 });
       // Checked, then ignored: there are no snapshots behind an image here.
       params.bool('DeleteAssociatedSnapshots');
-      const row = await imageById(context, shown);
+      const row = await imageById(images, context, shown);
       await images.delete(context, row.id);
       return { return: true };
-    },
-
-    DescribeImageAttribute: async ({ params, context }) => {
-      const shown = params.requireString('ImageId', { max: 64 });
-      const attribute = params.enumOf('Attribute', ATTRIBUTES);
-      if (attribute === undefined) throw missingParameter('Attribute');
-      const row = await imageById(context, shown);
-      const value = (v: string | undefined) => (v ? { value: v } : {});
-      const body: XmlObject = { imageId: shownId(row) };
-      switch (attribute) {
-        case 'description':
-          body.description = value(row.description);
-          break;
-        case 'kernel':
-          body.kernel = value(row.kernelId ? imageEc2Id('kernel', row.kernelId) : undefined);
-          break;
-        case 'ramdisk':
-          body.ramdisk = value(row.ramdiskId ? imageEc2Id('ramdisk', row.ramdiskId) : undefined);
-          break;
-        case 'launchPermission':
-          body.launchPermission = row.isPublic === 1 ? [{ group: 'all' }] : [];
-          break;
-        case 'productCodes':
-          body.productCodes = [];
-          break;
-        case 'blockDeviceMapping':
-          body.blockDeviceMapping = [];
-          break;
-        case 'bootMode':
-          body.bootMode = value('legacy-bios');
-          break;
-        case 'deregistrationProtection':
-          body.deregistrationProtection = value('disabled');
-          break;
-        default:
-          // sriovNetSupport, tpmSupport, uefiData, lastLaunchedTime, imdsSupport: not set.
-          body[attribute] = {};
-      }
-      return body;
     },
   };
 }
@@ -378,6 +349,7 @@ function view(r: ImageRow, tags: { key: string; value: string }[]): XmlObject {
     hypervisor: 'xen',
     platformDetails: 'Linux/UNIX',
     usageOperation: 'RunInstances',
+    deprecationTime: r.deprecateAt !== null ? ec2Time(r.deprecateAt) : undefined,
     stateReason:
       r.status === 'killed'
         ? { code: 'Server.InternalError', message: 'The image file could not be stored.' }
@@ -386,7 +358,7 @@ function view(r: ImageRow, tags: { key: string; value: string }[]): XmlObject {
 }
 
 /** EC2's not-found error for image ids, naming all of them. */
-function imageNotFound(...ids: string[]): StratusError {
+export function imageNotFound(...ids: string[]): StratusError {
   const message =
     ids.length === 1
       ? `The image id '[${ids[0]}]' does not exist`

@@ -2,6 +2,7 @@
 import type { Ec2ActionTable } from '../action.js';
 import { addressActions } from './addresses.js';
 import type { Ec2Deps } from './deps.js';
+import { imageAttributeActions } from './image-attributes.js';
 import { imageActions } from './images.js';
 import { instanceActions } from './instances.js';
 import { keypairActions } from './keypairs.js';
@@ -18,6 +19,7 @@ export function ec2Actions(deps: Ec2Deps): Ec2ActionTable {
     ...regionActions(deps),
     ...keypairActions(deps),
     ...imageActions(deps),
+    ...imageAttributeActions(deps),
     ...instanceActions(deps),
     ...launchTemplateActions(deps),
     ...securityGroupActions(deps),

@@ -1,5 +1,5 @@
 // Instance actions: RunInstances, DescribeInstances, DescribeInstanceStatus, Terminate/Stop/
-// Start/RebootInstances, GetConsoleOutput, DescribeInstanceTypes, Describe/Modify/Reset-
+// Start/RebootInstances, GetConsoleOutput, GetConsoleScreenshot, DescribeInstanceTypes, Describe/Modify/Reset-
 // InstanceAttribute, GetPasswordData, Monitor/UnmonitorInstances.
 import type {
   CheckResult,
@@ -500,6 +500,16 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
         timestamp: ec2Time(at),
         output: Buffer.from(output).toString('base64'),
       };
+    },
+
+    GetConsoleScreenshot: async ({ params, context }) => {
+      const shown = params.requireString('InstanceId', { max: 64 });
+      const wakeUp = params.bool('WakeUp') ?? false;
+      const [inst] = await ops.resolve(context, [
+        { ref: parseEc2Id(shown, ['i'], 'instance').uuidPrefix, shown },
+      ]);
+      const { jpegBase64 } = await ops.consoleScreenshot(context, inst as InstanceRow, wakeUp);
+      return { instanceId: shown, imageData: jpegBase64 };
     },
 
     DescribeInstanceTypes: async ({ params }) => {

@@ -12,6 +12,8 @@ import {
 
 const ONE_DISK = 'an image here is one local disk file.';
 
+const NO_ORGANIZATIONS = 'there are no organizations: share with project ids (UserId).';
+
 export const imageParameters: Readonly<Record<string, ActionParameters>> = {
   DescribeImages: {
     ...DRY_RUN,
@@ -21,9 +23,8 @@ export const imageParameters: Readonly<Record<string, ActionParameters>> = {
     'ExecutableBy.N': honoured('self, all or a project id'),
     MaxResults: honoured(),
     NextToken: honoured(),
-    IncludeDeprecated: ignored(
-      'no image here is deprecated, so including deprecated ones lists the same',
-      'true',
+    IncludeDeprecated: honoured(
+      "other owners' images past their deprecation time are listed only with it, or by id",
     ),
     IncludeDisabled: ignored(
       'no image here is disabled, so including disabled ones lists the same',
@@ -86,4 +87,81 @@ export const imageParameters: Readonly<Record<string, ActionParameters>> = {
   },
 
   DescribeImageAttribute: { ...DRY_RUN, ImageId: honoured(), Attribute: honoured() },
+
+  ModifyImageAttribute: {
+    ...DRY_RUN,
+    ImageId: honoured(),
+    Attribute: honoured(
+      'launchPermission or description, with OperationType/UserId/UserGroup or Value',
+    ),
+    Value: honoured('the description, with Attribute=description'),
+    'Description.Value': honoured(),
+    'LaunchPermission.Add.N.UserId': honoured('a project id: the image is shared with it'),
+    'LaunchPermission.Add.N.Group': honoured('all: public, for admins only'),
+    'LaunchPermission.Remove.N.UserId': honoured(),
+    'LaunchPermission.Remove.N.Group': honoured(),
+    OperationType: honoured('add or remove'),
+    'UserId.N': honoured(),
+    'UserGroup.N': honoured('all'),
+    'LaunchPermission.Add.N.OrganizationArn': refused(NO_ORGANIZATIONS, {
+      sample: 'arn:aws:organizations::1:organization/o-1',
+    }),
+    'LaunchPermission.Add.N.OrganizationalUnitArn': refused(NO_ORGANIZATIONS, {
+      sample: 'arn:aws:organizations::1:ou/o-1/ou-1',
+    }),
+    'LaunchPermission.Remove.N.OrganizationArn': refused(NO_ORGANIZATIONS, {
+      sample: 'arn:aws:organizations::1:organization/o-1',
+    }),
+    'LaunchPermission.Remove.N.OrganizationalUnitArn': refused(NO_ORGANIZATIONS, {
+      sample: 'arn:aws:organizations::1:ou/o-1/ou-1',
+    }),
+    'OrganizationArn.N': refused(NO_ORGANIZATIONS, {
+      sample: 'arn:aws:organizations::1:organization/o-1',
+    }),
+    'OrganizationalUnitArn.N': refused(NO_ORGANIZATIONS, {
+      sample: 'arn:aws:organizations::1:ou/o-1/ou-1',
+    }),
+    'ProductCode.N': refused('there is no marketplace, so no product codes.', { sample: 'abc' }),
+    'ImdsSupport.Value': refused(
+      'an image does not set the metadata options of its instances here.',
+      { sample: 'v2.0' },
+    ),
+  },
+  ResetImageAttribute: {
+    ...DRY_RUN,
+    ImageId: honoured(),
+    Attribute: honoured('launchPermission: private again, every share ended'),
+  },
+  CopyImage: {
+    ...DRY_RUN,
+    ...TAG_SPECIFICATIONS,
+    SourceImageId: honoured(),
+    SourceRegion: honoured('must be this region'),
+    Name: honoured(),
+    Description: honoured(),
+    ClientToken: honoured('a retry with the same token answers the first copy'),
+    CopyImageTags: honoured("the caller's tags of the source, the new ones winning"),
+    Encrypted: refused('image files are not encrypted here.', {
+      accepts: ['false'],
+      sample: 'true',
+    }),
+    KmsKeyId: refused('there is no key management service.', { sample: 'k-1' }),
+    DestinationOutpostArn: refused('there are no outposts.', { sample: 'arn:aws:outposts:x' }),
+    DestinationAvailabilityZone: refused('images are regional here, not kept per zone.', {
+      sample: 'a',
+    }),
+    DestinationAvailabilityZoneId: refused('images are regional here, not kept per zone.', {
+      sample: 'a',
+    }),
+    SnapshotCopyCompletionDurationMinutes: refused(
+      'there are no snapshots to copy on a schedule.',
+      { sample: '15' },
+    ),
+  },
+  EnableImageDeprecation: {
+    ...DRY_RUN,
+    ImageId: honoured(),
+    DeprecateAt: honoured('shown as DeprecationTime; hides the image from other owners afterwards'),
+  },
+  DisableImageDeprecation: { ...DRY_RUN, ImageId: honoured() },
 };

@@ -293,4 +293,9 @@ export const instanceParameters: Readonly<Record<string, ActionParameters>> = {
       'detailed monitoring is never on here, so every category is already off',
     ),
   },
+  GetConsoleScreenshot: {
+    ...DRY_RUN,
+    InstanceId: honoured(),
+    WakeUp: honoured('a Shift key press before the picture'),
+  },
 };
