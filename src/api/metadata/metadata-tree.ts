@@ -189,7 +189,7 @@ function identityDocument(md: InstanceMetadata): string {
 }
 
 /** Path names the user-mode file tree can hold (see virt/qemu/metadata-files.ts). */
-const FILE_PATH = /^(?:\/[A-Za-z0-9_.-]+)*\/?$/;
+const FILE_PATH = /^\/(?:[A-Za-z0-9_.-]+\/)*[A-Za-z0-9_.-]*$/;
 
 /**
  * Every file of the tree, found the way a guest would: by reading the listings from

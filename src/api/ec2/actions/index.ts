@@ -5,6 +5,7 @@ import type { Ec2Deps } from './deps.js';
 import { imageActions } from './images.js';
 import { instanceActions } from './instances.js';
 import { keypairActions } from './keypairs.js';
+import { metadataOptionsActions } from './metadata-options.js';
 import { regionActions } from './regions.js';
 import { securityGroupActions } from './security-groups.js';
 import { tagActions } from './tags.js';
@@ -17,6 +18,7 @@ export function ec2Actions(deps: Ec2Deps): Ec2ActionTable {
     ...keypairActions(deps),
     ...imageActions(deps),
     ...instanceActions(deps),
+    ...metadataOptionsActions(deps),
     ...securityGroupActions(deps),
     ...addressActions(deps),
     ...tagActions(deps),

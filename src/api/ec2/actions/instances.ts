@@ -27,6 +27,7 @@ import { missingParameter, type Params } from '../params.js';
 import { ec2Time, type XmlObject } from '../xml.js';
 import type { Ec2Deps } from './deps.js';
 import { keyToken, tokenKey } from '../paging.js';
+import { metadataOptionsParams, metadataOptionsView } from './metadata-options.js';
 
 export interface Ec2State {
   code: number;
@@ -189,6 +190,7 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
       clientToken: inst.clientToken ?? '',
       tagSet: x.tags.get(inst.id) ?? [],
       hypervisor: 'xen',
+      metadataOptions: metadataOptionsView(inst, 'applied'),
     };
   };
 
@@ -303,6 +305,7 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
         disableApiTermination: params.bool('DisableApiTermination') ?? false,
         disableApiStop: params.bool('DisableApiStop') ?? false,
         shutdownBehavior: params.enumOf('InstanceInitiatedShutdownBehavior', SHUTDOWN_BEHAVIORS),
+        metadataOptions: metadataOptionsParams(params, 'MetadataOptions.'),
       });
       const x = await extras(reservation.instances);
       return {
