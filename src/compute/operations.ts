@@ -166,7 +166,10 @@ export class InstanceOperations {
       for (let i = 0; i < count; i++) checkTags(tagsOf(i, count));
     }
     if (req.userData !== undefined) checkUserData(req.userData);
-    const metadataOptions = { ...DEFAULT_METADATA_OPTIONS, ...checkMetadataOptions(req.metadataOptions ?? {}) };
+    const metadataOptions = {
+      ...DEFAULT_METADATA_OPTIONS,
+      ...checkMetadataOptions(req.metadataOptions ?? {}),
+    };
     const metadataItems = Object.keys(req.metadata ?? {}).length;
     if (metadataItems > MAX_METADATA_ITEMS) {
       throw new StratusError(

@@ -111,7 +111,11 @@ describe('metadata answers', () => {
       instance: { ...md.instance, metadataTags: 'enabled' as const },
       tags,
     };
-    assert.ok(String(answer('GET', '/latest/meta-data/', on).body).split('\n').includes('tags/'));
+    assert.ok(
+      String(answer('GET', '/latest/meta-data/', on).body)
+        .split('\n')
+        .includes('tags/'),
+    );
     assert.equal(
       String(answer('GET', '/latest/meta-data/tags/instance/', on).body),
       'Name\nteam\nwith space',
@@ -140,7 +144,7 @@ describe('metadata answers', () => {
     assert.equal(answer('GET', '/latest/meta-data/nothing', md).status, 404);
     assert.equal(answer('GET', '/../../etc/passwd', md).status, 404);
     assert.equal(answer('POST', '/latest/meta-data/instance-id', md).status, 405);
-    assert.equal(answer('PUT', '/latest/api/token', md).status, 405, 'tokens are the server\'s');
+    assert.equal(answer('PUT', '/latest/api/token', md).status, 405, "tokens are the server's");
     const noKey = { ...md, key: null, publicIpv4: null, userData: null };
     assert.equal(answer('GET', '/latest/meta-data/public-keys/0/openssh-key', noKey).status, 404);
     assert.equal(answer('GET', '/latest/meta-data/public-ipv4', noKey).status, 404);

@@ -46,9 +46,9 @@ export function metadataOptionsParams(params: Params, prefix = ''): MetadataOpti
 
 /**
  * An instance's `InstanceMetadataOptionsResponse`. `state` is 'applied' in DescribeInstances:
- * the metadata service reads the options on every request, and the host's data plane has the
- * hop limit by the time ModifyInstanceMetadataOptions answered (or at the latest with its
- * agent's next periodic re-read, 30 s).
+ * the metadata service reads the options with the instance on every request; a new hop limit
+ * reaches the host's data plane through the network agents' fanout, or at the latest with an
+ * agent's periodic re-read (30 s).
  */
 export function metadataOptionsView(inst: InstanceRow, state: 'pending' | 'applied'): XmlObject {
   return {
@@ -72,7 +72,10 @@ export function metadataOptionsActions(deps: Ec2Deps): Ec2ActionTable {
       ]);
       const changed = await ops.modifyMetadataOptions(context, inst as InstanceRow, change);
       // EC2 answers 'pending' for a running instance and shows 'applied' once in force.
-      return { instanceId: shown, instanceMetadataOptions: metadataOptionsView(changed, 'pending') };
+      return {
+        instanceId: shown,
+        instanceMetadataOptions: metadataOptionsView(changed, 'pending'),
+      };
     },
   };
 }
