@@ -797,7 +797,13 @@ export class InstanceOperations {
     );
     if (!ok) throw incorrectState(await this.#instances.get(inst.id), 'changed');
     if (o.hopLimit !== undefined && o.hopLimit !== inst.metadataHopLimit) {
-      await this.#opts.network.metadataOptionsChanged(ctx, inst.id);
+      // The change is recorded; an agent that is not told now reads it within 30 s.
+      await this.#opts.network.metadataOptionsChanged(ctx, inst.id).catch((err: unknown) => {
+        this.#opts.logger.warn(
+          { err, instanceId: inst.id },
+          'telling the network service of a new metadata hop limit failed',
+        );
+      });
     }
     return this.#instances.get(inst.id);
   }
