@@ -32,10 +32,14 @@ const NEEDS = needs('qemu', 'qemu-img', 'ssh', 'guest-image', 'netns');
 const READY = /=== Stratus guest ready/;
 const MD = 'http://169.254.169.254';
 
-/** The guest's shell: a session token by a raw PUT (busybox has no curl), the body's last line. */
+/**
+ * The guest's shell: a session token by a raw PUT (busybox has no curl), the body's last line.
+ * Busybox nc gives up the connection when its input ends, so the input stays open a moment for
+ * the answer to arrive.
+ */
 const PUT_TOKEN =
-  "printf 'PUT /latest/api/token HTTP/1.0\\r\\nHost: 169.254.169.254\\r\\n" +
-  "X-aws-ec2-metadata-token-ttl-seconds: 120\\r\\n\\r\\n' | timeout 5 nc 169.254.169.254 80 | tail -n 1";
+  "{ printf 'PUT /latest/api/token HTTP/1.0\\r\\nHost: 169.254.169.254\\r\\n" +
+  "X-aws-ec2-metadata-token-ttl-seconds: 120\\r\\n\\r\\n'; sleep 2; } | timeout 5 nc 169.254.169.254 80 | tail -n 1";
 const GET = (p: string, withToken: boolean) =>
   `timeout 5 wget -q -O - ${withToken ? '--header "X-aws-ec2-metadata-token: $T" ' : ''}${MD}${p} 2>&1`;
 
