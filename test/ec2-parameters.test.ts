@@ -289,8 +289,8 @@ describe('EC2 parameters as docs/ec2-parameters.md declares them', () => {
       ],
       ['PrivateIpAddress', { PrivateIpAddress: '10.20.0.200' }, 'InvalidParameterValue'],
       [
-        'MetadataOptions.HttpTokens',
-        { MetadataOptions: { HttpTokens: 'required' } },
+        'MetadataOptions.HttpProtocolIpv6',
+        { MetadataOptions: { HttpProtocolIpv6: 'enabled' } },
         'UnsupportedOperation',
       ],
       ['IamInstanceProfile', { IamInstanceProfile: { Name: 'role' } }, 'UnsupportedOperation'],

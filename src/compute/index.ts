@@ -4,7 +4,11 @@ export { ComputeManager, type ComputeOptions } from './manager.js';
 export {
   InstanceOperations,
   type AttributeChange,
+  DEFAULT_METADATA_OPTIONS,
+  MAX_METADATA_HOPS,
   MAX_METADATA_ITEMS,
+  type MetadataOptions,
+  type MetadataOptionsChange,
   type RunRequest,
   type Reservation,
   type StateChange,
@@ -44,3 +48,5 @@ export {
 export { ensureGuestImage, guestImageFiles, GUEST_IMAGE_NAME } from './guest-image.js';
 /** What a shutdown from inside a guest may do (an instance's shutdown behaviour). */
 export { SHUTDOWN_BEHAVIORS } from '../db/index.js';
+/** The values of the metadata options that are words (EC2's MetadataOptions). */
+export { METADATA_HTTP_TOKENS, METADATA_SWITCH } from '../db/index.js';

@@ -1,12 +1,15 @@
 // What the metadata service knows about an instance beyond its row, read from the database when
 // a guest asks (or, in QEMU user mode, when it is spawned), so it is current: a newly associated
 // floating address, a changed group. By fixed IP, only a live instance holding the address is
-// known. Reads only; the metadata edge (src/api/metadata) renders it for the guest.
+// known. Reads only, but for the key IMDSv2 session tokens are signed with, made once for the
+// whole cloud; the metadata edge (src/api/metadata) renders it for the guest.
+import { randomBytes } from 'node:crypto';
 import {
   InstanceRepo,
   LIVE_VM_STATES,
   SecurityGroupRepo,
   ServerMetadataRepo,
+  TagRepo,
   type Db,
   type InstanceRow,
 } from '../db/index.js';
@@ -19,14 +22,49 @@ export interface InstanceFacts {
   publicIpv4: string | null;
   /** The names of the instance's security groups, sorted. */
   securityGroups: string[];
+  /** The ids of the same groups, in the same order. */
+  securityGroupIds?: string[];
   /** The name of the instance's flavor (its id if the flavor is gone). */
   flavorName: string;
   /** The instance's server metadata (the Compute API's), for OpenStack's meta_data.json. */
   serverMetadata?: Record<string, string>;
+  /** The instance's tags (EC2's), for `tags/instance/` when the instance lets its guest see them. */
+  tags?: { key: string; value: string }[];
 }
 
+/** The id of the key IMDSv2 session tokens are signed with. */
+const TOKEN_KEY_ID = 'imds-session';
+
 export class InstanceMetadataReader {
+  #tokenKey: Promise<Buffer> | undefined;
+
   constructor(private readonly db: Db) {}
+
+  /**
+   * The key IMDSv2 session tokens are signed with: one for the cloud, in the database, made by
+   * whichever process asks first (the others read the one that won), then kept in memory.
+   */
+  tokenKey(): Promise<Buffer> {
+    this.#tokenKey ??= this.#readTokenKey().catch((err: unknown) => {
+      this.#tokenKey = undefined;
+      throw err;
+    });
+    return this.#tokenKey;
+  }
+
+  async #readTokenKey(): Promise<Buffer> {
+    await this.db
+      .insertInto('metadataTokenKeys')
+      .values({ id: TOKEN_KEY_ID, secret: randomBytes(32).toString('hex'), createdAt: Date.now() })
+      .onConflict((oc) => oc.column('id').doNothing())
+      .execute();
+    const row = await this.db
+      .selectFrom('metadataTokenKeys')
+      .select('secret')
+      .where('id', '=', TOKEN_KEY_ID)
+      .executeTakeFirstOrThrow();
+    return Buffer.from(row.secret, 'hex');
+  }
 
   /** The facts of the live instance holding fixed IP `address`, or undefined. */
   async byFixedIp(address: string): Promise<InstanceFacts | undefined> {
@@ -42,7 +80,6 @@ export class InstanceMetadataReader {
     return this.forInstance(holders[0] as InstanceRow, address);
   }
 
-  /** The facts of `inst`, as its guest sees them at `localIpv4` (default: its private IP). */
   /** Records the guest's first metadata request (later ones change nothing). */
   async recordFetch(inst: InstanceRow, at: number): Promise<void> {
     if (inst.metadataFetchedAt !== null) return;
@@ -54,6 +91,7 @@ export class InstanceMetadataReader {
     return new InstanceRepo(this.db).recordPasswordData(inst.id, data, at);
   }
 
+  /** The facts of `inst`, as its guest sees them at `localIpv4` (default: its private IP). */
   async forInstance(
     inst: InstanceRow,
     localIpv4: string | null = inst.privateIp,
@@ -75,13 +113,20 @@ export class InstanceMetadataReader {
       .where('id', '=', inst.flavorId)
       .executeTakeFirst();
     const serverMetadata = (await new ServerMetadataRepo(this.db).of([inst.id])).get(inst.id);
+    const tags =
+      inst.metadataTags === 'enabled'
+        ? ((await new TagRepo(this.db).of([inst.id])).get(inst.id) ?? [])
+        : [];
+    const sorted = [...groups].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     return {
       instance: inst,
       localIpv4,
       publicIpv4: floating?.address ?? null,
-      securityGroups: groups.map((g) => g.name).sort(),
+      securityGroups: sorted.map((g) => g.name),
+      securityGroupIds: sorted.map((g) => g.id),
       flavorName: flavor?.name ?? inst.flavorId,
       serverMetadata: serverMetadata ?? {},
+      tags: tags.map((t) => ({ key: t.key, value: t.value })),
     };
   }
 }

@@ -23,6 +23,8 @@ import {
   type InstanceRow,
   type ShutdownBehavior,
   type MetadataChange,
+  type MetadataHttpTokens,
+  type MetadataSwitch,
   type TaskState,
   type VmState,
 } from '../db/index.js';
@@ -87,6 +89,8 @@ export interface RunRequest {
    * the instances in error with the reason, "No valid host was found" (true, the Compute API's).
    */
   keepOnNoHost?: boolean;
+  /** The instance metadata service's options (EC2's MetadataOptions); defaults where absent. */
+  metadataOptions?: MetadataOptionsChange | undefined;
 }
 
 export interface Reservation {
@@ -100,7 +104,10 @@ export interface InstanceOperationsOptions {
   scheduler: SchedulerClient;
   compute: ComputeClient;
   /** The network service, which owns security groups: it makes a project's `default` group. */
-  network: Pick<NetworkClient, 'ensureDefaultSecurityGroup' | 'setInstanceSecurityGroups'>;
+  network: Pick<
+    NetworkClient,
+    'ensureDefaultSecurityGroup' | 'setInstanceSecurityGroups' | 'metadataOptionsChanged'
+  >;
   logger: Logger;
   availabilityZone: string;
   terminatedVisibleMs: number;
@@ -174,6 +181,10 @@ export class InstanceOperations {
       for (let i = 0; i < count; i++) checkTags(tagsOf(i, count));
     }
     if (req.userData !== undefined) checkUserData(req.userData);
+    const metadataOptions = {
+      ...DEFAULT_METADATA_OPTIONS,
+      ...checkMetadataOptions(req.metadataOptions ?? {}),
+    };
     const metadataItems = Object.keys(req.metadata ?? {}).length;
     if (metadataItems > MAX_METADATA_ITEMS) {
       throw new StratusError(
@@ -288,6 +299,10 @@ export class InstanceOperations {
             passwordDataAt: null,
             accessIpv4: req.accessIpv4 ?? null,
             accessIpv6: req.accessIpv6 ?? null,
+            metadataHttpTokens: metadataOptions.httpTokens,
+            metadataHttpEndpoint: metadataOptions.httpEndpoint,
+            metadataHopLimit: metadataOptions.hopLimit,
+            metadataTags: metadataOptions.instanceTags,
           });
         }
         return {
@@ -831,6 +846,42 @@ export class InstanceOperations {
     if (!ok) throw incorrectState(await this.#instances.get(inst.id), 'changed');
   }
 
+  /**
+   * Changes the metadata service's options of one live instance (ModifyInstanceMetadataOptions)
+   * and returns the instance as changed. Tokens, the endpoint and tags apply to the guest's
+   * next request (the metadata service reads them from the database); the hop limit reaches
+   * the host's data plane through the network service, which tells the agents to re-read
+   * their guests' settings (and each agent re-reads them every 30 s anyway).
+   */
+  async modifyMetadataOptions(
+    ctx: RequestContext,
+    inst: InstanceRow,
+    change: MetadataOptionsChange,
+  ): Promise<InstanceRow> {
+    const o = checkMetadataOptions(change);
+    const set: Partial<InstanceRow> = {};
+    if (o.httpTokens !== undefined) set.metadataHttpTokens = o.httpTokens;
+    if (o.httpEndpoint !== undefined) set.metadataHttpEndpoint = o.httpEndpoint;
+    if (o.hopLimit !== undefined) set.metadataHopLimit = o.hopLimit;
+    if (o.instanceTags !== undefined) set.metadataTags = o.instanceTags;
+    const ok = await this.#instances.transition(
+      inst.id,
+      { vmStates: ['building', 'active', 'stopped'] },
+      set,
+    );
+    if (!ok) throw incorrectState(await this.#instances.get(inst.id), 'changed');
+    if (o.hopLimit !== undefined && o.hopLimit !== inst.metadataHopLimit) {
+      // The change is recorded; an agent that is not told now reads it within 30 s.
+      await this.#opts.network.metadataOptionsChanged(ctx, inst.id).catch((err: unknown) => {
+        this.#opts.logger.warn(
+          { err, instanceId: inst.id },
+          'telling the network service of a new metadata hop limit failed',
+        );
+      });
+    }
+    return this.#instances.get(inst.id);
+  }
+
   /** The password data the guest posted to the metadata service, and when (or none yet). */
   async passwordData(inst: InstanceRow): Promise<{ data: string | null; at: number }> {
     const row = await this.#instances.get(inst.id);
@@ -983,6 +1034,49 @@ export interface AttributeChange {
   flavorName?: string;
   /** Security groups by id or leading characters of it, replacing the instance's groups. */
   securityGroupRefs?: readonly string[];
+}
+
+/** The instance metadata service's options of an instance (EC2's MetadataOptions). */
+export interface MetadataOptions {
+  /** 'required': every metadata request must carry an IMDSv2 session token. */
+  httpTokens: MetadataHttpTokens;
+  /** 'disabled': the metadata service refuses the instance's guest. */
+  httpEndpoint: MetadataSwitch;
+  /** The IP TTL of the metadata service's replies to the guest, 1 to 64. */
+  hopLimit: number;
+  /** 'enabled': the instance's tags are in its metadata. */
+  instanceTags: MetadataSwitch;
+}
+
+/** What a launch or ModifyInstanceMetadataOptions sets; absent fields are left as they are. */
+export type MetadataOptionsChange = Partial<MetadataOptions>;
+
+/** EC2's defaults: tokens optional, the endpoint on, one hop, no tags. */
+export const DEFAULT_METADATA_OPTIONS: Readonly<MetadataOptions> = {
+  httpTokens: 'optional',
+  httpEndpoint: 'enabled',
+  hopLimit: 1,
+  instanceTags: 'disabled',
+};
+
+/** The most hops EC2 allows a metadata reply. */
+export const MAX_METADATA_HOPS = 64;
+
+function checkMetadataOptions(o: MetadataOptionsChange): MetadataOptionsChange {
+  const out: MetadataOptionsChange = {};
+  if (o.httpTokens !== undefined) out.httpTokens = o.httpTokens;
+  if (o.httpEndpoint !== undefined) out.httpEndpoint = o.httpEndpoint;
+  if (o.instanceTags !== undefined) out.instanceTags = o.instanceTags;
+  if (o.hopLimit !== undefined) {
+    if (!Number.isInteger(o.hopLimit) || o.hopLimit < 1 || o.hopLimit > MAX_METADATA_HOPS) {
+      throw invalid(
+        `The metadata hop limit must be a whole number from 1 to ${MAX_METADATA_HOPS}; ${o.hopLimit} is not.`,
+        { resource: 'parameter', id: 'HttpPutResponseHopLimit' },
+      );
+    }
+    out.hopLimit = o.hopLimit;
+  }
+  return out;
 }
 
 function protectedInstance(inst: InstanceRow, verb: string, attribute: string): StratusError {

@@ -266,6 +266,27 @@ export interface InstancesTable {
   /** The addresses a user recorded for reaching the server (the Compute API's accessIPv4/v6). */
   accessIpv4: string | null;
   accessIpv6: string | null;
+  /** IMDSv2: 'required' refuses metadata requests without a session token. */
+  metadataHttpTokens: MetadataHttpTokens;
+  /** 'disabled': the metadata service refuses the instance's guest (403). */
+  metadataHttpEndpoint: MetadataSwitch;
+  /** The IP TTL of the metadata service's replies to the guest (1..64; EC2's hop limit). */
+  metadataHopLimit: number;
+  /** 'enabled': the instance's tags are in its metadata (`tags/instance/`). */
+  metadataTags: MetadataSwitch;
+}
+
+export const METADATA_HTTP_TOKENS = ['optional', 'required'] as const;
+export type MetadataHttpTokens = (typeof METADATA_HTTP_TOKENS)[number];
+export const METADATA_SWITCH = ['enabled', 'disabled'] as const;
+export type MetadataSwitch = (typeof METADATA_SWITCH)[number];
+
+/** A key IMDSv2 session tokens are signed with (HMAC), shared by every metadata server. */
+export interface MetadataTokenKeysTable {
+  id: string;
+  /** Hex. */
+  secret: string;
+  createdAt: number;
 }
 
 /** A server's metadata item (the Compute API's server metadata). */
@@ -476,6 +497,7 @@ export interface Schema {
   generations: GenerationsTable;
   launchTemplates: LaunchTemplatesTable;
   launchTemplateVersions: LaunchTemplateVersionsTable;
+  metadataTokenKeys: MetadataTokenKeysTable;
 }
 
 export type Db = Kysely<Schema>;

@@ -165,9 +165,10 @@ export class NetworkAgent implements ProtocolHandlers<NetworkAgentProtocol>, Gue
     const { ifname } = await this.dataPlane.plugGuest({
       ...args,
       rules,
+      metadataHops: set?.metadataHopLimit,
       ...(this.#o.portFor ? { port: this.#o.portFor(args) } : {}),
     });
-    this.#applied.set(args.instanceId, key(rules));
+    this.#applied.set(args.instanceId, key(rules, set?.metadataHopLimit));
     await this.#refresh();
     return { namespace: this.dataPlane.namespace, bridge: this.dataPlane.bridge, ifname };
   }
@@ -179,7 +180,10 @@ export class NetworkAgent implements ProtocolHandlers<NetworkAgentProtocol>, Gue
     await this.#refresh();
   }
 
-  /** Re-reads the rule sets of the plugged instances and rewrites the chains that changed. */
+  /**
+   * Re-reads the rule sets (and metadata hop limits) of the plugged instances and rewrites the
+   * chains that changed.
+   */
   async securityGroupsChanged(_args: { groupIds: string[] }): Promise<null> {
     await this.#refresh();
     return null;
@@ -200,18 +204,19 @@ export class NetworkAgent implements ProtocolHandlers<NetworkAgentProtocol>, Gue
     if (ids.length === 0) return;
     const sets = await this.#o.service.rulesForInstances(systemContext(), ids);
     for (const set of sets) {
-      const k = key(set.ingress);
+      const k = key(set.ingress, set.metadataHopLimit);
       if (this.#applied.get(set.instanceId) === k) continue;
-      await this.dataPlane.setSecurityRules(set.instanceId, set.ingress);
+      await this.dataPlane.setSecurityRules(set.instanceId, set.ingress, set.metadataHopLimit);
       this.#applied.set(set.instanceId, k);
     }
   }
 }
 
-function key(rules: readonly EffectiveRule[]): string {
-  return JSON.stringify(
+function key(rules: readonly EffectiveRule[], metadataHops: number | undefined): string {
+  return JSON.stringify([
+    metadataHops ?? null,
     rules.map((r) => [r.protocol, r.fromPort, r.toPort, [...r.sources].sort()]).sort(),
-  );
+  ]);
 }
 
 /** What the network service (or anyone) calls on the agents. */

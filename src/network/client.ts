@@ -45,6 +45,7 @@ export type NetworkProtocol = {
   knownLeases: { args: { host: string }; result: KnownLease[] };
   hostNetwork: { args: { host: string }; result: GuestNetworkSpec & { networkId: string } };
   rulesForInstances: { args: { instanceIds: string[] }; result: InstanceRuleSet[] };
+  metadataOptionsChanged: { args: { instanceId: string }; result: null };
   ensureDefaultSecurityGroup: { args: Record<string, never>; result: SecurityGroupRow };
   setInstanceSecurityGroups: { args: { instanceId: string; refs: GroupRef[] }; result: string[] };
   createSecurityGroup: {
@@ -169,6 +170,14 @@ export class NetworkClient {
     return this.bus.call(ctx, NETWORK_TOPIC, 'rulesForInstances', {
       instanceIds: [...instanceIds],
     });
+  }
+
+  /**
+   * Call: an instance's metadata options changed (its hop limit): every host's agent re-reads
+   * its guests' settings, so the host of the instance sets the TTL of its metadata replies.
+   */
+  async metadataOptionsChanged(ctx: RequestContext, instanceId: string): Promise<void> {
+    await this.bus.call(ctx, NETWORK_TOPIC, 'metadataOptionsChanged', { instanceId });
   }
 
   /** Call: the caller's project's `default` group, created if it has none yet. */

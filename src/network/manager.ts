@@ -85,6 +85,7 @@ export class NetworkManager implements ProtocolHandlers<NetworkProtocol> {
             knownLeases: (a) => this.knownLeases(a),
             hostNetwork: (a) => this.hostNetwork(a),
             rulesForInstances: (a) => this.rulesForInstances(a),
+            metadataOptionsChanged: (a) => this.metadataOptionsChanged(a),
             ensureDefaultSecurityGroup: (a, c) => this.ensureDefaultSecurityGroup(a, c),
             setInstanceSecurityGroups: (a) => this.setInstanceSecurityGroups(a),
             createSecurityGroup: (a, c) => this.createSecurityGroup(a, c),
@@ -240,6 +241,23 @@ export class NetworkManager implements ProtocolHandlers<NetworkProtocol> {
     instanceIds: string[];
   }): Promise<NetworkProtocol['rulesForInstances']['result']> {
     return this.#groups.rulesForInstances(args.instanceIds);
+  }
+
+  /**
+   * An instance's metadata hop limit changed: the agents re-read their guests' settings (the
+   * same fanout as a security-group change; only the chain of the instance's guest changes).
+   * A lost fanout is made up by each agent's periodic re-read.
+   */
+  async metadataOptionsChanged(args: { instanceId: string }): Promise<null> {
+    try {
+      await this.#opts.onSecurityGroupsChanged?.([]);
+    } catch (err) {
+      this.#opts.logger.warn(
+        { err, instanceId: args.instanceId },
+        "telling the data plane of an instance's metadata options failed",
+      );
+    }
+    return null;
   }
 
   async #leaseBook(): Promise<LeaseBook> {

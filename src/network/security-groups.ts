@@ -78,6 +78,11 @@ export interface InstanceRuleSet {
   instanceId: string;
   groupIds: string[];
   ingress: EffectiveRule[];
+  /**
+   * The IP TTL of the metadata service's replies to the guest (its metadata hop limit, 1 when
+   * the instance is unknown).
+   */
+  metadataHopLimit: number;
 }
 
 export interface SecurityGroupServiceOptions {
@@ -324,6 +329,16 @@ export class SecurityGroupService {
       ...new Set(rules.map((r) => r.sourceGroupId).filter((g): g is string => g !== null)),
     ];
     const members = await repo.liveMemberAddresses(sourceIds);
+    // In chunks, as groupsOfInstances reads them (a statement's parameters are limited).
+    const hops = new Map<string, number>();
+    for (let i = 0; i < instanceIds.length; i += 500) {
+      const rows = await this.#opts.db
+        .selectFrom('instances')
+        .select(['id', 'metadataHopLimit'])
+        .where('id', 'in', instanceIds.slice(i, i + 500))
+        .execute();
+      for (const r of rows) hops.set(r.id, r.metadataHopLimit);
+    }
     const effective = rules.map((r): EffectiveRule => ({
       ruleId: r.id,
       groupId: r.groupId,
@@ -343,6 +358,7 @@ export class SecurityGroupService {
         instanceId,
         groupIds: ids,
         ingress: effective.filter((r) => ids.includes(r.groupId)),
+        metadataHopLimit: hops.get(instanceId) ?? 1,
       };
     });
   }

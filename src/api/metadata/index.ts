@@ -4,5 +4,5 @@ export {
   type InstanceMetadata,
   type InstanceFactsSource,
 } from './metadata-service.js';
-export { MetadataServer } from './metadata-server.js';
+export { CLIENT_FORWARDED_FOR, MetadataServer } from './metadata-server.js';
 export { answer, metadataFiles } from './metadata-tree.js';

@@ -2,7 +2,7 @@
 // (InstanceMetadataReader) with EC2's ids and DNS names.
 import type { InstanceFacts } from '../../compute/index.js';
 import type { InstanceRow } from '../../db/index.js';
-import { ec2Id, privateDnsName } from '../../ids/index.js';
+import { ec2Id, privateDnsName, publicDnsName } from '../../ids/index.js';
 
 export interface InstanceMetadata {
   instance: InstanceRow;
@@ -18,7 +18,16 @@ export interface InstanceMetadata {
   localIpv4: string | null;
   mac: string | null;
   publicIpv4: string | null;
+  /** The public DNS name, when there is a floating address. */
+  publicHostname: string | null;
   securityGroups: string[];
+  /** EC2 ids of the same groups, in the same order. */
+  securityGroupIds: string[];
+  /** The project, as EC2 shows the owner. */
+  ownerId: string;
+  region: string;
+  /** The instance's tags, when it lets its guest see them (InstanceMetadataTags); else none. */
+  tags: { key: string; value: string }[];
   /** The key pair's name and OpenSSH public key, when the instance was launched with one. */
   key: { name: string; openssh: string } | null;
   /** Decoded user data; null when there is none. */
@@ -33,6 +42,8 @@ export interface InstanceFactsSource {
   forInstance(inst: InstanceRow, localIpv4?: string | null): Promise<InstanceFacts>;
   recordFetch(inst: InstanceRow, at: number): Promise<void>;
   recordPassword(inst: InstanceRow, data: string, at: number): Promise<boolean>;
+  /** The key IMDSv2 session tokens are signed with, the same in every process. */
+  tokenKey(): Promise<Buffer>;
 }
 
 export class MetadataService {
@@ -64,6 +75,11 @@ export class MetadataService {
     return this.facts.recordPassword(inst, data, at);
   }
 
+  /** The key IMDSv2 session tokens are signed with. */
+  tokenKey(): Promise<Buffer> {
+    return this.facts.tokenKey();
+  }
+
   /** The metadata of `inst`, as its guest sees it at `localIpv4` (default: its private IP). */
   async forInstance(inst: InstanceRow, localIpv4?: string | null): Promise<InstanceMetadata> {
     return this.#view(await this.facts.forInstance(inst, localIpv4));
@@ -87,7 +103,12 @@ export class MetadataService {
       localIpv4,
       mac: inst.macAddress,
       publicIpv4: facts.publicIpv4,
+      publicHostname: facts.publicIpv4 ? publicDnsName(facts.publicIpv4, this.region) : null,
       securityGroups: facts.securityGroups,
+      securityGroupIds: (facts.securityGroupIds ?? []).map((g) => ec2Id('sg', g)),
+      ownerId: inst.projectId,
+      region: this.region,
+      tags: inst.metadataTags === 'enabled' ? (facts.tags ?? []) : [],
       key:
         inst.keyName && inst.keyData ? { name: inst.keyName, openssh: inst.keyData.trim() } : null,
       userData: inst.userData ? Buffer.from(inst.userData, 'base64') : null,

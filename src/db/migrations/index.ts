@@ -15,6 +15,7 @@ import * as m0013 from './0013-live-instances-index.js';
 import * as m0014 from './0014-instance-attributes.js';
 import * as m0015 from './0015-server-metadata.js';
 import * as m0016 from './0016-launch-templates.js';
+import * as m0017 from './0017-instance-metadata-options.js';
 import * as m0018 from './0018-image-sharing.js';
 import * as m0019 from './0019-server-groups.js';
 import * as m0021 from './0021-identity-security.js';
@@ -36,6 +37,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0014-instance-attributes': m0014,
   '0015-server-metadata': m0015,
   '0016-launch-templates': m0016,
+  '0017-instance-metadata-options': m0017,
   '0018-image-sharing': m0018,
   '0019-server-groups': m0019,
   '0021-identity-security': m0021,

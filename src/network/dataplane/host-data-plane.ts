@@ -108,6 +108,8 @@ export interface GuestSpec {
   port?: GuestPortSpec;
   /** Security-group rules to enforce from the first packet; none (deny inbound) when absent. */
   rules?: readonly EffectiveRule[];
+  /** The IP TTL of the metadata proxy's replies to the guest (its metadata hop limit); 1 unless told. */
+  metadataHops?: number | undefined;
 }
 
 interface SavedGuest {
@@ -118,6 +120,7 @@ interface SavedGuest {
   /** `veth` only in tests (see `GuestPortSpec`). */
   port: { kind: 'tap' } | { kind: 'veth'; peerNamespace: string; peerName: string };
   rules: EffectiveRule[];
+  metadataHops?: number;
 }
 
 interface Guest {
@@ -331,6 +334,7 @@ export class HostDataPlane {
         fixedIp: spec.fixedIp,
         rules: spec.rules ?? [],
         port: { ifname, mac: spec.mac },
+        metadataReplies: this.#metadataReplies(spec.metadataHops),
       };
       if (old && old.firewall.fixedIp !== spec.fixedIp) {
         await applyNft(this.ns, removeGuestCommands(old.firewall));
@@ -385,12 +389,24 @@ export class HostDataPlane {
     return this.#spool.flush();
   }
 
-  /** Replaces a plugged guest's security-group rules (one atomic nft transaction). */
-  setSecurityRules(instanceId: string, rules: readonly EffectiveRule[]): Promise<void> {
+  /**
+   * Replaces a plugged guest's security-group rules and, when given, the TTL of the metadata
+   * proxy's replies to it (one atomic nft transaction).
+   */
+  setSecurityRules(
+    instanceId: string,
+    rules: readonly EffectiveRule[],
+    metadataHops?: number,
+  ): Promise<void> {
     return this.#serial(async () => {
       const g = this.#guests.get(instanceId);
       if (!g) return;
-      g.firewall = { ...g.firewall, rules };
+      if (metadataHops !== undefined) g.spec = { ...g.spec, metadataHops };
+      g.firewall = {
+        ...g.firewall,
+        rules,
+        metadataReplies: this.#metadataReplies(g.spec.metadataHops),
+      };
       await applyNft(this.ns, setGuestCommands(g.firewall, false));
       this.#save();
     });
@@ -484,6 +500,13 @@ export class HostDataPlane {
       );
   }
 
+  /** What a guest chain needs to set the TTL of the metadata proxy's replies; none without a proxy. */
+  #metadataReplies(hops: number | undefined): GuestFirewall['metadataReplies'] {
+    return this.#metadata
+      ? { address: this.#o.network.gateway, port: this.#metadata.port, hops: hops ?? 1 }
+      : undefined;
+  }
+
   /** Writes what is plugged and associated, for adoption after a restart. */
   #save(): void {
     const guests = [...this.#guests.values()].map((g) => {
@@ -528,6 +551,7 @@ export class HostDataPlane {
           fixedIp: spec.fixedIp,
           rules: saved.rules,
           port: { ifname, mac: spec.mac },
+          metadataReplies: this.#metadataReplies(saved.metadataHops),
         },
       });
     }

@@ -4,11 +4,13 @@
 // The contract, in short (semantics in host-data-plane.ts):
 //   start()                                  build or adopt namespace, bridge, table, dnsmasq, proxy
 //   teardown()                               remove all of it (idempotent)
-//   plugGuest({instanceId, mac, fixedIp, hostname, port?, rules?}) -> {ifname}
+//   plugGuest({instanceId, mac, fixedIp, hostname, port?, rules?, metadataHops?}) -> {ifname}
 //                                            firewall and port filter, then tap/veth on the
 //                                            bridge, then DHCP entry
 //   unplugGuest(instanceId, {releaseLease})  the reverse; dhcp_release so dnsmasq reports `del`
-//   setSecurityRules(instanceId, rules)      replace a guest's ingress rules atomically
+//   setSecurityRules(instanceId, rules, metadataHops?)
+//                                            replace a guest's ingress rules (and the TTL of
+//                                            the metadata proxy's replies to it) atomically
 //   associate(floating, fixed) / disassociate(floating)
 import fs from 'node:fs';
 import { Namespace } from './namespace.js';

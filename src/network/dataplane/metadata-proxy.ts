@@ -1,13 +1,17 @@
 // The metadata proxy, a program the data plane runs inside the host namespace: it listens on
 // the gateway address (where the 169.254.169.254 DNAT sends guests) and forwards each request
 // to the metadata server's unix socket, with the caller's address in `X-Forwarded-For`
-// (replacing whatever the guest sent), so the server can tell which instance is asking.
+// (replacing whatever the guest sent), so the server can tell which instance is asking. An
+// `X-Forwarded-For` the guest sent goes on in `X-Stratus-Client-Forwarded-For` (and one the
+// guest sent under that name is dropped): IMDSv2 refuses token requests that came through a
+// proxy, as EC2 does (src/api/metadata/metadata-server.ts, CLIENT_FORWARDED_FOR).
 //
 // Invoked as: node metadata-proxy.js ADDRESS PORT UPSTREAM_SOCKET PID_FILE
 import fs from 'node:fs';
 import http from 'node:http';
 
 const [address, portText, upstream, pidFile] = process.argv.slice(2);
+const CLIENT_FORWARDED_FOR = 'x-stratus-client-forwarded-for';
 
 function main(): void {
   if (!address || !portText || !upstream || !pidFile) {
@@ -16,7 +20,13 @@ function main(): void {
   }
   const server = http.createServer((req, res) => {
     const caller = (req.socket.remoteAddress ?? '').replace(/^::ffff:/, '');
-    const headers = { ...req.headers, 'x-forwarded-for': caller };
+    const { 'x-forwarded-for': sent, ...rest } = req.headers;
+    delete rest[CLIENT_FORWARDED_FOR];
+    const headers = {
+      ...rest,
+      'x-forwarded-for': caller,
+      ...(sent !== undefined ? { [CLIENT_FORWARDED_FOR]: sent } : {}),
+    };
     const out = http.request(
       { socketPath: upstream, method: req.method, path: req.url, headers, timeout: 10_000 },
       (up) => {

@@ -65,6 +65,33 @@ describe('guest chains', () => {
     assert.equal(rules.filter((r) => r.includes('dport 80')).length, 0);
   });
 
+  it("set the TTL of the metadata proxy's replies first, so every later rule still applies", () => {
+    const replies = { address: '10.20.0.1', port: 8775, hops: 1 };
+    const rules = guestChainRules([rule('tcp', 22, 22, ['0.0.0.0/0'])], replies);
+    assert.equal(rules[0], 'ip saddr 10.20.0.1 tcp sport 8775 ip ttl set 1');
+    assert.equal(rules[1], 'ct state established,related accept');
+    assert.equal(rules.at(-1), 'drop');
+    assert.equal(guestChainRules([], { ...replies, hops: 64 })[0]?.endsWith('ttl set 64'), true);
+    assert.ok(!guestChainRules([]).some((r) => r.includes('ttl')), 'no proxy, no TTL rule');
+    for (const hops of [0, 256, 1.5, Number.NaN]) {
+      assert.throws(() => guestChainRules([], { ...replies, hops }), String(hops));
+    }
+    // A guest's refill (a new hop limit) rewrites its chain with the new TTL, in one script.
+    const g = { chain: 'g-tap1', fixedIp: '10.20.0.5', rules: [], port: PORT };
+    const refill = setGuestCommands({ ...g, metadataReplies: { ...replies, hops: 3 } }, false);
+    assert.match(refill, /flush chain inet stratus g-tap1\n/);
+    assert.match(
+      refill,
+      /add rule inet stratus g-tap1 ip saddr 10\.20\.0\.1 tcp sport 8775 ip ttl set 3\n/,
+    );
+    const table = renderTable(
+      { bridge: 'br100', cidr: '10.20.0.0/20', metadata: { address: '10.20.0.1', port: 8775 } },
+      [{ ...g, metadataReplies: { ...replies, hops: 2 } }],
+      new Map(),
+    );
+    assert.match(table, /chain g-tap1 \{\n {4}ip saddr 10\.20\.0\.1 tcp sport 8775 ip ttl set 2\n/);
+  });
+
   it('refuse anything that is not an address, CIDR, port or name', () => {
     assert.throws(() => guestChainRules([rule('tcp', 22, 22, ['0.0.0.0/0 accept; flush'])]));
     assert.throws(() => guestChainRules([rule('tcp', 22, 70000, ['0.0.0.0/0'])]));

@@ -9,7 +9,11 @@
 //   (traffic that starts in the namespace itself), SNAT in `postrouting` for traffic leaving
 //   the guest network, and masquerading of hairpin traffic (a guest reaching another guest
 //   at its floating IP) so the reply comes back the way it went.
-// - the metadata DNAT: 169.254.169.254:80 to the metadata proxy on the gateway address.
+// - the metadata DNAT: 169.254.169.254:80 to the metadata proxy on the gateway address; each
+//   guest chain's first rule sets the IP TTL of the proxy's replies to that guest to its
+//   metadata hop limit (EC2's HttpPutResponseHopLimit), so with 1 a reply reaches the guest
+//   (the bridge does not route, the TTL is not lowered) but dies at a router inside it, such
+//   as a container bridge one hop further in.
 //
 // A host on a flat segment shared with other hosts (multi-host FlatDHCP) has a second,
 // `bridge` family table on the flat uplink port (`renderFlatTable`): every host's bridge
@@ -66,6 +70,11 @@ export interface GuestFirewall {
   rules: readonly EffectiveRule[];
   /** The guest's port on the bridge (tap) and its MAC: what the port may send as. */
   port: { ifname: string; mac: string };
+  /**
+   * The metadata proxy's address and port and the IP TTL of its replies to this guest (the
+   * guest's metadata hop limit); none when the host serves no metadata.
+   */
+  metadataReplies?: { address: string; port: number; hops: number } | undefined;
 }
 
 /** The whole table, with the guests and floating IPs given, as one `nft -f` script. */
@@ -85,7 +94,7 @@ export function renderTable(
   ];
   for (const g of guestList) {
     lines.push(`  chain ${checkChain(g.chain)} {`);
-    for (const r of guestChainRules(g.rules)) lines.push(`    ${r}`);
+    for (const r of guestChainRules(g.rules, g.metadataReplies)) lines.push(`    ${r}`);
     lines.push('  }');
   }
   const guestElems = guestList.map((g) => `${checkIp(g.fixedIp)} : jump ${g.chain}`);
@@ -213,9 +222,20 @@ export function portChainRules(fixedIp: string, mac: string): string[] {
   ];
 }
 
-/** The rules of one guest chain, in order: the fixed allowances, the group rules, the drop. */
-export function guestChainRules(rules: readonly EffectiveRule[]): string[] {
+/**
+ * The rules of one guest chain, in order: the TTL of the metadata proxy's replies (a statement
+ * that lets the packet go on through the chain), the fixed allowances, the group rules, the drop.
+ */
+export function guestChainRules(
+  rules: readonly EffectiveRule[],
+  metadataReplies?: { address: string; port: number; hops: number },
+): string[] {
   const out = [
+    ...(metadataReplies
+      ? [
+          `ip saddr ${checkIp(metadataReplies.address)} tcp sport ${checkPort(metadataReplies.port)} ip ttl set ${checkHops(metadataReplies.hops)}`,
+        ]
+      : []),
     'ct state established,related accept',
     'ct state invalid drop',
     'udp sport 67 udp dport 68 accept',
@@ -299,7 +319,8 @@ export function setGuestCommands(g: GuestFirewall, isNew: boolean): string {
   ];
   for (const r of portChainRules(g.fixedIp, g.port.mac))
     lines.push(`add rule bridge ${PORT_TABLE} ${chain} ${r}`);
-  for (const r of guestChainRules(g.rules)) lines.push(`add rule inet ${TABLE} ${chain} ${r}`);
+  for (const r of guestChainRules(g.rules, g.metadataReplies))
+    lines.push(`add rule inet ${TABLE} ${chain} ${r}`);
   if (isNew) {
     lines.push(
       `add element bridge ${PORT_TABLE} ports { ${port} : jump ${chain} }`,
@@ -368,6 +389,11 @@ function checkMac(text: string): string {
 
 function checkPort(n: number): number {
   if (!Number.isInteger(n) || n < 0 || n > 65535) throw bad(`'${n}' is not a port`);
+  return n;
+}
+
+function checkHops(n: number): number {
+  if (!Number.isInteger(n) || n < 1 || n > 255) throw bad(`'${n}' is not a hop limit`);
   return n;
 }
 

@@ -5,7 +5,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 /** Request paths must be plain: letters, digits, '.', '_', '-' and '/' — no '..'. */
-const SAFE_PATH = /^\/(?:[A-Za-z0-9_.-]+\/?)*$/;
+// (One way to match each path: a nested quantifier would backtrack exponentially on a miss.)
+const SAFE_PATH = /^\/(?:[A-Za-z0-9_.-]+\/)*[A-Za-z0-9_.-]*$/;
 
 export function isSafeMetadataPath(p: string): boolean {
   return SAFE_PATH.test(p) && !p.split('/').some((part) => part === '..' || part === '.');

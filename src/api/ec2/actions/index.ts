@@ -8,6 +8,7 @@ import { instanceActions } from './instances.js';
 import { keypairActions } from './keypairs.js';
 import { launchTemplateActions } from './launch-templates.js';
 import { placementGroupActions } from './placement-groups.js';
+import { metadataOptionsActions } from './metadata-options.js';
 import { regionActions } from './regions.js';
 import { securityGroupActions } from './security-groups.js';
 import { tagActions } from './tags.js';
@@ -22,6 +23,7 @@ export function ec2Actions(deps: Ec2Deps): Ec2ActionTable {
     ...imageAttributeActions(deps),
     ...instanceActions(deps),
     ...launchTemplateActions(deps),
+    ...metadataOptionsActions(deps),
     ...securityGroupActions(deps),
     ...addressActions(deps),
     ...tagActions(deps),

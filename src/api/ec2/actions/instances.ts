@@ -38,6 +38,7 @@ import {
   launchTemplateTags,
 } from './launch-templates.js';
 import { findPlacementGroup, placementGroupEc2Id } from './placement-groups.js';
+import { metadataOptionsParams, metadataOptionsView } from './metadata-options.js';
 
 export interface Ec2State {
   code: number;
@@ -216,6 +217,7 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
       clientToken: inst.clientToken ?? '',
       tagSet: x.tags.get(inst.id) ?? [],
       hypervisor: 'xen',
+      metadataOptions: metadataOptionsView(inst, 'applied'),
     };
   };
 
@@ -334,6 +336,7 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
         disableApiTermination: data.disableApiTermination ?? false,
         disableApiStop: data.disableApiStop ?? false,
         shutdownBehavior: data.shutdownBehavior,
+        metadataOptions: metadataOptionsParams(params, 'MetadataOptions.'),
       });
       const x = await extras(reservation.instances);
       return {

@@ -12,9 +12,21 @@ import {
 
 const NO_EBS = 'there is no EBS: an instance has one local root disk made from its image.';
 const NO_IPV6 = 'the guest network is IPv4 only.';
+
+/** The metadata service's options, as RunInstances (`MetadataOptions.`) and the modify call take them. */
+function METADATA_OPTIONS(prefix: string): ActionParameters {
+  return {
+    [`${prefix}HttpTokens`]: honoured('optional or required (IMDSv2 session tokens)'),
+    [`${prefix}HttpEndpoint`]: honoured('enabled or disabled'),
+    [`${prefix}HttpPutResponseHopLimit`]: honoured(
+      "1-64: the IP TTL of the metadata service's replies to the guest",
+    ),
+    [`${prefix}InstanceMetadataTags`]: honoured('enabled: the tags under tags/instance/'),
+    [`${prefix}HttpProtocolIpv6`]: refused(NO_IPV6, { accepts: ['disabled'], sample: 'enabled' }),
+  };
+}
 const NO_ENI =
   'there are no network interfaces to choose: an instance has one, on the flat network.';
-const NO_TOKEN_REQUIRED = 'the metadata service answers without a session token';
 
 const INSTANCE_IDS: ActionParameters = { 'InstanceId.N': honoured() };
 const MANAGED = ignored(
@@ -123,26 +135,7 @@ export const instanceParameters: Readonly<Record<string, ActionParameters>> = {
       sample: 'true',
     }),
     'LicenseSpecification.N.*': refused('there is no license manager.', { sample: 'arn' }),
-    'MetadataOptions.HttpTokens': refused(`${NO_TOKEN_REQUIRED}; tokens cannot be required.`, {
-      accepts: ['optional'],
-      sample: 'required',
-    }),
-    'MetadataOptions.HttpEndpoint': refused(
-      'the metadata service answers every instance; it cannot be turned off.',
-      { accepts: ['enabled'], sample: 'disabled' },
-    ),
-    'MetadataOptions.HttpPutResponseHopLimit': refused(
-      `${NO_TOKEN_REQUIRED}, so there is no hop limit to set.`,
-      { sample: '2' },
-    ),
-    'MetadataOptions.HttpProtocolIpv6': refused(NO_IPV6, {
-      accepts: ['disabled'],
-      sample: 'enabled',
-    }),
-    'MetadataOptions.InstanceMetadataTags': refused('instance tags are not in the metadata.', {
-      accepts: ['disabled'],
-      sample: 'enabled',
-    }),
+    ...METADATA_OPTIONS('MetadataOptions.'),
     'EnclaveOptions.Enabled': refused('there are no Nitro Enclaves.', {
       accepts: ['false'],
       sample: 'true',
@@ -297,5 +290,10 @@ export const instanceParameters: Readonly<Record<string, ActionParameters>> = {
     ...DRY_RUN,
     InstanceId: honoured(),
     WakeUp: honoured('a Shift key press before the picture'),
+  },
+  ModifyInstanceMetadataOptions: {
+    ...DRY_RUN,
+    InstanceId: honoured(),
+    ...METADATA_OPTIONS(''),
   },
 };
