@@ -2,15 +2,13 @@
 // whole cloud on the fake driver: keypair, image, run, wait, open port 22, find the address,
 // terminate, revoke, delete the keypair.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { needs } from './support/capabilities.js';
 import { startTestCloud, type TestCloud } from './support/ec2.js';
-
-const AWS = '/usr/bin/aws';
+import { awsEc2 } from './support/awscli.js';
 
 describe(
   'the smoke path through the AWS CLI',
@@ -30,33 +28,15 @@ describe(
       fs.rmSync(home, { recursive: true, force: true });
     });
 
-    function aws(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-      return new Promise((resolve) => {
-        execFile(
-          AWS,
-          ['ec2', '--endpoint-url', t.endpoint, '--output', 'json', ...args],
-          {
-            env: {
-              PATH: process.env.PATH,
-              HOME: home,
-              AWS_ACCESS_KEY_ID: t.adminCredentials.accessKeyId,
-              AWS_SECRET_ACCESS_KEY: t.adminCredentials.secretAccessKey,
-              AWS_DEFAULT_REGION: t.region,
-              AWS_PAGER: '',
-              AWS_EC2_METADATA_DISABLED: 'true',
-            },
-            timeout: 60_000,
-          },
-          (err, stdout, stderr) =>
-            resolve({ code: err ? Number(err.code ?? 1) : 0, stdout, stderr }),
-        );
+    const cli = () =>
+      awsEc2({
+        endpoint: t.endpoint,
+        region: t.region,
+        credentials: t.adminCredentials,
+        home,
       });
-    }
-    async function json(...args: string[]): Promise<Record<string, unknown>> {
-      const r = await aws(...args);
-      assert.equal(r.code, 0, `aws ec2 ${args.join(' ')}: ${r.stderr}`);
-      return r.stdout.trim() ? (JSON.parse(r.stdout) as Record<string, unknown>) : {};
-    }
+    const aws = (...args: string[]) => cli().run(...args);
+    const json = (...args: string[]) => cli().json(...args);
 
     it('runs the ten steps', async () => {
       const key = await json('create-key-pair', '--key-name', 'cli-key');

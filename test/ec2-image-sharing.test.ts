@@ -24,7 +24,7 @@ import {
   type Instance,
 } from '@aws-sdk/client-ec2';
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -41,8 +41,7 @@ import {
   type TestCloud,
 } from './support/ec2.js';
 import { disconnected } from './support/expect.js';
-
-const AWS = '/usr/bin/aws';
+import { awsEc2 } from './support/awscli.js';
 
 interface Project {
   client: EC2Client;
@@ -399,26 +398,12 @@ for (const backend of [sqliteBackend, postgresBackend]) {
           const ami = amiId(row);
           const home = fs.mkdtempSync(path.join(files, 'home-'));
           const aws = (who: Project, ...args: string[]) =>
-            new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-              execFile(
-                AWS,
-                ['ec2', '--endpoint-url', t.endpoint, '--output', 'json', ...args],
-                {
-                  env: {
-                    PATH: process.env.PATH,
-                    HOME: home,
-                    AWS_ACCESS_KEY_ID: who.credentials.accessKeyId,
-                    AWS_SECRET_ACCESS_KEY: who.credentials.secretAccessKey,
-                    AWS_DEFAULT_REGION: t.region,
-                    AWS_PAGER: '',
-                    AWS_EC2_METADATA_DISABLED: 'true',
-                  },
-                  timeout: 60_000,
-                },
-                (err, stdout, stderr) =>
-                  resolve({ code: err ? Number(err.code ?? 1) : 0, stdout, stderr }),
-              );
-            });
+            awsEc2({
+              endpoint: t.endpoint,
+              region: t.region,
+              credentials: who.credentials,
+              home,
+            }).run(...args);
           const shared = await aws(
             p1,
             'modify-image-attribute',

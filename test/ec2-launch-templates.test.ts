@@ -25,7 +25,6 @@ import {
   type RequestLaunchTemplateData,
 } from '@aws-sdk/client-ec2';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -33,6 +32,7 @@ import { after, before, describe, it } from 'node:test';
 import { needs } from './support/capabilities.js';
 import { rawEc2, startTestCloud, type TestCloud } from './support/ec2.js';
 import { expectError, failure } from './support/expect.js';
+import { awsEc2 } from './support/awscli.js';
 
 const type = (t: string) => t as _InstanceType;
 const userData = Buffer.from('#!/bin/sh\necho from the template\n').toString('base64');
@@ -739,33 +739,15 @@ describe(
       fs.rmSync(home, { recursive: true, force: true });
     });
 
-    function aws(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-      return new Promise((resolve) => {
-        execFile(
-          '/usr/bin/aws',
-          ['ec2', '--endpoint-url', t.endpoint, '--output', 'json', ...args],
-          {
-            env: {
-              PATH: process.env.PATH,
-              HOME: home,
-              AWS_ACCESS_KEY_ID: t.adminCredentials.accessKeyId,
-              AWS_SECRET_ACCESS_KEY: t.adminCredentials.secretAccessKey,
-              AWS_DEFAULT_REGION: t.region,
-              AWS_PAGER: '',
-              AWS_EC2_METADATA_DISABLED: 'true',
-            },
-            timeout: 60_000,
-          },
-          (err, stdout, stderr) =>
-            resolve({ code: err ? Number(err.code ?? 1) : 0, stdout, stderr }),
-        );
+    const cli = () =>
+      awsEc2({
+        endpoint: t.endpoint,
+        region: t.region,
+        credentials: t.adminCredentials,
+        home,
       });
-    }
-    async function json(...args: string[]): Promise<Record<string, unknown>> {
-      const r = await aws(...args);
-      assert.equal(r.code, 0, `aws ec2 ${args.join(' ')}: ${r.stderr}`);
-      return r.stdout.trim() ? (JSON.parse(r.stdout) as Record<string, unknown>) : {};
-    }
+    const aws = (...args: string[]) => cli().run(...args);
+    const json = (...args: string[]) => cli().json(...args);
 
     it('creates a template, launches from it, lists its versions and deletes it', async () => {
       const created = (await json(

@@ -15,7 +15,6 @@ import {
   type RunInstancesCommandInput,
 } from '@aws-sdk/client-ec2';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
@@ -31,6 +30,7 @@ import { InstanceMetadataReader } from '../src/compute/index.js';
 import { needs } from './support/capabilities.js';
 import { startTestCloud, waitUntil, type TestCloud } from './support/ec2.js';
 import { expectError } from './support/expect.js';
+import { awsEc2 } from './support/awscli.js';
 
 const uuidOf = (ec2: string) => ec2.replace(/^i-/, '');
 
@@ -340,27 +340,12 @@ describe('IMDSv2 and the instance metadata options', () => {
       const inst = await run();
       const id = inst.InstanceId as string;
       const home = fs.mkdtempSync(path.join(os.tmpdir(), 'stratus-awscli-'));
-      const aws = (...args: string[]) =>
-        new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-          execFile(
-            '/usr/bin/aws',
-            ['ec2', '--endpoint-url', t.endpoint, '--output', 'json', ...args],
-            {
-              env: {
-                PATH: process.env.PATH,
-                HOME: home,
-                AWS_ACCESS_KEY_ID: t.adminCredentials.accessKeyId,
-                AWS_SECRET_ACCESS_KEY: t.adminCredentials.secretAccessKey,
-                AWS_DEFAULT_REGION: t.region,
-                AWS_PAGER: '',
-                AWS_EC2_METADATA_DISABLED: 'true',
-              },
-              timeout: 60_000,
-            },
-            (err, stdout, stderr) =>
-              resolve({ code: err ? Number(err.code ?? 1) : 0, stdout, stderr }),
-          );
-        });
+      const { run: aws } = awsEc2({
+        endpoint: t.endpoint,
+        region: t.region,
+        credentials: t.adminCredentials,
+        home,
+      });
       try {
         const m = await aws(
           'modify-instance-metadata-options',

@@ -5,7 +5,6 @@
 // group never share a host. Driven through the AWS SDK for JavaScript, the AWS CLI, the
 // Compute API's HTTP and openstackclient; both APIs see the same groups.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -30,6 +29,7 @@ import { startComputeHost, type TestComputeHost } from './support/compute-host.j
 import { startTestCloud, waitUntil, type TestCloud } from './support/ec2.js';
 import { failure } from './support/expect.js';
 import { adminEnv, login, openstack, PASSWORD } from './support/openstack.js';
+import { awsEc2 } from './support/awscli.js';
 
 const HOSTS = ['sg-host-a', 'sg-host-b', 'sg-host-c'];
 
@@ -401,32 +401,12 @@ describe('server groups and placement groups across three hosts', () => {
     'AWS CLI: create, describe and delete a placement group; run-instances into it',
     needs('awscli'),
     async () => {
-      const aws = (...args: string[]) =>
-        new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-          execFile(
-            '/usr/bin/aws',
-            ['ec2', '--endpoint-url', t.endpoint, '--output', 'json', ...args],
-            {
-              env: {
-                PATH: process.env.PATH,
-                HOME: home,
-                AWS_ACCESS_KEY_ID: t.adminCredentials.accessKeyId,
-                AWS_SECRET_ACCESS_KEY: t.adminCredentials.secretAccessKey,
-                AWS_DEFAULT_REGION: t.region,
-                AWS_PAGER: '',
-                AWS_EC2_METADATA_DISABLED: 'true',
-              },
-              timeout: 60_000,
-            },
-            (err, stdout, stderr) =>
-              resolve({ code: err ? Number(err.code ?? 1) : 0, stdout, stderr }),
-          );
-        });
-      const json = async (...args: string[]) => {
-        const r = await aws(...args);
-        assert.equal(r.code, 0, `aws ec2 ${args.join(' ')}: ${r.stderr}`);
-        return (r.stdout.trim() ? JSON.parse(r.stdout) : {}) as Record<string, unknown>;
-      };
+      const { run: aws, json } = awsEc2({
+        endpoint: t.endpoint,
+        region: t.region,
+        credentials: t.adminCredentials,
+        home,
+      });
       await json(
         'create-placement-group',
         '--group-name',
