@@ -47,6 +47,10 @@ for (const backend of TEST_BACKENDS) {
           passwordDataAt: _a,
           accessIpv4: _a4,
           accessIpv6: _a6,
+          metadataHttpTokens: _ht,
+          metadataHttpEndpoint: _he,
+          metadataHopLimit: _hl,
+          metadataTags: _mt,
           ...row
         } = instanceRow({
           vcpus: 2,
