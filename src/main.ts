@@ -180,7 +180,10 @@ function apiServices(
   const network = new NetworkClient(bus);
   return {
     identity: shared.identity,
-    tokens: new TokenService(db, { lifetimeMs: config.identity.tokenLifetimeSeconds * 1000 }),
+    tokens: new TokenService(db, {
+      lifetimeMs: config.identity.tokenLifetimeSeconds * 1000,
+      identity: shared.identity,
+    }),
     catalog: new Catalog(db),
     instances: new InstanceOperations({
       db,

@@ -7,6 +7,7 @@ import type { Role } from '../context.js';
 import {
   ProjectRepo,
   RoleAssignmentRepo,
+  RoleRepo,
   TokenRepo,
   UserRepo,
   type Db,
@@ -14,17 +15,21 @@ import {
   type UserRow,
 } from '../db/index.js';
 import { StratusError } from '../errors.js';
-import { verifyPassword } from './password.js';
+import type { ApplicationCredentialReference } from './application-credentials.js';
+import { IdentityService, type UserReference } from './identity-service.js';
 
 /** What a caller presents to get a token; several methods must all hold, for one user. */
 export type TokenCredential =
-  | { method: 'password'; user: { id?: string; name?: string }; password: string }
-  | { method: 'token'; token: string };
+  | { method: 'password'; user: UserReference; password: string }
+  | { method: 'token'; token: string }
+  | ({ method: 'application_credential' } & ApplicationCredentialReference);
 
 /** The project a token is asked for, by id or name. */
 export interface ProjectScope {
   id?: string;
   name?: string;
+  /** The project's domain, when the project is named. */
+  domain?: { id?: string; name?: string };
 }
 
 /** What a valid token says. */
@@ -34,6 +39,10 @@ export interface TokenInfo {
   project: ProjectRow | null;
   /** The user's roles in the project; none for an unscoped token. */
   roles: Role[];
+  /** The same roles with their ids. */
+  roleRefs: { id: string; name: string }[];
+  /** Set when the token was issued for an application credential. */
+  applicationCredential: { id: string; name: string; restricted: boolean } | null;
   methods: string[];
   auditId: string;
   issuedAt: number;
@@ -43,6 +52,8 @@ export interface TokenInfo {
 export interface TokenServiceOptions {
   /** How long a new token lives. */
   lifetimeMs: number;
+  /** Checks passwords and application credentials; one on the same database by default. */
+  identity?: IdentityService;
 }
 
 /** Expired tokens are removed at most this often (on issue). */
@@ -60,6 +71,8 @@ export class TokenService {
   readonly #users: UserRepo;
   readonly #projects: ProjectRepo;
   readonly #roles: RoleAssignmentRepo;
+  readonly #roleRows: RoleRepo;
+  readonly #identity: IdentityService;
   #prunedAt = 0;
 
   constructor(
@@ -70,6 +83,14 @@ export class TokenService {
     this.#users = new UserRepo(db);
     this.#projects = new ProjectRepo(db);
     this.#roles = new RoleAssignmentRepo(db);
+    this.#roleRows = new RoleRepo(db);
+    this.#identity = options.identity ?? new IdentityService(db);
+  }
+
+  async #refs(names: readonly string[]): Promise<{ id: string; name: string }[]> {
+    if (names.length === 0) return [];
+    const rows = await this.#roleRows.list();
+    return names.map((name) => ({ id: rows.find((r) => r.name === name)?.id ?? name, name }));
   }
 
   /**
@@ -85,22 +106,62 @@ export class TokenService {
     if (credentials.length === 0) throw unauthenticated();
     let user: UserRow | undefined;
     let expiresAt = at + this.options.lifetimeMs;
+    let appCred: { id: string; name: string; restricted: boolean; project: ProjectRow; roles: Role[] } | null =
+      null;
     for (const c of credentials) {
-      const who =
-        c.method === 'password' ? await this.#checkPassword(c) : await this.validate(c.token, at);
-      const row = 'user' in who ? who.user : who;
+      let row: UserRow;
+      if (c.method === 'password') row = await this.#identity.authenticatePassword(c.user, c.password);
+      else if (c.method === 'application_credential') {
+        const login = await this.#identity.applicationCredentials.authenticate(c);
+        row = login.user;
+        appCred = {
+          id: login.credential.id,
+          name: login.credential.name,
+          restricted: login.credential.unrestricted === 0,
+          project: login.project,
+          roles: login.roles,
+        };
+        if (login.credential.expiresAt !== null) {
+          expiresAt = Math.min(expiresAt, login.credential.expiresAt);
+        }
+      } else {
+        const who = await this.validate(c.token, at);
+        row = who.user;
+        expiresAt = Math.min(expiresAt, who.expiresAt);
+        if (who.applicationCredential) {
+          // A token made from one stays bound to its credential, project and roles.
+          const cred = await this.#identity.applicationCredentials.find(who.applicationCredential.id);
+          if (!cred || !who.project) throw unauthenticated();
+          appCred = { ...who.applicationCredential, project: who.project, roles: who.roles };
+        }
+      }
       if (user && user.id !== row.id) throw unauthenticated();
       user = row;
-      if ('expiresAt' in who) expiresAt = Math.min(expiresAt, who.expiresAt);
     }
     if (!user) throw unauthenticated();
     let project: ProjectRow | null = null;
     let roles: Role[] = [];
-    if (scope) {
+    if (appCred) {
+      // An application credential logs in to its own project only (Keystone: scope is implied).
+      const asked = scope ? scope.id ?? scope.name : undefined;
+      if (asked !== undefined && asked !== appCred.project.id && asked !== appCred.project.name) {
+        throw unauthenticated('An application credential can only be scoped to its own project.');
+      }
+      project = appCred.project;
+      roles = appCred.roles;
+    } else if (scope) {
       const found = await this.#projects.find(scope.id ?? scope.name ?? '');
       project =
         found && (scope.id ? found.id === scope.id : found.name === scope.name) ? found : null;
-      roles = project?.enabled ? await this.#roles.rolesOf(user.id, project.id) : [];
+      if (project && scope.domain && !scope.id) {
+        const d = await this.#identity.directory.findDomain(scope.domain.id ?? scope.domain.name ?? '');
+        const named = d && (scope.domain.id ? d.id === scope.domain.id : d.name === scope.domain.name);
+        if (!named || d.id !== project.domainId) project = null;
+      }
+      roles =
+        project && (await this.#identity.isProjectActive(project))
+          ? await this.#roles.rolesOf(user.id, project.id)
+          : [];
       if (!project || roles.length === 0) {
         throw unauthenticated(
           `The user '${user.name}' has no role on the project '${scope.id ?? scope.name}', or it does not exist.`,
@@ -119,9 +180,26 @@ export class TokenService {
       auditId,
       issuedAt: at,
       expiresAt,
+      applicationCredentialId: appCred?.id ?? null,
     });
     await this.#prune(at);
-    return { token, info: { user, project, roles, methods, auditId, issuedAt: at, expiresAt } };
+    const applicationCredential = appCred
+      ? { id: appCred.id, name: appCred.name, restricted: appCred.restricted }
+      : null;
+    return {
+      token,
+      info: {
+        user,
+        project,
+        roles,
+        roleRefs: await this.#refs(roles),
+        applicationCredential,
+        methods,
+        auditId,
+        issuedAt: at,
+        expiresAt,
+      },
+    };
   }
 
   /**
@@ -132,17 +210,36 @@ export class TokenService {
   async validate(token: string, at = Date.now()): Promise<TokenInfo> {
     const row = await this.#tokens.findLive(hashOf(token), at);
     if (!row) throw unauthenticated('The token is not valid: unknown, expired or revoked.');
+    const dead = () => unauthenticated('The token is not valid: its user or project lost access.');
     const user = await this.#users.find(row.userId);
-    const project = row.projectId ? await this.#projects.find(row.projectId) : null;
-    const roles = project ? await this.#roles.rolesOf(row.userId, project.id) : [];
-    const projectOk = row.projectId === null || (project?.enabled && roles.length > 0);
-    if (!user?.enabled || !projectOk) {
-      throw unauthenticated('The token is not valid: its user or project lost access.');
+    if (!user || !(await this.#identity.isUserActive(user))) throw dead();
+    let project: ProjectRow | null = null;
+    let roles: Role[] = [];
+    let applicationCredential: TokenInfo['applicationCredential'] = null;
+    if (row.applicationCredentialId) {
+      const cred = await this.#identity.applicationCredentials.find(row.applicationCredentialId);
+      if (!cred) throw dead();
+      let login;
+      try {
+        login = await this.#identity.applicationCredentials.check(cred);
+      } catch {
+        throw dead();
+      }
+      project = login.project;
+      roles = login.roles;
+      applicationCredential = { id: cred.id, name: cred.name, restricted: cred.unrestricted === 0 };
+    } else if (row.projectId) {
+      project = (await this.#projects.find(row.projectId)) ?? null;
+      if (!project || !(await this.#identity.isProjectActive(project))) throw dead();
+      roles = await this.#roles.rolesOf(row.userId, project.id);
+      if (roles.length === 0) throw dead();
     }
     return {
       user,
-      project: project ?? null,
+      project,
       roles,
+      roleRefs: await this.#refs(roles),
+      applicationCredential,
       methods: row.methods.split(','),
       auditId: row.auditId,
       issuedAt: row.issuedAt,
@@ -153,14 +250,6 @@ export class TokenService {
   /** Ends a token; false when it was not a live one. */
   async revoke(token: string): Promise<boolean> {
     return this.#tokens.delete(hashOf(token));
-  }
-
-  async #checkPassword(c: Extract<TokenCredential, { method: 'password' }>): Promise<UserRow> {
-    const row = await this.#users.find(c.user.id ?? c.user.name ?? '');
-    const named = row && (c.user.id ? row.id === c.user.id : row.name === c.user.name);
-    if (!row || !named || !row.enabled || !row.passwordHash) throw unauthenticated();
-    if (!(await verifyPassword(c.password, row.passwordHash))) throw unauthenticated();
-    return row;
   }
 
   async #prune(at: number): Promise<void> {

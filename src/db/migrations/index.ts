@@ -14,6 +14,7 @@ import * as m0012 from './0012-generations.js';
 import * as m0013 from './0013-live-instances-index.js';
 import * as m0014 from './0014-instance-attributes.js';
 import * as m0015 from './0015-server-metadata.js';
+import * as m0020 from './0020-identity-admin.js';
 
 export const MIGRATIONS: Record<string, Migration> = {
   '0001-identity-and-services': m0001,
@@ -30,4 +31,5 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0013-live-instances-index': m0013,
   '0014-instance-attributes': m0014,
   '0015-server-metadata': m0015,
+  '0020-identity-admin': m0020,
 };
