@@ -41,6 +41,9 @@ export interface TokenInfo {
   roles: Role[];
   /** The same roles with their ids. */
   roleRefs: { id: string; name: string }[];
+  /** The domains of the user and of the project, by id and name. */
+  userDomain: { id: string; name: string };
+  projectDomain: { id: string; name: string } | null;
   /** Set when the token was issued for an application credential. */
   applicationCredential: { id: string; name: string; restricted: boolean } | null;
   methods: string[];
@@ -85,6 +88,11 @@ export class TokenService {
     this.#roles = new RoleAssignmentRepo(db);
     this.#roleRows = new RoleRepo(db);
     this.#identity = options.identity ?? new IdentityService(db);
+  }
+
+  async #domain(id: string): Promise<{ id: string; name: string }> {
+    const d = await this.#identity.directory.findDomain(id);
+    return { id, name: d?.name ?? id };
   }
 
   async #refs(names: readonly string[]): Promise<{ id: string; name: string }[]> {
@@ -193,6 +201,8 @@ export class TokenService {
         project,
         roles,
         roleRefs: await this.#refs(roles),
+        userDomain: await this.#domain(user.domainId),
+        projectDomain: project ? await this.#domain(project.domainId) : null,
         applicationCredential,
         methods,
         auditId,
@@ -239,6 +249,8 @@ export class TokenService {
       project,
       roles,
       roleRefs: await this.#refs(roles),
+      userDomain: await this.#domain(user.domainId),
+      projectDomain: project ? await this.#domain(project.domainId) : null,
       applicationCredential,
       methods: row.methods.split(','),
       auditId: row.auditId,
