@@ -9,6 +9,7 @@ import { addConfigOptions, configFrom } from './config-options.js';
 import { StratusError } from '../errors.js';
 import { addBackupCommands } from './manage-backup.js';
 import { addHostCommands } from './manage-host.js';
+import { addIdentityCommands } from './manage-identity.js';
 import { addImageCommands } from './manage-image.js';
 import { addNetworkCommands } from './manage-network.js';
 import { isoTime, printRecord, printRows, type Format } from './output.js';
@@ -43,7 +44,7 @@ function leaf(parent: Command, name: string, description: string): Command {
 
 export function manageCommand(): Command {
   const manage = new Command('manage').description(
-    'Operator commands: users, projects, roles, credentials, services, hosts, images, networks, backup.',
+    'Operator commands: users, projects, domains, groups, roles, assignments, credentials, services, hosts, images, networks, backup.',
   );
   addConfigOptions(manage);
   manage.addOption(
@@ -191,6 +192,8 @@ export function manageCommand(): Command {
       );
     }),
   );
+
+  addIdentityCommands(manage, { project, user, role }, leaf, withDatabase);
 
   const credential = manage
     .command('credential')
