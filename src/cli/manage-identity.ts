@@ -34,7 +34,11 @@ export function addIdentityCommands(
         '--cascade',
         'First terminate its instances, delete its images and release its addresses.',
       )
-      .option('--wait-seconds <n>', 'With --cascade: how long to wait for instances to end.', '120');
+      .option(
+        '--wait-seconds <n>',
+        'With --cascade: how long to wait for instances to end.',
+        '120',
+      );
   const projectDelete = cascadeOptions(
     leaf(
       parents.project,
@@ -263,7 +267,10 @@ export function addIdentityCommands(
       : { type: 'group' as const, id: (await identity.directory.getGroup(o.group as string)).id };
     const target = o.project
       ? { type: 'project' as const, id: (await identity.getProject(o.project)).id }
-      : { type: 'domain' as const, id: (await identity.directory.getDomain(o.domain as string)).id };
+      : {
+          type: 'domain' as const,
+          id: (await identity.directory.getDomain(o.domain as string)).id,
+        };
     return { actor, target };
   };
   for (const [name, add] of [
@@ -315,7 +322,12 @@ export function addIdentityCommands(
         rows.map((r) => ({
           role: name(roles, r.roleId),
           user: r.actorType === 'user' ? name(users, r.actorId) : '',
-          group: r.actorType === 'group' ? name(groups, r.actorId) : r.viaGroupId ? name(groups, r.viaGroupId) : '',
+          group:
+            r.actorType === 'group'
+              ? name(groups, r.actorId)
+              : r.viaGroupId
+                ? name(groups, r.viaGroupId)
+                : '',
           project: r.targetType === 'project' ? name(projects, r.targetId) : '',
           domain: r.targetType === 'domain' ? name(domains, r.targetId) : '',
           implied_by: r.priorRoleId ? name(roles, r.priorRoleId) : '',

@@ -121,7 +121,8 @@ export class ApplicationCredentialService {
 
   /** One of the user's; `not_found` for another user's. */
   async get(userId: string, idOrName: string): Promise<ApplicationCredentialRow> {
-    const row = (await this.#repo.find(idOrName)) ?? (await this.#repo.findByName(userId, idOrName));
+    const row =
+      (await this.#repo.find(idOrName)) ?? (await this.#repo.findByName(userId, idOrName));
     if (!row || row.userId !== userId) {
       throw new StratusError('not_found', `Could not find application credential: ${idOrName}.`, {
         resource: 'application_credential',
@@ -163,7 +164,10 @@ export class ApplicationCredentialService {
       this.identity.findProject(row.projectId),
     ]);
     if (!user || !project) throw loginFailed();
-    if (!(await this.identity.isUserActive(user)) || !(await this.identity.isProjectActive(project))) {
+    if (
+      !(await this.identity.isUserActive(user)) ||
+      !(await this.identity.isProjectActive(project))
+    ) {
       throw loginFailed();
     }
     const held = await this.#assignments.effectiveRoleIds(user.id, 'project', project.id);

@@ -3,7 +3,13 @@
 // ('totp', 'cert', ...) are kept as given. An EC2 credential's id is the SHA-256 of its
 // access key, as Keystone makes it.
 import { createHash } from 'node:crypto';
-import { CredentialRepo, now, type CredentialRow, type Db, type Ec2CredentialRow } from '../db/index.js';
+import {
+  CredentialRepo,
+  now,
+  type CredentialRow,
+  type Db,
+  type Ec2CredentialRow,
+} from '../db/index.js';
 import { invalid, notFound, StratusError } from '../errors.js';
 import type { IdentityService } from './identity-service.js';
 import { newId } from './names.js';
@@ -52,8 +58,7 @@ export class CredentialService {
       filter.type === undefined || filter.type === 'ec2'
         ? (await this.identity.listEc2Credentials({ user: filter.userId })).map(ec2Record)
         : [];
-    const others =
-      filter.type === 'ec2' ? [] : (await this.#others.list(filter)).map(otherRecord);
+    const others = filter.type === 'ec2' ? [] : (await this.#others.list(filter)).map(otherRecord);
     return [...ec2, ...others];
   }
 
@@ -122,7 +127,10 @@ export class CredentialService {
   }
 
   /** Changes the blob (or project) of a non-EC2 credential; EC2 keys are made anew instead. */
-  async update(id: string, patch: { blob?: string; projectId?: string | null }): Promise<CredentialRecord> {
+  async update(
+    id: string,
+    patch: { blob?: string; projectId?: string | null },
+  ): Promise<CredentialRecord> {
     const current = await this.get(id);
     if (current.type === 'ec2') {
       throw invalid('An ec2 credential cannot be changed; delete it and create another.', {

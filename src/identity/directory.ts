@@ -212,9 +212,11 @@ export class IdentityDirectory {
   // Roles.
 
   listRoles(filter: { name?: string } = {}): Promise<RoleRow[]> {
-    return this.#roles.list().then((rows) =>
-      filter.name === undefined ? rows : rows.filter((r) => r.name === filter.name),
-    );
+    return this.#roles
+      .list()
+      .then((rows) =>
+        filter.name === undefined ? rows : rows.filter((r) => r.name === filter.name),
+      );
   }
   findRole(idOrName: string): Promise<RoleRow | undefined> {
     return this.#roles.find(idOrName);
@@ -409,7 +411,8 @@ export class IdentityDirectory {
             ...(u.via ? { viaGroupId: u.via } : {}),
           };
           out.push({ ...base, roleId: r.roleId });
-          for (const i of implied(r.roleId)) out.push({ ...base, roleId: i, priorRoleId: r.roleId });
+          for (const i of implied(r.roleId))
+            out.push({ ...base, roleId: i, priorRoleId: r.roleId });
         }
       }
       rows = out;
@@ -417,8 +420,7 @@ export class IdentityDirectory {
     return rows.filter(
       (r) =>
         (query.userId === undefined || (r.actorType === 'user' && r.actorId === query.userId)) &&
-        (query.groupId === undefined ||
-          (r.actorType === 'group' && r.actorId === query.groupId)) &&
+        (query.groupId === undefined || (r.actorType === 'group' && r.actorId === query.groupId)) &&
         (query.roleId === undefined || r.roleId === query.roleId),
     );
   }

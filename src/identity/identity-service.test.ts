@@ -88,7 +88,11 @@ for (const backend of TEST_BACKENDS) {
       assert.equal(second.password, first.password);
       assert.deepEqual(second.user.id, first.user.id);
       assert.ok(await identity.checkPassword('admin', first.password as string));
-      assert.deepEqual(await identity.rolesOf(first.user.id, first.project.id), ['admin', 'member', 'reader']);
+      assert.deepEqual(await identity.rolesOf(first.user.id, first.project.id), [
+        'admin',
+        'member',
+        'reader',
+      ]);
       fs.rmSync(dir, { recursive: true, force: true });
     });
   });

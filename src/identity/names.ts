@@ -18,4 +18,3 @@ export function checkName(resource: ErrorResource, name: string): void {
 export function newId(): string {
   return randomUUID().replace(/-/g, '');
 }
-

@@ -114,11 +114,17 @@ export class TokenService {
     if (credentials.length === 0) throw unauthenticated();
     let user: UserRow | undefined;
     let expiresAt = at + this.options.lifetimeMs;
-    let appCred: { id: string; name: string; restricted: boolean; project: ProjectRow; roles: Role[] } | null =
-      null;
+    let appCred: {
+      id: string;
+      name: string;
+      restricted: boolean;
+      project: ProjectRow;
+      roles: Role[];
+    } | null = null;
     for (const c of credentials) {
       let row: UserRow;
-      if (c.method === 'password') row = await this.#identity.authenticatePassword(c.user, c.password);
+      if (c.method === 'password')
+        row = await this.#identity.authenticatePassword(c.user, c.password);
       else if (c.method === 'application_credential') {
         const login = await this.#identity.applicationCredentials.authenticate(c);
         row = login.user;
@@ -138,7 +144,9 @@ export class TokenService {
         expiresAt = Math.min(expiresAt, who.expiresAt);
         if (who.applicationCredential) {
           // A token made from one stays bound to its credential, project and roles.
-          const cred = await this.#identity.applicationCredentials.find(who.applicationCredential.id);
+          const cred = await this.#identity.applicationCredentials.find(
+            who.applicationCredential.id,
+          );
           if (!cred || !who.project) throw unauthenticated();
           appCred = { ...who.applicationCredential, project: who.project, roles: who.roles };
         }
@@ -151,7 +159,7 @@ export class TokenService {
     let roles: Role[] = [];
     if (appCred) {
       // An application credential logs in to its own project only (Keystone: scope is implied).
-      const asked = scope ? scope.id ?? scope.name : undefined;
+      const asked = scope ? (scope.id ?? scope.name) : undefined;
       if (asked !== undefined && asked !== appCred.project.id && asked !== appCred.project.name) {
         throw unauthenticated('An application credential can only be scoped to its own project.');
       }
@@ -162,8 +170,11 @@ export class TokenService {
       project =
         found && (scope.id ? found.id === scope.id : found.name === scope.name) ? found : null;
       if (project && scope.domain && !scope.id) {
-        const d = await this.#identity.directory.findDomain(scope.domain.id ?? scope.domain.name ?? '');
-        const named = d && (scope.domain.id ? d.id === scope.domain.id : d.name === scope.domain.name);
+        const d = await this.#identity.directory.findDomain(
+          scope.domain.id ?? scope.domain.name ?? '',
+        );
+        const named =
+          d && (scope.domain.id ? d.id === scope.domain.id : d.name === scope.domain.name);
         if (!named || d.id !== project.domainId) project = null;
       }
       roles =

@@ -76,7 +76,9 @@ export function addCredentialRoutes(app: FastifyInstance, ctx: RouteContext): vo
     const o = bodyObject(request, 'credential');
     const blob = o.blob;
     const updated = await creds.update(c.id, {
-      ...(blob !== undefined ? { blob: typeof blob === 'string' ? blob : JSON.stringify(blob) } : {}),
+      ...(blob !== undefined
+        ? { blob: typeof blob === 'string' ? blob : JSON.stringify(blob) }
+        : {}),
       ...(o.project_id !== undefined ? { projectId: str(o, 'project_id') ?? null } : {}),
     });
     return { credential: credentialView(updated, base(request)) };
@@ -124,7 +126,12 @@ export function addCredentialRoutes(app: FastifyInstance, ctx: RouteContext): vo
     reply.code(201);
     return { credential: ec2View(c, base(request)) };
   });
-  const ec2One = async (request: Parameters<typeof caller>[1], userId: string, access: string, write: boolean) => {
+  const ec2One = async (
+    request: Parameters<typeof caller>[1],
+    userId: string,
+    access: string,
+    write: boolean,
+  ) => {
     await requireSelfOrAdmin(
       ctx,
       request,
@@ -171,13 +178,16 @@ export function addCredentialRoutes(app: FastifyInstance, ctx: RouteContext): vo
     const id = checkId(request.params.id, 'user');
     await requireSelfOrAdmin(ctx, request, id, 'identity:get_application_credential', true);
     const c = await apps.get(id, checkId(request.params.item, 'application credential'));
-    return { application_credential: applicationCredentialView(c, await apps.rolesOf(c), base(request)) };
+    return {
+      application_credential: applicationCredentialView(c, await apps.rolesOf(c), base(request)),
+    };
   });
   app.post<Id>(appPath, async (request, reply) => {
     const me = await caller(ctx, request);
     const id = checkId(request.params.id, 'user');
     // Only the user themself, from a project-scoped token, may make one (Keystone's owner rule).
-    if (me.user.id !== id || !canWrite(me)) throw forbidden('identity:create_application_credential');
+    if (me.user.id !== id || !canWrite(me))
+      throw forbidden('identity:create_application_credential');
     if (!me.project) {
       throw new StratusError(
         'forbidden',
@@ -194,11 +204,20 @@ export function addCredentialRoutes(app: FastifyInstance, ctx: RouteContext): vo
     }
     const o = bodyObject(request, 'application_credential');
     const expires = str(o, 'expires_at');
-    const expiresAt = expires === undefined ? null : Date.parse(expires.endsWith('Z') || /[+-]\d\d:?\d\d$/.test(expires) ? expires : `${expires}Z`);
+    const expiresAt =
+      expires === undefined
+        ? null
+        : Date.parse(
+            expires.endsWith('Z') || /[+-]\d\d:?\d\d$/.test(expires) ? expires : `${expires}Z`,
+          );
     if (expiresAt !== null && Number.isNaN(expiresAt)) {
-      throw new StratusError('invalid', `Invalid input for field 'expires_at': '${expires}' is not a time.`, {
-        resource: 'request',
-      });
+      throw new StratusError(
+        'invalid',
+        `Invalid input for field 'expires_at': '${expires}' is not a time.`,
+        {
+          resource: 'request',
+        },
+      );
     }
     const roles = o.roles;
     if (roles !== undefined && !Array.isArray(roles)) {
@@ -208,11 +227,16 @@ export function addCredentialRoutes(app: FastifyInstance, ctx: RouteContext): vo
     }
     const roleNames = (roles as unknown[] | undefined)?.map((r) => {
       const ref = (r ?? {}) as Record<string, unknown>;
-      const v = typeof ref.id === 'string' ? ref.id : typeof ref.name === 'string' ? ref.name : undefined;
+      const v =
+        typeof ref.id === 'string' ? ref.id : typeof ref.name === 'string' ? ref.name : undefined;
       if (!v) {
-        throw new StratusError('invalid', "Invalid input for field 'roles': each needs an id or a name.", {
-          resource: 'request',
-        });
+        throw new StratusError(
+          'invalid',
+          "Invalid input for field 'roles': each needs an id or a name.",
+          {
+            resource: 'request',
+          },
+        );
       }
       return v;
     });
@@ -228,7 +252,12 @@ export function addCredentialRoutes(app: FastifyInstance, ctx: RouteContext): vo
     });
     reply.code(201);
     return {
-      application_credential: applicationCredentialView(made.credential, made.roles, base(request), made.secret),
+      application_credential: applicationCredentialView(
+        made.credential,
+        made.roles,
+        base(request),
+        made.secret,
+      ),
     };
   });
   app.delete<UserItem>(`${appPath}/:item`, async (request, reply) => {

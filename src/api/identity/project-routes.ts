@@ -167,7 +167,7 @@ export function addProjectRoutes(app: FastifyInstance, ctx: RouteContext): void 
     const body = (request.body ?? {}) as Record<string, unknown>;
     const tags = strings(body, 'tags');
     if (tags === undefined) {
-      throw new StratusError('invalid', "Expecting to find tags in request body.", {
+      throw new StratusError('invalid', 'Expecting to find tags in request body.', {
         resource: 'request',
       });
     }
@@ -193,7 +193,9 @@ export function addProjectRoutes(app: FastifyInstance, ctx: RouteContext): void 
     await requireAdmin(ctx, request, 'identity:create_project_tag');
     const p = await identity.getProject(checkId(request.params.id, 'project'));
     await identity.addProjectTag(p.id, request.params.tag);
-    reply.code(201).header('location', `${base(request)}/v3/projects/${p.id}/tags/${request.params.tag}`);
+    reply
+      .code(201)
+      .header('location', `${base(request)}/v3/projects/${p.id}/tags/${request.params.tag}`);
     return { tags: await identity.projectTags(p.id) };
   });
   app.delete<IdTag>('/v3/projects/:id/tags/:tag', async (request, reply) => {

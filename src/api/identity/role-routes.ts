@@ -19,7 +19,13 @@ import { roleRef, roleView } from './views.js';
 type Id = { Params: { id: string } };
 type Implies = { Params: { prior: string; implied: string } };
 type Grant = {
-  Params: { targetKind: string; targetId: string; actorKind: string; actorId: string; roleId: string };
+  Params: {
+    targetKind: string;
+    targetId: string;
+    actorKind: string;
+    actorId: string;
+    roleId: string;
+  };
 };
 type Grants = { Params: Omit<Grant['Params'], 'roleId'> };
 
@@ -49,7 +55,10 @@ export function addRoleRoutes(app: FastifyInstance, ctx: RouteContext): void {
         resource: 'role',
       });
     }
-    const r = await dir.createRole({ name: str(o, 'name', true), description: str(o, 'description') });
+    const r = await dir.createRole({
+      name: str(o, 'name', true),
+      description: str(o, 'description'),
+    });
     reply.code(201);
     return { role: roleView(r, base(request)) };
   });
@@ -71,14 +80,17 @@ export function addRoleRoutes(app: FastifyInstance, ctx: RouteContext): void {
   // Implied roles.
   const inference = async (request: FastifyRequest, prior: string, implied: string) => {
     const [p, i] = await Promise.all([dir.getRole(prior), dir.getRole(implied)]);
-    return { role_inference: { prior_role: roleRef(p, base(request)), implies: roleRef(i, base(request)) } };
+    return {
+      role_inference: { prior_role: roleRef(p, base(request)), implies: roleRef(i, base(request)) },
+    };
   };
   app.get('/v3/role_inferences', async (request) => {
     await requireAdmin(ctx, request, 'identity:list_role_inference_rules');
     const pairs = await dir.implications();
     const roles = new Map((await dir.listRoles()).map((r) => [r.id, r]));
     const byPrior = new Map<string, string[]>();
-    for (const p of pairs) byPrior.set(p.priorRoleId, [...(byPrior.get(p.priorRoleId) ?? []), p.impliedRoleId]);
+    for (const p of pairs)
+      byPrior.set(p.priorRoleId, [...(byPrior.get(p.priorRoleId) ?? []), p.impliedRoleId]);
     const b = base(request);
     return {
       role_inferences: [...byPrior].flatMap(([prior, implied]) => {
@@ -148,8 +160,7 @@ export function addRoleRoutes(app: FastifyInstance, ctx: RouteContext): void {
       actor: { type: actor, id: checkId(p.actorId, actor) },
     };
   };
-  const notRoute = (request: FastifyRequest, reply: FastifyReply) =>
-    reply.callNotFound();
+  const notRoute = (request: FastifyRequest, reply: FastifyReply) => reply.callNotFound();
   const grantPath = '/v3/:targetKind/:targetId/:actorKind/:actorId/roles';
   app.get<Grants>(grantPath, async (request, reply) => {
     const p = parts(request.params);
@@ -196,22 +207,32 @@ export function addRoleRoutes(app: FastifyInstance, ctx: RouteContext): void {
     const effective = flag(request, 'effective');
     const names = flag(request, 'include_names');
     if (effective && q['group.id'] !== undefined) {
-      throw new StratusError('invalid', 'Combining effective and group filter will always result in an empty list.', {
-        resource: 'request',
-      });
+      throw new StratusError(
+        'invalid',
+        'Combining effective and group filter will always result in an empty list.',
+        {
+          resource: 'request',
+        },
+      );
     }
     if (q['scope.project.id'] !== undefined && q['scope.domain.id'] !== undefined) {
-      throw new StratusError('invalid', 'Specify only one of scope.project.id and scope.domain.id.', {
-        resource: 'request',
-      });
+      throw new StratusError(
+        'invalid',
+        'Specify only one of scope.project.id and scope.domain.id.',
+        {
+          resource: 'request',
+        },
+      );
     }
     const b = base(request);
     // System-scoped assignments do not exist here.
     if (q['scope.system'] !== undefined) {
       return { role_assignments: [], links: links(b, '/v3/role_assignments') };
     }
-    const resolve = async <T>(v: string | undefined, get: (id: string) => Promise<{ id: string } & T>) =>
-      v === undefined ? undefined : (await get(checkId(v, 'filter'))).id;
+    const resolve = async <T>(
+      v: string | undefined,
+      get: (id: string) => Promise<{ id: string } & T>,
+    ) => (v === undefined ? undefined : (await get(checkId(v, 'filter'))).id);
     const rows = await dir.listAssignments({
       userId: await resolve(q['user.id'], (id) => ctx.identity.getUser(id)),
       groupId: await resolve(q['group.id'], (id) => dir.getGroup(id)),
@@ -246,7 +267,10 @@ async function nameBook(ctx: RouteContext): Promise<NameBook> {
     dir.listDomains(),
   ]);
   const domain = (id: string) => ({ id, name: domains.find((d) => d.id === id)?.name ?? id });
-  const named = <T extends { id: string; name: string; domainId: string }>(rows: T[], id: string) => {
+  const named = <T extends { id: string; name: string; domainId: string }>(
+    rows: T[],
+    id: string,
+  ) => {
     const r = rows.find((x) => x.id === id);
     return { id, name: r?.name ?? id, domain: domain(r?.domainId ?? 'default') };
   };

@@ -51,11 +51,9 @@ export const canWrite = (t: TokenInfo) =>
 /** Keystone's refusal, naming the policy rule: `identity:list_users`. */
 export function forbidden(rule: string): StratusError {
   const action = rule.replace(/^identity:/, '').replace(/_/g, ' ');
-  return new StratusError(
-    'forbidden',
-    `You are not authorized to ${action} (policy ${rule}).`,
-    { resource: 'identity' },
-  );
+  return new StratusError('forbidden', `You are not authorized to ${action} (policy ${rule}).`, {
+    resource: 'identity',
+  });
 }
 
 /** Only an admin may: `identity:<action>` otherwise 403. */

@@ -136,7 +136,9 @@ export function addUserRoutes(app: FastifyInstance, ctx: RouteContext): void {
   });
   app.get<Id>('/v3/groups/:id', async (request) => {
     await requireAdmin(ctx, request, 'identity:get_group');
-    return { group: groupView(await dir.getGroup(checkId(request.params.id, 'group')), base(request)) };
+    return {
+      group: groupView(await dir.getGroup(checkId(request.params.id, 'group')), base(request)),
+    };
   });
   app.post('/v3/groups', async (request, reply) => {
     await requireAdmin(ctx, request, 'identity:create_group');

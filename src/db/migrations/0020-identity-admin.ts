@@ -46,18 +46,12 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .alterTable('users')
     .addColumn('domain_id', 'varchar(64)', (c) => c.notNull().defaultTo('default'))
     .execute();
-  await db.schema
-    .alterTable('users')
-    .addColumn('default_project_id', 'varchar(64)')
-    .execute();
+  await db.schema.alterTable('users').addColumn('default_project_id', 'varchar(64)').execute();
   await db.schema
     .alterTable('users')
     .addColumn('description', 'text', (c) => c.notNull().defaultTo(''))
     .execute();
-  await db.schema
-    .alterTable('users')
-    .addColumn('email', 'varchar(255)')
-    .execute();
+  await db.schema.alterTable('users').addColumn('email', 'varchar(255)').execute();
 
   await db.schema
     .createTable('project_tags')
@@ -87,11 +81,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     )
     .addPrimaryKeyConstraint('group_members_pk', ['group_id', 'user_id'])
     .execute();
-  await db.schema
-    .createIndex('group_members_user')
-    .on('group_members')
-    .column('user_id')
-    .execute();
+  await db.schema.createIndex('group_members_user').on('group_members').column('user_id').execute();
 
   await db.schema
     .createTable('roles')

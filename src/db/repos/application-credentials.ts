@@ -43,7 +43,9 @@ export class ApplicationCredentialRepo {
     return row;
   }
 
-  async list(filter: { userId?: string; projectId?: string } = {}): Promise<ApplicationCredentialRow[]> {
+  async list(
+    filter: { userId?: string; projectId?: string } = {},
+  ): Promise<ApplicationCredentialRow[]> {
     let q = this.db.selectFrom('applicationCredentials').selectAll();
     if (filter.userId) q = q.where('userId', '=', filter.userId);
     if (filter.projectId) q = q.where('projectId', '=', filter.projectId);

@@ -28,7 +28,10 @@ export class CredentialRepo {
     return q.orderBy('createdAt').execute();
   }
 
-  async update(id: string, patch: Partial<Pick<CredentialRow, 'blob' | 'projectId' | 'type'>>): Promise<void> {
+  async update(
+    id: string,
+    patch: Partial<Pick<CredentialRow, 'blob' | 'projectId' | 'type'>>,
+  ): Promise<void> {
     if (Object.keys(patch).length === 0) return;
     await this.db.updateTable('credentials').set(patch).where('id', '=', id).execute();
   }

@@ -7,9 +7,7 @@ export class ProjectRepo {
   constructor(private readonly db: Db) {}
 
   /** Inserts a project; `already_exists` if the name is taken. */
-  async create(
-    fields: Omit<ProjectRow, 'domainId'> & { domainId?: string },
-  ): Promise<ProjectRow> {
+  async create(fields: Omit<ProjectRow, 'domainId'> & { domainId?: string }): Promise<ProjectRow> {
     const row: ProjectRow = { ...fields, domainId: fields.domainId ?? 'default' };
     try {
       await this.db.insertInto('projects').values(row).execute();

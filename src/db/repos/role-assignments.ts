@@ -21,7 +21,11 @@ export class RoleAssignmentRepo {
 
   /** Grants a role (by name) to a user on a project; holding it already changes nothing. */
   async grant(userId: string, projectId: string, role: string, at: number): Promise<void> {
-    const r = await this.db.selectFrom('roles').select('id').where('name', '=', role).executeTakeFirst();
+    const r = await this.db
+      .selectFrom('roles')
+      .select('id')
+      .where('name', '=', role)
+      .executeTakeFirst();
     if (!r) throw new Error(`No role named ${role}`);
     await this.add({
       actorType: 'user',
@@ -35,7 +39,11 @@ export class RoleAssignmentRepo {
 
   /** Removes a role (by name) from a user on a project; returns whether the user held it. */
   async revoke(userId: string, projectId: string, role: string): Promise<boolean> {
-    const r = await this.db.selectFrom('roles').select('id').where('name', '=', role).executeTakeFirst();
+    const r = await this.db
+      .selectFrom('roles')
+      .select('id')
+      .where('name', '=', role)
+      .executeTakeFirst();
     if (!r) return false;
     return this.remove({
       actorType: 'user',
@@ -72,10 +80,13 @@ export class RoleAssignmentRepo {
 
   /** Removes every assignment of an actor, or on a target. */
   async removeAll(
-    by: { actorType: AssignmentActorType; actorId: string } | { targetType: AssignmentTargetType; targetId: string },
+    by:
+      | { actorType: AssignmentActorType; actorId: string }
+      | { targetType: AssignmentTargetType; targetId: string },
   ): Promise<void> {
     let q = this.db.deleteFrom('assignments');
-    if ('actorType' in by) q = q.where('actorType', '=', by.actorType).where('actorId', '=', by.actorId);
+    if ('actorType' in by)
+      q = q.where('actorType', '=', by.actorType).where('actorId', '=', by.actorId);
     else q = q.where('targetType', '=', by.targetType).where('targetId', '=', by.targetId);
     await q.execute();
   }
@@ -185,7 +196,11 @@ export class RoleAssignmentRepo {
       .where('assignments.targetType', '=', 'project');
     if (filter.userId) q = q.where('assignments.actorId', '=', filter.userId);
     if (filter.projectId) q = q.where('assignments.targetId', '=', filter.projectId);
-    return q.orderBy('assignments.actorId').orderBy('assignments.targetId').orderBy('roles.name').execute();
+    return q
+      .orderBy('assignments.actorId')
+      .orderBy('assignments.targetId')
+      .orderBy('roles.name')
+      .execute();
   }
 
   /** The project ids where a user (or a group of the user) holds any role. */

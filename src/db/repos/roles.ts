@@ -75,7 +75,9 @@ export class RoleRepo {
     return Number(r.numDeletedRows) > 0;
   }
 
-  async implications(priorRoleId?: string): Promise<{ priorRoleId: string; impliedRoleId: string }[]> {
+  async implications(
+    priorRoleId?: string,
+  ): Promise<{ priorRoleId: string; impliedRoleId: string }[]> {
     let q = this.db.selectFrom('impliedRoles').selectAll();
     if (priorRoleId) q = q.where('priorRoleId', '=', priorRoleId);
     return q.execute();
