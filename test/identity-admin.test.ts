@@ -8,13 +8,17 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
-import { DescribeInstancesCommand } from '@aws-sdk/client-ec2';
+import {
+  DescribeInstancesCommand,
+  RunInstancesCommand,
+  type _InstanceType,
+} from '@aws-sdk/client-ec2';
 import { IdentityService } from '../src/identity/index.js';
 import { needs } from './support/capabilities.js';
 import { stratus } from './support/cli.js';
 import { postgresBackend, sqliteBackend } from './support/databases.js';
 import { disconnected } from './support/expect.js';
-import { ec2Client, startTestCloud, type TestCloud } from './support/ec2.js';
+import { ec2Client, startTestCloud, waitUntil, type TestCloud } from './support/ec2.js';
 import { adminEnv, openstack, PASSWORD } from './support/openstack.js';
 
 interface Answer {
@@ -696,13 +700,41 @@ print(json.dumps({'mine': mine, 'me': me, 'denied': denied,
         );
         await ok('application-credential', 'delete', 'nightly', '--user', 'olga');
 
-        // A project with an instance is refused; --cascade ends it first.
-        const project = await new IdentityService(t.cloud.database.db).getProject('ops-project');
-        await t.addImage({ ownerProjectId: project.id });
+        // A project with an instance and an image is refused; --cascade ends them first.
+        const identity = new IdentityService(t.cloud.database.db);
+        const project = await identity.getProject('ops-project');
+        await identity.grantRole('olga', 'ops-project', 'member');
+        const key = await identity.createEc2Credential('olga', 'ops-project');
+        const image = await t.addImage({ ownerProjectId: project.id });
+        const olga = ec2Client(t.endpoint, t.region, {
+          accessKeyId: key.accessKey,
+          secretAccessKey: key.secretKey,
+        });
+        const run = await olga.send(
+          new RunInstancesCommand({
+            ImageId: `ami-${image.id.replace(/-/g, '').slice(0, 17)}`,
+            InstanceType: 'm1.tiny' as _InstanceType,
+            MinCount: 1,
+            MaxCount: 1,
+          }),
+        );
+        const instanceId = run.Instances?.[0]?.InstanceId as string;
+        const stateOf = async () =>
+          (await t.admin.send(new DescribeInstancesCommand({ InstanceIds: [instanceId] })))
+            .Reservations?.[0]?.Instances?.[0]?.State?.Name;
+        await waitUntil(async () => (await stateOf()) === 'running', 30_000, 'running');
+        const olgaUser = await identity.getUser('olga');
+        assertIdentityError(
+          await call('DELETE', `/v3/users/${olgaUser.id}`, { token: adminToken }),
+          409,
+          /still has 1 instance/,
+        );
         const refused = await manage('project', 'delete', 'ops-project');
         assert.notEqual(refused.code, 0);
-        assert.match(refused.stderr, /still has 1 image/);
+        assert.match(refused.stderr, /still has 1 instance, 1 image; .*--cascade/);
         await ok('project', 'delete', 'ops-project', '--cascade');
+        assert.equal(await stateOf(), 'terminated');
+        olga.destroy();
         await ok('user', 'delete', 'olga');
         await ok('group', 'delete', 'operators');
         await ok('domain', 'disable', 'ops');
