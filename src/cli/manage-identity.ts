@@ -5,6 +5,7 @@
 import { Option, type Command } from 'commander';
 import type { Config } from '../config/index.js';
 import type { Database } from '../db/index.js';
+import { invalid } from '../errors.js';
 import type { IdentityService } from '../identity/index.js';
 import { isoTime, printRecord, printRows, type Format } from './output.js';
 
@@ -260,8 +261,8 @@ export function addIdentityCommands(
       .option('--domain <domain>', 'Domain id or name.');
   type Who = { user?: string; group?: string; project?: string; domain?: string; role: string };
   const parts = async (identity: IdentityService, o: Who) => {
-    if (!o.user && !o.group) throw new Error('Name a --user or a --group.');
-    if (!o.project && !o.domain) throw new Error('Name a --project or a --domain.');
+    if (!o.user && !o.group) throw invalid('Name a --user or a --group.');
+    if (!o.project && !o.domain) throw invalid('Name a --project or a --domain.');
     const actor = o.user
       ? { type: 'user' as const, id: (await identity.getUser(o.user)).id }
       : { type: 'group' as const, id: (await identity.directory.getGroup(o.group as string)).id };
@@ -384,7 +385,7 @@ export function addIdentityCommands(
       const [u, p] = await Promise.all([identity.getUser(o.user), identity.getProject(o.project)]);
       const expiresAt = o.expires ? Date.parse(o.expires) : null;
       if (expiresAt !== null && Number.isNaN(expiresAt)) {
-        throw new Error(`--expires '${o.expires}' is not a time.`);
+        throw invalid(`--expires '${o.expires}' is not a time (ISO 8601).`);
       }
       const made = await identity.applicationCredentials.create({
         userId: u.id,

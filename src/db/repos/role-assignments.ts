@@ -1,5 +1,6 @@
 // Role assignments (migration 0020): which user or group holds which role on which project or
 // domain, and the roles a user holds in effect: directly, through groups, and by implication.
+import { notFound } from '../../errors.js';
 import type {
   AssignmentActorType,
   AssignmentRow,
@@ -26,7 +27,7 @@ export class RoleAssignmentRepo {
       .select('id')
       .where('name', '=', role)
       .executeTakeFirst();
-    if (!r) throw new Error(`No role named ${role}`);
+    if (!r) throw notFound('role', role);
     await this.add({
       actorType: 'user',
       actorId: userId,
