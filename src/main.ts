@@ -493,7 +493,7 @@ function describeStart(cloud: Cloud, services: readonly Binary[]): string {
   if (cloud.urls) {
     lines.push(
       `  EC2 API:      ${cloud.urls.ec2}`,
-      `  Identity API: ${cloud.urls.identity} (OpenStack Identity v3: tokens and the catalog)`,
+      `  Identity API: ${cloud.urls.identity} (OpenStack Identity v3: tokens, the catalog, users, projects, roles)`,
       `  Image API:    ${cloud.urls.image} (OpenStack Image v2: list, create, upload, download, delete)`,
       `  Compute API:  ${cloud.urls.compute} (OpenStack Compute v2.1: servers, flavors, key pairs, limits)`,
       `  health:       ${cloud.urls.status}/healthz`,
