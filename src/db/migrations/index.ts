@@ -16,6 +16,7 @@ import * as m0014 from './0014-instance-attributes.js';
 import * as m0015 from './0015-server-metadata.js';
 import * as m0016 from './0016-launch-templates.js';
 import * as m0019 from './0019-server-groups.js';
+import * as m0020 from './0020-identity-admin.js';
 import * as m0021 from './0021-identity-security.js';
 import * as m0022 from './0022-rule-descriptions.js';
 
@@ -36,6 +37,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0015-server-metadata': m0015,
   '0016-launch-templates': m0016,
   '0019-server-groups': m0019,
+  '0020-identity-admin': m0020,
   '0021-identity-security': m0021,
   '0022-rule-descriptions': m0022,
 };
