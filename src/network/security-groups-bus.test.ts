@@ -183,7 +183,12 @@ for (const backend of TEST_BACKENDS) {
       );
       await assert.rejects(
         network.authorizeSecurityGroupIngress(ctx, { name: 'web' }, [
-          { protocol: 'udp', fromPort: 1, toPort: 1, ipRanges: [{ cidr: '0.0.0.0/0' }, { cidr: '10.1.0.0/16' }] },
+          {
+            protocol: 'udp',
+            fromPort: 1,
+            toPort: 1,
+            ipRanges: [{ cidr: '0.0.0.0/0' }, { cidr: '10.1.0.0/16' }],
+          },
           { protocol: 'udp', fromPort: 2, toPort: 2, ipRanges: [{ cidr: '0.0.0.0/0' }] },
         ]),
         stratusError('over_quota', { reason: 'security_group_rules' }),
