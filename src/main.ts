@@ -313,6 +313,7 @@ export async function startCloud(
     const identityLogger = logger.child({ service: 'identity' });
     const identity = new IdentityService(database.db, {
       compliance: config.identity.securityCompliance,
+      directoryDomains: config.identity.ldap ? [config.identity.ldap.domain] : [],
       logger: identityLogger,
     });
     let api: ApiService | undefined;

@@ -155,6 +155,15 @@ describe('Users from an LDAP directory', needs('slapd', 'openssl'), () => {
       ((await shownUser.json()) as { user: { domain_id: string } }).user.domain_id,
       'ldap',
     );
+    // Its users are the directory's to make.
+    const made = await fetch(`${url}/v3/users`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-auth-token': adminToken.token as string },
+      body: JSON.stringify({
+        user: { name: 'dave', domain_id: 'ldap', password: 'dave-pass-123' },
+      }),
+    });
+    assert.equal(made.status, 403, await made.text());
     // By id too, once known; and the token validates.
     const byId = await call({
       auth: {

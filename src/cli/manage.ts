@@ -32,6 +32,7 @@ function withDatabase(cmd: Command, action: Action): (...args: unknown[]) => Pro
     try {
       const identity = new IdentityService(database.db, {
         compliance: config.identity.securityCompliance,
+        directoryDomains: config.identity.ldap ? [config.identity.ldap.domain] : [],
       });
       await action({ config, database, identity, format });
     } finally {

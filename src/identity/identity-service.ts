@@ -113,17 +113,35 @@ export class IdentityService {
   /** The security compliance rules of SQL users (issue 14): logins and new passwords. */
   readonly compliance: SecurityCompliance;
   readonly #logger: Logger | undefined;
+  readonly #directoryDomains: ReadonlySet<string>;
+
+  /** Users of a directory domain are the directory's to make and to give passwords. */
+  #refuseDirectoryDomain(domainId: string, user: string): void {
+    if (this.#directoryDomains.has(domainId)) {
+      throw new StratusError(
+        'forbidden',
+        `The users of domain '${domainId}' live in its LDAP directory: create them and set their passwords there.`,
+        { resource: 'user', id: user },
+      );
+    }
+  }
 
   /**
    * `compliance`: the rules SQL users' logins and new passwords follow (issue 14), none by
-   * default; `logger`: where failed logins are logged.
+   * default; `logger`: where failed logins are logged; `directoryDomains`: the ids of the
+   * domains whose users live in an LDAP directory (no user is made, nor password set, there).
    */
   constructor(
     private readonly db: Db,
-    options: { compliance?: SecurityComplianceOptions; logger?: Logger } = {},
+    options: {
+      compliance?: SecurityComplianceOptions;
+      logger?: Logger;
+      directoryDomains?: readonly string[];
+    } = {},
   ) {
     this.compliance = new SecurityCompliance(db, options.compliance ?? NO_COMPLIANCE);
     this.#logger = options.logger;
+    this.#directoryDomains = new Set(options.directoryDomains ?? []);
     this.#users = new UserRepo(db);
     this.#projects = new ProjectRepo(db);
     this.#domains = new DomainRepo(db);
@@ -146,6 +164,7 @@ export class IdentityService {
     checkName('project', args.name);
     checkText(args.description ?? '', PROJECT_DESCRIPTION, 'description');
     const domain = await this.#domains.get(args.domain ?? 'default');
+    this.#refuseDirectoryDomain(domain.id, args.name);
     const row = await this.#projects.create({
       id: newId(),
       name: args.name,
@@ -240,6 +259,7 @@ export class IdentityService {
     if (args.password !== undefined && !args.generated)
       await this.compliance.checkNewPassword(undefined, args.password);
     const domain = await this.#domains.get(args.domain ?? 'default');
+    this.#refuseDirectoryDomain(domain.id, args.name);
     const defaultProjectId = args.defaultProject
       ? (await this.#projects.get(args.defaultProject)).id
       : null;
@@ -305,6 +325,7 @@ export class IdentityService {
   ): Promise<void> {
     checkPasswordLength(password);
     const row = await this.#users.get(user);
+    this.#refuseDirectoryDomain(row.domainId, row.name);
     await this.compliance.checkNewPassword(row.id, password, options);
     const hash = await hashPassword(password);
     await this.#users.setPasswordHash(row.id, hash);
