@@ -2,7 +2,11 @@
 // with every bus message and every log line of a request.
 import { randomUUID } from 'node:crypto';
 
-export type Role = 'admin' | 'member';
+/**
+ * A role's name. `admin`, `member` and `reader` are built in (admin implies member, member
+ * implies reader); operators may create more, which the APIs carry but do not interpret.
+ */
+export type Role = string;
 
 export interface RequestContext {
   /** `req-` followed by a UUID; set at the API edge or by the service that starts the work. */

@@ -47,6 +47,8 @@ export const ERROR_RESOURCES = [
   'domain',
   'role',
   'role_assignment',
+  'group',
+  'application_credential',
   'credential',
   'token',
   'service',

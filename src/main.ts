@@ -32,7 +32,6 @@ import {
   ensureAdmin,
   IdentityService,
   LdapIdentity,
-  PasswordLogin,
   renderRcFile,
   TokenService,
   type AdminIdentity,
@@ -178,7 +177,7 @@ function apiServices(
   db: Db,
   bus: Bus,
   config: Config,
-  shared: { identity: IdentityService; images: ImageStore },
+  shared: { identity: IdentityService; images: ImageStore; directories: LdapIdentity[] },
   logger: Logger,
 ): ApiServices {
   const network = new NetworkClient(bus);
@@ -186,7 +185,9 @@ function apiServices(
     identity: shared.identity,
     tokens: new TokenService(db, {
       lifetimeMs: config.identity.tokenLifetimeSeconds * 1000,
-      passwords: passwordLogin(db, config, logger.child({ service: 'identity' })),
+      identity: shared.identity,
+      directories: shared.directories,
+      logger: logger.child({ service: 'identity' }),
     }),
     catalog: new Catalog(db),
     instances: new InstanceOperations({
@@ -229,16 +230,6 @@ function apiServices(
 /** Where the fake driver of `host` keeps its VMs. */
 export function fakeDriverStateFile(stateDir: string, host: string): string {
   return path.join(stateDir, 'fake', `${encodeURIComponent(host)}.json`);
-}
-
-/** Password logins: SQL users under the compliance rules, and the LDAP domain if configured. */
-function passwordLogin(db: Db, config: Config, logger: Logger): PasswordLogin {
-  const ldap = config.identity.ldap;
-  return new PasswordLogin(db, {
-    compliance: config.identity.securityCompliance,
-    directories: ldap ? [new LdapIdentity(db, ldap, logger)] : [],
-    logger,
-  });
 }
 
 function createDriver(config: Config, logger: Logger): VirtDriver {
@@ -319,8 +310,11 @@ export async function startCloud(
       stateDir: config.stateDir,
       directory: config.image.directory,
     });
+    const identityLogger = logger.child({ service: 'identity' });
     const identity = new IdentityService(database.db, {
       compliance: config.identity.securityCompliance,
+      directoryDomains: config.identity.ldap ? [config.identity.ldap.domain] : [],
+      logger: identityLogger,
     });
     let api: ApiService | undefined;
     // Each service starts before the next is built: a compute host asks the network service
@@ -412,10 +406,20 @@ export async function startCloud(
           service = agent ? agent.hostService(compute) : compute;
           break;
         }
-        case 'api':
+        case 'api': {
+          // The LDAP domain is a row of the domains table, as every other domain.
+          const ldap = config.identity.ldap;
+          const directories = ldap ? [new LdapIdentity(database.db, ldap, identityLogger)] : [];
+          for (const d of directories) await d.ensureDomain();
           api = new ApiService({
             config,
-            services: apiServices(database.db, bus, config, { identity, images }, logger),
+            services: apiServices(
+              database.db,
+              bus,
+              config,
+              { identity, images, directories },
+              logger,
+            ),
             logger,
             metrics,
             localServices: services.map((b) => ({ host: config.host, binary: b })),
@@ -423,6 +427,7 @@ export async function startCloud(
           });
           service = api.service();
           break;
+        }
       }
       await runner.start(service);
     }
@@ -511,7 +516,7 @@ function describeStart(cloud: Cloud, services: readonly Binary[]): string {
   if (cloud.urls) {
     lines.push(
       `  EC2 API:      ${cloud.urls.ec2}`,
-      `  Identity API: ${cloud.urls.identity} (OpenStack Identity v3: tokens and the catalog)`,
+      `  Identity API: ${cloud.urls.identity} (OpenStack Identity v3: tokens, the catalog, users, projects, roles)`,
       `  Image API:    ${cloud.urls.image} (OpenStack Image v2: list, create, upload, download, delete)`,
       `  Compute API:  ${cloud.urls.compute} (OpenStack Compute v2.1: servers, flavors, key pairs, limits)`,
       `  health:       ${cloud.urls.status}/healthz`,

@@ -129,7 +129,7 @@ for (const backend of [sqliteBackend, postgresBackend]) {
       assert.equal(body.project?.name, 'alice-project');
       assert.deepEqual(
         body.roles?.map((r) => r.name),
-        ['member'],
+        ['member', 'reader'], // member implies reader, as in Keystone
       );
       const expires = Date.parse(body.expires_at);
       assert.ok(

@@ -192,6 +192,102 @@ for (const backend of [sqliteBackend, postgresBackend]) {
       await identity.setPassword('young', 'young-pass-2');
     });
 
+    it('applies the rules to the admin API and to users of any SQL domain', async () => {
+      const api = async (method: string, route: string, body: unknown, token?: string) => {
+        const r = await fetch(`${url}${route}`, {
+          method,
+          headers: {
+            'content-type': 'application/json',
+            ...(token ? { 'x-auth-token': token } : {}),
+          },
+          body: JSON.stringify(body),
+        });
+        const text = await r.text();
+        return {
+          status: r.status,
+          token: r.headers.get('x-subject-token'),
+          body: (text ? JSON.parse(text) : {}) as Record<string, { id: string; message: string }>,
+        };
+      };
+      const admin = await api('POST', '/v3/auth/tokens', {
+        auth: {
+          identity: {
+            methods: ['password'],
+            password: {
+              user: { name: 'admin', domain: { id: 'default' }, password: t.cloud.admin?.password },
+            },
+          },
+          scope: { project: { name: 'admin', domain: { id: 'default' } } },
+        },
+      });
+      assert.equal(admin.status, 201, JSON.stringify(admin.body));
+      const adminToken = admin.token as string;
+      const domain = await identity.directory.createDomain({ name: 'engineering' });
+      // User create: the regex.
+      const weak = await api(
+        'POST',
+        '/v3/users',
+        { user: { name: 'dana', domain_id: domain.id, password: 'weak-password' } },
+        adminToken,
+      );
+      assert.equal(weak.status, 400);
+      assert.match(weak.body.error?.message ?? '', /does not meet the requirements: Passwords/);
+      const made = await api(
+        'POST',
+        '/v3/users',
+        { user: { name: 'dana', domain_id: domain.id, password: 'dana-pass-123' } },
+        adminToken,
+      );
+      assert.equal(made.status, 201, JSON.stringify(made.body));
+      const dana = made.body.user?.id as string;
+      // A login named in the domain, by its name; the token shows the domain.
+      const named = async (password: string) =>
+        api('POST', '/v3/auth/tokens', {
+          auth: {
+            identity: {
+              methods: ['password'],
+              password: { user: { name: 'dana', domain: { name: 'engineering' }, password } },
+            },
+          },
+        });
+      const first = await named('dana-pass-123');
+      assert.equal(first.status, 201, JSON.stringify(first.body));
+      const shown = first.body.token as unknown as {
+        user: { domain: { id: string; name: string }; password_expires_at: string | null };
+      };
+      assert.deepEqual(shown.user.domain, { id: domain.id, name: 'engineering' });
+      assert.ok(shown.user.password_expires_at);
+      // Her own password change: the minimum age applies to her.
+      const tooSoon = await api('POST', `/v3/users/${dana}/password`, {
+        user: { original_password: 'dana-pass-123', password: 'dana-pass-456' },
+      });
+      assert.equal(tooSoon.status, 400);
+      assert.match(tooSoon.body.error?.message ?? '', /minimum password age/);
+      // An operator's reset through the admin API: the history.
+      const reused = await api(
+        'PATCH',
+        `/v3/users/${dana}`,
+        { user: { password: 'dana-pass-123' } },
+        adminToken,
+      );
+      assert.equal(reused.status, 400);
+      assert.match(reused.body.error?.message ?? '', /cannot be identical to a previous password/);
+      // The lockout, in her domain too.
+      for (let i = 0; i < 3; i++) assert.equal((await named('wrong-pass-1')).status, 401);
+      const locked = await named('dana-pass-123');
+      assert.equal(locked.status, 401);
+      assert.equal(locked.body.error?.message, `The account is locked for user: ${dana}.`);
+      // Enabling her through the admin API ends it.
+      const enabled = await api(
+        'PATCH',
+        `/v3/users/${dana}`,
+        { user: { enabled: true } },
+        adminToken,
+      );
+      assert.equal(enabled.status, 200, JSON.stringify(enabled.body));
+      assert.equal((await named('dana-pass-123')).status, 201);
+    });
+
     it('logs failed logins with the address they came from, at both APIs', async () => {
       const lines: Record<string, unknown>[] = [];
       const sink = new Writable({

@@ -121,10 +121,49 @@ describe('Users from an LDAP directory', needs('slapd', 'openssl'), () => {
     assert.equal(token.user.id, publicUserId('ldap', 'alice'));
     assert.deepEqual(token.user.domain, { id: 'ldap', name: 'ldap' });
     assert.equal(token.project.name, 'ldap-project');
-    assert.deepEqual(token.roles.map((r) => r.name).sort(), ['admin', 'member']);
+    // The groups grant admin and member; admin implies member, member implies reader.
+    assert.deepEqual(token.roles.map((r) => r.name).sort(), ['admin', 'member', 'reader']);
     // Projects and roles stay in SQL, keyed by the directory user's local id.
     const rows = await identity.listRoleAssignments({ user: token.user.id });
     assert.deepEqual(rows.map((r) => r.role).sort(), ['admin', 'member']);
+    // The LDAP domain is a row of the domains table, and the user's SQL row is in it.
+    const domain = await identity.directory.getDomain('ldap');
+    assert.deepEqual({ id: domain.id, name: domain.name }, { id: 'ldap', name: 'ldap' });
+    assert.equal((await identity.getUser(token.user.id)).domainId, 'ldap');
+    const adminToken = await call({
+      auth: {
+        identity: {
+          methods: ['password'],
+          password: {
+            user: { name: 'admin', domain: { id: 'default' }, password: t.cloud.admin?.password },
+          },
+        },
+        scope: { project: { name: 'admin', domain: { id: 'default' } } },
+      },
+    });
+    assert.equal(adminToken.status, 201, JSON.stringify(adminToken.body));
+    const listed = await fetch(`${url}/v3/domains`, {
+      headers: { 'x-auth-token': adminToken.token as string },
+    });
+    assert.equal(listed.status, 200);
+    const domains = ((await listed.json()) as { domains: { id: string; name: string }[] }).domains;
+    assert.deepEqual(domains.map((d) => d.id).sort(), ['default', 'ldap']);
+    const shownUser = await fetch(`${url}/v3/users/${token.user.id}`, {
+      headers: { 'x-auth-token': adminToken.token as string },
+    });
+    assert.equal(
+      ((await shownUser.json()) as { user: { domain_id: string } }).user.domain_id,
+      'ldap',
+    );
+    // Its users are the directory's to make.
+    const made = await fetch(`${url}/v3/users`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-auth-token': adminToken.token as string },
+      body: JSON.stringify({
+        user: { name: 'dave', domain_id: 'ldap', password: 'dave-pass-123' },
+      }),
+    });
+    assert.equal(made.status, 403, await made.text());
     // By id too, once known; and the token validates.
     const byId = await call({
       auth: {

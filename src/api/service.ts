@@ -114,11 +114,7 @@ export class ApiService {
       tls,
       tokens,
       catalog: () => catalog.entries(),
-      users: { list: () => identity.listUsers() },
-      projects: {
-        list: () => identity.listProjects(),
-        ofUser: (userId) => identity.projectsOfUser(userId),
-      },
+      identity,
     });
     const imageApi = createImageServer({
       logger,

@@ -10,6 +10,7 @@ import { StratusError } from '../errors.js';
 import { addBackupCommands } from './manage-backup.js';
 import { addHostCommands } from './manage-host.js';
 import { addIdentityCommands } from './manage-identity.js';
+import { addIdentityCheckCommand } from './manage-ldap.js';
 import { addImageCommands } from './manage-image.js';
 import { addNetworkCommands } from './manage-network.js';
 import { isoTime, printRecord, printRows, type Format } from './output.js';
@@ -31,6 +32,7 @@ function withDatabase(cmd: Command, action: Action): (...args: unknown[]) => Pro
     try {
       const identity = new IdentityService(database.db, {
         compliance: config.identity.securityCompliance,
+        directoryDomains: config.identity.ldap ? [config.identity.ldap.domain] : [],
       });
       await action({ config, database, identity, format });
     } finally {
@@ -47,7 +49,7 @@ function leaf(parent: Command, name: string, description: string): Command {
 
 export function manageCommand(): Command {
   const manage = new Command('manage').description(
-    'Operator commands: users, projects, roles, credentials, services, hosts, images, networks, backup.',
+    'Operator commands: users, projects, domains, groups, roles, assignments, credentials, services, hosts, images, networks, backup.',
   );
   addConfigOptions(manage);
   manage.addOption(
@@ -196,6 +198,8 @@ export function manageCommand(): Command {
     }),
   );
 
+  addIdentityCommands(manage, { project, user, role }, leaf, withDatabase);
+
   const credential = manage
     .command('credential')
     .description('EC2 credentials (access key and secret).');
@@ -310,7 +314,7 @@ export function manageCommand(): Command {
   }
 
   addHostCommands(manage, leaf, withDatabase);
-  addIdentityCommands(manage, leaf);
+  addIdentityCheckCommand(manage, leaf);
   addImageCommands(manage, { leaf, withDatabase });
 
   const rc = leaf(

@@ -19,7 +19,12 @@ export {
 export { isUniqueViolation } from './constraint.js';
 export { ProjectRepo } from './repos/projects.js';
 export { UserRepo } from './repos/users.js';
-export { RoleAssignmentRepo } from './repos/role-assignments.js';
+export { RoleAssignmentRepo, type AssignmentFilter } from './repos/role-assignments.js';
+export { DomainRepo } from './repos/domains.js';
+export { GroupRepo } from './repos/groups.js';
+export { RoleRepo } from './repos/roles.js';
+export { ApplicationCredentialRepo } from './repos/application-credentials.js';
+export { CredentialRepo } from './repos/credentials.js';
 export { Ec2CredentialRepo } from './repos/ec2-credentials.js';
 export { UserSecurityRepo } from './repos/user-security.js';
 export { IdMappingRepo } from './repos/id-mappings.js';

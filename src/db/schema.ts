@@ -8,6 +8,87 @@ export interface ProjectsTable {
   description: string;
   enabled: number;
   createdAt: number;
+  /** The domain the project belongs to (migration 0020); also its parent: the tree is flat. */
+  domainId: string;
+}
+
+/** Identity domains (migration 0020): `default` always exists. */
+export interface DomainsTable {
+  id: string;
+  name: string;
+  description: string;
+  enabled: number;
+  createdAt: number;
+}
+
+export interface ProjectTagsTable {
+  projectId: string;
+  tag: string;
+}
+
+export interface GroupsTable {
+  id: string;
+  domainId: string;
+  name: string;
+  description: string;
+  createdAt: number;
+}
+
+export interface GroupMembersTable {
+  groupId: string;
+  userId: string;
+}
+
+export interface RolesTable {
+  id: string;
+  name: string;
+  description: string;
+  createdAt: number;
+}
+
+/** `prior` implies `implied`: holding admin means holding member, and member reader. */
+export interface ImpliedRolesTable {
+  priorRoleId: string;
+  impliedRoleId: string;
+}
+
+export type AssignmentActorType = 'user' | 'group';
+export type AssignmentTargetType = 'project' | 'domain';
+
+/** A role held by a user or a group on a project or a domain (migration 0020). */
+export interface AssignmentsTable {
+  actorType: AssignmentActorType;
+  actorId: string;
+  targetType: AssignmentTargetType;
+  targetId: string;
+  roleId: string;
+  createdAt: number;
+}
+
+/** A secret a user made for a tool: it logs in to one project with a subset of its roles. */
+export interface ApplicationCredentialsTable {
+  id: string;
+  name: string;
+  description: string;
+  userId: string;
+  projectId: string;
+  /** scrypt hash, as for passwords. */
+  secretHash: string;
+  /** Role ids, comma-separated. */
+  roleIds: string;
+  unrestricted: number;
+  expiresAt: number | null;
+  createdAt: number;
+}
+
+/** Identity credentials of types other than EC2 (`/v3/credentials`); EC2 keys have their table. */
+export interface CredentialsTable {
+  id: string;
+  userId: string;
+  projectId: string | null;
+  type: string;
+  blob: string;
+  createdAt: number;
 }
 
 /** Change counters bumped by triggers (migration 0012): `identity` for who keys speak for. */
@@ -23,9 +104,14 @@ export interface UsersTable {
   passwordHash: string | null;
   enabled: number;
   createdAt: number;
+  domainId: string;
+  defaultProjectId: string | null;
+  description: string;
+  email: string | null;
 }
 
-export interface RoleAssignmentsTable {
+/** A user's role on a project, as the `assignments` table holds it (with the role's name). */
+export interface RoleAssignmentRow {
   userId: string;
   projectId: string;
   role: string;
@@ -108,6 +194,8 @@ export interface TokensTable {
   auditId: string;
   issuedAt: number;
   expiresAt: number;
+  /** The application credential the token was issued for; null otherwise (migration 0020). */
+  applicationCredentialId: string | null;
 }
 
 export interface FlavorsTable {
@@ -486,7 +574,15 @@ export interface Schema {
   serverGroupMembers: ServerGroupMembersTable;
   projects: ProjectsTable;
   users: UsersTable;
-  roleAssignments: RoleAssignmentsTable;
+  domains: DomainsTable;
+  projectTags: ProjectTagsTable;
+  groups: GroupsTable;
+  groupMembers: GroupMembersTable;
+  roles: RolesTable;
+  impliedRoles: ImpliedRolesTable;
+  assignments: AssignmentsTable;
+  applicationCredentials: ApplicationCredentialsTable;
+  credentials: CredentialsTable;
   ec2Credentials: Ec2CredentialsTable;
   userSecurity: UserSecurityTable;
   passwordHistory: PasswordHistoryTable;
@@ -503,7 +599,12 @@ export interface Schema {
 export type Db = Kysely<Schema>;
 export type ProjectRow = Selectable<ProjectsTable>;
 export type UserRow = Selectable<UsersTable>;
-export type RoleAssignmentRow = Selectable<RoleAssignmentsTable>;
+export type DomainRow = Selectable<DomainsTable>;
+export type GroupRow = Selectable<GroupsTable>;
+export type RoleRow = Selectable<RolesTable>;
+export type AssignmentRow = Selectable<AssignmentsTable>;
+export type ApplicationCredentialRow = Selectable<ApplicationCredentialsTable>;
+export type CredentialRow = Selectable<CredentialsTable>;
 export type Ec2CredentialRow = Selectable<Ec2CredentialsTable>;
 export type UserSecurityRow = Selectable<UserSecurityTable>;
 export type IdMappingRow = Selectable<IdMappingsTable>;

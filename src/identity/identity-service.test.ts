@@ -36,7 +36,7 @@ for (const backend of TEST_BACKENDS) {
       const principal = await identity.findEc2Principal(c.accessKey);
       assert.equal(principal?.user.name, 'alice');
       assert.equal(principal?.project.name, 'demo');
-      assert.deepEqual(principal?.roles, ['member']);
+      assert.deepEqual(principal?.roles, ['member', 'reader']); // member implies reader
       assert.equal(await identity.findEc2Principal('NOSUCHKEY'), undefined);
     });
 
@@ -88,7 +88,11 @@ for (const backend of TEST_BACKENDS) {
       assert.equal(second.password, first.password);
       assert.deepEqual(second.user.id, first.user.id);
       assert.ok(await identity.checkPassword('admin', first.password as string));
-      assert.deepEqual(await identity.rolesOf(first.user.id, first.project.id), ['admin']);
+      assert.deepEqual(await identity.rolesOf(first.user.id, first.project.id), [
+        'admin',
+        'member',
+        'reader',
+      ]);
       fs.rmSync(dir, { recursive: true, force: true });
     });
   });

@@ -1,7 +1,10 @@
-// Identity: users, projects, roles and EC2 credentials, and the checks built on them.
-import { randomBytes, randomUUID } from 'node:crypto';
+// Identity: users, projects, roles and EC2 credentials, and the checks built on them. Domains,
+// groups, roles and assignments are the directory's (directory.ts); application credentials
+// and `/v3/credentials` have their own services, reached through this one.
+import { randomBytes } from 'node:crypto';
 import type { Role } from '../context.js';
 import {
+  DomainRepo,
   Ec2CredentialRepo,
   GenerationRepo,
   now,
@@ -14,38 +17,32 @@ import {
   type RoleAssignmentRow,
   type UserRow,
 } from '../db/index.js';
-import { invalid, notFound, StratusError, type ErrorResource } from '../errors.js';
+import { invalid, notFound, StratusError } from '../errors.js';
 import { checkText, PROJECT_DESCRIPTION } from '../text-rules.js';
+import type { Logger } from '../log.js';
+import { ApplicationCredentialService } from './application-credentials.js';
 import { SecurityCompliance } from './compliance.js';
-import { hashPassword, verifyPassword } from './password.js';
+import { CredentialService } from './credential-service.js';
+import { IdentityDirectory } from './directory.js';
+import { checkName, newId } from './names.js';
+import { hashPassword } from './password.js';
+import { ProjectResources, type ResourceCounts } from './project-resources.js';
 import { NO_COMPLIANCE, type SecurityComplianceOptions } from './security-compliance-options.js';
 
-export const ROLES: readonly Role[] = ['admin', 'member'];
+/** The built-in roles; admin implies member, member implies reader. */
+export { checkName, newId };
 
-const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$/;
+export const ROLES: readonly Role[] = ['admin', 'member', 'reader'];
 
-function checkName(resource: ErrorResource, name: string): void {
-  if (!NAME_PATTERN.test(name)) {
-    throw invalid(
-      `The ${resource} name '${name}' is not valid: use 1-64 letters, digits, '_', '.', '@' or '-', starting with a letter or digit.`,
-      { resource, id: name },
-    );
-  }
-}
-
+/** A built-in role's name, checked (the manage commands' `--role`). */
 export function checkRole(role: string): Role {
   if (!(ROLES as readonly string[]).includes(role)) {
-    throw invalid(`The role '${role}' does not exist; roles are ${ROLES.join(' and ')}.`, {
+    throw invalid(`The role '${role}' does not exist; roles are ${ROLES.join(', ')}.`, {
       resource: 'role',
       id: role,
     });
   }
-  return role as Role;
-}
-
-/** Ids as the Identity API shows them: 32 lowercase hex digits. */
-function newId(): string {
-  return randomUUID().replace(/-/g, '');
+  return role;
 }
 
 /** Access keys look like AWS's: 20 upper-case letters and digits. */
@@ -60,6 +57,12 @@ function newSecretKey(): string {
   return randomBytes(30).toString('base64').replace(/\+/g, 'A').replace(/\//g, 'B');
 }
 
+function checkPasswordLength(password: string, id?: string): void {
+  if (password.length < 8) {
+    throw invalid('A password must have at least 8 characters.', { resource: 'user', id });
+  }
+}
+
 /** Who an EC2 access key speaks for. */
 export interface Ec2Principal {
   credential: Ec2CredentialRow;
@@ -68,37 +71,173 @@ export interface Ec2Principal {
   roles: Role[];
 }
 
+/** A user as a login names it: by id, or by name within a domain (id or name). */
+export interface UserReference {
+  id?: string;
+  name?: string;
+  domain?: { id?: string; name?: string };
+}
+
+/** What a user or a project still owns in the cloud, and how deleting it treats that. */
+export interface DeleteOptions {
+  /**
+   * Terminate the instances, delete the images and release the addresses first (the
+   * operator's `--cascade`); without it, a project or user that owns any is refused.
+   */
+  cascade?: boolean;
+  /** With `cascade`, how long to wait for instances to end (milliseconds). */
+  waitMs?: number;
+}
+
+/** The one failure of every login: no hint which part was wrong. */
+export function loginFailed(
+  message = 'The request you have made requires authentication.',
+): StratusError {
+  return new StratusError('unauthenticated', message, { resource: 'token' });
+}
+
 export class IdentityService {
   readonly #users: UserRepo;
   readonly #projects: ProjectRepo;
+  readonly #domains: DomainRepo;
   readonly #roles: RoleAssignmentRepo;
   readonly #credentials: Ec2CredentialRepo;
   readonly #generations: GenerationRepo;
-  readonly #compliance: SecurityCompliance;
+  readonly #resources: ProjectResources;
+  /** Domains, groups, roles and role assignments. */
+  readonly directory: IdentityDirectory;
+  /** Application credentials. */
+  readonly applicationCredentials: ApplicationCredentialService;
+  /** `/v3/credentials`: EC2 keys and credentials of other types. */
+  readonly credentials: CredentialService;
+  /** The security compliance rules of SQL users (issue 14): logins and new passwords. */
+  readonly compliance: SecurityCompliance;
+  readonly #logger: Logger | undefined;
+  readonly #directoryDomains: ReadonlySet<string>;
 
-  /** `compliance`: the password rules new passwords must meet (issue 14); none by default. */
+  /** Users of a directory domain are the directory's to make and to give passwords. */
+  #refuseDirectoryDomain(domainId: string, user: string): void {
+    if (this.#directoryDomains.has(domainId)) {
+      throw new StratusError(
+        'forbidden',
+        `The users of domain '${domainId}' live in its LDAP directory: create them and set their passwords there.`,
+        { resource: 'user', id: user },
+      );
+    }
+  }
+
+  /**
+   * `compliance`: the rules SQL users' logins and new passwords follow (issue 14), none by
+   * default; `logger`: where failed logins are logged; `directoryDomains`: the ids of the
+   * domains whose users live in an LDAP directory (no user is made, nor password set, there).
+   */
   constructor(
     private readonly db: Db,
-    options: { compliance?: SecurityComplianceOptions } = {},
+    options: {
+      compliance?: SecurityComplianceOptions;
+      logger?: Logger;
+      directoryDomains?: readonly string[];
+    } = {},
   ) {
-    this.#compliance = new SecurityCompliance(db, options.compliance ?? NO_COMPLIANCE);
+    this.compliance = new SecurityCompliance(db, options.compliance ?? NO_COMPLIANCE);
+    this.#logger = options.logger;
+    this.#directoryDomains = new Set(options.directoryDomains ?? []);
     this.#users = new UserRepo(db);
     this.#projects = new ProjectRepo(db);
+    this.#domains = new DomainRepo(db);
     this.#roles = new RoleAssignmentRepo(db);
     this.#credentials = new Ec2CredentialRepo(db);
     this.#generations = new GenerationRepo(db);
+    this.#resources = new ProjectResources(db);
+    this.directory = new IdentityDirectory(db);
+    this.applicationCredentials = new ApplicationCredentialService(db, this);
+    this.credentials = new CredentialService(db, this);
   }
 
-  async createProject(args: { name: string; description?: string }): Promise<ProjectRow> {
+  async createProject(args: {
+    name: string;
+    description?: string;
+    domain?: string;
+    enabled?: boolean;
+    tags?: readonly string[];
+  }): Promise<ProjectRow> {
     checkName('project', args.name);
     checkText(args.description ?? '', PROJECT_DESCRIPTION, 'description');
-    return this.#projects.create({
+    const domain = await this.#domains.get(args.domain ?? 'default');
+    this.#refuseDirectoryDomain(domain.id, args.name);
+    const row = await this.#projects.create({
       id: newId(),
       name: args.name,
       description: args.description ?? '',
-      enabled: 1,
+      enabled: args.enabled === false ? 0 : 1,
       createdAt: now(),
+      domainId: domain.id,
     });
+    if (args.tags?.length) await this.setProjectTags(row.id, args.tags);
+    return row;
+  }
+
+  async updateProject(
+    project: string,
+    patch: { name?: string; description?: string; enabled?: boolean },
+  ): Promise<ProjectRow> {
+    const row = await this.#projects.get(project);
+    if (patch.name !== undefined) checkName('project', patch.name);
+    if (patch.description !== undefined) {
+      checkText(patch.description, PROJECT_DESCRIPTION, 'description');
+    }
+    await this.#projects.update(row.id, {
+      ...(patch.name !== undefined ? { name: patch.name } : {}),
+      ...(patch.description !== undefined ? { description: patch.description } : {}),
+      ...(patch.enabled !== undefined ? { enabled: patch.enabled ? 1 : 0 } : {}),
+    });
+    return this.#projects.get(row.id);
+  }
+
+  /**
+   * Deletes a project with its assignments, credentials and tokens. One that still owns
+   * instances, images or addresses is refused (`conflict`, naming them) unless `cascade`.
+   */
+  async deleteProject(project: string, options: DeleteOptions = {}): Promise<void> {
+    const row = await this.#projects.get(project);
+    if (options.cascade) await this.#resources.release({ projectId: row.id }, options.waitMs);
+    const left = await this.#resources.count({ projectId: row.id });
+    refuseOwner('project', row.name, left);
+    await this.db.transaction().execute(async (tx) => {
+      await new RoleAssignmentRepo(tx).removeAll({ targetType: 'project', targetId: row.id });
+      await tx
+        .updateTable('users')
+        .set({ defaultProjectId: null })
+        .where('defaultProjectId', '=', row.id)
+        .execute();
+      await new ProjectRepo(tx).delete(row.id);
+    });
+  }
+
+  /** What a project (or a user) still owns: live instances, images, addresses, volumes. */
+  resourcesOf(owner: { projectId?: string; userId?: string }): Promise<ResourceCounts> {
+    return this.#resources.count(owner);
+  }
+
+  projectTags(project: string): Promise<string[]> {
+    return this.#projects.tags(project);
+  }
+  allProjectTags(): Promise<Map<string, string[]>> {
+    return this.#projects.allTags();
+  }
+  async setProjectTags(projectId: string, tags: readonly string[]): Promise<void> {
+    for (const t of tags) checkTag(t);
+    if (tags.length > 80) throw invalid('A project has at most 80 tags.', { resource: 'project' });
+    await this.#projects.setTags(projectId, tags);
+  }
+  async addProjectTag(projectId: string, tag: string): Promise<void> {
+    checkTag(tag);
+    await this.#projects.addTag(projectId, tag);
+  }
+  async removeProjectTag(projectId: string, tag: string): Promise<void> {
+    if (!(await this.#projects.removeTag(projectId, tag))) {
+      throw notFound('project', tag, `Could not find tag: ${tag}.`);
+    }
   }
 
   /**
@@ -109,26 +248,70 @@ export class IdentityService {
     name: string;
     password?: string;
     generated?: boolean;
+    domain?: string;
+    defaultProject?: string;
+    enabled?: boolean;
+    description?: string;
+    email?: string;
   }): Promise<UserRow> {
     checkName('user', args.name);
-    if (args.password !== undefined && args.password.length < 8) {
-      throw invalid('A password must have at least 8 characters.', {
-        resource: 'user',
-        id: args.name,
-      });
-    }
+    if (args.password !== undefined) checkPasswordLength(args.password, args.name);
     if (args.password !== undefined && !args.generated)
-      await this.#compliance.checkNewPassword(undefined, args.password);
+      await this.compliance.checkNewPassword(undefined, args.password);
+    const domain = await this.#domains.get(args.domain ?? 'default');
+    this.#refuseDirectoryDomain(domain.id, args.name);
+    const defaultProjectId = args.defaultProject
+      ? (await this.#projects.get(args.defaultProject)).id
+      : null;
     const passwordHash = args.password === undefined ? null : await hashPassword(args.password);
     const row = await this.#users.create({
       id: newId(),
       name: args.name,
       passwordHash,
-      enabled: 1,
+      enabled: args.enabled === false ? 0 : 1,
       createdAt: now(),
+      domainId: domain.id,
+      defaultProjectId,
+      description: args.description ?? '',
+      email: args.email ?? null,
     });
-    if (passwordHash) await this.#compliance.recordPassword(row.id, passwordHash, row.createdAt);
+    if (passwordHash) await this.compliance.recordPassword(row.id, passwordHash, row.createdAt);
     return row;
+  }
+
+  async updateUser(
+    user: string,
+    patch: {
+      name?: string;
+      password?: string;
+      enabled?: boolean;
+      defaultProject?: string | null;
+      description?: string;
+      email?: string | null;
+    },
+  ): Promise<UserRow> {
+    const row = await this.#users.get(user);
+    if (patch.name !== undefined) checkName('user', patch.name);
+    if (patch.description !== undefined) {
+      checkText(patch.description, PROJECT_DESCRIPTION, 'description');
+    }
+    const defaultProjectId =
+      patch.defaultProject === undefined
+        ? undefined
+        : patch.defaultProject === null
+          ? null
+          : (await this.#projects.get(patch.defaultProject)).id;
+    await this.#users.update(row.id, {
+      ...(patch.name !== undefined ? { name: patch.name } : {}),
+      ...(patch.enabled !== undefined ? { enabled: patch.enabled ? 1 : 0 } : {}),
+      ...(defaultProjectId !== undefined ? { defaultProjectId } : {}),
+      ...(patch.description !== undefined ? { description: patch.description } : {}),
+      ...(patch.email !== undefined ? { email: patch.email } : {}),
+    });
+    if (patch.password !== undefined) await this.setPassword(row.id, patch.password);
+    // Enabling a user again also ends a lockout, as in Keystone.
+    if (patch.enabled === true) await this.compliance.unlock(row.id);
+    return this.#users.get(row.id);
   }
 
   /**
@@ -140,12 +323,43 @@ export class IdentityService {
     password: string,
     options: { bySelf?: boolean } = {},
   ): Promise<void> {
-    if (password.length < 8) throw invalid('A password must have at least 8 characters.');
+    checkPasswordLength(password);
     const row = await this.#users.get(user);
-    await this.#compliance.checkNewPassword(row.id, password, options);
+    this.#refuseDirectoryDomain(row.domainId, row.name);
+    await this.compliance.checkNewPassword(row.id, password, options);
     const hash = await hashPassword(password);
     await this.#users.setPasswordHash(row.id, hash);
-    await this.#compliance.recordPassword(row.id, hash);
+    await this.compliance.recordPassword(row.id, hash);
+  }
+
+  /**
+   * A user changes their own password: the original must be right (else `unauthenticated`).
+   * Their tokens stay; Keystone ends them, and so do we: every token of the user goes.
+   */
+  async changePassword(
+    userId: string,
+    original: string,
+    password: string,
+    source = 'unknown',
+  ): Promise<void> {
+    const user = await this.authenticatePassword({ id: userId }, original, source);
+    checkPasswordLength(password, user.name);
+    await this.setPassword(user.id, password, { bySelf: true });
+    await this.db.deleteFrom('tokens').where('userId', '=', user.id).execute();
+  }
+
+  /**
+   * Deletes a user with its credentials, memberships, assignments and tokens. A user whose
+   * instances still live is refused (`conflict`) unless `cascade`.
+   */
+  async deleteUser(user: string, options: DeleteOptions = {}): Promise<void> {
+    const row = await this.#users.get(user);
+    if (options.cascade) await this.#resources.release({ userId: row.id }, options.waitMs);
+    refuseOwner('user', row.name, await this.#resources.count({ userId: row.id }));
+    await this.db.transaction().execute(async (tx) => {
+      await new RoleAssignmentRepo(tx).removeAll({ actorType: 'user', actorId: row.id });
+      await new UserRepo(tx).delete(row.id);
+    });
   }
 
   /**
@@ -156,27 +370,47 @@ export class IdentityService {
     const row = await this.#users.get(user);
     await this.#users.setEnabled(row.id, enabled ? 1 : 0);
     // Enabling a user again also ends a lockout, as in Keystone.
-    if (enabled) await this.#compliance.unlock(row.id);
+    if (enabled) await this.compliance.unlock(row.id);
     return { ...row, enabled: enabled ? 1 : 0 };
   }
 
-  /** Grants `role` to a user in a project (both by id or name); idempotent. */
+  /** Grants `role` (any role, by id or name) to a user in a project (both by id or name); idempotent. */
   async grantRole(user: string, project: string, role: string): Promise<RoleAssignmentRow> {
-    const r = checkRole(role);
     const [u, p] = await Promise.all([this.#users.get(user), this.#projects.get(project)]);
+    const r = await this.directory.findRole(role);
+    if (!r) {
+      throw invalid(`The role '${role}' does not exist; see 'stratus manage role list'.`, {
+        resource: 'role',
+        id: role,
+      });
+    }
     const at = now();
-    await this.#roles.grant(u.id, p.id, r, at);
-    return { userId: u.id, projectId: p.id, role: r, createdAt: at };
+    await this.#roles.add({
+      actorType: 'user',
+      actorId: u.id,
+      targetType: 'project',
+      targetId: p.id,
+      roleId: r.id,
+      createdAt: at,
+    });
+    return { userId: u.id, projectId: p.id, role: r.name, createdAt: at };
   }
 
   async revokeRole(user: string, project: string, role: string): Promise<void> {
-    const r = checkRole(role);
     const [u, p] = await Promise.all([this.#users.get(user), this.#projects.get(project)]);
-    if (!(await this.#roles.revoke(u.id, p.id, r))) {
+    const r = await this.directory.getRole(role);
+    const key = {
+      actorType: 'user' as const,
+      actorId: u.id,
+      targetType: 'project' as const,
+      targetId: p.id,
+      roleId: r.id,
+    };
+    if (!(await this.#roles.remove(key))) {
       throw notFound(
         'role_assignment',
-        `${r}:${u.name}@${p.name}`,
-        `The user '${u.name}' does not hold the role '${r}' in project '${p.name}'.`,
+        `${r.name}:${u.name}@${p.name}`,
+        `The user '${u.name}' does not hold the role '${r.name}' in project '${p.name}'.`,
       );
     }
   }
@@ -208,11 +442,15 @@ export class IdentityService {
     if (!(await this.#credentials.delete(accessKey))) throw notFound('credential', accessKey);
   }
 
+  findEc2Credential(accessKey: string): Promise<Ec2CredentialRow | undefined> {
+    return this.#credentials.find(accessKey);
+  }
+
   /**
    * A counter that grows with every change that can alter what `findEc2Principal` answers
-   * (credentials, roles, users and projects enabled, disabled or deleted), whoever made it:
-   * database triggers bump it (migration 0012). A cache of principals stays valid while it
-   * does not change.
+   * (credentials, roles, group memberships, role implications, users, projects and domains
+   * enabled, disabled or deleted), whoever made it: database triggers bump it (migrations
+   * 0012 and 0020). A cache of principals stays valid while it does not change.
    */
   identityGeneration(): Promise<number> {
     return this.#generations.get('identity');
@@ -227,16 +465,82 @@ export class IdentityService {
       this.#projects.find(credential.projectId),
       this.#roles.rolesOf(credential.userId, credential.projectId),
     ]);
-    if (!user || !project || !user.enabled || !project.enabled || roles.length === 0)
+    if (!user || !project || roles.length === 0) return undefined;
+    if (!(await this.isUserActive(user)) || !(await this.isProjectActive(project))) {
       return undefined;
+    }
     return { credential, user, project, roles };
+  }
+
+  /** Enabled, in an enabled domain. */
+  async isUserActive(user: UserRow): Promise<boolean> {
+    if (!user.enabled) return false;
+    return (await this.#domains.find(user.domainId))?.enabled === 1;
+  }
+
+  /** Enabled, in an enabled domain. */
+  async isProjectActive(project: ProjectRow): Promise<boolean> {
+    if (!project.enabled) return false;
+    return (await this.#domains.find(project.domainId))?.enabled === 1;
+  }
+
+  /**
+   * The one password check of SQL users: the user named by `ref` (an id, or a name in a domain
+   * by id or name) if the password is right and the compliance rules let it in. Every failure
+   * is `unauthenticated` with the same message (Keystone's own for a locked account and an
+   * expired password aside) and is logged with the reason and `source`, the caller's address.
+   */
+  async authenticatePassword(
+    ref: UserReference,
+    password: string,
+    source = 'unknown',
+    at = Date.now(),
+  ): Promise<UserRow> {
+    const who = ref.id ?? `${ref.name ?? ''}@${ref.domain?.id ?? ref.domain?.name ?? 'default'}`;
+    const refuse = (reason: string, message?: string): never => {
+      this.#logger?.warn({ user: who, source, reason }, 'Failed login');
+      throw loginFailed(message);
+    };
+    const row = await this.#users.find(ref.id ?? ref.name ?? '');
+    if (!row) return refuse('unknown user');
+    if (ref.id ? row.id !== ref.id : row.name !== ref.name) return refuse('unknown user');
+    if (ref.domain && !ref.id) {
+      const d = await this.#domains.find(ref.domain.id ?? ref.domain.name ?? '');
+      const named = d && (ref.domain.id ? d.id === ref.domain.id : d.name === ref.domain.name);
+      if (!named || d.id !== row.domainId) return refuse('unknown user');
+    }
+    if (!row.passwordHash) return refuse('unknown user');
+    if (!(await this.isUserActive(row))) return refuse('user disabled');
+    const outcome = await this.compliance.login(
+      { ...row, passwordHash: row.passwordHash },
+      password,
+      at,
+    );
+    switch (outcome) {
+      case 'ok':
+        return row;
+      case 'locked':
+        return refuse('account locked', `The account is locked for user: ${row.id}.`);
+      case 'expired':
+        return refuse(
+          'password expired',
+          `The password is expired and needs to be changed for user: ${row.id}.`,
+        );
+      case 'wrong_password':
+        return refuse('wrong password');
+    }
   }
 
   /** The user if the password is right; undefined otherwise (no hint which part was wrong). */
   async checkPassword(user: string, password: string): Promise<UserRow | undefined> {
     const row = await this.#users.find(user);
-    if (!row || !row.enabled || !row.passwordHash) return undefined;
-    return (await verifyPassword(password, row.passwordHash)) ? row : undefined;
+    if (!row) return undefined;
+    try {
+      return await this.authenticatePassword({ id: row.id }, password);
+    } catch (err) {
+      if (err instanceof StratusError && err.kind === 'unauthenticated') return undefined;
+      throw err;
+    }
   }
 
   getUser(idOrName: string): Promise<UserRow> {
@@ -257,11 +561,15 @@ export class IdentityService {
   listProjects(): Promise<ProjectRow[]> {
     return this.#projects.list();
   }
-  /** The enabled projects the user holds a role in. */
+  /** The enabled projects (in enabled domains) where the user holds a role, or a group of theirs. */
   async projectsOfUser(userId: string): Promise<ProjectRow[]> {
-    const ids = new Set((await this.#roles.list({ userId })).map((a) => a.projectId));
-    return (await this.#projects.list()).filter((p) => ids.has(p.id) && p.enabled === 1);
+    const ids = new Set(await this.#roles.projectIdsOf(userId));
+    const enabled = new Set((await this.#domains.list()).filter((d) => d.enabled).map((d) => d.id));
+    return (await this.#projects.list()).filter(
+      (p) => ids.has(p.id) && p.enabled === 1 && enabled.has(p.domainId),
+    );
   }
+  /** The roles a user holds in effect in a project: directly, through groups, by implication. */
   rolesOf(userId: string, projectId: string): Promise<Role[]> {
     return this.#roles.rolesOf(userId, projectId);
   }
@@ -279,4 +587,27 @@ export class IdentityService {
     const projectId = filter.project ? (await this.#projects.get(filter.project)).id : undefined;
     return this.#credentials.list({ userId, projectId });
   }
+}
+
+function checkTag(tag: string): void {
+  if (tag.length === 0 || tag.length > 255 || /[,/]/.test(tag)) {
+    throw invalid(`The tag '${tag}' is not valid: 1-255 characters, without ',' or '/'.`, {
+      resource: 'project',
+      id: tag,
+    });
+  }
+  checkText(tag, { what: 'project tag', min: 1, max: 255 });
+}
+
+/** Refuses to delete an owner of cloud resources, naming what remains. */
+function refuseOwner(resource: 'project' | 'user', name: string, left: ResourceCounts): void {
+  const parts = (Object.entries(left) as [string, number][])
+    .filter(([, n]) => n > 0)
+    .map(([what, n]) => `${n} ${n === 1 ? what.replace(/s$/, '').replace(/sse$/, 'ss') : what}`);
+  if (parts.length === 0) return;
+  throw new StratusError(
+    'conflict',
+    `The ${resource} '${name}' still has ${parts.join(', ')}; delete them first, or ask an operator to run 'stratus manage ${resource} delete --cascade'.`,
+    { resource, id: name, reason: 'in_use' },
+  );
 }

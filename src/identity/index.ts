@@ -1,5 +1,19 @@
 // Public surface of identity.
-export { IdentityService, ROLES, checkRole, type Ec2Principal } from './identity-service.js';
+export {
+  IdentityService,
+  ROLES,
+  checkRole,
+  type DeleteOptions,
+  type Ec2Principal,
+  type UserReference,
+} from './identity-service.js';
+export { IdentityDirectory, type AssignmentQuery, type AssignmentView } from './directory.js';
+export {
+  ApplicationCredentialService,
+  type ApplicationCredentialReference,
+} from './application-credentials.js';
+export { CredentialService, ec2CredentialId, type CredentialRecord } from './credential-service.js';
+export type { ResourceCounts } from './project-resources.js';
 export { hashPassword, verifyPassword, generatePassword } from './password.js';
 export { renderRcFile, type RcFileValues } from './rc-file.js';
 export { ensureAdmin, type AdminIdentity } from './bootstrap.js';
@@ -7,13 +21,6 @@ export { TokenService, type TokenCredential, type TokenInfo, type ProjectScope }
 export { Catalog, type CatalogEntry } from './catalog.js';
 export { SecurityCompliance, type LoginOutcome } from './compliance.js';
 export { NO_COMPLIANCE, type SecurityComplianceOptions } from './security-compliance-options.js';
-export {
-  PasswordLogin,
-  DEFAULT_DOMAIN,
-  type IdentityDomain,
-  type PasswordUser,
-  type PasswordLoginOptions,
-} from './password-login.js';
 export { parseGroupRoles, type GroupRole, type LdapConfig } from './ldap/ldap-config.js';
 export { LdapDirectory, type DirectoryUser, type DirectoryGroup } from './ldap/ldap-directory.js';
 export { LdapIdentity, publicUserId, shadowName } from './ldap/ldap-identity.js';

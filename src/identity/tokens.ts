@@ -7,6 +7,7 @@ import type { Role } from '../context.js';
 import {
   ProjectRepo,
   RoleAssignmentRepo,
+  RoleRepo,
   TokenRepo,
   UserRepo,
   type Db,
@@ -14,30 +15,42 @@ import {
   type UserRow,
 } from '../db/index.js';
 import { StratusError } from '../errors.js';
-import { PasswordLogin, type IdentityDomain, type PasswordUser } from './password-login.js';
+import type { Logger } from '../log.js';
+import type { ApplicationCredentialReference } from './application-credentials.js';
+import { IdentityService, type UserReference } from './identity-service.js';
+import type { LdapIdentity } from './ldap/ldap-identity.js';
 
 /** What a caller presents to get a token; several methods must all hold, for one user. */
 export type TokenCredential =
-  { method: 'password'; user: PasswordUser; password: string } | { method: 'token'; token: string };
+  | { method: 'password'; user: UserReference; password: string }
+  | { method: 'token'; token: string }
+  | ({ method: 'application_credential' } & ApplicationCredentialReference);
 
 /** The project a token is asked for, by id or name. */
 export interface ProjectScope {
   id?: string;
   name?: string;
+  /** The project's domain, when the project is named. */
+  domain?: { id?: string; name?: string };
 }
 
 /** What a valid token says. */
 export interface TokenInfo {
   /** The user; a directory user with its name in the directory. */
   user: UserRow;
-  /** The user's domain; the default one when unset. */
-  domain?: IdentityDomain;
-  /** When the user's password expires (security compliance); null or unset: never. */
-  passwordExpiresAt?: number | null;
+  /** When the user's password expires (security compliance); null: never. */
+  passwordExpiresAt: number | null;
   /** Null for an unscoped token. */
   project: ProjectRow | null;
   /** The user's roles in the project; none for an unscoped token. */
   roles: Role[];
+  /** The same roles with their ids. */
+  roleRefs: { id: string; name: string }[];
+  /** The domains of the user and of the project, by id and name. */
+  userDomain: { id: string; name: string };
+  projectDomain: { id: string; name: string } | null;
+  /** Set when the token was issued for an application credential. */
+  applicationCredential: { id: string; name: string; restricted: boolean } | null;
   methods: string[];
   auditId: string;
   issuedAt: number;
@@ -47,8 +60,15 @@ export interface TokenInfo {
 export interface TokenServiceOptions {
   /** How long a new token lives. */
   lifetimeMs: number;
-  /** Checks passwords (SQL users under compliance rules, LDAP domains); SQL only by default. */
-  passwords?: PasswordLogin;
+  /**
+   * Checks passwords of SQL users (under the security compliance rules) and application
+   * credentials; one on the same database by default.
+   */
+  identity?: IdentityService;
+  /** The LDAP domains, each a row of the domains table with its own id; none by default. */
+  directories?: readonly LdapIdentity[];
+  /** Where failed directory logins are logged (SQL ones: the identity service's logger). */
+  logger?: Logger;
 }
 
 /** Expired tokens are removed at most this often (on issue). */
@@ -66,7 +86,9 @@ export class TokenService {
   readonly #users: UserRepo;
   readonly #projects: ProjectRepo;
   readonly #roles: RoleAssignmentRepo;
-  readonly #passwords: PasswordLogin;
+  readonly #roleRows: RoleRepo;
+  readonly #identity: IdentityService;
+  readonly #directories: ReadonlyMap<string, LdapIdentity>;
   #prunedAt = 0;
 
   constructor(
@@ -77,7 +99,81 @@ export class TokenService {
     this.#users = new UserRepo(db);
     this.#projects = new ProjectRepo(db);
     this.#roles = new RoleAssignmentRepo(db);
-    this.#passwords = options.passwords ?? new PasswordLogin(db);
+    this.#roleRows = new RoleRepo(db);
+    this.#identity = options.identity ?? new IdentityService(db);
+    this.#directories = new Map((options.directories ?? []).map((d) => [d.domain, d]));
+  }
+
+  async #domain(id: string): Promise<{ id: string; name: string }> {
+    const d = await this.#identity.directory.findDomain(id);
+    return { id, name: d?.name ?? id };
+  }
+
+  /**
+   * A password login: for a user of an LDAP domain (named in it, or by the id of one who
+   * logged in before) a bind to the directory, which also brings the user's SQL row and
+   * group roles up to date; for everyone else the identity service's check, where the
+   * security compliance rules apply.
+   */
+  async #password(
+    ref: UserReference,
+    password: string,
+    source: string,
+    at: number,
+  ): Promise<UserRow> {
+    const directory = await this.#directoryOf(ref);
+    if (!directory) return this.#identity.authenticatePassword(ref, password, source, at);
+    const who = ref.id ?? `${ref.name ?? ''}@${directory.domain}`;
+    const row = await directory.authenticate(
+      ref.id ? { id: ref.id } : { name: ref.name },
+      password,
+    );
+    if (!row || !(await this.#identity.isUserActive(row))) {
+      this.options.logger?.warn({ user: who, source, reason: 'directory refused' }, 'Failed login');
+      throw unauthenticated();
+    }
+    return row;
+  }
+
+  /** The LDAP domain a password login names, by the domain or the user's id; else undefined. */
+  async #directoryOf(ref: UserReference): Promise<LdapIdentity | undefined> {
+    if (this.#directories.size === 0) return undefined;
+    if (ref.id) {
+      const row = await this.#users.find(ref.id);
+      return row?.id === ref.id ? this.#directories.get(row.domainId) : undefined;
+    }
+    if (!ref.domain) return undefined;
+    const d = await this.#identity.directory.findDomain(ref.domain.id ?? ref.domain.name ?? '');
+    const named = d && (ref.domain.id ? d.id === ref.domain.id : d.name === ref.domain.name);
+    return named ? this.#directories.get(d.id) : undefined;
+  }
+
+  /**
+   * How a token shows its user: a directory user by its name in the directory, a SQL user
+   * with when its password expires; each with its own domain.
+   */
+  async #presented(user: UserRow): Promise<{
+    user: UserRow;
+    userDomain: { id: string; name: string };
+    passwordExpiresAt: number | null;
+  }> {
+    const userDomain = await this.#domain(user.domainId);
+    const directory = this.#directories.get(user.domainId);
+    if (directory) {
+      const m = await directory.mappingOf(user.id);
+      return { user: { ...user, name: m?.name ?? user.name }, userDomain, passwordExpiresAt: null };
+    }
+    return {
+      user,
+      userDomain,
+      passwordExpiresAt: await this.#identity.compliance.passwordExpiresAt(user.id),
+    };
+  }
+
+  async #refs(names: readonly string[]): Promise<{ id: string; name: string }[]> {
+    if (names.length === 0) return [];
+    const rows = await this.#roleRows.list();
+    return names.map((name) => ({ id: rows.find((r) => r.name === name)?.id ?? name, name }));
   }
 
   /**
@@ -95,24 +191,73 @@ export class TokenService {
     if (credentials.length === 0) throw unauthenticated();
     let user: UserRow | undefined;
     let expiresAt = at + this.options.lifetimeMs;
+    let appCred: {
+      id: string;
+      name: string;
+      restricted: boolean;
+      project: ProjectRow;
+      roles: Role[];
+    } | null = null;
     for (const c of credentials) {
-      const who =
-        c.method === 'password'
-          ? await this.#passwords.authenticate(c.user, c.password, source, at)
-          : await this.validate(c.token, at);
-      const row = 'user' in who ? who.user : who;
+      let row: UserRow;
+      if (c.method === 'password') {
+        row = await this.#password(c.user, c.password, source, at);
+      } else if (c.method === 'application_credential') {
+        const login = await this.#identity.applicationCredentials.authenticate(c);
+        row = login.user;
+        appCred = {
+          id: login.credential.id,
+          name: login.credential.name,
+          restricted: login.credential.unrestricted === 0,
+          project: login.project,
+          roles: login.roles,
+        };
+        if (login.credential.expiresAt !== null) {
+          expiresAt = Math.min(expiresAt, login.credential.expiresAt);
+        }
+      } else {
+        const who = await this.validate(c.token, at);
+        row = who.user;
+        expiresAt = Math.min(expiresAt, who.expiresAt);
+        if (who.applicationCredential) {
+          // A token made from one stays bound to its credential, project and roles.
+          const cred = await this.#identity.applicationCredentials.find(
+            who.applicationCredential.id,
+          );
+          if (!cred || !who.project) throw unauthenticated();
+          appCred = { ...who.applicationCredential, project: who.project, roles: who.roles };
+        }
+      }
       if (user && user.id !== row.id) throw unauthenticated();
       user = row;
-      if ('expiresAt' in who) expiresAt = Math.min(expiresAt, who.expiresAt);
     }
     if (!user) throw unauthenticated();
     let project: ProjectRow | null = null;
     let roles: Role[] = [];
-    if (scope) {
+    if (appCred) {
+      // An application credential logs in to its own project only (Keystone: scope is implied).
+      const asked = scope ? (scope.id ?? scope.name) : undefined;
+      if (asked !== undefined && asked !== appCred.project.id && asked !== appCred.project.name) {
+        throw unauthenticated('An application credential can only be scoped to its own project.');
+      }
+      project = appCred.project;
+      roles = appCred.roles;
+    } else if (scope) {
       const found = await this.#projects.find(scope.id ?? scope.name ?? '');
       project =
         found && (scope.id ? found.id === scope.id : found.name === scope.name) ? found : null;
-      roles = project?.enabled ? await this.#roles.rolesOf(user.id, project.id) : [];
+      if (project && scope.domain && !scope.id) {
+        const d = await this.#identity.directory.findDomain(
+          scope.domain.id ?? scope.domain.name ?? '',
+        );
+        const named =
+          d && (scope.domain.id ? d.id === scope.domain.id : d.name === scope.domain.name);
+        if (!named || d.id !== project.domainId) project = null;
+      }
+      roles =
+        project && (await this.#identity.isProjectActive(project))
+          ? await this.#roles.rolesOf(user.id, project.id)
+          : [];
       if (!project || roles.length === 0) {
         throw unauthenticated(
           `The user '${user.name}' has no role on the project '${scope.id ?? scope.name}', or it does not exist.`,
@@ -131,17 +276,21 @@ export class TokenService {
       auditId,
       issuedAt: at,
       expiresAt,
+      applicationCredentialId: appCred?.id ?? null,
     });
     await this.#prune(at);
-    const shown = await this.#passwords.present(user);
+    const applicationCredential = appCred
+      ? { id: appCred.id, name: appCred.name, restricted: appCred.restricted }
+      : null;
     return {
       token,
       info: {
-        user: { ...user, name: shown.name },
-        domain: shown.domain,
-        passwordExpiresAt: shown.passwordExpiresAt,
+        ...(await this.#presented(user)),
         project,
         roles,
+        roleRefs: await this.#refs(roles),
+        projectDomain: project ? await this.#domain(project.domainId) : null,
+        applicationCredential,
         methods,
         auditId,
         issuedAt: at,
@@ -158,30 +307,42 @@ export class TokenService {
   async validate(token: string, at = Date.now()): Promise<TokenInfo> {
     const row = await this.#tokens.findLive(hashOf(token), at);
     if (!row) throw unauthenticated('The token is not valid: unknown, expired or revoked.');
+    const dead = () => unauthenticated('The token is not valid: its user or project lost access.');
     const user = await this.#users.find(row.userId);
-    const project = row.projectId ? await this.#projects.find(row.projectId) : null;
-    const roles = project ? await this.#roles.rolesOf(row.userId, project.id) : [];
-    const projectOk = row.projectId === null || (project?.enabled && roles.length > 0);
-    if (!user?.enabled || !projectOk) {
-      throw unauthenticated('The token is not valid: its user or project lost access.');
+    if (!user || !(await this.#identity.isUserActive(user))) throw dead();
+    let project: ProjectRow | null = null;
+    let roles: Role[] = [];
+    let applicationCredential: TokenInfo['applicationCredential'] = null;
+    if (row.applicationCredentialId) {
+      const cred = await this.#identity.applicationCredentials.find(row.applicationCredentialId);
+      if (!cred) throw dead();
+      let login;
+      try {
+        login = await this.#identity.applicationCredentials.check(cred);
+      } catch {
+        throw dead();
+      }
+      project = login.project;
+      roles = login.roles;
+      applicationCredential = { id: cred.id, name: cred.name, restricted: cred.unrestricted === 0 };
+    } else if (row.projectId) {
+      project = (await this.#projects.find(row.projectId)) ?? null;
+      if (!project || !(await this.#identity.isProjectActive(project))) throw dead();
+      roles = await this.#roles.rolesOf(row.userId, project.id);
+      if (roles.length === 0) throw dead();
     }
-    const shown = await this.#passwords.present(user);
     return {
-      user: { ...user, name: shown.name },
-      domain: shown.domain,
-      passwordExpiresAt: shown.passwordExpiresAt,
-      project: project ?? null,
+      ...(await this.#presented(user)),
+      project,
       roles,
+      roleRefs: await this.#refs(roles),
+      projectDomain: project ? await this.#domain(project.domainId) : null,
+      applicationCredential,
       methods: row.methods.split(','),
       auditId: row.auditId,
       issuedAt: row.issuedAt,
       expiresAt: row.expiresAt,
     };
-  }
-
-  /** The domains users may log in to: the default one, then any LDAP ones. */
-  domains(): IdentityDomain[] {
-    return this.#passwords.domains();
   }
 
   /** Ends a token; false when it was not a live one. */

@@ -1,11 +1,9 @@
-// The body of POST /v3/auth/tokens, checked: which methods (password, token), who, and the
-// scope (a project by id, or by name in the default domain; or none). Anything malformed is
-// an `invalid` error naming the field; a user may be named in any domain the cloud has (the
-// default one, an LDAP one), projects only in the default one; an unknown domain cannot
-// authenticate.
+// The body of POST /v3/auth/tokens, checked: which methods (password, token,
+// application_credential), who, and the scope (a project by id, or by name in a domain named
+// by id or name; or none). Anything malformed is an `invalid` error naming the field; whether
+// the user, domain and project exist is the token service's to say (one 401 for all).
 import { StratusError } from '../../errors.js';
-import type { IdentityDomain, ProjectScope, TokenCredential } from '../../identity/index.js';
-import { DOMAIN } from './views.js';
+import type { ProjectScope, TokenCredential } from '../../identity/index.js';
 
 export interface TokenRequest {
   credentials: TokenCredential[];
@@ -30,42 +28,24 @@ function optionalString(o: Json, key: string, field: string): string | undefined
   return v;
 }
 
-/** An `{id}` or `{name, domain}` reference; the domain must be one of `domains`. */
+/** An `{id}` or `{name, domain}` reference. */
 function reference(
   o: Json,
   field: string,
-  domains: readonly IdentityDomain[] = [DOMAIN],
-): { id?: string; name?: string; domain?: string } {
+): { id?: string; name?: string; domain?: { id?: string; name?: string } } {
   const id = optionalString(o, 'id', field);
   const name = optionalString(o, 'name', field);
   if (!id && !name) throw bad(`${field} must have an id or a name.`);
-  if (!id) {
-    if (o.domain === undefined) throw bad(`${field} is named, so it must name its domain too.`);
-    const d = object(o.domain, `${field}.domain`);
-    const did = optionalString(d, 'id', `${field}.domain`);
-    const dname = optionalString(d, 'name', `${field}.domain`);
-    if (!did && !dname) throw bad(`${field}.domain must have an id or a name.`);
-    const domain = domains.find(
-      (d) => (did === undefined || d.id === did) && (dname === undefined || d.name === dname),
-    );
-    if (!domain) {
-      const known = domains.map((d) => `'${d.id}' (${d.name})`).join(', ');
-      throw new StratusError(
-        'unauthenticated',
-        `Could not find domain: ${did ?? dname}; the domains are ${known}.`,
-        { resource: 'domain' },
-      );
-    }
-    if (!id && domain.id !== DOMAIN.id) return { name: name as string, domain: domain.id };
-  }
-  return id ? { id } : { name: name as string };
+  if (id) return { id };
+  if (o.domain === undefined) throw bad(`${field} is named, so it must name its domain too.`);
+  const d = object(o.domain, `${field}.domain`);
+  const did = optionalString(d, 'id', `${field}.domain`);
+  const dname = optionalString(d, 'name', `${field}.domain`);
+  if (!did && !dname) throw bad(`${field}.domain must have an id or a name.`);
+  return { name: name as string, domain: did ? { id: did } : { name: dname as string } };
 }
 
-/** `domains`: those users may name (projects are in the default one). */
-export function parseTokenRequest(
-  body: unknown,
-  domains: readonly IdentityDomain[] = [DOMAIN],
-): TokenRequest {
+export function parseTokenRequest(body: unknown): TokenRequest {
   const auth = object(object(body, 'the request body').auth, 'auth');
   const identity = object(auth.identity, 'auth.identity');
   const methods = identity.methods;
@@ -85,7 +65,7 @@ export function parseTokenRequest(
       }
       credentials.push({
         method: 'password',
-        user: reference(user, 'auth.identity.password.user', domains),
+        user: reference(user, 'auth.identity.password.user'),
         password,
       });
     } else if (m === 'token') {
@@ -93,10 +73,24 @@ export function parseTokenRequest(
       const id = optionalString(token, 'id', 'auth.identity.token');
       if (!id) throw bad('auth.identity.token.id must be a non-empty string.');
       credentials.push({ method: 'token', token: id });
+    } else if (m === 'application_credential') {
+      const field = 'auth.identity.application_credential';
+      const ac = object(identity.application_credential, field);
+      const secret = optionalString(ac, 'secret', field);
+      if (!secret) throw bad(`${field}.secret must be a non-empty string.`);
+      const id = optionalString(ac, 'id', field);
+      const name = optionalString(ac, 'name', field);
+      if (!id && !name) throw bad(`${field} must have an id or a name.`);
+      if (id) credentials.push({ method: 'application_credential', id, secret });
+      else {
+        if (ac.user === undefined) throw bad(`${field} is named, so it must name its user too.`);
+        const user = reference(object(ac.user, `${field}.user`), `${field}.user`);
+        credentials.push({ method: 'application_credential', name, user, secret });
+      }
     } else {
       throw new StratusError(
         'unauthenticated',
-        `The authentication method '${String(m)}' is not supported; use password or token.`,
+        `The authentication method '${String(m)}' is not supported; use password, token or application_credential.`,
         { resource: 'token' },
       );
     }

@@ -1,12 +1,20 @@
 // What the Identity API shows: the version document, tokens, the catalog and projects, in
 // the shapes OpenStack's clients read.
 import { createHash } from 'node:crypto';
-import type { ProjectRow, UserRow } from '../../db/index.js';
-import type { CatalogEntry, TokenInfo } from '../../identity/index.js';
+import type {
+  ApplicationCredentialRow,
+  DomainRow,
+  Ec2CredentialRow,
+  GroupRow,
+  ProjectRow,
+  RoleRow,
+  UserRow,
+} from '../../db/index.js';
+import type { CatalogEntry, CredentialRecord, TokenInfo } from '../../identity/index.js';
 
 export type { CatalogEntry };
 
-/** The one domain. */
+/** The domain every cloud has. */
 export const DOMAIN = { id: 'default', name: 'Default' } as const;
 
 /** Service names clients show next to the types. */
@@ -25,7 +33,7 @@ const stableId = (kind: string, ...parts: string[]) =>
     .slice(0, 32);
 
 /** Identity's time format: ISO 8601 with microseconds. */
-const time = (ms: number) => new Date(ms).toISOString().replace(/Z$/, '000Z');
+export const time = (ms: number) => new Date(ms).toISOString().replace(/Z$/, '000Z');
 
 export function versionView(base: string) {
   return {
@@ -60,7 +68,7 @@ export function tokenView(t: TokenInfo, catalog?: readonly CatalogEntry[]) {
     user: {
       id: t.user.id,
       name: t.user.name,
-      domain: t.domain ?? DOMAIN,
+      domain: t.userDomain,
       password_expires_at: t.passwordExpiresAt ? time(t.passwordExpiresAt) : null,
     },
     audit_ids: [t.auditId],
@@ -68,25 +76,34 @@ export function tokenView(t: TokenInfo, catalog?: readonly CatalogEntry[]) {
     expires_at: time(t.expiresAt),
     ...(t.project
       ? {
-          project: { id: t.project.id, name: t.project.name, domain: DOMAIN },
+          project: { id: t.project.id, name: t.project.name, domain: t.projectDomain ?? DOMAIN },
           is_domain: false,
-          roles: t.roles.map((r) => ({ id: stableId('role', r), name: r })),
+          roles: t.roleRefs.map((r) => ({ id: r.id, name: r.name })),
+        }
+      : {}),
+    ...(t.applicationCredential
+      ? {
+          application_credential: {
+            id: t.applicationCredential.id,
+            name: t.applicationCredential.name,
+            restricted: t.applicationCredential.restricted,
+          },
         }
       : {}),
     ...(catalog ? { catalog: catalogView(catalog) } : {}),
   };
 }
 
-export function projectView(p: ProjectRow, base: string) {
+export function projectView(p: ProjectRow, base: string, tags: readonly string[] = []) {
   return {
     id: p.id,
     name: p.name,
     description: p.description,
     enabled: p.enabled === 1,
-    domain_id: DOMAIN.id,
-    parent_id: DOMAIN.id,
+    domain_id: p.domainId,
+    parent_id: p.domainId,
     is_domain: false,
-    tags: [],
+    tags: [...tags],
     options: {},
     links: { self: `${base}/v3/projects/${p.id}` },
   };
@@ -96,10 +113,95 @@ export function userView(u: UserRow, base: string) {
   return {
     id: u.id,
     name: u.name,
-    domain_id: DOMAIN.id,
+    domain_id: u.domainId,
     enabled: u.enabled === 1,
     password_expires_at: null,
     options: {},
+    ...(u.defaultProjectId ? { default_project_id: u.defaultProjectId } : {}),
+    ...(u.description ? { description: u.description } : {}),
+    ...(u.email ? { email: u.email } : {}),
     links: { self: `${base}/v3/users/${u.id}` },
+  };
+}
+
+export function domainView(d: DomainRow, base: string) {
+  return {
+    id: d.id,
+    name: d.name,
+    description: d.description,
+    enabled: d.enabled === 1,
+    tags: [],
+    options: {},
+    links: { self: `${base}/v3/domains/${d.id}` },
+  };
+}
+
+export function groupView(g: GroupRow, base: string) {
+  return {
+    id: g.id,
+    name: g.name,
+    domain_id: g.domainId,
+    description: g.description,
+    links: { self: `${base}/v3/groups/${g.id}` },
+  };
+}
+
+export function roleView(r: RoleRow, base: string) {
+  return {
+    id: r.id,
+    name: r.name,
+    domain_id: null,
+    description: r.description,
+    options: {},
+    links: { self: `${base}/v3/roles/${r.id}` },
+  };
+}
+
+/** A role as an inference names it: id, name and link. */
+export function roleRef(r: RoleRow, base: string) {
+  return { id: r.id, name: r.name, links: { self: `${base}/v3/roles/${r.id}` } };
+}
+
+export function credentialView(c: CredentialRecord, base: string) {
+  return {
+    id: c.id,
+    user_id: c.userId,
+    project_id: c.projectId,
+    type: c.type,
+    blob: c.blob,
+    links: { self: `${base}/v3/credentials/${c.id}` },
+  };
+}
+
+/** An EC2 credential as the OS-EC2 extension shows it (the secret included, as Keystone does). */
+export function ec2View(c: Ec2CredentialRow, base: string) {
+  return {
+    user_id: c.userId,
+    tenant_id: c.projectId,
+    access: c.accessKey,
+    secret: c.secretKey,
+    trust_id: null,
+    links: { self: `${base}/v3/users/${c.userId}/credentials/OS-EC2/${c.accessKey}` },
+  };
+}
+
+export function applicationCredentialView(
+  c: ApplicationCredentialRow,
+  roles: readonly RoleRow[],
+  base: string,
+  secret?: string,
+) {
+  return {
+    id: c.id,
+    name: c.name,
+    description: c.description,
+    user_id: c.userId,
+    project_id: c.projectId,
+    roles: roles.map((r) => ({ id: r.id, name: r.name, domain_id: null })),
+    expires_at: c.expiresAt === null ? null : time(c.expiresAt),
+    unrestricted: c.unrestricted === 1,
+    access_rules: [],
+    ...(secret !== undefined ? { secret } : {}),
+    links: { self: `${base}/v3/users/${c.userId}/application_credentials/${c.id}` },
   };
 }

@@ -18,6 +18,7 @@ import * as m0016 from './0016-launch-templates.js';
 import * as m0017 from './0017-instance-metadata-options.js';
 import * as m0018 from './0018-image-sharing.js';
 import * as m0019 from './0019-server-groups.js';
+import * as m0020 from './0020-identity-admin.js';
 import * as m0021 from './0021-identity-security.js';
 import * as m0022 from './0022-rule-descriptions.js';
 
@@ -40,6 +41,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0017-instance-metadata-options': m0017,
   '0018-image-sharing': m0018,
   '0019-server-groups': m0019,
+  '0020-identity-admin': m0020,
   '0021-identity-security': m0021,
   '0022-rule-descriptions': m0022,
 };

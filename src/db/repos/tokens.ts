@@ -4,8 +4,13 @@ import type { Db, TokenRow } from '../schema.js';
 export class TokenRepo {
   constructor(private readonly db: Db) {}
 
-  async insert(row: TokenRow): Promise<void> {
-    await this.db.insertInto('tokens').values(row).execute();
+  async insert(
+    row: Omit<TokenRow, 'applicationCredentialId'> & { applicationCredentialId?: string | null },
+  ): Promise<void> {
+    await this.db
+      .insertInto('tokens')
+      .values({ ...row, applicationCredentialId: row.applicationCredentialId ?? null })
+      .execute();
   }
 
   /** The token with this hash if it has not expired by `at`. */

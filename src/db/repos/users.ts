@@ -7,7 +7,17 @@ export class UserRepo {
   constructor(private readonly db: Db) {}
 
   /** Inserts a user; `already_exists` if the name is taken. */
-  async create(row: UserRow): Promise<UserRow> {
+  async create(
+    fields: Omit<UserRow, 'domainId' | 'defaultProjectId' | 'description' | 'email'> &
+      Partial<Pick<UserRow, 'domainId' | 'defaultProjectId' | 'description' | 'email'>>,
+  ): Promise<UserRow> {
+    const row: UserRow = {
+      domainId: 'default',
+      defaultProjectId: null,
+      description: '',
+      email: null,
+      ...fields,
+    };
     try {
       await this.db.insertInto('users').values(row).execute();
     } catch (err) {
@@ -48,6 +58,27 @@ export class UserRepo {
   /** Enables (1) or disables (0) a user; a disabled user's keys and password stop working. */
   async setEnabled(id: string, enabled: 0 | 1): Promise<void> {
     await this.db.updateTable('users').set({ enabled }).where('id', '=', id).execute();
+  }
+
+  /** Changes the fields given; `already_exists` for a name another user has. */
+  async update(
+    id: string,
+    patch: Partial<
+      Pick<UserRow, 'name' | 'description' | 'email' | 'defaultProjectId' | 'enabled' | 'domainId'>
+    >,
+  ): Promise<void> {
+    if (Object.keys(patch).length === 0) return;
+    try {
+      await this.db.updateTable('users').set(patch).where('id', '=', id).execute();
+    } catch (err) {
+      if (isUniqueViolation(err)) throw alreadyExists('user', patch.name ?? id);
+      throw err;
+    }
+  }
+
+  /** Deletes a user; its credentials, tokens and memberships go with it (foreign keys). */
+  async delete(id: string): Promise<void> {
+    await this.db.deleteFrom('users').where('id', '=', id).execute();
   }
 
   async setPasswordHash(id: string, passwordHash: string | null): Promise<void> {

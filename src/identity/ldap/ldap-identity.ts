@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import type { Role } from '../../context.js';
 import {
+  DomainRepo,
   IdMappingRepo,
   ProjectRepo,
   RoleAssignmentRepo,
@@ -38,9 +39,10 @@ export class LdapIdentity {
   readonly #mappings: IdMappingRepo;
   readonly #projects: ProjectRepo;
   readonly #roles: RoleAssignmentRepo;
+  readonly #domains: DomainRepo;
 
   constructor(
-    db: Db,
+    private readonly db: Db,
     private readonly config: LdapConfig,
     private readonly logger?: Logger,
   ) {
@@ -49,6 +51,46 @@ export class LdapIdentity {
     this.#mappings = new IdMappingRepo(db);
     this.#projects = new ProjectRepo(db);
     this.#roles = new RoleAssignmentRepo(db);
+    this.#domains = new DomainRepo(db);
+  }
+
+  /**
+   * Makes the domain a row of the domains table (id and name from the config) if it is not
+   * one yet, so it is listed, named in logins and owns its users like any domain; and moves
+   * the users this directory logged in before into it.
+   */
+  async ensureDomain(): Promise<void> {
+    const id = this.config.domain;
+    if (!(await this.#domains.find(id))) {
+      try {
+        await this.#domains.create({
+          id,
+          name: id,
+          description: `Users of the LDAP directory ${this.config.url}`,
+          enabled: 1,
+          createdAt: Date.now(),
+        });
+      } catch (err) {
+        // Another API process made it at the same time.
+        if (!(err instanceof StratusError && err.kind === 'already_exists')) throw err;
+      }
+    }
+    const mine = (await this.#domains.find(id))?.id;
+    if (mine !== id) {
+      throw new StratusError(
+        'conflict',
+        `The LDAP domain '${id}' cannot be made: a domain named '${id}' has another id (${mine}).`,
+        { resource: 'domain', id },
+      );
+    }
+    await this.db
+      .updateTable('users')
+      .set({ domainId: id })
+      .where('domainId', '<>', id)
+      .where('id', 'in', (eb) =>
+        eb.selectFrom('idMappings').select('publicId').where('domain', '=', id),
+      )
+      .execute();
   }
 
   /** The domain's id, which is also its name. */
@@ -109,6 +151,7 @@ export class LdapIdentity {
           passwordHash: null,
           enabled,
           createdAt: Date.now(),
+          domainId: this.config.domain,
         });
       } catch (err) {
         if (!(err instanceof StratusError && err.kind === 'already_exists')) throw err;
