@@ -6,7 +6,6 @@
 // tokens, EC2 keys and application credentials of disabled or deleted owners dead at once;
 // bad input in Keystone's error JSON with the right 4xx.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import {
   DescribeInstancesCommand,
@@ -19,7 +18,7 @@ import { stratus } from './support/cli.js';
 import { postgresBackend, sqliteBackend } from './support/databases.js';
 import { disconnected } from './support/expect.js';
 import { ec2Client, startTestCloud, waitUntil, type TestCloud } from './support/ec2.js';
-import { adminEnv, openstack, PASSWORD } from './support/openstack.js';
+import { adminEnv, openstack, openstacksdk, PASSWORD } from './support/openstack.js';
 
 interface Answer {
   status: number;
@@ -32,22 +31,6 @@ function assertIdentityError(a: Answer, code: number, message?: RegExp): void {
   assert.equal(e.code, code);
   assert.equal(typeof e.title, 'string');
   if (message) assert.match(e.message, message);
-}
-
-/** Runs a Python snippet with openstacksdk (Debian's, for the system Python). */
-function python(
-  script: string,
-  env: NodeJS.ProcessEnv,
-): Promise<{ code: number; out: string; err: string }> {
-  return new Promise((resolve) => {
-    execFile('/usr/bin/python3', ['-c', script], { env, timeout: 90_000 }, (err, stdout, stderr) =>
-      resolve({
-        code: err ? (typeof err.code === 'number' ? err.code : 1) : 0,
-        out: String(stdout),
-        err: String(stderr),
-      }),
-    );
-  });
 }
 
 const json = <T>(r: { code: number; out: string; err: string }): T => {
@@ -641,7 +624,7 @@ print(json.dumps({'mine': mine, 'me': me, 'denied': denied,
                   'left': [x.name for x in admin.identity.projects() if x.name == 'sdk-temp']}))
 `;
         const out = json<{ mine: string[]; me: string; denied: number; left: string[] }>(
-          await python(script, { PATH: process.env.PATH, HOME: process.env.HOME }),
+          await openstacksdk(script, { PATH: process.env.PATH, HOME: process.env.HOME }),
         );
         assert.deepEqual(out, { mine: ['sdk-temp'], me: 'sdk-user', denied: 403, left: [] });
       });

@@ -17,6 +17,7 @@ import { startCloud } from '../src/main.js';
 import { StratusError } from '../src/errors.js';
 import { IdentityService, type SecurityComplianceOptions } from '../src/identity/index.js';
 import { needs } from './support/capabilities.js';
+import { openstacksdk } from './support/openstack.js';
 import { postgresBackend, sqliteBackend } from './support/databases.js';
 import { disconnected } from './support/expect.js';
 import { ec2Client, startTestCloud, type TestCloud } from './support/ec2.js';
@@ -161,6 +162,40 @@ for (const backend of [sqliteBackend, postgresBackend]) {
       // Nothing was created.
       assert.equal(await identity.findUser('weak'), undefined);
     });
+
+    it(
+      'refuses through openstacksdk a weak password and a locked-out login',
+      needs('openstackclient'),
+      async () => {
+        await identity.createUser({ name: 'sdk-locked', password: 'good-password-1' });
+        const script = `
+import json, re, openstack
+auth = ${JSON.stringify(t.cloud.urls?.identity)}
+admin = openstack.connect(auth_url=auth, username='admin', password=${JSON.stringify(t.cloud.admin?.password)},
+    project_name='admin', user_domain_name='Default', project_domain_name='Default', region_name=${JSON.stringify(t.region)})
+try:
+    admin.identity.create_user(name='sdk-weak', password='no-digits-here', domain_id='default')
+    weak = None
+except openstack.exceptions.HttpException as e:
+    weak = [e.status_code, 'at least 10 characters, a letter and a digit' in e.response.text]
+def login(password):
+    c = openstack.connect(auth_url=auth, username='sdk-locked', password=password,
+        user_domain_name='Default', region_name=${JSON.stringify(t.region)})
+    try:
+        c.authorize()
+        return 'ok'
+    except openstack.exceptions.SDKException as e:
+        # authorize() wraps keystoneauth's error; its text carries the status.
+        return int(re.search(r'HTTP (\\d+)', str(e)).group(1))
+tries = [login('wrong-password-1') for _ in range(3)] + [login('good-password-1')]
+print(json.dumps({'weak': weak, 'tries': tries}))
+`;
+        const r = await openstacksdk(script, { PATH: process.env.PATH, HOME: process.env.HOME });
+        assert.equal(r.code, 0, r.err);
+        // The right password is refused too while the account is locked.
+        assert.deepEqual(JSON.parse(r.out), { weak: [400, true], tries: [401, 401, 401, 401] });
+      },
+    );
 
     it('refuses a password used among the last ones, and accepts an older one', async () => {
       await identity.createUser({ name: 'hist', password: 'history-pass-1' });

@@ -57,3 +57,19 @@ export function openstack(
     });
   });
 }
+
+/** Runs a Python snippet that uses openstacksdk (Debian's python3-openstacksdk, for the system Python). */
+export function openstacksdk(
+  script: string,
+  env: NodeJS.ProcessEnv,
+): Promise<{ code: number; out: string; err: string }> {
+  return new Promise((resolve) => {
+    execFile('/usr/bin/python3', ['-c', script], { env, timeout: 90_000 }, (err, stdout, stderr) =>
+      resolve({
+        code: err ? (typeof err.code === 'number' ? err.code : 1) : 0,
+        out: String(stdout),
+        err: String(stderr),
+      }),
+    );
+  });
+}
