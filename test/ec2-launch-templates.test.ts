@@ -140,10 +140,10 @@ describe('EC2 launch templates', () => {
       'UnsupportedOperation',
     );
     const e = await failure(() =>
-      create('md', { ImageId: imageId, MetadataOptions: { HttpTokens: 'required' } }),
+      create('cpu', { ImageId: imageId, CpuOptions: { CoreCount: 2 } }),
     );
     assert.equal(e.code, 'UnsupportedOperation');
-    assert.match(e.message, /LaunchTemplateData\.MetadataOptions\.HttpTokens/);
+    assert.match(e.message, /LaunchTemplateData\.CpuOptions\.CoreCount/);
     await expectError(
       () => create('mon', { ImageId: imageId, Monitoring: { Enabled: true } }),
       'UnsupportedOperation',
@@ -541,6 +541,55 @@ describe('EC2 launch templates', () => {
         InstanceIds: [a.InstanceId, b.InstanceId, c.InstanceId].map(String),
       }),
     );
+  });
+
+  it('keeps MetadataOptions in a version; a launch takes them, its own options winning one by one', async () => {
+    const created = await t.admin.send(
+      new CreateLaunchTemplateCommand({
+        LaunchTemplateName: 'imds-tmpl',
+        LaunchTemplateData: {
+          ImageId: imageId,
+          MetadataOptions: { HttpTokens: 'required', HttpPutResponseHopLimit: 2 },
+        },
+      }),
+    );
+    const ltId = created.LaunchTemplate?.LaunchTemplateId as string;
+    const versions = await t.admin.send(
+      new DescribeLaunchTemplateVersionsCommand({ LaunchTemplateId: ltId }),
+    );
+    const shown = versions.LaunchTemplateVersions?.[0]?.LaunchTemplateData?.MetadataOptions;
+    assert.equal(shown?.HttpTokens, 'required');
+    assert.equal(shown?.HttpPutResponseHopLimit, 2);
+
+    const launch = async (own?: { HttpTokens?: 'optional'; InstanceMetadataTags?: 'enabled' }) => {
+      const r = await t.admin.send(
+        new RunInstancesCommand({
+          MinCount: 1,
+          MaxCount: 1,
+          LaunchTemplate: { LaunchTemplateId: ltId },
+          ...(own ? { MetadataOptions: own } : {}),
+        }),
+      );
+      return (await instanceOf(r.Instances?.[0]?.InstanceId as string)).MetadataOptions;
+    };
+    const fromTemplate = await launch();
+    assert.equal(fromTemplate?.HttpTokens, 'required');
+    assert.equal(fromTemplate?.HttpPutResponseHopLimit, 2);
+    const mixed = await launch({ HttpTokens: 'optional', InstanceMetadataTags: 'enabled' });
+    assert.equal(mixed?.HttpTokens, 'optional');
+    assert.equal(mixed?.HttpPutResponseHopLimit, 2);
+    assert.equal(mixed?.InstanceMetadataTags, 'enabled');
+
+    // A value the metadata service refuses is refused in a template too.
+    const e = await failure(() =>
+      t.admin.send(
+        new CreateLaunchTemplateVersionCommand({
+          LaunchTemplateId: ltId,
+          LaunchTemplateData: { MetadataOptions: { HttpProtocolIpv6: 'enabled' } },
+        }),
+      ),
+    );
+    assert.equal(e.code, 'UnsupportedOperation');
   });
 
   it("does not count the template's aws: tags against an instance's 50", async () => {

@@ -3,7 +3,7 @@
 import type { ShutdownBehavior } from '../db/index.js';
 import { StratusError } from '../errors.js';
 import { checkTags } from '../text-rules.js';
-import { checkUserData } from './operations.js';
+import { checkUserData, type MetadataOptionsChange } from './operations.js';
 
 export interface Tag {
   key: string;
@@ -32,6 +32,8 @@ export interface LaunchData {
   disableApiTermination?: boolean;
   disableApiStop?: boolean;
   shutdownBehavior?: ShutdownBehavior;
+  /** The instance metadata service's options (EC2's MetadataOptions), each one optional. */
+  metadataOptions?: MetadataOptionsChange;
   /** Tags of the resources a launch makes, by resource type ('instance', 'volume', ...). */
   tagSpecifications?: { resourceType: string; tags: Tag[] }[];
 }
@@ -50,18 +52,22 @@ const FIELDS = [
   'disableApiTermination',
   'disableApiStop',
   'shutdownBehavior',
+  'metadataOptions',
   'tagSpecifications',
 ] as const satisfies readonly (keyof LaunchData)[];
 
 /**
  * The parameters a launch gets from a template version and its own: each field the launch
  * gives wins; tags are merged per resource type, the launch's value winning for a key both
- * have (as EC2 merges them).
+ * have (as EC2 merges them), and so are the metadata options, option by option.
  */
 export function applyLaunchTemplate(template: LaunchData, given: LaunchData): LaunchData {
   const out: LaunchData = { ...template };
   for (const f of FIELDS) {
     if (given[f] !== undefined) (out as Record<string, unknown>)[f] = given[f];
+  }
+  if (template.metadataOptions && given.metadataOptions) {
+    out.metadataOptions = { ...template.metadataOptions, ...given.metadataOptions };
   }
   if (template.tagSpecifications && given.tagSpecifications) {
     const types = new Map<string, Map<string, string>>();

@@ -336,7 +336,7 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
         disableApiTermination: data.disableApiTermination ?? false,
         disableApiStop: data.disableApiStop ?? false,
         shutdownBehavior: data.shutdownBehavior,
-        metadataOptions: metadataOptionsParams(params, 'MetadataOptions.'),
+        metadataOptions: data.metadataOptions,
       });
       const x = await extras(reservation.instances);
       return {
@@ -697,6 +697,7 @@ function runParameters(params: Params, region: string): LaunchData {
     disableApiTermination: params.bool('DisableApiTermination'),
     disableApiStop: params.bool('DisableApiStop'),
     shutdownBehavior: params.enumOf('InstanceInitiatedShutdownBehavior', SHUTDOWN_BEHAVIORS),
+    metadataOptions: metadataOptionsParams(params, 'MetadataOptions.'),
   };
   return Object.fromEntries(Object.entries(data).filter(([, v]) => v !== undefined)) as LaunchData;
 }

@@ -20,6 +20,7 @@ import { pageOffset, pageToken } from '../paging.js';
 import { missingParameter, type Params } from '../params.js';
 import { ec2Time, type XmlObject } from '../xml.js';
 import type { Ec2Deps } from './deps.js';
+import { metadataOptionsParams } from './metadata-options.js';
 
 /** DescribeLaunchTemplates' and DescribeLaunchTemplateVersions' page sizes (EC2's: 1-200). */
 const MAX_PAGE = 200;
@@ -43,6 +44,7 @@ const DATA_MEMBERS = new Set([
   'Placement',
   'Monitoring',
   'EbsOptimized',
+  'MetadataOptions',
 ]);
 
 /** The resource types a launch's tags may name: RunInstances' own (see instances.ts). */
@@ -82,7 +84,7 @@ export function parseLaunchTemplateData(all: Params): LaunchData {
     if (!known) {
       throw unsupported(
         `LaunchTemplateData.${key}`,
-        'a launch here takes an image, kernel and ramdisk, instance type, key pair, security groups, user data, tags, protection flags, shutdown behaviour and availability zone.',
+        'a launch here takes an image, kernel and ramdisk, instance type, key pair, security groups, user data, tags, protection flags, shutdown behaviour, metadata options and availability zone.',
       );
     }
   }
@@ -119,9 +121,15 @@ export function parseLaunchTemplateData(all: Params): LaunchData {
     disableApiTermination: p.bool('DisableApiTermination'),
     disableApiStop: p.bool('DisableApiStop'),
     shutdownBehavior: p.enumOf('InstanceInitiatedShutdownBehavior', SHUTDOWN_BEHAVIORS),
+    metadataOptions: nonEmpty(metadataOptionsParams(p, 'MetadataOptions.')),
     tagSpecifications: launchTagSpecifications(p),
   };
   return Object.fromEntries(Object.entries(data).filter(([, v]) => v !== undefined)) as LaunchData;
+}
+
+/** An object with at least one field, or undefined. */
+function nonEmpty<T extends object>(o: T): T | undefined {
+  return Object.keys(o).length > 0 ? o : undefined;
 }
 
 /** A template as a request names it: `<prefix>LaunchTemplateId` or `<prefix>LaunchTemplateName`. */
@@ -182,6 +190,12 @@ function dataView(d: LaunchData): XmlObject {
     securityGroupIdSet: d.securityGroupRefs?.map((r) => ec2Id('sg', r)),
     securityGroupSet: d.securityGroupNames,
     disableApiStop: d.disableApiStop,
+    metadataOptions: d.metadataOptions && {
+      httpTokens: d.metadataOptions.httpTokens,
+      httpPutResponseHopLimit: d.metadataOptions.hopLimit,
+      httpEndpoint: d.metadataOptions.httpEndpoint,
+      instanceMetadataTags: d.metadataOptions.instanceTags,
+    },
   };
 }
 
