@@ -455,3 +455,35 @@ export function assertGood(o: Outcome): void {
     throw new Error(`${o.label}\n  -> ${o.status}: ${o.problems.join('; ')}`);
   }
 }
+
+/**
+ * The CI property: `runs` requests from `arbitrary` (with `examples` first), each answered
+ * within the bound and without a problem; says the seed (to replay it) and the statuses seen.
+ */
+export async function checkProperty<R>(
+  t: { diagnostic(message: string): void },
+  name: string,
+  arbitrary: fc.Arbitrary<R>,
+  outcome: (request: R) => Promise<Outcome>,
+  options: { runs: number; examples: readonly R[] },
+): Promise<void> {
+  const seed = fuzzSeed();
+  const said = `${name} fuzz seed ${seed} (replay: STRATUS_FUZZ_SEED=${seed}), ${options.runs} runs`;
+  t.diagnostic(said);
+  console.log(said);
+  const statuses = new Map<number, number>();
+  await fc.assert(
+    fc.asyncProperty(arbitrary, async (request) => {
+      const o = await outcome(request);
+      statuses.set(o.status, (statuses.get(o.status) ?? 0) + 1);
+      assertGood(o);
+    }),
+    { numRuns: options.runs, seed, examples: options.examples.map((r) => [r]) },
+  );
+  t.diagnostic(
+    `statuses: ${[...statuses]
+      .sort(([a], [b]) => a - b)
+      .map(([s, n]) => `${s}: ${n}`)
+      .join(', ')}`,
+  );
+}
