@@ -351,7 +351,10 @@ export class InstanceOperations {
               }))
             : [],
           serverTags: instances.flatMap((inst) =>
-            [...new Set(req.serverDetails?.tags ?? [])].map((tag) => ({ instanceId: inst.id, tag })),
+            [...new Set(req.serverDetails?.tags ?? [])].map((tag) => ({
+              instanceId: inst.id,
+              tag,
+            })),
           ),
           actions: instances.map((inst) => ({
             instanceId: inst.id,

@@ -121,7 +121,11 @@ export class ServerDetailsRepo {
         .where('id', '=', instanceId)
         .execute();
       const current = (
-        await trx.selectFrom('serverTags').select('tag').where('instanceId', '=', instanceId).execute()
+        await trx
+          .selectFrom('serverTags')
+          .select('tag')
+          .where('instanceId', '=', instanceId)
+          .execute()
       ).map((r) => r.tag);
       let next: string[];
       switch (change.kind) {
