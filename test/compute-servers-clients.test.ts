@@ -1,8 +1,8 @@
 // Compute API servers as OpenStack's own clients drive them, on SQLite and PostgreSQL:
 // python-openstackclient `server create/list/show/set/delete` at several microversions up to
-// 2.92 (the newest the packaged client knows) (description, tags, hostname and properties where the microversion has them),
-// openstacksdk creating, tagging, listing and deleting a server at the newest microversion, and
-// the body Apache Libcloud sends (`personality: []`).
+// 2.92, the newest the packaged client knows (description, tags, hostname and properties
+// where the microversion has them); openstacksdk creating, tagging, listing and deleting a
+// server at 2.93; and the body Apache Libcloud sends (`personality: []`).
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { IdentityService } from '../src/identity/index.js';
