@@ -7,13 +7,14 @@ export {
   DEFAULT_METADATA_OPTIONS,
   MAX_METADATA_HOPS,
   MAX_METADATA_ITEMS,
+  MAX_SERVER_TAGS,
   type MetadataOptions,
   type MetadataOptionsChange,
   type RunRequest,
   type Reservation,
   type StateChange,
 } from './operations.js';
-export type { MetadataChange } from '../db/index.js';
+export type { MetadataChange, ServerDetails } from '../db/index.js';
 export { applyLaunchTemplate, type LaunchData } from './launch-data.js';
 export {
   LaunchTemplateService,

@@ -8,6 +8,7 @@ import {
   InstanceRepo,
   LIVE_VM_STATES,
   SecurityGroupRepo,
+  ServerDetailsRepo,
   ServerMetadataRepo,
   TagRepo,
   type Db,
@@ -28,6 +29,8 @@ export interface InstanceFacts {
   flavorName: string;
   /** The instance's server metadata (the Compute API's), for OpenStack's meta_data.json. */
   serverMetadata?: Record<string, string>;
+  /** The admin password the instance was created with (the Compute API's), if any. */
+  adminPass?: string | null;
   /** The instance's tags (EC2's), for `tags/instance/` when the instance lets its guest see them. */
   tags?: { key: string; value: string }[];
 }
@@ -113,6 +116,7 @@ export class InstanceMetadataReader {
       .where('id', '=', inst.flavorId)
       .executeTakeFirst();
     const serverMetadata = (await new ServerMetadataRepo(this.db).of([inst.id])).get(inst.id);
+    const details = (await new ServerDetailsRepo(this.db).of([inst.id])).get(inst.id);
     const tags =
       inst.metadataTags === 'enabled'
         ? ((await new TagRepo(this.db).of([inst.id])).get(inst.id) ?? [])
@@ -126,6 +130,7 @@ export class InstanceMetadataReader {
       securityGroupIds: sorted.map((g) => g.id),
       flavorName: flavor?.name ?? inst.flavorId,
       serverMetadata: serverMetadata ?? {},
+      adminPass: details?.adminPass ?? null,
       tags: tags.map((t) => ({ key: t.key, value: t.value })),
     };
   }

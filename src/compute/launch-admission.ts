@@ -9,13 +9,16 @@ import {
   InstanceRepo,
   QuotaRepo,
   ServerGroupRepo,
+  ServerDetailsRepo,
   ServerMetadataRepo,
   TagRepo,
   type Db,
   type FlavorRow,
   type InstanceActionRow,
   type InstanceRow,
+  type ServerDetailsRow,
   type ServerMetadataRow,
+  type ServerTagRow,
   type TagRow,
 } from '../db/index.js';
 import { asStratusError, notFound, StratusError } from '../errors.js';
@@ -28,6 +31,9 @@ export interface LaunchRecords {
   tags: TagRow[];
   /** The instances' server metadata (the Compute API's), if the launch gives them any. */
   metadata?: ServerMetadataRow[];
+  /** The Compute API's details (description, hostname, admin password) and tags, if any. */
+  serverDetails?: ServerDetailsRow[];
+  serverTags?: ServerTagRow[];
   actions: Omit<InstanceActionRow, 'id' | 'finishedAt' | 'result' | 'message'>[];
   /**
    * The server group (of the launch's project) every instance joins, if any: it must exist
@@ -167,6 +173,10 @@ export class LaunchAdmission {
       const tags = planned.flatMap((r) => r.tags);
       if (tags.length > 0) await new TagRepo(trx).put(tags);
       await new ServerMetadataRepo(trx).insert(planned.flatMap((r) => r.metadata ?? []));
+      await new ServerDetailsRepo(trx).insert(
+        planned.flatMap((r) => r.serverDetails ?? []),
+        planned.flatMap((r) => r.serverTags ?? []),
+      );
       await repo.startActions(planned.flatMap((r) => r.actions));
 
       // The project's row lock: launches of one project are counted one round at a time

@@ -14,6 +14,7 @@ import {
   NetworkRepo,
   QuotaRepo,
   SecurityGroupRepo,
+  ServerDetailsRepo,
   ServerMetadataRepo,
   ServiceRepo,
   type Db,
@@ -21,6 +22,7 @@ import {
   type ImageRow,
   type InstancePageQuery,
   type InstanceRow,
+  type ServerDetails,
   type ShutdownBehavior,
   type MetadataChange,
   type MetadataHttpTokens,
@@ -91,6 +93,17 @@ export interface RunRequest {
   keepOnNoHost?: boolean;
   /** The instance metadata service's options (EC2's MetadataOptions); defaults where absent. */
   metadataOptions?: MetadataOptionsChange | undefined;
+  /**
+   * What the Compute API keeps beyond the instance (checked by the caller): a description,
+   * a hostname (one instance only), the admin password the guest reads from the metadata
+   * service, and tags (plain strings).
+   */
+  serverDetails?: {
+    description?: string | undefined;
+    hostname?: string | undefined;
+    adminPass?: string | undefined;
+    tags?: readonly string[] | undefined;
+  };
 }
 
 export interface Reservation {
@@ -126,6 +139,9 @@ const MAX_USER_DATA_BYTES = 16 * 1024;
 
 /** The most server metadata items an instance may have (the Compute API's default quota). */
 export const MAX_METADATA_ITEMS = 128;
+
+/** The most tags (the Compute API's) an instance may have, as that API allows. */
+export const MAX_SERVER_TAGS = 50;
 
 export class InstanceOperations {
   readonly #opts: InstanceOperationsOptions;
@@ -324,6 +340,20 @@ export class InstanceOperations {
               instanceId: inst.id,
               key,
               value,
+            })),
+          ),
+          serverDetails: req.serverDetails
+            ? instances.map((inst) => ({
+                instanceId: inst.id,
+                description: req.serverDetails?.description ?? null,
+                hostname: req.serverDetails?.hostname ?? null,
+                adminPass: req.serverDetails?.adminPass ?? null,
+              }))
+            : [],
+          serverTags: instances.flatMap((inst) =>
+            [...new Set(req.serverDetails?.tags ?? [])].map((tag) => ({
+              instanceId: inst.id,
+              tag,
             })),
           ),
           actions: instances.map((inst) => ({
@@ -597,6 +627,46 @@ export class InstanceOperations {
       `Cannot change the metadata of instance ${instance.id} while it is in vm_state ${now.vmState}${now.taskState ? ` (task_state ${now.taskState})` : ''}.`,
       { resource: 'instance', id: instance.id, reason: 'instance_state' },
     );
+  }
+
+  /** The Compute API's details and tags of these instances, by id (every id answered). */
+  serverDetailsOf(instanceIds: readonly string[]): Promise<Map<string, ServerDetails>> {
+    return new ServerDetailsRepo(this.#opts.db).of(instanceIds);
+  }
+
+  /** Sets an instance's description and/or hostname (checked by the caller; undefined: unchanged). */
+  async setServerDetails(
+    _ctx: RequestContext,
+    instance: InstanceRow,
+    set: { description?: string | null | undefined; hostname?: string | undefined },
+  ): Promise<void> {
+    await new ServerDetailsRepo(this.#opts.db).update(instance.id, set);
+  }
+
+  /**
+   * Changes an instance's tags (the Compute API's plain strings, checked by the caller);
+   * answers them after the change. More than MAX_SERVER_TAGS is `invalid`; a tag to remove
+   * that is not there `not_found`.
+   */
+  async changeServerTags(
+    _ctx: RequestContext,
+    instance: InstanceRow,
+    change: Parameters<ServerDetailsRepo['changeTags']>[1],
+  ): Promise<string[]> {
+    const r = await new ServerDetailsRepo(this.#opts.db).changeTags(
+      instance.id,
+      change,
+      MAX_SERVER_TAGS,
+    );
+    if (r.ok) return r.tags;
+    if (change.kind === 'remove') {
+      throw notFound('tags', change.tag, `Tag ${change.tag} could not be found.`);
+    }
+    // The Compute API answers this with 400, not as a quota.
+    throw invalid(`The number of tags exceeded the per-server limit ${MAX_SERVER_TAGS}.`, {
+      resource: 'tags',
+      id: instance.id,
+    });
   }
 
   /** Records the addresses a user gives for reaching an instance (undefined: unchanged). */

@@ -64,6 +64,11 @@ export {
   type MetadataChange,
   type MetadataChangeResult,
 } from './repos/server-metadata.js';
+export {
+  ServerDetailsRepo,
+  NO_SERVER_DETAILS,
+  type ServerDetails,
+} from './repos/server-details.js';
 export { NetworkRepo } from './repos/networks.js';
 export {
   FloatingIpRepo,

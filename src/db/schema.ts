@@ -384,6 +384,24 @@ export interface ServerMetadataTable {
   value: string;
 }
 
+/**
+ * What the Compute API keeps of a server beyond its instance row (at most one row each):
+ * description (2.19), the hostname given at create or update (2.90; null: made from the name),
+ * and the admin password, which the guest reads from the metadata service.
+ */
+export interface ServerDetailsTable {
+  instanceId: string;
+  description: string | null;
+  hostname: string | null;
+  adminPass: string | null;
+}
+
+/** A server's tag (the Compute API's, 2.26: a plain string, apart from EC2's key/value tags). */
+export interface ServerTagsTable {
+  instanceId: string;
+  tag: string;
+}
+
 export const SHUTDOWN_BEHAVIORS = ['stop', 'terminate'] as const;
 export type ShutdownBehavior = (typeof SHUTDOWN_BEHAVIORS)[number];
 
@@ -563,6 +581,8 @@ export interface Schema {
   instanceSecurityGroups: InstanceSecurityGroupsTable;
   tags: TagsTable;
   serverMetadata: ServerMetadataTable;
+  serverDetails: ServerDetailsTable;
+  serverTags: ServerTagsTable;
   instanceActions: InstanceActionsTable;
   networks: NetworksTable;
   fixedIps: FixedIpsTable;
@@ -619,6 +639,8 @@ export type SecurityGroupRow = Selectable<SecurityGroupsTable>;
 export type SecurityGroupRuleRow = Selectable<SecurityGroupRulesTable>;
 export type InstanceRow = Selectable<InstancesTable>;
 export type ServerMetadataRow = Selectable<ServerMetadataTable>;
+export type ServerDetailsRow = Selectable<ServerDetailsTable>;
+export type ServerTagRow = Selectable<ServerTagsTable>;
 export type TagRow = Selectable<TagsTable>;
 export type InstanceActionRow = Selectable<InstanceActionsTable>;
 export type NetworkRow = Selectable<NetworksTable>;

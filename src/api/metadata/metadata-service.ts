@@ -34,6 +34,11 @@ export interface InstanceMetadata {
   userData: Buffer | null;
   /** The server metadata set through the Compute API (OpenStack's `meta`). */
   serverMetadata: Record<string, string>;
+  /**
+   * The admin password the server was created with through the Compute API (given or made
+   * up), served as meta_data.json's `admin_pass` for the guest to set; null when none.
+   */
+  adminPass?: string | null;
 }
 
 /** Where the facts come from (the domain's InstanceMetadataReader). */
@@ -113,6 +118,7 @@ export class MetadataService {
         inst.keyName && inst.keyData ? { name: inst.keyName, openssh: inst.keyData.trim() } : null,
       userData: inst.userData ? Buffer.from(inst.userData, 'base64') : null,
       serverMetadata: facts.serverMetadata ?? {},
+      adminPass: facts.adminPass ?? null,
     };
   }
 }

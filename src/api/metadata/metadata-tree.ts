@@ -163,6 +163,9 @@ function openstackMetaData(md: InstanceMetadata): string {
     public_keys: md.key ? { [md.key.name]: md.key.openssh } : {},
     keys: md.key ? [{ name: md.key.name, type: 'ssh', data: md.key.openssh }] : [],
     meta: md.serverMetadata,
+    // Nova hands the guest the server's admin password this way (the key is left out when
+    // there is none), for cloud-init or the guest's agent to set.
+    ...(md.adminPass ? { admin_pass: md.adminPass } : {}),
   });
 }
 

@@ -35,10 +35,10 @@ describe('Compute API pieces', () => {
     });
     assert.deepEqual(requestedVersion({ 'x-openstack-nova-api-version': 'latest' }), {
       major: 2,
-      minor: 2,
+      minor: 93,
     });
     assert.throws(
-      () => requestedVersion({ 'x-openstack-nova-api-version': '2.3' }),
+      () => requestedVersion({ 'x-openstack-nova-api-version': '2.94' }),
       UnsupportedVersion,
     );
     assert.throws(

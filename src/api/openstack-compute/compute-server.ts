@@ -1,7 +1,7 @@
-// The OpenStack Compute API v2.1 (microversions 2.1 and 2.2; v2.0 is the same API under
-// /v2/): version discovery, flavors, servers (create, list, show, update, delete,
-// stop/start/reboot, console output, metadata, security groups), key pairs, limits, zones and
-// server groups, over the same domain services as the EC2 API. The caller is known by its
+// The OpenStack Compute API v2.1 (microversions 2.1 to 2.93; v2.0, the compatibility API
+// without microversions, is the same API under /v2/): version discovery, extensions, flavors,
+// servers (create, list, show, update, delete, stop/start/reboot, console output, metadata,
+// tags, security groups), key pairs, limits, zones and server groups, over the same domain services as the EC2 API. The caller is known by its
 // X-Auth-Token. Every failure is a Compute fault (`{"badRequest": {"code", "message"}}`) with
 // a 4xx status; 5xx only for our own faults.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -30,6 +30,8 @@ import { serverActionRoutes } from './server-actions.js';
 import { serverMetadataRoutes } from './server-metadata.js';
 import { serverGroupRoutes } from './server-groups.js';
 import { serverRoutes } from './servers.js';
+import { serverTagRoutes } from './server-tags.js';
+import { extensionRoutes } from './extensions.js';
 import { legacyVersionView, versionView } from './views.js';
 
 export interface ComputeServerOptions {
@@ -72,11 +74,18 @@ export function createComputeServer(options: ComputeServerOptions): FastifyInsta
   const send = (reply: FastifyReply, f: ComputeFault) =>
     reply.code(f.status).type(JSON_TYPE).send(f.body);
 
-  // x-openstack-request-id on every answer; an empty JSON body is no body.
+  // x-openstack-request-id on every answer (and, as Nova, x-compute-request-id, which older
+  // clients read); an empty JSON body is no body.
   openstackProtocol(app);
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('x-compute-request-id', String(request.id));
+  });
   app.decorateRequest('microversion', null as unknown as Microversion);
   app.addHook('onRequest', async (request, reply) => {
     request.microversion = MIN_VERSION;
+    // The compatibility API v2.0 has no microversions: it is 2.1 whatever a header asks, and
+    // its answers carry no version headers (its resources are v2.1's, under /v2/).
+    if (/^\/v2(?:\/|$|\?)/.test(request.originalUrl)) return;
     try {
       request.microversion = requestedVersion(request.headers);
     } finally {
@@ -92,10 +101,10 @@ export function createComputeServer(options: ComputeServerOptions): FastifyInsta
     versions: [legacyVersionView(base(request)), versionView(base(request))],
   }));
   for (const url of ['/v2', '/v2/']) {
-    app.get(url, async (request) => ({ version: legacyVersionView(base(request)) }));
+    app.get(url, async (request) => ({ version: legacyVersionView(base(request), true) }));
   }
   for (const url of ['/v2.1', '/v2.1/']) {
-    app.get(url, async (request) => ({ version: versionView(base(request)) }));
+    app.get(url, async (request) => ({ version: versionView(base(request), true) }));
   }
 
   const deps: RouteDeps = { app, services, caller, base };
@@ -107,6 +116,8 @@ export function createComputeServer(options: ComputeServerOptions): FastifyInsta
   limitRoutes(deps);
   availabilityZoneRoutes(deps);
   serverGroupRoutes(deps);
+  serverTagRoutes(deps);
+  extensionRoutes(deps);
 
   app.setNotFoundHandler((request, reply) =>
     send(

@@ -4,6 +4,7 @@
 import { isIPv4, isIPv6 } from 'node:net';
 import { invalid } from '../../errors.js';
 import { SERVER_NAME, textProblem } from '../../text-rules.js';
+import { atLeast, MIN_VERSION, type Microversion } from './microversion.js';
 
 export interface CreateServer {
   name: string;
@@ -24,13 +25,26 @@ export interface CreateServer {
   returnReservationId: boolean;
   /** The server group the servers join (the `group` scheduler hint), a UUID. */
   group: string | undefined;
+  /** 2.19: a description (null: none). */
+  description: string | null | undefined;
+  /** 2.52: tags. */
+  tags: string[];
+  /** 2.90: the hostname the guest is given. */
+  hostname: string | undefined;
+  /** 2.74: the host (and hypervisor) asked for, admins only. */
+  host: string | undefined;
+  hypervisorHostname: string | undefined;
 }
 
-/** A server update: its name and the addresses recorded for reaching it. */
+/** A server update: its name, the addresses recorded for reaching it, its description and hostname. */
 export interface UpdateServer {
   name: string | undefined;
   accessIpv4: string | undefined;
   accessIpv6: string | undefined;
+  /** 2.19; null clears it. */
+  description: string | null | undefined;
+  /** 2.90. */
+  hostname: string | undefined;
 }
 
 export type ServerAction =
@@ -101,7 +115,7 @@ function count(o: Obj, key: string): number | undefined {
   return n;
 }
 
-/** The fields of a server create the Compute API takes at the microversions served (2.1-2.2). */
+/** The fields of a server create the Compute API takes at every microversion. */
 const SERVER_KEYS = [
   'name',
   'imageRef',
@@ -109,7 +123,6 @@ const SERVER_KEYS = [
   'adminPass',
   'accessIPv4',
   'accessIPv6',
-  'personality',
   'min_count',
   'max_count',
   'key_name',
@@ -124,6 +137,76 @@ const SERVER_KEYS = [
   'OS-DCF:diskConfig',
   'return_reservation_id',
 ] as const;
+
+/** The create fields that came (or went) with a microversion: [field, first, last]. */
+const VERSIONED_SERVER_KEYS: readonly [string, number, number][] = [
+  // File injection (personality) was taken away at 2.57.
+  ['personality', 1, 56],
+  ['description', 19, Infinity],
+  ['tags', 52, Infinity],
+  ['trusted_image_certificates', 63, Infinity],
+  ['host', 74, Infinity],
+  ['hypervisor_hostname', 74, Infinity],
+  ['hostname', 90, Infinity],
+];
+
+function serverKeys(v: Microversion): string[] {
+  return [
+    ...SERVER_KEYS,
+    ...VERSIONED_SERVER_KEYS.filter(([, from, to]) => atLeast(v, from) && !atLeast(v, to + 1)).map(
+      ([k]) => k,
+    ),
+  ];
+}
+
+/** The most tags a server may have (the Compute API's limit). */
+export const MAX_TAGS = 50;
+
+/** A server tag: 1-60 characters, neither '/' nor ',' (the Compute API's schema). */
+export function checkTag(tag: unknown, what = 'tag'): string {
+  if (typeof tag !== 'string' || tag.length < 1 || tag.length > 60 || /[/,]/.test(tag)) {
+    throw bad(
+      `Invalid input for field/attribute ${what}. Value: ${JSON.stringify(tag)}. A tag is a string of 1 to 60 characters without '/' or ','.`,
+    );
+  }
+  return tag;
+}
+
+/** A list of server tags, at most MAX_TAGS, each once. */
+export function checkTags(v: unknown, what = 'tags'): string[] {
+  if (!Array.isArray(v)) throw bad(`Invalid input for field/attribute ${what}. It must be a list.`);
+  if (v.length > MAX_TAGS) {
+    throw bad(`Invalid input for field/attribute ${what}. It must have at most ${MAX_TAGS} items.`);
+  }
+  const tags = v.map((t) => checkTag(t, what));
+  if (new Set(tags).size !== tags.length) {
+    throw bad(`Invalid input for field/attribute ${what}. Its items must be unique.`);
+  }
+  return tags;
+}
+
+/** A hostname as 2.90 takes it: 2-63 letters, digits and '-', not '-' at either end. */
+function hostname(o: Obj): string | undefined {
+  const v = o.hostname;
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string' || !/^[a-zA-Z0-9][a-zA-Z0-9-]{0,61}[a-zA-Z0-9]$/.test(v)) {
+    throw bad(
+      `Invalid input for field/attribute hostname. Value: ${JSON.stringify(v)}. It must be 2 to 63 letters, digits and '-', not starting or ending with '-'.`,
+    );
+  }
+  return v;
+}
+
+/** A description (2.19): at most 255 printable characters, or null. */
+function description(o: Obj): string | null | undefined {
+  if (o.description === null) return null;
+  const d = string(o, 'description');
+  // eslint-disable-next-line no-control-regex
+  if (d !== undefined && /[\u0000-\u001f\u007f]/.test(d)) {
+    throw bad('Invalid input for field/attribute description. It has control characters.');
+  }
+  return d;
+}
 
 /** The most characters of a server name (the Compute API's limit). */
 const MAX_NAME = 255;
@@ -214,13 +297,13 @@ export function parseMetadataItem(body: unknown, key: string): string {
   return value;
 }
 
-export function parseCreateServer(body: unknown): CreateServer {
+export function parseCreateServer(body: unknown, v: Microversion = MIN_VERSION): CreateServer {
   const top = object(body, 'the request body');
   onlyKeys(top, ['server', 'os:scheduler_hints', 'OS-SCH-HNT:scheduler_hints'], 'the request body');
   const group = schedulerHints(top['os:scheduler_hints'] ?? top['OS-SCH-HNT:scheduler_hints']);
   if (top.server === undefined) throw bad("Invalid input: 'server' is a required property.");
   const s = object(top.server, 'server');
-  onlyKeys(s, SERVER_KEYS, 'server');
+  onlyKeys(s, serverKeys(v), 'server');
   const name = serverName(string(s, 'name', { required: true, min: 1 }) as string);
   const imageRef = string(s, 'imageRef', { required: true, min: 1 }) as string;
   const flavorRef = String(
@@ -250,15 +333,21 @@ export function parseCreateServer(body: unknown): CreateServer {
     }
   }
   const networks = s.networks;
-  if (
-    networks !== undefined &&
-    networks !== 'auto' &&
-    networks !== 'none' &&
-    !(Array.isArray(networks) && networks.length === 0)
-  ) {
-    throw bad(
-      'This cloud has one network for every server: \'networks\' may only be "auto" or "none".',
-    );
+  // From 2.37 `networks` is required: "auto", "none" or a list. This cloud has one network.
+  if (atLeast(v, 37) && networks === undefined) {
+    throw bad("Invalid input: 'networks' is a required property.");
+  }
+  // "auto" and "none" came at 2.37; below it they are taken too (they mean what they say, and
+  // on one flat network both give the server its one address), as this API always took them.
+  if (networks !== undefined && networks !== 'auto' && networks !== 'none') {
+    if (!Array.isArray(networks)) {
+      throw bad('Invalid input for field/attribute networks. It must be a list, "auto" or "none".');
+    }
+    if (networks.length > 0) {
+      throw bad(
+        'This cloud has one network for every server: \'networks\' may only be "auto", "none" or an empty list.',
+      );
+    }
   }
   // File injection went away in the Compute API at 2.57; through 2.56 clients (Apache Libcloud
   // always) send an empty list, which is nothing to do.
@@ -294,6 +383,21 @@ export function parseCreateServer(body: unknown): CreateServer {
   if (adminPass !== undefined && typeof adminPass !== 'string') {
     throw bad('Invalid input for field/attribute adminPass. It must be a string.');
   }
+  const certificates = s.trusted_image_certificates;
+  if (certificates !== undefined && certificates !== null) {
+    if (!Array.isArray(certificates)) {
+      throw bad('Invalid input for field/attribute trusted_image_certificates. It must be a list.');
+    }
+    throw bad(
+      'Image signature verification (trusted_image_certificates) is not supported by this cloud.',
+    );
+  }
+  const host = string(s, 'host', { min: 1 });
+  const hypervisorHostname = string(s, 'hypervisor_hostname', { min: 1 });
+  const givenHostname = hostname(s);
+  if (givenHostname !== undefined && maxCount > 1) {
+    throw bad('A hostname cannot be given to servers created together (max_count > 1).');
+  }
   return {
     name,
     imageRef,
@@ -310,6 +414,11 @@ export function parseCreateServer(body: unknown): CreateServer {
     metadata,
     returnReservationId: flag(s, 'return_reservation_id') ?? false,
     group,
+    description: description(s),
+    tags: s.tags === undefined ? [] : checkTags(s.tags),
+    hostname: givenHostname,
+    host,
+    hypervisorHostname,
   };
 }
 
@@ -339,18 +448,37 @@ function schedulerHints(v: unknown): string | undefined {
   return group.toLowerCase();
 }
 
-/** A server update: its name and the addresses recorded for reaching it. */
-export function parseUpdateServer(body: unknown): UpdateServer {
+/** A server update: what the microversion lets a caller change. */
+export function parseUpdateServer(body: unknown, v: Microversion = MIN_VERSION): UpdateServer {
   const top = object(body, 'the request body');
   onlyKeys(top, ['server'], 'the request body');
   if (top.server === undefined) throw bad("Invalid input: 'server' is a required property.");
   const s = object(top.server, 'server');
-  onlyKeys(s, ['name', 'accessIPv4', 'accessIPv6'], 'server');
+  onlyKeys(
+    s,
+    [
+      'name',
+      'accessIPv4',
+      'accessIPv6',
+      'OS-DCF:diskConfig',
+      ...(atLeast(v, 19) ? ['description'] : []),
+      ...(atLeast(v, 90) ? ['hostname'] : []),
+    ],
+    'server',
+  );
+  const disk = s['OS-DCF:diskConfig'];
+  if (disk !== undefined && disk !== 'AUTO' && disk !== 'MANUAL') {
+    throw bad(
+      "Invalid input for field/attribute OS-DCF:diskConfig. It must be 'AUTO' or 'MANUAL'.",
+    );
+  }
   const name = string(s, 'name', { min: 1 });
   return {
     name: name === undefined ? undefined : serverName(name),
     accessIpv4: address(s, 'accessIPv4'),
     accessIpv6: address(s, 'accessIPv6'),
+    description: description(s),
+    hostname: hostname(s),
   };
 }
 
