@@ -5,7 +5,7 @@ import type { FastifyRequest } from 'fastify';
 import { isAdmin, type RequestContext } from '../../context.js';
 import type { InstancePageQuery, InstanceRow, StateMatch } from '../../db/index.js';
 import { invalid, notFound, StratusError } from '../../errors.js';
-import { statesWhere, type InstanceOperations } from '../../compute/index.js';
+import { checkUnlocked, statesWhere, type InstanceOperations } from '../../compute/index.js';
 import { MAX_TAGS_PER_RESOURCE } from '../../tags/index.js';
 import { findFlavor } from './flavors.js';
 import { parseCreateServer, parseUpdateServer } from './requests.js';
@@ -256,6 +256,7 @@ export function serverRoutes({ app, services, caller, base }: RouteDeps): void {
   app.delete<{ Params: { id: string } }>('/v2.1/servers/:id', async (request, reply) => {
     const ctx = await caller(request);
     const row = await findServer(ops, ctx, request.params.id);
+    checkUnlocked(ctx, row);
     await ops.terminate(ctx, [row]);
     reply.code(204).send();
   });
