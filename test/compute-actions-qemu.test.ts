@@ -229,6 +229,7 @@ describe('Compute server actions on the qemu driver with the real guest image', 
       Number(/MemTotal:\s+(\d+) kB/.exec(await ssh('cat /proc/meminfo'))?.[1]);
     const diskBytes = async () => Number(await ssh('cat /sys/block/vda/size')) * 512;
     const smallMem = await memTotal();
+    assert.ok(smallMem < 200 * 1024, `MemTotal ${smallMem} kB is m1.nano's 128 MiB`);
     assert.equal(await diskBytes(), 1024 ** 3);
     await act({ resize: { flavorRef: '3' } });
     let s = await settle('VERIFY_RESIZE');
