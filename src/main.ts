@@ -19,6 +19,7 @@ import {
   ensureGuestImage,
   guestImageFiles,
   InstanceMetadataReader,
+  InstanceLifecycle,
   InstanceOperations,
   LaunchTemplateService,
   ServerGroupService,
@@ -199,6 +200,16 @@ function apiServices(
       availabilityZone: config.compute.availabilityZone,
       terminatedVisibleMs: config.compute.terminatedVisibleSeconds * 1000,
       inFlightDeadlineMs: config.compute.inFlightDeadlineSeconds * 1000,
+      quota: config.quota,
+      allocationRatios: {
+        cpu: config.scheduler.cpuAllocationRatio,
+        ram: config.scheduler.ramAllocationRatio,
+        disk: config.scheduler.diskAllocationRatio,
+      },
+    }),
+    lifecycle: new InstanceLifecycle({
+      db,
+      compute: new ComputeClient(bus),
       quota: config.quota,
       allocationRatios: {
         cpu: config.scheduler.cpuAllocationRatio,

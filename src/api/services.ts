@@ -2,6 +2,7 @@
 // the api service, which passes them on to each edge. An edge parses a request, authorizes it,
 // calls one of these and renders the result; it never reaches the database itself.
 import type {
+  InstanceLifecycle,
   InstanceOperations,
   LaunchTemplateService,
   ServerGroupService,
@@ -24,6 +25,8 @@ export interface ApiServices {
   catalog: Catalog;
   /** Instances: launch, list, power, terminate, console; flavors. */
   instances: InstanceOperations;
+  /** Pause, suspend, rescue, rebuild, resize and lock of one instance; its action records. */
+  lifecycle: InstanceLifecycle;
   keypairs: KeypairService;
   /** EC2 launch templates and their versions. */
   launchTemplates: LaunchTemplateService;

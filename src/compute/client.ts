@@ -16,6 +16,13 @@ export interface InstanceRef {
   instanceId: string;
 }
 
+/** The image a rescued instance boots, with its kernel and ramdisk if it has them. */
+export interface RescueImage {
+  imageId: string;
+  kernelId: string | null;
+  ramdiskId: string | null;
+}
+
 export type ComputeProtocol = {
   status: { args: Record<string, never>; result: ServiceStatus };
   describeHost: { args: Record<string, never>; result: HostDescription };
@@ -32,6 +39,20 @@ export type ComputeProtocol = {
     args: InstanceRef & { wakeUp: boolean };
     result: { jpegBase64: string };
   };
+} & LifecycleProtocol;
+
+/** The actions of server-lifecycle.ts, which the host's LifecycleWorker carries out. */
+export type LifecycleProtocol = {
+  pauseInstance: { args: InstanceRef; result: null };
+  unpauseInstance: { args: InstanceRef; result: null };
+  suspendInstance: { args: InstanceRef; result: null };
+  resumeInstance: { args: InstanceRef; result: null };
+  rebuildInstance: { args: InstanceRef; result: null };
+  resizeInstance: { args: InstanceRef; result: null };
+  confirmResize: { args: InstanceRef; result: null };
+  revertResize: { args: InstanceRef; result: null };
+  rescueInstance: { args: InstanceRef & { rescue: RescueImage }; result: null };
+  unrescueInstance: { args: InstanceRef; result: null };
 };
 
 export class ComputeClient {
@@ -77,6 +98,58 @@ export class ComputeClient {
 
   startInstance(ctx: RequestContext, host: string, instanceId: string): Promise<void> {
     return this.#cast(ctx, host, 'startInstance', { instanceId });
+  }
+
+  /**
+   * Casts for the actions of server-lifecycle.ts: each finds the instance in the action's task
+   * state (set by the caller) and ends it in the action's vm state, or clears the task if the
+   * driver fails (the action record says why).
+   */
+  pauseInstance(ctx: RequestContext, host: string, instanceId: string): Promise<void> {
+    return this.#cast(ctx, host, 'pauseInstance', { instanceId });
+  }
+
+  unpauseInstance(ctx: RequestContext, host: string, instanceId: string): Promise<void> {
+    return this.#cast(ctx, host, 'unpauseInstance', { instanceId });
+  }
+
+  suspendInstance(ctx: RequestContext, host: string, instanceId: string): Promise<void> {
+    return this.#cast(ctx, host, 'suspendInstance', { instanceId });
+  }
+
+  resumeInstance(ctx: RequestContext, host: string, instanceId: string): Promise<void> {
+    return this.#cast(ctx, host, 'resumeInstance', { instanceId });
+  }
+
+  /** Cast: a new disk from the image the record names now (the caller set it). */
+  rebuildInstance(ctx: RequestContext, host: string, instanceId: string): Promise<void> {
+    return this.#cast(ctx, host, 'rebuildInstance', { instanceId });
+  }
+
+  /** Cast: the flavor the record names now; the old one is in its resize source. */
+  resizeInstance(ctx: RequestContext, host: string, instanceId: string): Promise<void> {
+    return this.#cast(ctx, host, 'resizeInstance', { instanceId });
+  }
+
+  confirmResize(ctx: RequestContext, host: string, instanceId: string): Promise<void> {
+    return this.#cast(ctx, host, 'confirmResize', { instanceId });
+  }
+
+  revertResize(ctx: RequestContext, host: string, instanceId: string): Promise<void> {
+    return this.#cast(ctx, host, 'revertResize', { instanceId });
+  }
+
+  rescueInstance(
+    ctx: RequestContext,
+    host: string,
+    instanceId: string,
+    rescue: RescueImage,
+  ): Promise<void> {
+    return this.#cast(ctx, host, 'rescueInstance', { instanceId, rescue });
+  }
+
+  unrescueInstance(ctx: RequestContext, host: string, instanceId: string): Promise<void> {
+    return this.#cast(ctx, host, 'unrescueInstance', { instanceId });
   }
 
   /** Call: the latest console output of the VM, at most `maxBytes` from its end. */

@@ -1,5 +1,18 @@
 // Public surface of compute.
-export { ComputeClient, type ComputeProtocol, type HostDescription } from './client.js';
+export {
+  ComputeClient,
+  type ComputeProtocol,
+  type HostDescription,
+  type RescueImage,
+} from './client.js';
+export {
+  checkUnlocked,
+  InstanceLifecycle,
+  invalidState,
+  resizeSourceOf,
+  type InstanceLifecycleOptions,
+  type LifecycleAction,
+} from './server-lifecycle.js';
 export { ComputeManager, type ComputeOptions } from './manager.js';
 export {
   InstanceOperations,

@@ -6,6 +6,10 @@ const VM_STATES: Readonly<Record<VmState, true>> = {
   building: true,
   active: true,
   stopped: true,
+  paused: true,
+  suspended: true,
+  rescued: true,
+  resized: true,
   deleted: true,
   error: true,
 };
@@ -16,6 +20,16 @@ const TASK_STATES: Readonly<Record<TaskState, true>> = {
   'powering-off': true,
   'powering-on': true,
   deleting: true,
+  rebuilding: true,
+  resize_prep: true,
+  resize_reverting: true,
+  resize_confirming: true,
+  pausing: true,
+  unpausing: true,
+  suspending: true,
+  resuming: true,
+  rescuing: true,
+  unrescuing: true,
 };
 
 /**

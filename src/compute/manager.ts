@@ -23,8 +23,9 @@ import type { GuestNetwork, GuestNetworkPort, NetworkClient } from '../network/i
 import type { Service } from '../service/index.js';
 import type { GuestDisk, GuestFile, NicAttachment, VirtDriver } from '../virt/index.js';
 import { VERSION } from '../version.js';
-import type { ComputeProtocol, HostDescription, InstanceRef } from './client.js';
+import type { ComputeProtocol, HostDescription, InstanceRef, LifecycleProtocol } from './client.js';
 import { HostReconciler } from './host-reconciler.js';
+import { LifecycleWorker } from './lifecycle-worker.js';
 
 export interface ComputeOptions {
   db: Db;
@@ -59,7 +60,10 @@ export interface ComputeOptions {
   guestPort?: GuestNetworkPort | undefined;
 }
 
-export class ComputeManager implements ProtocolHandlers<ComputeProtocol> {
+/** The lifecycle actions are handled by its LifecycleWorker, the rest by its own methods. */
+export class ComputeManager implements ProtocolHandlers<
+  Omit<ComputeProtocol, keyof LifecycleProtocol>
+> {
   readonly #opts: ComputeOptions;
   readonly #instances: InstanceRepo;
   /** When the last power-state sync finished (the service's status shows it). */
@@ -67,6 +71,8 @@ export class ComputeManager implements ProtocolHandlers<ComputeProtocol> {
   readonly #startedAt = now();
   readonly #locks = new Map<string, Promise<unknown>>();
   readonly #reconciler: HostReconciler;
+  /** Pause, suspend, rescue, rebuild and resize (lifecycle-worker.ts). */
+  readonly #lifecycle: LifecycleWorker;
   /** The take-over of the host's in-flight work at start, awaited before the driver closes. */
   #resuming: Promise<unknown> = Promise.resolve();
 
@@ -86,6 +92,16 @@ export class ComputeManager implements ProtocolHandlers<ComputeProtocol> {
           await this.#opts.guestPort?.unplugInstance({ instanceId });
           await this.#opts.network.deallocateForInstance(ctx, instanceId, this.#opts.host);
         }),
+    });
+    this.#lifecycle = new LifecycleWorker({
+      db: options.db,
+      driver: options.driver,
+      images: options.images,
+      metadataFor: options.metadataFor,
+      mine: (id) => this.#mine(id),
+      locked: (id, fn) => this.#locked(id, fn),
+      action: (inst, action, ctx, fn) => this.#action(inst, action, ctx, fn),
+      bootFiles: (inst) => this.#bootFiles(inst),
     });
   }
 
@@ -109,6 +125,16 @@ export class ComputeManager implements ProtocolHandlers<ComputeProtocol> {
             rebootInstance: (a, c) => this.rebootInstance(a, c),
             stopInstance: (a, c) => this.stopInstance(a, c),
             startInstance: (a, c) => this.startInstance(a, c),
+            pauseInstance: (a, c) => this.#lifecycle.pause(a, c),
+            unpauseInstance: (a, c) => this.#lifecycle.unpause(a, c),
+            suspendInstance: (a, c) => this.#lifecycle.suspend(a, c),
+            resumeInstance: (a, c) => this.#lifecycle.resume(a, c),
+            rebuildInstance: (a, c) => this.#lifecycle.rebuild(a, c),
+            resizeInstance: (a, c) => this.#lifecycle.resize(a, c),
+            confirmResize: (a, c) => this.#lifecycle.confirmResize(a, c),
+            revertResize: (a, c) => this.#lifecycle.revertResize(a, c),
+            rescueInstance: (a, c) => this.#lifecycle.rescue(a, c),
+            unrescueInstance: (a, c) => this.#lifecycle.unrescue(a, c),
             consoleOutput: (a) => this.consoleOutput(a),
             consoleScreenshot: (a) => this.consoleScreenshot(a),
           }),

@@ -11,6 +11,7 @@ import {
   ImageRepo,
   InstanceRepo,
   KeypairRepo,
+  LIVE_VM_STATES,
   NetworkRepo,
   QuotaRepo,
   SecurityGroupRepo,
@@ -319,6 +320,9 @@ export class InstanceOperations {
             metadataHttpEndpoint: metadataOptions.httpEndpoint,
             metadataHopLimit: metadataOptions.hopLimit,
             metadataTags: metadataOptions.instanceTags,
+            lockedBy: null,
+            lockedReason: null,
+            resizeSource: null,
           });
         }
         return {
@@ -708,7 +712,7 @@ export class InstanceOperations {
       }
       const changed = await this.#instances.transition(
         inst.id,
-        { vmStates: ['building', 'active', 'stopped'] },
+        { vmStates: LIVE_VM_STATES },
         { taskState: 'deleting' },
       );
       if (changed && inst.host) await this.#opts.compute.terminateInstance(ctx, inst.host, inst.id);

@@ -285,11 +285,53 @@ export interface SecurityGroupRulesTable {
   createdAt: number;
 }
 
-/** What the VM is meant to be (Nova's vm_state). */
-export type VmState = 'building' | 'active' | 'stopped' | 'deleted' | 'error';
-/** What is being done to it right now, if anything (Nova's task_state). */
+/**
+ * What the VM is meant to be (Nova's vm_state). `paused`: its vCPUs are stopped, memory kept;
+ * `suspended`: its state is saved to disk and the VM is gone until resumed; `rescued`: it runs
+ * a rescue image with its own disk attached second; `resized`: it runs with a new flavor that
+ * waits to be confirmed or reverted (migration 0027).
+ */
+export type VmState =
+  | 'building'
+  | 'active'
+  | 'stopped'
+  | 'paused'
+  | 'suspended'
+  | 'rescued'
+  | 'resized'
+  | 'deleted'
+  | 'error';
+/** What is being done to it right now, if anything (Nova's task_state, Nova's names). */
 export type TaskState =
-  'scheduling' | 'spawning' | 'rebooting' | 'powering-off' | 'powering-on' | 'deleting';
+  | 'scheduling'
+  | 'spawning'
+  | 'rebooting'
+  | 'powering-off'
+  | 'powering-on'
+  | 'deleting'
+  | 'rebuilding'
+  | 'resize_prep'
+  | 'resize_reverting'
+  | 'resize_confirming'
+  | 'pausing'
+  | 'unpausing'
+  | 'suspending'
+  | 'resuming'
+  | 'rescuing'
+  | 'unrescuing';
+
+/** Who locked an instance: its owner (or a member of its project) or an admin. */
+export type LockedBy = 'owner' | 'admin';
+
+/** What a resize waiting to be confirmed keeps of the instance before it (JSON in `resizeSource`). */
+export interface ResizeSource {
+  flavorId: string;
+  vcpus: number;
+  memoryMb: number;
+  diskGb: number;
+  /** 'active' or 'stopped': what a confirm or a revert returns it to. */
+  vmState: 'active' | 'stopped';
+}
 
 /**
  * Why an instance is in its state, as the domain knows it; each API edge words it itself.
@@ -362,6 +404,12 @@ export interface InstancesTable {
   metadataHopLimit: number;
   /** 'enabled': the instance's tags are in its metadata (`tags/instance/`). */
   metadataTags: MetadataSwitch;
+  /** Who locked it (the Compute API's lock), or null when it is not locked (migration 0027). */
+  lockedBy: LockedBy | null;
+  /** Why it was locked, as the locker said, or null. */
+  lockedReason: string | null;
+  /** A resize waiting to be confirmed: the instance before it (JSON ResizeSource), or null. */
+  resizeSource: string | null;
 }
 
 export const METADATA_HTTP_TOKENS = ['optional', 'required'] as const;

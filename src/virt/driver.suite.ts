@@ -43,6 +43,9 @@ export function driverSuite(
       await assert.rejects(t.driver.powerOff(unknown, false), isError('not_found'));
       await assert.rejects(t.driver.reboot(unknown, true), isError('not_found'));
       await assert.rejects(t.driver.screenshot(unknown), isError('not_found'));
+      await assert.rejects(t.driver.pause(unknown), isError('not_found'));
+      await assert.rejects(t.driver.suspend(unknown), isError('not_found'));
+      await assert.rejects(t.driver.rescue(unknown, { imageId: 'x' }), isError('not_found'));
     });
 
     it('spawns a VM that runs and is listed', async () => {
@@ -85,6 +88,27 @@ export function driverSuite(
       assert.equal(await t.driver.getState(id), 'shutdown');
       await t.driver.powerOff(id, true);
       await t.driver.powerOn(id);
+      assert.equal(await t.driver.getState(id), 'running');
+    });
+
+    it('pauses and unpauses, and refuses to pause a VM that is off', async () => {
+      await t.driver.pause(id);
+      assert.equal(await t.driver.getState(id), 'paused');
+      assert.equal((await t.driver.list()).find((g) => g.instanceId === id)?.powerState, 'paused');
+      await t.driver.unpause(id);
+      assert.equal(await t.driver.getState(id), 'running');
+      await t.driver.powerOff(id, true);
+      await assert.rejects(t.driver.pause(id), isError('conflict'));
+      await t.driver.powerOn(id);
+    });
+
+    it('suspends to its own storage and resumes; each is a no-op when already done', async () => {
+      await t.driver.suspend(id);
+      assert.equal(await t.driver.getState(id), 'suspended');
+      await t.driver.suspend(id);
+      await t.driver.resume(id);
+      assert.equal(await t.driver.getState(id), 'running');
+      await t.driver.resume(id);
       assert.equal(await t.driver.getState(id), 'running');
     });
 

@@ -1,12 +1,26 @@
 // The virt driver interface: what the compute manager needs from a hypervisor. Drivers stay
 // plain; locking, timeouts and records live in the compute manager around them.
 
-export type PowerState = 'running' | 'paused' | 'shutdown' | 'crashed' | 'nostate';
+/** `suspended`: the VM's state is saved to disk and no process runs it until it is resumed. */
+export type PowerState = 'running' | 'paused' | 'shutdown' | 'crashed' | 'suspended' | 'nostate';
 
 /** The vCPUs and memory (MiB) a VM gets. */
 export interface GuestSize {
   vcpus: number;
   memoryMb: number;
+}
+
+/** A new size for a VM: its vCPUs, memory and disk (GiB; a disk only grows). */
+export interface GuestResize extends GuestSize {
+  diskGb: number;
+}
+
+/** What a rescued VM boots from: a rescue image (as a disk, or a kernel and ramdisk). */
+export interface RescueBoot {
+  imageId: string;
+  image?: GuestDisk;
+  kernel?: GuestFile;
+  ramdisk?: GuestFile;
 }
 
 export interface HostCapacity {
@@ -118,6 +132,41 @@ export interface VirtDriver {
    * when running.
    */
   powerOn(instanceId: string, size?: GuestSize): Promise<void>;
+  /**
+   * Stops the VM's vCPUs with its memory kept (power state 'paused'); `unpause` lets them run
+   * on. A VM that is not running (or not paused, for unpause) is a `conflict` with reason
+   * 'instance_state'; both are no-ops when already done.
+   */
+  pause(instanceId: string): Promise<void>;
+  unpause(instanceId: string): Promise<void>;
+  /**
+   * Saves the running (or paused) VM's whole state to its own storage and ends its process
+   * (power state 'suspended'); `resume` starts it again from the saved state, as it was.
+   * No-ops when already done.
+   */
+  suspend(instanceId: string): Promise<void>;
+  resume(instanceId: string): Promise<void>;
+  /**
+   * Gives the VM a new disk from `spec`'s image (and its kernel and ramdisk) and boots it,
+   * keeping its network card (the same MAC, tap and address) and console log. The old disk is
+   * gone. Resolves with what it became.
+   */
+  rebuild(spec: GuestSpec): Promise<GuestInfo>;
+  /**
+   * Gives the VM a new size: ends it (the guest is asked first), keeps a copy of its disk for a
+   * revert, grows the disk to `size.diskGb` and boots it with the new vCPUs and memory when
+   * `powerOn`. `confirmResize` drops the kept copy; `revertResize` ends the VM, puts the copy
+   * back with the old size and boots it when `powerOn`. Both are no-ops without a pending resize.
+   */
+  resize(instanceId: string, size: GuestResize, options: { powerOn: boolean }): Promise<void>;
+  confirmResize(instanceId: string): Promise<void>;
+  revertResize(instanceId: string, old: GuestSize, options: { powerOn: boolean }): Promise<void>;
+  /**
+   * Ends the VM and boots `boot`'s image instead, with the VM's own disk attached as the
+   * second disk; `unrescue` ends that and boots the VM from its own disk again.
+   */
+  rescue(instanceId: string, boot: RescueBoot): Promise<void>;
+  unrescue(instanceId: string): Promise<void>;
   /** The VM's power state; 'nostate' when the driver has no such VM. */
   getState(instanceId: string): Promise<PowerState>;
   /** The latest console output, at most `maxBytes` from its end; '' when there is none. */

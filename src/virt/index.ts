@@ -4,6 +4,8 @@ export type {
   GuestSpec,
   GuestInfo,
   GuestSize,
+  GuestResize,
+  RescueBoot,
   HostCapacity,
   PowerState,
   DriverCapabilities,

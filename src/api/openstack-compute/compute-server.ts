@@ -17,6 +17,7 @@ import { computeFault, fromStratusError, type ComputeFault } from './errors.js';
 import { availabilityZoneRoutes } from './availability-zones.js';
 import { flavorRoutes } from './flavors.js';
 import { keypairRoutes } from './keypairs.js';
+import { lifecycleRoutes } from './lifecycle-actions.js';
 import { limitRoutes } from './limits.js';
 import {
   MIN_VERSION,
@@ -111,6 +112,7 @@ export function createComputeServer(options: ComputeServerOptions): FastifyInsta
   flavorRoutes(deps);
   serverRoutes(deps);
   serverActionRoutes(deps);
+  lifecycleRoutes(deps);
   serverMetadataRoutes(deps);
   keypairRoutes(deps);
   limitRoutes(deps);

@@ -1,16 +1,28 @@
 // Server actions: os-stop, os-start, reboot (SOFT or HARD) and os-getConsoleOutput. Each
 // checks the server's state the way the Compute API does (stopping a stopped server is 409).
+import { checkUnlocked } from '../../compute/index.js';
 import { StratusError } from '../../errors.js';
+import { runLifecycleAction } from './lifecycle-actions.js';
+import { parseLifecycleAction } from './lifecycle-requests.js';
 import { parseServerAction } from './requests.js';
 import type { RouteDeps } from './routes.js';
 import { findServer } from './servers.js';
 
-export function serverActionRoutes({ app, services, caller }: RouteDeps): void {
+export function serverActionRoutes(deps: RouteDeps): void {
+  const { app, services, caller } = deps;
   const ops = services.instances;
   app.post<{ Params: { id: string } }>('/v2.1/servers/:id/action', async (request, reply) => {
     const ctx = await caller(request);
+    // Pause, suspend, rescue, rebuild, resize, lock: lifecycle-actions.ts.
+    const lifecycle = parseLifecycleAction(request.body, request.microversion);
+    if (lifecycle) {
+      const row = await findServer(ops, ctx, request.params.id);
+      return runLifecycleAction(deps, request, reply, ctx, row, lifecycle);
+    }
     const action = parseServerAction(request.body);
     const row = await findServer(ops, ctx, request.params.id);
+    // A locked server refuses its power actions to all but admins.
+    if (action.kind !== 'os-getConsoleOutput') checkUnlocked(ctx, row);
     const refuse = (what: string) =>
       new StratusError(
         'conflict',

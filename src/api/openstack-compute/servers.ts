@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { isAdmin, type RequestContext } from '../../context.js';
 import type { InstanceRow } from '../../db/index.js';
 import { invalid, notFound, StratusError } from '../../errors.js';
-import type { InstanceOperations } from '../../compute/index.js';
+import { checkUnlocked, type InstanceOperations } from '../../compute/index.js';
 import { MAX_TAGS_PER_RESOURCE } from '../../tags/index.js';
 import { findFlavor } from './flavors.js';
 import { atLeast } from './microversion.js';
@@ -190,6 +190,7 @@ export function serverRoutes(deps: RouteDeps): void {
   app.delete<{ Params: { id: string } }>('/v2.1/servers/:id', async (request, reply) => {
     const ctx = await caller(request);
     const row = await findServer(ops, ctx, request.params.id);
+    checkUnlocked(ctx, row);
     await ops.terminate(ctx, [row]);
     reply.code(204).send();
   });

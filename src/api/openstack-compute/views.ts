@@ -18,25 +18,49 @@ import {
   type Microversion,
 } from './microversion.js';
 
-export type ServerStatus = 'BUILD' | 'ACTIVE' | 'SHUTOFF' | 'REBOOT' | 'ERROR' | 'DELETED';
+export type ServerStatus =
+  | 'BUILD'
+  | 'ACTIVE'
+  | 'SHUTOFF'
+  | 'REBOOT'
+  | 'REBUILD'
+  | 'RESIZE'
+  | 'VERIFY_RESIZE'
+  | 'REVERT_RESIZE'
+  | 'PAUSED'
+  | 'SUSPENDED'
+  | 'RESCUE'
+  | 'ERROR'
+  | 'DELETED';
 
 /**
- * The Compute API's status of an instance. As in that API, a task in progress shows only for
- * reboots; an instance being stopped is still ACTIVE (task_state says powering-off) and one
- * being deleted keeps its status until it is gone.
+ * The Compute API's status of an instance (its table of vm_state and task_state). An instance
+ * being stopped is still ACTIVE (task_state says powering-off) and one being deleted keeps its
+ * status until it is gone; reboots, rebuilds and resizes show while they run.
  */
 export function serverStatus(vmState: VmState, taskState: TaskState | null): ServerStatus {
   switch (vmState) {
     case 'building':
       return 'BUILD';
     case 'stopped':
-      return 'SHUTOFF';
+      if (taskState === 'rebuilding') return 'REBUILD';
+      return taskState === 'resize_prep' ? 'RESIZE' : 'SHUTOFF';
     case 'error':
-      return 'ERROR';
+      return taskState === 'rebuilding' ? 'REBUILD' : 'ERROR';
     case 'deleted':
       return 'DELETED';
+    case 'paused':
+      return 'PAUSED';
+    case 'suspended':
+      return 'SUSPENDED';
+    case 'rescued':
+      return 'RESCUE';
+    case 'resized':
+      return taskState === 'resize_reverting' ? 'REVERT_RESIZE' : 'VERIFY_RESIZE';
     case 'active':
-      return taskState === 'rebooting' ? 'REBOOT' : 'ACTIVE';
+      if (taskState === 'rebooting') return 'REBOOT';
+      if (taskState === 'rebuilding') return 'REBUILD';
+      return taskState === 'resize_prep' ? 'RESIZE' : 'ACTIVE';
   }
 }
 

@@ -22,6 +22,7 @@ import * as m0020 from './0020-identity-admin.js';
 import * as m0021 from './0021-identity-security.js';
 import * as m0022 from './0022-rule-descriptions.js';
 import * as m0026 from './0026-server-details.js';
+import * as m0027 from './0027-server-actions.js';
 
 export const MIGRATIONS: Record<string, Migration> = {
   '0001-identity-and-services': m0001,
@@ -46,4 +47,5 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0021-identity-security': m0021,
   '0022-rule-descriptions': m0022,
   '0026-server-details': m0026,
+  '0027-server-actions': m0027,
 };

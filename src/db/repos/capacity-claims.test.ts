@@ -51,6 +51,9 @@ for (const backend of TEST_BACKENDS) {
           metadataHttpEndpoint: _he,
           metadataHopLimit: _hl,
           metadataTags: _mt,
+          lockedBy: _lb,
+          lockedReason: _lr,
+          resizeSource: _rs,
           ...row
         } = instanceRow({
           vcpus: 2,

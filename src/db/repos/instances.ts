@@ -17,7 +17,15 @@ import type {
 /** Rows per INSERT statement: 1,000 rows of the widest table stay under 40,000 parameters. */
 const INSERT_CHUNK = 1000;
 
-export const LIVE_VM_STATES: readonly VmState[] = ['building', 'active', 'stopped'];
+export const LIVE_VM_STATES: readonly VmState[] = [
+  'building',
+  'active',
+  'stopped',
+  'paused',
+  'suspended',
+  'rescued',
+  'resized',
+];
 
 export interface InstanceListFilter {
   /** Only this project's instances; every project's when absent (admin). */

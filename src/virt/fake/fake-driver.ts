@@ -8,10 +8,12 @@ import { encodeJpeg } from '../jpeg.js';
 import type {
   DriverCapabilities,
   GuestInfo,
+  GuestResize,
   GuestSize,
   GuestSpec,
   HostCapacity,
   PowerState,
+  RescueBoot,
   VirtDriver,
 } from '../driver.js';
 
@@ -35,6 +37,13 @@ export interface FakeDriverOptions {
 interface FakeVm {
   state: PowerState;
   console: string;
+  /** The image its disk came from (changes with a rebuild). */
+  imageId?: string;
+  size?: GuestResize;
+  /** The size before a resize that is not confirmed yet. */
+  previousSize?: GuestResize;
+  /** The rescue image it runs while rescued. */
+  rescueImageId?: string;
 }
 
 const sleep = (ms: number) => (ms > 0 ? new Promise((r) => setTimeout(r, ms)) : Promise.resolve());
@@ -94,6 +103,8 @@ export class FakeDriver implements VirtDriver {
     this.#vms.set(spec.instanceId, {
       state: 'running',
       console: `Stratus fake guest ${spec.name}\nbooted ${spec.instanceId}\n`,
+      imageId: spec.imageId,
+      size: { vcpus: spec.vcpus, memoryMb: spec.memoryMb, diskGb: spec.diskGb },
     });
     this.#save();
     return { instanceId: spec.instanceId, powerState: 'running' };
@@ -127,6 +138,130 @@ export class FakeDriver implements VirtDriver {
     vm.state = 'running';
     vm.console += size ? `power on (${size.vcpus} vCPUs, ${size.memoryMb} MiB)\n` : 'power on\n';
     this.#save();
+  }
+
+  async pause(instanceId: string): Promise<void> {
+    const vm = this.#get(instanceId);
+    if (vm.state === 'paused') return;
+    this.#expect(instanceId, vm, 'running');
+    vm.state = 'paused';
+    vm.console += 'paused\n';
+    this.#save();
+  }
+
+  async unpause(instanceId: string): Promise<void> {
+    const vm = this.#get(instanceId);
+    if (vm.state === 'running') return;
+    this.#expect(instanceId, vm, 'paused');
+    vm.state = 'running';
+    vm.console += 'unpaused\n';
+    this.#save();
+  }
+
+  async suspend(instanceId: string): Promise<void> {
+    const vm = this.#get(instanceId);
+    if (vm.state === 'suspended') return;
+    if (vm.state !== 'paused') this.#expect(instanceId, vm, 'running');
+    await sleep(this.#opts.powerDelayMs ?? 0);
+    vm.state = 'suspended';
+    vm.console += 'state saved (suspended)\n';
+    this.#save();
+  }
+
+  async resume(instanceId: string): Promise<void> {
+    const vm = this.#get(instanceId);
+    if (vm.state === 'running') return;
+    this.#expect(instanceId, vm, 'suspended');
+    await sleep(this.#opts.powerDelayMs ?? 0);
+    vm.state = 'running';
+    vm.console += 'state restored (resumed)\n';
+    this.#save();
+  }
+
+  async rebuild(spec: GuestSpec): Promise<GuestInfo> {
+    const vm = this.#get(spec.instanceId);
+    await sleep(this.#opts.spawnDelayMs ?? 0);
+    if (this.#opts.failImageIds?.has(spec.imageId)) {
+      throw new StratusError(
+        'internal',
+        `The fake driver was told to fail rebuilding with image '${spec.imageId}'.`,
+        { resource: 'instance', id: spec.instanceId },
+      );
+    }
+    vm.state = 'running';
+    vm.imageId = spec.imageId;
+    vm.size = { vcpus: spec.vcpus, memoryMb: spec.memoryMb, diskGb: spec.diskGb };
+    vm.console += `rebuilt from image ${spec.imageId}\n`;
+    this.#save();
+    return { instanceId: spec.instanceId, powerState: 'running' };
+  }
+
+  async resize(
+    instanceId: string,
+    size: GuestResize,
+    options: { powerOn: boolean },
+  ): Promise<void> {
+    const vm = this.#get(instanceId);
+    await sleep(this.#opts.powerDelayMs ?? 0);
+    vm.previousSize ??= vm.size ?? size;
+    vm.size = { ...size, diskGb: Math.max(size.diskGb, vm.previousSize.diskGb) };
+    vm.state = options.powerOn ? 'running' : 'shutdown';
+    vm.console += `resized to ${size.vcpus} vCPUs, ${size.memoryMb} MiB, ${size.diskGb} GiB\n`;
+    this.#save();
+  }
+
+  async confirmResize(instanceId: string): Promise<void> {
+    const vm = this.#get(instanceId);
+    delete vm.previousSize;
+    this.#save();
+  }
+
+  async revertResize(
+    instanceId: string,
+    old: GuestSize,
+    options: { powerOn: boolean },
+  ): Promise<void> {
+    const vm = this.#get(instanceId);
+    if (!vm.previousSize) return;
+    await sleep(this.#opts.powerDelayMs ?? 0);
+    vm.size = { ...vm.previousSize, vcpus: old.vcpus, memoryMb: old.memoryMb };
+    delete vm.previousSize;
+    vm.state = options.powerOn ? 'running' : 'shutdown';
+    vm.console += `resize reverted to ${old.vcpus} vCPUs, ${old.memoryMb} MiB\n`;
+    this.#save();
+  }
+
+  async rescue(instanceId: string, boot: RescueBoot): Promise<void> {
+    const vm = this.#get(instanceId);
+    await sleep(this.#opts.powerDelayMs ?? 0);
+    vm.rescueImageId = boot.imageId;
+    vm.state = 'running';
+    vm.console += `rescue boot from image ${boot.imageId}; own disk attached second\n`;
+    this.#save();
+  }
+
+  async unrescue(instanceId: string): Promise<void> {
+    const vm = this.#get(instanceId);
+    if (vm.rescueImageId === undefined) return;
+    await sleep(this.#opts.powerDelayMs ?? 0);
+    delete vm.rescueImageId;
+    vm.state = 'running';
+    vm.console += 'booted from own disk again\n';
+    this.#save();
+  }
+
+  /** What the fake VM is now: its image, size and rescue image, for tests. */
+  describe(instanceId: string): Readonly<FakeVm> | undefined {
+    return this.#vms.get(instanceId);
+  }
+
+  #expect(instanceId: string, vm: FakeVm, state: PowerState): void {
+    if (vm.state === state) return;
+    throw new StratusError(
+      'conflict',
+      `The fake VM '${instanceId}' is ${vm.state}, not ${state}.`,
+      { resource: 'instance', id: instanceId, reason: 'instance_state' },
+    );
   }
 
   /**

@@ -17,6 +17,10 @@ export interface VmCommand {
   vcpus: number;
   /** Overlay disk (qcow2); absent when the guest lives in its ramdisk alone. */
   disk?: string;
+  /** A second disk (qcow2), never booted from: a rescued VM's own disk. */
+  secondDisk?: string;
+  /** Start from a saved state read from this migration URI (e.g. `exec:cat FILE`). */
+  incoming?: string;
   kernel?: string;
   ramdisk?: string;
   consoleLog: string;
@@ -104,6 +108,15 @@ export function qemuArgs(c: VmCommand): string[] {
       c.kernel ? 'virtio-blk-pci,drive=d0' : 'virtio-blk-pci,drive=d0,bootindex=0',
     );
   }
+  if (c.secondDisk) {
+    args.push(
+      '-drive',
+      `file=${escapeOption(c.secondDisk)},if=none,id=d1,format=qcow2,cache=writeback,discard=unmap`,
+      '-device',
+      'virtio-blk-pci,drive=d1',
+    );
+  }
+  if (c.incoming) args.push('-incoming', c.incoming);
   args.push(...nic(c));
   return args;
 }

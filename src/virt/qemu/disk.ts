@@ -105,4 +105,12 @@ export class BaseImageCache {
       String(size),
     ]);
   }
+
+  /** Grows the qcow2 `file` to `sizeGb` GiB; a disk already that large or larger is left alone. */
+  async grow(file: string, sizeGb: number): Promise<void> {
+    const info = await this.info(file);
+    const size = sizeGb * 1024 ** 3;
+    if (size <= info.virtualSize) return;
+    await run(this.#qemuImg, ['resize', '-q', '-f', 'qcow2', file, String(size)]);
+  }
 }

@@ -10,11 +10,13 @@ import { freePort } from '../../ports.js';
 import type {
   DriverCapabilities,
   GuestInfo,
+  GuestResize,
   GuestSize,
   GuestSpec,
   HostCapacity,
   NicAttachment,
   PowerState,
+  RescueBoot,
   VirtDriver,
 } from '../driver.js';
 import { chooseAccelerator, type AcceleratorChoice, type AcceleratorMode } from './accel.js';
@@ -62,6 +64,12 @@ interface VmRecord {
   kernel?: string;
   ramdisk?: string;
   sshPort?: number;
+  /** Its vCPUs are stopped (QMP stop), memory kept; cleared when it is started again. */
+  paused?: boolean;
+  /** A resize waiting to be confirmed: the size before it (the old disk is `resizeBackup`). */
+  resize?: GuestSize;
+  /** Rescued: what it boots instead (a rescue disk is `rescueDisk`), its own disk second. */
+  rescue?: { disk: boolean; kernel?: string; ramdisk?: string };
 }
 
 const FILES = {
@@ -74,6 +82,12 @@ const FILES = {
   metadata: 'metadata',
   responder: 'metadata.sh',
   screen: 'screen.ppm',
+  /** The guest's saved state while suspended (QEMU's migration stream). */
+  saved: 'suspended.state',
+  /** The disk as it was before a resize, until it is confirmed or reverted. */
+  resizeBackup: 'disk.pre-resize.qcow2',
+  /** The overlay of the rescue image while rescued. */
+  rescueDisk: 'rescue.qcow2',
 } as const;
 
 /** Unix socket paths are limited to 107 bytes on Linux. */
@@ -94,6 +108,8 @@ export function qemuStateDirProblem(stateDir: string): string | undefined {
   }
   return undefined;
 }
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const silent: DriverLogger = { info: () => undefined, warn: () => undefined };
 
@@ -345,7 +361,238 @@ export class QemuDriver implements VirtDriver {
   async getState(instanceId: string): Promise<PowerState> {
     if (!UUID.test(instanceId) || !fs.existsSync(this.#file(instanceId, 'record')))
       return 'nostate';
-    return this.#livePid(instanceId) === undefined ? 'shutdown' : 'running';
+    return this.#powerState(this.#record(instanceId));
+  }
+
+  /** QMP stop: the vCPUs stop, memory and devices stay as they are. */
+  async pause(instanceId: string): Promise<void> {
+    const rec = this.#record(instanceId);
+    this.#running(rec);
+    await qmpExecute(this.#file(instanceId, 'qmp'), 'stop');
+    this.#save({ ...rec, paused: true });
+  }
+
+  async unpause(instanceId: string): Promise<void> {
+    const rec = this.#record(instanceId);
+    this.#running(rec);
+    await qmpExecute(this.#file(instanceId, 'qmp'), 'cont');
+    this.#save({ ...rec, paused: false });
+  }
+
+  /**
+   * Saves the guest's state with QEMU's own migration stream, written to a file in the
+   * instance dir (`migrate` to `exec:cat > FILE`, the vCPUs stopped first so the state and
+   * the disk agree), then ends the process; `resume` starts qemu with `-incoming` from that
+   * file and lets the vCPUs run. The VM gives back its host memory meanwhile, as a suspended
+   * guest should; the disk overlay is not touched, so nothing else needs saving.
+   */
+  async suspend(instanceId: string): Promise<void> {
+    const rec = this.#record(instanceId);
+    const pid = this.#livePid(instanceId);
+    if (pid === undefined && fs.existsSync(this.#file(instanceId, 'saved'))) return;
+    this.#running(rec);
+    const socket = this.#file(instanceId, 'qmp');
+    const saved = this.#file(instanceId, 'saved');
+    const partial = `${saved}.tmp`;
+    fs.rmSync(partial, { force: true });
+    const qmp = await QmpClient.connect(socket);
+    try {
+      await qmp.execute('stop');
+      await qmp.execute('migrate', { uri: `exec:cat > ${partial}` });
+      const deadline = Date.now() + 120_000;
+      for (;;) {
+        const m = await qmp.execute<{ status?: string; 'error-desc'?: string }>('query-migrate');
+        if (m.status === 'completed') break;
+        if (m.status === 'failed' || m.status === 'cancelled' || Date.now() > deadline) {
+          await qmp.execute('cont').catch(() => undefined);
+          throw new StratusError(
+            'internal',
+            `QEMU could not save the state of instance ${instanceId}: ${m['error-desc'] ?? m.status ?? 'timed out'}.`,
+            { resource: 'instance', id: instanceId },
+          );
+        }
+        await sleep(100);
+      }
+      fs.renameSync(partial, saved);
+      await qmp.execute('quit').catch(() => undefined);
+    } finally {
+      qmp.close();
+    }
+    if (pid !== undefined && !(await waitGone(pid, socket, 10_000))) {
+      signalVm(pid, socket, 'SIGKILL');
+      await waitGone(pid, socket, 5000);
+    }
+    this.#save({ ...rec, paused: false });
+  }
+
+  async resume(instanceId: string): Promise<void> {
+    const rec = this.#record(instanceId);
+    const saved = this.#file(instanceId, 'saved');
+    if (this.#livePid(instanceId) !== undefined) return;
+    if (!fs.existsSync(saved)) {
+      throw new StratusError(
+        'conflict',
+        `The VM of instance '${instanceId}' has no saved state to resume from.`,
+        { resource: 'instance', id: instanceId, reason: 'instance_state' },
+      );
+    }
+    await this.#launch(rec, { incoming: `exec:cat ${saved}` });
+    const socket = this.#file(instanceId, 'qmp');
+    const deadline = Date.now() + 120_000;
+    for (;;) {
+      const { status } = await qmpExecute<{ status: string }>(socket, 'query-status');
+      if (status !== 'inmigrate') break;
+      if (Date.now() > deadline) {
+        throw new StratusError(
+          'internal',
+          `QEMU did not restore the state of instance ${instanceId} in time.`,
+          { resource: 'instance', id: instanceId },
+        );
+      }
+      await sleep(100);
+    }
+    // The state was saved with the vCPUs stopped, so it arrives stopped: let them run.
+    await qmpExecute(socket, 'cont');
+    fs.rmSync(saved, { force: true });
+  }
+
+  /**
+   * A new disk from the spec's image, kernel and ramdisk; the network card, the console log
+   * and the ssh forward stay. The old VM is ended at once (its disk is thrown away anyway).
+   */
+  async rebuild(spec: GuestSpec): Promise<GuestInfo> {
+    const id = spec.instanceId;
+    const old = this.#record(id);
+    await this.powerOff(id, true);
+    for (const f of ['disk', 'saved', 'resizeBackup', 'rescueDisk'] as const)
+      fs.rmSync(this.#file(id, f), { force: true });
+    const [kernel, ramdisk] = await Promise.all([
+      spec.kernel ? this.#cache.ensure(spec.kernel.path, 'kernel') : undefined,
+      spec.ramdisk ? this.#cache.ensure(spec.ramdisk.path, 'ramdisk') : undefined,
+    ]);
+    if (spec.image) {
+      const base = await this.#cache.ensure(spec.image.path, 'disk');
+      await this.#cache.createOverlay(base, spec.image.format, this.#file(id, 'disk'), spec.diskGb);
+    }
+    if (old.attachment.kind === 'user' && spec.metadata) {
+      fs.rmSync(this.#file(id, 'metadata'), { recursive: true, force: true });
+      writeMetadataTree(this.#file(id, 'metadata'), spec.metadata);
+    }
+    const { kernel: _k, ramdisk: _r, resize: _z, rescue: _s, paused: _p, ...kept } = old;
+    const rec: VmRecord = {
+      ...kept,
+      vcpus: spec.vcpus,
+      memoryMb: spec.memoryMb,
+      disk: spec.image !== undefined,
+      ...(kernel ? { kernel } : {}),
+      ...(ramdisk ? { ramdisk } : {}),
+    };
+    this.#save(rec);
+    await this.#launch(rec);
+    return this.#info(rec, 'running');
+  }
+
+  /**
+   * Same-host resize: the guest is powered off (asked first), its disk copied aside for a
+   * revert, grown with qemu-img, and the VM booted with the new vCPUs and memory.
+   */
+  async resize(
+    instanceId: string,
+    size: GuestResize,
+    options: { powerOn: boolean },
+  ): Promise<void> {
+    let rec = this.#record(instanceId);
+    await this.powerOff(instanceId, false);
+    const disk = this.#file(instanceId, 'disk');
+    const backup = this.#file(instanceId, 'resizeBackup');
+    if (!rec.resize) {
+      if (rec.disk) {
+        await fs.promises.copyFile(disk, `${backup}.tmp`);
+        await fs.promises.rename(`${backup}.tmp`, backup);
+      }
+      rec = { ...rec, resize: { vcpus: rec.vcpus, memoryMb: rec.memoryMb } };
+      this.#save(rec);
+    }
+    if (rec.disk) await this.#cache.grow(disk, size.diskGb);
+    rec = { ...rec, vcpus: size.vcpus, memoryMb: size.memoryMb };
+    this.#save(rec);
+    if (options.powerOn) await this.#launch(rec);
+  }
+
+  async confirmResize(instanceId: string): Promise<void> {
+    const { resize: _z, ...rec } = this.#record(instanceId);
+    fs.rmSync(this.#file(instanceId, 'resizeBackup'), { force: true });
+    this.#save(rec);
+  }
+
+  /** The resized VM is ended (it is discarded), the old disk put back and booted at its old size. */
+  async revertResize(
+    instanceId: string,
+    old: GuestSize,
+    options: { powerOn: boolean },
+  ): Promise<void> {
+    const { resize, ...rec } = this.#record(instanceId);
+    if (!resize) return;
+    await this.powerOff(instanceId, true);
+    const backup = this.#file(instanceId, 'resizeBackup');
+    if (rec.disk && fs.existsSync(backup)) fs.renameSync(backup, this.#file(instanceId, 'disk'));
+    const back: VmRecord = { ...rec, vcpus: old.vcpus, memoryMb: old.memoryMb };
+    this.#save(back);
+    if (options.powerOn) await this.#launch(back);
+  }
+
+  /**
+   * The guest is powered off (asked first, so its disk is consistent) and the VM booted from
+   * an overlay of the rescue image (or its kernel and ramdisk), its own disk attached second.
+   */
+  async rescue(instanceId: string, boot: RescueBoot): Promise<void> {
+    let rec = this.#record(instanceId);
+    await this.powerOff(instanceId, false);
+    const rescueDisk = this.#file(instanceId, 'rescueDisk');
+    fs.rmSync(rescueDisk, { force: true });
+    const [kernel, ramdisk] = await Promise.all([
+      boot.kernel ? this.#cache.ensure(boot.kernel.path, 'kernel') : undefined,
+      boot.ramdisk ? this.#cache.ensure(boot.ramdisk.path, 'ramdisk') : undefined,
+    ]);
+    if (boot.image) {
+      const base = await this.#cache.ensure(boot.image.path, 'disk');
+      await this.#cache.createOverlay(base, boot.image.format, rescueDisk, 0);
+    }
+    rec = {
+      ...rec,
+      rescue: {
+        disk: boot.image !== undefined,
+        ...(kernel ? { kernel } : {}),
+        ...(ramdisk ? { ramdisk } : {}),
+      },
+    };
+    this.#save(rec);
+    await this.#launch(rec);
+  }
+
+  /** The rescue VM is ended (nothing of it is kept) and the VM booted from its own disk. */
+  async unrescue(instanceId: string): Promise<void> {
+    const { rescue, ...rec } = this.#record(instanceId);
+    if (!rescue) return;
+    await this.powerOff(instanceId, true);
+    fs.rmSync(this.#file(instanceId, 'rescueDisk'), { force: true });
+    this.#save(rec);
+    await this.#launch(rec);
+  }
+
+  #powerState(rec: VmRecord): PowerState {
+    if (this.#livePid(rec.instanceId) !== undefined) return rec.paused ? 'paused' : 'running';
+    return fs.existsSync(this.#file(rec.instanceId, 'saved')) ? 'suspended' : 'shutdown';
+  }
+
+  /** Refuses (conflict) when the VM's process is not running. */
+  #running(rec: VmRecord): void {
+    if (this.#livePid(rec.instanceId) !== undefined) return;
+    throw new StratusError('conflict', `The VM of instance '${rec.instanceId}' is not running.`, {
+      resource: 'instance',
+      id: rec.instanceId,
+      reason: 'instance_state',
+    });
   }
 
   async consoleOutput(instanceId: string, maxBytes: number): Promise<string> {
@@ -411,7 +658,7 @@ export class QemuDriver implements VirtDriver {
       } catch {
         continue;
       }
-      out.push(this.#info(rec, this.#livePid(id) === undefined ? 'shutdown' : 'running'));
+      out.push(this.#info(rec, this.#powerState(rec)));
     }
     return out;
   }
@@ -432,8 +679,15 @@ export class QemuDriver implements VirtDriver {
   }
 
   /** Starts the VM's qemu detached; user mode picks a new ssh port if the old one is taken. */
-  async #launch(rec: VmRecord): Promise<void> {
+  async #launch(rec: VmRecord, options: { incoming?: string } = {}): Promise<void> {
     const id = rec.instanceId;
+    rec.paused = false;
+    // Rescued: the rescue image boots, the VM's own disk is attached after it.
+    const boot = rec.rescue ?? rec;
+    const disks = [
+      ...(rec.rescue?.disk ? [this.#file(id, 'rescueDisk')] : []),
+      ...(rec.disk ? [this.#file(id, 'disk')] : []),
+    ];
     for (let attempt = 0; ; attempt++) {
       const sshPort =
         rec.attachment.kind === 'user'
@@ -448,9 +702,11 @@ export class QemuDriver implements VirtDriver {
         accelerator: this.acceleration.accelerator,
         memoryMb: rec.memoryMb,
         vcpus: rec.vcpus,
-        ...(rec.disk ? { disk: this.#file(id, 'disk') } : {}),
-        ...(rec.kernel ? { kernel: rec.kernel } : {}),
-        ...(rec.ramdisk ? { ramdisk: rec.ramdisk } : {}),
+        ...(disks[0] ? { disk: disks[0] } : {}),
+        ...(disks[1] ? { secondDisk: disks[1] } : {}),
+        ...(boot.kernel ? { kernel: boot.kernel } : {}),
+        ...(boot.ramdisk ? { ramdisk: boot.ramdisk } : {}),
+        ...(options.incoming ? { incoming: options.incoming } : {}),
         consoleLog: this.#file(id, 'console'),
         qmpSocket: this.#file(id, 'qmp'),
         pidFile: this.#file(id, 'qemuPid'),

@@ -42,14 +42,32 @@ import { metadataOptionsParams, metadataOptionsView } from './metadata-options.j
 
 export interface Ec2State {
   code: number;
-  name: 'pending' | 'running' | 'shutting-down' | 'terminated' | 'stopping' | 'stopped';
+  name:
+    | 'pending'
+    | 'running'
+    | 'shutting-down'
+    | 'terminated'
+    | 'stopping'
+    | 'stopped'
+    | 'pause'
+    | 'suspend'
+    | 'rescue'
+    | 'resize';
 }
 
-/** EC2's view of the internal vm_state + task_state. */
+/**
+ * EC2's view of the internal vm_state + task_state. States EC2 lacks are shown as Nova's EC2
+ * API showed them: by their own name, with the code of the nearest EC2 state (paused and
+ * suspended as stopped, 80; rescued and resized as running, 16).
+ */
 export function ec2State(vmState: VmState, taskState: TaskState | null): Ec2State {
   if (vmState === 'deleted' || vmState === 'error') return { code: 48, name: 'terminated' };
   if (taskState === 'deleting') return { code: 32, name: 'shutting-down' };
   if (vmState === 'building') return { code: 0, name: 'pending' };
+  if (vmState === 'paused') return { code: 80, name: 'pause' };
+  if (vmState === 'suspended') return { code: 80, name: 'suspend' };
+  if (vmState === 'rescued') return { code: 16, name: 'rescue' };
+  if (vmState === 'resized') return { code: 16, name: 'resize' };
   if (vmState === 'stopped')
     return taskState === 'powering-on'
       ? { code: 0, name: 'pending' }
