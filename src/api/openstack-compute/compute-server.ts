@@ -16,6 +16,8 @@ import { openstackProtocol } from '../openstack/protocol.js';
 import { computeFault, fromStratusError, type ComputeFault } from './errors.js';
 import { availabilityZoneRoutes } from './availability-zones.js';
 import { flavorRoutes } from './flavors.js';
+import { floatingIpRoutes } from './floating-ips.js';
+import { imageProxyRoutes } from './image-proxy.js';
 import { keypairRoutes } from './keypairs.js';
 import { limitRoutes } from './limits.js';
 import {
@@ -29,6 +31,7 @@ import type { RouteDeps } from './routes.js';
 import { serverActionRoutes } from './server-actions.js';
 import { serverMetadataRoutes } from './server-metadata.js';
 import { serverGroupRoutes } from './server-groups.js';
+import { securityGroupRoutes } from './security-groups.js';
 import { serverRoutes } from './servers.js';
 import { legacyVersionView, versionView } from './views.js';
 
@@ -107,6 +110,9 @@ export function createComputeServer(options: ComputeServerOptions): FastifyInsta
   limitRoutes(deps);
   availabilityZoneRoutes(deps);
   serverGroupRoutes(deps);
+  securityGroupRoutes(deps);
+  floatingIpRoutes(deps);
+  imageProxyRoutes(deps);
 
   app.setNotFoundHandler((request, reply) =>
     send(

@@ -4,11 +4,15 @@ import { StratusError } from '../../errors.js';
 import { parseServerAction } from './requests.js';
 import type { RouteDeps } from './routes.js';
 import { findServer } from './servers.js';
+import { proxyServerAction } from './proxy-actions.js';
 
-export function serverActionRoutes({ app, services, caller }: RouteDeps): void {
+export function serverActionRoutes(deps: RouteDeps): void {
+  const { app, services, caller } = deps;
   const ops = services.instances;
   app.post<{ Params: { id: string } }>('/v2.1/servers/:id/action', async (request, reply) => {
     const ctx = await caller(request);
+    // The security group and floating IP actions (proxy-actions.ts).
+    if (await proxyServerAction(deps, ctx, request)) return reply.code(202).send();
     const action = parseServerAction(request.body);
     const row = await findServer(ops, ctx, request.params.id);
     const refuse = (what: string) =>
