@@ -257,8 +257,11 @@ export function securityGroupRoutes({ app, services, caller }: RouteDeps): void 
     const rows = (await reader.list(ctx)).filter((g) => all || g.projectId === ctx.projectId);
     const offset = nonNegative(q, 'offset') ?? 0;
     const limit = nonNegative(q, 'limit');
-    const page = rows.slice(offset, limit === undefined ? undefined : offset + limit);
-    return { security_groups: await groupViews(reader, page) };
+    // Sorted (by project, then name), then the page.
+    const views = await groupViews(reader, rows);
+    return {
+      security_groups: views.slice(offset, limit === undefined ? undefined : offset + limit),
+    };
   });
 
   app.get<IdParams>('/v2.1/os-security-groups/:id', async (request) => {
