@@ -147,7 +147,7 @@ for (const backend of [sqliteBackend, postgresBackend]) {
 
     before(async () => {
       database = await backend.create();
-      t = await startTestCloud({ database: database.url });
+      t = await startTestCloud({ database: database.url, 'quota-addresses': '2' });
       url = (t.cloud.urls?.compute as string).replace(/\/v2\.1$/, '');
       const identity = new IdentityService(t.cloud.database.db);
       await identity.createUser({ name: 'alice', password: PASSWORD });
@@ -551,6 +551,8 @@ for (const backend of [sqliteBackend, postgresBackend]) {
       assert.equal(ec2.Addresses?.[0]?.AllocationId, ec2Id('eipalloc', fip.id));
       // EC2 -> Compute.
       const eip = await aliceEc2.send(new AllocateAddressCommand({}));
+      // Two addresses are the quota here: a third is refused, 403, and nothing is allocated.
+      assertFault(await call(alice, 'POST', '/v2.1/os-floating-ips'), 403, 'overLimit', /quota/);
       const list = await call(alice, 'GET', '/v2.1/os-floating-ips');
       assertSchema(S.floatingIpList, list.body, 'GET /os-floating-ips');
       const ips = (list.body.floating_ips as FloatingBody[]).map((f) => f.ip);
@@ -758,6 +760,26 @@ for (const backend of [sqliteBackend, postgresBackend]) {
         if (atLeast(MAX_VERSION, 36)) assertFault(a, 404, 'itemNotFound', /2\.36/);
         else assertFault(a, 406, 'computeFault');
       }
+      // addFloatingIp goes at 2.44; addSecurityGroup stays.
+      const server = await newServer('versions');
+      const action = (v: string, body: unknown) =>
+        at(v, `/v2.1/servers/${server}/action`, 'POST', body);
+      if (atLeast(MAX_VERSION, 44)) {
+        assertFault(
+          await action('2.44', { addFloatingIp: { address: '172.24.4.250' } }),
+          404,
+          'itemNotFound',
+          /2\.44/,
+        );
+        assert.equal((await action('2.44', { addSecurityGroup: { name: 'default' } })).status, 202);
+        const groups = await at('2.44', `/v2.1/servers/${server}/os-security-groups`);
+        assertSchema(
+          S.securityGroupList,
+          groups.body,
+          'GET /servers/{id}/os-security-groups at 2.44',
+        );
+      }
+      assert.equal((await call(alice, 'DELETE', `/v2.1/servers/${server}`)).status, 204);
       // Through the highest microversion it serves below 2.36, they answer.
       const below = atLeast(MAX_VERSION, 36) ? '2.35' : `${MAX_VERSION.major}.${MAX_VERSION.minor}`;
       for (const path of ['/v2.1/os-security-groups', '/v2.1/os-floating-ips', '/v2.1/images']) {
