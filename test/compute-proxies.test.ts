@@ -462,6 +462,25 @@ for (const backend of [sqliteBackend, postgresBackend]) {
         'badRequest',
         /default/,
       );
+      // It keeps its name, no other group takes it, and a name in use is refused.
+      const rename = (id: string, name: string) =>
+        call(alice, 'PUT', `/v2.1/os-security-groups/${id}`, {
+          security_group: { name, description: 'renamed' },
+        });
+      assertFault(await rename(def.id, 'other'), 400, 'badRequest', /reserved/);
+      assertFault(await rename(target.id, 'default'), 400, 'badRequest', /reserved/);
+      const taken = (
+        await call(alice, 'POST', '/v2.1/os-security-groups', {
+          security_group: { name: 'taken', description: 'taken' },
+        })
+      ).body.security_group as GroupBody;
+      assertFault(await rename(target.id, 'taken'), 400, 'badRequest', /already exists/);
+      assert.equal(
+        (await call(alice, 'DELETE', `/v2.1/os-security-groups/${taken.id}`)).status,
+        202,
+      );
+      assertFault(await rename(target.id, 'x\u0007'), 400, 'badRequest');
+      assert.equal((await group(alice, target.id)).name, 'strict', 'unchanged');
       assert.equal(
         (await call(alice, 'DELETE', `/v2.1/os-security-groups/${target.id}`)).status,
         202,
