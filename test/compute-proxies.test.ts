@@ -765,6 +765,103 @@ for (const backend of [sqliteBackend, postgresBackend]) {
       assert.equal((await call(bob, 'GET', `/v2.1/images/${bobsOwn.id}`)).status, 200);
     });
 
+    it('answers odd bodies, ids and queries with a 4xx fault, never a 5xx', async () => {
+      const server = await newServer('odd');
+      const group = (
+        (await call(alice, 'GET', '/v2.1/os-security-groups')).body.security_groups as GroupBody[]
+      )[0] as GroupBody;
+      const bodies: unknown[] = [
+        null,
+        [],
+        'text',
+        42,
+        {},
+        { security_group: null },
+        { security_group: { name: 7, description: [] } },
+        {
+          security_group_rule: {
+            parent_group_id: group.id,
+            cidr: '%zz',
+            ip_protocol: 'tcp',
+            from_port: 1,
+            to_port: 2,
+          },
+        },
+        {
+          security_group_rule: {
+            parent_group_id: group.id,
+            ip_protocol: {},
+            from_port: 1,
+            to_port: 2,
+          },
+        },
+        {
+          security_group_rule: {
+            parent_group_id: group.id,
+            ip_protocol: 'tcp',
+            from_port: 1e300,
+            to_port: 2,
+          },
+        },
+        {
+          security_group_rule: {
+            parent_group_id: group.id,
+            group_id: group.id.toUpperCase(),
+            ip_protocol: 'udp',
+            from_port: 5,
+            to_port: 4,
+          },
+        },
+        { pool: ['public'] },
+        { addSecurityGroup: null },
+        { addSecurityGroup: { name: 'default', extra: 1 } },
+        { removeSecurityGroup: { name: 3 } },
+        { addFloatingIp: 'x' },
+        { addFloatingIp: { address: '1.2.3.4', fixed_address: 5 } },
+        { removeFloatingIp: {} },
+      ];
+      const targets: [string, string][] = [
+        ['POST', '/v2.1/os-security-groups'],
+        ['PUT', `/v2.1/os-security-groups/${group.id}`],
+        ['POST', '/v2.1/os-security-group-rules'],
+        ['POST', '/v2.1/os-floating-ips'],
+        ['POST', `/v2.1/servers/${server}/action`],
+      ];
+      for (const [method, path] of targets) {
+        for (const body of bodies) {
+          const a = await call(alice, method, path, body);
+          if (a.status < 300) continue;
+          assert.ok(
+            a.status >= 400 && a.status < 500,
+            `${method} ${path} ${JSON.stringify(body)}: ${a.status} ${JSON.stringify(a.body)}`,
+          );
+          assertSchema(S.computeFault, a.body, `${method} ${path}`);
+        }
+      }
+      for (const path of [
+        '/v2.1/os-security-groups/%E2%82',
+        `/v2.1/os-security-groups/${'a'.repeat(300)}`,
+        '/v2.1/os-security-group-rules/x',
+        '/v2.1/os-floating-ips/1.2.3.4',
+        '/v2.1/images/%00',
+        '/v2.1/images?limit=-1',
+        '/v2.1/images?changes-since=yesterday',
+        '/v2.1/images/detail?minRam=lots',
+        '/v2.1/os-security-groups?limit=x',
+        `/v2.1/images/${imageId}/metadata/${'k'.repeat(300)}`,
+      ]) {
+        for (const method of ['GET', 'DELETE']) {
+          const a = await call(alice, method, path);
+          assert.ok(
+            a.status >= 400 && a.status < 500,
+            `${method} ${path}: ${a.status} ${JSON.stringify(a.body)}`,
+          );
+          assertSchema(S.computeFault, a.body, `${method} ${path}`);
+        }
+      }
+      assert.equal((await call(alice, 'DELETE', `/v2.1/servers/${server}`)).status, 204);
+    });
+
     it('answers 404 for the proxies from microversion 2.36 on, when it serves 2.36', async () => {
       const at = (v: string, path: string, method = 'GET', body?: unknown) =>
         call(alice, method, path, body, { 'openstack-api-version': `compute ${v}` });

@@ -5,7 +5,7 @@
 import type { FastifyRequest } from 'fastify';
 import type { RequestContext } from '../../context.js';
 import type { ImageRow, ImageStatus } from '../../db/index.js';
-import { invalid, notFound } from '../../errors.js';
+import { invalid, notFound, StratusError } from '../../errors.js';
 import { IMAGE_METADATA_REMOVED_AT, PROXIES_REMOVED_AT, requireBefore } from './proxy-version.js';
 import { queryOf, type RouteDeps } from './routes.js';
 import { apiTime, resourceLinks } from './views.js';
@@ -88,13 +88,16 @@ export function imageProxyRoutes({ app, services, caller, base }: RouteDeps): vo
   const find = async (ctx: RequestContext, id: string): Promise<ImageRow> => {
     const missing = () => notFound('image', id, 'Image not found.');
     if (!UUID.test(id)) throw missing();
+    let row: ImageRow;
     try {
-      const row = await images.get(ctx, id.toLowerCase());
-      if (row.status === 'deleted') throw missing();
-      return row;
-    } catch {
-      throw missing();
+      row = await images.get(ctx, id.toLowerCase());
+    } catch (err) {
+      // One the caller may not see is as missing as one that does not exist.
+      if (err instanceof StratusError && err.kind === 'not_found') throw missing();
+      throw err;
     }
+    if (row.status === 'deleted') throw missing();
+    return row;
   };
 
   const list = async (request: FastifyRequest, detail: boolean) => {

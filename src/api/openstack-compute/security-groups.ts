@@ -105,6 +105,15 @@ function integer(v: unknown, what: string, icmp: boolean): number {
   return n;
 }
 
+/** A CIDR as the Compute API takes it: percent-encoded or not (a bad escape stays as it is). */
+function unquote(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
+
 /** A rule create, checked as the Compute API checks it; `parent` is the group it goes into. */
 export interface CreateRule {
   parent: string;
@@ -154,7 +163,7 @@ export function parseRuleBody(body: unknown): CreateRule {
     if (given !== null && typeof given !== 'string') {
       throw bad(`${JSON.stringify(given)} is not a valid IP network.`);
     }
-    cidr = given === null || given === '' ? '0.0.0.0/0' : decodeURIComponent(given).trim();
+    cidr = given === null || given === '' ? '0.0.0.0/0' : unquote(given).trim();
     if (!parseRuleCidr(cidr)) {
       throw bad(
         `${cidr} is not a valid IP network: it must be an IPv4 block A.B.C.D/N with no host bits set.`,
