@@ -1012,6 +1012,14 @@ describe(
       assert.notEqual(dup.code, 0);
       assert.match(dup.err, /HTTP 400/);
 
+      const ruleShown = await json<{ id: string; port_range: string }>([
+        'security',
+        'group',
+        'rule',
+        'show',
+        rule.id,
+      ]);
+      assert.deepEqual([ruleShown.id, ruleShown.port_range], [rule.id, '22:23']);
       await ok(['security', 'group', 'rule', 'delete', rule.id]);
       assert.equal((await json<unknown[]>(['security', 'group', 'rule', 'list', 'web'])).length, 1);
       // openstackclient 6.0's `security group set` fails in the client itself on the Compute
@@ -1071,6 +1079,8 @@ describe(
         listed.map((f) => f['Floating IP Address']),
         [fip.ip],
       );
+      const shownIp = await json<{ id: string; ip: string }>(['floating', 'ip', 'show', fip.ip]);
+      assert.deepEqual([shownIp.id, shownIp.ip], [fip.id, fip.ip]);
       await ok(['server', 'add', 'floating', 'ip', 'vm', fip.ip]);
       const withIp = await json<{ ID: string; Server: string }[]>(['floating', 'ip', 'list']);
       assert.equal(withIp[0]?.Server, created.id);
@@ -1113,7 +1123,8 @@ after_add = [g['name'] for g in conn.compute.fetch_server_security_groups(server
 conn.compute.add_floating_ip_to_server(server, ${JSON.stringify(fip.ip)})
 images = [(i.id, i.name, i.status, i.min_disk) for i in conn.compute.images()]
 image = conn.compute.get_image(${JSON.stringify(imageId)})
-print(json.dumps({'after_remove': after_remove, 'after_add': after_add, 'images': images, 'image': [image.name, image.status, image.progress]}))
+metadata = dict(conn.compute.get_image_metadata(image).metadata)
+print(json.dumps({'after_remove': after_remove, 'after_add': after_add, 'images': images, 'image': [image.name, image.status, image.progress], 'metadata': metadata}))
 `;
       const r = await openstacksdk(script, { ...env, OS_CLOUD: '' });
       assert.equal(r.code, 0, r.err);
@@ -1122,11 +1133,13 @@ print(json.dumps({'after_remove': after_remove, 'after_add': after_add, 'images'
         after_add: string[];
         images: [string, string, string, number][];
         image: [string, string, number];
+        metadata: Record<string, string>;
       };
       assert.deepEqual(out.after_remove, []);
       assert.deepEqual(out.after_add, ['default']);
       assert.deepEqual(out.images, [[imageId, 'cirros', 'ACTIVE', 0]]);
       assert.deepEqual(out.image, ['cirros', 'ACTIVE', 100]);
+      assert.deepEqual(out.metadata, { architecture: 'x86_64' });
       const shown = (await call(token, 'GET', `/v2.1/os-floating-ips/${fip.id}`)).body
         .floating_ip as FloatingBody;
       assert.equal(shown.instance_id, id);
