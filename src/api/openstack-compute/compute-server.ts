@@ -16,8 +16,6 @@ import { openstackProtocol } from '../openstack/protocol.js';
 import { computeFault, fromStratusError, type ComputeFault } from './errors.js';
 import { availabilityZoneRoutes } from './availability-zones.js';
 import { flavorRoutes } from './flavors.js';
-import { floatingIpRoutes } from './floating-ips.js';
-import { imageProxyRoutes } from './image-proxy.js';
 import { keypairRoutes } from './keypairs.js';
 import { limitRoutes } from './limits.js';
 import {
@@ -31,9 +29,12 @@ import type { RouteDeps } from './routes.js';
 import { serverActionRoutes } from './server-actions.js';
 import { serverMetadataRoutes } from './server-metadata.js';
 import { serverGroupRoutes } from './server-groups.js';
-import { securityGroupRoutes } from './security-groups.js';
 import { serverRoutes } from './servers.js';
 import { legacyVersionView, versionView } from './views.js';
+// The networking-era proxies and the image proxy (404 from 2.36).
+import { floatingIpRoutes } from './floating-ips.js';
+import { imageProxyRoutes } from './image-proxy.js';
+import { securityGroupRoutes } from './security-groups.js';
 
 export interface ComputeServerOptions {
   logger: Logger;
@@ -102,6 +103,9 @@ export function createComputeServer(options: ComputeServerOptions): FastifyInsta
   }
 
   const deps: RouteDeps = { app, services, caller, base };
+  securityGroupRoutes(deps);
+  floatingIpRoutes(deps);
+  imageProxyRoutes(deps);
   flavorRoutes(deps);
   serverRoutes(deps);
   serverActionRoutes(deps);
@@ -110,9 +114,6 @@ export function createComputeServer(options: ComputeServerOptions): FastifyInsta
   limitRoutes(deps);
   availabilityZoneRoutes(deps);
   serverGroupRoutes(deps);
-  securityGroupRoutes(deps);
-  floatingIpRoutes(deps);
-  imageProxyRoutes(deps);
 
   app.setNotFoundHandler((request, reply) =>
     send(
