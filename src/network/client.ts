@@ -52,6 +52,10 @@ export type NetworkProtocol = {
     args: { name: string; description: string; tags: { key: string; value: string }[] };
     result: SecurityGroupRow;
   };
+  updateSecurityGroup: {
+    args: { ref: GroupRef; name: string; description: string };
+    result: SecurityGroupRow;
+  };
   deleteSecurityGroup: { args: { ref: GroupRef }; result: SecurityGroupRow };
   authorizeSecurityGroupIngress: {
     args: { ref: GroupRef; permissions: PermissionSpec[] };
@@ -198,6 +202,18 @@ export class NetworkClient {
       description: args.description,
       tags: [...(args.tags ?? [])],
     });
+  }
+
+  /**
+   * Call: renames one of the caller's groups and sets its description (`default` keeps its
+   * name; a name the project uses is `already_exists`).
+   */
+  updateSecurityGroup(
+    ctx: RequestContext,
+    ref: GroupRef,
+    args: { name: string; description: string },
+  ): Promise<SecurityGroupRow> {
+    return this.bus.call(ctx, NETWORK_TOPIC, 'updateSecurityGroup', { ref, ...args });
   }
 
   /** Call: deletes one of the caller's groups unless it is `default` or still in use. */

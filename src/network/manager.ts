@@ -89,6 +89,7 @@ export class NetworkManager implements ProtocolHandlers<NetworkProtocol> {
             ensureDefaultSecurityGroup: (a, c) => this.ensureDefaultSecurityGroup(a, c),
             setInstanceSecurityGroups: (a) => this.setInstanceSecurityGroups(a),
             createSecurityGroup: (a, c) => this.createSecurityGroup(a, c),
+            updateSecurityGroup: (a, c) => this.updateSecurityGroup(a, c),
             deleteSecurityGroup: (a, c) => this.deleteSecurityGroup(a, c),
             authorizeSecurityGroupIngress: (a, c) => this.authorizeSecurityGroupIngress(a, c),
             revokeSecurityGroupIngress: (a, c) => this.revokeSecurityGroupIngress(a, c),
@@ -188,6 +189,10 @@ export class NetworkManager implements ProtocolHandlers<NetworkProtocol> {
 
   createSecurityGroup(a: Args<'createSecurityGroup'>, ctx: RequestContext) {
     return this.#groups.create(ctx, a);
+  }
+
+  updateSecurityGroup(a: Args<'updateSecurityGroup'>, ctx: RequestContext) {
+    return this.#groups.update(ctx, a.ref, { name: a.name, description: a.description });
   }
 
   deleteSecurityGroup(a: Args<'deleteSecurityGroup'>, ctx: RequestContext) {

@@ -54,6 +54,12 @@ export class SecurityGroupReader {
     return this.#repo.rules(groupIds);
   }
 
+  /** Rules by their full ids, whichever group they are in; unknown ids are left out. */
+  async rulesByIds(ids: readonly string[]): Promise<SecurityGroupRuleRow[]> {
+    const rows = await this.#repo.rulesByIdPrefixes(ids);
+    return rows.filter((r) => ids.includes(r.id));
+  }
+
   /** Groups by id, whichever project they are in (to name the sources of rules). */
   byIds(ids: readonly string[]): Promise<SecurityGroupRow[]> {
     return this.#repo.byIds(ids);

@@ -172,6 +172,46 @@ export class SecurityGroupService {
   }
 
   /**
+   * Gives one of the caller's groups a new name and description (the Compute API's update).
+   * The `default` group keeps its name, and no other group may take it; a name another group
+   * of the project has is `already_exists`.
+   */
+  async update(
+    ctx: RequestContext,
+    ref: GroupRef,
+    args: { name: string; description: string },
+  ): Promise<SecurityGroupRow> {
+    const projectId = project(ctx);
+    checkText('GroupName', args.name);
+    checkText('GroupDescription', args.description);
+    try {
+      return await this.#opts.db.transaction().execute(async (trx) => {
+        await lockProject(trx, projectId);
+        const repo = new SecurityGroupRepo(trx);
+        const group = await resolveOwn(repo, projectId, ref);
+        if (
+          args.name !== group.name &&
+          (group.name === DEFAULT_GROUP || args.name === DEFAULT_GROUP)
+        ) {
+          throw invalid(`The security group name '${DEFAULT_GROUP}' is reserved.`, {
+            resource: 'security_group',
+            id: args.name,
+            reason: 'reserved',
+          });
+        }
+        if (args.name !== group.name && (await repo.findByName(projectId, args.name))) {
+          throw duplicateGroup(args.name);
+        }
+        await repo.rename(group.id, args.name, args.description);
+        return { ...group, name: args.name, description: args.description };
+      });
+    } catch (err) {
+      if (isUniqueViolation(err)) throw duplicateGroup(args.name);
+      throw err;
+    }
+  }
+
+  /**
    * Deletes one of the caller's groups. The `default` group stays; a group that a live instance
    * is in, or that another group's rule allows traffic from, is still needed.
    */
@@ -384,10 +424,13 @@ export class SecurityGroupService {
       const before = (await repo.groupsOfInstances([instanceId])).get(instanceId) ?? [];
       const sourcesBefore = await repo.groupsWithRulesFromGroupsOf(instanceId);
       await trx.deleteFrom('instanceSecurityGroups').where('instanceId', '=', instanceId).execute();
-      await trx
-        .insertInto('instanceSecurityGroups')
-        .values(unique.map((groupId) => ({ instanceId, groupId })))
-        .execute();
+      // The Compute API may take an instance's last group away: then it is in none.
+      if (unique.length > 0) {
+        await trx
+          .insertInto('instanceSecurityGroups')
+          .values(unique.map((groupId) => ({ instanceId, groupId })))
+          .execute();
+      }
       const sourcesAfter = await repo.groupsWithRulesFromGroupsOf(instanceId);
       return {
         ids: unique,

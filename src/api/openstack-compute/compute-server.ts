@@ -34,6 +34,10 @@ import { serverRoutes } from './servers.js';
 import { serverTagRoutes } from './server-tags.js';
 import { extensionRoutes } from './extensions.js';
 import { legacyVersionView, versionView } from './views.js';
+// The networking-era proxies and the image proxy (404 from 2.36).
+import { floatingIpRoutes } from './floating-ips.js';
+import { imageProxyRoutes } from './image-proxy.js';
+import { securityGroupRoutes } from './security-groups.js';
 
 export interface ComputeServerOptions {
   logger: Logger;
@@ -109,6 +113,9 @@ export function createComputeServer(options: ComputeServerOptions): FastifyInsta
   }
 
   const deps: RouteDeps = { app, services, caller, base };
+  securityGroupRoutes(deps);
+  floatingIpRoutes(deps);
+  imageProxyRoutes(deps);
   flavorRoutes(deps);
   serverRoutes(deps);
   serverActionRoutes(deps);

@@ -7,12 +7,15 @@ import { parseLifecycleAction } from './lifecycle-requests.js';
 import { parseServerAction } from './requests.js';
 import type { RouteDeps } from './routes.js';
 import { findServer } from './servers.js';
+import { proxyServerAction } from './proxy-actions.js';
 
 export function serverActionRoutes(deps: RouteDeps): void {
   const { app, services, caller } = deps;
   const ops = services.instances;
   app.post<{ Params: { id: string } }>('/v2.1/servers/:id/action', async (request, reply) => {
     const ctx = await caller(request);
+    // The security group and floating IP actions (proxy-actions.ts).
+    if (await proxyServerAction(deps, ctx, request)) return reply.code(202).send();
     // Pause, suspend, rescue, rebuild, resize, lock: lifecycle-actions.ts.
     const lifecycle = parseLifecycleAction(request.body, request.microversion);
     if (lifecycle) {

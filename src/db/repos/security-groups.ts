@@ -72,6 +72,15 @@ export class SecurityGroupRepo {
     await this.db.insertInto('securityGroups').values(row).execute();
   }
 
+  /** Gives a group a new name and description. */
+  async rename(id: string, name: string, description: string): Promise<void> {
+    await this.db
+      .updateTable('securityGroups')
+      .set({ name, description })
+      .where('id', '=', id)
+      .execute();
+  }
+
   async countByProject(projectId: string): Promise<number> {
     const row = await this.db
       .selectFrom('securityGroups')
