@@ -14,10 +14,13 @@ import { contextFromToken } from '../openstack/token-auth.js';
 import { frameworkRefusal } from '../openstack/error-json.js';
 import { openstackProtocol } from '../openstack/protocol.js';
 import { computeFault, fromStratusError, type ComputeFault } from './errors.js';
+import { aggregateRoutes } from './aggregates.js';
 import { availabilityZoneRoutes } from './availability-zones.js';
 import { flavorRoutes } from './flavors.js';
+import { hostRoutes } from './hosts.js';
 import { keypairRoutes } from './keypairs.js';
 import { limitRoutes } from './limits.js';
+import { quotaRoutes } from './quotas.js';
 import {
   MIN_VERSION,
   requestedVersion,
@@ -107,6 +110,9 @@ export function createComputeServer(options: ComputeServerOptions): FastifyInsta
   limitRoutes(deps);
   availabilityZoneRoutes(deps);
   serverGroupRoutes(deps);
+  hostRoutes(deps);
+  aggregateRoutes(deps);
+  quotaRoutes(deps);
 
   app.setNotFoundHandler((request, reply) =>
     send(

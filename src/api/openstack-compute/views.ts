@@ -2,7 +2,7 @@
 // the shapes OpenStack's clients read. Servers are the domain's instances; their status is
 // the view of vm_state + task_state the Compute API defines.
 import { createHash } from 'node:crypto';
-import type { FlavorRow, InstanceRow, KeypairRow, TaskState, VmState } from '../../db/index.js';
+import type { InstanceRow, KeypairRow, TaskState, VmState } from '../../db/index.js';
 import {
   MAX_VERSION,
   MIN_VERSION,
@@ -88,24 +88,6 @@ export function legacyVersionView(base: string) {
     'media-types': [
       { base: 'application/json', type: 'application/vnd.openstack.compute+json;version=2' },
     ],
-  };
-}
-
-export function flavorSummary(base: string, f: FlavorRow) {
-  return { id: f.id, name: f.name, links: resourceLinks(base, `flavors/${f.id}`) };
-}
-
-export function flavorView(base: string, f: FlavorRow) {
-  return {
-    ...flavorSummary(base, f),
-    ram: f.memoryMb,
-    vcpus: f.vcpus,
-    disk: f.diskGb,
-    'OS-FLV-EXT-DATA:ephemeral': 0,
-    'OS-FLV-DISABLED:disabled': false,
-    swap: '',
-    rxtx_factor: 1.0,
-    'os-flavor-access:is_public': f.isPublic === 1,
   };
 }
 

@@ -515,8 +515,9 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
       return { instanceId: shown, imageData: jpegBase64 };
     },
 
-    DescribeInstanceTypes: async ({ params }) => {
-      const flavors = await ops.flavors();
+    DescribeInstanceTypes: async ({ params, context }) => {
+      // The flavors the caller may use: public ones, and private ones its project has access to.
+      const flavors = await ops.flavors(context);
       const wanted = params.list('InstanceType');
       for (const name of wanted) {
         if (!flavors.some((f) => f.name === name)) {
