@@ -9,8 +9,8 @@ export interface Microversion {
 }
 
 export const MIN_VERSION: Microversion = { major: 2, minor: 1 };
-/** The newest microversion whose behaviour this API implements (2.2: key pair types). */
-export const MAX_VERSION: Microversion = { major: 2, minor: 2 };
+/** The newest microversion this API serves (Zed's 2.93). */
+export const MAX_VERSION: Microversion = { major: 2, minor: 93 };
 
 export const versionText = (v: Microversion) => `${v.major}.${v.minor}`;
 
