@@ -222,9 +222,9 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
   };
 
   let flavorNames = new Map<string, string>();
+  // Read again for each request: admins create and delete flavors while the API runs.
   const loadFlavors = async () => {
-    if (flavorNames.size === 0)
-      flavorNames = new Map((await ops.flavors()).map((f) => [f.id, f.name]));
+    flavorNames = new Map((await ops.flavors()).map((f) => [f.id, f.name]));
   };
 
   const reservations = (rows: readonly InstanceRow[], x: Extras): XmlObject[] => {
