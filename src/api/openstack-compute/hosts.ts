@@ -10,6 +10,7 @@ import type { ServiceRow } from '../../db/index.js';
 import { notFound } from '../../errors.js';
 import type { ComputeHostSummary } from '../../scheduler/index.js';
 import { badRequest, flag, name as checkedName, objectOf, onlyKeys } from './admin-input.js';
+import { computeFault } from './errors.js';
 import { atLeast, type Microversion } from './microversion.js';
 import { queryOf, type RouteDeps } from './routes.js';
 import { usageTime } from './views.js';
@@ -355,6 +356,23 @@ export function hostRoutes({ app, services, caller }: RouteDeps): void {
         ...(withServers ? { servers: await serversOf(h.host) } : {}),
       },
     };
+  });
+
+  // A host's uptime is not recorded here: 501, which the API reference documents for a
+  // hypervisor that cannot tell (clients carry on without it). Gone at 2.88.
+  app.get<{ Params: { id: string } }>('/v2.1/os-hypervisors/:id/uptime', async (request, reply) => {
+    const ctx = await caller(request);
+    const v = request.microversion;
+    if (atLeast(v, 88)) {
+      throw notFound(
+        'host',
+        request.params.id,
+        'The uptime resource is gone from microversion 2.88.',
+      );
+    }
+    const { h } = await hypervisorById(ctx, request.params.id, v);
+    const f = computeFault(501, `The uptime of hypervisor ${h.host} is not known.`);
+    return reply.code(f.status).type('application/json').send(f.body);
   });
 
   // Before 2.53: the hypervisors whose name has the pattern, and their servers.
