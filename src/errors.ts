@@ -42,6 +42,7 @@ export const ERROR_RESOURCES = [
   'zone',
   'region',
   'host',
+  'aggregate',
   'user',
   'project',
   'domain',

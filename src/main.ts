@@ -17,12 +17,14 @@ import {
   ComputeClient,
   ComputeManager,
   ensureGuestImage,
+  FlavorService,
   guestImageFiles,
   InstanceMetadataReader,
   InstanceLifecycle,
   InstanceOperations,
   LaunchTemplateService,
   ServerGroupService,
+  UsageReport,
 } from './compute/index.js';
 import type { Config } from './config/index.js';
 import { migrate, openDatabase, redactUrl, type Database, type Db } from './db/index.js';
@@ -56,8 +58,8 @@ import {
   SecurityGroupReader,
   type FloatingIpHook,
 } from './network/index.js';
-import { QuotaReader } from './quota/index.js';
-import { HostInventory, SchedulerClient, SchedulerManager } from './scheduler/index.js';
+import { QuotaAdmin, QuotaReader } from './quota/index.js';
+import { HostAdmin, HostInventory, SchedulerClient, SchedulerManager } from './scheduler/index.js';
 import { ServiceHealth, ServiceRunner, type Binary, type Service } from './service/index.js';
 import { TagService } from './tags/index.js';
 import { FAKE_HOST_CAPACITY, FakeDriver, QemuDriver, type VirtDriver } from './virt/index.js';
@@ -235,6 +237,10 @@ function apiServices(
       downAfterMs: config.service.downAfterSeconds * 1000,
       ratios: config.scheduler,
     }),
+    flavors: new FlavorService(db),
+    hostAdmin: new HostAdmin(db, config.compute.availabilityZone),
+    quotaAdmin: new QuotaAdmin(db, config.quota),
+    usage: new UsageReport(db),
   };
 }
 

@@ -552,7 +552,7 @@ for (const backend of [sqliteBackend, postgresBackend]) {
         404,
         'itemNotFound',
       );
-      assertFault(await call('GET', '/v2.1/os-hypervisors'), 404, 'itemNotFound');
+      assertFault(await call('GET', '/v2.1/os-fping'), 404, 'itemNotFound');
       assertFault(await call('PATCH', '/v2.1/servers'), 404, 'itemNotFound');
     });
 

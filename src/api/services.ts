@@ -3,16 +3,18 @@
 // calls one of these and renders the result; it never reaches the database itself.
 import type {
   InstanceLifecycle,
+  FlavorService,
   InstanceOperations,
   LaunchTemplateService,
   ServerGroupService,
+  UsageReport,
 } from '../compute/index.js';
 import type { Catalog, IdentityService, TokenService } from '../identity/index.js';
 import type { ImageService } from '../image/index.js';
 import type { KeypairService } from '../keypairs/index.js';
 import type { AddressReader, NetworkClient, SecurityGroupReader } from '../network/index.js';
-import type { QuotaReader } from '../quota/index.js';
-import type { HostInventory } from '../scheduler/index.js';
+import type { QuotaAdmin, QuotaReader } from '../quota/index.js';
+import type { HostAdmin, HostInventory } from '../scheduler/index.js';
 import type { ServiceHealth } from '../service/index.js';
 import type { TagService } from '../tags/index.js';
 
@@ -47,4 +49,12 @@ export interface ApiServices {
   health: ServiceHealth;
   /** The compute hosts and the availability zones they make up. */
   hosts: HostInventory;
+  /** Flavors: the caller's, and an admin's create, delete, extra specs and access. */
+  flavors: FlavorService;
+  /** An admin's services and host aggregates. */
+  hostAdmin: HostAdmin;
+  /** An admin's quota changes: defaults, a project's limits, reset. */
+  quotaAdmin: QuotaAdmin;
+  /** What projects used in a period (instance hours and sizes). */
+  usage: UsageReport;
 }

@@ -64,3 +64,5 @@ export { ensureGuestImage, guestImageFiles, GUEST_IMAGE_NAME } from './guest-ima
 export { SHUTDOWN_BEHAVIORS } from '../db/index.js';
 /** The values of the metadata options that are words (EC2's MetadataOptions). */
 export { METADATA_HTTP_TOKENS, METADATA_SWITCH } from '../db/index.js';
+export { FlavorService, type NewFlavor } from './flavors.js';
+export { UsageReport, type InstanceUsage } from './usage.js';

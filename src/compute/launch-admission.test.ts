@@ -40,6 +40,10 @@ const FLAVOR: FlavorRow = {
   diskGb: 1,
   isPublic: 1,
   createdAt: 0,
+  description: null,
+  ephemeralGb: 0,
+  swapMb: 0,
+  rxtxFactor: 1,
 };
 
 /** A launch of `min`..`max` instances in the `default` group, tagged, with a create action. */

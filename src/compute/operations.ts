@@ -216,7 +216,8 @@ export class InstanceOperations {
       earlier: req.clientToken
         ? this.#instances.findByClientToken(projectId, req.clientToken)
         : Promise.resolve([]),
-      flavor: this.#flavors.getByName(req.flavorName),
+      // A private flavor only for the projects given access to it (and admins).
+      flavor: this.#flavors.getUsableByName(req.flavorName, isAdmin(ctx) ? undefined : projectId),
       image: this.#visibleImage(ctx, req.imageRef, 'machine'),
       kernel: req.kernelRef ? this.#visibleImage(ctx, req.kernelRef, 'kernel') : undefined,
       ramdisk: req.ramdiskRef ? this.#visibleImage(ctx, req.ramdiskRef, 'ramdisk') : undefined,
@@ -888,7 +889,10 @@ export class InstanceOperations {
       set.userData = change.userData;
     }
     if (change.flavorName !== undefined) {
-      const flavor = await this.#flavors.getByName(change.flavorName);
+      const flavor = await this.#flavors.getUsableByName(
+        change.flavorName,
+        isAdmin(ctx) ? undefined : inst.projectId,
+      );
       if (flavor.id !== inst.flavorId) {
         await this.#resize(inst, flavor);
         Object.assign(set, {
@@ -1006,8 +1010,10 @@ export class InstanceOperations {
     }
   }
 
-  flavors(): Promise<FlavorRow[]> {
-    return this.#flavors.list();
+  /** Every flavor; with a caller, only those it may use (public, or private with access). */
+  flavors(ctx?: RequestContext): Promise<FlavorRow[]> {
+    if (!ctx || isAdmin(ctx)) return this.#flavors.list();
+    return this.#flavors.usableBy(ctx.projectId ?? '');
   }
 
   async #power(

@@ -33,8 +33,9 @@ export { ServiceRepo, type ServiceOwner } from './repos/services.js';
 export { EndpointRepo } from './repos/endpoints.js';
 export { TokenRepo } from './repos/tokens.js';
 export { idStartsWith } from './prefix.js';
-export { FlavorRepo } from './repos/flavors.js';
-export { QuotaRepo } from './repos/quotas.js';
+export { FlavorRepo, type NewFlavor } from './repos/flavors.js';
+export { AggregateRepo, ZONE_KEY, type Aggregate } from './repos/aggregates.js';
+export { QuotaRepo, DEFAULT_QUOTA_CLASS } from './repos/quotas.js';
 export {
   InstanceRepo,
   LIVE_VM_STATES,

@@ -171,6 +171,8 @@ export interface ServicesTable {
   pid: number | null;
   /** A random id that process drew when it started: tells a restart from the same process. */
   bootId: string | null;
+  /** An operator said the service is down (fenced) whatever its heartbeat says (0025). */
+  forcedDown: Generated<number>;
 }
 
 /** Where each API listens, as the API service last registered it (the Identity catalog). */
@@ -206,6 +208,56 @@ export interface FlavorsTable {
   diskGb: number;
   isPublic: number;
   createdAt: number;
+  /** What an admin wrote about the flavor (Compute API 2.55); null when nothing (0025). */
+  description: string | null;
+  /** Ephemeral disk, GiB (0025). */
+  ephemeralGb: Generated<number>;
+  /** Swap, MiB (0025). */
+  swapMb: Generated<number>;
+  /** The network bandwidth factor (0025). */
+  rxtxFactor: Generated<number>;
+}
+
+/** A flavor's extra specs: free-form key/value pairs an admin sets (0025). */
+export interface FlavorExtraSpecsTable {
+  flavorId: string;
+  key: string;
+  value: string;
+}
+
+/** The projects that may use a private flavor (0025). */
+export interface FlavorAccessTable {
+  flavorId: string;
+  projectId: string;
+}
+
+/** A host aggregate: compute hosts grouped under metadata (0025). */
+export interface AggregatesTable {
+  /** The Compute API's integer id. */
+  id: number;
+  uuid: string;
+  name: string;
+  createdAt: number;
+  updatedAt: number | null;
+}
+
+export interface AggregateHostsTable {
+  aggregateId: number;
+  host: string;
+}
+
+/** An aggregate's metadata; the key `availability_zone` puts its hosts in that zone. */
+export interface AggregateMetadataTable {
+  aggregateId: number;
+  key: string;
+  value: string;
+}
+
+/** The limits of a quota class; the class `default` holds the default quotas (0025). */
+export interface QuotaClassesTable {
+  className: string;
+  resource: string;
+  hardLimit: number;
 }
 
 export type ImageKind = 'machine' | 'kernel' | 'ramdisk';
@@ -620,6 +672,12 @@ export interface ServerGroupMembersTable {
 
 export interface Schema {
   flavors: FlavorsTable;
+  flavorExtraSpecs: FlavorExtraSpecsTable;
+  flavorAccess: FlavorAccessTable;
+  aggregates: AggregatesTable;
+  aggregateHosts: AggregateHostsTable;
+  aggregateMetadata: AggregateMetadataTable;
+  quotaClasses: QuotaClassesTable;
   images: ImagesTable;
   imageMembers: ImageMembersTable;
   keypairs: KeypairsTable;
@@ -680,6 +738,7 @@ export type ServiceRow = Selectable<ServicesTable>;
 export type EndpointRow = Selectable<EndpointsTable>;
 export type TokenRow = Selectable<TokensTable>;
 export type FlavorRow = Selectable<FlavorsTable>;
+export type AggregateRow = Selectable<AggregatesTable>;
 export type ImageRow = Selectable<ImagesTable>;
 export type ImageMemberRow = Selectable<ImageMembersTable>;
 export type KeypairRow = Selectable<KeypairsTable>;

@@ -1,4 +1,5 @@
-// Public surface of quota: per-project limits (configured defaults and overrides) and usage.
+// Public surface of quota: per-project limits (configured defaults, the default class and
+// overrides), usage, and what an admin changes of them.
 export {
   effectiveLimits,
   QuotaReader,
@@ -6,3 +7,4 @@ export {
   type QuotaLimits,
   type QuotaUsage,
 } from './quota.js';
+export { QuotaAdmin, type QuotaResource } from './quota-admin.js';

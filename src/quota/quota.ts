@@ -1,7 +1,7 @@
 // Quota limits: the configured defaults, overridden per project, and what a project uses.
 import { InstanceRepo, QuotaRepo, type Db } from '../db/index.js';
 
-/** The most a project may hold of each resource. */
+/** The most a project may hold of each resource; `Infinity` when unlimited. */
 export interface QuotaLimits {
   instances: number;
   cores: number;
@@ -28,6 +28,10 @@ export const QUOTA_RESOURCES = [
   'serverGroupMembers',
 ] as const satisfies readonly (keyof QuotaLimits)[];
 
+/**
+ * The limits that hold: the configured defaults, each replaced by an override where there is
+ * one. A stored limit below zero (the APIs' -1) is unlimited: `Infinity`.
+ */
 export function effectiveLimits(
   defaults: QuotaLimits,
   overrides: Record<string, number>,
@@ -36,6 +40,7 @@ export function effectiveLimits(
   for (const r of QUOTA_RESOURCES) {
     const v = overrides[r];
     if (v !== undefined) out[r] = v;
+    if (out[r] < 0) out[r] = Infinity;
   }
   return out;
 }

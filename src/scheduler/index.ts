@@ -16,3 +16,4 @@ export {
   type InstanceOnHost,
   type ZoneSummary,
 } from './host-inventory.js';
+export { HostAdmin, type ServiceChange } from './host-admin.js';

@@ -401,7 +401,8 @@ export class SchedulerManager implements ProtocolHandlers<SchedulerProtocol> {
         host: n.host,
         availabilityZone: n.availabilityZone,
         architecture: n.architecture,
-        enabled: s !== undefined && !s.disabled,
+        // A host an operator forced down takes nothing, whatever its heartbeat says.
+        enabled: s !== undefined && !s.disabled && !s.forcedDown,
         heartbeatAt: s?.heartbeatAt ?? 0,
         capacity: { vcpus: n.vcpus, memoryMb: Number(n.memoryMb), diskGb: Number(n.diskGb) },
         used: claims.usage.get(n.host) ?? NOTHING,

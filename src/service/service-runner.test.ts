@@ -24,6 +24,7 @@ function row(fields: Partial<ServiceRow>): ServiceRow {
     topic: 'compute.node1',
     disabled: 0,
     disabledReason: null,
+    forcedDown: 0,
     reportCount: 0,
     heartbeatAt: AT - 1000,
     createdAt: 0,

@@ -14,11 +14,14 @@ import { contextFromToken } from '../openstack/token-auth.js';
 import { frameworkRefusal } from '../openstack/error-json.js';
 import { openstackProtocol } from '../openstack/protocol.js';
 import { computeFault, fromStratusError, type ComputeFault } from './errors.js';
+import { aggregateRoutes } from './aggregates.js';
 import { availabilityZoneRoutes } from './availability-zones.js';
 import { flavorRoutes } from './flavors.js';
+import { hostRoutes } from './hosts.js';
 import { keypairRoutes } from './keypairs.js';
 import { lifecycleRoutes } from './lifecycle-actions.js';
 import { limitRoutes } from './limits.js';
+import { quotaRoutes } from './quotas.js';
 import {
   MIN_VERSION,
   requestedVersion,
@@ -127,6 +130,9 @@ export function createComputeServer(options: ComputeServerOptions): FastifyInsta
   serverGroupRoutes(deps);
   serverTagRoutes(deps);
   extensionRoutes(deps);
+  hostRoutes(deps);
+  aggregateRoutes(deps);
+  quotaRoutes(deps);
 
   app.setNotFoundHandler((request, reply) =>
     send(

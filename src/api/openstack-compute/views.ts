@@ -147,24 +147,6 @@ export function legacyVersionView(base: string, document = false) {
   };
 }
 
-export function flavorSummary(base: string, f: FlavorRow) {
-  return { id: f.id, name: f.name, links: resourceLinks(base, `flavors/${f.id}`) };
-}
-
-export function flavorView(base: string, f: FlavorRow) {
-  return {
-    ...flavorSummary(base, f),
-    ram: f.memoryMb,
-    vcpus: f.vcpus,
-    disk: f.diskGb,
-    'OS-FLV-EXT-DATA:ephemeral': 0,
-    'OS-FLV-DISABLED:disabled': false,
-    swap: '',
-    rxtx_factor: 1.0,
-    'os-flavor-access:is_public': f.isPublic === 1,
-  };
-}
-
 /** What a server's view shows beyond its instance row. */
 export interface ServerExtras {
   name: string;

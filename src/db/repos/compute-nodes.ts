@@ -1,5 +1,7 @@
-// What each compute host offers, as it last reported it.
+// What each compute host offers, as it last reported it. A host's zone is the one it reported,
+// unless a host aggregate with an `availability_zone` key holds it: then it is that one.
 import type { ComputeNodeRow, Db } from '../schema.js';
+import { AggregateRepo } from './aggregates.js';
 
 export class ComputeNodeRepo {
   constructor(private readonly db: Db) {}
@@ -22,29 +24,31 @@ export class ComputeNodeRepo {
       .execute();
   }
 
+  /** Every host, by name, each with its zone (an aggregate's, or else the reported one). */
   async list(): Promise<ComputeNodeRow[]> {
-    return this.db.selectFrom('computeNodes').selectAll().orderBy('host').execute();
+    const [rows, aggregateZone] = await Promise.all([
+      this.db.selectFrom('computeNodes').selectAll().orderBy('host').execute(),
+      new AggregateRepo(this.db).zoneOfHosts(),
+    ]);
+    return rows.map((r) => ({
+      ...r,
+      availabilityZone: aggregateZone.get(r.host) ?? r.availabilityZone,
+    }));
   }
 
   /** Whether any host serves this availability zone. */
   async zoneExists(zone: string): Promise<boolean> {
-    const row = await this.db
-      .selectFrom('computeNodes')
-      .select('host')
-      .where('availabilityZone', '=', zone)
-      .limit(1)
-      .executeTakeFirst();
-    return row !== undefined;
+    return (await this.list()).some((n) => n.availabilityZone === zone);
   }
 
   /** The availability zone of each of these hosts, by host; unknown hosts are absent. */
   async zonesOf(hosts: readonly string[]): Promise<Map<string, string>> {
     if (hosts.length === 0) return new Map();
-    const rows = await this.db
-      .selectFrom('computeNodes')
-      .select(['host', 'availabilityZone'])
-      .where('host', 'in', [...new Set(hosts)])
-      .execute();
-    return new Map(rows.map((r) => [r.host, r.availabilityZone]));
+    const wanted = new Set(hosts);
+    return new Map(
+      (await this.list())
+        .filter((n) => wanted.has(n.host))
+        .map((n) => [n.host, n.availabilityZone]),
+    );
   }
 }

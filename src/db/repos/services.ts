@@ -116,4 +116,40 @@ export class ServiceRepo {
     if (Number(r.numUpdatedRows) === 0) throw notFound('service', `${binary}@${host}`);
     return this.get(host, binary);
   }
+
+  /** The row with this id, or undefined. */
+  async findById(id: string): Promise<ServiceRow | undefined> {
+    return this.db.selectFrom('services').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  /** Sets or clears the operator's forced-down flag (the service counts as down while set). */
+  async setForcedDown(id: string, forcedDown: boolean): Promise<void> {
+    await this.db
+      .updateTable('services')
+      .set({ forcedDown: forcedDown ? 1 : 0 })
+      .where('id', '=', id)
+      .execute();
+  }
+
+  /**
+   * Deletes a service's row; a compute service's host leaves with it (its reported capacity
+   * and its aggregate memberships). False when there was no such row. A process still running
+   * the service registers it again when it restarts.
+   */
+  async delete(id: string): Promise<boolean> {
+    return this.db.transaction().execute(async (trx) => {
+      const row = await trx
+        .selectFrom('services')
+        .selectAll()
+        .where('id', '=', id)
+        .executeTakeFirst();
+      if (!row) return false;
+      await trx.deleteFrom('services').where('id', '=', id).execute();
+      if (row.binary === 'compute') {
+        await trx.deleteFrom('computeNodes').where('host', '=', row.host).execute();
+        await trx.deleteFrom('aggregateHosts').where('host', '=', row.host).execute();
+      }
+      return true;
+    });
+  }
 }

@@ -240,9 +240,9 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
   };
 
   let flavorNames = new Map<string, string>();
+  // Read again for each request: admins create and delete flavors while the API runs.
   const loadFlavors = async () => {
-    if (flavorNames.size === 0)
-      flavorNames = new Map((await ops.flavors()).map((f) => [f.id, f.name]));
+    flavorNames = new Map((await ops.flavors()).map((f) => [f.id, f.name]));
   };
 
   const reservations = (rows: readonly InstanceRow[], x: Extras): XmlObject[] => {
@@ -533,8 +533,9 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
       return { instanceId: shown, imageData: jpegBase64 };
     },
 
-    DescribeInstanceTypes: async ({ params }) => {
-      const flavors = await ops.flavors();
+    DescribeInstanceTypes: async ({ params, context }) => {
+      // The flavors the caller may use: public ones, and private ones its project has access to.
+      const flavors = await ops.flavors(context);
       const wanted = params.list('InstanceType');
       for (const name of wanted) {
         if (!flavors.some((f) => f.name === name)) {
