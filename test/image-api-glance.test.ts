@@ -6,7 +6,9 @@
 // list filters and sorting, the schemas, and the protocol details. Every answer is checked
 // against the JSON schemas written from the API reference.
 import {
+  DescribeImageAttributeCommand,
   DescribeImagesCommand,
+  ModifyImageAttributeCommand,
   RunInstancesCommand,
   type _InstanceType,
 } from '@aws-sdk/client-ec2';
@@ -395,6 +397,82 @@ for (const backend of [sqliteBackend, postgresBackend]) {
         await patched('alice', img.id, [{ op: 'replace', path: '/visibility', value: 'private' }]);
         refused(await call('GET', `/v2/images/${img.id}`, 'bob'), 404);
         assert.equal((await runInstance('bob', img.id)).ok, false);
+      });
+
+      it('shows EC2 the shares made through members, and the Image API the launch permissions EC2 grants', async () => {
+        const img = await withData('alice', { name: 'shared-both-ways' });
+        const executable = async () =>
+          (
+            (await ec2.bob.send(new DescribeImagesCommand({ ExecutableUsers: ['self'] }))).Images ??
+            []
+          ).map((i) => i.ImageId);
+        ok(
+          await call('POST', `/v2/images/${img.id}/members`, 'alice', {
+            body: { member: projects.bob },
+          }),
+        );
+        // Pending: the member may look it up by id, but not list or launch it.
+        assert.ok(!(await executable()).includes(ami(img.id)));
+        assert.equal((await runInstance('bob', img.id)).ok, false);
+        const accepted = ok(
+          await call('PUT', `/v2/images/${img.id}/members/${projects.bob}`, 'bob', {
+            body: { status: 'accepted' },
+          }),
+        );
+        assertSchema(memberSchema, accepted, 'PUT member');
+        assert.ok((await executable()).includes(ami(img.id)));
+        assert.equal((await runInstance('bob', img.id)).ok, true);
+        const permissions = await ec2.alice.send(
+          new DescribeImageAttributeCommand({
+            ImageId: ami(img.id),
+            Attribute: 'launchPermission',
+          }),
+        );
+        assert.deepEqual(
+          permissions.LaunchPermissions?.map((p) => p.UserId),
+          [projects.bob],
+        );
+        ok(
+          await call('PUT', `/v2/images/${img.id}/members/${projects.bob}`, 'bob', {
+            body: { status: 'rejected' },
+          }),
+        );
+        assert.ok(!(await executable()).includes(ami(img.id)));
+
+        // The other way: EC2's launch permission is an accepted member at once.
+        const other = await withData('alice', { name: 'granted-by-ec2' });
+        await ec2.alice.send(
+          new ModifyImageAttributeCommand({
+            ImageId: ami(other.id),
+            LaunchPermission: { Add: [{ UserId: projects.bob }] },
+          }),
+        );
+        const members = ok(await call('GET', `/v2/images/${other.id}/members`, 'alice'));
+        assert.deepEqual(
+          (members.members as { member_id: string; status: string }[]).map((m) => [
+            m.member_id,
+            m.status,
+          ]),
+          [[projects.bob, 'accepted']],
+        );
+        assert.equal((await image('bob', other.id)).visibility, 'shared');
+        assert.ok(names(await list('bob', '?visibility=shared')).includes('granted-by-ec2'));
+
+        // The description is one attribute in both APIs.
+        await patched('alice', other.id, [
+          { op: 'add', path: '/description', value: 'from patch' },
+        ]);
+        const described = await ec2.alice.send(
+          new DescribeImagesCommand({ ImageIds: [ami(other.id)] }),
+        );
+        assert.equal(described.Images?.[0]?.Description, 'from patch');
+        await ec2.alice.send(
+          new ModifyImageAttributeCommand({
+            ImageId: ami(other.id),
+            Description: { Value: 'from ec2' },
+          }),
+        );
+        assert.equal((await image('alice', other.id)).description, 'from ec2');
       });
 
       it('imports staged data with glance-direct, and says which methods and stores there are', async () => {

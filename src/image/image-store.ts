@@ -391,14 +391,17 @@ export class ImageStore {
       row,
       what,
       async (part) => {
-        const size = (await fs.promises.stat(staged)).size;
-        const copied = await copyFile(staged, part, size);
+        // The staged file goes before the image changes status, whatever the outcome.
+        let copied: CopyResult;
+        try {
+          copied = await copyFile(staged, part, (await fs.promises.stat(staged)).size);
+        } finally {
+          await fs.promises.rm(staged, { force: true });
+        }
         return { ...copied, virtualSize: await this.#checkData(row, part, copied.bytes) };
       },
       { from: 'importing', failed: 'queued' },
-    )
-      .catch(() => undefined)
-      .finally(() => fs.promises.rm(staged, { force: true }));
+    ).catch(() => undefined);
     return this.#images.get(row.id);
   }
 
