@@ -6,6 +6,7 @@
 // list filters and sorting, the schemas, and the protocol details. Every answer is checked
 // against the JSON schemas written from the API reference.
 import {
+  DeregisterImageCommand,
   DescribeImageAttributeCommand,
   DescribeImagesCommand,
   ModifyImageAttributeCommand,
@@ -303,6 +304,10 @@ for (const backend of [sqliteBackend, postgresBackend]) {
         assert.equal(img.protected, true);
         refused(await call('DELETE', `/v2/images/${img.id}`, 'alice'), 403, /protected/);
         refused(await call('DELETE', `/v2/images/${img.id}`, 'admin'), 403, /protected/);
+        await assert.rejects(
+          ec2.alice.send(new DeregisterImageCommand({ ImageId: ami(img.id) })),
+          (err: Error) => err.name === 'UnauthorizedOperation' && /protected/.test(err.message),
+        );
         assert.deepEqual(names(await list('alice', '?protected=true&name=keep-me')), ['keep-me']);
         assert.deepEqual(names(await list('alice', '?protected=false&name=keep-me')), []);
         await patched('alice', img.id, [{ op: 'replace', path: '/protected', value: false }]);
