@@ -12,11 +12,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { IdentityService } from '../src/identity/index.js';
+import { assertSchema } from './support/api-schema.js';
 import { needs } from './support/capabilities.js';
 import { postgresBackend, sqliteBackend } from './support/databases.js';
 import { disconnected } from './support/expect.js';
 import { startTestCloud, waitUntil, type TestCloud } from './support/ec2.js';
 import { adminEnv, login, openstack, PASSWORD } from './support/openstack.js';
+import { imageErrorSchema, imageListSchema, imageSchema } from './support/schemas/image.js';
 
 interface Answer {
   status: number;
@@ -51,6 +53,7 @@ interface ImageBody {
 /** The error body every refusal must have. */
 function assertImageError(a: Answer, code: number, message?: RegExp): void {
   assert.equal(a.status, code, a.bytes.toString());
+  assertSchema(imageErrorSchema, a.body, `an error ${code}`);
   const e = a.body.error as { code: number; title: string; message: string };
   assert.equal(e.code, code);
   assert.equal(typeof e.title, 'string');
@@ -116,6 +119,7 @@ for (const backend of [sqliteBackend, postgresBackend]) {
       const create = async (who: keyof typeof tokens, body: Record<string, unknown>) => {
         const a = await call('POST', '/v2/images', { token: tokens[who], body });
         assert.equal(a.status, 201, a.bytes.toString());
+        assertSchema(imageSchema, a.body, 'POST /v2/images');
         return a.body as unknown as ImageBody;
       };
       const upload = (who: keyof typeof tokens, id: string, file: string) =>
@@ -124,9 +128,11 @@ for (const backend of [sqliteBackend, postgresBackend]) {
           raw: fs.readFileSync(file),
           type: 'application/octet-stream',
         });
-      const show = async (who: keyof typeof tokens, id: string) =>
-        (await call('GET', `/v2/images/${id}`, { token: tokens[who] }))
-          .body as unknown as ImageBody;
+      const show = async (who: keyof typeof tokens, id: string) => {
+        const a = await call('GET', `/v2/images/${id}`, { token: tokens[who] });
+        if (a.status === 200) assertSchema(imageSchema, a.body, 'GET /v2/images/{id}');
+        return a.body as unknown as ImageBody;
+      };
       const storedFiles = () =>
         fs.existsSync(path.join(t.cloud.config.stateDir, 'images'))
           ? fs.readdirSync(path.join(t.cloud.config.stateDir, 'images'))
@@ -524,6 +530,7 @@ for (const backend of [sqliteBackend, postgresBackend]) {
         while (next) {
           const page = await call('GET', next, { token: tokens.bob });
           assert.equal(page.status, 200, page.bytes.toString());
+          assertSchema(imageListSchema, page.body, 'GET /v2/images');
           const images = page.body.images as ImageBody[];
           assert.ok(images.length <= 2);
           seen.push(...images.map((i) => i.name));
