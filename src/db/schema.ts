@@ -216,14 +216,7 @@ export type ImageKind = 'machine' | 'kernel' | 'ramdisk';
  * could not be stored), `deleted`.
  */
 export type ImageStatus =
-  | 'queued'
-  | 'saving'
-  | 'uploading'
-  | 'importing'
-  | 'active'
-  | 'deactivated'
-  | 'killed'
-  | 'deleted';
+  'queued' | 'saving' | 'uploading' | 'importing' | 'active' | 'deactivated' | 'killed' | 'deleted';
 
 export interface ImagesTable {
   id: string;
