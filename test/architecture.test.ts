@@ -20,7 +20,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['config'],
   ['compute', 'scheduler', 'network', 'identity', 'image', 'keypairs', 'quota', 'tags'],
   ['virt', 'db', 'bus', 'service', 'metrics'],
-  ['ids', 'context', 'errors', 'log', 'version', 'text-rules'],
+  ['ids', 'context', 'errors', 'log', 'version', 'text-rules', 'ports'],
 ];
 
 type Graph = Map<string, Map<string, string[]>>;

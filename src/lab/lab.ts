@@ -3,7 +3,6 @@
 // RabbitMQ, each compute host with its own state dir and data-plane namespace. `up` makes
 // everything or, on failure, nothing; `down` takes away everything `up` made.
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sql } from 'kysely';
@@ -32,6 +31,7 @@ import {
   type LabPlan,
   type LabProcess,
 } from './plan.js';
+import { freePorts } from '../ports.js';
 import { livePid, readPid, runs, startProcess, stopProcess, tail } from './processes.js';
 import { addClient, buildSegments, removeClient } from './segments.js';
 import { readState, stateFile, writeState, type LabClient, type LabState } from './state.js';
@@ -43,23 +43,6 @@ const DEFAULT_DOWN_AFTER_S = 60;
 
 function conflict(message: string): StratusError {
   return new StratusError('conflict', message, { resource: 'config' });
-}
-
-async function freePorts(n: number): Promise<number[]> {
-  const servers: net.Server[] = [];
-  try {
-    for (let i = 0; i < n; i++) {
-      const s = net.createServer();
-      await new Promise<void>((resolve, reject) => {
-        s.once('error', reject);
-        s.listen(0, '127.0.0.1', resolve);
-      });
-      servers.push(s);
-    }
-    return servers.map((s) => (s.address() as net.AddressInfo).port);
-  } finally {
-    await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  }
 }
 
 /** Refusals that need no change to find: a lab already here, a dir that is not a lab's. */

@@ -229,7 +229,7 @@ describe('the AMQP bus across broker restarts (issue 13)', needs('rabbitmq-serve
       assert.equal(await client.call(ctx, topic, 'ping', {}), 'pong');
       const leaving = await open(2000, 1);
       await leaving.serve(topic, async () => 'pong');
-      broker.pause();
+      await broker.pause();
       try {
         for (const attempt of [
           () => client.call(ctx, topic, 'ping', {}),

@@ -3,11 +3,11 @@
 // machine's shared server is never touched.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 
 import { POSTGRES_BIN as BIN } from './capabilities.js';
+import { freePort } from '../../src/ports.js';
 
 export interface PrivatePostgres {
   /** A URL for the database `postgres` on this server. */
@@ -18,14 +18,6 @@ export interface PrivatePostgres {
   start(): void;
   /** Stops it if running and removes its data. */
   remove(): void;
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 /** `settings` are server settings (`max_connections: '400'`), given as `-c NAME=VALUE`. */

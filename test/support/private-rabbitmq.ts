@@ -8,11 +8,11 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 
 import { RABBITMQ_BIN as BIN } from './capabilities.js';
+import { freePorts } from '../../src/ports.js';
 
 export interface PrivateRabbitMq {
   /** amqp://guest:guest@127.0.0.1:PORT */
@@ -28,22 +28,16 @@ export interface PrivateRabbitMq {
   stop(how?: 'kill' | 'graceful'): Promise<void>;
   /**
    * Freezes the node (SIGSTOP to its Erlang VM): its sockets stay open and accept, but nothing
-   * answers, as with a hung broker or a network that drops packets. `resume` thaws it.
+   * answers, as with a hung broker or a network that drops packets. Resolves once every thread
+   * of the VM is seen stopped, and rejects if it cannot freeze it, so that a test never goes on
+   * against a broker that is still answering. `resume` thaws it.
    */
-  pause(): void;
+  pause(): Promise<void>;
   resume(): void;
   /** Starts it again on the same ports and data; resolves when it accepts connections. */
   start(): Promise<void>;
   /** Stops it if running and removes its data. */
   remove(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 function run(cmd: string, args: readonly string[], env: NodeJS.ProcessEnv, ms: number) {
@@ -57,13 +51,25 @@ function run(cmd: string, args: readonly string[], env: NodeJS.ProcessEnv, ms: n
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** The scheduler state letter of each thread of a process (R, S, D, T, ...). */
+function threadStates(pid: number): string[] {
+  const dir = `/proc/${pid}/task`;
+  return fs.readdirSync(dir).flatMap((tid) => {
+    try {
+      const stat = fs.readFileSync(`${dir}/${tid}/stat`, 'utf8');
+      // "tid (comm) S ...": the state follows the last ')', as comm may hold spaces or parens.
+      return [stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3)];
+    } catch {
+      return []; // the thread ended
+    }
+  });
+}
+
 /** Starts a private node; resolves once it accepts AMQP connections (~10-15 s here). */
 export async function startPrivateRabbitMq(): Promise<PrivateRabbitMq> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stratus-rmq-'));
   const node = `stratus-test-${randomBytes(4).toString('hex')}@localhost`;
-  const port = await freePort();
-  let distPort = await freePort();
-  while (distPort === port) distPort = await freePort();
+  const [port, distPort] = (await freePorts(2)) as [number, number];
   const pidFile = path.join(dir, 'pid');
   // No plugins (so no management listener); guest may log in over loopback (the default);
   // a low disk limit so a small temp filesystem does not block publishers.
@@ -117,12 +123,19 @@ export async function startPrivateRabbitMq(): Promise<PrivateRabbitMq> {
       if (child === c) child = undefined;
     });
     try {
-      await run(
-        path.join(BIN, 'rabbitmqctl'),
-        ['-n', node, 'wait', pidFile, '--timeout', '90'],
-        env,
-        120_000,
-      );
+      // Waits for the node to boot; a node that dies on the way (a port taken, say) ends the
+      // wait at once instead of after its timeout.
+      await Promise.race([
+        run(
+          path.join(BIN, 'rabbitmqctl'),
+          ['-n', node, 'wait', pidFile, '--timeout', '90'],
+          env,
+          120_000,
+        ),
+        exited.then(() => {
+          throw new Error('the node exited while starting');
+        }),
+      ]);
     } catch (err) {
       const log = fs.readFileSync(path.join(dir, 'server.out'), 'utf8').slice(-2000);
       await stop('kill');
@@ -161,13 +174,26 @@ export async function startPrivateRabbitMq(): Promise<PrivateRabbitMq> {
     },
     stop,
     start,
-    pause() {
+    async pause() {
       const pid = beamPid();
-      if (child && pid !== undefined) process.kill(pid, 'SIGSTOP');
+      if (pid === undefined || !fs.existsSync(`/proc/${pid}`)) {
+        throw new Error(`the private RabbitMQ is not running (VM pid ${pid ?? 'unknown'})`);
+      }
+      process.kill(pid, 'SIGSTOP');
+      // The stop is asynchronous for a busy multi-threaded VM: wait until no thread runs.
+      const deadline = Date.now() + 10_000;
+      for (;;) {
+        const states = threadStates(pid);
+        if (states.length > 0 && states.every((s) => s === 'T' || s === 't')) return;
+        if (Date.now() > deadline) {
+          throw new Error(`the RabbitMQ VM ${pid} did not stop: thread states ${states.join('')}`);
+        }
+        await sleep(10);
+      }
     },
     resume() {
       const pid = beamPid();
-      if (child && pid !== undefined) process.kill(pid, 'SIGCONT');
+      if (pid !== undefined && fs.existsSync(`/proc/${pid}`)) process.kill(pid, 'SIGCONT');
     },
     async remove() {
       const pid = beamPid();

@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { freePort } from '../../src/ports.js';
 
 export const SLAPD = '/usr/sbin/slapd';
 export const LDAPADD = '/usr/bin/ldapadd';
@@ -41,14 +42,6 @@ export interface PrivateSlapd {
   stop(): Promise<void>;
   /** Stops it if running and removes its files. */
   remove(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 function openssl(dir: string, args: string[]): void {

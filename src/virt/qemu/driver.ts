@@ -3,10 +3,10 @@
 // restarts. KVM where the host really has it, TCG otherwise.
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { StratusError } from '../../errors.js';
+import { freePort } from '../../ports.js';
 import type {
   DriverCapabilities,
   GuestInfo,
@@ -106,17 +106,6 @@ function runFile(
     execFile(file, args, { timeout: timeoutMs }, (err, stdout, stderr) => {
       if (err) reject(Object.assign(err, { stderr: String(stderr) }));
       else resolve({ stdout: String(stdout), stderr: String(stderr) });
-    });
-  });
-}
-
-function freeLoopbackPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const port = (server.address() as net.AddressInfo).port;
-      server.close(() => resolve(port));
     });
   });
 }
@@ -450,7 +439,7 @@ export class QemuDriver implements VirtDriver {
         rec.attachment.kind === 'user'
           ? attempt === 0 && rec.sshPort !== undefined
             ? rec.sshPort
-            : await freeLoopbackPort()
+            : await freePort()
           : undefined;
       for (const f of ['qmp', 'qemuPid', 'pid'] as const)
         fs.rmSync(this.#file(id, f), { force: true });
