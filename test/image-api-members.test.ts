@@ -9,9 +9,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { IdentityService } from '../src/identity/index.js';
+import { assertSchema } from './support/api-schema.js';
 import { needs } from './support/capabilities.js';
 import { startTestCloud, type TestCloud } from './support/ec2.js';
 import { adminEnv, login, openstack, PASSWORD } from './support/openstack.js';
+import { memberListSchema, memberSchema } from './support/schemas/image.js';
 
 interface Answer {
   status: number;
@@ -119,6 +121,7 @@ describe(
         member: projects.bob,
       });
       assert.equal(added.status, 200, JSON.stringify(added.body));
+      assertSchema(memberSchema, added.body, 'POST /v2/images/{id}/members');
       const m = added.body as unknown as Member;
       assert.deepEqual([m.image_id, m.member_id, m.status], [id, projects.bob, 'pending']);
       assert.equal(m.schema, '/v2/schemas/member');
@@ -137,6 +140,7 @@ describe(
       });
       assert.equal(accepted.status, 200, JSON.stringify(accepted.body));
       assert.equal(accepted.body.status, 'accepted');
+      assertSchema(memberSchema, accepted.body, 'PUT /v2/images/{id}/members/{member}');
       assert.ok((await listed('bob')).includes(id));
       assert.ok((await listed('bob', '?visibility=shared')).includes(id));
       assert.ok(!(await listed('bob', '?visibility=private')).includes(id));
@@ -145,6 +149,7 @@ describe(
       await call('POST', `/v2/images/${id}/members`, 'alice', { member: projects.carol });
       const all = (await call('GET', `/v2/images/${id}/members`, 'alice')).body;
       assert.equal(all.schema, '/v2/schemas/members');
+      assertSchema(memberListSchema, all, 'GET /v2/images/{id}/members');
       assert.deepEqual(
         (all.members as Member[]).map((x) => [x.member_id, x.status]),
         [

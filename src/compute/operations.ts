@@ -248,6 +248,7 @@ export class InstanceOperations {
         reason: 'image_state',
       });
     }
+    checkImageMinimums(image, flavor);
     const kernel = await lookups.kernel;
     const ramdisk = await lookups.ramdisk;
     if (req.availabilityZone && !(await lookups.zoneExists)) {
@@ -1044,6 +1045,8 @@ export class InstanceOperations {
     const rows = await this.#images.list({
       idPrefixes: [ref],
       visibleTo: isAdmin(ctx) ? undefined : requireProject(ctx),
+      // Anyone may launch a community image.
+      includeCommunity: true,
     });
     const image = rows.find((r) => r.kind === kind) ?? rows[0];
     if (!image || image.kind !== kind) throw notFound('image', ref);
@@ -1188,5 +1191,27 @@ export function checkUserData(userData: string): void {
       resource: 'instance',
       reason: 'user_data',
     });
+  }
+}
+
+/**
+ * Refuses a flavor smaller than what the image says it needs (its `min_disk` in GiB and
+ * `min_ram` in MiB), as the Compute API refuses such a launch with 400.
+ */
+function checkImageMinimums(
+  image: Pick<ImageRow, 'id' | 'minDisk' | 'minRam'>,
+  flavor: Pick<FlavorRow, 'name' | 'diskGb' | 'memoryMb'>,
+): void {
+  if (flavor.memoryMb < image.minRam) {
+    throw invalid(
+      `The flavor '${flavor.name}' has ${flavor.memoryMb} MiB of memory; the image '${image.id}' needs at least ${image.minRam} MiB.`,
+      { resource: 'flavor', id: flavor.name },
+    );
+  }
+  if (flavor.diskGb < image.minDisk) {
+    throw invalid(
+      `The flavor '${flavor.name}' has a ${flavor.diskGb} GiB disk; the image '${image.id}' needs at least ${image.minDisk} GiB.`,
+      { resource: 'flavor', id: flavor.name },
+    );
   }
 }

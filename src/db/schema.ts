@@ -261,7 +261,14 @@ export interface QuotaClassesTable {
 }
 
 export type ImageKind = 'machine' | 'kernel' | 'ramdisk';
-export type ImageStatus = 'queued' | 'saving' | 'active' | 'killed' | 'deleted';
+/**
+ * Where an image stands: `queued` (no data yet), `saving` (data arriving), `uploading` (data
+ * staged for an import), `importing` (staged data being checked and stored), `active`,
+ * `deactivated` (kept, but neither launched nor downloaded by non-admins), `killed` (its data
+ * could not be stored), `deleted`.
+ */
+export type ImageStatus =
+  'queued' | 'saving' | 'uploading' | 'importing' | 'active' | 'deactivated' | 'killed' | 'deleted';
 
 export interface ImagesTable {
   id: string;
@@ -287,6 +294,24 @@ export interface ImagesTable {
   deprecateAt: number | null;
   /** The ClientToken of the CopyImage that made it, so a retried copy finds it. */
   clientToken: string | null;
+  /** 1: any project may launch it and find it by id; listed to others only when asked for. */
+  community: number;
+  /** 1: it cannot be deleted until this is cleared. */
+  protected: number;
+  /** 1: left out of listings unless they ask for hidden images. */
+  hidden: number;
+  /** The smallest root disk (GiB) and memory (MiB) a flavor must have to launch it. */
+  minDisk: number;
+  minRam: number;
+  /** The size of the disk the guest sees, in bytes, once the data is in. */
+  virtualSize: number | null;
+  /** Lower-case hex MD5 and SHA-512 of the data (null for data stored before they were kept). */
+  md5: string | null;
+  sha512: string | null;
+  /** Custom properties: a JSON object of string values. */
+  properties: string;
+  /** The image's tags: a JSON array of strings. */
+  tags: string;
 }
 
 /**

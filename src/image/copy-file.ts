@@ -1,4 +1,5 @@
-// Streamed writes of image files that compute the SHA-256 of what they write and report
+// Streamed writes of image files that compute the SHA-256 (and the MD5 and SHA-512 the Image
+// API shows) of what they write and report
 // progress: a copy of a local file, or data arriving on a stream (an upload).
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
@@ -16,6 +17,9 @@ export interface CopyResult {
   bytes: number;
   /** Lower-case hex SHA-256 of the bytes copied. */
   sha256: string;
+  /** Lower-case hex MD5 and SHA-512 of the bytes copied (null when not known). */
+  md5: string | null;
+  sha512: string | null;
 }
 
 /**
@@ -52,11 +56,15 @@ export async function writeStream(
   } = {},
 ): Promise<CopyResult> {
   const hash = createHash('sha256');
+  const md5 = createHash('md5');
+  const sha512 = createHash('sha512');
   let copiedBytes = 0;
   const totalBytes = options.totalBytes ?? 0;
   const tap = new Transform({
     transform(chunk: Buffer, _enc, done) {
       hash.update(chunk);
+      md5.update(chunk);
+      sha512.update(chunk);
       copiedBytes += chunk.length;
       if (options.maxBytes !== undefined && copiedBytes > options.maxBytes) {
         done(
@@ -84,5 +92,10 @@ export async function writeStream(
   } finally {
     await fd.close();
   }
-  return { bytes: copiedBytes, sha256: hash.digest('hex') };
+  return {
+    bytes: copiedBytes,
+    sha256: hash.digest('hex'),
+    md5: md5.digest('hex'),
+    sha512: sha512.digest('hex'),
+  };
 }

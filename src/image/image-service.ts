@@ -15,6 +15,7 @@ import { invalid, notFound, StratusError } from '../errors.js';
 import type {
   CopyRequest,
   CreateRequest,
+  ImageChange,
   ImageFile,
   ImageStore,
   NewImage,
@@ -30,6 +31,13 @@ export interface ImageQuery {
   ownerProjectId?: string;
   /** Only public (true) or only non-public (false) images. */
   isPublic?: boolean;
+  /**
+   * Other projects' community images too; by default only when looking images up by id
+   * (`idPrefixes`), as the Image API lists them only when asked for.
+   */
+  includeCommunity?: boolean;
+  /** The statuses of a share with the caller's project that make an image listed (accepted). */
+  memberStatuses?: readonly ImageMemberStatus[];
 }
 
 export class ImageService {
@@ -40,7 +48,11 @@ export class ImageService {
    * starts with one of `idPrefixes`, oldest first.
    */
   list(ctx: RequestContext, filter: ImageQuery = {}): Promise<ImageRow[]> {
-    return this.store.list({ ...filter, visibleTo: visibleTo(ctx) });
+    return this.store.list({
+      ...filter,
+      includeCommunity: filter.includeCommunity ?? filter.idPrefixes !== undefined,
+      visibleTo: visibleTo(ctx),
+    });
   }
 
   /**
@@ -61,7 +73,8 @@ export class ImageService {
    */
   async get(ctx: RequestContext, id: string): Promise<ImageRow> {
     const row = await this.store.get(id);
-    if (!isAdmin(ctx) && row.isPublic !== 1 && row.ownerProjectId !== requireProject(ctx)) {
+    const open = row.isPublic === 1 || row.community === 1;
+    if (!isAdmin(ctx) && !open && row.ownerProjectId !== requireProject(ctx)) {
       if (!(await this.store.member(row.id, requireProject(ctx)))) throw notFound('image', id);
     }
     return row;
@@ -185,19 +198,15 @@ export class ImageService {
   }
 
   /**
-   * Changes an image the caller may modify: its description, whether it is public (only an
-   * admin may make an image public; an owner may make it private again), when it counts as
-   * deprecated. `reset` also ends every share (EC2's ResetImageAttribute launchPermission).
+   * Changes an image the caller may modify (see ImageStore.update): its name, description,
+   * whether it is public (only an admin may make an image public; an owner may make it
+   * private again) or community, when it counts as deprecated, its Image API attributes.
+   * `endShares` also ends every share (EC2's ResetImageAttribute launchPermission).
    */
   async modify(
     ctx: RequestContext,
     id: string,
-    change: {
-      description?: string;
-      isPublic?: boolean;
-      deprecateAt?: number | null;
-      endShares?: boolean;
-    },
+    change: ImageChange & { endShares?: boolean },
   ): Promise<ImageRow> {
     const image = await this.#modifiable(ctx, id, 'change');
     if (change.isPublic === true && image.isPublic !== 1 && !isAdmin(ctx)) {
@@ -207,8 +216,38 @@ export class ImageService {
         { resource: 'image', id: image.id, reason: 'visibility' },
       );
     }
-    if (change.endShares) await this.store.clearMembers(image.id);
-    return this.store.update(image.id, change);
+    const { endShares, ...rest } = change;
+    if (endShares) await this.store.clearMembers(image.id);
+    return this.store.update(image.id, rest);
+  }
+
+  /**
+   * Stages the data of a queued image the caller may modify, for a glance-direct import
+   * (see ImageStore.stage).
+   */
+  async stage(
+    ctx: RequestContext,
+    id: string,
+    data: Readable,
+    options: UploadOptions = {},
+  ): Promise<ImageRow> {
+    const image = await this.#modifiable(ctx, id, 'stage data for');
+    return this.store.stage(image.id, data, options);
+  }
+
+  /** Imports the staged data of an image the caller may modify (see ImageStore.importStaged). */
+  async importStaged(ctx: RequestContext, id: string): Promise<ImageRow> {
+    const image = await this.#modifiable(ctx, id, 'import');
+    return this.store.importStaged(image.id);
+  }
+
+  /**
+   * Deactivates (`active` false) or reactivates an image the caller may modify (see
+   * ImageStore.setActive).
+   */
+  async setActive(ctx: RequestContext, id: string, active: boolean): Promise<ImageRow> {
+    const image = await this.#modifiable(ctx, id, active ? 'reactivate' : 'deactivate');
+    return this.store.setActive(image.id, active);
   }
 
   /**
@@ -224,6 +263,7 @@ export class ImageService {
     if (
       !isAdmin(ctx) &&
       source.isPublic !== 1 &&
+      source.community !== 1 &&
       source.ownerProjectId !== projectId &&
       (await this.store.member(source.id, projectId))?.status !== 'accepted'
     ) {
@@ -285,9 +325,19 @@ export class ImageService {
     return this.store.upload(image.id, data, options);
   }
 
-  /** The stored file of an active image the caller may see (see ImageStore.fileOf). */
+  /**
+   * The stored file of an active image the caller may see (see ImageStore.fileOf); a
+   * deactivated image's only for admins (`forbidden` for others).
+   */
   async fileOf(ctx: RequestContext, id: string): Promise<ImageFile> {
     const image = await this.get(ctx, id);
+    if (image.status === 'deactivated' && !isAdmin(ctx)) {
+      throw new StratusError(
+        'forbidden',
+        `The image '${image.id}' is deactivated; its data cannot be downloaded.`,
+        { resource: 'image', id: image.id, reason: 'image_state' },
+      );
+    }
     return this.store.fileOf(image.id);
   }
 
@@ -296,7 +346,12 @@ export class ImageService {
    * `not_found` when there is none (including another project's private images).
    */
   async find(ctx: RequestContext, idPrefix: string, kind?: ImageKind): Promise<ImageRow> {
-    const rows = await this.store.list({ visibleTo: visibleTo(ctx), idPrefixes: [idPrefix], kind });
+    const rows = await this.store.list({
+      visibleTo: visibleTo(ctx),
+      includeCommunity: true,
+      idPrefixes: [idPrefix],
+      kind,
+    });
     const row = rows[0];
     if (!row) throw notFound('image', idPrefix);
     return row;
@@ -335,7 +390,10 @@ export class ImageService {
   async delete(ctx: RequestContext, id: string): Promise<void> {
     const image = await this.store.get(id);
     if (!this.mayModify(ctx, image)) {
-      if (image.isPublic !== 1 && !isAdmin(ctx)) throw notFound('image', id);
+      const open = image.isPublic === 1 || image.community === 1;
+      if (!open && !isAdmin(ctx) && !(await this.store.member(image.id, requireProject(ctx)))) {
+        throw notFound('image', id);
+      }
       throw new StratusError(
         'forbidden',
         `The image '${image.name}' does not belong to your project; only an admin may delete it.`,

@@ -19,6 +19,7 @@ import {
   type ImageMemberRow,
   type ImageMemberStatus,
   type ImageRow,
+  type ImageStatus,
 } from '../db/index.js';
 import { alreadyExists, invalid, notFound, StratusError } from '../errors.js';
 import { checkTags, checkText, IMAGE_DESCRIPTION, IMAGE_NAME, textProblem } from '../text-rules.js';
@@ -76,6 +77,33 @@ export interface CreateRequest extends NewImage {
   kind?: ImageKind;
   /** The qemu-img format the data must have: one of MACHINE_FORMATS; kernels and ramdisks 'raw'. */
   diskFormat: string;
+  /** What the Image API keeps beyond EC2's attributes; none set when absent. */
+  attributes?: Partial<ImageAttributes>;
+}
+
+/** What an image says about itself for the Image API (and its launch checks). */
+export interface ImageAttributes {
+  /** Any project may launch it and find it by id (the Image API's `community`). */
+  community: boolean;
+  /** It cannot be deleted while this is set. */
+  protected: boolean;
+  /** Left out of listings unless they ask for hidden images. */
+  hidden: boolean;
+  /** The smallest root disk (GiB) and memory (MiB) a flavor must have to launch it. */
+  minDisk: number;
+  minRam: number;
+  /** Custom properties. */
+  properties: Readonly<Record<string, string>>;
+  tags: readonly string[];
+}
+
+/** A change of a live image (see ImageStore.update); absent fields stay as they are. */
+export interface ImageChange extends Partial<ImageAttributes> {
+  name?: string;
+  description?: string;
+  architecture?: string;
+  isPublic?: boolean;
+  deprecateAt?: number | null;
 }
 
 export interface UploadOptions {
@@ -111,6 +139,53 @@ export interface ImageFile {
   /** Lower-case hex SHA-256 of the file. */
   sha256: string;
 }
+
+/** What a write of an image's data produced, with the disk size the guest will see. */
+type StoredBits = CopyResult & { virtualSize: number | null };
+
+/** The custom properties and tags of a record. */
+export function imageProperties(row: ImageRow): Record<string, string> {
+  return parseJson<Record<string, string>>(row.properties, {});
+}
+
+export function imageTags(row: ImageRow): string[] {
+  return parseJson<string[]>(row.tags, []);
+}
+
+function parseJson<T>(text: string, fallback: T): T {
+  try {
+    return (JSON.parse(text) as T | null) ?? fallback;
+  } catch {
+    return fallback;
+  }
+}
+
+/** The columns of ImageAttributes, for a new record or a change. */
+function attributeColumns(a: Partial<ImageAttributes>): Partial<ImageRow> {
+  const set: Partial<ImageRow> = {};
+  if (a.community !== undefined) set.community = a.community ? 1 : 0;
+  if (a.protected !== undefined) set.protected = a.protected ? 1 : 0;
+  if (a.hidden !== undefined) set.hidden = a.hidden ? 1 : 0;
+  if (a.minDisk !== undefined) set.minDisk = a.minDisk;
+  if (a.minRam !== undefined) set.minRam = a.minRam;
+  if (a.properties !== undefined) set.properties = JSON.stringify(a.properties);
+  if (a.tags !== undefined) set.tags = JSON.stringify(a.tags);
+  return set;
+}
+
+/** The new columns' values of a record that sets none of them. */
+const NO_ATTRIBUTES = {
+  community: 0,
+  protected: 0,
+  hidden: 0,
+  minDisk: 0,
+  minRam: 0,
+  virtualSize: null,
+  md5: null,
+  sha512: null,
+  properties: '{}',
+  tags: '[]',
+} satisfies Partial<ImageRow>;
 
 /** The fields of a new record that `#checkNew` decides. */
 type NewImageFields = Pick<
@@ -177,7 +252,7 @@ export class ImageStore {
           `the file changed while it was copied (${copied.bytes} bytes read, ${sizeBytes} expected)`,
         );
       }
-      return copied;
+      return { ...copied, virtualSize: info.virtualSizeBytes };
     });
   }
 
@@ -202,7 +277,7 @@ export class ImageStore {
       );
     }
     const base = await this.#checkNew(req, kind);
-    return this.#insertQueued(base, kind, req.diskFormat, null);
+    return this.#insertQueued(base, kind, req.diskFormat, null, undefined, req.attributes);
   }
 
   /**
@@ -227,24 +302,133 @@ export class ImageStore {
     const what = `Uploading data to image '${row.name}' (${row.id})`;
     return this.#storeBits(row, what, async (part) => {
       const copied = await writeStream(data, part, { maxBytes: options.maxBytes });
-      if (copied.bytes === 0) {
-        throw invalid('The uploaded data is empty.', { resource: 'image_file' });
-      }
-      const info = await this.#qemuImg.probe(part, { label: 'The uploaded data' });
-      if (info.backingFile !== null) {
-        throw invalid(
-          'The uploaded data is an image over a backing file; upload a self-contained image (qemu-img convert makes one).',
-          { resource: 'image_file' },
-        );
-      }
-      if (info.format !== row.diskFormat) {
-        throw invalid(
-          `The uploaded data is a ${info.format} image, but the image's disk format is ${row.diskFormat ?? 'not set'}.`,
-          { resource: 'image_file', reason: 'disk_format' },
-        );
-      }
-      return copied;
+      return { ...copied, virtualSize: await this.#checkData(row, part, copied.bytes) };
     });
+  }
+
+  /**
+   * Checks data written for `row` as an import's file is checked: not empty, accepted by
+   * qemu-img, in the image's disk format, without a backing file. Returns its virtual size.
+   */
+  async #checkData(row: ImageRow, file: string, bytes: number): Promise<number> {
+    if (bytes === 0) {
+      throw invalid('The uploaded data is empty.', { resource: 'image_file' });
+    }
+    const info = await this.#qemuImg.probe(file, { label: 'The uploaded data' });
+    if (info.backingFile !== null) {
+      throw invalid(
+        'The uploaded data is an image over a backing file; upload a self-contained image (qemu-img convert makes one).',
+        { resource: 'image_file' },
+      );
+    }
+    if (info.format !== row.diskFormat) {
+      throw invalid(
+        `The uploaded data is a ${info.format} image, but the image's disk format is ${row.diskFormat ?? 'not set'}.`,
+        { resource: 'image_file', reason: 'disk_format' },
+      );
+    }
+    return info.virtualSizeBytes;
+  }
+
+  /**
+   * The first step of the Image API's interoperable import (glance-direct): takes the data
+   * of a `queued` image into a staging file `<dir>/<id>.staged`, and the image becomes
+   * `uploading`. Nothing is checked yet; `importStaged` does that. An image that is not
+   * queued is a `conflict`; data that cannot be written (cut short, over `maxBytes`, empty)
+   * leaves no staged file and the image queued again.
+   */
+  async stage(id: string, data: Readable, options: UploadOptions = {}): Promise<ImageRow> {
+    const row = await this.#images.get(id);
+    if (!(await this.#images.transition(row.id, 'queued', 'uploading'))) {
+      const now = await this.#images.get(id);
+      throw new StratusError(
+        'conflict',
+        `The image '${row.id}' is ${now.status}; data can only be staged for a queued image.`,
+        { resource: 'image', id: row.id, reason: 'image_state' },
+      );
+    }
+    const staged = this.#staged(row.id);
+    try {
+      await fs.promises.mkdir(this.directory, { recursive: true, mode: 0o700 });
+      await fs.promises.rm(staged, { force: true });
+      const written = await writeStream(data, staged, { maxBytes: options.maxBytes });
+      if (written.bytes === 0) {
+        throw invalid('The staged data is empty.', { resource: 'image_file' });
+      }
+    } catch (err) {
+      await fs.promises.rm(staged, { force: true });
+      await this.#images.transition(row.id, 'uploading', 'queued').catch(() => false);
+      if (err instanceof StratusError) throw err;
+      throw new StratusError(
+        'unavailable',
+        `Staging data for image '${row.name}' (${row.id}) failed: ${err instanceof Error ? err.message : String(err)}. The image is queued again.`,
+        { resource: 'image', id: row.id, cause: err },
+      );
+    }
+    return this.#images.get(row.id);
+  }
+
+  /**
+   * The second step of the glance-direct import: an `uploading` image (one with staged data)
+   * becomes `importing` at once (a `conflict` for any other status, so one of two racing
+   * imports wins), and resolves with that record; in the background the staged data is
+   * copied into place with its checksums and checked as an upload is. The image then becomes
+   * `active`, or, when the data fails, `queued` again without data (the staged file is
+   * removed either way), as the Image API reverts a failed import.
+   */
+  async importStaged(id: string): Promise<ImageRow> {
+    const row = await this.#images.get(id);
+    if (!(await this.#images.transition(row.id, 'uploading', 'importing'))) {
+      throw new StratusError(
+        'conflict',
+        `The image '${row.id}' is ${row.status}; stage its data before importing it with glance-direct.`,
+        { resource: 'image', id: row.id, reason: 'image_state' },
+      );
+    }
+    const staged = this.#staged(row.id);
+    const what = `Importing the staged data of image '${row.name}' (${row.id})`;
+    void this.#storeBits(
+      row,
+      what,
+      async (part) => {
+        // The staged file goes before the image changes status, whatever the outcome.
+        let copied: CopyResult;
+        try {
+          copied = await copyFile(staged, part, (await fs.promises.stat(staged)).size);
+        } finally {
+          await fs.promises.rm(staged, { force: true });
+        }
+        return { ...copied, virtualSize: await this.#checkData(row, part, copied.bytes) };
+      },
+      { from: 'importing', failed: 'queued' },
+    ).catch(() => undefined);
+    return this.#images.get(row.id);
+  }
+
+  #staged(id: string): string {
+    return path.join(this.directory, `${id}.staged`);
+  }
+
+  /**
+   * Deactivates an active image (it is kept, but is launched by no one and downloaded only
+   * by admins) or reactivates a deactivated one. Asking for the status it already has is
+   * fine; any other status is `forbidden`, as the Image API answers.
+   */
+  async setActive(id: string, active: boolean): Promise<ImageRow> {
+    const row = await this.#images.get(id);
+    const [from, to] = active
+      ? (['deactivated', 'active'] as const)
+      : (['active', 'deactivated'] as const);
+    if (row.status === to) return row;
+    if (!(await this.#images.transition(row.id, from, to))) {
+      const now = await this.#images.get(id);
+      throw new StratusError(
+        'forbidden',
+        `Not allowed to ${active ? 'reactivate' : 'deactivate'} the image '${row.id}' in status '${now.status}'.`,
+        { resource: 'image', id: row.id, reason: 'image_state' },
+      );
+    }
+    return this.#images.get(row.id);
   }
 
   /** Inserts a new queued record, checking the owner's names under a lock. */
@@ -254,6 +438,7 @@ export class ImageStore {
     diskFormat: string,
     sizeBytes: number | null,
     clientToken?: string,
+    attributes: Partial<ImageAttributes> = {},
   ): Promise<ImageRow> {
     const at = Date.now();
     const row: ImageRow = {
@@ -270,6 +455,8 @@ export class ImageStore {
       deletedAt: null,
       deprecateAt: null,
       clientToken: clientToken ?? null,
+      ...NO_ATTRIBUTES,
+      ...attributeColumns(attributes),
     };
     await this.#db.transaction().execute(async (trx) => {
       await lockOwner(trx, row.ownerProjectId);
@@ -282,14 +469,16 @@ export class ImageStore {
 
   /**
    * Writes a `saving` image's data with `write` to `<dir>/<id>.part`, then renames it into
-   * place and marks the image active with its size and SHA-256. Any failure removes the
-   * partial file and leaves the image `killed`; an `invalid` error (bad data) is rethrown as
-   * such, anything else becomes `unavailable`, both saying the image is killed.
+   * place and marks the image active with its size, checksums and virtual size. Any failure
+   * removes the partial file and leaves the image `killed`; an `invalid` error (bad data) is
+   * rethrown as such, anything else becomes `unavailable`, both saying the image is killed.
+   * An import moves from `importing` instead, and back to `queued` on failure.
    */
   async #storeBits(
     row: ImageRow,
     what: string,
-    write: (part: string) => Promise<CopyResult>,
+    write: (part: string) => Promise<StoredBits>,
+    states: { from: ImageStatus; failed: ImageStatus } = { from: 'saving', failed: 'killed' },
   ): Promise<ImageRow> {
     const final = path.join(this.directory, row.id);
     const part = `${final}.part`;
@@ -297,9 +486,12 @@ export class ImageStore {
       await fs.promises.mkdir(this.directory, { recursive: true, mode: 0o700 });
       const copied = await write(part);
       await fs.promises.rename(part, final);
-      const done = await this.#images.transition(row.id, 'saving', 'active', {
+      const done = await this.#images.transition(row.id, states.from, 'active', {
         sizeBytes: copied.bytes,
         checksum: copied.sha256,
+        md5: copied.md5,
+        sha512: copied.sha512,
+        virtualSize: copied.virtualSize,
         location: final,
       });
       // Deleted while its data arrived: the file must not outlive the record.
@@ -308,12 +500,13 @@ export class ImageStore {
       await fs.promises.rm(part, { force: true });
       await fs.promises.rm(final, { force: true });
       await this.#images
-        .transition(row.id, 'saving', 'killed', { location: null })
+        .transition(row.id, states.from, states.failed, { location: null })
         .catch(() => false);
+      const marked = states.failed === 'killed' ? 'marked killed' : `${states.failed} again`;
       const why = err instanceof Error ? err.message : String(err);
       if (err instanceof StratusError && err.kind === 'not_found') throw err;
       if (err instanceof StratusError && err.kind === 'invalid') {
-        throw new StratusError('invalid', `${err.message} The image ${row.id} is marked killed.`, {
+        throw new StratusError('invalid', `${err.message} The image ${row.id} is ${marked}.`, {
           resource: err.resource,
           id: err.id,
           reason: err.reason,
@@ -322,7 +515,7 @@ export class ImageStore {
       }
       throw new StratusError(
         'unavailable',
-        `${what} failed: ${why}. The image ${row.id} is marked killed.`,
+        `${what} failed: ${why}. The image ${row.id} is ${marked}.`,
         { resource: 'image', id: row.id, cause: err },
       );
     }
@@ -371,6 +564,12 @@ export class ImageStore {
       deletedAt: null,
       deprecateAt: null,
       clientToken: null,
+      ...NO_ATTRIBUTES,
+      virtualSize: source.virtualSize,
+      md5: source.md5,
+      sha512: source.sha512,
+      minDisk: source.minDisk,
+      minRam: source.minRam,
     };
     await this.#db.transaction().execute(async (trx) => {
       const images = new ImageRepo(trx);
@@ -464,12 +663,18 @@ export class ImageStore {
     void this.#storeBits(row, what, async (part) => {
       try {
         await fs.promises.link(from, part);
-        return { bytes: size, sha256: checksum };
+        return {
+          bytes: size,
+          sha256: checksum,
+          md5: source.md5,
+          sha512: source.sha512,
+          virtualSize: source.virtualSize,
+        };
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
         if (code !== 'EXDEV' && code !== 'EPERM' && code !== 'EMLINK') throw err;
       }
-      return copyFile(from, part, size);
+      return { ...(await copyFile(from, part, size)), virtualSize: source.virtualSize };
     }).catch(() => undefined);
     return this.#images.get(row.id);
   }
@@ -538,20 +743,33 @@ export class ImageStore {
   }
 
   /**
-   * Changes what a live image says about itself: its description (checked by the text
-   * rules), whether it is public, when it counts as deprecated (null: never).
+   * Changes what a live image says about itself: its name (the text rules; unique among its
+   * owner's images), description (checked by the text rules), architecture, whether it is
+   * public, when it counts as deprecated (null: never), and its Image API attributes.
    */
-  async update(
-    id: string,
-    change: { description?: string; isPublic?: boolean; deprecateAt?: number | null },
-  ): Promise<ImageRow> {
+  async update(id: string, change: ImageChange): Promise<ImageRow> {
     const row = await this.#images.get(id);
-    const set: { description?: string; isPublic?: number; deprecateAt?: number | null } = {};
+    const set: Partial<ImageRow> = attributeColumns(change);
     if (change.description !== undefined)
       set.description = checkText(change.description, IMAGE_DESCRIPTION, 'description');
     if (change.isPublic !== undefined) set.isPublic = change.isPublic ? 1 : 0;
     if (change.deprecateAt !== undefined) set.deprecateAt = change.deprecateAt;
-    if (Object.keys(set).length > 0) await this.#images.update(row.id, set);
+    if (change.architecture !== undefined) {
+      set.architecture = checkArchitecture(change.architecture);
+    }
+    if (change.name !== undefined && change.name !== row.name) {
+      checkNewText({ name: change.name });
+      set.name = change.name;
+    }
+    if (Object.keys(set).length === 0) return row;
+    await this.#db.transaction().execute(async (trx) => {
+      const images = new ImageRepo(trx);
+      if (set.name !== undefined) {
+        await lockOwner(trx, row.ownerProjectId);
+        if (await images.findByName(row.ownerProjectId, set.name)) throw duplicateName(set.name);
+      }
+      await images.update(row.id, set);
+    });
     return this.#images.get(row.id);
   }
 
@@ -568,6 +786,13 @@ export class ImageStore {
       const first = await images.get(id);
       if (first.location) await images.lockLocation(first.location);
       const row = await images.get(id);
+      if (row.protected === 1) {
+        throw new StratusError(
+          'forbidden',
+          `The image '${row.id}' is protected and cannot be deleted; clear its protection first.`,
+          { resource: 'image', id: row.id },
+        );
+      }
       if (row.kind !== 'machine') {
         const users = await images.linkedTo(row.id);
         if (users.length > 0) {
@@ -625,12 +850,15 @@ export class ImageStore {
   }
 
   /**
-   * The stored file of an active image, for drivers that boot it. Missing or deleted:
-   * `not_found`; not active (still importing, killed): `invalid` with reason 'image_state'.
+   * The stored file of an active (or deactivated) image, for drivers that boot it and for
+   * downloads. Missing or deleted: `not_found`; without data (still importing, killed):
+   * `invalid` with reason 'image_state'. Whether the caller may use a deactivated image is
+   * the caller's to decide.
    */
   async fileOf(id: string): Promise<ImageFile> {
     const row = await this.#images.get(id);
-    if (row.status !== 'active' || !row.location || !row.checksum) {
+    const stored = row.status === 'active' || row.status === 'deactivated';
+    if (!stored || !row.location || !row.checksum) {
       throw invalid(`The image '${row.id}' is not available (it is ${row.status}).`, {
         resource: 'image',
         id: row.id,
@@ -657,13 +885,7 @@ export class ImageStore {
   /** Checks what a new image says about itself and returns the fields of its record. */
   async #checkNew(req: NewImage, kind: ImageKind): Promise<NewImageFields> {
     const description = checkNewText(req);
-    const architecture = req.architecture ?? 'x86_64';
-    if (!(ARCHITECTURES as readonly string[]).includes(architecture)) {
-      throw invalid(
-        `The architecture '${architecture}' is not one of ${ARCHITECTURES.join(', ')}.`,
-        { resource: 'parameter', id: 'architecture' },
-      );
-    }
+    const architecture = checkArchitecture(req.architecture ?? 'x86_64');
     const owner = req.ownerProjectId ?? null;
     if (owner !== null && !(await new ProjectRepo(this.#db).find(owner))) {
       throw notFound('project', owner, `The project '${owner}' does not exist.`);
@@ -729,8 +951,18 @@ async function lockOwner(db: Db, ownerProjectId: string | null): Promise<void> {
     .execute();
 }
 
+function checkArchitecture(architecture: string): string {
+  if (!(ARCHITECTURES as readonly string[]).includes(architecture)) {
+    throw invalid(`The architecture '${architecture}' is not one of ${ARCHITECTURES.join(', ')}.`, {
+      resource: 'parameter',
+      id: 'architecture',
+    });
+  }
+  return architecture;
+}
+
 /** The rules of text-rules.ts for a new image's name and description; returns the description. */
-function checkNewText(req: Pick<NewImage, 'name' | 'description'>): string {
+function checkNewText(req: Pick<NewImage, 'name'> & { description?: string }): string {
   const nameProblem = textProblem(req.name, IMAGE_NAME);
   if (nameProblem !== undefined) {
     throw invalid(nameProblem, { resource: 'image', id: req.name, reason: 'name' });

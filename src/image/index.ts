@@ -16,6 +16,10 @@ export {
   type UploadOptions,
   type RegisterRequest,
   type ImageFile,
+  type ImageAttributes,
+  type ImageChange,
+  imageProperties,
+  imageTags,
 } from './image-store.js';
 export { ImageService, type ImageQuery } from './image-service.js';
 export { QemuImg, type QemuImgOptions, type ImageFileInfo } from './qemu-img.js';

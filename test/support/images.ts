@@ -25,6 +25,16 @@ export function imageRow(fields: Partial<ImageRow> = {}): ImageRow {
     deletedAt: null,
     deprecateAt: null,
     clientToken: null,
+    community: 0,
+    protected: 0,
+    hidden: 0,
+    minDisk: 0,
+    minRam: 0,
+    virtualSize: null,
+    md5: null,
+    sha512: null,
+    properties: '{}',
+    tags: '[]',
     ...fields,
   };
 }

@@ -24,6 +24,7 @@ import * as m0022 from './0022-rule-descriptions.js';
 import * as m0026 from './0026-server-details.js';
 import * as m0027 from './0027-server-actions.js';
 import * as m0025 from './0025-flavors-hosts-quotas.js';
+import * as m0024 from './0024-image-properties.js';
 
 export const MIGRATIONS: Record<string, Migration> = {
   '0001-identity-and-services': m0001,
@@ -50,4 +51,5 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0026-server-details': m0026,
   '0027-server-actions': m0027,
   '0025-flavors-hosts-quotas': m0025,
+  '0024-image-properties': m0024,
 };

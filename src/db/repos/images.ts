@@ -1,7 +1,14 @@
 // The image registry: machine, kernel and ramdisk images, the cloud's own and projects'.
 import { notFound } from '../../errors.js';
 import { idStartsWith } from '../prefix.js';
-import type { Db, ImageKind, ImageRow, ImageStatus, ImagesTable } from '../schema.js';
+import type {
+  Db,
+  ImageKind,
+  ImageMemberStatus,
+  ImageRow,
+  ImageStatus,
+  ImagesTable,
+} from '../schema.js';
 
 export interface ImageListFilter {
   /**
@@ -9,6 +16,13 @@ export interface ImageListFilter {
    * Every image when absent.
    */
   visibleTo?: string;
+  /**
+   * With `visibleTo`: also other projects' community images (which anyone may launch and
+   * find by id, but which listings show others only when asked for).
+   */
+  includeCommunity?: boolean;
+  /** With `visibleTo`: the statuses of a share that make an image visible; accepted only by default. */
+  memberStatuses?: readonly ImageMemberStatus[];
   idPrefixes?: readonly string[];
   kind?: ImageKind;
   /** Only images with exactly this name. */
@@ -44,18 +58,24 @@ export class ImageRepo {
     if (!filter.includeDeleted) q = q.where('deletedAt', 'is', null);
     if (filter.visibleTo !== undefined) {
       const project = filter.visibleTo;
+      const statuses = filter.memberStatuses ?? ['accepted'];
       q = q.where((eb) =>
         eb.or([
           eb('isPublic', '=', 1),
           eb('ownerProjectId', '=', project),
-          eb.exists(
-            eb
-              .selectFrom('imageMembers')
-              .select('imageMembers.imageId')
-              .whereRef('imageMembers.imageId', '=', 'images.id')
-              .where('imageMembers.projectId', '=', project)
-              .where('imageMembers.status', '=', 'accepted'),
-          ),
+          ...(filter.includeCommunity ? [eb('community', '=', 1)] : []),
+          ...(statuses.length === 0
+            ? []
+            : [
+                eb.exists(
+                  eb
+                    .selectFrom('imageMembers')
+                    .select('imageMembers.imageId')
+                    .whereRef('imageMembers.imageId', '=', 'images.id')
+                    .where('imageMembers.projectId', '=', project)
+                    .where('imageMembers.status', 'in', [...statuses]),
+                ),
+              ]),
         ]),
       );
     }

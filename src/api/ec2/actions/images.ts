@@ -32,7 +32,11 @@ const ROOT_DEVICE = '/dev/vda';
 const STATE: Record<ImageStatus, string> = {
   queued: 'pending',
   saving: 'pending',
+  uploading: 'pending',
+  importing: 'pending',
   active: 'available',
+  // The Image API's deactivated image is EC2's disabled AMI: kept, not launched.
+  deactivated: 'disabled',
   killed: 'failed',
   deleted: 'deregistered',
 };
@@ -124,7 +128,7 @@ export function imageActions({ images, tags }: Ec2Deps): Ec2ActionTable {
           if (v.length === 0 || v.length > 64) throw invalidValue(name, v, help);
       }
       const includeDeprecated = params.bool('IncludeDeprecated') ?? false;
-      params.bool('IncludeDisabled');
+      const includeDisabled = params.bool('IncludeDisabled') ?? false;
       const maxResults = params.int('MaxResults', { min: 1, max: MAX_PAGE });
       if (maxResults !== undefined && shownIds.length > 0) {
         throw new StratusError(
@@ -175,6 +179,10 @@ export function imageActions({ images, tags }: Ec2Deps): Ec2ActionTable {
             );
           }),
         );
+      }
+      // Disabled (deactivated) images are left out unless asked for or named by id.
+      if (!includeDisabled && wanted.length === 0) {
+        rows = rows.filter((r) => r.status !== 'deactivated');
       }
       // Deprecated images are left out unless asked for, named by id, or the caller's own.
       if (!includeDeprecated && wanted.length === 0) {
