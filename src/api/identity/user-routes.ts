@@ -8,11 +8,13 @@ import {
   bool,
   caller,
   checkId,
+  checkInDomain,
   forbidden,
   isAdmin,
   links,
   queryOf,
   requireAdmin,
+  requireDomainAccess,
   requireSelfOrAdmin,
   str,
   type RouteContext,
@@ -39,8 +41,8 @@ export function addUserRoutes(app: FastifyInstance, ctx: RouteContext): void {
       links: links(base(request), path),
     };
   };
-  const domainOf = async (o: Record<string, unknown>) => {
-    const domain = str(o, 'domain_id') ?? 'default';
+  const domainOf = async (o: Record<string, unknown>, fallback = 'default') => {
+    const domain = str(o, 'domain_id') ?? fallback;
     if (!(await dir.findDomain(domain))) {
       throw new StratusError('not_found', `Could not find domain: ${domain}.`, {
         resource: 'domain',
@@ -51,27 +53,34 @@ export function addUserRoutes(app: FastifyInstance, ctx: RouteContext): void {
   };
 
   app.get('/v3/users', async (request) => {
-    await requireAdmin(ctx, request, 'identity:list_users');
-    return userList(request, await identity.listUsers(), '/v3/users');
+    const access = await requireDomainAccess(ctx, request, 'identity:list_users', false);
+    const rows = (await identity.listUsers()).filter(
+      (u) => access.domainId === undefined || u.domainId === access.domainId,
+    );
+    return userList(request, rows, '/v3/users');
   });
   app.get<Id>('/v3/users/:id', async (request) => {
     const me = await caller(ctx, request);
     const id = checkId(request.params.id, 'user');
     if (id === me.user.id) return { user: userView(me.user, base(request)) };
-    if (!isAdmin(me)) throw forbidden('identity:get_user');
+    const readsDomain = me.domain !== null;
+    if (!isAdmin(me) && !readsDomain) throw forbidden('identity:get_user');
     const found = await identity.findUser(id);
-    if (!found) {
+    // A domain-scoped caller sees only its domain's users; others do not exist for it.
+    if (!found || (!isAdmin(me) && found.domainId !== me.domain?.id)) {
       throw new StratusError('not_found', `Could not find user: ${id}.`, { resource: 'user', id });
     }
     return { user: userView(found, base(request)) };
   });
   app.post('/v3/users', async (request, reply) => {
-    await requireAdmin(ctx, request, 'identity:create_user');
+    const access = await requireDomainAccess(ctx, request, 'identity:create_user', true);
     const o = bodyObject(request, 'user');
+    const domain = await domainOf(o, access.domainId);
+    checkInDomain(access, domain, 'identity:create_user');
     const u = await identity.createUser({
       name: str(o, 'name', true),
       password: str(o, 'password'),
-      domain: await domainOf(o),
+      domain,
       defaultProject: str(o, 'default_project_id'),
       enabled: bool(o, 'enabled'),
       description: str(o, 'description'),
@@ -81,9 +90,11 @@ export function addUserRoutes(app: FastifyInstance, ctx: RouteContext): void {
     return { user: userView(u, base(request)) };
   });
   app.patch<Id>('/v3/users/:id', async (request) => {
-    await requireAdmin(ctx, request, 'identity:update_user');
+    const access = await requireDomainAccess(ctx, request, 'identity:update_user', true);
     const o = bodyObject(request, 'user');
-    const u = await identity.updateUser(checkId(request.params.id, 'user'), {
+    const target = await identity.getUser(checkId(request.params.id, 'user'));
+    checkInDomain(access, target.domainId, 'identity:update_user');
+    const u = await identity.updateUser(target.id, {
       name: str(o, 'name'),
       password: str(o, 'password'),
       enabled: bool(o, 'enabled'),
@@ -94,8 +105,10 @@ export function addUserRoutes(app: FastifyInstance, ctx: RouteContext): void {
     return { user: userView(u, base(request)) };
   });
   app.delete<Id>('/v3/users/:id', async (request, reply) => {
-    const me = await requireAdmin(ctx, request, 'identity:delete_user');
+    const access = await requireDomainAccess(ctx, request, 'identity:delete_user', true);
+    const me = access.me;
     const u = await identity.getUser(checkId(request.params.id, 'user'));
+    checkInDomain(access, u.domainId, 'identity:delete_user');
     if (u.id === me.user.id) {
       throw new StratusError('forbidden', 'You cannot delete the user you are logged in as.', {
         resource: 'user',
