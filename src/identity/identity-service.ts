@@ -120,7 +120,7 @@ export class IdentityService {
     if (this.#directoryDomains.has(domainId)) {
       throw new StratusError(
         'forbidden',
-        `The users of domain '${domainId}' live in its LDAP directory: create them and set their passwords there.`,
+        `The users of domain '${domainId}' live in its LDAP directory, which is read-only here: create, change and delete them there.`,
         { resource: 'user', id: user },
       );
     }
@@ -291,6 +291,7 @@ export class IdentityService {
     },
   ): Promise<UserRow> {
     const row = await this.#users.get(user);
+    this.#refuseDirectoryDomain(row.domainId, row.name);
     if (patch.name !== undefined) checkName('user', patch.name);
     if (patch.description !== undefined) {
       checkText(patch.description, PROJECT_DESCRIPTION, 'description');
@@ -354,6 +355,7 @@ export class IdentityService {
    */
   async deleteUser(user: string, options: DeleteOptions = {}): Promise<void> {
     const row = await this.#users.get(user);
+    this.#refuseDirectoryDomain(row.domainId, row.name);
     if (options.cascade) await this.#resources.release({ userId: row.id }, options.waitMs);
     refuseOwner('user', row.name, await this.#resources.count({ userId: row.id }));
     await this.db.transaction().execute(async (tx) => {

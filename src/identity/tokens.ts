@@ -124,6 +124,11 @@ export class TokenService {
     this.#directories = new Map((options.directories ?? []).map((d) => [d.domain, d]));
   }
 
+  /** The LDAP identity of a domain whose users live in a directory; undefined for SQL ones. */
+  directoryFor(domainId: string): LdapIdentity | undefined {
+    return this.#directories.get(domainId);
+  }
+
   async #domain(id: string): Promise<{ id: string; name: string }> {
     const d = await this.#identity.directory.findDomain(id);
     return { id, name: d?.name ?? id };
@@ -352,6 +357,9 @@ export class TokenService {
     const dead = () => unauthenticated('The token is not valid: its user or project lost access.');
     const user = await this.#users.find(row.userId);
     if (!user || !(await this.#identity.isUserActive(user))) throw dead();
+    // A directory user removed or disabled in the directory is refused at once (issue 14).
+    const directory = this.#directories.get(user.domainId);
+    if (directory && !(await directory.isStillActive(user.id))) throw dead();
     let project: ProjectRow | null = null;
     let domain: TokenInfo['domain'] = null;
     let roles: Role[] = [];

@@ -41,6 +41,39 @@ export function addUserRoutes(app: FastifyInstance, ctx: RouteContext): void {
       links: links(base(request), path),
     };
   };
+  /**
+   * Every user the API shows: SQL users, and for a domain backed by an LDAP directory the
+   * directory's users (issue 14), read from it at each call (`domainId`: one domain only).
+   */
+  const allUsers = async (domainId?: string): Promise<UserRow[]> => {
+    const domains = (await dir.listDomains()).filter(
+      (d) => domainId === undefined || d.id === domainId,
+    );
+    const ldap = domains.flatMap((d) => ctx.tokens.directoryFor(d.id) ?? []);
+    const sqlRows = (await identity.listUsers()).filter(
+      (u) =>
+        (domainId === undefined || u.domainId === domainId) && !ctx.tokens.directoryFor(u.domainId),
+    );
+    const fromDirectories = await Promise.all(ldap.map((l) => l.listUsers()));
+    return [...sqlRows, ...fromDirectories.flat()].sort((a, b) => a.name.localeCompare(b.name));
+  };
+  /** A user by id: a directory user from its directory, where it may have gone since. */
+  const findUser = async (id: string): Promise<UserRow | undefined> => {
+    // (A name that several domains use names no one here.)
+    const row = await identity.findUser(id).catch((err: unknown) => {
+      if (err instanceof StratusError && err.kind === 'invalid') return undefined;
+      throw err;
+    });
+    const ldap = row ? ctx.tokens.directoryFor(row.domainId) : undefined;
+    if (row && !ldap) return row;
+    if (ldap) return ldap.findUser(id);
+    for (const d of await dir.listDomains()) {
+      const found = await ctx.tokens.directoryFor(d.id)?.findUser(id);
+      if (found) return found;
+    }
+    return undefined;
+  };
+
   const domainOf = async (o: Record<string, unknown>, fallback = 'default') => {
     const domain = str(o, 'domain_id') ?? fallback;
     if (!(await dir.findDomain(domain))) {
@@ -54,10 +87,15 @@ export function addUserRoutes(app: FastifyInstance, ctx: RouteContext): void {
 
   app.get('/v3/users', async (request) => {
     const access = await requireDomainAccess(ctx, request, 'identity:list_users', false);
-    const rows = (await identity.listUsers()).filter(
-      (u) => access.domainId === undefined || u.domainId === access.domainId,
-    );
-    return userList(request, rows, '/v3/users');
+    const q = queryOf(request);
+    if (
+      access.domainId !== undefined &&
+      q.domain_id !== undefined &&
+      q.domain_id !== access.domainId
+    ) {
+      return userList(request, [], '/v3/users');
+    }
+    return userList(request, await allUsers(access.domainId ?? q.domain_id), '/v3/users');
   });
   app.get<Id>('/v3/users/:id', async (request) => {
     const me = await caller(ctx, request);
@@ -65,7 +103,7 @@ export function addUserRoutes(app: FastifyInstance, ctx: RouteContext): void {
     if (id === me.user.id) return { user: userView(me.user, base(request)) };
     const readsDomain = me.domain !== null;
     if (!isAdmin(me) && !readsDomain) throw forbidden('identity:get_user');
-    const found = await identity.findUser(id);
+    const found = await findUser(id);
     // A domain-scoped caller sees only its domain's users; others do not exist for it.
     if (!found || (!isAdmin(me) && found.domainId !== me.domain?.id)) {
       throw new StratusError('not_found', `Could not find user: ${id}.`, { resource: 'user', id });
