@@ -42,3 +42,12 @@ export function userContext(args: {
 export function isAdmin(ctx: RequestContext): boolean {
   return ctx.roles.includes('admin');
 }
+
+/**
+ * Whether the caller may change things in its project (create, modify, delete, act on
+ * instances): it holds `member` or `admin` (which implies it). `reader`, and roles the cloud
+ * does not interpret, only look (issue 14); each API refuses their changes in one place.
+ */
+export function mayChange(ctx: RequestContext): boolean {
+  return ctx.roles.includes('member') || ctx.roles.includes('admin');
+}

@@ -252,13 +252,13 @@ for (const backend of [sqliteBackend, postgresBackend]) {
           /password/,
         ],
         [
-          'a domain scope',
+          'a domain and a project scope at once',
           {
             body: {
               ...passwordAuth('alice', PASSWORD),
               auth: {
                 ...passwordAuth('alice', PASSWORD).auth,
-                scope: { domain: { id: 'default' } },
+                scope: { domain: { id: 'default' }, project: { id: 'x' } },
               },
             },
           },

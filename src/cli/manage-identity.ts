@@ -45,12 +45,14 @@ export function addIdentityCommands(
       parents.project,
       'delete',
       'Delete a project; refused while it owns instances, images or addresses (see --cascade).',
-    ).argument('<project>', 'Project id or name.'),
+    )
+      .argument('<project>', 'Project id or name.')
+      .option('--domain <domain>', 'Its domain (id or name), for a name used in several domains.'),
   );
   projectDelete.action(
     withIdentity(projectDelete, async ({ identity, format }) => {
-      const o = projectDelete.opts() as { cascade?: boolean; waitSeconds: string };
-      const p = await identity.getProject(arg(projectDelete));
+      const o = projectDelete.opts() as { cascade?: boolean; waitSeconds: string; domain?: string };
+      const p = await identity.getProject(arg(projectDelete), o.domain);
       await identity.deleteProject(p.id, {
         cascade: o.cascade === true,
         waitMs: Number(o.waitSeconds) * 1000,
@@ -81,12 +83,14 @@ export function addIdentityCommands(
       parents.user,
       'delete',
       'Delete a user with its credentials; refused while its instances live (see --cascade).',
-    ).argument('<user>', 'User id or name.'),
+    )
+      .argument('<user>', 'User id or name.')
+      .option('--domain <domain>', 'Its domain (id or name), for a name used in several domains.'),
   );
   userDelete.action(
     withIdentity(userDelete, async ({ identity, format }) => {
-      const o = userDelete.opts() as { cascade?: boolean; waitSeconds: string };
-      const u = await identity.getUser(arg(userDelete));
+      const o = userDelete.opts() as { cascade?: boolean; waitSeconds: string; domain?: string };
+      const u = await identity.getUser(arg(userDelete), o.domain);
       await identity.deleteUser(u.id, {
         cascade: o.cascade === true,
         waitMs: Number(o.waitSeconds) * 1000,

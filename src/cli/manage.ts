@@ -41,6 +41,17 @@ function withDatabase(cmd: Command, action: Action): (...args: unknown[]) => Pro
   };
 }
 
+/**
+ * `--user-domain` / `--project-domain` (or `--domain` for the record a command is about):
+ * names are unique per domain (issue 14), so a name several domains use needs its domain.
+ */
+function domainOption(cmd: Command, flag: string, of: string): Command {
+  return cmd.option(
+    `--${flag} <domain>`,
+    `Domain (id or name) of ${of}; needed for a name used in several domains.`,
+  );
+}
+
 function leaf(parent: Command, name: string, description: string): Command {
   const cmd = parent.command(name).description(description);
   addConfigOptions(cmd);
@@ -59,15 +70,23 @@ export function manageCommand(): Command {
   const project = manage.command('project').description('Projects (tenants).');
   const projectCreate = leaf(project, 'create', 'Create a project.')
     .argument('<name>')
-    .option('--description <text>', 'What the project is for.');
+    .option('--description <text>', 'What the project is for.')
+    .option('--domain <domain>', 'Domain (id or name) to create it in.', 'default');
   projectCreate.action(
     withDatabase(projectCreate, async ({ identity, format }) => {
       const [name] = projectCreate.processedArgs as [string];
+      const o = projectCreate.opts() as { description?: string; domain: string };
       const p = await identity.createProject({
         name,
-        description: projectCreate.opts().description,
+        description: o.description,
+        domain: o.domain,
       });
-      printRecord(format, { id: p.id, name: p.name, description: p.description });
+      printRecord(format, {
+        id: p.id,
+        name: p.name,
+        domain_id: p.domainId,
+        description: p.description,
+      });
     }),
   );
   const projectList = leaf(project, 'list', 'List projects.');
@@ -96,17 +115,23 @@ export function manageCommand(): Command {
     )
     .addOption(
       new Option('--role <role>', 'Role to grant in --project.').choices(ROLES).default('member'),
-    );
+    )
+    .option('--domain <domain>', 'Domain (id or name) to create it (and --project) in.', 'default');
   userCreate.action(
     withDatabase(userCreate, async ({ identity, format }) => {
       const [name] = userCreate.processedArgs as [string];
-      const o = userCreate.opts() as { password?: string; project?: string; role: string };
-      const u = await identity.createUser({ name, password: o.password });
-      const out: Record<string, unknown> = { id: u.id, name: u.name };
+      const o = userCreate.opts() as {
+        password?: string;
+        project?: string;
+        role: string;
+        domain: string;
+      };
+      const u = await identity.createUser({ name, password: o.password, domain: o.domain });
+      const out: Record<string, unknown> = { id: u.id, name: u.name, domain_id: u.domainId };
       if (o.project) {
         const p =
-          (await identity.findProject(o.project)) ??
-          (await identity.createProject({ name: o.project }));
+          (await identity.findProject(o.project, o.domain)) ??
+          (await identity.createProject({ name: o.project, domain: o.domain }));
         await identity.grantRole(u.id, p.id, o.role);
         const c = await identity.createEc2Credential(u.id, p.id);
         Object.assign(out, {
@@ -137,16 +162,22 @@ export function manageCommand(): Command {
     ['disable', false],
     ['enable', true],
   ] as const) {
-    const cmd = leaf(
-      user,
-      name,
-      enabled
-        ? 'Enable a user again.'
-        : 'Disable a user: its EC2 keys, password and tokens stop working at once, in every API process.',
-    ).argument('<user>', 'User id or name.');
+    const cmd = domainOption(
+      leaf(
+        user,
+        name,
+        enabled
+          ? 'Enable a user again.'
+          : 'Disable a user: its EC2 keys, password and tokens stop working at once, in every API process.',
+      ).argument('<user>', 'User id or name.'),
+      'domain',
+      'the user',
+    );
     cmd.action(
       withDatabase(cmd, async ({ identity, format }) => {
-        const u = await identity.setUserEnabled(cmd.processedArgs[0] as string, enabled);
+        const { domain } = cmd.opts() as { domain?: string };
+        const found = await identity.getUser(cmd.processedArgs[0] as string, domain);
+        const u = await identity.setUserEnabled(found.id, enabled);
         printRecord(format, { id: u.id, name: u.name, enabled: u.enabled === 1 });
       }),
     );
@@ -154,15 +185,32 @@ export function manageCommand(): Command {
 
   const role = manage.command('role').description('Role assignments.');
   const roleOptions = (cmd: Command) =>
-    cmd
-      .requiredOption('--user <user>', 'User id or name.')
-      .requiredOption('--project <project>', 'Project id or name.')
-      .addOption(new Option('--role <role>', 'Role.').choices(ROLES).makeOptionMandatory());
+    withDomains(
+      cmd
+        .requiredOption('--user <user>', 'User id or name.')
+        .requiredOption('--project <project>', 'Project id or name.')
+        .addOption(new Option('--role <role>', 'Role.').choices(ROLES).makeOptionMandatory()),
+    );
+  /** `--user-domain` and `--project-domain` for a command's `--user` and `--project`. */
+  const withDomains = (cmd: Command) =>
+    domainOption(domainOption(cmd, 'user-domain', '--user'), 'project-domain', '--project');
+  /** The ids of a command's `--user` and `--project` (when given), each in its domain. */
+  const resolveIds = async (
+    identity: IdentityService,
+    o: { user?: string; project?: string; userDomain?: string; projectDomain?: string },
+  ) => ({
+    user: o.user === undefined ? undefined : (await identity.getUser(o.user, o.userDomain)).id,
+    project:
+      o.project === undefined
+        ? undefined
+        : (await identity.getProject(o.project, o.projectDomain)).id,
+  });
   const roleAdd = roleOptions(leaf(role, 'add', 'Grant a role to a user in a project.'));
   roleAdd.action(
     withDatabase(roleAdd, async ({ identity, format }) => {
       const o = roleAdd.opts() as { user: string; project: string; role: string };
-      const a = await identity.grantRole(o.user, o.project, o.role);
+      const ids = await resolveIds(identity, o);
+      const a = await identity.grantRole(ids.user as string, ids.project as string, o.role);
       printRecord(format, { user_id: a.userId, project_id: a.projectId, role: a.role });
     }),
   );
@@ -170,17 +218,20 @@ export function manageCommand(): Command {
   roleRemove.action(
     withDatabase(roleRemove, async ({ identity }) => {
       const o = roleRemove.opts() as { user: string; project: string; role: string };
-      await identity.revokeRole(o.user, o.project, o.role);
+      const ids = await resolveIds(identity, o);
+      await identity.revokeRole(ids.user as string, ids.project as string, o.role);
     }),
   );
-  const roleList = leaf(role, 'list', 'List role assignments.')
-    .option('--user <user>', 'Only this user.')
-    .option('--project <project>', 'Only this project.');
+  const roleList = withDomains(
+    leaf(role, 'list', 'List role assignments.')
+      .option('--user <user>', 'Only this user.')
+      .option('--project <project>', 'Only this project.'),
+  );
   roleList.action(
     withDatabase(roleList, async ({ identity, format }) => {
-      const o = roleList.opts() as { user?: string; project?: string };
+      const ids = await resolveIds(identity, roleList.opts());
       const [rows, users, projects] = await Promise.all([
-        identity.listRoleAssignments(o),
+        identity.listRoleAssignments(ids),
         identity.listUsers(),
         identity.listProjects(),
       ]);
@@ -203,13 +254,15 @@ export function manageCommand(): Command {
   const credential = manage
     .command('credential')
     .description('EC2 credentials (access key and secret).');
-  const credCreate = leaf(credential, 'create', 'Create EC2 credentials for a user in a project.')
-    .requiredOption('--user <user>', 'User id or name.')
-    .requiredOption('--project <project>', 'Project id or name.');
+  const credCreate = withDomains(
+    leaf(credential, 'create', 'Create EC2 credentials for a user in a project.')
+      .requiredOption('--user <user>', 'User id or name.')
+      .requiredOption('--project <project>', 'Project id or name.'),
+  );
   credCreate.action(
     withDatabase(credCreate, async ({ identity, format }) => {
-      const o = credCreate.opts() as { user: string; project: string };
-      const c = await identity.createEc2Credential(o.user, o.project);
+      const ids = await resolveIds(identity, credCreate.opts());
+      const c = await identity.createEc2Credential(ids.user as string, ids.project as string);
       printRecord(format, {
         access_key: c.accessKey,
         secret_key: c.secretKey,
@@ -218,12 +271,14 @@ export function manageCommand(): Command {
       });
     }),
   );
-  const credList = leaf(credential, 'list', 'List EC2 credentials (secrets are not shown).')
-    .option('--user <user>', 'Only this user.')
-    .option('--project <project>', 'Only this project.');
+  const credList = withDomains(
+    leaf(credential, 'list', 'List EC2 credentials (secrets are not shown).')
+      .option('--user <user>', 'Only this user.')
+      .option('--project <project>', 'Only this project.'),
+  );
   credList.action(
     withDatabase(credList, async ({ identity, format }) => {
-      const rows = await identity.listEc2Credentials(credList.opts());
+      const rows = await identity.listEc2Credentials(await resolveIds(identity, credList.opts()));
       printRows(
         format,
         rows.map((c) => ({

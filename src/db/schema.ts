@@ -53,7 +53,8 @@ export interface ImpliedRolesTable {
 }
 
 export type AssignmentActorType = 'user' | 'group';
-export type AssignmentTargetType = 'project' | 'domain';
+/** `system` (migration 0023) has the one target id `all`: the whole cloud. */
+export type AssignmentTargetType = 'project' | 'domain' | 'system';
 
 /** A role held by a user or a group on a project or a domain (migration 0020). */
 export interface AssignmentsTable {
@@ -198,6 +199,10 @@ export interface TokensTable {
   expiresAt: number;
   /** The application credential the token was issued for; null otherwise (migration 0020). */
   applicationCredentialId: string | null;
+  /** The domain a domain-scoped token is for; null otherwise (migration 0023). */
+  domainId: string | null;
+  /** 1 for a system-scoped token (migration 0023). */
+  systemScope: number;
 }
 
 export interface FlavorsTable {

@@ -146,9 +146,8 @@ export class ApplicationCredentialService {
     let row: ApplicationCredentialRow | undefined;
     if (ref.id) row = await this.#repo.find(ref.id);
     else if (ref.name && ref.user) {
-      const u = await this.identity.findUser(ref.user.id ?? ref.user.name ?? '');
-      const named = u && (ref.user.id ? u.id === ref.user.id : u.name === ref.user.name);
-      if (u && named) row = await this.#repo.findByName(u.id, ref.name);
+      const u = await this.identity.findUserByReference(ref.user);
+      if (u) row = await this.#repo.findByName(u.id, ref.name);
     }
     if (!row) throw loginFailed();
     if (row.expiresAt !== null && row.expiresAt <= Date.now()) throw loginFailed();

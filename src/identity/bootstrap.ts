@@ -47,11 +47,11 @@ export async function ensureAdmin(
     ? fs.readFileSync(secretFile, 'utf8').trim()
     : null;
   const [project] = await getOrCreate(
-    () => identity.findProject(ADMIN),
+    () => identity.findProject(ADMIN, 'default'),
     () => identity.createProject({ name: ADMIN, description: 'Cloud administrators' }),
   );
   const [user, createdUser] = await getOrCreate(
-    () => identity.findUser(ADMIN),
+    () => identity.findUser(ADMIN, 'default'),
     async () => {
       password = generatePassword();
       fs.mkdirSync(stateDir, { recursive: true });
@@ -60,6 +60,12 @@ export async function ensureAdmin(
     },
   );
   await identity.grantRole(user.id, project.id, 'admin');
+  // Admin on the system too, as Keystone's bootstrap gives it: system-scoped tokens (issue 14).
+  await identity.directory.grant(
+    { type: 'user', id: user.id },
+    { type: 'system', id: 'all' },
+    'admin',
+  );
   const existing = await identity.listEc2Credentials({ user: user.id, project: project.id });
   const credential = existing[0] ?? (await identity.createEc2Credential(user.id, project.id));
   return { user, project, credential, password, created: createdUser };

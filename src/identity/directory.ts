@@ -287,7 +287,11 @@ export class IdentityDirectory {
   ): Promise<Omit<AssignmentRow, 'createdAt'>> {
     const [a, t, r] = await Promise.all([
       actor.type === 'user' ? this.#users.get(actor.id) : this.#groups.get(actor.id),
-      target.type === 'project' ? this.#projects.get(target.id) : this.#domains.get(target.id),
+      target.type === 'project'
+        ? this.#projects.get(target.id)
+        : target.type === 'domain'
+          ? this.#domains.get(target.id)
+          : systemTarget(target.id),
       this.#roles.get(role),
     ]);
     return {
@@ -346,6 +350,10 @@ export class IdentityDirectory {
   /** The role ids a user holds in effect on a domain. */
   effectiveDomainRoleIds(userId: string, domainId: string): Promise<Set<string>> {
     return this.#assignments.effectiveRoleIds(userId, 'domain', domainId);
+  }
+  /** The role ids a user holds in effect on the system (the whole cloud). */
+  effectiveSystemRoleIds(userId: string): Promise<Set<string>> {
+    return this.#assignments.effectiveRoleIds(userId, 'system', SYSTEM);
   }
   /** The domain ids where a user holds any role (directly or through a group). */
   async domainIdsOf(userId: string): Promise<string[]> {
@@ -433,4 +441,13 @@ function builtIn(row: RoleRow, what: string): void {
       id: row.id,
     });
   }
+}
+
+/** The id of the one system target: the whole cloud (Keystone's `{"system": {"all": true}}`). */
+export const SYSTEM = 'all';
+
+async function systemTarget(id: string): Promise<{ id: string }> {
+  if (id !== SYSTEM)
+    throw notFound('role_assignment', id, `The system target is 'all', not '${id}'.`);
+  return { id };
 }

@@ -120,7 +120,7 @@ export class IdentityService {
     if (this.#directoryDomains.has(domainId)) {
       throw new StratusError(
         'forbidden',
-        `The users of domain '${domainId}' live in its LDAP directory: create them and set their passwords there.`,
+        `The users of domain '${domainId}' live in its LDAP directory, which is read-only here: create, change and delete them there.`,
         { resource: 'user', id: user },
       );
     }
@@ -291,6 +291,7 @@ export class IdentityService {
     },
   ): Promise<UserRow> {
     const row = await this.#users.get(user);
+    this.#refuseDirectoryDomain(row.domainId, row.name);
     if (patch.name !== undefined) checkName('user', patch.name);
     if (patch.description !== undefined) {
       checkText(patch.description, PROJECT_DESCRIPTION, 'description');
@@ -354,6 +355,7 @@ export class IdentityService {
    */
   async deleteUser(user: string, options: DeleteOptions = {}): Promise<void> {
     const row = await this.#users.get(user);
+    this.#refuseDirectoryDomain(row.domainId, row.name);
     if (options.cascade) await this.#resources.release({ userId: row.id }, options.waitMs);
     refuseOwner('user', row.name, await this.#resources.count({ userId: row.id }));
     await this.db.transaction().execute(async (tx) => {
@@ -501,14 +503,8 @@ export class IdentityService {
       this.#logger?.warn({ user: who, source, reason }, 'Failed login');
       throw loginFailed(message);
     };
-    const row = await this.#users.find(ref.id ?? ref.name ?? '');
+    const row = await this.findUserByReference(ref);
     if (!row) return refuse('unknown user');
-    if (ref.id ? row.id !== ref.id : row.name !== ref.name) return refuse('unknown user');
-    if (ref.domain && !ref.id) {
-      const d = await this.#domains.find(ref.domain.id ?? ref.domain.name ?? '');
-      const named = d && (ref.domain.id ? d.id === ref.domain.id : d.name === ref.domain.name);
-      if (!named || d.id !== row.domainId) return refuse('unknown user');
-    }
     if (!row.passwordHash) return refuse('unknown user');
     if (!(await this.isUserActive(row))) return refuse('user disabled');
     const outcome = await this.compliance.login(
@@ -543,17 +539,65 @@ export class IdentityService {
     }
   }
 
-  getUser(idOrName: string): Promise<UserRow> {
-    return this.#users.get(idOrName);
+  /**
+   * A user by id or name. Names are unique per domain (migration 0023): `domain` (id or name)
+   * says which; without it a name several domains use is `invalid`.
+   */
+  async getUser(idOrName: string, domain?: string): Promise<UserRow> {
+    return this.#users.get(idOrName, await this.#domainId(domain));
   }
-  findUser(idOrName: string): Promise<UserRow | undefined> {
-    return this.#users.find(idOrName);
+  async findUser(idOrName: string, domain?: string): Promise<UserRow | undefined> {
+    return this.#users.find(idOrName, await this.#domainId(domain));
   }
-  getProject(idOrName: string): Promise<ProjectRow> {
-    return this.#projects.get(idOrName);
+  /** A project by id or name, its name looked up in `domain` (id or name) as `getUser` does. */
+  async getProject(idOrName: string, domain?: string): Promise<ProjectRow> {
+    return this.#projects.get(idOrName, await this.#domainId(domain));
   }
-  findProject(idOrName: string): Promise<ProjectRow | undefined> {
-    return this.#projects.find(idOrName);
+  async findProject(idOrName: string, domain?: string): Promise<ProjectRow | undefined> {
+    return this.#projects.find(idOrName, await this.#domainId(domain));
+  }
+
+  /**
+   * The user a login names: by id, or by name in its domain (by id or name; Keystone's
+   * `user.domain`). Undefined when nothing matches exactly, the domain does not exist, or a
+   * name without a domain is used in several domains.
+   */
+  findUserByReference(ref: UserReference): Promise<UserRow | undefined> {
+    return this.#byReference(ref, (key, domainId) => this.#users.find(key, domainId));
+  }
+  /** The project a token scope names, as `findUserByReference` finds users. */
+  findProjectByReference(ref: UserReference): Promise<ProjectRow | undefined> {
+    return this.#byReference(ref, (key, domainId) => this.#projects.find(key, domainId));
+  }
+
+  async #byReference<T extends { id: string; name: string }>(
+    ref: UserReference,
+    find: (key: string, domainId?: string) => Promise<T | undefined>,
+  ): Promise<T | undefined> {
+    if (ref.id) {
+      const row = await find(ref.id);
+      return row?.id === ref.id ? row : undefined;
+    }
+    if (!ref.name) return undefined;
+    let domainId: string | undefined;
+    if (ref.domain) {
+      const d = await this.#domains.find(ref.domain.id ?? ref.domain.name ?? '');
+      const named = d && (ref.domain.id ? d.id === ref.domain.id : d.name === ref.domain.name);
+      if (!named) return undefined;
+      domainId = d.id;
+    }
+    try {
+      const row = await find(ref.name, domainId);
+      return row?.name === ref.name ? row : undefined;
+    } catch (err) {
+      // A name several domains use, given without its domain, names no one.
+      if (err instanceof StratusError && err.kind === 'invalid') return undefined;
+      throw err;
+    }
+  }
+
+  async #domainId(domain: string | undefined): Promise<string | undefined> {
+    return domain === undefined ? undefined : (await this.#domains.get(domain)).id;
   }
   listUsers(): Promise<UserRow[]> {
     return this.#users.list();

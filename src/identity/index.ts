@@ -17,7 +17,15 @@ export type { ResourceCounts } from './project-resources.js';
 export { hashPassword, verifyPassword, generatePassword } from './password.js';
 export { renderRcFile, type RcFileValues } from './rc-file.js';
 export { ensureAdmin, type AdminIdentity } from './bootstrap.js';
-export { TokenService, type TokenCredential, type TokenInfo, type ProjectScope } from './tokens.js';
+export {
+  TokenService,
+  type DomainScope,
+  type ProjectScope,
+  type SystemScope,
+  type TokenCredential,
+  type TokenInfo,
+  type TokenScope,
+} from './tokens.js';
 export { Catalog, type CatalogEntry } from './catalog.js';
 export { SecurityCompliance, type LoginOutcome } from './compliance.js';
 export { NO_COMPLIANCE, type SecurityComplianceOptions } from './security-compliance-options.js';

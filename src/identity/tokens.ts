@@ -28,11 +28,27 @@ export type TokenCredential =
 
 /** The project a token is asked for, by id or name. */
 export interface ProjectScope {
+  kind?: 'project';
   id?: string;
   name?: string;
   /** The project's domain, when the project is named. */
   domain?: { id?: string; name?: string };
 }
+
+/** A domain a token is asked for (a domain-scoped token), by id or name. */
+export interface DomainScope {
+  kind: 'domain';
+  id?: string;
+  name?: string;
+}
+
+/** The whole cloud (a system-scoped token, Keystone's `{"system": {"all": true}}`). */
+export interface SystemScope {
+  kind: 'system';
+}
+
+/** What a token is asked for: a project, a domain or the system (issue 14). */
+export type TokenScope = ProjectScope | DomainScope | SystemScope;
 
 /** What a valid token says. */
 export interface TokenInfo {
@@ -40,9 +56,13 @@ export interface TokenInfo {
   user: UserRow;
   /** When the user's password expires (security compliance); null: never. */
   passwordExpiresAt: number | null;
-  /** Null for an unscoped token. */
+  /** Null for a token not scoped to a project. */
   project: ProjectRow | null;
-  /** The user's roles in the project; none for an unscoped token. */
+  /** The domain of a domain-scoped token; null otherwise. */
+  domain: { id: string; name: string } | null;
+  /** Whether the token is scoped to the system (the whole cloud). */
+  system: boolean;
+  /** The user's roles on the project, domain or system; none for an unscoped token. */
   roles: Role[];
   /** The same roles with their ids. */
   roleRefs: { id: string; name: string }[];
@@ -102,6 +122,11 @@ export class TokenService {
     this.#roleRows = new RoleRepo(db);
     this.#identity = options.identity ?? new IdentityService(db);
     this.#directories = new Map((options.directories ?? []).map((d) => [d.domain, d]));
+  }
+
+  /** The LDAP identity of a domain whose users live in a directory; undefined for SQL ones. */
+  directoryFor(domainId: string): LdapIdentity | undefined {
+    return this.#directories.get(domainId);
   }
 
   async #domain(id: string): Promise<{ id: string; name: string }> {
@@ -170,6 +195,13 @@ export class TokenService {
     };
   }
 
+  async #domainRoles(userId: string, domainId: string): Promise<Role[]> {
+    return this.#roles.namesOf(await this.#roles.effectiveRoleIds(userId, 'domain', domainId));
+  }
+  async #systemRoles(userId: string): Promise<Role[]> {
+    return this.#roles.namesOf(await this.#identity.directory.effectiveSystemRoleIds(userId));
+  }
+
   async #refs(names: readonly string[]): Promise<{ id: string; name: string }[]> {
     if (names.length === 0) return [];
     const rows = await this.#roleRows.list();
@@ -184,7 +216,7 @@ export class TokenService {
    */
   async issue(
     credentials: readonly TokenCredential[],
-    scope: ProjectScope | null,
+    scope: TokenScope | null,
     at = Date.now(),
     source = 'unknown',
   ): Promise<{ token: string; info: TokenInfo }> {
@@ -233,27 +265,38 @@ export class TokenService {
     }
     if (!user) throw unauthenticated();
     let project: ProjectRow | null = null;
+    let domain: { id: string; name: string } | null = null;
+    let system = false;
     let roles: Role[] = [];
     if (appCred) {
       // An application credential logs in to its own project only (Keystone: scope is implied).
+      if (scope?.kind === 'domain' || scope?.kind === 'system') {
+        throw unauthenticated('An application credential can only be scoped to its own project.');
+      }
       const asked = scope ? (scope.id ?? scope.name) : undefined;
       if (asked !== undefined && asked !== appCred.project.id && asked !== appCred.project.name) {
         throw unauthenticated('An application credential can only be scoped to its own project.');
       }
       project = appCred.project;
       roles = appCred.roles;
-    } else if (scope) {
-      const found = await this.#projects.find(scope.id ?? scope.name ?? '');
-      project =
-        found && (scope.id ? found.id === scope.id : found.name === scope.name) ? found : null;
-      if (project && scope.domain && !scope.id) {
-        const d = await this.#identity.directory.findDomain(
-          scope.domain.id ?? scope.domain.name ?? '',
+    } else if (scope?.kind === 'domain') {
+      const d = await this.#identity.directory.findDomain(scope.id ?? scope.name ?? '');
+      const named = d && (scope.id ? d.id === scope.id : d.name === scope.name) && d.enabled === 1;
+      roles = named ? await this.#domainRoles(user.id, d.id) : [];
+      if (!named || roles.length === 0) {
+        throw unauthenticated(
+          `The user '${user.name}' has no role on the domain '${scope.id ?? scope.name}', or it does not exist.`,
         );
-        const named =
-          d && (scope.domain.id ? d.id === scope.domain.id : d.name === scope.domain.name);
-        if (!named || d.id !== project.domainId) project = null;
       }
+      domain = { id: d.id, name: d.name };
+    } else if (scope?.kind === 'system') {
+      roles = await this.#systemRoles(user.id);
+      if (roles.length === 0) {
+        throw unauthenticated(`The user '${user.name}' has no role on the system.`);
+      }
+      system = true;
+    } else if (scope) {
+      project = (await this.#identity.findProjectByReference(scope)) ?? null;
       roles =
         project && (await this.#identity.isProjectActive(project))
           ? await this.#roles.rolesOf(user.id, project.id)
@@ -277,6 +320,8 @@ export class TokenService {
       issuedAt: at,
       expiresAt,
       applicationCredentialId: appCred?.id ?? null,
+      domainId: domain?.id ?? null,
+      systemScope: system ? 1 : 0,
     });
     await this.#prune(at);
     const applicationCredential = appCred
@@ -287,6 +332,8 @@ export class TokenService {
       info: {
         ...(await this.#presented(user)),
         project,
+        domain,
+        system,
         roles,
         roleRefs: await this.#refs(roles),
         projectDomain: project ? await this.#domain(project.domainId) : null,
@@ -310,7 +357,11 @@ export class TokenService {
     const dead = () => unauthenticated('The token is not valid: its user or project lost access.');
     const user = await this.#users.find(row.userId);
     if (!user || !(await this.#identity.isUserActive(user))) throw dead();
+    // A directory user removed or disabled in the directory is refused at once (issue 14).
+    const directory = this.#directories.get(user.domainId);
+    if (directory && !(await directory.isStillActive(user.id))) throw dead();
     let project: ProjectRow | null = null;
+    let domain: TokenInfo['domain'] = null;
     let roles: Role[] = [];
     let applicationCredential: TokenInfo['applicationCredential'] = null;
     if (row.applicationCredentialId) {
@@ -330,10 +381,22 @@ export class TokenService {
       if (!project || !(await this.#identity.isProjectActive(project))) throw dead();
       roles = await this.#roles.rolesOf(row.userId, project.id);
       if (roles.length === 0) throw dead();
+    } else if (row.domainId) {
+      // A domain-scoped token ends with the domain, or with the user's roles on it.
+      const d = await this.#identity.directory.findDomain(row.domainId);
+      if (!d || d.id !== row.domainId || d.enabled !== 1) throw dead();
+      roles = await this.#domainRoles(row.userId, d.id);
+      if (roles.length === 0) throw dead();
+      domain = { id: d.id, name: d.name };
+    } else if (row.systemScope === 1) {
+      roles = await this.#systemRoles(row.userId);
+      if (roles.length === 0) throw dead();
     }
     return {
       ...(await this.#presented(user)),
       project,
+      domain,
+      system: row.systemScope === 1,
       roles,
       roleRefs: await this.#refs(roles),
       projectDomain: project ? await this.#domain(project.domainId) : null,

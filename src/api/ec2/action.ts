@@ -18,3 +18,12 @@ export interface Ec2Request {
 export type Ec2Action = (request: Ec2Request) => Promise<XmlObject>;
 
 export type Ec2ActionTable = Readonly<Record<string, Ec2Action>>;
+
+/**
+ * Whether an action only reads: EC2's `Describe*` and `Get*` (console output, screenshot,
+ * password data), what AWS's read-only access grants. Every other action changes something
+ * and is refused for a caller that may only read (`mayChange`).
+ */
+export function isReadOnlyAction(action: string): boolean {
+  return /^(Describe|Get)[A-Z]/.test(action);
+}

@@ -4,13 +4,13 @@
 // Every failure, including bad input, is an EC2 error document with a 4xx
 // status; 5xx only for our own faults.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { newRequestId, userContext, type RequestContext } from '../../context.js';
+import { mayChange, newRequestId, userContext, type RequestContext } from '../../context.js';
 import { asStratusError, StratusError } from '../../errors.js';
 import type { Ec2Principal } from '../../identity/index.js';
 import type { Logger } from '../../log.js';
 import type { Metrics } from '../../metrics/index.js';
 import { createHttpServer, type HttpsCertificate } from '../http.js';
-import type { Ec2ActionTable } from './action.js';
+import { isReadOnlyAction, type Ec2ActionTable } from './action.js';
 import { authenticateEc2Request } from './auth.js';
 import {
   answerIdentity,
@@ -198,6 +198,14 @@ export function createEc2Server(options: Ec2ServerOptions): FastifyInstance {
           requestId,
         );
       }
+      // A reader (a role without `member`) describes but changes nothing (issue 14): one
+      // check for every action, before its parameters and DryRun, as EC2 authorises first.
+      if (!isReadOnlyAction(action) && !mayChange(context)) {
+        throw new StratusError(
+          'forbidden',
+          `You are not authorized to perform this operation: ${action} changes resources, and your roles in this project (${context.roles.join(', ') || 'none'}) only read.`,
+        );
+      }
       // Every parameter is declared honoured, refused or ignored (parameters/): an unknown one
       // or a refused value is answered before the action runs, so nothing is silently dropped.
       const declared = Object.prototype.hasOwnProperty.call(EC2_PARAMETERS, action)
@@ -207,7 +215,7 @@ export function createEc2Server(options: Ec2ServerOptions): FastifyInstance {
         throw new StratusError('internal', `The action ${action} declares no parameters.`);
       }
       checkParameters(action, declared, params);
-      // DryRun: every member of a project may call every action, so a request that passed the
+      // DryRun: a member of a project may call every action, so a request that passed the
       // checks above would have been allowed; EC2 answers that with DryRunOperation.
       if (new Params(params).bool('DryRun')) {
         reply.code(412);

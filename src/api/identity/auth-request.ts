@@ -1,13 +1,13 @@
 // The body of POST /v3/auth/tokens, checked: which methods (password, token,
 // application_credential), who, and the scope (a project by id, or by name in a domain named
-// by id or name; or none). Anything malformed is an `invalid` error naming the field; whether
+// by id or name; a domain by id or name; the system; or none). Anything malformed is an `invalid` error naming the field; whether
 // the user, domain and project exist is the token service's to say (one 401 for all).
 import { StratusError } from '../../errors.js';
-import type { ProjectScope, TokenCredential } from '../../identity/index.js';
+import type { TokenCredential, TokenScope } from '../../identity/index.js';
 
 export interface TokenRequest {
   credentials: TokenCredential[];
-  scope: ProjectScope | null;
+  scope: TokenScope | null;
 }
 
 type Json = Record<string, unknown>;
@@ -98,8 +98,23 @@ export function parseTokenRequest(body: unknown): TokenRequest {
   const scope = auth.scope;
   if (scope === undefined || scope === 'unscoped') return { credentials, scope: null };
   const s = object(scope, 'auth.scope');
-  if (s.project === undefined) {
-    throw bad('auth.scope must name a project: domain and system scopes are not offered.');
+  const kinds = ['project', 'domain', 'system'].filter((k) => s[k] !== undefined);
+  if (kinds.length !== 1) {
+    throw bad('auth.scope must name exactly one of a project, a domain or the system.');
+  }
+  if (s.domain !== undefined) {
+    const d = object(s.domain, 'auth.scope.domain');
+    const id = optionalString(d, 'id', 'auth.scope.domain');
+    const name = optionalString(d, 'name', 'auth.scope.domain');
+    if (!id && !name) throw bad('auth.scope.domain must have an id or a name.');
+    return { credentials, scope: id ? { kind: 'domain', id } : { kind: 'domain', name } };
+  }
+  if (s.system !== undefined) {
+    // Keystone's one system scope: {"system": {"all": true}}.
+    if (object(s.system, 'auth.scope.system').all !== true) {
+      throw bad('auth.scope.system must be {"all": true}.');
+    }
+    return { credentials, scope: { kind: 'system' } };
   }
   return {
     credentials,

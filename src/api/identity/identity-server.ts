@@ -17,7 +17,7 @@ import { addCredentialRoutes } from './credential-routes.js';
 import { identityError, toIdentityError, type IdentityError } from './errors.js';
 import { addProjectRoutes } from './project-routes.js';
 import { addRoleRoutes } from './role-routes.js';
-import { base, caller, header, isAdmin, links, queryOf } from './route-context.js';
+import { base, caller, header, isAdmin, isScoped, links, queryOf } from './route-context.js';
 import { addUserRoutes } from './user-routes.js';
 import { catalogView, tokenView, versionView, type CatalogEntry } from './views.js';
 
@@ -67,7 +67,7 @@ export function createIdentityServer(options: IdentityServerOptions): FastifyIns
   app.post('/v3/auth/tokens', async (request, reply) => {
     const { credentials, scope } = parseTokenRequest(request.body);
     const { token, info } = await tokens.issue(credentials, scope, Date.now(), request.ip);
-    const withCatalog = info.project !== null && !('nocatalog' in queryOf(request));
+    const withCatalog = isScoped(info) && !('nocatalog' in queryOf(request));
     reply.code(201).header('x-subject-token', token);
     return { token: tokenView(info, withCatalog ? await options.catalog() : undefined) };
   });
@@ -95,7 +95,7 @@ export function createIdentityServer(options: IdentityServerOptions): FastifyIns
   // (Fastify answers HEAD with this route too, without the body: a token check.)
   app.get('/v3/auth/tokens', async (request, reply) => {
     const { token, info } = await subject(request);
-    const withCatalog = info.project !== null && !('nocatalog' in queryOf(request));
+    const withCatalog = isScoped(info) && !('nocatalog' in queryOf(request));
     reply.header('x-subject-token', token);
     return { token: tokenView(info, withCatalog ? await options.catalog() : undefined) };
   });
@@ -107,7 +107,7 @@ export function createIdentityServer(options: IdentityServerOptions): FastifyIns
 
   app.get('/v3/auth/catalog', async (request) => {
     const me = await caller(ctx, request);
-    if (!me.project) throw forbidden('read the catalog with an unscoped token');
+    if (!isScoped(me)) throw forbidden('read the catalog with an unscoped token');
     return {
       catalog: catalogView(await options.catalog()),
       links: links(base(request), '/v3/auth/catalog'),

@@ -9,11 +9,13 @@ import {
   bool,
   caller,
   checkId,
+  checkInDomain,
   forbidden,
   isAdmin,
   links,
   queryOf,
   requireAdmin,
+  requireDomainAccess,
   str,
   strings,
   type RouteContext,
@@ -54,7 +56,9 @@ export function addProjectRoutes(app: FastifyInstance, ctx: RouteContext): void 
     const found = await identity.findProject(id);
     const mine =
       found &&
-      (isAdmin(me) || (await identity.projectsOfUser(me.user.id)).some((p) => p.id === found.id));
+      (isAdmin(me) ||
+        me.domain?.id === found.domainId ||
+        (await identity.projectsOfUser(me.user.id)).some((p) => p.id === found.id));
     if (!found || !mine) {
       // Not 403: a project the caller cannot see does not exist for them.
       throw new StratusError('not_found', `Could not find project: ${id}.`, {
@@ -79,9 +83,10 @@ export function addProjectRoutes(app: FastifyInstance, ctx: RouteContext): void 
     };
   });
   app.get('/v3/auth/system', async (request) => {
-    await caller(ctx, request);
-    // System scope is not offered: nobody holds a role on the system.
-    return { system: [], links: links(base(request), '/v3/auth/system') };
+    const me = await caller(ctx, request);
+    // The system a user may scope a token to: the whole cloud, when they hold a role on it.
+    const held = (await dir.effectiveSystemRoleIds(me.user.id)).size > 0;
+    return { system: held ? [{ all: true }] : [], links: links(base(request), '/v3/auth/system') };
   });
   app.get<Id>('/v3/users/:id/projects', async (request) => {
     const me = await caller(ctx, request);
@@ -97,22 +102,26 @@ export function addProjectRoutes(app: FastifyInstance, ctx: RouteContext): void 
 
   // Projects.
   app.get('/v3/projects', async (request) => {
-    await requireAdmin(ctx, request, 'identity:list_projects');
-    return projectList(request, await identity.listProjects(), '/v3/projects');
+    const access = await requireDomainAccess(ctx, request, 'identity:list_projects', false);
+    const rows = (await identity.listProjects()).filter(
+      (p) => access.domainId === undefined || p.domainId === access.domainId,
+    );
+    return projectList(request, rows, '/v3/projects');
   });
   app.get<Id>('/v3/projects/:id', async (request) => {
     const p = await visibleProject(request, request.params.id);
     return { project: projectView(p, base(request), await identity.projectTags(p.id)) };
   });
   app.post('/v3/projects', async (request, reply) => {
-    await requireAdmin(ctx, request, 'identity:create_project');
+    const access = await requireDomainAccess(ctx, request, 'identity:create_project', true);
     const o = bodyObject(request, 'project');
     if (o.is_domain === true) {
       throw new StratusError('invalid', 'Projects acting as domains are not offered.', {
         resource: 'project',
       });
     }
-    const domain = str(o, 'domain_id') ?? str(o, 'parent_id') ?? 'default';
+    const domain = str(o, 'domain_id') ?? str(o, 'parent_id') ?? access.domainId ?? 'default';
+    checkInDomain(access, domain, 'identity:create_project');
     const parent = str(o, 'parent_id');
     if (parent !== undefined && parent !== domain) {
       throw new StratusError(
@@ -138,9 +147,10 @@ export function addProjectRoutes(app: FastifyInstance, ctx: RouteContext): void 
     return { project: projectView(p, base(request), await identity.projectTags(p.id)) };
   });
   app.patch<Id>('/v3/projects/:id', async (request) => {
-    await requireAdmin(ctx, request, 'identity:update_project');
+    const access = await requireDomainAccess(ctx, request, 'identity:update_project', true);
     const o = bodyObject(request, 'project');
     const current = await identity.getProject(checkId(request.params.id, 'project'));
+    checkInDomain(access, current.domainId, 'identity:update_project');
     const p = await identity.updateProject(current.id, {
       name: str(o, 'name'),
       description: str(o, 'description'),
@@ -151,8 +161,10 @@ export function addProjectRoutes(app: FastifyInstance, ctx: RouteContext): void 
     return { project: projectView(p, base(request), await identity.projectTags(p.id)) };
   });
   app.delete<Id>('/v3/projects/:id', async (request, reply) => {
-    await requireAdmin(ctx, request, 'identity:delete_project');
-    await identity.deleteProject(checkId(request.params.id, 'project'));
+    const access = await requireDomainAccess(ctx, request, 'identity:delete_project', true);
+    const p = await identity.getProject(checkId(request.params.id, 'project'));
+    checkInDomain(access, p.domainId, 'identity:delete_project');
+    await identity.deleteProject(p.id);
     reply.code(204).send();
   });
 
@@ -224,7 +236,12 @@ export function addProjectRoutes(app: FastifyInstance, ctx: RouteContext): void 
     const id = checkId(request.params.id, 'domain');
     const d = await dir.findDomain(id);
     // Keystone: an admin, or a token scoped to a project of the domain.
-    const mine = d && (isAdmin(me) || me.project?.domainId === d.id || d.id === me.user.domainId);
+    const mine =
+      d &&
+      (isAdmin(me) ||
+        me.domain?.id === d.id ||
+        me.project?.domainId === d.id ||
+        d.id === me.user.domainId);
     if (!d || !mine) {
       throw new StratusError('not_found', `Could not find domain: ${id}.`, {
         resource: 'domain',

@@ -201,6 +201,56 @@ export function addRoleRoutes(app: FastifyInstance, ctx: RouteContext): void {
     return reply.code(204).send();
   });
 
+  // System grants: /v3/system/{users|groups}/{id}/roles[/{role}] (the whole cloud).
+  type SystemGrant = { Params: { actorKind: string; actorId: string; roleId: string } };
+  const systemParts = (p: { actorKind: string; actorId: string }) => {
+    const actor = ACTORS[p.actorKind as keyof typeof ACTORS];
+    if (!actor) return undefined;
+    return {
+      target: { type: 'system' as const, id: 'all' },
+      actor: { type: actor, id: checkId(p.actorId, actor) },
+    };
+  };
+  const systemPath = '/v3/system/:actorKind/:actorId/roles';
+  app.get<SystemGrant>(systemPath, async (request, reply) => {
+    const p = systemParts(request.params);
+    if (!p) return notRoute(request, reply);
+    await requireAdmin(ctx, request, 'identity:list_system_grants');
+    const roles = await dir.rolesOn(p.actor, p.target);
+    return {
+      roles: roles.map((r) => roleView(r, base(request))),
+      links: links(base(request), request.url.split('?')[0] as string),
+    };
+  });
+  app.put<SystemGrant>(`${systemPath}/:roleId`, async (request, reply) => {
+    const p = systemParts(request.params);
+    if (!p) return notRoute(request, reply);
+    await requireAdmin(ctx, request, 'identity:create_system_grant');
+    await dir.grant(p.actor, p.target, checkId(request.params.roleId, 'role'));
+    return reply.code(204).send();
+  });
+  app.get<SystemGrant>(`${systemPath}/:roleId`, async (request, reply) => {
+    const p = systemParts(request.params);
+    if (!p) return notRoute(request, reply);
+    await requireAdmin(ctx, request, 'identity:check_system_grant');
+    const role = checkId(request.params.roleId, 'role');
+    if (!(await dir.isGranted(p.actor, p.target, role))) {
+      throw new StratusError(
+        'not_found',
+        `Could not find role assignment with role: ${role}, ${p.actor.type}: ${p.actor.id}, system: all.`,
+        { resource: 'role_assignment' },
+      );
+    }
+    return reply.code(204).send();
+  });
+  app.delete<SystemGrant>(`${systemPath}/:roleId`, async (request, reply) => {
+    const p = systemParts(request.params);
+    if (!p) return notRoute(request, reply);
+    await requireAdmin(ctx, request, 'identity:revoke_system_grant');
+    await dir.revoke(p.actor, p.target, checkId(request.params.roleId, 'role'));
+    return reply.code(204).send();
+  });
+
   app.get('/v3/role_assignments', async (request) => {
     await requireAdmin(ctx, request, 'identity:list_role_assignments');
     const q = queryOf(request);
@@ -284,19 +334,24 @@ async function nameBook(ctx: RouteContext): Promise<NameBook> {
 }
 
 function assignmentView(r: AssignmentView, b: string, names?: NameBook) {
-  const targetPath = r.targetType === 'project' ? 'projects' : 'domains';
+  const targetPath =
+    r.targetType === 'system'
+      ? 'system'
+      : `${r.targetType === 'project' ? 'projects' : 'domains'}/${r.targetId}`;
   const assignedRole = r.priorRoleId ?? r.roleId;
   const assignment = r.viaGroupId
-    ? `${b}/v3/${targetPath}/${r.targetId}/groups/${r.viaGroupId}/roles/${assignedRole}`
-    : `${b}/v3/${targetPath}/${r.targetId}/${r.actorType}s/${r.actorId}/roles/${assignedRole}`;
+    ? `${b}/v3/${targetPath}/groups/${r.viaGroupId}/roles/${assignedRole}`
+    : `${b}/v3/${targetPath}/${r.actorType}s/${r.actorId}/roles/${assignedRole}`;
   const actor =
     r.actorType === 'user'
       ? { user: names ? names.user(r.actorId) : { id: r.actorId } }
       : { group: names ? names.group(r.actorId) : { id: r.actorId } };
   const scope =
-    r.targetType === 'project'
-      ? { project: names ? names.project(r.targetId) : { id: r.targetId } }
-      : { domain: names ? names.domain(r.targetId) : { id: r.targetId } };
+    r.targetType === 'system'
+      ? { system: { all: true } }
+      : r.targetType === 'project'
+        ? { project: names ? names.project(r.targetId) : { id: r.targetId } }
+        : { domain: names ? names.domain(r.targetId) : { id: r.targetId } };
   return {
     role: names ? names.role(r.roleId) : { id: r.roleId },
     scope,

@@ -42,11 +42,20 @@ export async function caller(ctx: RouteContext, request: FastifyRequest): Promis
   return ctx.tokens.validate(token);
 }
 
-export const isAdmin = (t: TokenInfo) => t.roles.includes('admin');
+/** Scoped to a project, a domain or the system: such a token carries roles and the catalog. */
+export const isScoped = (t: TokenInfo) => t.project !== null || t.domain !== null || t.system;
+
+/**
+ * A cloud admin: admin on the system, or on a project (Keystone's defaults let a project
+ * admin act cloud-wide too). Admin on a domain (a domain-scoped token) is admin of that
+ * domain only: see `requireDomainAccess`.
+ */
+export const isAdmin = (t: TokenInfo) =>
+  t.roles.includes('admin') && (t.system || t.project !== null);
 
 /** Holds member (or admin): may change what is its own. A reader only reads. */
 export const canWrite = (t: TokenInfo) =>
-  t.project === null || t.roles.includes('member') || t.roles.includes('admin');
+  !isScoped(t) || t.roles.includes('member') || t.roles.includes('admin');
 
 /** Keystone's refusal, naming the policy rule: `identity:list_users`. */
 export function forbidden(rule: string): StratusError {
@@ -65,6 +74,33 @@ export async function requireAdmin(
   const me = await caller(ctx, request);
   if (!isAdmin(me)) throw forbidden(action);
   return me;
+}
+
+/**
+ * Who may manage (`write`) or read the users and projects of a domain (issue 14, Keystone's
+ * domain-scoped policies): a cloud admin every domain (`domainId` undefined); a domain-scoped
+ * token its own domain, with admin there to manage and any role to read. Anyone else, and
+ * every project-scoped non-admin, is refused with 403 naming the rule.
+ */
+export async function requireDomainAccess(
+  ctx: RouteContext,
+  request: FastifyRequest,
+  action: string,
+  write: boolean,
+): Promise<{ me: TokenInfo; domainId: string | undefined }> {
+  const me = await caller(ctx, request);
+  if (isAdmin(me)) return { me, domainId: undefined };
+  if (me.domain && (!write || me.roles.includes('admin'))) return { me, domainId: me.domain.id };
+  throw forbidden(action);
+}
+
+/** Refuses (403) a record outside the domain a domain-scoped caller is limited to. */
+export function checkInDomain(
+  access: { domainId: string | undefined },
+  recordDomainId: string,
+  action: string,
+): void {
+  if (access.domainId !== undefined && access.domainId !== recordDomainId) throw forbidden(action);
 }
 
 /** The user themself (a member, or any role when `read`), or an admin. */

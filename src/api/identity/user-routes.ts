@@ -8,11 +8,13 @@ import {
   bool,
   caller,
   checkId,
+  checkInDomain,
   forbidden,
   isAdmin,
   links,
   queryOf,
   requireAdmin,
+  requireDomainAccess,
   requireSelfOrAdmin,
   str,
   type RouteContext,
@@ -39,8 +41,41 @@ export function addUserRoutes(app: FastifyInstance, ctx: RouteContext): void {
       links: links(base(request), path),
     };
   };
-  const domainOf = async (o: Record<string, unknown>) => {
-    const domain = str(o, 'domain_id') ?? 'default';
+  /**
+   * Every user the API shows: SQL users, and for a domain backed by an LDAP directory the
+   * directory's users (issue 14), read from it at each call (`domainId`: one domain only).
+   */
+  const allUsers = async (domainId?: string): Promise<UserRow[]> => {
+    const domains = (await dir.listDomains()).filter(
+      (d) => domainId === undefined || d.id === domainId,
+    );
+    const ldap = domains.flatMap((d) => ctx.tokens.directoryFor(d.id) ?? []);
+    const sqlRows = (await identity.listUsers()).filter(
+      (u) =>
+        (domainId === undefined || u.domainId === domainId) && !ctx.tokens.directoryFor(u.domainId),
+    );
+    const fromDirectories = await Promise.all(ldap.map((l) => l.listUsers()));
+    return [...sqlRows, ...fromDirectories.flat()].sort((a, b) => a.name.localeCompare(b.name));
+  };
+  /** A user by id: a directory user from its directory, where it may have gone since. */
+  const findUser = async (id: string): Promise<UserRow | undefined> => {
+    // (A name that several domains use names no one here.)
+    const row = await identity.findUser(id).catch((err: unknown) => {
+      if (err instanceof StratusError && err.kind === 'invalid') return undefined;
+      throw err;
+    });
+    const ldap = row ? ctx.tokens.directoryFor(row.domainId) : undefined;
+    if (row && !ldap) return row;
+    if (ldap) return ldap.findUser(id);
+    for (const d of await dir.listDomains()) {
+      const found = await ctx.tokens.directoryFor(d.id)?.findUser(id);
+      if (found) return found;
+    }
+    return undefined;
+  };
+
+  const domainOf = async (o: Record<string, unknown>, fallback = 'default') => {
+    const domain = str(o, 'domain_id') ?? fallback;
     if (!(await dir.findDomain(domain))) {
       throw new StratusError('not_found', `Could not find domain: ${domain}.`, {
         resource: 'domain',
@@ -51,27 +86,39 @@ export function addUserRoutes(app: FastifyInstance, ctx: RouteContext): void {
   };
 
   app.get('/v3/users', async (request) => {
-    await requireAdmin(ctx, request, 'identity:list_users');
-    return userList(request, await identity.listUsers(), '/v3/users');
+    const access = await requireDomainAccess(ctx, request, 'identity:list_users', false);
+    const q = queryOf(request);
+    if (
+      access.domainId !== undefined &&
+      q.domain_id !== undefined &&
+      q.domain_id !== access.domainId
+    ) {
+      return userList(request, [], '/v3/users');
+    }
+    return userList(request, await allUsers(access.domainId ?? q.domain_id), '/v3/users');
   });
   app.get<Id>('/v3/users/:id', async (request) => {
     const me = await caller(ctx, request);
     const id = checkId(request.params.id, 'user');
     if (id === me.user.id) return { user: userView(me.user, base(request)) };
-    if (!isAdmin(me)) throw forbidden('identity:get_user');
-    const found = await identity.findUser(id);
-    if (!found) {
+    const readsDomain = me.domain !== null;
+    if (!isAdmin(me) && !readsDomain) throw forbidden('identity:get_user');
+    const found = await findUser(id);
+    // A domain-scoped caller sees only its domain's users; others do not exist for it.
+    if (!found || (!isAdmin(me) && found.domainId !== me.domain?.id)) {
       throw new StratusError('not_found', `Could not find user: ${id}.`, { resource: 'user', id });
     }
     return { user: userView(found, base(request)) };
   });
   app.post('/v3/users', async (request, reply) => {
-    await requireAdmin(ctx, request, 'identity:create_user');
+    const access = await requireDomainAccess(ctx, request, 'identity:create_user', true);
     const o = bodyObject(request, 'user');
+    const domain = await domainOf(o, access.domainId);
+    checkInDomain(access, domain, 'identity:create_user');
     const u = await identity.createUser({
       name: str(o, 'name', true),
       password: str(o, 'password'),
-      domain: await domainOf(o),
+      domain,
       defaultProject: str(o, 'default_project_id'),
       enabled: bool(o, 'enabled'),
       description: str(o, 'description'),
@@ -81,9 +128,11 @@ export function addUserRoutes(app: FastifyInstance, ctx: RouteContext): void {
     return { user: userView(u, base(request)) };
   });
   app.patch<Id>('/v3/users/:id', async (request) => {
-    await requireAdmin(ctx, request, 'identity:update_user');
+    const access = await requireDomainAccess(ctx, request, 'identity:update_user', true);
     const o = bodyObject(request, 'user');
-    const u = await identity.updateUser(checkId(request.params.id, 'user'), {
+    const target = await identity.getUser(checkId(request.params.id, 'user'));
+    checkInDomain(access, target.domainId, 'identity:update_user');
+    const u = await identity.updateUser(target.id, {
       name: str(o, 'name'),
       password: str(o, 'password'),
       enabled: bool(o, 'enabled'),
@@ -94,8 +143,10 @@ export function addUserRoutes(app: FastifyInstance, ctx: RouteContext): void {
     return { user: userView(u, base(request)) };
   });
   app.delete<Id>('/v3/users/:id', async (request, reply) => {
-    const me = await requireAdmin(ctx, request, 'identity:delete_user');
+    const access = await requireDomainAccess(ctx, request, 'identity:delete_user', true);
+    const me = access.me;
     const u = await identity.getUser(checkId(request.params.id, 'user'));
+    checkInDomain(access, u.domainId, 'identity:delete_user');
     if (u.id === me.user.id) {
       throw new StratusError('forbidden', 'You cannot delete the user you are logged in as.', {
         resource: 'user',

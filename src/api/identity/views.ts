@@ -81,6 +81,14 @@ export function tokenView(t: TokenInfo, catalog?: readonly CatalogEntry[]) {
           roles: t.roleRefs.map((r) => ({ id: r.id, name: r.name })),
         }
       : {}),
+    // Keystone: a domain-scoped token names its domain, a system-scoped one `{"all": true}`,
+    // each with the roles the user holds there.
+    ...(t.domain
+      ? { domain: t.domain, roles: t.roleRefs.map((r) => ({ id: r.id, name: r.name })) }
+      : {}),
+    ...(t.system
+      ? { system: { all: true }, roles: t.roleRefs.map((r) => ({ id: r.id, name: r.name })) }
+      : {}),
     ...(t.applicationCredential
       ? {
           application_credential: {

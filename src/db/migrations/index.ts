@@ -25,6 +25,7 @@ import * as m0026 from './0026-server-details.js';
 import * as m0027 from './0027-server-actions.js';
 import * as m0025 from './0025-flavors-hosts-quotas.js';
 import * as m0024 from './0024-image-properties.js';
+import * as m0023 from './0023-names-per-domain.js';
 
 export const MIGRATIONS: Record<string, Migration> = {
   '0001-identity-and-services': m0001,
@@ -52,4 +53,5 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0027-server-actions': m0027,
   '0025-flavors-hosts-quotas': m0025,
   '0024-image-properties': m0024,
+  '0023-names-per-domain': m0023,
 };

@@ -1,12 +1,12 @@
 // Projects: the unit of tenancy.
-import { alreadyExists, notFound } from '../../errors.js';
+import { alreadyExists, invalid, notFound } from '../../errors.js';
 import { isUniqueViolation } from '../constraint.js';
 import type { Db, ProjectRow } from '../schema.js';
 
 export class ProjectRepo {
   constructor(private readonly db: Db) {}
 
-  /** Inserts a project; `already_exists` if the name is taken. */
+  /** Inserts a project; `already_exists` if the name is taken in its domain. */
   async create(fields: Omit<ProjectRow, 'domainId'> & { domainId?: string }): Promise<ProjectRow> {
     const row: ProjectRow = { ...fields, domainId: fields.domainId ?? 'default' };
     try {
@@ -18,19 +18,31 @@ export class ProjectRepo {
     return row;
   }
 
-  /** Finds a project by id or by name; undefined when there is none. */
-  async find(idOrName: string): Promise<ProjectRow | undefined> {
-    return this.db
+  /**
+   * Finds a project by id, or by name: names are unique per domain (migration 0023), so a name
+   * is looked up in `domainId` when given; without one, a name that several domains use is
+   * `invalid` (the caller must name the domain). Undefined when there is none.
+   */
+  async find(idOrName: string, domainId?: string): Promise<ProjectRow | undefined> {
+    let q = this.db
       .selectFrom('projects')
       .selectAll()
-      .where((eb) => eb.or([eb('id', '=', idOrName), eb('name', '=', idOrName)]))
-      .orderBy('createdAt')
-      .executeTakeFirst();
+      .where((eb) => eb.or([eb('id', '=', idOrName), eb('name', '=', idOrName)]));
+    if (domainId) q = q.where('domainId', '=', domainId);
+    const rows = await q.orderBy('createdAt').execute();
+    const byId = rows.find((r) => r.id === idOrName);
+    if (byId) return byId;
+    if (rows.length > 1) {
+      throw invalid(
+        `Several domains have a project named '${idOrName}' (${rows.map((r) => r.domainId).join(', ')}): name its domain too.`,
+        { resource: 'project', id: idOrName },
+      );
+    }
+    return rows[0];
   }
 
-  /** Like `find`, but a missing project is a `not_found` error. */
-  async get(idOrName: string): Promise<ProjectRow> {
-    const row = await this.find(idOrName);
+  async get(idOrName: string, domainId?: string): Promise<ProjectRow> {
+    const row = await this.find(idOrName, domainId);
     if (!row) throw notFound('project', idOrName);
     return row;
   }

@@ -5,11 +5,17 @@ export class TokenRepo {
   constructor(private readonly db: Db) {}
 
   async insert(
-    row: Omit<TokenRow, 'applicationCredentialId'> & { applicationCredentialId?: string | null },
+    row: Omit<TokenRow, 'applicationCredentialId' | 'domainId' | 'systemScope'> &
+      Partial<Pick<TokenRow, 'applicationCredentialId' | 'domainId' | 'systemScope'>>,
   ): Promise<void> {
     await this.db
       .insertInto('tokens')
-      .values({ ...row, applicationCredentialId: row.applicationCredentialId ?? null })
+      .values({
+        ...row,
+        applicationCredentialId: row.applicationCredentialId ?? null,
+        domainId: row.domainId ?? null,
+        systemScope: row.systemScope ?? 0,
+      })
       .execute();
   }
 

@@ -1,12 +1,12 @@
 // Users: people and tools that call the APIs.
-import { alreadyExists, notFound } from '../../errors.js';
+import { alreadyExists, invalid, notFound } from '../../errors.js';
 import { isUniqueViolation } from '../constraint.js';
 import type { Db, UserRow } from '../schema.js';
 
 export class UserRepo {
   constructor(private readonly db: Db) {}
 
-  /** Inserts a user; `already_exists` if the name is taken. */
+  /** Inserts a user; `already_exists` if the name is taken in its domain. */
   async create(
     fields: Omit<UserRow, 'domainId' | 'defaultProjectId' | 'description' | 'email'> &
       Partial<Pick<UserRow, 'domainId' | 'defaultProjectId' | 'description' | 'email'>>,
@@ -27,18 +27,31 @@ export class UserRepo {
     return row;
   }
 
-  /** Finds a user by id or by name; undefined when there is none. */
-  async find(idOrName: string): Promise<UserRow | undefined> {
-    return this.db
+  /**
+   * Finds a user by id, or by name: names are unique per domain (migration 0023), so a name
+   * is looked up in `domainId` when given; without one, a name that several domains use is
+   * `invalid` (the caller must name the domain). Undefined when there is none.
+   */
+  async find(idOrName: string, domainId?: string): Promise<UserRow | undefined> {
+    let q = this.db
       .selectFrom('users')
       .selectAll()
-      .where((eb) => eb.or([eb('id', '=', idOrName), eb('name', '=', idOrName)]))
-      .orderBy('createdAt')
-      .executeTakeFirst();
+      .where((eb) => eb.or([eb('id', '=', idOrName), eb('name', '=', idOrName)]));
+    if (domainId) q = q.where('domainId', '=', domainId);
+    const rows = await q.orderBy('createdAt').execute();
+    const byId = rows.find((r) => r.id === idOrName);
+    if (byId) return byId;
+    if (rows.length > 1) {
+      throw invalid(
+        `Several domains have a user named '${idOrName}' (${rows.map((r) => r.domainId).join(', ')}): name its domain too.`,
+        { resource: 'user', id: idOrName },
+      );
+    }
+    return rows[0];
   }
 
-  async get(idOrName: string): Promise<UserRow> {
-    const row = await this.find(idOrName);
+  async get(idOrName: string, domainId?: string): Promise<UserRow> {
+    const row = await this.find(idOrName, domainId);
     if (!row) throw notFound('user', idOrName);
     return row;
   }

@@ -138,6 +138,53 @@ export class LdapIdentity {
     return row;
   }
 
+  /**
+   * The directory's users as the Identity API shows them (issue 14: listed and shown from the
+   * directory, not from the rows of those who logged in): each under its local id, with its
+   * name in the directory. An unreachable directory is `unavailable`.
+   */
+  async listUsers(): Promise<UserRow[]> {
+    return (await this.directory.listUsers()).map((du) => this.#asRow(du));
+  }
+
+  /** One directory user by its local id, from the directory; undefined if it is not there. */
+  async findUser(publicId: string): Promise<UserRow | undefined> {
+    const m = await this.mappingOf(publicId);
+    if (m) {
+      const du = await this.directory.findUser({ id: m.localId });
+      return du ? this.#asRow(du) : undefined;
+    }
+    // Never logged in: no mapping yet, so find it among the directory's users.
+    return (await this.listUsers()).find((u) => u.id === publicId);
+  }
+
+  /**
+   * Whether a user who logged in before is still in the directory and enabled there; one who
+   * is not is disabled in SQL too, so its EC2 keys stop working (token validation asks this).
+   */
+  async isStillActive(publicId: string): Promise<boolean> {
+    const m = await this.mappingOf(publicId);
+    const du = m ? await this.directory.findUser({ id: m.localId }) : undefined;
+    if (du?.enabled) return true;
+    const known = await this.#users.find(publicId);
+    if (known?.id === publicId && known.enabled) await this.#users.setEnabled(publicId, 0);
+    return false;
+  }
+
+  #asRow(du: DirectoryUser): UserRow {
+    return {
+      id: publicUserId(this.config.domain, du.id),
+      name: du.name,
+      passwordHash: null,
+      enabled: du.enabled ? 1 : 0,
+      createdAt: 0,
+      domainId: this.config.domain,
+      defaultProjectId: null,
+      description: '',
+      email: du.mail ?? null,
+    };
+  }
+
   /** The SQL row of a directory user, made on its first login; its enabled state follows. */
   async ensureUser(du: DirectoryUser): Promise<UserRow> {
     const id = publicUserId(this.config.domain, du.id);
@@ -197,7 +244,11 @@ export class LdapIdentity {
     const at = Date.now();
     for (const [key, held] of wanted) {
       const [projectRef, role] = key.split('\0') as [string, Role];
-      const project = await this.#projects.find(projectRef);
+      const project = await this.#projects.find(projectRef).catch((err: unknown) => {
+        // A name several domains use: the mapping must name the project by id.
+        if (err instanceof StratusError && err.kind === 'invalid') return undefined;
+        throw err;
+      });
       if (!project) {
         this.logger?.warn(
           { domain: this.config.domain, project: projectRef },
