@@ -14,6 +14,7 @@ import type { QuotaReader } from '../quota/index.js';
 import type { HostInventory } from '../scheduler/index.js';
 import type { ServiceHealth } from '../service/index.js';
 import type { TagService } from '../tags/index.js';
+import type { VolumeOperations } from '../volume/index.js';
 
 export interface ApiServices {
   /** Users, projects, roles and EC2 credentials. */
@@ -44,4 +45,6 @@ export interface ApiServices {
   health: ServiceHealth;
   /** The compute hosts and the availability zones they make up. */
   hosts: HostInventory;
+  /** Volumes: create, list, extend, delete; the volume service keeps their files. */
+  volumes: VolumeOperations;
 }

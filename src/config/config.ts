@@ -339,6 +339,8 @@ function toConfig(r: Record<string, unknown>): Config {
       keypairs: get('quota.keypairs'),
       serverGroups: get('quota.serverGroups'),
       serverGroupMembers: get('quota.serverGroupMembers'),
+      volumes: get('quota.volumes'),
+      gigabytes: get('quota.gigabytes'),
     },
     log: { level: get('log.level'), file: logFile === '-' ? null : logFile },
   };

@@ -642,6 +642,8 @@ export const OPTIONS: readonly OptionSpec[] = [
       ['keypairs', 'Key pairs', 100],
       ['serverGroups', 'Server groups (EC2 placement groups)', 10],
       ['serverGroupMembers', 'Members of each server group', 10],
+      ['volumes', 'Volumes', 10],
+      ['gigabytes', 'GiB of volumes in all', 1000],
     ] as const
   ).map(([name, what, value]): OptionSpec => ({
     key: `quota.${name}`,

@@ -250,6 +250,7 @@ async function startAll(
   await group(`Scheduler${of('scheduler').length > 1 ? 's' : ''}`, of('scheduler'), 120_000);
   await group('API process 1', apis.slice(0, 1), 120_000);
   await group('Other API processes', apis.slice(1), 120_000);
+  await group('Volume service', of('volume'), 120_000);
   const computes = of('compute');
   await group(`${computes.length} compute host(s)`, computes, 120_000 + 2000 * computes.length);
 }

@@ -30,7 +30,7 @@ describe('lab plan', () => {
     assert.equal(plan.busUrl, 'amqp://guest:guest@127.0.0.1:5672/stratus-lab');
   });
 
-  it('starts the network service, the schedulers, the apis, then one compute per host', () => {
+  it('starts the network service, the schedulers, the apis, the volume service, then one compute per host', () => {
     const plan = planLab(OPTIONS, PORTS);
     assert.deepEqual(
       plan.processes.map((p) => `${p.name}:${p.binary}@${p.host}`),
@@ -40,6 +40,7 @@ describe('lab plan', () => {
         'scheduler2:scheduler@lab-controller2',
         'api1:api@lab-controller1',
         'api2:api@lab-controller2',
+        'volume:volume@lab-storage1',
         ...[1, 2, 3, 4, 5].map((i) => `lab-node${i}:compute@lab-node${i}`),
       ],
     );

@@ -264,6 +264,10 @@ export function planLab(options: LabOptions, ports: readonly number[]): LabPlan 
     });
   }
 
+  // The volume service on a storage host of its own, as a deployment would run it; compute
+  // hosts reach its volumes over the network.
+  add('volume', 'volume', 'lab-storage1', path.join(dir, 'hosts', 'lab-storage1'));
+
   const hosts: LabHost[] = [];
   for (let i = 1; i <= options.hosts; i++) {
     const name = `lab-node${i}`;

@@ -21,6 +21,7 @@ import * as m0019 from './0019-server-groups.js';
 import * as m0020 from './0020-identity-admin.js';
 import * as m0021 from './0021-identity-security.js';
 import * as m0022 from './0022-rule-descriptions.js';
+import * as m0029 from './0029-volumes.js';
 
 export const MIGRATIONS: Record<string, Migration> = {
   '0001-identity-and-services': m0001,
@@ -44,4 +45,5 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0020-identity-admin': m0020,
   '0021-identity-security': m0021,
   '0022-rule-descriptions': m0022,
+  '0029-volumes': m0029,
 };
