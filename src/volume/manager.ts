@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { dispatch, hostTopic } from '../bus/index.js';
-import { now, VolumeRepo, type Db, type VolumeRow } from '../db/index.js';
+import { now, TagRepo, VolumeRepo, type Db, type VolumeRow } from '../db/index.js';
 import type { QemuImg } from '../image/index.js';
 import type { Logger } from '../log.js';
 import type { Service } from '../service/index.js';
@@ -121,7 +121,10 @@ export class VolumeManager {
       try {
         fs.rmSync(this.file(v.id), { force: true });
         fs.rmSync(`${this.file(v.id)}.part`, { force: true });
-        await this.#volumes.delete(v.id);
+        await this.#opts.db.transaction().execute(async (trx) => {
+          await new TagRepo(trx).deleteResource(v.id);
+          await new VolumeRepo(trx).delete(v.id);
+        });
         this.#opts.logger?.info({ volumeId: v.id }, 'volume deleted');
       } catch (err) {
         this.#opts.logger?.error({ err, volumeId: v.id }, 'volume deletion failed');
@@ -141,11 +144,9 @@ export class VolumeManager {
       if (!v || v.status !== 'extending') return null;
       try {
         await this.#opts.qemuImg.growQcow2(this.file(v.id), v.sizeGb * GIB);
-        await this.#volumes.update(
-          v.id,
-          { status: v.instanceId ? 'in-use' : 'available' },
-          ['extending'],
-        );
+        await this.#volumes.update(v.id, { status: v.instanceId ? 'in-use' : 'available' }, [
+          'extending',
+        ]);
         this.#opts.logger?.info({ volumeId: v.id, sizeGb: v.sizeGb }, 'volume extended');
       } catch (err) {
         this.#opts.logger?.error({ err, volumeId: v.id }, 'volume extension failed');

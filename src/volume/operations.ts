@@ -76,10 +76,10 @@ export class VolumeOperations {
     checkSize(args.sizeGb);
     const volumeType = args.volumeType ?? VOLUME_TYPES[0];
     if (!(VOLUME_TYPES as readonly string[]).includes(volumeType)) {
-      throw invalid(
-        `The volume type '${volumeType}' is not one of ${VOLUME_TYPES.join(', ')}.`,
-        { resource: 'parameter', id: 'VolumeType' },
-      );
+      throw invalid(`The volume type '${volumeType}' is not one of ${VOLUME_TYPES.join(', ')}.`, {
+        resource: 'parameter',
+        id: 'VolumeType',
+      });
     }
     const zone = args.availabilityZone ?? this.#opts.availabilityZone;
     const zones = await this.#opts.zones();
@@ -208,15 +208,31 @@ export class VolumeOperations {
         volumes: 0,
         gigabytes: sizeGb - volume.sizeGb,
       });
-      const moved = await new VolumeRepo(trx).update(
-        volume.id,
-        { status: 'extending', sizeGb },
-        ['available'],
-      );
+      const moved = await new VolumeRepo(trx).update(volume.id, { status: 'extending', sizeGb }, [
+        'available',
+      ]);
       if (!moved) throw busy(volume, shown);
     });
     if (volume.host !== null) await this.#opts.volumes.extendVolume(ctx, volume.host, volume.id);
     return { ...volume, status: 'extending', sizeGb };
+  }
+
+  /** Records a new volume type (types here differ only in name; the file stays as it is). */
+  async retype(
+    _ctx: RequestContext,
+    volume: VolumeRow,
+    shown: string,
+    volumeType: string,
+  ): Promise<VolumeRow> {
+    if (!(VOLUME_TYPES as readonly string[]).includes(volumeType)) {
+      throw invalid(`The volume type '${volumeType}' is not one of ${VOLUME_TYPES.join(', ')}.`, {
+        resource: 'parameter',
+        id: 'VolumeType',
+      });
+    }
+    const moved = await this.#volumes.update(volume.id, { volumeType }, ['available', 'in-use']);
+    if (!moved) throw busy(volume, shown);
+    return { ...volume, volumeType };
   }
 
   /** Changes a volume's name and description (undefined: kept; null: cleared). */
