@@ -539,6 +539,7 @@ function describeStart(cloud: Cloud, services: readonly Binary[]): string {
       `  Identity API: ${cloud.urls.identity} (OpenStack Identity v3: tokens, the catalog, users, projects, roles)`,
       `  Image API:    ${cloud.urls.image} (OpenStack Image v2: list, create, upload, download, delete)`,
       `  Compute API:  ${cloud.urls.compute} (OpenStack Compute v2.1: servers, flavors, key pairs, limits)`,
+      `  Volume API:   ${cloud.urls.volume} (OpenStack Block Storage v3: volumes, types, limits)`,
       `  health:       ${cloud.urls.status}/healthz`,
       `  metrics:      ${cloud.urls.status}/metrics`,
     );

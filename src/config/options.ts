@@ -192,6 +192,13 @@ export const OPTIONS: readonly OptionSpec[] = [
     default: '127.0.0.1:9292',
   },
   {
+    key: 'api.volumeListen',
+    flag: 'volume-listen',
+    type: 'listen',
+    help: 'HOST:PORT the OpenStack Block Storage API (v3) listens on.',
+    default: '127.0.0.1:8776',
+  },
+  {
     key: 'api.statusListen',
     flag: 'status-listen',
     type: 'listen',

@@ -67,6 +67,8 @@ export interface LabApi {
   identity: string;
   image: string;
   status: string;
+  /** The Block Storage API (`<listen-url>/v3`). */
+  volume: string;
 }
 
 /** The simulated physical network (--virt qemu only): namespaces the lab owns. */
@@ -104,7 +106,7 @@ const MAX_HOSTS = 89;
 const MAX_HOSTS_FAKE = 500;
 
 /** Ports each api process listens on, in this order. */
-export const API_PORTS = ['ec2', 'compute', 'identity', 'image', 'status'] as const;
+export const API_PORTS = ['ec2', 'compute', 'identity', 'image', 'status', 'volume'] as const;
 
 const NAME = /^[a-z][a-z0-9]{0,15}$/;
 
@@ -252,6 +254,7 @@ export function planLab(options: LabOptions, ports: readonly number[]): LabPlan 
       'api.identityListen': listen(2),
       'api.imageListen': listen(3),
       'api.statusListen': listen(4),
+      'api.volumeListen': listen(5),
     });
     const url = (i: number) => `http://${listen(i)}`;
     apis.push({
@@ -261,6 +264,7 @@ export function planLab(options: LabOptions, ports: readonly number[]): LabPlan 
       identity: `${url(2)}/v3`,
       image: url(3),
       status: url(4),
+      volume: `${url(5)}/v3`,
     });
   }
 

@@ -15,3 +15,5 @@ export {
   type VolumeOperationsOptions,
   type VolumeType,
 } from './operations.js';
+// The statuses a volume may have, for the edges that check a status they are given.
+export { VOLUME_STATUSES, type VolumeStatus } from '../db/index.js';
