@@ -34,6 +34,7 @@ export const ERROR_RESOURCES = [
   'security_group',
   'security_group_rule',
   'server_group',
+  'volume',
   'address',
   'allocation',
   'association',
@@ -66,6 +67,8 @@ export const ERROR_RESOURCES = [
   'metadata_items',
   'server_groups',
   'server_group_members',
+  'volumes',
+  'gigabytes',
   // a request and its parts
   'request',
   'parameter',
@@ -126,6 +129,8 @@ export const ERROR_REASONS = [
   'metadata_items',
   'server_groups',
   'server_group_members',
+  'volumes',
+  'gigabytes',
   // unavailable
   'no_valid_host',
   'no_address',

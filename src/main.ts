@@ -29,7 +29,7 @@ import {
 import type { Config } from './config/index.js';
 import { migrate, openDatabase, redactUrl, type Database, type Db } from './db/index.js';
 import { StratusError } from './errors.js';
-import { ImageService, ImageStore } from './image/index.js';
+import { ImageService, ImageStore, QemuImg } from './image/index.js';
 import {
   Catalog,
   ensureAdmin,
@@ -64,8 +64,9 @@ import { ServiceHealth, ServiceRunner, type Binary, type Service } from './servi
 import { TagService } from './tags/index.js';
 import { FAKE_HOST_CAPACITY, FakeDriver, QemuDriver, type VirtDriver } from './virt/index.js';
 import { VERSION } from './version.js';
+import { VolumeClient, VolumeManager, VolumeOperations } from './volume/index.js';
 
-export const ALL_SERVICES: readonly Binary[] = ['network', 'scheduler', 'compute', 'api'];
+export const ALL_SERVICES: readonly Binary[] = ['network', 'scheduler', 'compute', 'volume', 'api'];
 
 /** A running set of services in this process. */
 export interface Cloud {
@@ -184,6 +185,11 @@ function apiServices(
   logger: Logger,
 ): ApiServices {
   const network = new NetworkClient(bus);
+  const hosts = new HostInventory({
+    db,
+    downAfterMs: config.service.downAfterSeconds * 1000,
+    ratios: config.scheduler,
+  });
   return {
     identity: shared.identity,
     tokens: new TokenService(db, {
@@ -232,10 +238,15 @@ function apiServices(
     }),
     quota: new QuotaReader(db, config.quota),
     health: new ServiceHealth(db, config.service.downAfterSeconds * 1000, bus),
-    hosts: new HostInventory({
+    hosts,
+    volumes: new VolumeOperations({
       db,
+      volumes: new VolumeClient(bus),
+      quota: config.quota,
+      availabilityZone: config.compute.availabilityZone,
+      zones: async () => (await hosts.zones()).map((z) => z.name),
       downAfterMs: config.service.downAfterSeconds * 1000,
-      ratios: config.scheduler,
+      logger: logger.child({ service: 'api' }),
     }),
     flavors: new FlavorService(db),
     hostAdmin: new HostAdmin(db, config.compute.availabilityZone),
@@ -423,6 +434,15 @@ export async function startCloud(
           service = agent ? agent.hostService(compute) : compute;
           break;
         }
+        case 'volume':
+          service = new VolumeManager({
+            db: database.db,
+            host: config.host,
+            directory: path.join(config.stateDir, 'volumes'),
+            qemuImg: new QemuImg(),
+            logger: logger.child({ service: 'volume' }),
+          }).service();
+          break;
         case 'api': {
           // The LDAP domain is a row of the domains table, as every other domain.
           const ldap = config.identity.ldap;
@@ -536,6 +556,7 @@ function describeStart(cloud: Cloud, services: readonly Binary[]): string {
       `  Identity API: ${cloud.urls.identity} (OpenStack Identity v3: tokens, the catalog, users, projects, roles)`,
       `  Image API:    ${cloud.urls.image} (OpenStack Image v2: list, create, upload, download, delete)`,
       `  Compute API:  ${cloud.urls.compute} (OpenStack Compute v2.1: servers, flavors, key pairs, limits)`,
+      `  Volume API:   ${cloud.urls.volume} (OpenStack Block Storage v3: volumes, types, limits)`,
       `  health:       ${cloud.urls.status}/healthz`,
       `  metrics:      ${cloud.urls.status}/metrics`,
     );

@@ -18,7 +18,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['api'],
   // Read by main and the edges, which hand services plain options.
   ['config'],
-  ['compute', 'scheduler', 'network', 'identity', 'image', 'keypairs', 'quota', 'tags'],
+  ['compute', 'scheduler', 'network', 'identity', 'image', 'keypairs', 'quota', 'tags', 'volume'],
   ['virt', 'db', 'bus', 'service', 'metrics'],
   ['ids', 'context', 'errors', 'log', 'version', 'text-rules', 'ports'],
 ];

@@ -81,7 +81,7 @@ describe('the systemd units (deploy/systemd)', () => {
     }
     return (key: string) => values.get(key) ?? [];
   };
-  for (const binary of ['api', 'scheduler', 'network', 'compute']) {
+  for (const binary of ['api', 'scheduler', 'network', 'compute', 'volume']) {
     it(`stratus-${binary}.service runs 'stratus ${binary}' from the one config file`, () => {
       const get = unit(binary);
       assert.deepEqual(get('ExecStart'), [

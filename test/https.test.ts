@@ -169,7 +169,14 @@ describe('HTTPS on every API listener', needs('openssl'), () => {
     const catalog = await withRc(rcFile, home, `${OPENSTACK} catalog list -f json`);
     assert.equal(catalog.code, 0, catalog.err);
     const entries = JSON.parse(catalog.out) as { Type: string; Endpoints: { url: string }[] }[];
-    assert.deepEqual(entries.map((e) => e.Type).sort(), ['compute', 'ec2', 'identity', 'image']);
+    assert.deepEqual(entries.map((e) => e.Type).sort(), [
+      'block-storage',
+      'compute',
+      'ec2',
+      'identity',
+      'image',
+      'volumev3',
+    ]);
     for (const e of entries) {
       for (const ep of e.Endpoints) assert.match(ep.url, /^https:\/\/127\.0\.0\.1:/, e.Type);
     }

@@ -137,7 +137,14 @@ for (const backend of [sqliteBackend, postgresBackend]) {
         body.expires_at,
       );
       const catalog = body.catalog ?? [];
-      assert.deepEqual(catalog.map((s) => s.type).sort(), ['compute', 'ec2', 'identity', 'image']);
+      assert.deepEqual(catalog.map((s) => s.type).sort(), [
+        'block-storage',
+        'compute',
+        'ec2',
+        'identity',
+        'image',
+        'volumev3',
+      ]);
       assert.equal(
         catalog.find((s) => s.type === 'compute')?.endpoints[0]?.url,
         t.cloud.urls?.compute,

@@ -11,6 +11,7 @@ import { createComputeServer } from './openstack-compute/compute-server.js';
 import { createEc2Server } from './ec2/ec2-server.js';
 import { createIdentityServer } from './identity/identity-server.js';
 import { createImageServer } from './image/image-server.js';
+import { createBlockStorageServer } from './block-storage/block-storage-server.js';
 import { listen, replaceCertificate } from './http.js';
 import type { ApiServices } from './services.js';
 import { createStatusServer } from './status/status-server.js';
@@ -36,6 +37,8 @@ export interface ApiUrls {
   image: string;
   /** The Compute API's catalog URL, `<listen-url>/v2.1`. */
   compute: string;
+  /** The Block Storage API's catalog URL, `<listen-url>/v3`. */
+  volume: string;
 }
 
 export class ApiService {
@@ -124,6 +127,7 @@ export class ApiService {
       images: services.images,
     });
     const computeApi = createComputeServer({ logger, metrics, tls, services });
+    const volumeApi = createBlockStorageServer({ logger, metrics, tls, services });
     const status = createStatusServer({
       health: services.health,
       logger,
@@ -144,6 +148,7 @@ export class ApiService {
         identity: `${await start(identityApi, api.identityListen)}/v3`,
         image: await start(imageApi, api.imageListen),
         compute: `${await start(computeApi, api.computeListen)}/v2.1`,
+        volume: `${await start(volumeApi, api.volumeListen)}/v3`,
       };
     } catch (err) {
       await this.#stop();
@@ -154,6 +159,9 @@ export class ApiService {
       ['identity', this.#urls.identity],
       ['image', this.#urls.image],
       ['compute', this.#urls.compute],
+      // Clients look the Block Storage API up by either name (openstackclient: volumev3).
+      ['volumev3', this.#urls.volume],
+      ['block-storage', this.#urls.volume],
     ] as const) {
       await catalog.publish(serviceType, config.region, url);
     }

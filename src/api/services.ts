@@ -17,6 +17,7 @@ import type { QuotaAdmin, QuotaReader } from '../quota/index.js';
 import type { HostAdmin, HostInventory } from '../scheduler/index.js';
 import type { ServiceHealth } from '../service/index.js';
 import type { TagService } from '../tags/index.js';
+import type { VolumeOperations } from '../volume/index.js';
 
 export interface ApiServices {
   /** Users, projects, roles and EC2 credentials. */
@@ -57,4 +58,6 @@ export interface ApiServices {
   quotaAdmin: QuotaAdmin;
   /** What projects used in a period (instance hours and sizes). */
   usage: UsageReport;
+  /** Volumes: create, list, extend, delete; the volume service keeps their files. */
+  volumes: VolumeOperations;
 }

@@ -31,6 +31,8 @@ const DEFAULTS: QuotaLimits = {
   keypairs: 10,
   serverGroups: 10,
   serverGroupMembers: 10,
+  volumes: 10,
+  gigabytes: 1000,
 };
 const FLAVOR: FlavorRow = {
   id: 'f1',

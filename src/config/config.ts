@@ -48,6 +48,8 @@ export interface Config {
     computeListen: Listen;
     identityListen: Listen;
     imageListen: Listen;
+    /** The Block Storage API's listener. */
+    volumeListen: Listen;
     statusListen: Listen;
     /** Seconds a connection may stay without data moving before it is closed. */
     idleTimeoutSeconds: number;
@@ -289,6 +291,7 @@ function toConfig(r: Record<string, unknown>): Config {
       computeListen: get('api.computeListen'),
       identityListen: get('api.identityListen'),
       imageListen: get('api.imageListen'),
+      volumeListen: get('api.volumeListen'),
       statusListen: get('api.statusListen'),
       idleTimeoutSeconds: get('api.idleTimeoutSeconds'),
       tls: tlsFiles(get('api.tlsCertFile'), get('api.tlsKeyFile'), get('api.tlsCaFile')),
@@ -339,6 +342,8 @@ function toConfig(r: Record<string, unknown>): Config {
       keypairs: get('quota.keypairs'),
       serverGroups: get('quota.serverGroups'),
       serverGroupMembers: get('quota.serverGroupMembers'),
+      volumes: get('quota.volumes'),
+      gigabytes: get('quota.gigabytes'),
     },
     log: { level: get('log.level'), file: logFile === '-' ? null : logFile },
   };

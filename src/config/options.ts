@@ -192,6 +192,13 @@ export const OPTIONS: readonly OptionSpec[] = [
     default: '127.0.0.1:9292',
   },
   {
+    key: 'api.volumeListen',
+    flag: 'volume-listen',
+    type: 'listen',
+    help: 'HOST:PORT the OpenStack Block Storage API (v3) listens on.',
+    default: '127.0.0.1:8776',
+  },
+  {
     key: 'api.statusListen',
     flag: 'status-listen',
     type: 'listen',
@@ -642,6 +649,8 @@ export const OPTIONS: readonly OptionSpec[] = [
       ['keypairs', 'Key pairs', 100],
       ['serverGroups', 'Server groups (EC2 placement groups)', 10],
       ['serverGroupMembers', 'Members of each server group', 10],
+      ['volumes', 'Volumes', 10],
+      ['gigabytes', 'GiB of volumes in all', 1000],
     ] as const
   ).map(([name, what, value]): OptionSpec => ({
     key: `quota.${name}`,

@@ -60,6 +60,7 @@ export {
   type VersionFilter,
 } from './repos/launch-templates.js';
 export { TagRepo, type TagListFilter } from './repos/tags.js';
+export { VolumeRepo, type VolumeListFilter } from './repos/volumes.js';
 export {
   ServerMetadataRepo,
   type MetadataChange,

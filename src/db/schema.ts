@@ -700,6 +700,44 @@ export interface ServerGroupMembersTable {
   groupId: string;
 }
 
+/** Where a volume is in its life; EC2's and the Block Storage API's words are the same. */
+export const VOLUME_STATUSES = [
+  'creating',
+  'available',
+  'attaching',
+  'in-use',
+  'detaching',
+  'extending',
+  'deleting',
+  'error',
+  'error_deleting',
+  'error_extending',
+] as const;
+export type VolumeStatus = (typeof VOLUME_STATUSES)[number];
+
+/** A block device that outlives instances, kept as a file by a volume service host. */
+export interface VolumesTable {
+  id: string;
+  projectId: string;
+  userId: string;
+  sizeGb: number;
+  availabilityZone: string;
+  status: VolumeStatus;
+  /** The volume service host keeping the volume's file; null until one takes it. */
+  host: string | null;
+  volumeType: string;
+  name: string | null;
+  description: string | null;
+  /** The instance the volume is attached to, and under which device name. */
+  instanceId: string | null;
+  device: string | null;
+  attachedAt: number | null;
+  /** What went wrong, when the status is an error. */
+  statusReason: string | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
 export interface Schema {
   flavors: FlavorsTable;
   flavorExtraSpecs: FlavorExtraSpecsTable;
@@ -750,6 +788,7 @@ export interface Schema {
   launchTemplates: LaunchTemplatesTable;
   launchTemplateVersions: LaunchTemplateVersionsTable;
   metadataTokenKeys: MetadataTokenKeysTable;
+  volumes: VolumesTable;
 }
 
 export type Db = Kysely<Schema>;
@@ -788,4 +827,5 @@ export type CapacityClaimRow = Selectable<CapacityClaimsTable>;
 export type LaunchTemplateRow = Selectable<LaunchTemplatesTable>;
 export type LaunchTemplateVersionRow = Selectable<LaunchTemplateVersionsTable>;
 export type ServerGroupRow = Selectable<ServerGroupsTable>;
+export type VolumeRow = Selectable<VolumesTable>;
 export type { Generated };

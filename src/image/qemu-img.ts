@@ -102,6 +102,29 @@ export class QemuImg {
     };
   }
 
+  /**
+   * Makes a new, empty qcow2 file of `sizeBytes` virtual size (sparse: it takes little room
+   * until written). Throws `internal` naming the file when qemu-img refuses.
+   */
+  async createQcow2(file: string, sizeBytes: number): Promise<void> {
+    const run = await this.#run(['create', '-q', '-f', 'qcow2', file, String(sizeBytes)]);
+    if (run.code !== 0) {
+      throw new StratusError('internal', `qemu-img could not create ${file}: ${reason(run)}`, {
+        resource: 'qemu-img',
+      });
+    }
+  }
+
+  /** Grows a qcow2 file's virtual size to `sizeBytes`. Throws `internal` when qemu-img refuses. */
+  async growQcow2(file: string, sizeBytes: number): Promise<void> {
+    const run = await this.#run(['resize', '-q', '-f', 'qcow2', file, String(sizeBytes)]);
+    if (run.code !== 0) {
+      throw new StratusError('internal', `qemu-img could not resize ${file}: ${reason(run)}`, {
+        resource: 'qemu-img',
+      });
+    }
+  }
+
   #run(args: readonly string[], options: { limited?: boolean } = {}): Promise<Run> {
     const prlimit = options.limited ? this.#prlimit : null;
     const [command, argv] = prlimit

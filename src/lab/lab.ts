@@ -250,6 +250,7 @@ async function startAll(
   await group(`Scheduler${of('scheduler').length > 1 ? 's' : ''}`, of('scheduler'), 120_000);
   await group('API process 1', apis.slice(0, 1), 120_000);
   await group('Other API processes', apis.slice(1), 120_000);
+  await group('Volume service', of('volume'), 120_000);
   const computes = of('compute');
   await group(`${computes.length} compute host(s)`, computes, 120_000 + 2000 * computes.length);
 }
@@ -268,7 +269,7 @@ function summary(state: LabState): string[] {
   ];
   for (const api of plan.apis) {
     lines.push(
-      `  ${api.process}:${' '.repeat(Math.max(1, 10 - api.process.length))}EC2 ${api.ec2}  Identity ${api.identity}  Compute ${api.compute}  Image ${api.image}  health ${api.status}/healthz`,
+      `  ${api.process}:${' '.repeat(Math.max(1, 10 - api.process.length))}EC2 ${api.ec2}  Identity ${api.identity}  Compute ${api.compute}  Image ${api.image}  Volume ${api.volume}  health ${api.status}/healthz`,
     );
   }
   lines.push(

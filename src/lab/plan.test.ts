@@ -19,7 +19,7 @@ const OPTIONS: LabOptions = {
   rabbitmq: 'amqp://guest:guest@127.0.0.1:5672',
   name: 'lab',
 };
-const PORTS = Array.from({ length: 10 }, (_, i) => 20000 + i);
+const PORTS = Array.from({ length: 12 }, (_, i) => 20000 + i);
 
 describe('lab plan', () => {
   it('names its own database, vhost and bus URL after the lab', () => {
@@ -30,7 +30,7 @@ describe('lab plan', () => {
     assert.equal(plan.busUrl, 'amqp://guest:guest@127.0.0.1:5672/stratus-lab');
   });
 
-  it('starts the network service, the schedulers, the apis, then one compute per host', () => {
+  it('starts the network service, the schedulers, the apis, the volume service, then one compute per host', () => {
     const plan = planLab(OPTIONS, PORTS);
     assert.deepEqual(
       plan.processes.map((p) => `${p.name}:${p.binary}@${p.host}`),
@@ -40,6 +40,7 @@ describe('lab plan', () => {
         'scheduler2:scheduler@lab-controller2',
         'api1:api@lab-controller1',
         'api2:api@lab-controller2',
+        'volume:volume@lab-storage1',
         ...[1, 2, 3, 4, 5].map((i) => `lab-node${i}:compute@lab-node${i}`),
       ],
     );
@@ -53,7 +54,8 @@ describe('lab plan', () => {
         ['lab-zone1', 'stratus-lab-node5'],
       ],
     );
-    assert.equal(plan.apis[1]?.ec2, 'http://127.0.0.1:20005/');
+    assert.equal(plan.apis[1]?.ec2, 'http://127.0.0.1:20006/');
+    assert.equal(plan.apis[0]?.volume, 'http://127.0.0.1:20005/v3');
     assert.equal(plan.segments, undefined);
   });
 
@@ -75,7 +77,7 @@ describe('lab plan', () => {
           assert.equal(config.dataPlane.namespace, `stratus-lab-${p.host.slice(4)}`);
         }
         if (p.name === 'api2')
-          assert.deepEqual(config.api.ec2Listen, { host: '127.0.0.1', port: 20005 });
+          assert.deepEqual(config.api.ec2Listen, { host: '127.0.0.1', port: 20006 });
       }
       assert.equal(dirs.size, 5);
     } finally {

@@ -67,6 +67,8 @@ export interface LabApi {
   identity: string;
   image: string;
   status: string;
+  /** The Block Storage API (`<listen-url>/v3`). */
+  volume: string;
 }
 
 /** The simulated physical network (--virt qemu only): namespaces the lab owns. */
@@ -104,7 +106,7 @@ const MAX_HOSTS = 89;
 const MAX_HOSTS_FAKE = 500;
 
 /** Ports each api process listens on, in this order. */
-export const API_PORTS = ['ec2', 'compute', 'identity', 'image', 'status'] as const;
+export const API_PORTS = ['ec2', 'compute', 'identity', 'image', 'status', 'volume'] as const;
 
 const NAME = /^[a-z][a-z0-9]{0,15}$/;
 
@@ -252,6 +254,7 @@ export function planLab(options: LabOptions, ports: readonly number[]): LabPlan 
       'api.identityListen': listen(2),
       'api.imageListen': listen(3),
       'api.statusListen': listen(4),
+      'api.volumeListen': listen(5),
     });
     const url = (i: number) => `http://${listen(i)}`;
     apis.push({
@@ -261,8 +264,13 @@ export function planLab(options: LabOptions, ports: readonly number[]): LabPlan 
       identity: `${url(2)}/v3`,
       image: url(3),
       status: url(4),
+      volume: `${url(5)}/v3`,
     });
   }
+
+  // The volume service on a storage host of its own, as a deployment would run it; compute
+  // hosts reach its volumes over the network.
+  add('volume', 'volume', 'lab-storage1', path.join(dir, 'hosts', 'lab-storage1'));
 
   const hosts: LabHost[] = [];
   for (let i = 1; i <= options.hosts; i++) {

@@ -22,6 +22,8 @@ const QUOTA = {
   keypairs: 100,
   serverGroups: 10,
   serverGroupMembers: 10,
+  volumes: 10,
+  gigabytes: 1000,
 };
 
 for (const backend of TEST_BACKENDS) {

@@ -28,6 +28,8 @@ const QUOTA = {
   keypairs: 100,
   serverGroups: 10,
   serverGroupMembers: 10,
+  volumes: 10,
+  gigabytes: 1000,
 };
 
 for (const backend of TEST_BACKENDS) {

@@ -1,5 +1,5 @@
 // Quota limits: the configured defaults, overridden per project, and what a project uses.
-import { InstanceRepo, QuotaRepo, type Db } from '../db/index.js';
+import { InstanceRepo, QuotaRepo, VolumeRepo, type Db } from '../db/index.js';
 
 /** The most a project may hold of each resource; `Infinity` when unlimited. */
 export interface QuotaLimits {
@@ -14,6 +14,10 @@ export interface QuotaLimits {
   serverGroups: number;
   /** Members one server group may have. */
   serverGroupMembers: number;
+  /** Volumes a project may have. */
+  volumes: number;
+  /** The total size of a project's volumes, in GiB. */
+  gigabytes: number;
 }
 
 export const QUOTA_RESOURCES = [
@@ -26,6 +30,8 @@ export const QUOTA_RESOURCES = [
   'keypairs',
   'serverGroups',
   'serverGroupMembers',
+  'volumes',
+  'gigabytes',
 ] as const satisfies readonly (keyof QuotaLimits)[];
 
 /**
@@ -78,6 +84,7 @@ async function projectQuota(
       ).n,
     );
   const instances = await new InstanceRepo(db).usage(projectId);
+  const volumes = await new VolumeRepo(db).usage(projectId);
   const groupIds = db.selectFrom('securityGroups').select('id').where('projectId', '=', projectId);
   const rules = await db
     .selectFrom('securityGroupRules')
@@ -97,6 +104,8 @@ async function projectQuota(
       serverGroups: await count('serverGroups'),
       // Members are counted per group: no one figure for the project.
       serverGroupMembers: 0,
+      volumes: volumes.volumes,
+      gigabytes: volumes.gigabytes,
     },
   };
 }

@@ -23,7 +23,7 @@ export interface ServiceRunnerOptions {
 }
 
 /** Services of which one host name may run only one at a time. */
-const EXCLUSIVE: readonly Binary[] = ['compute'];
+const EXCLUSIVE: readonly Binary[] = ['compute', 'volume'];
 
 /** This process, as the services table records it. */
 const THIS_PROCESS: ServiceOwner = {

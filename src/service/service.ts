@@ -3,7 +3,7 @@
 import type { Handler } from '../bus/index.js';
 import type { RequestContext } from '../context.js';
 
-export type Binary = 'api' | 'scheduler' | 'compute' | 'network';
+export type Binary = 'api' | 'scheduler' | 'compute' | 'network' | 'volume';
 
 export interface PeriodicTask {
   name: string;

@@ -13,6 +13,7 @@ import {
   SecurityGroupRepo,
   ServerGroupRepo,
   TagRepo,
+  VolumeRepo,
   type Db,
   type ImageKind,
   type TagRow,
@@ -31,7 +32,8 @@ export type TaggableType =
   | 'key-pair'
   | 'elastic-ip'
   | 'launch-template'
-  | 'placement-group';
+  | 'placement-group'
+  | 'volume';
 
 export interface Tag {
   key: string;
@@ -76,6 +78,7 @@ const RESOURCE: Record<TaggableType, { resource: ErrorResource; what: string }> 
   'elastic-ip': { resource: 'allocation', what: 'allocation ID' },
   'launch-template': { resource: 'launch_template', what: 'launch template ID' },
   'placement-group': { resource: 'server_group', what: 'placement group ID' },
+  volume: { resource: 'volume', what: 'volume' },
 };
 
 /** Ids looked up per query when listing. */
@@ -264,6 +267,10 @@ export class TagService {
         });
         return row && { id: row.id, projectId: row.projectId };
       }
+      case 'volume': {
+        const [row] = await new VolumeRepo(db).list({ projectId, idPrefixes: [ref.idPrefix] });
+        return row && { id: row.id, projectId: row.projectId };
+      }
     }
   }
 
@@ -298,6 +305,8 @@ export class TagService {
     }
     for (const chunk of chunks(ids('placement-group')))
       for (const r of await new ServerGroupRepo(db).list({ idPrefixes: chunk })) found(r.id);
+    for (const chunk of chunks(ids('volume')))
+      for (const r of await new VolumeRepo(db).list({ idPrefixes: chunk })) found(r.id);
     return out;
   }
 }

@@ -74,6 +74,11 @@ const DOCUMENTED = new Set([
   'UnknownParameter',
   'UnsupportedOperation',
   'VcpuLimitExceeded',
+  'InsufficientVolumeCapacity',
+  'InvalidVolume.NotFound',
+  'InvalidVolumeID.Malformed',
+  'VolumeInUse',
+  'VolumeLimitExceeded',
 ]);
 
 /**

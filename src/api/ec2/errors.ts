@@ -42,6 +42,7 @@ const TABLE: Readonly<Record<ErrorKind, KindCodes>> = {
       launch_template: ['InvalidLaunchTemplateId.NotFound', 400],
       launch_template_version: ['InvalidLaunchTemplateId.VersionNotFound', 400],
       server_group: ['InvalidPlacementGroup.Unknown', 400],
+      volume: ['InvalidVolume.NotFound', 400],
     },
     // An unknown zone, flavor or tag: EC2 calls the value invalid.
     otherwise: ['InvalidParameterValue', 400],
@@ -78,6 +79,7 @@ const TABLE: Readonly<Record<ErrorKind, KindCodes>> = {
       allocation: { malformed: ['InvalidAllocationID.Malformed', 400] },
       association: { malformed: ['InvalidAssociationID.Malformed', 400] },
       resource: { malformed: ['InvalidID', 400] },
+      volume: { malformed: ['InvalidVolumeID.Malformed', 400] },
     },
     reasons: {
       combination: ['InvalidParameterCombination', 400],
@@ -94,7 +96,10 @@ const TABLE: Readonly<Record<ErrorKind, KindCodes>> = {
   },
   missing: { otherwise: ['MissingParameter', 400] },
   conflict: {
-    pairs: { server_group: { in_use: ['InvalidPlacementGroup.InUse', 400] } },
+    pairs: {
+      server_group: { in_use: ['InvalidPlacementGroup.InUse', 400] },
+      volume: { in_use: ['VolumeInUse', 400] },
+    },
     reasons: {
       in_use: ['DependencyViolation', 400],
       cannot_delete: ['CannotDelete', 400],
@@ -114,6 +119,8 @@ const TABLE: Readonly<Record<ErrorKind, KindCodes>> = {
       security_groups: ['SecurityGroupLimitExceeded', 400],
       security_group_rules: ['RulesPerSecurityGroupLimitExceeded', 400],
       tags: ['TagLimitExceeded', 400],
+      volumes: ['VolumeLimitExceeded', 400],
+      gigabytes: ['VolumeLimitExceeded', 400],
     },
     otherwise: ['ResourceLimitExceeded', 400],
   },
@@ -127,7 +134,10 @@ const TABLE: Readonly<Record<ErrorKind, KindCodes>> = {
     otherwise: ['AuthFailure', 401],
   },
   unavailable: {
-    pairs: { floating_ip: { no_address: ['InsufficientAddressCapacity', 503] } },
+    pairs: {
+      floating_ip: { no_address: ['InsufficientAddressCapacity', 503] },
+      volume: { no_valid_host: ['InsufficientVolumeCapacity', 503] },
+    },
     reasons: { no_valid_host: ['InsufficientInstanceCapacity', 503] },
     otherwise: ['Unavailable', 503],
   },

@@ -21,11 +21,12 @@ import * as m0019 from './0019-server-groups.js';
 import * as m0020 from './0020-identity-admin.js';
 import * as m0021 from './0021-identity-security.js';
 import * as m0022 from './0022-rule-descriptions.js';
+import * as m0023 from './0023-names-per-domain.js';
+import * as m0024 from './0024-image-properties.js';
+import * as m0025 from './0025-flavors-hosts-quotas.js';
 import * as m0026 from './0026-server-details.js';
 import * as m0027 from './0027-server-actions.js';
-import * as m0025 from './0025-flavors-hosts-quotas.js';
-import * as m0024 from './0024-image-properties.js';
-import * as m0023 from './0023-names-per-domain.js';
+import * as m0029 from './0029-volumes.js';
 
 export const MIGRATIONS: Record<string, Migration> = {
   '0001-identity-and-services': m0001,
@@ -49,9 +50,10 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0020-identity-admin': m0020,
   '0021-identity-security': m0021,
   '0022-rule-descriptions': m0022,
+  '0023-names-per-domain': m0023,
+  '0024-image-properties': m0024,
+  '0025-flavors-hosts-quotas': m0025,
   '0026-server-details': m0026,
   '0027-server-actions': m0027,
-  '0025-flavors-hosts-quotas': m0025,
-  '0024-image-properties': m0024,
-  '0023-names-per-domain': m0023,
+  '0029-volumes': m0029,
 };

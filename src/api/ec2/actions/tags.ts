@@ -1,5 +1,5 @@
 // Tag actions: CreateTags, DeleteTags, DescribeTags, on instances, images, security groups, key
-// pairs, Elastic IP allocations, launch templates and placement groups. A resource is tagged in the project that owns it; callers
+// pairs, Elastic IP allocations, launch templates, placement groups and volumes. A resource is tagged in the project that owns it; callers
 // reach only their own project's resources (admins every project's).
 import type { ImageKind } from '../../../db/index.js';
 import { invalid } from '../../../errors.js';
@@ -25,6 +25,7 @@ const PREFIXES: Record<string, { type: TaggableType; imageKind?: ImageKind }> = 
   eipalloc: { type: 'elastic-ip' },
   lt: { type: 'launch-template' },
   pg: { type: 'placement-group' },
+  vol: { type: 'volume' },
 };
 const IMAGE_PREFIX: Record<ImageKind, string> = { machine: 'ami', kernel: 'aki', ramdisk: 'ari' };
 const TYPE_PREFIX: Record<Exclude<TaggableType, 'image'>, string> = {
@@ -34,6 +35,7 @@ const TYPE_PREFIX: Record<Exclude<TaggableType, 'image'>, string> = {
   'elastic-ip': 'eipalloc',
   'launch-template': 'lt',
   'placement-group': 'pg',
+  volume: 'vol',
 };
 
 /** A resource id as EC2 shows it, with the type and id prefix the tag service resolves. */

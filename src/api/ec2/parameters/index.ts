@@ -11,6 +11,7 @@ import { regionParameters } from './regions.js';
 import type { ActionParameters } from './rules.js';
 import { securityGroupParameters } from './security-groups.js';
 import { tagParameters } from './tags.js';
+import { volumeParameters } from './volumes.js';
 
 export { identityParameters } from './identity.js';
 export { renderParameterTable } from './render.js';
@@ -33,4 +34,5 @@ export const EC2_PARAMETERS: Readonly<Record<string, ActionParameters>> = {
   ...tagParameters,
   ...launchTemplateParameters,
   ...placementGroupParameters,
+  ...volumeParameters,
 };

@@ -1,0 +1,378 @@
+// The OpenStack Block Storage API v3 at microversion 3.0, over the same volumes as EC2's:
+// version discovery, volumes (list, detail, create, show, update, delete; the os-extend and,
+// for admins, os-reset_status actions), the volume types and the limits. Paths may carry the
+// project id (`/v3/{project_id}/volumes`) or not (`/v3/volumes`); the token decides the project.
+// Every failure is `{"<fault>": {"code", "message"}}` with a 4xx; 5xx only for our faults.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { isAdmin } from '../../context.js';
+import type { VolumeStatus } from '../../db/index.js';
+import { invalid, notFound, StratusError } from '../../errors.js';
+import type { Logger } from '../../log.js';
+import type { Metrics } from '../../metrics/index.js';
+import { VOLUME_STATUSES, VOLUME_TYPES } from '../../volume/index.js';
+import { createHttpServer, type HttpsCertificate } from '../http.js';
+import { openstackProtocol } from '../openstack/protocol.js';
+import { contextFromToken } from '../openstack/token-auth.js';
+import type { ApiServices } from '../services.js';
+import { toVolumeFault, volumeFault, type VolumeFault } from './errors.js';
+import {
+  MAX_VERSION,
+  MIN_VERSION,
+  versionsView,
+  volumeSummaryView,
+  volumeTypeId,
+  volumeTypeView,
+  volumeView,
+} from './views.js';
+
+export interface BlockStorageServerOptions {
+  logger: Logger;
+  metrics: Metrics;
+  tls?: HttpsCertificate | undefined;
+  services: ApiServices;
+}
+
+const JSON_TYPE = 'application/json';
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/** The first path segments after /v3/ that are resources, not a project id. */
+const RESOURCES = new Set(['volumes', 'types', 'limits']);
+/** Most volumes one page lists. */
+const MAX_LIMIT = 1000;
+
+/** A microversion outside 3.0-3.0: 406, as the API answers it. */
+class UnsupportedVersion extends Error {}
+
+type IdParams = { Params: { id: string } };
+
+export function createBlockStorageServer(options: BlockStorageServerOptions): FastifyInstance {
+  const { services } = options;
+  const { volumes, tokens } = services;
+  const app = createHttpServer({
+    api: 'volume',
+    logger: options.logger,
+    metrics: options.metrics,
+    tls: options.tls,
+    // `/v3/{project_id}/x` is routed as `/v3/x`: the token, not the path, names the project.
+    rewriteUrl: (url) => {
+      const m = /^\/v3\/([^/?#]+)(?=[/?#]|$)/.exec(url);
+      return m && !RESOURCES.has(m[1] as string) ? `/v3${url.slice(m[0].length)}` : url;
+    },
+    refusalBody: (status, message) => ({
+      type: JSON_TYPE,
+      body: JSON.stringify(volumeFault(status, message).body),
+    }),
+  });
+  const base = (request: FastifyRequest) =>
+    `${request.protocol}://${request.headers.host ?? request.hostname}`;
+  const caller = (request: FastifyRequest) => contextFromToken(tokens, request);
+  const send = (reply: FastifyReply, f: VolumeFault) =>
+    reply.code(f.status).type(JSON_TYPE).send(f.body);
+
+  openstackProtocol(app);
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('openstack-api-version', `volume ${MAX_VERSION}`);
+    reply.header('vary', 'OpenStack-API-Version');
+    checkVersion(request.headers['openstack-api-version']);
+  });
+
+  app.get('/', async (request, reply) => {
+    reply.code(300);
+    return versionsView(base(request));
+  });
+  for (const url of ['/v3', '/v3/']) {
+    app.get(url, async (request) => ({
+      version: (versionsView(base(request)).versions as unknown[])[0],
+    }));
+  }
+
+  /** The volume with exactly this id that the caller may see. */
+  const find = async (ctx: Awaited<ReturnType<typeof caller>>, id: string) => {
+    const missing = () => notFound('volume', id, `Volume ${id} could not be found.`);
+    if (!UUID.test(id)) throw missing();
+    const [row] = await volumes.list(ctx, { idPrefixes: [id] });
+    if (!row || row.id !== id) throw missing();
+    return row;
+  };
+
+  const list = async (request: FastifyRequest, detail: boolean) => {
+    const ctx = await caller(request);
+    const q = (request.query ?? {}) as Record<string, string | undefined>;
+    const all = isAdmin(ctx) && ['1', 'true', 'True'].includes(q['all_tenants'] ?? '');
+    let rows = await volumes.list(ctx, { allProjects: all });
+    if (q['name'] !== undefined) rows = rows.filter((r) => r.name === q['name']);
+    if (q['status'] !== undefined) rows = rows.filter((r) => r.status === q['status']);
+    // Newest first, as the API sorts by default.
+    rows = rows.reverse();
+    let start = 0;
+    if (q['marker'] !== undefined) {
+      start = rows.findIndex((r) => r.id === q['marker']) + 1;
+      if (start === 0) throw notFound('marker', q['marker'], `Marker ${q['marker']} not found.`);
+    }
+    const limit = positiveInt(q['limit'], 'limit') ?? MAX_LIMIT;
+    const page = rows.slice(start, start + Math.min(limit, MAX_LIMIT));
+    const last = page[page.length - 1];
+    const more = start + page.length < rows.length && last;
+    return {
+      volumes: page.map((r) =>
+        detail
+          ? volumeView(base(request), r, { admin: isAdmin(ctx) })
+          : volumeSummaryView(base(request), r),
+      ),
+      ...(more
+        ? {
+            volumes_links: [
+              {
+                rel: 'next',
+                href: `${base(request)}/v3/volumes${detail ? '/detail' : ''}?limit=${limit}&marker=${last.id}`,
+              },
+            ],
+          }
+        : {}),
+    };
+  };
+  app.get('/v3/volumes', (request) => list(request, false));
+  app.get('/v3/volumes/detail', (request) => list(request, true));
+
+  app.post('/v3/volumes', async (request, reply) => {
+    const ctx = await caller(request);
+    const body = objectOf(objectOf(request.body, 'The request body')['volume'], 'volume');
+    for (const key of [
+      'snapshot_id',
+      'source_volid',
+      'imageRef',
+      'backup_id',
+      'consistencygroup_id',
+    ]) {
+      if (body[key] !== undefined && body[key] !== null) {
+        throw invalid(`Creating a volume from ${key} is not supported here yet.`, {
+          resource: 'parameter',
+          id: key,
+          reason: 'unsupported',
+        });
+      }
+    }
+    if (body['multiattach'] === true) {
+      throw invalid('A volume attaches to one server at a time here.', {
+        resource: 'parameter',
+        id: 'multiattach',
+        reason: 'unsupported',
+      });
+    }
+    refuseMetadata(body['metadata']);
+    const size = body['size'];
+    if (size === undefined || size === null) {
+      throw new StratusError('missing', 'The volume needs a size in GiB.', {
+        resource: 'parameter',
+        id: 'size',
+      });
+    }
+    const row = await volumes.create(ctx, {
+      sizeGb: wholeNumber(size, 'size'),
+      availabilityZone: optionalText(body['availability_zone'], 'availability_zone'),
+      volumeType: typeName(optionalText(body['volume_type'], 'volume_type')),
+      name: optionalText(body['name'] ?? body['display_name'], 'name'),
+      description: optionalText(body['description'] ?? body['display_description'], 'description'),
+    });
+    reply.code(202);
+    return { volume: volumeView(base(request), row, { admin: isAdmin(ctx) }) };
+  });
+
+  app.get<IdParams>('/v3/volumes/:id', async (request) => {
+    const ctx = await caller(request);
+    return {
+      volume: volumeView(base(request), await find(ctx, request.params.id), {
+        admin: isAdmin(ctx),
+      }),
+    };
+  });
+
+  app.put<IdParams>('/v3/volumes/:id', async (request) => {
+    const ctx = await caller(request);
+    const row = await find(ctx, request.params.id);
+    const body = objectOf(objectOf(request.body, 'The request body')['volume'], 'volume');
+    refuseMetadata(body['metadata']);
+    // The API takes the older display_name and display_description too (python-cinderclient
+    // sends them).
+    const nullableText = (key: string) => {
+      const value = body[key] !== undefined ? body[key] : body[`display_${key}`];
+      return value === null ? null : optionalText(value, key);
+    };
+    const changed = await volumes.rename(ctx, row, {
+      name: nullableText('name'),
+      description: nullableText('description'),
+    });
+    return { volume: volumeView(base(request), changed, { admin: isAdmin(ctx) }) };
+  });
+
+  app.delete<IdParams>('/v3/volumes/:id', async (request, reply) => {
+    const ctx = await caller(request);
+    const row = await find(ctx, request.params.id);
+    await volumes.delete(ctx, row, row.id);
+    reply.code(202);
+    return '';
+  });
+
+  app.post<IdParams>('/v3/volumes/:id/action', async (request, reply) => {
+    const ctx = await caller(request);
+    const row = await find(ctx, request.params.id);
+    const body = objectOf(request.body, 'The request body');
+    const [action, ...others] = Object.keys(body);
+    if (action === undefined || others.length > 0) {
+      throw invalid('The request body must name exactly one action.', { resource: 'request' });
+    }
+    const args = objectOf(body[action], action);
+    switch (action) {
+      case 'os-extend':
+        await volumes.extend(ctx, row, row.id, wholeNumber(args['new_size'], 'new_size'));
+        break;
+      case 'os-reset_status': {
+        const status = args['status'];
+        if (
+          typeof status !== 'string' ||
+          !(VOLUME_STATUSES as readonly string[]).includes(status)
+        ) {
+          throw invalid(`The status must be one of ${VOLUME_STATUSES.join(', ')}.`, {
+            resource: 'parameter',
+            id: 'status',
+          });
+        }
+        await volumes.resetStatus(ctx, row, status as VolumeStatus);
+        break;
+      }
+      default:
+        throw invalid(`The volume action '${action}' is not supported here.`, {
+          resource: 'request',
+          reason: 'unsupported',
+        });
+    }
+    reply.code(202);
+    return '';
+  });
+
+  app.get('/v3/types', async (request) => {
+    await caller(request);
+    return { volume_types: VOLUME_TYPES.map((t, i) => volumeTypeView(t, i === 0)) };
+  });
+  app.get('/v3/types/default', async (request) => {
+    await caller(request);
+    return { volume_type: volumeTypeView(VOLUME_TYPES[0], true) };
+  });
+  app.get<IdParams>('/v3/types/:id', async (request) => {
+    await caller(request);
+    const i = VOLUME_TYPES.findIndex((t) => volumeTypeId(t) === request.params.id);
+    if (i < 0) {
+      throw notFound(
+        'resource',
+        request.params.id,
+        `Volume type ${request.params.id} could not be found.`,
+      );
+    }
+    return { volume_type: volumeTypeView(VOLUME_TYPES[i] as string, i === 0) };
+  });
+
+  app.get('/v3/limits', async (request) => {
+    const ctx = await caller(request);
+    const { limits, used } = await services.quota.ofProject(ctx.projectId as string);
+    return {
+      limits: {
+        rate: [],
+        absolute: {
+          maxTotalVolumes: limits.volumes,
+          maxTotalVolumeGigabytes: limits.gigabytes,
+          // Snapshots and backups do not exist here yet: none may be made.
+          maxTotalSnapshots: 0,
+          maxTotalBackups: 0,
+          maxTotalBackupGigabytes: 0,
+          totalVolumesUsed: used.volumes,
+          totalGigabytesUsed: used.gigabytes,
+          totalSnapshotsUsed: 0,
+          totalBackupsUsed: 0,
+          totalBackupGigabytesUsed: 0,
+        },
+      },
+    };
+  });
+
+  app.setNotFoundHandler((request, reply) =>
+    send(
+      reply,
+      volumeFault(
+        404,
+        `${request.method} ${request.url.split('?')[0]} is not part of the Block Storage API.`,
+      ),
+    ),
+  );
+  app.setErrorHandler((err: unknown, request, reply) => {
+    const f =
+      err instanceof UnsupportedVersion ? volumeFault(406, err.message) : toVolumeFault(err);
+    if (f.status >= 500) request.log.error({ err }, 'Block Storage request failed');
+    else request.log.info({ status: f.status, body: f.body }, 'Block Storage request refused');
+    return send(reply, f);
+  });
+  return app;
+}
+
+/** Refuses a microversion other than 3.0 (`latest` is 3.0); none asked is 3.0. */
+function checkVersion(header: string | string[] | undefined): void {
+  const text = Array.isArray(header) ? header.join(',') : header;
+  if (text === undefined) return;
+  for (const part of text.split(',')) {
+    const [service, version] = part.trim().split(/\s+/);
+    if (service?.toLowerCase() !== 'volume') continue;
+    if (version === 'latest' || version === MIN_VERSION || version === MAX_VERSION) return;
+    throw new UnsupportedVersion(
+      `Version ${version ?? ''} is not supported by the API. Minimum is ${MIN_VERSION} and maximum is ${MAX_VERSION}.`,
+    );
+  }
+}
+
+function objectOf(value: unknown, what: string): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw invalid(`${what} must be a JSON object.`, { resource: 'request' });
+  }
+  return value as Record<string, unknown>;
+}
+
+function optionalText(value: unknown, key: string): string | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'string' || value.length > 255) {
+    throw invalid(`${key} must be a string of at most 255 characters.`, {
+      resource: 'parameter',
+      id: key,
+    });
+  }
+  return value;
+}
+
+/** A whole number sent as a number or as its digits, as clients do. */
+function wholeNumber(value: unknown, key: string): number {
+  const n = typeof value === 'string' && /^\d{1,15}$/.test(value) ? Number(value) : value;
+  if (typeof n !== 'number' || !Number.isSafeInteger(n)) {
+    throw invalid(`${key} must be a whole number.`, { resource: 'parameter', id: key });
+  }
+  return n;
+}
+
+function positiveInt(value: string | undefined, key: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d{1,9}$/.test(value) || Number(value) < 1) {
+    throw invalid(`${key} must be a positive whole number.`, { resource: 'parameter', id: key });
+  }
+  return Number(value);
+}
+
+/** A volume type named by name or id, as its name. */
+function typeName(nameOrId: string | undefined): string | undefined {
+  if (nameOrId === undefined) return undefined;
+  return VOLUME_TYPES.find((t) => t === nameOrId || volumeTypeId(t) === nameOrId) ?? nameOrId;
+}
+
+function refuseMetadata(metadata: unknown): void {
+  if (metadata === undefined || metadata === null) return;
+  if (typeof metadata === 'object' && Object.keys(metadata).length === 0) return;
+  throw invalid('Volume metadata is not kept here yet.', {
+    resource: 'parameter',
+    id: 'metadata',
+    reason: 'unsupported',
+  });
+}

@@ -1,0 +1,64 @@
+// The volume service's bus protocol and the typed client others use to reach it; every method
+// names the volume host that keeps the volume's file.
+import { hostTopic, type Bus } from '../bus/index.js';
+import type { RequestContext } from '../context.js';
+import type { ServiceStatus } from '../service/index.js';
+
+export const VOLUME_SERVICE = 'volume';
+
+/** What a volume host holds and has room for. */
+export interface VolumeHostDescription {
+  host: string;
+  /** Room on the file system of the host's volume directory, in GiB. */
+  capacityGb: number;
+  freeGb: number;
+  /** The virtual size of the volumes the host keeps, in GiB (qcow2 files are sparse). */
+  allocatedGb: number;
+  volumes: number;
+}
+
+export interface VolumeRef {
+  volumeId: string;
+}
+
+export type VolumeProtocol = {
+  status: { args: Record<string, never>; result: ServiceStatus };
+  describeHost: { args: Record<string, never>; result: VolumeHostDescription };
+  createVolume: { args: VolumeRef; result: null };
+  deleteVolume: { args: VolumeRef; result: null };
+  extendVolume: { args: VolumeRef; result: null };
+};
+
+export class VolumeClient {
+  constructor(private readonly bus: Bus) {}
+
+  status(ctx: RequestContext, host: string): Promise<ServiceStatus> {
+    return this.bus.call(ctx, hostTopic(VOLUME_SERVICE, host), 'status', {});
+  }
+
+  /** Call: the host's capacity and what its volumes take of it. */
+  describeHost(ctx: RequestContext, host: string): Promise<VolumeHostDescription> {
+    return this.bus.call(ctx, hostTopic(VOLUME_SERVICE, host), 'describeHost', {});
+  }
+
+  /**
+   * Cast: makes the file of a volume recorded as `creating` on `host`; the volume ends
+   * `available`, or `error` with its reason. Running it again for a made volume changes nothing.
+   */
+  createVolume(ctx: RequestContext, host: string, volumeId: string): Promise<void> {
+    return this.bus.cast(ctx, hostTopic(VOLUME_SERVICE, host), 'createVolume', { volumeId });
+  }
+
+  /** Cast: removes the file and the record of a volume recorded as `deleting`. Idempotent. */
+  deleteVolume(ctx: RequestContext, host: string, volumeId: string): Promise<void> {
+    return this.bus.cast(ctx, hostTopic(VOLUME_SERVICE, host), 'deleteVolume', { volumeId });
+  }
+
+  /**
+   * Cast: grows the file of a volume recorded as `extending` to its recorded size; the volume
+   * ends `available` (or `in-use` when attached), or `error_extending`.
+   */
+  extendVolume(ctx: RequestContext, host: string, volumeId: string): Promise<void> {
+    return this.bus.cast(ctx, hostTopic(VOLUME_SERVICE, host), 'extendVolume', { volumeId });
+  }
+}

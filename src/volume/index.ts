@@ -1,0 +1,19 @@
+// Public surface of the volume service: block devices that outlive instances.
+export {
+  VolumeClient,
+  VOLUME_SERVICE,
+  type VolumeHostDescription,
+  type VolumeProtocol,
+} from './client.js';
+export { VolumeManager, type VolumeManagerOptions } from './manager.js';
+export {
+  VolumeOperations,
+  VOLUME_TYPES,
+  MIN_VOLUME_GB,
+  MAX_VOLUME_GB,
+  type CreateVolumeArgs,
+  type VolumeOperationsOptions,
+  type VolumeType,
+} from './operations.js';
+// The statuses a volume may have, for the edges that check a status they are given.
+export { VOLUME_STATUSES, type VolumeStatus } from '../db/index.js';

@@ -1,0 +1,189 @@
+// The volume service on one host: keeps each volume as a qcow2 file in its state dir, made and
+// grown with qemu-img, and reports the room it has. Work arrives as casts from the API side
+// (operations.ts), which has recorded the volume first; every handler may run again.
+import fs from 'node:fs';
+import path from 'node:path';
+import { dispatch, hostTopic } from '../bus/index.js';
+import { now, TagRepo, VolumeRepo, type Db, type VolumeRow } from '../db/index.js';
+import type { QemuImg } from '../image/index.js';
+import type { Logger } from '../log.js';
+import type { Service } from '../service/index.js';
+import { VERSION } from '../version.js';
+import {
+  VOLUME_SERVICE,
+  type VolumeHostDescription,
+  type VolumeProtocol,
+  type VolumeRef,
+} from './client.js';
+
+const GIB = 1024 ** 3;
+
+export interface VolumeManagerOptions {
+  db: Db;
+  host: string;
+  /** Where the volume files are kept (`<state-dir>/volumes`). */
+  directory: string;
+  qemuImg: QemuImg;
+  logger?: Logger;
+}
+
+export class VolumeManager {
+  readonly #opts: VolumeManagerOptions;
+  readonly #volumes: VolumeRepo;
+  readonly #startedAt = now();
+  /** One change at a time per volume. */
+  readonly #locks = new Map<string, Promise<unknown>>();
+
+  constructor(options: VolumeManagerOptions) {
+    this.#opts = options;
+    this.#volumes = new VolumeRepo(options.db);
+  }
+
+  service(): Service {
+    const topic = hostTopic(VOLUME_SERVICE, this.#opts.host);
+    return {
+      binary: 'volume',
+      topics: [
+        {
+          topic,
+          handler: dispatch<VolumeProtocol>(topic, {
+            status: () => this.status(),
+            describeHost: () => this.describeHost(),
+            createVolume: (a) => this.createVolume(a),
+            deleteVolume: (a) => this.deleteVolume(a),
+            extendVolume: (a) => this.extendVolume(a),
+          }),
+        },
+      ],
+      start: () => this.#start(),
+    };
+  }
+
+  async status(): Promise<VolumeProtocol['status']['result']> {
+    return {
+      binary: 'volume',
+      host: this.#opts.host,
+      startedAt: this.#startedAt,
+      version: VERSION,
+      details: { directory: this.#opts.directory, ...(await this.describeHost()) },
+    };
+  }
+
+  async describeHost(): Promise<VolumeHostDescription> {
+    fs.mkdirSync(this.#opts.directory, { recursive: true, mode: 0o700 });
+    const st = await fs.promises.statfs(this.#opts.directory);
+    const mine = await this.#volumes.list({ host: this.#opts.host });
+    return {
+      host: this.#opts.host,
+      capacityGb: Math.floor((st.blocks * st.bsize) / GIB),
+      freeGb: Math.floor((st.bavail * st.bsize) / GIB),
+      allocatedGb: mine.reduce((sum, v) => sum + v.sizeGb, 0),
+      volumes: mine.length,
+    };
+  }
+
+  /** The file of a volume: `<directory>/<uuid>.qcow2`. */
+  file(volumeId: string): string {
+    return path.join(this.#opts.directory, `${volumeId}.qcow2`);
+  }
+
+  async createVolume({ volumeId }: VolumeRef): Promise<null> {
+    return this.#locked(volumeId, async () => {
+      const v = await this.#mine(volumeId);
+      if (!v || v.status !== 'creating') return null;
+      try {
+        const file = this.file(v.id);
+        // A file already there is this volume's, made by an earlier run cut short before the
+        // record said so: qemu-img create would wipe it.
+        if (!fs.existsSync(file)) {
+          fs.mkdirSync(this.#opts.directory, { recursive: true, mode: 0o700 });
+          await this.#opts.qemuImg.createQcow2(`${file}.part`, v.sizeGb * GIB);
+          fs.renameSync(`${file}.part`, file);
+        }
+        await this.#volumes.update(v.id, { status: 'available' }, ['creating']);
+        this.#opts.logger?.info({ volumeId: v.id, sizeGb: v.sizeGb }, 'volume created');
+      } catch (err) {
+        this.#opts.logger?.error({ err, volumeId: v.id }, 'volume creation failed');
+        await this.#volumes.update(
+          v.id,
+          { status: 'error', statusReason: (err as Error).message.slice(0, 1000) },
+          ['creating'],
+        );
+      }
+      return null;
+    });
+  }
+
+  async deleteVolume({ volumeId }: VolumeRef): Promise<null> {
+    return this.#locked(volumeId, async () => {
+      const v = await this.#mine(volumeId);
+      if (!v || v.status !== 'deleting') return null;
+      try {
+        fs.rmSync(this.file(v.id), { force: true });
+        fs.rmSync(`${this.file(v.id)}.part`, { force: true });
+        await this.#opts.db.transaction().execute(async (trx) => {
+          await new TagRepo(trx).deleteResource(v.id);
+          await new VolumeRepo(trx).delete(v.id);
+        });
+        this.#opts.logger?.info({ volumeId: v.id }, 'volume deleted');
+      } catch (err) {
+        this.#opts.logger?.error({ err, volumeId: v.id }, 'volume deletion failed');
+        await this.#volumes.update(
+          v.id,
+          { status: 'error_deleting', statusReason: (err as Error).message.slice(0, 1000) },
+          ['deleting'],
+        );
+      }
+      return null;
+    });
+  }
+
+  async extendVolume({ volumeId }: VolumeRef): Promise<null> {
+    return this.#locked(volumeId, async () => {
+      const v = await this.#mine(volumeId);
+      if (!v || v.status !== 'extending') return null;
+      try {
+        await this.#opts.qemuImg.growQcow2(this.file(v.id), v.sizeGb * GIB);
+        await this.#volumes.update(v.id, { status: v.instanceId ? 'in-use' : 'available' }, [
+          'extending',
+        ]);
+        this.#opts.logger?.info({ volumeId: v.id, sizeGb: v.sizeGb }, 'volume extended');
+      } catch (err) {
+        this.#opts.logger?.error({ err, volumeId: v.id }, 'volume extension failed');
+        await this.#volumes.update(
+          v.id,
+          { status: 'error_extending', statusReason: (err as Error).message.slice(0, 1000) },
+          ['extending'],
+        );
+      }
+      return null;
+    });
+  }
+
+  /** At start, work this host's volumes were left in the middle of is done again. */
+  async #start(): Promise<void> {
+    fs.mkdirSync(this.#opts.directory, { recursive: true, mode: 0o700 });
+    for (const v of await this.#volumes.list({ host: this.#opts.host })) {
+      if (v.status === 'creating') await this.createVolume({ volumeId: v.id });
+      else if (v.status === 'deleting') await this.deleteVolume({ volumeId: v.id });
+      else if (v.status === 'extending') await this.extendVolume({ volumeId: v.id });
+    }
+  }
+
+  /** The volume if this host keeps it. */
+  async #mine(volumeId: string): Promise<VolumeRow | undefined> {
+    const v = await this.#volumes.get(volumeId);
+    return v && v.host === this.#opts.host ? v : undefined;
+  }
+
+  async #locked<T>(volumeId: string, fn: () => Promise<T>): Promise<T> {
+    const before = this.#locks.get(volumeId) ?? Promise.resolve();
+    const run = before.catch(() => undefined).then(fn);
+    this.#locks.set(volumeId, run);
+    try {
+      return await run;
+    } finally {
+      if (this.#locks.get(volumeId) === run) this.#locks.delete(volumeId);
+    }
+  }
+}

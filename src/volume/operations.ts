@@ -1,0 +1,330 @@
+// What the API edges call for volumes: checks, quota and the record in one transaction, then a
+// cast to the volume host that keeps the file (manager.ts). One model behind EC2's volumes and
+// the Block Storage API's.
+import { randomUUID } from 'node:crypto';
+import { isAdmin, type RequestContext } from '../context.js';
+import {
+  QuotaRepo,
+  ServiceRepo,
+  TagRepo,
+  VolumeRepo,
+  now,
+  type Db,
+  type VolumeRow,
+  type VolumeStatus,
+} from '../db/index.js';
+import { invalid, notFound, StratusError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { effectiveLimits, type QuotaLimits } from '../quota/index.js';
+import { checkTags } from '../text-rules.js';
+import type { VolumeClient } from './client.js';
+
+/** The volume types a volume may be made with; the first is the default. */
+export const VOLUME_TYPES = ['gp2', 'gp3', 'standard'] as const;
+export type VolumeType = (typeof VOLUME_TYPES)[number];
+
+/** The sizes a volume may have, in GiB (EC2's bounds for gp2 and gp3). */
+export const MIN_VOLUME_GB = 1;
+export const MAX_VOLUME_GB = 16_384;
+
+/** Statuses a volume may be deleted in: nothing is under way and no instance holds it. */
+const DELETABLE: readonly VolumeStatus[] = [
+  'available',
+  'error',
+  'error_deleting',
+  'error_extending',
+];
+
+export interface VolumeOperationsOptions {
+  db: Db;
+  volumes: VolumeClient;
+  quota: QuotaLimits;
+  /** The zone a volume is made in when the request names none. */
+  availabilityZone: string;
+  /** The zones of the cloud now (a volume's zone must be one of them or the default). */
+  zones: () => Promise<readonly string[]>;
+  /** A volume service whose heartbeat is older than this is down. */
+  downAfterMs: number;
+  logger?: Logger;
+}
+
+export interface CreateVolumeArgs {
+  sizeGb: number;
+  availabilityZone?: string | undefined;
+  volumeType?: string | undefined;
+  name?: string | undefined;
+  description?: string | undefined;
+  tags?: readonly { key: string; value: string }[];
+}
+
+export class VolumeOperations {
+  readonly #opts: VolumeOperationsOptions;
+  readonly #volumes: VolumeRepo;
+
+  constructor(options: VolumeOperationsOptions) {
+    this.#opts = options;
+    this.#volumes = new VolumeRepo(options.db);
+  }
+
+  /**
+   * Records a volume (`creating`) on the volume host with the fewest GiB allocated and asks that
+   * host to make it. Refuses a size outside 1-16384 GiB, an unknown type or zone (`invalid`),
+   * more volumes or GiB than the project's quota (`over_quota`, reason `volumes`/`gigabytes`),
+   * and answers `unavailable` when no volume service is up.
+   */
+  async create(ctx: RequestContext, args: CreateVolumeArgs): Promise<VolumeRow> {
+    checkSize(args.sizeGb);
+    const volumeType = args.volumeType ?? VOLUME_TYPES[0];
+    if (!(VOLUME_TYPES as readonly string[]).includes(volumeType)) {
+      throw invalid(`The volume type '${volumeType}' is not one of ${VOLUME_TYPES.join(', ')}.`, {
+        resource: 'parameter',
+        id: 'VolumeType',
+      });
+    }
+    const zone = args.availabilityZone ?? this.#opts.availabilityZone;
+    const zones = await this.#opts.zones();
+    if (zone !== this.#opts.availabilityZone && !zones.includes(zone)) {
+      throw invalid(`The availability zone '${zone}' does not exist.`, {
+        resource: 'zone',
+        id: zone,
+      });
+    }
+    const tags = args.tags ?? [];
+    checkTags(tags);
+    const host = await this.#pickHost();
+    const projectId = requireProject(ctx);
+    const at = now();
+    const row: VolumeRow = {
+      id: randomUUID(),
+      projectId,
+      userId: ctx.userId ?? '',
+      sizeGb: args.sizeGb,
+      availabilityZone: zone,
+      status: 'creating',
+      host,
+      volumeType,
+      name: args.name ?? null,
+      description: args.description ?? null,
+      instanceId: null,
+      device: null,
+      attachedAt: null,
+      statusReason: null,
+      createdAt: at,
+      updatedAt: at,
+    };
+    await this.#opts.db.transaction().execute(async (trx) => {
+      await holdProject(trx, projectId);
+      await checkQuota(trx, this.#opts.quota, projectId, { volumes: 1, gigabytes: args.sizeGb });
+      await new VolumeRepo(trx).insert(row);
+      if (tags.length > 0) {
+        await new TagRepo(trx).put(
+          tags.map((t) => ({
+            resourceId: row.id,
+            resourceType: 'volume',
+            projectId,
+            key: t.key,
+            value: t.value,
+          })),
+        );
+      }
+    });
+    await this.#opts.volumes.createVolume(ctx, host, row.id);
+    return row;
+  }
+
+  /**
+   * The caller's volumes (every project's for admins, unless `allProjects` is false),
+   * optionally only those whose id starts with one of `idPrefixes`.
+   */
+  async list(
+    ctx: RequestContext,
+    filter: { idPrefixes?: readonly string[]; allProjects?: boolean } = {},
+  ): Promise<VolumeRow[]> {
+    const projectId =
+      isAdmin(ctx) && filter.allProjects !== false ? undefined : requireProject(ctx);
+    return this.#volumes.list({
+      ...(projectId !== undefined ? { projectId } : {}),
+      ...(filter.idPrefixes ? { idPrefixes: filter.idPrefixes } : {}),
+    });
+  }
+
+  /**
+   * Resolves volume ids (or their leading characters) the caller may see; `not_found` names
+   * the first missing one as the caller wrote it.
+   */
+  async resolve(
+    ctx: RequestContext,
+    refs: readonly { ref: string; shown: string }[],
+  ): Promise<VolumeRow[]> {
+    if (refs.length === 0) return [];
+    const rows = await this.list(ctx, { idPrefixes: refs.map((r) => r.ref) });
+    return refs.map((r) => {
+      const row = rows.find((x) => x.id.startsWith(r.ref));
+      if (!row) throw notFound('volume', r.shown, `The volume '${r.shown}' does not exist.`);
+      return row;
+    });
+  }
+
+  /**
+   * Deletes a volume: `conflict` (reason `in_use`) while an instance holds it, `conflict` while
+   * other work is under way on it. The volume is `deleting` until its host removed the file.
+   */
+  async delete(ctx: RequestContext, volume: VolumeRow, shown: string): Promise<void> {
+    if (volume.instanceId !== null || volume.status === 'in-use') {
+      throw new StratusError('conflict', `The volume '${shown}' is attached to an instance.`, {
+        resource: 'volume',
+        id: shown,
+        reason: 'in_use',
+      });
+    }
+    if (volume.status === 'deleting') return;
+    const moved = await this.#volumes.update(volume.id, { status: 'deleting' }, DELETABLE);
+    if (!moved) throw busy(volume, shown);
+    if (volume.host === null) await this.#volumes.delete(volume.id);
+    else await this.#opts.volumes.deleteVolume(ctx, volume.host, volume.id);
+  }
+
+  /**
+   * Grows a volume to `sizeGb` (`invalid` unless larger, `over_quota` beyond the project's
+   * GiB); only an `available` volume, which is `extending` until its host grew the file.
+   */
+  async extend(
+    ctx: RequestContext,
+    volume: VolumeRow,
+    shown: string,
+    sizeGb: number,
+  ): Promise<VolumeRow> {
+    checkSize(sizeGb);
+    if (sizeGb <= volume.sizeGb) {
+      throw invalid(
+        `The new size of volume '${shown}' (${sizeGb} GiB) must be larger than its size now (${volume.sizeGb} GiB).`,
+        { resource: 'parameter', id: 'Size' },
+      );
+    }
+    if (volume.status !== 'available') throw busy(volume, shown);
+    await this.#opts.db.transaction().execute(async (trx) => {
+      await holdProject(trx, volume.projectId);
+      await checkQuota(trx, this.#opts.quota, volume.projectId, {
+        volumes: 0,
+        gigabytes: sizeGb - volume.sizeGb,
+      });
+      const moved = await new VolumeRepo(trx).update(volume.id, { status: 'extending', sizeGb }, [
+        'available',
+      ]);
+      if (!moved) throw busy(volume, shown);
+    });
+    if (volume.host !== null) await this.#opts.volumes.extendVolume(ctx, volume.host, volume.id);
+    return { ...volume, status: 'extending', sizeGb };
+  }
+
+  /** Records a new volume type (types here differ only in name; the file stays as it is). */
+  async retype(
+    _ctx: RequestContext,
+    volume: VolumeRow,
+    shown: string,
+    volumeType: string,
+  ): Promise<VolumeRow> {
+    if (!(VOLUME_TYPES as readonly string[]).includes(volumeType)) {
+      throw invalid(`The volume type '${volumeType}' is not one of ${VOLUME_TYPES.join(', ')}.`, {
+        resource: 'parameter',
+        id: 'VolumeType',
+      });
+    }
+    const moved = await this.#volumes.update(volume.id, { volumeType }, ['available', 'in-use']);
+    if (!moved) throw busy(volume, shown);
+    return { ...volume, volumeType };
+  }
+
+  /** Changes a volume's name and description (undefined: kept; null: cleared). */
+  async rename(
+    _ctx: RequestContext,
+    volume: VolumeRow,
+    change: { name?: string | null; description?: string | null },
+  ): Promise<VolumeRow> {
+    const set = {
+      ...(change.name !== undefined ? { name: change.name } : {}),
+      ...(change.description !== undefined ? { description: change.description } : {}),
+    };
+    if (Object.keys(set).length > 0) await this.#volumes.update(volume.id, set);
+    return { ...volume, ...set };
+  }
+
+  /** Admins only: sets a volume's status without doing anything (a repair after a fault). */
+  async resetStatus(ctx: RequestContext, volume: VolumeRow, status: VolumeStatus): Promise<void> {
+    if (!isAdmin(ctx)) {
+      throw new StratusError('forbidden', 'Only an administrator may reset a volume status.', {
+        resource: 'volume',
+        id: volume.id,
+      });
+    }
+    await this.#volumes.update(volume.id, { status, statusReason: null });
+  }
+
+  /** The live volume host with the fewest GiB allocated; `unavailable` when none is up. */
+  async #pickHost(): Promise<string> {
+    const at = now();
+    const live = (await new ServiceRepo(this.#opts.db).list({ binary: 'volume' })).filter(
+      (s) => s.disabled === 0 && at - s.heartbeatAt <= this.#opts.downAfterMs,
+    );
+    if (live.length === 0) {
+      throw new StratusError('unavailable', 'No volume service is running to keep the volume.', {
+        resource: 'volume',
+        reason: 'no_valid_host',
+      });
+    }
+    const allocated = await this.#volumes.allocatedByHost();
+    const gb = (host: string) => allocated.get(host) ?? 0;
+    return live.map((s) => s.host).sort((a, b) => gb(a) - gb(b) || a.localeCompare(b))[0] as string;
+  }
+}
+
+function checkSize(sizeGb: number): void {
+  if (!Number.isInteger(sizeGb) || sizeGb < MIN_VOLUME_GB || sizeGb > MAX_VOLUME_GB) {
+    throw invalid(
+      `A volume's size must be a whole number of GiB from ${MIN_VOLUME_GB} to ${MAX_VOLUME_GB}, not ${sizeGb}.`,
+      { resource: 'parameter', id: 'Size' },
+    );
+  }
+}
+
+function busy(volume: VolumeRow, shown: string): StratusError {
+  return new StratusError(
+    'conflict',
+    `The volume '${shown}' is ${volume.status}; it must be available for this.`,
+    { resource: 'volume', id: shown },
+  );
+}
+
+function requireProject(ctx: RequestContext): string {
+  if (!ctx.projectId) throw new StratusError('forbidden', 'This request needs a project.');
+  return ctx.projectId;
+}
+
+/** Takes the project's row lock, so two requests of one project count its quota one by one. */
+async function holdProject(db: Db, projectId: string): Promise<void> {
+  await db.updateTable('projects').set({ id: projectId }).where('id', '=', projectId).execute();
+}
+
+/** Refuses (`over_quota`) when `adding` would take the project past its volume quotas. */
+async function checkQuota(
+  db: Db,
+  defaults: QuotaLimits,
+  projectId: string,
+  adding: { volumes: number; gigabytes: number },
+): Promise<void> {
+  const limits = effectiveLimits(defaults, await new QuotaRepo(db).overrides(projectId));
+  const used = await new VolumeRepo(db).usage(projectId);
+  if (used.volumes + adding.volumes > limits.volumes) {
+    throw new StratusError('over_quota', `Your quota allows at most ${limits.volumes} volumes.`, {
+      resource: 'volumes',
+      reason: 'volumes',
+    });
+  }
+  if (used.gigabytes + adding.gigabytes > limits.gigabytes) {
+    throw new StratusError(
+      'over_quota',
+      `Your quota allows at most ${limits.gigabytes} GiB of volumes; ${used.gigabytes} GiB are in use.`,
+      { resource: 'gigabytes', reason: 'gigabytes' },
+    );
+  }
+}
