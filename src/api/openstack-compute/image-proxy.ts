@@ -14,13 +14,20 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** Largest page a listing returns, whatever `limit` asks. */
 const MAX_LIMIT = 1000;
 
-/** The Compute API's status of an image (the Image API's statuses, as that API maps them). */
+/**
+ * The Compute API's status of an image (the Image API's statuses, as that API maps them: the
+ * stages of an upload or import are SAVING, and a status it has no word for, such as
+ * deactivated, is UNKNOWN).
+ */
 const STATUS: Readonly<Record<ImageStatus, string>> = {
   queued: 'SAVING',
   saving: 'SAVING',
+  uploading: 'SAVING',
+  importing: 'SAVING',
   active: 'ACTIVE',
   killed: 'ERROR',
   deleted: 'DELETED',
+  deactivated: 'UNKNOWN',
 };
 const PROGRESS: Readonly<Partial<Record<ImageStatus, number>>> = {
   queued: 25,
