@@ -8,6 +8,7 @@ import { invalid, notFound, StratusError } from '../../errors.js';
 import { checkUnlocked, statesWhere, type InstanceOperations } from '../../compute/index.js';
 import { MAX_TAGS_PER_RESOURCE } from '../../tags/index.js';
 import { findFlavor } from './flavors.js';
+import { serverLockFields } from './lifecycle-actions.js';
 import { parseCreateServer, parseUpdateServer } from './requests.js';
 import { queryOf, type RouteDeps } from './routes.js';
 import {
@@ -137,7 +138,9 @@ export function serverRoutes({ app, services, caller, base }: RouteDeps): void {
     const out: Record<string, unknown> = {
       servers: page.map((r) => {
         const x = extras.get(r.id) as ServerExtras;
-        return detail ? serverView(b, r, x, isAdmin(ctx)) : serverSummary(b, r, x.name);
+        return detail
+          ? { ...serverView(b, r, x, isAdmin(ctx)), ...serverLockFields(r, request.microversion) }
+          : serverSummary(b, r, x.name);
       }),
     };
     if (page.length > 0 && more) {
@@ -155,7 +158,12 @@ export function serverRoutes({ app, services, caller, base }: RouteDeps): void {
     const ctx = await caller(request);
     const row = await findServer(ops, ctx, request.params.id);
     const x = (await extrasOf([row])).get(row.id) as ServerExtras;
-    return { server: serverView(base(request), row, x, isAdmin(ctx)) };
+    return {
+      server: {
+        ...serverView(base(request), row, x, isAdmin(ctx)),
+        ...serverLockFields(row, request.microversion),
+      },
+    };
   });
 
   app.post('/v2.1/servers', async (request, reply) => {
@@ -250,7 +258,12 @@ export function serverRoutes({ app, services, caller, base }: RouteDeps): void {
       }
     }
     const x = (await extrasOf([row])).get(row.id) as ServerExtras;
-    return { server: serverView(base(request), row, x, isAdmin(ctx)) };
+    return {
+      server: {
+        ...serverView(base(request), row, x, isAdmin(ctx)),
+        ...serverLockFields(row, request.microversion),
+      },
+    };
   });
 
   app.delete<{ Params: { id: string } }>('/v2.1/servers/:id', async (request, reply) => {
