@@ -273,7 +273,14 @@ for (const backend of [sqliteBackend, postgresBackend]) {
       );
       const [row] = await new InstanceRepo(t.cloud.database.db).list({ ids: [s.id] });
       assert.equal(row?.lockedBy, 'owner');
-      assert.equal(row?.lockedReason, 'maintenance');
+      const shown = await call('GET', `/v2.1/servers/${s.id}`, { version: '2.73' });
+      const lockView = shown.body.server as { locked?: boolean; locked_reason?: string | null };
+      assert.deepEqual([lockView.locked, lockView.locked_reason], [true, 'maintenance']);
+      const at9 = (await call('GET', `/v2.1/servers/${s.id}`, { version: '2.9' })).body
+        .server as Record<string, unknown>;
+      assert.equal(at9.locked, true);
+      assert.equal('locked_reason' in at9, false);
+      assert.equal('locked' in ((await show(s.id)) as unknown as Record<string, unknown>), false);
       assertFault(
         await act(s.id, { pause: null }),
         409,

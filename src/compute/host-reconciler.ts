@@ -6,6 +6,7 @@
 import { systemContext, type RequestContext } from '../context.js';
 import { InstanceRepo, now, type Db, type InstanceRow } from '../db/index.js';
 import type { Logger } from '../log.js';
+import { resizeSourceOf } from './server-lifecycle.js';
 
 export interface HostReconcilerOptions {
   db: Db;
@@ -71,12 +72,27 @@ export class HostReconciler {
     return done;
   }
 
-  /** A power change nobody finishes: the task is cleared, the power-state sync does the rest. */
+  /**
+   * A power change or another action nobody finishes: the task is cleared (a resize that never
+   * got going gives back its old flavor), the power-state sync does the rest.
+   */
   async #settleTask(inst: InstanceRow): Promise<void> {
+    const source = inst.taskState === 'resize_prep' ? resizeSourceOf(inst) : undefined;
     await this.#instances.transition(
       inst.id,
       { taskStates: [inst.taskState], updatedAt: inst.updatedAt },
-      { taskState: null },
+      {
+        taskState: null,
+        ...(source
+          ? {
+              flavorId: source.flavorId,
+              vcpus: source.vcpus,
+              memoryMb: source.memoryMb,
+              diskGb: source.diskGb,
+              resizeSource: null,
+            }
+          : {}),
+      },
     );
   }
 }

@@ -12,6 +12,20 @@ import { queryOf, type RouteDeps } from './routes.js';
 import { findServer } from './servers.js';
 import { usageTime } from './views.js';
 
+/**
+ * The lock fields of a server's view: `locked` from 2.9, `locked_reason` from 2.73 (the
+ * reason given to the lock action, or null).
+ */
+export function serverLockFields(
+  inst: Pick<InstanceRow, 'lockedBy' | 'lockedReason'>,
+  v: Microversion,
+): { locked?: boolean; locked_reason?: string | null } {
+  return {
+    ...(atLeast(v, 9) ? { locked: inst.lockedBy !== null } : {}),
+    ...(atLeast(v, 73) ? { locked_reason: inst.lockedReason } : {}),
+  };
+}
+
 /** Runs one of the actions of lifecycle-requests.ts on `row` and answers as the API does. */
 export async function runLifecycleAction(
   deps: RouteDeps,

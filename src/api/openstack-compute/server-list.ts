@@ -101,7 +101,7 @@ const SORT_KEYS: Readonly<Record<string, (r: InstanceRow, x: ServerExtras) => st
   access_ip_v6: (r) => r.accessIpv6 ?? '',
   kernel_id: (r) => r.kernelId ?? '',
   ramdisk_id: (r) => r.ramdiskId ?? '',
-  locked: () => 0,
+  locked: (r) => (r.lockedBy === null ? 0 : 1),
   progress: () => 0,
 };
 
@@ -277,8 +277,7 @@ export function serverListRoutes(
           // Host filters are an admin's (ignored for others, as the Compute API ignores them).
           (!admin || q.host === undefined || r.host === q.host) &&
           (!admin || q.node === undefined || r.host === q.node) &&
-          // No server here is ever locked through this API's listing (lock is an action).
-          (q.locked === undefined || !truthy(q.locked)),
+          (q.locked === undefined || truthy(q.locked) === (r.lockedBy !== null)),
       );
       if (kept.length === 0) return kept;
       const x = await extrasOf(kept);

@@ -310,13 +310,13 @@ export function serverView(
         }
       : {}),
     ...extended,
-    ...(atLeast(v, 9) ? { locked: false } : {}),
+    ...(atLeast(v, 9) ? { locked: inst.lockedBy !== null } : {}),
     ...(atLeast(v, 16) && admin && !core ? { host_status: inst.host ? 'UP' : '' } : {}),
     ...(atLeast(v, 19) ? { description: details?.description ?? null } : {}),
     ...(atLeast(v, 26) ? { tags: details?.tags ?? [] } : {}),
     ...(atLeast(v, 63) ? { trusted_image_certificates: null } : {}),
     ...(atLeast(v, 71) && o.serverGroups ? { server_groups: x.serverGroups ?? [] } : {}),
-    ...(atLeast(v, 73) ? { locked_reason: null } : {}),
+    ...(atLeast(v, 73) ? { locked_reason: inst.lockedReason } : {}),
   };
 }
 
