@@ -2,8 +2,8 @@
 // PostgreSQL: migration 0023 keeps every row and every reference to it while it changes the
 // constraints; two domains each have an `alice` and a `web`, and a login by name and domain
 // (raw HTTP, openstackclient, openstacksdk) finds the right one; a duplicate inside one
-// domain is still a 409; `stratus manage` names the domain where a name is ambiguous, and the
-// EC2 keys it makes speak for the right user.
+// domain is still a 409; `stratus manage` names the domain where a name is ambiguous (and
+// grants a role on the system), and the EC2 keys it makes speak for the right user.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Kysely, Migrator, sql, type MigrationProvider } from 'kysely';
@@ -308,6 +308,36 @@ print(json.dumps({'user': c.current_user_id, 'project': c.current_project_id}))
         assert.equal(bob.code, 0, bob.stderr);
         const out = JSON.parse(bob.stdout) as { domain_id: string; project: string };
         assert.equal(out.domain_id, 'default');
+        // A role on the system for west's alice: a system-scoped token for her, none for east's.
+        const system = await manage(
+          'assignment',
+          'add',
+          '--user',
+          'alice',
+          '--user-domain',
+          'west',
+          '--system',
+          '--role',
+          'reader',
+        );
+        assert.equal(system.code, 0, system.stderr);
+        const systemLogin = (domain: string, password: string) =>
+          fetch(`${url}/v3/auth/tokens`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({
+              auth: {
+                identity: {
+                  methods: ['password'],
+                  password: { user: { name: 'alice', domain: { name: domain }, password } },
+                },
+                scope: { system: { all: true } },
+              },
+            }),
+          });
+        assert.equal((await systemLogin('west', OTHER_PASSWORD)).status, 201);
+        assert.equal((await systemLogin('east', PASSWORD)).status, 401);
+
         const disabled = await manage('user', 'disable', 'alice', '--domain', 'east');
         assert.equal(disabled.code, 0, disabled.stderr);
         assert.equal((JSON.parse(disabled.stdout) as { id: string }).id, ids.east?.user);

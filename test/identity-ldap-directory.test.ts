@@ -1,13 +1,14 @@
 // The LDAP directory consulted beyond login (issue 14), on SQLite and PostgreSQL, against a
-// private slapd: the Identity API lists and shows the LDAP domain's users from the directory
-// (those who never logged in too, with the directory's enabled state), refuses to create,
-// change or delete them with 403 as Keystone's read-only LDAP backend does, and a user removed
+// private slapd: the Identity API lists and shows the LDAP domain's users and groups from the
+// directory (users who never logged in too, with the directory's enabled state), refuses to
+// create, change or delete them with 403 as Keystone's read-only LDAP backend does, a role
+// assigned to a directory group follows the directory's membership, and a user removed
 // from or disabled in the directory loses its live token at the next validation, and with
 // it its EC2 keys. Through raw HTTP and openstackclient.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { DescribeInstancesCommand } from '@aws-sdk/client-ec2';
-import { IdentityService, publicUserId } from '../src/identity/index.js';
+import { IdentityService, publicGroupId, publicUserId } from '../src/identity/index.js';
 import { needs } from './support/capabilities.js';
 import { postgresBackend, sqliteBackend } from './support/databases.js';
 import { disconnected } from './support/expect.js';
@@ -64,7 +65,7 @@ for (const backend of [sqliteBackend, postgresBackend]) {
           body: text ? (JSON.parse(text) as Record<string, unknown>) : {},
         };
       };
-      const ldapLogin = async (user: string, password: string) => {
+      const ldapLogin = async (user: string, password: string, project = 'ldap-project') => {
         const r = await fetch(`${url}/v3/auth/tokens`, {
           method: 'POST',
           headers: { 'content-type': 'application/json' },
@@ -74,7 +75,7 @@ for (const backend of [sqliteBackend, postgresBackend]) {
                 methods: ['password'],
                 password: { user: { name: user, domain: { name: 'ldap' }, password } },
               },
-              scope: { project: { name: 'ldap-project', domain: { id: 'default' } } },
+              scope: { project: { name: project, domain: { id: 'default' } } },
             },
           }),
         });
@@ -174,6 +175,47 @@ for (const backend of [sqliteBackend, postgresBackend]) {
         assert.notEqual(osc.code, 0);
         assert.match(osc.err, /403/);
         assert.equal((await call('GET', `/v3/users/${erin}`)).status, 200);
+      });
+
+      it('lists the directory groups, keeps them read-only, and applies roles given to them by membership', async () => {
+        const listed = await call('GET', '/v3/groups?domain_id=ldap');
+        assert.equal(listed.status, 200, JSON.stringify(listed.body));
+        const groups = listed.body.groups as { id: string; name: string; domain_id: string }[];
+        assert.deepEqual(groups.map((g) => g.name).sort(), ['nobody', 'ops']);
+        const ops = groups.find((g) => g.name === 'ops') as { id: string };
+        assert.equal(ops.id, publicGroupId('ldap', 'ops'));
+        const made = await call('POST', '/v3/groups', {
+          body: { group: { name: 'more', domain_id: 'ldap' } },
+        });
+        assert.equal(made.status, 403, JSON.stringify(made.body));
+        const hank = publicUserId('ldap', 'hank');
+        assert.equal((await call('PUT', `/v3/groups/${ops.id}/users/${hank}`)).status, 403);
+        assert.equal((await call('DELETE', `/v3/groups/${ops.id}`)).status, 403);
+
+        // A role on a project for the directory group ops: Hank holds it once ops lists him.
+        const project = await call('POST', '/v3/projects', {
+          body: { project: { name: 'reports', domain_id: 'default' } },
+        });
+        const reports = (project.body.project as { id: string }).id;
+        const reader = (
+          (await call('GET', '/v3/roles?name=reader')).body.roles as { id: string }[]
+        )[0]?.id as string;
+        assert.equal(
+          (await call('PUT', `/v3/projects/${reports}/groups/${ops.id}/roles/${reader}`)).status,
+          204,
+        );
+        assert.equal((await ldapLogin('hank', 'hank-in-ldap-1', 'reports')).status, 401);
+        slapd.modify(
+          `dn: cn=ops,${GROUP_TREE}\nchangetype: modify\nadd: member\nmember: uid=hank,${USER_TREE}\n`,
+        );
+        const inOps = await ldapLogin('hank', 'hank-in-ldap-1', 'reports');
+        assert.equal(inOps.status, 201);
+        assert.equal(await validate(inOps.token as string), 200);
+        // Out of the group in the directory: the token it gave ends at its next validation.
+        slapd.modify(
+          `dn: cn=ops,${GROUP_TREE}\nchangetype: modify\ndelete: member\nmember: uid=hank,${USER_TREE}\n`,
+        );
+        assert.equal(await validate(inOps.token as string), 404);
       });
 
       it('ends the token and the EC2 keys of a user disabled or removed in the directory', async () => {

@@ -262,20 +262,47 @@ export function addIdentityCommands(
       .addOption(new Option('--user <user>', 'User id or name.').conflicts('group'))
       .option('--group <group>', 'Group id or name.')
       .addOption(new Option('--project <project>', 'Project id or name.').conflicts('domain'))
-      .option('--domain <domain>', 'Domain id or name.');
-  type Who = { user?: string; group?: string; project?: string; domain?: string; role: string };
+      .option('--domain <domain>', 'Domain id or name.')
+      .addOption(
+        new Option('--system', 'On the system: the whole cloud (system-scoped tokens).').conflicts([
+          'project',
+          'domain',
+        ]),
+      )
+      .option('--user-domain <domain>', "The user's domain, for a name used in several domains.")
+      .option(
+        '--project-domain <domain>',
+        "The project's domain, for a name used in several domains.",
+      );
+  type Who = {
+    user?: string;
+    group?: string;
+    project?: string;
+    domain?: string;
+    system?: boolean;
+    userDomain?: string;
+    projectDomain?: string;
+    role: string;
+  };
   const parts = async (identity: IdentityService, o: Who) => {
     if (!o.user && !o.group) throw invalid('Name a --user or a --group.');
-    if (!o.project && !o.domain) throw invalid('Name a --project or a --domain.');
+    if (!o.project && !o.domain && !o.system) {
+      throw invalid('Name a --project, a --domain or --system.');
+    }
     const actor = o.user
-      ? { type: 'user' as const, id: (await identity.getUser(o.user)).id }
+      ? { type: 'user' as const, id: (await identity.getUser(o.user, o.userDomain)).id }
       : { type: 'group' as const, id: (await identity.directory.getGroup(o.group as string)).id };
-    const target = o.project
-      ? { type: 'project' as const, id: (await identity.getProject(o.project)).id }
-      : {
-          type: 'domain' as const,
-          id: (await identity.directory.getDomain(o.domain as string)).id,
-        };
+    const target = o.system
+      ? { type: 'system' as const, id: 'all' }
+      : o.project
+        ? {
+            type: 'project' as const,
+            id: (await identity.getProject(o.project, o.projectDomain)).id,
+          }
+        : {
+            type: 'domain' as const,
+            id: (await identity.directory.getDomain(o.domain as string)).id,
+          };
     return { actor, target };
   };
   for (const [name, add] of [
@@ -306,9 +333,11 @@ export function addIdentityCommands(
       const o = assignmentList.opts() as Partial<Who> & { effective?: boolean };
       const dir = identity.directory;
       const rows = await dir.listAssignments({
-        userId: o.user ? (await identity.getUser(o.user)).id : undefined,
+        userId: o.user ? (await identity.getUser(o.user, o.userDomain)).id : undefined,
         groupId: o.group ? (await dir.getGroup(o.group)).id : undefined,
-        projectId: o.project ? (await identity.getProject(o.project)).id : undefined,
+        projectId: o.project
+          ? (await identity.getProject(o.project, o.projectDomain)).id
+          : undefined,
         domainId: o.domain ? (await dir.getDomain(o.domain)).id : undefined,
         roleId: o.role ? (await dir.getRole(o.role)).id : undefined,
         effective: o.effective === true,
@@ -334,7 +363,12 @@ export function addIdentityCommands(
                 ? name(groups, r.viaGroupId)
                 : '',
           project: r.targetType === 'project' ? name(projects, r.targetId) : '',
-          domain: r.targetType === 'domain' ? name(domains, r.targetId) : '',
+          domain:
+            r.targetType === 'domain'
+              ? name(domains, r.targetId)
+              : r.targetType === 'system'
+                ? '(system)'
+                : '',
           implied_by: r.priorRoleId ? name(roles, r.priorRoleId) : '',
         })),
         ['role', 'user', 'group', 'project', 'domain', 'implied_by'],

@@ -31,5 +31,5 @@ export { SecurityCompliance, type LoginOutcome } from './compliance.js';
 export { NO_COMPLIANCE, type SecurityComplianceOptions } from './security-compliance-options.js';
 export { parseGroupRoles, type GroupRole, type LdapConfig } from './ldap/ldap-config.js';
 export { LdapDirectory, type DirectoryUser, type DirectoryGroup } from './ldap/ldap-directory.js';
-export { LdapIdentity, publicUserId, shadowName } from './ldap/ldap-identity.js';
+export { LdapIdentity, publicGroupId, publicUserId, shadowName } from './ldap/ldap-identity.js';
 export { checkLdap, type LdapCheckStep } from './ldap/ldap-check.js';

@@ -74,6 +74,18 @@ export function addUserRoutes(app: FastifyInstance, ctx: RouteContext): void {
     return undefined;
   };
 
+  /** Groups of an LDAP domain are the directory's: made, changed and filled there (403). */
+  const refuseDirectoryGroup = async (groupOrDomain: { domainId: string } | string) => {
+    const domainId = typeof groupOrDomain === 'string' ? groupOrDomain : groupOrDomain.domainId;
+    if (ctx.tokens.directoryFor(domainId)) {
+      throw new StratusError(
+        'forbidden',
+        `The groups of domain '${domainId}' live in its LDAP directory, which is read-only here: change them there.`,
+        { resource: 'group' },
+      );
+    }
+  };
+
   const domainOf = async (o: Record<string, unknown>, fallback = 'default') => {
     const domain = str(o, 'domain_id') ?? fallback;
     if (!(await dir.findDomain(domain))) {
@@ -179,7 +191,19 @@ export function addUserRoutes(app: FastifyInstance, ctx: RouteContext): void {
   app.get('/v3/groups', async (request) => {
     await requireAdmin(ctx, request, 'identity:list_groups');
     const q = queryOf(request);
-    const rows = await dir.listGroups({ domainId: q.domain_id, name: q.name });
+    // The directory's groups, fresh from it, in place of their rows here.
+    const ldap = (await dir.listDomains()).flatMap((d) =>
+      q.domain_id === undefined || q.domain_id === d.id
+        ? (ctx.tokens.directoryFor(d.id) ?? [])
+        : [],
+    );
+    const fromDirectories = (await Promise.all(ldap.map((l) => l.listGroups()))).flat();
+    const rows = [
+      ...(await dir.listGroups({ domainId: q.domain_id, name: q.name })).filter(
+        (g) => !ctx.tokens.directoryFor(g.domainId),
+      ),
+      ...fromDirectories.filter((g) => q.name === undefined || g.name === q.name),
+    ];
     return {
       groups: rows.map((g) => groupView(g, base(request))),
       links: links(base(request), '/v3/groups'),
@@ -194,9 +218,11 @@ export function addUserRoutes(app: FastifyInstance, ctx: RouteContext): void {
   app.post('/v3/groups', async (request, reply) => {
     await requireAdmin(ctx, request, 'identity:create_group');
     const o = bodyObject(request, 'group');
+    const domain = await domainOf(o);
+    await refuseDirectoryGroup(domain);
     const g = await dir.createGroup({
       name: str(o, 'name', true),
-      domain: await domainOf(o),
+      domain,
       description: str(o, 'description'),
     });
     reply.code(201);
@@ -204,6 +230,7 @@ export function addUserRoutes(app: FastifyInstance, ctx: RouteContext): void {
   });
   app.patch<Id>('/v3/groups/:id', async (request) => {
     await requireAdmin(ctx, request, 'identity:update_group');
+    await refuseDirectoryGroup(await dir.getGroup(checkId(request.params.id, 'group')));
     const o = bodyObject(request, 'group');
     const g = await dir.updateGroup(checkId(request.params.id, 'group'), {
       name: str(o, 'name'),
@@ -213,6 +240,7 @@ export function addUserRoutes(app: FastifyInstance, ctx: RouteContext): void {
   });
   app.delete<Id>('/v3/groups/:id', async (request, reply) => {
     await requireAdmin(ctx, request, 'identity:delete_group');
+    await refuseDirectoryGroup(await dir.getGroup(checkId(request.params.id, 'group')));
     await dir.deleteGroup(checkId(request.params.id, 'group'));
     reply.code(204).send();
   });
@@ -226,6 +254,7 @@ export function addUserRoutes(app: FastifyInstance, ctx: RouteContext): void {
   });
   app.put<GroupUser>('/v3/groups/:id/users/:userId', async (request, reply) => {
     await requireAdmin(ctx, request, 'identity:add_user_to_group');
+    await refuseDirectoryGroup(await dir.getGroup(checkId(request.params.id, 'group')));
     await dir.addGroupMember(
       checkId(request.params.id, 'group'),
       checkId(request.params.userId, 'user'),
@@ -247,6 +276,7 @@ export function addUserRoutes(app: FastifyInstance, ctx: RouteContext): void {
   });
   app.delete<GroupUser>('/v3/groups/:id/users/:userId', async (request, reply) => {
     await requireAdmin(ctx, request, 'identity:remove_user_from_group');
+    await refuseDirectoryGroup(await dir.getGroup(checkId(request.params.id, 'group')));
     await dir.removeGroupMember(
       checkId(request.params.id, 'group'),
       checkId(request.params.userId, 'user'),

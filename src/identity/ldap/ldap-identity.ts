@@ -7,23 +7,38 @@ import { createHash } from 'node:crypto';
 import type { Role } from '../../context.js';
 import {
   DomainRepo,
+  GroupRepo,
   IdMappingRepo,
   ProjectRepo,
   RoleAssignmentRepo,
   UserRepo,
   type Db,
+  type GroupRow,
   type IdMappingRow,
   type UserRow,
 } from '../../db/index.js';
 import { StratusError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import type { LdapConfig } from './ldap-config.js';
-import { LdapDirectory, type DirectoryUser, type UserKey } from './ldap-directory.js';
+import {
+  LdapDirectory,
+  type DirectoryGroup,
+  type DirectoryUser,
+  type UserKey,
+} from './ldap-directory.js';
 
 /** The local id of a directory user: stable, 32 hex digits like every Identity id. */
 export function publicUserId(domain: string, localId: string): string {
   return createHash('sha256')
     .update(['user', domain, localId].join('\0'))
+    .digest('hex')
+    .slice(0, 32);
+}
+
+/** The local id of a directory group, as `publicUserId` is of a user. */
+export function publicGroupId(domain: string, localId: string): string {
+  return createHash('sha256')
+    .update(['group', domain, localId].join('\0'))
     .digest('hex')
     .slice(0, 32);
 }
@@ -40,6 +55,7 @@ export class LdapIdentity {
   readonly #projects: ProjectRepo;
   readonly #roles: RoleAssignmentRepo;
   readonly #domains: DomainRepo;
+  readonly #groups: GroupRepo;
 
   constructor(
     private readonly db: Db,
@@ -52,6 +68,7 @@ export class LdapIdentity {
     this.#projects = new ProjectRepo(db);
     this.#roles = new RoleAssignmentRepo(db);
     this.#domains = new DomainRepo(db);
+    this.#groups = new GroupRepo(db);
   }
 
   /**
@@ -134,6 +151,7 @@ export class LdapIdentity {
       return undefined;
     }
     const row = await this.ensureUser(found);
+    await this.syncGroups(row.id, found);
     await this.syncGroupRoles(row.id, found);
     return row;
   }
@@ -165,10 +183,62 @@ export class LdapIdentity {
   async isStillActive(publicId: string): Promise<boolean> {
     const m = await this.mappingOf(publicId);
     const du = m ? await this.directory.findUser({ id: m.localId }) : undefined;
-    if (du?.enabled) return true;
+    if (du?.enabled) {
+      await this.syncGroups(publicId, du);
+      return true;
+    }
     const known = await this.#users.find(publicId);
     if (known?.id === publicId && known.enabled) await this.#users.setEnabled(publicId, 0);
     return false;
+  }
+
+  /**
+   * The directory's groups (issue 14), each kept in SQL as a shadow group row under a stable
+   * local id, so roles can be assigned to it like to any group; an unreachable directory is
+   * `unavailable`.
+   */
+  async listGroups(): Promise<GroupRow[]> {
+    return Promise.all((await this.directory.listGroups()).map((g) => this.#ensureGroup(g)));
+  }
+
+  /**
+   * Makes the user's SQL group memberships in this domain what the directory says (at login
+   * and at each token validation), so roles assigned to directory groups follow membership.
+   */
+  async syncGroups(userId: string, du: DirectoryUser): Promise<void> {
+    const wanted = await Promise.all(
+      (await this.directory.groupsOf(du)).map((g) => this.#ensureGroup(g)),
+    );
+    const ids = new Set(wanted.map((g) => g.id));
+    const held = (await this.#groups.groupsOfUser(userId)).filter(
+      (g) => g.domainId === this.config.domain,
+    );
+    for (const g of held) if (!ids.has(g.id)) await this.#groups.removeMember(g.id, userId);
+    const heldIds = new Set(held.map((g) => g.id));
+    for (const g of wanted) if (!heldIds.has(g.id)) await this.#groups.addMember(g.id, userId);
+  }
+
+  async #ensureGroup(g: DirectoryGroup): Promise<GroupRow> {
+    const id = publicGroupId(this.config.domain, g.id);
+    const known = await this.#groups.find(id, this.config.domain);
+    if (known?.id === id) {
+      if (known.name !== g.name) await this.#groups.update(id, { name: g.name });
+      return { ...known, name: g.name };
+    }
+    const row: GroupRow = {
+      id,
+      domainId: this.config.domain,
+      name: g.name,
+      description: `The LDAP group ${g.dn}`,
+      createdAt: Date.now(),
+    };
+    try {
+      return await this.#groups.create(row);
+    } catch (err) {
+      // Another request made it at the same time.
+      if (!(err instanceof StratusError && err.kind === 'already_exists')) throw err;
+      return this.#groups.get(id, this.config.domain);
+    }
   }
 
   #asRow(du: DirectoryUser): UserRow {
