@@ -469,6 +469,8 @@ describe('the compute hosts in the Compute API', needs('postgres', 'rabbitmq'), 
     ok(await call(admin, 'DELETE', `/v2.1/os-aggregates/${id}`));
     ok(await call(admin, 'DELETE', `/v2.1/os-aggregates/${other.id}`));
     assertFault(await call(admin, 'GET', `/v2.1/os-aggregates/${id}`), 404, 'itemNotFound');
+    assertFault(await call(admin, 'GET', '/v2.1/os-aggregates/99999999999'), 404, 'itemNotFound');
+    assertFault(await call(admin, 'GET', '/v2.1/os-aggregates/first'), 400, 'badRequest');
     assert.deepEqual(await zones(), [zone('za'), zone('zb')]);
   });
 
