@@ -168,6 +168,8 @@ for (const backend of [sqliteBackend, postgresBackend]) {
         [{ name: 'x', ram: 64, vcpus: 1, disk: 'big' }, /disk/],
         [{ name: ' x', ram: 64, vcpus: 1, disk: 1 }, /name/],
         [{ name: 'x', ram: 64, vcpus: 1, disk: 1, id: 'a/b' }, /id/],
+        [{ name: 'x', ram: 64, vcpus: 1, disk: 1, id: 'i'.repeat(65) }, /id/],
+        [{ name: 'n'.repeat(65), ram: 64, vcpus: 1, disk: 1 }, /name/],
         [{ name: 'x', ram: 64, vcpus: 1, disk: 1, description: 'd' }, /additional properties/],
         [{ name: 'x', ram: 64, vcpus: 1, disk: 1, colour: 'red' }, /additional properties/],
       ] as const) {

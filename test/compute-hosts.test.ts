@@ -228,6 +228,19 @@ describe('the compute hosts in the Compute API', needs('postgres', 'rabbitmq'), 
     assertSchema(schema.hypervisorList(53, false, true), page, 'a page at 2.53');
     assert.equal((page.hypervisors as unknown[]).length, 1);
     assert.match(JSON.stringify(page.hypervisors_links), /marker=/);
+    const first = ok(await call(admin, 'GET', '/v2.1/os-hypervisors?limit=1', { version: '2.33' }));
+    assertSchema(schema.hypervisorList(33, false), first, 'a page at 2.33');
+    const firstId = (first.hypervisors as Hypervisor[])[0]?.id;
+    assert.equal(typeof firstId, 'number');
+    const rest = ok(
+      await call(admin, 'GET', `/v2.1/os-hypervisors?marker=${firstId}`, { version: '2.33' }),
+    );
+    assert.equal((rest.hypervisors as unknown[]).length, 1, 'the other host after the marker');
+    assertFault(
+      await call(admin, 'GET', '/v2.1/os-hypervisors?limit=1', { version: '2.32' }),
+      400,
+      'badRequest',
+    );
     const found = ok(
       await call(admin, 'GET', `/v2.1/os-hypervisors/${name('b1')}/servers`, { version: '2.1' }),
     );
@@ -469,6 +482,8 @@ describe('the compute hosts in the Compute API', needs('postgres', 'rabbitmq'), 
     ok(await call(admin, 'DELETE', `/v2.1/os-aggregates/${id}`));
     ok(await call(admin, 'DELETE', `/v2.1/os-aggregates/${other.id}`));
     assertFault(await call(admin, 'GET', `/v2.1/os-aggregates/${id}`), 404, 'itemNotFound');
+    assertFault(await call(admin, 'GET', '/v2.1/os-aggregates/99999999999'), 404, 'itemNotFound');
+    assertFault(await call(admin, 'GET', '/v2.1/os-aggregates/first'), 400, 'badRequest');
     assert.deepEqual(await zones(), [zone('za'), zone('zb')]);
   });
 

@@ -117,6 +117,14 @@ for (const backend of [sqliteBackend, postgresBackend]) {
         'badRequest',
         /must be greater than or equal to already used and reserved 2/,
       );
+      assertFault(
+        await call(admin, 'PUT', '/v2.1/os-quota-sets/no-such-project', {
+          body: { quota_set: { instances: 5 } },
+        }),
+        400,
+        'badRequest',
+        /not a valid project/,
+      );
       for (const body of [{ instances: -2 }, { instances: 'many' }, { colour: 1 }]) {
         assertFault(
           await call(admin, 'PUT', path, { body: { quota_set: body } }),

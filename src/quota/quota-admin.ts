@@ -3,7 +3,7 @@
 // the defaults. A limit of -1 is unlimited. A project's new limit may not be below what it
 // uses already, unless forced.
 import { isAdmin, type RequestContext } from '../context.js';
-import { DEFAULT_QUOTA_CLASS, QuotaRepo, type Db } from '../db/index.js';
+import { DEFAULT_QUOTA_CLASS, ProjectRepo, QuotaRepo, type Db } from '../db/index.js';
 import { StratusError, invalid } from '../errors.js';
 import { effectiveLimits, QuotaReader, type QuotaLimits, type QuotaUsage } from './quota.js';
 
@@ -73,6 +73,14 @@ export class QuotaAdmin {
     force: boolean,
   ): Promise<{ limits: QuotaLimits; used: QuotaUsage }> {
     adminOnly(ctx);
+    // Limits are kept for projects that exist (the Compute API answers 400 for others).
+    const project = await new ProjectRepo(this.#db).find(projectId);
+    if (!project || project.id !== projectId) {
+      throw invalid(`Project ID ${projectId} is not a valid project.`, {
+        resource: 'project',
+        id: projectId,
+      });
+    }
     const entries = Object.entries(changes).map(
       ([resource, limit]) => [resource, checkLimit(resource, limit)] as const,
     );

@@ -3,6 +3,7 @@
 // its metadata key of that name: the zone its hosts are in, for the zone listings and for the
 // scheduler. 2.41 adds the aggregate's UUID.
 import type { Aggregate } from '../../db/index.js';
+import { notFound } from '../../errors.js';
 import { badRequest, member, name as checkedName, objectOf, onlyKeys } from './admin-input.js';
 import { atLeast, type Microversion } from './microversion.js';
 import type { RouteDeps } from './routes.js';
@@ -27,7 +28,10 @@ function aggregateView(a: Aggregate, v: Microversion, full = true) {
 /** An aggregate id from the path: a whole number. */
 function aggregateId(text: string): number {
   if (!/^\d{1,15}$/.test(text)) throw badRequest(`Invalid aggregate id ${text}.`);
-  return Number(text);
+  const id = Number(text);
+  // Past the database's integers no aggregate can have it.
+  if (id > 2147483647) throw notFound('aggregate', text, `Aggregate ${text} could not be found.`);
+  return id;
 }
 
 /** A zone name: as a name, and without ':' (the Compute API forbids it in zones). */

@@ -189,9 +189,10 @@ function parseCreateFlavor(body: unknown, v: Microversion) {
   }
   let id: string = randomUUID();
   if (f.id !== undefined && f.id !== null) {
-    if (typeof f.id !== 'string' || f.id.length > 255 || !FLAVOR_ID.test(f.id)) {
+    // Flavor ids and names are kept in at most 64 characters here (the reference allows 255).
+    if (typeof f.id !== 'string' || f.id.length > 64 || !FLAVOR_ID.test(f.id)) {
       throw badRequest(
-        `Invalid input for field/attribute id. Value: ${JSON.stringify(f.id)}. It must be letters, digits, '.', '_', '-' and inner spaces, at most 255.`,
+        `Invalid input for field/attribute id. Value: ${JSON.stringify(f.id)}. It must be letters, digits, '.', '_', '-' and inner spaces, at most 64.`,
       );
     }
     id = f.id;
@@ -212,7 +213,7 @@ function parseCreateFlavor(body: unknown, v: Microversion) {
   }
   return {
     id,
-    name: checkedName(f.name, 'name'),
+    name: checkedName(f.name, 'name', 64),
     memoryMb: checkedNumber(f.ram, 'ram', 1, SIZE_MAX),
     vcpus: checkedNumber(f.vcpus, 'vcpus', 1, SIZE_MAX),
     diskGb: checkedNumber(f.disk, 'disk', 0, SIZE_MAX),
@@ -404,7 +405,7 @@ export function flavorRoutes({ app, services, caller, base }: RouteDeps): void {
     }
     const args = objectOf(body[action], action);
     onlyKeys(args, ['tenant'], action);
-    const tenant = checkedName(args.tenant, 'tenant');
+    const tenant = checkedName(args.tenant, 'tenant', 64);
     const projects =
       action === 'addTenantAccess'
         ? await flavors.addAccess(ctx, id, tenant)

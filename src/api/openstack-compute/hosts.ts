@@ -242,9 +242,15 @@ export function hostRoutes({ app, services, caller }: RouteDeps): void {
     const ctx = await caller(request);
     const v = request.microversion;
     const q = queryOf(request);
-    if (!atLeast(v, 53)) {
-      for (const k of ['limit', 'marker', 'hypervisor_hostname_pattern', 'with_servers']) {
-        if (q[k] !== undefined) throw badRequest(`Query parameter ${k} needs microversion 2.53.`);
+    // Paging from 2.33 (the marker an id of the microversion), search and servers from 2.53.
+    for (const [k, minor] of [
+      ['limit', 33],
+      ['marker', 33],
+      ['hypervisor_hostname_pattern', 53],
+      ['with_servers', 53],
+    ] as const) {
+      if (q[k] !== undefined && !atLeast(v, minor)) {
+        throw badRequest(`Query parameter ${k} needs microversion 2.${minor}.`);
       }
     }
     const found = await hostsAndServices(ctx);
@@ -258,7 +264,9 @@ export function hostRoutes({ app, services, caller }: RouteDeps): void {
       }
     }
     if (q.marker !== undefined) {
-      const at = hosts.findIndex((h) => hypervisorUuid(h.host) === q.marker);
+      const idOf = (host: string) =>
+        atLeast(v, 53) ? hypervisorUuid(host) : String(numberOf(hypervisorUuid(host)));
+      const at = hosts.findIndex((h) => idOf(h.host) === q.marker);
       if (at < 0) throw badRequest(`marker [${q.marker}] not found`);
       hosts = hosts.slice(at + 1);
     }
@@ -282,7 +290,10 @@ export function hostRoutes({ app, services, caller }: RouteDeps): void {
     };
     const last = hosts[hosts.length - 1];
     if (more && last) {
-      const next = new URLSearchParams({ ...q, marker: hypervisorUuid(last.host) });
+      const marker = atLeast(v, 53)
+        ? hypervisorUuid(last.host)
+        : String(numberOf(hypervisorUuid(last.host)));
+      const next = new URLSearchParams({ ...q, marker });
       out.hypervisors_links = [
         {
           rel: 'next',

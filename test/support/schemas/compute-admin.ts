@@ -143,7 +143,7 @@ export function hypervisorList(minor: number, detail: boolean, withServers = fal
   return object(
     {
       hypervisors: { type: 'array', items: hypervisor(minor, detail, withServers) },
-      ...(minor >= 53 ? { hypervisors_links: links } : {}),
+      ...(minor >= 33 ? { hypervisors_links: links } : {}),
     },
     ['hypervisors'],
   );
