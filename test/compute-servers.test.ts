@@ -386,6 +386,8 @@ for (const backend of [sqliteBackend, postgresBackend]) {
             minor >= 90 || (who === 'admin' && minor >= 3),
           );
           assert.equal('host_status' in shown, who === 'admin' && minor >= 16);
+          // The host's compute service is up and enabled in the test cloud.
+          if ('host_status' in shown) assert.equal(shown.host_status, 'UP');
           assert.equal('id' in (shown.flavor as object), minor < 47);
           if (minor >= 19) assert.equal(shown.description, description);
           if (minor >= 26) assert.deepEqual(shown.tags, ['x']);

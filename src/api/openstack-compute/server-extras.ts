@@ -1,6 +1,7 @@
 // What a server's views show beyond its instance row, read for a page of servers at once: the
 // name (the instance's `Name` tag, which EC2 shows too), security groups, addresses, metadata,
-// the Compute API's details and tags, the flavor (embedded from 2.47) and server groups (2.71).
+// the Compute API's details and tags, the flavor (embedded from 2.47), server groups (2.71)
+// and the state of the server's host (host_status, 2.16).
 import type { InstanceRow } from '../../db/index.js';
 import type { ApiServices } from '../services.js';
 import type { ServerExtras } from './views.js';
@@ -10,14 +11,14 @@ export const NAME_TAG = 'Name';
 
 export type ExtrasReader = (
   rows: readonly InstanceRow[],
-  opts?: { serverGroups?: boolean },
+  opts?: { serverGroups?: boolean; hostStatus?: boolean },
 ) => Promise<Map<string, ServerExtras>>;
 
 export function serverExtrasReader(services: ApiServices): ExtrasReader {
   const { instances: ops, tags, addresses, securityGroups: groups } = services;
   return async (rows, opts = {}) => {
     const ids = rows.map((r) => r.id);
-    const [tagRows, groupLinks, fixed, floating, metadata, details, flavors, serverGroups] =
+    const [tagRows, groupLinks, fixed, floating, metadata, details, flavors, serverGroups, hosts] =
       await Promise.all([
         tags.of(ids),
         ops.securityGroupsOf(ids),
@@ -27,7 +28,17 @@ export function serverExtrasReader(services: ApiServices): ExtrasReader {
         ops.serverDetailsOf(ids),
         ops.flavors(),
         opts.serverGroups ? services.serverGroups.ofInstances(ids) : undefined,
+        opts.hostStatus && rows.some((r) => r.host) ? services.hosts.computeHosts() : undefined,
       ]);
+    // host_status (2.16) as the Compute API defines it: DOWN when the host's compute service
+    // misses its heartbeats, MAINTENANCE when an operator disabled it, UP otherwise; UNKNOWN
+    // for a host that never registered, '' for a server without a host.
+    const hostStatus = new Map(
+      (hosts ?? []).map((h) => [
+        h.host,
+        h.state === 'down' ? 'DOWN' : !h.enabled ? 'MAINTENANCE' : 'UP',
+      ]),
+    );
     const groupNames = new Map(
       (await groups.byIds([...new Set([...groupLinks.values()].flat())])).map((g) => [
         g.id,
@@ -52,6 +63,7 @@ export function serverExtrasReader(services: ApiServices): ExtrasReader {
           details: details.get(r.id),
           flavor: flavorById.get(r.flavorId),
           serverGroups: group ? [group.id] : [],
+          hostStatus: r.host ? (hostStatus.get(r.host) ?? 'UNKNOWN') : '',
         };
         return [r.id, extras];
       }),

@@ -346,7 +346,7 @@ export function serverListRoutes(
       more = all.length > start + n;
     }
     // Only the page's servers need their names, groups and addresses.
-    const extras = await extrasOf(page);
+    const extras = await extrasOf(page, { hostStatus: detail && admin && atLeast(v, 16) });
     const b = base(request);
     const out: Record<string, unknown> = {
       servers: page.map((r) => {

@@ -46,7 +46,12 @@ export function serverRoutes(deps: RouteDeps): void {
     const ctx = await caller(request);
     const v = request.microversion;
     const row = await findServer(ops, ctx, request.params.id);
-    const x = (await extrasOf([row], { serverGroups: atLeast(v, 71) })).get(row.id) as ServerExtras;
+    const x = (
+      await extrasOf([row], {
+        serverGroups: atLeast(v, 71),
+        hostStatus: isAdmin(ctx) && atLeast(v, 16),
+      })
+    ).get(row.id) as ServerExtras;
     return {
       server: serverView(base(request), row, x, { admin: isAdmin(ctx), v, serverGroups: true }),
     };
@@ -175,7 +180,12 @@ export function serverRoutes(deps: RouteDeps): void {
       }
     }
     row = await findServer(ops, ctx, row.id);
-    const x = (await extrasOf([row], { serverGroups: atLeast(v, 71) })).get(row.id) as ServerExtras;
+    const x = (
+      await extrasOf([row], {
+        serverGroups: atLeast(v, 71),
+        hostStatus: isAdmin(ctx) && atLeast(v, 75),
+      })
+    ).get(row.id) as ServerExtras;
     // Before 2.75 an update answers the core fields only; from 2.75 what show answers.
     return {
       server: serverView(base(request), row, x, {

@@ -162,6 +162,8 @@ export interface ServerExtras {
   flavor?: FlavorRow | undefined;
   /** The ids of the server groups it belongs to (2.71, show and update only). */
   serverGroups?: string[] | undefined;
+  /** The state of its host (2.16, admins): UP, DOWN, MAINTENANCE, UNKNOWN, or '' without one. */
+  hostStatus?: string | undefined;
 }
 
 /** Which parts a server view shows, besides what the microversion decides. */
@@ -311,7 +313,9 @@ export function serverView(
       : {}),
     ...extended,
     ...(atLeast(v, 9) ? { locked: inst.lockedBy !== null } : {}),
-    ...(atLeast(v, 16) && admin && !core ? { host_status: inst.host ? 'UP' : '' } : {}),
+    ...(atLeast(v, 16) && admin && !core
+      ? { host_status: x.hostStatus ?? (inst.host ? 'UNKNOWN' : '') }
+      : {}),
     ...(atLeast(v, 19) ? { description: details?.description ?? null } : {}),
     ...(atLeast(v, 26) ? { tags: details?.tags ?? [] } : {}),
     ...(atLeast(v, 63) ? { trusted_image_certificates: null } : {}),
