@@ -140,6 +140,7 @@ describe('stratus all-in-one', () => {
       'compute:up',
       'network:up',
       'scheduler:up',
+      'volume:up',
     ]);
     const metrics = await (await fetch(`${status}/metrics`)).text();
     assert.match(metrics, /stratus_http_requests_total\{api="ec2",method="GET",status="401"\} 1/);
@@ -169,7 +170,7 @@ describe('stratus all-in-one', () => {
     ]);
     assert.equal(r.code, 0, r.stderr);
     const rows = JSON.parse(r.stdout) as { binary: string; state: string }[];
-    assert.equal(rows.filter((s) => s.state === 'up').length, 4);
+    assert.equal(rows.filter((s) => s.state === 'up').length, 5);
   });
 
   it('stops cleanly on SIGTERM and SIGINT and keeps users and credentials across restarts', async () => {

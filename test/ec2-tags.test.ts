@@ -322,7 +322,8 @@ for (const backend of [sqliteBackend, postgresBackend]) {
         ['key-0123456789abcdef0', 'InvalidKeyPair.NotFound'],
         ['ami-0123456789abcdef0', 'InvalidAMIID.NotFound'],
         ['eipalloc-0123456789abcdef0', 'InvalidAllocationID.NotFound'],
-        ['vol-0123456789abcdef0', 'InvalidID'],
+        ['vol-0123456789abcdef0', 'InvalidVolume.NotFound'],
+        ['snap-0123456789abcdef0', 'InvalidID'],
         ['i-nothex', 'InvalidID'],
         ['nonsense', 'InvalidID'],
         // A public image of the cloud's is not the project's to tag.

@@ -122,9 +122,10 @@ describe('stratus lab with three fake-driver hosts', NEEDS, () => {
       'lab-node3',
       'network',
       'scheduler1',
+      'volume',
     ]);
     assert.ok(s.processes.every((p) => p.running));
-    assert.equal(new Set(s.processes.map((p) => p.pid)).size, 6, 'six distinct OS processes');
+    assert.equal(new Set(s.processes.map((p) => p.pid)).size, 7, 'seven distinct OS processes');
     for (const p of state.plan.processes) {
       assert.match(
         fs.readFileSync(`/proc/${pids[state.plan.processes.indexOf(p)]}/cmdline`, 'utf8'),

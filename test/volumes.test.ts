@@ -19,7 +19,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { systemContext } from '../src/context.js';
 import { QuotaRepo, VolumeRepo } from '../src/db/index.js';
+import { VolumeClient } from '../src/volume/index.js';
 import { awsEc2 } from './support/awscli.js';
 import { needs } from './support/capabilities.js';
 import { postgresBackend, sqliteBackend } from './support/databases.js';
@@ -342,6 +344,23 @@ for (const backend of [sqliteBackend, postgresBackend]) {
       await p.client.send(new DeleteVolumeCommand({ VolumeId: a.VolumeId }));
       await waitUntil(async () => (await count(p.client)) === 1, 20_000, 'the volume to go');
       await create(p.client, 2);
+    });
+
+    it('reports its capacity and what its volumes take of it over the bus', async () => {
+      const client = new VolumeClient(t.cloud.bus);
+      const host = t.cloud.config.host;
+      const mine = await new VolumeRepo(t.cloud.database.db).list({ host });
+      const d = await client.describeHost(systemContext(), host);
+      assert.equal(d.host, host);
+      assert.equal(d.volumes, mine.length);
+      assert.equal(
+        d.allocatedGb,
+        mine.reduce((sum, v) => sum + v.sizeGb, 0),
+      );
+      assert.ok(d.capacityGb > 0 && d.freeGb <= d.capacityGb, JSON.stringify(d));
+      const status = await client.status(systemContext(), host);
+      assert.equal(status.binary, 'volume');
+      assert.equal(status.details['allocatedGb'], d.allocatedGb);
     });
 
     it('works from the AWS CLI', needs('awscli'), async () => {

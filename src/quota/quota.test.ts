@@ -13,6 +13,8 @@ const DEFAULTS: QuotaLimits = {
   keypairs: 100,
   serverGroups: 10,
   serverGroupMembers: 10,
+  volumes: 10,
+  gigabytes: 1000,
 };
 
 describe('effectiveLimits', () => {

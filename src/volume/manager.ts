@@ -55,6 +55,11 @@ export class VolumeManager {
           }),
         },
       ],
+      // A cast lost on the way (a broker restarted) leaves a volume creating, deleting or
+      // extending: the work is picked up again here, as at start.
+      periodicTasks: [
+        { name: 'resume-volume-work', intervalMs: 30_000, run: () => this.#resume() },
+      ],
       start: () => this.#start(),
     };
   }
@@ -163,7 +168,13 @@ export class VolumeManager {
   /** At start, work this host's volumes were left in the middle of is done again. */
   async #start(): Promise<void> {
     fs.mkdirSync(this.#opts.directory, { recursive: true, mode: 0o700 });
+    await this.#resume();
+  }
+
+  /** Does again the work on this host's volumes that is under way and not running now. */
+  async #resume(): Promise<void> {
     for (const v of await this.#volumes.list({ host: this.#opts.host })) {
+      if (this.#locks.has(v.id)) continue;
       if (v.status === 'creating') await this.createVolume({ volumeId: v.id });
       else if (v.status === 'deleting') await this.deleteVolume({ volumeId: v.id });
       else if (v.status === 'extending') await this.extendVolume({ volumeId: v.id });

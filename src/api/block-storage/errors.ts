@@ -6,7 +6,7 @@ import { frameworkRefusal } from '../openstack/error-json.js';
 
 export interface VolumeFault {
   status: number;
-  body: Record<string, { code: number; message: string }>;
+  body: Record<string, { code: number; message: string; title?: string }>;
 }
 
 const FAULTS: Readonly<Record<ErrorKind, { name: string; code: number }>> = {
@@ -40,6 +40,10 @@ const INTERNAL_MESSAGE =
   'The server has either erred or is incapable of performing the requested operation.';
 
 export function volumeFault(status: number, message: string): VolumeFault {
+  // A refused token gets the Identity-style body, as from the token check in front of the API.
+  if (status === 401) {
+    return { status, body: { error: { code: 401, title: 'Unauthorized', message } } };
+  }
   const name = NAMES_BY_STATUS[status] ?? 'computeFault';
   return { status, body: { [name]: { code: status, message } } };
 }
