@@ -265,6 +265,66 @@ for (const backend of [sqliteBackend, postgresBackend]) {
       );
     });
 
+    it('shows and changes quota sets: the same limits EC2 is held to', async () => {
+      const name = `quota-${backend.name}`;
+      const p = await t.newProject(name);
+      const projectId = p.projectId;
+      await new IdentityService(t.cloud.database.db).setPassword(`${name}-user`, PASSWORD);
+      const token = await login(t.cloud.urls?.identity as string, `${name}-user`, name);
+      await p.client.send(
+        new CreateVolumeCommand({
+          Size: 3,
+          AvailabilityZone: t.cloud.config.compute.availabilityZone,
+        }),
+      );
+      const shown = await call(token, 'GET', `/os-quota-sets/${projectId}?usage=true`);
+      assert.equal(shown.status, 200, JSON.stringify(shown.body));
+      const set = shown.body.quota_set as Record<string, { limit: number; in_use: number }>;
+      assert.deepEqual([set.volumes?.limit, set.volumes?.in_use], [6, 1]);
+      assert.deepEqual([set.gigabytes?.limit, set.gigabytes?.in_use], [20, 3]);
+      assert.equal(set.per_volume_gigabytes?.limit, -1);
+      // Paths that carry the project id work too, and the defaults are the configured ones.
+      const defaults = await call(
+        token,
+        'GET',
+        `/${projectId}/os-quota-sets/${projectId}/defaults`,
+      );
+      assert.equal((defaults.body.quota_set as Record<string, number>).volumes, 6);
+      // A member may not change them; an admin may, and EC2 is held to the new limit.
+      const denied = await call(token, 'PUT', `/os-quota-sets/${projectId}`, {
+        quota_set: { volumes: 9 },
+      });
+      assert.equal(denied.status, 403, JSON.stringify(denied.body));
+      const below = await call(admin, 'PUT', `/os-quota-sets/${projectId}`, {
+        quota_set: { gigabytes: 2 },
+      });
+      assert.equal(below.status, 400, JSON.stringify(below.body));
+      const fixed = await call(admin, 'PUT', `/os-quota-sets/${projectId}`, {
+        quota_set: { snapshots: 5 },
+      });
+      assert.equal(fixed.status, 400, JSON.stringify(fixed.body));
+      const changed = await call(admin, 'PUT', `/os-quota-sets/${projectId}`, {
+        quota_set: { volumes: 1, gigabytes: -1 },
+      });
+      assert.equal(changed.status, 200, JSON.stringify(changed.body));
+      assert.deepEqual(
+        [
+          (changed.body.quota_set as Record<string, number>).volumes,
+          (changed.body.quota_set as Record<string, number>).gigabytes,
+        ],
+        [1, -1],
+      );
+      await assert.rejects(
+        p.client.send(
+          new CreateVolumeCommand({
+            Size: 1,
+            AvailabilityZone: t.cloud.config.compute.availabilityZone,
+          }),
+        ),
+        (err: Error) => err.name === 'VolumeLimitExceeded',
+      );
+    });
+
     it('refuses bad input with the API faults and creates nothing', async () => {
       const before = await aliceCount();
       fault(await call(alice, 'POST', '/volumes', { volume: { size: 0 } }), 400, 'badRequest');

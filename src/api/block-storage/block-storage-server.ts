@@ -1,6 +1,6 @@
 // The OpenStack Block Storage API v3 at microversion 3.0, over the same volumes as EC2's:
 // version discovery, volumes (list, detail, create, show, update, delete; the os-extend and,
-// for admins, os-reset_status actions), the volume types and the limits. Paths may carry the
+// for admins, os-reset_status actions), the volume types, the limits and the quota sets. Paths may carry the
 // project id (`/v3/{project_id}/volumes`) or not (`/v3/volumes`); the token decides the project.
 // Every failure is `{"<fault>": {"code", "message"}}` with a 4xx; 5xx only for our faults.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -15,6 +15,7 @@ import { openstackProtocol } from '../openstack/protocol.js';
 import { contextFromToken } from '../openstack/token-auth.js';
 import type { ApiServices } from '../services.js';
 import { toVolumeFault, volumeFault, type VolumeFault } from './errors.js';
+import { quotaSetRoutes } from './quota-sets.js';
 import {
   MAX_VERSION,
   MIN_VERSION,
@@ -35,7 +36,7 @@ export interface BlockStorageServerOptions {
 const JSON_TYPE = 'application/json';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 /** The first path segments after /v3/ that are resources, not a project id. */
-const RESOURCES = new Set(['volumes', 'types', 'limits']);
+const RESOURCES = new Set(['volumes', 'types', 'limits', 'os-quota-sets']);
 /** Most volumes one page lists. */
 const MAX_LIMIT = 1000;
 
@@ -269,6 +270,8 @@ export function createBlockStorageServer(options: BlockStorageServerOptions): Fa
     }
     return { volume_type: volumeTypeView(VOLUME_TYPES[i] as string, i === 0) };
   });
+
+  quotaSetRoutes(app, services, caller);
 
   app.get('/v3/limits', async (request) => {
     const ctx = await caller(request);

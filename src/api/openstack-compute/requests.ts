@@ -56,6 +56,8 @@ export type ServerAction =
 export interface CreateKeypair {
   name: string;
   publicKey: string | undefined;
+  /** The user an admin makes the key pair for (2.10). */
+  userId?: string;
 }
 
 type Obj = Record<string, unknown>;
@@ -527,12 +529,14 @@ export function parseServerAction(body: unknown): ServerAction {
   }
 }
 
-export function parseCreateKeypair(body: unknown, withType: boolean): CreateKeypair {
+export function parseCreateKeypair(body: unknown, v: Microversion): CreateKeypair {
   const top = object(body, 'the request body');
   onlyKeys(top, ['keypair'], 'the request body');
   if (top.keypair === undefined) throw bad("Invalid input: 'keypair' is a required property.");
   const k = object(top.keypair, 'keypair');
-  onlyKeys(k, withType ? ['name', 'public_key', 'type'] : ['name', 'public_key'], 'keypair');
+  // 2.2 adds the type, 2.10 the user an admin makes it for.
+  const allowed = ['name', 'public_key', ...(atLeast(v, 2) ? ['type'] : [])];
+  onlyKeys(k, [...allowed, ...(atLeast(v, 10) ? ['user_id'] : [])], 'keypair');
   const name = string(k, 'name', { required: true, min: 1 }) as string;
   if (!/^[A-Za-z0-9 _.@-]+$/.test(name) || name.trim() !== name) {
     throw bad(
@@ -543,5 +547,12 @@ export function parseCreateKeypair(body: unknown, withType: boolean): CreateKeyp
   if (type !== undefined && type !== 'ssh') {
     throw bad("Invalid input for field/attribute type. Only 'ssh' key pairs are supported.");
   }
-  return { name, publicKey: string(k, 'public_key', { min: 1, max: 16 * 1024 }) };
+  // From 2.92 the server no longer generates key pairs: the public key must be given.
+  const publicKey = string(k, 'public_key', {
+    required: atLeast(v, 92),
+    min: 1,
+    max: 16 * 1024,
+  });
+  const userId = string(k, 'user_id', { min: 1, max: 255 });
+  return { name, publicKey, ...(userId === undefined ? {} : { userId }) };
 }
