@@ -227,11 +227,14 @@ describe('server groups and placement groups across three hosts', () => {
     await t.admin.send(new DeletePlacementGroupCommand({ GroupName: 'tagged' }));
   });
 
-  const call = async (method: string, url: string, body?: unknown) => {
+  const call = async (method: string, url: string, body?: unknown, microversion?: string) => {
     const r = await fetch(`${computeUrl}${url}`, {
       method,
       headers: {
         'x-auth-token': token,
+        ...(microversion === undefined
+          ? {}
+          : { 'openstack-api-version': `compute ${microversion}` }),
         ...(body === undefined ? {} : { 'content-type': 'application/json' }),
       },
       body: body === undefined ? undefined : JSON.stringify(body),
@@ -340,6 +343,76 @@ describe('server groups and placement groups across three hosts', () => {
     assert.equal(over.status, 403);
     assert.ok(over.body.overLimit, JSON.stringify(over.body));
     for (const id of made) await call('DELETE', `/os-server-groups/${id}`);
+  });
+
+  it('Compute API at 2.64: soft anti-affinity spreads but never refuses; max_server_per_host caps a host', async () => {
+    const group = async (body: Record<string, unknown>) => {
+      const r = await call('POST', '/os-server-groups', { server_group: body }, '2.64');
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      return at(r.body, 'server_group') as { id: string; policy: string; rules: unknown };
+    };
+    const members = async (groupId: string, n: number) => {
+      const ids: string[] = [];
+      for (let i = 0; i < n; i++) {
+        const r = await call(
+          'POST',
+          '/servers',
+          {
+            server: { name: `m${i}`, imageRef: imageUuid, flavorRef: 'm1.nano', networks: 'auto' },
+            'os:scheduler_hints': { group: groupId },
+          },
+          '2.64',
+        );
+        assert.equal(r.status, 202, JSON.stringify(r.body));
+        ids.push(at(r.body, 'server', 'id') as string);
+        // One at a time: each placement sees the members placed before it.
+        await waitUntil(async () => (await repo.list({ ids: [ids[i] as string] }))[0]?.host);
+      }
+      return waitUntil(async () => {
+        const rows = await repo.list({ ids });
+        return rows.length === n && rows.every((r) => r.vmState === 'active') && rows;
+      });
+    };
+    // Four members on three hosts: soft anti-affinity uses every host, and refuses none.
+    const soft = await group({ name: 'soft-apart', policy: 'soft-anti-affinity' });
+    assert.equal(soft.policy, 'soft-anti-affinity');
+    assert.deepEqual(soft.rules, {});
+    const spread = await members(soft.id, 4);
+    assert.equal(new Set(spread.map((r) => r.host)).size, 3);
+    // Anti-affinity with at most two per host: four members need two hosts at least, and no
+    // host has three.
+    const capped = await group({
+      name: 'two-per-host',
+      policy: 'anti-affinity',
+      rules: { max_server_per_host: 2 },
+    });
+    assert.deepEqual(capped.rules, { max_server_per_host: 2 });
+    const placed = await members(capped.id, 4);
+    const perHost = new Map<string, number>();
+    for (const r of placed) perHost.set(r.host as string, (perHost.get(r.host as string) ?? 0) + 1);
+    assert.ok(
+      [...perHost.values()].every((n) => n <= 2),
+      JSON.stringify([...perHost]),
+    );
+    // The old shape is gone at 2.64, and the rule belongs to anti-affinity only.
+    const old = await call(
+      'POST',
+      '/os-server-groups',
+      { server_group: { name: 'x', policies: ['affinity'] } },
+      '2.64',
+    );
+    assert.equal(old.status, 400);
+    const wrongRule = await call(
+      'POST',
+      '/os-server-groups',
+      { server_group: { name: 'x', policy: 'affinity', rules: { max_server_per_host: 2 } } },
+      '2.64',
+    );
+    assert.equal(wrongRule.status, 400);
+    for (const r of [...spread, ...placed])
+      assert.equal((await call('DELETE', `/servers/${r.id}`)).status, 204);
+    for (const g of [soft, capped])
+      assert.equal((await call('DELETE', `/os-server-groups/${g.id}`)).status, 204);
   });
 
   it(
