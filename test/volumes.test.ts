@@ -25,6 +25,7 @@ import { VolumeClient } from '../src/volume/index.js';
 import { awsEc2 } from './support/awscli.js';
 import { needs } from './support/capabilities.js';
 import { postgresBackend, sqliteBackend } from './support/databases.js';
+import { IdentityService } from '../src/identity/index.js';
 import { startTestCloud, waitUntil, type TestCloud } from './support/ec2.js';
 import { disconnected, expectError, failure } from './support/expect.js';
 
@@ -233,6 +234,26 @@ for (const backend of [sqliteBackend, postgresBackend]) {
       const tags = await p.client.send(new DescribeTagsCommand({}));
       assert.deepEqual(tags.Tags, []);
       await expectError(() => describe1(p.client, id as string), 'InvalidVolume.NotFound');
+    });
+
+    it("keeps a project with volumes from deletion; the operator's cascade deletes them", async () => {
+      const p = await t.newProject();
+      const { VolumeId: id } = await create(p.client, 1);
+      await waitVolume(p.client, id as string, 'available');
+      const uuid = await uuidOf(t, id as string);
+      const file = path.join(t.cloud.config.stateDir, 'volumes', `${uuid}.qcow2`);
+      const identity = new IdentityService(t.cloud.database.db);
+      await assert.rejects(identity.deleteProject(p.projectId), (err: Error) =>
+        /still has 1 volume; .*--cascade/.test(err.message),
+      );
+      assert.ok(fs.existsSync(file), 'the refusal kept the volume');
+      // The volume service removes the file and record on its next pass.
+      await identity.deleteProject(p.projectId, { cascade: true, waitMs: 90_000 });
+      assert.equal(fs.existsSync(file), false);
+      assert.equal(
+        (await new VolumeRepo(t.cloud.database.db).list()).some((v) => v.id === uuid),
+        false,
+      );
     });
 
     it('refuses deleting an attached volume with VolumeInUse, and keeps it', async () => {

@@ -4,7 +4,7 @@
 import { CapacityClaimRepo, type Db } from '../db/index.js';
 import { StratusError } from '../errors.js';
 
-/** How many of each a project or user still owns. Volumes: this cloud has none yet. */
+/** How many of each a project or user still owns (volumes belong to projects only). */
 export interface ResourceCounts {
   instances: number;
   images: number;
@@ -28,7 +28,7 @@ export class ProjectResources {
     if (owner.userId) instances = instances.where('userId', '=', owner.userId);
     const i = await instances.executeTakeFirstOrThrow();
     if (!owner.projectId) return { instances: Number(i.n), images: 0, addresses: 0, volumes: 0 };
-    const [images, addresses] = await Promise.all([
+    const [images, addresses, volumes] = await Promise.all([
       this.db
         .selectFrom('images')
         .select((eb) => eb.fn.countAll<number>().as('n'))
@@ -40,20 +40,28 @@ export class ProjectResources {
         .select((eb) => eb.fn.countAll<number>().as('n'))
         .where('projectId', '=', owner.projectId)
         .executeTakeFirstOrThrow(),
+      // A volume's row lasts until its volume service has removed its file.
+      this.db
+        .selectFrom('volumes')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('projectId', '=', owner.projectId)
+        .executeTakeFirstOrThrow(),
     ]);
     return {
       instances: Number(i.n),
       images: Number(images.n),
       addresses: Number(addresses.n),
-      volumes: 0,
+      volumes: Number(volumes.n),
     };
   }
 
   /**
    * Ends what an owner has: its instances are terminated (marked for termination and made due
    * at once, so their host's reconciler ends them on its next pass, in whatever process runs
-   * it; one never handed to a host just ends), then its images are deleted and its addresses
-   * released. Waits up to `waitMs` for the instances; `unavailable` if some still live then.
+   * it; one never handed to a host just ends), then its images are deleted, its addresses
+   * released and its volumes marked for deletion (their volume service removes each file and
+   * record on its next pass). Waits up to `waitMs` for the instances and the volumes;
+   * `unavailable` if some are still there then.
    */
   async release(owner: Owner, waitMs = 120_000): Promise<void> {
     let q = this.db
@@ -120,5 +128,24 @@ export class ProjectResources {
       .where('projectId', '=', owner.projectId)
       .where('instanceId', 'is', null)
       .execute();
+    for (;;) {
+      // Again each round: one still being made is marked once it is made.
+      await this.db
+        .updateTable('volumes')
+        .set({ status: 'deleting', updatedAt: Date.now() })
+        .where('projectId', '=', owner.projectId)
+        .where('status', 'not in', ['creating', 'deleting'])
+        .execute();
+      const left = (await this.count(owner)).volumes;
+      if (left === 0) break;
+      if (Date.now() >= deadline) {
+        throw new StratusError(
+          'unavailable',
+          `${left} volume(s) are still being deleted; is their volume service running? Run the command again once they are gone.`,
+          { resource: 'volume' },
+        );
+      }
+      await new Promise((r) => setTimeout(r, POLL_MS));
+    }
   }
 }
