@@ -6,15 +6,15 @@
 import type { FastifyRequest } from 'fastify';
 import type { RequestContext } from '../../context.js';
 import type { FloatingIpRow, InstanceRow } from '../../db/index.js';
-import { invalid, notFound, StratusError } from '../../errors.js';
+import { notFound, StratusError } from '../../errors.js';
 import { DEFAULT_FLOATING_POOL, parseIpv4 } from '../../network/index.js';
 import { PROXIES_REMOVED_AT, requireBefore } from './proxy-version.js';
 import type { RouteDeps } from './routes.js';
+import { bad } from './requests.js';
 
 type Obj = Record<string, unknown>;
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const bad = (message: string) => invalid(message, { resource: 'request' });
 
 /** A floating IP as the Compute API shows it. */
 export function floatingIpView(row: FloatingIpRow) {

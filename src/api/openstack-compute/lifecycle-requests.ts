@@ -1,8 +1,9 @@
 // The bodies of the server actions beyond power (pause, suspend, rescue, rebuild, resize and
 // its confirm and revert, lock), checked as the Compute API reference documents them for the
 // requested microversion. Anything else is a 400 naming what is wrong.
-import { invalid } from '../../errors.js';
+
 import { atLeast, type Microversion } from './microversion.js';
+import { bad, object, onlyKeys, type Obj } from './requests.js';
 
 export type LifecycleRequest =
   | { kind: 'pause' | 'unpause' | 'suspend' | 'resume' | 'unrescue' | 'unlock' }
@@ -26,9 +27,6 @@ export interface RebuildRequest {
   userData: string | null | undefined;
 }
 
-type Obj = Record<string, unknown>;
-
-const bad = (message: string) => invalid(message, { resource: 'request' });
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 const NO_ARGUMENTS = [
@@ -50,24 +48,6 @@ export const LIFECYCLE_ACTIONS: readonly string[] = [
   'resize',
   'rebuild',
 ];
-
-function object(v: unknown, what: string): Obj {
-  if (v === null || typeof v !== 'object' || Array.isArray(v)) {
-    throw bad(
-      `Invalid input for field/attribute ${what}. Value: ${JSON.stringify(v)}. It must be an object.`,
-    );
-  }
-  return v as Obj;
-}
-
-function onlyKeys(o: Obj, allowed: readonly string[], what: string): void {
-  const extra = Object.keys(o).filter((k) => !allowed.includes(k));
-  if (extra.length > 0) {
-    throw bad(
-      `Invalid input for ${what}: additional properties are not allowed (${extra.map((k) => `'${k}'`).join(', ')} ${extra.length === 1 ? 'was' : 'were'} unexpected).`,
-    );
-  }
-}
 
 function text(
   o: Obj,

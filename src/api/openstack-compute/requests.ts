@@ -60,18 +60,22 @@ export interface CreateKeypair {
   userId?: string;
 }
 
-type Obj = Record<string, unknown>;
+/** A JSON object of a request body. */
+export type Obj = Record<string, unknown>;
 
-const bad = (message: string) => invalid(message, { resource: 'request' });
+/** A refusal of a request body or query: 400 `badRequest` with `message`. */
+export const bad = (message: string) => invalid(message, { resource: 'request' });
 
-function object(v: unknown, what: string): Obj {
+/** `v` as an object, or a refusal naming `what`. */
+export function object(v: unknown, what: string): Obj {
   if (v === null || typeof v !== 'object' || Array.isArray(v)) {
     throw bad(`Invalid input for field/attribute ${what}. It must be an object.`);
   }
   return v as Obj;
 }
 
-function onlyKeys(o: Obj, allowed: readonly string[], what: string): void {
+/** Refuses any key of `o` not in `allowed`, as the API's schemas refuse additional properties. */
+export function onlyKeys(o: Obj, allowed: readonly string[], what: string): void {
   const extra = Object.keys(o).filter((k) => !allowed.includes(k));
   if (extra.length > 0) {
     throw bad(

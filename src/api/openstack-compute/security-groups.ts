@@ -13,12 +13,11 @@ import { parseRuleCidr, type PermissionSpec } from '../../network/index.js';
 import { PROXIES_REMOVED_AT, requireBefore } from './proxy-version.js';
 import { queryOf, type RouteDeps } from './routes.js';
 import { findServer } from './servers.js';
+import { bad, object, type Obj } from './requests.js';
 
-type Obj = Record<string, unknown>;
 type IdParams = { Params: { id: string } };
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const bad = (message: string) => invalid(message, { resource: 'request' });
 
 /** A rule as the Compute API shows it (ingress only; a source group by name and project). */
 export function ruleView(r: SecurityGroupRuleRow, sources: ReadonlyMap<string, SecurityGroupRow>) {
@@ -63,13 +62,6 @@ export async function groupViews(
         .filter((r) => r.sourceGroupId === null || sources.has(r.sourceGroupId))
         .map((r) => ruleView(r, sources)),
     }));
-}
-
-function object(v: unknown, what: string): Obj {
-  if (v === null || typeof v !== 'object' || Array.isArray(v)) {
-    throw bad(`Invalid input for field/attribute ${what}. It must be an object.`);
-  }
-  return v as Obj;
 }
 
 /** `{"security_group": {"name", "description"}}`: both strings of at most 255 characters. */

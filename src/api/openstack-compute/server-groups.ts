@@ -13,30 +13,13 @@ import {
 import { invalid, notFound } from '../../errors.js';
 import { atLeast, type Microversion } from './microversion.js';
 import { queryOf, type RouteDeps } from './routes.js';
+import { bad, object, onlyKeys } from './requests.js';
 
 /** The request to create a group, checked. */
 export interface CreateServerGroup {
   name: string;
   policy: ServerGroupPolicy;
   maxServerPerHost: number | undefined;
-}
-
-const bad = (message: string) => invalid(message, { resource: 'request' });
-
-function object(v: unknown, what: string): Record<string, unknown> {
-  if (v === null || typeof v !== 'object' || Array.isArray(v)) {
-    throw bad(`Invalid input for field/attribute ${what}. It must be an object.`);
-  }
-  return v as Record<string, unknown>;
-}
-
-function onlyKeys(o: Record<string, unknown>, allowed: readonly string[], what: string): void {
-  const extra = Object.keys(o).filter((k) => !allowed.includes(k));
-  if (extra.length > 0) {
-    throw bad(
-      `Invalid input for ${what}: additional properties are not allowed (${extra.map((k) => `'${k}'`).join(', ')} ${extra.length === 1 ? 'was' : 'were'} unexpected).`,
-    );
-  }
 }
 
 /** The policies a request may name at microversion `v`: the soft ones from 2.15. */
