@@ -386,60 +386,43 @@ export function hostRoutes({ app, services, caller }: RouteDeps): void {
     return reply.code(f.status).type('application/json').send(f.body);
   });
 
-  // Before 2.53: the hypervisors whose name has the pattern, and their servers.
+  // Before 2.53: the hypervisors whose name has the pattern (with their servers, or not).
+  const byPattern = async (
+    request: FastifyRequest<{ Params: { pattern: string } }>,
+    instead: string,
+  ) => {
+    const ctx = await caller(request);
+    const { pattern } = request.params;
+    if (atLeast(request.microversion, 53)) {
+      throw notFound('host', pattern, `From 2.53 use GET /os-hypervisors?${instead}.`);
+    }
+    const { hosts, service } = await hostsAndServices(ctx);
+    const found = hosts.filter((h) => h.host.includes(pattern));
+    if (found.length === 0) {
+      throw notFound('host', pattern, `No hypervisor matching '${pattern}' could be found.`);
+    }
+    return found.map((h) => ({
+      h,
+      view: hypervisorView(h, service.get(h.host), request.microversion, false),
+    }));
+  };
   app.get<{ Params: { pattern: string } }>(
     '/v2.1/os-hypervisors/:pattern/servers',
-    async (request) => {
-      const ctx = await caller(request);
-      const v = request.microversion;
-      if (atLeast(v, 53)) {
-        throw notFound(
-          'host',
-          request.params.pattern,
-          'From 2.53 use GET /os-hypervisors?with_servers=true.',
-        );
-      }
-      const { hosts, service } = await hostsAndServices(ctx);
-      const found = hosts.filter((h) => h.host.includes(request.params.pattern));
-      if (found.length === 0) {
-        throw notFound(
-          'host',
-          request.params.pattern,
-          `No hypervisor matching '${request.params.pattern}' could be found.`,
-        );
-      }
-      return {
-        hypervisors: await Promise.all(
-          found.map(async (h) => ({
-            ...hypervisorView(h, service.get(h.host), v, false),
-            servers: await serversOf(h.host),
-          })),
-        ),
-      };
-    },
+    async (request) => ({
+      hypervisors: await Promise.all(
+        (await byPattern(request, 'with_servers=true')).map(async ({ h, view }) => ({
+          ...view,
+          servers: await serversOf(h.host),
+        })),
+      ),
+    }),
   );
   app.get<{ Params: { pattern: string } }>(
     '/v2.1/os-hypervisors/:pattern/search',
-    async (request) => {
-      const ctx = await caller(request);
-      const v = request.microversion;
-      if (atLeast(v, 53)) {
-        throw notFound(
-          'host',
-          request.params.pattern,
-          'From 2.53 use GET /os-hypervisors?hypervisor_hostname_pattern=.',
-        );
-      }
-      const { hosts, service } = await hostsAndServices(ctx);
-      const found = hosts.filter((h) => h.host.includes(request.params.pattern));
-      if (found.length === 0) {
-        throw notFound(
-          'host',
-          request.params.pattern,
-          `No hypervisor matching '${request.params.pattern}' could be found.`,
-        );
-      }
-      return { hypervisors: found.map((h) => hypervisorView(h, service.get(h.host), v, false)) };
-    },
+    async (request) => ({
+      hypervisors: (await byPattern(request, 'hypervisor_hostname_pattern=')).map(
+        ({ view }) => view,
+      ),
+    }),
   );
 }
