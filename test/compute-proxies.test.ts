@@ -19,19 +19,14 @@ import {
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { ComputeManager } from '../src/compute/index.js';
-import { systemContext } from '../src/context.js';
 import { insertImage } from './support/images.js';
 import { IdentityService } from '../src/identity/index.js';
-import { ImageStore } from '../src/image/index.js';
 import { ec2Id } from '../src/ids/index.js';
-import { silentLogger } from '../src/log.js';
-import { NetworkAgent, NetworkClient } from '../src/network/index.js';
-import { ServiceRunner } from '../src/service/index.js';
-import { FakeDriver } from '../src/virt/index.js';
+import { NetworkAgent } from '../src/network/index.js';
 import { MAX_VERSION, atLeast } from '../src/api/openstack-compute/microversion.js';
 import { assertSchema } from './support/api-schema.js';
 import { needs } from './support/capabilities.js';
+import { startAgentHost } from './support/compute-host.js';
 import { postgresBackend, sqliteBackend } from './support/databases.js';
 import { disconnected } from './support/expect.js';
 import { ec2Client, startTestCloud, waitUntil, type TestCloud } from './support/ec2.js';
@@ -1169,43 +1164,15 @@ describe(
       await new IdentityService(t.cloud.database.db).setPassword('admin', PASSWORD);
       token = await login(t.cloud.urls?.identity as string, 'admin', 'admin');
       url = (t.cloud.urls?.compute as string).replace(/\/v2\.1$/, '');
-      const network = new NetworkClient(t.cloud.bus);
       const dir = tempDir();
       cleanup.add(async () => fs.rmSync(dir, { recursive: true, force: true }));
-      agent = new NetworkAgent({
+      // The one server this test creates is played by a namespace, not a VM.
+      agent = await startAgentHost(t, cleanup, {
         host: HOST,
-        network: await network.hostNetwork(systemContext(), HOST),
-        service: network,
-        namespace: uniqueName(),
-        leaseSeconds: 120,
         stateDir: dir,
-        // The one server this test creates is played by a namespace, not a VM.
         portFor: () => guest.port,
       });
       guest = await new FakeGuest(cleanup).create();
-      const db = t.cloud.database.db;
-      const compute = new ComputeManager({
-        db,
-        images: new ImageStore({ db, stateDir: dir }),
-        host: HOST,
-        availabilityZone: t.cloud.config.compute.availabilityZone,
-        driver: new FakeDriver(),
-        network,
-        guestPort: agent,
-        logger: silentLogger(),
-        powerSyncMs: 60_000,
-      });
-      const runner = new ServiceRunner({
-        db,
-        bus: t.cloud.bus,
-        logger: silentLogger(),
-        host: HOST,
-        heartbeatMs: 1000,
-        downAfterMs: 10_000,
-      });
-      cleanup.add(() => agent.teardown());
-      cleanup.add(() => runner.stop());
-      await runner.start(agent.hostService(compute.service()));
       client = await new FakeGuest(cleanup, uniqueName('px-c')).create();
       await joinClient(agent.dataPlane.ns, client.ns, 'ext0', '172.31.8.1', '172.31.8.2');
     });

@@ -13,15 +13,10 @@ import {
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { ComputeManager } from '../src/compute/index.js';
-import { systemContext } from '../src/context.js';
 import { FixedIpLeaseRepo, InstanceRepo, type InstanceRow } from '../src/db/index.js';
-import { ImageStore } from '../src/image/index.js';
-import { silentLogger } from '../src/log.js';
-import { NetworkAgent, NetworkClient } from '../src/network/index.js';
-import { ServiceRunner } from '../src/service/index.js';
-import { FakeDriver } from '../src/virt/index.js';
+import { NetworkAgent } from '../src/network/index.js';
 import { needs } from './support/capabilities.js';
+import { startAgentHost } from './support/compute-host.js';
 import { startTestCloud, waitUntil, type TestCloud } from './support/ec2.js';
 import {
   Cleanup,
@@ -57,44 +52,16 @@ describe('the host network agent in a cloud', needs('netns', 'busybox'), () => {
     cleanup.add(() => t.stop());
     const image = await t.addImage({ name: 'agent-image' });
     imageId = `ami-${image.id.replace(/-/g, '').slice(0, 17)}`;
-    const network = new NetworkClient(t.cloud.bus);
     const dir = tempDir();
     cleanup.add(async () => fs.rmSync(dir, { recursive: true, force: true }));
-    agent = new NetworkAgent({
+    // As main.ts runs a compute host with a data plane; the one instance this test launches is
+    // played by a namespace, not a VM.
+    agent = await startAgentHost(t, cleanup, {
       host: HOST,
-      network: await network.hostNetwork(systemContext(), HOST),
-      service: network,
-      namespace: uniqueName(),
-      leaseSeconds: 120,
       stateDir: dir,
-      // The one instance this test launches is played by a namespace, not a VM.
       portFor: () => guest.port,
     });
     guest = await new FakeGuest(cleanup).create();
-    const db = t.cloud.database.db;
-    const compute = new ComputeManager({
-      db,
-      images: new ImageStore({ db, stateDir: dir }),
-      host: HOST,
-      availabilityZone: t.cloud.config.compute.availabilityZone,
-      driver: new FakeDriver(),
-      network,
-      guestPort: agent,
-      logger: silentLogger(),
-      powerSyncMs: 60_000,
-    });
-    const runner = new ServiceRunner({
-      db,
-      bus: t.cloud.bus,
-      logger: silentLogger(),
-      host: HOST,
-      heartbeatMs: 1000,
-      downAfterMs: 10_000,
-    });
-    cleanup.add(() => agent.teardown());
-    cleanup.add(() => runner.stop());
-    // As main.ts runs a compute host with a data plane.
-    await runner.start(agent.hostService(compute.service()));
     client = await new FakeGuest(cleanup, uniqueName('st-c')).create();
     await joinClient(agent.dataPlane.ns, client.ns, 'ext0', '172.31.7.1', '172.31.7.2');
   });

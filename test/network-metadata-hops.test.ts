@@ -17,16 +17,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { MetadataServer, MetadataService } from '../src/api/metadata/index.js';
-import { ComputeManager, InstanceMetadataReader } from '../src/compute/index.js';
-import { systemContext } from '../src/context.js';
+import { InstanceMetadataReader } from '../src/compute/index.js';
 import { InstanceRepo, type InstanceRow } from '../src/db/index.js';
-import { ImageStore } from '../src/image/index.js';
-import { silentLogger } from '../src/log.js';
 import { Namespace } from '../src/network/dataplane/index.js';
-import { NetworkAgent, NetworkClient } from '../src/network/index.js';
-import { ServiceRunner } from '../src/service/index.js';
-import { FakeDriver } from '../src/virt/index.js';
+import { NetworkAgent } from '../src/network/index.js';
 import { needs } from './support/capabilities.js';
+import { startAgentHost } from './support/compute-host.js';
 import { startTestCloud, waitUntil, type TestCloud } from './support/ec2.js';
 import { Cleanup, FakeGuest, tempDir, uniqueName, waitFor } from './support/netns.js';
 
@@ -62,7 +58,6 @@ describe('IMDSv2 through the data plane, and the hop limit', needs('netns', 'bus
     cleanup.add(() => t.stop());
     const image = await t.addImage({ name: 'hop-image' });
     const imageId = `ami-${image.id.replace(/-/g, '').slice(0, 17)}`;
-    const network = new NetworkClient(t.cloud.bus);
     const dir = tempDir();
     cleanup.add(async () => fs.rmSync(dir, { recursive: true, force: true }));
     clientScript = path.join(dir, 'client.mjs');
@@ -74,39 +69,13 @@ describe('IMDSv2 through the data plane, and the hop limit', needs('netns', 'bus
     );
     await server.listen(socket);
     cleanup.add(() => server.close());
-    agent = new NetworkAgent({
+    agent = await startAgentHost(t, cleanup, {
       host: HOST,
-      network: await network.hostNetwork(systemContext(), HOST),
-      service: network,
-      namespace: uniqueName(),
-      leaseSeconds: 120,
       stateDir: dir,
       metadataSocket: socket,
       portFor: () => guest.port,
     });
     guest = await new FakeGuest(cleanup).create();
-    const compute = new ComputeManager({
-      db,
-      images: new ImageStore({ db, stateDir: dir }),
-      host: HOST,
-      availabilityZone: t.cloud.config.compute.availabilityZone,
-      driver: new FakeDriver(),
-      network,
-      guestPort: agent,
-      logger: silentLogger(),
-      powerSyncMs: 60_000,
-    });
-    const runner = new ServiceRunner({
-      db,
-      bus: t.cloud.bus,
-      logger: silentLogger(),
-      host: HOST,
-      heartbeatMs: 1000,
-      downAfterMs: 10_000,
-    });
-    cleanup.add(() => agent.teardown());
-    cleanup.add(() => runner.stop());
-    await runner.start(agent.hostService(compute.service()));
 
     const run = await t.admin.send(
       new RunInstancesCommand({ ImageId: imageId, MinCount: 1, MaxCount: 1 }),
