@@ -64,7 +64,7 @@ import { ServiceHealth, ServiceRunner, type Binary, type Service } from './servi
 import { TagService } from './tags/index.js';
 import { FAKE_HOST_CAPACITY, FakeDriver, QemuDriver, type VirtDriver } from './virt/index.js';
 import { VERSION } from './version.js';
-import { VolumeClient, VolumeManager, VolumeOperations } from './volume/index.js';
+import { NbdExports, VolumeClient, VolumeManager, VolumeOperations } from './volume/index.js';
 
 export const ALL_SERVICES: readonly Binary[] = ['network', 'scheduler', 'compute', 'volume', 'api'];
 
@@ -423,6 +423,7 @@ export async function startCloud(
               createDriver(config, logger.child({ service: 'compute', driver: 'qemu' })),
             metadataFor: async (inst) => metadataFiles(await metadataService.forInstance(inst)),
             network,
+            volumes: new VolumeClient(bus),
             guestPort: agent,
             logger: logger.child({ service: 'compute' }),
             powerSyncMs: config.compute.powerSyncSeconds * 1000,
@@ -440,6 +441,12 @@ export async function startCloud(
             host: config.host,
             directory: path.join(config.stateDir, 'volumes'),
             qemuImg: new QemuImg(),
+            nbd: new NbdExports({
+              directory: path.join(config.stateDir, 'nbd'),
+              address: config.volume.nbdAddress,
+              port: config.volume.nbdPort,
+              logger: logger.child({ service: 'volume', part: 'nbd' }),
+            }),
             logger: logger.child({ service: 'volume' }),
           }).service();
           break;
