@@ -15,6 +15,7 @@ import { manageCommand } from './cli/manage.js';
 import { smokeCommand } from './cli/smoke.js';
 import {
   ComputeClient,
+  VolumeAttachOperations,
   ComputeManager,
   ensureGuestImage,
   FlavorService,
@@ -185,6 +186,7 @@ function apiServices(
   logger: Logger,
 ): ApiServices {
   const network = new NetworkClient(bus);
+  const volumeAttachments = new VolumeAttachOperations({ db, compute: new ComputeClient(bus) });
   const hosts = new HostInventory({
     db,
     downAfterMs: config.service.downAfterSeconds * 1000,
@@ -242,12 +244,14 @@ function apiServices(
     volumes: new VolumeOperations({
       db,
       volumes: new VolumeClient(bus),
+      extendAttached: (ctx, volume) => volumeAttachments.extendAttached(ctx, volume),
       quota: config.quota,
       availabilityZone: config.compute.availabilityZone,
       zones: async () => (await hosts.zones()).map((z) => z.name),
       downAfterMs: config.service.downAfterSeconds * 1000,
       logger: logger.child({ service: 'api' }),
     }),
+    volumeAttachments,
     flavors: new FlavorService(db),
     hostAdmin: new HostAdmin(db, config.compute.availabilityZone),
     quotaAdmin: new QuotaAdmin(db, config.quota),
