@@ -191,8 +191,8 @@ export class ComputeManager implements ProtocolHandlers<
         this.#resuming = this.reconcile({ all: true })
           .then(() => this.#attachments?.reconcile(0, true))
           .catch((err: unknown) =>
-          this.#opts.logger.error({ err }, 'resuming in-flight work at start failed'),
-        );
+            this.#opts.logger.error({ err }, 'resuming in-flight work at start failed'),
+          );
       },
       stop: async () => {
         await this.#resuming;
