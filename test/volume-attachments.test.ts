@@ -29,7 +29,7 @@ import { awsEc2 } from './support/awscli.js';
 import { needs } from './support/capabilities.js';
 import { startTestCloud, waitUntil, type TestCloud } from './support/ec2.js';
 import { expectError } from './support/expect.js';
-import { stopStorageDaemon } from './support/volumes.js';
+import { stopWithStorageDaemon } from './support/volumes.js';
 import { adminEnv, openstack, PASSWORD } from './support/openstack.js';
 import { IdentityService } from '../src/identity/index.js';
 
@@ -87,10 +87,7 @@ describe('EC2 volume attachments (fake driver)', needs('qemu-img', 'qemu-storage
     const image = await t.addImage({ name: 'attach-image' });
     imageId = `ami-${image.id.replace(/-/g, '').slice(0, 17)}`;
   });
-  after(async () => {
-    await stopStorageDaemon(t.cloud.config.stateDir);
-    await t.stop();
-  });
+  after(() => stopWithStorageDaemon(t.cloud.config.stateDir, () => t.stop()));
 
   const run = async (client: EC2Client) => {
     const r = await client.send(
