@@ -35,6 +35,7 @@ export const ERROR_RESOURCES = [
   'security_group_rule',
   'server_group',
   'volume',
+  'snapshot',
   'address',
   'allocation',
   'association',
@@ -69,6 +70,7 @@ export const ERROR_RESOURCES = [
   'server_group_members',
   'volumes',
   'gigabytes',
+  'snapshots',
   // a request and its parts
   'request',
   'parameter',
@@ -131,6 +133,7 @@ export const ERROR_REASONS = [
   'server_group_members',
   'volumes',
   'gigabytes',
+  'snapshots',
   // unavailable
   'no_valid_host',
   'no_address',

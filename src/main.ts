@@ -64,7 +64,12 @@ import { ServiceHealth, ServiceRunner, type Binary, type Service } from './servi
 import { TagService } from './tags/index.js';
 import { FAKE_HOST_CAPACITY, FakeDriver, QemuDriver, type VirtDriver } from './virt/index.js';
 import { VERSION } from './version.js';
-import { VolumeClient, VolumeManager, VolumeOperations } from './volume/index.js';
+import {
+  SnapshotOperations,
+  VolumeClient,
+  VolumeManager,
+  VolumeOperations,
+} from './volume/index.js';
 
 export const ALL_SERVICES: readonly Binary[] = ['network', 'scheduler', 'compute', 'volume', 'api'];
 
@@ -247,6 +252,11 @@ function apiServices(
       zones: async () => (await hosts.zones()).map((z) => z.name),
       downAfterMs: config.service.downAfterSeconds * 1000,
       logger: logger.child({ service: 'api' }),
+    }),
+    snapshots: new SnapshotOperations({
+      db,
+      volumes: new VolumeClient(bus),
+      quota: config.quota,
     }),
     flavors: new FlavorService(db),
     hostAdmin: new HostAdmin(db, config.compute.availabilityZone),

@@ -17,7 +17,7 @@ import type { QuotaAdmin, QuotaReader } from '../quota/index.js';
 import type { HostAdmin, HostInventory } from '../scheduler/index.js';
 import type { ServiceHealth } from '../service/index.js';
 import type { TagService } from '../tags/index.js';
-import type { VolumeOperations } from '../volume/index.js';
+import type { SnapshotOperations, VolumeOperations } from '../volume/index.js';
 
 export interface ApiServices {
   /** Users, projects, roles and EC2 credentials. */
@@ -60,4 +60,6 @@ export interface ApiServices {
   usage: UsageReport;
   /** Volumes: create, list, extend, delete; the volume service keeps their files. */
   volumes: VolumeOperations;
+  /** Volume snapshots: create, copy, list, share, delete; kept by the volume's host. */
+  snapshots: SnapshotOperations;
 }

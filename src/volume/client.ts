@@ -21,12 +21,18 @@ export interface VolumeRef {
   volumeId: string;
 }
 
+export interface SnapshotRef {
+  snapshotId: string;
+}
+
 export type VolumeProtocol = {
   status: { args: Record<string, never>; result: ServiceStatus };
   describeHost: { args: Record<string, never>; result: VolumeHostDescription };
   createVolume: { args: VolumeRef; result: null };
   deleteVolume: { args: VolumeRef; result: null };
   extendVolume: { args: VolumeRef; result: null };
+  createSnapshot: { args: SnapshotRef; result: null };
+  deleteSnapshot: { args: SnapshotRef; result: null };
 };
 
 export class VolumeClient {
@@ -60,5 +66,20 @@ export class VolumeClient {
    */
   extendVolume(ctx: RequestContext, host: string, volumeId: string): Promise<void> {
     return this.bus.cast(ctx, hostTopic(VOLUME_SERVICE, host), 'extendVolume', { volumeId });
+  }
+
+  /**
+   * Cast: copies the data of a snapshot recorded as `creating` on `host` (from its volume, or
+   * for a copy from its source snapshot) into the snapshot's file; the snapshot ends
+   * `available`, or `error` with its reason. Running it again for a made snapshot changes
+   * nothing.
+   */
+  createSnapshot(ctx: RequestContext, host: string, snapshotId: string): Promise<void> {
+    return this.bus.cast(ctx, hostTopic(VOLUME_SERVICE, host), 'createSnapshot', { snapshotId });
+  }
+
+  /** Cast: removes the file and the record of a snapshot recorded as `deleting`. Idempotent. */
+  deleteSnapshot(ctx: RequestContext, host: string, snapshotId: string): Promise<void> {
+    return this.bus.cast(ctx, hostTopic(VOLUME_SERVICE, host), 'deleteSnapshot', { snapshotId });
   }
 }

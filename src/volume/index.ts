@@ -7,6 +7,12 @@ export {
 } from './client.js';
 export { VolumeManager, type VolumeManagerOptions } from './manager.js';
 export {
+  SnapshotOperations,
+  type CreateSnapshotArgs,
+  type SnapshotOperationsOptions,
+  type SnapshotPermissions,
+} from './snapshots.js';
+export {
   VolumeOperations,
   VOLUME_TYPES,
   MIN_VOLUME_GB,
@@ -16,4 +22,9 @@ export {
   type VolumeType,
 } from './operations.js';
 // The statuses a volume may have, for the edges that check a status they are given.
-export { VOLUME_STATUSES, type VolumeStatus } from '../db/index.js';
+export {
+  VOLUME_STATUSES,
+  SNAPSHOT_STATUSES,
+  type VolumeStatus,
+  type SnapshotStatus,
+} from '../db/index.js';

@@ -43,6 +43,7 @@ const TABLE: Readonly<Record<ErrorKind, KindCodes>> = {
       launch_template_version: ['InvalidLaunchTemplateId.VersionNotFound', 400],
       server_group: ['InvalidPlacementGroup.Unknown', 400],
       volume: ['InvalidVolume.NotFound', 400],
+      snapshot: ['InvalidSnapshot.NotFound', 400],
     },
     // An unknown zone, flavor or tag: EC2 calls the value invalid.
     otherwise: ['InvalidParameterValue', 400],
@@ -80,6 +81,7 @@ const TABLE: Readonly<Record<ErrorKind, KindCodes>> = {
       association: { malformed: ['InvalidAssociationID.Malformed', 400] },
       resource: { malformed: ['InvalidID', 400] },
       volume: { malformed: ['InvalidVolumeID.Malformed', 400] },
+      snapshot: { malformed: ['InvalidSnapshotID.Malformed', 400] },
     },
     reasons: {
       combination: ['InvalidParameterCombination', 400],
@@ -99,6 +101,7 @@ const TABLE: Readonly<Record<ErrorKind, KindCodes>> = {
     pairs: {
       server_group: { in_use: ['InvalidPlacementGroup.InUse', 400] },
       volume: { in_use: ['VolumeInUse', 400] },
+      snapshot: { in_use: ['InvalidSnapshot.InUse', 400] },
     },
     reasons: {
       in_use: ['DependencyViolation', 400],
@@ -121,6 +124,7 @@ const TABLE: Readonly<Record<ErrorKind, KindCodes>> = {
       tags: ['TagLimitExceeded', 400],
       volumes: ['VolumeLimitExceeded', 400],
       gigabytes: ['VolumeLimitExceeded', 400],
+      snapshots: ['SnapshotLimitExceeded', 400],
     },
     otherwise: ['ResourceLimitExceeded', 400],
   },
