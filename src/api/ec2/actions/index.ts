@@ -11,6 +11,7 @@ import { placementGroupActions } from './placement-groups.js';
 import { metadataOptionsActions } from './metadata-options.js';
 import { regionActions } from './regions.js';
 import { securityGroupActions } from './security-groups.js';
+import { snapshotActions } from './snapshots.js';
 import { tagActions } from './tags.js';
 import { volumeActions } from './volumes.js';
 
@@ -30,5 +31,6 @@ export function ec2Actions(deps: Ec2Deps): Ec2ActionTable {
     ...tagActions(deps),
     ...placementGroupActions(deps),
     ...volumeActions(deps),
+    ...snapshotActions(deps),
   };
 }
