@@ -3,6 +3,7 @@
 // calls one of these and renders the result; it never reaches the database itself.
 import type {
   InstanceLifecycle,
+  InstanceImages,
   FlavorService,
   InstanceOperations,
   LaunchTemplateService,
@@ -30,6 +31,8 @@ export interface ApiServices {
   instances: InstanceOperations;
   /** Pause, suspend, rescue, rebuild, resize and lock of one instance; its action records. */
   lifecycle: InstanceLifecycle;
+  /** Machine images made from instances (CreateImage, createImage). */
+  instanceImages: InstanceImages;
   keypairs: KeypairService;
   /** EC2 launch templates and their versions. */
   launchTemplates: LaunchTemplateService;

@@ -39,7 +39,16 @@ export type ComputeProtocol = {
     args: InstanceRef & { wakeUp: boolean };
     result: { jpegBase64: string };
   };
-} & LifecycleProtocol;
+} & LifecycleProtocol &
+  ImageProtocol;
+
+/** Images from instances (instance-images.ts), which the host's InstanceImageWorker makes. */
+export type ImageProtocol = {
+  snapshotInstance: {
+    args: InstanceRef & { imageId: string; noReboot: boolean };
+    result: null;
+  };
+};
 
 /** The actions of server-lifecycle.ts, which the host's LifecycleWorker carries out. */
 export type LifecycleProtocol = {
@@ -94,6 +103,18 @@ export class ComputeClient {
     force: boolean,
   ): Promise<void> {
     return this.#cast(ctx, host, 'stopInstance', { instanceId, force });
+  }
+
+  /**
+   * Cast: copies the disk of an instance in task state image_snapshot into the queued image
+   * `imageId` and uploads it; the task is cleared when done (the image deleted on a failure).
+   */
+  snapshotInstance(
+    ctx: RequestContext,
+    host: string,
+    args: { instanceId: string; imageId: string; noReboot: boolean },
+  ): Promise<void> {
+    return this.#cast(ctx, host, 'snapshotInstance', args);
   }
 
   startInstance(ctx: RequestContext, host: string, instanceId: string): Promise<void> {

@@ -400,7 +400,10 @@ export type TaskState =
   | 'suspending'
   | 'resuming'
   | 'rescuing'
-  | 'unrescuing';
+  | 'unrescuing'
+  | 'image_snapshot'
+  | 'image_pending_upload'
+  | 'image_uploading';
 
 /** Who locked an instance: its owner (or a member of its project) or an admin. */
 export type LockedBy = 'owner' | 'admin';
