@@ -1,11 +1,5 @@
 // CreateImage (actions/create-image.ts): an image from an instance's root disk.
-import {
-  DRY_RUN,
-  honoured,
-  refused,
-  TAG_SPECIFICATIONS,
-  type ActionParameters,
-} from './rules.js';
+import { DRY_RUN, honoured, refused, TAG_SPECIFICATIONS, type ActionParameters } from './rules.js';
 
 export const instanceImageParameters: Readonly<Record<string, ActionParameters>> = {
   CreateImage: {
@@ -14,8 +8,10 @@ export const instanceImageParameters: Readonly<Record<string, ActionParameters>>
     'TagSpecification.N.ResourceType': honoured(
       'image, or snapshot: roots are instance store, so no snapshot is made and snapshot tags have nothing to go on',
     ),
-    InstanceId: honoured('a terminated instance, or one with work under way, is IncorrectInstanceState'),
-    Name: honoured('unique among the project\'s images (InvalidAMIName.Duplicate)'),
+    InstanceId: honoured(
+      'a terminated instance, or one with work under way, is IncorrectInstanceState',
+    ),
+    Name: honoured("unique among the project's images (InvalidAMIName.Duplicate)"),
     Description: honoured(),
     NoReboot: honoured(
       'false (the default): the guest is shut down cleanly around the copy and booted again; true: a crash-consistent copy of the running disk',
