@@ -65,7 +65,7 @@ import { ServiceHealth, ServiceRunner, type Binary, type Service } from './servi
 import { TagService } from './tags/index.js';
 import { FAKE_HOST_CAPACITY, FakeDriver, QemuDriver, type VirtDriver } from './virt/index.js';
 import { VERSION } from './version.js';
-import { VolumeClient, VolumeManager, VolumeOperations } from './volume/index.js';
+import { VolumeClient, VolumeImages, VolumeManager, VolumeOperations } from './volume/index.js';
 
 export const ALL_SERVICES: readonly Binary[] = ['network', 'scheduler', 'compute', 'volume', 'api'];
 
@@ -254,6 +254,7 @@ function apiServices(
       downAfterMs: config.service.downAfterSeconds * 1000,
       logger: logger.child({ service: 'api' }),
     }),
+    volumeImages: new VolumeImages({ db, volumes: new VolumeClient(bus), images: shared.images }),
     flavors: new FlavorService(db),
     hostAdmin: new HostAdmin(db, config.compute.availabilityZone),
     quotaAdmin: new QuotaAdmin(db, config.quota),
@@ -446,6 +447,7 @@ export async function startCloud(
             host: config.host,
             directory: path.join(config.stateDir, 'volumes'),
             qemuImg: new QemuImg(),
+            images,
             logger: logger.child({ service: 'volume' }),
           }).service();
           break;

@@ -18,7 +18,7 @@ import type { QuotaAdmin, QuotaReader } from '../quota/index.js';
 import type { HostAdmin, HostInventory } from '../scheduler/index.js';
 import type { ServiceHealth } from '../service/index.js';
 import type { TagService } from '../tags/index.js';
-import type { VolumeOperations } from '../volume/index.js';
+import type { VolumeImages, VolumeOperations } from '../volume/index.js';
 
 export interface ApiServices {
   /** Users, projects, roles and EC2 credentials. */
@@ -63,4 +63,6 @@ export interface ApiServices {
   usage: UsageReport;
   /** Volumes: create, list, extend, delete; the volume service keeps their files. */
   volumes: VolumeOperations;
+  /** A volume's data as a new image (os-volume_upload_image). */
+  volumeImages: VolumeImages;
 }

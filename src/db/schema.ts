@@ -711,6 +711,8 @@ export const VOLUME_STATUSES = [
   'in-use',
   'detaching',
   'extending',
+  /** Its data is being copied into an image (the Block Storage API's os-volume_upload_image). */
+  'uploading',
   'deleting',
   'error',
   'error_deleting',

@@ -27,6 +27,10 @@ export type VolumeProtocol = {
   createVolume: { args: VolumeRef; result: null };
   deleteVolume: { args: VolumeRef; result: null };
   extendVolume: { args: VolumeRef; result: null };
+  uploadToImage: {
+    args: VolumeRef & { imageId: string; diskFormat: 'raw' | 'qcow2' };
+    result: null;
+  };
 };
 
 export class VolumeClient {
@@ -52,6 +56,18 @@ export class VolumeClient {
   /** Cast: removes the file and the record of a volume recorded as `deleting`. Idempotent. */
   deleteVolume(ctx: RequestContext, host: string, volumeId: string): Promise<void> {
     return this.bus.cast(ctx, hostTopic(VOLUME_SERVICE, host), 'deleteVolume', { volumeId });
+  }
+
+  /**
+   * Cast: copies the file of a volume recorded as `uploading` into the queued image `imageId`
+   * (volume-images.ts); the volume is available again afterwards, the image active or deleted.
+   */
+  uploadToImage(
+    ctx: RequestContext,
+    host: string,
+    args: { volumeId: string; imageId: string; diskFormat: 'raw' | 'qcow2' },
+  ): Promise<void> {
+    return this.bus.cast(ctx, hostTopic(VOLUME_SERVICE, host), 'uploadToImage', args);
   }
 
   /**

@@ -17,3 +17,10 @@ export {
 } from './operations.js';
 // The statuses a volume may have, for the edges that check a status they are given.
 export { VOLUME_STATUSES, type VolumeStatus } from '../db/index.js';
+export {
+  VolumeImages,
+  VOLUME_IMAGE_FORMATS,
+  type VolumeImageFormat,
+  type VolumeImageRequest,
+  type VolumeImagesOptions,
+} from './volume-images.js';
