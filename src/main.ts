@@ -48,6 +48,7 @@ import {
   cidrContains,
   dataPlaneRuntimeDir,
   dataPlaneUnavailable,
+  DEFAULT_FLOATING_POOL,
   NetworkAgent,
   NetworkAgentClient,
   NetworkClient,
@@ -55,6 +56,7 @@ import {
   Namespace,
   parseCidr,
   parseIpv4,
+  ProjectNetworkService,
   SecurityGroupReader,
   type FloatingIpHook,
 } from './network/index.js';
@@ -252,6 +254,12 @@ function apiServices(
     hostAdmin: new HostAdmin(db, config.compute.availabilityZone),
     quotaAdmin: new QuotaAdmin(db, config.quota),
     usage: new UsageReport(db),
+    projectNetworks: new ProjectNetworkService({
+      db,
+      floatingPool: DEFAULT_FLOATING_POOL,
+      defaultZone: config.compute.availabilityZone,
+      restMs: (config.network.leaseSeconds + 60) * 1000,
+    }),
   };
 }
 

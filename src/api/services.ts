@@ -12,7 +12,12 @@ import type {
 import type { Catalog, IdentityService, TokenService } from '../identity/index.js';
 import type { ImageService } from '../image/index.js';
 import type { KeypairService } from '../keypairs/index.js';
-import type { AddressReader, NetworkClient, SecurityGroupReader } from '../network/index.js';
+import type {
+  AddressReader,
+  NetworkClient,
+  ProjectNetworkService,
+  SecurityGroupReader,
+} from '../network/index.js';
 import type { QuotaAdmin, QuotaReader } from '../quota/index.js';
 import type { HostAdmin, HostInventory } from '../scheduler/index.js';
 import type { ServiceHealth } from '../service/index.js';
@@ -60,4 +65,6 @@ export interface ApiServices {
   usage: UsageReport;
   /** Volumes: create, list, extend, delete; the volume service keeps their files. */
   volumes: VolumeOperations;
+  /** Project networks, subnets, ports and routers, and the flat network in their terms. */
+  projectNetworks: ProjectNetworkService;
 }

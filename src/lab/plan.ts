@@ -106,7 +106,15 @@ const MAX_HOSTS = 89;
 const MAX_HOSTS_FAKE = 500;
 
 /** Ports each api process listens on, in this order. */
-export const API_PORTS = ['ec2', 'compute', 'identity', 'image', 'status', 'volume'] as const;
+export const API_PORTS = [
+  'ec2',
+  'compute',
+  'identity',
+  'image',
+  'status',
+  'volume',
+  'network',
+] as const;
 
 const NAME = /^[a-z][a-z0-9]{0,15}$/;
 
@@ -255,6 +263,7 @@ export function planLab(options: LabOptions, ports: readonly number[]): LabPlan 
       'api.imageListen': listen(3),
       'api.statusListen': listen(4),
       'api.volumeListen': listen(5),
+      'api.networkListen': listen(6),
     });
     const url = (i: number) => `http://${listen(i)}`;
     apis.push({

@@ -238,6 +238,11 @@ export class ProjectNetworkService {
     return this.#quota;
   }
 
+  /** The availability zone the networks and routers are in. */
+  get zone(): string {
+    return this.#zone;
+  }
+
   /** The id the floating pool's external network has (stable across restarts). */
   get floatingNetworkId(): string {
     return stableUuid(`floating-pool:${this.#pool}`);
