@@ -406,8 +406,17 @@ export function createNetworkingServer(options: NetworkingServerOptions): Fastif
       'project_id',
       'tenant_id',
     ]);
+    const change = portChange(ctx, b);
+    // No groups named: the project's `default` group, made now if the project has none yet.
+    if (
+      change.securityGroups === undefined &&
+      change.portSecurityEnabled !== false &&
+      (project(b) ?? ctx.projectId) === ctx.projectId
+    ) {
+      change.securityGroups = (await groups.list(ctx, { names: ['default'] })).map((g) => g.id);
+    }
     const port = await model.createPort(ctx, {
-      ...portChange(ctx, b),
+      ...change,
       networkId: required(str(b, 'network_id'), 'network_id'),
       macAddress: str(b, 'mac_address'),
       projectId: project(b),
