@@ -50,6 +50,7 @@ import {
   cidrContains,
   dataPlaneRuntimeDir,
   dataPlaneUnavailable,
+  DEFAULT_FLOATING_POOL,
   NetworkAgent,
   NetworkAgentClient,
   NetworkClient,
@@ -57,6 +58,7 @@ import {
   Namespace,
   parseCidr,
   parseIpv4,
+  ProjectNetworkService,
   SecurityGroupReader,
   type FloatingIpHook,
 } from './network/index.js';
@@ -275,6 +277,12 @@ function apiServices(
     hostAdmin: new HostAdmin(db, config.compute.availabilityZone),
     quotaAdmin: new QuotaAdmin(db, config.quota),
     usage: new UsageReport(db),
+    projectNetworks: new ProjectNetworkService({
+      db,
+      floatingPool: DEFAULT_FLOATING_POOL,
+      defaultZone: config.compute.availabilityZone,
+      restMs: (config.network.leaseSeconds + 60) * 1000,
+    }),
   };
 }
 

@@ -12,6 +12,7 @@ import { createEc2Server } from './ec2/ec2-server.js';
 import { createIdentityServer } from './identity/identity-server.js';
 import { createImageServer } from './image/image-server.js';
 import { createBlockStorageServer } from './block-storage/block-storage-server.js';
+import { createNetworkingServer } from './networking/networking-server.js';
 import { listen, replaceCertificate } from './http.js';
 import type { ApiServices } from './services.js';
 import { createStatusServer } from './status/status-server.js';
@@ -39,6 +40,8 @@ export interface ApiUrls {
   compute: string;
   /** The Block Storage API's catalog URL, `<listen-url>/v3`. */
   volume: string;
+  /** The Networking API's catalog URL (no version in it: clients discover /v2.0 from it). */
+  network: string;
 }
 
 export class ApiService {
@@ -128,6 +131,7 @@ export class ApiService {
     });
     const computeApi = createComputeServer({ logger, metrics, tls, services });
     const volumeApi = createBlockStorageServer({ logger, metrics, tls, services });
+    const networkApi = createNetworkingServer({ logger, metrics, tls, services });
     const status = createStatusServer({
       health: services.health,
       logger,
@@ -149,6 +153,7 @@ export class ApiService {
         image: await start(imageApi, api.imageListen),
         compute: `${await start(computeApi, api.computeListen)}/v2.1`,
         volume: `${await start(volumeApi, api.volumeListen)}/v3`,
+        network: await start(networkApi, api.networkListen),
       };
     } catch (err) {
       await this.#stop();
@@ -162,6 +167,7 @@ export class ApiService {
       // Clients look the Block Storage API up by either name (openstackclient: volumev3).
       ['volumev3', this.#urls.volume],
       ['block-storage', this.#urls.volume],
+      ['network', this.#urls.network],
     ] as const) {
       await catalog.publish(serviceType, config.region, url);
     }

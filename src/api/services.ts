@@ -14,7 +14,12 @@ import type {
 import type { Catalog, IdentityService, TokenService } from '../identity/index.js';
 import type { ImageService } from '../image/index.js';
 import type { KeypairService } from '../keypairs/index.js';
-import type { AddressReader, NetworkClient, SecurityGroupReader } from '../network/index.js';
+import type {
+  AddressReader,
+  NetworkClient,
+  ProjectNetworkService,
+  SecurityGroupReader,
+} from '../network/index.js';
 import type { QuotaAdmin, QuotaReader } from '../quota/index.js';
 import type { HostAdmin, HostInventory } from '../scheduler/index.js';
 import type { ServiceHealth } from '../service/index.js';
@@ -70,4 +75,6 @@ export interface ApiServices {
   snapshots: SnapshotOperations;
   /** A volume's data as a new image (os-volume_upload_image). */
   volumeImages: VolumeImages;
+  /** Project networks, subnets, ports and routers, and the flat network in their terms. */
+  projectNetworks: ProjectNetworkService;
 }

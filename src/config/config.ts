@@ -50,6 +50,8 @@ export interface Config {
     imageListen: Listen;
     /** The Block Storage API's listener. */
     volumeListen: Listen;
+    /** The Networking API's listener. */
+    networkListen: Listen;
     statusListen: Listen;
     /** Seconds a connection may stay without data moving before it is closed. */
     idleTimeoutSeconds: number;
@@ -294,6 +296,7 @@ function toConfig(r: Record<string, unknown>): Config {
       identityListen: get('api.identityListen'),
       imageListen: get('api.imageListen'),
       volumeListen: get('api.volumeListen'),
+      networkListen: get('api.networkListen'),
       statusListen: get('api.statusListen'),
       idleTimeoutSeconds: get('api.idleTimeoutSeconds'),
       tls: tlsFiles(get('api.tlsCertFile'), get('api.tlsKeyFile'), get('api.tlsCaFile')),

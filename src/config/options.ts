@@ -199,6 +199,13 @@ export const OPTIONS: readonly OptionSpec[] = [
     default: '127.0.0.1:8776',
   },
   {
+    key: 'api.networkListen',
+    flag: 'network-listen',
+    type: 'listen',
+    help: 'HOST:PORT the OpenStack Networking API (v2.0) listens on.',
+    default: '127.0.0.1:9696',
+  },
+  {
     key: 'api.statusListen',
     flag: 'status-listen',
     type: 'listen',

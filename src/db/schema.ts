@@ -786,6 +786,96 @@ export interface SnapshotSharesTable {
   projectId: string;
 }
 
+/** A network a project made (migration 0033); the flat network is not one of these. */
+export interface ProjectNetworksTable {
+  id: string;
+  projectId: string;
+  name: string;
+  description: string;
+  /** 0 or 1, as every flag of these tables. */
+  adminStateUp: number;
+  shared: number;
+  /** 1: routers may take their external gateway, and floating addresses come, from it. */
+  external: number;
+  mtu: number;
+  /** The VXLAN VNI of the network's segment, unique across the cloud. */
+  segmentationId: number;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface ProjectSubnetsTable {
+  id: string;
+  networkId: string;
+  projectId: string;
+  name: string;
+  description: string;
+  cidr: string;
+  /** Null: the subnet has no gateway. */
+  gateway: string | null;
+  enableDhcp: number;
+  /** JSON: `[{"start", "end"}]`, inclusive, inside the CIDR. */
+  allocationPools: string;
+  /** JSON: addresses, in order. */
+  dnsNameservers: string;
+  /** JSON: `[{"destination", "nexthop"}]`. */
+  hostRoutes: string;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface ProjectPortsTable {
+  id: string;
+  networkId: string;
+  projectId: string;
+  name: string;
+  description: string;
+  macAddress: string;
+  adminStateUp: number;
+  /** `compute:<zone>`, `network:router_interface`, `network:dhcp`, ... or ''. */
+  deviceOwner: string;
+  deviceId: string;
+  portSecurityEnabled: number;
+  /** JSON: security group ids. */
+  securityGroups: string;
+  /** JSON: `[{"ip_address", "mac_address"}]`. */
+  allowedAddressPairs: string;
+  /** The compute host the port is bound to, once one is. */
+  bindingHost: string | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** A subnet address held by a port, or resting after one let it go (`portId` null). */
+export interface ProjectPortIpsTable {
+  subnetId: string;
+  address: string;
+  networkId: string;
+  portId: string | null;
+  /** A resting address is not handed out again before this time (ms). */
+  reusableAt: number;
+}
+
+export interface ProjectRoutersTable {
+  id: string;
+  projectId: string;
+  name: string;
+  description: string;
+  adminStateUp: number;
+  /** The external network of the router's gateway, if it has one. */
+  externalNetworkId: string | null;
+  enableSnat: number;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** A subnet joined to a router through a port of the router; one router per subnet. */
+export interface ProjectRouterInterfacesTable {
+  subnetId: string;
+  routerId: string;
+  portId: string;
+}
+
 export interface Schema {
   flavors: FlavorsTable;
   flavorExtraSpecs: FlavorExtraSpecsTable;
@@ -839,10 +929,22 @@ export interface Schema {
   volumes: VolumesTable;
   snapshots: SnapshotsTable;
   snapshotShares: SnapshotSharesTable;
+  projectNetworks: ProjectNetworksTable;
+  projectSubnets: ProjectSubnetsTable;
+  projectPorts: ProjectPortsTable;
+  projectPortIps: ProjectPortIpsTable;
+  projectRouters: ProjectRoutersTable;
+  projectRouterInterfaces: ProjectRouterInterfacesTable;
 }
 
 export type Db = Kysely<Schema>;
 export type ProjectRow = Selectable<ProjectsTable>;
+export type ProjectNetworkRow = Selectable<ProjectNetworksTable>;
+export type ProjectSubnetRow = Selectable<ProjectSubnetsTable>;
+export type ProjectPortRow = Selectable<ProjectPortsTable>;
+export type ProjectPortIpRow = Selectable<ProjectPortIpsTable>;
+export type ProjectRouterRow = Selectable<ProjectRoutersTable>;
+export type ProjectRouterInterfaceRow = Selectable<ProjectRouterInterfacesTable>;
 export type UserRow = Selectable<UsersTable>;
 export type DomainRow = Selectable<DomainsTable>;
 export type GroupRow = Selectable<GroupsTable>;

@@ -37,3 +37,4 @@ export {
   removeDataPlane,
   Namespace,
 } from './dataplane/index.js';
+export * from './project-networks.js';
