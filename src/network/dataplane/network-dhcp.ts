@@ -100,6 +100,9 @@ export class NetworkDhcp {
     await ns.ip(['addr', 'replace', `${METADATA_ADDRESS}/32`, 'dev', 'lo']);
 
     const dir = path.join(this.#o.stateDir, 'dhcp');
+    // dnsmasq drops its privileges and re-reads its hosts file from there.
+    fs.mkdirSync(this.#o.stateDir, { recursive: true });
+    fs.chmodSync(this.#o.stateDir, 0o755);
     const start = parseIpv4(spec.dhcpRange.start) as number;
     const end = parseIpv4(spec.dhcpRange.end) as number;
     const routes = [`${METADATA_ADDRESS}/32,${spec.dhcpIp}`];

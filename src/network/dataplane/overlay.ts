@@ -143,6 +143,9 @@ export class OverlayHost {
     return this.#serial(async () => {
       const created = !this.ns.exists();
       const plans = await locateInterfaces(this.ns, !created, this.#interfaces());
+      // dnsmasq, which drops its privileges, reads its hosts file below this directory.
+      fs.mkdirSync(this.#o.stateDir, { recursive: true });
+      fs.chmodSync(this.#o.stateDir, 0o755);
       let moved: string[] = [];
       try {
         await this.ns.create();
@@ -264,11 +267,22 @@ export class OverlayHost {
       }
       const ifname = OverlayHost.portName(plug.portId);
       const entry: Plugged = { ...plug, mac: plug.mac.toLowerCase(), ifname };
+      const old = this.#ports.get(plug.portId);
+      const bridge = segmentBridge(spec.vni);
+      // The same port plugged again (a restart, a repeated spec) keeps its link: a test veth
+      // made again would lose its guest's address.
+      const same =
+        old !== undefined &&
+        old.networkId === entry.networkId &&
+        old.mac === entry.mac &&
+        old.fixedIp === entry.fixedIp &&
+        (await this.#onBridge(ifname, bridge));
       this.#ports.set(plug.portId, entry);
       try {
         await applyNft(this.ns, renderOverlayPortTable([...this.#ports.values()]));
-        const bridge = segmentBridge(spec.vni);
-        await addGuestPort(this.ns, bridge, ifname, entry.mac, plug.port ?? { kind: 'tap' });
+        if (!same) {
+          await addGuestPort(this.ns, bridge, ifname, entry.mac, plug.port ?? { kind: 'tap' });
+        }
         await this.#setPortMtu(entry, spec.mtu);
         return { ifname, bridge, namespace: this.ns.name };
       } catch (err) {
@@ -413,6 +427,12 @@ export class OverlayHost {
     await removeLink(this.ns, p.ifname);
     this.#ports.delete(portId);
     await applyNft(this.ns, renderOverlayPortTable([...this.#ports.values()]));
+  }
+
+  async #onBridge(ifname: string, bridge: string): Promise<boolean> {
+    if (!(await linkExists(this.ns, ifname))) return false;
+    const { stdout } = await this.ns.ip(['-o', 'link', 'show', 'dev', ifname]);
+    return stdout.includes(` master ${bridge} `);
   }
 
   async #setPortMtu(p: Plugged, mtu: number): Promise<void> {
