@@ -29,7 +29,7 @@ import {
 import { Namespace } from './namespace.js';
 import { NetworkDhcp } from './network-dhcp.js';
 import { applyNft } from './nftables.js';
-import { renderOverlayPortTable, type OverlayGuestPort } from './overlay-nft.js';
+import { renderOverlayPortTable } from './overlay-nft.js';
 import {
   checkNetworkSpec,
   VXLAN_OVERHEAD,
