@@ -102,6 +102,7 @@ describe(
   () => {
     const cleanup = new Cleanup();
     const hosts: OverlayHost[] = [];
+    const hostOptions: ConstructorParameters<typeof OverlayHost>[0][] = [];
     let client: Namespace;
     let linksBefore: string[];
     let netA: ProjectNetworkSpec;
@@ -233,7 +234,7 @@ describe(
         await plug(underlay, `u${i}`, ns, 'ul0');
         if (i === 0) await plug(pub, 'p0', ns, 'pub1');
         const state = path.join(dir, `host${i}`);
-        const h = new OverlayHost({
+        const options = {
           host: `host${i}`,
           namespace: ns.name,
           underlayInterface: 'ul0',
@@ -243,7 +244,9 @@ describe(
           metadataSocket: i === 0 ? socket : undefined,
           leaseSeconds: 120,
           stateDir: state,
-        });
+        };
+        hostOptions.push(options);
+        const h = new OverlayHost(options);
         cleanup.add(() => h.teardown());
         await h.start();
         hosts.push(h);
@@ -445,6 +448,35 @@ describe(
       }
       assert.equal(await snapshot(), before);
       assert.ok(await ping(guests.a1, guests.a2.ip));
+    });
+
+    it('adopts what is there after a restart of the process, guests keeping their network', async () => {
+      const fresh = hostOptions.map((o) => new OverlayHost(o));
+      for (const h of fresh) {
+        cleanup.add(() => h.teardown());
+        await h.start();
+        // The port filters are back before anything is plugged again.
+        const ports = (await h.ns.exec('nft', ['list', 'table', 'bridge', 'stratus_overlay_ports']))
+          .stdout;
+        assert.equal((ports.match(/: jump p-otp/g) ?? []).length, 2);
+      }
+      hosts.splice(0, hosts.length, ...fresh);
+      for (const h of hosts) {
+        await h.setPeers(hosts.map((o, i) => ({ host: `host${i}`, underlayIp: o.underlayIp })));
+      }
+      await realise();
+      assert.ok(await ping(guests.a1, guests.a2.ip));
+      assert.equal(await tcpProbe(guests.b2.guest.ns, '10.0.0.11', 7000, 3), 'b1');
+      assert.equal(await guests.b2.guest.dhcp(6), guests.b2.ip, 'b2 renews its address');
+      assert.equal(
+        await waitFor(
+          'metadata after the restart',
+          () => httpGet(guests.a2.guest.ns, 'http://169.254.169.254/latest/meta-data/instance-id'),
+          20_000,
+        ),
+        guests.a2.instanceId,
+      );
+      assert.equal(await tcpProbe(client, '172.29.9.21', 7000, 3), 'b2');
     });
 
     it('refuses a network whose MTU does not fit the underlay, changing nothing', async () => {

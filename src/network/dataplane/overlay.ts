@@ -155,6 +155,8 @@ export class OverlayHost {
         await this.ns.sysctl('net.ipv6.conf.default.disable_ipv6', '1');
         await this.ns.sysctl('net.ipv4.ip_forward', '0');
         await this.ns.sysctl('net.bridge.bridge-nf-call-iptables', '0');
+        // After a restart, the ports plugged before keep their filters until plugged again.
+        if (!created) this.#loadPorts();
         await applyNft(this.ns, renderOverlayPortTable([...this.#ports.values()]));
         moved = await moveInterfaces(plans);
         const ul = this.#o.underlayInterface;
@@ -269,15 +271,17 @@ export class OverlayHost {
       const entry: Plugged = { ...plug, mac: plug.mac.toLowerCase(), ifname };
       const old = this.#ports.get(plug.portId);
       const bridge = segmentBridge(spec.vni);
-      // The same port plugged again (a restart, a repeated spec) keeps its link: a test veth
-      // made again would lose its guest's address.
+      // The same port plugged again (a repeated spec, or adopted after a restart of the
+      // process) keeps its link: a tap may be held open by its VM, and a test veth made again
+      // would lose its guest's address.
       const same =
-        old !== undefined &&
-        old.networkId === entry.networkId &&
-        old.mac === entry.mac &&
-        old.fixedIp === entry.fixedIp &&
+        (old === undefined ||
+          (old.networkId === entry.networkId &&
+            old.mac === entry.mac &&
+            old.fixedIp === entry.fixedIp)) &&
         (await this.#onBridge(ifname, bridge));
       this.#ports.set(plug.portId, entry);
+      this.#savePorts();
       try {
         await applyNft(this.ns, renderOverlayPortTable([...this.#ports.values()]));
         if (!same) {
@@ -426,7 +430,35 @@ export class OverlayHost {
     if (!p) return;
     await removeLink(this.ns, p.ifname);
     this.#ports.delete(portId);
+    this.#savePorts();
     await applyNft(this.ns, renderOverlayPortTable([...this.#ports.values()]));
+  }
+
+  get #portsPath(): string {
+    return path.join(this.#o.stateDir, 'overlay-ports.json');
+  }
+
+  /** Writes the plugged ports (their filters), for a restarted process to keep them. */
+  #savePorts(): void {
+    const ports = [...this.#ports.values()].map((p) => ({
+      networkId: p.networkId,
+      portId: p.portId,
+      mac: p.mac,
+      fixedIp: p.fixedIp,
+      ifname: p.ifname,
+    }));
+    fs.writeFileSync(`${this.#portsPath}.tmp`, JSON.stringify(ports), { mode: 0o600 });
+    fs.renameSync(`${this.#portsPath}.tmp`, this.#portsPath);
+  }
+
+  #loadPorts(): void {
+    let ports: Plugged[];
+    try {
+      ports = JSON.parse(fs.readFileSync(this.#portsPath, 'utf8')) as Plugged[];
+    } catch {
+      return;
+    }
+    for (const p of ports) if (!this.#ports.has(p.portId)) this.#ports.set(p.portId, p);
   }
 
   async #onBridge(ifname: string, bridge: string): Promise<boolean> {
