@@ -217,22 +217,25 @@ export class OverlayHost {
         }
       }
       if (old && old.vni !== spec.vni) await this.#removeNetwork(old);
-      await this.#segment(spec);
-      this.#networks.set(spec.networkId, spec);
-      if (this.#o.serveNetworks) {
-        let dhcp = this.#dhcp.get(spec.networkId);
-        if (!dhcp) {
-          dhcp = new NetworkDhcp({
-            overlay: this.ns,
-            namespace: this.dhcpNamespace(spec.vni),
-            stateDir: path.join(this.#o.stateDir, `net-${spec.vni}`),
-            leaseSeconds: this.#o.leaseSeconds,
-            metadataSocket: this.#o.metadataSocket,
-            maxMtu: this.#maxMtu,
-          });
-          this.#dhcp.set(spec.networkId, dhcp);
+      // New on this host: neither known to this process nor left by an earlier one.
+      const fresh =
+        !this.#networks.has(spec.networkId) &&
+        !(await linkExists(this.ns, segmentBridge(spec.vni)));
+      try {
+        await this.#segment(spec);
+        this.#networks.set(spec.networkId, spec);
+        if (this.#o.serveNetworks) {
+          let dhcp = this.#dhcp.get(spec.networkId);
+          if (!dhcp) {
+            dhcp = this.#networkDhcp(spec.vni);
+            this.#dhcp.set(spec.networkId, dhcp);
+          }
+          await dhcp.ensure(spec);
         }
-        await dhcp.ensure(spec);
+      } catch (err) {
+        // A network that was not here before leaves nothing behind.
+        if (fresh) await this.#removeNetwork(spec).catch(() => undefined);
+        throw err;
       }
       // Ports plugged here follow a new MTU.
       for (const p of this.#ports.values()) {
@@ -410,19 +413,22 @@ export class OverlayHost {
   async #removeNetwork(spec: ProjectNetworkSpec): Promise<void> {
     for (const p of [...this.#ports.values()])
       if (p.networkId === spec.networkId) await this.#unplug(p.portId);
-    const dhcp =
-      this.#dhcp.get(spec.networkId) ??
-      new NetworkDhcp({
-        overlay: this.ns,
-        namespace: this.dhcpNamespace(spec.vni),
-        stateDir: path.join(this.#o.stateDir, `net-${spec.vni}`),
-        leaseSeconds: this.#o.leaseSeconds,
-        maxMtu: this.#maxMtu,
-      });
+    const dhcp = this.#dhcp.get(spec.networkId) ?? this.#networkDhcp(spec.vni);
     await dhcp.remove(spec.vni);
     this.#dhcp.delete(spec.networkId);
     await removeSegment(this.ns, spec.vni);
     this.#networks.delete(spec.networkId);
+  }
+
+  #networkDhcp(vni: number): NetworkDhcp {
+    return new NetworkDhcp({
+      overlay: this.ns,
+      namespace: this.dhcpNamespace(vni),
+      stateDir: path.join(this.#o.stateDir, `net-${vni}`),
+      leaseSeconds: this.#o.leaseSeconds,
+      metadataSocket: this.#o.metadataSocket,
+      maxMtu: this.#maxMtu,
+    });
   }
 
   async #unplug(portId: string): Promise<void> {
