@@ -241,7 +241,12 @@ export class NetworkAgent implements ProtocolHandlers<NetworkAgentProtocol>, Gue
 
   /** Unplugs an instance (its VM is gone): dnsmasq drops its lease. No-op when not plugged. */
   async unplugInstance(args: { instanceId: string }): Promise<void> {
-    const portId = this.#projectPorts.get(args.instanceId);
+    // After a restart of the agent, the service still knows the instance's project port.
+    const portId =
+      this.#projectPorts.get(args.instanceId) ??
+      (this.overlay
+        ? (await this.#o.service.projectPortOf?.(systemContext(), args.instanceId))?.portId
+        : undefined);
     if (portId !== undefined) {
       await this.overlay?.unplugPort(portId);
       this.#projectPorts.delete(args.instanceId);
