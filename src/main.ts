@@ -442,6 +442,22 @@ export async function startCloud(
               stateDir: dir,
               metadataSocket,
               logger: logger.child({ service: 'network-agent' }),
+              // Project networks (VXLAN) beside the flat network, when an underlay is configured.
+              // TODO(#16): hand the overlay the metadata socket once the metadata service
+              // tells callers apart by X-Stratus-Network-Id; by fixed IP alone, overlapping
+              // project ranges could be answered with another instance's data.
+              overlay:
+                config.dataPlane.underlayInterface !== undefined &&
+                config.dataPlane.underlayAddress !== undefined
+                  ? {
+                      namespace: `${config.dataPlane.namespace.slice(0, 37)}-ov`,
+                      underlayInterface: config.dataPlane.underlayInterface,
+                      underlayAddress: config.dataPlane.underlayAddress,
+                      publicInterface: config.dataPlane.routerInterface,
+                      serveNetworks: config.dataPlane.networkHost,
+                      stateDir: path.join(dir, 'overlay'),
+                    }
+                  : undefined,
             });
           }
           const compute = new ComputeManager({

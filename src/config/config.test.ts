@@ -129,6 +129,46 @@ describe('config', () => {
     assert.equal(loadConfig({ file, env: {} }).dataPlane.flatInterface, 'bond0');
   });
 
+  it('takes the overlay options, off by default, and refuses them half given', () => {
+    const none = loadConfig({ flags: { 'state-dir': '/tmp/x' }, env: {} }).dataPlane;
+    assert.deepEqual(
+      [none.underlayInterface, none.underlayAddress, none.networkHost, none.routerInterface],
+      [undefined, undefined, false, undefined],
+    );
+    const c = loadConfig({
+      flags: {
+        'state-dir': '/tmp/x',
+        'underlay-interface': 'eth3',
+        'underlay-address': '10.99.0.11/24',
+        'network-host': 'true',
+        'router-interface': 'eth2',
+      },
+      env: {},
+    }).dataPlane;
+    assert.deepEqual(
+      [c.underlayInterface, c.underlayAddress, c.networkHost, c.routerInterface],
+      ['eth3', '10.99.0.11/24', true, 'eth2'],
+    );
+    for (const [flags, pattern] of [
+      [{ 'underlay-interface': 'eth3' }, /go together/],
+      [{ 'underlay-interface': 'eth3', 'underlay-address': '10.99.0.11' }, /not an address/],
+      [{ 'network-host': 'true' }, /need --underlay-interface/],
+      [
+        {
+          'underlay-interface': 'eth3',
+          'underlay-address': '10.99.0.11/24',
+          'router-interface': 'eth2',
+        },
+        /is for the network host/,
+      ],
+    ] as const) {
+      assert.throws(
+        () => loadConfig({ flags: { 'state-dir': '/tmp/x', ...flags }, env: {} }),
+        (err: Error & { kind?: string }) => err.kind === 'invalid' && pattern.test(err.message),
+      );
+    }
+  });
+
   for (const [what, flags, pattern] of [
     [
       'a public interface without its address',

@@ -93,6 +93,14 @@ export interface Config {
     publicInterface: string | undefined;
     /** This host's address on the public segment, `A.B.C.D/N` (set with publicInterface). */
     publicAddress: string | undefined;
+    /** The underlay interface of project networks (VXLAN); none: the flat network only. */
+    underlayInterface: string | undefined;
+    /** This host's underlay address, `A.B.C.D/N` (set with underlayInterface). */
+    underlayAddress: string | undefined;
+    /** Whether this host serves DHCP, metadata and routers of project networks. */
+    networkHost: boolean;
+    /** The public-segment interface routers' external legs are macvlans of; none: no routers. */
+    routerInterface: string | undefined;
   };
   quota: QuotaLimits;
   log: { level: string; file: string | null };
@@ -340,6 +348,10 @@ function toConfig(r: Record<string, unknown>): Config {
       flatInterface: get<string>('dataPlane.flatInterface') || undefined,
       publicInterface: get<string>('dataPlane.publicInterface') || undefined,
       publicAddress: get<string>('dataPlane.publicAddress') || undefined,
+      underlayInterface: get<string>('dataPlane.underlayInterface') || undefined,
+      underlayAddress: get<string>('dataPlane.underlayAddress') || undefined,
+      networkHost: get<boolean>('dataPlane.networkHost'),
+      routerInterface: get<string>('dataPlane.routerInterface') || undefined,
     },
     quota: {
       instances: get('quota.instances'),
@@ -506,6 +518,8 @@ function checkDataPlaneInterfaces(d: Config['dataPlane']): void {
   for (const [key, value] of [
     ['dataPlane.flatInterface', d.flatInterface],
     ['dataPlane.publicInterface', d.publicInterface],
+    ['dataPlane.underlayInterface', d.underlayInterface],
+    ['dataPlane.routerInterface', d.routerInterface],
   ] as const) {
     if (value !== undefined && !IFNAME.test(value))
       fail(key, `Invalid value for ${key}: '${value}' is not an interface name.`);
@@ -536,6 +550,41 @@ function checkDataPlaneInterfaces(d: Config['dataPlane']): void {
     fail(
       'dataPlane.publicAddress',
       `--public-interface ${d.publicInterface} needs --public-address: this host's own address on the public segment (e.g. 172.24.4.11/24).`,
+    );
+  }
+  if (d.underlayAddress !== undefined && !/^\d+\.\d+\.\d+\.\d+\/\d{1,2}$/.test(d.underlayAddress)) {
+    fail(
+      'dataPlane.underlayAddress',
+      `Invalid value for dataPlane.underlayAddress: '${d.underlayAddress}' is not an address with its prefix, A.B.C.D/N.`,
+    );
+  }
+  if (d.underlayAddress !== undefined) {
+    const [addr = '', bits = ''] = d.underlayAddress.split('/');
+    if (parseIpv4(addr) === undefined || Number(bits) < 8 || Number(bits) > 30) {
+      fail(
+        'dataPlane.underlayAddress',
+        `Invalid value for dataPlane.underlayAddress: '${d.underlayAddress}' is not an address with its prefix, A.B.C.D/N with N from 8 to 30.`,
+      );
+    }
+  }
+  if ((d.underlayInterface === undefined) !== (d.underlayAddress === undefined)) {
+    fail(
+      d.underlayInterface === undefined
+        ? 'dataPlane.underlayInterface'
+        : 'dataPlane.underlayAddress',
+      "--underlay-interface and --underlay-address go together: the interface on the underlay and this host's address on it (e.g. 10.99.0.11/24).",
+    );
+  }
+  if ((d.networkHost || d.routerInterface !== undefined) && d.underlayInterface === undefined) {
+    fail(
+      'dataPlane.underlayInterface',
+      '--network-host and --router-interface need --underlay-interface: project networks reach other hosts over the underlay.',
+    );
+  }
+  if (d.routerInterface !== undefined && !d.networkHost) {
+    fail(
+      'dataPlane.routerInterface',
+      '--router-interface is for the network host (--network-host), which carries the routers.',
     );
   }
   if (d.publicAddress !== undefined && d.publicInterface === undefined) {

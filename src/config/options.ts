@@ -627,6 +627,42 @@ export const OPTIONS: readonly OptionSpec[] = [
     default: '',
   },
   {
+    key: 'dataPlane.underlayInterface',
+    flag: 'underlay-interface',
+    type: 'string',
+    help:
+      'Interface on the underlay that carries project networks (VXLAN, UDP 4789) to the ' +
+      'other hosts; looked up in the overlay namespace (<data plane namespace>-ov), else moved ' +
+      "there from the machine's. Needs --underlay-address. '' (the default): this host " +
+      'carries the flat network only.',
+    default: '',
+  },
+  {
+    key: 'dataPlane.underlayAddress',
+    flag: 'underlay-address',
+    type: 'string',
+    help: "This host's address on the underlay, A.B.C.D/N (e.g. 10.99.0.11/24). Needed with --underlay-interface.",
+    default: '',
+  },
+  {
+    key: 'dataPlane.networkHost',
+    flag: 'network-host',
+    type: 'boolean',
+    help:
+      'Whether this host is the network host of project networks: it serves their DHCP and ' +
+      'metadata and carries their routers. Needs --underlay-interface.',
+    default: false,
+  },
+  {
+    key: 'dataPlane.routerInterface',
+    flag: 'router-interface',
+    type: 'string',
+    help:
+      "Interface on the public segment for the routers' external legs (macvlans of it) on the " +
+      "network host; looked up like --underlay-interface. '' (the default): no routers here.",
+    default: '',
+  },
+  {
     key: 'dataPlane.publicAddress',
     flag: 'public-address',
     type: 'string',

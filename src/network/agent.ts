@@ -4,16 +4,28 @@
 // (`network.<host>`) and to say which security groups changed (a fanout on
 // `network-agent`). Lease events go the other way, to the network service, which alone
 // writes the database.
+//
+// With `overlay` set, the host also carries project networks (dataplane/overlay.ts): the
+// network service tells each host which networks, routers and peers to realise
+// (`ensureProjectNetwork`, `ensureProjectRouter`, `setOverlayPeers`, ...), and an instance
+// whose port the service names as a project network's (`projectPortOf`) is plugged there
+// instead of into the flat network.
 import { dispatch, type Bus, type ProtocolHandlers } from '../bus/index.js';
 import { systemContext, type RequestContext } from '../context.js';
 import type { Logger } from '../log.js';
 import type { Service } from '../service/index.js';
+import { StratusError } from '../errors.js';
 import {
   HostDataPlane,
+  OverlayHost,
   type GuestNetworkSpec,
   type GuestPortSpec,
   type KnownLease,
   type LeaseEvent,
+  type OverlayHostOptions,
+  type OverlayPeer,
+  type ProjectNetworkSpec,
+  type RouterSpec,
 } from './dataplane/index.js';
 import type { GuestNetworkPort, PlugArgs, PluggedPort } from './guest-port.js';
 import type { InstanceRuleSet, EffectiveRule } from './security-groups.js';
@@ -27,7 +39,20 @@ export type NetworkAgentProtocol = {
   securityGroupsChanged: { args: { groupIds: string[] }; result: null };
   associateFloatingIp: { args: { floating: string; fixed: string }; result: null };
   disassociateFloatingIp: { args: { floating: string }; result: null };
+  ensureProjectNetwork: { args: { spec: ProjectNetworkSpec }; result: null };
+  removeProjectNetwork: { args: { networkId: string }; result: null };
+  ensureProjectRouter: { args: { spec: RouterSpec }; result: null };
+  removeProjectRouter: { args: { routerId: string }; result: null };
+  setOverlayPeers: { args: { peers: OverlayPeer[] }; result: null };
 };
+
+/** An instance's port on a project network, as the network service knows it. */
+export interface OverlayPort {
+  networkId: string;
+  portId: string;
+  mac: string;
+  fixedIp: string;
+}
 
 /** What the agent needs from the network service (the NetworkClient, or a fake in tests). */
 export interface NetworkServicePort {
@@ -38,6 +63,11 @@ export interface NetworkServicePort {
     ctx: RequestContext,
     instanceIds: readonly string[],
   ): Promise<InstanceRuleSet[]>;
+  /**
+   * The instance's port when it is on a project network, else undefined (it goes on the flat
+   * network). Only asked on a host with an overlay; absent: every instance is flat.
+   */
+  projectPortOf?(ctx: RequestContext, instanceId: string): Promise<OverlayPort | undefined>;
 }
 
 export interface NetworkAgentOptions {
@@ -64,11 +94,19 @@ export interface NetworkAgentOptions {
    * in for a VM, in tests without QEMU). Production never sets it.
    */
   portFor?: (args: PlugArgs) => GuestPortSpec;
+  /**
+   * The host's overlay data plane for project networks (host, lease time and error handler
+   * are the agent's); none: the host carries the flat network only.
+   */
+  overlay?: Omit<OverlayHostOptions, 'host' | 'leaseSeconds' | 'onError'> | undefined;
 }
 
 export class NetworkAgent implements ProtocolHandlers<NetworkAgentProtocol>, GuestNetworkPort {
   readonly dataPlane: HostDataPlane;
+  readonly overlay: OverlayHost | undefined;
   readonly #o: NetworkAgentOptions;
+  /** instance -> its port on a project network, for the instances plugged there. */
+  readonly #projectPorts = new Map<string, string>();
   /** The rules in force per plugged instance, to skip rewriting unchanged chains. */
   readonly #applied = new Map<string, string>();
 
@@ -96,6 +134,15 @@ export class NetworkAgent implements ProtocolHandlers<NetworkAgentProtocol>, Gue
           'a background data plane task failed (recording a lease event, announcing a floating IP)',
         ),
     });
+    this.overlay = options.overlay
+      ? new OverlayHost({
+          ...options.overlay,
+          host: options.host,
+          leaseSeconds: options.leaseSeconds,
+          onError: (err) =>
+            options.logger?.warn({ err }, 'a background overlay task failed (a gratuitous ARP)'),
+        })
+      : undefined;
   }
 
   /**
@@ -133,6 +180,11 @@ export class NetworkAgent implements ProtocolHandlers<NetworkAgentProtocol>, Gue
       securityGroupsChanged: (a) => this.securityGroupsChanged(a),
       associateFloatingIp: (a) => this.associateFloatingIp(a),
       disassociateFloatingIp: (a) => this.disassociateFloatingIp(a),
+      ensureProjectNetwork: (a) => this.ensureProjectNetwork(a),
+      removeProjectNetwork: (a) => this.removeProjectNetwork(a),
+      ensureProjectRouter: (a) => this.ensureProjectRouter(a),
+      removeProjectRouter: (a) => this.removeProjectRouter(a),
+      setOverlayPeers: (a) => this.setOverlayPeers(a),
     });
     return [
       { topic: networkHostTopic(this.#o.host), handler },
@@ -140,8 +192,9 @@ export class NetworkAgent implements ProtocolHandlers<NetworkAgentProtocol>, Gue
     ];
   }
 
-  start(): Promise<void> {
-    return this.dataPlane.start();
+  async start(): Promise<void> {
+    await this.dataPlane.start();
+    await this.overlay?.start();
   }
 
   /** Stops following the data plane; running guests keep their network (see `detach`). */
@@ -150,8 +203,9 @@ export class NetworkAgent implements ProtocolHandlers<NetworkAgentProtocol>, Gue
   }
 
   /** Removes the host's data plane altogether (the host leaves the cloud). */
-  teardown(): Promise<void> {
-    return this.dataPlane.teardown();
+  async teardown(): Promise<void> {
+    await this.overlay?.teardown();
+    await this.dataPlane.teardown();
   }
 
   /**
@@ -160,6 +214,18 @@ export class NetworkAgent implements ProtocolHandlers<NetworkAgentProtocol>, Gue
    * Called in-process by the compute manager on the same host.
    */
   async plugInstance(args: PlugArgs): Promise<PluggedPort> {
+    const project = this.overlay
+      ? await this.#o.service.projectPortOf?.(systemContext(), args.instanceId)
+      : undefined;
+    if (this.overlay && project) {
+      // TODO(#16): security groups of project-network ports (the model's rule sets).
+      const plugged = await this.overlay.plugPort({
+        ...project,
+        ...(this.#o.portFor ? { port: this.#o.portFor(args) } : {}),
+      });
+      this.#projectPorts.set(args.instanceId, project.portId);
+      return { namespace: plugged.namespace, bridge: plugged.bridge, ifname: plugged.ifname };
+    }
     const [set] = await this.#o.service.rulesForInstances(systemContext(), [args.instanceId]);
     const rules = set?.ingress ?? [];
     const { ifname } = await this.dataPlane.plugGuest({
@@ -175,6 +241,17 @@ export class NetworkAgent implements ProtocolHandlers<NetworkAgentProtocol>, Gue
 
   /** Unplugs an instance (its VM is gone): dnsmasq drops its lease. No-op when not plugged. */
   async unplugInstance(args: { instanceId: string }): Promise<void> {
+    // After a restart of the agent, the service still knows the instance's project port.
+    const portId =
+      this.#projectPorts.get(args.instanceId) ??
+      (this.overlay
+        ? (await this.#o.service.projectPortOf?.(systemContext(), args.instanceId))?.portId
+        : undefined);
+    if (portId !== undefined) {
+      await this.overlay?.unplugPort(portId);
+      this.#projectPorts.delete(args.instanceId);
+      return;
+    }
     await this.dataPlane.unplugGuest(args.instanceId, { releaseLease: true });
     this.#applied.delete(args.instanceId);
     await this.#refresh();
@@ -197,6 +274,44 @@ export class NetworkAgent implements ProtocolHandlers<NetworkAgentProtocol>, Gue
   async disassociateFloatingIp(args: { floating: string }): Promise<null> {
     await this.dataPlane.disassociate(args.floating);
     return null;
+  }
+
+  /** Makes project network `spec` present on this host (see OverlayHost.ensureNetwork). */
+  async ensureProjectNetwork(args: { spec: ProjectNetworkSpec }): Promise<null> {
+    await this.#overlay().ensureNetwork(args.spec);
+    return null;
+  }
+
+  async removeProjectNetwork(args: { networkId: string }): Promise<null> {
+    await this.#overlay().removeNetwork(args.networkId);
+    return null;
+  }
+
+  /** Makes router `spec` present on this (network) host (see OverlayHost.ensureRouter). */
+  async ensureProjectRouter(args: { spec: RouterSpec }): Promise<null> {
+    await this.#overlay().ensureRouter(args.spec);
+    return null;
+  }
+
+  async removeProjectRouter(args: { routerId: string }): Promise<null> {
+    await this.#overlay().removeRouter(args.routerId);
+    return null;
+  }
+
+  async setOverlayPeers(args: { peers: OverlayPeer[] }): Promise<null> {
+    await this.#overlay().setPeers(args.peers);
+    return null;
+  }
+
+  #overlay(): OverlayHost {
+    if (!this.overlay) {
+      throw new StratusError(
+        'invalid',
+        `Host ${this.#o.host} carries no project networks (its overlay is not configured).`,
+        { resource: 'host', id: this.#o.host },
+      );
+    }
+    return this.overlay;
   }
 
   async #refresh(): Promise<void> {
@@ -238,6 +353,35 @@ export class NetworkAgentClient {
     fixed: string,
   ): Promise<void> {
     await this.bus.call(ctx, networkHostTopic(host), 'associateFloatingIp', { floating, fixed });
+  }
+
+  /** Call: makes project network `spec` present on `host` (idempotent). */
+  async ensureProjectNetwork(
+    ctx: RequestContext,
+    host: string,
+    spec: ProjectNetworkSpec,
+  ): Promise<void> {
+    await this.bus.call(ctx, networkHostTopic(host), 'ensureProjectNetwork', { spec });
+  }
+
+  /** Call: removes a project network from `host`; succeeds when it is not there. */
+  async removeProjectNetwork(ctx: RequestContext, host: string, networkId: string): Promise<void> {
+    await this.bus.call(ctx, networkHostTopic(host), 'removeProjectNetwork', { networkId });
+  }
+
+  /** Call: makes router `spec` present on the network host `host` (idempotent). */
+  async ensureProjectRouter(ctx: RequestContext, host: string, spec: RouterSpec): Promise<void> {
+    await this.bus.call(ctx, networkHostTopic(host), 'ensureProjectRouter', { spec });
+  }
+
+  /** Call: removes a router from `host`; succeeds when it is not there. */
+  async removeProjectRouter(ctx: RequestContext, host: string, routerId: string): Promise<void> {
+    await this.bus.call(ctx, networkHostTopic(host), 'removeProjectRouter', { routerId });
+  }
+
+  /** Call: the overlay peers of `host` (every host's underlay address; its own is skipped). */
+  async setOverlayPeers(ctx: RequestContext, host: string, peers: OverlayPeer[]): Promise<void> {
+    await this.bus.call(ctx, networkHostTopic(host), 'setOverlayPeers', { peers });
   }
 
   /** Call: removes `floating`'s NAT from `host`; succeeds when it is not associated there. */

@@ -28,6 +28,7 @@ export {
   type NetworkAgentOptions,
   type NetworkAgentProtocol,
   type NetworkServicePort,
+  type OverlayPort,
 } from './agent.js';
 export { type GuestNetworkPort, type PlugArgs, type PluggedPort } from './guest-port.js';
 export { LeaseBook, LEASE_MARGIN_MS } from './leases.js';

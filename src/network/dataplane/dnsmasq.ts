@@ -28,6 +28,13 @@ export interface DnsmasqOptions {
   hookScript: string;
   /** Milliseconds to wait for start-up and each reload; 10 s unless told. */
   timeoutMs?: number;
+  /**
+   * The router handed to guests (DHCP option 3); `gateway` unless told, none when null (a
+   * network without a gateway). `gateway` stays the address dnsmasq listens on.
+   */
+  router?: string | null;
+  /** More `--dhcp-option=` values (without the flag), e.g. `option:mtu,1450`. */
+  extraOptions?: readonly string[];
 }
 
 export interface HostEntry {
@@ -101,7 +108,6 @@ export class Dnsmasq {
       `--dhcp-hostsfile=${this.hostsPath}`,
       `--dhcp-script=${this.scriptPath}`,
       `--dhcp-lease-max=${Math.max(1, o.maxLeases)}`,
-      `--dhcp-option=option:router,${o.gateway}`,
       '--leasefile-ro',
       '--no-hosts',
       '--no-resolv',
@@ -111,7 +117,10 @@ export class Dnsmasq {
       `--log-facility=${this.logPath}`,
       `--pid-file=${this.pidPath}`,
     ];
+    const router = o.router === undefined ? o.gateway : o.router;
+    if (router !== null) args.push(`--dhcp-option=option:router,${router}`);
     if (o.dns.trim() !== '') args.push(`--dhcp-option=option:dns-server,${o.dns.trim()}`);
+    for (const opt of o.extraOptions ?? []) args.push(`--dhcp-option=${opt}`);
     fs.rmSync(this.pidPath, { force: true });
     await o.ns.exec('dnsmasq', args);
     await this.#waitForRead(1);

@@ -53,3 +53,16 @@ export async function removeDataPlane(namespace: string): Promise<void> {
   await new Namespace(namespace).destroy(200);
   fs.rmSync(dataPlaneRuntimeDir(namespace), { recursive: true, force: true });
 }
+
+// Project networks (VXLAN overlay), beside the flat network above; see overlay.ts.
+export { OverlayHost, type OverlayHostOptions, type OverlayPlug } from './overlay.js';
+export {
+  VXLAN_OVERHEAD,
+  VXLAN_PORT,
+  checkNetworkSpec,
+  checkRouterSpec,
+  type ProjectNetworkSpec,
+  type RouterSpec,
+  type OverlayPeer,
+  type OverlayPortSpec,
+} from './overlay-spec.js';

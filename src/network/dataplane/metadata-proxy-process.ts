@@ -15,6 +15,8 @@ export interface MetadataProxyOptions {
   port: number;
   upstreamSocket: string;
   stateDir: string;
+  /** The project network this proxy serves, passed on as `X-Stratus-Network-Id`; none on the flat network. */
+  networkId?: string;
 }
 
 export class MetadataProxy {
@@ -60,6 +62,7 @@ export class MetadataProxy {
         String(this.#o.port),
         this.#o.upstreamSocket,
         this.#pidPath,
+        ...(this.#o.networkId !== undefined ? [this.#o.networkId] : []),
       ],
       { detached: true, stdio: ['ignore', log, log] },
     );

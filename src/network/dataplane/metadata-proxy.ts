@@ -6,12 +6,17 @@
 // guest sent under that name is dropped): IMDSv2 refuses token requests that came through a
 // proxy, as EC2 does (src/api/metadata/metadata-server.ts, CLIENT_FORWARDED_FOR).
 //
-// Invoked as: node metadata-proxy.js ADDRESS PORT UPSTREAM_SOCKET PID_FILE
+// A proxy serving one project network (where addresses may overlap with other projects')
+// also names that network in `X-Stratus-Network-Id`, replacing any the guest sent, so the
+// server can tell which of several guests with one address is asking.
+//
+// Invoked as: node metadata-proxy.js ADDRESS PORT UPSTREAM_SOCKET PID_FILE [NETWORK_ID]
 import fs from 'node:fs';
 import http from 'node:http';
 
-const [address, portText, upstream, pidFile] = process.argv.slice(2);
+const [address, portText, upstream, pidFile, networkId] = process.argv.slice(2);
 const CLIENT_FORWARDED_FOR = 'x-stratus-client-forwarded-for';
+const NETWORK_ID = 'x-stratus-network-id';
 
 function main(): void {
   if (!address || !portText || !upstream || !pidFile) {
@@ -22,8 +27,10 @@ function main(): void {
     const caller = (req.socket.remoteAddress ?? '').replace(/^::ffff:/, '');
     const { 'x-forwarded-for': sent, ...rest } = req.headers;
     delete rest[CLIENT_FORWARDED_FOR];
+    delete rest[NETWORK_ID];
     const headers = {
       ...rest,
+      ...(networkId ? { [NETWORK_ID]: networkId } : {}),
       'x-forwarded-for': caller,
       ...(sent !== undefined ? { [CLIENT_FORWARDED_FOR]: sent } : {}),
     };

@@ -1,0 +1,157 @@
+// The nftables tables of the overlay data plane, rendered whole and applied with `nft -f` as
+// one transaction:
+//
+// - in a host's overlay namespace, a `bridge` table filtering what each guest port sends
+//   (its own MAC, ARP and IPv4 only as its fixed IP, no DHCP server traffic: the same rules
+//   as the flat network's guest ports, `portChainRules`), before the bridge learns or
+//   forwards the frame;
+// - in a router's namespace, an `inet` table: floating IPs as 1:1 DNAT (from the public
+//   segment, from the router itself and from guests) and SNAT, every other guest of the
+//   router's networks leaving as the router's external address, hairpin masquerading for a
+//   guest reaching a neighbour by its floating IP, the metadata DNAT of each leg to that
+//   leg's metadata proxy, nothing from the public segment to a fixed IP unless a floating
+//   IP's DNAT sent it there, and nothing to the router itself from there but ping.
+import { StratusError } from '../../errors.js';
+import { formatIpv4, parseCidr, parseIpv4 } from '../ipv4.js';
+import { METADATA_ADDRESS, portChainRules } from './nftables.js';
+
+export const OVERLAY_PORT_TABLE = 'stratus_overlay_ports';
+export const ROUTER_TABLE = 'stratus_router';
+/** The port of each router leg's metadata proxy, on the leg's gateway address. */
+export const ROUTER_METADATA_PORT = 8775;
+
+export interface OverlayGuestPort {
+  ifname: string;
+  mac: string;
+  fixedIp: string;
+}
+
+/** The guest-port filter table of an overlay namespace, with these ports. */
+export function renderOverlayPortTable(ports: readonly OverlayGuestPort[]): string {
+  const lines = [
+    `add table bridge ${OVERLAY_PORT_TABLE}`,
+    `delete table bridge ${OVERLAY_PORT_TABLE}`,
+    `table bridge ${OVERLAY_PORT_TABLE} {`,
+  ];
+  for (const p of ports) {
+    lines.push(`  chain ${portChain(p.ifname)} {`);
+    for (const r of portChainRules(p.fixedIp, p.mac)) lines.push(`    ${r}`);
+    lines.push('  }');
+  }
+  const elems = ports.map((p) => `${quoteIf(p.ifname)} : jump ${portChain(p.ifname)}`);
+  lines.push(
+    `  map ports { type ifname : verdict;${elements(elems)} }`,
+    '  chain prerouting {',
+    '    type filter hook prerouting priority -300; policy accept;',
+    '    iifname vmap @ports',
+    '  }',
+    '}',
+  );
+  return lines.join('\n') + '\n';
+}
+
+export interface RouterLeg {
+  /** The leg's interface in the router namespace. */
+  ifname: string;
+  cidr: string;
+  gatewayIp: string;
+  /** Whether a metadata proxy listens on the leg's gateway address. */
+  metadata: boolean;
+}
+
+export interface RouterTable {
+  external: { ifname: string; address: string };
+  legs: readonly RouterLeg[];
+  /** floating IP -> fixed IP */
+  floating: ReadonlyMap<string, string>;
+}
+
+/** The router namespace's table. */
+export function renderRouterTable(t: RouterTable): string {
+  const ext = quoteIf(t.external.ifname);
+  const extIp = checkIp(t.external.address);
+  const dnat = [...t.floating].map(([f, x]) => `${checkIp(f)} : ${checkIp(x)}`);
+  const snat = [...t.floating].map(([f, x]) => `${checkIp(x)} : ${checkIp(f)}`);
+  const cidrs = t.legs.map((l) => checkCidr(l.cidr));
+  const lines = [
+    `add table inet ${ROUTER_TABLE}`,
+    `delete table inet ${ROUTER_TABLE}`,
+    `table inet ${ROUTER_TABLE} {`,
+    `  map fip_dnat { type ipv4_addr : ipv4_addr;${elements(dnat)} }`,
+    `  map fip_snat { type ipv4_addr : ipv4_addr;${elements(snat)} }`,
+    '  chain prerouting {',
+    '    type nat hook prerouting priority dstnat; policy accept;',
+  ];
+  for (const l of t.legs) {
+    if (!l.metadata) continue;
+    lines.push(
+      `    iifname ${quoteIf(l.ifname)} ip daddr ${METADATA_ADDRESS} tcp dport 80 dnat ip to ${checkIp(l.gatewayIp)}:${ROUTER_METADATA_PORT}`,
+    );
+  }
+  lines.push(
+    '    dnat ip to ip daddr map @fip_dnat',
+    '  }',
+    '  chain output_nat {',
+    '    type nat hook output priority -100; policy accept;',
+    '    dnat ip to ip daddr map @fip_dnat',
+    '  }',
+    '  chain postrouting {',
+    '    type nat hook postrouting priority srcnat; policy accept;',
+    `    oifname ${ext} snat ip to ip saddr map @fip_snat`,
+    ...(cidrs.length > 0
+      ? [`    oifname ${ext} ip saddr { ${cidrs.join(', ')} } snat ip to ${extIp}`]
+      : []),
+    // A guest reaching another guest of its network by a floating IP: the reply must come back
+    // through the router to be translated, so the request leaves as the router.
+    ...t.legs.map(
+      (l) =>
+        `    oifname ${quoteIf(l.ifname)} ip saddr ${checkCidr(l.cidr)} ct status dnat masquerade`,
+    ),
+    '  }',
+    '  chain forward {',
+    '    type filter hook forward priority filter; policy accept;',
+    `    iifname ${ext} ct state established,related accept`,
+    `    iifname ${ext} ct status dnat accept`,
+    `    iifname ${ext} drop`,
+    '  }',
+    // From the public segment, the router itself answers ping only (its metadata proxies are
+    // for its guests).
+    '  chain input {',
+    '    type filter hook input priority filter; policy accept;',
+    `    iifname ${ext} ct state established,related accept`,
+    `    iifname ${ext} icmp type echo-request accept`,
+    `    iifname ${ext} drop`,
+    '  }',
+    '}',
+  );
+  return lines.join('\n') + '\n';
+}
+
+function portChain(ifname: string): string {
+  return `p-${quoteIf(ifname).slice(1, -1)}`;
+}
+
+function elements(items: readonly string[]): string {
+  return items.length === 0 ? '' : ` elements = { ${items.join(', ')} };`;
+}
+
+function checkIp(text: string): string {
+  const n = parseIpv4(text);
+  if (n === undefined) throw bad(`'${text}' is not an IPv4 address`);
+  return formatIpv4(n);
+}
+
+function checkCidr(text: string): string {
+  const c = parseCidr(text, 8);
+  if (!c) throw bad(`'${text}' is not an IPv4 CIDR block`);
+  return `${formatIpv4(c.base)}/${c.prefix}`;
+}
+
+function quoteIf(name: string): string {
+  if (!/^[A-Za-z0-9_.-]{1,15}$/.test(name)) throw bad(`'${name}' is not an interface name`);
+  return `"${name}"`;
+}
+
+function bad(what: string): StratusError {
+  return new StratusError('invalid', `The overlay's nftables table cannot be rendered: ${what}.`);
+}
