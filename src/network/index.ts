@@ -37,4 +37,5 @@ export {
   dataPlaneRuntimeDir,
   removeDataPlane,
   Namespace,
+  overlayNamespaceOf,
 } from './dataplane/index.js';
