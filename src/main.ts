@@ -56,6 +56,7 @@ import {
   NetworkClient,
   NetworkManager,
   Namespace,
+  overlayNamespaceOf,
   parseCidr,
   parseIpv4,
   ProjectNetworkService,
@@ -450,7 +451,7 @@ export async function startCloud(
                 config.dataPlane.underlayInterface !== undefined &&
                 config.dataPlane.underlayAddress !== undefined
                   ? {
-                      namespace: `${config.dataPlane.namespace.slice(0, 37)}-ov`,
+                      namespace: overlayNamespaceOf(config.dataPlane.namespace),
                       underlayInterface: config.dataPlane.underlayInterface,
                       underlayAddress: config.dataPlane.underlayAddress,
                       publicInterface: config.dataPlane.routerInterface,

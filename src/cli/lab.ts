@@ -68,6 +68,10 @@ export function labCommand(): Command {
     .option('--schedulers <n>', 'scheduler processes.', wholeNumber, 1)
     .option('--zones <n>', 'Availability zones the hosts are spread over.', wholeNumber, 1)
     .option(
+      '--overlay',
+      'With --virt qemu: an underlay segment too, and the hosts set up for project networks (VXLAN), lab-node1 as the network host.',
+    )
+    .option(
       '--postgres <url>',
       'Admin connection to PostgreSQL.',
       'postgres://postgres@127.0.0.1:5432/postgres',

@@ -132,7 +132,9 @@ export async function labUp(
         state.made.namespaces.push(ns);
         writeState(state);
       });
-      print(`Segments made: guest ${plan.segments.flat}, public ${plan.segments.public}.`);
+      print(
+        `Segments made: guest ${plan.segments.flat}, public ${plan.segments.public}${plan.segments.underlay ? `, underlay ${plan.segments.underlay} (project networks; lab-node1 is the network host)` : ''}.`,
+      );
     }
     for (const p of plan.processes) {
       fs.writeFileSync(p.configFile, renderConfig(p), { mode: 0o600 });
@@ -344,8 +346,18 @@ async function takeDown(state: LabState, print: Print): Promise<void> {
     });
   }
   if (guests > 0) print(`Killed ${guests} qemu guest(s).`);
+  // A host's overlay made a namespace per project network and router beside its own.
+  const overlays = plan.hosts.flatMap((h) => (h.overlay ? [h.overlay.namespace] : []));
+  const children = fs.existsSync('/run/netns')
+    ? fs
+        .readdirSync('/run/netns')
+        .filter((n) =>
+          overlays.some((o) => n.startsWith(`${o}-`) && /^[dr]/.test(n.slice(o.length + 1))),
+        )
+    : [];
   const namespaces = [
     ...state.made.clients.map((c) => c.namespace),
+    ...children,
     ...plan.hosts.map((h) => h.namespace),
     ...state.made.namespaces,
   ];

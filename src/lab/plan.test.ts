@@ -105,6 +105,42 @@ describe('lab plan', () => {
     assert.equal(network?.settings['network.floatingRange'], '172.24.4.128/25');
   });
 
+  it('with --overlay, adds the underlay and sets every host up for project networks, node 1 as the network host', () => {
+    const plan = planLab({ ...OPTIONS, virt: 'qemu', hosts: 2, overlay: true }, PORTS);
+    assert.equal(plan.segments?.underlay, 'stratus-lab-ul');
+    const dataPlane = (name: string) =>
+      (
+        parse(renderConfig(plan.processes.find((p) => p.name === name) as never)) as {
+          dataPlane: Record<string, string>;
+        }
+      ).dataPlane;
+    const [node1, node2] = [dataPlane('lab-node1'), dataPlane('lab-node2')];
+    assert.deepEqual(
+      [node1.underlayInterface, node1.underlayAddress, node1.networkHost, node1.routerInterface],
+      ['ul0', '10.99.0.11/24', 'true', 'pub1'],
+    );
+    assert.deepEqual(
+      [node2.underlayAddress, node2.networkHost, node2.routerInterface],
+      ['10.99.0.12/24', undefined, undefined],
+    );
+    assert.deepEqual(plan.hosts[1]?.overlay, {
+      namespace: 'stratus-lab-node2-ov',
+      underlayAddress: '10.99.0.12/24',
+      networkHost: false,
+    });
+    // The config each host runs from loads.
+    for (const p of plan.processes.filter((x) => x.binary === 'compute')) {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lab-plan-'));
+      try {
+        const file = path.join(dir, 'c.toml');
+        fs.writeFileSync(file, renderConfig(p));
+        assert.equal(loadConfig({ file, env: {} }).dataPlane.underlayInterface, 'ul0');
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    }
+  });
+
   it('refuses bad options with a message naming the option', () => {
     const refused = (o: Partial<LabOptions>, pattern: RegExp) =>
       assert.throws(
@@ -118,5 +154,6 @@ describe('lab plan', () => {
     refused({ postgres: 'mysql://x' }, /--postgres/);
     refused({ settings: { 'no.such': 1 } }, /no option 'no\.such'/);
     refused({ settings: { 'api.tlsCertFile': '/x.pem' } }, /api\.tlsCertFile: a lab serves/);
+    refused({ overlay: true }, /--overlay needs --virt qemu/);
   });
 });

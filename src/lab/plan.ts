@@ -5,6 +5,7 @@ import path from 'node:path';
 import { stringify } from 'smol-toml';
 import { OPTIONS } from '../config/index.js';
 import { invalid } from '../errors.js';
+import { overlayNamespaceOf } from '../network/index.js';
 import type { Binary } from '../service/index.js';
 
 export type LabVirt = 'fake' | 'qemu';
@@ -31,6 +32,11 @@ export interface LabOptions {
   logLevel?: string | undefined;
   /** More config keys for every process (`quota.instances` = 1000), as an operator's file would set them. */
   settings?: Readonly<Record<string, string | number>> | undefined;
+  /**
+   * With --virt qemu: an underlay segment too, and every host configured for project
+   * networks (VXLAN over it), host 1 as the network host (docs/networking.md).
+   */
+  overlay?: boolean | undefined;
 }
 
 export interface LabHost {
@@ -42,6 +48,8 @@ export interface LabHost {
   stateDir: string;
   /** With --virt qemu: the host's address on the public segment, A.B.C.D/N. */
   publicAddress?: string;
+  /** With --overlay: the host's overlay namespace and its address on the underlay, A.B.C.D/N. */
+  overlay?: { namespace: string; underlayAddress: string; networkHost: boolean };
 }
 
 export interface LabProcess {
@@ -79,6 +87,12 @@ export interface LabSegments {
   flat: string;
   /** The public segment: a bridge with PUBLIC_GATEWAY, one port per host (pub0) and client. */
   public: string;
+  /**
+   * With --overlay, the underlay segment: a bridge, one port per host whose far end (ul0) is
+   * in the host's overlay namespace; the network host also gets pub1 there, on the public
+   * segment, for its routers.
+   */
+  underlay?: string;
 }
 
 export interface LabPlan {
@@ -104,6 +118,8 @@ export const FLOATING_RANGE = '172.24.4.128/25';
 /** Host I is 172.24.4.(10+I); client namespaces from .100 up. */
 export const publicAddressOfHost = (i: number): string => `172.24.4.${10 + i}/24`;
 export const FIRST_CLIENT = 100;
+/** With --overlay, host I is 10.99.0.(10+I) on the underlay. */
+export const underlayAddressOfHost = (i: number): string => `10.99.0.${10 + i}/24`;
 const MAX_HOSTS = 89;
 const MAX_HOSTS_FAKE = 500;
 
@@ -134,6 +150,12 @@ export function checkLabOptions(o: LabOptions): void {
   whole(o.apiProcesses, 'api-processes', 1, 16);
   whole(o.schedulers, 'schedulers', 1, 16);
   whole(o.zones, 'zones', 1, o.hosts);
+  if (o.overlay && o.virt !== 'qemu') {
+    throw invalid('--overlay needs --virt qemu: project networks live in namespace data planes.', {
+      resource: 'config',
+      id: 'overlay',
+    });
+  }
   if (!NAME.test(o.name)) {
     throw invalid(
       `--name must be a lower-case letter followed by at most 15 letters or digits (got '${o.name}').`,
@@ -293,6 +315,15 @@ export function planLab(options: LabOptions, ports: readonly number[]): LabPlan 
       namespace: `${prefix}-node${i}`,
       stateDir: path.join(dir, 'hosts', name),
       ...(qemu ? { publicAddress: publicAddressOfHost(i) } : {}),
+      ...(qemu && options.overlay
+        ? {
+            overlay: {
+              namespace: overlayNamespaceOf(`${prefix}-node${i}`),
+              underlayAddress: underlayAddressOfHost(i),
+              networkHost: i === 1,
+            },
+          }
+        : {}),
     };
     hosts.push(host);
     add(name, 'compute', name, host.stateDir, {
@@ -308,6 +339,15 @@ export function planLab(options: LabOptions, ports: readonly number[]): LabPlan 
             'dataPlane.publicAddress': host.publicAddress as string,
           }
         : {}),
+      ...(host.overlay
+        ? {
+            'dataPlane.underlayInterface': 'ul0',
+            'dataPlane.underlayAddress': host.overlay.underlayAddress,
+            ...(host.overlay.networkHost
+              ? { 'dataPlane.networkHost': 'true', 'dataPlane.routerInterface': 'pub1' }
+              : {}),
+          }
+        : {}),
     });
   }
   return {
@@ -320,7 +360,15 @@ export function planLab(options: LabOptions, ports: readonly number[]): LabPlan 
     hosts,
     processes,
     apis,
-    ...(qemu ? { segments: { flat: `${prefix}-flat`, public: `${prefix}-pub` } } : {}),
+    ...(qemu
+      ? {
+          segments: {
+            flat: `${prefix}-flat`,
+            public: `${prefix}-pub`,
+            ...(options.overlay ? { underlay: `${prefix}-ul` } : {}),
+          },
+        }
+      : {}),
   };
 }
 

@@ -66,6 +66,19 @@ export async function buildSegments(
     await plug(flat, `h${i + 1}`, host.namespace, 'flat0');
     await plug(pub, `h${i + 1}`, host.namespace, 'pub0');
   }
+  if (segments.underlay === undefined) return;
+  // Project networks: the underlay, and each host's overlay namespace made here with its
+  // underlay port (the compute service gives it --underlay-address) and, on the network
+  // host, a second port on the public segment for the routers.
+  made(segments.underlay);
+  const underlay = await segment(segments.underlay);
+  for (const [i, host] of hosts.entries()) {
+    if (!host.overlay) continue;
+    made(host.overlay.namespace);
+    await new Namespace(host.overlay.namespace).create();
+    await plug(underlay, `h${i + 1}`, host.overlay.namespace, 'ul0');
+    if (host.overlay.networkHost) await plug(pub, `r${i + 1}`, host.overlay.namespace, 'pub1');
+  }
 }
 
 export function clientNamespace(segments: LabSegments, client: string): string {

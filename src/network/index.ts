@@ -37,5 +37,6 @@ export {
   dataPlaneRuntimeDir,
   removeDataPlane,
   Namespace,
+  overlayNamespaceOf,
 } from './dataplane/index.js';
 export * from './project-networks.js';

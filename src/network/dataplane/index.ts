@@ -55,7 +55,12 @@ export async function removeDataPlane(namespace: string): Promise<void> {
 }
 
 // Project networks (VXLAN overlay), beside the flat network above; see overlay.ts.
-export { OverlayHost, type OverlayHostOptions, type OverlayPlug } from './overlay.js';
+export {
+  OverlayHost,
+  overlayNamespaceOf,
+  type OverlayHostOptions,
+  type OverlayPlug,
+} from './overlay.js';
 export {
   VXLAN_OVERHEAD,
   VXLAN_PORT,

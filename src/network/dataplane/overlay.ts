@@ -71,6 +71,11 @@ export interface OverlayHostOptions {
   onError?: (err: unknown) => void;
 }
 
+/** The overlay namespace of a host whose flat data plane is in `dataPlaneNamespace` (at most 40 characters). */
+export function overlayNamespaceOf(dataPlaneNamespace: string): string {
+  return `${dataPlaneNamespace.slice(0, 37)}-ov`;
+}
+
 /** A guest port to plug into a project network on this host. */
 export interface OverlayPlug {
   networkId: string;
