@@ -25,7 +25,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { randomUUID } from 'node:crypto';
 import { SnapshotRepo, VolumeRepo } from '../src/db/index.js';
+import { QemuImg } from '../src/image/index.js';
+import { VolumeManager } from '../src/volume/index.js';
 import { awsEc2 } from './support/awscli.js';
 import { needs } from './support/capabilities.js';
 import { postgresBackend, sqliteBackend } from './support/databases.js';
@@ -248,6 +251,58 @@ for (const backend of [sqliteBackend, postgresBackend]) {
         const hex = id.slice(5);
         return rows.some((r) => r.id.replace(/-/g, '').startsWith(hex));
       }
+    });
+
+    it('finishes snapshot work a restart cut short: a volume service starting makes and deletes what is recorded', async () => {
+      const p = await t.newProject();
+      const vol = await newVolume(p.client);
+      const volumes = new VolumeRepo(t.cloud.database.db);
+      const row = await volumes.get(uuidIn(await volumes.list(), vol));
+      assert.ok(row?.host);
+      assert.ok(qemuIo(await volumeFile(vol), 'write -P 0x6b 0 1M'));
+      // Recorded as the API side records them, with the casts lost on the way.
+      const repo = new SnapshotRepo(t.cloud.database.db);
+      const at = Date.now();
+      const base = {
+        projectId: p.projectId,
+        userId: '',
+        volumeId: row.id,
+        volumeSizeGb: row.sizeGb,
+        progress: 0,
+        host: row.host,
+        name: null,
+        description: null,
+        sourceSnapshotId: null,
+        isPublic: 0,
+        statusReason: null,
+        createdAt: at,
+        updatedAt: at,
+      };
+      const pending = { ...base, id: randomUUID(), status: 'creating' as const };
+      const going = { ...base, id: randomUUID(), status: 'deleting' as const };
+      await repo.insert(pending);
+      await repo.insert(going);
+      fs.mkdirSync(path.join(t.cloud.config.stateDir, 'snapshots'), { recursive: true });
+      fs.writeFileSync(path.join(t.cloud.config.stateDir, 'snapshots', `${going.id}.qcow2`), '');
+      const restarted = new VolumeManager({
+        db: t.cloud.database.db,
+        host: row.host,
+        directory: path.join(t.cloud.config.stateDir, 'volumes'),
+        qemuImg: new QemuImg(),
+      });
+      await restarted.service().start?.();
+      assert.equal((await repo.get(pending.id))?.status, 'available');
+      assert.equal(await repo.get(going.id), undefined);
+      assert.ok(
+        !fs.existsSync(path.join(t.cloud.config.stateDir, 'snapshots', `${going.id}.qcow2`)),
+      );
+      const shown = `snap-${pending.id.replace(/-/g, '').slice(0, 17)}`;
+      assert.equal((await snapshot(p.client, shown))?.State, 'completed');
+      const restored = await p.client.send(
+        new CreateVolumeCommand({ SnapshotId: shown, AvailabilityZone: zone }),
+      );
+      await waitVolume(p.client, restored.VolumeId as string);
+      assert.ok(qemuIo(await volumeFile(restored.VolumeId as string), 'read -P 0x6b 0 1M'));
     });
 
     it('refuses to delete a volume that has snapshots, and deletes it once they are gone', async () => {
