@@ -14,6 +14,7 @@ import {
   DescribeSnapshotsCommand,
   DescribeVolumesCommand,
   ModifySnapshotAttributeCommand,
+  ModifyVolumeCommand,
   ResetSnapshotAttributeCommand,
   type EC2Client,
   type Snapshot,
@@ -631,6 +632,32 @@ for (const backend of [sqliteBackend, postgresBackend]) {
         instanceId: null,
         device: null,
       });
+      // While a snapshot is being taken (here one whose host never answers), the volume keeps
+      // its size.
+      const taking = {
+        id: randomUUID(),
+        projectId: p.projectId,
+        userId: '',
+        volumeId: uuid,
+        volumeSizeGb: 2,
+        status: 'creating' as const,
+        progress: 0,
+        host: 'no-such-host',
+        name: null,
+        description: null,
+        sourceSnapshotId: null,
+        isPublic: 0,
+        statusReason: null,
+        createdAt: Date.now(),
+        updatedAt: Date.now(),
+      };
+      await new SnapshotRepo(t.cloud.database.db).insert(taking);
+      await expectError(
+        () => p.client.send(new ModifyVolumeCommand({ VolumeId: vol, Size: 3 })),
+        'IncorrectState',
+      );
+      assert.equal((await volume(p.client, vol))?.Size, 2);
+      await new SnapshotRepo(t.cloud.database.db).delete(taking.id);
       assert.equal(await snapshotCount(), before);
       assert.equal(
         (await p.client.send(new DescribeVolumesCommand({}))).Volumes?.length,
