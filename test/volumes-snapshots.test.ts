@@ -14,6 +14,7 @@ import {
   DescribeSnapshotsCommand,
   DescribeVolumesCommand,
   ModifySnapshotAttributeCommand,
+  ModifyVolumeCommand,
   ResetSnapshotAttributeCommand,
   type EC2Client,
   type Snapshot,
@@ -25,7 +26,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { randomUUID } from 'node:crypto';
 import { SnapshotRepo, VolumeRepo } from '../src/db/index.js';
+import { IdentityService } from '../src/identity/index.js';
+import { QemuImg } from '../src/image/index.js';
+import { VolumeManager } from '../src/volume/index.js';
 import { awsEc2 } from './support/awscli.js';
 import { needs } from './support/capabilities.js';
 import { postgresBackend, sqliteBackend } from './support/databases.js';
@@ -248,6 +253,76 @@ for (const backend of [sqliteBackend, postgresBackend]) {
         const hex = id.slice(5);
         return rows.some((r) => r.id.replace(/-/g, '').startsWith(hex));
       }
+    });
+
+    it('finishes snapshot work a restart cut short: a volume service starting makes and deletes what is recorded', async () => {
+      const p = await t.newProject();
+      const vol = await newVolume(p.client);
+      const volumes = new VolumeRepo(t.cloud.database.db);
+      const row = await volumes.get(uuidIn(await volumes.list(), vol));
+      assert.ok(row?.host);
+      assert.ok(qemuIo(await volumeFile(vol), 'write -P 0x6b 0 1M'));
+      // Recorded as the API side records them, with the casts lost on the way.
+      const repo = new SnapshotRepo(t.cloud.database.db);
+      const at = Date.now();
+      const base = {
+        projectId: p.projectId,
+        userId: '',
+        volumeId: row.id,
+        volumeSizeGb: row.sizeGb,
+        progress: 0,
+        host: row.host,
+        name: null,
+        description: null,
+        sourceSnapshotId: null,
+        isPublic: 0,
+        statusReason: null,
+        createdAt: at,
+        updatedAt: at,
+      };
+      const pending = { ...base, id: randomUUID(), status: 'creating' as const };
+      const going = { ...base, id: randomUUID(), status: 'deleting' as const };
+      await repo.insert(pending);
+      await repo.insert(going);
+      fs.mkdirSync(path.join(t.cloud.config.stateDir, 'snapshots'), { recursive: true });
+      fs.writeFileSync(path.join(t.cloud.config.stateDir, 'snapshots', `${going.id}.qcow2`), '');
+      const restarted = new VolumeManager({
+        db: t.cloud.database.db,
+        host: row.host,
+        directory: path.join(t.cloud.config.stateDir, 'volumes'),
+        qemuImg: new QemuImg(),
+      });
+      await restarted.service().start?.();
+      assert.equal((await repo.get(pending.id))?.status, 'available');
+      assert.equal(await repo.get(going.id), undefined);
+      assert.ok(
+        !fs.existsSync(path.join(t.cloud.config.stateDir, 'snapshots', `${going.id}.qcow2`)),
+      );
+      const shown = `snap-${pending.id.replace(/-/g, '').slice(0, 17)}`;
+      assert.equal((await snapshot(p.client, shown))?.State, 'completed');
+      const restored = await p.client.send(
+        new CreateVolumeCommand({ SnapshotId: shown, AvailabilityZone: zone }),
+      );
+      await waitVolume(p.client, restored.VolumeId as string);
+      assert.ok(qemuIo(await volumeFile(restored.VolumeId as string), 'read -P 0x6b 0 1M'));
+    });
+
+    it("keeps a project with snapshots from deletion; the operator's cascade deletes them with its volumes", async () => {
+      const p = await t.newProject();
+      const vol = await newVolume(p.client);
+      const snap = await newSnapshot(p.client, vol);
+      const snapFile = await snapshotFile(snap);
+      const identity = new IdentityService(t.cloud.database.db);
+      await assert.rejects(identity.deleteProject(p.projectId), (err: Error) =>
+        /still has 1 volume, 1 snapshot; .*--cascade/.test(err.message),
+      );
+      assert.ok(fs.existsSync(snapFile), 'the refusal kept the snapshot');
+      await identity.deleteProject(p.projectId, { cascade: true, waitMs: 90_000 });
+      assert.equal(fs.existsSync(snapFile), false);
+      assert.deepEqual(
+        await new SnapshotRepo(t.cloud.database.db).list({ projectId: p.projectId, ownOnly: true }),
+        [],
+      );
     });
 
     it('refuses to delete a volume that has snapshots, and deletes it once they are gone', async () => {
@@ -557,6 +632,32 @@ for (const backend of [sqliteBackend, postgresBackend]) {
         instanceId: null,
         device: null,
       });
+      // While a snapshot is being taken (here one whose host never answers), the volume keeps
+      // its size.
+      const taking = {
+        id: randomUUID(),
+        projectId: p.projectId,
+        userId: '',
+        volumeId: uuid,
+        volumeSizeGb: 2,
+        status: 'creating' as const,
+        progress: 0,
+        host: 'no-such-host',
+        name: null,
+        description: null,
+        sourceSnapshotId: null,
+        isPublic: 0,
+        statusReason: null,
+        createdAt: Date.now(),
+        updatedAt: Date.now(),
+      };
+      await new SnapshotRepo(t.cloud.database.db).insert(taking);
+      await expectError(
+        () => p.client.send(new ModifyVolumeCommand({ VolumeId: vol, Size: 3 })),
+        'IncorrectState',
+      );
+      assert.equal((await volume(p.client, vol))?.Size, 2);
+      await new SnapshotRepo(t.cloud.database.db).delete(taking.id);
       assert.equal(await snapshotCount(), before);
       assert.equal(
         (await p.client.send(new DescribeVolumesCommand({}))).Volumes?.length,
