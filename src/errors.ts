@@ -35,6 +35,7 @@ export const ERROR_RESOURCES = [
   'security_group_rule',
   'server_group',
   'volume',
+  'attachment',
   'address',
   'allocation',
   'association',

@@ -15,6 +15,7 @@ import { manageCommand } from './cli/manage.js';
 import { smokeCommand } from './cli/smoke.js';
 import {
   ComputeClient,
+  VolumeAttachOperations,
   ComputeManager,
   ensureGuestImage,
   FlavorService,
@@ -64,7 +65,7 @@ import { ServiceHealth, ServiceRunner, type Binary, type Service } from './servi
 import { TagService } from './tags/index.js';
 import { FAKE_HOST_CAPACITY, FakeDriver, QemuDriver, type VirtDriver } from './virt/index.js';
 import { VERSION } from './version.js';
-import { VolumeClient, VolumeManager, VolumeOperations } from './volume/index.js';
+import { NbdExports, VolumeClient, VolumeManager, VolumeOperations } from './volume/index.js';
 
 export const ALL_SERVICES: readonly Binary[] = ['network', 'scheduler', 'compute', 'volume', 'api'];
 
@@ -185,6 +186,7 @@ function apiServices(
   logger: Logger,
 ): ApiServices {
   const network = new NetworkClient(bus);
+  const volumeAttachments = new VolumeAttachOperations({ db, compute: new ComputeClient(bus) });
   const hosts = new HostInventory({
     db,
     downAfterMs: config.service.downAfterSeconds * 1000,
@@ -242,12 +244,14 @@ function apiServices(
     volumes: new VolumeOperations({
       db,
       volumes: new VolumeClient(bus),
+      extendAttached: (ctx, volume) => volumeAttachments.extendAttached(ctx, volume),
       quota: config.quota,
       availabilityZone: config.compute.availabilityZone,
       zones: async () => (await hosts.zones()).map((z) => z.name),
       downAfterMs: config.service.downAfterSeconds * 1000,
       logger: logger.child({ service: 'api' }),
     }),
+    volumeAttachments,
     flavors: new FlavorService(db),
     hostAdmin: new HostAdmin(db, config.compute.availabilityZone),
     quotaAdmin: new QuotaAdmin(db, config.quota),
@@ -423,6 +427,7 @@ export async function startCloud(
               createDriver(config, logger.child({ service: 'compute', driver: 'qemu' })),
             metadataFor: async (inst) => metadataFiles(await metadataService.forInstance(inst)),
             network,
+            volumes: new VolumeClient(bus),
             guestPort: agent,
             logger: logger.child({ service: 'compute' }),
             powerSyncMs: config.compute.powerSyncSeconds * 1000,
@@ -440,6 +445,12 @@ export async function startCloud(
             host: config.host,
             directory: path.join(config.stateDir, 'volumes'),
             qemuImg: new QemuImg(),
+            nbd: new NbdExports({
+              directory: path.join(config.stateDir, 'nbd'),
+              address: config.volume.nbdAddress,
+              port: config.volume.nbdPort,
+              logger: logger.child({ service: 'volume', part: 'nbd' }),
+            }),
             logger: logger.child({ service: 'volume' }),
           }).service();
           break;

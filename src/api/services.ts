@@ -8,6 +8,7 @@ import type {
   LaunchTemplateService,
   ServerGroupService,
   UsageReport,
+  VolumeAttachOperations,
 } from '../compute/index.js';
 import type { Catalog, IdentityService, TokenService } from '../identity/index.js';
 import type { ImageService } from '../image/index.js';
@@ -60,4 +61,6 @@ export interface ApiServices {
   usage: UsageReport;
   /** Volumes: create, list, extend, delete; the volume service keeps their files. */
   volumes: VolumeOperations;
+  /** Attaching volumes to instances and detaching them (the instance's host does the work). */
+  volumeAttachments: VolumeAttachOperations;
 }

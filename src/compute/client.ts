@@ -39,6 +39,9 @@ export type ComputeProtocol = {
     args: InstanceRef & { wakeUp: boolean };
     result: { jpegBase64: string };
   };
+  attachVolume: { args: InstanceRef & { volumeId: string }; result: null };
+  detachVolume: { args: InstanceRef & { volumeId: string; force: boolean }; result: null };
+  extendVolume: { args: InstanceRef & { volumeId: string }; result: null };
 } & LifecycleProtocol;
 
 /** The actions of server-lifecycle.ts, which the host's LifecycleWorker carries out. */
@@ -179,6 +182,43 @@ export class ComputeClient {
       instanceId,
       wakeUp,
     });
+  }
+
+  /**
+   * Cast: attaches a volume recorded `attaching` with the instance and a device name; the
+   * volume ends `in-use`, or `available` (`error` when its file is gone) if it cannot be.
+   */
+  attachVolume(
+    ctx: RequestContext,
+    host: string,
+    instanceId: string,
+    volumeId: string,
+  ): Promise<void> {
+    return this.#cast(ctx, host, 'attachVolume', { instanceId, volumeId });
+  }
+
+  /**
+   * Cast: detaches a volume recorded `detaching`; it ends `available`, or `in-use` again when
+   * the guest does not release it in time and `force` is not given.
+   */
+  detachVolume(
+    ctx: RequestContext,
+    host: string,
+    instanceId: string,
+    volumeId: string,
+    force: boolean,
+  ): Promise<void> {
+    return this.#cast(ctx, host, 'detachVolume', { instanceId, volumeId, force });
+  }
+
+  /** Cast: grows an attached volume recorded `extending` to its size; it ends `in-use`. */
+  extendVolume(
+    ctx: RequestContext,
+    host: string,
+    instanceId: string,
+    volumeId: string,
+  ): Promise<void> {
+    return this.#cast(ctx, host, 'extendVolume', { instanceId, volumeId });
   }
 
   #cast<M extends keyof ComputeProtocol>(

@@ -66,3 +66,8 @@ export { SHUTDOWN_BEHAVIORS } from '../db/index.js';
 export { METADATA_HTTP_TOKENS, METADATA_SWITCH } from '../db/index.js';
 export { FlavorService, type NewFlavor } from './flavors.js';
 export { UsageReport, type InstanceUsage } from './usage.js';
+export {
+  normalizeDevice,
+  VolumeAttachOperations,
+  type VolumeAttachOperationsOptions,
+} from './volume-attach-operations.js';

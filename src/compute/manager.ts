@@ -16,14 +16,16 @@ import {
   type InstancesTable,
   type InstanceRow,
 } from '../db/index.js';
-import { asStratusError, notFound } from '../errors.js';
+import { asStratusError, notFound, StratusError } from '../errors.js';
 import type { ImageStore } from '../image/index.js';
 import type { Logger } from '../log.js';
 import type { GuestNetwork, GuestNetworkPort, NetworkClient } from '../network/index.js';
 import type { Service } from '../service/index.js';
 import type { GuestDisk, GuestFile, NicAttachment, VirtDriver } from '../virt/index.js';
 import { VERSION } from '../version.js';
+import type { VolumeClient } from '../volume/index.js';
 import type { ComputeProtocol, HostDescription, InstanceRef, LifecycleProtocol } from './client.js';
+import { AttachmentWorker } from './attachment-worker.js';
 import { HostReconciler } from './host-reconciler.js';
 import { LifecycleWorker } from './lifecycle-worker.js';
 
@@ -58,11 +60,13 @@ export interface ComputeOptions {
    * network. The network agent implements it; `main.ts` wires it in.
    */
   guestPort?: GuestNetworkPort | undefined;
+  /** The volume hosts, which export the volumes this host's VMs attach. */
+  volumes?: VolumeClient | undefined;
 }
 
 /** The lifecycle actions are handled by its LifecycleWorker, the rest by its own methods. */
 export class ComputeManager implements ProtocolHandlers<
-  Omit<ComputeProtocol, keyof LifecycleProtocol>
+  Omit<ComputeProtocol, keyof LifecycleProtocol | 'attachVolume' | 'detachVolume' | 'extendVolume'>
 > {
   readonly #opts: ComputeOptions;
   readonly #instances: InstanceRepo;
@@ -73,6 +77,8 @@ export class ComputeManager implements ProtocolHandlers<
   readonly #reconciler: HostReconciler;
   /** Pause, suspend, rescue, rebuild and resize (lifecycle-worker.ts). */
   readonly #lifecycle: LifecycleWorker;
+  /** Attaching, detaching and growing volumes (attachment-worker.ts). */
+  readonly #attachments: AttachmentWorker | undefined;
   /** The take-over of the host's in-flight work at start, awaited before the driver closes. */
   #resuming: Promise<unknown> = Promise.resolve();
 
@@ -93,6 +99,19 @@ export class ComputeManager implements ProtocolHandlers<
           await this.#opts.network.deallocateForInstance(ctx, instanceId, this.#opts.host);
         }),
     });
+    const volumes = options.volumes;
+    this.#attachments = volumes
+      ? new AttachmentWorker({
+          db: options.db,
+          host: options.host,
+          driver: options.driver,
+          volumes,
+          logger: options.logger,
+          mine: (id) => this.#mine(id),
+          locked: (id, fn) => this.#locked(id, fn),
+          busy: (id) => this.#locks.has(id),
+        })
+      : undefined;
     this.#lifecycle = new LifecycleWorker({
       db: options.db,
       driver: options.driver,
@@ -137,6 +156,9 @@ export class ComputeManager implements ProtocolHandlers<
             unrescueInstance: (a, c) => this.#lifecycle.unrescue(a, c),
             consoleOutput: (a) => this.consoleOutput(a),
             consoleScreenshot: (a) => this.consoleScreenshot(a),
+            attachVolume: (a, c) => this.#volumeWork().attach(a, c),
+            detachVolume: (a, c) => this.#volumeWork().detach(a, c),
+            extendVolume: (a, c) => this.#volumeWork().extend(a, c),
           }),
           fanout: true,
         },
@@ -153,6 +175,7 @@ export class ComputeManager implements ProtocolHandlers<
           intervalMs: this.#opts.reconcileIntervalMs ?? 10_000,
           run: async () => {
             await this.reconcile();
+            await this.#attachments?.reconcile(this.#opts.inFlightDeadlineMs ?? 60_000);
           },
         },
       ],
@@ -165,7 +188,9 @@ export class ComputeManager implements ProtocolHandlers<
         );
         // Nothing of this host is being worked on yet: whatever is in flight was left by a
         // process that died. Resumed in the background, so the host serves meanwhile.
-        this.#resuming = this.reconcile({ all: true }).catch((err: unknown) =>
+        this.#resuming = this.reconcile({ all: true })
+          .then(() => this.#attachments?.reconcile(0, true))
+          .catch((err: unknown) =>
           this.#opts.logger.error({ err }, 'resuming in-flight work at start failed'),
         );
       },
@@ -475,8 +500,18 @@ export class ComputeManager implements ProtocolHandlers<
     this.#lastPowerSyncAt = now();
   }
 
+  /** The volume work of this host; `unavailable` when it was started without volume hosts. */
+  #volumeWork(): AttachmentWorker {
+    if (this.#attachments) return this.#attachments;
+    throw new StratusError('unavailable', 'This compute host cannot reach volume hosts.', {
+      resource: 'volume',
+    });
+  }
+
   async #destroy(instanceId: string, ctx: RequestContext): Promise<void> {
     await this.#opts.driver.destroy(instanceId);
+    // Its volumes are free again once the VM that held them is gone.
+    await this.#attachments?.releaseAll(instanceId, ctx);
     // Unplugging releases the DHCP lease, so the address is free again at once.
     await this.#opts.guestPort?.unplugInstance({ instanceId });
     await this.#opts.network.deallocateForInstance(ctx, instanceId, this.#opts.host);

@@ -80,6 +80,8 @@ export interface Config {
     weigher: 'spread' | 'pack';
   };
   network: { fixedRange: string; floatingRange: string; leaseSeconds: number };
+  /** The volume host's NBD server (its storage daemon). */
+  volume: { nbdAddress: string; nbdPort: number };
   dataPlane: {
     mode: 'auto' | 'namespace' | 'user';
     namespace: string;
@@ -319,6 +321,10 @@ function toConfig(r: Record<string, unknown>): Config {
       ramAllocationRatio: get('scheduler.ramAllocationRatio'),
       diskAllocationRatio: get('scheduler.diskAllocationRatio'),
       weigher: get('scheduler.weigher'),
+    },
+    volume: {
+      nbdAddress: get('volume.nbdAddress'),
+      nbdPort: get('volume.nbdPort'),
     },
     network: {
       fixedRange: get('network.fixedRange'),

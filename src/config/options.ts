@@ -630,6 +630,22 @@ export const OPTIONS: readonly OptionSpec[] = [
     default: '',
   },
   {
+    key: 'volume.nbdAddress',
+    flag: 'volume-nbd-address',
+    type: 'string',
+    help: "The address of this volume host that its storage daemon's NBD server listens on and compute hosts connect to for attached volumes.",
+    default: '127.0.0.1',
+  },
+  {
+    key: 'volume.nbdPort',
+    flag: 'volume-nbd-port',
+    type: 'integer',
+    help: "The TCP port of the storage daemon's NBD server; 0: one chosen at the first start and kept in the state dir.",
+    default: 0,
+    min: 0,
+    max: 65_535,
+  },
+  {
     key: 'network.leaseSeconds',
     flag: 'dhcp-lease-seconds',
     type: 'integer',

@@ -107,6 +107,25 @@ export interface GuestInfo {
   ssh?: SshEndpoint;
 }
 
+/**
+ * How a VM reaches a volume's blocks: an NBD export of the volume host (the same path on one
+ * machine and across hosts).
+ */
+export interface VolumeConnection {
+  kind: 'nbd';
+  host: string;
+  port: number;
+  exportName: string;
+}
+
+/** A volume attached to a VM: its id, the device name the cloud shows, and where it is. */
+export interface VolumeAttachment {
+  volumeId: string;
+  /** The device name the cloud records (e.g. '/dev/sdf' or 'vdb'); the guest names it itself. */
+  device: string;
+  connection: VolumeConnection;
+}
+
 export interface VirtDriver {
   readonly name: string;
   readonly capabilities: DriverCapabilities;
@@ -178,6 +197,29 @@ export interface VirtDriver {
    */
   screenshot(instanceId: string, options?: { wakeUp?: boolean }): Promise<Buffer>;
   list(): Promise<GuestInfo[]>;
+  /**
+   * Attaches a volume as a new virtio disk whose serial is the volume id's first 20 characters
+   * (the guest sees /dev/disk/by-id/virtio-<serial>): hot-plugged into a running VM, and kept
+   * with the VM so every later boot (power on, reboot, a restart of the compute service) has
+   * it. Attaching a volume the VM has already is a no-op. No such VM: `not_found`; the volume
+   * cannot be reached or plugged: `unavailable`, with nothing left attached.
+   */
+  attachVolume(instanceId: string, attachment: VolumeAttachment): Promise<void>;
+  /**
+   * Detaches a volume: a running guest is asked to release the disk and given a timeout;
+   * when it does not, `conflict` and the volume stays attached, unless
+   * `force`, which removes it from the VM's record whatever the guest does (the disk goes away
+   * at the latest with the next boot; its connection is cut by the volume host). Detaching a
+   * volume the VM does not have, or from a VM that is gone, succeeds.
+   */
+  detachVolume(instanceId: string, volumeId: string, options: { force: boolean }): Promise<void>;
+  /**
+   * Tells a running VM that an attached volume now has `sizeBytes` (the volume host grew it
+   * and exports it again), so the guest sees the new size at once. No-op for a VM that is off.
+   */
+  extendVolume(instanceId: string, volumeId: string, sizeBytes: number): Promise<void>;
+  /** The volumes attached to a VM, as attached; [] when there is no such VM. */
+  listVolumes(instanceId: string): Promise<VolumeAttachment[]>;
   capacity(): Promise<HostCapacity>;
   /** Releases driver resources; VMs that survive restarts keep running. */
   close(): Promise<void>;

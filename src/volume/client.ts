@@ -3,6 +3,7 @@
 import { hostTopic, type Bus } from '../bus/index.js';
 import type { RequestContext } from '../context.js';
 import type { ServiceStatus } from '../service/index.js';
+import type { NbdExport } from './nbd-exports.js';
 
 export const VOLUME_SERVICE = 'volume';
 
@@ -27,6 +28,9 @@ export type VolumeProtocol = {
   createVolume: { args: VolumeRef; result: null };
   deleteVolume: { args: VolumeRef; result: null };
   extendVolume: { args: VolumeRef; result: null };
+  exportVolume: { args: VolumeRef; result: NbdExport };
+  unexportVolume: { args: VolumeRef; result: null };
+  growVolume: { args: VolumeRef; result: NbdExport };
 };
 
 export class VolumeClient {
@@ -60,5 +64,29 @@ export class VolumeClient {
    */
   extendVolume(ctx: RequestContext, host: string, volumeId: string): Promise<void> {
     return this.bus.cast(ctx, hostTopic(VOLUME_SERVICE, host), 'extendVolume', { volumeId });
+  }
+
+  /**
+   * Call: exports the volume's file over NBD from its host (kept until `unexportVolume`, and
+   * made again when the volume service or its storage daemon restarts while the volume is
+   * attached) and says where. Idempotent. The file is gone: `not_found`.
+   */
+  exportVolume(ctx: RequestContext, host: string, volumeId: string): Promise<NbdExport> {
+    return this.bus.call(ctx, hostTopic(VOLUME_SERVICE, host), 'exportVolume', { volumeId });
+  }
+
+  /** Call: ends the volume's export, cutting any client still connected. Idempotent. */
+  unexportVolume(ctx: RequestContext, host: string, volumeId: string): Promise<void> {
+    return this.bus
+      .call(ctx, hostTopic(VOLUME_SERVICE, host), 'unexportVolume', { volumeId })
+      .then(() => undefined);
+  }
+
+  /**
+   * Call: grows the file of an attached volume to its recorded size through the storage daemon
+   * and exports it again (its clients reconnect); the compute host then tells the guest.
+   */
+  growVolume(ctx: RequestContext, host: string, volumeId: string): Promise<NbdExport> {
+    return this.bus.call(ctx, hostTopic(VOLUME_SERVICE, host), 'growVolume', { volumeId });
   }
 }

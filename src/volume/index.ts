@@ -6,6 +6,7 @@ export {
   type VolumeProtocol,
 } from './client.js';
 export { VolumeManager, type VolumeManagerOptions } from './manager.js';
+export { NbdExports, type NbdExport, type NbdExportsOptions } from './nbd-exports.js';
 export {
   VolumeOperations,
   VOLUME_TYPES,

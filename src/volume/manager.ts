@@ -8,6 +8,7 @@ import { now, TagRepo, VolumeRepo, type Db, type VolumeRow } from '../db/index.j
 import type { QemuImg } from '../image/index.js';
 import type { Logger } from '../log.js';
 import type { Service } from '../service/index.js';
+import { notFound, StratusError } from '../errors.js';
 import { VERSION } from '../version.js';
 import {
   VOLUME_SERVICE,
@@ -15,6 +16,7 @@ import {
   type VolumeProtocol,
   type VolumeRef,
 } from './client.js';
+import type { NbdExport, NbdExports } from './nbd-exports.js';
 
 const GIB = 1024 ** 3;
 
@@ -24,8 +26,13 @@ export interface VolumeManagerOptions {
   /** Where the volume files are kept (`<state-dir>/volumes`). */
   directory: string;
   qemuImg: QemuImg;
+  /** The host's storage daemon, which exports attached volumes over NBD. */
+  nbd: NbdExports;
   logger?: Logger;
 }
+
+/** Statuses in which a volume is held by an instance, so its export must stay. */
+const ATTACHED = new Set(['attaching', 'in-use', 'detaching', 'extending']);
 
 export class VolumeManager {
   readonly #opts: VolumeManagerOptions;
@@ -52,6 +59,9 @@ export class VolumeManager {
             createVolume: (a) => this.createVolume(a),
             deleteVolume: (a) => this.deleteVolume(a),
             extendVolume: (a) => this.extendVolume(a),
+            exportVolume: (a) => this.exportVolume(a),
+            unexportVolume: (a) => this.unexportVolume(a),
+            growVolume: (a) => this.growVolume(a),
           }),
         },
       ],
@@ -59,6 +69,8 @@ export class VolumeManager {
       // extending: the work is picked up again here, as at start.
       periodicTasks: [
         { name: 'resume-volume-work', intervalMs: 30_000, run: () => this.#resume() },
+        // A storage daemon that died is started again and exports what is attached.
+        { name: 'check-exports', intervalMs: 10_000, run: () => this.#checkExports() },
       ],
       start: () => this.#start(),
     };
@@ -124,6 +136,7 @@ export class VolumeManager {
       const v = await this.#mine(volumeId);
       if (!v || v.status !== 'deleting') return null;
       try {
+        await this.#opts.nbd.unexport(v.id);
         fs.rmSync(this.file(v.id), { force: true });
         fs.rmSync(`${this.file(v.id)}.part`, { force: true });
         await this.#opts.db.transaction().execute(async (trx) => {
@@ -146,7 +159,8 @@ export class VolumeManager {
   async extendVolume({ volumeId }: VolumeRef): Promise<null> {
     return this.#locked(volumeId, async () => {
       const v = await this.#mine(volumeId);
-      if (!v || v.status !== 'extending') return null;
+      // An attached volume is grown through its compute host (growVolume), not here.
+      if (!v || v.status !== 'extending' || v.instanceId !== null) return null;
       try {
         await this.#opts.qemuImg.growQcow2(this.file(v.id), v.sizeGb * GIB);
         await this.#volumes.update(v.id, { status: v.instanceId ? 'in-use' : 'available' }, [
@@ -169,6 +183,80 @@ export class VolumeManager {
   async #start(): Promise<void> {
     fs.mkdirSync(this.#opts.directory, { recursive: true, mode: 0o700 });
     await this.#resume();
+    await this.#syncExports();
+  }
+
+  /**
+   * Exports the volume's file over NBD: only a volume an instance holds (or is being given);
+   * `conflict` otherwise, `not_found` when its file is gone.
+   */
+  async exportVolume({ volumeId }: VolumeRef): Promise<NbdExport> {
+    return this.#locked(volumeId, async () => {
+      const v = await this.#mine(volumeId);
+      if (!v) throw notFound('volume', volumeId);
+      if (!ATTACHED.has(v.status) || v.instanceId === null) {
+        throw new StratusError('conflict', `The volume '${volumeId}' is ${v.status}.`, {
+          resource: 'volume',
+          id: volumeId,
+        });
+      }
+      if (await this.#opts.nbd.ensure()) await this.#syncExports(volumeId);
+      return this.#opts.nbd.export(volumeId, this.file(volumeId));
+    });
+  }
+
+  async unexportVolume({ volumeId }: VolumeRef): Promise<null> {
+    return this.#locked(volumeId, async () => {
+      await this.#opts.nbd.unexport(volumeId);
+      return null;
+    });
+  }
+
+  /** Grows an attached volume (recorded `extending`) to its recorded size, and exports it again. */
+  async growVolume({ volumeId }: VolumeRef): Promise<NbdExport> {
+    return this.#locked(volumeId, async () => {
+      const v = await this.#mine(volumeId);
+      if (!v) throw notFound('volume', volumeId);
+      if (!fs.existsSync(this.file(volumeId))) {
+        throw notFound('volume', volumeId, `The file of volume '${volumeId}' is gone.`);
+      }
+      const e = await this.#opts.nbd.grow(volumeId, this.file(volumeId), v.sizeGb * GIB);
+      this.#opts.logger?.info({ volumeId, sizeGb: v.sizeGb }, 'attached volume grown');
+      return e;
+    });
+  }
+
+  /** Starts the daemon again if it died, and then exports again what is attached. */
+  async #checkExports(): Promise<void> {
+    const attached = (await this.#volumes.list({ host: this.#opts.host })).some(
+      (v) => ATTACHED.has(v.status) && v.instanceId !== null,
+    );
+    if (!attached && this.#opts.nbd.pid() === undefined) return;
+    if (await this.#opts.nbd.ensure()) await this.#syncExports();
+  }
+
+  /**
+   * Makes the daemon's exports what the records say: every volume of this host an instance
+   * holds is exported, and no other (`skip`: a volume the caller exports itself).
+   */
+  async #syncExports(skip?: string): Promise<void> {
+    const rows = await this.#volumes.list({ host: this.#opts.host });
+    const want = rows.filter((v) => ATTACHED.has(v.status) && v.instanceId !== null);
+    if (want.length === 0 && this.#opts.nbd.pid() === undefined) return;
+    await this.#opts.nbd.ensure();
+    for (const v of want) {
+      if (v.id === skip || !fs.existsSync(this.file(v.id))) continue;
+      try {
+        await this.#opts.nbd.export(v.id, this.file(v.id));
+      } catch (err) {
+        this.#opts.logger?.error({ err, volumeId: v.id }, 'exporting an attached volume failed');
+      }
+    }
+    const wanted = new Set(want.map((v) => v.id));
+    for (const id of await this.#opts.nbd.exported()) {
+      if (!wanted.has(id) && id !== skip) await this.#opts.nbd.unexport(id).catch(() => undefined);
+    }
+    this.#opts.logger?.info({ exported: wanted.size }, 'volume exports in place');
   }
 
   /** Does again the work on this host's volumes that is under way and not running now. */

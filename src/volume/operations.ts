@@ -45,6 +45,12 @@ export interface VolumeOperationsOptions {
   zones: () => Promise<readonly string[]>;
   /** A volume service whose heartbeat is older than this is down. */
   downAfterMs: number;
+  /**
+   * Grows an attached volume (recorded `extending` at its new size) through the host of the
+   * instance that holds it, so the guest sees the new size; without it, only available volumes
+   * may be extended.
+   */
+  extendAttached?: (ctx: RequestContext, volume: VolumeRow) => Promise<void>;
   logger?: Logger;
 }
 
@@ -186,7 +192,8 @@ export class VolumeOperations {
 
   /**
    * Grows a volume to `sizeGb` (`invalid` unless larger, `over_quota` beyond the project's
-   * GiB); only an `available` volume, which is `extending` until its host grew the file.
+   * GiB); an `available` volume, or an `in-use` one where attached volumes can grow, which is
+   * `extending` until its host grew the file (and the guest was told).
    */
   async extend(
     ctx: RequestContext,
@@ -201,7 +208,8 @@ export class VolumeOperations {
         { resource: 'parameter', id: 'Size' },
       );
     }
-    if (volume.status !== 'available') throw busy(volume, shown);
+    const attached = volume.status === 'in-use' && this.#opts.extendAttached !== undefined;
+    if (volume.status !== 'available' && !attached) throw busy(volume, shown);
     await this.#opts.db.transaction().execute(async (trx) => {
       await holdProject(trx, volume.projectId);
       await checkQuota(trx, this.#opts.quota, volume.projectId, {
@@ -209,11 +217,13 @@ export class VolumeOperations {
         gigabytes: sizeGb - volume.sizeGb,
       });
       const moved = await new VolumeRepo(trx).update(volume.id, { status: 'extending', sizeGb }, [
-        'available',
+        volume.status,
       ]);
       if (!moved) throw busy(volume, shown);
     });
-    if (volume.host !== null) await this.#opts.volumes.extendVolume(ctx, volume.host, volume.id);
+    if (attached) await this.#opts.extendAttached?.(ctx, { ...volume, status: 'extending', sizeGb });
+    else if (volume.host !== null)
+      await this.#opts.volumes.extendVolume(ctx, volume.host, volume.id);
     return { ...volume, status: 'extending', sizeGb };
   }
 

@@ -43,6 +43,7 @@ const TABLE: Readonly<Record<ErrorKind, KindCodes>> = {
       launch_template_version: ['InvalidLaunchTemplateId.VersionNotFound', 400],
       server_group: ['InvalidPlacementGroup.Unknown', 400],
       volume: ['InvalidVolume.NotFound', 400],
+      attachment: ['InvalidAttachment.NotFound', 400],
     },
     // An unknown zone, flavor or tag: EC2 calls the value invalid.
     otherwise: ['InvalidParameterValue', 400],
@@ -80,6 +81,7 @@ const TABLE: Readonly<Record<ErrorKind, KindCodes>> = {
       association: { malformed: ['InvalidAssociationID.Malformed', 400] },
       resource: { malformed: ['InvalidID', 400] },
       volume: { malformed: ['InvalidVolumeID.Malformed', 400] },
+      zone: { combination: ['InvalidVolume.ZoneMismatch', 400] },
     },
     reasons: {
       combination: ['InvalidParameterCombination', 400],

@@ -10,6 +10,10 @@ export interface VolumeListFilter {
   idPrefixes?: readonly string[];
   /** Only volumes kept by this volume host. */
   host?: string;
+  /** Only volumes attached (or being attached) to this instance. */
+  instanceId?: string;
+  /** Only volumes in one of these statuses. */
+  statuses?: readonly VolumeStatus[];
 }
 
 export class VolumeRepo {
@@ -29,6 +33,11 @@ export class VolumeRepo {
     let q = this.db.selectFrom('volumes').selectAll();
     if (filter.projectId !== undefined) q = q.where('projectId', '=', filter.projectId);
     if (filter.host !== undefined) q = q.where('host', '=', filter.host);
+    if (filter.instanceId !== undefined) q = q.where('instanceId', '=', filter.instanceId);
+    if (filter.statuses) {
+      if (filter.statuses.length === 0) return [];
+      q = q.where('status', 'in', filter.statuses);
+    }
     if (filter.idPrefixes) {
       const prefixes = filter.idPrefixes;
       if (prefixes.length === 0) return [];

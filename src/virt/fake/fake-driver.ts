@@ -15,6 +15,7 @@ import type {
   PowerState,
   RescueBoot,
   VirtDriver,
+  VolumeAttachment,
 } from '../driver.js';
 
 export interface FakeDriverOptions {
@@ -32,6 +33,10 @@ export interface FakeDriverOptions {
    * killed mid-spawn leaves no VM, as a QEMU that never started would). In memory only when absent.
    */
   stateFile?: string;
+  /** Attaching a volume whose id is in this set fails, as an unreachable export would. */
+  failVolumeIds?: ReadonlySet<string>;
+  /** Detaching a volume whose id is in this set times out, as a guest that holds it on would. */
+  stuckVolumeIds?: ReadonlySet<string>;
 }
 
 interface FakeVm {
@@ -44,6 +49,8 @@ interface FakeVm {
   previousSize?: GuestResize;
   /** The rescue image it runs while rescued. */
   rescueImageId?: string;
+  /** Attached volumes, in the order they were attached. */
+  volumes?: VolumeAttachment[];
 }
 
 const sleep = (ms: number) => (ms > 0 ? new Promise((r) => setTimeout(r, ms)) : Promise.resolve());
@@ -317,6 +324,60 @@ export class FakeDriver implements VirtDriver {
       instanceId,
       powerState: vm.state,
     }));
+  }
+
+  async attachVolume(instanceId: string, attachment: VolumeAttachment): Promise<void> {
+    const vm = this.#get(instanceId);
+    const volumes = (vm.volumes ??= []);
+    if (volumes.some((v) => v.volumeId === attachment.volumeId)) return;
+    await sleep(this.#opts.powerDelayMs ?? 0);
+    if (this.#opts.failVolumeIds?.has(attachment.volumeId)) {
+      throw new StratusError(
+        'unavailable',
+        `The fake driver was told to fail attaching volume '${attachment.volumeId}'.`,
+        { resource: 'volume', id: attachment.volumeId },
+      );
+    }
+    volumes.push(attachment);
+    vm.console += `volume ${attachment.volumeId} attached\n`;
+    this.#save();
+  }
+
+  async detachVolume(
+    instanceId: string,
+    volumeId: string,
+    options: { force: boolean },
+  ): Promise<void> {
+    const vm = this.#vms.get(instanceId);
+    if (!vm?.volumes?.some((v) => v.volumeId === volumeId)) return;
+    await sleep(this.#opts.powerDelayMs ?? 0);
+    if (vm.state === 'running' && !options.force && this.#opts.stuckVolumeIds?.has(volumeId)) {
+      throw new StratusError(
+        'conflict',
+        `The guest of fake VM '${instanceId}' did not release volume '${volumeId}'.`,
+        { resource: 'volume', id: volumeId },
+      );
+    }
+    vm.volumes = vm.volumes.filter((v) => v.volumeId !== volumeId);
+    vm.console += `volume ${volumeId} detached${options.force ? ' (forced)' : ''}\n`;
+    this.#save();
+  }
+
+  async extendVolume(instanceId: string, volumeId: string, sizeBytes: number): Promise<void> {
+    const vm = this.#get(instanceId);
+    if (!vm.volumes?.some((v) => v.volumeId === volumeId)) {
+      throw new StratusError(
+        'not_found',
+        `The fake VM '${instanceId}' has no volume '${volumeId}'.`,
+        { resource: 'volume', id: volumeId },
+      );
+    }
+    vm.console += `volume ${volumeId} is ${sizeBytes} bytes now\n`;
+    this.#save();
+  }
+
+  async listVolumes(instanceId: string): Promise<VolumeAttachment[]> {
+    return [...(this.#vms.get(instanceId)?.volumes ?? [])];
   }
 
   async capacity(): Promise<HostCapacity> {

@@ -1,6 +1,7 @@
 // The QEMU command line of one VM, as a pure function of its layout and settings, so that
 // what Stratus runs can be read (and tested) in one place.
 import type { NicAttachment } from '../driver.js';
+import { volumeArgs, type VolumeRecord } from './volumes.js';
 
 /** The guest's kernel command line for direct kernel boots (the guest image's own is the same). */
 export const KERNEL_CMDLINE = 'console=ttyS0 quiet panic=-1';
@@ -19,6 +20,8 @@ export interface VmCommand {
   disk?: string;
   /** A second disk (qcow2), never booted from: a rescued VM's own disk. */
   secondDisk?: string;
+  /** Volumes attached to the VM, reached over NBD. */
+  volumes?: readonly VolumeRecord[];
   /** Start from a saved state read from this migration URI (e.g. `exec:cat FILE`). */
   incoming?: string;
   kernel?: string;
@@ -116,6 +119,7 @@ export function qemuArgs(c: VmCommand): string[] {
       'virtio-blk-pci,drive=d1',
     );
   }
+  for (const v of c.volumes ?? []) args.push(...volumeArgs(v));
   if (c.incoming) args.push('-incoming', c.incoming);
   args.push(...nic(c));
   return args;

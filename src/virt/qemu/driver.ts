@@ -18,6 +18,7 @@ import type {
   PowerState,
   RescueBoot,
   VirtDriver,
+  VolumeAttachment,
 } from '../driver.js';
 import { chooseAccelerator, type AcceleratorChoice, type AcceleratorMode } from './accel.js';
 import { qemuCommand, type VmCommand } from './cmdline.js';
@@ -26,6 +27,7 @@ import { RESPONDER_SCRIPT, writeMetadataTree } from './metadata-files.js';
 import { QmpClient, qmpExecute } from './qmp.js';
 import { encodeJpeg, parsePpm } from '../jpeg.js';
 import { isVmProcess, signalVm, waitGone } from './vm-process.js';
+import { growVolume, plugVolume, unplugVolume, type VolumeRecord } from './volumes.js';
 
 export interface QemuDriverOptions {
   /** The driver's own directory: `instances/<uuid>/` per VM and `base/` for cached images. */
@@ -42,6 +44,8 @@ export interface QemuDriverOptions {
   rebootTimeoutMs?: number;
   /** TCG translation cache size in MiB; smaller saves memory per VM. */
   tbSizeMb?: number;
+  /** How long a guest has to release a volume's disk on detach before it is refused, ms. */
+  volumeDetachTimeoutMs?: number;
   logger?: DriverLogger;
 }
 
@@ -70,6 +74,8 @@ interface VmRecord {
   resize?: GuestSize;
   /** Rescued: what it boots instead (a rescue disk is `rescueDisk`), its own disk second. */
   rescue?: { disk: boolean; kernel?: string; ramdisk?: string };
+  /** Attached volumes; every boot plugs them. */
+  volumes?: VolumeRecord[];
 }
 
 const FILES = {
@@ -145,6 +151,7 @@ export class QemuDriver implements VirtDriver {
       powerOffTimeoutMs: options.powerOffTimeoutMs ?? 30_000,
       rebootTimeoutMs: options.rebootTimeoutMs ?? 60_000,
       tbSizeMb: options.tbSizeMb ?? 64,
+      volumeDetachTimeoutMs: options.volumeDetachTimeoutMs ?? 60_000,
     };
     this.#log = options.logger ?? silent;
     this.acceleration = chooseAccelerator(this.#opts.accelerator);
@@ -663,6 +670,77 @@ export class QemuDriver implements VirtDriver {
     return out;
   }
 
+  async attachVolume(instanceId: string, attachment: VolumeAttachment): Promise<void> {
+    const rec = this.#record(instanceId);
+    const known = rec.volumes?.find((v) => v.volumeId === attachment.volumeId);
+    const v: VolumeRecord = known ?? { ...attachment, generation: 0 };
+    if (this.#livePid(instanceId) !== undefined) {
+      await plugVolume(this.#file(instanceId, 'qmp'), v);
+    }
+    if (!known) this.#save({ ...rec, volumes: [...(rec.volumes ?? []), v] });
+    this.#log.info({ instanceId, volumeId: v.volumeId }, 'volume attached');
+  }
+
+  async detachVolume(
+    instanceId: string,
+    volumeId: string,
+    options: { force: boolean },
+  ): Promise<void> {
+    if (!UUID.test(instanceId) || !fs.existsSync(this.#file(instanceId, 'record'))) return;
+    const rec = this.#record(instanceId);
+    const v = rec.volumes?.find((x) => x.volumeId === volumeId);
+    if (!v) return;
+    if (this.#livePid(instanceId) !== undefined) {
+      let gone = false;
+      try {
+        gone = await unplugVolume(
+          this.#file(instanceId, 'qmp'),
+          v,
+          this.#opts.volumeDetachTimeoutMs,
+        );
+      } catch (err) {
+        if (!options.force) throw err;
+      }
+      if (!gone && !options.force) {
+        throw new StratusError(
+          'conflict',
+          `The guest of instance '${instanceId}' did not release volume '${volumeId}' in time.`,
+          { resource: 'volume', id: volumeId },
+        );
+      }
+      if (!gone) this.#log.warn({ instanceId, volumeId }, 'volume detached by force');
+    }
+    const now = this.#record(instanceId);
+    this.#save({ ...now, volumes: (now.volumes ?? []).filter((x) => x.volumeId !== volumeId) });
+    this.#log.info({ instanceId, volumeId }, 'volume detached');
+  }
+
+  async extendVolume(instanceId: string, volumeId: string, sizeBytes: number): Promise<void> {
+    const rec = this.#record(instanceId);
+    const v = rec.volumes?.find((x) => x.volumeId === volumeId);
+    if (!v) {
+      throw new StratusError(
+        'not_found',
+        `The VM of instance '${instanceId}' has no volume '${volumeId}'.`,
+        { resource: 'volume', id: volumeId },
+      );
+    }
+    if (this.#livePid(instanceId) === undefined) return;
+    const next = await growVolume(this.#file(instanceId, 'qmp'), v, sizeBytes);
+    const now = this.#record(instanceId);
+    this.#save({
+      ...now,
+      volumes: (now.volumes ?? []).map((x) => (x.volumeId === volumeId ? next : x)),
+    });
+  }
+
+  async listVolumes(instanceId: string): Promise<VolumeAttachment[]> {
+    if (!UUID.test(instanceId) || !fs.existsSync(this.#file(instanceId, 'record'))) return [];
+    return (this.#record(instanceId).volumes ?? []).map(
+      ({ volumeId, device, connection }) => ({ volumeId, device, connection }),
+    );
+  }
+
   async capacity(): Promise<HostCapacity> {
     const fsStat = await fs.promises.statfs(
       fs.existsSync(this.#opts.stateDir) ? this.#opts.stateDir : path.dirname(this.#opts.stateDir),
@@ -707,6 +785,7 @@ export class QemuDriver implements VirtDriver {
         ...(boot.kernel ? { kernel: boot.kernel } : {}),
         ...(boot.ramdisk ? { ramdisk: boot.ramdisk } : {}),
         ...(options.incoming ? { incoming: options.incoming } : {}),
+        ...(rec.volumes?.length ? { volumes: rec.volumes } : {}),
         consoleLog: this.#file(id, 'console'),
         qmpSocket: this.#file(id, 'qmp'),
         pidFile: this.#file(id, 'qemuPid'),

@@ -99,6 +99,45 @@ export class QmpClient {
     });
   }
 
+  /**
+   * Resolves with the first event called `name` since the session began for which `match`
+   * holds; undefined after `timeoutMs` or when the connection closes.
+   */
+  async waitEventWhere(
+    name: string,
+    match: (e: QmpEvent) => boolean,
+    timeoutMs: number,
+  ): Promise<QmpEvent | undefined> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const seen = this.#events.find((e) => e.event === name && match(e));
+      if (seen) return seen;
+      if (this.#closed) return undefined;
+      const left = deadline - Date.now();
+      if (left <= 0) return undefined;
+      // Any event of that name wakes the wait; the match is checked again above.
+      await this.waitEventAfter(name, this.#events.length, left);
+    }
+  }
+
+  /** Waits for an event called `name` among those after the first `seen` of the session. */
+  private waitEventAfter(name: string, seen: number, timeoutMs: number): Promise<void> {
+    if (this.#events.slice(seen).some((e) => e.event === name)) return Promise.resolve();
+    if (this.#closed) return Promise.resolve();
+    return new Promise((resolve) => {
+      const waiter = {
+        name,
+        resolve: () => {
+          clearTimeout(timer);
+          this.#waiters.delete(waiter);
+          resolve();
+        },
+      };
+      const timer = setTimeout(() => waiter.resolve(), timeoutMs);
+      this.#waiters.add(waiter);
+    });
+  }
+
   close(): void {
     this.#sock.destroy();
   }

@@ -12,6 +12,7 @@ import { metadataOptionsActions } from './metadata-options.js';
 import { regionActions } from './regions.js';
 import { securityGroupActions } from './security-groups.js';
 import { tagActions } from './tags.js';
+import { volumeAttachmentActions } from './volume-attachments.js';
 import { volumeActions } from './volumes.js';
 
 export type { Ec2Deps } from './deps.js';
@@ -30,5 +31,6 @@ export function ec2Actions(deps: Ec2Deps): Ec2ActionTable {
     ...tagActions(deps),
     ...placementGroupActions(deps),
     ...volumeActions(deps),
+    ...volumeAttachmentActions(deps),
   };
 }

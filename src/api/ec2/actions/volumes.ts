@@ -32,6 +32,12 @@ function ec2State(v: VolumeRow): string {
   }
 }
 
+/** The state of a volume's attachment as EC2 names it. */
+function attachState(v: VolumeRow): string {
+  if (v.status === 'attaching' || v.status === 'detaching') return v.status;
+  return 'attached';
+}
+
 /** What DescribeVolumeStatus says of a volume: ok, impaired or insufficient-data. */
 function ioStatus(v: VolumeRow): { status: string; ioEnabled: string } {
   const state = ec2State(v);
@@ -82,7 +88,7 @@ export function volumeActions({ volumes, tags }: Ec2Deps): Ec2ActionTable {
             volumeId: ec2Id('vol', v.id),
             instanceId: ec2Id('i', v.instanceId),
             device: v.device,
-            status: v.status === 'detaching' ? 'detaching' : 'attached',
+            status: attachState(v),
             attachTime: v.attachedAt === null ? undefined : ec2Time(v.attachedAt),
             deleteOnTermination: false,
           },
@@ -165,7 +171,7 @@ export function volumeActions({ volumes, tags }: Ec2Deps): Ec2ActionTable {
           'attachment.instance-id': (r) => (r.instanceId ? ec2Id('i', r.instanceId) : undefined),
           'attachment.device': (r) => r.device,
           'attachment.status': (r) =>
-            r.instanceId ? (r.status === 'detaching' ? 'detaching' : 'attached') : undefined,
+            r.instanceId ? attachState(r) : undefined,
           'attachment.delete-on-termination': (r) => (r.instanceId ? 'false' : undefined),
         },
         { tags: tagList },
