@@ -36,6 +36,7 @@ export const ERROR_RESOURCES = [
   'server_group',
   'volume',
   'attachment',
+  'snapshot',
   'address',
   'allocation',
   'association',
@@ -70,6 +71,7 @@ export const ERROR_RESOURCES = [
   'server_group_members',
   'volumes',
   'gigabytes',
+  'snapshots',
   // a request and its parts
   'request',
   'parameter',
@@ -132,6 +134,7 @@ export const ERROR_REASONS = [
   'server_group_members',
   'volumes',
   'gigabytes',
+  'snapshots',
   // unavailable
   'no_valid_host',
   'no_address',

@@ -65,7 +65,13 @@ import { ServiceHealth, ServiceRunner, type Binary, type Service } from './servi
 import { TagService } from './tags/index.js';
 import { FAKE_HOST_CAPACITY, FakeDriver, QemuDriver, type VirtDriver } from './virt/index.js';
 import { VERSION } from './version.js';
-import { NbdExports, VolumeClient, VolumeManager, VolumeOperations } from './volume/index.js';
+import {
+  NbdExports,
+  SnapshotOperations,
+  VolumeClient,
+  VolumeManager,
+  VolumeOperations,
+} from './volume/index.js';
 
 export const ALL_SERVICES: readonly Binary[] = ['network', 'scheduler', 'compute', 'volume', 'api'];
 
@@ -252,6 +258,11 @@ function apiServices(
       logger: logger.child({ service: 'api' }),
     }),
     volumeAttachments,
+    snapshots: new SnapshotOperations({
+      db,
+      volumes: new VolumeClient(bus),
+      quota: config.quota,
+    }),
     flavors: new FlavorService(db),
     hostAdmin: new HostAdmin(db, config.compute.availabilityZone),
     quotaAdmin: new QuotaAdmin(db, config.quota),

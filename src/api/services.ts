@@ -18,7 +18,7 @@ import type { QuotaAdmin, QuotaReader } from '../quota/index.js';
 import type { HostAdmin, HostInventory } from '../scheduler/index.js';
 import type { ServiceHealth } from '../service/index.js';
 import type { TagService } from '../tags/index.js';
-import type { VolumeOperations } from '../volume/index.js';
+import type { SnapshotOperations, VolumeOperations } from '../volume/index.js';
 
 export interface ApiServices {
   /** Users, projects, roles and EC2 credentials. */
@@ -63,4 +63,6 @@ export interface ApiServices {
   volumes: VolumeOperations;
   /** Attaching volumes to instances and detaching them (the instance's host does the work). */
   volumeAttachments: VolumeAttachOperations;
+  /** Volume snapshots: create, copy, list, share, delete; kept by the volume's host. */
+  snapshots: SnapshotOperations;
 }

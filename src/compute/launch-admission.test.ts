@@ -33,6 +33,7 @@ const DEFAULTS: QuotaLimits = {
   serverGroupMembers: 10,
   volumes: 10,
   gigabytes: 1000,
+  snapshots: 10,
 };
 const FLAVOR: FlavorRow = {
   id: 'f1',

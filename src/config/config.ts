@@ -350,6 +350,7 @@ function toConfig(r: Record<string, unknown>): Config {
       serverGroupMembers: get('quota.serverGroupMembers'),
       volumes: get('quota.volumes'),
       gigabytes: get('quota.gigabytes'),
+      snapshots: get('quota.snapshots'),
     },
     log: { level: get('log.level'), file: logFile === '-' ? null : logFile },
   };

@@ -666,7 +666,8 @@ export const OPTIONS: readonly OptionSpec[] = [
       ['serverGroups', 'Server groups (EC2 placement groups)', 10],
       ['serverGroupMembers', 'Members of each server group', 10],
       ['volumes', 'Volumes', 10],
-      ['gigabytes', 'GiB of volumes in all', 1000],
+      ['gigabytes', 'GiB of volumes and snapshots in all', 1000],
+      ['snapshots', 'Volume snapshots', 10],
     ] as const
   ).map(([name, what, value]): OptionSpec => ({
     key: `quota.${name}`,

@@ -61,6 +61,7 @@ export {
 } from './repos/launch-templates.js';
 export { TagRepo, type TagListFilter } from './repos/tags.js';
 export { VolumeRepo, type VolumeListFilter } from './repos/volumes.js';
+export { SnapshotRepo, type SnapshotListFilter } from './repos/snapshots.js';
 export {
   ServerMetadataRepo,
   type MetadataChange,

@@ -734,8 +734,51 @@ export interface VolumesTable {
   attachedAt: number | null;
   /** What went wrong, when the status is an error. */
   statusReason: string | null;
+  /** The snapshot the volume was made from; null for an empty one. */
+  snapshotId: string | null;
   createdAt: number;
   updatedAt: number;
+}
+
+/** Where a snapshot is in its life, in the Block Storage API's words (EC2 maps them). */
+export const SNAPSHOT_STATUSES = [
+  'creating',
+  'available',
+  'deleting',
+  'error',
+  'error_deleting',
+] as const;
+export type SnapshotStatus = (typeof SNAPSHOT_STATUSES)[number];
+
+/** A point-in-time copy of a volume, kept as a file by the volume's volume service host. */
+export interface SnapshotsTable {
+  id: string;
+  projectId: string;
+  userId: string;
+  /** The volume the data came from (a copy names its source's volume). */
+  volumeId: string;
+  /** The volume's size when the snapshot was taken, in GiB. */
+  volumeSizeGb: number;
+  status: SnapshotStatus;
+  /** Percent done, 0-100. */
+  progress: number;
+  /** The volume service host keeping the snapshot's file. */
+  host: string | null;
+  name: string | null;
+  description: string | null;
+  /** For a copy, the snapshot it copies. */
+  sourceSnapshotId: string | null;
+  /** 1: every project may make volumes from it. */
+  isPublic: number;
+  statusReason: string | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** A project besides the owner that may make volumes from a snapshot. */
+export interface SnapshotSharesTable {
+  snapshotId: string;
+  projectId: string;
 }
 
 export interface Schema {
@@ -789,6 +832,8 @@ export interface Schema {
   launchTemplateVersions: LaunchTemplateVersionsTable;
   metadataTokenKeys: MetadataTokenKeysTable;
   volumes: VolumesTable;
+  snapshots: SnapshotsTable;
+  snapshotShares: SnapshotSharesTable;
 }
 
 export type Db = Kysely<Schema>;
@@ -828,4 +873,5 @@ export type LaunchTemplateRow = Selectable<LaunchTemplatesTable>;
 export type LaunchTemplateVersionRow = Selectable<LaunchTemplateVersionsTable>;
 export type ServerGroupRow = Selectable<ServerGroupsTable>;
 export type VolumeRow = Selectable<VolumesTable>;
+export type SnapshotRow = Selectable<SnapshotsTable>;
 export type { Generated };

@@ -125,6 +125,23 @@ export class QemuImg {
     }
   }
 
+  /**
+   * Copies the disk in `source` into a new, self-contained qcow2 file `target` (no backing
+   * file; unwritten clusters stay unallocated). qemu-img opens `source` without sharing write
+   * access (no `-U`), so it refuses an image another process has open for writing instead of
+   * copying it while it changes. Throws `internal` naming the files when qemu-img refuses.
+   */
+  async copyQcow2(source: string, target: string): Promise<void> {
+    const run = await this.#run(['convert', '-q', '-f', 'qcow2', '-O', 'qcow2', source, target]);
+    if (run.code !== 0) {
+      throw new StratusError(
+        'internal',
+        `qemu-img could not copy ${source} to ${target}: ${reason(run)}`,
+        { resource: 'qemu-img' },
+      );
+    }
+  }
+
   #run(args: readonly string[], options: { limited?: boolean } = {}): Promise<Run> {
     const prlimit = options.limited ? this.#prlimit : null;
     const [command, argv] = prlimit

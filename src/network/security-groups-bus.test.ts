@@ -30,6 +30,7 @@ const QUOTA = {
   serverGroupMembers: 10,
   volumes: 10,
   gigabytes: 1000,
+  snapshots: 10,
 };
 
 for (const backend of TEST_BACKENDS) {

@@ -15,6 +15,7 @@ const DEFAULTS: QuotaLimits = {
   serverGroupMembers: 10,
   volumes: 10,
   gigabytes: 1000,
+  snapshots: 10,
 };
 
 describe('effectiveLimits', () => {

@@ -1,5 +1,5 @@
 // Quota limits: the configured defaults, overridden per project, and what a project uses.
-import { InstanceRepo, QuotaRepo, VolumeRepo, type Db } from '../db/index.js';
+import { InstanceRepo, QuotaRepo, SnapshotRepo, VolumeRepo, type Db } from '../db/index.js';
 
 /** The most a project may hold of each resource; `Infinity` when unlimited. */
 export interface QuotaLimits {
@@ -16,8 +16,10 @@ export interface QuotaLimits {
   serverGroupMembers: number;
   /** Volumes a project may have. */
   volumes: number;
-  /** The total size of a project's volumes, in GiB. */
+  /** The total size of a project's volumes and snapshots, in GiB (Cinder counts both). */
   gigabytes: number;
+  /** Volume snapshots a project may have. */
+  snapshots: number;
 }
 
 export const QUOTA_RESOURCES = [
@@ -32,6 +34,7 @@ export const QUOTA_RESOURCES = [
   'serverGroupMembers',
   'volumes',
   'gigabytes',
+  'snapshots',
 ] as const satisfies readonly (keyof QuotaLimits)[];
 
 /**
@@ -85,6 +88,7 @@ async function projectQuota(
     );
   const instances = await new InstanceRepo(db).usage(projectId);
   const volumes = await new VolumeRepo(db).usage(projectId);
+  const snapshots = await new SnapshotRepo(db).usage(projectId);
   const groupIds = db.selectFrom('securityGroups').select('id').where('projectId', '=', projectId);
   const rules = await db
     .selectFrom('securityGroupRules')
@@ -105,7 +109,8 @@ async function projectQuota(
       // Members are counted per group: no one figure for the project.
       serverGroupMembers: 0,
       volumes: volumes.volumes,
-      gigabytes: volumes.gigabytes,
+      gigabytes: volumes.gigabytes + snapshots.gigabytes,
+      snapshots: snapshots.snapshots,
     },
   };
 }

@@ -14,6 +14,7 @@ import {
   ServerGroupRepo,
   TagRepo,
   VolumeRepo,
+  SnapshotRepo,
   type Db,
   type ImageKind,
   type TagRow,
@@ -33,7 +34,8 @@ export type TaggableType =
   | 'elastic-ip'
   | 'launch-template'
   | 'placement-group'
-  | 'volume';
+  | 'volume'
+  | 'snapshot';
 
 export interface Tag {
   key: string;
@@ -79,6 +81,7 @@ const RESOURCE: Record<TaggableType, { resource: ErrorResource; what: string }> 
   'launch-template': { resource: 'launch_template', what: 'launch template ID' },
   'placement-group': { resource: 'server_group', what: 'placement group ID' },
   volume: { resource: 'volume', what: 'volume' },
+  snapshot: { resource: 'snapshot', what: 'snapshot' },
 };
 
 /** Ids looked up per query when listing. */
@@ -271,6 +274,14 @@ export class TagService {
         const [row] = await new VolumeRepo(db).list({ projectId, idPrefixes: [ref.idPrefix] });
         return row && { id: row.id, projectId: row.projectId };
       }
+      case 'snapshot': {
+        // Only the owner tags a snapshot, even one shared with others.
+        const [row] = await new SnapshotRepo(db).list({
+          ...(projectId !== undefined ? { projectId, ownOnly: true } : {}),
+          idPrefixes: [ref.idPrefix],
+        });
+        return row && { id: row.id, projectId: row.projectId };
+      }
     }
   }
 
@@ -307,6 +318,8 @@ export class TagService {
       for (const r of await new ServerGroupRepo(db).list({ idPrefixes: chunk })) found(r.id);
     for (const chunk of chunks(ids('volume')))
       for (const r of await new VolumeRepo(db).list({ idPrefixes: chunk })) found(r.id);
+    for (const chunk of chunks(ids('snapshot')))
+      for (const r of await new SnapshotRepo(db).list({ idPrefixes: chunk })) found(r.id);
     return out;
   }
 }

@@ -22,6 +22,10 @@ export interface VolumeRef {
   volumeId: string;
 }
 
+export interface SnapshotRef {
+  snapshotId: string;
+}
+
 export type VolumeProtocol = {
   status: { args: Record<string, never>; result: ServiceStatus };
   describeHost: { args: Record<string, never>; result: VolumeHostDescription };
@@ -31,6 +35,8 @@ export type VolumeProtocol = {
   exportVolume: { args: VolumeRef; result: NbdExport };
   unexportVolume: { args: VolumeRef; result: null };
   growVolume: { args: VolumeRef; result: NbdExport };
+  createSnapshot: { args: SnapshotRef; result: null };
+  deleteSnapshot: { args: SnapshotRef; result: null };
 };
 
 export class VolumeClient {
@@ -88,5 +94,20 @@ export class VolumeClient {
    */
   growVolume(ctx: RequestContext, host: string, volumeId: string): Promise<NbdExport> {
     return this.bus.call(ctx, hostTopic(VOLUME_SERVICE, host), 'growVolume', { volumeId });
+  }
+
+  /**
+   * Cast: copies the data of a snapshot recorded as `creating` on `host` (from its volume, or
+   * for a copy from its source snapshot) into the snapshot's file; the snapshot ends
+   * `available`, or `error` with its reason. Running it again for a made snapshot changes
+   * nothing.
+   */
+  createSnapshot(ctx: RequestContext, host: string, snapshotId: string): Promise<void> {
+    return this.bus.cast(ctx, hostTopic(VOLUME_SERVICE, host), 'createSnapshot', { snapshotId });
+  }
+
+  /** Cast: removes the file and the record of a snapshot recorded as `deleting`. Idempotent. */
+  deleteSnapshot(ctx: RequestContext, host: string, snapshotId: string): Promise<void> {
+    return this.bus.cast(ctx, hostTopic(VOLUME_SERVICE, host), 'deleteSnapshot', { snapshotId });
   }
 }

@@ -8,6 +8,12 @@ export {
 export { VolumeManager, type VolumeManagerOptions } from './manager.js';
 export { NbdExports, type NbdExport, type NbdExportsOptions } from './nbd-exports.js';
 export {
+  SnapshotOperations,
+  type CreateSnapshotArgs,
+  type SnapshotOperationsOptions,
+  type SnapshotPermissions,
+} from './snapshots.js';
+export {
   VolumeOperations,
   VOLUME_TYPES,
   MIN_VOLUME_GB,
@@ -17,4 +23,9 @@ export {
   type VolumeType,
 } from './operations.js';
 // The statuses a volume may have, for the edges that check a status they are given.
-export { VOLUME_STATUSES, type VolumeStatus } from '../db/index.js';
+export {
+  VOLUME_STATUSES,
+  SNAPSHOT_STATUSES,
+  type VolumeStatus,
+  type SnapshotStatus,
+} from '../db/index.js';

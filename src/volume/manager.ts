@@ -1,5 +1,6 @@
 // The volume service on one host: keeps each volume as a qcow2 file in its state dir, made and
-// grown with qemu-img, and reports the room it has. Work arrives as casts from the API side
+// grown with qemu-img (or copied from a snapshot), and its snapshots (snapshot-worker.ts), and
+// reports the room it has. Work arrives as casts from the API side
 // (operations.ts), which has recorded the volume first; every handler may run again.
 import fs from 'node:fs';
 import path from 'node:path';
@@ -10,6 +11,7 @@ import type { Logger } from '../log.js';
 import type { Service } from '../service/index.js';
 import { notFound, StratusError } from '../errors.js';
 import { VERSION } from '../version.js';
+import { SnapshotWorker } from './snapshot-worker.js';
 import {
   VOLUME_SERVICE,
   type VolumeHostDescription,
@@ -25,6 +27,8 @@ export interface VolumeManagerOptions {
   host: string;
   /** Where the volume files are kept (`<state-dir>/volumes`). */
   directory: string;
+  /** Where the snapshot files are kept; `snapshots` beside `directory` when absent. */
+  snapshotDirectory?: string;
   qemuImg: QemuImg;
   /** The host's storage daemon, which exports attached volumes over NBD. */
   nbd: NbdExports;
@@ -41,9 +45,21 @@ export class VolumeManager {
   /** One change at a time per volume. */
   readonly #locks = new Map<string, Promise<unknown>>();
 
+  readonly #snapshots: SnapshotWorker;
+
   constructor(options: VolumeManagerOptions) {
     this.#opts = options;
     this.#volumes = new VolumeRepo(options.db);
+    this.#snapshots = new SnapshotWorker({
+      db: options.db,
+      host: options.host,
+      directory:
+        options.snapshotDirectory ?? path.join(path.dirname(options.directory), 'snapshots'),
+      qemuImg: options.qemuImg,
+      volumeFile: (id) => this.file(id),
+      locked: (id, fn) => this.#locked(id, fn),
+      logger: options.logger,
+    });
   }
 
   service(): Service {
@@ -62,6 +78,8 @@ export class VolumeManager {
             exportVolume: (a) => this.exportVolume(a),
             unexportVolume: (a) => this.unexportVolume(a),
             growVolume: (a) => this.growVolume(a),
+            createSnapshot: (a) => this.#snapshots.createSnapshot(a),
+            deleteSnapshot: (a) => this.#snapshots.deleteSnapshot(a),
           }),
         },
       ],
@@ -114,13 +132,21 @@ export class VolumeManager {
         // record said so: qemu-img create would wipe it.
         if (!fs.existsSync(file)) {
           fs.mkdirSync(this.#opts.directory, { recursive: true, mode: 0o700 });
-          await this.#opts.qemuImg.createQcow2(`${file}.part`, v.sizeGb * GIB);
+          if (v.snapshotId !== null) {
+            // A volume from a snapshot: a copy of the snapshot's file, grown to the volume's
+            // size when that is larger.
+            await this.#opts.qemuImg.copyQcow2(this.#snapshots.file(v.snapshotId), `${file}.part`);
+            await this.#opts.qemuImg.growQcow2(`${file}.part`, v.sizeGb * GIB);
+          } else {
+            await this.#opts.qemuImg.createQcow2(`${file}.part`, v.sizeGb * GIB);
+          }
           fs.renameSync(`${file}.part`, file);
         }
         await this.#volumes.update(v.id, { status: 'available' }, ['creating']);
         this.#opts.logger?.info({ volumeId: v.id, sizeGb: v.sizeGb }, 'volume created');
       } catch (err) {
         this.#opts.logger?.error({ err, volumeId: v.id }, 'volume creation failed');
+        fs.rmSync(`${this.file(v.id)}.part`, { force: true });
         await this.#volumes.update(
           v.id,
           { status: 'error', statusReason: (err as Error).message.slice(0, 1000) },
@@ -267,6 +293,7 @@ export class VolumeManager {
       else if (v.status === 'deleting') await this.deleteVolume({ volumeId: v.id });
       else if (v.status === 'extending') await this.extendVolume({ volumeId: v.id });
     }
+    await this.#snapshots.resume();
   }
 
   /** The volume if this host keeps it. */

@@ -6,10 +6,12 @@ import { isAdmin, type RequestContext } from '../context.js';
 import {
   QuotaRepo,
   ServiceRepo,
+  SnapshotRepo,
   TagRepo,
   VolumeRepo,
   now,
   type Db,
+  type SnapshotRow,
   type VolumeRow,
   type VolumeStatus,
 } from '../db/index.js';
@@ -55,7 +57,13 @@ export interface VolumeOperationsOptions {
 }
 
 export interface CreateVolumeArgs {
-  sizeGb: number;
+  /** The size in GiB; the snapshot's volume size when absent (needed without a snapshot). */
+  sizeGb?: number | undefined;
+  /**
+   * The snapshot whose data the volume starts with (one the caller may see, from
+   * `SnapshotOperations.resolve`); the volume is made on the snapshot's volume host.
+   */
+  snapshot?: SnapshotRow | undefined;
   availabilityZone?: string | undefined;
   volumeType?: string | undefined;
   name?: string | undefined;
@@ -79,7 +87,16 @@ export class VolumeOperations {
    * and answers `unavailable` when no volume service is up.
    */
   async create(ctx: RequestContext, args: CreateVolumeArgs): Promise<VolumeRow> {
-    checkSize(args.sizeGb);
+    const snapshot = args.snapshot;
+    const sizeGb = args.sizeGb ?? snapshot?.volumeSizeGb;
+    if (sizeGb === undefined) {
+      throw new StratusError('missing', 'A volume needs a size or a snapshot to start from.', {
+        resource: 'parameter',
+        id: 'Size',
+      });
+    }
+    checkSize(sizeGb);
+    if (snapshot) checkSnapshotSource(snapshot, sizeGb);
     const volumeType = args.volumeType ?? VOLUME_TYPES[0];
     if (!(VOLUME_TYPES as readonly string[]).includes(volumeType)) {
       throw invalid(`The volume type '${volumeType}' is not one of ${VOLUME_TYPES.join(', ')}.`, {
@@ -97,14 +114,14 @@ export class VolumeOperations {
     }
     const tags = args.tags ?? [];
     checkTags(tags);
-    const host = await this.#pickHost();
+    const host = await this.#pickHost(snapshot?.host ?? undefined);
     const projectId = requireProject(ctx);
     const at = now();
     const row: VolumeRow = {
       id: randomUUID(),
       projectId,
       userId: ctx.userId ?? '',
-      sizeGb: args.sizeGb,
+      sizeGb,
       availabilityZone: zone,
       status: 'creating',
       host,
@@ -115,12 +132,24 @@ export class VolumeOperations {
       device: null,
       attachedAt: null,
       statusReason: null,
+      snapshotId: snapshot?.id ?? null,
       createdAt: at,
       updatedAt: at,
     };
     await this.#opts.db.transaction().execute(async (trx) => {
       await holdProject(trx, projectId);
-      await checkQuota(trx, this.#opts.quota, projectId, { volumes: 1, gigabytes: args.sizeGb });
+      await checkQuota(trx, this.#opts.quota, projectId, { volumes: 1, gigabytes: sizeGb });
+      if (snapshot) {
+        // The snapshot must still be there: a delete racing this create loses or wins whole.
+        const current = await new SnapshotRepo(trx).get(snapshot.id);
+        if (!current || current.status !== 'available') {
+          throw new StratusError(
+            'conflict',
+            `The snapshot '${snapshot.id}' is ${current?.status ?? 'gone'}; a volume is made only from an available snapshot.`,
+            { resource: 'snapshot', id: snapshot.id },
+          );
+        }
+      }
       await new VolumeRepo(trx).insert(row);
       if (tags.length > 0) {
         await new TagRepo(trx).put(
@@ -184,6 +213,14 @@ export class VolumeOperations {
       });
     }
     if (volume.status === 'deleting') return;
+    const snapshots = await new SnapshotRepo(this.#opts.db).countOfVolume(volume.id);
+    if (snapshots > 0) {
+      throw new StratusError(
+        'conflict',
+        `The volume '${shown}' has ${snapshots} snapshot(s); delete them before the volume.`,
+        { resource: 'volume', id: shown },
+      );
+    }
     const moved = await this.#volumes.update(volume.id, { status: 'deleting' }, DELETABLE);
     if (!moved) throw busy(volume, shown);
     if (volume.host === null) await this.#volumes.delete(volume.id);
@@ -270,11 +307,17 @@ export class VolumeOperations {
     await this.#volumes.update(volume.id, { status, statusReason: null });
   }
 
-  /** The live volume host with the fewest GiB allocated; `unavailable` when none is up. */
-  async #pickHost(): Promise<string> {
+  /**
+   * The live volume host with the fewest GiB allocated (`only` that host when given: a volume
+   * from a snapshot is made where the snapshot's file is); `unavailable` when none is up.
+   */
+  async #pickHost(only?: string): Promise<string> {
     const at = now();
     const live = (await new ServiceRepo(this.#opts.db).list({ binary: 'volume' })).filter(
-      (s) => s.disabled === 0 && at - s.heartbeatAt <= this.#opts.downAfterMs,
+      (s) =>
+        s.disabled === 0 &&
+        at - s.heartbeatAt <= this.#opts.downAfterMs &&
+        (only === undefined || s.host === only),
     );
     if (live.length === 0) {
       throw new StratusError('unavailable', 'No volume service is running to keep the volume.', {
@@ -305,25 +348,56 @@ function busy(volume: VolumeRow, shown: string): StratusError {
   );
 }
 
-function requireProject(ctx: RequestContext): string {
+/** A volume is made from an available snapshot, at least as large as the snapshot's volume. */
+function checkSnapshotSource(snapshot: SnapshotRow, sizeGb: number): void {
+  if (snapshot.status !== 'available') {
+    throw new StratusError(
+      'conflict',
+      `The snapshot '${snapshot.id}' is ${snapshot.status}; a volume is made only from an available snapshot.`,
+      { resource: 'snapshot', id: snapshot.id },
+    );
+  }
+  if (sizeGb < snapshot.volumeSizeGb) {
+    throw invalid(
+      `The volume size (${sizeGb} GiB) must be at least the snapshot's size (${snapshot.volumeSizeGb} GiB).`,
+      { resource: 'parameter', id: 'Size' },
+    );
+  }
+}
+
+export function requireProject(ctx: RequestContext): string {
   if (!ctx.projectId) throw new StratusError('forbidden', 'This request needs a project.');
   return ctx.projectId;
 }
 
 /** Takes the project's row lock, so two requests of one project count its quota one by one. */
-async function holdProject(db: Db, projectId: string): Promise<void> {
+export async function holdProject(db: Db, projectId: string): Promise<void> {
   await db.updateTable('projects').set({ id: projectId }).where('id', '=', projectId).execute();
 }
 
 /** Refuses (`over_quota`) when `adding` would take the project past its volume quotas. */
-async function checkQuota(
+export async function checkQuota(
   db: Db,
   defaults: QuotaLimits,
   projectId: string,
-  adding: { volumes: number; gigabytes: number },
+  adding: { volumes: number; gigabytes: number; snapshots?: number },
 ): Promise<void> {
   const limits = effectiveLimits(defaults, await new QuotaRepo(db).overrides(projectId));
-  const used = await new VolumeRepo(db).usage(projectId);
+  const volumes = await new VolumeRepo(db).usage(projectId);
+  const snapshots = await new SnapshotRepo(db).usage(projectId);
+  // Snapshots count in the GiB quota as in Cinder's.
+  const used = {
+    volumes: volumes.volumes,
+    gigabytes: volumes.gigabytes + snapshots.gigabytes,
+    snapshots: snapshots.snapshots,
+  };
+  if ((adding.snapshots ?? 0) > 0 && used.snapshots + (adding.snapshots ?? 0) > limits.snapshots) {
+    throw new StratusError(
+      'over_quota',
+      `Your quota allows at most ${limits.snapshots} snapshots.`,
+      { resource: 'snapshots', reason: 'snapshots' },
+    );
+  }
   if (used.volumes + adding.volumes > limits.volumes) {
     throw new StratusError('over_quota', `Your quota allows at most ${limits.volumes} volumes.`, {
       resource: 'volumes',
@@ -333,7 +407,7 @@ async function checkQuota(
   if (used.gigabytes + adding.gigabytes > limits.gigabytes) {
     throw new StratusError(
       'over_quota',
-      `Your quota allows at most ${limits.gigabytes} GiB of volumes; ${used.gigabytes} GiB are in use.`,
+      `Your quota allows at most ${limits.gigabytes} GiB of volumes and snapshots; ${used.gigabytes} GiB are in use.`,
       { resource: 'gigabytes', reason: 'gigabytes' },
     );
   }

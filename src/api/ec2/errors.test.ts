@@ -79,6 +79,10 @@ const DOCUMENTED = new Set([
   'InvalidVolumeID.Malformed',
   'VolumeInUse',
   'VolumeLimitExceeded',
+  'InvalidSnapshot.NotFound',
+  'InvalidSnapshot.InUse',
+  'InvalidSnapshotID.Malformed',
+  'SnapshotLimitExceeded',
 ]);
 
 /**

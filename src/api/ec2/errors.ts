@@ -44,6 +44,7 @@ const TABLE: Readonly<Record<ErrorKind, KindCodes>> = {
       server_group: ['InvalidPlacementGroup.Unknown', 400],
       volume: ['InvalidVolume.NotFound', 400],
       attachment: ['InvalidAttachment.NotFound', 400],
+      snapshot: ['InvalidSnapshot.NotFound', 400],
     },
     // An unknown zone, flavor or tag: EC2 calls the value invalid.
     otherwise: ['InvalidParameterValue', 400],
@@ -82,6 +83,7 @@ const TABLE: Readonly<Record<ErrorKind, KindCodes>> = {
       resource: { malformed: ['InvalidID', 400] },
       volume: { malformed: ['InvalidVolumeID.Malformed', 400] },
       zone: { combination: ['InvalidVolume.ZoneMismatch', 400] },
+      snapshot: { malformed: ['InvalidSnapshotID.Malformed', 400] },
     },
     reasons: {
       combination: ['InvalidParameterCombination', 400],
@@ -101,6 +103,7 @@ const TABLE: Readonly<Record<ErrorKind, KindCodes>> = {
     pairs: {
       server_group: { in_use: ['InvalidPlacementGroup.InUse', 400] },
       volume: { in_use: ['VolumeInUse', 400] },
+      snapshot: { in_use: ['InvalidSnapshot.InUse', 400] },
     },
     reasons: {
       in_use: ['DependencyViolation', 400],
@@ -123,6 +126,7 @@ const TABLE: Readonly<Record<ErrorKind, KindCodes>> = {
       tags: ['TagLimitExceeded', 400],
       volumes: ['VolumeLimitExceeded', 400],
       gigabytes: ['VolumeLimitExceeded', 400],
+      snapshots: ['SnapshotLimitExceeded', 400],
     },
     otherwise: ['ResourceLimitExceeded', 400],
   },

@@ -28,6 +28,7 @@ import * as m0026 from './0026-server-details.js';
 import * as m0027 from './0027-server-actions.js';
 import * as m0029 from './0029-volumes.js';
 import * as m0030 from './0030-volume-attachments.js';
+import * as m0031 from './0031-snapshots.js';
 
 export const MIGRATIONS: Record<string, Migration> = {
   '0001-identity-and-services': m0001,
@@ -58,4 +59,5 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0027-server-actions': m0027,
   '0029-volumes': m0029,
   '0030-volume-attachments': m0030,
+  '0031-snapshots': m0031,
 };

@@ -1,5 +1,5 @@
 // Tag actions: CreateTags, DeleteTags, DescribeTags, on instances, images, security groups, key
-// pairs, Elastic IP allocations, launch templates, placement groups and volumes. A resource is tagged in the project that owns it; callers
+// pairs, Elastic IP allocations, launch templates, placement groups, volumes and snapshots. A resource is tagged in the project that owns it; callers
 // reach only their own project's resources (admins every project's).
 import type { ImageKind } from '../../../db/index.js';
 import { invalid } from '../../../errors.js';
@@ -26,6 +26,7 @@ const PREFIXES: Record<string, { type: TaggableType; imageKind?: ImageKind }> = 
   lt: { type: 'launch-template' },
   pg: { type: 'placement-group' },
   vol: { type: 'volume' },
+  snap: { type: 'snapshot' },
 };
 const IMAGE_PREFIX: Record<ImageKind, string> = { machine: 'ami', kernel: 'aki', ramdisk: 'ari' };
 const TYPE_PREFIX: Record<Exclude<TaggableType, 'image'>, string> = {
@@ -36,6 +37,7 @@ const TYPE_PREFIX: Record<Exclude<TaggableType, 'image'>, string> = {
   'launch-template': 'lt',
   'placement-group': 'pg',
   volume: 'vol',
+  snapshot: 'snap',
 };
 
 /** A resource id as EC2 shows it, with the type and id prefix the tag service resolves. */
