@@ -22,6 +22,7 @@ import {
   guestImageFiles,
   InstanceMetadataReader,
   InstanceLifecycle,
+  InstanceImages,
   InstanceOperations,
   LaunchTemplateService,
   ServerGroupService,
@@ -69,6 +70,7 @@ import {
   NbdExports,
   SnapshotOperations,
   VolumeClient,
+  VolumeImages,
   VolumeManager,
   VolumeOperations,
 } from './volume/index.js';
@@ -233,6 +235,11 @@ function apiServices(
         disk: config.scheduler.diskAllocationRatio,
       },
     }),
+    instanceImages: new InstanceImages({
+      db,
+      compute: new ComputeClient(bus),
+      images: shared.images,
+    }),
     keypairs: new KeypairService({ db, quota: config.quota }),
     launchTemplates: new LaunchTemplateService({ db }),
     serverGroups: new ServerGroupService({ db, quota: config.quota }),
@@ -263,6 +270,7 @@ function apiServices(
       volumes: new VolumeClient(bus),
       quota: config.quota,
     }),
+    volumeImages: new VolumeImages({ db, volumes: new VolumeClient(bus), images: shared.images }),
     flavors: new FlavorService(db),
     hostAdmin: new HostAdmin(db, config.compute.availabilityZone),
     quotaAdmin: new QuotaAdmin(db, config.quota),
@@ -462,6 +470,7 @@ export async function startCloud(
               port: config.volume.nbdPort,
               logger: logger.child({ service: 'volume', part: 'nbd' }),
             }),
+            images,
             logger: logger.child({ service: 'volume' }),
           }).service();
           break;

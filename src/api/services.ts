@@ -3,6 +3,7 @@
 // calls one of these and renders the result; it never reaches the database itself.
 import type {
   InstanceLifecycle,
+  InstanceImages,
   FlavorService,
   InstanceOperations,
   LaunchTemplateService,
@@ -18,7 +19,7 @@ import type { QuotaAdmin, QuotaReader } from '../quota/index.js';
 import type { HostAdmin, HostInventory } from '../scheduler/index.js';
 import type { ServiceHealth } from '../service/index.js';
 import type { TagService } from '../tags/index.js';
-import type { SnapshotOperations, VolumeOperations } from '../volume/index.js';
+import type { SnapshotOperations, VolumeImages, VolumeOperations } from '../volume/index.js';
 
 export interface ApiServices {
   /** Users, projects, roles and EC2 credentials. */
@@ -31,6 +32,8 @@ export interface ApiServices {
   instances: InstanceOperations;
   /** Pause, suspend, rescue, rebuild, resize and lock of one instance; its action records. */
   lifecycle: InstanceLifecycle;
+  /** Machine images made from instances (CreateImage, createImage). */
+  instanceImages: InstanceImages;
   keypairs: KeypairService;
   /** EC2 launch templates and their versions. */
   launchTemplates: LaunchTemplateService;
@@ -65,4 +68,6 @@ export interface ApiServices {
   volumeAttachments: VolumeAttachOperations;
   /** Volume snapshots: create, copy, list, share, delete; kept by the volume's host. */
   snapshots: SnapshotOperations;
+  /** A volume's data as a new image (os-volume_upload_image). */
+  volumeImages: VolumeImages;
 }

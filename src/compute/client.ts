@@ -42,7 +42,16 @@ export type ComputeProtocol = {
   attachVolume: { args: InstanceRef & { volumeId: string }; result: null };
   detachVolume: { args: InstanceRef & { volumeId: string; force: boolean }; result: null };
   extendVolume: { args: InstanceRef & { volumeId: string }; result: null };
-} & LifecycleProtocol;
+} & LifecycleProtocol &
+  ImageProtocol;
+
+/** Images from instances (instance-images.ts), which the host's InstanceImageWorker makes. */
+export type ImageProtocol = {
+  snapshotInstance: {
+    args: InstanceRef & { imageId: string; noReboot: boolean };
+    result: null;
+  };
+};
 
 /** The actions of server-lifecycle.ts, which the host's LifecycleWorker carries out. */
 export type LifecycleProtocol = {
@@ -97,6 +106,18 @@ export class ComputeClient {
     force: boolean,
   ): Promise<void> {
     return this.#cast(ctx, host, 'stopInstance', { instanceId, force });
+  }
+
+  /**
+   * Cast: copies the disk of an instance in task state image_snapshot into the queued image
+   * `imageId` and uploads it; the task is cleared when done (the image deleted on a failure).
+   */
+  snapshotInstance(
+    ctx: RequestContext,
+    host: string,
+    args: { instanceId: string; imageId: string; noReboot: boolean },
+  ): Promise<void> {
+    return this.#cast(ctx, host, 'snapshotInstance', args);
   }
 
   startInstance(ctx: RequestContext, host: string, instanceId: string): Promise<void> {

@@ -15,6 +15,12 @@ export {
 } from './server-lifecycle.js';
 export { ComputeManager, type ComputeOptions } from './manager.js';
 export {
+  InstanceImages,
+  IMAGE_FROM_STATES,
+  type InstanceImageRequest,
+  type InstanceImagesOptions,
+} from './instance-images.js';
+export {
   InstanceOperations,
   type AttributeChange,
   DEFAULT_METADATA_OPTIONS,

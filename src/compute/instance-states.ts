@@ -30,6 +30,9 @@ const TASK_STATES: Readonly<Record<TaskState, true>> = {
   resuming: true,
   rescuing: true,
   unrescuing: true,
+  image_snapshot: true,
+  image_pending_upload: true,
+  image_uploading: true,
 };
 
 /**

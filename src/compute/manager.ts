@@ -24,15 +24,22 @@ import type { Service } from '../service/index.js';
 import type { GuestDisk, GuestFile, NicAttachment, VirtDriver } from '../virt/index.js';
 import { VERSION } from '../version.js';
 import type { VolumeClient } from '../volume/index.js';
-import type { ComputeProtocol, HostDescription, InstanceRef, LifecycleProtocol } from './client.js';
+import type {
+  ComputeProtocol,
+  HostDescription,
+  ImageProtocol,
+  InstanceRef,
+  LifecycleProtocol,
+} from './client.js';
 import { AttachmentWorker } from './attachment-worker.js';
+import { InstanceImageWorker } from './instance-images.js';
 import { HostReconciler } from './host-reconciler.js';
 import { LifecycleWorker } from './lifecycle-worker.js';
 
 export interface ComputeOptions {
   db: Db;
-  /** Where the files guests boot from are kept. */
-  images: Pick<ImageStore, 'fileOf'>;
+  /** Where the files guests boot from are kept; images made from instances go there too. */
+  images: Pick<ImageStore, 'fileOf' | 'upload' | 'get' | 'delete' | 'directory'>;
   host: string;
   /** The availability zone this host serves, reported with its capacity. */
   availabilityZone: string;
@@ -66,7 +73,10 @@ export interface ComputeOptions {
 
 /** The lifecycle actions are handled by its LifecycleWorker, the rest by its own methods. */
 export class ComputeManager implements ProtocolHandlers<
-  Omit<ComputeProtocol, keyof LifecycleProtocol | 'attachVolume' | 'detachVolume' | 'extendVolume'>
+  Omit<
+    ComputeProtocol,
+    keyof LifecycleProtocol | keyof ImageProtocol | 'attachVolume' | 'detachVolume' | 'extendVolume'
+  >
 > {
   readonly #opts: ComputeOptions;
   readonly #instances: InstanceRepo;
@@ -79,6 +89,8 @@ export class ComputeManager implements ProtocolHandlers<
   readonly #lifecycle: LifecycleWorker;
   /** Attaching, detaching and growing volumes (attachment-worker.ts). */
   readonly #attachments: AttachmentWorker | undefined;
+  /** Images from instances (instance-images.ts). */
+  readonly #imageWorker: InstanceImageWorker;
   /** The take-over of the host's in-flight work at start, awaited before the driver closes. */
   #resuming: Promise<unknown> = Promise.resolve();
 
@@ -122,6 +134,14 @@ export class ComputeManager implements ProtocolHandlers<
       action: (inst, action, ctx, fn) => this.#action(inst, action, ctx, fn),
       bootFiles: (inst) => this.#bootFiles(inst),
     });
+    this.#imageWorker = new InstanceImageWorker({
+      db: options.db,
+      driver: options.driver,
+      images: options.images,
+      mine: (id) => this.#mine(id),
+      locked: (id, fn) => this.#locked(id, fn),
+      action: (inst, action, ctx, fn) => this.#action(inst, action, ctx, fn),
+    });
   }
 
   /** One pass of the host's reconciler (see host-reconciler.ts); `all` at start. */
@@ -154,6 +174,7 @@ export class ComputeManager implements ProtocolHandlers<
             revertResize: (a, c) => this.#lifecycle.revertResize(a, c),
             rescueInstance: (a, c) => this.#lifecycle.rescue(a, c),
             unrescueInstance: (a, c) => this.#lifecycle.unrescue(a, c),
+            snapshotInstance: (a, c) => this.#imageWorker.snapshot(a, c),
             consoleOutput: (a) => this.consoleOutput(a),
             consoleScreenshot: (a) => this.consoleScreenshot(a),
             attachVolume: (a, c) => this.#volumeWork().attach(a, c),
@@ -191,8 +212,8 @@ export class ComputeManager implements ProtocolHandlers<
         this.#resuming = this.reconcile({ all: true })
           .then(() => this.#attachments?.reconcile(0, true))
           .catch((err: unknown) =>
-          this.#opts.logger.error({ err }, 'resuming in-flight work at start failed'),
-        );
+            this.#opts.logger.error({ err }, 'resuming in-flight work at start failed'),
+          );
       },
       stop: async () => {
         await this.#resuming;

@@ -400,7 +400,10 @@ export type TaskState =
   | 'suspending'
   | 'resuming'
   | 'rescuing'
-  | 'unrescuing';
+  | 'unrescuing'
+  | 'image_snapshot'
+  | 'image_pending_upload'
+  | 'image_uploading';
 
 /** Who locked an instance: its owner (or a member of its project) or an admin. */
 export type LockedBy = 'owner' | 'admin';
@@ -708,6 +711,8 @@ export const VOLUME_STATUSES = [
   'in-use',
   'detaching',
   'extending',
+  /** Its data is being copied into an image (the Block Storage API's os-volume_upload_image). */
+  'uploading',
   'deleting',
   'error',
   'error_deleting',

@@ -142,6 +142,35 @@ export class QemuImg {
     }
   }
 
+  /**
+   * Copies the image `source` (in `sourceFormat`, read through any backing chain) into a new
+   * self-contained file `target` in `targetFormat`. Throws `internal` when qemu-img refuses;
+   * nothing is left at `target` then.
+   */
+  async convert(
+    source: string,
+    sourceFormat: string,
+    target: string,
+    targetFormat: 'raw' | 'qcow2',
+  ): Promise<void> {
+    const run = await this.#run([
+      'convert',
+      '-q',
+      '-f',
+      sourceFormat,
+      '-O',
+      targetFormat,
+      source,
+      target,
+    ]);
+    if (run.code !== 0) {
+      fs.rmSync(target, { force: true });
+      throw new StratusError('internal', `qemu-img could not copy ${source}: ${reason(run)}`, {
+        resource: 'qemu-img',
+      });
+    }
+  }
+
   #run(args: readonly string[], options: { limited?: boolean } = {}): Promise<Run> {
     const prlimit = options.limited ? this.#prlimit : null;
     const [command, argv] = prlimit

@@ -1,5 +1,6 @@
 // The virt driver interface: what the compute manager needs from a hypervisor. Drivers stay
 // plain; locking, timeouts and records live in the compute manager around them.
+import { StratusError } from '../errors.js';
 
 /** `suspended`: the VM's state is saved to disk and no process runs it until it is resumed. */
 export type PowerState = 'running' | 'paused' | 'shutdown' | 'crashed' | 'suspended' | 'nostate';
@@ -126,6 +127,16 @@ export interface VolumeAttachment {
   connection: VolumeConnection;
 }
 
+/** How a copy of a VM's root disk is taken (see `VirtDriver.snapshotRootDisk`). */
+export interface DiskSnapshotOptions {
+  /**
+   * Ask the guest to freeze its file systems around the copy (a guest agent does this). No
+   * driver here has a guest-agent channel, and the project's guest image runs no agent: a
+   * driver without one refuses the option (`invalid`) rather than pretend.
+   */
+  quiesce?: boolean;
+}
+
 export interface VirtDriver {
   readonly name: string;
   readonly capabilities: DriverCapabilities;
@@ -186,6 +197,19 @@ export interface VirtDriver {
    */
   rescue(instanceId: string, boot: RescueBoot): Promise<void>;
   unrescue(instanceId: string): Promise<void>;
+  /**
+   * Writes a self-contained qcow2 copy of the VM's root disk (everything the guest sees on
+   * it, with no backing file) to `target`, a new file on this host. A running or paused VM
+   * keeps running: the copy is the disk at one instant, as after a power cut (crash
+   * consistent); a VM that is off (or suspended) is copied as it was left. No such VM:
+   * `not_found`; a VM without a disk (it lives in its ramdisk) or a rescued one: `conflict`
+   * with reason 'instance_state'. On a failure nothing is left at `target`.
+   */
+  snapshotRootDisk(
+    instanceId: string,
+    target: string,
+    options?: DiskSnapshotOptions,
+  ): Promise<void>;
   /** The VM's power state; 'nostate' when the driver has no such VM. */
   getState(instanceId: string): Promise<PowerState>;
   /** The latest console output, at most `maxBytes` from its end; '' when there is none. */
@@ -223,4 +247,13 @@ export interface VirtDriver {
   capacity(): Promise<HostCapacity>;
   /** Releases driver resources; VMs that survive restarts keep running. */
   close(): Promise<void>;
+}
+
+/** The refusal of a quiesced disk copy by a driver without a guest-agent channel. */
+export function noGuestAgent(instanceId: string): StratusError {
+  return new StratusError(
+    'invalid',
+    `The disk of instance '${instanceId}' cannot be copied with its file systems frozen: the driver has no guest agent to ask.`,
+    { resource: 'instance', id: instanceId, reason: 'unsupported' },
+  );
 }

@@ -6,6 +6,7 @@ export type {
   GuestSize,
   GuestResize,
   RescueBoot,
+  DiskSnapshotOptions,
   HostCapacity,
   PowerState,
   DriverCapabilities,

@@ -37,6 +37,10 @@ export type VolumeProtocol = {
   growVolume: { args: VolumeRef; result: NbdExport };
   createSnapshot: { args: SnapshotRef; result: null };
   deleteSnapshot: { args: SnapshotRef; result: null };
+  uploadToImage: {
+    args: VolumeRef & { imageId: string; diskFormat: 'raw' | 'qcow2' };
+    result: null;
+  };
 };
 
 export class VolumeClient {
@@ -62,6 +66,18 @@ export class VolumeClient {
   /** Cast: removes the file and the record of a volume recorded as `deleting`. Idempotent. */
   deleteVolume(ctx: RequestContext, host: string, volumeId: string): Promise<void> {
     return this.bus.cast(ctx, hostTopic(VOLUME_SERVICE, host), 'deleteVolume', { volumeId });
+  }
+
+  /**
+   * Cast: copies the file of a volume recorded as `uploading` into the queued image `imageId`
+   * (volume-images.ts); the volume is available again afterwards, the image active or deleted.
+   */
+  uploadToImage(
+    ctx: RequestContext,
+    host: string,
+    args: { volumeId: string; imageId: string; diskFormat: 'raw' | 'qcow2' },
+  ): Promise<void> {
+    return this.bus.cast(ctx, hostTopic(VOLUME_SERVICE, host), 'uploadToImage', args);
   }
 
   /**

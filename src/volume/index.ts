@@ -29,3 +29,10 @@ export {
   type VolumeStatus,
   type SnapshotStatus,
 } from '../db/index.js';
+export {
+  VolumeImages,
+  VOLUME_IMAGE_FORMATS,
+  type VolumeImageFormat,
+  type VolumeImageRequest,
+  type VolumeImagesOptions,
+} from './volume-images.js';

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { dispatch, hostTopic } from '../bus/index.js';
 import { now, TagRepo, VolumeRepo, type Db, type VolumeRow } from '../db/index.js';
-import type { QemuImg } from '../image/index.js';
+import type { ImageStore, QemuImg } from '../image/index.js';
 import type { Logger } from '../log.js';
 import type { Service } from '../service/index.js';
 import { notFound, StratusError } from '../errors.js';
@@ -19,6 +19,7 @@ import {
   type VolumeRef,
 } from './client.js';
 import type { NbdExport, NbdExports } from './nbd-exports.js';
+import { VolumeImageWorker, type VolumeImageArgs } from './volume-images.js';
 
 const GIB = 1024 ** 3;
 
@@ -32,6 +33,8 @@ export interface VolumeManagerOptions {
   qemuImg: QemuImg;
   /** The host's storage daemon, which exports attached volumes over NBD. */
   nbd: NbdExports;
+  /** Where a volume uploaded as an image goes (os-volume_upload_image); absent: refused. */
+  images?: Pick<ImageStore, 'upload' | 'update' | 'delete' | 'directory'>;
   logger?: Logger;
 }
 
@@ -80,6 +83,7 @@ export class VolumeManager {
             growVolume: (a) => this.growVolume(a),
             createSnapshot: (a) => this.#snapshots.createSnapshot(a),
             deleteSnapshot: (a) => this.#snapshots.deleteSnapshot(a),
+            uploadToImage: (a) => this.uploadToImage(a),
           }),
         },
       ],
@@ -205,6 +209,30 @@ export class VolumeManager {
     });
   }
 
+  /** Copies an `uploading` volume into a queued image (volume-images.ts). */
+  async uploadToImage(args: VolumeImageArgs): Promise<null> {
+    return this.#locked(args.volumeId, async () => {
+      const v = await this.#mine(args.volumeId);
+      if (!v || v.status !== 'uploading') return null;
+      const images = this.#opts.images;
+      if (!images) {
+        await this.#volumes.update(
+          v.id,
+          { status: 'available', statusReason: 'This volume host has no image store.' },
+          ['uploading'],
+        );
+        return null;
+      }
+      await new VolumeImageWorker({
+        db: this.#opts.db,
+        qemuImg: this.#opts.qemuImg,
+        images,
+        logger: this.#opts.logger,
+      }).upload(v, this.file(v.id), args);
+      return null;
+    });
+  }
+
   /** At start, work this host's volumes were left in the middle of is done again. */
   async #start(): Promise<void> {
     fs.mkdirSync(this.#opts.directory, { recursive: true, mode: 0o700 });
@@ -292,6 +320,15 @@ export class VolumeManager {
       if (v.status === 'creating') await this.createVolume({ volumeId: v.id });
       else if (v.status === 'deleting') await this.deleteVolume({ volumeId: v.id });
       else if (v.status === 'extending') await this.extendVolume({ volumeId: v.id });
+      // An upload a process before this one was doing: which image it was for is not kept, so
+      // the volume is freed and the image stays queued without data (its owner deletes it).
+      else if (v.status === 'uploading' && v.updatedAt < this.#startedAt) {
+        await this.#volumes.update(
+          v.id,
+          { status: 'available', statusReason: 'An upload to an image was cut short.' },
+          ['uploading'],
+        );
+      }
     }
     await this.#snapshots.resume();
   }

@@ -1,6 +1,6 @@
 // The OpenStack Block Storage API v3 at microversion 3.0, over the same volumes as EC2's:
 // version discovery, volumes (list, detail, create, show, update, delete; the os-extend and,
-// for admins, os-reset_status actions), the volume types, the limits and the quota sets. Paths may carry the
+// for admins, os-reset_status actions; os-volume_upload_image), the volume types, the limits and the quota sets. Paths may carry the
 // project id (`/v3/{project_id}/volumes`) or not (`/v3/volumes`); the token decides the project.
 // Every failure is `{"<fault>": {"code", "message"}}` with a 4xx; 5xx only for our faults.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -16,6 +16,7 @@ import { contextFromToken } from '../openstack/token-auth.js';
 import type { ApiServices } from '../services.js';
 import { toVolumeFault, volumeFault, type VolumeFault } from './errors.js';
 import { quotaSetRoutes } from './quota-sets.js';
+import { uploadImage } from './upload-image.js';
 import {
   MAX_VERSION,
   MIN_VERSION,
@@ -240,6 +241,8 @@ export function createBlockStorageServer(options: BlockStorageServerOptions): Fa
         await volumes.resetStatus(ctx, row, status as VolumeStatus);
         break;
       }
+      case 'os-volume_upload_image':
+        return reply.code(202).send(await uploadImage(services, ctx, row, args));
       default:
         throw invalid(`The volume action '${action}' is not supported here.`, {
           resource: 'request',

@@ -161,6 +161,7 @@ const HOST_STEPS: Readonly<Record<string, { action: string; event: string }>> = 
   'revert-resize': { action: 'revertResize', event: 'compute_revert_resize' },
   rescue: { action: 'rescue', event: 'compute_rescue_instance' },
   unrescue: { action: 'unrescue', event: 'compute_unrescue_instance' },
+  createImage: { action: 'createImage', event: 'compute_snapshot_instance' },
 };
 
 /** One action as the Compute API shows it: a request's records on one instance. */

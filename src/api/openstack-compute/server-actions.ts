@@ -2,6 +2,7 @@
 // checks the server's state the way the Compute API does (stopping a stopped server is 409).
 import { checkUnlocked } from '../../compute/index.js';
 import { StratusError } from '../../errors.js';
+import { parseCreateImage, runCreateImage } from './create-image-action.js';
 import { runLifecycleAction } from './lifecycle-actions.js';
 import { parseLifecycleAction } from './lifecycle-requests.js';
 import { parseServerAction } from './requests.js';
@@ -21,6 +22,12 @@ export function serverActionRoutes(deps: RouteDeps): void {
     if (lifecycle) {
       const row = await findServer(ops, ctx, request.params.id);
       return runLifecycleAction(deps, request, reply, ctx, row, lifecycle);
+    }
+    // createImage: create-image-action.ts.
+    const createImage = parseCreateImage(request.body);
+    if (createImage) {
+      const row = await findServer(ops, ctx, request.params.id);
+      return runCreateImage(deps, request, reply, ctx, row, createImage, request.microversion);
     }
     const action = parseServerAction(request.body);
     const row = await findServer(ops, ctx, request.params.id);

@@ -5,7 +5,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { StratusError } from '../../errors.js';
 import { encodeJpeg } from '../jpeg.js';
+import { writeEmptyQcow2 } from './empty-qcow2.js';
+import { noGuestAgent } from '../driver.js';
 import type {
+  DiskSnapshotOptions,
   DriverCapabilities,
   GuestInfo,
   GuestResize,
@@ -254,6 +257,30 @@ export class FakeDriver implements VirtDriver {
     delete vm.rescueImageId;
     vm.state = 'running';
     vm.console += 'booted from own disk again\n';
+    this.#save();
+  }
+
+  /**
+   * The copy of a fake VM's disk is an empty qcow2 image of its disk's size (the fake keeps
+   * no guest data). Like the qemu driver it has no guest agent to quiesce file systems.
+   */
+  async snapshotRootDisk(
+    instanceId: string,
+    target: string,
+    options: DiskSnapshotOptions = {},
+  ): Promise<void> {
+    const vm = this.#get(instanceId);
+    if (options.quiesce) throw noGuestAgent(instanceId);
+    if (vm.rescueImageId !== undefined) {
+      throw new StratusError('conflict', `The fake VM '${instanceId}' is rescued.`, {
+        resource: 'instance',
+        id: instanceId,
+        reason: 'instance_state',
+      });
+    }
+    await sleep(this.#opts.powerDelayMs ?? 0);
+    await writeEmptyQcow2(target, Math.max(1, vm.size?.diskGb ?? 1) * 1024 ** 3);
+    vm.console += `disk copied to ${target}\n`;
     this.#save();
   }
 

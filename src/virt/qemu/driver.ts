@@ -8,6 +8,7 @@ import path from 'node:path';
 import { StratusError } from '../../errors.js';
 import { freePort } from '../../ports.js';
 import type {
+  DiskSnapshotOptions,
   DriverCapabilities,
   GuestInfo,
   GuestResize,
@@ -20,9 +21,11 @@ import type {
   VirtDriver,
   VolumeAttachment,
 } from '../driver.js';
+import { noGuestAgent } from '../driver.js';
 import { chooseAccelerator, type AcceleratorChoice, type AcceleratorMode } from './accel.js';
 import { qemuCommand, type VmCommand } from './cmdline.js';
 import { BaseImageCache } from './disk.js';
+import { backupRunningDisk, convertStoppedDisk } from './disk-snapshot.js';
 import { RESPONDER_SCRIPT, writeMetadataTree } from './metadata-files.js';
 import { QmpClient, qmpExecute } from './qmp.js';
 import { encodeJpeg, parsePpm } from '../jpeg.js';
@@ -585,6 +588,64 @@ export class QemuDriver implements VirtDriver {
     fs.rmSync(this.#file(instanceId, 'rescueDisk'), { force: true });
     this.#save(rec);
     await this.#launch(rec);
+  }
+
+  /**
+   * A flattened qcow2 copy of the VM's disk (disk-snapshot.ts): a backup job over QMP while
+   * its qemu runs, `qemu-img convert` of the overlay when it does not. No guest agent: a
+   * quiesced copy is refused.
+   */
+  async snapshotRootDisk(
+    instanceId: string,
+    target: string,
+    options: DiskSnapshotOptions = {},
+  ): Promise<void> {
+    const rec = this.#record(instanceId);
+    if (options.quiesce) throw noGuestAgent(instanceId);
+    if (!rec.disk || rec.rescue) {
+      throw new StratusError(
+        'conflict',
+        rec.rescue
+          ? `The VM of instance '${instanceId}' is rescued; its own disk is not its root disk now.`
+          : `The VM of instance '${instanceId}' has no disk to copy (it runs from its ramdisk).`,
+        { resource: 'instance', id: instanceId, reason: 'instance_state' },
+      );
+    }
+    if (fs.existsSync(target)) {
+      throw new StratusError('already_exists', `The file ${target} exists already.`, {
+        resource: 'image_file',
+        id: target,
+      });
+    }
+    const disk = this.#file(instanceId, 'disk');
+    const timeoutMs = 30 * 60_000;
+    try {
+      if (this.#livePid(instanceId) !== undefined) {
+        const { virtualSize } = await this.#cache.info(disk);
+        await backupRunningDisk({
+          qmpSocket: this.#file(instanceId, 'qmp'),
+          device: 'd0',
+          target,
+          virtualSize,
+          qemuImg: this.#opts.qemuImgBinary,
+          timeoutMs,
+        });
+      } else {
+        await convertStoppedDisk({
+          source: disk,
+          target,
+          qemuImg: this.#opts.qemuImgBinary,
+          timeoutMs,
+        });
+      }
+    } catch (err) {
+      throw new StratusError(
+        'internal',
+        `QEMU could not copy the disk of instance ${instanceId}: ${(err as Error).message}`,
+        { resource: 'instance', id: instanceId, cause: err },
+      );
+    }
+    this.#log.info({ instanceId, target }, 'disk copied');
   }
 
   #powerState(rec: VmRecord): PowerState {

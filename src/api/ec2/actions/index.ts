@@ -1,6 +1,7 @@
 // Every EC2 action this endpoint offers, from one table per action group.
 import type { Ec2ActionTable } from '../action.js';
 import { addressActions } from './addresses.js';
+import { createImageActions } from './create-image.js';
 import type { Ec2Deps } from './deps.js';
 import { imageAttributeActions } from './image-attributes.js';
 import { imageActions } from './images.js';
@@ -23,6 +24,7 @@ export function ec2Actions(deps: Ec2Deps): Ec2ActionTable {
     ...keypairActions(deps),
     ...imageActions(deps),
     ...imageAttributeActions(deps),
+    ...createImageActions(deps),
     ...instanceActions(deps),
     ...launchTemplateActions(deps),
     ...metadataOptionsActions(deps),

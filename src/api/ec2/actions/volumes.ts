@@ -23,6 +23,7 @@ function ec2State(v: VolumeRow): string {
     case 'detaching':
       return 'in-use';
     case 'extending':
+    case 'uploading':
       return v.instanceId ? 'in-use' : 'available';
     case 'error_deleting':
     case 'error_extending':

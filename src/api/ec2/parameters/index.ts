@@ -3,6 +3,7 @@
 // without one with an internal error, and parameters.test.ts names it.
 import { addressParameters } from './addresses.js';
 import { imageParameters } from './images.js';
+import { instanceImageParameters } from './instance-images.js';
 import { instanceParameters } from './instances.js';
 import { keypairParameters } from './keypairs.js';
 import { launchTemplateParameters } from './launch-templates.js';
@@ -28,6 +29,7 @@ export const EC2_PARAMETERS: Readonly<Record<string, ActionParameters>> = {
   ...regionParameters,
   ...keypairParameters,
   ...imageParameters,
+  ...instanceImageParameters,
   ...instanceParameters,
   ...securityGroupParameters,
   ...addressParameters,
