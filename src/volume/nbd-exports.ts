@@ -151,6 +151,19 @@ export class NbdExports {
     });
   }
 
+  /**
+   * Ends the daemon and with it every export (an operator taking the host down, or a test
+   * cleaning up); the volume service does not call it, as the daemon outlives it.
+   */
+  async stop(): Promise<void> {
+    const pid = this.pid();
+    if (pid === undefined) return;
+    process.kill(pid, 'SIGTERM');
+    const deadline = Date.now() + 10_000;
+    while (isQemuProcess(pid, this.#file('socket')) && Date.now() < deadline) await sleep(50);
+    if (isQemuProcess(pid, this.#file('socket'))) process.kill(pid, 'SIGKILL');
+  }
+
   /** The ids of the volumes exported now ([] when the daemon does not run). */
   exported(): Promise<string[]> {
     return this.#serial(async () => {

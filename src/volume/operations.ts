@@ -258,7 +258,8 @@ export class VolumeOperations {
       ]);
       if (!moved) throw busy(volume, shown);
     });
-    if (attached) await this.#opts.extendAttached?.(ctx, { ...volume, status: 'extending', sizeGb });
+    if (attached)
+      await this.#opts.extendAttached?.(ctx, { ...volume, status: 'extending', sizeGb });
     else if (volume.host !== null)
       await this.#opts.volumes.extendVolume(ctx, volume.host, volume.id);
     return { ...volume, status: 'extending', sizeGb };

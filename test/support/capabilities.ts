@@ -83,6 +83,11 @@ const CHECKS = {
     probe: () => missingFile('/usr/bin/qemu-system-x86_64'),
     remedy: 'apt-get install qemu-system-x86 (scripts/setup installs it)',
   },
+  'qemu-storage-daemon': {
+    what: 'qemu-storage-daemon, which exports attached volumes over NBD',
+    probe: () => missingFile('/usr/bin/qemu-storage-daemon'),
+    remedy: 'apt-get install qemu-system-common (scripts/setup installs it with qemu)',
+  },
   'qemu-img': {
     what: 'qemu-img, with which the image store checks every file it imports',
     probe: () => {

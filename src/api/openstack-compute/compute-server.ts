@@ -19,6 +19,7 @@ import { availabilityZoneRoutes } from './availability-zones.js';
 import { flavorRoutes } from './flavors.js';
 import { hostRoutes } from './hosts.js';
 import { keypairRoutes } from './keypairs.js';
+import { volumeAttachmentRoutes } from './volume-attachments.js';
 import { lifecycleRoutes } from './lifecycle-actions.js';
 import { limitRoutes } from './limits.js';
 import { quotaRoutes } from './quotas.js';
@@ -125,6 +126,7 @@ export function createComputeServer(options: ComputeServerOptions): FastifyInsta
   lifecycleRoutes(deps);
   serverMetadataRoutes(deps);
   keypairRoutes(deps);
+  volumeAttachmentRoutes(deps);
   limitRoutes(deps);
   availabilityZoneRoutes(deps);
   serverGroupRoutes(deps);

@@ -797,9 +797,11 @@ export class QemuDriver implements VirtDriver {
 
   async listVolumes(instanceId: string): Promise<VolumeAttachment[]> {
     if (!UUID.test(instanceId) || !fs.existsSync(this.#file(instanceId, 'record'))) return [];
-    return (this.#record(instanceId).volumes ?? []).map(
-      ({ volumeId, device, connection }) => ({ volumeId, device, connection }),
-    );
+    return (this.#record(instanceId).volumes ?? []).map(({ volumeId, device, connection }) => ({
+      volumeId,
+      device,
+      connection,
+    }));
   }
 
   async capacity(): Promise<HostCapacity> {

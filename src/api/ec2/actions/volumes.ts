@@ -171,8 +171,7 @@ export function volumeActions({ volumes, tags }: Ec2Deps): Ec2ActionTable {
           'volume-type': (r) => r.volumeType,
           'attachment.instance-id': (r) => (r.instanceId ? ec2Id('i', r.instanceId) : undefined),
           'attachment.device': (r) => r.device,
-          'attachment.status': (r) =>
-            r.instanceId ? attachState(r) : undefined,
+          'attachment.status': (r) => (r.instanceId ? attachState(r) : undefined),
           'attachment.delete-on-termination': (r) => (r.instanceId ? 'false' : undefined),
         },
         { tags: tagList },

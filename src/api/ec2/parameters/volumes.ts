@@ -63,9 +63,9 @@ export const volumeParameters: Readonly<Record<string, ActionParameters>> = {
   },
   AttachVolume: {
     ...DRY_RUN,
-    VolumeId: honoured('an available volume of the instance\'s project and zone'),
+    VolumeId: honoured("an available volume of the instance's project and zone"),
     InstanceId: honoured('a running or stopped instance'),
-    Device: honoured('/dev/sdX, /dev/xvdX or /dev/vdX, not the root disk\'s nor one in use'),
+    Device: honoured("/dev/sdX, /dev/xvdX or /dev/vdX, not the root disk's nor one in use"),
   },
   DetachVolume: {
     ...DRY_RUN,
