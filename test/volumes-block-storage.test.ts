@@ -300,7 +300,7 @@ for (const backend of [sqliteBackend, postgresBackend]) {
       });
       assert.equal(below.status, 400, JSON.stringify(below.body));
       const fixed = await call(admin, 'PUT', `/os-quota-sets/${projectId}`, {
-        quota_set: { snapshots: 5 },
+        quota_set: { backups: 5 },
       });
       assert.equal(fixed.status, 400, JSON.stringify(fixed.body));
       const changed = await call(admin, 'PUT', `/os-quota-sets/${projectId}`, {
@@ -343,8 +343,8 @@ for (const backend of [sqliteBackend, postgresBackend]) {
       );
       fault(
         await call(alice, 'POST', '/volumes', { volume: { size: 1, snapshot_id: 'x' } }),
-        400,
-        'badRequest',
+        404,
+        'itemNotFound',
       );
       // The quota is 20 GiB in all.
       fault(await call(alice, 'POST', '/volumes', { volume: { size: 21 } }), 413, 'overLimit');

@@ -64,7 +64,10 @@ export class SnapshotOperations {
     shown: string,
     args: CreateSnapshotArgs,
   ): Promise<SnapshotRow> {
-    if (volume.instanceId !== null || ['attaching', 'in-use', 'detaching'].includes(volume.status)) {
+    if (
+      volume.instanceId !== null ||
+      ['attaching', 'in-use', 'detaching'].includes(volume.status)
+    ) {
       throw new StratusError(
         'conflict',
         `The volume '${shown}' is attached to an instance; snapshots are taken here only of volumes that are not attached. Detach it first.`,
@@ -262,6 +265,22 @@ export class SnapshotOperations {
       });
     }
     await this.#snapshots.update(snapshot.id, { status, statusReason: null });
+  }
+
+  /**
+   * The projects each of these snapshots (ones the caller sees) is shared with, by id, for
+   * asking who may restore them (EC2's RestorableBy).
+   */
+  async sharedWith(
+    _ctx: RequestContext,
+    snapshots: readonly SnapshotRow[],
+  ): Promise<Map<string, string[]>> {
+    const out = new Map<string, string[]>();
+    const ids = snapshots.map((s) => s.id);
+    for (let i = 0; i < ids.length; i += 500) {
+      for (const [k, v] of await this.#snapshots.sharesOfMany(ids.slice(i, i + 500))) out.set(k, v);
+    }
+    return out;
   }
 
   /** Who besides the owner may make volumes from the snapshot. Owner (or admin) only. */

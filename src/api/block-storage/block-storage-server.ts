@@ -1,6 +1,7 @@
 // The OpenStack Block Storage API v3 at microversion 3.0, over the same volumes as EC2's:
-// version discovery, volumes (list, detail, create, show, update, delete; the os-extend and,
-// for admins, os-reset_status actions; os-volume_upload_image), the volume types, the limits and the quota sets. Paths may carry the
+// version discovery, volumes (list, detail, create empty or from a snapshot, show, update,
+// delete; the os-extend and, for admins, os-reset_status actions; os-volume_upload_image),
+// snapshots (snapshots.ts), the volume types, the limits and the quota sets. Paths may carry the
 // project id (`/v3/{project_id}/volumes`) or not (`/v3/volumes`); the token decides the project.
 // Every failure is `{"<fault>": {"code", "message"}}` with a 4xx; 5xx only for our faults.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -17,6 +18,8 @@ import type { ApiServices } from '../services.js';
 import { toVolumeFault, volumeFault, type VolumeFault } from './errors.js';
 import { quotaSetRoutes } from './quota-sets.js';
 import { uploadImage } from './upload-image.js';
+import { objectOf, optionalText, positiveInt, wholeNumber } from './requests.js';
+import { findSnapshot, snapshotRoutes } from './snapshots.js';
 import {
   MAX_VERSION,
   MIN_VERSION,
@@ -37,7 +40,7 @@ export interface BlockStorageServerOptions {
 const JSON_TYPE = 'application/json';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 /** The first path segments after /v3/ that are resources, not a project id. */
-const RESOURCES = new Set(['volumes', 'types', 'limits', 'os-quota-sets']);
+const RESOURCES = new Set(['volumes', 'snapshots', 'types', 'limits', 'os-quota-sets']);
 /** Most volumes one page lists. */
 const MAX_LIMIT = 1000;
 
@@ -138,13 +141,7 @@ export function createBlockStorageServer(options: BlockStorageServerOptions): Fa
   app.post('/v3/volumes', async (request, reply) => {
     const ctx = await caller(request);
     const body = objectOf(objectOf(request.body, 'The request body')['volume'], 'volume');
-    for (const key of [
-      'snapshot_id',
-      'source_volid',
-      'imageRef',
-      'backup_id',
-      'consistencygroup_id',
-    ]) {
+    for (const key of ['source_volid', 'imageRef', 'backup_id', 'consistencygroup_id']) {
       if (body[key] !== undefined && body[key] !== null) {
         throw invalid(`Creating a volume from ${key} is not supported here yet.`, {
           resource: 'parameter',
@@ -162,14 +159,27 @@ export function createBlockStorageServer(options: BlockStorageServerOptions): Fa
     }
     refuseMetadata(body['metadata']);
     const size = body['size'];
-    if (size === undefined || size === null) {
-      throw new StratusError('missing', 'The volume needs a size in GiB.', {
+    const snapshotId = body['snapshot_id'];
+    if (
+      (size === undefined || size === null) &&
+      (snapshotId === undefined || snapshotId === null)
+    ) {
+      throw new StratusError('missing', 'The volume needs a size in GiB or a snapshot_id.', {
         resource: 'parameter',
         id: 'size',
       });
     }
+    if (snapshotId !== undefined && snapshotId !== null && typeof snapshotId !== 'string') {
+      throw invalid('snapshot_id must be a snapshot id.', {
+        resource: 'parameter',
+        id: 'snapshot_id',
+      });
+    }
+    const snapshot =
+      typeof snapshotId === 'string' ? await findSnapshot(services, ctx, snapshotId) : undefined;
     const row = await volumes.create(ctx, {
-      sizeGb: wholeNumber(size, 'size'),
+      sizeGb: size === undefined || size === null ? undefined : wholeNumber(size, 'size'),
+      snapshot,
       availabilityZone: optionalText(body['availability_zone'], 'availability_zone'),
       volumeType: typeName(optionalText(body['volume_type'], 'volume_type')),
       name: optionalText(body['name'] ?? body['display_name'], 'name'),
@@ -275,6 +285,7 @@ export function createBlockStorageServer(options: BlockStorageServerOptions): Fa
   });
 
   quotaSetRoutes(app, services, caller);
+  snapshotRoutes(app, services, caller, base);
 
   app.get('/v3/limits', async (request) => {
     const ctx = await caller(request);
@@ -285,13 +296,13 @@ export function createBlockStorageServer(options: BlockStorageServerOptions): Fa
         absolute: {
           maxTotalVolumes: limits.volumes,
           maxTotalVolumeGigabytes: limits.gigabytes,
-          // Snapshots and backups do not exist here yet: none may be made.
-          maxTotalSnapshots: 0,
+          maxTotalSnapshots: shownLimit(limits.snapshots),
+          // Backups do not exist here yet: none may be made.
           maxTotalBackups: 0,
           maxTotalBackupGigabytes: 0,
           totalVolumesUsed: used.volumes,
           totalGigabytesUsed: used.gigabytes,
-          totalSnapshotsUsed: 0,
+          totalSnapshotsUsed: used.snapshots,
           totalBackupsUsed: 0,
           totalBackupGigabytesUsed: 0,
         },
@@ -332,41 +343,6 @@ function checkVersion(header: string | string[] | undefined): void {
   }
 }
 
-function objectOf(value: unknown, what: string): Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw invalid(`${what} must be a JSON object.`, { resource: 'request' });
-  }
-  return value as Record<string, unknown>;
-}
-
-function optionalText(value: unknown, key: string): string | undefined {
-  if (value === undefined || value === null) return undefined;
-  if (typeof value !== 'string' || value.length > 255) {
-    throw invalid(`${key} must be a string of at most 255 characters.`, {
-      resource: 'parameter',
-      id: key,
-    });
-  }
-  return value;
-}
-
-/** A whole number sent as a number or as its digits, as clients do. */
-function wholeNumber(value: unknown, key: string): number {
-  const n = typeof value === 'string' && /^\d{1,15}$/.test(value) ? Number(value) : value;
-  if (typeof n !== 'number' || !Number.isSafeInteger(n)) {
-    throw invalid(`${key} must be a whole number.`, { resource: 'parameter', id: key });
-  }
-  return n;
-}
-
-function positiveInt(value: string | undefined, key: string): number | undefined {
-  if (value === undefined) return undefined;
-  if (!/^\d{1,9}$/.test(value) || Number(value) < 1) {
-    throw invalid(`${key} must be a positive whole number.`, { resource: 'parameter', id: key });
-  }
-  return Number(value);
-}
-
 /** A volume type named by name or id, as its name. */
 function typeName(nameOrId: string | undefined): string | undefined {
   if (nameOrId === undefined) return undefined;
@@ -381,4 +357,9 @@ function refuseMetadata(metadata: unknown): void {
     id: 'metadata',
     reason: 'unsupported',
   });
+}
+
+/** A limit as the API shows it: -1 for unlimited. */
+function shownLimit(n: number): number {
+  return Number.isFinite(n) ? n : -1;
 }

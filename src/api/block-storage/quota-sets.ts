@@ -1,9 +1,9 @@
 // Quotas in the Block Storage API: `os-quota-sets` (a project's limits, with `usage=true` each
 // as `{limit, in_use, reserved, allocated}`; its defaults; an admin's update) over the same
-// limits as everywhere else: `volumes` and `gigabytes` are the project's quota of the volume
-// service, the very numbers EC2's CreateVolume is held to. Snapshots, backups and groups do not
-// exist here yet: they show a limit of 0 and cannot be changed; `per_volume_gigabytes` is -1
-// (no limit per volume).
+// limits as everywhere else: `volumes`, `gigabytes` (volumes and snapshots, as Cinder counts)
+// and `snapshots` are the project's quota of the volume service, the very numbers EC2's
+// CreateVolume and CreateSnapshot are held to. Backups and groups do not exist here yet: they
+// show a limit of 0 and cannot be changed; `per_volume_gigabytes` is -1 (no limit per volume).
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { RequestContext } from '../../context.js';
 import { invalid } from '../../errors.js';
@@ -11,9 +11,8 @@ import type { QuotaLimits, QuotaUsage } from '../../quota/index.js';
 import type { ApiServices } from '../services.js';
 
 /** The quota set's keys backed by a limit here, and the ones fixed at a value. */
-const BACKED = { volumes: 'volumes', gigabytes: 'gigabytes' } as const;
+const BACKED = { volumes: 'volumes', gigabytes: 'gigabytes', snapshots: 'snapshots' } as const;
 const FIXED: Readonly<Record<string, number>> = {
-  snapshots: 0,
   backups: 0,
   backup_gigabytes: 0,
   groups: 0,
@@ -29,6 +28,7 @@ function quotaSet(id: string, limits: QuotaLimits, used?: QuotaUsage) {
     id,
     volumes: entry(limits.volumes, used?.volumes ?? 0),
     gigabytes: entry(limits.gigabytes, used?.gigabytes ?? 0),
+    snapshots: entry(limits.snapshots, used?.snapshots ?? 0),
     ...Object.fromEntries(Object.entries(FIXED).map(([k, v]) => [k, entry(v, 0)])),
   };
 }

@@ -1,7 +1,7 @@
-// The Block Storage API's JSON: the versions document, volumes (summary and detail) and volume
-// types, as the API reference describes them at microversion 3.0.
+// The Block Storage API's JSON: the versions document, volumes (summary and detail), snapshots
+// and volume types, as the API reference describes them at microversion 3.0.
 import { createHash } from 'node:crypto';
-import type { VolumeRow } from '../../db/index.js';
+import type { SnapshotRow, VolumeRow } from '../../db/index.js';
 
 export const MIN_VERSION = '3.0';
 /** The newest microversion this API implements. */
@@ -70,7 +70,7 @@ export function volumeView(
     created_at: volumeTime(v.createdAt),
     updated_at: volumeTime(v.updatedAt),
     volume_type: v.volumeType,
-    snapshot_id: null,
+    snapshot_id: v.snapshotId,
     source_volid: null,
     metadata: options.metadata ?? {},
     links: links(base, v),
@@ -108,5 +108,31 @@ export function volumeTypeView(name: string, isDefault: boolean): Record<string,
     'os-volume-type-access:is_public': true,
     extra_specs: {},
     qos_specs_id: null,
+  };
+}
+
+/** A snapshot as the API shows it (list and show alike); admins see its project and progress. */
+export function snapshotView(
+  _base: string,
+  s: SnapshotRow,
+  options: { admin: boolean },
+): Record<string, unknown> {
+  return {
+    id: s.id,
+    name: s.name,
+    description: s.description,
+    // The domain's statuses are the Block Storage API's own words.
+    status: s.status,
+    size: s.volumeSizeGb,
+    volume_id: s.volumeId,
+    created_at: volumeTime(s.createdAt),
+    updated_at: volumeTime(s.updatedAt),
+    metadata: {},
+    ...(options.admin
+      ? {
+          'os-extended-snapshot-attributes:project_id': s.projectId,
+          'os-extended-snapshot-attributes:progress': `${s.progress}%`,
+        }
+      : {}),
   };
 }

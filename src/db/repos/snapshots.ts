@@ -42,11 +42,7 @@ export class SnapshotRepo {
           .select('snapshotId')
           .where('projectId', '=', projectId);
         q = q.where((eb) =>
-          eb.or([
-            eb('projectId', '=', projectId),
-            eb('isPublic', '=', 1),
-            eb('id', 'in', shared),
-          ]),
+          eb.or([eb('projectId', '=', projectId), eb('isPublic', '=', 1), eb('id', 'in', shared)]),
         );
       }
     }
@@ -120,6 +116,20 @@ export class SnapshotRepo {
       .orderBy('projectId')
       .execute();
     return rows.map((r) => r.projectId);
+  }
+
+  /** The projects each of these snapshots is shared with, by snapshot id (none: absent). */
+  async sharesOfMany(snapshotIds: readonly string[]): Promise<Map<string, string[]>> {
+    const out = new Map<string, string[]>();
+    if (snapshotIds.length === 0) return out;
+    const rows = await this.db
+      .selectFrom('snapshotShares')
+      .selectAll()
+      .where('snapshotId', 'in', snapshotIds)
+      .orderBy('projectId')
+      .execute();
+    for (const r of rows) out.set(r.snapshotId, [...(out.get(r.snapshotId) ?? []), r.projectId]);
+    return out;
   }
 
   /** Shares a snapshot with a project; sharing again is not an error. */

@@ -12,6 +12,7 @@ import { placementGroupActions } from './placement-groups.js';
 import { metadataOptionsActions } from './metadata-options.js';
 import { regionActions } from './regions.js';
 import { securityGroupActions } from './security-groups.js';
+import { snapshotActions } from './snapshots.js';
 import { tagActions } from './tags.js';
 import { volumeAttachmentActions } from './volume-attachments.js';
 import { volumeActions } from './volumes.js';
@@ -34,5 +35,6 @@ export function ec2Actions(deps: Ec2Deps): Ec2ActionTable {
     ...placementGroupActions(deps),
     ...volumeActions(deps),
     ...volumeAttachmentActions(deps),
+    ...snapshotActions(deps),
   };
 }

@@ -1,4 +1,4 @@
-// Volume actions: CreateVolume, DeleteVolume, DescribeVolumes, DescribeVolumeStatus,
+// Volume actions: CreateVolume (empty or from a snapshot), DeleteVolume, DescribeVolumes, DescribeVolumeStatus,
 // ModifyVolume. A volume's EC2 id is `vol-` and its UUID's first 17 hex digits.
 import type { VolumeRow } from '../../../db/index.js';
 import { StratusError } from '../../../errors.js';
@@ -11,6 +11,7 @@ import { invalidValue, type Params } from '../params.js';
 import { ec2Time, type XmlObject } from '../xml.js';
 import type { Ec2Deps } from './deps.js';
 import { checkTags } from './instances.js';
+import { snapshotRef } from './snapshots.js';
 
 /** A gp3 volume's baseline, which EC2 reports for every gp3 volume: IOPS and MiB/s. */
 const GP3_IOPS = 3000;
@@ -54,7 +55,7 @@ function iops(v: VolumeRow): number | undefined {
   return undefined;
 }
 
-export function volumeActions({ volumes, tags }: Ec2Deps): Ec2ActionTable {
+export function volumeActions({ volumes, snapshots, tags }: Ec2Deps): Ec2ActionTable {
   const volumeTags = (params: Params) => {
     const list = params
       .tagSpecifications()
@@ -79,7 +80,7 @@ export function volumeActions({ volumes, tags }: Ec2Deps): Ec2ActionTable {
   const view = (v: VolumeRow, tagSet: { key: string; value: string }[]): XmlObject => ({
     volumeId: ec2Id('vol', v.id),
     size: v.sizeGb,
-    snapshotId: '',
+    snapshotId: v.snapshotId ? ec2Id('snap', v.snapshotId) : '',
     availabilityZone: v.availabilityZone,
     status: ec2State(v),
     createTime: ec2Time(v.createdAt),
@@ -130,18 +131,29 @@ export function volumeActions({ volumes, tags }: Ec2Deps): Ec2ActionTable {
   return {
     CreateVolume: async ({ params, context }) => {
       const size = params.int('Size', { min: MIN_VOLUME_GB, max: MAX_VOLUME_GB });
-      if (size === undefined) {
-        throw new StratusError('missing', 'The request must contain the parameter size.', {
-          resource: 'parameter',
-          id: 'Size',
-        });
+      const snapshotShown = params.string('SnapshotId', { max: 64 });
+      if (size === undefined && snapshotShown === undefined) {
+        throw new StratusError(
+          'missing',
+          'The request must contain the parameter size or snapshotId.',
+          {
+            resource: 'parameter',
+            id: 'Size',
+          },
+        );
       }
       const volumeType = params.enumOf('VolumeType', VOLUME_TYPES);
+      const volumeTagList = volumeTags(params);
+      const [snapshot] =
+        snapshotShown === undefined
+          ? []
+          : await snapshots.resolve(context, [snapshotRef(snapshotShown)]);
       const row = await volumes.create(context, {
         sizeGb: size,
+        snapshot,
         availabilityZone: params.requireString('AvailabilityZone', { max: 255 }),
         volumeType,
-        tags: volumeTags(params),
+        tags: volumeTagList,
       });
       return view(row, (await tagLists([row]))(row));
     },
@@ -165,7 +177,7 @@ export function volumeActions({ volumes, tags }: Ec2Deps): Ec2ActionTable {
           encrypted: () => 'false',
           'multi-attach-enabled': () => 'false',
           size: (r) => String(r.sizeGb),
-          'snapshot-id': () => '',
+          'snapshot-id': (r) => (r.snapshotId ? ec2Id('snap', r.snapshotId) : ''),
           status: (r) => ec2State(r),
           'volume-id': (r) => ec2Id('vol', r.id),
           'volume-type': (r) => r.volumeType,

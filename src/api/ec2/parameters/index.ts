@@ -11,6 +11,7 @@ import { placementGroupParameters } from './placement-groups.js';
 import { regionParameters } from './regions.js';
 import type { ActionParameters } from './rules.js';
 import { securityGroupParameters } from './security-groups.js';
+import { snapshotParameters } from './snapshots.js';
 import { tagParameters } from './tags.js';
 import { volumeParameters } from './volumes.js';
 
@@ -37,4 +38,5 @@ export const EC2_PARAMETERS: Readonly<Record<string, ActionParameters>> = {
   ...launchTemplateParameters,
   ...placementGroupParameters,
   ...volumeParameters,
+  ...snapshotParameters,
 };

@@ -24,13 +24,15 @@ export const volumeParameters: Readonly<Record<string, ActionParameters>> = {
   CreateVolume: {
     ...DRY_RUN,
     ...TAG_SPECIFICATIONS,
-    Size: honoured('1 to 16384 GiB; needed, as there are no snapshots yet'),
+    Size: honoured(
+      "1 to 16384 GiB; needed without SnapshotId, at least the snapshot's size with it",
+    ),
     AvailabilityZone: honoured('a zone of this cloud'),
     AvailabilityZoneId: refused('zones have no separate ids here; name the zone.', {
       sample: 'use1-az1',
     }),
     VolumeType: honoured('gp2, gp3 or standard: recorded and shown'),
-    SnapshotId: refused('there are no snapshots yet.', { sample: 'snap-1' }),
+    SnapshotId: honoured('a completed snapshot the caller owns or that is shared with it'),
     Encrypted: refused('volumes are not encrypted here.', {
       code: 'InvalidParameterValue',
       accepts: ['false'],
@@ -74,7 +76,10 @@ export const volumeParameters: Readonly<Record<string, ActionParameters>> = {
     Device: honoured('must be the device the volume is attached as'),
     Force: honoured('detaches even when the guest does not release the disk'),
   },
-  DeleteVolume: { ...DRY_RUN, VolumeId: honoured('refused while attached (VolumeInUse)') },
+  DeleteVolume: {
+    ...DRY_RUN,
+    VolumeId: honoured('refused while attached (VolumeInUse) or while it has snapshots'),
+  },
   DescribeVolumes: { ...DRY_RUN, ...FILTERS, ...LISTING },
   DescribeVolumeStatus: { ...DRY_RUN, ...FILTERS, ...LISTING },
   ModifyVolume: {
