@@ -2,6 +2,9 @@
 // against each implementation (fake in its own test, qemu with the real guest image).
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { GuestSpec, VirtDriver } from './driver.js';
 
@@ -115,6 +118,36 @@ export function driverSuite(
     it('stays running through a hard reboot', async () => {
       await t.driver.reboot(id, true);
       assert.equal(await t.driver.getState(id), 'running');
+    });
+
+    it('copies the root disk, running or off, into a qcow2 without a backing file', async () => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stratus-disk-copy-'));
+      try {
+        for (const phase of ['running', 'off']) {
+          if (phase === 'off') await t.driver.powerOff(id, true);
+          const target = path.join(dir, `${phase}.qcow2`);
+          await t.driver.snapshotRootDisk(id, target);
+          const head = Buffer.alloc(16);
+          const fd = fs.openSync(target, 'r');
+          fs.readSync(fd, head, 0, 16, 0);
+          fs.closeSync(fd);
+          assert.equal(head.subarray(0, 4).toString('latin1'), 'QFI\xfb', `${phase}: qcow2`);
+          assert.equal(head.readBigUInt64BE(8), 0n, `${phase}: no backing file`);
+        }
+        assert.equal(await t.driver.getState(id), 'shutdown');
+        await t.driver.powerOn(id);
+        await assert.rejects(
+          t.driver.snapshotRootDisk(id, path.join(dir, 'q.qcow2'), { quiesce: true }),
+          isError('invalid'),
+        );
+        await assert.rejects(
+          t.driver.snapshotRootDisk(randomUUID(), path.join(dir, 'u.qcow2')),
+          isError('not_found'),
+        );
+        assert.equal(fs.existsSync(path.join(dir, 'q.qcow2')), false);
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
     });
 
     it('destroys the VM, and destroying again succeeds', async () => {
