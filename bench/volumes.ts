@@ -34,7 +34,7 @@ const arg = (name: string, fallback: number) => {
   return i > 0 ? Number(process.argv[i + 1]) || fallback : fallback;
 };
 const RUNS = arg('--runs', 3);
-const MIB = arg('--mib', 64);
+const MIB = arg('--mib', 256);
 /** Where the local-disk dd writes on the guest's root disk: past the FAT it boots from. */
 const LOCAL_SEEK_MIB = 64;
 

@@ -1,7 +1,8 @@
 // Volumes proved on real guests (issue 17, part 5), through the AWS SDK against the whole cloud
 // on the qemu driver: a volume attached to a running guest is a new virtio disk there, on which
 // the guest makes ext4, writes a file and syncs; detached, it leaves the guest, and attached to
-// a second guest it holds the same file; a snapshot of it becomes a new volume with the file;
+// a second guest it holds the same file (grown there while attached, the guest sees the new size
+// and grows the filesystem online); a snapshot of it becomes a new volume with the file;
 // and an image made from a running guest (NoReboot) launches a guest whose own disk holds a
 // file written before. Two guests on the all-in-one stand for two hosts: the attach goes
 // through the same NBD path either way.
@@ -13,6 +14,7 @@ import {
   DescribeImagesCommand,
   DescribeSnapshotsCommand,
   DetachVolumeCommand,
+  ModifyVolumeCommand,
 } from '@aws-sdk/client-ec2';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -57,7 +59,13 @@ describe('volumes and images on real guests (qemu, all-in-one)', NEEDS, () => {
     const v = await waitVolume(g, id, 'in-use');
     assert.equal(v.Attachments?.[0]?.InstanceId, guest.instanceId);
     assert.equal(v.Attachments?.[0]?.Device, device);
-    return waitNewDisk(g, guest, disks);
+    const disk = await waitNewDisk(g, guest, disks);
+    // The disk's serial is the volume's UUID as far as virtio's 20 bytes hold it: its hex
+    // digits are the ones the vol- id carries.
+    const serial = (await inGuest(g, guest, `cat /sys/block/${disk}/serial`)).trim();
+    assert.match(serial, /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]$/);
+    assert.equal(`vol-${serial.replace(/-/g, '')}`, id);
+    return disk;
   }
 
   async function detach(id: string, guest: Guest, disk: string): Promise<void> {
@@ -124,9 +132,34 @@ describe('volumes and images on real guests (qemu, all-in-one)', NEEDS, () => {
     await detach(volumeId, first, disk);
   });
 
-  it('detached and attached to a second guest, the volume holds the file', async () => {
+  it('detached and attached to a second guest, the volume holds the file; grown while attached, the guest sees the new size and grows ext4 online', async () => {
     const disk = await attach(volumeId, second, '/dev/sdg');
     assert.equal((await readBack(second, disk)).trim(), text);
+    await g.client.send(new ModifyVolumeCommand({ VolumeId: volumeId, Size: 2 }));
+    await eventually(
+      async () => {
+        const sectors = await inGuest(g, second, `cat /sys/block/${disk}/size`);
+        return Number(sectors) * 512 === 2 * 1024 ** 3 ? true : undefined;
+      },
+      120_000,
+      `${disk} in ${second.instanceId} to be 2 GiB`,
+      250,
+    );
+    const out = await inGuest(
+      g,
+      second,
+      [
+        'set -e',
+        `mount -t ext4 /dev/${disk} /mnt/vol`,
+        `resize2fs /dev/${disk} >/dev/null 2>&1`,
+        "df -k /mnt/vol | awk 'NR == 2 { print $2 }'",
+        'cat /mnt/vol/stratus/hello.txt',
+        'umount /mnt/vol',
+      ].join('\n'),
+    );
+    const [kib, file] = out.trim().split('\n');
+    assert.ok(Number(kib) > 1.5 * 1024 ** 2, `ext4 grew to ${kib} KiB`);
+    assert.equal(file, text);
     await detach(volumeId, second, disk);
   });
 
@@ -148,7 +181,7 @@ describe('volumes and images on real guests (qemu, all-in-one)', NEEDS, () => {
       200,
     );
     assert.equal(done.VolumeId, volumeId);
-    assert.equal(done.VolumeSize, 1);
+    assert.equal(done.VolumeSize, 2);
     const copy = await createVolume({ SnapshotId: snapshotId });
     const disk = await attach(copy, first);
     assert.equal((await readBack(first, disk)).trim(), text);
