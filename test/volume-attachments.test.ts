@@ -29,7 +29,9 @@ import { awsEc2 } from './support/awscli.js';
 import { needs } from './support/capabilities.js';
 import { startTestCloud, waitUntil, type TestCloud } from './support/ec2.js';
 import { expectError } from './support/expect.js';
-import { stopStorageDaemon } from './support/volumes.js';
+import { stopWithStorageDaemon } from './support/volumes.js';
+import { adminEnv, openstack, PASSWORD } from './support/openstack.js';
+import { IdentityService } from '../src/identity/index.js';
 
 const ALL = ['network', 'scheduler', 'compute', 'volume', 'api'] as const;
 
@@ -85,10 +87,7 @@ describe('EC2 volume attachments (fake driver)', needs('qemu-img', 'qemu-storage
     const image = await t.addImage({ name: 'attach-image' });
     imageId = `ami-${image.id.replace(/-/g, '').slice(0, 17)}`;
   });
-  after(async () => {
-    await stopStorageDaemon(t.cloud.config.stateDir);
-    await t.stop();
-  });
+  after(() => stopWithStorageDaemon(t.cloud.config.stateDir, () => t.stop()));
 
   const run = async (client: EC2Client) => {
     const r = await client.send(
@@ -282,4 +281,68 @@ describe('EC2 volume attachments (fake driver)', needs('qemu-img', 'qemu-storage
     const v = await waitVolume(p.client, broken, 'available');
     assert.deepEqual(v.Attachments, []);
   });
+
+  it(
+    'attaches and detaches through openstackclient: server add volume, volume show, server remove volume',
+    needs('openstackclient'),
+    async () => {
+      await new IdentityService(t.cloud.database.db).setPassword('admin', PASSWORD);
+      const env = adminEnv(t);
+      const os = async (...args: string[]) => {
+        const r = await openstack(env, args);
+        assert.equal(r.code, 0, `openstack ${args.join(' ')}: ${r.err}`);
+        // Commands without -f json may print a table: only JSON answers are read.
+        return r.out.trim().startsWith('{')
+          ? (JSON.parse(r.out) as Record<string, unknown>)
+          : undefined;
+      };
+      const instanceId = await run(t.admin);
+      const hex = instanceId.slice(2);
+      const server = (await t.cloud.database.db.selectFrom('instances').select('id').execute())
+        .map((r) => r.id)
+        .find((id) => id.replace(/-/g, '').startsWith(hex)) as string;
+      const made = (await os('volume', 'create', '--size', '1', 'osc-attach', '-f', 'json')) as {
+        id: string;
+      };
+      await waitUntil(async () => {
+        const v = await os('volume', 'show', made.id, '-f', 'json');
+        return v?.status === 'available';
+      }, 60_000);
+      await os('server', 'add', 'volume', server, made.id, '--device', '/dev/vdb');
+      const shown = await waitUntil(async () => {
+        const v = await os('volume', 'show', made.id, '-f', 'json');
+        return v?.status === 'in-use' ? v : undefined;
+      }, 60_000);
+      const attachments = shown.attachments as { server_id: string; device: string }[];
+      assert.deepEqual(
+        attachments.map((a) => [a.server_id, a.device]),
+        [[server, '/dev/vdb']],
+      );
+      // The Compute API's view of the same attachment, at 2.89.
+      const listed = await openstack(env, [
+        '--os-compute-api-version',
+        '2.89',
+        'server',
+        'volume',
+        'list',
+        server,
+        '-f',
+        'json',
+      ]);
+      assert.equal(listed.code, 0, listed.err);
+      const rows = JSON.parse(listed.out) as Record<string, unknown>[];
+      assert.equal(rows.length, 1);
+      assert.equal(rows[0]?.['Volume ID'], made.id);
+      assert.equal(rows[0]?.Device, '/dev/vdb');
+      // Attaching it again is refused.
+      const again = await openstack(env, ['server', 'add', 'volume', server, made.id]);
+      assert.notEqual(again.code, 0);
+      await os('server', 'remove', 'volume', server, made.id);
+      await waitUntil(async () => {
+        const v = await os('volume', 'show', made.id, '-f', 'json');
+        return v?.status === 'available' && (v.attachments as unknown[]).length === 0;
+      }, 60_000);
+      await os('volume', 'delete', made.id);
+    },
+  );
 });

@@ -15,6 +15,7 @@ import { createHttpServer, type HttpsCertificate } from '../http.js';
 import { openstackProtocol } from '../openstack/protocol.js';
 import { contextFromToken } from '../openstack/token-auth.js';
 import type { ApiServices } from '../services.js';
+import { volumeAttachAction } from './attach-actions.js';
 import { toVolumeFault, volumeFault, type VolumeFault } from './errors.js';
 import { quotaSetRoutes } from './quota-sets.js';
 import { uploadImage } from './upload-image.js';
@@ -233,6 +234,10 @@ export function createBlockStorageServer(options: BlockStorageServerOptions): Fa
       throw invalid('The request body must name exactly one action.', { resource: 'request' });
     }
     const args = objectOf(body[action], action);
+    if (await volumeAttachAction(services, ctx, row, action, args)) {
+      reply.code(202);
+      return '';
+    }
     switch (action) {
       case 'os-extend':
         await volumes.extend(ctx, row, row.id, wholeNumber(args['new_size'], 'new_size'));
