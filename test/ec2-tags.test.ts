@@ -323,7 +323,7 @@ for (const backend of [sqliteBackend, postgresBackend]) {
         ['ami-0123456789abcdef0', 'InvalidAMIID.NotFound'],
         ['eipalloc-0123456789abcdef0', 'InvalidAllocationID.NotFound'],
         ['vol-0123456789abcdef0', 'InvalidVolume.NotFound'],
-        ['snap-0123456789abcdef0', 'InvalidID'],
+        ['snap-0123456789abcdef0', 'InvalidSnapshot.NotFound'],
         ['i-nothex', 'InvalidID'],
         ['nonsense', 'InvalidID'],
         // A public image of the cloud's is not the project's to tag.

@@ -310,7 +310,7 @@ for (const backend of [sqliteBackend, postgresBackend]) {
         ['InvalidParameterValue', () => create(p.client, 1, { Iops: 4000 })],
         ['InvalidParameterValue', () => create(p.client, 1, { Encrypted: true })],
         [
-          'UnsupportedOperation',
+          'InvalidSnapshot.NotFound',
           () => create(p.client, 1, { SnapshotId: 'snap-0123456789abcdef0' }),
         ],
         [

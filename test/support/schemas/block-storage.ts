@@ -235,3 +235,59 @@ export const faultResponse: AnySchema = {
     additionalProperties: false,
   },
 };
+
+/** A snapshot at 3.0 (list, detail and show alike); the extended attributes for admins. */
+export const snapshotDetail: AnySchema = {
+  type: 'object',
+  required: [
+    'id',
+    'name',
+    'description',
+    'status',
+    'size',
+    'volume_id',
+    'created_at',
+    'updated_at',
+    'metadata',
+  ],
+  properties: {
+    id: { type: 'string' },
+    name: nullableString,
+    description: nullableString,
+    status: {
+      enum: [
+        'creating',
+        'available',
+        'backing-up',
+        'deleting',
+        'error',
+        'deleted',
+        'unmanaging',
+        'restoring',
+        'error_deleting',
+      ],
+    },
+    size: { type: 'integer' },
+    volume_id: { type: 'string' },
+    created_at: { type: 'string' },
+    updated_at: nullableString,
+    metadata: { type: 'object', additionalProperties: { type: 'string' } },
+    'os-extended-snapshot-attributes:project_id': { type: 'string' },
+    'os-extended-snapshot-attributes:progress': { type: 'string' },
+  },
+  additionalProperties: false,
+};
+
+export const snapshotResponse: AnySchema = {
+  type: 'object',
+  required: ['snapshot'],
+  properties: { snapshot: snapshotDetail },
+  additionalProperties: false,
+};
+
+export const snapshotList: AnySchema = {
+  type: 'object',
+  required: ['snapshots'],
+  properties: { snapshots: { type: 'array', items: snapshotDetail }, snapshots_links: links },
+  additionalProperties: false,
+};
