@@ -16,6 +16,16 @@ export const instanceImageParameters: Readonly<Record<string, ActionParameters>>
     NoReboot: honoured(
       'false (the default): the guest is shut down cleanly around the copy and booted again; true: a crash-consistent copy of the running disk',
     ),
+    SnapshotLocation: refused("images are kept in the region's image store, not in a local zone.", {
+      code: 'InvalidParameterValue',
+      accepts: ['regional'],
+      sample: 'local',
+    }),
+    BootModeOverride: refused('guests boot with a BIOS.', {
+      code: 'InvalidParameterValue',
+      accepts: ['legacy-bios'],
+      sample: 'uefi',
+    }),
     'BlockDeviceMapping.N.*': refused(
       'the image is a copy of the instance-store root disk alone; no volumes are added to it.',
       { code: 'InvalidParameterValue', sample: '/dev/sdb' },
