@@ -28,7 +28,7 @@ import { after, before, describe, it } from 'node:test';
 import { randomUUID } from 'node:crypto';
 import { SnapshotRepo, VolumeRepo } from '../src/db/index.js';
 import { QemuImg } from '../src/image/index.js';
-import { VolumeManager } from '../src/volume/index.js';
+import { NbdExports, VolumeManager } from '../src/volume/index.js';
 import { awsEc2 } from './support/awscli.js';
 import { needs } from './support/capabilities.js';
 import { postgresBackend, sqliteBackend } from './support/databases.js';
@@ -289,6 +289,12 @@ for (const backend of [sqliteBackend, postgresBackend]) {
         host: row.host,
         directory: path.join(t.cloud.config.stateDir, 'volumes'),
         qemuImg: new QemuImg(),
+        // No volume is attached here: the storage daemon is never started.
+        nbd: new NbdExports({
+          directory: path.join(t.cloud.config.stateDir, 'nbd'),
+          address: '127.0.0.1',
+          port: 0,
+        }),
       });
       await restarted.service().start?.();
       assert.equal((await repo.get(pending.id))?.status, 'available');

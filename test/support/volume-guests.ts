@@ -18,6 +18,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { startTestCloud, type TestCloud } from './ec2.js';
 import { eventually, GUEST_DIR, makeKey, sshOnce, sshUntil } from './guest.js';
+import { stopWithStorageDaemon } from './volumes.js';
 
 export const VOLUME_SERVICES = ['network', 'scheduler', 'compute', 'volume', 'api'] as const;
 
@@ -64,8 +65,9 @@ export async function startGuestCloud(flags: Record<string, string> = {}): Promi
 }
 
 /**
- * Terminates what is left, stops the cloud and ends any qemu of its state dir still running
- * (by the pid in its instance directory, checked against its command line).
+ * Stops the cloud and ends what it leaves running on purpose: the qemu of each guest (by the
+ * pid in its instance directory, checked against its command line) and the volume service's
+ * storage daemon.
  */
 export async function stopGuestCloud(g: GuestCloud | undefined): Promise<void> {
   if (!g) return;
@@ -82,7 +84,7 @@ export async function stopGuestCloud(g: GuestCloud | undefined): Promise<void> {
       if (cmdline.includes(path.join(dir, d))) pids.push(pid);
     }
   }
-  await g.t.stop();
+  await stopWithStorageDaemon(g.t.cloud.config.stateDir, () => g.t.stop());
   for (const pid of pids) {
     try {
       process.kill(pid, 'SIGKILL');
