@@ -34,6 +34,7 @@ import { needs } from './support/capabilities.js';
 import { postgresBackend, sqliteBackend } from './support/databases.js';
 import { startTestCloud, waitUntil, type TestCloud } from './support/ec2.js';
 import { disconnected, expectError, failure } from './support/expect.js';
+import { stopWithStorageDaemon } from './support/volumes.js';
 
 const ALL = ['network', 'scheduler', 'compute', 'volume', 'api'] as const;
 const GIB = 1024 ** 3;
@@ -79,7 +80,8 @@ for (const backend of [sqliteBackend, postgresBackend]) {
       zone = t.cloud.config.compute.availabilityZone;
     });
     after(async () => {
-      await t.stop();
+      // The volume service's storage daemon outlives the cloud by design: ended here.
+      await stopWithStorageDaemon(t.cloud.config.stateDir, () => t.stop());
       if (backend.name === 'postgres') await disconnected(database.url);
       await database.remove();
     });
