@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import type { GuestSpec, VirtDriver } from './driver.js';
+import type { GuestSpec, VirtDriver, VolumeConnection } from './driver.js';
 
 export interface DriverUnderTest {
   driver: VirtDriver;
@@ -11,6 +11,11 @@ export interface DriverUnderTest {
   spec(instanceId: string): GuestSpec;
   /** Removes what the harness made (state dirs, ...). */
   cleanup?(): Promise<void>;
+  /**
+   * Where a volume of this id can be reached (an NBD export the harness made); the volume
+   * cases are skipped without it.
+   */
+  volume?(volumeId: string): Promise<VolumeConnection>;
 }
 
 const isError = (kind: string) => (err: unknown) => (err as { kind?: string }).kind === kind;
@@ -115,6 +120,29 @@ export function driverSuite(
     it('stays running through a hard reboot', async () => {
       await t.driver.reboot(id, true);
       assert.equal(await t.driver.getState(id), 'running');
+    });
+
+    it('attaches a volume once, keeps it through a power cycle, and detaches it; detaching again succeeds', async (c) => {
+      if (!t.volume) {
+        c.skip('the harness has no volume to attach');
+        return;
+      }
+      const volumeId = randomUUID();
+      const attachment = { volumeId, device: '/dev/vdb', connection: await t.volume(volumeId) };
+      await assert.rejects(t.driver.attachVolume(randomUUID(), attachment), isError('not_found'));
+      await t.driver.attachVolume(id, attachment);
+      await t.driver.attachVolume(id, attachment);
+      assert.deepEqual(await t.driver.listVolumes(id), [attachment]);
+      await t.driver.powerOff(id, true);
+      await t.driver.powerOn(id);
+      assert.deepEqual(await t.driver.listVolumes(id), [attachment]);
+      // Forced: a real guest may still be booting after the power cycle, too early to answer
+      // the unplug (the end-to-end tests detach from booted guests without force).
+      await t.driver.detachVolume(id, volumeId, { force: true });
+      assert.deepEqual(await t.driver.listVolumes(id), []);
+      await t.driver.detachVolume(id, volumeId, { force: false });
+      await t.driver.detachVolume(randomUUID(), volumeId, { force: true });
+      assert.deepEqual(await t.driver.listVolumes(randomUUID()), []);
     });
 
     it('destroys the VM, and destroying again succeeds', async () => {
