@@ -14,6 +14,7 @@ import {
   DescribeSnapshotsCommand,
   DescribeVolumesCommand,
   ModifySnapshotAttributeCommand,
+  ModifyVolumeCommand,
   ResetSnapshotAttributeCommand,
   type EC2Client,
   type Snapshot,
@@ -27,6 +28,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { randomUUID } from 'node:crypto';
 import { SnapshotRepo, VolumeRepo } from '../src/db/index.js';
+import { IdentityService } from '../src/identity/index.js';
 import { QemuImg } from '../src/image/index.js';
 import { NbdExports, VolumeManager } from '../src/volume/index.js';
 import { awsEc2 } from './support/awscli.js';
@@ -311,6 +313,24 @@ for (const backend of [sqliteBackend, postgresBackend]) {
       );
       await waitVolume(p.client, restored.VolumeId as string);
       assert.ok(qemuIo(await volumeFile(restored.VolumeId as string), 'read -P 0x6b 0 1M'));
+    });
+
+    it("keeps a project with snapshots from deletion; the operator's cascade deletes them with its volumes", async () => {
+      const p = await t.newProject();
+      const vol = await newVolume(p.client);
+      const snap = await newSnapshot(p.client, vol);
+      const snapFile = await snapshotFile(snap);
+      const identity = new IdentityService(t.cloud.database.db);
+      await assert.rejects(identity.deleteProject(p.projectId), (err: Error) =>
+        /still has 1 volume, 1 snapshot; .*--cascade/.test(err.message),
+      );
+      assert.ok(fs.existsSync(snapFile), 'the refusal kept the snapshot');
+      await identity.deleteProject(p.projectId, { cascade: true, waitMs: 90_000 });
+      assert.equal(fs.existsSync(snapFile), false);
+      assert.deepEqual(
+        await new SnapshotRepo(t.cloud.database.db).list({ projectId: p.projectId, ownOnly: true }),
+        [],
+      );
     });
 
     it('refuses to delete a volume that has snapshots, and deletes it once they are gone', async () => {
@@ -620,6 +640,32 @@ for (const backend of [sqliteBackend, postgresBackend]) {
         instanceId: null,
         device: null,
       });
+      // While a snapshot is being taken (here one whose host never answers), the volume keeps
+      // its size.
+      const taking = {
+        id: randomUUID(),
+        projectId: p.projectId,
+        userId: '',
+        volumeId: uuid,
+        volumeSizeGb: 2,
+        status: 'creating' as const,
+        progress: 0,
+        host: 'no-such-host',
+        name: null,
+        description: null,
+        sourceSnapshotId: null,
+        isPublic: 0,
+        statusReason: null,
+        createdAt: Date.now(),
+        updatedAt: Date.now(),
+      };
+      await new SnapshotRepo(t.cloud.database.db).insert(taking);
+      await expectError(
+        () => p.client.send(new ModifyVolumeCommand({ VolumeId: vol, Size: 3 })),
+        'IncorrectState',
+      );
+      assert.equal((await volume(p.client, vol))?.Size, 2);
+      await new SnapshotRepo(t.cloud.database.db).delete(taking.id);
       assert.equal(await snapshotCount(), before);
       assert.equal(
         (await p.client.send(new DescribeVolumesCommand({}))).Volumes?.length,

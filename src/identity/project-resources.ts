@@ -1,15 +1,16 @@
 // What a project or a user still owns in the cloud (live instances, images, addresses,
-// volumes), so that deleting it never orphans them silently (issue 14), and the operator's
+// volumes, snapshots), so that deleting it never orphans them silently (issue 14), and the operator's
 // cascade that ends them first.
 import { CapacityClaimRepo, type Db } from '../db/index.js';
 import { StratusError } from '../errors.js';
 
-/** How many of each a project or user still owns (volumes belong to projects only). */
+/** How many of each a project or user still owns (volumes and snapshots: projects only). */
 export interface ResourceCounts {
   instances: number;
   images: number;
   addresses: number;
   volumes: number;
+  snapshots: number;
 }
 
 type Owner = { projectId?: string; userId?: string };
@@ -27,8 +28,10 @@ export class ProjectResources {
     if (owner.projectId) instances = instances.where('projectId', '=', owner.projectId);
     if (owner.userId) instances = instances.where('userId', '=', owner.userId);
     const i = await instances.executeTakeFirstOrThrow();
-    if (!owner.projectId) return { instances: Number(i.n), images: 0, addresses: 0, volumes: 0 };
-    const [images, addresses, volumes] = await Promise.all([
+    if (!owner.projectId) {
+      return { instances: Number(i.n), images: 0, addresses: 0, volumes: 0, snapshots: 0 };
+    }
+    const [images, addresses, volumes, snapshots] = await Promise.all([
       this.db
         .selectFrom('images')
         .select((eb) => eb.fn.countAll<number>().as('n'))
@@ -46,12 +49,19 @@ export class ProjectResources {
         .select((eb) => eb.fn.countAll<number>().as('n'))
         .where('projectId', '=', owner.projectId)
         .executeTakeFirstOrThrow(),
+      // A snapshot's row, likewise, until its file is gone.
+      this.db
+        .selectFrom('snapshots')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('projectId', '=', owner.projectId)
+        .executeTakeFirstOrThrow(),
     ]);
     return {
       instances: Number(i.n),
       images: Number(images.n),
       addresses: Number(addresses.n),
       volumes: Number(volumes.n),
+      snapshots: Number(snapshots.n),
     };
   }
 
@@ -59,8 +69,9 @@ export class ProjectResources {
    * Ends what an owner has: its instances are terminated (marked for termination and made due
    * at once, so their host's reconciler ends them on its next pass, in whatever process runs
    * it; one never handed to a host just ends), then its images are deleted, its addresses
-   * released and its volumes marked for deletion (their volume service removes each file and
-   * record on its next pass). Waits up to `waitMs` for the instances and the volumes;
+   * released and its volumes and snapshots marked for deletion (their volume service removes
+   * each file and record on its next pass). Waits up to `waitMs` for the instances, volumes and
+   * snapshots;
    * `unavailable` if some are still there then.
    */
   async release(owner: Owner, waitMs = 120_000): Promise<void> {
@@ -129,19 +140,27 @@ export class ProjectResources {
       .where('instanceId', 'is', null)
       .execute();
     for (;;) {
-      // Again each round: one still being made is marked once it is made.
+      // Again each round: one still being made is marked once it is made. Snapshots are
+      // files of their own (copies, not backing files), so they and the volumes go together.
+      await this.db
+        .updateTable('snapshots')
+        .set({ status: 'deleting', updatedAt: Date.now() })
+        .where('projectId', '=', owner.projectId)
+        .where('status', 'not in', ['creating', 'deleting'])
+        .execute();
       await this.db
         .updateTable('volumes')
         .set({ status: 'deleting', updatedAt: Date.now() })
         .where('projectId', '=', owner.projectId)
         .where('status', 'not in', ['creating', 'deleting'])
         .execute();
-      const left = (await this.count(owner)).volumes;
+      const counts = await this.count(owner);
+      const left = counts.volumes + counts.snapshots;
       if (left === 0) break;
       if (Date.now() >= deadline) {
         throw new StratusError(
           'unavailable',
-          `${left} volume(s) are still being deleted; is their volume service running? Run the command again once they are gone.`,
+          `${counts.volumes} volume(s) and ${counts.snapshots} snapshot(s) are still being deleted; is their volume service running? Run the command again once they are gone.`,
           { resource: 'volume' },
         );
       }

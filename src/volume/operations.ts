@@ -249,6 +249,22 @@ export class VolumeOperations {
     if (volume.status !== 'available' && !attached) throw busy(volume, shown);
     await this.#opts.db.transaction().execute(async (trx) => {
       await holdProject(trx, volume.projectId);
+      // A snapshot being taken records the size the volume has now: the copy must see that
+      // size. Under the project's lock, as a snapshot is recorded, so the two cannot cross.
+      const taking = await trx
+        .selectFrom('snapshots')
+        .select('id')
+        .where('volumeId', '=', volume.id)
+        .where('status', '=', 'creating')
+        .where('sourceSnapshotId', 'is', null)
+        .executeTakeFirst();
+      if (taking) {
+        throw new StratusError(
+          'conflict',
+          `A snapshot of the volume '${shown}' is being taken; extend it when that is done.`,
+          { resource: 'volume', id: shown },
+        );
+      }
       await checkQuota(trx, this.#opts.quota, volume.projectId, {
         volumes: 0,
         gigabytes: sizeGb - volume.sizeGb,

@@ -8,6 +8,7 @@ import { isAdmin, type RequestContext } from '../context.js';
 import {
   SnapshotRepo,
   TagRepo,
+  VolumeRepo,
   now,
   type Db,
   type SnapshotRow,
@@ -86,6 +87,7 @@ export class SnapshotOperations {
       volumeSizeGb: volume.sizeGb,
       host: volume.host,
       sourceSnapshotId: null,
+      shown,
       ...args,
     });
   }
@@ -112,6 +114,7 @@ export class SnapshotOperations {
       volumeSizeGb: source.volumeSizeGb,
       host: source.host,
       sourceSnapshotId: source.id,
+      shown,
       ...args,
     });
   }
@@ -123,6 +126,8 @@ export class SnapshotOperations {
       volumeSizeGb: number;
       host: string;
       sourceSnapshotId: string | null;
+      /** The volume (or source snapshot) as the caller named it, for messages. */
+      shown: string;
     },
   ): Promise<SnapshotRow> {
     const tags = args.tags ?? [];
@@ -148,6 +153,17 @@ export class SnapshotOperations {
     };
     await this.#opts.db.transaction().execute(async (trx) => {
       await holdProject(trx, projectId);
+      if (args.sourceSnapshotId === null) {
+        // Under the project's lock, as an extend or a delete moves the volume: still available.
+        const volume = await new VolumeRepo(trx).get(args.volumeId);
+        if (!volume || volume.status !== 'available' || volume.instanceId !== null) {
+          throw new StratusError(
+            'conflict',
+            `The volume '${args.shown}' is ${volume?.status ?? 'gone'}; a snapshot is taken only of an available volume.`,
+            { resource: 'volume', id: args.shown },
+          );
+        }
+      }
       await checkQuota(trx, this.#opts.quota, projectId, {
         volumes: 0,
         gigabytes: row.volumeSizeGb,
