@@ -18,7 +18,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { ImageRepo } from '../src/db/index.js';
+import { ImageRepo, InstanceRepo } from '../src/db/index.js';
 import { IdentityService } from '../src/identity/index.js';
 import { FakeDriver } from '../src/virt/index.js';
 import { awsEc2 } from './support/awscli.js';
@@ -40,6 +40,8 @@ describe('images from instances (fake driver)', needs('qemu-img'), () => {
   let kernelId: string;
   let ramdiskId: string;
   let home: string;
+  /** Images whose instances' disk copies the fake driver fails. */
+  const failCopies = new Set<string>();
 
   const ami = (id: string) => `ami-${id.replace(/-/g, '').slice(0, 17)}`;
   const liveImages = async () =>
@@ -95,7 +97,7 @@ describe('images from instances (fake driver)', needs('qemu-img'), () => {
   };
 
   before(async () => {
-    driver = new FakeDriver({ powerDelayMs: STEP_MS });
+    driver = new FakeDriver({ powerDelayMs: STEP_MS, failDiskCopyImageIds: failCopies });
     t = await startTestCloud({}, { services: ALL, driver });
     const p = await t.newProject('imaging');
     ec2 = p.client;
@@ -207,6 +209,44 @@ describe('images from instances (fake driver)', needs('qemu-img'), () => {
       );
       await ec2Error(create({ InstanceId: doomed }), 'IncorrectInstanceState');
       assert.equal(await liveImages(), count);
+    });
+
+    it('a failed copy deletes the image, boots the guest again and clears the task; the action record says why', async () => {
+      const db = t.cloud.database.db;
+      const broken = await insertImage(db, {
+        name: 'copies-fail',
+        kind: 'machine',
+        isPublic: 1,
+        kernelId,
+        ramdiskId,
+      });
+      failCopies.add(broken.id);
+      const id = await launch(ami(broken.id));
+      const uuid = await uuidOf(id);
+      const before = await consoleOf(id);
+      const count = await liveImages();
+      const r = await ec2.send(new CreateImageCommand({ InstanceId: id, Name: 'doomed' }));
+      assert.match(r.ImageId ?? '', /^ami-/);
+      const instances = new InstanceRepo(db);
+      const failed = await waitUntil(
+        async () => {
+          const record = (await instances.actions(uuid)).find((a) => a.action === 'createImage');
+          return record?.result === 'error' ? record : undefined;
+        },
+        20_000,
+        'the createImage record',
+      );
+      assert.match(failed.message ?? '', /told to fail copying/);
+      const inst = await instances.get(uuid);
+      assert.equal(inst.taskState, null);
+      assert.equal(inst.vmState, 'active');
+      assert.equal(await driver.getState(uuid), 'running');
+      assert.equal((await consoleOf(id)).slice(before.length), 'power off\npower on\n');
+      assert.equal(await liveImages(), count, 'the image is gone');
+      const left = await ec2.send(
+        new DescribeImagesCommand({ Filters: [{ Name: 'name', Values: ['doomed'] }] }),
+      );
+      assert.deepEqual(left.Images ?? [], []);
     });
 
     it(
@@ -476,7 +516,8 @@ describe('images from instances (fake driver)', needs('qemu-img'), () => {
         const imageId = up.image_id as string;
         await waitUntil(
           async () => ((await volumeStatus(id)) === 'available' ? true : undefined),
-          20_000,
+          // A raw image of a 1 GiB volume is 1 GiB to copy, hash and write: slow on a busy machine.
+          120_000,
           'available again',
         );
         const g = (await (
@@ -487,6 +528,35 @@ describe('images from instances (fake driver)', needs('qemu-img'), () => {
         assert.equal(g.virtual_size, 1024 ** 3);
         assert.equal(g.min_disk, 1);
       }
+    });
+
+    it('openstackclient: image create --volume', needs('openstackclient'), async () => {
+      const id = await newVolume();
+      const r = await openstack(adminEnv(t, home), [
+        'image',
+        'create',
+        '--volume',
+        id,
+        '-f',
+        'json',
+        '--disk-format',
+        'qcow2',
+        'osc-from-volume',
+      ]);
+      assert.equal(r.code, 0, r.err);
+      const shown = JSON.parse(r.out) as Record<string, unknown>;
+      assert.equal(shown.image_name, 'osc-from-volume', r.out);
+      const imageId = shown.image_id as string;
+      await waitUntil(
+        async () => {
+          const row = await new ImageRepo(t.cloud.database.db).get(imageId);
+          return row.status === 'active' && (await volumeStatus(id)) === 'available'
+            ? true
+            : undefined;
+        },
+        120_000,
+        'the image active and the volume available',
+      );
     });
 
     it('refuses bad input (400) and a volume that is not available, making no image', async () => {

@@ -29,6 +29,8 @@ export interface FakeDriverOptions {
   powerDelayMs?: number;
   /** Spawns of images whose id is in this set fail, as a broken guest would. */
   failImageIds?: ReadonlySet<string>;
+  /** Copies of the disks of VMs booted from images whose id is in this set fail. */
+  failDiskCopyImageIds?: ReadonlySet<string>;
   /** The guest architecture it reports; 'x86_64' unless told. */
   architecture?: string;
   /**
@@ -279,6 +281,13 @@ export class FakeDriver implements VirtDriver {
       });
     }
     await sleep(this.#opts.powerDelayMs ?? 0);
+    if (vm.imageId !== undefined && this.#opts.failDiskCopyImageIds?.has(vm.imageId)) {
+      throw new StratusError(
+        'internal',
+        `The fake driver was told to fail copying disks of image '${vm.imageId}'.`,
+        { resource: 'instance', id: instanceId },
+      );
+    }
     await writeEmptyQcow2(target, Math.max(1, vm.size?.diskGb ?? 1) * 1024 ** 3);
     vm.console += `disk copied to ${target}\n`;
     this.#save();
