@@ -3,6 +3,8 @@
 # Debian kernel, busybox-static and dropbear) that plays the role of a cloud test image. It
 # boots with direct kernel boot, takes its address over DHCP, installs the SSH key from the
 # EC2 metadata service, runs a `#!` user-data script and powers off on the ACPI power button.
+# For volumes it carries mkfs.ext4, e2fsck and resize2fs (e2fsprogs, with their libraries) and
+# loads the ext4 and vfat modules on demand (a small modprobe for the kernel to call).
 #
 #   guest/build.sh [--out DIR] [--force]
 #
@@ -21,18 +23,23 @@
 # nothing is installed on the host but the tools listed in HOST_PACKAGES.
 set -euo pipefail
 
-GUEST_VERSION=0.1
-HOST_PACKAGES=(qemu-system-x86 qemu-utils busybox-static dropbear-bin cpio xz-utils mtools syslinux)
+GUEST_VERSION=0.2
+HOST_PACKAGES=(qemu-system-x86 qemu-utils busybox-static dropbear-bin e2fsprogs cpio xz-utils mtools
+  syslinux)
 # Modules the guest loads (with their dependencies, resolved from modules.dep, first):
 # virtio PCI transport, network, disk, entropy, and the ACPI power button as an input device.
 GUEST_MODULES=(virtio_pci virtio_net virtio_blk virtio-rng button evdev)
+# Modules loaded only when first needed (the kernel runs /sbin/modprobe, here a script that
+# knows these and their dependencies): filesystems for volumes (ext4, with the crc32c it asks
+# the crypto API for) and for the FAT root disk. Loading ext4 at every boot would cost time.
+DEMAND_MODULES=(crc32c_generic ext4 vfat nls_cp437 nls_ascii nls_utf8)
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 out=${STRATUS_GUEST_CACHE:-/var/cache/stratus/guest}
 force=0
 
 usage() {
-  sed -n '2,19s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+  sed -n '2,21s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
 }
 
 while [ $# -gt 0 ]; do
@@ -101,9 +108,11 @@ libraries_of() {
 BUSYBOX=/bin/busybox
 DROPBEAR=/usr/sbin/dropbear
 DROPBEARKEY=/usr/bin/dropbearkey
+# From e2fsprogs: make, check and grow ext4 filesystems on volumes.
+E2FS_TOOLS=(/sbin/mke2fs /sbin/e2fsck /sbin/resize2fs)
 
 ensure_host_packages
-for f in "$BUSYBOX" "$DROPBEAR" "$DROPBEARKEY" "$here/init"; do
+for f in "$BUSYBOX" "$DROPBEAR" "$DROPBEARKEY" "${E2FS_TOOLS[@]}" /etc/mke2fs.conf "$here/init"; do
   [ -e "$f" ] || die "missing $f"
 done
 
@@ -115,7 +124,7 @@ flock 9
 
 kinfo=$(kernel_package)
 read -r kpkg kver <<<"$kinfo"
-libinfo=$(libraries_of "$DROPBEAR" "$DROPBEARKEY")
+libinfo=$(libraries_of "$DROPBEAR" "$DROPBEARKEY" "${E2FS_TOOLS[@]}")
 mapfile -t libs <<<"$libinfo"
 for l in "${libs[@]}"; do
   case $l in MISSING*) die "dropbear needs a library that is not installed: ${l#MISSING }" ;; esac
@@ -126,7 +135,7 @@ stamp=$(
     echo "guest $GUEST_VERSION"
     sha256sum "${BASH_SOURCE[0]}" "$here/init" | awk '{print $1}'
     echo "kernel $kpkg $kver"
-    for p in busybox-static dropbear-bin syslinux mtools; do
+    for p in busybox-static dropbear-bin e2fsprogs syslinux mtools; do
       echo "$p $(dpkg-query -W -f='${Version}' "$p")"
     done
     sha256sum "${libs[@]}" | awk '{print $1}'
@@ -210,6 +219,15 @@ done < <("$BUSYBOX" --list-full)
 
 cp "$DROPBEAR" "$root/usr/sbin/dropbear"
 cp "$DROPBEARKEY" "$root/usr/bin/dropbearkey"
+# (busybox has a mke2fs applet: its link is replaced, not written through.)
+for t in "${E2FS_TOOLS[@]}"; do
+  rm -f "$root/sbin/${t##*/}"
+  cp "$t" "$root/sbin/"
+done
+rm -f "$root/sbin/mkfs.ext4" "$root/sbin/fsck.ext4"
+ln -s mke2fs "$root/sbin/mkfs.ext4"
+ln -s e2fsck "$root/sbin/fsck.ext4"
+cp /etc/mke2fs.conf "$root/etc/mke2fs.conf"
 for l in "${libs[@]}"; do
   mkdir -p "$root$(dirname "$l")"
   cp -L "$l" "$root$l"
@@ -256,6 +274,43 @@ add_module() {
 for m in "${GUEST_MODULES[@]}"; do add_module "$m"; done
 printf '%s\n' "${load_order[@]}" >"$root/etc/modules"
 log "modules: ${load_order[*]}"
+
+# On-demand modules: /etc/modules.demand has "MODULE: what to load, in order" (dependencies
+# and "softdep pre:" modules first, the module last), /etc/modules.alias "ALIAS MODULE" from
+# each module's alias= tags, so that a request for fs-ext4 or crypto-crc32c finds its module.
+nboot=${#load_order[@]}
+for m in "${DEMAND_MODULES[@]}"; do add_module "$m"; done
+demand=("${load_order[@]:$nboot}")
+modinfo_of() { tr '\0' '\n' <"$root/lib/modules/$1.ko" | sed -n "s/^$2=//p"; }
+declare -A alias_of=()
+for m in "${demand[@]}"; do
+  alias_of[$m]=$m
+  for a in $(modinfo_of "$m" alias | grep -v :); do alias_of[$a]=$m; done
+done
+demand_closure() {
+  local m=$1 d
+  [ -n "${dseen[$m]:-}" ] && return 0
+  dseen[$m]=1
+  for d in $(modinfo_of "$m" softdep | sed 's/^pre: *//'); do
+    if [ -n "${alias_of[$d]:-}" ]; then demand_closure "${alias_of[$d]}"; fi
+  done
+  for d in $(modinfo_of "$m" depends | tr ',' ' '); do
+    d=${d//-/_}
+    if [ -f "$root/lib/modules/$d.ko" ]; then demand_closure "$d"; fi
+  done
+  dorder+=("$m")
+}
+: >"$root/etc/modules.demand"
+for m in "${demand[@]}"; do
+  declare -A dseen=()
+  dorder=()
+  demand_closure "$m"
+  printf '%s: %s\n' "$m" "${dorder[*]}" >>"$root/etc/modules.demand"
+  unset dseen
+done
+for a in "${!alias_of[@]}"; do printf '%s %s\n' "$a" "${alias_of[$a]}"; done |
+  LC_ALL=C sort >"$root/etc/modules.alias"
+log "on demand: ${demand[*]}"
 
 cp "$here/init" "$root/init"
 chmod 755 "$root/init"
@@ -319,6 +374,41 @@ esac
 exit 0
 EOF
 chmod 755 "$root/usr/share/udhcpc/default.script"
+
+# The kernel runs /sbin/modprobe -q -- NAME for a filesystem, crypto algorithm or codepage it
+# lacks; busybox's modprobe would want a depmod tree, this one knows the on-demand modules.
+rm -f "$root/sbin/modprobe"
+cat >"$root/sbin/modprobe" <<'EOF'
+#!/bin/sh
+# modprobe [-q] [--] NAME...: loads each named module (or module alias) of /etc/modules.demand
+# with what it needs first; modules already in the kernel are skipped.
+quiet=0
+names=
+for a in "$@"; do
+  case $a in
+    -q) quiet=1 ;;
+    -*) ;;
+    *) names="$names $a" ;;
+  esac
+done
+rc=0
+for n in $names; do
+  m=$(awk -v n="$n" '$1 == n { print $2; exit }' /etc/modules.alias)
+  [ -n "$m" ] || m=$(echo "$n" | tr - _)
+  order=$(awk -v m="$m:" '$1 == m { $1 = ""; print; exit }' /etc/modules.demand)
+  if [ -z "$order" ]; then
+    [ -d "/sys/module/$m" ] && continue
+    [ $quiet = 1 ] || echo "modprobe: module $n not found" >&2
+    rc=1
+    continue
+  fi
+  for d in $order; do
+    [ -d "/sys/module/$d" ] || insmod "/lib/modules/$d.ko" || rc=1
+  done
+done
+exit $rc
+EOF
+chmod 755 "$root/sbin/modprobe"
 
 # busybox acpid runs /etc/acpi/PWRF/00000080 when the power button is pressed.
 cat >"$root/etc/acpi/PWRF/00000080" <<'EOF'

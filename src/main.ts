@@ -492,6 +492,7 @@ export async function startCloud(
             nbd: new NbdExports({
               directory: path.join(config.stateDir, 'nbd'),
               address: config.volume.nbdAddress,
+              namespace: config.volume.nbdNamespace || undefined,
               port: config.volume.nbdPort,
               logger: logger.child({ service: 'volume', part: 'nbd' }),
             }),

@@ -2,7 +2,10 @@
 // user-mode network: the guest must print its banner and DHCP settings, install the SSH key it
 // fetches from a metadata responder (served through guestfwd), run its user-data script, let
 // ssh in with that key, and power off on an ACPI power-button press. Traffic stays on loopback
-// and inside QEMU's user-mode network. Needs the capabilities qemu, ssh and guest-image.
+// and inside QEMU's user-mode network. With guest-ext4 and qemu-img it also hot-plugs a blank
+// qcow2 disk over QMP (blockdev-add + device_add, as a volume attach does), makes, mounts,
+// writes and reads an ext4 filesystem on it from inside the guest, unplugs it, and finds the
+// file in the disk image from the host. Needs the capabilities qemu, ssh and guest-image.
 import assert from 'node:assert/strict';
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -62,11 +65,13 @@ function run(
   });
 }
 
+type QmpCommand = string | { execute: string; arguments?: Record<string, unknown> };
+
 /** Sends QMP commands in order after the capabilities handshake; resolves with the replies. */
-function qmp(socketPath: string, commands: string[]): Promise<unknown[]> {
+function qmp(socketPath: string, commands: QmpCommand[]): Promise<unknown[]> {
   return new Promise((resolve, reject) => {
     const sock = net.connect(socketPath);
-    const queue = ['qmp_capabilities', ...commands];
+    const queue: QmpCommand[] = ['qmp_capabilities', ...commands];
     const replies: unknown[] = [];
     let buf = '';
     const timer = setTimeout(() => {
@@ -98,13 +103,14 @@ function qmp(socketPath: string, commands: string[]): Promise<unknown[]> {
           resolve(replies.slice(1));
           return;
         }
-        sock.write(JSON.stringify({ execute: next }) + '\n');
+        sock.write(JSON.stringify(typeof next === 'string' ? { execute: next } : next) + '\n');
       }
     });
   });
 }
 
 const NEEDS = needs('qemu', 'ssh', 'guest-image');
+const NEEDS_EXT4 = needs('qemu', 'qemu-img', 'ssh', 'guest-ext4');
 
 describe('guest image (QEMU, TCG, direct kernel boot)', NEEDS, () => {
   let dir: string;
@@ -303,6 +309,112 @@ describe('guest image (QEMU, TCG, direct kernel boot)', NEEDS, () => {
         `authorized key for root: ssh-ed25519 ${escapeRegExp(fp ?? '?')} stratus-test-${token}`,
       ),
     );
+  });
+
+  /** Runs `command` on the guest as root over the forwarded port. */
+  const ssh = (command: string, timeoutMs = 120_000) =>
+    run(
+      SSH,
+      [
+        '-i',
+        path.join(dir, 'id_ed25519'),
+        '-o',
+        'StrictHostKeyChecking=no',
+        '-o',
+        'UserKnownHostsFile=/dev/null',
+        '-o',
+        'BatchMode=yes',
+        '-o',
+        'IdentitiesOnly=yes',
+        '-o',
+        'ConnectTimeout=10',
+        '-o',
+        'LogLevel=ERROR',
+        '-p',
+        String(port),
+        'root@127.0.0.1',
+        command,
+      ],
+      timeoutMs,
+    );
+
+  it('makes, mounts, writes and reads ext4 on a hot-plugged virtio disk', NEEDS_EXT4, async () => {
+    const disk = path.join(dir, 'volume.qcow2');
+    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', disk, '64M']);
+    const serial = `vol-${token}`.slice(0, 20);
+    const t0 = Date.now();
+    await qmp(qmpSocket, [
+      {
+        execute: 'blockdev-add',
+        arguments: {
+          'node-name': 'vol1',
+          driver: 'qcow2',
+          file: { driver: 'file', filename: disk },
+        },
+      },
+      {
+        execute: 'device_add',
+        arguments: { driver: 'virtio-blk-pci', drive: 'vol1', id: 'vol1dev', serial },
+      },
+    ]);
+    // The guest finds the disk by its serial (the ACPI hot-plug event makes /dev/vdX appear
+    // through devtmpfs; there is no udev).
+    const find = `for b in /sys/block/vd*; do [ "$(cat $b/serial 2>/dev/null)" = ${serial} ] && echo \${b##*/}; done`;
+    let dev = '';
+    while (Date.now() - t0 < 60_000 && !dev) {
+      const r = await ssh(find, 30_000);
+      dev = r.stdout.trim();
+      if (!dev) await sleep(250);
+    }
+    assert.match(dev, /^vd[a-z]$/, `no disk with serial ${serial}\n${consoleText()}`);
+    timings['hotplug-seen'] = (Date.now() - t0) / 1000;
+    const text = `written on ext4 ${token}`;
+    const r = await ssh(
+      [
+        'set -e',
+        `mkfs.ext4 -q -L stratus-vol /dev/${dev}`,
+        'mkdir -p /mnt/vol',
+        `mount -t ext4 /dev/${dev} /mnt/vol`,
+        `echo '${text}' > /mnt/vol/hello.txt`,
+        'sync',
+        'umount /mnt/vol',
+        'echo 3 > /proc/sys/vm/drop_caches',
+        `mount -t ext4 -o ro /dev/${dev} /mnt/vol`,
+        'cat /mnt/vol/hello.txt',
+        "grep ' /mnt/vol ' /proc/mounts",
+        'umount /mnt/vol',
+        `e2fsck -n /dev/${dev} >/dev/null && echo fsck-clean`,
+      ].join('\n'),
+    );
+    assert.ok(r.ok, `${r.stderr}\n--- console ---\n${consoleText()}`);
+    assert.match(r.stdout, new RegExp(`^${text}$`, 'm'));
+    assert.match(r.stdout, /^\/dev\/vd[a-z] \/mnt\/vol ext4 ro/m);
+    assert.match(r.stdout, /^fsck-clean$/m);
+    // The modules came on demand, through the guest's modprobe.
+    const mods = await ssh('cat /proc/modules');
+    assert.match(mods.stdout, /^ext4 /m);
+    assert.match(mods.stdout, /^jbd2 /m);
+    timings['ext4-done'] = (Date.now() - t0) / 1000;
+
+    // Unplug: the guest lets go of the device (ACPI eject), then the block node can go.
+    await qmp(qmpSocket, [{ execute: 'device_del', arguments: { id: 'vol1dev' } }]);
+    let gone = false;
+    for (const deadline = Date.now() + 60_000; Date.now() < deadline && !gone;) {
+      const pci = (await qmp(qmpSocket, ['query-block']))[0] as { qdev?: string }[];
+      gone = !pci.some((b) => b.qdev?.includes('vol1dev'));
+      if (!gone) await sleep(250);
+    }
+    assert.ok(gone, 'the guest never released the hot-plugged disk');
+    await qmp(qmpSocket, [{ execute: 'blockdev-del', arguments: { 'node-name': 'vol1' } }]);
+    const left = await ssh(find, 30_000);
+    assert.equal(left.stdout.trim(), '');
+
+    // What the guest wrote is in the disk image: read it from the host with debugfs.
+    const raw = path.join(dir, 'volume.raw');
+    execFileSync('qemu-img', ['convert', '-f', 'qcow2', '-O', 'raw', disk, raw]);
+    const cat = await run('/sbin/debugfs', ['-R', 'cat /hello.txt', raw], 30_000);
+    assert.ok(cat.ok, cat.stderr);
+    assert.equal(cat.stdout.trim(), text);
   });
 
   it('prints the fingerprint of the host key its SSH server presents', async () => {

@@ -13,6 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import { driverSuite } from '../src/virt/driver.suite.js';
 import type { GuestSpec } from '../src/virt/index.js';
 import { QemuDriver } from '../src/virt/index.js';
+import { NbdExports } from '../src/volume/index.js';
 import { needs } from './support/capabilities.js';
 import { BANNER, count, eventually, GUEST, makeKey, sshUntil } from './support/guest.js';
 
@@ -250,10 +251,18 @@ driverSuite(
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sqs-'));
     const keyDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sqs-key-'));
     const { publicKey } = makeKey(keyDir, 'suite');
+    // Volumes for the volume case: qcow2 files exported by a storage daemon of the test's own.
+    const nbd = new NbdExports({ directory: path.join(dir, 'nbd'), address: '127.0.0.1', port: 0 });
     return {
       driver: new QemuDriver({ stateDir: dir, powerOffTimeoutMs: 3000 }),
       spec: (instanceId) => spec(instanceId, publicKey, 'suite'),
+      volume: async (volumeId) => {
+        const file = path.join(dir, `${volumeId}.qcow2`);
+        execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', file, '64M']);
+        return { kind: 'nbd', ...(await nbd.export(volumeId, file)) };
+      },
       cleanup: async () => {
+        await nbd.stop();
         fs.rmSync(dir, { recursive: true, force: true });
         fs.rmSync(keyDir, { recursive: true, force: true });
       },

@@ -30,12 +30,13 @@ import { randomUUID } from 'node:crypto';
 import { SnapshotRepo, VolumeRepo } from '../src/db/index.js';
 import { IdentityService } from '../src/identity/index.js';
 import { QemuImg } from '../src/image/index.js';
-import { VolumeManager } from '../src/volume/index.js';
+import { NbdExports, VolumeManager } from '../src/volume/index.js';
 import { awsEc2 } from './support/awscli.js';
 import { needs } from './support/capabilities.js';
 import { postgresBackend, sqliteBackend } from './support/databases.js';
 import { startTestCloud, waitUntil, type TestCloud } from './support/ec2.js';
 import { disconnected, expectError, failure } from './support/expect.js';
+import { stopWithStorageDaemon } from './support/volumes.js';
 
 const ALL = ['network', 'scheduler', 'compute', 'volume', 'api'] as const;
 const GIB = 1024 ** 3;
@@ -81,7 +82,8 @@ for (const backend of [sqliteBackend, postgresBackend]) {
       zone = t.cloud.config.compute.availabilityZone;
     });
     after(async () => {
-      await t.stop();
+      // The volume service's storage daemon outlives the cloud by design: ended here.
+      await stopWithStorageDaemon(t.cloud.config.stateDir, () => t.stop());
       if (backend.name === 'postgres') await disconnected(database.url);
       await database.remove();
     });
@@ -291,6 +293,12 @@ for (const backend of [sqliteBackend, postgresBackend]) {
         host: row.host,
         directory: path.join(t.cloud.config.stateDir, 'volumes'),
         qemuImg: new QemuImg(),
+        // No volume is attached here: the storage daemon is never started.
+        nbd: new NbdExports({
+          directory: path.join(t.cloud.config.stateDir, 'nbd'),
+          address: '127.0.0.1',
+          port: 0,
+        }),
       });
       await restarted.service().start?.();
       assert.equal((await repo.get(pending.id))?.status, 'available');

@@ -28,6 +28,7 @@ import { postgresBackend, sqliteBackend } from './support/databases.js';
 import { IdentityService } from '../src/identity/index.js';
 import { startTestCloud, waitUntil, type TestCloud } from './support/ec2.js';
 import { disconnected, expectError, failure } from './support/expect.js';
+import { stopWithStorageDaemon } from './support/volumes.js';
 
 const ALL = ['network', 'scheduler', 'compute', 'volume', 'api'] as const;
 const GIB = 1024 ** 3;
@@ -80,7 +81,8 @@ for (const backend of [sqliteBackend, postgresBackend]) {
       zone = t.cloud.config.compute.availabilityZone;
     });
     after(async () => {
-      await t.stop();
+      // A volume recorded in use is exported: the storage daemon ends with the cloud.
+      await stopWithStorageDaemon(t.cloud.config.stateDir, () => t.stop());
       if (backend.name === 'postgres') await disconnected(database.url);
       await database.remove();
     });

@@ -83,7 +83,7 @@ export interface Config {
   };
   network: { fixedRange: string; floatingRange: string; leaseSeconds: number };
   /** The volume host's NBD server (its storage daemon). */
-  volume: { nbdAddress: string; nbdPort: number };
+  volume: { nbdAddress: string; nbdNamespace: string; nbdPort: number };
   dataPlane: {
     mode: 'auto' | 'namespace' | 'user';
     namespace: string;
@@ -335,6 +335,7 @@ function toConfig(r: Record<string, unknown>): Config {
     },
     volume: {
       nbdAddress: get('volume.nbdAddress'),
+      nbdNamespace: get('volume.nbdNamespace'),
       nbdPort: get('volume.nbdPort'),
     },
     network: {

@@ -680,6 +680,13 @@ export const OPTIONS: readonly OptionSpec[] = [
     default: '127.0.0.1',
   },
   {
+    key: 'volume.nbdNamespace',
+    flag: 'volume-nbd-namespace',
+    type: 'string',
+    help: "A network namespace the storage daemon runs in, where --volume-nbd-address is; '' (the default): the host's own network.",
+    default: '',
+  },
+  {
     key: 'volume.nbdPort',
     flag: 'volume-nbd-port',
     type: 'integer',

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { GuestSpec, VirtDriver } from './driver.js';
+import type { GuestSpec, VirtDriver, VolumeConnection } from './driver.js';
 
 export interface DriverUnderTest {
   driver: VirtDriver;
@@ -14,6 +14,11 @@ export interface DriverUnderTest {
   spec(instanceId: string): GuestSpec;
   /** Removes what the harness made (state dirs, ...). */
   cleanup?(): Promise<void>;
+  /**
+   * Where a volume of this id can be reached (an NBD export the harness made); the volume
+   * cases are skipped without it.
+   */
+  volume?(volumeId: string): Promise<VolumeConnection>;
 }
 
 const isError = (kind: string) => (err: unknown) => (err as { kind?: string }).kind === kind;
@@ -148,6 +153,29 @@ export function driverSuite(
       } finally {
         fs.rmSync(dir, { recursive: true, force: true });
       }
+    });
+
+    it('attaches a volume once, keeps it through a power cycle, and detaches it; detaching again succeeds', async (c) => {
+      if (!t.volume) {
+        c.skip('the harness has no volume to attach');
+        return;
+      }
+      const volumeId = randomUUID();
+      const attachment = { volumeId, device: '/dev/vdb', connection: await t.volume(volumeId) };
+      await assert.rejects(t.driver.attachVolume(randomUUID(), attachment), isError('not_found'));
+      await t.driver.attachVolume(id, attachment);
+      await t.driver.attachVolume(id, attachment);
+      assert.deepEqual(await t.driver.listVolumes(id), [attachment]);
+      await t.driver.powerOff(id, true);
+      await t.driver.powerOn(id);
+      assert.deepEqual(await t.driver.listVolumes(id), [attachment]);
+      // Forced: a real guest may still be booting after the power cycle, too early to answer
+      // the unplug (the end-to-end tests detach from booted guests without force).
+      await t.driver.detachVolume(id, volumeId, { force: true });
+      assert.deepEqual(await t.driver.listVolumes(id), []);
+      await t.driver.detachVolume(id, volumeId, { force: false });
+      await t.driver.detachVolume(randomUUID(), volumeId, { force: true });
+      assert.deepEqual(await t.driver.listVolumes(randomUUID()), []);
     });
 
     it('destroys the VM, and destroying again succeeds', async () => {

@@ -24,6 +24,11 @@ export interface NbdExportsOptions {
   address: string;
   /** Its TCP port; 0: one chosen at the first start and kept in the directory. */
   port: number;
+  /**
+   * A network namespace the daemon runs in (its NBD server listens on `address` there), for a
+   * volume host whose address lives in a namespace (the multi-host lab's storage host).
+   */
+  namespace?: string | undefined;
   /** Default: qemu-storage-daemon from PATH. */
   binary?: string;
   logger?: Logger;
@@ -195,10 +200,12 @@ export class NbdExports {
       this.#file('pid'),
       '--daemonize',
     ];
+    const binary = this.#opts.binary ?? 'qemu-storage-daemon';
+    const ns = this.#opts.namespace;
     await new Promise<void>((resolve, reject) => {
       execFile(
-        this.#opts.binary ?? 'qemu-storage-daemon',
-        args,
+        ns ? 'ip' : binary,
+        ns ? ['netns', 'exec', ns, binary, ...args] : args,
         { timeout: 30_000 },
         (err, _out, stderr) => {
           if (err) {

@@ -4,6 +4,7 @@
 // missing and how to get it. Every skip in the suite goes through here.
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import path from 'node:path';
 import { test } from 'node:test';
 import { dataPlaneUnavailable } from '../../src/network/dataplane/index.js';
 
@@ -103,6 +104,23 @@ const CHECKS = {
     what: `the built guest image in ${GUEST_DIR}`,
     probe: () => missingFiles(Object.values(GUEST), 'the guest image is not built'),
     remedy: 'run guest/build.sh as root (scripts/setup runs it)',
+  },
+  'guest-ext4': {
+    what: 'a guest image that makes and mounts ext4 on a hot-plugged disk (stratus-guest 0.2+)',
+    probe: () => {
+      let version: string;
+      try {
+        version = fs.readFileSync(path.join(GUEST_DIR, 'VERSION'), 'utf8');
+      } catch {
+        return `the guest image is not built in ${GUEST_DIR}.`;
+      }
+      const m = /^stratus-guest (\d+)\.(\d+)/.exec(version);
+      const [major, minor] = [Number(m?.[1] ?? 0), Number(m?.[2] ?? 0)];
+      return major > 0 || minor >= 2
+        ? undefined
+        : `the guest image in ${GUEST_DIR} is older than 0.2 (${version.trim()}): no mkfs.ext4.`;
+    },
+    remedy: 'run guest/build.sh as root again (its stamp changed, so it rebuilds)',
   },
   ssh: {
     what: "OpenSSH's client (ssh, ssh-keygen, ssh-keyscan)",

@@ -76,6 +76,8 @@ const DOCUMENTED = new Set([
   'VcpuLimitExceeded',
   'InsufficientVolumeCapacity',
   'InvalidVolume.NotFound',
+  'InvalidVolume.ZoneMismatch',
+  'InvalidAttachment.NotFound',
   'InvalidVolumeID.Malformed',
   'VolumeInUse',
   'VolumeLimitExceeded',

@@ -17,7 +17,17 @@ const spec = (instanceId: string) => ({
   imageId: 'image',
 });
 
-driverSuite('fake', async () => ({ driver: new FakeDriver(), spec }));
+driverSuite('fake', async () => ({
+  driver: new FakeDriver(),
+  spec,
+  // The fake driver never connects: any address stands for the export.
+  volume: async (volumeId) => ({
+    kind: 'nbd',
+    host: '127.0.0.1',
+    port: 10809,
+    exportName: volumeId,
+  }),
+}));
 
 it('with a state file, a new driver adopts the VMs of the last one, powered as they were', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stratus-fake-'));

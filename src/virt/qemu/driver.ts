@@ -99,6 +99,9 @@ const FILES = {
   rescueDisk: 'rescue.qcow2',
 } as const;
 
+/** How long a forced detach lets the guest release the disk before it is taken anyway, ms. */
+const FORCED_DETACH_WAIT_MS = 5000;
+
 /** Unix socket paths are limited to 107 bytes on Linux. */
 const MAX_SOCKET_PATH = 107;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -754,10 +757,12 @@ export class QemuDriver implements VirtDriver {
     if (this.#livePid(instanceId) !== undefined) {
       let gone = false;
       try {
+        // Forced: the guest still gets a moment to release the disk cleanly, not the full wait.
+        const wait = this.#opts.volumeDetachTimeoutMs;
         gone = await unplugVolume(
           this.#file(instanceId, 'qmp'),
           v,
-          this.#opts.volumeDetachTimeoutMs,
+          options.force ? Math.min(wait, FORCED_DETACH_WAIT_MS) : wait,
         );
       } catch (err) {
         if (!options.force) throw err;
