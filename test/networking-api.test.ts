@@ -61,7 +61,12 @@ for (const backend of [sqliteBackend, postgresBackend]) {
 
     before(async () => {
       database = await backend.create();
-      t = await startTestCloud({ database: database.url, 'quota-addresses': '3' });
+      t = await startTestCloud({
+        database: database.url,
+        'quota-addresses': '3',
+        'project-vni-min': '5000',
+        'project-vni-max': '5999',
+      });
       url = t.cloud.urls?.network as string;
       const identity = new IdentityService(t.cloud.database.db);
       await identity.setPassword('admin', PASSWORD);
@@ -240,6 +245,10 @@ for (const backend of [sqliteBackend, postgresBackend]) {
       ).network as Json;
       assert.equal(shownA['provider:network_type'], 'vxlan');
       assert.equal(shownA['mtu'], 1450);
+      for (const n of [shownA, shownB]) {
+        const vni = n['provider:segmentation_id'] as number;
+        assert.ok(vni >= 5000 && vni <= 5999, String(vni));
+      }
       assert.notEqual(shownA['provider:segmentation_id'], shownB['provider:segmentation_id']);
       assert.equal(shownA['project_id'], aliceProject);
       // An admin may choose a VNI, but not one another network has.

@@ -9,6 +9,7 @@ import {
   type ErrorReason,
   type ErrorResource,
 } from '../../errors.js';
+import { loadConfig } from '../../config/index.js';
 import { NETWORK_FAULT_TABLE, toNetworkFault } from './errors.js';
 import { listing, pickFields } from './listing.js';
 
@@ -108,5 +109,22 @@ describe('Networking API listings', () => {
       name: 'a',
     });
     assert.deepEqual(pickFields({ id: '1' }, {}), { id: '1' });
+  });
+});
+
+describe('Project network options', () => {
+  it('takes a VNI range and an MTU, and refuses a range that ends before it starts', () => {
+    const c = loadConfig({
+      env: {},
+      flags: { 'project-vni-min': '7', 'project-vni-max': '9', 'project-network-mtu': '1400' },
+    });
+    assert.deepEqual(
+      [c.network.projectVniMin, c.network.projectVniMax, c.network.projectMtu],
+      [7, 9, 1400],
+    );
+    assert.throws(
+      () => loadConfig({ env: {}, flags: { 'project-vni-min': '10', 'project-vni-max': '5' } }),
+      /projectVniMax/,
+    );
   });
 });
