@@ -56,11 +56,17 @@ for (const backend of [sqliteBackend, postgresBackend]) {
     let bob: string;
     let reader: string;
     let aliceProject: string;
+    let bobProject: string;
     let aliceEc2: Awaited<ReturnType<TestCloud['newProject']>>;
 
     before(async () => {
       database = await backend.create();
-      t = await startTestCloud({ database: database.url, 'quota-addresses': '3' });
+      t = await startTestCloud({
+        database: database.url,
+        'quota-addresses': '3',
+        'project-vni-min': '5000',
+        'project-vni-max': '5999',
+      });
       url = t.cloud.urls?.network as string;
       const identity = new IdentityService(t.cloud.database.db);
       await identity.setPassword('admin', PASSWORD);
@@ -68,7 +74,7 @@ for (const backend of [sqliteBackend, postgresBackend]) {
       aliceProject = aliceEc2.projectId;
       await identity.setPassword('alice-user', PASSWORD);
       await identity.createUser({ name: 'bob', password: PASSWORD });
-      await identity.createProject({ name: 'bob-project' });
+      bobProject = (await identity.createProject({ name: 'bob-project' })).id;
       await identity.grantRole('bob', 'bob-project', 'member');
       await identity.createUser({ name: 'rita', password: PASSWORD });
       await identity.grantRole('rita', 'alice', 'reader');
@@ -239,8 +245,21 @@ for (const backend of [sqliteBackend, postgresBackend]) {
       ).network as Json;
       assert.equal(shownA['provider:network_type'], 'vxlan');
       assert.equal(shownA['mtu'], 1450);
+      for (const n of [shownA, shownB]) {
+        const vni = n['provider:segmentation_id'] as number;
+        assert.ok(vni >= 5000 && vni <= 5999, String(vni));
+      }
       assert.notEqual(shownA['provider:segmentation_id'], shownB['provider:segmentation_id']);
       assert.equal(shownA['project_id'], aliceProject);
+      // An admin may choose a VNI, but not one another network has.
+      await fault(
+        admin,
+        'POST',
+        '/v2.0/networks',
+        { network: { 'provider:segmentation_id': shownA['provider:segmentation_id'] } },
+        409,
+        'NetworkInUse',
+      );
       // The same CIDR in two projects is fine.
       const sa = await newSubnet(alice, a, '192.168.10.0/24', {
         dns_nameservers: ['10.0.0.2'],
@@ -316,6 +335,39 @@ for (const backend of [sqliteBackend, postgresBackend]) {
       const p3 = await newPort(alice, a, { fixed_ips: [{ ip_address: '192.168.10.50' }] });
       assert.equal(p3.fixed_ips[0]?.ip_address, '192.168.10.50');
       // The pool has one address left; after it, none: a released one rests, it is not reused.
+      // Changing a port's addresses keeps those it names again; one it gives up rests.
+      const moved = (
+        await ok(
+          alice,
+          'PUT',
+          `/v2.0/ports/${String(p3['id'])}`,
+          {
+            port: { fixed_ips: [{ ip_address: '192.168.10.50' }, { ip_address: '192.168.10.51' }] },
+          },
+          200,
+          portResponse,
+        )
+      ).port as Json;
+      assert.deepEqual((moved['fixed_ips'] as Json[]).map((f) => f['ip_address']).sort(), [
+        '192.168.10.50',
+        '192.168.10.51',
+      ]);
+      await ok(
+        alice,
+        'PUT',
+        `/v2.0/ports/${String(p3['id'])}`,
+        { port: { fixed_ips: [{ ip_address: '192.168.10.50' }] } },
+        200,
+        portResponse,
+      );
+      await fault(
+        alice,
+        'POST',
+        '/v2.0/ports',
+        { port: { network_id: a, fixed_ips: [{ ip_address: '192.168.10.51' }] } },
+        409,
+        'IpAddressInUse',
+      );
       const p4 = await newPort(alice, a);
       assert.equal(p4.fixed_ips[0]?.ip_address, '192.168.10.102');
       await ok(alice, 'DELETE', `/v2.0/ports/${String(p4['id'])}`, undefined, 204);
@@ -1153,6 +1205,68 @@ for (const backend of [sqliteBackend, postgresBackend]) {
       assert.ok(Number(d['network']?.['used']) >= 1);
       await fault(bob, 'GET', `/v2.0/quotas/${aliceProject}`, undefined, 403, 'HTTPForbidden');
       await ok(admin, 'GET', `/v2.0/quotas/${aliceProject}`, undefined, 200, quotaResponse);
+      // An admin changes a project's limits; the network limit then holds.
+      await fault(
+        bob,
+        'PUT',
+        `/v2.0/quotas/${bobProject}`,
+        { quota: { network: 1 } },
+        403,
+        'HTTPForbidden',
+      );
+      await fault(
+        admin,
+        'PUT',
+        `/v2.0/quotas/${bobProject}`,
+        { quota: { network: -5 } },
+        400,
+        'InvalidInput',
+      );
+      await fault(
+        admin,
+        'PUT',
+        `/v2.0/quotas/${bobProject}`,
+        { quota: { widgets: 1 } },
+        400,
+        'InvalidInput',
+      );
+      await fault(
+        admin,
+        'PUT',
+        '/v2.0/quotas/no-such-project',
+        { quota: { network: 1 } },
+        400,
+        'InvalidInput',
+      );
+      const bobUsed = (
+        (await ok(bob, 'GET', `/v2.0/quotas/${bobProject}/details`, undefined, 200))
+          .quota as Record<string, Json>
+      )['network']?.['used'] as number;
+      const set = (
+        await ok(
+          admin,
+          'PUT',
+          `/v2.0/quotas/${bobProject}`,
+          { quota: { network: bobUsed, floatingip: 7 } },
+          200,
+          quotaResponse,
+        )
+      ).quota as Json;
+      assert.deepEqual([set['network'], set['floatingip']], [bobUsed, 7]);
+      const over = await fault(
+        bob,
+        'POST',
+        '/v2.0/networks',
+        { network: { name: 'one-too-many' } },
+        409,
+        'OverQuota',
+      );
+      assert.match(over, /network/);
+      await ok(admin, 'DELETE', `/v2.0/quotas/${bobProject}`, undefined, 204);
+      const reset = (
+        await ok(bob, 'GET', `/v2.0/quotas/${bobProject}`, undefined, 200, quotaResponse)
+      ).quota as Json;
+      assert.deepEqual([reset['network'], reset['floatingip']], [100, 3]);
       await fault(alice, 'GET', '/v2.0/network-ip-availabilities', undefined, 403, 'HTTPForbidden');
       const n = await newNetwork(bob, { name: 'counted' });
       await newSubnet(bob, n, '10.80.0.0/29');

@@ -9,6 +9,7 @@ import {
   type ErrorReason,
   type ErrorResource,
 } from '../../errors.js';
+import { loadConfig } from '../../config/index.js';
 import { NETWORK_FAULT_TABLE, toNetworkFault } from './errors.js';
 import { listing, pickFields } from './listing.js';
 
@@ -76,6 +77,19 @@ describe('Networking API listings', () => {
     assert.throws(() => listing(items, { colour: 'red' }, opts), /invalid filter/);
   });
 
+  it('filters a list of objects by one of their attributes, as fixed_ips=ip_address=...', () => {
+    const ports = [
+      { id: 'a', fixed_ips: [{ subnet_id: 's1', ip_address: '10.0.0.5' }] },
+      { id: 'b', fixed_ips: [{ subnet_id: 's2', ip_address: '10.0.0.6' }] },
+    ];
+    const o = { collection: 'ports', url: 'http://x', attributes: ['id', 'fixed_ips'] };
+    const by = (q: string) =>
+      (listing(ports, { fixed_ips: q }, o)['ports'] as { id: string }[]).map((p) => p.id);
+    assert.deepEqual(by('ip_address=10.0.0.6'), ['b']);
+    assert.deepEqual(by('subnet_id=s1'), ['a']);
+    assert.deepEqual(by('10.0.0.6'), []);
+  });
+
   it('sorts by keys and pages with next and previous links', () => {
     const page = listing(items, { sort_key: 'name', sort_dir: 'desc', limit: '2' }, opts);
     assert.deepEqual(
@@ -108,5 +122,22 @@ describe('Networking API listings', () => {
       name: 'a',
     });
     assert.deepEqual(pickFields({ id: '1' }, {}), { id: '1' });
+  });
+});
+
+describe('Project network options', () => {
+  it('takes a VNI range and an MTU, and refuses a range that ends before it starts', () => {
+    const c = loadConfig({
+      env: {},
+      flags: { 'project-vni-min': '7', 'project-vni-max': '9', 'project-network-mtu': '1400' },
+    });
+    assert.deepEqual(
+      [c.network.projectVniMin, c.network.projectVniMax, c.network.projectMtu],
+      [7, 9, 1400],
+    );
+    assert.throws(
+      () => loadConfig({ env: {}, flags: { 'project-vni-min': '10', 'project-vni-max': '5' } }),
+      /projectVniMax/,
+    );
   });
 });
