@@ -4,7 +4,8 @@
 // disk is reached over NBD from the volume service's storage daemon. Faults: a storage daemon
 // that hangs during an attach leaves the volume available, never attaching, and the guest runs
 // on; a storage daemon killed while a volume is attached is started again and exports the
-// volume again, and the guest reads it. Skipped when QEMU or the guest image is missing.
+// volume again, and the guest reads it; a restart of the services keeps the volume attached.
+// Skipped when QEMU or the guest image is missing.
 import {
   AttachVolumeCommand,
   CreateVolumeCommand,
@@ -48,6 +49,7 @@ describe('Volume attachments on the qemu driver with the real guest image', NEED
   let instanceId: string;
   let port: number;
   let zone: string;
+  let start: () => Promise<void>;
 
   const guest = (command: string) => sshUntil(port, keyFile, command, 180_000);
   /** Each virtio disk of the guest as `name serial sectors`. */
@@ -106,16 +108,20 @@ describe('Volume attachments on the qemu driver with the real guest image', NEED
       },
     });
     zone = config.compute.availabilityZone;
-    cloud = await startCloud(config, ['network', 'scheduler', 'compute', 'volume', 'api'], {
-      bootstrap: true,
-      logger: silentLogger(),
-    });
-    const admin = cloud.admin;
-    assert.ok(admin && cloud.urls);
-    client = ec2Client(cloud.urls.ec2, config.region, {
-      accessKeyId: admin.credential.accessKey,
-      secretAccessKey: admin.credential.secretKey,
-    });
+    start = async () => {
+      cloud = await startCloud(config, ['network', 'scheduler', 'compute', 'volume', 'api'], {
+        bootstrap: true,
+        logger: silentLogger(),
+      });
+      const admin = cloud.admin;
+      assert.ok(admin && cloud.urls);
+      client?.destroy();
+      client = ec2Client(cloud.urls.ec2, config.region, {
+        accessKeyId: admin.credential.accessKey,
+        secretAccessKey: admin.credential.secretKey,
+      });
+    };
+    await start();
     const images = await client.send(
       new DescribeImagesCommand({ Filters: [{ Name: 'name', Values: ['stratus-guest'] }] }),
     );
@@ -230,6 +236,18 @@ describe('Volume attachments on the qemu driver with the real guest image', NEED
       'the guest to see 2 GiB',
       1000,
     );
+  });
+
+  it('a restart of every service keeps the volume attached: the VM and its disk are adopted', async () => {
+    await cloud.stop();
+    await start();
+    assert.equal((await describeVolume(volumeId))?.Attachments?.[0]?.State, 'attached');
+    const name = ((await volumeDisk(uuid)) as string).split(' ')[0] as string;
+    const out = await guest(
+      `dd if=/dev/${name} bs=512 count=1 iflag=direct 2>/dev/null | head -c 14`,
+    );
+    assert.equal(out, 'stratus-volume');
+    assert.equal((await new VolumeRepo(cloud.database.db).get(uuid))?.status, 'in-use');
   });
 
   it('a storage daemon killed while the volume is attached is started again, and the guest reads the volume', async () => {
