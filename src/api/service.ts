@@ -12,6 +12,7 @@ import { createEc2Server } from './ec2/ec2-server.js';
 import { createIdentityServer } from './identity/identity-server.js';
 import { createImageServer } from './image/image-server.js';
 import { createBlockStorageServer } from './block-storage/block-storage-server.js';
+import { builtAssetsDir, createDashboardServer } from './dashboard/dashboard-server.js';
 import { listen, replaceCertificate } from './http.js';
 import type { ApiServices } from './services.js';
 import { createStatusServer } from './status/status-server.js';
@@ -39,6 +40,8 @@ export interface ApiUrls {
   compute: string;
   /** The Block Storage API's catalog URL, `<listen-url>/v3`. */
   volume: string;
+  /** The web dashboard, `<listen-url>/`. */
+  dashboard: string;
 }
 
 export class ApiService {
@@ -128,6 +131,13 @@ export class ApiService {
     });
     const computeApi = createComputeServer({ logger, metrics, tls, services });
     const volumeApi = createBlockStorageServer({ logger, metrics, tls, services });
+    const dashboard = createDashboardServer({
+      logger,
+      metrics,
+      tls,
+      assetsDir: builtAssetsDir(),
+      endpoints: () => this.urls,
+    });
     const status = createStatusServer({
       health: services.health,
       logger,
@@ -149,6 +159,7 @@ export class ApiService {
         image: await start(imageApi, api.imageListen),
         compute: `${await start(computeApi, api.computeListen)}/v2.1`,
         volume: `${await start(volumeApi, api.volumeListen)}/v3`,
+        dashboard: `${await start(dashboard, api.dashboardListen)}/`,
       };
     } catch (err) {
       await this.#stop();
@@ -162,6 +173,7 @@ export class ApiService {
       // Clients look the Block Storage API up by either name (openstackclient: volumev3).
       ['volumev3', this.#urls.volume],
       ['block-storage', this.#urls.volume],
+      ['dashboard', this.#urls.dashboard],
     ] as const) {
       await catalog.publish(serviceType, config.region, url);
     }

@@ -50,6 +50,8 @@ export interface Config {
     imageListen: Listen;
     /** The Block Storage API's listener. */
     volumeListen: Listen;
+    /** The web dashboard's listener. */
+    dashboardListen: Listen;
     statusListen: Listen;
     /** Seconds a connection may stay without data moving before it is closed. */
     idleTimeoutSeconds: number;
@@ -292,6 +294,7 @@ function toConfig(r: Record<string, unknown>): Config {
       identityListen: get('api.identityListen'),
       imageListen: get('api.imageListen'),
       volumeListen: get('api.volumeListen'),
+      dashboardListen: get('api.dashboardListen'),
       statusListen: get('api.statusListen'),
       idleTimeoutSeconds: get('api.idleTimeoutSeconds'),
       tls: tlsFiles(get('api.tlsCertFile'), get('api.tlsKeyFile'), get('api.tlsCaFile')),

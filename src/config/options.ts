@@ -199,6 +199,13 @@ export const OPTIONS: readonly OptionSpec[] = [
     default: '127.0.0.1:8776',
   },
   {
+    key: 'api.dashboardListen',
+    flag: 'dashboard-listen',
+    type: 'listen',
+    help: "HOST:PORT the web dashboard listens on (it calls the public APIs with the signed-in user's token).",
+    default: '127.0.0.1:8790',
+  },
+  {
     key: 'api.statusListen',
     flag: 'status-listen',
     type: 'listen',

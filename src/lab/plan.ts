@@ -69,6 +69,8 @@ export interface LabApi {
   status: string;
   /** The Block Storage API (`<listen-url>/v3`). */
   volume: string;
+  /** The web dashboard. */
+  dashboard: string;
 }
 
 /** The simulated physical network (--virt qemu only): namespaces the lab owns. */
@@ -106,7 +108,15 @@ const MAX_HOSTS = 89;
 const MAX_HOSTS_FAKE = 500;
 
 /** Ports each api process listens on, in this order. */
-export const API_PORTS = ['ec2', 'compute', 'identity', 'image', 'status', 'volume'] as const;
+export const API_PORTS = [
+  'ec2',
+  'compute',
+  'identity',
+  'image',
+  'status',
+  'volume',
+  'dashboard',
+] as const;
 
 const NAME = /^[a-z][a-z0-9]{0,15}$/;
 
@@ -255,6 +265,7 @@ export function planLab(options: LabOptions, ports: readonly number[]): LabPlan 
       'api.imageListen': listen(3),
       'api.statusListen': listen(4),
       'api.volumeListen': listen(5),
+      'api.dashboardListen': listen(6),
     });
     const url = (i: number) => `http://${listen(i)}`;
     apis.push({
@@ -265,6 +276,7 @@ export function planLab(options: LabOptions, ports: readonly number[]): LabPlan 
       image: url(3),
       status: url(4),
       volume: `${url(5)}/v3`,
+      dashboard: `${url(6)}/`,
     });
   }
 
