@@ -3,8 +3,9 @@
 // the user's token to the public APIs; the catalog, banner and rc file naming the dashboard.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import WebSocket from 'ws';
 import { IdentityService, renderRcFile } from '../src/identity/index.js';
-import { startTestCloud, type TestCloud } from './support/ec2.js';
+import { startTestCloud, waitUntil, type TestCloud } from './support/ec2.js';
 import { login, PASSWORD } from './support/openstack.js';
 
 describe('the dashboard server', () => {
@@ -13,7 +14,7 @@ describe('the dashboard server', () => {
   let origin: string;
 
   before(async () => {
-    t = await startTestCloud();
+    t = await startTestCloud({ 'console-token-seconds': '2' });
     url = t.cloud.urls?.dashboard as string;
     origin = new URL(url).origin;
     const identity = new IdentityService(t.cloud.database.db);
@@ -222,5 +223,131 @@ describe('the dashboard server', () => {
     }
     ac.abort();
     assert.match(text, /event: servers\ndata: \{"servers":\[\]\}/);
+  });
+
+  describe('serial consoles', () => {
+    let token: string;
+    let compute: string;
+    let serverId: string;
+    const consoleUrl = async (version: string, body: object, path = 'remote-consoles') => {
+      const r = await fetch(`${compute}/servers/${serverId}/${path}`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'x-auth-token': token,
+          'x-openstack-nova-api-version': version,
+        },
+        body: JSON.stringify(body),
+      });
+      return { status: r.status, body: (await r.json()) as Record<string, Record<string, string>> };
+    };
+    const SERIAL = { remote_console: { protocol: 'serial', type: 'serial' } };
+    /** Opens the URL; resolves with the socket once open, or the HTTP status it was refused with. */
+    const connect = (url: string, headers: Record<string, string> = {}) =>
+      new Promise<WebSocket | number>((resolve, reject) => {
+        const ws = new WebSocket(url, { headers });
+        ws.once('open', () => resolve(ws));
+        ws.once('unexpected-response', (req, res) => {
+          req.destroy();
+          resolve(res.statusCode ?? 0);
+        });
+        ws.once('error', reject);
+      });
+
+    before(async () => {
+      compute = t.cloud.urls?.compute as string;
+      token = await login(t.cloud.urls?.identity as string, 'carol', 'carol-project');
+      const image = await t.addImage({ name: 'serial-image' });
+      const r = await fetch(`${compute}/servers`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-auth-token': token },
+        body: JSON.stringify({ server: { name: 'tty', imageRef: image.id, flavorRef: '1' } }),
+      });
+      assert.equal(r.status, 202, await r.clone().text());
+      serverId = ((await r.json()) as { server: { id: string } }).server.id;
+      await waitUntil(
+        async () => {
+          const s = await fetch(`${compute}/servers/${serverId}`, {
+            headers: { 'x-auth-token': token },
+          });
+          return ((await s.json()) as { server: { status: string } }).server.status === 'ACTIVE';
+        },
+        30_000,
+        'the server to be ACTIVE',
+      );
+    });
+
+    it('answers remote-consoles at 2.6 with a one-time WebSocket URL on the dashboard listener', async () => {
+      const r = await consoleUrl('2.6', SERIAL);
+      assert.equal(r.status, 200);
+      const rc = r.body.remote_console as Record<string, string>;
+      assert.equal(rc.protocol, 'serial');
+      assert.equal(rc.type, 'serial');
+      const u = new URL(rc.url as string);
+      assert.equal(u.protocol, 'ws:');
+      assert.equal(u.host, new URL(url).host);
+      assert.equal(u.pathname, '/serial');
+      const ws = await connect(rc.url as string);
+      assert.ok(ws instanceof WebSocket);
+      let got = '';
+      ws.on('message', (d: Buffer) => (got += d.toString()));
+      ws.send('echo hi\r');
+      await waitUntil(async () => got.includes('echo hi'), 10_000, 'the echo');
+      ws.close();
+      // The same URL again: used up.
+      assert.equal(await connect(rc.url as string), 403);
+    });
+
+    it('refuses other console kinds, microversions before 2.6, and a bad body in the Compute API format', async () => {
+      const vnc = await consoleUrl('2.6', { remote_console: { protocol: 'vnc', type: 'novnc' } });
+      assert.equal(vnc.status, 400);
+      assert.match(vnc.body.badRequest?.message ?? '', /serial/);
+      assert.equal((await consoleUrl('2.5', SERIAL)).status, 404);
+      assert.equal((await consoleUrl('2.6', { remote_console: 'x' })).status, 400);
+    });
+
+    it('answers the os-getSerialConsole action too', async () => {
+      const r = await consoleUrl('2.1', { 'os-getSerialConsole': { type: 'serial' } }, 'action');
+      assert.equal(r.status, 200);
+      assert.equal(r.body.console?.type, 'serial');
+      assert.match(r.body.console?.url ?? '', /^ws:\/\/.*\/serial\?token=/);
+      const bad = await consoleUrl('2.1', { 'os-getSerialConsole': { type: 'novnc' } }, 'action');
+      assert.equal(bad.status, 400);
+    });
+
+    it('refuses an expired URL, an unknown token, another site, and another signed-in user', async () => {
+      const expired = (await consoleUrl('2.6', SERIAL)).body.remote_console?.url as string;
+      await new Promise((r) => setTimeout(r, 2200));
+      assert.equal(await connect(expired), 403);
+      assert.equal(await connect(`${expired.replace(/token=.*/, 'token=nothing')}`), 403);
+      const fresh = (await consoleUrl('2.6', SERIAL)).body.remote_console?.url as string;
+      assert.equal(await connect(fresh, { origin: 'http://evil.example' }), 403);
+      // The admin signed in to the dashboard may not use carol's URL.
+      const r = await fetch(`${url}api/session`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', origin },
+        body: JSON.stringify({ username: 'admin', password: PASSWORD, project: 'admin' }),
+      });
+      const cookie = (r.headers.get('set-cookie') ?? '').split(';')[0] as string;
+      const other = (await consoleUrl('2.6', SERIAL)).body.remote_console?.url as string;
+      assert.equal(await connect(other, { cookie }), 403);
+    });
+
+    it('refuses a console for a server of another project', async () => {
+      const adminToken = await login(t.cloud.urls?.identity as string, 'admin', 'admin');
+      const eveToken = token;
+      token = adminToken;
+      try {
+        // The admin sees every project's servers; a member of another project does not.
+        const identity = new IdentityService(t.cloud.database.db);
+        await identity.createUser({ name: 'frank', password: PASSWORD });
+        await identity.createProject({ name: 'frank-project' });
+        await identity.grantRole('frank', 'frank-project', 'member');
+        token = await login(t.cloud.urls?.identity as string, 'frank', 'frank-project');
+        assert.equal((await consoleUrl('2.6', SERIAL)).status, 404);
+      } finally {
+        token = eveToken;
+      }
+    });
   });
 });

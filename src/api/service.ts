@@ -12,6 +12,7 @@ import { createEc2Server } from './ec2/ec2-server.js';
 import { createIdentityServer } from './identity/identity-server.js';
 import { createImageServer } from './image/image-server.js';
 import { createBlockStorageServer } from './block-storage/block-storage-server.js';
+import { ConsoleTokens } from './console-tokens.js';
 import { builtAssetsDir, createDashboardServer } from './dashboard/dashboard-server.js';
 import { listen, replaceCertificate } from './http.js';
 import type { ApiServices } from './services.js';
@@ -129,13 +130,18 @@ export class ApiService {
       tokens,
       images: services.images,
     });
-    const computeApi = createComputeServer({ logger, metrics, tls, services });
+    const consoles = new ConsoleTokens({
+      ttlMs: config.api.consoleTokenSeconds * 1000,
+      baseUrl: () => this.urls.dashboard,
+    });
+    const computeApi = createComputeServer({ logger, metrics, tls, services, consoles });
     const volumeApi = createBlockStorageServer({ logger, metrics, tls, services });
     const dashboard = createDashboardServer({
       logger,
       metrics,
       tls,
       assetsDir: builtAssetsDir(),
+      consoles,
       endpoints: () => this.urls,
     });
     const status = createStatusServer({

@@ -39,6 +39,7 @@ export type ComputeProtocol = {
     args: InstanceRef & { wakeUp: boolean };
     result: { jpegBase64: string };
   };
+  serialConsole: { args: InstanceRef; result: { path: string } };
 } & LifecycleProtocol;
 
 /** The actions of server-lifecycle.ts, which the host's LifecycleWorker carries out. */
@@ -179,6 +180,14 @@ export class ComputeClient {
       instanceId,
       wakeUp,
     });
+  }
+
+  /**
+   * Call: where the VM's serial port can be connected to (a Unix socket on its host); a VM
+   * that is not running is a `conflict`.
+   */
+  serialConsole(ctx: RequestContext, host: string, instanceId: string): Promise<{ path: string }> {
+    return this.bus.call(ctx, hostTopic('compute', host), 'serialConsole', { instanceId });
   }
 
   #cast<M extends keyof ComputeProtocol>(

@@ -137,6 +137,7 @@ export class ComputeManager implements ProtocolHandlers<
             unrescueInstance: (a, c) => this.#lifecycle.unrescue(a, c),
             consoleOutput: (a) => this.consoleOutput(a),
             consoleScreenshot: (a) => this.consoleScreenshot(a),
+            serialConsole: (a) => this.serialConsole(a),
           }),
           fanout: true,
         },
@@ -396,6 +397,12 @@ export class ComputeManager implements ProtocolHandlers<
     const inst = await this.#mine(instanceId);
     if (!inst) throw notFound('instance', instanceId);
     return { output: await this.#opts.driver.consoleOutput(instanceId, maxBytes), at: now() };
+  }
+
+  async serialConsole({ instanceId }: InstanceRef): Promise<{ path: string }> {
+    const inst = await this.#mine(instanceId);
+    if (!inst) throw notFound('instance', instanceId);
+    return this.#opts.driver.serialConsole(instanceId);
   }
 
   async consoleScreenshot({

@@ -55,6 +55,8 @@ export interface Config {
     statusListen: Listen;
     /** Seconds a connection may stay without data moving before it is closed. */
     idleTimeoutSeconds: number;
+    /** Seconds a one-time serial console URL stays usable. */
+    consoleTokenSeconds: number;
     /** HTTPS on every API listener (not metadata); plain HTTP when absent. */
     tls: TlsFiles | undefined;
     /** How often the certificate and key files are checked for a change, in seconds. */
@@ -297,6 +299,7 @@ function toConfig(r: Record<string, unknown>): Config {
       dashboardListen: get('api.dashboardListen'),
       statusListen: get('api.statusListen'),
       idleTimeoutSeconds: get('api.idleTimeoutSeconds'),
+      consoleTokenSeconds: get('api.consoleTokenSeconds'),
       tls: tlsFiles(get('api.tlsCertFile'), get('api.tlsKeyFile'), get('api.tlsCaFile')),
       tlsReloadSeconds: get('api.tlsReloadSeconds'),
     },

@@ -243,6 +243,15 @@ export const OPTIONS: readonly OptionSpec[] = [
     max: 86_400,
   },
   {
+    key: 'api.consoleTokenSeconds',
+    flag: 'console-token-seconds',
+    type: 'number',
+    help: 'How long a serial console URL (remote-consoles) may wait for its one connection, in seconds.',
+    default: 60,
+    min: 0.1,
+    max: 3600,
+  },
+  {
     key: 'api.idleTimeoutSeconds',
     flag: 'api-idle-timeout-seconds',
     type: 'number',

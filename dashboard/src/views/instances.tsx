@@ -2,6 +2,7 @@
 import { useState } from 'preact/hooks';
 import { call, compute, computeNew } from '../api.js';
 import type { Flavor, FloatingIp, Image, Keypair, SecurityGroup, Server } from '../types.js';
+import { SerialConsole } from './serial-console.js';
 import { Result, addressesOf, age, LoadError, Page, useAction, useLoad } from './common.js';
 
 const action = (id: string, body: object) =>
@@ -192,6 +193,7 @@ export function InstanceDetail({ id, servers }: { id: string; servers: Server[] 
   const server = fromStream ?? fetched.data?.server;
   const [outcome, act, busy] = useAction();
   const [log, setLog] = useState<string | undefined>(undefined);
+  const [serial, setSerial] = useState(false);
   const floating = useLoad(() => compute<{ floating_ips: FloatingIp[] }>('os-floating-ips'));
   if (!server) {
     return (
@@ -268,8 +270,17 @@ export function InstanceDetail({ id, servers }: { id: string; servers: Server[] 
         <button type="button" disabled={busy} onClick={readLog}>
           Console log
         </button>
+        <button type="button" aria-expanded={serial} onClick={() => setSerial(!serial)}>
+          {serial ? 'Close serial console' : 'Serial console'}
+        </button>
       </div>
       <Result outcome={outcome} />
+      {serial && (
+        <>
+          <h2>Serial console</h2>
+          <SerialConsole id={id} name={name} />
+        </>
+      )}
       <h2>Floating IPs</h2>
       {mine.map((f) => (
         <p key={f.id}>

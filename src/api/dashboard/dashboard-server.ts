@@ -13,6 +13,8 @@ import { fileURLToPath } from 'node:url';
 import type { Logger } from '../../log.js';
 import type { Metrics } from '../../metrics/index.js';
 import { createHttpServer, type HttpsCertificate } from '../http.js';
+import type { ConsoleTokens } from '../console-tokens.js';
+import { serialProxy } from './serial-proxy.js';
 import { csrfMatches, SessionStore, type DashboardSession } from './sessions.js';
 
 /** The public endpoints the dashboard calls, as the catalog gives them. */
@@ -37,6 +39,8 @@ export interface DashboardServerOptions {
   assetsDir: string;
   /** How often the instance stream asks the Compute API, in milliseconds. */
   pollMs?: number;
+  /** The serial console URLs the Compute API issued; the WebSocket proxy takes them. */
+  consoles?: ConsoleTokens;
 }
 
 const COOKIE = 'stratus_dashboard';
@@ -61,11 +65,12 @@ const FORWARD_RESPONSE = [
 ];
 const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
-// The page loads only its own script and style; nothing inline runs, so a name or console
-// line that slipped into the markup as HTML still could not execute (issue 18).
+// The page loads only its own script; nothing inline runs, so a name or console line that
+// slipped into the markup as HTML still could not execute (issue 18). Inline style is allowed:
+// the terminal (xterm.js) sizes itself with style elements.
 const SECURITY_HEADERS: Record<string, string> = {
   'content-security-policy':
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
   'x-content-type-options': 'nosniff',
   'referrer-policy': 'no-referrer',
   'x-frame-options': 'DENY',
@@ -354,6 +359,18 @@ export function createDashboardServer(options: DashboardServerOptions): FastifyI
       },
     );
   });
+
+  if (options.consoles) {
+    serialProxy(app, options.consoles, {
+      ownOrigin: (host) => `${https ? 'https' : 'http'}://${host}`,
+      sessionUser: (cookieHeader) => {
+        const raw = app.parseCookie(cookieHeader ?? '')[COOKIE];
+        if (!raw) return undefined;
+        const unsigned = app.unsignCookie(raw);
+        return unsigned.valid && unsigned.value ? sessions.get(unsigned.value)?.user.id : undefined;
+      },
+    });
+  }
 
   if (fs.existsSync(options.assetsDir)) {
     void app.register(fastifyStatic, { root: options.assetsDir, index: 'index.html' });

@@ -17,6 +17,7 @@ import type {
   NicAttachment,
   PowerState,
   RescueBoot,
+  SerialEndpoint,
   VirtDriver,
 } from '../driver.js';
 import { chooseAccelerator, type AcceleratorChoice, type AcceleratorMode } from './accel.js';
@@ -77,6 +78,7 @@ const FILES = {
   disk: 'disk.qcow2',
   console: 'console.log',
   qmp: 'qmp.sock',
+  serial: 'serial.sock',
   qemuPid: 'qemu.pid',
   pid: 'pid',
   metadata: 'metadata',
@@ -614,6 +616,18 @@ export class QemuDriver implements VirtDriver {
     }
   }
 
+  async serialConsole(instanceId: string): Promise<SerialEndpoint> {
+    this.#record(instanceId);
+    if (this.#livePid(instanceId) === undefined) {
+      throw new StratusError('conflict', `The VM of instance '${instanceId}' is not running.`, {
+        resource: 'instance',
+        id: instanceId,
+        reason: 'instance_state',
+      });
+    }
+    return { path: this.#file(instanceId, 'serial') };
+  }
+
   async screenshot(instanceId: string, options: { wakeUp?: boolean } = {}): Promise<Buffer> {
     this.#record(instanceId);
     if (this.#livePid(instanceId) === undefined) {
@@ -708,6 +722,7 @@ export class QemuDriver implements VirtDriver {
         ...(boot.ramdisk ? { ramdisk: boot.ramdisk } : {}),
         ...(options.incoming ? { incoming: options.incoming } : {}),
         consoleLog: this.#file(id, 'console'),
+        serialSocket: this.#file(id, 'serial'),
         qmpSocket: this.#file(id, 'qmp'),
         pidFile: this.#file(id, 'qemuPid'),
         macAddress: rec.macAddress,
