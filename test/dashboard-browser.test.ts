@@ -89,7 +89,7 @@ describe('the dashboard in a browser', needs('chromium'), () => {
     current,
     async () => {
       const p = member as Page;
-      await p.getByRole('link', { name: 'Instances' }).click();
+      await p.getByRole('link', { name: 'Instances', exact: true }).click();
       await p.getByRole('button', { name: 'Launch instance' }).click();
       await p.getByLabel('Name', { exact: true }).fill('web1');
       await p.getByRole('button', { name: 'Launch', exact: true }).click();
@@ -136,8 +136,8 @@ describe('the dashboard in a browser', needs('chromium'), () => {
       await link.click();
       await p.getByRole('button', { name: 'Console log' }).click();
       await p.getByTestId('console-log').waitFor();
-    assert.equal(await p.locator('#page-title').textContent(), `Instance ${XSS_NAME}`);
-    assert.equal(await p.evaluate(() => window.__pwned), undefined);
+      assert.equal(await p.locator('#page-title').textContent(), `Instance ${XSS_NAME}`);
+      assert.equal(await p.evaluate(() => window.__pwned), undefined);
       assert.equal(await p.locator('main script, main img').count(), 0);
     },
   );
@@ -148,14 +148,11 @@ describe('the dashboard in a browser', needs('chromium'), () => {
     current,
     async () => {
       const p = member as Page;
-      await p.getByRole('link', { name: 'Instances' }).click();
+      await p.getByRole('link', { name: 'Instances', exact: true }).click();
       await p.getByRole('link', { name: 'web1' }).click();
       await p.getByRole('button', { name: 'Console log' }).click();
       await p.getByTestId('console-log').waitFor();
-      assert.match(
-        (await p.getByTestId('console-log').textContent()) ?? '',
-        /Stratus fake guest /,
-      );
+      assert.match((await p.getByTestId('console-log').textContent()) ?? '', /Stratus fake guest /);
       await p.getByRole('button', { name: 'Associate' }).click();
       const release = p.getByRole('button', { name: /^Release / });
       await release.waitFor();
@@ -183,6 +180,22 @@ describe('the dashboard in a browser', needs('chromium'), () => {
       );
     },
   );
+
+  itShows('types into the serial console and sees the guest answer', browser, current, async () => {
+    const p = member as Page;
+    await p.getByRole('button', { name: 'Serial console' }).click();
+    await p.getByText('Connected to the serial console of web1.').waitFor();
+    await p.locator('.xterm-rows').click();
+    await p.keyboard.type('hello serial');
+    await p.keyboard.press('Enter');
+    await p.waitForFunction(
+      () => document.querySelector('.xterm-rows')?.textContent?.includes('hello serial') ?? false,
+      undefined,
+      { timeout: 30_000 },
+    );
+    await b.screenshot(p, 'serial-console-fake');
+    await p.getByRole('button', { name: 'Close serial console' }).click();
+  });
 
   itShows(
     'uploads an image with a progress bar that reaches 100%, then deletes it',
@@ -227,11 +240,11 @@ describe('the dashboard in a browser', needs('chromium'), () => {
 
   itShows('terminates an instance and it leaves the list', browser, current, async () => {
     const p = member as Page;
-    await p.getByRole('link', { name: 'Instances' }).click();
+    await p.getByRole('link', { name: 'Instances', exact: true }).click();
     await p.getByRole('link', { name: XSS_NAME }).click();
     p.once('dialog', (d) => void d.accept());
     await p.getByRole('button', { name: 'Terminate' }).click();
-    await p.getByRole('link', { name: 'Instances' }).click();
+    await p.getByRole('link', { name: 'Instances', exact: true }).click();
     await p.waitForFunction(() => !document.body.textContent?.includes('__pwned'), undefined, {
       timeout: 60_000,
     });
@@ -244,7 +257,7 @@ describe('the dashboard in a browser', needs('chromium'), () => {
     async () => {
       other = (await b.newPage()).page;
       await signInWithPassword(other, url, 'eve', PASSWORD, 'eve-project');
-      await other.getByRole('link', { name: 'Instances' }).click();
+      await other.getByRole('link', { name: 'Instances', exact: true }).click();
       await other.getByText('No instances yet.').waitFor();
       assert.equal(await other.getByText('web1').count(), 0);
       await other.goto(`${url}#/admin/hosts`);
