@@ -185,7 +185,7 @@ describe('the dashboard in a browser', needs('chromium'), () => {
     const p = member as Page;
     await p.getByRole('button', { name: 'Serial console' }).click();
     await p.getByText('Connected to the serial console of web1.').waitFor();
-    await p.locator('.xterm-rows').click();
+    await p.locator('.xterm-screen').click();
     await p.keyboard.type('hello serial');
     await p.keyboard.press('Enter');
     await p.waitForFunction(

@@ -139,7 +139,7 @@ describe(
         await p.getByText('Connected to the serial console of real1.').waitFor();
         // The page sends a carriage return on connecting: the guest's shell answers with a prompt.
         await terminalHas(p, '#', 120_000);
-        await p.locator('.xterm-rows').click();
+        await p.locator('.xterm-screen').click();
         await p.keyboard.type('echo sum=$((6*7)); uname -s');
         await p.keyboard.press('Enter');
         await terminalHas(p, 'sum=42', 120_000);
