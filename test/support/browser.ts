@@ -27,6 +27,9 @@ export interface TestBrowser {
   newPage(options?: { mobile?: boolean }): Promise<{ context: BrowserContext; page: Page }>;
   /** Saves a screenshot of `page` as NAME.png in `dir`; returns its path. */
   screenshot(page: Page, name: string): Promise<string>;
+  /** Marks the run failed: `close` keeps `dir` (its screenshots) for whoever reads the failure. */
+  keep(): void;
+  /** Ends the browser; removes `dir` unless a step failed (or STRATUS_KEEP_SCREENSHOTS is set). */
   close(): Promise<void>;
 }
 
@@ -38,9 +41,13 @@ export async function openBrowser(): Promise<TestBrowser> {
     args: FLAGS,
     timeout: 120_000,
   });
+  let keep = Boolean(process.env.STRATUS_KEEP_SCREENSHOTS);
   return {
     browser,
     dir,
+    keep() {
+      keep = true;
+    },
     async newPage(options = {}) {
       const context = await browser.newContext({
         viewport: options.mobile ? { width: 390, height: 844 } : { width: 1280, height: 860 },
@@ -57,6 +64,8 @@ export async function openBrowser(): Promise<TestBrowser> {
     },
     async close() {
       await browser.close();
+      if (keep) console.error(`dashboard screenshots: ${dir}`);
+      else fs.rmSync(dir, { recursive: true, force: true });
     },
   };
 }
@@ -76,6 +85,7 @@ export function itShows(
       await fn();
     } catch (err) {
       const p = page();
+      b().keep();
       if (p && !p.isClosed()) {
         const file = await b()
           .screenshot(p, `failed-${name}`)
