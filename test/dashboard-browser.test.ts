@@ -4,6 +4,7 @@
 // as text; a member sees only its project; the admin's host and service views.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import { after, before, describe } from 'node:test';
 import type { Page } from 'playwright-core';
@@ -236,6 +237,33 @@ describe('the dashboard in a browser', needs('chromium'), () => {
     assert.match(fs.readFileSync(saved, 'utf8'), /PRIVATE KEY/);
     await link.waitFor({ state: 'detached' });
     await rowOf(p, 'laptop').waitFor();
+  });
+
+  itShows('refuses a request forged by a page of another origin', browser, current, async () => {
+    const p = member as Page;
+    // Another port of the same host is the same site, so the session cookie goes along: only
+    // the Origin check and the CSRF token stand in the way.
+    const evil = http.createServer((_req, res) => {
+      res.setHeader('content-type', 'text/html');
+      res.end(
+        `<form id="f" method="POST" action="${url}api/compute/os-keypairs" enctype="text/plain">` +
+          `<input name='{"keypair":{"name":"forged","x":"' value='"}}'></form>` +
+          `<script>fetch(${JSON.stringify(`${url}api/compute/os-keypairs`)}, {method: 'POST', mode: 'no-cors', credentials: 'include', body: '{"keypair":{"name":"forged2"}}'}).finally(() => document.getElementById('f').submit());</script>`,
+      );
+    });
+    await new Promise<void>((r) => evil.listen(0, '127.0.0.1', r));
+    try {
+      const port = (evil.address() as { port: number }).port;
+      await p.goto(`http://127.0.0.1:${port}/`);
+      await p.waitForURL(/api\/compute\/os-keypairs/);
+      assert.match((await p.textContent('body')) ?? '', /Cross-site request refused/);
+    } finally {
+      await new Promise((r) => evil.close(r));
+    }
+    await p.goto(url);
+    await p.getByRole('link', { name: 'Key pairs' }).click();
+    await rowOf(p, 'laptop').waitFor();
+    assert.equal(await p.getByText('forged').count(), 0);
   });
 
   itShows('terminates an instance and it leaves the list', browser, current, async () => {
