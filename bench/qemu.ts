@@ -118,6 +118,7 @@ async function bareBoot(
   fs.writeFileSync(path.join(vm, 'md.sh'), RESPONDER_SCRIPT, { mode: 0o755 });
   const consoleLog = path.join(vm, 'console.log');
   const args = qemuArgs({
+    serialSocket: path.join(vm, 'serial.sock'),
     name: 'bench-bare',
     accelerator,
     memoryMb: 128,

@@ -551,6 +551,7 @@ export async function startCloud(
         const text = renderRcFile({
           ec2Url: api.urls.ec2,
           identityUrl: api.urls.identity,
+          dashboardUrl: api.urls.dashboard,
           accessKey: admin.credential.accessKey,
           secretKey: admin.credential.secretKey,
           region: config.region,
@@ -616,6 +617,7 @@ function describeStart(cloud: Cloud, services: readonly Binary[]): string {
       `  Image API:    ${cloud.urls.image} (OpenStack Image v2: list, create, upload, download, delete)`,
       `  Compute API:  ${cloud.urls.compute} (OpenStack Compute v2.1: servers, flavors, key pairs, limits)`,
       `  Volume API:   ${cloud.urls.volume} (OpenStack Block Storage v3: volumes, types, limits)`,
+      `  dashboard:    ${cloud.urls.dashboard} (sign in with a user name, password and project, or an application credential)`,
       `  health:       ${cloud.urls.status}/healthz`,
       `  metrics:      ${cloud.urls.status}/metrics`,
     );

@@ -54,6 +54,14 @@ describe('stratus all-in-one', () => {
     const ec2Port = Number(new URL(firstRc.EC2_URL as string).port);
     assert.notEqual(ec2Port, 0, 'port 0 became the real port');
     assert.match(cloud.output(), new RegExp(`EC2 API: +http://127\\.0\\.0\\.1:${ec2Port}/`));
+    // The dashboard: in the rc file and the banner, and it serves its page.
+    const dashboard = firstRc.STRATUS_DASHBOARD_URL as string;
+    assert.match(dashboard, /^http:\/\/127\.0\.0\.1:[1-9]\d*\/$/);
+    assert.ok(
+      cloud.output().includes(`dashboard:    ${dashboard}`),
+      'the banner names the dashboard',
+    );
+    assert.match(await (await fetch(dashboard)).text(), /<div id="app">/);
     // The rc file's OpenStack credentials log in at its OS_AUTH_URL.
     const authUrl = firstRc.OS_AUTH_URL as string;
     assert.match(authUrl, /^http:\/\/127\.0\.0\.1:[1-9]\d*\/v3$/);

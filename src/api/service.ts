@@ -13,6 +13,8 @@ import { createIdentityServer } from './identity/identity-server.js';
 import { createImageServer } from './image/image-server.js';
 import { createBlockStorageServer } from './block-storage/block-storage-server.js';
 import { createNetworkingServer } from './networking/networking-server.js';
+import { ConsoleTokens } from './console-tokens.js';
+import { builtAssetsDir, createDashboardServer } from './dashboard/dashboard-server.js';
 import { listen, replaceCertificate } from './http.js';
 import type { ApiServices } from './services.js';
 import { createStatusServer } from './status/status-server.js';
@@ -42,6 +44,8 @@ export interface ApiUrls {
   volume: string;
   /** The Networking API's catalog URL (no version in it: clients discover /v2.0 from it). */
   network: string;
+  /** The web dashboard, `<listen-url>/`. */
+  dashboard: string;
 }
 
 export class ApiService {
@@ -129,9 +133,21 @@ export class ApiService {
       tokens,
       images: services.images,
     });
-    const computeApi = createComputeServer({ logger, metrics, tls, services });
+    const consoles = new ConsoleTokens({
+      ttlMs: config.api.consoleTokenSeconds * 1000,
+      baseUrl: () => this.urls.dashboard,
+    });
+    const computeApi = createComputeServer({ logger, metrics, tls, services, consoles });
     const volumeApi = createBlockStorageServer({ logger, metrics, tls, services });
     const networkApi = createNetworkingServer({ logger, metrics, tls, services });
+    const dashboard = createDashboardServer({
+      logger,
+      metrics,
+      tls,
+      assetsDir: builtAssetsDir(),
+      consoles,
+      endpoints: () => this.urls,
+    });
     const status = createStatusServer({
       health: services.health,
       logger,
@@ -154,6 +170,7 @@ export class ApiService {
         compute: `${await start(computeApi, api.computeListen)}/v2.1`,
         volume: `${await start(volumeApi, api.volumeListen)}/v3`,
         network: await start(networkApi, api.networkListen),
+        dashboard: `${await start(dashboard, api.dashboardListen)}/`,
       };
     } catch (err) {
       await this.#stop();
@@ -168,6 +185,7 @@ export class ApiService {
       ['volumev3', this.#urls.volume],
       ['block-storage', this.#urls.volume],
       ['network', this.#urls.network],
+      ['dashboard', this.#urls.dashboard],
     ] as const) {
       await catalog.publish(serviceType, config.region, url);
     }

@@ -401,6 +401,9 @@ export function manageCommand(): Command {
           identityUrl:
             (await endpoints.publicUrl('identity', config.region)) ??
             `${listenUrl(config.api.identityListen)}/v3`,
+          dashboardUrl:
+            (await endpoints.publicUrl('dashboard', config.region)) ??
+            `${listenUrl(config.api.dashboardListen)}/`,
           accessKey: c.accessKey,
           secretKey: c.secretKey,
           region: config.region,

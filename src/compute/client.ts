@@ -42,6 +42,7 @@ export type ComputeProtocol = {
   attachVolume: { args: InstanceRef & { volumeId: string }; result: null };
   detachVolume: { args: InstanceRef & { volumeId: string; force: boolean }; result: null };
   extendVolume: { args: InstanceRef & { volumeId: string }; result: null };
+  serialConsole: { args: InstanceRef; result: { path: string } };
 } & LifecycleProtocol &
   ImageProtocol;
 
@@ -240,6 +241,14 @@ export class ComputeClient {
     volumeId: string,
   ): Promise<void> {
     return this.#cast(ctx, host, 'extendVolume', { instanceId, volumeId });
+  }
+
+  /**
+   * Call: where the VM's serial port can be connected to (a Unix socket on its host); a VM
+   * that is not running is a `conflict`.
+   */
+  serialConsole(ctx: RequestContext, host: string, instanceId: string): Promise<{ path: string }> {
+    return this.bus.call(ctx, hostTopic('compute', host), 'serialConsole', { instanceId });
   }
 
   #cast<M extends keyof ComputeProtocol>(

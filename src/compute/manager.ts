@@ -180,6 +180,7 @@ export class ComputeManager implements ProtocolHandlers<
             attachVolume: (a, c) => this.#volumeWork().attach(a, c),
             detachVolume: (a, c) => this.#volumeWork().detach(a, c),
             extendVolume: (a, c) => this.#volumeWork().extend(a, c),
+            serialConsole: (a) => this.serialConsole(a),
           }),
           fanout: true,
         },
@@ -442,6 +443,12 @@ export class ComputeManager implements ProtocolHandlers<
     const inst = await this.#mine(instanceId);
     if (!inst) throw notFound('instance', instanceId);
     return { output: await this.#opts.driver.consoleOutput(instanceId, maxBytes), at: now() };
+  }
+
+  async serialConsole({ instanceId }: InstanceRef): Promise<{ path: string }> {
+    const inst = await this.#mine(instanceId);
+    if (!inst) throw notFound('instance', instanceId);
+    return this.#opts.driver.serialConsole(instanceId);
   }
 
   async consoleScreenshot({

@@ -809,6 +809,21 @@ export class InstanceOperations {
    * instance that is not running (pending, stopping, stopped, terminated) is refused as
    * `conflict` with reason 'instance_state'.
    */
+  /**
+   * Where a running instance's serial port can be connected to, on its host (a Unix socket);
+   * an instance that is not running is refused as `conflict` with reason 'instance_state'.
+   */
+  async serialConsole(ctx: RequestContext, inst: InstanceRow): Promise<{ path: string }> {
+    if (!inst.host || inst.vmState !== 'active' || inst.taskState !== null) {
+      throw new StratusError(
+        'conflict',
+        `The instance '${inst.id}' is not running; only a running instance has a serial console.`,
+        { resource: 'instance', id: inst.id, reason: 'instance_state' },
+      );
+    }
+    return this.#opts.compute.serialConsole(ctx, inst.host, inst.id);
+  }
+
   async consoleScreenshot(
     ctx: RequestContext,
     inst: InstanceRow,

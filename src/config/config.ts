@@ -52,9 +52,13 @@ export interface Config {
     volumeListen: Listen;
     /** The Networking API's listener. */
     networkListen: Listen;
+    /** The web dashboard's listener. */
+    dashboardListen: Listen;
     statusListen: Listen;
     /** Seconds a connection may stay without data moving before it is closed. */
     idleTimeoutSeconds: number;
+    /** Seconds a one-time serial console URL stays usable. */
+    consoleTokenSeconds: number;
     /** HTTPS on every API listener (not metadata); plain HTTP when absent. */
     tls: TlsFiles | undefined;
     /** How often the certificate and key files are checked for a change, in seconds. */
@@ -314,8 +318,10 @@ function toConfig(r: Record<string, unknown>): Config {
       imageListen: get('api.imageListen'),
       volumeListen: get('api.volumeListen'),
       networkListen: get('api.networkListen'),
+      dashboardListen: get('api.dashboardListen'),
       statusListen: get('api.statusListen'),
       idleTimeoutSeconds: get('api.idleTimeoutSeconds'),
+      consoleTokenSeconds: get('api.consoleTokenSeconds'),
       tls: tlsFiles(get('api.tlsCertFile'), get('api.tlsKeyFile'), get('api.tlsCaFile')),
       tlsReloadSeconds: get('api.tlsReloadSeconds'),
     },

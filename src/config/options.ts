@@ -199,6 +199,13 @@ export const OPTIONS: readonly OptionSpec[] = [
     default: '127.0.0.1:8776',
   },
   {
+    key: 'api.dashboardListen',
+    flag: 'dashboard-listen',
+    type: 'listen',
+    help: "HOST:PORT the web dashboard listens on (it calls the public APIs with the signed-in user's token).",
+    default: '127.0.0.1:8790',
+  },
+  {
     key: 'api.networkListen',
     flag: 'network-listen',
     type: 'listen',
@@ -241,6 +248,15 @@ export const OPTIONS: readonly OptionSpec[] = [
     default: 10,
     min: 0.1,
     max: 86_400,
+  },
+  {
+    key: 'api.consoleTokenSeconds',
+    flag: 'console-token-seconds',
+    type: 'number',
+    help: 'How long a serial console URL (remote-consoles) may wait for its one connection, in seconds.',
+    default: 60,
+    min: 0.1,
+    max: 3600,
   },
   {
     key: 'api.idleTimeoutSeconds',

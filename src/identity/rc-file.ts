@@ -6,6 +6,8 @@ export interface RcFileValues {
   secretKey: string;
   region: string;
   identityUrl: string;
+  /** The web dashboard's address (STRATUS_DASHBOARD_URL), when known. */
+  dashboardUrl?: string | undefined;
   username: string;
   password: string | null;
   projectName: string;
@@ -45,6 +47,7 @@ export function renderRcFile(v: RcFileValues): string {
           ['OS_CACERT', v.caFile],
         ] as [string, string][])
       : []),
+    ...(v.dashboardUrl ? ([['STRATUS_DASHBOARD_URL', v.dashboardUrl]] as [string, string][]) : []),
     ...(v.guestNetns ? ([['STRATUS_GUEST_NETNS', v.guestNetns]] as [string, string][]) : []),
   ];
   return [

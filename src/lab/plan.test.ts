@@ -57,6 +57,7 @@ describe('lab plan', () => {
     assert.equal(plan.apis[1]?.ec2, 'http://127.0.0.1:20007/');
     assert.equal(plan.apis[0]?.volume, 'http://127.0.0.1:20005/v3');
     assert.equal(plan.apis[0]?.network, 'http://127.0.0.1:20006');
+    assert.equal(plan.apis[0]?.dashboard, 'http://127.0.0.1:20007/');
     assert.equal(plan.segments, undefined);
   });
 

@@ -79,6 +79,8 @@ export interface LabApi {
   volume: string;
   /** The Networking API (`<listen-url>`; clients find /v2.0 from it). */
   network: string;
+  /** The web dashboard. */
+  dashboard: string;
 }
 
 /** The simulated physical network (--virt qemu only): namespaces the lab owns. */
@@ -132,6 +134,7 @@ export const API_PORTS = [
   'status',
   'volume',
   'network',
+  'dashboard',
 ] as const;
 
 const NAME = /^[a-z][a-z0-9]{0,15}$/;
@@ -288,6 +291,7 @@ export function planLab(options: LabOptions, ports: readonly number[]): LabPlan 
       'api.statusListen': listen(4),
       'api.volumeListen': listen(5),
       'api.networkListen': listen(6),
+      'api.dashboardListen': listen(7),
     });
     const url = (i: number) => `http://${listen(i)}`;
     apis.push({
@@ -299,6 +303,7 @@ export function planLab(options: LabOptions, ports: readonly number[]): LabPlan 
       status: url(4),
       volume: `${url(5)}/v3`,
       network: url(6),
+      dashboard: `${url(7)}/`,
     });
   }
 

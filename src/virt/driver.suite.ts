@@ -2,6 +2,7 @@
 // against each implementation (fake in its own test, qemu with the real guest image).
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import net from 'node:net';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -51,6 +52,7 @@ export function driverSuite(
       await assert.rejects(t.driver.powerOff(unknown, false), isError('not_found'));
       await assert.rejects(t.driver.reboot(unknown, true), isError('not_found'));
       await assert.rejects(t.driver.screenshot(unknown), isError('not_found'));
+      await assert.rejects(t.driver.serialConsole(unknown), isError('not_found'));
       await assert.rejects(t.driver.pause(unknown), isError('not_found'));
       await assert.rejects(t.driver.suspend(unknown), isError('not_found'));
       await assert.rejects(t.driver.rescue(unknown, { imageId: 'x' }), isError('not_found'));
@@ -78,6 +80,19 @@ export function driverSuite(
       assert.deepEqual([...jpeg.subarray(0, 3)], [0xff, 0xd8, 0xff]);
       await t.driver.powerOff(id, true);
       await assert.rejects(t.driver.screenshot(id), isError('conflict'));
+      await t.driver.powerOn(id);
+    });
+
+    it('gives a running VM a serial port to connect to, and refuses one for a VM that is off', async () => {
+      const { path } = await t.driver.serialConsole(id);
+      const socket = net.connect(path);
+      await new Promise<void>((resolve, reject) => {
+        socket.once('connect', resolve);
+        socket.once('error', reject);
+      });
+      socket.destroy();
+      await t.driver.powerOff(id, true);
+      await assert.rejects(t.driver.serialConsole(id), isError('conflict'));
       await t.driver.powerOn(id);
     });
 

@@ -101,6 +101,11 @@ export interface SshEndpoint {
   port: number;
 }
 
+/** Where a VM's serial port can be connected to on this host: a Unix socket, one client at a time. */
+export interface SerialEndpoint {
+  path: string;
+}
+
 export interface GuestInfo {
   instanceId: string;
   powerState: PowerState;
@@ -212,6 +217,11 @@ export interface VirtDriver {
   ): Promise<void>;
   /** The VM's power state; 'nostate' when the driver has no such VM. */
   getState(instanceId: string): Promise<PowerState>;
+  /**
+   * The VM's interactive serial port (what its console log records). No such VM: `not_found`;
+   * a VM that is not running: `conflict` with reason 'instance_state'.
+   */
+  serialConsole(instanceId: string): Promise<SerialEndpoint>;
   /** The latest console output, at most `maxBytes` from its end; '' when there is none. */
   consoleOutput(instanceId: string, maxBytes: number): Promise<string>;
   /**

@@ -15,6 +15,7 @@ export type {
   GuestNetworkSpec,
   NicAttachment,
   SshEndpoint,
+  SerialEndpoint,
 } from './driver.js';
 export { FAKE_HOST_CAPACITY, FakeDriver, type FakeDriverOptions } from './fake/fake-driver.js';
 export { QemuDriver, qemuStateDirProblem, type QemuDriverOptions } from './qemu/index.js';

@@ -183,6 +183,11 @@ const CHECKS = {
       ),
     remedy: 'apt-get install rabbitmq-server (scripts/test-services installs it)',
   },
+  chromium: {
+    what: "Debian's Chromium (/usr/bin/chromium), which the dashboard tests drive with Playwright",
+    probe: () => missingFile('/usr/bin/chromium'),
+    remedy: 'apt-get install chromium (scripts/setup installs it)',
+  },
   slapd: {
     what: "OpenLDAP's server and tools (slapd, ldapadd), to run a private directory",
     probe: () => missingFiles(['/usr/sbin/slapd', '/usr/bin/ldapadd'], 'OpenLDAP is not installed'),

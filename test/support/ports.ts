@@ -10,6 +10,7 @@ export const FREE_PORTS: Readonly<Record<string, string>> = {
   'compute-listen': '127.0.0.1:0',
   'volume-listen': '127.0.0.1:0',
   'network-listen': '127.0.0.1:0',
+  'dashboard-listen': '127.0.0.1:0',
 };
 
 /** As command-line arguments, for the stratus binary. */

@@ -4,6 +4,8 @@
 // tags, security groups), key pairs, limits, zones and server groups, over the same domain services as the EC2 API. The caller is known by its
 // X-Auth-Token. Every failure is a Compute fault (`{"badRequest": {"code", "message"}}`) with
 // a 4xx status; 5xx only for our own faults.
+import type { ConsoleTokens } from '../console-tokens.js';
+import { remoteConsoleRoutes } from './remote-consoles.js';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { asStratusError } from '../../errors.js';
 import type { Logger } from '../../log.js';
@@ -49,6 +51,8 @@ export interface ComputeServerOptions {
   /** Serve HTTPS with this certificate; plain HTTP without. */
   tls?: HttpsCertificate | undefined;
   services: ApiServices;
+  /** Issues the serial console URLs (remote-consoles); none offered without it. */
+  consoles?: ConsoleTokens | undefined;
 }
 
 const JSON_TYPE = 'application/json';
@@ -116,7 +120,8 @@ export function createComputeServer(options: ComputeServerOptions): FastifyInsta
     app.get(url, async (request) => ({ version: versionView(base(request), true) }));
   }
 
-  const deps: RouteDeps = { app, services, caller, base };
+  const deps: RouteDeps = { app, services, caller, base, consoles: options.consoles };
+  if (options.consoles) remoteConsoleRoutes(deps, options.consoles);
   securityGroupRoutes(deps);
   floatingIpRoutes(deps);
   imageProxyRoutes(deps);

@@ -2,6 +2,7 @@
 // how to know the caller and the URL it used.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { RequestContext } from '../../context.js';
+import type { ConsoleTokens } from '../console-tokens.js';
 import type { ApiServices } from '../services.js';
 
 export interface RouteDeps {
@@ -11,6 +12,8 @@ export interface RouteDeps {
   caller: (request: FastifyRequest) => Promise<RequestContext>;
   /** The URL this request reached the API at, for links: `http://host:port`. */
   base: (request: FastifyRequest) => string;
+  /** Where serial console URLs are issued; no serial consoles without it. */
+  consoles?: ConsoleTokens | undefined;
 }
 
 /** The query parameters, the last value of each. */

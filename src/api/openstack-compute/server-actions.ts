@@ -9,6 +9,7 @@ import { parseServerAction } from './requests.js';
 import type { RouteDeps } from './routes.js';
 import { findServer } from './servers.js';
 import { proxyServerAction } from './proxy-actions.js';
+import { serialConsoleAction } from './remote-consoles.js';
 
 export function serverActionRoutes(deps: RouteDeps): void {
   const { app, services, caller } = deps;
@@ -17,6 +18,8 @@ export function serverActionRoutes(deps: RouteDeps): void {
     const ctx = await caller(request);
     // The security group and floating IP actions (proxy-actions.ts).
     if (await proxyServerAction(deps, ctx, request)) return reply.code(202).send();
+    const serial = await serialConsoleAction(deps, deps.consoles, ctx, request);
+    if (serial) return serial;
     // Pause, suspend, rescue, rebuild, resize, lock: lifecycle-actions.ts.
     const lifecycle = parseLifecycleAction(request.body, request.microversion);
     if (lifecycle) {

@@ -2,6 +2,8 @@
 // driver for fast tests and scale benchmarks. Given a state file, its VMs outlive the process
 // (as QEMU's do) and the next start adopts them.
 import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { StratusError } from '../../errors.js';
 import { encodeJpeg } from '../jpeg.js';
@@ -17,6 +19,7 @@ import type {
   HostCapacity,
   PowerState,
   RescueBoot,
+  SerialEndpoint,
   VirtDriver,
   VolumeAttachment,
 } from '../driver.js';
@@ -69,6 +72,8 @@ export const FAKE_HOST_CAPACITY: HostCapacity = {
 
 export class FakeDriver implements VirtDriver {
   readonly name = 'fake';
+  readonly #serials = new Map<string, { path: string; server: net.Server }>();
+  #serialDir: string | undefined;
   readonly capabilities: DriverCapabilities;
   readonly #vms = new Map<string, FakeVm>();
   readonly #opts: FakeDriverOptions;
@@ -123,6 +128,7 @@ export class FakeDriver implements VirtDriver {
   }
 
   async destroy(instanceId: string): Promise<void> {
+    await this.#closeSerial(instanceId);
     if (this.#vms.delete(instanceId)) this.#save();
   }
 
@@ -420,7 +426,54 @@ export class FakeDriver implements VirtDriver {
     return this.#opts.capacity ?? FAKE_HOST_CAPACITY;
   }
 
-  async close(): Promise<void> {}
+  /**
+   * A serial port that echoes what it is sent, prefixed with the VM's prompt, on a Unix socket
+   * made the first time it is asked for (in a temp dir of this driver's own).
+   */
+  async serialConsole(instanceId: string): Promise<SerialEndpoint> {
+    const vm = this.#get(instanceId);
+    if (vm.state !== 'running') {
+      throw new StratusError('conflict', `The fake VM '${instanceId}' is not running.`, {
+        resource: 'instance',
+        id: instanceId,
+        reason: 'instance_state',
+      });
+    }
+    const open = this.#serials.get(instanceId);
+    if (open) return { path: open.path };
+    this.#serialDir ??= fs.mkdtempSync(path.join(os.tmpdir(), 'stratus-fake-serial-'));
+    const file = path.join(this.#serialDir, `${instanceId.slice(0, 8)}-${this.#serials.size}.sock`);
+    const server = net.createServer((socket) => {
+      socket.write(`fake guest ${instanceId} serial console\r\n# `);
+      socket.on('data', (d) => {
+        // A terminal sends a carriage return for Enter; answer as a shell's line discipline
+        // would: echo the keys, and a new prompt after each line.
+        const text = d.toString().replace(/\r/g, '\r\n# ');
+        socket.write(text);
+        vm.console += d.toString().replace(/\r/g, '\n');
+      });
+      socket.on('error', () => undefined);
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(file, () => resolve());
+    });
+    this.#serials.set(instanceId, { path: file, server });
+    return { path: file };
+  }
+
+  async close(): Promise<void> {
+    for (const id of [...this.#serials.keys()]) await this.#closeSerial(id);
+    if (this.#serialDir) fs.rmSync(this.#serialDir, { recursive: true, force: true });
+    this.#serialDir = undefined;
+  }
+
+  async #closeSerial(instanceId: string): Promise<void> {
+    const open = this.#serials.get(instanceId);
+    if (!open) return;
+    this.#serials.delete(instanceId);
+    await new Promise((r) => open.server.close(r));
+  }
 
   #get(instanceId: string): FakeVm {
     const vm = this.#vms.get(instanceId);

@@ -14,6 +14,7 @@ const base: VmCommand = {
   kernel: '/s/b/k',
   ramdisk: '/s/b/r',
   consoleLog: '/s/i/console.log',
+  serialSocket: '/s/i/serial.sock',
   qmpSocket: '/s/i/qmp.sock',
   pidFile: '/s/i/qemu.pid',
   macAddress: 'fa:16:3e:00:00:01',
@@ -26,14 +27,17 @@ const base: VmCommand = {
 const after = (args: string[], flag: string) => args[args.indexOf(flag) + 1];
 
 describe('qemu command line', () => {
-  it('boots the kernel directly, detached, with the console appended to its log', () => {
+  it('boots the kernel directly, detached, with the serial port on a socket that appends to the console log', () => {
     const a = qemuArgs(base);
     assert.equal(after(a, '-accel'), 'tcg,tb-size=64');
     assert.equal(after(a, '-m'), '128');
     assert.equal(after(a, '-kernel'), '/s/b/k');
     assert.equal(after(a, '-initrd'), '/s/b/r');
     assert.match(after(a, '-append') ?? '', /console=ttyS0/);
-    assert.equal(after(a, '-chardev'), 'file,id=con,path=/s/i/console.log,append=on');
+    assert.equal(
+      after(a, '-chardev'),
+      'socket,id=con,path=/s/i/serial.sock,server=on,wait=off,logfile=/s/i/console.log,logappend=on',
+    );
     assert.equal(after(a, '-qmp'), 'unix:/s/i/qmp.sock,server=on,wait=off');
     assert.ok(a.includes('-daemonize'));
     // The kernel loader has boot index 0; the disk must not claim it too.

@@ -27,6 +27,8 @@ export interface VmCommand {
   kernel?: string;
   ramdisk?: string;
   consoleLog: string;
+  /** The serial port's Unix socket (an interactive console); its output also goes to consoleLog. */
+  serialSocket: string;
   qmpSocket: string;
   pidFile: string;
   macAddress: string;
@@ -88,8 +90,10 @@ export function qemuArgs(c: VmCommand): string[] {
     // Entropy at once: without it the guest's SSH host key generation waits for some.
     '-device',
     'virtio-rng-pci',
+    // The serial port on a socket a console client may connect to, every byte the guest
+    // writes also appended to the console log (GetConsoleOutput) whether or not one is.
     '-chardev',
-    `file,id=con,path=${escapeOption(c.consoleLog)},append=on`,
+    `socket,id=con,path=${escapeOption(c.serialSocket)},server=on,wait=off,logfile=${escapeOption(c.consoleLog)},logappend=on`,
     '-serial',
     'chardev:con',
     '-qmp',

@@ -18,6 +18,7 @@ import type {
   NicAttachment,
   PowerState,
   RescueBoot,
+  SerialEndpoint,
   VirtDriver,
   VolumeAttachment,
 } from '../driver.js';
@@ -86,6 +87,7 @@ const FILES = {
   disk: 'disk.qcow2',
   console: 'console.log',
   qmp: 'qmp.sock',
+  serial: 'serial.sock',
   qemuPid: 'qemu.pid',
   pid: 'pid',
   metadata: 'metadata',
@@ -685,6 +687,18 @@ export class QemuDriver implements VirtDriver {
     }
   }
 
+  async serialConsole(instanceId: string): Promise<SerialEndpoint> {
+    this.#record(instanceId);
+    if (this.#livePid(instanceId) === undefined) {
+      throw new StratusError('conflict', `The VM of instance '${instanceId}' is not running.`, {
+        resource: 'instance',
+        id: instanceId,
+        reason: 'instance_state',
+      });
+    }
+    return { path: this.#file(instanceId, 'serial') };
+  }
+
   async screenshot(instanceId: string, options: { wakeUp?: boolean } = {}): Promise<Buffer> {
     this.#record(instanceId);
     if (this.#livePid(instanceId) === undefined) {
@@ -855,6 +869,7 @@ export class QemuDriver implements VirtDriver {
         ...(options.incoming ? { incoming: options.incoming } : {}),
         ...(rec.volumes?.length ? { volumes: rec.volumes } : {}),
         consoleLog: this.#file(id, 'console'),
+        serialSocket: this.#file(id, 'serial'),
         qmpSocket: this.#file(id, 'qmp'),
         pidFile: this.#file(id, 'qemuPid'),
         macAddress: rec.macAddress,
