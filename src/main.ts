@@ -57,6 +57,7 @@ import {
   parseCidr,
   parseIpv4,
   ProjectNetworkService,
+  VpcService,
   SecurityGroupReader,
   type FloatingIpHook,
 } from './network/index.js';
@@ -192,6 +193,12 @@ function apiServices(
     downAfterMs: config.service.downAfterSeconds * 1000,
     ratios: config.scheduler,
   });
+  const projectNetworks = new ProjectNetworkService({
+    db,
+    floatingPool: DEFAULT_FLOATING_POOL,
+    defaultZone: config.compute.availabilityZone,
+    restMs: (config.network.leaseSeconds + 60) * 1000,
+  });
   return {
     identity: shared.identity,
     tokens: new TokenService(db, {
@@ -254,12 +261,8 @@ function apiServices(
     hostAdmin: new HostAdmin(db, config.compute.availabilityZone),
     quotaAdmin: new QuotaAdmin(db, config.quota),
     usage: new UsageReport(db),
-    projectNetworks: new ProjectNetworkService({
-      db,
-      floatingPool: DEFAULT_FLOATING_POOL,
-      defaultZone: config.compute.availabilityZone,
-      restMs: (config.network.leaseSeconds + 60) * 1000,
-    }),
+    projectNetworks,
+    vpcs: new VpcService({ db, projectNetworks }),
   };
 }
 

@@ -17,6 +17,7 @@ import type {
   NetworkClient,
   ProjectNetworkService,
   SecurityGroupReader,
+  VpcService,
 } from '../network/index.js';
 import type { QuotaAdmin, QuotaReader } from '../quota/index.js';
 import type { HostAdmin, HostInventory } from '../scheduler/index.js';
@@ -67,4 +68,6 @@ export interface ApiServices {
   volumes: VolumeOperations;
   /** Project networks, subnets, ports and routers, and the flat network in their terms. */
   projectNetworks: ProjectNetworkService;
+  /** EC2 VPCs, subnets, internet gateways and route tables over the project networks. */
+  vpcs: VpcService;
 }

@@ -38,3 +38,4 @@ export {
   Namespace,
 } from './dataplane/index.js';
 export * from './project-networks.js';
+export * from './vpcs.js';

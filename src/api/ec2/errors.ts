@@ -43,6 +43,12 @@ const TABLE: Readonly<Record<ErrorKind, KindCodes>> = {
       launch_template_version: ['InvalidLaunchTemplateId.VersionNotFound', 400],
       server_group: ['InvalidPlacementGroup.Unknown', 400],
       volume: ['InvalidVolume.NotFound', 400],
+      network: ['InvalidVpcID.NotFound', 400],
+      subnet: ['InvalidSubnetID.NotFound', 400],
+      port: ['InvalidNetworkInterfaceID.NotFound', 400],
+      router: ['InvalidRouteTableID.NotFound', 400],
+      internet_gateway: ['InvalidInternetGatewayID.NotFound', 400],
+      route: ['InvalidRoute.NotFound', 400],
     },
     // An unknown zone, flavor or tag: EC2 calls the value invalid.
     otherwise: ['InvalidParameterValue', 400],
@@ -55,6 +61,7 @@ const TABLE: Readonly<Record<ErrorKind, KindCodes>> = {
       image: ['InvalidAMIName.Duplicate', 400],
       launch_template: ['InvalidLaunchTemplateName.AlreadyExistsException', 400],
       server_group: ['InvalidPlacementGroup.Duplicate', 400],
+      route: ['RouteAlreadyExists', 400],
     },
     otherwise: ['InvalidParameterValue', 400],
   },
@@ -80,6 +87,18 @@ const TABLE: Readonly<Record<ErrorKind, KindCodes>> = {
       association: { malformed: ['InvalidAssociationID.Malformed', 400] },
       resource: { malformed: ['InvalidID', 400] },
       volume: { malformed: ['InvalidVolumeID.Malformed', 400] },
+      network: {
+        malformed: ['InvalidVpcID.Malformed', 400],
+        range: ['InvalidVpc.Range', 400],
+      },
+      subnet: {
+        malformed: ['InvalidSubnetID.Malformed', 400],
+        range: ['InvalidSubnet.Range', 400],
+        combination: ['InvalidSubnet.Conflict', 400],
+      },
+      port: { malformed: ['InvalidNetworkInterfaceID.Malformed', 400] },
+      router: { malformed: ['InvalidRouteTableId.Malformed', 400] },
+      internet_gateway: { malformed: ['InvalidInternetGatewayId.Malformed', 400] },
     },
     reasons: {
       combination: ['InvalidParameterCombination', 400],
@@ -99,6 +118,7 @@ const TABLE: Readonly<Record<ErrorKind, KindCodes>> = {
     pairs: {
       server_group: { in_use: ['InvalidPlacementGroup.InUse', 400] },
       volume: { in_use: ['VolumeInUse', 400] },
+      port: { in_use: ['InvalidNetworkInterface.InUse', 400] },
     },
     reasons: {
       in_use: ['DependencyViolation', 400],
@@ -107,6 +127,7 @@ const TABLE: Readonly<Record<ErrorKind, KindCodes>> = {
       address_in_use: ['InvalidIPAddress.InUse', 400],
       instance_state: ['IncorrectInstanceState', 400],
       protected: ['OperationNotPermitted', 400],
+      not_attached: ['Gateway.NotAttached', 400],
     },
     otherwise: ['IncorrectState', 400],
   },

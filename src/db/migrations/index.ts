@@ -28,6 +28,7 @@ import * as m0026 from './0026-server-details.js';
 import * as m0027 from './0027-server-actions.js';
 import * as m0029 from './0029-volumes.js';
 import * as m0033 from './0033-project-networks.js';
+import * as m0037 from './0037-vpcs.js';
 
 export const MIGRATIONS: Record<string, Migration> = {
   '0001-identity-and-services': m0001,
@@ -58,4 +59,5 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0027-server-actions': m0027,
   '0029-volumes': m0029,
   '0033-project-networks': m0033,
+  '0037-vpcs': m0037,
 };

@@ -13,6 +13,10 @@ import { regionActions } from './regions.js';
 import { securityGroupActions } from './security-groups.js';
 import { tagActions } from './tags.js';
 import { volumeActions } from './volumes.js';
+import { internetGatewayActions } from './internet-gateways.js';
+import { routeTableActions } from './route-tables.js';
+import { subnetActions } from './subnets.js';
+import { vpcActions } from './vpcs.js';
 
 export type { Ec2Deps } from './deps.js';
 
@@ -30,5 +34,9 @@ export function ec2Actions(deps: Ec2Deps): Ec2ActionTable {
     ...tagActions(deps),
     ...placementGroupActions(deps),
     ...volumeActions(deps),
+    ...vpcActions(deps),
+    ...subnetActions(deps),
+    ...internetGatewayActions(deps),
+    ...routeTableActions(deps),
   };
 }

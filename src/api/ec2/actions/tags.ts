@@ -26,6 +26,11 @@ const PREFIXES: Record<string, { type: TaggableType; imageKind?: ImageKind }> = 
   lt: { type: 'launch-template' },
   pg: { type: 'placement-group' },
   vol: { type: 'volume' },
+  vpc: { type: 'vpc' },
+  subnet: { type: 'subnet' },
+  igw: { type: 'internet-gateway' },
+  rtb: { type: 'route-table' },
+  eni: { type: 'network-interface' },
 };
 const IMAGE_PREFIX: Record<ImageKind, string> = { machine: 'ami', kernel: 'aki', ramdisk: 'ari' };
 const TYPE_PREFIX: Record<Exclude<TaggableType, 'image'>, string> = {
@@ -36,6 +41,11 @@ const TYPE_PREFIX: Record<Exclude<TaggableType, 'image'>, string> = {
   'launch-template': 'lt',
   'placement-group': 'pg',
   volume: 'vol',
+  vpc: 'vpc',
+  subnet: 'subnet',
+  'internet-gateway': 'igw',
+  'route-table': 'rtb',
+  'network-interface': 'eni',
 };
 
 /** A resource id as EC2 shows it, with the type and id prefix the tag service resolves. */

@@ -12,6 +12,7 @@ import type { ActionParameters } from './rules.js';
 import { securityGroupParameters } from './security-groups.js';
 import { tagParameters } from './tags.js';
 import { volumeParameters } from './volumes.js';
+import { vpcParameters } from './vpcs.js';
 
 export { identityParameters } from './identity.js';
 export { renderParameterTable } from './render.js';
@@ -35,4 +36,5 @@ export const EC2_PARAMETERS: Readonly<Record<string, ActionParameters>> = {
   ...launchTemplateParameters,
   ...placementGroupParameters,
   ...volumeParameters,
+  ...vpcParameters,
 };
