@@ -325,9 +325,15 @@ export class VpcService {
     const attrs = new Map(
       (await this.#repo.subnets(subnets.map((s) => s.id))).map((r) => [r.subnetId, r]),
     );
+    // A router's interface holds the gateway address, outside the pools: not one of them.
+    const routed = new Set(
+      (await this.#networks.listRouters(ctx)).flatMap((r) => r.interfaces.map((i) => i.subnetId)),
+    );
     const free = new Map<string, number>();
     for (const a of await this.#networks.ipAvailabilities(ctx)) {
-      for (const s of a.subnets) free.set(s.subnet.id, s.total - s.used);
+      for (const s of a.subnets) {
+        free.set(s.subnet.id, s.total - s.used + (routed.has(s.subnet.id) ? 1 : 0));
+      }
     }
     return subnets.map((s) => subnetOf(s, attrs.get(s.id), free.get(s.id) ?? 0, this.defaultZone));
   }
