@@ -20,6 +20,7 @@ import { formatIpv4, parseCidr, parseIpv4, type Cidr } from './ipv4.js';
 import type {
   ProjectNetwork,
   ProjectNetworkService,
+  ProjectPort,
   ProjectRouter,
   ProjectSubnet,
 } from './project-networks.js';
@@ -51,6 +52,17 @@ export interface VpcSubnet {
   /** Addresses of its pools that no port holds. */
   availableAddresses: number;
   subnet: ProjectSubnet;
+}
+
+/** A port on a VPC subnet, other than a router's or DHCP's. */
+export interface NetworkInterface {
+  port: ProjectPort;
+  vpcId: string;
+  subnetId: string;
+  availabilityZone: string;
+  privateIp: string;
+  /** The instance it is on (`compute:` ports), if any. */
+  instanceId: string | null;
 }
 
 export interface InternetGateway {
@@ -445,6 +457,149 @@ export class VpcService {
     return this.getSubnet(ctx, id, shown);
   }
 
+  // Network interfaces
+
+  /** The ports on the caller's VPC subnets, but routers' and DHCP's, oldest first. */
+  async listInterfaces(ctx: RequestContext): Promise<NetworkInterface[]> {
+    const subnets = new Map((await this.listSubnets(ctx)).map((s) => [s.id, s]));
+    const out: NetworkInterface[] = [];
+    for (const p of await this.#networks.listPorts(ctx)) {
+      if (p.deviceOwner.startsWith('network:')) continue;
+      const first = p.fixedIps.find((f) => subnets.has(f.subnetId));
+      const subnet = first && subnets.get(first.subnetId);
+      if (!first || !subnet) continue;
+      out.push({
+        port: p,
+        vpcId: subnet.vpcId,
+        subnetId: subnet.id,
+        availabilityZone: subnet.availabilityZone,
+        privateIp: first.ipAddress,
+        instanceId: p.deviceOwner.startsWith('compute:') && p.deviceId ? p.deviceId : null,
+      });
+    }
+    return out;
+  }
+
+  async getInterface(ctx: RequestContext, id: string, shown = id): Promise<NetworkInterface> {
+    const found = (await this.listInterfaces(ctx)).find((i) => i.port.id === id);
+    if (!found) throw interfaceNotFound(shown);
+    return found;
+  }
+
+  /**
+   * Makes a port on a VPC subnet: the address asked for (taken: `conflict`,
+   * `address_in_use`) or the subnet's next free one; the groups given, or the project's
+   * default group. `instance` makes it that instance's port (a launch into the subnet).
+   */
+  async createInterface(
+    ctx: RequestContext,
+    spec: {
+      subnetId: string;
+      privateIp?: string | undefined;
+      securityGroups?: string[] | undefined;
+      description?: string | undefined;
+      instance?: { id: string; zone: string; host?: string | null } | undefined;
+    },
+    shownSubnet = spec.subnetId,
+  ): Promise<NetworkInterface> {
+    const subnet = await this.getSubnet(ctx, spec.subnetId, shownSubnet);
+    const port = await this.#networks.createPort(ctx, {
+      networkId: subnet.vpcId,
+      fixedIps: [
+        {
+          subnetId: subnet.id,
+          ...(spec.privateIp !== undefined ? { ipAddress: spec.privateIp } : {}),
+        },
+      ],
+      ...(spec.securityGroups !== undefined ? { securityGroups: spec.securityGroups } : {}),
+      ...(spec.description !== undefined ? { description: spec.description } : {}),
+      ...(spec.instance
+        ? {
+            deviceOwner: `compute:${spec.instance.zone}`,
+            deviceId: spec.instance.id,
+            bindingHost: spec.instance.host ?? null,
+          }
+        : {}),
+    });
+    return this.getInterface(ctx, port.id);
+  }
+
+  /** Deletes a port no instance uses; `conflict` (`in_use`) while one does. */
+  async deleteInterface(ctx: RequestContext, id: string, shown = id): Promise<void> {
+    const eni = await this.getInterface(ctx, id, shown);
+    if (eni.port.deviceId !== '') {
+      throw new StratusError(
+        'conflict',
+        `The networkInterface ID '${shown}' is in use (attached to ${eni.port.deviceId}).`,
+        { resource: 'port', id: shown, reason: 'in_use' },
+      );
+    }
+    await this.#networks.deletePort(ctx, eni.port.id);
+  }
+
+  /** Makes a port the instance's (after its launch), on the host it runs on if known. */
+  async bindInterface(
+    ctx: RequestContext,
+    id: string,
+    instance: { id: string; zone: string; host?: string | null },
+  ): Promise<void> {
+    await this.#networks.updatePort(ctx, id, {
+      deviceOwner: `compute:${instance.zone}`,
+      deviceId: instance.id,
+      bindingHost: instance.host ?? null,
+    });
+  }
+
+  /**
+   * The VPC interfaces of these instances, by instance id (whoever asks: the caller has
+   * already been shown the instances).
+   */
+  async interfacesOf(instanceIds: readonly string[]): Promise<Map<string, NetworkInterface[]>> {
+    const out = new Map<string, NetworkInterface[]>();
+    for (const r of await this.#repo.instancePorts(instanceIds)) {
+      const p = r.port;
+      const eni: NetworkInterface = {
+        port: {
+          id: p.id,
+          networkId: p.networkId,
+          projectId: p.projectId,
+          name: p.name,
+          description: p.description,
+          macAddress: p.macAddress,
+          adminStateUp: p.adminStateUp === 1,
+          deviceOwner: p.deviceOwner,
+          deviceId: p.deviceId,
+          portSecurityEnabled: p.portSecurityEnabled === 1,
+          securityGroups: JSON.parse(p.securityGroups) as string[],
+          allowedAddressPairs: [],
+          bindingHost: p.bindingHost,
+          fixedIps: [{ subnetId: r.subnetId, ipAddress: r.address }],
+          status: p.bindingHost ? 'ACTIVE' : 'DOWN',
+          createdAt: Number(p.createdAt),
+          updatedAt: Number(p.updatedAt),
+        },
+        vpcId: p.networkId,
+        subnetId: r.subnetId,
+        availabilityZone: r.availabilityZone ?? this.defaultZone,
+        privateIp: r.address,
+        instanceId: p.deviceId,
+      };
+      out.set(p.deviceId, [...(out.get(p.deviceId) ?? []), eni]);
+    }
+    return out;
+  }
+
+  /** Deletes the ports of these instances (they were terminated); missing ones are no error. */
+  async releaseInstances(ctx: RequestContext, instanceIds: readonly string[]): Promise<void> {
+    if (instanceIds.length === 0) return;
+    const wanted = new Set(instanceIds);
+    for (const eni of await this.listInterfaces(ctx)) {
+      if (eni.instanceId && wanted.has(eni.instanceId)) {
+        await this.#networks.deletePort(ctx, eni.port.id).catch(() => undefined);
+      }
+    }
+  }
+
   // Internet gateways
 
   async listGateways(ctx: RequestContext): Promise<InternetGateway[]> {
@@ -779,6 +934,10 @@ export function vpcNotFound(shown: string): StratusError {
 
 export function subnetNotFound(shown: string): StratusError {
   return notFound('subnet', shown, `The subnet ID '${shown}' does not exist`);
+}
+
+export function interfaceNotFound(shown: string): StratusError {
+  return notFound('port', shown, `The networkInterface ID '${shown}' does not exist`);
 }
 
 export function gatewayNotFound(shown: string): StratusError {

@@ -5,6 +5,7 @@
 import type {
   Db,
   InternetGatewayRow,
+  ProjectPortRow,
   VpcRouteRow,
   VpcRow,
   VpcSubnetRow,
@@ -166,6 +167,40 @@ export class VpcRepo {
       .where('networkId', 'is', null)
       .executeTakeFirst();
     return Number(r.numDeletedRows) > 0;
+  }
+
+  // Instances' ports
+
+  /** The ports whose device is one of these instances, with their addresses and subnets. */
+  async instancePorts(instanceIds: readonly string[]): Promise<
+    {
+      port: ProjectPortRow;
+      subnetId: string;
+      address: string;
+      availabilityZone: string | null;
+    }[]
+  > {
+    if (instanceIds.length === 0) return [];
+    const rows = await this.db
+      .selectFrom('projectPorts')
+      .innerJoin('projectPortIps', 'projectPortIps.portId', 'projectPorts.id')
+      .leftJoin('vpcSubnets', 'vpcSubnets.subnetId', 'projectPortIps.subnetId')
+      .selectAll('projectPorts')
+      .select([
+        'projectPortIps.subnetId as ipSubnetId',
+        'projectPortIps.address as ipAddress',
+        'vpcSubnets.availabilityZone as zone',
+      ])
+      .where('projectPorts.deviceId', 'in', instanceIds)
+      .where('projectPorts.deviceOwner', 'like', 'compute:%')
+      .orderBy('projectPorts.createdAt')
+      .execute();
+    return rows.map(({ ipSubnetId, ipAddress, zone, ...port }) => ({
+      port,
+      subnetId: ipSubnetId,
+      address: ipAddress,
+      availabilityZone: zone,
+    }));
   }
 
   // Routes

@@ -17,6 +17,7 @@ import { internetGatewayActions } from './internet-gateways.js';
 import { routeTableActions } from './route-tables.js';
 import { subnetActions } from './subnets.js';
 import { vpcActions } from './vpcs.js';
+import { networkInterfaceActions } from './network-interfaces.js';
 
 export type { Ec2Deps } from './deps.js';
 
@@ -38,5 +39,6 @@ export function ec2Actions(deps: Ec2Deps): Ec2ActionTable {
     ...subnetActions(deps),
     ...internetGatewayActions(deps),
     ...routeTableActions(deps),
+    ...networkInterfaceActions(deps),
   };
 }

@@ -152,6 +152,54 @@ export const vpcParameters: Readonly<Record<string, ActionParameters>> = {
     VpcPeeringConnectionId: refused('routes lead to internet gateways only here.'),
     NatGatewayId: refused('routes lead to internet gateways only here.'),
   },
+  CreateNetworkInterface: {
+    ...DRY_RUN,
+    ...TAG_SPECIFICATIONS,
+    SubnetId: honoured(),
+    PrivateIpAddress: honoured('taken: InvalidIPAddress.InUse'),
+    'SecurityGroupId.N': honoured("the project's default group when none"),
+    Description: honoured(),
+    ClientToken: ignored('each request makes a new interface here.', 'token-1'),
+    InterfaceType: refused('interfaces here are plain virtio interfaces.', {
+      accepts: ['interface'],
+      sample: 'efa',
+    }),
+    'PrivateIpAddresses.N.*': refused('an interface here has one private address.', {
+      sample: '10.0.0.9',
+    }),
+    SecondaryPrivateIpAddressCount: refused('an interface here has one private address.', {
+      accepts: ['0'],
+      sample: '1',
+    }),
+    'Ipv4Prefix.N.Ipv4Prefix': refused('prefix delegation is not offered here.', {
+      sample: '10.0.0.16/28',
+    }),
+    Ipv4PrefixCount: refused('prefix delegation is not offered here.', {
+      accepts: ['0'],
+      sample: '1',
+    }),
+    'Ipv6Prefix.N.Ipv6Prefix': refused(NO_IPV6),
+    Ipv6PrefixCount: refused(NO_IPV6, { accepts: ['0'], sample: '1' }),
+    'Ipv6Addresses.N.*': refused(NO_IPV6),
+    Ipv6AddressCount: refused(NO_IPV6, { accepts: ['0'], sample: '1' }),
+    EnablePrimaryIpv6: refused(NO_IPV6, { accepts: ['false'], sample: 'true' }),
+    'ConnectionTrackingSpecification.*': refused(
+      'connection tracking timeouts are the data plane defaults here.',
+      { sample: '60' },
+    ),
+    'Operator.Principal': refused('no other service manages interfaces here.'),
+  },
+  DeleteNetworkInterface: {
+    ...DRY_RUN,
+    NetworkInterfaceId: honoured('refused (InvalidNetworkInterface.InUse) while attached'),
+  },
+  DescribeNetworkInterfaces: {
+    ...DRY_RUN,
+    ...FILTERS,
+    ...PAGING,
+    'NetworkInterfaceId.N': honoured(),
+    IncludeManagedResources: ignored('no interface here is managed by another service.', 'true'),
+  },
   DeleteRoute: {
     ...DRY_RUN,
     RouteTableId: honoured(),
