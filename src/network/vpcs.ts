@@ -406,6 +406,7 @@ export class VpcService {
   /** Deletes a subnet: `conflict` (`in_use`) while an interface other than its router's is on it. */
   async deleteSubnet(ctx: RequestContext, id: string, shown = id): Promise<void> {
     const subnet = await this.getSubnet(ctx, id, shown);
+    await this.#releaseGone(ctx);
     const ports = (await this.#networks.listPorts(ctx)).filter(
       (p) =>
         p.deviceOwner !== 'network:router_interface' &&
@@ -595,6 +596,17 @@ export class VpcService {
     const wanted = new Set(instanceIds);
     for (const eni of await this.listInterfaces(ctx)) {
       if (eni.instanceId && wanted.has(eni.instanceId)) {
+        await this.#networks.deletePort(ctx, eni.port.id).catch(() => undefined);
+      }
+    }
+  }
+
+  /** Deletes the ports of instances that are gone however they went (the Compute API too). */
+  async #releaseGone(ctx: RequestContext): Promise<void> {
+    const held = (await this.listInterfaces(ctx)).filter((e) => e.instanceId !== null);
+    const gone = await this.#repo.goneInstances(held.map((e) => e.instanceId as string));
+    for (const eni of held) {
+      if (gone.has(eni.instanceId as string)) {
         await this.#networks.deletePort(ctx, eni.port.id).catch(() => undefined);
       }
     }

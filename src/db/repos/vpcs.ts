@@ -203,6 +203,19 @@ export class VpcRepo {
     }));
   }
 
+  /** Of these instance ids, those with no instance row or a deleted one. */
+  async goneInstances(instanceIds: readonly string[]): Promise<Set<string>> {
+    if (instanceIds.length === 0) return new Set();
+    const live = await this.db
+      .selectFrom('instances')
+      .select('id')
+      .where('id', 'in', instanceIds)
+      .where('vmState', '!=', 'deleted')
+      .execute();
+    const alive = new Set(live.map((r) => r.id));
+    return new Set(instanceIds.filter((id) => !alive.has(id)));
+  }
+
   // Routes
 
   async routes(routerIds: readonly string[]): Promise<VpcRouteRow[]> {
