@@ -197,7 +197,7 @@ describe('instances and network interfaces in VPCs', needs('awscli'), () => {
     assert.equal(inst.SubnetId, subnetId);
     const [nic] = inst.NetworkInterfaces as Item[];
     assert.equal(nic?.PrivateIpAddress, '10.70.2.50');
-    assert.equal((nic?.Attachment as Item).InstanceId, id);
+    assert.equal((nic?.Attachment as Item).Status, 'attached');
     assert.equal((nic?.Attachment as Item).DeviceIndex, 0);
 
     const described = (

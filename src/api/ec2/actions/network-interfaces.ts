@@ -25,13 +25,20 @@ import {
 
 const interfacePrefix = (shown: string) => parseEc2Id(shown, ['eni'], 'port').uuidPrefix;
 
-/** The security groups `SecurityGroupId.N` names, as UUIDs; an unknown one is not found. */
+/**
+ * The security groups `SecurityGroupId.N` names, as UUIDs (an unknown one is not found); none
+ * named: the project's default group.
+ */
 export async function groupIds(
   deps: Ec2Deps,
   ctx: RequestContext,
   shown: readonly string[],
 ): Promise<string[] | undefined> {
-  if (shown.length === 0) return undefined;
+  if (shown.length === 0) {
+    // The project's default group, made now if the project has none yet.
+    const [d] = await deps.securityGroups.list(ctx, { names: ['default'] });
+    return d ? [d.id] : undefined;
+  }
   const prefixes = shown.map((g) => parseEc2Id(g, ['sg'], 'security_group').uuidPrefix);
   const rows = await deps.securityGroups.list(ctx, { idPrefixes: prefixes });
   return shown.map((g, i) => {
