@@ -198,6 +198,8 @@ function apiServices(
     floatingPool: DEFAULT_FLOATING_POOL,
     defaultZone: config.compute.availabilityZone,
     restMs: (config.network.leaseSeconds + 60) * 1000,
+    vniRange: { min: config.network.projectVniMin, max: config.network.projectVniMax },
+    mtu: config.network.projectMtu,
   });
   return {
     identity: shared.identity,

@@ -81,7 +81,16 @@ export interface Config {
     diskAllocationRatio: number;
     weigher: 'spread' | 'pack';
   };
-  network: { fixedRange: string; floatingRange: string; leaseSeconds: number };
+  network: {
+    fixedRange: string;
+    floatingRange: string;
+    leaseSeconds: number;
+    /** The VNIs project networks take, both ends included. */
+    projectVniMin: number;
+    projectVniMax: number;
+    /** The MTU of a project network. */
+    projectMtu: number;
+  };
   dataPlane: {
     mode: 'auto' | 'namespace' | 'user';
     namespace: string;
@@ -327,6 +336,9 @@ function toConfig(r: Record<string, unknown>): Config {
       fixedRange: get('network.fixedRange'),
       floatingRange: get('network.floatingRange'),
       leaseSeconds: get('network.leaseSeconds'),
+      projectVniMin: get('network.projectVniMin'),
+      projectVniMax: get('network.projectVniMax'),
+      projectMtu: get('network.projectMtu'),
     },
     dataPlane: {
       mode: get('dataPlane.mode'),
@@ -368,6 +380,13 @@ function toConfig(r: Record<string, unknown>): Config {
         { resource: 'config', id: key },
       );
     }
+  }
+  if (config.network.projectVniMin > config.network.projectVniMax) {
+    throw new StratusError(
+      'invalid',
+      `Invalid value for network.projectVniMax: ${config.network.projectVniMax} is below network.projectVniMin (${config.network.projectVniMin}).`,
+      { resource: 'config', id: 'network.projectVniMax' },
+    );
   }
   checkDataPlaneInterfaces(config.dataPlane);
   // A launch whose api process is alive may wait this long for the scheduler; taking it over

@@ -645,6 +645,33 @@ export const OPTIONS: readonly OptionSpec[] = [
     min: 60,
     max: 86_400,
   },
+  {
+    key: 'network.projectVniMin',
+    flag: 'project-vni-min',
+    type: 'integer',
+    help: 'First VXLAN VNI a project network may take (project networks take the lowest free one).',
+    default: 1000,
+    min: 1,
+    max: 16_777_215,
+  },
+  {
+    key: 'network.projectVniMax',
+    flag: 'project-vni-max',
+    type: 'integer',
+    help: 'Last VXLAN VNI a project network may take.',
+    default: 1999,
+    min: 1,
+    max: 16_777_215,
+  },
+  {
+    key: 'network.projectMtu',
+    flag: 'project-network-mtu',
+    type: 'integer',
+    help: 'MTU of project networks: the underlay MTU less the 50 bytes VXLAN adds.',
+    default: 1450,
+    min: 576,
+    max: 8950,
+  },
   ...(
     [
       ['instances', 'Instances', 10],

@@ -269,7 +269,7 @@ function summary(state: LabState): string[] {
   ];
   for (const api of plan.apis) {
     lines.push(
-      `  ${api.process}:${' '.repeat(Math.max(1, 10 - api.process.length))}EC2 ${api.ec2}  Identity ${api.identity}  Compute ${api.compute}  Image ${api.image}  Volume ${api.volume}  health ${api.status}/healthz`,
+      `  ${api.process}:${' '.repeat(Math.max(1, 10 - api.process.length))}EC2 ${api.ec2}  Identity ${api.identity}  Compute ${api.compute}  Image ${api.image}  Volume ${api.volume}  Network ${api.network}  health ${api.status}/healthz`,
     );
   }
   lines.push(

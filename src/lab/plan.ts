@@ -69,6 +69,8 @@ export interface LabApi {
   status: string;
   /** The Block Storage API (`<listen-url>/v3`). */
   volume: string;
+  /** The Networking API (`<listen-url>`; clients find /v2.0 from it). */
+  network: string;
 }
 
 /** The simulated physical network (--virt qemu only): namespaces the lab owns. */
@@ -274,6 +276,7 @@ export function planLab(options: LabOptions, ports: readonly number[]): LabPlan 
       image: url(3),
       status: url(4),
       volume: `${url(5)}/v3`,
+      network: url(6),
     });
   }
 

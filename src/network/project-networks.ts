@@ -10,6 +10,8 @@ import {
   isUniqueViolation,
   NetworkRepo,
   ProjectNetworkRepo,
+  ProjectRepo,
+  QuotaRepo,
   type Db,
   type NetworkRow,
   type ProjectNetworkRow,
@@ -209,6 +211,12 @@ export interface RouterSpec {
 }
 
 const ROUTER_INTERFACE = 'network:router_interface';
+const QUOTA_KEYS = ['networks', 'subnets', 'ports', 'routers'] as const;
+
+/** The quota row a limit is kept in, beside the Compute API's (which do not use these names). */
+function quotaRow(key: (typeof QUOTA_KEYS)[number]): string {
+  return `project_${key}`;
+}
 
 export class ProjectNetworkService {
   readonly #repo: ProjectNetworkRepo;
@@ -233,9 +241,52 @@ export class ProjectNetworkService {
     this.#zone = options.defaultZone ?? 'nova';
   }
 
-  /** The limits of each project. */
-  get quota(): ProjectNetworkQuota {
-    return this.#quota;
+  /** The project's limits: the defaults, each replaced by the project's own where set (-1: none). */
+  async limits(projectId: string, db: Db = this.#db): Promise<ProjectNetworkQuota> {
+    const own = await new QuotaRepo(db).projectOverrides(projectId);
+    const out = { ...this.#quota };
+    for (const k of QUOTA_KEYS) {
+      const v = own[quotaRow(k)];
+      if (v !== undefined) out[k] = v;
+    }
+    return out;
+  }
+
+  /** Sets some of a project's limits (admin only); -1 is unlimited. */
+  async setLimits(
+    ctx: RequestContext,
+    projectId: string,
+    changes: Partial<ProjectNetworkQuota>,
+  ): Promise<ProjectNetworkQuota> {
+    if (!isAdmin(ctx)) {
+      throw new StratusError('forbidden', 'Only an admin may change quotas.', {
+        resource: 'project',
+        id: projectId,
+      });
+    }
+    const project = await new ProjectRepo(this.#db).find(projectId);
+    if (!project || project.id !== projectId) {
+      throw invalid(`Project ID ${projectId} is not a valid project.`, {
+        resource: 'project',
+        id: projectId,
+      });
+    }
+    for (const [k, v] of Object.entries(changes)) {
+      if (!Number.isSafeInteger(v) || (v as number) < -1) {
+        throw invalid(`The quota limit of ${k} must be a whole number, or -1 for unlimited.`, {
+          resource: 'limit',
+          id: k,
+        });
+      }
+    }
+    await this.#db.transaction().execute(async (trx) => {
+      const repo = new QuotaRepo(trx);
+      for (const k of QUOTA_KEYS) {
+        const v = changes[k];
+        if (v !== undefined) await repo.set(projectId, quotaRow(k), v);
+      }
+    });
+    return this.limits(projectId);
   }
 
   /** The availability zone the networks and routers are in. */
@@ -717,8 +768,16 @@ export class ProjectNetworkService {
         ...(change.bindingHost !== undefined ? { bindingHost: change.bindingHost } : {}),
       });
       if (change.fixedIps !== undefined) {
-        await repo.releaseAddresses(port.id, at + this.#restMs);
-        await this.#allocate(repo, port.networkId, port.id, change.fixedIps, at, false);
+        // Addresses the port keeps stay its own; those it gives up rest as after a delete.
+        const held = new Set(port.fixedIps.map((f) => f.ipAddress));
+        const kept = change.fixedIps.filter(
+          (f) => f.ipAddress !== undefined && held.has(f.ipAddress),
+        );
+        await repo.releaseAddresses(port.id, at + this.#restMs, {
+          keep: kept.map((f) => f.ipAddress as string),
+        });
+        const asked = change.fixedIps.filter((f) => !kept.includes(f));
+        await this.#allocate(repo, port.networkId, port.id, asked, at, false);
       }
     });
     return this.getPort(ctx, id);
@@ -1187,10 +1246,11 @@ export class ProjectNetworkService {
     what: keyof ProjectNetworkQuota,
   ): Promise<void> {
     const used = (await usageIn(repo, projectId))[what];
-    if (used >= this.#quota[what]) {
+    const limit = (await this.limits(projectId, repo.db))[what];
+    if (limit >= 0 && used >= limit) {
       throw new StratusError(
         'over_quota',
-        `Quota exceeded for resources: ['${what.slice(0, -1)}'] (limit ${this.#quota[what]}).`,
+        `Quota exceeded for resources: ['${what.slice(0, -1)}'] (limit ${limit}).`,
         { resource: 'network' },
       );
     }

@@ -406,8 +406,17 @@ export function createNetworkingServer(options: NetworkingServerOptions): Fastif
       'project_id',
       'tenant_id',
     ]);
+    const change = portChange(ctx, b);
+    // No groups named: the project's `default` group, made now if the project has none yet.
+    if (
+      change.securityGroups === undefined &&
+      change.portSecurityEnabled !== false &&
+      (project(b) ?? ctx.projectId) === ctx.projectId
+    ) {
+      change.securityGroups = (await groups.list(ctx, { names: ['default'] })).map((g) => g.id);
+    }
     const port = await model.createPort(ctx, {
-      ...portChange(ctx, b),
+      ...change,
       networkId: required(str(b, 'network_id'), 'network_id'),
       macAddress: str(b, 'mac_address'),
       projectId: project(b),
@@ -981,13 +990,14 @@ export function createNetworkingServer(options: NetworkingServerOptions): Fastif
 
   const quotaOf = async (projectId: string) => {
     const { limits, used } = await services.quota.ofProject(projectId);
+    const own = await model.limits(projectId);
     const usage = await model.usage(projectId);
     const n = (v: number) => (Number.isFinite(v) ? v : -1);
     return {
-      network: { limit: model.quota.networks, used: usage.networks },
-      subnet: { limit: model.quota.subnets, used: usage.subnets },
-      port: { limit: model.quota.ports, used: usage.ports },
-      router: { limit: model.quota.routers, used: usage.routers },
+      network: { limit: own.networks, used: usage.networks },
+      subnet: { limit: own.subnets, used: usage.subnets },
+      port: { limit: own.ports, used: usage.ports },
+      router: { limit: own.routers, used: usage.routers },
       floatingip: { limit: n(limits.addresses), used: used.addresses },
       security_group: { limit: n(limits.securityGroups), used: used.securityGroups },
       security_group_rule: { limit: n(limits.securityGroupRules), used: used.securityGroupRules },
@@ -1032,15 +1042,53 @@ export function createNetworkingServer(options: NetworkingServerOptions): Fastif
   }));
   app.put<{ Params: { project: string } }>('/v2.0/quotas/:project', async (request) => {
     const ctx = await caller(request);
+    const projectId = request.params.project;
+    const b = resource(request.body, 'quota', [
+      'network',
+      'subnet',
+      'port',
+      'router',
+      'floatingip',
+      'security_group',
+      'security_group_rule',
+    ]);
     if (!isAdmin(ctx)) {
       throw new StratusError('forbidden', 'Only an admin may change quotas.', {
         resource: 'project',
+        id: projectId,
       });
     }
-    throw invalid(
-      'Quotas are changed with the Compute API (floating IPs, security groups) or `stratus manage` here.',
-      { resource: 'request', reason: 'unsupported' },
+    const n = (key: string) => int(b, key);
+    const compute = Object.fromEntries(
+      (
+        [
+          ['addresses', n('floatingip')],
+          ['securityGroups', n('security_group')],
+          ['securityGroupRules', n('security_group_rule')],
+        ] as const
+      ).filter(([, v]) => v !== undefined),
     );
+    const own = Object.fromEntries(
+      (
+        [
+          ['networks', n('network')],
+          ['subnets', n('subnet')],
+          ['ports', n('port')],
+          ['routers', n('router')],
+        ] as const
+      ).filter(([, v]) => v !== undefined),
+    );
+    // The Compute API's limits first: it checks the project exists and every value.
+    if (Object.keys(compute).length > 0) {
+      await services.quotaAdmin.setProject(ctx, projectId, compute, true);
+    }
+    if (Object.keys(own).length > 0) await model.setLimits(ctx, projectId, own);
+    return { quota: limitsOnly(await quotaOf(projectId)) };
+  });
+  app.delete<{ Params: { project: string } }>('/v2.0/quotas/:project', async (request, reply) => {
+    const ctx = await caller(request);
+    await services.quotaAdmin.resetProject(ctx, request.params.project);
+    return reply.code(204).send();
   });
 
   // Network IP availabilities (admin-only in Neutron's policy)

@@ -16,6 +16,9 @@ import { NAME_TAG, serverExtrasReader } from './server-extras.js';
 import { serverListRoutes } from './server-list.js';
 import { reservationText, resourceLinks, serverView, type ServerExtras } from './views.js';
 
+/** A security group's id (a UUID), as opposed to its name. */
+const GROUP_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
 export { nameFilter } from './server-list.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -98,7 +101,9 @@ export function serverRoutes(deps: RouteDeps): void {
         minCount: req.minCount,
         maxCount: req.maxCount,
         keyName: req.keyName,
-        securityGroupNames: req.securityGroups,
+        // A group by name or, as openstackclient sends it after a Networking API lookup, by id.
+        securityGroupNames: req.securityGroups.filter((g) => !GROUP_ID.test(g)),
+        securityGroupRefs: req.securityGroups.filter((g) => GROUP_ID.test(g)),
         userData: req.userData,
         availabilityZone: req.availabilityZone,
         metadata: req.metadata,

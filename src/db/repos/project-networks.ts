@@ -23,7 +23,10 @@ export interface ProjectScope {
 }
 
 export class ProjectNetworkRepo {
-  constructor(private readonly db: Db) {}
+  constructor(
+    /** The database or transaction this repository works in. */
+    readonly db: Db,
+  ) {}
 
   /** Runs `fn` in one transaction with a repository bound to it; all of it or none. */
   transaction<T>(fn: (repo: ProjectNetworkRepo) => Promise<T>): Promise<T> {
@@ -224,13 +227,21 @@ export class ProjectNetworkRepo {
     return Number(updated.numUpdatedRows) === 1;
   }
 
-  /** Lets the port's addresses go; they rest until `reusableAt` (ms). */
-  async releaseAddresses(portId: string, reusableAt: number, subnetId?: string): Promise<void> {
+  /**
+   * Lets the port's addresses go (only those of `subnetId`, and never those in `keep`, when
+   * given); they rest until `reusableAt` (ms).
+   */
+  async releaseAddresses(
+    portId: string,
+    reusableAt: number,
+    options: { subnetId?: string; keep?: readonly string[] } = {},
+  ): Promise<void> {
     let q = this.db
       .updateTable('projectPortIps')
       .set({ portId: null, reusableAt })
       .where('portId', '=', portId);
-    if (subnetId !== undefined) q = q.where('subnetId', '=', subnetId);
+    if (options.subnetId !== undefined) q = q.where('subnetId', '=', options.subnetId);
+    if (options.keep && options.keep.length > 0) q = q.where('address', 'not in', options.keep);
     await q.execute();
   }
 
