@@ -499,7 +499,7 @@ export class VpcService {
       privateIp?: string | undefined;
       securityGroups?: string[] | undefined;
       description?: string | undefined;
-      instance?: { id: string; zone: string; host?: string | null } | undefined;
+      instance?: { id: string; zone: string } | undefined;
     },
     shownSubnet = spec.subnetId,
   ): Promise<NetworkInterface> {
@@ -518,7 +518,6 @@ export class VpcService {
         ? {
             deviceOwner: `compute:${spec.instance.zone}`,
             deviceId: spec.instance.id,
-            bindingHost: spec.instance.host ?? null,
           }
         : {}),
     });
@@ -538,16 +537,18 @@ export class VpcService {
     await this.#networks.deletePort(ctx, eni.port.id);
   }
 
-  /** Makes a port the instance's (after its launch), on the host it runs on if known. */
+  /**
+   * Makes a port the instance's (after its launch). It stays unbound (DOWN) while guests are
+   * plugged into the flat network only: no host has plugged it.
+   */
   async bindInterface(
     ctx: RequestContext,
     id: string,
-    instance: { id: string; zone: string; host?: string | null },
+    instance: { id: string; zone: string },
   ): Promise<void> {
     await this.#networks.updatePort(ctx, id, {
       deviceOwner: `compute:${instance.zone}`,
       deviceId: instance.id,
-      bindingHost: instance.host ?? null,
     });
   }
 

@@ -22,9 +22,7 @@ export interface VpcLaunch {
   /** The zone of the subnet, the instances' zone; undefined: the scheduler's choice. */
   zone: string | undefined;
   /** Gives each instance (in launch order) its port; the ports left over are deleted. */
-  bind(
-    instances: readonly { id: string; host: string | null; availabilityZone: string | null }[],
-  ): Promise<void>;
+  bind(instances: readonly { id: string; availabilityZone: string | null }[]): Promise<void>;
   /** Deletes the ports made for a launch that failed. */
   undo(): Promise<void>;
 }
@@ -93,7 +91,7 @@ export async function prepareVpcLaunch(
             await deps.vpcs.createInterface(ctx, {
               subnetId: s.id,
               securityGroups: groups,
-              instance: { id: inst.id, zone: s.availabilityZone, host: inst.host },
+              instance: { id: inst.id, zone: s.availabilityZone },
             });
           }
         },
@@ -133,11 +131,7 @@ export async function prepareVpcLaunch(
       for (const [i, eni] of made.entries()) {
         const inst = instances[i];
         if (inst) {
-          await deps.vpcs.bindInterface(ctx, eni.port.id, {
-            id: inst.id,
-            zone: zoneOfSubnet,
-            host: inst.host,
-          });
+          await deps.vpcs.bindInterface(ctx, eni.port.id, { id: inst.id, zone: zoneOfSubnet });
         } else {
           await deps.projectNetworks.deletePort(ctx, eni.port.id).catch(() => undefined);
         }
