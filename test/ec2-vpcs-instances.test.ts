@@ -229,6 +229,23 @@ describe('instances and network interfaces in VPCs', needs('awscli'), () => {
     assert.ok(port, 'the instance has a port');
     assert.match(String(port.device_owner), /^compute:/);
 
+    // An Elastic IP in the vpc domain, bound through the interface to its instance.
+    assert.equal((await cli.run('wait', 'instance-running', '--instance-ids', id)).code, 0);
+    const eip = await json('allocate-address', '--domain', 'vpc');
+    await json(
+      'associate-address',
+      '--allocation-id',
+      eip.AllocationId as string,
+      '--network-interface-id',
+      enis[0]?.NetworkInterfaceId as string,
+    );
+    const [bound] = (
+      await json('describe-addresses', '--allocation-ids', eip.AllocationId as string)
+    ).Addresses as Item[];
+    assert.equal(bound?.InstanceId, id);
+    await json('disassociate-address', '--public-ip', eip.PublicIp as string);
+    await json('release-address', '--allocation-id', eip.AllocationId as string);
+
     // Refusals launch nothing.
     const before = await instancesNow();
     await refused(

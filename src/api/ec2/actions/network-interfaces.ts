@@ -2,7 +2,7 @@
 // DeleteNetworkInterface. An interface is a port on a VPC subnet (network/vpcs.ts); its id is
 // `eni-` and the port's UUID. Instances launched into a VPC have one each, at device index 0.
 import type { RequestContext } from '../../../context.js';
-import { notFound } from '../../../errors.js';
+import { notFound, StratusError } from '../../../errors.js';
 import { ec2Id, parseEc2Id, privateDnsName } from '../../../ids/index.js';
 import { interfaceNotFound, type NetworkInterface } from '../../../network/index.js';
 import type { Ec2ActionTable } from '../action.js';
@@ -48,6 +48,31 @@ export async function groupIds(
     if (!row) throw notFound('security_group', g, `The security group '${g}' does not exist`);
     return row.id;
   });
+}
+
+/**
+ * The instance a VPC interface is attached to, as an instance reference; an interface on no
+ * instance is refused, as EC2 refuses associating an address with a detached interface.
+ */
+export async function interfaceInstance(
+  deps: Ec2Deps,
+  ctx: RequestContext,
+  shown: string,
+): Promise<{ idPrefix: string; shown: string }> {
+  const eni = pick(
+    (await deps.vpcs.listInterfaces(ctx)).map((e) => ({ ...e, id: e.port.id })),
+    interfacePrefix(shown),
+    shown,
+    interfaceNotFound,
+  );
+  if (!eni.instanceId) {
+    throw new StratusError(
+      'conflict',
+      `The network interface ${shown} is not attached to an instance; its address would reach nothing.`,
+      { resource: 'port', id: shown },
+    );
+  }
+  return { idPrefix: eni.instanceId, shown: instanceEc2Id(eni.instanceId) };
 }
 
 /** An interface as EC2 shows it, in DescribeNetworkInterfaces and in an instance's view. */
