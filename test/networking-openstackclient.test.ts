@@ -89,6 +89,11 @@ describe('openstackclient on the Networking API', needs('openstackclient'), () =
       ports.map((p) => p['Name']),
       ['app-port'],
     );
+    const byAddress = await rows('port', 'list', '--fixed-ip', 'ip-address=192.168.50.15');
+    assert.deepEqual(
+      byAddress.map((p) => p['ID']),
+      [port['id']],
+    );
     const shownPort = await json('port', 'show', 'app-port');
     assert.equal(shownPort['mac_address'], port['mac_address']);
     await os('port', 'set', '--name', 'renamed-port', 'app-port');

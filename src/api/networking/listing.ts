@@ -137,7 +137,13 @@ function matches(value: unknown, wanted: string): boolean {
   if (Array.isArray(value)) return value.some((v) => matches(v, wanted));
   if (typeof value === 'boolean') return String(value) === wanted.toLowerCase();
   if (value === null || value === undefined) return wanted === '' || wanted === 'None';
-  if (typeof value === 'object') return false;
+  if (typeof value === 'object') {
+    // `fixed_ips=ip_address=10.0.0.5` (or `subnet_id=...`): one attribute of an item.
+    const eq = wanted.indexOf('=');
+    if (eq < 0) return false;
+    const v = (value as Record<string, unknown>)[wanted.slice(0, eq)];
+    return v !== undefined && String(v) === wanted.slice(eq + 1);
+  }
   return String(value) === wanted;
 }
 

@@ -77,6 +77,19 @@ describe('Networking API listings', () => {
     assert.throws(() => listing(items, { colour: 'red' }, opts), /invalid filter/);
   });
 
+  it('filters a list of objects by one of their attributes, as fixed_ips=ip_address=...', () => {
+    const ports = [
+      { id: 'a', fixed_ips: [{ subnet_id: 's1', ip_address: '10.0.0.5' }] },
+      { id: 'b', fixed_ips: [{ subnet_id: 's2', ip_address: '10.0.0.6' }] },
+    ];
+    const o = { collection: 'ports', url: 'http://x', attributes: ['id', 'fixed_ips'] };
+    const by = (q: string) =>
+      (listing(ports, { fixed_ips: q }, o)['ports'] as { id: string }[]).map((p) => p.id);
+    assert.deepEqual(by('ip_address=10.0.0.6'), ['b']);
+    assert.deepEqual(by('subnet_id=s1'), ['a']);
+    assert.deepEqual(by('10.0.0.6'), []);
+  });
+
   it('sorts by keys and pages with next and previous links', () => {
     const page = listing(items, { sort_key: 'name', sort_dir: 'desc', limit: '2' }, opts);
     assert.deepEqual(
