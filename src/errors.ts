@@ -45,6 +45,8 @@ export const ERROR_RESOURCES = [
   'subnet',
   'port',
   'router',
+  'internet_gateway',
+  'route',
   'zone',
   'region',
   'host',
@@ -116,6 +118,7 @@ export const ERROR_REASONS = [
   'unsupported',
   'unrecognized',
   'attribute_not_kept',
+  'range',
   // conflict
   'in_use',
   'cannot_delete',
@@ -123,6 +126,7 @@ export const ERROR_REASONS = [
   'address_in_use',
   'instance_state',
   'protected',
+  'not_attached',
   // over_quota: which limit
   'instances',
   'cores',

@@ -60,6 +60,7 @@ import {
   parseCidr,
   parseIpv4,
   ProjectNetworkService,
+  VpcService,
   SecurityGroupReader,
   type FloatingIpHook,
 } from './network/index.js';
@@ -203,6 +204,14 @@ function apiServices(
     downAfterMs: config.service.downAfterSeconds * 1000,
     ratios: config.scheduler,
   });
+  const projectNetworks = new ProjectNetworkService({
+    db,
+    floatingPool: DEFAULT_FLOATING_POOL,
+    defaultZone: config.compute.availabilityZone,
+    restMs: (config.network.leaseSeconds + 60) * 1000,
+    vniRange: { min: config.network.projectVniMin, max: config.network.projectVniMax },
+    mtu: config.network.projectMtu,
+  });
   return {
     identity: shared.identity,
     tokens: new TokenService(db, {
@@ -278,14 +287,8 @@ function apiServices(
     hostAdmin: new HostAdmin(db, config.compute.availabilityZone),
     quotaAdmin: new QuotaAdmin(db, config.quota),
     usage: new UsageReport(db),
-    projectNetworks: new ProjectNetworkService({
-      db,
-      floatingPool: DEFAULT_FLOATING_POOL,
-      defaultZone: config.compute.availabilityZone,
-      restMs: (config.network.leaseSeconds + 60) * 1000,
-      vniRange: { min: config.network.projectVniMin, max: config.network.projectVniMax },
-      mtu: config.network.projectMtu,
-    }),
+    projectNetworks,
+    vpcs: new VpcService({ db, projectNetworks }),
   };
 }
 

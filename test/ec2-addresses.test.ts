@@ -499,7 +499,7 @@ for (const backend of [sqliteBackend, postgresBackend]) {
             AllocationId: a.id,
             NetworkInterfaceId: 'eni-0123456789abcdef0',
           },
-          'InvalidParameterValue',
+          'InvalidNetworkInterfaceID.NotFound',
         ],
         [{ Action: 'DisassociateAddress' }, 'MissingParameter'],
         [

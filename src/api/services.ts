@@ -19,6 +19,7 @@ import type {
   NetworkClient,
   ProjectNetworkService,
   SecurityGroupReader,
+  VpcService,
 } from '../network/index.js';
 import type { QuotaAdmin, QuotaReader } from '../quota/index.js';
 import type { HostAdmin, HostInventory } from '../scheduler/index.js';
@@ -77,4 +78,6 @@ export interface ApiServices {
   volumeImages: VolumeImages;
   /** Project networks, subnets, ports and routers, and the flat network in their terms. */
   projectNetworks: ProjectNetworkService;
+  /** EC2 VPCs, subnets, internet gateways and route tables over the project networks. */
+  vpcs: VpcService;
 }

@@ -74,6 +74,7 @@ export {
 } from './repos/server-details.js';
 export { NetworkRepo } from './repos/networks.js';
 export { ProjectNetworkRepo, type ProjectScope } from './repos/project-networks.js';
+export { VpcRepo } from './repos/vpcs.js';
 export {
   FloatingIpRepo,
   type FloatingIpFilter,

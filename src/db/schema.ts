@@ -876,6 +876,53 @@ export interface ProjectRouterInterfacesTable {
   portId: string;
 }
 
+/** What EC2 knows of a project network that is a VPC (migration 0037). */
+export interface VpcsTable {
+  networkId: string;
+  projectId: string;
+  /** The VPC's IPv4 block, /16 to /28. */
+  cidr: string;
+  /** The router that is the VPC's main route table. */
+  routerId: string;
+  isDefault: number;
+  enableDnsSupport: number;
+  enableDnsHostnames: number;
+  createdAt: number;
+}
+
+/** A project's claim on its default VPC; `networkId` is null while it is being made. */
+export interface DefaultVpcsTable {
+  projectId: string;
+  networkId: string | null;
+  claimedAt: number;
+}
+
+/** A VPC subnet's zone and launch attributes. */
+export interface VpcSubnetsTable {
+  subnetId: string;
+  networkId: string;
+  availabilityZone: string;
+  /** 1: instances launched into it get a public address. */
+  mapPublicIp: number;
+  defaultForAz: number;
+}
+
+/** An internet gateway, attached to the VPC of `networkId` (unique) or to none. */
+export interface InternetGatewaysTable {
+  id: string;
+  projectId: string;
+  networkId: string | null;
+  createdAt: number;
+}
+
+/** A route of a route table (a router) to an internet gateway. */
+export interface VpcRoutesTable {
+  routerId: string;
+  destination: string;
+  gatewayId: string;
+  createdAt: number;
+}
+
 export interface Schema {
   flavors: FlavorsTable;
   flavorExtraSpecs: FlavorExtraSpecsTable;
@@ -935,6 +982,11 @@ export interface Schema {
   projectPortIps: ProjectPortIpsTable;
   projectRouters: ProjectRoutersTable;
   projectRouterInterfaces: ProjectRouterInterfacesTable;
+  vpcs: VpcsTable;
+  defaultVpcs: DefaultVpcsTable;
+  vpcSubnets: VpcSubnetsTable;
+  internetGateways: InternetGatewaysTable;
+  vpcRoutes: VpcRoutesTable;
 }
 
 export type Db = Kysely<Schema>;
@@ -945,6 +997,10 @@ export type ProjectPortRow = Selectable<ProjectPortsTable>;
 export type ProjectPortIpRow = Selectable<ProjectPortIpsTable>;
 export type ProjectRouterRow = Selectable<ProjectRoutersTable>;
 export type ProjectRouterInterfaceRow = Selectable<ProjectRouterInterfacesTable>;
+export type VpcRow = Selectable<VpcsTable>;
+export type VpcSubnetRow = Selectable<VpcSubnetsTable>;
+export type InternetGatewayRow = Selectable<InternetGatewaysTable>;
+export type VpcRouteRow = Selectable<VpcRoutesTable>;
 export type UserRow = Selectable<UsersTable>;
 export type DomainRow = Selectable<DomainsTable>;
 export type GroupRow = Selectable<GroupsTable>;

@@ -40,3 +40,4 @@ export {
   overlayNamespaceOf,
 } from './dataplane/index.js';
 export * from './project-networks.js';
+export * from './vpcs.js';

@@ -35,7 +35,12 @@ export type TaggableType =
   | 'launch-template'
   | 'placement-group'
   | 'volume'
-  | 'snapshot';
+  | 'snapshot'
+  | 'vpc'
+  | 'subnet'
+  | 'internet-gateway'
+  | 'route-table'
+  | 'network-interface';
 
 export interface Tag {
   key: string;
@@ -82,7 +87,23 @@ const RESOURCE: Record<TaggableType, { resource: ErrorResource; what: string }> 
   'placement-group': { resource: 'server_group', what: 'placement group ID' },
   volume: { resource: 'volume', what: 'volume' },
   snapshot: { resource: 'snapshot', what: 'snapshot' },
+  vpc: { resource: 'network', what: 'vpc ID' },
+  subnet: { resource: 'subnet', what: 'subnet ID' },
+  'internet-gateway': { resource: 'internet_gateway', what: 'internetGateway ID' },
+  'route-table': { resource: 'router', what: 'routeTable ID' },
+  'network-interface': { resource: 'port', what: 'networkInterface ID' },
 };
+
+/** The table each network resource type lives in (the project network model's, and 0037's). */
+const NETWORK_TABLES = {
+  vpc: 'projectNetworks',
+  subnet: 'projectSubnets',
+  'internet-gateway': 'internetGateways',
+  'route-table': 'projectRouters',
+  'network-interface': 'projectPorts',
+} as const;
+
+type NetworkTaggable = keyof typeof NETWORK_TABLES;
 
 /** Ids looked up per query when listing. */
 const BATCH = 200;
@@ -282,6 +303,19 @@ export class TagService {
         });
         return row && { id: row.id, projectId: row.projectId };
       }
+      case 'vpc':
+      case 'subnet':
+      case 'internet-gateway':
+      case 'route-table':
+      case 'network-interface': {
+        let q = db
+          .selectFrom(NETWORK_TABLES[ref.type])
+          .select(['id', 'projectId'])
+          .where('id', 'like', `${ref.idPrefix}%`);
+        if (projectId !== undefined) q = q.where('projectId', '=', projectId);
+        const row = await q.orderBy('id').executeTakeFirst();
+        return row && { id: row.id, projectId: row.projectId };
+      }
     }
   }
 
@@ -320,6 +354,16 @@ export class TagService {
       for (const r of await new VolumeRepo(db).list({ idPrefixes: chunk })) found(r.id);
     for (const chunk of chunks(ids('snapshot')))
       for (const r of await new SnapshotRepo(db).list({ idPrefixes: chunk })) found(r.id);
+    for (const type of Object.keys(NETWORK_TABLES) as NetworkTaggable[]) {
+      for (const chunk of chunks(ids(type))) {
+        const rows = await db
+          .selectFrom(NETWORK_TABLES[type])
+          .select('id')
+          .where('id', 'in', chunk)
+          .execute();
+        for (const r of rows) found(r.id);
+      }
+    }
     return out;
   }
 }

@@ -79,6 +79,22 @@ const DOCUMENTED = new Set([
   'InvalidVolume.ZoneMismatch',
   'InvalidAttachment.NotFound',
   'InvalidVolumeID.Malformed',
+  'Gateway.NotAttached',
+  'InvalidInternetGatewayID.NotFound',
+  'InvalidNetworkInterface.InUse',
+  'InvalidNetworkInterfaceID.Malformed',
+  'InvalidNetworkInterfaceID.NotFound',
+  'InvalidRoute.NotFound',
+  'InvalidRouteTableID.NotFound',
+  'InvalidRouteTableId.Malformed',
+  'InvalidSubnet.Conflict',
+  'InvalidSubnet.Range',
+  'InvalidSubnetID.Malformed',
+  'InvalidSubnetID.NotFound',
+  'InvalidVpc.Range',
+  'InvalidVpcID.Malformed',
+  'InvalidVpcID.NotFound',
+  'RouteAlreadyExists',
   'VolumeInUse',
   'VolumeLimitExceeded',
   'InvalidSnapshot.NotFound',
@@ -96,6 +112,8 @@ const RETURNED_BY_EC2 = new Set([
   'InvalidAllocationID.Malformed',
   'InvalidAssociationID.Malformed',
   'InvalidUserData.Malformed',
+  // Its page lists InvalidInternetGatewayID.NotFound; the malformed id's code has this case.
+  'InvalidInternetGatewayId.Malformed',
 ]);
 
 const show = (e: RaisedError) => `${e.kind}/${e.resource ?? '-'}/${e.reason ?? '-'} at ${e.at}`;

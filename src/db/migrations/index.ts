@@ -30,6 +30,7 @@ import * as m0029 from './0029-volumes.js';
 import * as m0030 from './0030-volume-attachments.js';
 import * as m0031 from './0031-snapshots.js';
 import * as m0033 from './0033-project-networks.js';
+import * as m0037 from './0037-vpcs.js';
 
 export const MIGRATIONS: Record<string, Migration> = {
   '0001-identity-and-services': m0001,
@@ -62,4 +63,5 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0030-volume-attachments': m0030,
   '0031-snapshots': m0031,
   '0033-project-networks': m0033,
+  '0037-vpcs': m0037,
 };

@@ -14,6 +14,7 @@ import { applyFilters } from '../filters.js';
 import { ec2Id, parseEc2Id } from '../../../ids/index.js';
 import { invalidValue, missingParameter, type Params } from '../params.js';
 import { checkTags } from './instances.js';
+import { interfaceInstance } from './network-interfaces.js';
 import type { XmlObject } from '../xml.js';
 import type { Ec2Deps } from './deps.js';
 
@@ -141,16 +142,21 @@ export function addressActions(deps: Ec2Deps): Ec2ActionTable {
     },
 
     AssociateAddress: async ({ params, context }) => {
-      if (params.has('NetworkInterfaceId')) {
-        throw invalid('Network interfaces are not supported; give InstanceId.', {
-          resource: 'parameter',
-          id: 'NetworkInterfaceId',
-        });
-      }
       const which = oneOf(params, 'AllocationId');
       const ref: FloatingIpRef = 'ip' in which ? { address: which.ip } : allocationRef(which.id);
-      const shown = params.requireString('InstanceId', { max: 64 });
-      const instance = { idPrefix: parseEc2Id(shown, ['i'], 'instance').uuidPrefix, shown };
+      const eniShown = params.string('NetworkInterfaceId', { max: 64 });
+      if (eniShown !== undefined && params.has('InstanceId')) {
+        throw invalid('Give InstanceId or NetworkInterfaceId, not both.', {
+          resource: 'parameter',
+          reason: 'combination',
+        });
+      }
+      // A VPC interface stands for the instance it is attached to.
+      const shown = eniShown ?? params.requireString('InstanceId', { max: 64 });
+      const instance =
+        eniShown !== undefined
+          ? await interfaceInstance(deps, context, eniShown)
+          : { idPrefix: parseEc2Id(shown, ['i'], 'instance').uuidPrefix, shown };
       const privateIp = params.string('PrivateIpAddress', { max: 64 });
       const allow = params.bool('AllowReassociation');
       const row = await network.associateFloatingIp(context, ref, instance, {

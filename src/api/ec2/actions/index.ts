@@ -16,6 +16,11 @@ import { snapshotActions } from './snapshots.js';
 import { tagActions } from './tags.js';
 import { volumeAttachmentActions } from './volume-attachments.js';
 import { volumeActions } from './volumes.js';
+import { internetGatewayActions } from './internet-gateways.js';
+import { routeTableActions } from './route-tables.js';
+import { subnetActions } from './subnets.js';
+import { vpcActions } from './vpcs.js';
+import { networkInterfaceActions } from './network-interfaces.js';
 
 export type { Ec2Deps } from './deps.js';
 
@@ -33,6 +38,11 @@ export function ec2Actions(deps: Ec2Deps): Ec2ActionTable {
     ...addressActions(deps),
     ...tagActions(deps),
     ...placementGroupActions(deps),
+    ...vpcActions(deps),
+    ...subnetActions(deps),
+    ...internetGatewayActions(deps),
+    ...routeTableActions(deps),
+    ...networkInterfaceActions(deps),
     ...volumeActions(deps),
     ...volumeAttachmentActions(deps),
     ...snapshotActions(deps),

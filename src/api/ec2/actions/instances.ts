@@ -37,6 +37,10 @@ import {
   launchTemplateOf,
   launchTemplateTags,
 } from './launch-templates.js';
+import { prepareVpcLaunch } from './vpc-launch.js';
+import { interfaceView } from './network-interfaces.js';
+import { interfaceEc2Id, subnetEc2Id, vpcEc2Id } from './vpc-common.js';
+import type { NetworkInterface } from '../../../network/index.js';
 import { findPlacementGroup, placementGroupEc2Id } from './placement-groups.js';
 import { metadataOptionsParams, metadataOptionsView } from './metadata-options.js';
 
@@ -108,6 +112,7 @@ const NO_EXTRAS: Extras = {
   publicIps: new Map(),
   imageKinds: new Map(),
   placement: new Map(),
+  interfaces: new Map(),
 };
 
 function mergeExtras(a: Extras, b: Extras): Extras {
@@ -118,6 +123,23 @@ function mergeExtras(a: Extras, b: Extras): Extras {
     publicIps: new Map([...a.publicIps, ...b.publicIps]),
     imageKinds: new Map([...a.imageKinds, ...b.imageKinds]),
     placement: new Map([...a.placement, ...b.placement]),
+    interfaces: new Map([...a.interfaces, ...b.interfaces]),
+  };
+}
+
+/** An instance's VPC, subnet and interfaces, when it has a VPC interface. */
+function vpcView(
+  enis: readonly NetworkInterface[] | undefined,
+  groups: readonly { groupId: string; groupName: string }[],
+  region: string,
+): XmlObject {
+  const first = enis?.[0];
+  if (!enis || !first) return {};
+  return {
+    vpcId: vpcEc2Id(first.vpcId),
+    subnetId: subnetEc2Id(first.subnetId),
+    sourceDestCheck: true,
+    networkInterfaceSet: enis.map((e) => interfaceView(e, groups, undefined, region)),
   };
 }
 
@@ -151,6 +173,8 @@ interface Extras {
   imageKinds: Map<string, keyof typeof IMAGE_PREFIX>;
   /** The placement group (server group) of each instance in one. */
   placement: Map<string, { id: string; name: string }>;
+  /** The VPC interfaces of each instance in a VPC. */
+  interfaces: Map<string, NetworkInterface[]>;
 }
 
 export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
@@ -169,11 +193,12 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
 
   const extras = async (rows: readonly InstanceRow[]): Promise<Extras> => {
     const ids = rows.map((r) => r.id);
-    const [groupLinks, tagRows, publicIps, placement] = await Promise.all([
+    const [groupLinks, tagRows, publicIps, placement, interfaces] = await Promise.all([
       ops.securityGroupsOf(ids),
       deps.tags.of(ids),
       addresses.floatingByInstance(ids),
       deps.serverGroups.ofInstances(ids),
+      deps.vpcs.interfacesOf(ids),
     ]);
     const groupIds = [...new Set([...groupLinks.values()].flat())];
     const groupRows = new Map((await securityGroups.byIds(groupIds)).map((g) => [g.id, g]));
@@ -193,7 +218,7 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
     const imageKinds = await images.kindsOf(
       rows.flatMap((r) => [r.imageId, r.kernelId, r.ramdiskId]).filter((x): x is string => !!x),
     );
-    return { groups, tags, publicIps, imageKinds, placement };
+    return { groups, tags, publicIps, imageKinds, placement, interfaces };
   };
 
   const imageEc2Id = (x: Extras, id: string | null): string | undefined =>
@@ -226,6 +251,7 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
       monitoring: { state: 'disabled' },
       privateIpAddress: inst.privateIp,
       ipAddress: publicIp,
+      ...vpcView(x.interfaces.get(inst.id), x.groups.get(inst.id) ?? [], deps.config.region),
       groupSet: x.groups.get(inst.id) ?? [],
       stateReason: reason ? { code: reason.code, message: reason.message } : undefined,
       architecture: 'x86_64',
@@ -281,6 +307,13 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
     'placement-group-name': (i: InstanceRow) => x.placement.get(i.id)?.name,
     'kernel-id': (i: InstanceRow) => imageEc2Id(x, i.kernelId),
     'ramdisk-id': (i: InstanceRow) => imageEc2Id(x, i.ramdiskId),
+    'vpc-id': (i: InstanceRow) => (x.interfaces.get(i.id) ?? []).map((e) => vpcEc2Id(e.vpcId)),
+    'subnet-id': (i: InstanceRow) =>
+      (x.interfaces.get(i.id) ?? []).map((e) => subnetEc2Id(e.subnetId)),
+    'network-interface.network-interface-id': (i: InstanceRow) =>
+      (x.interfaces.get(i.id) ?? []).map((e) => interfaceEc2Id(e.port.id)),
+    'network-interface.addresses.private-ip-address': (i: InstanceRow) =>
+      (x.interfaces.get(i.id) ?? []).map((e) => e.privateIp),
     architecture: () => 'x86_64',
     'root-device-type': () => 'instance-store',
     'virtualization-type': () => 'hvm',
@@ -335,7 +368,9 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
         placementName !== undefined || placementId !== undefined
           ? await findPlacementGroup(deps, context, { name: placementName, id: placementId })
           : undefined;
-      const reservation = await ops.run(context, {
+      // The VPC subnet and ports of the instances, ready before anything is launched.
+      const vpc = await prepareVpcLaunch(deps, context, params, maxCount, data.availabilityZone);
+      const launched = ops.run(context, {
         groupId: placementGroup?.id,
         imageRef: data.imageRef,
         flavorName: data.instanceType ?? 'm1.small',
@@ -345,7 +380,7 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
         securityGroupNames: data.securityGroupNames ?? [],
         securityGroupRefs: data.securityGroupRefs ?? [],
         userData: data.userData,
-        availabilityZone: data.availabilityZone,
+        availabilityZone: data.availabilityZone ?? vpc?.zone,
         clientToken: params.string('ClientToken', { max: 64 }),
         kernelRef: data.kernelRef,
         ramdiskRef: data.ramdiskRef,
@@ -356,6 +391,11 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
         shutdownBehavior: data.shutdownBehavior,
         metadataOptions: data.metadataOptions,
       });
+      const reservation = await launched.catch(async (err: unknown) => {
+        await vpc?.undo();
+        throw err;
+      });
+      await vpc?.bind(reservation.instances);
       const x = await extras(reservation.instances);
       return {
         reservationId: ec2Id('r', reservation.reservationId),
@@ -479,11 +519,17 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
     // powers the VM off at once and never waits for the guest's OS.
     TerminateInstances: async ({ params, context }) => {
       const rows = await requiredInstances(context, params);
-      return {
-        instancesSet: stateChanges(
-          await ec2Protection('terminated', 'disableApiTermination', ops.terminate(context, rows)),
-        ),
-      };
+      const changes = await ec2Protection(
+        'terminated',
+        'disableApiTermination',
+        ops.terminate(context, rows),
+      );
+      // Their VPC interfaces go with them (deleteOnTermination).
+      await deps.vpcs.releaseInstances(
+        context,
+        rows.map((r) => r.id),
+      );
+      return { instancesSet: stateChanges(changes) };
     },
 
     StopInstances: async ({ params, context }) => {

@@ -26,6 +26,11 @@ const PREFIXES: Record<string, { type: TaggableType; imageKind?: ImageKind }> = 
   lt: { type: 'launch-template' },
   pg: { type: 'placement-group' },
   vol: { type: 'volume' },
+  vpc: { type: 'vpc' },
+  subnet: { type: 'subnet' },
+  igw: { type: 'internet-gateway' },
+  rtb: { type: 'route-table' },
+  eni: { type: 'network-interface' },
   snap: { type: 'snapshot' },
 };
 const IMAGE_PREFIX: Record<ImageKind, string> = { machine: 'ami', kernel: 'aki', ramdisk: 'ari' };
@@ -36,6 +41,11 @@ const TYPE_PREFIX: Record<Exclude<TaggableType, 'image'>, string> = {
   'elastic-ip': 'eipalloc',
   'launch-template': 'lt',
   'placement-group': 'pg',
+  vpc: 'vpc',
+  subnet: 'subnet',
+  'internet-gateway': 'igw',
+  'route-table': 'rtb',
+  'network-interface': 'eni',
   volume: 'vol',
   snapshot: 'snap',
 };

@@ -32,10 +32,9 @@ export const addressParameters: Readonly<Record<string, ActionParameters>> = {
     InstanceId: honoured(),
     PrivateIpAddress: honoured(),
     AllowReassociation: honoured(),
-    NetworkInterfaceId: refused('there are no network interfaces to name; give InstanceId.', {
-      code: 'InvalidParameterValue',
-      sample: 'eni-1',
-    }),
+    NetworkInterfaceId: honoured(
+      "a VPC interface attached to an instance: the address goes to that instance's guest",
+    ),
   },
   DisassociateAddress: { ...DRY_RUN, AssociationId: honoured(), PublicIp: honoured() },
   ReleaseAddress: {

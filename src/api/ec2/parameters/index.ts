@@ -14,6 +14,7 @@ import { securityGroupParameters } from './security-groups.js';
 import { snapshotParameters } from './snapshots.js';
 import { tagParameters } from './tags.js';
 import { volumeParameters } from './volumes.js';
+import { vpcParameters } from './vpcs.js';
 
 export { identityParameters } from './identity.js';
 export { renderParameterTable } from './render.js';
@@ -37,6 +38,7 @@ export const EC2_PARAMETERS: Readonly<Record<string, ActionParameters>> = {
   ...tagParameters,
   ...launchTemplateParameters,
   ...placementGroupParameters,
+  ...vpcParameters,
   ...volumeParameters,
   ...snapshotParameters,
 };

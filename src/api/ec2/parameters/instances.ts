@@ -84,13 +84,10 @@ export const instanceParameters: Readonly<Record<string, ActionParameters>> = {
     Ipv6AddressCount: refused(NO_IPV6, { accepts: ['0'], sample: '1' }),
     'Ipv6Address.N.*': refused(NO_IPV6, { sample: '2001:db8::1' }),
     EnablePrimaryIpv6: refused(NO_IPV6, { accepts: ['false'], sample: 'true' }),
-    SubnetId: refused('there are no subnets: every instance is on the one flat network.', {
-      sample: 'subnet-1',
-    }),
-    PrivateIpAddress: refused(
-      'the network service allocates the private address; choosing one is not offered.',
-      { code: 'InvalidParameterValue', sample: '10.20.0.99' },
+    SubnetId: honoured(
+      "a VPC subnet; without one, the default subnet of the instance's zone in the default VPC",
     ),
+    PrivateIpAddress: honoured("the address of the instance's VPC interface; MaxCount 1 only"),
     'NetworkInterface.N.*': refused(NO_ENI, { sample: '0' }),
     'SecondaryInterface.N.*': refused(NO_ENI, { sample: '1' }),
     'ElasticGpuSpecification.N.*': refused('there are no elastic GPUs.', { sample: 'eg1.medium' }),

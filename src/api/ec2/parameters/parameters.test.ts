@@ -148,9 +148,9 @@ describe('checking a request against its declaration', () => {
     const e = refusal('RunInstances', { 'Monitoring.Enabled': 'TRUE' });
     assert.equal(e?.code, 'UnsupportedOperation');
     assert.match(e?.message ?? '', /Monitoring\.Enabled/);
-    const v = refusal('RunInstances', { PrivateIpAddress: '10.0.0.9' });
+    const v = refusal('CreatePlacementGroup', { PartitionCount: '2' });
     assert.equal(v?.code, 'InvalidParameterValue');
-    assert.match(v?.message ?? '', /PrivateIpAddress/);
+    assert.match(v?.message ?? '', /PartitionCount/);
   });
 
   it('declares the STS and IAM actions too', () => {

@@ -1,0 +1,142 @@
+// Where RunInstances puts each instance in the VPC model: into `SubnetId`, or the default
+// subnet of its zone in the project's default VPC (made on first use). A port per instance is
+// made before the launch (the first with `PrivateIpAddress`, if given, and the groups of
+// `SecurityGroupId.N`), so a taken address or a bad subnet refuses the launch before anything
+// runs; once the instances exist each port becomes its instance's, and unused ones go away.
+import type { RequestContext } from '../../../context.js';
+import { StratusError } from '../../../errors.js';
+import {
+  cidrContains,
+  parseCidr,
+  parseIpv4,
+  type NetworkInterface,
+  type VpcSubnet,
+} from '../../../network/index.js';
+import { invalidValue, type Params } from '../params.js';
+import type { Ec2Deps } from './deps.js';
+import { groupIds } from './network-interfaces.js';
+import { findSubnet } from './vpc-common.js';
+import { defaultVpc } from './vpcs.js';
+
+export interface VpcLaunch {
+  /** The zone of the subnet, the instances' zone; undefined: the scheduler's choice. */
+  zone: string | undefined;
+  /** Gives each instance (in launch order) its port; the ports left over are deleted. */
+  bind(instances: readonly { id: string; availabilityZone: string | null }[]): Promise<void>;
+  /** Deletes the ports made for a launch that failed. */
+  undo(): Promise<void>;
+}
+
+export async function prepareVpcLaunch(
+  deps: Ec2Deps,
+  ctx: RequestContext,
+  params: Params,
+  count: number,
+  zone: string | undefined,
+): Promise<VpcLaunch | undefined> {
+  if (!ctx.projectId) return undefined;
+  const shownSubnet = params.string('SubnetId', { max: 64 });
+  const privateIp = params.string('PrivateIpAddress', { max: 64 });
+  if (privateIp !== undefined && count > 1) {
+    throw new StratusError(
+      'invalid',
+      'PrivateIpAddress may be given only when launching one instance (MaxCount=1).',
+      { resource: 'parameter', reason: 'combination' },
+    );
+  }
+  let subnet: VpcSubnet | undefined;
+  if (shownSubnet) {
+    subnet = await findSubnet(deps, ctx, shownSubnet);
+    if (zone !== undefined && zone !== subnet.availabilityZone) {
+      throw new StratusError(
+        'invalid',
+        `Subnet ${shownSubnet} is in zone ${subnet.availabilityZone}, not ${zone}.`,
+        { resource: 'parameter', reason: 'combination' },
+      );
+    }
+  }
+  const groups = await groupIds(deps, ctx, params.list('SecurityGroupId'));
+  let defaults: VpcSubnet[] = [];
+  if (!subnet) {
+    const vpc = await defaultVpc(deps, ctx);
+    defaults = (await deps.vpcs.listSubnets(ctx)).filter(
+      (s) => s.vpcId === vpc.id && s.defaultForAz,
+    );
+    const ip = privateIp === undefined ? undefined : parseIpv4(privateIp);
+    if (privateIp !== undefined) {
+      subnet = defaults.find((s) => {
+        const c = parseCidr(s.cidr, 0);
+        return ip !== undefined && c !== undefined && cidrContains(c, ip);
+      });
+      if (!subnet) {
+        throw invalidValue(
+          'PrivateIpAddress',
+          privateIp,
+          'It is in no default subnet of the default VPC; give a SubnetId.',
+        );
+      }
+    } else if (zone !== undefined) {
+      subnet = defaults.find((s) => s.availabilityZone === zone);
+    }
+    if (!subnet) {
+      // The scheduler picks the zone: each instance gets a port in its zone's default subnet
+      // once it has one.
+      return {
+        zone: undefined,
+        async bind(instances) {
+          for (const inst of instances) {
+            const s =
+              defaults.find((d) => d.availabilityZone === inst.availabilityZone) ?? defaults[0];
+            if (!s) continue;
+            await deps.vpcs.createInterface(ctx, {
+              subnetId: s.id,
+              securityGroups: groups,
+              instance: { id: inst.id, zone: s.availabilityZone },
+            });
+          }
+        },
+        async undo() {},
+      };
+    }
+  }
+  const chosen: VpcSubnet = subnet;
+  const made: NetworkInterface[] = [];
+  const undo = async () => {
+    for (const eni of made) {
+      await deps.projectNetworks.deletePort(ctx, eni.port.id).catch(() => undefined);
+    }
+  };
+  try {
+    for (let i = 0; i < count; i++) {
+      made.push(
+        await deps.vpcs.createInterface(
+          ctx,
+          {
+            subnetId: chosen.id,
+            privateIp: i === 0 ? privateIp : undefined,
+            securityGroups: groups,
+          },
+          shownSubnet,
+        ),
+      );
+    }
+  } catch (err) {
+    await undo();
+    throw err;
+  }
+  const zoneOfSubnet = chosen.availabilityZone;
+  return {
+    zone: zoneOfSubnet,
+    async bind(instances) {
+      for (const [i, eni] of made.entries()) {
+        const inst = instances[i];
+        if (inst) {
+          await deps.vpcs.bindInterface(ctx, eni.port.id, { id: inst.id, zone: zoneOfSubnet });
+        } else {
+          await deps.projectNetworks.deletePort(ctx, eni.port.id).catch(() => undefined);
+        }
+      }
+    },
+    undo,
+  };
+}
