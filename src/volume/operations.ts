@@ -69,6 +69,12 @@ export interface CreateVolumeArgs {
   name?: string | undefined;
   description?: string | undefined;
   tags?: readonly { key: string; value: string }[];
+  /**
+   * Made by a launch from a block device mapping: recorded for the instance under `device`
+   * from the start (its compute host attaches it before the instance runs), and whether it
+   * goes when the instance is terminated.
+   */
+  launch?: { instanceId: string; device: string; deleteOnTermination: boolean } | undefined;
 }
 
 export class VolumeOperations {
@@ -128,11 +134,12 @@ export class VolumeOperations {
       volumeType,
       name: args.name ?? null,
       description: args.description ?? null,
-      instanceId: null,
-      device: null,
+      instanceId: args.launch?.instanceId ?? null,
+      device: args.launch?.device ?? null,
       attachedAt: null,
       statusReason: null,
       snapshotId: snapshot?.id ?? null,
+      deleteOnTermination: args.launch?.deleteOnTermination ? 1 : 0,
       createdAt: at,
       updatedAt: at,
     };
