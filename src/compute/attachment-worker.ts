@@ -34,7 +34,13 @@ export interface VolumeWork {
 }
 
 /** What an attachment that is given up leaves: the volume free again. */
-const RELEASED = { instanceId: null, device: null, attachedAt: null } as const;
+const RELEASED = {
+  instanceId: null,
+  device: null,
+  attachedAt: null,
+  // A volume detached from the instance it was made for no longer goes with it.
+  deleteOnTermination: 0,
+} as const;
 
 export class AttachmentWorker {
   readonly #opts: AttachmentWorkerOptions;

@@ -207,6 +207,33 @@ export class VolumeOperations {
     });
   }
 
+  /** The volumes attached (or being attached) to each of these instances, by instance id. */
+  async ofInstances(instanceIds: readonly string[]): Promise<Map<string, VolumeRow[]>> {
+    const out = new Map<string, VolumeRow[]>();
+    for (const v of await this.#volumes.list({ instanceIds: [...new Set(instanceIds)] })) {
+      const id = v.instanceId as string;
+      out.set(id, [...(out.get(id) ?? []), v]);
+    }
+    return out;
+  }
+
+  /**
+   * Removes the volumes a launch made for an instance that was never handed to its host (the
+   * launch failed): they go with it, whatever their DeleteOnTermination.
+   */
+  async discardLaunch(ctx: RequestContext, instanceId: string): Promise<void> {
+    for (const v of await this.#volumes.list({ instanceId })) {
+      const moved = await this.#volumes.update(
+        v.id,
+        { status: 'deleting', instanceId: null, device: null, attachedAt: null },
+        ['creating', 'available', 'error'],
+      );
+      if (!moved) continue;
+      if (v.host === null) await this.#volumes.delete(v.id);
+      else await this.#opts.volumes.deleteVolume(ctx, v.host, v.id);
+    }
+  }
+
   /**
    * Deletes a volume: `conflict` (reason `in_use`) while an instance holds it, `conflict` while
    * other work is under way on it. The volume is `deleting` until its host removed the file.

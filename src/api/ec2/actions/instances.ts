@@ -18,6 +18,7 @@ import {
 import type {
   InstanceKey,
   InstanceRow,
+  VolumeRow,
   ShutdownBehavior,
   TaskState,
   VmState,
@@ -38,6 +39,7 @@ import {
   launchTemplateTags,
 } from './launch-templates.js';
 import { findPlacementGroup, placementGroupEc2Id } from './placement-groups.js';
+import { blockDeviceMappingView, launchVolumes, makeLaunchVolumes } from './block-devices.js';
 import { metadataOptionsParams, metadataOptionsView } from './metadata-options.js';
 
 export interface Ec2State {
@@ -108,6 +110,7 @@ const NO_EXTRAS: Extras = {
   publicIps: new Map(),
   imageKinds: new Map(),
   placement: new Map(),
+  volumes: new Map(),
 };
 
 function mergeExtras(a: Extras, b: Extras): Extras {
@@ -116,6 +119,7 @@ function mergeExtras(a: Extras, b: Extras): Extras {
     groups: new Map([...a.groups, ...b.groups]),
     tags: new Map([...a.tags, ...b.tags]),
     publicIps: new Map([...a.publicIps, ...b.publicIps]),
+    volumes: new Map([...a.volumes, ...b.volumes]),
     imageKinds: new Map([...a.imageKinds, ...b.imageKinds]),
     placement: new Map([...a.placement, ...b.placement]),
   };
@@ -151,6 +155,8 @@ interface Extras {
   imageKinds: Map<string, keyof typeof IMAGE_PREFIX>;
   /** The placement group (server group) of each instance in one. */
   placement: Map<string, { id: string; name: string }>;
+  /** The volumes attached (or being attached) to each instance. */
+  volumes: Map<string, VolumeRow[]>;
 }
 
 export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
@@ -169,11 +175,12 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
 
   const extras = async (rows: readonly InstanceRow[]): Promise<Extras> => {
     const ids = rows.map((r) => r.id);
-    const [groupLinks, tagRows, publicIps, placement] = await Promise.all([
+    const [groupLinks, tagRows, publicIps, placement, volumes] = await Promise.all([
       ops.securityGroupsOf(ids),
       deps.tags.of(ids),
       addresses.floatingByInstance(ids),
       deps.serverGroups.ofInstances(ids),
+      deps.volumes.ofInstances(ids),
     ]);
     const groupIds = [...new Set([...groupLinks.values()].flat())];
     const groupRows = new Map((await securityGroups.byIds(groupIds)).map((g) => [g.id, g]));
@@ -193,7 +200,7 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
     const imageKinds = await images.kindsOf(
       rows.flatMap((r) => [r.imageId, r.kernelId, r.ramdiskId]).filter((x): x is string => !!x),
     );
-    return { groups, tags, publicIps, imageKinds, placement };
+    return { groups, tags, publicIps, imageKinds, placement, volumes };
   };
 
   const imageEc2Id = (x: Extras, id: string | null): string | undefined =>
@@ -230,7 +237,8 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
       stateReason: reason ? { code: reason.code, message: reason.message } : undefined,
       architecture: 'x86_64',
       rootDeviceType: 'instance-store',
-      blockDeviceMapping: [],
+      rootDeviceName: '/dev/vda',
+      blockDeviceMapping: blockDeviceMappingView(x.volumes.get(inst.id) ?? []),
       virtualizationType: 'hvm',
       clientToken: inst.clientToken ?? '',
       tagSet: x.tags.get(inst.id) ?? [],
@@ -335,6 +343,8 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
         placementName !== undefined || placementId !== undefined
           ? await findPlacementGroup(deps, context, { name: placementName, id: placementId })
           : undefined;
+      // Checked whole before anything is made; made per instance once it has a host.
+      const mappings = await launchVolumes(deps, context, params);
       const reservation = await ops.run(context, {
         groupId: placementGroup?.id,
         imageRef: data.imageRef,
@@ -355,6 +365,7 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
         disableApiStop: data.disableApiStop ?? false,
         shutdownBehavior: data.shutdownBehavior,
         metadataOptions: data.metadataOptions,
+        prepare: makeLaunchVolumes(deps, context, mappings),
       });
       const x = await extras(reservation.instances);
       return {
@@ -596,7 +607,9 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
           instanceInitiatedShutdownBehavior: value(i.shutdownBehavior),
         }),
         rootDeviceName: (_i, _x) => ({ rootDeviceName: value('/dev/vda') }),
-        blockDeviceMapping: (_i, _x) => ({ blockDeviceMapping: [] }),
+        blockDeviceMapping: (i, x) => ({
+          blockDeviceMapping: blockDeviceMappingView(x.volumes.get(i.id) ?? []),
+        }),
         groupSet: (i, x) => ({
           groupSet: (x.groups.get(i.id) ?? []).map((g) => ({ groupId: g.groupId })),
         }),
