@@ -161,7 +161,11 @@ export class AttachmentWorker {
    * be made or plugged; the caller fails the build (and `releaseAll(.., 'launch')` removes
    * them). The caller holds the instance's lock.
    */
-  async attachLaunchVolumes(instanceId: string, ctx: RequestContext, waitMs: number): Promise<void> {
+  async attachLaunchVolumes(
+    instanceId: string,
+    ctx: RequestContext,
+    waitMs: number,
+  ): Promise<void> {
     const deadline = now() + waitMs;
     for (;;) {
       const vs = await this.#volumes.list({ instanceId });
@@ -188,7 +192,10 @@ export class AttachmentWorker {
         connection: { kind: 'nbd', host: e.host, port: e.port, exportName: e.exportName },
       });
       await this.#volumes.update(v.id, { status: 'in-use', attachedAt: now() }, ['attaching']);
-      this.#opts.logger.info({ instanceId, volumeId: v.id, device: v.device }, 'launch volume attached');
+      this.#opts.logger.info(
+        { instanceId, volumeId: v.id, device: v.device },
+        'launch volume attached',
+      );
     }
   }
 

@@ -427,7 +427,10 @@ export class InstanceOperations {
         cast.push({ ...inst, host, availabilityZone, taskState: null });
       } catch (err) {
         await undo?.().catch((e: unknown) => {
-          this.#opts.logger.error({ err: e, instanceId: inst.id }, 'undoing its launch volumes failed');
+          this.#opts.logger.error(
+            { err: e, instanceId: inst.id },
+            'undoing its launch volumes failed',
+          );
         });
         return this.#undoLaunch(reservationId, projectId, cast, rows.slice(i), err);
       }

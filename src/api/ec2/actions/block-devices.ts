@@ -126,7 +126,11 @@ export function makeLaunchVolumes(
           snapshot: m.snapshot,
           availabilityZone: inst.availabilityZone,
           volumeType: m.volumeType,
-          launch: { instanceId: inst.id, device: m.device, deleteOnTermination: m.deleteOnTermination },
+          launch: {
+            instanceId: inst.id,
+            device: m.device,
+            deleteOnTermination: m.deleteOnTermination,
+          },
         });
       }
     } catch (err) {

@@ -110,7 +110,7 @@ describe('checking a request against its declaration', () => {
     const run = declared('RunInstances');
     assert.equal(ruleFor(run, 'SecurityGroupId')?.pattern, 'SecurityGroupId.N');
     assert.equal(
-      ruleFor(run, 'BlockDeviceMapping.N.Ebs.VolumeSize')?.pattern,
+      ruleFor(run, 'BlockDeviceMapping.N.Ebs.Iops')?.pattern,
       'BlockDeviceMapping.N.*',
     );
     assert.equal(ruleFor(run, 'Monitoring.Enabled')?.pattern, 'Monitoring.Enabled');
