@@ -3,23 +3,15 @@
 // and how DescribeInstances and DescribeInstanceAttribute show an instance's volumes.
 import { isRootDevice, isVolumeDevice, normalizeDevice } from '../../../compute/index.js';
 import type { RequestContext } from '../../../context.js';
-import type { InstanceRow, SnapshotRow, VolumeRow } from '../../../db/index.js';
+import type { SnapshotRow, VolumeRow } from '../../../db/index.js';
 import { invalid, StratusError } from '../../../errors.js';
 import { ec2Id } from '../../../ids/index.js';
 import { MAX_VOLUME_GB, MIN_VOLUME_GB, VOLUME_TYPES } from '../../../volume/index.js';
 import type { Params } from '../params.js';
 import { ec2Time, type XmlObject } from '../xml.js';
+import type { LaunchVolume } from '../../launch-volumes.js';
 import type { Ec2Deps } from './deps.js';
 import { snapshotRef } from './snapshots.js';
-
-/** One mapping, checked: a volume to make for each instance of the launch. */
-export interface LaunchVolume {
-  device: string;
-  sizeGb: number | undefined;
-  snapshot: SnapshotRow | undefined;
-  volumeType: string | undefined;
-  deleteOnTermination: boolean;
-}
 
 /**
  * The mappings of a RunInstances request, checked: each names a device (not a root disk's,
@@ -105,40 +97,6 @@ export async function launchVolumes(
     });
   }
   return out;
-}
-
-/**
- * Makes the launch's volumes for one instance, in its zone, recorded for it (its host attaches
- * them before it runs). Returns the undo (they go again); a failure midway removes those made.
- */
-export function makeLaunchVolumes(
-  deps: Ec2Deps,
-  ctx: RequestContext,
-  mappings: readonly LaunchVolume[],
-): ((inst: InstanceRow) => Promise<(() => Promise<void>) | undefined>) | undefined {
-  if (mappings.length === 0) return undefined;
-  return async (inst) => {
-    const undo = () => deps.volumes.discardLaunch(ctx, inst.id);
-    try {
-      for (const m of mappings) {
-        await deps.volumes.create(ctx, {
-          sizeGb: m.sizeGb,
-          snapshot: m.snapshot,
-          availabilityZone: inst.availabilityZone,
-          volumeType: m.volumeType,
-          launch: {
-            instanceId: inst.id,
-            device: m.device,
-            deleteOnTermination: m.deleteOnTermination,
-          },
-        });
-      }
-    } catch (err) {
-      await undo().catch(() => undefined);
-      throw err;
-    }
-    return undo;
-  };
 }
 
 /** An instance's volumes as EC2's `blockDeviceMapping` items. */

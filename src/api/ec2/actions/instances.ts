@@ -39,7 +39,8 @@ import {
   launchTemplateTags,
 } from './launch-templates.js';
 import { findPlacementGroup, placementGroupEc2Id } from './placement-groups.js';
-import { blockDeviceMappingView, launchVolumes, makeLaunchVolumes } from './block-devices.js';
+import { makeLaunchVolumes } from '../../launch-volumes.js';
+import { blockDeviceMappingView, launchVolumes } from './block-devices.js';
 import { metadataOptionsParams, metadataOptionsView } from './metadata-options.js';
 
 export interface Ec2State {
@@ -365,7 +366,7 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
         disableApiStop: data.disableApiStop ?? false,
         shutdownBehavior: data.shutdownBehavior,
         metadataOptions: data.metadataOptions,
-        prepare: makeLaunchVolumes(deps, context, mappings),
+        prepare: makeLaunchVolumes(deps.volumes, context, mappings),
       });
       const x = await extras(reservation.instances);
       return {
