@@ -284,7 +284,7 @@ describe('EC2 parameters as docs/ec2-parameters.md declares them', () => {
       ['SubnetId', { SubnetId: 'subnet-0123456789abcdef0' }, 'UnsupportedOperation'],
       [
         'BlockDeviceMapping',
-        { BlockDeviceMappings: [{ DeviceName: '/dev/sdb', Ebs: { VolumeSize: 10 } }] },
+        { BlockDeviceMappings: [{ DeviceName: '/dev/sdb', Ebs: { VolumeSize: 10, Iops: 3000 } }] },
         'UnsupportedOperation',
       ],
       ['PrivateIpAddress', { PrivateIpAddress: '10.20.0.200' }, 'InvalidParameterValue'],

@@ -30,17 +30,17 @@ export function serverExtrasReader(services: ApiServices): ExtrasReader {
       hosts,
       volumes,
     ] = await Promise.all([
-        tags.of(ids),
-        ops.securityGroupsOf(ids),
-        addresses.fixedByInstance(ids),
-        addresses.floatingByInstance(ids),
-        ops.metadataOf(ids),
-        ops.serverDetailsOf(ids),
-        ops.flavors(),
-        opts.serverGroups ? services.serverGroups.ofInstances(ids) : undefined,
-        opts.hostStatus && rows.some((r) => r.host) ? services.hosts.computeHosts() : undefined,
-        services.volumes.ofInstances(ids),
-      ]);
+      tags.of(ids),
+      ops.securityGroupsOf(ids),
+      addresses.fixedByInstance(ids),
+      addresses.floatingByInstance(ids),
+      ops.metadataOf(ids),
+      ops.serverDetailsOf(ids),
+      ops.flavors(),
+      opts.serverGroups ? services.serverGroups.ofInstances(ids) : undefined,
+      opts.hostStatus && rows.some((r) => r.host) ? services.hosts.computeHosts() : undefined,
+      services.volumes.ofInstances(ids),
+    ]);
     // host_status (2.16) as the Compute API defines it: DOWN when the host's compute service
     // misses its heartbeats, MAINTENANCE when an operator disabled it, UP otherwise; UNKNOWN
     // for a host that never registered, '' for a server without a host.

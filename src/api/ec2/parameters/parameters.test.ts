@@ -110,8 +110,8 @@ describe('checking a request against its declaration', () => {
     const run = declared('RunInstances');
     assert.equal(ruleFor(run, 'SecurityGroupId')?.pattern, 'SecurityGroupId.N');
     assert.equal(
-      ruleFor(run, 'BlockDeviceMapping.N.Ebs.Iops')?.pattern,
-      'BlockDeviceMapping.N.*',
+      ruleFor(run, 'BlockDeviceMapping.N.Ebs.VolumeSize')?.pattern,
+      'BlockDeviceMapping.N.Ebs.VolumeSize',
     );
     assert.equal(ruleFor(run, 'Monitoring.Enabled')?.pattern, 'Monitoring.Enabled');
     assert.equal(ruleFor(run, 'Monitoring'), undefined);
