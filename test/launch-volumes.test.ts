@@ -28,6 +28,8 @@ import { needs } from './support/capabilities.js';
 import { startTestCloud, waitUntil, type TestCloud } from './support/ec2.js';
 import { expectError } from './support/expect.js';
 import { stopWithStorageDaemon } from './support/volumes.js';
+import { adminEnv, openstack, PASSWORD } from './support/openstack.js';
+import { IdentityService } from '../src/identity/index.js';
 
 const ALL = ['network', 'scheduler', 'compute', 'volume', 'api'] as const;
 
@@ -257,5 +259,85 @@ describe(
         fs.rmSync(home, { recursive: true, force: true });
       }
     });
+
+    it(
+      'makes volumes from block_device_mapping_v2 through openstackclient: server create --block-device, and shows them as volumes_attached',
+      needs('openstackclient'),
+      async () => {
+        await new IdentityService(t.cloud.database.db).setPassword('admin', PASSWORD);
+        const env = adminEnv(t);
+        const os = async (...args: string[]) => {
+          const r = await openstack(env, args);
+          assert.equal(r.code, 0, `openstack ${args.join(' ')}: ${r.err}`);
+          return r.out;
+        };
+        const image = await t.addImage({ name: 'bdm-osc-image' });
+        const created = JSON.parse(
+          await os(
+            '--os-compute-api-version',
+            '2.79',
+            'server',
+            'create',
+            '--image',
+            image.id,
+            '--flavor',
+            'm1.nano',
+            '--block-device',
+            'source_type=blank,destination_type=volume,volume_size=1,delete_on_termination=true',
+            '--block-device',
+            'source_type=blank,destination_type=volume,volume_size=2,device_name=vdd',
+            '--wait',
+            '-f',
+            'json',
+            'bdm-osc',
+          ),
+        ) as Record<string, unknown>;
+        assert.equal(created.status, 'ACTIVE');
+        const id = created.id as string;
+        const rows = (await volumeRows()).filter((v) => v.instanceId === id);
+        assert.deepEqual(
+          rows.map((v) => [v.device, v.sizeGb, v.status, v.deleteOnTermination]).sort(),
+          [
+            ['/dev/vdb', 1, 'in-use', 1],
+            ['/dev/vdd', 2, 'in-use', 0],
+          ],
+        );
+        const shown = JSON.parse(
+          await os('--os-compute-api-version', '2.79', 'server', 'show', id, '-f', 'json'),
+        ) as Record<string, unknown>;
+        const attached = shown.volumes_attached ?? shown['os-extended-volumes:volumes_attached'];
+        assert.ok(JSON.stringify(attached).includes(rows[0]?.id as string), JSON.stringify(shown));
+
+        // Booting from a volume is refused whole: no server, no volume.
+        const before = (await volumeRows()).length;
+        const refused = await openstack(env, [
+          'server',
+          'create',
+          '--image',
+          image.id,
+          '--flavor',
+          'm1.nano',
+          '--boot-from-volume',
+          '1',
+          'bdm-bfv',
+        ]);
+        assert.notEqual(refused.code, 0);
+        assert.match(refused.err, /boot_index 0|Booting from a volume/);
+        assert.equal((await volumeRows()).length, before);
+
+        await os('server', 'delete', '--wait', id);
+        const kept = rows.find((v) => v.device === '/dev/vdd')?.id as string;
+        const gone = rows.find((v) => v.device === '/dev/vdb')?.id as string;
+        await waitUntil(
+          async () => {
+            const repo = new VolumeRepo(t.cloud.database.db);
+            const [k, g] = await Promise.all([repo.get(kept), repo.get(gone)]);
+            return k?.status === 'available' && g === undefined ? true : undefined;
+          },
+          60_000,
+          'the delete_on_termination volume to go and the other to be free',
+        );
+      },
+    );
   },
 );

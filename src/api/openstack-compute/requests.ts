@@ -413,6 +413,8 @@ export function parseCreateServer(body: unknown, v: Microversion = MIN_VERSION):
   const s = object(top.server, 'server');
   onlyKeys(s, serverKeys(v), 'server');
   const name = serverName(string(s, 'name', { required: true, min: 1 }) as string);
+  // First, so that a boot from a volume (no imageRef) hears why it is refused.
+  const devices = blockDevices(s);
   const imageRef = string(s, 'imageRef', { required: true, min: 1 }) as string;
   const flavorRef = String(
     typeof s.flavorRef === 'number'
@@ -527,7 +529,7 @@ export function parseCreateServer(body: unknown, v: Microversion = MIN_VERSION):
     hostname: givenHostname,
     host,
     hypervisorHostname,
-    blockDevices: blockDevices(s),
+    blockDevices: devices,
   };
 }
 

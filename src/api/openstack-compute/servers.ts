@@ -17,12 +17,7 @@ import type { ApiServices } from '../services.js';
 import { MAX_TAGS_PER_RESOURCE } from '../../tags/index.js';
 import { findFlavor } from './flavors.js';
 import { atLeast } from './microversion.js';
-import {
-  bad,
-  parseCreateServer,
-  parseUpdateServer,
-  type ServerBlockDevice,
-} from './requests.js';
+import { bad, parseCreateServer, parseUpdateServer, type ServerBlockDevice } from './requests.js';
 import type { RouteDeps } from './routes.js';
 import { NAME_TAG, serverExtrasReader } from './server-extras.js';
 import { serverListRoutes } from './server-list.js';
