@@ -3,7 +3,7 @@
 // and how DescribeInstances and DescribeInstanceAttribute show an instance's volumes.
 import { isRootDevice, isVolumeDevice, normalizeDevice } from '../../../compute/index.js';
 import type { RequestContext } from '../../../context.js';
-import type { SnapshotRow, VolumeRow } from '../../../db/index.js';
+import type { VolumeRow } from '../../../db/index.js';
 import { invalid, StratusError } from '../../../errors.js';
 import { ec2Id } from '../../../ids/index.js';
 import { MAX_VOLUME_GB, MIN_VOLUME_GB, VOLUME_TYPES } from '../../../volume/index.js';
