@@ -293,7 +293,7 @@ describe('EC2 parameters as docs/ec2-parameters.md declares them', () => {
       ],
       [
         'BlockDeviceMapping',
-        { BlockDeviceMappings: [{ DeviceName: '/dev/sdb', Ebs: { VolumeSize: 10 } }] },
+        { BlockDeviceMappings: [{ DeviceName: '/dev/sdb', Ebs: { VolumeSize: 10, Iops: 3000 } }] },
         'UnsupportedOperation',
       ],
       ['PrivateIpAddress', { PrivateIpAddress: '10.20.0.200' }, 'InvalidParameterValue'],

@@ -34,7 +34,13 @@ export interface VolumeWork {
 }
 
 /** What an attachment that is given up leaves: the volume free again. */
-const RELEASED = { instanceId: null, device: null, attachedAt: null } as const;
+const RELEASED = {
+  instanceId: null,
+  device: null,
+  attachedAt: null,
+  // A volume detached from the instance it was made for no longer goes with it.
+  deleteOnTermination: 0,
+} as const;
 
 export class AttachmentWorker {
   readonly #opts: AttachmentWorkerOptions;
@@ -149,19 +155,85 @@ export class AttachmentWorker {
   }
 
   /**
-   * The instance's VM is gone (terminated): its volumes are free again. The caller holds the
-   * instance's lock.
+   * Attaches the volumes a launch made for the instance (its block device mappings), before
+   * the instance is recorded running: each is waited for until its volume host made it
+   * (`waitMs` at most), then exported and plugged, and ends `in-use`. Throws when one cannot
+   * be made or plugged; the caller fails the build (and `releaseAll(.., 'launch')` removes
+   * them). The caller holds the instance's lock.
    */
-  async releaseAll(instanceId: string, ctx: RequestContext): Promise<void> {
+  async attachLaunchVolumes(
+    instanceId: string,
+    ctx: RequestContext,
+    waitMs: number,
+  ): Promise<void> {
+    const deadline = now() + waitMs;
+    for (;;) {
+      const vs = await this.#volumes.list({ instanceId });
+      const failed = vs.find((v) => v.status === 'error');
+      if (failed) {
+        throw new Error(
+          `The volume '${failed.id}' for ${failed.device ?? 'a device'} could not be made: ${failed.statusReason ?? 'error'}.`,
+        );
+      }
+      if (!vs.some((v) => v.status === 'creating')) break;
+      if (now() > deadline) {
+        throw new Error(`The instance's volumes were not made within ${waitMs / 1000} s.`);
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    for (const v of await this.#volumes.list({ instanceId })) {
+      if (v.status !== 'available' && v.status !== 'attaching') continue;
+      if (v.host === null) throw new Error(`The volume '${v.id}' has no volume host.`);
+      await this.#volumes.update(v.id, { status: 'attaching' }, ['available']);
+      const e = await this.#opts.volumes.exportVolume(ctx, v.host, v.id);
+      await this.#opts.driver.attachVolume(instanceId, {
+        volumeId: v.id,
+        device: v.device ?? '',
+        connection: { kind: 'nbd', host: e.host, port: e.port, exportName: e.exportName },
+      });
+      await this.#volumes.update(v.id, { status: 'in-use', attachedAt: now() }, ['attaching']);
+      this.#opts.logger.info(
+        { instanceId, volumeId: v.id, device: v.device },
+        'launch volume attached',
+      );
+    }
+  }
+
+  /**
+   * The instance's VM is gone (terminated): its volumes are free again, and those marked
+   * DeleteOnTermination are deleted. When its launch failed (`launch`), every volume made for
+   * it goes, as EC2 removes them with the failed instance. The caller holds the instance's lock.
+   */
+  async releaseAll(instanceId: string, ctx: RequestContext, launch = false): Promise<void> {
     for (const v of await this.#volumes.list({ instanceId })) {
       await this.#unexport(v, ctx);
+      const log = this.#opts.logger.child({ instanceId, volumeId: v.id });
+      if ((v.deleteOnTermination === 1 || launch) && v.host !== null) {
+        const gone = await this.#volumes.update(v.id, { ...RELEASED, status: 'deleting' }, [
+          'creating',
+          'available',
+          'attaching',
+          'in-use',
+          'detaching',
+          'extending',
+          'error',
+        ]);
+        if (gone) {
+          await this.#opts.volumes.deleteVolume(ctx, v.host, v.id).catch((err: unknown) => {
+            log.warn({ err }, 'the volume host was not told to delete the volume');
+          });
+          log.info('volume deleted with its instance');
+          continue;
+        }
+      }
       await this.#volumes.update(v.id, { ...RELEASED, status: 'available' }, [
+        'available',
         'attaching',
         'in-use',
         'detaching',
         'extending',
       ]);
-      this.#opts.logger.info({ instanceId, volumeId: v.id }, 'volume released with its instance');
+      log.info('volume released with its instance');
     }
   }
 
@@ -178,7 +250,8 @@ export class AttachmentWorker {
     for (const v of stale) {
       const instanceId = v.instanceId as string;
       const inst = await this.#opts.mine(instanceId);
-      if (!inst) continue;
+      // A build attaches its launch volumes itself (attachLaunchVolumes).
+      if (!inst || inst.vmState === 'building') continue;
       const work = { instanceId, volumeId: v.id };
       this.#opts.logger.warn({ ...work, status: v.status }, 'taking up unfinished volume work');
       if (inst.vmState === 'deleted' || inst.vmState === 'error') {

@@ -73,6 +73,8 @@ export { METADATA_HTTP_TOKENS, METADATA_SWITCH } from '../db/index.js';
 export { FlavorService, type NewFlavor } from './flavors.js';
 export { UsageReport, type InstanceUsage } from './usage.js';
 export {
+  isRootDevice,
+  isVolumeDevice,
   normalizeDevice,
   VolumeAttachOperations,
   type VolumeAttachOperationsOptions,

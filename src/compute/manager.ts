@@ -56,6 +56,8 @@ export interface ComputeOptions {
    * 60 s). At start every in-flight instance of the host is taken over at once.
    */
   inFlightDeadlineMs?: number;
+  /** How long a build waits for the volumes its block device mappings made (5 min unless told). */
+  launchVolumeWaitMs?: number;
   /**
    * The metadata a guest may fetch (request path -> body), handed to drivers that serve it
    * themselves (user-mode networking). None when absent.
@@ -276,8 +278,15 @@ export class ComputeManager implements ProtocolHandlers<
           if ((await this.#opts.driver.getState(instanceId)) === 'nostate') {
             await this.#spawn({ ...inst, privateIp: net.address, macAddress: net.macAddress }, net);
           }
+          // Volumes from the launch's block device mappings are plugged before it runs.
+          await this.#attachments?.attachLaunchVolumes(
+            instanceId,
+            ctx,
+            this.#opts.launchVolumeWaitMs ?? 300_000,
+          );
         } catch (err) {
           await this.#opts.driver.destroy(instanceId).catch(() => undefined);
+          await this.#attachments?.releaseAll(instanceId, ctx, true).catch(() => undefined);
           await this.#opts.guestPort?.unplugInstance({ instanceId }).catch(() => undefined);
           await this.#opts.network
             .deallocateForInstance(ctx, instanceId, this.#opts.host)

@@ -95,6 +95,12 @@ export interface RunRequest {
   /** The instance metadata service's options (EC2's MetadataOptions); defaults where absent. */
   metadataOptions?: MetadataOptionsChange | undefined;
   /**
+   * Runs for each instance once its host and zone are recorded, before it is handed to the
+   * host (the volumes of its block device mappings are made here). A throw fails the launch
+   * from that instance on; the returned undo runs when handing it to its host fails.
+   */
+  prepare?: (instance: InstanceRow) => Promise<(() => Promise<void>) | undefined>;
+  /**
    * What the Compute API keeps beyond the instance (checked by the caller): a description,
    * a hostname (one instance only), the admin password the guest reads from the metadata
    * service, and tags (plain strings).
@@ -407,6 +413,7 @@ export class InstanceOperations {
     } catch (err) {
       return this.#undoLaunch(reservationId, projectId, cast, rows, err);
     }
+    let undo: (() => Promise<void>) | undefined;
     for (const [i, inst] of rows.entries()) {
       const host = hosts[i] as string;
       try {
@@ -414,9 +421,17 @@ export class InstanceOperations {
         // The instance is in its host's zone (the one asked for, or the one it landed in).
         const availabilityZone = zoneOf.get(host) || inst.availabilityZone;
         await this.#instances.update(inst.id, { host, availabilityZone, taskState: null });
+        undo = await req.prepare?.({ ...inst, host, availabilityZone, taskState: null });
         await this.#opts.compute.buildInstance(ctx, host, inst.id);
+        undo = undefined;
         cast.push({ ...inst, host, availabilityZone, taskState: null });
       } catch (err) {
+        await undo?.().catch((e: unknown) => {
+          this.#opts.logger.error(
+            { err: e, instanceId: inst.id },
+            'undoing its launch volumes failed',
+          );
+        });
         return this.#undoLaunch(reservationId, projectId, cast, rows.slice(i), err);
       }
     }

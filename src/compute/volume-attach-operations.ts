@@ -24,6 +24,16 @@ export interface VolumeAttachOperationsOptions {
   compute: ComputeClient;
 }
 
+/** Whether `device` (with /dev/) names a disk a volume may be given, and not a root disk. */
+export function isVolumeDevice(device: string): boolean {
+  return DEVICE.test(device) && !ROOT_DEVICES.has(device);
+}
+
+/** Whether `device` names an instance's root disk (/dev/sda1, /dev/xvda, /dev/vda ...). */
+export function isRootDevice(device: string): boolean {
+  return ROOT_DEVICES.has(device.replace(/1$/, ''));
+}
+
 /** A device name as recorded: always with /dev/. */
 export function normalizeDevice(device: string): string {
   return device.startsWith('/dev/') ? device : `/dev/${device}`;
@@ -184,7 +194,13 @@ export class VolumeAttachOperations {
     if (instance.host === null) {
       await this.#volumes.update(
         volume.id,
-        { status: 'available', instanceId: null, device: null, attachedAt: null },
+        {
+          status: 'available',
+          instanceId: null,
+          device: null,
+          attachedAt: null,
+          deleteOnTermination: 0,
+        },
         ['detaching'],
       );
       return { ...volume, status: 'available' };

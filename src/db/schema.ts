@@ -741,6 +741,8 @@ export interface VolumesTable {
   statusReason: string | null;
   /** The snapshot the volume was made from; null for an empty one. */
   snapshotId: string | null;
+  /** 1: the volume goes when its instance is terminated (made by a launch that said so). */
+  deleteOnTermination: number;
   createdAt: number;
   updatedAt: number;
 }

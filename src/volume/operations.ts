@@ -69,6 +69,12 @@ export interface CreateVolumeArgs {
   name?: string | undefined;
   description?: string | undefined;
   tags?: readonly { key: string; value: string }[];
+  /**
+   * Made by a launch from a block device mapping: recorded for the instance under `device`
+   * from the start (its compute host attaches it before the instance runs), and whether it
+   * goes when the instance is terminated.
+   */
+  launch?: { instanceId: string; device: string; deleteOnTermination: boolean } | undefined;
 }
 
 export class VolumeOperations {
@@ -128,11 +134,12 @@ export class VolumeOperations {
       volumeType,
       name: args.name ?? null,
       description: args.description ?? null,
-      instanceId: null,
-      device: null,
+      instanceId: args.launch?.instanceId ?? null,
+      device: args.launch?.device ?? null,
       attachedAt: null,
       statusReason: null,
       snapshotId: snapshot?.id ?? null,
+      deleteOnTermination: args.launch?.deleteOnTermination ? 1 : 0,
       createdAt: at,
       updatedAt: at,
     };
@@ -198,6 +205,33 @@ export class VolumeOperations {
       if (!row) throw notFound('volume', r.shown, `The volume '${r.shown}' does not exist.`);
       return row;
     });
+  }
+
+  /** The volumes attached (or being attached) to each of these instances, by instance id. */
+  async ofInstances(instanceIds: readonly string[]): Promise<Map<string, VolumeRow[]>> {
+    const out = new Map<string, VolumeRow[]>();
+    for (const v of await this.#volumes.list({ instanceIds: [...new Set(instanceIds)] })) {
+      const id = v.instanceId as string;
+      out.set(id, [...(out.get(id) ?? []), v]);
+    }
+    return out;
+  }
+
+  /**
+   * Removes the volumes a launch made for an instance that was never handed to its host (the
+   * launch failed): they go with it, whatever their DeleteOnTermination.
+   */
+  async discardLaunch(ctx: RequestContext, instanceId: string): Promise<void> {
+    for (const v of await this.#volumes.list({ instanceId })) {
+      const moved = await this.#volumes.update(
+        v.id,
+        { status: 'deleting', instanceId: null, device: null, attachedAt: null },
+        ['creating', 'available', 'error'],
+      );
+      if (!moved) continue;
+      if (v.host === null) await this.#volumes.delete(v.id);
+      else await this.#opts.volumes.deleteVolume(ctx, v.host, v.id);
+    }
   }
 
   /**

@@ -34,6 +34,108 @@ export interface CreateServer {
   /** 2.74: the host (and hypervisor) asked for, admins only. */
   host: string | undefined;
   hypervisorHostname: string | undefined;
+  /** Data volumes to make for each server (block_device_mapping_v2). */
+  blockDevices: ServerBlockDevice[];
+}
+
+/** A block_device_mapping_v2 entry that makes a data volume (blank or from a snapshot). */
+export interface ServerBlockDevice {
+  source: 'blank' | 'snapshot';
+  /** The snapshot's id, for source `snapshot`. */
+  snapshotId: string | undefined;
+  sizeGb: number | undefined;
+  /** The device name asked for (vdb, /dev/vdc), if any. */
+  deviceName: string | undefined;
+  volumeType: string | undefined;
+  deleteOnTermination: boolean;
+}
+
+const BDM_KEYS = [
+  'source_type',
+  'destination_type',
+  'boot_index',
+  'uuid',
+  'volume_size',
+  'delete_on_termination',
+  'device_name',
+  'volume_type',
+  'disk_bus',
+  'device_type',
+  'guest_format',
+  'tag',
+  'no_device',
+];
+
+/**
+ * block_device_mapping_v2 as this cloud takes it: the image's own root (source `image`,
+ * destination `local`, boot_index 0) and data volumes made at create (source `blank` with a
+ * volume_size, or `snapshot` with its uuid; destination `volume`). Refused: booting from a
+ * volume, existing volumes (attach them once the server runs), ephemeral and swap disks.
+ */
+function blockDevices(s: Obj): ServerBlockDevice[] {
+  const v = s.block_device_mapping_v2;
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v)) {
+    throw bad('Invalid input for field/attribute block_device_mapping_v2. It must be a list.');
+  }
+  const out: ServerBlockDevice[] = [];
+  for (const item of v) {
+    const m = object(item, 'block_device_mapping_v2');
+    onlyKeys(m, BDM_KEYS, 'block_device_mapping_v2');
+    const source = string(m, 'source_type') ?? 'volume';
+    const destination = string(m, 'destination_type') ?? (source === 'image' ? 'local' : 'volume');
+    const bootRaw = m.boot_index;
+    const bootIndex =
+      bootRaw === undefined || bootRaw === null ? undefined : Number.parseInt(String(bootRaw), 10);
+    if (bootRaw !== undefined && bootRaw !== null && Number.isNaN(bootIndex)) {
+      throw bad(`Invalid input for field/attribute boot_index. Value: ${JSON.stringify(bootRaw)}.`);
+    }
+    if (source === 'image' && destination === 'local' && bootIndex === 0) continue;
+    if (bootIndex === 0) {
+      throw bad(
+        'Booting from a volume (a block device with boot_index 0 on a volume) is not supported by this cloud yet; a server boots from its image.',
+      );
+    }
+    if (destination !== 'volume') {
+      throw bad(
+        `Block devices with destination_type '${destination}' (ephemeral and swap disks) are not supported by this cloud.`,
+      );
+    }
+    if (source === 'volume' || source === 'image') {
+      throw bad(
+        `Block devices with source_type '${source}' are not supported at server create by this cloud; create the volume, then attach it to the running server.`,
+      );
+    }
+    if (source !== 'blank' && source !== 'snapshot') {
+      throw bad(`Invalid input for field/attribute source_type. Value: ${JSON.stringify(source)}.`);
+    }
+    const sizeRaw = m.volume_size;
+    let sizeGb: number | undefined;
+    if (sizeRaw !== undefined && sizeRaw !== null) {
+      sizeGb = Number(sizeRaw);
+      if (!Number.isInteger(sizeGb) || sizeGb < 1) {
+        throw bad(
+          `Invalid input for field/attribute volume_size. Value: ${JSON.stringify(sizeRaw)}. It must be a positive integer.`,
+        );
+      }
+    }
+    const snapshotId = string(m, 'uuid', { min: 1 });
+    if (source === 'blank' && sizeGb === undefined) {
+      throw bad('A blank volume block device needs a volume_size.');
+    }
+    if (source === 'snapshot' && snapshotId === undefined) {
+      throw bad('A block device from a snapshot needs the snapshot uuid.');
+    }
+    out.push({
+      source,
+      snapshotId: source === 'snapshot' ? snapshotId : undefined,
+      sizeGb,
+      deviceName: string(m, 'device_name', { min: 1 }),
+      volumeType: string(m, 'volume_type', { min: 1 }),
+      deleteOnTermination: flag(m, 'delete_on_termination') ?? false,
+    });
+  }
+  return out;
 }
 
 /** A server update: its name, the addresses recorded for reaching it, its description and hostname. */
@@ -311,6 +413,8 @@ export function parseCreateServer(body: unknown, v: Microversion = MIN_VERSION):
   const s = object(top.server, 'server');
   onlyKeys(s, serverKeys(v), 'server');
   const name = serverName(string(s, 'name', { required: true, min: 1 }) as string);
+  // First, so that a boot from a volume (no imageRef) hears why it is refused.
+  const devices = blockDevices(s);
   const imageRef = string(s, 'imageRef', { required: true, min: 1 }) as string;
   const flavorRef = String(
     typeof s.flavorRef === 'number'
@@ -367,7 +471,7 @@ export function parseCreateServer(body: unknown, v: Microversion = MIN_VERSION):
       );
     }
   }
-  for (const key of ['block_device_mapping', 'block_device_mapping_v2']) {
+  for (const key of ['block_device_mapping']) {
     const v = s[key];
     if (v !== undefined && !(Array.isArray(v) && v.length === 0)) {
       throw bad(
@@ -425,6 +529,7 @@ export function parseCreateServer(body: unknown, v: Microversion = MIN_VERSION):
     hostname: givenHostname,
     host,
     hypervisorHostname,
+    blockDevices: devices,
   };
 }
 

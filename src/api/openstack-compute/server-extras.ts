@@ -18,18 +18,29 @@ export function serverExtrasReader(services: ApiServices): ExtrasReader {
   const { instances: ops, tags, addresses, securityGroups: groups } = services;
   return async (rows, opts = {}) => {
     const ids = rows.map((r) => r.id);
-    const [tagRows, groupLinks, fixed, floating, metadata, details, flavors, serverGroups, hosts] =
-      await Promise.all([
-        tags.of(ids),
-        ops.securityGroupsOf(ids),
-        addresses.fixedByInstance(ids),
-        addresses.floatingByInstance(ids),
-        ops.metadataOf(ids),
-        ops.serverDetailsOf(ids),
-        ops.flavors(),
-        opts.serverGroups ? services.serverGroups.ofInstances(ids) : undefined,
-        opts.hostStatus && rows.some((r) => r.host) ? services.hosts.computeHosts() : undefined,
-      ]);
+    const [
+      tagRows,
+      groupLinks,
+      fixed,
+      floating,
+      metadata,
+      details,
+      flavors,
+      serverGroups,
+      hosts,
+      volumes,
+    ] = await Promise.all([
+      tags.of(ids),
+      ops.securityGroupsOf(ids),
+      addresses.fixedByInstance(ids),
+      addresses.floatingByInstance(ids),
+      ops.metadataOf(ids),
+      ops.serverDetailsOf(ids),
+      ops.flavors(),
+      opts.serverGroups ? services.serverGroups.ofInstances(ids) : undefined,
+      opts.hostStatus && rows.some((r) => r.host) ? services.hosts.computeHosts() : undefined,
+      services.volumes.ofInstances(ids),
+    ]);
     // host_status (2.16) as the Compute API defines it: DOWN when the host's compute service
     // misses its heartbeats, MAINTENANCE when an operator disabled it, UP otherwise; UNKNOWN
     // for a host that never registered, '' for a server without a host.
@@ -52,6 +63,10 @@ export function serverExtrasReader(services: ApiServices): ExtrasReader {
         const extras: ServerExtras = {
           name: (tagRows.get(r.id) ?? []).find((t) => t.key === NAME_TAG)?.value ?? '',
           securityGroups: (groupLinks.get(r.id) ?? []).flatMap((g) => groupNames.get(g) ?? []),
+          volumes: (volumes.get(r.id) ?? []).map((v) => ({
+            id: v.id,
+            deleteOnTermination: v.deleteOnTermination === 1,
+          })),
           // A stopped or deleted server's address may have gone back to the pool.
           fixed:
             fixed.get(r.id) ??

@@ -6,11 +6,18 @@ import { randomBytes } from 'node:crypto';
 import { isAdmin, type RequestContext } from '../../context.js';
 import type { InstanceRow } from '../../db/index.js';
 import { invalid, notFound, StratusError } from '../../errors.js';
-import { checkUnlocked, type InstanceOperations } from '../../compute/index.js';
+import {
+  checkUnlocked,
+  isVolumeDevice,
+  normalizeDevice,
+  type InstanceOperations,
+} from '../../compute/index.js';
+import { makeLaunchVolumes, type LaunchVolume } from '../launch-volumes.js';
+import type { ApiServices } from '../services.js';
 import { MAX_TAGS_PER_RESOURCE } from '../../tags/index.js';
 import { findFlavor } from './flavors.js';
 import { atLeast } from './microversion.js';
-import { parseCreateServer, parseUpdateServer } from './requests.js';
+import { bad, parseCreateServer, parseUpdateServer, type ServerBlockDevice } from './requests.js';
 import type { RouteDeps } from './routes.js';
 import { NAME_TAG, serverExtrasReader } from './server-extras.js';
 import { serverListRoutes } from './server-list.js';
@@ -95,7 +102,9 @@ export function serverRoutes(deps: RouteDeps): void {
     const adminPass = req.adminPass ?? newPassword();
     let reservation;
     try {
+      const mappings = await launchVolumesOf(services, ctx, req.blockDevices);
       reservation = await ops.run(ctx, {
+        prepare: makeLaunchVolumes(services.volumes, ctx, mappings),
         imageRef: imageRef.toLowerCase(),
         flavorName: flavor.name,
         minCount: req.minCount,
@@ -230,4 +239,56 @@ function newPassword(length = 12): string {
 /** A reference may be a bare id or a link to the resource: take the last path segment. */
 function lastSegment(ref: string): string {
   return ref.includes('/') ? (ref.replace(/\/+$/, '').split('/').pop() ?? ref) : ref;
+}
+
+/**
+ * The data volumes of a server create, checked whole before anything is made: each snapshot
+ * one the caller may see (unknown: not_found, a 400 to the caller) no larger than the size
+ * asked for, each device name a data disk's and given once; those without a name take the
+ * first free /dev/vdX.
+ */
+async function launchVolumesOf(
+  services: ApiServices,
+  ctx: RequestContext,
+  devices: readonly ServerBlockDevice[],
+): Promise<LaunchVolume[]> {
+  const taken = new Set<string>();
+  for (const d of devices) {
+    if (d.deviceName === undefined) continue;
+    const device = normalizeDevice(d.deviceName);
+    if (!isVolumeDevice(device)) {
+      throw bad(`The device name ${d.deviceName} is not one a data volume can be given.`);
+    }
+    if (taken.has(device)) throw bad(`The device name ${device} is given more than once.`);
+    taken.add(device);
+  }
+  const out: LaunchVolume[] = [];
+  for (const d of devices) {
+    let device = d.deviceName === undefined ? undefined : normalizeDevice(d.deviceName);
+    if (device === undefined) {
+      for (let c = 'b'.charCodeAt(0); c <= 'z'.charCodeAt(0) && device === undefined; c++) {
+        const name = `/dev/vd${String.fromCharCode(c)}`;
+        if (!taken.has(name)) device = name;
+      }
+      if (device === undefined) throw bad('Too many block devices.');
+      taken.add(device);
+    }
+    const [snapshot] =
+      d.snapshotId === undefined
+        ? []
+        : await services.snapshots.resolve(ctx, [{ ref: d.snapshotId, shown: d.snapshotId }]);
+    if (snapshot && d.sizeGb !== undefined && d.sizeGb < snapshot.volumeSizeGb) {
+      throw bad(
+        `The volume size ${d.sizeGb} GiB is smaller than the snapshot ${d.snapshotId}'s ${snapshot.volumeSizeGb} GiB.`,
+      );
+    }
+    out.push({
+      device,
+      sizeGb: d.sizeGb,
+      snapshot,
+      volumeType: d.volumeType,
+      deleteOnTermination: d.deleteOnTermination,
+    });
+  }
+  return out;
 }

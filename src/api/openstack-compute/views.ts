@@ -151,6 +151,8 @@ export function legacyVersionView(base: string, document = false) {
 export interface ServerExtras {
   name: string;
   securityGroups: string[];
+  /** The volumes attached to it, and whether each goes with it (os-extended-volumes). */
+  volumes?: { id: string; deleteOnTermination: boolean }[] | undefined;
   /** The fixed address's network and MAC, if it has one. */
   fixed: { network: string; address: string; mac: string | null } | undefined;
   floating: string | undefined;
@@ -300,7 +302,10 @@ export function serverView(
           'OS-EXT-STS:task_state': inst.taskState,
           'OS-EXT-STS:vm_state': inst.vmState,
           'OS-EXT-STS:power_state': POWER_STATES[inst.powerState] ?? 0,
-          'os-extended-volumes:volumes_attached': [],
+          'os-extended-volumes:volumes_attached': (x.volumes ?? []).map((vol) => ({
+            id: vol.id,
+            ...(atLeast(v, 3) ? { delete_on_termination: vol.deleteOnTermination } : {}),
+          })),
         }),
     ...(inst.vmState === 'error' && inst.stateReason === 'build_failed'
       ? {

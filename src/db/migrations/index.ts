@@ -29,6 +29,7 @@ import * as m0027 from './0027-server-actions.js';
 import * as m0029 from './0029-volumes.js';
 import * as m0030 from './0030-volume-attachments.js';
 import * as m0031 from './0031-snapshots.js';
+import * as m0032 from './0032-launch-volumes.js';
 import * as m0033 from './0033-project-networks.js';
 import * as m0037 from './0037-vpcs.js';
 
@@ -62,6 +63,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0029-volumes': m0029,
   '0030-volume-attachments': m0030,
   '0031-snapshots': m0031,
+  '0032-launch-volumes': m0032,
   '0033-project-networks': m0033,
   '0037-vpcs': m0037,
 };

@@ -12,6 +12,8 @@ export interface VolumeListFilter {
   host?: string;
   /** Only volumes attached (or being attached) to this instance. */
   instanceId?: string;
+  /** Only volumes attached (or being attached) to one of these instances. */
+  instanceIds?: readonly string[];
   /** Only volumes in one of these statuses. */
   statuses?: readonly VolumeStatus[];
 }
@@ -34,6 +36,10 @@ export class VolumeRepo {
     if (filter.projectId !== undefined) q = q.where('projectId', '=', filter.projectId);
     if (filter.host !== undefined) q = q.where('host', '=', filter.host);
     if (filter.instanceId !== undefined) q = q.where('instanceId', '=', filter.instanceId);
+    if (filter.instanceIds) {
+      if (filter.instanceIds.length === 0) return [];
+      q = q.where('instanceId', 'in', filter.instanceIds);
+    }
     if (filter.statuses) {
       if (filter.statuses.length === 0) return [];
       q = q.where('status', 'in', filter.statuses);

@@ -18,6 +18,7 @@ import {
 import type {
   InstanceKey,
   InstanceRow,
+  VolumeRow,
   ShutdownBehavior,
   TaskState,
   VmState,
@@ -42,6 +43,8 @@ import { interfaceView } from './network-interfaces.js';
 import { interfaceEc2Id, subnetEc2Id, vpcEc2Id } from './vpc-common.js';
 import type { NetworkInterface } from '../../../network/index.js';
 import { findPlacementGroup, placementGroupEc2Id } from './placement-groups.js';
+import { makeLaunchVolumes } from '../../launch-volumes.js';
+import { blockDeviceMappingView, launchVolumes } from './block-devices.js';
 import { metadataOptionsParams, metadataOptionsView } from './metadata-options.js';
 
 export interface Ec2State {
@@ -113,6 +116,7 @@ const NO_EXTRAS: Extras = {
   imageKinds: new Map(),
   placement: new Map(),
   interfaces: new Map(),
+  volumes: new Map(),
 };
 
 function mergeExtras(a: Extras, b: Extras): Extras {
@@ -121,6 +125,7 @@ function mergeExtras(a: Extras, b: Extras): Extras {
     groups: new Map([...a.groups, ...b.groups]),
     tags: new Map([...a.tags, ...b.tags]),
     publicIps: new Map([...a.publicIps, ...b.publicIps]),
+    volumes: new Map([...a.volumes, ...b.volumes]),
     imageKinds: new Map([...a.imageKinds, ...b.imageKinds]),
     placement: new Map([...a.placement, ...b.placement]),
     interfaces: new Map([...a.interfaces, ...b.interfaces]),
@@ -175,6 +180,8 @@ interface Extras {
   placement: Map<string, { id: string; name: string }>;
   /** The VPC interfaces of each instance in a VPC. */
   interfaces: Map<string, NetworkInterface[]>;
+  /** The volumes attached (or being attached) to each instance. */
+  volumes: Map<string, VolumeRow[]>;
 }
 
 export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
@@ -193,12 +200,13 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
 
   const extras = async (rows: readonly InstanceRow[]): Promise<Extras> => {
     const ids = rows.map((r) => r.id);
-    const [groupLinks, tagRows, publicIps, placement, interfaces] = await Promise.all([
+    const [groupLinks, tagRows, publicIps, placement, interfaces, volumes] = await Promise.all([
       ops.securityGroupsOf(ids),
       deps.tags.of(ids),
       addresses.floatingByInstance(ids),
       deps.serverGroups.ofInstances(ids),
       deps.vpcs.interfacesOf(ids),
+      deps.volumes.ofInstances(ids),
     ]);
     const groupIds = [...new Set([...groupLinks.values()].flat())];
     const groupRows = new Map((await securityGroups.byIds(groupIds)).map((g) => [g.id, g]));
@@ -218,7 +226,7 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
     const imageKinds = await images.kindsOf(
       rows.flatMap((r) => [r.imageId, r.kernelId, r.ramdiskId]).filter((x): x is string => !!x),
     );
-    return { groups, tags, publicIps, imageKinds, placement, interfaces };
+    return { groups, tags, publicIps, imageKinds, placement, interfaces, volumes };
   };
 
   const imageEc2Id = (x: Extras, id: string | null): string | undefined =>
@@ -256,7 +264,8 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
       stateReason: reason ? { code: reason.code, message: reason.message } : undefined,
       architecture: 'x86_64',
       rootDeviceType: 'instance-store',
-      blockDeviceMapping: [],
+      rootDeviceName: '/dev/vda',
+      blockDeviceMapping: blockDeviceMappingView(x.volumes.get(inst.id) ?? []),
       virtualizationType: 'hvm',
       clientToken: inst.clientToken ?? '',
       tagSet: x.tags.get(inst.id) ?? [],
@@ -368,6 +377,9 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
         placementName !== undefined || placementId !== undefined
           ? await findPlacementGroup(deps, context, { name: placementName, id: placementId })
           : undefined;
+      // Block device mappings are checked whole before anything is made; their volumes are
+      // made per instance once it has a host.
+      const mappings = await launchVolumes(deps, context, params);
       // The VPC subnet and ports of the instances, ready before anything is launched.
       const vpc = await prepareVpcLaunch(deps, context, params, maxCount, data.availabilityZone);
       const launched = ops.run(context, {
@@ -390,6 +402,7 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
         disableApiStop: data.disableApiStop ?? false,
         shutdownBehavior: data.shutdownBehavior,
         metadataOptions: data.metadataOptions,
+        prepare: makeLaunchVolumes(deps.volumes, context, mappings),
       });
       const reservation = await launched.catch(async (err: unknown) => {
         await vpc?.undo();
@@ -642,7 +655,9 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
           instanceInitiatedShutdownBehavior: value(i.shutdownBehavior),
         }),
         rootDeviceName: (_i, _x) => ({ rootDeviceName: value('/dev/vda') }),
-        blockDeviceMapping: (_i, _x) => ({ blockDeviceMapping: [] }),
+        blockDeviceMapping: (i, x) => ({
+          blockDeviceMapping: blockDeviceMappingView(x.volumes.get(i.id) ?? []),
+        }),
         groupSet: (i, x) => ({
           groupSet: (x.groups.get(i.id) ?? []).map((g) => ({ groupId: g.groupId })),
         }),

@@ -13,6 +13,43 @@ import {
 const NO_EBS = 'there is no EBS: an instance has one local root disk made from its image.';
 const NO_IPV6 = 'the guest network is IPv4 only.';
 
+const VOLUME_ONLY =
+  "a mapping makes a data volume of a size or from a snapshot, of a type (gp2, gp3, standard), in the instance's zone";
+/** What RunInstances' block device mappings may say beyond a data volume, refused by name. */
+const REFUSED_MAPPING_FIELDS: ActionParameters = {
+  'BlockDeviceMapping.N.VirtualName': refused(
+    'there are no instance-store disks beyond the root.',
+    {
+      sample: 'ephemeral0',
+    },
+  ),
+  'BlockDeviceMapping.N.NoDevice': refused('there are no instance-store disks beyond the root.'),
+  'BlockDeviceMapping.N.Ebs.Iops': refused(`${VOLUME_ONLY}; there are no provisioned IOPS.`, {
+    sample: '3000',
+  }),
+  'BlockDeviceMapping.N.Ebs.Throughput': refused(
+    `${VOLUME_ONLY}; there is no provisioned throughput.`,
+    {
+      sample: '125',
+    },
+  ),
+  'BlockDeviceMapping.N.Ebs.Encrypted': refused(`${VOLUME_ONLY}; volumes are not encrypted.`, {
+    accepts: ['false'],
+    sample: 'true',
+  }),
+  'BlockDeviceMapping.N.Ebs.KmsKeyId': refused(`${VOLUME_ONLY}; there is no KMS.`, { sample: 'k' }),
+  'BlockDeviceMapping.N.Ebs.OutpostArn': refused(`${VOLUME_ONLY}; there are no Outposts.`, {
+    sample: 'arn',
+  }),
+  'BlockDeviceMapping.N.Ebs.AvailabilityZone': refused(`${VOLUME_ONLY}.`, { sample: 'x' }),
+  'BlockDeviceMapping.N.Ebs.AvailabilityZoneId': refused(`${VOLUME_ONLY}.`, { sample: 'x' }),
+  'BlockDeviceMapping.N.Ebs.VolumeInitializationRate': refused(
+    `${VOLUME_ONLY}; a volume from a snapshot is whole at once.`,
+    { sample: '100' },
+  ),
+  'BlockDeviceMapping.N.Ebs.EbsCardIndex': refused(`${VOLUME_ONLY}.`, { sample: '1' }),
+};
+
 /** The metadata service's options, as RunInstances (`MetadataOptions.`) and the modify call take them. */
 function METADATA_OPTIONS(prefix: string): ActionParameters {
   return {
@@ -80,7 +117,12 @@ export const instanceParameters: Readonly<Record<string, ActionParameters>> = {
       sample: 'true',
     }),
     'Monitoring.MetricCategoryId.N': refused('there is no CloudWatch.', { sample: 'x' }),
-    'BlockDeviceMapping.N.*': refused(NO_EBS, { sample: '/dev/sdb' }),
+    'BlockDeviceMapping.N.DeviceName': honoured('a data volume: /dev/sdf, /dev/xvdg, /dev/vdb'),
+    'BlockDeviceMapping.N.Ebs.VolumeSize': honoured(),
+    'BlockDeviceMapping.N.Ebs.SnapshotId': honoured(),
+    'BlockDeviceMapping.N.Ebs.DeleteOnTermination': honoured('true unless told'),
+    'BlockDeviceMapping.N.Ebs.VolumeType': honoured('gp2, gp3 or standard'),
+    ...REFUSED_MAPPING_FIELDS,
     Ipv6AddressCount: refused(NO_IPV6, { accepts: ['0'], sample: '1' }),
     'Ipv6Address.N.*': refused(NO_IPV6, { sample: '2001:db8::1' }),
     EnablePrimaryIpv6: refused(NO_IPV6, { accepts: ['false'], sample: 'true' }),

@@ -111,7 +111,7 @@ describe('checking a request against its declaration', () => {
     assert.equal(ruleFor(run, 'SecurityGroupId')?.pattern, 'SecurityGroupId.N');
     assert.equal(
       ruleFor(run, 'BlockDeviceMapping.N.Ebs.VolumeSize')?.pattern,
-      'BlockDeviceMapping.N.*',
+      'BlockDeviceMapping.N.Ebs.VolumeSize',
     );
     assert.equal(ruleFor(run, 'Monitoring.Enabled')?.pattern, 'Monitoring.Enabled');
     assert.equal(ruleFor(run, 'Monitoring'), undefined);
