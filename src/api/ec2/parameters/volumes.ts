@@ -68,6 +68,10 @@ export const volumeParameters: Readonly<Record<string, ActionParameters>> = {
     VolumeId: honoured("an available volume of the instance's project and zone"),
     InstanceId: honoured('a running or stopped instance'),
     Device: honoured("/dev/sdX, /dev/xvdX or /dev/vdX, not the root disk's nor one in use"),
+    EbsCardIndex: refused('guests have one virtual storage controller; there are no EBS cards.', {
+      code: 'InvalidParameterValue',
+      sample: '1',
+    }),
   },
   DetachVolume: {
     ...DRY_RUN,
