@@ -19,7 +19,7 @@ const OPTIONS: LabOptions = {
   rabbitmq: 'amqp://guest:guest@127.0.0.1:5672',
   name: 'lab',
 };
-const PORTS = Array.from({ length: 14 }, (_, i) => 20000 + i);
+const PORTS = Array.from({ length: 16 }, (_, i) => 20000 + i);
 
 describe('lab plan', () => {
   it('names its own database, vhost and bus URL after the lab', () => {
@@ -54,7 +54,7 @@ describe('lab plan', () => {
         ['lab-zone1', 'stratus-lab-node5'],
       ],
     );
-    assert.equal(plan.apis[1]?.ec2, 'http://127.0.0.1:20007/');
+    assert.equal(plan.apis[1]?.ec2, 'http://127.0.0.1:20008/');
     assert.equal(plan.apis[0]?.volume, 'http://127.0.0.1:20005/v3');
     assert.equal(plan.apis[0]?.network, 'http://127.0.0.1:20006');
     assert.equal(plan.apis[0]?.dashboard, 'http://127.0.0.1:20007/');
@@ -79,7 +79,7 @@ describe('lab plan', () => {
           assert.equal(config.dataPlane.namespace, `stratus-lab-${p.host.slice(4)}`);
         }
         if (p.name === 'api2')
-          assert.deepEqual(config.api.ec2Listen, { host: '127.0.0.1', port: 20007 });
+          assert.deepEqual(config.api.ec2Listen, { host: '127.0.0.1', port: 20008 });
       }
       assert.equal(dirs.size, 5);
     } finally {

@@ -209,7 +209,7 @@ export function zoneOf(i: number, zones: number): string {
 }
 
 /**
- * The plan of a lab. `ports` are free TCP ports on loopback, five per api process
+ * The plan of a lab. `ports` are free TCP ports on loopback, one per API_PORTS entry per api process
  * (API_PORTS order).
  */
 export function planLab(options: LabOptions, ports: readonly number[]): LabPlan {
