@@ -172,9 +172,11 @@ describe('HTTPS on every API listener', needs('openssl'), () => {
     assert.deepEqual(entries.map((e) => e.Type).sort(), [
       'block-storage',
       'compute',
+      'dashboard',
       'ec2',
       'identity',
       'image',
+      'network',
       'volumev3',
     ]);
     for (const e of entries) {
