@@ -140,9 +140,11 @@ for (const backend of [sqliteBackend, postgresBackend]) {
       assert.deepEqual(catalog.map((s) => s.type).sort(), [
         'block-storage',
         'compute',
+        'dashboard',
         'ec2',
         'identity',
         'image',
+        'network',
         'volumev3',
       ]);
       assert.equal(
