@@ -28,6 +28,7 @@ import {
   sshOnce,
   sshUntil,
   waitSshServer,
+  killLeftoverGuests,
 } from './support/guest.js';
 import { login, PASSWORD } from './support/openstack.js';
 import { FREE_PORTS } from './support/ports.js';
@@ -150,18 +151,7 @@ describe('Compute server actions on the qemu driver with the real guest image', 
   after(async () => {
     await cloud?.stop();
     // Whatever a failed step left running is ended by its pid.
-    const dir = path.join(stateDir, 'qemu', 'instances');
-    if (fs.existsSync(dir)) {
-      for (const d of fs.readdirSync(dir)) {
-        const pidFile = path.join(dir, d, 'pid');
-        if (!fs.existsSync(pidFile)) continue;
-        const pid = Number(fs.readFileSync(pidFile, 'utf8'));
-        const cmdline = fs.existsSync(`/proc/${pid}/cmdline`)
-          ? fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8')
-          : '';
-        if (cmdline.includes(path.join(dir, d))) process.kill(pid, 'SIGKILL');
-      }
-    }
+    killLeftoverGuests(stateDir);
     fs.rmSync(stateDir, { recursive: true, force: true });
   });
 

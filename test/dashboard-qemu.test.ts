@@ -13,7 +13,7 @@ import { silentLogger } from '../src/log.js';
 import { startCloud, type Cloud } from '../src/main.js';
 import { itShows, openBrowser, signInWithPassword, type TestBrowser } from './support/browser.js';
 import { needs } from './support/capabilities.js';
-import { GUEST_DIR } from './support/guest.js';
+import { GUEST_DIR, killLeftoverGuests } from './support/guest.js';
 import { PASSWORD } from './support/openstack.js';
 import { FREE_PORTS } from './support/ports.js';
 
@@ -63,18 +63,7 @@ describe(
       await b?.close();
       await cloud?.stop();
       // Whatever a failed step left running is ended by its pid.
-      const dir = path.join(stateDir, 'qemu', 'instances');
-      if (fs.existsSync(dir)) {
-        for (const d of fs.readdirSync(dir)) {
-          const pidFile = path.join(dir, d, 'pid');
-          if (!fs.existsSync(pidFile)) continue;
-          const pid = Number(fs.readFileSync(pidFile, 'utf8'));
-          const cmdline = fs.existsSync(`/proc/${pid}/cmdline`)
-            ? fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8')
-            : '';
-          if (cmdline.includes(path.join(dir, d))) process.kill(pid, 'SIGKILL');
-        }
-      }
+      killLeftoverGuests(stateDir);
       fs.rmSync(stateDir, { recursive: true, force: true });
     });
 

@@ -31,7 +31,15 @@ import { silentLogger } from '../src/log.js';
 import { startCloud, type Cloud } from '../src/main.js';
 import { needs } from './support/capabilities.js';
 import { ec2Client } from './support/ec2.js';
-import { BANNER, count, eventually, GUEST_DIR, makeKey, sshUntil } from './support/guest.js';
+import {
+  BANNER,
+  count,
+  eventually,
+  GUEST_DIR,
+  makeKey,
+  sshUntil,
+  killLeftoverGuests,
+} from './support/guest.js';
 import { FREE_PORTS } from './support/ports.js';
 
 const NEEDS = needs('qemu', 'qemu-img', 'ssh', 'guest-image');
@@ -163,18 +171,7 @@ describe('EC2 on the qemu driver with the real guest image', NEEDS, () => {
     await cloud?.stop();
     client?.destroy();
     // Whatever a failed step left running is ended by its pid.
-    const dir = path.join(stateDir, 'qemu', 'instances');
-    if (fs.existsSync(dir)) {
-      for (const d of fs.readdirSync(dir)) {
-        const pidFile = path.join(dir, d, 'pid');
-        if (!fs.existsSync(pidFile)) continue;
-        const pid = Number(fs.readFileSync(pidFile, 'utf8'));
-        const cmdline = fs.existsSync(`/proc/${pid}/cmdline`)
-          ? fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8')
-          : '';
-        if (cmdline.includes(path.join(dir, d))) process.kill(pid, 'SIGKILL');
-      }
-    }
+    killLeftoverGuests(stateDir);
     fs.rmSync(stateDir, { recursive: true, force: true });
   });
 

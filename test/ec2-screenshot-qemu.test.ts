@@ -25,7 +25,7 @@ import { silentLogger } from '../src/log.js';
 import { startCloud, type Cloud } from '../src/main.js';
 import { needs } from './support/capabilities.js';
 import { ec2Client } from './support/ec2.js';
-import { BANNER, eventually, GUEST_DIR } from './support/guest.js';
+import { BANNER, eventually, GUEST_DIR, killLeftoverGuests } from './support/guest.js';
 import { FREE_PORTS } from './support/ports.js';
 
 describe('GetConsoleScreenshot of a real guest', needs('qemu', 'qemu-img', 'guest-image'), () => {
@@ -81,18 +81,7 @@ describe('GetConsoleScreenshot of a real guest', needs('qemu', 'qemu-img', 'gues
     await cloud?.stop();
     client?.destroy();
     // Whatever a failed step left running is ended by its pid.
-    const dir = path.join(stateDir, 'qemu', 'instances');
-    if (fs.existsSync(dir)) {
-      for (const d of fs.readdirSync(dir)) {
-        const pidFile = path.join(dir, d, 'pid');
-        if (!fs.existsSync(pidFile)) continue;
-        const pid = Number(fs.readFileSync(pidFile, 'utf8'));
-        const cmdline = fs.existsSync(`/proc/${pid}/cmdline`)
-          ? fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8')
-          : '';
-        if (cmdline.includes(path.join(dir, d))) process.kill(pid, 'SIGKILL');
-      }
-    }
+    killLeftoverGuests(stateDir);
     fs.rmSync(stateDir, { recursive: true, force: true });
   });
 

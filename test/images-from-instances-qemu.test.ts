@@ -19,7 +19,7 @@ import { IdentityService } from '../src/identity/index.js';
 import { silentLogger } from '../src/log.js';
 import { startCloud, type Cloud } from '../src/main.js';
 import { needs } from './support/capabilities.js';
-import { eventually, GUEST_DIR, makeKey, sshUntil } from './support/guest.js';
+import { eventually, GUEST_DIR, makeKey, sshUntil, killLeftoverGuests } from './support/guest.js';
 import { login, PASSWORD } from './support/openstack.js';
 import { FREE_PORTS } from './support/ports.js';
 
@@ -159,18 +159,7 @@ describe('images from instances on the qemu driver with the real guest image', N
     ec2?.destroy();
     await cloud?.stop();
     // Whatever a failed step left running is ended by its pid.
-    const dir = path.join(stateDir, 'qemu', 'instances');
-    if (fs.existsSync(dir)) {
-      for (const d of fs.readdirSync(dir)) {
-        const pidFile = path.join(dir, d, 'pid');
-        if (!fs.existsSync(pidFile)) continue;
-        const pid = Number(fs.readFileSync(pidFile, 'utf8'));
-        const cmdline = fs.existsSync(`/proc/${pid}/cmdline`)
-          ? fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8')
-          : '';
-        if (cmdline.includes(path.join(dir, d))) process.kill(pid, 'SIGKILL');
-      }
-    }
+    killLeftoverGuests(stateDir);
     fs.rmSync(stateDir, { recursive: true, force: true });
   });
 

@@ -34,7 +34,14 @@ import { startCloud, type Cloud } from '../src/main.js';
 import { NbdExports } from '../src/volume/index.js';
 import { needs } from './support/capabilities.js';
 import { ec2Client } from './support/ec2.js';
-import { eventually, GUEST_DIR, makeKey, sshOnce, sshUntil } from './support/guest.js';
+import {
+  eventually,
+  GUEST_DIR,
+  makeKey,
+  sshOnce,
+  sshUntil,
+  killLeftoverGuests,
+} from './support/guest.js';
 import { FREE_PORTS } from './support/ports.js';
 import { stopStorageDaemon } from './support/volumes.js';
 
@@ -179,18 +186,7 @@ describe('Volume attachments on the qemu driver with the real guest image', NEED
     client?.destroy();
     await stopStorageDaemon(stateDir);
     // Whatever a failed step left running is ended by its pid.
-    const dir = path.join(stateDir, 'qemu', 'instances');
-    if (fs.existsSync(dir)) {
-      for (const d of fs.readdirSync(dir)) {
-        const pidFile = path.join(dir, d, 'pid');
-        if (!fs.existsSync(pidFile)) continue;
-        const pid = Number(fs.readFileSync(pidFile, 'utf8'));
-        const cmdline = fs.existsSync(`/proc/${pid}/cmdline`)
-          ? fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8')
-          : '';
-        if (cmdline.includes(path.join(dir, d))) process.kill(pid, 'SIGKILL');
-      }
-    }
+    killLeftoverGuests(stateDir);
     fs.rmSync(stateDir, { recursive: true, force: true });
   });
 

@@ -122,3 +122,35 @@ export async function eventually<T>(
 export function count(text: string, re: RegExp): number {
   return text.match(new RegExp(re.source, 'g'))?.length ?? 0;
 }
+
+/**
+ * The pids of the qemu processes still running for the VMs kept under `stateDir`: each VM's
+ * directory holds its pid, and a process counts only if its command line names that directory
+ * (so a recycled pid is never taken for a VM).
+ */
+export function leftoverGuestPids(stateDir: string): number[] {
+  const dir = path.join(stateDir, 'qemu', 'instances');
+  if (!fs.existsSync(dir)) return [];
+  const pids: number[] = [];
+  for (const d of fs.readdirSync(dir)) {
+    const pidFile = path.join(dir, d, 'pid');
+    if (!fs.existsSync(pidFile)) continue;
+    const pid = Number(fs.readFileSync(pidFile, 'utf8'));
+    const cmdline = fs.existsSync(`/proc/${pid}/cmdline`)
+      ? fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8')
+      : '';
+    if (cmdline.includes(path.join(dir, d))) pids.push(pid);
+  }
+  return pids;
+}
+
+/** Ends, by pid, the qemu processes a failed test left running for the VMs under `stateDir`. */
+export function killLeftoverGuests(stateDir: string): void {
+  for (const pid of leftoverGuestPids(stateDir)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // Gone already.
+    }
+  }
+}

@@ -14,10 +14,8 @@ import {
   type EC2Client,
   type Volume,
 } from '@aws-sdk/client-ec2';
-import fs from 'node:fs';
-import path from 'node:path';
 import { startTestCloud, type TestCloud } from './ec2.js';
-import { eventually, GUEST_DIR, makeKey, sshOnce, sshUntil } from './guest.js';
+import { eventually, GUEST_DIR, leftoverGuestPids, makeKey, sshOnce, sshUntil } from './guest.js';
 import { stopWithStorageDaemon } from './volumes.js';
 
 export const VOLUME_SERVICES = ['network', 'scheduler', 'compute', 'volume', 'api'] as const;
@@ -71,19 +69,7 @@ export async function startGuestCloud(flags: Record<string, string> = {}): Promi
  */
 export async function stopGuestCloud(g: GuestCloud | undefined): Promise<void> {
   if (!g) return;
-  const dir = path.join(g.t.cloud.config.stateDir, 'qemu', 'instances');
-  const pids: number[] = [];
-  if (fs.existsSync(dir)) {
-    for (const d of fs.readdirSync(dir)) {
-      const pidFile = path.join(dir, d, 'pid');
-      if (!fs.existsSync(pidFile)) continue;
-      const pid = Number(fs.readFileSync(pidFile, 'utf8'));
-      const cmdline = fs.existsSync(`/proc/${pid}/cmdline`)
-        ? fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8')
-        : '';
-      if (cmdline.includes(path.join(dir, d))) pids.push(pid);
-    }
-  }
+  const pids = leftoverGuestPids(g.t.cloud.config.stateDir);
   await stopWithStorageDaemon(g.t.cloud.config.stateDir, () => g.t.stop());
   for (const pid of pids) {
     try {
