@@ -95,6 +95,27 @@ for (const backend of [sqliteBackend, postgresBackend]) {
           assert.notEqual(r.code, 'UnauthorizedOperation', `${action}: ${r.body}`);
           assert.ok(r.status < 500 && r.status !== 403, `${action}: ${r.status} ${r.body}`);
         }
+        // Looking made nothing: a reader's DescribeVpcs, DescribeSubnets and
+        // DescribeAccountAttributes do not make the project's default VPC; a member's first look does.
+        const networksOfProject = () =>
+          t.cloud.database.db
+            .selectFrom('projectNetworks')
+            .select('id')
+            .where('projectId', '=', project.id)
+            .execute();
+        assert.deepEqual(await networksOfProject(), []);
+        const readerAttr = await rawEc2(t.endpoint, t.region, keys.reader, {
+          Action: 'DescribeAccountAttributes',
+          Version: '2016-11-15',
+          'AttributeName.1': 'default-vpc',
+        });
+        assert.match(readerAttr.body, /<attributeValue>none<\/attributeValue>/);
+        const memberVpcs = await rawEc2(t.endpoint, t.region, keys.member, {
+          Action: 'DescribeVpcs',
+          Version: '2016-11-15',
+        });
+        assert.match(memberVpcs.body, /<isDefault>true<\/isDefault>/);
+        assert.equal((await networksOfProject()).length, 1);
         // DryRun is answered as AWS does for a caller without the permission.
         const dry = await rawEc2(t.endpoint, t.region, keys.reader, {
           Action: 'CreateKeyPair',

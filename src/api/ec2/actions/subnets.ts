@@ -1,6 +1,7 @@
 // Subnet actions: CreateSubnet, DeleteSubnet, DescribeSubnets, ModifySubnetAttribute. A VPC
 // subnet is a subnet of the VPC's network joined to its router (network/vpcs.ts); its id is
 // `subnet-` and the subnet's UUID.
+import { mayChange } from '../../../context.js';
 import { StratusError } from '../../../errors.js';
 import { subnetNotFound, type VpcSubnet } from '../../../network/index.js';
 import type { Ec2ActionTable } from '../action.js';
@@ -106,7 +107,8 @@ export function subnetActions(deps: Ec2Deps): Ec2ActionTable {
     },
 
     DescribeSubnets: async ({ params, context, region }) => {
-      if (context.projectId) await defaultVpc(deps, context);
+      // A reader makes no default VPC; it sees what is there.
+      if (context.projectId && mayChange(context)) await defaultVpc(deps, context);
       const all = await vpcs.listSubnets(context);
       const { items, withIds } = named(params, 'SubnetId', all, subnetPrefix, subnetNotFound);
       const tagList = await tagsOf(

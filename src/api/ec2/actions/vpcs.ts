@@ -1,7 +1,7 @@
 // VPC actions: DescribeAccountAttributes (the platform is VPC; the default VPC, made on first
 // use), CreateVpc, DeleteVpc, DescribeVpcs, ModifyVpcAttribute, DescribeVpcAttribute. A VPC is
 // a project network with a router (network/vpcs.ts); its id is `vpc-` and the network's UUID.
-import type { RequestContext } from '../../../context.js';
+import { mayChange, type RequestContext } from '../../../context.js';
 import { StratusError } from '../../../errors.js';
 import { vpcNotFound, type Vpc } from '../../../network/index.js';
 import type { Ec2ActionTable } from '../action.js';
@@ -65,9 +65,12 @@ export function vpcActions(deps: Ec2Deps): Ec2ActionTable {
     tagSet: tagList,
   });
 
-  /** The caller's VPCs, the default one made first if it is not yet. */
+  /**
+   * The caller's VPCs, the default one made first if it is not yet; a caller who may only look
+   * (a reader) makes nothing and sees what is there.
+   */
   const listed = async (ctx: RequestContext) => {
-    if (ctx.projectId) await defaultVpc(deps, ctx);
+    if (ctx.projectId && mayChange(ctx)) await defaultVpc(deps, ctx);
     return vpcs.listVpcs(ctx);
   };
 
@@ -85,8 +88,12 @@ export function vpcActions(deps: Ec2Deps): Ec2ActionTable {
         switch (name) {
           case 'supported-platforms':
             return ['VPC'];
-          case 'default-vpc':
-            return context.projectId ? [vpcEc2Id((await defaultVpc(deps, context)).id)] : ['none'];
+          case 'default-vpc': {
+            if (!context.projectId) return ['none'];
+            if (mayChange(context)) return [vpcEc2Id((await defaultVpc(deps, context)).id)];
+            const found = (await vpcs.listVpcs(context)).find((v) => v.isDefault);
+            return [found ? vpcEc2Id(found.id) : 'none'];
+          }
           case 'max-instances':
             return [limit(limits.instances)];
           case 'max-elastic-ips':
