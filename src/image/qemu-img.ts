@@ -126,26 +126,12 @@ export class QemuImg {
   }
 
   /**
-   * Copies the disk in `source` into a new, self-contained qcow2 file `target` (no backing
-   * file; unwritten clusters stay unallocated). qemu-img opens `source` without sharing write
-   * access (no `-U`), so it refuses an image another process has open for writing instead of
-   * copying it while it changes. Throws `internal` naming the files when qemu-img refuses.
-   */
-  async copyQcow2(source: string, target: string): Promise<void> {
-    const run = await this.#run(['convert', '-q', '-f', 'qcow2', '-O', 'qcow2', source, target]);
-    if (run.code !== 0) {
-      throw new StratusError(
-        'internal',
-        `qemu-img could not copy ${source} to ${target}: ${reason(run)}`,
-        { resource: 'qemu-img' },
-      );
-    }
-  }
-
-  /**
    * Copies the image `source` (in `sourceFormat`, read through any backing chain) into a new
-   * self-contained file `target` in `targetFormat`. Throws `internal` when qemu-img refuses;
-   * nothing is left at `target` then.
+   * self-contained file `target` in `targetFormat` (no backing file; unwritten clusters stay
+   * unallocated in qcow2). qemu-img opens `source` without sharing write access (no `-U`), so it
+   * refuses an image another process has open for writing instead of copying it while it
+   * changes. Throws `internal` naming both files when qemu-img refuses; nothing is left at
+   * `target` then.
    */
   async convert(
     source: string,
@@ -165,9 +151,11 @@ export class QemuImg {
     ]);
     if (run.code !== 0) {
       fs.rmSync(target, { force: true });
-      throw new StratusError('internal', `qemu-img could not copy ${source}: ${reason(run)}`, {
-        resource: 'qemu-img',
-      });
+      throw new StratusError(
+        'internal',
+        `qemu-img could not copy ${source} to ${target}: ${reason(run)}`,
+        { resource: 'qemu-img' },
+      );
     }
   }
 

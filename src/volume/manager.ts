@@ -139,7 +139,12 @@ export class VolumeManager {
           if (v.snapshotId !== null) {
             // A volume from a snapshot: a copy of the snapshot's file, grown to the volume's
             // size when that is larger.
-            await this.#opts.qemuImg.copyQcow2(this.#snapshots.file(v.snapshotId), `${file}.part`);
+            await this.#opts.qemuImg.convert(
+              this.#snapshots.file(v.snapshotId),
+              'qcow2',
+              `${file}.part`,
+              'qcow2',
+            );
             await this.#opts.qemuImg.growQcow2(`${file}.part`, v.sizeGb * GIB);
           } else {
             await this.#opts.qemuImg.createQcow2(`${file}.part`, v.sizeGb * GIB);

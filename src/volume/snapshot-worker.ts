@@ -77,14 +77,24 @@ export class SnapshotWorker {
           fs.mkdirSync(this.#opts.directory, { recursive: true, mode: 0o700 });
           fs.rmSync(`${file}.part`, { force: true });
           if (s.sourceSnapshotId !== null) {
-            await this.#opts.qemuImg.copyQcow2(this.file(s.sourceSnapshotId), `${file}.part`);
+            await this.#opts.qemuImg.convert(
+              this.file(s.sourceSnapshotId),
+              'qcow2',
+              `${file}.part`,
+              'qcow2',
+            );
           } else {
             const volume = await this.#volumes.get(s.volumeId);
             if (!volume) throw new Error(`The volume ${s.volumeId} is gone.`);
             if (volume.instanceId !== null || HELD.has(volume.status)) {
               await this.snapshotThroughStorageDaemon(volume, `${file}.part`);
             } else {
-              await this.#opts.qemuImg.copyQcow2(this.#opts.volumeFile(volume.id), `${file}.part`);
+              await this.#opts.qemuImg.convert(
+                this.#opts.volumeFile(volume.id),
+                'qcow2',
+                `${file}.part`,
+                'qcow2',
+              );
             }
           }
           fs.renameSync(`${file}.part`, file);
