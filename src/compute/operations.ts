@@ -32,6 +32,7 @@ import {
   type VmState,
 } from '../db/index.js';
 import { asStratusError, invalid, notFound, StratusError } from '../errors.js';
+import { byIdPrefix } from '../ids/index.js';
 import type { Logger } from '../log.js';
 import type { NetworkClient } from '../network/index.js';
 import type { SchedulerClient } from '../scheduler/index.js';
@@ -597,13 +598,9 @@ export class InstanceOperations {
   ): Promise<InstanceRow[]> {
     if (refs.length === 0) return [];
     const rows = await this.list(ctx, { idPrefixes: refs.map((r) => r.ref) });
-    const out: InstanceRow[] = [];
-    for (const r of refs) {
-      const row = rows.find((x) => x.id.startsWith(r.ref));
-      if (!row) throw notFound('instance', r.shown, `The instance ID '${r.shown}' does not exist`);
-      out.push(row);
-    }
-    return out;
+    return byIdPrefix(rows, refs, (shown) =>
+      notFound('instance', shown, `The instance ID '${shown}' does not exist`),
+    );
   }
 
   securityGroupsOf(instanceIds: readonly string[]): Promise<Map<string, string[]>> {

@@ -2,3 +2,4 @@
 // EC2 edge, the metadata service (guests see EC2 ids) and the operator's CLI, which shows and
 // takes the ids users see.
 export * from './ec2.js';
+export * from './prefixes.js';

@@ -16,6 +16,7 @@ import {
   type VolumeStatus,
 } from '../db/index.js';
 import { invalid, notFound, StratusError } from '../errors.js';
+import { byIdPrefix } from '../ids/index.js';
 import type { Logger } from '../log.js';
 import { effectiveLimits, type QuotaLimits } from '../quota/index.js';
 import { checkTags } from '../text-rules.js';
@@ -200,11 +201,9 @@ export class VolumeOperations {
   ): Promise<VolumeRow[]> {
     if (refs.length === 0) return [];
     const rows = await this.list(ctx, { idPrefixes: refs.map((r) => r.ref) });
-    return refs.map((r) => {
-      const row = rows.find((x) => x.id.startsWith(r.ref));
-      if (!row) throw notFound('volume', r.shown, `The volume '${r.shown}' does not exist.`);
-      return row;
-    });
+    return byIdPrefix(rows, refs, (shown) =>
+      notFound('volume', shown, `The volume '${shown}' does not exist.`),
+    );
   }
 
   /** The volumes attached (or being attached) to each of these instances, by instance id. */

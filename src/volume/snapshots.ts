@@ -16,6 +16,7 @@ import {
   type VolumeRow,
 } from '../db/index.js';
 import { notFound, StratusError } from '../errors.js';
+import { byIdPrefix } from '../ids/index.js';
 import type { QuotaLimits } from '../quota/index.js';
 import { checkTags } from '../text-rules.js';
 import type { VolumeClient } from './client.js';
@@ -213,11 +214,9 @@ export class SnapshotOperations {
   ): Promise<SnapshotRow[]> {
     if (refs.length === 0) return [];
     const rows = await this.list(ctx, { idPrefixes: refs.map((r) => r.ref) });
-    return refs.map((r) => {
-      const row = rows.find((x) => x.id.startsWith(r.ref));
-      if (!row) throw notFound('snapshot', r.shown, `The snapshot '${r.shown}' does not exist.`);
-      return row;
-    });
+    return byIdPrefix(rows, refs, (shown) =>
+      notFound('snapshot', shown, `The snapshot '${shown}' does not exist.`),
+    );
   }
 
   /**
