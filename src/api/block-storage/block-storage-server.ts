@@ -18,7 +18,7 @@ import type { ApiServices } from '../services.js';
 import { volumeAttachAction } from './attach-actions.js';
 import { toVolumeFault, volumeFault, type VolumeFault } from './errors.js';
 import { quotaSetRoutes } from './quota-sets.js';
-import { objectOf, optionalText, positiveInt, wholeNumber } from './requests.js';
+import { objectOf, optionalText, pageOf, wholeNumber } from './requests.js';
 import { findSnapshot, snapshotRoutes } from './snapshots.js';
 import { uploadImage } from './upload-image.js';
 import {
@@ -42,8 +42,6 @@ const JSON_TYPE = 'application/json';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 /** The first path segments after /v3/ that are resources, not a project id. */
 const RESOURCES = new Set(['volumes', 'snapshots', 'types', 'limits', 'os-quota-sets']);
-/** Most volumes one page lists. */
-const MAX_LIMIT = 1000;
 
 /** A microversion outside 3.0-3.0: 406, as the API answers it. */
 class UnsupportedVersion extends Error {}
@@ -109,31 +107,19 @@ export function createBlockStorageServer(options: BlockStorageServerOptions): Fa
     if (q['status'] !== undefined) rows = rows.filter((r) => r.status === q['status']);
     // Newest first, as the API sorts by default.
     rows = rows.reverse();
-    let start = 0;
-    if (q['marker'] !== undefined) {
-      start = rows.findIndex((r) => r.id === q['marker']) + 1;
-      if (start === 0) throw notFound('marker', q['marker'], `Marker ${q['marker']} not found.`);
-    }
-    const limit = positiveInt(q['limit'], 'limit') ?? MAX_LIMIT;
-    const page = rows.slice(start, start + Math.min(limit, MAX_LIMIT));
-    const last = page[page.length - 1];
-    const more = start + page.length < rows.length && last;
+    const { page, links } = pageOf(
+      rows,
+      q,
+      'volumes',
+      `${base(request)}/v3/volumes${detail ? '/detail' : ''}`,
+    );
     return {
       volumes: page.map((r) =>
         detail
           ? volumeView(base(request), r, { admin: isAdmin(ctx) })
           : volumeSummaryView(base(request), r),
       ),
-      ...(more
-        ? {
-            volumes_links: [
-              {
-                rel: 'next',
-                href: `${base(request)}/v3/volumes${detail ? '/detail' : ''}?limit=${limit}&marker=${last.id}`,
-              },
-            ],
-          }
-        : {}),
+      ...links,
     };
   };
   app.get('/v3/volumes', (request) => list(request, false));

@@ -9,12 +9,10 @@ import type { SnapshotRow, SnapshotStatus } from '../../db/index.js';
 import { invalid, notFound, StratusError } from '../../errors.js';
 import { SNAPSHOT_STATUSES } from '../../volume/index.js';
 import type { ApiServices } from '../services.js';
-import { objectOf, optionalText, positiveInt } from './requests.js';
+import { objectOf, optionalText, pageOf } from './requests.js';
 import { snapshotView } from './views.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-/** Most snapshots one page lists. */
-const MAX_LIMIT = 1000;
 
 type IdParams = { Params: { id: string } };
 
@@ -51,28 +49,13 @@ export function snapshotRoutes(
     if (q['status'] !== undefined) rows = rows.filter((r) => r.status === q['status']);
     if (q['volume_id'] !== undefined) rows = rows.filter((r) => r.volumeId === q['volume_id']);
     rows = rows.reverse();
-    let start = 0;
-    if (q['marker'] !== undefined) {
-      start = rows.findIndex((r) => r.id === q['marker']) + 1;
-      if (start === 0) throw notFound('marker', q['marker'], `Marker ${q['marker']} not found.`);
-    }
-    const limit = positiveInt(q['limit'], 'limit') ?? MAX_LIMIT;
-    const page = rows.slice(start, start + Math.min(limit, MAX_LIMIT));
-    const last = page[page.length - 1];
-    const more = start + page.length < rows.length && last;
-    return {
-      snapshots: page.map((r) => view(request, ctx, r)),
-      ...(more
-        ? {
-            snapshots_links: [
-              {
-                rel: 'next',
-                href: `${base(request)}/v3/snapshots${detail ? '/detail' : ''}?limit=${limit}&marker=${last.id}`,
-              },
-            ],
-          }
-        : {}),
-    };
+    const { page, links } = pageOf(
+      rows,
+      q,
+      'snapshots',
+      `${base(request)}/v3/snapshots${detail ? '/detail' : ''}`,
+    );
+    return { snapshots: page.map((r) => view(request, ctx, r)), ...links };
   };
   app.get('/v3/snapshots', (request) => list(request, false));
   app.get('/v3/snapshots/detail', (request) => list(request, true));
