@@ -4,12 +4,21 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { loadConfig } from '../config/index.js';
 import { invalid } from '../errors.js';
+import { parseCidr } from '../network/index.js';
 import type { Ec2Endpoint } from '../smoke/index.js';
 
 function positiveInt(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a whole number >= 1');
   return n;
+}
+
+function vpcCidr(value: string): string {
+  const cidr = parseCidr(value, 16);
+  if (!cidr || cidr.prefix > 24) {
+    throw new InvalidArgumentError('must be an IPv4 network from /16 to /24, such as 10.77.0.0/16');
+  }
+  return value;
 }
 
 function seconds(value: string): number {
@@ -143,6 +152,12 @@ export function smokeCommand(exit: (code: number) => void): Command {
     )
     .addOption(new Option('--iterations <m>', 'Times to repeat.').argParser(positiveInt).default(1))
     .option('--floating-ip', 'Reach each guest at an allocated and associated Elastic IP.', false)
+    .addOption(
+      new Option(
+        '--vpc <cidr>',
+        'Run in a VPC of its own with this CIDR (/16 to /24), through an internet gateway and Elastic IPs.',
+      ).argParser(vpcCidr),
+    )
     .option('--ssh-user <name>', 'User to ssh in as.', 'root')
     .option('--ssh-command <command>', 'Command to run in the guest.', 'uname -a')
     .option(
@@ -170,6 +185,7 @@ export function smokeCommand(exit: (code: number) => void): Command {
       instances: number;
       iterations: number;
       floatingIp: boolean;
+      vpc?: string;
       sshUser: string;
       sshCommand: string;
       netns?: string;
@@ -189,6 +205,7 @@ export function smokeCommand(exit: (code: number) => void): Command {
         instanceType: o.instanceType,
         instances: o.instances,
         floatingIp: o.floatingIp,
+        ...(o.vpc !== undefined ? { vpcCidr: o.vpc } : {}),
         sshUser: o.sshUser,
         sshCommand: o.sshCommand,
         bootTimeoutMs: o.bootTimeout * 1000,

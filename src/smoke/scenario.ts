@@ -5,13 +5,23 @@
 import {
   AllocateAddressCommand,
   AssociateAddressCommand,
+  AttachInternetGatewayCommand,
   AuthorizeSecurityGroupIngressCommand,
+  CreateInternetGatewayCommand,
   CreateKeyPairCommand,
+  CreateRouteCommand,
   CreateSecurityGroupCommand,
+  CreateSubnetCommand,
+  CreateVpcCommand,
+  DeleteInternetGatewayCommand,
   DeleteKeyPairCommand,
   DeleteSecurityGroupCommand,
+  DeleteSubnetCommand,
+  DeleteVpcCommand,
   DescribeImagesCommand,
   DescribeInstancesCommand,
+  DescribeRouteTablesCommand,
+  DetachInternetGatewayCommand,
   DisassociateAddressCommand,
   GetConsoleOutputCommand,
   ReleaseAddressCommand,
@@ -33,6 +43,12 @@ export interface ScenarioOptions {
   /** Instances per scenario. */
   instances: number;
   floatingIp: boolean;
+  /**
+   * Run in a VPC of the scenario's own with this CIDR (a /16 or smaller; its first /24 is the
+   * subnet), reached through an internet gateway and an Elastic IP: the scenario makes the VPC,
+   * subnet, gateway and default route first and removes them last. Implies `floatingIp`.
+   */
+  vpcCidr?: string;
   sshUser: string;
   sshCommand: string;
   /** Network namespace the guest-facing part (ssh) runs in. */
@@ -63,6 +79,10 @@ export interface ScenarioResult {
 export type StepListener = (scenario: string, step: StepResult) => void;
 
 interface Made {
+  vpcId?: string;
+  subnetId?: string;
+  gatewayId?: string;
+  gatewayAttached: boolean;
   keyName?: string;
   groupId?: string;
   ruleAuthorized: boolean;
@@ -86,6 +106,7 @@ export class Scenario {
   readonly #name: string;
   readonly #onStep: StepListener;
   readonly #made: Made = {
+    gatewayAttached: false,
     ruleAuthorized: false,
     instanceIds: [],
     terminated: false,
@@ -119,9 +140,14 @@ export class Scenario {
         return { detail: `${tag} ${out.KeyFingerprint ?? ''}` };
       });
       const imageId = await this.#step('find-image', () => this.#findImage());
+      if (this.#opts.vpcCidr !== undefined) await this.#makeVpc(this.#opts.vpcCidr);
       await this.#step('create-security-group', async () => {
         const out = await this.#ec2.send(
-          new CreateSecurityGroupCommand({ GroupName: tag, Description: 'stratus smoke test' }),
+          new CreateSecurityGroupCommand({
+            GroupName: tag,
+            Description: 'stratus smoke test',
+            ...(this.#made.vpcId ? { VpcId: this.#made.vpcId } : {}),
+          }),
         );
         this.#made.groupId = required(out.GroupId, 'CreateSecurityGroup returned no GroupId');
         return { detail: this.#made.groupId };
@@ -136,6 +162,7 @@ export class Scenario {
             MaxCount: this.#opts.instances,
             KeyName: this.#made.keyName,
             SecurityGroupIds: [this.#made.groupId as string],
+            ...(this.#made.subnetId ? { SubnetId: this.#made.subnetId } : {}),
             ClientToken: tag,
           }),
         );
@@ -162,7 +189,7 @@ export class Scenario {
         return { detail: 'tcp/22 from 0.0.0.0/0' };
       });
       const targets = await this.#step('find-address', async () => {
-        const list: SshAddress[] = this.#opts.floatingIp
+        const list: SshAddress[] = this.#floating()
           ? await this.#associateFloatingIps(running)
           : await Promise.all(running.map((i) => this.#privateTarget(i)));
         return {
@@ -184,10 +211,13 @@ export class Scenario {
       });
       await this.#step('terminate', async () => ({ detail: await this.#terminate() }));
       await this.#step('revoke-ssh', async () => this.#revoke());
-      if (this.#opts.floatingIp) {
+      if (this.#floating()) {
         await this.#step('release-address', async () => ({ detail: await this.#release() }));
       }
       await this.#step('delete-security-group', async () => this.#deleteGroup());
+      if (this.#opts.vpcCidr !== undefined) {
+        await this.#step('delete-vpc', async () => ({ detail: await this.#deleteVpc() }));
+      }
       await this.#step('delete-keypair', async () => this.#deleteKeypair());
     } catch {
       failed = true;
@@ -257,6 +287,85 @@ export class Scenario {
       );
     }
     return { value: pick.ImageId, detail: `${pick.ImageId} (${pick.Name ?? ''})` };
+  }
+
+  /** A private address is not reachable from outside a VPC: its guests get Elastic IPs. */
+  #floating(): boolean {
+    return this.#opts.floatingIp || this.#opts.vpcCidr !== undefined;
+  }
+
+  /** The VPC, its subnet, and a route to an internet gateway of its own. */
+  async #makeVpc(cidr: string): Promise<void> {
+    const subnetCidr = firstSubnet(cidr);
+    await this.#step('create-vpc', async () => {
+      const vpc = await this.#ec2.send(new CreateVpcCommand({ CidrBlock: cidr }));
+      this.#made.vpcId = required(vpc.Vpc?.VpcId, 'CreateVpc returned no VpcId');
+      const subnet = await this.#ec2.send(
+        new CreateSubnetCommand({ VpcId: this.#made.vpcId, CidrBlock: subnetCidr }),
+      );
+      this.#made.subnetId = required(subnet.Subnet?.SubnetId, 'CreateSubnet returned no SubnetId');
+      return { detail: `${this.#made.vpcId} ${cidr}, ${this.#made.subnetId} ${subnetCidr}` };
+    });
+    await this.#step('create-internet-gateway', async () => {
+      const igw = await this.#ec2.send(new CreateInternetGatewayCommand({}));
+      const gatewayId = required(
+        igw.InternetGateway?.InternetGatewayId,
+        'CreateInternetGateway returned no InternetGatewayId',
+      );
+      this.#made.gatewayId = gatewayId;
+      await this.#ec2.send(
+        new AttachInternetGatewayCommand({ InternetGatewayId: gatewayId, VpcId: this.#made.vpcId }),
+      );
+      this.#made.gatewayAttached = true;
+      const tables = await this.#ec2.send(
+        new DescribeRouteTablesCommand({
+          Filters: [
+            { Name: 'vpc-id', Values: [this.#made.vpcId as string] },
+            { Name: 'association.main', Values: ['true'] },
+          ],
+        }),
+      );
+      const main = required(
+        tables.RouteTables?.[0]?.RouteTableId,
+        `no main route table for ${this.#made.vpcId}`,
+      );
+      await this.#ec2.send(
+        new CreateRouteCommand({
+          RouteTableId: main,
+          DestinationCidrBlock: '0.0.0.0/0',
+          GatewayId: gatewayId,
+        }),
+      );
+      return { detail: `${gatewayId}, 0.0.0.0/0 in ${main}` };
+    });
+  }
+
+  /** Undoes #makeVpc, last made first (the default route goes with the gateway's detach). */
+  async #deleteVpc(): Promise<string> {
+    const done: string[] = [];
+    const { vpcId, subnetId, gatewayId } = this.#made;
+    if (gatewayId && this.#made.gatewayAttached) {
+      await this.#ec2.send(
+        new DetachInternetGatewayCommand({ InternetGatewayId: gatewayId, VpcId: vpcId }),
+      );
+      this.#made.gatewayAttached = false;
+    }
+    if (gatewayId) {
+      await this.#ec2.send(new DeleteInternetGatewayCommand({ InternetGatewayId: gatewayId }));
+      delete this.#made.gatewayId;
+      done.push(gatewayId);
+    }
+    if (subnetId) {
+      await this.#ec2.send(new DeleteSubnetCommand({ SubnetId: subnetId }));
+      delete this.#made.subnetId;
+      done.push(subnetId);
+    }
+    if (vpcId) {
+      await this.#ec2.send(new DeleteVpcCommand({ VpcId: vpcId }));
+      delete this.#made.vpcId;
+      done.push(vpcId);
+    }
+    return done.join(' ');
   }
 
   /** Polls until every instance is in `state`; fails as soon as one can never get there. */
@@ -425,9 +534,16 @@ export class Scenario {
     await attempt(`instances ${this.#made.instanceIds.join(' ')}`, () => this.#terminate());
     await attempt('ssh rule', () => this.#revoke());
     await attempt(`security group ${this.#made.groupId ?? ''}`, () => this.#deleteGroup());
+    await attempt(`vpc ${this.#made.vpcId ?? ''}`, () => this.#deleteVpc());
     await attempt(`key pair ${this.#made.keyName ?? ''}`, () => this.#deleteKeypair());
     return leftovers;
   }
+}
+
+/** The first /24 of a VPC's CIDR (a network from /16 to /24), its one subnet. */
+export function firstSubnet(cidr: string): string {
+  const [a, b, c] = cidr.split('.');
+  return `${a}.${b}.${c}.0/24`;
 }
 
 function privateIp(i: Instance): string {
