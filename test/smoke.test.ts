@@ -2,9 +2,12 @@
 // guest-facing part runs inside an empty network namespace made here, so ssh finds no route
 // and no packet leaves the test; the passing path against real guests is in smoke-qemu.test.ts.
 import {
+  DescribeAddressesCommand,
   DescribeInstancesCommand,
+  DescribeInternetGatewaysCommand,
   DescribeKeyPairsCommand,
   DescribeSecurityGroupsCommand,
+  DescribeVpcsCommand,
 } from '@aws-sdk/client-ec2';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -70,6 +73,11 @@ describe('stratus smoke: input', () => {
     r = await stratus(['smoke', '--ssh-timeout', 'soon'], env);
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /--ssh-timeout.*seconds/);
+    for (const bad of ['10.0.0.0/8', '10.77.0.0/25', '10.77.0.1/16', 'ten']) {
+      r = await stratus(['smoke', '--vpc', bad], env);
+      assert.notEqual(r.code, 0, bad);
+      assert.match(r.stderr, /--vpc.*must be an IPv4 network from \/16 to \/24/, bad);
+    }
   });
 });
 
@@ -195,6 +203,56 @@ describe(
       // Its two, and the one of the interrupted scenario: all terminated.
       assert.equal(states.length, 3);
       assert.deepEqual(states, ['terminated', 'terminated', 'terminated']);
+    });
+
+    it('--vpc: makes its own VPC, subnet and gateway, launches there, and removes them all', async () => {
+      const r = await stratus([
+        'smoke',
+        '--rc',
+        rcFile,
+        '--netns',
+        netns,
+        '--vpc',
+        '10.77.0.0/16',
+        '--ssh-timeout',
+        '2',
+      ]);
+      assert.equal(r.code, 1, r.stdout + r.stderr);
+      for (const step of [
+        'create-vpc',
+        'create-internet-gateway',
+        'create-security-group',
+        'run-instances',
+        'wait-running',
+        'authorize-ssh',
+        'find-address',
+      ]) {
+        assert.match(r.stdout, new RegExp(`\\[smoke-1\\] ${step} +\\d+\\.\\d\\d s  ok`), step);
+      }
+      assert.match(
+        r.stdout,
+        /\[smoke-1\] create-vpc .* 10\.77\.0\.0\/16, subnet-\S+ 10\.77\.0\.0\/24/,
+      );
+      // The guest is reached at its Elastic IP (the floating pool), not at its private address.
+      assert.match(r.stdout, /\[smoke-1\] ssh +\d+\.\d\d s {2}FAILED ssh root@(\S+) not accepted/);
+      assert.doesNotMatch(r.stdout, /ssh root@10\.77\./);
+      assert.doesNotMatch(r.stdout, /left behind/);
+
+      // Nothing is left: no VPC but the default one, no gateway, no address, no group.
+      const vpcs = await tc.admin.send(new DescribeVpcsCommand({}));
+      assert.deepEqual(
+        (vpcs.Vpcs ?? []).filter((v) => v.CidrBlock === '10.77.0.0/16'),
+        [],
+      );
+      const gateways = await tc.admin.send(new DescribeInternetGatewaysCommand({}));
+      assert.deepEqual(gateways.InternetGateways ?? [], []);
+      const addresses = await tc.admin.send(new DescribeAddressesCommand({}));
+      assert.deepEqual(addresses.Addresses ?? [], []);
+      const groups = await tc.admin.send(new DescribeSecurityGroupsCommand({}));
+      assert.deepEqual(
+        (groups.SecurityGroups ?? []).filter((g) => g.GroupName?.startsWith('stratus-smoke-')),
+        [],
+      );
     });
   },
 );
