@@ -8,7 +8,8 @@
 // same-project guests reach each other across hosts, and the guest behind an address is the
 // one of the asker's project; guests of the other project are not reachable by ping or ARP;
 // floating IPs reach guests from the client; guests reach the client by SNAT as their
-// router (or as their floating IP); metadata answers each guest with its own data through
+// router (or as their floating IP); a port's security groups filter what reaches it and what
+// it sends; metadata answers each guest with its own data through
 // the network's DHCP namespace or through the router; realising the same specs again
 // changes nothing; and teardown leaves nothing behind. The metadata backend is a stand-in
 // that answers by (network id, address): the real metadata service does not read the
@@ -438,6 +439,54 @@ describe(
       const routeB2 = (await guests.b2.guest.ns.ip(['route', 'get', '169.254.169.254'])).stdout;
       assert.match(routeB2, /via 10\.0\.0\.1/);
       assert.ok(asked.some((a) => a.network === netB.networkId && a.caller === guests.b2.ip));
+    });
+
+    it('filters a port by its security groups: ingress and egress, replies and metadata aside', async () => {
+      const overlay = hosts[1] as OverlayHost;
+      const a2 = guests.a2;
+      const allow = (protocol: 'tcp' | '-1', port: number | null, cidr: string) => ({
+        ruleId: randomUUID(),
+        groupId: 'g',
+        protocol,
+        fromPort: port,
+        toPort: port,
+        cidr,
+        sourceGroupId: null,
+        sources: [cidr],
+      });
+      // In: port 7000 from a1 only (a member of a remote group, by its address). Out: nothing.
+      await overlay.setPortSecurity(a2.portId, {
+        ingress: [allow('tcp', 7000, `${guests.a1.ip}/32`)],
+        egress: [],
+      });
+      assert.equal(await tcpProbe(guests.a1.guest.ns, a2.ip, 7000, 3), 'a2', 'a1 across hosts');
+      assert.equal(await tcpProbe(client, '172.29.9.20', 7000, 2), undefined, 'not the client');
+      assert.equal(await tcpProbe(a2.guest.ns, guests.a1.ip, 7000, 2), undefined, 'egress closed');
+      assert.equal(await ping(a2, guests.a1.ip), false, 'no ping out either');
+      assert.ok(await ping(guests.a1, a2.ip), 'ICMP in is always allowed');
+      const url = 'http://169.254.169.254/latest/meta-data/instance-id';
+      assert.equal(await httpGet(a2.guest.ns, url), a2.instanceId, 'metadata stays open');
+
+      // Out: port 7000 to a1 only; the public segment stays closed.
+      await overlay.setPortSecurity(a2.portId, {
+        ingress: [allow('tcp', 7000, `${guests.a1.ip}/32`)],
+        egress: [allow('tcp', 7000, `${guests.a1.ip}/32`)],
+      });
+      assert.equal(await tcpProbe(a2.guest.ns, guests.a1.ip, 7000, 3), 'a1');
+      assert.equal(await tcpProbe(a2.guest.ns, CLIENT, SNAT_PORT, 2), undefined);
+
+      // The allow-all rules of a new group: everything in from anywhere and out.
+      await overlay.setPortSecurity(a2.portId, {
+        ingress: [allow('-1', null, '0.0.0.0/0')],
+        egress: [allow('-1', null, '0.0.0.0/0')],
+      });
+      assert.equal(await tcpProbe(client, '172.29.9.20', 7000, 3), 'a2');
+      assert.equal(await tcpProbe(a2.guest.ns, CLIENT, SNAT_PORT, 3), '172.29.9.20');
+
+      // No groups (port security off): unfiltered, as the other tests expect.
+      await overlay.setPortSecurity(a2.portId, undefined);
+      assert.equal(await tcpProbe(client, '172.29.9.20', 7000, 3), 'a2');
+      await assert.rejects(overlay.setPortSecurity(randomUUID(), undefined), /is not plugged/);
     });
 
     it('changes nothing when the same specs are realised again', async () => {

@@ -1,5 +1,6 @@
 // Security groups on a running guest: nftables rules in the host namespace's table, checked
-// with real TCP from a client namespace, from the host namespace and from another guest.
+// with real TCP from a client namespace, from the host namespace and from another guest, and
+// egress rules checked with real TCP from the guest.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
@@ -44,8 +45,12 @@ describe('security groups on running guests', needs('netns', 'busybox'), () => {
   let webGuest: FakeGuest;
   let appGuest: FakeGuest;
 
-  async function apply(instanceId: string, rules: EffectiveRule[]): Promise<void> {
-    await dp.setSecurityRules(instanceId, rules);
+  async function apply(
+    instanceId: string,
+    rules: EffectiveRule[],
+    egress?: EffectiveRule[],
+  ): Promise<void> {
+    await dp.setSecurityRules(instanceId, rules, undefined, egress);
   }
 
   before(async () => {
@@ -118,5 +123,45 @@ describe('security groups on running guests', needs('netns', 'busybox'), () => {
       'revoking one keeps the other',
     );
     assert.equal(await tcpProbe(client.ns, web.ip, 22, 3), 'ssh-here');
+  });
+
+  it('limits what a guest sends by its egress rules, and lets replies to what it accepted out', async () => {
+    listen(client, 9000, 'client-here');
+    listen(appGuest, 9001, 'app-here');
+    await waitFor('the listeners', async () =>
+      (await tcpProbe(client.ns, '127.0.0.1', 9000)) === 'client-here' &&
+      (await tcpProbe(appGuest.ns, '127.0.0.1', 9001)) === 'app-here'
+        ? true
+        : undefined,
+    );
+    // The other guest lets the web guest in on 9001 (its ingress), so what decides is egress.
+    await apply(app.id, [rule('tcp', 9001, 9001, [`${web.ip}/32`])]);
+    await apply(
+      web.id,
+      [rule('tcp', 22, 22, ['0.0.0.0/0'])],
+      [rule('-1', null, null, ['0.0.0.0/0'])],
+    );
+    assert.equal(await tcpProbe(webGuest.ns, '172.31.9.2', 9000, 3), 'client-here', 'allow-all');
+    assert.equal(await tcpProbe(webGuest.ns, app.ip, 9001, 3), 'app-here', 'to another guest');
+
+    // The allow-all egress rule revoked: nothing leaves but replies to accepted connections.
+    await apply(web.id, [rule('tcp', 22, 22, ['0.0.0.0/0'])], []);
+    assert.equal(await tcpProbe(webGuest.ns, '172.31.9.2', 9000), undefined, 'egress closed');
+    assert.equal(await tcpProbe(webGuest.ns, app.ip, 9001), undefined, 'to guests too');
+    assert.equal(await tcpProbe(client.ns, web.ip, 22, 3), 'ssh-here', 'replies still leave');
+
+    // One port to one address opens exactly that.
+    await apply(web.id, [], [rule('tcp', 9000, 9000, ['172.31.9.2/32'])]);
+    assert.equal(await tcpProbe(webGuest.ns, '172.31.9.2', 9000, 3), 'client-here');
+    assert.equal(await tcpProbe(webGuest.ns, app.ip, 9001), undefined, 'not another address');
+
+    // A group destination: the other guest's address, one /32.
+    await apply(web.id, [], [rule('tcp', 9001, 9001, [`${app.ip}/32`])]);
+    assert.equal(await tcpProbe(webGuest.ns, app.ip, 9001, 3), 'app-here');
+    assert.equal(await tcpProbe(webGuest.ns, '172.31.9.2', 9000), undefined);
+
+    // Without egress rules (not filtered), everything goes again.
+    await apply(web.id, []);
+    assert.equal(await tcpProbe(webGuest.ns, '172.31.9.2', 9000, 3), 'client-here');
   });
 });

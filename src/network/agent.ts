@@ -228,13 +228,15 @@ export class NetworkAgent implements ProtocolHandlers<NetworkAgentProtocol>, Gue
     }
     const [set] = await this.#o.service.rulesForInstances(systemContext(), [args.instanceId]);
     const rules = set?.ingress ?? [];
+    const egress = set?.egress ?? [];
     const { ifname } = await this.dataPlane.plugGuest({
       ...args,
       rules,
+      egress,
       metadataHops: set?.metadataHopLimit,
       ...(this.#o.portFor ? { port: this.#o.portFor(args) } : {}),
     });
-    this.#applied.set(args.instanceId, key(rules, set?.metadataHopLimit));
+    this.#applied.set(args.instanceId, key(rules, egress, set?.metadataHopLimit));
     await this.#refresh();
     return { namespace: this.dataPlane.namespace, bridge: this.dataPlane.bridge, ifname };
   }
@@ -319,19 +321,27 @@ export class NetworkAgent implements ProtocolHandlers<NetworkAgentProtocol>, Gue
     if (ids.length === 0) return;
     const sets = await this.#o.service.rulesForInstances(systemContext(), ids);
     for (const set of sets) {
-      const k = key(set.ingress, set.metadataHopLimit);
+      const k = key(set.ingress, set.egress, set.metadataHopLimit);
       if (this.#applied.get(set.instanceId) === k) continue;
-      await this.dataPlane.setSecurityRules(set.instanceId, set.ingress, set.metadataHopLimit);
+      await this.dataPlane.setSecurityRules(
+        set.instanceId,
+        set.ingress,
+        set.metadataHopLimit,
+        set.egress,
+      );
       this.#applied.set(set.instanceId, k);
     }
   }
 }
 
-function key(rules: readonly EffectiveRule[], metadataHops: number | undefined): string {
-  return JSON.stringify([
-    metadataHops ?? null,
-    rules.map((r) => [r.protocol, r.fromPort, r.toPort, [...r.sources].sort()]).sort(),
-  ]);
+function key(
+  ingress: readonly EffectiveRule[],
+  egress: readonly EffectiveRule[],
+  metadataHops: number | undefined,
+): string {
+  const rules = (list: readonly EffectiveRule[]) =>
+    list.map((r) => [r.protocol, r.fromPort, r.toPort, [...r.sources].sort()]).sort();
+  return JSON.stringify([metadataHops ?? null, rules(ingress), rules(egress)]);
 }
 
 /** What the network service (or anyone) calls on the agents. */

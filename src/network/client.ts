@@ -1,16 +1,17 @@
 // The network service's bus protocol and its typed client.
 import type { Bus } from '../bus/index.js';
 import type { RequestContext } from '../context.js';
-import type {
-  FloatingIpDomain,
-  FloatingIpRow,
-  SecurityGroupRow,
-  SecurityGroupRuleRow,
-} from '../db/index.js';
+import type { FloatingIpDomain, FloatingIpRow, SecurityGroupRow } from '../db/index.js';
 import type { ServiceStatus } from '../service/index.js';
 import type { AssociationRef, FloatingIpRef, InstanceRef } from './floating-ips.js';
 import type { GuestNetworkSpec, KnownLease, LeaseEvent } from './dataplane/index.js';
-import type { GroupRef, InstanceRuleSet, PermissionSpec, RuleRef } from './security-groups.js';
+import type {
+  GroupRef,
+  InstanceRuleSet,
+  PermissionSpec,
+  RuleChange,
+  RuleRef,
+} from './security-groups.js';
 
 export const NETWORK_TOPIC = 'network';
 
@@ -65,13 +66,15 @@ export type NetworkProtocol = {
     args: { ref: GroupRef; permissions: PermissionSpec[]; ruleRefs: RuleRef[] };
     result: RuleChange;
   };
+  authorizeSecurityGroupEgress: {
+    args: { ref: GroupRef; permissions: PermissionSpec[] };
+    result: RuleChange;
+  };
+  revokeSecurityGroupEgress: {
+    args: { ref: GroupRef; permissions: PermissionSpec[]; ruleRefs: RuleRef[] };
+    result: RuleChange;
+  };
 };
-
-/** A group and the rules a request added to it or removed from it. */
-export interface RuleChange {
-  group: SecurityGroupRow;
-  rules: SecurityGroupRuleRow[];
-}
 
 export class NetworkClient {
   constructor(private readonly bus: Bus) {}
@@ -246,6 +249,38 @@ export class NetworkClient {
     what: { permissions?: readonly PermissionSpec[]; ruleRefs?: readonly RuleRef[] },
   ): Promise<RuleChange> {
     return this.bus.call(ctx, NETWORK_TOPIC, 'revokeSecurityGroupIngress', {
+      ref,
+      permissions: [...(what.permissions ?? [])],
+      ruleRefs: [...(what.ruleRefs ?? [])],
+    });
+  }
+
+  /**
+   * Call: adds egress rules (where the group's members may send to) to one of the caller's
+   * groups, all or none; fanned out to every host's data plane as ingress rules are.
+   */
+  authorizeSecurityGroupEgress(
+    ctx: RequestContext,
+    ref: GroupRef,
+    permissions: readonly PermissionSpec[],
+  ): Promise<RuleChange> {
+    return this.bus.call(ctx, NETWORK_TOPIC, 'authorizeSecurityGroupEgress', {
+      ref,
+      permissions: [...permissions],
+    });
+  }
+
+  /**
+   * Call: removes egress rules (as permissions or by rule id) from one of the caller's groups,
+   * all or none; a rule the group does not have is `not_found`. Removing the allow-all egress
+   * rule closes the group's egress.
+   */
+  revokeSecurityGroupEgress(
+    ctx: RequestContext,
+    ref: GroupRef,
+    what: { permissions?: readonly PermissionSpec[]; ruleRefs?: readonly RuleRef[] },
+  ): Promise<RuleChange> {
+    return this.bus.call(ctx, NETWORK_TOPIC, 'revokeSecurityGroupEgress', {
       ref,
       permissions: [...(what.permissions ?? [])],
       ruleRefs: [...(what.ruleRefs ?? [])],

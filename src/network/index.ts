@@ -1,11 +1,5 @@
 // Public surface of network.
-export {
-  NetworkClient,
-  NETWORK_TOPIC,
-  type NetworkProtocol,
-  type GuestNetwork,
-  type RuleChange,
-} from './client.js';
+export { NetworkClient, NETWORK_TOPIC, type NetworkProtocol, type GuestNetwork } from './client.js';
 export { NetworkManager, DEFAULT_NETWORK, DEFAULT_FLOATING_POOL } from './manager.js';
 export * from './security-groups.js';
 export { SecurityGroupReader, type SecurityGroupReaderOptions } from './security-group-reader.js';

@@ -93,6 +93,8 @@ export class NetworkManager implements ProtocolHandlers<NetworkProtocol> {
             deleteSecurityGroup: (a, c) => this.deleteSecurityGroup(a, c),
             authorizeSecurityGroupIngress: (a, c) => this.authorizeSecurityGroupIngress(a, c),
             revokeSecurityGroupIngress: (a, c) => this.revokeSecurityGroupIngress(a, c),
+            authorizeSecurityGroupEgress: (a, c) => this.authorizeSecurityGroupEgress(a, c),
+            revokeSecurityGroupEgress: (a, c) => this.revokeSecurityGroupEgress(a, c),
           }),
         },
       ],
@@ -205,6 +207,17 @@ export class NetworkManager implements ProtocolHandlers<NetworkProtocol> {
 
   revokeSecurityGroupIngress(a: Args<'revokeSecurityGroupIngress'>, ctx: RequestContext) {
     return this.#groups.revokeIngress(ctx, a.ref, {
+      permissions: a.permissions,
+      ruleRefs: a.ruleRefs,
+    });
+  }
+
+  authorizeSecurityGroupEgress(a: Args<'authorizeSecurityGroupEgress'>, ctx: RequestContext) {
+    return this.#groups.authorize(ctx, 'egress', a.ref, a.permissions);
+  }
+
+  revokeSecurityGroupEgress(a: Args<'revokeSecurityGroupEgress'>, ctx: RequestContext) {
+    return this.#groups.revoke(ctx, 'egress', a.ref, {
       permissions: a.permissions,
       ruleRefs: a.ruleRefs,
     });

@@ -24,6 +24,15 @@ import { formatIpv4, parseRuleCidr } from './ipv4.js';
 
 export type RuleProtocol = 'tcp' | 'udp' | 'icmp' | '-1';
 
+/** Which way a rule lets traffic pass: into the group's members, or out of them. */
+export type RuleDirection = 'ingress' | 'egress';
+
+/** A group and the rules a request added to it or removed from it. */
+export interface RuleChange {
+  group: SecurityGroupRow;
+  rules: SecurityGroupRuleRow[];
+}
+
 /** A group of the caller's project, by the leading characters of its id or by its name. */
 export type GroupRef = { idPrefix: string; shown?: string } | { name: string };
 
@@ -59,7 +68,7 @@ export interface PermissionSpec {
   sourceGroups?: readonly SourceGroupRef[];
 }
 
-/** A rule as the data plane enforces it: what it allows, from which addresses. */
+/** A rule as the data plane enforces it: what it allows, from (or to) which addresses. */
 export interface EffectiveRule {
   ruleId: string;
   groupId: string;
@@ -70,7 +79,10 @@ export interface EffectiveRule {
   toPort: number | null;
   cidr: string | null;
   sourceGroupId: string | null;
-  /** The CIDR blocks traffic may come from: the rule's CIDR, or one /32 per source member. */
+  /**
+   * The remote CIDR blocks: where traffic may come from (ingress) or go to (egress): the
+   * rule's CIDR, or one /32 per live member of its remote group.
+   */
   sources: string[];
 }
 
@@ -78,6 +90,8 @@ export interface InstanceRuleSet {
   instanceId: string;
   groupIds: string[];
   ingress: EffectiveRule[];
+  /** What the instance may send (an empty list: nothing but replies, DHCP and metadata). */
+  egress: EffectiveRule[];
   /**
    * The IP TTL of the metadata service's replies to the guest (its metadata hop limit, 1 when
    * the instance is unknown).
@@ -255,11 +269,35 @@ export class SecurityGroupService {
    * Adds ingress rules to one of the caller's groups: all of them or none. A rule the group
    * already has, or one given twice, is refused, as is going over the rules quota.
    */
-  async authorizeIngress(
+  authorizeIngress(
     ctx: RequestContext,
     ref: GroupRef,
     permissions: readonly PermissionSpec[],
-  ): Promise<{ group: SecurityGroupRow; rules: SecurityGroupRuleRow[] }> {
+  ): Promise<RuleChange> {
+    return this.authorize(ctx, 'ingress', ref, permissions);
+  }
+
+  /** Removes ingress rules from one of the caller's groups (see `revoke`). */
+  revokeIngress(
+    ctx: RequestContext,
+    ref: GroupRef,
+    what: { permissions?: readonly PermissionSpec[]; ruleRefs?: readonly RuleRef[] },
+  ): Promise<RuleChange> {
+    return this.revoke(ctx, 'ingress', ref, what);
+  }
+
+  /**
+   * Adds rules of one direction to one of the caller's groups: all of them or none. For
+   * egress, a permission's IP ranges and groups are where traffic may go. A rule the group
+   * already has, or one given twice, is refused, as is going over the rules quota (counted
+   * per direction, as EC2 does).
+   */
+  async authorize(
+    ctx: RequestContext,
+    direction: RuleDirection,
+    ref: GroupRef,
+    permissions: readonly PermissionSpec[],
+  ): Promise<RuleChange> {
     const projectId = project(ctx);
     const candidates = permissions.flatMap(expandSpec);
     if (candidates.length === 0) throw noPermissions();
@@ -268,14 +306,16 @@ export class SecurityGroupService {
       const repo = new SecurityGroupRepo(trx);
       const group = await resolveOwn(repo, projectId, ref);
       const wanted = await resolveSources(repo, projectId, candidates);
-      const existing = new Set((await repo.rules([group.id])).map(ruleKey));
+      const existing = new Set(
+        (await repo.rules([group.id])).filter((r) => r.direction === direction).map(ruleKey),
+      );
       const seen = new Set<string>();
       for (const rule of wanted) {
         const key = ruleKey(rule);
         if (existing.has(key) || seen.has(key)) {
           throw new StratusError(
             'already_exists',
-            `The rule ${describeRule(rule)} already exists in the security group.`,
+            `The rule ${describeRule(direction, rule)} already exists in the security group.`,
             { resource: 'security_group_rule', id: refText(ref) },
           );
         }
@@ -285,7 +325,7 @@ export class SecurityGroupService {
       if (existing.size + wanted.length > limit) {
         throw new StratusError(
           'over_quota',
-          `Your quota allows at most ${limit} rules per security group (it has ${existing.size}).`,
+          `Your quota allows at most ${limit} ${direction} rules per security group (it has ${existing.size}).`,
           { resource: 'security_group_rules', reason: 'security_group_rules' },
         );
       }
@@ -293,7 +333,7 @@ export class SecurityGroupService {
       const rows: SecurityGroupRuleRow[] = wanted.map((rule, i) => ({
         id: randomUUID(),
         groupId: group.id,
-        direction: 'ingress',
+        direction,
         protocol: rule.protocol,
         fromPort: rule.fromPort,
         toPort: rule.toPort,
@@ -310,17 +350,19 @@ export class SecurityGroupService {
   }
 
   /**
-   * Removes ingress rules from one of the caller's groups, given as permissions or by rule id:
-   * all of them or none; a rule the group does not have is refused.
+   * Removes rules of one direction from one of the caller's groups, given as permissions or by
+   * rule id: all of them or none; a rule the group does not have (in that direction) is
+   * refused. Revoking the allow-all egress rule closes the group's egress.
    */
-  async revokeIngress(
+  async revoke(
     ctx: RequestContext,
+    direction: RuleDirection,
     ref: GroupRef,
     what: {
       permissions?: readonly PermissionSpec[];
       ruleRefs?: readonly RuleRef[];
     },
-  ): Promise<{ group: SecurityGroupRow; rules: SecurityGroupRuleRow[] }> {
+  ): Promise<RuleChange> {
     const projectId = project(ctx);
     const candidates = (what.permissions ?? []).flatMap(expandSpec);
     const ruleRefs = what.ruleRefs ?? [];
@@ -328,7 +370,7 @@ export class SecurityGroupService {
     const result = await this.#opts.db.transaction().execute(async (trx) => {
       const repo = new SecurityGroupRepo(trx);
       const group = await resolveOwn(repo, projectId, ref);
-      const existing = (await repo.rules([group.id])).filter((r) => r.direction === 'ingress');
+      const existing = (await repo.rules([group.id])).filter((r) => r.direction === direction);
       const byKey = new Map(existing.map((r) => [ruleKey(r), r]));
       const doomed = new Map<string, SecurityGroupRuleRow>();
       const missing = (text: string) =>
@@ -345,7 +387,7 @@ export class SecurityGroupService {
       if (candidates.length > 0) {
         for (const rule of await resolveSources(repo, projectId, candidates)) {
           const row = byKey.get(ruleKey(rule));
-          if (!row) throw missing(describeRule(rule));
+          if (!row) throw missing(describeRule(direction, rule));
           doomed.set(row.id, row);
         }
       }
@@ -357,14 +399,15 @@ export class SecurityGroupService {
   }
 
   /**
-   * Everything the data plane enforces for these instances: their groups and the ingress rules
-   * of those groups, with group sources turned into the addresses of the groups' live members.
+   * Everything the data plane enforces for these instances: their groups and the ingress and
+   * egress rules of those groups, with remote groups turned into the addresses of the groups'
+   * live members.
    */
   async rulesForInstances(instanceIds: readonly string[]): Promise<InstanceRuleSet[]> {
     const repo = new SecurityGroupRepo(this.#opts.db);
     const groupsOf = await repo.groupsOfInstances(instanceIds);
     const groupIds = [...new Set([...groupsOf.values()].flat())];
-    const rules = (await repo.rules(groupIds)).filter((r) => r.direction === 'ingress');
+    const rules = await repo.rules(groupIds);
     const sourceIds = [
       ...new Set(rules.map((r) => r.sourceGroupId).filter((g): g is string => g !== null)),
     ];
@@ -379,7 +422,8 @@ export class SecurityGroupService {
         .execute();
       for (const r of rows) hops.set(r.id, r.metadataHopLimit);
     }
-    const effective = rules.map((r): EffectiveRule => ({
+    const effective = rules.map((r) => ({
+      direction: r.direction,
       ruleId: r.id,
       groupId: r.groupId,
       protocol: r.protocol as RuleProtocol,
@@ -397,7 +441,8 @@ export class SecurityGroupService {
       return {
         instanceId,
         groupIds: ids,
-        ingress: effective.filter((r) => ids.includes(r.groupId)),
+        ingress: ofDirection(effective, 'ingress', ids),
+        egress: ofDirection(effective, 'egress', ids),
         metadataHopLimit: hops.get(instanceId) ?? 1,
       };
     });
@@ -467,6 +512,17 @@ export class SecurityGroupService {
       this.#opts.logger?.warn({ err, groupIds }, 'telling the data plane of changed rules failed');
     }
   }
+}
+
+/** The rules of one direction among those of these groups, as the data plane takes them. */
+function ofDirection(
+  rules: readonly (EffectiveRule & { direction: RuleDirection })[],
+  direction: RuleDirection,
+  groupIds: readonly string[],
+): EffectiveRule[] {
+  return rules
+    .filter((r) => r.direction === direction && groupIds.includes(r.groupId))
+    .map(({ direction: _, ...rule }) => rule);
 }
 
 /** A rule before it is stored: protocol and ports checked, one source, source group resolved. */
@@ -674,10 +730,10 @@ function ruleKey(r: {
   );
 }
 
-function describeRule(r: ResolvedRule): string {
+function describeRule(direction: RuleDirection, r: ResolvedRule): string {
   const proto = r.protocol === '-1' ? 'all' : r.protocol;
   const ports = r.fromPort === null ? '' : ` ${r.fromPort}-${r.toPort}`;
-  return `'${proto}${ports} from ${r.sourceText}'`;
+  return `'${proto}${ports} ${direction === 'ingress' ? 'from' : 'to'} ${r.sourceText}'`;
 }
 
 function refText(ref: GroupRef): string {

@@ -1,14 +1,12 @@
-// The Networking API's security groups and rules, over the same groups EC2 and the Compute API
-// show: the model keeps ingress rules, and each group's open egress is shown as the rule
-// Neutron makes.
+// The Networking API's security groups and rules, over the same groups and rules EC2 and the
+// Compute API show: ingress and egress rules alike (a new group's allow-all egress rule is a
+// rule of the model, which a user may delete to close the group's egress).
 import type { RequestContext } from '../../context.js';
 import type { SecurityGroupRuleRow } from '../../db/index.js';
-import { invalid, notFound, StratusError } from '../../errors.js';
-import { stableUuid } from '../../network/index.js';
+import { invalid, notFound } from '../../errors.js';
 import { int, project, required, str } from './body.js';
 import { resourceRoutes, type NetworkingRoutes } from './resource-router.js';
 import {
-  egressRuleView,
   RULE_ATTRIBUTES,
   ruleView,
   SECURITY_GROUP_ATTRIBUTES,
@@ -28,19 +26,7 @@ export function securityGroupRoutes(r: NetworkingRoutes): void {
       ruleView(r, projectOf.get(r.groupId) ?? '', defaults);
     return rows.map((g) => ({
       row: g,
-      rules: [
-        // The model keeps ingress rules; egress is open, shown as the rule Neutron makes.
-        egressRuleView(
-          {
-            id: stableUuid(`egress:${g.id}`),
-            groupId: g.id,
-            projectId: g.projectId,
-            createdAt: g.createdAt,
-          },
-          defaults,
-        ),
-        ...rules.filter((r) => r.groupId === g.id).map(ruleJson),
-      ],
+      rules: rules.filter((r) => r.groupId === g.id).map(ruleJson),
     }));
   };
   const findGroup = async (ctx: RequestContext, id: string) => {
@@ -209,23 +195,6 @@ export function securityGroupRoutes(r: NetworkingRoutes): void {
             id: 'port_range_min',
           });
         }
-        if (direction === 'egress') {
-          const allowAll =
-            protocol === '-1' &&
-            remoteGroup === undefined &&
-            (remoteIp === undefined || remoteIp === '0.0.0.0/0');
-          if (allowAll) {
-            throw new StratusError(
-              'already_exists',
-              `Security group rule already exists. Rule id is ${stableUuid(`egress:${g.row.id}`)}.`,
-              { resource: 'security_group_rule', id: g.row.id },
-            );
-          }
-          throw invalid(
-            'Egress here is open to all: egress rules narrower than allow-all are not enforced yet.',
-            { resource: 'security_group_rule', reason: 'unsupported' },
-          );
-        }
         const description = str(b, 'description');
         const permission = {
           protocol,
@@ -248,11 +217,11 @@ export function securityGroupRoutes(r: NetworkingRoutes): void {
             );
           }
         }
-        const change = await networkClient.authorizeSecurityGroupIngress(
-          ctx,
-          { idPrefix: g.row.id, shown: g.row.id },
-          [permission],
-        );
+        const ref = { idPrefix: g.row.id, shown: g.row.id };
+        const change =
+          direction === 'ingress'
+            ? await networkClient.authorizeSecurityGroupIngress(ctx, ref, [permission])
+            : await networkClient.authorizeSecurityGroupEgress(ctx, ref, [permission]);
         const rule = change.rules[0] as SecurityGroupRuleRow;
         const defaults = new Set(g.row.name === 'default' ? [g.row.id] : []);
         return ruleView(rule, g.row.projectId, defaults);
@@ -262,19 +231,14 @@ export function securityGroupRoutes(r: NetworkingRoutes): void {
       const found = (await allRules(ctx)).find((r) => r['id'] === id);
       if (!found)
         throw notFound('security_group_rule', id, `Security group rule ${id} does not exist`);
-      if (found['direction'] === 'egress') {
-        throw invalid('The open egress of a group cannot be removed here yet.', {
-          resource: 'security_group_rule',
-          id,
-          reason: 'unsupported',
-        });
-      }
       const groupId = String(found['security_group_id']);
-      await networkClient.revokeSecurityGroupIngress(
-        ctx,
-        { idPrefix: groupId, shown: groupId },
-        { ruleRefs: [{ idPrefix: id, shown: id }] },
-      );
+      const ref = { idPrefix: groupId, shown: groupId };
+      const what = { ruleRefs: [{ idPrefix: id, shown: id }] };
+      if (found['direction'] === 'egress') {
+        await networkClient.revokeSecurityGroupEgress(ctx, ref, what);
+      } else {
+        await networkClient.revokeSecurityGroupIngress(ctx, ref, what);
+      }
     },
   });
 }

@@ -239,14 +239,6 @@ export const ROUTER_ATTRIBUTES = Object.keys(
   ),
 );
 
-/** The rule every group has that the model does not store: all egress allowed. */
-export interface EgressRule {
-  id: string;
-  groupId: string;
-  projectId: string;
-  createdAt: number;
-}
-
 export function ruleView(
   r: SecurityGroupRuleRow,
   projectId: string,
@@ -275,29 +267,23 @@ export function ruleView(
   };
 }
 
-export function egressRuleView(e: EgressRule, defaultGroupIds: ReadonlySet<string>): Json {
-  return {
-    id: e.id,
-    security_group_id: e.groupId,
-    tenant_id: e.projectId,
-    project_id: e.projectId,
-    direction: 'egress',
-    ethertype: 'IPv4',
-    protocol: null,
-    port_range_min: null,
-    port_range_max: null,
-    remote_ip_prefix: null,
-    normalized_cidr: null,
-    remote_group_id: null,
-    remote_address_group_id: null,
-    description: '',
-    belongs_to_default_sg: defaultGroupIds.has(e.groupId),
-    ...stamps(e.createdAt, e.createdAt),
-  };
-}
-
 export const RULE_ATTRIBUTES = Object.keys(
-  egressRuleView({ id: '', groupId: '', projectId: '', createdAt: 0 }, new Set()),
+  ruleView(
+    {
+      id: '',
+      groupId: '',
+      direction: 'egress',
+      protocol: '-1',
+      fromPort: null,
+      toPort: null,
+      cidr: null,
+      sourceGroupId: null,
+      description: null,
+      createdAt: 0,
+    },
+    '',
+    new Set(),
+  ),
 );
 
 export function securityGroupView(g: SecurityGroupRow, rules: Json[]): Json {

@@ -6,6 +6,22 @@ import { LIVE_VM_STATES } from './instances.js';
 
 export const DEFAULT_GROUP = 'default';
 
+/** The rule a new group starts with, as in EC2 and Neutron: everything out, anywhere. */
+export function allowAllEgressRule(groupId: string, createdAt: number): SecurityGroupRuleRow {
+  return {
+    id: randomUUID(),
+    groupId,
+    direction: 'egress',
+    protocol: '-1',
+    fromPort: null,
+    toPort: null,
+    cidr: '0.0.0.0/0',
+    sourceGroupId: null,
+    description: null,
+    createdAt,
+  };
+}
+
 export class SecurityGroupRepo {
   constructor(private readonly db: Db) {}
 
@@ -40,22 +56,23 @@ export class SecurityGroupRepo {
       .executeTakeFirst();
   }
 
-  /** The project's `default` group, created on first use (concurrent first uses agree). */
+  /**
+   * The project's `default` group, created on first use with the allow-all egress rule
+   * (concurrent first uses agree; only the one that made it adds the rule).
+   */
   async ensureDefault(projectId: string): Promise<SecurityGroupRow> {
     const existing = await this.findByName(projectId, DEFAULT_GROUP);
     if (existing) return existing;
+    const id = randomUUID();
+    const createdAt = Date.now();
     await this.db
       .insertInto('securityGroups')
-      .values({
-        id: randomUUID(),
-        projectId,
-        name: DEFAULT_GROUP,
-        description: 'default group',
-        createdAt: Date.now(),
-      })
+      .values({ id, projectId, name: DEFAULT_GROUP, description: 'default group', createdAt })
       .onConflict((oc) => oc.columns(['projectId', 'name']).doNothing())
       .execute();
-    return (await this.findByName(projectId, DEFAULT_GROUP)) as SecurityGroupRow;
+    const row = (await this.findByName(projectId, DEFAULT_GROUP)) as SecurityGroupRow;
+    if (row.id === id) await this.insertRules([allowAllEgressRule(id, createdAt)]);
+    return row;
   }
 
   async rules(groupIds: readonly string[]): Promise<SecurityGroupRuleRow[]> {
@@ -68,8 +85,10 @@ export class SecurityGroupRepo {
       .execute();
   }
 
+  /** Inserts a new group with the allow-all egress rule every group starts with. */
   async insert(row: SecurityGroupRow): Promise<void> {
     await this.db.insertInto('securityGroups').values(row).execute();
+    await this.insertRules([allowAllEgressRule(row.id, row.createdAt)]);
   }
 
   /** Gives a group a new name and description. */

@@ -108,6 +108,11 @@ export interface GuestSpec {
   port?: GuestPortSpec;
   /** Security-group rules to enforce from the first packet; none (deny inbound) when absent. */
   rules?: readonly EffectiveRule[];
+  /**
+   * Egress rules to enforce from the first packet (where the guest may send to); egress is
+   * not filtered when absent, and an empty list lets nothing out but replies.
+   */
+  egress?: readonly EffectiveRule[] | undefined;
   /** The IP TTL of the metadata proxy's replies to the guest (its metadata hop limit); 1 unless told. */
   metadataHops?: number | undefined;
 }
@@ -120,6 +125,7 @@ interface SavedGuest {
   /** `veth` only in tests (see `GuestPortSpec`). */
   port: { kind: 'tap' } | { kind: 'veth'; peerNamespace: string; peerName: string };
   rules: EffectiveRule[];
+  egress?: EffectiveRule[];
   metadataHops?: number;
 }
 
@@ -333,6 +339,7 @@ export class HostDataPlane {
         chain: `g-${ifname}`,
         fixedIp: spec.fixedIp,
         rules: spec.rules ?? [],
+        egress: spec.egress,
         port: { ifname, mac: spec.mac },
         metadataReplies: this.#metadataReplies(spec.metadataHops),
       };
@@ -390,21 +397,25 @@ export class HostDataPlane {
   }
 
   /**
-   * Replaces a plugged guest's security-group rules and, when given, the TTL of the metadata
-   * proxy's replies to it (one atomic nft transaction).
+   * Replaces a plugged guest's security-group rules (ingress `rules`, and `egress`: absent,
+   * egress is not filtered) and, when given, the TTL of the metadata proxy's replies to it
+   * (one atomic nft transaction).
    */
   setSecurityRules(
     instanceId: string,
     rules: readonly EffectiveRule[],
     metadataHops?: number,
+    egress?: readonly EffectiveRule[],
   ): Promise<void> {
     return this.#serial(async () => {
       const g = this.#guests.get(instanceId);
       if (!g) return;
       if (metadataHops !== undefined) g.spec = { ...g.spec, metadataHops };
+      g.spec = { ...g.spec, egress };
       g.firewall = {
         ...g.firewall,
         rules,
+        egress,
         metadataReplies: this.#metadataReplies(g.spec.metadataHops),
       };
       await applyNft(this.ns, setGuestCommands(g.firewall, false));
@@ -518,6 +529,7 @@ export class HostDataPlane {
             ? port
             : { kind: 'veth', peerNamespace: port.peerNamespace.name, peerName: port.peerName },
         rules: g.firewall.rules,
+        egress: g.firewall.egress,
       };
     });
     const text = JSON.stringify({ guests, floating: [...this.#floating] });
@@ -550,6 +562,7 @@ export class HostDataPlane {
           chain: `g-${ifname}`,
           fixedIp: spec.fixedIp,
           rules: saved.rules,
+          egress: saved.egress,
           port: { ifname, mac: spec.mac },
           metadataReplies: this.#metadataReplies(saved.metadataHops),
         },

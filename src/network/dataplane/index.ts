@@ -4,13 +4,15 @@
 // The contract, in short (semantics in host-data-plane.ts):
 //   start()                                  build or adopt namespace, bridge, table, dnsmasq, proxy
 //   teardown()                               remove all of it (idempotent)
-//   plugGuest({instanceId, mac, fixedIp, hostname, port?, rules?, metadataHops?}) -> {ifname}
+//   plugGuest({instanceId, mac, fixedIp, hostname, port?, rules?, egress?, metadataHops?})
+//                                            -> {ifname}
 //                                            firewall and port filter, then tap/veth on the
 //                                            bridge, then DHCP entry
 //   unplugGuest(instanceId, {releaseLease})  the reverse; dhcp_release so dnsmasq reports `del`
-//   setSecurityRules(instanceId, rules, metadataHops?)
-//                                            replace a guest's ingress rules (and the TTL of
-//                                            the metadata proxy's replies to it) atomically
+//   setSecurityRules(instanceId, rules, metadataHops?, egress?)
+//                                            replace a guest's ingress and egress rules (and
+//                                            the TTL of the metadata proxy's replies to it)
+//                                            atomically; no egress: egress not filtered
 //   associate(floating, fixed) / disassociate(floating)
 import fs from 'node:fs';
 import { Namespace } from './namespace.js';

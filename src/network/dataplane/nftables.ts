@@ -34,6 +34,14 @@
 // In the `inet` table, the `input` chain lets guests reach the namespace itself (the gateway and
 // any other address of the host namespace) only for DHCP, the metadata proxy and ping.
 //
+// Egress: `guests_out`, a verdict map from a guest's fixed IP to its egress chain
+// (`<chain>-o`), jumped to first in `forward`, so what a guest sends to another guest, another
+// host or beyond passes its own egress rules before the receiver's ingress chain. An allowed
+// packet `return`s (on to the receiver's chain); replies to connections the guest accepted are
+// established and return at once; the rest is dropped. A guest whose egress is not filtered
+// (`egress` absent) has a chain that only returns. What a guest sends to the namespace itself
+// (DHCP, the metadata proxy, ping of the gateway) is the `input` chain's, not egress rules'.
+//
 // Security-group changes rewrite a guest chain (flush and refill in one transaction) rather
 // than adding and deleting elements of a concatenated interval set: the kernel refuses
 // overlapping intervals in such sets (0.0.0.0/0 and 10.0.0.0/8 on the same port), and
@@ -67,7 +75,13 @@ export interface TableConfig {
 export interface GuestFirewall {
   chain: string;
   fixedIp: string;
+  /** Ingress rules: what may reach the guest (besides replies, DHCP and ICMP). */
   rules: readonly EffectiveRule[];
+  /**
+   * Egress rules: where the guest may send to (besides replies); absent, egress is not
+   * filtered. An empty list lets nothing out.
+   */
+  egress?: readonly EffectiveRule[] | undefined;
   /** The guest's port on the bridge (tap) and its MAC: what the port may send as. */
   port: { ifname: string; mac: string };
   /**
@@ -96,8 +110,12 @@ export function renderTable(
     lines.push(`  chain ${checkChain(g.chain)} {`);
     for (const r of guestChainRules(g.rules, g.metadataReplies)) lines.push(`    ${r}`);
     lines.push('  }');
+    lines.push(`  chain ${egressChain(g.chain)} {`);
+    for (const r of guestEgressRules(g.egress)) lines.push(`    ${r}`);
+    lines.push('  }');
   }
   const guestElems = guestList.map((g) => `${checkIp(g.fixedIp)} : jump ${g.chain}`);
+  const outElems = guestList.map((g) => `${checkIp(g.fixedIp)} : jump ${egressChain(g.chain)}`);
   const dnatElems = [...floating].map(([fip, fixed]) => `${checkIp(fip)} : ${checkIp(fixed)}`);
   const snatElems = [...floating].map(([fip, fixed]) => `${checkIp(fixed)} : ${checkIp(fip)}`);
   // Guests reach the namespace itself (the gateway, the namespace's other addresses) for DHCP,
@@ -116,6 +134,7 @@ export function renderTable(
   ];
   lines.push(
     `  map guests { type ipv4_addr : verdict;${elements(guestElems)} }`,
+    `  map guests_out { type ipv4_addr : verdict;${elements(outElems)} }`,
     `  map fip_dnat { type ipv4_addr : ipv4_addr;${elements(dnatElems)} }`,
     `  map fip_snat { type ipv4_addr : ipv4_addr;${elements(snatElems)} }`,
     '  chain prerouting {',
@@ -146,6 +165,8 @@ export function renderTable(
     '  }',
     '  chain forward {',
     '    type filter hook forward priority filter; policy accept;',
+    // The sender's egress rules first (they return what they allow), then the receiver's.
+    `    iifname ${br} ip saddr vmap @guests_out`,
     '    ip daddr vmap @guests',
     // Bridged out by the flat uplink to a guest of another host, which filters it itself.
     ...(cfg.flat ? [`    meta mark ${FLAT_MARK} accept`] : []),
@@ -266,6 +287,49 @@ export function guestChainRules(
 }
 
 /**
+ * The rules of a guest's egress chain, in order: replies to what the guest accepted return,
+ * invalid packets are dropped, then each egress rule returns what it allows to its
+ * destinations, and the rest is dropped. Without rules (`undefined`) the chain only returns:
+ * egress is not filtered. ICMP rules match their type and code (-1: any).
+ */
+export function guestEgressRules(rules: readonly EffectiveRule[] | undefined): string[] {
+  if (rules === undefined) return ['return'];
+  const out = ['ct state established,related return', 'ct state invalid drop'];
+  const seen = new Set<string>();
+  for (const rule of rules) {
+    for (const dest of rule.sources) {
+      const text = `ip daddr ${checkCidr(dest)}${matchOf(rule)} return`;
+      if (!seen.has(text)) {
+        seen.add(text);
+        out.push(text);
+      }
+    }
+  }
+  out.push('drop');
+  return out;
+}
+
+/** What a rule matches besides its remote address: protocol, ports, ICMP type and code. */
+function matchOf(rule: EffectiveRule): string {
+  if (rule.protocol === '-1') return '';
+  if (rule.protocol === 'icmp') {
+    const type = rule.fromPort ?? -1;
+    const code = rule.toPort ?? -1;
+    if (type === -1) return ' meta l4proto icmp';
+    const t = ` icmp type ${checkIcmp(type)}`;
+    return code === -1 ? t : `${t} icmp code ${checkIcmp(code)}`;
+  }
+  const from = checkPort(rule.fromPort ?? 0);
+  const to = checkPort(rule.toPort ?? 65535);
+  return ` ${rule.protocol} dport ${from === to ? `${from}` : `${from}-${to}`}`;
+}
+
+/** A guest's egress chain, named after its ingress chain. */
+export function egressChain(chain: string): string {
+  return checkChain(`${checkChain(chain)}-o`);
+}
+
+/**
  * The bridge-family table of a host joined to the flat segment by `uplink`: ARP for or from
  * `gateway` and DHCP (UDP 67 and 68) are dropped on that port both ways, so each host is the
  * gateway and the DHCP server of its own guests only; frames the bridge sends out by it are
@@ -311,20 +375,25 @@ export function renderFlatTable(uplink: string, gateway: string): string {
 export function setGuestCommands(g: GuestFirewall, isNew: boolean): string {
   const chain = checkChain(g.chain);
   const port = quoteIf(g.port.ifname);
+  const out = egressChain(chain);
   const lines = [
     `add chain bridge ${PORT_TABLE} ${chain}`,
     `flush chain bridge ${PORT_TABLE} ${chain}`,
     `add chain inet ${TABLE} ${chain}`,
     `flush chain inet ${TABLE} ${chain}`,
+    `add chain inet ${TABLE} ${out}`,
+    `flush chain inet ${TABLE} ${out}`,
   ];
   for (const r of portChainRules(g.fixedIp, g.port.mac))
     lines.push(`add rule bridge ${PORT_TABLE} ${chain} ${r}`);
   for (const r of guestChainRules(g.rules, g.metadataReplies))
     lines.push(`add rule inet ${TABLE} ${chain} ${r}`);
+  for (const r of guestEgressRules(g.egress)) lines.push(`add rule inet ${TABLE} ${out} ${r}`);
   if (isNew) {
     lines.push(
       `add element bridge ${PORT_TABLE} ports { ${port} : jump ${chain} }`,
       `add element inet ${TABLE} guests { ${checkIp(g.fixedIp)} : jump ${chain} }`,
+      `add element inet ${TABLE} guests_out { ${checkIp(g.fixedIp)} : jump ${out} }`,
     );
   }
   return lines.join('\n') + '\n';
@@ -336,11 +405,15 @@ export function removeGuestCommands(g: {
   port: { ifname: string };
 }): string {
   const chain = checkChain(g.chain);
+  const out = egressChain(chain);
   return (
     [
       `delete element inet ${TABLE} guests { ${checkIp(g.fixedIp)} }`,
+      `delete element inet ${TABLE} guests_out { ${checkIp(g.fixedIp)} }`,
       `flush chain inet ${TABLE} ${chain}`,
       `delete chain inet ${TABLE} ${chain}`,
+      `flush chain inet ${TABLE} ${out}`,
+      `delete chain inet ${TABLE} ${out}`,
       `delete element bridge ${PORT_TABLE} ports { ${quoteIf(g.port.ifname)} }`,
       `flush chain bridge ${PORT_TABLE} ${chain}`,
       `delete chain bridge ${PORT_TABLE} ${chain}`,
@@ -389,6 +462,11 @@ function checkMac(text: string): string {
 
 function checkPort(n: number): number {
   if (!Number.isInteger(n) || n < 0 || n > 65535) throw bad(`'${n}' is not a port`);
+  return n;
+}
+
+function checkIcmp(n: number): number {
+  if (!Number.isInteger(n) || n < 0 || n > 255) throw bad(`'${n}' is not an ICMP type or code`);
   return n;
 }
 

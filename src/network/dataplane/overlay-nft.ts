@@ -5,6 +5,14 @@
 //   (its own MAC, ARP and IPv4 only as its fixed IP, no DHCP server traffic: the same rules
 //   as the flat network's guest ports, `portChainRules`), before the bridge learns or
 //   forwards the frame;
+// - in a host's overlay namespace, an `inet` table enforcing the security groups of the guest
+//   ports that have them (`renderOverlaySecurityTable`): bridged frames pass the IPv4 hooks
+//   there (br_netfilter), where the bridge is the interface, so a port is found by its
+//   network's bridge and its fixed IP (the anti-spoofing table guarantees the source), and
+//   each network's bridge is a conntrack zone of its own, as networks may share addresses.
+//   What a port sends passes its egress chain (which returns what it allows), then what
+//   reaches a port passes its ingress chain; both let replies through by connection state;
+//   DHCP and metadata are always allowed, as on the flat network;
 // - in a router's namespace, an `inet` table: floating IPs as 1:1 DNAT (from the public
 //   segment, from the router itself and from guests) and SNAT, every other guest of the
 //   router's networks leaving as the router's external address, hairpin masquerading for a
@@ -13,9 +21,11 @@
 //   IP's DNAT sent it there, and nothing to the router itself from there but ping.
 import { StratusError } from '../../errors.js';
 import { formatIpv4, parseCidr, parseIpv4 } from '../ipv4.js';
-import { METADATA_ADDRESS, portChainRules } from './nftables.js';
+import type { EffectiveRule } from '../security-groups.js';
+import { guestChainRules, guestEgressRules, METADATA_ADDRESS, portChainRules } from './nftables.js';
 
 export const OVERLAY_PORT_TABLE = 'stratus_overlay_ports';
+export const OVERLAY_SECURITY_TABLE = 'stratus_overlay_sg';
 export const ROUTER_TABLE = 'stratus_router';
 /** The port of each router leg's metadata proxy, on the leg's gateway address. */
 export const ROUTER_METADATA_PORT = 8775;
@@ -24,6 +34,87 @@ export interface OverlayGuestPort {
   ifname: string;
   mac: string;
   fixedIp: string;
+}
+
+/**
+ * A port's security groups as the data plane enforces them: what may reach it (`ingress`,
+ * besides replies, DHCP replies and ICMP) and where it may send to (`egress`, besides replies,
+ * DHCP and the metadata address); remote groups already turned into their members' addresses
+ * on the port's network (SecurityGroupService.rulesForInstances gives these for instances).
+ */
+export interface PortSecurity {
+  ingress: readonly EffectiveRule[];
+  egress: readonly EffectiveRule[];
+}
+
+/** A plugged port as the security table sees it. */
+export interface SecuredPort {
+  ifname: string;
+  fixedIp: string;
+  /** The bridge of its network (segmentBridge(vni)). */
+  bridge: string;
+  vni: number;
+  /** Undefined: the port's traffic is not filtered by security groups (port security off). */
+  security?: PortSecurity | undefined;
+}
+
+/**
+ * The security-group table of an overlay namespace, replaced whole. Ports without `security`
+ * get no chains: their traffic passes unfiltered (the anti-spoofing table still applies).
+ */
+export function renderOverlaySecurityTable(ports: readonly SecuredPort[]): string {
+  const lines = [
+    `add table inet ${OVERLAY_SECURITY_TABLE}`,
+    `delete table inet ${OVERLAY_SECURITY_TABLE}`,
+    `table inet ${OVERLAY_SECURITY_TABLE} {`,
+  ];
+  const secured = ports.filter((p) => p.security !== undefined);
+  const zones = new Map<string, number>();
+  for (const p of ports) zones.set(quoteIf(p.bridge), zoneOf(p.vni));
+  const inElems: string[] = [];
+  const outElems: string[] = [];
+  for (const p of secured) {
+    const sec = p.security as PortSecurity;
+    const name = quoteIf(p.ifname).slice(1, -1);
+    const key = `${quoteIf(p.bridge)} . ${checkIp(p.fixedIp)}`;
+    lines.push(`  chain in-${name} {`);
+    for (const r of guestChainRules(sec.ingress)) lines.push(`    ${r}`);
+    lines.push('  }', `  chain out-${name} {`);
+    const egress = guestEgressRules(sec.egress);
+    // Replies and invalid packets first (as guestEgressRules has them), then DHCP and the
+    // metadata address, which no group closes, then the group rules.
+    lines.push(
+      ...egress.slice(0, 2).map((r) => `    ${r}`),
+      '    udp sport 68 udp dport 67 return',
+      `    ip daddr ${METADATA_ADDRESS} tcp dport 80 return`,
+      ...egress.slice(2).map((r) => `    ${r}`),
+      '  }',
+    );
+    inElems.push(`${key} : jump in-${name}`);
+    outElems.push(`${key} : jump out-${name}`);
+  }
+  const zoneElems = [...zones].map(([bridge, zone]) => `${bridge} : ${zone}`);
+  lines.push(
+    `  map ingress { type ifname . ipv4_addr : verdict;${elements(inElems)} }`,
+    `  map egress { type ifname . ipv4_addr : verdict;${elements(outElems)} }`,
+    '  chain zones {',
+    '    type filter hook prerouting priority raw; policy accept;',
+    ...(zoneElems.length > 0 ? [`    ct zone set iifname map { ${zoneElems.join(', ')} }`] : []),
+    '  }',
+    '  chain forward {',
+    '    type filter hook forward priority filter; policy accept;',
+    '    iifname . ip saddr vmap @egress',
+    '    iifname . ip daddr vmap @ingress',
+    '  }',
+    '}',
+  );
+  return lines.join('\n') + '\n';
+}
+
+/** A network's conntrack zone: from its VNI, never the default zone 0. */
+function zoneOf(vni: number): number {
+  if (!Number.isInteger(vni) || vni < 1) throw bad(`'${vni}' is not a VNI`);
+  return (vni % 65535) + 1;
 }
 
 /** The guest-port filter table of an overlay namespace, with these ports. */

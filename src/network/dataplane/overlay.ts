@@ -4,9 +4,10 @@
 // - the host's overlay namespace holds the underlay interface (with the host's underlay
 //   address), the public interface when the host carries routers, and per project network a
 //   bridge with a VXLAN device (vxlan.ts) and the guests' ports, each filtered against
-//   spoofing (overlay-nft.ts). It has no address on any project network, IPv6 and forwarding
-//   are off, and bridged frames do not pass its IP hooks: networks are separate bridges with
-//   separate VNIs and nothing joins them.
+//   spoofing and, when the port has security groups, by them (overlay-nft.ts). It has no
+//   address on any project network and IPv6 and forwarding are off; bridged IPv4 passes its
+//   IP hooks only for the security-group table: networks are separate bridges with separate
+//   VNIs and nothing joins them.
 // - on the network host (`serveNetworks`), a namespace per network for DHCP and metadata
 //   (network-dhcp.ts) and a namespace per router (router.ts), since project networks may
 //   share address ranges.
@@ -29,7 +30,11 @@ import {
 import { Namespace } from './namespace.js';
 import { NetworkDhcp } from './network-dhcp.js';
 import { applyNft } from './nftables.js';
-import { renderOverlayPortTable } from './overlay-nft.js';
+import {
+  renderOverlayPortTable,
+  renderOverlaySecurityTable,
+  type PortSecurity,
+} from './overlay-nft.js';
 import {
   checkNetworkSpec,
   VXLAN_OVERHEAD,
@@ -85,10 +90,18 @@ export interface OverlayPlug {
   fixedIp: string;
   /** A tap for a VM (the default); a veth into a namespace in tests (TEST-ONLY, see bridge.ts). */
   port?: GuestPortSpec;
+  /**
+   * The port's security groups, in force from its first frame; absent, its traffic is not
+   * filtered by groups (port security off). Changed later with `setPortSecurity`.
+   */
+  security?: PortSecurity | undefined;
 }
 
 interface Plugged extends OverlayPlug {
   ifname: string;
+  /** The bridge of its network, and the network's VNI (its conntrack zone). */
+  bridge: string;
+  vni: number;
 }
 
 export class OverlayHost {
@@ -159,10 +172,12 @@ export class OverlayHost {
         await this.ns.sysctl('net.ipv6.conf.all.disable_ipv6', '1');
         await this.ns.sysctl('net.ipv6.conf.default.disable_ipv6', '1');
         await this.ns.sysctl('net.ipv4.ip_forward', '0');
-        await this.ns.sysctl('net.bridge.bridge-nf-call-iptables', '0');
+        // Bridged IPv4 passes the `inet` hooks, where the security-group table filters the
+        // ports that have groups (with connection tracking); nothing else is there.
+        await this.ns.sysctl('net.bridge.bridge-nf-call-iptables', '1');
         // After a restart, the ports plugged before keep their filters until plugged again.
         if (!created) this.#loadPorts();
-        await applyNft(this.ns, renderOverlayPortTable([...this.#ports.values()]));
+        await this.#applyPortTables();
         moved = await moveInterfaces(plans);
         const ul = this.#o.underlayInterface;
         await this.ns.ip(['link', 'set', 'dev', ul, 'mtu', String(this.#o.underlayMtu ?? 1500)]);
@@ -276,9 +291,15 @@ export class OverlayHost {
         );
       }
       const ifname = OverlayHost.portName(plug.portId);
-      const entry: Plugged = { ...plug, mac: plug.mac.toLowerCase(), ifname };
-      const old = this.#ports.get(plug.portId);
       const bridge = segmentBridge(spec.vni);
+      const entry: Plugged = {
+        ...plug,
+        mac: plug.mac.toLowerCase(),
+        ifname,
+        bridge,
+        vni: spec.vni,
+      };
+      const old = this.#ports.get(plug.portId);
       // The same port plugged again (a repeated spec, or adopted after a restart of the
       // process) keeps its link: a tap may be held open by its VM, and a test veth made again
       // would lose its guest's address.
@@ -291,7 +312,7 @@ export class OverlayHost {
       this.#ports.set(plug.portId, entry);
       this.#savePorts();
       try {
-        await applyNft(this.ns, renderOverlayPortTable([...this.#ports.values()]));
+        await this.#applyPortTables();
         if (!same) {
           await addGuestPort(this.ns, bridge, ifname, entry.mac, plug.port ?? { kind: 'tap' });
         }
@@ -307,6 +328,36 @@ export class OverlayHost {
   /** Unplugs a guest port; succeeds when it is not plugged. */
   unplugPort(portId: string): Promise<void> {
     return this.#serial(() => this.#unplug(portId));
+  }
+
+  /**
+   * Replaces a plugged port's security groups (`undefined`: not filtered by groups) in one
+   * nft transaction; connections the new rules still allow go on. `not_found` when the port
+   * is not plugged here.
+   */
+  setPortSecurity(portId: string, security: PortSecurity | undefined): Promise<void> {
+    return this.#serial(async () => {
+      const p = this.#ports.get(portId);
+      if (!p) {
+        throw new StratusError(
+          'not_found',
+          `The port ${portId} is not plugged on host ${this.#o.host}.`,
+          {
+            resource: 'port',
+            id: portId,
+          },
+        );
+      }
+      const old = p.security;
+      p.security = security;
+      try {
+        await this.#applyPortTables();
+      } catch (err) {
+        p.security = old;
+        throw err;
+      }
+      this.#savePorts();
+    });
   }
 
   /**
@@ -442,7 +493,15 @@ export class OverlayHost {
     await removeLink(this.ns, p.ifname);
     this.#ports.delete(portId);
     this.#savePorts();
-    await applyNft(this.ns, renderOverlayPortTable([...this.#ports.values()]));
+    await this.#applyPortTables();
+  }
+
+  /** The anti-spoofing and security-group tables of the plugged ports, in one transaction. */
+  async #applyPortTables(): Promise<void> {
+    const ports = [...this.#ports.values()];
+    // A port recorded by an older version, without its bridge, gets its groups when plugged again.
+    const known = ports.filter((p) => typeof p.bridge === 'string' && p.bridge !== '');
+    await applyNft(this.ns, renderOverlayPortTable(ports) + renderOverlaySecurityTable(known));
   }
 
   get #portsPath(): string {
@@ -457,6 +516,9 @@ export class OverlayHost {
       mac: p.mac,
       fixedIp: p.fixedIp,
       ifname: p.ifname,
+      bridge: p.bridge,
+      vni: p.vni,
+      security: p.security,
     }));
     fs.writeFileSync(`${this.#portsPath}.tmp`, JSON.stringify(ports), { mode: 0o600 });
     fs.renameSync(`${this.#portsPath}.tmp`, this.#portsPath);

@@ -1,7 +1,10 @@
 // Security group actions: CreateSecurityGroup, DeleteSecurityGroup, DescribeSecurityGroups,
-// AuthorizeSecurityGroupIngress, RevokeSecurityGroupIngress. Rules arrive either as
+// DescribeSecurityGroupRules, AuthorizeSecurityGroupIngress, RevokeSecurityGroupIngress,
+// AuthorizeSecurityGroupEgress, RevokeSecurityGroupEgress. Ingress rules arrive either as
 // `IpPermissions.N` structures or in the older flat form (IpProtocol, FromPort, ToPort, CidrIp,
-// SourceSecurityGroupName); both become the same permissions for the domain service.
+// SourceSecurityGroupName); both become the same permissions for the domain service. Egress
+// rules take `IpPermissions.N` only and a `GroupId`, as in EC2; their IP ranges and groups are
+// where the members may send to.
 import type { SecurityGroupRow, SecurityGroupRuleRow } from '../../../db/index.js';
 import { notFound, StratusError } from '../../../errors.js';
 import type { GroupRef, PermissionSpec, SourceGroupRef } from '../../../network/index.js';
@@ -56,8 +59,14 @@ export function securityGroupActions(deps: Ec2Deps): Ec2ActionTable {
     throw missingParameter('IpPermissions.N.Groups.M.GroupId');
   };
 
-  const permissions = (params: Params): PermissionSpec[] => {
-    const out: PermissionSpec[] = params.structs('IpPermissions').map((p) => {
+  /** The group of an egress action: by id only, as EC2 requires. */
+  const groupIdRef = (params: Params): GroupRef => {
+    const id = params.requireString('GroupId', { max: 64 });
+    return { idPrefix: parseEc2Id(id, ['sg'], 'security_group').uuidPrefix, shown: id };
+  };
+
+  const ipPermissionStructs = (params: Params): PermissionSpec[] =>
+    params.structs('IpPermissions').map((p) => {
       for (const unsupported of ['Ipv6Ranges', 'PrefixListIds']) {
         if (p.has(unsupported)) {
           throw invalidValue(
@@ -78,6 +87,9 @@ export function securityGroupActions(deps: Ec2Deps): Ec2ActionTable {
         sourceGroups: p.structs('Groups').map(sourceGroupRef),
       };
     });
+
+  const permissions = (params: Params): PermissionSpec[] => {
+    const out = ipPermissionStructs(params);
     const protocol = params.string('IpProtocol', { max: 16 });
     const cidr = params.string('CidrIp', { max: 64 });
     const sourceName = params.string('SourceSecurityGroupName', { max: 255 });
@@ -148,17 +160,18 @@ export function securityGroupActions(deps: Ec2Deps): Ec2ActionTable {
     return new Map((await groups.byIds(ids)).map((g) => [g.id, g]));
   };
 
-  /** EC2's view of a group's rules: one permission per protocol and port range. */
+  /** EC2's view of a group's rules of one direction: one permission per protocol and ports. */
   const ipPermissions = (
     rules: readonly SecurityGroupRuleRow[],
     sources: Map<string, SecurityGroupRow>,
+    direction: 'ingress' | 'egress',
   ): XmlObject[] => {
     const byRange = new Map<
       string,
       { rule: SecurityGroupRuleRow; groups: XmlObject[]; ipRanges: XmlObject[] }
     >();
     for (const r of rules) {
-      if (r.direction !== 'ingress') continue;
+      if (r.direction !== direction) continue;
       const key = `${r.protocol}|${r.fromPort ?? ''}|${r.toPort ?? ''}`;
       const entry = byRange.get(key) ?? { rule: r, groups: [], ipRanges: [] };
       byRange.set(key, entry);
@@ -186,15 +199,22 @@ export function securityGroupActions(deps: Ec2Deps): Ec2ActionTable {
     }));
   };
 
-  const ALLOW_ALL_EGRESS: XmlObject[] = [
-    {
-      ipProtocol: '-1',
-      groups: [],
-      ipRanges: [{ cidrIp: ALL_IPV4 }],
-      ipv6Ranges: [],
-      prefixListIds: [],
-    },
-  ];
+  const revokedView = (group: SecurityGroupRow, r: SecurityGroupRuleRow): XmlObject => ({
+    securityGroupRuleId: ec2Id('sgr', r.id),
+    groupId: sgId(group.id),
+    isEgress: r.direction === 'egress',
+    ipProtocol: r.protocol,
+    fromPort: r.fromPort,
+    toPort: r.toPort,
+    cidrIpv4: r.cidr,
+    referencedSecurityGroupId: r.sourceGroupId ? sgId(r.sourceGroupId) : undefined,
+  });
+
+  const ruleRefsOf = (params: Params) =>
+    params.list('SecurityGroupRuleId').map((shown) => ({
+      idPrefix: parseEc2Id(shown, ['sgr'], 'security_group_rule').uuidPrefix,
+      shown,
+    }));
 
   return {
     CreateSecurityGroup: async ({ params, context }) => {
@@ -240,15 +260,31 @@ export function securityGroupActions(deps: Ec2Deps): Ec2ActionTable {
       const rules = await groups.rules(rows.map((r) => r.id));
       const sources = await sourcesOf(rules);
       const rulesOf = new Map<string, SecurityGroupRuleRow[]>();
-      for (const r of rules) {
-        if (r.direction === 'ingress')
-          rulesOf.set(r.groupId, [...(rulesOf.get(r.groupId) ?? []), r]);
-      }
+      for (const r of rules) rulesOf.set(r.groupId, [...(rulesOf.get(r.groupId) ?? []), r]);
       const tagMap = await tagService.of(rows.map((r) => r.id));
       const tagList = (g: SecurityGroupRow) =>
         (tagMap.get(g.id) ?? []).map((t) => ({ key: t.key, value: t.value }));
-      const ruleValues = <T>(g: SecurityGroupRow, get: (r: SecurityGroupRuleRow) => T) =>
-        (rulesOf.get(g.id) ?? []).map(get);
+      // The `ip-permission.*` filters (ingress) and their `egress.` twins.
+      const ruleFilters = (direction: 'ingress' | 'egress') => {
+        const values =
+          <T>(get: (r: SecurityGroupRuleRow) => T) =>
+          (g: SecurityGroupRow) =>
+            (rulesOf.get(g.id) ?? []).filter((r) => r.direction === direction).map(get);
+        const prefix = direction === 'ingress' ? 'ip-permission' : 'egress.ip-permission';
+        return {
+          [`${prefix}.protocol`]: values((r) => r.protocol),
+          [`${prefix}.from-port`]: values((r) => r.fromPort),
+          [`${prefix}.to-port`]: values((r) => r.toPort),
+          [`${prefix}.cidr`]: values((r) => r.cidr),
+          [`${prefix}.group-id`]: values((r) => (r.sourceGroupId ? sgId(r.sourceGroupId) : null)),
+          [`${prefix}.group-name`]: values((r) =>
+            r.sourceGroupId ? sources.get(r.sourceGroupId)?.name : null,
+          ),
+          [`${prefix}.user-id`]: values((r) =>
+            r.sourceGroupId ? sources.get(r.sourceGroupId)?.projectId : null,
+          ),
+        };
+      };
       const matched = applyFilters(
         rows,
         filters,
@@ -257,20 +293,8 @@ export function securityGroupActions(deps: Ec2Deps): Ec2ActionTable {
           'group-id': (g) => sgId(g.id),
           description: (g) => g.description,
           'owner-id': (g) => g.projectId,
-          'ip-permission.protocol': (g) => ruleValues(g, (r) => r.protocol),
-          'ip-permission.from-port': (g) => ruleValues(g, (r) => r.fromPort),
-          'ip-permission.to-port': (g) => ruleValues(g, (r) => r.toPort),
-          'ip-permission.cidr': (g) => ruleValues(g, (r) => r.cidr),
-          'ip-permission.group-id': (g) =>
-            ruleValues(g, (r) => (r.sourceGroupId ? sgId(r.sourceGroupId) : null)),
-          'ip-permission.group-name': (g) =>
-            ruleValues(g, (r) => (r.sourceGroupId ? sources.get(r.sourceGroupId)?.name : null)),
-          'ip-permission.user-id': (g) =>
-            ruleValues(g, (r) =>
-              r.sourceGroupId ? sources.get(r.sourceGroupId)?.projectId : null,
-            ),
-          'egress.ip-permission.protocol': () => '-1',
-          'egress.ip-permission.cidr': () => ALL_IPV4,
+          ...ruleFilters('ingress'),
+          ...ruleFilters('egress'),
         },
         { tags: tagList },
       );
@@ -282,8 +306,8 @@ export function securityGroupActions(deps: Ec2Deps): Ec2ActionTable {
           groupId: sgId(g.id),
           groupName: g.name,
           groupDescription: g.description,
-          ipPermissions: ipPermissions(rulesOf.get(g.id) ?? [], sources),
-          ipPermissionsEgress: ALLOW_ALL_EGRESS,
+          ipPermissions: ipPermissions(rulesOf.get(g.id) ?? [], sources, 'ingress'),
+          ipPermissionsEgress: ipPermissions(rulesOf.get(g.id) ?? [], sources, 'egress'),
           tagSet: tagList(g),
         })),
       };
@@ -305,26 +329,75 @@ export function securityGroupActions(deps: Ec2Deps): Ec2ActionTable {
 
     RevokeSecurityGroupIngress: async ({ params, context }) => {
       const ref = groupRef(params);
-      const ruleRefs = params.list('SecurityGroupRuleId').map((shown) => ({
-        idPrefix: parseEc2Id(shown, ['sgr'], 'security_group_rule').uuidPrefix,
-        shown,
-      }));
       const { group, rules } = await network.revokeSecurityGroupIngress(context, ref, {
         permissions: permissions(params),
-        ruleRefs,
+        ruleRefs: ruleRefsOf(params),
       });
       return {
         return: true,
-        revokedSecurityGroupRuleSet: rules.map((r) => ({
-          securityGroupRuleId: ec2Id('sgr', r.id),
-          groupId: sgId(group.id),
-          isEgress: r.direction === 'egress',
-          ipProtocol: r.protocol,
-          fromPort: r.fromPort,
-          toPort: r.toPort,
-          cidrIpv4: r.cidr,
-          referencedSecurityGroupId: r.sourceGroupId ? sgId(r.sourceGroupId) : undefined,
-        })),
+        revokedSecurityGroupRuleSet: rules.map((r) => revokedView(group, r)),
+      };
+    },
+
+    AuthorizeSecurityGroupEgress: async ({ params, context }) => {
+      const ref = groupIdRef(params);
+      const { group, rules } = await network.authorizeSecurityGroupEgress(
+        context,
+        ref,
+        ipPermissionStructs(params),
+      );
+      const sources = await sourcesOf(rules);
+      return {
+        return: true,
+        securityGroupRuleSet: rules.map((r) => ruleView(group, r, sources)),
+      };
+    },
+
+    RevokeSecurityGroupEgress: async ({ params, context }) => {
+      const ref = groupIdRef(params);
+      const { group, rules } = await network.revokeSecurityGroupEgress(context, ref, {
+        permissions: ipPermissionStructs(params),
+        ruleRefs: ruleRefsOf(params),
+      });
+      return {
+        return: true,
+        revokedSecurityGroupRuleSet: rules.map((r) => revokedView(group, r)),
+      };
+    },
+
+    DescribeSecurityGroupRules: async ({ params, context }) => {
+      const shownIds = params.list('SecurityGroupRuleId');
+      const idPrefixes = shownIds.map(
+        (id) => parseEc2Id(id, ['sgr'], 'security_group_rule').uuidPrefix,
+      );
+      const maxResults = params.int('MaxResults', { min: 5, max: 1000 });
+      const offset = pageOffset(params.string('NextToken', { max: 1024 }));
+      const rows = await groups.list(context, {});
+      const byId = new Map(rows.map((g) => [g.id, g]));
+      let rules = await groups.rules(rows.map((g) => g.id));
+      if (shownIds.length > 0) {
+        rules = rules.filter((r) => idPrefixes.some((p) => r.id.startsWith(p)));
+        for (const [i, id] of shownIds.entries()) {
+          if (!rules.some((r) => r.id.startsWith(idPrefixes[i] as string))) {
+            throw notFound(
+              'security_group_rule',
+              id,
+              `The security group rule '${id}' does not exist.`,
+            );
+          }
+        }
+      }
+      const sources = await sourcesOf(rules);
+      const matched = applyFilters(rules, params.filters(), {
+        'group-id': (r) => sgId(r.groupId),
+        'security-group-rule-id': (r) => ec2Id('sgr', r.id),
+      });
+      const end = maxResults === undefined ? matched.length : offset + maxResults;
+      return {
+        nextToken: end < matched.length ? pageToken(end) : undefined,
+        securityGroupRuleSet: matched
+          .slice(offset, end)
+          .map((r) => ruleView(byId.get(r.groupId) as SecurityGroupRow, r, sources)),
       };
     },
   };

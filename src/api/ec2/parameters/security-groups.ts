@@ -52,6 +52,35 @@ const PERMISSIONS: ActionParameters = {
   }),
 };
 
+/** What AuthorizeSecurityGroupEgress and RevokeSecurityGroupEgress take alike. */
+const EGRESS_PERMISSIONS: ActionParameters = {
+  ...Object.fromEntries(
+    Object.entries(PERMISSIONS).filter(([name]) => name.startsWith('IpPermissions.')),
+  ),
+  GroupId: honoured('required: egress rules name their group by id'),
+  ...Object.fromEntries(
+    [
+      'IpProtocol',
+      'FromPort',
+      'ToPort',
+      'CidrIp',
+      'SourceSecurityGroupName',
+      'SourceSecurityGroupOwnerId',
+    ].map((name) => [
+      name,
+      refused('egress rules are given as IpPermissions only, as in EC2.', {
+        code: 'InvalidParameterValue',
+        sample: name.endsWith('Port') ? '22' : 'tcp',
+      }),
+    ]),
+  ),
+};
+
+const NO_RULE_TAGS = refused('security group rules cannot be tagged here.', {
+  code: 'InvalidParameterValue',
+  sample: 'security-group-rule',
+});
+
 export const securityGroupParameters: Readonly<Record<string, ActionParameters>> = {
   CreateSecurityGroup: {
     ...DRY_RUN,
@@ -72,14 +101,28 @@ export const securityGroupParameters: Readonly<Record<string, ActionParameters>>
   AuthorizeSecurityGroupIngress: {
     ...DRY_RUN,
     ...PERMISSIONS,
-    'TagSpecification.N.*': refused('security group rules cannot be tagged here.', {
-      code: 'InvalidParameterValue',
-      sample: 'security-group-rule',
-    }),
+    'TagSpecification.N.*': NO_RULE_TAGS,
   },
   RevokeSecurityGroupIngress: {
     ...DRY_RUN,
     ...PERMISSIONS,
     'SecurityGroupRuleId.N': honoured(),
+  },
+  AuthorizeSecurityGroupEgress: {
+    ...DRY_RUN,
+    ...EGRESS_PERMISSIONS,
+    'TagSpecification.N.*': NO_RULE_TAGS,
+  },
+  RevokeSecurityGroupEgress: {
+    ...DRY_RUN,
+    ...EGRESS_PERMISSIONS,
+    'SecurityGroupRuleId.N': honoured(),
+  },
+  DescribeSecurityGroupRules: {
+    ...DRY_RUN,
+    ...FILTERS,
+    'SecurityGroupRuleId.N': honoured(),
+    MaxResults: honoured(),
+    NextToken: honoured(),
   },
 };
