@@ -3,8 +3,11 @@
 // to the disk seen in the guest, DetachVolume to available and to the disk gone from the
 // guest, CreateSnapshot to completed; and the throughput the guest sees with `dd` (direct I/O,
 // 1 MiB blocks) on the volume, which reaches qemu over the volume service's NBD path, against
-// the guest's own local disk (a qcow2 overlay in the compute host's state dir).
-//   npm run bench:volumes      (or: node dist/bench/volumes.js [--runs N] [--mib N])
+// the guest's own local disk (a qcow2 overlay in the compute host's state dir). With --lab, the
+// same on a one-host qemu lab (`stratus lab up`, as root with PostgreSQL and RabbitMQ): the
+// guest's qemu, in its compute host's namespace, reaches the storage host's export across the
+// lab's storage segment instead of over loopback.
+//   npm run bench:volumes      (or: node dist/bench/volumes.js [--runs N] [--mib N] [--lab])
 import {
   AttachVolumeCommand,
   CreateSnapshotCommand,
@@ -16,6 +19,11 @@ import {
 import { unavailable } from '../test/support/capabilities.js';
 import { eventually } from '../test/support/guest.js';
 import {
+  launchLabGuests,
+  startLabGuestCloud,
+  stopLabGuestCloud,
+} from '../test/support/lab-guests.js';
+import {
   guestDisks,
   inGuest,
   launchGuests,
@@ -26,7 +34,7 @@ import {
   waitNewDisk,
   waitVolume,
   type Guest,
-  type GuestCloud,
+  type GuestClient,
 } from '../test/support/volume-guests.js';
 
 const arg = (name: string, fallback: number) => {
@@ -35,6 +43,7 @@ const arg = (name: string, fallback: number) => {
 };
 const RUNS = arg('--runs', 3);
 const MIB = arg('--mib', 256);
+const LAB = process.argv.includes('--lab');
 /** Where the local-disk dd writes on the guest's root disk: past the FAT it boots from. */
 const LOCAL_SEEK_MIB = 64;
 
@@ -48,7 +57,7 @@ const rates = (r: number[]) =>
  * Runs dd in the guest; returns MiB/s, timed by the guest's own clock (/proc/uptime, 10 ms
  * steps), since busybox's dd does not print a rate.
  */
-async function dd(g: GuestCloud, guest: Guest, args: string): Promise<number> {
+async function dd(g: GuestClient, guest: Guest, args: string): Promise<number> {
   const script = [
     'set -e',
     "s=$(cut -d' ' -f1 /proc/uptime)",
@@ -62,7 +71,7 @@ async function dd(g: GuestCloud, guest: Guest, args: string): Promise<number> {
 }
 
 async function throughput(
-  g: GuestCloud,
+  g: GuestClient,
   guest: Guest,
   device: string,
   seekMib: number,
@@ -72,19 +81,88 @@ async function throughput(
   return { write, read };
 }
 
+/** A cloud with one guest to measure on, and how to take both away. */
+interface Setup {
+  g: GuestClient;
+  zone: string;
+  guest: Guest;
+  /** Where the volume's NBD path runs, for the report. */
+  path: string;
+  stop: () => Promise<void>;
+}
+
+/** The all-in-one on the qemu driver (user-mode network): NBD over loopback. */
+async function allInOne(): Promise<Setup> {
+  const g = await startGuestCloud();
+  try {
+    const [guest] = (await launchGuests(g, 1)) as [Guest];
+    return {
+      g,
+      zone: g.zone,
+      guest,
+      path: 'loopback',
+      stop: async () => {
+        await terminate(g, [guest.instanceId]).catch(() => undefined);
+        await stopGuestCloud(g);
+      },
+    };
+  } catch (err) {
+    await stopGuestCloud(g);
+    throw err;
+  }
+}
+
+/** A one-host qemu lab: NBD from the compute host's namespace across the storage segment. */
+async function lab(): Promise<Setup> {
+  const g = await startLabGuestCloud(1, 'bvl');
+  try {
+    const [guest] = await launchLabGuests(g, 1);
+    if (!guest) throw new Error('no guest was launched');
+    const storage = g.state.plan.storage;
+    return {
+      g,
+      zone: g.zone,
+      guest,
+      path: `${guest.host} (${guest.netns}) to ${storage?.host} at ${storage?.address} over the storage segment`,
+      // lab down kills the guest too.
+      stop: () => stopLabGuestCloud(g),
+    };
+  } catch (err) {
+    await stopLabGuestCloud(g);
+    throw err;
+  }
+}
+
 async function main(): Promise<void> {
-  const missing = unavailable('qemu', 'qemu-img', 'ssh', 'guest-image', 'guest-ext4');
+  const missing = LAB
+    ? unavailable(
+        'root',
+        'netns',
+        'arping',
+        'qemu',
+        'qemu-img',
+        'qemu-storage-daemon',
+        'ssh',
+        'guest-image',
+        'guest-ext4',
+        'postgres',
+        'rabbitmq',
+      )
+    : unavailable('qemu', 'qemu-img', 'ssh', 'guest-image', 'guest-ext4');
   if (missing) {
     console.log(`bench:volumes skipped: ${missing}`);
     return;
   }
-  console.log(`volumes on a real guest: ${RUNS} runs, dd of ${MIB} MiB with direct I/O`);
+  console.log(
+    `volumes on a real guest${LAB ? ' of a qemu lab' : ''}: ${RUNS} runs, dd of ${MIB} MiB with direct I/O`,
+  );
   const t0 = Date.now();
-  const g = await startGuestCloud();
-  let guest: Guest | undefined;
+  const setup = LAB ? await lab() : await allInOne();
+  const { g, zone, guest } = setup;
   try {
-    [guest] = (await launchGuests(g, 1)) as [Guest];
-    console.log(`cloud up and a guest answering ssh in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    console.log(
+      `${LAB ? 'lab' : 'cloud'} up and a guest answering ssh in ${((Date.now() - t0) / 1000).toFixed(1)} s; NBD path: ${setup.path}`,
+    );
     const local: { write: number[]; read: number[] } = { write: [], read: [] };
     for (let i = 0; i < RUNS; i++) {
       const r = await throughput(g, guest, 'vda', LOCAL_SEEK_MIB);
@@ -93,7 +171,7 @@ async function main(): Promise<void> {
     }
 
     const created = await g.client.send(
-      new CreateVolumeCommand({ AvailabilityZone: g.zone, Size: 1 }),
+      new CreateVolumeCommand({ AvailabilityZone: zone, Size: 1 }),
     );
     const volumeId = created.VolumeId as string;
     await waitVolume(g, volumeId, 'available');
@@ -183,8 +261,7 @@ async function main(): Promise<void> {
     }
     await g.client.send(new DeleteVolumeCommand({ VolumeId: volumeId })).catch(() => undefined);
   } finally {
-    if (guest) await terminate(g, [guest.instanceId]).catch(() => undefined);
-    await stopGuestCloud(g);
+    await setup.stop();
   }
 }
 

@@ -8,6 +8,13 @@ export {
   type LabStatus,
   type Print,
 } from './lab.js';
-export { planLab, renderConfig, type LabOptions, type LabPlan, type LabVirt } from './plan.js';
+export {
+  planLab,
+  renderConfig,
+  type LabOptions,
+  type LabPlan,
+  type LabStorage,
+  type LabVirt,
+} from './plan.js';
 export { readState, type LabState, type LabClient } from './state.js';
 export { livePid } from './processes.js';

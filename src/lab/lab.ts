@@ -11,6 +11,7 @@ import { StratusError } from '../errors.js';
 import { dataPlaneUnavailable, removeDataPlane, Namespace } from '../network/index.js';
 import { serviceState } from '../service/index.js';
 import { qemuStateDirProblem } from '../virt/index.js';
+import { NbdExports } from '../volume/index.js';
 import {
   checkPostgres,
   checkRabbitmq,
@@ -26,6 +27,7 @@ import {
   checkLabOptions,
   FLOATING_RANGE,
   planLab,
+  STORAGE_NETWORK,
   renderConfig,
   type LabOptions,
   type LabPlan,
@@ -33,7 +35,13 @@ import {
 } from './plan.js';
 import { freePorts } from '../ports.js';
 import { livePid, readPid, runs, startProcess, stopProcess, tail } from './processes.js';
-import { addClient, buildSegments, removeClient } from './segments.js';
+import {
+  addClient,
+  buildSegments,
+  buildStorageSegment,
+  removeClient,
+  STORAGE_INTERFACE,
+} from './segments.js';
 import { readState, stateFile, writeState, type LabClient, type LabState } from './state.js';
 
 /** Where lab output goes (the CLI's standard output). */
@@ -135,6 +143,7 @@ export async function labUp(
       print(
         `Segments made: guest ${plan.segments.flat}, public ${plan.segments.public}${plan.segments.underlay ? `, underlay ${plan.segments.underlay} (project networks; lab-node1 is the network host)` : ''}.`,
       );
+      await upStorage(state, print);
     }
     for (const p of plan.processes) {
       fs.writeFileSync(p.configFile, renderConfig(p), { mode: 0o600 });
@@ -157,6 +166,44 @@ export async function labUp(
   } finally {
     await database?.close();
   }
+}
+
+/** Makes the storage segment of a qemu lab, recording each namespace as it is made. */
+async function upStorage(state: LabState, print: Print): Promise<void> {
+  const { plan } = state;
+  if (!plan.segments?.storage || !plan.storage) return;
+  await buildStorageSegment(plan.segments.storage, plan.storage, plan.hosts, (ns) => {
+    state.made.namespaces.push(ns);
+    writeState(state);
+  });
+  print(
+    `Storage segment made: ${plan.segments.storage}, ${plan.storage.host} at ${plan.storage.address} in ${plan.storage.namespace}.`,
+  );
+}
+
+/** The storage host's lines of the summary (qemu labs). */
+function storageSummary(plan: LabPlan): string[] {
+  if (!plan.segments?.storage || !plan.storage) return [];
+  return [
+    `Storage segment ${STORAGE_NETWORK} (${plan.segments.storage}): ${plan.storage.host}'s NBD exports on ${plan.storage.address.split('/')[0]} in ${plan.storage.namespace}; host I is 10.98.0.(10+I) on ${STORAGE_INTERFACE}.`,
+  ];
+}
+
+/**
+ * Ends the volume service's storage daemon, which outlives the service by design (in a qemu
+ * lab it goes with its namespace too, but a fake lab's runs in the machine's own network).
+ */
+async function stopStorageDaemon(plan: LabPlan): Promise<boolean> {
+  const volume = plan.processes.find((p) => p.binary === 'volume');
+  if (!volume) return false;
+  const nbd = new NbdExports({
+    directory: path.join(String(volume.settings.stateDir), 'nbd'),
+    address: String(volume.settings['volume.nbdAddress'] ?? '127.0.0.1'),
+    port: 0,
+  });
+  if (nbd.pid() === undefined) return false;
+  await nbd.stop();
+  return true;
 }
 
 /** Whether each process's service has registered since `since` and beats. */
@@ -287,6 +334,7 @@ function summary(state: LabState): string[] {
       '',
       `Public segment 172.24.4.0/24 (${plan.segments.public}), floating range ${FLOATING_RANGE}; host I is 172.24.4.(10+I).`,
       `Another machine on it: stratus lab client add NAME --dir ${dir}, then ip netns exec ${plan.segments.public}-client-NAME ssh root@FLOATING-IP`,
+      ...storageSummary(plan),
     );
   }
   lines.push(
@@ -338,6 +386,9 @@ async function takeDown(state: LabState, print: Print): Promise<void> {
     const alive = processes.filter((p) => livePid(p) !== undefined).length;
     await Promise.all(processes.map((p) => stopProcess(p.pidFile, p.configFile)));
     if (alive > 0) print(`Stopped ${alive} process(es).`);
+  });
+  await step('stopping the storage daemon', async () => {
+    if (await stopStorageDaemon(plan)) print('Stopped the storage daemon.');
   });
   let guests = 0;
   for (const host of plan.hosts) {

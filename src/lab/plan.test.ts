@@ -59,6 +59,9 @@ describe('lab plan', () => {
     assert.equal(plan.apis[0]?.network, 'http://127.0.0.1:20006');
     assert.equal(plan.apis[0]?.dashboard, 'http://127.0.0.1:20007/');
     assert.equal(plan.segments, undefined);
+    assert.equal(plan.storage, undefined);
+    const volume = plan.processes.find((p) => p.binary === 'volume');
+    assert.equal(volume?.settings['volume.nbdAddress'], undefined);
   });
 
   it('writes config files the real loader reads, each host with its own state dir', () => {
@@ -89,7 +92,11 @@ describe('lab plan', () => {
 
   it('gives qemu hosts the segment interfaces and public addresses', () => {
     const plan = planLab({ ...OPTIONS, virt: 'qemu', hosts: 3 }, PORTS);
-    assert.deepEqual(plan.segments, { flat: 'stratus-lab-flat', public: 'stratus-lab-pub' });
+    assert.deepEqual(plan.segments, {
+      flat: 'stratus-lab-flat',
+      public: 'stratus-lab-pub',
+      storage: 'stratus-lab-stor',
+    });
     const node3 = plan.processes.find((p) => p.name === 'lab-node3');
     const doc = parse(renderConfig(node3 as never)) as { dataPlane: Record<string, string> };
     assert.deepEqual(
@@ -104,6 +111,34 @@ describe('lab plan', () => {
     );
     const network = plan.processes.find((p) => p.name === 'network');
     assert.equal(network?.settings['network.floatingRange'], '172.24.4.128/25');
+  });
+
+  it('puts the storage host on the storage segment, its storage daemon serving NBD there', () => {
+    const plan = planLab({ ...OPTIONS, virt: 'qemu', hosts: 2 }, PORTS);
+    assert.deepEqual(plan.storage, {
+      host: 'lab-storage1',
+      namespace: 'stratus-lab-storage1',
+      address: '10.98.0.2/24',
+    });
+    assert.deepEqual(
+      plan.hosts.map((h) => h.storageAddress),
+      ['10.98.0.11/24', '10.98.0.12/24'],
+    );
+    const volume = plan.processes.find((p) => p.binary === 'volume') as never;
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lab-plan-'));
+    try {
+      const file = path.join(dir, 'volume.toml');
+      fs.writeFileSync(file, renderConfig(volume));
+      const config = loadConfig({ file, env: {} });
+      assert.equal(config.host, 'lab-storage1');
+      assert.deepEqual(config.volume, {
+        nbdAddress: '10.98.0.2',
+        nbdNamespace: 'stratus-lab-storage1',
+        nbdPort: 0,
+      });
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('with --overlay, adds the underlay and sets every host up for project networks, node 1 as the network host', () => {

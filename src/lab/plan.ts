@@ -50,6 +50,21 @@ export interface LabHost {
   publicAddress?: string;
   /** With --overlay: the host's overlay namespace and its address on the underlay, A.B.C.D/N. */
   overlay?: { namespace: string; underlayAddress: string; networkHost: boolean };
+  /** With --virt qemu: the host's address on the storage segment (on st0), A.B.C.D/N. */
+  storageAddress?: string;
+}
+
+/**
+ * The storage host of a qemu lab (the volume service's host): a namespace of its own plugged
+ * into the storage segment, where its storage daemon serves the NBD exports compute hosts use.
+ */
+export interface LabStorage {
+  /** The host name the volume service registers (lab-storage1). */
+  host: string;
+  /** The storage host's namespace; its storage daemon runs there (--volume-nbd-namespace). */
+  namespace: string;
+  /** Its address on the storage segment (on st0), A.B.C.D/N; the NBD server listens on it. */
+  address: string;
 }
 
 export interface LabProcess {
@@ -95,6 +110,11 @@ export interface LabSegments {
    * segment, for its routers.
    */
   underlay?: string;
+  /**
+   * The storage segment: a bridge, one port per compute host (st0 in the host's namespace)
+   * and one for the storage host (st0 in its namespace), which serves volumes over NBD.
+   */
+  storage?: string;
 }
 
 export interface LabPlan {
@@ -111,6 +131,8 @@ export interface LabPlan {
   processes: LabProcess[];
   apis: LabApi[];
   segments?: LabSegments;
+  /** With --virt qemu: the storage host on the storage segment. */
+  storage?: LabStorage;
 }
 
 /** The public segment of a qemu lab, its floating range and the addresses in it. */
@@ -122,6 +144,11 @@ export const publicAddressOfHost = (i: number): string => `172.24.4.${10 + i}/24
 export const FIRST_CLIENT = 100;
 /** With --overlay, host I is 10.99.0.(10+I) on the underlay. */
 export const underlayAddressOfHost = (i: number): string => `10.99.0.${10 + i}/24`;
+/** The storage segment of a qemu lab: the storage host at .2, compute host I at .(10+I). */
+export const STORAGE_HOST = 'lab-storage1';
+export const STORAGE_NETWORK = '10.98.0.0/24';
+export const STORAGE_HOST_ADDRESS = '10.98.0.2/24';
+export const storageAddressOfHost = (i: number): string => `10.98.0.${10 + i}/24`;
 const MAX_HOSTS = 89;
 const MAX_HOSTS_FAKE = 500;
 
@@ -308,8 +335,15 @@ export function planLab(options: LabOptions, ports: readonly number[]): LabPlan 
   }
 
   // The volume service on a storage host of its own, as a deployment would run it; compute
-  // hosts reach its volumes over the network.
-  add('volume', 'volume', 'lab-storage1', path.join(dir, 'hosts', 'lab-storage1'));
+  // hosts reach its volumes over the network (with --virt qemu, the storage segment).
+  const storage = qemu ? planStorage(prefix) : undefined;
+  add(
+    'volume',
+    'volume',
+    STORAGE_HOST,
+    path.join(dir, 'hosts', STORAGE_HOST),
+    storage ? storageSettings(storage) : {},
+  );
 
   const hosts: LabHost[] = [];
   for (let i = 1; i <= options.hosts; i++) {
@@ -320,6 +354,7 @@ export function planLab(options: LabOptions, ports: readonly number[]): LabPlan 
       namespace: `${prefix}-node${i}`,
       stateDir: path.join(dir, 'hosts', name),
       ...(qemu ? { publicAddress: publicAddressOfHost(i) } : {}),
+      ...(qemu ? { storageAddress: storageAddressOfHost(i) } : {}),
       ...(qemu && options.overlay
         ? {
             overlay: {
@@ -371,9 +406,24 @@ export function planLab(options: LabOptions, ports: readonly number[]): LabPlan 
             flat: `${prefix}-flat`,
             public: `${prefix}-pub`,
             ...(options.overlay ? { underlay: `${prefix}-ul` } : {}),
+            storage: `${prefix}-stor`,
           },
         }
       : {}),
+    ...(storage ? { storage } : {}),
+  };
+}
+
+/** The storage host of a qemu lab whose namespaces are named `prefix`-... */
+function planStorage(prefix: string): LabStorage {
+  return { host: STORAGE_HOST, namespace: `${prefix}-storage1`, address: STORAGE_HOST_ADDRESS };
+}
+
+/** The volume service's options a storage host with an address on a segment would have. */
+function storageSettings(storage: LabStorage): Record<string, string> {
+  return {
+    'volume.nbdAddress': storage.address.split('/')[0] as string,
+    'volume.nbdNamespace': storage.namespace,
   };
 }
 

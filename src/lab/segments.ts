@@ -1,12 +1,21 @@
 // The simulated physical network of a qemu lab, made of namespaces the lab owns: a guest
 // (flat) segment and a public segment, each a bridge in a namespace of its own, with one veth
 // per host whose far end is made directly inside the host's data-plane namespace (flat0,
-// pub0), as a real host's NICs would be there. Client namespaces on the public segment play
-// "another machine". Nothing is ever made in the root namespace.
+// pub0), as a real host's NICs would be there; a storage segment joins the compute hosts (st0)
+// to the storage host's namespace. Client namespaces on the public segment play "another
+// machine". Nothing is ever made in the root namespace.
 import { Namespace } from '../network/index.js';
-import { FIRST_CLIENT, PUBLIC_GATEWAY, type LabHost, type LabSegments } from './plan.js';
+import {
+  FIRST_CLIENT,
+  PUBLIC_GATEWAY,
+  type LabHost,
+  type LabSegments,
+  type LabStorage,
+} from './plan.js';
 
 const BRIDGE = 'br0';
+/** A host's port on the storage segment, in its namespace. */
+export const STORAGE_INTERFACE = 'st0';
 
 async function segment(name: string, address?: string): Promise<Namespace> {
   const ns = new Namespace(name);
@@ -78,6 +87,29 @@ export async function buildSegments(
     await new Namespace(host.overlay.namespace).create();
     await plug(underlay, `h${i + 1}`, host.overlay.namespace, 'ul0');
     if (host.overlay.networkHost) await plug(pub, `r${i + 1}`, host.overlay.namespace, 'pub1');
+  }
+}
+
+/**
+ * Makes the storage segment: the storage host's namespace plugged in with its address (its
+ * storage daemon's NBD server listens there), and each compute host's namespace with its own
+ * (st0), so that the qemu running in a host's namespace reaches the exports. The hosts'
+ * namespaces exist already (buildSegments). `made` is told each namespace as it is made.
+ */
+export async function buildStorageSegment(
+  name: string,
+  storage: LabStorage,
+  hosts: readonly LabHost[],
+  made: (namespace: string) => void,
+): Promise<void> {
+  made(name);
+  const seg = await segment(name);
+  made(storage.namespace);
+  await new Namespace(storage.namespace).create();
+  await plug(seg, 's1', storage.namespace, STORAGE_INTERFACE, storage.address);
+  for (const [i, host] of hosts.entries()) {
+    if (!host.storageAddress) continue;
+    await plug(seg, `h${i + 1}`, host.namespace, STORAGE_INTERFACE, host.storageAddress);
   }
 }
 

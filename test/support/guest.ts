@@ -41,6 +41,22 @@ export function sshOnce(
   });
 }
 
+/** Runs `command` once over ssh to `address` from inside `netns`; never throws. */
+export function sshFrom(
+  netns: string,
+  address: string,
+  keyFile: string,
+  command: string,
+  timeoutMs = 20_000,
+): Promise<{ ok: boolean; stdout: string; stderr: string }> {
+  const [file, args] = sshCommandLine({ host: address, user: 'root', netns }, keyFile, command, 3);
+  return new Promise((resolve) => {
+    execFile(file, args, { timeout: timeoutMs, killSignal: 'SIGKILL' }, (err, stdout, stderr) =>
+      resolve({ ok: !err, stdout: String(stdout), stderr: String(stderr) }),
+    );
+  });
+}
+
 /**
  * Resolves once a TCP connection to the forward gets an SSH identification string. User-mode
  * networking accepts connections before the guest listens; an ssh started then hangs until the

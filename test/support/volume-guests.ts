@@ -15,7 +15,15 @@ import {
   type Volume,
 } from '@aws-sdk/client-ec2';
 import { startTestCloud, type TestCloud } from './ec2.js';
-import { eventually, GUEST_DIR, leftoverGuestPids, makeKey, sshOnce, sshUntil } from './guest.js';
+import {
+  eventually,
+  GUEST_DIR,
+  leftoverGuestPids,
+  makeKey,
+  sshFrom,
+  sshOnce,
+  sshUntil,
+} from './guest.js';
 import { stopWithStorageDaemon } from './volumes.js';
 
 export const VOLUME_SERVICES = ['network', 'scheduler', 'compute', 'volume', 'api'] as const;
@@ -30,11 +38,16 @@ export interface GuestCloud {
   keyFile: string;
 }
 
-export interface Guest {
-  instanceId: string;
-  /** The loopback port that reaches the guest's port 22. */
-  port: number;
-}
+/**
+ * A guest and how ssh reaches it: the loopback port forwarded to its port 22 (QEMU's user-mode
+ * network), or its address from a namespace that routes to it (a lab host's data plane).
+ */
+export type Guest = { instanceId: string } & (
+  { port: number } | { netns: string; address: string }
+);
+
+/** What the helpers below need of a cloud: an EC2 client and the key pair's private key. */
+export type GuestClient = Pick<GuestCloud, 'client' | 'keyFile'>;
 
 /** Starts the all-in-one on the qemu driver with a volume service, and imports a key pair. */
 export async function startGuestCloud(flags: Record<string, string> = {}): Promise<GuestCloud> {
@@ -146,12 +159,15 @@ export async function reachGuest(
 
 /** Runs a shell script in the guest; resolves with its output, rejects with its errors. */
 export async function inGuest(
-  g: GuestCloud,
+  g: GuestClient,
   guest: Guest,
   script: string,
   timeoutMs = 180_000,
 ): Promise<string> {
-  const r = await sshOnce(guest.port, g.keyFile, script, timeoutMs);
+  const r =
+    'port' in guest
+      ? await sshOnce(guest.port, g.keyFile, script, timeoutMs)
+      : await sshFrom(guest.netns, guest.address, g.keyFile, script, timeoutMs);
   if (!r.ok) {
     throw new Error(
       `In ${guest.instanceId}, this failed:\n${script}\n--- stdout ---\n${r.stdout}` +
@@ -162,14 +178,14 @@ export async function inGuest(
 }
 
 /** The guest's virtio disks (vda, vdb, ...). */
-export async function guestDisks(g: GuestCloud, guest: Guest): Promise<string[]> {
+export async function guestDisks(g: GuestClient, guest: Guest): Promise<string[]> {
   const out = await inGuest(g, guest, 'ls /sys/block');
   return out.split(/\s+/).filter((d) => /^vd[a-z]+$/.test(d));
 }
 
 /** Waits until the guest has a disk that `before` did not list; returns its name. */
 export async function waitNewDisk(
-  g: GuestCloud,
+  g: GuestClient,
   guest: Guest,
   before: readonly string[],
   timeoutMs = 120_000,
@@ -184,7 +200,7 @@ export async function waitNewDisk(
 
 /** Waits until the guest no longer has `disk`. */
 export async function waitDiskGone(
-  g: GuestCloud,
+  g: GuestClient,
   guest: Guest,
   disk: string,
   timeoutMs = 120_000,
@@ -197,7 +213,7 @@ export async function waitDiskGone(
   );
 }
 
-export async function describeVolume(g: GuestCloud, volumeId: string): Promise<Volume> {
+export async function describeVolume(g: GuestClient, volumeId: string): Promise<Volume> {
   const r = await g.client.send(new DescribeVolumesCommand({ VolumeIds: [volumeId] }));
   const v = r.Volumes?.[0];
   if (!v) throw new Error(`${volumeId} is not listed`);
@@ -209,7 +225,7 @@ export async function describeVolume(g: GuestCloud, volumeId: string): Promise<V
  * fails at once when it ends in `error`.
  */
 export async function waitVolume(
-  g: GuestCloud,
+  g: GuestClient,
   volumeId: string,
   state: 'available' | 'in-use',
   timeoutMs = 120_000,
@@ -229,7 +245,7 @@ export async function waitVolume(
 }
 
 /** Asks for the instances to be terminated (does not wait). */
-export async function terminate(g: GuestCloud, ids: string[]): Promise<void> {
+export async function terminate(g: GuestClient, ids: string[]): Promise<void> {
   if (ids.length === 0) return;
   await g.client.send(new TerminateInstancesCommand({ InstanceIds: ids }));
 }
