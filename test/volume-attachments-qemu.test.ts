@@ -4,7 +4,8 @@
 // disk is reached over NBD from the volume service's storage daemon. Faults: a storage daemon
 // that hangs during an attach leaves the volume available, never attaching, and the guest runs
 // on; a storage daemon killed while a volume is attached is started again and exports the
-// volume again, and the guest reads it; a restart of the services keeps the volume attached.
+// volume again, and the guest reads it; a restart of the services (compute among them) adopts
+// the same VM with the volume attached, which the guest reads and writes and then detaches.
 // Skipped when QEMU or the guest image is missing.
 import {
   AttachVolumeCommand,
@@ -234,15 +235,30 @@ describe('Volume attachments on the qemu driver with the real guest image', NEED
     );
   });
 
-  it('a restart of every service keeps the volume attached: the VM and its disk are adopted', async () => {
+  it('a restart of every service (compute with it) keeps the volume attached: the VM and its disk are adopted, and the guest reads and writes it', async () => {
+    const pidFile = path.join(stateDir, 'qemu', 'instances');
+    const vmPids = () =>
+      fs
+        .readdirSync(pidFile)
+        .map((d) => path.join(pidFile, d, 'qemu.pid'))
+        .filter((f) => fs.existsSync(f))
+        .map((f) => fs.readFileSync(f, 'utf8').trim());
+    const pidsBefore = vmPids();
     await cloud.stop();
     await start();
+    // The same qemu process: adopted, not started again.
+    assert.deepEqual(vmPids(), pidsBefore);
     assert.equal((await describeVolume(volumeId))?.Attachments?.[0]?.State, 'attached');
     const name = ((await volumeDisk(uuid)) as string).split(' ')[0] as string;
     const out = await guest(
       `dd if=/dev/${name} bs=512 count=1 iflag=direct 2>/dev/null | head -c 14`,
     );
     assert.equal(out, 'stratus-volume');
+    // Writes after the restart reach the volume (past the guest's cache: direct I/O both ways).
+    const written = await guest(
+      `echo after-restart > /tmp/w && dd if=/tmp/w of=/dev/${name} bs=512 seek=8 count=1 conv=sync oflag=direct 2>/dev/null && dd if=/dev/${name} bs=512 skip=8 count=1 iflag=direct 2>/dev/null | head -c 13`,
+    );
+    assert.equal(written, 'after-restart');
     assert.equal((await new VolumeRepo(cloud.database.db).get(uuid))?.status, 'in-use');
   });
 

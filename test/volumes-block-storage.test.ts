@@ -130,7 +130,7 @@ for (const backend of [sqliteBackend, postgresBackend]) {
       assertSchema(versionsResponse, versions, 'GET /');
       assert.deepEqual(
         versions.versions.map((v) => [v.min_version, v.version]),
-        [['3.0', '3.0']],
+        [['3.0', '3.44']],
       );
       const tooNew = await call(alice, 'GET', '/volumes', undefined, {
         'openstack-api-version': 'volume 3.70',

@@ -8,13 +8,14 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { SnapshotRepo } from '../src/db/index.js';
+import { SnapshotRepo, VolumeRepo } from '../src/db/index.js';
 import { IdentityService } from '../src/identity/index.js';
 import { assertSchema } from './support/api-schema.js';
 import { needs } from './support/capabilities.js';
 import { sqliteBackend } from './support/databases.js';
 import { startTestCloud, waitUntil, type TestCloud } from './support/ec2.js';
 import { login, openstack, PASSWORD } from './support/openstack.js';
+import { stopWithStorageDaemon } from './support/volumes.js';
 import {
   faultResponse,
   limitsResponse,
@@ -75,7 +76,7 @@ describe('Block Storage snapshots', needs(...sqliteBackend.needs, 'qemu-img'), (
     bob = await login(identityUrl, 'bob', 'bob-project');
   });
   after(async () => {
-    await t.stop();
+    await stopWithStorageDaemon(t.cloud.config.stateDir, () => t.stop());
     await database.remove();
   });
 
@@ -197,6 +198,48 @@ describe('Block Storage snapshots', needs(...sqliteBackend.needs, 'qemu-img'), (
     assert.equal((await call(alice, 'DELETE', `/volumes/${vol.id}`)).status, 202);
     assert.equal((await call(alice, 'DELETE', `/volumes/${restored.id}`)).status, 202);
   });
+
+  it(
+    'snapshots a volume in use only with force, copied by the storage daemon that holds it',
+    needs('qemu-storage-daemon'),
+    async () => {
+      const vol = await newVolume(alice, { size: 1, name: 'held' });
+      assert.ok(qemuIo(file('volumes', vol.id), 'write -P 0x3c 0 1M'));
+      const volumes = new VolumeRepo(t.cloud.database.db);
+      // Held by an instance as far as the records say: the daemon opens the file for the copy.
+      await volumes.update(vol.id, {
+        status: 'in-use',
+        instanceId: '00000000-0000-4000-8000-000000000002',
+        device: '/dev/vdb',
+      });
+      const before = (await call(alice, 'GET', '/snapshots')).body['snapshots'] as Snapshot[];
+      fault(
+        await call(alice, 'POST', '/snapshots', { snapshot: { volume_id: vol.id } }),
+        400,
+        'badRequest',
+      );
+      fault(
+        await call(alice, 'POST', '/snapshots', { snapshot: { volume_id: vol.id, force: false } }),
+        400,
+        'badRequest',
+      );
+      assert.equal(
+        ((await call(alice, 'GET', '/snapshots')).body['snapshots'] as Snapshot[]).length,
+        before.length,
+      );
+      const snap = await newSnapshot(alice, { volume_id: vol.id, force: true, name: 'live' });
+      assert.equal(await volumeStatus(alice, vol.id), 'in-use');
+      await volumes.update(vol.id, { status: 'available', instanceId: null, device: null });
+      const restored = await newVolume(alice, { snapshot_id: snap.id });
+      assert.ok(qemuIo(file('volumes', restored.id), 'read -P 0x3c 0 1M'));
+      assert.equal((await call(alice, 'DELETE', `/volumes/${restored.id}`)).status, 202);
+      assert.equal((await call(alice, 'DELETE', `/snapshots/${snap.id}`)).status, 202);
+      await waitFor('the snapshot to go', async () =>
+        (await call(alice, 'GET', `/snapshots/${snap.id}`)).status === 404 ? true : undefined,
+      );
+      assert.equal((await call(alice, 'DELETE', `/volumes/${vol.id}`)).status, 202);
+    },
+  );
 
   it('shows the snapshot quota in quota sets and limits, and is held to it', async () => {
     const vol = await newVolume(alice, { size: 2 });

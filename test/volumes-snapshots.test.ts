@@ -624,10 +624,10 @@ for (const backend of [sqliteBackend, postgresBackend]) {
       ];
       for (const [code, send] of cases) await expectError(send, code);
 
-      // A volume an instance holds is refused for now (its storage daemon would make the copy).
+      // A volume being attached is refused (one in use is copied by its storage daemon).
       const uuid = uuidIn(await new VolumeRepo(t.cloud.database.db).list(), vol);
       await new VolumeRepo(t.cloud.database.db).update(uuid, {
-        status: 'in-use',
+        status: 'attaching',
         instanceId: '00000000-0000-4000-8000-000000000001',
         device: '/dev/sdf',
       });

@@ -60,6 +60,7 @@ export class VolumeManager {
         options.snapshotDirectory ?? path.join(path.dirname(options.directory), 'snapshots'),
       qemuImg: options.qemuImg,
       volumeFile: (id) => this.file(id),
+      nbd: options.nbd,
       locked: (id, fn) => this.#locked(id, fn),
       logger: options.logger,
     });

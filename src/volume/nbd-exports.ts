@@ -41,6 +41,11 @@ export function volumeNode(volumeId: string): string {
   return `v${volumeId.replace(/[^0-9a-zA-Z]/g, '').slice(0, 30)}`;
 }
 
+/** The daemon's node of the copy tagged `tag` (a snapshot id) while it is made. */
+function backupNode(tag: string): string {
+  return `b${tag.replace(/[^0-9a-zA-Z]/g, '').slice(0, 30)}`;
+}
+
 function exportId(volumeId: string): string {
   return `x-${volumeId}`;
 }
@@ -154,6 +159,150 @@ export class NbdExports {
       });
       return { host: this.#opts.address, port: this.#port as number, exportName: volumeId };
     });
+  }
+
+  /**
+   * The virtual size in bytes of the volume's node in the daemon (opened on `file` for the
+   * question when no export holds it), for a copy of the same size.
+   */
+  virtualSize(volumeId: string, file: string): Promise<number> {
+    return this.#serial(async () => {
+      await this.#ensure();
+      return this.#withQmp(async (qmp) => {
+        const added = await this.#openNode(qmp, volumeId, file);
+        try {
+          return await this.#nodeSize(qmp, volumeNode(volumeId));
+        } finally {
+          if (added) await qmp.execute('blockdev-del', { 'node-name': volumeNode(volumeId) });
+        }
+      });
+    });
+  }
+
+  /**
+   * Copies the volume as it is at this instant into `target` (an empty qcow2 file of the
+   * volume's virtual size), through the daemon that has the volume open: `blockdev-backup`
+   * with `sync: full` from the volume's node into a node opened on `target`. The job copies a
+   * block the guest is about to overwrite before the write goes through (copy-before-write), so
+   * the guest keeps writing over NBD and the copy is one instant of the volume (crash
+   * consistent, as after a power cut). `tag` names the job and node (a snapshot id): a copy
+   * with the same tag left by an earlier run cut short is cancelled and removed first, so this
+   * may run again. Each QMP step takes the daemon only briefly (other exports go on while the
+   * job runs); the job may take `timeoutMs`, after which it is cancelled. On any failure the
+   * target's node is removed (the caller removes the file).
+   */
+  async backup(
+    volumeId: string,
+    file: string,
+    target: string,
+    tag: string,
+    timeoutMs = 600_000,
+  ): Promise<void> {
+    const node = backupNode(tag);
+    const job = `j-${tag.replace(/[^0-9a-zA-Z-]/g, '')}`;
+    let added = false;
+    await this.#serial(async () => {
+      await this.#ensure();
+      await this.#withQmp(async (qmp) => {
+        await this.#dropBackup(qmp, node, job);
+        added = await this.#openNode(qmp, volumeId, file);
+        await qmp.execute('blockdev-add', {
+          driver: 'qcow2',
+          'node-name': node,
+          file: { driver: 'file', filename: target },
+        });
+        await qmp.execute('blockdev-backup', {
+          'job-id': job,
+          device: volumeNode(volumeId),
+          target: node,
+          sync: 'full',
+          'auto-finalize': true,
+          'auto-dismiss': false,
+        });
+      });
+    });
+    try {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const state = await this.#serial(() =>
+          this.#withQmp(async (qmp) => {
+            const jobs =
+              await qmp.execute<{ id: string; status: string; error?: string }[]>('query-jobs');
+            return jobs.find((j) => j.id === job);
+          }),
+        );
+        if (!state) throw new Error(`The copy job of volume '${volumeId}' is gone.`);
+        if (state.status === 'concluded') {
+          if (state.error !== undefined) {
+            throw new Error(`The copy of volume '${volumeId}' failed: ${state.error}`);
+          }
+          break;
+        }
+        if (Date.now() > deadline) {
+          throw new Error(`The copy of volume '${volumeId}' did not finish in ${timeoutMs} ms.`);
+        }
+        await sleep(100);
+      }
+    } finally {
+      await this.#serial(() =>
+        this.#withQmp(async (qmp) => {
+          await this.#dropBackup(qmp, node, job);
+          if (added && !(await this.#exports(qmp)).has(exportId(volumeId))) {
+            await qmp.execute('blockdev-del', { 'node-name': volumeNode(volumeId) });
+          }
+        }),
+      ).catch((err: unknown) =>
+        this.#opts.logger?.error({ err, volumeId }, 'removing a volume copy job failed'),
+      );
+    }
+  }
+
+  /** Cancels and dismisses the job and removes the node of a copy, whichever are there. */
+  async #dropBackup(qmp: QmpClient, node: string, job: string): Promise<void> {
+    const jobs = await qmp.execute<{ id: string; status: string }[]>('query-jobs');
+    const found = jobs.find((j) => j.id === job);
+    if (found && found.status !== 'concluded' && found.status !== 'null') {
+      await qmp.execute('job-cancel', { id: job });
+      const deadline = Date.now() + 30_000;
+      for (;;) {
+        const now = (await qmp.execute<{ id: string; status: string }[]>('query-jobs')).find(
+          (j) => j.id === job,
+        );
+        if (!now || now.status === 'concluded' || Date.now() > deadline) break;
+        await sleep(50);
+      }
+    }
+    if (found) await qmp.execute('job-dismiss', { id: job }).catch(() => undefined);
+    if ((await this.#nodes(qmp)).has(node)) {
+      await qmp.execute('blockdev-del', { 'node-name': node });
+    }
+  }
+
+  /** Opens the volume's node on `file` unless the daemon has it; true when it opened it. */
+  async #openNode(qmp: QmpClient, volumeId: string, file: string): Promise<boolean> {
+    if ((await this.#nodes(qmp)).has(volumeNode(volumeId))) return false;
+    if (!fs.existsSync(file)) {
+      throw new StratusError('not_found', `The file of volume '${volumeId}' is gone.`, {
+        resource: 'volume',
+        id: volumeId,
+      });
+    }
+    await qmp.execute('blockdev-add', {
+      driver: 'qcow2',
+      'node-name': volumeNode(volumeId),
+      file: { driver: 'file', filename: file },
+    });
+    return true;
+  }
+
+  async #nodeSize(qmp: QmpClient, node: string): Promise<number> {
+    const list = await qmp.execute<{ 'node-name': string; image: { 'virtual-size': number } }[]>(
+      'query-named-block-nodes',
+      { flat: true },
+    );
+    const found = list.find((n) => n['node-name'] === node);
+    if (!found) throw new Error(`The storage daemon has no node ${node}.`);
+    return found.image['virtual-size'];
   }
 
   /**

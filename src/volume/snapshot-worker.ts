@@ -9,11 +9,11 @@
 // volumes, snapshots and their copies live and die on their own. qcow2 keeps unwritten
 // clusters unallocated, so an empty volume's snapshot is small.
 //
-// Consistency: a snapshot is taken only of a volume no instance holds, and qemu-img opens the
-// volume's file without sharing write access, so QEMU's image locking refuses the copy (and the
-// snapshot ends `error`) should a storage daemon have opened it for writing by then, and
-// refuses the daemon while the copy runs. A volume in use goes through
-// `snapshotThroughStorageDaemon`, which the attach work provides.
+// Consistency: a volume no instance holds is copied by qemu-img, which opens the volume's file
+// without sharing write access, so QEMU's image locking refuses the copy (and the snapshot ends
+// `error`) should a storage daemon have opened it for writing by then, and refuses the daemon
+// while the copy runs. A volume an instance holds is copied by the storage daemon that has it
+// open (`snapshotThroughStorageDaemon`): a point-in-time copy while the guest keeps writing.
 import fs from 'node:fs';
 import path from 'node:path';
 import {
@@ -24,10 +24,10 @@ import {
   type SnapshotRow,
   type VolumeRow,
 } from '../db/index.js';
-import { StratusError } from '../errors.js';
 import type { QemuImg } from '../image/index.js';
 import type { Logger } from '../log.js';
 import type { SnapshotRef } from './client.js';
+import type { NbdExports } from './nbd-exports.js';
 
 export interface SnapshotWorkerOptions {
   db: Db;
@@ -37,6 +37,8 @@ export interface SnapshotWorkerOptions {
   qemuImg: QemuImg;
   /** The file of a volume this host keeps. */
   volumeFile: (volumeId: string) => string;
+  /** The host's storage daemon, which copies the volumes instances hold. */
+  nbd: Pick<NbdExports, 'virtualSize' | 'backup'>;
   /** Runs `fn` while no other work runs on the volume with this id (the manager's lock). */
   locked: <T>(volumeId: string, fn: () => Promise<T>) => Promise<T>;
   logger?: Logger | undefined;
@@ -114,17 +116,22 @@ export class SnapshotWorker {
   }
 
   /**
-   * The hook for a snapshot of a volume an instance holds: its file is open in that volume's
-   * storage daemon, so the copy must be made by the daemon (a `blockdev-backup` with
-   * `sync: full` into `target`, which is point-in-time consistent) and not by qemu-img beside
-   * it. The attach work owns the daemon and fills this in; until then it refuses, and the API
-   * side refuses such a snapshot before recording it.
+   * A snapshot of a volume an instance holds: its file is open in this host's storage daemon
+   * (the guest writes to it over NBD), so the daemon makes the copy into `target`, a
+   * `blockdev-backup` with `sync: full` that is one instant of the volume while the guest keeps
+   * writing (nbd-exports.ts). Crash consistent: what the guest had synced before is in it.
+   * `target` is made here as an empty qcow2 of the volume's size; on a failure the caller
+   * removes it. Other volume work (detach, extend, delete) waits for the volume's lock.
    */
   async snapshotThroughStorageDaemon(volume: VolumeRow, target: string): Promise<void> {
-    throw new StratusError(
-      'conflict',
-      `The volume ${volume.id} is attached; a snapshot of it into ${target} needs its storage daemon, which cannot make one yet.`,
-      { resource: 'volume', id: volume.id },
+    const file = this.#opts.volumeFile(volume.id);
+    const size = await this.#opts.nbd.virtualSize(volume.id, file);
+    await this.#opts.qemuImg.createQcow2(target, size);
+    await this.#opts.nbd.backup(
+      volume.id,
+      file,
+      target,
+      path.basename(target).split('.')[0] || volume.id,
     );
   }
 

@@ -56,40 +56,40 @@ export class SnapshotOperations {
 
   /**
    * Records a snapshot of `volume` (`creating`) and asks the volume's host to copy its data.
-   * Refuses (`conflict`) a volume that is attached (a consistent copy of a volume in use needs
-   * its storage daemon, which cannot make one yet) or busy, and `over_quota` (reason
-   * `snapshots` or `gigabytes`) past the project's quota.
+   * A volume an instance holds (`in-use`) is copied by its storage daemon while the guest
+   * keeps writing, when `inUse` allows it (EC2 always does; Cinder asks for `force`);
+   * otherwise, and for a volume being attached, detached or otherwise busy, `conflict`.
+   * `over_quota` (reason `snapshots` or `gigabytes`) past the project's quota.
    */
   async create(
     ctx: RequestContext,
     volume: VolumeRow,
     shown: string,
-    args: CreateSnapshotArgs,
+    args: CreateSnapshotArgs & { inUse?: boolean },
   ): Promise<SnapshotRow> {
-    if (
-      volume.instanceId !== null ||
-      ['attaching', 'in-use', 'detaching'].includes(volume.status)
-    ) {
+    const { inUse = false, ...rest } = args;
+    if (volume.status === 'in-use' && !inUse) {
       throw new StratusError(
         'conflict',
-        `The volume '${shown}' is attached to an instance; snapshots are taken here only of volumes that are not attached. Detach it first.`,
-        { resource: 'volume', id: shown },
+        `The volume '${shown}' is attached to an instance; a snapshot of a volume in use must be forced.`,
+        { resource: 'volume', id: shown, reason: 'in_use' },
       );
     }
-    if (volume.status !== 'available' || volume.host === null) {
+    if (!snapshotable(volume, inUse)) {
       throw new StratusError(
         'conflict',
-        `The volume '${shown}' is ${volume.status}; a snapshot is taken only of an available volume.`,
+        `The volume '${shown}' is ${volume.status}; a snapshot is taken only of an available or in-use volume.`,
         { resource: 'volume', id: shown },
       );
     }
     return this.#record(ctx, {
       volumeId: volume.id,
       volumeSizeGb: volume.sizeGb,
-      host: volume.host,
+      host: volume.host as string,
       sourceSnapshotId: null,
       shown,
-      ...args,
+      inUse,
+      ...rest,
     });
   }
 
@@ -116,6 +116,7 @@ export class SnapshotOperations {
       host: source.host,
       sourceSnapshotId: source.id,
       shown,
+      inUse: false,
       ...args,
     });
   }
@@ -129,6 +130,8 @@ export class SnapshotOperations {
       sourceSnapshotId: string | null;
       /** The volume (or source snapshot) as the caller named it, for messages. */
       shown: string;
+      /** A volume in use may be copied. */
+      inUse: boolean;
     },
   ): Promise<SnapshotRow> {
     const tags = args.tags ?? [];
@@ -155,12 +158,13 @@ export class SnapshotOperations {
     await this.#opts.db.transaction().execute(async (trx) => {
       await holdProject(trx, projectId);
       if (args.sourceSnapshotId === null) {
-        // Under the project's lock, as an extend or a delete moves the volume: still available.
+        // Under the project's lock, as an extend, a delete or an attach moves the volume: still
+        // as it was checked.
         const volume = await new VolumeRepo(trx).get(args.volumeId);
-        if (!volume || volume.status !== 'available' || volume.instanceId !== null) {
+        if (!volume || !snapshotable(volume, args.inUse)) {
           throw new StratusError(
             'conflict',
-            `The volume '${args.shown}' is ${volume?.status ?? 'gone'}; a snapshot is taken only of an available volume.`,
+            `The volume '${args.shown}' is ${volume?.status ?? 'gone'}; a snapshot is taken only of an available or in-use volume.`,
             { resource: 'volume', id: args.shown },
           );
         }
@@ -352,6 +356,16 @@ export class SnapshotOperations {
       { resource: 'snapshot', id: shown },
     );
   }
+}
+
+/**
+ * Whether a snapshot of the volume may be taken now: available and held by no instance, or
+ * (with `inUse`) in use by one; never while it is attaching, detaching or otherwise busy.
+ */
+function snapshotable(volume: VolumeRow, inUse: boolean): boolean {
+  if (volume.host === null) return false;
+  if (volume.status === 'available') return volume.instanceId === null;
+  return inUse && volume.status === 'in-use' && volume.instanceId !== null;
 }
 
 function busy(snapshot: SnapshotRow, shown: string): StratusError {

@@ -4,7 +4,7 @@
 // compute service driving the attach itself, have no meaning here, where the attach is one
 // step the cloud drives, and are refused with a 400 that says so.
 import type { RequestContext } from '../../context.js';
-import type { VolumeRow } from '../../db/index.js';
+import type { InstanceRow, VolumeRow } from '../../db/index.js';
 import { invalid, notFound } from '../../errors.js';
 import type { ApiServices } from '../services.js';
 
@@ -15,6 +15,26 @@ const BOOKKEEPING = new Set([
   'os-begin_detaching',
   'os-roll_detaching',
 ]);
+
+/** The server with exactly this id that the caller may see, not deleted. */
+export async function findServer(
+  services: ApiServices,
+  ctx: RequestContext,
+  serverId: unknown,
+): Promise<InstanceRow> {
+  if (typeof serverId !== 'string' || !UUID.test(serverId)) {
+    throw invalid('The instance_uuid must be the id of a server.', {
+      resource: 'parameter',
+      id: 'instance_uuid',
+    });
+  }
+  const id = serverId.toLowerCase();
+  const [instance] = (await services.instances.list(ctx, { idPrefixes: [id] })).filter(
+    (i) => i.id === id && i.vmState !== 'deleted',
+  );
+  if (!instance) throw notFound('instance', serverId, `Server ${serverId} could not be found.`);
+  return instance;
+}
 
 /** Runs the action if it is an attachment action; false when it is another one. */
 export async function volumeAttachAction(
@@ -39,10 +59,7 @@ export async function volumeAttachAction(
         id: 'mountpoint',
       });
     }
-    const [instance] = (
-      await services.instances.list(ctx, { idPrefixes: [serverId.toLowerCase()] })
-    ).filter((i) => i.id === serverId.toLowerCase() && i.vmState !== 'deleted');
-    if (!instance) throw notFound('instance', serverId, `Server ${serverId} could not be found.`);
+    const instance = await findServer(services, ctx, serverId);
     await services.volumeAttachments.attach(ctx, {
       volume,
       shown: volume.id,

@@ -1,4 +1,5 @@
-// The OpenStack Block Storage API v3 at microversion 3.0, over the same volumes as EC2's:
+// The OpenStack Block Storage API v3 (microversions 3.0 to 3.44; what it serves is 3.0's, plus
+// the attachments of 3.27 and 3.44, attachments.ts), over the same volumes as EC2's:
 // version discovery, volumes (list, detail, create empty or from a snapshot, show, update,
 // delete; the os-extend, os-volume_upload_image and, for admins, os-reset_status actions),
 // snapshots (snapshots.ts), the volume types, the limits and the quota sets. Paths may carry the
@@ -16,6 +17,7 @@ import { openstackProtocol } from '../openstack/protocol.js';
 import { contextFromToken } from '../openstack/token-auth.js';
 import type { ApiServices } from '../services.js';
 import { volumeAttachAction } from './attach-actions.js';
+import { attachmentRoutes } from './attachments.js';
 import { toVolumeFault, volumeFault, type VolumeFault } from './errors.js';
 import { quotaSetRoutes } from './quota-sets.js';
 import { objectOf, optionalText, pageOf, wholeNumber } from './requests.js';
@@ -41,9 +43,16 @@ export interface BlockStorageServerOptions {
 const JSON_TYPE = 'application/json';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 /** The first path segments after /v3/ that are resources, not a project id. */
-const RESOURCES = new Set(['volumes', 'snapshots', 'types', 'limits', 'os-quota-sets']);
+const RESOURCES = new Set([
+  'volumes',
+  'snapshots',
+  'types',
+  'limits',
+  'os-quota-sets',
+  'attachments',
+]);
 
-/** A microversion outside 3.0-3.0: 406, as the API answers it. */
+/** A microversion outside MIN_VERSION-MAX_VERSION: 406, as the API answers it. */
 class UnsupportedVersion extends Error {}
 
 type IdParams = { Params: { id: string } };
@@ -72,11 +81,26 @@ export function createBlockStorageServer(options: BlockStorageServerOptions): Fa
   const send = (reply: FastifyReply, f: VolumeFault) =>
     reply.code(f.status).type(JSON_TYPE).send(f.body);
 
+  /** The microversion each request asked for (3.0 when it asked for none). */
+  const versions = new WeakMap<FastifyRequest, string>();
+  /** Refuses, as Cinder does with a 404, a request below the microversion `what` needs. */
+  const atLeast = (request: FastifyRequest, version: string, what: string) => {
+    if (compareVersions(versions.get(request) ?? MIN_VERSION, version) < 0) {
+      throw notFound(
+        'resource',
+        version,
+        `${what} need microversion ${version} or later (OpenStack-API-Version: volume ${version}).`,
+      );
+    }
+  };
+
   openstackProtocol(app);
   app.addHook('onRequest', async (request, reply) => {
-    reply.header('openstack-api-version', `volume ${MAX_VERSION}`);
     reply.header('vary', 'OpenStack-API-Version');
-    checkVersion(request.headers['openstack-api-version']);
+    reply.header('openstack-api-version', `volume ${MIN_VERSION}`);
+    const version = requestedVersion(request.headers['openstack-api-version']);
+    versions.set(request, version);
+    reply.header('openstack-api-version', `volume ${version}`);
   });
 
   app.get('/', async (request, reply) => {
@@ -277,6 +301,7 @@ export function createBlockStorageServer(options: BlockStorageServerOptions): Fa
 
   quotaSetRoutes(app, services, caller);
   snapshotRoutes(app, services, caller, base);
+  attachmentRoutes(app, services, caller, base, atLeast);
 
   app.get('/v3/limits', async (request) => {
     const ctx = await caller(request);
@@ -320,18 +345,42 @@ export function createBlockStorageServer(options: BlockStorageServerOptions): Fa
   return app;
 }
 
-/** Refuses a microversion other than 3.0 (`latest` is 3.0); none asked is 3.0. */
-function checkVersion(header: string | string[] | undefined): void {
+/** "3.27" as [3, 27], or undefined when it is not a version. */
+function parseVersion(text: string): [number, number] | undefined {
+  const m = /^(\d+)\.(\d+)$/.exec(text);
+  return m ? [Number(m[1]), Number(m[2])] : undefined;
+}
+
+function compareVersions(a: string, b: string): number {
+  const [x0, x1] = parseVersion(a) ?? [0, 0];
+  const [y0, y1] = parseVersion(b) ?? [0, 0];
+  return x0 - y0 || x1 - y1;
+}
+
+/**
+ * The microversion a request asks for in `OpenStack-API-Version: volume X.Y` (`latest`: the
+ * newest; none: 3.0); one outside MIN_VERSION-MAX_VERSION, or not a version, is refused (406).
+ */
+function requestedVersion(header: string | string[] | undefined): string {
   const text = Array.isArray(header) ? header.join(',') : header;
-  if (text === undefined) return;
+  if (text === undefined) return MIN_VERSION;
   for (const part of text.split(',')) {
     const [service, version] = part.trim().split(/\s+/);
     if (service?.toLowerCase() !== 'volume') continue;
-    if (version === 'latest' || version === MIN_VERSION || version === MAX_VERSION) return;
+    if (version?.toLowerCase() === 'latest') return MAX_VERSION;
+    const parsed = version === undefined ? undefined : parseVersion(version);
+    if (
+      parsed &&
+      compareVersions(version as string, MIN_VERSION) >= 0 &&
+      compareVersions(version as string, MAX_VERSION) <= 0
+    ) {
+      return `${parsed[0]}.${parsed[1]}`;
+    }
     throw new UnsupportedVersion(
       `Version ${version ?? ''} is not supported by the API. Minimum is ${MIN_VERSION} and maximum is ${MAX_VERSION}.`,
     );
   }
+  return MIN_VERSION;
 }
 
 /** A volume type named by name or id, as its name. */

@@ -94,7 +94,9 @@ export function snapshotRoutes(
     if (!UUID.test(volumeId)) throw missing();
     const [volume] = await volumes.list(ctx, { idPrefixes: [volumeId] });
     if (!volume || volume.id !== volumeId) throw missing();
+    // As Cinder before 3.66: a volume in use is copied only with `force` (crash consistent).
     const row = await snapshots.create(ctx, volume, volumeId, {
+      inUse: force === true || /^true$/i.test(String(force)),
       name: optionalText(body['name'] ?? body['display_name'], 'name'),
       description: optionalText(body['description'] ?? body['display_description'], 'description'),
     });

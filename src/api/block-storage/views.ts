@@ -4,8 +4,12 @@ import { createHash } from 'node:crypto';
 import type { SnapshotRow, VolumeRow } from '../../db/index.js';
 
 export const MIN_VERSION = '3.0';
-/** The newest microversion this API implements. */
-export const MAX_VERSION = '3.0';
+/**
+ * The newest microversion this API implements: 3.27 brought attachments, 3.44 their
+ * os-complete. What the microversions between change elsewhere is not served; responses are
+ * 3.0's there (each is additive).
+ */
+export const MAX_VERSION = '3.44';
 
 /** A time as the Block Storage API writes it: ISO 8601 with microseconds, no zone. */
 export function volumeTime(ms: number): string {

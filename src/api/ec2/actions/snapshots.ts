@@ -90,9 +90,11 @@ export function snapshotActions({ snapshots, volumes, tags }: Ec2Deps): Ec2Actio
       const [volume] = await volumes.resolve(context, [
         { ref: parseEc2Id(shown, ['vol'], 'volume').uuidPrefix, shown },
       ]);
+      // EC2 snapshots a volume in use as it is (crash consistent), without asking.
       const row = await snapshots.create(context, volume as NonNullable<typeof volume>, shown, {
         description,
         tags: newTags,
+        inUse: true,
       });
       return view(row, newTags);
     },
