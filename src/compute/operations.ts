@@ -38,6 +38,7 @@ import type { NetworkClient } from '../network/index.js';
 import type { SchedulerClient } from '../scheduler/index.js';
 import { serviceState } from '../service/index.js';
 import type { ComputeClient } from './client.js';
+import type { SerialConnection } from './serial-console-server.js';
 import { instanceHealth, type HealthLimits, type InstanceHealth } from './instance-status.js';
 import { LaunchAdmission } from './launch-admission.js';
 import { LaunchReconciler, type UnplacedOutcome } from './launch-reconciler.js';
@@ -822,10 +823,11 @@ export class InstanceOperations {
    * `conflict` with reason 'instance_state'.
    */
   /**
-   * Where a running instance's serial port can be connected to, on its host (a Unix socket);
-   * an instance that is not running is refused as `conflict` with reason 'instance_state'.
+   * Where a running instance's serial port can be connected to: its host's address and a
+   * one-time secret to send first (serial-console-server.ts); an instance that is not running
+   * is refused as `conflict` with reason 'instance_state'.
    */
-  async serialConsole(ctx: RequestContext, inst: InstanceRow): Promise<{ path: string }> {
+  async serialConsole(ctx: RequestContext, inst: InstanceRow): Promise<SerialConnection> {
     if (!inst.host || inst.vmState !== 'active' || inst.taskState !== null) {
       throw new StratusError(
         'conflict',
