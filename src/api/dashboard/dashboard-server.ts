@@ -26,6 +26,8 @@ export interface DashboardEndpoints {
   image: string;
   /** `<url>/v3` */
   volume: string;
+  /** The Networking API's root (the page adds /v2.0). */
+  network: string;
 }
 
 export interface DashboardServerOptions {
@@ -47,7 +49,7 @@ export interface DashboardServerOptions {
 }
 
 const COOKIE = 'stratus_dashboard';
-const SERVICES = ['identity', 'compute', 'image', 'volume'] as const;
+const SERVICES = ['identity', 'compute', 'image', 'volume', 'network'] as const;
 type ServiceName = (typeof SERVICES)[number];
 /** Request headers the page may send on to an API. */
 const FORWARD_REQUEST = [
