@@ -828,6 +828,14 @@ export class InstanceOperations {
    * is refused as `conflict` with reason 'instance_state'.
    */
   async serialConsole(ctx: RequestContext, inst: InstanceRow): Promise<SerialConnection> {
+    return this.#opts.compute.serialConsole(ctx, this.serialConsoleHost(inst), inst.id);
+  }
+
+  /**
+   * The host of a running instance, whose serial console may be asked for; an instance that is
+   * not running is refused as `conflict` with reason 'instance_state'. Asks nothing remote.
+   */
+  serialConsoleHost(inst: InstanceRow): string {
     if (!inst.host || inst.vmState !== 'active' || inst.taskState !== null) {
       throw new StratusError(
         'conflict',
@@ -835,7 +843,7 @@ export class InstanceOperations {
         { resource: 'instance', id: inst.id, reason: 'instance_state' },
       );
     }
-    return this.#opts.compute.serialConsole(ctx, inst.host, inst.id);
+    return inst.host;
   }
 
   async consoleScreenshot(

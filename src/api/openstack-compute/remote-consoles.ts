@@ -19,9 +19,9 @@ async function serialUrl(
 ): Promise<string> {
   const ops = deps.services.instances;
   const row = await findServer(ops, ctx, id);
-  // Asked now so that a console of an instance that is not running is refused here; the
-  // connection itself asks the host again, for a secret of its own.
-  await ops.serialConsole(ctx, row);
+  // An instance that is not running is refused here; the connection itself asks the host for
+  // a one-time secret when it is made.
+  ops.serialConsoleHost(row);
   const issued = await consoles.issue({
     instanceId: row.id,
     userId: ctx.userId,
