@@ -17,6 +17,7 @@ import {
   ComputeClient,
   VolumeAttachOperations,
   ComputeManager,
+  ConsoleGrants,
   ensureGuestImage,
   FlavorService,
   guestImageFiles,
@@ -25,6 +26,7 @@ import {
   InstanceImages,
   InstanceOperations,
   LaunchTemplateService,
+  SerialConsoleServer,
   ServerGroupService,
   UsageReport,
 } from './compute/index.js';
@@ -39,6 +41,7 @@ import {
   LdapIdentity,
   renderRcFile,
   TokenService,
+  WebSessions,
   type AdminIdentity,
 } from './identity/index.js';
 import { KeypairService } from './keypairs/index.js';
@@ -289,6 +292,8 @@ function apiServices(
     usage: new UsageReport(db),
     projectNetworks,
     vpcs: new VpcService({ db, projectNetworks }),
+    webSessions: new WebSessions(db),
+    consoleGrants: new ConsoleGrants(db, { ttlMs: config.api.consoleTokenSeconds * 1000 }),
   };
 }
 
@@ -482,6 +487,11 @@ export async function startCloud(
             powerSyncMs: config.compute.powerSyncSeconds * 1000,
             reconcileIntervalMs: config.compute.reconcileIntervalSeconds * 1000,
             inFlightDeadlineMs: config.compute.inFlightDeadlineSeconds * 1000,
+            serialConsoles: new SerialConsoleServer({
+              address: config.compute.serialAddress,
+              port: config.compute.serialPort,
+              logger: logger.child({ service: 'compute' }),
+            }),
           }).service();
           // The agent runs with the compute host: its data plane before the VMs, its topics
           // beside the host's.

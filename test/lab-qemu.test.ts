@@ -27,6 +27,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import WebSocket from 'ws';
 import { openDatabase, type Database } from '../src/db/index.js';
 import { readState, type LabState } from '../src/lab/index.js';
 import { dataPlaneRuntimeDir } from '../src/network/index.js';
@@ -154,6 +155,9 @@ describe('stratus lab with three qemu hosts: real guests across hosts', NEEDS, (
       'qemu',
       '--name',
       name,
+      // Two api processes: a serial console URL one issues, the other's dashboard honours.
+      '--api-processes',
+      '2',
       '--heartbeat-seconds',
       '1',
       '--down-after-seconds',
@@ -427,6 +431,64 @@ describe('stratus lab with three qemu hosts: real guests across hosts', NEEDS, (
     );
     t.diagnostic(
       `6 floating IPs allocated and associated in ${seconds(associated)}; ssh to all of them from ${clientNs} within ${seconds(Date.now() - t0)}`,
+    );
+  });
+
+  it('the serial console of a guest on another host than the api process: a shell command over the dashboard proxy', async (t) => {
+    const g = guests.find((x) => x.host === 'lab-node2') as Guest;
+    assert.ok(g, 'the launch test ran');
+    const auth = await fetch(`${rc.OS_AUTH_URL}/auth/tokens`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        auth: {
+          identity: {
+            methods: ['password'],
+            password: {
+              user: { name: rc.OS_USERNAME, domain: { id: 'default' }, password: rc.OS_PASSWORD },
+            },
+          },
+          scope: { project: { name: rc.OS_PROJECT_NAME, domain: { id: 'default' } } },
+        },
+      }),
+    });
+    assert.equal(auth.status, 201);
+    const token = auth.headers.get('x-subject-token') as string;
+    // Issued by one api process, used on the other's dashboard listener.
+    const [api1, api2] = state.plan.apis;
+    const r = await fetch(`${api1?.compute}/servers/${g.uuid}/remote-consoles`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'x-auth-token': token,
+        'x-openstack-nova-api-version': '2.6',
+      },
+      body: JSON.stringify({ remote_console: { protocol: 'serial', type: 'serial' } }),
+    });
+    assert.equal(r.status, 200, await r.clone().text());
+    const url = new URL(
+      ((await r.json()) as { remote_console: { url: string } }).remote_console.url,
+    );
+    if (api2) url.host = new URL(api2.dashboard).host;
+    const t0 = Date.now();
+    const ws = new WebSocket(url);
+    let got = '';
+    ws.on('message', (d: Buffer) => (got += d.toString()));
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('error', reject);
+      ws.once('unexpected-response', (_q, res) => reject(new Error(`refused: ${res.statusCode}`)));
+    });
+    try {
+      ws.send('\r');
+      await waitUntil(async () => got.includes('#'), 60_000, 'the guest shell prompt');
+      ws.send('echo serial=$((6*7)); hostname\r');
+      await waitUntil(async () => got.includes('serial=42'), 60_000, 'the command output');
+    } finally {
+      ws.close();
+    }
+    t.diagnostic(
+      `serial console of ${g.ec2Id} on ${g.host} answered in ${seconds(Date.now() - t0)}`,
     );
   });
 

@@ -10,6 +10,7 @@ import { Keypairs } from './views/keypairs.js';
 import { SecurityGroups } from './views/security-groups.js';
 import { FloatingIps } from './views/floating-ips.js';
 import { Volumes } from './views/volumes.js';
+import { Networks } from './views/networks.js';
 import { AdminHosts, AdminServices, AdminProjects, AdminInstances } from './views/admin.js';
 
 function useHash(): string {
@@ -30,6 +31,7 @@ const PROJECT_LINKS: [string, string][] = [
   ['#/security-groups', 'Security groups'],
   ['#/floating-ips', 'Floating IPs'],
   ['#/volumes', 'Volumes'],
+  ['#/networks', 'Networks'],
 ];
 const ADMIN_LINKS: [string, string][] = [
   ['#/admin/hosts', 'Hosts'],
@@ -88,7 +90,10 @@ function SignedIn({ session, onSignedOut }: { session: Session; onSignedOut: () 
       view = <FloatingIps servers={servers} />;
       break;
     case '#/volumes':
-      view = <Volumes />;
+      view = <Volumes servers={servers} />;
+      break;
+    case '#/networks':
+      view = <Networks />;
       break;
     case '#/admin/hosts':
       view = session.admin ? <AdminHosts /> : <Forbidden />;

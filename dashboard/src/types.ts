@@ -103,3 +103,54 @@ export interface ComputeService {
   disabled_reason: string | null;
   updated_at: string | null;
 }
+
+/** Networking API (v2.0) shapes. */
+export interface Network {
+  id: string;
+  name: string;
+  status: string;
+  subnets: string[];
+  shared: boolean;
+  'router:external'?: boolean;
+  project_id?: string;
+}
+
+export interface Subnet {
+  id: string;
+  name: string;
+  network_id: string;
+  cidr: string;
+  gateway_ip: string | null;
+}
+
+export interface Router {
+  id: string;
+  name: string;
+  status: string;
+  external_gateway_info: { network_id: string } | null;
+}
+
+export interface Port {
+  id: string;
+  device_id: string;
+  device_owner: string;
+  fixed_ips: { subnet_id: string; ip_address: string }[];
+}
+
+export interface NetFloatingIp {
+  id: string;
+  floating_ip_address: string;
+  fixed_ip_address: string | null;
+  floating_network_id: string;
+  port_id: string | null;
+  status: string;
+}
+
+export interface Snapshot {
+  id: string;
+  name: string | null;
+  volume_id: string;
+  size: number;
+  status: string;
+  created_at: string;
+}

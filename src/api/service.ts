@@ -74,6 +74,15 @@ export class ApiService {
       topics: [],
       periodicTasks: [
         {
+          // Dashboard sessions and console URLs that expired unused (any api process may).
+          name: 'expire-web-sessions',
+          intervalMs: 60_000,
+          run: async () => {
+            await services.webSessions.deleteExpired();
+            await services.consoleGrants.deleteExpired();
+          },
+        },
+        {
           // Launches this side recorded but never handed to a host (issue 13): the api
           // process that made them died. Any api process may take them over.
           name: 'reconcile-unplaced',
@@ -134,7 +143,8 @@ export class ApiService {
       images: services.images,
     });
     const consoles = new ConsoleTokens({
-      ttlMs: config.api.consoleTokenSeconds * 1000,
+      grants: services.consoleGrants,
+      instances: services.instances,
       baseUrl: () => this.urls.dashboard,
     });
     const computeApi = createComputeServer({ logger, metrics, tls, services, consoles });
@@ -146,6 +156,8 @@ export class ApiService {
       tls,
       assetsDir: builtAssetsDir(),
       consoles,
+      sessions: services.webSessions,
+      cookieSecret: await services.webSessions.cookieKey(),
       endpoints: () => this.urls,
     });
     const status = createStatusServer({

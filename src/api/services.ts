@@ -2,6 +2,7 @@
 // the api service, which passes them on to each edge. An edge parses a request, authorizes it,
 // calls one of these and renders the result; it never reaches the database itself.
 import type {
+  ConsoleGrants,
   InstanceLifecycle,
   InstanceImages,
   FlavorService,
@@ -11,7 +12,7 @@ import type {
   UsageReport,
   VolumeAttachOperations,
 } from '../compute/index.js';
-import type { Catalog, IdentityService, TokenService } from '../identity/index.js';
+import type { Catalog, IdentityService, TokenService, WebSessions } from '../identity/index.js';
 import type { ImageService } from '../image/index.js';
 import type { KeypairService } from '../keypairs/index.js';
 import type {
@@ -80,4 +81,8 @@ export interface ApiServices {
   projectNetworks: ProjectNetworkService;
   /** EC2 VPCs, subnets, internet gateways and route tables over the project networks. */
   vpcs: VpcService;
+  /** The dashboard's sign-in sessions, shared by every api process. */
+  webSessions: WebSessions;
+  /** One-time serial console URLs, shared by every api process. */
+  consoleGrants: ConsoleGrants;
 }

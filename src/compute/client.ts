@@ -3,6 +3,7 @@ import { hostTopic, type Bus } from '../bus/index.js';
 import type { RequestContext } from '../context.js';
 import type { ServiceStatus } from '../service/index.js';
 import type { DriverCapabilities, HostCapacity } from '../virt/index.js';
+import type { SerialConnection } from './serial-console-server.js';
 
 export interface HostDescription {
   host: string;
@@ -42,7 +43,7 @@ export type ComputeProtocol = {
   attachVolume: { args: InstanceRef & { volumeId: string }; result: null };
   detachVolume: { args: InstanceRef & { volumeId: string; force: boolean }; result: null };
   extendVolume: { args: InstanceRef & { volumeId: string }; result: null };
-  serialConsole: { args: InstanceRef; result: { path: string } };
+  serialConsole: { args: InstanceRef; result: SerialConnection };
 } & LifecycleProtocol &
   ImageProtocol;
 
@@ -244,10 +245,10 @@ export class ComputeClient {
   }
 
   /**
-   * Call: where the VM's serial port can be connected to (a Unix socket on its host); a VM
-   * that is not running is a `conflict`.
+   * Call: where the VM's serial port can be connected to over TCP (its host's address and a
+   * one-time secret, see serial-console-server.ts); a VM that is not running is a `conflict`.
    */
-  serialConsole(ctx: RequestContext, host: string, instanceId: string): Promise<{ path: string }> {
+  serialConsole(ctx: RequestContext, host: string, instanceId: string): Promise<SerialConnection> {
     return this.bus.call(ctx, hostTopic('compute', host), 'serialConsole', { instanceId });
   }
 

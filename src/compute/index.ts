@@ -14,6 +14,12 @@ export {
   type LifecycleAction,
 } from './server-lifecycle.js';
 export { ComputeManager, type ComputeOptions } from './manager.js';
+export { ConsoleGrants, type ConsoleGrant, type ConsoleGrantsOptions } from './console-grants.js';
+export {
+  SerialConsoleServer,
+  type SerialConnection,
+  type SerialConsoleServerOptions,
+} from './serial-console-server.js';
 export {
   InstanceImages,
   IMAGE_FROM_STATES,

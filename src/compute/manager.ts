@@ -35,6 +35,7 @@ import type {
 import { InstanceImageWorker } from './instance-images.js';
 import { HostReconciler } from './host-reconciler.js';
 import { LifecycleWorker } from './lifecycle-worker.js';
+import type { SerialConnection, SerialConsoleServer } from './serial-console-server.js';
 
 export interface ComputeOptions {
   db: Db;
@@ -71,6 +72,11 @@ export interface ComputeOptions {
   guestPort?: GuestNetworkPort | undefined;
   /** The volume hosts, which export the volumes this host's VMs attach. */
   volumes?: VolumeClient | undefined;
+  /**
+   * Serves the VMs' serial ports to api processes over TCP, behind one-time secrets; without
+   * one, serial consoles are refused as unavailable.
+   */
+  serialConsoles?: SerialConsoleServer | undefined;
 }
 
 /** The lifecycle actions are handled by its LifecycleWorker, the rest by its own methods. */
@@ -220,6 +226,7 @@ export class ComputeManager implements ProtocolHandlers<
       },
       stop: async () => {
         await this.#resuming;
+        await this.#opts.serialConsoles?.close();
         await this.#opts.driver.close();
       },
     };
@@ -454,10 +461,19 @@ export class ComputeManager implements ProtocolHandlers<
     return { output: await this.#opts.driver.consoleOutput(instanceId, maxBytes), at: now() };
   }
 
-  async serialConsole({ instanceId }: InstanceRef): Promise<{ path: string }> {
+  async serialConsole({ instanceId }: InstanceRef): Promise<SerialConnection> {
     const inst = await this.#mine(instanceId);
     if (!inst) throw notFound('instance', instanceId);
-    return this.#opts.driver.serialConsole(instanceId);
+    const serial = this.#opts.serialConsoles;
+    if (!serial) {
+      throw new StratusError(
+        'unavailable',
+        `The host of instance '${instanceId}' serves no serial consoles.`,
+        { resource: 'instance', id: instanceId },
+      );
+    }
+    const { path } = await this.#opts.driver.serialConsole(instanceId);
+    return serial.grant(instanceId, path);
   }
 
   async consoleScreenshot({

@@ -38,6 +38,7 @@ import type { NetworkClient } from '../network/index.js';
 import type { SchedulerClient } from '../scheduler/index.js';
 import { serviceState } from '../service/index.js';
 import type { ComputeClient } from './client.js';
+import type { SerialConnection } from './serial-console-server.js';
 import { instanceHealth, type HealthLimits, type InstanceHealth } from './instance-status.js';
 import { LaunchAdmission } from './launch-admission.js';
 import { LaunchReconciler, type UnplacedOutcome } from './launch-reconciler.js';
@@ -822,10 +823,19 @@ export class InstanceOperations {
    * `conflict` with reason 'instance_state'.
    */
   /**
-   * Where a running instance's serial port can be connected to, on its host (a Unix socket);
-   * an instance that is not running is refused as `conflict` with reason 'instance_state'.
+   * Where a running instance's serial port can be connected to: its host's address and a
+   * one-time secret to send first (serial-console-server.ts); an instance that is not running
+   * is refused as `conflict` with reason 'instance_state'.
    */
-  async serialConsole(ctx: RequestContext, inst: InstanceRow): Promise<{ path: string }> {
+  async serialConsole(ctx: RequestContext, inst: InstanceRow): Promise<SerialConnection> {
+    return this.#opts.compute.serialConsole(ctx, this.serialConsoleHost(inst), inst.id);
+  }
+
+  /**
+   * The host of a running instance, whose serial console may be asked for; an instance that is
+   * not running is refused as `conflict` with reason 'instance_state'. Asks nothing remote.
+   */
+  serialConsoleHost(inst: InstanceRow): string {
     if (!inst.host || inst.vmState !== 'active' || inst.taskState !== null) {
       throw new StratusError(
         'conflict',
@@ -833,7 +843,7 @@ export class InstanceOperations {
         { resource: 'instance', id: inst.id, reason: 'instance_state' },
       );
     }
-    return this.#opts.compute.serialConsole(ctx, inst.host, inst.id);
+    return inst.host;
   }
 
   async consoleScreenshot(

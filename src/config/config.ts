@@ -78,6 +78,10 @@ export interface Config {
     reconcileIntervalSeconds: number;
     inFlightDeadlineSeconds: number;
     guestNetworkDeadlineSeconds: number;
+    /** Where api processes reach this host's serial console server. */
+    serialAddress: string;
+    /** Its TCP port; 0: chosen by the system. */
+    serialPort: number;
   };
   scheduler: {
     cpuAllocationRatio: number;
@@ -341,6 +345,8 @@ function toConfig(r: Record<string, unknown>): Config {
       reconcileIntervalSeconds: get('compute.reconcileIntervalSeconds'),
       inFlightDeadlineSeconds: get('compute.inFlightDeadlineSeconds'),
       guestNetworkDeadlineSeconds: get('compute.guestNetworkDeadlineSeconds'),
+      serialAddress: get('compute.serialAddress'),
+      serialPort: get('compute.serialPort'),
     },
     scheduler: {
       cpuAllocationRatio: get('scheduler.cpuAllocationRatio'),

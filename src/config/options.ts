@@ -557,6 +557,22 @@ export const OPTIONS: readonly OptionSpec[] = [
     max: 86_400,
   },
   {
+    key: 'compute.serialAddress',
+    flag: 'serial-address',
+    type: 'string',
+    help: "The address of this compute host that api processes connect to for its guests' serial consoles (each connection presents a one-time secret the api got over the bus). On a host of a multi-host cloud: its address on the controllers' network.",
+    default: '127.0.0.1',
+  },
+  {
+    key: 'compute.serialPort',
+    flag: 'serial-port',
+    type: 'integer',
+    help: "The TCP port of this compute host's serial console server; 0: one the system picks when the first console is asked for.",
+    default: 0,
+    min: 0,
+    max: 65_535,
+  },
+  {
     key: 'scheduler.cpuAllocationRatio',
     flag: 'cpu-allocation-ratio',
     type: 'number',

@@ -32,6 +32,8 @@ export { GenerationRepo, type GenerationName } from './repos/generations.js';
 export { ServiceRepo, type ServiceOwner } from './repos/services.js';
 export { EndpointRepo } from './repos/endpoints.js';
 export { TokenRepo } from './repos/tokens.js';
+export { WebSessionRepo } from './repos/web-sessions.js';
+export { ConsoleGrantRepo } from './repos/console-grants.js';
 export { idStartsWith } from './prefix.js';
 export { FlavorRepo, type NewFlavor } from './repos/flavors.js';
 export { AggregateRepo, ZONE_KEY, type Aggregate } from './repos/aggregates.js';

@@ -510,6 +510,44 @@ export interface MetadataTokenKeysTable {
   createdAt: number;
 }
 
+/** A dashboard sign-in session (migration 0045). */
+export interface WebSessionsTable {
+  /** SHA-256 (hex) of the session id the cookie carries; the id itself is never stored. */
+  idHash: string;
+  /** The Identity token, sealed (AES-256-GCM) under a key derived from the session id. */
+  sealedToken: string;
+  /** What the page's changing requests carry in X-CSRF-Token. */
+  csrf: string;
+  userId: string;
+  userName: string;
+  projectId: string;
+  projectName: string;
+  /** The token's role names, JSON. */
+  roles: string;
+  createdAt: number;
+  /** When the token (and so the session) stops working, ms since the epoch. */
+  expiresAt: number;
+}
+
+/** The key dashboard cookies are signed with, shared by every api process. */
+export interface WebSessionKeysTable {
+  id: string;
+  /** Hex. */
+  secret: string;
+  createdAt: number;
+}
+
+/** A one-time serial console URL's grant (migration 0045). */
+export interface ConsoleGrantsTable {
+  /** SHA-256 (hex) of the URL's token. */
+  tokenHash: string;
+  instanceId: string;
+  /** The user the URL was made for. */
+  userId: string | null;
+  projectId: string | null;
+  expiresAt: number;
+}
+
 /** A server's metadata item (the Compute API's server metadata). */
 export interface ServerMetadataTable {
   instanceId: string;
@@ -975,6 +1013,9 @@ export interface Schema {
   launchTemplates: LaunchTemplatesTable;
   launchTemplateVersions: LaunchTemplateVersionsTable;
   metadataTokenKeys: MetadataTokenKeysTable;
+  webSessions: WebSessionsTable;
+  webSessionKeys: WebSessionKeysTable;
+  consoleGrants: ConsoleGrantsTable;
   volumes: VolumesTable;
   snapshots: SnapshotsTable;
   snapshotShares: SnapshotSharesTable;
@@ -1016,6 +1057,8 @@ export type IdMappingRow = Selectable<IdMappingsTable>;
 export type ServiceRow = Selectable<ServicesTable>;
 export type EndpointRow = Selectable<EndpointsTable>;
 export type TokenRow = Selectable<TokensTable>;
+export type WebSessionRow = Selectable<WebSessionsTable>;
+export type ConsoleGrantRow = Selectable<ConsoleGrantsTable>;
 export type FlavorRow = Selectable<FlavorsTable>;
 export type AggregateRow = Selectable<AggregatesTable>;
 export type ImageRow = Selectable<ImagesTable>;

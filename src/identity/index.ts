@@ -33,3 +33,4 @@ export { parseGroupRoles, type GroupRole, type LdapConfig } from './ldap/ldap-co
 export { LdapDirectory, type DirectoryUser, type DirectoryGroup } from './ldap/ldap-directory.js';
 export { LdapIdentity, publicGroupId, publicUserId, shadowName } from './ldap/ldap-identity.js';
 export { checkLdap, type LdapCheckStep } from './ldap/ldap-check.js';
+export { WebSessions, csrfMatches, type WebSession } from './web-sessions.js';

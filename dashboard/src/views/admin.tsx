@@ -135,33 +135,239 @@ interface User {
   default_project_id?: string;
 }
 
+interface Role {
+  id: string;
+  name: string;
+}
+
+const identity = <T,>(path: string, options: Parameters<typeof call>[1] = {}) =>
+  call<T>(`identity/${path}`, options);
+
 export function AdminProjects() {
   const data = useLoad(async () => {
-    const [p, u] = await Promise.all([
-      call<{ projects: Project[] }>('identity/projects'),
-      call<{ users: User[] }>('identity/users'),
+    const [p, u, r] = await Promise.all([
+      identity<{ projects: Project[] }>('projects'),
+      identity<{ users: User[] }>('users'),
+      identity<{ roles: Role[] }>('roles'),
     ]);
-    return { projects: p.projects, users: u.users };
+    return { projects: p.projects, users: u.users, roles: r.roles };
   });
+  const [outcome, act, busy] = useAction();
+  const d = data.data;
+  const projectName = (id: string | undefined) =>
+    (id && d?.projects.find((p) => p.id === id)?.name) || id || '—';
+
+  const createProject = (e: Event) => {
+    e.preventDefault();
+    const form = e.currentTarget as HTMLFormElement;
+    const f = new FormData(form);
+    const name = String(f.get('name') ?? '').trim();
+    void act(
+      `Created project ${name}.`,
+      () =>
+        identity('projects', {
+          method: 'POST',
+          body: { project: { name, description: String(f.get('description') ?? '') } },
+        }),
+      () => {
+        form.reset();
+        data.reload();
+      },
+    );
+  };
+  const createUser = (e: Event) => {
+    e.preventDefault();
+    const form = e.currentTarget as HTMLFormElement;
+    const f = new FormData(form);
+    const name = String(f.get('name') ?? '').trim();
+    const project = String(f.get('project') ?? '');
+    void act(
+      `Created user ${name}.`,
+      () =>
+        identity('users', {
+          method: 'POST',
+          body: {
+            user: {
+              name,
+              password: String(f.get('password') ?? ''),
+              ...(project ? { default_project_id: project } : {}),
+            },
+          },
+        }),
+      () => {
+        form.reset();
+        data.reload();
+      },
+    );
+  };
+  const grant = (e: Event) => {
+    e.preventDefault();
+    const f = new FormData(e.currentTarget as HTMLFormElement);
+    const user = d?.users.find((u) => u.id === f.get('user'));
+    const project = d?.projects.find((p) => p.id === f.get('project'));
+    const role = d?.roles.find((r) => r.id === f.get('role'));
+    if (!user || !project || !role) return;
+    void act(
+      `Granted ${role.name} on ${project.name} to ${user.name}.`,
+      () => identity(`projects/${project.id}/users/${user.id}/roles/${role.id}`, { method: 'PUT' }),
+      data.reload,
+    );
+  };
+  const setEnabled = (kind: 'projects' | 'users', item: Project | User, enabled: boolean) =>
+    act(
+      `${enabled ? 'Enabled' : 'Disabled'} ${kind === 'projects' ? 'project' : 'user'} ${item.name}.`,
+      () =>
+        identity(`${kind}/${item.id}`, {
+          method: 'PATCH',
+          body: kind === 'projects' ? { project: { enabled } } : { user: { enabled } },
+        }),
+      data.reload,
+    );
+  const remove = (kind: 'projects' | 'users', item: Project | User) => {
+    const what = `${kind === 'projects' ? 'project' : 'user'} ${item.name}`;
+    if (!window.confirm(`Delete ${what}?`)) return;
+    void act(
+      `Deleted ${what}.`,
+      () => identity(`${kind}/${item.id}`, { method: 'DELETE' }),
+      data.reload,
+    );
+  };
+  const toggles = (kind: 'projects' | 'users', item: Project | User) => (
+    <>
+      {item.enabled ? (
+        <button type="button" disabled={busy} onClick={() => setEnabled(kind, item, false)}>
+          Disable {item.name}
+        </button>
+      ) : (
+        <button type="button" disabled={busy} onClick={() => setEnabled(kind, item, true)}>
+          Enable {item.name}
+        </button>
+      )}{' '}
+      <button type="button" class="danger" disabled={busy} onClick={() => remove(kind, item)}>
+        Delete {item.name}
+      </button>
+    </>
+  );
+
   return (
     <Page title="Projects and users">
       <LoadError error={data.error} />
+      <div class="cards">
+        <form class="card" onSubmit={createProject} aria-label="Create project">
+          <h2>Create a project</h2>
+          <label for="project-name">Project name</label>
+          <input id="project-name" name="name" required />
+          <label for="project-description">Description</label>
+          <input id="project-description" name="description" />
+          <button type="submit" disabled={busy}>
+            Create project
+          </button>
+        </form>
+        <form class="card" onSubmit={createUser} aria-label="Create user">
+          <h2>Create a user</h2>
+          <label for="user-name">User name</label>
+          <input id="user-name" name="name" required />
+          <label for="user-password">Password</label>
+          <input
+            id="user-password"
+            name="password"
+            type="password"
+            autocomplete="new-password"
+            required
+          />
+          <label for="user-project">Default project</label>
+          <select id="user-project" name="project">
+            <option value="">None</option>
+            {d?.projects.map((p) => (
+              <option key={p.id} value={p.id}>
+                {p.name}
+              </option>
+            ))}
+          </select>
+          <button type="submit" disabled={busy}>
+            Create user
+          </button>
+        </form>
+        <form class="card" onSubmit={grant} aria-label="Grant role">
+          <h2>Grant a role</h2>
+          <label for="grant-user">User</label>
+          <select id="grant-user" name="user" required>
+            {d?.users.map((u) => (
+              <option key={u.id} value={u.id}>
+                {u.name}
+              </option>
+            ))}
+          </select>
+          <label for="grant-project">On project</label>
+          <select id="grant-project" name="project" required>
+            {d?.projects.map((p) => (
+              <option key={p.id} value={p.id}>
+                {p.name}
+              </option>
+            ))}
+          </select>
+          <label for="grant-role">Role</label>
+          <select id="grant-role" name="role" required>
+            {d?.roles.map((r) => (
+              <option key={r.id} value={r.id}>
+                {r.name}
+              </option>
+            ))}
+          </select>
+          <button type="submit" disabled={busy}>
+            Grant role
+          </button>
+        </form>
+      </div>
+      <Result outcome={outcome} />
       <h2>Projects</h2>
-      <ul>
-        {data.data?.projects.map((p) => (
-          <li key={p.id}>
-            {p.name} <span class="mono">{p.id}</span> {p.enabled ? '' : '(disabled)'}
-          </li>
-        ))}
-      </ul>
+      <div class="table-wrap">
+        <table>
+          <caption class="visually-hidden">Projects</caption>
+          <thead>
+            <tr>
+              <th scope="col">Name</th>
+              <th scope="col">ID</th>
+              <th scope="col">Status</th>
+              <th scope="col">Actions</th>
+            </tr>
+          </thead>
+          <tbody>
+            {d?.projects.map((p) => (
+              <tr key={p.id} data-project={p.name}>
+                <td>{p.name}</td>
+                <td class="mono">{p.id}</td>
+                <td data-testid="project-status">{p.enabled ? 'enabled' : 'disabled'}</td>
+                <td>{toggles('projects', p)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
       <h2>Users</h2>
-      <ul>
-        {data.data?.users.map((u) => (
-          <li key={u.id}>
-            {u.name} <span class="mono">{u.id}</span> {u.enabled ? '' : '(disabled)'}
-          </li>
-        ))}
-      </ul>
+      <div class="table-wrap">
+        <table>
+          <caption class="visually-hidden">Users</caption>
+          <thead>
+            <tr>
+              <th scope="col">Name</th>
+              <th scope="col">Default project</th>
+              <th scope="col">Status</th>
+              <th scope="col">Actions</th>
+            </tr>
+          </thead>
+          <tbody>
+            {d?.users.map((u) => (
+              <tr key={u.id} data-user={u.name}>
+                <td>{u.name}</td>
+                <td>{projectName(u.default_project_id)}</td>
+                <td data-testid="user-status">{u.enabled ? 'enabled' : 'disabled'}</td>
+                <td>{toggles('users', u)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
     </Page>
   );
 }

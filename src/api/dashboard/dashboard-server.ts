@@ -1,11 +1,10 @@
 // The web dashboard's server: the built page (dist/dashboard), sign-in against the Identity API
-// into a server-side session, a same-origin proxy to the public APIs carrying the session's
-// token, and a stream of the project's instances. It holds no database handle: everything the
-// page shows or changes goes through the APIs as the signed-in user.
+// into a server-side session (in the database, so every api process accepts it), a same-origin
+// proxy to the public APIs carrying the session's token, and a stream of the project's
+// instances. Everything the page shows or changes goes through the APIs as the signed-in user.
 import cookie from '@fastify/cookie';
 import fastifyStatic from '@fastify/static';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -15,7 +14,7 @@ import type { Metrics } from '../../metrics/index.js';
 import { createHttpServer, type HttpsCertificate } from '../http.js';
 import type { ConsoleTokens } from '../console-tokens.js';
 import { serialProxy } from './serial-proxy.js';
-import { csrfMatches, SessionStore, type DashboardSession } from './sessions.js';
+import { csrfMatches, type WebSession, type WebSessions } from '../../identity/index.js';
 
 /** The public endpoints the dashboard calls, as the catalog gives them. */
 export interface DashboardEndpoints {
@@ -27,6 +26,8 @@ export interface DashboardEndpoints {
   image: string;
   /** `<url>/v3` */
   volume: string;
+  /** The Networking API's root (the page adds /v2.0). */
+  network: string;
 }
 
 export interface DashboardServerOptions {
@@ -41,10 +42,14 @@ export interface DashboardServerOptions {
   pollMs?: number;
   /** The serial console URLs the Compute API issued; the WebSocket proxy takes them. */
   consoles?: ConsoleTokens;
+  /** The sign-in sessions, shared by every api process. */
+  sessions: WebSessions;
+  /** The key session cookies are signed with (the same in every api process). */
+  cookieSecret: string;
 }
 
 const COOKIE = 'stratus_dashboard';
-const SERVICES = ['identity', 'compute', 'image', 'volume'] as const;
+const SERVICES = ['identity', 'compute', 'image', 'volume', 'network'] as const;
 type ServiceName = (typeof SERVICES)[number];
 /** Request headers the page may send on to an API. */
 const FORWARD_REQUEST = [
@@ -125,7 +130,7 @@ function authRequest(body: LoginBody): object | string {
   };
 }
 
-function sessionView(s: DashboardSession) {
+function sessionView(s: WebSession) {
   return {
     user: s.user,
     project: s.project,
@@ -155,17 +160,16 @@ export function createDashboardServer(options: DashboardServerOptions): FastifyI
     tls: options.tls,
     bodyLimit: 64 * 1024,
   });
-  const sessions = new SessionStore();
+  const sessions = options.sessions;
   const pollMs = options.pollMs ?? 1000;
   const https = Boolean(options.tls);
-  // Sessions live in this process only, so a key of its own is enough to sign their cookies.
-  void app.register(cookie, { secret: randomBytes(32).toString('hex') });
+  void app.register(cookie, { secret: options.cookieSecret });
 
   app.addHook('onSend', async (_request, reply) => {
     for (const [k, v] of Object.entries(SECURITY_HEADERS)) reply.header(k, v);
   });
 
-  const sessionOf = (request: FastifyRequest): DashboardSession | undefined => {
+  const sessionOf = async (request: FastifyRequest): Promise<WebSession | undefined> => {
     const raw = request.cookies[COOKIE];
     if (!raw) return undefined;
     const unsigned = request.unsignCookie(raw);
@@ -180,7 +184,7 @@ export function createDashboardServer(options: DashboardServerOptions): FastifyI
   const refuseForgery = (
     request: FastifyRequest,
     reply: FastifyReply,
-    session: DashboardSession | undefined,
+    session: WebSession | undefined,
   ): boolean => {
     const origin = request.headers.origin;
     const own = `${https ? 'https' : 'http'}://${request.headers.host ?? ''}`;
@@ -199,7 +203,7 @@ export function createDashboardServer(options: DashboardServerOptions): FastifyI
   };
 
   app.get('/api/session', async (request, reply) => {
-    const session = sessionOf(request);
+    const session = await sessionOf(request);
     if (!session) return reply.code(401).send({ error: { message: 'Not signed in.' } });
     return sessionView(session);
   });
@@ -231,9 +235,9 @@ export function createDashboardServer(options: DashboardServerOptions): FastifyI
         .code(400)
         .send({ error: { message: 'The credentials are not scoped to a project.' } });
     }
-    const previous = sessionOf(request);
-    if (previous) sessions.delete(previous.id);
-    const session = sessions.create({
+    const previous = await sessionOf(request);
+    if (previous) await sessions.delete(previous.id);
+    const session = await sessions.create({
       token,
       expiresAt: new Date(info.expires_at),
       user: { id: info.user.id, name: info.user.name },
@@ -252,10 +256,10 @@ export function createDashboardServer(options: DashboardServerOptions): FastifyI
   });
 
   app.delete('/api/session', async (request, reply) => {
-    const session = sessionOf(request);
+    const session = await sessionOf(request);
     if (refuseForgery(request, reply, session)) return reply;
     if (session) {
-      sessions.delete(session.id);
+      await sessions.delete(session.id);
       // The token itself goes too, so a copy of it is worthless.
       await fetch(`${options.endpoints().identity}/auth/tokens`, {
         method: 'DELETE',
@@ -269,7 +273,7 @@ export function createDashboardServer(options: DashboardServerOptions): FastifyI
   // The project's instances as server-sent events: the page's lists follow state changes
   // within a poll interval without reloading.
   app.get('/api/events', async (request, reply) => {
-    const session = sessionOf(request);
+    const session = await sessionOf(request);
     if (!session) return reply.code(401).send({ error: { message: 'Not signed in.' } });
     reply.hijack();
     const out = reply.raw;
@@ -286,7 +290,7 @@ export function createDashboardServer(options: DashboardServerOptions): FastifyI
     });
     const tick = async () => {
       while (!closed) {
-        if (!sessions.get(session.id)) {
+        if (!(await sessions.get(session.id).catch(() => session))) {
           out.write('event: signed-out\ndata: {}\n\n');
           break;
         }
@@ -327,7 +331,7 @@ export function createDashboardServer(options: DashboardServerOptions): FastifyI
         if (!SERVICES.includes(service)) {
           return reply.code(404).send({ error: { message: 'No such API.' } });
         }
-        const session = sessionOf(request);
+        const session = await sessionOf(request);
         if (MUTATING.has(request.method) && refuseForgery(request, reply, session)) return reply;
         if (!session) return reply.code(401).send({ error: { message: 'Not signed in.' } });
         const query = request.url.includes('?') ? request.url.slice(request.url.indexOf('?')) : '';
@@ -363,11 +367,13 @@ export function createDashboardServer(options: DashboardServerOptions): FastifyI
   if (options.consoles) {
     serialProxy(app, options.consoles, {
       ownOrigin: (host) => `${https ? 'https' : 'http'}://${host}`,
-      sessionUser: (cookieHeader) => {
+      sessionUser: async (cookieHeader) => {
         const raw = app.parseCookie(cookieHeader ?? '')[COOKIE];
         if (!raw) return undefined;
         const unsigned = app.unsignCookie(raw);
-        return unsigned.valid && unsigned.value ? sessions.get(unsigned.value)?.user.id : undefined;
+        return unsigned.valid && unsigned.value
+          ? (await sessions.get(unsigned.value))?.user.id
+          : undefined;
       },
     });
   }

@@ -19,9 +19,15 @@ async function serialUrl(
 ): Promise<string> {
   const ops = deps.services.instances;
   const row = await findServer(ops, ctx, id);
-  const { path } = await ops.serialConsole(ctx, row);
-  return consoles.issue({ instanceId: row.id, userId: ctx.userId, projectId: ctx.projectId, path })
-    .url;
+  // An instance that is not running is refused here; the connection itself asks the host for
+  // a one-time secret when it is made.
+  ops.serialConsoleHost(row);
+  const issued = await consoles.issue({
+    instanceId: row.id,
+    userId: ctx.userId,
+    projectId: ctx.projectId,
+  });
+  return issued.url;
 }
 
 export function remoteConsoleRoutes(deps: RouteDeps, consoles: ConsoleTokens): void {
