@@ -100,7 +100,8 @@ export async function prepareVpcLaunch(
           await deps.vpcs.createInterface(ctx, {
             subnetId: s.id,
             securityGroups: groups,
-            instance: { id: inst.id, zone: s.availabilityZone, host: inst.host },
+            // The default VPC's instances are on the flat network: their ports are not plugged.
+            instance: { id: inst.id, zone: s.availabilityZone },
           });
         },
         async bind() {},
@@ -134,6 +135,8 @@ export async function prepareVpcLaunch(
     throw err;
   }
   const zoneOfSubnet = chosen.availabilityZone;
+  // The default VPC's instances are on the flat network: their ports are not plugged.
+  const flat = (await deps.vpcs.getVpc(ctx, chosen.vpcId)).isDefault;
   let next = 0;
   const taken = new Set<string>();
   return {
@@ -144,7 +147,7 @@ export async function prepareVpcLaunch(
       await deps.vpcs.bindInterface(ctx, eni.port.id, {
         id: inst.id,
         zone: zoneOfSubnet,
-        host: inst.host,
+        ...(flat ? {} : { host: inst.host }),
       });
       taken.add(eni.port.id);
     },
