@@ -210,7 +210,14 @@ describe('project networks across two qemu hosts: two projects, one CIDR, isolat
       const vpcId = (await c.send(new CreateVpcCommand({ CidrBlock: VPC_CIDR }))).Vpc
         ?.VpcId as string;
       const subnetId = (
-        await c.send(new CreateSubnetCommand({ VpcId: vpcId, CidrBlock: SUBNET_CIDR }))
+        await c.send(
+          new CreateSubnetCommand({
+            VpcId: vpcId,
+            CidrBlock: SUBNET_CIDR,
+            // The lab's hosts are all in its first zone.
+            AvailabilityZone: 'lab-zone1',
+          }),
+        )
       ).Subnet?.SubnetId as string;
       const igw = (await c.send(new CreateInternetGatewayCommand({}))).InternetGateway
         ?.InternetGatewayId as string;

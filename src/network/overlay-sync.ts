@@ -78,8 +78,9 @@ export class OverlaySync {
   readonly #hosts = new Map<string, OverlayHostInfo & { bootId: string }>();
   /** host -> (what -> the JSON last sent and applied). */
   readonly #sent = new Map<string, Map<string, string>>();
-  #running: Promise<Map<string, Error>> | undefined;
-  #again: Promise<Map<string, Error>> | undefined;
+  /** The last run asked for, and the one not started yet (callers share it). */
+  #last: Promise<Map<string, Error>> | undefined;
+  #queued: Promise<Map<string, Error>> | undefined;
 
   constructor(options: OverlaySyncOptions) {
     this.#o = options;
@@ -156,18 +157,19 @@ export class OverlaySync {
    * that failed (they are sent everything again on the next run).
    */
   converge(): Promise<Map<string, Error>> {
-    if (!this.#running) {
-      this.#running = this.#run().finally(() => {
-        this.#running = this.#again;
-        this.#again = undefined;
+    if (this.#queued) return this.#queued;
+    const previous = this.#last ?? Promise.resolve(new Map<string, Error>());
+    const next: Promise<Map<string, Error>> = previous
+      .catch(() => undefined)
+      .then(() => {
+        // From here on, a new call needs a run after this one: this one may have read the
+        // model before the caller's change.
+        if (this.#queued === next) this.#queued = undefined;
+        return this.#run();
       });
-      return this.#running;
-    }
-    if (!this.#again) {
-      const previous = this.#running;
-      this.#again = previous.catch(() => undefined).then(() => this.#run());
-    }
-    return this.#again;
+    this.#queued = next;
+    this.#last = next;
+    return next;
   }
 
   async #run(): Promise<Map<string, Error>> {
@@ -175,6 +177,9 @@ export class OverlaySync {
     if (this.#hosts.size === 0) return failed;
     const model = await this.#model();
     const plan = planOverlay(model);
+    for (const [id, why] of plan.skipped) {
+      this.#o.logger.debug({ id }, `a project network or router is not carried: ${why}`);
+    }
     const ctx = systemContext();
     const agents = this.#o.agents;
     await Promise.all(
