@@ -192,6 +192,18 @@ function warnFloatingOverlap(config: Config, logger: Logger): void {
   }
 }
 
+/** The project network model over `db`, as configured. */
+function projectNetworkService(db: Db, config: Config): ProjectNetworkService {
+  return new ProjectNetworkService({
+    db,
+    floatingPool: DEFAULT_FLOATING_POOL,
+    defaultZone: config.compute.availabilityZone,
+    restMs: (config.network.leaseSeconds + 60) * 1000,
+    vniRange: { min: config.network.projectVniMin, max: config.network.projectVniMax },
+    mtu: config.network.projectMtu,
+  });
+}
+
 /** The domain services the API edges call, each built once for this process. */
 function apiServices(
   db: Db,
@@ -207,14 +219,7 @@ function apiServices(
     downAfterMs: config.service.downAfterSeconds * 1000,
     ratios: config.scheduler,
   });
-  const projectNetworks = new ProjectNetworkService({
-    db,
-    floatingPool: DEFAULT_FLOATING_POOL,
-    defaultZone: config.compute.availabilityZone,
-    restMs: (config.network.leaseSeconds + 60) * 1000,
-    vniRange: { min: config.network.projectVniMin, max: config.network.projectVniMax },
-    mtu: config.network.projectMtu,
-  });
+  const projectNetworks = projectNetworkService(db, config);
   return {
     identity: shared.identity,
     tokens: new TokenService(db, {
@@ -405,6 +410,11 @@ export async function startCloud(
             // Running guests get a rule change on every host within a second (issue 5).
             onSecurityGroupsChanged: (ids) =>
               new NetworkAgentClient(bus).securityGroupsChanged(systemContext(), ids),
+            // Project networks go to the hosts whose agents carry an overlay.
+            overlay: {
+              agents: new NetworkAgentClient(bus),
+              model: projectNetworkService(database.db, config),
+            },
           }).service();
           break;
         case 'scheduler':
@@ -454,9 +464,8 @@ export async function startCloud(
               metadataSocket,
               logger: logger.child({ service: 'network-agent' }),
               // Project networks (VXLAN) beside the flat network, when an underlay is configured.
-              // TODO(#16): hand the overlay the metadata socket once the metadata service
-              // tells callers apart by X-Stratus-Network-Id; by fixed IP alone, overlapping
-              // project ranges could be answered with another instance's data.
+              // Their metadata proxies name the network, which tells apart guests of
+              // overlapping ranges.
               overlay:
                 config.dataPlane.underlayInterface !== undefined &&
                 config.dataPlane.underlayAddress !== undefined
@@ -466,6 +475,7 @@ export async function startCloud(
                       underlayAddress: config.dataPlane.underlayAddress,
                       publicInterface: config.dataPlane.routerInterface,
                       serveNetworks: config.dataPlane.networkHost,
+                      metadataSocket,
                       stateDir: path.join(dir, 'overlay'),
                     }
                   : undefined,

@@ -83,6 +83,25 @@ export class InstanceMetadataReader {
     return this.forInstance(holders[0] as InstanceRow, address);
   }
 
+  /**
+   * The facts of the live instance whose port on project network `networkId` holds `address`,
+   * or undefined: the same address on another network is another instance's (issue 16).
+   */
+  async byNetworkAddress(networkId: string, address: string): Promise<InstanceFacts | undefined> {
+    const holders = await this.db
+      .selectFrom('projectPortIps')
+      .innerJoin('projectPorts', 'projectPorts.id', 'projectPortIps.portId')
+      .innerJoin('instances', 'instances.id', 'projectPorts.deviceId')
+      .selectAll('instances')
+      .where('projectPortIps.networkId', '=', networkId)
+      .where('projectPortIps.address', '=', address)
+      .where('projectPorts.deviceOwner', 'like', 'compute:%')
+      .where('instances.vmState', 'in', [...LIVE_VM_STATES])
+      .execute();
+    if (holders.length !== 1) return undefined;
+    return this.forInstance(holders[0] as InstanceRow, address);
+  }
+
   /** Records the guest's first metadata request (later ones change nothing). */
   async recordFetch(inst: InstanceRow, at: number): Promise<void> {
     if (inst.metadataFetchedAt !== null) return;

@@ -28,6 +28,8 @@ import {
   type RouterSpec,
 } from './dataplane/index.js';
 import type { GuestNetworkPort, PlugArgs, PluggedPort } from './guest-port.js';
+import type { OverlayHostRegistration, OverlayPort } from './client.js';
+import { randomUUID } from 'node:crypto';
 import type { InstanceRuleSet, EffectiveRule } from './security-groups.js';
 
 /** The topic of one host's agent (calls). */
@@ -46,13 +48,7 @@ export type NetworkAgentProtocol = {
   setOverlayPeers: { args: { peers: OverlayPeer[] }; result: null };
 };
 
-/** An instance's port on a project network, as the network service knows it. */
-export interface OverlayPort {
-  networkId: string;
-  portId: string;
-  mac: string;
-  fixedIp: string;
-}
+export type { OverlayPort } from './client.js';
 
 /** What the agent needs from the network service (the NetworkClient, or a fake in tests). */
 export interface NetworkServicePort {
@@ -68,6 +64,11 @@ export interface NetworkServicePort {
    * network). Only asked on a host with an overlay; absent: every instance is flat.
    */
   projectPortOf?(ctx: RequestContext, instanceId: string): Promise<OverlayPort | undefined>;
+  /**
+   * Tells the network service this host carries an overlay (at start and every
+   * `overlayRegisterMs` after); it answers by sending the host its networks and peers.
+   */
+  overlayHostUp?(ctx: RequestContext, registration: OverlayHostRegistration): Promise<void>;
 }
 
 export interface NetworkAgentOptions {
@@ -109,6 +110,8 @@ export class NetworkAgent implements ProtocolHandlers<NetworkAgentProtocol>, Gue
   readonly #projectPorts = new Map<string, string>();
   /** The rules in force per plugged instance, to skip rewriting unchanged chains. */
   readonly #applied = new Map<string, string>();
+  /** Drawn at construction: the network service resends everything when it changes. */
+  readonly #bootId = randomUUID();
 
   constructor(options: NetworkAgentOptions) {
     this.#o = options;
@@ -159,6 +162,9 @@ export class NetworkAgent implements ProtocolHandlers<NetworkAgentProtocol>, Gue
       periodicTasks: [
         ...(compute.periodicTasks ?? []),
         { name: 'security-rules-refresh', intervalMs: 30_000, run: () => this.#refresh() },
+        ...(this.overlay
+          ? [{ name: 'overlay-register', intervalMs: 10_000, run: () => this.#register() }]
+          : []),
       ],
       start: async () => {
         await this.start();
@@ -195,6 +201,23 @@ export class NetworkAgent implements ProtocolHandlers<NetworkAgentProtocol>, Gue
   async start(): Promise<void> {
     await this.dataPlane.start();
     await this.overlay?.start();
+    // The network service may not answer yet; the periodic registration makes up for it.
+    await this.#register().catch((err: unknown) =>
+      this.#o.logger?.warn({ err }, 'registering the overlay with the network service failed'),
+    );
+  }
+
+  /** Tells the network service this host carries an overlay (see NetworkServicePort). */
+  async #register(): Promise<void> {
+    const o = this.#o.overlay;
+    if (!o || !this.#o.service.overlayHostUp) return;
+    await this.#o.service.overlayHostUp(systemContext(), {
+      host: this.#o.host,
+      underlayIp: o.underlayAddress.split('/')[0] as string,
+      networkHost: o.serveNetworks,
+      publicAddress: o.serveNetworks ? (this.#o.publicAddress ?? null) : null,
+      bootId: this.#bootId,
+    });
   }
 
   /** Stops following the data plane; running guests keep their network (see `detach`). */

@@ -15,6 +15,27 @@ import type {
 
 export const NETWORK_TOPIC = 'network';
 
+/** An instance's port on a project network (overlay), as its host plugs it. */
+export interface OverlayPort {
+  networkId: string;
+  portId: string;
+  mac: string;
+  fixedIp: string;
+}
+
+/** What a host with an overlay tells the network service about itself. */
+export interface OverlayHostRegistration {
+  host: string;
+  /** Its underlay address, without the prefix. */
+  underlayIp: string;
+  /** Whether it is the network host (DHCP, metadata and routers of project networks). */
+  networkHost: boolean;
+  /** The network host's address on the public segment, `A.B.C.D/N`; null elsewhere. */
+  publicAddress: string | null;
+  /** Drawn when the agent started: a new one means its host has to be sent everything again. */
+  bootId: string;
+}
+
 /** What a guest needs to know about its place on the network. */
 export interface GuestNetwork {
   networkId: string;
@@ -47,6 +68,9 @@ export type NetworkProtocol = {
   hostNetwork: { args: { host: string }; result: GuestNetworkSpec & { networkId: string } };
   rulesForInstances: { args: { instanceIds: string[] }; result: InstanceRuleSet[] };
   metadataOptionsChanged: { args: { instanceId: string }; result: null };
+  projectPortOf: { args: { instanceId: string }; result: OverlayPort | null };
+  overlayHostUp: { args: OverlayHostRegistration; result: null };
+  projectNetworksChanged: { args: Record<string, never>; result: null };
   ensureDefaultSecurityGroup: { args: Record<string, never>; result: SecurityGroupRow };
   setInstanceSecurityGroups: { args: { instanceId: string; refs: GroupRef[] }; result: string[] };
   createSecurityGroup: {
@@ -285,5 +309,29 @@ export class NetworkClient {
       permissions: [...(what.permissions ?? [])],
       ruleRefs: [...(what.ruleRefs ?? [])],
     });
+  }
+
+  /**
+   * Call: the instance's port when it is on a project network carried on the overlay; null:
+   * the instance is on the flat network.
+   */
+  async projectPortOf(ctx: RequestContext, instanceId: string): Promise<OverlayPort | undefined> {
+    return (await this.bus.call(ctx, NETWORK_TOPIC, 'projectPortOf', { instanceId })) ?? undefined;
+  }
+
+  /**
+   * Call: a host's agent says it carries an overlay (at its start and now and then after);
+   * the network service brings the host's project networks, routers and peers to the model.
+   */
+  async overlayHostUp(ctx: RequestContext, registration: OverlayHostRegistration): Promise<void> {
+    await this.bus.call(ctx, NETWORK_TOPIC, 'overlayHostUp', registration);
+  }
+
+  /**
+   * Cast: the project network model changed (a subnet, a router interface or gateway): the
+   * network service brings the overlay hosts to it.
+   */
+  async projectNetworksChanged(ctx: RequestContext): Promise<void> {
+    await this.bus.cast(ctx, NETWORK_TOPIC, 'projectNetworksChanged', {});
   }
 }

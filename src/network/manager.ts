@@ -12,13 +12,21 @@ import type { Logger } from '../log.js';
 import type { Service } from '../service/index.js';
 import { addressRange, formatIpv4, hostRange, parseCidr } from './ipv4.js';
 import { VERSION } from '../version.js';
-import { NETWORK_TOPIC, type GuestNetwork, type NetworkProtocol } from './client.js';
+import {
+  NETWORK_TOPIC,
+  type GuestNetwork,
+  type NetworkProtocol,
+  type OverlayHostRegistration,
+  type OverlayPort,
+} from './client.js';
 import { FloatingIpService, type FloatingIpHook } from './floating-ips.js';
 
 type Args<M extends keyof NetworkProtocol> = NetworkProtocol[M]['args'];
 import type { KnownLease, LeaseEvent } from './dataplane/index.js';
 import { LEASE_MARGIN_MS, LeaseBook } from './leases.js';
 import { SecurityGroupService } from './security-groups.js';
+import { OverlaySync, type OverlayAgents } from './overlay-sync.js';
+import type { ProjectNetworkService } from './project-networks.js';
 
 export const DEFAULT_NETWORK = 'default';
 export const DEFAULT_FLOATING_POOL = 'public';
@@ -38,7 +46,15 @@ export interface NetworkOptions {
    * network agents); awaited before the change's call returns, a failure is logged.
    */
   onSecurityGroupsChanged?: ((groupIds: readonly string[]) => Promise<void>) | undefined;
+  /**
+   * Project networks on the wire: the hosts' agents to send the model to, and the model.
+   * Absent: instances are always plugged into the flat network.
+   */
+  overlay?: { agents: OverlayAgents; model: ProjectNetworkService } | undefined;
 }
+
+/** How often the overlay hosts are brought to the model without a change to say so. */
+const OVERLAY_RESYNC_MS = 5_000;
 
 export class NetworkManager implements ProtocolHandlers<NetworkProtocol> {
   readonly #startedAt = now();
@@ -46,18 +62,39 @@ export class NetworkManager implements ProtocolHandlers<NetworkProtocol> {
   readonly #networks: NetworkRepo;
   readonly #floating: FloatingIpService;
   readonly #groups: SecurityGroupService;
+  readonly #overlay: OverlaySync | undefined;
   #default: NetworkRow | undefined;
   #leases: LeaseBook | undefined;
 
   constructor(options: NetworkOptions) {
     this.#opts = options;
     this.#networks = new NetworkRepo(options.db);
+    this.#overlay = options.overlay
+      ? new OverlaySync({
+          db: options.db,
+          agents: options.overlay.agents,
+          model: options.overlay.model,
+          pool: DEFAULT_FLOATING_POOL,
+          logger: options.logger,
+        })
+      : undefined;
+    const flatHook = options.onFloatingIpChange;
     this.#floating = new FloatingIpService({
       db: options.db,
       pool: DEFAULT_FLOATING_POOL,
       quota: options.quota,
       logger: options.logger,
-      onChange: options.onFloatingIpChange,
+      // A floating IP of an instance on a project network is its router's NAT on the network
+      // host; any other is NAT on the instance's host.
+      onChange: async (change) => {
+        if (this.#overlay && (await this.#overlay.instancePort(change.instanceId))) {
+          const failed = await this.#overlay.converge();
+          const err = failed.get(this.#overlay.networkHost ?? '');
+          if (change.kind === 'mapped' && err) throw err;
+          return;
+        }
+        await flatHook?.(change);
+      },
     });
     this.#groups = new SecurityGroupService({
       db: options.db,
@@ -95,9 +132,23 @@ export class NetworkManager implements ProtocolHandlers<NetworkProtocol> {
             revokeSecurityGroupIngress: (a, c) => this.revokeSecurityGroupIngress(a, c),
             authorizeSecurityGroupEgress: (a, c) => this.authorizeSecurityGroupEgress(a, c),
             revokeSecurityGroupEgress: (a, c) => this.revokeSecurityGroupEgress(a, c),
+            projectPortOf: (a) => this.projectPortOf(a),
+            overlayHostUp: (a) => this.overlayHostUp(a),
+            projectNetworksChanged: () => this.projectNetworksChanged(),
           }),
         },
       ],
+      periodicTasks: this.#overlay
+        ? [
+            {
+              name: 'overlay-resync',
+              intervalMs: OVERLAY_RESYNC_MS,
+              run: async () => {
+                await this.#overlay?.converge();
+              },
+            },
+          ]
+        : [],
       start: async () => {
         await this.#ensureNetworks();
       },
@@ -115,6 +166,26 @@ export class NetworkManager implements ProtocolHandlers<NetworkProtocol> {
   }
 
   async allocateForInstance(args: { instanceId: string; host: string }): Promise<GuestNetwork> {
+    // An instance with a port on a project network takes the port's address, on a host that
+    // carries the overlay; its host and the network host get the network before it plugs.
+    const port = this.#overlay?.carries(args.host)
+      ? await this.#overlay.instancePort(args.instanceId)
+      : undefined;
+    if (this.#overlay && port) {
+      await this.#overlay.bindPort(port.portId, args.host);
+      const failed = await this.#overlay.converge();
+      const err = failed.get(args.host) ?? failed.get(this.#overlay.networkHost ?? '');
+      if (err) throw err;
+      return {
+        networkId: port.networkId,
+        networkName: port.networkId,
+        address: port.fixedIp,
+        macAddress: port.mac,
+        cidr: port.cidr,
+        gateway: port.gateway ?? '',
+        dns: port.dns.join(','),
+      };
+    }
     const network = this.#default ?? (await this.#ensureNetworks());
     const mac = `fa:16:3e:${randomBytes(3).toString('hex').match(/../g)?.join(':')}`;
     const ip = await this.#networks.allocateFixedIp(network.id, args.instanceId, mac, now());
@@ -143,6 +214,13 @@ export class NetworkManager implements ProtocolHandlers<NetworkProtocol> {
   }
 
   async deallocateForInstance(args: { instanceId: string; host: string | null }): Promise<null> {
+    const port = await this.#overlay?.instancePort(args.instanceId);
+    if (this.#overlay && port) {
+      await this.#floating.disassociateInstance(args.instanceId, args.host);
+      await this.#overlay.bindPort(port.portId, null);
+      await this.#overlay.converge();
+      return null;
+    }
     const at = now();
     const released = await this.#networks.releaseFixedIps(
       args.instanceId,
@@ -275,6 +353,39 @@ export class NetworkManager implements ProtocolHandlers<NetworkProtocol> {
         "telling the data plane of an instance's metadata options failed",
       );
     }
+    return null;
+  }
+
+  /** The instance's port on a project network carried on the overlay; null: it is flat. */
+  async projectPortOf(args: { instanceId: string }): Promise<OverlayPort | null> {
+    const port = await this.#overlay?.instancePort(args.instanceId);
+    return port
+      ? { networkId: port.networkId, portId: port.portId, mac: port.mac, fixedIp: port.fixedIp }
+      : null;
+  }
+
+  /**
+   * A host's agent carries an overlay: recorded, then (not awaited: the agent may not serve
+   * its topic yet) every host is brought to the model, this one with everything.
+   */
+  async overlayHostUp(args: OverlayHostRegistration): Promise<null> {
+    if (!this.#overlay) return null;
+    this.#overlay.hostUp(args);
+    void this.#overlay
+      .converge()
+      .catch((err: unknown) =>
+        this.#opts.logger.warn({ err }, 'bringing the overlay hosts to the model failed'),
+      );
+    return null;
+  }
+
+  /** The model changed in another process: the overlay hosts follow (not awaited). */
+  async projectNetworksChanged(): Promise<null> {
+    void this.#overlay
+      ?.converge()
+      .catch((err: unknown) =>
+        this.#opts.logger.warn({ err }, 'bringing the overlay hosts to the model failed'),
+      );
     return null;
   }
 

@@ -1004,6 +1004,48 @@ export class ProjectNetworkService {
     return { router: await this.getRouter(ctx, routerId), ...found };
   }
 
+  /**
+   * Where a floating IP on port `portId` maps (Neutron's floating IP association; EC2's
+   * AssociateAddress with a network interface): the port's instance and fixed IP (`fixedIp`
+   * if given, else its first). The port must be an instance's. On a project network, its
+   * subnet must be joined to a router whose external gateway is on `floatingNetworkId`
+   * (else `not_found`, `no_external_gateway`), which carries the floating IP.
+   */
+  async floatingIpTarget(
+    ctx: RequestContext,
+    portId: string,
+    fixedIp?: string | undefined,
+  ): Promise<{ instanceId: string; fixedIp: string; routerId: string | null }> {
+    const port = await this.getPort(ctx, portId);
+    const chosen =
+      fixedIp === undefined ? port.fixedIps[0] : port.fixedIps.find((f) => f.ipAddress === fixedIp);
+    if (!chosen) {
+      throw invalid(`Port ${portId} does not have fixed ip ${fixedIp ?? ''}.`, {
+        resource: 'parameter',
+        id: 'fixed_ip_address',
+      });
+    }
+    if (!port.deviceId || !port.deviceOwner.startsWith('compute:')) {
+      throw new StratusError(
+        'conflict',
+        `Port ${portId} is not an instance's port: floating IPs reach instances' ports here.`,
+        { resource: 'port', id: portId, reason: 'in_use' },
+      );
+    }
+    const row = await this.#repo.port(port.id);
+    if (!row) return { instanceId: port.deviceId, fixedIp: chosen.ipAddress, routerId: null };
+    const iface = (await this.#repo.interfaces()).find((i) => i.subnetId === chosen.subnetId);
+    const router = iface && (await this.#repo.router(iface.routerId));
+    if (!router || router.externalNetworkId !== this.floatingNetworkId) {
+      throw new StratusError(
+        'not_found',
+        `External network ${this.floatingNetworkId} is not reachable from subnet ${chosen.subnetId}. Therefore, cannot associate Port ${portId} with a Floating IP.`,
+        { resource: 'router', id: chosen.subnetId, reason: 'no_external_gateway' },
+      );
+    }
+    return { instanceId: port.deviceId, fixedIp: chosen.ipAddress, routerId: router.id };
+  }
+
   /** Per network the caller may see, per subnet: addresses to hand out and those held. */
   async ipAvailabilities(ctx: RequestContext): Promise<IpAvailability[]> {
     const networks = await this.listNetworks(ctx);

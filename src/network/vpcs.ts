@@ -499,7 +499,7 @@ export class VpcService {
       privateIp?: string | undefined;
       securityGroups?: string[] | undefined;
       description?: string | undefined;
-      instance?: { id: string; zone: string } | undefined;
+      instance?: { id: string; zone: string; host?: string | null } | undefined;
     },
     shownSubnet = spec.subnetId,
   ): Promise<NetworkInterface> {
@@ -518,6 +518,7 @@ export class VpcService {
         ? {
             deviceOwner: `compute:${spec.instance.zone}`,
             deviceId: spec.instance.id,
+            bindingHost: spec.instance.host ?? null,
           }
         : {}),
     });
@@ -538,17 +539,18 @@ export class VpcService {
   }
 
   /**
-   * Makes a port the instance's (after its launch). It stays unbound (DOWN) while guests are
-   * plugged into the flat network only: no host has plugged it.
+   * Makes a port the instance's, bound to the host it was placed on (its binding host; the
+   * host plugs it into the overlay when the network is carried there).
    */
   async bindInterface(
     ctx: RequestContext,
     id: string,
-    instance: { id: string; zone: string },
+    instance: { id: string; zone: string; host?: string | null },
   ): Promise<void> {
     await this.#networks.updatePort(ctx, id, {
       deviceOwner: `compute:${instance.zone}`,
       deviceId: instance.id,
+      ...(instance.host !== undefined ? { bindingHost: instance.host } : {}),
     });
   }
 

@@ -20,6 +20,9 @@ import type { MetadataService } from './metadata-service.js';
 import { answer, NOT_FOUND, type Answer } from './metadata-tree.js';
 import { checkSessionToken, issueSessionToken, requestedTtl } from './session-tokens.js';
 
+/** The header in which a project network's proxy names its network. */
+const NETWORK_ID = 'x-stratus-network-id';
+
 /**
  * The header in which the data plane's proxy passes on the X-Forwarded-For the guest sent
  * (its own X-Forwarded-For names the guest).
@@ -63,7 +66,13 @@ export class MetadataServer {
   async #handle(req: http.IncomingMessage): Promise<Answer> {
     const caller = header(req, 'x-forwarded-for')?.split(',')[0]?.trim();
     if (!caller) return NOT_FOUND;
-    const md = await this.service.byFixedIp(caller);
+    // A project network's proxy names its network (replacing any a guest sent): addresses
+    // are only unique within one network there. The flat network's proxy names none.
+    const networkId = header(req, NETWORK_ID);
+    const md =
+      networkId !== undefined
+        ? await this.service.byNetworkAddress(networkId, caller)
+        : await this.service.byFixedIp(caller);
     if (!md) {
       this.logger?.info({ caller, url: req.url }, 'metadata request from an unknown address');
       return NOT_FOUND;

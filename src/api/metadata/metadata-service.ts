@@ -44,6 +44,8 @@ export interface InstanceMetadata {
 /** Where the facts come from (the domain's InstanceMetadataReader). */
 export interface InstanceFactsSource {
   byFixedIp(address: string): Promise<InstanceFacts | undefined>;
+  /** The live instance holding `address` on project network `networkId`. */
+  byNetworkAddress(networkId: string, address: string): Promise<InstanceFacts | undefined>;
   forInstance(inst: InstanceRow, localIpv4?: string | null): Promise<InstanceFacts>;
   recordFetch(inst: InstanceRow, at: number): Promise<void>;
   recordPassword(inst: InstanceRow, data: string, at: number): Promise<boolean>;
@@ -60,6 +62,15 @@ export class MetadataService {
   /** The metadata of the live instance holding fixed IP `address`, or undefined. */
   async byFixedIp(address: string): Promise<InstanceMetadata | undefined> {
     const facts = await this.facts.byFixedIp(address);
+    return facts && this.#view(facts);
+  }
+
+  /** The metadata of the live instance holding `address` on project network `networkId`. */
+  async byNetworkAddress(
+    networkId: string,
+    address: string,
+  ): Promise<InstanceMetadata | undefined> {
+    const facts = await this.facts.byNetworkAddress(networkId, address);
     return facts && this.#view(facts);
   }
 

@@ -58,6 +58,7 @@ const IN_USE: Partial<Record<ErrorResource, string>> = {
 const BY_REASON: Partial<Record<ErrorReason, { type: string; status: number }>> = {
   address_in_use: { type: 'IpAddressInUse', status: 409 },
   no_address: { type: 'IpAddressGenerationFailure', status: 409 },
+  no_external_gateway: { type: 'ExternalGatewayForFloatingIPNotFound', status: 404 },
 };
 
 const NAMES_BY_STATUS: Readonly<Record<number, string>> = {

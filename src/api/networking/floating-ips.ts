@@ -41,26 +41,12 @@ export function floatingIpRoutes(r: NetworkingRoutes): void {
         await networkClient.disassociateFloatingIp(ctx, { address });
       return;
     }
-    const port = await model.getPort(ctx, portId);
-    const flat = (await model.listNetworks(ctx)).find((n) => n.id === port.networkId);
-    if (flat?.origin !== 'provider' || !port.deviceId) {
-      throw new StratusError(
-        'conflict',
-        `Port ${portId} is on project network ${port.networkId}: floating IPs reach ports of the flat network's instances here; project networks' routers do not carry them yet.`,
-        { resource: 'port', id: portId, reason: 'unsupported' },
-      );
-    }
-    if (fixedAddress !== undefined && !port.fixedIps.some((f) => f.ipAddress === fixedAddress)) {
-      throw invalid(`Port ${portId} does not have fixed ip ${fixedAddress}.`, {
-        resource: 'parameter',
-        id: 'fixed_ip_address',
-      });
-    }
+    const target = await model.floatingIpTarget(ctx, portId, fixedAddress);
     await networkClient.associateFloatingIp(
       ctx,
       { address },
-      { idPrefix: port.deviceId, shown: port.deviceId },
-      { allowReassociation: true, fixedAddress: fixedAddress ?? null },
+      { idPrefix: target.instanceId, shown: target.instanceId },
+      { allowReassociation: true, fixedAddress: target.fixedIp },
     );
   };
 

@@ -31,6 +31,12 @@ export interface FloatingIpMappingRow {
  */
 const TAKE_ATTEMPTS = 100_000;
 
+/**
+ * A project router's external address is a pool address held by the router itself: its row's
+ * `projectId` is this marker, so no project counts it, lists it or can take it.
+ */
+export const ROUTER_HOLDER = 'router:';
+
 export class FloatingIpRepo {
   constructor(private readonly db: Db) {}
 
@@ -38,6 +44,7 @@ export class FloatingIpRepo {
   async list(filter: FloatingIpFilter = {}): Promise<FloatingIpRow[]> {
     let q = this.db.selectFrom('floatingIps').selectAll().where('projectId', 'is not', null);
     if (filter.projectId !== undefined) q = q.where('projectId', '=', filter.projectId);
+    else q = q.where('projectId', 'not like', `${ROUTER_HOLDER}%`);
     if (filter.addresses) {
       if (filter.addresses.length === 0) return [];
       q = q.where('address', 'in', filter.addresses);
@@ -194,5 +201,20 @@ export class FloatingIpRepo {
       instanceId: r.instanceId as string,
       host: r.host,
     }));
+  }
+
+  /** The external addresses routers hold, by router id. */
+  async routerAddresses(): Promise<Map<string, FloatingIpRow>> {
+    const rows = await this.db
+      .selectFrom('floatingIps')
+      .selectAll()
+      .where('projectId', 'like', `${ROUTER_HOLDER}%`)
+      .execute();
+    return new Map(rows.map((r) => [(r.projectId as string).slice(ROUTER_HOLDER.length), r]));
+  }
+
+  /** Takes the lowest free address of the pool for a router's external gateway. */
+  takeForRouter(pool: string, routerId: string, at: number): Promise<FloatingIpRow | undefined> {
+    return this.take(pool, `${ROUTER_HOLDER}${routerId}`, 'vpc', at);
   }
 }

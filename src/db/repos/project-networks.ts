@@ -149,6 +149,17 @@ export class ProjectNetworkRepo {
     return q.orderBy('createdAt').orderBy('id').execute();
   }
 
+  /** The ports of one device (an instance, a router), oldest first. */
+  async portsOfDevice(deviceId: string): Promise<ProjectPortRow[]> {
+    return this.db
+      .selectFrom('projectPorts')
+      .selectAll()
+      .where('deviceId', '=', deviceId)
+      .orderBy('createdAt')
+      .orderBy('id')
+      .execute();
+  }
+
   async updatePort(
     id: string,
     change: Partial<Omit<ProjectPortsTable, 'id' | 'networkId' | 'projectId' | 'createdAt'>>,

@@ -2,7 +2,8 @@
 // subnet of its zone in the project's default VPC (made on first use). A port per instance is
 // made before the launch (the first with `PrivateIpAddress`, if given, and the groups of
 // `SecurityGroupId.N`), so a taken address or a bad subnet refuses the launch before anything
-// runs; once the instances exist each port becomes its instance's, and unused ones go away.
+// runs; each port becomes its instance's, bound to its host, once the instance has one and
+// before it is handed to it (so the host plugs it there), and unused ones go away.
 import type { RequestContext } from '../../../context.js';
 import { StratusError } from '../../../errors.js';
 import {
@@ -21,7 +22,16 @@ import { defaultVpc } from './vpcs.js';
 export interface VpcLaunch {
   /** The zone of the subnet, the instances' zone; undefined: the scheduler's choice. */
   zone: string | undefined;
-  /** Gives each instance (in launch order) its port; the ports left over are deleted. */
+  /**
+   * Gives an instance its port, bound to its host; called for each instance in launch order
+   * once it has a host, before the host is told to build it.
+   */
+  prepare(instance: {
+    id: string;
+    availabilityZone: string | null;
+    host: string | null;
+  }): Promise<void>;
+  /** After the launch: the ports no instance took are deleted. */
   bind(instances: readonly { id: string; availabilityZone: string | null }[]): Promise<void>;
   /** Deletes the ports made for a launch that failed. */
   undo(): Promise<void>;
@@ -83,18 +93,18 @@ export async function prepareVpcLaunch(
       // once it has one.
       return {
         zone: undefined,
-        async bind(instances) {
-          for (const inst of instances) {
-            const s =
-              defaults.find((d) => d.availabilityZone === inst.availabilityZone) ?? defaults[0];
-            if (!s) continue;
-            await deps.vpcs.createInterface(ctx, {
-              subnetId: s.id,
-              securityGroups: groups,
-              instance: { id: inst.id, zone: s.availabilityZone },
-            });
-          }
+        async prepare(inst) {
+          const s =
+            defaults.find((d) => d.availabilityZone === inst.availabilityZone) ?? defaults[0];
+          if (!s) return;
+          await deps.vpcs.createInterface(ctx, {
+            subnetId: s.id,
+            securityGroups: groups,
+            // The default VPC's instances are on the flat network: their ports are not plugged.
+            instance: { id: inst.id, zone: s.availabilityZone },
+          });
         },
+        async bind() {},
         async undo() {},
       };
     }
@@ -125,14 +135,25 @@ export async function prepareVpcLaunch(
     throw err;
   }
   const zoneOfSubnet = chosen.availabilityZone;
+  // The default VPC's instances are on the flat network: their ports are not plugged.
+  const flat = (await deps.vpcs.getVpc(ctx, chosen.vpcId)).isDefault;
+  let next = 0;
+  const taken = new Set<string>();
   return {
     zone: zoneOfSubnet,
-    async bind(instances) {
-      for (const [i, eni] of made.entries()) {
-        const inst = instances[i];
-        if (inst) {
-          await deps.vpcs.bindInterface(ctx, eni.port.id, { id: inst.id, zone: zoneOfSubnet });
-        } else {
+    async prepare(inst) {
+      const eni = made[next++];
+      if (!eni) return;
+      await deps.vpcs.bindInterface(ctx, eni.port.id, {
+        id: inst.id,
+        zone: zoneOfSubnet,
+        ...(flat ? {} : { host: inst.host }),
+      });
+      taken.add(eni.port.id);
+    },
+    async bind() {
+      for (const eni of made) {
+        if (!taken.has(eni.port.id)) {
           await deps.projectNetworks.deletePort(ctx, eni.port.id).catch(() => undefined);
         }
       }
