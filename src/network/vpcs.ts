@@ -24,6 +24,10 @@ import type {
   ProjectRouter,
   ProjectSubnet,
 } from './project-networks.js';
+import { VpcRouteTables, type RouteTable } from './vpc-route-tables.js';
+
+export type { Route, RouteTable, RouteTableAssociation } from './vpc-route-tables.js';
+export { associationNotFound, routeTableNotFound } from './vpc-route-tables.js';
 
 export interface Vpc {
   /** The project network's id. */
@@ -72,24 +76,6 @@ export interface InternetGateway {
   vpcId: string | null;
 }
 
-export interface Route {
-  destination: string;
-  /** 'local' for the VPC's own block, else an internet gateway's id. */
-  gatewayId: string;
-  /** 'blackhole' when the gateway is no longer attached to the VPC. */
-  state: 'active' | 'blackhole';
-  origin: 'CreateRouteTable' | 'CreateRoute';
-}
-
-export interface RouteTable {
-  /** The router's id. */
-  id: string;
-  projectId: string;
-  vpcId: string;
-  main: boolean;
-  routes: Route[];
-}
-
 /** EC2's limits on a VPC's and a subnet's block. */
 export const VPC_PREFIX = { min: 16, max: 28 } as const;
 
@@ -103,10 +89,13 @@ const STALE_CLAIM_MS = 60_000;
 export class VpcService {
   readonly #repo: VpcRepo;
   readonly #networks: ProjectNetworkService;
+  /** The VPCs' route tables. */
+  readonly routeTables: VpcRouteTables;
 
   constructor(options: { db: Db; projectNetworks: ProjectNetworkService }) {
     this.#repo = new VpcRepo(options.db);
     this.#networks = options.projectNetworks;
+    this.routeTables = new VpcRouteTables({ db: options.db, vpcs: this });
   }
 
   /** The availability zone subnets are in when none is asked for. */
@@ -211,12 +200,21 @@ export class VpcService {
         { resource: 'network', id: shown, reason: 'in_use' },
       );
     }
+    const tables = await this.routeTables.madeIn(vpc.id);
+    if (tables > 0) {
+      throw new StratusError(
+        'conflict',
+        `The vpc '${shown}' has dependencies (${tables} route table(s) besides its main one) and cannot be deleted.`,
+        { resource: 'network', id: shown, reason: 'in_use' },
+      );
+    }
     // The network first: it refuses while ports are on it, before anything else has gone.
     await this.#networks.deleteNetwork(ctx, vpc.id);
     if (vpc.routerId && vpc.madeHere) {
       await this.#networks.deleteRouter(ctx, vpc.routerId).catch(() => undefined);
     }
     await this.#repo.transaction((repo) => repo.deleteVpc(vpc.id, vpc.routerId ?? undefined));
+    await this.routeTables.forgetVpc(vpc.id);
   }
 
   /** Sets a VPC's DNS attributes (kept for VPCs EC2 made). */
@@ -434,6 +432,7 @@ export class VpcService {
       throw err;
     }
     await this.#repo.deleteSubnet(subnet.id);
+    await this.routeTables.forgetSubnet(subnet.id);
   }
 
   /** Sets whether instances launched into the subnet get a public address. */
@@ -721,111 +720,33 @@ export class VpcService {
     }
   }
 
-  // Route tables
+  // Route tables: the work is VpcRouteTables' (vpc-route-tables.ts).
 
-  /** One route table per VPC that has a router: the router, the VPC's main table. */
-  async listRouteTables(ctx: RequestContext): Promise<RouteTable[]> {
-    const vpcs = (await this.listVpcs(ctx)).filter((v) => v.routerId !== null);
-    const routes = await this.#repo.routes(vpcs.map((v) => v.routerId as string));
-    const gateways = await this.#repo.gateways({});
-    return vpcs.map((v) => ({
-      id: v.routerId as string,
-      projectId: v.projectId,
-      vpcId: v.id,
-      main: true,
-      routes: [
-        ...(v.cidr
-          ? [
-              {
-                destination: v.cidr,
-                gatewayId: 'local',
-                state: 'active' as const,
-                origin: 'CreateRouteTable' as const,
-              },
-            ]
-          : []),
-        ...routes
-          .filter((r) => r.routerId === v.routerId)
-          .map((r) => ({
-            destination: r.destination,
-            gatewayId: r.gatewayId,
-            state: gateways.some((g) => g.id === r.gatewayId && g.networkId === v.id)
-              ? ('active' as const)
-              : ('blackhole' as const),
-            origin: 'CreateRoute' as const,
-          })),
-      ],
-    }));
+  listRouteTables(ctx: RequestContext): Promise<RouteTable[]> {
+    return this.routeTables.list(ctx);
   }
 
-  async getRouteTable(ctx: RequestContext, id: string, shown = id): Promise<RouteTable> {
-    const found = (await this.listRouteTables(ctx)).find((t) => t.id === id);
-    if (!found) throw routeTableNotFound(shown);
-    return found;
+  getRouteTable(ctx: RequestContext, id: string, shown = id): Promise<RouteTable> {
+    return this.routeTables.get(ctx, id, shown);
   }
 
-  /**
-   * Adds a route to an internet gateway attached to the table's VPC. The destination is a
-   * block outside the VPC's own; `already_exists` when the table has a route to it.
-   */
-  async createRoute(
+  createRoute(
     ctx: RequestContext,
     tableId: string,
     destination: string,
     gatewayId: string,
     shown = { table: tableId, gateway: gatewayId },
   ): Promise<void> {
-    const table = await this.getRouteTable(ctx, tableId, shown.table);
-    const block = routeBlock(destination);
-    const gateway = await this.getGateway(ctx, gatewayId, shown.gateway);
-    if (gateway.vpcId !== table.vpcId) {
-      throw invalid(
-        `The gateway ${shown.gateway} is not attached to the VPC of route table ${shown.table}.`,
-        { resource: 'internet_gateway', id: shown.gateway },
-      );
-    }
-    if (table.routes.some((r) => r.gatewayId === 'local' && r.destination === block)) {
-      throw new StratusError(
-        'already_exists',
-        `The route identified by ${block} already exists (it is the VPC's local route).`,
-        { resource: 'route', id: block },
-      );
-    }
-    const inserted = await this.#repo.insertRoute({
-      routerId: table.id,
-      destination: block,
-      gatewayId: gateway.id,
-      createdAt: Date.now(),
-    });
-    if (!inserted) {
-      throw new StratusError('already_exists', `The route identified by ${block} already exists.`, {
-        resource: 'route',
-        id: block,
-      });
-    }
+    return this.routeTables.createRoute(ctx, tableId, destination, gatewayId, shown);
   }
 
-  async deleteRoute(
+  deleteRoute(
     ctx: RequestContext,
     tableId: string,
     destination: string,
     shownTable = tableId,
   ): Promise<void> {
-    const table = await this.getRouteTable(ctx, tableId, shownTable);
-    const block = routeBlock(destination);
-    if (table.routes.some((r) => r.gatewayId === 'local' && r.destination === block)) {
-      throw invalid(`The local route ${block} of route table ${shownTable} cannot be deleted.`, {
-        resource: 'parameter',
-        id: 'DestinationCidrBlock',
-      });
-    }
-    if (!(await this.#repo.deleteRoute(table.id, block))) {
-      throw notFound(
-        'route',
-        block,
-        `The route identified by ${block} was not found in route table ${shownTable}.`,
-      );
-    }
+    return this.routeTables.deleteRoute(ctx, tableId, destination, shownTable);
   }
 
   /** The routers of the caller's VPCs, for views that join them. */
@@ -936,11 +857,6 @@ function subnetBlock(text: string, vpcCidr: string): Cidr {
   return b;
 }
 
-function routeBlock(text: string): string {
-  const b = block(text, '');
-  return `${formatIpv4(b.base)}/${b.prefix}`;
-}
-
 export function vpcNotFound(shown: string): StratusError {
   return notFound('network', shown, `The vpc ID '${shown}' does not exist`);
 }
@@ -955,10 +871,6 @@ export function interfaceNotFound(shown: string): StratusError {
 
 export function gatewayNotFound(shown: string): StratusError {
   return notFound('internet_gateway', shown, `The internetGateway ID '${shown}' does not exist`);
-}
-
-export function routeTableNotFound(shown: string): StratusError {
-  return notFound('router', shown, `The routeTable ID '${shown}' does not exist`);
 }
 
 /** Runs undo steps in reverse order of their making; a failing one does not stop the rest. */
