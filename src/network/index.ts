@@ -41,3 +41,4 @@ export {
 } from './dataplane/index.js';
 export * from './project-networks.js';
 export * from './vpcs.js';
+export * from './vpc-interfaces.js';

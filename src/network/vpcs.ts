@@ -10,6 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { isAdmin, type RequestContext } from '../context.js';
 import {
   isUniqueViolation,
+  VpcInterfaceRepo,
   VpcRepo,
   type Db,
   type VpcRow,
@@ -24,6 +25,7 @@ import type {
   ProjectRouter,
   ProjectSubnet,
 } from './project-networks.js';
+import { VpcInterfaces } from './vpc-interfaces.js';
 import { VpcRouteTables, type RouteTable } from './vpc-route-tables.js';
 
 export type { Route, RouteTable, RouteTableAssociation } from './vpc-route-tables.js';
@@ -67,6 +69,18 @@ export interface NetworkInterface {
   privateIp: string;
   /** The instance it is on (`compute:` ports), if any. */
   instanceId: string | null;
+  /** Its attachment while on an instance (a launch's own: device 0, deleted with it). */
+  attachment: InterfaceAttachment | null;
+  sourceDestCheck: boolean;
+  /** Its private addresses on its subnet, the primary first. */
+  privateIps: string[];
+}
+
+export interface InterfaceAttachment {
+  /** The attachment's id: the port's own for an interface made with its instance. */
+  id: string;
+  deviceIndex: number;
+  deleteOnTermination: boolean;
 }
 
 export interface InternetGateway {
@@ -88,14 +102,23 @@ const STALE_CLAIM_MS = 60_000;
 
 export class VpcService {
   readonly #repo: VpcRepo;
+  readonly #interfaceRepo: VpcInterfaceRepo;
   readonly #networks: ProjectNetworkService;
   /** The VPCs' route tables. */
   readonly routeTables: VpcRouteTables;
+  /** Interface attachments, attributes, extra addresses and launch addresses. */
+  readonly interfaces: VpcInterfaces;
 
   constructor(options: { db: Db; projectNetworks: ProjectNetworkService }) {
     this.#repo = new VpcRepo(options.db);
+    this.#interfaceRepo = new VpcInterfaceRepo(options.db);
     this.#networks = options.projectNetworks;
     this.routeTables = new VpcRouteTables({ db: options.db, vpcs: this });
+    this.interfaces = new VpcInterfaces({
+      db: options.db,
+      vpcs: this,
+      projectNetworks: options.projectNetworks,
+    });
   }
 
   /** The availability zone subnets are in when none is asked for. */
@@ -462,7 +485,7 @@ export class VpcService {
   /** The ports on the caller's VPC subnets, but routers' and DHCP's, oldest first. */
   async listInterfaces(ctx: RequestContext): Promise<NetworkInterface[]> {
     const subnets = new Map((await this.listSubnets(ctx)).map((s) => [s.id, s]));
-    const out: NetworkInterface[] = [];
+    const out: Omit<NetworkInterface, 'attachment' | 'sourceDestCheck'>[] = [];
     for (const p of await this.#networks.listPorts(ctx)) {
       if (p.deviceOwner.startsWith('network:')) continue;
       const first = p.fixedIps.find((f) => subnets.has(f.subnetId));
@@ -474,10 +497,34 @@ export class VpcService {
         subnetId: subnet.id,
         availabilityZone: subnet.availabilityZone,
         privateIp: first.ipAddress,
+        privateIps: p.fixedIps.filter((f) => f.subnetId === subnet.id).map((f) => f.ipAddress),
         instanceId: p.deviceOwner.startsWith('compute:') && p.deviceId ? p.deviceId : null,
       });
     }
-    return out;
+    return this.#withAttributes(out);
+  }
+
+  /** Adds what EC2 keeps of each interface beside its port (migration 0040). */
+  async #withAttributes(
+    enis: readonly Omit<NetworkInterface, 'attachment' | 'sourceDestCheck'>[],
+  ): Promise<NetworkInterface[]> {
+    const rows = new Map(
+      (await this.#interfaceRepo.attributes(enis.map((e) => e.port.id))).map((r) => [r.portId, r]),
+    );
+    return enis.map((e) => {
+      const row = rows.get(e.port.id);
+      return {
+        ...e,
+        sourceDestCheck: row ? row.sourceDestCheck === 1 : true,
+        attachment: e.instanceId
+          ? {
+              id: row?.attachmentId ?? e.port.id,
+              deviceIndex: row?.deviceIndex ?? 0,
+              deleteOnTermination: row ? row.deleteOnTermination === 1 : true,
+            }
+          : null,
+      };
+    });
   }
 
   async getInterface(ctx: RequestContext, id: string, shown = id): Promise<NetworkInterface> {
@@ -556,10 +603,16 @@ export class VpcService {
    * already been shown the instances).
    */
   async interfacesOf(instanceIds: readonly string[]): Promise<Map<string, NetworkInterface[]>> {
-    const out = new Map<string, NetworkInterface[]>();
+    const byPort = new Map<string, Omit<NetworkInterface, 'attachment' | 'sourceDestCheck'>>();
     for (const r of await this.#repo.instancePorts(instanceIds)) {
       const p = r.port;
-      const eni: NetworkInterface = {
+      const seen = byPort.get(p.id);
+      if (seen) {
+        // A second address of the same port (AssignPrivateIpAddresses).
+        if (r.subnetId === seen.subnetId) seen.privateIps.push(r.address);
+        continue;
+      }
+      const eni: Omit<NetworkInterface, 'attachment' | 'sourceDestCheck'> = {
         port: {
           id: p.id,
           networkId: p.networkId,
@@ -583,22 +636,28 @@ export class VpcService {
         subnetId: r.subnetId,
         availabilityZone: r.availabilityZone ?? this.defaultZone,
         privateIp: r.address,
+        privateIps: [r.address],
         instanceId: p.deviceId,
       };
-      out.set(p.deviceId, [...(out.get(p.deviceId) ?? []), eni]);
+      byPort.set(p.id, eni);
+    }
+    const out = new Map<string, NetworkInterface[]>();
+    const enis = await this.#withAttributes([...byPort.values()]);
+    for (const eni of enis.sort(
+      (a, b) => (a.attachment?.deviceIndex ?? 0) - (b.attachment?.deviceIndex ?? 0),
+    )) {
+      const id = eni.instanceId as string;
+      out.set(id, [...(out.get(id) ?? []), eni]);
     }
     return out;
   }
 
-  /** Deletes the ports of these instances (they were terminated); missing ones are no error. */
-  async releaseInstances(ctx: RequestContext, instanceIds: readonly string[]): Promise<void> {
-    if (instanceIds.length === 0) return;
-    const wanted = new Set(instanceIds);
-    for (const eni of await this.listInterfaces(ctx)) {
-      if (eni.instanceId && wanted.has(eni.instanceId)) {
-        await this.#networks.deletePort(ctx, eni.port.id).catch(() => undefined);
-      }
-    }
+  /**
+   * The interfaces of these instances (they were terminated) are deleted, or detached when
+   * they are not to be deleted with their instance; missing ones are no error.
+   */
+  releaseInstances(ctx: RequestContext, instanceIds: readonly string[]): Promise<void> {
+    return this.interfaces.releaseInstances(ctx, instanceIds);
   }
 
   /** Deletes the ports of instances that are gone however they went (the Compute API too). */

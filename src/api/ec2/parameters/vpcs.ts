@@ -294,6 +294,26 @@ export const vpcParameters: Readonly<Record<string, ActionParameters>> = {
     ),
     'AssociatedSubnetId.N': refused('an interface here is in one subnet.'),
   },
+  AssignPrivateIpAddresses: {
+    ...DRY_RUN,
+    NetworkInterfaceId: honoured(),
+    'PrivateIpAddress.N': honoured(
+      'free addresses of its subnet (InvalidIPAddress.InUse otherwise)',
+    ),
+    SecondaryPrivateIpAddressCount: honoured("the subnet's next free addresses"),
+    AllowReassignment: refused('an address moves here only once it is unassigned.', {
+      accepts: ['false'],
+      sample: 'true',
+    }),
+    'Ipv4Prefix.N': refused('prefix delegation is not offered here.', { sample: '10.0.0.16/28' }),
+    Ipv4PrefixCount: refused('prefix delegation is not offered here.', { sample: '1' }),
+  },
+  UnassignPrivateIpAddresses: {
+    ...DRY_RUN,
+    NetworkInterfaceId: honoured(),
+    'PrivateIpAddress.N': honoured('secondary addresses only'),
+    'Ipv4Prefix.N': refused('prefix delegation is not offered here.', { sample: '10.0.0.16/28' }),
+  },
   DeleteRoute: {
     ...DRY_RUN,
     RouteTableId: honoured(),
