@@ -77,6 +77,8 @@ export {
 export { NetworkRepo } from './repos/networks.js';
 export { ProjectNetworkRepo, type ProjectScope } from './repos/project-networks.js';
 export { VpcRepo } from './repos/vpcs.js';
+export { VpcRouteTableRepo } from './repos/vpc-route-tables.js';
+export { VpcInterfaceRepo } from './repos/vpc-interfaces.js';
 export {
   FloatingIpRepo,
   type FloatingIpFilter,

@@ -963,6 +963,52 @@ export interface VpcRoutesTable {
   createdAt: number;
 }
 
+/** A route table CreateRouteTable made (migration 0040); its routes are in vpc_routes. */
+export interface VpcRouteTablesTable {
+  id: string;
+  networkId: string;
+  projectId: string;
+  createdAt: number;
+}
+
+/**
+ * A route table's association: with a subnet (`subnetId`, unique), or as its VPC's main table
+ * (`mainOf` is the VPC's network id, unique). Without a main row the VPC's router is main.
+ */
+export interface VpcRouteTableAssociationsTable {
+  id: string;
+  routeTableId: string;
+  networkId: string;
+  subnetId: string | null;
+  mainOf: string | null;
+  createdAt: number;
+}
+
+/** What EC2 says of a VPC interface beyond its port: its attachment and checks. */
+export interface VpcInterfaceAttributesTable {
+  portId: string;
+  deviceIndex: number;
+  deleteOnTermination: number;
+  sourceDestCheck: number;
+  /** Set while attached by AttachNetworkInterface (the launch's own are implied). */
+  attachmentId: string | null;
+  attachedAt: number | null;
+}
+
+/** A public address given to an instance's interface at launch, released with the instance. */
+export interface VpcLaunchAddressesTable {
+  allocationId: string;
+  instanceId: string;
+  portId: string;
+}
+
+/** The interface and private address an Elastic IP's association is bound to. */
+export interface VpcAddressBindingsTable {
+  associationId: string;
+  portId: string;
+  privateIp: string;
+}
+
 export interface Schema {
   flavors: FlavorsTable;
   flavorExtraSpecs: FlavorExtraSpecsTable;
@@ -1030,6 +1076,11 @@ export interface Schema {
   vpcSubnets: VpcSubnetsTable;
   internetGateways: InternetGatewaysTable;
   vpcRoutes: VpcRoutesTable;
+  vpcRouteTables: VpcRouteTablesTable;
+  vpcRouteTableAssociations: VpcRouteTableAssociationsTable;
+  vpcInterfaceAttributes: VpcInterfaceAttributesTable;
+  vpcLaunchAddresses: VpcLaunchAddressesTable;
+  vpcAddressBindings: VpcAddressBindingsTable;
 }
 
 export type Db = Kysely<Schema>;
@@ -1044,6 +1095,11 @@ export type VpcRow = Selectable<VpcsTable>;
 export type VpcSubnetRow = Selectable<VpcSubnetsTable>;
 export type InternetGatewayRow = Selectable<InternetGatewaysTable>;
 export type VpcRouteRow = Selectable<VpcRoutesTable>;
+export type VpcRouteTableRow = Selectable<VpcRouteTablesTable>;
+export type VpcRouteTableAssociationRow = Selectable<VpcRouteTableAssociationsTable>;
+export type VpcInterfaceAttributesRow = Selectable<VpcInterfaceAttributesTable>;
+export type VpcLaunchAddressRow = Selectable<VpcLaunchAddressesTable>;
+export type VpcAddressBindingRow = Selectable<VpcAddressBindingsTable>;
 export type UserRow = Selectable<UsersTable>;
 export type DomainRow = Selectable<DomainsTable>;
 export type GroupRow = Selectable<GroupsTable>;

@@ -35,3 +35,4 @@ export {
 } from './dataplane/index.js';
 export * from './project-networks.js';
 export * from './vpcs.js';
+export * from './vpc-interfaces.js';

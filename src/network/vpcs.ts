@@ -10,6 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { isAdmin, type RequestContext } from '../context.js';
 import {
   isUniqueViolation,
+  VpcInterfaceRepo,
   VpcRepo,
   type Db,
   type VpcRow,
@@ -24,6 +25,11 @@ import type {
   ProjectRouter,
   ProjectSubnet,
 } from './project-networks.js';
+import { VpcInterfaces } from './vpc-interfaces.js';
+import { VpcRouteTables, type RouteTable } from './vpc-route-tables.js';
+
+export type { Route, RouteTable, RouteTableAssociation } from './vpc-route-tables.js';
+export { associationNotFound, routeTableNotFound } from './vpc-route-tables.js';
 
 export interface Vpc {
   /** The project network's id. */
@@ -63,6 +69,18 @@ export interface NetworkInterface {
   privateIp: string;
   /** The instance it is on (`compute:` ports), if any. */
   instanceId: string | null;
+  /** Its attachment while on an instance (a launch's own: device 0, deleted with it). */
+  attachment: InterfaceAttachment | null;
+  sourceDestCheck: boolean;
+  /** Its private addresses on its subnet, the primary first. */
+  privateIps: string[];
+}
+
+export interface InterfaceAttachment {
+  /** The attachment's id: the port's own for an interface made with its instance. */
+  id: string;
+  deviceIndex: number;
+  deleteOnTermination: boolean;
 }
 
 export interface InternetGateway {
@@ -70,24 +88,6 @@ export interface InternetGateway {
   projectId: string;
   /** The VPC it is attached to. */
   vpcId: string | null;
-}
-
-export interface Route {
-  destination: string;
-  /** 'local' for the VPC's own block, else an internet gateway's id. */
-  gatewayId: string;
-  /** 'blackhole' when the gateway is no longer attached to the VPC. */
-  state: 'active' | 'blackhole';
-  origin: 'CreateRouteTable' | 'CreateRoute';
-}
-
-export interface RouteTable {
-  /** The router's id. */
-  id: string;
-  projectId: string;
-  vpcId: string;
-  main: boolean;
-  routes: Route[];
 }
 
 /** EC2's limits on a VPC's and a subnet's block. */
@@ -102,11 +102,23 @@ const STALE_CLAIM_MS = 60_000;
 
 export class VpcService {
   readonly #repo: VpcRepo;
+  readonly #interfaceRepo: VpcInterfaceRepo;
   readonly #networks: ProjectNetworkService;
+  /** The VPCs' route tables. */
+  readonly routeTables: VpcRouteTables;
+  /** Interface attachments, attributes, extra addresses and launch addresses. */
+  readonly interfaces: VpcInterfaces;
 
   constructor(options: { db: Db; projectNetworks: ProjectNetworkService }) {
     this.#repo = new VpcRepo(options.db);
+    this.#interfaceRepo = new VpcInterfaceRepo(options.db);
     this.#networks = options.projectNetworks;
+    this.routeTables = new VpcRouteTables({ db: options.db, vpcs: this });
+    this.interfaces = new VpcInterfaces({
+      db: options.db,
+      vpcs: this,
+      projectNetworks: options.projectNetworks,
+    });
   }
 
   /** The availability zone subnets are in when none is asked for. */
@@ -211,12 +223,21 @@ export class VpcService {
         { resource: 'network', id: shown, reason: 'in_use' },
       );
     }
+    const tables = await this.routeTables.madeIn(vpc.id);
+    if (tables > 0) {
+      throw new StratusError(
+        'conflict',
+        `The vpc '${shown}' has dependencies (${tables} route table(s) besides its main one) and cannot be deleted.`,
+        { resource: 'network', id: shown, reason: 'in_use' },
+      );
+    }
     // The network first: it refuses while ports are on it, before anything else has gone.
     await this.#networks.deleteNetwork(ctx, vpc.id);
     if (vpc.routerId && vpc.madeHere) {
       await this.#networks.deleteRouter(ctx, vpc.routerId).catch(() => undefined);
     }
     await this.#repo.transaction((repo) => repo.deleteVpc(vpc.id, vpc.routerId ?? undefined));
+    await this.routeTables.forgetVpc(vpc.id);
   }
 
   /** Sets a VPC's DNS attributes (kept for VPCs EC2 made). */
@@ -434,6 +455,7 @@ export class VpcService {
       throw err;
     }
     await this.#repo.deleteSubnet(subnet.id);
+    await this.routeTables.forgetSubnet(subnet.id);
   }
 
   /** Sets whether instances launched into the subnet get a public address. */
@@ -463,7 +485,7 @@ export class VpcService {
   /** The ports on the caller's VPC subnets, but routers' and DHCP's, oldest first. */
   async listInterfaces(ctx: RequestContext): Promise<NetworkInterface[]> {
     const subnets = new Map((await this.listSubnets(ctx)).map((s) => [s.id, s]));
-    const out: NetworkInterface[] = [];
+    const out: Omit<NetworkInterface, 'attachment' | 'sourceDestCheck'>[] = [];
     for (const p of await this.#networks.listPorts(ctx)) {
       if (p.deviceOwner.startsWith('network:')) continue;
       const first = p.fixedIps.find((f) => subnets.has(f.subnetId));
@@ -475,10 +497,34 @@ export class VpcService {
         subnetId: subnet.id,
         availabilityZone: subnet.availabilityZone,
         privateIp: first.ipAddress,
+        privateIps: p.fixedIps.filter((f) => f.subnetId === subnet.id).map((f) => f.ipAddress),
         instanceId: p.deviceOwner.startsWith('compute:') && p.deviceId ? p.deviceId : null,
       });
     }
-    return out;
+    return this.#withAttributes(out);
+  }
+
+  /** Adds what EC2 keeps of each interface beside its port (migration 0040). */
+  async #withAttributes(
+    enis: readonly Omit<NetworkInterface, 'attachment' | 'sourceDestCheck'>[],
+  ): Promise<NetworkInterface[]> {
+    const rows = new Map(
+      (await this.#interfaceRepo.attributes(enis.map((e) => e.port.id))).map((r) => [r.portId, r]),
+    );
+    return enis.map((e) => {
+      const row = rows.get(e.port.id);
+      return {
+        ...e,
+        sourceDestCheck: row ? row.sourceDestCheck === 1 : true,
+        attachment: e.instanceId
+          ? {
+              id: row?.attachmentId ?? e.port.id,
+              deviceIndex: row?.deviceIndex ?? 0,
+              deleteOnTermination: row ? row.deleteOnTermination === 1 : true,
+            }
+          : null,
+      };
+    });
   }
 
   async getInterface(ctx: RequestContext, id: string, shown = id): Promise<NetworkInterface> {
@@ -559,10 +605,16 @@ export class VpcService {
    * already been shown the instances).
    */
   async interfacesOf(instanceIds: readonly string[]): Promise<Map<string, NetworkInterface[]>> {
-    const out = new Map<string, NetworkInterface[]>();
+    const byPort = new Map<string, Omit<NetworkInterface, 'attachment' | 'sourceDestCheck'>>();
     for (const r of await this.#repo.instancePorts(instanceIds)) {
       const p = r.port;
-      const eni: NetworkInterface = {
+      const seen = byPort.get(p.id);
+      if (seen) {
+        // A second address of the same port (AssignPrivateIpAddresses).
+        if (r.subnetId === seen.subnetId) seen.privateIps.push(r.address);
+        continue;
+      }
+      const eni: Omit<NetworkInterface, 'attachment' | 'sourceDestCheck'> = {
         port: {
           id: p.id,
           networkId: p.networkId,
@@ -586,22 +638,28 @@ export class VpcService {
         subnetId: r.subnetId,
         availabilityZone: r.availabilityZone ?? this.defaultZone,
         privateIp: r.address,
+        privateIps: [r.address],
         instanceId: p.deviceId,
       };
-      out.set(p.deviceId, [...(out.get(p.deviceId) ?? []), eni]);
+      byPort.set(p.id, eni);
+    }
+    const out = new Map<string, NetworkInterface[]>();
+    const enis = await this.#withAttributes([...byPort.values()]);
+    for (const eni of enis.sort(
+      (a, b) => (a.attachment?.deviceIndex ?? 0) - (b.attachment?.deviceIndex ?? 0),
+    )) {
+      const id = eni.instanceId as string;
+      out.set(id, [...(out.get(id) ?? []), eni]);
     }
     return out;
   }
 
-  /** Deletes the ports of these instances (they were terminated); missing ones are no error. */
-  async releaseInstances(ctx: RequestContext, instanceIds: readonly string[]): Promise<void> {
-    if (instanceIds.length === 0) return;
-    const wanted = new Set(instanceIds);
-    for (const eni of await this.listInterfaces(ctx)) {
-      if (eni.instanceId && wanted.has(eni.instanceId)) {
-        await this.#networks.deletePort(ctx, eni.port.id).catch(() => undefined);
-      }
-    }
+  /**
+   * The interfaces of these instances (they were terminated) are deleted, or detached when
+   * they are not to be deleted with their instance; missing ones are no error.
+   */
+  releaseInstances(ctx: RequestContext, instanceIds: readonly string[]): Promise<void> {
+    return this.interfaces.releaseInstances(ctx, instanceIds);
   }
 
   /** Deletes the ports of instances that are gone however they went (the Compute API too). */
@@ -723,111 +781,33 @@ export class VpcService {
     }
   }
 
-  // Route tables
+  // Route tables: the work is VpcRouteTables' (vpc-route-tables.ts).
 
-  /** One route table per VPC that has a router: the router, the VPC's main table. */
-  async listRouteTables(ctx: RequestContext): Promise<RouteTable[]> {
-    const vpcs = (await this.listVpcs(ctx)).filter((v) => v.routerId !== null);
-    const routes = await this.#repo.routes(vpcs.map((v) => v.routerId as string));
-    const gateways = await this.#repo.gateways({});
-    return vpcs.map((v) => ({
-      id: v.routerId as string,
-      projectId: v.projectId,
-      vpcId: v.id,
-      main: true,
-      routes: [
-        ...(v.cidr
-          ? [
-              {
-                destination: v.cidr,
-                gatewayId: 'local',
-                state: 'active' as const,
-                origin: 'CreateRouteTable' as const,
-              },
-            ]
-          : []),
-        ...routes
-          .filter((r) => r.routerId === v.routerId)
-          .map((r) => ({
-            destination: r.destination,
-            gatewayId: r.gatewayId,
-            state: gateways.some((g) => g.id === r.gatewayId && g.networkId === v.id)
-              ? ('active' as const)
-              : ('blackhole' as const),
-            origin: 'CreateRoute' as const,
-          })),
-      ],
-    }));
+  listRouteTables(ctx: RequestContext): Promise<RouteTable[]> {
+    return this.routeTables.list(ctx);
   }
 
-  async getRouteTable(ctx: RequestContext, id: string, shown = id): Promise<RouteTable> {
-    const found = (await this.listRouteTables(ctx)).find((t) => t.id === id);
-    if (!found) throw routeTableNotFound(shown);
-    return found;
+  getRouteTable(ctx: RequestContext, id: string, shown = id): Promise<RouteTable> {
+    return this.routeTables.get(ctx, id, shown);
   }
 
-  /**
-   * Adds a route to an internet gateway attached to the table's VPC. The destination is a
-   * block outside the VPC's own; `already_exists` when the table has a route to it.
-   */
-  async createRoute(
+  createRoute(
     ctx: RequestContext,
     tableId: string,
     destination: string,
     gatewayId: string,
     shown = { table: tableId, gateway: gatewayId },
   ): Promise<void> {
-    const table = await this.getRouteTable(ctx, tableId, shown.table);
-    const block = routeBlock(destination);
-    const gateway = await this.getGateway(ctx, gatewayId, shown.gateway);
-    if (gateway.vpcId !== table.vpcId) {
-      throw invalid(
-        `The gateway ${shown.gateway} is not attached to the VPC of route table ${shown.table}.`,
-        { resource: 'internet_gateway', id: shown.gateway },
-      );
-    }
-    if (table.routes.some((r) => r.gatewayId === 'local' && r.destination === block)) {
-      throw new StratusError(
-        'already_exists',
-        `The route identified by ${block} already exists (it is the VPC's local route).`,
-        { resource: 'route', id: block },
-      );
-    }
-    const inserted = await this.#repo.insertRoute({
-      routerId: table.id,
-      destination: block,
-      gatewayId: gateway.id,
-      createdAt: Date.now(),
-    });
-    if (!inserted) {
-      throw new StratusError('already_exists', `The route identified by ${block} already exists.`, {
-        resource: 'route',
-        id: block,
-      });
-    }
+    return this.routeTables.createRoute(ctx, tableId, destination, gatewayId, shown);
   }
 
-  async deleteRoute(
+  deleteRoute(
     ctx: RequestContext,
     tableId: string,
     destination: string,
     shownTable = tableId,
   ): Promise<void> {
-    const table = await this.getRouteTable(ctx, tableId, shownTable);
-    const block = routeBlock(destination);
-    if (table.routes.some((r) => r.gatewayId === 'local' && r.destination === block)) {
-      throw invalid(`The local route ${block} of route table ${shownTable} cannot be deleted.`, {
-        resource: 'parameter',
-        id: 'DestinationCidrBlock',
-      });
-    }
-    if (!(await this.#repo.deleteRoute(table.id, block))) {
-      throw notFound(
-        'route',
-        block,
-        `The route identified by ${block} was not found in route table ${shownTable}.`,
-      );
-    }
+    return this.routeTables.deleteRoute(ctx, tableId, destination, shownTable);
   }
 
   /** The routers of the caller's VPCs, for views that join them. */
@@ -938,11 +918,6 @@ function subnetBlock(text: string, vpcCidr: string): Cidr {
   return b;
 }
 
-function routeBlock(text: string): string {
-  const b = block(text, '');
-  return `${formatIpv4(b.base)}/${b.prefix}`;
-}
-
 export function vpcNotFound(shown: string): StratusError {
   return notFound('network', shown, `The vpc ID '${shown}' does not exist`);
 }
@@ -957,10 +932,6 @@ export function interfaceNotFound(shown: string): StratusError {
 
 export function gatewayNotFound(shown: string): StratusError {
   return notFound('internet_gateway', shown, `The internetGateway ID '${shown}' does not exist`);
-}
-
-export function routeTableNotFound(shown: string): StratusError {
-  return notFound('router', shown, `The routeTable ID '${shown}' does not exist`);
 }
 
 /** Runs undo steps in reverse order of their making; a failing one does not stop the rest. */

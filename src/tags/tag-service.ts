@@ -314,7 +314,15 @@ export class TagService {
           .where('id', 'like', `${ref.idPrefix}%`);
         if (projectId !== undefined) q = q.where('projectId', '=', projectId);
         const row = await q.orderBy('id').executeTakeFirst();
-        return row && { id: row.id, projectId: row.projectId };
+        if (row || ref.type !== 'route-table')
+          return row && { id: row.id, projectId: row.projectId };
+        // A route table is a VPC's router or one CreateRouteTable made (migration 0040).
+        let made = db
+          .selectFrom('vpcRouteTables')
+          .select(['id', 'projectId'])
+          .where('id', 'like', `${ref.idPrefix}%`);
+        if (projectId !== undefined) made = made.where('projectId', '=', projectId);
+        return made.orderBy('id').executeTakeFirst();
       }
     }
   }
@@ -363,6 +371,14 @@ export class TagService {
           .execute();
         for (const r of rows) found(r.id);
       }
+    }
+    for (const chunk of chunks(ids('route-table'))) {
+      const rows = await db
+        .selectFrom('vpcRouteTables')
+        .select('id')
+        .where('id', 'in', chunk)
+        .execute();
+      for (const r of rows) found(r.id);
     }
     return out;
   }

@@ -33,6 +33,7 @@ import * as m0032 from './0032-launch-volumes.js';
 import * as m0033 from './0033-project-networks.js';
 import * as m0037 from './0037-vpcs.js';
 import * as m0039 from './0039-egress-rules.js';
+import * as m0040 from './0040-vpc-tables-interfaces.js';
 import * as m0045 from './0045-web-sessions.js';
 
 export const MIGRATIONS: Record<string, Migration> = {
@@ -69,5 +70,6 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0033-project-networks': m0033,
   '0037-vpcs': m0037,
   '0039-egress-rules': m0039,
+  '0040-vpc-tables-interfaces': m0040,
   '0045-web-sessions': m0045,
 };

@@ -137,14 +137,24 @@ function vpcView(
   enis: readonly NetworkInterface[] | undefined,
   groups: readonly { groupId: string; groupName: string }[],
   region: string,
+  publicIp: string | undefined,
 ): XmlObject {
   const first = enis?.[0];
   if (!enis || !first) return {};
   return {
     vpcId: vpcEc2Id(first.vpcId),
     subnetId: subnetEc2Id(first.subnetId),
-    sourceDestCheck: true,
-    networkInterfaceSet: enis.map((e) => interfaceView(e, groups, undefined, region)),
+    sourceDestCheck: first.sourceDestCheck,
+    // The instance's public address is shown on its primary interface.
+    networkInterfaceSet: enis.map((e) =>
+      interfaceView(
+        e,
+        groups,
+        undefined,
+        region,
+        publicIp && e === first ? { publicIp, ipOwnerId: e.port.projectId } : undefined,
+      ),
+    ),
   };
 }
 
@@ -259,7 +269,12 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
       monitoring: { state: 'disabled' },
       privateIpAddress: inst.privateIp,
       ipAddress: publicIp,
-      ...vpcView(x.interfaces.get(inst.id), x.groups.get(inst.id) ?? [], deps.config.region),
+      ...vpcView(
+        x.interfaces.get(inst.id),
+        x.groups.get(inst.id) ?? [],
+        deps.config.region,
+        publicIp,
+      ),
       groupSet: x.groups.get(inst.id) ?? [],
       stateReason: reason ? { code: reason.code, message: reason.message } : undefined,
       architecture: 'x86_64',

@@ -1,15 +1,27 @@
 // Network interface actions: CreateNetworkInterface, DescribeNetworkInterfaces,
-// DeleteNetworkInterface. An interface is a port on a VPC subnet (network/vpcs.ts); its id is
-// `eni-` and the port's UUID. Instances launched into a VPC have one each, at device index 0.
+// DeleteNetworkInterface, AttachNetworkInterface, DetachNetworkInterface,
+// ModifyNetworkInterfaceAttribute, AssignPrivateIpAddresses, UnassignPrivateIpAddresses. An
+// interface is a port on a VPC subnet (network/vpcs.ts); its id is `eni-` and the port's UUID,
+// an attachment's `eni-attach-` and its UUID. Instances launched into a VPC have one each at
+// device index 0 (more with NetworkInterface.N); more attach while an instance is stopped.
 import type { RequestContext } from '../../../context.js';
-import { notFound, StratusError } from '../../../errors.js';
-import { ec2Id, parseEc2Id, privateDnsName } from '../../../ids/index.js';
+import { invalid, notFound, StratusError } from '../../../errors.js';
+import {
+  ec2Id,
+  parseEc2Id,
+  privateDnsName,
+  publicDnsName,
+  uuidPrefix,
+} from '../../../ids/index.js';
 import { interfaceNotFound, type NetworkInterface } from '../../../network/index.js';
+import type { InstanceRow } from '../../../db/index.js';
 import type { Ec2ActionTable } from '../action.js';
+import { missingParameter } from '../params.js';
 import type { XmlObject } from '../xml.js';
 import { applyFilters } from '../filters.js';
 import type { Ec2Deps } from './deps.js';
-import { instanceEc2Id } from './instances.js';
+import { allocationEc2Id, associationEc2Id } from './addresses.js';
+import { ec2State, instanceEc2Id } from './instances.js';
 import {
   creationTags,
   findSubnet,
@@ -75,14 +87,39 @@ export async function interfaceInstance(
   return { idPrefix: eni.instanceId, shown: instanceEc2Id(eni.instanceId) };
 }
 
+/** The public address an interface has (from its launch or an Elastic IP), as EC2 shows it. */
+export interface InterfacePublicIp {
+  publicIp: string;
+  /** The project's, or 'amazon' for one given at launch. */
+  ipOwnerId: string;
+  allocationId?: string | undefined;
+  associationId?: string | undefined;
+}
+
+/** Whether an instance may take or give up an interface now. */
+function stateOf(inst: InstanceRow): 'stopped' | 'running' | 'other' {
+  const name = ec2State(inst.vmState, inst.taskState).name;
+  return name === 'stopped' || name === 'running' ? name : 'other';
+}
+
+export const attachmentEc2Id = (uuid: string) => ec2Id('eni-attach', uuid);
+
 /** An interface as EC2 shows it, in DescribeNetworkInterfaces and in an instance's view. */
 export function interfaceView(
   eni: NetworkInterface,
   groups: readonly { groupId: string; groupName: string }[],
   tagList: { key: string; value: string }[] | undefined,
   region: string,
+  publicIp?: InterfacePublicIp,
 ): XmlObject {
   const dns = privateDnsName(eni.privateIp, region);
+  const association = publicIp && {
+    publicIp: publicIp.publicIp,
+    publicDnsName: publicDnsName(publicIp.publicIp, region),
+    ipOwnerId: publicIp.ipOwnerId,
+    allocationId: publicIp.allocationId,
+    associationId: publicIp.associationId,
+  };
   return {
     networkInterfaceId: interfaceEc2Id(eni.port.id),
     subnetId: subnetEc2Id(eni.subnetId),
@@ -95,26 +132,96 @@ export function interfaceView(
     macAddress: eni.port.macAddress,
     privateIpAddress: eni.privateIp,
     privateDnsName: dns,
-    sourceDestCheck: true,
+    sourceDestCheck: eni.sourceDestCheck,
     interfaceType: 'interface',
     groupSet: groups.map((g) => ({ groupId: g.groupId, groupName: g.groupName })),
-    attachment: eni.instanceId
-      ? {
-          attachmentId: ec2Id('eni-attach', eni.port.id),
-          instanceId: instanceEc2Id(eni.instanceId),
-          instanceOwnerId: eni.port.projectId,
-          deviceIndex: 0,
-          networkCardIndex: 0,
-          status: 'attached',
-          deleteOnTermination: true,
-        }
-      : undefined,
-    privateIpAddressesSet: [
-      { privateIpAddress: eni.privateIp, privateDnsName: dns, primary: true },
-    ],
+    association,
+    attachment:
+      eni.instanceId && eni.attachment
+        ? {
+            attachmentId: attachmentEc2Id(eni.attachment.id),
+            instanceId: instanceEc2Id(eni.instanceId),
+            instanceOwnerId: eni.port.projectId,
+            deviceIndex: eni.attachment.deviceIndex,
+            networkCardIndex: 0,
+            status: 'attached',
+            deleteOnTermination: eni.attachment.deleteOnTermination,
+          }
+        : undefined,
+    privateIpAddressesSet: eni.privateIps.map((ip) => ({
+      privateIpAddress: ip,
+      privateDnsName: privateDnsName(ip, region),
+      primary: ip === eni.privateIp,
+      association: ip === eni.privateIp ? association : undefined,
+    })),
     ipv6AddressesSet: [],
     tagSet: tagList,
   };
+}
+
+/**
+ * The public address of each interface, by port id: an Elastic IP bound to it, the address
+ * its launch gave it, or the address of its instance on its primary interface.
+ */
+export async function interfacePublicIps(
+  deps: Ec2Deps,
+  ctx: RequestContext,
+  enis: readonly NetworkInterface[],
+): Promise<Map<string, InterfacePublicIp>> {
+  const out = new Map<string, InterfacePublicIp>();
+  const instanceIds = new Set(enis.flatMap((e) => (e.instanceId ? [e.instanceId] : [])));
+  if (instanceIds.size === 0) return out;
+  const rows = (await deps.addresses.floatingIps(ctx)).filter(
+    (r) => r.associationId && r.instanceId && instanceIds.has(r.instanceId),
+  );
+  if (rows.length === 0) return out;
+  const bindings = await deps.vpcs.interfaces.addressBindings(
+    rows.map((r) => r.associationId as string),
+  );
+  const launched = await deps.vpcs.interfaces.launchAddresses([...instanceIds]);
+  for (const r of rows) {
+    const launch = r.allocationId ? launched.get(r.allocationId) : undefined;
+    const portId =
+      bindings.get(r.associationId as string)?.portId ??
+      launch?.portId ??
+      enis.find((e) => e.instanceId === r.instanceId && e.attachment?.deviceIndex === 0)?.port.id;
+    if (!portId) continue;
+    out.set(
+      portId,
+      launch
+        ? { publicIp: r.address, ipOwnerId: 'amazon' }
+        : {
+            publicIp: r.address,
+            ipOwnerId: r.projectId ?? '',
+            allocationId: r.allocationId ? allocationEc2Id(r.allocationId) : undefined,
+            associationId: associationEc2Id(r.associationId as string),
+          },
+    );
+  }
+  return out;
+}
+
+/** The interface an EC2 id names among the caller's. */
+export async function findInterface(deps: Ec2Deps, ctx: RequestContext, shown: string) {
+  return pick(
+    (await deps.vpcs.listInterfaces(ctx)).map((e) => ({ ...e, id: e.port.id })),
+    interfacePrefix(shown),
+    shown,
+    interfaceNotFound,
+  );
+}
+
+/** The UUID prefix of an `eni-attach-` id; a malformed one is InvalidAttachmentID.Malformed. */
+function attachmentPrefix(shown: string): string {
+  const m = /^eni-attach-([0-9a-f]{1,32})$/.exec(shown);
+  if (!m) {
+    throw invalid(`Invalid id: "${shown.slice(0, 64)}" (expecting "eni-attach-...")`, {
+      resource: 'attachment',
+      id: shown,
+      reason: 'malformed',
+    });
+  }
+  return uuidPrefix(m[1] as string);
 }
 
 export function networkInterfaceActions(deps: Ec2Deps): Ec2ActionTable {
@@ -172,14 +279,128 @@ export function networkInterfaceActions(deps: Ec2Deps): Ec2ActionTable {
       };
     },
 
+    AttachNetworkInterface: async ({ params, context }) => {
+      const shownEni = params.requireString('NetworkInterfaceId', { max: 64 });
+      const shownInstance = params.requireString('InstanceId', { max: 64 });
+      const deviceIndex = params.int('DeviceIndex', { min: 0, max: 31 });
+      if (deviceIndex === undefined) throw missingParameter('DeviceIndex');
+      const eni = await findInterface(deps, context, shownEni);
+      const [inst] = await deps.instances.resolve(context, [
+        { ref: parseEc2Id(shownInstance, ['i'], 'instance').uuidPrefix, shown: shownInstance },
+      ]);
+      if (!inst) throw notFound('instance', shownInstance);
+      const attachmentId = await vpcs.interfaces.attach(
+        context,
+        eni.id,
+        {
+          id: inst.id,
+          shown: shownInstance,
+          availabilityZone: inst.availabilityZone,
+          state: stateOf(inst),
+        },
+        deviceIndex,
+        shownEni,
+      );
+      return { attachmentId: attachmentEc2Id(attachmentId), networkCardIndex: 0 };
+    },
+
+    DetachNetworkInterface: async ({ params, context }) => {
+      const shown = params.requireString('AttachmentId', { max: 64 });
+      params.bool('Force');
+      const eni = await vpcs.interfaces.byAttachment(context, attachmentPrefix(shown), shown);
+      const [inst] = eni.instanceId
+        ? await deps.instances.resolve(context, [
+            { ref: eni.instanceId, shown: instanceEc2Id(eni.instanceId) },
+          ])
+        : [];
+      await vpcs.interfaces.detach(context, eni, inst ? stateOf(inst) : 'other', shown);
+      return { return: true };
+    },
+
+    ModifyNetworkInterfaceAttribute: async ({ params, context }) => {
+      const shown = params.requireString('NetworkInterfaceId', { max: 64 });
+      const description = params.string('Description.Value', { max: 255 });
+      const groupsShown = params.list('SecurityGroupId');
+      const sourceDestCheck = params.bool('SourceDestCheck.Value');
+      const attachment = params.string('Attachment.AttachmentId', { max: 64 });
+      const deleteOnTermination = params.bool('Attachment.DeleteOnTermination');
+      const given = [
+        description !== undefined,
+        groupsShown.length > 0,
+        sourceDestCheck !== undefined,
+        attachment !== undefined || deleteOnTermination !== undefined,
+      ].filter(Boolean).length;
+      if (given !== 1) {
+        throw new StratusError(
+          'invalid',
+          'Give exactly one attribute: Description, SecurityGroupId, SourceDestCheck or Attachment.',
+          { resource: 'parameter', reason: 'combination' },
+        );
+      }
+      const eni = await findInterface(deps, context, shown);
+      if (attachment !== undefined || deleteOnTermination !== undefined) {
+        if (attachment === undefined) throw missingParameter('Attachment.AttachmentId');
+        if (deleteOnTermination === undefined) {
+          throw missingParameter('Attachment.DeleteOnTermination');
+        }
+        const prefix = attachmentPrefix(attachment);
+        if (!eni.attachment?.id.startsWith(prefix)) {
+          throw notFound(
+            'attachment',
+            attachment,
+            `The attachment ID '${attachment}' does not exist on interface ${shown}`,
+          );
+        }
+      }
+      const groups =
+        groupsShown.length > 0 ? await groupIds(deps, context, groupsShown) : undefined;
+      await vpcs.interfaces.modify(context, eni, {
+        description,
+        securityGroups: groups,
+        sourceDestCheck,
+        deleteOnTermination,
+      });
+      return { return: true };
+    },
+
+    AssignPrivateIpAddresses: async ({ params, context }) => {
+      const shown = params.requireString('NetworkInterfaceId', { max: 64 });
+      const addresses = params.list('PrivateIpAddress');
+      const count = params.int('SecondaryPrivateIpAddressCount', { min: 1, max: 50 });
+      if (addresses.length > 0 && count !== undefined) {
+        throw new StratusError(
+          'invalid',
+          'PrivateIpAddress and SecondaryPrivateIpAddressCount cannot be given together.',
+          { resource: 'parameter', reason: 'combination' },
+        );
+      }
+      if (addresses.length === 0 && count === undefined) {
+        throw missingParameter('PrivateIpAddress or SecondaryPrivateIpAddressCount');
+      }
+      const eni = await findInterface(deps, context, shown);
+      await vpcs.interfaces.assignPrivateIps(context, eni, { addresses, count: count ?? 0 });
+      const after = await findInterface(deps, context, shown);
+      return {
+        networkInterfaceId: interfaceEc2Id(after.id),
+        assignedPrivateIpAddressesSet: after.privateIps
+          .filter((ip) => !eni.privateIps.includes(ip))
+          .map((ip) => ({ privateIpAddress: ip })),
+        return: true,
+      };
+    },
+
+    UnassignPrivateIpAddresses: async ({ params, context }) => {
+      const shown = params.requireString('NetworkInterfaceId', { max: 64 });
+      const addresses = params.list('PrivateIpAddress');
+      if (addresses.length === 0) throw missingParameter('PrivateIpAddress');
+      const eni = await findInterface(deps, context, shown);
+      await vpcs.interfaces.unassignPrivateIps(context, eni, addresses, shown);
+      return { return: true };
+    },
+
     DeleteNetworkInterface: async ({ params, context }) => {
       const shown = params.requireString('NetworkInterfaceId', { max: 64 });
-      const eni = pick(
-        (await vpcs.listInterfaces(context)).map((e) => ({ ...e, id: e.port.id })),
-        interfacePrefix(shown),
-        shown,
-        interfaceNotFound,
-      );
+      const eni = await findInterface(deps, context, shown);
       await vpcs.deleteInterface(context, eni.id, shown);
       return { return: true };
     },
@@ -198,6 +419,7 @@ export function networkInterfaceActions(deps: Ec2Deps): Ec2ActionTable {
         items.map((e) => e.id),
       );
       const names = await groupNames(context, items);
+      const publicIps = await interfacePublicIps(deps, context, items);
       const matched = applyFilters(
         items,
         params.filters(),
@@ -209,25 +431,34 @@ export function networkInterfaceActions(deps: Ec2Deps): Ec2ActionTable {
           description: (e) => e.port.description,
           'mac-address': (e) => e.port.macAddress,
           'owner-id': (e) => e.port.projectId,
-          'private-ip-address': (e) => e.privateIp,
-          'addresses.private-ip-address': (e) => e.privateIp,
+          'private-ip-address': (e) => e.privateIps,
+          'addresses.private-ip-address': (e) => e.privateIps,
+          'addresses.primary': () => true,
           'private-dns-name': (e) => privateDnsName(e.privateIp, region),
           status: (e) => (e.instanceId ? 'in-use' : 'available'),
           'attachment.instance-id': (e) => (e.instanceId ? instanceEc2Id(e.instanceId) : undefined),
+          'attachment.instance-owner-id': (e) => (e.instanceId ? e.port.projectId : undefined),
+          'attachment.attachment-id': (e) =>
+            e.attachment ? attachmentEc2Id(e.attachment.id) : undefined,
           'attachment.status': (e) => (e.instanceId ? 'attached' : undefined),
-          'attachment.device-index': (e) => (e.instanceId ? 0 : undefined),
+          'attachment.device-index': (e) => e.attachment?.deviceIndex,
+          'attachment.delete-on-termination': (e) => e.attachment?.deleteOnTermination,
+          'association.public-ip': (e) => publicIps.get(e.id)?.publicIp,
+          'association.ip-owner-id': (e) => publicIps.get(e.id)?.ipOwnerId,
+          'association.allocation-id': (e) => publicIps.get(e.id)?.allocationId,
+          'association.association-id': (e) => publicIps.get(e.id)?.associationId,
           'group-id': (e) => names(e).map((g) => g.groupId),
           'group-name': (e) => names(e).map((g) => g.groupName),
           'interface-type': () => 'interface',
           'requester-managed': () => false,
-          'source-dest-check': () => true,
+          'source-dest-check': (e) => e.sourceDestCheck,
         },
         { tags: (e) => tagList(e.id) },
       );
       const shown = page(params, matched, withIds, 'networkInterfaceIds');
       return {
         networkInterfaceSet: shown.items.map((e) =>
-          interfaceView(e, names(e), tagList(e.id), region),
+          interfaceView(e, names(e), tagList(e.id), region, publicIps.get(e.id)),
         ),
         nextToken: shown.nextToken,
       };
