@@ -40,4 +40,5 @@ export {
   overlayNamespaceOf,
 } from './dataplane/index.js';
 export * from './project-networks.js';
+export * from './launch-ports.js';
 export * from './vpcs.js';

@@ -32,6 +32,7 @@ import * as m0031 from './0031-snapshots.js';
 import * as m0032 from './0032-launch-volumes.js';
 import * as m0033 from './0033-project-networks.js';
 import * as m0037 from './0037-vpcs.js';
+import * as m0041 from './0041-port-delete-on-termination.js';
 
 export const MIGRATIONS: Record<string, Migration> = {
   '0001-identity-and-services': m0001,
@@ -66,4 +67,5 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0032-launch-volumes': m0032,
   '0033-project-networks': m0033,
   '0037-vpcs': m0037,
+  '0041-port-delete-on-termination': m0041,
 };

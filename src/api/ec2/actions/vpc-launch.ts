@@ -1,15 +1,16 @@
 // Where RunInstances puts each instance in the VPC model: into `SubnetId`, or the default
 // subnet of its zone in the project's default VPC (made on first use). A port per instance is
-// made before the launch (the first with `PrivateIpAddress`, if given, and the groups of
-// `SecurityGroupId.N`), so a taken address or a bad subnet refuses the launch before anything
-// runs; once the instances exist each port becomes its instance's, and unused ones go away.
+// made before the launch (with `PrivateIpAddress`, if given, and the groups of
+// `SecurityGroupId.N`) by the network's launch ports, which the Compute API's `networks` uses
+// too: a taken address or a bad subnet refuses the launch before anything runs; once the
+// instances exist each port becomes its instance's, and unused ones go away.
 import type { RequestContext } from '../../../context.js';
 import { StratusError } from '../../../errors.js';
 import {
   cidrContains,
   parseCidr,
   parseIpv4,
-  type NetworkInterface,
+  prepareLaunchPorts,
   type VpcSubnet,
 } from '../../../network/index.js';
 import { invalidValue, type Params } from '../params.js';
@@ -100,43 +101,16 @@ export async function prepareVpcLaunch(
     }
   }
   const chosen: VpcSubnet = subnet;
-  const made: NetworkInterface[] = [];
-  const undo = async () => {
-    for (const eni of made) {
-      await deps.projectNetworks.deletePort(ctx, eni.port.id).catch(() => undefined);
-    }
-  };
-  try {
-    for (let i = 0; i < count; i++) {
-      made.push(
-        await deps.vpcs.createInterface(
-          ctx,
-          {
-            subnetId: chosen.id,
-            privateIp: i === 0 ? privateIp : undefined,
-            securityGroups: groups,
-          },
-          shownSubnet,
-        ),
-      );
-    }
-  } catch (err) {
-    await undo();
-    throw err;
-  }
+  const ports = await prepareLaunchPorts(deps.projectNetworks, ctx, {
+    nics: [{ networkId: chosen.vpcId, subnetId: chosen.id, fixedIp: privateIp }],
+    count,
+    securityGroups: groups,
+  });
   const zoneOfSubnet = chosen.availabilityZone;
   return {
     zone: zoneOfSubnet,
-    async bind(instances) {
-      for (const [i, eni] of made.entries()) {
-        const inst = instances[i];
-        if (inst) {
-          await deps.vpcs.bindInterface(ctx, eni.port.id, { id: inst.id, zone: zoneOfSubnet });
-        } else {
-          await deps.projectNetworks.deletePort(ctx, eni.port.id).catch(() => undefined);
-        }
-      }
-    },
-    undo,
+    bind: (instances) =>
+      ports.bind(instances.map((inst) => ({ id: inst.id, availabilityZone: zoneOfSubnet }))),
+    undo: () => ports.undo(),
   };
 }
