@@ -882,6 +882,8 @@ export interface ProjectPortsTable {
   allowedAddressPairs: string;
   /** The compute host the port is bound to, once one is. */
   bindingHost: string | null;
+  /** 1: a launch made it for its instance, and it is deleted with it; 0: only unbound. */
+  deleteOnTermination: number;
   createdAt: number;
   updatedAt: number;
 }

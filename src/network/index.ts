@@ -34,5 +34,6 @@ export {
   overlayNamespaceOf,
 } from './dataplane/index.js';
 export * from './project-networks.js';
+export * from './launch-ports.js';
 export * from './vpcs.js';
 export * from './vpc-interfaces.js';

@@ -98,6 +98,8 @@ export interface ProjectPort {
   securityGroups: string[];
   allowedAddressPairs: AddressPair[];
   bindingHost: string | null;
+  /** A launch made it for its instance: it goes when the instance does. */
+  deleteOnTermination: boolean;
   fixedIps: FixedIp[];
   /** 'ACTIVE' when bound to a host or a router, else 'DOWN'. */
   status: 'ACTIVE' | 'DOWN';
@@ -200,6 +202,8 @@ export interface PortSpec {
   allowedAddressPairs?: { ipAddress: string; macAddress?: string | undefined }[] | undefined;
   bindingHost?: string | null | undefined;
   projectId?: string | undefined;
+  /** A launch made it for its instance: deleted with the instance (default: only unbound). */
+  deleteOnTermination?: boolean | undefined;
 }
 
 export interface RouterSpec {
@@ -317,6 +321,41 @@ export class ProjectNetworkService {
         ),
       ),
     ];
+  }
+
+  /**
+   * The project network addresses of these instances (ports bound to them), by instance id,
+   * each under its network's name (its id when it has none), in the order they were made.
+   * Whoever asks: the caller has already been shown the instances.
+   */
+  async instanceAddresses(
+    instanceIds: readonly string[],
+  ): Promise<Map<string, { network: string; address: string; mac: string }[]>> {
+    const out = new Map<string, { network: string; address: string; mac: string }[]>();
+    if (instanceIds.length === 0) return out;
+    const wanted = new Set(instanceIds);
+    const ports = (await this.#repo.ports()).filter(
+      (p) => wanted.has(p.deviceId) && p.deviceOwner.startsWith('compute:'),
+    );
+    if (ports.length === 0) return out;
+    const ips = groupBy(await this.#repo.portIps(ports.map((p) => p.id)), (r) => r.portId ?? '');
+    const names = new Map<string, string>();
+    for (const id of new Set(ports.map((p) => p.networkId))) {
+      const n = await this.#repo.network(id);
+      names.set(id, n?.name || id);
+    }
+    for (const p of ports) {
+      for (const ip of ips.get(p.id) ?? []) {
+        const list = out.get(p.deviceId) ?? [];
+        list.push({
+          network: names.get(p.networkId) ?? p.networkId,
+          address: ip.address,
+          mac: p.macAddress,
+        });
+        out.set(p.deviceId, list);
+      }
+    }
+    return out;
   }
 
   /** One network the caller may see; `not_found` otherwise. */
@@ -700,6 +739,7 @@ export class ProjectNetworkService {
       securityGroups: JSON.stringify(groups),
       allowedAddressPairs: JSON.stringify(pairs),
       bindingHost: spec.bindingHost ?? null,
+      deleteOnTermination: flag(spec.deleteOnTermination ?? false),
       createdAt: at,
       updatedAt: at,
     };
@@ -952,6 +992,7 @@ export class ProjectNetworkService {
           securityGroups: '[]',
           allowedAddressPairs: '[]',
           bindingHost: null,
+          deleteOnTermination: 0,
           createdAt: at,
           updatedAt: at,
         });
@@ -1343,6 +1384,7 @@ export class ProjectNetworkService {
       securityGroups: (groups.get(r.instanceId) ?? []).map((g) => g.groupId),
       allowedAddressPairs: [],
       bindingHost: r.host,
+      deleteOnTermination: false,
       fixedIps: [{ subnetId: stableUuid(`subnet:${r.networkId}`), ipAddress: r.address }],
       status: r.host ? 'ACTIVE' : 'DOWN',
       createdAt: r.allocatedAt ?? 0,
@@ -1461,6 +1503,7 @@ function portOf(r: ProjectPortRow, fixedIps: FixedIp[]): ProjectPort {
     securityGroups: JSON.parse(r.securityGroups) as string[],
     allowedAddressPairs: JSON.parse(r.allowedAddressPairs) as AddressPair[],
     bindingHost: r.bindingHost,
+    deleteOnTermination: r.deleteOnTermination === 1,
     fixedIps,
     status: r.bindingHost || r.deviceOwner === ROUTER_INTERFACE ? 'ACTIVE' : 'DOWN',
     createdAt: Number(r.createdAt),

@@ -565,6 +565,7 @@ export class VpcService {
             deviceOwner: `compute:${spec.instance.zone}`,
             deviceId: spec.instance.id,
             bindingHost: spec.instance.host ?? null,
+            deleteOnTermination: true,
           }
         : {}),
     });
@@ -629,6 +630,7 @@ export class VpcService {
           securityGroups: JSON.parse(p.securityGroups) as string[],
           allowedAddressPairs: [],
           bindingHost: p.bindingHost,
+          deleteOnTermination: p.deleteOnTermination === 1,
           fixedIps: [{ subnetId: r.subnetId, ipAddress: r.address }],
           status: p.bindingHost ? 'ACTIVE' : 'DOWN',
           createdAt: Number(p.createdAt),

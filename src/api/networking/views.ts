@@ -187,6 +187,7 @@ export const PORT_ATTRIBUTES = Object.keys(
       securityGroups: [],
       allowedAddressPairs: [],
       bindingHost: null,
+      deleteOnTermination: false,
       fixedIps: [],
       status: 'DOWN',
       createdAt: 0,

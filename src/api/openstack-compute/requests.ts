@@ -8,6 +8,8 @@ import { atLeast, MIN_VERSION, type Microversion } from './microversion.js';
 
 export interface CreateServer {
   name: string;
+  /** "auto" and "none" (and no list) keep the server on the flat network alone. */
+  networks: 'auto' | 'none' | ServerNetwork[];
   imageRef: string;
   flavorRef: string;
   minCount: number;
@@ -442,23 +444,7 @@ export function parseCreateServer(body: unknown, v: Microversion = MIN_VERSION):
       securityGroups.push(gname as string);
     }
   }
-  const networks = s.networks;
-  // From 2.37 `networks` is required: "auto", "none" or a list. This cloud has one network.
-  if (atLeast(v, 37) && networks === undefined) {
-    throw bad("Invalid input: 'networks' is a required property.");
-  }
-  // "auto" and "none" came at 2.37; below it they are taken too (they mean what they say, and
-  // on one flat network both give the server its one address), as this API always took them.
-  if (networks !== undefined && networks !== 'auto' && networks !== 'none') {
-    if (!Array.isArray(networks)) {
-      throw bad('Invalid input for field/attribute networks. It must be a list, "auto" or "none".');
-    }
-    if (networks.length > 0) {
-      throw bad(
-        'This cloud has one network for every server: \'networks\' may only be "auto", "none" or an empty list.',
-      );
-    }
-  }
+  const networks = serverNetworks(s, v);
   // File injection went away in the Compute API at 2.57; through 2.56 clients (Apache Libcloud
   // always) send an empty list, which is nothing to do.
   if (s.personality !== undefined) {
@@ -530,7 +516,60 @@ export function parseCreateServer(body: unknown, v: Microversion = MIN_VERSION):
     host,
     hypervisorHostname,
     blockDevices: devices,
+    networks,
   };
+}
+
+/** One entry of `networks`: a network (with a fixed IP, if given) or a port. */
+export interface ServerNetwork {
+  uuid?: string | undefined;
+  port?: string | undefined;
+  fixedIp?: string | undefined;
+}
+
+/**
+ * `networks` as the Compute API's schema takes it: from 2.37 required, "auto", "none" or a
+ * list; before it a list (and, as this API always took them, "auto" and "none" too). Each
+ * entry names a network (`uuid`, with an optional IPv4 `fixed_ip`) or a `port`; `tag` from 2.32.
+ */
+function serverNetworks(s: Obj, v: Microversion): 'auto' | 'none' | ServerNetwork[] {
+  const networks = s.networks;
+  if (atLeast(v, 37) && networks === undefined) {
+    throw bad("Invalid input: 'networks' is a required property.");
+  }
+  if (networks === undefined) return 'auto';
+  if (networks === 'auto' || networks === 'none') return networks;
+  if (!Array.isArray(networks)) {
+    throw bad('Invalid input for field/attribute networks. It must be a list, "auto" or "none".');
+  }
+  if (networks.length === 0) return 'auto';
+  return networks.map((item) => {
+    const o = object(item, 'networks item');
+    onlyKeys(o, ['uuid', 'port', 'fixed_ip', ...(atLeast(v, 32) ? ['tag'] : [])], 'networks item');
+    const uuid = string(o, 'uuid', { min: 1 });
+    const port = o.port === null ? undefined : string(o, 'port', { min: 1 });
+    const fixedIp = string(o, 'fixed_ip', { min: 1 });
+    if (fixedIp !== undefined && !isIPv4(fixedIp)) {
+      throw bad(
+        `Invalid input for field/attribute fixed_ip. Value: ${JSON.stringify(fixedIp)}. It is not an IPv4 address.`,
+      );
+    }
+    if (uuid !== undefined && port === undefined && !UUID.test(uuid)) {
+      throw bad(`Bad networks format: network uuid is not in proper format (${uuid}).`);
+    }
+    if (port !== undefined && !UUID.test(port)) {
+      throw bad(
+        `Invalid input for field/attribute port. Value: ${JSON.stringify(port)}. It is not a valid UUID.`,
+      );
+    }
+    if (uuid === undefined && port === undefined) {
+      throw bad('Bad networks format: each item names a network (uuid) or a port.');
+    }
+    if (port !== undefined && fixedIp !== undefined) {
+      throw bad('Bad networks format: a fixed_ip is given with a network (uuid), not a port.');
+    }
+    return { uuid: port === undefined ? uuid : undefined, port, fixedIp };
+  });
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

@@ -29,6 +29,7 @@ export function serverExtrasReader(services: ApiServices): ExtrasReader {
       serverGroups,
       hosts,
       volumes,
+      ports,
     ] = await Promise.all([
       tags.of(ids),
       ops.securityGroupsOf(ids),
@@ -40,6 +41,7 @@ export function serverExtrasReader(services: ApiServices): ExtrasReader {
       opts.serverGroups ? services.serverGroups.ofInstances(ids) : undefined,
       opts.hostStatus && rows.some((r) => r.host) ? services.hosts.computeHosts() : undefined,
       services.volumes.ofInstances(ids),
+      services.projectNetworks.instanceAddresses(ids),
     ]);
     // host_status (2.16) as the Compute API defines it: DOWN when the host's compute service
     // misses its heartbeats, MAINTENANCE when an operator disabled it, UP otherwise; UNKNOWN
@@ -74,6 +76,7 @@ export function serverExtrasReader(services: ApiServices): ExtrasReader {
               ? { network: 'private', address: r.privateIp, mac: r.macAddress }
               : undefined),
           floating: floating.get(r.id),
+          ports: ports.get(r.id) ?? [],
           metadata: metadata.get(r.id) ?? {},
           details: details.get(r.id),
           flavor: flavorById.get(r.flavorId),

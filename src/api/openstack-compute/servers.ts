@@ -12,12 +12,20 @@ import {
   normalizeDevice,
   type InstanceOperations,
 } from '../../compute/index.js';
+import { prepareLaunchPorts, releaseInstancePorts, type LaunchNic } from '../../network/index.js';
 import { makeLaunchVolumes, type LaunchVolume } from '../launch-volumes.js';
+import { withLaunchPorts } from '../launch-steps.js';
 import type { ApiServices } from '../services.js';
 import { MAX_TAGS_PER_RESOURCE } from '../../tags/index.js';
 import { findFlavor } from './flavors.js';
 import { atLeast } from './microversion.js';
-import { bad, parseCreateServer, parseUpdateServer, type ServerBlockDevice } from './requests.js';
+import {
+  bad,
+  parseCreateServer,
+  parseUpdateServer,
+  type CreateServer,
+  type ServerBlockDevice,
+} from './requests.js';
 import type { RouteDeps } from './routes.js';
 import { NAME_TAG, serverExtrasReader } from './server-extras.js';
 import { serverListRoutes } from './server-list.js';
@@ -103,8 +111,17 @@ export function serverRoutes(deps: RouteDeps): void {
     let reservation;
     try {
       const mappings = await launchVolumesOf(services, ctx, req.blockDevices);
-      reservation = await ops.run(ctx, {
-        prepare: makeLaunchVolumes(services.volumes, ctx, mappings),
+      // The project network ports of the servers, made (or checked) before anything runs.
+      const nics = await launchNicsOf(services, ctx, req.networks);
+      const ports = nics
+        ? await prepareLaunchPorts(services.projectNetworks, ctx, {
+            nics,
+            count: req.maxCount,
+            securityGroups: await groupIdsOf(services, ctx, req.securityGroups),
+          })
+        : undefined;
+      const launched = ops.run(ctx, {
+        prepare: withLaunchPorts(ports, makeLaunchVolumes(services.volumes, ctx, mappings)),
         imageRef: imageRef.toLowerCase(),
         flavorName: flavor.name,
         minCount: req.minCount,
@@ -134,6 +151,11 @@ export function serverRoutes(deps: RouteDeps): void {
           tags: req.tags,
         },
       });
+      reservation = await launched.catch(async (err: unknown) => {
+        await ports?.undo();
+        throw err;
+      });
+      await ports?.bind(reservation.instances);
     } catch (err) {
       // What the body names and does not exist (image, key pair, security group, zone) makes
       // the request a bad one: 400, as the Compute API answers, not 404.
@@ -216,8 +238,77 @@ export function serverRoutes(deps: RouteDeps): void {
     const row = await findServer(ops, ctx, request.params.id);
     checkUnlocked(ctx, row);
     await ops.terminate(ctx, [row]);
+    // The ports made for it go with it; ports it was given stay, unbound.
+    await releaseInstancePorts(services.projectNetworks, ctx, [row.id]);
     reply.code(204).send();
   });
+}
+
+/**
+ * The project network interfaces a server create asks for, or undefined when it keeps the
+ * flat network alone ("auto", "none", or only the flat network named). A network the
+ * caller cannot see is not found (a 400 here, as the Compute API answers NetworkNotFound at
+ * create); the external floating pool cannot be attached.
+ */
+async function launchNicsOf(
+  services: ApiServices,
+  ctx: RequestContext,
+  networks: CreateServer['networks'],
+): Promise<LaunchNic[] | undefined> {
+  if (networks === 'auto' || networks === 'none') return undefined;
+  const visible = await services.projectNetworks.listNetworks(ctx);
+  const nics: LaunchNic[] = [];
+  for (const n of networks) {
+    if (n.port !== undefined) {
+      nics.push({ portId: n.port.toLowerCase() });
+      continue;
+    }
+    const id = (n.uuid as string).toLowerCase();
+    const network = visible.find((x) => x.id === id);
+    if (!network) {
+      throw notFound(
+        'network',
+        id,
+        `Network ${id} could not be found: no such network is visible.`,
+      );
+    }
+    if (network.origin === 'floating') {
+      throw new StratusError(
+        'forbidden',
+        `It is not allowed to create an interface on external network ${id}.`,
+        { resource: 'network', id },
+      );
+    }
+    if (network.origin === 'provider') {
+      // The flat network: every server has its address there already, as before.
+      if (n.fixedIp !== undefined) {
+        throw invalid(
+          `A fixed IP cannot be chosen on the flat network ${id}: its addresses are handed out in order.`,
+          { resource: 'network', id, reason: 'unsupported' },
+        );
+      }
+      continue;
+    }
+    nics.push({ networkId: id, fixedIp: n.fixedIp });
+  }
+  return nics.length > 0 ? nics : undefined;
+}
+
+/** The ids of the security groups a server create names (by name or id); none: undefined. */
+async function groupIdsOf(
+  services: ApiServices,
+  ctx: RequestContext,
+  refs: readonly string[],
+): Promise<string[] | undefined> {
+  if (refs.length === 0) return undefined;
+  const names = refs.filter((g) => !GROUP_ID.test(g));
+  const byName = names.length > 0 ? await services.securityGroups.list(ctx, { names }) : [];
+  for (const name of names) {
+    if (!byName.some((g) => g.name === name)) {
+      throw notFound('security_group', name, `Security group ${name} not found.`);
+    }
+  }
+  return [...byName.map((g) => g.id), ...refs.filter((g) => GROUP_ID.test(g))];
 }
 
 /** Letters and digits a made-up password is drawn from (no look-alikes such as 0/O, 1/l). */

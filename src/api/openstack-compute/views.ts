@@ -158,6 +158,8 @@ export interface ServerExtras {
   floating: string | undefined;
   /** The server's metadata items. */
   metadata: Record<string, string>;
+  /** Its addresses on project networks (ports bound to it), each under the network's name. */
+  ports?: { network: string; address: string; mac: string }[] | undefined;
   /** Description, hostname and tags (2.19, 2.90, 2.26); none when absent. */
   details?: ServerDetails | undefined;
   /** The server's flavor, embedded in the view from 2.47 (its id only when absent). */
@@ -229,6 +231,19 @@ export function serverView(
     addresses[x.fixed.network] = [
       entry(x.fixed.address, 'fixed'),
       ...(x.floating ? [entry(x.floating, 'floating')] : []),
+    ];
+  }
+  for (const p of x.ports ?? []) {
+    addresses[p.network] = [
+      ...(addresses[p.network] ?? []),
+      core
+        ? { version: 4, addr: p.address }
+        : {
+            version: 4,
+            addr: p.address,
+            'OS-EXT-IPS:type': 'fixed',
+            'OS-EXT-IPS-MAC:mac_addr': p.mac,
+          },
     ];
   }
   const details = x.details;

@@ -38,7 +38,8 @@ import {
   launchTemplateOf,
   launchTemplateTags,
 } from './launch-templates.js';
-import { prepareVpcLaunch, type VpcLaunch } from './vpc-launch.js';
+import { prepareVpcLaunch } from './vpc-launch.js';
+import { withLaunchPorts } from '../../launch-steps.js';
 import { interfaceView } from './network-interfaces.js';
 import { interfaceEc2Id, subnetEc2Id, vpcEc2Id } from './vpc-common.js';
 import type { NetworkInterface } from '../../../network/index.js';
@@ -417,7 +418,7 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
         disableApiStop: data.disableApiStop ?? false,
         shutdownBehavior: data.shutdownBehavior,
         metadataOptions: data.metadataOptions,
-        prepare: withVpcPort(vpc, makeLaunchVolumes(deps.volumes, context, mappings)),
+        prepare: withLaunchPorts(vpc, makeLaunchVolumes(deps.volumes, context, mappings)),
       });
       const reservation = await launched.catch(async (err: unknown) => {
         await vpc?.undo();
@@ -991,16 +992,4 @@ export function checkTags(tags: readonly { key: string; value: string }[]): void
   if (tags.length > 50)
     throw invalid('A resource can have at most 50 tags.', { resource: 'parameter', id: 'Tag' });
   checkTagText(tags);
-}
-
-/** The launch's per-instance step: its VPC port first (bound to its host), then its volumes. */
-function withVpcPort(
-  vpc: VpcLaunch | undefined,
-  volumes: ((inst: InstanceRow) => Promise<(() => Promise<void>) | undefined>) | undefined,
-): ((inst: InstanceRow) => Promise<(() => Promise<void>) | undefined>) | undefined {
-  if (!vpc) return volumes;
-  return async (inst) => {
-    await vpc.prepare(inst);
-    return volumes?.(inst);
-  };
 }

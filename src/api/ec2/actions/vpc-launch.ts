@@ -1,16 +1,17 @@
 // Where RunInstances puts each instance in the VPC model: into `SubnetId`, or the default
 // subnet of its zone in the project's default VPC (made on first use). A port per instance is
-// made before the launch (the first with `PrivateIpAddress`, if given, and the groups of
-// `SecurityGroupId.N`), so a taken address or a bad subnet refuses the launch before anything
-// runs; each port becomes its instance's, bound to its host, once the instance has one and
-// before it is handed to it (so the host plugs it there), and unused ones go away.
+// made before the launch (with `PrivateIpAddress`, if given, and the groups of
+// `SecurityGroupId.N`) by the network's launch ports, which the Compute API's `networks` uses
+// too: a taken address or a bad subnet refuses the launch before anything runs; each port
+// becomes its instance's, bound to its host, once the instance has one and before it is handed
+// to it (so the host plugs it there), and unused ones go away.
 import type { RequestContext } from '../../../context.js';
 import { StratusError } from '../../../errors.js';
 import {
   cidrContains,
   parseCidr,
   parseIpv4,
-  type NetworkInterface,
+  prepareLaunchPorts,
   type VpcSubnet,
 } from '../../../network/index.js';
 import { invalidValue, type Params } from '../params.js';
@@ -110,54 +111,24 @@ export async function prepareVpcLaunch(
     }
   }
   const chosen: VpcSubnet = subnet;
-  const made: NetworkInterface[] = [];
-  const undo = async () => {
-    for (const eni of made) {
-      await deps.projectNetworks.deletePort(ctx, eni.port.id).catch(() => undefined);
-    }
-  };
-  try {
-    for (let i = 0; i < count; i++) {
-      made.push(
-        await deps.vpcs.createInterface(
-          ctx,
-          {
-            subnetId: chosen.id,
-            privateIp: i === 0 ? privateIp : undefined,
-            securityGroups: groups,
-          },
-          shownSubnet,
-        ),
-      );
-    }
-  } catch (err) {
-    await undo();
-    throw err;
-  }
+  const ports = await prepareLaunchPorts(deps.projectNetworks, ctx, {
+    nics: [{ networkId: chosen.vpcId, subnetId: chosen.id, fixedIp: privateIp }],
+    count,
+    securityGroups: groups,
+  });
   const zoneOfSubnet = chosen.availabilityZone;
   // The default VPC's instances are on the flat network: their ports are not plugged.
   const flat = (await deps.vpcs.getVpc(ctx, chosen.vpcId)).isDefault;
-  let next = 0;
-  const taken = new Set<string>();
   return {
     zone: zoneOfSubnet,
-    async prepare(inst) {
-      const eni = made[next++];
-      if (!eni) return;
-      await deps.vpcs.bindInterface(ctx, eni.port.id, {
+    prepare: (inst) =>
+      ports.prepare({
         id: inst.id,
-        zone: zoneOfSubnet,
+        availabilityZone: zoneOfSubnet,
         ...(flat ? {} : { host: inst.host }),
-      });
-      taken.add(eni.port.id);
-    },
-    async bind() {
-      for (const eni of made) {
-        if (!taken.has(eni.port.id)) {
-          await deps.projectNetworks.deletePort(ctx, eni.port.id).catch(() => undefined);
-        }
-      }
-    },
-    undo,
+      }),
+    bind: (instances) =>
+      ports.bind(instances.map((inst) => ({ id: inst.id, availabilityZone: zoneOfSubnet }))),
+    undo: () => ports.undo(),
   };
 }

@@ -1,0 +1,15 @@
+// Whether a project port goes with its instance (issue 16): a port a launch made for the
+// instance (Compute's `networks` with a network, EC2's RunInstances) is deleted when the
+// instance is; a port passed in by the caller is only unbound and stays.
+import type { Kysely } from 'kysely';
+
+export async function up(db: Kysely<unknown>): Promise<void> {
+  await db.schema
+    .alterTable('project_ports')
+    .addColumn('delete_on_termination', 'integer', (c) => c.notNull().defaultTo(0))
+    .execute();
+}
+
+export async function down(db: Kysely<unknown>): Promise<void> {
+  await db.schema.alterTable('project_ports').dropColumn('delete_on_termination').execute();
+}
