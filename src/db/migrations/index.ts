@@ -32,6 +32,7 @@ import * as m0031 from './0031-snapshots.js';
 import * as m0032 from './0032-launch-volumes.js';
 import * as m0033 from './0033-project-networks.js';
 import * as m0037 from './0037-vpcs.js';
+import * as m0042 from './0042-volume-images.js';
 
 export const MIGRATIONS: Record<string, Migration> = {
   '0001-identity-and-services': m0001,
@@ -66,4 +67,5 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0032-launch-volumes': m0032,
   '0033-project-networks': m0033,
   '0037-vpcs': m0037,
+  '0042-volume-images': m0042,
 };
