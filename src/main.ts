@@ -492,6 +492,12 @@ export async function startCloud(
             metadataFor: async (inst) => metadataFiles(await metadataService.forInstance(inst)),
             network,
             volumes: new VolumeClient(bus),
+            snapshotVolume: (ctx, volume, instanceId, args) =>
+              new SnapshotOperations({
+                db: database.db,
+                volumes: new VolumeClient(bus),
+                quota: config.quota,
+              }).createOfInstance(ctx, volume, instanceId, args),
             guestPort: agent,
             logger: logger.child({ service: 'compute' }),
             powerSyncMs: config.compute.powerSyncSeconds * 1000,

@@ -9,8 +9,9 @@ import { systemContext } from '../context.js';
 import { now, VolumeRepo, type Db, type InstanceRow, type VolumeRow } from '../db/index.js';
 import { asStratusError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { VirtDriver } from '../virt/index.js';
+import type { VirtDriver, VolumeAttachment } from '../virt/index.js';
 import type { VolumeClient } from '../volume/index.js';
+import { isRootDevice } from './volume-attach-operations.js';
 
 const GIB = 1024 ** 3;
 
@@ -166,6 +167,59 @@ export class AttachmentWorker {
     ctx: RequestContext,
     waitMs: number,
   ): Promise<void> {
+    await this.#waitMade(instanceId, waitMs);
+    for (const v of await this.#volumes.list({ instanceId })) {
+      if (v.status !== 'available' && v.status !== 'attaching') continue;
+      if (v.host === null) throw new Error(`The volume '${v.id}' has no volume host.`);
+      // The root volume was given to the VM when it was made (prepareRootVolume).
+      if (v.device === null || !isRootDevice(v.device)) {
+        await this.#volumes.update(v.id, { status: 'attaching' }, ['available']);
+        const e = await this.#opts.volumes.exportVolume(ctx, v.host, v.id);
+        await this.#opts.driver.attachVolume(instanceId, {
+          volumeId: v.id,
+          device: v.device ?? '',
+          connection: { kind: 'nbd', host: e.host, port: e.port, exportName: e.exportName },
+        });
+      }
+      await this.#volumes.update(v.id, { status: 'in-use', attachedAt: now() }, [
+        'attaching',
+        'available',
+      ]);
+      this.#opts.logger.info(
+        { instanceId, volumeId: v.id, device: v.device },
+        'launch volume attached',
+      );
+    }
+  }
+
+  /**
+   * The root volume a launch made (or gave) for the instance, once made (`waitMs` at most, as
+   * its other volumes), recorded `attaching` and exported by its volume host: what the driver
+   * boots the VM from. Undefined when the instance boots from a disk of its own. The caller
+   * holds the instance's lock; `attachLaunchVolumes` then records it `in-use`.
+   */
+  async prepareRootVolume(
+    instanceId: string,
+    ctx: RequestContext,
+    waitMs: number,
+  ): Promise<VolumeAttachment | undefined> {
+    const isRoot = (v: VolumeRow) => v.device !== null && isRootDevice(v.device);
+    if (!(await this.#volumes.list({ instanceId })).some(isRoot)) return undefined;
+    await this.#waitMade(instanceId, waitMs);
+    const v = (await this.#volumes.list({ instanceId })).find(isRoot);
+    if (!v) throw new Error(`The root volume of instance '${instanceId}' is gone.`);
+    if (v.host === null) throw new Error(`The volume '${v.id}' has no volume host.`);
+    await this.#volumes.update(v.id, { status: 'attaching' }, ['available']);
+    const e = await this.#opts.volumes.exportVolume(ctx, v.host, v.id);
+    return {
+      volumeId: v.id,
+      device: v.device ?? '',
+      connection: { kind: 'nbd', host: e.host, port: e.port, exportName: e.exportName },
+    };
+  }
+
+  /** Waits until the volume hosts made every volume of the instance's launch. */
+  async #waitMade(instanceId: string, waitMs: number): Promise<void> {
     const deadline = now() + waitMs;
     for (;;) {
       const vs = await this.#volumes.list({ instanceId });
@@ -181,22 +235,6 @@ export class AttachmentWorker {
       }
       await new Promise((r) => setTimeout(r, 200));
     }
-    for (const v of await this.#volumes.list({ instanceId })) {
-      if (v.status !== 'available' && v.status !== 'attaching') continue;
-      if (v.host === null) throw new Error(`The volume '${v.id}' has no volume host.`);
-      await this.#volumes.update(v.id, { status: 'attaching' }, ['available']);
-      const e = await this.#opts.volumes.exportVolume(ctx, v.host, v.id);
-      await this.#opts.driver.attachVolume(instanceId, {
-        volumeId: v.id,
-        device: v.device ?? '',
-        connection: { kind: 'nbd', host: e.host, port: e.port, exportName: e.exportName },
-      });
-      await this.#volumes.update(v.id, { status: 'in-use', attachedAt: now() }, ['attaching']);
-      this.#opts.logger.info(
-        { instanceId, volumeId: v.id, device: v.device },
-        'launch volume attached',
-      );
-    }
   }
 
   /**
@@ -205,10 +243,13 @@ export class AttachmentWorker {
    * it goes, as EC2 removes them with the failed instance. The caller holds the instance's lock.
    */
   async releaseAll(instanceId: string, ctx: RequestContext, launch = false): Promise<void> {
+    const inst = launch ? await this.#opts.mine(instanceId) : undefined;
     for (const v of await this.#volumes.list({ instanceId })) {
       await this.#unexport(v, ctx);
       const log = this.#opts.logger.child({ instanceId, volumeId: v.id });
-      if ((v.deleteOnTermination === 1 || launch) && v.host !== null) {
+      // A failed launch takes the volumes made for it, not an existing one it was given.
+      const madeForLaunch = launch && (inst === undefined || v.createdAt >= inst.createdAt);
+      if ((v.deleteOnTermination === 1 || madeForLaunch) && v.host !== null) {
         const gone = await this.#volumes.update(v.id, { ...RELEASED, status: 'deleting' }, [
           'creating',
           'available',

@@ -21,6 +21,7 @@ import {
   type Db,
   type ImageRow,
   type InstanceRow,
+  type SnapshotRow,
   type TaskState,
   type VmState,
 } from '../db/index.js';
@@ -29,6 +30,11 @@ import type { ImageStore } from '../image/index.js';
 import type { VirtDriver } from '../virt/index.js';
 import type { ComputeClient, InstanceRef } from './client.js';
 import { checkUnlocked, invalidState } from './server-lifecycle.js';
+import {
+  rootVolumeOf,
+  snapshotVolumesIntoImage,
+  type SnapshotInstanceVolume,
+} from './volume-backed-images.js';
 
 /** The vm states an image can be made from (with no task under way). */
 export const IMAGE_FROM_STATES: readonly VmState[] = ['active', 'stopped', 'paused', 'suspended'];
@@ -89,6 +95,9 @@ export class InstanceImages {
       throw invalidState(inst, 'createImage');
     }
     const source = await this.#opts.images.get(inst.imageId).catch(() => undefined);
+    // An instance whose root is a volume makes an image of volume snapshots, whose sizes are
+    // in its mappings: it needs no root disk of a flavor.
+    const onVolume = (await rootVolumeOf(this.#opts.db, inst.id)) !== undefined;
     const image = await this.#opts.images.create({
       name: req.name,
       description: req.description,
@@ -100,7 +109,7 @@ export class InstanceImages {
       kernelId: inst.kernelId,
       ramdiskId: inst.ramdiskId,
       attributes: {
-        minDisk: inst.diskGb,
+        minDisk: onVolume ? 0 : inst.diskGb,
         minRam: source?.minRam ?? 0,
         properties: {
           ...req.properties,
@@ -142,7 +151,12 @@ export class InstanceImages {
 export interface InstanceImageWorkerDeps {
   db: Db;
   driver: VirtDriver;
-  images: Pick<ImageStore, 'upload' | 'get' | 'delete' | 'directory'>;
+  images: Pick<
+    ImageStore,
+    'upload' | 'get' | 'delete' | 'directory' | 'update' | 'activateVolumeBacked'
+  >;
+  /** Takes a snapshot of a volume the instance holds (an instance whose root is a volume). */
+  snapshotVolume?: SnapshotInstanceVolume | undefined;
   /** The instance if it is placed on this host. */
   mine(instanceId: string): Promise<InstanceRow | undefined>;
   /** Runs `fn` under the instance's lock (the manager's). */
@@ -177,6 +191,12 @@ export class InstanceImageWorker {
     return this.#d.locked(instanceId, async () => {
       const inst = await this.#d.mine(instanceId);
       if (!inst || inst.taskState !== 'image_snapshot') return null;
+      if (await rootVolumeOf(this.#d.db, instanceId)) {
+        await this.#d.action(inst, 'createImage', ctx, () =>
+          this.#ofVolumes(inst, imageId, noReboot, ctx),
+        );
+        return null;
+      }
       await this.#d.action(inst, 'createImage', ctx, async () => {
         const driver = this.#d.driver;
         const dir = this.#d.images.directory;
@@ -222,6 +242,46 @@ export class InstanceImageWorker {
       });
       return null;
     });
+  }
+
+  /** An instance whose root is a volume: an image of snapshots of its volumes. */
+  async #ofVolumes(
+    inst: InstanceRow,
+    imageId: string,
+    noReboot: boolean,
+    ctx: RequestContext,
+  ): Promise<void> {
+    const taken: SnapshotRow[] = [];
+    try {
+      const image = await this.#imageRows.get(imageId);
+      if (image.status !== 'queued') {
+        throw new StratusError(
+          'conflict',
+          `The image ${imageId} is ${image.status}; only a queued image takes the snapshots.`,
+          { resource: 'image', id: imageId, reason: 'image_state' },
+        );
+      }
+      const snapshotVolume = this.#d.snapshotVolume;
+      if (!snapshotVolume) {
+        throw new StratusError('unavailable', 'This compute host cannot take volume snapshots.', {
+          resource: 'snapshot',
+        });
+      }
+      await this.#task(inst.id, 'image_snapshot', 'image_pending_upload');
+      await snapshotVolumesIntoImage(
+        { db: this.#d.db, driver: this.#d.driver, images: this.#d.images, snapshotVolume },
+        ctx,
+        inst,
+        imageId,
+        noReboot,
+        taken,
+      );
+      await this.#task(inst.id, 'image_pending_upload', null);
+    } catch (err) {
+      await this.#instances.transition(inst.id, { taskStates: IMAGE_TASKS }, { taskState: null });
+      await this.#d.images.delete(imageId).catch(() => undefined);
+      throw err;
+    }
   }
 
   /** Moves the instance's task from `from` to `to`; it must still be in `from`. */

@@ -21,9 +21,16 @@ import type { ImageStore } from '../image/index.js';
 import type { Logger } from '../log.js';
 import type { GuestNetwork, GuestNetworkPort, NetworkClient } from '../network/index.js';
 import type { Service } from '../service/index.js';
-import type { GuestDisk, GuestFile, NicAttachment, VirtDriver } from '../virt/index.js';
+import type {
+  GuestDisk,
+  GuestFile,
+  NicAttachment,
+  VirtDriver,
+  VolumeAttachment,
+} from '../virt/index.js';
 import { VERSION } from '../version.js';
 import type { VolumeClient } from '../volume/index.js';
+import type { SnapshotInstanceVolume } from './volume-backed-images.js';
 import { AttachmentWorker } from './attachment-worker.js';
 import type {
   ComputeProtocol,
@@ -40,7 +47,15 @@ import type { SerialConnection, SerialConsoleServer } from './serial-console-ser
 export interface ComputeOptions {
   db: Db;
   /** Where the files guests boot from are kept; images made from instances go there too. */
-  images: Pick<ImageStore, 'fileOf' | 'upload' | 'get' | 'delete' | 'directory'>;
+  images: Pick<
+    ImageStore,
+    'fileOf' | 'upload' | 'get' | 'delete' | 'directory' | 'update' | 'activateVolumeBacked'
+  >;
+  /**
+   * Takes a snapshot of a volume an instance holds, for an image of an instance whose root is
+   * a volume; absent: such images are refused.
+   */
+  snapshotVolume?: SnapshotInstanceVolume | undefined;
   host: string;
   /** The availability zone this host serves, reported with its capacity. */
   availabilityZone: string;
@@ -146,6 +161,7 @@ export class ComputeManager implements ProtocolHandlers<
       db: options.db,
       driver: options.driver,
       images: options.images,
+      snapshotVolume: options.snapshotVolume,
       mine: (id) => this.#mine(id),
       locked: (id, fn) => this.#locked(id, fn),
       action: (inst, action, ctx, fn) => this.#action(inst, action, ctx, fn),
@@ -283,7 +299,17 @@ export class ComputeManager implements ProtocolHandlers<
           // A build resumed after a crash may find its VM made already (the driver adopted
           // it at start; it was plugged before it was spawned): it is kept, not made twice.
           if ((await this.#opts.driver.getState(instanceId)) === 'nostate') {
-            await this.#spawn({ ...inst, privateIp: net.address, macAddress: net.macAddress }, net);
+            // A root volume is made and exported before the VM that boots from it.
+            const rootVolume = await this.#attachments?.prepareRootVolume(
+              instanceId,
+              ctx,
+              this.#opts.launchVolumeWaitMs ?? 300_000,
+            );
+            await this.#spawn(
+              { ...inst, privateIp: net.address, macAddress: net.macAddress },
+              net,
+              rootVolume,
+            );
           }
           // Volumes from the launch's block device mappings are plugged before it runs.
           await this.#attachments?.attachLaunchVolumes(
@@ -329,8 +355,8 @@ export class ComputeManager implements ProtocolHandlers<
   }
 
   /** Plugs the guest in and has the driver make its VM. */
-  async #spawn(inst: InstanceRow, net: GuestNetwork): Promise<void> {
-    const files = await this.#bootFiles(inst);
+  async #spawn(inst: InstanceRow, net: GuestNetwork, rootVolume?: VolumeAttachment): Promise<void> {
+    const { image, ...files } = await this.#bootFiles(inst, rootVolume !== undefined);
     const attachment = await this.#plug(inst.id, net);
     const guest = await this.#opts.driver.spawn({
       instanceId: inst.id,
@@ -343,6 +369,7 @@ export class ComputeManager implements ProtocolHandlers<
       ramdiskId: inst.ramdiskId,
       userData: inst.userData,
       ...files,
+      ...(rootVolume ? { rootVolume } : image ? { image } : {}),
       network: { ...net, attachment },
       // On the data plane the metadata service answers; in user mode the driver does.
       metadata: attachment.kind === 'user' ? ((await this.#opts.metadataFor?.(inst)) ?? {}) : {},
@@ -604,16 +631,19 @@ export class ComputeManager implements ProtocolHandlers<
    */
   async #bootFiles(
     inst: InstanceRow,
+    onVolume = false,
   ): Promise<{ image?: GuestDisk; kernel?: GuestFile; ramdisk?: GuestFile }> {
     if (!this.#opts.driver.capabilities.realGuests) return {};
     const store = this.#opts.images;
     const [machine, kernel, ramdisk] = await Promise.all([
-      store.fileOf(inst.imageId),
+      // A VM that boots from a volume needs only the image's kernel and ramdisk (a
+      // volume-backed image has no file).
+      onVolume ? undefined : store.fileOf(inst.imageId),
       inst.kernelId ? store.fileOf(inst.kernelId) : undefined,
       inst.ramdiskId ? store.fileOf(inst.ramdiskId) : undefined,
     ]);
     return {
-      image: { path: machine.path, format: machine.format },
+      ...(machine ? { image: { path: machine.path, format: machine.format } } : {}),
       ...(kernel ? { kernel: { path: kernel.path } } : {}),
       ...(ramdisk ? { ramdisk: { path: ramdisk.path } } : {}),
     };

@@ -103,6 +103,12 @@ export interface RunRequest {
    */
   prepare?: (instance: InstanceRow) => Promise<(() => Promise<void>) | undefined>;
   /**
+   * The instances boot from a root volume that `prepare` makes (or gives): the flavor's disk
+   * is not their root disk, so the image's minimum disk is the volume's to meet, not the
+   * flavor's.
+   */
+  rootOnVolume?: boolean;
+  /**
    * What the Compute API keeps beyond the instance (checked by the caller): a description,
    * a hostname (one instance only), the admin password the guest reads from the metadata
    * service, and tags (plain strings).
@@ -256,7 +262,7 @@ export class InstanceOperations {
         reason: 'image_state',
       });
     }
-    checkImageMinimums(image, flavor);
+    checkImageMinimums(image, req.rootOnVolume ? { ...flavor, diskGb: image.minDisk } : flavor);
     const kernel = await lookups.kernel;
     const ramdisk = await lookups.ramdisk;
     if (req.availabilityZone && !(await lookups.zoneExists)) {

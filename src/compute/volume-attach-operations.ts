@@ -134,7 +134,8 @@ export class VolumeAttachOperations {
    * Records the volume `detaching` and asks its instance's host to detach it (`force`: whatever
    * the guest does). `instanceId`, when given, must be the one that holds it; not attached
    * there: `not_found` (resource `attachment`). A volume being attached or detached, or an
-   * instance in the middle of other work: `conflict`.
+   * instance in the middle of other work: `conflict`. The instance's root volume: `invalid`
+   * (reason `protected`).
    */
   async detach(
     ctx: RequestContext,
@@ -157,6 +158,14 @@ export class VolumeAttachOperations {
         'not_found',
         `The volume '${shown}' is not attached${args.instance ? ' to that instance' : ''}${args.device ? ` as ${args.device}` : ''}.`,
         { resource: 'attachment', id: shown },
+      );
+    }
+    if (volume.device !== null && isRootDevice(volume.device)) {
+      // The disk the instance boots from stays with it until it is terminated (EC2 and the
+      // Compute API both refuse this).
+      throw invalid(
+        `The volume '${shown}' is the root device of instance '${attachedTo}' and cannot be detached from it.`,
+        { resource: 'volume', id: shown, reason: 'protected' },
       );
     }
     if (volume.status === 'detaching') return volume;

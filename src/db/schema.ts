@@ -781,6 +781,11 @@ export interface VolumesTable {
   snapshotId: string | null;
   /** 1: the volume goes when its instance is terminated (made by a launch that said so). */
   deleteOnTermination: number;
+  /**
+   * The image whose data the volume holds (made from it, or from a snapshot of a volume that
+   * was): the volume is bootable, with that image's kernel and ramdisk. Null for a data volume.
+   */
+  imageId: string | null;
   createdAt: number;
   updatedAt: number;
 }

@@ -307,6 +307,27 @@ export class ImageService {
     });
   }
 
+  /**
+   * Registers a volume-backed image of the caller's project (EC2 RegisterImage with block
+   * device mappings): no data of its own, active at once, its properties naming the snapshots
+   * its volumes are made from (volume-mappings.ts). Checked as `create`.
+   */
+  async registerVolumeBacked(
+    ctx: RequestContext,
+    req: Omit<CreateRequest, 'ownerProjectId' | 'diskFormat'> & {
+      properties: Record<string, string>;
+    },
+  ): Promise<ImageRow> {
+    const { properties, ...rest } = req;
+    const row = await this.create(ctx, {
+      ...rest,
+      diskFormat: 'qcow2',
+      attributes: { ...rest.attributes, properties },
+    });
+    await this.store.activateVolumeBacked(row.id);
+    return this.store.get(row.id);
+  }
+
   /** Uploads the data of a queued image the caller may modify (see ImageStore.upload). */
   async upload(
     ctx: RequestContext,

@@ -410,6 +410,15 @@ export class ImageStore {
   }
 
   /**
+   * Makes a `queued` image that has no data of its own active: a volume-backed image, whose
+   * properties name the snapshots its volumes are made from (volume-mappings.ts). False when
+   * it is not queued any more (deleted meanwhile).
+   */
+  async activateVolumeBacked(id: string): Promise<boolean> {
+    return this.#images.transition(id, 'queued', 'active', { sizeBytes: 0, virtualSize: 0 });
+  }
+
+  /**
    * Deactivates an active image (it is kept, but is launched by no one and downloaded only
    * by admins) or reactivates a deactivated one. Asking for the status it already has is
    * fine; any other status is `forbidden`, as the Image API answers.

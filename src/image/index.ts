@@ -24,3 +24,10 @@ export {
 export { ImageService, type ImageQuery } from './image-service.js';
 export { QemuImg, type QemuImgOptions, type ImageFileInfo } from './qemu-img.js';
 export type { CopyProgress } from './copy-file.js';
+export {
+  isVolumeBacked,
+  rootDeviceNameOf,
+  volumeMappingsOf,
+  volumeMappingProperties,
+  type ImageVolumeMapping,
+} from './volume-mappings.js';

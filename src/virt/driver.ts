@@ -83,6 +83,13 @@ export interface GuestSpec {
   userData?: string | null;
   /** The machine image's file; absent for kernel-only images (the guest lives in the ramdisk). */
   image?: GuestDisk;
+  /**
+   * The volume the VM boots from instead of a disk of its own made from `image` (which is
+   * then absent): its first disk, reached over the network like any attached volume, kept
+   * with the VM (`listVolumes` lists it first) for every later boot. Detaching it is the
+   * caller's to refuse.
+   */
+  rootVolume?: VolumeAttachment;
   /** Direct kernel boot: the kernel (aki) and initial ramdisk (ari) files. */
   kernel?: GuestFile;
   ramdisk?: GuestFile;

@@ -33,8 +33,11 @@ export interface VolumeManagerOptions {
   qemuImg: QemuImg;
   /** The host's storage daemon, which exports attached volumes over NBD. */
   nbd: NbdExports;
-  /** Where a volume uploaded as an image goes (os-volume_upload_image); absent: refused. */
-  images?: Pick<ImageStore, 'upload' | 'update' | 'delete' | 'directory'>;
+  /**
+   * Where a volume uploaded as an image goes (os-volume_upload_image), and where a volume made
+   * from an image reads the image's file; absent: both refused.
+   */
+  images?: Pick<ImageStore, 'upload' | 'update' | 'delete' | 'directory' | 'fileOf'>;
   logger?: Logger;
 }
 
@@ -146,6 +149,13 @@ export class VolumeManager {
               `${file}.part`,
               'qcow2',
             );
+            await this.#opts.qemuImg.growQcow2(`${file}.part`, v.sizeGb * GIB);
+          } else if (v.imageId !== null) {
+            // A volume from an image (a root volume to boot from): a copy of the image's
+            // data, grown to the volume's size.
+            if (!this.#opts.images) throw new Error('This volume host has no image store.');
+            const image = await this.#opts.images.fileOf(v.imageId);
+            await this.#opts.qemuImg.convert(image.path, image.format, `${file}.part`, 'qcow2');
             await this.#opts.qemuImg.growQcow2(`${file}.part`, v.sizeGb * GIB);
           } else {
             await this.#opts.qemuImg.createQcow2(`${file}.part`, v.sizeGb * GIB);

@@ -76,6 +76,12 @@ export interface CreateVolumeArgs {
    * goes when the instance is terminated.
    */
   launch?: { instanceId: string; device: string; deleteOnTermination: boolean } | undefined;
+  /**
+   * The image whose data the volume holds, which makes it bootable: without a snapshot the
+   * volume is made from the image's file (at least the image's size, checked by the caller);
+   * with one, the snapshot holds that image's data (a volume-backed image's root).
+   */
+  imageId?: string | undefined;
 }
 
 export class VolumeOperations {
@@ -141,6 +147,7 @@ export class VolumeOperations {
       statusReason: null,
       snapshotId: snapshot?.id ?? null,
       deleteOnTermination: args.launch?.deleteOnTermination ? 1 : 0,
+      imageId: args.imageId ?? null,
       createdAt: at,
       updatedAt: at,
     };
@@ -217,11 +224,71 @@ export class VolumeOperations {
   }
 
   /**
-   * Removes the volumes a launch made for an instance that was never handed to its host (the
-   * launch failed): they go with it, whatever their DeleteOnTermination.
+   * Gives an existing available volume (of the caller's project, in `zone`) to a launch's
+   * instance under `launch.device`, recorded `attaching` for it; its host attaches it before
+   * the instance runs. Refused (`conflict`, reason `in_use`) when it is attached or not
+   * available any more, `invalid` (resource `zone`) in another zone.
    */
-  async discardLaunch(ctx: RequestContext, instanceId: string): Promise<void> {
+  async claimForLaunch(
+    _ctx: RequestContext,
+    volume: VolumeRow,
+    zone: string,
+    launch: { instanceId: string; device: string; deleteOnTermination: boolean },
+  ): Promise<void> {
+    if (volume.availabilityZone !== zone) {
+      throw new StratusError(
+        'invalid',
+        `The volume '${volume.id}' is in zone '${volume.availabilityZone}', not in the instance's zone '${zone}'.`,
+        { resource: 'zone', id: volume.availabilityZone, reason: 'combination' },
+      );
+    }
+    const moved =
+      volume.instanceId === null &&
+      (await this.#volumes.update(
+        volume.id,
+        {
+          status: 'attaching',
+          instanceId: launch.instanceId,
+          device: launch.device,
+          attachedAt: null,
+          deleteOnTermination: launch.deleteOnTermination ? 1 : 0,
+        },
+        ['available'],
+      ));
+    if (!moved) {
+      throw new StratusError(
+        'conflict',
+        `The volume '${volume.id}' is in use or not available; an instance boots only from an available volume.`,
+        { resource: 'volume', id: volume.id, reason: 'in_use' },
+      );
+    }
+  }
+
+  /**
+   * Removes the volumes a launch made for an instance that was never handed to its host (the
+   * launch failed): they go with it, whatever their DeleteOnTermination; those in `keep`
+   * (existing volumes the launch was given) are only freed.
+   */
+  async discardLaunch(
+    ctx: RequestContext,
+    instanceId: string,
+    keep: readonly string[] = [],
+  ): Promise<void> {
     for (const v of await this.#volumes.list({ instanceId })) {
+      if (keep.includes(v.id)) {
+        await this.#volumes.update(
+          v.id,
+          {
+            status: 'available',
+            instanceId: null,
+            device: null,
+            attachedAt: null,
+            deleteOnTermination: 0,
+          },
+          ['attaching', 'available'],
+        );
+        continue;
+      }
       const moved = await this.#volumes.update(
         v.id,
         { status: 'deleting', instanceId: null, device: null, attachedAt: null },

@@ -112,6 +112,8 @@ const TABLE: Readonly<Record<ErrorKind, KindCodes>> = {
       image_state: ['InvalidAMIID.Unavailable', 400],
       unsupported: ['UnsupportedOperation', 400],
       unrecognized: ['UnknownParameter', 400],
+      // Detaching an instance's root volume.
+      protected: ['OperationNotPermitted', 400],
       // An attribute EC2 has and this cloud does not keep (DescribeImageAttribute).
       attribute_not_kept: ['InvalidRequest', 400],
     },

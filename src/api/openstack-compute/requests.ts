@@ -40,16 +40,24 @@ export interface CreateServer {
   blockDevices: ServerBlockDevice[];
 }
 
-/** A block_device_mapping_v2 entry that makes a data volume (blank or from a snapshot). */
+/**
+ * A block_device_mapping_v2 entry that makes a volume: a data volume (blank or from a
+ * snapshot), or the root volume the server boots from (`boot`: from an image, a snapshot or
+ * an existing volume).
+ */
 export interface ServerBlockDevice {
-  source: 'blank' | 'snapshot';
-  /** The snapshot's id, for source `snapshot`. */
+  source: 'blank' | 'snapshot' | 'image' | 'volume';
+  /** The snapshot's, image's or volume's id, for those sources. */
+  uuid: string | undefined;
+  /** Kept for callers of data volumes: the snapshot's id, for source `snapshot`. */
   snapshotId: string | undefined;
   sizeGb: number | undefined;
   /** The device name asked for (vdb, /dev/vdc), if any. */
   deviceName: string | undefined;
   volumeType: string | undefined;
   deleteOnTermination: boolean;
+  /** boot_index 0: the server boots from this volume. */
+  boot: boolean;
 }
 
 const BDM_KEYS = [
@@ -70,9 +78,11 @@ const BDM_KEYS = [
 
 /**
  * block_device_mapping_v2 as this cloud takes it: the image's own root (source `image`,
- * destination `local`, boot_index 0) and data volumes made at create (source `blank` with a
- * volume_size, or `snapshot` with its uuid; destination `volume`). Refused: booting from a
- * volume, existing volumes (attach them once the server runs), ephemeral and swap disks.
+ * destination `local`, boot_index 0); a root volume (boot_index 0, destination `volume`) from
+ * an image (its uuid, with a volume_size), a snapshot or an existing volume; data volumes made
+ * at create (source `blank` with a volume_size, or `snapshot` with its uuid). Refused:
+ * existing volumes and images as data volumes (attach them once the server runs), ephemeral
+ * and swap disks, and more than one boot device.
  */
 function blockDevices(s: Obj): ServerBlockDevice[] {
   const v = s.block_device_mapping_v2;
@@ -93,23 +103,22 @@ function blockDevices(s: Obj): ServerBlockDevice[] {
       throw bad(`Invalid input for field/attribute boot_index. Value: ${JSON.stringify(bootRaw)}.`);
     }
     if (source === 'image' && destination === 'local' && bootIndex === 0) continue;
-    if (bootIndex === 0) {
-      throw bad(
-        'Booting from a volume (a block device with boot_index 0 on a volume) is not supported by this cloud yet; a server boots from its image.',
-      );
-    }
     if (destination !== 'volume') {
       throw bad(
         `Block devices with destination_type '${destination}' (ephemeral and swap disks) are not supported by this cloud.`,
       );
     }
-    if (source === 'volume' || source === 'image') {
-      throw bad(
-        `Block devices with source_type '${source}' are not supported at server create by this cloud; create the volume, then attach it to the running server.`,
-      );
-    }
-    if (source !== 'blank' && source !== 'snapshot') {
+    if (source !== 'blank' && source !== 'snapshot' && source !== 'image' && source !== 'volume') {
       throw bad(`Invalid input for field/attribute source_type. Value: ${JSON.stringify(source)}.`);
+    }
+    const boot = bootIndex === 0;
+    if (boot && source === 'blank') {
+      throw bad('Blank volumes cannot be the boot device (boot_index 0) of a server.');
+    }
+    if (!boot && (source === 'volume' || source === 'image')) {
+      throw bad(
+        `Block devices with source_type '${source}' are supported at server create only as the boot device (boot_index 0); create the volume, then attach it to the running server.`,
+      );
     }
     const sizeRaw = m.volume_size;
     let sizeGb: number | undefined;
@@ -121,20 +130,30 @@ function blockDevices(s: Obj): ServerBlockDevice[] {
         );
       }
     }
-    const snapshotId = string(m, 'uuid', { min: 1 });
+    const uuid = string(m, 'uuid', { min: 1 });
     if (source === 'blank' && sizeGb === undefined) {
       throw bad('A blank volume block device needs a volume_size.');
     }
-    if (source === 'snapshot' && snapshotId === undefined) {
-      throw bad('A block device from a snapshot needs the snapshot uuid.');
+    if (source !== 'blank' && uuid === undefined) {
+      throw bad(`A block device from a ${source} needs its uuid.`);
+    }
+    if (source === 'image' && sizeGb === undefined) {
+      throw bad('Images with destination_type volume need to have a non-zero size specified.');
+    }
+    if (boot && out.some((d) => d.boot)) {
+      throw bad(
+        'Boot sequence for the server is invalid: more than one block device has boot_index 0.',
+      );
     }
     out.push({
       source,
-      snapshotId: source === 'snapshot' ? snapshotId : undefined,
+      uuid,
+      snapshotId: source === 'snapshot' ? uuid : undefined,
       sizeGb,
       deviceName: string(m, 'device_name', { min: 1 }),
       volumeType: string(m, 'volume_type', { min: 1 }),
       deleteOnTermination: flag(m, 'delete_on_termination') ?? false,
+      boot,
     });
   }
   return out;
@@ -415,9 +434,12 @@ export function parseCreateServer(body: unknown, v: Microversion = MIN_VERSION):
   const s = object(top.server, 'server');
   onlyKeys(s, serverKeys(v), 'server');
   const name = serverName(string(s, 'name', { required: true, min: 1 }) as string);
-  // First, so that a boot from a volume (no imageRef) hears why it is refused.
   const devices = blockDevices(s);
-  const imageRef = string(s, 'imageRef', { required: true, min: 1 }) as string;
+  // A server that boots from a volume needs no image (it may be given as '').
+  const bootsFromVolume = devices.some((d) => d.boot);
+  const imageRef = bootsFromVolume
+    ? (string(s, 'imageRef') ?? '')
+    : (string(s, 'imageRef', { required: true, min: 1 }) as string);
   const flavorRef = String(
     typeof s.flavorRef === 'number'
       ? s.flavorRef

@@ -13,6 +13,7 @@ import {
   type InstanceOperations,
 } from '../../compute/index.js';
 import { prepareLaunchPorts, releaseInstancePorts, type LaunchNic } from '../../network/index.js';
+import { volumeMappingsOf } from '../../image/index.js';
 import { makeLaunchVolumes, type LaunchVolume } from '../launch-volumes.js';
 import { withLaunchPorts } from '../launch-steps.js';
 import type { ApiServices } from '../services.js';
@@ -102,15 +103,25 @@ export function serverRoutes(deps: RouteDeps): void {
         resource: 'flavor',
         id: flavorRef,
       });
-    const imageRef = lastSegment(req.imageRef);
-    if (!UUID.test(imageRef))
-      throw invalid(`Invalid imageRef provided: ${imageRef}.`, { resource: 'image', id: imageRef });
+    const givenImage = lastSegment(req.imageRef);
+    const bootDevice = req.blockDevices.find((d) => d.boot);
+    if (!bootDevice && !UUID.test(givenImage))
+      throw invalid(`Invalid imageRef provided: ${givenImage}.`, {
+        resource: 'image',
+        id: givenImage,
+      });
     // The password is answered here and handed to the guest through the metadata service
     // (meta_data.json's admin_pass), as the Compute API does.
     const adminPass = req.adminPass ?? newPassword();
     let reservation;
     try {
-      const mappings = await launchVolumesOf(services, ctx, req.blockDevices);
+      const { mappings, imageId } = await launchVolumesOf(
+        services,
+        ctx,
+        req.blockDevices,
+        givenImage,
+        req.maxCount,
+      );
       // The project network ports of the servers, made (or checked) before anything runs.
       const nics = await launchNicsOf(services, ctx, req.networks);
       const ports = nics
@@ -122,7 +133,8 @@ export function serverRoutes(deps: RouteDeps): void {
         : undefined;
       const launched = ops.run(ctx, {
         prepare: withLaunchPorts(ports, makeLaunchVolumes(services.volumes, ctx, mappings)),
-        imageRef: imageRef.toLowerCase(),
+        imageRef: imageId.toLowerCase(),
+        rootOnVolume: mappings.some((m) => m.imageId !== undefined),
         flavorName: flavor.name,
         minCount: req.minCount,
         maxCount: req.maxCount,
@@ -332,19 +344,29 @@ function lastSegment(ref: string): string {
   return ref.includes('/') ? (ref.replace(/\/+$/, '').split('/').pop() ?? ref) : ref;
 }
 
+/** The device a server's root volume is given. */
+const ROOT_DEVICE = '/dev/vda';
+const GIB = 1024 ** 3;
+
 /**
- * The data volumes of a server create, checked whole before anything is made: each snapshot
- * one the caller may see (unknown: not_found, a 400 to the caller) no larger than the size
- * asked for, each device name a data disk's and given once; those without a name take the
- * first free /dev/vdX.
+ * The volumes of a server create, checked whole before anything is made, and the image the
+ * server takes its kernel and ramdisk from. A root volume (boot_index 0) comes from an image
+ * (at least its size), from a snapshot of a bootable volume or is an existing available
+ * bootable volume (one server only); a volume-backed `imageRef` brings its own volumes. Data
+ * volumes: each snapshot one the caller may see (unknown: not_found, a 400 to the caller) no
+ * larger than the size asked for, each device name a data disk's and given once; those
+ * without a name take the first free /dev/vdX.
  */
 async function launchVolumesOf(
   services: ApiServices,
   ctx: RequestContext,
   devices: readonly ServerBlockDevice[],
-): Promise<LaunchVolume[]> {
+  imageRef: string,
+  maxCount: number,
+): Promise<{ mappings: LaunchVolume[]; imageId: string }> {
   const taken = new Set<string>();
-  for (const d of devices) {
+  const data = devices.filter((d) => !d.boot);
+  for (const d of data) {
     if (d.deviceName === undefined) continue;
     const device = normalizeDevice(d.deviceName);
     if (!isVolumeDevice(device)) {
@@ -354,7 +376,17 @@ async function launchVolumesOf(
     taken.add(device);
   }
   const out: LaunchVolume[] = [];
-  for (const d of devices) {
+  const root = await rootVolumeOf(
+    services,
+    ctx,
+    devices.find((d) => d.boot),
+    imageRef,
+    maxCount,
+  );
+  for (const m of root.mappings) {
+    if (m.imageId === undefined) taken.add(m.device);
+  }
+  for (const d of data) {
     let device = d.deviceName === undefined ? undefined : normalizeDevice(d.deviceName);
     if (device === undefined) {
       for (let c = 'b'.charCodeAt(0); c <= 'z'.charCodeAt(0) && device === undefined; c++) {
@@ -381,5 +413,112 @@ async function launchVolumesOf(
       deleteOnTermination: d.deleteOnTermination,
     });
   }
-  return out;
+  return { mappings: [...root.mappings, ...out], imageId: root.imageId };
+}
+
+/** The root volume of a server create (and a volume-backed image's other volumes). */
+async function rootVolumeOf(
+  services: ApiServices,
+  ctx: RequestContext,
+  boot: ServerBlockDevice | undefined,
+  imageRef: string,
+  maxCount: number,
+): Promise<{ mappings: LaunchVolume[]; imageId: string }> {
+  const base = {
+    device: ROOT_DEVICE,
+    volumeType: boot?.volumeType,
+    deleteOnTermination: boot?.deleteOnTermination ?? false,
+  };
+  if (!boot) {
+    // A volume-backed image: its volumes, made from its snapshots.
+    const image = await services.images.find(ctx, imageRef, 'machine').catch(() => undefined);
+    const own = image ? volumeMappingsOf(image) : undefined;
+    if (!image || !own) return { mappings: [], imageId: imageRef };
+    const mappings: LaunchVolume[] = [];
+    for (const m of own) {
+      const [snapshot] = await services.snapshots.resolve(ctx, [
+        { ref: m.snapshotId, shown: m.snapshotId },
+      ]);
+      mappings.push({
+        device: m.bootIndex === 0 ? ROOT_DEVICE : normalizeDevice(m.device),
+        sizeGb: m.sizeGb,
+        snapshot,
+        volumeType: m.volumeType ?? undefined,
+        deleteOnTermination: m.deleteOnTermination,
+        ...(m.bootIndex === 0 ? { imageId: image.id } : {}),
+      });
+    }
+    return { mappings, imageId: image.id };
+  }
+  const uuid = boot.uuid as string;
+  if (boot.source === 'image') {
+    const image = await services.images.find(ctx, uuid, 'machine');
+    if (volumeMappingsOf(image)) {
+      throw bad(`The image ${uuid} is volume-backed; boot from it with imageRef instead.`);
+    }
+    if (image.status !== 'active') {
+      throw bad(`Image ${uuid} is not active.`);
+    }
+    const sizeGb = boot.sizeGb as number;
+    const needGb = Math.max(
+      image.minDisk,
+      Math.ceil((image.virtualSize ?? image.sizeBytes ?? 0) / GIB),
+    );
+    if (sizeGb < needGb) {
+      throw bad(
+        `Volume is smaller than the minimum size specified in image metadata. Volume size is ${sizeGb * GIB} bytes, minimum size is ${needGb * GIB} bytes.`,
+      );
+    }
+    return {
+      mappings: [{ ...base, sizeGb, snapshot: undefined, imageId: image.id }],
+      imageId: image.id,
+    };
+  }
+  if (boot.source === 'snapshot') {
+    const [snapshot] = await services.snapshots.resolve(ctx, [{ ref: uuid, shown: uuid }]);
+    const s = snapshot as NonNullable<typeof snapshot>;
+    if (boot.sizeGb !== undefined && boot.sizeGb < s.volumeSizeGb) {
+      throw bad(
+        `The volume size ${boot.sizeGb} GiB is smaller than the snapshot ${uuid}'s ${s.volumeSizeGb} GiB.`,
+      );
+    }
+    const [source] = await services.volumes
+      .resolve(ctx, [{ ref: s.volumeId, shown: s.volumeId }])
+      .catch(() => []);
+    const imageId = source?.imageId ?? undefined;
+    if (imageId === undefined) {
+      throw bad(`The snapshot ${uuid} is not of a bootable volume; a server cannot boot from it.`);
+    }
+    return {
+      mappings: [{ ...base, sizeGb: boot.sizeGb, snapshot: s, imageId }],
+      imageId,
+    };
+  }
+  // An existing volume: available, bootable, for one server.
+  const [volume] = await services.volumes.resolve(ctx, [{ ref: uuid, shown: uuid }]);
+  const v = volume as NonNullable<typeof volume>;
+  if (maxCount > 1) {
+    throw bad(
+      'Only one server can boot from an existing volume; min_count and max_count must be 1.',
+    );
+  }
+  if (v.instanceId !== null || v.status === 'in-use') {
+    throw new StratusError('invalid', `Invalid volume: volume ${uuid} is in use.`, {
+      resource: 'volume',
+      id: uuid,
+      reason: 'in_use',
+    });
+  }
+  if (v.status !== 'available') {
+    throw bad(`Invalid volume: volume ${uuid} status must be available, but it is ${v.status}.`);
+  }
+  if (v.imageId === null) {
+    throw bad(
+      `The volume ${uuid} is not bootable; a server boots only from a volume made from an image.`,
+    );
+  }
+  return {
+    mappings: [{ ...base, sizeGb: v.sizeGb, snapshot: undefined, imageId: v.imageId, existing: v }],
+    imageId: v.imageId,
+  };
 }

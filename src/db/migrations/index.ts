@@ -35,6 +35,7 @@ import * as m0037 from './0037-vpcs.js';
 import * as m0039 from './0039-egress-rules.js';
 import * as m0040 from './0040-vpc-tables-interfaces.js';
 import * as m0041 from './0041-port-delete-on-termination.js';
+import * as m0042 from './0042-volume-images.js';
 import * as m0045 from './0045-web-sessions.js';
 
 export const MIGRATIONS: Record<string, Migration> = {
@@ -73,5 +74,6 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0039-egress-rules': m0039,
   '0040-vpc-tables-interfaces': m0040,
   '0041-port-delete-on-termination': m0041,
+  '0042-volume-images': m0042,
   '0045-web-sessions': m0045,
 };

@@ -122,6 +122,7 @@ export class FakeDriver implements VirtDriver {
       console: `Stratus fake guest ${spec.name}\nbooted ${spec.instanceId}\n`,
       imageId: spec.imageId,
       size: { vcpus: spec.vcpus, memoryMb: spec.memoryMb, diskGb: spec.diskGb },
+      ...(spec.rootVolume ? { volumes: [spec.rootVolume] } : {}),
     });
     this.#save();
     return { instanceId: spec.instanceId, powerState: 'running' };

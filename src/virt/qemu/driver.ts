@@ -216,7 +216,7 @@ export class QemuDriver implements VirtDriver {
         },
       );
     }
-    if (!spec.image && !spec.kernel) {
+    if (!spec.image && !spec.kernel && !spec.rootVolume) {
       throw new StratusError(
         'invalid',
         `Instance ${spec.instanceId} has neither a disk image nor a kernel to boot.`,
@@ -243,7 +243,8 @@ export class QemuDriver implements VirtDriver {
         spec.kernel ? this.#cache.ensure(spec.kernel.path, 'kernel') : undefined,
         spec.ramdisk ? this.#cache.ensure(spec.ramdisk.path, 'ramdisk') : undefined,
       ]);
-      if (spec.image) {
+      // A VM that boots from a volume has no disk of its own.
+      if (spec.image && !spec.rootVolume) {
         const base = await this.#cache.ensure(spec.image.path, 'disk');
         await this.#cache.createOverlay(
           base,
@@ -266,9 +267,12 @@ export class QemuDriver implements VirtDriver {
         memoryMb: spec.memoryMb,
         macAddress: spec.network?.macAddress ?? '52:54:00:12:34:56',
         attachment,
-        disk: spec.image !== undefined,
+        disk: spec.image !== undefined && !spec.rootVolume,
         ...(kernel ? { kernel } : {}),
         ...(ramdisk ? { ramdisk } : {}),
+        ...(spec.rootVolume
+          ? { volumes: [{ ...spec.rootVolume, generation: 0, root: true, bootable: !kernel }] }
+          : {}),
       };
       this.#save(rec);
       await this.#launch(rec);

@@ -9,6 +9,10 @@ import { QmpClient, QmpError } from './qmp.js';
 /** An attachment as a VM's record keeps it: `generation` names its current NBD node. */
 export interface VolumeRecord extends VolumeAttachment {
   generation: number;
+  /** The VM's root disk (GuestSpec.rootVolume): plugged first at every boot. */
+  root?: boolean;
+  /** The firmware boots from it (a root volume of an image without a kernel). */
+  bootable?: boolean;
 }
 
 /** How long an NBD node waits for its server to come back before I/O fails, in seconds. */
@@ -72,7 +76,7 @@ export function volumeArgs(v: VolumeRecord): string[] {
     '-blockdev',
     JSON.stringify(rawOptions(v)),
     '-device',
-    `${d.driver},id=${d.id},drive=${d.drive},serial=${d.serial}`,
+    `${d.driver},id=${d.id},drive=${d.drive},serial=${d.serial}${v.bootable ? ',bootindex=0' : ''}`,
   ];
 }
 

@@ -9,14 +9,20 @@
 // its own name, description, architecture and kernel/ramdisk.
 import type { RequestContext } from '../../../context.js';
 import type { ImageRow, ImageStatus } from '../../../db/index.js';
-import type { ImageService } from '../../../image/index.js';
+import {
+  isVolumeBacked,
+  rootDeviceNameOf,
+  volumeMappingsOf,
+  type ImageService,
+} from '../../../image/index.js';
 import { invalid, notFound, StratusError } from '../../../errors.js';
 import type { Ec2ActionTable } from '../action.js';
 import { applyFilters } from '../filters.js';
-import { imageEc2Id, parseEc2Id, parseImageEc2Id } from '../../../ids/index.js';
+import { ec2Id, imageEc2Id, parseEc2Id, parseImageEc2Id } from '../../../ids/index.js';
 import { invalidValue, missingParameter } from '../params.js';
 import { ec2Time, type XmlObject } from '../xml.js';
 import { checkTags } from './instances.js';
+import { imageBlockDeviceMappingView, registerVolumeBacked } from './block-devices.js';
 import type { Ec2Deps } from './deps.js';
 import { pageOffset, pageToken } from '../paging.js';
 
@@ -45,13 +51,7 @@ const STATE: Record<ImageStatus, string> = {
 const EC2_NAME = /^[A-Za-z0-9()[\] ./\-'@_]{3,128}$/;
 
 /** RegisterImage parameters for features this cloud does not have: refused, not ignored. */
-const UNSUPPORTED = [
-  'BlockDeviceMapping',
-  'BillingProduct',
-  'UefiData',
-  'TpmSupport',
-  'ImdsSupport',
-];
+const UNSUPPORTED = ['BillingProduct', 'UefiData', 'TpmSupport', 'ImdsSupport'];
 
 const MAX_PAGE = 1000;
 
@@ -83,7 +83,8 @@ function deprecated(row: ImageRow, at: number): boolean {
   return row.deprecateAt !== null && row.deprecateAt <= at;
 }
 
-export function imageActions({ images, tags }: Ec2Deps): Ec2ActionTable {
+export function imageActions(deps: Ec2Deps): Ec2ActionTable {
+  const { images, tags } = deps;
   /** The caller's project's tags on these images (tags are kept per project). */
   const tagsOf = async (ctx: RequestContext, rows: readonly ImageRow[]) => {
     const map = await tags.of(rows.map((r) => r.id));
@@ -211,8 +212,10 @@ export function imageActions({ images, tags }: Ec2Deps): Ec2ActionTable {
           'ramdisk-id': (r) => (r.ramdiskId ? imageEc2Id('ramdisk', r.ramdiskId) : null),
           'manifest-location': (r) => `${ownerId(r)}/${r.name}`,
           'creation-date': (r) => ec2Time(r.createdAt),
-          'root-device-type': () => 'instance-store',
-          'root-device-name': () => ROOT_DEVICE,
+          'root-device-type': (r) => (isVolumeBacked(r) ? 'ebs' : 'instance-store'),
+          'root-device-name': (r) => rootDeviceNameOf(r) ?? ROOT_DEVICE,
+          'block-device-mapping.snapshot-id': (r) =>
+            (volumeMappingsOf(r) ?? []).map((m) => ec2Id('snap', m.snapshotId)),
           'virtualization-type': () => 'hvm',
           hypervisor: () => 'xen',
           'platform-details': () => 'Linux/UNIX',
@@ -286,7 +289,7 @@ export function imageActions({ images, tags }: Ec2Deps): Ec2ActionTable {
       };
       const kernelId = await link('KernelId', 'aki');
       const ramdiskId = await link('RamdiskId', 'ari');
-      const tags = params
+      const newTags = params
         .tagSpecifications()
         .filter((s) => {
           if (s.resourceType !== 'image')
@@ -298,8 +301,31 @@ export function imageActions({ images, tags }: Ec2Deps): Ec2ActionTable {
           return true;
         })
         .flatMap((s) => s.tags);
-      checkTags(tags);
+      checkTags(newTags);
       const location = params.string('ImageLocation', { max: 1024 });
+      if (params.structs('BlockDeviceMapping').length > 0) {
+        if (location !== undefined) {
+          throw new StratusError(
+            'invalid',
+            'ImageLocation and BlockDeviceMapping cannot be given together: an image is either one disk file or volumes from snapshots.',
+            { resource: 'parameter', reason: 'combination' },
+          );
+        }
+        const row = await registerVolumeBacked(deps, context, params, {
+          name,
+          description,
+          architecture,
+          kernelId,
+          ramdiskId,
+        });
+        if (newTags.length > 0 && row.ownerProjectId !== null) {
+          await deps.tags.put(
+            [{ type: 'image', id: row.id, projectId: row.ownerProjectId, shown: shownId(row) }],
+            newTags,
+          );
+        }
+        return { imageId: shownId(row) };
+      }
       if (location === undefined || location === '') throw missingParameter('ImageLocation');
       const source = await imageAt(context, location);
       if (source.kind !== 'machine' && (kernelId || ramdiskId)) {
@@ -316,14 +342,14 @@ export function imageActions({ images, tags }: Ec2Deps): Ec2ActionTable {
         architecture,
         kernelId,
         ramdiskId,
-        tags,
+        tags: newTags,
       });
       return { imageId: shownId(row) };
     },
 
     DeregisterImage: async ({ params, context }) => {
       const shown = params.requireString('ImageId', { max: 64 });
-      // Checked, then ignored: there are no snapshots behind an image here.
+      // Checked, then ignored: the snapshots of a volume-backed image stay, as in EC2.
       params.bool('DeleteAssociatedSnapshots');
       const row = await imageById(images, context, shown);
       await images.delete(context, row.id);
@@ -349,9 +375,9 @@ function view(r: ImageRow, tags: { key: string; value: string }[]): XmlObject {
     imageOwnerAlias: r.ownerProjectId === null ? SYSTEM_OWNER : undefined,
     name: r.name,
     description: r.description || undefined,
-    rootDeviceType: 'instance-store',
-    rootDeviceName: ROOT_DEVICE,
-    blockDeviceMapping: [],
+    rootDeviceType: isVolumeBacked(r) ? 'ebs' : 'instance-store',
+    rootDeviceName: rootDeviceNameOf(r) ?? ROOT_DEVICE,
+    blockDeviceMapping: imageBlockDeviceMappingView(r),
     virtualizationType: 'hvm',
     tagSet: tags,
     hypervisor: 'xen',

@@ -45,7 +45,7 @@ import { interfaceEc2Id, subnetEc2Id, vpcEc2Id } from './vpc-common.js';
 import type { NetworkInterface } from '../../../network/index.js';
 import { findPlacementGroup, placementGroupEc2Id } from './placement-groups.js';
 import { makeLaunchVolumes } from '../../launch-volumes.js';
-import { blockDeviceMappingView, launchVolumes } from './block-devices.js';
+import { blockDeviceMappingView, launchVolumes, rootDeviceView } from './block-devices.js';
 import { metadataOptionsParams, metadataOptionsView } from './metadata-options.js';
 
 export interface Ec2State {
@@ -279,8 +279,7 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
       groupSet: x.groups.get(inst.id) ?? [],
       stateReason: reason ? { code: reason.code, message: reason.message } : undefined,
       architecture: 'x86_64',
-      rootDeviceType: 'instance-store',
-      rootDeviceName: '/dev/vda',
+      ...rootDeviceView(x.volumes.get(inst.id) ?? []),
       blockDeviceMapping: blockDeviceMappingView(x.volumes.get(inst.id) ?? []),
       virtualizationType: 'hvm',
       clientToken: inst.clientToken ?? '',
@@ -340,7 +339,14 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
     'network-interface.addresses.private-ip-address': (i: InstanceRow) =>
       (x.interfaces.get(i.id) ?? []).map((e) => e.privateIp),
     architecture: () => 'x86_64',
-    'root-device-type': () => 'instance-store',
+    'root-device-type': (i: InstanceRow) =>
+      rootDeviceView(x.volumes.get(i.id) ?? []).rootDeviceType,
+    'root-device-name': (i: InstanceRow) =>
+      rootDeviceView(x.volumes.get(i.id) ?? []).rootDeviceName,
+    'block-device-mapping.volume-id': (i: InstanceRow) =>
+      (x.volumes.get(i.id) ?? []).map((v) => ec2Id('vol', v.id)),
+    'block-device-mapping.device-name': (i: InstanceRow) =>
+      (x.volumes.get(i.id) ?? []).map((v) => v.device ?? ''),
     'virtualization-type': () => 'hvm',
   });
   const tagSource = (x: Extras) => ({ tags: (i: InstanceRow) => x.tags.get(i.id) ?? [] });
@@ -395,7 +401,12 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
           : undefined;
       // Block device mappings are checked whole before anything is made; their volumes are
       // made per instance once it has a host.
-      const mappings = await launchVolumes(deps, context, params);
+      // A volume-backed image brings the mappings of its volumes, its root among them.
+      // (An image not found is reported by the launch itself, as for any launch.)
+      const image = await deps.images
+        .find(context, data.imageRef, 'machine')
+        .catch(() => undefined);
+      const mappings = await launchVolumes(deps, context, params, image);
       // The VPC subnet and ports of the instances, ready before anything is launched.
       const vpc = await prepareVpcLaunch(deps, context, params, maxCount, data.availabilityZone);
       const launched = ops.run(context, {
@@ -419,6 +430,7 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
         shutdownBehavior: data.shutdownBehavior,
         metadataOptions: data.metadataOptions,
         prepare: withLaunchPorts(vpc, makeLaunchVolumes(deps.volumes, context, mappings)),
+        rootOnVolume: mappings.some((m) => m.imageId !== undefined),
       });
       const reservation = await launched.catch(async (err: unknown) => {
         await vpc?.undo();
@@ -670,7 +682,9 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
         instanceInitiatedShutdownBehavior: (i, _x) => ({
           instanceInitiatedShutdownBehavior: value(i.shutdownBehavior),
         }),
-        rootDeviceName: (_i, _x) => ({ rootDeviceName: value('/dev/vda') }),
+        rootDeviceName: (i, x) => ({
+          rootDeviceName: value(rootDeviceView(x.volumes.get(i.id) ?? []).rootDeviceName),
+        }),
         blockDeviceMapping: (i, x) => ({
           blockDeviceMapping: blockDeviceMappingView(x.volumes.get(i.id) ?? []),
         }),

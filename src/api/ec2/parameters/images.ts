@@ -10,8 +10,6 @@ import {
   type ActionParameters,
 } from './rules.js';
 
-const ONE_DISK = 'an image here is one local disk file.';
-
 const NO_ORGANIZATIONS = 'there are no organizations: share with project ids (UserId).';
 
 export const imageParameters: Readonly<Record<string, ActionParameters>> = {
@@ -51,14 +49,21 @@ export const imageParameters: Readonly<Record<string, ActionParameters>> = {
       accepts: ['legacy-bios', 'uefi-preferred'],
       sample: 'uefi',
     }),
-    RootDeviceName: ignored(
-      'the image is the one disk, which a guest sees as /dev/vda whatever it is called',
-      '/dev/sda1',
+    RootDeviceName: honoured(
+      "with BlockDeviceMapping: the root volume's device (default /dev/sda1); otherwise checked and ignored (the image is the one disk, /dev/vda to the guest)",
     ),
-    'BlockDeviceMapping.N.*': refused(ONE_DISK, {
-      code: 'InvalidParameterValue',
-      sample: '/dev/sdb',
-    }),
+    'BlockDeviceMapping.N.DeviceName': honoured(
+      'a volume-backed image: the root device or a data volume device',
+    ),
+    'BlockDeviceMapping.N.Ebs.SnapshotId': honoured('an available snapshot the caller may see'),
+    'BlockDeviceMapping.N.Ebs.VolumeSize': honoured("at least the snapshot's size (the default)"),
+    'BlockDeviceMapping.N.Ebs.DeleteOnTermination': honoured('true unless told'),
+    'BlockDeviceMapping.N.Ebs.VolumeType': honoured('gp2, gp3 or standard'),
+    'BlockDeviceMapping.N.NoDevice': refused('there are no instance-store disks beyond the root.'),
+    'BlockDeviceMapping.N.VirtualName': refused(
+      'there are no instance-store disks beyond the root.',
+      { sample: 'ephemeral0' },
+    ),
     'BillingProduct.N': refused('there is no billing.', {
       code: 'InvalidParameterValue',
       sample: 'bp-1',
@@ -83,7 +88,10 @@ export const imageParameters: Readonly<Record<string, ActionParameters>> = {
   DeregisterImage: {
     ...DRY_RUN,
     ImageId: honoured(),
-    DeleteAssociatedSnapshots: ignored('there are no snapshots behind an image here', 'true'),
+    DeleteAssociatedSnapshots: ignored(
+      "a volume-backed image's snapshots stay when it is deregistered, as EC2 keeps them by default",
+      'true',
+    ),
   },
 
   DescribeImageAttribute: { ...DRY_RUN, ImageId: honoured(), Attribute: honoured() },

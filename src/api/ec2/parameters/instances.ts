@@ -117,7 +117,9 @@ export const instanceParameters: Readonly<Record<string, ActionParameters>> = {
       sample: 'true',
     }),
     'Monitoring.MetricCategoryId.N': refused('there is no CloudWatch.', { sample: 'x' }),
-    'BlockDeviceMapping.N.DeviceName': honoured('a data volume: /dev/sdf, /dev/xvdg, /dev/vdb'),
+    'BlockDeviceMapping.N.DeviceName': honoured(
+      "a data volume: /dev/sdf, /dev/xvdg, /dev/vdb; or a volume-backed image's device (its root too) to change its size or DeleteOnTermination",
+    ),
     'BlockDeviceMapping.N.Ebs.VolumeSize': honoured(),
     'BlockDeviceMapping.N.Ebs.SnapshotId': honoured(),
     'BlockDeviceMapping.N.Ebs.DeleteOnTermination': honoured('true unless told'),
