@@ -214,6 +214,22 @@ describe('the dashboard behind two api processes', needs('postgres', 'rabbitmq')
     assert.equal(await connect(onApi2(url)), 403);
   });
 
+  it('gives a console URL taken on both api processes at once to exactly one of them', async () => {
+    const url = await consoleUrl();
+    const both = await Promise.all([connect(url), connect(onApi2(url))]);
+    const open = both.filter((x) => x instanceof WebSocket);
+    assert.equal(
+      open.length,
+      1,
+      `answers: ${both.map((x) => (typeof x === 'number' ? x : 'open')).join(', ')}`,
+    );
+    assert.deepEqual(
+      both.filter((x) => typeof x === 'number'),
+      [403],
+    );
+    for (const ws of open) ws.close();
+  });
+
   it('refuses a console when the compute host is down', async () => {
     const url = await consoleUrl();
     await node.stop();
