@@ -16,8 +16,9 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { LabStorage } from '../src/lab/index.js';
+import type { LabStatus, LabStorage } from '../src/lab/index.js';
 import { needs } from './support/capabilities.js';
+import { stratus } from './support/cli.js';
 import {
   launchLabGuests,
   startLabGuestCloud,
@@ -192,6 +193,12 @@ describe(
       assert.ok(
         pids.split(/\s+/).includes(pid),
         `the storage daemon (${pid}) runs in ${storage.namespace}`,
+      );
+      const status = await stratus(['lab', 'status', '--format', 'json', '--dir', g.dir]);
+      assert.equal(
+        (JSON.parse(status.stdout) as LabStatus).storage?.daemonPid,
+        Number(pid),
+        'lab status shows the storage daemon',
       );
       assert.match(
         await inNamespace(storage.namespace, ['ss', '-Htln', 'sport', `:${a.port}`]),

@@ -149,6 +149,11 @@ export function labCommand(): Command {
         ['host', 'zone', 'state', 'status', 'instances', 'vcpus', 'memory_mb'],
       );
     }
+    if (s.storage) {
+      print(
+        `\nStorage host: ${s.storage.host} at ${s.storage.address} in ${s.storage.namespace}; storage daemon ${s.storage.daemonPid === null ? 'not running (it starts with the first attachment)' : `pid ${s.storage.daemonPid}`}`,
+      );
+    }
     if (s.clients.length > 0) {
       print('\nClients on the public segment:');
       printRows(

@@ -194,16 +194,27 @@ function storageSummary(plan: LabPlan): string[] {
  * lab it goes with its namespace too, but a fake lab's runs in the machine's own network).
  */
 async function stopStorageDaemon(plan: LabPlan): Promise<boolean> {
+  const nbd = storageDaemon(plan);
+  if (nbd?.pid() === undefined) return false;
+  await nbd.stop();
+  return true;
+}
+
+/** The storage host's part of `lab status` (qemu labs). */
+function storageStatus(plan: LabPlan): Pick<LabStatus, 'storage'> {
+  if (!plan.storage) return {};
+  return { storage: { ...plan.storage, daemonPid: storageDaemon(plan)?.pid() ?? null } };
+}
+
+/** The volume service's storage daemon, as its config places it. */
+function storageDaemon(plan: LabPlan): NbdExports | undefined {
   const volume = plan.processes.find((p) => p.binary === 'volume');
-  if (!volume) return false;
-  const nbd = new NbdExports({
+  if (!volume) return undefined;
+  return new NbdExports({
     directory: path.join(String(volume.settings.stateDir), 'nbd'),
     address: String(volume.settings['volume.nbdAddress'] ?? '127.0.0.1'),
     port: 0,
   });
-  if (nbd.pid() === undefined) return false;
-  await nbd.stop();
-  return true;
 }
 
 /** Whether each process's service has registered since `since` and beats. */
@@ -493,6 +504,8 @@ export interface LabStatus {
     memoryMb: number;
   }[];
   clients: LabClient[];
+  /** A qemu lab's storage host on the storage segment, and its storage daemon's pid. */
+  storage?: { host: string; namespace: string; address: string; daemonPid: number | null };
   /** Set when the database could not be read. */
   databaseError?: string;
 }
@@ -517,6 +530,7 @@ export async function labStatus(dir: string): Promise<LabStatus> {
     services: [],
     hosts: [],
     clients: state.made.clients,
+    ...storageStatus(plan),
   };
   let database: Database | undefined;
   try {
