@@ -212,6 +212,8 @@ describe(
       computeFault(await create(alice, [{ port: bobPort.id }]), 400, /[Pp]ort/);
       computeFault(await create(alice, [{ uuid: pool['id'] }]), 403, /external network/);
       computeFault(await create(alice, [{ uuid: 'x' }]), 400, /networks/);
+      const bare = (await made(alice, '/v2.0/networks', { network: { name: 'bare' } })).id;
+      computeFault(await create(alice, [{ uuid: bare }]), 400, /requires a subnet/);
       computeFault(
         await create(alice, [{ uuid: network, fixed_ip: '10.80.0.999' }]),
         400,
