@@ -228,8 +228,8 @@ describe('openstackclient on the Networking API', needs('openstackclient'), () =
   });
 
   it('puts servers on project networks and ports with server create --network and --nic', async () => {
-    await os('network', 'create', 'web');
-    await os(
+    await json('network', 'create', 'web');
+    await json(
       'subnet',
       'create',
       '--network',
