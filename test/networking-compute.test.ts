@@ -144,6 +144,26 @@ describe(
       const bound = await portsOf(alice, id);
       assert.equal(bound.length, 2);
       assert.ok(bound.some((p) => p.id === port.id));
+      // os-interface lists and shows the server's ports; another project's server is not found.
+      const attached = (await compute(alice, 'GET', `/v2.1/servers/${id}/os-interface`)).body[
+        'interfaceAttachments'
+      ] as { port_id: string; net_id: string; fixed_ips: unknown[] }[];
+      for (const p of bound) {
+        assert.ok(attached.some((a) => a.port_id === p.id && a.net_id === network));
+      }
+      const one = await compute(alice, 'GET', `/v2.1/servers/${id}/os-interface/${port.id}`);
+      assert.equal(one.status, 200, JSON.stringify(one.body));
+      assert.equal((one.body['interfaceAttachment'] as { port_id: string }).port_id, port.id);
+      computeFault(
+        await compute(bob, 'GET', `/v2.1/servers/${id}/os-interface`),
+        404,
+        /could not be found/,
+      );
+      computeFault(
+        await compute(alice, 'GET', `/v2.1/servers/${id}/os-interface/${network}`),
+        404,
+        /not attached/,
+      );
       const before = { ports: (await ports(alice)).length, servers: await servers(alice) };
       computeFault(await create(alice, [{ port: port.id }]), 409, /in use/);
       assert.deepEqual(
@@ -192,6 +212,8 @@ describe(
       computeFault(await create(alice, [{ port: bobPort.id }]), 400, /[Pp]ort/);
       computeFault(await create(alice, [{ uuid: pool['id'] }]), 403, /external network/);
       computeFault(await create(alice, [{ uuid: 'x' }]), 400, /networks/);
+      const bare = (await made(alice, '/v2.0/networks', { network: { name: 'bare' } })).id;
+      computeFault(await create(alice, [{ uuid: bare }]), 400, /requires a subnet/);
       computeFault(
         await create(alice, [{ uuid: network, fixed_ip: '10.80.0.999' }]),
         400,

@@ -226,4 +226,70 @@ describe('openstackclient on the Networking API', needs('openstackclient'), () =
     await os('server', 'delete', '--wait', String(server['id']));
     await os('security', 'group', 'delete', 'ssh');
   });
+
+  it('puts servers on project networks and ports with server create --network and --nic', async () => {
+    await json('network', 'create', 'web');
+    await json(
+      'subnet',
+      'create',
+      '--network',
+      'web',
+      '--subnet-range',
+      '10.90.0.0/24',
+      'web-subnet',
+    );
+    const given = await json(
+      'port',
+      'create',
+      '--network',
+      'web',
+      '--fixed-ip',
+      'ip-address=10.90.0.30',
+      'given',
+    );
+    const image = await t.addImage({ name: 'nic-image' });
+    const server = async (name: string, ...nics: string[]) =>
+      json('server', 'create', '--image', image.id, '--flavor', 'm1.nano', ...nics, '--wait', name);
+    const vm2 = await server(
+      'vm2',
+      '--nic',
+      'net-id=web,v4-fixed-ip=10.90.0.20',
+      '--nic',
+      `port-id=${String(given['id'])}`,
+    );
+    const addressesOf = (p: Row[]) =>
+      p
+        .flatMap((x) => x['Fixed IP Addresses'] as { ip_address: string }[])
+        .map((f) => f.ip_address)
+        .filter((a) => a.startsWith('10.90.'))
+        .sort();
+    assert.deepEqual(addressesOf(await rows('port', 'list', '--server', 'vm2')), [
+      '10.90.0.20',
+      '10.90.0.30',
+    ]);
+    const shown = await json('server', 'show', 'vm2');
+    const web = (shown['addresses'] as Record<string, string[]>)['web'];
+    assert.deepEqual([...(web ?? [])].sort(), ['10.90.0.20', '10.90.0.30']);
+    await refused(
+      /in use/,
+      'server',
+      'create',
+      '--image',
+      image.id,
+      '--flavor',
+      'm1.nano',
+      '--nic',
+      `port-id=${String(given['id'])}`,
+      'vm4',
+    );
+    const vm3 = await server('vm3', '--network', 'web');
+    assert.equal(addressesOf(await rows('port', 'list', '--server', 'vm3')).length, 1);
+
+    await os('server', 'delete', '--wait', String(vm2['id']), String(vm3['id']));
+    const left = await rows('port', 'list', '--network', 'web', '--long');
+    assert.deepEqual(
+      left.map((p) => [p['ID'], p['Device Owner'] ?? '']),
+      [[given['id'], '']],
+    );
+  });
 });

@@ -37,6 +37,7 @@ import { serverActionRoutes } from './server-actions.js';
 import { serverMetadataRoutes } from './server-metadata.js';
 import { serverGroupRoutes } from './server-groups.js';
 import { serverRoutes } from './servers.js';
+import { serverInterfaceRoutes } from './server-interfaces.js';
 import { serverTagRoutes } from './server-tags.js';
 import { extensionRoutes } from './extensions.js';
 import { legacyVersionView, versionView } from './views.js';
@@ -136,6 +137,7 @@ export function createComputeServer(options: ComputeServerOptions): FastifyInsta
   availabilityZoneRoutes(deps);
   serverGroupRoutes(deps);
   serverTagRoutes(deps);
+  serverInterfaceRoutes(deps);
   extensionRoutes(deps);
   hostRoutes(deps);
   aggregateRoutes(deps);

@@ -301,6 +301,12 @@ async function launchNicsOf(
       }
       continue;
     }
+    if (network.subnetIds.length === 0) {
+      throw invalid(`Network ${id} requires a subnet in order to boot instances on.`, {
+        resource: 'network',
+        id,
+      });
+    }
     nics.push({ networkId: id, fixedIp: n.fixedIp });
   }
   return nics.length > 0 ? nics : undefined;
