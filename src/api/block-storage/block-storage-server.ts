@@ -97,6 +97,7 @@ export function createBlockStorageServer(options: BlockStorageServerOptions): Fa
   openstackProtocol(app);
   app.addHook('onRequest', async (request, reply) => {
     reply.header('vary', 'OpenStack-API-Version');
+    // A refused version (406) is answered as 3.0.
     reply.header('openstack-api-version', `volume ${MIN_VERSION}`);
     const version = requestedVersion(request.headers['openstack-api-version']);
     versions.set(request, version);
