@@ -224,6 +224,31 @@ for (const backend of [sqliteBackend, postgresBackend]) {
       const def = await call(alice, 'GET', '/types/default');
       assert.equal((def.body['volume_type'] as { name: string }).name, 'gp2');
       fault(await call(alice, 'GET', '/types/no-such-type'), 404, 'itemNotFound');
+      // No extra specs; managing types is for administrators, and the set is fixed.
+      const specs = await call(alice, 'GET', `/types/${list[0]?.id}/extra_specs`);
+      assert.equal(specs.status, 200);
+      assert.deepEqual(specs.body, { extra_specs: {} });
+      fault(
+        await call(alice, 'GET', `/types/${list[0]?.id}/extra_specs/volume_backend_name`),
+        404,
+        'itemNotFound',
+      );
+      const newType = { volume_type: { name: 'fast' } };
+      fault(await call(alice, 'POST', '/types', newType), 403, 'forbidden');
+      fault(await call(alice, 'DELETE', `/types/${list[1]?.id}`), 403, 'forbidden');
+      fault(
+        await call(alice, 'POST', `/types/${list[1]?.id}/extra_specs`, { extra_specs: { a: 'b' } }),
+        403,
+        'forbidden',
+      );
+      fault(await call(admin, 'POST', '/types', newType), 400, 'badRequest');
+      fault(await call(admin, 'DELETE', `/types/${list[1]?.id}`), 400, 'badRequest');
+      assert.deepEqual(
+        ((await call(alice, 'GET', '/types')).body['volume_types'] as { name: string }[]).map(
+          (x) => x.name,
+        ),
+        ['gp2', 'gp3', 'standard'],
+      );
       const made = await create(alice, { size: 2, volume_type: list[2]?.id });
       assert.equal(made.volume_type, 'standard');
       const limits = await call(alice, 'GET', '/limits');

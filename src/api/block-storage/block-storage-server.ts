@@ -97,6 +97,7 @@ export function createBlockStorageServer(options: BlockStorageServerOptions): Fa
   openstackProtocol(app);
   app.addHook('onRequest', async (request, reply) => {
     reply.header('vary', 'OpenStack-API-Version');
+    // A refused version (406) is answered as 3.0.
     reply.header('openstack-api-version', `volume ${MIN_VERSION}`);
     const version = requestedVersion(request.headers['openstack-api-version']);
     versions.set(request, version);
@@ -282,22 +283,56 @@ export function createBlockStorageServer(options: BlockStorageServerOptions): Fa
     await caller(request);
     return { volume_types: VOLUME_TYPES.map((t, i) => volumeTypeView(t, i === 0)) };
   });
-  app.get('/v3/types/default', async (request) => {
-    await caller(request);
-    return { volume_type: volumeTypeView(VOLUME_TYPES[0], true) };
-  });
+  /** The type with this id (or `default`), or 404. */
+  const findType = (id: string) => {
+    const i = id === 'default' ? 0 : VOLUME_TYPES.findIndex((t) => volumeTypeId(t) === id);
+    if (i < 0) throw notFound('resource', id, `Volume type ${id} could not be found.`);
+    return { name: VOLUME_TYPES[i] as string, isDefault: i === 0 };
+  };
   app.get<IdParams>('/v3/types/:id', async (request) => {
     await caller(request);
-    const i = VOLUME_TYPES.findIndex((t) => volumeTypeId(t) === request.params.id);
-    if (i < 0) {
+    const t = findType(request.params.id);
+    return { volume_type: volumeTypeView(t.name, t.isDefault) };
+  });
+  // The types have no extra specs: every volume host keeps qcow2 files the same way.
+  app.get<IdParams>('/v3/types/:id/extra_specs', async (request) => {
+    await caller(request);
+    findType(request.params.id);
+    return { extra_specs: {} };
+  });
+  app.get<{ Params: { id: string; key: string } }>(
+    '/v3/types/:id/extra_specs/:key',
+    async (request) => {
+      await caller(request);
+      findType(request.params.id);
       throw notFound(
         'resource',
-        request.params.id,
-        `Volume type ${request.params.id} could not be found.`,
+        request.params.key,
+        `Volume Type ${request.params.id} has no extra specs with key ${request.params.key}.`,
       );
+    },
+  );
+  // Managing types is an administrator's (Cinder's types_manage policy); the set is fixed
+  // here, as EC2's VolumeType values are, so an administrator is told so.
+  const manageTypes = async (request: FastifyRequest) => {
+    const ctx = await caller(request);
+    if (!isAdmin(ctx)) {
+      throw new StratusError('forbidden', 'Only an administrator may manage volume types.', {
+        resource: 'resource',
+      });
     }
-    return { volume_type: volumeTypeView(VOLUME_TYPES[i] as string, i === 0) };
-  });
+    throw invalid(
+      `The volume types are fixed here (${VOLUME_TYPES.join(', ')}, the first the default); they cannot be created, changed or deleted.`,
+      { resource: 'request', reason: 'unsupported' },
+    );
+  };
+  app.post('/v3/types', manageTypes);
+  app.put('/v3/types/:id', manageTypes);
+  app.delete('/v3/types/:id', manageTypes);
+  app.post('/v3/types/:id/extra_specs', manageTypes);
+  app.put('/v3/types/:id/extra_specs/:key', manageTypes);
+  app.delete('/v3/types/:id/extra_specs/:key', manageTypes);
+  app.post('/v3/types/:id/action', manageTypes);
 
   quotaSetRoutes(app, services, caller);
   snapshotRoutes(app, services, caller, base);

@@ -21,7 +21,9 @@ export const snapshotParameters: Readonly<Record<string, ActionParameters>> = {
   CreateSnapshot: {
     ...DRY_RUN,
     ...TAG_SPECIFICATIONS,
-    VolumeId: honoured('an available volume; an attached one is IncorrectState for now'),
+    VolumeId: honoured(
+      'an available volume, or one in use (copied while the guest writes); one being attached or detached is IncorrectState',
+    ),
     Description: honoured('up to 255 characters'),
     OutpostArn: refused('there are no Outposts here.', { sample: 'arn:aws:outposts:x' }),
     Location: refused('snapshots are kept by the volume host, not in a chosen place.', {
