@@ -214,10 +214,11 @@ export class NetworkManager implements ProtocolHandlers<NetworkProtocol> {
   async deallocateForInstance(args: { instanceId: string; host: string | null }): Promise<null> {
     const port = await this.#overlay?.instancePort(args.instanceId);
     if (this.#overlay && port) {
+      // Its floating IP leaves its router first; a flat address it may have held (allocated
+      // while its host's overlay was not known) goes below as any instance's.
       await this.#floating.disassociateInstance(args.instanceId, args.host);
       await this.#overlay.bindPort(port.portId, null);
       await this.#overlay.converge();
-      return null;
     }
     const at = now();
     const released = await this.#networks.releaseFixedIps(
