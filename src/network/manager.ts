@@ -132,7 +132,6 @@ export class NetworkManager implements ProtocolHandlers<NetworkProtocol> {
             revokeSecurityGroupIngress: (a, c) => this.revokeSecurityGroupIngress(a, c),
             projectPortOf: (a) => this.projectPortOf(a),
             overlayHostUp: (a) => this.overlayHostUp(a),
-            projectNetworksChanged: () => this.projectNetworksChanged(),
           }),
         },
       ],
@@ -361,16 +360,6 @@ export class NetworkManager implements ProtocolHandlers<NetworkProtocol> {
     this.#overlay.hostUp(args);
     void this.#overlay
       .converge()
-      .catch((err: unknown) =>
-        this.#opts.logger.warn({ err }, 'bringing the overlay hosts to the model failed'),
-      );
-    return null;
-  }
-
-  /** The model changed in another process: the overlay hosts follow (not awaited). */
-  async projectNetworksChanged(): Promise<null> {
-    void this.#overlay
-      ?.converge()
       .catch((err: unknown) =>
         this.#opts.logger.warn({ err }, 'bringing the overlay hosts to the model failed'),
       );
