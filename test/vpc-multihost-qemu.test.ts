@@ -167,7 +167,7 @@ describe('project networks across two qemu hosts: two projects, one CIDR, isolat
         clientNs,
         process.execPath,
         '-e',
-        `require('net').createServer((s) => { let d = ''; s.on('data', (c) => (d += c)); s.on('close', () => console.log(s.remoteAddress.replace(/^::ffff:/, '') + ' ' + d.trim())); s.on('error', () => {}); }).listen(${LISTEN_PORT}, '${CLIENT_IP}');`,
+        `require('net').createServer((s) => { const from = String(s.remoteAddress).replace(/^::ffff:/, ''); let d = ''; s.on('data', (c) => (d += c)); s.on('close', () => console.log(from + ' ' + d.trim())); s.on('error', () => {}); }).listen(${LISTEN_PORT}, '${CLIENT_IP}');`,
       ],
       { stdio: ['ignore', 'pipe', 'inherit'] },
     );

@@ -70,7 +70,6 @@ export type NetworkProtocol = {
   metadataOptionsChanged: { args: { instanceId: string }; result: null };
   projectPortOf: { args: { instanceId: string }; result: OverlayPort | null };
   overlayHostUp: { args: OverlayHostRegistration; result: null };
-  projectNetworksChanged: { args: Record<string, never>; result: null };
   ensureDefaultSecurityGroup: { args: Record<string, never>; result: SecurityGroupRow };
   setInstanceSecurityGroups: { args: { instanceId: string; refs: GroupRef[] }; result: string[] };
   createSecurityGroup: {
@@ -325,13 +324,5 @@ export class NetworkClient {
    */
   async overlayHostUp(ctx: RequestContext, registration: OverlayHostRegistration): Promise<void> {
     await this.bus.call(ctx, NETWORK_TOPIC, 'overlayHostUp', registration);
-  }
-
-  /**
-   * Cast: the project network model changed (a subnet, a router interface or gateway): the
-   * network service brings the overlay hosts to it.
-   */
-  async projectNetworksChanged(ctx: RequestContext): Promise<void> {
-    await this.bus.cast(ctx, NETWORK_TOPIC, 'projectNetworksChanged', {});
   }
 }

@@ -134,7 +134,6 @@ export class NetworkManager implements ProtocolHandlers<NetworkProtocol> {
             revokeSecurityGroupEgress: (a, c) => this.revokeSecurityGroupEgress(a, c),
             projectPortOf: (a) => this.projectPortOf(a),
             overlayHostUp: (a) => this.overlayHostUp(a),
-            projectNetworksChanged: () => this.projectNetworksChanged(),
           }),
         },
       ],
@@ -216,10 +215,11 @@ export class NetworkManager implements ProtocolHandlers<NetworkProtocol> {
   async deallocateForInstance(args: { instanceId: string; host: string | null }): Promise<null> {
     const port = await this.#overlay?.instancePort(args.instanceId);
     if (this.#overlay && port) {
+      // Its floating IP leaves its router first; a flat address it may have held (allocated
+      // while its host's overlay was not known) goes below as any instance's.
       await this.#floating.disassociateInstance(args.instanceId, args.host);
       await this.#overlay.bindPort(port.portId, null);
       await this.#overlay.converge();
-      return null;
     }
     const at = now();
     const released = await this.#networks.releaseFixedIps(
@@ -373,16 +373,6 @@ export class NetworkManager implements ProtocolHandlers<NetworkProtocol> {
     this.#overlay.hostUp(args);
     void this.#overlay
       .converge()
-      .catch((err: unknown) =>
-        this.#opts.logger.warn({ err }, 'bringing the overlay hosts to the model failed'),
-      );
-    return null;
-  }
-
-  /** The model changed in another process: the overlay hosts follow (not awaited). */
-  async projectNetworksChanged(): Promise<null> {
-    void this.#overlay
-      ?.converge()
       .catch((err: unknown) =>
         this.#opts.logger.warn({ err }, 'bringing the overlay hosts to the model failed'),
       );
