@@ -4,6 +4,7 @@
 // instances' ports, security groups and floating IPs that EC2 shows too, listing controls,
 // quotas and IP availabilities, policy, and every bad input as a NeutronError with a 4xx.
 import {
+  AuthorizeSecurityGroupEgressCommand,
   AuthorizeSecurityGroupIngressCommand,
   DescribeAddressesCommand,
   DescribeSecurityGroupsCommand,
@@ -1035,6 +1036,68 @@ for (const backend of [sqliteBackend, postgresBackend]) {
         404,
         'SecurityGroupNotFound',
       );
+      // Egress rules: made and deleted here, seen by EC2, and the other way round.
+      const out = (
+        await ok(
+          alice,
+          'POST',
+          '/v2.0/security-group-rules',
+          ruleBody({
+            direction: 'egress',
+            protocol: 'tcp',
+            port_range_min: 443,
+            port_range_max: 443,
+            remote_ip_prefix: '192.0.2.0/24',
+          }),
+          201,
+          securityGroupRuleResponse,
+        )
+      ).security_group_rule as Json;
+      assert.equal(out['direction'], 'egress');
+      const allowAll = rules[0] as Json;
+      await ok(
+        alice,
+        'DELETE',
+        `/v2.0/security-group-rules/${String(allowAll['id'])}`,
+        undefined,
+        204,
+      );
+      const egressOf = async () =>
+        (
+          (await aliceEc2.client.send(new DescribeSecurityGroupsCommand({ GroupIds: [ec2Id] })))
+            .SecurityGroups?.[0]?.IpPermissionsEgress ?? []
+        ).map((p) => [p.IpProtocol, p.FromPort, p.ToPort, p.IpRanges?.[0]?.CidrIp]);
+      assert.deepEqual(await egressOf(), [['tcp', 443, 443, '192.0.2.0/24']]);
+      await aliceEc2.client.send(
+        new AuthorizeSecurityGroupEgressCommand({
+          GroupId: ec2Id,
+          IpPermissions: [
+            {
+              IpProtocol: 'udp',
+              FromPort: 53,
+              ToPort: 53,
+              IpRanges: [{ CidrIp: '192.0.2.53/32' }],
+            },
+          ],
+        }),
+      );
+      const egressRules = (
+        (
+          await ok(
+            alice,
+            'GET',
+            `/v2.0/security-group-rules?security_group_id=${id}&direction=egress`,
+            undefined,
+            200,
+          )
+        )['security_group_rules'] as Json[]
+      ).map((r) => [r['protocol'], r['port_range_min'], r['remote_ip_prefix']]);
+      assert.deepEqual(egressRules.sort(), [
+        ['tcp', 443, '192.0.2.0/24'],
+        ['udp', 53, '192.0.2.53/32'],
+      ]);
+      await ok(alice, 'DELETE', `/v2.0/security-group-rules/${String(out['id'])}`, undefined, 204);
+      assert.deepEqual(await egressOf(), [['udp', 53, 53, '192.0.2.53/32']]);
       await ok(alice, 'DELETE', `/v2.0/security-group-rules/${String(rule['id'])}`, undefined, 204);
       await fault(
         alice,

@@ -1,5 +1,5 @@
 // openstackclient against the Networking API (issue 16), as a project member runs it:
-// `network`, `subnet`, `port`, `router`, `security group` (and rules) and `floating ip`
+// `network`, `subnet`, `port`, `router`, `security group` (and rules, egress ones too) and `floating ip`
 // create/list/show/delete, a router's external gateway and subnet interfaces, and
 // `server add floating ip` onto an instance of the flat network; errors come back as
 // NeutronError messages that the client prints.
@@ -151,6 +151,38 @@ describe('openstackclient on the Networking API', needs('openstackclient'), () =
     await os('router', 'delete', 'edge');
     await os('subnet', 'delete', 'inner-subnet');
     await os('network', 'delete', 'inner');
+  });
+
+  it('makes and deletes egress rules, the allow-all one included', async () => {
+    await json('security', 'group', 'create', 'out', '--description', 'narrow egress');
+    const before = await rows('security', 'group', 'rule', 'list', '--egress', 'out');
+    assert.equal(before.length, 1, JSON.stringify(before));
+    const allowAll = await json('security', 'group', 'rule', 'show', String(before[0]?.['ID']));
+    assert.equal(allowAll['direction'], 'egress');
+    assert.equal(allowAll['protocol'], null);
+    const https = await json(
+      'security',
+      'group',
+      'rule',
+      'create',
+      '--egress',
+      '--protocol',
+      'tcp',
+      '--dst-port',
+      '443',
+      '--remote-ip',
+      '192.0.2.0/24',
+      'out',
+    );
+    assert.equal(https['direction'], 'egress');
+    assert.equal(https['port_range_min'], 443);
+    await os('security', 'group', 'rule', 'delete', String(allowAll['id']));
+    const after = await rows('security', 'group', 'rule', 'list', '--egress', 'out');
+    assert.deepEqual(
+      after.map((r) => r['ID']),
+      [https['id']],
+    );
+    await os('security', 'group', 'delete', 'out');
   });
 
   it('makes security groups and rules, and points a floating IP at a server', async () => {

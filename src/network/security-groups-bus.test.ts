@@ -272,6 +272,49 @@ for (const backend of TEST_BACKENDS) {
       assert.deepEqual(after?.ingress[0]?.sources, []);
     });
 
+    it('gives the data plane egress rules: allow-all first, narrowed by authorize and revoke', async () => {
+      const ctx = await newProject();
+      const app = await network.createSecurityGroup(ctx, { name: 'app', description: 'x' });
+      const db = await network.createSecurityGroup(ctx, { name: 'db', description: 'x' });
+      const instances = new InstanceRepo(database.db);
+      const launch = async (groupId: string) => {
+        const row = instanceRow({ projectId: ctx.projectId as string, host: 'host-a' });
+        await instances.insert([row], [{ instanceId: row.id, groupId }]);
+        const net = await network.allocateForInstance(systemContext(), row.id, 'host-a');
+        return { id: row.id, address: net.address };
+      };
+      const appVm = await launch(app.id);
+      const dbVm = await launch(db.id);
+      const egressOf = async () => {
+        const [set] = await network.rulesForInstances(systemContext(), [appVm.id]);
+        return (set?.egress ?? []).map((r) => [r.protocol, r.fromPort, r.sources]);
+      };
+      assert.deepEqual(await egressOf(), [['-1', null, ['0.0.0.0/0']]]);
+      await take(1, 300);
+      const added = await network.authorizeSecurityGroupEgress(ctx, { name: 'app' }, [
+        { protocol: 'tcp', fromPort: 5432, toPort: 5432, sourceGroups: [{ name: 'db' }] },
+      ]);
+      assert.equal(added.rules[0]?.direction, 'egress');
+      // Every host hears of it, as of ingress changes.
+      assert.deepEqual(await take(1), { a: [[app.id]], b: [[app.id]] });
+      const allowAll = { protocol: '-1', ipRanges: [{ cidr: '0.0.0.0/0' }] };
+      await network.revokeSecurityGroupEgress(ctx, { name: 'app' }, { permissions: [allowAll] });
+      assert.deepEqual(await egressOf(), [['tcp', 5432, [`${dbVm.address}/32`]]]);
+      // The ingress side knows nothing of them, and a second revoke finds nothing.
+      const [set] = await network.rulesForInstances(systemContext(), [appVm.id]);
+      assert.deepEqual(set?.ingress, []);
+      await assert.rejects(
+        network.revokeSecurityGroupEgress(ctx, { name: 'app' }, { permissions: [allowAll] }),
+        (err: Error & { kind?: string }) => err.kind === 'not_found',
+      );
+      await assert.rejects(
+        network.authorizeSecurityGroupEgress(ctx, { name: 'app' }, [
+          { protocol: 'tcp', fromPort: 5432, toPort: 5432, sourceGroups: [{ name: 'db' }] },
+        ]),
+        (err: Error & { kind?: string }) => err.kind === 'already_exists',
+      );
+    });
+
     it('puts an instance in other groups of its project, and every host hears of it', async () => {
       const ctx = await newProject();
       const web = await network.createSecurityGroup(ctx, { name: 'web', description: 'x' });

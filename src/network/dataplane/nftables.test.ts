@@ -3,10 +3,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { EffectiveRule } from '../security-groups.js';
+import { renderOverlaySecurityTable } from './overlay-nft.js';
 import {
   associateCommands,
   FLAT_MARK,
   guestChainRules,
+  guestEgressRules,
   portChainRules,
   removeGuestCommands,
   renderFlatTable,
@@ -114,6 +116,105 @@ describe('guest chains', () => {
       ),
     );
     assert.throws(() => associateCommands('1.2.3.4 }', '10.0.0.2'));
+  });
+});
+
+describe('egress chains', () => {
+  it('return replies, then what each rule allows to its destinations, and drop the rest', () => {
+    assert.deepEqual(
+      guestEgressRules([
+        rule('-1', null, null, ['0.0.0.0/0']),
+        rule('tcp', 443, 443, ['10.0.0.0/8', '192.168.1.7/32']),
+        rule('udp', 5000, 5010, ['10.0.0.0/8']),
+        rule('icmp', -1, -1, ['10.1.0.0/16']),
+        rule('icmp', 8, -1, ['10.2.0.0/16']),
+        rule('icmp', 3, 4, ['10.3.0.0/16']),
+        rule('tcp', 443, 443, ['10.0.0.0/8']),
+      ]),
+      [
+        'ct state established,related return',
+        'ct state invalid drop',
+        'ip daddr 0.0.0.0/0 return',
+        'ip daddr 10.0.0.0/8 tcp dport 443 return',
+        'ip daddr 192.168.1.7/32 tcp dport 443 return',
+        'ip daddr 10.0.0.0/8 udp dport 5000-5010 return',
+        'ip daddr 10.1.0.0/16 meta l4proto icmp return',
+        'ip daddr 10.2.0.0/16 icmp type 8 return',
+        'ip daddr 10.3.0.0/16 icmp type 3 icmp code 4 return',
+        'drop',
+      ],
+    );
+  });
+
+  it('let nothing but replies out without rules, and everything when egress is not filtered', () => {
+    assert.deepEqual(guestEgressRules([]), [
+      'ct state established,related return',
+      'ct state invalid drop',
+      'drop',
+    ]);
+    assert.deepEqual(guestEgressRules(undefined), ['return']);
+    assert.throws(() => guestEgressRules([rule('tcp', 1, 2, ['10.0.0.0/8 } accept'])]));
+  });
+
+  it("run in forward before the receiver's chain, for traffic from the bridge", () => {
+    const text = renderTable(
+      { bridge: 'br100', cidr: '10.20.0.0/20' },
+      [{ chain: 'g-tap1', fixedIp: '10.20.0.5', rules: [], egress: [], port: PORT }],
+      new Map(),
+    );
+    assert.match(text, /map guests_out \{[^}]*elements = \{ 10\.20\.0\.5 : jump g-tap1-o \}/);
+    assert.match(text, /iifname "br100" ip saddr vmap @guests_out\n {4}ip daddr vmap @guests/);
+    const set = setGuestCommands(
+      { chain: 'g-tap1', fixedIp: '10.20.0.5', rules: [], egress: [], port: PORT },
+      true,
+    );
+    assert.match(set, /add rule inet stratus g-tap1-o drop/);
+    assert.match(set, /add element inet stratus guests_out \{ 10\.20\.0\.5 : jump g-tap1-o \}/);
+    const removed = removeGuestCommands({ chain: 'g-tap1', fixedIp: '10.20.0.5', port: PORT });
+    assert.match(removed, /delete element inet stratus guests_out \{ 10\.20\.0\.5 \}/);
+    assert.match(removed, /delete chain inet stratus g-tap1-o/);
+  });
+});
+
+describe('the overlay security-group table', () => {
+  it('keys ports by bridge and fixed IP, a conntrack zone per bridge, egress before ingress', () => {
+    const text = renderOverlaySecurityTable([
+      {
+        ifname: 'otpaaaa',
+        fixedIp: '10.0.0.5',
+        bridge: 'obr1001',
+        vni: 1001,
+        security: { ingress: [rule('tcp', 22, 22, ['10.0.0.6/32'])], egress: [] },
+      },
+      { ifname: 'otpbbbb', fixedIp: '10.0.0.5', bridge: 'obr1002', vni: 1002 },
+    ]);
+    assert.match(
+      text,
+      /^add table inet stratus_overlay_sg\ndelete table inet stratus_overlay_sg\n/,
+    );
+    assert.match(text, /ct zone set iifname map \{ "obr1001" : 1002, "obr1002" : 1003 \}/);
+    assert.match(text, /elements = \{ "obr1001" \. 10\.0\.0\.5 : jump in-otpaaaa \}/);
+    assert.match(text, /elements = \{ "obr1001" \. 10\.0\.0\.5 : jump out-otpaaaa \}/);
+    assert.match(text, /iifname \. ip saddr vmap @egress\n {4}iifname \. ip daddr vmap @ingress/);
+    assert.match(text, /ip saddr 10\.0\.0\.6\/32 tcp dport 22 accept/);
+    // DHCP and metadata stay open whatever the egress rules; then the (no) rules, then drop.
+    assert.match(
+      text,
+      /udp sport 68 udp dport 67 return\n {4}ip daddr 169\.254\.169\.254 tcp dport 80 return\n {4}drop/,
+    );
+    // The port without groups has no chains.
+    assert.doesNotMatch(text, /otpbbbb/);
+    assert.throws(() =>
+      renderOverlaySecurityTable([
+        {
+          ifname: 'otp1',
+          fixedIp: '10.0.0.5',
+          bridge: 'obr1; flush',
+          vni: 1,
+          security: { ingress: [], egress: [] },
+        },
+      ]),
+    );
   });
 });
 
