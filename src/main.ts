@@ -492,12 +492,16 @@ export async function startCloud(
             metadataFor: async (inst) => metadataFiles(await metadataService.forInstance(inst)),
             network,
             volumes: new VolumeClient(bus),
-            snapshotVolume: (ctx, volume, instanceId, args) =>
-              new SnapshotOperations({
+            // A volume the instance holds is copied by the storage daemon that exports it
+            // (SnapshotWorker.snapshotThroughStorageDaemon), as a snapshot of a volume in use.
+            snapshotVolume: (ctx, volume, _instanceId, args) => {
+              const request = { ...args, inUse: true };
+              return new SnapshotOperations({
                 db: database.db,
                 volumes: new VolumeClient(bus),
                 quota: config.quota,
-              }).createOfInstance(ctx, volume, instanceId, args),
+              }).create(ctx, volume, volume.id, request);
+            },
             guestPort: agent,
             logger: logger.child({ service: 'compute' }),
             powerSyncMs: config.compute.powerSyncSeconds * 1000,

@@ -94,37 +94,6 @@ export class SnapshotOperations {
   }
 
   /**
-   * Records a snapshot of a volume `inst` holds, for an image of the instance (EC2 CreateImage
-   * of an instance whose root is a volume), and asks the volume's host to copy it: an attached
-   * volume's copy is made through its storage daemon (`snapshotThroughStorageDaemon`). The
-   * instance's host calls this once the guest is quiet. Refuses a volume no longer held by
-   * `instanceId` or busy (`conflict`) and `over_quota` past the project's quota.
-   */
-  async createOfInstance(
-    ctx: RequestContext,
-    volume: VolumeRow,
-    instanceId: string,
-    args: CreateSnapshotArgs,
-  ): Promise<SnapshotRow> {
-    if (volume.instanceId !== instanceId || volume.status !== 'in-use' || volume.host === null) {
-      throw new StratusError(
-        'conflict',
-        `The volume '${volume.id}' is ${volume.status}; a snapshot for an image of instance '${instanceId}' is taken only of a volume it holds.`,
-        { resource: 'volume', id: volume.id },
-      );
-    }
-    return this.#record(ctx, {
-      volumeId: volume.id,
-      volumeSizeGb: volume.sizeGb,
-      host: volume.host,
-      sourceSnapshotId: null,
-      shown: volume.id,
-      heldBy: instanceId,
-      ...args,
-    });
-  }
-
-  /**
    * Records a copy of `source` (an available snapshot the caller may see) in the caller's
    * project, on the same volume host, and asks that host to copy the file.
    */
@@ -162,9 +131,7 @@ export class SnapshotOperations {
       /** The volume (or source snapshot) as the caller named it, for messages. */
       shown: string;
       /** A volume in use may be copied. */
-      inUse?: boolean;
-      /** The instance that must hold the volume (a snapshot for its image); none: as `inUse` says. */
-      heldBy?: string;
+      inUse: boolean;
     },
   ): Promise<SnapshotRow> {
     const tags = args.tags ?? [];
@@ -194,12 +161,7 @@ export class SnapshotOperations {
         // Under the project's lock, as an extend, a delete or an attach moves the volume: still
         // as it was checked.
         const volume = await new VolumeRepo(trx).get(args.volumeId);
-        const ok =
-          volume !== undefined &&
-          (args.heldBy === undefined
-            ? snapshotable(volume, args.inUse ?? false)
-            : volume.status === 'in-use' && volume.instanceId === args.heldBy);
-        if (!volume || !ok) {
+        if (!volume || !snapshotable(volume, args.inUse)) {
           throw new StratusError(
             'conflict',
             `The volume '${args.shown}' is ${volume?.status ?? 'gone'}; a snapshot is taken only of an available or in-use volume.`,
