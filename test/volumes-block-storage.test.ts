@@ -224,7 +224,7 @@ for (const backend of [sqliteBackend, postgresBackend]) {
       const def = await call(alice, 'GET', '/types/default');
       assert.equal((def.body['volume_type'] as { name: string }).name, 'gp2');
       fault(await call(alice, 'GET', '/types/no-such-type'), 404, 'itemNotFound');
-      // No extra specs; managing types is for administrators, and the set is fixed.
+      // The built-in types have no extra specs; managing types is for administrators.
       const specs = await call(alice, 'GET', `/types/${list[0]?.id}/extra_specs`);
       assert.equal(specs.status, 200);
       assert.deepEqual(specs.body, { extra_specs: {} });
@@ -233,7 +233,10 @@ for (const backend of [sqliteBackend, postgresBackend]) {
         404,
         'itemNotFound',
       );
-      const newType = { volume_type: { name: 'fast' } };
+      const fastName = `fast-${backend.name}`;
+      const newType = {
+        volume_type: { name: fastName, description: 'SSD', extra_specs: { tier: 'ssd' } },
+      };
       fault(await call(alice, 'POST', '/types', newType), 403, 'forbidden');
       fault(await call(alice, 'DELETE', `/types/${list[1]?.id}`), 403, 'forbidden');
       fault(
@@ -241,14 +244,88 @@ for (const backend of [sqliteBackend, postgresBackend]) {
         403,
         'forbidden',
       );
-      fault(await call(admin, 'POST', '/types', newType), 400, 'badRequest');
+      // A built-in type is not changed, a taken name not taken twice, bad input refused.
       fault(await call(admin, 'DELETE', `/types/${list[1]?.id}`), 400, 'badRequest');
-      assert.deepEqual(
-        ((await call(alice, 'GET', '/types')).body['volume_types'] as { name: string }[]).map(
-          (x) => x.name,
-        ),
-        ['gp2', 'gp3', 'standard'],
+      fault(
+        await call(admin, 'POST', '/types', { volume_type: { name: 'gp3' } }),
+        409,
+        'conflictingRequest',
       );
+      fault(await call(admin, 'POST', '/types', { volume_type: { name: '' } }), 400, 'badRequest');
+      fault(
+        await call(admin, 'POST', '/types', { volume_type: { name: 'x', extra_specs: { a: 1 } } }),
+        400,
+        'badRequest',
+      );
+
+      // An administrator adds a public type with extra specs, and a private one.
+      const fastMade = await call(admin, 'POST', '/types', newType);
+      assert.equal(fastMade.status, 200, JSON.stringify(fastMade.body));
+      assertSchema(volumeTypeResponse, fastMade.body, 'POST /v3/types');
+      const fast = fastMade.body['volume_type'] as { id: string; extra_specs: object };
+      assert.deepEqual(fast.extra_specs, { tier: 'ssd' });
+      fault(await call(admin, 'POST', '/types', newType), 409, 'conflictingRequest');
+      const secretName = `secret-${backend.name}`;
+      const secretMade = await call(admin, 'POST', '/types', {
+        volume_type: { name: secretName, 'os-volume-type-access:is_public': false },
+      });
+      assert.equal(secretMade.status, 200);
+      const secret = secretMade.body['volume_type'] as { id: string; is_public: boolean };
+      assert.equal(secret.is_public, false);
+      const namesFor = async (who: typeof alice) =>
+        ((await call(who, 'GET', '/types')).body['volume_types'] as { name: string }[]).map(
+          (x) => x.name,
+        );
+      assert.deepEqual(await namesFor(alice), ['gp2', 'gp3', 'standard', fastName]);
+      assert.deepEqual(await namesFor(admin), ['gp2', 'gp3', 'standard', fastName, secretName]);
+      fault(await call(alice, 'GET', `/types/${secret.id}`), 404, 'itemNotFound');
+      fault(
+        await call(alice, 'POST', '/volumes', { volume: { size: 1, volume_type: secretName } }),
+        400,
+        'badRequest',
+      );
+
+      // Extra specs: set (merged), read one, change one, unset one.
+      const set = await call(admin, 'POST', `/types/${fast.id}/extra_specs`, {
+        extra_specs: { iops: '3000' },
+      });
+      assert.equal(set.status, 200);
+      assert.deepEqual(set.body, { extra_specs: { iops: '3000' } });
+      assert.deepEqual((await call(alice, 'GET', `/types/${fast.id}/extra_specs`)).body, {
+        extra_specs: { tier: 'ssd', iops: '3000' },
+      });
+      const put = await call(admin, 'PUT', `/types/${fast.id}/extra_specs/tier`, { tier: 'nvme' });
+      assert.deepEqual(put.body, { tier: 'nvme' });
+      assert.deepEqual((await call(alice, 'GET', `/types/${fast.id}/extra_specs/tier`)).body, {
+        tier: 'nvme',
+      });
+      assert.equal((await call(admin, 'DELETE', `/types/${fast.id}/extra_specs/iops`)).status, 202);
+      fault(await call(admin, 'DELETE', `/types/${fast.id}/extra_specs/iops`), 404, 'itemNotFound');
+      const updated = await call(admin, 'PUT', `/types/${fast.id}`, {
+        volume_type: { description: 'NVMe' },
+      });
+      assert.equal((updated.body['volume_type'] as { description: string }).description, 'NVMe');
+
+      // A member makes a volume of the added type (by name); the type cannot go or be renamed
+      // while the volume has it, and goes once the volume is gone.
+      const onFast = await create(alice, { size: 1, volume_type: fastName });
+      assert.equal(onFast.volume_type, fastName);
+      fault(await call(admin, 'DELETE', `/types/${fast.id}`), 400, 'badRequest');
+      fault(
+        await call(admin, 'PUT', `/types/${fast.id}`, { volume_type: { name: 'renamed' } }),
+        400,
+        'badRequest',
+      );
+      await waitStatus(alice, onFast.id, 'available');
+      assert.equal((await call(alice, 'DELETE', `/volumes/${onFast.id}`)).status, 202);
+      await waitUntil(
+        async () => (await call(alice, 'GET', `/volumes/${onFast.id}`)).status === 404,
+        20_000,
+        'the volume to go',
+      );
+      assert.equal((await call(admin, 'DELETE', `/types/${fast.id}`)).status, 202);
+      assert.equal((await call(admin, 'DELETE', `/types/${secret.id}`)).status, 202);
+      assert.deepEqual(await namesFor(admin), ['gp2', 'gp3', 'standard']);
       const made = await create(alice, { size: 2, volume_type: list[2]?.id });
       assert.equal(made.volume_type, 'standard');
       const limits = await call(alice, 'GET', '/limits');
@@ -463,6 +540,50 @@ for (const backend of [sqliteBackend, postgresBackend]) {
         assert.equal(shown.size, 2);
         const types = (await os('volume', 'type', 'list', '-f', 'json')) as { Name: string }[];
         assert.deepEqual(types.map((x) => x.Name).sort(), ['gp2', 'gp3', 'standard']);
+        // An administrator adds a type with a property, uses it, and deletes it.
+        await os(
+          'volume',
+          'type',
+          'create',
+          '--property',
+          'tier=ssd',
+          '--description',
+          'SSD',
+          'cli-fast',
+          '-f',
+          'json',
+        );
+        const shownType = (await os('volume', 'type', 'show', 'cli-fast', '-f', 'json')) as {
+          name: string;
+          properties: unknown;
+        };
+        assert.equal(shownType.name, 'cli-fast');
+        assert.match(JSON.stringify(shownType.properties), /tier.*ssd/);
+        const typed = (await os(
+          'volume',
+          'create',
+          '--size',
+          '1',
+          '--type',
+          'cli-fast',
+          'cli-typed',
+          '-f',
+          'json',
+        )) as {
+          id: string;
+          type: string;
+        };
+        assert.equal(typed.type, 'cli-fast');
+        await waitStatus(admin, typed.id, 'available');
+        await os('volume', 'delete', typed.id);
+        await waitUntil(
+          async () => (await call(admin, 'GET', `/volumes/${typed.id}`)).status === 404,
+          20_000,
+          'the typed volume to go',
+        );
+        await os('volume', 'type', 'delete', 'cli-fast');
+        const after = (await os('volume', 'type', 'list', '-f', 'json')) as { Name: string }[];
+        assert.deepEqual(after.map((x) => x.Name).sort(), ['gp2', 'gp3', 'standard']);
         await os('volume', 'delete', made.id);
         await waitUntil(
           async () => (await call(admin, 'GET', `/volumes/${made.id}`)).status === 404,

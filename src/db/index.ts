@@ -63,6 +63,7 @@ export {
 } from './repos/launch-templates.js';
 export { TagRepo, type TagListFilter } from './repos/tags.js';
 export { VolumeRepo, type VolumeListFilter } from './repos/volumes.js';
+export { VolumeTypeRepo } from './repos/volume-types.js';
 export { SnapshotRepo, type SnapshotListFilter } from './repos/snapshots.js';
 export {
   ServerMetadataRepo,

@@ -758,6 +758,18 @@ export const VOLUME_STATUSES = [
 ] as const;
 export type VolumeStatus = (typeof VOLUME_STATUSES)[number];
 
+/** A volume type an administrator added (the built-in ones are not rows). */
+export interface VolumeTypesTable {
+  id: string;
+  name: string;
+  description: string;
+  /** 1: every project may see and use it; 0: administrators only. */
+  isPublic: number;
+  /** A JSON object of strings. */
+  extraSpecs: string;
+  createdAt: number;
+}
+
 /** A block device that outlives instances, kept as a file by a volume service host. */
 export interface VolumesTable {
   id: string;
@@ -1070,6 +1082,7 @@ export interface Schema {
   webSessionKeys: WebSessionKeysTable;
   consoleGrants: ConsoleGrantsTable;
   volumes: VolumesTable;
+  volumeTypes: VolumeTypesTable;
   snapshots: SnapshotsTable;
   snapshotShares: SnapshotSharesTable;
   projectNetworks: ProjectNetworksTable;
@@ -1144,5 +1157,6 @@ export type LaunchTemplateRow = Selectable<LaunchTemplatesTable>;
 export type LaunchTemplateVersionRow = Selectable<LaunchTemplateVersionsTable>;
 export type ServerGroupRow = Selectable<ServerGroupsTable>;
 export type VolumeRow = Selectable<VolumesTable>;
+export type VolumeTypeRow = Selectable<VolumeTypesTable>;
 export type SnapshotRow = Selectable<SnapshotsTable>;
 export type { Generated };

@@ -15,13 +15,18 @@ export {
 } from './snapshots.js';
 export {
   VolumeOperations,
-  VOLUME_TYPES,
   MIN_VOLUME_GB,
   MAX_VOLUME_GB,
   type CreateVolumeArgs,
   type VolumeOperationsOptions,
-  type VolumeType,
 } from './operations.js';
+export {
+  VolumeTypes,
+  VOLUME_TYPES,
+  volumeTypeId,
+  type NewVolumeType,
+  type VolumeType,
+} from './volume-types.js';
 // The statuses a volume may have, for the edges that check a status they are given.
 export {
   VOLUME_STATUSES,

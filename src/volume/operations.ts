@@ -21,10 +21,8 @@ import type { Logger } from '../log.js';
 import { effectiveLimits, type QuotaLimits } from '../quota/index.js';
 import { checkTags } from '../text-rules.js';
 import type { VolumeClient } from './client.js';
+import { VolumeTypes } from './volume-types.js';
 
-/** The volume types a volume may be made with; the first is the default. */
-export const VOLUME_TYPES = ['gp2', 'gp3', 'standard'] as const;
-export type VolumeType = (typeof VOLUME_TYPES)[number];
 
 /** The sizes a volume may have, in GiB (EC2's bounds for gp2 and gp3). */
 export const MIN_VOLUME_GB = 1;
@@ -88,9 +86,13 @@ export class VolumeOperations {
   readonly #opts: VolumeOperationsOptions;
   readonly #volumes: VolumeRepo;
 
+  /** The volume types, built in and added by administrators. */
+  readonly types: VolumeTypes;
+
   constructor(options: VolumeOperationsOptions) {
     this.#opts = options;
     this.#volumes = new VolumeRepo(options.db);
+    this.types = new VolumeTypes(options.db);
   }
 
   /**
@@ -110,13 +112,7 @@ export class VolumeOperations {
     }
     checkSize(sizeGb);
     if (snapshot) checkSnapshotSource(snapshot, sizeGb);
-    const volumeType = args.volumeType ?? VOLUME_TYPES[0];
-    if (!(VOLUME_TYPES as readonly string[]).includes(volumeType)) {
-      throw invalid(`The volume type '${volumeType}' is not one of ${VOLUME_TYPES.join(', ')}.`, {
-        resource: 'parameter',
-        id: 'VolumeType',
-      });
-    }
+    const volumeType = await this.types.nameFor(args.volumeType, isAdmin(ctx));
     const zone = args.availabilityZone ?? this.#opts.availabilityZone;
     const zones = await this.#opts.zones();
     if (zone !== this.#opts.availabilityZone && !zones.includes(zone)) {
@@ -383,17 +379,12 @@ export class VolumeOperations {
 
   /** Records a new volume type (types here differ only in name; the file stays as it is). */
   async retype(
-    _ctx: RequestContext,
+    ctx: RequestContext,
     volume: VolumeRow,
     shown: string,
-    volumeType: string,
+    wanted: string,
   ): Promise<VolumeRow> {
-    if (!(VOLUME_TYPES as readonly string[]).includes(volumeType)) {
-      throw invalid(`The volume type '${volumeType}' is not one of ${VOLUME_TYPES.join(', ')}.`, {
-        resource: 'parameter',
-        id: 'VolumeType',
-      });
-    }
+    const volumeType = await this.types.nameFor(wanted, isAdmin(ctx));
     const moved = await this.#volumes.update(volume.id, { volumeType }, ['available', 'in-use']);
     if (!moved) throw busy(volume, shown);
     return { ...volume, volumeType };

@@ -11,7 +11,7 @@ import type { VolumeStatus } from '../../db/index.js';
 import { invalid, notFound, StratusError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import type { Metrics } from '../../metrics/index.js';
-import { VOLUME_STATUSES, VOLUME_TYPES } from '../../volume/index.js';
+import { VOLUME_STATUSES } from '../../volume/index.js';
 import { createHttpServer, type HttpsCertificate } from '../http.js';
 import { openstackProtocol } from '../openstack/protocol.js';
 import { contextFromToken } from '../openstack/token-auth.js';
@@ -23,15 +23,8 @@ import { quotaSetRoutes } from './quota-sets.js';
 import { objectOf, optionalText, pageOf, wholeNumber } from './requests.js';
 import { findSnapshot, snapshotRoutes } from './snapshots.js';
 import { uploadImage } from './upload-image.js';
-import {
-  MAX_VERSION,
-  MIN_VERSION,
-  versionsView,
-  volumeSummaryView,
-  volumeTypeId,
-  volumeTypeView,
-  volumeView,
-} from './views.js';
+import { MAX_VERSION, MIN_VERSION, versionsView, volumeSummaryView, volumeView } from './views.js';
+import { volumeTypeRoutes } from './volume-types.js';
 
 export interface BlockStorageServerOptions {
   logger: Logger;
@@ -193,7 +186,7 @@ export function createBlockStorageServer(options: BlockStorageServerOptions): Fa
       sizeGb: size === undefined || size === null ? undefined : wholeNumber(size, 'size'),
       snapshot,
       availabilityZone: optionalText(body['availability_zone'], 'availability_zone'),
-      volumeType: typeName(optionalText(body['volume_type'], 'volume_type')),
+      volumeType: optionalText(body['volume_type'], 'volume_type'),
       name: optionalText(body['name'] ?? body['display_name'], 'name'),
       description: optionalText(body['description'] ?? body['display_description'], 'description'),
     });
@@ -279,60 +272,7 @@ export function createBlockStorageServer(options: BlockStorageServerOptions): Fa
     return '';
   });
 
-  app.get('/v3/types', async (request) => {
-    await caller(request);
-    return { volume_types: VOLUME_TYPES.map((t, i) => volumeTypeView(t, i === 0)) };
-  });
-  /** The type with this id (or `default`), or 404. */
-  const findType = (id: string) => {
-    const i = id === 'default' ? 0 : VOLUME_TYPES.findIndex((t) => volumeTypeId(t) === id);
-    if (i < 0) throw notFound('resource', id, `Volume type ${id} could not be found.`);
-    return { name: VOLUME_TYPES[i] as string, isDefault: i === 0 };
-  };
-  app.get<IdParams>('/v3/types/:id', async (request) => {
-    await caller(request);
-    const t = findType(request.params.id);
-    return { volume_type: volumeTypeView(t.name, t.isDefault) };
-  });
-  // The types have no extra specs: every volume host keeps qcow2 files the same way.
-  app.get<IdParams>('/v3/types/:id/extra_specs', async (request) => {
-    await caller(request);
-    findType(request.params.id);
-    return { extra_specs: {} };
-  });
-  app.get<{ Params: { id: string; key: string } }>(
-    '/v3/types/:id/extra_specs/:key',
-    async (request) => {
-      await caller(request);
-      findType(request.params.id);
-      throw notFound(
-        'resource',
-        request.params.key,
-        `Volume Type ${request.params.id} has no extra specs with key ${request.params.key}.`,
-      );
-    },
-  );
-  // Managing types is an administrator's (Cinder's types_manage policy); the set is fixed
-  // here, as EC2's VolumeType values are, so an administrator is told so.
-  const manageTypes = async (request: FastifyRequest) => {
-    const ctx = await caller(request);
-    if (!isAdmin(ctx)) {
-      throw new StratusError('forbidden', 'Only an administrator may manage volume types.', {
-        resource: 'resource',
-      });
-    }
-    throw invalid(
-      `The volume types are fixed here (${VOLUME_TYPES.join(', ')}, the first the default); they cannot be created, changed or deleted.`,
-      { resource: 'request', reason: 'unsupported' },
-    );
-  };
-  app.post('/v3/types', manageTypes);
-  app.put('/v3/types/:id', manageTypes);
-  app.delete('/v3/types/:id', manageTypes);
-  app.post('/v3/types/:id/extra_specs', manageTypes);
-  app.put('/v3/types/:id/extra_specs/:key', manageTypes);
-  app.delete('/v3/types/:id/extra_specs/:key', manageTypes);
-  app.post('/v3/types/:id/action', manageTypes);
+  volumeTypeRoutes(app, services, caller);
 
   quotaSetRoutes(app, services, caller);
   snapshotRoutes(app, services, caller, base);
@@ -416,12 +356,6 @@ function requestedVersion(header: string | string[] | undefined): string {
     );
   }
   return MIN_VERSION;
-}
-
-/** A volume type named by name or id, as its name. */
-function typeName(nameOrId: string | undefined): string | undefined {
-  if (nameOrId === undefined) return undefined;
-  return VOLUME_TYPES.find((t) => t === nameOrId || volumeTypeId(t) === nameOrId) ?? nameOrId;
 }
 
 function refuseMetadata(metadata: unknown): void {

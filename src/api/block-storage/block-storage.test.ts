@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ERROR_KINDS, StratusError } from '../../errors.js';
 import { toVolumeFault, VOLUME_FAULT_TABLE } from './errors.js';
-import { volumeTime, volumeTypeId } from './views.js';
+import { volumeTypeId } from '../../volume/index.js';
+import { volumeTime } from './views.js';
 
 describe('Block Storage API', () => {
   it('has a fault for every domain error kind, and hides internal details', () => {

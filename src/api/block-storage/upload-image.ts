@@ -57,7 +57,7 @@ export async function uploadImage(
       status: volume.status,
       display_description: volume.description,
       size: volume.sizeGb,
-      volume_type: volumeTypeView(volume.volumeType, false),
+      volume_type: volumeTypeView(await services.volumes.types.get(volume.volumeType, true)),
       image_id: image.id,
       container_format: 'bare',
       disk_format: format,

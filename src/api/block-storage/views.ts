@@ -1,7 +1,7 @@
 // The Block Storage API's JSON: the versions document, volumes (summary and detail), snapshots
 // and volume types, as the API reference describes them at microversion 3.0.
-import { createHash } from 'node:crypto';
 import type { SnapshotRow, VolumeRow } from '../../db/index.js';
+import type { VolumeType } from '../../volume/index.js';
 
 export const MIN_VERSION = '3.0';
 /**
@@ -98,19 +98,15 @@ export function volumeView(
 }
 
 /** A volume type's id: a UUID that follows from its name, the same in every process. */
-export function volumeTypeId(name: string): string {
-  const h = createHash('sha256').update(`stratus volume type ${name}`).digest('hex');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-8${h.slice(17, 20)}-${h.slice(20, 32)}`;
-}
-
-export function volumeTypeView(name: string, isDefault: boolean): Record<string, unknown> {
+/** A volume type as the API shows it. */
+export function volumeTypeView(t: VolumeType): Record<string, unknown> {
   return {
-    id: volumeTypeId(name),
-    name,
-    description: isDefault ? 'The default volume type.' : `Volume type ${name}.`,
-    is_public: true,
-    'os-volume-type-access:is_public': true,
-    extra_specs: {},
+    id: t.id,
+    name: t.name,
+    description: t.description,
+    is_public: t.isPublic,
+    'os-volume-type-access:is_public': t.isPublic,
+    extra_specs: t.extraSpecs,
     qos_specs_id: null,
   };
 }
