@@ -5,7 +5,7 @@
 // It runs on every change the network service makes (a port bound or unbound, a floating IP
 // mapped or unmapped), when an agent registers, and now and then, which also picks up what
 // the API processes changed in the model (subnets, router interfaces and gateways).
-import { systemContext } from '../context.js';
+import { systemContext, type RequestContext } from '../context.js';
 import { FloatingIpRepo, ProjectNetworkRepo, type Db } from '../db/index.js';
 import { asStratusError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -23,31 +23,11 @@ import type { ProjectNetworkService } from './project-networks.js';
 
 /** What the sync calls on the agents (NetworkAgentClient; a fake in tests). */
 export interface OverlayAgents {
-  setOverlayPeers(
-    ctx: ReturnType<typeof systemContext>,
-    host: string,
-    peers: OverlayPeer[],
-  ): Promise<void>;
-  ensureProjectNetwork(
-    ctx: ReturnType<typeof systemContext>,
-    host: string,
-    spec: ProjectNetworkSpec,
-  ): Promise<void>;
-  removeProjectNetwork(
-    ctx: ReturnType<typeof systemContext>,
-    host: string,
-    networkId: string,
-  ): Promise<void>;
-  ensureProjectRouter(
-    ctx: ReturnType<typeof systemContext>,
-    host: string,
-    spec: RouterSpec,
-  ): Promise<void>;
-  removeProjectRouter(
-    ctx: ReturnType<typeof systemContext>,
-    host: string,
-    routerId: string,
-  ): Promise<void>;
+  setOverlayPeers(ctx: RequestContext, host: string, peers: OverlayPeer[]): Promise<void>;
+  ensureProjectNetwork(ctx: RequestContext, host: string, spec: ProjectNetworkSpec): Promise<void>;
+  removeProjectNetwork(ctx: RequestContext, host: string, networkId: string): Promise<void>;
+  ensureProjectRouter(ctx: RequestContext, host: string, spec: RouterSpec): Promise<void>;
+  removeProjectRouter(ctx: RequestContext, host: string, routerId: string): Promise<void>;
 }
 
 /** An instance's port on an overlay network, as the compute host plugs it. */
