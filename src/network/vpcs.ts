@@ -17,6 +17,7 @@ import {
 } from '../db/index.js';
 import { invalid, notFound, StratusError } from '../errors.js';
 import { formatIpv4, parseCidr, parseIpv4, type Cidr } from './ipv4.js';
+import { releaseInstancePorts } from './launch-ports.js';
 import type {
   ProjectNetwork,
   ProjectNetworkService,
@@ -593,15 +594,13 @@ export class VpcService {
     return out;
   }
 
-  /** Deletes the ports of these instances (they were terminated); missing ones are no error. */
+  /**
+   * After these instances were terminated: deletes the ports made for them at launch and
+   * unbinds the others (the launch ports' rule, shared with the Compute API); missing ones
+   * are no error.
+   */
   async releaseInstances(ctx: RequestContext, instanceIds: readonly string[]): Promise<void> {
-    if (instanceIds.length === 0) return;
-    const wanted = new Set(instanceIds);
-    for (const eni of await this.listInterfaces(ctx)) {
-      if (eni.instanceId && wanted.has(eni.instanceId)) {
-        await this.#networks.deletePort(ctx, eni.port.id).catch(() => undefined);
-      }
-    }
+    await releaseInstancePorts(this.#networks, ctx, instanceIds);
   }
 
   /** Deletes the ports of instances that are gone however they went (the Compute API too). */
