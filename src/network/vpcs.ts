@@ -18,6 +18,7 @@ import {
 } from '../db/index.js';
 import { invalid, notFound, StratusError } from '../errors.js';
 import { formatIpv4, parseCidr, parseIpv4, type Cidr } from './ipv4.js';
+import { releaseInstancePorts } from './launch-ports.js';
 import type {
   ProjectNetwork,
   ProjectNetworkService,
@@ -657,11 +658,14 @@ export class VpcService {
   }
 
   /**
-   * The interfaces of these instances (they were terminated) are deleted, or detached when
-   * they are not to be deleted with their instance; missing ones are no error.
+   * After these instances were terminated: their EC2 interfaces are deleted, or detached when
+   * they are not to be deleted with their instance; then any other port of theirs follows the
+   * launch ports' rule, shared with the Compute API (made at launch: deleted; given: unbound).
+   * Missing ones are no error.
    */
-  releaseInstances(ctx: RequestContext, instanceIds: readonly string[]): Promise<void> {
-    return this.interfaces.releaseInstances(ctx, instanceIds);
+  async releaseInstances(ctx: RequestContext, instanceIds: readonly string[]): Promise<void> {
+    await this.interfaces.releaseInstances(ctx, instanceIds);
+    await releaseInstancePorts(this.#networks, ctx, instanceIds);
   }
 
   /** Deletes the ports of instances that are gone however they went (the Compute API too). */
