@@ -172,6 +172,13 @@ describe(
       const after = await volume(root.id);
       assert.equal(after.instanceId, null);
       assert.equal(after.imageId, imageId);
+      // The Block Storage API shows it bootable, with its image.
+      const shown = await fetch(`${t.cloud.urls?.volume as string}/volumes/${root.id}`, {
+        headers: { 'x-auth-token': token },
+      });
+      const body = (await shown.json()) as { volume: Record<string, unknown> };
+      assert.equal(body.volume.bootable, 'true');
+      assert.deepEqual(body.volume.volume_image_metadata, { image_id: imageId });
       keptVolume = root.id;
     });
 
