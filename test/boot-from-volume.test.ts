@@ -155,6 +155,12 @@ describe(
       );
       assert.equal((await volume(root.id)).status, 'in-use');
 
+      // Its disk is the volume: rebuilding it is not offered.
+      const rebuild = await call(token, 'POST', `/servers/${id}/action`, {
+        body: { rebuild: { imageRef: imageId } },
+      });
+      assertFault(rebuild, 409, 'conflictingRequest', /boots from a volume/);
+
       // Stop and start keep it.
       await call(token, 'POST', `/servers/${id}/action`, { body: { 'os-stop': null } });
       await waitUntil(async () => {
