@@ -249,7 +249,8 @@ describe('boot from volume on the qemu driver with the real guest image', NEEDS,
     await ec2.send(new TerminateInstancesCommand({ InstanceIds: [shown] }));
     // The image's mapping says what the source volume said: it stays.
     await eventually(
-      async () => (await volumes()).find((v) => v.id === root.id)?.status === 'available',
+      async () =>
+        (await volumes()).find((v) => v.id === root.id)?.status === 'available' ? true : undefined,
       120_000,
       'the launched root volume to be available',
       500,
@@ -259,7 +260,10 @@ describe('boot from volume on the qemu driver with the real guest image', NEEDS,
   it('the root volume outlives its server and boots a new one (source_type volume)', async () => {
     assert.equal((await call('DELETE', `/v2.1/servers/${serverId}`)).status, 204);
     await eventually(
-      async () => (await volumes()).find((v) => v.id === rootVolume.id)?.status === 'available',
+      async () =>
+        (await volumes()).find((v) => v.id === rootVolume.id)?.status === 'available'
+          ? true
+          : undefined,
       120_000,
       'the root volume to be available',
       500,

@@ -155,6 +155,12 @@ describe(
       );
       assert.equal((await volume(root.id)).status, 'in-use');
 
+      // Its disk is the volume: rebuilding it is not offered.
+      const rebuild = await call(token, 'POST', `/servers/${id}/action`, {
+        body: { rebuild: { imageRef: imageId } },
+      });
+      assertFault(rebuild, 409, 'conflictingRequest', /boots from a volume/);
+
       // Stop and start keep it.
       await call(token, 'POST', `/servers/${id}/action`, { body: { 'os-stop': null } });
       await waitUntil(async () => {
@@ -172,6 +178,13 @@ describe(
       const after = await volume(root.id);
       assert.equal(after.instanceId, null);
       assert.equal(after.imageId, imageId);
+      // The Block Storage API shows it bootable, with its image.
+      const shown = await fetch(`${t.cloud.urls?.volume as string}/volumes/${root.id}`, {
+        headers: { 'x-auth-token': token },
+      });
+      const body = (await shown.json()) as { volume: Record<string, unknown> };
+      assert.equal(body.volume.bootable, 'true');
+      assert.deepEqual(body.volume.volume_image_metadata, { image_id: imageId });
       keptVolume = root.id;
     });
 

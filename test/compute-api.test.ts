@@ -819,12 +819,7 @@ for (const backend of [sqliteBackend, postgresBackend]) {
         [{ accessIPv4: 'not-an-ip' }, 400, 'badRequest', /accessIPv4/],
         [{ metadata: { k: 'v'.repeat(256) } }, 400, 'badRequest', /255/],
         [{ metadata: { k: 1 } }, 400, 'badRequest', /string/],
-        [
-          { block_device_mapping_v2: [{ boot_index: 0 }] },
-          400,
-          'badRequest',
-          /Booting from a volume/,
-        ],
+        [{ block_device_mapping_v2: [{ boot_index: 0 }] }, 400, 'badRequest', /needs its uuid/],
         [
           { metadata: Object.fromEntries(Array.from({ length: 129 }, (_, i) => [`k${i}`, 'v'])) },
           403,

@@ -475,7 +475,7 @@ for (const backend of [sqliteBackend, postgresBackend]) {
               ImageLocation: base,
               'BlockDeviceMapping.1.DeviceName': '/dev/sdb',
             },
-            'InvalidParameterValue',
+            'InvalidParameterCombination',
           ],
           [
             'tags for another resource type',

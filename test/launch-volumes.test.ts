@@ -308,21 +308,23 @@ describe(
         const attached = shown.volumes_attached ?? shown['os-extended-volumes:volumes_attached'];
         assert.ok(JSON.stringify(attached).includes(rows[0]?.id as string), JSON.stringify(shown));
 
-        // Booting from a volume is refused whole: no server, no volume.
+        // A blank boot volume is refused whole: no server, no volume.
         const before = (await volumeRows()).length;
         const refused = await openstack(env, [
+          '--os-compute-api-version',
+          '2.79',
           'server',
           'create',
           '--image',
           image.id,
           '--flavor',
           'm1.nano',
-          '--boot-from-volume',
-          '1',
+          '--block-device',
+          'source_type=blank,destination_type=volume,volume_size=1,boot_index=0',
           'bdm-bfv',
         ]);
         assert.notEqual(refused.code, 0);
-        assert.match(refused.err, /boot_index 0|Booting from a volume/);
+        assert.match(refused.err, /Blank volumes cannot be the boot device/);
         assert.equal((await volumeRows()).length, before);
 
         await os('server', 'delete', '--wait', id);

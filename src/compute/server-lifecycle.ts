@@ -25,6 +25,7 @@ import { invalid, StratusError } from '../errors.js';
 import { effectiveLimits, type QuotaLimits } from '../quota/index.js';
 import type { ComputeClient } from './client.js';
 import { MAX_METADATA_ITEMS } from './operations.js';
+import { rootVolumeOf } from './volume-backed-images.js';
 
 export interface InstanceLifecycleOptions {
   db: Db;
@@ -124,11 +125,26 @@ export class InstanceLifecycle {
   }
 
   /**
+   * Refuses (`conflict`, reason unsupported) work on an instance's own root disk for one that
+   * boots from a volume: rebuilding, resizing and rescuing it are not offered.
+   */
+  async #ownDisk(inst: InstanceRow, action: string): Promise<void> {
+    if (await rootVolumeOf(this.#opts.db, inst.id)) {
+      throw new StratusError(
+        'conflict',
+        `Cannot '${action}' instance ${inst.id}: it boots from a volume, and ${action} is not offered for such instances.`,
+        { resource: 'instance', id: inst.id, reason: 'unsupported' },
+      );
+    }
+  }
+
+  /**
    * Boots the instance from a rescue image (`imageRef`, or the instance's own image) with its
    * own disk attached second: RESCUE.
    */
   async rescue(ctx: RequestContext, inst: InstanceRow, imageRef?: string): Promise<void> {
     this.#check(ctx, inst, 'rescue');
+    await this.#ownDisk(inst, 'rescue');
     const image = await this.#image(ctx, imageRef ?? inst.imageId);
     await this.#start(ctx, inst, 'rescue', {}, (host) =>
       this.#opts.compute.rescueInstance(ctx, host, inst.id, {
@@ -162,6 +178,7 @@ export class InstanceLifecycle {
     } = {},
   ): Promise<void> {
     this.#check(ctx, inst, 'rebuild');
+    await this.#ownDisk(inst, 'rebuild');
     const image = await this.#image(ctx, imageRef);
     const set: Partial<InstancesTable> = {};
     if (change.keyName === null) Object.assign(set, { keyName: null, keyData: null });
@@ -216,6 +233,7 @@ export class InstanceLifecycle {
    */
   async resize(ctx: RequestContext, inst: InstanceRow, flavor: FlavorRow): Promise<void> {
     this.#check(ctx, inst, 'resize');
+    await this.#ownDisk(inst, 'resize');
     if (flavor.id === inst.flavorId) {
       throw invalid('When resizing, instances must change flavor!', {
         resource: 'flavor',

@@ -79,7 +79,9 @@ export function volumeView(
     metadata: options.metadata ?? {},
     links: links(base, v),
     user_id: v.userId,
-    bootable: 'false',
+    // Made from an image (or a snapshot of such a volume): a server can boot from it.
+    bootable: v.imageId !== null ? 'true' : 'false',
+    ...(v.imageId !== null ? { volume_image_metadata: { image_id: v.imageId } } : {}),
     encrypted: false,
     replication_status: null,
     consistencygroup_id: null,

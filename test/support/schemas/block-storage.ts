@@ -90,6 +90,7 @@ export const volumeDetail: AnySchema = {
     links,
     user_id: { type: 'string' },
     bootable: { enum: ['true', 'false'] },
+    volume_image_metadata: { type: 'object', additionalProperties: { type: 'string' } },
     encrypted: { type: 'boolean' },
     replication_status: nullableString,
     consistencygroup_id: nullableString,
