@@ -10,6 +10,7 @@ import { effectiveLimits, type QuotaLimits } from '../quota/index.js';
 import {
   DEFAULT_GROUP,
   isUniqueViolation,
+  ProjectNetworkRepo,
   QuotaRepo,
   SecurityGroupRepo,
   TagRepo,
@@ -97,6 +98,17 @@ export interface InstanceRuleSet {
    * the instance is unknown).
    */
   metadataHopLimit: number;
+}
+
+/** What the overlay data plane enforces on a project network port (OverlayHost.setPortSecurity). */
+export interface PortRuleSet {
+  portId: string;
+  networkId: string;
+  /**
+   * The port's groups' ingress and egress rules, remote groups as the addresses their member
+   * ports hold on this port's network; undefined when the port's security is off.
+   */
+  security: { ingress: EffectiveRule[]; egress: EffectiveRule[] } | undefined;
 }
 
 export interface SecurityGroupServiceOptions {
@@ -446,6 +458,68 @@ export class SecurityGroupService {
         metadataHopLimit: hops.get(instanceId) ?? 1,
       };
     });
+  }
+
+  /**
+   * What the overlay data plane enforces on these project network ports: each port's groups'
+   * rules, a remote group being the addresses held by the ports of that group on the same
+   * network. A port with port security off gets `security` undefined (not filtered); ports
+   * that do not exist are left out.
+   */
+  async rulesForPorts(portIds: readonly string[]): Promise<PortRuleSet[]> {
+    const networks = new ProjectNetworkRepo(this.#opts.db);
+    const wanted = new Set(portIds);
+    const found = (await Promise.all(portIds.map((id) => networks.port(id)))).filter(
+      (p): p is NonNullable<typeof p> => p !== undefined,
+    );
+    const groupsOf = (p: { securityGroups: string }) => JSON.parse(p.securityGroups) as string[];
+    const networkIds = [...new Set(found.map((p) => p.networkId))];
+    // Every port of those networks, for the members of remote groups, with its addresses.
+    const neighbours = await networks.ports(networkIds);
+    const ips = await networks.portIps(neighbours.map((p) => p.id));
+    const addressesOf = new Map<string, string[]>();
+    for (const ip of ips) {
+      if (ip.portId)
+        addressesOf.set(ip.portId, [...(addressesOf.get(ip.portId) ?? []), ip.address]);
+    }
+    const rules = await new SecurityGroupRepo(this.#opts.db).rules([
+      ...new Set(found.flatMap(groupsOf)),
+    ]);
+    const out: PortRuleSet[] = [];
+    for (const port of found) {
+      if (!wanted.has(port.id)) continue;
+      if (!port.portSecurityEnabled) {
+        out.push({ portId: port.id, networkId: port.networkId, security: undefined });
+        continue;
+      }
+      const groups = groupsOf(port);
+      const members = (groupId: string) =>
+        neighbours
+          .filter((n) => n.networkId === port.networkId && groupsOf(n).includes(groupId))
+          .flatMap((n) => (addressesOf.get(n.id) ?? []).map((a) => `${a}/32`));
+      const effective = rules
+        .filter((r) => groups.includes(r.groupId))
+        .map((r) => ({
+          direction: r.direction,
+          ruleId: r.id,
+          groupId: r.groupId,
+          protocol: r.protocol as RuleProtocol,
+          fromPort: r.fromPort,
+          toPort: r.toPort,
+          cidr: r.cidr,
+          sourceGroupId: r.sourceGroupId,
+          sources: r.cidr !== null ? [r.cidr] : members(r.sourceGroupId ?? ''),
+        }));
+      out.push({
+        portId: port.id,
+        networkId: port.networkId,
+        security: {
+          ingress: ofDirection(effective, 'ingress', groups),
+          egress: ofDirection(effective, 'egress', groups),
+        },
+      });
+    }
+    return out;
   }
 
   /**
