@@ -298,6 +298,21 @@ for (const backend of TEST_BACKENDS) {
       assert.equal(added.rules[0]?.direction, 'egress');
       // Every host hears of it, as of ingress changes.
       assert.deepEqual(await take(1), { a: [[app.id]], b: [[app.id]] });
+      // Another IP protocol by number: all of its traffic, whatever ports are given.
+      const gre = await network.authorizeSecurityGroupEgress(ctx, { name: 'app' }, [
+        { protocol: '47', fromPort: 1, toPort: 2, ipRanges: [{ cidr: '192.0.2.0/24' }] },
+      ]);
+      assert.deepEqual(
+        gre.rules.map((r) => [r.protocol, r.fromPort, r.toPort]),
+        [['47', null, null]],
+      );
+      await take(1);
+      await network.revokeSecurityGroupEgress(
+        ctx,
+        { name: 'app' },
+        { ruleRefs: [{ idPrefix: gre.rules[0]?.id ?? '' }] },
+      );
+      await take(1);
       const allowAll = { protocol: '-1', ipRanges: [{ cidr: '0.0.0.0/0' }] };
       await network.revokeSecurityGroupEgress(ctx, { name: 'app' }, { permissions: [allowAll] });
       assert.deepEqual(await egressOf(), [['tcp', 5432, [`${dbVm.address}/32`]]]);

@@ -23,7 +23,8 @@ import type { Logger } from '../log.js';
 import { checkTags } from '../text-rules.js';
 import { formatIpv4, parseRuleCidr } from './ipv4.js';
 
-export type RuleProtocol = 'tcp' | 'udp' | 'icmp' | '-1';
+/** TCP, UDP, ICMP, all ('-1'), or another IP protocol by its number (e.g. '47'). */
+export type RuleProtocol = 'tcp' | 'udp' | 'icmp' | '-1' | `${number}`;
 
 /** Which way a rule lets traffic pass: into the group's members, or out of them. */
 export type RuleDirection = 'ingress' | 'egress';
@@ -658,6 +659,8 @@ function parseProtocol(text: string): RuleProtocol {
   if (p === 'udp' || p === '17') return 'udp';
   if (p === 'icmp' || p === '1') return 'icmp';
   if (p === '-1' || p === 'all') return '-1';
+  // Any other IP protocol by number, as EC2 and Neutron take it (all of its traffic).
+  if (/^\d{1,3}$/.test(p) && Number(p) <= 255) return String(Number(p)) as `${number}`;
   throw invalid(`Invalid value '${text.slice(0, 64)}' for IP protocol. Unknown protocol.`, {
     resource: 'parameter',
     id: 'IpProtocol',
@@ -669,7 +672,8 @@ function checkPorts(
   from: number | undefined,
   to: number | undefined,
 ): [number | null, number | null] {
-  if (protocol === '-1') return [null, null];
+  // All protocols, or a protocol without ports: every packet of it, whatever ports are given.
+  if (protocol !== 'tcp' && protocol !== 'udp' && protocol !== 'icmp') return [null, null];
   if (protocol === 'icmp') {
     const type = from ?? -1;
     const code = to ?? -1;
