@@ -1058,7 +1058,11 @@ for (const backend of [sqliteBackend, postgresBackend]) {
         ],
         ['FromPort that is no number', () => perm({ FromPort: 'abc' }), 'InvalidParameterValue'],
         ['protocol bogus', () => perm({ IpProtocol: 'bogus' }), 'InvalidParameterValue'],
-        ['protocol 47 (GRE)', () => perm({ IpProtocol: '47' }), 'InvalidParameterValue'],
+        [
+          'protocol 256 (no such IP protocol)',
+          () => perm({ IpProtocol: '256' }),
+          'InvalidParameterValue',
+        ],
         [
           'ICMP type 256',
           () => perm({ IpProtocol: 'icmp', FromPort: '256', ToPort: '-1' }),

@@ -3,16 +3,21 @@
 // and at its Elastic IP from a client namespace (another "machine"), is refused while its
 // group has no rule, accepted after AuthorizeSecurityGroupIngress, and refused again after
 // RevokeSecurityGroupIngress (how long each took is noted); OpenSSH's client proves each state.
+// Egress too: the guest's own connection out to a client namespace gets through with the
+// allow-all egress rule, not once it is revoked, and again with a rule for that address.
 // All traffic stays inside namespaces made here.
 import {
   AllocateAddressCommand,
   AssociateAddressCommand,
+  AuthorizeSecurityGroupEgressCommand,
   AuthorizeSecurityGroupIngressCommand,
   CreateSecurityGroupCommand,
   DescribeInstancesCommand,
+  DescribeSecurityGroupsCommand,
   DescribeInstanceStatusCommand,
   GetConsoleOutputCommand,
   ImportKeyPairCommand,
+  RevokeSecurityGroupEgressCommand,
   RevokeSecurityGroupIngressCommand,
   RunInstancesCommand,
   TerminateInstancesCommand,
@@ -262,6 +267,67 @@ describe('security groups on a real guest over its SSH', NEEDS, () => {
       assert.equal(r.code, 0, `${v.label}: ${r.out}`);
       assert.match(r.out, /^ip-10-/, v.label);
     }
+  });
+
+  it('lets the guest connect out by its egress rules only', async () => {
+    const v0 = vantages[0] as Vantage;
+    const line = (
+      await run('ip', ['-n', clientNetns, '-4', '-o', 'addr', 'show', 'dev', 'eth0'], 10_000)
+    ).out;
+    const client = /inet (192\.0\.2\.\d+)\//.exec(line)?.[1] as string;
+    assert.ok(client, line);
+    spawn(
+      'ip',
+      [
+        'netns',
+        'exec',
+        clientNetns,
+        'busybox',
+        'nc',
+        '-ll',
+        '-p',
+        '9100',
+        '-e',
+        'busybox',
+        'echo',
+        'out-ok',
+      ],
+      { stdio: 'ignore' },
+    );
+    const out = async () =>
+      (
+        await run(...sshLine(v0, 10, `busybox nc -w 3 ${client} 9100 </dev/null; true`), 60_000)
+      ).out.trim();
+    await waitUntil(
+      async () => (await out()).includes('out-ok'),
+      30_000,
+      'the guest to connect out',
+    );
+    const groupId = (
+      await cloud.admin.send(new DescribeSecurityGroupsCommand({ GroupNames: ['locked'] }))
+    ).SecurityGroups?.[0]?.GroupId as string;
+    const allowAll = { IpProtocol: '-1', IpRanges: [{ CidrIp: '0.0.0.0/0' }] };
+    await cloud.admin.send(
+      new RevokeSecurityGroupEgressCommand({ GroupId: groupId, IpPermissions: [allowAll] }),
+    );
+    // Its SSH session (a reply to an accepted connection) still works; its own connection not.
+    assert.doesNotMatch(await out(), /out-ok/);
+    const toClient = {
+      IpProtocol: 'tcp',
+      FromPort: 9100,
+      ToPort: 9100,
+      IpRanges: [{ CidrIp: `${client}/32` }],
+    };
+    await cloud.admin.send(
+      new AuthorizeSecurityGroupEgressCommand({ GroupId: groupId, IpPermissions: [toClient] }),
+    );
+    assert.match(await out(), /out-ok/);
+    await cloud.admin.send(
+      new RevokeSecurityGroupEgressCommand({ GroupId: groupId, IpPermissions: [toClient] }),
+    );
+    await cloud.admin.send(
+      new AuthorizeSecurityGroupEgressCommand({ GroupId: groupId, IpPermissions: [allowAll] }),
+    );
   });
 
   it('refuses SSH again after RevokeSecurityGroupIngress, keeping open sessions', async (t) => {

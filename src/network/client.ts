@@ -9,6 +9,7 @@ import type {
   GroupRef,
   InstanceRuleSet,
   PermissionSpec,
+  PortRuleSet,
   RuleChange,
   RuleRef,
 } from './security-groups.js';
@@ -67,6 +68,7 @@ export type NetworkProtocol = {
   knownLeases: { args: { host: string }; result: KnownLease[] };
   hostNetwork: { args: { host: string }; result: GuestNetworkSpec & { networkId: string } };
   rulesForInstances: { args: { instanceIds: string[] }; result: InstanceRuleSet[] };
+  rulesForPorts: { args: { portIds: string[] }; result: PortRuleSet[] };
   metadataOptionsChanged: { args: { instanceId: string }; result: null };
   projectPortOf: { args: { instanceId: string }; result: OverlayPort | null };
   overlayHostUp: { args: OverlayHostRegistration; result: null };
@@ -200,6 +202,14 @@ export class NetworkClient {
     return this.bus.call(ctx, NETWORK_TOPIC, 'rulesForInstances', {
       instanceIds: [...instanceIds],
     });
+  }
+
+  /**
+   * Call: the security groups of these project network ports as the overlay data plane
+   * enforces them (OverlayHost.setPortSecurity); unknown ports are left out.
+   */
+  rulesForPorts(ctx: RequestContext, portIds: readonly string[]): Promise<PortRuleSet[]> {
+    return this.bus.call(ctx, NETWORK_TOPIC, 'rulesForPorts', { portIds: [...portIds] });
   }
 
   /**

@@ -122,6 +122,7 @@ export class NetworkManager implements ProtocolHandlers<NetworkProtocol> {
             knownLeases: (a) => this.knownLeases(a),
             hostNetwork: (a) => this.hostNetwork(a),
             rulesForInstances: (a) => this.rulesForInstances(a),
+            rulesForPorts: (a) => this.rulesForPorts(a),
             metadataOptionsChanged: (a) => this.metadataOptionsChanged(a),
             ensureDefaultSecurityGroup: (a, c) => this.ensureDefaultSecurityGroup(a, c),
             setInstanceSecurityGroups: (a) => this.setInstanceSecurityGroups(a),
@@ -331,6 +332,11 @@ export class NetworkManager implements ProtocolHandlers<NetworkProtocol> {
       dhcpEnd: n.dhcpEnd,
       dns: n.dns,
     };
+  }
+
+  /** The security groups of project network ports, for the overlay data plane. */
+  rulesForPorts(args: Args<'rulesForPorts'>) {
+    return this.#groups.rulesForPorts(args.portIds);
   }
 
   async rulesForInstances(args: {

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { InProcessBus, type Subscription } from '../bus/index.js';
 import { systemContext, userContext, type RequestContext } from '../context.js';
-import { InstanceRepo, type Database } from '../db/index.js';
+import { InstanceRepo, ProjectNetworkRepo, type Database } from '../db/index.js';
 import { openTestDatabase, TEST_BACKENDS } from '../../test/support/databases.js';
 import { stratusError } from '../../test/support/expect.js';
 import { needs } from '../../test/support/capabilities.js';
@@ -15,6 +15,7 @@ import { silentLogger } from '../log.js';
 import { NETWORK_AGENT_FANOUT, NetworkAgentClient } from './agent.js';
 import { NetworkClient } from './client.js';
 import { NetworkManager } from './manager.js';
+import { ProjectNetworkService } from './project-networks.js';
 import { SecurityGroupReader } from './security-group-reader.js';
 import { SecurityGroupService } from './security-groups.js';
 
@@ -297,6 +298,21 @@ for (const backend of TEST_BACKENDS) {
       assert.equal(added.rules[0]?.direction, 'egress');
       // Every host hears of it, as of ingress changes.
       assert.deepEqual(await take(1), { a: [[app.id]], b: [[app.id]] });
+      // Another IP protocol by number: all of its traffic, whatever ports are given.
+      const gre = await network.authorizeSecurityGroupEgress(ctx, { name: 'app' }, [
+        { protocol: '47', fromPort: 1, toPort: 2, ipRanges: [{ cidr: '192.0.2.0/24' }] },
+      ]);
+      assert.deepEqual(
+        gre.rules.map((r) => [r.protocol, r.fromPort, r.toPort]),
+        [['47', null, null]],
+      );
+      await take(1);
+      await network.revokeSecurityGroupEgress(
+        ctx,
+        { name: 'app' },
+        { ruleRefs: [{ idPrefix: gre.rules[0]?.id ?? '' }] },
+      );
+      await take(1);
       const allowAll = { protocol: '-1', ipRanges: [{ cidr: '0.0.0.0/0' }] };
       await network.revokeSecurityGroupEgress(ctx, { name: 'app' }, { permissions: [allowAll] });
       assert.deepEqual(await egressOf(), [['tcp', 5432, [`${dbVm.address}/32`]]]);
@@ -313,6 +329,44 @@ for (const backend of TEST_BACKENDS) {
         ]),
         (err: Error & { kind?: string }) => err.kind === 'already_exists',
       );
+    });
+
+    it("gives the overlay a project port's rules, remote groups as their ports' addresses on its network", async () => {
+      const ctx = await newProject();
+      const app = await network.createSecurityGroup(ctx, { name: 'app', description: 'x' });
+      const db = await network.createSecurityGroup(ctx, { name: 'db', description: 'x' });
+      await network.authorizeSecurityGroupIngress(ctx, { name: 'db' }, [
+        { protocol: 'tcp', fromPort: 5432, toPort: 5432, sourceGroups: [{ name: 'app' }] },
+      ]);
+      const nets = new ProjectNetworkService({ db: database.db, floatingPool: 'public' });
+      const net = await nets.createNetwork(ctx, { name: 'n1' });
+      await nets.createSubnet(ctx, { networkId: net.id, cidr: '10.61.0.0/24' });
+      const other = await nets.createNetwork(ctx, { name: 'n2' });
+      await nets.createSubnet(ctx, { networkId: other.id, cidr: '10.62.0.0/24' });
+      const appPort = await nets.createPort(ctx, { networkId: net.id, securityGroups: [app.id] });
+      await nets.createPort(ctx, { networkId: other.id, securityGroups: [app.id] });
+      const dbPort = await nets.createPort(ctx, { networkId: net.id, securityGroups: [db.id] });
+      const open = await nets.createPort(ctx, { networkId: net.id, portSecurityEnabled: false });
+      const sets = await network.rulesForPorts(systemContext(), [dbPort.id, open.id, 'nothing']);
+      assert.deepEqual(
+        sets.map((x) => x.portId),
+        [dbPort.id, open.id],
+      );
+      const [dbSet, openSet] = sets;
+      const appIps = (await new ProjectNetworkRepo(database.db).portIps([appPort.id])).map(
+        (r) => `${r.address}/32`,
+      );
+      assert.equal(appIps.length, 1);
+      // Only app's port on the same network counts as a source.
+      assert.deepEqual(
+        dbSet?.security?.ingress.map((r) => [r.protocol, r.fromPort, r.sources]),
+        [['tcp', 5432, appIps]],
+      );
+      assert.deepEqual(
+        dbSet?.security?.egress.map((r) => [r.protocol, r.sources]),
+        [['-1', ['0.0.0.0/0']]],
+      );
+      assert.equal(openSet?.security, undefined);
     });
 
     it('puts an instance in other groups of its project, and every host hears of it', async () => {

@@ -10,6 +10,7 @@ import { effectiveLimits, type QuotaLimits } from '../quota/index.js';
 import {
   DEFAULT_GROUP,
   isUniqueViolation,
+  ProjectNetworkRepo,
   QuotaRepo,
   SecurityGroupRepo,
   TagRepo,
@@ -22,7 +23,8 @@ import type { Logger } from '../log.js';
 import { checkTags } from '../text-rules.js';
 import { formatIpv4, parseRuleCidr } from './ipv4.js';
 
-export type RuleProtocol = 'tcp' | 'udp' | 'icmp' | '-1';
+/** TCP, UDP, ICMP, all ('-1'), or another IP protocol by its number (e.g. '47'). */
+export type RuleProtocol = 'tcp' | 'udp' | 'icmp' | '-1' | `${number}`;
 
 /** Which way a rule lets traffic pass: into the group's members, or out of them. */
 export type RuleDirection = 'ingress' | 'egress';
@@ -97,6 +99,17 @@ export interface InstanceRuleSet {
    * the instance is unknown).
    */
   metadataHopLimit: number;
+}
+
+/** What the overlay data plane enforces on a project network port (OverlayHost.setPortSecurity). */
+export interface PortRuleSet {
+  portId: string;
+  networkId: string;
+  /**
+   * The port's groups' ingress and egress rules, remote groups as the addresses their member
+   * ports hold on this port's network; undefined when the port's security is off.
+   */
+  security: { ingress: EffectiveRule[]; egress: EffectiveRule[] } | undefined;
 }
 
 export interface SecurityGroupServiceOptions {
@@ -449,6 +462,68 @@ export class SecurityGroupService {
   }
 
   /**
+   * What the overlay data plane enforces on these project network ports: each port's groups'
+   * rules, a remote group being the addresses held by the ports of that group on the same
+   * network. A port with port security off gets `security` undefined (not filtered); ports
+   * that do not exist are left out.
+   */
+  async rulesForPorts(portIds: readonly string[]): Promise<PortRuleSet[]> {
+    const networks = new ProjectNetworkRepo(this.#opts.db);
+    const wanted = new Set(portIds);
+    const found = (await Promise.all(portIds.map((id) => networks.port(id)))).filter(
+      (p): p is NonNullable<typeof p> => p !== undefined,
+    );
+    const groupsOf = (p: { securityGroups: string }) => JSON.parse(p.securityGroups) as string[];
+    const networkIds = [...new Set(found.map((p) => p.networkId))];
+    // Every port of those networks, for the members of remote groups, with its addresses.
+    const neighbours = await networks.ports(networkIds);
+    const ips = await networks.portIps(neighbours.map((p) => p.id));
+    const addressesOf = new Map<string, string[]>();
+    for (const ip of ips) {
+      if (ip.portId)
+        addressesOf.set(ip.portId, [...(addressesOf.get(ip.portId) ?? []), ip.address]);
+    }
+    const rules = await new SecurityGroupRepo(this.#opts.db).rules([
+      ...new Set(found.flatMap(groupsOf)),
+    ]);
+    const out: PortRuleSet[] = [];
+    for (const port of found) {
+      if (!wanted.has(port.id)) continue;
+      if (!port.portSecurityEnabled) {
+        out.push({ portId: port.id, networkId: port.networkId, security: undefined });
+        continue;
+      }
+      const groups = groupsOf(port);
+      const members = (groupId: string) =>
+        neighbours
+          .filter((n) => n.networkId === port.networkId && groupsOf(n).includes(groupId))
+          .flatMap((n) => (addressesOf.get(n.id) ?? []).map((a) => `${a}/32`));
+      const effective = rules
+        .filter((r) => groups.includes(r.groupId))
+        .map((r) => ({
+          direction: r.direction,
+          ruleId: r.id,
+          groupId: r.groupId,
+          protocol: r.protocol as RuleProtocol,
+          fromPort: r.fromPort,
+          toPort: r.toPort,
+          cidr: r.cidr,
+          sourceGroupId: r.sourceGroupId,
+          sources: r.cidr !== null ? [r.cidr] : members(r.sourceGroupId ?? ''),
+        }));
+      out.push({
+        portId: port.id,
+        networkId: port.networkId,
+        security: {
+          ingress: ofDirection(effective, 'ingress', groups),
+          egress: ofDirection(effective, 'egress', groups),
+        },
+      });
+    }
+    return out;
+  }
+
+  /**
    * Puts a live instance in exactly these groups of its own project (ModifyInstanceAttribute's
    * groupSet); every host's agent is told, so the instance's own chain and the rules whose
    * source is one of its old or new groups follow. Returns the groups' ids.
@@ -584,6 +659,8 @@ function parseProtocol(text: string): RuleProtocol {
   if (p === 'udp' || p === '17') return 'udp';
   if (p === 'icmp' || p === '1') return 'icmp';
   if (p === '-1' || p === 'all') return '-1';
+  // Any other IP protocol by number, as EC2 and Neutron take it (all of its traffic).
+  if (/^\d{1,3}$/.test(p) && Number(p) <= 255) return String(Number(p)) as `${number}`;
   throw invalid(`Invalid value '${text.slice(0, 64)}' for IP protocol. Unknown protocol.`, {
     resource: 'parameter',
     id: 'IpProtocol',
@@ -595,7 +672,8 @@ function checkPorts(
   from: number | undefined,
   to: number | undefined,
 ): [number | null, number | null] {
-  if (protocol === '-1') return [null, null];
+  // All protocols, or a protocol without ports: every packet of it, whatever ports are given.
+  if (protocol !== 'tcp' && protocol !== 'udp' && protocol !== 'icmp') return [null, null];
   if (protocol === 'icmp') {
     const type = from ?? -1;
     const code = to ?? -1;

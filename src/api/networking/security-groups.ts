@@ -260,10 +260,12 @@ function ruleProtocol(value: unknown): string {
       : typeof value === 'string'
         ? value.toLowerCase()
         : '';
+  // Another IP protocol by its number: all of its traffic (no ports).
+  if (/^\d{1,3}$/.test(key) && Number(key) <= 255) return names[key] ?? String(Number(key));
   const p = names[key];
   if (!p) {
     throw invalid(
-      `Security group rule protocol ${JSON.stringify(value)} is not supported here. Only tcp, udp, icmp (or 6, 17, 1) and any are.`,
+      `Security group rule protocol ${JSON.stringify(value)} is not supported here. Only tcp, udp, icmp, any and protocol numbers (0 to 255) are.`,
       { resource: 'parameter', id: 'protocol', reason: 'unsupported' },
     );
   }

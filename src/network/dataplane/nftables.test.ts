@@ -130,6 +130,7 @@ describe('egress chains', () => {
         rule('icmp', 8, -1, ['10.2.0.0/16']),
         rule('icmp', 3, 4, ['10.3.0.0/16']),
         rule('tcp', 443, 443, ['10.0.0.0/8']),
+        rule('47', null, null, ['10.4.0.0/16']),
       ]),
       [
         'ct state established,related return',
@@ -141,6 +142,7 @@ describe('egress chains', () => {
         'ip daddr 10.1.0.0/16 meta l4proto icmp return',
         'ip daddr 10.2.0.0/16 icmp type 8 return',
         'ip daddr 10.3.0.0/16 icmp type 3 icmp code 4 return',
+        'ip daddr 10.4.0.0/16 meta l4proto 47 return',
         'drop',
       ],
     );
@@ -153,6 +155,12 @@ describe('egress chains', () => {
       'drop',
     ]);
     assert.deepEqual(guestEgressRules(undefined), ['return']);
+    // Ingress by protocol number too.
+    assert.deepEqual(guestChainRules([rule('47', null, null, ['10.4.0.0/16'])]).slice(-2), [
+      'ip saddr 10.4.0.0/16 meta l4proto 47 accept',
+      'drop',
+    ]);
+    assert.throws(() => guestEgressRules([rule('256' as '47', null, null, ['10.0.0.0/8'])]));
     assert.throws(() => guestEgressRules([rule('tcp', 1, 2, ['10.0.0.0/8 } accept'])]));
   });
 

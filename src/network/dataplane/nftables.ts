@@ -270,7 +270,9 @@ export function guestChainRules(
       const src = checkCidr(source);
       let text: string | undefined;
       if (rule.protocol === '-1') text = `ip saddr ${src} accept`;
-      else if (rule.protocol === 'tcp' || rule.protocol === 'udp') {
+      else if (rule.protocol !== 'tcp' && rule.protocol !== 'udp' && rule.protocol !== 'icmp') {
+        text = `ip saddr ${src} meta l4proto ${checkProtocol(rule.protocol)} accept`;
+      } else if (rule.protocol === 'tcp' || rule.protocol === 'udp') {
         const from = checkPort(rule.fromPort ?? 0);
         const to = checkPort(rule.toPort ?? 65535);
         const ports = from === to ? `${from}` : `${from}-${to}`;
@@ -312,6 +314,9 @@ export function guestEgressRules(rules: readonly EffectiveRule[] | undefined): s
 /** What a rule matches besides its remote address: protocol, ports, ICMP type and code. */
 function matchOf(rule: EffectiveRule): string {
   if (rule.protocol === '-1') return '';
+  if (rule.protocol !== 'tcp' && rule.protocol !== 'udp' && rule.protocol !== 'icmp') {
+    return ` meta l4proto ${checkProtocol(rule.protocol)}`;
+  }
   if (rule.protocol === 'icmp') {
     const type = rule.fromPort ?? -1;
     const code = rule.toPort ?? -1;
@@ -463,6 +468,11 @@ function checkMac(text: string): string {
 function checkPort(n: number): number {
   if (!Number.isInteger(n) || n < 0 || n > 65535) throw bad(`'${n}' is not a port`);
   return n;
+}
+
+function checkProtocol(text: string): number {
+  if (!/^\d{1,3}$/.test(text) || Number(text) > 255) throw bad(`'${text}' is not an IP protocol`);
+  return Number(text);
 }
 
 function checkIcmp(n: number): number {
