@@ -19,7 +19,9 @@ import {
   DescribeInstancesCommand,
   DescribeRouteTablesCommand,
   DisassociateAddressCommand,
+  AuthorizeSecurityGroupIngressCommand,
   ImportKeyPairCommand,
+  RevokeSecurityGroupIngressCommand,
   RunInstancesCommand,
   type _InstanceType,
   type EC2Client,
@@ -56,6 +58,8 @@ const ec2IdOf = (uuid: string) => `i-${uuid.replace(/-/g, '').slice(0, 17)}`;
 /** Both projects' VPC and subnet: the same addresses on purpose. */
 const VPC_CIDR = '10.20.0.0/16';
 const SUBNET_CIDR = '10.20.1.0/24';
+/** ssh from anywhere, the one rule the guests' group gets. */
+const SSH = { IpProtocol: 'tcp', FromPort: 22, ToPort: 22, IpRanges: [{ CidrIp: '0.0.0.0/0' }] };
 /** The client namespace's address on the public segment (the lab's first client). */
 const CLIENT_IP = '172.24.4.100';
 const LISTEN_PORT = 9099;
@@ -234,6 +238,17 @@ describe('project networks across two qemu hosts: two projects, one CIDR, isolat
           GatewayId: igw,
         }),
       );
+      // The guests are in their project's default group (no SecurityGroupId given): ping
+      // within the VPC and ssh from anywhere need rules.
+      await c.send(
+        new AuthorizeSecurityGroupIngressCommand({
+          GroupName: 'default',
+          IpPermissions: [
+            SSH,
+            { IpProtocol: 'icmp', FromPort: -1, ToPort: -1, IpRanges: [{ CidrIp: VPC_CIDR }] },
+          ],
+        }),
+      );
       // Project b's guests start one address later, so that b's first guest has a's second
       // guest's address (metadata must tell them apart) and b's second has one a lacks.
       if (project === 'b') await c.send(new CreateNetworkInterfaceCommand({ SubnetId: subnetId }));
@@ -324,6 +339,26 @@ describe('project networks across two qemu hosts: two projects, one CIDR, isolat
     for (const [i, g] of guests.entries()) {
       assert.match(names[i] as string, new RegExp(`inet ${g.privateIp.replace(/\./g, '\\.')}/24`));
     }
+  });
+
+  it("enforces the guests' security groups on the overlay: no ssh without the rule, and back with it", async () => {
+    const g = guest('a', 0);
+    await ec2.a.send(
+      new RevokeSecurityGroupIngressCommand({ GroupName: 'default', IpPermissions: [SSH] }),
+    );
+    // The rule change reaches the port on its host: ssh stops being accepted.
+    await eventually(
+      async () => ((await ssh(g.floatingIp, 'true', 6_000)).ok ? undefined : true),
+      60_000,
+      'ssh to be refused once the rule is revoked',
+      500,
+    );
+    // The other project's group still has its rule: its guest still answers.
+    assert.ok((await ssh(guest('b', 0).floatingIp, 'true')).ok, "project b's guest");
+    await ec2.a.send(
+      new AuthorizeSecurityGroupIngressCommand({ GroupName: 'default', IpPermissions: [SSH] }),
+    );
+    await sshUntil(g.floatingIp, 'true', 60_000);
   });
 
   it('answers each guest its own metadata, also two guests with one address on two networks', async () => {
