@@ -435,4 +435,30 @@ describe('project networks across two qemu hosts: two projects, one CIDR, isolat
     assert.ok(seen);
     assert.ok(!guests.some((x) => x.privateIp === seen.from));
   });
+
+  it('stratus smoke passes in a VPC of its own (not the default one), from the public segment', async (t) => {
+    const t0 = Date.now();
+    const smoke = await stratus([
+      'smoke',
+      '--rc',
+      path.join(dir, 'stratusrc'),
+      '--instance-type',
+      'm1.nano',
+      '--vpc',
+      '10.77.0.0/16',
+      '--netns',
+      clientNs,
+      '--boot-timeout',
+      '120',
+      '--ssh-timeout',
+      '120',
+    ]);
+    assert.equal(smoke.code, 0, `${smoke.stdout}\n${smoke.stderr}`);
+    // It ran in its own VPC: the steps that make and remove it passed, and ssh went to an
+    // Elastic IP (the guest's address in 10.77.0.0/24 is not reachable from the client).
+    assert.match(smoke.stdout, /create-vpc .* ok .*10\.77\.0\.0\/16/);
+    assert.match(smoke.stdout, /delete-vpc .* ok/);
+    assert.match(smoke.stdout, /\n1 passed, 0 failed\n/);
+    t.diagnostic(`stratus smoke --vpc passed in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  });
 });
