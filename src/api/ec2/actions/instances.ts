@@ -38,7 +38,7 @@ import {
   launchTemplateOf,
   launchTemplateTags,
 } from './launch-templates.js';
-import { prepareVpcLaunch } from './vpc-launch.js';
+import { prepareVpcLaunch, releaseLaunchAddresses } from './vpc-launch.js';
 import { interfaceView } from './network-interfaces.js';
 import { interfaceEc2Id, subnetEc2Id, vpcEc2Id } from './vpc-common.js';
 import type { NetworkInterface } from '../../../network/index.js';
@@ -155,6 +155,27 @@ function vpcView(
         publicIp && e === first ? { publicIp, ipOwnerId: e.port.projectId } : undefined,
       ),
     ),
+  };
+}
+
+type Prepare = (inst: InstanceRow) => Promise<(() => Promise<void>) | undefined>;
+
+/** One launch step of two (volumes, then VPC interfaces); either undoes with the other. */
+function bothPrepared(a: Prepare | undefined, b: Prepare | undefined): Prepare | undefined {
+  if (!a || !b) return a ?? b;
+  return async (inst) => {
+    const undoA = await a(inst);
+    let undoB: (() => Promise<void>) | undefined;
+    try {
+      undoB = await b(inst);
+    } catch (err) {
+      await undoA?.();
+      throw err;
+    }
+    return async () => {
+      await undoB?.();
+      await undoA?.();
+    };
   };
 }
 
@@ -417,13 +438,13 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
         disableApiStop: data.disableApiStop ?? false,
         shutdownBehavior: data.shutdownBehavior,
         metadataOptions: data.metadataOptions,
-        prepare: makeLaunchVolumes(deps.volumes, context, mappings),
+        prepare: bothPrepared(makeLaunchVolumes(deps.volumes, context, mappings), vpc?.prepare),
       });
       const reservation = await launched.catch(async (err: unknown) => {
         await vpc?.undo();
         throw err;
       });
-      await vpc?.bind(reservation.instances);
+      await vpc?.finish(reservation.instances.length);
       const x = await extras(reservation.instances);
       return {
         reservationId: ec2Id('r', reservation.reservationId),
@@ -552,8 +573,13 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
         'disableApiTermination',
         ops.terminate(context, rows),
       );
-      // Their VPC interfaces go with them (deleteOnTermination).
+      // Their VPC interfaces go with them (deleteOnTermination), and their launch addresses.
       await deps.vpcs.releaseInstances(
+        context,
+        rows.map((r) => r.id),
+      );
+      await releaseLaunchAddresses(
+        deps,
         context,
         rows.map((r) => r.id),
       );
