@@ -62,6 +62,8 @@ function METADATA_OPTIONS(prefix: string): ActionParameters {
     [`${prefix}HttpProtocolIpv6`]: refused(NO_IPV6, { accepts: ['disabled'], sample: 'enabled' }),
   };
 }
+const ONE_ADDRESS =
+  'an interface is made here with one private address (AssignPrivateIpAddresses adds more).';
 const NO_ENI_FIELD =
   'interfaces here are plain virtio interfaces with IPv4 addresses, one network card, no prefixes and no secondary interfaces.';
 
@@ -144,7 +146,33 @@ export const instanceParameters: Readonly<Record<string, ActionParameters>> = {
       'true for a new interface, false for an existing one, unless told',
     ),
     'NetworkInterface.N.Description': honoured('of a new interface'),
-    'NetworkInterface.N.*': refused(NO_ENI_FIELD, { sample: '1' }),
+    'NetworkInterface.N.SecondaryPrivateIpAddressCount': refused(ONE_ADDRESS, {
+      accepts: ['0'],
+      sample: '1',
+    }),
+    'NetworkInterface.N.PrivateIpAddresses.N.*': refused(ONE_ADDRESS, { sample: '10.0.0.9' }),
+    'NetworkInterface.N.Ipv6AddressCount': refused(NO_IPV6, { accepts: ['0'], sample: '1' }),
+    'NetworkInterface.N.Ipv6Addresses.N.*': refused(NO_IPV6, { sample: '2001:db8::1' }),
+    'NetworkInterface.N.Ipv6Prefix.N.*': refused(NO_IPV6, { sample: '2001:db8::/80' }),
+    'NetworkInterface.N.Ipv6PrefixCount': refused(NO_IPV6, { accepts: ['0'], sample: '1' }),
+    'NetworkInterface.N.PrimaryIpv6': refused(NO_IPV6, { accepts: ['false'], sample: 'true' }),
+    'NetworkInterface.N.Ipv4Prefix.N.*': refused(NO_ENI_FIELD, { sample: '10.0.0.16/28' }),
+    'NetworkInterface.N.Ipv4PrefixCount': refused(NO_ENI_FIELD, { accepts: ['0'], sample: '1' }),
+    'NetworkInterface.N.AssociateCarrierIpAddress': refused('there are no carrier gateways.', {
+      accepts: ['false'],
+      sample: 'true',
+    }),
+    'NetworkInterface.N.InterfaceType': refused(NO_ENI_FIELD, {
+      accepts: ['interface'],
+      sample: 'efa',
+    }),
+    'NetworkInterface.N.NetworkCardIndex': refused(NO_ENI_FIELD, { accepts: ['0'], sample: '1' }),
+    'NetworkInterface.N.EnaSrdSpecification.*': refused(NO_ENI_FIELD, { sample: 'true' }),
+    'NetworkInterface.N.ConnectionTrackingSpecification.*': refused(
+      'connection tracking timeouts are the data plane defaults here.',
+      { sample: '60' },
+    ),
+    'NetworkInterface.N.EnaQueueCount': refused(NO_ENI_FIELD, { sample: '2' }),
     'SecondaryInterface.N.*': refused(NO_ENI_FIELD, { sample: '1' }),
     'ElasticGpuSpecification.N.*': refused('there are no elastic GPUs.', { sample: 'eg1.medium' }),
     'ElasticInferenceAccelerator.N.*': refused('there are no inference accelerators.', {
