@@ -289,7 +289,7 @@ describe('EC2 parameters as docs/ec2-parameters.md declares them', () => {
       [
         'NetworkInterface',
         { NetworkInterfaces: [{ DeviceIndex: 0, InterfaceType: 'efa' }] },
-        'InvalidParameterValue',
+        'UnsupportedOperation',
       ],
       [
         'BlockDeviceMapping',
