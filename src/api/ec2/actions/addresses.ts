@@ -89,7 +89,8 @@ async function vpcPlaces(
     const mine = enis.get(r.instanceId as string) ?? [];
     const bound = bindings.get(r.associationId as string);
     const eni = bound ? mine.find((e) => e.port.id === bound.portId) : mine[0];
-    if (eni) out.set(r.id, { eni, privateIp: bound?.privateIp ?? eni.privateIp });
+    // Unbound, it shows the address it maps onto, as the instance's PrivateIpAddress does.
+    if (eni) out.set(r.id, { eni, privateIp: bound?.privateIp ?? r.fixedAddress ?? eni.privateIp });
   }
   return out;
 }
