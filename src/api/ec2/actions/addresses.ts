@@ -44,10 +44,7 @@ async function interfaceTarget(
   return { instance, eni, privateIp: ip };
 }
 
-/**
- * An instance, and with a PrivateIpAddress of one of its VPC interfaces, that interface; its
- * primary interface when it has one and no address is given.
- */
+/** An instance, and with a PrivateIpAddress of one of its VPC interfaces, that interface. */
 async function instanceTarget(
   deps: Ec2Deps,
   ctx: RequestContext,
@@ -57,11 +54,9 @@ async function instanceTarget(
   const instance = { idPrefix: parseEc2Id(shown, ['i'], 'instance').uuidPrefix, shown };
   const [inst] = await deps.instances.resolve(ctx, [{ ref: instance.idPrefix, shown }]);
   const enis = inst ? ((await deps.vpcs.interfacesOf([inst.id])).get(inst.id) ?? []) : [];
+  // No address, or the instance's own: its primary interface, shown without a binding.
   if (privateIp === undefined || privateIp === inst?.privateIp) {
-    const primary = enis[0];
-    return primary && privateIp === undefined
-      ? { instance, eni: primary, privateIp: primary.privateIp }
-      : { instance, privateIp: privateIp ?? '' };
+    return { instance, privateIp: privateIp ?? '' };
   }
   const eni = enis.find((e) => e.privateIps.includes(privateIp));
   if (!eni) {
