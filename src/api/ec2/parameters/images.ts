@@ -1,5 +1,6 @@
 // The request parameters of the image actions (actions/images.ts), each honoured, refused or
 // ignored (rules.ts).
+import { REFUSED_MAPPING_FIELDS } from './instances.js';
 import {
   DRY_RUN,
   FILTERS,
@@ -59,11 +60,7 @@ export const imageParameters: Readonly<Record<string, ActionParameters>> = {
     'BlockDeviceMapping.N.Ebs.VolumeSize': honoured("at least the snapshot's size (the default)"),
     'BlockDeviceMapping.N.Ebs.DeleteOnTermination': honoured('true unless told'),
     'BlockDeviceMapping.N.Ebs.VolumeType': honoured('gp2, gp3 or standard'),
-    'BlockDeviceMapping.N.NoDevice': refused('there are no instance-store disks beyond the root.'),
-    'BlockDeviceMapping.N.VirtualName': refused(
-      'there are no instance-store disks beyond the root.',
-      { sample: 'ephemeral0' },
-    ),
+    ...REFUSED_MAPPING_FIELDS,
     'BillingProduct.N': refused('there is no billing.', {
       code: 'InvalidParameterValue',
       sample: 'bp-1',

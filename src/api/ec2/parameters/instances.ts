@@ -15,8 +15,11 @@ const NO_IPV6 = 'the guest network is IPv4 only.';
 
 const VOLUME_ONLY =
   "a mapping makes a data volume of a size or from a snapshot, of a type (gp2, gp3, standard), in the instance's zone";
-/** What RunInstances' block device mappings may say beyond a data volume, refused by name. */
-const REFUSED_MAPPING_FIELDS: ActionParameters = {
+/**
+ * What a block device mapping (RunInstances', RegisterImage's) may say beyond a volume's size,
+ * snapshot, type and DeleteOnTermination, refused by name.
+ */
+export const REFUSED_MAPPING_FIELDS: ActionParameters = {
   'BlockDeviceMapping.N.VirtualName': refused(
     'there are no instance-store disks beyond the root.',
     {

@@ -295,7 +295,6 @@ export const vpcParameters: Readonly<Record<string, ActionParameters>> = {
     'AssociatedSubnetId.N': refused('an interface here is in one subnet.'),
   },
   AssignPrivateIpAddresses: {
-    ...DRY_RUN,
     NetworkInterfaceId: honoured(),
     'PrivateIpAddress.N': honoured(
       'free addresses of its subnet (InvalidIPAddress.InUse otherwise)',
@@ -309,7 +308,6 @@ export const vpcParameters: Readonly<Record<string, ActionParameters>> = {
     Ipv4PrefixCount: refused('prefix delegation is not offered here.', { sample: '1' }),
   },
   UnassignPrivateIpAddresses: {
-    ...DRY_RUN,
     NetworkInterfaceId: honoured(),
     'PrivateIpAddress.N': honoured('secondary addresses only'),
     'Ipv4Prefix.N': refused('prefix delegation is not offered here.', { sample: '10.0.0.16/28' }),
