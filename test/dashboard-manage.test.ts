@@ -86,6 +86,7 @@ describe('the dashboard networks, volumes and admin views', needs('chromium', 'q
       await rowWith(p, ['blue', '10.9.0.0/24']);
       // The launch form offers the project's network (Compute's `networks` takes it).
       await p.getByRole('link', { name: 'Instances' }).click();
+      await p.getByRole('button', { name: 'Launch instance' }).click();
       await p.locator('#launch-network option', { hasText: 'blue' }).waitFor({ state: 'attached' });
       await p.getByRole('link', { name: 'Networks' }).click();
       await p.getByRole('heading', { name: 'Networks', level: 1 }).waitFor();
@@ -181,9 +182,19 @@ describe('the dashboard networks, volumes and admin views', needs('chromium', 'q
       await p.locator('.result.error').waitFor();
       assert.match((await status(p).textContent()) ?? '', /\S{10,}/);
 
-      // Nor snapshotted while attached, here: the refusal says what to do.
+      // A snapshot of the attached volume is taken through its storage daemon, then deleted.
       await row.getByRole('button', { name: 'Snapshot data1' }).click();
-      await p.getByText(/Detach it first/).waitFor();
+      await p.getByText('Creating a snapshot of volume data1.').waitFor();
+      await p.locator('tr[data-snapshot="data1-snap"]').waitFor();
+      const snap = p.locator('tr[data-snapshot="data1-snap"]');
+      for (let i = 0; i < 60; i++) {
+        if (((await snap.textContent().catch(() => '')) ?? '').includes('available')) break;
+        await p.waitForTimeout(500);
+        await p.getByRole('button', { name: 'Refresh' }).click();
+      }
+      assert.match((await snap.textContent()) ?? '', /available/);
+      await snap.getByRole('button', { name: 'Delete snapshot data1-snap' }).click();
+      await p.getByText('Deleting snapshot data1-snap.').waitFor();
 
       await row.getByRole('button', { name: 'Detach data1' }).click();
       await p.getByText('Detaching volume data1 from vm1.').waitFor();
@@ -199,17 +210,6 @@ describe('the dashboard networks, volumes and admin views', needs('chromium', 'q
         await p.waitForTimeout(500);
       }
       await row.getByRole('button', { name: 'Attach data1' }).waitFor();
-      await row.getByRole('button', { name: 'Snapshot data1' }).click();
-      await p.getByText('Creating a snapshot of volume data1.').waitFor();
-      await p.locator('tr[data-snapshot="data1-snap"]').waitFor();
-      const snap = p.locator('tr[data-snapshot="data1-snap"]');
-      for (let i = 0; i < 60; i++) {
-        if (((await snap.textContent().catch(() => '')) ?? '').includes('available')) break;
-        await p.waitForTimeout(500);
-        await p.getByRole('button', { name: 'Refresh' }).click();
-      }
-      await snap.getByRole('button', { name: 'Delete snapshot data1-snap' }).click();
-      await p.getByText('Deleting snapshot data1-snap.').waitFor();
     },
   );
 
