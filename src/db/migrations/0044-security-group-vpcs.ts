@@ -3,10 +3,7 @@
 import type { Kysely } from 'kysely';
 
 export async function up(db: Kysely<unknown>): Promise<void> {
-  await db.schema
-    .alterTable('security_groups')
-    .addColumn('vpc_id', 'varchar(64)')
-    .execute();
+  await db.schema.alterTable('security_groups').addColumn('vpc_id', 'varchar(64)').execute();
   await db.schema
     .createIndex('security_groups_vpc')
     .on('security_groups')

@@ -66,10 +66,14 @@ export async function prepareVpcLaunch(
       );
     }
   }
-  const groups = await groupIds(deps, ctx, params.list('SecurityGroupId'));
+  // The named groups must be of the subnet's VPC: the default VPC's when no subnet is named.
+  const vpc = subnet ? await deps.vpcs.getVpc(ctx, subnet.vpcId) : await defaultVpc(deps, ctx);
+  const groups = await groupIds(deps, ctx, params.list('SecurityGroupId'), {
+    vpc,
+    shown: shownSubnet || 'of the default VPC',
+  });
   let defaults: VpcSubnet[] = [];
   if (!subnet) {
-    const vpc = await defaultVpc(deps, ctx);
     defaults = (await deps.vpcs.listSubnets(ctx)).filter(
       (s) => s.vpcId === vpc.id && s.defaultForAz,
     );
@@ -118,7 +122,7 @@ export async function prepareVpcLaunch(
   });
   const zoneOfSubnet = chosen.availabilityZone;
   // The default VPC's instances are on the flat network: their ports are not plugged.
-  const flat = (await deps.vpcs.getVpc(ctx, chosen.vpcId)).isDefault;
+  const flat = vpc.isDefault;
   return {
     zone: zoneOfSubnet,
     prepare: (inst) =>
