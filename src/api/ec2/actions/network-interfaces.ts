@@ -40,7 +40,8 @@ const interfacePrefix = (shown: string) => parseEc2Id(shown, ['eni'], 'port').uu
 /**
  * The security groups `SecurityGroupId.N` names, as UUIDs (an unknown one is not found); none
  * named: the project's default group. With `subnet`, each named group must be of the subnet's
- * VPC (a group with no VPC of its own is the default VPC's), as EC2 requires.
+ * VPC (a group with no VPC of its own is the default VPC's), as EC2 requires; the project's one
+ * `default` group serves every VPC.
  */
 export async function groupIds(
   deps: Ec2Deps,
@@ -60,7 +61,8 @@ export async function groupIds(
       (r) => r.id.startsWith(prefixes[i] as string) && r.projectId === ctx.projectId,
     );
     if (!row) throw notFound('security_group', g, `The security group '${g}' does not exist`);
-    if (subnet && row.vpcId !== (subnet.vpc.isDefault ? null : subnet.vpc.id)) {
+    const inVpc = row.vpcId === (subnet?.vpc.isDefault ? null : subnet?.vpc.id);
+    if (subnet && !inVpc && row.name !== 'default') {
       throw new StratusError(
         'invalid',
         `Security group ${g} and subnet ${subnet.shown} belong to different networks.`,
