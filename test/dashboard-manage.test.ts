@@ -84,6 +84,11 @@ describe('the dashboard networks, volumes and admin views', needs('chromium', 'q
       await p.getByRole('button', { name: 'Create network' }).click();
       await p.getByText('Created network blue with subnet 10.9.0.0/24.').waitFor();
       await rowWith(p, ['blue', '10.9.0.0/24']);
+      // The launch form offers the project's network (Compute's `networks` takes it).
+      await p.getByRole('link', { name: 'Instances' }).click();
+      await p.locator('#launch-network option', { hasText: 'blue' }).waitFor({ state: 'attached' });
+      await p.getByRole('link', { name: 'Networks' }).click();
+      await p.getByRole('heading', { name: 'Networks', level: 1 }).waitFor();
 
       await p.locator('#router-name').fill('r1');
       await p.getByRole('button', { name: 'Create router' }).click();

@@ -288,7 +288,7 @@ describe('EC2 parameters as docs/ec2-parameters.md declares them', () => {
     const cases: [string, Partial<RunInstancesCommandInput>, string][] = [
       [
         'NetworkInterface',
-        { NetworkInterfaces: [{ DeviceIndex: 0, SubnetId: 'subnet-0123456789abcdef0' }] },
+        { NetworkInterfaces: [{ DeviceIndex: 0, InterfaceType: 'efa' }] },
         'UnsupportedOperation',
       ],
       [

@@ -19,7 +19,9 @@ import {
   DescribeInstancesCommand,
   DescribeRouteTablesCommand,
   DisassociateAddressCommand,
+  AuthorizeSecurityGroupIngressCommand,
   ImportKeyPairCommand,
+  RevokeSecurityGroupIngressCommand,
   RunInstancesCommand,
   type _InstanceType,
   type EC2Client,
@@ -56,6 +58,8 @@ const ec2IdOf = (uuid: string) => `i-${uuid.replace(/-/g, '').slice(0, 17)}`;
 /** Both projects' VPC and subnet: the same addresses on purpose. */
 const VPC_CIDR = '10.20.0.0/16';
 const SUBNET_CIDR = '10.20.1.0/24';
+/** ssh from anywhere, the one rule the guests' group gets. */
+const SSH = { IpProtocol: 'tcp', FromPort: 22, ToPort: 22, IpRanges: [{ CidrIp: '0.0.0.0/0' }] };
 /** The client namespace's address on the public segment (the lab's first client). */
 const CLIENT_IP = '172.24.4.100';
 const LISTEN_PORT = 9099;
@@ -234,6 +238,17 @@ describe('project networks across two qemu hosts: two projects, one CIDR, isolat
           GatewayId: igw,
         }),
       );
+      // The guests are in their project's default group (no SecurityGroupId given): ping
+      // within the VPC and ssh from anywhere need rules.
+      await c.send(
+        new AuthorizeSecurityGroupIngressCommand({
+          GroupName: 'default',
+          IpPermissions: [
+            SSH,
+            { IpProtocol: 'icmp', FromPort: -1, ToPort: -1, IpRanges: [{ CidrIp: VPC_CIDR }] },
+          ],
+        }),
+      );
       // Project b's guests start one address later, so that b's first guest has a's second
       // guest's address (metadata must tell them apart) and b's second has one a lacks.
       if (project === 'b') await c.send(new CreateNetworkInterfaceCommand({ SubnetId: subnetId }));
@@ -326,6 +341,26 @@ describe('project networks across two qemu hosts: two projects, one CIDR, isolat
     }
   });
 
+  it("enforces the guests' security groups on the overlay: no ssh without the rule, and back with it", async () => {
+    const g = guest('a', 0);
+    await ec2.a.send(
+      new RevokeSecurityGroupIngressCommand({ GroupName: 'default', IpPermissions: [SSH] }),
+    );
+    // The rule change reaches the port on its host: ssh stops being accepted.
+    await eventually(
+      async () => ((await ssh(g.floatingIp, 'true', 6_000)).ok ? undefined : true),
+      60_000,
+      'ssh to be refused once the rule is revoked',
+      500,
+    );
+    // The other project's group still has its rule: its guest still answers.
+    assert.ok((await ssh(guest('b', 0).floatingIp, 'true')).ok, "project b's guest");
+    await ec2.a.send(
+      new AuthorizeSecurityGroupIngressCommand({ GroupName: 'default', IpPermissions: [SSH] }),
+    );
+    await sshUntil(g.floatingIp, 'true', 60_000);
+  });
+
   it('answers each guest its own metadata, also two guests with one address on two networks', async () => {
     for (const g of guests) {
       const out = await sshUntil(
@@ -399,5 +434,31 @@ describe('project networks across two qemu hosts: two projects, one CIDR, isolat
     );
     assert.ok(seen);
     assert.ok(!guests.some((x) => x.privateIp === seen.from));
+  });
+
+  it('stratus smoke passes in a VPC of its own (not the default one), from the public segment', async (t) => {
+    const t0 = Date.now();
+    const smoke = await stratus([
+      'smoke',
+      '--rc',
+      path.join(dir, 'stratusrc'),
+      '--instance-type',
+      'm1.nano',
+      '--vpc',
+      '10.77.0.0/16',
+      '--netns',
+      clientNs,
+      '--boot-timeout',
+      '120',
+      '--ssh-timeout',
+      '120',
+    ]);
+    assert.equal(smoke.code, 0, `${smoke.stdout}\n${smoke.stderr}`);
+    // It ran in its own VPC: the steps that make and remove it passed, and ssh went to an
+    // Elastic IP (the guest's address in 10.77.0.0/24 is not reachable from the client).
+    assert.match(smoke.stdout, /create-vpc .* ok .*10\.77\.0\.0\/16/);
+    assert.match(smoke.stdout, /delete-vpc .* ok/);
+    assert.match(smoke.stdout, /\n1 passed, 0 failed\n/);
+    t.diagnostic(`stratus smoke --vpc passed in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   });
 });

@@ -30,7 +30,7 @@ import {
 import type { GuestNetworkPort, PlugArgs, PluggedPort } from './guest-port.js';
 import type { OverlayHostRegistration, OverlayPort } from './client.js';
 import { randomUUID } from 'node:crypto';
-import type { InstanceRuleSet, EffectiveRule } from './security-groups.js';
+import type { InstanceRuleSet, EffectiveRule, PortRuleSet } from './security-groups.js';
 
 /** The topic of one host's agent (calls). */
 export const networkHostTopic = (host: string): string => `network.${host}`;
@@ -64,6 +64,8 @@ export interface NetworkServicePort {
    * network). Only asked on a host with an overlay; absent: every instance is flat.
    */
   projectPortOf?(ctx: RequestContext, instanceId: string): Promise<OverlayPort | undefined>;
+  /** The security-group rule sets of these project network ports (rulesForPorts). */
+  rulesForPorts?(ctx: RequestContext, portIds: readonly string[]): Promise<PortRuleSet[]>;
   /**
    * Tells the network service this host carries an overlay (at start and every
    * `overlayRegisterMs` after); it answers by sending the host its networks and peers.
@@ -110,6 +112,8 @@ export class NetworkAgent implements ProtocolHandlers<NetworkAgentProtocol>, Gue
   readonly #projectPorts = new Map<string, string>();
   /** The rules in force per plugged instance, to skip rewriting unchanged chains. */
   readonly #applied = new Map<string, string>();
+  /** What is in force on each plugged project network port (its rule set, as JSON). */
+  readonly #appliedPorts = new Map<string, string>();
   /** Drawn at construction: the network service resends everything when it changes. */
   readonly #bootId = randomUUID();
 
@@ -241,12 +245,16 @@ export class NetworkAgent implements ProtocolHandlers<NetworkAgentProtocol>, Gue
       ? await this.#o.service.projectPortOf?.(systemContext(), args.instanceId)
       : undefined;
     if (this.overlay && project) {
-      // TODO(#16): security groups of project-network ports (the model's rule sets).
+      // The port's groups are in force from its first frame, as on the flat network.
+      const [set] =
+        (await this.#o.service.rulesForPorts?.(systemContext(), [project.portId])) ?? [];
       const plugged = await this.overlay.plugPort({
         ...project,
+        security: set?.security,
         ...(this.#o.portFor ? { port: this.#o.portFor(args) } : {}),
       });
       this.#projectPorts.set(args.instanceId, project.portId);
+      this.#appliedPorts.set(project.portId, JSON.stringify(set?.security ?? null));
       return { namespace: plugged.namespace, bridge: plugged.bridge, ifname: plugged.ifname };
     }
     const [set] = await this.#o.service.rulesForInstances(systemContext(), [args.instanceId]);
@@ -275,6 +283,7 @@ export class NetworkAgent implements ProtocolHandlers<NetworkAgentProtocol>, Gue
     if (portId !== undefined) {
       await this.overlay?.unplugPort(portId);
       this.#projectPorts.delete(args.instanceId);
+      this.#appliedPorts.delete(portId);
       return;
     }
     await this.dataPlane.unplugGuest(args.instanceId, { releaseLease: true });
@@ -340,6 +349,7 @@ export class NetworkAgent implements ProtocolHandlers<NetworkAgentProtocol>, Gue
   }
 
   async #refresh(): Promise<void> {
+    await this.#refreshPorts();
     const ids = this.dataPlane.guests();
     if (ids.length === 0) return;
     const sets = await this.#o.service.rulesForInstances(systemContext(), ids);
@@ -353,6 +363,19 @@ export class NetworkAgent implements ProtocolHandlers<NetworkAgentProtocol>, Gue
         set.egress,
       );
       this.#applied.set(set.instanceId, k);
+    }
+  }
+
+  /** The same for the plugged project network ports, on the overlay. */
+  async #refreshPorts(): Promise<void> {
+    const portIds = [...this.#projectPorts.values()];
+    if (!this.overlay || portIds.length === 0 || !this.#o.service.rulesForPorts) return;
+    const sets = await this.#o.service.rulesForPorts(systemContext(), portIds);
+    for (const set of sets) {
+      const k = JSON.stringify(set.security ?? null);
+      if (this.#appliedPorts.get(set.portId) === k) continue;
+      await this.overlay.setPortSecurity(set.portId, set.security);
+      this.#appliedPorts.set(set.portId, k);
     }
   }
 }

@@ -312,6 +312,43 @@ export class FloatingIpService {
     }
   }
 
+  /**
+   * Maps the addresses reserved for an instance at its launch onto the fixed address its build
+   * has just given it (the instance is still building, which `associate` refuses). One that is
+   * associated already, or gone, is left as it is; a data plane failure is logged.
+   */
+  async associateAtBuild(args: {
+    instanceId: string;
+    fixedAddress: string;
+    host: string;
+    allocationIds: readonly string[];
+  }): Promise<void> {
+    for (const allocationId of args.allocationIds) {
+      const [found] = await this.#repo.list({ allocationPrefixes: [allocationId] });
+      if (!found?.projectId || found.allocationId !== allocationId) continue;
+      await this.#serial(found.projectId, async () => {
+        const row = await this.#repo.get(found.id);
+        if (!row || row.allocationId !== allocationId || row.associationId) return;
+        const ok = await this.#repo.associate(row, {
+          instanceId: args.instanceId,
+          fixedAddress: args.fixedAddress,
+          associationId: randomUUID(),
+          at: Date.now(),
+        });
+        if (!ok) return;
+        await this.#announceQuietly([
+          {
+            kind: 'mapped',
+            address: row.address,
+            fixedAddress: args.fixedAddress,
+            instanceId: args.instanceId,
+            host: args.host,
+          },
+        ]);
+      });
+    }
+  }
+
   /** Every mapping the data plane of this host should have applied right now. */
   async mappingsOnHost(host: string): Promise<FloatingIpMapping[]> {
     return this.#repo.mappingsOnHost(host);

@@ -6,7 +6,7 @@ import type { QuotaLimits } from '../quota/index.js';
 import { randomBytes } from 'node:crypto';
 import type { RequestContext } from '../context.js';
 import { dispatch, type ProtocolHandlers } from '../bus/index.js';
-import { NetworkRepo, now, type Db, type NetworkRow } from '../db/index.js';
+import { NetworkRepo, now, VpcInterfaceRepo, type Db, type NetworkRow } from '../db/index.js';
 import { StratusError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Service } from '../service/index.js';
@@ -202,6 +202,16 @@ export class NetworkManager implements ProtocolHandlers<NetworkProtocol> {
     }
     // Group-to-group rules on every host learn the new member's address.
     await this.#groups.membershipChanged(args.instanceId);
+    // A public address its VPC launch asked for maps onto it from now on.
+    const reserved = await new VpcInterfaceRepo(this.#opts.db).launchAddresses([args.instanceId]);
+    if (reserved.length > 0) {
+      await this.#floating.associateAtBuild({
+        instanceId: args.instanceId,
+        fixedAddress: ip.address,
+        host: args.host,
+        allocationIds: reserved.map((r) => r.allocationId),
+      });
+    }
     return {
       networkId: network.id,
       networkName: network.name,

@@ -23,7 +23,6 @@ import { checkTags } from '../text-rules.js';
 import type { VolumeClient } from './client.js';
 import { VolumeTypes } from './volume-types.js';
 
-
 /** The sizes a volume may have, in GiB (EC2's bounds for gp2 and gp3). */
 export const MIN_VOLUME_GB = 1;
 export const MAX_VOLUME_GB = 16_384;

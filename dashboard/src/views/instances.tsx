@@ -1,7 +1,15 @@
 // Instances: the live list, the launch form, and one instance's actions and console log.
 import { useState } from 'preact/hooks';
 import { call, compute, computeNew } from '../api.js';
-import type { Flavor, FloatingIp, Image, Keypair, SecurityGroup, Server } from '../types.js';
+import type {
+  Flavor,
+  FloatingIp,
+  Image,
+  Keypair,
+  Network,
+  SecurityGroup,
+  Server,
+} from '../types.js';
 import { SerialConsole } from './serial-console.js';
 import { Result, addressesOf, age, LoadError, Page, useAction, useLoad } from './common.js';
 
@@ -85,17 +93,20 @@ function utf8Base64(text: string): string {
 
 function LaunchForm() {
   const choices = useLoad(async () => {
-    const [images, flavors, keypairs, groups] = await Promise.all([
+    const [images, flavors, keypairs, groups, networks] = await Promise.all([
       call<{ images: Image[] }>('image/v2/images'),
       compute<{ flavors: Flavor[] }>('flavors/detail'),
       compute<{ keypairs: { keypair: Keypair }[] }>('os-keypairs'),
       compute<{ security_groups: SecurityGroup[] }>('os-security-groups'),
+      // The project's own networks (a cloud without a Networking API has none to offer).
+      call<{ networks: Network[] }>('network/v2.0/networks').catch(() => ({ networks: [] })),
     ]);
     return {
       images: images.images.filter((i) => i.status === 'active'),
       flavors: flavors.flavors,
       keypairs: keypairs.keypairs.map((k) => k.keypair),
       groups: groups.security_groups,
+      networks: networks.networks.filter((n) => !n.shared && !n['router:external']),
     };
   });
   const [outcome, act, busy] = useAction();
@@ -109,7 +120,10 @@ function LaunchForm() {
       name: get('name'),
       imageRef: get('image'),
       flavorRef: get('flavor'),
-      networks: get('network'),
+      // A project network by its id, or `auto`/`none`, as the Compute API takes them.
+      networks: get('network').startsWith('uuid:')
+        ? [{ uuid: get('network').slice('uuid:'.length) }]
+        : get('network'),
       min_count: count,
       max_count: count,
       security_groups: f.getAll('groups').map((g) => ({ name: String(g) })),
@@ -170,6 +184,11 @@ function LaunchForm() {
       <label for="launch-network">Network</label>
       <select id="launch-network" name="network">
         <option value="auto">The cloud's network</option>
+        {c?.networks.map((n) => (
+          <option key={n.id} value={`uuid:${n.id}`}>
+            {n.name || n.id}
+          </option>
+        ))}
         <option value="none">No network</option>
       </select>
       <label for="launch-count">Count</label>

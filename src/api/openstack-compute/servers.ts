@@ -15,7 +15,7 @@ import {
 import { prepareLaunchPorts, releaseInstancePorts, type LaunchNic } from '../../network/index.js';
 import { volumeMappingsOf } from '../../image/index.js';
 import { makeLaunchVolumes, type LaunchVolume } from '../launch-volumes.js';
-import { withLaunchPorts } from '../launch-steps.js';
+import { bothSteps, portsStep } from '../launch-steps.js';
 import type { ApiServices } from '../services.js';
 import { MAX_TAGS_PER_RESOURCE } from '../../tags/index.js';
 import { findFlavor } from './flavors.js';
@@ -132,7 +132,7 @@ export function serverRoutes(deps: RouteDeps): void {
           })
         : undefined;
       const launched = ops.run(ctx, {
-        prepare: withLaunchPorts(ports, makeLaunchVolumes(services.volumes, ctx, mappings)),
+        prepare: bothSteps(portsStep(ports), makeLaunchVolumes(services.volumes, ctx, mappings)),
         imageRef: imageId.toLowerCase(),
         rootOnVolume: mappings.some((m) => m.imageId !== undefined),
         flavorName: flavor.name,

@@ -1,6 +1,7 @@
 // Elastic IP actions: AllocateAddress, AssociateAddress, DisassociateAddress, ReleaseAddress,
 // DescribeAddresses. Changes go to the network service over the bus (it owns the floating
 // pool and tells the data plane); descriptions are read here.
+import type { RequestContext } from '../../../context.js';
 import type { FloatingIpRow } from '../../../db/index.js';
 import { invalid, notFound, StratusError } from '../../../errors.js';
 import {
@@ -8,15 +9,86 @@ import {
   parseIpv4,
   type AssociationRef,
   type FloatingIpRef,
+  type NetworkInterface,
 } from '../../../network/index.js';
 import type { Ec2ActionTable } from '../action.js';
 import { applyFilters } from '../filters.js';
 import { ec2Id, parseEc2Id } from '../../../ids/index.js';
 import { invalidValue, missingParameter, type Params } from '../params.js';
 import { checkTags } from './instances.js';
-import { interfaceInstance } from './network-interfaces.js';
+import { findInterface, interfaceInstance } from './network-interfaces.js';
+import { interfaceEc2Id } from './vpc-common.js';
 import type { XmlObject } from '../xml.js';
 import type { Ec2Deps } from './deps.js';
+
+/** Where an association is bound: the VPC interface and private address. */
+interface Target {
+  instance: { idPrefix: string; shown: string };
+  eni?: NetworkInterface | undefined;
+  privateIp: string;
+}
+
+/** A VPC interface (on an instance) and one of its private addresses (its primary by default). */
+async function interfaceTarget(
+  deps: Ec2Deps,
+  ctx: RequestContext,
+  shown: string,
+  privateIp: string | undefined,
+): Promise<Target> {
+  const instance = await interfaceInstance(deps, ctx, shown);
+  const eni = await findInterface(deps, ctx, shown);
+  const ip = privateIp ?? eni.privateIp;
+  if (!eni.privateIps.includes(ip)) {
+    throw invalidValue('PrivateIpAddress', ip, `It is not an address of interface ${shown}.`);
+  }
+  return { instance, eni, privateIp: ip };
+}
+
+/** An instance, and with a PrivateIpAddress of one of its VPC interfaces, that interface. */
+async function instanceTarget(
+  deps: Ec2Deps,
+  ctx: RequestContext,
+  shown: string,
+  privateIp: string | undefined,
+): Promise<Target> {
+  const instance = { idPrefix: parseEc2Id(shown, ['i'], 'instance').uuidPrefix, shown };
+  const [inst] = await deps.instances.resolve(ctx, [{ ref: instance.idPrefix, shown }]);
+  const enis = inst ? ((await deps.vpcs.interfacesOf([inst.id])).get(inst.id) ?? []) : [];
+  // No address, or the instance's own: its primary interface, shown without a binding.
+  if (privateIp === undefined || privateIp === inst?.privateIp) {
+    return { instance, privateIp: privateIp ?? '' };
+  }
+  const eni = enis.find((e) => e.privateIps.includes(privateIp));
+  if (!eni) {
+    throw invalid(`The instance '${shown}' has no private address '${privateIp}'.`, {
+      resource: 'parameter',
+      id: 'PrivateIpAddress',
+    });
+  }
+  return { instance, eni, privateIp };
+}
+
+/** The VPC interface and private address each associated address is on, by row id. */
+async function vpcPlaces(
+  deps: Ec2Deps,
+  rows: readonly FloatingIpRow[],
+): Promise<Map<string, { eni: NetworkInterface; privateIp: string }>> {
+  const out = new Map<string, { eni: NetworkInterface; privateIp: string }>();
+  const associated = rows.filter((r) => r.associationId && r.instanceId);
+  if (associated.length === 0) return out;
+  const enis = await deps.vpcs.interfacesOf(associated.map((r) => r.instanceId as string));
+  const bindings = await deps.vpcs.interfaces.addressBindings(
+    associated.map((r) => r.associationId as string),
+  );
+  for (const r of associated) {
+    const mine = enis.get(r.instanceId as string) ?? [];
+    const bound = bindings.get(r.associationId as string);
+    const eni = bound ? mine.find((e) => e.port.id === bound.portId) : mine[0];
+    // Unbound, it shows the address it maps onto, as the instance's PrivateIpAddress does.
+    if (eni) out.set(r.id, { eni, privateIp: bound?.privateIp ?? r.fixedAddress ?? eni.privateIp });
+  }
+  return out;
+}
 
 export function allocationEc2Id(allocationId: string): string {
   return ec2Id('eipalloc', allocationId);
@@ -62,13 +134,19 @@ export function addressActions(deps: Ec2Deps): Ec2ActionTable {
   // Reads here; every change goes through the network service.
   const { network, addresses, tags } = deps;
 
-  const view = (row: FloatingIpRow, tags: { key: string; value: string }[] = []): XmlObject => ({
+  const view = (
+    row: FloatingIpRow,
+    tags: { key: string; value: string }[] = [],
+    place?: { eni: NetworkInterface; privateIp: string },
+  ): XmlObject => ({
     publicIp: row.address,
     allocationId: row.allocationId ? allocationEc2Id(row.allocationId) : undefined,
     domain: row.domain ?? 'vpc',
     instanceId: row.instanceId ? ec2Id('i', row.instanceId) : undefined,
     associationId: row.associationId ? associationEc2Id(row.associationId) : undefined,
-    privateIpAddress: row.fixedAddress ?? undefined,
+    networkInterfaceId: place ? interfaceEc2Id(place.eni.port.id) : undefined,
+    networkInterfaceOwnerId: place?.eni.port.projectId,
+    privateIpAddress: place?.privateIp ?? row.fixedAddress ?? undefined,
     tagSet: tags,
     publicIpv4Pool: row.pool,
     networkBorderGroup: deps.config.region,
@@ -151,18 +229,30 @@ export function addressActions(deps: Ec2Deps): Ec2ActionTable {
           reason: 'combination',
         });
       }
-      // A VPC interface stands for the instance it is attached to.
-      const shown = eniShown ?? params.requireString('InstanceId', { max: 64 });
-      const instance =
-        eniShown !== undefined
-          ? await interfaceInstance(deps, context, eniShown)
-          : { idPrefix: parseEc2Id(shown, ['i'], 'instance').uuidPrefix, shown };
       const privateIp = params.string('PrivateIpAddress', { max: 64 });
       const allow = params.bool('AllowReassociation');
-      const row = await network.associateFloatingIp(context, ref, instance, {
+      const target =
+        eniShown !== undefined
+          ? await interfaceTarget(deps, context, eniShown, privateIp)
+          : await instanceTarget(
+              deps,
+              context,
+              params.requireString('InstanceId', { max: 64 }),
+              privateIp,
+            );
+      // The guest's traffic reaches it on its flat network address, so the address maps onto
+      // the instance; the interface and private address it is bound to are EC2's record.
+      const row = await network.associateFloatingIp(context, ref, target.instance, {
         allowReassociation: allow ?? null,
-        fixedAddress: privateIp ?? null,
+        fixedAddress: target.eni ? null : (privateIp ?? null),
       });
+      if (target.eni) {
+        await deps.vpcs.interfaces.bindAddress(
+          row.associationId as string,
+          target.eni.port.id,
+          target.privateIp,
+        );
+      }
       return { return: true, associationId: associationEc2Id(row.associationId as string) };
     },
 
@@ -211,6 +301,10 @@ export function addressActions(deps: Ec2Deps): Ec2ActionTable {
             prefixes.some((p) => r.allocationId !== null && r.allocationId.startsWith(p)),
         );
       }
+      // Addresses given at launch are the instances' public IPs, not Elastic IPs.
+      const launched = await deps.vpcs.interfaces.launchAddresses();
+      rows = rows.filter((r) => !r.allocationId || !launched.has(r.allocationId));
+      const where = await vpcPlaces(deps, rows);
       const tagMap = await tags.of(rows.flatMap((r) => (r.allocationId ? [r.allocationId] : [])));
       const tagList = (r: FloatingIpRow) =>
         (r.allocationId ? (tagMap.get(r.allocationId) ?? []) : []).map((t) => ({
@@ -226,13 +320,18 @@ export function addressActions(deps: Ec2Deps): Ec2ActionTable {
           'association-id': (r) => (r.associationId ? associationEc2Id(r.associationId) : null),
           'instance-id': (r) => (r.instanceId ? ec2Id('i', r.instanceId) : null),
           domain: (r) => r.domain,
-          'private-ip-address': (r) => r.fixedAddress,
+          'private-ip-address': (r) => where.get(r.id)?.privateIp ?? r.fixedAddress,
+          'network-interface-id': (r) => {
+            const eni = where.get(r.id)?.eni;
+            return eni ? interfaceEc2Id(eni.port.id) : null;
+          },
+          'network-interface-owner-id': (r) => where.get(r.id)?.eni.port.projectId ?? null,
           'public-ipv4-pool': (r) => r.pool,
           'network-border-group': () => deps.config.region,
         },
         { tags: tagList },
       );
-      return { addressesSet: matched.map((r) => view(r, tagList(r))) };
+      return { addressesSet: matched.map((r) => view(r, tagList(r), where.get(r.id))) };
     },
   };
 }

@@ -38,8 +38,8 @@ import {
   launchTemplateOf,
   launchTemplateTags,
 } from './launch-templates.js';
-import { prepareVpcLaunch } from './vpc-launch.js';
-import { withLaunchPorts } from '../../launch-steps.js';
+import { prepareVpcLaunch, releaseLaunchAddresses } from './vpc-launch.js';
+import { bothSteps } from '../../launch-steps.js';
 import { interfaceView } from './network-interfaces.js';
 import { interfaceEc2Id, subnetEc2Id, vpcEc2Id } from './vpc-common.js';
 import type { NetworkInterface } from '../../../network/index.js';
@@ -429,14 +429,15 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
         disableApiStop: data.disableApiStop ?? false,
         shutdownBehavior: data.shutdownBehavior,
         metadataOptions: data.metadataOptions,
-        prepare: withLaunchPorts(vpc, makeLaunchVolumes(deps.volumes, context, mappings)),
+        // Its interfaces first (bound to its host, which plugs them), then its volumes.
+        prepare: bothSteps(vpc?.prepare, makeLaunchVolumes(deps.volumes, context, mappings)),
         rootOnVolume: mappings.some((m) => m.imageId !== undefined),
       });
       const reservation = await launched.catch(async (err: unknown) => {
         await vpc?.undo();
         throw err;
       });
-      await vpc?.bind(reservation.instances);
+      await vpc?.finish(reservation.instances.length);
       const x = await extras(reservation.instances);
       return {
         reservationId: ec2Id('r', reservation.reservationId),
@@ -565,8 +566,13 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
         'disableApiTermination',
         ops.terminate(context, rows),
       );
-      // Their VPC interfaces go with them (deleteOnTermination).
+      // Their VPC interfaces go with them (deleteOnTermination), and their launch addresses.
       await deps.vpcs.releaseInstances(
+        context,
+        rows.map((r) => r.id),
+      );
+      await releaseLaunchAddresses(
+        deps,
         context,
         rows.map((r) => r.id),
       );

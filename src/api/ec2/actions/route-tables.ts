@@ -38,7 +38,6 @@ const associationPrefix = (shown: string) =>
 
 export function routeTableActions(deps: Ec2Deps): Ec2ActionTable {
   const { vpcs } = deps;
-  const tables = vpcs.routeTables;
 
   const gatewayOf = (gatewayId: string) =>
     gatewayId === 'local' ? 'local' : gatewayEc2Id(gatewayId);
@@ -77,14 +76,19 @@ export function routeTableActions(deps: Ec2Deps): Ec2ActionTable {
   };
 
   const findAssociation = async (ctx: Parameters<typeof findVpc>[1], shown: string) =>
-    pick(await tables.associations(ctx), associationPrefix(shown), shown, associationNotFound);
+    pick(
+      await vpcs.routeTables.associations(ctx),
+      associationPrefix(shown),
+      shown,
+      associationNotFound,
+    );
 
   return {
     CreateRouteTable: async ({ params, context }) => {
       const shownVpc = params.requireString('VpcId', { max: 64 });
       const tagList = creationTags(params, 'route-table');
       const vpc = await findVpc(deps, context, shownVpc);
-      const table = await tables.create(context, vpc);
+      const table = await vpcs.routeTables.create(context, vpc);
       try {
         await putCreationTags(
           deps,
@@ -95,7 +99,7 @@ export function routeTableActions(deps: Ec2Deps): Ec2ActionTable {
           tagList,
         );
       } catch (err) {
-        await tables.delete(context, table.id).catch(() => undefined);
+        await vpcs.routeTables.delete(context, table.id).catch(() => undefined);
         throw err;
       }
       return { routeTable: view(table, (await tagsOf(deps, [table.id]))(table.id)) };
@@ -104,12 +108,12 @@ export function routeTableActions(deps: Ec2Deps): Ec2ActionTable {
     DeleteRouteTable: async ({ params, context }) => {
       const shown = params.requireString('RouteTableId', { max: 64 });
       const t = await findRouteTable(deps, context, shown);
-      await tables.delete(context, t.id, shown);
+      await vpcs.routeTables.delete(context, t.id, shown);
       return { return: true };
     },
 
     DescribeRouteTables: async ({ params, context }) => {
-      const all = await tables.list(context);
+      const all = await vpcs.routeTables.list(context);
       const { items, withIds } = named(
         params,
         'RouteTableId',
@@ -155,7 +159,7 @@ export function routeTableActions(deps: Ec2Deps): Ec2ActionTable {
       const subnet = params.requireString('SubnetId', { max: 64 });
       const t = await findRouteTable(deps, context, table);
       const s = await findSubnet(deps, context, subnet);
-      const a = await tables.associate(context, t.id, s.id, { table, subnet });
+      const a = await vpcs.routeTables.associate(context, t.id, s.id, { table, subnet });
       return {
         associationId: associationEc2Id(a.id),
         associationState: { state: 'associated' },
@@ -165,7 +169,7 @@ export function routeTableActions(deps: Ec2Deps): Ec2ActionTable {
     DisassociateRouteTable: async ({ params, context }) => {
       const shown = params.requireString('AssociationId', { max: 64 });
       const a = await findAssociation(context, shown);
-      await tables.disassociate(context, a.id, shown);
+      await vpcs.routeTables.disassociate(context, a.id, shown);
       return { return: true };
     },
 
@@ -174,7 +178,7 @@ export function routeTableActions(deps: Ec2Deps): Ec2ActionTable {
       const table = params.requireString('RouteTableId', { max: 64 });
       const a = await findAssociation(context, association);
       const t = await findRouteTable(deps, context, table);
-      const replaced = await tables.replaceAssociation(context, a.id, t.id, {
+      const replaced = await vpcs.routeTables.replaceAssociation(context, a.id, t.id, {
         association,
         table,
       });
@@ -190,7 +194,7 @@ export function routeTableActions(deps: Ec2Deps): Ec2ActionTable {
       const gateway = gatewayParam(params);
       const t = await findRouteTable(deps, context, table);
       const g = await findGateway(deps, context, gateway);
-      await tables.createRoute(context, t.id, dest, g.id, { table, gateway });
+      await vpcs.routeTables.createRoute(context, t.id, dest, g.id, { table, gateway });
       return { return: true };
     },
 
@@ -200,7 +204,7 @@ export function routeTableActions(deps: Ec2Deps): Ec2ActionTable {
       const gateway = gatewayParam(params);
       const t = await findRouteTable(deps, context, table);
       const g = await findGateway(deps, context, gateway);
-      await tables.replaceRoute(context, t.id, dest, g.id, { table, gateway });
+      await vpcs.routeTables.replaceRoute(context, t.id, dest, g.id, { table, gateway });
       return { return: true };
     },
 
@@ -208,7 +212,7 @@ export function routeTableActions(deps: Ec2Deps): Ec2ActionTable {
       const table = params.requireString('RouteTableId', { max: 64 });
       const dest = destination(params);
       const t = await findRouteTable(deps, context, table);
-      await tables.deleteRoute(context, t.id, dest, table);
+      await vpcs.routeTables.deleteRoute(context, t.id, dest, table);
       return { return: true };
     },
   };

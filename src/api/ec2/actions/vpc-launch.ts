@@ -1,41 +1,159 @@
-// Where RunInstances puts each instance in the VPC model: into `SubnetId`, or the default
-// subnet of its zone in the project's default VPC (made on first use). A port per instance is
-// made before the launch (with `PrivateIpAddress`, if given, and the groups of
-// `SecurityGroupId.N`) by the network's launch ports, which the Compute API's `networks` uses
-// too: a taken address or a bad subnet refuses the launch before anything runs; each port
-// becomes its instance's, bound to its host, once the instance has one and before it is handed
-// to it (so the host plugs it there), and unused ones go away.
+// Where RunInstances puts each instance in the VPC model. Its interfaces come from
+// `NetworkInterface.N` (DeviceIndex with SubnetId, or an existing NetworkInterfaceId), or from
+// `SubnetId`/`PrivateIpAddress`/`SecurityGroupId.N`, or else the default subnet of its zone in
+// the project's default VPC (made on first use). Ports in named subnets are made before the
+// launch, so a taken address or a bad subnet refuses it before anything runs; each instance
+// takes its ports as it is handed to its host, with a public address from the floating pool
+// when its primary interface asks for one (AssociatePublicIpAddress, or the named subnet's
+// MapPublicIpOnLaunch). The network service maps that address onto the instance as its build
+// gives it its fixed address; TerminateInstances gives it back.
 import type { RequestContext } from '../../../context.js';
+import type { InstanceRow } from '../../../db/index.js';
 import { StratusError } from '../../../errors.js';
 import {
   cidrContains,
   parseCidr,
   parseIpv4,
-  prepareLaunchPorts,
+  type NetworkInterface,
   type VpcSubnet,
 } from '../../../network/index.js';
-import { invalidValue, type Params } from '../params.js';
+import { invalidValue, missingParameter, type Params } from '../params.js';
+import { allocationEc2Id } from './addresses.js';
 import type { Ec2Deps } from './deps.js';
-import { groupIds } from './network-interfaces.js';
+import { findInterface, groupIds } from './network-interfaces.js';
 import { findSubnet } from './vpc-common.js';
 import { defaultVpc } from './vpcs.js';
 
 export interface VpcLaunch {
-  /** The zone of the subnet, the instances' zone; undefined: the scheduler's choice. */
+  /** The zone of the named subnets or interfaces; undefined: the scheduler's choice. */
   zone: string | undefined;
-  /**
-   * Gives an instance its port, bound to its host; called for each instance in launch order
-   * once it has a host, before the host is told to build it.
-   */
-  prepare(instance: {
-    id: string;
-    availabilityZone: string | null;
-    host: string | null;
-  }): Promise<void>;
-  /** After the launch: the ports no instance took are deleted. */
-  bind(instances: readonly { id: string; availabilityZone: string | null }[]): Promise<void>;
+  /** Gives an instance (in launch order) its interfaces as it is handed to its host. */
+  prepare(instance: InstanceRow): Promise<() => Promise<void>>;
+  /** Deletes the ports made for instances the launch did not make. */
+  finish(launched: number): Promise<void>;
   /** Deletes the ports made for a launch that failed. */
   undo(): Promise<void>;
+}
+
+/** One `NetworkInterface.N`, or the instance-level parameters as device 0. */
+interface InterfaceSpec {
+  /** As the client numbered it, for messages. */
+  name: string;
+  deviceIndex: number;
+  subnetShown: string | undefined;
+  eniShown: string | undefined;
+  privateIp: string | undefined;
+  groupsShown: string[];
+  publicIp: boolean | undefined;
+  deleteOnTermination: boolean | undefined;
+  description: string | undefined;
+}
+
+/** Where a spec's interfaces come from, once checked. */
+type Source =
+  | { kind: 'subnet'; subnet: VpcSubnet; made: NetworkInterface[] }
+  | { kind: 'existing'; eni: NetworkInterface }
+  | { kind: 'default' };
+
+function combination(message: string): StratusError {
+  return new StratusError('invalid', message, { resource: 'parameter', reason: 'combination' });
+}
+
+function specsOf(params: Params): InterfaceSpec[] {
+  const given = params.structs('NetworkInterface');
+  const instanceLevel = {
+    subnet: params.string('SubnetId', { max: 64 }),
+    privateIp: params.string('PrivateIpAddress', { max: 64 }),
+    groups: params.list('SecurityGroupId'),
+  };
+  if (given.length === 0) {
+    return [
+      {
+        name: 'instance',
+        deviceIndex: 0,
+        subnetShown: instanceLevel.subnet || undefined,
+        eniShown: undefined,
+        privateIp: instanceLevel.privateIp,
+        groupsShown: instanceLevel.groups,
+        publicIp: undefined,
+        deleteOnTermination: undefined,
+        description: undefined,
+      },
+    ];
+  }
+  // EC2: network interfaces and instance-level subnet, address or groups do not go together.
+  if (instanceLevel.subnet || instanceLevel.privateIp !== undefined) {
+    throw combination(
+      'Network interfaces and an instance-level subnet ID or private IP address may not be specified on the same request.',
+    );
+  }
+  if (instanceLevel.groups.length > 0 || params.list('SecurityGroup').length > 0) {
+    throw combination(
+      'Network interfaces and an instance-level security groups may not be specified on the same request.',
+    );
+  }
+  return given.map((p, i) => {
+    const name = `NetworkInterface.${i + 1}`;
+    const deviceIndex = p.int('DeviceIndex', { min: 0, max: 31 });
+    if (deviceIndex === undefined) throw missingParameter(`${name}.DeviceIndex`);
+    return {
+      name,
+      deviceIndex,
+      subnetShown: p.string('SubnetId', { max: 64 }) || undefined,
+      eniShown: p.string('NetworkInterfaceId', { max: 64 }) || undefined,
+      privateIp: p.string('PrivateIpAddress', { max: 64 }),
+      groupsShown: p.list('SecurityGroupId'),
+      publicIp: p.bool('AssociatePublicIpAddress'),
+      deleteOnTermination: p.bool('DeleteOnTermination'),
+      description: p.string('Description', { max: 255 }),
+    };
+  });
+}
+
+/** EC2's checks of a launch's interfaces that need nothing looked up. */
+function checkSpecs(specs: readonly InterfaceSpec[], count: number): void {
+  const indexes = new Set<number>();
+  for (const s of specs) {
+    if (indexes.has(s.deviceIndex)) {
+      throw invalidValue(
+        `${s.name}.DeviceIndex`,
+        String(s.deviceIndex),
+        'Each network interface needs its own device index.',
+      );
+    }
+    indexes.add(s.deviceIndex);
+    if (
+      s.eniShown &&
+      (s.subnetShown ||
+        s.privateIp !== undefined ||
+        s.groupsShown.length > 0 ||
+        s.publicIp !== undefined)
+    ) {
+      throw combination(
+        `${s.name}: a network interface ID cannot be specified with a subnet, private IP address, security groups or AssociatePublicIpAddress.`,
+      );
+    }
+    if ((s.eniShown || s.privateIp !== undefined) && count > 1) {
+      throw combination(
+        `${s.name}: an existing network interface or a private IP address may be given only when launching one instance (MaxCount=1).`,
+      );
+    }
+    if (s.publicIp !== undefined && (s.deviceIndex !== 0 || specs.length > 1)) {
+      throw combination(
+        'The associatePublicIPAddress parameter can only be specified for the network interface with DeviceIndex 0, and not with multiple network interfaces.',
+      );
+    }
+    if (s.deviceIndex !== 0 && !s.eniShown && !s.subnetShown) {
+      throw missingParameter(`${s.name}.SubnetId`);
+    }
+  }
+  if (!indexes.has(0)) {
+    throw invalidValue(
+      'NetworkInterface.N.DeviceIndex',
+      [...indexes].join(','),
+      'When network interfaces are given, one must be at device index 0.',
+    );
+  }
 }
 
 export async function prepareVpcLaunch(
@@ -46,39 +164,57 @@ export async function prepareVpcLaunch(
   zone: string | undefined,
 ): Promise<VpcLaunch | undefined> {
   if (!ctx.projectId) return undefined;
-  const shownSubnet = params.string('SubnetId', { max: 64 });
-  const privateIp = params.string('PrivateIpAddress', { max: 64 });
-  if (privateIp !== undefined && count > 1) {
-    throw new StratusError(
-      'invalid',
-      'PrivateIpAddress may be given only when launching one instance (MaxCount=1).',
-      { resource: 'parameter', reason: 'combination' },
-    );
-  }
-  let subnet: VpcSubnet | undefined;
-  if (shownSubnet) {
-    subnet = await findSubnet(deps, ctx, shownSubnet);
-    if (zone !== undefined && zone !== subnet.availabilityZone) {
-      throw new StratusError(
-        'invalid',
-        `Subnet ${shownSubnet} is in zone ${subnet.availabilityZone}, not ${zone}.`,
-        { resource: 'parameter', reason: 'combination' },
-      );
+  const specs = specsOf(params).sort((a, b) => a.deviceIndex - b.deviceIndex);
+  checkSpecs(specs, count);
+
+  // Look everything up before anything is made.
+  const sources = new Map<InterfaceSpec, Source>();
+  const groups = new Map<InterfaceSpec, string[] | undefined>();
+  let launchZone = zone;
+  const sameZone = (z: string, what: string) => {
+    if (launchZone !== undefined && launchZone !== z) {
+      throw combination(`${what} is in zone ${z}, not ${launchZone}.`);
+    }
+    launchZone = z;
+  };
+  for (const s of specs) {
+    if (s.eniShown) {
+      const eni = await findInterface(deps, ctx, s.eniShown);
+      if (eni.port.deviceId !== '') {
+        throw new StratusError('conflict', `Interface: [${s.eniShown}] in use.`, {
+          resource: 'port',
+          id: s.eniShown,
+          reason: 'in_use',
+        });
+      }
+      sameZone(eni.availabilityZone, `Network interface ${s.eniShown}`);
+      sources.set(s, { kind: 'existing', eni });
+    } else if (s.subnetShown) {
+      const subnet = await findSubnet(deps, ctx, s.subnetShown);
+      sameZone(subnet.availabilityZone, `Subnet ${s.subnetShown}`);
+      sources.set(s, { kind: 'subnet', subnet, made: [] });
+    }
+    if (!s.eniShown) {
+      // The named groups must be of the subnet's VPC: the default VPC's when none is named.
+      const src = sources.get(s);
+      const vpc =
+        src?.kind === 'subnet'
+          ? await deps.vpcs.getVpc(ctx, src.subnet.vpcId)
+          : await defaultVpc(deps, ctx);
+      const shown = s.subnetShown ?? 'of the default VPC';
+      groups.set(s, await groupIds(deps, ctx, s.groupsShown, { vpc, shown }));
     }
   }
-  // The named groups must be of the subnet's VPC: the default VPC's when no subnet is named.
-  const vpc = subnet ? await deps.vpcs.getVpc(ctx, subnet.vpcId) : await defaultVpc(deps, ctx);
-  const groups = await groupIds(deps, ctx, params.list('SecurityGroupId'), {
-    vpc,
-    shown: shownSubnet || 'of the default VPC',
-  });
-  let defaults: VpcSubnet[] = [];
-  if (!subnet) {
-    defaults = (await deps.vpcs.listSubnets(ctx)).filter(
+  const primary = specs[0] as InterfaceSpec;
+  if (!sources.has(primary)) {
+    // The default VPC's subnet: the one holding the address asked for, or the zone's.
+    const vpc = await defaultVpc(deps, ctx);
+    const defaults = (await deps.vpcs.listSubnets(ctx)).filter(
       (s) => s.vpcId === vpc.id && s.defaultForAz,
     );
-    const ip = privateIp === undefined ? undefined : parseIpv4(privateIp);
-    if (privateIp !== undefined) {
+    let subnet: VpcSubnet | undefined;
+    if (primary.privateIp !== undefined) {
+      const ip = parseIpv4(primary.privateIp);
       subnet = defaults.find((s) => {
         const c = parseCidr(s.cidr, 0);
         return ip !== undefined && c !== undefined && cidrContains(c, ip);
@@ -86,53 +222,172 @@ export async function prepareVpcLaunch(
       if (!subnet) {
         throw invalidValue(
           'PrivateIpAddress',
-          privateIp,
+          primary.privateIp,
           'It is in no default subnet of the default VPC; give a SubnetId.',
         );
       }
-    } else if (zone !== undefined) {
-      subnet = defaults.find((s) => s.availabilityZone === zone);
+      sameZone(subnet.availabilityZone, `Private IP address ${primary.privateIp}`);
+    } else if (launchZone !== undefined) {
+      subnet = defaults.find((s) => s.availabilityZone === launchZone);
     }
-    if (!subnet) {
-      // The scheduler picks the zone: each instance gets a port in its zone's default subnet
-      // once it has one.
-      return {
-        zone: undefined,
-        async prepare(inst) {
-          const s =
-            defaults.find((d) => d.availabilityZone === inst.availabilityZone) ?? defaults[0];
-          if (!s) return;
-          await deps.vpcs.createInterface(ctx, {
-            subnetId: s.id,
-            securityGroups: groups,
-            // The default VPC's instances are on the flat network: their ports are not plugged.
-            instance: { id: inst.id, zone: s.availabilityZone },
-          });
-        },
-        async bind() {},
-        async undo() {},
-      };
-    }
+    sources.set(primary, subnet ? { kind: 'subnet', subnet, made: [] } : { kind: 'default' });
+    // A subnet only defaulted to maps no public address: only a named one's attribute counts.
+    primary.publicIp ??= false;
   }
-  const chosen: VpcSubnet = subnet;
-  const ports = await prepareLaunchPorts(deps.projectNetworks, ctx, {
-    nics: [{ networkId: chosen.vpcId, subnetId: chosen.id, fixedIp: privateIp }],
-    count,
-    securityGroups: groups,
-  });
-  const zoneOfSubnet = chosen.availabilityZone;
-  // The default VPC's instances are on the flat network: their ports are not plugged.
-  const flat = vpc.isDefault;
-  return {
-    zone: zoneOfSubnet,
-    prepare: (inst) =>
-      ports.prepare({
-        id: inst.id,
-        availabilityZone: zoneOfSubnet,
-        ...(flat ? {} : { host: inst.host }),
-      }),
-    bind: (instances) =>
-      ports.bind(instances.map((inst) => ({ id: inst.id, availabilityZone: zoneOfSubnet }))),
-    undo: () => ports.undo(),
+  const primarySource = sources.get(primary) as Source;
+  const wantsPublicIp =
+    primary.publicIp ?? (primarySource.kind === 'subnet' && primarySource.subnet.mapPublicIp);
+
+  const made: NetworkInterface[] = [];
+  const bound: NetworkInterface[] = [];
+  const undo = async () => {
+    for (const eni of made) {
+      await deps.projectNetworks.deletePort(ctx, eni.port.id).catch(() => undefined);
+    }
+    for (const eni of bound) {
+      await deps.projectNetworks
+        .updatePort(ctx, eni.port.id, { deviceOwner: '', deviceId: '' })
+        .catch(() => undefined);
+    }
   };
+  try {
+    for (const s of specs) {
+      const src = sources.get(s) as Source;
+      if (src.kind !== 'subnet') continue;
+      for (let i = 0; i < count; i++) {
+        const eni = await deps.vpcs.createInterface(
+          ctx,
+          {
+            subnetId: src.subnet.id,
+            privateIp: s.privateIp,
+            securityGroups: groups.get(s),
+            description: s.description,
+          },
+          s.subnetShown,
+        );
+        made.push(eni);
+        src.made.push(eni);
+      }
+    }
+  } catch (err) {
+    await undo();
+    throw err;
+  }
+
+  // Interfaces of the default VPC stay off the wire (its guests are on the flat network); the
+  // others are bound to the instance's host as it is handed to it, and the host plugs the
+  // primary one into the project network's overlay.
+  const onWire = new Set<string>();
+  for (const src of sources.values()) {
+    const vpcId =
+      src.kind === 'subnet' ? src.subnet.vpcId : src.kind === 'existing' ? src.eni.vpcId : null;
+    if (vpcId !== null && !(await deps.vpcs.getVpc(ctx, vpcId)).isDefault) onWire.add(vpcId);
+  }
+  const binding = (inst: InstanceRow, zone: string, vpcId: string) => ({
+    id: inst.id,
+    zone,
+    ...(onWire.has(vpcId) ? { host: inst.host } : {}),
+  });
+
+  let next = 0;
+  return {
+    zone: launchZone,
+    async prepare(inst) {
+      const i = next++;
+      const zoneOf = inst.availabilityZone ?? launchZone ?? deps.vpcs.defaultZone;
+      const mine: { eni: NetworkInterface; made: boolean }[] = [];
+      let allocationId: string | undefined;
+      const undoOne = async () => {
+        if (allocationId) {
+          await deps.network
+            .releaseFloatingIp(ctx, {
+              allocationPrefix: allocationId,
+              shown: allocationEc2Id(allocationId),
+            })
+            .catch(() => undefined);
+          await deps.vpcs.interfaces.forgetLaunchAddress(allocationId).catch(() => undefined);
+        }
+        for (const m of mine) {
+          if (m.made) {
+            await deps.projectNetworks.deletePort(ctx, m.eni.port.id).catch(() => undefined);
+          } else {
+            await deps.projectNetworks
+              .updatePort(ctx, m.eni.port.id, { deviceOwner: '', deviceId: '' })
+              .catch(() => undefined);
+          }
+        }
+      };
+      try {
+        for (const s of specs) {
+          const src = sources.get(s) as Source;
+          let eni: NetworkInterface;
+          if (src.kind === 'subnet') {
+            eni = src.made[i] as NetworkInterface;
+            await deps.vpcs.bindInterface(ctx, eni.port.id, binding(inst, zoneOf, eni.vpcId));
+            mine.push({ eni, made: true });
+          } else if (src.kind === 'existing') {
+            eni = src.eni;
+            await deps.vpcs.bindInterface(ctx, eni.port.id, binding(inst, zoneOf, eni.vpcId));
+            bound.push(eni);
+            mine.push({ eni, made: false });
+          } else {
+            const subnet =
+              (await deps.vpcs.listSubnets(ctx)).find(
+                (d) => d.defaultForAz && d.availabilityZone === zoneOf,
+              ) ?? (await deps.vpcs.listSubnets(ctx)).find((d) => d.defaultForAz);
+            if (!subnet) continue;
+            eni = await deps.vpcs.createInterface(ctx, {
+              subnetId: subnet.id,
+              securityGroups: groups.get(s),
+              description: s.description,
+              instance: { id: inst.id, zone: subnet.availabilityZone },
+            });
+            mine.push({ eni, made: true });
+          }
+          await deps.vpcs.interfaces.recordLaunchAttachment(
+            eni.port.id,
+            s.deviceIndex,
+            s.deleteOnTermination ?? src.kind !== 'existing',
+          );
+        }
+        const first = mine[0];
+        if (wantsPublicIp && first) {
+          const row = await deps.network.allocateFloatingIp(ctx, 'standard');
+          allocationId = row.allocationId as string;
+          await deps.vpcs.interfaces.recordLaunchAddress(allocationId, inst.id, first.eni.port.id);
+        }
+      } catch (err) {
+        await undoOne();
+        throw err;
+      }
+      return undoOne;
+    },
+    async finish(launched) {
+      for (const src of sources.values()) {
+        if (src.kind !== 'subnet') continue;
+        for (const eni of src.made.slice(launched)) {
+          await deps.projectNetworks.deletePort(ctx, eni.port.id).catch(() => undefined);
+        }
+      }
+    },
+    undo,
+  };
+}
+
+/** Gives back the public addresses these instances got at launch (they are terminated). */
+export async function releaseLaunchAddresses(
+  deps: Ec2Deps,
+  ctx: RequestContext,
+  instanceIds: readonly string[],
+): Promise<void> {
+  for (const allocationId of (await deps.vpcs.interfaces.launchAddresses(instanceIds)).keys()) {
+    // A 'standard' address is disassociated on release; one already gone is no error.
+    await deps.network
+      .releaseFloatingIp(ctx, {
+        allocationPrefix: allocationId,
+        shown: allocationEc2Id(allocationId),
+      })
+      .catch(() => undefined);
+    await deps.vpcs.interfaces.forgetLaunchAddress(allocationId);
+  }
 }

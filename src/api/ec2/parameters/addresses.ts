@@ -30,10 +30,12 @@ export const addressParameters: Readonly<Record<string, ActionParameters>> = {
     AllocationId: honoured(),
     PublicIp: honoured(),
     InstanceId: honoured(),
-    PrivateIpAddress: honoured(),
-    AllowReassociation: honoured(),
+    PrivateIpAddress: honoured(
+      "an address of the VPC interface (its primary by default), or of the instance's interfaces",
+    ),
+    AllowReassociation: honoured("default: true for 'standard', false for 'vpc' addresses"),
     NetworkInterfaceId: honoured(
-      "a VPC interface attached to an instance: the address goes to that instance's guest",
+      "a VPC interface attached to an instance: the address is bound to it and reaches that instance's guest",
     ),
   },
   DisassociateAddress: { ...DRY_RUN, AssociationId: honoured(), PublicIp: honoured() },

@@ -62,8 +62,10 @@ function METADATA_OPTIONS(prefix: string): ActionParameters {
     [`${prefix}HttpProtocolIpv6`]: refused(NO_IPV6, { accepts: ['disabled'], sample: 'enabled' }),
   };
 }
-const NO_ENI =
-  'there are no network interfaces to choose: an instance has one, on the flat network.';
+const ONE_ADDRESS =
+  'an interface is made here with one private address (AssignPrivateIpAddresses adds more).';
+const NO_ENI_FIELD =
+  'interfaces here are plain virtio interfaces with IPv4 addresses, one network card, no prefixes and no secondary interfaces.';
 
 const INSTANCE_IDS: ActionParameters = { 'InstanceId.N': honoured() };
 const MANAGED = ignored(
@@ -129,11 +131,51 @@ export const instanceParameters: Readonly<Record<string, ActionParameters>> = {
     'Ipv6Address.N.*': refused(NO_IPV6, { sample: '2001:db8::1' }),
     EnablePrimaryIpv6: refused(NO_IPV6, { accepts: ['false'], sample: 'true' }),
     SubnetId: honoured(
-      "a VPC subnet; without one, the default subnet of the instance's zone in the default VPC",
+      "a VPC subnet (its MapPublicIpOnLaunch gives a public address); without one, the default subnet of the instance's zone in the default VPC, with no public address unless NetworkInterface.0 asks",
     ),
     PrivateIpAddress: honoured("the address of the instance's VPC interface; MaxCount 1 only"),
-    'NetworkInterface.N.*': refused(NO_ENI, { sample: '0' }),
-    'SecondaryInterface.N.*': refused(NO_ENI, { sample: '1' }),
+    'NetworkInterface.N.DeviceIndex': honoured('one at 0, each its own'),
+    'NetworkInterface.N.SubnetId': honoured('not with NetworkInterfaceId or SubnetId'),
+    'NetworkInterface.N.NetworkInterfaceId': honoured('an available interface; MaxCount 1 only'),
+    'NetworkInterface.N.PrivateIpAddress': honoured('MaxCount 1 only'),
+    'NetworkInterface.N.SecurityGroupId.N': honoured(
+      "the project's default group when none; not with SecurityGroupId.N",
+    ),
+    'NetworkInterface.N.AssociatePublicIpAddress': honoured(
+      "device 0 of one interface only: an address from the floating pool, released at termination; else the named subnet's MapPublicIpOnLaunch decides",
+    ),
+    'NetworkInterface.N.DeleteOnTermination': honoured(
+      'true for a new interface, false for an existing one, unless told',
+    ),
+    'NetworkInterface.N.Description': honoured('of a new interface'),
+    'NetworkInterface.N.SecondaryPrivateIpAddressCount': refused(ONE_ADDRESS, {
+      accepts: ['0'],
+      sample: '1',
+    }),
+    'NetworkInterface.N.PrivateIpAddresses.N.*': refused(ONE_ADDRESS, { sample: '10.0.0.9' }),
+    'NetworkInterface.N.Ipv6AddressCount': refused(NO_IPV6, { accepts: ['0'], sample: '1' }),
+    'NetworkInterface.N.Ipv6Addresses.N.*': refused(NO_IPV6, { sample: '2001:db8::1' }),
+    'NetworkInterface.N.Ipv6Prefix.N.*': refused(NO_IPV6, { sample: '2001:db8::/80' }),
+    'NetworkInterface.N.Ipv6PrefixCount': refused(NO_IPV6, { accepts: ['0'], sample: '1' }),
+    'NetworkInterface.N.PrimaryIpv6': refused(NO_IPV6, { accepts: ['false'], sample: 'true' }),
+    'NetworkInterface.N.Ipv4Prefix.N.*': refused(NO_ENI_FIELD, { sample: '10.0.0.16/28' }),
+    'NetworkInterface.N.Ipv4PrefixCount': refused(NO_ENI_FIELD, { accepts: ['0'], sample: '1' }),
+    'NetworkInterface.N.AssociateCarrierIpAddress': refused('there are no carrier gateways.', {
+      accepts: ['false'],
+      sample: 'true',
+    }),
+    'NetworkInterface.N.InterfaceType': refused(NO_ENI_FIELD, {
+      accepts: ['interface'],
+      sample: 'efa',
+    }),
+    'NetworkInterface.N.NetworkCardIndex': refused(NO_ENI_FIELD, { accepts: ['0'], sample: '1' }),
+    'NetworkInterface.N.EnaSrdSpecification.*': refused(NO_ENI_FIELD, { sample: 'true' }),
+    'NetworkInterface.N.ConnectionTrackingSpecification.*': refused(
+      'connection tracking timeouts are the data plane defaults here.',
+      { sample: '60' },
+    ),
+    'NetworkInterface.N.EnaQueueCount': refused(NO_ENI_FIELD, { sample: '2' }),
+    'SecondaryInterface.N.*': refused(NO_ENI_FIELD, { sample: '1' }),
     'ElasticGpuSpecification.N.*': refused('there are no elastic GPUs.', { sample: 'eg1.medium' }),
     'ElasticInferenceAccelerator.N.*': refused('there are no inference accelerators.', {
       sample: 'eia1.medium',
