@@ -277,7 +277,7 @@ for (const backend of [sqliteBackend, postgresBackend]) {
       });
 
       it('attaches interfaces to stopped instances only, detaches all but the primary, and changes them', async () => {
-        const { subnetIds } = await vpcWithSubnets('10.81.0.0/16', ['10.81.1.0/24']);
+        const { vpcId, subnetIds } = await vpcWithSubnets('10.81.0.0/16', ['10.81.1.0/24']);
         const subnet = subnetIds[0] as string;
         const run = (await json(
           'run-instances',
@@ -400,6 +400,8 @@ for (const backend of [sqliteBackend, postgresBackend]) {
             `eni-${backend.name}`,
             '--description',
             'eni',
+            '--vpc-id',
+            vpcId,
           )
         ).GroupId as string;
         await json(

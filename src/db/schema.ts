@@ -349,6 +349,8 @@ export interface SecurityGroupsTable {
   projectId: string;
   name: string;
   description: string;
+  /** The network of the VPC it belongs to; null: the default VPC (the flat network). */
+  vpcId: string | null;
   createdAt: number;
 }
 

@@ -75,7 +75,12 @@ export type NetworkProtocol = {
   ensureDefaultSecurityGroup: { args: Record<string, never>; result: SecurityGroupRow };
   setInstanceSecurityGroups: { args: { instanceId: string; refs: GroupRef[] }; result: string[] };
   createSecurityGroup: {
-    args: { name: string; description: string; tags: { key: string; value: string }[] };
+    args: {
+      name: string;
+      description: string;
+      tags: { key: string; value: string }[];
+      vpcId?: string | null;
+    };
     result: SecurityGroupRow;
   };
   updateSecurityGroup: {
@@ -231,12 +236,19 @@ export class NetworkClient {
    */
   createSecurityGroup(
     ctx: RequestContext,
-    args: { name: string; description: string; tags?: readonly { key: string; value: string }[] },
+    args: {
+      name: string;
+      description: string;
+      tags?: readonly { key: string; value: string }[];
+      /** The network of one of the caller's VPCs, checked by the caller; absent: the default. */
+      vpcId?: string | null;
+    },
   ): Promise<SecurityGroupRow> {
     return this.bus.call(ctx, NETWORK_TOPIC, 'createSecurityGroup', {
       name: args.name,
       description: args.description,
       tags: [...(args.tags ?? [])],
+      ...(args.vpcId ? { vpcId: args.vpcId } : {}),
     });
   }
 

@@ -137,7 +137,13 @@ export class SecurityGroupService {
 
   async create(
     ctx: RequestContext,
-    args: { name: string; description: string; tags?: readonly { key: string; value: string }[] },
+    args: {
+      name: string;
+      description: string;
+      tags?: readonly { key: string; value: string }[];
+      /** The network of the caller's VPC it belongs to; absent: the default VPC. */
+      vpcId?: string | null;
+    },
   ): Promise<SecurityGroupRow> {
     const projectId = project(ctx);
     checkText('GroupName', args.name);
@@ -161,6 +167,7 @@ export class SecurityGroupService {
       projectId,
       name: args.name,
       description: args.description,
+      vpcId: args.vpcId ?? null,
       createdAt: Date.now(),
     };
     try {

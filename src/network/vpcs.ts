@@ -10,6 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { isAdmin, type RequestContext } from '../context.js';
 import {
   isUniqueViolation,
+  SecurityGroupRepo,
   VpcInterfaceRepo,
   VpcRepo,
   type Db,
@@ -103,6 +104,7 @@ const STALE_CLAIM_MS = 60_000;
 
 export class VpcService {
   readonly #repo: VpcRepo;
+  readonly #groupRepo: SecurityGroupRepo;
   readonly #interfaceRepo: VpcInterfaceRepo;
   readonly #networks: ProjectNetworkService;
   /** The VPCs' route tables. */
@@ -112,6 +114,7 @@ export class VpcService {
 
   constructor(options: { db: Db; projectNetworks: ProjectNetworkService }) {
     this.#repo = new VpcRepo(options.db);
+    this.#groupRepo = new SecurityGroupRepo(options.db);
     this.#interfaceRepo = new VpcInterfaceRepo(options.db);
     this.#networks = options.projectNetworks;
     this.routeTables = new VpcRouteTables({ db: options.db, vpcs: this });
@@ -204,8 +207,8 @@ export class VpcService {
   }
 
   /**
-   * Deletes a VPC with its router: `conflict` (`in_use`) while it has subnets or an attached
-   * internet gateway, as EC2's DependencyViolation.
+   * Deletes a VPC with its router: `conflict` (`in_use`) while it has subnets, an attached
+   * internet gateway or security groups, as EC2's DependencyViolation.
    */
   async deleteVpc(ctx: RequestContext, id: string, shown = id): Promise<void> {
     const vpc = await this.getVpc(ctx, id, shown);
@@ -221,6 +224,14 @@ export class VpcService {
       throw new StratusError(
         'conflict',
         `The vpc '${shown}' has dependencies (an attached internet gateway) and cannot be deleted.`,
+        { resource: 'network', id: shown, reason: 'in_use' },
+      );
+    }
+    const groups = await this.#groupRepo.countByVpc(vpc.id);
+    if (groups > 0) {
+      throw new StratusError(
+        'conflict',
+        `The vpc '${shown}' has dependencies (${groups} security group(s)) and cannot be deleted.`,
         { resource: 'network', id: shown, reason: 'in_use' },
       );
     }

@@ -52,6 +52,7 @@ const DOCUMENTED = new Set([
   'InvalidLaunchTemplateName.AlreadyExistsException',
   'InvalidLaunchTemplateName.MalformedException',
   'InvalidLaunchTemplateName.NotFoundException',
+  'InvalidParameter',
   'InvalidParameterCombination',
   'InvalidParameterValue',
   'InvalidPermission.Duplicate',

@@ -82,6 +82,8 @@ const TABLE: Readonly<Record<ErrorKind, KindCodes>> = {
       security_group: {
         malformed: ['InvalidGroupId.Malformed', 400],
         reserved: ['InvalidGroup.Reserved', 400],
+        // A group of another VPC than the subnet's, as EC2 answers.
+        combination: ['InvalidParameter', 400],
       },
       security_group_rule: { malformed: ['InvalidSecurityGroupRuleId.Malformed', 400] },
       address: { malformed: ['InvalidAddress.Malformed', 400] },

@@ -303,7 +303,10 @@ export function securityGroupView(g: SecurityGroupRow, rules: Json[]): Json {
 }
 
 export const SECURITY_GROUP_ATTRIBUTES = Object.keys(
-  securityGroupView({ id: '', name: '', projectId: '', description: '', createdAt: 0 }, []),
+  securityGroupView(
+    { id: '', name: '', projectId: '', description: '', vpcId: null, createdAt: 0 },
+    [],
+  ),
 );
 
 export function floatingIpView(

@@ -37,6 +37,7 @@ import * as m0040 from './0040-vpc-tables-interfaces.js';
 import * as m0041 from './0041-port-delete-on-termination.js';
 import * as m0042 from './0042-volume-images.js';
 import * as m0043 from './0043-volume-types.js';
+import * as m0044 from './0044-security-group-vpcs.js';
 import * as m0045 from './0045-web-sessions.js';
 
 export const MIGRATIONS: Record<string, Migration> = {
@@ -77,5 +78,6 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0041-port-delete-on-termination': m0041,
   '0042-volume-images': m0042,
   '0043-volume-types': m0043,
+  '0044-security-group-vpcs': m0044,
   '0045-web-sessions': m0045,
 };

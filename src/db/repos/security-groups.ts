@@ -100,6 +100,16 @@ export class SecurityGroupRepo {
       .execute();
   }
 
+  /** How many groups belong to the VPC of this network. */
+  async countByVpc(vpcId: string): Promise<number> {
+    const row = await this.db
+      .selectFrom('securityGroups')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('vpcId', '=', vpcId)
+      .executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+
   async countByProject(projectId: string): Promise<number> {
     const row = await this.db
       .selectFrom('securityGroups')

@@ -13,7 +13,7 @@ import {
   publicDnsName,
   uuidPrefix,
 } from '../../../ids/index.js';
-import { interfaceNotFound, type NetworkInterface } from '../../../network/index.js';
+import { interfaceNotFound, type NetworkInterface, type Vpc } from '../../../network/index.js';
 import type { InstanceRow } from '../../../db/index.js';
 import type { Ec2ActionTable } from '../action.js';
 import { missingParameter } from '../params.js';
@@ -39,12 +39,15 @@ const interfacePrefix = (shown: string) => parseEc2Id(shown, ['eni'], 'port').uu
 
 /**
  * The security groups `SecurityGroupId.N` names, as UUIDs (an unknown one is not found); none
- * named: the project's default group.
+ * named: the project's default group. With `subnet`, each named group must be of the subnet's
+ * VPC (a group with no VPC of its own is the default VPC's), as EC2 requires; the project's one
+ * `default` group serves every VPC.
  */
 export async function groupIds(
   deps: Ec2Deps,
   ctx: RequestContext,
   shown: readonly string[],
+  subnet?: { vpc: Vpc; shown: string },
 ): Promise<string[] | undefined> {
   if (shown.length === 0) {
     // The project's default group, made now if the project has none yet.
@@ -58,6 +61,14 @@ export async function groupIds(
       (r) => r.id.startsWith(prefixes[i] as string) && r.projectId === ctx.projectId,
     );
     if (!row) throw notFound('security_group', g, `The security group '${g}' does not exist`);
+    const inVpc = row.vpcId === (subnet?.vpc.isDefault ? null : subnet?.vpc.id);
+    if (subnet && !inVpc && row.name !== 'default') {
+      throw new StratusError(
+        'invalid',
+        `Security group ${g} and subnet ${subnet.shown} belong to different networks.`,
+        { resource: 'security_group', id: g, reason: 'combination' },
+      );
+    }
     return row.id;
   });
 }
@@ -244,7 +255,10 @@ export function networkInterfaceActions(deps: Ec2Deps): Ec2ActionTable {
       const shownSubnet = params.requireString('SubnetId', { max: 64 });
       const tagList = creationTags(params, 'network-interface');
       const subnet = await findSubnet(deps, context, shownSubnet);
-      const groups = await groupIds(deps, context, params.list('SecurityGroupId'));
+      const groups = await groupIds(deps, context, params.list('SecurityGroupId'), {
+        vpc: await vpcs.getVpc(context, subnet.vpcId),
+        shown: shownSubnet,
+      });
       const eni = await vpcs.createInterface(
         context,
         {
@@ -353,7 +367,12 @@ export function networkInterfaceActions(deps: Ec2Deps): Ec2ActionTable {
         }
       }
       const groups =
-        groupsShown.length > 0 ? await groupIds(deps, context, groupsShown) : undefined;
+        groupsShown.length > 0
+          ? await groupIds(deps, context, groupsShown, {
+              vpc: await vpcs.getVpc(context, eni.vpcId),
+              shown: subnetEc2Id(eni.subnetId),
+            })
+          : undefined;
       await vpcs.interfaces.modify(context, eni, {
         description,
         securityGroups: groups,

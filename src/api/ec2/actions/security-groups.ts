@@ -16,6 +16,8 @@ import type { XmlObject } from '../xml.js';
 import { checkTags } from './instances.js';
 import type { Ec2Deps } from './deps.js';
 import { pageOffset, pageToken } from '../paging.js';
+import { findVpc, vpcEc2Id } from './vpc-common.js';
+import { vpcNotFound } from '../../../network/index.js';
 
 const ALL_IPV4 = '0.0.0.0/0';
 
@@ -221,7 +223,20 @@ export function securityGroupActions(deps: Ec2Deps): Ec2ActionTable {
       const name = params.requireString('GroupName', { max: 255 });
       const description = params.requireString('GroupDescription', { max: 255 });
       const tags = tagSpecs(params);
-      const group = await network.createSecurityGroup(context, { name, description, tags });
+      const shownVpc = params.string('VpcId', { max: 64 });
+      // The default VPC's groups are those with no VPC of their own (the flat network's).
+      let vpcId: string | null = null;
+      if (shownVpc !== undefined && shownVpc !== '') {
+        const vpc = await findVpc(deps, context, shownVpc);
+        if (vpc.projectId !== context.projectId) throw vpcNotFound(shownVpc);
+        vpcId = vpc.isDefault ? null : vpc.id;
+      }
+      const group = await network.createSecurityGroup(context, {
+        name,
+        description,
+        tags,
+        vpcId,
+      });
       return {
         return: true,
         groupId: sgId(group.id),
@@ -262,6 +277,14 @@ export function securityGroupActions(deps: Ec2Deps): Ec2ActionTable {
       const rulesOf = new Map<string, SecurityGroupRuleRow[]>();
       for (const r of rules) rulesOf.set(r.groupId, [...(rulesOf.get(r.groupId) ?? []), r]);
       const tagMap = await tagService.of(rows.map((r) => r.id));
+      // A group with no VPC of its own is in its project's default VPC, if that has been made.
+      const defaultOfCaller = await deps.vpcs.existingDefaultVpc(context);
+      const vpcOf = (g: SecurityGroupRow) =>
+        g.vpcId !== null
+          ? vpcEc2Id(g.vpcId)
+          : defaultOfCaller && g.projectId === context.projectId
+            ? vpcEc2Id(defaultOfCaller.id)
+            : undefined;
       const tagList = (g: SecurityGroupRow) =>
         (tagMap.get(g.id) ?? []).map((t) => ({ key: t.key, value: t.value }));
       // The `ip-permission.*` filters (ingress) and their `egress.` twins.
@@ -293,6 +316,7 @@ export function securityGroupActions(deps: Ec2Deps): Ec2ActionTable {
           'group-id': (g) => sgId(g.id),
           description: (g) => g.description,
           'owner-id': (g) => g.projectId,
+          'vpc-id': vpcOf,
           ...ruleFilters('ingress'),
           ...ruleFilters('egress'),
         },
@@ -306,6 +330,7 @@ export function securityGroupActions(deps: Ec2Deps): Ec2ActionTable {
           groupId: sgId(g.id),
           groupName: g.name,
           groupDescription: g.description,
+          vpcId: vpcOf(g),
           ipPermissions: ipPermissions(rulesOf.get(g.id) ?? [], sources, 'ingress'),
           ipPermissionsEgress: ipPermissions(rulesOf.get(g.id) ?? [], sources, 'egress'),
           tagSet: tagList(g),

@@ -194,7 +194,16 @@ export async function prepareVpcLaunch(
       sameZone(subnet.availabilityZone, `Subnet ${s.subnetShown}`);
       sources.set(s, { kind: 'subnet', subnet, made: [] });
     }
-    if (!s.eniShown) groups.set(s, await groupIds(deps, ctx, s.groupsShown));
+    if (!s.eniShown) {
+      // The named groups must be of the subnet's VPC: the default VPC's when none is named.
+      const src = sources.get(s);
+      const vpc =
+        src?.kind === 'subnet'
+          ? await deps.vpcs.getVpc(ctx, src.subnet.vpcId)
+          : await defaultVpc(deps, ctx);
+      const shown = s.subnetShown ?? 'of the default VPC';
+      groups.set(s, await groupIds(deps, ctx, s.groupsShown, { vpc, shown }));
+    }
   }
   const primary = specs[0] as InterfaceSpec;
   if (!sources.has(primary)) {

@@ -9,7 +9,7 @@ import {
   type ActionParameters,
 } from './rules.js';
 
-const NO_VPC = 'there are no VPCs: every group is on the one flat network.';
+const NO_VPC = 'there is no VPC peering: a source group is named by its id or name alone.';
 
 /** What AuthorizeSecurityGroupIngress and RevokeSecurityGroupIngress take alike. */
 const PERMISSIONS: ActionParameters = {
@@ -87,7 +87,9 @@ export const securityGroupParameters: Readonly<Record<string, ActionParameters>>
     ...TAG_SPECIFICATIONS,
     GroupName: honoured(),
     GroupDescription: honoured(),
-    VpcId: refused(NO_VPC, { code: 'InvalidParameterValue', sample: 'vpc-1' }),
+    VpcId: honoured(
+      "one of the caller's VPCs; without it, or with the default VPC, the default VPC (names stay unique per project)",
+    ),
   },
   DeleteSecurityGroup: { ...DRY_RUN, GroupId: honoured(), GroupName: honoured() },
   DescribeSecurityGroups: {
