@@ -18,6 +18,7 @@ import {
   DeleteSecurityGroupCommand,
   DeleteSubnetCommand,
   DeleteVpcCommand,
+  DescribeAvailabilityZonesCommand,
   DescribeImagesCommand,
   DescribeInstancesCommand,
   DescribeRouteTablesCommand,
@@ -300,8 +301,19 @@ export class Scenario {
     await this.#step('create-vpc', async () => {
       const vpc = await this.#ec2.send(new CreateVpcCommand({ CidrBlock: cidr }));
       this.#made.vpcId = required(vpc.Vpc?.VpcId, 'CreateVpc returned no VpcId');
+      // The subnet goes in the first zone the cloud offers, where its instances can run.
+      const zones = await this.#ec2.send(
+        new DescribeAvailabilityZonesCommand({
+          Filters: [{ Name: 'state', Values: ['available'] }],
+        }),
+      );
+      const zone = zones.AvailabilityZones?.[0]?.ZoneName;
       const subnet = await this.#ec2.send(
-        new CreateSubnetCommand({ VpcId: this.#made.vpcId, CidrBlock: subnetCidr }),
+        new CreateSubnetCommand({
+          VpcId: this.#made.vpcId,
+          CidrBlock: subnetCidr,
+          ...(zone ? { AvailabilityZone: zone } : {}),
+        }),
       );
       this.#made.subnetId = required(subnet.Subnet?.SubnetId, 'CreateSubnet returned no SubnetId');
       return { detail: `${this.#made.vpcId} ${cidr}, ${this.#made.subnetId} ${subnetCidr}` };
