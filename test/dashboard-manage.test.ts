@@ -6,7 +6,7 @@
 // or the API's refusal, in words.
 import assert from 'node:assert/strict';
 import { after, before, describe } from 'node:test';
-import type { Page } from 'playwright-core';
+import type { Locator, Page } from 'playwright-core';
 import { IdentityService } from '../src/identity/index.js';
 import { itShows, openBrowser, signInWithPassword, type TestBrowser } from './support/browser.js';
 import { needs } from './support/capabilities.js';
@@ -148,31 +148,11 @@ describe('the dashboard networks, volumes and admin views', needs('chromium', 'q
       await p.getByRole('button', { name: 'Create', exact: true }).click();
       await p.getByText('Creating volume data1.').waitFor();
       const row = p.locator('tr[data-volume="data1"]');
-      for (let i = 0; i < 60; i++) {
-        await p.getByRole('button', { name: 'Refresh' }).click();
-        if (
-          (await row
-            .getByTestId('volume-status')
-            .textContent()
-            .catch(() => '')) === 'available'
-        )
-          break;
-        await p.waitForTimeout(500);
-      }
+      await untilStatus(p, row, 'available');
       await row.getByLabel('Instance to attach data1 to').selectOption({ label: 'vm1' });
       await row.getByRole('button', { name: 'Attach data1' }).click();
       await p.getByText('Attaching volume data1 to vm1.').waitFor();
-      for (let i = 0; i < 60; i++) {
-        await p.getByRole('button', { name: 'Refresh' }).click();
-        if (
-          (await row
-            .getByTestId('volume-status')
-            .textContent()
-            .catch(() => '')) === 'in-use'
-        )
-          break;
-        await p.waitForTimeout(500);
-      }
+      await untilStatus(p, row, 'in-use');
       await row.getByRole('button', { name: 'Detach data1' }).waitFor();
       await rowWith(p, ['data1', 'vm1']);
       await b.screenshot(p, 'volumes');
@@ -198,17 +178,7 @@ describe('the dashboard networks, volumes and admin views', needs('chromium', 'q
 
       await row.getByRole('button', { name: 'Detach data1' }).click();
       await p.getByText('Detaching volume data1 from vm1.').waitFor();
-      for (let i = 0; i < 60; i++) {
-        await p.getByRole('button', { name: 'Refresh' }).click();
-        if (
-          (await row
-            .getByTestId('volume-status')
-            .textContent()
-            .catch(() => '')) === 'available'
-        )
-          break;
-        await p.waitForTimeout(500);
-      }
+      await untilStatus(p, row, 'available');
       await row.getByRole('button', { name: 'Attach data1' }).waitFor();
     },
   );
@@ -286,3 +256,16 @@ describe('the dashboard networks, volumes and admin views', needs('chromium', 'q
     },
   );
 });
+
+/** Refreshes the volumes page until the volume's row shows `status` (30 s at most). */
+async function untilStatus(p: Page, row: Locator, status: string): Promise<void> {
+  for (let i = 0; i < 60; i++) {
+    await p.getByRole('button', { name: 'Refresh' }).click();
+    const shown = await row
+      .getByTestId('volume-status')
+      .textContent()
+      .catch(() => '');
+    if (shown === status) return;
+    await p.waitForTimeout(500);
+  }
+}
