@@ -494,14 +494,12 @@ export async function startCloud(
             volumes: new VolumeClient(bus),
             // A volume the instance holds is copied by the storage daemon that exports it
             // (SnapshotWorker.snapshotThroughStorageDaemon), as a snapshot of a volume in use.
-            snapshotVolume: (ctx, volume, _instanceId, args) => {
-              const request = { ...args, inUse: true };
-              return new SnapshotOperations({
+            snapshotVolume: (ctx, volume, _instanceId, args) =>
+              new SnapshotOperations({
                 db: database.db,
                 volumes: new VolumeClient(bus),
                 quota: config.quota,
-              }).create(ctx, volume, volume.id, request);
-            },
+              }).create(ctx, volume, volume.id, { ...args, inUse: true }),
             guestPort: agent,
             logger: logger.child({ service: 'compute' }),
             powerSyncMs: config.compute.powerSyncSeconds * 1000,
