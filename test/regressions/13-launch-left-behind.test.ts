@@ -13,7 +13,16 @@ import {
   type RoundResult,
 } from '../support/crash-rounds.js';
 
-function assertSettled(r: RoundResult): void {
+/** On failure, the processes' last log lines go to the report before the assertion. */
+function assertSettled(
+  r: RoundResult,
+  cloud: CrashCloud,
+  t: { diagnostic(m: string): void },
+): void {
+  if (r.stuck.length > 0 || r.problems.length > 0 || r.settledMs === null) {
+    for (const [kind, lines] of Object.entries(cloud.logs()))
+      t.diagnostic(`${kind} log:\n${lines}`);
+  }
   assert.deepEqual(r.stuck, [], `instances stuck after killing ${r.kind} at ${r.killedAfterMs} ms`);
   assert.deepEqual(r.problems, [], `inconsistencies after killing ${r.kind}`);
   assert.ok(r.settledMs !== null && r.settledMs <= SETTLE_BOUND_MS);
@@ -38,7 +47,7 @@ describe('no launch left behind (issue 13)', () => {
         for (let i = 0; i < 2; i++) {
           const r = await cloud.round('all-in-one', { maxKillMs: 800 });
           t.diagnostic(describeRound(r));
-          assertSettled(r);
+          assertSettled(r, cloud, t);
         }
       } finally {
         await cloud?.stop();
@@ -56,7 +65,7 @@ describe('no launch left behind (issue 13)', () => {
         for (const kind of ['api', 'scheduler', 'network', 'compute'] as const) {
           const r = await cloud.round(kind, { maxKillMs: 1500 });
           t.diagnostic(describeRound(r));
-          assertSettled(r);
+          assertSettled(r, cloud, t);
         }
       } finally {
         await cloud?.stop();

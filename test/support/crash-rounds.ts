@@ -83,6 +83,8 @@ export interface CrashCloud {
     fault: () => Promise<void>,
     options?: { launches?: number; maxKillMs?: number },
   ): Promise<RoundResult>;
+  /** The last `lines` log lines of each process (of its runs before a restart too), by kind. */
+  logs(lines?: number): Record<string, string>;
   stop(): Promise<void>;
 }
 
@@ -186,6 +188,8 @@ interface CloudSpec {
 class CrashCloudImpl implements CrashCloud {
   readonly #spec: CloudSpec;
   readonly #running = new Map<ProcessKind, RunningStratus>();
+  /** The logs of the processes a round killed, by kind. */
+  readonly #killedLogs = new Map<ProcessKind, string>();
   readonly db: Database;
   #image!: ImageRow;
   #rounds = 0;
@@ -247,6 +251,10 @@ class CrashCloudImpl implements CrashCloud {
     return this.#burst(kind, options, async () => {
       const victim = this.#running.get(kind) as RunningStratus;
       await victim.stop('SIGKILL');
+      this.#killedLogs.set(
+        kind,
+        `${this.#killedLogs.get(kind) ?? ''}${victim.errors()}--- killed ---\n`,
+      );
       const killedAt = Date.now();
       await this.#startProcess(kind);
       return killedAt;
@@ -440,6 +448,15 @@ class CrashCloudImpl implements CrashCloud {
       seen.add(s.instanceId);
     }
     return { instances: rows.length, stuck, problems };
+  }
+
+  logs(lines = 40): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const [kind, p] of this.#running) {
+      const all = `${this.#killedLogs.get(kind) ?? ''}${p.errors()}`.trimEnd().split('\n');
+      out[kind] = all.slice(-lines).join('\n');
+    }
+    return out;
   }
 
   async stop(): Promise<void> {
