@@ -303,5 +303,32 @@ describe(
       );
       assert.deepEqual(await count(), before);
     });
+
+    it("gives a server an address from a network's second subnet, through a port or a fixed IP", async () => {
+      const green = (await made(alice, '/v2.0/networks', { network: { name: 'green' } })).id;
+      const first = { network_id: green, ip_version: 4 };
+      await made(alice, '/v2.0/subnets', { subnet: { ...first, cidr: '10.83.0.0/24' } });
+      const second = (
+        await made(alice, '/v2.0/subnets', { subnet: { ...first, cidr: '10.83.1.0/24' } })
+      ).id;
+      const port = await made(alice, '/v2.0/ports', {
+        port: { network_id: green, fixed_ips: [{ subnet_id: second }] },
+      });
+      const viaPort = await create(alice, [{ port: port.id }]);
+      assert.equal(viaPort.status, 202, JSON.stringify(viaPort.body));
+      const viaIp = await create(alice, [{ uuid: green, fixed_ip: '10.83.1.40' }]);
+      assert.equal(viaIp.status, 202, JSON.stringify(viaIp.body));
+      for (const [r, want] of [
+        [viaPort, /^10\.83\.1\.\d+$/],
+        [viaIp, /^10\.83\.1\.40$/],
+      ] as const) {
+        const id = (r.body['server'] as { id: string }).id;
+        const shown = (await compute(alice, 'GET', `/v2.1/servers/${id}`)).body['server'] as {
+          addresses: Record<string, { addr: string }[]>;
+        };
+        assert.equal(shown.addresses['green']?.length, 1, JSON.stringify(shown.addresses));
+        assert.match(shown.addresses['green']?.[0]?.addr ?? '', want);
+      }
+    });
   },
 );

@@ -1,6 +1,12 @@
 // planOverlay: which host gets which project network, router and peers, from the model.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import {
+  checkNetworkSpec,
+  checkRouterSpec,
+  type ProjectNetworkSpec,
+  type RouterSpec,
+} from './dataplane/overlay-spec.js';
 import { dhcpAddress, planOverlay, type OverlayModel, type PlanSubnet } from './overlay-plan.js';
 
 const SUBNET: PlanSubnet = {
@@ -54,6 +60,61 @@ function model(over: Partial<OverlayModel> = {}): OverlayModel {
   };
 }
 
+/** Two networks of one project, a guest on each on two hosts, a router joining both. */
+function eastWest(): OverlayModel {
+  const base = model();
+  return {
+    ...base,
+    networks: [
+      { id: 'n1', vni: 1001, mtu: 1450 },
+      { id: 'n2', vni: 1002, mtu: 1450 },
+    ],
+    subnets: [
+      SUBNET,
+      {
+        ...SUBNET,
+        id: 's2',
+        networkId: 'n2',
+        cidr: '10.30.1.0/24',
+        gateway: '10.30.1.1',
+        pools: [{ start: '10.30.1.4', end: '10.30.1.254' }],
+      },
+    ],
+    ports: [
+      ...base.ports,
+      {
+        id: 'p-router2',
+        networkId: 'n2',
+        mac: 'fa:16:3e:00:00:21',
+        deviceOwner: 'network:router_interface',
+        deviceId: 'r1',
+        bindingHost: null,
+        ips: [{ subnetId: 's2', address: '10.30.1.1' }],
+      },
+      {
+        id: 'p-guest2',
+        networkId: 'n2',
+        mac: 'fa:16:3e:00:00:22',
+        deviceOwner: 'compute:z1',
+        deviceId: 'i2',
+        bindingHost: 'h3',
+        ips: [{ subnetId: 's2', address: '10.30.1.4' }],
+      },
+    ],
+    routers: [
+      {
+        id: 'r1',
+        externalIp: null,
+        interfaces: [
+          { subnetId: 's1', portId: 'p-router' },
+          { subnetId: 's2', portId: 'p-router2' },
+        ],
+      },
+    ],
+    floatingIps: [],
+  };
+}
+
 describe('planOverlay', () => {
   it('gives a network to the hosts of its bound ports and to the network host, with every port for DHCP', () => {
     const plan = planOverlay(model());
@@ -97,24 +158,177 @@ describe('planOverlay', () => {
     ]);
   });
 
-  it('leaves out a router without an external gateway, and a network without a subnet', () => {
+  it('leaves out a network without a subnet, and its router interface', () => {
     const plan = planOverlay(
       model({
         networks: [
           { id: 'n1', vni: 1001, mtu: 1450 },
           { id: 'n2', vni: 1002, mtu: 1450 },
         ],
-        routers: [
-          { id: 'r1', externalIp: null, interfaces: [{ subnetId: 's1', portId: 'p-router' }] },
-        ],
       }),
     );
-    assert.deepEqual(plan.routers, []);
-    assert.deepEqual([...plan.skipped.keys()].sort(), ['n2', 'r1']);
+    assert.deepEqual([...plan.skipped.keys()].sort(), ['n2']);
     assert.deepEqual(
       plan.networks.get('h1')?.map((s) => s.networkId),
       ['n1'],
     );
+  });
+
+  it('carries a router without an external gateway: it routes between its subnets (east-west)', () => {
+    const plan = planOverlay(eastWest());
+    assert.deepEqual(plan.routers, [
+      {
+        routerId: 'r1',
+        interfaces: [
+          { networkId: 'n1', gatewayIp: '10.20.1.1', cidr: '10.20.1.0/24' },
+          { networkId: 'n2', gatewayIp: '10.30.1.1', cidr: '10.30.1.0/24' },
+        ],
+        floatingIps: [],
+      },
+    ]);
+    assert.deepEqual(plan.skipped, new Map());
+    // The network host has both networks (it carries the router's legs); each compute host the
+    // one its guest is on.
+    assert.deepEqual(
+      [...plan.networks].map(([h, specs]) => [h, specs.map((s) => s.networkId)]),
+      [
+        ['h1', ['n1', 'n2']],
+        ['h2', ['n1']],
+        ['h3', ['n2']],
+      ],
+    );
+  });
+
+  it('takes a removed interface off the router, and a removed router off the plan', () => {
+    const m = eastWest();
+    const one = planOverlay({
+      ...m,
+      routers: [
+        { id: 'r1', externalIp: null, interfaces: [{ subnetId: 's1', portId: 'p-router' }] },
+      ],
+      ports: m.ports.filter((p) => p.id !== 'p-router2'),
+    });
+    assert.deepEqual(
+      one.routers.map((r) => r.interfaces.map((i) => i.cidr)),
+      [['10.20.1.0/24']],
+    );
+    assert.deepEqual(planOverlay({ ...m, routers: [] }).routers, []);
+  });
+
+  it('joins only the first of two overlapping subnets on one router', () => {
+    const m = eastWest();
+    const plan = planOverlay({
+      ...m,
+      subnets: m.subnets.map((s) => (s.id === 's2' ? { ...s, cidr: '10.20.1.0/24' } : s)),
+      ports: m.ports.map((p) =>
+        p.id === 'p-router2'
+          ? { ...p, ips: [{ subnetId: 's2', address: '10.20.1.1' }] }
+          : p.id === 'p-guest2'
+            ? { ...p, ips: [{ subnetId: 's2', address: '10.20.1.9' }] }
+            : p,
+      ),
+    });
+    assert.deepEqual(
+      plan.routers.map((r) => r.interfaces.map((i) => i.networkId)),
+      [['n1']],
+    );
+    assert.deepEqual([...plan.skipped.keys()], ['r1/s2']);
+  });
+
+  it("carries a network's further subnets: DHCP on each, guests on either, a router leg on each", () => {
+    const s2: PlanSubnet = {
+      id: 's1b',
+      networkId: 'n1',
+      cidr: '10.20.2.0/24',
+      gateway: '10.20.2.1',
+      pools: [{ start: '10.20.2.2', end: '10.20.2.254' }],
+      dns: ['10.20.2.53'],
+      createdAt: 2,
+    };
+    const base = model();
+    const plan = planOverlay({
+      ...base,
+      subnets: [s2, SUBNET],
+      ports: [
+        ...base.ports,
+        {
+          id: 'p-router-b',
+          networkId: 'n1',
+          mac: 'fa:16:3e:00:00:11',
+          deviceOwner: 'network:router_interface',
+          deviceId: 'r1',
+          bindingHost: null,
+          ips: [{ subnetId: 's1b', address: '10.20.2.1' }],
+        },
+        {
+          id: 'p-dhcp-b',
+          networkId: 'n1',
+          mac: 'fa:16:3e:00:00:12',
+          deviceOwner: 'network:dhcp',
+          deviceId: 'dhcpn1:s1b',
+          bindingHost: null,
+          ips: [{ subnetId: 's1b', address: '10.20.2.2' }],
+        },
+        {
+          id: 'p-guest-b',
+          networkId: 'n1',
+          mac: 'fa:16:3e:00:00:13',
+          deviceOwner: 'compute:z1',
+          deviceId: 'i2',
+          bindingHost: 'h3',
+          ips: [{ subnetId: 's1b', address: '10.20.2.7' }],
+        },
+      ],
+      routers: [
+        {
+          id: 'r1',
+          externalIp: null,
+          interfaces: [
+            { subnetId: 's1', portId: 'p-router' },
+            { subnetId: 's1b', portId: 'p-router-b' },
+          ],
+        },
+      ],
+    });
+    const spec = plan.networks.get('h3')?.[0];
+    assert.deepEqual(spec?.moreSubnets, [
+      {
+        cidr: '10.20.2.0/24',
+        gatewayIp: '10.20.2.1',
+        dhcpIp: '10.20.2.2',
+        dhcpRange: { start: '10.20.2.2', end: '10.20.2.254' },
+        dnsServers: ['10.20.2.53'],
+      },
+    ]);
+    assert.equal(spec?.cidr, '10.20.1.0/24', 'the oldest subnet stays first');
+    assert.deepEqual(spec?.ports, [
+      { mac: 'fa:16:3e:00:00:02', ip: '10.20.1.4', hostname: 'host-10-20-1-4' },
+      { mac: 'fa:16:3e:00:00:13', ip: '10.20.2.7', hostname: 'host-10-20-2-7' },
+    ]);
+    assert.deepEqual(plan.routers[0]?.interfaces, [
+      { networkId: 'n1', gatewayIp: '10.20.1.1', cidr: '10.20.1.0/24' },
+      { networkId: 'n1', gatewayIp: '10.20.2.1', cidr: '10.20.2.0/24' },
+    ]);
+    // The data plane accepts what the plan gives.
+    assert.doesNotThrow(() => checkNetworkSpec(spec as ProjectNetworkSpec, 1450));
+    assert.doesNotThrow(() =>
+      checkRouterSpec(plan.routers[0] as RouterSpec, new Map([['n1', spec as ProjectNetworkSpec]])),
+    );
+  });
+
+  it('leaves out a further subnet that has no address for DHCP, and keeps the network', () => {
+    const full: PlanSubnet = {
+      id: 's1c',
+      networkId: 'n1',
+      cidr: '10.20.3.0/30',
+      gateway: '10.20.3.1',
+      pools: [{ start: '10.20.3.2', end: '10.20.3.2' }],
+      dns: [],
+      createdAt: 3,
+    };
+    const plan = planOverlay(model({ subnets: [SUBNET, full] }));
+    assert.deepEqual([...plan.skipped.keys()], ['s1c']);
+    assert.equal(plan.networks.get('h1')?.[0]?.moreSubnets, undefined);
   });
 
   it('takes a network:dhcp port’s address, and finds none when the pools fill the subnet', () => {

@@ -1,10 +1,11 @@
 // What each overlay host must realise, computed from the project network model (issue 16):
 // the peers (every overlay host's underlay address), on a compute host the networks with a
-// guest port bound to it, on the network host every network (it serves their DHCP and
-// metadata) and every router with its legs, external address and floating IPs. Pure: the
+// guest port bound to it, on the network host every network with all its subnets (it serves
+// their DHCP and metadata) and every router with its legs (one a subnet it joins), and when
+// it has an external gateway its external address and floating IPs. Pure: the
 // network service reads the model, this plans, OverlaySync sends.
 import { cidrContains, formatIpv4, parseCidr, parseIpv4, type Cidr } from './ipv4.js';
-import type { OverlayPeer, ProjectNetworkSpec, RouterSpec } from './dataplane/index.js';
+import type { OverlayPeer, ProjectNetworkSpec, RouterSpec, SubnetSpec } from './dataplane/index.js';
 
 /** A host whose network agent carries an overlay, as it registered itself. */
 export interface OverlayHostInfo {
@@ -81,17 +82,19 @@ export interface OverlayPlan {
 const COMPUTE_OWNER = 'compute:';
 const NETWORK_OWNER = 'network:';
 
-/**
- * The network's own subnet: its first (oldest) subnet. A network's other subnets are not
- * carried yet (one CIDR per VXLAN segment in the data plane's spec).
- */
+/** A network's subnets, oldest first (the first is the one its spec names at the top). */
+export function networkSubnets(subnets: readonly PlanSubnet[], networkId: string): PlanSubnet[] {
+  return subnets
+    .filter((s) => s.networkId === networkId)
+    .sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : 1));
+}
+
+/** The network's first (oldest) subnet. */
 export function primarySubnet(
   subnets: readonly PlanSubnet[],
   networkId: string,
 ): PlanSubnet | undefined {
-  return subnets
-    .filter((s) => s.networkId === networkId)
-    .sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : 1))[0];
+  return networkSubnets(subnets, networkId)[0];
 }
 
 /**
@@ -123,47 +126,81 @@ export function planOverlay(model: OverlayModel): OverlayPlan {
   const networkHost = model.hosts.find((h) => h.networkHost);
   const skipped = new Map<string, string>();
   const specs = new Map<string, ProjectNetworkSpec>();
+  /** Per network, its carried subnets: id -> CIDR. */
+  const carried = new Map<string, Map<string, string>>();
   for (const n of model.networks) {
-    const subnet = primarySubnet(model.subnets, n.id);
-    if (!subnet) {
+    const all = networkSubnets(model.subnets, n.id);
+    if (all.length === 0) {
       skipped.set(n.id, 'it has no subnet');
       continue;
     }
-    const dhcpIp = dhcpAddress(subnet, model.ports);
-    if (!dhcpIp) {
+    const planned: { subnet: PlanSubnet; spec: SubnetSpec; cidr: Cidr }[] = [];
+    for (const subnet of all) {
+      const dhcpIp = dhcpAddress(subnet, model.ports);
+      if (!dhcpIp) {
+        // Without its first subnet a network is not carried; a further one only is left out.
+        if (planned.length === 0) break;
+        skipped.set(subnet.id, 'the subnet has no address left for DHCP');
+        continue;
+      }
+      const c = parseCidr(subnet.cidr, 0) as Cidr;
+      // A further subnet that overlaps one already planned cannot share the segment.
+      if (
+        planned.some((p) => c.base < p.cidr.base + p.cidr.size && p.cidr.base < c.base + c.size)
+      ) {
+        skipped.set(subnet.id, "the subnet overlaps another of its network's");
+        continue;
+      }
+      const starts = subnet.pools.map((p) => parseIpv4(p.start) ?? c.base + 1);
+      const ends = subnet.pools.map((p) => parseIpv4(p.end) ?? c.base + c.size - 2);
+      planned.push({
+        subnet,
+        cidr: c,
+        spec: {
+          cidr: `${formatIpv4(c.base)}/${c.prefix}`,
+          gatewayIp: subnet.gateway ?? undefined,
+          dhcpIp,
+          dhcpRange: {
+            start: formatIpv4(starts.length > 0 ? Math.min(...starts) : c.base + 1),
+            end: formatIpv4(ends.length > 0 ? Math.max(...ends) : c.base + c.size - 2),
+          },
+          ...(subnet.dns.length > 0 ? { dnsServers: [...subnet.dns] } : {}),
+        },
+      });
+    }
+    const [first, ...more] = planned;
+    if (!first) {
       skipped.set(n.id, 'its subnet has no address left for DHCP');
       continue;
     }
-    const c = parseCidr(subnet.cidr, 0) as Cidr;
-    const inSubnet = (ip: string) => {
-      const v = parseIpv4(ip);
-      return v !== undefined && cidrContains(c, v);
-    };
+    // The network's own addresses (DHCP ports, gateways) are no guest's.
+    const own = new Set(planned.flatMap((p) => [p.spec.dhcpIp, p.spec.gatewayIp ?? '']));
     const ports = model.ports
       .filter((p) => p.networkId === n.id && !p.deviceOwner.startsWith(NETWORK_OWNER))
       .flatMap((p) => {
-        const ip = p.ips.find((i) => i.subnetId === subnet.id && inSubnet(i.address));
-        return ip && ip.address !== dhcpIp && ip.address !== subnet.gateway
+        // A port's address on its oldest carried subnet: dnsmasq gives a MAC one address.
+        const ip = planned
+          .flatMap((x) =>
+            p.ips.filter((i) => {
+              const v = parseIpv4(i.address);
+              return i.subnetId === x.subnet.id && v !== undefined && cidrContains(x.cidr, v);
+            }),
+          )
+          .at(0);
+        return ip && !own.has(ip.address)
           ? [{ mac: p.mac, ip: ip.address, hostname: `host-${ip.address.replace(/\./g, '-')}` }]
           : [];
       })
       .sort((a, b) => (a.mac < b.mac ? -1 : a.mac > b.mac ? 1 : 0));
-    const starts = subnet.pools.map((p) => parseIpv4(p.start) ?? c.base + 1);
-    const ends = subnet.pools.map((p) => parseIpv4(p.end) ?? c.base + c.size - 2);
     specs.set(n.id, {
       networkId: n.id,
       vni: n.vni,
-      cidr: `${formatIpv4(c.base)}/${c.prefix}`,
-      gatewayIp: subnet.gateway ?? undefined,
-      dhcpIp,
+      ...first.spec,
       mtu: n.mtu,
-      dhcpRange: {
-        start: formatIpv4(starts.length > 0 ? Math.min(...starts) : c.base + 1),
-        end: formatIpv4(ends.length > 0 ? Math.max(...ends) : c.base + c.size - 2),
-      },
-      ...(subnet.dns.length > 0 ? { dnsServers: [...subnet.dns] } : {}),
       ports,
+      ...(more.length > 0 ? { moreSubnets: more.map((m) => m.spec) } : {}),
     });
+    carried.set(n.id, new Map(planned.map((p) => [p.subnet.id, p.spec.cidr])));
   }
   const byHost = new Map<string, ProjectNetworkSpec[]>();
   for (const h of model.hosts) {
@@ -186,19 +223,31 @@ export function planOverlay(model: OverlayModel): OverlayPlan {
   const prefix = Number(networkHost?.publicAddress?.split('/')[1] ?? NaN);
   if (networkHost) {
     for (const r of model.routers) {
-      const legs = r.interfaces.flatMap((i) => {
+      const legs: RouterSpec['interfaces'][number][] = [];
+      const joined: Cidr[] = [];
+      for (const i of r.interfaces) {
         const subnet = model.subnets.find((s) => s.id === i.subnetId);
-        const spec = subnet && specs.get(subnet.networkId);
-        const primary = subnet && primarySubnet(model.subnets, subnet.networkId);
+        const cidr = subnet && carried.get(subnet.networkId)?.get(subnet.id);
         const port = model.ports.find((p) => p.id === i.portId);
         const gw = port?.ips.find((x) => x.subnetId === i.subnetId)?.address;
-        if (!spec || !gw || primary?.id !== subnet?.id) return [];
-        return [{ networkId: spec.networkId, gatewayIp: gw, cidr: spec.cidr }];
-      });
-      // The data plane's router always has a public leg: one without an external gateway
-      // (or before the network host said its public address) is not carried yet.
-      if (r.externalIp === null || !Number.isInteger(prefix)) {
-        if (legs.length > 0) skipped.set(r.id, 'it has no external gateway');
+        if (!subnet || !cidr || !gw) continue;
+        // It routes by address: of two subnets that overlap, it joins the first.
+        const c = parseCidr(cidr, 0) as Cidr;
+        if (joined.some((o) => c.base < o.base + o.size && o.base < c.base + c.size)) {
+          skipped.set(`${r.id}/${subnet.id}`, 'the subnet overlaps another of the router');
+          continue;
+        }
+        joined.push(c);
+        legs.push({ networkId: subnet.networkId, gatewayIp: gw, cidr });
+      }
+      // A router without an external gateway only routes between its subnets (east-west);
+      // one with a gateway waits for the network host to say its public address.
+      if (r.externalIp === null) {
+        routers.push({ routerId: r.id, interfaces: legs, floatingIps: [] });
+        continue;
+      }
+      if (!Number.isInteger(prefix)) {
+        skipped.set(r.id, 'the network host has no public address');
         continue;
       }
       const floatingIps = model.floatingIps.flatMap((f) => {

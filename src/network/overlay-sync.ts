@@ -13,7 +13,7 @@ import type { OverlayPeer, ProjectNetworkSpec, RouterSpec } from './dataplane/in
 import {
   dhcpAddress,
   planOverlay,
-  primarySubnet,
+  networkSubnets,
   type OverlayHostInfo,
   type OverlayModel,
   type PlanPort,
@@ -111,9 +111,14 @@ export class OverlaySync {
     if (!port) return undefined;
     const overlay = await this.#overlayNetworkIds();
     if (!overlay.has(port.networkId)) return undefined;
-    const subnets = (await this.#repo.subnets([port.networkId])).map(planSubnet);
-    const subnet = primarySubnet(subnets, port.networkId);
-    const ip = (await this.#repo.portIps([port.id])).find((i) => i.subnetId === subnet?.id);
+    const subnets = networkSubnets(
+      (await this.#repo.subnets([port.networkId])).map(planSubnet),
+      port.networkId,
+    );
+    // The port's address on the oldest subnet it has one on (the one DHCP hands it).
+    const ips = await this.#repo.portIps([port.id]);
+    const subnet = subnets.find((s) => ips.some((i) => i.subnetId === s.id));
+    const ip = ips.find((i) => i.subnetId === subnet?.id);
     if (!subnet || !ip) return undefined;
     return {
       networkId: port.networkId,
@@ -233,20 +238,26 @@ export class OverlaySync {
     const subnets = (await this.#repo.subnets(networks.map((n) => n.id))).map(planSubnet);
     let ports = await this.#ports(networks.map((n) => n.id));
     for (const n of networks) {
-      const subnet = primarySubnet(subnets, n.id);
-      if (!subnet || dhcpAddress(subnet, ports) !== undefined) continue;
-      try {
-        await this.#o.model.createPort(systemContext(), {
-          networkId: n.id,
-          projectId: n.projectId,
-          deviceOwner: 'network:dhcp',
-          deviceId: `dhcp${n.id}`,
-          portSecurityEnabled: false,
-          fixedIps: [{ subnetId: subnet.id }],
-        });
-        ports = await this.#ports(networks.map((n) => n.id));
-      } catch (err) {
-        this.#o.logger.warn({ err, networkId: n.id }, 'no DHCP port could be made for a network');
+      // A DHCP address on each subnet: the first subnet's port is `dhcp<network>`, a further
+      // subnet's `dhcp<network>:<subnet>`.
+      for (const [i, subnet] of networkSubnets(subnets, n.id).entries()) {
+        if (dhcpAddress(subnet, ports) !== undefined) continue;
+        try {
+          await this.#o.model.createPort(systemContext(), {
+            networkId: n.id,
+            projectId: n.projectId,
+            deviceOwner: 'network:dhcp',
+            deviceId: i === 0 ? `dhcp${n.id}` : `dhcp${n.id}:${subnet.id}`,
+            portSecurityEnabled: false,
+            fixedIps: [{ subnetId: subnet.id }],
+          });
+          ports = await this.#ports(networks.map((n) => n.id));
+        } catch (err) {
+          this.#o.logger.warn(
+            { err, networkId: n.id, subnetId: subnet.id },
+            'no DHCP port could be made for a subnet',
+          );
+        }
       }
     }
     const routerRows = await this.#repo.routers({});

@@ -35,6 +35,24 @@ export interface DnsmasqOptions {
   router?: string | null;
   /** More `--dhcp-option=` values (without the flag), e.g. `option:mtu,1450`. */
   extraOptions?: readonly string[];
+  /**
+   * Further subnets served on the same interface (which holds `listen` on each): their own
+   * static range, router, DNS servers and options. With these, every option is tagged with
+   * its range, so none of one subnet's reaches a guest of another.
+   */
+  moreRanges?: readonly DnsmasqRange[];
+}
+
+/** A further subnet dnsmasq serves. */
+export interface DnsmasqRange {
+  /** dnsmasq's address on the subnet. */
+  listen: string;
+  prefix: number;
+  dhcpStart: string;
+  maxLeases: number;
+  router: string | null;
+  dns: string;
+  extraOptions?: readonly string[];
 }
 
 export interface HostEntry {
@@ -96,18 +114,25 @@ export class Dnsmasq {
     if (this.pid() !== undefined) await this.stop();
     this.#logOffset = fs.existsSync(this.logPath) ? fs.statSync(this.logPath).size : 0;
     this.#reads = 0;
-    const netmask = formatIpv4(o.prefix === 0 ? 0 : (0xffffffff << (32 - o.prefix)) >>> 0);
+    const netmaskOf = (prefix: number): string =>
+      formatIpv4(prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0);
+    const more = o.moreRanges ?? [];
     const args = [
       '--strict-order',
       '--bind-interfaces',
       '--conf-file=',
       `--listen-address=${o.gateway}`,
+      ...more.map((r) => `--listen-address=${r.listen}`),
       '--except-interface=lo',
       `--interface=${o.bridge}`,
-      `--dhcp-range=set:net,${o.dhcpStart},static,${netmask},${o.leaseSeconds}s`,
+      `--dhcp-range=set:net,${o.dhcpStart},static,${netmaskOf(o.prefix)},${o.leaseSeconds}s`,
+      ...more.map(
+        (r, i) =>
+          `--dhcp-range=set:net${i + 1},${r.dhcpStart},static,${netmaskOf(r.prefix)},${o.leaseSeconds}s`,
+      ),
       `--dhcp-hostsfile=${this.hostsPath}`,
       `--dhcp-script=${this.scriptPath}`,
-      `--dhcp-lease-max=${Math.max(1, o.maxLeases)}`,
+      `--dhcp-lease-max=${Math.max(1, o.maxLeases + more.reduce((n, r) => n + r.maxLeases, 0))}`,
       '--leasefile-ro',
       '--no-hosts',
       '--no-resolv',
@@ -117,10 +142,24 @@ export class Dnsmasq {
       `--log-facility=${this.logPath}`,
       `--pid-file=${this.pidPath}`,
     ];
-    const router = o.router === undefined ? o.gateway : o.router;
-    if (router !== null) args.push(`--dhcp-option=option:router,${router}`);
-    if (o.dns.trim() !== '') args.push(`--dhcp-option=option:dns-server,${o.dns.trim()}`);
-    for (const opt of o.extraOptions ?? []) args.push(`--dhcp-option=${opt}`);
+    const options = (
+      tag: string,
+      router: string | null,
+      dns: string,
+      extra: readonly string[],
+    ): void => {
+      if (router !== null) args.push(`--dhcp-option=${tag}option:router,${router}`);
+      if (dns.trim() !== '') args.push(`--dhcp-option=${tag}option:dns-server,${dns.trim()}`);
+      for (const opt of extra) args.push(`--dhcp-option=${tag}${opt}`);
+    };
+    const tagged = more.length > 0;
+    options(
+      tagged ? 'tag:net,' : '',
+      o.router === undefined ? o.gateway : o.router,
+      o.dns,
+      o.extraOptions ?? [],
+    );
+    more.forEach((r, i) => options(`tag:net${i + 1},`, r.router, r.dns, r.extraOptions ?? []));
     fs.rmSync(this.pidPath, { force: true });
     await o.ns.exec('dnsmasq', args);
     await this.#waitForRead(1);

@@ -72,4 +72,6 @@ export {
   type RouterSpec,
   type OverlayPeer,
   type OverlayPortSpec,
+  type SubnetSpec,
+  subnetsOf,
 } from './overlay-spec.js';

@@ -1,7 +1,7 @@
 // DHCP and metadata of one project network, in a namespace of its own (project networks may
 // share address ranges, so nothing that holds one of their addresses can live in a shared
 // namespace). The namespace joins the network's bridge by a veth holding the network's DHCP
-// address; dnsmasq there answers only the MACs of the network's ports, with their fixed IPs,
+// address on each of its subnets; dnsmasq there (a static range a subnet) answers only the MACs of the network's ports, with their fixed IPs,
 // and hands out the MTU and a classless route to 169.254.169.254 via itself. The metadata
 // proxy listens on 169.254.169.254:80 in the same namespace and names the network to the
 // metadata service with every request, so two guests with one address on two networks get
@@ -9,7 +9,7 @@
 // router instead (router.ts), which names the network the same way.
 import fs from 'node:fs';
 import path from 'node:path';
-import { formatIpv4, parseIpv4 } from '../ipv4.js';
+import { formatIpv4, parseCidr, parseIpv4 } from '../ipv4.js';
 import { linkExists } from './bridge.js';
 import { Dnsmasq, dhcpHostname } from './dnsmasq.js';
 import { MetadataProxy } from './metadata-proxy-process.js';
@@ -90,11 +90,20 @@ export class NetworkDhcp {
     }
     await this.#o.overlay.ip(['link', 'set', outer, 'master', segmentBridge(spec.vni)]);
     await this.#o.overlay.ip(['link', 'set', outer, 'up']);
-    const address = `${spec.dhcpIp}/${net.prefix}`;
+    // The DHCP address of each of the network's subnets, its first subnet's first.
+    const more = (spec.moreSubnets ?? []).map((s) => ({
+      ...s,
+      prefix: (parseCidr(s.cidr, 8) as { prefix: number }).prefix,
+    }));
+    const addresses = [
+      `${spec.dhcpIp}/${net.prefix}`,
+      ...more.map((s) => `${s.dhcpIp}/${s.prefix}`),
+    ];
     const { stdout } = await ns.ip(['-4', '-o', 'addr', 'show', 'dev', LEG]);
-    if (!stdout.includes(` ${address} `) || stdout.trim().split('\n').length !== 1) {
+    const have = [...stdout.matchAll(/ inet (\d+\.\d+\.\d+\.\d+\/\d+) /g)].map((m) => m[1]);
+    if (have.join(' ') !== addresses.join(' ')) {
       await ns.ip(['addr', 'flush', 'dev', LEG]);
-      await ns.ip(['addr', 'add', address, 'dev', LEG]);
+      for (const a of addresses) await ns.ip(['addr', 'add', a, 'dev', LEG]);
     }
     await ns.ip(['link', 'set', LEG, 'up']);
     await ns.ip(['addr', 'replace', `${METADATA_ADDRESS}/32`, 'dev', 'lo']);
@@ -122,6 +131,25 @@ export class NetworkDhcp {
       // RFC 3442: a client given classless routes ignores the router option, so the default
       // route is among them too.
       extraOptions: [`option:mtu,${spec.mtu}`, `option:classless-static-route,${routes.join(',')}`],
+      // Each further subnet: its own range, gateway and routes (metadata via its DHCP address).
+      moreRanges: more.map((s) => {
+        const first = parseIpv4(s.dhcpRange.start) as number;
+        const last = parseIpv4(s.dhcpRange.end) as number;
+        const via = [`${METADATA_ADDRESS}/32,${s.dhcpIp}`];
+        if (s.gatewayIp !== undefined) via.push(`0.0.0.0/0,${s.gatewayIp}`);
+        return {
+          listen: s.dhcpIp,
+          prefix: s.prefix,
+          dhcpStart: formatIpv4(first),
+          maxLeases: last - first + 1,
+          router: s.gatewayIp ?? null,
+          dns: (s.dnsServers ?? []).join(','),
+          extraOptions: [
+            `option:mtu,${spec.mtu}`,
+            `option:classless-static-route,${via.join(',')}`,
+          ],
+        };
+      }),
     };
     const key = JSON.stringify({ ...config, ns: ns.name });
     const hosts = spec.ports.map((p) => ({

@@ -151,14 +151,32 @@ export interface RouterLeg {
 }
 
 export interface RouterTable {
-  external: { ifname: string; address: string };
+  /** The public leg; none for a router without an external gateway (it only routes). */
+  external?: { ifname: string; address: string } | undefined;
   legs: readonly RouterLeg[];
   /** floating IP -> fixed IP */
   floating: ReadonlyMap<string, string>;
 }
 
-/** The router namespace's table. */
+/**
+ * The router namespace's table. Between its legs a router forwards everything (security
+ * groups filter at the guests' ports); without a public leg, metadata is all it translates.
+ */
 export function renderRouterTable(t: RouterTable): string {
+  if (!t.external) {
+    if (t.floating.size > 0) throw bad('a router without a public leg has no floating IPs');
+    return [
+      `add table inet ${ROUTER_TABLE}`,
+      `delete table inet ${ROUTER_TABLE}`,
+      `table inet ${ROUTER_TABLE} {`,
+      '  chain prerouting {',
+      '    type nat hook prerouting priority dstnat; policy accept;',
+      ...metadataDnat(t.legs),
+      '  }',
+      '}',
+      '',
+    ].join('\n');
+  }
   const ext = quoteIf(t.external.ifname);
   const extIp = checkIp(t.external.address);
   const dnat = [...t.floating].map(([f, x]) => `${checkIp(f)} : ${checkIp(x)}`);
@@ -173,13 +191,8 @@ export function renderRouterTable(t: RouterTable): string {
     '  chain prerouting {',
     '    type nat hook prerouting priority dstnat; policy accept;',
   ];
-  for (const l of t.legs) {
-    if (!l.metadata) continue;
-    lines.push(
-      `    iifname ${quoteIf(l.ifname)} ip daddr ${METADATA_ADDRESS} tcp dport 80 dnat ip to ${checkIp(l.gatewayIp)}:${ROUTER_METADATA_PORT}`,
-    );
-  }
   lines.push(
+    ...metadataDnat(t.legs),
     '    dnat ip to ip daddr map @fip_dnat',
     '  }',
     '  chain output_nat {',
@@ -216,6 +229,20 @@ export function renderRouterTable(t: RouterTable): string {
     '}',
   );
   return lines.join('\n') + '\n';
+}
+
+/** Each leg's metadata requests to its proxy (one proxy a leg interface: the first given). */
+function metadataDnat(legs: readonly RouterLeg[]): string[] {
+  const done = new Set<string>();
+  const out: string[] = [];
+  for (const l of legs) {
+    if (!l.metadata || done.has(l.ifname)) continue;
+    done.add(l.ifname);
+    out.push(
+      `    iifname ${quoteIf(l.ifname)} ip daddr ${METADATA_ADDRESS} tcp dport 80 dnat ip to ${checkIp(l.gatewayIp)}:${ROUTER_METADATA_PORT}`,
+    );
+  }
+  return out;
 }
 
 function portChain(ifname: string): string {

@@ -7,6 +7,7 @@ import {
   checkRouterSpec,
   type ProjectNetworkSpec,
   type RouterSpec,
+  type SubnetSpec,
 } from './overlay-spec.js';
 import { parseFloodPeers } from './vxlan.js';
 
@@ -158,6 +159,99 @@ describe('router specs', () => {
           nets,
         ),
       /cannot be a floating IP/,
+    );
+  });
+});
+
+describe('further subnets and routers without a gateway', () => {
+  const TWO: ProjectNetworkSpec = {
+    ...NET,
+    moreSubnets: [
+      {
+        cidr: '10.0.1.0/24',
+        gatewayIp: '10.0.1.1',
+        dhcpIp: '10.0.1.2',
+        dhcpRange: { start: '10.0.1.10', end: '10.0.1.200' },
+      },
+    ],
+    ports: [...NET.ports, { mac: 'fa:16:3e:00:00:13', ip: '10.0.1.13', hostname: 'three' }],
+  };
+
+  it('accepts a port on a further subnet, and refuses overlapping subnets or a port outside all', () => {
+    assert.doesNotThrow(() => checkNetworkSpec(TWO, 1450));
+    refuses(
+      () =>
+        checkNetworkSpec(
+          {
+            ...TWO,
+            moreSubnets: [{ ...(TWO.moreSubnets?.[0] as SubnetSpec), cidr: '10.0.0.0/23' }],
+          },
+          1450,
+        ),
+      /overlap/,
+    );
+    refuses(
+      () =>
+        checkNetworkSpec(
+          { ...NET, ports: [{ mac: 'fa:16:3e:00:00:13', ip: '10.0.1.13', hostname: 'x' }] },
+          1450,
+        ),
+      /not a host address of its subnets/,
+    );
+    refuses(
+      () =>
+        checkNetworkSpec(
+          { ...TWO, ports: [{ mac: 'fa:16:3e:00:00:13', ip: '10.0.1.2', hostname: 'x' }] },
+          1450,
+        ),
+      /which the network uses itself/,
+    );
+  });
+
+  it('accepts a router without an external gateway on two subnets of one network', () => {
+    const router: RouterSpec = {
+      routerId: 'router-2',
+      interfaces: [
+        { networkId: 'net-1', gatewayIp: '10.0.0.1', cidr: '10.0.0.0/24' },
+        { networkId: 'net-1', gatewayIp: '10.0.1.1', cidr: '10.0.1.0/24' },
+      ],
+      floatingIps: [],
+    };
+    assert.doesNotThrow(() => checkRouterSpec(router, new Map([['net-1', TWO]])));
+    refuses(
+      () =>
+        checkRouterSpec({ ...router, floatingIps: ROUTER.floatingIps }, new Map([['net-1', TWO]])),
+      /no external gateway/,
+    );
+    refuses(
+      () =>
+        checkRouterSpec(
+          {
+            ...router,
+            interfaces: [{ networkId: 'net-1', gatewayIp: '10.0.2.1', cidr: '10.0.2.0/24' }],
+          },
+          new Map([['net-1', TWO]]),
+        ),
+      /not a subnet of the network/,
+    );
+  });
+
+  it('renders only metadata for a router without a public leg: it forwards between its legs', () => {
+    const text = renderRouterTable({
+      legs: [
+        { ifname: 'qr1001', cidr: '10.0.0.0/24', gatewayIp: '10.0.0.1', metadata: true },
+        { ifname: 'qr1001', cidr: '10.0.1.0/24', gatewayIp: '10.0.1.1', metadata: true },
+        { ifname: 'qr1002', cidr: '10.9.0.0/24', gatewayIp: '10.9.0.1', metadata: true },
+      ],
+      floating: new Map(),
+    });
+    assert.equal(
+      [...text.matchAll(/dnat ip to (\S+)/g)].map((m) => m[1]).join(' '),
+      '10.0.0.1:8775 10.9.0.1:8775',
+    );
+    assert.doesNotMatch(text, /snat|masquerade|drop|fip_/);
+    assert.throws(() =>
+      renderRouterTable({ legs: [], floating: new Map([['172.24.4.20', '10.0.0.12']]) }),
     );
   });
 });

@@ -39,18 +39,55 @@ export interface ProjectNetworkSpec {
   dnsServers?: readonly string[];
   /** Every port of the network (on any host): DHCP answers these MACs only. */
   ports: readonly OverlayPortSpec[];
+  /**
+   * The network's further subnets on the same segment (the fields above are its first): DHCP
+   * serves each from an address of its own, a port's address may be in any of them.
+   */
+  moreSubnets?: readonly SubnetSpec[];
 }
 
-/** A project's router: its networks' gateway, SNAT to the public segment, floating IPs. */
+/** A further subnet of a project network. */
+export interface SubnetSpec {
+  cidr: string;
+  gatewayIp?: string | undefined;
+  dhcpIp: string;
+  dhcpRange: { start: string; end: string };
+  dnsServers?: readonly string[];
+}
+
+/** Every subnet of a network, its first one first. */
+export function subnetsOf(spec: ProjectNetworkSpec): SubnetSpec[] {
+  return [
+    {
+      cidr: spec.cidr,
+      gatewayIp: spec.gatewayIp,
+      dhcpIp: spec.dhcpIp,
+      dhcpRange: spec.dhcpRange,
+      ...(spec.dnsServers ? { dnsServers: spec.dnsServers } : {}),
+    },
+    ...(spec.moreSubnets ?? []),
+  ];
+}
+
+/**
+ * A project's router: its networks' gateway (it routes between them), and when it has an
+ * external gateway SNAT to the public segment and floating IPs.
+ */
 export interface RouterSpec {
   routerId: string;
-  /** The router's own address on the public segment (SNAT source of guests without a floating IP). */
-  externalIp: string;
-  /** Prefix length of the public segment. */
-  externalPrefix: number;
+  /**
+   * The router's own address on the public segment (SNAT source of guests without a floating
+   * IP); none when it has no external gateway (then it has no public leg, no floating IPs).
+   */
+  externalIp?: string | undefined;
+  /** Prefix length of the public segment (with `externalIp`). */
+  externalPrefix?: number | undefined;
   /** The public segment's gateway, the router's default route; none when absent. */
   externalGateway?: string | undefined;
-  /** The networks the router joins, with its address on each (their gateway). */
+  /**
+   * The subnets the router joins (a network's first or further ones), with its address on
+   * each (their gateway).
+   */
   interfaces: readonly { networkId: string; gatewayIp: string; cidr: string }[];
   /** 1:1 NAT between a floating IP on the public segment and a fixed IP on one of `interfaces`. */
   floatingIps: readonly { floatingIp: string; fixedIp: string; networkId: string }[];
@@ -77,38 +114,62 @@ export function checkNetworkSpec(spec: ProjectNetworkSpec, maxMtu: number): Chec
   if (!Number.isInteger(spec.vni) || spec.vni < 1 || spec.vni > MAX_VNI) {
     throw invalidSpec(`${what} has VNI ${spec.vni}; it must be 1 to ${MAX_VNI}.`);
   }
-  const c = parseCidr(spec.cidr, 8);
-  if (!c || c.prefix > 29)
-    throw invalidSpec(`${what} has '${spec.cidr}', not a CIDR of /8 to /29.`);
   if (!Number.isInteger(spec.mtu) || spec.mtu < 576 || spec.mtu > maxMtu) {
     throw invalidSpec(
       `${what} asks for MTU ${spec.mtu}; over this underlay it can be 576 to ${maxMtu} (VXLAN takes ${VXLAN_OVERHEAD} bytes).`,
     );
   }
-  const inside = (label: string, ip: string): number => {
-    const n = parseIpv4(ip);
-    if (n === undefined || n <= c.base || n >= c.base + c.size - 1) {
-      throw invalidSpec(`${what}: the ${label} '${ip}' is not a host address of ${spec.cidr}.`);
+  const checked: { base: number; prefix: number; size: number; used: number[] }[] = [];
+  for (const subnet of subnetsOf(spec)) {
+    const c = parseCidr(subnet.cidr, 8);
+    if (!c || c.prefix > 29)
+      throw invalidSpec(`${what} has '${subnet.cidr}', not a CIDR of /8 to /29.`);
+    // The subnets of one segment must not overlap: a port's subnet is found by its address.
+    for (const o of checked) {
+      if (c.base < o.base + o.size && o.base < c.base + c.size) {
+        throw invalidSpec(`${what} has subnets whose addresses overlap (${subnet.cidr}).`);
+      }
     }
-    return n;
-  };
-  const dhcp = inside('DHCP address', spec.dhcpIp);
-  if (spec.gatewayIp !== undefined && inside('gateway', spec.gatewayIp) === dhcp) {
-    throw invalidSpec(`${what}: the gateway and the DHCP port cannot share ${spec.dhcpIp}.`);
-  }
-  const start = inside('DHCP range start', spec.dhcpRange.start);
-  const end = inside('DHCP range end', spec.dhcpRange.end);
-  if (end < start) throw invalidSpec(`${what}: the DHCP range ends before it starts.`);
-  for (const dns of spec.dnsServers ?? []) {
-    if (parseIpv4(dns) === undefined)
-      throw invalidSpec(`${what}: '${dns}' is not a DNS server address.`);
+    const inside = (label: string, ip: string): number => {
+      const n = parseIpv4(ip);
+      if (n === undefined || n <= c.base || n >= c.base + c.size - 1) {
+        throw invalidSpec(`${what}: the ${label} '${ip}' is not a host address of ${subnet.cidr}.`);
+      }
+      return n;
+    };
+    const dhcp = inside('DHCP address', subnet.dhcpIp);
+    const gateway =
+      subnet.gatewayIp === undefined ? undefined : inside('gateway', subnet.gatewayIp);
+    if (gateway === dhcp) {
+      throw invalidSpec(`${what}: the gateway and the DHCP port cannot share ${subnet.dhcpIp}.`);
+    }
+    const start = inside('DHCP range start', subnet.dhcpRange.start);
+    const end = inside('DHCP range end', subnet.dhcpRange.end);
+    if (end < start) throw invalidSpec(`${what}: the DHCP range ends before it starts.`);
+    for (const dns of subnet.dnsServers ?? []) {
+      if (parseIpv4(dns) === undefined)
+        throw invalidSpec(`${what}: '${dns}' is not a DNS server address.`);
+    }
+    checked.push({
+      base: c.base,
+      prefix: c.prefix,
+      size: c.size,
+      used: gateway === undefined ? [dhcp] : [dhcp, gateway],
+    });
   }
   const macs = new Set<string>();
   const ips = new Set<number>();
   for (const p of spec.ports) {
     checkMac(p.mac);
-    const ip = inside(`port address`, p.ip);
-    if (ip === dhcp || ip === parseIpv4(spec.gatewayIp ?? '')) {
+    const ip = parseIpv4(p.ip);
+    const c =
+      ip === undefined ? undefined : checked.find((s) => ip > s.base && ip < s.base + s.size - 1);
+    if (ip === undefined || !c) {
+      throw invalidSpec(
+        `${what}: the port address '${p.ip}' is not a host address of its subnets.`,
+      );
+    }
+    if (c.used.includes(ip)) {
       throw invalidSpec(
         `${what}: the port ${p.mac} cannot use ${p.ip}, which the network uses itself.`,
       );
@@ -119,6 +180,7 @@ export function checkNetworkSpec(spec: ProjectNetworkSpec, maxMtu: number): Chec
     macs.add(p.mac.toLowerCase());
     ips.add(ip);
   }
+  const c = checked[0] as { base: number; prefix: number; size: number };
   return { base: c.base, prefix: c.prefix, size: c.size };
 }
 
@@ -131,15 +193,20 @@ export function checkRouterSpec(
   if (!/^[A-Za-z0-9_.:-]{1,128}$/.test(spec.routerId)) {
     throw invalidSpec(`The router id '${spec.routerId}' is not valid.`);
   }
-  if (parseIpv4(spec.externalIp) === undefined) {
-    throw invalidSpec(`${what}: '${spec.externalIp}' is not an external address.`);
-  }
-  if (
-    !Number.isInteger(spec.externalPrefix) ||
-    spec.externalPrefix < 8 ||
-    spec.externalPrefix > 32
-  ) {
-    throw invalidSpec(`${what}: the external prefix /${spec.externalPrefix} is not valid.`);
+  if (spec.externalIp !== undefined) {
+    if (parseIpv4(spec.externalIp) === undefined) {
+      throw invalidSpec(`${what}: '${spec.externalIp}' is not an external address.`);
+    }
+    if (
+      spec.externalPrefix === undefined ||
+      !Number.isInteger(spec.externalPrefix) ||
+      spec.externalPrefix < 8 ||
+      spec.externalPrefix > 32
+    ) {
+      throw invalidSpec(`${what}: the external prefix /${spec.externalPrefix} is not valid.`);
+    }
+  } else if (spec.floatingIps.length > 0 || spec.externalGateway !== undefined) {
+    throw invalidSpec(`${what} has no external gateway, so it cannot have floating IPs.`);
   }
   if (spec.externalGateway !== undefined && parseIpv4(spec.externalGateway) === undefined) {
     throw invalidSpec(`${what}: '${spec.externalGateway}' is not a gateway address.`);
@@ -149,9 +216,10 @@ export function checkRouterSpec(
     const net = networks.get(leg.networkId);
     if (!net) throw invalidSpec(`${what} joins the network ${leg.networkId}, which is not here.`);
     const c = parseCidr(leg.cidr, 8);
-    if (!c || leg.cidr !== net.cidr) {
+    const subnet = subnetsOf(net).find((s) => s.cidr === leg.cidr);
+    if (!c || !subnet) {
       throw invalidSpec(
-        `${what}: the interface on ${leg.networkId} names '${leg.cidr}', not the network's ${net.cidr}.`,
+        `${what}: the interface on ${leg.networkId} names '${leg.cidr}', not a subnet of the network.`,
       );
     }
     const gw = parseIpv4(leg.gatewayIp);
@@ -159,7 +227,7 @@ export function checkRouterSpec(
       gw === undefined ||
       gw <= c.base ||
       gw >= c.base + c.size - 1 ||
-      leg.gatewayIp === net.dhcpIp
+      leg.gatewayIp === subnet.dhcpIp
     ) {
       throw invalidSpec(`${what}: '${leg.gatewayIp}' cannot be its address on ${leg.cidr}.`);
     }
@@ -176,12 +244,18 @@ export function checkRouterSpec(
   const floats = new Set<string>();
   const fixeds = new Set<string>();
   for (const f of spec.floatingIps) {
-    const leg = cidrs.find((c) => c.networkId === f.networkId);
     const fixed = parseIpv4(f.fixedIp);
     if (parseIpv4(f.floatingIp) === undefined || f.floatingIp === spec.externalIp) {
       throw invalidSpec(`${what}: '${f.floatingIp}' cannot be a floating IP.`);
     }
-    if (!leg || fixed === undefined || fixed < leg.base || fixed >= leg.base + leg.size) {
+    const onLeg = cidrs.some(
+      (c) =>
+        c.networkId === f.networkId &&
+        fixed !== undefined &&
+        fixed >= c.base &&
+        fixed < c.base + c.size,
+    );
+    if (!onLeg || fixed === undefined) {
       throw invalidSpec(
         `${what}: the floating IP ${f.floatingIp} points at ${f.fixedIp}, not on a network the router joins.`,
       );

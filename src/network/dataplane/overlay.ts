@@ -366,10 +366,11 @@ export class OverlayHost {
    */
   ensureRouter(spec: RouterSpec): Promise<void> {
     return this.#serial(async () => {
-      if (!this.#o.serveNetworks || this.#o.publicInterface === undefined) {
+      const needsPublic = spec.externalIp !== undefined;
+      if (!this.#o.serveNetworks || (needsPublic && this.#o.publicInterface === undefined)) {
         throw new StratusError(
           'invalid',
-          `Host ${this.#o.host} is not a network host with a public interface, so it cannot carry router ${spec.routerId}.`,
+          `Host ${this.#o.host} is not a network host${needsPublic ? ' with a public interface' : ''}, so it cannot carry router ${spec.routerId}.`,
           { resource: 'network', id: spec.routerId },
         );
       }

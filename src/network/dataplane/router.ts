@@ -1,5 +1,6 @@
 // A project router on the network host, in a namespace of its own: a leg on each of its
-// networks' bridges (a veth holding the network's gateway address), an external leg on the
+// networks' bridges (a veth holding its address on each of the network's subnets it joins;
+// it forwards between its legs, east-west), and when it has an external gateway a leg on the
 // public segment (a macvlan of the host's public interface holding the router's address and
 // its floating IPs, announced by gratuitous ARP), and the router table (overlay-nft.ts) for
 // SNAT, floating IPs and metadata. Each leg runs a metadata proxy on its gateway address
@@ -25,8 +26,11 @@ const EXTERNAL = 'qg0';
 export interface ProjectRouterOptions {
   overlay: Namespace;
   namespace: string;
-  /** The public interface in the overlay namespace the external leg is a macvlan of. */
-  publicInterface: string;
+  /**
+   * The public interface in the overlay namespace the external leg is a macvlan of; only a
+   * router with an external gateway needs it.
+   */
+  publicInterface?: string | undefined;
   stateDir: string;
   metadataSocket?: string | undefined;
   onError?: (err: unknown) => void;
@@ -67,12 +71,24 @@ export class ProjectRouter {
       await ns.create();
       await ns.sysctl('net.ipv6.conf.all.disable_ipv6', '1');
       await ns.sysctl('net.ipv4.ip_forward', '1');
-      if (!(await linkExists(ns, EXTERNAL))) {
+      // No ICMP redirects: between two subnets of one network (one leg) the router would tell
+      // guests to go to each other directly, and they would keep doing so once the router is
+      // gone. Traffic between subnets goes through the router, as the model says.
+      await ns.sysctl('net.ipv4.conf.all.send_redirects', '0');
+      await ns.sysctl('net.ipv4.conf.default.send_redirects', '0');
+      const external = spec.externalIp !== undefined;
+      if (external && this.#o.publicInterface === undefined) {
+        throw new StratusError(
+          'invalid',
+          `The router ${spec.routerId} has an external gateway, but this host has no public interface.`,
+        );
+      }
+      if (external && !(await linkExists(ns, EXTERNAL))) {
         await this.#o.overlay.ip([
           'link',
           'add',
           'link',
-          this.#o.publicInterface,
+          this.#o.publicInterface as string,
           'name',
           EXTERNAL,
           'netns',
@@ -82,14 +98,22 @@ export class ProjectRouter {
           'mode',
           'bridge',
         ]);
+      } else if (!external && (await linkExists(ns, EXTERNAL))) {
+        // The router lost its external gateway: it keeps routing between its networks.
+        await ns.ip(['link', 'del', EXTERNAL]);
       }
-      await ns.ip(['link', 'set', EXTERNAL, 'up']);
+      if (external) await ns.ip(['link', 'set', EXTERNAL, 'up']);
 
+      // One leg a network, holding the router's address on each of the network's subnets it
+      // joins.
+      const byNetwork = new Map<string, (typeof spec.interfaces)[number][]>();
+      for (const leg of spec.interfaces) {
+        byNetwork.set(leg.networkId, [...(byNetwork.get(leg.networkId) ?? []), leg]);
+      }
       const legs: RouterLeg[] = [];
       const wanted = new Set<number>();
-      for (const leg of spec.interfaces) {
-        const net = networks.get(leg.networkId) as ProjectNetworkSpec;
-        const prefix = (parseCidr(net.cidr, 8) as { prefix: number }).prefix;
+      for (const [networkId, subnets] of byNetwork) {
+        const net = networks.get(networkId) as ProjectNetworkSpec;
         wanted.add(net.vni);
         const inner = legInside(net.vni);
         const outer = legOutside(net.vni);
@@ -113,15 +137,24 @@ export class ProjectRouter {
         await this.#o.overlay.ip(['link', 'set', outer, 'master', segmentBridge(net.vni)]);
         await this.#o.overlay.ip(['link', 'set', outer, 'up']);
         await ns.ip(['link', 'set', inner, 'mtu', String(net.mtu)]);
-        await setOnlyAddresses(ns, inner, [`${leg.gatewayIp}/${prefix}`]);
+        await ns.sysctl(`net.ipv4.conf.${inner}.send_redirects`, '0');
+        await setOnlyAddresses(
+          ns,
+          inner,
+          subnets.map(
+            (leg) => `${leg.gatewayIp}/${(parseCidr(leg.cidr, 8) as { prefix: number }).prefix}`,
+          ),
+        );
         await ns.ip(['link', 'set', inner, 'up']);
         this.#legs.add(net.vni);
-        legs.push({
-          ifname: inner,
-          cidr: net.cidr,
-          gatewayIp: leg.gatewayIp,
-          metadata: this.#o.metadataSocket !== undefined,
-        });
+        for (const leg of subnets) {
+          legs.push({
+            ifname: inner,
+            cidr: leg.cidr,
+            gatewayIp: leg.gatewayIp,
+            metadata: this.#o.metadataSocket !== undefined,
+          });
+        }
       }
       for (const vni of [...this.#legs, ...(await this.#foundLegs())]) {
         if (wanted.has(vni)) continue;
@@ -131,31 +164,46 @@ export class ProjectRouter {
         this.#legs.delete(vni);
       }
 
-      const external = [
-        `${spec.externalIp}/${spec.externalPrefix}`,
-        ...spec.floatingIps.map((f) => `${f.floatingIp}/32`),
-      ];
-      await setOnlyAddresses(ns, EXTERNAL, external);
-      if (spec.externalGateway !== undefined) {
-        await ns.ip(['route', 'replace', 'default', 'via', spec.externalGateway, 'dev', EXTERNAL]);
+      const addresses =
+        spec.externalIp === undefined
+          ? []
+          : [spec.externalIp, ...spec.floatingIps.map((f) => f.floatingIp)];
+      if (spec.externalIp !== undefined) {
+        await setOnlyAddresses(ns, EXTERNAL, [
+          `${spec.externalIp}/${spec.externalPrefix}`,
+          ...spec.floatingIps.map((f) => `${f.floatingIp}/32`),
+        ]);
+        if (spec.externalGateway !== undefined) {
+          await ns.ip([
+            'route',
+            'replace',
+            'default',
+            'via',
+            spec.externalGateway,
+            'dev',
+            EXTERNAL,
+          ]);
+        }
       }
       await applyNft(
         ns,
         renderRouterTable({
-          external: { ifname: EXTERNAL, address: spec.externalIp },
+          ...(spec.externalIp !== undefined
+            ? { external: { ifname: EXTERNAL, address: spec.externalIp } }
+            : {}),
           legs,
           floating: new Map(spec.floatingIps.map((f) => [f.floatingIp, f.fixedIp])),
         }),
       );
       // Neighbours that knew an address at another router (or host) follow at once.
-      const addresses = [spec.externalIp, ...spec.floatingIps.map((f) => f.floatingIp)];
       for (const a of addresses) if (!this.#announced.has(a)) this.#announce(a);
       this.#announced.clear();
       for (const a of addresses) this.#announced.add(a);
 
       if (this.#o.metadataSocket !== undefined) {
-        for (const leg of spec.interfaces) {
-          const net = networks.get(leg.networkId) as ProjectNetworkSpec;
+        for (const [networkId, subnets] of byNetwork) {
+          const net = networks.get(networkId) as ProjectNetworkSpec;
+          const leg = subnets[0] as (typeof subnets)[number];
           if (this.#proxies.get(net.vni)?.pid() !== undefined) continue;
           const dir = path.join(this.#o.stateDir, `metadata-${net.vni}`);
           fs.mkdirSync(dir, { recursive: true });
