@@ -18,6 +18,7 @@ import {
   type OverlayModel,
   type PlanPort,
   type PlanSubnet,
+  type PlanVpc,
 } from './overlay-plan.js';
 import type { ProjectNetworkService } from './project-networks.js';
 
@@ -290,7 +291,63 @@ export class OverlaySync {
           .map((i) => ({ subnetId: i.subnetId, portId: i.portId })),
       })),
       floatingIps,
+      vpcs: await this.#vpcs(networks.map((n) => n.id)),
     };
+  }
+
+  /** The route tables of the VPCs among these networks. */
+  async #vpcs(networkIds: readonly string[]): Promise<PlanVpc[]> {
+    if (networkIds.length === 0) return [];
+    const db = this.#o.db;
+    const vpcs = await db
+      .selectFrom('vpcs')
+      .select(['networkId', 'routerId'])
+      .where('networkId', 'in', networkIds)
+      .execute();
+    if (vpcs.length === 0) return [];
+    const ids = vpcs.map((v) => v.networkId);
+    const [gateways, made, associations] = await Promise.all([
+      db
+        .selectFrom('internetGateways')
+        .select(['id', 'networkId'])
+        .where('networkId', 'in', ids)
+        .execute(),
+      db
+        .selectFrom('vpcRouteTables')
+        .select(['id', 'networkId'])
+        .where('networkId', 'in', ids)
+        .execute(),
+      db
+        .selectFrom('vpcRouteTableAssociations')
+        .select(['routeTableId', 'networkId', 'subnetId', 'mainOf'])
+        .where('networkId', 'in', ids)
+        .execute(),
+    ]);
+    const tables = [...vpcs.map((v) => v.routerId), ...made.map((t) => t.id)];
+    const routes = await db
+      .selectFrom('vpcRoutes')
+      .select(['routerId', 'destination', 'gatewayId'])
+      .where('routerId', 'in', tables)
+      .execute();
+    return vpcs.map((v) => {
+      const own = new Set([
+        v.routerId,
+        ...made.filter((t) => t.networkId === v.networkId).map((t) => t.id),
+      ]);
+      const mine = associations.filter((a) => a.networkId === v.networkId);
+      return {
+        networkId: v.networkId,
+        routerId: v.routerId,
+        gatewayId: gateways.find((g) => g.networkId === v.networkId)?.id ?? null,
+        mainTable: mine.find((a) => a.mainOf === v.networkId)?.routeTableId ?? v.routerId,
+        associations: Object.fromEntries(
+          mine.flatMap((a) => (a.subnetId === null ? [] : [[a.subnetId, a.routeTableId]])),
+        ),
+        routes: routes
+          .filter((r) => own.has(r.routerId))
+          .map((r) => ({ table: r.routerId, destination: r.destination, gatewayId: r.gatewayId })),
+      };
+    });
   }
 
   async #ports(networkIds: readonly string[]): Promise<PlanPort[]> {

@@ -121,6 +121,7 @@ export class ProjectRouter {
           cidr: net.cidr,
           gatewayIp: leg.gatewayIp,
           metadata: this.#o.metadataSocket !== undefined,
+          ...(leg.egress !== undefined ? { egress: leg.egress } : {}),
         });
       }
       for (const vni of [...this.#legs, ...(await this.#foundLegs())]) {
