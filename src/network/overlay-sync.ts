@@ -6,7 +6,7 @@
 // mapped or unmapped), when an agent registers, and now and then, which also picks up what
 // the API processes changed in the model (subnets, router interfaces and gateways).
 import { systemContext, type RequestContext } from '../context.js';
-import { FloatingIpRepo, ProjectNetworkRepo, type Db } from '../db/index.js';
+import { FloatingIpRepo, OverlayHostRepo, ProjectNetworkRepo, type Db } from '../db/index.js';
 import { asStratusError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { OverlayPeer, ProjectNetworkSpec, RouterSpec } from './dataplane/index.js';
@@ -50,12 +50,20 @@ export interface OverlaySyncOptions {
   /** The floating pool routers take their external address from. */
   pool: string;
   logger: Logger;
+  /** A host not registered again for this long leaves the plan (default 2 minutes). */
+  staleMs?: number;
+  /** The clock (tests). */
+  now?: () => number;
 }
+
+/** Agents register every 10 s: a host silent for twelve of them has gone. */
+const STALE_MS = 120_000;
 
 export class OverlaySync {
   readonly #o: OverlaySyncOptions;
   readonly #repo: ProjectNetworkRepo;
   readonly #floating: FloatingIpRepo;
+  readonly #hostRows: OverlayHostRepo;
   readonly #hosts = new Map<string, OverlayHostInfo & { bootId: string }>();
   /** host -> (what -> the JSON last sent and applied). */
   readonly #sent = new Map<string, Map<string, string>>();
@@ -67,6 +75,7 @@ export class OverlaySync {
     this.#o = options;
     this.#repo = new ProjectNetworkRepo(options.db);
     this.#floating = new FloatingIpRepo(options.db);
+    this.#hostRows = new OverlayHostRepo(options.db);
   }
 
   /** Whether any host has registered an overlay. */
@@ -85,10 +94,54 @@ export class OverlaySync {
   }
 
   /**
-   * An agent says its host carries an overlay. A new host, or a restarted agent (a new boot
-   * id), is sent everything again, and every host learns its peers.
+   * An agent says its host carries an overlay: recorded in the database (a restarted network
+   * service plans from there at once). A new host, or a restarted agent (a new boot id), is
+   * sent everything again, and every host learns its peers.
    */
-  hostUp(info: OverlayHostInfo & { bootId: string }): boolean {
+  async hostUp(info: OverlayHostInfo & { bootId: string }): Promise<boolean> {
+    await this.#hostRows.upsert({
+      host: info.host,
+      underlayIp: info.underlayIp,
+      networkHost: info.networkHost ? 1 : 0,
+      publicAddress: info.publicAddress,
+      bootId: info.bootId,
+      lastSeen: this.#now(),
+    });
+    return this.#remember(info);
+  }
+
+  /**
+   * Reads the hosts from the database: those other network service processes (or this one
+   * before a restart) recorded join, those not seen for a while are forgotten (their rows
+   * too). Runs before each convergence; call it once on start.
+   */
+  async loadHosts(): Promise<void> {
+    const gone = await this.#hostRows.forgetBefore(this.#now() - (this.#o.staleMs ?? STALE_MS));
+    for (const host of gone) {
+      this.#o.logger.warn({ host }, 'an overlay host stopped registering; it leaves the overlay');
+    }
+    const rows = await this.#hostRows.list();
+    for (const host of [...this.#hosts.keys()]) {
+      if (rows.some((r) => r.host === host)) continue;
+      this.#hosts.delete(host);
+      this.#sent.delete(host);
+    }
+    for (const r of rows) {
+      this.#remember({
+        host: r.host,
+        underlayIp: r.underlayIp,
+        networkHost: r.networkHost === 1,
+        publicAddress: r.publicAddress,
+        bootId: r.bootId,
+      });
+    }
+  }
+
+  #now(): number {
+    return (this.#o.now ?? Date.now)();
+  }
+
+  #remember(info: OverlayHostInfo & { bootId: string }): boolean {
     const known = this.#hosts.get(info.host);
     const changed =
       !known ||
@@ -155,6 +208,7 @@ export class OverlaySync {
 
   async #run(): Promise<Map<string, Error>> {
     const failed = new Map<string, Error>();
+    await this.#loadHostsLogged();
     if (this.#hosts.size === 0) return failed;
     const model = await this.#model();
     const plan = planOverlay(model);
@@ -210,6 +264,15 @@ export class OverlaySync {
       }),
     );
     return failed;
+  }
+
+  async #loadHostsLogged(): Promise<void> {
+    try {
+      await this.loadHosts();
+    } catch (err) {
+      // The hosts in memory serve until the database answers again.
+      this.#o.logger.warn({ err }, 'reading the overlay hosts failed');
+    }
   }
 
   /** The overlay's networks: VXLAN project networks that are not external or a default VPC's. */
