@@ -5,7 +5,8 @@
 // ping or by ARP; an Elastic IP reaches each guest (ssh) from a client namespace on the public
 // segment; guests reach that segment through their router's SNAT; and the metadata service
 // answers each guest with its own instance id, also two guests with one address on two
-// networks.
+// networks. The route table is enforced: without its default route to the internet gateway
+// a VPC's guests neither reach the public segment nor are reached at their Elastic IPs.
 import {
   AllocateAddressCommand,
   AssociateAddressCommand,
@@ -15,8 +16,10 @@ import {
   CreateRouteCommand,
   CreateSubnetCommand,
   CreateVpcCommand,
+  DeleteRouteCommand,
   DescribeInstancesCommand,
   DescribeRouteTablesCommand,
+  DescribeSubnetsCommand,
   DisassociateAddressCommand,
   AuthorizeSecurityGroupIngressCommand,
   ImportKeyPairCommand,
@@ -323,6 +326,89 @@ describe(
       );
       assert.ok(seen);
       assert.ok(!guests.some((x) => x.privateIp === seen.from));
+    });
+
+    it("follows the VPC's route table: no way out nor in without its default route, and back with it", async (t) => {
+      const c = ec2.a;
+      const vpcId = (
+        await c.send(
+          new DescribeSubnetsCommand({ Filters: [{ Name: 'cidr-block', Values: [SUBNET_CIDR] }] }),
+        )
+      ).Subnets?.[0]?.VpcId as string;
+      const table = (
+        await c.send(
+          new DescribeRouteTablesCommand({ Filters: [{ Name: 'vpc-id', Values: [vpcId] }] }),
+        )
+      ).RouteTables?.[0];
+      const igw = table?.Routes?.find((r) => r.DestinationCidrBlock === '0.0.0.0/0')?.GatewayId;
+      assert.ok(table?.RouteTableId && igw, "project a's table routes 0.0.0.0/0 to its gateway");
+      const { routerId } = await database.db
+        .selectFrom('vpcs')
+        .select('routerId')
+        .where('projectId', '=', lab.projectIds.a)
+        .where('cidr', '=', VPC_CIDR)
+        .executeTakeFirstOrThrow();
+      const routerIp = (
+        await database.db
+          .selectFrom('floatingIps')
+          .select('address')
+          .where('projectId', '=', `router:${routerId}`)
+          .executeTakeFirstOrThrow()
+      ).address;
+      const ofA = new Set([
+        routerIp,
+        ...guests.filter((g) => g.project === 'a').map((g) => g.floatingIp),
+      ]);
+      const ofB = new Set(guests.filter((g) => g.project === 'b').map((g) => g.floatingIp));
+      const g = guest('a', 0);
+      const t0 = Date.now();
+      await c.send(
+        new DeleteRouteCommand({
+          RouteTableId: table.RouteTableId,
+          DestinationCidrBlock: '0.0.0.0/0',
+        }),
+      );
+      // Within the resync, its Elastic IP stops answering from the public segment.
+      await eventually(
+        async () => ((await ssh(g.floatingIp, 'true', 6_000)).ok ? undefined : true),
+        60_000,
+        'ssh to the Elastic IP to fail once the default route is deleted',
+        500,
+      );
+      t.diagnostic(`closed ${((Date.now() - t0) / 1000).toFixed(1)} s after DeleteRoute`);
+      // Nor do its guests reach the listener, while project b's keep reaching it: from here on
+      // b's guests are heard three times, a's never.
+      const since = heard.length;
+      await eventually(
+        async () => {
+          const window = heard.slice(since);
+          const fromB = window.filter((h) => ofB.has(h.from) || !ofA.has(h.from)).length;
+          return fromB >= 3 * ofB.size ? window : undefined;
+        },
+        60_000,
+        "project b's guests to be heard three times each",
+        500,
+      );
+      const window = heard.slice(since);
+      assert.ok(
+        !window.some((h) => ofA.has(h.from)),
+        `project a's guests were heard without their default route: ${JSON.stringify(window)}`,
+      );
+      await c.send(
+        new CreateRouteCommand({
+          RouteTableId: table.RouteTableId,
+          DestinationCidrBlock: '0.0.0.0/0',
+          GatewayId: igw,
+        }),
+      );
+      await sshUntil(g.floatingIp, 'true', 60_000);
+      const again = heard.length;
+      await eventually(
+        async () => (heard.slice(again).some((h) => h.from === g.floatingIp) ? true : undefined),
+        60_000,
+        "project a's guest to reach the listener as its Elastic IP again",
+        500,
+      );
     });
 
     it('stratus smoke passes in a VPC of its own (not the default one), from the public segment', async (t) => {

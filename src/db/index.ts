@@ -80,6 +80,7 @@ export { ProjectNetworkRepo, type ProjectScope } from './repos/project-networks.
 export { VpcRepo } from './repos/vpcs.js';
 export { VpcRouteTableRepo } from './repos/vpc-route-tables.js';
 export { VpcInterfaceRepo } from './repos/vpc-interfaces.js';
+export { OverlayHostRepo } from './repos/overlay-hosts.js';
 export {
   FloatingIpRepo,
   type FloatingIpFilter,

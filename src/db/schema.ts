@@ -984,6 +984,20 @@ export interface VpcRoutesTable {
   createdAt: number;
 }
 
+/** A host carrying the overlay, as its network agent last registered it (migration 0048). */
+export interface OverlayHostsTable {
+  host: string;
+  /** Its underlay address, without the prefix. */
+  underlayIp: string;
+  /** 1: it serves DHCP and metadata and carries the routers. */
+  networkHost: number;
+  /** The network host's address on the public segment, `A.B.C.D/N`. */
+  publicAddress: string | null;
+  /** Its agent's boot id: a new one means a restarted agent, sent everything again. */
+  bootId: string;
+  lastSeen: number;
+}
+
 /** A route table CreateRouteTable made (migration 0040); its routes are in vpc_routes. */
 export interface VpcRouteTablesTable {
   id: string;
@@ -1103,6 +1117,7 @@ export interface Schema {
   vpcInterfaceAttributes: VpcInterfaceAttributesTable;
   vpcLaunchAddresses: VpcLaunchAddressesTable;
   vpcAddressBindings: VpcAddressBindingsTable;
+  overlayHosts: OverlayHostsTable;
 }
 
 export type Db = Kysely<Schema>;
@@ -1122,6 +1137,7 @@ export type VpcRouteTableAssociationRow = Selectable<VpcRouteTableAssociationsTa
 export type VpcInterfaceAttributesRow = Selectable<VpcInterfaceAttributesTable>;
 export type VpcLaunchAddressRow = Selectable<VpcLaunchAddressesTable>;
 export type VpcAddressBindingRow = Selectable<VpcAddressBindingsTable>;
+export type OverlayHostRow = Selectable<OverlayHostsTable>;
 export type UserRow = Selectable<UsersTable>;
 export type DomainRow = Selectable<DomainsTable>;
 export type GroupRow = Selectable<GroupsTable>;

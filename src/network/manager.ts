@@ -151,6 +151,15 @@ export class NetworkManager implements ProtocolHandlers<NetworkProtocol> {
         : [],
       start: async () => {
         await this.#ensureNetworks();
+        // The overlay hosts recorded before a restart: planned for at once.
+        if (this.#overlay) {
+          await this.#overlay.loadHosts();
+          void this.#overlay
+            .converge()
+            .catch((err: unknown) =>
+              this.#opts.logger.warn({ err }, 'bringing the overlay hosts to the model failed'),
+            );
+        }
       },
     };
   }
@@ -386,7 +395,7 @@ export class NetworkManager implements ProtocolHandlers<NetworkProtocol> {
    */
   async overlayHostUp(args: OverlayHostRegistration): Promise<null> {
     if (!this.#overlay) return null;
-    this.#overlay.hostUp(args);
+    await this.#overlay.hostUp(args);
     void this.#overlay
       .converge()
       .catch((err: unknown) =>

@@ -7,7 +7,14 @@ import {
   type ProjectNetworkSpec,
   type RouterSpec,
 } from './dataplane/overlay-spec.js';
-import { dhcpAddress, planOverlay, type OverlayModel, type PlanSubnet } from './overlay-plan.js';
+import {
+  dhcpAddress,
+  planOverlay,
+  subnetEgress,
+  type OverlayModel,
+  type PlanSubnet,
+  type PlanVpc,
+} from './overlay-plan.js';
 
 const SUBNET: PlanSubnet = {
   id: 's1',
@@ -348,5 +355,84 @@ describe('planOverlay', () => {
       ]),
       '10.20.1.2',
     );
+  });
+
+  describe("a VPC's router follows its subnets' route tables", () => {
+    // n1 is a VPC whose router r1 is its main table; s1 its subnet; igw1 attached.
+    const vpc = (over: Partial<PlanVpc> = {}): PlanVpc => ({
+      networkId: 'n1',
+      routerId: 'r1',
+      gatewayId: 'igw1',
+      mainTable: 'r1',
+      associations: {},
+      routes: [{ table: 'r1', destination: '0.0.0.0/0', gatewayId: 'igw1' }],
+      ...over,
+    });
+    const legOf = (v: PlanVpc) => planOverlay(model({ vpcs: [v] })).routers[0];
+
+    it('SNAT and Elastic IPs for a subnet whose main table routes 0.0.0.0/0 to the gateway', () => {
+      const r = legOf(vpc());
+      assert.deepEqual(r?.interfaces, [
+        { networkId: 'n1', gatewayIp: '10.20.1.1', cidr: '10.20.1.0/24', egress: ['0.0.0.0/0'] },
+      ]);
+      assert.deepEqual(r?.floatingIps, [
+        { floatingIp: '172.24.4.131', fixedIp: '10.20.1.4', networkId: 'n1' },
+      ]);
+    });
+
+    it('neither once the default route is deleted: the subnet is private', () => {
+      const r = legOf(vpc({ routes: [] }));
+      assert.deepEqual(r?.interfaces[0]?.egress, []);
+      assert.deepEqual(r?.floatingIps, []);
+      // The router stays (its address is kept), only its way out for the subnet is closed.
+      assert.equal(r?.externalIp, '172.24.4.130');
+    });
+
+    it("the subnet's own table decides over the main one, either way", () => {
+      const routes = [{ table: 'r1', destination: '0.0.0.0/0', gatewayId: 'igw1' }];
+      const privateTable = legOf(vpc({ routes, associations: { s1: 'rtb-private' } }));
+      assert.deepEqual(privateTable?.interfaces[0]?.egress, []);
+      assert.deepEqual(privateTable?.floatingIps, []);
+      const publicTable = legOf(
+        vpc({
+          routes: [{ table: 'rtb-public', destination: '0.0.0.0/0', gatewayId: 'igw1' }],
+          associations: { s1: 'rtb-public' },
+        }),
+      );
+      assert.deepEqual(publicTable?.interfaces[0]?.egress, ['0.0.0.0/0']);
+      assert.equal(publicTable?.floatingIps.length, 1);
+    });
+
+    it('another table made main serves the subnets without an association', () => {
+      const v = vpc({
+        mainTable: 'rtb-main',
+        routes: [
+          { table: 'r1', destination: '0.0.0.0/0', gatewayId: 'igw1' },
+          { table: 'rtb-main', destination: '198.51.100.0/24', gatewayId: 'igw1' },
+        ],
+      });
+      assert.deepEqual(subnetEgress(v, 's1'), ['198.51.100.0/24']);
+      // Part of the internet only: still SNAT there, and its Elastic IP answers from there.
+      const r = legOf(v);
+      assert.deepEqual(r?.interfaces[0]?.egress, ['198.51.100.0/24']);
+      assert.equal(r?.floatingIps.length, 1);
+    });
+
+    it('a route to a gateway that is not attached (blackhole) leads nowhere', () => {
+      assert.deepEqual(subnetEgress(vpc({ gatewayId: null }), 's1'), []);
+      assert.deepEqual(
+        subnetEgress(
+          vpc({ routes: [{ table: 'r1', destination: '0.0.0.0/0', gatewayId: 'igw-old' }] }),
+          's1',
+        ),
+        [],
+      );
+    });
+
+    it('a Neutron router (no VPC) takes all its subnets out, as before', () => {
+      const r = planOverlay(model({ vpcs: [vpc({ networkId: 'n9', routerId: 'r9' })] })).routers[0];
+      assert.equal(r?.interfaces[0]?.egress, undefined);
+      assert.equal(r?.floatingIps.length, 1);
+    });
   });
 });

@@ -2,7 +2,8 @@
 // the peers (every overlay host's underlay address), on a compute host the networks with a
 // guest port bound to it, on the network host every network with all its subnets (it serves
 // their DHCP and metadata) and every router with its legs (one a subnet it joins), and when
-// it has an external gateway its external address and floating IPs. Pure: the
+// it has an external gateway its external address and floating IPs; a VPC's router takes
+// each subnet out as the subnet's route table says. Pure: the
 // network service reads the model, this plans, OverlaySync sends.
 import { cidrContains, formatIpv4, parseCidr, parseIpv4, type Cidr } from './ipv4.js';
 import type { OverlayPeer, ProjectNetworkSpec, RouterSpec, SubnetSpec } from './dataplane/index.js';
@@ -51,6 +52,23 @@ export interface PlanRouter {
   interfaces: readonly { subnetId: string; portId: string }[];
 }
 
+/**
+ * A VPC's route tables, as the data plane needs them: the router that carries the VPC, the
+ * internet gateway attached to it, which table each subnet uses and the tables' routes.
+ */
+export interface PlanVpc {
+  networkId: string;
+  routerId: string;
+  /** The internet gateway attached to the VPC, if any. */
+  gatewayId: string | null;
+  /** The main table's id (the router's, unless another table was made main). */
+  mainTable: string;
+  /** Subnet id -> the table it is explicitly associated with. */
+  associations: Readonly<Record<string, string>>;
+  /** Every route of the VPC's tables (beyond the local one). */
+  routes: readonly { table: string; destination: string; gatewayId: string }[];
+}
+
 export interface PlanFloatingIp {
   address: string;
   fixedAddress: string;
@@ -65,6 +83,8 @@ export interface OverlayModel {
   ports: readonly PlanPort[];
   routers: readonly PlanRouter[];
   floatingIps: readonly PlanFloatingIp[];
+  /** The VPCs among the networks (absent: none); their routers follow their route tables. */
+  vpcs?: readonly PlanVpc[];
 }
 
 export interface OverlayPlan {
@@ -119,6 +139,21 @@ export function dhcpAddress(subnet: PlanSubnet, ports: readonly PlanPort[]): str
     return formatIpv4(ip);
   }
   return undefined;
+}
+
+/**
+ * The destinations a VPC subnet reaches through its VPC's internet gateway: those of the
+ * routes of its table (its explicit association, else the main table) that lead to the
+ * gateway attached to the VPC. A route to a gateway no longer attached is a blackhole and
+ * leads nowhere; no gateway, no route to it: empty (the subnet is private).
+ */
+export function subnetEgress(vpc: PlanVpc, subnetId: string): string[] {
+  if (vpc.gatewayId === null) return [];
+  const table = vpc.associations[subnetId] ?? vpc.mainTable;
+  return vpc.routes
+    .filter((r) => r.table === table && r.gatewayId === vpc.gatewayId)
+    .map((r) => r.destination)
+    .sort();
 }
 
 export function planOverlay(model: OverlayModel): OverlayPlan {
@@ -223,6 +258,7 @@ export function planOverlay(model: OverlayModel): OverlayPlan {
   const prefix = Number(networkHost?.publicAddress?.split('/')[1] ?? NaN);
   if (networkHost) {
     for (const r of model.routers) {
+      const vpc = model.vpcs?.find((v) => v.routerId === r.id);
       const legs: RouterSpec['interfaces'][number][] = [];
       const joined: Cidr[] = [];
       for (const i of r.interfaces) {
@@ -238,7 +274,13 @@ export function planOverlay(model: OverlayModel): OverlayPlan {
           continue;
         }
         joined.push(c);
-        legs.push({ networkId: subnet.networkId, gatewayIp: gw, cidr });
+        // A VPC's subnet goes out as its route table says; a Neutron router's all do.
+        legs.push({
+          networkId: subnet.networkId,
+          gatewayIp: gw,
+          cidr,
+          ...(vpc ? { egress: subnetEgress(vpc, i.subnetId) } : {}),
+        });
       }
       // A router without an external gateway only routes between its subnets (east-west);
       // one with a gateway waits for the network host to say its public address.
@@ -255,6 +297,8 @@ export function planOverlay(model: OverlayModel): OverlayPlan {
           (p) => p.deviceId === f.instanceId && p.deviceOwner.startsWith(COMPUTE_OWNER),
         );
         const leg = port && legs.find((l) => l.networkId === port.networkId);
+        // A subnet that reaches nothing beyond its VPC is not reached at its address either.
+        if (leg?.egress?.length === 0) return [];
         return leg && port.ips.some((i) => i.address === f.fixedAddress)
           ? [{ floatingIp: f.address, fixedIp: f.fixedAddress, networkId: leg.networkId }]
           : [];

@@ -6,7 +6,7 @@
 // mapped or unmapped), when an agent registers, and now and then, which also picks up what
 // the API processes changed in the model (subnets, router interfaces and gateways).
 import { systemContext, type RequestContext } from '../context.js';
-import { FloatingIpRepo, ProjectNetworkRepo, type Db } from '../db/index.js';
+import { FloatingIpRepo, OverlayHostRepo, ProjectNetworkRepo, type Db } from '../db/index.js';
 import { asStratusError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { OverlayPeer, ProjectNetworkSpec, RouterSpec } from './dataplane/index.js';
@@ -18,6 +18,7 @@ import {
   type OverlayModel,
   type PlanPort,
   type PlanSubnet,
+  type PlanVpc,
 } from './overlay-plan.js';
 import type { ProjectNetworkService } from './project-networks.js';
 
@@ -49,12 +50,20 @@ export interface OverlaySyncOptions {
   /** The floating pool routers take their external address from. */
   pool: string;
   logger: Logger;
+  /** A host not registered again for this long leaves the plan (default 2 minutes). */
+  staleMs?: number;
+  /** The clock (tests). */
+  now?: () => number;
 }
+
+/** Agents register every 10 s: a host silent for twelve of them has gone. */
+const STALE_MS = 120_000;
 
 export class OverlaySync {
   readonly #o: OverlaySyncOptions;
   readonly #repo: ProjectNetworkRepo;
   readonly #floating: FloatingIpRepo;
+  readonly #hostRows: OverlayHostRepo;
   readonly #hosts = new Map<string, OverlayHostInfo & { bootId: string }>();
   /** host -> (what -> the JSON last sent and applied). */
   readonly #sent = new Map<string, Map<string, string>>();
@@ -66,6 +75,7 @@ export class OverlaySync {
     this.#o = options;
     this.#repo = new ProjectNetworkRepo(options.db);
     this.#floating = new FloatingIpRepo(options.db);
+    this.#hostRows = new OverlayHostRepo(options.db);
   }
 
   /** Whether any host has registered an overlay. */
@@ -84,10 +94,54 @@ export class OverlaySync {
   }
 
   /**
-   * An agent says its host carries an overlay. A new host, or a restarted agent (a new boot
-   * id), is sent everything again, and every host learns its peers.
+   * An agent says its host carries an overlay: recorded in the database (a restarted network
+   * service plans from there at once). A new host, or a restarted agent (a new boot id), is
+   * sent everything again, and every host learns its peers.
    */
-  hostUp(info: OverlayHostInfo & { bootId: string }): boolean {
+  async hostUp(info: OverlayHostInfo & { bootId: string }): Promise<boolean> {
+    await this.#hostRows.upsert({
+      host: info.host,
+      underlayIp: info.underlayIp,
+      networkHost: info.networkHost ? 1 : 0,
+      publicAddress: info.publicAddress,
+      bootId: info.bootId,
+      lastSeen: this.#now(),
+    });
+    return this.#remember(info);
+  }
+
+  /**
+   * Reads the hosts from the database: those other network service processes (or this one
+   * before a restart) recorded join, those not seen for a while are forgotten (their rows
+   * too). Runs before each convergence; call it once on start.
+   */
+  async loadHosts(): Promise<void> {
+    const gone = await this.#hostRows.forgetBefore(this.#now() - (this.#o.staleMs ?? STALE_MS));
+    for (const host of gone) {
+      this.#o.logger.warn({ host }, 'an overlay host stopped registering; it leaves the overlay');
+    }
+    const rows = await this.#hostRows.list();
+    for (const host of [...this.#hosts.keys()]) {
+      if (rows.some((r) => r.host === host)) continue;
+      this.#hosts.delete(host);
+      this.#sent.delete(host);
+    }
+    for (const r of rows) {
+      this.#remember({
+        host: r.host,
+        underlayIp: r.underlayIp,
+        networkHost: r.networkHost === 1,
+        publicAddress: r.publicAddress,
+        bootId: r.bootId,
+      });
+    }
+  }
+
+  #now(): number {
+    return (this.#o.now ?? Date.now)();
+  }
+
+  #remember(info: OverlayHostInfo & { bootId: string }): boolean {
     const known = this.#hosts.get(info.host);
     const changed =
       !known ||
@@ -159,6 +213,7 @@ export class OverlaySync {
 
   async #run(): Promise<Map<string, Error>> {
     const failed = new Map<string, Error>();
+    await this.#loadHostsLogged();
     if (this.#hosts.size === 0) return failed;
     const model = await this.#model();
     const plan = planOverlay(model);
@@ -214,6 +269,15 @@ export class OverlaySync {
       }),
     );
     return failed;
+  }
+
+  async #loadHostsLogged(): Promise<void> {
+    try {
+      await this.loadHosts();
+    } catch (err) {
+      // The hosts in memory serve until the database answers again.
+      this.#o.logger.warn({ err }, 'reading the overlay hosts failed');
+    }
   }
 
   /** The overlay's networks: VXLAN project networks that are not external or a default VPC's. */
@@ -301,7 +365,63 @@ export class OverlaySync {
           .map((i) => ({ subnetId: i.subnetId, portId: i.portId })),
       })),
       floatingIps,
+      vpcs: await this.#vpcs(networks.map((n) => n.id)),
     };
+  }
+
+  /** The route tables of the VPCs among these networks. */
+  async #vpcs(networkIds: readonly string[]): Promise<PlanVpc[]> {
+    if (networkIds.length === 0) return [];
+    const db = this.#o.db;
+    const vpcs = await db
+      .selectFrom('vpcs')
+      .select(['networkId', 'routerId'])
+      .where('networkId', 'in', networkIds)
+      .execute();
+    if (vpcs.length === 0) return [];
+    const ids = vpcs.map((v) => v.networkId);
+    const [gateways, made, associations] = await Promise.all([
+      db
+        .selectFrom('internetGateways')
+        .select(['id', 'networkId'])
+        .where('networkId', 'in', ids)
+        .execute(),
+      db
+        .selectFrom('vpcRouteTables')
+        .select(['id', 'networkId'])
+        .where('networkId', 'in', ids)
+        .execute(),
+      db
+        .selectFrom('vpcRouteTableAssociations')
+        .select(['routeTableId', 'networkId', 'subnetId', 'mainOf'])
+        .where('networkId', 'in', ids)
+        .execute(),
+    ]);
+    const tables = [...vpcs.map((v) => v.routerId), ...made.map((t) => t.id)];
+    const routes = await db
+      .selectFrom('vpcRoutes')
+      .select(['routerId', 'destination', 'gatewayId'])
+      .where('routerId', 'in', tables)
+      .execute();
+    return vpcs.map((v) => {
+      const own = new Set([
+        v.routerId,
+        ...made.filter((t) => t.networkId === v.networkId).map((t) => t.id),
+      ]);
+      const mine = associations.filter((a) => a.networkId === v.networkId);
+      return {
+        networkId: v.networkId,
+        routerId: v.routerId,
+        gatewayId: gateways.find((g) => g.networkId === v.networkId)?.id ?? null,
+        mainTable: mine.find((a) => a.mainOf === v.networkId)?.routeTableId ?? v.routerId,
+        associations: Object.fromEntries(
+          mine.flatMap((a) => (a.subnetId === null ? [] : [[a.subnetId, a.routeTableId]])),
+        ),
+        routes: routes
+          .filter((r) => own.has(r.routerId))
+          .map((r) => ({ table: r.routerId, destination: r.destination, gatewayId: r.gatewayId })),
+      };
+    });
   }
 
   async #ports(networkIds: readonly string[]): Promise<PlanPort[]> {

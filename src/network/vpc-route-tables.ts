@@ -2,8 +2,9 @@
 // tables are EC2's own records (CreateRouteTable), with the local route of the VPC's block and
 // routes to the VPC's internet gateway. An association ties a table to a subnet, or makes it
 // the VPC's main table; a subnet without one uses the main table. The data plane knows one
-// router per VPC: every subnet is joined to it, so what a table decides beyond the router's
-// external gateway is kept and shown, not enforced per subnet (README, "VPCs").
+// router per VPC, every subnet joined to it; the overlay sync reads these records and the
+// router takes each subnet out only as far as its table routes to the attached internet
+// gateway (overlay-plan.ts, docs/networking.md).
 import { randomUUID } from 'node:crypto';
 import type { RequestContext } from '../context.js';
 import { VpcRepo, VpcRouteTableRepo, type Db } from '../db/index.js';

@@ -20,7 +20,7 @@
 //   leg's metadata proxy, nothing from the public segment to a fixed IP unless a floating
 //   IP's DNAT sent it there, and nothing to the router itself from there but ping.
 import { StratusError } from '../../errors.js';
-import { formatIpv4, parseCidr, parseIpv4 } from '../ipv4.js';
+import { formatIpv4, parseCidr, parseIpv4, parseRuleCidr, type Cidr } from '../ipv4.js';
 import type { EffectiveRule } from '../security-groups.js';
 import { guestChainRules, guestEgressRules, METADATA_ADDRESS, portChainRules } from './nftables.js';
 
@@ -148,6 +148,8 @@ export interface RouterLeg {
   gatewayIp: string;
   /** Whether a metadata proxy listens on the leg's gateway address. */
   metadata: boolean;
+  /** The destinations the leg reaches through the external leg; absent: all of them. */
+  egress?: readonly string[] | undefined;
 }
 
 export interface RouterTable {
@@ -181,7 +183,30 @@ export function renderRouterTable(t: RouterTable): string {
   const extIp = checkIp(t.external.address);
   const dnat = [...t.floating].map(([f, x]) => `${checkIp(f)} : ${checkIp(x)}`);
   const snat = [...t.floating].map(([f, x]) => `${checkIp(x)} : ${checkIp(f)}`);
-  const cidrs = t.legs.map((l) => checkCidr(l.cidr));
+  const everywhere = (l: RouterLeg) =>
+    l.egress === undefined || l.egress.some((d) => checkBlock(d) === '0.0.0.0/0');
+  const cidrs = t.legs.filter(everywhere).map((l) => checkCidr(l.cidr));
+  // A leg that reaches some destinations only: SNAT to those, and nothing else crosses the
+  // external leg either way (replies included, so a floating IP answers those only).
+  const partial = t.legs.filter((l) => !everywhere(l));
+  const fenced = partial.flatMap((l) => {
+    const leg = quoteIf(l.ifname);
+    if (l.egress?.length === 0) {
+      return [`    iifname ${leg} oifname ${ext} drop`, `    iifname ${ext} oifname ${leg} drop`];
+    }
+    const to = `{ ${outermost(l.egress ?? []).join(', ')} }`;
+    return [
+      `    iifname ${leg} oifname ${ext} ip daddr != ${to} drop`,
+      `    iifname ${ext} oifname ${leg} ip saddr != ${to} drop`,
+    ];
+  });
+  const partialSnat = partial.flatMap((l) =>
+    l.egress && l.egress.length > 0
+      ? [
+          `    oifname ${ext} ip saddr ${checkCidr(l.cidr)} ip daddr { ${outermost(l.egress).join(', ')} } snat ip to ${extIp}`,
+        ]
+      : [],
+  );
   const lines = [
     `add table inet ${ROUTER_TABLE}`,
     `delete table inet ${ROUTER_TABLE}`,
@@ -205,6 +230,7 @@ export function renderRouterTable(t: RouterTable): string {
     ...(cidrs.length > 0
       ? [`    oifname ${ext} ip saddr { ${cidrs.join(', ')} } snat ip to ${extIp}`]
       : []),
+    ...partialSnat,
     // A guest reaching another guest of its network by a floating IP: the reply must come back
     // through the router to be translated, so the request leaves as the router.
     ...t.legs.map(
@@ -214,6 +240,7 @@ export function renderRouterTable(t: RouterTable): string {
     '  }',
     '  chain forward {',
     '    type filter hook forward priority filter; policy accept;',
+    ...fenced,
     `    iifname ${ext} ct state established,related accept`,
     `    iifname ${ext} ct status dnat accept`,
     `    iifname ${ext} drop`,
@@ -257,6 +284,26 @@ function checkIp(text: string): string {
   const n = parseIpv4(text);
   if (n === undefined) throw bad(`'${text}' is not an IPv4 address`);
   return formatIpv4(n);
+}
+
+/** The blocks not inside another of them (an nft set takes no overlapping intervals). */
+function outermost(cidrs: readonly string[]): string[] {
+  const blocks = [...new Set(cidrs.map(checkBlock))].map((c) => parseRuleCidr(c) as Cidr);
+  return blocks
+    .filter(
+      (b) =>
+        !blocks.some(
+          (o) => o !== b && o.prefix < b.prefix && b.base >= o.base && b.base < o.base + o.size,
+        ),
+    )
+    .map((b) => `${formatIpv4(b.base)}/${b.prefix}`);
+}
+
+/** A destination block, /0 to /32. */
+function checkBlock(text: string): string {
+  const c = parseRuleCidr(text);
+  if (!c) throw bad(`'${text}' is not an IPv4 CIDR block`);
+  return `${formatIpv4(c.base)}/${c.prefix}`;
 }
 
 function checkCidr(text: string): string {

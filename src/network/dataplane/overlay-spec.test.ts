@@ -276,6 +276,56 @@ describe('overlay tables', () => {
     assert.match(text, /iifname "qg0" ct status dnat accept\n {4}iifname "qg0" drop/);
   });
 
+  it("closes the external leg to a leg without egress, and fences a leg's partial egress", () => {
+    const text = renderRouterTable({
+      external: { ifname: 'qg0', address: '172.24.4.10' },
+      legs: [
+        { ifname: 'qr1001', cidr: '10.0.0.0/24', gatewayIp: '10.0.0.1', metadata: false },
+        {
+          ifname: 'qr1002',
+          cidr: '10.0.1.0/24',
+          gatewayIp: '10.0.1.1',
+          metadata: false,
+          egress: [],
+        },
+        {
+          ifname: 'qr1003',
+          cidr: '10.0.2.0/24',
+          gatewayIp: '10.0.2.1',
+          metadata: false,
+          egress: ['198.51.100.0/24', '198.51.100.128/25', '203.0.113.7/32'],
+        },
+        {
+          ifname: 'qr1004',
+          cidr: '10.0.3.0/24',
+          gatewayIp: '10.0.3.1',
+          metadata: false,
+          egress: ['0.0.0.0/0'],
+        },
+      ],
+      floating: new Map(),
+    });
+    // SNAT as the router: the open legs fully, the partial one to its destinations only.
+    assert.match(
+      text,
+      /oifname "qg0" ip saddr \{ 10\.0\.0\.0\/24, 10\.0\.3\.0\/24 \} snat ip to 172\.24\.4\.10/,
+    );
+    assert.match(
+      text,
+      /oifname "qg0" ip saddr 10\.0\.2\.0\/24 ip daddr \{ 198\.51\.100\.0\/24, 203\.0\.113\.7\/32 \} snat/,
+    );
+    assert.doesNotMatch(text, /10\.0\.1\.0\/24[^\n]*snat/);
+    assert.match(text, /iifname "qr1002" oifname "qg0" drop/);
+    assert.match(text, /iifname "qg0" oifname "qr1002" drop/);
+    assert.match(
+      text,
+      /iifname "qr1003" oifname "qg0" ip daddr != \{ 198\.51\.100\.0\/24, 203\.0\.113\.7\/32 \} drop/,
+    );
+    // The fence comes before replies and floating IPs are let in.
+    assert.ok(text.indexOf('oifname "qr1002" drop') < text.indexOf('ct state established'));
+    assert.doesNotMatch(text, /"qr1001" oifname|"qr1004" oifname/);
+  });
+
   it('refuses to render a table from input that is not an address or an interface name', () => {
     assert.throws(() =>
       renderRouterTable({

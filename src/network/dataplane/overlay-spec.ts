@@ -3,7 +3,7 @@
 // before anything changes, so that no input can make a half-built network or an nft script
 // that means something else.
 import { StratusError } from '../../errors.js';
-import { formatIpv4, parseCidr, parseIpv4 } from '../ipv4.js';
+import { formatIpv4, parseCidr, parseIpv4, parseRuleCidr } from '../ipv4.js';
 
 /** The bytes VXLAN adds to every frame on the underlay (outer IPv4 20, UDP 8, VXLAN 8, inner Ethernet 14). */
 export const VXLAN_OVERHEAD = 50;
@@ -86,9 +86,17 @@ export interface RouterSpec {
   externalGateway?: string | undefined;
   /**
    * The subnets the router joins (a network's first or further ones), with its address on
-   * each (their gateway).
+   * each (their gateway). `egress`: the destinations its guests reach on the public segment
+   * and beyond (a VPC subnet's routes to its internet gateway); absent, everywhere (a Neutron
+   * router's gateway serves all its networks); empty, nowhere: no SNAT, no floating IPs,
+   * nothing forwarded either way.
    */
-  interfaces: readonly { networkId: string; gatewayIp: string; cidr: string }[];
+  interfaces: readonly {
+    networkId: string;
+    gatewayIp: string;
+    cidr: string;
+    egress?: readonly string[] | undefined;
+  }[];
   /** 1:1 NAT between a floating IP on the public segment and a fixed IP on one of `interfaces`. */
   floatingIps: readonly { floatingIp: string; fixedIp: string; networkId: string }[];
 }
@@ -237,6 +245,11 @@ export function checkRouterSpec(
         throw invalidSpec(
           `${what} joins ${leg.networkId} and ${o.networkId}, whose addresses overlap.`,
         );
+      }
+    }
+    for (const d of leg.egress ?? []) {
+      if (typeof d !== 'string' || parseRuleCidr(d) === undefined) {
+        throw invalidSpec(`${what}: '${String(d)}' cannot be a destination of ${leg.networkId}.`);
       }
     }
     cidrs.push({ networkId: leg.networkId, base: c.base, size: c.size });

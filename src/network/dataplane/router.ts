@@ -153,6 +153,7 @@ export class ProjectRouter {
             cidr: leg.cidr,
             gatewayIp: leg.gatewayIp,
             metadata: this.#o.metadataSocket !== undefined,
+            ...(leg.egress !== undefined ? { egress: leg.egress } : {}),
           });
         }
       }
