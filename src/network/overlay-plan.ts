@@ -202,11 +202,15 @@ export function planOverlay(model: OverlayModel): OverlayPlan {
         continue;
       }
       const floatingIps = model.floatingIps.flatMap((f) => {
+        // The instance's port with the address (it may have more than one port).
         const port = model.ports.find(
-          (p) => p.deviceId === f.instanceId && p.deviceOwner.startsWith(COMPUTE_OWNER),
+          (p) =>
+            p.deviceId === f.instanceId &&
+            p.deviceOwner.startsWith(COMPUTE_OWNER) &&
+            p.ips.some((i) => i.address === f.fixedAddress),
         );
         const leg = port && legs.find((l) => l.networkId === port.networkId);
-        return leg && port.ips.some((i) => i.address === f.fixedAddress)
+        return leg
           ? [{ floatingIp: f.address, fixedIp: f.fixedAddress, networkId: leg.networkId }]
           : [];
       });
