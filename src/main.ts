@@ -16,6 +16,7 @@ import { smokeCommand } from './cli/smoke.js';
 import {
   ComputeClient,
   VolumeAttachOperations,
+  InterfaceAttachOperations,
   ComputeManager,
   ConsoleGrants,
   ensureGuestImage,
@@ -220,6 +221,7 @@ function apiServices(
     ratios: config.scheduler,
   });
   const projectNetworks = projectNetworkService(db, config);
+  const vpcs = new VpcService({ db, projectNetworks });
   return {
     identity: shared.identity,
     tokens: new TokenService(db, {
@@ -296,7 +298,12 @@ function apiServices(
     quotaAdmin: new QuotaAdmin(db, config.quota),
     usage: new UsageReport(db),
     projectNetworks,
-    vpcs: new VpcService({ db, projectNetworks }),
+    vpcs,
+    interfaceAttachments: new InterfaceAttachOperations({
+      compute: new ComputeClient(bus),
+      vpcs,
+      projectNetworks,
+    }),
     webSessions: new WebSessions(db),
     consoleGrants: new ConsoleGrants(db, { ttlMs: config.api.consoleTokenSeconds * 1000 }),
   };

@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { IdentityService } from '../src/identity/index.js';
+import { FakeDriver } from '../src/virt/index.js';
 import { awsEc2, type AwsEc2Cli } from './support/awscli.js';
 import { needs } from './support/capabilities.js';
 import { postgresBackend, sqliteBackend } from './support/databases.js';
@@ -27,10 +28,11 @@ for (const backend of [sqliteBackend, postgresBackend]) {
       let token: string;
       let imageId: string;
       let database: { url: string; remove(): Promise<void> };
+      const driver = new FakeDriver();
 
       before(async () => {
         database = await backend.create();
-        t = await startTestCloud({ database: database.url });
+        t = await startTestCloud({ database: database.url }, { driver });
         const image = await t.addImage({ name: 'vpc-tables-image' });
         imageId = `ami-${image.id.replace(/-/g, '').slice(0, 17)}`;
         home = fs.mkdtempSync(path.join(os.tmpdir(), 'stratus-vpc-tables-'));
@@ -276,7 +278,7 @@ for (const backend of [sqliteBackend, postgresBackend]) {
         assert.equal((await tables(`Name=vpc-id,Values=${vpcId}`)).length, 1);
       });
 
-      it('attaches interfaces to stopped instances only, detaches all but the primary, and changes them', async () => {
+      it('attaches interfaces to running (hot-plug) and stopped instances, detaches all but the primary, and changes them', async () => {
         const { vpcId, subnetIds } = await vpcWithSubnets('10.81.0.0/16', ['10.81.1.0/24']);
         const subnet = subnetIds[0] as string;
         const run = (await json(
@@ -298,16 +300,45 @@ for (const backend of [sqliteBackend, postgresBackend]) {
           (await json('create-network-interface', '--subnet-id', subnet, '--description', 'second'))
             .NetworkInterface as Item
         ).NetworkInterfaceId as string;
-        await refused(
-          'IncorrectState',
-          'attach-network-interface',
-          '--network-interface-id',
-          eniId,
-          '--instance-id',
-          id,
-          '--device-index',
-          '1',
+        // Running: the instance's host plugs it live (the fake driver records the new card).
+        const uuid = (await driver.list())
+          .map((g) => g.instanceId)
+          .find((u) => u.replace(/-/g, '').startsWith(id.slice(2))) as string;
+        const portOf = (eni: string) => uuidOf(eni, [...portsSeen]) as Item;
+        const portsSeen: Item[] = await neutron('ports');
+        const live = (
+          await json(
+            'attach-network-interface',
+            '--network-interface-id',
+            eniId,
+            '--instance-id',
+            id,
+            '--device-index',
+            '1',
+          )
+        ).AttachmentId as string;
+        assert.match(live, /^eni-attach-[0-9a-f]{17}$/);
+        assert.deepEqual(
+          (await driver.listInterfaces(uuid)).map((n) => [n.portId, n.macAddress]),
+          [[portOf(eniId).id, portOf(eniId).mac_address]],
         );
+        assert.deepEqual(
+          ((await instance(id)).NetworkInterfaces as Item[]).map((e) => e.NetworkInterfaceId),
+          [primaryId, eniId],
+        );
+        // The primary stays; the second comes out of the running guest.
+        await refused(
+          'OperationNotPermitted',
+          'detach-network-interface',
+          '--attachment-id',
+          (primary.Attachment as Item).AttachmentId as string,
+        );
+        assert.equal((await driver.listInterfaces(uuid)).length, 1);
+        await json('detach-network-interface', '--attachment-id', live);
+        assert.deepEqual(await driver.listInterfaces(uuid), []);
+        const [free] = (await json('describe-network-interfaces', '--network-interface-ids', eniId))
+          .NetworkInterfaces as Item[];
+        assert.equal(free?.Status, 'available');
         await json('stop-instances', '--instance-ids', id);
         await waitUntil(async () => (await stateOf(id)) === 'stopped', 15_000, 'stopped');
         await refused(

@@ -11,6 +11,7 @@ import type {
   ServerGroupService,
   UsageReport,
   VolumeAttachOperations,
+  InterfaceAttachOperations,
 } from '../compute/index.js';
 import type { Catalog, IdentityService, TokenService, WebSessions } from '../identity/index.js';
 import type { ImageService } from '../image/index.js';
@@ -81,6 +82,8 @@ export interface ApiServices {
   projectNetworks: ProjectNetworkService;
   /** EC2 VPCs, subnets, internet gateways and route tables over the project networks. */
   vpcs: VpcService;
+  /** Attaching ports to instances and detaching them (a running one's host plugs them). */
+  interfaceAttachments: InterfaceAttachOperations;
   /** The dashboard's sign-in sessions, shared by every api process. */
   webSessions: WebSessions;
   /** One-time serial console URLs, shared by every api process. */

@@ -44,6 +44,8 @@ export type ComputeProtocol = {
   detachVolume: { args: InstanceRef & { volumeId: string; force: boolean }; result: null };
   extendVolume: { args: InstanceRef & { volumeId: string }; result: null };
   serialConsole: { args: InstanceRef; result: SerialConnection };
+  attachInterface: { args: InstanceRef & { portId: string }; result: null };
+  detachInterface: { args: InstanceRef & { portId: string }; result: null };
 } & LifecycleProtocol &
   ImageProtocol;
 
@@ -250,6 +252,36 @@ export class ComputeClient {
    */
   serialConsole(ctx: RequestContext, host: string, instanceId: string): Promise<SerialConnection> {
     return this.bus.call(ctx, hostTopic('compute', host), 'serialConsole', { instanceId });
+  }
+
+  /**
+   * Call: gives the running instance a network card for the port (recorded with it already):
+   * bound to the host, plugged on its data plane and hot-plugged into the VM. Rejects when
+   * it cannot be, with nothing left plugged.
+   */
+  async attachInterface(
+    ctx: RequestContext,
+    host: string,
+    instanceId: string,
+    portId: string,
+  ): Promise<void> {
+    await this.bus.call(ctx, hostTopic('compute', host), 'attachInterface', {
+      instanceId,
+      portId,
+    });
+  }
+
+  /** Call: takes the port's card out of the instance's VM and unplugs the port. */
+  async detachInterface(
+    ctx: RequestContext,
+    host: string,
+    instanceId: string,
+    portId: string,
+  ): Promise<void> {
+    await this.bus.call(ctx, hostTopic('compute', host), 'detachInterface', {
+      instanceId,
+      portId,
+    });
   }
 
   #cast<M extends keyof ComputeProtocol>(

@@ -85,3 +85,8 @@ export {
   VolumeAttachOperations,
   type VolumeAttachOperationsOptions,
 } from './volume-attach-operations.js';
+export {
+  attachState,
+  InterfaceAttachOperations,
+  type InterfaceAttachOperationsOptions,
+} from './interface-attach-operations.js';

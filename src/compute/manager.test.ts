@@ -29,6 +29,12 @@ class RecordingPort implements GuestNetworkPort {
     this.plugged.delete(args.instanceId);
     this.unplugged.push(args.instanceId);
   }
+
+  async plugPort(args: { portId: string }) {
+    return { namespace: 'ns-test', bridge: 'brq', ifname: `tap-${args.portId.slice(0, 8)}` };
+  }
+
+  async unplugPort() {}
 }
 
 describe('the compute manager and its guest network port', () => {

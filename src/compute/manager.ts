@@ -40,6 +40,7 @@ import type {
   LifecycleProtocol,
 } from './client.js';
 import { InstanceImageWorker } from './instance-images.js';
+import { InterfaceWorker } from './interface-worker.js';
 import { HostReconciler } from './host-reconciler.js';
 import { LifecycleWorker } from './lifecycle-worker.js';
 import type { SerialConnection, SerialConsoleServer } from './serial-console-server.js';
@@ -98,7 +99,13 @@ export interface ComputeOptions {
 export class ComputeManager implements ProtocolHandlers<
   Omit<
     ComputeProtocol,
-    keyof LifecycleProtocol | keyof ImageProtocol | 'attachVolume' | 'detachVolume' | 'extendVolume'
+    | keyof LifecycleProtocol
+    | keyof ImageProtocol
+    | 'attachVolume'
+    | 'detachVolume'
+    | 'extendVolume'
+    | 'attachInterface'
+    | 'detachInterface'
   >
 > {
   readonly #opts: ComputeOptions;
@@ -114,6 +121,8 @@ export class ComputeManager implements ProtocolHandlers<
   readonly #attachments: AttachmentWorker | undefined;
   /** Images from instances (instance-images.ts). */
   readonly #imageWorker: InstanceImageWorker;
+  /** Ports attached to running instances (interface-worker.ts). */
+  readonly #interfaces: InterfaceWorker;
   /** The take-over of the host's in-flight work at start, awaited before the driver closes. */
   #resuming: Promise<unknown> = Promise.resolve();
 
@@ -133,6 +142,15 @@ export class ComputeManager implements ProtocolHandlers<
           await this.#opts.guestPort?.unplugInstance({ instanceId });
           await this.#opts.network.deallocateForInstance(ctx, instanceId, this.#opts.host);
         }),
+    });
+    this.#interfaces = new InterfaceWorker({
+      host: options.host,
+      driver: options.driver,
+      network: options.network,
+      guestPort: options.guestPort,
+      logger: options.logger,
+      mine: (id) => this.#mine(id),
+      locked: (id, fn) => this.#locked(id, fn),
     });
     const volumes = options.volumes;
     this.#attachments = volumes
@@ -205,6 +223,8 @@ export class ComputeManager implements ProtocolHandlers<
             detachVolume: (a, c) => this.#volumeWork().detach(a, c),
             extendVolume: (a, c) => this.#volumeWork().extend(a, c),
             serialConsole: (a) => this.serialConsole(a),
+            attachInterface: (a, c) => this.#interfaces.attach(a, c),
+            detachInterface: (a, c) => this.#interfaces.detach(a, c),
           }),
           fanout: true,
         },
@@ -589,6 +609,8 @@ export class ComputeManager implements ProtocolHandlers<
   }
 
   async #destroy(instanceId: string, ctx: RequestContext): Promise<void> {
+    // The cards of ports attached while it ran go with it (the driver forgets them).
+    await this.#interfaces.releaseAll(instanceId, ctx);
     await this.#opts.driver.destroy(instanceId);
     // Its volumes are free again once the VM that held them is gone.
     await this.#attachments?.releaseAll(instanceId, ctx);

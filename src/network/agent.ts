@@ -27,7 +27,7 @@ import {
   type ProjectNetworkSpec,
   type RouterSpec,
 } from './dataplane/index.js';
-import type { GuestNetworkPort, PlugArgs, PluggedPort } from './guest-port.js';
+import type { GuestNetworkPort, PlugArgs, PluggedPort, PortPlugArgs } from './guest-port.js';
 import type { OverlayHostRegistration, OverlayPort } from './client.js';
 import { randomUUID } from 'node:crypto';
 import type { InstanceRuleSet, EffectiveRule, PortRuleSet } from './security-groups.js';
@@ -110,6 +110,8 @@ export class NetworkAgent implements ProtocolHandlers<NetworkAgentProtocol>, Gue
   readonly #o: NetworkAgentOptions;
   /** instance -> its port on a project network, for the instances plugged there. */
   readonly #projectPorts = new Map<string, string>();
+  /** port -> instance, for the ports attached to running instances (cards of their own). */
+  readonly #attachedPorts = new Map<string, string>();
   /** The rules in force per plugged instance, to skip rewriting unchanged chains. */
   readonly #applied = new Map<string, string>();
   /** What is in force on each plugged project network port (its rule set, as JSON). */
@@ -292,6 +294,42 @@ export class NetworkAgent implements ProtocolHandlers<NetworkAgentProtocol>, Gue
   }
 
   /**
+   * Plugs a port attached to a running instance on its project network: a tap of its own on
+   * the network's bridge, with its security groups in force from the first frame.
+   */
+  async plugPort(args: PortPlugArgs): Promise<PluggedPort> {
+    const overlay = this.#overlay();
+    const [set] = (await this.#o.service.rulesForPorts?.(systemContext(), [args.portId])) ?? [];
+    const plugged = await overlay.plugPort({
+      networkId: args.networkId,
+      portId: args.portId,
+      mac: args.mac,
+      fixedIp: args.fixedIp,
+      security: set?.security,
+      ...(this.#o.portFor
+        ? {
+            port: this.#o.portFor({
+              instanceId: args.instanceId,
+              mac: args.mac,
+              fixedIp: args.fixedIp,
+              hostname: '',
+            }),
+          }
+        : {}),
+    });
+    this.#attachedPorts.set(args.portId, args.instanceId);
+    this.#appliedPorts.set(args.portId, JSON.stringify(set?.security ?? null));
+    return { namespace: plugged.namespace, bridge: plugged.bridge, ifname: plugged.ifname };
+  }
+
+  /** Unplugs a port attached to a running instance; no-op when it is not plugged. */
+  async unplugPort(args: { portId: string }): Promise<void> {
+    await this.overlay?.unplugPort(args.portId);
+    this.#attachedPorts.delete(args.portId);
+    this.#appliedPorts.delete(args.portId);
+  }
+
+  /**
    * Re-reads the rule sets (and metadata hop limits) of the plugged instances and rewrites the
    * chains that changed.
    */
@@ -368,7 +406,7 @@ export class NetworkAgent implements ProtocolHandlers<NetworkAgentProtocol>, Gue
 
   /** The same for the plugged project network ports, on the overlay. */
   async #refreshPorts(): Promise<void> {
-    const portIds = [...this.#projectPorts.values()];
+    const portIds = [...this.#projectPorts.values(), ...this.#attachedPorts.keys()];
     if (!this.overlay || portIds.length === 0 || !this.#o.service.rulesForPorts) return;
     const sets = await this.#o.service.rulesForPorts(systemContext(), portIds);
     for (const set of sets) {

@@ -24,6 +24,12 @@ export interface OverlayPort {
   fixedIp: string;
 }
 
+/** A port attached to a running instance, as its host plugs it: on the overlay or not. */
+export interface InterfacePort extends OverlayPort {
+  /** On a project network this host carries on its overlay (else the host has no tap for it). */
+  overlay: boolean;
+}
+
 /** What a host with an overlay tells the network service about itself. */
 export interface OverlayHostRegistration {
   host: string;
@@ -71,6 +77,7 @@ export type NetworkProtocol = {
   rulesForPorts: { args: { portIds: string[] }; result: PortRuleSet[] };
   metadataOptionsChanged: { args: { instanceId: string }; result: null };
   projectPortOf: { args: { instanceId: string }; result: OverlayPort | null };
+  bindInterface: { args: { portId: string; host: string | null }; result: InterfacePort };
   overlayHostUp: { args: OverlayHostRegistration; result: null };
   ensureDefaultSecurityGroup: { args: Record<string, never>; result: SecurityGroupRow };
   setInstanceSecurityGroups: { args: { instanceId: string; refs: GroupRef[] }; result: string[] };
@@ -120,6 +127,14 @@ export class NetworkClient {
     host: string,
   ): Promise<GuestNetwork> {
     return this.bus.call(ctx, NETWORK_TOPIC, 'allocateForInstance', { instanceId, host });
+  }
+
+  /**
+   * Call: binds a port attached to a running instance to `host` (null: unbinds it), and
+   * brings that host and the network host to it on the overlay; what the host plugs.
+   */
+  bindInterface(ctx: RequestContext, portId: string, host: string | null): Promise<InterfacePort> {
+    return this.bus.call(ctx, NETWORK_TOPIC, 'bindInterface', { portId, host });
   }
 
   /** Call: takes back the instance's fixed addresses and detaches its Elastic IPs. */

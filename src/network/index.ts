@@ -24,7 +24,13 @@ export {
   type NetworkServicePort,
   type OverlayPort,
 } from './agent.js';
-export { type GuestNetworkPort, type PlugArgs, type PluggedPort } from './guest-port.js';
+export type { InterfacePort } from './client.js';
+export {
+  type GuestNetworkPort,
+  type PlugArgs,
+  type PluggedPort,
+  type PortPlugArgs,
+} from './guest-port.js';
 export { LeaseBook, LEASE_MARGIN_MS } from './leases.js';
 export {
   dataPlaneUnavailable,

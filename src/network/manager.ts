@@ -6,8 +6,15 @@ import type { QuotaLimits } from '../quota/index.js';
 import { randomBytes } from 'node:crypto';
 import type { RequestContext } from '../context.js';
 import { dispatch, type ProtocolHandlers } from '../bus/index.js';
-import { NetworkRepo, now, VpcInterfaceRepo, type Db, type NetworkRow } from '../db/index.js';
-import { StratusError } from '../errors.js';
+import {
+  NetworkRepo,
+  now,
+  ProjectNetworkRepo,
+  VpcInterfaceRepo,
+  type Db,
+  type NetworkRow,
+} from '../db/index.js';
+import { notFound, StratusError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Service } from '../service/index.js';
 import { addressRange, formatIpv4, hostRange, parseCidr } from './ipv4.js';
@@ -15,6 +22,7 @@ import { VERSION } from '../version.js';
 import {
   NETWORK_TOPIC,
   type GuestNetwork,
+  type InterfacePort,
   type NetworkProtocol,
   type OverlayHostRegistration,
   type OverlayPort,
@@ -134,6 +142,7 @@ export class NetworkManager implements ProtocolHandlers<NetworkProtocol> {
             authorizeSecurityGroupEgress: (a, c) => this.authorizeSecurityGroupEgress(a, c),
             revokeSecurityGroupEgress: (a, c) => this.revokeSecurityGroupEgress(a, c),
             projectPortOf: (a) => this.projectPortOf(a),
+            bindInterface: (a) => this.bindInterface(a),
             overlayHostUp: (a) => this.overlayHostUp(a),
           }),
         },
@@ -387,6 +396,43 @@ export class NetworkManager implements ProtocolHandlers<NetworkProtocol> {
     return port
       ? { networkId: port.networkId, portId: port.portId, mac: port.mac, fixedIp: port.fixedIp }
       : null;
+  }
+
+  /**
+   * Binds a port attached to a running instance to its host (null: unbinds it); on a project
+   * network that host carries, the host and the network host are brought to it first (its
+   * DHCP answers it when this resolves). `not_found` when there is no such port.
+   */
+  async bindInterface(args: { portId: string; host: string | null }): Promise<InterfacePort> {
+    const port = await new ProjectNetworkRepo(this.#opts.db).port(args.portId);
+    if (!port) throw notFound('port', args.portId);
+    const [ip] = await new ProjectNetworkRepo(this.#opts.db).portIps([port.id]);
+    const overlay =
+      this.#overlay && (args.host === null || this.#overlay.carries(args.host))
+        ? await this.#overlay.attachedPort(args.portId)
+        : undefined;
+    if (this.#overlay && overlay) {
+      await this.#overlay.bindPort(args.portId, args.host);
+      const failed = await this.#overlay.converge();
+      const err =
+        (args.host ? failed.get(args.host) : undefined) ??
+        failed.get(this.#overlay.networkHost ?? '');
+      if (err && args.host !== null) throw err;
+      return {
+        networkId: overlay.networkId,
+        portId: overlay.portId,
+        mac: overlay.mac,
+        fixedIp: overlay.fixedIp,
+        overlay: true,
+      };
+    }
+    return {
+      networkId: port.networkId,
+      portId: port.id,
+      mac: port.macAddress,
+      fixedIp: ip?.address ?? '',
+      overlay: false,
+    };
   }
 
   /**

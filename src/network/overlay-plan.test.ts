@@ -165,6 +165,24 @@ describe('planOverlay', () => {
     ]);
   });
 
+  it("maps a floating IP to the instance's port with its address when the instance has two", () => {
+    const base = model();
+    const attached = {
+      id: 'p-attached',
+      networkId: 'n1',
+      mac: 'fa:16:3e:00:00:03',
+      deviceOwner: 'compute:z1',
+      deviceId: 'i1',
+      bindingHost: 'h2',
+      ips: [{ subnetId: 's1', address: '10.20.1.5' }],
+    };
+    // The port attached later comes first in the model: the mapping still follows the address.
+    const plan = planOverlay({ ...base, ports: [attached, ...base.ports] });
+    assert.deepEqual(plan.routers[0]?.floatingIps, [
+      { floatingIp: '172.24.4.131', fixedIp: '10.20.1.4', networkId: 'n1' },
+    ]);
+  });
+
   it('leaves out a network without a subnet, and its router interface', () => {
     const plan = planOverlay(
       model({

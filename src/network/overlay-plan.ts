@@ -293,13 +293,17 @@ export function planOverlay(model: OverlayModel): OverlayPlan {
         continue;
       }
       const floatingIps = model.floatingIps.flatMap((f) => {
+        // The instance's port with the address (it may have more than one port).
         const port = model.ports.find(
-          (p) => p.deviceId === f.instanceId && p.deviceOwner.startsWith(COMPUTE_OWNER),
+          (p) =>
+            p.deviceId === f.instanceId &&
+            p.deviceOwner.startsWith(COMPUTE_OWNER) &&
+            p.ips.some((i) => i.address === f.fixedAddress),
         );
         const leg = port && legs.find((l) => l.networkId === port.networkId);
         // A subnet that reaches nothing beyond its VPC is not reached at its address either.
         if (leg?.egress?.length === 0) return [];
-        return leg && port.ips.some((i) => i.address === f.fixedAddress)
+        return leg
           ? [{ floatingIp: f.address, fixedIp: f.fixedAddress, networkId: leg.networkId }]
           : [];
       });

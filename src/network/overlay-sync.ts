@@ -6,7 +6,14 @@
 // mapped or unmapped), when an agent registers, and now and then, which also picks up what
 // the API processes changed in the model (subnets, router interfaces and gateways).
 import { systemContext, type RequestContext } from '../context.js';
-import { FloatingIpRepo, OverlayHostRepo, ProjectNetworkRepo, type Db } from '../db/index.js';
+import {
+  FloatingIpRepo,
+  OverlayHostRepo,
+  ProjectNetworkRepo,
+  VpcInterfaceRepo,
+  type Db,
+  type ProjectPortRow,
+} from '../db/index.js';
 import { asStratusError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { OverlayPeer, ProjectNetworkSpec, RouterSpec } from './dataplane/index.js';
@@ -156,13 +163,29 @@ export class OverlaySync {
 
   /**
    * The instance's port on a project network carried on the overlay (not the default VPC's),
-   * or undefined: the instance is on the flat network.
+   * or undefined: the instance is on the flat network. It is its first port: one attached
+   * later (a device index above 0) is a card of its own (`attachedPort`).
    */
   async instancePort(instanceId: string): Promise<InstanceOverlayPort | undefined> {
-    const port = (await this.#repo.portsOfDevice(instanceId)).find((p) =>
+    const ports = (await this.#repo.portsOfDevice(instanceId)).filter((p) =>
       p.deviceOwner.startsWith('compute:'),
     );
-    if (!port) return undefined;
+    const later = new Set(
+      (await new VpcInterfaceRepo(this.#o.db).attributes(ports.map((p) => p.id)))
+        .filter((a) => a.deviceIndex > 0)
+        .map((a) => a.portId),
+    );
+    const port = ports.find((p) => !later.has(p.id));
+    return port ? this.#overlayPort(port) : undefined;
+  }
+
+  /** A port by id as its host plugs it, if it is on a network carried on the overlay. */
+  async attachedPort(portId: string): Promise<InstanceOverlayPort | undefined> {
+    const port = await this.#repo.port(portId);
+    return port ? this.#overlayPort(port) : undefined;
+  }
+
+  async #overlayPort(port: ProjectPortRow): Promise<InstanceOverlayPort | undefined> {
     const overlay = await this.#overlayNetworkIds();
     if (!overlay.has(port.networkId)) return undefined;
     const subnets = networkSubnets(

@@ -1,7 +1,9 @@
 // Attaching VPC interfaces to instances and changing them (issue 16): AttachNetworkInterface
-// to a stopped instance (a running guest cannot take a new NIC here: its VPC interfaces are
-// recorded in the model while it is plugged into the flat network), detaching all but the
-// primary, their attributes, extra private addresses, and the public addresses given at launch.
+// records the interface with a stopped or running instance (a running one's host then plugs
+// it: compute/interface-attach-operations.ts), detaching all but the primary, their
+// attributes, extra private addresses, and the public addresses given at launch. The Compute
+// API's os-interface records its ports here too (`attachPort`), so every port attached after
+// launch has a device index above 0 and the instance's first card stays its first port.
 import { randomUUID } from 'node:crypto';
 import type { RequestContext } from '../context.js';
 import { VpcInterfaceRepo, type Db } from '../db/index.js';
@@ -15,7 +17,7 @@ export interface AttachTarget {
   /** As the caller wrote it, for messages. */
   shown: string;
   availabilityZone: string | null;
-  /** 'stopped' may take an interface; anything else is refused. */
+  /** 'stopped' or 'running' may take an interface; anything else is refused. */
   state: 'stopped' | 'running' | 'other';
 }
 
@@ -33,7 +35,8 @@ export class VpcInterfaces {
   /**
    * Attaches an available interface to a stopped instance in the same VPC and zone, at a free
    * device index of 1 or more; returns the attachment id. `conflict` (`in_use`) when the
-   * interface is attached already; `conflict` (IncorrectState) when the instance is not stopped.
+   * interface is attached already; `conflict` (IncorrectState) when the instance is neither
+   * stopped nor running. A running instance's host is the caller's to ask to plug it.
    */
   async attach(
     ctx: RequestContext,
@@ -50,12 +53,10 @@ export class VpcInterfaces {
         { resource: 'port', id: shownEni, reason: 'in_use' },
       );
     }
-    if (instance.state !== 'stopped') {
+    if (instance.state === 'other') {
       throw new StratusError(
         'conflict',
-        instance.state === 'running'
-          ? `The instance '${instance.shown}' is running; an interface is attached here only while it is stopped (guests take no network card while running).`
-          : `The instance '${instance.shown}' is not stopped; an interface is attached here only while it is stopped.`,
+        `The instance '${instance.shown}' is neither running nor stopped; an interface is attached only then.`,
         { resource: 'instance', id: instance.shown },
       );
     }
@@ -123,28 +124,11 @@ export class VpcInterfaces {
 
   /**
    * Detaches an interface from its instance; the primary (device 0) cannot be
-   * (`conflict`, `protected`: OperationNotPermitted), nor one of a running instance.
+   * (`conflict`, `protected`: OperationNotPermitted). A running instance's host is the
+   * caller's to ask to unplug it first (`checkDetach` says whether it may be).
    */
-  async detach(
-    ctx: RequestContext,
-    eni: NetworkInterface,
-    instanceState: AttachTarget['state'],
-    shown: string,
-  ): Promise<void> {
-    if (!eni.attachment || eni.attachment.deviceIndex === 0) {
-      throw new StratusError(
-        'conflict',
-        `The network interface at device index 0 (${shown}) cannot be detached.`,
-        { resource: 'attachment', id: shown, reason: 'protected' },
-      );
-    }
-    if (instanceState === 'running') {
-      throw new StratusError(
-        'conflict',
-        `The instance of attachment ${shown} is running; an interface is detached here only while it is stopped.`,
-        { resource: 'attachment', id: shown },
-      );
-    }
+  async detach(ctx: RequestContext, eni: NetworkInterface, shown: string): Promise<void> {
+    this.checkDetach(eni, shown);
     await this.#networks.updatePort(ctx, eni.port.id, { deviceOwner: '', deviceId: '' });
     await this.#repo.putAttributes({
       portId: eni.port.id,
@@ -154,6 +138,76 @@ export class VpcInterfaces {
       attachmentId: null,
       attachedAt: null,
     });
+  }
+
+  /** Refuses the detach of an instance's primary interface (device 0). */
+  checkDetach(eni: NetworkInterface, shown: string): void {
+    if (!eni.attachment || eni.attachment.deviceIndex === 0) {
+      throw new StratusError(
+        'conflict',
+        `The network interface at device index 0 (${shown}) cannot be detached.`,
+        { resource: 'attachment', id: shown, reason: 'protected' },
+      );
+    }
+  }
+
+  /**
+   * Records a port (the Compute API's os-interface) with an instance at its next free device
+   * index (1 or more), owned by `compute:<zone>`; `deleteWithInstance` when the attach made it.
+   */
+  async attachPort(
+    ctx: RequestContext,
+    portId: string,
+    instance: { id: string; availabilityZone: string | null },
+    deleteWithInstance: boolean,
+  ): Promise<void> {
+    const held = (await this.#networks.listPorts(ctx)).filter(
+      (p) => p.deviceId === instance.id && p.id !== portId,
+    );
+    const indices = new Set(
+      (await this.#repo.attributes(held.map((p) => p.id))).map((a) => a.deviceIndex),
+    );
+    let deviceIndex = 1;
+    while (indices.has(deviceIndex)) deviceIndex++;
+    await this.#repo.putAttributes({
+      portId,
+      deviceIndex,
+      deleteOnTermination: deleteWithInstance ? 1 : 0,
+      sourceDestCheck: 1,
+      attachmentId: randomUUID(),
+      attachedAt: Date.now(),
+    });
+    try {
+      await this.#networks.updatePort(ctx, portId, {
+        deviceOwner: `compute:${instance.availabilityZone ?? 'nova'}`,
+        deviceId: instance.id,
+      });
+    } catch (err) {
+      await this.#repo.deleteAttributes(portId).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /**
+   * The device index of a port on its instance: 0 for the port it was launched with (or one
+   * recorded so), 1 or more for one attached later.
+   */
+  async deviceIndexOf(portId: string): Promise<number> {
+    return (await this.#repo.attributes([portId]))[0]?.deviceIndex ?? 0;
+  }
+
+  /**
+   * Takes a port attached with `attachPort` off its instance: deleted when the attach made it
+   * (`deleteWithInstance`), else free again.
+   */
+  async detachPort(ctx: RequestContext, portId: string): Promise<void> {
+    const [a] = await this.#repo.attributes([portId]);
+    if (a?.deleteOnTermination === 1) {
+      await this.#networks.deletePort(ctx, portId);
+    } else {
+      await this.#networks.updatePort(ctx, portId, { deviceOwner: '', deviceId: '' });
+    }
+    await this.#repo.deleteAttributes(portId).catch(() => undefined);
   }
 
   /** Changes one attribute of an interface (ModifyNetworkInterfaceAttribute). */

@@ -70,6 +70,16 @@ export interface GuestNetworkSpec {
   attachment?: NicAttachment;
 }
 
+/**
+ * A network card plugged into a VM besides the one it was made with (a port attached while
+ * it runs): the port names it, and the guest sees a new virtio NIC with the port's MAC.
+ */
+export interface NicPlug {
+  portId: string;
+  macAddress: string;
+  attachment: NicAttachment;
+}
+
 export interface GuestSpec {
   /** The instance's uuid; the driver's handle for the VM. */
   instanceId: string;
@@ -261,6 +271,22 @@ export interface VirtDriver {
   extendVolume(instanceId: string, volumeId: string, sizeBytes: number): Promise<void>;
   /** The volumes attached to a VM, as attached; [] when there is no such VM. */
   listVolumes(instanceId: string): Promise<VolumeAttachment[]>;
+  /**
+   * Adds a network card for a port: hot-plugged into a running VM (a new virtio-net-pci the
+   * guest sees at once), and kept with the VM so every later boot has it. A port the VM has
+   * already is a no-op. No such VM: `not_found`; a tap the VM cannot reach (in another
+   * namespace than its first card's): `conflict`; the card cannot be plugged: `unavailable`,
+   * with nothing left plugged.
+   */
+  attachInterface(instanceId: string, nic: NicPlug): Promise<void>;
+  /**
+   * Removes a port's network card: a running guest is asked to release it and given a
+   * timeout, after which the card is taken out anyway (a NIC holds no data). Removing one the
+   * VM does not have, or from a VM that is gone, succeeds.
+   */
+  detachInterface(instanceId: string, portId: string): Promise<void>;
+  /** The cards plugged besides the first, as plugged; [] when there is no such VM. */
+  listInterfaces(instanceId: string): Promise<NicPlug[]>;
   capacity(): Promise<HostCapacity>;
   /** Releases driver resources; VMs that survive restarts keep running. */
   close(): Promise<void>;

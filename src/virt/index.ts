@@ -14,6 +14,7 @@ export type {
   GuestFile,
   GuestNetworkSpec,
   NicAttachment,
+  NicPlug,
   SshEndpoint,
   SerialEndpoint,
 } from './driver.js';

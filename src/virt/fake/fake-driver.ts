@@ -17,6 +17,7 @@ import type {
   GuestSize,
   GuestSpec,
   HostCapacity,
+  NicPlug,
   PowerState,
   RescueBoot,
   SerialEndpoint,
@@ -59,6 +60,8 @@ interface FakeVm {
   rescueImageId?: string;
   /** Attached volumes, in the order they were attached. */
   volumes?: VolumeAttachment[];
+  /** Network cards plugged besides the first, in the order they were plugged. */
+  nics?: NicPlug[];
 }
 
 const sleep = (ms: number) => (ms > 0 ? new Promise((r) => setTimeout(r, ms)) : Promise.resolve());
@@ -421,6 +424,29 @@ export class FakeDriver implements VirtDriver {
 
   async listVolumes(instanceId: string): Promise<VolumeAttachment[]> {
     return [...(this.#vms.get(instanceId)?.volumes ?? [])];
+  }
+
+  async attachInterface(instanceId: string, nic: NicPlug): Promise<void> {
+    const vm = this.#get(instanceId);
+    const nics = (vm.nics ??= []);
+    if (nics.some((n) => n.portId === nic.portId)) return;
+    await sleep(this.#opts.powerDelayMs ?? 0);
+    nics.push(nic);
+    vm.console += `network card ${nic.macAddress} (port ${nic.portId}) plugged\n`;
+    this.#save();
+  }
+
+  async detachInterface(instanceId: string, portId: string): Promise<void> {
+    const vm = this.#vms.get(instanceId);
+    if (!vm?.nics?.some((n) => n.portId === portId)) return;
+    await sleep(this.#opts.powerDelayMs ?? 0);
+    vm.nics = vm.nics.filter((n) => n.portId !== portId);
+    vm.console += `network card of port ${portId} removed\n`;
+    this.#save();
+  }
+
+  async listInterfaces(instanceId: string): Promise<NicPlug[]> {
+    return [...(this.#vms.get(instanceId)?.nics ?? [])];
   }
 
   async capacity(): Promise<HostCapacity> {

@@ -1,6 +1,7 @@
 // The QEMU command line of one VM, as a pure function of its layout and settings, so that
 // what Stratus runs can be read (and tested) in one place.
-import type { NicAttachment } from '../driver.js';
+import type { NicAttachment, NicPlug } from '../driver.js';
+import { nicArgs } from './nics.js';
 import { volumeArgs, type VolumeRecord } from './volumes.js';
 
 /** The guest's kernel command line for direct kernel boots (the guest image's own is the same). */
@@ -33,6 +34,8 @@ export interface VmCommand {
   pidFile: string;
   macAddress: string;
   attachment: NicAttachment;
+  /** Network cards plugged besides the first (ports attached while it ran). */
+  nics?: readonly NicPlug[];
   /** User mode: the loopback port forwarded to the guest's port 22. */
   sshPort?: number;
   /** User mode: the command QEMU runs for each guest connection to the metadata address. */
@@ -126,6 +129,7 @@ export function qemuArgs(c: VmCommand): string[] {
   for (const v of c.volumes ?? []) args.push(...volumeArgs(v));
   if (c.incoming) args.push('-incoming', c.incoming);
   args.push(...nic(c));
+  for (const n of c.nics ?? []) args.push(...nicArgs(n));
   return args;
 }
 

@@ -16,6 +16,7 @@ import type {
   GuestSpec,
   HostCapacity,
   NicAttachment,
+  NicPlug,
   PowerState,
   RescueBoot,
   SerialEndpoint,
@@ -31,6 +32,7 @@ import { RESPONDER_SCRIPT, writeMetadataTree } from './metadata-files.js';
 import { QmpClient, qmpExecute } from './qmp.js';
 import { encodeJpeg, parsePpm } from '../jpeg.js';
 import { isVmProcess, signalVm, waitGone } from './vm-process.js';
+import { plugNic, unplugNic } from './nics.js';
 import { growVolume, plugVolume, unplugVolume, type VolumeRecord } from './volumes.js';
 
 export interface QemuDriverOptions {
@@ -80,6 +82,8 @@ interface VmRecord {
   rescue?: { disk: boolean; kernel?: string; ramdisk?: string };
   /** Attached volumes; every boot plugs them. */
   volumes?: VolumeRecord[];
+  /** Network cards besides the first (ports attached while it ran); every boot plugs them. */
+  nics?: NicPlug[];
 }
 
 const FILES = {
@@ -827,6 +831,58 @@ export class QemuDriver implements VirtDriver {
     }));
   }
 
+  async attachInterface(instanceId: string, nic: NicPlug): Promise<void> {
+    const rec = this.#record(instanceId);
+    if (rec.nics?.some((n) => n.portId === nic.portId)) return;
+    const first = rec.attachment;
+    const a = nic.attachment;
+    // QEMU opens a tap by name in its own namespace, which is its first card's.
+    const reachable =
+      a.kind === 'user' ||
+      (first.kind === 'tap' && (first.netns ?? '') === (a.netns ?? '')) ||
+      (first.kind === 'user' && a.netns === undefined);
+    if (!reachable) {
+      throw new StratusError(
+        'conflict',
+        `The VM of instance '${instanceId}' runs in another network namespace than the tap of port '${nic.portId}'.`,
+        { resource: 'port', id: nic.portId },
+      );
+    }
+    if (this.#livePid(instanceId) !== undefined) {
+      await plugNic(this.#file(instanceId, 'qmp'), nic);
+    }
+    const now = this.#record(instanceId);
+    this.#save({ ...now, nics: [...(now.nics ?? []), nic] });
+    this.#log.info({ instanceId, portId: nic.portId }, 'network card attached');
+  }
+
+  async detachInterface(instanceId: string, portId: string): Promise<void> {
+    if (!UUID.test(instanceId) || !fs.existsSync(this.#file(instanceId, 'record'))) return;
+    const rec = this.#record(instanceId);
+    if (!rec.nics?.some((n) => n.portId === portId)) return;
+    if (this.#livePid(instanceId) !== undefined) {
+      const gone = await unplugNic(
+        this.#file(instanceId, 'qmp'),
+        portId,
+        this.#opts.volumeDetachTimeoutMs,
+      );
+      if (!gone) {
+        this.#log.warn(
+          { instanceId, portId },
+          'the guest did not release the network card; its tap is cut, the card goes at the next boot',
+        );
+      }
+    }
+    const now = this.#record(instanceId);
+    this.#save({ ...now, nics: (now.nics ?? []).filter((n) => n.portId !== portId) });
+    this.#log.info({ instanceId, portId }, 'network card detached');
+  }
+
+  async listInterfaces(instanceId: string): Promise<NicPlug[]> {
+    if (!UUID.test(instanceId) || !fs.existsSync(this.#file(instanceId, 'record'))) return [];
+    return [...(this.#record(instanceId).nics ?? [])];
+  }
+
   async capacity(): Promise<HostCapacity> {
     const fsStat = await fs.promises.statfs(
       fs.existsSync(this.#opts.stateDir) ? this.#opts.stateDir : path.dirname(this.#opts.stateDir),
@@ -872,6 +928,7 @@ export class QemuDriver implements VirtDriver {
         ...(boot.ramdisk ? { ramdisk: boot.ramdisk } : {}),
         ...(options.incoming ? { incoming: options.incoming } : {}),
         ...(rec.volumes?.length ? { volumes: rec.volumes } : {}),
+        ...(rec.nics?.length ? { nics: rec.nics } : {}),
         consoleLog: this.#file(id, 'console'),
         serialSocket: this.#file(id, 'serial'),
         qmpSocket: this.#file(id, 'qmp'),

@@ -14,14 +14,13 @@ import {
   uuidPrefix,
 } from '../../../ids/index.js';
 import { interfaceNotFound, type NetworkInterface, type Vpc } from '../../../network/index.js';
-import type { InstanceRow } from '../../../db/index.js';
 import type { Ec2ActionTable } from '../action.js';
 import { missingParameter } from '../params.js';
 import type { XmlObject } from '../xml.js';
 import { applyFilters } from '../filters.js';
 import type { Ec2Deps } from './deps.js';
 import { allocationEc2Id, associationEc2Id } from './addresses.js';
-import { ec2State, instanceEc2Id } from './instances.js';
+import { instanceEc2Id } from './instances.js';
 import {
   creationTags,
   findSubnet,
@@ -108,11 +107,6 @@ export interface InterfacePublicIp {
 }
 
 /** Whether an instance may take or give up an interface now. */
-function stateOf(inst: InstanceRow): 'stopped' | 'running' | 'other' {
-  const name = ec2State(inst.vmState, inst.taskState).name;
-  return name === 'stopped' || name === 'running' ? name : 'other';
-}
-
 export const attachmentEc2Id = (uuid: string) => ec2Id('eni-attach', uuid);
 
 /** An interface as EC2 shows it, in DescribeNetworkInterfaces and in an instance's view. */
@@ -303,18 +297,14 @@ export function networkInterfaceActions(deps: Ec2Deps): Ec2ActionTable {
         { ref: parseEc2Id(shownInstance, ['i'], 'instance').uuidPrefix, shown: shownInstance },
       ]);
       if (!inst) throw notFound('instance', shownInstance);
-      const attachmentId = await vpcs.interfaces.attach(
-        context,
-        eni.id,
-        {
-          id: inst.id,
-          shown: shownInstance,
-          availabilityZone: inst.availabilityZone,
-          state: stateOf(inst),
-        },
-        deviceIndex,
+      // A running instance's host plugs it live (hot-plug); a stopped one's is only recorded.
+      const attachmentId = await deps.interfaceAttachments.attachInterface(context, {
+        eniId: eni.id,
         shownEni,
-      );
+        instance: inst,
+        shown: shownInstance,
+        deviceIndex,
+      });
       return { attachmentId: attachmentEc2Id(attachmentId), networkCardIndex: 0 };
     },
 
@@ -327,7 +317,7 @@ export function networkInterfaceActions(deps: Ec2Deps): Ec2ActionTable {
             { ref: eni.instanceId, shown: instanceEc2Id(eni.instanceId) },
           ])
         : [];
-      await vpcs.interfaces.detach(context, eni, inst ? stateOf(inst) : 'other', shown);
+      await deps.interfaceAttachments.detachInterface(context, { eni, instance: inst, shown });
       return { return: true };
     },
 
