@@ -174,8 +174,15 @@ describe('instances and network interfaces in VPCs', needs('awscli'), () => {
       (await json('create-subnet', '--vpc-id', vpcId, '--cidr-block', '10.70.2.0/24'))
         .Subnet as Item
     ).SubnetId as string;
-    const group = (await json('describe-security-groups', '--group-names', 'default'))
-      .SecurityGroups as Item[];
+    // The VPC's own default group (a group of another VPC is refused in its subnet).
+    const group = (
+      await json(
+        'describe-security-groups',
+        '--filters',
+        `Name=vpc-id,Values=${vpcId}`,
+        'Name=group-name,Values=default',
+      )
+    ).SecurityGroups as Item[];
     const groupId = group[0]?.GroupId as string;
 
     const run = (await json(

@@ -299,7 +299,7 @@ describe(
           floatingip: { floating_network_id: network },
         }),
         400,
-        'InvalidInput',
+        'BadRequest',
       );
       assert.deepEqual(await count(), before);
     });

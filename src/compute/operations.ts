@@ -1122,7 +1122,10 @@ export class InstanceOperations {
     if (names.length > 0) {
       const rows = await repo.list({ projectId, names });
       for (const name of names) {
-        const row = rows.find((r) => r.name === name);
+        // The default VPC's group of that name (names are unique per VPC), else the only one.
+        const named = rows.filter((r) => r.name === name);
+        const row =
+          named.find((r) => r.vpcId === null) ?? (named.length === 1 ? named[0] : undefined);
         if (!row)
           throw notFound('security_group', name, `The security group '${name}' does not exist.`);
         ids.push(row.id);

@@ -7,11 +7,13 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { isAdmin, type RequestContext } from '../context.js';
 import {
+  DEFAULT_GROUP,
   isUniqueViolation,
   NetworkRepo,
   ProjectNetworkRepo,
   ProjectRepo,
   QuotaRepo,
+  SecurityGroupRepo,
   type Db,
   type NetworkRow,
   type ProjectNetworkRow,
@@ -493,6 +495,10 @@ export class ProjectNetworkService {
       for (const p of await repo.ports([network.id])) await repo.deletePort(p.id);
       await repo.deleteNetwork(network.id);
     });
+    // A VPC's `default` group goes with its network, whichever API deletes it.
+    const groups = new SecurityGroupRepo(this.#db);
+    const own = await groups.findByName(network.projectId, DEFAULT_GROUP, network.id);
+    if (own) await groups.delete(own.id);
   }
 
   // Subnets
@@ -722,7 +728,9 @@ export class ProjectNetworkService {
         { resource: 'port', reason: 'combination' },
       );
     }
-    const groups = portSecurity ? await this.#groups(ctx, projectId, spec.securityGroups) : [];
+    const groups = portSecurity
+      ? await this.#groups(ctx, projectId, spec.securityGroups, spec.networkId)
+      : [];
     const at = Date.now();
     const id = randomUUID();
     const row: ProjectPortRow = {
@@ -771,7 +779,7 @@ export class ProjectNetworkService {
     const portSecurity = change.portSecurityEnabled ?? port.portSecurityEnabled;
     const groups =
       change.securityGroups !== undefined
-        ? await this.#groups(ctx, port.projectId, change.securityGroups)
+        ? await this.#groups(ctx, port.projectId, change.securityGroups, port.networkId)
         : undefined;
     const pairs = change.allowedAddressPairs?.map((p) => ({
       ipAddress: p.ipAddress,
@@ -1190,19 +1198,26 @@ export class ProjectNetworkService {
     return { networkId: network.id, enableSnat: gw.enableSnat ?? true };
   }
 
-  /** Security groups of the project by id; none asked: its `default` group, if it has one. */
+  /**
+   * Security groups of the project by id; none asked: the `default` group of the port's network
+   * when it is a VPC that has one (as EC2 gives an interface of that VPC), else the project's
+   * `default` group (the default VPC's), if it has one.
+   */
   async #groups(
     ctx: RequestContext,
     projectId: string,
     ids: readonly string[] | undefined,
+    networkId: string,
   ): Promise<string[]> {
     if (ids === undefined) {
-      const d = await this.#db
+      const defaults = await this.#db
         .selectFrom('securityGroups')
-        .select('id')
+        .select(['id', 'vpcId'])
         .where('projectId', '=', projectId)
         .where('name', '=', 'default')
-        .executeTakeFirst();
+        .where((eb) => eb.or([eb('vpcId', 'is', null), eb('vpcId', '=', networkId)]))
+        .execute();
+      const d = defaults.find((g) => g.vpcId === networkId) ?? defaults.find((g) => !g.vpcId);
       return d ? [d.id] : [];
     }
     if (ids.length === 0) return [];

@@ -175,7 +175,10 @@ export class SecurityGroupService {
         await lockProject(trx, projectId);
         const repo = new SecurityGroupRepo(trx);
         await repo.ensureDefault(projectId);
-        if (await repo.findByName(projectId, args.name)) throw duplicateGroup(args.name);
+        // Names are unique per VPC: two VPCs may each have a `web`.
+        if (await repo.findByName(projectId, args.name, row.vpcId)) {
+          throw duplicateGroup(args.name);
+        }
         const limit = (await this.#limits(trx, projectId)).securityGroups;
         if ((await repo.countByProject(projectId)) >= limit) {
           throw new StratusError(
@@ -233,7 +236,10 @@ export class SecurityGroupService {
             reason: 'reserved',
           });
         }
-        if (args.name !== group.name && (await repo.findByName(projectId, args.name))) {
+        if (
+          args.name !== group.name &&
+          (await repo.findByName(projectId, args.name, group.vpcId))
+        ) {
           throw duplicateGroup(args.name);
         }
         await repo.rename(group.id, args.name, args.description);
@@ -783,10 +789,12 @@ async function resolveOwn(
   ref: GroupRef,
 ): Promise<SecurityGroupRow> {
   if ('name' in ref) {
+    // A name is the default VPC's group of that name; else the one group of a VPC with it.
     const row =
       ref.name === DEFAULT_GROUP
         ? await repo.ensureDefault(projectId)
-        : await repo.findByName(projectId, ref.name);
+        : ((await repo.findByName(projectId, ref.name)) ??
+          (await onlyByName(repo, projectId, ref.name)));
     if (!row)
       throw notFound(
         'security_group',
@@ -801,6 +809,15 @@ async function resolveOwn(
     throw notFound('security_group', shown, `The security group '${shown}' does not exist.`);
   }
   return row;
+}
+
+async function onlyByName(
+  repo: SecurityGroupRepo,
+  projectId: string,
+  name: string,
+): Promise<SecurityGroupRow | undefined> {
+  const rows = await repo.list({ projectId, names: [name] });
+  return rows.length === 1 ? rows[0] : undefined;
 }
 
 function ruleKey(r: {

@@ -14,6 +14,7 @@ import {
   VpcInterfaceRepo,
   VpcRepo,
   type Db,
+  type SecurityGroupRow,
   type VpcRow,
   type VpcSubnetRow,
 } from '../db/index.js';
@@ -199,6 +200,9 @@ export class VpcService {
         enableDnsHostnames: spec.isDefault ? 1 : 0,
         createdAt: Date.now(),
       });
+      // Its `default` group, made with it (the default VPC's is the project's own).
+      if (spec.isDefault) await this.#groupRepo.ensureDefault(network.projectId);
+      else await this.#groupRepo.ensureVpcDefault(network.projectId, network.id);
       return await this.getVpc(ctx, network.id);
     } catch (err) {
       await undoAll(undo);
@@ -207,8 +211,18 @@ export class VpcService {
   }
 
   /**
-   * Deletes a VPC with its router: `conflict` (`in_use`) while it has subnets, an attached
-   * internet gateway or security groups, as EC2's DependencyViolation.
+   * The `default` security group of one of the caller's VPCs: the project's own for the
+   * default VPC; made now for a VPC that has none yet (one the Networking API made).
+   */
+  async defaultGroup(ctx: RequestContext, vpc: Vpc): Promise<SecurityGroupRow> {
+    if (vpc.isDefault) return this.#groupRepo.ensureDefault(vpc.projectId);
+    return this.#groupRepo.ensureVpcDefault(vpc.projectId, vpc.id);
+  }
+
+  /**
+   * Deletes a VPC with its router and its `default` security group: `conflict` (`in_use`)
+   * while it has subnets, an attached internet gateway or other security groups, as EC2's
+   * DependencyViolation.
    */
   async deleteVpc(ctx: RequestContext, id: string, shown = id): Promise<void> {
     const vpc = await this.getVpc(ctx, id, shown);

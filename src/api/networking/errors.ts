@@ -61,6 +61,15 @@ const BY_REASON: Partial<Record<ErrorReason, { type: string; status: number }>> 
   no_external_gateway: { type: 'ExternalGatewayForFloatingIPNotFound', status: 404 },
 };
 
+/**
+ * Neutron's BadRequest (`Bad <resource> request: ...`) rather than InvalidInput: a floating IP
+ * asked of a network that is not external, and a `limit` that is not a whole number (the
+ * quota limits, also resource `limit`, stay InvalidInput: they carry no reason).
+ */
+function badRequest(e: { resource: ErrorResource | undefined; reason: ErrorReason | undefined }) {
+  return e.resource === 'floating_ip' || (e.resource === 'limit' && e.reason === 'malformed');
+}
+
 const NAMES_BY_STATUS: Readonly<Record<number, string>> = {
   400: 'HTTPBadRequest',
   401: 'HTTPUnauthorized',
@@ -105,6 +114,8 @@ export function toNetworkFault(err: unknown): NetworkFault {
     type = NOT_FOUND[e.resource] as string;
   } else if (byReason && (e.kind === 'conflict' || e.kind === 'unavailable')) {
     ({ type, status } = byReason);
+  } else if (e.kind === 'invalid' && badRequest(e)) {
+    type = 'BadRequest';
   } else if (e.kind === 'conflict' && e.reason === 'in_use' && e.resource && IN_USE[e.resource]) {
     type = IN_USE[e.resource] as string;
   }

@@ -77,7 +77,7 @@ export function floatingIpRoutes(r: NetworkingRoutes): void {
         if (!network.external) {
           throw invalid(
             `Bad floatingip request: Network ${networkId} is not a valid external network.`,
-            { resource: 'network', id: networkId },
+            { resource: 'floating_ip', id: networkId },
           );
         }
         if (network.origin !== 'floating') {

@@ -76,10 +76,11 @@ export function listing(
   let limit: number | undefined;
   if (limitText !== undefined) {
     if (!/^\d{1,9}$/.test(limitText)) {
-      throw invalid(`limit must be a whole number, not '${limitText}'.`, {
-        resource: 'limit',
-        id: limitText,
-      });
+      // Neutron's BadRequest (resource `limit`), as its api_common answers.
+      throw invalid(
+        `Bad limit request: Limit must be an integer 0 or greater and not '${limitText}'.`,
+        { resource: 'limit', id: limitText, reason: 'malformed' },
+      );
     }
     limit = Number(limitText) === 0 ? undefined : Math.min(Number(limitText), MAX_LIMIT);
   }

@@ -74,13 +74,14 @@ export function portRoutes(r: NetworkingRoutes): void {
       keys: [...PORT_KEYS, 'network_id', 'mac_address', 'project_id', 'tenant_id'],
       async run(ctx, b) {
         const change = portChange(ctx, b);
-        // No groups named: the project's `default` group, made now if the project has none yet.
+        // No groups named: the network's `default` group (a VPC's own, else the project's),
+        // which the model picks; the project's is made now if the project has none yet.
         if (
           change.securityGroups === undefined &&
           change.portSecurityEnabled !== false &&
           (project(b) ?? ctx.projectId) === ctx.projectId
         ) {
-          change.securityGroups = (await groups.list(ctx, { names: ['default'] })).map((g) => g.id);
+          await groups.list(ctx, { names: ['default'] });
         }
         const port = await model.createPort(ctx, {
           ...change,

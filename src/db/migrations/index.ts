@@ -39,6 +39,7 @@ import * as m0042 from './0042-volume-images.js';
 import * as m0043 from './0043-volume-types.js';
 import * as m0044 from './0044-security-group-vpcs.js';
 import * as m0045 from './0045-web-sessions.js';
+import * as m0047 from './0047-security-group-names-per-vpc.js';
 import * as m0048 from './0048-overlay-hosts.js';
 
 export const MIGRATIONS: Record<string, Migration> = {
@@ -81,5 +82,6 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0043-volume-types': m0043,
   '0044-security-group-vpcs': m0044,
   '0045-web-sessions': m0045,
+  '0047-security-group-names-per-vpc': m0047,
   '0048-overlay-hosts': m0048,
 };

@@ -47,18 +47,28 @@ export class SecurityGroupRepo {
     return this.db.selectFrom('securityGroups').selectAll().where('id', 'in', ids).execute();
   }
 
-  async findByName(projectId: string, name: string): Promise<SecurityGroupRow | undefined> {
-    return this.db
+  /**
+   * The project's group of this name in one VPC: `vpcId` null (the default) for the groups of
+   * no VPC of their own (the default VPC's and the flat network's), as names are unique per VPC.
+   */
+  async findByName(
+    projectId: string,
+    name: string,
+    vpcId: string | null = null,
+  ): Promise<SecurityGroupRow | undefined> {
+    let q = this.db
       .selectFrom('securityGroups')
       .selectAll()
       .where('projectId', '=', projectId)
-      .where('name', '=', name)
-      .executeTakeFirst();
+      .where('name', '=', name);
+    q = vpcId === null ? q.where('vpcId', 'is', null) : q.where('vpcId', '=', vpcId);
+    return q.executeTakeFirst();
   }
 
   /**
    * The project's `default` group, created on first use with the allow-all egress rule
-   * (concurrent first uses agree; only the one that made it adds the rule).
+   * (concurrent first uses agree; only the one that made it adds the rule). It is the default
+   * VPC's and the flat network's, and the Networking and Compute APIs' `default`.
    */
   async ensureDefault(projectId: string): Promise<SecurityGroupRow> {
     const existing = await this.findByName(projectId, DEFAULT_GROUP);
@@ -68,10 +78,52 @@ export class SecurityGroupRepo {
     await this.db
       .insertInto('securityGroups')
       .values({ id, projectId, name: DEFAULT_GROUP, description: 'default group', createdAt })
-      .onConflict((oc) => oc.columns(['projectId', 'name']).doNothing())
+      .onConflict((oc) => oc.doNothing())
       .execute();
     const row = (await this.findByName(projectId, DEFAULT_GROUP)) as SecurityGroupRow;
     if (row.id === id) await this.insertRules([allowAllEgressRule(id, createdAt)]);
+    return row;
+  }
+
+  /**
+   * The `default` group of a VPC other than the default one, created on first use with EC2's
+   * rules: ingress from the group's own members, egress anywhere (concurrent uses agree).
+   */
+  async ensureVpcDefault(projectId: string, vpcId: string): Promise<SecurityGroupRow> {
+    const existing = await this.findByName(projectId, DEFAULT_GROUP, vpcId);
+    if (existing) return existing;
+    const id = randomUUID();
+    const createdAt = Date.now();
+    await this.db
+      .insertInto('securityGroups')
+      .values({
+        id,
+        projectId,
+        name: DEFAULT_GROUP,
+        description: 'default VPC security group',
+        vpcId,
+        createdAt,
+      })
+      .onConflict((oc) => oc.doNothing())
+      .execute();
+    const row = (await this.findByName(projectId, DEFAULT_GROUP, vpcId)) as SecurityGroupRow;
+    if (row.id === id) {
+      await this.insertRules([
+        {
+          id: randomUUID(),
+          groupId: id,
+          direction: 'ingress',
+          protocol: '-1',
+          fromPort: null,
+          toPort: null,
+          cidr: null,
+          sourceGroupId: id,
+          description: null,
+          createdAt,
+        },
+        allowAllEgressRule(id, createdAt + 1),
+      ]);
+    }
     return row;
   }
 
@@ -100,12 +152,13 @@ export class SecurityGroupRepo {
       .execute();
   }
 
-  /** How many groups belong to the VPC of this network. */
+  /** How many groups belong to the VPC of this network, besides its `default` group. */
   async countByVpc(vpcId: string): Promise<number> {
     const row = await this.db
       .selectFrom('securityGroups')
       .select((eb) => eb.fn.countAll<number>().as('n'))
       .where('vpcId', '=', vpcId)
+      .where('name', '!=', DEFAULT_GROUP)
       .executeTakeFirstOrThrow();
     return Number(row.n);
   }

@@ -416,8 +416,13 @@ export function instanceActions(deps: Ec2Deps): Ec2ActionTable {
         minCount,
         maxCount,
         keyName: data.keyName,
-        securityGroupNames: data.securityGroupNames ?? [],
-        securityGroupRefs: data.securityGroupRefs ?? [],
+        // In a named subnet: the groups of its primary interface, as its VPC resolved them.
+        ...(vpc?.instanceGroups && !template
+          ? { securityGroupNames: [], securityGroupRefs: vpc.instanceGroups }
+          : {
+              securityGroupNames: data.securityGroupNames ?? [],
+              securityGroupRefs: data.securityGroupRefs ?? [],
+            }),
         userData: data.userData,
         availabilityZone: data.availabilityZone ?? vpc?.zone,
         clientToken: params.string('ClientToken', { max: 64 }),

@@ -37,31 +37,59 @@ import {
 const interfacePrefix = (shown: string) => parseEc2Id(shown, ['eni'], 'port').uuidPrefix;
 
 /**
- * The security groups `SecurityGroupId.N` names, as UUIDs (an unknown one is not found); none
- * named: the project's default group. With `subnet`, each named group must be of the subnet's
- * VPC (a group with no VPC of its own is the default VPC's), as EC2 requires; the project's one
- * `default` group serves every VPC.
+ * The security groups `SecurityGroupId.N` names (and RunInstances' `SecurityGroup.N`, by name
+ * within the VPC), as UUIDs (an unknown one is not found); none named: the VPC's `default`
+ * group (the project's own for the default VPC and for no subnet). With `subnet`, each group
+ * must be of the subnet's VPC (a group with no VPC of its own is the default VPC's), as EC2
+ * requires; names are looked up in that VPC, where they are unique.
  */
 export async function groupIds(
   deps: Ec2Deps,
   ctx: RequestContext,
   shown: readonly string[],
   subnet?: { vpc: Vpc; shown: string },
+  names: readonly string[] = [],
 ): Promise<string[] | undefined> {
-  if (shown.length === 0) {
+  if (shown.length === 0 && names.length === 0) {
+    if (subnet && !subnet.vpc.isDefault) {
+      return [(await deps.vpcs.defaultGroup(ctx, subnet.vpc)).id];
+    }
     // The project's default group, made now if the project has none yet.
-    const [d] = await deps.securityGroups.list(ctx, { names: ['default'] });
+    const [d] = (await deps.securityGroups.list(ctx, { names: ['default'] })).filter(
+      (g) => g.vpcId === null,
+    );
     return d ? [d.id] : undefined;
   }
+  const vpcId = subnet && !subnet.vpc.isDefault ? subnet.vpc.id : null;
+  const byName: string[] = [];
+  if (names.length > 0) {
+    if (subnet && vpcId !== null && names.includes('default')) {
+      await deps.vpcs.defaultGroup(ctx, subnet.vpc);
+    }
+    const rows = (await deps.securityGroups.list(ctx, { names })).filter(
+      (r) => r.projectId === ctx.projectId && r.vpcId === vpcId,
+    );
+    for (const name of names) {
+      const row = rows.find((r) => r.name === name);
+      if (!row) {
+        throw notFound(
+          'security_group',
+          name,
+          `The security group '${name}' does not exist in ${vpcId === null ? 'the default VPC' : `VPC '${vpcEc2Id(vpcId)}'`}`,
+        );
+      }
+      byName.push(row.id);
+    }
+  }
+  if (shown.length === 0) return [...new Set(byName)];
   const prefixes = shown.map((g) => parseEc2Id(g, ['sg'], 'security_group').uuidPrefix);
   const rows = await deps.securityGroups.list(ctx, { idPrefixes: prefixes });
-  return shown.map((g, i) => {
+  const byId = shown.map((g, i) => {
     const row = rows.find(
       (r) => r.id.startsWith(prefixes[i] as string) && r.projectId === ctx.projectId,
     );
     if (!row) throw notFound('security_group', g, `The security group '${g}' does not exist`);
-    const inVpc = row.vpcId === (subnet?.vpc.isDefault ? null : subnet?.vpc.id);
-    if (subnet && !inVpc && row.name !== 'default') {
+    if (subnet && row.vpcId !== vpcId) {
       throw new StratusError(
         'invalid',
         `Security group ${g} and subnet ${subnet.shown} belong to different networks.`,
@@ -70,6 +98,7 @@ export async function groupIds(
     }
     return row.id;
   });
+  return [...new Set([...byId, ...byName])];
 }
 
 /**

@@ -263,7 +263,10 @@ export function securityGroupActions(deps: Ec2Deps): Ec2ActionTable {
         );
       }
       const offset = pageOffset(params.string('NextToken', { max: 1024 }));
-      const rows = await groups.list(context, { names, idPrefixes });
+      // GroupName.N names the default VPC's groups, as in EC2 (names are unique per VPC).
+      const rows = (await groups.list(context, { names, idPrefixes })).filter(
+        (r) => names.length === 0 || r.vpcId === null,
+      );
       for (const name of names) {
         if (!rows.some((r) => r.name === name))
           throw notFound('security_group', name, `The security group '${name}' does not exist.`);

@@ -27,6 +27,11 @@ import { defaultVpc } from './vpcs.js';
 export interface VpcLaunch {
   /** The zone of the named subnets or interfaces; undefined: the scheduler's choice. */
   zone: string | undefined;
+  /**
+   * The groups of the instance itself when its primary interface is in a named subnet: those
+   * of that interface, resolved in the subnet's VPC (its `default` group when none is named).
+   */
+  instanceGroups: string[] | undefined;
   /** Gives an instance (in launch order) its interfaces as it is handed to its host. */
   prepare(instance: InstanceRow): Promise<() => Promise<void>>;
   /** Deletes the ports made for instances the launch did not make. */
@@ -44,6 +49,8 @@ interface InterfaceSpec {
   eniShown: string | undefined;
   privateIp: string | undefined;
   groupsShown: string[];
+  /** RunInstances' `SecurityGroup.N` (instance level only): names in the subnet's VPC. */
+  groupNames: string[];
   publicIp: boolean | undefined;
   deleteOnTermination: boolean | undefined;
   description: string | undefined;
@@ -75,6 +82,7 @@ function specsOf(params: Params): InterfaceSpec[] {
         eniShown: undefined,
         privateIp: instanceLevel.privateIp,
         groupsShown: instanceLevel.groups,
+        groupNames: params.list('SecurityGroup'),
         publicIp: undefined,
         deleteOnTermination: undefined,
         description: undefined,
@@ -103,6 +111,7 @@ function specsOf(params: Params): InterfaceSpec[] {
       eniShown: p.string('NetworkInterfaceId', { max: 64 }) || undefined,
       privateIp: p.string('PrivateIpAddress', { max: 64 }),
       groupsShown: p.list('SecurityGroupId'),
+      groupNames: [],
       publicIp: p.bool('AssociatePublicIpAddress'),
       deleteOnTermination: p.bool('DeleteOnTermination'),
       description: p.string('Description', { max: 255 }),
@@ -202,7 +211,7 @@ export async function prepareVpcLaunch(
           ? await deps.vpcs.getVpc(ctx, src.subnet.vpcId)
           : await defaultVpc(deps, ctx);
       const shown = s.subnetShown ?? 'of the default VPC';
-      groups.set(s, await groupIds(deps, ctx, s.groupsShown, { vpc, shown }));
+      groups.set(s, await groupIds(deps, ctx, s.groupsShown, { vpc, shown }, s.groupNames));
     }
   }
   const primary = specs[0] as InterfaceSpec;
@@ -292,6 +301,8 @@ export async function prepareVpcLaunch(
   let next = 0;
   return {
     zone: launchZone,
+    instanceGroups:
+      primarySource.kind === 'subnet' && primary.subnetShown ? groups.get(primary) : undefined,
     async prepare(inst) {
       const i = next++;
       const zoneOf = inst.availabilityZone ?? launchZone ?? deps.vpcs.defaultZone;
