@@ -101,16 +101,19 @@ export class OverlaySync {
   }
 
   /**
-   * The instance's port on a project network carried on the overlay (not the default VPC's),
-   * or undefined: the instance is on the flat network.
+   * The instance's port on a project network carried on the overlay, or undefined: the
+   * instance is on the flat network. A default VPC's port counts once it is bound to a host
+   * (a launch binds it only where the overlay carries it; unbound ones were recorded for
+   * guests on the flat network before default VPCs went on the wire).
    */
   async instancePort(instanceId: string): Promise<InstanceOverlayPort | undefined> {
     const port = (await this.#repo.portsOfDevice(instanceId)).find((p) =>
       p.deviceOwner.startsWith('compute:'),
     );
     if (!port) return undefined;
-    const overlay = await this.#overlayNetworkIds();
-    if (!overlay.has(port.networkId)) return undefined;
+    const { carried, defaults } = await this.#overlayNetworks();
+    if (!carried.has(port.networkId)) return undefined;
+    if (defaults.has(port.networkId) && port.bindingHost === null) return undefined;
     const subnets = (await this.#repo.subnets([port.networkId])).map(planSubnet);
     const subnet = primarySubnet(subnets, port.networkId);
     const ip = (await this.#repo.portIps([port.id])).find((i) => i.subnetId === subnet?.id);
@@ -211,19 +214,36 @@ export class OverlaySync {
     return failed;
   }
 
-  /** The overlay's networks: VXLAN project networks that are not external or a default VPC's. */
+  /**
+   * Whether a port on this subnet is plugged into the overlay: the subnet is the first of a
+   * network the overlay carries (a network's other subnets are not on the wire yet).
+   */
+  async carriesSubnet(subnetId: string): Promise<boolean> {
+    const row = await this.#repo.subnet(subnetId);
+    if (!row) return false;
+    if (!(await this.#overlayNetworkIds()).has(row.networkId)) return false;
+    const subnets = (await this.#repo.subnets([row.networkId])).map(planSubnet);
+    return primarySubnet(subnets, row.networkId)?.id === subnetId;
+  }
+
+  /** The overlay's networks: VXLAN project networks that are not external (default VPCs too). */
   async #overlayNetworkIds(): Promise<Set<string>> {
+    return (await this.#overlayNetworks()).carried;
+  }
+
+  /** The overlay's networks, and which of them are default VPCs. */
+  async #overlayNetworks(): Promise<{ carried: Set<string>; defaults: Set<string> }> {
     const defaults = await this.#o.db
       .selectFrom('vpcs')
       .select('networkId')
       .where('isDefault', '=', 1)
       .execute();
-    const skip = new Set(defaults.map((d) => d.networkId));
-    return new Set(
-      (await this.#repo.networks({}))
-        .filter((n) => n.external === 0 && !skip.has(n.id))
-        .map((n) => n.id),
-    );
+    return {
+      carried: new Set(
+        (await this.#repo.networks({})).filter((n) => n.external === 0).map((n) => n.id),
+      ),
+      defaults: new Set(defaults.map((d) => d.networkId)),
+    };
   }
 
   /** Reads the model; gives routers their external addresses and networks their DHCP ports. */
