@@ -179,17 +179,9 @@ export class OverlaySync {
         try {
           await send('peers', plan.peers, () => agents.setOverlayPeers(ctx, h.host, plan.peers));
           const nets = plan.networks.get(h.host) ?? [];
-          for (const spec of nets) {
-            await send(`net:${spec.networkId}`, spec, () =>
-              agents.ensureProjectNetwork(ctx, h.host, spec),
-            );
-          }
           const routers = h.host === plan.networkHost ? plan.routers : [];
-          for (const spec of routers) {
-            await send(`router:${spec.routerId}`, spec, () =>
-              agents.ensureProjectRouter(ctx, h.host, spec),
-            );
-          }
+          // What the model no longer has goes first: a new network may have the VNI of one
+          // deleted since the last run (and its router the leg names of the old one's router).
           for (const key of [...sent.keys()]) {
             if (key.startsWith('router:') && !routers.some((r) => `router:${r.routerId}` === key)) {
               await agents.removeProjectRouter(ctx, h.host, key.slice('router:'.length));
@@ -201,6 +193,16 @@ export class OverlaySync {
               await agents.removeProjectNetwork(ctx, h.host, key.slice('net:'.length));
               sent.delete(key);
             }
+          }
+          for (const spec of nets) {
+            await send(`net:${spec.networkId}`, spec, () =>
+              agents.ensureProjectNetwork(ctx, h.host, spec),
+            );
+          }
+          for (const spec of routers) {
+            await send(`router:${spec.routerId}`, spec, () =>
+              agents.ensureProjectRouter(ctx, h.host, spec),
+            );
           }
         } catch (err) {
           failed.set(h.host, asStratusError(err));
