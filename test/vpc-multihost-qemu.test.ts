@@ -16,6 +16,7 @@ import {
   CreateRouteCommand,
   CreateSubnetCommand,
   CreateVpcCommand,
+  DescribeAddressesCommand,
   DescribeInstancesCommand,
   DescribeNetworkInterfacesCommand,
   DescribeVpcsCommand,
@@ -455,6 +456,21 @@ describe(
         },
         60_000,
         "the guest's interface to go",
+        500,
+      );
+      // Its Elastic IP is disassociated as its host lets the guest go, and can be released.
+      await eventually(
+        async () => {
+          const [a] =
+            (
+              await c.send(
+                new DescribeAddressesCommand({ AllocationIds: [alloc.AllocationId as string] }),
+              )
+            ).Addresses ?? [];
+          return a && !a.AssociationId && !a.InstanceId ? true : undefined;
+        },
+        60_000,
+        "the guest's Elastic IP to be disassociated",
         500,
       );
       await c.send(new ReleaseAddressCommand({ AllocationId: alloc.AllocationId }));
