@@ -30,8 +30,6 @@ export interface RunningStratus {
   child: ChildProcess;
   /** Everything printed to stdout so far. */
   output(): string;
-  /** Everything printed to stderr so far (the log lines). */
-  errors(): string;
   /** Waits until stdout matches `pattern`; rejects if the process exits first or after `ms`. */
   waitFor(pattern: RegExp, ms?: number): Promise<RegExpMatchArray>;
   /** Sends `signal` and resolves with the exit code. */
@@ -62,7 +60,6 @@ export function startStratus(
   return {
     child,
     output: () => out,
-    errors: () => err,
     waitFor(pattern, ms = 30_000) {
       return new Promise((resolve, reject) => {
         const deadline = setTimeout(

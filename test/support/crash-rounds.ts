@@ -83,7 +83,7 @@ export interface CrashCloud {
     fault: () => Promise<void>,
     options?: { launches?: number; maxKillMs?: number },
   ): Promise<RoundResult>;
-  /** The last `lines` log lines of each process (of its runs before a restart too), by kind. */
+  /** The last `lines` log lines of each running process by kind, and of the killed ones. */
   logs(lines?: number): Record<string, string>;
   stop(): Promise<void>;
 }
@@ -188,8 +188,6 @@ interface CloudSpec {
 class CrashCloudImpl implements CrashCloud {
   readonly #spec: CloudSpec;
   readonly #running = new Map<ProcessKind, RunningStratus>();
-  /** The logs of the processes a round killed, by kind. */
-  readonly #killedLogs = new Map<ProcessKind, string>();
   readonly db: Database;
   #image!: ImageRow;
   #rounds = 0;
@@ -251,10 +249,6 @@ class CrashCloudImpl implements CrashCloud {
     return this.#burst(kind, options, async () => {
       const victim = this.#running.get(kind) as RunningStratus;
       await victim.stop('SIGKILL');
-      this.#killedLogs.set(
-        kind,
-        `${this.#killedLogs.get(kind) ?? ''}${victim.errors()}--- killed ---\n`,
-      );
       const killedAt = Date.now();
       await this.#startProcess(kind);
       return killedAt;
@@ -451,11 +445,19 @@ class CrashCloudImpl implements CrashCloud {
   }
 
   logs(lines = 40): Record<string, string> {
+    // Every process logs to the state directory's stratus.log (JSON lines, each with its pid).
+    const pids = new Map([...this.#running].map(([kind, p]) => [p.child.pid, kind]));
+    const file = path.join(this.#spec.stateDir, 'stratus.log');
+    const all = fs.existsSync(file) ? fs.readFileSync(file, 'utf8').trimEnd().split('\n') : [];
     const out: Record<string, string> = {};
-    for (const [kind, p] of this.#running) {
-      const all = `${this.#killedLogs.get(kind) ?? ''}${p.errors()}`.trimEnd().split('\n');
-      out[kind] = all.slice(-lines).join('\n');
+    for (const kind of this.#running.keys()) out[kind] = '';
+    const byKind = new Map<string, string[]>();
+    for (const line of all) {
+      const pid = /"pid":(\d+)/.exec(line)?.[1];
+      const kind = pids.get(Number(pid)) ?? 'killed';
+      byKind.set(kind, [...(byKind.get(kind) ?? []), line]);
     }
+    for (const [kind, l] of byKind) out[kind] = l.slice(-lines).join('\n');
     return out;
   }
 
