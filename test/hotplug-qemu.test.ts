@@ -15,6 +15,7 @@ import {
   CreateVpcCommand,
   DescribeInstancesCommand,
   DescribeRouteTablesCommand,
+  DescribeSecurityGroupsCommand,
   DetachNetworkInterfaceCommand,
   ImportKeyPairCommand,
   RunInstancesCommand,
@@ -77,9 +78,21 @@ describe(
           GatewayId: igw,
         }),
       );
+      // The guests and the new interface are in the VPC's own default group.
+      const groupId = (
+        await c.send(
+          new DescribeSecurityGroupsCommand({
+            Filters: [
+              { Name: 'vpc-id', Values: [vpcId] },
+              { Name: 'group-name', Values: ['default'] },
+            ],
+          }),
+        )
+      ).SecurityGroups?.[0]?.GroupId as string;
+      assert.ok(groupId, "the VPC's default group");
       await c.send(
         new AuthorizeSecurityGroupIngressCommand({
-          GroupName: 'default',
+          GroupId: groupId,
           IpPermissions: [
             { IpProtocol: 'tcp', FromPort: 22, ToPort: 22, IpRanges: [{ CidrIp: '0.0.0.0/0' }] },
             { IpProtocol: 'icmp', FromPort: -1, ToPort: -1, IpRanges: [{ CidrIp: VPC_CIDR }] },

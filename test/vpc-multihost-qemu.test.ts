@@ -6,7 +6,9 @@
 // segment; guests reach that segment through their router's SNAT; and the metadata service
 // answers each guest with its own instance id, also two guests with one address on two
 // networks. The route table is enforced: without its default route to the internet gateway
-// a VPC's guests neither reach the public segment nor are reached at their Elastic IPs.
+// a VPC's guests neither reach the public segment nor are reached at their Elastic IPs. A
+// launch without a subnet goes on the wire in its project's default VPC: the guest has its
+// interface's 172.31 address, and reaches and is reached from the public segment.
 import {
   AllocateAddressCommand,
   AssociateAddressCommand,
@@ -17,14 +19,20 @@ import {
   CreateSubnetCommand,
   CreateVpcCommand,
   DeleteRouteCommand,
+  DescribeAddressesCommand,
   DescribeInstancesCommand,
+  DescribeNetworkInterfacesCommand,
+  DescribeVpcsCommand,
   DescribeRouteTablesCommand,
+  DescribeSecurityGroupsCommand,
   DescribeSubnetsCommand,
   DisassociateAddressCommand,
   AuthorizeSecurityGroupIngressCommand,
   ImportKeyPairCommand,
   RevokeSecurityGroupIngressCommand,
+  ReleaseAddressCommand,
   RunInstancesCommand,
+  TerminateInstancesCommand,
   type _InstanceType,
   type EC2Client,
 } from '@aws-sdk/client-ec2';
@@ -69,6 +77,8 @@ describe(
   () => {
     let lab: OverlayLab;
     let guests: Guest[] = [];
+    /** Each project's VPC's default security group, which its guests are in. */
+    const vpcGroup: Record<'a' | 'b', string> = { a: '', b: '' };
     // Shorthands for what the lab gives.
     let database: Database;
     let ec2: Record<'a' | 'b', EC2Client>;
@@ -126,17 +136,31 @@ describe(
             GatewayId: igw,
           }),
         );
-        // The guests are in their project's default group (no SecurityGroupId given): ping
-        // within the VPC and ssh from anywhere need rules.
-        await c.send(
-          new AuthorizeSecurityGroupIngressCommand({
-            GroupName: 'default',
-            IpPermissions: [
-              SSH,
-              { IpProtocol: 'icmp', FromPort: -1, ToPort: -1, IpRanges: [{ CidrIp: VPC_CIDR }] },
-            ],
-          }),
-        );
+        // The guests are in their VPC's default group (no SecurityGroupId given): ping within
+        // the VPC and ssh from anywhere need rules. The project's default VPC's group gets them
+        // too, for the guest launched there later.
+        vpcGroup[project] = (
+          await c.send(
+            new DescribeSecurityGroupsCommand({
+              Filters: [
+                { Name: 'vpc-id', Values: [vpcId] },
+                { Name: 'group-name', Values: ['default'] },
+              ],
+            }),
+          )
+        ).SecurityGroups?.[0]?.GroupId as string;
+        assert.ok(vpcGroup[project], `project ${project}'s VPC has its default group`);
+        for (const group of [{ GroupId: vpcGroup[project] }, { GroupName: 'default' }]) {
+          await c.send(
+            new AuthorizeSecurityGroupIngressCommand({
+              ...group,
+              IpPermissions: [
+                SSH,
+                { IpProtocol: 'icmp', FromPort: -1, ToPort: -1, IpRanges: [{ CidrIp: VPC_CIDR }] },
+              ],
+            }),
+          );
+        }
         // Project b's guests start one address later, so that b's first guest has a's second
         // guest's address (metadata must tell them apart) and b's second has one a lacks.
         if (project === 'b')
@@ -236,7 +260,7 @@ describe(
     it("enforces the guests' security groups on the overlay: no ssh without the rule, and back with it", async () => {
       const g = guest('a', 0);
       await ec2.a.send(
-        new RevokeSecurityGroupIngressCommand({ GroupName: 'default', IpPermissions: [SSH] }),
+        new RevokeSecurityGroupIngressCommand({ GroupId: vpcGroup.a, IpPermissions: [SSH] }),
       );
       // The rule change reaches the port on its host: ssh stops being accepted.
       await eventually(
@@ -248,7 +272,7 @@ describe(
       // The other project's group still has its rule: its guest still answers.
       assert.ok((await ssh(guest('b', 0).floatingIp, 'true')).ok, "project b's guest");
       await ec2.a.send(
-        new AuthorizeSecurityGroupIngressCommand({ GroupName: 'default', IpPermissions: [SSH] }),
+        new AuthorizeSecurityGroupIngressCommand({ GroupId: vpcGroup.a, IpPermissions: [SSH] }),
       );
       await sshUntil(g.floatingIp, 'true', 60_000);
     });
@@ -435,6 +459,125 @@ describe(
       assert.match(smoke.stdout, /delete-vpc .* ok/);
       assert.match(smoke.stdout, /\n1 passed, 0 failed\n/);
       t.diagnostic(`stratus smoke --vpc passed in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    });
+
+    it('puts a launch without a subnet on the wire in its default VPC: one address everywhere', async (t) => {
+      const t0 = Date.now();
+      const c = ec2.a;
+      const run = await c.send(
+        new RunInstancesCommand({
+          ImageId: lab.imageId,
+          InstanceType: 'm1.nano' as _InstanceType,
+          MinCount: 1,
+          MaxCount: 1,
+          KeyName: 'ov',
+        }),
+      );
+      const id = run.Instances?.[0]?.InstanceId as string;
+      const defaultVpc = (
+        await c.send(
+          new DescribeVpcsCommand({ Filters: [{ Name: 'is-default', Values: ['true'] }] }),
+        )
+      ).Vpcs?.[0]?.VpcId;
+      assert.ok(defaultVpc, 'the project has its default VPC');
+      const inst = await eventually(
+        async () => {
+          const d = await c.send(new DescribeInstancesCommand({ InstanceIds: [id] }));
+          const i = d.Reservations?.[0]?.Instances?.[0];
+          if (['terminated', 'shutting-down'].includes(i?.State?.Name ?? '')) {
+            throw new Error(`${id} ended: ${i?.StateReason?.Message}`);
+          }
+          return i?.State?.Name === 'running' ? i : undefined;
+        },
+        180_000,
+        'the default-VPC guest to be running',
+        500,
+      );
+      const privateIp = inst.PrivateIpAddress as string;
+      assert.match(privateIp, /^172\.31\.\d+\.\d+$/);
+      assert.equal(inst.VpcId, defaultVpc);
+      assert.equal(inst.NetworkInterfaces?.[0]?.PrivateIpAddress, privateIp);
+      const enis = (
+        await c.send(
+          new DescribeNetworkInterfacesCommand({
+            Filters: [{ Name: 'attachment.instance-id', Values: [id] }],
+          }),
+        )
+      ).NetworkInterfaces;
+      assert.deepEqual(
+        enis?.map((e) => e.PrivateIpAddress),
+        [privateIp],
+      );
+      const row = await database.db
+        .selectFrom('instances')
+        .select(['id', 'host'])
+        .execute()
+        .then((rows) => rows.find((r) => ec2IdOf(r.id) === id));
+      // The Networking API's port is bound to the guest's host.
+      const port = await database.db
+        .selectFrom('projectPorts')
+        .select(['bindingHost'])
+        .where('deviceId', '=', row?.id ?? '')
+        .executeTakeFirst();
+      assert.equal(port?.bindingHost, row?.host);
+
+      const alloc = await c.send(new AllocateAddressCommand({ Domain: 'vpc' }));
+      await c.send(
+        new AssociateAddressCommand({ AllocationId: alloc.AllocationId, InstanceId: id }),
+      );
+      const eip = alloc.PublicIp as string;
+      // Inside the guest: the interface's address, from the default VPC's DHCP.
+      const addr = await sshUntil(eip, 'ip -4 -o addr show dev eth0', 120_000);
+      assert.match(addr, new RegExp(`inet ${privateIp.replace(/\./g, '\\.')}/20`));
+      const meta = await sshUntil(
+        eip,
+        'timeout 10 wget -q -O - http://169.254.169.254/latest/meta-data/instance-id',
+        30_000,
+      );
+      assert.equal(meta.trim(), id);
+      // It reaches the public segment through the default VPC's router, as its Elastic IP.
+      await sshUntil(eip, `echo defvpc | timeout 5 nc ${CLIENT_IP} ${LISTEN_PORT}`, 30_000);
+      await eventually(
+        async () => (heard.some((h) => h.from === eip && h.said === 'defvpc') ? true : undefined),
+        15_000,
+        'the default-VPC guest to reach the listener as its Elastic IP',
+        500,
+      );
+      t.diagnostic(
+        `default-VPC guest ${privateIp} reached in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+      );
+
+      // Terminated, it gives everything back: its interface and its addresses.
+      await c.send(new TerminateInstancesCommand({ InstanceIds: [id] }));
+      await eventually(
+        async () => {
+          const left = await c.send(
+            new DescribeNetworkInterfacesCommand({
+              Filters: [{ Name: 'private-ip-address', Values: [privateIp] }],
+            }),
+          );
+          return (left.NetworkInterfaces ?? []).length === 0 ? true : undefined;
+        },
+        60_000,
+        "the guest's interface to go",
+        500,
+      );
+      // Its Elastic IP is disassociated as its host lets the guest go, and can be released.
+      await eventually(
+        async () => {
+          const [a] =
+            (
+              await c.send(
+                new DescribeAddressesCommand({ AllocationIds: [alloc.AllocationId as string] }),
+              )
+            ).Addresses ?? [];
+          return a && !a.AssociationId && !a.InstanceId ? true : undefined;
+        },
+        60_000,
+        "the guest's Elastic IP to be disassociated",
+        500,
+      );
+      await c.send(new ReleaseAddressCommand({ AllocationId: alloc.AllocationId }));
     });
   },
 );

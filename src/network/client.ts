@@ -78,6 +78,7 @@ export type NetworkProtocol = {
   metadataOptionsChanged: { args: { instanceId: string }; result: null };
   projectPortOf: { args: { instanceId: string }; result: OverlayPort | null };
   bindInterface: { args: { portId: string; host: string | null }; result: InterfacePort };
+  overlayCarries: { args: { host: string; subnetId: string }; result: boolean };
   overlayHostUp: { args: OverlayHostRegistration; result: null };
   ensureDefaultSecurityGroup: { args: Record<string, never>; result: SecurityGroupRow };
   setInstanceSecurityGroups: { args: { instanceId: string; refs: GroupRef[] }; result: string[] };
@@ -353,6 +354,15 @@ export class NetworkClient {
    */
   async projectPortOf(ctx: RequestContext, instanceId: string): Promise<OverlayPort | undefined> {
     return (await this.bus.call(ctx, NETWORK_TOPIC, 'projectPortOf', { instanceId })) ?? undefined;
+  }
+
+  /**
+   * Call: whether a port on this project subnet, bound to `host`, is plugged into the overlay
+   * there (the host carries an overlay and the subnet is carried on it); false: an instance
+   * of that host is on the flat network.
+   */
+  async overlayCarries(ctx: RequestContext, host: string, subnetId: string): Promise<boolean> {
+    return this.bus.call(ctx, NETWORK_TOPIC, 'overlayCarries', { host, subnetId });
   }
 
   /**

@@ -143,6 +143,7 @@ export class NetworkManager implements ProtocolHandlers<NetworkProtocol> {
             revokeSecurityGroupEgress: (a, c) => this.revokeSecurityGroupEgress(a, c),
             projectPortOf: (a) => this.projectPortOf(a),
             bindInterface: (a) => this.bindInterface(a),
+            overlayCarries: (a) => this.overlayCarries(a),
             overlayHostUp: (a) => this.overlayHostUp(a),
           }),
         },
@@ -194,6 +195,8 @@ export class NetworkManager implements ProtocolHandlers<NetworkProtocol> {
       const failed = await this.#overlay.converge();
       const err = failed.get(args.host) ?? failed.get(this.#overlay.networkHost ?? '');
       if (err) throw err;
+      // A public address its launch asked for maps onto the port's address at its router.
+      await this.#associateLaunchAddresses(args.instanceId, port.fixedIp, args.host);
       return {
         networkId: port.networkId,
         networkName: port.networkId,
@@ -221,15 +224,7 @@ export class NetworkManager implements ProtocolHandlers<NetworkProtocol> {
     // Group-to-group rules on every host learn the new member's address.
     await this.#groups.membershipChanged(args.instanceId);
     // A public address its VPC launch asked for maps onto it from now on.
-    const reserved = await new VpcInterfaceRepo(this.#opts.db).launchAddresses([args.instanceId]);
-    if (reserved.length > 0) {
-      await this.#floating.associateAtBuild({
-        instanceId: args.instanceId,
-        fixedAddress: ip.address,
-        host: args.host,
-        allocationIds: reserved.map((r) => r.allocationId),
-      });
-    }
+    await this.#associateLaunchAddresses(args.instanceId, ip.address, args.host);
     return {
       networkId: network.id,
       networkName: network.name,
@@ -239,6 +234,18 @@ export class NetworkManager implements ProtocolHandlers<NetworkProtocol> {
       gateway: network.gateway,
       dns: network.dns,
     };
+  }
+
+  /** Maps the public addresses an instance's launch reserved onto its fixed address. */
+  async #associateLaunchAddresses(instanceId: string, fixedAddress: string, host: string) {
+    const reserved = await new VpcInterfaceRepo(this.#opts.db).launchAddresses([instanceId]);
+    if (reserved.length === 0) return;
+    await this.#floating.associateAtBuild({
+      instanceId,
+      fixedAddress,
+      host,
+      allocationIds: reserved.map((r) => r.allocationId),
+    });
   }
 
   async deallocateForInstance(args: { instanceId: string; host: string | null }): Promise<null> {
@@ -396,6 +403,12 @@ export class NetworkManager implements ProtocolHandlers<NetworkProtocol> {
     return port
       ? { networkId: port.networkId, portId: port.portId, mac: port.mac, fixedIp: port.fixedIp }
       : null;
+  }
+
+  /** Whether a port on this subnet, bound to `host`, goes into the overlay there. */
+  async overlayCarries(args: { host: string; subnetId: string }): Promise<boolean> {
+    if (!this.#overlay?.carries(args.host)) return false;
+    return this.#overlay.carriesSubnet(args.subnetId);
   }
 
   /**

@@ -162,9 +162,11 @@ export class OverlaySync {
   }
 
   /**
-   * The instance's port on a project network carried on the overlay (not the default VPC's),
-   * or undefined: the instance is on the flat network. It is its first port: one attached
-   * later (a device index above 0) is a card of its own (`attachedPort`).
+   * The instance's port on a project network carried on the overlay, or undefined: the
+   * instance is on the flat network. It is its first port: one attached later (a device index
+   * above 0) is a card of its own (`attachedPort`). A default VPC's port counts once it is
+   * bound to a host (a launch binds it only where the overlay carries it; unbound ones were
+   * recorded for guests on the flat network before default VPCs went on the wire).
    */
   async instancePort(instanceId: string): Promise<InstanceOverlayPort | undefined> {
     const ports = (await this.#repo.portsOfDevice(instanceId)).filter((p) =>
@@ -186,8 +188,9 @@ export class OverlaySync {
   }
 
   async #overlayPort(port: ProjectPortRow): Promise<InstanceOverlayPort | undefined> {
-    const overlay = await this.#overlayNetworkIds();
-    if (!overlay.has(port.networkId)) return undefined;
+    const { carried, defaults } = await this.#overlayNetworks();
+    if (!carried.has(port.networkId)) return undefined;
+    if (defaults.has(port.networkId) && port.bindingHost === null) return undefined;
     const subnets = networkSubnets(
       (await this.#repo.subnets([port.networkId])).map(planSubnet),
       port.networkId,
@@ -259,17 +262,9 @@ export class OverlaySync {
         try {
           await send('peers', plan.peers, () => agents.setOverlayPeers(ctx, h.host, plan.peers));
           const nets = plan.networks.get(h.host) ?? [];
-          for (const spec of nets) {
-            await send(`net:${spec.networkId}`, spec, () =>
-              agents.ensureProjectNetwork(ctx, h.host, spec),
-            );
-          }
           const routers = h.host === plan.networkHost ? plan.routers : [];
-          for (const spec of routers) {
-            await send(`router:${spec.routerId}`, spec, () =>
-              agents.ensureProjectRouter(ctx, h.host, spec),
-            );
-          }
+          // What the model no longer has goes first: a new network may have the VNI of one
+          // deleted since the last run (and its router the leg names of the old one's router).
           for (const key of [...sent.keys()]) {
             if (key.startsWith('router:') && !routers.some((r) => `router:${r.routerId}` === key)) {
               await agents.removeProjectRouter(ctx, h.host, key.slice('router:'.length));
@@ -281,6 +276,16 @@ export class OverlaySync {
               await agents.removeProjectNetwork(ctx, h.host, key.slice('net:'.length));
               sent.delete(key);
             }
+          }
+          for (const spec of nets) {
+            await send(`net:${spec.networkId}`, spec, () =>
+              agents.ensureProjectNetwork(ctx, h.host, spec),
+            );
+          }
+          for (const spec of routers) {
+            await send(`router:${spec.routerId}`, spec, () =>
+              agents.ensureProjectRouter(ctx, h.host, spec),
+            );
           }
         } catch (err) {
           failed.set(h.host, asStratusError(err));
@@ -303,19 +308,30 @@ export class OverlaySync {
     }
   }
 
-  /** The overlay's networks: VXLAN project networks that are not external or a default VPC's. */
+  /** Whether a port on this subnet is plugged into the overlay: its network is carried. */
+  async carriesSubnet(subnetId: string): Promise<boolean> {
+    const row = await this.#repo.subnet(subnetId);
+    return row !== undefined && (await this.#overlayNetworkIds()).has(row.networkId);
+  }
+
+  /** The overlay's networks: VXLAN project networks that are not external (default VPCs too). */
   async #overlayNetworkIds(): Promise<Set<string>> {
+    return (await this.#overlayNetworks()).carried;
+  }
+
+  /** The overlay's networks, and which of them are default VPCs. */
+  async #overlayNetworks(): Promise<{ carried: Set<string>; defaults: Set<string> }> {
     const defaults = await this.#o.db
       .selectFrom('vpcs')
       .select('networkId')
       .where('isDefault', '=', 1)
       .execute();
-    const skip = new Set(defaults.map((d) => d.networkId));
-    return new Set(
-      (await this.#repo.networks({}))
-        .filter((n) => n.external === 0 && !skip.has(n.id))
-        .map((n) => n.id),
-    );
+    return {
+      carried: new Set(
+        (await this.#repo.networks({})).filter((n) => n.external === 0).map((n) => n.id),
+      ),
+      defaults: new Set(defaults.map((d) => d.networkId)),
+    };
   }
 
   /** Reads the model; gives routers their external addresses and networks their DHCP ports. */

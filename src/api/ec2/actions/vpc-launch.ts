@@ -9,7 +9,7 @@
 // gives it its fixed address; TerminateInstances gives it back.
 import type { RequestContext } from '../../../context.js';
 import type { InstanceRow } from '../../../db/index.js';
-import { StratusError } from '../../../errors.js';
+import { invalid, StratusError } from '../../../errors.js';
 import {
   cidrContains,
   parseCidr,
@@ -283,20 +283,28 @@ export async function prepareVpcLaunch(
     throw err;
   }
 
-  // Interfaces of the default VPC stay off the wire (its guests are on the flat network); the
-  // others are bound to the instance's host as it is handed to it, and the host plugs the
-  // primary one into the project network's overlay.
-  const onWire = new Set<string>();
+  // Interfaces are bound to the instance's host as it is handed to it, and the host plugs the
+  // primary one into its network's overlay. The default VPC is on the wire only where the
+  // overlay carries it (the host has one, and the zone's subnet is the network's first): there
+  // its guests are like any VPC's. Elsewhere its guests are on the flat network, the provider
+  // network that stands for the default VPC there, and get no interface: their address is
+  // the flat network's, which DescribeInstances shows, and nothing shows a 172.31 address
+  // they do not have.
+  const defaults = new Set<string>();
   for (const src of sources.values()) {
     const vpcId =
       src.kind === 'subnet' ? src.subnet.vpcId : src.kind === 'existing' ? src.eni.vpcId : null;
-    if (vpcId !== null && !(await deps.vpcs.getVpc(ctx, vpcId)).isDefault) onWire.add(vpcId);
+    if (vpcId !== null && (await deps.vpcs.getVpc(ctx, vpcId)).isDefault) defaults.add(vpcId);
+    if (src.kind === 'default') defaults.add((await defaultVpc(deps, ctx)).id);
   }
-  const binding = (inst: InstanceRow, zone: string, vpcId: string) => ({
-    id: inst.id,
-    zone,
-    ...(onWire.has(vpcId) ? { host: inst.host } : {}),
-  });
+  const onWire = async (inst: InstanceRow, vpcId: string, subnetId: string) =>
+    !defaults.has(vpcId) ||
+    (inst.host !== null && (await deps.network.overlayCarries(ctx, inst.host, subnetId)));
+  const flatDefault = (shown: string) =>
+    invalid(
+      `${shown}: the instance's host has the default VPC on its flat network, where a guest takes the flat network's address and no other interface; give a SubnetId of another VPC, or launch without it.`,
+      { resource: 'parameter', reason: 'unsupported' },
+    );
 
   let next = 0;
   return {
@@ -328,30 +336,53 @@ export async function prepareVpcLaunch(
           }
         }
       };
+      // A default-VPC interface with no groups of its own takes the instance's groups.
+      const instanceGroups = async () =>
+        (await deps.instances.securityGroupsOf([inst.id])).get(inst.id);
+      const binding = { id: inst.id, zone: zoneOf, host: inst.host };
+      let flat = false;
       try {
         for (const s of specs) {
           const src = sources.get(s) as Source;
           let eni: NetworkInterface;
           if (src.kind === 'subnet') {
             eni = src.made[i] as NetworkInterface;
-            await deps.vpcs.bindInterface(ctx, eni.port.id, binding(inst, zoneOf, eni.vpcId));
+            if (!(await onWire(inst, eni.vpcId, eni.subnetId))) {
+              // Its port is not the guest's: it goes, and the guest is on the flat network.
+              await deps.projectNetworks.deletePort(ctx, eni.port.id).catch(() => undefined);
+              if (s.privateIp !== undefined) throw flatDefault('PrivateIpAddress');
+              flat = true;
+              continue;
+            }
             mine.push({ eni, made: true });
+            await deps.vpcs.bindInterface(ctx, eni.port.id, binding);
+            if (defaults.has(eni.vpcId) && groups.get(s) === undefined) {
+              const own = await instanceGroups();
+              if (own && own.length > 0) {
+                await deps.projectNetworks.updatePort(ctx, eni.port.id, { securityGroups: own });
+              }
+            }
           } else if (src.kind === 'existing') {
             eni = src.eni;
-            await deps.vpcs.bindInterface(ctx, eni.port.id, binding(inst, zoneOf, eni.vpcId));
+            if (!(await onWire(inst, eni.vpcId, eni.subnetId))) {
+              throw flatDefault(s.eniShown ?? s.name);
+            }
+            await deps.vpcs.bindInterface(ctx, eni.port.id, binding);
             bound.push(eni);
             mine.push({ eni, made: false });
           } else {
-            const subnet =
-              (await deps.vpcs.listSubnets(ctx)).find(
-                (d) => d.defaultForAz && d.availabilityZone === zoneOf,
-              ) ?? (await deps.vpcs.listSubnets(ctx)).find((d) => d.defaultForAz);
+            const subnets = (await deps.vpcs.listSubnets(ctx)).filter((d) => d.defaultForAz);
+            const subnet = subnets.find((d) => d.availabilityZone === zoneOf) ?? subnets[0];
             if (!subnet) continue;
+            if (!(await onWire(inst, subnet.vpcId, subnet.id))) {
+              flat = true;
+              continue;
+            }
             eni = await deps.vpcs.createInterface(ctx, {
               subnetId: subnet.id,
-              securityGroups: groups.get(s),
+              securityGroups: groups.get(s) ?? (await instanceGroups()),
               description: s.description,
-              instance: { id: inst.id, zone: subnet.availabilityZone },
+              instance: { id: inst.id, zone: subnet.availabilityZone, host: inst.host },
             });
             mine.push({ eni, made: true });
           }
@@ -361,11 +392,17 @@ export async function prepareVpcLaunch(
             s.deleteOnTermination ?? src.kind !== 'existing',
           );
         }
+        if (flat && specs.length > 1) throw flatDefault('NetworkInterface');
         const first = mine[0];
-        if (wantsPublicIp && first) {
+        if (wantsPublicIp && (first || flat)) {
           const row = await deps.network.allocateFloatingIp(ctx, 'standard');
           allocationId = row.allocationId as string;
-          await deps.vpcs.interfaces.recordLaunchAddress(allocationId, inst.id, first.eni.port.id);
+          // On the flat network the address maps onto the instance itself (no interface).
+          await deps.vpcs.interfaces.recordLaunchAddress(
+            allocationId,
+            inst.id,
+            first?.eni.port.id ?? '',
+          );
         }
       } catch (err) {
         await undoOne();
