@@ -398,6 +398,14 @@ for (const backend of [sqliteBackend, postgresBackend]) {
           ((await instance(id)).NetworkInterfaces as Item[]).map((e) => e.NetworkInterfaceId),
           [primaryId, eniId],
         );
+        // Recorded while stopped; its card is plugged when the instance starts again.
+        assert.deepEqual(await driver.listInterfaces(uuid), []);
+        await json('start-instances', '--instance-ids', id);
+        await waitUntil(async () => (await stateOf(id)) === 'running', 15_000, 'running again');
+        assert.deepEqual(
+          (await driver.listInterfaces(uuid)).map((n) => [n.portId, n.macAddress]),
+          [[portOf(eniId).id, portOf(eniId).mac_address]],
+        );
         // The Networking API's port is the instance's now.
         const port = uuidOf(eniId, await neutron('ports'));
         assert.ok(String(port?.device_owner).startsWith('compute:'));

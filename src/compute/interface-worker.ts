@@ -4,7 +4,7 @@
 // undoes the three in the reverse order. The API side has recorded the port with the
 // instance; a failure on the way undoes what was done and is the caller's answer.
 import type { RequestContext } from '../context.js';
-import type { InstanceRow } from '../db/index.js';
+import { ProjectNetworkRepo, VpcInterfaceRepo, type Db, type InstanceRow } from '../db/index.js';
 import { StratusError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { GuestNetworkPort, NetworkClient } from '../network/index.js';
@@ -16,6 +16,7 @@ export interface InterfaceWorkerOptions {
   network: Pick<NetworkClient, 'bindInterface'>;
   guestPort?: GuestNetworkPort | undefined;
   logger: Logger;
+  db: Db;
   mine(instanceId: string): Promise<InstanceRow | undefined>;
   locked<T>(instanceId: string, fn: () => Promise<T>): Promise<T>;
 }
@@ -47,43 +48,71 @@ export class InterfaceWorker {
           { resource: 'instance', id: instanceId, reason: 'instance_state' },
         );
       }
-      const log = this.#o.logger.child({ instanceId, portId });
-      const port = await this.#o.network.bindInterface(ctx, portId, this.#o.host);
-      let plugged = false;
-      try {
-        let attachment: NicAttachment = { kind: 'user' };
-        if (this.#o.guestPort) {
-          if (!port.overlay) {
-            throw new StratusError(
-              'conflict',
-              `The port '${portId}' is not on a project network this host carries; it cannot be plugged into a running instance.`,
-              { resource: 'port', id: portId },
-            );
-          }
-          const p = await this.#o.guestPort.plugPort({
-            instanceId,
-            networkId: port.networkId,
-            portId,
-            mac: port.mac,
-            fixedIp: port.fixedIp,
-          });
-          plugged = true;
-          attachment = { kind: 'tap', ifname: p.ifname, netns: p.namespace };
-        }
-        await this.#o.driver.attachInterface(instanceId, {
-          portId,
-          macAddress: port.mac,
-          attachment,
-        });
-      } catch (err) {
-        log.error({ err }, 'plugging the port failed; undoing it');
-        if (plugged) await this.#o.guestPort?.unplugPort({ portId }).catch(() => undefined);
-        await this.#o.network.bindInterface(ctx, portId, null).catch(() => undefined);
-        throw err;
-      }
-      log.info({ mac: port.mac, address: port.fixedIp }, 'port attached to the running instance');
+      await this.#plug(instanceId, portId, ctx);
       return null;
     });
+  }
+
+  /**
+   * Ports attached while the instance was stopped get their cards once its VM runs again:
+   * each of the instance's attached ports (a device index above 0) that the VM lacks is
+   * plugged as `attach` plugs one. The caller holds the lock; a port that cannot be plugged
+   * stays recorded, and is logged.
+   */
+  async plugRecorded(instanceId: string, ctx: RequestContext): Promise<void> {
+    const ports = await new ProjectNetworkRepo(this.#o.db).portsOfDevice(instanceId);
+    const attached = (await new VpcInterfaceRepo(this.#o.db).attributes(ports.map((p) => p.id)))
+      .filter((a) => a.deviceIndex > 0)
+      .map((a) => a.portId);
+    if (attached.length === 0) return;
+    const cards = new Set((await this.#o.driver.listInterfaces(instanceId)).map((n) => n.portId));
+    for (const portId of attached.filter((p) => !cards.has(p))) {
+      await this.#plug(instanceId, portId, ctx).catch((err: unknown) =>
+        this.#o.logger.warn(
+          { err, instanceId, portId },
+          'could not plug a port attached while the instance was stopped',
+        ),
+      );
+    }
+  }
+
+  /** Binds the port here, plugs its tap and gives the VM its card; undone on a failure. */
+  async #plug(instanceId: string, portId: string, ctx: RequestContext): Promise<void> {
+    const log = this.#o.logger.child({ instanceId, portId });
+    const port = await this.#o.network.bindInterface(ctx, portId, this.#o.host);
+    let plugged = false;
+    try {
+      let attachment: NicAttachment = { kind: 'user' };
+      if (this.#o.guestPort) {
+        if (!port.overlay) {
+          throw new StratusError(
+            'conflict',
+            `The port '${portId}' is not on a project network this host carries; it cannot be plugged into a running instance.`,
+            { resource: 'port', id: portId },
+          );
+        }
+        const p = await this.#o.guestPort.plugPort({
+          instanceId,
+          networkId: port.networkId,
+          portId,
+          mac: port.mac,
+          fixedIp: port.fixedIp,
+        });
+        plugged = true;
+        attachment = { kind: 'tap', ifname: p.ifname, netns: p.namespace };
+      }
+      await this.#o.driver.attachInterface(instanceId, {
+        portId,
+        macAddress: port.mac,
+        attachment,
+      });
+    } catch (err) {
+      log.error({ err }, 'plugging the port failed; undoing it');
+      if (plugged) await this.#o.guestPort?.unplugPort({ portId }).catch(() => undefined);
+      await this.#o.network.bindInterface(ctx, portId, null).catch(() => undefined);
+      throw err;
+    }
+    log.info({ mac: port.mac, address: port.fixedIp }, 'port attached to the running instance');
   }
 
   /** Takes the port's card out of the instance's VM and unplugs it; succeeds when it has none. */

@@ -144,6 +144,7 @@ export class ComputeManager implements ProtocolHandlers<
         }),
     });
     this.#interfaces = new InterfaceWorker({
+      db: options.db,
       host: options.host,
       driver: options.driver,
       network: options.network,
@@ -494,6 +495,10 @@ export class ComputeManager implements ProtocolHandlers<
             stateMessage: null,
           },
         );
+        // Interfaces attached while it was stopped are plugged into the running VM now.
+        await this.#interfaces.plugRecorded(instanceId, ctx).catch((err: unknown) => {
+          this.#opts.logger.warn({ err, instanceId }, 'plugging the attached interfaces failed');
+        });
       });
       return null;
     });
