@@ -119,6 +119,8 @@ export const ERROR_REASONS = [
   'unrecognized',
   'attribute_not_kept',
   'range',
+  'not_external',
+  'query',
   // not_found
   'no_external_gateway',
   // conflict

@@ -596,16 +596,16 @@ for (const backend of [sqliteBackend, postgresBackend]) {
         'HTTPForbidden',
       );
       await fault(reader, 'DELETE', `/v2.0/networks/${n}`, undefined, 403, 'HTTPForbidden');
-      // Listing controls.
-      await fault(alice, 'GET', '/v2.0/networks?colour=red', undefined, 400, 'InvalidInput');
-      await fault(alice, 'GET', '/v2.0/networks?sort_key=colour', undefined, 400, 'InvalidInput');
+      // Listing controls: Neutron's HTTPBadRequest for a filter or sort it does not know.
+      await fault(alice, 'GET', '/v2.0/networks?colour=red', undefined, 400, 'HTTPBadRequest');
+      await fault(alice, 'GET', '/v2.0/networks?sort_key=colour', undefined, 400, 'HTTPBadRequest');
       await fault(
         alice,
         'GET',
         '/v2.0/networks?sort_key=name&sort_dir=up',
         undefined,
         400,
-        'InvalidInput',
+        'HTTPBadRequest',
       );
       // Neutron's BadRequest, as its api_common answers a limit that is not a whole number.
       assert.match(
@@ -816,14 +816,14 @@ for (const backend of [sqliteBackend, postgresBackend]) {
         404,
         'RouterNotFound',
       );
-      // A gateway must be on an external network.
+      // A gateway must be on an external network (Neutron's BadRequest).
       await fault(
         alice,
         'PUT',
         `/v2.0/routers/${r1}`,
         { router: { external_gateway_info: { network_id: n } } },
         400,
-        'InvalidInput',
+        'BadRequest',
       );
       await fault(
         alice,

@@ -1192,7 +1192,7 @@ export class ProjectNetworkService {
     if (!network.external) {
       throw invalid(
         `Network ${network.id} is not an external network: a router's gateway must be on one.`,
-        { resource: 'network', id: network.id },
+        { resource: 'network', id: network.id, reason: 'not_external' },
       );
     }
     return { networkId: network.id, enableSnat: gw.enableSnat ?? true };

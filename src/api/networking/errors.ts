@@ -63,11 +63,16 @@ const BY_REASON: Partial<Record<ErrorReason, { type: string; status: number }>> 
 
 /**
  * Neutron's BadRequest (`Bad <resource> request: ...`) rather than InvalidInput: a floating IP
- * asked of a network that is not external, and a `limit` that is not a whole number (the
- * quota limits, also resource `limit`, stay InvalidInput: they carry no reason).
+ * asked of a network that is not external, a router's gateway on one, and a `limit` that is
+ * not a whole number (the quota limits, also resource `limit`, stay InvalidInput: they carry
+ * no reason).
  */
 function badRequest(e: { resource: ErrorResource | undefined; reason: ErrorReason | undefined }) {
-  return e.resource === 'floating_ip' || (e.resource === 'limit' && e.reason === 'malformed');
+  return (
+    e.resource === 'floating_ip' ||
+    e.reason === 'not_external' ||
+    (e.resource === 'limit' && e.reason === 'malformed')
+  );
 }
 
 const NAMES_BY_STATUS: Readonly<Record<number, string>> = {
@@ -116,6 +121,9 @@ export function toNetworkFault(err: unknown): NetworkFault {
     ({ type, status } = byReason);
   } else if (e.kind === 'invalid' && badRequest(e)) {
     type = 'BadRequest';
+  } else if (e.kind === 'invalid' && e.reason === 'query') {
+    // A filter or sort Neutron does not know is its HTTPBadRequest.
+    type = 'HTTPBadRequest';
   } else if (e.kind === 'conflict' && e.reason === 'in_use' && e.resource && IN_USE[e.resource]) {
     type = IN_USE[e.resource] as string;
   }

@@ -42,6 +42,7 @@ export function listing(
     if (!options.attributes.includes(key)) {
       throw invalid(`${key} is an invalid filter for ${options.collection}.`, {
         resource: 'parameter',
+        reason: 'query',
         id: key,
       });
     }
@@ -53,6 +54,7 @@ export function listing(
   if (dirs.length > keys.length) {
     throw invalid('The number of sort_keys and sort_dirs must be the same.', {
       resource: 'parameter',
+      reason: 'query',
       id: 'sort_dir',
     });
   }
@@ -60,6 +62,7 @@ export function listing(
     if (d !== 'asc' && d !== 'desc') {
       throw invalid(`sort_dir must be asc or desc, not '${d}'.`, {
         resource: 'parameter',
+        reason: 'query',
         id: `sort_dir[${i}]`,
       });
     }
@@ -68,6 +71,7 @@ export function listing(
     if (!options.attributes.includes(k)) {
       throw invalid(`${k} is an invalid attribute for sort_key.`, {
         resource: 'parameter',
+        reason: 'query',
         id: 'sort_key',
       });
     }
