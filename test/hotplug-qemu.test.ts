@@ -5,17 +5,10 @@
 import {
   AllocateAddressCommand,
   AssociateAddressCommand,
-  AttachInternetGatewayCommand,
   AttachNetworkInterfaceCommand,
   AuthorizeSecurityGroupIngressCommand,
-  CreateInternetGatewayCommand,
   CreateNetworkInterfaceCommand,
-  CreateRouteCommand,
-  CreateSubnetCommand,
-  CreateVpcCommand,
   DescribeInstancesCommand,
-  DescribeRouteTablesCommand,
-  DescribeSecurityGroupsCommand,
   DetachNetworkInterfaceCommand,
   ImportKeyPairCommand,
   RunInstancesCommand,
@@ -27,6 +20,7 @@ import { eventually } from './support/guest.js';
 import {
   OVERLAY_LAB_NEEDS,
   startOverlayLab,
+  makeLabVpc,
   stopOverlayLab,
   type OverlayLab,
 } from './support/overlay-lab.js';
@@ -52,44 +46,8 @@ describe(
           PublicKeyMaterial: Buffer.from(lab.key.publicKey),
         }),
       );
-      const vpcId = (await c.send(new CreateVpcCommand({ CidrBlock: VPC_CIDR }))).Vpc
-        ?.VpcId as string;
-      const subnetId = (
-        await c.send(
-          new CreateSubnetCommand({
-            VpcId: vpcId,
-            CidrBlock: '10.30.1.0/24',
-            AvailabilityZone: 'lab-zone1',
-          }),
-        )
-      ).Subnet?.SubnetId as string;
-      const igw = (await c.send(new CreateInternetGatewayCommand({}))).InternetGateway
-        ?.InternetGatewayId as string;
-      await c.send(new AttachInternetGatewayCommand({ InternetGatewayId: igw, VpcId: vpcId }));
-      const table = (
-        await c.send(
-          new DescribeRouteTablesCommand({ Filters: [{ Name: 'vpc-id', Values: [vpcId] }] }),
-        )
-      ).RouteTables?.[0]?.RouteTableId as string;
-      await c.send(
-        new CreateRouteCommand({
-          RouteTableId: table,
-          DestinationCidrBlock: '0.0.0.0/0',
-          GatewayId: igw,
-        }),
-      );
       // The guests and the new interface are in the VPC's own default group.
-      const groupId = (
-        await c.send(
-          new DescribeSecurityGroupsCommand({
-            Filters: [
-              { Name: 'vpc-id', Values: [vpcId] },
-              { Name: 'group-name', Values: ['default'] },
-            ],
-          }),
-        )
-      ).SecurityGroups?.[0]?.GroupId as string;
-      assert.ok(groupId, "the VPC's default group");
+      const { subnetId, defaultGroupId: groupId } = await makeLabVpc(c, VPC_CIDR, '10.30.1.0/24');
       await c.send(
         new AuthorizeSecurityGroupIngressCommand({
           GroupId: groupId,

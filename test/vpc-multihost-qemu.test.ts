@@ -12,19 +12,14 @@
 import {
   AllocateAddressCommand,
   AssociateAddressCommand,
-  AttachInternetGatewayCommand,
-  CreateInternetGatewayCommand,
   CreateNetworkInterfaceCommand,
   CreateRouteCommand,
-  CreateSubnetCommand,
-  CreateVpcCommand,
   DeleteRouteCommand,
   DescribeAddressesCommand,
   DescribeInstancesCommand,
   DescribeNetworkInterfacesCommand,
   DescribeVpcsCommand,
   DescribeRouteTablesCommand,
-  DescribeSecurityGroupsCommand,
   DescribeSubnetsCommand,
   DisassociateAddressCommand,
   AuthorizeSecurityGroupIngressCommand,
@@ -46,6 +41,7 @@ import {
   CLIENT_IP,
   OVERLAY_LAB_NEEDS,
   startOverlayLab,
+  makeLabVpc,
   stopOverlayLab,
   type OverlayLab,
 } from './support/overlay-lab.js';
@@ -109,47 +105,11 @@ describe(
             PublicKeyMaterial: Buffer.from(key.publicKey),
           }),
         );
-        const vpcId = (await c.send(new CreateVpcCommand({ CidrBlock: VPC_CIDR }))).Vpc
-          ?.VpcId as string;
-        const subnetId = (
-          await c.send(
-            new CreateSubnetCommand({
-              VpcId: vpcId,
-              CidrBlock: SUBNET_CIDR,
-              // The lab's hosts are all in its first zone.
-              AvailabilityZone: 'lab-zone1',
-            }),
-          )
-        ).Subnet?.SubnetId as string;
-        const igw = (await c.send(new CreateInternetGatewayCommand({}))).InternetGateway
-          ?.InternetGatewayId as string;
-        await c.send(new AttachInternetGatewayCommand({ InternetGatewayId: igw, VpcId: vpcId }));
-        const table = (
-          await c.send(
-            new DescribeRouteTablesCommand({ Filters: [{ Name: 'vpc-id', Values: [vpcId] }] }),
-          )
-        ).RouteTables?.[0]?.RouteTableId as string;
-        await c.send(
-          new CreateRouteCommand({
-            RouteTableId: table,
-            DestinationCidrBlock: '0.0.0.0/0',
-            GatewayId: igw,
-          }),
-        );
         // The guests are in their VPC's default group (no SecurityGroupId given): ping within
         // the VPC and ssh from anywhere need rules. The project's default VPC's group gets them
         // too, for the guest launched there later.
-        vpcGroup[project] = (
-          await c.send(
-            new DescribeSecurityGroupsCommand({
-              Filters: [
-                { Name: 'vpc-id', Values: [vpcId] },
-                { Name: 'group-name', Values: ['default'] },
-              ],
-            }),
-          )
-        ).SecurityGroups?.[0]?.GroupId as string;
-        assert.ok(vpcGroup[project], `project ${project}'s VPC has its default group`);
+        const { subnetId, defaultGroupId } = await makeLabVpc(c, VPC_CIDR, SUBNET_CIDR);
+        vpcGroup[project] = defaultGroupId;
         for (const group of [{ GroupId: vpcGroup[project] }, { GroupName: 'default' }]) {
           await c.send(
             new AuthorizeSecurityGroupIngressCommand({

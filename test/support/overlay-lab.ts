@@ -3,7 +3,17 @@
 // project made as an operator does, a client namespace on the public segment with a TCP
 // listener that records who connected and what they said, a key pair, ssh from the client
 // namespace, and `stratus lab down` at the end.
-import { DescribeImagesCommand, type EC2Client } from '@aws-sdk/client-ec2';
+import {
+  AttachInternetGatewayCommand,
+  CreateInternetGatewayCommand,
+  CreateRouteCommand,
+  CreateSubnetCommand,
+  CreateVpcCommand,
+  DescribeImagesCommand,
+  DescribeRouteTablesCommand,
+  DescribeSecurityGroupsCommand,
+  type EC2Client,
+} from '@aws-sdk/client-ec2';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -214,4 +224,57 @@ export async function stopOverlayLab(lab: OverlayLab | undefined): Promise<void>
     if (down.code !== 0) console.error(`lab down failed: ${down.stdout}\n${down.stderr}`);
   }
   fs.rmSync(lab.top, { recursive: true, force: true });
+}
+
+export interface LabVpc {
+  vpcId: string;
+  subnetId: string;
+  gatewayId: string;
+  routeTableId: string;
+  /** The VPC's own default security group, which launches naming no group are in. */
+  defaultGroupId: string;
+}
+
+/**
+ * A VPC of `cidr` with one subnet `subnetCidr` in the lab's zone (its hosts are all in the
+ * first one), an internet gateway attached and the main route table's default route to it.
+ */
+export async function makeLabVpc(c: EC2Client, cidr: string, subnetCidr: string): Promise<LabVpc> {
+  const vpcId = (await c.send(new CreateVpcCommand({ CidrBlock: cidr }))).Vpc?.VpcId as string;
+  const subnetId = (
+    await c.send(
+      new CreateSubnetCommand({
+        VpcId: vpcId,
+        CidrBlock: subnetCidr,
+        AvailabilityZone: 'lab-zone1',
+      }),
+    )
+  ).Subnet?.SubnetId as string;
+  const gatewayId = (await c.send(new CreateInternetGatewayCommand({}))).InternetGateway
+    ?.InternetGatewayId as string;
+  await c.send(new AttachInternetGatewayCommand({ InternetGatewayId: gatewayId, VpcId: vpcId }));
+  const routeTableId = (
+    await c.send(new DescribeRouteTablesCommand({ Filters: [{ Name: 'vpc-id', Values: [vpcId] }] }))
+  ).RouteTables?.[0]?.RouteTableId as string;
+  await c.send(
+    new CreateRouteCommand({
+      RouteTableId: routeTableId,
+      DestinationCidrBlock: '0.0.0.0/0',
+      GatewayId: gatewayId,
+    }),
+  );
+  const defaultGroupId = (
+    await c.send(
+      new DescribeSecurityGroupsCommand({
+        Filters: [
+          { Name: 'vpc-id', Values: [vpcId] },
+          { Name: 'group-name', Values: ['default'] },
+        ],
+      }),
+    )
+  ).SecurityGroups?.[0]?.GroupId as string;
+  if (!vpcId || !subnetId || !gatewayId || !routeTableId || !defaultGroupId) {
+    throw new Error(`the VPC ${cidr} was not made whole`);
+  }
+  return { vpcId, subnetId, gatewayId, routeTableId, defaultGroupId };
 }
