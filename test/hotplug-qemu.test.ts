@@ -26,6 +26,7 @@ import {
 } from './support/overlay-lab.js';
 
 const VPC_CIDR = '10.30.0.0/16';
+const SUBNET_CIDR = '10.30.1.0/24';
 
 describe(
   'interfaces hot-plugged into running qemu guests on the overlay',
@@ -47,7 +48,7 @@ describe(
         }),
       );
       // The guests and the new interface are in the VPC's own default group.
-      const { subnetId, defaultGroupId: groupId } = await makeLabVpc(c, VPC_CIDR, '10.30.1.0/24');
+      const { subnetId, defaultGroupId: groupId } = await makeLabVpc(c, VPC_CIDR, SUBNET_CIDR);
       await c.send(
         new AuthorizeSecurityGroupIngressCommand({
           GroupId: groupId,
@@ -131,7 +132,20 @@ describe(
       const shown = await lab.sshUntil(first, `ip -4 -o addr show dev ${added}`, 30_000);
       t.diagnostic(shown.trim());
       assert.match(shown, new RegExp(`inet ${address.replace(/\./g, '\\.')}/`));
-      // The other guest on the network reaches it there.
+      // The other guest on the network reaches it there. A guest with two cards on one subnet
+      // needs what a cloud image sets up for a second interface: each card answers ARP for its
+      // own address only, and what leaves from the new address leaves by the new card (the
+      // port filter drops an address that is not the port's).
+      await lab.sshUntil(
+        first,
+        [
+          'echo 1 > /proc/sys/net/ipv4/conf/all/arp_ignore',
+          'echo 2 > /proc/sys/net/ipv4/conf/all/arp_announce',
+          `ip rule add from ${address} table 100`,
+          `ip route add ${SUBNET_CIDR} dev ${added} table 100`,
+        ].join(' && '),
+        30_000,
+      );
       await lab.sshUntil(second, `ping -c 2 -W 3 ${address}`, 60_000);
 
       await c.send(new DetachNetworkInterfaceCommand({ AttachmentId: attached.AttachmentId }));
