@@ -908,6 +908,7 @@ export class QemuDriver implements VirtDriver {
       ...(rec.rescue?.disk ? [this.#file(id, 'rescueDisk')] : []),
       ...(rec.disk ? [this.#file(id, 'disk')] : []),
     ];
+    const lockDeadline = Date.now() + 10_000;
     for (let attempt = 0; ; attempt++) {
       const sshPort =
         rec.attachment.kind === 'user'
@@ -956,6 +957,12 @@ export class QemuDriver implements VirtDriver {
       } catch (err) {
         const stderr = String((err as { stderr?: string }).stderr ?? '').trim();
         if (sshPort !== undefined && attempt < 3 && /host forwarding|hostfwd/i.test(stderr)) {
+          continue;
+        }
+        // The VM's previous qemu, killed or just powered off, holds its disks' locks until its
+        // last thread has exited, a moment after it is gone as a process.
+        if (/Failed to get "write" lock/.test(stderr) && Date.now() < lockDeadline) {
+          await new Promise((r) => setTimeout(r, 200));
           continue;
         }
         throw new Error(stderr || (err as Error).message);
