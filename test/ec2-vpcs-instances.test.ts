@@ -5,67 +5,29 @@
 // DescribeInstances's VPC fields; the Networking API's view of an instance's port; refusals
 // that launch nothing.
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { IdentityService } from '../src/identity/index.js';
-import { awsEc2, type AwsEc2Cli } from './support/awscli.js';
 import { needs } from './support/capabilities.js';
+import { startAwsCliCloud, type AwsCliCloud, type Item } from './support/awscli-cloud.js';
 import { postgresBackend, sqliteBackend } from './support/databases.js';
-import { startTestCloud, type TestCloud } from './support/ec2.js';
-import { login, PASSWORD } from './support/openstack.js';
-
-type Item = Record<string, unknown>;
 
 for (const backend of [sqliteBackend, postgresBackend]) {
   describe(
     `instances and network interfaces in VPCs on ${backend.name}`,
     needs('awscli', ...backend.needs),
     () => {
-      let t: TestCloud;
-      let database: { url: string; remove(): Promise<void> };
-      let home: string;
-      let cli: AwsEc2Cli;
-      let token: string;
+      let c: AwsCliCloud;
       let imageId: string;
 
       before(async () => {
-        database = await backend.create();
-        t = await startTestCloud({ database: database.url });
-        const image = await t.addImage({ name: 'vpc-image' });
-        home = fs.mkdtempSync(path.join(os.tmpdir(), 'stratus-vpc-instances-'));
-        cli = awsEc2({
-          endpoint: t.endpoint,
-          region: t.region,
-          credentials: t.adminCredentials,
-          home,
-        });
-        await new IdentityService(t.cloud.database.db).setPassword('admin', PASSWORD);
-        token = await login(t.cloud.urls?.identity as string, 'admin', 'admin');
-        imageId = `ami-${image.id.replace(/-/g, '').slice(0, 17)}`;
+        c = await startAwsCliCloud(backend, { imageName: 'vpc-image' });
+        ({ imageId } = c);
       });
-      after(async () => {
-        await t.stop();
-        await database.remove();
-        fs.rmSync(home, { recursive: true, force: true });
-      });
+      after(() => c?.stop());
 
-      const json = (...args: string[]) => cli.json(...args);
+      const json = (...args: string[]) => c.json(...args);
+      const refused = (code: string, ...args: string[]) => c.refused(code, ...args);
 
-      async function refused(code: string, ...args: string[]): Promise<void> {
-        const r = await cli.run(...args);
-        assert.notEqual(r.code, 0, `aws ec2 ${args.join(' ')} should fail with ${code}`);
-        assert.match(r.stderr, new RegExp(`\\(${code.replace(/\./g, '\\.')}\\)`), r.stderr);
-      }
-
-      async function ports(): Promise<Item[]> {
-        const r = await fetch(`${t.cloud.urls?.network as string}/v2.0/ports`, {
-          headers: { 'x-auth-token': token },
-        });
-        assert.equal(r.status, 200);
-        return ((await r.json()) as { ports: Item[] }).ports;
-      }
+      const ports = () => c.neutron('ports');
 
       async function instancesNow(): Promise<number> {
         const r = await json('describe-instances');
@@ -256,7 +218,7 @@ for (const backend of [sqliteBackend, postgresBackend]) {
         assert.match(String(port.device_owner), /^compute:/);
 
         // An Elastic IP in the vpc domain, bound through the interface to its instance.
-        assert.equal((await cli.run('wait', 'instance-running', '--instance-ids', id)).code, 0);
+        assert.equal((await c.cli.run('wait', 'instance-running', '--instance-ids', id)).code, 0);
         const eip = await json('allocate-address', '--domain', 'vpc');
         await json(
           'associate-address',
@@ -337,7 +299,7 @@ for (const backend of [sqliteBackend, postgresBackend]) {
         const plainId = plain.InstanceId as string;
         assert.deepEqual(plain.NetworkInterfaces ?? [], [], 'no interface in the default VPC');
         assert.equal(
-          (await cli.run('wait', 'instance-running', '--instance-ids', plainId)).code,
+          (await c.cli.run('wait', 'instance-running', '--instance-ids', plainId)).code,
           0,
         );
         const shown = (

@@ -3,69 +3,31 @@
 // PostgreSQL (fake driver), with the Networking API's view where a resource has one: what is
 // made, what EC2 refuses (with nothing left behind), and what goes with a terminated instance.
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { IdentityService } from '../src/identity/index.js';
 import { FakeDriver } from '../src/virt/index.js';
-import { awsEc2, type AwsEc2Cli } from './support/awscli.js';
 import { needs } from './support/capabilities.js';
+import { startAwsCliCloud, type AwsCliCloud, type Item } from './support/awscli-cloud.js';
 import { postgresBackend, sqliteBackend } from './support/databases.js';
-import { startTestCloud, waitUntil, type TestCloud } from './support/ec2.js';
-import { login, PASSWORD } from './support/openstack.js';
-
-type Item = Record<string, unknown>;
+import { waitUntil } from './support/ec2.js';
 
 for (const backend of [sqliteBackend, postgresBackend]) {
   describe(
     `EC2 route tables and interfaces on ${backend.name}`,
     needs('awscli', ...backend.needs),
     () => {
-      let t: TestCloud;
-      let home: string;
-      let cli: AwsEc2Cli;
-      let token: string;
+      let c: AwsCliCloud;
       let imageId: string;
-      let database: { url: string; remove(): Promise<void> };
       const driver = new FakeDriver();
 
       before(async () => {
-        database = await backend.create();
-        t = await startTestCloud({ database: database.url }, { driver });
-        const image = await t.addImage({ name: 'vpc-tables-image' });
-        imageId = `ami-${image.id.replace(/-/g, '').slice(0, 17)}`;
-        home = fs.mkdtempSync(path.join(os.tmpdir(), 'stratus-vpc-tables-'));
-        cli = awsEc2({
-          endpoint: t.endpoint,
-          region: t.region,
-          credentials: t.adminCredentials,
-          home,
-        });
-        await new IdentityService(t.cloud.database.db).setPassword('admin', PASSWORD);
-        token = await login(t.cloud.urls?.identity as string, 'admin', 'admin');
+        c = await startAwsCliCloud(backend, { imageName: 'vpc-tables-image', driver });
+        ({ imageId } = c);
       });
-      after(async () => {
-        await t.stop();
-        await database.remove();
-        fs.rmSync(home, { recursive: true, force: true });
-      });
+      after(() => c?.stop());
 
-      const json = (...args: string[]) => cli.json(...args);
-
-      async function refused(code: string, ...args: string[]): Promise<void> {
-        const r = await cli.run(...args);
-        assert.notEqual(r.code, 0, `aws ec2 ${args.join(' ')} should fail with ${code}`);
-        assert.match(r.stderr, new RegExp(`\\(${code.replace(/\./g, '\\.')}\\)`), r.stderr);
-      }
-
-      async function neutron(collection: string): Promise<Item[]> {
-        const r = await fetch(`${t.cloud.urls?.network as string}/v2.0/${collection}`, {
-          headers: { 'x-auth-token': token },
-        });
-        assert.equal(r.status, 200);
-        return ((await r.json()) as Record<string, Item[]>)[collection] as Item[];
-      }
+      const json = (...args: string[]) => c.json(...args);
+      const refused = (code: string, ...args: string[]) => c.refused(code, ...args);
+      const neutron = (collection: string) => c.neutron(collection);
 
       const uuidOf = (ec2IdShown: string, items: Item[]) =>
         items.find((x) =>
