@@ -61,9 +61,9 @@ export class InterfaceWorker {
    */
   async plugRecorded(instanceId: string, ctx: RequestContext): Promise<void> {
     const ports = await new ProjectNetworkRepo(this.#o.db).portsOfDevice(instanceId);
-    const attached = (await new VpcInterfaceRepo(this.#o.db).attributes(ports.map((p) => p.id)))
-      .filter((a) => a.deviceIndex > 0)
-      .map((a) => a.portId);
+    const attached = [
+      ...(await new VpcInterfaceRepo(this.#o.db).attachedLater(ports.map((p) => p.id))),
+    ];
     if (attached.length === 0) return;
     const cards = new Set((await this.#o.driver.listInterfaces(instanceId)).map((n) => n.portId));
     for (const portId of attached.filter((p) => !cards.has(p))) {

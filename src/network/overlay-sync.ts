@@ -172,11 +172,7 @@ export class OverlaySync {
     const ports = (await this.#repo.portsOfDevice(instanceId)).filter((p) =>
       p.deviceOwner.startsWith('compute:'),
     );
-    const later = new Set(
-      (await new VpcInterfaceRepo(this.#o.db).attributes(ports.map((p) => p.id)))
-        .filter((a) => a.deviceIndex > 0)
-        .map((a) => a.portId),
-    );
+    const later = await new VpcInterfaceRepo(this.#o.db).attachedLater(ports.map((p) => p.id));
     const port = ports.find((p) => !later.has(p.id));
     return port ? this.#overlayPort(port) : undefined;
   }

@@ -20,6 +20,16 @@ export class VpcInterfaceRepo {
       .execute();
   }
 
+  /**
+   * Which of these ports were attached to their instance after its launch (a device index
+   * above 0): cards of their own, not the instance's first port.
+   */
+  async attachedLater(portIds: readonly string[]): Promise<Set<string>> {
+    return new Set(
+      (await this.attributes(portIds)).filter((a) => a.deviceIndex > 0).map((a) => a.portId),
+    );
+  }
+
   /** Writes a port's attributes whole (insert or replace). */
   async putAttributes(row: VpcInterfaceAttributesRow): Promise<void> {
     await this.db
